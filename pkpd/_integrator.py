@@ -1,0 +1,446 @@
+"""Source template of the compiled integrator (private).
+
+:mod:`pkpd.compile` writes a module per model: the generated ``_rhs``/``_jac``/``_record``/``_static`` functions
+followed by this template, which every model shares. numba compiles the module once and caches the machine code
+on disk next to it, so a model is compiled once per version of its file and of this template.
+
+Methods
+-------
+* ``tsit5``: Tsitouras' 5(4) explicit Runge-Kutta pair (Tsitouras 2011, Comput Math Appl 62:770) with its free
+  4th-order dense output, FSAL, PI-free standard step control (Hairer, Norsett & Wanner 1993, II.4).
+* ``rodas4``: Hairer & Wanner's 6-stage, order 4(3), stiffly accurate L-stable Rosenbrock method (Hairer & Wanner
+  1996, Solving ODEs II, IV.7; coefficients of RODAS, METH=1, in the KPP form of Sandu et al. 1997 Atmos Environ
+  31:3459) with the analytic Jacobian from the model's symbolic derivative, and cubic Hermite dense output.
+* ``auto``: starts with tsit5 and switches a subject to rodas4 for the rest of its run when Hairer's stiffness test
+  (``h * |lambda|`` estimated from the last two stages above 3.25 on 15 accepted steps) fires, as LSODA-type codes
+  do, so non-stiff models never pay for the implicit method.
+
+Events (per subject, sorted by time; applied in order, then integration restarts):
+kind 0: ``y[state] += value`` (bolus); kind 1: ``u[state] += value`` (infusion rate change);
+kind 2: reset (states to their initial values, infusions off); kind 3: ``q[index] = value`` (a covariate changes;
+static derived quantities are recomputed); kind 4: ``y[state] = value``.
+
+Status codes: 0 ok, 1 too many steps, 2 step size underflow, 3 non-finite values, 4 singular iteration matrix.
+"""
+
+TEMPLATE = r'''
+# ----------------------------------------------------------------------------------------------- shared template
+_T_C2 = 0.161
+_T_C3 = 0.327
+_T_C4 = 0.9
+_T_C5 = 0.9800255409045097
+_T_A21 = 0.161
+_T_A31 = -0.008480655492356989
+_T_A32 = 0.335480655492357
+_T_A41 = 2.897153057105493
+_T_A42 = -6.359448489975075
+_T_A43 = 4.3622954328695815
+_T_A51 = 5.325864828439257
+_T_A52 = -11.748883564062828
+_T_A53 = 7.4955393428898365
+_T_A54 = -0.09249506636175525
+_T_A61 = 5.86145544294642
+_T_A62 = -12.92096931784711
+_T_A63 = 8.159367898576159
+_T_A64 = -0.071584973281401
+_T_A65 = -0.028269050394068383
+_T_A71 = 0.09646076681806523
+_T_A72 = 0.01
+_T_A73 = 0.4798896504144996
+_T_A74 = 1.379008574103742
+_T_A75 = -3.290069515436081
+_T_A76 = 2.324710524099774
+_T_E1 = -0.00178001105222577714
+_T_E2 = -0.0008164344596567469
+_T_E3 = 0.007880878010261995
+_T_E4 = -0.1447110071732629
+_T_E5 = 0.5823571654525552
+_T_E6 = -0.45808210592918697
+_T_E7 = 0.015151515151515152
+
+_R_GAMMA = 0.25
+_R_ALPHA = np.array([0.0, 0.386, 0.21, 0.63, 1.0, 1.0])
+_R_GAMMAS = np.array([0.25, -0.1043, 0.1035, -0.0362, 0.0, 0.0])
+_R_A = np.array([
+    [0.0, 0.0, 0.0, 0.0, 0.0],
+    [1.544, 0.0, 0.0, 0.0, 0.0],
+    [0.9466785280815826, 0.2557011698983284, 0.0, 0.0, 0.0],
+    [3.314825187068521, 2.896124015972201, 0.9986419139977817, 0.0, 0.0],
+    [1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950, 0.0],
+    [1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950, 1.0],
+])
+_R_C = np.array([
+    [0.0, 0.0, 0.0, 0.0, 0.0],
+    [-5.6688, 0.0, 0.0, 0.0, 0.0],
+    [-2.430093356833875, -0.2063599157091915, 0.0, 0.0, 0.0],
+    [-0.1073529058151375, -9.594562251023355, -20.47028614809616, 0.0, 0.0],
+    [7.496443313967647, -10.24680431464352, -33.99990352819905, 11.70890893206160, 0.0],
+    [8.083246795921522, -7.981132988064893, -31.52159432874371, 16.31930543123136, -6.058818238834054],
+])
+_R_M = np.array([1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950, 1.0, 1.0])
+
+
+@njit(cache=True)
+def _f(t, y, q, u, dy):
+    _rhs(t, y, q, dy)
+    for i in range(y.shape[0]):
+        dy[i] += u[i]
+
+
+@njit(cache=True)
+def _wnorm(e, y0, y1, rtol, atol):
+    n = e.shape[0]
+    acc = 0.0
+    for i in range(n):
+        sc = atol + rtol * max(abs(y0[i]), abs(y1[i]))
+        acc += (e[i] / sc) ** 2
+    return math.sqrt(acc / n)
+
+
+@njit(cache=True)
+def _initial_step(t, tend, y, f0, q, u, rtol, atol, order, tmp, f1):
+    # Hairer, Norsett & Wanner (1993) II.4, algorithm for the starting step size.
+    n = y.shape[0]
+    d0 = 0.0
+    d1 = 0.0
+    for i in range(n):
+        sc = atol + rtol * abs(y[i])
+        d0 += (y[i] / sc) ** 2
+        d1 += (f0[i] / sc) ** 2
+    d0 = math.sqrt(d0 / n)
+    d1 = math.sqrt(d1 / n)
+    if d0 < 1e-5 or d1 < 1e-5:
+        h0 = 1e-6
+    else:
+        h0 = 0.01 * d0 / d1
+    h0 = min(h0, tend - t)
+    for i in range(n):
+        tmp[i] = y[i] + h0 * f0[i]
+    _f(t + h0, tmp, q, u, f1)
+    d2 = 0.0
+    for i in range(n):
+        sc = atol + rtol * abs(y[i])
+        d2 += ((f1[i] - f0[i]) / sc) ** 2
+    d2 = math.sqrt(d2 / n) / h0
+    if max(d1, d2) <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / (order + 1.0))
+    return min(100.0 * h0, h1, tend - t)
+
+
+@njit(cache=True)
+def _record_rows(t, y, q, tt, pre, io, n_out, want_pre, states_out, outputs_out, ws, wo, obuf):
+    # Writes every output time equal to t (already reached) whose pre-flag matches want_pre (or any when
+    # want_pre < 0), and returns the new output index.
+    while io < n_out:
+        to = tt[io]
+        if to > t:
+            break
+        if want_pre >= 0 and pre[io] != want_pre:
+            break
+        if ws:
+            for i in range(y.shape[0]):
+                states_out[io, i] = y[i]
+        if wo:
+            _record(to, y, q, obuf)
+            for i in range(obuf.shape[0]):
+                outputs_out[io, i] = obuf[i]
+        io += 1
+    return io
+
+
+@njit(cache=True)
+def _lu(a, piv):
+    n = a.shape[0]
+    for k in range(n):
+        p = k
+        m = abs(a[k, k])
+        for i in range(k + 1, n):
+            if abs(a[i, k]) > m:
+                m = abs(a[i, k])
+                p = i
+        piv[k] = p
+        if m == 0.0:
+            return False
+        if p != k:
+            for j in range(n):
+                tmp = a[k, j]
+                a[k, j] = a[p, j]
+                a[p, j] = tmp
+        for i in range(k + 1, n):
+            a[i, k] /= a[k, k]
+            for j in range(k + 1, n):
+                a[i, j] -= a[i, k] * a[k, j]
+    return True
+
+
+@njit(cache=True)
+def _lu_solve(a, piv, b):
+    n = a.shape[0]
+    for k in range(n):
+        p = piv[k]
+        if p != k:
+            tmp = b[k]
+            b[k] = b[p]
+            b[p] = tmp
+    for i in range(n):
+        s = b[i]
+        for j in range(i):
+            s -= a[i, j] * b[j]
+        b[i] = s
+    for i in range(n - 1, -1, -1):
+        s = b[i]
+        for j in range(i + 1, n):
+            s -= a[i, j] * b[j]
+        b[i] = s / a[i, i]
+
+
+@njit(cache=True)
+def _segment(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pre, io, n_out,
+             states_out, outputs_out, ws, wo, obuf, counters):
+    """Integrate from t to tend; write output rows with time < tend (<= tend when last). Returns (status, io)."""
+    n = y.shape[0]
+    k1 = np.empty(n); k2 = np.empty(n); k3 = np.empty(n); k4 = np.empty(n)
+    k5 = np.empty(n); k6 = np.empty(n); k7 = np.empty(n); tmp = np.empty(n); ynew = np.empty(n)
+    err = np.empty(n); yout = np.empty(n)
+    _f(t, y, q, u, k1)
+    for i in range(n):
+        if not math.isfinite(k1[i]):
+            return 3, io
+    stiff = method == 2 or counters[2] > 0
+    order = 3.0 if stiff else 4.0
+    h = _initial_step(t, tend, y, k1, q, u, rtol, atol, order, tmp, k2)
+    h = min(h, hmax)
+    n_stiff = 0
+    hmin = 16.0 * 2.220446049250313e-16 * max(abs(t), abs(tend), 1.0)
+    # Rosenbrock work arrays
+    J = np.empty((n, n)); A = np.empty((n, n)); piv = np.empty(n, np.int64)
+    K = np.empty((6, n)); dfdt = np.zeros(n); fy = np.empty(n)
+    while t < tend:
+        if counters[0] >= max_steps:
+            counters[3] = t
+            return 1, io
+        if h < hmin:
+            counters[3] = t
+            return 2, io
+        hit_end = t + 1.01 * h >= tend
+        if hit_end:
+            h = tend - t
+        if not stiff:
+            # ---------------------------------------------------------------- Tsit5
+            for i in range(n):
+                tmp[i] = y[i] + h * _T_A21 * k1[i]
+            _f(t + _T_C2 * h, tmp, q, u, k2)
+            for i in range(n):
+                tmp[i] = y[i] + h * (_T_A31 * k1[i] + _T_A32 * k2[i])
+            _f(t + _T_C3 * h, tmp, q, u, k3)
+            for i in range(n):
+                tmp[i] = y[i] + h * (_T_A41 * k1[i] + _T_A42 * k2[i] + _T_A43 * k3[i])
+            _f(t + _T_C4 * h, tmp, q, u, k4)
+            for i in range(n):
+                tmp[i] = y[i] + h * (_T_A51 * k1[i] + _T_A52 * k2[i] + _T_A53 * k3[i] + _T_A54 * k4[i])
+            _f(t + _T_C5 * h, tmp, q, u, k5)
+            for i in range(n):
+                tmp[i] = y[i] + h * (_T_A61 * k1[i] + _T_A62 * k2[i] + _T_A63 * k3[i] + _T_A64 * k4[i]
+                                     + _T_A65 * k5[i])
+            _f(t + h, tmp, q, u, k6)
+            for i in range(n):
+                ynew[i] = y[i] + h * (_T_A71 * k1[i] + _T_A72 * k2[i] + _T_A73 * k3[i] + _T_A74 * k4[i]
+                                      + _T_A75 * k5[i] + _T_A76 * k6[i])
+            _f(t + h, ynew, q, u, k7)
+            counters[1] += 6
+            ok = True
+            for i in range(n):
+                err[i] = h * (_T_E1 * k1[i] + _T_E2 * k2[i] + _T_E3 * k3[i] + _T_E4 * k4[i] + _T_E5 * k5[i]
+                              + _T_E6 * k6[i] + _T_E7 * k7[i])
+                if not (math.isfinite(ynew[i]) and math.isfinite(k7[i])):
+                    ok = False
+            e = _wnorm(err, y, ynew, rtol, atol) if ok else 1e10
+            counters[0] += 1
+            if e <= 1.0:
+                tn = tend if hit_end else t + h
+                # dense output (Tsitouras' free interpolant) for output times inside the step
+                while io < n_out and (tt[io] < tn or (last and tt[io] <= tn)):
+                    th = (tt[io] - t) / h
+                    b1 = -1.0530884977290216 * th * (th - 1.3299890189751412) * (th * th - 1.4364028541716351 * th
+                                                                                 + 0.7139816917074209)
+                    b2 = 0.1017 * th * th * (th * th - 2.1966568338249754 * th + 1.2949852507374631)
+                    b3 = 2.490627285651252793 * th * th * (th * th - 2.38535645472061657 * th + 1.57803468208092486)
+                    b4 = -16.54810288924490272 * (th - 1.21712927295533244) * (th - 0.61620406037800089) * th * th
+                    b5 = 47.37952196281928122 * (th - 1.203071208372362603) * (th - 0.658047292653547382) * th * th
+                    b6 = -34.87065786149660974 * (th - 1.2) * (th - 0.666666666666666667) * th * th
+                    b7 = 2.5 * (th - 1.0) * (th - 0.6) * th * th
+                    for i in range(n):
+                        yout[i] = y[i] + h * (b1 * k1[i] + b2 * k2[i] + b3 * k3[i] + b4 * k4[i] + b5 * k5[i]
+                                              + b6 * k6[i] + b7 * k7[i])
+                    io = _record_rows(tt[io], yout, q, tt, pre, io, io + 1, -1, states_out, outputs_out, ws, wo, obuf)
+                # Hairer's stiffness test from the two stages at c = 1
+                if method == 0:
+                    num = 0.0
+                    den = 0.0
+                    for i in range(n):
+                        num += (k7[i] - k6[i]) ** 2
+                        den += (ynew[i] - tmp[i]) ** 2
+                    if den > 0.0 and h * math.sqrt(num / den) > 3.25:
+                        n_stiff += 1
+                        if n_stiff >= 15:
+                            stiff = True
+                            counters[2] = 1.0
+                    else:
+                        n_stiff = 0
+                t = tn
+                for i in range(n):
+                    y[i] = ynew[i]
+                    k1[i] = k7[i]
+                fac = 0.9 * e ** (-0.2) if e > 0.0 else 10.0
+                h = min(h * min(10.0, max(0.2, fac)), hmax)
+            else:
+                h = h * max(0.2, 0.9 * e ** (-0.2))
+        else:
+            # ---------------------------------------------------------------- Rodas4
+            _jac(t, y, q, J)
+            counters[1] += 1
+            if _nonautonomous:
+                delta = math.sqrt(2.220446049250313e-16) * max(1e-5, abs(t))
+                _f(t + delta, y, q, u, fy)
+                for i in range(n):
+                    dfdt[i] = (fy[i] - k1[i]) / delta
+            while True:
+                if h < hmin:
+                    counters[3] = t
+                    return 2, io
+                hit_end = t + 1.01 * h >= tend
+                if hit_end:
+                    h = tend - t
+                fac = 1.0 / (h * _R_GAMMA)
+                for i in range(n):
+                    for j in range(n):
+                        A[i, j] = -J[i, j]
+                    A[i, i] += fac
+                if not _lu(A, piv):
+                    h *= 0.5
+                    counters[0] += 1
+                    if counters[0] >= max_steps:
+                        counters[3] = t
+                        return 4, io
+                    continue
+                for s in range(6):
+                    if s == 0:
+                        for i in range(n):
+                            fy[i] = k1[i]
+                    else:
+                        for i in range(n):
+                            acc = y[i]
+                            for j in range(s):
+                                acc += _R_A[s, j] * K[j, i]
+                            tmp[i] = acc
+                        _f(t + _R_ALPHA[s] * h, tmp, q, u, fy)
+                        counters[1] += 1
+                    for i in range(n):
+                        acc = fy[i]
+                        for j in range(s):
+                            acc += _R_C[s, j] / h * K[j, i]
+                        if _nonautonomous:
+                            acc += h * _R_GAMMAS[s] * dfdt[i]
+                        K[s, i] = acc
+                    _lu_solve(A, piv, K[s])
+                ok = True
+                for i in range(n):
+                    acc = y[i]
+                    for j in range(6):
+                        acc += _R_M[j] * K[j, i]
+                    ynew[i] = acc
+                    err[i] = K[5, i]
+                    if not math.isfinite(acc):
+                        ok = False
+                e = _wnorm(err, y, ynew, rtol, atol) if ok else 1e10
+                counters[0] += 1
+                if e <= 1.0:
+                    break
+                h = h * max(0.2, 0.9 * e ** (-0.25))
+                if counters[0] >= max_steps:
+                    counters[3] = t
+                    return 1, io
+            tn = tend if hit_end else t + h
+            _f(tn, ynew, q, u, k2)
+            counters[1] += 1
+            # cubic Hermite dense output between (t, y, k1) and (tn, ynew, k2)
+            while io < n_out and (tt[io] < tn or (last and tt[io] <= tn)):
+                th = (tt[io] - t) / h
+                for i in range(n):
+                    yout[i] = ((1.0 - th) * y[i] + th * ynew[i] + th * (th - 1.0) * (
+                        (1.0 - 2.0 * th) * (ynew[i] - y[i]) + (th - 1.0) * h * k1[i] + th * h * k2[i]))
+                io = _record_rows(tt[io], yout, q, tt, pre, io, io + 1, -1, states_out, outputs_out, ws, wo, obuf)
+            t = tn
+            for i in range(n):
+                y[i] = ynew[i]
+                k1[i] = k2[i]
+            fac = 0.9 * e ** (-0.25) if e > 0.0 else 6.0
+            h = min(h * min(6.0, max(0.2, fac)), hmax)
+    return 0, io
+
+
+@njit(cache=True)
+def _solve_one(y, q, y_init, ev_t, ev_kind, ev_idx, ev_val, n_ev, tt, pre, n_out, t0, rtol, atol, hmax,
+               max_steps, method, states_out, outputs_out, ws, wo, counters):
+    n = y.shape[0]
+    u = np.zeros(n)
+    obuf = np.empty(max(outputs_out.shape[1], 1))
+    t = t0
+    io = 0
+    ie = 0
+    t_final = tt[n_out - 1] if n_out > 0 else t0
+    while True:
+        # outputs flagged "before events" at this time, then the events, then the remaining outputs at this time
+        io = _record_rows(t, y, q, tt, pre, io, n_out, 1, states_out, outputs_out, ws, wo, obuf)
+        while ie < n_ev and ev_t[ie] <= t:
+            k = ev_kind[ie]
+            j = ev_idx[ie]
+            if k == 0:
+                y[j] += ev_val[ie]
+            elif k == 1:
+                u[j] += ev_val[ie]
+                if abs(u[j]) < 1e-12 * abs(ev_val[ie]):
+                    u[j] = 0.0  # rounding left over when an infusion stops
+            elif k == 2:
+                for i in range(n):
+                    y[i] = y_init[i]
+                    u[i] = 0.0
+            elif k == 3:
+                q[j] = ev_val[ie]
+                _static(q)
+            else:
+                y[j] = ev_val[ie]
+            ie += 1
+        io = _record_rows(t, y, q, tt, pre, io, n_out, -1, states_out, outputs_out, ws, wo, obuf)
+        if io >= n_out:
+            return 0
+        t_next = t_final
+        last = True
+        if ie < n_ev and ev_t[ie] <= t_final:
+            t_next = ev_t[ie]
+            last = False
+        status, io = _segment(t, t_next, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pre, io, n_out,
+                              states_out, outputs_out, ws, wo, obuf, counters)
+        if status != 0:
+            return status
+        t = t_next
+        if last and io >= n_out:
+            return 0
+
+
+@njit(cache=True, parallel=True)
+def solve_batch(Q, Y0, ev_t, ev_kind, ev_idx, ev_val, n_ev, TT, PRE, n_out, row, t0, rtol, atol, hmax, max_steps,
+                method, states_out, outputs_out, ws, wo, status, counters):
+    # row[s]: which row of TT/PRE/n_out subject s uses (all 0 when the output times are shared)
+    n_subj = Q.shape[0]
+    for s in prange(n_subj):
+        si = row[s]
+        y = Y0[s].copy()
+        q = Q[s].copy()
+        so = states_out[s] if ws else states_out[0]
+        oo = outputs_out[s] if wo else outputs_out[0]
+        status[s] = _solve_one(y, q, Y0[s], ev_t[s], ev_kind[s], ev_idx[s], ev_val[s], n_ev[s], TT[si], PRE[si],
+                               n_out[si], t0[s], rtol, atol, hmax, max_steps, method, so, oo, ws, wo, counters[s])
+'''

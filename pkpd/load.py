@@ -1,0 +1,236 @@
+"""Model files: TOML <-> :class:`~pkpd.model.Model`, and the library of shipped models.
+
+Loading a file never executes code from it: TOML is data, and every expression goes through the allow-list parser
+of :mod:`pkpd.expressions`. Every problem is reported as ``file [section] key: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .errors import ModelFileError, did_you_mean
+from .model import Covariate, Derived, DoseTarget, Model, Output, Parameter, State
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+_SECTIONS = {"model", "parameters", "covariates", "derived", "states", "outputs", "doses"}
+_KEYS = {
+    "model": ({"name", "time_unit"}, {"description", "version", "references"}),
+    "parameters": ({"value", "unit"}, {"bounds", "description", "source", "assumption"}),
+    "covariates": ({"unit", "value"}, {"description"}),
+    "derived": ({"expression", "unit"}, {"description"}),
+    "states": ({"unit", "initial", "ddt"}, {"description"}),
+    "outputs": ({"expression", "unit"}, {"description"}),
+    "doses": ({"target", "unit"}, {"factor", "lag", "rate", "duration", "description"}),
+}
+
+
+def model_dirs() -> list[Path]:
+    """Folders searched for models by name: ``$PKPD_MODEL_PATH`` (os.pathsep-separated), then the shipped ones."""
+    dirs = [Path(p) for p in os.environ.get("PKPD_MODEL_PATH", "").split(os.pathsep) if p]
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "models", here / "_models"):
+        if candidate.is_dir():
+            dirs.append(candidate)
+    return dirs
+
+
+def models() -> list[str]:
+    """Names of the models that :func:`load_model` finds by name.
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> "msc_salvadori" in pkpd.models()
+    True
+    """
+    found = set()
+    for d in model_dirs():
+        found.update(p.stem for p in d.glob("*.toml"))
+    return sorted(found)
+
+
+def load_model(name_or_path: str | os.PathLike) -> Model:
+    """Load a model by shipped name (``"msc_salvadori"``) or from a TOML file path.
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        A name from :func:`models`, or a path to a ``.toml`` file.
+
+    Returns
+    -------
+    Model
+        The validated, immutable model (units checked).
+
+    Raises
+    ------
+    ModelFileError
+        Unknown name (with close matches), unreadable or invalid file; the message names file, section and key.
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> m = pkpd.load_model("msc_salvadori")
+    >>> m.time_unit
+    'h'
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text)
+    if path.suffix != ".toml" and os.sep not in text and "/" not in text:
+        for d in model_dirs():
+            if (d / f"{text}.toml").is_file():
+                path = d / f"{text}.toml"
+                break
+        else:
+            raise ModelFileError(f"no model called {text!r}." + did_you_mean(text, models())
+                                 + " Give a path to a .toml file to load any other model.")
+    if not path.is_file():
+        raise ModelFileError(f"model file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ModelFileError(f"not UTF-8 text ({err.reason})", file=str(path)) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ModelFileError(f"invalid TOML: {err}", file=str(path)) from None
+    return model_from_dict(data, file=str(path))
+
+
+def model_from_dict(data: dict, *, file: str | None = None) -> Model:
+    """Build a :class:`Model` from the parsed TOML structure (used by :func:`load_model`)."""
+    if not isinstance(data, dict):
+        raise ModelFileError("a model file must be a TOML table", file=file)
+    for section in data:
+        if section not in _SECTIONS:
+            raise ModelFileError(f"unknown section [{section}]." + did_you_mean(section, _SECTIONS), file=file,
+                                 section=section)
+    head = data.get("model")
+    if not isinstance(head, dict):
+        raise ModelFileError("missing [model] section (name, time_unit, description)", file=file, section="model")
+    _keys(head, "model", file, "model")
+
+    def entries(section):
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ModelFileError("must be a table of named entries", file=file, section=section)
+        out = []
+        for name, body in table.items():
+            where = f"{section}.{name}"
+            if not isinstance(body, dict):
+                raise ModelFileError(f"must be a table (e.g. {name} = {{ ... }}); got {body!r}", file=file,
+                                     section=where)
+            _keys(body, section, file, where)
+            out.append((name, body))
+        return out
+
+    params = []
+    for name, b in entries("parameters"):
+        bounds = b.get("bounds", [-float("inf"), float("inf")])
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            raise ModelFileError(f"bounds must be a list [low, high]; got {bounds!r}", file=file,
+                                 section=f"parameters.{name}", key="bounds")
+        params.append(Parameter(name, b["value"], b["unit"], tuple(bounds), b.get("description", ""),
+                                b.get("source", ""), bool(b.get("assumption", False))))
+    covs = [Covariate(n, b["unit"], b["value"], b.get("description", "")) for n, b in entries("covariates")]
+    derived = [Derived(n, _expr(b["expression"], file, f"derived.{n}", "expression"), b["unit"],
+                       b.get("description", "")) for n, b in entries("derived")]
+    states = [State(n, b["unit"], _expr(b["initial"], file, f"states.{n}", "initial"),
+                    _expr(b["ddt"], file, f"states.{n}", "ddt"), b.get("description", "")) for n, b in entries("states")]
+    outputs = [Output(n, _expr(b["expression"], file, f"outputs.{n}", "expression"), b["unit"],
+                      b.get("description", "")) for n, b in entries("outputs")]
+    doses = [DoseTarget(n, b["target"], b["unit"], _expr(b.get("factor", "1"), file, f"doses.{n}", "factor"),
+                        _expr(b.get("lag", "0"), file, f"doses.{n}", "lag"), _opt(b.get("rate")),
+                        _opt(b.get("duration")), b.get("description", "")) for n, b in entries("doses")]
+    refs = head.get("references", [])
+    if isinstance(refs, str):
+        refs = [refs]
+    return Model(name=head["name"], time_unit=head["time_unit"], parameters=tuple(params), states=tuple(states),
+                 outputs=tuple(outputs), doses=tuple(doses), covariates=tuple(covs), derived=tuple(derived),
+                 description=str(head.get("description", "")).strip(), version=str(head.get("version", "1.0")),
+                 references=tuple(refs), file=file)
+
+
+def _expr(value, file, section, key) -> str:
+    # TOML numbers are accepted for expressions (initial = 0) and turned into text.
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ModelFileError(f"must be an expression string; got {value!r}", file=file, section=section, key=key)
+    return value if isinstance(value, str) else repr(value)
+
+
+def _opt(value):
+    if value is None:
+        return None
+    return value if isinstance(value, str) else repr(value)
+
+
+def _keys(body: dict, section: str, file, where):
+    required, optional = _KEYS[section]
+    for k in required:
+        if k not in body:
+            raise ModelFileError(f"missing required key {k!r}", file=file, section=where, key=k)
+    for k in body:
+        if k not in required | optional:
+            raise ModelFileError(f"unknown key {k!r}." + did_you_mean(k, required | optional), file=file,
+                                 section=where, key=k)
+
+
+# ---------------------------------------------------------------------------------------------------------- dump
+def dump_model(model: Model) -> str:
+    """The TOML text of a model; ``model_from_dict(tomllib.loads(dump_model(m)))`` equals ``m``.
+
+    Examples
+    --------
+    >>> import pkpd, tomllib
+    >>> m = pkpd.load_model("pk_1cmt_iv")
+    >>> model_from_dict(tomllib.loads(dump_model(m))) == m
+    True
+    """
+    out = ["[model]", f"name = {_q(model.name)}", f"version = {_q(model.version)}",
+           f"time_unit = {_q(model.time_unit)}", f"description = {_q(model.description)}",
+           "references = [" + ", ".join(_q(r) for r in model.references) + "]", ""]
+    for p in model.parameters:
+        out += [f"[parameters.{p.name}]", f"value = {_num(p.value)}", f"unit = {_q(p.unit)}",
+                f"bounds = [{_num(p.bounds[0])}, {_num(p.bounds[1])}]", f"description = {_q(p.description)}",
+                f"source = {_q(p.source)}", f"assumption = {'true' if p.assumption else 'false'}", ""]
+    for c in model.covariates:
+        out += [f"[covariates.{c.name}]", f"unit = {_q(c.unit)}", f"value = {_num(c.value)}",
+                f"description = {_q(c.description)}", ""]
+    if model.derived:
+        out.append("[derived]")
+        for d in model.derived:
+            out.append(f"{d.name} = {{ expression = {_q(d.expression)}, unit = {_q(d.unit)}, "
+                       f"description = {_q(d.description)} }}")
+        out.append("")
+    for s in model.states:
+        out += [f"[states.{s.name}]", f"unit = {_q(s.unit)}", f"initial = {_q(s.initial)}", f"ddt = {_q(s.ddt)}",
+                f"description = {_q(s.description)}", ""]
+    for o in model.outputs:
+        out += [f"[outputs.{o.name}]", f"expression = {_q(o.expression)}", f"unit = {_q(o.unit)}",
+                f"description = {_q(o.description)}", ""]
+    for d in model.doses:
+        out += [f"[doses.{d.name}]", f"target = {_q(d.target)}", f"unit = {_q(d.unit)}", f"factor = {_q(d.factor)}",
+                f"lag = {_q(d.lag)}"]
+        if d.rate is not None:
+            out.append(f"rate = {_q(d.rate)}")
+        if d.duration is not None:
+            out.append(f"duration = {_q(d.duration)}")
+        out += [f"description = {_q(d.description)}", ""]
+    return "\n".join(out)
+
+
+def _q(s: str) -> str:
+    s = str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{s}"'
+
+
+def _num(v: float) -> str:
+    if v == float("inf"):
+        return "inf"
+    if v == -float("inf"):
+        return "-inf"
+    return repr(float(v))

@@ -1,0 +1,499 @@
+"""The model declaration: frozen parameters, covariates, derived quantities, states, outputs and dose targets.
+
+A :class:`Model` is a plain, immutable value. Its constructor validates everything once (names, expressions through
+the allow-list parser, units and the dimensional consistency of every equation) and keeps the checked expression
+trees for the compiler; nothing downstream re-checks. A model knows nothing about dosing or data.
+
+Examples
+--------
+>>> m = Model(
+...     name="decay", time_unit="h",
+...     parameters=(Parameter("k", 0.1, "1/h", (0.001, 10.0), "rate constant", "textbook"),),
+...     states=(State("A", "mg", initial="0", ddt="-k * A"),),
+...     outputs=(Output("amount", "A", "mg"),),
+...     doses=(DoseTarget("iv", target="A", unit="mg"),),
+... )
+>>> m.with_parameters(k=0.2).parameter("k").value
+0.2
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+from dataclasses import dataclass, field, replace
+
+from . import expressions as ex
+from . import units as un
+from .errors import ModelFileError, UnitError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A model parameter.
+
+    Attributes
+    ----------
+    name : str
+    value : float
+        Typical value [unit].
+    unit : str
+        pint unit string (``"1"`` for dimensionless).
+    bounds : tuple[float, float]
+        Plausible range [unit]; the value lies inside. Used for fitting and sensitivity analysis.
+    description, source : str
+        What it is; where the value comes from.
+    assumption : bool
+        True when the value is our assumption rather than a measured or published value.
+    """
+
+    name: str
+    value: float
+    unit: str
+    bounds: tuple[float, float] = (-math.inf, math.inf)
+    description: str = ""
+    source: str = ""
+    assumption: bool = False
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """A subject-level input (e.g. body weight ``WT`` [kg]) with a default ``value``."""
+
+    name: str
+    unit: str
+    value: float
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A named intermediate quantity, evaluated in declaration order."""
+
+    name: str
+    expression: str
+    unit: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class State:
+    """An ODE state: ``d/dt name = ddt``, starting at ``initial`` (an expression, e.g. a steady state)."""
+
+    name: str
+    unit: str
+    initial: str
+    ddt: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    """An observable quantity (what data measure), with its unit."""
+
+    name: str
+    expression: str
+    unit: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DoseTarget:
+    """Where a dose goes.
+
+    The amount entering ``target`` is ``dose x factor`` (bioavailability, trapped fraction, ...), converted to the
+    state's unit. ``lag`` [time], ``rate`` [unit/time] and ``duration`` [time] are optional expressions (NONMEM's
+    ALAG, R and D); ``rate``/``duration`` apply to infusions whose rate or duration is *modelled*.
+    """
+
+    name: str
+    target: str
+    unit: str
+    factor: str = "1"
+    lag: str = "0"
+    rate: str | None = None
+    duration: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """The validated, unit-converted expression trees the compiler uses (private)."""
+
+    static_derived: tuple[tuple[str, ex.Expr], ...]
+    dynamic_derived: tuple[tuple[str, ex.Expr], ...]
+    initial: tuple[ex.Expr, ...]
+    ddt: tuple[ex.Expr, ...]
+    outputs: tuple[ex.Expr, ...]
+    dose_factor: tuple[ex.Expr, ...]
+    dose_conversion: tuple[float, ...]
+    dose_factor_dimensionless: tuple[bool, ...]
+    dose_lag: tuple[ex.Expr, ...]
+    dose_rate: tuple[ex.Expr | None, ...]
+    dose_duration: tuple[ex.Expr | None, ...]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A PK-PD model: the immutable declaration. Build it in Python or with :func:`pkpd.load_model`.
+
+    Attributes
+    ----------
+    name, version, description : str
+    time_unit : str
+        Unit of ``t`` and of every ``d/dt`` (hours for the shipped MSC models).
+    parameters, covariates, derived, states, outputs, doses : tuple
+        The declarations, in file order (states in solver order; the first dose target is the default).
+    references : tuple[str, ...]
+    file : str or None
+        The file it was loaded from (for messages).
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> m = pkpd.load_model("msc_salvadori")
+    >>> [s.name for s in m.states]
+    ['C', 'P', 'R', 'I']
+    """
+
+    name: str
+    time_unit: str
+    parameters: tuple[Parameter, ...]
+    states: tuple[State, ...]
+    outputs: tuple[Output, ...] = ()
+    doses: tuple[DoseTarget, ...] = ()
+    covariates: tuple[Covariate, ...] = ()
+    derived: tuple[Derived, ...] = ()
+    description: str = ""
+    version: str = "1.0"
+    references: tuple[str, ...] = ()
+    file: str | None = field(default=None, compare=False)
+    _checked: _Checked = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        for name in ("parameters", "states", "outputs", "doses", "covariates", "derived", "references"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "_checked", _validate(self))
+
+    # ------------------------------------------------------------------ lookups
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Parameter names in declaration order."""
+        return tuple(p.name for p in self.parameters)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """State names in solver order."""
+        return tuple(s.name for s in self.states)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Output names in declaration order."""
+        return tuple(o.name for o in self.outputs)
+
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        """Covariate names in declaration order."""
+        return tuple(c.name for c in self.covariates)
+
+    def parameter(self, name: str) -> Parameter:
+        """The parameter called ``name`` (error with close matches otherwise)."""
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise ModelFileError(f"unknown parameter {name!r}." + did_you_mean(name, self.parameter_names),
+                             file=self.name, section="parameters")
+
+    def dose_target(self, name: str | None) -> DoseTarget:
+        """The dose target called ``name``; ``None`` gives the default (first) one."""
+        if not self.doses:
+            raise ModelFileError("the model declares no dose targets, so it cannot be dosed", file=self.name,
+                                 section="doses")
+        if name is None:
+            return self.doses[0]
+        for d in self.doses:
+            if d.name == name:
+                return d
+        raise ModelFileError(f"unknown dose target {name!r}." + did_you_mean(name, [d.name for d in self.doses]),
+                             file=self.name, section="doses")
+
+    def unit_of(self, name: str) -> str:
+        """Declared unit of any state, output, parameter, covariate or derived quantity."""
+        for group in (self.states, self.outputs, self.parameters, self.covariates, self.derived):
+            for item in group:
+                if item.name == name:
+                    return item.unit
+        if name == "t":
+            return self.time_unit
+        raise ModelFileError(f"unknown name {name!r}." + did_you_mean(name, _all_names(self)), file=self.name)
+
+    # ------------------------------------------------------------------ variants
+    def with_parameters(self, **values: float) -> Model:
+        """A copy with some parameter values changed; unknown names and values outside the bounds are errors.
+
+        Examples
+        --------
+        >>> import pkpd
+        >>> pkpd.load_model("msc_salvadori").with_parameters(k_c=0.05).parameter("k_c").value
+        0.05
+        """
+        known = {p.name: p for p in self.parameters}
+        for name, value in values.items():
+            if name not in known:
+                raise ModelFileError(f"unknown parameter {name!r}." + did_you_mean(name, known), file=self.name,
+                                     section="parameters")
+            p = known[name]
+            v = _as_float(value, f"value of parameter {name!r}", self.name)
+            lo, hi = p.bounds
+            if not lo <= v <= hi:
+                raise ModelFileError(f"value {v:g} {p.unit} of parameter {name!r} is outside its bounds [{lo:g}, "
+                                     f"{hi:g}]; widen them with model.with_bounds({name}=(low, high)) first",
+                                     file=self.name, section=f"parameters.{name}")
+        params = tuple(replace(p, value=float(values[p.name])) if p.name in values else p for p in self.parameters)
+        return replace(self, parameters=params)
+
+    def with_bounds(self, **bounds: tuple[float, float]) -> Model:
+        """A copy with new bounds for some parameters (``k_c=(0.001, 1.0)``)."""
+        known = set(self.parameter_names)
+        for name in bounds:
+            if name not in known:
+                raise ModelFileError(f"unknown parameter {name!r}." + did_you_mean(name, known), file=self.name,
+                                     section="parameters")
+        params = tuple(replace(p, bounds=tuple(map(float, bounds[p.name]))) if p.name in bounds else p
+                       for p in self.parameters)
+        return replace(self, parameters=params)
+
+    # ------------------------------------------------------------------ display
+    def table(self) -> list[dict[str, object]]:
+        """Parameter table rows: name, value, unit, bounds, description, source, assumption."""
+        return [dict(name=p.name, value=p.value, unit=p.unit, lower=p.bounds[0], upper=p.bounds[1],
+                     description=p.description, source=p.source, assumption=p.assumption) for p in self.parameters]
+
+    def __repr__(self) -> str:
+        head = f"Model {self.name!r} v{self.version} (time in {self.time_unit})"
+        lines = [head, f"  states: " + ", ".join(f"{s.name} [{s.unit}]" for s in self.states)]
+        if self.outputs:
+            lines.append("  outputs: " + ", ".join(f"{o.name} [{o.unit}]" for o in self.outputs))
+        if self.doses:
+            lines.append("  doses: " + ", ".join(f"{d.name} -> {d.target} [{d.unit}]" for d in self.doses))
+        if self.covariates:
+            lines.append("  covariates: " + ", ".join(f"{c.name} [{c.unit}] = {c.value:g}" for c in self.covariates))
+        rows = [("name", "value", "unit", "description", "source")]
+        for p in self.parameters:
+            src = p.source if len(p.source) <= 50 else p.source[:47] + "..."
+            desc = p.description if len(p.description) <= 40 else p.description[:37] + "..."
+            rows.append((p.name, f"{p.value:.4g}" + ("*" if p.assumption else ""), p.unit, desc, src))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines.append("  parameters (* = assumption):")
+        lines += ["    " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td><b>{esc(p.name)}</b></td><td>{p.value:.4g}{' <i>(assumption)</i>' if p.assumption else ''}"
+            f"</td><td>{esc(p.unit)}</td><td>[{p.bounds[0]:g}, {p.bounds[1]:g}]</td><td>{esc(p.description)}</td>"
+            f"<td>{esc(p.source)}</td></tr>" for p in self.parameters)
+        states = ", ".join(f"{esc(s.name)} [{esc(s.unit)}]" for s in self.states)
+        outputs = ", ".join(f"{esc(o.name)} [{esc(o.unit)}]" for o in self.outputs)
+        return (f"<div><b>Model {esc(self.name)}</b> v{esc(self.version)} (time in {esc(self.time_unit)})<br>"
+                f"states: {states}<br>outputs: {outputs}<table><tr><th>name</th><th>value</th><th>unit</th>"
+                f"<th>bounds</th><th>description</th><th>source</th></tr>{rows}</table></div>")
+
+
+# ---------------------------------------------------------------------------------------------------------- validation
+def _all_names(m: Model) -> list[str]:
+    return [x.name for g in (m.parameters, m.covariates, m.derived, m.states, m.outputs) for x in g]
+
+
+def _as_float(value, what: str, file: str | None, section: str | None = None, key: str | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.number) and not isinstance(value, np.bool_):
+                value = float(value)
+            else:
+                raise TypeError
+        except TypeError:
+            raise ModelFileError(f"{what} must be a number; got {value!r}", file=file, section=section,
+                                 key=key) from None
+    v = float(value)
+    if not math.isfinite(v):
+        raise ModelFileError(f"{what} must be finite; got {v}", file=file, section=section, key=key)
+    return v
+
+
+def _check_name(name, kind: str, file, section):
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+        raise ModelFileError(f"{kind} name {name!r} is not a valid identifier (letters, digits and '_', not "
+                             "starting with a digit or '_', not a Python keyword)", file=file, section=section)
+    if name == "t" or name in ex.FUNCTIONS:
+        raise ModelFileError(f"{kind} name {name!r} is reserved ('t' is time; functions: "
+                             f"{', '.join(sorted(ex.FUNCTIONS))})", file=file, section=section)
+
+
+def _unit(text, file, section, key="unit"):
+    try:
+        return un.unit(text)
+    except un.UnitCheckError as err:
+        raise UnitError(str(err), file=file, section=section, key=key) from None
+
+
+def _parse(text, file, section, key, allowed: dict[str, str], all_known):
+    """Parse and check that every name is allowed here (``allowed`` maps name -> kind)."""
+    if not isinstance(text, str):
+        raise ModelFileError(f"expression must be a string; got {text!r}", file=file, section=section, key=key)
+    try:
+        tree = ex.parse(text)
+    except ex.ExpressionError as err:
+        raise ModelFileError(str(err), file=file, section=section, key=key) from None
+    for n in sorted(ex.names(tree)):
+        if n not in allowed:
+            if n in all_known:
+                raise ModelFileError(f"{n!r} cannot be used here ({all_known[n]}s are not available in this "
+                                     f"expression: {text!r})", file=file, section=section, key=key)
+            raise ModelFileError(f"unknown name {n!r} in {text!r}." + did_you_mean(n, allowed), file=file,
+                                 section=section, key=key)
+    return tree
+
+
+def _units_check(tree, units, target, file, section, key, bare=None):
+    try:
+        return un.check(tree, units, target, bare_number_unit=bare)
+    except un.UnitCheckError as err:
+        raise UnitError(str(err), file=file, section=section, key=key) from None
+
+
+def _validate(m: Model) -> _Checked:
+    f = m.file or (m.name if isinstance(m.name, str) else None)
+    _check_name(m.name, "model", f, "model")
+    time_unit = _unit(m.time_unit, f, "model", "time_unit")
+    if not un.compatible(time_unit, un.unit("h")):
+        raise UnitError(f"time_unit must be a time; got {m.time_unit!r}", file=f, section="model", key="time_unit")
+    if not m.states:
+        raise ModelFileError("a model needs at least one state", file=f, section="states")
+
+    kinds: dict[str, str] = {}
+    for group, kind, sec in ((m.parameters, "parameter", "parameters"), (m.covariates, "covariate", "covariates"),
+                             (m.derived, "derived quantity", "derived"), (m.states, "state", "states"),
+                             (m.outputs, "output", "outputs"), (m.doses, "dose target", "doses")):
+        for item in group:
+            expected = {"parameter": Parameter, "covariate": Covariate, "derived quantity": Derived,
+                        "state": State, "output": Output, "dose target": DoseTarget}[kind]
+            if not isinstance(item, expected):
+                raise ModelFileError(f"expected a {expected.__name__}; got {item!r}", file=f, section=sec)
+            _check_name(item.name, kind, f, f"{sec}.{item.name}")
+            namespace = "dose target" if kind == "dose target" else "name"
+            key = (namespace, item.name)
+            if key in kinds:
+                raise ModelFileError(f"{item.name!r} is declared twice (as {kinds[key]} and {kind}); names must be "
+                                     "unique", file=f, section=f"{sec}.{item.name}")
+            kinds[key] = kind
+    all_known = {n: k for (ns, n), k in kinds.items() if ns == "name"}
+
+    units: dict[str, object] = {"t": time_unit}
+    for p in m.parameters:
+        sec = f"parameters.{p.name}"
+        units[p.name] = _unit(p.unit, f, sec)
+        v = _as_float(p.value, "value", f, sec, "value")
+        try:
+            lo, hi = (float(b) for b in p.bounds)
+        except (TypeError, ValueError):
+            raise ModelFileError(f"bounds must be two numbers [low, high]; got {p.bounds!r}", file=f, section=sec,
+                                 key="bounds") from None
+        if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+            raise ModelFileError(f"bounds must satisfy low < high; got [{lo}, {hi}]", file=f, section=sec,
+                                 key="bounds")
+        if not lo <= v <= hi:
+            raise ModelFileError(f"value {v:g} is outside the bounds [{lo:g}, {hi:g}]", file=f, section=sec,
+                                 key="value")
+    for c in m.covariates:
+        sec = f"covariates.{c.name}"
+        units[c.name] = _unit(c.unit, f, sec)
+        _as_float(c.value, "default value", f, sec, "value")
+
+    base = {p.name: "parameter" for p in m.parameters} | {c.name: "covariate" for c in m.covariates}
+    state_names = {s.name: "state" for s in m.states}
+    for s in m.states:
+        units[s.name] = _unit(s.unit, f, f"states.{s.name}")
+
+    # Derived quantities, in order; "static" ones depend on parameters/covariates only (computed once per subject).
+    static, dynamic = [], []
+    static_names: dict[str, str] = {}
+    derived_so_far: dict[str, str] = {}
+    for d in m.derived:
+        sec = f"derived.{d.name}"
+        allowed = base | state_names | derived_so_far | {"t": "time"}
+        tree = _parse(d.expression, f, sec, "expression", allowed, all_known)
+        declared = _unit(d.unit, f, sec)
+        tree, _ = _units_check(tree, units, declared, f, sec, "expression")
+        units[d.name] = declared
+        derived_so_far[d.name] = "derived quantity"
+        used = ex.names(tree)
+        if used <= (set(base) | set(static_names)):
+            static.append((d.name, tree))
+            static_names[d.name] = "derived quantity"
+        else:
+            dynamic.append((d.name, tree))
+
+    init_allowed = base | static_names
+    everything = base | state_names | derived_so_far | {"t": "time"}
+    initial, ddt = [], []
+    for s in m.states:
+        sec = f"states.{s.name}"
+        tree = _parse(s.initial, f, sec, "initial", init_allowed, all_known | state_names | {"t": "time"})
+        tree, _ = _units_check(tree, units, units[s.name], f, sec, "initial", bare=units[s.name])
+        initial.append(tree)
+        rate_unit = units[s.name] / time_unit
+        tree = _parse(s.ddt, f, sec, "ddt", everything, all_known)
+        tree, _ = _units_check(tree, units, rate_unit, f, sec, "ddt")
+        ddt.append(tree)
+
+    outputs = []
+    for o in m.outputs:
+        sec = f"outputs.{o.name}"
+        declared = _unit(o.unit, f, sec)
+        tree = _parse(o.expression, f, sec, "expression", everything, all_known)
+        tree, _ = _units_check(tree, units, declared, f, sec, "expression", bare=declared)
+        outputs.append(tree)
+
+    factors, lags, rates, durations, conversions, dimless = [], [], [], [], [], []
+    dose_allowed = base | static_names
+    for d in m.doses:
+        sec = f"doses.{d.name}"
+        if d.target not in state_names:
+            raise ModelFileError(f"target {d.target!r} is not a state." + did_you_mean(str(d.target), state_names),
+                                 file=f, section=sec, key="target")
+        dose_unit = _unit(d.unit, f, sec)
+        if str(d.unit).replace(" ", "").endswith("/kg"):
+            raise UnitError(f"a dose target's unit is the absolute amount (e.g. 'cell', 'mg'); got {d.unit!r}. "
+                            "Per-kg doses are given as Dose(2e6, 'cell/kg') and multiplied by the WT covariate",
+                            file=f, section=sec, key="unit")
+        tree = _parse(d.factor, f, sec, "factor", dose_allowed, all_known | state_names)
+        tree, fu = _units_check(tree, units, None, f, sec, "factor")
+        try:
+            k = un.factor(dose_unit * fu, units[d.target])
+        except un.UnitCheckError:
+            raise UnitError(f"dose unit {d.unit!r} times factor unit {un.fmt(fu)} must convert to the unit of state "
+                            f"{d.target!r} ({un.fmt(units[d.target])})", file=f, section=sec, key="factor") from None
+        factors.append(tree)
+        conversions.append(k)
+        dimless.append(un.compatible(fu, un.unit("1")))
+        tree = _parse(d.lag, f, sec, "lag", dose_allowed, all_known | state_names)
+        lags.append(_units_check(tree, units, time_unit, f, sec, "lag", bare=time_unit)[0])
+        if d.rate is not None and str(d.rate).strip():
+            tree = _parse(d.rate, f, sec, "rate", dose_allowed, all_known | state_names)
+            rates.append(_units_check(tree, units, dose_unit / time_unit, f, sec, "rate")[0])
+        else:
+            rates.append(None)
+        if d.duration is not None and str(d.duration).strip():
+            tree = _parse(d.duration, f, sec, "duration", dose_allowed, all_known | state_names)
+            durations.append(_units_check(tree, units, time_unit, f, sec, "duration", bare=time_unit)[0])
+        else:
+            durations.append(None)
+
+    return _Checked(tuple(static), tuple(dynamic), tuple(initial), tuple(ddt), tuple(outputs), tuple(factors),
+                    tuple(conversions), tuple(dimless), tuple(lags), tuple(rates), tuple(durations))

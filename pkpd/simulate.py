@@ -1,0 +1,509 @@
+"""simulate(): the public entry point, and the Simulation result.
+
+One call simulates one subject or a batch: every subject may have its own parameters, covariates (weight...) and
+regimen. The batch runs in compiled code across all cores (numba ``prange``), never as a Python loop over subjects
+calling a solver. Integration restarts exactly at every dose and at every infusion start and stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import expressions as ex
+from . import units as un
+from ._params import broadcast_named
+from .compile import CompiledModel, compile_model
+from .dosing import Bolus, Infusion, Regimen
+from .errors import DosingError, PkpdError, SimulationError
+from .model import Model
+from .settings import SolverSettings
+
+_STATUS = {
+    0: "ok",
+    1: "too many steps (max_steps reached)",
+    2: "step size became too small (the solution may blow up or be discontinuous)",
+    3: "non-finite values (NaN or inf) in the states or their derivatives",
+    4: "singular iteration matrix in the stiff solver",
+}
+_REMEDY = {
+    1: "Raise SolverSettings(max_steps=...), loosen rtol/atol, or check parameter values for extreme rates.",
+    2: "Check the parameters (negative or huge rates?), or try SolverSettings(method='rodas4').",
+    3: "Check the parameters and initial values: an expression such as log(0), x/0 or a negative base of a "
+       "non-integer power produced NaN.",
+    4: "Check the parameters; try SolverSettings(method='tsit5') or tighter tolerances.",
+}
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """Compiled events of a batch (private layout for the integrator; padded per subject)."""
+
+    time: np.ndarray  # (n_subjects, max_events) [model time unit]
+    kind: np.ndarray  # int64, see pkpd._integrator
+    index: np.ndarray  # int64 state (or q) index
+    value: np.ndarray  # amount [state unit] or rate [state unit / time unit]
+    count: np.ndarray  # (n_subjects,) int64
+
+
+@dataclass(frozen=True, eq=False)
+class Simulation:
+    """The result of :func:`simulate`: arrays of shape (n_subjects, n_times), one per state and output.
+
+    Attributes
+    ----------
+    times : ndarray, shape (n_times,)
+        Output times [``time_unit``]. Values at a dose time are *after* the dose (right-continuous).
+    time_unit : str
+    subject_ids : ndarray, shape (n_subjects,)
+    states, outputs : dict[str, ndarray (n_subjects, n_times)]
+        Trajectories in the declared units (``units``).
+    units : dict[str, str]
+        Unit of every state and output.
+    params : dict[str, ndarray (n_subjects,)]
+        Parameter values used, per subject.
+    covariates : dict[str, ndarray (n_subjects,)]
+    regimens : tuple[Regimen, ...]
+        One per subject (the same object repeated when shared).
+    status : ndarray (n_subjects,) of int
+        0 = solved; otherwise the solver failure code (only with ``on_failure="mark"``).
+    model_name, model_version : str
+    settings : SolverSettings
+    n_steps : ndarray (n_subjects,)
+        Accepted plus rejected steps per subject (work count).
+
+    Examples
+    --------
+    >>> import numpy as np, pkpd
+    >>> m = pkpd.load_model("pk_1cmt_iv")
+    >>> sim = pkpd.simulate(m, pkpd.Regimen.single(pkpd.Dose(100, "mg")), np.linspace(0, 24, 25))
+    >>> sim.outputs["conc"].shape
+    (1, 25)
+    """
+
+    times: np.ndarray
+    time_unit: str
+    subject_ids: np.ndarray
+    states: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    units: dict[str, str]
+    params: dict[str, np.ndarray]
+    covariates: dict[str, np.ndarray]
+    regimens: tuple
+    status: np.ndarray
+    model_name: str
+    model_version: str
+    settings: SolverSettings
+    n_steps: np.ndarray = field(repr=False)
+
+    @property
+    def n_subjects(self) -> int:
+        """Number of subjects."""
+        return int(self.subject_ids.shape[0])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """The (n_subjects, n_times) array of an output or state."""
+        if name in self.outputs:
+            return self.outputs[name]
+        if name in self.states:
+            return self.states[name]
+        from .errors import did_you_mean
+
+        raise KeyError(f"no output or state {name!r}." + did_you_mean(name, list(self.outputs) + list(self.states)))
+
+    def percentiles(self, name: str, q: Sequence[float] = (5, 50, 95)) -> np.ndarray:
+        """Percentiles across subjects at each time, shape (len(q), n_times) (failed subjects ignored)."""
+        return np.nanpercentile(self[name], q, axis=0)
+
+    def to_dataframe(self, names: Sequence[str] | None = None, *, include_states: bool = False):
+        """Tidy long table with columns ID, TIME, name, value, unit (pandas DataFrame).
+
+        Parameters
+        ----------
+        names : sequence of str, optional
+            Outputs/states to include (default: every output, plus the states when ``include_states``).
+        """
+        import pandas as pd
+
+        if names is None:
+            names = list(self.outputs) + (list(self.states) if include_states else [])
+        frames = []
+        n, t = self.n_subjects, self.times.size
+        for name in names:
+            values = self[name]
+            frames.append(pd.DataFrame({
+                "ID": np.repeat(self.subject_ids, t),
+                "TIME": np.tile(self.times, n),
+                "name": name,
+                "value": values.reshape(-1),
+                "unit": self.units[name],
+            }))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["ID", "TIME", "name", "value", "unit"])
+
+    def plot(self, names: Sequence[str] | None = None, **kwargs):
+        """One panel per output with units on the axes; see :func:`pkpd.plots.plot_simulation`."""
+        from .plots import plot_simulation
+
+        return plot_simulation(self, names, **kwargs)
+
+    def __repr__(self) -> str:
+        failed = int(np.count_nonzero(self.status))
+        outs = ", ".join(f"{k} [{self.units[k]}]" for k in self.outputs)
+        return (f"Simulation of {self.model_name!r}: {self.n_subjects} subject(s) x {self.times.size} times "
+                f"({self.times[0]:g}-{self.times[-1]:g} {self.time_unit}); outputs: {outs}"
+                + (f"; {failed} FAILED (see .status)" if failed else ""))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = []
+        for k, v in self.outputs.items():
+            med = np.nanmedian(v, axis=0)
+            rows.append(f"<tr><td>{html.escape(k)}</td><td>{html.escape(self.units[k])}</td>"
+                        f"<td>{med[0]:.4g}</td><td>{np.nanmax(med):.4g}</td><td>{med[-1]:.4g}</td></tr>")
+        failed = int(np.count_nonzero(self.status))
+        warn = f"<p style='color:#b00'><b>{failed} subject(s) failed</b> (see .status)</p>" if failed else ""
+        return (f"<div><b>Simulation</b> of {html.escape(self.model_name)} v{html.escape(self.model_version)}: "
+                f"{self.n_subjects} subject(s), {self.times.size} times from {self.times[0]:g} to "
+                f"{self.times[-1]:g} {html.escape(self.time_unit)}{warn}<table><tr><th>output</th><th>unit</th>"
+                f"<th>median at start</th><th>median peak</th><th>median at end</th></tr>{''.join(rows)}</table>"
+                "</div>")
+
+
+# ------------------------------------------------------------------------------------------------------ simulate
+def simulate(
+    model: Model | CompiledModel,
+    regimen: Regimen | Sequence[Regimen] | None,
+    times,
+    *,
+    params: Mapping[str, object] | None = None,
+    covariates: Mapping[str, object] | None = None,
+    settings: SolverSettings | None = None,
+    subject_ids: Sequence | None = None,
+    outputs: bool = True,
+    states: bool = True,
+) -> Simulation:
+    """Simulate one subject or a batch of subjects under a dosing regimen.
+
+    Main arguments
+    --------------
+    model : Model or CompiledModel
+        E.g. ``pkpd.load_model("msc_salvadori")``.
+    regimen : Regimen, sequence of Regimen (one per subject), or None
+        Doses; ``None`` simulates without doses.
+    times : array_like, shape (n_times,)
+        Increasing output times [model time unit]; integration starts at ``min(times[0], first dose)``.
+    params : dict[str, float or array (n_subjects,)], optional
+        Parameter values overriding the model's; arrays give one value per subject.
+    covariates : dict[str, float or array (n_subjects,)], optional
+        Covariates, e.g. ``{"WT": 70}`` [kg]. Per-kg doses need ``WT`` given explicitly.
+
+    Other arguments
+    ---------------
+    settings : SolverSettings, optional
+        Method, tolerances, failure handling.
+    subject_ids : sequence, optional
+        IDs for the result (default 1..n).
+    outputs, states : bool
+        Keep outputs / states (dropping one saves memory for large batches).
+
+    Returns
+    -------
+    Simulation
+        Arrays (n_subjects, n_times) per state and output.
+
+    Raises
+    ------
+    PkpdError
+        Unknown parameter or covariate (with close matches), inconsistent batch sizes, times not increasing.
+    DosingError
+        Unknown dose target, per-kg dose without a weight, non-positive modelled duration.
+    SimulationError
+        The solver failed: names the subject, the time reached, the reason and a remedy.
+
+    Examples
+    --------
+    >>> import numpy as np, pkpd
+    >>> m = pkpd.load_model("msc_salvadori")
+    >>> reg = pkpd.Regimen.every(72, "h", count=8, dose=pkpd.Dose(2e6, "cell/kg"))
+    >>> sim = pkpd.simulate(m, reg, np.arange(0, 1009.0), covariates={"WT": 70})
+    >>> sim.outputs["IL10"].shape
+    (1, 1009)
+    """
+    settings = settings or SolverSettings()
+    if not isinstance(settings, SolverSettings):
+        raise PkpdError(f"settings must be a SolverSettings; got {type(settings).__name__}")
+    cm = model if isinstance(model, CompiledModel) else compile_model(_as_model(model))
+    m = cm.model
+
+    t = _times(times)
+    regimens = _regimens(regimen)
+    param_values, cov_values, n = _subject_inputs(m, params, covariates, len(regimens) if len(regimens) > 1 else None)
+    if len(regimens) == 1:
+        regimens = regimens * n
+    explicit_covs = set(covariates or {})
+    q = cm.build_q(param_values, cov_values)
+    y0 = cm.initial_state(q)
+    if not np.all(np.isfinite(y0)):
+        bad = int(np.argwhere(~np.isfinite(y0))[0][0])
+        raise SimulationError("initial values are not finite; check the parameters of this subject",
+                              subject=_sid(subject_ids, bad))
+    events = build_events(cm, regimens, q, explicit_covs)
+
+    ids = np.arange(1, n + 1) if subject_ids is None else np.asarray(subject_ids)
+    if ids.shape[0] != n:
+        raise PkpdError(f"subject_ids has {ids.shape[0]} entries for {n} subjects")
+    tt = t[None, :]
+    pre = np.zeros_like(tt, dtype=np.int64)
+    n_out = np.array([t.size], dtype=np.int64)
+    t0 = np.minimum(t[0], np.where(events.count > 0, events.time[:, 0], np.inf))
+    sol = run_batch(cm, q, y0, events, tt, pre, n_out, t0, settings, keep_states=states, keep_outputs=outputs)
+    status = sol["status"]
+    if np.any(status != 0):
+        bad = np.flatnonzero(status)
+        if settings.on_failure == "raise":
+            i = int(bad[0])
+            code = int(status[i])
+            more = f" ({bad.size} subjects failed in all)" if bad.size > 1 else ""
+            raise SimulationError(f"the solver failed: {_STATUS.get(code, code)}{more}. {_REMEDY.get(code, '')}",
+                                  subject=ids[i], time=float(sol["counters"][i, 3]))
+        for arr in (sol["states"], sol["outputs"]):
+            if arr is not None:
+                arr[bad] = np.nan
+    st = {s: sol["states"][:, :, i] for i, s in enumerate(m.state_names)} if states else {}
+    out = {o: sol["outputs"][:, :, i] for i, o in enumerate(m.output_names)} if outputs else {}
+    unit_map = {s.name: s.unit for s in m.states} | {o.name: o.unit for o in m.outputs}
+    return Simulation(
+        times=_readonly(t), time_unit=m.time_unit, subject_ids=ids, states=st, outputs=out, units=unit_map,
+        params={p: param_values[:, i] for i, p in enumerate(m.parameter_names)},
+        covariates={c: cov_values[:, i] for i, c in enumerate(m.covariate_names)}, regimens=tuple(regimens),
+        status=status, model_name=m.name, model_version=m.version, settings=settings,
+        n_steps=sol["counters"][:, 0].astype(np.int64))
+
+
+def run_batch(cm: CompiledModel, q, y0, events: EventTable, tt, pre, n_out, t0, settings: SolverSettings, *,
+              keep_states: bool = True, keep_outputs: bool = True) -> dict:
+    """Run the compiled solver (private API shared by simulate, the NONMEM runner and the fitter)."""
+    n = q.shape[0]
+    n_times = tt.shape[1]
+    ns, no = len(cm.model.states), len(cm.model.outputs)
+    states_out = np.empty((n, n_times, ns)) if keep_states else np.empty((1, 1, ns))
+    outputs_out = np.empty((n, n_times, max(no, 1))) if keep_outputs else np.empty((1, 1, max(no, 1)))
+    status = np.zeros(n, dtype=np.int64)
+    counters = np.zeros((n, 4))
+    cm.module.solve_batch(
+        np.ascontiguousarray(q, dtype=float), np.ascontiguousarray(y0, dtype=float), events.time, events.kind,
+        events.index, events.value, events.count, np.ascontiguousarray(tt, dtype=float),
+        np.ascontiguousarray(pre, dtype=np.int64), np.ascontiguousarray(n_out, dtype=np.int64),
+        np.zeros(n, dtype=np.int64) if tt.shape[0] == 1 else np.arange(n, dtype=np.int64),
+        np.ascontiguousarray(t0, dtype=float), float(settings.rtol), float(settings.atol), float(settings.max_step),
+        int(settings.max_steps), settings.method_code, states_out, outputs_out, keep_states, keep_outputs and no > 0,
+        status, counters)
+    return {"states": states_out if keep_states else None,
+            "outputs": outputs_out[:, :, :no] if keep_outputs else None, "status": status, "counters": counters}
+
+
+# ------------------------------------------------------------------------------------------------------ helpers
+def _as_model(model) -> Model:
+    if not isinstance(model, Model):
+        raise PkpdError(f"model must be a pkpd Model (from pkpd.load_model) or CompiledModel; got "
+                        f"{type(model).__name__}")
+    return model
+
+
+def _sid(ids, i):
+    return i + 1 if ids is None else ids[i]
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.setflags(write=False)
+    return a
+
+
+def _times(times) -> np.ndarray:
+    if times is None:
+        raise PkpdError("times: give the output times, e.g. np.arange(0, 337) [model time unit]")
+    try:
+        t = np.asarray(times, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise PkpdError(f"times: must be numbers; got {times!r}") from None
+    if t.size == 0:
+        raise PkpdError("times: at least one output time is needed")
+    if not np.all(np.isfinite(t)):
+        raise PkpdError(f"times: must be finite; got {t[~np.isfinite(t)][0]}")
+    if t.size > 1 and np.any(np.diff(t) <= 0):
+        i = int(np.flatnonzero(np.diff(t) <= 0)[0])
+        raise PkpdError(f"times: must be strictly increasing; times[{i}] = {t[i]:g} is followed by "
+                        f"times[{i + 1}] = {t[i + 1]:g}. Sort them and remove duplicates (np.unique)")
+    return t
+
+
+def _regimens(regimen) -> list[Regimen]:
+    if regimen is None:
+        return [Regimen.none()]
+    if isinstance(regimen, Regimen):
+        return [regimen]
+    if isinstance(regimen, Bolus | Infusion):
+        return [Regimen((regimen,))]
+    try:
+        items = list(regimen)
+    except TypeError:
+        raise DosingError(f"regimen: expected a Regimen or a list of Regimens; got {type(regimen).__name__}") from None
+    for i, r in enumerate(items):
+        if not isinstance(r, Regimen):
+            raise DosingError(f"regimen[{i}]: expected a Regimen; got {type(r).__name__}")
+    if not items:
+        raise DosingError("regimen: the list of regimens is empty")
+    return items
+
+
+def _subject_inputs(m: Model, params, covariates, n_hint):
+    pv, n1 = broadcast_named({p.name: p.value for p in m.parameters}, params, "parameter", m.name)
+    cv, n2 = broadcast_named({c.name: c.value for c in m.covariates}, covariates, "covariate", m.name)
+    sizes = {k: v for k, v in (("params", n1), ("covariates", n2), ("regimens", n_hint)) if v is not None}
+    if len(set(sizes.values())) > 1:
+        raise PkpdError("inconsistent number of subjects: " + ", ".join(f"{k} give {v}" for k, v in sizes.items()))
+    n = next(iter(sizes.values()), 1)
+    pv = np.broadcast_to(pv, (n, pv.shape[1])).copy()
+    cv = np.broadcast_to(cv, (n, cv.shape[1])).copy()
+    for i, p in enumerate(m.parameters):
+        bad = ~np.isfinite(pv[:, i])
+        if bad.any():
+            raise PkpdError(f"parameter {p.name!r}: values must be finite; subject {int(np.flatnonzero(bad)[0]) + 1} "
+                            f"has {pv[bad, i][0]}")
+    for i, c in enumerate(m.covariates):
+        bad = ~np.isfinite(cv[:, i])
+        if bad.any():
+            raise PkpdError(f"covariate {c.name!r}: values must be finite; subject {int(np.flatnonzero(bad)[0]) + 1} "
+                            f"has {cv[bad, i][0]}")
+    return pv, cv, n
+
+
+def _time_factor(regimen: Regimen, m: Model) -> float:
+    return un.factor(un.unit(regimen.time_unit), un.unit(m.time_unit))
+
+
+def build_events(cm: CompiledModel, regimens: Sequence[Regimen], q: np.ndarray, explicit_covariates=()) -> EventTable:
+    """Turn per-subject regimens into the compiled event table (amounts in state units, times in model units)."""
+    m = cm.model
+    n = q.shape[0]
+    env = cm.env(q)
+    per_subject: list[list[tuple[float, int, int, float]]] = [[] for _ in range(n)]
+    # group subjects sharing one Regimen object: evaluate each administration for the whole group at once
+    groups: dict[int, list[int]] = {}
+    for i, r in enumerate(regimens):
+        groups.setdefault(id(r), []).append(i)
+    state_index = {s: i for i, s in enumerate(m.state_names)}
+    for members in groups.values():
+        reg = regimens[members[0]]
+        if len(reg) == 0:
+            continue
+        idx = np.asarray(members)
+        sub_env = {k: v[idx] for k, v in env.items()}
+        tf = _time_factor(reg, m)
+        for adm in reg:
+            times, kinds, values, state = _administration_events(m, adm, tf, sub_env, idx, explicit_covariates,
+                                                                 state_index)
+            for j, s in enumerate(members):
+                for tk, kk, vk in zip(times, kinds, values):
+                    per_subject[s].append((float(tk[j]), kk, state, float(vk[j])))
+    width = max((len(e) for e in per_subject), default=0)
+    width = max(width, 1)
+    time = np.full((n, width), np.inf)
+    kind = np.zeros((n, width), dtype=np.int64)
+    index = np.zeros((n, width), dtype=np.int64)
+    value = np.zeros((n, width))
+    count = np.zeros(n, dtype=np.int64)
+    for s, evs in enumerate(per_subject):
+        # stable sort by time: at equal times, the order of the regimen is kept (infusion stops before starts
+        # would not matter: rates add)
+        evs.sort(key=lambda e: e[0])
+        count[s] = len(evs)
+        for k, (tk, kk, ik, vk) in enumerate(evs):
+            time[s, k], kind[s, k], index[s, k], value[s, k] = tk, kk, ik, vk
+    return EventTable(time, kind, index, value, count)
+
+
+def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covariates, state_index):
+    target = _target(m, adm.target)
+    k = m.doses.index(target)
+    ck = m._checked
+    n = idx.size
+    dose = adm.dose
+    try:
+        dose_to_target = un.factor(un.unit(dose.base_unit), un.unit(target.unit))
+    except un.UnitCheckError:
+        raise DosingError(f"dose of {dose.amount:g} {dose.unit} at t={adm.time:g}: its unit does not match dose "
+                          f"target {target.name!r}, which takes {target.unit!r}"
+                          + (" (per kg)" if dose.per_kg else "")) from None
+    amount = np.full(n, dose.amount * dose_to_target)
+    if dose.per_kg:
+        if "WT" not in m.covariate_names:
+            raise DosingError(f"dose {dose.amount:g} {dose.unit}: a per-kg dose needs body weight, but model "
+                              f"{m.name!r} declares no WT covariate; give an absolute dose instead")
+        if "WT" not in explicit_covariates:
+            raise DosingError(f"dose {dose.amount:g} {dose.unit}: a per-kg dose needs each subject's weight; pass "
+                              "covariates={'WT': weight_in_kg} to simulate()")
+        wt = env["WT"]
+        if np.any(wt <= 0):
+            raise DosingError(f"dose {dose.amount:g} {dose.unit}: body weight WT must be > 0 kg; got "
+                              f"{wt[wt <= 0][0]:g}")
+        amount = amount * wt
+    F = np.broadcast_to(np.asarray(ex.evaluate(ck.dose_factor[k], env), dtype=float), (n,))
+    conv = ck.dose_conversion[k]
+    lag = np.broadcast_to(np.asarray(ex.evaluate(ck.dose_lag[k], env), dtype=float), (n,))
+    if np.any(~np.isfinite(F)) or np.any(~np.isfinite(lag)):
+        raise DosingError(f"dose target {target.name!r}: factor or lag is not finite for some subjects")
+    if np.any(lag < 0):
+        raise DosingError(f"dose target {target.name!r}: lag time must be >= 0; got {lag[lag < 0][0]:g}")
+    start = adm.time * time_factor + lag
+    into_state = amount * F * conv
+    s = state_index[target.target]
+    if isinstance(adm, Bolus):
+        return [start], [0], [into_state], s
+    # Infusions follow NONMEM: with the rate given, F scales the duration; with the duration given (or
+    # modelled), F scales the rate.
+    f_dimless = F if ck.dose_factor_dimensionless[k] else np.ones(n)
+    if adm.modelled == "duration":
+        tree = ck.dose_duration[k]
+        if tree is None:
+            raise DosingError(f"infusion at t={adm.time:g} has a modelled duration, but dose target "
+                              f"{target.name!r} declares no 'duration' expression")
+        duration = np.broadcast_to(np.asarray(ex.evaluate(tree, env), dtype=float), (n,))
+    elif adm.modelled == "rate":
+        tree = ck.dose_rate[k]
+        if tree is None:
+            raise DosingError(f"infusion at t={adm.time:g} has a modelled rate, but dose target {target.name!r} "
+                              "declares no 'rate' expression")
+        rate = np.broadcast_to(np.asarray(ex.evaluate(tree, env), dtype=float), (n,))
+        if np.any(~(rate > 0)):
+            raise DosingError(f"dose target {target.name!r}: modelled rate must be > 0; got {rate[~(rate > 0)][0]:g}")
+        duration = amount * f_dimless / rate
+    elif adm.rate is not None:
+        rate_model = adm.rate * dose_to_target / time_factor  # target dose unit per model time unit
+        if dose.per_kg:
+            rate_model = rate_model * env["WT"]
+        duration = amount * f_dimless / rate_model
+    else:
+        duration = np.full(n, adm.duration * time_factor)
+    if np.any(~np.isfinite(duration)) or np.any(duration <= 0):
+        bad = duration[~(np.isfinite(duration) & (duration > 0))][0]
+        raise DosingError(f"infusion at t={adm.time:g} into {target.name!r}: duration must be > 0 and finite; got "
+                          f"{bad:g}")
+    rate_state = into_state / duration
+    return [start, start + duration], [1, 1], [rate_state, -rate_state], s
+
+
+def _target(m: Model, name):
+    from .errors import ModelFileError
+
+    try:
+        return m.dose_target(name)
+    except ModelFileError as err:
+        raise DosingError(str(err)) from None
+
+
