@@ -77,7 +77,8 @@ def _where(file: str | None, section: str | None, key: str | None) -> str:
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A ' Did you mean ...?' suffix naming close matches of ``name``, or a list of what is known."""
     candidates = sorted(candidates)
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+    same_case = [c for c in candidates if c.lower() == str(name).lower()]
+    close = same_case or difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
     if close:
         return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
     if len(candidates) <= 12:

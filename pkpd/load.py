@@ -170,13 +170,14 @@ def _opt(value):
 
 def _keys(body: dict, section: str, file, where):
     required, optional = _KEYS[section]
-    for k in required:
-        if k not in body:
-            raise ModelFileError(f"missing required key {k!r}", file=file, section=where, key=k)
+    # unknown keys first: a typo ("valu") is the likelier cause of a missing key
     for k in body:
         if k not in required | optional:
             raise ModelFileError(f"unknown key {k!r}." + did_you_mean(k, required | optional), file=file,
                                  section=where, key=k)
+    for k in required:
+        if k not in body:
+            raise ModelFileError(f"missing required key {k!r}", file=file, section=where, key=k)
 
 
 # ---------------------------------------------------------------------------------------------------------- dump

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 from . import expressions as ex
 
@@ -93,6 +94,8 @@ def compatible(a, b) -> bool:
 def fmt(u) -> str:
     """Short, readable form of a unit (``'pg / mL'``, ``'1'`` for dimensionless)."""
     s = f"{u:~}"
+    # pint abbreviates litre as "l"; pharmacology writes L (mL, uL)
+    s = re.sub(r"(?<![A-Za-z])([munpfkd]?)l(?![A-Za-z])", r"\1L", s)
     return s if s else "1"
 
 
