@@ -1,0 +1,394 @@
+"""The ``pkpd`` command: a thin shell over the public API.
+
+Subcommands::
+
+    pkpd models                      list the shipped models, one line each
+    pkpd show MODEL                  parameters (values, units, sources), states, outputs and dose targets
+    pkpd simulate MODEL [options]    simulate a regimen; write the tidy CSV and/or a figure
+
+Every time given on the command line is in hours. Errors raised by pkpd (wrong model name, unknown parameter,
+negative dose, missing body weight...) are printed as one line, ``pkpd: error: <message>``, with exit status 2.
+
+Examples
+--------
+>>> from pkpd.cli import main
+>>> main(["models"])  # doctest: +ELLIPSIS
+msc_biodistribution  ...
+msc_salvadori  ...
+...
+0
+>>> main(["show", "no_such_model"])
+2
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import PkpdError
+
+__all__ = ["main"]
+
+# Output times above this are almost certainly a wrong --step (and a multi-gigabyte CSV).
+_MAX_TIMES = 1_000_000
+_SUMMARY_CHARS = 100
+
+_SIMULATE_EXAMPLE = """\
+example (4 doses of 2e6 MSC/kg to a 70 kg patient, every 72 h, infused over 1 h; 2 weeks at 1 h steps):
+  pkpd simulate msc_salvadori --dose 2e6 --dose-unit cell/kg --weight 70 --every 72 --count 4 \\
+      --infusion-hours 1 --until 336 --out sim.csv --plot sim.png
+
+The CSV has one row per subject, time and output: columns ID, TIME [model time unit, h for every shipped model],
+name, value, unit.
+"""
+
+
+# ------------------------------------------------------------------------------------------------------- main
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``pkpd`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 on a usage error or an error raised by pkpd (printed as one line
+        ``pkpd: error: <message>`` on stderr, never a traceback).
+
+    Examples
+    --------
+    >>> main(["show", "pk_1cmt_iv"])  # doctest: +ELLIPSIS
+    Model 'pk_1cmt_iv' v... (time in h)
+      states: central [mg]
+    ...
+    0
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as err:
+        return _fail(str(err))
+    except SystemExit as exit_:  # --help and --version
+        return int(exit_.code or 0)
+    try:
+        return args.run(args)
+    except PkpdError as err:
+        return _fail(str(err))
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error of ours
+        _silence_stdout()
+        return 1
+    except OSError as err:  # a file that cannot be written or read: say which, without a traceback
+        where = f" {str(err.filename)!r}" if err.filename else ""
+        return _fail(f"cannot access{where}: {err.strerror or err}")
+
+
+def _silence_stdout() -> None:
+    # As the Python docs advise for SIGPIPE: point stdout at devnull so the flush at exit does not fail again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout has no file descriptor (e.g. captured): nothing to silence
+        pass
+
+
+def _fail(message: str) -> int:
+    print("pkpd: error: " + " ".join(message.split()), file=sys.stderr)
+    return 2
+
+
+class _UsageError(Exception):
+    """A command-line usage error, reported in the same one-line form as a PkpdError."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors raised (one line, exit 2) rather than printed with the usage text."""
+
+    def error(self, message: str):
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# ------------------------------------------------------------------------------------------------------- parser
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pkpd", description="PK-PD modelling of mesenchymal stem/stromal cell (MSC) therapies.",
+                     epilog="Run 'pkpd COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"pkpd {__version__}")
+    commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+
+    models = commands.add_parser("models", help="list the shipped models with a one-line description",
+                                 description="List the models that 'pkpd show' and 'pkpd simulate' find by name "
+                                             "(shipped models, plus those in $PKPD_MODEL_PATH).")
+    models.set_defaults(run=_cmd_models)
+
+    show = commands.add_parser("show", help="print a model: parameters with units and sources, states, outputs, "
+                                            "doses",
+                               description="Print a model: its states, outputs and dose targets with units, the "
+                                           "parameter table (value, unit, description, source; * marks our "
+                                           "assumptions), its description and references.")
+    show.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    show.set_defaults(run=_cmd_show)
+
+    _add_simulate(commands)
+    return parser
+
+
+_MODEL_HELP = "a shipped model name (see 'pkpd models') or the path to a .toml model file"
+
+
+def _add_simulate(commands) -> None:
+    sim = commands.add_parser(
+        "simulate", help="simulate a dosing regimen; write a CSV table and/or a figure",
+        description="Simulate one subject given --count doses of --dose [--dose-unit], one every --every hours,\n"
+                    "and write its outputs from 0 to --until hours. All times are in hours.",
+        epilog=_SIMULATE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sim.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+
+    # --- What is simulated. Today: a regimen built from the options below. Planned: `--data FILE.csv`, a NONMEM
+    # dataset whose dose records and times replace these options (another helper adds it). It goes HERE, as an
+    # argument of its own; _cmd_simulate dispatches on it. The regimen options are deliberately not
+    # `required=True` in argparse: _regimen() checks them, so a --data run can leave them out.
+    dosing = sim.add_argument_group("regimen (all times in hours)")
+    dosing.add_argument("--dose", type=float, metavar="AMOUNT",
+                        help="amount given at each administration, in --dose-unit (e.g. 2e6)")
+    dosing.add_argument("--dose-unit", metavar="UNIT",
+                        help="unit of --dose, e.g. cell, cell/kg, mg, mg/kg, nmol. A unit ending in /kg is per kg of "
+                             "body weight and needs --weight. It must convert to the unit of the dose target (see "
+                             "'doses:' in 'pkpd show MODEL')")
+    dosing.add_argument("--count", type=int, default=1, metavar="N", help="number of doses (default 1)")
+    dosing.add_argument("--every", type=float, metavar="HOURS",
+                        help="time between the starts of consecutive doses [h]; needed when --count > 1")
+    dosing.add_argument("--start", type=float, default=0.0, metavar="HOURS",
+                        help="time of the first dose [h] (default 0)")
+    dosing.add_argument("--infusion-hours", type=float, metavar="HOURS",
+                        help="give each dose as a constant-rate infusion over this many hours [h] "
+                             "(default: an instantaneous bolus)")
+    dosing.add_argument("--target", metavar="NAME",
+                        help="dose target of the model (default: its first one; see 'pkpd show MODEL')")
+
+    subject = sim.add_argument_group("subject")
+    subject.add_argument("--weight", type=float, metavar="KG",
+                         help="body weight [kg] (the model's WT covariate); required for a per-kg --dose-unit")
+    subject.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="override a model parameter, in the unit 'pkpd show MODEL' lists for it, e.g. "
+                              "--param k_c=0.05; repeat it for more parameters")
+
+    times = sim.add_argument_group("output times")
+    times.add_argument("--until", type=float, metavar="HOURS", help="last output time [h]; outputs start at 0")
+    times.add_argument("--step", type=float, default=1.0, metavar="HOURS",
+                       help="spacing of the output times [h] (default 1)")
+
+    solver = sim.add_argument_group("solver")
+    solver.add_argument("--rtol", type=float, metavar="TOL", help="relative tolerance (default 1e-8)")
+    solver.add_argument("--atol", type=float, metavar="TOL",
+                        help="absolute tolerance, in each state's own unit (default 1e-12)")
+
+    files = sim.add_argument_group("files written (at least one)")
+    files.add_argument("--out", metavar="FILE.csv",
+                       help="tidy CSV: columns ID, TIME [model time unit], name, value, unit")
+    files.add_argument("--plot", metavar="FILE.png",
+                       help="figure of every output against time: .png (300 dpi), .svg or .pdf")
+    files.add_argument("--include-states", action="store_true",
+                       help="also write the ODE states (not only the outputs) to the CSV")
+    sim.set_defaults(run=_cmd_simulate)
+
+
+# ------------------------------------------------------------------------------------------------------- commands
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .load import load_model, models
+
+    names = models()
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        try:
+            summary = _summary(load_model(name).description)
+        except PkpdError as err:  # one broken file (e.g. on $PKPD_MODEL_PATH) must not hide the others
+            summary = f"(cannot be loaded: {' '.join(str(err).split())})"
+        print(f"{name.ljust(width)}  {summary}".rstrip())
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .load import load_model
+
+    model = load_model(args.model)
+    print(repr(model))
+    if model.file:
+        print(f"  file: {model.file}")
+    if model.description:
+        print("\ndescription:")
+        print("\n".join("  " + line if line else "" for line in model.description.splitlines()))
+    if model.references:
+        print("\nreferences:")
+        print("\n".join(f"  - {ref}" for ref in model.references))
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .load import load_model
+
+    _check_files(args)
+    model = load_model(args.model)
+    # Planned `--data FILE.csv` (NONMEM dataset) branches here: `if args.data is not None: sim = ...`, then
+    # reuses _write() below unchanged.
+    sim = _simulate_regimen(model, args)
+    _write(sim, args)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------- simulate
+def _simulate_regimen(model, args: argparse.Namespace):
+    """Simulate one subject under the regimen given by the command-line options."""
+    from .settings import SolverSettings
+    from .simulate import simulate
+
+    regimen = _regimen(args)
+    covariates = _covariates(model, args, regimen)
+    params = _params(args.param)
+    settings = SolverSettings(**{k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None})
+    return simulate(model, regimen, _output_times(model, args), params=params, covariates=covariates,
+                    settings=settings)
+
+
+def _regimen(args: argparse.Namespace):
+    """The Regimen described by --dose, --dose-unit, --count, --every, --start, --infusion-hours, --target."""
+    from .dosing import Dose, Regimen
+
+    if args.dose is None or args.dose_unit is None:
+        missing = " and ".join(o for o, v in (("--dose", args.dose), ("--dose-unit", args.dose_unit)) if v is None)
+        raise PkpdError(f"simulate: {missing} missing; give the amount and its unit, e.g. --dose 2e6 --dose-unit "
+                        "cell/kg.")
+    dose = Dose(args.dose, args.dose_unit)
+    if args.count < 1:
+        raise PkpdError(f"simulate: --count must be >= 1; got {args.count}.")
+    if args.count > 1 and args.every is None:
+        raise PkpdError(f"simulate: --count {args.count} needs --every HOURS, the time between doses.")
+    if args.count == 1 and args.every is not None:
+        raise PkpdError(f"simulate: --every {args.every:g} has no effect with a single dose; give --count N for N "
+                        "doses, or drop --every.")
+    timing = {"duration": args.infusion_hours, "target": args.target}
+    if args.count == 1:
+        return Regimen.single(dose, at=args.start, time_unit="h", **timing)
+    return Regimen.every(args.every, "h", count=args.count, dose=dose, start=args.start, **timing)
+
+
+def _covariates(model, args: argparse.Namespace, regimen) -> dict[str, float]:
+    """{"WT": --weight}, checked against the model and the dose unit."""
+    per_kg = any(adm.dose.per_kg for adm in regimen)
+    if args.weight is None:
+        if per_kg:
+            raise PkpdError(f"simulate: --dose-unit {args.dose_unit!r} is per kg of body weight; give the "
+                            "weight with --weight KG (e.g. --weight 70), or an absolute unit such as "
+                            f"{args.dose_unit.split('/')[0]!r}.")
+        return {}
+    if "WT" not in model.covariate_names:
+        raise PkpdError(f"simulate: model {model.name!r} has no body-weight covariate WT, so --weight cannot be "
+                        "used; drop --weight and give an absolute --dose-unit.")
+    if not (math.isfinite(args.weight) and args.weight > 0):
+        raise PkpdError(f"simulate: --weight must be a finite number > 0 [kg]; got {args.weight:g}.")
+    return {"WT": args.weight}
+
+
+def _params(items: Sequence[str]) -> dict[str, float]:
+    """Parse --param NAME=VALUE items (the names are checked by simulate(), with close matches)."""
+    params: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise PkpdError(f"simulate: --param {item!r} is not NAME=VALUE; write e.g. --param k_c=0.05.")
+        try:
+            number = float(value)
+        except ValueError:
+            raise PkpdError(f"simulate: --param {item!r}: {value!r} is not a number; write e.g. --param "
+                            f"{name}=0.05.") from None
+        if name in params:
+            raise PkpdError(f"simulate: --param {name} is given twice ({params[name]:g} and {number:g}); give it "
+                            "once.")
+        params[name] = number
+    return params
+
+
+def _output_times(model, args: argparse.Namespace):
+    """0, step, 2 step, ... up to --until (included) [h], converted to the model's time unit."""
+    import numpy as np
+
+    from . import units
+
+    if args.until is None:
+        raise PkpdError("simulate: --until HOURS missing; give the last output time, e.g. --until 336 for two "
+                        "weeks.")
+    until, step = args.until, args.step
+    if not (math.isfinite(until) and until > 0):
+        raise PkpdError(f"simulate: --until must be a finite number > 0 [h]; got {until:g}.")
+    if not (math.isfinite(step) and step > 0):
+        raise PkpdError(f"simulate: --step must be a finite number > 0 [h]; got {step:g}.")
+    n = math.floor(until / step * (1 + 1e-12))
+    if n + 1 > _MAX_TIMES:
+        raise PkpdError(f"simulate: --until {until:g} with --step {step:g} gives {n + 1} output times (more than "
+                        f"{_MAX_TIMES}); choose a larger --step.")
+    hours = step * np.arange(n + 1, dtype=float)
+    if until - hours[-1] > 1e-9 * until:  # --until is not a multiple of --step: end exactly at --until
+        hours = np.append(hours, until)
+    return hours * units.factor(units.unit("h"), units.unit(model.time_unit))
+
+
+# ------------------------------------------------------------------------------------------------------- files
+def _check_files(args: argparse.Namespace) -> None:
+    """Fail before simulating when there is nothing to write, or a file cannot be written."""
+    if args.out is None and args.plot is None:
+        raise PkpdError("simulate: nothing to write; give --out FILE.csv and/or --plot FILE.png.")
+    for option, path in (("--out", args.out), ("--plot", args.plot)):
+        if path is not None and not Path(path).parent.is_dir():
+            raise PkpdError(f"simulate: {option} {path!r}: folder {str(Path(path).parent)!r} does not exist; "
+                            "create it first.")
+    if args.plot is not None and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise PkpdError(f"simulate: --plot {args.plot!r} must end in .png, .svg or .pdf.")
+
+
+def _write(sim, args: argparse.Namespace) -> None:
+    """Write the CSV and/or the figure, and say what was written."""
+    what = (f"{sim.n_subjects} subject(s) x {sim.times.size} times ({sim.times[0]:g}-{sim.times[-1]:g} "
+            f"{sim.time_unit})")
+    if args.out is not None:
+        table = sim.to_dataframe(include_states=args.include_states)
+        table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}: {len(table)} rows, {what}")
+    if args.plot is not None:
+        _plot(sim, args.plot)
+        print(f"wrote {args.plot}: {len(sim.outputs)} panel(s), {what}")
+
+
+def _plot(sim, path: str) -> None:
+    import matplotlib
+
+    from .plots import plot_simulation, save_figure
+
+    if "matplotlib.pyplot" not in sys.modules:
+        # A command writes files and never opens windows. Only chosen when pyplot is not loaded yet, so that
+        # calling main() from a notebook does not switch (and close) the notebook's figures.
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plot_simulation(sim)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def _summary(description: str) -> str:
+    """The first sentence of a model description, on one line, at most _SUMMARY_CHARS characters."""
+    first = " ".join(description.strip().split("\n\n")[0].split())
+    end = first.find(". ")
+    if end >= 0:
+        first = first[: end + 1]
+    return textwrap.shorten(first.rstrip(":;, "), _SUMMARY_CHARS, placeholder=" ...")
