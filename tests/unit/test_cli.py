@@ -115,7 +115,8 @@ def test_repeated_doses_superpose(tmp_path):
 
 
 def test_param_overrides_a_parameter(tmp_path):
-    argv = [*PK, "--dose", "100", "--dose-unit", "mg", "--param", "CL=5", "--param", "V=20", "--out", str(tmp_path / "a.csv")]
+    argv = [*PK, "--dose", "100", "--dose-unit", "mg", "--param", "CL=5", "--param", "V=20",
+            "--out", str(tmp_path / "a.csv")]
     assert main(argv) == 0
     conc = _conc(tmp_path / "a.csv")
     np.testing.assert_allclose(conc["value"], _bolus_conc(conc["TIME"], 100.0, cl=5.0, v=20.0), rtol=1e-6)
