@@ -42,8 +42,8 @@ _LAZY = {
     "Regimen": "pkpd.dosing",
     # simulate
     "SolverSettings": "pkpd.settings",
-    "simulate": "pkpd.simulate",
-    "Simulation": "pkpd.simulate",
+    "simulate": "pkpd.simulation",
+    "Simulation": "pkpd.simulation",
     # errors
     "PkpdError": "pkpd.errors",
     "ModelFileError": "pkpd.errors",

@@ -248,7 +248,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _simulate_regimen(model, args: argparse.Namespace):
     """Simulate one subject under the regimen given by the command-line options."""
     from .settings import SolverSettings
-    from .simulate import simulate
+    from .simulation import simulate
 
     regimen = _regimen(args)
     covariates = _covariates(model, args, regimen)

@@ -48,3 +48,12 @@ def test_every_public_name_is_documented():
     for name in pkpd.__all__:
         obj = getattr(pkpd, name)
         assert obj.__doc__ and obj.__doc__.strip(), f"pkpd.{name} has no docstring"
+
+
+def test_no_module_shadows_a_public_function():
+    # importing a submodule sets it as an attribute of the package: a module named like a public function
+    # (pkpd/simulate.py vs pkpd.simulate) would replace the function once anything imports the module
+    import pkpd
+
+    modules = {p.stem for p in PKG.glob("*.py")}
+    assert not modules & set(pkpd.__all__)

@@ -1,4 +1,5 @@
-"""simulate(): the public entry point, and the Simulation result.
+"""simulate(): the public entry point, and the Simulation result (module named simulation so that it never
+shadows the function pkpd.simulate).
 
 One call simulates one subject or a batch: every subject may have its own parameters, covariates (weight...) and
 regimen. The batch runs in compiled code across all cores (numba ``prange``), never as a Python loop over subjects
