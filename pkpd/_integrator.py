@@ -82,7 +82,7 @@ _R_C = np.array([
 _R_M = np.array([1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950, 1.0, 1.0])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _f(t, y, q, u, dy):
     _rhs(t, y, q, dy)
     for i in range(y.shape[0]):
@@ -131,7 +131,7 @@ def _initial_step(t, tend, y, f0, q, u, rtol, atol, order, tmp, f1):
     return min(100.0 * h0, h1, tend - t)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _record_rows(t, y, q, tt, pre, io, n_out, want_pre, states_out, outputs_out, ws, wo, obuf):
     # Writes every output time equal to t (already reached) whose pre-flag matches want_pre (or any when
     # want_pre < 0), and returns the new output index.
@@ -227,9 +227,12 @@ def _lu_solve(a, piv, b):
 
 
 @njit(cache=True)
-def _segment(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pre, io, n_out,
-             states_out, outputs_out, ws, wo, obuf, counters):
-    """Integrate from t to tend; write output rows with time < tend (<= tend when last). Returns (status, io)."""
+def _segment_tsit5(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pre, io, n_out,
+                   states_out, outputs_out, ws, wo, obuf, counters):
+    """Tsit5 from t to tend; output rows with time < tend (<= tend when last).
+
+    Returns (status, io, t); status 5 means stiffness was detected at t (y holds the state there) and the caller
+    continues with Rodas4."""
     n = y.shape[0]
     k1 = np.empty(n); k2 = np.empty(n); k3 = np.empty(n); k4 = np.empty(n)
     k5 = np.empty(n); k6 = np.empty(n); k7 = np.empty(n); tmp = np.empty(n); ynew = np.empty(n)
@@ -237,30 +240,28 @@ def _segment(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pr
     _f(t, y, q, u, k1)
     for i in range(n):
         if not math.isfinite(k1[i]):
-            return 3, io
-    stiff = method == 2 or counters[2] > 0
-    order = 3.0 if stiff else 4.0
-    h = _initial_step(t, tend, y, k1, q, u, rtol, atol, order, tmp, k2)
+            return 3, io, t
+    h = _initial_step(t, tend, y, k1, q, u, rtol, atol, 4.0, tmp, k2)
     n_stiff = 0
     n_acc = 0
+    n_bad = 0
+    stiff = False
     hmin = 16.0 * 2.220446049250313e-16 * max(abs(t), abs(tend), 1.0)
     # A tiny atol on states that start at zero with large derivatives (cells, after a dose) makes the starting-step
     # estimate underflow; start just above the resolution of t and let the controller grow the step.
     h = min(max(h, 10.0 * hmin), hmax, tend - t)
-    # Rosenbrock work arrays
-    J = np.empty((n, n)); A = np.empty((n, n)); piv = np.empty(n, np.int64)
-    K = np.empty((6, n)); dfdt = np.zeros(n); fy = np.empty(n)
+    J = np.empty((n, n))
     while t < tend:
         if counters[0] >= max_steps:
             counters[3] = t
-            return 1, io
+            return 1, io, t
         if h < hmin:
             counters[3] = t
-            return 2, io
+            return 2, io, t
         hit_end = t + 1.01 * h >= tend
         if hit_end:
             h = tend - t
-        if not stiff:
+        if True:
             # ---------------------------------------------------------------- Tsit5
             for i in range(n):
                 tmp[i] = y[i] + h * _T_A21 * k1[i]
@@ -283,13 +284,19 @@ def _segment(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pr
                                       + _T_A75 * k5[i] + _T_A76 * k6[i])
             _f(t + h, ynew, q, u, k7)
             counters[1] += 6
-            ok = True
             for i in range(n):
                 err[i] = h * (_T_E1 * k1[i] + _T_E2 * k2[i] + _T_E3 * k3[i] + _T_E4 * k4[i] + _T_E5 * k5[i]
                               + _T_E6 * k6[i] + _T_E7 * k7[i])
-                if not (math.isfinite(ynew[i]) and math.isfinite(k7[i])):
-                    ok = False
-            e = _wnorm(err, y, ynew, rtol, atol) if ok else 1e10
+            e = _wnorm(err, y, ynew, rtol, atol)
+            # a NaN/inf anywhere in the stages makes the norm non-finite: reject, and give up after 40 in a row
+            if not math.isfinite(e):
+                n_bad += 1
+                if n_bad > 40:
+                    counters[3] = t
+                    return 3, io, t
+                e = 1e10
+            else:
+                n_bad = 0
             counters[0] += 1
             if e <= 1.0:
                 tn = tend if hit_end else t + h
@@ -319,19 +326,53 @@ def _segment(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pr
                     if h * lam > 2.8:
                         n_stiff += 1
                         if n_stiff >= 3:
-                            stiff = True
                             counters[2] = 1.0
+                            stiff = True
                     else:
                         n_stiff = 0
                 t = tn
                 for i in range(n):
                     y[i] = ynew[i]
                     k1[i] = k7[i]
+                if stiff:
+                    return 5, io, t
                 fac = 0.9 * e ** (-0.2) if e > 0.0 else 10.0
                 h = min(h * min(10.0, max(0.2, fac)), hmax)
             else:
                 h = h * max(0.2, 0.9 * e ** (-0.2))
-        else:
+    return 0, io, t
+
+
+@njit(cache=True)
+def _segment_rodas4(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pre, io, n_out,
+                    states_out, outputs_out, ws, wo, obuf, counters):
+    """Rodas4 from t to tend; output rows with time < tend (<= tend when last). Returns (status, io)."""
+    n = y.shape[0]
+    k1 = np.empty(n); k2 = np.empty(n); tmp = np.empty(n); ynew = np.empty(n)
+    err = np.empty(n); yout = np.empty(n)
+    _f(t, y, q, u, k1)
+    for i in range(n):
+        if not math.isfinite(k1[i]):
+            return 3, io
+    h = _initial_step(t, tend, y, k1, q, u, rtol, atol, 3.0, tmp, k2)
+    hmin = 16.0 * 2.220446049250313e-16 * max(abs(t), abs(tend), 1.0)
+    # A tiny atol on states that start at zero with large derivatives (cells, after a dose) makes the starting-step
+    # estimate underflow; start just above the resolution of t and let the controller grow the step.
+    h = min(max(h, 10.0 * hmin), hmax, tend - t)
+    # Rosenbrock work arrays
+    J = np.empty((n, n)); A = np.empty((n, n)); piv = np.empty(n, np.int64)
+    K = np.empty((6, n)); dfdt = np.zeros(n); fy = np.empty(n)
+    while t < tend:
+        if counters[0] >= max_steps:
+            counters[3] = t
+            return 1, io
+        if h < hmin:
+            counters[3] = t
+            return 2, io
+        hit_end = t + 1.01 * h >= tend
+        if hit_end:
+            h = tend - t
+        if True:
             # ---------------------------------------------------------------- Rodas4
             _jac(t, y, q, J)
             counters[1] += 1
@@ -413,6 +454,19 @@ def _segment(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pr
             fac = 0.9 * e ** (-0.25) if e > 0.0 else 6.0
             h = min(h * min(6.0, max(0.2, fac)), hmax)
     return 0, io
+
+
+@njit(cache=True)
+def _segment(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pre, io, n_out,
+             states_out, outputs_out, ws, wo, obuf, counters):
+    """Integrate from t to tend with the method chosen (or switched to); returns (status, io)."""
+    if method != 2 and counters[2] == 0.0:
+        status, io, t = _segment_tsit5(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pre, io,
+                                       n_out, states_out, outputs_out, ws, wo, obuf, counters)
+        if status != 5:
+            return status, io
+    return _segment_rodas4(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pre, io, n_out,
+                           states_out, outputs_out, ws, wo, obuf, counters)
 
 
 @njit(cache=True)

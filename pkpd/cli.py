@@ -152,10 +152,12 @@ def _add_simulate(commands) -> None:
         epilog=_SIMULATE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     sim.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
 
-    # --- What is simulated. Today: a regimen built from the options below. Planned: `--data FILE.csv`, a NONMEM
-    # dataset whose dose records and times replace these options (another helper adds it). It goes HERE, as an
-    # argument of its own; _cmd_simulate dispatches on it. The regimen options are deliberately not
-    # `required=True` in argparse: _regimen() checks them, so a --data run can leave them out.
+    # --- What is simulated: a NONMEM dataset (--data), or a regimen built from the options below. The regimen
+    # options are deliberately not `required=True` in argparse: _regimen() checks them, so --data runs omit them.
+    sim.add_argument("--data", metavar="FILE.csv",
+                     help="simulate every subject of a NONMEM-format dataset (ID, TIME, EVID, AMT, CMT, RATE, II, "
+                          "ADDL, SS, covariates...) and write one row per input record, in the same order, with ID, "
+                          "TIME, EVID and every model output to --out; the regimen options are then not used")
     dosing = sim.add_argument_group("regimen (all times in hours)")
     dosing.add_argument("--dose", type=float, metavar="AMOUNT",
                         help="amount given at each administration, in --dose-unit (e.g. 2e6)")
@@ -236,15 +238,31 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from .load import load_model
 
     _check_files(args)
+    if args.data is not None:
+        return _simulate_dataset(args)
     model = load_model(args.model)
-    # Planned `--data FILE.csv` (NONMEM dataset) branches here: `if args.data is not None: sim = ...`, then
-    # reuses _write() below unchanged.
     sim = _simulate_regimen(model, args)
     _write(sim, args)
     return 0
 
 
 # ------------------------------------------------------------------------------------------------------- simulate
+def _simulate_dataset(args: argparse.Namespace) -> int:
+    """Simulate a NONMEM dataset record by record (``--data``) and write the table to --out."""
+    from .nonmem import simulate_nonmem_file
+    from .settings import SolverSettings
+
+    if args.out is None:
+        raise PkpdError("simulate --data: give --out FILE.csv for the per-record table.")
+    if args.plot is not None:
+        raise PkpdError("simulate --data: --plot is not available with --data; plot the --out table instead.")
+    settings = SolverSettings(**{k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None})
+    table = simulate_nonmem_file(args.model, args.data, args.out, dose_unit=args.dose_unit,
+                                 params=_params(args.param), settings=settings)
+    print(f"wrote {args.out}: {len(table)} rows, one per record of {args.data}")
+    return 0
+
+
 def _simulate_regimen(model, args: argparse.Namespace):
     """Simulate one subject under the regimen given by the command-line options."""
     from .settings import SolverSettings

@@ -269,10 +269,11 @@ def _text(e: Expr, name_of, fmt, _cache, flavour: str, parent: int = 0, right: b
     if e.func in ("min", "max"):
         fn = {"min": "np.minimum", "max": "np.maximum"}[e.func] if flavour == "numpy" else e.func
         return f"{fn}({args[0]}, {args[1]})"
-    if e.func == "hill":
+    if e.func in ("hill", "hillc"):
         # Negative x (solver noise around zero) is treated as 0 so that non-integer powers stay real.
+        # "hillc" is internal (never parsed): its second argument is the precomputed x50 ** n.
         x = f"np.maximum({args[0]}, 0.0)" if flavour == "numpy" else f"max({args[0]}, 0.0)"
-        return f"_hill({x}, {args[1]}, {args[2]})"
+        return f"_{e.func}({x}, {args[1]}, {args[2]})"
     cond = args[0]
     if flavour == "numpy":
         return f"np.where({cond}, {args[1]}, {args[2]})"

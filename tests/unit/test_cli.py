@@ -245,3 +245,22 @@ def test_python_dash_m_pkpd_runs_the_command_line():
     assert result.returncode == 2
     assert result.stderr.startswith("pkpd: error: no model called 'no_such_model'")
     assert result.stdout == ""
+
+
+def test_simulate_nonmem_dataset_writes_one_row_per_record(tmp_path, capsys):
+    import pandas as pd
+
+    from pkpd.cli import main
+
+    data = tmp_path / "data.csv"
+    data.write_text("ID,TIME,EVID,AMT,CMT,DV\n1,0,1,100,1,.\n1,1,0,0,2,.\n1,2,0,0,2,.\n2,0,1,50,1,.\n2,4,0,0,2,.\n")
+    out = tmp_path / "out.csv"
+    assert main(["simulate", "nmtest_1cmt_oral", "--data", str(data), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table["ID"]) == [1, 1, 1, 2, 2] and {"ID", "TIME", "EVID", "CP"} <= set(table.columns)
+    # one-compartment oral closed form (CL 1.1 L/h, V 20 L, KA 1.5 1/h), CP in ng/mL
+    import numpy as np
+
+    ka, k, V = 1.5, 1.1 / 20, 20.0
+    cp = lambda amt, t: amt * ka / (V * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t)) * 1000  # noqa: E731
+    np.testing.assert_allclose(table["CP"].to_numpy()[[1, 2, 4]], [cp(100, 1), cp(100, 2), cp(50, 4)], rtol=1e-6)
