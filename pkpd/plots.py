@@ -169,6 +169,9 @@ def plot_simulation(sim, names: str | Sequence[str] | None = None, *, subjects=N
     percent = _bands(bands, rows.size)
     with matplotlib.rc_context(HOUSE_STYLE):
         axes = _new_axes(plt, len(names)) if ax is None else _given_axes(ax, len(names))
+        # The first figure of a Jupyter session resolves the inline backend, which switches interactive mode on;
+        # leaving rc_context would restore the old (off) value and stop every later figure from displaying.
+        interactive = matplotlib.is_interactive()
         labels = [_axis_label(name, sim.units[name]) for name in names]
         time_label = _axis_label("Time", sim.time_unit)
         for i, (a, ylabel) in enumerate(zip(axes, labels)):
@@ -188,6 +191,7 @@ def plot_simulation(sim, names: str | Sequence[str] | None = None, *, subjects=N
         handles, texts = axes[0].get_legend_handles_labels()
         if handles:
             axes[0].legend(handles, texts, loc="best")
+    matplotlib.interactive(interactive)
     return axes[0].figure
 
 
