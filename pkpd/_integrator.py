@@ -85,13 +85,13 @@ _R_M = np.array([1.221224509226641, 6.019134481288629, 12.53708332932087, -0.687
 @njit(cache=True, inline="always")
 def _f(t, y, q, u, dy):
     _rhs(t, y, q, dy)
-    for i in range(y.shape[0]):
+    for i in range(_N):
         dy[i] += u[i]
 
 
 @njit(cache=True)
 def _wnorm(e, y0, y1, rtol, atol):
-    n = e.shape[0]
+    n = _N
     acc = 0.0
     for i in range(n):
         sc = atol + rtol * max(abs(y0[i]), abs(y1[i]))
@@ -102,7 +102,7 @@ def _wnorm(e, y0, y1, rtol, atol):
 @njit(cache=True)
 def _initial_step(t, tend, y, f0, q, u, rtol, atol, order, tmp, f1):
     # Hairer, Norsett & Wanner (1993) II.4, algorithm for the starting step size.
-    n = y.shape[0]
+    n = _N
     d0 = 0.0
     d1 = 0.0
     for i in range(n):
@@ -142,7 +142,7 @@ def _record_rows(t, y, q, tt, pre, io, n_out, want_pre, states_out, outputs_out,
         if want_pre >= 0 and pre[io] != want_pre:
             break
         if ws:
-            for i in range(y.shape[0]):
+            for i in range(_N):
                 states_out[io, i] = y[i]
         if wo:
             _record(to, y, q, obuf)
@@ -155,7 +155,7 @@ def _record_rows(t, y, q, tt, pre, io, n_out, want_pre, states_out, outputs_out,
 @njit(cache=True)
 def _spectral_radius(J, v, w):
     """Estimate of the largest |eigenvalue| of J by a few power iterations (v, w: work vectors)."""
-    n = J.shape[0]
+    n = _N
     for i in range(n):
         v[i] = 1.0 + 0.1 * i
     lam = 0.0
@@ -182,7 +182,7 @@ def _spectral_radius(J, v, w):
 
 @njit(cache=True)
 def _lu(a, piv):
-    n = a.shape[0]
+    n = _N
     for k in range(n):
         p = k
         m = abs(a[k, k])
@@ -207,7 +207,7 @@ def _lu(a, piv):
 
 @njit(cache=True)
 def _lu_solve(a, piv, b):
-    n = a.shape[0]
+    n = _N
     for k in range(n):
         p = piv[k]
         if p != k:
@@ -233,7 +233,7 @@ def _segment_tsit5(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, 
 
     Returns (status, io, t); status 5 means stiffness was detected at t (y holds the state there) and the caller
     continues with Rodas4."""
-    n = y.shape[0]
+    n = _N
     k1 = np.empty(n); k2 = np.empty(n); k3 = np.empty(n); k4 = np.empty(n)
     k5 = np.empty(n); k6 = np.empty(n); k7 = np.empty(n); tmp = np.empty(n); ynew = np.empty(n)
     err = np.empty(n); yout = np.empty(n)
@@ -347,7 +347,7 @@ def _segment_tsit5(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, 
 def _segment_rodas4(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pre, io, n_out,
                     states_out, outputs_out, ws, wo, obuf, counters):
     """Rodas4 from t to tend; output rows with time < tend (<= tend when last). Returns (status, io)."""
-    n = y.shape[0]
+    n = _N
     k1 = np.empty(n); k2 = np.empty(n); tmp = np.empty(n); ynew = np.empty(n)
     err = np.empty(n); yout = np.empty(n)
     _f(t, y, q, u, k1)
@@ -472,7 +472,7 @@ def _segment(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, tt, pr
 @njit(cache=True)
 def _solve_one(y, q, y_init, ev_t, ev_kind, ev_idx, ev_val, n_ev, tt, pre, n_out, t0, rtol, atol, hmax,
                max_steps, method, states_out, outputs_out, ws, wo, counters):
-    n = y.shape[0]
+    n = _N
     u = np.zeros(n)
     obuf = np.empty(max(outputs_out.shape[1], 1))
     t = t0

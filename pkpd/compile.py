@@ -25,7 +25,7 @@ from . import expressions as ex
 from ._integrator import TEMPLATE
 from .model import Model
 
-_CODEGEN_VERSION = "3"
+_CODEGEN_VERSION = "4"
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,6 +193,8 @@ def generate_source(model: Model) -> tuple[str, tuple[str, ...], tuple[tuple[str
         "from numba import njit, prange",
         "",
         f"_nonautonomous = {nonautonomous}",
+        "# number of states, a compile-time constant so that LLVM unrolls the per-state loops of the integrator",
+        f"_N = {len(model.states)}",
         "",
         "@njit(cache=True)",
         "def _hill(x, x50, n):",

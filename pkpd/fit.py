@@ -696,7 +696,7 @@ class _Problem:
         est = set(layout.names[:layout.n_struct])
         dep = _dose_dependence(self.model, tuple(sorted(est)))
         self.events_depend = any(a or b for a, b in dep.values())
-        q0 = self._q(self.base[None, :], 1)[0]
+        q0 = self._q(self.base[None, :], 1)
         self.events0 = None if self.events_depend else build_events(self.cm, data.regimens, q0, data.explicit)
         self.gradient = gradient
         self.gradient_note = ""
@@ -1106,3 +1106,916 @@ def _starts(layout: _Layout, n_starts: int, rng: np.random.Generator) -> list[np
             x[i] = rng.uniform(lo, hi)
         starts.append(x)
     return starts
+
+
+# ====================================================================================================== covariance
+def _hessian(problem: _Problem, x: np.ndarray, fixed: Sequence[int] = ()) -> tuple[np.ndarray | None, str]:
+    """Hessian of the OFV in internal coordinates by central differences; every perturbed structural parameter
+    set is solved in one batch call, and the error-model parameters need no solving at all."""
+    layout = problem.layout
+    p_s, n = layout.n_struct, len(layout.names)
+    free = [i for i in range(n) if i not in set(fixed)]
+    fs = [i for i in free if i < p_s]
+    fe = [i for i in free if i >= p_s]
+    h = np.empty(n)
+    h[:p_s] = problem.h
+    h[p_s:] = 1e-4
+    xs = x[:p_s]
+    rows = [xs]
+    where: dict = {(): 0}
+    for j in fs:
+        for sj in (1, -1):
+            r = xs.copy()
+            r[j] += sj * h[j]
+            where[((j, sj),)] = len(rows)
+            rows.append(r)
+    for a, j in enumerate(fs):
+        for k in fs[a + 1:]:
+            for sj in (1, -1):
+                for sk in (1, -1):
+                    r = xs.copy()
+                    r[j] += sj * h[j]
+                    r[k] += sk * h[k]
+                    where[((j, sj), (k, sk))] = len(rows)
+                    rows.append(r)
+    F, ok = problem.predictions(np.array(rows))
+    if not ok.all():
+        return None, "the model could not be solved at some of the points needed for the Hessian"
+
+    def ofv(key, shifts=()):
+        xe = x.copy()
+        for i, sgn in shifts:
+            xe[i] += sgn * h[i]
+        ev = problem.lik.evaluate(F[where[key]], None, xe, residuals=False)
+        return ev.ofv if ev.valid else math.nan
+
+    H = np.zeros((n, n))
+    f0 = ofv(())
+    for j in fs:
+        H[j, j] = (ofv(((j, 1),)) - 2 * f0 + ofv(((j, -1),))) / h[j] ** 2
+    for a, j in enumerate(fs):
+        for k in fs[a + 1:]:
+            v = (ofv(((j, 1), (k, 1))) - ofv(((j, 1), (k, -1))) - ofv(((j, -1), (k, 1)))
+                 + ofv(((j, -1), (k, -1)))) / (4 * h[j] * h[k])
+            H[j, k] = H[k, j] = v
+    for j in fs:
+        for e in fe:
+            v = (ofv(((j, 1),), ((e, 1),)) - ofv(((j, 1),), ((e, -1),)) - ofv(((j, -1),), ((e, 1),))
+                 + ofv(((j, -1),), ((e, -1),))) / (4 * h[j] * h[e])
+            H[j, e] = H[e, j] = v
+    for a, e in enumerate(fe):
+        H[e, e] = (ofv((), ((e, 1),)) - 2 * f0 + ofv((), ((e, -1),))) / h[e] ** 2
+        for e2 in fe[a + 1:]:
+            v = (ofv((), ((e, 1), (e2, 1))) - ofv((), ((e, 1), (e2, -1))) - ofv((), ((e, -1), (e2, 1)))
+                 + ofv((), ((e, -1), (e2, -1)))) / (4 * h[e] * h[e2])
+            H[e, e2] = H[e2, e] = v
+    H = H[np.ix_(free, free)]
+    if not np.all(np.isfinite(H)):
+        return None, "the likelihood could not be evaluated at some of the points needed for the Hessian"
+    return H, ""
+
+
+def _fisher(problem: _Problem, x: np.ndarray) -> np.ndarray | None:
+    """Expected information of the OFV (Gauss-Newton form), 2 J'J."""
+    F, dF, ok = problem.derivatives(x)
+    if not ok or dF is None:
+        return None
+    ev = problem.lik.evaluate(F, dF, x, residuals=True, fisher=True)
+    if not ev.valid:
+        return None
+    return 2.0 * ev.J.T @ ev.J
+
+
+def _positive_definite(H: np.ndarray, rcond: float = 1e-12) -> bool:
+    d = np.sqrt(np.abs(np.diag(H)))
+    if H.size == 0:
+        return True
+    if not np.all(d > 0):
+        return False
+    w = np.linalg.eigvalsh(H / np.outer(d, d))
+    return bool(w[0] > rcond * max(w[-1], 1.0))
+
+
+def _covariance(problem: _Problem, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, str, str]:
+    """(covariance of the internal parameters, Hessian used, method, message)."""
+    H, why = _hessian(problem, x)
+    if H is not None and _positive_definite(H):
+        return 2.0 * np.linalg.inv(H), H, "hessian", ""
+    reason = why or "the Hessian of the -2 log-likelihood is not positive definite at the estimate"
+    I = _fisher(problem, x)
+    if I is not None and _positive_definite(I):
+        return (2.0 * np.linalg.inv(I), I, "fisher",
+                f"{reason}; standard errors come from the expected (Fisher) information instead, and may be "
+                "optimistic")
+    M = H if H is not None else I
+    names = _null_space_names(M, problem.layout.names) if M is not None else []
+    which = f" ({', '.join(names)} cannot be told apart by these data)" if names else ""
+    return (None, M, "none", f"{reason}, and the expected information is singular too{which}: no standard errors. "
+            "See identifiability(result); fix some of these parameters or add informative data")
+
+
+def _null_space_names(M: np.ndarray, names: Sequence[str], rcond: float = 1e-8) -> list[str]:
+    d = np.sqrt(np.abs(np.diag(M)))
+    d = np.where(d > 0, d, 1.0)
+    w, v = np.linalg.eigh(M / np.outer(d, d))
+    small = w <= rcond * max(w[-1], 1.0)
+    if not small.any():
+        small = np.zeros_like(w, dtype=bool)
+        small[0] = True
+    load = np.abs(v[:, small]).max(axis=1)
+    out = [names[i] for i in np.flatnonzero(load > 0.2)]
+    out += [names[i] for i in np.flatnonzero(np.diag(M) <= 0) if names[i] not in out]
+    return out
+
+
+# ====================================================================================================== results
+@dataclass(frozen=True, eq=False)
+class _Context:
+    """What later analyses (profiles, bootstrap, predictions) need from a fit (private)."""
+
+    problem: _Problem
+    x: np.ndarray
+    cov_x: np.ndarray | None
+    information: np.ndarray | None
+    method: str
+    max_evaluations: int | None
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """The result of :func:`fit`: estimates with their uncertainty, the objective and the status of the fit.
+
+    Printed in a notebook it shows the parameter table (estimate, unit, SE, RSE %, 95 % CI); :meth:`to_dataframe`
+    and :meth:`to_csv` export it. A fit that did not converge, or whose covariance could not be computed, says so
+    in :attr:`message` and in its display, and shows no standard errors it does not have (NaN).
+
+    Attributes
+    ----------
+    model_name : str
+    model : Model
+        The model with the estimates as parameter values (the others unchanged).
+    names : tuple[str, ...]
+        Estimated parameters: the structural ones (model order), then the error-model ones as
+        ``"<output>.<parameter>"`` (e.g. ``"IL10.cv"``).
+    estimates, se, rse_percent, ci_low, ci_high : dict[str, float]
+        Estimate, standard error, relative standard error [%] and 95 % confidence interval, on the natural scale
+        [the parameter's unit]. For parameters estimated on the log scale the CI is ``exp(log(estimate) +/- 1.96
+        SE_log)`` (asymmetric) and the SE comes from the delta method. NaN when unavailable.
+    units, scale : dict[str, str]
+        Unit of each parameter; ``"log"`` or ``"linear"``, the scale it was estimated on.
+    covariance, correlation : ndarray, shape (k, k)
+        On the natural scale, in the order of ``names`` (NaN when unavailable).
+    error : dict[str, error model]
+        The fitted error model of each output.
+    blq : M1, M3 or M4
+        How observations below the LLOQ were handled.
+    objective : float
+        -2 log-likelihood at the estimate, constants included (see the module docstring).
+    aic, bic : float
+        ``objective + 2k`` and ``objective + k log(n_obs)``.
+    n_obs, n_censored, n_dropped, n_subjects, n_parameters : int
+        Observations contributing to the likelihood, how many of them are censored (M3/M4), BLQ observations
+        dropped (M1), subjects, estimated parameters (k).
+    converged : bool
+        Whether the optimiser reports convergence.
+    message : str
+        The optimiser's message, plus notes on bounds reached, covariance fallbacks and solver failures.
+    covariance_method : {"hessian", "fisher", "none"}
+    method, gradient : str
+        Optimiser and derivative method used.
+    n_evaluations, n_solver_failures : int
+        Parameter sets solved (each perturbed set counts), and how many of those the solver failed on.
+    starts : tuple[tuple[float, bool], ...]
+        Objective and convergence of each start (multi-start), the chosen one being the lowest objective.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, pkpd
+    >>> m = pkpd.load_model("pk_1cmt_iv")
+    >>> t = np.array([1.0, 2, 4, 8, 12, 24])
+    >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    ...                      "DV": np.r_[np.nan, conc]})
+    >>> res = pkpd.fit(m, data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})
+    >>> print(res)  # doctest: +ELLIPSIS
+    FitResult of 'pk_1cmt_iv': converged; -2LL = ... (n_obs = 6, 3 parameters, AIC ..., BIC ...)
+    name     estimate  unit  SE  ...
+    CL       2.8...    L/h   ...
+    ...
+    >>> list(res.to_dataframe().columns)
+    ['name', 'estimate', 'unit', 'se', 'rse_percent', 'ci_low', 'ci_high']
+    """
+
+    model_name: str
+    model: Model = field(repr=False)
+    names: tuple[str, ...]
+    estimates: dict[str, float]
+    se: dict[str, float]
+    rse_percent: dict[str, float]
+    ci_low: dict[str, float]
+    ci_high: dict[str, float]
+    units: dict[str, str]
+    scale: dict[str, str]
+    covariance: np.ndarray = field(repr=False)
+    correlation: np.ndarray = field(repr=False)
+    error: dict = field(repr=False)
+    blq: object
+    objective: float
+    aic: float
+    bic: float
+    n_obs: int
+    n_censored: int
+    n_dropped: int
+    n_subjects: int
+    n_parameters: int
+    converged: bool
+    message: str
+    covariance_method: str
+    method: str
+    gradient: str
+    n_evaluations: int
+    n_solver_failures: int
+    starts: tuple = ()
+    _context: _Context = field(default=None, repr=False, compare=False)
+
+    # -- tables
+    def to_dataframe(self):
+        """The parameter table: columns ``name, estimate, unit, se, rse_percent, ci_low, ci_high`` (pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame({
+            "name": list(self.names),
+            "estimate": [self.estimates[n] for n in self.names],
+            "unit": [self.units[n] for n in self.names],
+            "se": [self.se[n] for n in self.names],
+            "rse_percent": [self.rse_percent[n] for n in self.names],
+            "ci_low": [self.ci_low[n] for n in self.names],
+            "ci_high": [self.ci_high[n] for n in self.names],
+        })
+
+    def to_csv(self, path) -> None:
+        """Write :meth:`to_dataframe` to a CSV file (full precision)."""
+        try:
+            self.to_dataframe().to_csv(path, index=False, float_format="%.10g")
+        except OSError as err:
+            raise PkpdError(f"{os.fspath(path)}: cannot write the parameter table ({err.strerror or err})") from None
+
+    def summary(self) -> dict:
+        """Objective, AIC, BIC, n_obs and convergence as a plain dict (what ``pkpd fit`` writes to summary.json)."""
+        return {"model": self.model_name, "objective": self.objective, "aic": self.aic, "bic": self.bic,
+                "n_obs": self.n_obs, "n_censored": self.n_censored, "n_subjects": self.n_subjects,
+                "n_parameters": self.n_parameters, "converged": self.converged, "message": self.message,
+                "covariance_method": self.covariance_method, "method": self.method, "gradient": self.gradient,
+                "blq": type(self.blq).__name__, "n_solver_failures": self.n_solver_failures}
+
+    def _status(self) -> str:
+        return "converged" if self.converged else "NOT CONVERGED"
+
+    def __repr__(self) -> str:
+        head = (f"FitResult of {self.model_name!r}: {self._status()}; -2LL = {self.objective:.4f} (n_obs = "
+                f"{self.n_obs}, {self.n_parameters} parameters, AIC {self.aic:.2f}, BIC {self.bic:.2f})")
+        rows = [("name", "estimate", "unit", "SE", "RSE %", "95 % CI")]
+        for n in self.names:
+            rows.append((n, _fmt(self.estimates[n]), self.units[n], _fmt(self.se[n]), _fmt(self.rse_percent[n], 3),
+                         f"[{_fmt(self.ci_low[n])}, {_fmt(self.ci_high[n])}]"))
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        lines = [head] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        if self.message:
+            lines.append(f"note: {self.message}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td><b>{esc(n)}</b></td><td>{_fmt(self.estimates[n])}</td><td>{esc(self.units[n])}</td>"
+            f"<td>{_fmt(self.se[n])}</td><td>{_fmt(self.rse_percent[n], 3)}</td>"
+            f"<td>[{_fmt(self.ci_low[n])}, {_fmt(self.ci_high[n])}]</td></tr>" for n in self.names)
+        colour = "#070" if self.converged else "#b00"
+        note = f"<p style='color:#b00'>{esc(self.message)}</p>" if self.message else ""
+        return (f"<div><b>Fit</b> of {esc(self.model_name)}: <span style='color:{colour}'><b>{self._status()}"
+                f"</b></span>; &minus;2LL = {self.objective:.4f}, AIC = {self.aic:.2f}, BIC = {self.bic:.2f}; "
+                f"{self.n_obs} observations ({self.n_censored} censored, BLQ: {type(self.blq).__name__}), "
+                f"{self.n_subjects} subject(s){note}<table><tr><th>parameter</th><th>estimate</th><th>unit</th>"
+                f"<th>SE</th><th>RSE %</th><th>95 % CI</th></tr>{rows}</table></div>")
+
+    # -- predictions and diagnostics
+    def diagnostics(self):
+        """One row per observation: ``ID, TIME, output, DV, LLOQ, BLQ, PRED, IPRED, RES, WRES`` (pandas).
+
+        ``PRED`` is the prediction with the estimated parameters (the same for every subject of a pooled fit, so
+        ``IPRED`` equals it here; see :class:`SubjectFits` for individual fits). ``RES = DV - PRED``; ``WRES`` is
+        ``(DV - PRED) / SD`` (on the log scale for log-normal errors), NaN for censored observations. ``TIME`` is in
+        the data's time unit.
+        """
+        return _diagnostics(self._context)
+
+    def predict(self, times=None, *, n_samples: int = 0, seed=None, level: float = 0.95):
+        """Predictions for every subject of the data on a time grid, optionally with a band from parameter
+        uncertainty.
+
+        Parameters
+        ----------
+        times : array_like, optional
+            Times [data time unit]; default 200 points from 0 to the last observation.
+        n_samples : int
+            Parameter sets drawn from the estimates' approximate normal distribution (on the estimation scale)
+            to form the band (0: no band). Needs the covariance.
+        seed : int or numpy Generator, optional
+        level : float
+            Coverage of the band (0.95: 2.5th to 97.5th percentiles).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``ID, TIME, output, PRED`` and, with samples, ``lower, upper``.
+        """
+        return _predict(self._context, times, n_samples, seed, level)
+
+    def plot(self, **kwargs):
+        """Individual fits with observations and a band from parameter uncertainty; see
+        :func:`pkpd.plots.plot_individual_fits`."""
+        from .plots import plot_individual_fits
+
+        return plot_individual_fits(self, **kwargs)
+
+
+def _fmt(v: float, digits: int = 4) -> str:
+    if v is None or not np.isfinite(v):
+        return "NaN" if v is None or np.isnan(v) else ("inf" if v > 0 else "-inf")
+    return f"{v:.{digits}g}"
+
+
+def _result(problem: _Problem, run: _Run, starts, cov_info, method: str, max_evaluations) -> FitResult:
+    layout, data = problem.layout, problem.data
+    x = run.x
+    cov_x, info, cov_method, cov_message = cov_info
+    names = layout.names
+    k = len(names)
+    values = layout.natural(x)
+    scale = np.where(layout.log, values, 1.0)
+    if cov_x is not None:
+        se_x = np.sqrt(np.maximum(np.diag(cov_x), 0.0))
+        cov = cov_x * np.outer(scale, scale)
+        d = np.where(se_x > 0, se_x, np.nan)
+        corr = cov_x / np.outer(d, d)
+    else:
+        se_x = np.full(k, np.nan)
+        cov = np.full((k, k), np.nan)
+        corr = np.full((k, k), np.nan)
+    se = se_x * np.abs(scale)
+    with np.errstate(all="ignore"):
+        rse = 100.0 * se / np.abs(values)
+        lo = np.where(layout.log, np.exp(x - _Z95 * se_x), values - _Z95 * se)
+        hi = np.where(layout.log, np.exp(x + _Z95 * se_x), values + _Z95 * se)
+    p_s = layout.n_struct
+    params = tuple(dataclasses.replace(p, value=float(values[list(names).index(p.name)])) if p.name in names[:p_s]
+                   else p for p in layout.model.parameters)
+    fitted = dataclasses.replace(layout.model, parameters=params)
+    errors = {s.output: s.model_at(x) for s in layout.errors}
+    n_cens = int(data.censored.sum())
+    n_obs = int(data.dv.size)
+    notes = []
+    if run.message and not run.converged:
+        notes.append(run.message)
+    elif not run.converged:
+        notes.append("the optimiser did not report convergence")
+    for i in range(k):
+        for bound, word in ((layout.lower[i], "lower"), (layout.upper[i], "upper")):
+            if math.isfinite(bound) and abs(x[i] - bound) <= 1e-6 * max(1.0, abs(bound)):
+                edge = float(np.exp(bound)) if layout.log[i] else float(bound)
+                notes.append(f"{names[i]} is at its {word} bound ({edge:.4g} {layout.units[i]}): the estimate is "
+                             f"limited by the bound"
+                             + (f"; widen it with model.with_bounds({names[i]}=(low, high)) if that is plausible"
+                                if i < p_s else ""))
+    if cov_message:
+        notes.append(cov_message)
+    if problem.gradient_note:
+        notes.append(problem.gradient_note)
+    if problem.n_failures:
+        notes.append(f"the ODE solver failed on {problem.n_failures} of {problem.n_evaluations} parameter sets tried "
+                     "(penalised, the fit went on)")
+    ctx = _Context(problem, x, cov_x, info, method, max_evaluations)
+    return FitResult(
+        model_name=layout.model.name, model=fitted, names=names,
+        estimates=dict(zip(names, values.tolist())), se=dict(zip(names, se.tolist())),
+        rse_percent=dict(zip(names, rse.tolist())), ci_low=dict(zip(names, lo.tolist())),
+        ci_high=dict(zip(names, hi.tolist())), units=dict(zip(names, layout.units)),
+        scale={n: "log" if lg else "linear" for n, lg in zip(names, layout.log)}, covariance=cov, correlation=corr,
+        error=errors, blq=problem.blq, objective=run.ofv, aic=run.ofv + 2 * k, bic=run.ofv + k * math.log(n_obs),
+        n_obs=n_obs, n_censored=n_cens, n_dropped=data.dropped, n_subjects=data.n_subjects, n_parameters=k,
+        converged=run.converged, message="; ".join(notes), covariance_method=cov_method, method=method,
+        gradient=problem.gradient, n_evaluations=problem.n_evaluations, n_solver_failures=problem.n_failures,
+        starts=tuple(starts), _context=ctx)
+
+
+@dataclass(frozen=True, eq=False)
+class SubjectFits:
+    """The result of :func:`fit` with ``per_subject=True``: one :class:`FitResult` per subject, failures kept apart.
+
+    Attributes
+    ----------
+    results : dict[ID, FitResult]
+        The subjects whose fit could be done (check each one's ``converged``).
+    failures : dict[ID, str]
+        The subjects whose fit could not be done, with the reason; the others are unaffected.
+    model_name : str
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, pkpd
+    >>> t = np.array([1.0, 4, 12, 24])
+    >>> rows = []
+    >>> for sid, cl in ((1, 2.5), (2, 3.5)):
+    ...     conc = 100 / 32 * np.exp(-cl / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99])
+    ...     rows += [dict(ID=sid, TIME=0, EVID=1, AMT=100, DV=np.nan)]
+    ...     rows += [dict(ID=sid, TIME=ti, EVID=0, AMT=0, DV=c) for ti, c in zip(t, conc)]
+    >>> fits = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), pd.DataFrame(rows), estimate=["CL"],
+    ...                 error={"conc": pkpd.Proportional(cv=0.05, fixed=True)}, per_subject=True)
+    >>> {sid: round(r.estimates["CL"], 2) for sid, r in fits.results.items()}
+    {1: 2.5, 2: 3.5}
+    """
+
+    model_name: str
+    results: dict
+    failures: dict
+
+    def to_dataframe(self):
+        """Long table: ``ID`` plus the columns of :meth:`FitResult.to_dataframe`, and ``converged``."""
+        import pandas as pd
+
+        frames = []
+        for sid, r in self.results.items():
+            df = r.to_dataframe()
+            df.insert(0, "ID", sid)
+            df["converged"] = r.converged
+            frames.append(df)
+        if not frames:
+            return pd.DataFrame(columns=["ID", "name", "estimate", "unit", "se", "rse_percent", "ci_low", "ci_high",
+                                         "converged"])
+        return pd.concat(frames, ignore_index=True)
+
+    def to_csv(self, path) -> None:
+        """Write :meth:`to_dataframe` to a CSV file."""
+        try:
+            self.to_dataframe().to_csv(path, index=False, float_format="%.10g")
+        except OSError as err:
+            raise PkpdError(f"{os.fspath(path)}: cannot write the table ({err.strerror or err})") from None
+
+    def diagnostics(self):
+        """:meth:`FitResult.diagnostics` of every subject, with ``IPRED`` from the subject's own fit."""
+        import pandas as pd
+
+        frames = [r.diagnostics() for r in self.results.values()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def __repr__(self) -> str:
+        conv = sum(r.converged for r in self.results.values())
+        lines = [f"SubjectFits of {self.model_name!r}: {len(self.results)} fitted ({conv} converged), "
+                 f"{len(self.failures)} failed"]
+        lines += [f"  subject {sid}: FAILED: {why}" for sid, why in self.failures.items()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        table = self.to_dataframe()
+        fails = "".join(f"<li>subject {esc(str(s))}: {esc(w)}</li>" for s, w in self.failures.items())
+        fails = f"<p style='color:#b00'>Failed:</p><ul>{fails}</ul>" if fails else ""
+        return (f"<div><b>Per-subject fits</b> of {esc(self.model_name)}: {len(self.results)} fitted, "
+                f"{len(self.failures)} failed{fails}{table.to_html(index=False, float_format=lambda v: f'{v:.4g}')}"
+                "</div>")
+
+
+# ====================================================================================================== fit
+def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, object], blq="M3",
+        per_subject: bool = False, method: str = "least_squares", n_starts: int = 1, seed=None,
+        gradient: str = "finite-difference", settings: SolverSettings | None = None,
+        max_evaluations: int | None = None, covariance: bool = True) -> FitResult | SubjectFits:
+    """Fit model parameters to observations by maximum likelihood.
+
+    Main arguments
+    --------------
+    model : Model
+        E.g. ``pkpd.load_model("msc_salvadori")``. Parameters not estimated keep their values; starting values
+        are the model's (change them with ``model.with_parameters``), bounds the model's (``model.with_bounds``).
+    data : NonmemDataset, pandas.DataFrame or path
+        Observations and doses in the NONMEM layout (see :func:`pkpd.nonmem.read_nonmem`): ``DVID`` names each
+        observation's output (optional with one output), ``LLOQ`` with ``BLQ`` or ``CENS`` mark values below the
+        limit of quantification, covariate columns (``WT``...) hold one value per subject.
+    estimate : sequence of str
+        Parameters to estimate, e.g. ``["k_c", "s_p", "EC50"]``.
+    error : dict[str, error model]
+        One error model per fitted output, e.g. ``{"IL10": pkpd.Proportional(cv=0.2), "cells":
+        pkpd.LogNormal(sigma=0.5)}``; their parameters are estimated too unless ``fixed``. Every observation must
+        belong to one of these outputs.
+    blq : "M3" (default), "M4", "M1" or an M1/M3/M4 object
+        Handling of observations below the LLOQ (see :mod:`pkpd.error_models`).
+    per_subject : bool
+        False (default): one parameter set for all subjects (pooled). True: one fit per subject, returned as
+        :class:`SubjectFits`; a subject whose fit cannot be done is reported, the others go on.
+
+    Other arguments
+    ---------------
+    method : str
+        ``"least_squares"`` (default; trust-region reflective on the OFV as a sum of squares), or an lmfit method
+        minimising the OFV: ``"nelder"``, ``"powell"``, ``"lbfgsb"``, ``"bfgs"``, ``"leastsq"``,
+        ``"differential_evolution"`` (needs finite bounds), ...
+    n_starts : int
+        Number of starting points: the model's values, then random points inside the bounds; the best fit wins.
+    seed : int or numpy Generator, optional
+        For the random starting points.
+    gradient : {"finite-difference", "sensitivity"}
+        Derivatives of the predictions: central differences (all perturbed parameter sets solved in the same
+        batch call; no compilation), or the forward sensitivity equations (exact; the augmented model is compiled
+        once per model and set of estimated parameters, 20-60 s, then cached on disk; each gradient then costs
+        about as much as 2-3 plain solves with ``SolverSettings(method="tsit5")``, against 2k+1 for differences).
+    settings : SolverSettings, optional
+        ODE solver options; failures are always penalised and counted rather than raised.
+    max_evaluations : int, optional
+        Budget of objective evaluations per start (lmfit's ``max_nfev``).
+    covariance : bool
+        Compute the covariance matrix (standard errors, CIs, correlations). Default True.
+
+    Returns
+    -------
+    FitResult, or SubjectFits when ``per_subject``
+
+    Raises
+    ------
+    FitError
+        Unknown parameter or output names (with close matches), no observations for an output, all observations
+        of an output below the LLOQ, observations of an output without an error model, an error model that cannot
+        be evaluated at the starting values (e.g. proportional error where the prediction is 0), the model failing
+        at the starting values.
+    DataError
+        Invalid data (non-finite DV, a log-normal output with DV <= 0, a BLQ flag without LLOQ...), naming the row.
+
+    See Also
+    --------
+    profile_likelihood, bootstrap, identifiability, likelihood_ratio_test, pkpd.plots.plot_individual_fits
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, pkpd
+    >>> m = pkpd.load_model("pk_1cmt_iv")
+    >>> t = np.array([0.5, 1, 2, 4, 8, 12, 24])
+    >>> rng = np.random.default_rng(0)
+    >>> conc = pkpd.Proportional(cv=0.1).sample(100 / 32 * np.exp(-2.8 / 32 * t), rng)
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 7, "AMT": [100] + [0] * 7,
+    ...                      "DV": np.r_[np.nan, conc]})
+    >>> res = pkpd.fit(m, data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.2)})
+    >>> res.converged, round(res.estimates["CL"], 2), round(res.estimates["V"], 1)
+    (True, 2.89, 31.2)
+    """
+    if not isinstance(model, Model):
+        raise FitError(f"model must be a pkpd Model (from pkpd.load_model); got {type(model).__name__}")
+    blq = _censoring(blq)
+    if method not in _METHODS:
+        raise FitError(f"method: unknown optimiser {method!r}." + did_you_mean(str(method), _METHODS))
+    if gradient not in _GRADIENTS:
+        raise FitError(f"gradient: must be 'finite-difference' or 'sensitivity'; got {gradient!r}")
+    if isinstance(n_starts, bool) or not isinstance(n_starts, int | np.integer) or n_starts < 1:
+        raise FitError(f"n_starts: must be a positive integer; got {n_starts!r}")
+    settings = settings or SolverSettings()
+    if not isinstance(settings, SolverSettings):
+        raise FitError(f"settings must be a SolverSettings; got {type(settings).__name__}")
+    layout = _layout(model, estimate, error)
+    outputs = tuple(s.output for s in layout.errors)
+    data_ = _observations(model, data, outputs, blq)
+    rng = np.random.default_rng(seed)
+    if not per_subject:
+        return _fit_data(layout, data_, blq, settings, gradient, method, int(n_starts), rng, max_evaluations,
+                         covariance)
+    results, failures = {}, {}
+    for i, sid in enumerate(data_.ids):
+        sub = data_.subset([i])
+        missing = [o for k, o in enumerate(outputs) if not np.any((sub.output == k) & ~sub.censored)]
+        if missing:
+            failures[sid] = f"no quantified observations of {', '.join(missing)}"
+            continue
+        try:
+            results[sid] = _fit_data(layout, sub, blq, settings, gradient, method, int(n_starts), rng,
+                                     max_evaluations, covariance)
+        except (PkpdError, np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
+            failures[sid] = str(err)
+    return SubjectFits(model_name=model.name, results=results, failures=failures)
+
+
+def _censoring(blq):
+    if isinstance(blq, M1 | M3 | M4):
+        return blq
+    if isinstance(blq, str) and blq in CENSORING:
+        return CENSORING[blq]()
+    raise FitError(f"blq: must be 'M1' (drop), 'M3' or 'M4', or pkpd.M1()/M3()/M4(); got {blq!r}"
+                   + (did_you_mean(blq, CENSORING) if isinstance(blq, str) else ""))
+
+
+def _fit_data(layout, data, blq, settings, gradient, method, n_starts, rng, max_evaluations, covariance,
+              x_start=None) -> FitResult:
+    problem = _Problem(layout, data, blq, settings, gradient)
+    x0 = layout.x0 if x_start is None else x_start
+    _check_start(problem, x0)
+    starts = _starts(layout, n_starts, rng)
+    if x_start is not None:
+        starts[0] = x_start
+    best = None
+    summary = []
+    for x in starts:
+        run, _ = _optimise(problem, x, method, max_evaluations)
+        summary.append((run.ofv, run.converged))
+        if best is None or run.ofv < best.ofv:
+            best = run
+    if best is None or not math.isfinite(best.ofv):
+        raise FitError(f"the fit found no point where the model and the likelihood can be evaluated "
+                       f"(last problem: {problem.lik and 'see message'})")
+    x_full = best.x if best.x.size == layout.x0.size else best.x
+    best = dataclasses.replace(best, x=x_full)
+    cov_info = _covariance(problem, best.x) if covariance else (None, None, "none", "")
+    return _result(problem, best, summary, cov_info, method, max_evaluations)
+
+
+def _check_start(problem: _Problem, x0: np.ndarray) -> None:
+    F, ok = problem.predictions(x0[None, :problem.layout.n_struct])
+    if not ok[0]:
+        raise FitError("the model cannot be solved at the starting values (check the parameter values and the "
+                       "doses), so the fit cannot start")
+    ev = problem.lik.evaluate(F[0], None, x0, residuals=False)
+    if not ev.valid:
+        raise FitError(f"the likelihood cannot be evaluated at the starting values: {ev.problem}")
+
+
+# ====================================================================================================== predictions
+def _to_data_time(data: _Data) -> float:
+    return un.factor(un.unit(data.model.time_unit), un.unit(data.time_unit))
+
+
+def _diagnostics(ctx: _Context):
+    import pandas as pd
+
+    problem, x = ctx.problem, ctx.x
+    d = problem.data
+    F, ok = problem.predictions(x[None, :problem.layout.n_struct])
+    F = F[0]
+    wres = np.full(F.size, np.nan)
+    with np.errstate(all="ignore"):
+        for g in problem.lik.groups:
+            em = g.slot.model_at(x)
+            f = F[g.idx]
+            s = em._scale(f)[0]
+            m = np.log(f) if g.log_scale else f
+            w = np.full(f.size, np.nan)
+            w[g.unc] = (g.u - m[g.unc]) / s[g.unc]
+            wres[g.idx] = w
+    return pd.DataFrame({
+        "ID": [d.ids[i] for i in d.subject],
+        "TIME": d.time * _to_data_time(d),
+        "output": [d.outputs[k] for k in d.output],
+        "DV": d.dv,
+        "LLOQ": d.limit,
+        "BLQ": d.censored,
+        "PRED": F,
+        "IPRED": F,
+        "RES": d.dv - F,
+        "WRES": wres,
+    })
+
+
+def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
+    import pandas as pd
+
+    from .simulation import simulate
+
+    problem, x = ctx.problem, ctx.x
+    d, layout = problem.data, problem.layout
+    p_s = layout.n_struct
+    to_data = _to_data_time(d)
+    if times is None:
+        times = np.linspace(0.0, float(d.time.max()) * to_data, 200)
+    t_data = np.unique(np.asarray(times, dtype=float).reshape(-1))
+    t_model = t_data / to_data
+    if not isinstance(n_samples, int | np.integer) or n_samples < 0:
+        raise FitError(f"n_samples: must be an integer >= 0; got {n_samples!r}")
+    if n_samples and ctx.cov_x is None:
+        raise FitError("predict: no covariance matrix (see the fit's message), so no band from parameter "
+                       "uncertainty can be drawn; use n_samples=0")
+    if not 0 < level < 1:
+        raise FitError(f"level: must be in (0, 1); got {level!r}")
+    rng = np.random.default_rng(seed)
+    xs = x[:p_s][None, :]
+    if n_samples and p_s:
+        cov = ctx.cov_x[:p_s, :p_s]
+        draws = rng.multivariate_normal(x[:p_s], cov, size=n_samples, method="eigh")
+        draws = np.clip(draws, layout.lower[:p_s], layout.upper[:p_s])
+        xs = np.vstack([xs, draws])
+    k = xs.shape[0]
+    P = problem.params(xs)
+    n_s = d.n_subjects
+    names = layout.names[:p_s]
+    params = {n: np.repeat(P[:, layout.struct_index[j]], n_s) for j, n in enumerate(names)}
+    covs = {c: np.tile(d.covariates[:, j], k) for j, c in enumerate(layout.model.covariate_names) if c in d.explicit}
+    sim = simulate(layout.model, list(d.regimens) * k, t_model, params=params or None, covariates=covs or None,
+                   settings=dataclasses.replace(problem.settings, on_failure="mark"), states=False)
+    frames = []
+    for out in d.outputs:
+        values = sim.outputs[out].reshape(k, n_s, t_model.size)
+        frame = {"ID": np.repeat([d.ids[i] for i in range(n_s)], t_model.size), "TIME": np.tile(t_data, n_s),
+                 "output": out, "PRED": values[0].reshape(-1)}
+        if k > 1:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                q = np.nanpercentile(values[1:], [50 * (1 - level), 50 * (1 + level)], axis=0)
+            frame["lower"] = q[0].reshape(-1)
+            frame["upper"] = q[1].reshape(-1)
+        frames.append(pd.DataFrame(frame))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ====================================================================================================== profiles
+@dataclass(frozen=True, eq=False)
+class ProfileLikelihood:
+    """The profile likelihood of one parameter (:func:`profile_likelihood`).
+
+    Attributes
+    ----------
+    name, unit : str
+    estimate : float
+        The fit's estimate [unit].
+    values : ndarray, shape (n,)
+        Fixed values of the parameter, increasing [unit].
+    objective : ndarray, shape (n,)
+        Minimum -2 log-likelihood over the other parameters at each value.
+    delta : ndarray, shape (n,)
+        ``objective`` minus the fit's objective.
+    converged : ndarray of bool, shape (n,)
+    threshold : float
+        3.84, the chi-square(1) 95 % quantile: the CI holds the values with ``delta <= threshold``.
+    ci_low, ci_high : float
+        Profile-likelihood 95 % CI [unit]; NaN on a side where the profile stays below the threshold up to the
+        bound (the data do not bound the parameter there).
+    identifiable : bool
+        True when the profile crosses the threshold on both sides.
+    message : str
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, pkpd
+    >>> t = np.array([1.0, 2, 4, 8, 12, 24])
+    >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    ...                      "DV": np.r_[np.nan, conc]})
+    >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
+    ...                error={"conc": pkpd.Proportional(cv=0.1)})
+    >>> prof = pkpd.profile_likelihood(res, "CL")
+    >>> prof.identifiable, bool(prof.ci_low < res.estimates["CL"] < prof.ci_high)
+    (True, True)
+    """
+
+    name: str
+    unit: str
+    estimate: float
+    values: np.ndarray
+    objective: np.ndarray
+    delta: np.ndarray
+    converged: np.ndarray
+    threshold: float
+    ci_low: float
+    ci_high: float
+    identifiable: bool
+    message: str = ""
+
+    def to_dataframe(self):
+        """Columns ``value, objective, delta, converged`` (pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame({"value": self.values, "objective": self.objective, "delta": self.delta,
+                             "converged": self.converged})
+
+    def plot(self, **kwargs):
+        """See :func:`pkpd.plots.plot_profile`."""
+        from .plots import plot_profile
+
+        return plot_profile(self, **kwargs)
+
+    def __repr__(self) -> str:
+        state = "identifiable" if self.identifiable else "NOT bounded by the data on both sides"
+        return (f"ProfileLikelihood of {self.name}: estimate {_fmt(self.estimate)} {self.unit}, 95 % CI "
+                f"[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}] ({state}; {self.values.size} points)"
+                + (f"; note: {self.message}" if self.message else ""))
+
+
+def _index_of(result: FitResult, name: str) -> int:
+    if not isinstance(result, FitResult):
+        raise FitError(f"expected a FitResult (from pkpd.fit); got {type(result).__name__}")
+    if name not in result.names:
+        raise FitError(f"{name!r} is not an estimated parameter of this fit." + did_you_mean(str(name), result.names))
+    return result.names.index(name)
+
+
+def profile_likelihood(result: FitResult, name: str, *, max_points: int = 15, step: float | None = None
+                       ) -> ProfileLikelihood:
+    """Profile likelihood and its 95 % confidence interval for one estimated parameter.
+
+    The parameter is fixed at values stepping away from the estimate on each side (on its estimation scale);
+    at each value the other parameters are re-estimated (warm-started from the previous point). A side stops one
+    point past the chi-square(1) threshold 3.84, at the parameter's bound, or after ``max_points`` points; the
+    step doubles while the profile stays flat.
+
+    Parameters
+    ----------
+    result : FitResult
+    name : str
+        An estimated parameter (``result.names``), e.g. ``"EC50"`` or ``"IL10.cv"``.
+    max_points : int
+        Most points per side.
+    step : float, optional
+        First step on the estimation scale (log units for log-scale parameters); default half the standard
+        error, or 0.1 when there is none.
+
+    Returns
+    -------
+    ProfileLikelihood
+
+    References
+    ----------
+    Raue A et al. (2009) Bioinformatics 25:1923-1929.
+
+    Examples
+    --------
+    See :class:`ProfileLikelihood`.
+    """
+    j = _index_of(result, name)
+    ctx = result._context
+    problem, layout = ctx.problem, ctx.problem.layout
+    x_hat = ctx.x
+    if step is None:
+        se = math.sqrt(ctx.cov_x[j, j]) if ctx.cov_x is not None and ctx.cov_x[j, j] > 0 else math.nan
+        step = 0.5 * se if math.isfinite(se) and se > 0 else 0.1
+        if not layout.log[j]:
+            step = step if math.isfinite(se) and se > 0 else 0.05 * max(abs(x_hat[j]), 1.0)
+    step = float(step)
+    if not step > 0:
+        raise FitError(f"step: must be > 0; got {step!r}")
+    ofv0 = result.objective
+    points = [(x_hat[j], ofv0, True)]
+    messages = []
+    for direction in (1.0, -1.0):
+        x = x_hat.copy()
+        h = step
+        value = x_hat[j]
+        bound = layout.upper[j] if direction > 0 else layout.lower[j]
+        for _ in range(max_points):
+            nxt = value + direction * h
+            at_bound = False
+            if (direction > 0 and nxt >= bound) or (direction < 0 and nxt <= bound):
+                nxt = bound
+                at_bound = True
+            if not math.isfinite(nxt):
+                break
+            x[j] = nxt
+            try:
+                run, _ = _optimise(problem, x, "least_squares", ctx.max_evaluations, fixed={j: nxt})
+            except FitError as err:  # pragma: no cover - optimiser refused the point
+                messages.append(str(err))
+                break
+            if not math.isfinite(run.ofv):
+                messages.append(f"the model could not be evaluated at {name} = {_fmt(float(layout.natural(np.r_[nxt])[0] if layout.log[j] else nxt))}")
+                break
+            full = x.copy()
+            full[[i for i in range(x.size) if i != j]] = run.x
+            x = full
+            prev_delta = points[-1][1] - ofv0 if points else 0.0
+            points.append((nxt, run.ofv, run.converged))
+            delta = run.ofv - ofv0
+            value = nxt
+            if delta > _CHI2_95 + 1.0 or at_bound:
+                break
+            if delta - prev_delta < 0.1 * _CHI2_95:
+                h *= 2.0
+    points.sort(key=lambda p: p[0])
+    xs = np.array([p[0] for p in points])
+    ofv = np.array([p[1] for p in points])
+    conv = np.array([p[2] for p in points], dtype=bool)
+    values = np.exp(xs) if layout.log[j] else xs
+    delta = ofv - ofv0
+    if np.any(delta < -0.05):
+        k = int(np.argmin(delta))
+        messages.append(f"a lower objective ({_fmt(ofv[k])}) was found at {name} = {_fmt(values[k])}: the fit "
+                        "stopped at a local optimum; refit from there (model.with_parameters) or use n_starts")
+    i0 = int(np.argmin(np.abs(xs - x_hat[j])))
+    lo = _crossing(values[:i0 + 1][::-1], delta[:i0 + 1][::-1])
+    hi = _crossing(values[i0:], delta[i0:])
+    if math.isnan(lo) or math.isnan(hi):
+        sides = [s for s, v in (("lower", lo), ("upper", hi)) if math.isnan(v)]
+        messages.append(f"the profile stays within {_CHI2_95:.2f} of the minimum on the {' and '.join(sides)} "
+                        "side: the data do not bound the parameter there")
+    return ProfileLikelihood(name=name, unit=result.units[name], estimate=result.estimates[name], values=values,
+                             objective=ofv, delta=delta, converged=conv, threshold=_CHI2_95, ci_low=lo, ci_high=hi,
+                             identifiable=not (math.isnan(lo) or math.isnan(hi)), message="; ".join(messages))
+
+
+def _crossing(values: np.ndarray, delta: np.ndarray) -> float:
+    """First value (walking away from the estimate) where delta crosses the threshold, linearly interpolated."""
+    for k in range(1, values.size):
+        if delta[k] >= _CHI2_95 > delta[k - 1]:
+            w = (_CHI2_95 - delta[k - 1]) / (delta[k] - delta[k - 1])
+            return float(values[k - 1] + w * (values[k] - values[k - 1]))
+    return math.nan

@@ -393,12 +393,13 @@ def build_events(cm: CompiledModel, regimens: Sequence[Regimen], q: np.ndarray, 
     m = cm.model
     n = q.shape[0]
     env = cm.env(q)
-    per_subject: list[list[tuple[float, int, int, float]]] = [[] for _ in range(n)]
-    # group subjects sharing one Regimen object: evaluate each administration for the whole group at once
+    # Subjects sharing one Regimen object are handled together: each administration is evaluated for the whole
+    # group at once (numpy), and each subject's events are sorted by time with one stable argsort per group.
     groups: dict[int, list[int]] = {}
     for i, r in enumerate(regimens):
         groups.setdefault(id(r), []).append(i)
     state_index = {s: i for i, s in enumerate(m.state_names)}
+    blocks = []
     for members in groups.values():
         reg = regimens[members[0]]
         if len(reg) == 0:
@@ -406,26 +407,30 @@ def build_events(cm: CompiledModel, regimens: Sequence[Regimen], q: np.ndarray, 
         idx = np.asarray(members)
         sub_env = {k: v[idx] for k, v in env.items()}
         tf = _time_factor(reg, m)
+        cols_t, cols_k, cols_i, cols_v = [], [], [], []
         for adm in reg:
             times, kinds, values, state = _administration_events(m, adm, tf, sub_env, idx, explicit_covariates,
                                                                  state_index)
-            for j, s in enumerate(members):
-                for tk, kk, vk in zip(times, kinds, values):
-                    per_subject[s].append((float(tk[j]), kk, state, float(vk[j])))
-    width = max((len(e) for e in per_subject), default=0)
-    width = max(width, 1)
+            for tk, kk, vk in zip(times, kinds, values):
+                cols_t.append(np.broadcast_to(tk, idx.shape))
+                cols_k.append(kk)
+                cols_i.append(state)
+                cols_v.append(np.broadcast_to(vk, idx.shape))
+        t_block = np.stack(cols_t, axis=1)
+        order = np.argsort(t_block, axis=1, kind="stable")  # at equal times the regimen's order is kept
+        blocks.append((idx, np.take_along_axis(t_block, order, 1), np.asarray(cols_k, dtype=np.int64)[order],
+                       np.asarray(cols_i, dtype=np.int64)[order],
+                       np.take_along_axis(np.stack(cols_v, axis=1), order, 1)))
+    width = max([b[1].shape[1] for b in blocks], default=1)
     time = np.full((n, width), np.inf)
     kind = np.zeros((n, width), dtype=np.int64)
     index = np.zeros((n, width), dtype=np.int64)
     value = np.zeros((n, width))
     count = np.zeros(n, dtype=np.int64)
-    for s, evs in enumerate(per_subject):
-        # stable sort by time: at equal times, the order of the regimen is kept (infusion stops before starts
-        # would not matter: rates add)
-        evs.sort(key=lambda e: e[0])
-        count[s] = len(evs)
-        for k, (tk, kk, ik, vk) in enumerate(evs):
-            time[s, k], kind[s, k], index[s, k], value[s, k] = tk, kk, ik, vk
+    for idx, bt, bk, bi, bv in blocks:
+        w = bt.shape[1]
+        time[idx, :w], kind[idx, :w], index[idx, :w], value[idx, :w] = bt, bk, bi, bv
+        count[idx] = w
     return EventTable(time, kind, index, value, count)
 
 
