@@ -4,13 +4,17 @@ The data flow (one direction, each arrow a plain function on immutable objects):
 
     models/*.toml --load_model--> Model --compile_model--> CompiledModel --+
                                           Regimen (dosing) ----------------+--simulate()--> Simulation --> plots
-                                          params / covariates -------------+
+                                          params / covariates -------------+       ^
+    NONMEM-layout data (read_nonmem) --fit(estimate, error models, BLQ)-----------+--> FitResult --> plots
 
 Public API, in pipeline order:
 
 * declare: :func:`load_model`, :func:`models`, :class:`Model` (and its parts)
 * dose: :class:`Dose`, :class:`Bolus`, :class:`Infusion`, :class:`Regimen`
 * simulate: :class:`SolverSettings`, :func:`simulate`, :class:`Simulation`
+* fit: error models :class:`Additive`, :class:`Proportional`, :class:`Combined`, :class:`LogNormal`; BLQ rules
+  :class:`M1`, :class:`M3`, :class:`M4`; :func:`fit` -> :class:`FitResult` (or :class:`SubjectFits`);
+  :func:`profile_likelihood`, :func:`bootstrap`, :func:`identifiability`, :func:`likelihood_ratio_test`
 
 Nothing heavy happens at import: numba, pint and matplotlib load on first use.
 """
@@ -44,6 +48,25 @@ _LAZY = {
     "SolverSettings": "pkpd.settings",
     "simulate": "pkpd.simulation",
     "Simulation": "pkpd.simulation",
+    # fit
+    "Additive": "pkpd.error_models",
+    "Proportional": "pkpd.error_models",
+    "Combined": "pkpd.error_models",
+    "LogNormal": "pkpd.error_models",
+    "M1": "pkpd.error_models",
+    "M3": "pkpd.error_models",
+    "M4": "pkpd.error_models",
+    "fit": "pkpd.fitting",
+    "FitResult": "pkpd.fitting",
+    "SubjectFits": "pkpd.fitting",
+    "profile_likelihood": "pkpd.fitting",
+    "ProfileLikelihood": "pkpd.fitting",
+    "bootstrap": "pkpd.fitting",
+    "Bootstrap": "pkpd.fitting",
+    "identifiability": "pkpd.fitting",
+    "Identifiability": "pkpd.fitting",
+    "likelihood_ratio_test": "pkpd.fitting",
+    "LikelihoodRatioTest": "pkpd.fitting",
     # errors
     "PkpdError": "pkpd.errors",
     "ModelFileError": "pkpd.errors",
