@@ -14,7 +14,9 @@ Methods
 * ``auto``: starts with tsit5 and switches a subject to rodas4 for the rest of its run when the step size is held
   at Tsit5's stability boundary (``h * |lambda_max| > 2.8``, the boundary being 3.5 on the real axis, with
   ``lambda_max`` from a power iteration on the analytic Jacobian, checked every 5 accepted steps, 3 times in a
-  row), as LSODA-type codes do, so non-stiff models never pay for the implicit method.
+  row) while the next output is more than 5 steps away, as LSODA-type codes do, so non-stiff models never pay for
+  the implicit method. Rodas4 steps land exactly on output times (its error control covers step ends; a cubic
+  interpolant between long implicit steps would not meet the tolerance).
 
 Events (per subject, sorted by time; applied in order, then integration restarts):
 kind 0: ``y[state] += value`` (bolus); kind 1: ``u[state] += value`` (infusion rate change);
@@ -323,7 +325,10 @@ def _segment_tsit5(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, 
                     _jac(tn, ynew, q, J)
                     counters[1] += 1
                     lam = _spectral_radius(J, tmp, err)
-                    if h * lam > 2.8:
+                    # Rodas4 lands on every output time, so it only pays when stability holds the explicit step
+                    # well below the spacing of the outputs still to come (or of the segment's end).
+                    gap = (tt[io] if io < n_out else tend) - tn
+                    if h * lam > 2.8 and gap > 5.0 * h:
                         n_stiff += 1
                         if n_stiff >= 3:
                             counters[2] = 1.0
@@ -388,6 +393,14 @@ def _segment_rodas4(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method,
                 hit_end = t + 1.01 * h >= tend
                 if hit_end:
                     h = tend - t
+                # Land exactly on the next output time: Rodas4's error control covers step ends, whereas a cubic
+                # interpolant between long implicit steps would not meet the tolerance.
+                h_proposed = h
+                hit_out = False
+                if io < n_out and tt[io] > t and tt[io] < t + h and (tt[io] < tend or last):
+                    h = tt[io] - t
+                    hit_out = True
+                    hit_end = False
                 fac = 1.0 / (h * _R_GAMMA)
                 for i in range(n):
                     for j in range(n):
@@ -437,7 +450,7 @@ def _segment_rodas4(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method,
                 if counters[0] >= max_steps:
                     counters[3] = t
                     return 1, io
-            tn = tend if hit_end else t + h
+            tn = tend if hit_end else (tt[io] if hit_out else t + h)
             _f(tn, ynew, q, u, k2)
             counters[1] += 1
             # cubic Hermite dense output between (t, y, k1) and (tn, ynew, k2)
@@ -453,6 +466,8 @@ def _segment_rodas4(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method,
                 k1[i] = k2[i]
             fac = 0.9 * e ** (-0.25) if e > 0.0 else 6.0
             h = min(h * min(6.0, max(0.2, fac)), hmax)
+            if hit_out:
+                h = max(h, min(h_proposed, hmax))  # a step shortened to hit an output does not shrink the next
     return 0, io
 
 

@@ -5,6 +5,8 @@ Subcommands::
     pkpd models                      list the shipped models, one line each
     pkpd show MODEL                  parameters (values, units, sources), states, outputs and dose targets
     pkpd simulate MODEL [options]    simulate a regimen; write the tidy CSV and/or a figure
+    pkpd fit MODEL DATA [options]    fit parameters to NONMEM-layout data; write the parameter table, a summary
+                                     and diagnostic plots
 
 Every time given on the command line is in hours. Errors raised by pkpd (wrong model name, unknown parameter,
 negative dose, missing body weight...) are printed as one line, ``pkpd: error: <message>``, with exit status 2.
@@ -138,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(run=_cmd_show)
 
     _add_simulate(commands)
+    _add_fit(commands)
     return parser
 
 
@@ -410,3 +413,159 @@ def _summary(description: str) -> str:
     if end >= 0:
         first = first[: end + 1]
     return textwrap.shorten(first.rstrip(":;, "), _SUMMARY_CHARS, placeholder=" ...")
+
+
+# ------------------------------------------------------------------------------------------------------- fit
+_ERROR_KINDS = ("additive", "proportional", "combined-variance", "combined-sd", "lognormal")
+
+_FIT_EXAMPLE = """\
+example (fit three parameters of the MSC model to IL-10 and PGE2 data with doses in cells/kg):
+  pkpd fit msc_salvadori study.csv --dose-unit cell/kg --estimate k_c,s_p,EC50 \\
+      --error IL10=proportional --error PGE2=combined-variance:2,0.1 --out fit_results
+
+error models (starting values after ':' are optional; defaults in brackets):
+  additive[:sd]                 sd = a                    [a: 10 % of the median observation]
+  proportional[:cv]             sd = b * f                [b: 0.2]
+  combined-variance[:sd,cv]     sd**2 = a**2 + (b*f)**2   [as above]
+  combined-sd[:sd,cv]           sd = a + b * f            [as above]
+  lognormal[:sigma]             log y ~ N(log f, sigma)   [sigma: 0.3]
+
+Writes DIR/parameters.csv (name, estimate, unit, se, rse_percent, ci_low, ci_high), DIR/summary.json (objective
+= -2 log-likelihood, AIC, BIC, n_obs, converged, ...) and the diagnostic plots DIR/observed_vs_predicted.png,
+DIR/residuals.png and DIR/individual_fits.png.
+"""
+
+
+def _add_fit(commands) -> None:
+    cmd = commands.add_parser(
+        "fit", help="fit model parameters to data in the NONMEM layout; write estimates, summary and plots",
+        description="Estimate parameters of MODEL from the observations in DATA (NONMEM layout: ID, TIME, DV, "
+                    "EVID, AMT, CMT, MDV, DVID naming the output, LLOQ/BLQ, covariates such as WT) by maximum "
+                    "likelihood, with one residual error model per observed output.",
+        epilog=_FIT_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmd.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    cmd.add_argument("data", metavar="DATA.csv", help="the dataset, NONMEM layout")
+    cmd.add_argument("--estimate", required=True, metavar="NAMES",
+                     help="comma-separated parameters to estimate, e.g. k_c,s_p,EC50 (the others stay at the model "
+                          "values)")
+    cmd.add_argument("--error", action="append", default=[], required=True, metavar="OUTPUT=MODEL[:VALUES]",
+                     help="error model of an observed output, e.g. IL10=proportional or IL10=combined-sd:0.5,0.1; "
+                          "repeat for each output in the data")
+    cmd.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created if missing)")
+    cmd.add_argument("--blq", default="M3", choices=("M3", "M4", "M1"),
+                     help="observations below LLOQ: M3 (likelihood of being below, default), M4, or M1 (dropped)")
+    cmd.add_argument("--time-unit", default="h", metavar="UNIT", help="unit of TIME in the data (default h)")
+    cmd.add_argument("--dose-unit", metavar="UNIT",
+                     help="unit of AMT, e.g. mg or cell/kg (per kg uses the WT column); default: the unit of each "
+                          "dose target")
+    cmd.add_argument("--method", default="least_squares", metavar="NAME",
+                     help="optimiser: least_squares (default) or an lmfit method (nelder, powell, lbfgsb, ...)")
+    cmd.add_argument("--n-starts", type=int, default=1, metavar="N",
+                     help="number of starting points (the model values, then random points in the bounds)")
+    cmd.add_argument("--seed", type=int, metavar="INT", help="seed of the random starting points")
+    cmd.set_defaults(run=_cmd_fit)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import json
+
+    from .fitting import fit
+    from .load import load_model
+    from .nonmem import read_nonmem
+
+    model = load_model(args.model)
+    estimate = [n.strip() for n in args.estimate.split(",") if n.strip()]
+    if not estimate:
+        raise PkpdError("fit: --estimate is empty; give comma-separated parameter names, e.g. --estimate k_c,EC50")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise PkpdError(f"fit: --out {args.out!r} exists and is not a folder")
+    if not Path(args.data).is_file():
+        raise PkpdError(f"fit: data file {args.data!r} not found")
+    ds = read_nonmem(args.data, model, time_unit=args.time_unit, dose_unit=args.dose_unit)
+    error = _error_models(args.error, model, ds)
+    result = fit(model, ds, estimate=estimate, error=error, blq=args.blq, method=args.method,
+                 n_starts=args.n_starts, seed=args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    result.to_csv(out / "parameters.csv")
+    with open(out / "summary.json", "w", encoding="utf-8") as fh:
+        json.dump(result.summary(), fh, indent=2)
+        fh.write("\n")
+    written = _fit_plots(result, out)
+    print(repr(result))
+    print(f"wrote {out / 'parameters.csv'}, {out / 'summary.json'}" + "".join(f", {p}" for p in written))
+    return 0
+
+
+def _error_models(items, model, ds) -> dict:
+    """``OUTPUT=KIND[:v1,v2]`` options -> error model objects (starting values from the data when not given)."""
+    import numpy as np
+
+    from .error_models import Additive, Combined, LogNormal, Proportional
+    from .errors import did_you_mean
+
+    obs = ds.observations(model)
+    if "DVID" not in obs:
+        obs["output"] = None
+    out = {}
+    for item in items:
+        name, sep, spec = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not spec.strip():
+            raise PkpdError(f"fit: --error {item!r}: write OUTPUT=MODEL, e.g. IL10=proportional")
+        if name not in model.output_names:
+            raise PkpdError(f"fit: --error {item!r}: unknown output {name!r} of model {model.name!r}."
+                            + did_you_mean(name, model.output_names))
+        if name in out:
+            raise PkpdError(f"fit: --error: output {name!r} is given twice")
+        kind, _, values = spec.partition(":")
+        kind = kind.strip().lower()
+        if kind not in _ERROR_KINDS:
+            hint = (" Name the convention: combined-variance (sd**2 = a**2 + (b*f)**2) or combined-sd "
+                    "(sd = a + b*f)." if kind == "combined" else
+                    " NONMEM's exponential error model is 'lognormal' here." if kind == "exponential" else
+                    did_you_mean(kind, _ERROR_KINDS))
+            raise PkpdError(f"fit: --error {item!r}: unknown error model {kind!r}; choose one of "
+                            f"{', '.join(_ERROR_KINDS)}.{hint}")
+        try:
+            given = [float(v) for v in values.split(",")] if values.strip() else []
+        except ValueError:
+            raise PkpdError(f"fit: --error {item!r}: starting values must be numbers, e.g. {name}={kind}:0.2") from None
+        mine = obs[(obs["output"] == name) | obs["output"].isna()]["DV"].to_numpy(dtype=float)
+        mine = np.abs(mine[np.isfinite(mine) & (mine != 0)])
+        sd0 = 0.1 * float(np.median(mine)) if mine.size else 1.0
+        n_values = {"additive": 1, "proportional": 1, "lognormal": 1}.get(kind, 2)
+        if given and len(given) != n_values:
+            raise PkpdError(f"fit: --error {item!r}: {kind} takes {n_values} starting value(s); got {len(given)}")
+        if kind == "additive":
+            out[name] = Additive(sd=given[0] if given else sd0)
+        elif kind == "proportional":
+            out[name] = Proportional(cv=given[0] if given else 0.2)
+        elif kind == "lognormal":
+            out[name] = LogNormal(sigma=given[0] if given else 0.3)
+        else:
+            sd, cv = given if given else (sd0, 0.2)
+            out[name] = Combined(sd=sd, cv=cv, convention=kind.split("-")[1])
+    return out
+
+
+def _fit_plots(result, out: Path) -> list:
+    import matplotlib
+
+    from .plots import plot_individual_fits, plot_observed_vs_predicted, plot_residuals, save_figure
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")  # a command writes files and never opens windows (see _plot)
+    import matplotlib.pyplot as plt
+
+    written = []
+    n_samples = 100 if result.covariance_method != "none" else 0
+    for name, draw in (("observed_vs_predicted.png", lambda: plot_observed_vs_predicted(result)),
+                       ("residuals.png", lambda: plot_residuals(result)),
+                       ("individual_fits.png", lambda: plot_individual_fits(result, n_samples=n_samples, seed=1))):
+        fig = draw()
+        try:
+            written.append(save_figure(fig, out / name))
+        finally:
+            plt.close(fig)
+    return written

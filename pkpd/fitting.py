@@ -698,7 +698,14 @@ class _Problem:
         dep = _dose_dependence(self.model, tuple(sorted(est)))
         self.events_depend = any(a or b for a, b in dep.values())
         q0 = self._q(self.base[None, :], 1)
-        self.events0 = None if self.events_depend else build_events(self.cm, data.regimens, q0, data.explicit)
+        try:
+            events = build_events(self.cm, data.regimens, q0, data.explicit)
+        except DosingError as err:
+            if "WT" in model_covariates(self.model) and "WT" not in data.explicit and "per-kg" in str(err):
+                raise DataError("the doses are per kg of body weight, but the data have no WT column; add each "
+                                "subject's weight [kg] as a WT column") from None
+            raise DataError(f"doses: {err}") from None
+        self.events0 = None if self.events_depend else events
         self.gradient = gradient
         self.gradient_note = ""
         self.sens = None
@@ -851,6 +858,10 @@ class _Problem:
             self.n_failures += 1
         del n_s
         return F, dF, ok
+
+
+def model_covariates(model: Model) -> tuple[str, ...]:
+    return model.covariate_names
 
 
 def _dose_dependence(model: Model, estimated: tuple[str, ...]):
@@ -1337,6 +1348,16 @@ class FitResult:
     n_solver_failures: int
     starts: tuple = ()
     _context: _Context = field(default=None, repr=False, compare=False)
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        """The fitted outputs and their units."""
+        return {o: self.model.unit_of(o) for o in self._context.problem.data.outputs}
+
+    @property
+    def time_unit(self) -> str:
+        """Unit of ``TIME`` in the data (and in :meth:`diagnostics` and :meth:`predict`)."""
+        return self._context.problem.data.time_unit
 
     # -- tables
     def to_dataframe(self):
@@ -1954,12 +1975,26 @@ def profile_likelihood(result: FitResult, name: str, *, max_points: int = 15, st
     ofv0 = result.objective
     points = [(x_hat[j], ofv0, True)]
     messages = []
+    def solve(x_start, value):
+        """Re-estimate the others with the parameter fixed at ``value``: (ofv, converged, full x) or None."""
+        x_start = x_start.copy()
+        x_start[j] = value
+        run, _ = _optimise(problem, x_start, "least_squares", ctx.max_evaluations, fixed={j: value})
+        if not math.isfinite(run.ofv):
+            shown = math.exp(value) if layout.log[j] else value
+            messages.append(f"the model could not be evaluated at {name} = {_fmt(shown)}")
+            return None
+        full = x_start.copy()
+        full[[i for i in range(x_start.size) if i != j]] = run.x
+        return run.ofv, run.converged, full
+
     for direction in (1.0, -1.0):
         x = x_hat.copy()
         h = step
         value = x_hat[j]
         bound = layout.upper[j] if direction > 0 else layout.lower[j]
         prev_delta = 0.0
+        inside = (value, x.copy())  # last point below the threshold, and its solution (warm start)
         for _ in range(max_points):
             nxt = value + direction * h
             at_bound = False
@@ -1968,23 +2003,29 @@ def profile_likelihood(result: FitResult, name: str, *, max_points: int = 15, st
                 at_bound = True
             if not math.isfinite(nxt):
                 break
-            x[j] = nxt
-            try:
-                run, _ = _optimise(problem, x, "least_squares", ctx.max_evaluations, fixed={j: nxt})
-            except FitError as err:  # pragma: no cover - optimiser refused the point
-                messages.append(str(err))
+            got = solve(x, nxt)
+            if got is None:
                 break
-            if not math.isfinite(run.ofv):
-                shown = math.exp(nxt) if layout.log[j] else nxt
-                messages.append(f"the model could not be evaluated at {name} = {_fmt(shown)}")
-                break
-            full = x.copy()
-            full[[i for i in range(x.size) if i != j]] = run.x
-            x = full
-            points.append((nxt, run.ofv, run.converged))
-            delta = run.ofv - ofv0
+            ofv, conv, x = got
+            points.append((nxt, ofv, conv))
+            delta = ofv - ofv0
             value = nxt
-            if delta > _CHI2_95 + 1.0 or at_bound:
+            if delta > _CHI2_95:
+                # bracketed: bisect (on the estimation scale) so the crossing is located to a few % of a unit
+                lo_v, lo_x, hi_v = inside[0], inside[1], nxt
+                for _ in range(3):
+                    mid = 0.5 * (lo_v + hi_v)
+                    got = solve(lo_x, mid)
+                    if got is None:
+                        break
+                    points.append((mid, got[0], got[1]))
+                    if got[0] - ofv0 > _CHI2_95:
+                        hi_v = mid
+                    else:
+                        lo_v, lo_x = mid, got[2]
+                break
+            inside = (nxt, x.copy())
+            if at_bound:
                 break
             if delta - prev_delta < 0.1 * _CHI2_95:
                 h *= 2.0

@@ -37,7 +37,8 @@ import numpy as np
 
 from .errors import PkpdError, did_you_mean
 
-__all__ = ["ARM_COLORS", "DEFAULT_BANDS", "HOUSE_STYLE", "MAX_LINES", "plot_simulation", "save_figure"]
+__all__ = ["ARM_COLORS", "DEFAULT_BANDS", "HOUSE_STYLE", "MAX_LINES", "plot_individual_fits",
+           "plot_observed_vs_predicted", "plot_profile", "plot_residuals", "plot_simulation", "save_figure"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order arms receive them (yellow last: weak on white).
 ARM_COLORS: tuple[str, ...] = (
@@ -396,3 +397,322 @@ def _wants_log(values: np.ndarray) -> bool:
     if finite.size == 0 or np.any(finite <= 0):
         return False
     return bool(np.log10(finite.max() / finite.min()) > _LOG_DECADES)
+
+
+# ---------------------------------------------------------------------------------------------------- fit diagnostics
+_OBS = dict(marker="o", s=16, linewidths=0.6, zorder=3)
+_BLQ = dict(marker="v", s=22, facecolors="none", linewidths=0.9, zorder=3)
+
+
+def _fit_parts(result):
+    """(representative FitResult, per-subject results or None) of a FitResult or SubjectFits."""
+    from .fitting import FitResult, SubjectFits
+
+    if isinstance(result, FitResult):
+        return result, None
+    if isinstance(result, SubjectFits):
+        if not result.results:
+            raise PkpdError("no subject could be fitted (see SubjectFits.failures): nothing to plot")
+        return next(iter(result.results.values())), result
+    raise PkpdError(f"expected a FitResult or SubjectFits (from pkpd.fit); got {type(result).__name__}")
+
+
+def _diag_table(result):
+    first, subjects = _fit_parts(result)
+    return (subjects.diagnostics() if subjects is not None else first.diagnostics()), first
+
+
+def _scatter_obs(ax, x, y, blq, colour, label_obs, label_blq):
+    ax.scatter(x[~blq], y[~blq], color=colour, label=label_obs, **_OBS)
+    if blq.any():
+        ax.scatter(x[blq], y[blq], edgecolors=colour, label=label_blq, **_BLQ)
+
+
+def plot_observed_vs_predicted(result, *, individual=None, log: bool | None = None):
+    """Observed against predicted values, one panel per output, with the line of identity.
+
+    Observations below the LLOQ are drawn at the LLOQ as open triangles.
+
+    Parameters
+    ----------
+    result : FitResult or SubjectFits
+        A pooled fit (population predictions, ``PRED``) or per-subject fits (individual predictions, ``IPRED``).
+    individual : SubjectFits, optional
+        With a pooled ``result``, adds a second row of panels with these individual predictions.
+    log : bool, optional
+        Log axes; default when the values are positive and span more than 3 decades.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, pkpd
+    >>> from pkpd.plots import plot_observed_vs_predicted
+    >>> t = np.array([1.0, 2, 4, 8, 12, 24])
+    >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    ...                      "DV": np.r_[np.nan, conc]})
+    >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
+    ...                error={"conc": pkpd.Proportional(cv=0.1)})
+    >>> fig = plot_observed_vs_predicted(res)
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+    ('conc, population prediction [mg/L]', 'conc, observed [mg/L]')
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    table, first = _diag_table(result)
+    _, subjects = _fit_parts(result)
+    rows = [("PRED" if subjects is None else "IPRED", table)]
+    if individual is not None:
+        if subjects is not None:
+            raise PkpdError("individual: give it only with a pooled FitResult as result")
+        ind_table, _ = _diag_table(individual)
+        rows.append(("IPRED", ind_table))
+    units = first.outputs
+    outputs = list(units)
+    with matplotlib.rc_context(HOUSE_STYLE):
+        ncols = len(outputs)
+        fig = plt.figure(figsize=(_PANEL_SIZE[0] * ncols, _PANEL_SIZE[1] * len(rows) * 1.1), layout="constrained")
+        grid = fig.subplots(len(rows), ncols, squeeze=False)
+        for r, (column, tab) in enumerate(rows):
+            kind = "population prediction" if column == "PRED" else "individual prediction"
+            for c, out in enumerate(outputs):
+                ax = grid[r, c]
+                sub = tab[tab["output"] == out]
+                x = sub[column].to_numpy(dtype=float)
+                blq = sub["BLQ"].to_numpy(dtype=bool)
+                y = np.where(blq, sub["LLOQ"].to_numpy(dtype=float), sub["DV"].to_numpy(dtype=float))
+                _scatter_obs(ax, x, y, blq, ARM_COLORS[0], "observed", "below LLOQ (at LLOQ)")
+                both = np.concatenate([x, y])
+                both = both[np.isfinite(both)]
+                use_log = _wants_log(both) if log is None else log
+                lo, hi = (both.min(), both.max()) if both.size else (0.0, 1.0)
+                ax.plot([lo, hi], [lo, hi], color="0.4", linewidth=0.9, linestyle="--", label="identity")
+                if use_log and lo > 0:
+                    ax.set_xscale("log")
+                    ax.set_yscale("log")
+                ax.set_xlabel(_axis_label(f"{out}, {kind}", units[out]))
+                ax.set_ylabel(_axis_label(f"{out}, observed", units[out]))
+        grid[0, 0].legend(loc="best")
+    return fig
+
+
+def plot_residuals(result):
+    """Weighted residuals against time (top row) and against the prediction (bottom row), one column per output.
+
+    Dashed lines at 0 and +/-1.96: about 95 % of weighted residuals of a good fit lie between them, with no trend.
+    Censored observations have no residual and are not drawn.
+
+    Parameters
+    ----------
+    result : FitResult or SubjectFits
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, pkpd
+    >>> from pkpd.plots import plot_residuals
+    >>> t = np.array([1.0, 2, 4, 8, 12, 24])
+    >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    ...                      "DV": np.r_[np.nan, conc]})
+    >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
+    ...                error={"conc": pkpd.Proportional(cv=0.1)})
+    >>> fig = plot_residuals(res)
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['Time [h]', 'conc, population prediction [mg/L]']
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    table, first = _diag_table(result)
+    _, subjects = _fit_parts(result)
+    column = "PRED" if subjects is None else "IPRED"
+    kind = "population prediction" if column == "PRED" else "individual prediction"
+    units = first.outputs
+    outputs = list(units)
+    with matplotlib.rc_context(HOUSE_STYLE):
+        fig = plt.figure(figsize=(_PANEL_SIZE[0] * len(outputs), _PANEL_SIZE[1] * 2), layout="constrained")
+        grid = fig.subplots(2, len(outputs), squeeze=False)
+        for c, out in enumerate(outputs):
+            sub = table[(table["output"] == out) & ~table["BLQ"].astype(bool)]
+            w = sub["WRES"].to_numpy(dtype=float)
+            for r, (xcol, xlabel) in enumerate((("TIME", _axis_label("Time", first.time_unit)),
+                                                (column, _axis_label(f"{out}, {kind}", units[out])))):
+                ax = grid[r, c]
+                x = sub[xcol].to_numpy(dtype=float)
+                ax.scatter(x, w, color=ARM_COLORS[0], **_OBS)
+                for level, style in ((0.0, "-"), (1.96, "--"), (-1.96, "--")):
+                    ax.axhline(level, color="0.4", linewidth=0.9, linestyle=style)
+                if r == 1 and _wants_log(x):
+                    ax.set_xscale("log")
+                ax.set_xlabel(xlabel)
+                ax.set_ylabel(_axis_label(f"{out}, weighted residual", "1"))
+    return fig
+
+
+def plot_individual_fits(result, *, subjects=None, n_samples: int = 200, seed=0, level: float = 0.95,
+                         max_subjects: int = 12, log_y: bool | None = None):
+    """Each subject's observations with its fitted curve and a band from parameter uncertainty.
+
+    One row per subject, one column per output. Quantified observations are filled circles; observations below
+    the LLOQ are open triangles drawn at the LLOQ, with the LLOQ as a dotted line. The band spans the central
+    ``level`` of curves simulated with parameters drawn from the estimates' approximate normal distribution (on
+    the estimation scale); it is left out when the fit has no covariance.
+
+    Parameters
+    ----------
+    result : FitResult or SubjectFits
+    subjects : sequence of IDs, optional
+        Default: the first ``max_subjects`` subjects.
+    n_samples : int
+        Parameter draws for the band (0 for none).
+    seed : int, optional
+    level : float
+    max_subjects : int
+    log_y : bool, optional
+        Log y axes; default per output when the values span more than 3 decades.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, pkpd
+    >>> from pkpd.plots import plot_individual_fits
+    >>> t = np.array([1.0, 2, 4, 8, 12, 24])
+    >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    ...                      "DV": np.r_[np.nan, conc]})
+    >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
+    ...                error={"conc": pkpd.Proportional(cv=0.1)})
+    >>> fig = plot_individual_fits(res, n_samples=50)
+    >>> fig.axes[0].get_title(), fig.axes[0].get_ylabel()
+    ('subject 1', 'conc [mg/L]')
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    first, per_subject = _fit_parts(result)
+    if per_subject is not None:
+        parts = {sid: r for sid, r in per_subject.results.items()}
+    else:
+        parts = None
+    table = per_subject.diagnostics() if per_subject is not None else first.diagnostics()
+    ids = list(dict.fromkeys(table["ID"].tolist()))
+    if subjects is None:
+        chosen = ids[:max_subjects]
+    else:
+        chosen = [subjects] if isinstance(subjects, str | numbers.Number) else list(subjects)
+        for sid in chosen:
+            if sid not in ids:
+                shown = ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
+                raise PkpdError(f"plot_individual_fits: no subject with ID {sid!r}; the fit has IDs {shown}.")
+    units = first.outputs
+    outputs = list(units)
+
+    def curves(res):
+        n = n_samples if res._context.cov_x is not None else 0
+        return res.predict(n_samples=n, seed=seed, level=level)
+
+    if parts is None:
+        pred = curves(first)
+    else:
+        import pandas as pd
+
+        pred = pd.concat([curves(parts[sid]) for sid in chosen], ignore_index=True)
+    with matplotlib.rc_context(HOUSE_STYLE):
+        fig = plt.figure(figsize=(_PANEL_SIZE[0] * len(outputs), _PANEL_SIZE[1] * len(chosen)),
+                         layout="constrained")
+        grid = fig.subplots(len(chosen), len(outputs), squeeze=False)
+        for r, sid in enumerate(chosen):
+            for c, out in enumerate(outputs):
+                ax = grid[r, c]
+                p = pred[(pred["ID"] == sid) & (pred["output"] == out)]
+                o = table[(table["ID"] == sid) & (table["output"] == out)]
+                t = p["TIME"].to_numpy(dtype=float)
+                if "lower" in p:
+                    ax.fill_between(t, p["lower"].to_numpy(dtype=float), p["upper"].to_numpy(dtype=float),
+                                    color=ARM_COLORS[0], alpha=0.22, linewidth=0,
+                                    label=f"{100 * level:g} % band (parameter uncertainty)")
+                ax.plot(t, p["PRED"].to_numpy(dtype=float), color=ARM_COLORS[0], label="fit")
+                blq = o["BLQ"].to_numpy(dtype=bool)
+                y = np.where(blq, o["LLOQ"].to_numpy(dtype=float), o["DV"].to_numpy(dtype=float))
+                _scatter_obs(ax, o["TIME"].to_numpy(dtype=float), y, blq, ARM_COLORS[1], "observed",
+                             "below LLOQ (at LLOQ)")
+                lloq = o["LLOQ"].to_numpy(dtype=float)
+                if np.isfinite(lloq).any():
+                    ax.axhline(float(np.nanmax(lloq)), color="0.5", linewidth=0.8, linestyle=":", label="LLOQ")
+                # decided on the observations: the curve starts at 0 before the first dose
+                if log_y if log_y is not None else _wants_log(y[np.isfinite(y)]):
+                    ax.set_yscale("log")
+                ax.set_title(f"subject {sid}")
+                ax.set_xlabel(_axis_label("Time", first.time_unit))
+                ax.set_ylabel(_axis_label(out, units[out]))
+        grid[0, 0].legend(loc="best")
+    return fig
+
+
+def plot_profile(profiles):
+    """Profile likelihoods: the rise of -2 log-likelihood against each parameter's value, with the 95 % threshold.
+
+    Parameters
+    ----------
+    profiles : ProfileLikelihood or sequence of them
+        From :func:`pkpd.profile_likelihood`; one panel each.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, pkpd
+    >>> from pkpd.plots import plot_profile
+    >>> t = np.array([1.0, 2, 4, 8, 12, 24])
+    >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    ...                      "DV": np.r_[np.nan, conc]})
+    >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
+    ...                error={"conc": pkpd.Proportional(cv=0.1)})
+    >>> fig = plot_profile(pkpd.profile_likelihood(res, "CL"))
+    >>> fig.axes[0].get_xlabel()
+    'CL [L/h]'
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from .fitting import ProfileLikelihood
+
+    items = [profiles] if isinstance(profiles, ProfileLikelihood) else list(profiles)
+    if not items or not all(isinstance(p, ProfileLikelihood) for p in items):
+        raise PkpdError("plot_profile: give a ProfileLikelihood (from pkpd.profile_likelihood) or a list of them")
+    with matplotlib.rc_context(HOUSE_STYLE):
+        axes = _new_axes(plt, len(items))
+        for ax, p in zip(axes, items):
+            ax.plot(p.values, p.delta, color=ARM_COLORS[0], marker="o", markersize=3, label="profile")
+            ax.axhline(p.threshold, color=ARM_COLORS[1], linestyle="--", linewidth=0.9,
+                       label=f"95 % threshold ({p.threshold:.2f})")
+            ax.axvline(p.estimate, color="0.4", linewidth=0.8, label="estimate")
+            for v in (p.ci_low, p.ci_high):
+                if np.isfinite(v):
+                    ax.axvline(v, color=ARM_COLORS[1], linewidth=0.8, linestyle=":")
+            if p.values.size and np.all(p.values > 0) and p.values.max() / p.values.min() > 20:
+                ax.set_xscale("log")
+            ax.set_xlabel(_axis_label(p.name, p.unit))
+            ax.set_ylabel(_axis_label("Δ(-2 log-likelihood)", "1"))
+            if not p.identifiable:
+                ax.set_title(f"{p.name}: not bounded by the data", color="#b00")
+        axes[0].legend(loc="best")
+    return axes[0].figure
