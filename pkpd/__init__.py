@@ -4,6 +4,7 @@ The data flow (one direction, each arrow a plain function on immutable objects):
 
     models/*.toml --load_model--> Model --compile_model--> CompiledModel --+
                                           Regimen (dosing) ----------------+--simulate()--> Simulation --> plots
+                                                                           +--simulate_summary()--> PopulationSummary
                                           params / covariates -------------+       ^
     NONMEM-layout data (read_nonmem) --fit(estimate, error models, BLQ)-----------+--> FitResult --> plots
 
@@ -11,7 +12,9 @@ Public API, in pipeline order:
 
 * declare: :func:`load_model`, :func:`models`, :class:`Model` (and its parts)
 * dose: :class:`Dose`, :class:`Bolus`, :class:`Infusion`, :class:`Regimen`
-* simulate: :class:`SolverSettings`, :func:`simulate`, :class:`Simulation`
+* simulate: :class:`SolverSettings`, :func:`simulate`, :class:`Simulation`; for millions of subjects in bounded
+  memory :func:`simulate_summary` -> :class:`PopulationSummary` (per-time percentiles, mean, SD; per-subject
+  metrics :class:`AUC`, :class:`Cmax`, :class:`Tmax`, :class:`TimeAbove`), with a progress bar
 * fit: error models :class:`Additive`, :class:`Proportional`, :class:`Combined`, :class:`LogNormal`; BLQ rules
   :class:`M1`, :class:`M3`, :class:`M4`; :func:`fit` -> :class:`FitResult` (or :class:`SubjectFits`);
   :func:`profile_likelihood`, :func:`bootstrap`, :func:`identifiability`, :func:`likelihood_ratio_test`
@@ -48,6 +51,12 @@ _LAZY = {
     "SolverSettings": "pkpd.settings",
     "simulate": "pkpd.simulation",
     "Simulation": "pkpd.simulation",
+    "simulate_summary": "pkpd.summaries",
+    "PopulationSummary": "pkpd.summaries",
+    "AUC": "pkpd.summaries",
+    "Cmax": "pkpd.summaries",
+    "Tmax": "pkpd.summaries",
+    "TimeAbove": "pkpd.summaries",
     # fit
     "Additive": "pkpd.error_models",
     "Proportional": "pkpd.error_models",

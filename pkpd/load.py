@@ -140,7 +140,8 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
     derived = [Derived(n, _expr(b["expression"], file, f"derived.{n}", "expression"), b["unit"],
                        b.get("description", "")) for n, b in entries("derived")]
     states = [State(n, b["unit"], _expr(b["initial"], file, f"states.{n}", "initial"),
-                    _expr(b["ddt"], file, f"states.{n}", "ddt"), b.get("description", "")) for n, b in entries("states")]
+                    _expr(b["ddt"], file, f"states.{n}", "ddt"), b.get("description", ""))
+              for n, b in entries("states")]
     outputs = [Output(n, _expr(b["expression"], file, f"outputs.{n}", "expression"), b["unit"],
                       b.get("description", "")) for n, b in entries("outputs")]
     doses = [DoseTarget(n, b["target"], b["unit"], _expr(b.get("factor", "1"), file, f"doses.{n}", "factor"),

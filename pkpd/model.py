@@ -271,7 +271,7 @@ class Model:
 
     def __repr__(self) -> str:
         head = f"Model {self.name!r} v{self.version} (time in {self.time_unit})"
-        lines = [head, f"  states: " + ", ".join(f"{s.name} [{s.unit}]" for s in self.states)]
+        lines = [head, "  states: " + ", ".join(f"{s.name} [{s.unit}]" for s in self.states)]
         if self.outputs:
             lines.append("  outputs: " + ", ".join(f"{o.name} [{o.unit}]" for o in self.outputs))
         if self.doses:
