@@ -1,8 +1,8 @@
-"""Write a SIMULATED example NONMEM dataset for msc_salvadori: MSC doses in cells/kg, PGE2 and IL-10 observations.
+"""Write a SIMULATED example NONMEM dataset for msc_salvadori: MSC doses in cells/kg; cells, PGE2, IL-10 observed.
 
 Four subjects (weights 58-92 kg) get one or two IV doses of 1e6 or 2e6 cells/kg (AMT in cell/kg, multiplied by
-each record's WT). Observations of viable cells (qPCR-like), PGE2 and IL-10 (DVID = output name) at 1, 4, 8, 24, 48, 72, 96 and 168 h after
-the first dose are the model's predictions with 15 % log-normal noise (seeded), so the file is synthetic: its first
+each record's WT). Observations of viable cells (qPCR-like), PGE2 and IL-10 (DVID = output name) at 1, 4, 8, 24,
+48, 72, 96 and 168 h after the first dose are the model's predictions with 15 % log-normal noise (seeded), so the file is synthetic: its first
 row is a comment row (C column) saying so, and read_nonmem lists it among the ignored rows.
 
 Usage: python benchmarks/make_msc_example_dataset.py OUT.csv

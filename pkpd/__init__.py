@@ -18,6 +18,11 @@ Public API, in pipeline order:
 * fit: error models :class:`Additive`, :class:`Proportional`, :class:`Combined`, :class:`LogNormal`; BLQ rules
   :class:`M1`, :class:`M3`, :class:`M4`; :func:`fit` -> :class:`FitResult` (or :class:`SubjectFits`);
   :func:`profile_likelihood`, :func:`bootstrap`, :func:`identifiability`, :func:`likelihood_ratio_test`
+* population: between-subject variability :class:`IIV`, :class:`CovariateEffect`; virtual patients
+  :func:`virtual_population` (covariate distributions :class:`Normal`, :class:`LogNormalCovariate`,
+  :class:`Uniform`, :class:`Categorical`, inclusion criteria) -> :func:`simulate_population` (bands);
+  mixed-effects estimation :func:`fit_population` (FO, FOCE, FOCE-I, Laplace; NONMEM's objective)
+  -> :class:`PopulationFit`
 
 Nothing heavy happens at import: numba, pint and matplotlib load on first use.
 """
@@ -76,6 +81,19 @@ _LAZY = {
     "Identifiability": "pkpd.fitting",
     "likelihood_ratio_test": "pkpd.fitting",
     "LikelihoodRatioTest": "pkpd.fitting",
+    # population
+    "IIV": "pkpd.population",
+    "CovariateEffect": "pkpd.population",
+    "Normal": "pkpd.population",
+    "LogNormalCovariate": "pkpd.population",
+    "Uniform": "pkpd.population",
+    "Categorical": "pkpd.population",
+    "virtual_population": "pkpd.population",
+    "VirtualPopulation": "pkpd.population",
+    "simulate_population": "pkpd.population",
+    "PopulationSimulation": "pkpd.population",
+    "fit_population": "pkpd.nlme",
+    "PopulationFit": "pkpd.nlme",
     # errors
     "PkpdError": "pkpd.errors",
     "ModelFileError": "pkpd.errors",

@@ -81,7 +81,7 @@ def sensitivity_model(model: Model, parameters: tuple[str, ...], outputs: tuple[
     text = ex.to_text
     params = tuple(Parameter(p.name, p.value, "1", p.bounds) for p in model.parameters)
     covs = tuple(Covariate(c.name, "1", c.value) for c in model.covariates) + (
-        Covariate(RATE_COVARIATE, model.time_unit and f"1/{model.time_unit}", 1.0),)
+        Covariate(RATE_COVARIATE, f"1/{model.time_unit}", 1.0),)
     # order: static quantities, their derivatives, dynamic quantities, their derivatives (each in declaration
     # order), so that every expression only uses what is declared before it
     static_names = [n for n, _ in ck.static_derived]

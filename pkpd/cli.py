@@ -7,6 +7,12 @@ Subcommands::
     pkpd simulate MODEL [options]    simulate a regimen; write the tidy CSV and/or a figure
     pkpd fit MODEL DATA [options]    fit parameters to NONMEM-layout data; write the parameter table, a summary
                                      and diagnostic plots
+    pkpd fit-population MODEL DATA --method focei --iiv CL=0.1,V=0.1 --error proportional=0.2 --out DIR
+                                     population (mixed-effects) estimation: FO, FOCE, FOCE-I, Laplace
+    pkpd nca DATA --out FILE.csv     non-compartmental analysis of NONMEM-layout data, one row per subject and
+                                     output
+    pkpd scenario FILE --out DIR     run a dose-response scenario (TOML); write a one-page HTML report, figures
+                                     (PNG + SVG) and tables (CSV + Markdown)
 
 Every time given on the command line is in hours. Errors raised by pkpd (wrong model name, unknown parameter,
 negative dose, missing body weight...) are printed as one line, ``pkpd: error: <message>``, with exit status 2.
@@ -141,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_simulate(commands)
     _add_fit(commands)
+    _add_fit_population(commands)
+    _add_nca(commands)
+    _add_scenario(commands)
     return parser
 
 
@@ -569,3 +578,182 @@ def _fit_plots(result, out: Path) -> list:
         finally:
             plt.close(fig)
     return written
+
+
+# ------------------------------------------------------------------------------------------------------- nca
+_NCA_EXAMPLE = """\
+example (oral doses in mg, concentrations in mg/L, times in h):
+  pkpd nca theoph.csv --out nca.csv --dose-unit mg --conc-unit mg/L
+
+One row per subject and output (DVID): Cmax, Tmax, AUClast, AUCinf, % extrapolated, lambda_z (and the points and
+adjusted R^2 of its best-fit terminal phase), t1/2, MRT, CL (CL/F), Vz (Vz/F), Vss (IV). The header gives each
+column's unit when --dose-unit and --conc-unit are given. The conventions are those of PKNCA and WinNonlin (see
+'pydoc pkpd.metrics').
+"""
+
+
+def _add_nca(commands) -> None:
+    from .metrics import AUC_METHODS, ROUTES
+
+    cmd = commands.add_parser(
+        "nca", help="non-compartmental analysis of NONMEM-layout data; one row per subject and output",
+        description="Non-compartmental analysis (single dose per subject) of the observations in DATA (NONMEM "
+                    "layout: ID, TIME, DV, AMT, EVID; optional MDV, DVID naming the output, RATE/DUR for infusions, "
+                    "BLQ/LLOQ).",
+        epilog=_NCA_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmd.add_argument("data", metavar="DATA.csv", help="the dataset, NONMEM layout")
+    cmd.add_argument("--out", required=True, metavar="FILE.csv", help="the NCA table to write")
+    cmd.add_argument("--route", default="extravascular", choices=ROUTES,
+                     help="how the doses were given (default extravascular; infusions are recognised from RATE/DUR)")
+    cmd.add_argument("--auc-method", default="log-down", choices=AUC_METHODS,
+                     help="trapezoids: log-down = linear-up/log-down (default), or linear")
+    cmd.add_argument("--time-unit", default="h", metavar="UNIT", help="unit of TIME (default h)")
+    cmd.add_argument("--dose-unit", metavar="UNIT", help="unit of AMT, e.g. mg (gives CL and V their units)")
+    cmd.add_argument("--conc-unit", metavar="UNIT", help="unit of DV, e.g. mg/L")
+    cmd.set_defaults(run=_cmd_nca)
+
+
+def _cmd_nca(args: argparse.Namespace) -> int:
+    from .metrics import nca
+
+    if not Path(args.data).is_file():
+        raise PkpdError(f"nca: data file {args.data!r} not found")
+    if not Path(args.out).parent.is_dir():
+        raise PkpdError(f"nca: --out {args.out!r}: folder {str(Path(args.out).parent)!r} does not exist; create it "
+                        "first.")
+    table = nca(args.data, route=args.route, auc_method=args.auc_method, time_unit=args.time_unit,
+                dose_unit=args.dose_unit, conc_unit=args.conc_unit)
+    units = table.attrs.get("units", {})
+    table.rename(columns={c: f"{c} [{units[c]}]" for c in table.columns if c in units}).to_csv(args.out, index=False)
+    print(f"wrote {args.out}: {len(table)} rows (subject x output)")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------- scenario
+_SCENARIO_EXAMPLE = """\
+example:
+  pkpd scenario sepsis_dose_ranging.toml --out report/
+
+The scenario file (TOML) declares the model, the population, the arms, the endpoints and the targets; see
+'pydoc pkpd.scenarios' for the format. DIR receives report.html (open it in a browser), figures/ (PNG at 300 dpi
+and SVG) and tables/ (CSV and Markdown).
+"""
+
+
+def _add_scenario(commands) -> None:
+    cmd = commands.add_parser(
+        "scenario", help="run a dose-response scenario (TOML); write a one-page report, figures and tables",
+        description="Run a scenario file: every arm for the same virtual subjects, endpoints per subject, "
+                    "probability of target attainment per arm, Emax fits (ED50/ED90 with CIs) per schedule.",
+        epilog=_SCENARIO_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmd.add_argument("file", metavar="FILE.toml", help="the scenario file")
+    cmd.add_argument("--out", required=True, metavar="DIR", help="folder for the report (created if missing)")
+    cmd.add_argument("--seed", type=int, metavar="INT", help="seed of the virtual population (overrides the file's)")
+    cmd.set_defaults(run=_cmd_scenario)
+
+
+def _cmd_scenario(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .scenarios import load_scenario, run_scenario
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise PkpdError(f"scenario: --out {args.out!r} exists and is not a folder")
+    scenario = load_scenario(args.file)
+    result = run_scenario(scenario, seed=args.seed)
+    page = write_report(result, out)
+    print(repr(result))
+    print(f"wrote {page} (figures in {out / 'figures'}, tables in {out / 'tables'})")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ fit-population
+_FIT_POPULATION_EXAMPLE = """\
+example (theophylline, FOCE-I, log-normal IIV on ka, CL and V, additive error):
+  pkpd fit-population pk_1cmt_oral theoph.csv --method focei --iiv ka=0.6,CL=0.3,V=0.1 \\
+      --error additive=0.7 --out theo_fit
+
+--maxeval 0 evaluates the objective at the initial values without estimating (NONMEM's MAXEVAL=0). Writes
+DIR/parameters.csv (name, estimate, se, rse_percent), DIR/summary.json (objective [NONMEM OFV, no n log 2pi], aic,
+bic, n_subjects, n_obs, converged, seconds) and DIR/individual.csv (ID, TIME, DV, PRED, IPRED, CWRES, EBEs).
+"""
+
+
+def _add_fit_population(commands) -> None:
+    cmd = commands.add_parser(
+        "fit-population", help="population (mixed-effects) estimation: FO, FOCE, FOCE-I, Laplace",
+        description="Estimate typical values, between-subject variances (log-normal IIV) and the residual error of "
+                    "MODEL from the observations in DATA (NONMEM layout); initial values from the model file and "
+                    "these options.",
+        epilog=_FIT_POPULATION_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmd.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    cmd.add_argument("data", metavar="DATA.csv", help="the dataset, NONMEM layout")
+    cmd.add_argument("--method", default="focei", choices=("focei", "foce", "fo", "laplace"),
+                     help="objective function (default focei)")
+    cmd.add_argument("--iiv", required=True, metavar="NAME=VARIANCE[,NAME=VARIANCE...]",
+                     help="parameters with log-normal IIV and their initial variances, e.g. CL=0.1,V=0.1")
+    cmd.add_argument("--error", required=True, metavar="KIND=SD",
+                     help="residual error: proportional=SD, additive=SD or combined=SD_ADD,SD_PROP (variances add)")
+    cmd.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created if missing)")
+    cmd.add_argument("--maxeval", type=int, metavar="N",
+                     help="maximum iterations; 0 evaluates the objective at the initial values")
+    cmd.set_defaults(run=_cmd_fit_population)
+
+
+def _parse_assignments(text: str, option: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise _UsageError(f"{option}: expected NAME=NUMBER[,NAME=NUMBER...]; got {text!r}") from None
+    return out
+
+
+def _parse_population_error(text: str):
+    from .error_models import Additive, Combined, Proportional
+
+    kind, sep, values = text.partition("=")
+    try:
+        numbers = [float(v) for v in values.split(",")] if sep else []
+    except ValueError:
+        numbers = []
+    kind = kind.strip().lower()
+    if kind == "proportional" and len(numbers) == 1:
+        return Proportional(cv=numbers[0])
+    if kind == "additive" and len(numbers) == 1:
+        return Additive(sd=numbers[0])
+    if kind == "combined" and len(numbers) == 2:
+        return Combined(sd=numbers[0], cv=numbers[1], convention="variance")
+    raise _UsageError(f"--error: expected proportional=SD, additive=SD or combined=SD_ADD,SD_PROP; got {text!r}")
+
+
+def _cmd_fit_population(args: argparse.Namespace) -> int:
+    import json
+
+    from .load import load_model
+    from .nlme import fit_population
+
+    try:
+        iiv = _parse_assignments(args.iiv, "--iiv")
+        error = _parse_population_error(args.error)
+    except _UsageError as err:
+        return _fail(str(err))
+    model = load_model(args.model)
+    result = fit_population(model, args.data, iiv=iiv, error=error, method=args.method, maxeval=args.maxeval)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.parameters.to_csv(out / "parameters.csv", index=False)
+    summary = {"objective": result.objective, "aic": result.aic, "bic": result.bic,
+               "n_subjects": result.n_subjects, "n_obs": result.n_obs, "converged": result.converged,
+               "seconds": result.seconds, "method": result.method, "minus2ll": result.minus2ll,
+               "message": result.message, "covariance": result.covariance_message}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    cols = ["ID", "TIME", "DV", "PRED", "IPRED", "CWRES"] + [c for c in result.table.columns if c.startswith("ETA_")]
+    result.table[cols].to_csv(out / "individual.csv", index=False)
+    print(result)
+    print(f"wrote {out / 'parameters.csv'}, {out / 'summary.json'}, {out / 'individual.csv'}")
+    return 0

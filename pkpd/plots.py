@@ -37,8 +37,10 @@ import numpy as np
 
 from .errors import PkpdError, did_you_mean
 
-__all__ = ["ARM_COLORS", "DEFAULT_BANDS", "HOUSE_STYLE", "MAX_LINES", "plot_individual_fits",
-           "plot_observed_vs_predicted", "plot_profile", "plot_residuals", "plot_simulation", "save_figure"]
+__all__ = ["ARM_COLORS", "DEFAULT_BANDS", "HOUSE_STYLE", "MAX_LINES", "plot_dose_response", "plot_exposure",
+           "plot_individual_fits", "plot_observed_vs_predicted", "plot_profile", "plot_residuals",
+           "plot_sensitivity_over_time", "plot_simulation", "plot_sobol", "plot_target_attainment",
+           "plot_time_course", "plot_tornado", "save_figure", "scenario_colors"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order arms receive them (yellow last: weak on white).
 ARM_COLORS: tuple[str, ...] = (
@@ -663,13 +665,15 @@ def plot_individual_fits(result, *, subjects=None, n_samples: int = 200, seed=0,
     return fig
 
 
-def plot_profile(profiles):
+def plot_profile(profiles, *, titles=None):
     """Profile likelihoods: the rise of -2 log-likelihood against each parameter's value, with the 95 % threshold.
 
     Parameters
     ----------
     profiles : ProfileLikelihood or sequence of them
         From :func:`pkpd.profile_likelihood`; one panel each.
+    titles : sequence of str, optional
+        A title per panel (e.g. which fit the profile comes from).
 
     Returns
     -------
@@ -698,9 +702,12 @@ def plot_profile(profiles):
     items = [profiles] if isinstance(profiles, ProfileLikelihood) else list(profiles)
     if not items or not all(isinstance(p, ProfileLikelihood) for p in items):
         raise PkpdError("plot_profile: give a ProfileLikelihood (from pkpd.profile_likelihood) or a list of them")
+    titles = [None] * len(items) if titles is None else [titles] if isinstance(titles, str) else list(titles)
+    if len(titles) != len(items):
+        raise PkpdError(f"plot_profile: {len(titles)} titles for {len(items)} profiles; give one per profile")
     with matplotlib.rc_context(HOUSE_STYLE):
         axes = _new_axes(plt, len(items))
-        for ax, p in zip(axes, items):
+        for ax, p, title in zip(axes, items, titles):
             ax.plot(p.values, p.delta, color=ARM_COLORS[0], marker="o", markersize=3, label="profile")
             ax.axhline(p.threshold, color=ARM_COLORS[1], linestyle="--", linewidth=0.9,
                        label=f"95 % threshold ({p.threshold:.2f})")
@@ -713,6 +720,634 @@ def plot_profile(profiles):
             ax.set_xlabel(_axis_label(p.name, p.unit))
             ax.set_ylabel(_axis_label("Δ(-2 log-likelihood)", "1"))
             if not p.identifiable:
-                ax.set_title(f"{p.name}: not bounded by the data", color="#b00")
+                ax.set_title((f"{title}: " if title else "") + f"{p.name} not bounded by the data", color="#b00")
+            elif title:
+                ax.set_title(title)
         axes[0].legend(loc="best")
     return axes[0].figure
+
+
+# ---------------------------------------------------------------------------------------------------- scenarios
+def scenario_colors(result) -> dict[str, str]:
+    """The colour of every arm of a scenario, the same in every scenario figure.
+
+    An arm's own ``color`` wins. A regimen comparison (no two arms share a schedule) takes :data:`ARM_COLORS` in
+    arm order. A dose-ranging scenario gives each schedule one hue of :data:`ARM_COLORS`, in lighter shades for
+    lower doses, and control arms grey; :func:`plot_dose_response` and :func:`plot_target_attainment` draw each
+    schedule in its full hue.
+
+    Parameters
+    ----------
+    result : ScenarioResult or Scenario
+
+    Returns
+    -------
+    dict[str, str]
+        Arm name -> hex colour.
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.scenarios import Arm, Scenario
+    >>> from pkpd.metrics import Endpoint
+    >>> sc = Scenario(pkpd.load_model("pk_1cmt_iv"), [Arm("a", pkpd.Dose(1, "mg")), Arm("b", pkpd.Dose(2, "mg"),
+    ...               start=1)], [Endpoint("conc", "cmax", end=24)])
+    >>> scenario_colors(sc)
+    {'a': '#0072B2', 'b': '#D55E00'}
+    """
+    arms, groups = _scenario_arms(result)
+    return _arm_colours(arms, groups)[0]
+
+
+def _scenario_arms(result):
+    sc = getattr(result, "scenario", result)
+    arms = list(sc.arms)
+    return arms, {a.name: a.schedule for a in arms}
+
+
+def _shade(colour: str, amount: float) -> str:
+    """``colour`` mixed with white (amount 0: unchanged, 1: white)."""
+    from matplotlib.colors import to_hex, to_rgb
+
+    r, g, b = to_rgb(colour)
+    return to_hex((r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount))
+
+
+def _arm_colours(arms, groups) -> tuple[dict[str, str], dict[str, str]]:
+    """(arm -> colour, schedule group -> colour)."""
+    treated = [a for a in arms if not a.control]
+    order = list(dict.fromkeys(groups[a.name] for a in treated))
+    hues = [c for c in ARM_COLORS if c != "#000000"]
+    group_colour = {g: hues[i % len(hues)] for i, g in enumerate(order)}
+    group_colour["untreated"] = "#595959"
+    out = {}
+    if len(order) == len(treated):  # every arm its own schedule: a regimen comparison
+        for i, a in enumerate(arms):
+            out[a.name] = ARM_COLORS[i % len(ARM_COLORS)]
+        group_colour.update({groups[a.name]: out[a.name] for a in treated})
+    else:
+        for g in order:
+            members = sorted((a for a in treated if groups[a.name] == g), key=lambda a: a.dose_level)
+            for k, a in enumerate(members):
+                frac = 0.0 if len(members) == 1 else (len(members) - 1 - k) / (len(members) - 1)
+                out[a.name] = _shade(group_colour[g], 0.6 * frac)
+        for a in arms:
+            if a.control:
+                out[a.name] = "#595959"
+    for a in arms:
+        if a.color is not None:
+            out[a.name] = a.color
+    return out, group_colour
+
+
+def _endpoint_names(result, endpoints) -> list[str]:
+    known = [ep.name for ep in result.scenario.endpoints]
+    if endpoints is None:
+        return known
+    names = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+    for n in names:
+        if n not in known:
+            raise PkpdError(f"no endpoint {n!r} in scenario {result.scenario.name!r}." + did_you_mean(str(n), known))
+    return names
+
+
+def plot_time_course(result, outputs: str | Sequence[str] | None = None, *, arms: Sequence[str] | None = None,
+                     bands: bool | None = None, log_y: bool | None = None):
+    """Time course of outputs by arm: median line and 5-95 % band across the virtual subjects.
+
+    Parameters
+    ----------
+    result : ScenarioResult
+    outputs : str or sequence of str, optional
+        One panel each; default the outputs the endpoints use.
+    arms : sequence of str, optional
+        Arms to draw (default all; the untreated reference is drawn dashed when the scenario simulated it).
+    bands : bool, optional
+        Draw the 5-95 % bands (default: when at most 6 arms are drawn, so the figure stays readable).
+    log_y : bool, optional
+        Log y axes (default: per panel, when the values span more than 3 decades).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.scenarios import Arm, Scenario, run_scenario
+    >>> from pkpd.metrics import Endpoint
+    >>> res = run_scenario(Scenario(pkpd.load_model("pk_1cmt_iv"), [Arm("100 mg", pkpd.Dose(100, "mg"))],
+    ...                             [Endpoint("conc", "cmax", end=24)]))
+    >>> fig = plot_time_course(res)
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+    ('Time [h]', 'conc [mg/L]')
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    sc = result.scenario
+    model = sc.model
+    if outputs is None:
+        outputs = list(dict.fromkeys(ep.output for ep in sc.endpoints))
+    elif isinstance(outputs, str):
+        outputs = [outputs]
+    for o in outputs:
+        if o not in model.output_names:
+            raise PkpdError(f"plot_time_course: model {model.name!r} has no output {o!r}."
+                            + did_you_mean(str(o), model.output_names))
+    all_arms = [a.name for a in sc.arms]
+    chosen = all_arms if arms is None else list(arms)
+    for a in chosen:
+        if a not in all_arms:
+            raise PkpdError(f"plot_time_course: no arm {a!r}." + did_you_mean(str(a), all_arms))
+    draw_bands = len(chosen) <= 6 if bands is None else bool(bands)
+    colours = scenario_colors(result)
+    t = result.times
+    with matplotlib.rc_context(HOUSE_STYLE):
+        axes = _new_axes(plt, len(outputs))
+        interactive = matplotlib.is_interactive()
+        for ax, o in zip(axes, outputs):
+            drawn = []
+            ref = result.time_course.get("untreated (reference)")
+            if ref is not None and not any(a.control for a in sc.arms):
+                ax.plot(t, ref[o][1], color="0.45", linestyle="--", linewidth=1.2, label="untreated (median)")
+                drawn.append(ref[o][1])
+            for name in chosen:
+                lo, mid, hi = result.time_course[name][o]
+                ax.plot(t, mid, color=colours[name], label=name)
+                drawn.append(mid)
+                if draw_bands and sc.population.n > 1:
+                    ax.fill_between(t, lo, hi, color=colours[name], alpha=0.18, linewidth=0)
+                    drawn += [lo, hi]
+            values = np.concatenate(drawn) if drawn else np.array([])
+            if log_y if log_y is not None else _wants_log(values):
+                ax.set_yscale("log")
+            ax.set_xlabel(_axis_label("Time", model.time_unit))
+            ax.set_ylabel(_axis_label(o, model.unit_of(o)))
+        what = "median and 5-95 % range" if draw_bands and sc.population.n > 1 else "median"
+        if sc.population.n == 1:
+            what = "typical subject"
+        _legend(axes, title=what if len(chosen) > 1 else None)
+    matplotlib.interactive(interactive)
+    return axes[0].figure
+
+
+def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
+    """Endpoint values by arm: every virtual subject (dots), the median (bar) and the 5-95 % range (line).
+
+    Parameters
+    ----------
+    result : ScenarioResult
+    endpoints : str or sequence of str, optional
+        One panel each (default all).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.scenarios import Arm, Scenario, run_scenario
+    >>> from pkpd.metrics import Endpoint
+    >>> res = run_scenario(Scenario(pkpd.load_model("pk_1cmt_iv"), [Arm("100 mg", pkpd.Dose(100, "mg"))],
+    ...                             [Endpoint("conc", "auc", end=24)]))
+    >>> fig = plot_exposure(res)
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+    ('conc_AUC_to_24 [mg/L*h]', 'Arm')
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    names = _endpoint_names(result, endpoints)
+    arms = [a.name for a in result.scenario.arms]
+    colours = scenario_colors(result)
+    units = result.units
+    table = result.table
+    height = max(_PANEL_SIZE[1], 0.28 * len(arms) + 0.9)
+    with matplotlib.rc_context(HOUSE_STYLE):
+        ncols = 1 if len(names) == 1 else 2
+        nrows = math.ceil(len(names) / ncols)
+        fig = plt.figure(figsize=(_PANEL_SIZE[0] * ncols * 1.15, height * nrows), layout="constrained")
+        grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for extra in grid[len(names):]:
+            fig.delaxes(extra)
+        rng = np.random.default_rng(0)  # jitter only: fixed, so the figure is reproducible
+        for ax, ep in zip(grid, names):
+            part = table[table["endpoint"] == ep]
+            all_values = []
+            for k, arm in enumerate(arms):
+                v = part.loc[part["arm"] == arm, "value"].to_numpy(dtype=float)
+                v = v[np.isfinite(v)]
+                if not v.size:
+                    continue
+                all_values.append(v)
+                y = len(arms) - 1 - k
+                ax.scatter(v, y + rng.uniform(-0.22, 0.22, v.size), s=4, color=colours[arm], alpha=0.35,
+                           linewidths=0)
+                p5, med, p95 = np.percentile(v, (5, 50, 95))
+                ax.plot([p5, p95], [y, y], color=colours[arm], linewidth=2.0, solid_capstyle="butt")
+                ax.plot([med, med], [y - 0.32, y + 0.32], color="black", linewidth=1.6)
+            ax.set_yticks(range(len(arms)))
+            ax.set_yticklabels(arms[::-1], fontsize=7 if len(arms) > 10 else None)
+            ax.grid(axis="y", visible=False)
+            vals = np.concatenate(all_values) if all_values else np.array([])
+            if _wants_log(vals):
+                ax.set_xscale("log")
+            ax.margins(x=0.04)
+            ax.set_axisbelow(True)
+            ax.set_xlabel(_axis_label(ep, units[ep]))
+            ax.set_ylabel("Arm")
+    return fig
+
+
+def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
+    """Dose-response per schedule: arm medians with 5-95 % ranges, the Emax fit with its confidence band, ED50.
+
+    The curve's band is the pointwise confidence interval of the fitted typical curve (delta method); the
+    horizontal bar at the ED50 marker is its confidence interval. Only schedules with a fit (>= 3 dose levels)
+    are drawn.
+
+    Parameters
+    ----------
+    result : ScenarioResult
+    endpoints : str or sequence of str, optional
+        One panel each (default all).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    PkpdError
+        The scenario has no dose-response fit (no schedule with 3 or more dose levels).
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.scenarios import Scenario, dose_ranging_arms, run_scenario
+    >>> from pkpd.metrics import Endpoint
+    >>> res = run_scenario(Scenario(pkpd.load_model("pk_1cmt_iv"), dose_ranging_arms("iv", [10, 30, 100], "mg"),
+    ...                             [Endpoint("conc", "cmax", end=24)]))
+    >>> fig = plot_dose_response(res)
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+    ('Dose per administration [mg]', 'conc_Cmax_to_24 [mg/L]')
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    names = _endpoint_names(result, endpoints)
+    if not result.fits:
+        raise PkpdError("plot_dose_response: the scenario has no dose-response fit; give a schedule at least 3 dose "
+                        "levels (e.g. dose_ranging_arms or doses = [...] in the scenario file)")
+    arms, groups = _scenario_arms(result)
+    colours, group_colours = _arm_colours(arms, groups)
+    summary = result.summary
+    units = result.units
+    fitted_groups = list(dict.fromkeys(g for g, _ in result.fits))
+    with matplotlib.rc_context(HOUSE_STYLE):
+        axes = _new_axes(plt, len(names))
+        for ax, ep in zip(axes, names):
+            dose_unit = None
+            lows, highs = [], []
+            drawn = [g for g in fitted_groups if (g, ep) in result.fits]
+            for k, g in enumerate(drawn):
+                fit = result.fits[(g, ep)]
+                colour = group_colours[g]
+                members = [a for a in arms if not a.control and groups[a.name] == g]
+                dose_unit = members[0].dose_unit
+                d = np.array([a.dose_level for a in members])
+                rows = summary[summary["endpoint"] == ep].set_index("arm")
+                med = np.array([rows.loc[a.name, "median"] for a in members])
+                lo = np.array([rows.loc[a.name, "p5"] for a in members])
+                hi = np.array([rows.loc[a.name, "p95"] for a in members])
+                dodge = 1.0 + 0.07 * (k - (len(drawn) - 1) / 2)  # schedules side by side at the same dose
+                ax.errorbar(d * dodge, med, yerr=[np.maximum(med - lo, 0), np.maximum(hi - med, 0)], fmt="o",
+                            color=colour, markersize=4, capsize=2, linewidth=0.9, label=g)
+                grid = np.geomspace(d.min() / 2, d.max() * 2, 200)
+                lows.append(grid[0])
+                highs.append(grid[-1])
+                band_lo, band_hi = fit.band(grid)
+                ax.plot(grid, fit.predict(grid), color=colour, linewidth=1.4)
+                if np.all(np.isfinite(band_lo)):
+                    ax.fill_between(grid, band_lo, band_hi, color=colour, alpha=0.18, linewidth=0)
+                if np.all(np.isfinite(fit.ed50_ci)) and grid[0] <= fit.ed50 <= grid[-1]:
+                    y50 = float(fit.predict(fit.ed50))
+                    ax.errorbar([fit.ed50], [y50], xerr=[[fit.ed50 - fit.ed50_ci[0]], [fit.ed50_ci[1] - fit.ed50]],
+                                fmt="D", color=colour, markerfacecolor="white", markersize=5, capsize=3,
+                                linewidth=1.2)
+            ax.set_xscale("log")
+            if lows:
+                ax.set_xlim(min(lows), max(highs))
+            ax.set_title(ep, fontsize=9)
+            ax.set_xlabel(_axis_label("Dose per administration", dose_unit or "dose unit"))
+            ax.set_ylabel(_axis_label(ep, units[ep]))
+        _legend(axes, title="dots: median and 5-95 % range\nline: Emax fit, 95 % CI band\n◇: ED50, 95 % CI")
+    return axes[0].figure
+
+
+def plot_target_attainment(result, targets: str | Sequence[str] | None = None, *, probability: float | None = 0.8):
+    """Probability of target attainment (PTA) against dose, one line per schedule, with Wilson 95 % intervals.
+
+    Parameters
+    ----------
+    result : ScenarioResult
+    targets : str or sequence of str, optional
+        Target names, one panel each (default all).
+    probability : float, optional
+        Draw this PTA as a dashed reference line (default 0.8; None for none).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.scenarios import Scenario, Target, dose_ranging_arms, run_scenario
+    >>> from pkpd.metrics import Endpoint
+    >>> res = run_scenario(Scenario(pkpd.load_model("pk_1cmt_iv"), dose_ranging_arms("iv", [10, 30, 100], "mg"),
+    ...                             [Endpoint("conc", "cmax", end=24)], [Target("conc_Cmax_to_24", ">=", 1)]))
+    >>> fig = plot_target_attainment(res)
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+    ('Dose per administration [mg]', 'Target attainment [%]')
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    att = result.attainment
+    known = list(dict.fromkeys(att["target"]))
+    if not known:
+        raise PkpdError("plot_target_attainment: the scenario has no targets; add Target(...) to it")
+    names = known if targets is None else [targets] if isinstance(targets, str) else list(targets)
+    for n in names:
+        if n not in known:
+            raise PkpdError(f"plot_target_attainment: no target {n!r}." + did_you_mean(str(n), known))
+    arms, groups = _scenario_arms(result)
+    _, group_colours = _arm_colours(arms, groups)
+    with matplotlib.rc_context(HOUSE_STYLE):
+        axes = _new_axes(plt, len(names))
+        for ax, target in zip(axes, names):
+            part = att[att["target"] == target]
+            dose_unit = None
+            for g, rows in part.groupby("group", sort=False):
+                if g == "untreated":
+                    p = 100 * rows["probability"].to_numpy()
+                    for k, v in enumerate(p):
+                        ax.axhline(v, color=group_colours[g], linewidth=0.9, linestyle=":",
+                                   label=f"untreated: {v:.0f} %" if k == 0 else None)
+                    continue
+                rows = rows.sort_values("dose")
+                dose_unit = rows["dose_unit"].iloc[0]
+                d = rows["dose"].to_numpy(dtype=float)
+                p = 100 * rows["probability"].to_numpy(dtype=float)
+                lo = 100 * rows["ci_low"].to_numpy(dtype=float)
+                hi = 100 * rows["ci_high"].to_numpy(dtype=float)
+                ax.errorbar(d, p, yerr=[np.maximum(p - lo, 0), np.maximum(hi - p, 0)], marker="o", markersize=4,
+                            capsize=2, linewidth=1.3,
+                            color=group_colours[g], label=g)
+            if probability is not None:
+                ax.axhline(100 * probability, color="0.3", linestyle="--", linewidth=0.9,
+                           label=f"{100 * probability:g} % PTA")
+            if dose_unit is not None:
+                ax.set_xscale("log")
+            ax.set_ylim(-3, 103)
+            ax.set_title(target, fontsize=9)
+            ax.set_xlabel(_axis_label("Dose per administration", dose_unit or "dose unit"))
+            ax.set_ylabel(_axis_label("Target attainment", "%"))
+        _legend(axes, title="probability of target attainment\n(Wilson 95 % CI)")
+    return axes[0].figure
+
+
+def plot_tornado(sensitivity, endpoints: str | Sequence[str] | None = None, *, top: int = 10):
+    """Tornado plot of normalised local sensitivities: bars sorted by size, the largest on top.
+
+    Parameters
+    ----------
+    sensitivity : LocalSensitivity
+        From :func:`pkpd.sensitivity.local_sensitivity` (or ``ScenarioResult.sensitivity``).
+    endpoints : str or sequence of str, optional
+        One panel each (default all).
+    top : int
+        Most parameters shown per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.metrics import Endpoint
+    >>> from pkpd.sensitivity import local_sensitivity
+    >>> s = local_sensitivity(pkpd.load_model("pk_1cmt_iv"), pkpd.Regimen.single(pkpd.Dose(100, "mg")),
+    ...                       Endpoint("conc", "auc", end=48))
+    >>> fig = plot_tornado(s)
+    >>> fig.axes[0].get_xlabel()
+    'Normalised sensitivity ∂ln Y/∂ln θ [1]'
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    table = sensitivity.table
+    known = list(dict.fromkeys(table["endpoint"]))
+    names = known if endpoints is None else [endpoints] if isinstance(endpoints, str) else list(endpoints)
+    for n in names:
+        if n not in known:
+            raise PkpdError(f"plot_tornado: no endpoint {n!r}." + did_you_mean(str(n), known))
+    with matplotlib.rc_context(HOUSE_STYLE):
+        axes = _new_axes(plt, len(names))
+        for ax, ep in zip(axes, names):
+            part = table[table["endpoint"] == ep].copy()
+            part["size"] = part["sensitivity"].abs()
+            part = part.sort_values("size", ascending=False).head(top).iloc[::-1]
+            s = part["sensitivity"].to_numpy(dtype=float)
+            colour = np.where(s >= 0, ARM_COLORS[0], ARM_COLORS[1])
+            ax.barh(range(len(part)), s, color=colour, height=0.65)
+            ax.set_yticks(range(len(part)))
+            ax.set_yticklabels(part["parameter"].tolist())
+            ax.axvline(0, color="0.3", linewidth=0.8)
+            ax.grid(axis="y", visible=False)
+            ax.set_axisbelow(True)
+            ax.margins(x=0.08)
+            ax.set_title(ep, fontsize=9)
+            ax.set_xlabel(_axis_label("Normalised sensitivity ∂ln Y/∂ln θ", "1"))
+            ax.set_ylabel("Parameter")
+    return axes[0].figure
+
+
+def plot_sensitivity_over_time(sensitivity, output: str, *, top: int = 6):
+    """Normalised sensitivity of an output to each parameter over time (the ``top`` largest by peak size).
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.metrics import Endpoint
+    >>> from pkpd.sensitivity import local_sensitivity
+    >>> s = local_sensitivity(pkpd.load_model("pk_1cmt_iv"), pkpd.Regimen.single(pkpd.Dose(100, "mg")),
+    ...                       Endpoint("conc", "auc", end=48))
+    >>> fig = plot_sensitivity_over_time(s, "conc")
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+    ('Time [h]', 'Normalised sensitivity of conc [1]')
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    if output not in sensitivity.over_time:
+        raise PkpdError(f"plot_sensitivity_over_time: no output {output!r} in the sensitivities."
+                        + did_you_mean(str(output), sensitivity.over_time))
+    s = sensitivity.over_time[output]
+    with np.errstate(invalid="ignore"):
+        peak = np.nan_to_num(np.nanmax(np.abs(s), axis=1, initial=0.0))
+    order = np.argsort(-peak)[:top]
+    with matplotlib.rc_context(HOUSE_STYLE):
+        axes = _new_axes(plt, 1)
+        ax = axes[0]
+        for k, i in enumerate(order):
+            ax.plot(sensitivity.times, s[i], color=ARM_COLORS[k % len(ARM_COLORS)],
+                    label=sensitivity.parameters[i])
+        ax.axhline(0, color="0.3", linewidth=0.8)
+        ax.set_xlabel(_axis_label("Time", sensitivity.time_unit))
+        ax.set_ylabel(_axis_label(f"Normalised sensitivity of {output}", "1"))
+        ax.legend(loc="best", fontsize=7)
+    return ax.figure
+
+
+def plot_sobol(result, outputs: str | Sequence[str] | None = None):
+    """Sobol indices as bars: first order (S1) and total (ST) per input, with their confidence intervals.
+
+    Parameters
+    ----------
+    result : SobolResult
+        From :func:`pkpd.sensitivity.sobol_indices`.
+    outputs : str or sequence of str, optional
+        One panel each (default all).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from pkpd.sensitivity import sobol_indices
+    >>> res = sobol_indices(lambda v: v["a"] + 2 * v["b"], {"a": (0, 1), "b": (0, 1)}, n=128, seed=0)
+    >>> fig = plot_sobol(res)
+    >>> fig.axes[0].get_ylabel()
+    'Sobol index [1]'
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    table = result.table
+    known = list(dict.fromkeys(table["output"]))
+    names = known if outputs is None else [outputs] if isinstance(outputs, str) else list(outputs)
+    for n in names:
+        if n not in known:
+            raise PkpdError(f"plot_sobol: no output {n!r}." + did_you_mean(str(n), known))
+    with matplotlib.rc_context(HOUSE_STYLE):
+        axes = _new_axes(plt, len(names))
+        for ax, out in zip(axes, names):
+            part = table[table["output"] == out]
+            x = np.arange(len(part))
+            for offset, key, colour, label in ((-0.2, "S1", ARM_COLORS[0], "first order S1"),
+                                               (0.2, "ST", ARM_COLORS[1], "total ST")):
+                v = part[key].to_numpy(dtype=float)
+                lo = part[f"{key}_low"].to_numpy(dtype=float)
+                hi = part[f"{key}_high"].to_numpy(dtype=float)
+                err = None
+                if np.all(np.isfinite(lo)):
+                    err = [np.maximum(v - lo, 0), np.maximum(hi - v, 0)]
+                ax.bar(x + offset, v, width=0.38, color=colour, yerr=err, capsize=2, label=label,
+                       error_kw={"linewidth": 0.8})
+            ax.set_xticks(x)
+            ax.set_xticklabels(part["parameter"].tolist(), rotation=30 if len(part) > 5 else 0, ha="right"
+                               if len(part) > 5 else "center")
+            ax.axhline(0, color="0.3", linewidth=0.8)
+            ax.grid(axis="x", visible=False)
+            ax.set_axisbelow(True)
+            ax.margins(x=0.04)
+            ax.set_title(out, fontsize=9)
+            ax.set_xlabel("Parameter")
+            ax.set_ylabel(_axis_label("Sobol index", "1"))
+            ax.legend(loc="best")
+    return axes[0].figure
+
+
+def _legend(axes, *, title: str | None = None, inside_max: int = 5) -> None:
+    """One legend for all panels: inside the first panel when short, else outside, right of the panels."""
+    seen: dict[str, object] = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab and not lab.startswith("_"):
+                seen.setdefault(lab, h)
+    if not seen:
+        return
+    if len(seen) <= inside_max and len(axes) == 1:
+        axes[0].legend(list(seen.values()), list(seen), loc="best", title=title, title_fontsize=7.5)
+        return
+    fig = axes[0].figure
+    # widen the figure by the legend's width, so the panels keep their size
+    longest = max([len(lab) for lab in seen] + [0.85 * len(line) for line in (title or "").splitlines()])
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w + 0.5 + 0.062 * longest, h)
+    fig.legend(list(seen.values()), list(seen), loc="outside right upper", title=title, title_fontsize=7.5,
+               fontsize=7.5, alignment="left")
+
+
+def plot_vpc(v, *, log: bool = False):
+    """Visual predictive check: observed percentiles per time bin over simulated 90 % prediction intervals, with
+    a panel of the fraction below the LLOQ.
+
+    Parameters
+    ----------
+    v : pkpd.nlme.VPC
+        From :func:`pkpd.nlme.vpc`.
+    log : bool
+        Logarithmic concentration axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.nlme import vpc
+    >>> f = pkpd.fit_population("wang2007", "tests/data/wang2007/wang2007.csv", iiv={"ke": 0.04},
+    ...                         error=pkpd.Additive(sd=0.3), maxeval=0)
+    >>> fig = plot_vpc(vpc(f, "wang2007", "tests/data/wang2007/wang2007.csv", n_replicates=50, n_bins=2, seed=1))
+    >>> len(fig.axes)
+    2
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax_blq) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    colours = ("tab:blue", "tab:red", "tab:blue")
+    for k, p in enumerate(v.percentiles):
+        ax.fill_between(v.centres, v.simulated[k, 0], v.simulated[k, 2], color=colours[k % 3], alpha=0.2,
+                        label=f"simulated 90 % PI of the {p:g}th percentile")
+        ax.plot(v.centres, v.simulated[k, 1], color=colours[k % 3], ls="--", lw=1)
+        ax.plot(v.centres, v.observed[k], color=colours[k % 3], marker="o", lw=1.5,
+                label=f"observed {p:g}th percentile")
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(_axis_label(v.output, v.unit))
+    ax.legend(fontsize=7)
+    ax.set_title(f"VPC of {v.output}")
+    ax_blq.fill_between(v.centres, v.blq_simulated[0], v.blq_simulated[2], color="grey", alpha=0.3,
+                        label="simulated 90 % PI")
+    ax_blq.plot(v.centres, v.blq_observed, "ko-", label="observed")
+    ax_blq.set_ylabel("fraction BLQ [1]")
+    ax_blq.set_xlabel(f"time [{v.time_unit}]")
+    ax_blq.set_ylim(-0.02, 1.02)
+    ax_blq.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

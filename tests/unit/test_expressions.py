@@ -61,7 +61,8 @@ def _expressions():
 
     def extend(children):
         return st.one_of(
-            st.tuples(children, st.sampled_from(["+", "-", "*", "/"]), children).map(lambda p: f"({p[0]} {p[1]} {p[2]})"),
+            st.tuples(children, st.sampled_from(["+", "-", "*", "/"]), children).map(
+                lambda p: f"({p[0]} {p[1]} {p[2]})"),
             children.map(lambda c: f"exp(0.1 * {c})"),
             children.map(lambda c: f"log(1 + {c} * {c})"),
             children.map(lambda c: f"sqrt(1 + {c} * {c})"),

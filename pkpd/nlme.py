@@ -1,0 +1,1020 @@
+r"""Population (nonlinear mixed-effects) estimation: FO, FOCE, FOCE with interaction (FOCE-I) and Laplace.
+
+Model: subject *i* has random effects :math:`\eta_i \sim N(0, \Omega)` on some parameters (:class:`pkpd.IIV`),
+individual parameters :math:`P_i = g(\theta, \eta_i)` (log-normal by default), predictions
+:math:`f_{ij}(\eta_i)` from the ODE model, and observations :math:`y_{ij} \sim N(f_{ij}, R_{ij})` with the
+residual variance :math:`R_{ij} = \sigma(f_{ij})^2` of an error model (:mod:`pkpd.error_models`; for
+:class:`~pkpd.LogNormal` the same on :math:`\log y`).
+
+The objective function value (OFV) is NONMEM's: :math:`-2\log L` **without** the constant
+:math:`N_{obs}\log 2\pi` (so the numbers equal NONMEM's "OBJECTIVE FUNCTION VALUE"). ``FitResult``-style
+results also give ``minus2ll = ofv + N_obs log 2π``, used for AIC and BIC (as :func:`pkpd.fit` does). With
+the individual objective
+
+.. math:: O_i(\eta) = \sum_j \left[\frac{(y_{ij}-f_{ij})^2}{R_{ij}} + \log R_{ij}\right]
+          + \eta^\top\Omega^{-1}\eta,
+
+the conditional estimate (empirical Bayes estimate, EBE) is :math:`\hat\eta_i = \arg\min O_i`, and
+
+* **FOCE-I** (NONMEM ``METHOD=1 INTER``):
+  :math:`\mathrm{OFV}_i = O_i(\hat\eta_i) + \log|\Omega| + \log|H_i|`, with the expected-information
+  (first-derivative) approximation of the Hessian of :math:`O_i/2`,
+  :math:`H_i = \Omega^{-1} + \sum_j \left[g_{ij} g_{ij}^\top / R_{ij}
+  + \tfrac12\, r_{ij} r_{ij}^\top / R_{ij}^2\right]`, :math:`g_{ij} = \partial f_{ij}/\partial\eta`,
+  :math:`r_{ij} = \partial R_{ij}/\partial\eta`, all at :math:`\hat\eta_i` (Wang 2007). The
+  :math:`\tfrac12 r r^\top/R^2` term is what makes the proportional-error example give NONMEM's 39.458 (without it,
+  39.273);
+* **FOCE** (``METHOD=1``): the same, but :math:`R` is evaluated at the population prediction
+  :math:`f(\eta = 0)` both in :math:`O_i` and in :math:`H_i` (so :math:`r = 0`: no η–ε interaction);
+* **Laplace** (``METHOD=1 LAPLACIAN INTER``): :math:`\log|\tfrac12\nabla^2 O_i(\hat\eta_i)|` with the exact
+  (finite-difference) Hessian; this is also the method for data below the limit of quantification (M3), whose
+  likelihood term :math:`-2\log\Phi((\mathrm{LLOQ}-f)/\sqrt R)` enters :math:`O_i`, as NONMEM requires;
+* **FO** (``METHOD=0``): :math:`\mathrm{OFV}_i = \log|C_i| + r_i^\top C_i^{-1} r_i`, :math:`r_i = y_i - f_i(0)`,
+  :math:`C_i = G_i\Omega G_i^\top + R_i`, everything at :math:`\eta = 0`.
+
+Numerics (documented choices):
+
+* :math:`\partial f/\partial\eta` by central finite differences (step 1e-4 in η); every subject, every
+  perturbation and every parameter set needed by one step of the estimation is solved in **one** compiled batch
+  call (:func:`pkpd.simulation.run_batch`).
+* :math:`\hat\eta_i` by a damped Gauss–Newton iteration on :math:`O_i` using the expected-information Hessian
+  (:math:`G^\top R^{-1} G + \tfrac12 R'^\top R^{-2} R' + \Omega^{-1}`), with step halving, to a step
+  below 1e-7 (or a decrease below 1e-10).
+* Outer problem: L-BFGS-B over log typical values (natural scale for parameters whose lower bound is negative),
+  the Cholesky factor of Ω (log diagonal; off-diagonal elements only where the initial Ω has a covariance) and
+  the log of the residual-error parameters; central-difference gradients, every perturbed parameter set solved in
+  the same batch call; η warm-started from the previous solution.
+* Covariance step: :math:`R` = Hessian of the OFV and :math:`S = \sum_i \nabla\mathrm{OFV}_i\nabla\mathrm{OFV}_i^\top`
+  (central differences); covariance :math:`R^{-1}SR^{-1}` (NONMEM's default sandwich), :math:`2R^{-1}` or
+  :math:`4S^{-1}`; standard errors of the natural-scale parameters by the delta method. If the requested matrix
+  cannot be formed, the result falls back (sandwich → R → S) and says so; if none can, it shows no standard errors.
+
+References
+----------
+Wang Y (2007) Derivation of various NONMEM estimation methods. J Pharmacokinet Pharmacodyn 34:575-593.
+Beal SL, Sheiner LB, Boeckmann AJ, Bauer RJ (1989-2011) NONMEM Users Guides. Icon, Ellicott City.
+Hooker AC, Staatz CE, Karlsson MO (2007) Conditional weighted residuals (CWRES). Pharm Res 24:2187-2197.
+Savic RM, Karlsson MO (2009) Importance of shrinkage in empirical Bayes estimates. AAPS J 11:558-569.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+import time as _time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .compile import compile_model
+from .error_models import ERROR_MODELS, M3
+from .errors import FitError, did_you_mean
+from .model import Model
+from .population import IIV
+from .settings import SolverSettings
+
+__all__ = ["METHODS", "VPC", "PopulationFit", "fit_population", "population_objective", "vpc"]
+
+METHODS = ("focei", "foce", "fo", "laplace")
+_LOG_2PI = math.log(2.0 * math.pi)
+_H_ETA = 1e-4       # finite-difference step in eta for df/deta
+_H_OUTER = 1e-4     # finite-difference step of the outer gradient (internal scale)
+_H_HESS = 2e-3      # finite-difference step of the covariance-step Hessian (internal scale)
+_PENALTY = 1e10     # OFV of a parameter set whose model cannot be solved
+_ETA_TOL = 1e-7     # EBE convergence: Newton step below this (the OFV is stationary in eta: error ~ 1e-14)
+
+
+# ====================================================================================================== problem
+class _Problem:
+    """Data + model + variability: OFVs of many parameter sets in one batch call per inner iteration (private)."""
+
+    def __init__(self, model: Model, data, iiv: IIV, error: dict, method: str, blq, settings: SolverSettings):
+        from ._sensitivity import dose_dependence
+        from .fitting import _observations
+        from .simulation import build_events
+
+        self.model, self.iiv, self.method = model, iiv, method
+        self.settings = dataclasses.replace(settings, on_failure="mark")
+        self.cm = compile_model(model)
+        self.outputs = tuple(error)
+        self.errors = [error[o] for o in self.outputs]
+        self.data = d = _observations(model, data, self.outputs, blq)
+        self.blq = blq
+        if d.censored.any() and method != "laplace":
+            raise FitError(f"data: {int(d.censored.sum())} observations are below the limit of quantification; "
+                           f"M3 needs method='laplace' (as NONMEM needs LAPLACIAN for M3); got method={method!r}")
+        self.out_index = np.array([model.output_names.index(o) for o in self.outputs], dtype=np.int64)
+        self.eta_index = np.array([model.parameter_names.index(n) for n in iiv.names], dtype=np.int64)
+        n = d.n_subjects
+        counts = np.bincount(d.subject, minlength=n)
+        if np.any(counts == 0):
+            raise FitError("data: a subject has no observations")
+        J = int(counts.max())
+        self.obs = np.zeros((n, J), dtype=np.int64)
+        self.mask = np.zeros((n, J), dtype=bool)
+        for i in range(n):
+            k = np.flatnonzero(d.subject == i)
+            self.obs[i, :k.size] = k
+            self.mask[i, :k.size] = True
+        self.n, self.J, self.q = n, J, iiv.n_eta
+        self.y = np.where(self.mask, d.dv[self.obs], 1.0)
+        self.cens = self.mask & d.censored[self.obs]
+        self.limit = np.where(self.cens, d.limit[self.obs], 1.0)
+        self.which = d.output[self.obs]                       # (n, J) index into outputs
+        self.base = np.array([p.value for p in model.parameters], dtype=float)
+        dep = dose_dependence(model, tuple(sorted(model.parameter_names)))
+        self.events_depend = any(a or b for a, b in dep.values())
+        q0 = self.cm.build_q(np.tile(self.base, (n, 1)), d.covariates)
+        self.events0 = build_events(self.cm, d.regimens, q0, d.explicit)
+        self.n_solves = 0
+
+    # -- predictions -------------------------------------------------------------------------------------------
+    def predict(self, P: np.ndarray) -> np.ndarray:
+        """Predictions (c, n, J) for parameter rows P (c, n, n_params) (c copies of the n subjects)."""
+        from .simulation import EventTable, build_events, run_batch
+
+        c = P.shape[0]
+        d = self.data
+        flat = P.reshape(c * self.n, -1)
+        cov = np.tile(d.covariates, (c, 1))
+        with np.errstate(all="ignore"):
+            q = self.cm.build_q(flat, cov)
+        good = np.all(np.isfinite(q), axis=1)
+        if not good.all():
+            q0 = self.cm.build_q(np.tile(self.base, (self.n, 1)), d.covariates)
+            q = np.where(good[:, None], q, np.tile(q0, (c, 1)))
+        with np.errstate(all="ignore"):
+            y0 = self.cm.initial_state(q)
+        good &= np.all(np.isfinite(y0), axis=1)
+        y0 = np.where(np.isfinite(y0), y0, 0.0)
+        if self.events_depend:
+            with np.errstate(all="ignore"):
+                ev = build_events(self.cm, d.regimens * c, q, d.explicit)
+        else:
+            e = self.events0
+            ev = EventTable(np.tile(e.time, (c, 1)), np.tile(e.kind, (c, 1)), np.tile(e.index, (c, 1)),
+                            np.tile(e.value, (c, 1)), np.tile(e.count, c))
+        tt = np.tile(d.times, (c, 1))
+        first = np.where(ev.count > 0, ev.time[:, 0], np.inf)
+        t0 = np.minimum(tt[:, 0], first)
+        self.n_solves += c * self.n
+        with np.errstate(all="ignore"):
+            sol = run_batch(self.cm, q, y0, ev, tt, np.tile(d.pre, (c, 1)), np.tile(d.n_times, c), t0,
+                            self.settings, keep_states=False)
+        good &= sol["status"] == 0
+        out = sol["outputs"].reshape(c, self.n, d.times.shape[1], -1)
+        ti = d.time_index[self.obs]
+        oi = self.out_index[self.which]
+        F = out[:, np.arange(self.n)[:, None], ti, oi]
+        F = np.where(good.reshape(c, self.n)[:, :, None], F, np.nan)
+        return F
+
+    def params(self, theta: np.ndarray, eta: np.ndarray) -> np.ndarray:
+        """Parameter rows (K, m, n, n_params) from typical rows theta (K, n_params) and eta (K, m, n, q)."""
+        K, m, n, _ = eta.shape
+        P = np.broadcast_to(theta[:, None, None, :], (K, m, n, theta.shape[1])).copy()
+        typ = theta[:, self.eta_index][:, None, None, :]
+        with np.errstate(all="ignore"):
+            P[..., self.eta_index] = self.iiv.individual(np.broadcast_to(typ, eta.shape), eta)
+        return P
+
+    def predict_grad(self, theta, eta, grad: bool = True):
+        """f (K, n, J) and G = df/deta (K, n, J, q) by central differences (one batch call)."""
+        K, n, q = eta.shape
+        if grad:
+            steps = np.concatenate([np.zeros((1, q)), _H_ETA * np.eye(q), -_H_ETA * np.eye(q)])
+        else:
+            steps = np.zeros((1, q))
+        E = eta[:, None, :, :] + steps[None, :, None, :]                    # (K, m, n, q)
+        P = self.params(theta, E)
+        F = self.predict(P.reshape(-1, n, P.shape[-1])).reshape(K, steps.shape[0], n, self.J)
+        f = F[:, 0]
+        if not grad:
+            return f, None
+        G = (F[:, 1:q + 1] - F[:, q + 1:]) / (2 * _H_ETA)                   # (K, q, n, J)
+        return f, np.moveaxis(G, 1, -1)
+
+    # -- residual error ----------------------------------------------------------------------------------------
+    def residual(self, errs, f):
+        """Transformed observation u, prediction m, dm/df, sd s, ds/df and log-Jacobian term; shape (K, n, J)."""
+        K = f.shape[0]
+        u = np.empty_like(f)
+        m = np.empty_like(f)
+        dm = np.empty_like(f)
+        s = np.empty_like(f)
+        ds = np.empty_like(f)
+        jac = np.zeros_like(f)
+        with np.errstate(all="ignore"):
+            for k in range(K):
+                for o, em in enumerate(errs[k]):
+                    sel = self.which == o
+                    fk = f[k][sel]
+                    yk = self.y[sel]
+                    sk, dsk, _ = em._scale(fk)
+                    s[k][sel] = sk
+                    ds[k][sel] = dsk
+                    if em.log_scale:
+                        u[k][sel], m[k][sel], dm[k][sel] = np.log(yk), np.log(fk), 1.0 / fk
+                        jac[k][sel] = np.where(self.cens[sel], 0.0, -np.log(yk))
+                    else:
+                        u[k][sel], m[k][sel], dm[k][sel] = yk, fk, 1.0
+        return u, m, dm, s, ds, jac
+
+    # -- objective ---------------------------------------------------------------------------------------------
+    def ofv(self, theta, omega, errs, eta0=None, *, laplace_hessian=None):
+        """Per-subject OFV (K, n), EBEs (K, n, q) and diagnostics for K parameter sets.
+
+        theta (K, n_params) natural values; omega (K, q, q); errs: list (K) of lists of error models.
+        """
+        method = self.method
+        K, n, q = theta.shape[0], self.n, self.q
+        lap = method == "laplace" if laplace_hessian is None else laplace_hessian
+        try:
+            Lo = np.linalg.cholesky(omega)
+        except np.linalg.LinAlgError:
+            return np.full((K, n), _PENALTY / n), np.zeros((K, n, q)), None
+        om_inv = np.linalg.inv(omega)
+        logdet_om = 2 * np.log(np.diagonal(Lo, axis1=1, axis2=2)).sum(axis=1)          # (K,)
+        mask = self.mask
+        if method in ("fo", "foce"):
+            f0, G0 = self.predict_grad(theta, np.zeros((K, n, q)))
+            u0, m0, dm0, s0, _, jac0 = self.residual(errs, f0)
+            R0 = np.where(mask, s0 ** 2, 1.0)
+        if method == "fo":
+            Gm = np.where(mask[..., None], G0 * dm0[..., None], 0.0)
+            C = np.einsum("knjq,kqr,knlr->knjl", Gm, omega, Gm) + R0[..., None] * np.eye(self.J)
+            r = np.where(mask, u0 - m0, 0.0)
+            ok = np.all(np.isfinite(C), axis=(2, 3)) & np.all(np.isfinite(r), axis=2)
+            C = np.where(ok[..., None, None], C, np.eye(self.J))
+            sign, logdet = np.linalg.slogdet(C)
+            quad = np.einsum("knj,knj->kn", r, np.linalg.solve(C, r[..., None])[..., 0])
+            out = logdet + quad - 2 * np.where(mask, jac0, 0.0).sum(axis=2)
+            out = np.where(ok & (sign > 0), out, _PENALTY / n)
+            diag = dict(f=f0, G=G0, eta=np.zeros((K, n, q)), f0=f0, G0=G0, R=R0)
+            return out, np.zeros((K, n, q)), diag
+        eta = np.zeros((K, n, q)) if eta0 is None else np.array(eta0, dtype=float)
+        interaction = method in ("focei", "laplace")
+
+        def evaluate(eta):
+            f, G = self.predict_grad(theta, eta)
+            u, m, dm, s, ds, jac = self.residual(errs, f)
+            Gm = G * dm[..., None]
+            if interaction:
+                R = s ** 2
+                Rp = (2 * s * ds)[..., None] * G           # dR/deta (K, n, J, q)
+            else:
+                R, Rp = R0, np.zeros_like(G)
+            quant = mask & ~self.cens
+            r = u - m
+            with np.errstate(all="ignore"):
+                term = np.where(quant, r * r / R + np.log(R) - 2 * jac, 0.0)
+                gq = np.where(quant[..., None], -Gm * (r / R)[..., None] + 0.5 * Rp * ((1 / R - r * r / R ** 2)
+                                                                                      [..., None]), 0.0)
+                Hq = (np.einsum("knjq,knjr,knj->knqr", np.where(quant[..., None], Gm, 0.0), Gm, 1 / R)
+                      + 0.5 * np.einsum("knjq,knjr,knj->knqr", np.where(quant[..., None], Rp, 0.0), Rp,
+                                        1 / R ** 2))
+                if self.cens.any():
+                    from scipy.special import log_ndtr
+
+                    lim = self.limit
+                    sd = np.sqrt(R)
+                    z = (np.where(self.cens, _transform_limit(self, errs, lim), 0.0) - m) / sd
+                    lphi = log_ndtr(z)
+                    term = term + np.where(self.cens, -2 * lphi, 0.0)
+                    lam = np.exp(-0.5 * z * z - 0.5 * _LOG_2PI - lphi)
+                    dz = -(Gm + (z / (2 * R))[..., None] * Rp) / sd[..., None]
+                    gq = gq + np.where(self.cens[..., None], -lam[..., None] * dz, 0.0)
+                    Hq = Hq + np.einsum("knjq,knjr,knj->knqr", np.where(self.cens[..., None], dz, 0.0), dz,
+                                        np.where(self.cens, lam * (lam + z), 0.0))
+            obj = term.sum(axis=2) + np.einsum("knq,kqr,knr->kn", eta, om_inv, eta)
+            grad = gq.sum(axis=2) + np.einsum("kqr,knr->knq", om_inv, eta)
+            H = Hq + om_inv[:, None]
+            obj = np.where(np.isfinite(obj) & np.all(np.isfinite(H), axis=(2, 3)), obj, np.inf)
+            return obj, grad, H, dict(f=f, G=G, R=R, Gm=Gm, u=u, m=m, s=s)
+
+        obj, grad, H, info = evaluate(eta)
+        bad0 = ~np.isfinite(obj)
+        if bad0.any() and eta0 is not None:   # a warm start that cannot be solved: restart those at 0
+            eta = np.where(bad0[..., None], 0.0, eta)
+            obj, grad, H, info = evaluate(eta)
+        step = _newton(H, grad)
+        alpha = np.ones((K, n))
+        done = np.zeros((K, n), dtype=bool) | ~np.isfinite(obj)
+        for _ in range(100):
+            active = ~done
+            if not active.any():
+                break
+            trial = eta + np.where(active[..., None], alpha[..., None] * step, 0.0)
+            o2, g2, H2, info2 = evaluate(trial)
+            better = active & (o2 <= obj + 1e-12 * np.abs(obj))
+            tiny = better & (obj - o2 < 1e-10)
+            eta = np.where(better[..., None], trial, eta)
+            obj = np.where(better, o2, obj)
+            grad = np.where(better[..., None], g2, grad)
+            H = np.where(better[..., None, None], H2, H)
+            for key in info:
+                info[key] = np.where(_expand(better, info[key]), info2[key], info[key])
+            small = np.max(np.abs(alpha[..., None] * step), axis=2) < _ETA_TOL
+            new_step = _newton(H, grad)
+            done |= better & ((np.max(np.abs(new_step), axis=2) < _ETA_TOL) | tiny)
+            done |= active & ~better & small
+            step = np.where(better[..., None], new_step, step)
+            alpha = np.where(better, 1.0, alpha * 0.5)
+        if lap:
+            Hdet = self.exact_hessian(theta, eta, errs, omega) if method == "laplace" else H
+        elif interaction:
+            Hdet = H   # expected information incl. the 1/2 R'R'/R^2 term (NONMEM FOCE-I; reproduces Wang 2007)
+        else:
+            Gm = info["Gm"]
+            Hdet = np.einsum("knjq,knjr,knj->knqr", np.where(mask[..., None], Gm, 0.0), Gm, 1 / R0) + om_inv[:, None]
+        sign, logdet_h = np.linalg.slogdet(Hdet)
+        out = obj + logdet_om[:, None] + logdet_h
+        out = np.where(np.isfinite(out) & (sign > 0), out, _PENALTY / n)
+        info["eta"] = eta
+        if method == "foce":
+            info["f0"], info["G0"], info["R"] = f0, G0, R0
+        return out, eta, info
+
+    def exact_hessian(self, theta, eta, errs, omega):
+        """½ ∇² O_i(η̂) by central differences of O_i (Laplace), (K, n, q, q)."""
+        K, n, q = eta.shape
+        h = 1e-3
+        pts = [np.zeros(q)]
+        for a in range(q):
+            e = np.zeros(q)
+            e[a] = h
+            pts += [e, -e]
+        pairs = [(a, b) for a in range(q) for b in range(a)]
+        for a, b in pairs:
+            for sa in (1, -1):
+                for sb in (1, -1):
+                    e = np.zeros(q)
+                    e[a], e[b] = sa * h, sb * h
+                    pts.append(e)
+        S = np.array(pts)
+        E = eta[:, None] + S[None, :, None, :]                               # (K, m, n, q)
+        m_ = S.shape[0]
+        P = self.params(theta, E)
+        F = self.predict(P.reshape(-1, n, P.shape[-1])).reshape(K, m_, n, self.J)
+        om_inv = np.linalg.inv(omega)
+        vals = np.empty((K, m_, n))
+        for j in range(m_):
+            vals[:, j] = self._objective_at(F[:, j], E[:, j], errs, om_inv)
+        Hh = np.empty((K, n, q, q))
+        for a in range(q):
+            Hh[:, :, a, a] = (vals[:, 1 + 2 * a] - 2 * vals[:, 0] + vals[:, 2 + 2 * a]) / h ** 2
+        base = 1 + 2 * q
+        for k, (a, b) in enumerate(pairs):
+            pp, pm, mp, mm = (vals[:, base + 4 * k + i] for i in range(4))
+            Hh[:, :, a, b] = Hh[:, :, b, a] = (pp - pm - mp + mm) / (4 * h * h)
+        return 0.5 * Hh
+
+    def _objective_at(self, f, eta, errs, om_inv):
+        """O_i(η) (K, n) from predictions f (K, n, J) (interaction: R at f)."""
+        u, m, dm, s, ds, jac = self.residual(errs, f)
+        R = s ** 2
+        quant = self.mask & ~self.cens
+        with np.errstate(all="ignore"):
+            term = np.where(quant, (u - m) ** 2 / R + np.log(R) - 2 * jac, 0.0)
+            if self.cens.any():
+                from scipy.special import log_ndtr
+
+                z = (np.where(self.cens, _transform_limit(self, errs, self.limit), 0.0) - m) / np.sqrt(R)
+                term = term + np.where(self.cens, -2 * log_ndtr(z), 0.0)
+        return term.sum(axis=2) + np.einsum("knq,kqr,knr->kn", eta, om_inv, eta)
+
+
+def _transform_limit(prob, errs, lim):
+    out = np.array(lim, dtype=float)
+    for o, em in enumerate(errs[0]):
+        if em.log_scale:
+            sel = prob.which == o
+            with np.errstate(all="ignore"):
+                out[sel] = np.log(out[sel])
+    return out
+
+
+def _expand(mask, arr):
+    return mask.reshape(mask.shape + (1,) * (arr.ndim - mask.ndim))
+
+
+def _newton(H, g):
+    with np.errstate(all="ignore"):
+        try:
+            step = -np.linalg.solve(H, g[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = -g
+    step = np.where(np.isfinite(step), step, 0.0)
+    # keep a single step within a plausible range of eta (|step| <= 2)
+    big = np.max(np.abs(step), axis=-1, keepdims=True)
+    return np.where(big > 2.0, step * 2.0 / np.maximum(big, 1e-300), step)
+
+
+# ====================================================================================================== layout
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """The internal vector: typical values, Cholesky factor of Omega, error parameters (private)."""
+
+    model: Model
+    theta_names: tuple[str, ...]
+    theta_log: np.ndarray
+    theta_lower: np.ndarray
+    theta_upper: np.ndarray
+    chol_index: tuple[tuple[int, int], ...]       # estimated (row, col) of L
+    outputs: tuple[str, ...]
+    error_slots: tuple[tuple[int, str], ...]       # (output index, parameter name)
+    base: np.ndarray
+    L0: np.ndarray
+    errors0: tuple
+    x0: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.x0.size
+
+    def names(self) -> list[str]:
+        iiv_names = [f"omega({a},{b})" for a, b in self.chol_index]
+        return list(self.theta_names) + iiv_names + [f"{self.outputs[o]}.{p}" for o, p in self.error_slots]
+
+    def unpack(self, X: np.ndarray):
+        """theta (K, n_params), omega (K, q, q), errs (K lists) from internal rows X (K, n)."""
+        X = np.atleast_2d(X)
+        K = X.shape[0]
+        nt = len(self.theta_names)
+        theta = np.tile(self.base, (K, 1))
+        idx = [self.model.parameter_names.index(n) for n in self.theta_names]
+        with np.errstate(over="ignore"):
+            theta[:, idx] = np.where(self.theta_log, np.exp(X[:, :nt]), X[:, :nt])
+        L = np.tile(self.L0, (K, 1, 1))
+        for j, (a, b) in enumerate(self.chol_index):
+            v = X[:, nt + j]
+            L[:, a, b] = np.exp(v) if a == b else v
+        omega = L @ np.swapaxes(L, 1, 2)
+        off = nt + len(self.chol_index)
+        errs = []
+        for k in range(K):
+            ems = list(self.errors0)
+            for j, (o, p) in enumerate(self.error_slots):
+                ems[o] = dataclasses.replace(ems[o], **{p: float(np.exp(X[k, off + j]))})
+            errs.append(ems)
+        return theta, omega, errs
+
+    def natural(self, x: np.ndarray) -> np.ndarray:
+        """The reported parameters: typical values, Omega elements, error parameters."""
+        theta, omega, errs = self.unpack(x[None, :])
+        idx = [self.model.parameter_names.index(n) for n in self.theta_names]
+        om = [omega[0, a, b] for a, b in self.chol_index]
+        er = [getattr(errs[0][o], p) for o, p in self.error_slots]
+        return np.concatenate([theta[0, idx], om, er])
+
+
+def _layout(model: Model, iiv: IIV, estimate, error: dict, init: Mapping | None) -> _Layout:
+    names = model.parameter_names
+    for n in iiv.names:
+        if n not in names:
+            raise FitError(f"iiv: model {model.name!r} has no parameter {n!r}." + did_you_mean(n, names))
+    est = tuple(iiv.names) if estimate is None else tuple(estimate)
+    for n in est:
+        if n not in names:
+            raise FitError(f"estimate: model {model.name!r} has no parameter {n!r}." + did_you_mean(n, names))
+    base = np.array([p.value for p in model.parameters], dtype=float)
+    for k, v in dict(init or {}).items():
+        if k not in names:
+            raise FitError(f"init: model {model.name!r} has no parameter {k!r}." + did_you_mean(k, names))
+        base[names.index(k)] = float(v)
+    bounds = {p.name: p.bounds for p in model.parameters}
+    lower = np.array([bounds[n][0] if bounds[n] is not None else -np.inf for n in est], dtype=float)
+    upper = np.array([bounds[n][1] if bounds[n] is not None else np.inf for n in est], dtype=float)
+    log = lower >= 0
+    tv = np.array([base[names.index(n)] for n in est])
+    if np.any(log & (tv <= 0)):
+        bad = est[int(np.flatnonzero(log & (tv <= 0))[0])]
+        raise FitError(f"estimate: the initial value of {bad!r} must be > 0 (it is estimated on the log scale)")
+    L0 = np.linalg.cholesky(iiv.omega)
+    pattern = iiv.omega != 0
+    chol_index = tuple((a, b) for a in range(iiv.n_eta) for b in range(a + 1) if a == b or pattern[a, b])
+    x_theta = np.where(log, np.log(np.where(log, tv, 1.0)), tv)
+    x_chol = [np.log(L0[a, b]) if a == b else L0[a, b] for a, b in chol_index]
+    slots, x_err = [], []
+    outputs = tuple(error)
+    for o, name in enumerate(outputs):
+        em = error[name]
+        for p in em.parameter_names:
+            if p not in em.fixed:
+                slots.append((o, p))
+                x_err.append(math.log(getattr(em, p)))
+    x0 = np.concatenate([x_theta, x_chol, x_err]).astype(float)
+    return _Layout(model=model, theta_names=est, theta_log=log, theta_lower=lower, theta_upper=upper,
+                   chol_index=chol_index, outputs=outputs, error_slots=tuple(slots), base=base, L0=L0,
+                   errors0=tuple(error[o] for o in outputs), x0=x0)
+
+
+# ====================================================================================================== result
+@dataclass(frozen=True, eq=False)
+class PopulationFit:
+    r"""The result of :func:`fit_population`.
+
+    Attributes
+    ----------
+    method : str
+        ``"focei"``, ``"foce"``, ``"fo"`` or ``"laplace"``.
+    objective : float
+        NONMEM's objective function value: -2 log L without :math:`N_{obs}\log 2\pi`.
+    minus2ll : float
+        -2 log L including the constant (``objective + n_obs log 2π``); AIC and BIC use it.
+    aic, bic : float
+        ``minus2ll + 2k`` and ``minus2ll + k log n_obs`` (k estimated parameters).
+    theta : dict[str, float]
+        Typical values [parameter unit] (estimated and fixed).
+    omega : ndarray, shape (q, q)
+        Estimated :math:`\Omega` of the random effects named by ``iiv.names``.
+    iiv : IIV
+        The variability model at the estimates.
+    error : dict[str, error model]
+        Residual error models at the estimates, by output.
+    parameters : pandas.DataFrame
+        name, estimate, se, rse_percent (NaN when the covariance step failed).
+    covariance : ndarray or None
+        Covariance matrix of the estimates in ``parameters`` order (natural scale).
+    covariance_message : str
+        Which matrix was used (sandwich, R or S) or why no standard errors are shown.
+    eta : ndarray, shape (n_subjects, q)
+        Empirical Bayes estimates (conditional modes; zero for FO).
+    shrinkage : dict[str, float]
+        η shrinkage per random effect, :math:`1 - \mathrm{SD}(\hat\eta)/\omega` [fraction].
+    table : pandas.DataFrame
+        ID, TIME, DV, PRED (:math:`f(\eta=0)`), IPRED (:math:`f(\hat\eta)`), RES, IWRES, CWRES, CENS and
+        one ETA column per random effect.
+    n_subjects, n_obs : int
+    converged : bool
+    message : str
+    n_evaluations : int
+        Objective evaluations (parameter sets) of the outer optimiser.
+    seconds : float
+        Wall time of the fit [s].
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> fit = pkpd.fit_population("wang2007", "tests/data/wang2007/wang2007.csv", iiv={"ke": 0.04},
+    ...                           error=pkpd.Proportional(cv=0.316228), maxeval=0,
+    ...                           settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12))
+    >>> round(fit.objective, 3)
+    39.458
+    """
+
+    method: str
+    objective: float
+    minus2ll: float
+    aic: float
+    bic: float
+    theta: dict
+    omega: np.ndarray
+    iiv: IIV
+    error: dict
+    parameters: object
+    covariance: np.ndarray | None
+    covariance_message: str
+    eta: np.ndarray
+    shrinkage: dict
+    table: object
+    n_subjects: int
+    n_obs: int
+    converged: bool
+    message: str
+    n_evaluations: int
+    seconds: float
+    model_name: str
+
+    def __repr__(self) -> str:
+        lines = [f"PopulationFit({self.model_name}, {self.method.upper()}): OFV {self.objective:.3f} "
+                 f"(-2LL {self.minus2ll:.3f}, AIC {self.aic:.2f}, BIC {self.bic:.2f}); {self.n_subjects} subjects, "
+                 f"{self.n_obs} observations; {'converged' if self.converged else 'NOT CONVERGED'}: {self.message}"]
+        p = self.parameters
+        for _, row in p.iterrows():
+            se = "" if not np.isfinite(row["se"]) else f"  SE {row['se']:.4g} (RSE {row['rse_percent']:.1f} %)"
+            lines.append(f"  {row['name']:<22} {row['estimate']:.5g}{se}")
+        lines.append("  shrinkage: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in self.shrinkage.items()))
+        lines.append(f"  covariance: {self.covariance_message}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(str(r['name']))}</td><td>{r['estimate']:.5g}</td>"
+            f"<td>{'' if not np.isfinite(r['se']) else f'{r.se:.3g}'}</td>"
+            f"<td>{'' if not np.isfinite(r['rse_percent']) else f'{r.rse_percent:.1f}'}</td></tr>"
+            for _, r in self.parameters.iterrows())
+        head = html.escape(f"{self.model_name} {self.method.upper()}: OFV {self.objective:.3f}, AIC {self.aic:.2f}; "
+                           f"{'converged' if self.converged else 'NOT CONVERGED'} ({self.message})")
+        shr = html.escape(", ".join(f"{k} {100 * v:.1f} %" for k, v in self.shrinkage.items()))
+        return (f"<p><b>{head}</b></p><table><tr><th>parameter</th><th>estimate</th><th>SE</th><th>RSE %</th></tr>"
+                f"{rows}</table><p>η shrinkage: {shr}. Covariance: {html.escape(self.covariance_message)}</p>")
+
+
+# ====================================================================================================== API
+def _error_dict(model: Model, error) -> dict:
+    if isinstance(error, ERROR_MODELS):
+        if len(model.outputs) != 1:
+            raise FitError(f"error: model {model.name!r} has {len(model.outputs)} outputs; give a dict output -> "
+                           "error model")
+        return {model.output_names[0]: error}
+    if isinstance(error, Mapping) and error:
+        for name, em in error.items():
+            if name not in model.output_names:
+                raise FitError(f"error: model {model.name!r} has no output {name!r}."
+                               + did_you_mean(str(name), model.output_names))
+            if not isinstance(em, ERROR_MODELS):
+                raise FitError(f"error[{name!r}]: expected an error model (pkpd.Additive, Proportional, Combined, "
+                               f"LogNormal); got {type(em).__name__}")
+        return {o: error[o] for o in model.output_names if o in error}
+    raise FitError(f"error: expected an error model or a dict output -> error model; got {error!r}")
+
+
+def _setup(model, data, iiv, error, method, estimate, blq, settings, init):
+    from .load import load_model
+
+    if isinstance(model, str):
+        model = load_model(model)
+    if not isinstance(model, Model):
+        raise FitError(f"model: expected a pkpd Model or a model name; got {type(model).__name__}")
+    if method not in METHODS:
+        raise FitError(f"method: must be one of {METHODS}; got {method!r}")
+    if isinstance(iiv, Mapping):
+        iiv = IIV(dict(iiv))
+    if not isinstance(iiv, IIV):
+        raise FitError(f"iiv: expected a dict name -> variance or a pkpd.IIV; got {type(iiv).__name__}")
+    if blq is not None and not isinstance(blq, M3):
+        raise FitError(f"blq: fit_population supports M3 (or None); got {type(blq).__name__}")
+    error = _error_dict(model, error)
+    settings = settings or SolverSettings(rtol=1e-8, atol=1e-10)
+    layout = _layout(model, iiv, estimate, error, init)
+    prob = _Problem(model, data, iiv, error, method, blq, settings)
+    return model, iiv, error, layout, prob
+
+
+def population_objective(model, data, *, iiv, error, method: str = "focei", blq=None,
+                         settings: SolverSettings | None = None, init: Mapping | None = None) -> float:
+    """NONMEM's objective function value at fixed parameters (``MAXEVAL=0``).
+
+    Arguments as :func:`fit_population`. Returns the OFV, -2 log L without :math:`N_{obs}\\log 2\\pi`.
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.nlme import population_objective
+    >>> round(population_objective("wang2007", "tests/data/wang2007/wang2007.csv", iiv={"ke": 0.04},
+    ...       error=pkpd.Additive(sd=0.316228), method="foce",
+    ...       settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12)), 3)
+    -2.059
+    """
+    _, _, _, layout, prob = _setup(model, data, iiv, error, method, None, blq, settings, init)
+    theta, omega, errs = layout.unpack(layout.x0)
+    with np.errstate(all="ignore"):
+        out, _, _ = prob.ofv(theta, omega, errs)
+    return float(out.sum())
+
+
+def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=None, blq=None,
+                   settings: SolverSettings | None = None, init: Mapping | None = None, maxeval: int | None = None,
+                   covariance: str | None = "sandwich") -> PopulationFit:
+    r"""Estimate a population model: typical values, :math:`\Omega` and residual error (mixed effects).
+
+    Main arguments
+    --------------
+    model : Model or str
+        E.g. ``pkpd.load_model("pk_1cmt_oral")``; initial typical values from the model file (or ``init``).
+    data : NonmemDataset, DataFrame or CSV path
+        NONMEM layout (``ID, TIME, DV, AMT, EVID, CMT, MDV``, covariates such as ``WT``; ``LLOQ``/``BLQ``).
+    iiv : dict[str, float] or IIV
+        Random effects and their initial variances, e.g. ``{"ka": 0.6, "CL": 0.3, "V": 0.1}`` (log-normal);
+        an :class:`~pkpd.IIV` for block :math:`\Omega` or other distributions.
+    error : error model or dict[str, error model]
+        Residual error (initial values; parameters in ``fixed`` stay fixed).
+    method : {"focei", "foce", "fo", "laplace"}
+        The objective (see the module docstring); FOCE-I by default.
+
+    Other arguments
+    ---------------
+    estimate : sequence of str, optional
+        Typical values to estimate (default: those with IIV); the other parameters stay at their values.
+    blq : M3, optional
+        Likelihood of censored observations (needs ``method="laplace"``).
+    settings : SolverSettings, optional
+        Default ``rtol=1e-8, atol=1e-10``.
+    init : dict[str, float], optional
+        Initial typical values overriding the model file's.
+    maxeval : int, optional
+        Maximum outer iterations; ``0`` evaluates the objective at the initial values without estimating
+        (NONMEM's ``MAXEVAL=0``), and skips the covariance step.
+    covariance : {"sandwich", "R", "S"} or None
+        Covariance step matrix (``None`` skips it).
+
+    Returns
+    -------
+    PopulationFit
+
+    Raises
+    ------
+    FitError
+        Unknown parameter in ``iiv``/``estimate``/``init``, a non-positive-definite :math:`\Omega`, censored data
+        with a method other than Laplace, bad data.
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> fit = pkpd.fit_population("wang2007", "tests/data/wang2007/wang2007.csv", iiv={"ke": 0.04},
+    ...                           error=pkpd.Additive(sd=0.3), method="focei", covariance=None)
+    >>> fit.converged, 0.3 < fit.theta["ke"] < 0.6
+    (True, True)
+    """
+    from scipy.optimize import minimize
+
+    t_start = _time.perf_counter()
+    if covariance not in (None, "sandwich", "R", "S"):
+        raise FitError(f"covariance: must be 'sandwich', 'R', 'S' or None; got {covariance!r}")
+    model, iiv, error, layout, prob = _setup(model, data, iiv, error, method, estimate, blq, settings, init)
+    state = {"eta": None, "n": 0}
+
+    def evaluate(X, *, keep=False):
+        theta, omega, errs = layout.unpack(X)
+        eta0 = None if state["eta"] is None else np.broadcast_to(state["eta"], (X.shape[0],) + state["eta"].shape)
+        with np.errstate(all="ignore"):   # unsolvable parameter sets are penalised, not raised
+            out, eta, info = prob.ofv(theta, omega, errs, eta0)
+        state["n"] += X.shape[0]
+        if keep and np.isfinite(out[0]).all() and out[0].sum() < _PENALTY / 2:
+            state["eta"] = eta[0].copy()
+        return out, eta, info
+
+    x = layout.x0.copy()
+    lo = np.where(layout.theta_log, np.log(np.maximum(layout.theta_lower, 1e-300)), layout.theta_lower)
+    hi = np.where(layout.theta_log, np.log(layout.theta_upper), layout.theta_upper)
+    bounds = [(a if np.isfinite(a) else None, b if np.isfinite(b) else None) for a, b in zip(lo, hi)]
+    bounds += [(-12.0, 5.0) if a == b else (None, None) for a, b in layout.chol_index]
+    bounds += [(-20.0, 10.0)] * len(layout.error_slots)
+    out0, _, _ = evaluate(x[None, :], keep=True)
+    converged, message, nit = True, "objective evaluated at the initial values (maxeval=0)", 0
+    if maxeval != 0 and layout.n:
+        def fun(x):
+            steps = np.concatenate([np.zeros((1, x.size)), _H_OUTER * np.eye(x.size), -_H_OUTER * np.eye(x.size)])
+            X = x[None, :] + steps
+            out, _, _ = evaluate(X, keep=True)   # row 0 (the centre) gives the next warm start
+            tot = out.sum(axis=1)
+            g = (tot[1:x.size + 1] - tot[x.size + 1:]) / (2 * _H_OUTER)
+            return float(tot[0]), g
+
+        res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": maxeval or 500, "ftol": 1e-10, "gtol": 1e-4})
+        x = res.x
+        nit = res.nit
+        converged = bool(res.success)
+        message = str(res.message)
+    out, eta_all, info = evaluate(x[None, :], keep=True)
+    ofv_i = out[0]
+    ofv = float(ofv_i.sum())
+    eta = info["eta"][0] if info is not None else np.zeros((prob.n, prob.q))
+
+    # covariance step
+    est_nat = layout.natural(x)
+    cov_nat, cov_msg = None, "not requested"
+    if maxeval == 0:
+        cov_msg = "skipped (maxeval=0)"
+    elif covariance is not None and layout.n:
+        cov_nat, cov_msg = _covariance_step(layout, x, evaluate, covariance)
+    se = np.sqrt(np.diag(cov_nat)) if cov_nat is not None else np.full(est_nat.size, np.nan)
+    theta, omega, errs = layout.unpack(x)
+    n_obs = int(prob.mask.sum())
+    k = layout.n
+    minus2ll = ofv + n_obs * _LOG_2PI
+    import pandas as pd
+
+    with np.errstate(all="ignore"):
+        rse = 100 * se / np.abs(est_nat)
+    params = pd.DataFrame({"name": _pretty_names(layout, iiv), "estimate": est_nat, "se": se, "rse_percent": rse})
+    omega_hat = omega[0]
+    sd_eta = np.sqrt(np.diag(omega_hat))
+    shrink = {n: float(1 - np.std(eta[:, j], ddof=1) / sd_eta[j]) if prob.n > 1 else float("nan")
+              for j, n in enumerate(iiv.names)}
+    with np.errstate(all="ignore"):
+        table = _diagnostics(prob, layout, x, eta)
+    iiv_hat = IIV.from_matrix(iiv.names, omega_hat, distribution=dict(zip(iiv.names, iiv.distributions)))
+    return PopulationFit(
+        method=method, objective=ofv, minus2ll=minus2ll, aic=minus2ll + 2 * k, bic=minus2ll + k * math.log(n_obs),
+        theta=dict(zip(model.parameter_names, theta[0].tolist())), omega=omega_hat, iiv=iiv_hat,
+        error=dict(zip(layout.outputs, errs[0])), parameters=params, covariance=cov_nat,
+        covariance_message=cov_msg, eta=eta, shrinkage=shrink, table=table, n_subjects=prob.n, n_obs=n_obs,
+        converged=converged, message=message if nit or maxeval == 0 else message, n_evaluations=state["n"],
+        seconds=_time.perf_counter() - t_start, model_name=model.name)
+
+
+def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:
+    out = list(layout.theta_names)
+    for a, b in layout.chol_index:
+        out.append(f"omega2_{iiv.names[a]}" if a == b else f"omega_{iiv.names[b]}_{iiv.names[a]}")
+    out += [f"{layout.outputs[o]}_{p}" if len(layout.outputs) > 1 else p for o, p in layout.error_slots]
+    return out
+
+
+def _covariance_step(layout: _Layout, x: np.ndarray, evaluate, which: str):
+    """Covariance of the natural-scale estimates: sandwich R^-1 S R^-1, 2 R^-1 or 4 S^-1 (with fallbacks)."""
+    p = x.size
+    h = _H_HESS
+    pts = [np.zeros(p)]
+    for a in range(p):
+        e = np.zeros(p)
+        e[a] = h
+        pts += [e, -e]
+    pairs = [(a, b) for a in range(p) for b in range(a)]
+    for a, b in pairs:
+        for sa in (1, -1):
+            for sb in (1, -1):
+                e = np.zeros(p)
+                e[a], e[b] = sa * h, sb * h
+                pts.append(e)
+    X = x[None, :] + np.array(pts)
+    out, _, _ = evaluate(X)
+    tot = out.sum(axis=1)
+    Rm = np.empty((p, p))
+    for a in range(p):
+        Rm[a, a] = (tot[1 + 2 * a] - 2 * tot[0] + tot[2 + 2 * a]) / h ** 2
+    base = 1 + 2 * p
+    for k, (a, b) in enumerate(pairs):
+        pp, pm, mp, mm = (tot[base + 4 * k + i] for i in range(4))
+        Rm[a, b] = Rm[b, a] = (pp - pm - mp + mm) / (4 * h * h)
+    gi = np.stack([(out[1 + 2 * a] - out[2 + 2 * a]) / (2 * h) for a in range(p)], axis=1)   # (n, p)
+    Sm = gi.T @ gi
+    notes = []
+    cov = None
+    r_ok = _is_pd(Rm)
+    s_ok = _is_pd(Sm)
+    order = {"sandwich": ["sandwich", "R", "S"], "R": ["R", "S"], "S": ["S", "R"]}[which]
+    for kind in order:
+        if kind == "sandwich" and r_ok:
+            Ri = np.linalg.inv(Rm)
+            cov = Ri @ Sm @ Ri
+        elif kind == "R" and r_ok:
+            cov = 2 * np.linalg.inv(Rm)
+        elif kind == "S" and s_ok:
+            cov = 4 * np.linalg.inv(Sm)
+        if cov is not None:
+            used = {"sandwich": "sandwich R^-1 S R^-1", "R": "2 R^-1 (Hessian)", "S": "4 S^-1 (cross-product)"}[kind]
+            break
+        notes.append(f"{kind} unavailable")
+    if cov is None:
+        return None, ("covariance step failed: the R matrix (Hessian of the OFV) is not positive definite and the "
+                      "S matrix is singular, so no standard errors are shown; the model may be over-parameterised "
+                      "(fix a parameter or remove a random effect) or the fit has not converged")
+    msg = used
+    if notes:
+        msg += (" (fallback: the R matrix is not positive definite - the estimates may not be at a minimum or a "
+                "parameter is not identifiable; " + "; ".join(notes) + ")")
+    # delta method to the natural scale
+    J = np.empty((p, p))
+    for a in range(p):
+        e = np.zeros(p)
+        e[a] = 1e-6
+        J[:, a] = (layout.natural(x + e) - layout.natural(x - e)) / 2e-6
+    return J @ cov @ J.T, msg
+
+
+def _is_pd(M: np.ndarray) -> bool:
+    if not np.all(np.isfinite(M)):
+        return False
+    try:
+        np.linalg.cholesky(0.5 * (M + M.T))
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray):
+    """Per-observation table: PRED, IPRED, RES, IWRES, CWRES (FOCE-type, Hooker 2007) and the EBEs."""
+    import pandas as pd
+
+    theta, omega, errs = layout.unpack(x)
+    q, n = prob.q, prob.n
+    f0, _ = prob.predict_grad(theta, np.zeros((1, n, q)), grad=False)
+    f, G = prob.predict_grad(theta, eta[None])
+    u, m, dm, s, _, _ = prob.residual(errs, f)
+    Gm = np.where(prob.mask[..., None], G * dm[..., None], 0.0)[0]
+    R = np.where(prob.mask, s ** 2, 1.0)[0]
+    if prob.method == "foce":
+        _, _, _, s0, _, _ = prob.residual(errs, f0)
+        R = np.where(prob.mask, s0 ** 2, 1.0)[0]
+    C = np.einsum("njq,qr,nlr->njl", Gm, omega[0], Gm) + R[..., None] * np.eye(prob.J)
+    r = np.where(prob.mask, u[0] - m[0] + np.einsum("njq,nq->nj", Gm, eta), 0.0)
+    cw = np.full((n, prob.J), np.nan)
+    for i in range(n):
+        k = prob.mask[i]
+        try:
+            L = np.linalg.cholesky(C[i][np.ix_(k, k)])
+            cw[i, k] = np.linalg.solve(L, r[i, k])
+        except np.linalg.LinAlgError:
+            pass
+    d = prob.data
+    with np.errstate(all="ignore"):
+        iwres = (u[0] - m[0]) / s[0]
+    sel = prob.mask
+    ids = np.array(d.ids, dtype=object)
+    table = pd.DataFrame({
+        "ID": np.repeat(ids, sel.sum(axis=1)),
+        "TIME": d.time[prob.obs[sel]] / 1.0,
+        "DV": prob.y[sel], "PRED": f0[0][sel], "IPRED": f[0][sel], "RES": (prob.y - f0[0])[sel],
+        "IWRES": iwres[sel], "CWRES": cw[sel], "CENS": prob.cens[sel].astype(int),
+    })
+    for j, name in enumerate(prob.iiv.names):
+        table[f"ETA_{name}"] = np.repeat(eta[:, j], sel.sum(axis=1))
+    return table
+
+
+# ====================================================================================================== VPC
+@dataclass(frozen=True, eq=False)
+class VPC:
+    """Visual predictive check data (result of :func:`vpc`; drawn by :func:`pkpd.plots.plot_vpc`).
+
+    Attributes
+    ----------
+    bins : ndarray, shape (n_bins + 1,)
+        Time-bin edges [model time unit]; ``centres`` (n_bins,) the median observation time in each bin.
+    percentiles : tuple of float
+        Percentiles of the observations per bin (default 5, 50, 95) [%].
+    observed : ndarray, shape (n_percentiles, n_bins)
+        Observed percentiles (censored values count as the LLOQ) [output unit].
+    simulated : ndarray, shape (n_percentiles, 3, n_bins)
+        For each observed percentile, the (lower, median, upper) of its 90 % prediction interval across replicates.
+    blq_observed : ndarray (n_bins,) and blq_simulated : ndarray (3, n_bins)
+        Fraction below the LLOQ, observed and simulated (lower, median, upper) [1].
+    unit, time_unit, output : str
+    """
+
+    bins: np.ndarray
+    centres: np.ndarray
+    percentiles: tuple
+    observed: np.ndarray
+    simulated: np.ndarray
+    blq_observed: np.ndarray
+    blq_simulated: np.ndarray
+    output: str
+    unit: str
+    time_unit: str
+
+
+def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int = 8, seed: int | None = None,
+        percentiles=(5, 50, 95), blq=None, settings: SolverSettings | None = None) -> VPC:
+    """Simulate ``n_replicates`` copies of the study design with the fitted model and bin the percentiles.
+
+    Random effects are drawn from the estimated Ω and residual errors from the estimated error model
+    (``numpy.random.SeedSequence(seed)``); observations of the replicates below the data's LLOQ count as BLQ.
+    Bins hold about equal numbers of observations (quantiles of the observation times).
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.nlme import vpc
+    >>> f = pkpd.fit_population("wang2007", "tests/data/wang2007/wang2007.csv", iiv={"ke": 0.04},
+    ...                         error=pkpd.Additive(sd=0.3), maxeval=0)
+    >>> v = vpc(f, "wang2007", "tests/data/wang2007/wang2007.csv", n_replicates=50, n_bins=2, seed=1)
+    >>> v.simulated.shape
+    (3, 3, 2)
+    """
+    model, iiv, error, layout, prob = _setup(model, data, fit.iiv, fit.error, "fo", None, blq, settings,
+                                             {k: v for k, v in fit.theta.items()})
+    if len(error) != 1:
+        raise FitError("vpc: one observed output at a time; give a fit with one error model")
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    theta = np.array([fit.theta[p] for p in model.parameter_names])[None, :]
+    eta = rng.multivariate_normal(np.zeros(iiv.n_eta), fit.omega, size=(n_replicates, prob.n))
+    P = prob.params(theta, eta[None])[0]                                 # (R, n, n_params)
+    with np.errstate(all="ignore"):
+        F = prob.predict(P)                                              # (R, n, J)
+    em = next(iter(fit.error.values()))
+    Y = em.sample(np.where(np.isfinite(F), F, 0.0), rng)
+    mask = prob.mask
+    t_obs = prob.data.time[prob.obs][mask]
+    edges = np.unique(np.quantile(t_obs, np.linspace(0, 1, n_bins + 1)))
+    which = np.clip(np.searchsorted(edges, t_obs, side="right") - 1, 0, edges.size - 2)
+    nb = edges.size - 1
+    lim = np.where(prob.cens, prob.limit, np.nan)[mask]
+    lloq_all = prob.data.limit[prob.obs][mask]
+    y_obs = np.where(prob.cens[mask], lloq_all, prob.y[mask])
+    y_sim = Y[:, mask]
+    sim_blq = np.isfinite(lloq_all)[None, :] & (y_sim < np.nan_to_num(lloq_all, nan=-np.inf)[None, :])
+    y_sim = np.where(sim_blq, lloq_all[None, :], y_sim)
+    obs_p = np.full((len(percentiles), nb), np.nan)
+    sim_p = np.full((len(percentiles), 3, nb), np.nan)
+    blq_o = np.zeros(nb)
+    blq_s = np.zeros((3, nb))
+    centres = np.zeros(nb)
+    for b in range(nb):
+        k = which == b
+        centres[b] = np.median(t_obs[k])
+        obs_p[:, b] = np.percentile(y_obs[k], percentiles)
+        rep = np.percentile(y_sim[:, k], percentiles, axis=1)            # (n_pct, R)
+        sim_p[:, :, b] = np.percentile(rep, (5, 50, 95), axis=1)
+        blq_o[b] = np.mean(np.isfinite(lim[k]))
+        blq_s[:, b] = np.percentile(sim_blq[:, k].mean(axis=1), (5, 50, 95))
+    out = layout.outputs[0]
+    unit = next(o.unit for o in model.outputs if o.name == out)
+    return VPC(bins=edges, centres=centres, percentiles=tuple(percentiles), observed=obs_p, simulated=sim_p,
+               blq_observed=blq_o, blq_simulated=blq_s, output=out, unit=unit, time_unit=model.time_unit)
