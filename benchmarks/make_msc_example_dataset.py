@@ -2,8 +2,9 @@
 
 Four subjects (weights 58-92 kg) get one or two IV doses of 1e6 or 2e6 cells/kg (AMT in cell/kg, multiplied by
 each record's WT). Observations of viable cells (qPCR-like), PGE2 and IL-10 (DVID = output name) at 1, 4, 8, 24,
-48, 72, 96 and 168 h after the first dose are the model's predictions with 15 % log-normal noise (seeded), so the file is synthetic: its first
-row is a comment row (C column) saying so, and read_nonmem lists it among the ignored rows.
+48, 72, 96 and 168 h after the first dose are the model's predictions with 15 % log-normal noise (seeded), so the
+file is synthetic: its first row is a comment row (C column) saying so, and read_nonmem lists it among the ignored
+rows. The notebooks use the copy in notebooks/data/msc_example.csv.
 
 Usage: python benchmarks/make_msc_example_dataset.py OUT.csv
 Read it back with ``pkpd.nonmem.read_nonmem(OUT.csv, model, dose_unit="cell/kg")``.
