@@ -23,6 +23,13 @@ Public API, in pipeline order:
   :class:`Uniform`, :class:`Categorical`, inclusion criteria) -> :func:`simulate_population` (bands);
   mixed-effects estimation :func:`fit_population` (FO, FOCE, FOCE-I, Laplace; NONMEM's objective)
   -> :class:`PopulationFit`
+* metrics and scenarios: per-subject metrics in :mod:`pkpd.metrics` (Cmax, Tmax, AUC, time above, nadir, change
+  from baseline) named as an :class:`Endpoint`; NCA of observed data :func:`nca` / :func:`nca_profile`;
+  :class:`Scenario` (model, :class:`LogNormalPopulation` or :class:`GivenPopulation`, :class:`Arm` s, endpoints,
+  :class:`Target` s; or :func:`load_scenario` from TOML) -> :func:`run_scenario` -> :class:`ScenarioResult` (tidy
+  table, per-arm summaries, target attainment, ED50/ED90 from :func:`fit_dose_response`); :func:`write_report`
+* sensitivity: :func:`local_sensitivity`; :func:`sobol_indices` and :func:`morris_screening` of any function, e.g.
+  :func:`endpoint_function` of a model over :func:`parameter_ranges`; notebook sliders: :func:`explore`
 
 Nothing heavy happens at import: numba, pint and matplotlib load on first use.
 """
@@ -94,6 +101,36 @@ _LAZY = {
     "PopulationSimulation": "pkpd.population",
     "fit_population": "pkpd.nlme",
     "PopulationFit": "pkpd.nlme",
+    # metrics
+    "Endpoint": "pkpd.metrics",
+    "nca": "pkpd.metrics",
+    "nca_profile": "pkpd.metrics",
+    "NCAResult": "pkpd.metrics",
+    # scenarios
+    "Arm": "pkpd.scenarios",
+    "dose_ranging_arms": "pkpd.scenarios",
+    "LogNormalPopulation": "pkpd.scenarios",
+    "GivenPopulation": "pkpd.scenarios",
+    "VirtualPatients": "pkpd.scenarios",
+    "Target": "pkpd.scenarios",
+    "Scenario": "pkpd.scenarios",
+    "load_scenario": "pkpd.scenarios",
+    "run_scenario": "pkpd.scenarios",
+    "ScenarioResult": "pkpd.scenarios",
+    "fit_dose_response": "pkpd.scenarios",
+    "DoseResponseFit": "pkpd.scenarios",
+    # sensitivity
+    "local_sensitivity": "pkpd.sensitivity",
+    "LocalSensitivity": "pkpd.sensitivity",
+    "parameter_ranges": "pkpd.sensitivity",
+    "endpoint_function": "pkpd.sensitivity",
+    "sobol_indices": "pkpd.sensitivity",
+    "SobolResult": "pkpd.sensitivity",
+    "morris_screening": "pkpd.sensitivity",
+    "MorrisResult": "pkpd.sensitivity",
+    # protocol outputs
+    "write_report": "pkpd.report",
+    "explore": "pkpd.explorer",
     # errors
     "PkpdError": "pkpd.errors",
     "ModelFileError": "pkpd.errors",

@@ -25,7 +25,11 @@ from . import expressions as ex
 from ._integrator import TEMPLATE
 from .model import Model
 
-_CODEGEN_VERSION = "4"
+_CODEGEN_VERSION = "5"
+# above this many states the Jacobian is computed by finite differences (compile time grows as n**2 otherwise)
+_SYMBOLIC_JACOBIAN_MAX_STATES = 12
+# right-hand sides up to this much generated source are inlined into the integrator
+_INLINE_MAX_CHARS = 4000
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,7 +143,11 @@ def generate_source(model: Model) -> tuple[str, tuple[str, ...], tuple[tuple[str
         inline[n] = ex.substitute(tree, inline)
     full = [ex.substitute(tree, inline) for tree in ck.ddt]
     nonautonomous = any("t" in ex.names(f) for f in full)
-    jac_trees = _hoist([ex.differentiate(f, s) for f in full for s in model.state_names], q_only, table)
+    # Large systems (e.g. models augmented with sensitivity equations) get a finite-difference Jacobian: n**2
+    # symbolic entries would make numba's compile time explode, and Rodas4 rarely runs on them.
+    symbolic_jac = len(model.states) <= _SYMBOLIC_JACOBIAN_MAX_STATES
+    jac_trees = (_hoist([ex.differentiate(f, s) for f in full for s in model.state_names], q_only, table)
+                 if symbolic_jac else [])
 
     hoisted = tuple((name, tree) for tree, name in table.items())
     q_names = base_q + tuple(name for name, _ in hoisted)
@@ -166,13 +174,34 @@ def generate_source(model: Model) -> tuple[str, tuple[str, ...], tuple[tuple[str
         return [f"    d_{n} = {src(tree)}" for n, tree in zip(dyn_names, dyn_trees) if n in wanted]
 
     used_rhs = set().union(*(ex.names(t) for t in ddt))
-    # inline="always": numba inlines the right-hand side into every stage of the integrator (measured ~1.5x)
-    rhs = ["@njit(cache=True, inline=\"always\")", "def _rhs(t, y, q, dy):"] + derived_lines(used_rhs)
-    rhs += [f"    dy[{i}] = {src(tree)}" for i, tree in enumerate(ddt)]
+    body = derived_lines(used_rhs) + [f"    dy[{i}] = {src(tree)}" for i, tree in enumerate(ddt)]
+    # inline="always": numba inlines a small right-hand side into every stage of the integrator (measured ~1.5x);
+    # a large one is called instead, since inlining it a dozen times would multiply the compile time.
+    small = sum(len(line) for line in body) <= _INLINE_MAX_CHARS
+    rhs = ["@njit(cache=True, inline=\"always\")" if small else "@njit(cache=True)", "def _rhs(t, y, q, dy):"]
+    rhs += body
 
     n = len(model.states)
     jac = ["@njit(cache=True)", "def _jac(t, y, q, J):"]
-    jac += [f"    J[{k // n}, {k % n}] = {src(tree)}" for k, tree in enumerate(jac_trees)]
+    if symbolic_jac:
+        jac += [f"    J[{k // n}, {k % n}] = {src(tree)}" for k, tree in enumerate(jac_trees)]
+    else:
+        jac += [
+            "    f0 = np.empty(_N)",
+            "    f1 = np.empty(_N)",
+            "    yp = y.copy()",
+            "    _rhs(t, y, q, f0)",
+            "    scale = 0.0",
+            "    for i in range(_N):",
+            "        scale = max(scale, abs(y[i]))",
+            "    for j in range(_N):",
+            "        h = 1.4901161193847656e-08 * max(abs(y[j]), 1e-6 * scale, 1e-12)",
+            "        yp[j] = y[j] + h",
+            "        _rhs(t, yp, q, f1)",
+            "        for i in range(_N):",
+            "            J[i, j] = (f1[i] - f0[i]) / h",
+            "        yp[j] = y[j]",
+        ]
 
     used_out = set().union(*(ex.names(t) for t in outputs)) if outputs else set()
     rec = ["@njit(cache=True)", "def _record(t, y, q, o):"] + derived_lines(used_out)

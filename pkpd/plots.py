@@ -927,10 +927,11 @@ def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
     units = result.units
     table = result.table
     height = max(_PANEL_SIZE[1], 0.28 * len(arms) + 0.9)
+    label_width = 0.065 * max(len(a) for a in arms)  # inches taken by the arm names, left of each panel
     with matplotlib.rc_context(HOUSE_STYLE):
         ncols = 1 if len(names) == 1 else 2
         nrows = math.ceil(len(names) / ncols)
-        fig = plt.figure(figsize=(_PANEL_SIZE[0] * ncols * 1.15, height * nrows), layout="constrained")
+        fig = plt.figure(figsize=((_PANEL_SIZE[0] + label_width) * ncols, height * nrows), layout="constrained")
         grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for extra in grid[len(names):]:
             fig.delaxes(extra)
