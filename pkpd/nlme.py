@@ -32,6 +32,12 @@ the conditional estimate (empirical Bayes estimate, EBE) is :math:`\hat\eta_i = 
 * **FO** (``METHOD=0``): :math:`\mathrm{OFV}_i = \log|C_i| + r_i^\top C_i^{-1} r_i`, :math:`r_i = y_i - f_i(0)`,
   :math:`C_i = G_i\Omega G_i^\top + R_i`, everything at :math:`\eta = 0`.
 
+Covariate effects on typical values (:class:`pkpd.CovariateEffect`, power or linear) can be estimated with the
+other parameters: subject *i*'s typical value is :math:`\theta\,(c_i/\mathrm{ref})^{\beta}` or
+:math:`\theta\,(1 + \beta(c_i - \mathrm{ref}))`, with :math:`\beta` estimated on the natural scale.
+Diagnostics: PRED/IPRED/IWRES/CWRES in the fit's table, :func:`npde` (normalised prediction distribution
+errors) and :func:`vpc`; :func:`pkpd.plots.plot_gof` draws the goodness-of-fit panel.
+
 Numerics (documented choices):
 
 * :math:`\partial f/\partial\eta` by central finite differences (step 1e-4 in η); every subject, every
@@ -55,6 +61,10 @@ Wang Y (2007) Derivation of various NONMEM estimation methods. J Pharmacokinet P
 Beal SL, Sheiner LB, Boeckmann AJ, Bauer RJ (1989-2011) NONMEM Users Guides. Icon, Ellicott City.
 Hooker AC, Staatz CE, Karlsson MO (2007) Conditional weighted residuals (CWRES). Pharm Res 24:2187-2197.
 Savic RM, Karlsson MO (2009) Importance of shrinkage in empirical Bayes estimates. AAPS J 11:558-569.
+Brendel K, Comets E, Laffont C, Laveille C, Mentre F (2006) Metrics for external model evaluation with an application to
+the population pharmacokinetics of gliclazide. Pharm Res 23:2036-2049.
+Comets E, Brendel K, Mentre F (2008) Computing normalised prediction distribution errors to evaluate nonlinear
+mixed-effect models: the npde add-on package for R. Comput Methods Programs Biomed 90:154-166.
 """
 
 from __future__ import annotations
@@ -64,7 +74,7 @@ import html
 import math
 import time as _time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -172,10 +182,14 @@ class _Problem:
         return F
 
     def params(self, theta: np.ndarray, eta: np.ndarray) -> np.ndarray:
-        """Parameter rows (K, m, n, n_params) from typical rows theta (K, n_params) and eta (K, m, n, q)."""
+        """Parameter rows (K, m, n, n_params) from typical rows theta (K, n_params), or per-subject typical rows
+        (K, n, n_params) with covariate effects, and eta (K, m, n, q)."""
         K, m, n, _ = eta.shape
-        P = np.broadcast_to(theta[:, None, None, :], (K, m, n, theta.shape[1])).copy()
-        typ = theta[:, self.eta_index][:, None, None, :]
+        if theta.ndim == 2:
+            theta = theta[:, None, :]
+        theta = np.broadcast_to(theta, (K, n, theta.shape[-1]))
+        P = np.broadcast_to(theta[:, None], (K, m, n, theta.shape[-1])).copy()
+        typ = theta[:, None][..., self.eta_index]
         with np.errstate(all="ignore"):
             P[..., self.eta_index] = self.iiv.individual(np.broadcast_to(typ, eta.shape), eta)
         return P
@@ -429,10 +443,25 @@ class _Layout:
     L0: np.ndarray
     errors0: tuple
     x0: np.ndarray
+    effects: tuple = ()                            # CovariateEffect (initial coefficients), estimated
+    effect_columns: np.ndarray | None = None       # (n_effects, n_subjects) covariate values
 
     @property
     def n(self) -> int:
         return self.x0.size
+
+    def coefficients(self, X: np.ndarray) -> np.ndarray:
+        """Covariate-effect coefficients (K, n_effects) from internal rows X (K, n) (natural scale, last)."""
+        X = np.atleast_2d(X)
+        return X[:, X.shape[1] - len(self.effects):]
+
+    def subject_theta(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Typical rows theta (K, n_params) adjusted per subject by the covariate effects: (K, n, n_params)
+        (theta itself when there are none)."""
+        if not self.effects:
+            return theta
+        coef = self.coefficients(X)
+        return _apply_effects(self.model, theta, self.effects, coef, self.effect_columns)
 
     def names(self) -> list[str]:
         iiv_names = [f"omega({a},{b})" for a, b in self.chol_index]
@@ -467,7 +496,62 @@ class _Layout:
         idx = [self.model.parameter_names.index(n) for n in self.theta_names]
         om = [omega[0, a, b] for a, b in self.chol_index]
         er = [getattr(errs[0][o], p) for o, p in self.error_slots]
-        return np.concatenate([theta[0, idx], om, er])
+        return np.concatenate([theta[0, idx], om, er, self.coefficients(x[None, :])[0]])
+
+
+def _apply_effects(model: Model, theta: np.ndarray, effects, coef: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Per-subject typical values (K, n, n_params): theta (K, n_params) times each effect's factor, with
+    coefficients coef (K, n_effects) and covariate columns (n_effects, n)."""
+    out = np.repeat(theta[:, None, :], columns.shape[1], axis=1)
+    for e, (eff, c) in enumerate(zip(effects, columns)):
+        j = model.parameter_names.index(eff.parameter)
+        b = coef[:, e][:, None]
+        with np.errstate(all="ignore"):
+            if eff.kind == "power":
+                out[:, :, j] *= (c[None, :] / eff.ref) ** b
+            else:
+                out[:, :, j] *= 1.0 + b * (c[None, :] - eff.ref)
+    return out
+
+
+def _effect_columns(model: Model, prob, effects, data) -> np.ndarray | None:
+    """Checked covariate columns (n_effects, n_subjects) of the effects, from the data."""
+    from .fitting import _read
+    from .population import CovariateEffect
+
+    if not effects:
+        return None
+    table = _read(model, data).table
+    by_upper = {str(c).upper(): c for c in table.columns}
+    cols = []
+    for eff in effects:
+        if not isinstance(eff, CovariateEffect):
+            raise FitError(f"covariates: expected pkpd.CovariateEffect objects; got {type(eff).__name__}")
+        if eff.parameter not in model.parameter_names:
+            raise FitError(f"covariates: model {model.name!r} has no parameter {eff.parameter!r}."
+                           + did_you_mean(eff.parameter, model.parameter_names))
+        if eff.kind == "categorical":
+            raise FitError(f"covariates: the categorical effect of {eff.covariate!r} on {eff.parameter!r} cannot be "
+                           "estimated yet; estimate power or linear effects (or simulate with categorical ones)")
+        if eff.covariate not in model.covariate_names:
+            raise FitError(f"covariates: model {model.name!r} declares no covariate {eff.covariate!r} (declare it "
+                           "in the model file's [covariates])." + did_you_mean(eff.covariate, model.covariate_names))
+        if eff.covariate not in prob.data.explicit:
+            raise FitError(f"covariates: the data have no column {eff.covariate!r} for the effect on "
+                           f"{eff.parameter!r}")
+        c = prob.data.covariates[:, model.covariate_names.index(eff.covariate)].astype(float)
+        column = eff.covariate if eff.covariate in table else by_upper[eff.covariate.upper()]
+        given = table.groupby("ID", sort=False)[column].apply(lambda v: bool(np.isfinite(
+            np.asarray(v, dtype=float)).any()))
+        # the reader gives a subject without a value the model file's default: an error for an estimated effect
+        bad = ~np.array([bool(given.get(sid, False)) for sid in prob.data.ids])
+        bad |= ~np.isfinite(c) | ((c <= 0) if eff.kind == "power" else np.zeros(c.shape, dtype=bool))
+        if bad.any():
+            sid = prob.data.ids[int(np.flatnonzero(bad)[0])]
+            raise FitError(f"covariates: covariate {eff.covariate!r} is missing (or not positive, for a power "
+                           f"effect) for subject {sid!r}")
+        cols.append(c)
+    return np.array(cols)
 
 
 def _layout(model: Model, iiv: IIV, estimate, error: dict, init: Mapping | None) -> _Layout:
@@ -554,6 +638,12 @@ class PopulationFit:
         Objective evaluations (parameter sets) of the outer optimiser.
     seconds : float
         Wall time of the fit [s].
+    model_name : str
+    output_units : dict[str, str]
+        Unit of each observed output (of DV, PRED and IPRED); ``time_unit`` the model's time unit (of TIME).
+    covariate_effects : tuple of CovariateEffect
+        The estimated covariate effects (``value`` = estimate); ``theta`` holds the typical values at the
+        effects' reference covariate values.
 
     Examples
     --------
@@ -587,6 +677,9 @@ class PopulationFit:
     n_evaluations: int
     seconds: float
     model_name: str
+    output_units: dict = field(default_factory=dict)
+    time_unit: str = ""
+    covariate_effects: tuple = ()
 
     def __repr__(self) -> str:
         lines = [f"PopulationFit({self.model_name}, {self.method.upper()}): OFV {self.objective:.3f} "
@@ -632,7 +725,7 @@ def _error_dict(model: Model, error) -> dict:
     raise FitError(f"error: expected an error model or a dict output -> error model; got {error!r}")
 
 
-def _setup(model, data, iiv, error, method, estimate, blq, settings, init):
+def _setup(model, data, iiv, error, method, estimate, blq, settings, init, effects=()):
     from .load import load_model
 
     if isinstance(model, str):
@@ -651,6 +744,11 @@ def _setup(model, data, iiv, error, method, estimate, blq, settings, init):
     settings = settings or SolverSettings(rtol=1e-8, atol=1e-10)
     layout = _layout(model, iiv, estimate, error, init)
     prob = _Problem(model, data, iiv, error, method, blq, settings)
+    effects = tuple(effects or ())
+    if effects:
+        columns = _effect_columns(model, prob, effects, data)
+        x0 = np.concatenate([layout.x0, [float(e.value) for e in effects]])
+        layout = dataclasses.replace(layout, effects=effects, effect_columns=columns, x0=x0)
     return model, iiv, error, layout, prob
 
 
@@ -678,7 +776,7 @@ def population_objective(model, data, *, iiv, error, method: str = "focei", blq=
 
 def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=None, blq=None,
                    settings: SolverSettings | None = None, init: Mapping | None = None, maxeval: int | None = None,
-                   covariance: str | None = "sandwich") -> PopulationFit:
+                   covariance: str | None = "sandwich", covariates=()) -> PopulationFit:
     r"""Estimate a population model: typical values, :math:`\Omega` and residual error (mixed effects).
 
     Main arguments
@@ -710,6 +808,10 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         (NONMEM's ``MAXEVAL=0``), and skips the covariance step.
     covariance : {"sandwich", "R", "S"} or None
         Covariance step matrix (``None`` skips it).
+    covariates : sequence of CovariateEffect, optional
+        Covariate effects on typical values to estimate, e.g. ``[pkpd.CovariateEffect("CL", "WT", "power", 0.75,
+        ref=70)]`` (``value`` is the initial coefficient; ``"power"`` and ``"linear"`` kinds). The covariate must
+        be declared in the model file and given by the data (one value per subject).
 
     Returns
     -------
@@ -728,17 +830,27 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     ...                           error=pkpd.Additive(sd=0.3), method="focei", covariance=None)
     >>> fit.converged, 0.3 < fit.theta["ke"] < 0.6
     (True, True)
+
+    A covariate effect to estimate (here only evaluated at its initial exponent, ``maxeval=0``):
+
+    >>> wt = pkpd.CovariateEffect("CL", "WT", "power", 0.75, ref=70.0)
+    >>> f = pkpd.fit_population("pk_1cmt_oral", "tests/data/theoph.csv", iiv={"CL": 0.1}, estimate=["ka", "CL", "V"],
+    ...                         error=pkpd.Additive(sd=0.7), covariates=[wt], maxeval=0)
+    >>> list(f.parameters["name"])
+    ['ka', 'CL', 'V', 'omega2_CL', 'sd', 'WT_on_CL']
     """
     from scipy.optimize import minimize
 
     t_start = _time.perf_counter()
     if covariance not in (None, "sandwich", "R", "S"):
         raise FitError(f"covariance: must be 'sandwich', 'R', 'S' or None; got {covariance!r}")
-    model, iiv, error, layout, prob = _setup(model, data, iiv, error, method, estimate, blq, settings, init)
+    model, iiv, error, layout, prob = _setup(model, data, iiv, error, method, estimate, blq, settings, init,
+                                             covariates)
     state = {"eta": None, "n": 0}
 
     def evaluate(X, *, keep=False):
         theta, omega, errs = layout.unpack(X)
+        theta = layout.subject_theta(X, theta)
         eta0 = None if state["eta"] is None else np.broadcast_to(state["eta"], (X.shape[0],) + state["eta"].shape)
         with np.errstate(all="ignore"):   # unsolvable parameter sets are penalised, not raised
             out, eta, info = prob.ofv(theta, omega, errs, eta0)
@@ -753,6 +865,7 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     bounds = [(a if np.isfinite(a) else None, b if np.isfinite(b) else None) for a, b in zip(lo, hi)]
     bounds += [(-12.0, 5.0) if a == b else (None, None) for a, b in layout.chol_index]
     bounds += [(-20.0, 10.0)] * len(layout.error_slots)
+    bounds += [(None, None)] * len(layout.effects)
     out0, _, _ = evaluate(x[None, :], keep=True)
     converged, message, nit = True, "objective evaluated at the initial values (maxeval=0)", 0
     if maxeval != 0 and layout.n:
@@ -762,10 +875,17 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
             out, _, _ = evaluate(X, keep=True)   # row 0 (the centre) gives the next warm start
             tot = out.sum(axis=1)
             g = (tot[1:x.size + 1] - tot[x.size + 1:]) / (2 * _H_OUTER)
-            return float(tot[0]), g
+            return float(tot[0]) * scale, g * scale
 
+        # L-BFGS-B's first step moves x by the whole gradient (its first Hessian guess is the identity): far from
+        # the optimum (gradients of 10-100 on the log scale) that jumps to the bounds, where the OFV is ~1e50, and
+        # the line search can then stop at the initial values reporting convergence. Scaling the objective so that
+        # the initial gradient is at most 1 keeps the first step within a factor e of the initial values.
+        scale = 1.0
+        _, g0 = fun(x)
+        scale = 1.0 / max(1.0, float(np.max(np.abs(g0))))
         res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": maxeval or 500, "ftol": 1e-10, "gtol": 1e-4})
+                       options={"maxiter": maxeval or 500, "ftol": 1e-10, "gtol": 1e-4 * scale})
         x = res.x
         nit = res.nit
         converged = bool(res.success)
@@ -805,7 +925,10 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         error=dict(zip(layout.outputs, errs[0])), parameters=params, covariance=cov_nat,
         covariance_message=cov_msg, eta=eta, shrinkage=shrink, table=table, n_subjects=prob.n, n_obs=n_obs,
         converged=converged, message=message if nit or maxeval == 0 else message, n_evaluations=state["n"],
-        seconds=_time.perf_counter() - t_start, model_name=model.name)
+        seconds=_time.perf_counter() - t_start, model_name=model.name,
+        output_units={o.name: o.unit for o in model.outputs if o.name in layout.outputs}, time_unit=model.time_unit,
+        covariate_effects=tuple(dataclasses.replace(e, value=float(b))
+                                for e, b in zip(layout.effects, layout.coefficients(x[None, :])[0])))
 
 
 def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:
@@ -813,6 +936,7 @@ def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:
     for a, b in layout.chol_index:
         out.append(f"omega2_{iiv.names[a]}" if a == b else f"omega_{iiv.names[b]}_{iiv.names[a]}")
     out += [f"{layout.outputs[o]}_{p}" if len(layout.outputs) > 1 else p for o, p in layout.error_slots]
+    out += [f"{e.covariate}_on_{e.parameter}" for e in layout.effects]
     return out
 
 
@@ -893,6 +1017,7 @@ def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray
     import pandas as pd
 
     theta, omega, errs = layout.unpack(x)
+    theta = layout.subject_theta(x[None, :], theta)
     q, n = prob.q, prob.n
     f0, _ = prob.predict_grad(theta, np.zeros((1, n, q)), grad=False)
     f, G = prob.predict_grad(theta, eta[None])
@@ -979,11 +1104,12 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
     (3, 3, 2)
     """
     model, iiv, error, layout, prob = _setup(model, data, fit.iiv, fit.error, "fo", None, blq, settings,
-                                             {k: v for k, v in fit.theta.items()})
+                                             {k: v for k, v in fit.theta.items()}, fit.covariate_effects)
     if len(error) != 1:
         raise FitError("vpc: one observed output at a time; give a fit with one error model")
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     theta = np.array([fit.theta[p] for p in model.parameter_names])[None, :]
+    theta = layout.subject_theta(layout.x0[None, :], theta)
     eta = rng.multivariate_normal(np.zeros(iiv.n_eta), fit.omega, size=(n_replicates, prob.n))
     P = prob.params(theta, eta[None])[0]                                 # (R, n, n_params)
     with np.errstate(all="ignore"):
@@ -1083,7 +1209,7 @@ def npde(fit: PopulationFit, model, data, *, n_sim: int = 1000, seed: int | None
 
     n_sim = int(n_sim)
     model, iiv, error, layout, prob = _setup(model, data, fit.iiv, fit.error, "fo", None, blq, settings,
-                                             dict(fit.theta))
+                                             dict(fit.theta), fit.covariate_effects)
     n_obs = int(prob.mask.sum())
     if prob.n != fit.n_subjects or n_obs != fit.n_obs or len(fit.table) != n_obs:
         raise FitError(f"npde: the data ({prob.n} subjects, {n_obs} observations) do not match the fit "
@@ -1094,6 +1220,7 @@ def npde(fit: PopulationFit, model, data, *, n_sim: int = 1000, seed: int | None
                        f"(twice the largest number of observations of a subject) - 1000 is usual")
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     theta = np.array([fit.theta[p] for p in model.parameter_names])[None, :]
+    theta = layout.subject_theta(layout.x0[None, :], theta)                # covariate effects: (1, n, n_params)
     chunk = max(1, 20000 // prob.n)                 # replicates per batch call (bounds the memory of one call)
     sims = []
     for start in range(0, n_sim, chunk):

@@ -38,7 +38,7 @@ import numpy as np
 from .errors import PkpdError, did_you_mean
 
 __all__ = ["ARM_COLORS", "DEFAULT_BANDS", "HOUSE_STYLE", "MAX_LINES", "plot_dose_response", "plot_exposure",
-           "plot_individual_fits", "plot_observed_vs_predicted", "plot_profile", "plot_residuals",
+           "plot_gof", "plot_individual_fits", "plot_observed_vs_predicted", "plot_profile", "plot_residuals",
            "plot_sensitivity_over_time", "plot_simulation", "plot_sobol", "plot_target_attainment",
            "plot_time_course", "plot_tornado", "save_figure", "scenario_colors"]
 
@@ -1351,4 +1351,67 @@ def plot_vpc(v, *, log: bool = False):
     ax_blq.set_ylim(-0.02, 1.02)
     ax_blq.legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def plot_gof(fit):
+    """Goodness-of-fit panel of a population fit: observed against population and individual predictions (with
+    the line of identity), and conditional weighted residuals against time and against the population prediction
+    (with lines at 0 and +/-1.96).
+
+    Observations below the LLOQ (``CENS = 1``) are left out (they have no CWRES, and their DV is a limit).
+
+    Parameters
+    ----------
+    fit : pkpd.PopulationFit
+        From :func:`pkpd.fit_population` (its ``table``: DV, PRED, IPRED, CWRES, TIME).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Four panels in a 2 x 2 grid: DV vs PRED, DV vs IPRED, CWRES vs TIME, CWRES vs PRED.
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.plots import plot_gof
+    >>> f = pkpd.fit_population("wang2007", "tests/data/wang2007/wang2007.csv", iiv={"ke": 0.04},
+    ...                         error=pkpd.Additive(sd=0.3), maxeval=0)
+    >>> fig = plot_gof(f)
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['PRED [mg/L]', 'IPRED [mg/L]', 'TIME [h]', 'PRED [mg/L]']
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    table = fit.table
+    if "CENS" in table.columns:
+        table = table[table["CENS"] == 0]
+    units = sorted(set(getattr(fit, "output_units", {}).values()))
+    unit = " | ".join(units) if units else "output unit"
+    time_unit = getattr(fit, "time_unit", "") or "time unit"
+    dv, pred, ipred = (table[c].to_numpy(dtype=float) for c in ("DV", "PRED", "IPRED"))
+    cwres, t = table["CWRES"].to_numpy(dtype=float), table["TIME"].to_numpy(dtype=float)
+    with matplotlib.rc_context(HOUSE_STYLE):
+        fig = plt.figure(figsize=(_PANEL_SIZE[0] * 2, _PANEL_SIZE[1] * 2.1), layout="constrained")
+        axes = fig.subplots(2, 2).ravel()
+        for ax, x, name in ((axes[0], pred, "PRED"), (axes[1], ipred, "IPRED")):
+            ax.scatter(x, dv, s=12, color=ARM_COLORS[0], alpha=0.7, label="observation")
+            both = np.concatenate([x, dv])
+            both = both[np.isfinite(both)]
+            lo, hi = (both.min(), both.max()) if both.size else (0.0, 1.0)
+            ax.plot([lo, hi], [lo, hi], color="0.4", linewidth=0.9, linestyle="--", label="identity")
+            ax.set_xlabel(_axis_label(name, unit))
+            ax.set_ylabel(_axis_label("DV", unit))
+            ax.set_title(f"observed vs {'population' if name == 'PRED' else 'individual'} prediction")
+        for ax, x, label in ((axes[2], t, _axis_label("TIME", time_unit)), (axes[3], pred, _axis_label("PRED", unit))):
+            ax.scatter(x, cwres, s=12, color=ARM_COLORS[0], alpha=0.7)
+            ax.axhline(0.0, color="0.4", linewidth=0.9)
+            for level in (-1.96, 1.96):
+                ax.axhline(level, color="0.4", linewidth=0.8, linestyle="--")
+            ax.set_xlabel(label)
+            ax.set_ylabel(_axis_label("CWRES", "1"))
+            ax.set_title(f"CWRES vs {'time' if x is t else 'population prediction'}")
+        axes[0].legend(loc="best")
     return fig

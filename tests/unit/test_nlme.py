@@ -71,3 +71,160 @@ def test_ebes_are_the_conditional_modes():
         f = 10 * np.exp(-0.5 * np.exp(grid)[:, None] * t[None, :])
         obj = ((y - f) ** 2).sum(axis=1) / 0.1 + grid ** 2 / 0.04
         assert fit.eta[i, 0] == pytest.approx(grid[np.argmin(obj)], abs=2e-5)
+
+
+def _simulated_study(rng, *, n_subjects, times, theta, omega, cv, dose=320.0, wt=None, exponent=0.75):
+    """A NONMEM table of a one-compartment oral study simulated with the analytic solution (independent of the
+    engine): log-normal IIV on CL and V (variances ``omega``), proportional error ``cv``; with weights ``wt``
+    (one per subject), CL = theta_CL (WT/70)^exponent and a WT column."""
+    rows = []
+    for i in range(1, n_subjects + 1):
+        cl = theta["CL"] * np.exp(rng.normal(0, np.sqrt(omega["CL"])))
+        if wt is not None:
+            cl *= (wt[i - 1] / 70.0) ** exponent
+        v = theta["V"] * np.exp(rng.normal(0, np.sqrt(omega["V"])))
+        ka, ke = theta["ka"], cl / v
+        conc = dose * ka / (v * (ka - ke)) * (np.exp(-ke * times) - np.exp(-ka * times))
+        dv = conc * (1 + cv * rng.standard_normal(times.size))
+        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=dose, EVID=1, CMT=1, MDV=1))
+        rows += [dict(ID=i, TIME=t, DV=y, AMT=0, EVID=0, CMT=2, MDV=0) for t, y in zip(times, dv)]
+    table = pd.DataFrame(rows)
+    if wt is not None:
+        table["WT"] = np.asarray(wt)[table["ID"].to_numpy() - 1]
+    return table
+
+
+def test_npde_of_data_from_the_true_model_are_standard_normal():
+    from scipy import stats
+
+    from pkpd.nlme import npde
+
+    theta = {"ka": 1.5, "CL": 2.8, "V": 32.0}
+    omega = {"CL": 0.09, "V": 0.04}
+    data = _simulated_study(np.random.default_rng(5), n_subjects=60, times=np.array([0.5, 1, 2, 4, 8, 12, 24.0]),
+                            theta=theta, omega=omega, cv=0.15)
+    fit = pkpd.fit_population("pk_1cmt_oral", data, iiv=omega, error=pkpd.Proportional(cv=0.15), init=theta,
+                              maxeval=0)
+    table = npde(fit, "pk_1cmt_oral", data, n_sim=1000, seed=11)
+    assert list(table.columns[:len(fit.table.columns)]) == list(fit.table.columns)
+    x = table["NPDE"].to_numpy()
+    assert x.size == 420 and np.isfinite(x).all()
+    assert ((table["PDE"] >= 1 / 2000) & (table["PDE"] <= 1 - 1 / 2000)).all()
+    print(f"\nNPDE: mean {x.mean():.3f}, variance {x.var(ddof=1):.3f}, KS p {stats.kstest(x, 'norm').pvalue:.3f}")
+    assert abs(x.mean()) < 0.15            # 3 standard errors of the mean of 420 N(0, 1) values: 0.146
+    assert 0.8 < x.var(ddof=1) < 1.2
+    assert stats.kstest(x, "norm").pvalue > 0.01
+    # reproducible with the seed
+    again = npde(fit, "pk_1cmt_oral", data, n_sim=1000, seed=11)
+    assert np.array_equal(again["NPDE"].to_numpy(), x)
+
+
+def test_npde_detect_a_misspecified_model():
+    from pkpd.nlme import npde
+
+    theta = {"ka": 1.5, "CL": 2.8, "V": 32.0}
+    omega = {"CL": 0.09, "V": 0.04}
+    data = _simulated_study(np.random.default_rng(5), n_subjects=30, times=np.array([0.5, 1, 2, 4, 8, 12, 24.0]),
+                            theta=theta, omega=omega, cv=0.15)
+    # clearance 40 % too low: the late observations fall below the predictions -> NPDE shifted negative
+    fit = pkpd.fit_population("pk_1cmt_oral", data, iiv=omega, error=pkpd.Proportional(cv=0.15),
+                              init=theta | {"CL": 1.7}, maxeval=0)
+    x = npde(fit, "pk_1cmt_oral", data, n_sim=500, seed=1)["NPDE"].to_numpy()
+    assert x.mean() < -0.3
+
+
+def test_npde_needs_enough_replicates_and_the_fitted_data():
+    from pkpd.nlme import npde
+
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0)
+    with pytest.raises(FitError, match="n_sim=3 is too small"):
+        npde(fit, "wang2007", WANG, n_sim=3)
+    d = pd.read_csv(WANG)
+    with pytest.raises(FitError, match="do not match the fit"):
+        npde(fit, "wang2007", d[d["ID"] != 1], n_sim=100)
+
+
+def test_plot_gof_draws_four_labelled_panels():
+    import matplotlib.pyplot as plt
+
+    from pkpd.plots import plot_gof
+
+    fit = pkpd.fit_population("pk_1cmt_oral", DATA / "theoph.csv", iiv={"ka": 0.4, "CL": 0.07, "V": 0.02},
+                              error=pkpd.Additive(sd=0.7), maxeval=0)
+    assert fit.output_units == {"conc": "mg/L"} and fit.time_unit == "h"
+    fig = plot_gof(fit)
+    assert len(fig.axes) == 4
+    labels = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
+    assert labels == [("PRED [mg/L]", "DV [mg/L]"), ("IPRED [mg/L]", "DV [mg/L]"), ("TIME [h]", "CWRES [1]"),
+                      ("PRED [mg/L]", "CWRES [1]")]
+    assert all(ax.get_title() for ax in fig.axes)
+    # every observation drawn in every panel (theophylline: 132 observations, none censored)
+    assert all(ax.collections[0].get_offsets().shape[0] == 132 for ax in fig.axes)
+    # identity lines on the first two panels, 0 and +/-1.96 on the residual panels
+    assert all(len(ax.lines) == 1 for ax in fig.axes[:2])
+    assert all(len(ax.lines) == 3 for ax in fig.axes[2:])
+    plt.close(fig)
+
+
+def test_fit_population_estimates_an_allometric_exponent():
+    from pkpd.nlme import npde
+
+    rng = np.random.default_rng(3)
+    wt = rng.uniform(45.0, 120.0, 40)
+    theta = {"ka": 1.5, "CL": 2.8, "V": 32.0}
+    data = _simulated_study(rng, n_subjects=40, times=np.array([0.5, 1, 2, 4, 8, 24.0]), theta=theta,
+                            omega={"CL": 0.04, "V": 0.04}, cv=0.1, wt=wt, exponent=0.75)
+    effect = pkpd.CovariateEffect("CL", "WT", "power", 0.3, ref=70.0)
+    fit = pkpd.fit_population("pk_1cmt_oral", data, iiv={"CL": 0.1, "V": 0.1}, error=pkpd.Proportional(cv=0.2),
+                              estimate=["ka", "CL", "V"], covariates=[effect],
+                              settings=pkpd.SolverSettings(rtol=1e-6, atol=1e-8))
+    assert fit.converged, fit.message
+    p = fit.parameters.set_index("name")
+    b, se = p.loc["WT_on_CL", "estimate"], p.loc["WT_on_CL", "se"]
+    assert 0.0 < se < 0.3 and abs(b - 0.75) < 3 * se, (b, se)
+    assert fit.covariate_effects == (pkpd.CovariateEffect("CL", "WT", "power", b, ref=70.0),)
+    assert fit.theta["CL"] == pytest.approx(2.8, rel=0.15)
+    # the weight explains clearance: the IIV left on CL is much smaller than the total variability of CL
+    assert fit.omega[0, 0] < 0.1
+    # the diagnostics use each subject's typical value
+    assert abs(fit.table["CWRES"].mean()) < 0.3
+    table = npde(fit, "pk_1cmt_oral", data, n_sim=300, seed=2)
+    assert abs(table["NPDE"].mean()) < 0.3
+
+
+def test_bad_covariate_effects_are_clear_errors():
+    theta = {"ka": 1.5, "CL": 2.8, "V": 32.0}
+    data = _simulated_study(np.random.default_rng(1), n_subjects=4, times=np.array([1, 4, 12.0]), theta=theta,
+                            omega={"CL": 0.04, "V": 0.04}, cv=0.1, wt=[60.0, 70.0, 80.0, 90.0])
+    kw = dict(iiv={"CL": 0.1}, error=pkpd.Proportional(cv=0.2), maxeval=0)
+    with pytest.raises(FitError, match="no covariate 'WGT'.*WT"):
+        pkpd.fit_population("pk_1cmt_oral", data, covariates=[pkpd.CovariateEffect("CL", "WGT", "power", 0.75)],
+                            **kw)
+    with pytest.raises(FitError, match="no parameter 'Cl'.*CL"):
+        pkpd.fit_population("pk_1cmt_oral", data, covariates=[pkpd.CovariateEffect("Cl", "WT", "power", 0.75)],
+                            **kw)
+    with pytest.raises(FitError, match="categorical"):
+        pkpd.fit_population("pk_1cmt_oral", data,
+                            covariates=[pkpd.CovariateEffect("CL", "WT", "categorical", {70.0: 1.2})], **kw)
+    with pytest.raises(FitError, match="no column 'WT'"):
+        pkpd.fit_population("pk_1cmt_oral", data.drop(columns="WT"),
+                            covariates=[pkpd.CovariateEffect("CL", "WT", "power", 0.75)], **kw)
+    missing = data.copy()
+    missing.loc[missing["ID"] == 2, "WT"] = np.nan
+    with pytest.raises(FitError, match="'WT' is missing .* subject 2"):
+        pkpd.fit_population("pk_1cmt_oral", missing, covariates=[pkpd.CovariateEffect("CL", "WT", "power", 0.75)],
+                            **kw)
+
+
+def test_a_fit_from_initial_values_far_from_the_optimum_moves():
+    # regression: L-BFGS-B's first step (the whole gradient, ~50-80 on the log scale here) jumped to the bounds,
+    # where the OFV is ~1e54, and the line search stopped at the initial values reporting convergence
+    theta = {"ka": 1.5, "CL": 2.8, "V": 32.0}
+    data = _simulated_study(np.random.default_rng(2026), n_subjects=12, times=np.array([0.5, 1, 2, 4, 8, 24.0]),
+                            theta=theta, omega={"CL": 0.09, "V": 0.04}, cv=0.15)
+    fit = pkpd.fit_population("pk_1cmt_oral", data, iiv={"CL": 0.2, "V": 0.1}, error=pkpd.Proportional(cv=0.3),
+                              estimate=list(theta), init={"ka": 1.0, "CL": 2.0, "V": 40.0}, covariance=None,
+                              settings=pkpd.SolverSettings(rtol=1e-6, atol=1e-8))
+    assert fit.converged
+    assert fit.objective < 100      # 138.3 at the initial values, 66.4 at the optimum
+    assert fit.theta["CL"] == pytest.approx(3.18, rel=0.02) and fit.theta["ka"] == pytest.approx(1.68, rel=0.02)
