@@ -323,13 +323,16 @@ def _segment_tsit5(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, 
                 # a row, the problem is stiff here and Rodas4 takes over for the rest of this subject.
                 n_acc += 1
                 if method == 0 and n_acc % 5 == 0:
-                    _jac(tn, ynew, q, J)
-                    counters[1] += 1
-                    lam = _spectral_radius(J, tmp, err)
                     # Rodas4 lands on every output time, so it only pays when stability holds the explicit step
-                    # well below the spacing of the outputs still to come (or of the segment's end).
+                    # well below the spacing of the outputs still to come (or of the segment's end); checking
+                    # that first spares the Jacobian on dense output grids.
                     gap = (tt[io] if io < n_out else tend) - tn
-                    if h * lam > 2.8 and gap > 5.0 * h:
+                    lam = 0.0
+                    if gap > 5.0 * h:
+                        _jac(tn, ynew, q, J)
+                        counters[1] += 1
+                        lam = _spectral_radius(J, tmp, err)
+                    if h * lam > 2.8:
                         n_stiff += 1
                         if n_stiff >= 3:
                             counters[2] = 1.0
