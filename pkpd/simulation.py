@@ -369,18 +369,9 @@ def _subject_inputs(m: Model, params, covariates, n_hint):
     if len(set(sizes.values())) > 1:
         raise PkpdError("inconsistent number of subjects: " + ", ".join(f"{k} give {v}" for k, v in sizes.items()))
     n = next(iter(sizes.values()), 1)
+    # values were checked (names, numbers, finite) by broadcast_named
     pv = np.broadcast_to(pv, (n, pv.shape[1])).copy()
     cv = np.broadcast_to(cv, (n, cv.shape[1])).copy()
-    for i, p in enumerate(m.parameters):
-        bad = ~np.isfinite(pv[:, i])
-        if bad.any():
-            raise PkpdError(f"parameter {p.name!r}: values must be finite; subject {int(np.flatnonzero(bad)[0]) + 1} "
-                            f"has {pv[bad, i][0]}")
-    for i, c in enumerate(m.covariates):
-        bad = ~np.isfinite(cv[:, i])
-        if bad.any():
-            raise PkpdError(f"covariate {c.name!r}: values must be finite; subject {int(np.flatnonzero(bad)[0]) + 1} "
-                            f"has {cv[bad, i][0]}")
     return pv, cv, n
 
 

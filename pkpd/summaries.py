@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._params import named_arrays
 from ._progress import ChunkProgress, check_progress
 from .compile import CompiledModel, compile_model
 from .dosing import Bolus, Infusion, Regimen
@@ -713,27 +714,10 @@ def _population(m, params, covariates, regimen):
         if given is None:
             checked.append(None)
             continue
-        if not isinstance(given, Mapping):
-            raise PkpdError(f"{kind}s must be a mapping of name -> value; got {type(given).__name__}")
-        values = {}
-        for name, value in given.items():
-            if name not in known:
-                raise PkpdError(f"unknown {kind} {name!r} for model {m.name!r}." + did_you_mean(str(name), known))
-            try:
-                arr = np.asarray(value, dtype=float)
-            except (TypeError, ValueError):
-                raise PkpdError(f"{kind} {name!r}: values must be numbers; got {value!r}") from None
-            if arr.ndim > 1:
-                raise PkpdError(f"{kind} {name!r}: give a number or a 1-D array (one value per subject); got shape "
-                                f"{arr.shape}")
+        values = named_arrays(given, known, kind, m.name)
+        for name, arr in values.items():
             if arr.ndim == 1:
                 sizes[f"{kind} {name!r}"] = arr.shape[0]
-            bad = ~np.isfinite(arr.reshape(-1))
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise PkpdError(f"{kind} {name!r}: values must be finite; subject {i + 1} has "
-                                f"{arr.reshape(-1)[i]}")
-            values[name] = arr
         checked.append(values)
     regimens = regimen
     if not (regimen is None or isinstance(regimen, Regimen | Bolus | Infusion)):

@@ -196,3 +196,8 @@ def test_bad_solver_settings():
         pkpd.SolverSettings(method="rk45")
     with pytest.raises(PkpdError, match="rtol"):
         pkpd.SolverSettings(rtol=0)
+
+
+def test_params_that_are_not_a_mapping(model):
+    with pytest.raises(PkpdError, match="must be a mapping"):
+        pkpd.simulate(model, None, [0, 1], params=[1.0, 2.0])
