@@ -355,19 +355,7 @@ class _Problem:
         """½ ∇² O_i(η̂) by central differences of O_i (Laplace), (K, n, q, q)."""
         K, n, q = eta.shape
         h = 1e-3
-        pts = [np.zeros(q)]
-        for a in range(q):
-            e = np.zeros(q)
-            e[a] = h
-            pts += [e, -e]
-        pairs = [(a, b) for a in range(q) for b in range(a)]
-        for a, b in pairs:
-            for sa in (1, -1):
-                for sb in (1, -1):
-                    e = np.zeros(q)
-                    e[a], e[b] = sa * h, sb * h
-                    pts.append(e)
-        S = np.array(pts)
+        S = _hessian_stencil(q, h)
         E = eta[:, None] + S[None, :, None, :]                               # (K, m, n, q)
         m_ = S.shape[0]
         P = self.params(theta, E)
@@ -376,14 +364,7 @@ class _Problem:
         vals = np.empty((K, m_, n))
         for j in range(m_):
             vals[:, j] = self._objective_at(F[:, j], E[:, j], errs, om_inv)
-        Hh = np.empty((K, n, q, q))
-        for a in range(q):
-            Hh[:, :, a, a] = (vals[:, 1 + 2 * a] - 2 * vals[:, 0] + vals[:, 2 + 2 * a]) / h ** 2
-        base = 1 + 2 * q
-        for k, (a, b) in enumerate(pairs):
-            pp, pm, mp, mm = (vals[:, base + 4 * k + i] for i in range(4))
-            Hh[:, :, a, b] = Hh[:, :, b, a] = (pp - pm - mp + mm) / (4 * h * h)
-        return 0.5 * Hh
+        return 0.5 * _hessian_from_stencil(np.moveaxis(vals, 1, -1), q, h)
 
     def _objective_at(self, f, eta, errs, om_inv):
         """O_i(η) (K, n) from predictions f (K, n, J) (interaction: R at f)."""
@@ -940,32 +921,45 @@ def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:
     return out
 
 
+def _hessian_stencil(q: int, h: float) -> np.ndarray:
+    """Offsets (m, q) for a central-difference Hessian: 0, then +-h e_a for each a, then the four (+-h, +-h)
+    corners of each pair a > b (the order :func:`_hessian_from_stencil` reads them in)."""
+    pts = [np.zeros(q)]
+    for a in range(q):
+        e = np.zeros(q)
+        e[a] = h
+        pts += [e, -e]
+    for a in range(q):
+        for b in range(a):
+            for sa in (1, -1):
+                for sb in (1, -1):
+                    e = np.zeros(q)
+                    e[a], e[b] = sa * h, sb * h
+                    pts.append(e)
+    return np.array(pts)
+
+
+def _hessian_from_stencil(vals: np.ndarray, q: int, h: float) -> np.ndarray:
+    """Hessian (..., q, q) from values (..., m) of a function at the points of :func:`_hessian_stencil`."""
+    H = np.empty(vals.shape[:-1] + (q, q))
+    for a in range(q):
+        H[..., a, a] = (vals[..., 1 + 2 * a] - 2 * vals[..., 0] + vals[..., 2 + 2 * a]) / h ** 2
+    k = 1 + 2 * q
+    for a in range(q):
+        for b in range(a):
+            pp, pm, mp, mm = (vals[..., k + i] for i in range(4))
+            H[..., a, b] = H[..., b, a] = (pp - pm - mp + mm) / (4 * h * h)
+            k += 4
+    return H
+
+
 def _covariance_step(layout: _Layout, x: np.ndarray, evaluate, which: str):
     """Covariance of the natural-scale estimates: sandwich R^-1 S R^-1, 2 R^-1 or 4 S^-1 (with fallbacks)."""
     p = x.size
     h = _H_HESS
-    pts = [np.zeros(p)]
-    for a in range(p):
-        e = np.zeros(p)
-        e[a] = h
-        pts += [e, -e]
-    pairs = [(a, b) for a in range(p) for b in range(a)]
-    for a, b in pairs:
-        for sa in (1, -1):
-            for sb in (1, -1):
-                e = np.zeros(p)
-                e[a], e[b] = sa * h, sb * h
-                pts.append(e)
-    X = x[None, :] + np.array(pts)
+    X = x[None, :] + _hessian_stencil(p, h)
     out, _, _ = evaluate(X)
-    tot = out.sum(axis=1)
-    Rm = np.empty((p, p))
-    for a in range(p):
-        Rm[a, a] = (tot[1 + 2 * a] - 2 * tot[0] + tot[2 + 2 * a]) / h ** 2
-    base = 1 + 2 * p
-    for k, (a, b) in enumerate(pairs):
-        pp, pm, mp, mm = (tot[base + 4 * k + i] for i in range(4))
-        Rm[a, b] = Rm[b, a] = (pp - pm - mp + mm) / (4 * h * h)
+    Rm = _hessian_from_stencil(out.sum(axis=1), p, h)
     gi = np.stack([(out[1 + 2 * a] - out[2 + 2 * a]) / (2 * h) for a in range(p)], axis=1)   # (n, p)
     Sm = gi.T @ gi
     notes = []
