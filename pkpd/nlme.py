@@ -32,9 +32,10 @@ the conditional estimate (empirical Bayes estimate, EBE) is :math:`\hat\eta_i = 
 * **FO** (``METHOD=0``): :math:`\mathrm{OFV}_i = \log|C_i| + r_i^\top C_i^{-1} r_i`, :math:`r_i = y_i - f_i(0)`,
   :math:`C_i = G_i\Omega G_i^\top + R_i`, everything at :math:`\eta = 0`.
 
-Covariate effects on typical values (:class:`pkpd.CovariateEffect`, power or linear) can be estimated with the
-other parameters: subject *i*'s typical value is :math:`\theta\,(c_i/\mathrm{ref})^{\beta}` or
-:math:`\theta\,(1 + \beta(c_i - \mathrm{ref}))`, with :math:`\beta` estimated on the natural scale.
+Covariate effects on typical values (:class:`pkpd.CovariateEffect`: power, linear or categorical) can be estimated
+with the other parameters: subject *i*'s typical value is :math:`\theta\,(c_i/\mathrm{ref})^{\beta}`,
+:math:`\theta\,(1 + \beta(c_i - \mathrm{ref}))`, or :math:`\theta\,\beta_k` for a subject in category *k*
+(:math:`\beta = 1` for the reference category), with :math:`\beta` estimated on the natural scale.
 Diagnostics: PRED/IPRED/IWRES/CWRES in the fit's table, :func:`npde` (normalised prediction distribution
 errors) and :func:`vpc`; :func:`pkpd.plots.plot_gof` draws the goodness-of-fit panel.
 
@@ -424,7 +425,8 @@ class _Layout:
     L0: np.ndarray
     errors0: tuple
     x0: np.ndarray
-    effects: tuple = ()                            # CovariateEffect (initial coefficients), estimated
+    effects: tuple = ()                            # _Coefficient (initial values), estimated
+    user_effects: tuple = ()                       # the CovariateEffect objects they come from
     effect_columns: np.ndarray | None = None       # (n_effects, n_subjects) covariate values
 
     @property
@@ -490,6 +492,8 @@ def _apply_effects(model: Model, theta: np.ndarray, effects, coef: np.ndarray, c
         with np.errstate(all="ignore"):
             if eff.kind == "power":
                 out[:, :, j] *= (c[None, :] / eff.ref) ** b
+            elif eff.kind == "factor":
+                out[:, :, j] *= 1.0 + (b - 1.0) * c[None, :]
             else:
                 out[:, :, j] *= 1.0 + b * (c[None, :] - eff.ref)
     return out
@@ -511,9 +515,10 @@ def _effect_columns(model: Model, prob, effects, data) -> np.ndarray | None:
         if eff.parameter not in model.parameter_names:
             raise FitError(f"covariates: model {model.name!r} has no parameter {eff.parameter!r}."
                            + did_you_mean(eff.parameter, model.parameter_names))
-        if eff.kind == "categorical":
-            raise FitError(f"covariates: the categorical effect of {eff.covariate!r} on {eff.parameter!r} cannot be "
-                           "estimated yet; estimate power or linear effects (or simulate with categorical ones)")
+        if eff.kind == "categorical" and (not isinstance(eff.value, Mapping) or not eff.value):
+            raise FitError(f"covariates: the categorical effect of {eff.covariate!r} on {eff.parameter!r} needs "
+                           "value = a dict category -> initial factor for every non-reference category, e.g. "
+                           "{1: 0.8} (the reference category, factor 1, is left out)")
         if eff.covariate not in model.covariate_names:
             raise FitError(f"covariates: model {model.name!r} declares no covariate {eff.covariate!r} (declare it "
                            "in the model file's [covariates])." + did_you_mean(eff.covariate, model.covariate_names))
@@ -531,8 +536,66 @@ def _effect_columns(model: Model, prob, effects, data) -> np.ndarray | None:
             sid = prob.data.ids[int(np.flatnonzero(bad)[0])]
             raise FitError(f"covariates: covariate {eff.covariate!r} is missing (or not positive, for a power "
                            f"effect) for subject {sid!r}")
-        cols.append(c)
+        if eff.kind == "categorical":
+            for category in eff.value:
+                indicator = c == float(category)
+                if not indicator.any():
+                    raise FitError(f"covariates: no subject has {eff.covariate} = {category!r}, so its factor on "
+                                   f"{eff.parameter!r} cannot be estimated (categories in the data: "
+                                   f"{sorted(set(c.tolist()))})")
+                cols.append(indicator.astype(float))
+        else:
+            cols.append(c)
     return np.array(cols)
+
+
+@dataclass(frozen=True)
+class _Coefficient:
+    """One estimated covariate coefficient (private): a power or linear effect, or the factor of one category of
+    a categorical effect (``category`` set; its column is the 0/1 indicator of that category)."""
+
+    parameter: str
+    covariate: str
+    kind: str
+    value: float
+    ref: float = 1.0
+    category: object = None
+    source: int = 0      # index of the user's CovariateEffect
+
+    @property
+    def name(self) -> str:
+        if self.category is not None:
+            return f"{self.covariate}[{_plain_category(self.category)}]_on_{self.parameter}"
+        return f"{self.covariate}_on_{self.parameter}"
+
+
+def _plain_category(c):
+    return int(c) if isinstance(c, float | np.floating) and float(c).is_integer() else c
+
+
+def _coefficients(effects) -> tuple[_Coefficient, ...]:
+    """The estimated coefficients of the user's effects, categorical effects expanded per category."""
+    out = []
+    for k, eff in enumerate(effects):
+        if eff.kind == "categorical":
+            out += [_Coefficient(eff.parameter, eff.covariate, "factor", float(v), category=cat, source=k)
+                    for cat, v in eff.value.items()]
+        else:
+            out.append(_Coefficient(eff.parameter, eff.covariate, eff.kind, float(eff.value), float(eff.ref),
+                                    source=k))
+    return tuple(out)
+
+
+def _estimated_effects(effects, coefficients: tuple[_Coefficient, ...], values) -> tuple:
+    """The user's effects with their estimated values (categorical: dict category -> factor)."""
+    out = list(effects)
+    for c, v in zip(coefficients, values):
+        eff = out[c.source]
+        if c.category is None:
+            out[c.source] = dataclasses.replace(eff, value=float(v))
+        else:
+            out[c.source] = dataclasses.replace(eff, value={**dict(eff.value), c.category: float(v)})
+    return tuple(out)
 
 
 def _layout(model: Model, iiv: IIV, estimate, error: dict, init: Mapping | None) -> _Layout:
@@ -728,8 +791,9 @@ def _setup(model, data, iiv, error, method, estimate, blq, settings, init, effec
     effects = tuple(effects or ())
     if effects:
         columns = _effect_columns(model, prob, effects, data)
-        x0 = np.concatenate([layout.x0, [float(e.value) for e in effects]])
-        layout = dataclasses.replace(layout, effects=effects, effect_columns=columns, x0=x0)
+        coefs = _coefficients(effects)
+        x0 = np.concatenate([layout.x0, [c.value for c in coefs]])
+        layout = dataclasses.replace(layout, effects=coefs, user_effects=effects, effect_columns=columns, x0=x0)
     return model, iiv, error, layout, prob
 
 
@@ -846,7 +910,7 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     bounds = [(a if np.isfinite(a) else None, b if np.isfinite(b) else None) for a, b in zip(lo, hi)]
     bounds += [(-12.0, 5.0) if a == b else (None, None) for a, b in layout.chol_index]
     bounds += [(-20.0, 10.0)] * len(layout.error_slots)
-    bounds += [(None, None)] * len(layout.effects)
+    bounds += [(1e-6, None) if c.kind == "factor" else (None, None) for c in layout.effects]
     out0, _, _ = evaluate(x[None, :], keep=True)
     converged, message, nit = True, "objective evaluated at the initial values (maxeval=0)", 0
     if maxeval != 0 and layout.n:
@@ -908,8 +972,8 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         converged=converged, message=message if nit or maxeval == 0 else message, n_evaluations=state["n"],
         seconds=_time.perf_counter() - t_start, model_name=model.name,
         output_units={o.name: o.unit for o in model.outputs if o.name in layout.outputs}, time_unit=model.time_unit,
-        covariate_effects=tuple(dataclasses.replace(e, value=float(b))
-                                for e, b in zip(layout.effects, layout.coefficients(x[None, :])[0])))
+        covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
+                                             layout.coefficients(x[None, :])[0]))
 
 
 def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:
@@ -917,7 +981,7 @@ def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:
     for a, b in layout.chol_index:
         out.append(f"omega2_{iiv.names[a]}" if a == b else f"omega_{iiv.names[b]}_{iiv.names[a]}")
     out += [f"{layout.outputs[o]}_{p}" if len(layout.outputs) > 1 else p for o, p in layout.error_slots]
-    out += [f"{e.covariate}_on_{e.parameter}" for e in layout.effects]
+    out += [c.name for c in layout.effects]
     return out
 
 

@@ -203,9 +203,12 @@ def test_bad_covariate_effects_are_clear_errors():
     with pytest.raises(FitError, match="no parameter 'Cl'.*CL"):
         pkpd.fit_population("pk_1cmt_oral", data, covariates=[pkpd.CovariateEffect("Cl", "WT", "power", 0.75)],
                             **kw)
-    with pytest.raises(FitError, match="categorical"):
+    with pytest.raises(FitError, match="categorical.*dict category -> initial factor"):
         pkpd.fit_population("pk_1cmt_oral", data,
-                            covariates=[pkpd.CovariateEffect("CL", "WT", "categorical", {70.0: 1.2})], **kw)
+                            covariates=[pkpd.CovariateEffect("CL", "WT", "categorical", 1.2)], **kw)
+    with pytest.raises(FitError, match=r"no subject has WT = 65\.0.*categories in the data: \[60\.0, 70\.0"):
+        pkpd.fit_population("pk_1cmt_oral", data,
+                            covariates=[pkpd.CovariateEffect("CL", "WT", "categorical", {65.0: 1.2})], **kw)
     with pytest.raises(FitError, match="no column 'WT'"):
         pkpd.fit_population("pk_1cmt_oral", data.drop(columns="WT"),
                             covariates=[pkpd.CovariateEffect("CL", "WT", "power", 0.75)], **kw)
@@ -228,3 +231,44 @@ def test_a_fit_from_initial_values_far_from_the_optimum_moves():
     assert fit.converged
     assert fit.objective < 100      # 138.3 at the initial values, 66.4 at the optimum
     assert fit.theta["CL"] == pytest.approx(3.18, rel=0.02) and fit.theta["ka"] == pytest.approx(1.68, rel=0.02)
+
+
+def _model_with_sex(tmp_path):
+    text = (Path(pkpd.__file__).parent.parent / "models" / "pk_1cmt_oral.toml").read_text()
+    text = text.replace('name = "pk_1cmt_oral"', 'name = "pk_1cmt_oral_sex"')
+    text += '\n[covariates.SEX]\nunit = "1"\nvalue = 0\ndescription = "sex (0 male, 1 female)"\n'
+    path = tmp_path / "pk_1cmt_oral_sex.toml"
+    path.write_text(text)
+    return pkpd.load_model(path)
+
+
+def test_fit_population_estimates_a_categorical_effect(tmp_path):
+    """CL of women (SEX=1) is 0.6 x that of men in the simulated study: the factor is recovered within its SE."""
+    model = _model_with_sex(tmp_path)
+    rng = np.random.default_rng(11)
+    n = 40
+    sex = np.tile([0.0, 1.0], n // 2)
+    theta = {"ka": 1.5, "CL": 2.8, "V": 32.0}
+    times = np.array([0.5, 1, 2, 4, 8, 24.0])
+    rows = []
+    for i in range(n):
+        cl = theta["CL"] * (0.6 if sex[i] == 1 else 1.0) * np.exp(rng.normal(0, 0.2))
+        v = theta["V"] * np.exp(rng.normal(0, 0.2))
+        ka, ke = theta["ka"], cl / v
+        conc = 320.0 * ka / (v * (ka - ke)) * (np.exp(-ke * times) - np.exp(-ka * times))
+        dv = conc * (1 + 0.1 * rng.standard_normal(times.size))
+        rows.append(dict(ID=i + 1, TIME=0.0, DV=".", AMT=320.0, EVID=1, CMT=1, MDV=1, SEX=sex[i]))
+        rows += [dict(ID=i + 1, TIME=t, DV=y, AMT=0, EVID=0, CMT=2, MDV=0, SEX=sex[i]) for t, y in zip(times, dv)]
+    data = pd.DataFrame(rows)
+    effect = pkpd.CovariateEffect("CL", "SEX", "categorical", {1: 1.0})
+    fit = pkpd.fit_population(model, data, iiv={"CL": 0.1, "V": 0.1}, error=pkpd.Proportional(cv=0.2),
+                              estimate=["ka", "CL", "V"], covariates=[effect],
+                              settings=pkpd.SolverSettings(rtol=1e-6, atol=1e-8))
+    assert fit.converged, fit.message
+    p = fit.parameters.set_index("name")
+    b, se = p.loc["SEX[1]_on_CL", "estimate"], p.loc["SEX[1]_on_CL", "se"]
+    assert 0.0 < se < 0.1 and abs(b - 0.6) < 3 * se, (b, se)
+    assert fit.covariate_effects == (pkpd.CovariateEffect("CL", "SEX", "categorical", {1: b}),)
+    assert fit.theta["CL"] == pytest.approx(2.8, rel=0.15)
+    # sex explains much of the variability of CL: without the effect, the IIV on CL is larger
+    assert fit.omega[0, 0] < 0.1
