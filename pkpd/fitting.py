@@ -101,6 +101,7 @@ class _Data:
     row: np.ndarray               # (n_obs,) row in the file (1-based), for messages
     time_unit: str                # of the data (TIME column)
     dropped: int = 0              # censored observations dropped (M1)
+    covariate_events: object = None  # EventTable (n_subjects, w) of time-varying covariates (kind 3), or None
 
     @property
     def n_subjects(self) -> int:
@@ -117,11 +118,20 @@ class _Data:
             covariates=self.covariates[subjects], times=self.times[subjects], pre=self.pre[subjects],
             n_times=self.n_times[subjects], subject=remap[self.subject[keep]], time_index=self.time_index[keep],
             output=self.output[keep], time=self.time[keep], dv=self.dv[keep], limit=self.limit[keep],
-            censored=self.censored[keep], row=self.row[keep])
+            censored=self.censored[keep], row=self.row[keep],
+            covariate_events=None if self.covariate_events is None else _subset_events(self.covariate_events,
+                                                                                       subjects))
 
     def with_observations(self, dv: np.ndarray, censored: np.ndarray) -> _Data:
         """The same design with other observed values (parametric bootstrap)."""
         return dataclasses.replace(self, dv=np.asarray(dv, dtype=float), censored=np.asarray(censored, dtype=bool))
+
+
+def _subset_events(ev, subjects):
+    from .simulation import EventTable
+
+    return EventTable(ev.time[subjects], ev.kind[subjects], ev.index[subjects], ev.value[subjects],
+                      ev.count[subjects])
 
 
 def _read(model: Model, data):
@@ -238,7 +248,7 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
     for sid in subject_ids:
         r = regimens.get(sid, Regimen.none())
         regs.append(canonical.setdefault(r, r))
-    covariates, explicit = _subject_covariates(model, ds, subject_ids)
+    covariates, explicit, changes = _subject_covariates(model, ds, subject_ids, tf)
 
     # distinct (time, pre) per subject: pre-dose rows first at equal times
     sub_index = {sid: i for i, sid in enumerate(subject_ids)}
@@ -267,7 +277,8 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
     return _Data(model=model, ids=tuple(_plain(s) for s in subject_ids), regimens=tuple(regs),
                  covariates=covariates, explicit=explicit, outputs=tuple(outputs), times=times, pre=pre_flags,
                  n_times=n_times, subject=subj, time_index=time_index, output=out_index, time=t_model, dv=dv,
-                 limit=limit, censored=censored, row=rows, time_unit=ds.time_unit, dropped=dropped)
+                 limit=limit, censored=censored, row=rows, time_unit=ds.time_unit, dropped=dropped,
+                 covariate_events=changes)
 
 
 def _plain(x):
@@ -276,7 +287,17 @@ def _plain(x):
     return x.item() if isinstance(x, np.generic) else x
 
 
-def _subject_covariates(model: Model, ds, subject_ids) -> tuple[np.ndarray, frozenset]:
+# A covariate that changes at a record takes its new value just after that record (NONMEM's "next observation
+# carried backward"): the change is applied _NOCB_DELAY x max(1, |t|) model time units after the record, so that
+# observations at the record's time still see the old value. The delay (3.6 ms for hours) is far below what the
+# solution can resolve at the tolerances used for fitting.
+_NOCB_DELAY = 1e-9
+
+
+def _subject_covariates(model: Model, ds, subject_ids, time_factor: float = 1.0
+                        ) -> tuple[np.ndarray, frozenset, object]:
+    """Per-subject covariates (first record's value), the names given by the data, and the events of covariates
+    that change within a subject (an EventTable of kind 3, or None)."""
     table = ds.table
     params = {p.upper(): p for p in model.parameter_names}
     for column in ds.covariate_columns:
@@ -287,24 +308,66 @@ def _subject_covariates(model: Model, ds, subject_ids) -> tuple[np.ndarray, froz
     by_upper = {c.upper(): c for c in ds.covariate_columns}
     cov = np.tile([c.value for c in model.covariates], (len(subject_ids), 1)).astype(float)
     explicit = set()
+    changes: list[list[tuple[float, int, float]]] = [[] for _ in subject_ids]
+    n_params = len(model.parameters)
+    by_id = dict(tuple(table.groupby("ID", sort=False)))
     for j, c in enumerate(model.covariates):
         column = c.name if c.name in ds.covariate_columns else by_upper.get(c.name.upper())
         if column is None:
             continue
         explicit.add(c.name)
         for i, sid in enumerate(subject_ids):
-            sub = table.loc[table["ID"] == sid]
+            sub = by_id[sid]
             values = sub[column].to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
-            if values.size == 0:
+            finite = np.isfinite(values)
+            if not finite.any():
                 continue
-            if np.any(values != values[0]):
-                row = int(sub["ROW"].to_numpy()[np.flatnonzero(sub[column].to_numpy(dtype=float) != values[0])[0]])
-                raise DataError(f"covariate {c.name!r} changes within subject {_plain(sid)}; fit() takes one value "
-                                "per subject (time-varying covariates are simulated by simulate_nonmem only)",
-                                row=row, column=column, file=ds.source)
+            values = values[finite]
             cov[i, j] = values[0]
-    return cov.reshape(len(subject_ids), len(model.covariates)), frozenset(explicit)
+            if np.any(values != values[0]):
+                times = sub["TIME"].to_numpy(dtype=float)[finite] * time_factor
+                if np.any(np.diff(times) < 0):
+                    raise DataError(f"covariate {c.name!r} changes within subject {_plain(sid)}, whose TIME goes "
+                                    "back (a new occasion): time-varying covariates are fitted on one clock only",
+                                    row=int(sub["ROW"].to_numpy()[0]), column=column, file=ds.source)
+                for k in np.flatnonzero(values[1:] != values[:-1]):
+                    t = times[k]
+                    changes[i].append((t + _NOCB_DELAY * max(1.0, abs(t)), n_params + j, float(values[k + 1])))
+    events = None
+    if any(changes):
+        from .simulation import EventTable
+
+        n = len(subject_ids)
+        width = max(len(c) for c in changes)
+        time = np.full((n, width), np.inf)
+        index = np.zeros((n, width), dtype=np.int64)
+        value = np.zeros((n, width))
+        count = np.zeros(n, dtype=np.int64)
+        for i, evs in enumerate(changes):
+            evs.sort(key=lambda e: e[0])
+            count[i] = len(evs)
+            for k, (t, q_index, v) in enumerate(evs):
+                time[i, k], index[i, k], value[i, k] = t, q_index, v
+        events = EventTable(time, np.full((n, width), 3, dtype=np.int64), index, value, count)
+    return cov.reshape(len(subject_ids), len(model.covariates)), frozenset(explicit), events
+
+
+def _merge_events(events, extra):
+    """Events of a batch (k copies of the subjects) merged with the subjects' covariate changes (time order)."""
+    from .simulation import EventTable
+
+    if extra is None:
+        return events
+    reps = events.time.shape[0] // extra.time.shape[0]
+    time = np.concatenate([events.time, np.tile(extra.time, (reps, 1))], axis=1)
+    order = np.argsort(time, axis=1, kind="stable")
+
+    def take(a, b):
+        return np.take_along_axis(np.concatenate([a, np.tile(b, (reps, 1))], axis=1), order, 1)
+
+    return EventTable(np.take_along_axis(time, order, 1), take(events.kind, extra.kind),
+                      take(events.index, extra.index), take(events.value, extra.value),
+                      events.count + np.tile(extra.count, reps))
 
 
 # ====================================================================================================== layout
@@ -702,7 +765,7 @@ class _Problem:
                 raise DataError("the doses are per kg of body weight, but the data have no WT column; add each "
                                 "subject's weight [kg] as a WT column") from None
             raise DataError(f"doses: {err}") from None
-        self.events0 = None if self.events_depend else events
+        self.events0 = None if self.events_depend else _merge_events(events, data.covariate_events)
         self.gradient = gradient
         self.gradient_note = ""
         self.sens = None
@@ -748,7 +811,8 @@ class _Problem:
             return EventTable(np.tile(e.time, (k, 1)), np.tile(e.kind, (k, 1)), np.tile(e.index, (k, 1)),
                               np.tile(e.value, (k, 1)), np.tile(e.count, k))
         with np.errstate(all="ignore"):
-            return build_events(self.cm, self.data.regimens * k, q, self.data.explicit)
+            return _merge_events(build_events(self.cm, self.data.regimens * k, q, self.data.explicit),
+                                 self.data.covariate_events)
 
     def _run(self, cm, q, y0, events, k):
         from .simulation import run_batch
@@ -861,6 +925,8 @@ def _dose_dependence(model: Model, estimated: tuple[str, ...]):
 
 def _sensitivity_unsupported(model: Model, data: _Data, est: set, dep) -> str:
     """Why the sensitivity equations cannot give exact derivatives here ('' when they can)."""
+    if data.covariate_events is not None:
+        return "time-varying covariates"
     for target, (timing, factor) in dep.items():
         if timing:
             return f"the lag, rate or duration of dose target {target!r} depends on {', '.join(sorted(timing))}"
@@ -1612,7 +1678,9 @@ def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, obje
     data : NonmemDataset, pandas.DataFrame or path
         Observations and doses in the NONMEM layout (see :func:`pkpd.nonmem.read_nonmem`): ``DVID`` names each
         observation's output (optional with one output), ``LLOQ`` with ``BLQ`` or ``CENS`` mark values below the
-        limit of quantification, covariate columns (``WT``...) hold one value per subject.
+        limit of quantification, covariate columns (``WT``...) are the model's covariates. A covariate may change
+        within a subject: as in NONMEM, a record's value applies from the previous record up to and including
+        this one (next observation carried backward).
     estimate : sequence of str
         Parameters to estimate, e.g. ``["k_c", "s_p", "EC50"]``.
     error : dict[str, error model]
@@ -2069,11 +2137,18 @@ class Bootstrap:
     estimate : dict[str, float]
         The original fit's estimates.
     samples : ndarray, shape (n_ok, k)
-        Estimates from the replicates whose fit converged, natural scale, columns in ``names`` order.
+        Estimates from the replicates whose fit converged, natural scale, columns in ``names`` order, rows in
+        replicate order.
+    replicates : ndarray of int, shape (n_ok,)
+        The (0-based) replicate index of each row of ``samples``.
     n_requested, n_failed : int
         Replicates asked for, and those whose fit failed or did not converge (left out of ``samples``).
+    failed : tuple[tuple[int, str], ...]
+        ``(replicate index, reason)`` of each failed replicate: nothing is dropped silently.
     median, se, ci_low, ci_high : dict[str, float]
         Median, standard deviation and 2.5th / 97.5th percentiles of the replicate estimates.
+    seed : int or None
+        The seed given (replicate ``i`` draws from ``numpy.random.SeedSequence(seed).spawn(n)[i]``).
 
     Examples
     --------
@@ -2084,9 +2159,9 @@ class Bootstrap:
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
-    >>> boot = pkpd.bootstrap(res, 20, seed=1)
-    >>> boot.samples.shape
-    (20, 3)
+    >>> boot = pkpd.bootstrap(res, 20, seed=1, progress=False)
+    >>> boot.samples.shape, boot.failed
+    ((20, 3), ())
     """
 
     names: tuple[str, ...]
@@ -2098,6 +2173,9 @@ class Bootstrap:
     se: dict[str, float]
     ci_low: dict[str, float]
     ci_high: dict[str, float]
+    failed: tuple = ()
+    replicates: np.ndarray = field(default=None, repr=False)
+    seed: int | None = None
 
     def to_dataframe(self):
         """Columns ``name, estimate, median, se, ci_low, ci_high`` (pandas)."""
@@ -2130,9 +2208,31 @@ def _simulate_observations(ctx: _Context, rng: np.random.Generator) -> tuple[np.
     return y, censored
 
 
-def bootstrap(result: FitResult, n: int = 200, seed=None) -> Bootstrap:
+def _bootstrap_replicate(ctx: _Context, seed: np.random.SeedSequence) -> tuple[bool, object]:
+    """One replicate (a pure task): (True, natural-scale estimates) or (False, the reason it failed)."""
+    base = ctx.problem
+    y, censored = _simulate_observations(ctx, np.random.default_rng(seed))
+    problem = _replace_data(base, base.data.with_observations(y, censored))
+    try:
+        _check_start(problem, ctx.x)
+        run, _ = _optimise(problem, ctx.x.copy(), ctx.method, ctx.max_evaluations)
+    except (PkpdError, np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
+        return False, f"{type(err).__name__}: {err}"
+    if not math.isfinite(run.ofv):
+        return False, "no finite objective"
+    if not run.converged:
+        return False, f"did not converge: {run.message}"
+    return True, base.layout.natural(run.x)
+
+
+def bootstrap(result: FitResult, n: int = 200, seed=None, *, client=None, workers: int | None = None,
+              progress: bool | None = None) -> Bootstrap:
     """Parametric bootstrap: simulate ``n`` datasets from the fitted model (same design, error models and LLOQs),
     refit each, and summarise the estimates.
+
+    Replicate ``i`` draws its data from ``numpy.random.SeedSequence(seed).spawn(n)[i]``, so the result is the same
+    (bit for bit) serially, on local processes or on a Dask cluster, and the first ``m`` replicates of a larger run
+    are those of a run of ``m``.
 
     Parameters
     ----------
@@ -2141,36 +2241,42 @@ def bootstrap(result: FitResult, n: int = 200, seed=None) -> Bootstrap:
         Number of replicates.
     seed : int or numpy Generator, optional
 
+    Other arguments
+    ---------------
+    client : dask.distributed Client, Dask cluster or scheduler address (str), optional
+        Run the replicates on this Dask cluster (the fit is sent to each worker once); see
+        :mod:`pkpd._parallel`. Needs ``pkpd[distributed]``.
+    workers : int, optional
+        Local processes when no client is given: None (default) runs the first replicate here and the rest on all
+        cores if they would take more than a few seconds (else here); 1 runs serially in this process.
+    progress : bool or None
+        Progress bar over replicates: None (shown for runs over about 2 s in a terminal or notebook), True, False.
+
     Returns
     -------
     Bootstrap
-        Replicates whose fit fails or does not converge are counted and left out.
+        Replicates whose fit fails or does not converge are left out of ``samples`` and listed in ``failed``
+        with the reason.
 
     Examples
     --------
     See :class:`Bootstrap`.
     """
+    from ._parallel import check_client, check_workers, map_tasks, spawn_seeds
+
     if not isinstance(result, FitResult):
         raise FitError(f"expected a FitResult (from pkpd.fit); got {type(result).__name__}")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise FitError(f"n: must be a positive integer; got {n!r}")
+    check_client(client)
+    check_workers(workers)
     ctx = result._context
-    rng = np.random.default_rng(seed)
-    base = ctx.problem
-    samples, failed = [], 0
-    for _ in range(int(n)):
-        y, censored = _simulate_observations(ctx, rng)
-        problem = _replace_data(base, base.data.with_observations(y, censored))
-        try:
-            _check_start(problem, ctx.x)
-            run, _ = _optimise(problem, ctx.x.copy(), ctx.method, ctx.max_evaluations)
-        except FitError:
-            failed += 1
-            continue
-        if not run.converged or not math.isfinite(run.ofv):
-            failed += 1
-            continue
-        samples.append(base.layout.natural(run.x))
+    seeds = spawn_seeds(seed, int(n))
+    outcomes = map_tasks(_bootstrap_replicate, seeds, shared=ctx, client=client, workers=workers, progress=progress,
+                         description=f"{result.model_name}: bootstrap", unit="replicate")
+    samples = [x for ok, x in outcomes if ok]
+    replicates = np.array([i for i, (ok, _) in enumerate(outcomes) if ok], dtype=np.int64)
+    failed = tuple((i, reason) for i, (ok, reason) in enumerate(outcomes) if not ok)
     names = result.names
     arr = np.array(samples).reshape(len(samples), len(names))
     with warnings.catch_warnings():
@@ -2179,9 +2285,12 @@ def bootstrap(result: FitResult, n: int = 200, seed=None) -> Bootstrap:
         sd = np.std(arr, axis=0, ddof=1) if len(samples) > 1 else np.full(len(names), np.nan)
         lo, hi = (np.percentile(arr, [2.5, 97.5], axis=0) if len(samples)
                   else (np.full(len(names), np.nan), np.full(len(names), np.nan)))
-    return Bootstrap(names=names, estimate=dict(result.estimates), samples=arr, n_requested=int(n), n_failed=failed,
-                     median=dict(zip(names, med.tolist())), se=dict(zip(names, sd.tolist())),
-                     ci_low=dict(zip(names, lo.tolist())), ci_high=dict(zip(names, hi.tolist())))
+    arr.setflags(write=False)
+    replicates.setflags(write=False)
+    return Bootstrap(names=names, estimate=dict(result.estimates), samples=arr, n_requested=int(n),
+                     n_failed=len(failed), median=dict(zip(names, med.tolist())), se=dict(zip(names, sd.tolist())),
+                     ci_low=dict(zip(names, lo.tolist())), ci_high=dict(zip(names, hi.tolist())), failed=failed,
+                     replicates=replicates, seed=seed if isinstance(seed, int | None) else None)
 
 
 def _replace_data(problem: _Problem, data: _Data) -> _Problem:

@@ -103,7 +103,7 @@ class _Problem:
 
     def __init__(self, model: Model, data, iiv: IIV, error: dict, method: str, blq, settings: SolverSettings):
         from ._sensitivity import dose_dependence
-        from .fitting import _observations
+        from .fitting import _merge_events, _observations
         from .simulation import build_events
 
         self.model, self.iiv, self.method = model, iiv, method
@@ -138,12 +138,13 @@ class _Problem:
         dep = dose_dependence(model, tuple(sorted(model.parameter_names)))
         self.events_depend = any(a or b for a, b in dep.values())
         q0 = self.cm.build_q(np.tile(self.base, (n, 1)), d.covariates)
-        self.events0 = build_events(self.cm, d.regimens, q0, d.explicit)
+        self.events0 = _merge_events(build_events(self.cm, d.regimens, q0, d.explicit), d.covariate_events)
         self.n_solves = 0
 
     # -- predictions -------------------------------------------------------------------------------------------
     def predict(self, P: np.ndarray) -> np.ndarray:
         """Predictions (c, n, J) for parameter rows P (c, n, n_params) (c copies of the n subjects)."""
+        from .fitting import _merge_events
         from .simulation import EventTable, build_events, run_batch
 
         c = P.shape[0]
@@ -162,7 +163,7 @@ class _Problem:
         y0 = np.where(np.isfinite(y0), y0, 0.0)
         if self.events_depend:
             with np.errstate(all="ignore"):
-                ev = build_events(self.cm, d.regimens * c, q, d.explicit)
+                ev = _merge_events(build_events(self.cm, d.regimens * c, q, d.explicit), d.covariate_events)
         else:
             e = self.events0
             ev = EventTable(np.tile(e.time, (c, 1)), np.tile(e.kind, (c, 1)), np.tile(e.index, (c, 1)),
@@ -525,7 +526,14 @@ def _effect_columns(model: Model, prob, effects, data) -> np.ndarray | None:
         if eff.covariate not in prob.data.explicit:
             raise FitError(f"covariates: the data have no column {eff.covariate!r} for the effect on "
                            f"{eff.parameter!r}")
-        c = prob.data.covariates[:, model.covariate_names.index(eff.covariate)].astype(float)
+        j_cov = model.covariate_names.index(eff.covariate)
+        ce = prob.data.covariate_events
+        if ce is not None and np.any(ce.index == len(model.parameters) + j_cov):
+            raise FitError(f"covariates: {eff.covariate!r} changes within a subject; an estimated CovariateEffect "
+                           "takes one value per subject. For a time-varying covariate, write the covariate model "
+                           f"in the model file (e.g. {eff.parameter} = TV{eff.parameter} * ({eff.covariate}/70)**"
+                           "BETA) and estimate its coefficient as a parameter")
+        c = prob.data.covariates[:, j_cov].astype(float)
         column = eff.covariate if eff.covariate in table else by_upper[eff.covariate.upper()]
         given = table.groupby("ID", sort=False)[column].apply(lambda v: bool(np.isfinite(
             np.asarray(v, dtype=float)).any()))
@@ -830,6 +838,8 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         E.g. ``pkpd.load_model("pk_1cmt_oral")``; initial typical values from the model file (or ``init``).
     data : NonmemDataset, DataFrame or CSV path
         NONMEM layout (``ID, TIME, DV, AMT, EVID, CMT, MDV``, covariates such as ``WT``; ``LLOQ``/``BLQ``).
+        Covariates may change within a subject (next observation carried backward, as NONMEM): covariate models
+        written in the model file follow them; an estimated ``CovariateEffect`` needs one value per subject.
     iiv : dict[str, float] or IIV
         Random effects and their initial variances, e.g. ``{"ka": 0.6, "CL": 0.3, "V": 0.1}`` (log-normal);
         an :class:`~pkpd.IIV` for block :math:`\Omega` or other distributions.

@@ -272,3 +272,33 @@ def test_fit_population_estimates_a_categorical_effect(tmp_path):
     assert fit.theta["CL"] == pytest.approx(2.8, rel=0.15)
     # sex explains much of the variability of CL: without the effect, the IIV on CL is larger
     assert fit.omega[0, 0] < 0.1
+
+
+def test_fit_population_with_a_time_varying_covariate():
+    """Weight changes within subjects (NOCB); the allometric exponent written in the model file is estimated as a
+    fixed effect with IIV on TVCL. An estimated CovariateEffect on a time-varying covariate is a clear error."""
+    model = pkpd.load_model(DATA / "models" / "iv_allometric.toml")
+    rng = np.random.default_rng(5)
+    times = np.array([1.0, 4, 8, 12, 16, 24, 36])
+    rows = []
+    for i in range(30):
+        w0 = rng.uniform(50, 100)
+        w1 = w0 * rng.uniform(0.6, 1.6)
+        cl_i = 3.0 * np.exp(rng.normal(0, 0.2))
+        k1, k2 = cl_i * (w0 / 70) ** 0.75 / 30.0, cl_i * (w1 / 70) ** 0.75 / 30.0
+        conc = np.where(times <= 12, 100 / 30.0 * np.exp(-k1 * times),
+                        100 / 30.0 * np.exp(-k1 * 12) * np.exp(-k2 * (times - 12)))
+        dv = conc * (1 + 0.05 * rng.standard_normal(times.size))
+        rows.append(dict(ID=i + 1, TIME=0.0, EVID=1, AMT=100.0, DV=np.nan, WT=w0))
+        rows += [dict(ID=i + 1, TIME=t, EVID=0, AMT=0.0, DV=y, WT=w0 if t <= 12 else w1) for t, y in zip(times, dv)]
+    data = pd.DataFrame(rows)
+    fit = pkpd.fit_population(model.with_parameters(BETA=0.3), data, iiv={"TVCL": 0.1},
+                              error=pkpd.Proportional(cv=0.1), estimate=["TVCL", "BETA", "V"],
+                              settings=pkpd.SolverSettings(rtol=1e-6, atol=1e-8))
+    assert fit.converged, fit.message
+    p = fit.parameters.set_index("name")
+    b, se = p.loc["BETA", "estimate"], p.loc["BETA", "se"]
+    assert 0 < se < 0.2 and abs(b - 0.75) < 3 * se, (b, se)
+    with pytest.raises(FitError, match="'WT' changes within a subject.*model file"):
+        pkpd.fit_population(model, data, iiv={"TVCL": 0.1}, error=pkpd.Proportional(cv=0.1), maxeval=0,
+                            covariates=[pkpd.CovariateEffect("V", "WT", "power", 1.0, ref=70.0)])
