@@ -57,6 +57,11 @@ class CompiledModel:
     source_path: Path = field(repr=False)
     hoisted: tuple = field(default=(), repr=False)
 
+    def __reduce__(self):
+        # Pickled (to worker processes, Dask workers) as its model: the receiving process compiles it again, which
+        # loads the machine code from its on-disk cache when it has one (the generated module cannot be pickled).
+        return compile_model, (self.model,)
+
     @property
     def n_params(self) -> int:
         """Number of model parameters (the first entries of ``q``)."""

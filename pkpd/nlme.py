@@ -1154,12 +1154,16 @@ class VPC:
 
 
 def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int = 8, seed: int | None = None,
-        percentiles=(5, 50, 95), blq=None, settings: SolverSettings | None = None) -> VPC:
+        percentiles=(5, 50, 95), blq=None, settings: SolverSettings | None = None, client=None,
+        progress: bool | None = None) -> VPC:
     """Simulate ``n_replicates`` copies of the study design with the fitted model and bin the percentiles.
 
-    Random effects are drawn from the estimated Ω and residual errors from the estimated error model
-    (``numpy.random.SeedSequence(seed)``); observations of the replicates below the data's LLOQ count as BLQ.
-    Bins hold about equal numbers of observations (quantiles of the observation times).
+    Random effects are drawn from the estimated Ω and residual errors from the estimated error model, replicate
+    ``r`` from ``numpy.random.SeedSequence(seed).spawn(n_replicates)[r]``; observations of the replicates below
+    the data's LLOQ count as BLQ. Bins hold about equal numbers of observations (quantiles of the observation
+    times). With ``client`` (a Dask client, cluster or scheduler address; ``pkpd[distributed]``) the replicates
+    are simulated on the cluster in groups, with a result identical to the local run; ``progress`` shows a bar
+    over replicates there.
 
     Examples
     --------
@@ -1175,15 +1179,19 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
                                              {k: v for k, v in fit.theta.items()}, fit.covariate_effects)
     if len(error) != 1:
         raise FitError("vpc: one observed output at a time; give a fit with one error model")
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    from ._parallel import chunk_bounds, map_tasks, spawn_seeds
+
+    seeds = spawn_seeds(seed, n_replicates)
     theta = np.array([fit.theta[p] for p in model.parameter_names])[None, :]
     theta = layout.subject_theta(layout.x0[None, :], theta)
-    eta = rng.multivariate_normal(np.zeros(iiv.n_eta), fit.omega, size=(n_replicates, prob.n))
-    P = prob.params(theta, eta[None])[0]                                 # (R, n, n_params)
-    with np.errstate(all="ignore"):
-        F = prob.predict(P)                                              # (R, n, J)
-    em = next(iter(fit.error.values()))
-    Y = em.sample(np.where(np.isfinite(F), F, 0.0), rng)
+    job = (prob, theta, fit.omega, next(iter(fit.error.values())))
+    if client is None:
+        y_sim = _vpc_replicates(job, seeds)                               # (R, n_obs)
+    else:
+        groups = [seeds[a:b] for a, b in chunk_bounds(n_replicates, max(1, -(-n_replicates // 64)))]
+        y_sim = np.concatenate(map_tasks(_vpc_replicates, groups, shared=job, client=client, progress=progress,
+                                         description=f"{model.name}: vpc", unit="replicate",
+                                         weights=[len(g) for g in groups]))
     mask = prob.mask
     t_obs = prob.data.time[prob.obs][mask]
     edges = np.unique(np.quantile(t_obs, np.linspace(0, 1, n_bins + 1)))
@@ -1192,7 +1200,6 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
     lim = np.where(prob.cens, prob.limit, np.nan)[mask]
     lloq_all = prob.data.limit[prob.obs][mask]
     y_obs = np.where(prob.cens[mask], lloq_all, prob.y[mask])
-    y_sim = Y[:, mask]
     sim_blq = np.isfinite(lloq_all)[None, :] & (y_sim < np.nan_to_num(lloq_all, nan=-np.inf)[None, :])
     y_sim = np.where(sim_blq, lloq_all[None, :], y_sim)
     obs_p = np.full((len(percentiles), nb), np.nan)
@@ -1212,6 +1219,18 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
     unit = next(o.unit for o in model.outputs if o.name == out)
     return VPC(bins=edges, centres=centres, percentiles=tuple(percentiles), observed=obs_p, simulated=sim_p,
                blq_observed=blq_o, blq_simulated=blq_s, output=out, unit=unit, time_unit=model.time_unit)
+
+
+def _vpc_replicates(job, seeds) -> np.ndarray:
+    """Simulated observations (R, n_obs) of the replicates with these seeds (a pure task)."""
+    prob, theta, omega, em = job
+    rngs = [np.random.default_rng(s) for s in seeds]
+    eta = np.stack([r.multivariate_normal(np.zeros(omega.shape[0]), omega, size=prob.n) for r in rngs])
+    P = prob.params(theta, eta[None])[0]                                 # (R, n, n_params)
+    with np.errstate(all="ignore"):
+        F = prob.predict(P)                                              # (R, n, J)
+    F = np.where(np.isfinite(F), F, 0.0)
+    return np.stack([em.sample(F[r], rng) for r, rng in enumerate(rngs)])[:, prob.mask]
 
 
 # ====================================================================================================== NPDE

@@ -1165,7 +1165,8 @@ class ScenarioResult:
         return "".join(parts) + "</div>"
 
 
-def run_scenario(scenario: Scenario, *, seed: int | None = None) -> ScenarioResult:
+def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, chunk_size: int = 2_000,
+                 progress: bool | None = None) -> ScenarioResult:
     """Run a scenario: simulate every arm for the same virtual subjects and compute endpoints, PTA and ED50/ED90.
 
     Parameters
@@ -1174,6 +1175,11 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None) -> ScenarioResu
     seed : int, optional
         Overrides ``scenario.seed``. With neither, a seed is drawn from the operating system and recorded in the
         result (``result.seed``), so any run can be reproduced.
+    client : dask.distributed Client, Dask cluster or scheduler address (str), optional
+        Simulate the arms x subjects grid on a Dask cluster (``pkpd[distributed]``), ``chunk_size`` simulated
+        subjects per task, with a progress bar (``progress``). The population is drawn here and every simulated
+        subject is independent of the chunking, so the result is identical to the local run. Without a client
+        the grid is one batched call on all cores.
 
     Returns
     -------
@@ -1231,8 +1237,12 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None) -> ScenarioResu
     batch_params = {k: np.tile(v, blocks) for k, v in subj.items()}
     batch_covs = {k: np.tile(np.asarray(v, dtype=float), blocks) for k, v in covs.items()}
     cm = compile_model(m)
-    sim = simulate(cm, batch_regimens, grid, params=batch_params, covariates=batch_covs or None,
-                   settings=sc.settings, states=False)
+    if client is None:
+        sim = simulate(cm, batch_regimens, grid, params=batch_params, covariates=batch_covs or None,
+                       settings=sc.settings, states=False)
+    else:
+        sim = _simulate_on_cluster(cm, batch_regimens, grid, batch_params, batch_covs, sc.settings, client,
+                                   chunk_size, progress)
     ids = np.arange(1, n + 1)
     rows_arm, rows_id, rows_ep, rows_val, rows_unit = [], [], [], [], []
     values: dict[tuple[str, str], np.ndarray] = {}
@@ -1279,6 +1289,35 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None) -> ScenarioResu
                           dose_response=dr_table, fits=fits, arms=arms_frame, population=population, times=grid,
                           time_course=time_course, groups=groups, sensitivity=sens,
                           n_failed=int(np.count_nonzero(sim.status)))
+
+
+class _Outputs(dict):
+    """Output name -> (n, n_times) values and ``status``, as a Simulation gives them (private)."""
+
+    status: np.ndarray
+
+
+def _grid_task(job, bounds) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    from .simulation import simulate
+
+    cm, regimens, grid, params, covs, settings = job
+    a, b = bounds
+    sim = simulate(cm, regimens[a:b], grid, params={k: v[a:b] for k, v in params.items()},
+                   covariates={k: v[a:b] for k, v in covs.items()} or None, settings=settings, states=False)
+    return sim.status, {o: np.ascontiguousarray(sim[o]) for o in cm.model.output_names}
+
+
+def _simulate_on_cluster(cm, regimens, grid, params, covs, settings, client, chunk_size, progress) -> _Outputs:
+    from ._parallel import check_chunk_size, chunk_bounds, map_tasks
+
+    n = len(regimens)
+    bounds = chunk_bounds(n, check_chunk_size(chunk_size))
+    parts = map_tasks(_grid_task, bounds, shared=(cm, regimens, grid, params, covs, settings), client=client,
+                      progress=progress, description=f"{cm.model.name}: run_scenario", unit="subject",
+                      weights=[b - a for a, b in bounds])
+    out = _Outputs({o: np.concatenate([p[1][o] for p in parts]) for o in cm.model.output_names})
+    out.status = np.concatenate([p[0] for p in parts])
+    return out
 
 
 def _percentiles(y: np.ndarray) -> np.ndarray:

@@ -378,6 +378,24 @@ def _scale(u: np.ndarray, lo, hi, logs) -> np.ndarray:
     return np.where(logs, np.exp(log_lo + u * (log_hi - log_lo)), lin)
 
 
+def _evaluate(func, names, x: np.ndarray, client, chunk_size, progress, what: str) -> dict[str, np.ndarray]:
+    """func over the rows of x: in one call here, or in chunks of rows on a Dask cluster (``client``)."""
+    if client is None:
+        return _call(func, names, x)
+    from ._parallel import check_chunk_size, chunk_bounds, map_tasks
+
+    size = max(1, -(-x.shape[0] // 32)) if chunk_size is None else check_chunk_size(chunk_size)
+    bounds = chunk_bounds(x.shape[0], size)
+    parts = map_tasks(_call_task, [x[a:b] for a, b in bounds], shared=(func, tuple(names)), client=client,
+                      progress=progress, description=what, unit="run", weights=[b - a for a, b in bounds])
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def _call_task(shared, rows: np.ndarray) -> dict[str, np.ndarray]:
+    func, names = shared
+    return _call(func, names, rows)
+
+
 def _call(func, names, x: np.ndarray) -> dict[str, np.ndarray]:
     out = func({name: x[:, i] for i, name in enumerate(names)})
     if not isinstance(out, Mapping):
@@ -428,14 +446,16 @@ class SobolResult:
 
 
 def sobol_indices(func: Callable, ranges: Mapping[str, Sequence[float]], *, n: int = 1024, seed: int | None = None,
-                  log: bool | Iterable[str] = (), n_bootstrap: int = 200, level: float = 0.95) -> SobolResult:
+                  log: bool | Iterable[str] = (), n_bootstrap: int = 200, level: float = 0.95, client=None,
+                  chunk_size: int | None = None, progress: bool | None = None) -> SobolResult:
     r"""First-order and total Sobol indices of ``func`` over independent uniform (or log-uniform) inputs.
 
     Main arguments
     --------------
     func : callable
         ``func(values: dict[str, ndarray (m,)]) -> ndarray (m,) or dict[str, ndarray (m,)]``; e.g.
-        :func:`endpoint_function` of a model. Called once, with all m = N (k + 2) rows.
+        :func:`endpoint_function` of a model. Called once, with all m = N (k + 2) rows (in chunks of rows
+        on the workers with ``client``).
     ranges : dict[str, (low, high)]
         The inputs and their ranges, e.g. ``parameter_ranges(model, ["k_c", "EC50"])``.
     n : int
@@ -451,6 +471,11 @@ def sobol_indices(func: Callable, ranges: Mapping[str, Sequence[float]], *, n: i
         Bootstrap resamples for the intervals (0: none, NaN bounds).
     level : float
         Confidence level of the percentile intervals.
+    client : dask.distributed Client, Dask cluster or scheduler address (str), optional
+        Evaluate ``func`` on a Dask cluster (``pkpd[distributed]``) in chunks of ``chunk_size`` sample rows
+        (default: 32 chunks), with a progress bar (``progress``). The sample is drawn here, so the indices are
+        identical to a local run as long as ``func`` treats each row on its own (as :func:`endpoint_function`
+        does). ``func`` must be picklable by cloudpickle (lambdas and closures are).
 
     Returns
     -------
@@ -486,7 +511,7 @@ def sobol_indices(func: Callable, ranges: Mapping[str, Sequence[float]], *, n: i
         ab = a.copy()
         ab[:, i] = b[:, i]
         blocks.append(ab)
-    values = _call(func, names, np.concatenate(blocks))
+    values = _evaluate(func, names, np.concatenate(blocks), client, chunk_size, progress, "sobol_indices")
     rng = np.random.default_rng(None if seed is None else seed + 1)
     boot = rng.integers(0, N, size=(n_bootstrap, N)) if n_bootstrap else None
     q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
@@ -546,7 +571,8 @@ class MorrisResult:
 
 
 def morris_screening(func: Callable, ranges: Mapping[str, Sequence[float]], *, trajectories: int = 20,
-                     levels: int = 4, seed: int | None = None, log: bool | Iterable[str] = ()) -> MorrisResult:
+                     levels: int = 4, seed: int | None = None, log: bool | Iterable[str] = (), client=None,
+                     chunk_size: int | None = None, progress: bool | None = None) -> MorrisResult:
     """Morris screening: mean (μ), mean absolute (μ*) and SD (σ) of elementary effects along random trajectories.
 
     Each trajectory starts at a random point of a ``levels``-level grid in the unit cube and moves every input
@@ -555,7 +581,7 @@ def morris_screening(func: Callable, ranges: Mapping[str, Sequence[float]], *, t
 
     Parameters
     ----------
-    func, ranges, log
+    func, ranges, log, client, chunk_size, progress
         As in :func:`sobol_indices`.
     trajectories : int
         Number of trajectories r (10-50 is usual).
@@ -599,7 +625,7 @@ def morris_screening(func: Callable, ranges: Mapping[str, Sequence[float]], *, t
             points[r, step + 1] = x
             moved[r, step], signs[r, step] = i, d
     flat = _scale(points.reshape(-1, k), lo, hi, logs)
-    values = _call(func, names, flat)
+    values = _evaluate(func, names, flat, client, chunk_size, progress, "morris_screening")
     rows = []
     for out, y in values.items():
         y = y.reshape(trajectories, k + 1)

@@ -455,6 +455,7 @@ def simulate_summary(
     chunk_size: int = 20_000,
     settings: SolverSettings | None = None,
     progress: bool | None = None,
+    client=None,
 ) -> PopulationSummary:
     """Simulate a large population chunk by chunk and keep only summaries, in bounded memory.
 
@@ -490,6 +491,13 @@ def simulate_summary(
     progress : bool or None
         ``None`` shows a progress bar (tqdm; a widget in Jupyter) when the run is expected to take more than
         about 2 s and stderr is a terminal or a notebook; ``True`` always shows one, ``False`` never.
+    client : dask.distributed Client, Dask cluster or scheduler address (str), optional
+        Simulate the chunks on a Dask cluster (``pkpd[distributed]``): the model and the population go to each
+        worker once, each chunk is one task, and the chunks' outputs are merged here in chunk order with the
+        same code as a local run, so the result is identical to the local one (bit for bit) whatever the number
+        of workers, and still complete if a worker dies (the scheduler re-runs its chunks). Each task sends its
+        chunk's summarised outputs back (``chunk_size * n_times * n_outputs * 8`` bytes). Without a client, the
+        chunks run here, each across all cores.
 
     Returns
     -------
@@ -526,9 +534,10 @@ def simulate_summary(
     --------
     pkpd.simulate : all trajectories of a (smaller) population in memory.
     """
-    from . import _summary_kernels as kernels
+    from ._parallel import check_client
 
     check_progress(progress)
+    check_client(client)
     settings = settings or SolverSettings()
     if not isinstance(settings, SolverSettings):
         raise PkpdError(f"settings must be a SolverSettings; got {type(settings).__name__}")
@@ -550,7 +559,6 @@ def simulate_summary(
     if not needed:
         raise PkpdError(f"outputs: nothing to summarise (model {m.name!r}); name at least one output, metric or kept "
                         "output")
-    row_of = {o: i for i, o in enumerate(needed)}
     n_chunks = -(-n // chunk_size)
     exact = n_chunks == 1
     stats = _Statistics(len(names), t.size, histogram=not exact, n_subjects=n)
@@ -558,40 +566,46 @@ def simulate_summary(
     metric_values = {mt.name: np.full(n, np.nan) for mt in metric_list}
     kept = {o: np.full((n, idx.size), np.nan) for o, idx in kept_idx.items()}
     status = np.zeros(n, dtype=np.int64)
-    # one buffer for every chunk, (output, time, subject): each (output, time) row is contiguous for the kernels
-    rows = np.empty((len(needed), t.size, min(chunk_size, n)))
-    finished = 0
-    try:
-        with ChunkProgress(n, progress=progress, desc=f"{m.name}: simulate_summary") as bar:
-            for k in range(n_chunks):
-                start, stop = k * chunk_size, min((k + 1) * chunk_size, n)
-                sim = simulate(
-                    cm, regimens if isinstance(regimens, Regimen | None) else regimens[start:stop], t,
-                    params=_slice(params, start, stop), covariates=_slice(covariates, start, stop),
-                    settings=settings, subject_ids=np.arange(start + 1, stop + 1), outputs=True, states=False)
-                chunk_status = sim.status
-                status[start:stop] = chunk_status
-                size = stop - start
-                kernels.transpose(tuple(sim.outputs[o] for o in needed), rows)
-                del sim  # the solver's buffer: only the rows are needed from here on
-                stats.add(rows[:len(names)], size)
-                if exact:
-                    exact_percentiles = _exact_percentiles(rows[:len(names)], levels, chunk_status)
-                ok = chunk_status == 0
-                for mt in metric_list:
-                    values = rows[row_of[mt.output], :, :size].T  # (n_chunk, n_times), a view
-                    metric_values[mt.name][start:stop][ok] = _metric_values(mt, t, values if ok.all() else values[ok])
-                for o, idx in kept_idx.items():
-                    kept[o][start:stop] = rows[row_of[o]][idx, :size].T
-                finished = k + 1
-                bar.advance(stop - start)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(
-            f"simulate_summary interrupted: {finished} of {n_chunks} chunk(s) had finished "
-            f"({min(finished * chunk_size, n)} of {n} subjects); no result was returned (a summary of part of the "
-            "population would be silently biased). Run again, with fewer subjects if needed.") from None
+    job = _ChunkJob(cm=cm, regimens=regimens, times=t, params=params, covariates=covariates, settings=settings,
+                    needed=tuple(needed), n_summarised=len(names), metrics=tuple(metric_list), kept_idx=kept_idx)
 
-    del rows
+    def merge(start, stop, chunk_status, chunk_rows, chunk_metrics, chunk_kept):
+        nonlocal exact_percentiles
+        status[start:stop] = chunk_status
+        stats.add(chunk_rows, stop - start)
+        if exact:
+            exact_percentiles = _exact_percentiles(chunk_rows, levels, chunk_status)
+        for name, values in chunk_metrics.items():
+            metric_values[name][start:stop] = values
+        for o, values in chunk_kept.items():
+            kept[o][start:stop] = values
+
+    bounds = [(k * chunk_size, min((k + 1) * chunk_size, n)) for k in range(n_chunks)]
+    if client is not None:
+        from ._parallel import iter_tasks
+
+        for k, (chunk_status, chunk_rows, chunk_metrics, chunk_kept) in iter_tasks(
+                _summary_task, bounds, shared=job, client=client, progress=progress,
+                description=f"{m.name}: simulate_summary", unit="subject", weights=[b - a for a, b in bounds]):
+            merge(*bounds[k], chunk_status, chunk_rows, chunk_metrics, chunk_kept)
+    else:
+        # one buffer for every chunk, (output, time, subject): each (output, time) row is contiguous for the kernels
+        rows = np.empty((len(needed), t.size, min(chunk_size, n)))
+        finished = 0
+        try:
+            with ChunkProgress(n, progress=progress, desc=f"{m.name}: simulate_summary") as bar:
+                for k, (start, stop) in enumerate(bounds):
+                    chunk_status, chunk_metrics, chunk_kept = _summary_chunk(job, start, stop, rows)
+                    merge(start, stop, chunk_status, rows[:len(names)], chunk_metrics, chunk_kept)
+                    finished = k + 1
+                    bar.advance(stop - start)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"simulate_summary interrupted: {finished} of {n_chunks} chunk(s) had finished "
+                f"({min(finished * chunk_size, n)} of {n} subjects); no result was returned (a summary of part of the "
+                "population would be silently biased). Run again, with fewer subjects if needed.") from None
+        del rows
+
     mean, sd = stats.mean_sd()
     if exact:
         pct, error = exact_percentiles, 0.0
@@ -741,6 +755,53 @@ def _slice(values: dict | None, start: int, stop: int) -> dict | None:
     if values is None:
         return None
     return {k: (v[start:stop] if v.ndim == 1 else v) for k, v in values.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class _ChunkJob:
+    """What every chunk of one simulate_summary call shares (sent once to each Dask worker). Private."""
+
+    cm: CompiledModel
+    regimens: object
+    times: np.ndarray
+    params: dict | None
+    covariates: dict | None
+    settings: SolverSettings
+    needed: tuple[str, ...]  # outputs simulated into rows: the summarised ones first
+    n_summarised: int
+    metrics: tuple
+    kept_idx: dict
+
+
+def _summary_chunk(job: _ChunkJob, start: int, stop: int, rows: np.ndarray):
+    """Simulate subjects ``start:stop`` into ``rows[:, :, :size]``; return (status, metrics, kept values)."""
+    from . import _summary_kernels as kernels
+
+    t, size = job.times, stop - start
+    regimens = job.regimens
+    sim = simulate(job.cm, regimens if isinstance(regimens, Regimen | None) else regimens[start:stop], t,
+                   params=_slice(job.params, start, stop), covariates=_slice(job.covariates, start, stop),
+                   settings=job.settings, subject_ids=np.arange(start + 1, stop + 1), outputs=True, states=False)
+    status = sim.status
+    kernels.transpose(tuple(sim.outputs[o] for o in job.needed), rows)
+    del sim  # the solver's buffer: only the rows are needed from here on
+    ok = status == 0
+    row_of = {o: i for i, o in enumerate(job.needed)}
+    metrics = {}
+    for mt in job.metrics:
+        values = rows[row_of[mt.output], :, :size].T  # (n_chunk, n_times), a view
+        metrics[mt.name] = np.full(size, np.nan)
+        metrics[mt.name][ok] = _metric_values(mt, t, values if ok.all() else values[ok])
+    kept = {o: rows[row_of[o]][idx, :size].T.copy() for o, idx in job.kept_idx.items()}
+    return status, metrics, kept
+
+
+def _summary_task(job: _ChunkJob, bounds: tuple[int, int]):
+    """One chunk as a pure task (Dask): status, the summarised outputs' rows, metrics and kept values."""
+    start, stop = bounds
+    rows = np.empty((len(job.needed), job.times.size, stop - start))
+    status, metrics, kept = _summary_chunk(job, start, stop, rows)
+    return status, np.ascontiguousarray(rows[:job.n_summarised]), metrics, kept
 
 
 def _exact_percentiles(rows: np.ndarray, levels, status) -> np.ndarray:
