@@ -17,7 +17,8 @@ Public API, in pipeline order:
   metrics :class:`AUC`, :class:`Cmax`, :class:`Tmax`, :class:`TimeAbove`), with a progress bar
 * fit: error models :class:`Additive`, :class:`Proportional`, :class:`Combined`, :class:`LogNormal`; BLQ rules
   :class:`M1`, :class:`M3`, :class:`M4`; :func:`fit` -> :class:`FitResult` (or :class:`SubjectFits`);
-  :func:`profile_likelihood`, :func:`bootstrap`, :func:`identifiability`, :func:`likelihood_ratio_test`
+  :func:`profile_likelihood`, :func:`bootstrap`, :func:`identifiability`, :func:`likelihood_ratio_test`;
+  stochastic simulation and estimation (bias, precision, CI coverage of a design) :func:`simulation_estimation`
 * population: between-subject variability :class:`IIV`, :class:`CovariateEffect`; virtual patients
   :func:`virtual_population` (covariate distributions :class:`Normal`, :class:`LogNormalCovariate`,
   :class:`Uniform`, :class:`Categorical`, inclusion criteria) -> :func:`simulate_population` (bands);
@@ -32,6 +33,11 @@ Public API, in pipeline order:
   :func:`endpoint_function` of a model over :func:`parameter_ranges`; notebook sliders: :func:`explore`
 
 Nothing heavy happens at import: numba, pint and matplotlib load on first use.
+
+Scale-out: :func:`simulate_summary`, :func:`run_scenario`, :func:`bootstrap`, :func:`simulation_estimation`,
+:func:`pkpd.nlme.vpc`, :func:`sobol_indices` and :func:`morris_screening` take ``client=`` (a ``dask.distributed``
+client, cluster or scheduler address; ``pip install 'pkpd[distributed]'``) and give the same result as locally;
+bootstrap and simulation-estimation replicates use all local cores by default (``workers=``).
 """
 
 from __future__ import annotations
@@ -88,6 +94,8 @@ _LAZY = {
     "Identifiability": "pkpd.fitting",
     "likelihood_ratio_test": "pkpd.fitting",
     "LikelihoodRatioTest": "pkpd.fitting",
+    "simulation_estimation": "pkpd.sse",
+    "SimulationEstimation": "pkpd.sse",
     # population
     "IIV": "pkpd.population",
     "CovariateEffect": "pkpd.population",
