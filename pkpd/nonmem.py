@@ -870,7 +870,7 @@ def from_regimen(regimens, *, times=None, observations: pd.DataFrame | None = No
 
 # ---------------------------------------------------------------------------------------------------------- simulate
 def simulate_nonmem(model, dataset: NonmemDataset, *, settings=None, params: Mapping[str, float] | None = None,
-                    interpolation: Mapping[str, str] | None = None) -> pd.DataFrame:
+                    interpolation: Mapping[str, str] | None = None, backend: str = "numba") -> pd.DataFrame:
     """Simulate every subject of a NONMEM dataset; one row per record, in the dataset's order.
 
     Main arguments
@@ -889,6 +889,8 @@ def simulate_nonmem(model, dataset: NonmemDataset, *, settings=None, params: Map
     interpolation : dict[str, {"nocb", "locf", "linear"}], optional
         How a time-varying column is applied between records, per parameter/covariate name (default ``"nocb"``,
         NONMEM's convention; see the module docstring).
+    backend : {"numba", "jax"}
+        Engine of the main run, as in :func:`pkpd.simulate` (steady-state pre-runs always use numba).
 
     Returns
     -------
@@ -916,10 +918,12 @@ def simulate_nonmem(model, dataset: NonmemDataset, *, settings=None, params: Map
     from .compile import CompiledModel, compile_model
     from .model import Model
     from .settings import SolverSettings
+    from .simulation import batch_runner
 
     settings = settings or SolverSettings()
     if not isinstance(settings, SolverSettings):
         raise PkpdError(f"settings must be a SolverSettings; got {type(settings).__name__}")
+    solve = batch_runner(backend)
     if isinstance(model, CompiledModel):
         cm = model
     elif isinstance(model, Model):
@@ -933,7 +937,7 @@ def simulate_nonmem(model, dataset: NonmemDataset, *, settings=None, params: Map
     _check_model(dataset, m)
     # Non-finite intermediate values are checked explicitly (and reported with their row); numpy stays quiet.
     with np.errstate(all="ignore"):
-        return _Plan(cm, dataset, settings, params, interpolation).run()
+        return _Plan(cm, dataset, settings, params, interpolation).run(solve)
 
 
 def simulate_nonmem_file(model_name_or_path, data_path, out_path, *, time_unit: str = "h",
@@ -1400,7 +1404,7 @@ class _Plan:
                 np.asarray(ev.value)[order], rec_t)
 
     # -- run
-    def run(self) -> pd.DataFrame:
+    def run(self, solve=None) -> pd.DataFrame:
         from .simulation import _STATUS, EventTable, run_batch
 
         cm, m = self.cm, self.m
@@ -1438,7 +1442,7 @@ class _Plan:
         t0 = tt[:, 0].copy()
         events = EventTable(e_time, e_kind, e_idx, e_val, count)
         pre = np.zeros(tt.shape, dtype=np.int64)
-        sol = run_batch(cm, q0, y0, events, tt, pre, n_out, t0, self.settings, keep_states=False)
+        sol = (solve or run_batch)(cm, q0, y0, events, tt, pre, n_out, t0, self.settings, keep_states=False)
         status = sol["status"]
         outputs = sol["outputs"]
         if np.any(status != 0):

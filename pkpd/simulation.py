@@ -186,6 +186,7 @@ def simulate(
     subject_ids: Sequence | None = None,
     outputs: bool = True,
     states: bool = True,
+    backend: str = "numba",
 ) -> Simulation:
     """Simulate one subject or a batch of subjects under a dosing regimen.
 
@@ -210,6 +211,10 @@ def simulate(
         IDs for the result (default 1..n).
     outputs, states : bool
         Keep outputs / states (dropping one saves memory for large batches).
+    backend : {"numba", "jax"}
+        ``"numba"`` (default): the compiled CPU engine, all cores. ``"jax"``: the same model and events on JAX in
+        float64 (optional extra ``pip install "pkpd[gpu]"``), on a GPU when JAX sees one, else on the CPU; the
+        first call per model and batch size compiles (seconds). See :mod:`pkpd.jax_backend`.
 
     Returns
     -------
@@ -237,6 +242,7 @@ def simulate(
     settings = settings or SolverSettings()
     if not isinstance(settings, SolverSettings):
         raise PkpdError(f"settings must be a SolverSettings; got {type(settings).__name__}")
+    solve = batch_runner(backend)
     cm = model if isinstance(model, CompiledModel) else compile_model(_as_model(model))
     m = cm.model
 
@@ -261,7 +267,7 @@ def simulate(
     pre = np.zeros_like(tt, dtype=np.int64)
     n_out = np.array([t.size], dtype=np.int64)
     t0 = np.minimum(t[0], np.where(events.count > 0, events.time[:, 0], np.inf))
-    sol = run_batch(cm, q, y0, events, tt, pre, n_out, t0, settings, keep_states=states, keep_outputs=outputs)
+    sol = solve(cm, q, y0, events, tt, pre, n_out, t0, settings, keep_states=states, keep_outputs=outputs)
     status = sol["status"]
     if np.any(status != 0):
         bad = np.flatnonzero(status)
@@ -305,6 +311,20 @@ def run_batch(cm: CompiledModel, q, y0, events: EventTable, tt, pre, n_out, t0, 
         status, counters)
     return {"states": states_out if keep_states else None,
             "outputs": outputs_out[:, :, :no] if keep_outputs else None, "status": status, "counters": counters}
+
+
+def batch_runner(backend: str):
+    """The batch solver of a backend: ``run_batch`` ("numba") or ``pkpd.jax_backend.run_batch_jax`` ("jax")."""
+    if backend == "numba":
+        return run_batch
+    if backend == "jax":
+        try:
+            from .jax_backend import run_batch_jax
+        except ImportError as err:
+            raise PkpdError(f'backend="jax" needs JAX, which is not installed ({err}); install it with '
+                            'pip install "pkpd[gpu]" (for NVIDIA GPUs also pip install "jax[cuda12]")') from None
+        return run_batch_jax
+    raise PkpdError(f"backend: unknown backend {backend!r}; choose 'numba' (the CPU engine) or 'jax'")
 
 
 # ------------------------------------------------------------------------------------------------------ helpers

@@ -57,3 +57,15 @@ def test_no_module_shadows_a_public_function():
 
     modules = {p.stem for p in PKG.glob("*.py")}
     assert not modules & set(pkpd.__all__)
+
+
+def test_only_the_jax_backend_imports_jax():
+    # jax is an optional extra (pkpd[gpu]): the core never imports it, pkpd.simulate(backend="jax") loads the backend
+    users = set()
+    for path in PKG.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            if any(n == "jax" or n.startswith("jax.") for n in names):
+                users.add(path.name)
+    assert users == {"jax_backend.py"}
