@@ -98,6 +98,7 @@ _LAZY = {
     "SimulationEstimation": "pkpd.sse",
     # population
     "IIV": "pkpd.population",
+    "IOV": "pkpd.population",
     "CovariateEffect": "pkpd.population",
     "Normal": "pkpd.population",
     "LogNormalCovariate": "pkpd.population",

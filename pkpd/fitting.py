@@ -353,21 +353,9 @@ def _subject_covariates(model: Model, ds, subject_ids, time_factor: float = 1.0
 
 
 def _merge_events(events, extra):
-    """Events of a batch (k copies of the subjects) merged with the subjects' covariate changes (time order)."""
-    from .simulation import EventTable
+    from .simulation import merge_events
 
-    if extra is None:
-        return events
-    reps = events.time.shape[0] // extra.time.shape[0]
-    time = np.concatenate([events.time, np.tile(extra.time, (reps, 1))], axis=1)
-    order = np.argsort(time, axis=1, kind="stable")
-
-    def take(a, b):
-        return np.take_along_axis(np.concatenate([a, np.tile(b, (reps, 1))], axis=1), order, 1)
-
-    return EventTable(np.take_along_axis(time, order, 1), take(events.kind, extra.kind),
-                      take(events.index, extra.index), take(events.value, extra.value),
-                      events.count + np.tile(extra.count, reps))
+    return merge_events(events, extra)
 
 
 # ====================================================================================================== layout
@@ -2247,8 +2235,10 @@ def bootstrap(result: FitResult, n: int = 200, seed=None, *, client=None, worker
         Run the replicates on this Dask cluster (the fit is sent to each worker once); see
         :mod:`pkpd._parallel`. Needs ``pkpd[distributed]``.
     workers : int, optional
-        Local processes when no client is given: None (default) runs the first replicate here and the rest on all
-        cores if they would take more than a few seconds (else here); 1 runs serially in this process.
+        Local processes when no client is given: None (default) runs the first replicate here, and the rest on a
+        process pool on all cores where that saves more than the pool costs to start (about 3 s), else here; 1
+        runs serially in this process. From a script, keep the top-level code under ``if __name__ ==
+        "__main__":`` (worker processes are started with 'spawn').
     progress : bool or None
         Progress bar over replicates: None (shown for runs over about 2 s in a terminal or notebook), True, False.
 

@@ -81,9 +81,9 @@ import numpy as np
 
 from .compile import compile_model
 from .error_models import ERROR_MODELS, M3
-from .errors import FitError, did_you_mean
+from .errors import DataError, FitError, did_you_mean
 from .model import Model
-from .population import IIV
+from .population import IIV, IOV, transform
 from .settings import SolverSettings
 
 __all__ = ["METHODS", "VPC", "PopulationFit", "fit_population", "npde", "population_objective", "vpc"]
@@ -101,7 +101,8 @@ _ETA_TOL = 1e-7     # EBE convergence: Newton step below this (the OFV is statio
 class _Problem:
     """Data + model + variability: OFVs of many parameter sets in one batch call per inner iteration (private)."""
 
-    def __init__(self, model: Model, data, iiv: IIV, error: dict, method: str, blq, settings: SolverSettings):
+    def __init__(self, model: Model, data, iiv: IIV, error: dict, method: str, blq, settings: SolverSettings,
+                 iov: IOV | None = None):
         from ._sensitivity import dose_dependence
         from .fitting import _merge_events, _observations
         from .simulation import build_events
@@ -129,7 +130,25 @@ class _Problem:
             k = np.flatnonzero(d.subject == i)
             self.obs[i, :k.size] = k
             self.mask[i, :k.size] = True
-        self.n, self.J, self.q = n, J, iiv.n_eta
+        self.n, self.J = n, J
+        self.q_iiv = iiv.n_eta
+        self.iov = iov
+        self.n_params = len(model.parameters)
+        if iov is not None:
+            for name in iov.names:
+                if name not in model.parameter_names:
+                    raise FitError(f"iov: model {model.name!r} has no parameter {name!r}."
+                                   + did_you_mean(name, model.parameter_names))
+            self.occ_start = _occasion_starts(model, data, d)             # (n, n_occ), inf where absent
+            self.n_occ = self.occ_start.shape[1]
+            self.iov_index = np.array([model.parameter_names.index(x) for x in iov.names], dtype=np.int64)
+            # the transformation of each IOV parameter: the IIV's when it has one (kappa adds to eta)
+            self.iov_dist = tuple(iiv.distribution_of(x) if x in iiv.names else iov.distribution_of(x)
+                                  for x in iov.names)
+            self.iov_eta = tuple(iiv.names.index(x) if x in iiv.names else -1 for x in iov.names)
+        else:
+            self.n_occ = 0
+        self.q = self.q_iiv + (iov.n_eta * self.n_occ if iov is not None else 0)
         self.y = np.where(self.mask, d.dv[self.obs], 1.0)
         self.cens = self.mask & d.censored[self.obs]
         self.limit = np.where(self.cens, d.limit[self.obs], 1.0)
@@ -149,6 +168,8 @@ class _Problem:
 
         c = P.shape[0]
         d = self.data
+        changes = P[..., self.n_params:].reshape(c * self.n, -1)
+        P = P[..., :self.n_params]
         flat = P.reshape(c * self.n, -1)
         cov = np.tile(d.covariates, (c, 1))
         with np.errstate(all="ignore"):
@@ -168,6 +189,8 @@ class _Problem:
             e = self.events0
             ev = EventTable(np.tile(e.time, (c, 1)), np.tile(e.kind, (c, 1)), np.tile(e.index, (c, 1)),
                             np.tile(e.value, (c, 1)), np.tile(e.count, c))
+        if self.n_occ > 1:
+            ev = _merge_events(ev, self._occasion_events(changes, c))
         tt = np.tile(d.times, (c, 1))
         first = np.where(ev.count > 0, ev.time[:, 0], np.inf)
         t0 = np.minimum(tt[:, 0], first)
@@ -192,9 +215,32 @@ class _Problem:
         theta = np.broadcast_to(theta, (K, n, theta.shape[-1]))
         P = np.broadcast_to(theta[:, None], (K, m, n, theta.shape[-1])).copy()
         typ = theta[:, None][..., self.eta_index]
+        e_iiv = eta[..., :self.q_iiv]
         with np.errstate(all="ignore"):
-            P[..., self.eta_index] = self.iiv.individual(np.broadcast_to(typ, eta.shape), eta)
-        return P
+            P[..., self.eta_index] = self.iiv.individual(np.broadcast_to(typ, e_iiv.shape), e_iiv)
+        if self.iov is None:
+            return P
+        # IOV: the value at each occasion; occasion 0 goes into the parameter, later ones into extra columns
+        # that predict() turns into parameter changes at the occasions' start times
+        p = self.iov.n_eta
+        kappa = eta[..., self.q_iiv:].reshape(K, m, n, self.n_occ, p)
+        occ = np.empty((K, m, n, self.n_occ, p))
+        for j, (pj, dist, ej) in enumerate(zip(self.iov_index, self.iov_dist, self.iov_eta)):
+            base = 0.0 if ej < 0 else e_iiv[..., ej][..., None]
+            occ[..., j] = transform(dist, theta[:, None, :, pj][..., None], base + kappa[..., j])
+        P[..., self.iov_index] = occ[..., 0, :]
+        return np.concatenate([P, occ[..., 1:, :].reshape(K, m, n, -1)], axis=-1)
+
+    def _occasion_events(self, values: np.ndarray, c: int):
+        """Kind-3 events setting the IOV parameters at the start of occasions 2, 3... ((c n, w) tables)."""
+        from .simulation import EventTable
+
+        p = self.iov.n_eta
+        starts = np.tile(np.repeat(self.occ_start[:, 1:], p, axis=1), (c, 1))          # (c n, (n_occ-1) p)
+        index = np.broadcast_to(np.tile(self.iov_index, self.n_occ - 1), starts.shape)
+        present = np.isfinite(starts)
+        return EventTable(starts, np.full(starts.shape, 3, dtype=np.int64), np.ascontiguousarray(index),
+                          np.where(present, values, 0.0), present.sum(axis=1).astype(np.int64))
 
     def predict_grad(self, theta, eta, grad: bool = True):
         """f (K, n, J) and G = df/deta (K, n, J, q) by central differences (one batch call)."""
@@ -426,6 +472,8 @@ class _Layout:
     L0: np.ndarray
     errors0: tuple
     x0: np.ndarray
+    iov_names: tuple = ()                          # parameters with inter-occasion variability (diagonal Pi)
+    n_occ: int = 0                                 # occasions (most of any subject)
     effects: tuple = ()                            # _Coefficient (initial values), estimated
     user_effects: tuple = ()                       # the CovariateEffect objects they come from
     effect_columns: np.ndarray | None = None       # (n_effects, n_subjects) covariate values
@@ -449,7 +497,8 @@ class _Layout:
 
     def names(self) -> list[str]:
         iiv_names = [f"omega({a},{b})" for a, b in self.chol_index]
-        return list(self.theta_names) + iiv_names + [f"{self.outputs[o]}.{p}" for o, p in self.error_slots]
+        return (list(self.theta_names) + iiv_names + [f"{self.outputs[o]}.{p}" for o, p in self.error_slots]
+                + [f"pi({n})" for n in self.iov_names] + [c.name for c in self.effects])
 
     def unpack(self, X: np.ndarray):
         """theta (K, n_params), omega (K, q, q), errs (K lists) from internal rows X (K, n)."""
@@ -472,6 +521,16 @@ class _Layout:
             for j, (o, p) in enumerate(self.error_slots):
                 ems[o] = dataclasses.replace(ems[o], **{p: float(np.exp(X[k, off + j]))})
             errs.append(ems)
+        if self.iov_names:
+            # Omega of all random effects: blockdiag(Omega, Pi, Pi, ...), one Pi per occasion (NONMEM's BLOCK SAME)
+            pi = np.exp(2 * X[:, off + len(self.error_slots):off + len(self.error_slots) + len(self.iov_names)])
+            q = omega.shape[1]
+            full = np.zeros((K, q + pi.shape[1] * self.n_occ, q + pi.shape[1] * self.n_occ))
+            full[:, :q, :q] = omega
+            diag = np.tile(pi, (1, self.n_occ))
+            idx = np.arange(q, full.shape[1])
+            full[:, idx, idx] = diag
+            omega = full
         return theta, omega, errs
 
     def natural(self, x: np.ndarray) -> np.ndarray:
@@ -480,7 +539,9 @@ class _Layout:
         idx = [self.model.parameter_names.index(n) for n in self.theta_names]
         om = [omega[0, a, b] for a, b in self.chol_index]
         er = [getattr(errs[0][o], p) for o, p in self.error_slots]
-        return np.concatenate([theta[0, idx], om, er, self.coefficients(x[None, :])[0]])
+        q = len(self.L0)
+        pi = [omega[0, q + j, q + j] for j in range(len(self.iov_names))]
+        return np.concatenate([theta[0, idx], om, er, pi, self.coefficients(x[None, :])[0]])
 
 
 def _apply_effects(model: Model, theta: np.ndarray, effects, coef: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -555,6 +616,47 @@ def _effect_columns(model: Model, prob, effects, data) -> np.ndarray | None:
         else:
             cols.append(c)
     return np.array(cols)
+
+
+def _occasion_starts(model: Model, data, d) -> np.ndarray:
+    """Start time [model time unit] of each subject's occasions from the data's OCC column: (n_subjects, n_occ),
+    the first column unused (occasion 1 holds from the start), inf where a subject has fewer occasions."""
+    from . import units as un
+    from .fitting import _read
+
+    ds = _read(model, data)
+    table = ds.table
+    column = next((c for c in table.columns if str(c).upper() == "OCC"), None)
+    if column is None:
+        raise FitError("iov: the data have no OCC column; number each subject's occasions (1, 2, ...) in an OCC "
+                       "column (an occasion starts at its first record)")
+    tf = un.factor(un.unit(ds.time_unit), un.unit(model.time_unit))
+    groups = dict(tuple(table.groupby("ID", sort=False)))
+    starts = []
+    for sid in d.ids:
+        sub = groups[sid]
+        occ = sub[column].to_numpy(dtype=float)
+        rows = sub["ROW"].to_numpy()
+        if not np.all(np.isfinite(occ)):
+            raise DataError("OCC must be given on every record of a subject with inter-occasion variability",
+                            row=int(rows[~np.isfinite(occ)][0]), column=column, file=ds.source)
+        change = np.flatnonzero(occ[1:] != occ[:-1]) + 1
+        seen = [occ[0]] + list(occ[change])
+        if len(set(seen)) != len(seen):
+            k = change[[i for i in range(len(change)) if occ[change[i]] in seen[:i + 1]][0]]
+            raise DataError(f"OCC {_plain(occ[k])} of subject {sid!r} comes back after another occasion; occasions "
+                            "must follow each other in time", row=int(rows[k]), column=column, file=ds.source)
+        t = sub["TIME"].to_numpy(dtype=float) * tf
+        starts.append([-np.inf] + list(t[change]))
+    width = max(len(s) for s in starts)
+    out = np.full((len(starts), width), np.inf)
+    for i, st in enumerate(starts):
+        out[i, :len(st)] = st
+    return out
+
+
+def _plain(x):
+    return int(x) if float(x).is_integer() else float(x)
 
 
 @dataclass(frozen=True)
@@ -696,6 +798,10 @@ class PopulationFit:
     covariate_effects : tuple of CovariateEffect
         The estimated covariate effects (``value`` = estimate); ``theta`` holds the typical values at the
         effects' reference covariate values.
+    iov : IOV or None
+        Estimated inter-occasion variances :math:`\Pi` (with ``iov=`` in :func:`fit_population`).
+    kappa : ndarray (n_subjects, n_occasions, n_iov) or None
+        Empirical Bayes estimates of the occasion effects (NaN for occasions a subject does not have).
 
     Examples
     --------
@@ -732,6 +838,8 @@ class PopulationFit:
     output_units: dict = field(default_factory=dict)
     time_unit: str = ""
     covariate_effects: tuple = ()
+    iov: IOV | None = None
+    kappa: np.ndarray | None = None
 
     def __repr__(self) -> str:
         lines = [f"PopulationFit({self.model_name}, {self.method.upper()}): OFV {self.objective:.3f} "
@@ -777,7 +885,7 @@ def _error_dict(model: Model, error) -> dict:
     raise FitError(f"error: expected an error model or a dict output -> error model; got {error!r}")
 
 
-def _setup(model, data, iiv, error, method, estimate, blq, settings, init, effects=()):
+def _setup(model, data, iiv, error, method, estimate, blq, settings, init, effects=(), iov=None):
     from .load import load_model
 
     if isinstance(model, str):
@@ -794,8 +902,18 @@ def _setup(model, data, iiv, error, method, estimate, blq, settings, init, effec
         raise FitError(f"blq: fit_population supports M3 (or None); got {type(blq).__name__}")
     error = _error_dict(model, error)
     settings = settings or SolverSettings(rtol=1e-8, atol=1e-10)
+    if isinstance(iov, Mapping):
+        iov = IOV(dict(iov))
+    if iov is not None and not isinstance(iov, IOV):
+        raise FitError(f"iov: expected a dict name -> variance or a pkpd.IOV; got {type(iov).__name__}")
+    if iov is not None and np.any(iov.omega != np.diag(np.diag(iov.omega))):
+        raise FitError("iov: covariances between occasion effects are not estimated; give variances only")
     layout = _layout(model, iiv, estimate, error, init)
-    prob = _Problem(model, data, iiv, error, method, blq, settings)
+    prob = _Problem(model, data, iiv, error, method, blq, settings, iov)
+    if iov is not None:
+        x_iov = 0.5 * np.log(np.diag(iov.omega))
+        layout = dataclasses.replace(layout, iov_names=iov.names, n_occ=prob.n_occ,
+                                     x0=np.concatenate([layout.x0, x_iov]))
     effects = tuple(effects or ())
     if effects:
         columns = _effect_columns(model, prob, effects, data)
@@ -806,7 +924,7 @@ def _setup(model, data, iiv, error, method, estimate, blq, settings, init, effec
 
 
 def population_objective(model, data, *, iiv, error, method: str = "focei", blq=None,
-                         settings: SolverSettings | None = None, init: Mapping | None = None) -> float:
+                         settings: SolverSettings | None = None, init: Mapping | None = None, iov=None) -> float:
     """NONMEM's objective function value at fixed parameters (``MAXEVAL=0``).
 
     Arguments as :func:`fit_population`. Returns the OFV, -2 log L without :math:`N_{obs}\\log 2\\pi`.
@@ -820,7 +938,7 @@ def population_objective(model, data, *, iiv, error, method: str = "focei", blq=
     ...       settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12)), 3)
     -2.059
     """
-    _, _, _, layout, prob = _setup(model, data, iiv, error, method, None, blq, settings, init)
+    _, _, _, layout, prob = _setup(model, data, iiv, error, method, None, blq, settings, init, iov=iov)
     theta, omega, errs = layout.unpack(layout.x0)
     with np.errstate(all="ignore"):
         out, _, _ = prob.ofv(theta, omega, errs)
@@ -829,7 +947,7 @@ def population_objective(model, data, *, iiv, error, method: str = "focei", blq=
 
 def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=None, blq=None,
                    settings: SolverSettings | None = None, init: Mapping | None = None, maxeval: int | None = None,
-                   covariance: str | None = "sandwich", covariates=()) -> PopulationFit:
+                   covariance: str | None = "sandwich", covariates=(), iov=None) -> PopulationFit:
     r"""Estimate a population model: typical values, :math:`\Omega` and residual error (mixed effects).
 
     Main arguments
@@ -865,8 +983,14 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         Covariance step matrix (``None`` skips it).
     covariates : sequence of CovariateEffect, optional
         Covariate effects on typical values to estimate, e.g. ``[pkpd.CovariateEffect("CL", "WT", "power", 0.75,
-        ref=70)]`` (``value`` is the initial coefficient; ``"power"`` and ``"linear"`` kinds). The covariate must
-        be declared in the model file and given by the data (one value per subject).
+        ref=70)]`` (``value`` is the initial coefficient; ``"power"``, ``"linear"`` and ``"categorical"``, e.g.
+        ``CovariateEffect("CL", "SEX", "categorical", {1: 0.8})``). The covariate must be declared in the model
+        file and given by the data (one value per subject).
+    iov : dict[str, float] or IOV, optional
+        Inter-occasion variability and initial variances, e.g. ``{"CL": 0.04}``: a random effect
+        :math:`\kappa \sim N(0, \Pi)` per occasion, added to :math:`\eta`. The data need an ``OCC`` column (an
+        occasion starts at its first record's time); estimated :math:`\Pi` is diagonal and the same at every
+        occasion (NONMEM's ``$OMEGA BLOCK(1) SAME``).
 
     Returns
     -------
@@ -900,7 +1024,7 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     if covariance not in (None, "sandwich", "R", "S"):
         raise FitError(f"covariance: must be 'sandwich', 'R', 'S' or None; got {covariance!r}")
     model, iiv, error, layout, prob = _setup(model, data, iiv, error, method, estimate, blq, settings, init,
-                                             covariates)
+                                             covariates, iov)
     state = {"eta": None, "n": 0}
 
     def evaluate(X, *, keep=False):
@@ -920,6 +1044,7 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     bounds = [(a if np.isfinite(a) else None, b if np.isfinite(b) else None) for a, b in zip(lo, hi)]
     bounds += [(-12.0, 5.0) if a == b else (None, None) for a, b in layout.chol_index]
     bounds += [(-20.0, 10.0)] * len(layout.error_slots)
+    bounds += [(-12.0, 5.0)] * len(layout.iov_names)
     bounds += [(1e-6, None) if c.kind == "factor" else (None, None) for c in layout.effects]
     out0, _, _ = evaluate(x[None, :], keep=True)
     converged, message, nit = True, "objective evaluated at the initial values (maxeval=0)", 0
@@ -967,13 +1092,23 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     with np.errstate(all="ignore"):
         rse = 100 * se / np.abs(est_nat)
     params = pd.DataFrame({"name": _pretty_names(layout, iiv), "estimate": est_nat, "se": se, "rse_percent": rse})
-    omega_hat = omega[0]
+    q = prob.q_iiv
+    omega_full = omega[0]
+    omega_hat = omega_full[:q, :q]
     sd_eta = np.sqrt(np.diag(omega_hat))
     shrink = {n: float(1 - np.std(eta[:, j], ddof=1) / sd_eta[j]) if prob.n > 1 else float("nan")
               for j, n in enumerate(iiv.names)}
     with np.errstate(all="ignore"):
         table = _diagnostics(prob, layout, x, eta)
     iiv_hat = IIV.from_matrix(iiv.names, omega_hat, distribution=dict(zip(iiv.names, iiv.distributions)))
+    iov_hat, kappa = None, None
+    if prob.iov is not None:
+        p_iov = prob.iov.n_eta
+        iov_hat = IOV({n: float(omega_full[q + j, q + j]) for j, n in enumerate(prob.iov.names)},
+                      distribution=dict(zip(prob.iov.names, prob.iov.distributions)))
+        kappa = eta[:, q:].reshape(prob.n, prob.n_occ, p_iov).copy()
+        kappa[prob.occ_start == np.inf] = np.nan                         # occasions a subject does not have
+        eta = eta[:, :q]
     return PopulationFit(
         method=method, objective=ofv, minus2ll=minus2ll, aic=minus2ll + 2 * k, bic=minus2ll + k * math.log(n_obs),
         theta=dict(zip(model.parameter_names, theta[0].tolist())), omega=omega_hat, iiv=iiv_hat,
@@ -983,7 +1118,8 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         seconds=_time.perf_counter() - t_start, model_name=model.name,
         output_units={o.name: o.unit for o in model.outputs if o.name in layout.outputs}, time_unit=model.time_unit,
         covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
-                                             layout.coefficients(x[None, :])[0]))
+                                             layout.coefficients(x[None, :])[0]),
+        iov=iov_hat, kappa=kappa)
 
 
 def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:
@@ -991,6 +1127,7 @@ def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:
     for a, b in layout.chol_index:
         out.append(f"omega2_{iiv.names[a]}" if a == b else f"omega_{iiv.names[b]}_{iiv.names[a]}")
     out += [f"{layout.outputs[o]}_{p}" if len(layout.outputs) > 1 else p for o, p in layout.error_slots]
+    out += [f"iov2_{n}" for n in layout.iov_names]
     out += [c.name for c in layout.effects]
     return out
 
@@ -1155,7 +1292,7 @@ class VPC:
 
 def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int = 8, seed: int | None = None,
         percentiles=(5, 50, 95), blq=None, settings: SolverSettings | None = None, client=None,
-        progress: bool | None = None) -> VPC:
+        progress: bool | None = None, output: str | None = None) -> VPC:
     """Simulate ``n_replicates`` copies of the study design with the fitted model and bin the percentiles.
 
     Random effects are drawn from the estimated Ω and residual errors from the estimated error model, replicate
@@ -1163,7 +1300,7 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
     the data's LLOQ count as BLQ. Bins hold about equal numbers of observations (quantiles of the observation
     times). With ``client`` (a Dask client, cluster or scheduler address; ``pkpd[distributed]``) the replicates
     are simulated on the cluster in groups, with a result identical to the local run; ``progress`` shows a bar
-    over replicates there.
+    over replicates there. A fit of several outputs (e.g. PGE2 and IL-10) is checked one ``output`` at a time.
 
     Examples
     --------
@@ -1176,15 +1313,20 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
     (3, 3, 2)
     """
     model, iiv, error, layout, prob = _setup(model, data, fit.iiv, fit.error, "fo", None, blq, settings,
-                                             {k: v for k, v in fit.theta.items()}, fit.covariate_effects)
-    if len(error) != 1:
-        raise FitError("vpc: one observed output at a time; give a fit with one error model")
+                                             {k: v for k, v in fit.theta.items()}, fit.covariate_effects, fit.iov)
+    if output is None:
+        if len(error) != 1:
+            raise FitError(f"vpc: the fit has {len(error)} observed outputs ({', '.join(error)}); choose one with "
+                           f"output=, e.g. output={next(iter(error))!r}")
+        output = next(iter(error))
+    if output not in layout.outputs:
+        raise FitError(f"vpc: output {output!r} was not fitted; the fit's outputs are {list(layout.outputs)}")
     from ._parallel import chunk_bounds, map_tasks, spawn_seeds
 
     seeds = spawn_seeds(seed, n_replicates)
     theta = np.array([fit.theta[p] for p in model.parameter_names])[None, :]
     theta = layout.subject_theta(layout.x0[None, :], theta)
-    job = (prob, theta, fit.omega, next(iter(fit.error.values())))
+    job = (prob, theta, _omega_for(fit, prob), [fit.error[o] for o in layout.outputs])
     if client is None:
         y_sim = _vpc_replicates(job, seeds)                               # (R, n_obs)
     else:
@@ -1192,7 +1334,8 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
         y_sim = np.concatenate(map_tasks(_vpc_replicates, groups, shared=job, client=client, progress=progress,
                                          description=f"{model.name}: vpc", unit="replicate",
                                          weights=[len(g) for g in groups]))
-    mask = prob.mask
+    mask = prob.mask & (prob.which == layout.outputs.index(output))
+    y_sim = y_sim[:, mask[prob.mask]]
     t_obs = prob.data.time[prob.obs][mask]
     edges = np.unique(np.quantile(t_obs, np.linspace(0, 1, n_bins + 1)))
     which = np.clip(np.searchsorted(edges, t_obs, side="right") - 1, 0, edges.size - 2)
@@ -1215,22 +1358,39 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
         sim_p[:, :, b] = np.percentile(rep, (5, 50, 95), axis=1)
         blq_o[b] = np.mean(np.isfinite(lim[k]))
         blq_s[:, b] = np.percentile(sim_blq[:, k].mean(axis=1), (5, 50, 95))
-    out = layout.outputs[0]
+    out = output
     unit = next(o.unit for o in model.outputs if o.name == out)
     return VPC(bins=edges, centres=centres, percentiles=tuple(percentiles), observed=obs_p, simulated=sim_p,
                blq_observed=blq_o, blq_simulated=blq_s, output=out, unit=unit, time_unit=model.time_unit)
 
 
+def _omega_for(fit: PopulationFit, prob: _Problem) -> np.ndarray:
+    """Covariance of all random effects of the fit, with as many occasions as these data have."""
+    if fit.iov is None:
+        return fit.omega
+    q, p = fit.omega.shape[0], fit.iov.n_eta
+    full = np.zeros((prob.q, prob.q))
+    full[:q, :q] = fit.omega
+    for k in range(prob.n_occ):
+        full[q + k * p:q + (k + 1) * p, q + k * p:q + (k + 1) * p] = fit.iov.omega
+    return full
+
+
 def _vpc_replicates(job, seeds) -> np.ndarray:
     """Simulated observations (R, n_obs) of the replicates with these seeds (a pure task)."""
-    prob, theta, omega, em = job
+    prob, theta, omega, ems = job
     rngs = [np.random.default_rng(s) for s in seeds]
     eta = np.stack([r.multivariate_normal(np.zeros(omega.shape[0]), omega, size=prob.n) for r in rngs])
     P = prob.params(theta, eta[None])[0]                                 # (R, n, n_params)
     with np.errstate(all="ignore"):
         F = prob.predict(P)                                              # (R, n, J)
     F = np.where(np.isfinite(F), F, 0.0)
-    return np.stack([em.sample(F[r], rng) for r, rng in enumerate(rngs)])[:, prob.mask]
+    Y = np.empty_like(F)
+    for r, rng in enumerate(rngs):
+        for o, em in enumerate(ems):
+            # one error model per output: each observation gets the error of its own output
+            Y[r] = em.sample(F[r], rng) if o == 0 else np.where(prob.which == o, em.sample(F[r], rng), Y[r])
+    return Y[:, prob.mask]
 
 
 # ====================================================================================================== NPDE
@@ -1296,7 +1456,7 @@ def npde(fit: PopulationFit, model, data, *, n_sim: int = 1000, seed: int | None
 
     n_sim = int(n_sim)
     model, iiv, error, layout, prob = _setup(model, data, fit.iiv, fit.error, "fo", None, blq, settings,
-                                             dict(fit.theta), fit.covariate_effects)
+                                             dict(fit.theta), fit.covariate_effects, fit.iov)
     n_obs = int(prob.mask.sum())
     if prob.n != fit.n_subjects or n_obs != fit.n_obs or len(fit.table) != n_obs:
         raise FitError(f"npde: the data ({prob.n} subjects, {n_obs} observations) do not match the fit "
@@ -1312,7 +1472,8 @@ def npde(fit: PopulationFit, model, data, *, n_sim: int = 1000, seed: int | None
     sims = []
     for start in range(0, n_sim, chunk):
         k = min(chunk, n_sim - start)
-        eta = rng.multivariate_normal(np.zeros(iiv.n_eta), fit.omega, size=(k, prob.n), method="cholesky")
+        omega_all = _omega_for(fit, prob)
+        eta = rng.multivariate_normal(np.zeros(omega_all.shape[0]), omega_all, size=(k, prob.n), method="cholesky")
         with np.errstate(all="ignore"):
             F = prob.predict(prob.params(theta, eta[None])[0])            # (k, n, J)
         if not np.all(np.isfinite(F[:, prob.mask])):

@@ -8,6 +8,9 @@ block covariance matrix :math:`\Omega` (checked positive definite) and, per para
 * ``"logitnormal"``: :math:`P_i = \mathrm{expit}(\mathrm{logit}\,\theta + \eta_i)` (a fraction in (0, 1)).
 
 The same object drives population estimation (:func:`pkpd.nlme.fit_population`) and virtual populations.
+An :class:`IOV` declares inter-occasion variability :math:`\kappa_{ik} \sim N(0, \Pi)`, drawn afresh for every
+occasion *k* of subject *i* and added to :math:`\eta_i`: :math:`P_{ik} = \theta\,e^{\eta_i + \kappa_{ik}}`
+(NONMEM ``TVCL*EXP(ETA(1)+ETA(2)*OCC1+ETA(3)*OCC2...)`` with ``$OMEGA BLOCK SAME``).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import numpy as np
 
 from .errors import PkpdError, did_you_mean
 
-__all__ = ["IIV", "Categorical", "CovariateEffect", "LogNormalCovariate", "Normal", "PopulationSimulation", "Uniform",
-           "VirtualPopulation", "simulate_population", "virtual_population"]
+__all__ = ["IIV", "IOV", "Categorical", "CovariateEffect", "LogNormalCovariate", "Normal", "PopulationSimulation",
+           "Uniform", "VirtualPopulation", "simulate_population", "transform", "virtual_population"]
 
 DISTRIBUTIONS = ("lognormal", "normal", "logitnormal")
 
@@ -138,6 +141,10 @@ class IIV:
         """Number of random effects q."""
         return len(self.names)
 
+    def distribution_of(self, name: str) -> str:
+        """The distribution of the random effect on ``name``."""
+        return self.distributions[self.names.index(name)]
+
     def individual(self, typical: np.ndarray, eta: np.ndarray) -> np.ndarray:
         """Individual parameter values from typical values (..., q) and random effects (..., q).
 
@@ -150,14 +157,7 @@ class IIV:
         eta = np.asarray(eta, dtype=float)
         out = np.empty(np.broadcast_shapes(typical.shape, eta.shape))
         for k, d in enumerate(self.distributions):
-            t, e = typical[..., k], eta[..., k]
-            with np.errstate(over="ignore"):
-                if d == "lognormal":
-                    out[..., k] = t * np.exp(e)
-                elif d == "normal":
-                    out[..., k] = t + e
-                else:
-                    out[..., k] = 1.0 / (1.0 + np.exp(-(np.log(t / (1.0 - t)) + e)))
+            out[..., k] = transform(d, typical[..., k], eta[..., k])
         return out
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -177,6 +177,47 @@ class IIV:
         parts = [f"{n}: {d} omega^2={self.omega[i, i]:.4g}" for i, (n, d) in enumerate(zip(self.names,
                                                                                            self.distributions))]
         return f"IIV({'; '.join(parts)})"
+
+
+class IOV(IIV):
+    r"""Inter-occasion variability: :math:`\kappa_{ik} \sim N(0, \Pi)` on named parameters, independent between
+    occasions *k* (and subjects *i*), with the same :math:`\Pi` at every occasion.
+
+    Same arguments as :class:`IIV` (variances [1 on the log scale, about CV² between occasions], covariances,
+    distribution). On a parameter that also has between-subject variability, :math:`\kappa` adds to
+    :math:`\eta` inside the IIV's transformation (log-normal: :math:`\theta e^{\eta_i + \kappa_{ik}}`).
+
+    Occasions are given by an ``OCC`` column in data (estimation, :func:`pkpd.fit_population`) or by occasion start
+    times (:func:`simulate_population`); a new occasion's parameter value applies from its start time on.
+
+    Examples
+    --------
+    >>> iov = IOV({"CL": 0.04})
+    >>> iov.sample(2, np.random.default_rng(0)).shape
+    (2, 1)
+    """
+
+    def __repr__(self) -> str:
+        return "IOV" + super().__repr__()[3:]
+
+
+def transform(distribution: str, typical, eta):
+    """Individual parameter value from a typical value and a random effect (``"lognormal"``: ``t * exp(eta)``,
+    ``"normal"``: ``t + eta``, ``"logitnormal"``: ``expit(logit(t) + eta)``).
+
+    Examples
+    --------
+    >>> float(transform("lognormal", 2.0, 0.0))
+    2.0
+    """
+    t = np.asarray(typical, dtype=float)
+    e = np.asarray(eta, dtype=float)
+    with np.errstate(over="ignore"):
+        if distribution == "lognormal":
+            return t * np.exp(e)
+        if distribution == "normal":
+            return t + e
+        return 1.0 / (1.0 + np.exp(-(np.log(t / (1.0 - t)) + e)))
 
 
 def _check_positive_definite(om: np.ndarray, names) -> None:
@@ -405,6 +446,18 @@ def virtual_population(n: int, covariates=None, *, resample=None, correlation: M
     return VirtualPopulation(table=table, n_drawn=int(drawn), n_rejected=int(drawn - n), seed=seed)
 
 
+def _occasion_times(iov, occasions) -> np.ndarray:
+    if not isinstance(iov, IOV):
+        raise PkpdError(f"simulate_population: iov must be a pkpd.IOV; got {type(iov).__name__}")
+    if occasions is None:
+        raise PkpdError("simulate_population: iov needs occasions=[start times of the occasions] (model time unit), "
+                        "e.g. occasions=[0, 72, 144]")
+    starts = np.atleast_1d(np.asarray(occasions, dtype=float))
+    if starts.ndim != 1 or not np.all(np.isfinite(starts)) or np.any(np.diff(starts) <= 0):
+        raise PkpdError(f"simulate_population: occasions must be finite, increasing start times; got {occasions!r}")
+    return starts
+
+
 # ====================================================================================================== effects
 @dataclass(frozen=True)
 class CovariateEffect:
@@ -481,7 +534,7 @@ class PopulationSimulation:
 
 def simulate_population(model, regimen, times, population, *, iiv: IIV | None = None, effects=(),
                         seed: int | None = None, outputs=None, percentiles=(5, 50, 95),
-                        settings=None) -> PopulationSimulation:
+                        settings=None, iov: IOV | None = None, occasions=None) -> PopulationSimulation:
     """Simulate a virtual population: covariate effects, between-subject variability, per-kg doses.
 
     Main arguments
@@ -497,6 +550,11 @@ def simulate_population(model, regimen, times, population, *, iiv: IIV | None = 
         Random effects, drawn with ``seed``.
     effects : sequence of CovariateEffect
         Covariate models on typical values, applied before the random effects.
+    iov : IOV, optional
+        Inter-occasion variability: a new random effect per occasion, added to the subject's IIV one.
+    occasions : sequence of float, optional
+        Start times of the occasions [model time unit], increasing (needed with ``iov``); the first occasion also
+        covers the times before its start. Each occasion's parameter value applies from its start on.
 
     Other arguments
     ---------------
@@ -553,6 +611,27 @@ def simulate_population(model, regimen, times, population, *, iiv: IIV | None = 
         ind = iiv.individual(np.stack([typical[p] for p in iiv.names], axis=1), eta)
         for k, p in enumerate(iiv.names):
             params[p] = ind[:, k]
+    changes = {}
+    occasion_values = {}
+    if iov is not None:
+        starts = _occasion_times(iov, occasions)
+        for p in iov.names:
+            if p not in names:
+                raise PkpdError(f"IOV: model {m.name!r} has no parameter {p!r}." + did_you_mean(p, names))
+        kappa = iov.sample(n * starts.size, rng).reshape(n, starts.size, iov.n_eta)
+        for j, p in enumerate(iov.names):
+            # kappa adds to the subject's eta inside the IIV's transformation when the parameter has IIV
+            if iiv is not None and p in iiv.names:
+                base, dist = eta[:, iiv.names.index(p)][:, None], iiv.distribution_of(p)
+            else:
+                base, dist = 0.0, iov.distribution_of(p)
+            values = transform(dist, np.broadcast_to(typical[p], (n,))[:, None], base + kappa[:, :, j])
+            params[p] = values[:, 0]
+            occasion_values[p] = values
+            if starts.size > 1:
+                changes[p] = (starts[1:], values[:, 1:])
+    elif occasions is not None:
+        raise PkpdError("simulate_population: occasions are only used with iov (inter-occasion variability)")
     covs = {}
     for c in m.covariate_names:
         if c in table.columns:
@@ -564,7 +643,7 @@ def simulate_population(model, regimen, times, population, *, iiv: IIV | None = 
             covs[c] = v
     ids = table["ID"].to_numpy() if "ID" in table else np.arange(1, n + 1)
     sim = simulate(m, regimen, times, params=params, covariates=covs or None, settings=settings,
-                   subject_ids=ids, states=False)
+                   subject_ids=ids, states=False, changes=changes or None)
     t = sim.times
     outs = list(outputs or m.output_names)
     bands = {o: np.percentile(sim.outputs[o], percentiles, axis=0) for o in outs}
@@ -574,6 +653,9 @@ def simulate_population(model, regimen, times, population, *, iiv: IIV | None = 
             subjects[c] = table[c].to_numpy()
     for p in names:
         subjects[p] = np.broadcast_to(params[p], (n,))
+        if p in occasion_values:
+            for k in range(occasion_values[p].shape[1]):
+                subjects[f"{p}_occ{k + 1}"] = occasion_values[p][:, k]
     for o in outs:
         y = sim.outputs[o]
         subjects[f"Cmax_{o}"] = y.max(axis=1)

@@ -186,6 +186,7 @@ def simulate(
     subject_ids: Sequence | None = None,
     outputs: bool = True,
     states: bool = True,
+    changes: Mapping[str, tuple] | None = None,
     backend: str = "numba",
 ) -> Simulation:
     """Simulate one subject or a batch of subjects under a dosing regimen.
@@ -211,6 +212,11 @@ def simulate(
         IDs for the result (default 1..n).
     outputs, states : bool
         Keep outputs / states (dropping one saves memory for large batches).
+    changes : dict[str, (times, values)], optional
+        Parameters or covariates that change during the run, e.g. occasion-to-occasion values:
+        ``{"CL": (starts, values)}`` with ``starts`` [model time unit] and ``values`` [parameter unit] arrays of
+        shape (k,) or (n_subjects, k); each value applies from its start time on (``inf`` start: unused). Derived
+        quantities follow; dose amounts keep the values at the start.
     backend : {"numba", "jax"}
         ``"numba"`` (default): the compiled CPU engine, all cores. ``"jax"``: the same model and events on JAX in
         float64 (optional extra ``pip install "pkpd[gpu]"``), on a GPU when JAX sees one, else on the CPU; the
@@ -259,6 +265,8 @@ def simulate(
         raise SimulationError("initial values are not finite; check the parameters of this subject",
                               subject=_sid(subject_ids, bad))
     events = build_events(cm, regimens, q, explicit_covs)
+    if changes:
+        events = merge_events(events, _change_events(cm, changes, n))
 
     ids = np.arange(1, n + 1) if subject_ids is None else np.asarray(subject_ids)
     if ids.shape[0] != n:
@@ -325,6 +333,62 @@ def batch_runner(backend: str):
                             'pip install "pkpd[gpu]" (for NVIDIA GPUs also pip install "jax[cuda12]")') from None
         return run_batch_jax
     raise PkpdError(f"backend: unknown backend {backend!r}; choose 'numba' (the CPU engine) or 'jax'")
+
+
+def merge_events(events: EventTable, extra: EventTable | None) -> EventTable:
+    """Merge two event tables in time order (``extra`` after ``events`` at equal times). ``extra`` has a row per
+    subject of ``events`` or of one of its repeated copies (it is then tiled)."""
+    if extra is None:
+        return events
+    reps = events.time.shape[0] // extra.time.shape[0]
+    time = np.concatenate([events.time, np.tile(extra.time, (reps, 1))], axis=1)
+    order = np.argsort(time, axis=1, kind="stable")
+
+    def take(a, b):
+        return np.take_along_axis(np.concatenate([a, np.tile(b, (reps, 1))], axis=1), order, 1)
+
+    return EventTable(np.take_along_axis(time, order, 1), take(events.kind, extra.kind),
+                      take(events.index, extra.index), take(events.value, extra.value),
+                      events.count + np.tile(extra.count, reps))
+
+
+def _change_events(cm: CompiledModel, changes: Mapping[str, tuple], n: int) -> EventTable:
+    """Kind-3 events (set an entry of q) from ``simulate(changes=...)``."""
+    from .errors import did_you_mean
+
+    m = cm.model
+    settable = m.parameter_names + m.covariate_names
+    if not isinstance(changes, Mapping):
+        raise PkpdError(f"changes must be a dict name -> (times, values); got {type(changes).__name__}")
+    cols_t, cols_i, cols_v = [], [], []
+    for name, spec in changes.items():
+        if name not in settable:
+            raise PkpdError(f"changes: {name!r} is not a parameter or covariate of model {m.name!r}."
+                            + did_you_mean(str(name), settable))
+        try:
+            times, values = spec
+            times = np.asarray(times, dtype=float)
+            values = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            raise PkpdError(f"changes[{name!r}]: expected (times, values) arrays; got {spec!r}") from None
+        try:
+            times, values = np.broadcast_arrays(np.atleast_2d(times), np.atleast_2d(values))
+            times, values = np.broadcast_to(times, (n, times.shape[1])), np.broadcast_to(values, (n, times.shape[1]))
+        except ValueError:
+            raise PkpdError(f"changes[{name!r}]: times {np.shape(times)} and values {np.shape(values)} must have "
+                            f"shape (k,) or ({n}, k)") from None
+        if np.any(np.isnan(times) | (times == -np.inf)) or np.any(~np.isfinite(values) & np.isfinite(times)):
+            raise PkpdError(f"changes[{name!r}]: times must be numbers (inf for unused) and values finite")
+        cols_t.append(times)
+        cols_i.append(np.full(times.shape, cm.q_names.index(name), dtype=np.int64))
+        cols_v.append(np.where(np.isfinite(times), values, 0.0))
+    time = np.concatenate(cols_t, axis=1)
+    order = np.argsort(time, axis=1, kind="stable")
+    time = np.take_along_axis(time, order, 1)
+    return EventTable(time, np.full(time.shape, 3, dtype=np.int64),
+                      np.take_along_axis(np.concatenate(cols_i, axis=1), order, 1),
+                      np.take_along_axis(np.concatenate(cols_v, axis=1), order, 1),
+                      np.isfinite(time).sum(axis=1).astype(np.int64))
 
 
 # ------------------------------------------------------------------------------------------------------ helpers

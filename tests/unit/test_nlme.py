@@ -302,3 +302,106 @@ def test_fit_population_with_a_time_varying_covariate():
     with pytest.raises(FitError, match="'WT' changes within a subject.*model file"):
         pkpd.fit_population(model, data, iiv={"TVCL": 0.1}, error=pkpd.Proportional(cv=0.1), maxeval=0,
                             covariates=[pkpd.CovariateEffect("V", "WT", "power", 1.0, ref=70.0)])
+
+
+# --- inter-occasion variability ------------------------------------------------------------------------------------
+def test_iov_with_one_occasion_per_subject_equals_iiv_with_the_summed_variance():
+    """eta + kappa on the same parameter with a single occasion is one random effect of variance omega + pi: the
+    marginal likelihood and every method's OFV (prior term and log-determinant at the mode) are identical."""
+    from pkpd.nlme import population_objective
+
+    data = pd.read_csv(WANG)
+    data["OCC"] = 1
+    kw = dict(error=pkpd.Proportional(cv=0.316228), settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12))
+    for method in ("focei", "foce", "fo", "laplace"):
+        single = population_objective("wang2007", data, iiv={"ke": 0.04}, method=method, **kw)
+        split = population_objective("wang2007", data, iiv={"ke": 0.03}, iov={"ke": 0.01}, method=method, **kw)
+        assert split == pytest.approx(single, abs=1e-5), method
+    assert population_objective("wang2007", data, iiv={"ke": 0.04}, method="focei", **kw) == pytest.approx(39.458,
+                                                                                                            abs=5e-4)
+
+
+def _iov_study(rng, n_subjects=40, omega_cl=0.09, pi_cl=0.04):
+    """Two occasions per subject (100 mg IV at 0 and 72 h); CL varies between subjects and between occasions.
+    Analytic one-compartment solution with CL switching at 72 h."""
+    times = np.array([1.0, 4, 8, 12, 24])
+    rows, kappas = [], []
+    for i in range(1, n_subjects + 1):
+        eta = rng.normal(0, np.sqrt(omega_cl))
+        kap = rng.normal(0, np.sqrt(pi_cl), 2)
+        kappas.append(kap)
+        v = 32.0 * np.exp(rng.normal(0, 0.2))
+        k1, k2 = 2.8 * np.exp(eta + kap[0]) / v, 2.8 * np.exp(eta + kap[1]) / v
+        c1 = 100 / v * np.exp(-k1 * times)
+        a72 = 100 * np.exp(-k1 * 72)
+        c2 = (a72 + 100) / v * np.exp(-k2 * times)
+        for occ, start, conc in ((1, 0.0, c1), (2, 72.0, c2)):
+            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, EVID=1, CMT=1, MDV=1, OCC=occ))
+            dv = conc * (1 + 0.08 * rng.standard_normal(times.size))
+            rows += [dict(ID=i, TIME=start + t, DV=y, AMT=0, EVID=0, CMT=1, MDV=0, OCC=occ) for t, y in zip(times, dv)]
+    return pd.DataFrame(rows), np.array(kappas)
+
+
+def test_fit_population_estimates_inter_occasion_variability():
+    data, kappas = _iov_study(np.random.default_rng(21))
+    fit = pkpd.fit_population("pk_1cmt_iv", data, iiv={"CL": 0.05, "V": 0.05}, iov={"CL": 0.02},
+                              error=pkpd.Proportional(cv=0.1), settings=pkpd.SolverSettings(rtol=1e-7, atol=1e-9))
+    assert fit.converged, fit.message
+    p = fit.parameters.set_index("name")
+    for name, true in (("iov2_CL", 0.04), ("omega2_CL", 0.09), ("CL", 2.8)):
+        est, se = p.loc[name, "estimate"], p.loc[name, "se"]
+        assert abs(est - true) < 3 * se, (name, est, se)
+    assert fit.iov.names == ("CL",) and fit.iov.omega[0, 0] == pytest.approx(p.loc["iov2_CL", "estimate"])
+    # the occasion EBEs track the simulated occasion effects
+    assert fit.kappa.shape == (40, 2, 1)
+    r = np.corrcoef(fit.kappa[:, :, 0].ravel(), kappas.ravel())[0, 1]
+    assert r > 0.7, r
+    # a VPC simulates the occasions too
+    from pkpd.nlme import vpc
+
+    v = vpc(fit, "pk_1cmt_iv", data, n_replicates=30, n_bins=4, seed=1)
+    assert np.all(np.isfinite(v.simulated))
+
+
+def test_iov_bad_input_is_a_clear_error():
+    data, _ = _iov_study(np.random.default_rng(2), n_subjects=3)
+    kw = dict(iiv={"CL": 0.05}, error=pkpd.Proportional(cv=0.1), maxeval=0)
+    with pytest.raises(FitError, match="no OCC column"):
+        pkpd.fit_population("pk_1cmt_iv", data.drop(columns="OCC"), iov={"CL": 0.02}, **kw)
+    with pytest.raises(FitError, match="iov: model 'pk_1cmt_iv' has no parameter 'Cl'.*CL"):
+        pkpd.fit_population("pk_1cmt_iv", data, iov={"Cl": 0.02}, **kw)
+    back = data.copy()
+    back.loc[back.index[-1], "OCC"] = 1
+    with pytest.raises(Exception, match="OCC 1 of subject 3 comes back"):
+        pkpd.fit_population("pk_1cmt_iv", back, iov={"CL": 0.02}, **kw)
+    with pytest.raises(PkpdError, match="variance of eta on 'CL' must be a positive"):
+        pkpd.fit_population("pk_1cmt_iv", data, iov={"CL": -0.02}, **kw)
+
+
+def test_vpc_of_a_fit_with_two_outputs_checks_the_chosen_one():
+    from pkpd.nlme import vpc
+
+    model = pkpd.load_model("msc_salvadori")
+    times = [4.0, 24, 72, 168]
+    rows = []
+    rng = np.random.default_rng(3)
+    for i in range(1, 7):
+        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=1.4e8, EVID=1, CMT=1, MDV=1, DVID="."))
+        sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.4e8, "cell")), times,
+                            params={"k_c": 0.0289 * np.exp(rng.normal(0, 0.3))})
+        for out in ("PGE2", "IL10"):
+            rows += [dict(ID=i, TIME=t, DV=y * (1 + 0.1 * rng.standard_normal()), AMT=0, EVID=0, CMT=".", MDV=0,
+                          DVID=out) for t, y in zip(times, sim.outputs[out][0])]
+    data = pd.DataFrame(rows).sort_values(["ID", "TIME"], kind="stable").reset_index(drop=True)
+    fit = pkpd.fit_population(model, data, iiv={"k_c": 0.09}, maxeval=0,
+                              error={"PGE2": pkpd.Proportional(cv=0.1), "IL10": pkpd.Proportional(cv=0.1)})
+    with pytest.raises(FitError, match="2 observed outputs .*output="):
+        vpc(fit, model, data, n_replicates=20, n_bins=2, seed=1)
+    with pytest.raises(FitError, match="output 'cells' was not fitted"):
+        vpc(fit, model, data, n_replicates=20, n_bins=2, seed=1, output="cells")
+    v = vpc(fit, model, data, n_replicates=50, n_bins=4, seed=1, output="IL10")
+    assert v.output == "IL10" and v.unit == "pg/mL"
+    obs = data[data.DVID == "IL10"].astype({"DV": float}).groupby("TIME")["DV"].median().to_numpy()
+    np.testing.assert_allclose(v.observed[1], obs)       # one time per bin: the binned median is the data's
+    # the simulated medians bracket the observed ones (data from the model itself)
+    assert np.all((v.simulated[1, 0] < obs * 1.5) & (v.simulated[1, 2] > obs / 1.5))

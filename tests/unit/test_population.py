@@ -93,3 +93,46 @@ def test_iiv_marginals():
     ind = iiv.individual(np.array([2.0, 0.6]), eta)
     assert np.log(ind[:, 0]).std() == pytest.approx(0.3, rel=0.03)
     assert ((ind[:, 1] > 0) & (ind[:, 1] < 1)).all()
+
+
+# --- inter-occasion variability in simulation ----------------------------------------------------------------------
+def test_simulated_iov_draws_independent_occasions_and_switches_parameters():
+    """Three occasions (doses at 0, 72, 144 h): log CL per occasion has variance omega + pi, occasions of a subject
+    correlate by omega / (omega + pi), and each subject's curve is the analytic piecewise solution."""
+    n = 3000
+    pop = pd.DataFrame({"ID": np.arange(1, n + 1), "WT": 70.0})
+    reg = pkpd.Regimen.every(72, "h", count=3, dose=pkpd.Dose(100, "mg"))
+    times = np.array([1.0, 24, 73, 96, 145, 168])
+    res = pkpd.simulate_population("pk_1cmt_iv", reg, times, pop, iiv=pkpd.IIV({"CL": 0.09}),
+                                   iov=pkpd.IOV({"CL": 0.04}), occasions=[0, 72, 144], seed=4)
+    logs = np.log(res.subjects[["CL_occ1", "CL_occ2", "CL_occ3"]].to_numpy() / 2.8)
+    var = logs.var(axis=0, ddof=1)
+    assert np.all(np.abs(var - 0.13) < 4 * 0.13 * np.sqrt(2 / n)), var
+    r = np.corrcoef(logs.T)[np.triu_indices(3, 1)]
+    assert np.all(np.abs(r - 0.09 / 0.13) < 0.05), r
+    np.testing.assert_array_equal(res.subjects["CL"], res.subjects["CL_occ1"])
+    # analytic: amount decays with the occasion's CL; each dose adds 100 mg at the occasion start
+    s = res.subjects.iloc[0]
+    v = 32.0
+    expected = []
+    ks = [s[f"CL_occ{k}"] / v for k in (1, 2, 3)]
+    for t in times:
+        occ = int(t // 72)
+        a_start = 0.0
+        for k in range(occ + 1):
+            a_start = a_start * np.exp(-ks[k - 1] * 72) + 100 if k else 100.0
+        expected.append(a_start / v * np.exp(-ks[occ] * (t - 72 * occ)))
+    np.testing.assert_allclose(res.simulation.outputs["conc"][0], expected, rtol=1e-6)
+
+
+def test_iov_simulation_bad_input():
+    pop = pd.DataFrame({"ID": [1, 2], "WT": 70.0})
+    reg = pkpd.Regimen.single(pkpd.Dose(100, "mg"))
+    with pytest.raises(PkpdError, match="iov needs occasions"):
+        pkpd.simulate_population("pk_1cmt_iv", reg, [1.0], pop, iov=pkpd.IOV({"CL": 0.04}))
+    with pytest.raises(PkpdError, match="occasions must be finite, increasing"):
+        pkpd.simulate_population("pk_1cmt_iv", reg, [1.0], pop, iov=pkpd.IOV({"CL": 0.04}), occasions=[72, 0])
+    with pytest.raises(PkpdError, match="IOV: model 'pk_1cmt_iv' has no parameter 'Cl'"):
+        pkpd.simulate_population("pk_1cmt_iv", reg, [1.0], pop, iov=pkpd.IOV({"Cl": 0.04}), occasions=[0])
+    with pytest.raises(PkpdError, match="changes: 'Cl' is not a parameter or covariate"):
+        pkpd.simulate(pkpd.load_model("pk_1cmt_iv"), reg, [1.0], changes={"Cl": ([1.0], [2.0])})
