@@ -16,8 +16,8 @@ Where the work runs (``client`` / ``workers``):
 * ``client=None, workers=1``: serially in this process.
 * ``client=None, workers=k > 1``: a ``concurrent.futures.ProcessPoolExecutor`` of k processes (``spawn`` context;
   numba reloads compiled models from the on-disk cache, ``$PKPD_CACHE_DIR`` being inherited).
-* ``client=None, workers=None`` (default): the first task runs here; if the rest would take more than a few seconds,
-  they go to a process pool on all cores, else they run here too (starting processes costs about a second each).
+* ``client=None, workers=None`` (default): the first task runs here; if a process pool on all cores would save more
+  than it costs to start (about 3 s), the rest go to one, else they run here too.
 * ``client=``: a ``distributed.Client``, a cluster object (``LocalCluster``, ``dask_jobqueue.SLURMCluster``...: a
   client is opened on it and closed after) or a scheduler address such as ``"tcp://10.0.0.5:8786"``. Dask is
   imported only then.
@@ -40,8 +40,9 @@ import numpy as np
 from ._progress import ChunkProgress, check_progress
 from .errors import PkpdError
 
-# a default local run moves to a process pool only if its serial remainder would take longer than this [s]
-POOL_THRESHOLD_SECONDS = 3.0
+# starting a pool costs about this much [s] (each spawned process imports numpy, scipy, numba and pkpd and loads the
+# compiled model): a default local run moves to a pool only where the time it saves is larger
+POOL_STARTUP_SECONDS = 3.0
 
 
 def spawn_seeds(seed, n: int) -> list[np.random.SeedSequence]:
@@ -183,8 +184,9 @@ def iter_tasks(fn: Callable, payloads: Sequence, *, shared=None, client=None, wo
             yield from _run_serial(fn, payloads[:1], shared, bar, description, weights, 0, n)
             start = 1
             elapsed = time.perf_counter() - t0
-            if workers is None and (n - 1) * elapsed > POOL_THRESHOLD_SECONDS and cpu_count() > 1:
-                workers = min(cpu_count(), n - 1)
+            k = min(cpu_count(), n - 1)
+            if workers is None and k > 1 and (n - 1) * elapsed * (1 - 1 / k) > POOL_STARTUP_SECONDS:
+                workers = k
             else:
                 workers = 1
         if workers == 1 or n - start == 1:

@@ -184,9 +184,10 @@ def simulation_estimation(model, design, *, error, iiv=None, n: int = 100, estim
     client : dask.distributed Client, Dask cluster or scheduler address (str), optional
         Run the trials on a Dask cluster (``pkpd[distributed]``); the model and design go to each worker once.
     workers : int, optional
-        Local processes without a client: None (default) runs the first trial here and the rest on all cores if
-        they would take more than a few seconds; 1 runs serially here. From a script, keep the top-level code
-        under ``if __name__ == "__main__":`` (worker processes are started with 'spawn').
+        Local processes without a client: None (default) runs the first trial here, and the rest on a process
+        pool on all cores where that saves more than the pool costs to start (about 3 s), else here; 1 runs
+        serially here. From a script, keep the top-level code under ``if __name__ == "__main__":`` (worker
+        processes are started with 'spawn').
     progress : bool or None
         Progress bar over trials (None: shown for long interactive runs).
 
