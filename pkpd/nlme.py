@@ -66,6 +66,8 @@ Brendel K, Comets E, Laffont C, Laveille C, Mentre F (2006) Metrics for external
 the population pharmacokinetics of gliclazide. Pharm Res 23:2036-2049.
 Comets E, Brendel K, Mentre F (2008) Computing normalised prediction distribution errors to evaluate nonlinear
 mixed-effect models: the npde add-on package for R. Comput Methods Programs Biomed 90:154-166.
+Nguyen TH, Comets E, Mentre F (2012) Extension of NPDE for evaluation of nonlinear mixed effect models in presence
+of data below the quantification limit. J Pharmacokinet Pharmacodyn 39:499-518.
 """
 
 from __future__ import annotations
@@ -1312,7 +1314,7 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
     >>> v.simulated.shape
     (3, 3, 2)
     """
-    model, iiv, error, layout, prob = _setup(model, data, fit.iiv, fit.error, "fo", None, blq, settings,
+    model, iiv, error, layout, prob = _setup(model, data, fit.iiv, fit.error, "laplace", None, blq, settings,
                                              {k: v for k, v in fit.theta.items()}, fit.covariate_effects, fit.iov)
     if output is None:
         if len(error) != 1:
@@ -1364,6 +1366,26 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
                blq_observed=blq_o, blq_simulated=blq_s, output=out, unit=unit, time_unit=model.time_unit)
 
 
+def _impute_censored(y, cens, limit, mean, L, sim_dec, rng, lo) -> np.ndarray:
+    r"""Decorrelated observations of one subject with its BLQ values imputed (Nguyen et al. 2012).
+
+    The Cholesky decorrelation is sequential in time: :math:`y^*_j = (y_j - E_j - \sum_{k<j} L_{jk} y^*_k)/L_{jj}`.
+    For a censored :math:`y_j < \mathrm{LLOQ}` this bounds :math:`y^*_j` by :math:`c_j` (the same formula at the
+    LLOQ); its pd is drawn uniformly in :math:`(0, \hat P(y^{sim*}_j < c_j))` and :math:`y^*_j` set to that quantile
+    of the decorrelated simulations, so the imputation is conditional on the subject's earlier observations.
+    """
+    out = np.empty(y.size)
+    for j in range(y.size):
+        base = mean[j] + L[j, :j] @ out[:j]
+        if cens[j]:
+            c = (limit[j] - base) / L[j, j]
+            p_loq = float(np.mean(sim_dec[:, j] < c))
+            out[j] = np.quantile(sim_dec[:, j], rng.uniform(0.0, max(p_loq, lo)))
+        else:
+            out[j] = (y[j] - base) / L[j, j]
+    return out
+
+
 def _omega_for(fit: PopulationFit, prob: _Problem) -> np.ndarray:
     """Covariance of all random effects of the fit, with as many occasions as these data have."""
     if fit.iov is None:
@@ -1408,8 +1430,11 @@ def npde(fit: PopulationFit, model, data, *, n_sim: int = 1000, seed: int | None
     :math:`[1/(2K), 1 - 1/(2K)]` (:math:`K` = ``n_sim``), and :math:`\mathrm{npde}_{ij} =
     \Phi^{-1}(\mathrm{pde}_{ij})`. Under the model the NPDE are independent N(0, 1).
 
-    Observations below the limit of quantification (``CENS = 1``) get NaN and are left out of the decorrelation
-    (the imputation of Comets 2010 is not implemented).
+    Observations below the limit of quantification are imputed (Nguyen, Comets & Mentré 2012): the pd of a
+    censored observation is drawn uniformly in :math:`(0, p_{LOQ})`, :math:`p_{LOQ}` being the fraction of its
+    (decorrelated) simulations below the (decorrelated) LLOQ given the subject's earlier observations, and the
+    observation takes that quantile. Their NPDE are then N(0, 1) under the model like the others, so BLQ data
+    neither vanish from the diagnostic nor distort it (a model that predicts too few BLQ values shows it).
 
     Main arguments
     --------------
@@ -1455,7 +1480,7 @@ def npde(fit: PopulationFit, model, data, *, n_sim: int = 1000, seed: int | None
     from scipy.special import ndtri
 
     n_sim = int(n_sim)
-    model, iiv, error, layout, prob = _setup(model, data, fit.iiv, fit.error, "fo", None, blq, settings,
+    model, iiv, error, layout, prob = _setup(model, data, fit.iiv, fit.error, "laplace", None, blq, settings,
                                              dict(fit.theta), fit.covariate_effects, fit.iov)
     n_obs = int(prob.mask.sum())
     if prob.n != fit.n_subjects or n_obs != fit.n_obs or len(fit.table) != n_obs:
@@ -1489,7 +1514,7 @@ def npde(fit: PopulationFit, model, data, *, n_sim: int = 1000, seed: int | None
     pde = np.full((prob.n, prob.J), np.nan)
     lo, hi = 1.0 / (2 * n_sim), 1.0 - 1.0 / (2 * n_sim)
     for i in range(prob.n):
-        k = prob.mask[i] & ~prob.cens[i]
+        k = prob.mask[i]
         if not k.any():
             continue
         ys = Y[:, i, k]                                                   # (K, n_i)
@@ -1500,8 +1525,11 @@ def npde(fit: PopulationFit, model, data, *, n_sim: int = 1000, seed: int | None
         except np.linalg.LinAlgError as exc:
             raise FitError(f"npde: the simulated covariance of subject {prob.data.ids[i]!r} is not positive "
                            "definite (observations that the model predicts without variability?)") from exc
-        y_dec = solve_triangular(L, prob.y[i, k] - mean, lower=True)
         sim_dec = solve_triangular(L, (ys - mean).T, lower=True).T        # (K, n_i)
+        if prob.cens[i].any():
+            y_dec = _impute_censored(prob.y[i, k], prob.cens[i, k], prob.limit[i, k], mean, L, sim_dec, rng, lo)
+        else:
+            y_dec = solve_triangular(L, prob.y[i, k] - mean, lower=True)
         pde[i, k] = np.clip(np.mean(sim_dec < y_dec, axis=0), lo, hi)
     table = fit.table.copy()
     p = pde[prob.mask]

@@ -405,3 +405,35 @@ def test_vpc_of_a_fit_with_two_outputs_checks_the_chosen_one():
     np.testing.assert_allclose(v.observed[1], obs)       # one time per bin: the binned median is the data's
     # the simulated medians bracket the observed ones (data from the model itself)
     assert np.all((v.simulated[1, 0] < obs * 1.5) & (v.simulated[1, 2] > obs / 1.5))
+
+
+def test_npde_with_blq_observations_imputes_them_and_stays_standard_normal():
+    """About a fifth of the observations fall below an LLOQ of 1 mg/L: their NPDE come from the imputation of
+    Nguyen et al. (2012) and, with the others, are N(0, 1) under the true model."""
+    from scipy import stats
+
+    from pkpd.nlme import npde
+
+    theta = {"ka": 1.5, "CL": 2.8, "V": 32.0}
+    omega = {"CL": 0.09, "V": 0.04}
+    data = _simulated_study(np.random.default_rng(5), n_subjects=60, times=np.array([0.5, 1, 2, 4, 8, 12, 24.0]),
+                            theta=theta, omega=omega, cv=0.15)
+    obs = data["EVID"] == 0
+    data["LLOQ"] = np.where(obs, 3.0, np.nan)
+    dv = pd.to_numeric(data["DV"], errors="coerce")
+    data["BLQ"] = np.where(obs & (dv < 3.0), 1, 0)
+    fit = pkpd.fit_population("pk_1cmt_oral", data, iiv=omega, error=pkpd.Proportional(cv=0.15), init=theta,
+                              blq=pkpd.M3(), method="laplace", maxeval=0)
+    table = npde(fit, "pk_1cmt_oral", data, n_sim=1000, seed=3, blq=pkpd.M3())
+    cens = table["CENS"].to_numpy() == 1
+    x = table["NPDE"].to_numpy()
+    assert 0.1 < cens.mean() < 0.4 and np.isfinite(x).all()
+    # the imputed BLQ values sit in the lower tail, as the censoring says
+    assert np.all(x[cens] < stats.norm.ppf(table["PDE"][cens].max() + 1e-9))
+    assert abs(x.mean()) < 0.15 and 0.8 < x.var(ddof=1) < 1.2
+    assert stats.kstest(x, "norm").pvalue > 0.01
+    # a model that predicts far too few BLQ values (clearance too low) shows positive NPDE for them... and overall
+    bad = pkpd.fit_population("pk_1cmt_oral", data, iiv=omega, error=pkpd.Proportional(cv=0.15),
+                              init=theta | {"CL": 1.7}, blq=pkpd.M3(), method="laplace", maxeval=0)
+    y = npde(bad, "pk_1cmt_oral", data, n_sim=500, seed=3, blq=pkpd.M3())["NPDE"].to_numpy()
+    assert y.mean() < -0.3
