@@ -25,7 +25,7 @@ from . import expressions as ex
 from ._integrator import TEMPLATE
 from .model import Model
 
-_CODEGEN_VERSION = "5"
+_CODEGEN_VERSION = "6"
 # above this many states the Jacobian is computed by finite differences (compile time grows as n**2 otherwise)
 _SYMBOLIC_JACOBIAN_MAX_STATES = 12
 # right-hand sides up to this much generated source are inlined into the integrator
@@ -224,7 +224,14 @@ def generate_source(model: Model) -> tuple[str, tuple[str, ...], tuple[tuple[str
         "# Do not edit: regenerated whenever the model or pkpd's integrator changes.",
         "import math",
         "import numpy as np",
-        "from numba import njit, prange",
+        "from numba import njit as _numba_njit, prange",
+        "",
+        "",
+        "def njit(*args, **options):",
+        "    # numpy error model: x/0 gives inf/nan (reported as solver status 3) instead of raising inside prange",
+        "    options.setdefault('error_model', 'numpy')",
+        "    return _numba_njit(*args, **options)",
+        "",
         "",
         f"_nonautonomous = {nonautonomous}",
         "# number of states, a compile-time constant so that LLVM unrolls the per-state loops of the integrator",

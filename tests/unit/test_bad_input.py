@@ -184,6 +184,13 @@ def test_solver_failure_names_subject_and_time(model):
         pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(100, "mg")), np.linspace(0, 100, 5), settings=settings)
 
 
+def test_overflowing_parameters_are_a_solver_failure_not_a_crash(model):
+    # CL = -1e300 overflows to inf and divides by zero inside the compiled batch: reported like any failure
+    with pytest.raises(pkpd.SimulationError, match="subject 2, t = .*step size became too small"):
+        pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(100, "mg")), [1.0, 2.0],
+                      params={"CL": np.array([1.0, -1e300])})
+
+
 def test_solver_failure_can_be_marked_instead(model):
     settings = pkpd.SolverSettings(max_steps=3, on_failure="mark")
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(100, "mg")), np.linspace(0, 100, 5), settings=settings)
