@@ -1049,6 +1049,9 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     bounds += [(-12.0, 5.0)] * len(layout.iov_names)
     bounds += [(1e-6, None) if c.kind == "factor" else (None, None) for c in layout.effects]
     out0, _, _ = evaluate(x[None, :], keep=True)
+    if not np.all(np.isfinite(out0)) or np.any(out0 == _PENALTY / prob.n):   # a subject's OFV is penalised
+        raise FitError("fit_population: the objective cannot be evaluated at the initial values: "
+                       + _initial_problem(prob, layout, x))
     converged, message, nit = True, "objective evaluated at the initial values (maxeval=0)", 0
     if maxeval != 0 and layout.n:
         def fun(x):
@@ -1122,6 +1125,33 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
                                              layout.coefficients(x[None, :])[0]),
         iov=iov_hat, kappa=kappa)
+
+
+def _initial_problem(prob: _Problem, layout: _Layout, x: np.ndarray) -> str:
+    """Why the OFV at x is penalised: the first observation whose prediction or residual SD is unusable."""
+    theta, _, errs = layout.unpack(x)
+    theta = layout.subject_theta(x[None, :], theta)
+    with np.errstate(all="ignore"):
+        f, _ = prob.predict_grad(theta, np.zeros((1, prob.n, prob.q)), grad=False)
+        _, m, _, s, _, _ = prob.residual(errs, f)
+    f, m, s = f[0], m[0], s[0]
+    d = prob.data
+    bad_solve = prob.mask & ~np.isfinite(f)
+    bad_sd = prob.mask & ~bad_solve & ~(np.isfinite(s) & (s > 0) & np.isfinite(m))
+    for bad, kind in ((bad_solve, "solve"), (bad_sd, "sd")):
+        if bad.any():
+            i, j = (int(v[0]) for v in np.nonzero(bad))
+            k = prob.obs[i, j]
+            out = layout.outputs[prob.which[i, j]]
+            where = f"subject {d.ids[i]!r}, t = {d.time[k]:g} {layout.model.time_unit} (row {d.row[k]})"
+            if kind == "solve":
+                return (f"the model cannot be solved for {where} (typical values); check the initial values and "
+                        "the solver settings")
+            em = type(errs[0][prob.which[i, j]]).__name__
+            return (f"output {out!r} at {where} is predicted {f[i, j]:g}, so its {em} error has standard deviation "
+                    f"{s[i, j]:g}; use pkpd.Combined (an additive part keeps it positive), or remove that "
+                    "observation (e.g. a pre-dose sample at t = 0)")
+    return "check the initial values, Omega and the error model"
 
 
 def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:

@@ -437,3 +437,15 @@ def test_npde_with_blq_observations_imputes_them_and_stays_standard_normal():
                               init=theta | {"CL": 1.7}, blq=pkpd.M3(), method="laplace", maxeval=0)
     y = npde(bad, "pk_1cmt_oral", data, n_sim=500, seed=3, blq=pkpd.M3())["NPDE"].to_numpy()
     assert y.mean() < -0.3
+
+
+def test_an_observation_with_zero_residual_variance_at_the_start_is_a_clear_error():
+    """A sample at t = 0 predicted 0 with a proportional error has variance 0: say so, instead of 'converging'."""
+    theta = {"ka": 1.5, "CL": 2.8, "V": 32.0}
+    data = _simulated_study(np.random.default_rng(1), n_subjects=4, times=np.array([1, 4, 12.0]), theta=theta,
+                            omega={"CL": 0.04, "V": 0.04}, cv=0.1)
+    pre = pd.DataFrame([dict(ID=2, TIME=0.0, DV=0.05, AMT=0, EVID=0, CMT=2, MDV=0)])
+    data = pd.concat([data, pre]).sort_values(["ID", "TIME", "EVID"], ascending=[True, True, False], kind="stable")
+    with pytest.raises(FitError, match=r"output 'conc' at subject 2, t = 0 h .* predicted 0, so its Proportional "
+                                       r"error has standard deviation 0; use pkpd.Combined"):
+        pkpd.fit_population("pk_1cmt_oral", data, iiv={"CL": 0.1}, error=pkpd.Proportional(cv=0.2))
