@@ -22,7 +22,8 @@ Public API, in pipeline order:
 * population: between-subject variability :class:`IIV`, :class:`CovariateEffect`; virtual patients
   :func:`virtual_population` (covariate distributions :class:`Normal`, :class:`LogNormalCovariate`,
   :class:`Uniform`, :class:`Categorical`, inclusion criteria) -> :func:`simulate_population` (bands);
-  mixed-effects estimation :func:`fit_population` (FO, FOCE, FOCE-I, Laplace; NONMEM's objective)
+  mixed-effects estimation :func:`fit_population` (FO, FOCE, FOCE-I, Laplace; NONMEM's objective),
+  :func:`bootstrap_population` (resampling subjects), inter-occasion variability :class:`IOV`
   -> :class:`PopulationFit`
 * metrics and scenarios: per-subject metrics in :mod:`pkpd.metrics` (Cmax, Tmax, AUC, time above, nadir, change
   from baseline) named as an :class:`Endpoint`; NCA of observed data :func:`nca` / :func:`nca_profile`;
@@ -109,6 +110,7 @@ _LAZY = {
     "simulate_population": "pkpd.population",
     "PopulationSimulation": "pkpd.population",
     "fit_population": "pkpd.nlme",
+    "bootstrap_population": "pkpd.nlme",
     "PopulationFit": "pkpd.nlme",
     # metrics
     "Endpoint": "pkpd.metrics",

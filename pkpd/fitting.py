@@ -2117,7 +2117,8 @@ def _crossing(values: np.ndarray, delta: np.ndarray) -> float:
 # ====================================================================================================== bootstrap
 @dataclass(frozen=True, eq=False)
 class Bootstrap:
-    """A parametric bootstrap of a fit (:func:`bootstrap`).
+    """A bootstrap of a fit: parametric (:func:`bootstrap`) or by resampling subjects
+    (:func:`pkpd.nlme.bootstrap_population`).
 
     Attributes
     ----------
@@ -2264,10 +2265,14 @@ def bootstrap(result: FitResult, n: int = 200, seed=None, *, client=None, worker
     seeds = spawn_seeds(seed, int(n))
     outcomes = map_tasks(_bootstrap_replicate, seeds, shared=ctx, client=client, workers=workers, progress=progress,
                          description=f"{result.model_name}: bootstrap", unit="replicate")
+    return _bootstrap_summary(result.names, dict(result.estimates), outcomes, int(n), seed)
+
+
+def _bootstrap_summary(names: tuple, estimate: dict, outcomes: list, n: int, seed) -> Bootstrap:
+    """A Bootstrap from the replicates' outcomes ((True, estimates) or (False, reason)), in replicate order."""
     samples = [x for ok, x in outcomes if ok]
     replicates = np.array([i for i, (ok, _) in enumerate(outcomes) if ok], dtype=np.int64)
     failed = tuple((i, reason) for i, (ok, reason) in enumerate(outcomes) if not ok)
-    names = result.names
     arr = np.array(samples).reshape(len(samples), len(names))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -2277,7 +2282,7 @@ def bootstrap(result: FitResult, n: int = 200, seed=None, *, client=None, worker
                   else (np.full(len(names), np.nan), np.full(len(names), np.nan)))
     arr.setflags(write=False)
     replicates.setflags(write=False)
-    return Bootstrap(names=names, estimate=dict(result.estimates), samples=arr, n_requested=int(n),
+    return Bootstrap(names=names, estimate=estimate, samples=arr, n_requested=int(n),
                      n_failed=len(failed), median=dict(zip(names, med.tolist())), se=dict(zip(names, sd.tolist())),
                      ci_low=dict(zip(names, lo.tolist())), ci_high=dict(zip(names, hi.tolist())), failed=failed,
                      replicates=replicates, seed=seed if isinstance(seed, int | None) else None)

@@ -140,6 +140,17 @@ def test_vpc_on_the_cluster_is_the_local_one(client):
     np.testing.assert_array_equal(local.blq_simulated, remote.blq_simulated)
 
 
+def test_a_population_bootstrap_on_the_cluster_is_the_local_one(client):
+    from pkpd.nlme import bootstrap_population
+
+    data = DATA / "wang2007" / "wang2007.csv"
+    fit = pkpd.fit_population("wang2007", data, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), covariance=None)
+    local = bootstrap_population(fit, "wang2007", data, n=8, seed=3, workers=1, progress=False)
+    remote = bootstrap_population(fit, "wang2007", data, n=8, seed=3, client=client, progress=False)
+    np.testing.assert_array_equal(local.samples, remote.samples)
+    assert local.failed == remote.failed
+
+
 def test_sobol_and_morris_of_a_model_on_the_cluster_are_the_local_ones(client):
     from pkpd.metrics import Endpoint
     from pkpd.sensitivity import endpoint_function, morris_screening, sobol_indices

@@ -449,3 +449,29 @@ def test_an_observation_with_zero_residual_variance_at_the_start_is_a_clear_erro
     with pytest.raises(FitError, match=r"output 'conc' at subject 2, t = 0 h .* predicted 0, so its Proportional "
                                        r"error has standard deviation 0; use pkpd.Combined"):
         pkpd.fit_population("pk_1cmt_oral", data, iiv={"CL": 0.1}, error=pkpd.Proportional(cv=0.2))
+
+
+def test_population_bootstrap_resamples_subjects_and_brackets_the_estimates():
+    """Case resampling of a simulated 30-subject study: reproducible with the seed, the first replicates of a larger
+    run are those of a smaller one, and the percentile CIs contain the estimates and the truth."""
+    from pkpd.nlme import bootstrap_population
+
+    theta = {"ka": 1.5, "CL": 2.8, "V": 32.0}
+    data = _simulated_study(np.random.default_rng(4), n_subjects=30, times=np.array([0.5, 2, 6, 12, 24.0]),
+                            theta=theta, omega={"CL": 0.09, "V": 0.04}, cv=0.1)
+    kw = dict(iiv={"CL": 0.09}, error=pkpd.Proportional(cv=0.1), estimate=["CL", "V"], covariance=None,
+              settings=pkpd.SolverSettings(rtol=1e-6, atol=1e-8))
+    fit = pkpd.fit_population("pk_1cmt_oral", data, **kw)
+    boot = bootstrap_population(fit, "pk_1cmt_oral", data, n=12, seed=5, workers=1, progress=False,
+                                settings=kw["settings"])
+    assert boot.names == ("CL", "V", "omega2_CL", "cv") and boot.failed == ()
+    again = bootstrap_population(fit, "pk_1cmt_oral", data, n=6, seed=5, workers=1, progress=False,
+                                 settings=kw["settings"])
+    np.testing.assert_array_equal(again.samples, boot.samples[:6])
+    for name, true in (("CL", 2.8), ("V", 32.0)):
+        assert boot.ci_low[name] < boot.estimate[name] < boot.ci_high[name]
+        assert boot.ci_low[name] < true < boot.ci_high[name]
+    # resampling subjects moves the estimates: the replicates are not copies of the fit
+    assert boot.se["CL"] > 0.01 * boot.estimate["CL"]
+    with pytest.raises(FitError, match="expected a PopulationFit"):
+        bootstrap_population(object(), "pk_1cmt_oral", data, n=2)
