@@ -352,10 +352,6 @@ def _subject_covariates(model: Model, ds, subject_ids, time_factor: float = 1.0
     return cov.reshape(len(subject_ids), len(model.covariates)), frozenset(explicit), events
 
 
-def _merge_events(events, extra):
-    from .simulation import merge_events
-
-    return merge_events(events, extra)
 
 
 # ====================================================================================================== layout
@@ -731,7 +727,7 @@ class _Problem:
     """Data + model + layout: predictions in one compiled batch call, and the likelihood (private)."""
 
     def __init__(self, layout: _Layout, data: _Data, blq, settings: SolverSettings, gradient: str):
-        from .simulation import build_events
+        from .simulation import build_events, merge_events
 
         self.layout, self.data, self.blq = layout, data, blq
         self.settings = dataclasses.replace(settings, on_failure="mark")
@@ -753,7 +749,7 @@ class _Problem:
                 raise DataError("the doses are per kg of body weight, but the data have no WT column; add each "
                                 "subject's weight [kg] as a WT column") from None
             raise DataError(f"doses: {err}") from None
-        self.events0 = None if self.events_depend else _merge_events(events, data.covariate_events)
+        self.events0 = None if self.events_depend else merge_events(events, data.covariate_events)
         self.gradient = gradient
         self.gradient_note = ""
         self.sens = None
@@ -792,14 +788,14 @@ class _Problem:
             return cm.build_q(pv, cv)
 
     def _events(self, q, k):
-        from .simulation import EventTable, build_events
+        from .simulation import EventTable, build_events, merge_events
 
         if self.events0 is not None:
             e = self.events0
             return EventTable(np.tile(e.time, (k, 1)), np.tile(e.kind, (k, 1)), np.tile(e.index, (k, 1)),
                               np.tile(e.value, (k, 1)), np.tile(e.count, k))
         with np.errstate(all="ignore"):
-            return _merge_events(build_events(self.cm, self.data.regimens * k, q, self.data.explicit),
+            return merge_events(build_events(self.cm, self.data.regimens * k, q, self.data.explicit),
                                  self.data.covariate_events)
 
     def _run(self, cm, q, y0, events, k):

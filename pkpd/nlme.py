@@ -107,8 +107,8 @@ class _Problem:
     def __init__(self, model: Model, data, iiv: IIV, error: dict, method: str, blq, settings: SolverSettings,
                  iov: IOV | None = None):
         from ._sensitivity import dose_dependence
-        from .fitting import _merge_events, _observations
-        from .simulation import build_events
+        from .fitting import _observations
+        from .simulation import build_events, merge_events
 
         self.model, self.iiv, self.method = model, iiv, method
         self.settings = dataclasses.replace(settings, on_failure="mark")
@@ -160,14 +160,13 @@ class _Problem:
         dep = dose_dependence(model, tuple(sorted(model.parameter_names)))
         self.events_depend = any(a or b for a, b in dep.values())
         q0 = self.cm.build_q(np.tile(self.base, (n, 1)), d.covariates)
-        self.events0 = _merge_events(build_events(self.cm, d.regimens, q0, d.explicit), d.covariate_events)
+        self.events0 = merge_events(build_events(self.cm, d.regimens, q0, d.explicit), d.covariate_events)
         self.n_solves = 0
 
     # -- predictions -------------------------------------------------------------------------------------------
     def predict(self, P: np.ndarray) -> np.ndarray:
         """Predictions (c, n, J) for parameter rows P (c, n, n_params) (c copies of the n subjects)."""
-        from .fitting import _merge_events
-        from .simulation import EventTable, build_events, run_batch
+        from .simulation import EventTable, build_events, merge_events, run_batch
 
         c = P.shape[0]
         d = self.data
@@ -187,13 +186,13 @@ class _Problem:
         y0 = np.where(np.isfinite(y0), y0, 0.0)
         if self.events_depend:
             with np.errstate(all="ignore"):
-                ev = _merge_events(build_events(self.cm, d.regimens * c, q, d.explicit), d.covariate_events)
+                ev = merge_events(build_events(self.cm, d.regimens * c, q, d.explicit), d.covariate_events)
         else:
             e = self.events0
             ev = EventTable(np.tile(e.time, (c, 1)), np.tile(e.kind, (c, 1)), np.tile(e.index, (c, 1)),
                             np.tile(e.value, (c, 1)), np.tile(e.count, c))
         if self.n_occ > 1:
-            ev = _merge_events(ev, self._occasion_events(changes, c))
+            ev = merge_events(ev, self._occasion_events(changes, c))
         tt = np.tile(d.times, (c, 1))
         first = np.where(ev.count > 0, ev.time[:, 0], np.inf)
         t0 = np.minimum(tt[:, 0], first)
@@ -525,15 +524,8 @@ class _Layout:
                 ems[o] = dataclasses.replace(ems[o], **{p: float(np.exp(X[k, off + j]))})
             errs.append(ems)
         if self.iov_names:
-            # Omega of all random effects: blockdiag(Omega, Pi, Pi, ...), one Pi per occasion (NONMEM's BLOCK SAME)
             pi = np.exp(2 * X[:, off + len(self.error_slots):off + len(self.error_slots) + len(self.iov_names)])
-            q = omega.shape[1]
-            full = np.zeros((K, q + pi.shape[1] * self.n_occ, q + pi.shape[1] * self.n_occ))
-            full[:, :q, :q] = omega
-            diag = np.tile(pi, (1, self.n_occ))
-            idx = np.arange(q, full.shape[1])
-            full[:, idx, idx] = diag
-            omega = full
+            omega = _all_random_effects(omega, pi, self.n_occ)
         return theta, omega, errs
 
     def natural(self, x: np.ndarray) -> np.ndarray:
@@ -625,7 +617,7 @@ def _occasion_starts(model: Model, data, d) -> np.ndarray:
     """Start time [model time unit] of each subject's occasions from the data's OCC column: (n_subjects, n_occ),
     the first column unused (occasion 1 holds from the start), inf where a subject has fewer occasions."""
     from . import units as un
-    from .fitting import _read
+    from .fitting import _plain, _read
 
     ds = _read(model, data)
     table = ds.table
@@ -658,10 +650,6 @@ def _occasion_starts(model: Model, data, d) -> np.ndarray:
     return out
 
 
-def _plain(x):
-    return int(x) if float(x).is_integer() else float(x)
-
-
 @dataclass(frozen=True)
 class _Coefficient:
     """One estimated covariate coefficient (private): a power or linear effect, or the factor of one category of
@@ -678,12 +666,10 @@ class _Coefficient:
     @property
     def name(self) -> str:
         if self.category is not None:
-            return f"{self.covariate}[{_plain_category(self.category)}]_on_{self.parameter}"
+            from .fitting import _plain
+
+            return f"{self.covariate}[{_plain(self.category)}]_on_{self.parameter}"
         return f"{self.covariate}_on_{self.parameter}"
-
-
-def _plain_category(c):
-    return int(c) if isinstance(c, float | np.floating) and float(c).is_integer() else c
 
 
 def _coefficients(effects) -> tuple[_Coefficient, ...]:
@@ -889,6 +875,7 @@ def _error_dict(model: Model, error) -> dict:
 
 
 def _setup(model, data, iiv, error, method, estimate, blq, settings, init, effects=(), iov=None):
+    from .fitting import _read
     from .load import load_model
 
     if isinstance(model, str):
@@ -905,6 +892,7 @@ def _setup(model, data, iiv, error, method, estimate, blq, settings, init, effec
         raise FitError(f"blq: fit_population supports M3 (or None); got {type(blq).__name__}")
     error = _error_dict(model, error)
     settings = settings or SolverSettings(rtol=1e-8, atol=1e-10)
+    data = _read(model, data)   # parsed once: the problem, covariate effects and occasions all read this
     if isinstance(iov, Mapping):
         iov = IOV(dict(iov))
     if iov is not None and not isinstance(iov, IOV):
@@ -1421,11 +1409,18 @@ def _omega_for(fit: PopulationFit, prob: _Problem) -> np.ndarray:
     """Covariance of all random effects of the fit, with as many occasions as these data have."""
     if fit.iov is None:
         return fit.omega
-    q, p = fit.omega.shape[0], fit.iov.n_eta
-    full = np.zeros((prob.q, prob.q))
-    full[:q, :q] = fit.omega
-    for k in range(prob.n_occ):
-        full[q + k * p:q + (k + 1) * p, q + k * p:q + (k + 1) * p] = fit.iov.omega
+    return _all_random_effects(fit.omega[None], np.diag(fit.iov.omega)[None], prob.n_occ)[0]
+
+
+def _all_random_effects(omega: np.ndarray, pi: np.ndarray, n_occ: int) -> np.ndarray:
+    """Covariance (K, Q, Q) of all random effects: blockdiag(Omega, Pi, Pi, ...) with one diagonal Pi per occasion
+    (NONMEM's BLOCK SAME), from Omega (K, q, q) and the IOV variances (K, p)."""
+    K, q = omega.shape[0], omega.shape[1]
+    size = q + pi.shape[1] * n_occ
+    full = np.zeros((K, size, size))
+    full[:, :q, :q] = omega
+    idx = np.arange(q, size)
+    full[:, idx, idx] = np.tile(pi, (1, n_occ))
     return full
 
 
