@@ -801,13 +801,19 @@ def _arm_colours(arms, groups) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _endpoint_names(result, endpoints) -> list[str]:
-    known = [ep.name for ep in result.scenario.endpoints]
-    if endpoints is None:
-        return known
-    names = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+    return _chosen([ep.name for ep in result.scenario.endpoints], endpoints,
+                   "no endpoint {!r} in scenario " + repr(result.scenario.name) + ".")
+
+
+def _chosen(known: list, selection, unknown: str) -> list:
+    """What a plot draws: every known name, or the selection (one name or several), each checked against ``known``
+    (``unknown``: the error message, ``{!r}`` standing for the name)."""
+    if selection is None:
+        return list(known)
+    names = [selection] if isinstance(selection, str) else list(selection)
     for n in names:
         if n not in known:
-            raise PkpdError(f"no endpoint {n!r} in scenario {result.scenario.name!r}." + did_you_mean(str(n), known))
+            raise PkpdError(unknown.replace("{!r}", repr(n)) + did_you_mean(str(n), known))
     return names
 
 
@@ -1085,10 +1091,7 @@ def plot_target_attainment(result, targets: str | Sequence[str] | None = None, *
     known = list(dict.fromkeys(att["target"]))
     if not known:
         raise PkpdError("plot_target_attainment: the scenario has no targets; add Target(...) to it")
-    names = known if targets is None else [targets] if isinstance(targets, str) else list(targets)
-    for n in names:
-        if n not in known:
-            raise PkpdError(f"plot_target_attainment: no target {n!r}." + did_you_mean(str(n), known))
+    names = _chosen(known, targets, "plot_target_attainment: no target {!r}.")
     arms, groups = _scenario_arms(result)
     _, group_colours = _arm_colours(arms, groups)
     with matplotlib.rc_context(HOUSE_STYLE):
@@ -1157,11 +1160,7 @@ def plot_tornado(sensitivity, endpoints: str | Sequence[str] | None = None, *, t
     import matplotlib.pyplot as plt
 
     table = sensitivity.table
-    known = list(dict.fromkeys(table["endpoint"]))
-    names = known if endpoints is None else [endpoints] if isinstance(endpoints, str) else list(endpoints)
-    for n in names:
-        if n not in known:
-            raise PkpdError(f"plot_tornado: no endpoint {n!r}." + did_you_mean(str(n), known))
+    names = _chosen(list(dict.fromkeys(table["endpoint"])), endpoints, "plot_tornado: no endpoint {!r}.")
     with matplotlib.rc_context(HOUSE_STYLE):
         axes = _new_axes(plt, len(names))
         for ax, ep in zip(axes, names):
@@ -1248,11 +1247,7 @@ def plot_sobol(result, outputs: str | Sequence[str] | None = None):
     import matplotlib.pyplot as plt
 
     table = result.table
-    known = list(dict.fromkeys(table["output"]))
-    names = known if outputs is None else [outputs] if isinstance(outputs, str) else list(outputs)
-    for n in names:
-        if n not in known:
-            raise PkpdError(f"plot_sobol: no output {n!r}." + did_you_mean(str(n), known))
+    names = _chosen(list(dict.fromkeys(table["output"])), outputs, "plot_sobol: no output {!r}.")
     with matplotlib.rc_context(HOUSE_STYLE):
         axes = _new_axes(plt, len(names))
         for ax, out in zip(axes, names):
