@@ -403,6 +403,17 @@ class _Layout:
             return np.where(self.log, np.log(np.where(self.log, values, 1.0)), values)
 
 
+def _check_error_models(model: Model, error: Mapping) -> None:
+    """Every key of ``error`` is an output of the model and every value an error model (fit and fit_population)."""
+    for out, em in error.items():
+        if out not in model.output_names:
+            raise FitError(f"error: unknown output {out!r} of model {model.name!r}."
+                           + did_you_mean(str(out), model.output_names))
+        if not isinstance(em, ERROR_MODELS):
+            raise FitError(f"error[{out!r}]: expected an error model (Additive, Proportional, Combined or LogNormal "
+                           f"from pkpd); got {em!r}")
+
+
 def _layout(model: Model, estimate, error: Mapping) -> _Layout:
     if isinstance(estimate, str):
         estimate = [estimate]
@@ -422,13 +433,7 @@ def _layout(model: Model, estimate, error: Mapping) -> _Layout:
     if not isinstance(error, Mapping) or not error:
         raise FitError("error: give one error model per fitted output, e.g. error={'IL10': pkpd.Proportional(cv=0.2)}"
                        f"; outputs of {model.name!r}: {', '.join(model.output_names)}")
-    for out, em in error.items():
-        if out not in model.output_names:
-            raise FitError(f"error: unknown output {out!r} of model {model.name!r}."
-                           + did_you_mean(str(out), model.output_names))
-        if not isinstance(em, ERROR_MODELS):
-            raise FitError(f"error[{out!r}]: expected an error model (Additive, Proportional, Combined or LogNormal "
-                           f"from pkpd); got {em!r}")
+    _check_error_models(model, error)
     order = [n for n in names_model if n in seen]
     names, units, kinds, log, lower, upper, x0 = [], [], [], [], [], [], []
     for name in order:

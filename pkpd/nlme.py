@@ -863,13 +863,9 @@ def _error_dict(model: Model, error) -> dict:
                            "error model")
         return {model.output_names[0]: error}
     if isinstance(error, Mapping) and error:
-        for name, em in error.items():
-            if name not in model.output_names:
-                raise FitError(f"error: model {model.name!r} has no output {name!r}."
-                               + did_you_mean(str(name), model.output_names))
-            if not isinstance(em, ERROR_MODELS):
-                raise FitError(f"error[{name!r}]: expected an error model (pkpd.Additive, Proportional, Combined, "
-                               f"LogNormal); got {type(em).__name__}")
+        from .fitting import _check_error_models
+
+        _check_error_models(model, error)
         return {o: error[o] for o in model.output_names if o in error}
     raise FitError(f"error: expected an error model or a dict output -> error model; got {error!r}")
 
