@@ -335,20 +335,16 @@ def _subject_covariates(model: Model, ds, subject_ids, time_factor: float = 1.0
                     changes[i].append((t + _NOCB_DELAY * max(1.0, abs(t)), n_params + j, float(values[k + 1])))
     events = None
     if any(changes):
-        from .simulation import EventTable
+        from .simulation import set_events
 
-        n = len(subject_ids)
         width = max(len(c) for c in changes)
-        time = np.full((n, width), np.inf)
-        index = np.zeros((n, width), dtype=np.int64)
-        value = np.zeros((n, width))
-        count = np.zeros(n, dtype=np.int64)
+        time = np.full((len(subject_ids), width), np.inf)
+        index = np.zeros(time.shape, dtype=np.int64)
+        value = np.zeros(time.shape)
         for i, evs in enumerate(changes):
-            evs.sort(key=lambda e: e[0])
-            count[i] = len(evs)
             for k, (t, q_index, v) in enumerate(evs):
                 time[i, k], index[i, k], value[i, k] = t, q_index, v
-        events = EventTable(time, np.full((n, width), 3, dtype=np.int64), index, value, count)
+        events = set_events(time, index, value)
     return cov.reshape(len(subject_ids), len(model.covariates)), frozenset(explicit), events
 
 

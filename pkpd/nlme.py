@@ -235,14 +235,10 @@ class _Problem:
 
     def _occasion_events(self, values: np.ndarray, c: int):
         """Kind-3 events setting the IOV parameters at the start of occasions 2, 3... ((c n, w) tables)."""
-        from .simulation import EventTable
+        from .simulation import set_events
 
-        p = self.iov.n_eta
-        starts = np.tile(np.repeat(self.occ_start[:, 1:], p, axis=1), (c, 1))          # (c n, (n_occ-1) p)
-        index = np.broadcast_to(np.tile(self.iov_index, self.n_occ - 1), starts.shape)
-        present = np.isfinite(starts)
-        return EventTable(starts, np.full(starts.shape, 3, dtype=np.int64), np.ascontiguousarray(index),
-                          np.where(present, values, 0.0), present.sum(axis=1).astype(np.int64))
+        starts = np.tile(np.repeat(self.occ_start[:, 1:], self.iov.n_eta, axis=1), (c, 1))  # (c n, (n_occ-1) p)
+        return set_events(starts, np.tile(self.iov_index, self.n_occ - 1)[None, :], values)
 
     def predict_grad(self, theta, eta, grad: bool = True):
         """f (K, n, J) and G = df/deta (K, n, J, q) by central differences (one batch call)."""

@@ -405,13 +405,21 @@ def _change_events(cm: CompiledModel, changes: Mapping[str, tuple], n: int) -> E
         cols_t.append(times)
         cols_i.append(np.full(times.shape, cm.q_names.index(name), dtype=np.int64))
         cols_v.append(np.where(np.isfinite(times), values, 0.0))
-    time = np.concatenate(cols_t, axis=1)
+    return set_events(np.concatenate(cols_t, axis=1), np.concatenate(cols_i, axis=1),
+                      np.concatenate(cols_v, axis=1))
+
+
+def set_events(time: np.ndarray, index: np.ndarray, value: np.ndarray) -> EventTable:
+    """Kind-3 events (``q[index] = value`` from ``time`` on: a parameter or covariate changes), arrays (n, w) with
+    ``inf`` times for unused entries; each row is sorted by time (stable)."""
     order = np.argsort(time, axis=1, kind="stable")
     time = np.take_along_axis(time, order, 1)
+    present = np.isfinite(time)
     return EventTable(time, np.full(time.shape, 3, dtype=np.int64),
-                      np.take_along_axis(np.concatenate(cols_i, axis=1), order, 1),
-                      np.take_along_axis(np.concatenate(cols_v, axis=1), order, 1),
-                      np.isfinite(time).sum(axis=1).astype(np.int64))
+                      np.ascontiguousarray(np.take_along_axis(np.broadcast_to(index, time.shape), order, 1),
+                                           dtype=np.int64),
+                      np.where(present, np.take_along_axis(value, order, 1), 0.0),
+                      present.sum(axis=1).astype(np.int64))
 
 
 # ------------------------------------------------------------------------------------------------------ helpers
