@@ -15,7 +15,12 @@ load + compilation or cache load + the warm-up call), subjects_per_s, max_rel_er
 code written the way an expert would (same subjects, tolerances and outputs); they run only when installed
 (``pip install -e .[bench]``: jax, diffrax, numbalsoda).
 
-Usage: python benchmarks/peers.py [--job msc|tmdd] [--tools pkpd,diffrax-tsit5,diffrax-kvaerno5,numbalsoda] [N ...]
+Tool ``pkpd`` is the default engine (native C where a C compiler is found); ``pkpd-numba`` is the numba engine.
+Set-up figures depend on the on-disk cache: run once with an empty ``PKPD_CACHE_DIR`` for the first-process figure,
+then again for later processes (``benchmarks/startup.py`` measures both in fresh processes).
+
+Usage: python benchmarks/peers.py [--job msc|tmdd] [--tools pkpd,pkpd-numba,diffrax-tsit5,diffrax-kvaerno5,numbalsoda]
+       [N ...]
 """
 
 from __future__ import annotations
@@ -190,12 +195,12 @@ class TmddJob:
 
 
 # ---------------------------------------------------------------------------------------------------------- tools
-def run_pkpd(job, sizes):
+def run_pkpd(job, sizes, engine=None):
     t0 = time.perf_counter()
     import pkpd
 
     model = pkpd.load_model(job.model_path())
-    compiled = pkpd.compile_model(model)
+    compiled = pkpd.compile_model(model, engine)
     settings = pkpd.SolverSettings(rtol=RTOL, atol=ATOL)
     regimen = job.regimen(pkpd)
     params, covs = job.pkpd_inputs(model, 2)
@@ -208,7 +213,13 @@ def run_pkpd(job, sizes):
         sec, runs, sim = timed(lambda: pkpd.simulate(compiled, regimen, job.t_out, params=params,
                                                      covariates=covs, settings=settings, outputs=False))
         y = np.stack([sim.states[s][0] for s in job.states], axis=1)
-        report(f"pkpd {pkpd.__version__} (numba {__import__('numba').__version__}, {os.cpu_count()} cores)", job.name,
+        from pkpd.compile import native_compiler_version
+
+        if compiled.engine == "numba":
+            engine_name = f"numba {__import__('numba').__version__}"
+        else:
+            engine_name = f"native C, {native_compiler_version()}"
+        report(f"pkpd {pkpd.__version__} ({engine_name}, {os.cpu_count()} cores)", job.name,
                n, sec, setup, max_rel(y, job.ref), runs=[round(r, 4) for r in runs],
                mean_steps=round(float(sim.n_steps.mean()), 1), all_states_in_memory=True)
 
@@ -306,6 +317,8 @@ def main(argv=None):
     tools = args.tools.split(",")
     if "pkpd" in tools:
         run_pkpd(job, sizes)
+    if "pkpd-numba" in tools:
+        run_pkpd(job, sizes, "numba")
     if "numbalsoda" in tools:
         run_numbalsoda(job, sizes)
     if "diffrax-tsit5" in tools:

@@ -118,9 +118,12 @@ _WORKER_SHARED: dict[str, Any] = {}
 
 
 def _limit_threads(n: int) -> None:
-    """Numba threads of the compiled engine in this task (the parallelism comes from the workers)."""
+    """Threads of the compiled engines in this task (the parallelism comes from the workers)."""
     import sys
 
+    from ._native import set_threads
+
+    set_threads(n)
     if "numba" not in sys.modules:
         os.environ["NUMBA_NUM_THREADS"] = str(n)  # read when numba is first imported (a fresh worker process)
         return
@@ -133,6 +136,7 @@ def _pool_init(shared_blob: bytes, threads: int) -> None:
     import pickle
 
     os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    os.environ["PKPD_NUM_THREADS"] = str(threads)
     _WORKER_SHARED["shared"] = pickle.loads(shared_blob)
     _WORKER_SHARED["threads"] = threads
 

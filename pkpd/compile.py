@@ -1,9 +1,14 @@
-"""Model -> CompiledModel: generated, numba-compiled right-hand side, Jacobian and integrator, cached on disk.
+"""Model -> CompiledModel: generated right-hand side, Jacobian and integrator, compiled once and cached on disk.
 
-The code is generated from the *validated expression trees* of the model (never from the file's text), written
-to a module in the cache folder named by the hash of its source, and compiled by numba with ``cache=True``: the
-first use of a model compiles it (seconds), later processes load the machine code from disk (well under a
-second). Changing the model file, or upgrading pkpd's integrator, changes the hash, so a stale cache is never used.
+The code is generated from the *validated expression trees* of the model (never from the file's text) and named by
+the hash of its source. Two engines compile it, with the same integrator and results:
+
+* ``"native"`` (default where a C compiler is found): C, built by the system compiler (:mod:`pkpd._native`) in
+  about half a second; a later process maps the cached shared library in milliseconds.
+* ``"numba"``: a Python module compiled by numba with ``cache=True`` (12-15 s the first time; later processes
+  load the machine code from disk).
+
+Changing the model file, or upgrading pkpd's integrator, changes the hash, so a stale cache is never used.
 
 The cache folder is ``$PKPD_CACHE_DIR`` or ``~/.cache/pkpd``.
 """
@@ -23,6 +28,7 @@ import numpy as np
 
 from . import expressions as ex
 from ._integrator import TEMPLATE
+from .errors import PkpdError
 from .model import Model
 
 _CODEGEN_VERSION = "7"
@@ -46,9 +52,11 @@ class CompiledModel:
     q_names : tuple[str, ...]
         Names of the entries of ``q``.
     module : module
-        The generated module (``solve_batch`` and the model functions).
+        The generated module: ``solve_batch`` (and, for numba, the model functions).
     source_path : pathlib.Path
-        Where the generated source lives (readable, for the curious).
+        Where the generated source (C or Python) lives (readable, for the curious).
+    engine : {"native", "numba"}
+        Which CPU engine compiled it (:func:`compile_model`).
     """
 
     model: Model
@@ -56,11 +64,12 @@ class CompiledModel:
     module: object = field(repr=False)
     source_path: Path = field(repr=False)
     hoisted: tuple = field(default=(), repr=False)
+    engine: str = "numba"
 
     def __reduce__(self):
         # Pickled (to worker processes, Dask workers) as its model: the receiving process compiles it again, which
         # loads the machine code from its on-disk cache when it has one (the generated module cannot be pickled).
-        return compile_model, (self.model,)
+        return compile_model, (self.model, self.engine)
 
     @property
     def n_params(self) -> int:
@@ -129,8 +138,43 @@ def _hoist(trees, q_only: set[str], table: dict):
     return [visit(t) for t in trees]
 
 
-def generate_source(model: Model) -> tuple[str, tuple[str, ...], tuple[tuple[str, ex.Expr], ...]]:
-    """The Python/numba source of a model's module, the names of ``q``'s entries and the hoisted constants."""
+@dataclass(frozen=True)
+class _Plan:
+    """What both code generators (numba here, C in :mod:`pkpd._native`) print: the hoisted trees and the q layout."""
+
+    q_names: tuple[str, ...]
+    q_index: dict
+    s_index: dict
+    dyn_names: list
+    dyn_trees: list
+    ddt: list
+    outputs: list
+    jac_trees: list  # row-major, empty when the Jacobian is taken by finite differences
+    hoisted: tuple
+    nonautonomous: bool
+    static: list  # (q index, tree) in evaluation order: static derived quantities, then hoisted constants
+
+    def name_of(self, n: str) -> str:
+        """Code for a name: ``t``, ``y[i]``, ``q[i]`` or the local ``d_<name>`` of a dynamic derived quantity."""
+        if n == "t":
+            return "t"
+        if n in self.s_index:
+            return f"y[{self.s_index[n]}]"
+        if n in self.q_index:
+            return f"q[{self.q_index[n]}]"
+        return f"d_{n}"
+
+    def needed_derived(self, needed: set[str]) -> list[tuple[str, ex.Expr]]:
+        """Dynamic derived quantities (transitively) used by ``needed``, in declaration order."""
+        wanted = set(needed)
+        for n, tree in reversed(list(zip(self.dyn_names, self.dyn_trees))):
+            if n in wanted:
+                wanted |= ex.names(tree)
+        return [(n, tree) for n, tree in zip(self.dyn_names, self.dyn_trees) if n in wanted]
+
+
+def plan(model: Model) -> _Plan:
+    """Hoist per-subject constants, differentiate the right-hand side and lay out ``q`` (shared by both engines)."""
     ck = model._checked
     base_q = model.parameter_names + model.covariate_names + tuple(n for n, _ in ck.static_derived)
     q_only = set(base_q)
@@ -149,7 +193,7 @@ def generate_source(model: Model) -> tuple[str, tuple[str, ...], tuple[tuple[str
     full = [ex.substitute(tree, inline) for tree in ck.ddt]
     nonautonomous = any("t" in ex.names(f) for f in full)
     # Large systems (e.g. models augmented with sensitivity equations) get a finite-difference Jacobian: n**2
-    # symbolic entries would make numba's compile time explode, and Rodas4 rarely runs on them.
+    # symbolic entries would make the compile time explode, and Rodas4 rarely runs on them.
     symbolic_jac = len(model.states) <= _SYMBOLIC_JACOBIAN_MAX_STATES
     jac_trees = (_hoist([ex.differentiate(f, s) for f in full for s in model.state_names], q_only, table)
                  if symbolic_jac else [])
@@ -157,26 +201,26 @@ def generate_source(model: Model) -> tuple[str, tuple[str, ...], tuple[tuple[str
     hoisted = tuple((name, tree) for tree, name in table.items())
     q_names = base_q + tuple(name for name, _ in hoisted)
     q_index = {n: i for i, n in enumerate(q_names)}
+    n_base = len(model.parameters) + len(model.covariates)
+    static = [(n_base + k, tree) for k, (_, tree) in enumerate(ck.static_derived)]
+    static += [(q_index[name], tree) for name, tree in hoisted]
+    return _Plan(q_names, q_index, s_index, dyn_names, dyn_trees, ddt, outputs, jac_trees, hoisted, nonautonomous,
+                 static)
 
-    def name_of(n: str) -> str:
-        if n == "t":
-            return "t"
-        if n in s_index:
-            return f"y[{s_index[n]}]"
-        if n in q_index:
-            return f"q[{q_index[n]}]"
-        return f"d_{n}"
+
+def generate_source(model: Model) -> tuple[str, tuple[str, ...], tuple[tuple[str, ex.Expr], ...]]:
+    """The Python/numba source of a model's module, the names of ``q``'s entries and the hoisted constants."""
+    p = plan(model)
+    ddt, outputs, jac_trees, hoisted, q_names = p.ddt, p.outputs, p.jac_trees, p.hoisted, p.q_names
+    symbolic_jac = bool(jac_trees)
+    nonautonomous = p.nonautonomous
+    name_of = p.name_of
 
     def src(tree) -> str:
         return ex.to_source(tree, name_of)
 
     def derived_lines(needed: set[str]) -> list[str]:
-        # dynamic derived quantities in declaration order, only those (transitively) needed
-        wanted = set(needed)
-        for n, tree in reversed(list(zip(dyn_names, dyn_trees))):
-            if n in wanted:
-                wanted |= ex.names(tree)
-        return [f"    d_{n} = {src(tree)}" for n, tree in zip(dyn_names, dyn_trees) if n in wanted]
+        return [f"    d_{n} = {src(tree)}" for n, tree in p.needed_derived(needed)]
 
     used_rhs = set().union(*(ex.names(t) for t in ddt))
     body = derived_lines(used_rhs) + [f"    dy[{i}] = {src(tree)}" for i, tree in enumerate(ddt)]
@@ -213,10 +257,8 @@ def generate_source(model: Model) -> tuple[str, tuple[str, ...], tuple[tuple[str
     rec += [f"    o[{i}] = {src(tree)}" for i, tree in enumerate(outputs)]
     rec.append("    return None")
 
-    n_base = len(model.parameters) + len(model.covariates)
     static = ["@njit(cache=True)", "def _static(q):"]
-    static += [f"    q[{n_base + k}] = {src(tree)}" for k, (_, tree) in enumerate(ck.static_derived)]
-    static += [f"    q[{q_index[name]}] = {src(tree)}" for name, tree in hoisted]
+    static += [f"    q[{i}] = {src(tree)}" for i, tree in p.static]
     static.append("    return None")
 
     header = [
@@ -271,13 +313,40 @@ def generate_source(model: Model) -> tuple[str, tuple[str, ...], tuple[tuple[str
     return body, q_names, hoisted
 
 
-@functools.lru_cache(maxsize=64)
-def compile_model(model: Model) -> CompiledModel:
-    """Compile a model (generated code, numba, cached on disk and per process).
+ENGINES = ("native", "numba")
+
+
+def default_engine() -> str:
+    """The CPU engine used when none is named: ``$PKPD_ENGINE`` if set, else ``"native"`` (generated C, built by
+    the system C compiler) where a C compiler is found, else ``"numba"``."""
+    from ._native import compiler
+
+    chosen = os.environ.get("PKPD_ENGINE", "").strip().lower()
+    if chosen:
+        if chosen not in ENGINES:
+            raise PkpdError(f"PKPD_ENGINE={chosen!r} is not an engine; choose one of {', '.join(ENGINES)}")
+        return chosen
+    return "native" if compiler() else "numba"
+
+
+def native_compiler_version() -> str:
+    """First line of the C compiler's ``--version`` (for benchmark reports), or ``"no C compiler"``."""
+    from ._native import compiler_version
+
+    return compiler_version()
+
+
+def compile_model(model: Model, engine: str | None = None) -> CompiledModel:
+    """Compile a model for the CPU engine (generated code, cached on disk and per process).
 
     Parameters
     ----------
     model : Model
+    engine : {"native", "numba"}, optional
+        ``"native"``: the model and integrator as generated C, built by the system C compiler (about 0.5 s the
+        first time, milliseconds in later processes). ``"numba"``: the same integrator compiled by numba (12-15 s
+        the first time, 0.4 s in later processes). Default: :func:`default_engine`. Both give the same results
+        to rounding.
 
     Returns
     -------
@@ -290,10 +359,26 @@ def compile_model(model: Model) -> CompiledModel:
     >>> cm.q_names[:2]
     ('CL', 'V')
     """
+    if engine is None:
+        engine = default_engine()
+    if engine not in ENGINES:
+        raise PkpdError(f"engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    return _compile(model, engine)
+
+
+@functools.lru_cache(maxsize=64)
+def _compile(model: Model, engine: str) -> CompiledModel:
+    cache = _cache_dir()
+    if engine == "native":
+        from ._native import build
+
+        p = plan(model)
+        module = build(model, p, cache)
+        return CompiledModel(model=model, q_names=p.q_names, module=module, source_path=module.path.with_suffix(".c"),
+                             hoisted=p.hoisted, engine="native")
     source, q_names, hoisted = generate_source(model)
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     modname = f"pkpd_gen_{model.name}_{digest}"
-    cache = _cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"{modname}.py"
     if not path.exists() or path.read_text() != source:
@@ -309,4 +394,5 @@ def compile_model(model: Model) -> CompiledModel:
         module = importlib.util.module_from_spec(spec)
         sys.modules[modname] = module
         spec.loader.exec_module(module)
-    return CompiledModel(model=model, q_names=q_names, module=module, source_path=path, hoisted=hoisted)
+    return CompiledModel(model=model, q_names=q_names, module=module, source_path=path, hoisted=hoisted,
+                         engine="numba")

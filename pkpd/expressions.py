@@ -228,10 +228,12 @@ def to_text(expr: Expr) -> str:
 def to_source(expr: Expr, name_of, *, flavour: str = "math") -> str:
     """Python source for ``expr``; ``name_of(name)`` gives the code for a name.
 
-    ``flavour`` is ``"math"`` (scalar code, for the compiled engine) or ``"numpy"`` (array code). The source comes
-    from the validated tree only, never from the file's text.
+    ``flavour`` is ``"math"`` (scalar code, for the numba engine), ``"numpy"`` (array code) or ``"c"`` (a C
+    expression, for the native engine; numbers are C doubles). The source comes from the validated tree only, never
+    from the file's text.
     """
-    return _text(expr, name_of, repr, {}, flavour)
+    # C reads "2" as an int (2/3 == 0): always print a double there
+    return _text(expr, name_of, (lambda v: repr(float(v))) if flavour == "c" else repr, {}, flavour)
 
 
 def _fmt_num(v: float) -> str:
@@ -249,6 +251,9 @@ def _text(e: Expr, name_of, fmt, _cache, flavour: str, parent: int = 0, right: b
         return f"({s})" if parent >= _PREC["neg"] else s
     if isinstance(e, BinOp):
         p = _PREC[e.op]
+        if e.op == "**" and flavour == "c":  # C has no power operator; _pw (pkpd._native) has fast paths
+            base, power = (_text(a, name_of, fmt, _cache, flavour) for a in (e.left, e.right))
+            return f"_pw({base}, {power})"
         if e.op == "**":  # right-associative
             s = (_text(e.left, name_of, fmt, _cache, flavour, p + 1) + " ** "
                  + _text(e.right, name_of, fmt, _cache, flavour, p))
@@ -261,6 +266,8 @@ def _text(e: Expr, name_of, fmt, _cache, flavour: str, parent: int = 0, right: b
     args = [_text(a, name_of, fmt, _cache, flavour) for a in e.args]
     if flavour == "model":
         return f"{e.func}({', '.join(args)})"
+    if flavour == "c":
+        return _c_call(e.func, args)
     lib = "np" if flavour == "numpy" else "math"
     if e.func in ("exp", "log", "log10", "sqrt"):
         return f"{lib}.{e.func}({args[0]})"
@@ -278,6 +285,19 @@ def _text(e: Expr, name_of, fmt, _cache, flavour: str, parent: int = 0, right: b
     if flavour == "numpy":
         return f"np.where({cond}, {args[1]}, {args[2]})"
     return f"(({args[1]}) if ({cond}) else ({args[2]}))"
+
+
+def _c_call(func: str, args: list[str]) -> str:
+    # C spelling of a call; _min/_max/_hill/_hillc are defined by pkpd._native with Python's semantics
+    if func in ("exp", "log", "log10", "sqrt"):
+        return f"{func}({args[0]})"
+    if func == "abs":
+        return f"fabs({args[0]})"
+    if func in ("min", "max", "hill", "hillc"):
+        if func in ("hill", "hillc"):
+            args = [f"_max({args[0]}, 0.0)"] + args[1:]
+        return f"_{func}({', '.join(args)})"
+    return f"(({args[0]}) ? ({args[1]}) : ({args[2]}))"
 
 
 # ---------------------------------------------------------------------------------------------------------- evaluate

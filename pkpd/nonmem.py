@@ -870,7 +870,7 @@ def from_regimen(regimens, *, times=None, observations: pd.DataFrame | None = No
 
 # ---------------------------------------------------------------------------------------------------------- simulate
 def simulate_nonmem(model, dataset: NonmemDataset, *, settings=None, params: Mapping[str, float] | None = None,
-                    interpolation: Mapping[str, str] | None = None, backend: str = "numba") -> pd.DataFrame:
+                    interpolation: Mapping[str, str] | None = None, backend: str = "cpu") -> pd.DataFrame:
     """Simulate every subject of a NONMEM dataset; one row per record, in the dataset's order.
 
     Main arguments
@@ -889,8 +889,8 @@ def simulate_nonmem(model, dataset: NonmemDataset, *, settings=None, params: Map
     interpolation : dict[str, {"nocb", "locf", "linear"}], optional
         How a time-varying column is applied between records, per parameter/covariate name (default ``"nocb"``,
         NONMEM's convention; see the module docstring).
-    backend : {"numba", "jax"}
-        Engine of the main run, as in :func:`pkpd.simulate` (steady-state pre-runs always use numba).
+    backend : {"cpu", "native", "numba", "jax"}
+        Engine of the main run, as in :func:`pkpd.simulate` (steady-state pre-runs always use a CPU engine).
 
     Returns
     -------
@@ -915,19 +915,17 @@ def simulate_nonmem(model, dataset: NonmemDataset, *, settings=None, params: Map
     >>> round(float(peak - trough), 3), round(float(trough / peak), 4)  # trough/peak = exp(-CL/V x 12 h)
     (5000.0, 0.5169)
     """
-    from .compile import CompiledModel, compile_model
+    from .compile import CompiledModel
     from .model import Model
     from .settings import SolverSettings
-    from .simulation import batch_runner
+    from .simulation import batch_runner, compiled_for
 
     settings = settings or SolverSettings()
     if not isinstance(settings, SolverSettings):
         raise PkpdError(f"settings must be a SolverSettings; got {type(settings).__name__}")
     solve = batch_runner(backend)
-    if isinstance(model, CompiledModel):
-        cm = model
-    elif isinstance(model, Model):
-        cm = compile_model(model)
+    if isinstance(model, CompiledModel | Model):
+        cm = compiled_for(model, backend)
     else:
         raise PkpdError(f"model must be a pkpd Model (from pkpd.load_model) or CompiledModel; got "
                         f"{type(model).__name__}")
@@ -1157,7 +1155,7 @@ class _Plan:
                 dose = Dose(1.0, self.ds.dose_unit)
                 per_kg = dose.per_kg
                 try:
-                    conv_dose = un.factor(un.unit(dose.base_unit), un.unit(target.unit))
+                    conv_dose = un.convert(dose.base_unit, target.unit)
                 except un.UnitCheckError:
                     raise DataError(f"AMT is in {self.ds.dose_unit!r}, which does not convert to the unit of dose "
                                     f"target {target.name!r} ({target.unit!r})", row=int(rows[0]), column="AMT",
@@ -1466,7 +1464,7 @@ class _Plan:
 def _minutes(time_unit: str) -> float:
     from .dosing import _MINUTES
 
-    return float(_MINUTES.get(time_unit) or un.factor(un.unit(time_unit), un.unit("min")))
+    return float(_MINUTES.get(time_unit) or un.convert(time_unit, "min"))
 
 
 def _id(x):

@@ -2,8 +2,9 @@
 shadows the function pkpd.simulate).
 
 One call simulates one subject or a batch: every subject may have its own parameters, covariates (weight...) and
-regimen. The batch runs in compiled code across all cores (numba ``prange``), never as a Python loop over subjects
-calling a solver. Integration restarts exactly at every dose and at every infusion start and stop.
+regimen. The batch runs in compiled code across all cores (generated C on POSIX threads, or numba ``prange``), never
+as a Python loop over subjects calling a solver. Integration restarts exactly at every dose and at every infusion
+start and stop.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def simulate(
     outputs: bool = True,
     states: bool = True,
     changes: Mapping[str, tuple] | None = None,
-    backend: str = "numba",
+    backend: str = "cpu",
 ) -> Simulation:
     """Simulate one subject or a batch of subjects under a dosing regimen.
 
@@ -218,8 +219,10 @@ def simulate(
         ``{"CL": (starts, values)}`` with ``starts`` [model time unit] and ``values`` [parameter unit] arrays of
         shape (k,) or (n_subjects, k); each value applies from its start time on (``inf`` start: unused). Derived
         quantities follow; dose amounts keep the values at the start.
-    backend : {"numba", "jax"}
-        ``"numba"`` (default): the compiled CPU engine, all cores. ``"jax"``: the same model and events on JAX in
+    backend : {"cpu", "native", "numba", "jax"}
+        ``"cpu"`` (default): the compiled CPU engine, all cores; that of a CompiledModel given, else
+        :func:`pkpd.compile.default_engine` (``"native"``, generated C, where a C compiler is found, else
+        ``"numba"``). ``"native"`` or ``"numba"`` name that engine. ``"jax"``: the same model and events on JAX in
         float64 (optional extra ``pip install "pkpd[gpu]"``), on a GPU when JAX sees one, else on the CPU; the
         first call per model and batch size compiles (seconds). See :mod:`pkpd.jax_backend`.
 
@@ -250,7 +253,7 @@ def simulate(
     if not isinstance(settings, SolverSettings):
         raise PkpdError(f"settings must be a SolverSettings; got {type(settings).__name__}")
     solve = batch_runner(backend)
-    cm = model if isinstance(model, CompiledModel) else compile_model(_as_model(model))
+    cm = compiled_for(model, backend)
     m = cm.model
 
     t = _times(times)
@@ -344,9 +347,18 @@ def result_array(shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(buf, dtype=float).reshape(shape)
 
 
+def compiled_for(model, backend: str = "cpu") -> CompiledModel:
+    """The CompiledModel a backend runs: ``model`` itself if compiled (for the engine named, if one is), else the
+    model compiled for the named engine or the default one."""
+    engine = backend if backend in ("native", "numba") else None
+    if isinstance(model, CompiledModel):
+        return model if engine is None or model.engine == engine else compile_model(model.model, engine)
+    return compile_model(_as_model(model), engine)
+
+
 def batch_runner(backend: str):
-    """The batch solver of a backend: ``run_batch`` ("numba") or ``pkpd.jax_backend.run_batch_jax`` ("jax")."""
-    if backend == "numba":
+    """The batch solver of a backend: ``run_batch`` (the CPU engines) or ``pkpd.jax_backend.run_batch_jax``."""
+    if backend in ("cpu", "native", "numba"):
         return run_batch
     if backend == "jax":
         try:
@@ -355,7 +367,8 @@ def batch_runner(backend: str):
             raise PkpdError(f'backend="jax" needs JAX, which is not installed ({err}); install it with '
                             'pip install "pkpd[gpu]" (for NVIDIA GPUs also pip install "jax[cuda12]")') from None
         return run_batch_jax
-    raise PkpdError(f"backend: unknown backend {backend!r}; choose 'numba' (the CPU engine) or 'jax'")
+    raise PkpdError(f"backend: unknown backend {backend!r}; choose 'cpu' (the default compiled engine), 'native', "
+                    "'numba' or 'jax'")
 
 
 def merge_events(events: EventTable, extra: EventTable | None) -> EventTable:
@@ -491,7 +504,7 @@ def _subject_inputs(m: Model, params, covariates, n_hint):
 
 
 def _time_factor(regimen: Regimen, m: Model) -> float:
-    return un.factor(un.unit(regimen.time_unit), un.unit(m.time_unit))
+    return un.convert(regimen.time_unit, m.time_unit)
 
 
 def build_events(cm: CompiledModel, regimens: Sequence[Regimen], q: np.ndarray, explicit_covariates=()) -> EventTable:
@@ -547,7 +560,7 @@ def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covari
     n = idx.size
     dose = adm.dose
     try:
-        dose_to_target = un.factor(un.unit(dose.base_unit), un.unit(target.unit))
+        dose_to_target = un.convert(dose.base_unit, target.unit)
     except un.UnitCheckError:
         raise DosingError(f"dose of {dose.amount:g} {dose.unit} at t={adm.time:g}: its unit does not match dose "
                           f"target {target.name!r}, which takes {target.unit!r}"

@@ -1,0 +1,241 @@
+"""The native engine (generated C, issue 8's start-up targets) agrees with the numba engine: every shipped model, every
+function of the expression language, NONMEM event records, the stiffness switch, failures, and any thread count.
+
+Both engines run the same algorithm in IEEE double arithmetic (no fast-math, no fused multiply-add on either), so
+they agree to rounding; the comparison allows 1e-9 relative (plus 1e-12 of each series' largest value) so that a
+compiler's reordering of a sum cannot fail it, while any difference in the method, step control or events would.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pkpd
+from pkpd import _native
+from pkpd.compile import compile_model, default_engine
+from pkpd.errors import PkpdError, SimulationError
+from pkpd.nonmem import read_nonmem, simulate_nonmem
+
+pytestmark = pytest.mark.skipif(_native.compiler() is None, reason="no C compiler")
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = [*pkpd.models(), str(ROOT / "benchmarks/models/msc_reference.toml"),
+          str(ROOT / "tests/data/models/every_function.toml"), str(ROOT / "tests/data/models/iv_allometric.toml")]
+
+
+def assert_agree(a, b, what: str, rtol: float = 1e-9, floor: float = 1e-12) -> None:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert a.shape == b.shape, what
+    assert np.array_equal(np.isnan(a), np.isnan(b)), f"{what}: NaNs differ"
+    scale = np.max(np.where(np.isnan(a), 0.0, np.abs(a)), axis=-1, keepdims=True) if a.size else 0.0
+    bad = ~(np.abs(a - b) <= rtol * np.abs(a) + floor * scale) & ~np.isnan(a)
+    assert not bad.any(), f"{what}: {int(bad.sum())} values differ, e.g. numba {a[bad][0]!r} vs native {b[bad][0]!r}"
+
+
+def both(model, *args, **kwargs):
+    """The same simulation on both engines: (numba, native)."""
+    return (pkpd.simulate(model, *args, backend="numba", **kwargs),
+            pkpd.simulate(model, *args, backend="native", **kwargs))
+
+
+def assert_same(a: pkpd.Simulation, b: pkpd.Simulation) -> None:
+    assert a.status.tolist() == b.status.tolist()
+    assert a.n_steps.tolist() == b.n_steps.tolist(), "the engines took different steps"
+    for group in ("states", "outputs"):
+        ga, gb = getattr(a, group), getattr(b, group)
+        assert ga.keys() == gb.keys()
+        for name in ga:
+            assert_agree(ga[name], gb[name], f"{group[:-1]} {name}")
+
+
+def _case(name: str):
+    """A bolus, an infusion and repeated doses into the first dose target, per kg where the model has a weight;
+    three subjects with their own values of the first two parameters."""
+    model = pkpd.load_model(name)
+    covariates, regimen = {}, None
+    if model.doses:
+        first = model.doses[0]
+        per_kg = "WT" in model.covariate_names
+        amount = {"cell": 2e6, "mg": 1.5}.get(first.unit, 1.0) * (1 if per_kg else 70)
+        dose = pkpd.Dose(amount, f"{first.unit}/kg" if per_kg else first.unit)
+        if per_kg:
+            covariates = {"WT": np.array([70.0, 55.0, 90.0])}
+        regimen = (pkpd.Regimen.single(dose, target=first.name)
+                   + pkpd.Regimen.single(dose, at=6, duration=2.5, target=first.name)
+                   + pkpd.Regimen.every(24, "h", count=3, start=24, dose=dose, target=first.name))
+    params = {p.name: p.value * np.array([1.0, 0.8, 1.25]) for p in model.parameters[:2]}
+    return model, regimen, params, covariates
+
+
+@pytest.mark.parametrize("name", MODELS, ids=[Path(m).stem for m in MODELS])
+def test_every_model_agrees_with_the_numba_engine(name):
+    model, regimen, params, covariates = _case(name)
+    a, b = both(model, regimen, np.linspace(0.0, 96.0, 97), params=params, covariates=covariates)
+    assert b.status.tolist() == [0, 0, 0]
+    assert_same(a, b)
+
+
+def test_rodas4_and_the_stiffness_switch_agree():
+    model = pkpd.load_model("tmdd")
+    regimen = pkpd.Regimen.single(pkpd.Dose(700, "mg"))
+    times = np.arange(0.0, 673.0, 2.0)
+    params = {"kon": np.array([1.8, 3.0])}
+    for method in ("rodas4", "auto", "tsit5"):
+        # explicit Tsit5 on a stiff model runs out of steps: both engines must fail alike
+        settings = pkpd.SolverSettings(method=method, rtol=1e-6, atol=1e-9, max_steps=20_000, on_failure="mark")
+        a, b = both(model, regimen, times, params=params, settings=settings)
+        assert_same(a, b)
+    # the non-autonomous probe under Rodas4 (its df/dt term)
+    model = pkpd.load_model(str(ROOT / "tests/data/models/every_function.toml"))
+    a, b = both(model, pkpd.Regimen.single(pkpd.Dose(1, "1")), np.linspace(0, 48, 49),
+                settings=pkpd.SolverSettings(method="rodas4"))
+    assert_same(a, b)
+
+
+def test_a_large_model_with_a_finite_difference_jacobian_agrees():
+    # 16 states (> 12): the Jacobian is taken by finite differences, in both engines
+    from pkpd.model import Model, Output, Parameter, State
+
+    n = 16
+    states = [State(f"A{i}", "mg", "0" if i else "10", f"-k * A{i}" + (f" + k * A{i - 1}" if i else ""))
+              for i in range(n)]
+    model = Model("chain16", "h", (Parameter("k", 0.5, "1/h", (0.01, 10.0)),), tuple(states),
+                  outputs=(Output("last", f"A{n - 1}", "mg"),))
+    for method in ("rodas4", "auto"):
+        a, b = both(model, None, np.linspace(0, 48, 25), settings=pkpd.SolverSettings(method=method),
+                    params={"k": np.array([0.5, 2.0])})
+        assert_same(a, b)
+
+
+def test_nonmem_records_agree():
+    # the NONMEM 7.5 golden scenarios: ADDL, lag, F, modelled rate/duration, steady state, resets (EVID 3, 4)
+    model = pkpd.load_model("nmtest_1cmt_oral")
+    ds = read_nonmem(ROOT / "tests/data/nonmem_dosing/dosing_scenarios.csv", model)
+    a = simulate_nonmem(model, ds, backend="numba")
+    b = simulate_nonmem(model, ds, backend="native")
+    pd.testing.assert_frame_equal(a[["ID", "TIME", "EVID"]], b[["ID", "TIME", "EVID"]])
+    assert_agree(a["CP"].to_numpy()[None], b["CP"].to_numpy()[None], "CP")
+
+
+def test_time_varying_parameters_and_per_subject_output_rows_agree():
+    model = pkpd.load_model("pk_1cmt_iv")
+    frame = pd.DataFrame({"ID": [1, 1, 1, 2, 2], "TIME": [0, 10, 20, 0, 5], "EVID": [1, 0, 0, 1, 0],
+                          "AMT": [100, 0, 0, 50, 0], "CMT": [1, ".", ".", 1, "."], "CL": [2.8, 5.0, 1.0, 3.0, 4.0]})
+    ds = read_nonmem(frame, model)
+    a = simulate_nonmem(model, ds, interpolation={"CL": "linear"}, backend="numba")
+    b = simulate_nonmem(model, ds, interpolation={"CL": "linear"}, backend="native")
+    assert_agree(a["conc"].to_numpy()[None], b["conc"].to_numpy()[None], "conc")
+    # parameter changes during a run (event kind 3) through simulate(changes=)
+    changes = {"CL": (np.array([12.0, 30.0]), np.array([5.0, 1.0]))}
+    a, b = both(model, pkpd.Regimen.single(pkpd.Dose(100, "mg")), np.linspace(0, 48, 49), changes=changes)
+    assert_same(a, b)
+
+
+def test_failures_give_the_same_status_and_message():
+    model = pkpd.load_model("pk_1cmt_iv")
+    regimen = pkpd.Regimen.single(pkpd.Dose(100, "mg"))
+    times = np.linspace(0, 24, 5)
+    for settings, params in ((pkpd.SolverSettings(max_steps=3, on_failure="mark"), {}),
+                             (pkpd.SolverSettings(on_failure="mark"), {"CL": -1000.0})):
+        a, b = both(model, regimen, times, settings=settings, params=params)
+        assert a.status.tolist() == b.status.tolist() != [0]
+        assert np.all(np.isnan(b.outputs["conc"]))
+    messages = []
+    for backend in ("numba", "native"):
+        with pytest.raises(SimulationError) as err:
+            pkpd.simulate(model, regimen, times, settings=pkpd.SolverSettings(max_steps=3), backend=backend)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "too many steps" in messages[0]
+
+
+def test_division_by_zero_in_the_model_is_a_solver_failure_not_a_crash():
+    from pkpd.model import Model, Parameter, State
+
+    model = Model("div0", "h", (Parameter("k", 1.0, "1/h", (0.0, 10.0)), Parameter("t1", 1.0, "h", (0.0, 10.0))),
+                  (State("A", "1", "1", "-k * A / (t / t1 - 1)"),))
+    for backend in ("numba", "native"):
+        sim = pkpd.simulate(model, None, np.linspace(0, 2, 5), backend=backend,
+                            settings=pkpd.SolverSettings(on_failure="mark"))
+        assert sim.status.tolist() != [0]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_results_do_not_depend_on_the_number_of_threads(threads, monkeypatch):
+    model = pkpd.load_model("msc_salvadori")
+    rng = np.random.default_rng(1)
+    params = {"k_c": 0.03 * np.exp(0.3 * rng.standard_normal(50))}
+    reg = pkpd.Regimen.every(72, "h", count=3, dose=pkpd.Dose(2e6, "cell/kg"))
+    times = np.linspace(0, 240, 61)
+    one = pkpd.simulate(model, reg, times, params=params, covariates={"WT": 70}, backend="native")
+    monkeypatch.setattr(_native, "_THREADS", [threads])
+    many = pkpd.simulate(model, reg, times, params=params, covariates={"WT": 70}, backend="native")
+    for name in one.outputs:
+        np.testing.assert_array_equal(one.outputs[name], many.outputs[name])
+
+
+def test_engines_are_chosen_and_named():
+    model = pkpd.load_model("pk_1cmt_iv")
+    assert default_engine() == "native"  # a C compiler is there (the module skips otherwise)
+    assert compile_model(model).engine == "native"
+    numba_cm = compile_model(model, "numba")
+    assert numba_cm.engine == "numba"
+    # a compiled model given with backend="cpu" runs on its own engine; naming the other engine recompiles
+    from pkpd.simulation import compiled_for
+
+    assert compiled_for(numba_cm, "cpu") is numba_cm
+    assert compiled_for(numba_cm, "native").engine == "native"
+    with pytest.raises(PkpdError, match="unknown engine 'gcc'"):
+        compile_model(model, "gcc")
+
+
+def test_environment_selects_the_engine(monkeypatch):
+    monkeypatch.setenv("PKPD_ENGINE", "numba")
+    assert default_engine() == "numba"
+    monkeypatch.setenv("PKPD_ENGINE", "fortran")
+    with pytest.raises(PkpdError, match="PKPD_ENGINE='fortran'"):
+        default_engine()
+
+
+def test_without_a_compiler_the_numba_engine_is_used(monkeypatch):
+    monkeypatch.setenv("CC", "no-such-compiler-xyz")
+    assert _native.compiler() is None
+    assert default_engine() == "numba"
+    with pytest.raises(PkpdError, match="needs a C compiler"):
+        _native.build(pkpd.load_model("pk_1cmt_iv"), None, Path("/nonexistent"))
+
+
+def test_a_compiler_error_is_reported_with_its_message(tmp_path, monkeypatch):
+    from pkpd.compile import plan
+
+    monkeypatch.setattr(_native, "C_TEMPLATE", _native.C_TEMPLATE + "\nthis is not C;\n")
+    model = pkpd.load_model("pk_1cmt_iv")
+    with pytest.raises(PkpdError, match="C compiler failed on model 'pk_1cmt_iv'"):
+        _native.build(model, plan(model), tmp_path)
+    assert not list(tmp_path.glob("*.so"))  # nothing half-built is left to be loaded later
+
+
+def test_inconsistent_arrays_are_refused_before_reaching_c():
+    cm = compile_model(pkpd.load_model("pk_1cmt_iv"), "native")
+    n = 2
+    q = np.ones((n, len(cm.q_names)))
+    bad_index = np.full((n, 1), 7, dtype=np.int64)  # state 7 of a one-state model
+    with pytest.raises(PkpdError, match="internal: inconsistent arrays"):
+        cm.module.solve_batch(q, np.zeros((n, 1)), np.zeros((n, 1)), np.zeros((n, 1), dtype=np.int64), bad_index,
+                              np.ones((n, 1)), np.ones(n, dtype=np.int64), np.array([[0.0, 1.0]]),
+                              np.zeros((1, 2), dtype=np.int64), np.array([2]), np.zeros(n, dtype=np.int64),
+                              np.zeros(n), 1e-6, 1e-9, np.inf, 1000, 0, np.empty((n, 2, 1)), np.empty((n, 2, 1)),
+                              True, True, np.zeros(n, dtype=np.int64), np.zeros((n, 4)))
+
+
+def test_the_native_engine_does_not_import_numba():
+    import subprocess
+
+    code = ("import sys, numpy as np, pkpd; m = pkpd.load_model('pk_1cmt_iv'); "
+            "pkpd.simulate(m, pkpd.Regimen.single(pkpd.Dose(1, 'mg')), [0, 1]); print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
