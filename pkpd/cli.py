@@ -368,7 +368,7 @@ def _output_times(model, args: argparse.Namespace):
     hours = step * np.arange(n + 1, dtype=float)
     if until - hours[-1] > 1e-9 * until:  # --until is not a multiple of --step: end exactly at --until
         hours = np.append(hours, until)
-    return hours * units.factor(units.unit("h"), units.unit(model.time_unit))
+    return hours * units.convert("h", model.time_unit)
 
 
 # ------------------------------------------------------------------------------------------------------- files

@@ -226,7 +226,7 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
                                                      limit[keep], censored[keep], out_index[keep])
 
     # model-time of each observation, and whether it precedes a dose record at the same time (record order)
-    tf = un.factor(un.unit(ds.time_unit), un.unit(model.time_unit))
+    tf = un.convert(ds.time_unit, model.time_unit)
     ids_obs = obs["ID"].to_numpy()
     t_obs = obs["TIME"].to_numpy(dtype=float)
     dose_rec = table[np.isin(table["EVID"].to_numpy(), (1, 4))]
@@ -1813,7 +1813,7 @@ def _check_start(problem: _Problem, x0: np.ndarray) -> None:
 
 # ====================================================================================================== predictions
 def _to_data_time(data: _Data) -> float:
-    return un.factor(un.unit(data.model.time_unit), un.unit(data.time_unit))
+    return un.convert(data.model.time_unit, data.time_unit)
 
 
 def _diagnostics(ctx: _Context):

@@ -566,7 +566,7 @@ class Endpoint:
             return self
         out_unit = model.unit_of(self.output)
         try:
-            k = un.factor(un.unit(self.threshold_unit), un.unit(out_unit))
+            k = un.convert(self.threshold_unit, out_unit)
         except un.UnitCheckError as err:
             raise UnitError(f"endpoint {self.name!r}: threshold {self.threshold:g} {self.threshold_unit} cannot be "
                             f"compared with output {self.output!r} in {out_unit} ({err}). Give the threshold in a "
@@ -631,7 +631,7 @@ class Endpoint:
             from . import units as un
 
             try:
-                k = un.factor(un.unit(self.threshold_unit), un.unit(sim.units[self.output]))
+                k = un.convert(self.threshold_unit, sim.units[self.output])
             except un.UnitCheckError as err:
                 raise UnitError(f"endpoint {self.name!r}: threshold unit {self.threshold_unit!r} does not convert "
                                 f"to {sim.units[self.output]!r} ({err})") from None

@@ -23,6 +23,7 @@ import keyword
 import math
 from dataclasses import dataclass, field, replace
 
+from . import _check_cache
 from . import expressions as ex
 from . import units as un
 from .errors import ModelFileError, UnitError, did_you_mean
@@ -173,7 +174,12 @@ class Model:
     def __post_init__(self):
         for name in ("parameters", "states", "outputs", "doses", "covariates", "derived", "references"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        object.__setattr__(self, "_checked", _validate(self))
+        # the unit check needs pint (0.3 s to import); a model checked before is read back from the disk cache
+        checked = _check_cache.load(self, _Checked)
+        if checked is None:
+            checked = _validate(self)
+            _check_cache.store(self, checked)
+        object.__setattr__(self, "_checked", checked)
 
     # ------------------------------------------------------------------ lookups
     @property

@@ -621,7 +621,7 @@ def _occasion_starts(model: Model, data, d) -> np.ndarray:
     if column is None:
         raise FitError("iov: the data have no OCC column; number each subject's occasions (1, 2, ...) in an OCC "
                        "column (an occasion starts at its first record)")
-    tf = un.factor(un.unit(ds.time_unit), un.unit(model.time_unit))
+    tf = un.convert(ds.time_unit, model.time_unit)
     groups = dict(tuple(table.groupby("ID", sort=False)))
     starts = []
     for sid in d.ids:

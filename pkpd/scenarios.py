@@ -642,7 +642,7 @@ class Target:
         if self.unit is None or self.unit == unit:
             return replace(self, unit=unit)
         try:
-            k = un.factor(un.unit(self.unit), un.unit(unit))
+            k = un.convert(self.unit, unit)
         except un.UnitCheckError as err:
             raise UnitError(f"target {self.name!r}: value {_g(self.value)} {self.unit} cannot be compared with "
                             f"endpoint {self.endpoint!r} in {unit} ({err}). Give the value in a unit of the same "
@@ -767,7 +767,7 @@ class Scenario:
             from . import units as un
 
             try:
-                un.factor(un.unit(a.dose.base_unit), un.unit(tgt.unit))
+                un.convert(a.dose.base_unit, tgt.unit)
             except un.UnitCheckError:
                 raise DosingError(f"arm {a.name!r}: dose unit {a.dose.unit!r} does not match dose target "
                                   f"{tgt.name!r} of model {m.name!r}, which takes {tgt.unit!r}"

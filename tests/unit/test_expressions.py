@@ -89,3 +89,39 @@ def test_derivative_matches_central_differences(text, x, y):
             lo = float(ex.evaluate(tree, env | {name: env[name] - h}))
             fd = (hi - lo) / (2 * h)
             assert d == pytest.approx(fd, rel=1e-4, abs=1e-4 * max(1.0, abs(f0)))
+
+
+# ---------------------------------------------------------------------------------------------------------- units
+def test_the_unit_table_converts_exactly_as_pint():
+    # pkpd.units.convert skips pint for common units: every pair must give pint's factor, bit for bit
+    from pkpd import units as un
+
+    names = list(un._SIMPLE)
+    for a in names:
+        for b in names:
+            if un._SIMPLE[a][0] == un._SIMPLE[b][0]:
+                assert un.convert(a, b) == un.factor(un.unit(a), un.unit(b)), (a, b)
+            else:
+                with pytest.raises(un.UnitCheckError):
+                    un.convert(a, b)
+
+
+def test_convert_falls_back_to_pint_and_names_bad_units():
+    from pkpd import units as un
+
+    assert un.convert("mg/kg", "ug/kg") == 1000.0
+    assert un.convert(" h ", "min") == 60.0
+    with pytest.raises(un.UnitCheckError, match="'flurbs' is not recognised"):
+        un.convert("flurbs", "h")
+    with pytest.raises(un.UnitCheckError, match=r"cannot convert .* \(dimensions \[length\] vs \[time\]\)"):
+        un.convert("furlongs", "h")
+    with pytest.raises(un.UnitCheckError, match="must be a string"):
+        un.convert(None, "h")
+
+
+def test_c_source_prints_doubles_and_c_calls():
+    # generated C must never do integer division (1/2 == 0 in C) and spells the functions as C does
+    tree = ex.parse("1/2 + x ** 2 + abs(x) + min(x, 3) + ifelse(x < 1, 2, 3) + hill(x, 2, 1.5)")
+    src = ex.to_source(tree, lambda n: n, flavour="c")
+    assert "1.0 / 2.0" in src and "_pw(x, 2.0)" in src and "fabs(x)" in src and "_min(x, 3.0)" in src
+    assert "((x < 1.0) ? (2.0) : (3.0))" in src and "_hill(_max(x, 0.0), 2.0, 1.5)" in src
