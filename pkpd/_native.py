@@ -164,34 +164,41 @@ def generate_c_source(model, plan) -> str:
 
 def build(model, plan, cache: Path) -> NativeModule:
     """Compile (or load from ``cache``) the native library of a model."""
-    cc = compiler()
-    if cc is None:
+    if compiler() is None:
         raise PkpdError("the native engine needs a C compiler (cc, gcc or clang on PATH, or $CC); none was found. "
                         "Install one, or use the numba engine (PKPD_ENGINE=numba)")
     source = generate_c_source(model, plan)
-    digest = hashlib.sha256((source + " ".join(CFLAGS) + cc).encode()).hexdigest()[:20]
-    lib = cache / f"pkpd_c_{model.name}_{digest}.so"
-    if not lib.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        c_file = cache / f"pkpd_c_{model.name}_{digest}.c"
-        fd, tmp_c = tempfile.mkstemp(dir=cache, suffix=".c")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(source)
-        os.replace(tmp_c, c_file)
-        fd, tmp_so = tempfile.mkstemp(dir=cache, suffix=".so.tmp")
-        os.close(fd)
-        cmd = [*cc.split(), *CFLAGS, "-o", tmp_so, str(c_file), "-lm"]
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            Path(tmp_so).unlink(missing_ok=True)
-            raise PkpdError(f"the C compiler could not be run for model {model.name!r}: {err}") from None
-        if done.returncode != 0:
-            Path(tmp_so).unlink(missing_ok=True)
-            raise PkpdError(f"the C compiler failed on model {model.name!r} (source: {c_file}):\n"
-                            + done.stderr[-2000:])
-        os.replace(tmp_so, lib)
+    digest = hashlib.sha256((source + " ".join(CFLAGS) + compiler()).encode()).hexdigest()[:20]
+    lib = compile_c(source, cache, f"pkpd_c_{model.name}_{digest}", f"model {model.name!r}")
     return NativeModule(lib, len(model.states), len(model.outputs))
+
+
+def compile_c(source: str, cache: Path, stem: str, what: str) -> Path:
+    """``cache/<stem>.so`` built from ``source`` unless it exists (written atomically: concurrent processes may
+    build the same library). ``what`` names it in errors."""
+    lib = cache / f"{stem}.so"
+    if lib.exists():
+        return lib
+    cc = compiler()
+    cache.mkdir(parents=True, exist_ok=True)
+    c_file = cache / f"{stem}.c"
+    fd, tmp_c = tempfile.mkstemp(dir=cache, suffix=".c")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(source)
+    os.replace(tmp_c, c_file)
+    fd, tmp_so = tempfile.mkstemp(dir=cache, suffix=".so.tmp")
+    os.close(fd)
+    cmd = [*cc.split(), *CFLAGS, "-o", tmp_so, str(c_file), "-lm"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        Path(tmp_so).unlink(missing_ok=True)
+        raise PkpdError(f"the C compiler could not be run for {what}: {err}") from None
+    if done.returncode != 0:
+        Path(tmp_so).unlink(missing_ok=True)
+        raise PkpdError(f"the C compiler failed on {what} (source: {c_file}):\n" + done.stderr[-2000:])
+    os.replace(tmp_so, lib)
+    return lib
 
 
 # ------------------------------------------------------------------------------------------------ threads

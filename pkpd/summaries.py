@@ -572,7 +572,7 @@ def simulate_summary(
     def merge(start, stop, chunk_status, chunk_rows, chunk_metrics, chunk_kept):
         nonlocal exact_percentiles
         status[start:stop] = chunk_status
-        stats.add(chunk_rows, stop - start)
+        stats.add(chunk_rows, stop - start, cm.engine)
         if exact:
             exact_percentiles = _exact_percentiles(chunk_rows, levels, chunk_status)
         for name, values in chunk_metrics.items():
@@ -775,8 +775,9 @@ class _ChunkJob:
 
 def _summary_chunk(job: _ChunkJob, start: int, stop: int, rows: np.ndarray):
     """Simulate subjects ``start:stop`` into ``rows[:, :, :size]``; return (status, metrics, kept values)."""
-    from . import _summary_kernels as kernels
+    from ._native_summaries import kernels as kernels_for
 
+    kernels = kernels_for(job.cm.engine)
     t, size = job.times, stop - start
     regimens = job.regimens
     sim = simulate(job.cm, regimens if isinstance(regimens, Regimen | None) else regimens[start:stop], t,
@@ -849,8 +850,10 @@ class _Statistics:
     def shift(self) -> int:
         return 52 - self.resolution
 
-    def add(self, rows: np.ndarray, n: int) -> None:
-        from . import _summary_kernels as kernels
+    def add(self, rows: np.ndarray, n: int, engine: str) -> None:
+        from ._native_summaries import kernels as kernels_for
+
+        kernels = kernels_for(engine)
 
         shape = self.shape
         count, klo, khi = (np.empty(shape, dtype=np.int64) for _ in range(3))

@@ -239,3 +239,51 @@ def test_the_native_engine_does_not_import_numba():
             "pkpd.simulate(m, pkpd.Regimen.single(pkpd.Dose(1, 'mg')), [0, 1]); print('numba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# ------------------------------------------------------------------------------------------------ summary kernels
+@pytest.mark.parametrize("wide", [False, True])
+def test_summary_kernels_equal_the_numba_kernels_bit_for_bit(wide):
+    from pkpd import _summary_kernels as numba_kernels
+    from pkpd._native_summaries import kernels
+
+    c_kernels = kernels("native")
+    rng = np.random.default_rng(3)
+    n, n_times, n_out, cap = 37, 11, 3, 40
+    buffer = rng.lognormal(0.0, 2.0, size=(n, n_times, n_out)) * rng.choice([-1.0, 1.0], size=(n, n_times, n_out))
+    buffer[rng.random(buffer.shape) < 0.05] = np.nan  # failed subjects
+    buffer[rng.random(buffer.shape) < 0.05] = 0.0
+    values = tuple(buffer[:, :, o] for o in range(n_out))  # strided views, as the solver's buffer gives
+    shift = 52 - 7
+    results = []
+    for k in (numba_kernels, c_kernels):
+        rows = np.full((n_out, n_times, cap), -1.0)
+        k.transpose(values, rows)
+        shape = (n_out, n_times)
+        count, klo, khi = (np.empty(shape, dtype=np.int64) for _ in range(3))
+        total, lower, upper, sq_dev = (np.empty(shape) for _ in range(4))
+        k.scan(rows, n, shift, count, total, lower, upper, klo, khi)
+        width = np.where(count > 0, khi - klo + 1, 0).reshape(-1)
+        offset = np.concatenate([[0], np.cumsum(width)]).astype(np.int64)
+        counts = np.zeros(int(offset[-1]), dtype=np.int64 if wide else np.int32)
+        mean = np.divide(total, count, out=np.zeros(shape), where=count > 0)
+        k.accumulate(rows, n, shift, mean, sq_dev, counts, klo.reshape(-1).copy(), offset, True)
+        results.append((rows, count, total, lower, upper, klo, khi, sq_dev, counts))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    assert results[0][-1].sum() == np.isfinite(buffer).sum()  # every value in one bucket
+
+
+def test_simulate_summary_is_the_same_on_both_engines():
+    model = pkpd.load_model("msc_salvadori")
+    rng = np.random.default_rng(5)
+    params = {"k_c": 0.03 * np.exp(0.3 * rng.standard_normal(300))}
+    reg = pkpd.Regimen.single(pkpd.Dose(2e6, "cell/kg"))
+    kw = dict(params=params, covariates={"WT": 70}, chunk_size=128, metrics=[pkpd.AUC("IL10")], progress=False)
+    a, b = (pkpd.simulate_summary(compile_model(model, e), reg, np.arange(0.0, 97.0, 4.0), **kw)
+            for e in ("numba", "native"))
+    assert a.n_chunks == 3
+    np.testing.assert_array_equal(a.percentiles, b.percentiles)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.sd, b.sd)
+    np.testing.assert_array_equal(a.metrics["AUC(IL10)"], b.metrics["AUC(IL10)"])
