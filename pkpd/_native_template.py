@@ -167,6 +167,8 @@ static double spectral_radius(const double *J, double *v, double *w) {
     return lam;
 }
 
+/* O3 (as seg_tsit5): unrolled for the model's N, Rodas4 runs ~25 % faster on the stiff TMDD job */
+__attribute__((optimize("O3")))
 static int lu(double *a, int64_t *piv) {
     for (int k = 0; k < N; k++) {
         int p = k;
@@ -192,6 +194,7 @@ static int lu(double *a, int64_t *piv) {
     return 1;
 }
 
+__attribute__((optimize("O3")))
 static void lu_solve(const double *a, const int64_t *piv, double *b) {
     for (int k = 0; k < N; k++) {
         int64_t p = piv[k];
@@ -360,6 +363,7 @@ done:
 }
 
 /* Rodas4 from t to tend; output rows with time < tend (<= tend when last). Returns the status. */
+__attribute__((optimize("O3")))
 static int seg_rodas4(double t, double tend, int last, double *restrict y, const double *restrict q,
                       Work *restrict w, double rtol, double atol, double hmax, int64_t max_steps, const Out *o,
                       int64_t *iop, double *counters) {
