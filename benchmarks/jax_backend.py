@@ -8,7 +8,8 @@ typical), one IV bolus of 1.4e8 cells at t = 0, 0-336 h hourly (337 points), all
 Prints one JSON line per N: tool, device (what jax.devices()[0] is), N, seconds (median of 3 calls after the first),
 setup_seconds (the first call of that N, including XLA's compilation or its load from the disk cache),
 max_rel_err_typical (subject 0 against ``tests/data/peers/typical_subject.csv``, Radau at rtol 1e-12), runs,
-mean_steps. ``--with-numba`` adds pkpd's default engine on the same machine for comparison.
+mean_steps, seconds_on_device (the solve alone, results left on the device, as JAX peers are usually timed).
+``--with-numba`` adds pkpd's default CPU engine on the same machine for comparison.
 
 Usage::
 
@@ -66,19 +67,44 @@ def run_jax(job: MscJob, sizes: list[int]) -> None:
         setup = time.perf_counter() - t0
         sec, runs, sim = timed(call)
         y = np.stack([sim.states[s][0] for s in job.states], axis=1)
+        on_device = on_device_seconds(call)
         print(json.dumps(dict(
             tool=f"pkpd {pkpd.__version__} backend=jax (jax {jax.__version__})", job=job.name,
             device=device_name(), N=n, seconds=round(sec, 4), setup_seconds=round(setup, 3),
             subjects_per_s=round(n / sec, 1), max_rel_err_typical=float(f"{max_rel(y, job.ref):.3g}"),
             runs=[round(r, 4) for r in runs], mean_steps=round(float(sim.n_steps.mean()), 1),
-            failed=int(np.count_nonzero(sim.status)))), flush=True)
+            failed=int(np.count_nonzero(sim.status)), seconds_on_device=round(on_device, 4))), flush=True)
+
+
+def on_device_seconds(call) -> float:
+    """Median seconds of the jitted solve alone, its results left on the device (no copy to host memory): the
+    figure JAX peers usually quote (``block_until_ready``)."""
+    import jax
+
+    import pkpd.jax_backend as jb
+
+    seen = {}
+    prepare = jb._prepare
+
+    def spy(*args, **kwargs):
+        seen["program"] = prepare(*args, **kwargs)
+        return seen["program"]
+
+    jb._prepare = spy
+    try:
+        call()
+    finally:
+        jb._prepare = prepare
+    prog, args = seen["program"]
+    sec, _, _ = timed(lambda: jax.block_until_ready(prog(*args)))
+    return sec
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, help="numbers of subjects (default 1000 10000)")
     parser.add_argument("--n", type=int, action="append", default=[], help="another number of subjects")
-    parser.add_argument("--with-numba", action="store_true", help="also time pkpd's default (numba) engine")
+    parser.add_argument("--with-numba", action="store_true", help="also time pkpd's default CPU engine")
     args = parser.parse_args(argv)
     sizes = args.sizes + args.n or [1000, 10000]
     job = MscJob()

@@ -289,9 +289,11 @@ def simulate(
             more = f" ({bad.size} subjects failed in all)" if bad.size > 1 else ""
             raise SimulationError(f"the solver failed: {_STATUS.get(code, code)}{more}. {_REMEDY.get(code, '')}",
                                   subject=ids[i], time=float(sol["counters"][i, 3]))
-        for arr in (sol["states"], sol["outputs"]):
-            if arr is not None:
-                arr[bad] = np.nan
+        for key in ("states", "outputs"):
+            if sol[key] is not None:
+                if not sol[key].flags.writeable:  # the JAX backend hands over its host buffers as they came
+                    sol[key] = np.array(sol[key])
+                sol[key][bad] = np.nan
     st = {s: sol["states"][:, :, i] for i, s in enumerate(m.state_names)} if states else {}
     out = {o: sol["outputs"][:, :, i] for i, o in enumerate(m.output_names)} if outputs else {}
     unit_map = {s.name: s.unit for s in m.states} | {o.name: o.unit for o in m.outputs}
