@@ -1,6 +1,6 @@
 """Optional JAX backend of the simulator: ``pkpd.simulate(..., backend="jax")`` (extra ``pkpd[gpu]``).
 
-The model's validated expression trees (the same ones :mod:`pkpd.compile` turns into numba code) are evaluated by a
+The model's validated expression trees (the same ones :mod:`pkpd.compile` turns into C or numba code) are evaluated by a
 small tree walker over :mod:`jax.numpy` while JAX traces the integrator, so no source is generated and nothing from
 a model file is ever executed. The integrator is written in JAX: ``lax.while_loop`` over the batch (each loop runs
 while any subject has work left; every subject keeps its own time, step size and events), with the loop-free
@@ -10,7 +10,7 @@ unless a JAX compilation cache is already configured). It runs in float64 on wha
 a GPU when a CUDA-enabled jax is installed (``pip install "jax[cuda12]"``), the CPU otherwise. Importing this
 module turns on ``jax_enable_x64`` for the process.
 
-It follows the numba engine (:mod:`pkpd._integrator`) step for step in what matters for the results:
+It follows the CPU engines (:mod:`pkpd._integrator`, :mod:`pkpd._native_template`) step for step in what matters for the results:
 
 * the same event table and event semantics (kinds 0-5: bolus, infusion rate change, reset, covariate change with
   the static derived quantities recomputed, state set, output record), applied in table order at their time, with
@@ -44,7 +44,7 @@ Use it through :func:`pkpd.simulate` (an example, not run as a doctest since jax
 The first call for a model, method and batch size compiles (seconds); later calls of the same sizes reuse the
 compiled program.
 
-Not supported here: the steady-state (SS) pre-runs of :func:`pkpd.simulate_nonmem` still use the numba engine (they
+Not supported here: the steady-state (SS) pre-runs of :func:`pkpd.simulate_nonmem` still use the CPU engine (they
 are short); everything after them runs on JAX.
 """
 
@@ -67,7 +67,7 @@ from .settings import SolverSettings
 
 jax.config.update("jax_enable_x64", True)
 if jax.config.jax_compilation_cache_dir is None:
-    # XLA's compiled programs are cached on disk next to the numba cache (unless the user set up a cache already),
+    # XLA's compiled programs are cached on disk next to the compiled-model cache (unless the user set up a cache already),
     # so a later process loads a model's program instead of compiling it again (seconds -> ~0.1 s)
     jax.config.update("jax_compilation_cache_dir", str(_cache_dir() / "jax"))
 
@@ -198,7 +198,7 @@ def _model_functions(cm: CompiledModel) -> _ModelFunctions:
     ck = m._checked
     base_q = m.parameter_names + m.covariate_names + tuple(n for n, _ in ck.static_derived)
     q_only = set(base_q)
-    # The per-subject constants the numba engine hoists out of the right-hand side (x50 ** n of a Hill term...)
+    # The per-subject constants the CPU engines hoist out of the right-hand side (x50 ** n of a Hill term...)
     # are already columns of q: substitute them the same way, so the traced right-hand side skips those pow()s.
     table = {tree: name for name, tree in cm.hoisted}
     dyn = _hoist([t for _, t in ck.dynamic_derived], q_only, table)
@@ -357,7 +357,7 @@ def _make_batch_solver(fns: _ModelFunctions, method: int, n_states: int, n_outpu
 
         # ------------------------------------------------------------------------------------ segment start
         def lane_start(x, t, tend, y, q, u, run, order):
-            # Hairer, Norsett & Wanner (1993) II.4, as the numba engine; then the same lower/upper clamps
+            # Hairer, Norsett & Wanner (1993) II.4, as the CPU engines; then the same lower/upper clamps
             k1 = f(t, y, q, u)
             sc = atol + rtol * jnp.abs(y)
             d0 = jnp.sqrt(jnp.mean((y / sc) ** 2))
@@ -632,7 +632,7 @@ def run_batch_jax(cm: CompiledModel, q: np.ndarray, y0: np.ndarray, events, tt: 
     Parameters
     ----------
     cm : CompiledModel
-        The model (its ``q`` layout and hoisted constants; its numba module is not used).
+        The model (its ``q`` layout and hoisted constants; its compiled CPU module is not used).
     q : ndarray (n_subjects, n_q)
         Per-subject parameters, covariates, static derived quantities and hoisted constants.
     y0 : ndarray (n_subjects, n_states)
