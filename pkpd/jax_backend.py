@@ -10,7 +10,8 @@ unless a JAX compilation cache is already configured). It runs in float64 on wha
 a GPU when a CUDA-enabled jax is installed (``pip install "jax[cuda12]"``), the CPU otherwise. Importing this
 module turns on ``jax_enable_x64`` for the process.
 
-It follows the CPU engines (:mod:`pkpd._integrator`, :mod:`pkpd._native_template`) step for step in what matters for the results:
+It follows the CPU engines (:mod:`pkpd._integrator`, :mod:`pkpd._native_template`) step for step in what matters
+for the results:
 
 * the same event table and event semantics (kinds 0-5: bolus, infusion rate change, reset, covariate change with
   the static derived quantities recomputed, state set, output record), applied in table order at their time, with
@@ -67,7 +68,7 @@ from .settings import SolverSettings
 
 jax.config.update("jax_enable_x64", True)
 if jax.config.jax_compilation_cache_dir is None:
-    # XLA's compiled programs are cached on disk next to the compiled-model cache (unless the user set up a cache already),
+    # XLA's compiled programs are cached next to the compiled models (unless the user set up a cache already),
     # so a later process loads a model's program instead of compiling it again (seconds -> ~0.1 s)
     jax.config.update("jax_compilation_cache_dir", str(_cache_dir() / "jax"))
 
