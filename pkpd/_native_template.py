@@ -599,9 +599,14 @@ static void *worker(void *arg) {
         o.ws = (int)b->ws;
         o.wo = (int)b->wo;
         o.obuf = obuf;
+        /* counters live on this thread's stack while the subject runs: they change at every step, and the
+           neighbouring subjects' counters (same cache line) belong to other threads (false sharing cost ~15 %) */
+        double counters[4];
+        for (int i = 0; i < 4; i++) counters[i] = b->counters[4 * s + i];
         b->status[s] = solve_one(y, q, b->Y0 + s * N, b->ev_t + s * b->max_ev, b->ev_kind + s * b->max_ev,
                                  b->ev_idx + s * b->max_ev, b->ev_val + s * b->max_ev, b->n_ev[s], &o, b->t0[s],
-                                 b->rtol, b->atol, b->hmax, b->max_steps, b->method, w, b->counters + 4 * s);
+                                 b->rtol, b->atol, b->hmax, b->max_steps, b->method, w, counters);
+        for (int i = 0; i < 4; i++) b->counters[4 * s + i] = counters[i];
     }
     free(w); free(JA); free(q); free(obuf);
     return NULL;
