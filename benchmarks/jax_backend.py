@@ -5,7 +5,7 @@ The job is the one of ``benchmarks/peers.py`` (set up by its ``MscJob``, so the 
 typical), one IV bolus of 1.4e8 cells at t = 0, 0-336 h hourly (337 points), all 4 states returned in host memory
 (outputs dropped, as in peers.py), rtol 1e-6 / atol 1e-9, method "auto".
 
-Prints one JSON line per N: tool, device (what jax.devices()[0] is), N, seconds (median of 3 calls after the first),
+Prints one JSON line per N: tool, device (what jax.devices()[0] is), N, seconds (median of 5 calls after the first),
 setup_seconds (the first call of that N, including XLA's compilation or its load from the disk cache),
 max_rel_err_typical (subject 0 against ``tests/data/peers/typical_subject.csv``, Radau at rtol 1e-12), runs,
 mean_steps, seconds_on_device (the solve alone, results left on the device, as JAX peers are usually timed).

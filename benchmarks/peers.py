@@ -10,7 +10,7 @@ log-normal IIV (omega 0.3) on kel, kon, ksyn, kint, one 700 mg IV bolus, 0-672 h
 states, rtol 1e-6 / atol 1e-9; accuracy of subject 0 against scipy Radau at rtol 1e-12. Peers: JAX + diffrax
 Kvaerno5 (implicit, the stiff choice) and Tsit5.
 
-Each tool prints one JSON line per N: seconds (median of 3 timed runs after a warm-up call), setup_seconds (model
+Each tool prints one JSON line per N: seconds (median of 5 timed runs after a warm-up call), setup_seconds (model
 load + compilation or cache load + the warm-up call), subjects_per_s, max_rel_err_typical. The peers are our own
 code written the way an expert would (same subjects, tolerances and outputs); they run only when installed
 (``pip install -e .[bench]``: jax, diffrax, numbalsoda).
@@ -61,7 +61,7 @@ def _reason(err: Exception) -> str:
     return useful[-1][:200]
 
 
-def timed(fn, repeats=3):
+def timed(fn, repeats=5):
     runs = []
     out = None
     for _ in range(repeats):

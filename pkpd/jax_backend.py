@@ -627,7 +627,7 @@ def _writable(a: np.ndarray) -> np.ndarray:
 
 def run_batch_jax(cm: CompiledModel, q: np.ndarray, y0: np.ndarray, events, tt: np.ndarray, pre: np.ndarray,
                   n_out: np.ndarray, t0: np.ndarray, settings: SolverSettings, *, keep_states: bool = True,
-                  keep_outputs: bool = True) -> dict:
+                  keep_outputs: bool = True, progress: bool | None = None, desc: str = "") -> dict:
     """Solve a batch on JAX: the drop-in counterpart of ``pkpd.simulation.run_batch`` (private API).
 
     Parameters
@@ -649,6 +649,8 @@ def run_batch_jax(cm: CompiledModel, q: np.ndarray, y0: np.ndarray, events, tt: 
         Method ("auto", "tsit5", "rodas4"), tolerances, max_step [model time unit], max_steps.
     keep_states, keep_outputs : bool
         Whether to return the state and output trajectories.
+    progress, desc
+        Accepted for the CPU runner's signature; unused (the batch is one device program, without progress).
 
     Returns
     -------

@@ -287,3 +287,62 @@ def test_simulate_summary_is_the_same_on_both_engines():
     np.testing.assert_array_equal(a.mean, b.mean)
     np.testing.assert_array_equal(a.sd, b.sd)
     np.testing.assert_array_equal(a.metrics["AUC(IL10)"], b.metrics["AUC(IL10)"])
+
+
+# ------------------------------------------------------------------------------------------------ chunked batches
+@pytest.mark.parametrize("engine", ["native", "numba"])
+def test_large_batches_run_in_chunks_with_the_same_result(monkeypatch, engine):
+    import pkpd.simulation as simulation
+
+    model = pkpd.load_model("msc_salvadori")
+    rng = np.random.default_rng(7)
+    params = {"k_c": 0.03 * np.exp(0.3 * rng.standard_normal(23))}
+    regimens = [pkpd.Regimen.single(pkpd.Dose(2e6 * (1 + i % 3), "cell/kg")) for i in range(23)]
+    kw = dict(params=params, covariates={"WT": 70}, backend=engine)
+    times = np.linspace(0, 96, 25)
+    whole = pkpd.simulate(model, regimens, times, **kw)
+    monkeypatch.setattr(simulation, "_BATCH_CHUNK", 5)
+    calls = []
+    cm = compile_model(model, engine)
+    original = cm.module.solve_batch
+    monkeypatch.setattr(cm.module, "solve_batch", lambda *a: calls.append(a[0].shape[0]) or original(*a))
+    chunked = pkpd.simulate(cm, regimens, times, progress=False, **kw)
+    assert calls == [5, 5, 5, 5, 3]
+    for name in whole.outputs:
+        np.testing.assert_array_equal(whole.outputs[name], chunked.outputs[name])
+    np.testing.assert_array_equal(whole.n_steps, chunked.n_steps)
+    # per-subject output rows (NONMEM records) chunk too
+    frame = pd.DataFrame({"ID": np.repeat(np.arange(1, 8), 3), "TIME": np.tile([0.0, 2.0, 5.0], 7),
+                          "EVID": np.tile([1, 0, 0], 7), "AMT": np.tile([100.0, 0, 0], 7),
+                          "CMT": np.tile([1, ".", "."], 7)})
+    iv = pkpd.load_model("pk_1cmt_iv")
+    ds = read_nonmem(frame, iv)
+    a = simulate_nonmem(iv, ds, backend=engine)
+    monkeypatch.setattr(simulation, "_BATCH_CHUNK", 2)
+    b = simulate_nonmem(iv, ds, backend=engine)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_ctrl_c_between_chunks_gives_a_clear_message_and_no_result(monkeypatch):
+    import pkpd.simulation as simulation
+
+    model = pkpd.load_model("pk_1cmt_iv")
+    cm = compile_model(model, "native")
+    monkeypatch.setattr(simulation, "_BATCH_CHUNK", 4)
+    original = cm.module.solve_batch
+    calls = []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(cm.module, "solve_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt, match="simulate interrupted: 8 of 10 subjects had been solved; no result"):
+        pkpd.simulate(cm, pkpd.Regimen.single(pkpd.Dose(100, "mg")), [0, 1, 2], params={"CL": np.linspace(1, 3, 10)})
+
+
+def test_progress_must_be_none_or_a_bool():
+    with pytest.raises(PkpdError, match="progress: must be None"):
+        pkpd.simulate(pkpd.load_model("pk_1cmt_iv"), None, [0, 1], progress="yes")
