@@ -216,6 +216,14 @@ static void lu_solve(const double *a, const int64_t *piv, double *b) {
     }
 }
 
+/* Before each step: 1 when the step budget is spent, 2 when the step size underflowed (the time is recorded for the
+   error message), else 0. */
+static inline int step_guard(double t, double h, double hmin, int64_t max_steps, double *counters) {
+    int status = counters[0] >= max_steps ? 1 : (h < hmin ? 2 : 0);
+    if (status != 0) counters[3] = t;
+    return status;
+}
+
 /* Work arrays of one subject. */
 typedef struct {
     double k1[N], k2[N], k3[N], k4[N], k5[N], k6[N], k7[N], tmp[N], ynew[N], err[N], yout[N], u[N], fy[N],
@@ -253,16 +261,8 @@ static int seg_tsit5(double *tp, double tend, int last, double *restrict y, cons
        estimate underflow; start just above the resolution of t and let the controller grow the step. */
     h = fmin(fmin(fmax(h, 10.0 * hmin), hmax), tend - t);
     while (t < tend) {
-        if (counters[0] >= max_steps) {
-            counters[3] = t;
-            status = 1;
-            goto done;
-        }
-        if (h < hmin) {
-            counters[3] = t;
-            status = 2;
-            goto done;
-        }
+        status = step_guard(t, h, hmin, max_steps, counters);
+        if (status != 0) goto done;
         int hit_end = t + 1.01 * h >= tend;
         if (hit_end) h = tend - t;
         for (int i = 0; i < N; i++) tmp[i] = y[i] + h * T_A21 * k1[i];
@@ -382,16 +382,8 @@ static int seg_rodas4(double t, double tend, int last, double *restrict y, const
     h = fmin(fmin(fmax(h, 10.0 * hmin), hmax), tend - t);
     for (int i = 0; i < N; i++) dfdt[i] = 0.0;
     while (t < tend) {
-        if (counters[0] >= max_steps) {
-            counters[3] = t;
-            status = 1;
-            goto done;
-        }
-        if (h < hmin) {
-            counters[3] = t;
-            status = 2;
-            goto done;
-        }
+        status = step_guard(t, h, hmin, max_steps, counters);
+        if (status != 0) goto done;
         int hit_end = t + 1.01 * h >= tend;
         if (hit_end) h = tend - t;
         jac(t, y, q, J);

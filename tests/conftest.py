@@ -1,4 +1,5 @@
-"""Shared test configuration: strict floating point in tests, Agg backend for plots."""
+"""Shared test configuration: strict floating point in tests, Agg backend for plots; the representative regimen the
+engine-equivalence tests (native, numba, JAX) run on every model."""
 
 import os
 
@@ -13,3 +14,35 @@ def _strict_numpy():
     # Overflow or invalid operations in a test are bugs, not noise (style.md, practice 15).
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         yield
+
+
+def _representative_case(name: str):
+    """A model and its representative regimen: a bolus, an infusion and repeated doses into its first dose target
+    (per kg where the model has a weight, three weights), an infusion into a second target that takes one, and
+    three subjects with their own values of the first two parameters. Returns (model, regimen, params, covariates)."""
+    import pkpd
+
+    model = pkpd.load_model(name)
+    covariates, regimen = {}, None
+    if model.doses:
+        first = model.doses[0]
+        per_kg = "WT" in model.covariate_names
+        amount = {"cell": 2e6, "mg": 1.5}.get(first.unit, 1.0) * (1 if per_kg else 70)
+        dose = pkpd.Dose(amount, f"{first.unit}/kg" if per_kg else first.unit)
+        if per_kg:
+            covariates = {"WT": np.array([70.0, 55.0, 90.0])}
+        regimen = (pkpd.Regimen.single(dose, target=first.name)
+                   + pkpd.Regimen.single(dose, at=6, duration=2.5, target=first.name)
+                   + pkpd.Regimen.every(24, "h", count=3, start=24, dose=dose, target=first.name))
+        if len(model.doses) > 1 and model.doses[1].rate is None and model.doses[1].duration is None:
+            second = model.doses[1]
+            other = pkpd.Dose(amount, f"{second.unit}/kg" if per_kg else second.unit)
+            regimen = regimen + pkpd.Regimen.single(other, at=30, duration=1.0, target=second.name)
+    params = {p.name: p.value * np.array([1.0, 0.8, 1.25]) for p in model.parameters[:2]}
+    return model, regimen, params, covariates
+
+
+@pytest.fixture
+def representative_case():
+    """:func:`_representative_case`, for the engine-equivalence tests."""
+    return _representative_case

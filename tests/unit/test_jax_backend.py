@@ -46,34 +46,9 @@ def assert_same_simulation(a: pkpd.Simulation, b: pkpd.Simulation) -> None:
         assert_agree(a.outputs[name], b.outputs[name], f"output {name}")
 
 
-def _case(name: str):
-    """A representative regimen for a model: a bolus, an infusion and repeated doses into its dose targets (per kg
-    where the model has a body weight), three subjects with their own parameter values."""
-    model = pkpd.load_model(name)
-    covariates = {}
-    regimen = None
-    if model.doses:
-        first = model.doses[0]
-        per_kg = "WT" in model.covariate_names
-        amount = {"cell": 2e6, "mg": 1.5}.get(first.unit, 1.0) * (1 if per_kg else 70)
-        dose = pkpd.Dose(amount, f"{first.unit}/kg" if per_kg else first.unit)
-        if per_kg:
-            covariates = {"WT": np.array([70.0, 55.0, 90.0])}
-        regimen = (pkpd.Regimen.single(dose, target=first.name)
-                   + pkpd.Regimen.single(dose, at=6, duration=2.5, target=first.name)
-                   + pkpd.Regimen.every(24, "h", count=3, start=24, dose=dose, target=first.name))
-        if len(model.doses) > 1 and model.doses[1].rate is None and model.doses[1].duration is None:
-            second = model.doses[1]
-            other = pkpd.Dose(amount, f"{second.unit}/kg" if per_kg else second.unit)
-            regimen = regimen + pkpd.Regimen.single(other, at=30, duration=1.0, target=second.name)
-    first_two = [p.name for p in model.parameters[:2]]
-    params = {p: model.parameter(p).value * np.array([1.0, 0.8, 1.25]) for p in first_two}
-    return model, regimen, params, covariates
-
-
 @pytest.mark.parametrize("name", MODELS, ids=[Path(m).stem for m in MODELS])
-def test_every_shipped_model_agrees_with_the_numba_engine(name):
-    model, regimen, params, covariates = _case(name)
+def test_every_shipped_model_agrees_with_the_numba_engine(name, representative_case):
+    model, regimen, params, covariates = representative_case(name)
     times = np.linspace(0.0, 96.0, 97)
     kw = dict(params=params, covariates=covariates, settings=TIGHT)
     a = pkpd.simulate(model, regimen, times, **kw)

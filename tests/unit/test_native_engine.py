@@ -53,28 +53,9 @@ def assert_same(a: pkpd.Simulation, b: pkpd.Simulation) -> None:
             assert_agree(ga[name], gb[name], f"{group[:-1]} {name}")
 
 
-def _case(name: str):
-    """A bolus, an infusion and repeated doses into the first dose target, per kg where the model has a weight;
-    three subjects with their own values of the first two parameters."""
-    model = pkpd.load_model(name)
-    covariates, regimen = {}, None
-    if model.doses:
-        first = model.doses[0]
-        per_kg = "WT" in model.covariate_names
-        amount = {"cell": 2e6, "mg": 1.5}.get(first.unit, 1.0) * (1 if per_kg else 70)
-        dose = pkpd.Dose(amount, f"{first.unit}/kg" if per_kg else first.unit)
-        if per_kg:
-            covariates = {"WT": np.array([70.0, 55.0, 90.0])}
-        regimen = (pkpd.Regimen.single(dose, target=first.name)
-                   + pkpd.Regimen.single(dose, at=6, duration=2.5, target=first.name)
-                   + pkpd.Regimen.every(24, "h", count=3, start=24, dose=dose, target=first.name))
-    params = {p.name: p.value * np.array([1.0, 0.8, 1.25]) for p in model.parameters[:2]}
-    return model, regimen, params, covariates
-
-
 @pytest.mark.parametrize("name", MODELS, ids=[Path(m).stem for m in MODELS])
-def test_every_model_agrees_with_the_numba_engine(name):
-    model, regimen, params, covariates = _case(name)
+def test_every_model_agrees_with_the_numba_engine(name, representative_case):
+    model, regimen, params, covariates = representative_case(name)
     a, b = both(model, regimen, np.linspace(0.0, 96.0, 97), params=params, covariates=covariates)
     assert b.status.tolist() == [0, 0, 0]
     assert_same(a, b)
