@@ -69,7 +69,7 @@ class CompiledModel:
     def __reduce__(self):
         # Pickled (to worker processes, Dask workers) as its model: the receiving process compiles it again, which
         # loads the machine code from its on-disk cache when it has one (the generated module cannot be pickled).
-        return compile_model, (self.model, self.engine)
+        return _restore, (self.model, self.engine)
 
     @property
     def n_params(self) -> int:
@@ -318,7 +318,13 @@ ENGINES = ("native", "numba")
 
 def default_engine() -> str:
     """The CPU engine used when none is named: ``$PKPD_ENGINE`` if set, else ``"native"`` (generated C, built by
-    the system C compiler) where a C compiler is found, else ``"numba"``."""
+    the system C compiler) where a C compiler is found, else ``"numba"``.
+
+    Examples
+    --------
+    >>> default_engine() in ("native", "numba")
+    True
+    """
     from ._native import compiler
 
     chosen = os.environ.get("PKPD_ENGINE", "").strip().lower()
@@ -329,8 +335,22 @@ def default_engine() -> str:
     return "native" if compiler() else "numba"
 
 
+def _restore(model: Model, engine: str) -> CompiledModel:
+    # A worker without a C compiler (another machine of a cluster) runs the numba engine instead: same algorithm,
+    # same results to rounding.
+    from ._native import compiler
+
+    return compile_model(model, "numba" if engine == "native" and compiler() is None else engine)
+
+
 def native_compiler_version() -> str:
-    """First line of the C compiler's ``--version`` (for benchmark reports), or ``"no C compiler"``."""
+    """First line of the C compiler's ``--version`` (for benchmark reports), or ``"no C compiler"``.
+
+    Examples
+    --------
+    >>> isinstance(native_compiler_version(), str)
+    True
+    """
     from ._native import compiler_version
 
     return compiler_version()

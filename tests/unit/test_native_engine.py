@@ -327,3 +327,14 @@ def test_ctrl_c_between_chunks_gives_a_clear_message_and_no_result(monkeypatch):
 def test_progress_must_be_none_or_a_bool():
     with pytest.raises(PkpdError, match="progress: must be None"):
         pkpd.simulate(pkpd.load_model("pk_1cmt_iv"), None, [0, 1], progress="yes")
+
+
+def test_a_pickled_compiled_model_keeps_its_engine_or_falls_back_without_a_compiler(monkeypatch):
+    import pickle
+
+    model = pkpd.load_model("pk_1cmt_iv")
+    blob = pickle.dumps(compile_model(model, "native"))
+    assert pickle.loads(blob).engine == "native"
+    assert pickle.loads(pickle.dumps(compile_model(model, "numba"))).engine == "numba"
+    monkeypatch.setenv("CC", "no-such-compiler-xyz")  # a worker machine without a C compiler
+    assert pickle.loads(blob).engine == "numba"
