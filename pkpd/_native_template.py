@@ -233,6 +233,21 @@ typedef struct {
     int64_t piv[N];
 } Work;
 
+/* Start of a segment (either method, ``order`` its error order): k1 = f(t, y), status 3 if it is not finite, else
+   the starting step *h and the smallest step *hmin. */
+static int segment_start(double t, double tend, const double *y, const double *q, Work *w, double rtol, double atol,
+                         double hmax, double order, double *h, double *hmin) {
+    f_u(t, y, q, w->u, w->k1);
+    for (int i = 0; i < N; i++)
+        if (!isfinite(w->k1[i])) return 3;
+    *h = initial_step(t, tend, y, w->k1, q, w->u, rtol, atol, order, w->tmp, w->k2);
+    *hmin = 16.0 * EPS * fmax(fmax(fabs(t), fabs(tend)), 1.0);
+    /* A tiny atol on states that start at zero with large derivatives (cells, after a dose) makes the starting-step
+       estimate underflow; start just above the resolution of t and let the controller grow the step. */
+    *h = fmin(fmin(fmax(*h, 10.0 * *hmin), hmax), tend - t);
+    return 0;
+}
+
 /* Tsit5 from *t to tend; output rows with time < tend (<= tend when last). Returns the status; 5 means stiffness
    was detected at *t (y holds the state there) and the caller continues with Rodas4.
    The hot loop of non-stiff models: built at O3 (the rest of the file at O2, which compiles faster), it runs
@@ -245,21 +260,12 @@ static int seg_tsit5(double *tp, double tend, int last, double *restrict y, cons
     int64_t io = *iop;
     double *k1 = w->k1, *k2 = w->k2, *k3 = w->k3, *k4 = w->k4, *k5 = w->k5, *k6 = w->k6, *k7 = w->k7;
     double *tmp = w->tmp, *ynew = w->ynew, *err = w->err, *yout = w->yout, *u = w->u;
-    int status = 0;
-    f_u(t, y, q, u, k1);
-    for (int i = 0; i < N; i++)
-        if (!isfinite(k1[i])) {
-            status = 3;
-            goto done;
-        }
-    double h = initial_step(t, tend, y, k1, q, u, rtol, atol, 4.0, tmp, k2);
+    double h, hmin;
+    int status = segment_start(t, tend, y, q, w, rtol, atol, hmax, 4.0, &h, &hmin);
+    if (status != 0) goto done;
     int n_stiff = 0, n_bad = 0, stiff = 0;
     int64_t n_acc = 0;
     double e_prev = 1e-4;
-    double hmin = 16.0 * EPS * fmax(fmax(fabs(t), fabs(tend)), 1.0);
-    /* A tiny atol on states that start at zero with large derivatives (cells, after a dose) makes the starting-step
-       estimate underflow; start just above the resolution of t and let the controller grow the step. */
-    h = fmin(fmin(fmax(h, 10.0 * hmin), hmax), tend - t);
     while (t < tend) {
         status = step_guard(t, h, hmin, max_steps, counters);
         if (status != 0) goto done;
@@ -370,16 +376,9 @@ static int seg_rodas4(double t, double tend, int last, double *restrict y, const
     int64_t io = *iop;
     double *k1 = w->k1, *k2 = w->k2, *tmp = w->tmp, *ynew = w->ynew, *err = w->err, *yout = w->yout, *u = w->u;
     double *fy = w->fy, *dfdt = w->dfdt, *J = w->J, *A = w->A;
-    int status = 0;
-    f_u(t, y, q, u, k1);
-    for (int i = 0; i < N; i++)
-        if (!isfinite(k1[i])) {
-            status = 3;
-            goto done;
-        }
-    double h = initial_step(t, tend, y, k1, q, u, rtol, atol, 3.0, tmp, k2);
-    double hmin = 16.0 * EPS * fmax(fmax(fabs(t), fabs(tend)), 1.0);
-    h = fmin(fmin(fmax(h, 10.0 * hmin), hmax), tend - t);
+    double h, hmin;
+    int status = segment_start(t, tend, y, q, w, rtol, atol, hmax, 3.0, &h, &hmin);
+    if (status != 0) goto done;
     for (int i = 0; i < N; i++) dfdt[i] = 0.0;
     while (t < tend) {
         status = step_guard(t, h, hmin, max_steps, counters);
