@@ -222,6 +222,19 @@ def _run_serial(fn, payloads, shared, bar, description, weights, offset, n_total
         raise _interrupted(description, done, n_total) from None
 
 
+def _in_order(arrivals, first: int, bar, weights, finished: list[int]):
+    """Yield ``(i, result)`` in index order from ``first`` on, as ``(i, result)`` pairs arrive in any order; each
+    arrival moves the progress bar by its weight and is appended to ``finished`` (for an interruption's message)."""
+    pending: dict[int, Any] = {}
+    for i, result in arrivals:
+        pending[i] = result
+        finished.append(i)
+        bar.advance(weights[i])
+        while first in pending:
+            yield first, pending.pop(first)
+            first += 1
+
+
 def _run_pool(fn, payloads, shared, workers, bar, description, weights, start):
     import multiprocessing
     import pickle
@@ -239,27 +252,24 @@ def _run_pool(fn, payloads, shared, workers, bar, description, weights, start):
     # (PKPD_CACHE_DIR, so compiled models load from the same on-disk cache)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_pool_init, initargs=(blob, threads))
-    futures = {}
-    pending: dict[int, Any] = {}
-    next_out, done = start, start
-    try:
+    finished_tasks: list[int] = []
+
+    def arrivals():
         futures = {pool.submit(_pool_task, fn, payloads[i]): i for i in range(start, n)}
         remaining = set(futures)
         while remaining:
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
             for fut in finished:
-                i = futures[fut]
-                pending[i] = fut.result()  # re-raises the task's exception
-                done += 1
-                bar.advance(weights[i])
-            while next_out in pending:
-                yield next_out, pending.pop(next_out)
-                next_out += 1
+                yield futures[fut], fut.result()  # re-raises the task's exception
+
+    try:
+        yield from _in_order(arrivals(), start, bar, weights, finished_tasks)
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
-        raise _interrupted(description, done, n) from None
+        raise _interrupted(description, start + len(finished_tasks), n) from None
     except BrokenProcessPool:
         pool.shutdown(wait=False, cancel_futures=True)
+        done = start + len(finished_tasks)
         raise PkpdError(
             f"{description}: a worker process died ({done} of {n} task(s) had finished). If this runs from a script, "
             "its top-level code must be under `if __name__ == \"__main__\":` (worker processes are started with "
@@ -302,7 +312,7 @@ def _run_dask(fn, payloads, shared, client, bar, description, weights):
     client, owned = _open_client(client)
     n = len(payloads)
     futures, shared_future = [], None
-    done = 0
+    finished_tasks: list[int] = []
     try:
         # once per worker, not once per task; a list so that scatter sends the object whole
         [shared_future] = client.scatter([shared], broadcast=True, hash=False)
@@ -312,20 +322,17 @@ def _run_dask(fn, payloads, shared, client, bar, description, weights):
         futures = [client.submit(_dask_task, fn, shared_future, p, host_threads, key=f"pkpd-{name}-{token}-{i}",
                                  pure=False) for i, p in enumerate(payloads)]
         index = {f.key: i for i, f in enumerate(futures)}
-        pending: dict[int, Any] = {}
-        next_out = 0
-        # results travel as they finish; a task's exception is re-raised here (the finally cancels the others)
-        for fut, result in as_completed(futures, with_results=True):
-            i = index[fut.key]
-            pending[i] = result
-            futures[i] = None  # the result is here: release it on the cluster
-            done += 1
-            bar.advance(weights[i])
-            while next_out in pending:
-                yield next_out, pending.pop(next_out)
-                next_out += 1
+
+        def arrivals():
+            # results travel as they finish; a task's exception is re-raised here (the finally cancels the others)
+            for fut, result in as_completed(futures, with_results=True):
+                i = index[fut.key]
+                futures[i] = None  # the result is here: release it on the cluster
+                yield i, result
+
+        yield from _in_order(arrivals(), 0, bar, weights, finished_tasks)
     except KeyboardInterrupt:
-        raise _interrupted(description, done, n) from None
+        raise _interrupted(description, len(finished_tasks), n) from None
     finally:
         live = [f for f in futures if f is not None]
         if shared_future is not None:
