@@ -10,61 +10,13 @@ Subjects run in parallel on POSIX threads that take the next subject from an ato
 varies with its parameters, so a static split would leave a core idle).
 """
 
+from ._tableaus import c_constants, dense_lines
+
 C_TEMPLATE = r"""
 /* ------------------------------------------------------------------------------------------ shared template */
-#define T_C2 0.161
-#define T_C3 0.327
-#define T_C4 0.9
-#define T_C5 0.9800255409045097
-#define T_A21 0.161
-#define T_A31 -0.008480655492356989
-#define T_A32 0.335480655492357
-#define T_A41 2.897153057105493
-#define T_A42 -6.359448489975075
-#define T_A43 4.3622954328695815
-#define T_A51 5.325864828439257
-#define T_A52 -11.748883564062828
-#define T_A53 7.4955393428898365
-#define T_A54 -0.09249506636175525
-#define T_A61 5.86145544294642
-#define T_A62 -12.92096931784711
-#define T_A63 8.159367898576159
-#define T_A64 -0.071584973281401
-#define T_A65 -0.028269050394068383
-#define T_A71 0.09646076681806523
-#define T_A72 0.01
-#define T_A73 0.4798896504144996
-#define T_A74 1.379008574103742
-#define T_A75 -3.290069515436081
-#define T_A76 2.324710524099774
-#define T_E1 -0.00178001105222577714
-#define T_E2 -0.0008164344596567469
-#define T_E3 0.007880878010261995
-#define T_E4 -0.1447110071732629
-#define T_E5 0.5823571654525552
-#define T_E6 -0.45808210592918697
-#define T_E7 0.015151515151515152
+/*@CONSTANTS@*/
 #define EPS 2.220446049250313e-16
 
-static const double R_GAMMA = 0.25;
-static const double R_ALPHA[6] = {0.0, 0.386, 0.21, 0.63, 1.0, 1.0};
-static const double R_GAMMAS[6] = {0.25, -0.1043, 0.1035, -0.0362, 0.0, 0.0};
-static const double R_A[6][5] = {
-    {0.0, 0.0, 0.0, 0.0, 0.0},
-    {1.544, 0.0, 0.0, 0.0, 0.0},
-    {0.9466785280815826, 0.2557011698983284, 0.0, 0.0, 0.0},
-    {3.314825187068521, 2.896124015972201, 0.9986419139977817, 0.0, 0.0},
-    {1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950, 0.0},
-    {1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950, 1.0}};
-static const double R_C[6][5] = {
-    {0.0, 0.0, 0.0, 0.0, 0.0},
-    {-5.6688, 0.0, 0.0, 0.0, 0.0},
-    {-2.430093356833875, -0.2063599157091915, 0.0, 0.0, 0.0},
-    {-0.1073529058151375, -9.594562251023355, -20.47028614809616, 0.0, 0.0},
-    {7.496443313967647, -10.24680431464352, -33.99990352819905, 11.70890893206160, 0.0},
-    {8.083246795921522, -7.981132988064893, -31.52159432874371, 16.31930543123136, -6.058818238834054}};
-static const double R_M[6] = {1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950, 1.0,
-                              1.0};
 
 /* Output layout of one subject (shared by the segment functions). */
 typedef struct {
@@ -310,14 +262,7 @@ static int seg_tsit5(double *tp, double tend, int last, double *restrict y, cons
             /* dense output (Tsitouras' free interpolant) for output times inside the step */
             while (io < o->n_out && (o->tt[io] < tn || (last && o->tt[io] <= tn))) {
                 double th = (o->tt[io] - t) / h;
-                double b1 = -1.0530884977290216 * th * (th - 1.3299890189751412) *
-                            (th * th - 1.4364028541716351 * th + 0.7139816917074209);
-                double b2 = 0.1017 * th * th * (th * th - 2.1966568338249754 * th + 1.2949852507374631);
-                double b3 = 2.490627285651252793 * th * th * (th * th - 2.38535645472061657 * th + 1.57803468208092486);
-                double b4 = -16.54810288924490272 * (th - 1.21712927295533244) * (th - 0.61620406037800089) * th * th;
-                double b5 = 47.37952196281928122 * (th - 1.203071208372362603) * (th - 0.658047292653547382) * th * th;
-                double b6 = -34.87065786149660974 * (th - 1.2) * (th - 0.666666666666666667) * th * th;
-                double b7 = 2.5 * (th - 1.0) * (th - 0.6) * th * th;
+/*@DENSE@*/
                 for (int i = 0; i < N; i++)
                     yout[i] = y[i] + h * (b1 * k1[i] + b2 * k2[i] + b3 * k3[i] + b4 * k4[i] + b5 * k5[i] +
                                           b6 * k6[i] + b7 * k7[i]);
@@ -632,3 +577,7 @@ int pkpd_solve_batch(int64_t n_subj, int64_t n_q, const double *Q, const double 
     return 0;
 }
 """
+
+# the coefficients, from the one table every engine uses
+C_TEMPLATE = C_TEMPLATE.replace("/*@CONSTANTS@*/", c_constants()).replace(
+    "/*@DENSE@*/", dense_lines(" " * 16, declare="double ", end=";"))
