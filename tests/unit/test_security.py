@@ -78,12 +78,6 @@ def malicious_model_file(tmp_path: Path, sentinel: Path, *, name: str = "pk_1cmt
     return path
 
 
-@pytest.fixture
-def sentinel(tmp_path):
-    path = tmp_path / "SENTINEL_payload_ran"
-    yield path
-    assert not path.exists(), "a payload from a model file ran"
-
 
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
