@@ -145,7 +145,8 @@ def parse(text: str) -> Expr:
     except (RecursionError, MemoryError):
         raise ExpressionError(f"expression nested too deeply (more than {MAX_DEPTH} levels): "
                               f"{text[:60]!r}...") from None
-    depth = _depth(tree.body)
+    # every level of nesting takes at least one of these characters: with few of them the walk is not needed
+    depth = _depth(tree.body) if sum(map(source.count, "+-*/(<>=!")) > MAX_DEPTH else 0
     if depth > MAX_DEPTH:
         raise ExpressionError(f"expression nested or chained {depth} levels deep, more than the {MAX_DEPTH} allowed "
                               f"({text[:60]!r}...); split it into [derived] quantities")
