@@ -6,6 +6,7 @@ of :mod:`pkpd.expressions`. Every problem is reported as ``file [section] key: w
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 _SECTIONS = {"model", "parameters", "covariates", "derived", "states", "outputs", "doses"}
 _KEYS = {
     "model": ({"name", "time_unit"}, {"description", "version", "references"}),
-    "parameters": ({"value", "unit"}, {"bounds", "description", "source", "assumption"}),
+    "parameters": ({"value", "unit"}, {"bounds", "description", "source", "assumption", "prior"}),
     "covariates": ({"unit", "value"}, {"description"}),
     "derived": ({"expression", "unit"}, {"description"}),
     "states": ({"unit", "initial", "ddt"}, {"description"}),
@@ -134,8 +135,15 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ModelFileError(f"bounds must be a list [low, high]; got {bounds!r}", file=file,
                                  section=f"parameters.{name}", key="bounds")
+        prior = None
+        numeric = all(isinstance(x, int | float) and not isinstance(x, bool) and not math.isnan(x) for x in bounds)
+        if "prior" in b and numeric:   # (bad bounds are reported by the Model's own check)
+            from .priors import prior_from_dict
+
+            prior = prior_from_dict(b["prior"], tuple(float(x) for x in bounds), file=file,
+                                    section=f"parameters.{name}")
         params.append(Parameter(name, b["value"], b["unit"], tuple(bounds), b.get("description", ""),
-                                b.get("source", ""), bool(b.get("assumption", False))))
+                                b.get("source", ""), bool(b.get("assumption", False)), prior))
     covs = [Covariate(n, b["unit"], b["value"], b.get("description", "")) for n, b in entries("covariates")]
     derived = [Derived(n, _expr(b["expression"], file, f"derived.{n}", "expression"), b["unit"],
                        b.get("description", "")) for n, b in entries("derived")]
@@ -198,7 +206,14 @@ def dump_model(model: Model) -> str:
     for p in model.parameters:
         out += [f"[parameters.{p.name}]", f"value = {_num(p.value)}", f"unit = {_q(p.unit)}",
                 f"bounds = [{_num(p.bounds[0])}, {_num(p.bounds[1])}]", f"description = {_q(p.description)}",
-                f"source = {_q(p.source)}", f"assumption = {'true' if p.assumption else 'false'}", ""]
+                f"source = {_q(p.source)}", f"assumption = {'true' if p.assumption else 'false'}"]
+        if p.prior is not None:
+            from .priors import prior_to_dict
+
+            items = ", ".join(f"{k} = {_q(v) if isinstance(v, str) else _num(v)}"
+                              for k, v in prior_to_dict(p.prior).items())
+            out.append(f"prior = {{ {items} }}")
+        out.append("")
     for c in model.covariates:
         out += [f"[covariates.{c.name}]", f"unit = {_q(c.unit)}", f"value = {_num(c.value)}",
                 f"description = {_q(c.description)}", ""]
