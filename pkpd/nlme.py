@@ -787,6 +787,16 @@ class PopulationFit:
         Estimated inter-occasion variances :math:`\Pi` (with ``iov=`` in :func:`fit_population`).
     kappa : ndarray (n_subjects, n_occasions, n_iov) or None
         Empirical Bayes estimates of the occasion effects (NaN for occasions a subject does not have).
+    objective_method : str
+        How ``objective`` was computed: the method's own (``"focei"``, ``"laplace"``...) or ``"is"``
+        (importance sampling, :mod:`pkpd.importance`).
+    objective_se : float
+        Monte-Carlo standard error of an importance-sampling objective (NaN otherwise).
+    trace : pandas.DataFrame or None
+        SAEM's parameter values at every iteration (``iteration`` and one column per row of ``parameters``);
+        :meth:`plot_convergence` draws it.
+    prior_objective : float
+        -2 log prior density at the estimates (MAP fits with ``priors``; 0 otherwise).
 
     Examples
     --------
@@ -825,9 +835,20 @@ class PopulationFit:
     covariate_effects: tuple = ()
     iov: IOV | None = None
     kappa: np.ndarray | None = None
+    objective_method: str = ""
+    objective_se: float = float("nan")
+    trace: object = None
+    prior_objective: float = 0.0
+
+    def plot_convergence(self, **kwargs):
+        """SAEM's parameter traces per iteration (:func:`pkpd.plots.plot_saem_convergence`)."""
+        from .plots import plot_saem_convergence
+
+        return plot_saem_convergence(self, **kwargs)
 
     def __repr__(self) -> str:
-        lines = [f"PopulationFit({self.model_name}, {self.method.upper()}): OFV {self.objective:.3f} "
+        mc = f" +/- {self.objective_se:.3f} (IS)" if np.isfinite(self.objective_se) else ""
+        lines = [f"PopulationFit({self.model_name}, {self.method.upper()}): OFV {self.objective:.3f}{mc} "
                  f"(-2LL {self.minus2ll:.3f}, AIC {self.aic:.2f}, BIC {self.bic:.2f}); {self.n_subjects} subjects, "
                  f"{self.n_obs} observations; {'converged' if self.converged else 'NOT CONVERGED'}: {self.message}"]
         p = self.parameters
@@ -930,7 +951,8 @@ def population_objective(model, data, *, iiv, error, method: str = "focei", blq=
 
 def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=None, blq=None,
                    settings: SolverSettings | None = None, init: Mapping | None = None, maxeval: int | None = None,
-                   covariance: str | None = "sandwich", covariates=(), iov=None) -> PopulationFit:
+                   covariance: str | None = "sandwich", covariates=(), iov=None, objective: str | None = None,
+                   is_samples: int = 5000, seed=None, saem=None, priors=False, omega_prior=None) -> PopulationFit:
     r"""Estimate a population model: typical values, :math:`\Omega` and residual error (mixed effects).
 
     Main arguments
@@ -946,8 +968,10 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         an :class:`~pkpd.IIV` for block :math:`\Omega` or other distributions.
     error : error model or dict[str, error model]
         Residual error (initial values; parameters in ``fixed`` stay fixed).
-    method : {"focei", "foce", "fo", "laplace"}
-        The objective (see the module docstring); FOCE-I by default.
+    method : {"focei", "foce", "fo", "laplace", "saem"}
+        The objective (see the module docstring); FOCE-I by default. ``"saem"``: stochastic approximation EM
+        (:mod:`pkpd.saem`; exact likelihood, no linearisation), whose objective is -2 log L by importance sampling
+        and whose covariance comes from linearisation (FOCE-I, or Laplace with censored data, at the estimates).
 
     Other arguments
     ---------------
@@ -974,6 +998,23 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         :math:`\kappa \sim N(0, \Pi)` per occasion, added to :math:`\eta`. The data need an ``OCC`` column (an
         occasion starts at its first record's time); estimated :math:`\Pi` is diagonal and the same at every
         occasion (NONMEM's ``$OMEGA BLOCK(1) SAME``).
+    objective : {None, "is"}
+        ``"is"``: report -2 log L by importance sampling around the conditional modes (:mod:`pkpd.importance`)
+        with its Monte-Carlo standard error (``objective_se``); always so for SAEM. With ``maxeval=0`` this
+        evaluates the exact likelihood at given parameters.
+    is_samples : int
+        Importance samples per subject (default 5000).
+    seed : int or numpy Generator, optional
+        Seed of SAEM's chains and of the importance samples.
+    saem : SaemSettings, optional
+        Iterations of the two SAEM phases, chains, kernel steps, annealing (:class:`pkpd.saem.SaemSettings`).
+    priors : bool or dict
+        ``True``: maximum a posteriori with the priors of the model file on the estimated typical values
+        (parameters without one keep a flat prior); a dict name -> prior adds or replaces priors. The covariance
+        is then ``2 R^-1`` of the posterior (its Laplace approximation), and ``parameters`` gets a column
+        ``prior_sd_ratio``: posterior SD / prior SD on the prior's scale (near 1: informed mainly by the prior).
+    omega_prior : InverseWishart, optional
+        Inverse-Wishart prior on :math:`\Omega` (NONMEM's NWPRI), with ``priors``.
 
     Returns
     -------
@@ -983,7 +1024,8 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     ------
     FitError
         Unknown parameter in ``iiv``/``estimate``/``init``, a non-positive-definite :math:`\Omega`, censored data
-        with a method other than Laplace, bad data.
+        with FO, FOCE or FOCE-I (Laplace and SAEM handle them), bad data, SAEM without random effects, a prior on
+        an unknown parameter.
 
     Examples
     --------
@@ -1006,8 +1048,18 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     t_start = _time.perf_counter()
     if covariance not in (None, "sandwich", "R", "S"):
         raise FitError(f"covariance: must be 'sandwich', 'R', 'S' or None; got {covariance!r}")
-    model, iiv, error, layout, prob = _setup(model, data, iiv, error, method, estimate, blq, settings, init,
+    if objective not in (None, "is"):
+        raise FitError(f"objective: must be None (the method's own) or 'is' (importance sampling); got {objective!r}")
+    inner = method
+    if method == "saem":
+        inner = _saem_inner_method(model, data, iiv, error, blq)
+    elif saem is not None:
+        raise FitError("saem: SaemSettings apply to method='saem' only")
+    model, iiv, error, layout, prob = _setup(model, data, iiv, error, inner, estimate, blq, settings, init,
                                              covariates, iov)
+    prior_terms = _population_priors(layout, iiv, priors, omega_prior, method)
+    if prior_terms is not None and covariance is not None:
+        covariance = "R"
     state = {"eta": None, "n": 0}
 
     def evaluate(X, *, keep=False):
@@ -1034,12 +1086,28 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         raise FitError("fit_population: the objective cannot be evaluated at the initial values: "
                        + _initial_problem(prob, layout, x))
     converged, message, nit = True, "objective evaluated at the initial values (maxeval=0)", 0
-    if maxeval != 0 and layout.n:
+    saem_run = None
+    rng = np.random.default_rng(seed)
+    if method == "saem" and maxeval != 0:
+        from .saem import SaemSettings, run_saem
+
+        saem = SaemSettings() if saem is None else saem
+        if not isinstance(saem, SaemSettings):
+            raise FitError(f"saem: expected a pkpd.saem.SaemSettings; got {type(saem).__name__}")
+        saem_run = run_saem(prob, layout, x, saem, rng, maxeval)
+        x = saem_run.x
+        n_iter = saem_run.trace.shape[0] - 1
+        message = (f"SAEM: {n_iter} iterations ({min(n_iter, saem.exploratory)} exploratory, "
+                   f"{max(0, n_iter - saem.exploratory)} smoothing), {saem_run.n_chains} chain(s) per subject")
+        nit = n_iter
+    elif maxeval != 0 and layout.n:
         def fun(x):
             steps = np.concatenate([np.zeros((1, x.size)), _H_OUTER * np.eye(x.size), -_H_OUTER * np.eye(x.size)])
             X = x[None, :] + steps
             out, _, _ = evaluate(X, keep=True)   # row 0 (the centre) gives the next warm start
             tot = out.sum(axis=1)
+            if prior_terms is not None:
+                tot = tot + prior_terms(X)
             g = (tot[1:x.size + 1] - tot[x.size + 1:]) / (2 * _H_OUTER)
             return float(tot[0]) * scale, g * scale
 
@@ -1060,6 +1128,17 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     ofv_i = out[0]
     ofv = float(ofv_i.sum())
     eta = info["eta"][0] if info is not None else np.zeros((prob.n, prob.q))
+    objective_method, objective_se, log_prior = inner, float("nan"), 0.0
+    if prior_terms is not None:
+        log_prior = float(prior_terms(x[None, :])[0])
+    if method == "saem" or objective == "is":
+        from .importance import importance_sampling
+
+        theta_, omega_, errs_ = layout.unpack(x)
+        with np.errstate(all="ignore"):
+            imp = importance_sampling(prob, layout.subject_theta(x[None, :], theta_), omega_[0], errs_[0], eta,
+                                      is_samples, rng)
+        ofv, objective_se, objective_method = imp.objective, imp.se, "is"
 
     # covariance step
     est_nat = layout.natural(x)
@@ -1067,7 +1146,16 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     if maxeval == 0:
         cov_msg = "skipped (maxeval=0)"
     elif covariance is not None and layout.n:
-        cov_nat, cov_msg = _covariance_step(layout, x, evaluate, covariance)
+        cov_evaluate = evaluate
+        if prior_terms is not None:
+            def cov_evaluate(X, keep=False):
+                o, e, i = evaluate(X, keep=keep)
+                return np.concatenate([o, prior_terms(X)[:, None]], axis=1), e, i
+        cov_nat, cov_msg = _covariance_step(layout, x, cov_evaluate, covariance)
+        if method == "saem":
+            cov_msg = f"by linearisation ({inner.upper()} at the SAEM estimates): {cov_msg}"
+        if prior_terms is not None:
+            cov_msg = f"of the posterior (Laplace approximation, MAP): {cov_msg}"
     se = np.sqrt(np.diag(cov_nat)) if cov_nat is not None else np.full(est_nat.size, np.nan)
     theta, omega, errs = layout.unpack(x)
     n_obs = int(prob.mask.sum())
@@ -1078,6 +1166,8 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     with np.errstate(all="ignore"):
         rse = 100 * se / np.abs(est_nat)
     params = pd.DataFrame({"name": _pretty_names(layout, iiv), "estimate": est_nat, "se": se, "rse_percent": rse})
+    if prior_terms is not None:
+        params["prior_sd_ratio"] = prior_terms.sd_ratio(est_nat, se)
     q = prob.q_iiv
     omega_full = omega[0]
     omega_hat = omega_full[:q, :q]
@@ -1095,7 +1185,12 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         kappa = eta[:, q:].reshape(prob.n, prob.n_occ, p_iov).copy()
         kappa[prob.occ_start == np.inf] = np.nan                         # occasions a subject does not have
         eta = eta[:, :q]
+    trace = None
+    if saem_run is not None:
+        trace = pd.DataFrame(saem_run.trace, columns=_pretty_names(layout, iiv))
+        trace.insert(0, "iteration", np.arange(saem_run.trace.shape[0]))
     return PopulationFit(
+        objective_method=objective_method, objective_se=objective_se, trace=trace, prior_objective=log_prior,
         method=method, objective=ofv, minus2ll=minus2ll, aic=minus2ll + 2 * k, bic=minus2ll + k * math.log(n_obs),
         theta=dict(zip(model.parameter_names, theta[0].tolist())), omega=omega_hat, iiv=iiv_hat,
         error=dict(zip(layout.outputs, errs[0])), parameters=params, covariance=cov_nat,
@@ -1106,6 +1201,38 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
                                              layout.coefficients(x[None, :])[0]),
         iov=iov_hat, kappa=kappa)
+
+
+def _saem_inner_method(model, data, iiv, error, blq) -> str:
+    """The linearised method SAEM uses for the conditional modes and the covariance: Laplace with censored data
+    (M3), FOCE-I otherwise; and SAEM needs random effects."""
+    from .fitting import _observations, _read
+    from .load import load_model
+
+    if isinstance(model, str):
+        model = load_model(model)
+    if not isinstance(model, Model):
+        raise FitError(f"model: expected a pkpd Model or a model name; got {type(model).__name__}")
+    if iiv is None or (isinstance(iiv, Mapping | IIV) and len(iiv.names if isinstance(iiv, IIV) else iiv) == 0):
+        raise FitError("method='saem' needs random effects: SAEM simulates the individual parameters; give iiv= "
+                       "(e.g. iiv={'CL': 0.1}), or use pkpd.fit for a model without IIV")
+    errs = _error_dict(model, error)
+    d = _observations(model, _read(model, data), tuple(errs), blq)
+    return "laplace" if d.censored.any() else "focei"
+
+
+def _population_priors(layout: _Layout, iiv: IIV, priors, omega_prior, method: str):
+    """The -2 log prior of the estimated typical values and Omega, or None without priors (MAP fits)."""
+    if priors is False or priors is None:
+        if omega_prior is not None:
+            raise FitError("omega_prior: give priors=True (or a dict of priors) to fit with priors")
+        return None
+    if method == "saem":
+        raise FitError("priors: maximum a posteriori estimation is done with method='focei' or 'laplace'; SAEM "
+                       "estimates by maximum likelihood (use pkpd.sample for the full posterior)")
+    from .priors import PopulationPriorTerms
+
+    return PopulationPriorTerms.build(layout, iiv, priors, omega_prior)
 
 
 def _initial_problem(prob: _Problem, layout: _Layout, x: np.ndarray) -> str:

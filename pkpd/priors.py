@@ -8,18 +8,17 @@ A parameter in a model file may declare a prior, with its source like any value:
     ...
     prior = { dist = "lognormal", median = 0.0289, cv = 0.5, source = "Lee 2009 ..." }
 
-=====================  ====================================================  ==============================================
-``dist``               keys                                                  density of the parameter's value :math:`x`
-=====================  ====================================================  ==============================================
-``"lognormal"``        ``median`` and ``cv`` or ``sigma``                    :math:`\log x \sim N(\log\mathrm{median},
-                                                                             \sigma^2)`, :math:`\sigma^2 = \log(1+cv^2)`
-``"normal"``           ``mean``, ``sd``                                      :math:`x \sim N(\mathrm{mean}, sd^2)`
-``"logitnormal"``      ``median``, ``sigma``                                 :math:`\mathrm{logit}\,x \sim
-                                                                             N(\mathrm{logit}\,\mathrm{median}, \sigma^2)`
-                                                                             (a fraction in (0, 1))
-``"uniform"``          none: the parameter's (finite) bounds                 :math:`1/(\mathrm{high}-\mathrm{low})`
-``"halfnormal"``       ``scale``                                             :math:`x = |z|\,\mathrm{scale}`, for SDs
-=====================  ====================================================  ==============================================
+================  ==================================  ==========================================================
+``dist``          keys                                density of the parameter's value :math:`x`
+================  ==================================  ==========================================================
+``"lognormal"``   ``median`` and ``cv`` or ``sigma``  :math:`\log x \sim N(\log\mathrm{median}, \sigma^2)`,
+                                                      :math:`\sigma^2 = \log(1+cv^2)`
+``"normal"``      ``mean``, ``sd``                    :math:`x \sim N(\mathrm{mean}, sd^2)`
+``"logitnormal"`` ``median``, ``sigma``               :math:`\mathrm{logit}\,x \sim N(\mathrm{logit}\,\mathrm{median},
+                                                      \sigma^2)` (a fraction in (0, 1))
+``"uniform"``     none: the parameter's finite bounds :math:`1/(\mathrm{high}-\mathrm{low})`
+``"halfnormal"``  ``scale``                           :math:`x = |z|\,\mathrm{scale}`, for SDs
+================  ==================================  ==========================================================
 
 Optional keys: ``source`` (text) and ``grade`` (``"A"``-``"D"``, as in the literature table). Densities are of the
 parameter's *natural* value (no change of variables): a maximum-a-posteriori fit maximises likelihood x prior over
@@ -557,3 +556,100 @@ def prior_to_dict(prior) -> dict:
     if prior.grade is not None:
         out["grade"] = prior.grade
     return out
+
+
+# ---------------------------------------------------------------------------------------------------- use in fits
+def resolve_priors(model, priors, estimated, error_names=()) -> dict:
+    """The priors of the estimated parameters: the model file's (``priors=True``), updated by a dict name -> prior
+    (``priors={...}``). Error-model parameters are named ``"<output>.<parameter>"`` (``"IL10.cv"``).
+
+    Raises
+    ------
+    FitError
+        A prior on an unknown parameter or one that is not estimated, or something that is not a prior.
+    """
+    from .errors import FitError, did_you_mean
+
+    if priors is True:
+        given = {}
+    elif isinstance(priors, Mapping):
+        given = dict(priors)
+    else:
+        raise FitError(f"priors: expected True (the model file's) or a dict name -> prior; got {priors!r:.80}")
+    known = set(model.parameter_names) | set(error_names)
+    out = {n: model.parameter(n).prior for n in estimated if n in model.parameter_names
+           and model.parameter(n).prior is not None}
+    for name, prior in given.items():
+        if name not in known:
+            raise FitError(f"priors: a prior on {name!r}, which is not a parameter of model {model.name!r} nor an "
+                           "error-model parameter ('<output>.<name>')." + did_you_mean(str(name), known))
+        if name not in estimated:
+            raise FitError(f"priors: {name!r} has a prior but is not estimated; add it to estimate (or drop the "
+                           "prior)")
+        if not isinstance(prior, PRIORS):
+            raise FitError(f"priors[{name!r}]: expected a pkpd prior ({', '.join(c.__name__ for c in PRIORS)}); got "
+                           f"{type(prior).__name__}")
+        if name in model.parameter_names:
+            def fail(message, name=name):
+                raise FitError(f"priors[{name!r}]: {message}")
+
+            check_prior_fits(prior, model.parameter(name).bounds, fail)
+        out[name] = prior
+    return out
+
+
+def posterior_sd_on_prior_scale(prior, estimate: float, se: float) -> float:
+    """The posterior SD (from a standard error at the estimate, delta method) on the scale of the prior."""
+    with np.errstate(all="ignore"):
+        if prior.scale == "log":
+            return se / abs(estimate)
+        if prior.scale == "logit":
+            return se / abs(estimate * (1.0 - estimate))
+    return se
+
+
+class PopulationPriorTerms:
+    """-2 log prior of the estimated typical values (and Omega) of a population fit (private to pkpd.nlme)."""
+
+    def __init__(self, layout, iiv, thetas: dict, omega_prior):
+        self.layout = layout
+        self.thetas = thetas
+        names = layout.model.parameter_names
+        self.index = [(names.index(n), p) for n, p in thetas.items()]
+        self.q = iiv.n_eta
+        self.omega_prior = omega_prior
+        self.omega0 = omega_prior.matrix_for(iiv.names) if omega_prior is not None else None
+
+    @classmethod
+    def build(cls, layout, iiv, priors, omega_prior):
+        from .errors import FitError
+
+        thetas = resolve_priors(layout.model, priors, layout.theta_names)
+        if omega_prior is not None and not isinstance(omega_prior, InverseWishart):
+            raise FitError(f"omega_prior: expected a pkpd.InverseWishart; got {type(omega_prior).__name__}")
+        if omega_prior is not None:
+            try:
+                omega_prior.matrix_for(iiv.names)
+            except PkpdError as err:
+                raise FitError(f"omega_prior: {err}") from None
+        return cls(layout, iiv, thetas, omega_prior)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        theta, omega, _ = self.layout.unpack(np.atleast_2d(X))
+        out = np.zeros(theta.shape[0])
+        for j, prior in self.index:
+            out -= 2.0 * prior.log_density(theta[:, j])
+        if self.omega_prior is not None:
+            om = omega[:, :self.q, :self.q]
+            iw = InverseWishart(self.omega0, self.omega_prior.df)
+            out -= 2.0 * iw.log_density(om)
+        return np.where(np.isfinite(out), out, 1e10)
+
+    def sd_ratio(self, estimates: np.ndarray, se: np.ndarray) -> np.ndarray:
+        """Posterior SD / prior SD (on the prior's scale) per row of the fit's parameter table (NaN: no prior)."""
+        out = np.full(len(estimates), np.nan)
+        for k, name in enumerate(self.layout.theta_names):
+            prior = self.thetas.get(name)
+            if prior is not None:
+                out[k] = posterior_sd_on_prior_scale(prior, estimates[k], se[k]) / prior.scale_sd()
+        return out
