@@ -653,3 +653,106 @@ class PopulationPriorTerms:
             if prior is not None:
                 out[k] = posterior_sd_on_prior_scale(prior, estimates[k], se[k]) / prior.scale_sd()
         return out
+
+
+_MARGIN = 2.0 * math.log(1e3)   # as pkpd.fitting's log-normaliser residuals: e + K starts at this value
+
+
+class IndividualPriorTerms:
+    r"""-2 log prior of the estimated parameters of :func:`pkpd.fit`, in the sum-of-squares form of its likelihood
+    (private to pkpd.fitting).
+
+    Per prior, :math:`-2\log p(v) = z(v)^2 + e(v) + c` with :math:`z` the standardised value on the prior's scale
+    and :math:`e` the Jacobian of that scale (``2 log v`` for log-normal, ``2 log v(1-v)`` for logit-normal): one
+    residual :math:`z` and, where :math:`e \ne 0`, one residual :math:`\sqrt{e + K}` with a constant :math:`K`
+    chosen as for the error model's log-normaliser residuals (re-centred when it comes close to 0).
+    """
+
+    def __init__(self, names, priors: dict, log: np.ndarray):
+        self.names = tuple(names)
+        self.priors = priors
+        self.items = [(self.names.index(n), p) for n, p in priors.items()]
+        self.log = np.asarray(log, dtype=bool)
+        self.z_rows = [(i, p) for i, p in self.items if not isinstance(p, UniformPrior)]
+        self.e_rows = [(i, p) for i, p in self.items if isinstance(p, LogNormalPrior | LogitNormalPrior)]
+        self.K = np.zeros(len(self.e_rows))
+        self.n_rows = len(self.z_rows) + len(self.e_rows)
+        const = 0.0
+        for _, p in self.items:
+            if isinstance(p, UniformPrior):
+                const += 2.0 * math.log(p.upper - p.lower)
+            elif isinstance(p, HalfNormalPrior):
+                const += 2.0 * math.log(p.scale_parameter) + _LOG_2PI - 2.0 * math.log(2.0)
+            else:
+                const += 2.0 * math.log(p._scale_sd()) + _LOG_2PI
+        self.const = const
+
+    def _values(self, x):
+        x = np.asarray(x, dtype=float)
+        with np.errstate(over="ignore"):
+            v = np.where(self.log, np.exp(x), x)
+        dv = np.where(self.log, v, 1.0)
+        return v, dv
+
+    @staticmethod
+    def _z(p, v):
+        """z and dz/dv."""
+        if isinstance(p, NormalPrior):
+            return (v - p.mean) / p.sd, 1.0 / p.sd
+        if isinstance(p, LogNormalPrior):
+            return (math.log(v) - math.log(p.median)) / p.sigma, 1.0 / (p.sigma * v)
+        if isinstance(p, LogitNormalPrior):
+            return (_logit(v) - _logit(p.median)) / p.sigma, 1.0 / (p.sigma * v * (1.0 - v))
+        return v / p.scale_parameter, 1.0 / p.scale_parameter
+
+    @staticmethod
+    def _e(p, v):
+        """e and de/dv."""
+        if isinstance(p, LogNormalPrior):
+            return 2.0 * math.log(v), 2.0 / v
+        return 2.0 * math.log(v * (1.0 - v)), 2.0 * (1.0 - 2.0 * v) / (v * (1.0 - v))
+
+    def reset(self, x) -> None:
+        v, _ = self._values(x)
+        for k, (i, p) in enumerate(self.e_rows):
+            with np.errstate(all="ignore"):
+                e = self._e(p, v[i])[0] if 0 < v[i] and (v[i] < 1 or isinstance(p, LogNormalPrior)) else 0.0
+            self.K[k] = _MARGIN - e if math.isfinite(e) else 0.0
+
+    def evaluate(self, x, n_x: int, fisher: bool = False):
+        """(-2 log prior, residual rows, their Jacobian rows (rows, n_x), gradient (n_x), clipped, valid)."""
+        v, dv = self._values(x)
+        r = np.zeros(self.n_rows)
+        J = np.zeros((self.n_rows, n_x))
+        g = np.zeros(n_x)
+        total = self.const
+        clipped = False
+        try:
+            for k, (i, p) in enumerate(self.z_rows):
+                z, dz = self._z(p, v[i])
+                r[k] = z
+                J[k, i] = dz * dv[i]
+                total += z * z
+                g[i] += 2.0 * z * dz * dv[i]
+            off = len(self.z_rows)
+            for k, (i, p) in enumerate(self.e_rows):
+                e, de = self._e(p, v[i])
+                b2 = e + self.K[k]
+                clipped |= b2 < 1.0
+                b = math.sqrt(max(b2, 0.0))
+                r[off + k] = b
+                if not fisher:
+                    J[off + k, i] = de * dv[i] / (2.0 * max(b, 1e-8))
+                total += e
+                g[i] += de * dv[i]
+        except (ValueError, ZeroDivisionError):   # outside the support (log of a non-positive value)
+            return math.inf, r, J, g, False, False
+        for i, p in self.items:
+            if isinstance(p, UniformPrior) and not p.lower <= v[i] <= p.upper:
+                return math.inf, r, J, g, False, False
+        return total, r, J, g, bool(clipped), bool(math.isfinite(total))
+
+    def sd_ratio(self, estimates: dict, se: dict) -> dict:
+        """Posterior SD / prior SD on the prior's scale, by parameter name."""
+        return {n: float(posterior_sd_on_prior_scale(p, estimates[n], se[n]) / p.scale_sd())
+                for n, p in self.priors.items()}
