@@ -243,8 +243,9 @@ class _Spec:
 
 def _import_nuts():
     try:
-        from . import _nuts
         import numpyro  # noqa: F401
+
+        from . import _nuts
     except ImportError as err:
         raise FitError(f"pkpd.sample needs the optional extra 'bayes' (numpyro and jax): pip install -e "
                        f"'.[bayes]' from a pkpd checkout ({err})") from None

@@ -1219,7 +1219,7 @@ def _hessian(problem: _Problem, x: np.ndarray, fixed: Sequence[int] = ()) -> tup
 
     def ofv(key, shifts=()):
         xe = x.copy()
-        for i, sgn in shifts:
+        for i, sgn in tuple(key) + tuple(shifts):   # the structural shifts matter to a prior (MAP fits) only
             xe[i] += sgn * h[i]
         ev = problem.lik.evaluate(F[where[key]], None, xe, residuals=False)
         return ev.ofv if ev.valid else math.nan
