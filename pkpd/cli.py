@@ -692,8 +692,12 @@ def _add_fit_population(commands) -> None:
         epilog=_FIT_POPULATION_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     cmd.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     cmd.add_argument("data", metavar="DATA.csv", help="the dataset, NONMEM layout")
-    cmd.add_argument("--method", default="focei", choices=("focei", "foce", "fo", "laplace"),
-                     help="objective function (default focei)")
+    cmd.add_argument("--method", default="focei", choices=("focei", "foce", "fo", "laplace", "saem"),
+                     help="objective function (default focei); saem: stochastic approximation EM with -2LL by "
+                          "importance sampling (also writes saem_trace.csv)")
+    cmd.add_argument("--seed", type=int, metavar="N", help="seed of SAEM and of importance sampling")
+    cmd.add_argument("--priors", action="store_true",
+                     help="maximum a posteriori with the priors of the model file on the typical values")
     cmd.add_argument("--iiv", required=True, metavar="NAME=VARIANCE[,NAME=VARIANCE...]",
                      help="parameters with log-normal IIV and their initial variances, e.g. CL=0.1,V=0.1")
     cmd.add_argument("--error", required=True, metavar="KIND=SD",
@@ -747,11 +751,16 @@ def _cmd_fit_population(args: argparse.Namespace) -> int:
     except _UsageError as err:
         return _fail(str(err))
     model = load_model(args.model)
-    result = fit_population(model, args.data, iiv=iiv, error=error, method=args.method, maxeval=args.maxeval)
+    result = fit_population(model, args.data, iiv=iiv, error=error, method=args.method, maxeval=args.maxeval,
+                            seed=args.seed, priors=bool(args.priors))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result.parameters.to_csv(out / "parameters.csv", index=False)
-    summary = {"objective": result.objective, "aic": result.aic, "bic": result.bic,
+    if result.trace is not None:
+        result.trace.to_csv(out / "saem_trace.csv", index=False)
+    summary = {"objective": result.objective, "objective_method": result.objective_method,
+               "objective_se": None if not result.objective_se == result.objective_se else result.objective_se,
+               "aic": result.aic, "bic": result.bic,
                "n_subjects": result.n_subjects, "n_obs": result.n_obs, "converged": result.converged,
                "seconds": result.seconds, "method": result.method, "minus2ll": result.minus2ll,
                "message": result.message, "covariance": result.covariance_message}

@@ -145,3 +145,18 @@ def test_a_lean_simulation_reestimation_study_recovers_the_truth():
         estimates.append([f.theta["ka"], f.theta["CL"], f.theta["V"]])
     mean = np.mean(estimates, axis=0)
     assert mean == pytest.approx([TRUE["ka"], TRUE["CL"], TRUE["V"]], rel=0.3)
+
+
+def test_cli_fit_population_with_saem(tmp_path, capsys):
+    from pkpd.cli import main
+
+    data = str(DATA / "wang2007" / "wang2007.csv")
+    assert main(["fit-population", "wang2007", data, "--method", "saem", "--iiv", "ke=0.04", "--error",
+                 "additive=0.3", "--seed", "4", "--maxeval", "40", "--out", str(tmp_path)]) == 0
+    import json
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["method"] == "saem" and summary["objective_method"] == "is" and summary["objective_se"] > 0
+    trace = pd.read_csv(tmp_path / "saem_trace.csv")
+    assert len(trace) == 41 and "ke" in trace
+    assert "SAEM" in capsys.readouterr().out
