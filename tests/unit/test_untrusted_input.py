@@ -269,3 +269,34 @@ def test_a_bad_unit_in_a_model_file_names_its_place(tmp_path):
 def test_dose_errors_name_the_unit():
     with pytest.raises(DosingError, match="mg\\*10\\*\\*10\\*\\*10"):
         pkpd.Dose(1, "mg*10**10**10")
+
+
+@pytest.mark.parametrize("change,why", [
+    ("times = {start = 0, stop = 1e12, step = 1}", r"scenario.times\].*output times \(more than 100,000\)"),
+    ("n = 1000000000", r"\[population\].*simulated subject-arms"),
+    ("doses = [" + ", ".join(["1.0"] * 1001) + "]", r"\[arms.low\].*1,001 dose levels"),
+])
+def test_scenario_files_cannot_ask_for_unbounded_work(tmp_path, change, why):
+    text = """
+[scenario]
+name = "limits"
+model = "pk_1cmt_iv"
+times = {start = 0, stop = 24, step = 1}
+
+[population]
+n = 10
+
+[arms.low]
+doses = [10, 100]
+unit = "mg"
+
+[endpoints.cmax]
+output = "conc"
+metric = "cmax"
+"""
+    key = change.split(" = ")[0]
+    lines = [change if line.startswith(key + " = ") else line for line in text.splitlines()]
+    path = tmp_path / "s.toml"
+    path.write_text("\n".join(lines))
+    with pytest.raises(PkpdError, match=why):
+        pkpd.load_scenario(path)
