@@ -1453,13 +1453,19 @@ def load_scenario(path: str | os.PathLike) -> Scenario:
     ...     load_scenario(path)
     Scenario('s': model 'pk_1cmt_iv', 1 arms, 1 subject(s), 1 endpoints, 0 targets)
     """
+    from .load import MAX_FILE_BYTES
+
     path = Path(path)
     if not path.is_file():
         raise PkpdError(f"scenario file {str(path)!r} not found")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise PkpdError(f"{path}: the file is larger than the {MAX_FILE_BYTES / 1e6:.0f} MB a scenario file may have")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise PkpdError(f"{path}: not valid TOML ({err})") from None
+    except UnicodeDecodeError as err:
+        raise PkpdError(f"{path}: not UTF-8 text ({err.reason})") from None
     return scenario_from_dict(data, file=str(path), default_name=path.stem)
 
 

@@ -300,3 +300,17 @@ metric = "cmax"
     path.write_text("\n".join(lines))
     with pytest.raises(PkpdError, match=why):
         pkpd.load_scenario(path)
+
+
+def test_model_size_limits(tmp_path):
+    from pkpd.load import MAX_FILE_BYTES
+
+    big = tmp_path / "big.toml"
+    big.write_text(model_text() + "\n# " + "x" * MAX_FILE_BYTES + "\n")
+    with pytest.raises(ModelFileError, match="more than the 10 MB a model file may have"):
+        pkpd.load_model(big)
+    states = "".join(f'\n[states.S{i}]\nunit = "mg"\ninitial = "0"\nddt = "-k * S{i}"\n' for i in range(1001))
+    many = tmp_path / "many.toml"
+    many.write_text(model_text() + states)
+    with pytest.raises(ModelFileError, match="1,002 states, more than the 1,000"):
+        pkpd.load_model(many)
