@@ -19,6 +19,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+#: Largest model file read [bytes] (the biggest shipped one is about 20 kB).
+MAX_FILE_BYTES = 10_000_000
 _SECTIONS = {"model", "parameters", "covariates", "derived", "states", "outputs", "doses"}
 _KEYS = {
     "model": ({"name", "time_unit"}, {"description", "version", "references"}),
@@ -93,6 +95,10 @@ def load_model(name_or_path: str | os.PathLike) -> Model:
                                  + " Give a path to a .toml file to load any other model.")
     if not path.is_file():
         raise ModelFileError(f"model file {str(path)!r} does not exist")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ModelFileError(f"the file is {size / 1e6:.1f} MB, more than the {MAX_FILE_BYTES / 1e6:.0f} MB a model "
+                             "file may have", file=str(path))
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:

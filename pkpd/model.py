@@ -458,6 +458,10 @@ MAX_DESCRIPTION = 50_000
 MAX_TEXT = 5_000
 MAX_VERSION = 40
 MAX_NAME = 128
+#: Most states, and most declarations in all (parameters, covariates, derived, states, outputs, doses), of a model
+#: (its compiled code grows with them; forward-sensitivity models of the shipped ones have up to ~150 states).
+MAX_STATES = 1_000
+MAX_DECLARATIONS = 10_000
 # control characters other than tab/newline/carriage return, DEL and C1 controls, and the bidirectional overrides
 # and isolates that can make text display differently from what it is ("Trojan source")
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -495,6 +499,12 @@ def _check_fields(m: Model) -> None:
     if not isinstance(m.time_unit, str):
         raise ModelFileError(f"time_unit must be a unit string; got {m.time_unit!r:.60}", file=f, section="model",
                              key="time_unit")
+    if len(m.states) > MAX_STATES:
+        raise ModelFileError(f"{len(m.states):,} states, more than the {MAX_STATES:,} a model may declare", file=f,
+                             section="states")
+    total = sum(len(getattr(m, sec)) for sec in ("parameters", "covariates", "derived", "states", "outputs", "doses"))
+    if total > MAX_DECLARATIONS:
+        raise ModelFileError(f"{total:,} declarations, more than the {MAX_DECLARATIONS:,} a model may hold", file=f)
     expected = {"parameters": Parameter, "covariates": Covariate, "derived": Derived, "states": State,
                 "outputs": Output, "doses": DoseTarget}
     for sec, cls in expected.items():

@@ -1393,6 +1393,10 @@ def _dose_response(arms, endpoints, units, values, groups, sigmoid):
 _TOP = {"scenario", "parameters", "population", "arms", "endpoints", "targets", "sensitivity"}
 _SCENARIO_KEYS = {"model", "name", "description", "seed", "times", "sigmoid"}
 _POP_KEYS = {"n", "omega", "covariates", "covariate_ranges"}
+#: Limits of a scenario file (a file is data: it can neither hang pkpd nor take the machine's memory).
+MAX_SCENARIO_TIMES = 100_000
+MAX_SCENARIO_DOSE_LEVELS = 1_000
+MAX_SCENARIO_RUNS = 10_000_000
 _ARM_KEYS = {"dose", "doses", "unit", "count", "interval", "start", "duration", "target", "time_unit", "control",
              "color"}
 _ENDPOINT_KEYS = {"output", "metric", "start", "end", "time", "baseline_time", "relative", "threshold",
@@ -1449,13 +1453,19 @@ def load_scenario(path: str | os.PathLike) -> Scenario:
     ...     load_scenario(path)
     Scenario('s': model 'pk_1cmt_iv', 1 arms, 1 subject(s), 1 endpoints, 0 targets)
     """
+    from .load import MAX_FILE_BYTES
+
     path = Path(path)
     if not path.is_file():
         raise PkpdError(f"scenario file {str(path)!r} not found")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise PkpdError(f"{path}: the file is larger than the {MAX_FILE_BYTES / 1e6:.0f} MB a scenario file may have")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise PkpdError(f"{path}: not valid TOML ({err})") from None
+    except UnicodeDecodeError as err:
+        raise PkpdError(f"{path}: not UTF-8 text ({err.reason})") from None
     return scenario_from_dict(data, file=str(path), default_name=path.stem)
 
 
@@ -1489,9 +1499,14 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
         if stop <= start:
             raise _err(file, "scenario.times", f"stop {stop:g} must be after start {start:g}")
         count = math.floor((stop - start) / step * (1 + 1e-12))
+        if count + 1 > MAX_SCENARIO_TIMES:
+            raise _err(file, "scenario.times", f"{count + 1:,} output times (more than {MAX_SCENARIO_TIMES:,}); choose "
+                                               "a larger step")
         times = start + step * np.arange(count + 1)
     elif times is not None and not isinstance(times, list):
         raise _err(file, "scenario", "times must be {start, stop, step} or a list of times")
+    elif times is not None and len(times) > MAX_SCENARIO_TIMES:
+        raise _err(file, "scenario", f"{len(times):,} output times (more than {MAX_SCENARIO_TIMES:,})")
 
     pop = data.get("population")
     if pop is None:
@@ -1528,7 +1543,9 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
                 if "unit" not in body:
                     raise DosingError("missing key 'unit' (e.g. unit = \"cell/kg\")")
                 if not isinstance(body["doses"], list):
-                    raise DosingError(f"doses must be a list of amounts; got {body['doses']!r}")
+                    raise DosingError(f"doses must be a list of amounts; got {body['doses']!r:.80}")
+                if len(body["doses"]) > MAX_SCENARIO_DOSE_LEVELS:
+                    raise DosingError(f"{len(body['doses']):,} dose levels (more than {MAX_SCENARIO_DOSE_LEVELS:,})")
                 arms.extend(dose_ranging_arms(key, body["doses"], body["unit"], **opts))
             else:
                 if "dose" not in body:
@@ -1564,6 +1581,13 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
             targets.append(Target(**body))
         except PkpdError as err:
             raise _err(file, section, str(err)) from None
+
+    n_runs = (population.n if population is not None else 1) * max(len(arms), 1)
+    if n_runs > MAX_SCENARIO_RUNS:
+        raise _err(file, "population", f"{n_runs:,} simulated subject-arms ({len(arms)} arms x "
+                                       f"{population.n if population is not None else 1:,} subjects), more than "
+                                       f"{MAX_SCENARIO_RUNS:,}; use fewer subjects or arms (or pkpd.simulate_summary "
+                                       "for huge populations)")
 
     sens = data.get("sensitivity", {})
     _keys(sens, _SENS_KEYS, file, "sensitivity")

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 import pkpd
 import pkpd.compile
 import pkpd.nonmem
-from pkpd import _check_cache
 from pkpd._native import compiler, generate_c_source
 from pkpd.compile import generate_source, plan
 from pkpd.errors import ModelFileError
@@ -77,16 +76,6 @@ def malicious_model_file(tmp_path: Path, sentinel: Path, *, name: str = "pk_1cmt
     path.write_text("\n".join(lines))
     return path
 
-
-
-@pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("PKPD_CACHE_DIR", str(cache))
-    pkpd.compile._compile.cache_clear()
-    _check_cache._MEMORY.clear()
-    yield cache
-    pkpd.compile._compile.cache_clear()
 
 
 def _sources(model) -> tuple[str, str]:
