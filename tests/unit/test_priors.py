@@ -3,12 +3,12 @@ by the documented rule, and maximum a posteriori fits (flat prior = ML; conjugat
 
 import math
 import re
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 from scipy import stats
 
 import pkpd
