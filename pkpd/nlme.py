@@ -746,7 +746,8 @@ class PopulationFit:
     objective : float
         NONMEM's objective function value: -2 log L without :math:`N_{obs}\log 2\pi`.
     minus2ll : float
-        -2 log L including the constant (``objective + n_obs log 2π``); AIC and BIC use it.
+        -2 log L including the constant (``objective + log 2π`` per quantified observation: a censored (M3) one
+        has none); AIC and BIC use it.
     aic, bic : float
         ``minus2ll + 2k`` and ``minus2ll + k log n_obs`` (k estimated parameters).
     theta : dict[str, float]
@@ -1072,7 +1073,8 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     theta, omega, errs = layout.unpack(x)
     n_obs = int(prob.mask.sum())
     k = layout.n
-    minus2ll = ofv + n_obs * _LOG_2PI
+    # only a quantified record has a density (with its log 2π); a censored (M3) one is a probability (as in fit)
+    minus2ll = ofv + int((prob.mask & ~prob.cens).sum()) * _LOG_2PI
     import pandas as pd
 
     with np.errstate(all="ignore"):

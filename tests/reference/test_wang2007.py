@@ -65,3 +65,44 @@ def test_fo_equals_its_closed_form():
     ofv = population_objective("wang2007", DATA, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.316228), method="fo",
                                settings=TIGHT)
     assert ofv == pytest.approx(total, abs=1e-5)
+
+
+def _censored_wang():
+    import pandas as pd
+
+    d = pd.read_csv(DATA)
+    d["LLOQ"] = 4.0            # one record (subject 1 at t = 1 h, DV 3.68) is below it
+    return d
+
+
+def test_m3_minus2ll_is_the_censored_likelihood_with_omega_to_zero():
+    # issue 20: a censored record has a probability, not a density, so no log 2π. Independent value:
+    # -2 [sum log N(y; f, 0.3²) over quantified + log Phi((4 - f)/0.3) over censored], f = 10 exp(-0.5 t) = 86.935
+    import numpy as np
+    from scipy import stats
+
+    d = _censored_wang()
+    f, y = 10 * np.exp(-0.5 * d["TIME"].to_numpy()), d["DV"].to_numpy()
+    cens = y < 4.0
+    expected = -2 * (stats.norm.logpdf(y[~cens], f[~cens], 0.3).sum() + stats.norm.logcdf(4.0, f[cens], 0.3).sum())
+    assert cens.sum() == 1 and round(expected, 3) == 86.935
+    fit = pkpd.fit_population("wang2007", d, iiv={"ke": 1e-8}, error=pkpd.Additive(sd=0.3), blq=pkpd.M3(),
+                              method="laplace", maxeval=0, settings=TIGHT)
+    assert fit.minus2ll == pytest.approx(expected, abs=1e-3)
+    # the objective (NONMEM's, without the constant) takes log 2π off the 19 quantified records only
+    assert fit.objective == pytest.approx(expected - 19 * np.log(2 * np.pi), abs=1e-3)
+    k = 3                      # ke, omega, sd
+    assert fit.aic == pytest.approx(fit.minus2ll + 2 * k)
+    assert fit.bic == pytest.approx(fit.minus2ll + k * np.log(20))
+
+
+def test_m3_minus2ll_agrees_with_the_individual_fitter():
+    # the two fitters count the same likelihood: pkpd.fit at its optimum ke, and fit_population there with Omega -> 0
+    d = _censored_wang()
+    error = pkpd.Additive(sd=0.3, fixed=True)
+    single = pkpd.fit(pkpd.load_model("wang2007"), d, estimate=["ke"], error={"f": error}, blq="M3", settings=TIGHT)
+    assert single.n_censored == 1
+    pop = pkpd.fit_population("wang2007", d, iiv={"ke": 1e-8}, error=error, blq=pkpd.M3(), method="laplace",
+                              init={"ke": single.estimates["ke"]}, maxeval=0, settings=TIGHT)
+    assert pop.minus2ll == pytest.approx(single.objective, abs=1e-3)
+    assert pop.bic - pop.minus2ll == pytest.approx((single.bic - single.objective) * 2, rel=1e-12)  # k = 2 vs 1
