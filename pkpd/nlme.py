@@ -8,7 +8,8 @@ residual variance :math:`R_{ij} = \sigma(f_{ij})^2` of an error model (:mod:`pkp
 
 The objective function value (OFV) is NONMEM's: :math:`-2\log L` **without** the constant
 :math:`N_{obs}\log 2\pi` (so the numbers equal NONMEM's "OBJECTIVE FUNCTION VALUE"). ``FitResult``-style
-results also give ``minus2ll = ofv + N_obs log 2π``, used for AIC and BIC (as :func:`pkpd.fit` does). With
+results also give ``minus2ll = ofv + N log 2π`` (N quantified observations: a censored one has no density and no
+log 2π), used for AIC and BIC (as :func:`pkpd.fit` does). With
 the individual objective
 
 .. math:: O_i(\eta) = \sum_j \left[\frac{(y_{ij}-f_{ij})^2}{R_{ij}} + \log R_{ij}\right]

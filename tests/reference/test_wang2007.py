@@ -106,3 +106,33 @@ def test_m3_minus2ll_agrees_with_the_individual_fitter():
                               init={"ke": single.estimates["ke"]}, maxeval=0, settings=TIGHT)
     assert pop.minus2ll == pytest.approx(single.objective, abs=1e-3)
     assert pop.bic - pop.minus2ll == pytest.approx((single.bic - single.objective) * 2, rel=1e-12)  # k = 2 vs 1
+
+
+def test_m3_laplace_objective_equals_an_independent_laplace_approximation():
+    # issue 20, rule 7 with a real Omega (0.04): for each subject, O_i(eta) = sum of the censored/quantified -2 log
+    # terms (without log 2π) + eta²/omega², minimised here with scipy, and OFV_i = O_i(eta_hat) + log omega²
+    # + log(O_i''(eta_hat)/2) (second derivative by central differences of the closed form f = 10 exp(-0.5 e^eta t))
+    import numpy as np
+    from scipy import optimize, special
+
+    d = _censored_wang()
+    omega2, sd = 0.04, 0.3
+
+    def objective_i(eta, t, y):
+        f = 10 * np.exp(-0.5 * np.exp(eta) * t)
+        cens = y < 4.0
+        quant = ((y - f) ** 2 / sd**2 + np.log(sd**2))[~cens].sum()
+        below = -2 * special.log_ndtr((4.0 - f[cens]) / sd).sum()
+        return quant + below + eta**2 / omega2
+
+    total = 0.0
+    for _, sub in d.groupby("ID"):
+        t, y = sub["TIME"].to_numpy(float), sub["DV"].to_numpy(float)
+        best = optimize.minimize_scalar(lambda e, t=t, y=y: objective_i(e, t, y), bounds=(-2, 2), method="bounded",
+                                        options={"xatol": 1e-12})
+        h = 1e-4
+        second = (objective_i(best.x + h, t, y) - 2 * objective_i(best.x, t, y) + objective_i(best.x - h, t, y)) / h**2
+        total += best.fun + np.log(omega2) + np.log(second / 2)
+    fit = pkpd.fit_population("wang2007", d, iiv={"ke": omega2}, error=pkpd.Additive(sd=sd), blq=pkpd.M3(),
+                              method="laplace", maxeval=0, settings=TIGHT)
+    assert fit.objective == pytest.approx(total, abs=1e-4)
