@@ -1,0 +1,128 @@
+"""Properties of the expression language over generated expression trees (issue 20, mutation audit).
+
+Every transformation of a tree must keep its value: the simplifying constructors (``add``, ``mul``...), the symbolic
+derivative (against central finite differences of the evaluated expression), substitution, printing back to model
+text (and parsing again) and printing to Python source (numpy and scalar flavours, evaluated here with numpy/math
+and an independent Hill function). The trees use every operator and function of the language.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from pkpd import expressions as ex
+
+NAMES = ("x", "y", "z")
+leaves = st.one_of(st.sampled_from([ex.Num(v) for v in (0.0, 1.0, -1.0, 2.0, 0.5, 3.7)]),
+                   st.sampled_from([ex.Name(n) for n in NAMES]))
+
+
+def _extend(children):
+    binop = st.builds(ex.BinOp, st.sampled_from(["+", "-", "*", "/"]), children, children)
+    power = st.builds(ex.BinOp, st.just("**"), children, st.sampled_from([ex.Num(v) for v in (2.0, 3.0, 0.5, -1.0)]))
+    unary = st.builds(ex.Neg, children)
+    one = st.builds(lambda f, a: ex.Call(f, (a,)), st.sampled_from(["exp", "log", "log10", "sqrt", "abs"]), children)
+    two = st.builds(lambda f, a, b: ex.Call(f, (a, b)), st.sampled_from(["min", "max"]), children, children)
+    hill = st.builds(lambda a, b, n: ex.Call("hill", (a, b, n)), children, children,
+                     st.sampled_from([ex.Num(1.0), ex.Num(2.5), ex.Name("z")]))
+    cond = st.builds(ex.Compare, st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), children, children)
+    ifelse = st.builds(lambda c, a, b: ex.Call("ifelse", (c, a, b)), cond, children, children)
+    return st.one_of(binop, power, unary, one, two, hill, ifelse)
+
+
+trees = st.recursive(leaves, _extend, max_leaves=8)
+points = st.fixed_dictionaries({n: st.floats(min_value=0.3, max_value=3.0) for n in NAMES})
+
+
+def value(tree, env) -> float:
+    with np.errstate(all="ignore"):
+        try:
+            out = np.asarray(ex.evaluate(tree, {k: np.float64(v) for k, v in env.items()}))
+        except (ValueError, OverflowError, ZeroDivisionError):  # Python-float constants: 0.0 ** -1
+            return math.nan
+    # a negative base to a fractional power of Python-float constants is complex: outside the model domain
+    return math.nan if np.iscomplexobj(out) else float(out)
+
+
+def close(a: float, b: float, rtol: float = 1e-9) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= rtol * max(abs(a), abs(b), 1e-300)
+
+
+@given(trees, trees, points)
+def test_simplifying_constructors_keep_the_value(a, b, env):
+    va, vb = value(a, env), value(b, env)
+    assume(all(math.isfinite(v) and abs(v) < 1e6 for v in (va, vb)))
+    with np.errstate(all="ignore"):
+        expected = {ex.add: va + vb, ex.sub: va - vb, ex.mul: va * vb, ex.neg: -va}
+        if vb != 0:
+            expected[ex.div] = va / vb
+        if va > 0 and abs(vb) < 5:
+            expected[ex.power] = va ** vb
+    for build, want in expected.items():
+        got = value(build(a) if build is ex.neg else build(a, b), env)
+        assert close(got, want, 1e-12), build.__name__
+
+
+@settings(max_examples=200)
+@given(trees, points, st.sampled_from(NAMES))
+def test_the_derivative_equals_central_differences(tree, env, name):
+    f0 = value(tree, env)
+    assume(math.isfinite(f0) and abs(f0) < 1e6)
+    h = 1e-6 * env[name]
+
+    def at(dx):
+        return value(tree, {**env, name: env[name] + dx})
+
+    right, left = (at(h) - f0) / h, (f0 - at(-h)) / h
+    assume(all(math.isfinite(v) for v in (right, left)))
+    # a kink (abs, min, max, ifelse, hill at 0) within h: the one-sided slopes differ, skip that point
+    assume(abs(right - left) <= 1e-3 * max(1.0, abs(right), abs(left)))
+    central = (at(h) - at(-h)) / (2 * h)
+    derivative = value(ex.differentiate(tree, name), env)
+    assert derivative == pytest.approx(central, rel=1e-4, abs=1e-4 * max(1.0, abs(f0)))
+
+
+@given(trees, trees, points)
+def test_substitution_is_evaluation_with_the_substituted_value(tree, replacement, env):
+    v = value(replacement, env)
+    assume(math.isfinite(v))
+    got = value(ex.substitute(tree, {"x": replacement}), env)
+    want = value(tree, {**env, "x": v})
+    assert close(got, want, 1e-12)
+
+
+@given(trees, points)
+def test_model_text_round_trip_keeps_the_value(tree, env):
+    again = ex.parse(ex.to_text(tree))
+    assert close(value(again, env), value(tree, env), 1e-12)
+    assert ex.names(again) == ex.names(tree)
+
+
+def _hill(x, x50, n):  # independent of pkpd's: x^n / (x50^n + x^n)
+    return x**n / (x50**n + x**n)
+
+
+@given(trees, points)
+def test_python_sources_evaluate_like_the_tree(tree, env):
+    want = value(tree, env)
+    numpy_src = ex.to_source(tree, lambda n: f"env[{n!r}]", flavour="numpy")
+    math_src = ex.to_source(tree, lambda n: f"env[{n!r}]", flavour="math")
+    namespace = {"np": np, "math": math, "env": {k: np.float64(v) for k, v in env.items()}, "_hill": _hill,
+                 "max": max, "min": min, "abs": abs}
+    assume(math.isfinite(want))
+    got = []
+    for src in (numpy_src, math_src):
+        with np.errstate(all="ignore"):
+            try:
+                out = eval(src, namespace)  # noqa: S307 - code printed by pkpd from a generated tree
+            except (ValueError, OverflowError, ZeroDivisionError):
+                out = math.nan              # math and Python floats raise where numpy gives nan/inf
+        got.append(math.nan if np.iscomplexobj(out) else float(out))
+    assert close(got[0], want, 1e-12)
+    if math.isfinite(got[1]):
+        assert close(got[1], want, 1e-12)
