@@ -3,7 +3,8 @@
 Every transformation of a tree must keep its value: the simplifying constructors (``add``, ``mul``...), the symbolic
 derivative (against central finite differences of the evaluated expression), substitution, printing back to model
 text (and parsing again) and printing to Python source (numpy and scalar flavours, evaluated here with numpy/math
-and an independent Hill function). The trees use every operator and function of the language.
+and an independent Hill function). The trees use every operator and function of the language. The numerical
+properties run a fixed (derandomised) set of examples, so that the suite gives the same verdict on every run.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def close(a: float, b: float, rtol: float = 1e-9) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= rtol * max(abs(a), abs(b), 1e-300)
 
 
+@settings(derandomize=True)
 @given(trees, trees, points)
 def test_simplifying_constructors_keep_the_value(a, b, env):
     va, vb = value(a, env), value(b, env)
@@ -88,12 +90,28 @@ def in_domain(tree, env) -> bool:
     return True
 
 
-@settings(max_examples=200)
+def differentiable(tree, env, name) -> bool:
+    """Away from the singular points of sqrt and of fractional powers at 0, and from a Hill function whose input (at
+    or below 0) and exponent both depend on the variable (0/0 in the chain rule; no model writes one)."""
+    for s in subtrees(tree):
+        if isinstance(s, ex.Call) and s.func == "sqrt" and not value(s.args[0], env) > 1e-9:
+            return False
+        if (isinstance(s, ex.BinOp) and s.op == "**" and value(s.right, env) < 1
+                and not abs(value(s.left, env)) > 1e-9):
+            return False
+        if (isinstance(s, ex.Call) and s.func == "hill" and value(s.args[0], env) <= 0
+                and name in ex.names(s.args[0]) and name in ex.names(s.args[2])):
+            return False
+    return True
+
+
+@settings(max_examples=200, derandomize=True)
 @given(trees, points, st.sampled_from(NAMES))
 def test_the_derivative_equals_central_differences(tree, env, name):
     f0 = value(tree, env)
     assume(math.isfinite(f0) and abs(f0) < 1e6)
     assume(in_domain(tree, env))
+    assume(differentiable(tree, env, name))
     h = 1e-6 * env[name]
 
     def at(dx):
@@ -128,6 +146,7 @@ def _hill(x, x50, n):  # independent of pkpd's: x^n / (x50^n + x^n)
     return x**n / (x50**n + x**n)
 
 
+@settings(derandomize=True)
 @given(trees, points)
 def test_python_sources_evaluate_like_the_tree(tree, env):
     want = value(tree, env)
