@@ -211,17 +211,19 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     survivors = []
     for mutant in _not_detected(copy, env):
-        diff = subprocess.run([sys.executable, "-m", "mutmut", "show", mutant], cwd=copy, env=env,
-                              capture_output=True, text=True).stdout
-        survivors.append({"mutant": mutant, "diff": _short_diff(diff)})
+        diff = _short_diff(subprocess.run([sys.executable, "-m", "mutmut", "show", mutant], cwd=copy, env=env,
+                                          capture_output=True, text=True).stdout)
+        survivors.append({"mutant": mutant, "kind": classify(mutant, diff), "diff": diff})
     detected = sum(stats.get(k, 0) for k in ("killed", "timeout", "segfault", "suspicious"))
     tested = detected + stats.get("survived", 0) + stats.get("no_tests", 0)
+    text_only = sum(s["kind"] != "result" for s in survivors)
     return {"module": name, "tool": "mutmut", "files": list(spec.files), "tests": list(spec.tests),
             "finished": finished and tested == stats.get("total", -1) - stats.get("skipped", 0),
             "total": stats.get("total", 0), "tested": tested, "detected": detected,
             "survived": stats.get("survived", 0), "no_tests": stats.get("no_tests", 0),
-            "score": detected / tested if tested else math.nan, "seconds_this_run": round(seconds),
-            "survivors": survivors}
+            "score": detected / tested if tested else math.nan, "text_only_survivors": text_only,
+            "score_results": detected / (tested - text_only) if tested > text_only else math.nan,
+            "seconds_this_run": round(seconds), "survivors": survivors}
 
 
 def _run_group(cmd, cwd, env, log, time_limit) -> int | None:
@@ -237,6 +239,54 @@ def _run_group(cmd, cwd, env, log, time_limit) -> int | None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         return None
+
+
+# Functions that only format text for people (reprs, descriptions, the "where" of a message): a mutant there cannot
+# change a number, so it is counted apart from the results score (and listed).
+_DISPLAY = re.compile(r"^(__repr__|_repr_html_|__str__|describe|_how|_interval|_show|_g|_where|_fmt)$")
+_MESSAGE_NAMES = re.compile(r"^(where|fix|hint|what|msg|message|rule|_where\(.*\))$")
+_STRING = re.compile(r"""(?:[rRbBfF]{1,2})?(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
+_TOKEN = re.compile(_STRING.pattern + r"""|\w+|\S""")
+# message-building calls and arguments (dosing's validators take the message's location as first argument)
+_MESSAGE_CONTEXT = re.compile(r"raise|Error\(|where|fix=|hint|did_you_mean|message|warn|f\"|notes\.append|"
+                              r"_canonical_time_unit\(|_number\(|_start_time\(|_check_\w+\(|_administration\(")
+
+
+def _function_of(mutant: str) -> str:
+    last = re.sub(r"__mutmut_\d+$", "", mutant.split(".")[-1])
+    return last.split("ǁ")[-1] if "ǁ" in last else last[2:]
+
+
+def classify(mutant: str, diff: str) -> str:
+    """'display' (a text-formatting function), 'message' (only the wording or location of a message changes) or
+    'result' (anything else: it may change a number)."""
+    if _DISPLAY.match(_function_of(mutant)):
+        return "display"
+    old = [ln[1:] for ln in diff.splitlines() if ln.startswith("-")]
+    new = [ln[1:] for ln in diff.splitlines() if ln.startswith("+")]
+    if len(old) != len(new) or not old:
+        return "result"
+    for a, b in zip(old, new):
+        if a == b:
+            continue
+        ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
+        k = 0
+        while k < min(len(ta), len(tb)) and ta[k] == tb[k]:
+            k += 1
+        j = 0
+        while j < min(len(ta), len(tb)) - k and ta[-1 - j] == tb[-1 - j]:
+            j += 1
+        removed, added = "".join(ta[k:len(ta) - j]), "".join(tb[k:len(tb) - j])
+        strings_only = _STRING.sub('""', a) == _STRING.sub('""', b)
+        if strings_only and _MESSAGE_CONTEXT.search(a):
+            continue
+        if added == "None" and (_MESSAGE_NAMES.match(removed) or (_STRING.fullmatch(removed)
+                                                                 and _MESSAGE_CONTEXT.search(a))):
+            continue
+        if re.match(r"\s*(where|hint|fix|msg|message)\s*=", a):
+            continue
+        return "result"
+    return "message"
 
 
 def _short_diff(diff: str) -> str:
@@ -357,19 +407,22 @@ def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]
 
 # --------------------------------------------------------------------------------------------- report
 def report() -> str:
-    rows = ["| module | mutants | tested | detected | survived (no test) | score | complete |",
-            "|---|--:|--:|--:|--:|--:|---|"]
+    rows = ["| module | mutants | tested | detected | not detected (no test reaches it) | of which text only | "
+            "score, all mutants | score, result mutants | complete |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|---|"]
     for name in MODULES:
         f = RESULTS / f"{name}.json"
         if not f.exists():
-            rows.append(f"| {name} | | | | | not run yet | |")
+            rows.append(f"| {name} | | | | | | not run yet | | |")
             continue
         r = json.loads(f.read_text())
         score = f"{100 * r['score']:.1f} %"
         if r.get("score_ci95"):
             score += f" (95 % CI {100 * r['score_ci95'][0]:.0f}-{100 * r['score_ci95'][1]:.0f})"
-        rows.append(f"| {name} | {r['total']} | {r['tested']} | {r['detected']} | {r['survived']} "
-                    f"({r['no_tests']}) | {score} | {'yes' if r['finished'] else 'no (time limit)'} |")
+        results = r.get("score_results", r["score"])
+        rows.append(f"| {name} | {r['total']} | {r['tested']} | {r['detected']} | "
+                    f"{r['survived'] + r['no_tests']} ({r['no_tests']}) | {r.get('text_only_survivors', 0)} | "
+                    f"{score} | {100 * results:.1f} % | {'yes' if r['finished'] else 'no (time limit)'} |")
     return "\n".join(rows)
 
 
