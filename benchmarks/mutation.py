@@ -284,7 +284,7 @@ def classify(mutant: str, diff: str) -> str:
         if added == "None" and (_MESSAGE_NAMES.match(removed) or (_STRING.fullmatch(removed)
                                                                  and _MESSAGE_CONTEXT.search(a))):
             continue
-        if re.match(r"\s*(where|hint|fix|msg|message)\s*=", a):
+        if re.match(r"\s*(where|hint|fix|msg|message|in_unit|rate_unit)\s*=", a):  # a message's pieces
             continue
         return "result"
     return "message"

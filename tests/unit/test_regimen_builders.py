@@ -50,3 +50,21 @@ def test_per_kg_amounts_and_totals():
     assert Dose(2.0, "mg/kg").amount_for(70.0) == 140.0
     reg = Regimen.every(24, "h", count=3, dose=Dose(2.0, "mg/kg")) + Regimen.single(DOSE, at=1.0)
     assert reg.total_amount() == {"mg/kg": 6.0, "mg": 100.0}
+
+
+def test_times_durations_and_rates_are_stored_as_floats():
+    assert type(Bolus(24, DOSE).time) is float
+    inf = Infusion(np.int64(2), DOSE, rate=50)
+    assert type(inf.time) is float and type(inf.rate) is float and type(inf.duration) is float
+
+
+def test_an_infusion_checks_its_target():
+    with pytest.raises(DosingError, match="target must not have surrounding spaces"):
+        Infusion(0, DOSE, duration=1.0, target=" iv")
+
+
+@pytest.mark.parametrize(("amount", "rate"), [(1e300, 1e-300), (1e-300, 1e300)])
+def test_a_rate_whose_duration_overflows_or_underflows_is_refused(amount, rate):
+    # amount / rate is inf or 0 in floating point: no infusion can last that long or that short
+    with pytest.raises(DosingError, match="duration = amount / rate must be a finite number > 0"):
+        Infusion(0, Dose(amount, "mg"), rate=rate)
