@@ -244,7 +244,7 @@ def _run_group(cmd, cwd, env, log, time_limit) -> int | None:
 
 # Functions that only format text for people (reprs, descriptions, the "where" of a message): a mutant there cannot
 # change a number, so it is counted apart from the results score (and listed).
-_DISPLAY = re.compile(r"^(__repr__|_repr_html_|__str__|describe|_how|_interval|_show|_g|_where|_fmt)$")
+_DISPLAY = re.compile(r"^(__repr__|_repr_html_|__str__|describe|_how|_interval|_show|_g|_where|_fmt|fmt)$")
 _MESSAGE_NAMES = re.compile(r"^(where|fix|hint|what|msg|message|rule|_where\(.*\))$")
 _STRING = re.compile(r"""(?:[rRbBfF]{1,2})?(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
 _TOKEN = re.compile(_STRING.pattern + r"""|\w+|\S""")

@@ -150,3 +150,20 @@ def test_unknown_units_are_refused_with_pint_spellings():
         un.unit("mgg/L")
     with pytest.raises(un.UnitCheckError, match="a unit must be a string; got 3"):
         un.unit(3)
+
+
+@pytest.mark.parametrize(("text", "values", "expected"), [
+    ("min(A / V, C)", {"A": 2.0}, 1.0),                     # A/V = 1 mg/L < C = 1500 ng/mL (1.5 mg/L)
+    ("min(C, A / V)", {"A": 2.0}, 1.0),
+    ("max(A / V, C)", {"A": 2.0}, 1.5),
+    ("max(A / V, C)", {"A": 6.0}, 3.0),
+])
+def test_min_and_max_compare_both_arguments_in_one_unit(text, values, expected):
+    assert checked(text, "mg/L", **values)[0] == pytest.approx(expected, rel=1e-14)
+
+
+def test_convert_names_a_non_string_unit_on_either_side():
+    with pytest.raises(un.UnitCheckError, match="a unit must be a string; got None"):
+        un.convert("h", None)
+    with pytest.raises(un.UnitCheckError, match="a unit must be a string; got 5"):
+        un.convert(5, "h")
