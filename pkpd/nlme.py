@@ -8,7 +8,8 @@ residual variance :math:`R_{ij} = \sigma(f_{ij})^2` of an error model (:mod:`pkp
 
 The objective function value (OFV) is NONMEM's: :math:`-2\log L` **without** the constant
 :math:`N_{obs}\log 2\pi` (so the numbers equal NONMEM's "OBJECTIVE FUNCTION VALUE"). ``FitResult``-style
-results also give ``minus2ll = ofv + N_obs log 2π``, used for AIC and BIC (as :func:`pkpd.fit` does). With
+results also give ``minus2ll = ofv + N log 2π`` (N quantified observations: a censored one has no density and no
+log 2π), used for AIC and BIC (as :func:`pkpd.fit` does). With
 the individual objective
 
 .. math:: O_i(\eta) = \sum_j \left[\frac{(y_{ij}-f_{ij})^2}{R_{ij}} + \log R_{ij}\right]
@@ -746,7 +747,8 @@ class PopulationFit:
     objective : float
         NONMEM's objective function value: -2 log L without :math:`N_{obs}\log 2\pi`.
     minus2ll : float
-        -2 log L including the constant (``objective + n_obs log 2π``); AIC and BIC use it.
+        -2 log L including the constant (``objective + log 2π`` per quantified observation: a censored (M3) one
+        has none); AIC and BIC use it.
     aic, bic : float
         ``minus2ll + 2k`` and ``minus2ll + k log n_obs`` (k estimated parameters).
     theta : dict[str, float]
@@ -1072,7 +1074,8 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     theta, omega, errs = layout.unpack(x)
     n_obs = int(prob.mask.sum())
     k = layout.n
-    minus2ll = ofv + n_obs * _LOG_2PI
+    # only a quantified record has a density (with its log 2π); a censored (M3) one is a probability (as in fit)
+    minus2ll = ofv + int((prob.mask & ~prob.cens).sum()) * _LOG_2PI
     import pandas as pd
 
     with np.errstate(all="ignore"):
