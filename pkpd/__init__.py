@@ -151,13 +151,24 @@ _LAZY = {
     "DataError": "pkpd.errors",
     "SimulationError": "pkpd.errors",
     "FitError": "pkpd.errors",
+    "PkpdWarning": "pkpd.errors",
+    "BoundsWarning": "pkpd.errors",
+    "LargeTableWarning": "pkpd.errors",
 }
 
 __all__ = list(_LAZY)
 
+# Submodules reachable as attributes after a plain `import pkpd` (pkpd.nonmem.read_nonmem, pkpd.nlme.vpc,
+# pkpd.plots.plot_gof...), imported on first access like the names above.
+_SUBMODULES = ("load", "model", "compile", "dosing", "settings", "simulation", "summaries", "nonmem", "error_models",
+               "fitting", "sse", "population", "nlme", "metrics", "scenarios", "sensitivity", "report", "plots",
+               "explorer", "errors", "units", "expressions", "jax_backend", "cli")
+
 
 def __getattr__(name: str):
-    # Lazy re-exports keep `import pkpd` fast; every public name resolves on first access.
+    # Lazy re-exports keep `import pkpd` fast; every public name and submodule resolves on first access.
+    if name in _SUBMODULES:
+        return importlib.import_module(f"pkpd.{name}")  # the import sets it as an attribute of the package
     try:
         module = _LAZY[name]
     except KeyError:
@@ -168,4 +179,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

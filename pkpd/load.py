@@ -134,7 +134,13 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ModelFileError(f"bounds must be a list [low, high]; got {bounds!r}", file=file,
                                  section=f"parameters.{name}", key="bounds")
-        params.append(Parameter(name, b["value"], b["unit"], tuple(bounds), b.get("description", ""),
+        value = b["value"]
+        if (all(isinstance(x, int | float) and not isinstance(x, bool) for x in (value, *bounds))
+                and not bounds[0] <= value <= bounds[1]):
+            # the file contradicts itself: its default is outside the range it calls plausible
+            raise ModelFileError(f"value {value:g} is outside the bounds [{bounds[0]:g}, {bounds[1]:g}]", file=file,
+                                 section=f"parameters.{name}", key="value")
+        params.append(Parameter(name, value, b["unit"], tuple(bounds), b.get("description", ""),
                                 b.get("source", ""), bool(b.get("assumption", False))))
     covs = [Covariate(n, b["unit"], b["value"], b.get("description", "")) for n, b in entries("covariates")]
     derived = [Derived(n, _expr(b["expression"], file, f"derived.{n}", "expression"), b["unit"],

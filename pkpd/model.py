@@ -41,7 +41,9 @@ class Parameter:
     unit : str
         pint unit string (``"1"`` for dimensionless).
     bounds : tuple[float, float]
-        Plausible range [unit]; the value lies inside. Used for fitting and sensitivity analysis.
+        Plausible range [unit]. Fitting keeps estimates inside it and sensitivity analyses sample it; a value
+        outside is allowed elsewhere, with a :class:`~pkpd.errors.BoundsWarning` (a model *file* whose value lies
+        outside its own bounds is an error).
     description, source : str
         What it is; where the value comes from.
     assumption : bool
@@ -235,7 +237,10 @@ class Model:
 
     # ------------------------------------------------------------------ variants
     def with_parameters(self, **values: float) -> Model:
-        """A copy with some parameter values changed; unknown names and values outside the bounds are errors.
+        """A copy with some parameter values changed; unknown names are errors.
+
+        A value outside the parameter's bounds (its plausible range) is used, with one
+        :class:`~pkpd.errors.BoundsWarning` naming the parameter and its range; only fitting enforces bounds.
 
         Examples
         --------
@@ -243,18 +248,15 @@ class Model:
         >>> pkpd.load_model("msc_salvadori").with_parameters(k_c=0.05).parameter("k_c").value
         0.05
         """
+        from ._params import warn_outside_bounds
+
         known = {p.name: p for p in self.parameters}
         for name, value in values.items():
             if name not in known:
                 raise ModelFileError(f"unknown parameter {name!r}." + did_you_mean(name, known), file=self.name,
                                      section="parameters")
-            p = known[name]
-            v = _as_float(value, f"value of parameter {name!r}", self.name)
-            lo, hi = p.bounds
-            if not lo <= v <= hi:
-                raise ModelFileError(f"value {v:g} {p.unit} of parameter {name!r} is outside its bounds [{lo:g}, "
-                                     f"{hi:g}]; widen them with model.with_bounds({name}=(low, high)) first",
-                                     file=self.name, section=f"parameters.{name}")
+            _as_float(value, f"value of parameter {name!r}", self.name)
+        warn_outside_bounds(self, values)
         params = tuple(replace(p, value=float(values[p.name])) if p.name in values else p for p in self.parameters)
         return replace(self, parameters=params)
 
@@ -404,7 +406,7 @@ def _validate(m: Model) -> _Checked:
     for p in m.parameters:
         sec = f"parameters.{p.name}"
         units[p.name] = _unit(p.unit, f, sec)
-        v = _as_float(p.value, "value", f, sec, "value")
+        _as_float(p.value, "value", f, sec, "value")  # may lie outside the bounds: see Parameter.bounds
         try:
             lo, hi = (float(b) for b in p.bounds)
         except (TypeError, ValueError):
@@ -413,9 +415,6 @@ def _validate(m: Model) -> _Checked:
         if math.isnan(lo) or math.isnan(hi) or not lo < hi:
             raise ModelFileError(f"bounds must satisfy low < high; got [{lo}, {hi}]", file=f, section=sec,
                                  key="bounds")
-        if not lo <= v <= hi:
-            raise ModelFileError(f"value {v:g} is outside the bounds [{lo:g}, {hi:g}]", file=f, section=sec,
-                                 key="value")
     for c in m.covariates:
         sec = f"covariates.{c.name}"
         units[c.name] = _unit(c.unit, f, sec)

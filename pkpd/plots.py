@@ -454,7 +454,7 @@ def plot_observed_vs_predicted(result, *, individual=None, log: bool | None = No
     >>> from pkpd.plots import plot_observed_vs_predicted
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -523,7 +523,7 @@ def plot_residuals(result):
     >>> from pkpd.plots import plot_residuals
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -593,7 +593,7 @@ def plot_individual_fits(result, *, subjects=None, n_samples: int = 200, seed=0,
     >>> from pkpd.plots import plot_individual_fits
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -685,7 +685,7 @@ def plot_profile(profiles, *, titles=None):
     >>> from pkpd.plots import plot_profile
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import expressions as ex
 from . import units as un
-from ._params import broadcast_named
+from ._params import broadcast_named, warn_outside_bounds
 from .compile import CompiledModel, compile_model
 from .dosing import Bolus, Infusion, Regimen
 from .errors import DosingError, PkpdError, SimulationError
@@ -203,7 +203,8 @@ def simulate(
     times : array_like, shape (n_times,)
         Increasing output times [model time unit]; integration starts at ``min(times[0], first dose)``.
     params : dict[str, float or array (n_subjects,)], optional
-        Parameter values overriding the model's; arrays give one value per subject.
+        Parameter values overriding the model's; arrays give one value per subject. A value outside the
+        parameter's bounds (for an array: its median) is used, with a :class:`~pkpd.errors.BoundsWarning`.
     covariates : dict[str, float or array (n_subjects,)], optional
         Covariates, e.g. ``{"WT": 70}`` [kg]. Per-kg doses need ``WT`` given explicitly.
 
@@ -267,6 +268,7 @@ def simulate(
     t = _times(times)
     regimens = _regimens(regimen)
     param_values, cov_values, n = _subject_inputs(m, params, covariates, len(regimens) if len(regimens) > 1 else None)
+    warn_outside_bounds(m, params or {})
     if len(regimens) == 1:
         regimens = regimens * n
     explicit_covs = set(covariates or {})

@@ -61,7 +61,7 @@ def test_nca_of_a_multiple_dose_subject_names_it(tmp_path, capsys):
     path = tmp_path / "d.csv"
     pd.DataFrame({"ID": [1, 1, 1, 1], "TIME": [0, 1, 12, 13], "EVID": [1, 0, 1, 0], "AMT": [5, 0, 5, 0],
                   "DV": [".", 1.0, ".", 1.2]}).to_csv(path, index=False)
-    assert main(["nca", str(path), "--out", str(tmp_path / "x.csv")]) == 2
+    assert main(["nca", str(path), "--out", str(tmp_path / "x.csv"), "--dose-unit", "mg"]) == 2
     assert re.search(r"ID 1: NCA here is single-dose", _error_line(capsys))
 
 
