@@ -286,14 +286,8 @@ class Model:
             lines.append("  doses: " + ", ".join(f"{d.name} -> {d.target} [{d.unit}]" for d in self.doses))
         if self.covariates:
             lines.append("  covariates: " + ", ".join(f"{c.name} [{c.unit}] = {c.value:g}" for c in self.covariates))
-        rows = [("name", "value", "unit", "description", "source")]
-        for p in self.parameters:
-            src = p.source if len(p.source) <= 50 else p.source[:47] + "..."
-            desc = p.description if len(p.description) <= 40 else p.description[:37] + "..."
-            rows.append((p.name, f"{p.value:.4g}" + ("*" if p.assumption else ""), p.unit, desc, src))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines.append("  parameters (* = assumption):")
-        lines += ["    " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines += _parameter_table(self.parameters)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -309,6 +303,33 @@ class Model:
         return (f"<div><b>Model {esc(self.name)}</b> v{esc(self.version)} (time in {esc(self.time_unit)})<br>"
                 f"states: {states}<br>outputs: {outputs}<table><tr><th>name</th><th>value</th><th>unit</th>"
                 f"<th>bounds</th><th>description</th><th>source</th></tr>{rows}</table></div>")
+
+
+def _parameter_table(parameters, width: int | None = None) -> list[str]:
+    """The parameter table as text lines, as wide as the terminal (at least 100 characters); descriptions and
+    sources are wrapped onto more lines, never cut."""
+    import shutil
+    import textwrap
+
+    if width is None:
+        width = max(100, shutil.get_terminal_size((120, 24)).columns)
+    head = ("name", "value", "unit", "description", "source")
+    rows = [(p.name, f"{p.value:.4g}" + ("*" if p.assumption else ""), p.unit, p.description, p.source)
+            for p in parameters]
+    fixed = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    room = width - 4 - sum(fixed) - 2 * 4  # indent, three fixed columns, four gaps
+    longest_desc = max(len(r[3]) for r in [head, *rows])
+    desc_w = max(16, min(longest_desc, room * 2 // 5))
+    src_w = max(20, room - desc_w)
+    out = []
+    for r in [head, *rows]:
+        desc = textwrap.wrap(r[3], desc_w, break_on_hyphens=False) or [""]
+        src = textwrap.wrap(r[4], src_w, break_on_hyphens=False) or [""]
+        for k in range(max(len(desc), len(src))):
+            cells = [c if k == 0 else "" for c in r[:3]] + [desc[k] if k < len(desc) else "",
+                                                             src[k] if k < len(src) else ""]
+            out.append("    " + "  ".join(c.ljust(w) for c, w in zip(cells, [*fixed, desc_w, src_w])).rstrip())
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------- validation
