@@ -240,8 +240,8 @@ def _add_simulate(commands) -> None:
                        help="figure of every output against time, with the doses marked: .png (300 dpi), .svg or "
                             ".pdf")
     files.add_argument("--time-unit", choices=_PLOT_TIME_UNITS, metavar="UNIT",
-                       help="time axis of --plot: h, d or wk (default: chosen from the horizon, e.g. days beyond "
-                            "3 days, weeks beyond 8 weeks); the CSV keeps the model's time unit")
+                       help="time axis of --plot: h, d or wk (default: from the horizon: hours up to 4 days, days "
+                            "up to 8 weeks, weeks beyond); the CSV keeps the model's time unit")
     files.add_argument("--include-states", action="store_true",
                        help="also write the ODE states (not only the outputs) to the CSV")
     sim.set_defaults(run=_cmd_simulate)
@@ -431,11 +431,11 @@ def _write(sim, args: argparse.Namespace) -> None:
         table.to_csv(args.out, index=False)
         print(f"wrote {args.out}: {len(table)} rows, {what}")
     if args.plot is not None:
-        _plot(sim, args.plot)
+        _plot(sim, args.plot, args.time_unit)
         print(f"wrote {args.plot}: {len(sim.outputs)} panel(s), {what}")
 
 
-def _plot(sim, path: str) -> None:
+def _plot(sim, path: str, time_unit: str | None = None) -> None:
     import matplotlib
 
     from .plots import plot_simulation, save_figure
@@ -446,7 +446,7 @@ def _plot(sim, path: str) -> None:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plot_simulation(sim)
+    fig = plot_simulation(sim, time_unit=time_unit)
     try:
         save_figure(fig, path)
     finally:

@@ -25,7 +25,7 @@ _KEYS = {
     "covariates": ({"unit", "value"}, {"description"}),
     "derived": ({"expression", "unit"}, {"description"}),
     "states": ({"unit", "initial", "ddt"}, {"description"}),
-    "outputs": ({"expression", "unit"}, {"description"}),
+    "outputs": ({"expression", "unit"}, {"description", "label", "scale"}),
     "doses": ({"target", "unit"}, {"factor", "lag", "rate", "duration", "description"}),
 }
 
@@ -149,7 +149,7 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
                     _expr(b["ddt"], file, f"states.{n}", "ddt"), b.get("description", ""))
               for n, b in entries("states")]
     outputs = [Output(n, _expr(b["expression"], file, f"outputs.{n}", "expression"), b["unit"],
-                      b.get("description", "")) for n, b in entries("outputs")]
+                      b.get("description", ""), b.get("label", ""), b.get("scale", "")) for n, b in entries("outputs")]
     doses = [DoseTarget(n, b["target"], b["unit"], _expr(b.get("factor", "1"), file, f"doses.{n}", "factor"),
                         _expr(b.get("lag", "0"), file, f"doses.{n}", "lag"), _opt(b.get("rate")),
                         _opt(b.get("duration")), b.get("description", "")) for n, b in entries("doses")]
@@ -219,7 +219,10 @@ def dump_model(model: Model) -> str:
                 f"description = {_q(s.description)}", ""]
     for o in model.outputs:
         out += [f"[outputs.{o.name}]", f"expression = {_q(o.expression)}", f"unit = {_q(o.unit)}",
-                f"description = {_q(o.description)}", ""]
+                f"description = {_q(o.description)}"]
+        out += [f"label = {_q(o.label)}"] if o.label else []
+        out += [f"scale = {_q(o.scale)}"] if o.scale else []
+        out.append("")
     for d in model.doses:
         out += [f"[doses.{d.name}]", f"target = {_q(d.target)}", f"unit = {_q(d.unit)}", f"factor = {_q(d.factor)}",
                 f"lag = {_q(d.lag)}"]

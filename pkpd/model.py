@@ -90,14 +90,25 @@ class State:
     description: str = ""
 
 
+#: Axis scales an output may declare for its figures (``""``: the default rule of :mod:`pkpd.plots`).
+SCALES = ("", "log", "linear")
+
+
 @dataclass(frozen=True)
 class Output:
-    """An observable quantity (what data measure), with its unit."""
+    """An observable quantity (what data measure), with its unit.
+
+    ``label`` is the human name figures and reports show (e.g. ``"Plasma IL-10"``; default: the name) and
+    ``scale`` the y axis of its figures: ``"log"``, ``"linear"`` or ``""`` for the default rule of
+    :mod:`pkpd.plots` (linear for dimensionless outputs, log when the values span more than 3 decades).
+    """
 
     name: str
     expression: str
     unit: str
     description: str = ""
+    label: str = ""
+    scale: str = ""
 
 
 @dataclass(frozen=True)
@@ -481,6 +492,11 @@ def _validate(m: Model) -> _Checked:
     outputs = []
     for o in m.outputs:
         sec = f"outputs.{o.name}"
+        if o.scale not in SCALES:
+            raise ModelFileError(f"scale must be 'log' or 'linear' (or absent for the default rule); got "
+                                 f"{o.scale!r}", file=f, section=sec, key="scale")
+        if not isinstance(o.label, str):
+            raise ModelFileError(f"label must be a string; got {o.label!r}", file=f, section=sec, key="label")
         declared = _unit(o.unit, f, sec)
         tree = _parse(o.expression, f, sec, "expression", everything, all_known)
         tree, _ = _units_check(tree, units, declared, f, sec, "expression", bare=declared)

@@ -775,8 +775,8 @@ class PopulationFit:
     shrinkage : dict[str, float]
         η shrinkage per random effect, :math:`1 - \mathrm{SD}(\hat\eta)/\omega` [fraction].
     table : pandas.DataFrame
-        ID, TIME, DV, PRED (:math:`f(\eta=0)`), IPRED (:math:`f(\hat\eta)`), RES, IWRES, CWRES, CENS and
-        one ETA column per random effect.
+        ID, TIME, DV, PRED (:math:`f(\eta=0)`), IPRED (:math:`f(\hat\eta)`), RES, IWRES, CWRES, CENS, OUTPUT
+        (the observed output) and one ETA column per random effect.
     n_subjects, n_obs : int
     converged : bool
     message : str
@@ -1387,6 +1387,7 @@ def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray
         "TIME": d.time[prob.obs[sel]] / 1.0,
         "DV": prob.y[sel], "PRED": f0[0][sel], "IPRED": f[0][sel], "RES": (prob.y - f0[0])[sel],
         "IWRES": iwres[sel], "CWRES": cw[sel], "CENS": prob.cens[sel].astype(int),
+        "OUTPUT": np.asarray(layout.outputs, dtype=object)[prob.which[sel]],
     })
     for j, name in enumerate(prob.iiv.names):
         table[f"ETA_{name}"] = np.repeat(eta[:, j], sel.sum(axis=1))

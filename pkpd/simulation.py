@@ -76,6 +76,9 @@ class Simulation:
     settings : SolverSettings
     n_steps : ndarray (n_subjects,)
         Accepted plus rejected steps per subject (work count).
+    labels, scales : dict[str, str]
+        Per output, the human label and the declared axis scale of the model file (``Output.label``,
+        ``Output.scale``), which figures use.
 
     Examples
     --------
@@ -100,6 +103,8 @@ class Simulation:
     model_version: str
     settings: SolverSettings
     n_steps: np.ndarray = field(repr=False)
+    labels: dict = field(default_factory=dict, repr=False)
+    scales: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_subjects(self) -> int:
@@ -195,7 +200,11 @@ class Simulation:
             columns=["ID", "TIME", "name", "value", "unit"])
 
     def plot(self, names: Sequence[str] | None = None, **kwargs):
-        """One panel per output with units on the axes; see :func:`pkpd.plots.plot_simulation`."""
+        """One panel per output against time, units on the axes, doses marked; a population as median and band.
+
+        Options (``bands=``, ``time_unit=``, ``subjects=``, ``ax=``, ``label=``...) as
+        :func:`pkpd.plots.plot_simulation`.
+        """
         from .plots import plot_simulation
 
         return plot_simulation(self, names, **kwargs)
@@ -381,7 +390,8 @@ def simulate(
         params={p: param_values[:, i] for i, p in enumerate(m.parameter_names)},
         covariates={c: cov_values[:, i] for i, c in enumerate(m.covariate_names)}, regimens=tuple(regimens),
         status=status, model_name=m.name, model_version=m.version, settings=settings,
-        n_steps=sol["counters"][:, 0].astype(np.int64))
+        n_steps=sol["counters"][:, 0].astype(np.int64), labels={o.name: o.label for o in m.outputs if o.label},
+        scales={o.name: o.scale for o in m.outputs if o.scale})
 
 
 # A batch larger than this many subjects runs in chunks of it: between chunks the progress bar moves and Ctrl-C is

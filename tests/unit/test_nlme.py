@@ -160,8 +160,8 @@ def test_plot_gof_draws_four_labelled_panels():
     fig = plot_gof(fit)
     assert len(fig.axes) == 4
     labels = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
-    assert labels == [("PRED [mg/L]", "DV [mg/L]"), ("IPRED [mg/L]", "DV [mg/L]"), ("TIME [h]", "CWRES [1]"),
-                      ("PRED [mg/L]", "CWRES [1]")]
+    assert labels == [("PRED [mg/L]", "DV [mg/L]"), ("IPRED [mg/L]", "DV [mg/L]"), ("TIME [h]", "CWRES"),
+                      ("PRED [mg/L]", "CWRES")]
     assert all(ax.get_title() for ax in fig.axes)
     # every observation drawn in every panel (theophylline: 132 observations, none censored)
     assert all(ax.collections[0].get_offsets().shape[0] == 132 for ax in fig.axes)
