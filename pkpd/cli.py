@@ -671,11 +671,12 @@ def _cmd_nca(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------- scenario
 _SCENARIO_EXAMPLE = """\
-example:
-  pkpd scenario sepsis_dose_ranging.toml --out report/
+example (the shipped sepsis dose-ranging scenario, 13 arms x 200 virtual patients):
+  pkpd scenario scenarios/msc_sepsis_dose_ranging.toml --out sepsis_report
 
 The scenario file (TOML) declares the model, the population, the arms, the endpoints and the targets; see
-'pydoc pkpd.scenarios' for the format. DIR receives report.html (open it in a browser), figures/ (PNG at 300 dpi
+'pydoc pkpd.scenarios' for the format. DIR receives report.html (one self-contained page: the answer first, then
+the details; open it in a browser), with --pdf report.pdf (printed by headless Chromium), figures/ (PNG at 300 dpi
 and SVG) and tables/ (CSV and Markdown).
 """
 
@@ -689,6 +690,10 @@ def _add_scenario(commands) -> None:
     cmd.add_argument("file", metavar="FILE.toml", help="the scenario file")
     cmd.add_argument("--out", required=True, metavar="DIR", help="folder for the report (created if missing)")
     cmd.add_argument("--seed", type=int, metavar="INT", help="seed of the virtual population (overrides the file's)")
+    cmd.add_argument("--probability", type=float, default=0.8, metavar="P",
+                     help="probability of target attainment the answer asks for (default 0.8)")
+    cmd.add_argument("--pdf", action="store_true",
+                     help="also write report.pdf (needs Chromium or Google Chrome, run headless)")
     cmd.set_defaults(run=_cmd_scenario)
 
 
@@ -701,9 +706,10 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
         raise PkpdError(f"scenario: --out {args.out!r} exists and is not a folder")
     scenario = load_scenario(args.file)
     result = run_scenario(scenario, seed=args.seed)
-    page = write_report(result, out)
+    page = write_report(result, out, probability=args.probability, pdf=args.pdf)
     print(repr(result))
-    print(f"wrote {page} (figures in {out / 'figures'}, tables in {out / 'tables'})")
+    print(f"wrote {page}" + (f" and {out / 'report.pdf'}" if args.pdf else "")
+          + f" (figures in {out / 'figures'}, tables in {out / 'tables'})")
     return 0
 
 

@@ -18,9 +18,9 @@ Conventions of every time course (:func:`plot_simulation`, :meth:`pkpd.Simulatio
   dimensionless output, log when its positive values span more than 3 decades. A log axis shows at most
   :data:`LOG_DECADES_SHOWN` decades below the highest value, and never less than 1 for counts (cells): population
   bands stop there instead of running down to 10⁰ or below.
-* **Doses** as triangles along the top edge (infusions also as a bar from start to end), in the arm's colour
-  when arms are compared.
-* **One legend** per figure, above or right of the panels, never over data; a title says what was simulated.
+* **Doses** as triangles in a strip along the top of each panel, above the data (infusions also as a bar from
+  start to end), in the arm's colour when arms are compared.
+* **One legend** per figure, below or right of the panels, never over data; a title says what was simulated.
 * Drawing into the caller's axes (``ax=``) applies the same style to them.
 
 Overlaying simulations (comparing regimens) is done by drawing the second one into the axes of the first::
@@ -210,7 +210,8 @@ def plot_simulation(sim, names: str | Sequence[str] | None = None, *, subjects=N
         shown = {}
         for i, (a, name) in enumerate(zip(axes, names)):
             values = np.asarray(sim[name], dtype=float)[rows]
-            shown[name] = _quantity(sim.labels.get(name, name), sim.units[name], values, a.get_ylabel())
+            shown[name] = _quantity(sim.labels.get(name, name), sim.units[name], values,
+                                    " ".join(a.get_ylabel().split()))
             _check_overlay(a, i, shown[name][0], time_label)
         colour = color if color is not None else _next_colour(axes[0])
         for a, name in zip(axes, names):
@@ -284,11 +285,23 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
         raise PkpdError(f"save_figure: folder {str(folder)!r} does not exist; create it first or choose another "
                         "path.")
     with matplotlib.rc_context(HOUSE_STYLE):
-        # the constrained layout makes room for legends and titles over successive draws: settle it first, so
-        # that the file does not depend on how often the figure was drawn before
-        for _ in range(2):
+        # the constrained layout makes room for legends and titles over successive draws: settle it first (until
+        # the panels stop moving), so that the file does not depend on how often the figure was drawn before
+        before = None
+        for _ in range(10):
             fig.draw_without_rendering()
-        fig.savefig(path, format=fmt, dpi=300, metadata=_NO_DATE[fmt])
+            now = [ax.get_position().bounds for ax in fig.axes]
+            if now == before:
+                break
+            before = now
+        engine = fig.get_layout_engine()
+        if engine is not None:
+            fig.set_layout_engine("none")  # save the settled layout as it is (the format's renderer would move it)
+        try:
+            fig.savefig(path, format=fmt, dpi=300, metadata=_NO_DATE[fmt])
+        finally:
+            if engine is not None:
+                fig.set_layout_engine(engine)
     return path
 
 
@@ -402,7 +415,7 @@ def _finish_axes(ax, time_label: str, ylabel: str, unit: str, t: np.ndarray, flo
     from matplotlib.ticker import FuncFormatter, MultipleLocator
 
     ax.set_xlabel(time_label)
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(_wrapped(ylabel))
     _house_style(ax)
     span = float(np.nanmax(t) - np.nanmin(t)) if t.size else 0.0
     if span > 0:
@@ -415,6 +428,15 @@ def _finish_axes(ax, time_label: str, ylabel: str, unit: str, t: np.ndarray, flo
         low, high = ax.get_ylim()
         if low < floor < high:
             ax.set_ylim(bottom=floor)
+
+
+def _wrapped(label: str, width: int = 24) -> str:
+    """A y label longer than a panel is high, on two lines (the unit stays with the last word)."""
+    import textwrap
+
+    if len(label) <= width:
+        return label
+    return textwrap.fill(label, max(width // 2, (len(label) + 1) // 2 + 4), break_on_hyphens=False)
 
 
 def _house_style(ax) -> None:
@@ -453,13 +475,50 @@ def _mark_doses(axes, regimens, per_hour: float, colour: str = "0.3", label: str
     if not starts:
         return
     for k, ax in enumerate(axes):
+        _headroom(ax)
         top = ax.get_xaxis_transform()  # x in data, y in axes fraction
         low, high = ax.get_xlim()
-        ax.plot(starts, np.ones(len(starts)), transform=top, linestyle="none", marker="v", markersize=4.5,
-                color=colour, clip_on=False, zorder=5, label=label if k == 0 else None)
+        ax.plot(starts, np.full(len(starts), 0.975), transform=top, linestyle="none", marker="v", markersize=4.5,
+                color=colour, zorder=5, label=label if k == 0 else None, gid=_DOSES_GID)
         for start, end in infusions:
-            ax.axvspan(start, end, ymin=0.965, ymax=1.0, color=colour, alpha=0.45, linewidth=0, zorder=5)
+            ax.axvspan(start, end, ymin=0.955, ymax=0.99, color=colour, alpha=0.45, linewidth=0, zorder=5)
         ax.set_xlim(low, high)
+
+
+_DOSES_GID = "pkpd-doses"
+
+
+def _data_top(ax) -> float | None:
+    """The highest value drawn in ``ax`` (lines and filled bands; not the dose markers)."""
+    tops = []
+    for line in ax.get_lines():
+        if line.get_gid() != _DOSES_GID:
+            y = np.asarray(line.get_ydata(), dtype=float)
+            tops.append(y[np.isfinite(y)])
+    for coll in ax.collections:
+        for path in coll.get_paths():
+            y = path.vertices[:, 1]
+            tops.append(y[np.isfinite(y)])
+    values = np.concatenate(tops) if tops else np.array([])
+    return float(values.max()) if values.size else None
+
+
+def _headroom(ax, fraction: float = 0.09) -> None:
+    """Extend the y data limits so that the top ``fraction`` of the panel is free for the dose markers. The axis
+    keeps autoscaling (an overlay still fits), and the extension is computed from the data drawn, so that drawing
+    again (an overlay, panels sharing an axis) does not add up."""
+    high = _data_top(ax)
+    low = ax.get_ylim()[0]
+    if high is None or not high > low:
+        return
+    if ax.get_yscale() == "log":
+        if not low > 0:
+            return
+        top = high * (high / low) ** (fraction / (1 - fraction))
+    else:
+        top = high + (high - low) * fraction / (1 - fraction)
+    ax.update_datalim([(ax.get_xlim()[0], top)], updatex=False)
+    ax.autoscale_view(scalex=False)
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -583,7 +642,7 @@ def _given_axes(ax, n: int) -> list:
 
 def _check_overlay(ax, i: int, ylabel: str, time_label: str) -> None:
     """Refuse to draw into an axes that shows another quantity, unit or time unit."""
-    for what, have, want in (("y", ax.get_ylabel(), ylabel), ("x", ax.get_xlabel(), time_label)):
+    for what, have, want in (("y", " ".join(ax.get_ylabel().split()), ylabel), ("x", ax.get_xlabel(), time_label)):
         if have and have != want:
             raise PkpdError(f"plot_simulation: ax[{i}] shows {have!r} on its {what} axis, but this panel would "
                             f"draw {want!r}. Overlay the same names in the same order (and the same units), or "
@@ -1187,7 +1246,7 @@ def _time_course_columns(arms) -> list[tuple[str, list]]:
     return [(g, controls + sorted(members, key=lambda a: a.dose_level)) for g, members in groups.items()]
 
 
-def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
+def plot_exposure(result, endpoints: str | Sequence[str] | None = None, *, units: dict | None = None):
     """Endpoint values by arm: every virtual subject (dots), the median (bar) and the 5-95 % range (line).
 
     Parameters
@@ -1195,6 +1254,8 @@ def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
     result : ScenarioResult
     endpoints : str or sequence of str, optional
         One panel each (default all).
+    units : dict[str, str], optional
+        Unit to show an endpoint in (e.g. ``{"IL10_AUC_0_168": "ng*h/mL"}``); default its own.
 
     Returns
     -------
@@ -1209,16 +1270,17 @@ def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
     ...                             [Endpoint("conc", "auc", end=24)]))
     >>> fig = plot_exposure(res)
     >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
-    ('conc_AUC_to_24 [mg/L*h]', 'Arm')
+    ('conc_AUC_to_24 [mg/L·h]', 'Arm')
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
     import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     names = _endpoint_names(result, endpoints)
     arms = [a.name for a in result.scenario.arms]
     colours = scenario_colors(result)
-    units = result.units
+    units, scale = _endpoint_units(result, units)
     table = result.table
     height = max(_PANEL_SIZE[1], 0.28 * len(arms) + 0.9)
     label_width = 0.065 * max(len(a) for a in arms)  # inches taken by the arm names, left of each panel
@@ -1234,7 +1296,7 @@ def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
             part = table[table["endpoint"] == ep]
             all_values = []
             for k, arm in enumerate(arms):
-                v = part.loc[part["arm"] == arm, "value"].to_numpy(dtype=float)
+                v = part.loc[part["arm"] == arm, "value"].to_numpy(dtype=float) * scale[ep]
                 v = v[np.isfinite(v)]
                 if not v.size:
                     continue
@@ -1253,23 +1315,44 @@ def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
                 ax.set_xscale("log")
             ax.margins(x=0.04)
             ax.set_axisbelow(True)
-            ax.set_xlabel(_axis_label(ep, units[ep]))
+            ax.set_xlabel(_axis_label(ep, _pretty_unit(units[ep])))
             ax.set_ylabel("Arm")
+            if ax.get_xscale() == "linear":
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: _tick_text(value)))
+        fig.suptitle(f"{result.scenario.name}: endpoints by arm", fontsize=10)
     return fig
 
 
-def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
+def _endpoint_units(result, units) -> tuple[dict[str, str], dict[str, float]]:
+    """(unit to show each endpoint in, factor from its own unit)."""
+    from . import units as un
+
+    shown = dict(result.units)
+    scale = dict.fromkeys(shown, 1.0)
+    for name, unit in (units or {}).items():
+        if name not in shown:
+            raise PkpdError(f"units: no endpoint {name!r}." + did_you_mean(str(name), list(shown)))
+        scale[name] = 1.0 if unit == shown[name] else un.convert(shown[name], unit)
+        shown[name] = unit
+    return shown, scale
+
+
+def plot_dose_response(result, endpoints: str | Sequence[str] | None = None, *, units: dict | None = None):
     """Dose-response per schedule: arm medians with 5-95 % ranges, the Emax fit with its confidence band, ED50.
 
     The curve's band is the pointwise confidence interval of the fitted typical curve (delta method); the
     horizontal bar at the ED50 marker is its confidence interval. Only schedules with a fit (>= 3 dose levels)
-    are drawn.
+    are drawn. An ED50 the fit does not determine (a flat response, an interval wider than 100-fold, or an
+    extrapolation beyond the doses tested: :class:`pkpd.scenarios.DoseResponseFit`) gets no marker; the panel
+    says which schedules have one.
 
     Parameters
     ----------
     result : ScenarioResult
     endpoints : str or sequence of str, optional
         One panel each (default all).
+    units : dict[str, str], optional
+        Unit to show an endpoint in; default its own.
 
     Returns
     -------
@@ -1294,6 +1377,7 @@ def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
     """
     import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     names = _endpoint_names(result, endpoints)
     if not result.fits:
@@ -1302,7 +1386,7 @@ def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
     arms, groups = _scenario_arms(result)
     colours, group_colours = _arm_colours(arms, groups)
     summary = result.summary
-    units = result.units
+    units, scale = _endpoint_units(result, units)
     fitted_groups = list(dict.fromkeys(g for g, _ in result.fits))
     with matplotlib.rc_context(HOUSE_STYLE):
         axes = _new_axes(plt, len(names))
@@ -1310,6 +1394,7 @@ def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
             dose_unit = None
             lows, highs = [], []
             drawn = [g for g in fitted_groups if (g, ep) in result.fits]
+            flagged = []
             for k, g in enumerate(drawn):
                 fit = result.fits[(g, ep)]
                 colour = group_colours[g]
@@ -1317,31 +1402,41 @@ def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
                 dose_unit = members[0].dose_unit
                 d = np.array([a.dose_level for a in members])
                 rows = summary[summary["endpoint"] == ep].set_index("arm")
-                med = np.array([rows.loc[a.name, "median"] for a in members])
-                lo = np.array([rows.loc[a.name, "p5"] for a in members])
-                hi = np.array([rows.loc[a.name, "p95"] for a in members])
+                med = np.array([rows.loc[a.name, "median"] for a in members]) * scale[ep]
+                lo = np.array([rows.loc[a.name, "p5"] for a in members]) * scale[ep]
+                hi = np.array([rows.loc[a.name, "p95"] for a in members]) * scale[ep]
                 dodge = 1.0 + 0.07 * (k - (len(drawn) - 1) / 2)  # schedules side by side at the same dose
                 ax.errorbar(d * dodge, med, yerr=[np.maximum(med - lo, 0), np.maximum(hi - med, 0)], fmt="o",
                             color=colour, markersize=4, capsize=2, linewidth=0.9, label=g)
                 grid = np.geomspace(d.min() / 2, d.max() * 2, 200)
                 lows.append(grid[0])
                 highs.append(grid[-1])
-                band_lo, band_hi = fit.band(grid)
-                ax.plot(grid, fit.predict(grid), color=colour, linewidth=1.4)
+                band_lo, band_hi = (b * scale[ep] for b in fit.band(grid))
+                ax.plot(grid, fit.predict(grid) * scale[ep], color=colour, linewidth=1.4)
                 if np.all(np.isfinite(band_lo)):
                     ax.fill_between(grid, band_lo, band_hi, color=colour, alpha=0.18, linewidth=0)
-                if np.all(np.isfinite(fit.ed50_ci)) and grid[0] <= fit.ed50 <= grid[-1]:
-                    y50 = float(fit.predict(fit.ed50))
+                if fit.ed50_flag:
+                    flagged.append(f"{g}: {fit.ed50_flag}")
+                elif np.all(np.isfinite(fit.ed50_ci)) and grid[0] <= fit.ed50 <= grid[-1]:
+                    y50 = float(fit.predict(fit.ed50)) * scale[ep]
                     ax.errorbar([fit.ed50], [y50], xerr=[[fit.ed50 - fit.ed50_ci[0]], [fit.ed50_ci[1] - fit.ed50]],
                                 fmt="D", color=colour, markerfacecolor="white", markersize=5, capsize=3,
                                 linewidth=1.2)
             ax.set_xscale("log")
             if lows:
                 ax.set_xlim(min(lows), max(highs))
-            ax.set_title(ep, fontsize=9)
-            ax.set_xlabel(_axis_label("Dose per administration", dose_unit or "dose unit"))
-            ax.set_ylabel(_axis_label(ep, units[ep]))
+            if flagged:  # said under the panel title: no ED50 marker for these schedules
+                kinds = sorted({f.split(": ")[-1] for f in flagged})
+                which = "all schedules" if len(flagged) == len(drawn) else f"{len(flagged)} schedule(s)"
+                ax.set_title(f"{ep}\nno ED50 ({which}): {', '.join(kinds)}", fontsize=8, color="#8a5a00")
+            else:
+                ax.set_title(ep, fontsize=9)
+            ax.set_xlabel(_axis_label("Dose per administration", _pretty_unit(dose_unit or "dose unit")))
+            ax.set_ylabel(_axis_label(ep, _pretty_unit(units[ep])))
+            if ax.get_yscale() == "linear":
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: _tick_text(value)))
         _legend(axes, title="dots: median and 5-95 % range\nline: Emax fit, 95 % CI band\n◇: ED50, 95 % CI")
+        axes[0].figure.suptitle(f"{result.scenario.name}: dose-response", fontsize=10)
     return axes[0].figure
 
 
@@ -1409,10 +1504,11 @@ def plot_target_attainment(result, targets: str | Sequence[str] | None = None, *
             if dose_unit is not None:
                 ax.set_xscale("log")
             ax.set_ylim(-3, 103)
-            ax.set_title(target, fontsize=9)
-            ax.set_xlabel(_axis_label("Dose per administration", dose_unit or "dose unit"))
+            ax.set_title(_pretty_numbers(target).replace("*", "·"), fontsize=9)
+            ax.set_xlabel(_axis_label("Dose per administration", _pretty_unit(dose_unit or "dose unit")))
             ax.set_ylabel(_axis_label("Target attainment", "%"))
         _legend(axes, title="probability of target attainment\n(Wilson 95 % CI)")
+        axes[0].figure.suptitle(f"{result.scenario.name}: probability of target attainment", fontsize=10)
     return axes[0].figure
 
 
@@ -1569,9 +1665,9 @@ _RIGHT_LEGEND = "pkpd-legend-right"
 
 
 def _legend(axes, *, title: str | None = None, above_max: int = 4) -> None:
-    """One legend for all panels, never over data: a figure legend above the panels when short, right of them when
-    long (the figure is widened so that the panels keep their size). In a figure without constrained layout (the
-    caller's), right of the last panel."""
+    """One legend for all panels, never over data (nor over the title): a figure legend below the panels when short,
+    right of them when long or titled (the figure is widened so that the panels keep their size). In a figure
+    without constrained layout (the caller's), right of the last panel."""
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     seen: dict[str, object] = {}
@@ -1591,10 +1687,10 @@ def _legend(axes, *, title: str | None = None, above_max: int = 4) -> None:
     if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
         axes[-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **style)
         return
-    if len(seen) <= above_max:
+    if len(seen) <= above_max and title is None:
         longest = max(len(lab) for lab in seen)
         ncols = len(seen) if longest * len(seen) <= 70 else 2 if longest <= 35 else 1
-        fig.legend(handles, labels, loc="outside upper left", ncols=ncols, **style)
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, **style)
         return
     longest = max([len(lab) for lab in seen] + [0.85 * len(line) for line in (title or "").splitlines()])
     if not widened:
