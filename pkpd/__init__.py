@@ -38,7 +38,7 @@ engine builds generated C with the system C compiler (:mod:`pkpd.compile`).
 
 Scale-out: :func:`simulate_summary`, :func:`run_scenario`, :func:`bootstrap`, :func:`simulation_estimation`,
 :func:`pkpd.nlme.vpc`, :func:`sobol_indices` and :func:`morris_screening` take ``client=`` (a ``dask.distributed``
-client, cluster or scheduler address; ``pip install 'pkpd[distributed]'``) and give the same result as locally;
+client, cluster or scheduler address; ``pip install -e '.[distributed]'``) and give the same result as locally;
 bootstrap and simulation-estimation replicates use all local cores by default (``workers=``).
 """
 

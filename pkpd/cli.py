@@ -7,8 +7,9 @@ Subcommands::
     pkpd simulate MODEL [options]    simulate a regimen; write the tidy CSV and/or a figure
     pkpd fit MODEL DATA [options]    fit parameters to NONMEM-layout data; write the parameter table, a summary
                                      and diagnostic plots
-    pkpd fit-population MODEL DATA --method focei --iiv CL=0.1,V=0.1 --error proportional=0.2 --out DIR
-                                     population (mixed-effects) estimation: FO, FOCE, FOCE-I, Laplace
+    pkpd fit-population MODEL DATA --dose-unit mg --iiv CL=0.1,V=0.1 --error conc=proportional --out DIR
+                                     population (mixed-effects) estimation: FO, FOCE, FOCE-I, Laplace; parameters
+                                     with units and CIs, GOF and VPC figures
     pkpd nca DATA --out FILE.csv     non-compartmental analysis of NONMEM-layout data, one row per subject and
                                      output
     pkpd scenario FILE --out DIR     run a dose-response scenario (TOML); write a one-page HTML report, figures
@@ -466,9 +467,10 @@ def _summary(description: str) -> str:
 _ERROR_KINDS = ("additive", "proportional", "combined-variance", "combined-sd", "lognormal")
 
 _FIT_EXAMPLE = """\
-example (fit three parameters of the MSC model to IL-10 and PGE2 data with doses in cells/kg):
-  pkpd fit msc_salvadori study.csv --dose-unit cell/kg --estimate k_c,s_p,EC50 \\
-      --error IL10=proportional --error PGE2=combined-variance:2,0.1 --out fit_results
+example (fit three parameters of the MSC model to the example dataset: viable cells, PGE2 and IL-10, with doses
+in cells/kg; from the repository's root folder):
+  pkpd fit msc_salvadori notebooks/data/msc_example.csv --dose-unit cell/kg --estimate k_c,s_p,EC50 \\
+      --error IL10=proportional --error PGE2=combined-variance:2,0.1 --error cells=lognormal --out fit_results
 
 error models (starting values after ':' are optional; defaults in brackets):
   additive[:sd]                 sd = a                    [a: 10 % of the median observation]
@@ -620,8 +622,8 @@ def _fit_plots(result, out: Path) -> list:
 
 # ------------------------------------------------------------------------------------------------------- nca
 _NCA_EXAMPLE = """\
-example (oral doses in mg, concentrations in mg/L, times in h):
-  pkpd nca theoph.csv --out nca.csv --dose-unit mg --conc-unit mg/L
+example (the theophylline data: oral doses in mg, concentrations in mg/L, times in h):
+  pkpd nca notebooks/data/theoph.csv --out nca.csv --dose-unit mg --conc-unit mg/L
 
 One row per subject and output (DVID): Cmax, Tmax, AUClast, AUCinf, % extrapolated, lambda_z (and the points and
 adjusted R^2 of its best-fit terminal phase), t1/2, MRT, CL (CL/F), Vz (Vz/F), Vss (IV). The header gives each
@@ -715,14 +717,10 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------ fit-population
 _FIT_POPULATION_EXAMPLE = """\
-examples:
-  theophylline, FOCE-I, log-normal IIV on ka, CL and V, additive error (one output: KIND=VALUES):
-    pkpd fit-population pk_1cmt_oral theoph.csv --dose-unit mg --method focei --iiv ka=0.6,CL=0.3,V=0.1 \\
-        --error additive=0.7 --out theo_fit
-
-  the MSC model, doses in cells/kg, one error model per observed output (OUTPUT=MODEL[:VALUES]):
-    pkpd fit-population msc_salvadori msc_example.csv --dose-unit cell/kg --estimate k_c,s_p --iiv k_c=0.1 \\
-        --error IL10=proportional --error PGE2=proportional --error cells=proportional --out msc_fit
+example (the MSC model, doses in cells/kg, one error model per observed output, OUTPUT=MODEL[:VALUES]; from the
+repository's root folder):
+    pkpd fit-population msc_salvadori notebooks/data/msc_example.csv --dose-unit cell/kg --estimate k_c,s_p \\
+        --iiv k_c=0.1 --error IL10=proportional --error PGE2=proportional --error cells=proportional --out msc_fit
 
 error models (starting values after ':' are optional; defaults in brackets):
   additive[:sd]                 sd = a                    [a: 10 % of the median observation]
@@ -730,7 +728,9 @@ error models (starting values after ':' are optional; defaults in brackets):
   combined-variance[:sd,cv]     sd**2 = a**2 + (b*f)**2   [as above]
   combined-sd[:sd,cv]           sd = a + b * f            [as above]
   lognormal[:sigma]             log y ~ N(log f, sigma)   [sigma: 0.3]
-A one-output model also takes --error additive=SD, proportional=CV or combined=SD,CV (variances add).
+A one-output model also takes one --error KIND=VALUES: additive=SD, proportional=CV or combined=SD,CV (variances
+add), e.g. for the theophylline data (notebooks/data/theoph.csv, doses in mg): --method focei --iiv ka=0.6,CL=0.3,V=0.1
+--error additive=0.7.
 
 --maxeval 0 evaluates the objective at the initial values without estimating (NONMEM's MAXEVAL=0). Writes
 DIR/parameters.csv (name, estimate, unit, se, rse_percent, 95 % ci_low and ci_high, cv_percent of each variance,

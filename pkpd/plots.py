@@ -59,7 +59,7 @@ __all__ = ["ARM_COLORS", "DEFAULT_BANDS", "HOUSE_STYLE", "LOG_DECADES_SHOWN", "M
            "plot_dose_response", "plot_exposure",
            "plot_gof", "plot_individual_fits", "plot_observed_vs_predicted", "plot_profile", "plot_residuals",
            "plot_sensitivity_over_time", "plot_simulation", "plot_sobol", "plot_target_attainment",
-           "plot_time_course", "plot_tornado", "save_figure", "scenario_colors", "time_unit_for"]
+           "plot_time_course", "plot_tornado", "save_figure", "scenario_colors", "time_unit_for", "fix_layout"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order arms receive them (yellow last: weak on white).
 ARM_COLORS: tuple[str, ...] = (
@@ -248,8 +248,9 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     fig : matplotlib.figure.Figure
         E.g. the result of :func:`plot_simulation`.
     path : str or path
-        Ending in ``.png``, ``.svg`` or ``.pdf`` (any case). The folder must exist. No creation date is written,
-        so saving the same figure again gives the same file.
+        Ending in ``.png``, ``.svg`` or ``.pdf`` (any case). The folder must exist. No creation date is written
+        and the layout is fixed at the first save (:func:`fix_layout`), so saving the same figure again gives the
+        same file.
 
     Returns
     -------
@@ -285,23 +286,8 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
         raise PkpdError(f"save_figure: folder {str(folder)!r} does not exist; create it first or choose another "
                         "path.")
     with matplotlib.rc_context(HOUSE_STYLE):
-        # the constrained layout makes room for legends and titles over successive draws: settle it first (until
-        # the panels stop moving), so that the file does not depend on how often the figure was drawn before
-        before = None
-        for _ in range(10):
-            fig.draw_without_rendering()
-            now = [ax.get_position().bounds for ax in fig.axes]
-            if now == before:
-                break
-            before = now
-        engine = fig.get_layout_engine()
-        if engine is not None:
-            fig.set_layout_engine("none")  # save the settled layout as it is (the format's renderer would move it)
-        try:
-            fig.savefig(path, format=fmt, dpi=300, metadata=_NO_DATE[fmt])
-        finally:
-            if engine is not None:
-                fig.set_layout_engine(engine)
+        fix_layout(fig)
+        fig.savefig(path, format=fmt, dpi=300, metadata=_NO_DATE[fmt])
     return path
 
 
@@ -545,6 +531,39 @@ def _simulation_title(sim, rows) -> str:
         what += f": {len(regimens)} regimens"
     n = rows.size
     return what + (f"; {n} subjects" if n > 1 else "")
+
+
+def fix_layout(fig) -> None:
+    """Settle a figure's constrained layout and keep it: every later draw or save uses the same panel positions.
+
+    The constrained layout makes room for legends and titles over successive draws, and each file format's renderer
+    would move the panels by a hair: fixing the layout once makes saving the same figure twice give the same file
+    (and saves the layout work of every later save). :func:`save_figure` calls it; afterwards the figure no longer
+    re-arranges itself when changed.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig = plt.figure(layout="constrained"); ax = fig.subplots(); _ = ax.set_title("a title")
+    >>> fix_layout(fig); where = ax.get_position().bounds
+    >>> _ = ax.set_ylabel("a label"); fig.draw_without_rendering(); ax.get_position().bounds == where
+    True
+    >>> plt.close(fig)
+    """
+    import matplotlib
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        return
+    with matplotlib.rc_context(HOUSE_STYLE):
+        before = None
+        for _ in range(10):
+            fig.draw_without_rendering()
+            now = [ax.get_position().bounds for ax in fig.axes]
+            if now == before:
+                break
+            before = now
+    fig.set_layout_engine("none")
 
 
 # ---------------------------------------------------------------------------------------------------- helpers

@@ -390,7 +390,7 @@ def _figures(result, folder: Path, shown: dict, probability: float) -> list[tupl
         fig = draw()
         try:
             for suffix in (".png", ".svg"):
-                plots.save_figure(fig, folder / f"{stem}{suffix}")
+                plots.save_figure(fig, folder / f"{stem}{suffix}")  # fixes the layout once for all three
             buffer = io.BytesIO()
             with matplotlib.rc_context(plots.HOUSE_STYLE):
                 fig.savefig(buffer, format="png", dpi=_SCREEN_DPI, metadata={"Software": None})

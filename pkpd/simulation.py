@@ -302,7 +302,7 @@ def simulate(
         ``"cpu"`` (default): the compiled CPU engine, all cores; that of a CompiledModel given, else
         :func:`pkpd.compile.default_engine` (``"native"``, generated C, where a C compiler is found, else
         ``"numba"``). ``"native"`` or ``"numba"`` name that engine. ``"jax"``: the same model and events on JAX in
-        float64 (optional extra ``pip install "pkpd[gpu]"``), on a GPU when JAX sees one, else on the CPU; the
+        float64 (optional extra ``pip install -e ".[gpu]"``), on a GPU when JAX sees one, else on the CPU; the
         first call per model and batch size compiles (seconds). See :mod:`pkpd.jax_backend`.
     progress : bool or None
         Progress bar for batches of more than 20,000 subjects, which run in chunks (Ctrl-C stops between chunks
@@ -485,8 +485,9 @@ def batch_runner(backend: str):
         try:
             from .jax_backend import run_batch_jax
         except ImportError as err:
-            raise PkpdError(f'backend="jax" needs JAX, which is not installed ({err}); install it with '
-                            'pip install "pkpd[gpu]" (for NVIDIA GPUs also pip install "jax[cuda12]")') from None
+            raise PkpdError(f'backend="jax" needs JAX, which is not installed ({err}); install it from the pkpd '
+                            'folder with pip install -e ".[gpu]" (for NVIDIA GPUs also pip install '
+                            '"jax[cuda12]")') from None
         return run_batch_jax
     raise PkpdError(f"backend: unknown backend {backend!r}; choose 'cpu' (the default compiled engine), 'native', "
                     "'numba' or 'jax'")

@@ -128,7 +128,7 @@ def test_unknown_backend_is_an_error_naming_the_choices():
 
 def test_missing_jax_is_an_error_saying_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "pkpd.jax_backend", None)  # import fails as if jax were absent
-    with pytest.raises(PkpdError, match=r'pip install "pkpd\[gpu\]"'):
+    with pytest.raises(PkpdError, match=r'pip install -e "\.\[gpu\]"'):
         pkpd.simulate(pkpd.load_model("pk_1cmt_iv"), None, [0, 1], backend="jax")
 
 
