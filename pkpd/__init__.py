@@ -33,8 +33,11 @@ Public API, in pipeline order:
 * sensitivity: :func:`local_sensitivity`; :func:`sobol_indices` and :func:`morris_screening` of any function, e.g.
   :func:`endpoint_function` of a model over :func:`parameter_ranges`; notebook sliders: :func:`explore`
 
-Nothing heavy happens at import: pint, numba (the fallback engine) and matplotlib load on first use. The default
-engine builds generated C with the system C compiler (:mod:`pkpd.compile`).
+Every public submodule is an attribute too, after a plain ``import pkpd`` (``pkpd.nonmem.read_nonmem``,
+``pkpd.nlme.vpc``, ``pkpd.plots.save_figure``, ``pkpd.report.write_report``...).
+
+Nothing heavy happens at import: pint, numba (the fallback engine) and matplotlib load on first use, as do the
+submodules. The default engine builds generated C with the system C compiler (:mod:`pkpd.compile`).
 
 Scale-out: :func:`simulate_summary`, :func:`run_scenario`, :func:`bootstrap`, :func:`simulation_estimation`,
 :func:`pkpd.nlme.vpc`, :func:`sobol_indices` and :func:`morris_screening` take ``client=`` (a ``dask.distributed``

@@ -196,8 +196,10 @@ def _add_simulate(commands) -> None:
                      help="simulate every subject of a NONMEM-format dataset (ID, TIME [h], EVID, AMT, CMT, RATE, "
                           "II, ADDL, SS, covariates...) and write one row per input record, in the same order, with "
                           "ID, TIME, EVID and every model output to --out. The unit of AMT must be stated: "
-                          "--dose-unit, or an AMTU column. The regimen, subject and output-time options below are "
-                          "refused with --data (the dataset gives them)")
+                          "--dose-unit, or an AMTU column. The dataset gives the doses, subjects and times, so "
+                          "--dose, --count, --every, --start, --infusion-hours, --target, --weight, --until, --step, "
+                          "--plot, --time-unit and --include-states are refused with --data (--param, --rtol and "
+                          "--atol apply)")
     sim.add_argument("--dose-unit", metavar="UNIT",
                      help="unit of --dose, or with --data the unit of AMT: e.g. cell, cell/kg, mg, mg/kg, nmol "
                           "('target': each dose target's own unit). A unit ending in /kg is per kg of body weight: "

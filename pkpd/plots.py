@@ -465,7 +465,7 @@ def _mark_doses(axes, regimens, per_hour: float, colour: str = "0.3", label: str
         top = ax.get_xaxis_transform()  # x in data, y in axes fraction
         low, high = ax.get_xlim()
         ax.plot(starts, np.full(len(starts), 0.975), transform=top, linestyle="none", marker="v", markersize=4.5,
-                color=colour, zorder=5, label=label if k == 0 else None, gid=_DOSES_GID)
+                color=colour, zorder=5, clip_on=False, label=label if k == 0 else None, gid=_DOSES_GID)
         for start, end in infusions:
             ax.axvspan(start, end, ymin=0.955, ymax=0.99, color=colour, alpha=0.45, linewidth=0, zorder=5)
         ax.set_xlim(low, high)
