@@ -81,6 +81,7 @@ def shell_commands(code: str) -> list[str]:
                 continue  # building the environment this test already runs in
             if "pytest" in words:
                 continue  # the test suite itself
+            step = re.sub(r"\s+#.*$", "", step)  # a trailing comment
             steps.append(re.sub(r"(^|\s)\.venv/bin/", rf"\g<1>{BIN}/", step))
         if steps:
             out.append(" && ".join(steps))
