@@ -42,6 +42,7 @@ NOT_RUN_REASONS = {
     "needs a GPU",                                    # docs/performance.md: jax[cuda12]
     "illustrative fragment",                          # docs/performance.md: a call with "..." in place of arguments
     "starts Jupyter",                                 # notebooks/README.md: jupyter lab is interactive
+    "the mutation audit (hours of CPU)",              # docs/testing.md: benchmarks/mutation.py
 }
 
 
