@@ -40,7 +40,8 @@ _BATCH = 20000            # subject solves per batch call
 class ImportanceSampling:
     """The result of the importance-sampling likelihood (private to the fitters; reported in PopulationFit).
 
-    ``minus2ll`` includes every constant; ``objective`` is NONMEM's convention (without N_obs log 2 pi).
+    ``minus2ll`` includes every constant; ``objective`` is NONMEM's convention (without log 2 pi per quantified
+    observation).
     """
 
     minus2ll: float
@@ -72,7 +73,8 @@ def importance_sampling(prob, theta_i: np.ndarray, omega: np.ndarray, errs: list
         chol[i] = np.linalg.cholesky(0.5 * (cov + cov.T))
     logdet_chol = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)          # (n,)
     logdet_om = np.linalg.slogdet(omega)[1]
-    n_obs_i = prob.mask.sum(axis=1)
+    # a quantified record's density carries log 2 pi; a censored (M3) one is a probability and carries none
+    n_obs_i = (prob.mask & ~prob.cens).sum(axis=1)
     chunk = max(1, _BATCH // max(n, 1))
     logw = np.empty((n_samples, n))
     nu = _DF
@@ -105,7 +107,6 @@ def importance_sampling(prob, theta_i: np.ndarray, omega: np.ndarray, errs: list
     ess = w.sum(axis=0) ** 2 / (w ** 2).sum(axis=0)
     per = -2.0 * log_l
     minus2ll = float(per.sum())
-    n_obs = int(prob.mask.sum())
-    return ImportanceSampling(minus2ll=minus2ll, objective=minus2ll - n_obs * _LOG_2PI,
+    return ImportanceSampling(minus2ll=minus2ll, objective=minus2ll - int(n_obs_i.sum()) * _LOG_2PI,
                               se=float(2.0 * math.sqrt(var_log.sum())), n_samples=int(n_samples), per_subject=per,
                               ess=ess)

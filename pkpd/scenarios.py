@@ -867,6 +867,12 @@ class DoseResponseFit:
     converged : bool
     message : str
         Why the fit or its intervals are not to be trusted, or "" when all is well.
+    ed50_flag, ed90_flag : str
+        What a reader must know before using the value, shown next to it in reports: ``"flat"`` (the response
+        does not change with dose: the F-test of the fit against a constant does not reject at 1 - ``level``, so
+        no ED is determined),
+        ``"ill-determined"`` (its CI spans more than :data:`ILL_DETERMINED_RATIO`-fold, or is not available),
+        ``"extrapolated"`` (outside the doses tested), or ``""``.
     """
 
     e0: float
@@ -884,6 +890,8 @@ class DoseResponseFit:
     dose_range: tuple = (math.nan, math.nan)
     converged: bool = True
     message: str = ""
+    ed50_flag: str = ""
+    ed90_flag: str = ""
 
     def predict(self, doses) -> np.ndarray:
         """The fitted curve at ``doses`` [dose unit]."""
@@ -1024,7 +1032,8 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
     if cov is not None:
         se = {nm: float(math.sqrt(max(cov[i, i], 0.0))) for i, nm in enumerate(names)}
         s = se["log_ed50"]
-        ed50_ci = (ed50 * math.exp(-z * s), ed50 * math.exp(z * s))
+        half = min(z * s, 700.0)  # a flat response can have a huge SE of log ED50: its interval is then (0, inf)
+        ed50_ci = (ed50 * math.exp(-half), ed50 * math.exp(half))
         # delta method on log ED90 = log ED50 + ln 9 / h
         if sigmoid:
             g = np.array([1.0, -math.log(9.0) / hill**2])
@@ -1032,7 +1041,8 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
             s90 = float(math.sqrt(max(g @ sub @ g, 0.0)))
         else:
             s90 = s
-        ed90_ci = (ed90 * math.exp(-z * s90), ed90 * math.exp(z * s90))
+        half = min(z * s90, 700.0)
+        ed90_ci = (ed90 * math.exp(-half), ed90 * math.exp(half))
     else:
         messages.append("no covariance (flat or over-parameterised response): intervals not available")
     converged = bool(best.success)
@@ -1043,10 +1053,49 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
         messages.append("ED50 at the edge of its search range: the doses do not bracket it")
     elif not lo_d <= ed50 <= hi_d:
         messages.append(f"ED50 outside the doses tested ({_g(lo_d)}-{_g(hi_d)}): an extrapolation")
+    flat = _is_flat(y, best.residual * scale, len(names), 1 - level)
+    if flat:
+        messages.append("flat dose-response: the fit is no better than a constant (F-test), so no ED50 or ED90 is "
+                        "determined")
+    flags = [_ed_flag(ed, ci, lo_d, hi_d, flat) for ed, ci in ((ed50, ed50_ci), (ed90, ed90_ci))]
+    if flags[1] == "extrapolated" and lo_d <= ed50 <= hi_d:
+        messages.append(f"ED90 outside the doses tested ({_g(lo_d)}-{_g(hi_d)}): an extrapolation")
     return DoseResponseFit(e0=float(v["e0"]), emax=float(v["emax"]), ed50=ed50, hill=hill, ed50_ci=ed50_ci,
                            ed90=ed90, ed90_ci=ed90_ci, se=se, covariance=cov, sigmoid=bool(sigmoid),
                            level=float(level), n=int(d.size), dose_range=(lo_d, hi_d), converged=converged,
-                           message="; ".join(messages))
+                           message="; ".join(messages), ed50_flag=flags[0], ed90_flag=flags[1])
+
+
+def _is_flat(y: np.ndarray, residuals: np.ndarray, k: int, alpha: float) -> bool:
+    """Whether the response does not change with dose: the F-test of the fitted curve (k parameters) against a
+    constant does not reject at ``alpha`` (or the responses do not vary at all)."""
+    from scipy.stats import f as f_dist
+
+    n = y.size
+    rss0 = float(np.sum((y - y.mean()) ** 2))
+    rss1 = float(np.sum(np.asarray(residuals, dtype=float) ** 2))
+    if not rss0 > 1e-12 * max(float(np.sum(y ** 2)), 1e-300) or n <= k:
+        return True
+    if rss1 <= 0:
+        return False
+    stat = ((rss0 - rss1) / (k - 1)) / (rss1 / (n - k))
+    return not f_dist.sf(stat, k - 1, n - k) < alpha
+
+
+#: An ED50 or ED90 whose confidence interval spans more than this ratio (high/low) is flagged "ill-determined".
+ILL_DETERMINED_RATIO = 100.0
+
+
+def _ed_flag(ed: float, ci: tuple, lo_dose: float, hi_dose: float, flat: bool) -> str:
+    """How far an effective dose can be trusted (see DoseResponseFit.ed50_flag)."""
+    if flat:
+        return "flat"
+    low, high = ci
+    if not (math.isfinite(low) and math.isfinite(high) and low > 0) or high / low > ILL_DETERMINED_RATIO:
+        return "ill-determined"
+    if not lo_dose * (1 - 1e-9) <= ed <= hi_dose * (1 + 1e-9):
+        return "extrapolated"
+    return ""
 
 
 def _wilson(k: np.ndarray, n: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -1079,7 +1128,8 @@ class ScenarioResult:
         ``arm, group, dose, dose_unit, target, n, n_met, probability, ci_low, ci_high`` (Wilson 95 %).
     dose_response : DataFrame
         ``group, endpoint, unit, dose_unit, model, E0, Emax, ED50, ED50_low, ED50_high, ED90, ED90_low,
-        ED90_high, hill, n, converged, note`` for each schedule with >= 3 dose levels.
+        ED90_high, hill, n, converged, ED50_flag, ED90_flag, note`` for each schedule with >= 3 dose levels
+        (flags: see :class:`DoseResponseFit`).
     fits : dict[(group, endpoint), DoseResponseFit]
     arms : DataFrame
         The arms (dose, unit, schedule, group).
@@ -1366,7 +1416,7 @@ def _dose_response(arms, endpoints, units, values, groups, sigmoid):
     import pandas as pd
 
     cols = ["group", "endpoint", "unit", "dose_unit", "model", "E0", "Emax", "ED50", "ED50_low", "ED50_high", "ED90",
-            "ED90_low", "ED90_high", "hill", "n", "converged", "note"]
+            "ED90_low", "ED90_high", "hill", "n", "converged", "ED50_flag", "ED90_flag", "note"]
     controls = [a for a in arms if a.control]
     families: dict[tuple, list[Arm]] = {}
     for a in arms:
@@ -1385,7 +1435,8 @@ def _dose_response(arms, endpoints, units, values, groups, sigmoid):
                          "model": "sigmoid Emax" if sigmoid else "Emax", "E0": fit.e0, "Emax": fit.emax,
                          "ED50": fit.ed50, "ED50_low": fit.ed50_ci[0], "ED50_high": fit.ed50_ci[1], "ED90": fit.ed90,
                          "ED90_low": fit.ed90_ci[0], "ED90_high": fit.ed90_ci[1], "hill": fit.hill, "n": fit.n,
-                         "converged": fit.converged, "note": fit.message})
+                         "converged": fit.converged, "ED50_flag": fit.ed50_flag, "ED90_flag": fit.ed90_flag,
+                         "note": fit.message})
     return pd.DataFrame(rows, columns=cols), fits
 
 

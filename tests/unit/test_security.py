@@ -156,6 +156,7 @@ def test_arbitrary_text_fields_never_change_the_generated_code(tmp_path, descrip
         p["description"] = description
     data["states"]["central"]["description"] = state_description
     data["outputs"]["conc"]["description"] = output_description
+    data["outputs"]["conc"]["label"] = output_description[:200]
     data["doses"]["iv"]["description"] = dose_description
     data["covariates"]["WT"]["description"] = covariate_description
     data["derived"]["ke"]["description"] = derived_description
