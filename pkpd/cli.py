@@ -748,7 +748,7 @@ DIR/gof.png and one visual predictive check per observed output, DIR/vpc_OUTPUT.
 
 def _add_fit_population(commands) -> None:
     cmd = commands.add_parser(
-        "fit-population", help="population (mixed-effects) estimation: FO, FOCE, FOCE-I, Laplace",
+        "fit-population", help="population (mixed-effects) estimation: FO, FOCE, FOCE-I, Laplace, SAEM",
         description="Estimate typical values, between-subject variances (log-normal IIV) and the residual error of "
                     "MODEL from the observations in DATA (NONMEM layout); initial values from the model file and "
                     "these options.",
@@ -758,7 +758,6 @@ def _add_fit_population(commands) -> None:
     cmd.add_argument("--method", default="focei", choices=("focei", "foce", "fo", "laplace", "saem"),
                      help="objective function (default focei); saem: stochastic approximation EM with -2LL by "
                           "importance sampling (also writes saem_trace.csv)")
-    cmd.add_argument("--seed", type=int, metavar="N", help="seed of SAEM and of importance sampling")
     cmd.add_argument("--priors", action="store_true",
                      help="maximum a posteriori with the priors of the model file on the typical values")
     cmd.add_argument("--iiv", required=True, metavar="NAME=VARIANCE[,NAME=VARIANCE...]",
@@ -777,7 +776,8 @@ def _add_fit_population(commands) -> None:
                      help="maximum iterations; 0 evaluates the objective at the initial values")
     cmd.add_argument("--vpc-replicates", type=int, default=200, metavar="N",
                      help="simulated replicates of the study in each VPC (default 200; 0: no VPC)")
-    cmd.add_argument("--seed", type=int, default=1, metavar="INT", help="seed of the VPC simulations (default 1)")
+    cmd.add_argument("--seed", type=int, default=1, metavar="INT",
+                     help="seed of SAEM, of importance sampling and of the VPC simulations (default 1)")
     cmd.set_defaults(run=_cmd_fit_population)
 
 

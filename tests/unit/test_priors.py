@@ -106,7 +106,7 @@ def _pk_data():
     t = np.array([0.5, 1, 2, 4, 8, 12, 24])
     conc = pkpd.Proportional(cv=0.1).sample(100 / 32 * np.exp(-2.8 / 32 * t), np.random.default_rng(0))
     return pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 7, "AMT": [100] + [0] * 7,
-                         "DV": np.r_[np.nan, conc]})
+                         "AMTU": "mg", "DV": np.r_[np.nan, conc]})
 
 
 def test_map_with_a_flat_prior_is_the_maximum_likelihood_fit():

@@ -10,10 +10,12 @@ import pytest
 
 import pkpd
 from pkpd.errors import FitError
+from pkpd.nonmem import read_nonmem
 from pkpd.saem import SaemSettings
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-THEOPH = DATA / "theoph.csv"
+THEOPH_CSV = DATA / "theoph.csv"
+THEOPH = read_nonmem(THEOPH_CSV, dose_unit="mg")
 IIV = {"ka": 0.6, "CL": 0.3, "V": 0.1}
 SHORT = SaemSettings(exploratory=120, smoothing=80, n_chains=2)
 
@@ -71,7 +73,7 @@ def test_saem_is_reproducible_with_its_seed_and_has_a_convergence_plot():
 
 
 def _censored_theoph(lloq: float) -> pd.DataFrame:
-    df = pd.read_csv(THEOPH, na_values=".")
+    df = pd.read_csv(THEOPH_CSV, na_values=".").assign(AMTU="mg")
     obs = df["EVID"] == 0
     df["LLOQ"] = np.where(obs, lloq, np.nan)
     df["BLQ"] = np.where(obs & (df["DV"] < lloq), 1, 0)
@@ -90,7 +92,7 @@ def test_saem_with_censored_data_a_covariate_effect_and_iov(saem_fit):
         assert f.theta[name] == pytest.approx(saem_fit.theta[name], rel=0.25), name
     assert math.isfinite(f.covariate_effects[0].value) and -3 < f.covariate_effects[0].value < 3
     # inter-occasion variability: the first half of each subject's samples is occasion 1, the rest occasion 2
-    df = pd.read_csv(THEOPH)
+    df = pd.read_csv(THEOPH_CSV).assign(AMTU="mg")
     df["OCC"] = np.where(df["TIME"] < 5.0, 1, 2)
     g = pkpd.fit_population("pk_1cmt_oral", df, iiv=IIV, error=pkpd.Additive(sd=0.7), method="saem", seed=5,
                             iov={"CL": 0.02}, covariance=None, is_samples=300,
@@ -128,8 +130,9 @@ def simulate_study(replicate: int, n_subjects: int) -> pd.DataFrame:
     conc = pkpd.Proportional(cv=0.15).sample(sim.outputs["conc"], rng)
     rows = []
     for i in range(n_subjects):
-        rows.append(dict(ID=i + 1, TIME=0.0, DV=np.nan, AMT=320.0, EVID=1, MDV=1))
-        rows += [dict(ID=i + 1, TIME=t, DV=float(conc[i, j]), AMT=0.0, EVID=0, MDV=0) for j, t in enumerate(times)]
+        rows.append(dict(ID=i + 1, TIME=0.0, DV=np.nan, AMT=320.0, EVID=1, MDV=1, AMTU="mg"))
+        rows += [dict(ID=i + 1, TIME=t, DV=float(conc[i, j]), AMT=0.0, EVID=0, MDV=0, AMTU="mg")
+                 for j, t in enumerate(times)]
     return pd.DataFrame(rows)
 
 
@@ -152,7 +155,7 @@ def test_cli_fit_population_with_saem(tmp_path, capsys):
 
     data = str(DATA / "wang2007" / "wang2007.csv")
     assert main(["fit-population", "wang2007", data, "--method", "saem", "--iiv", "ke=0.04", "--error",
-                 "additive=0.3", "--seed", "4", "--maxeval", "40", "--out", str(tmp_path)]) == 0
+                 "additive=0.3", "--seed", "4", "--maxeval", "40", "--vpc-replicates", "0", "--out", str(tmp_path)]) == 0
     import json
 
     summary = json.loads((tmp_path / "summary.json").read_text())
