@@ -431,11 +431,23 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
             row = np.concatenate([row, 0.1 * rng.standard_normal(prob.n * iiv.n_eta)])
         init_rows.append(row)
     init = np.array(init_rows)
+    # the sampler moves z = (u - centre) / scale, each typical value standardised by its prior on the unconstrained
+    # scale (a parameter bounded to (-100, 100) has an unconstrained prior SD ~1/50): the warm-up then starts near
+    # the right step size and mass matrix instead of spending its windows finding them
+    centre, scale = np.zeros(init.shape[1]), np.ones(init.shape[1])
+    for k, n in enumerate(estimate):
+        centre[k], scale[k] = _unconstrained_prior_scale(chosen[n], *model.parameter(n).bounds)
+    init = (init - centre) / scale
+
+    def standardised(z):
+        return log_density(centre + scale * z)
+
     t0 = _time.perf_counter()
-    U, diverging, _ = _nuts.run_nuts(log_density, init, n_warmup=int(n_warmup), n_draws=int(n_draws),
+    Z, diverging, _ = _nuts.run_nuts(standardised, init, n_warmup=int(n_warmup), n_draws=int(n_draws),
                                      seed=int(rng.integers(0, 2 ** 31 - 1)), target_accept=float(target_accept),
                                      max_tree_depth=int(max_tree_depth))
     seconds = _time.perf_counter() - t0
+    U = centre + scale * Z
     draws, eta, prior_of = _natural_draws(spec, U, estimate, layout, population, iiv, chosen, omega_prior)
     summary, message, ess_min = _summarise(draws, prior_of, int(diverging.sum()))
     iiv_names = iiv.names if population else ()
@@ -444,6 +456,25 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
                      seconds=seconds, ess_per_second=ess_min / seconds, message=message, model=model,
                      iiv_names=iiv_names, iiv_distributions=iiv.distributions if population else (),
                      error=dict(error_d), _diverging=diverging)
+
+
+def _unconstrained_prior_scale(prior, lo: float, hi: float) -> tuple[float, float]:
+    """Median and spread (half the central 68 % range) of a prior on the sampler's unconstrained scale of a
+    parameter with bounds (lo, hi), from 4000 fixed-seed prior draws kept strictly inside the bounds."""
+    from ._nuts import unconstrain
+
+    draws = prior.sample(4000, np.random.default_rng(0))
+    width = hi - lo if math.isfinite(hi - lo) else max(1.0, abs(lo if math.isfinite(lo) else hi))
+    eps = 1e-9 * width
+    inside = draws[(draws > lo + eps) & (draws < hi - eps)]
+    if inside.size < 100:
+        return 0.0, 1.0
+    u = np.array([unconstrain(float(v), lo, hi) for v in inside])
+    q16, q50, q84 = np.quantile(u, [0.16, 0.5, 0.84])
+    spread = 0.5 * (q84 - q16)
+    if not (np.isfinite(spread) and spread > 0):
+        return 0.0, 1.0
+    return float(q50), float(spread)
 
 
 def _constrain_np(u, lo, hi):
@@ -505,7 +536,6 @@ def _summarise(draws: dict, priors: dict, divergences: int):
     import pandas as pd
 
     from .mcmc import ess_bulk, ess_tail, rhat
-    from .priors import posterior_sd_on_prior_scale
 
     rows = []
     for name, x in draws.items():
@@ -520,7 +550,6 @@ def _summarise(draws: dict, priors: dict, divergences: int):
             else:
                 post_sd = float(np.std(flat, ddof=1))
             ratio = post_sd / prior.scale_sd()
-            _ = posterior_sd_on_prior_scale
         rows.append({"name": name, "mean": float(flat.mean()), "sd": float(flat.std(ddof=1)),
                      "q2.5": float(np.quantile(flat, 0.025)), "median": float(np.median(flat)),
                      "q97.5": float(np.quantile(flat, 0.975)), "rhat": rhat(x), "ess_bulk": ess_bulk(x),

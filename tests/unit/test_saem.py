@@ -155,7 +155,8 @@ def test_cli_fit_population_with_saem(tmp_path, capsys):
 
     data = str(DATA / "wang2007" / "wang2007.csv")
     assert main(["fit-population", "wang2007", data, "--method", "saem", "--iiv", "ke=0.04", "--error",
-                 "additive=0.3", "--seed", "4", "--maxeval", "40", "--vpc-replicates", "0", "--out", str(tmp_path)]) == 0
+                 "additive=0.3", "--seed", "4", "--maxeval", "40", "--vpc-replicates", "0",
+                 "--out", str(tmp_path)]) == 0
     import json
 
     summary = json.loads((tmp_path / "summary.json").read_text())
