@@ -7,7 +7,8 @@ conditional covariance :math:`\hat\Sigma_i = H_i^{-1}`, :math:`H_i = \tfrac12\na
 exact Hessian, by central differences): a multivariate Student *t* with 5 degrees of freedom, whose heavier
 tails keep the weights bounded (as Monolix; NONMEM's IMP uses a normal or *t* proposal the same way). Then
 :math:`-2\log L = -2\sum_i \log\hat L_i`, with every constant, and the objective in NONMEM's convention
-subtracts :math:`N_{obs}\log 2\pi` (so it compares with the FOCE-I and Laplace OFVs).
+subtracts :math:`\log 2\pi` per quantified observation (a censored one has none; so it compares with the
+FOCE-I and Laplace OFVs).
 
 Its Monte-Carlo standard error comes from the delta method, per subject
 :math:`\mathrm{Var}(\log\hat L_i) \approx \widehat{\mathrm{Var}}(w)/(M\bar w^2)`, so that
