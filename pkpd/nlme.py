@@ -922,10 +922,189 @@ def population_objective(model, data, *, iiv, error, method: str = "focei", blq=
     -2.059
     """
     _, _, _, layout, prob = _setup(model, data, iiv, error, method, None, blq, settings, init, iov=iov)
-    theta, omega, errs = layout.unpack(layout.x0)
-    with np.errstate(all="ignore"):
-        out, _, _ = prob.ofv(theta, omega, errs)
-    return float(out.sum())
+    engine = _objective_engine(prob, layout)
+    run = _GradientRun(engine, prob, layout) if engine is not None else _FiniteDifferenceRun(prob, layout)
+    ofv, _ = run.final(layout.x0)                       # raises FitError naming the subject that fails
+    return float(ofv.sum())
+
+
+# ====================================================================================================== engines
+def _objective_engine(prob: _Problem, layout: _Layout):
+    """The compiled objective with analytic gradients (:mod:`pkpd.estimation._objective`), or None where it cannot
+    serve this problem (the finite-difference path does; :func:`_compiled_unsupported` says why)."""
+    if _compiled_unsupported(prob, layout):
+        return None
+    from .estimation._objective import PopulationObjective
+
+    return PopulationObjective(prob, layout)
+
+
+def _compiled_unsupported(prob: _Problem, layout: _Layout) -> str:
+    """Why the compiled inner problem cannot serve this problem ('' when it can)."""
+    from ._sensitivity import dose_dependence
+    from .estimation._compiled import available
+
+    if not available():
+        return "no C compiler (or PKPD_ENGINE=numba)"
+    if prob.iov is not None:
+        return "inter-occasion variability"
+    involved = set(layout.theta_names) | set(prob.iiv.names) | {c.parameter for c in layout.effects}
+    for target, (timing, factor) in dose_dependence(prob.model, tuple(sorted(involved))).items():
+        if timing or factor:
+            return (f"the doses of target {target!r} depend on {', '.join(sorted(timing | factor))}, whose value "
+                    "varies between subjects or is estimated")
+    return ""
+
+
+def _failed_subjects_message(prob: _Problem, layout: _Layout, x: np.ndarray, bad: np.ndarray, where: str) -> str:
+    """A message naming the subjects whose objective cannot be evaluated at ``x``."""
+    ids = [prob.data.ids[i] for i in np.flatnonzero(bad)]
+    shown = ", ".join(repr(i) for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    detail = _initial_problem(prob, layout, x)
+    return (f"the objective cannot be evaluated {where} for subject{'s' if len(ids) > 1 else ''} {shown}: "
+            + detail)
+
+
+def _id_list(prob: _Problem, subjects) -> str:
+    ids = [prob.data.ids[i] for i in sorted(subjects)]
+    return ", ".join(repr(i) for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+
+class _GradientRun:
+    """The outer problem's view of the compiled objective: OFV and analytic gradient at a point, warm starts,
+    failures counted (private)."""
+
+    def __init__(self, engine, prob: _Problem, layout: _Layout):
+        self.engine, self.prob, self.layout = engine, prob, layout
+        self.eta = None
+        self.n_evaluations = 0
+        self.n_failures = 0
+        self.failed_subjects: set = set()
+        self.gradient0 = None
+
+    def _eval(self, x, gradient=True):
+        with np.errstate(all="ignore"):
+            ev = self.engine.evaluate(np.asarray(x, dtype=float), self.eta, gradient=gradient)
+        self.n_evaluations += 1
+        bad = (ev.status != 0) | ~np.isfinite(ev.ofv)
+        if gradient and ev.gradient is not None:
+            bad |= ~np.all(np.isfinite(ev.gradient), axis=1)
+        return ev, bad
+
+    def start(self, x):
+        ev, bad = self._eval(x)
+        if bad.any():
+            raise FitError("fit_population: " + _failed_subjects_message(self.prob, self.layout, x, bad,
+                                                                          "at the initial values"))
+        self.eta = ev.eta
+        self.gradient0 = ev.gradient.sum(axis=0)
+
+    def value_and_gradient(self, x):
+        ev, bad = self._eval(x)
+        if bad.any():
+            self.n_failures += 1
+            self.failed_subjects |= set(np.flatnonzero(bad).tolist())
+            return _PENALTY, np.zeros(np.size(x))
+        self.eta = ev.eta
+        return float(ev.ofv.sum()), ev.gradient.sum(axis=0)
+
+    def final(self, x):
+        ev, bad = self._eval(x, gradient=False)
+        if bad.any():
+            raise FitError(_failed_subjects_message(self.prob, self.layout, x, bad, "at these parameter values"))
+        self.eta = ev.eta
+        return ev.ofv, ev.eta
+
+    def matrices(self, x, h: float = 1e-3):
+        """R (Hessian of the OFV, central differences of the analytic gradient) and S (sum of the per-subject
+        gradients' outer products)."""
+        ev, bad = self._eval(x)
+        p = np.size(x)
+        if bad.any():
+            return np.full((p, p), np.nan), np.full((p, p), np.nan)
+        gi = ev.gradient
+        S = gi.T @ gi
+        R = np.empty((p, p))
+        centre = self.eta
+        for k in range(p):
+            e = np.zeros(p)
+            e[k] = h
+            cols = []
+            for sign in (1.0, -1.0):
+                self.eta = centre
+                evk, badk = self._eval(x + sign * e)
+                cols.append(np.full(p, np.nan) if badk.any() else evk.gradient.sum(axis=0))
+            R[:, k] = (cols[0] - cols[1]) / (2 * h)
+        self.eta = centre
+        return 0.5 * (R + R.T), S
+
+
+class _FiniteDifferenceRun:
+    """The outer problem's view of the finite-difference objective (:class:`_Problem`, central differences of the
+    OFV, every perturbed parameter set in one batch call): problems the compiled objective cannot serve (private)."""
+
+    def __init__(self, prob: _Problem, layout: _Layout):
+        self.prob, self.layout = prob, layout
+        self.eta = None
+        self.n_evaluations = 0
+        self.n_failures = 0
+        self.failed_subjects: set = set()
+        self.gradient0 = None
+
+    def _evaluate(self, X, *, keep=False):
+        prob, layout = self.prob, self.layout
+        theta, omega, errs = layout.unpack(X)
+        theta = layout.subject_theta(X, theta)
+        eta0 = None if self.eta is None else np.broadcast_to(self.eta, (X.shape[0],) + self.eta.shape)
+        with np.errstate(all="ignore"):
+            out, eta, info = prob.ofv(theta, omega, errs, eta0)
+        self.n_evaluations += X.shape[0]
+        if keep and np.isfinite(out[0]).all() and not np.any(out[0] >= _PENALTY / prob.n):
+            self.eta = eta[0].copy()
+        return out, eta, info
+
+    @staticmethod
+    def _bad(row, n):
+        return ~np.isfinite(row) | (row >= _PENALTY / n)
+
+    def _fd(self, x):
+        steps = np.concatenate([np.zeros((1, x.size)), _H_OUTER * np.eye(x.size), -_H_OUTER * np.eye(x.size)])
+        out, _, _ = self._evaluate(x[None, :] + steps, keep=True)   # row 0 (the centre) gives the next warm start
+        tot = out.sum(axis=1)
+        return out[0], (tot[1:x.size + 1] - tot[x.size + 1:]) / (2 * _H_OUTER)
+
+    def start(self, x):
+        out0, _, _ = self._evaluate(x[None, :], keep=True)
+        bad = self._bad(out0[0], self.prob.n)
+        if bad.any():
+            raise FitError("fit_population: " + _failed_subjects_message(self.prob, self.layout, x, bad,
+                                                                          "at the initial values"))
+        if x.size:
+            self.gradient0 = self._fd(x)[1]
+
+    def value_and_gradient(self, x):
+        centre, g = self._fd(x)
+        bad = self._bad(centre, self.prob.n)
+        if bad.any():
+            self.n_failures += 1
+            self.failed_subjects |= set(np.flatnonzero(bad).tolist())
+        return float(centre.sum()), g
+
+    def final(self, x):
+        out, _, info = self._evaluate(x[None, :], keep=True)
+        bad = self._bad(out[0], self.prob.n)
+        if bad.any():
+            raise FitError(_failed_subjects_message(self.prob, self.layout, x, bad, "at these parameter values"))
+        eta = info["eta"][0] if info is not None else np.zeros((self.prob.n, self.prob.q))
+        return out[0], eta
+
+    def matrices(self, x):
+        p = x.size
+        h = _H_HESS
+        out, _, _ = self._evaluate(x[None, :] + _hessian_stencil(p, h))
+        Rm = _hessian_from_stencil(out.sum(axis=1), p, h)
+        gi = np.stack([(out[1 + 2 * a] - out[2 + 2 * a]) / (2 * h) for a in range(p)], axis=1)   # (n, p)
+        return Rm, gi.T @ gi
 
 
 def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=None, blq=None,
@@ -1008,19 +1187,6 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         raise FitError(f"covariance: must be 'sandwich', 'R', 'S' or None; got {covariance!r}")
     model, iiv, error, layout, prob = _setup(model, data, iiv, error, method, estimate, blq, settings, init,
                                              covariates, iov)
-    state = {"eta": None, "n": 0}
-
-    def evaluate(X, *, keep=False):
-        theta, omega, errs = layout.unpack(X)
-        theta = layout.subject_theta(X, theta)
-        eta0 = None if state["eta"] is None else np.broadcast_to(state["eta"], (X.shape[0],) + state["eta"].shape)
-        with np.errstate(all="ignore"):   # unsolvable parameter sets are penalised, not raised
-            out, eta, info = prob.ofv(theta, omega, errs, eta0)
-        state["n"] += X.shape[0]
-        if keep and np.isfinite(out[0]).all() and out[0].sum() < _PENALTY / 2:
-            state["eta"] = eta[0].copy()
-        return out, eta, info
-
     x = layout.x0.copy()
     lo = np.where(layout.theta_log, np.log(np.maximum(layout.theta_lower, 1e-300)), layout.theta_lower)
     hi = np.where(layout.theta_log, np.log(layout.theta_upper), layout.theta_upper)
@@ -1028,38 +1194,34 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     bounds += [(-12.0, 5.0) if a == b else (None, None) for a, b in layout.chol_index]
     bounds += [(-20.0, 10.0)] * len(layout.error_slots)
     bounds += [(-12.0, 5.0)] * len(layout.iov_names)
-    bounds += [(1e-6, None) if c.kind == "factor" else (None, None) for c in layout.effects]
-    out0, _, _ = evaluate(x[None, :], keep=True)
-    if not np.all(np.isfinite(out0)) or np.any(out0 == _PENALTY / prob.n):   # a subject's OFV is penalised
-        raise FitError("fit_population: the objective cannot be evaluated at the initial values: "
-                       + _initial_problem(prob, layout, x))
-    converged, message, nit = True, "objective evaluated at the initial values (maxeval=0)", 0
+    bounds += [(1e-6, None) if c.kind in ("factor", "indicator") else (None, None) for c in layout.effects]
+    engine = _objective_engine(prob, layout)
+    run = (_GradientRun(engine, prob, layout) if engine is not None else _FiniteDifferenceRun(prob, layout))
+    run.start(x)                                                   # raises FitError naming the subject
+    converged, message = True, "objective evaluated at the initial values (maxeval=0)"
     if maxeval != 0 and layout.n:
-        def fun(x):
-            steps = np.concatenate([np.zeros((1, x.size)), _H_OUTER * np.eye(x.size), -_H_OUTER * np.eye(x.size)])
-            X = x[None, :] + steps
-            out, _, _ = evaluate(X, keep=True)   # row 0 (the centre) gives the next warm start
-            tot = out.sum(axis=1)
-            g = (tot[1:x.size + 1] - tot[x.size + 1:]) / (2 * _H_OUTER)
-            return float(tot[0]) * scale, g * scale
-
         # L-BFGS-B's first step moves x by the whole gradient (its first Hessian guess is the identity): far from
         # the optimum (gradients of 10-100 on the log scale) that jumps to the bounds, where the OFV is ~1e50, and
         # the line search can then stop at the initial values reporting convergence. Scaling the objective so that
         # the initial gradient is at most 1 keeps the first step within a factor e of the initial values.
-        scale = 1.0
-        _, g0 = fun(x)
+        g0 = run.gradient0
         scale = 1.0 / max(1.0, float(np.max(np.abs(g0))))
+
+        def fun(x):
+            f, g = run.value_and_gradient(x)
+            return f * scale, g * scale
+
         res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=bounds,
                        options={"maxiter": maxeval or 500, "ftol": 1e-10, "gtol": 1e-4 * scale})
         x = res.x
-        nit = res.nit
         converged = bool(res.success)
         message = str(res.message)
-    out, eta_all, info = evaluate(x[None, :], keep=True)
-    ofv_i = out[0]
+    ofv_i, eta = run.final(x)
     ofv = float(ofv_i.sum())
-    eta = info["eta"][0] if info is not None else np.zeros((prob.n, prob.q))
+    if run.n_failures:
+        message += (f"; {run.n_failures} of {run.n_evaluations} objective evaluations during the optimisation could "
+                    f"not be computed (subjects {_id_list(prob, run.failed_subjects)}: the model could not be solved "
+                    "or the objective was not finite there) and were rejected by the line search")
 
     # covariance step
     est_nat = layout.natural(x)
@@ -1067,7 +1229,7 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     if maxeval == 0:
         cov_msg = "skipped (maxeval=0)"
     elif covariance is not None and layout.n:
-        cov_nat, cov_msg = _covariance_step(layout, x, evaluate, covariance)
+        cov_nat, cov_msg = _covariance_step(layout, x, run, covariance, _pretty_names(layout, iiv))
     se = np.sqrt(np.diag(cov_nat)) if cov_nat is not None else np.full(est_nat.size, np.nan)
     theta, omega, errs = layout.unpack(x)
     n_obs = int(prob.mask.sum())
@@ -1100,7 +1262,7 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         theta=dict(zip(model.parameter_names, theta[0].tolist())), omega=omega_hat, iiv=iiv_hat,
         error=dict(zip(layout.outputs, errs[0])), parameters=params, covariance=cov_nat,
         covariance_message=cov_msg, eta=eta, shrinkage=shrink, table=table, n_subjects=prob.n, n_obs=n_obs,
-        converged=converged, message=message if nit or maxeval == 0 else message, n_evaluations=state["n"],
+        converged=converged, message=message, n_evaluations=run.n_evaluations,
         seconds=_time.perf_counter() - t_start, model_name=model.name,
         output_units={o.name: o.unit for o in model.outputs if o.name in layout.outputs}, time_unit=model.time_unit,
         covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
@@ -1177,15 +1339,10 @@ def _hessian_from_stencil(vals: np.ndarray, q: int, h: float) -> np.ndarray:
     return H
 
 
-def _covariance_step(layout: _Layout, x: np.ndarray, evaluate, which: str):
+def _covariance_step(layout: _Layout, x: np.ndarray, run, which: str, names: list[str]):
     """Covariance of the natural-scale estimates: sandwich R^-1 S R^-1, 2 R^-1 or 4 S^-1 (with fallbacks)."""
     p = x.size
-    h = _H_HESS
-    X = x[None, :] + _hessian_stencil(p, h)
-    out, _, _ = evaluate(X)
-    Rm = _hessian_from_stencil(out.sum(axis=1), p, h)
-    gi = np.stack([(out[1 + 2 * a] - out[2 + 2 * a]) / (2 * h) for a in range(p)], axis=1)   # (n, p)
-    Sm = gi.T @ gi
+    Rm, Sm = run.matrices(x)
     notes = []
     cov = None
     r_ok = _is_pd(Rm)
@@ -1204,13 +1361,14 @@ def _covariance_step(layout: _Layout, x: np.ndarray, evaluate, which: str):
             break
         notes.append(f"{kind} unavailable")
     if cov is None:
+        culprits = _responsible(Rm if np.all(np.isfinite(Rm)) else Sm, names)
         return None, ("covariance step failed: the R matrix (Hessian of the OFV) is not positive definite and the "
-                      "S matrix is singular, so no standard errors are shown; the model may be over-parameterised "
-                      "(fix a parameter or remove a random effect) or the fit has not converged")
+                      "S matrix is singular, so no standard errors are shown" + culprits + "; the model may be "
+                      "over-parameterised (fix a parameter or remove a random effect) or the fit has not converged")
     msg = used
     if notes:
         msg += (" (fallback: the R matrix is not positive definite - the estimates may not be at a minimum or a "
-                "parameter is not identifiable; " + "; ".join(notes) + ")")
+                "parameter is not identifiable" + _responsible(Rm, names) + "; " + "; ".join(notes) + ")")
     # delta method to the natural scale
     J = np.empty((p, p))
     for a in range(p):
@@ -1218,6 +1376,23 @@ def _covariance_step(layout: _Layout, x: np.ndarray, evaluate, which: str):
         e[a] = 1e-6
         J[:, a] = (layout.natural(x + e) - layout.natural(x - e)) / 2e-6
     return J @ cov @ J.T, msg
+
+
+def _responsible(M: np.ndarray, names) -> str:
+    """Which parameters make a symmetric matrix fail to be positive definite: those loading on the eigenvectors of
+    its non-positive (or, failing those, smallest) eigenvalues, e.g. " (responsible: V, omega2_V)"."""
+    if not np.all(np.isfinite(M)):
+        bad = sorted({names[i] for i in np.argwhere(~np.isfinite(M)).ravel()})
+        return f" (not finite for: {', '.join(bad)})"
+    d = np.sqrt(np.abs(np.diag(M)))
+    d = np.where(d > 0, d, 1.0)
+    w, v = np.linalg.eigh(0.5 * (M + M.T) / np.outer(d, d))
+    small = w <= 1e-10 * max(abs(w[-1]), 1.0)
+    if not small.any():
+        small[0] = True
+    load = np.abs(v[:, small]).max(axis=1)
+    out = [names[i] for i in np.argsort(-load) if load[i] > 0.3]
+    return f" (responsible: {', '.join(out)})" if out else ""
 
 
 def _is_pd(M: np.ndarray) -> bool:
