@@ -102,6 +102,7 @@ class _Data:
     time_unit: str                # of the data (TIME column)
     dropped: int = 0              # censored observations dropped (M1)
     covariate_events: object = None  # EventTable (n_subjects, w) of time-varying covariates (kind 3), or None
+    records: object = None        # _Records: doses a Regimen cannot express (steady state, resets), else None
 
     @property
     def n_subjects(self) -> int:
@@ -120,7 +121,8 @@ class _Data:
             output=self.output[keep], time=self.time[keep], dv=self.dv[keep], limit=self.limit[keep],
             censored=self.censored[keep], row=self.row[keep],
             covariate_events=None if self.covariate_events is None else _subset_events(self.covariate_events,
-                                                                                       subjects))
+                                                                                       subjects),
+            records=None if self.records is None else self.records.subset(subjects, keep))
 
     def with_observations(self, dv: np.ndarray, censored: np.ndarray) -> _Data:
         """The same design with other observed values (parametric bootstrap)."""
@@ -237,11 +239,18 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
         later = np.array([last_dose_row.get(k, -1) for k in keys])
         pre = (later > rows).astype(np.int64)
 
-    # per-subject regimens and covariates
-    try:
-        regimens = ds.to_regimens(model)
-    except DataError as err:
-        raise FitError(f"data: {err}; fit() needs doses that a Regimen can express") from None
+    # per-subject regimens and covariates; steady-state doses and resets are simulated record by record instead
+    records = None
+    evid = table["EVID"].to_numpy()
+    first = ~table.duplicated("ID").to_numpy()
+    if (table["SS"].to_numpy() != 0).any() or (evid == 3).any() or ((evid == 4) & ~first).any():
+        regimens = {}
+        records = _Records(ds)
+    else:
+        try:
+            regimens = ds.to_regimens(model)
+        except DataError as err:
+            raise FitError(f"data: {err}; fit() needs doses that a Regimen can express") from None
     subject_ids = list(pd.unique(ids_obs))
     canonical: dict = {}
     regs = []
@@ -274,11 +283,53 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
         times[i, tk.size:] = tk[-1]
         pre_flags[i, :tk.size] = [-k[1] for k in keys]
         n_times[i] = tk.size
+    if records is not None:
+        if list(pd.unique(table["ID"].to_numpy())) != subject_ids:
+            raise FitError("data: with steady-state doses or resets, every subject needs an observation")
+        records = records.locate(rows, subj)
     return _Data(model=model, ids=tuple(_plain(s) for s in subject_ids), regimens=tuple(regs),
                  covariates=covariates, explicit=explicit, outputs=tuple(outputs), times=times, pre=pre_flags,
                  n_times=n_times, subject=subj, time_index=time_index, output=out_index, time=t_model, dv=dv,
                  limit=limit, censored=censored, row=rows, time_unit=ds.time_unit, dropped=dropped,
-                 covariate_events=changes)
+                 covariate_events=changes, records=records)
+
+
+@dataclass(frozen=True, eq=False)
+class _Records:
+    """A dataset whose doses a Regimen cannot express (steady state SS=1/2, resets): predictions are simulated
+    record by record with :func:`pkpd.nonmem.simulate_rows`, the machinery of ``simulate_nonmem`` (private)."""
+
+    dataset: object
+    position: np.ndarray | None = None   # (n_obs,) each observation's record among its subject's records
+
+    def locate(self, rows: np.ndarray, subject: np.ndarray) -> _Records:
+        import pandas as pd
+
+        t = self.dataset.table
+        ids = t["ID"].to_numpy()
+        row_col = t["ROW"].to_numpy()
+        where = {}
+        for sid in pd.unique(ids):
+            for k, r in enumerate(row_col[ids == sid]):
+                where[int(r)] = k
+        return dataclasses.replace(self, position=np.array([where[int(r)] for r in rows], dtype=np.int64))
+
+    def predictions(self, cm, params: np.ndarray, subjects: np.ndarray, settings) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs (R, records, n_outputs) of subject ``subjects[r]`` with parameter row ``params[r]``, and which
+        rows were solved."""
+        from .nonmem import simulate_rows
+
+        return simulate_rows(cm, self.dataset, params, subjects, settings)
+
+    def subset(self, subjects, keep_obs) -> _Records:
+        """The records of some subjects (distinct, by index), in that order."""
+        import pandas as pd
+
+        t = self.dataset.table
+        ids = t["ID"].to_numpy()
+        unique = pd.unique(ids)
+        table = pd.concat([t[ids == unique[i]] for i in subjects], ignore_index=True)
+        return _Records(dataclasses.replace(self.dataset, table=table), self.position[keep_obs])
 
 
 def _plain(x):
@@ -818,6 +869,15 @@ class _Problem:
         n_s = self.data.n_subjects
         self.n_evaluations += k
         P = self.params(Xs)
+        d = self.data
+        if d.records is not None:   # steady-state doses or resets: simulated record by record
+            out, solved = d.records.predictions(self.cm, np.repeat(P, n_s, axis=0), np.tile(np.arange(n_s), k),
+                                                self.settings)
+            out = out.reshape(k, n_s, out.shape[1], -1)
+            F = out[:, d.subject, d.records.position, self.out_index[d.output]]
+            ok = solved.reshape(k, n_s).all(axis=1) & np.all(np.isfinite(F), axis=1)
+            self.n_failures += int(np.count_nonzero(~ok))
+            return F, ok
         q = self._q(P, k)
         good = np.all(np.isfinite(q), axis=1)
         if not good.all():  # solve a harmless stand-in for rows whose parameters give non-finite values
@@ -912,6 +972,8 @@ def _sensitivity_unsupported(model: Model, data: _Data, est: set, dep) -> str:
     """Why the sensitivity equations cannot give exact derivatives here ('' when they can)."""
     if data.covariate_events is not None:
         return "time-varying covariates"
+    if data.records is not None:
+        return "steady-state doses or resets"
     for target, (timing, factor) in dep.items():
         if timing:
             return f"the lag, rate or duration of dose target {target!r} depends on {', '.join(sorted(timing))}"
@@ -1867,6 +1929,10 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
                        "uncertainty can be drawn; use n_samples=0")
     if not 0 < level < 1:
         raise FitError(f"level: must be in (0, 1); got {level!r}")
+    if d.records is not None:
+        raise FitError("predict: the data have steady-state doses or resets, which a Regimen cannot express; "
+                       "simulate the dataset at the estimates with pkpd.nonmem.simulate_nonmem(result.model, "
+                       "data) instead")
     rng = np.random.default_rng(seed)
     xs = x[:p_s][None, :]
     if n_samples and p_s:

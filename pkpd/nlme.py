@@ -137,6 +137,8 @@ class _Problem:
         self.q_iiv = iiv.n_eta
         self.iov = iov
         self.n_params = len(model.parameters)
+        if iov is not None and d.records is not None:
+            raise FitError("iov: inter-occasion variability with steady-state doses or resets is not supported")
         if iov is not None:
             for name in iov.names:
                 if name not in model.parameter_names:
@@ -173,6 +175,13 @@ class _Problem:
         changes = P[..., self.n_params:].reshape(c * self.n, -1)
         P = P[..., :self.n_params]
         flat = P.reshape(c * self.n, -1)
+        if d.records is not None:    # steady-state doses or resets: simulated record by record
+            self.n_solves += c * self.n
+            out, ok = d.records.predictions(self.cm, flat, np.tile(np.arange(self.n), c), self.settings)
+            out = out.reshape(c, self.n, out.shape[1], -1)
+            pos = d.records.position[self.obs]
+            F = out[:, np.arange(self.n)[:, None], pos, self.out_index[self.which]]
+            return np.where(ok.reshape(c, self.n)[:, :, None] & self.mask, F, np.where(self.mask, np.nan, 0.0))
         cov = np.tile(d.covariates, (c, 1))
         with np.errstate(all="ignore"):
             q = self.cm.build_q(flat, cov)
@@ -948,6 +957,8 @@ def _compiled_unsupported(prob: _Problem, layout: _Layout) -> str:
         return "no C compiler (or PKPD_ENGINE=numba)"
     if prob.iov is not None:
         return "inter-occasion variability"
+    if prob.data.records is not None:
+        return "steady-state doses or resets (simulated record by record with simulate_nonmem's machinery)"
     involved = set(layout.theta_names) | set(prob.iiv.names) | {c.parameter for c in layout.effects}
     for target, (timing, factor) in dose_dependence(prob.model, tuple(sorted(involved))).items():
         if timing or factor:
