@@ -556,6 +556,8 @@ def _apply_effects(model: Model, theta: np.ndarray, effects, coef: np.ndarray, c
                 out[:, :, j] *= (c[None, :] / eff.ref) ** b
             elif eff.kind == "factor":
                 out[:, :, j] *= 1.0 + (b - 1.0) * c[None, :]
+            elif eff.kind == "indicator":
+                out[:, :, j] *= 1.0 + b * c[None, :]
             else:
                 out[:, :, j] *= 1.0 + b * (c[None, :] - eff.ref)
     return out
@@ -605,7 +607,13 @@ def _effect_columns(model: Model, prob, effects, data) -> np.ndarray | None:
             sid = prob.data.ids[int(np.flatnonzero(bad)[0])]
             raise FitError(f"covariates: covariate {eff.covariate!r} is missing (or not positive, for a power "
                            f"effect) for subject {sid!r}")
-        if eff.kind == "categorical":
+        if eff.kind == "indicator":
+            indicator = eff.indicator(c)
+            if indicator.min() == indicator.max():
+                raise FitError(f"covariates: {'every' if indicator[0] else 'no'} subject has {eff.condition}, so "
+                               f"the indicator effect on {eff.parameter!r} cannot be estimated")
+            cols.append(indicator)
+        elif eff.kind == "categorical":
             for category in eff.value:
                 indicator = c == float(category)
                 if not indicator.any():
@@ -667,9 +675,12 @@ class _Coefficient:
     ref: float = 1.0
     category: object = None
     source: int = 0      # index of the user's CovariateEffect
+    condition: str | None = None
 
     @property
     def name(self) -> str:
+        if self.kind == "indicator":
+            return f"[{self.condition}]_on_{self.parameter}"
         if self.category is not None:
             from .fitting import _plain
 
@@ -686,7 +697,7 @@ def _coefficients(effects) -> tuple[_Coefficient, ...]:
                     for cat, v in eff.value.items()]
         else:
             out.append(_Coefficient(eff.parameter, eff.covariate, eff.kind, float(eff.value), float(eff.ref),
-                                    source=k))
+                                    source=k, condition=eff.condition))
     return tuple(out)
 
 
@@ -775,7 +786,8 @@ class PopulationFit:
     eta : ndarray, shape (n_subjects, q)
         Empirical Bayes estimates (conditional modes; zero for FO).
     shrinkage : dict[str, float]
-        η shrinkage per random effect, :math:`1 - \mathrm{SD}(\hat\eta)/\omega` [fraction].
+        η shrinkage per random effect, :math:`1 - \mathrm{SD}(\hat\eta)/\omega` [fraction]; NaN ("not
+        available") for FO, which estimates no EBEs, and with a single subject.
     table : pandas.DataFrame
         ID, TIME, DV, PRED (:math:`f(\eta=0)`), IPRED (:math:`f(\hat\eta)`), RES, IWRES, CWRES, CENS and
         one ETA column per random effect.
@@ -784,6 +796,9 @@ class PopulationFit:
     message : str
     n_evaluations : int
         Objective evaluations (parameter sets) of the outer optimiser.
+    n_failures : int
+        Evaluations during the optimisation at which some subject's objective could not be computed (the model
+        could not be solved there, or the objective was not finite); the message names the subjects.
     seconds : float
         Wall time of the fit [s].
     model_name : str
@@ -834,6 +849,13 @@ class PopulationFit:
     covariate_effects: tuple = ()
     iov: IOV | None = None
     kappa: np.ndarray | None = None
+    n_failures: int = 0
+
+    def _shrinkage_text(self) -> str:
+        if all(not np.isfinite(v) for v in self.shrinkage.values()):
+            return "not available" + (" (FO estimates no EBEs)" if self.method == "fo" else "")
+        return ", ".join(f"{k} {100 * v:.1f} %" if np.isfinite(v) else f"{k} not available"
+                         for k, v in self.shrinkage.items())
 
     def __repr__(self) -> str:
         lines = [f"PopulationFit({self.model_name}, {self.method.upper()}): OFV {self.objective:.3f} "
@@ -843,7 +865,7 @@ class PopulationFit:
         for _, row in p.iterrows():
             se = "" if not np.isfinite(row["se"]) else f"  SE {row['se']:.4g} (RSE {row['rse_percent']:.1f} %)"
             lines.append(f"  {row['name']:<22} {row['estimate']:.5g}{se}")
-        lines.append("  shrinkage: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in self.shrinkage.items()))
+        lines.append("  shrinkage: " + self._shrinkage_text())
         lines.append(f"  covariance: {self.covariance_message}")
         return "\n".join(lines)
 
@@ -855,7 +877,7 @@ class PopulationFit:
             for _, r in self.parameters.iterrows())
         head = html.escape(f"{self.model_name} {self.method.upper()}: OFV {self.objective:.3f}, AIC {self.aic:.2f}; "
                            f"{'converged' if self.converged else 'NOT CONVERGED'} ({self.message})")
-        shr = html.escape(", ".join(f"{k} {100 * v:.1f} %" for k, v in self.shrinkage.items()))
+        shr = html.escape(self._shrinkage_text())
         return (f"<p><b>{head}</b></p><table><tr><th>parameter</th><th>estimate</th><th>SE</th><th>RSE %</th></tr>"
                 f"{rows}</table><p>η shrinkage: {shr}. Covariance: {html.escape(self.covariance_message)}</p>")
 
@@ -1157,8 +1179,10 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     covariates : sequence of CovariateEffect, optional
         Covariate effects on typical values to estimate, e.g. ``[pkpd.CovariateEffect("CL", "WT", "power", 0.75,
         ref=70)]`` (``value`` is the initial coefficient; ``"power"``, ``"linear"`` and ``"categorical"``, e.g.
-        ``CovariateEffect("CL", "SEX", "categorical", {1: 0.8})``). The covariate must be declared in the model
-        file and given by the data (one value per subject).
+        ``CovariateEffect("CL", "SEX", "categorical", {1: 0.8})``), and ``"indicator"``: one shared coefficient
+        for the subjects that meet a condition, ``CovariateEffect(parameter="V", kind="indicator",
+        condition="APGR < 5")`` (:math:`\theta (1 + \beta)` for them, NONMEM's ``TVV*(1+THETA(3))``). The covariate
+        must be declared in the model file and given by the data (one value per subject).
     iov : dict[str, float] or IOV, optional
         Inter-occasion variability and initial variances, e.g. ``{"CL": 0.04}``: a random effect
         :math:`\kappa \sim N(0, \Pi)` per occasion, added to :math:`\eta`. The data need an ``OCC`` column (an
@@ -1205,7 +1229,8 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     bounds += [(-12.0, 5.0) if a == b else (None, None) for a, b in layout.chol_index]
     bounds += [(-20.0, 10.0)] * len(layout.error_slots)
     bounds += [(-12.0, 5.0)] * len(layout.iov_names)
-    bounds += [(1e-6, None) if c.kind in ("factor", "indicator") else (None, None) for c in layout.effects]
+    bounds += [(1e-6, None) if c.kind == "factor" else (-1.0 + 1e-6, None) if c.kind == "indicator" else (None, None)
+               for c in layout.effects]
     engine = _objective_engine(prob, layout)
     run = (_GradientRun(engine, prob, layout) if engine is not None else _FiniteDifferenceRun(prob, layout))
     run.start(x)                                                   # raises FitError naming the subject
@@ -1255,7 +1280,7 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     omega_full = omega[0]
     omega_hat = omega_full[:q, :q]
     sd_eta = np.sqrt(np.diag(omega_hat))
-    shrink = {n: float(1 - np.std(eta[:, j], ddof=1) / sd_eta[j]) if prob.n > 1 else float("nan")
+    shrink = {n: float(1 - np.std(eta[:, j], ddof=1) / sd_eta[j]) if prob.n > 1 and method != "fo" else float("nan")
               for j, n in enumerate(iiv.names)}
     with np.errstate(all="ignore"):
         table = _diagnostics(prob, layout, x, eta)
@@ -1273,6 +1298,7 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         theta=dict(zip(model.parameter_names, theta[0].tolist())), omega=omega_hat, iiv=iiv_hat,
         error=dict(zip(layout.outputs, errs[0])), parameters=params, covariance=cov_nat,
         covariance_message=cov_msg, eta=eta, shrinkage=shrink, table=table, n_subjects=prob.n, n_obs=n_obs,
+        n_failures=run.n_failures,
         converged=converged, message=message, n_evaluations=run.n_evaluations,
         seconds=_time.perf_counter() - t_start, model_name=model.name,
         output_units={o.name: o.unit for o in model.outputs if o.name in layout.outputs}, time_unit=model.time_unit,
