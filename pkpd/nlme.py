@@ -952,10 +952,13 @@ def population_objective(model, data, *, iiv, error, method: str = "focei", blq=
     ...       settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12)), 3)
     -2.059
     """
-    _, _, _, layout, prob = _setup(model, data, iiv, error, method, None, blq, settings, init, iov=iov)
-    engine = _objective_engine(prob, layout)
-    run = _GradientRun(engine, prob, layout) if engine is not None else _FiniteDifferenceRun(prob, layout)
-    ofv, _ = run.final(layout.x0)                       # raises FitError naming the subject that fails
+    from .estimation._blas import single_threaded_blas
+
+    with single_threaded_blas():
+        _, _, _, layout, prob = _setup(model, data, iiv, error, method, None, blq, settings, init, iov=iov)
+        engine = _objective_engine(prob, layout)
+        run = _GradientRun(engine, prob, layout) if engine is not None else _FiniteDifferenceRun(prob, layout)
+        ofv, _ = run.final(layout.x0)                   # raises FitError naming the subject that fails
     return float(ofv.sum())
 
 
@@ -1215,6 +1218,16 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     >>> list(f.parameters["name"])
     ['ka', 'CL', 'V', 'omega2_CL', 'sd', 'WT_on_CL']
     """
+    from .estimation._blas import single_threaded_blas
+
+    with single_threaded_blas():
+        return _fit_population(model, data, iiv=iiv, error=error, method=method, estimate=estimate, blq=blq,
+                               settings=settings, init=init, maxeval=maxeval, covariance=covariance,
+                               covariates=covariates, iov=iov)
+
+
+def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings, init, maxeval, covariance,
+                    covariates, iov) -> PopulationFit:
     from scipy.optimize import minimize
 
     t_start = _time.perf_counter()
