@@ -197,9 +197,11 @@ def _check(a: np.ndarray, dtype, name: str, shape=None) -> int:
 class NativeKernels:
     """``transpose``, ``scan`` and ``accumulate`` with the numba kernels' signatures, run by the C library."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, image: bytes):
+        from ._native import load_library
+
         self.path = path
-        lib = ctypes.CDLL(str(path))
+        lib = load_library(path, image)
         self._transpose, self._scan, self._accumulate = lib.pkpd_transpose, lib.pkpd_scan, lib.pkpd_accumulate
         self._transpose.argtypes = [_I, _I, _I, _P, _P, _P, _P, _I, _I]
         self._scan.argtypes = [_P, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _I]
@@ -263,15 +265,15 @@ def _build(cache: str) -> NativeKernels:
     if compiler() is None:
         raise PkpdError("no C compiler")
     digest = hashlib.sha256(C_SOURCE.encode()).hexdigest()[:20]
-    return NativeKernels(compile_c(C_SOURCE, Path(cache), f"pkpd_c_summaries_{digest}", "summary kernels"))
+    return NativeKernels(*compile_c(C_SOURCE, Path(cache), f"pkpd_c_summaries_{digest}", "summary kernels"))
 
 
 def kernels(engine: str):
     """The summary kernels for a CPU engine: C for ``"native"``, the numba module for ``"numba"``."""
     if engine == "native":
-        from .compile import _cache_dir
+        from ._cache import cache_root
 
-        return _build(str(_cache_dir()))
+        return _build(str(cache_root()))
     from . import _summary_kernels
 
     return _summary_kernels

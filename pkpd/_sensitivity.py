@@ -21,11 +21,13 @@ depends on an estimated parameter, :func:`dose_jumps` gives the matching jumps o
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import expressions as ex
+from .errors import FitError, PkpdError
 from .model import Covariate, Derived, Model, Output, Parameter, State
 
 RATE_COVARIATE = "per_time_unit_"
@@ -45,7 +47,17 @@ class SensitivityModel:
 
 
 def _name(kind: str, a: str, b: str) -> str:
-    return f"{kind}{a}__d__{b}"
+    # within the name-length limit whatever the names of the model (the augmented model is internal: its names are
+    # never shown, and generated code holds indices, not names)
+    name = f"{kind}{a}__d__{b}"
+    return name if len(name) <= 128 else kind + hashlib.sha256(f"{a}\0{b}".encode()).hexdigest()[:24]
+
+
+def _sum(terms: list[ex.Expr]) -> ex.Expr:
+    """A balanced sum (depth log2 of the number of terms, not the number of terms)."""
+    while len(terms) > 1:
+        terms = [ex.add(terms[i], terms[i + 1]) if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0] if terms else ex.Num(0.0)
 
 
 @functools.lru_cache(maxsize=32)
@@ -66,17 +78,17 @@ def sensitivity_model(model: Model, parameters: tuple[str, ...], outputs: tuple[
 
     def total(tree: ex.Expr, p: str) -> ex.Expr:
         """Total derivative of ``tree`` with respect to parameter ``p`` along the trajectory."""
-        out = ex.differentiate(tree, p)
+        terms = [ex.differentiate(tree, p)]
         for s in states:
             d = ex.differentiate(tree, s)
             if d != ex.Num(0.0):
-                out = ex.add(out, ex.mul(d, ex.Name(_name("S_", s, p))))
+                terms.append(ex.mul(d, ex.Name(_name("S_", s, p))))
         for n in derived_order:
             if n in ex.names(tree):
                 d = ex.differentiate(tree, n)
                 if d != ex.Num(0.0):
-                    out = ex.add(out, ex.mul(d, ex.Name(_name("D_", n, p))))
-        return out
+                    terms.append(ex.mul(d, ex.Name(_name("D_", n, p))))
+        return _sum([t for t in terms if t != ex.Num(0.0)])
 
     text = ex.to_text
     params = tuple(Parameter(p.name, p.value, "1", p.bounds) for p in model.parameters)
@@ -103,10 +115,14 @@ def sensitivity_model(model: Model, parameters: tuple[str, ...], outputs: tuple[
     for o in outputs:
         for p in parameters:
             new_outputs.append(Output(_name("O_", o, p), text(total(out_trees[o], p)), "1"))
-    aug = Model(name=f"{model.name}_sens", time_unit=model.time_unit, parameters=params, states=tuple(new_states),
-                outputs=tuple(new_outputs), covariates=covs, derived=tuple(ordered),
-                description=f"forward sensitivities of {model.name} for {', '.join(parameters)}",
-                version=model.version)
+    try:
+        aug = Model(name=f"{model.name}_sens" if len(model.name) <= 123 else "sensitivity_model",
+                    time_unit=model.time_unit, parameters=params, states=tuple(new_states),
+                    outputs=tuple(new_outputs), covariates=covs, derived=tuple(ordered),
+                    description=f"forward sensitivities of {model.name} for {', '.join(parameters)}")
+    except PkpdError as err:
+        raise FitError(f"gradient='sensitivity' is not available for model {model.name!r}: its sensitivity equations "
+                       f"are beyond the limits of a model ({err}); use gradient='finite-difference'") from None
     ns, npar, no = len(states), len(parameters), len(outputs)
     state_index = ns + np.arange(ns * npar).reshape(ns, npar)
     output_index = no + np.arange(no * npar).reshape(no, npar)

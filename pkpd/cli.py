@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from ._text import printable
 from .errors import PkpdError
 
 __all__ = ["main"]
@@ -110,7 +111,7 @@ def _silence_stdout() -> None:
 
 
 def _fail(message: str) -> int:
-    print("pkpd: error: " + " ".join(message.split()), file=sys.stderr)
+    print("pkpd: error: " + printable(" ".join(message.split())), file=sys.stderr)
     return 2
 
 
@@ -177,7 +178,8 @@ def _add_simulate(commands) -> None:
                         help="unit of --dose, e.g. cell, cell/kg, mg, mg/kg, nmol. A unit ending in /kg is per kg of "
                              "body weight and needs --weight. It must convert to the unit of the dose target (see "
                              "'doses:' in 'pkpd show MODEL')")
-    dosing.add_argument("--count", type=int, default=1, metavar="N", help="number of doses (default 1)")
+    dosing.add_argument("--count", type=int, default=1, metavar="N",
+                        help="number of doses (default 1; at most 100,000, as NONMEM's ADDL)")
     dosing.add_argument("--every", type=float, metavar="HOURS",
                         help="time between the starts of consecutive doses [h]; needed when --count > 1")
     dosing.add_argument("--start", type=float, default=0.0, metavar="HOURS",
@@ -196,7 +198,9 @@ def _add_simulate(commands) -> None:
                               "--param k_c=0.05; repeat it for more parameters")
 
     times = sim.add_argument_group("output times")
-    times.add_argument("--until", type=float, metavar="HOURS", help="last output time [h]; outputs start at 0")
+    times.add_argument("--until", type=float, metavar="HOURS",
+                       help="last output time [h]; outputs start at 0 (at most 1,000,000 output times, and results "
+                            "within $PKPD_MAX_MEMORY_GB or half the memory available)")
     times.add_argument("--step", type=float, default=1.0, metavar="HOURS",
                        help="spacing of the output times [h] (default 1)")
 
@@ -226,7 +230,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             summary = _summary(load_model(name).description)
         except PkpdError as err:  # one broken file (e.g. on $PKPD_MODEL_PATH) must not hide the others
             summary = f"(cannot be loaded: {' '.join(str(err).split())})"
-        print(f"{name.ljust(width)}  {summary}".rstrip())
+        print(printable(f"{name.ljust(width)}  {summary}".rstrip()))
     return 0
 
 
@@ -234,15 +238,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from .load import load_model
 
     model = load_model(args.model)
-    print(repr(model))
+    lines = [repr(model)]
     if model.file:
-        print(f"  file: {model.file}")
+        lines.append(f"  file: {model.file}")
     if model.description:
-        print("\ndescription:")
-        print("\n".join("  " + line if line else "" for line in model.description.splitlines()))
+        lines += ["", "description:", *("  " + line if line else "" for line in model.description.splitlines())]
     if model.references:
-        print("\nreferences:")
-        print("\n".join(f"  - {ref}" for ref in model.references))
+        lines += ["", "references:", *(f"  - {ref}" for ref in model.references)]
+    # what a file says never drives the terminal (escape sequences, bidirectional overrides)
+    print(printable("\n".join(lines)))
     return 0
 
 

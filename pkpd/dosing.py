@@ -17,6 +17,7 @@ Regimen(8 doses of 2e+06 cell/kg every 72 h from t=0 h, bolus)
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import numbers
 import re
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pkpd.errors import DosingError, did_you_mean
+from pkpd.units import UnitCheckError, check_unit_text
 
 __all__ = ["Bolus", "Dose", "Infusion", "Regimen"]
 
@@ -41,6 +43,8 @@ _MODELLED = ("rate", "duration")
 # Relative tolerance within which a given duration agrees with amount / rate (see Infusion).
 _RATE_DURATION_RTOL = 1e-9
 _PER_KG = re.compile(r"\s*/\s*kg\s*$")
+#: Most administrations one regimen may hold (as NONMEM's limit on ADDL): a larger one is refused before it is built.
+MAX_DOSES = 100_000
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -212,6 +216,10 @@ class Dose:
         if not _PER_KG.sub("", unit):
             raise DosingError(f"Dose: unit must name what is dosed per kg; got {unit!r}. "
                               "Write e.g. 'mg/kg' or 'cell/kg'.")
+        try:
+            check_unit_text(unit)  # before any of it reaches pint (a huge power in a unit hangs it)
+        except UnitCheckError as err:
+            raise DosingError(f"Dose: {err}. Give the unit of the amount, e.g. 'mg', 'cells' or 'cell/kg'.") from None
         object.__setattr__(self, "amount", amount)
         object.__setattr__(self, "unit", unit)
 
@@ -435,7 +443,10 @@ class Regimen:
         if isinstance(items, (Bolus, Infusion, str, bytes)) or not isinstance(items, Iterable):
             raise DosingError(f"Regimen: administrations must be an iterable of Bolus or Infusion; got "
                               f"{_show(items)}. Wrap a single administration in a list, or use Regimen.single.")
-        items = tuple(items)
+        items = tuple(itertools.islice(items, MAX_DOSES + 1))
+        if len(items) > MAX_DOSES:
+            raise DosingError(f"Regimen: more than {MAX_DOSES:,} administrations; a regimen holds at most "
+                              f"{MAX_DOSES:,} doses (as NONMEM's ADDL). Shorten the regimen or simulate in pieces.")
         for i, adm in enumerate(items):
             if not isinstance(adm, (Bolus, Infusion)):
                 raise DosingError(f"Regimen: administrations[{i}] must be a Bolus or an Infusion; got {_show(adm)}. "
@@ -516,8 +527,11 @@ class Regimen:
         where = "Regimen.every"
         time_unit = _canonical_time_unit(where, unit)
         if not isinstance(count, numbers.Integral) or isinstance(count, bool) or count < 1:
-            raise DosingError(f"{where}: count must be an integer >= 1; got {count!r} ({type(count).__name__}). "
+            raise DosingError(f"{where}: count must be an integer >= 1; got {count!r:.40} ({type(count).__name__}). "
                               "Give the number of doses, e.g. count=8.")
+        if count > MAX_DOSES:
+            raise DosingError(f"{where}: count must be at most {MAX_DOSES:,} (the most doses a regimen holds, as "
+                              f"NONMEM's ADDL); got {count:,}. Shorten the regimen or simulate in pieces.")
         if not isinstance(interval, numbers.Real) or isinstance(interval, bool) or not math.isfinite(interval):
             raise DosingError(f"{where}: interval must be a finite number; got {_show(interval)}. "
                               f"Give the time between doses in {time_unit}.")
@@ -567,8 +581,11 @@ class Regimen:
             if times.ndim != 1:
                 raise DosingError(f"{where}: times must be one-dimensional; got an array of shape {times.shape}. "
                                   "Give a flat list of start times.")
-            times = times.tolist()
-        times = list(times)
+            times = times[: MAX_DOSES + 1].tolist()
+        times = list(itertools.islice(times, MAX_DOSES + 1))
+        if len(times) > MAX_DOSES:
+            raise DosingError(f"{where}: more than {MAX_DOSES:,} times; a regimen holds at most {MAX_DOSES:,} doses "
+                              "(as NONMEM's ADDL). Shorten the regimen or simulate in pieces.")
         if not times:
             raise DosingError(f"{where}: times must contain at least one time; got []. "
                               "Use Regimen.none() for a regimen without doses.")

@@ -65,6 +65,19 @@ class FitError(PkpdError):
     """A fit cannot be set up or evaluated (unknown parameter, impossible error model, no data...)."""
 
 
+class PkpdWarning(UserWarning):
+    """Base class of the warnings pkpd issues."""
+
+
+class OutputWarning(PkpdWarning):
+    """A simulated output is NaN or infinite at a requested time although the solver succeeded (status 5)."""
+
+
+class CacheWarning(PkpdWarning):
+    """The cache folder cannot be used safely (wrong owner or mode, not writable): pkpd works in a private temporary
+    cache instead."""
+
+
 def _where(file: str | None, section: str | None, key: str | None) -> str:
     out = file or ""
     if section:

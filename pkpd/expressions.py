@@ -23,7 +23,9 @@ Examples
 from __future__ import annotations
 
 import ast
+import functools
 import math
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +45,11 @@ FUNCTIONS: dict[str, int] = {
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
-_MAX_LENGTH = 10_000
+#: Longest expression accepted [characters].
+MAX_LENGTH = 10_000
+#: Deepest nesting accepted: operators, calls and unary minus, counted along the deepest path of an expression
+#: (``a + b + c`` chains count one level per ``+``). Split longer chains with ``[derived]`` quantities.
+MAX_DEPTH = 60
 
 
 class ExpressionError(ValueError):
@@ -122,23 +128,58 @@ def parse(text: str) -> Expr:
     """
     if not isinstance(text, str):
         raise ExpressionError(f"an expression must be a string; got {type(text).__name__} {text!r}")
-    if len(text) > _MAX_LENGTH:
-        raise ExpressionError(f"expression is longer than {_MAX_LENGTH} characters")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"expression is longer than {MAX_LENGTH} characters")
     source = text.replace("^", "**").strip()
     if not source:
         raise ExpressionError("expression is empty")
+    if unicodedata.normalize("NFKC", source) != source:
+        # Python's parser folds names to NFKC ('ﬁ' -> 'fi'): two spellings would silently be one name
+        bad = next(c for c in source if unicodedata.normalize("NFKC", c) != c)
+        raise ExpressionError(f"{text!r:.80} contains {bad!r} (U+{ord(bad):04X}), which Unicode normalisation (NFKC) "
+                              f"changes to {unicodedata.normalize('NFKC', bad)!r}; write names in that form")
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as err:
-        raise ExpressionError(f"syntax error in {text!r}: {err.msg} (column {err.offset})") from None
+        raise ExpressionError(f"syntax error in {text!r:.200}: {err.msg} (column {err.offset})") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"expression nested too deeply (more than {MAX_DEPTH} levels): "
+                              f"{text[:60]!r}...") from None
+    depth = _depth(tree.body)
+    if depth > MAX_DEPTH:
+        raise ExpressionError(f"expression nested or chained {depth} levels deep, more than the {MAX_DEPTH} allowed "
+                              f"({text[:60]!r}...); split it into [derived] quantities")
     return _convert(tree.body, text, in_condition=False)
+
+
+def _depth(node: ast.AST) -> int:
+    """Nesting depth of operators and calls (iterative: no recursion on untrusted input)."""
+    deepest = 0
+    stack = [(node, 0)]
+    while stack:
+        n, d = stack.pop()
+        if isinstance(n, ast.BinOp | ast.UnaryOp | ast.Call | ast.Compare | ast.BoolOp):
+            d += 1
+            deepest = max(deepest, d)
+            if deepest > MAX_DEPTH:
+                return deepest
+        stack.extend((child, d) for child in ast.iter_child_nodes(n))
+    return deepest
 
 
 def _convert(node: ast.AST, text: str, *, in_condition: bool) -> Expr:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-            raise ExpressionError(f"only numbers are allowed as constants in {text!r}; got {node.value!r}")
-        return Num(float(node.value))
+            raise ExpressionError(f"only numbers are allowed as constants in {text!r:.200}; got {node.value!r:.60}")
+        try:
+            value = float(node.value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            literal = ast.get_source_segment(text.replace("^", "**").strip(), node) or str(node.value)[:30]
+            raise ExpressionError(f"number {literal[:30]!r} in {text!r:.200} is not a finite double-precision number "
+                                  "(at most about 1.8e308)")
+        return Num(value)
     if isinstance(node, ast.Name):
         if node.id.startswith("_"):
             raise ExpressionError(f"names may not start with '_' in {text!r}; got {node.id!r}")
@@ -232,8 +273,22 @@ def to_source(expr: Expr, name_of, *, flavour: str = "math") -> str:
     expression, for the native engine; numbers are C doubles). The source comes from the validated tree only, never
     from the file's text.
     """
-    # C reads "2" as an int (2/3 == 0): always print a double there
-    return _text(expr, name_of, (lambda v: repr(float(v))) if flavour == "c" else repr, {}, flavour)
+    return _text(expr, name_of, functools.partial(_code_number, flavour=flavour), {}, flavour)
+
+
+_NON_FINITE = {"c": ("INFINITY", "NAN"), "math": ("math.inf", "math.nan"), "numpy": ("np.inf", "np.nan")}
+
+
+def _code_number(v: float, flavour: str) -> str:
+    """A number as code: Python's repr of a double (C reads "2" as an int, so always a double there); a value that
+    folding made infinite or NaN is spelled with the language's constant (never 'inf', an unknown name)."""
+    v = float(v)
+    if math.isfinite(v):
+        return repr(v)
+    inf, nan = _NON_FINITE[flavour]
+    if math.isnan(v):
+        return nan
+    return inf if v > 0 else f"-{inf}"
 
 
 def _fmt_num(v: float) -> str:

@@ -63,6 +63,7 @@ import numpy as np
 from jax import lax
 
 from . import expressions as ex
+from ._cache import subdir
 from ._tableaus import (
     RODAS_A,
     RODAS_ALPHA,
@@ -75,14 +76,15 @@ from ._tableaus import (
     TSIT5_E,
     tsit5_dense_weights,
 )
-from .compile import CompiledModel, _cache_dir, _hoist
+from .compile import CompiledModel, _hoist
 from .settings import SolverSettings
 
 jax.config.update("jax_enable_x64", True)
 if jax.config.jax_compilation_cache_dir is None:
     # XLA's compiled programs are cached next to the compiled models (unless the user set up a cache already),
     # so a later process loads a model's program instead of compiling it again (seconds -> ~0.1 s)
-    jax.config.update("jax_compilation_cache_dir", str(_cache_dir() / "jax"))
+    # (compiled programs run when loaded: they live only in a verified folder of pkpd's cache, pkpd._cache)
+    jax.config.update("jax_compilation_cache_dir", str(subdir("jax")))
 
 _EPS = 2.220446049250313e-16
 _STIFF_STEPS = 15  # consecutive accepted Tsit5 steps held at the stability boundary before a subject counts as stiff
@@ -600,7 +602,8 @@ def _writable(a: np.ndarray) -> np.ndarray:
 
 def run_batch_jax(cm: CompiledModel, q: np.ndarray, y0: np.ndarray, events, tt: np.ndarray, pre: np.ndarray,
                   n_out: np.ndarray, t0: np.ndarray, settings: SolverSettings, *, keep_states: bool = True,
-                  keep_outputs: bool = True, progress: bool | None = None, desc: str = "") -> dict:
+                  keep_outputs: bool = True, progress: bool | None = None, desc: str = "",
+                  max_bytes: float | None = None) -> dict:
     """Solve a batch on JAX: the drop-in counterpart of ``pkpd.simulation.run_batch`` (private API).
 
     Parameters
@@ -624,6 +627,8 @@ def run_batch_jax(cm: CompiledModel, q: np.ndarray, y0: np.ndarray, events, tt: 
         Whether to return the state and output trajectories.
     progress, desc
         Accepted for the CPU runner's signature; unused (the batch is one device program, without progress).
+    max_bytes : float, optional
+        Largest result [bytes] (``pkpd.simulation.check_result_size``), refused before anything is allocated.
 
     Returns
     -------
@@ -635,8 +640,12 @@ def run_batch_jax(cm: CompiledModel, q: np.ndarray, y0: np.ndarray, events, tt: 
 
     Use it through ``pkpd.simulate(model, regimen, times, backend="jax")``, which builds these arrays.
     """
+    from .simulation import check_result_size
+
     n = q.shape[0]
     n_outputs = len(cm.model.outputs)
+    check_result_size(n, tt.shape[1], len(cm.model.states) * bool(keep_states) + n_outputs * bool(keep_outputs),
+                      max_bytes)
     wo = keep_outputs and n_outputs > 0
     method = settings.method_code  # 0 auto, 1 tsit5, 2 rodas4
     S, Out, status, counters = _run(cm, method, q, y0, events, tt, pre, n_out, t0, settings, keep_states, wo)

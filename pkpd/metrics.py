@@ -859,6 +859,11 @@ def _units(conc_unit, dose_unit, time_unit) -> dict[str, str]:
     if dose_unit:
         out["dose"] = dose_unit
     if conc_unit and dose_unit:
+        try:  # only unit strings of pkpd's grammar reach pint (a huge power in a unit string would hang it)
+            for text in (conc_unit, dose_unit, time_unit):
+                un.check_unit_text(text)
+        except un.UnitCheckError as err:
+            raise PkpdError(f"nca: {err}") from None
         reg = un.registry()
         try:
             cl = reg.Quantity(1.0, f"({dose_unit})/(({conc_unit})*{time_unit})").to_reduced_units()

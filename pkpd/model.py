@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import keyword
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 
 from . import _check_cache
 from . import expressions as ex
 from . import units as un
-from .errors import ModelFileError, UnitError, did_you_mean
+from ._text import printable
+from .errors import ModelFileError, PkpdError, UnitError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -173,13 +176,12 @@ class Model:
 
     def __post_init__(self):
         for name in ("parameters", "states", "outputs", "doses", "covariates", "derived", "references"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        # the unit check needs pint (0.3 s to import); a model checked before is read back from the disk cache
-        checked = _check_cache.load(self, _Checked)
-        if checked is None:
-            checked = _validate(self)
-            _check_cache.store(self, checked)
-        object.__setattr__(self, "_checked", checked)
+            value = getattr(self, name)
+            if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+                raise ModelFileError(f"{name} must be a sequence; got {type(value).__name__}",
+                                     file=self.file or _safe_name(self.name), section=name)
+            object.__setattr__(self, name, tuple(value))
+        object.__setattr__(self, "_checked", _checked_trees(self))
 
     # ------------------------------------------------------------------ lookups
     @property
@@ -292,7 +294,7 @@ class Model:
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines.append("  parameters (* = assumption):")
         lines += ["    " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-        return "\n".join(lines)
+        return printable("\n".join(lines))
 
     def _repr_html_(self) -> str:
         import html
@@ -326,24 +328,35 @@ def _as_float(value, what: str, file: str | None, section: str | None = None, ke
         except TypeError:
             raise ModelFileError(f"{what} must be a number; got {value!r}", file=file, section=section,
                                  key=key) from None
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:
+        v = math.inf
     if not math.isfinite(v):
-        raise ModelFileError(f"{what} must be finite; got {v}", file=file, section=section, key=key)
+        shown = f"{str(value)[:20]}... ({len(str(value))} digits)" if isinstance(value, int) else str(v)
+        raise ModelFileError(f"{what} must be a finite number; got {shown}", file=file, section=section, key=key)
     return v
 
 
 def _check_name(name, kind: str, file, section):
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
-        raise ModelFileError(f"{kind} name {name!r} is not a valid identifier (letters, digits and '_', not "
+        raise ModelFileError(f"{kind} name {name!r:.80} is not a valid identifier (letters, digits and '_', not "
                              "starting with a digit or '_', not a Python keyword)", file=file, section=section)
+    if len(name) > MAX_NAME:
+        raise ModelFileError(f"{kind} name {name[:40]!r}... is longer than {MAX_NAME} characters", file=file,
+                             section=section)
+    if unicodedata.normalize("NFKC", name) != name:
+        raise ModelFileError(f"{kind} name {name!r} is not in Unicode normal form NFKC (Python would read it as "
+                             f"{unicodedata.normalize('NFKC', name)!r}, merging it with any name spelled that way); "
+                             "write it in that form", file=file, section=section)
     if name == "t" or name in ex.FUNCTIONS:
         raise ModelFileError(f"{kind} name {name!r} is reserved ('t' is time; functions: "
                              f"{', '.join(sorted(ex.FUNCTIONS))})", file=file, section=section)
 
 
-def _unit(text, file, section, key="unit"):
+def _unit(text, file, section, key, alg):
     try:
-        return un.unit(text)
+        return alg.unit(text)
     except un.UnitCheckError as err:
         raise UnitError(str(err), file=file, section=section, key=key) from None
 
@@ -366,18 +379,133 @@ def _parse(text, file, section, key, allowed: dict[str, str], all_known):
     return tree
 
 
-def _units_check(tree, units, target, file, section, key, bare=None):
+def _units_check(tree, units, target, file, section, key, alg, bare=None):
     try:
-        return un.check(tree, units, target, bare_number_unit=bare)
+        return un.check(tree, units, target, bare_number_unit=bare, algebra=alg)
     except un.UnitCheckError as err:
         raise UnitError(str(err), file=file, section=section, key=key) from None
 
 
-def _validate(m: Model) -> _Checked:
-    f = m.file or (m.name if isinstance(m.name, str) else None)
+def _checked_trees(m: Model) -> _Checked:
+    """Validate ``m`` and build the trees the compiler uses.
+
+    The fields (names, text, numbers) are checked every time; the dimensional analysis, which needs pint (0.3 s to
+    import), is done once per declaration: later models with the same declarations (``with_parameters``, a later
+    process) re-run the same check on freshly parsed equations with the recorded answers (:mod:`pkpd._check_cache`).
+    """
+    _check_fields(m)
+    k = _check_cache.key(m)
+    checked = _check_cache.remembered(k)
+    if checked is not None:
+        return checked
+    transcript = _check_cache.load(k)
+    if transcript is not None:
+        replay = un.Replay(transcript)
+        try:
+            checked = _trees(m, replay)
+            replay.finish()
+        except (PkpdError, un.UnitCheckError, un.TranscriptError):
+            checked = None  # answers that do not fit this check: not trusted, checked again with pint
+            _check_cache.discard(k)
+    if checked is None:
+        algebra = un.Algebra()
+        checked = _trees(m, algebra)
+        _check_cache.store(k, algebra.transcript)
+    _check_cache.remember(k, checked)
+    return checked
+
+
+def _validate(m: Model, algebra=None) -> _Checked:
+    """The full check of a model (fields, names, equations, units) with pint or the given unit ``algebra``."""
+    _check_fields(m)
+    return _trees(m, un.Algebra() if algebra is None else algebra)
+
+
+#: Longest model description, and longest other text field (descriptions, sources, references) [characters].
+MAX_DESCRIPTION = 50_000
+MAX_TEXT = 5_000
+MAX_VERSION = 40
+MAX_NAME = 128
+# control characters other than tab/newline/carriage return, DEL and C1 controls, and the bidirectional overrides
+# and isolates that can make text display differently from what it is ("Trojan source")
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _safe_name(name) -> str | None:
+    return name if isinstance(name, str) and not _BAD_TEXT.search(name) and len(name) <= MAX_NAME else None
+
+
+def _check_text(value, what: str, file, section, key, *, max_len: int = MAX_TEXT) -> None:
+    if not isinstance(value, str):
+        raise ModelFileError(f"{what} must be text; got {type(value).__name__} {value!r:.60}", file=file,
+                             section=section, key=key)
+    if len(value) > max_len:
+        raise ModelFileError(f"{what} is longer than {max_len} characters ({len(value)})", file=file,
+                             section=section, key=key)
+    bad = _BAD_TEXT.search(value)
+    if bad:
+        raise ModelFileError(f"{what} contains the control character U+{ord(bad.group()):04X} at position "
+                             f"{bad.start()}; only printable text, tabs and line breaks are allowed", file=file,
+                             section=section, key=key)
+
+
+def _check_fields(m: Model) -> None:
+    """Every field of the declaration: types, names, text, numbers and bounds (no expressions, no units)."""
+    f = m.file or _safe_name(m.name)
     _check_name(m.name, "model", f, "model")
-    time_unit = _unit(m.time_unit, f, "model", "time_unit")
-    if not un.compatible(time_unit, un.unit("h")):
+    _check_text(m.version, "version", f, "model", "version", max_len=MAX_VERSION)
+    if not m.version or not m.version.isprintable():
+        raise ModelFileError(f"must be short printable text (e.g. '1.2'); got {m.version!r}", file=f,
+                             section="model", key="version")
+    _check_text(m.description, "description", f, "model", "description", max_len=MAX_DESCRIPTION)
+    for i, ref in enumerate(m.references):
+        _check_text(ref, f"references[{i}]", f, "model", "references")
+    if not isinstance(m.time_unit, str):
+        raise ModelFileError(f"time_unit must be a unit string; got {m.time_unit!r:.60}", file=f, section="model",
+                             key="time_unit")
+    expected = {"parameters": Parameter, "covariates": Covariate, "derived": Derived, "states": State,
+                "outputs": Output, "doses": DoseTarget}
+    for sec, cls in expected.items():
+        for item in getattr(m, sec):
+            if not isinstance(item, cls):
+                raise ModelFileError(f"expected a {cls.__name__}; got {type(item).__name__}", file=f, section=sec)
+            where = f"{sec}.{_safe_name(item.name) or '?'}"
+            _check_name(item.name, {"parameters": "parameter", "covariates": "covariate", "derived": "derived",
+                                    "states": "state", "outputs": "output", "doses": "dose target"}[sec], f, where)
+            _check_text(item.description, "description", f, where, "description")
+            for attr in ("unit", "expression", "initial", "ddt", "target", "factor", "lag"):
+                if hasattr(item, attr):
+                    _check_text(getattr(item, attr), attr, f, where, attr, max_len=ex.MAX_LENGTH)
+            for attr in ("rate", "duration"):
+                if getattr(item, attr, None) is not None:
+                    _check_text(getattr(item, attr), attr, f, where, attr, max_len=ex.MAX_LENGTH)
+    for p in m.parameters:
+        sec = f"parameters.{p.name}"
+        _check_text(p.source, "source", f, sec, "source")
+        if not isinstance(p.assumption, bool):
+            raise ModelFileError(f"assumption must be true or false; got {p.assumption!r:.60}", file=f, section=sec,
+                                 key="assumption")
+        v = _as_float(p.value, "value", f, sec, "value")
+        try:
+            lo, hi = (float(b) for b in p.bounds)
+        except (TypeError, ValueError, OverflowError):
+            raise ModelFileError(f"bounds must be two numbers [low, high]; got {p.bounds!r:.80}", file=f,
+                                 section=sec, key="bounds") from None
+        if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+            raise ModelFileError(f"bounds must satisfy low < high; got [{lo}, {hi}]", file=f, section=sec,
+                                 key="bounds")
+        if not lo <= v <= hi:
+            raise ModelFileError(f"value {v:g} is outside the bounds [{lo:g}, {hi:g}]", file=f, section=sec,
+                                 key="value")
+    for c in m.covariates:
+        _as_float(c.value, "default value", f, f"covariates.{c.name}", "value")
+
+
+def _trees(m: Model, alg) -> _Checked:
+    """Names, equations and units: the validated, unit-converted trees (``alg`` answers the unit questions)."""
+    f = m.file or m.name
+    time_unit = _unit(m.time_unit, f, "model", "time_unit", alg)
+    if not alg.compatible(time_unit, alg.unit("h")):
         raise UnitError(f"time_unit must be a time; got {m.time_unit!r}", file=f, section="model", key="time_unit")
     if not m.states:
         raise ModelFileError("a model needs at least one state", file=f, section="states")
@@ -387,11 +515,6 @@ def _validate(m: Model) -> _Checked:
                              (m.derived, "derived quantity", "derived"), (m.states, "state", "states"),
                              (m.outputs, "output", "outputs"), (m.doses, "dose target", "doses")):
         for item in group:
-            expected = {"parameter": Parameter, "covariate": Covariate, "derived quantity": Derived,
-                        "state": State, "output": Output, "dose target": DoseTarget}[kind]
-            if not isinstance(item, expected):
-                raise ModelFileError(f"expected a {expected.__name__}; got {item!r}", file=f, section=sec)
-            _check_name(item.name, kind, f, f"{sec}.{item.name}")
             namespace = "dose target" if kind == "dose target" else "name"
             key = (namespace, item.name)
             if key in kinds:
@@ -402,29 +525,14 @@ def _validate(m: Model) -> _Checked:
 
     units: dict[str, object] = {"t": time_unit}
     for p in m.parameters:
-        sec = f"parameters.{p.name}"
-        units[p.name] = _unit(p.unit, f, sec)
-        v = _as_float(p.value, "value", f, sec, "value")
-        try:
-            lo, hi = (float(b) for b in p.bounds)
-        except (TypeError, ValueError):
-            raise ModelFileError(f"bounds must be two numbers [low, high]; got {p.bounds!r}", file=f, section=sec,
-                                 key="bounds") from None
-        if math.isnan(lo) or math.isnan(hi) or not lo < hi:
-            raise ModelFileError(f"bounds must satisfy low < high; got [{lo}, {hi}]", file=f, section=sec,
-                                 key="bounds")
-        if not lo <= v <= hi:
-            raise ModelFileError(f"value {v:g} is outside the bounds [{lo:g}, {hi:g}]", file=f, section=sec,
-                                 key="value")
+        units[p.name] = _unit(p.unit, f, f"parameters.{p.name}", "unit", alg)
     for c in m.covariates:
-        sec = f"covariates.{c.name}"
-        units[c.name] = _unit(c.unit, f, sec)
-        _as_float(c.value, "default value", f, sec, "value")
+        units[c.name] = _unit(c.unit, f, f"covariates.{c.name}", "unit", alg)
 
     base = {p.name: "parameter" for p in m.parameters} | {c.name: "covariate" for c in m.covariates}
     state_names = {s.name: "state" for s in m.states}
     for s in m.states:
-        units[s.name] = _unit(s.unit, f, f"states.{s.name}")
+        units[s.name] = _unit(s.unit, f, f"states.{s.name}", "unit", alg)
 
     # Derived quantities, in order; "static" ones depend on parameters/covariates only (computed once per subject).
     static, dynamic = [], []
@@ -434,8 +542,8 @@ def _validate(m: Model) -> _Checked:
         sec = f"derived.{d.name}"
         allowed = base | state_names | derived_so_far | {"t": "time"}
         tree = _parse(d.expression, f, sec, "expression", allowed, all_known)
-        declared = _unit(d.unit, f, sec)
-        tree, _ = _units_check(tree, units, declared, f, sec, "expression")
+        declared = _unit(d.unit, f, sec, "unit", alg)
+        tree, _ = _units_check(tree, units, declared, f, sec, "expression", alg)
         units[d.name] = declared
         derived_so_far[d.name] = "derived quantity"
         used = ex.names(tree)
@@ -451,19 +559,19 @@ def _validate(m: Model) -> _Checked:
     for s in m.states:
         sec = f"states.{s.name}"
         tree = _parse(s.initial, f, sec, "initial", init_allowed, all_known | state_names | {"t": "time"})
-        tree, _ = _units_check(tree, units, units[s.name], f, sec, "initial", bare=units[s.name])
+        tree, _ = _units_check(tree, units, units[s.name], f, sec, "initial", alg, bare=units[s.name])
         initial.append(tree)
         rate_unit = units[s.name] / time_unit
         tree = _parse(s.ddt, f, sec, "ddt", everything, all_known)
-        tree, _ = _units_check(tree, units, rate_unit, f, sec, "ddt")
+        tree, _ = _units_check(tree, units, rate_unit, f, sec, "ddt", alg)
         ddt.append(tree)
 
     outputs = []
     for o in m.outputs:
         sec = f"outputs.{o.name}"
-        declared = _unit(o.unit, f, sec)
+        declared = _unit(o.unit, f, sec, "unit", alg)
         tree = _parse(o.expression, f, sec, "expression", everything, all_known)
-        tree, _ = _units_check(tree, units, declared, f, sec, "expression", bare=declared)
+        tree, _ = _units_check(tree, units, declared, f, sec, "expression", alg, bare=declared)
         outputs.append(tree)
 
     factors, lags, rates, durations, conversions, dimless = [], [], [], [], [], []
@@ -473,31 +581,29 @@ def _validate(m: Model) -> _Checked:
         if d.target not in state_names:
             raise ModelFileError(f"target {d.target!r} is not a state." + did_you_mean(str(d.target), state_names),
                                  file=f, section=sec, key="target")
-        dose_unit = _unit(d.unit, f, sec)
+        dose_unit = _unit(d.unit, f, sec, "unit", alg)
         if str(d.unit).replace(" ", "").endswith("/kg"):
             raise UnitError(f"a dose target's unit is the absolute amount (e.g. 'cell', 'mg'); got {d.unit!r}. "
                             "Per-kg doses are given as Dose(2e6, 'cell/kg') and multiplied by the WT covariate",
                             file=f, section=sec, key="unit")
         tree = _parse(d.factor, f, sec, "factor", dose_allowed, all_known | state_names)
-        tree, fu = _units_check(tree, units, None, f, sec, "factor")
-        try:
-            k = un.factor(dose_unit * fu, units[d.target])
-        except un.UnitCheckError:
+        tree, fu = _units_check(tree, units, None, f, sec, "factor", alg)
+        if not alg.compatible(dose_unit * fu, units[d.target]):
             raise UnitError(f"dose unit {d.unit!r} times factor unit {un.fmt(fu)} must convert to the unit of state "
-                            f"{d.target!r} ({un.fmt(units[d.target])})", file=f, section=sec, key="factor") from None
+                            f"{d.target!r} ({un.fmt(units[d.target])})", file=f, section=sec, key="factor")
         factors.append(tree)
-        conversions.append(k)
-        dimless.append(un.compatible(fu, un.unit("1")))
+        conversions.append(alg.factor(dose_unit * fu, units[d.target]))
+        dimless.append(alg.compatible(fu, alg.one))
         tree = _parse(d.lag, f, sec, "lag", dose_allowed, all_known | state_names)
-        lags.append(_units_check(tree, units, time_unit, f, sec, "lag", bare=time_unit)[0])
+        lags.append(_units_check(tree, units, time_unit, f, sec, "lag", alg, bare=time_unit)[0])
         if d.rate is not None and str(d.rate).strip():
             tree = _parse(d.rate, f, sec, "rate", dose_allowed, all_known | state_names)
-            rates.append(_units_check(tree, units, dose_unit / time_unit, f, sec, "rate")[0])
+            rates.append(_units_check(tree, units, dose_unit / time_unit, f, sec, "rate", alg)[0])
         else:
             rates.append(None)
         if d.duration is not None and str(d.duration).strip():
             tree = _parse(d.duration, f, sec, "duration", dose_allowed, all_known | state_names)
-            durations.append(_units_check(tree, units, time_unit, f, sec, "duration", bare=time_unit)[0])
+            durations.append(_units_check(tree, units, time_unit, f, sec, "duration", alg, bare=time_unit)[0])
         else:
             durations.append(None)
 

@@ -75,6 +75,8 @@ _STANDARD = (*_NUMERIC, *_MIXED, "C")
 _DOSE_ITEMS = ("AMT", "RATE", "DUR", "II", "ADDL", "SS")
 _MISSING = ("", ".")
 _MAX_ADDL = 100_000
+# IDs must stay below this (2^53): beyond it a double cannot tell neighbouring integers apart, and IDs would merge
+_MAX_EXACT_ID = 2**53
 _MAX_SS_INTERVALS = 1000
 _SS_RTOL = 1e-10
 _MAX_SS_SPAN = 10_000  # a steady-state dose whose lag + duration spans more intervals than this is a data error
@@ -440,6 +442,12 @@ def _clean(header: list[str], cells: np.ndarray, source: str | None, time_unit: 
         if missing.any():
             i = int(np.flatnonzero(missing)[0])
             fail(f"{name} is missing; every record needs an {name}", row=int(rows[i]), column=name)
+    inexact = np.abs(numeric["ID"]) >= _MAX_EXACT_ID
+    if inexact.any():
+        i = int(np.flatnonzero(inexact)[0])
+        fail(f"ID {cells[i, col['ID']][:40]!r} is not below {_MAX_EXACT_ID} (2^53): it cannot be held exactly as a "
+             "number, and neighbouring IDs would merge; renumber the subjects (e.g. 1, 2, 3...)", row=int(rows[i]),
+             column="ID")
     for name in ("AMT", "RATE", "DUR", "II", "ADDL", "SS"):
         numeric[name] = np.nan_to_num(numeric.get(name, zeros), nan=0.0)
     dv = numeric.get("DV", np.full(n, np.nan))

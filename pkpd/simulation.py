@@ -20,7 +20,7 @@ from . import units as un
 from ._params import broadcast_named
 from .compile import CompiledModel, compile_model
 from .dosing import Bolus, Infusion, Regimen
-from .errors import DosingError, PkpdError, SimulationError
+from .errors import DataError, DosingError, PkpdError, SimulationError
 from .model import Model
 from .settings import SolverSettings
 
@@ -30,6 +30,7 @@ _STATUS = {
     2: "step size became too small (the solution may blow up or be discontinuous)",
     3: "non-finite values (NaN or inf) in the states or their derivatives",
     4: "singular iteration matrix in the stiff solver",
+    5: "an output is NaN or infinite at a requested time (the states are finite)",
 }
 _REMEDY = {
     1: "Raise SolverSettings(max_steps=...), loosen rtol/atol, or check parameter values for extreme rates.",
@@ -37,7 +38,10 @@ _REMEDY = {
     3: "Check the parameters and initial values: an expression such as log(0), x/0 or a negative base of a "
        "non-integer power produced NaN.",
     4: "Check the parameters; try SolverSettings(method='tsit5') or tighter tolerances.",
+    5: "Check the output expressions for this subject's values (e.g. log() of a value <= 0, or x/0).",
 }
+#: Status of a subject whose states were solved but one of whose outputs is NaN or infinite at a requested time.
+OUTPUT_NOT_FINITE = 5
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,8 @@ class Simulation:
     regimens : tuple[Regimen, ...]
         One per subject (the same object repeated when shared).
     status : ndarray (n_subjects,) of int
-        0 = solved; otherwise the solver failure code (only with ``on_failure="mark"``).
+        0 = solved; 1-4 = the solver failure code (only with ``on_failure="mark"``); 5 = solved, but an output is
+        NaN or infinite at a requested time (a warning says which; the values are kept as computed).
     model_name, model_version : str
     settings : SolverSettings
     n_steps : ndarray (n_subjects,)
@@ -191,6 +196,7 @@ def simulate(
     changes: Mapping[str, tuple] | None = None,
     backend: str = "cpu",
     progress: bool | None = None,
+    max_memory_gb: float | None = None,
 ) -> Simulation:
     """Simulate one subject or a batch of subjects under a dosing regimen.
 
@@ -230,6 +236,10 @@ def simulate(
         Progress bar for batches of more than 20,000 subjects, which run in chunks (Ctrl-C stops between chunks
         with a clear message): None (default) shows one when the run looks longer than ~2 s and someone can see it
         (terminal or Jupyter); True always; False never.
+    max_memory_gb : float, optional
+        Largest result the call may allocate [GB]; default ``$PKPD_MAX_MEMORY_GB``, else half the memory available
+        when the call starts. A larger run is refused before anything is allocated (use
+        :func:`pkpd.simulate_summary` for huge populations: it summarises them in bounded memory).
 
     Returns
     -------
@@ -239,7 +249,8 @@ def simulate(
     Raises
     ------
     PkpdError
-        Unknown parameter or covariate (with close matches), inconsistent batch sizes, times not increasing.
+        Unknown parameter or covariate (with close matches), inconsistent batch sizes, times not increasing, a
+        result larger than ``max_memory_gb``.
     DosingError
         Unknown dose target, per-kg dose without a weight, non-positive modelled duration.
     SimulationError
@@ -269,6 +280,8 @@ def simulate(
     param_values, cov_values, n = _subject_inputs(m, params, covariates, len(regimens) if len(regimens) > 1 else None)
     if len(regimens) == 1:
         regimens = regimens * n
+    limit = memory_limit(max_memory_gb)
+    check_result_size(n, t.size, len(m.states) * bool(states) + len(m.outputs) * bool(outputs), limit)
     explicit_covs = set(covariates or {})
     q = cm.build_q(param_values, cov_values)
     y0 = cm.initial_state(q)
@@ -288,7 +301,7 @@ def simulate(
     n_out = np.array([t.size], dtype=np.int64)
     t0 = np.minimum(t[0], np.where(events.count > 0, events.time[:, 0], np.inf))
     sol = solve(cm, q, y0, events, tt, pre, n_out, t0, settings, keep_states=states, keep_outputs=outputs,
-                progress=progress, desc=f"{m.name}: simulate")
+                progress=progress, desc=f"{m.name}: simulate", max_bytes=limit)
     status = sol["status"]
     if np.any(status != 0):
         bad = np.flatnonzero(status)
@@ -303,6 +316,8 @@ def simulate(
                 if not sol[key].flags.writeable:  # the JAX backend hands over its host buffers as they came
                     sol[key] = np.array(sol[key])
                 sol[key][bad] = np.nan
+    if outputs and m.outputs:
+        _flag_non_finite_outputs(sol["outputs"], status, m.output_names, t, ids)
     st = {s: sol["states"][:, :, i] for i, s in enumerate(m.state_names)} if states else {}
     out = {o: sol["outputs"][:, :, i] for i, o in enumerate(m.output_names)} if outputs else {}
     unit_map = {s.name: s.unit for s in m.states} | {o.name: o.unit for o in m.outputs}
@@ -314,6 +329,93 @@ def simulate(
         n_steps=sol["counters"][:, 0].astype(np.int64))
 
 
+def _flag_non_finite_outputs(values: np.ndarray, status: np.ndarray, names, times, ids) -> None:
+    """Status 5 and a warning for solved subjects with a NaN or infinite output (values (n, n_times, n_outputs))."""
+    import warnings
+
+    from .errors import OutputWarning
+
+    n = values.shape[0]
+    with np.errstate(all="ignore"):  # a cheap screen: a sum is finite when every term is (or overflows: checked)
+        suspect = ~np.isfinite(np.add.reduce(values.reshape(n, -1), axis=1))
+    suspect &= status == 0
+    if not suspect.any():
+        return
+    rows = np.flatnonzero(suspect)
+    bad = ~np.isfinite(values[rows])  # (k, n_times, n_outputs)
+    hit = bad.any(axis=(1, 2))
+    if not hit.any():
+        return
+    rows, bad = rows[hit], bad[hit]
+    status[rows] = OUTPUT_NOT_FINITE
+    _, t_i, o_i = np.argwhere(bad[:1])[0]
+    names_hit = [names[k] for k in range(len(names)) if bad[:, :, k].any()]
+    warnings.warn(f"{rows.size} subject(s) have NaN or infinite values in output(s) {', '.join(names_hit)} "
+                  f"(first: subject {ids[rows[0]]}, {names[o_i]} at t = {times[t_i]:g}); their status is "
+                  f"{OUTPUT_NOT_FINITE}. {_REMEDY[OUTPUT_NOT_FINITE]}", OutputWarning, stacklevel=3)
+
+
+#: Fraction of the memory available when a call starts that its results may take by default.
+MEMORY_FRACTION = 0.5
+
+
+def memory_limit(max_memory_gb: float | None = None) -> float:
+    """Largest result a simulation may allocate [bytes]: ``max_memory_gb``, else ``$PKPD_MAX_MEMORY_GB``, else
+    :data:`MEMORY_FRACTION` of the memory available now (``/proc/meminfo``; physical memory elsewhere).
+
+    Examples
+    --------
+    >>> memory_limit(2.0)
+    2000000000.0
+    """
+    import os
+
+    if max_memory_gb is None:
+        env = os.environ.get("PKPD_MAX_MEMORY_GB", "").strip()
+        if env:
+            try:
+                max_memory_gb = float(env)
+            except ValueError:
+                raise PkpdError(f"PKPD_MAX_MEMORY_GB must be a number of gigabytes; got {env!r}") from None
+    if max_memory_gb is not None:
+        if isinstance(max_memory_gb, bool) or not isinstance(max_memory_gb, int | float) or not max_memory_gb > 0:
+            raise PkpdError(f"max_memory_gb must be a number > 0; got {max_memory_gb!r}")
+        return float(max_memory_gb) * 1e9
+    return MEMORY_FRACTION * _available_bytes()
+
+
+def _available_bytes() -> float:
+    import os
+
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - neither Linux nor POSIX
+        return 8e9
+
+
+def check_result_size(n_subjects: int, n_times: int, n_columns: int, limit: float | None = None) -> None:
+    """Refuse, before any allocation, a result of ``n_subjects x n_times x n_columns`` doubles above ``limit``
+    [bytes] (default :func:`memory_limit`, consulted only for results over 256 MB)."""
+    need = 8.0 * n_subjects * n_times * max(n_columns, 1) + 16.0 * n_times
+    if limit is None:
+        if need < (1 << 28):
+            return
+        limit = memory_limit()
+    if need > limit:
+        raise PkpdError(f"this simulation would need {need / 1e9:.3g} GB for its results ({n_subjects:,} subject(s) "
+                        f"x {n_times:,} times x {n_columns} states/outputs), more than the limit of "
+                        f"{limit / 1e9:.3g} GB (max_memory_gb=, $PKPD_MAX_MEMORY_GB, default half the memory "
+                        "available). Keep fewer times or subjects, drop what you don't need (states=False), or use "
+                        "pkpd.simulate_summary, which summarises huge populations chunk by chunk in bounded memory.")
+
+
 # A batch larger than this many subjects runs in chunks of it: between chunks the progress bar moves and Ctrl-C is
 # honoured (a compiled call cannot be interrupted; 20,000 subjects of the shared job take ~0.4 s on 2 cores).
 _BATCH_CHUNK = 20_000
@@ -321,17 +423,19 @@ _BATCH_CHUNK = 20_000
 
 def run_batch(cm: CompiledModel, q, y0, events: EventTable, tt, pre, n_out, t0, settings: SolverSettings, *,
               keep_states: bool = True, keep_outputs: bool = True, progress: bool | None = False,
-              desc: str = "simulate") -> dict:
+              desc: str = "simulate", max_bytes: float | None = None) -> dict:
     """Run the compiled solver (private API shared by simulate, the NONMEM runner and the fitter).
 
     Batches of more than :data:`_BATCH_CHUNK` subjects run chunk by chunk into the same result arrays, with a
-    progress bar (``progress``: as :class:`pkpd._progress.ChunkProgress`) and a clear KeyboardInterrupt.
+    progress bar (``progress``: as :class:`pkpd._progress.ChunkProgress`) and a clear KeyboardInterrupt. Results
+    larger than ``max_bytes`` (default :func:`memory_limit`) are refused before anything is allocated.
     """
     from ._progress import ChunkProgress
 
     n = q.shape[0]
     n_times = tt.shape[1]
     ns, no = len(cm.model.states), len(cm.model.outputs)
+    check_result_size(n, n_times, ns * bool(keep_states) + no * bool(keep_outputs), max_bytes)
     states_out = result_array((n, n_times, ns)) if keep_states else np.empty((1, 1, ns))
     outputs_out = result_array((n, n_times, max(no, 1))) if keep_outputs else np.empty((1, 1, max(no, 1)))
     status = np.zeros(n, dtype=np.int64)
@@ -447,7 +551,10 @@ def _change_events(cm: CompiledModel, changes: Mapping[str, tuple], n: int) -> E
             times = np.asarray(times, dtype=float)
             values = np.asarray(values, dtype=float)
         except (TypeError, ValueError):
-            raise PkpdError(f"changes[{name!r}]: expected (times, values) arrays; got {spec!r}") from None
+            raise DataError(f"changes[{name!r}]: expected (times, values) arrays; got {spec!r:.80}") from None
+        if times.ndim not in (1, 2) or values.ndim not in (1, 2) or times.shape[-1] != values.shape[-1]:
+            raise DataError(f"changes[{name!r}]: times {times.shape} and values {values.shape} must have the same "
+                            f"length: one value per start time, as shape (k,) or ({n}, k)")
         try:
             times, values = np.broadcast_arrays(np.atleast_2d(times), np.atleast_2d(values))
             times, values = np.broadcast_to(times, (n, times.shape[1])), np.broadcast_to(values, (n, times.shape[1]))

@@ -46,3 +46,12 @@ def _representative_case(name: str):
 def representative_case():
     """:func:`_representative_case`, for the engine-equivalence tests."""
     return _representative_case
+
+
+@pytest.fixture
+def sentinel(tmp_path):
+    """A file that an injection payload would create if it ran: the test fails if it exists afterwards (security tests
+    prove that nothing ran, not only that an error was raised)."""
+    path = tmp_path / "SENTINEL_payload_ran"
+    yield path
+    assert not path.exists(), f"a payload ran: {path} was created"

@@ -12,7 +12,7 @@ import pytest
 import pkpd
 from pkpd import _check_cache
 from pkpd.compile import default_engine
-from pkpd.model import _Checked, _validate
+from pkpd.model import _validate
 
 MODEL = """
 [model]
@@ -97,28 +97,34 @@ def test_cache_survives_a_new_process_and_follows_file_changes(tmp_path, engine)
 @pytest.mark.parametrize("name", pkpd.models())
 def test_a_cached_unit_check_equals_a_fresh_one(tmp_path, monkeypatch, name):
     monkeypatch.setenv("PKPD_CACHE_DIR", str(tmp_path))
-    first = pkpd.load_model(name)  # checks with pint, stores
+    _check_cache._MEMORY.clear()
+    first = pkpd.load_model(name)  # checks with pint, stores the answers
     assert list((tmp_path / "checked").glob("*.json"))
-    again = pkpd.load_model(name)  # read back
+    _check_cache._MEMORY.clear()
+    again = pkpd.load_model(name)  # the same check, replayed from the stored answers
     assert again._checked == first._checked == _validate(first)
 
 
 @pytest.mark.parametrize("content", [
-    "not json",
-    json.dumps({"ddt": [["f", "__import__", [["v", "os"]]]]}),  # a function outside the language
-    "TAMPERED",  # a valid entry with one tree replaced by a call of eval (filled in below)
-    "[]",
+    b"",
+    b"not json",
+    b"[]",
+    json.dumps({"format": _check_cache._FORMAT, "key": "x", "transcript": [True]}).encode(),
+    json.dumps({"ddt": [["f", "__import__", [["v", "os"]]]]}).encode(),
 ])
-def test_a_damaged_or_tampered_unit_check_entry_is_ignored(tmp_path, monkeypatch, content):
+@pytest.mark.parametrize("checksum", ["kept", "matching"])
+def test_a_damaged_or_tampered_unit_check_entry_is_ignored(tmp_path, monkeypatch, content, checksum):
+    from pkpd import _cache
+
     monkeypatch.setenv("PKPD_CACHE_DIR", str(tmp_path))
+    _check_cache._MEMORY.clear()
     model = pkpd.load_model("pk_1cmt_iv")
     (entry,) = (tmp_path / "checked").glob("*.json")
-    if content == "TAMPERED":
-        data = json.loads(entry.read_text())
-        data["ddt"][0] = ["f", "eval", [["v", "x"]]]
-        content = json.dumps(data)
-    entry.write_text(content)
-    assert _check_cache.load(model, _Checked) is None
-    again = pkpd.load_model("pk_1cmt_iv")  # recomputed (and stored again)
+    if checksum == "matching":
+        _cache.write_entry(entry, content)
+    else:
+        entry.write_bytes(content)
+    _check_cache._MEMORY.clear()
+    again = pkpd.load_model("pk_1cmt_iv")  # the entry is discarded; the check is done again (and stored again)
     assert again._checked == _validate(model)
-    assert _check_cache.load(model, _Checked) == again._checked
+    assert _check_cache.load(entry.stem) is not None
