@@ -2,7 +2,8 @@
 
 One library per (model, differentiated parameters, derivative multisets, fitted outputs): the C source from
 :mod:`pkpd.estimation._codegen`, compiled by the native engine's compiler (:func:`pkpd._native.compile_c`) into the
-cache folder under the hash of its source, and loaded with ctypes. Its entry points:
+verified cache folder (:mod:`pkpd._cache`) under the hash of its source, and loaded from its verified bytes
+(:func:`pkpd._native.load_library`), as the engine's own libraries are. Its entry points:
 
 * :meth:`CompiledSystem.predict`: parameters and covariates per subject -> recorded outputs (values and their
   derivatives by every multiset) at each subject's output times, in one parallel batch;
@@ -42,11 +43,6 @@ def available() -> bool:
     return compiler() is not None and os.environ.get("PKPD_ENGINE", "").strip().lower() != "numba"
 
 
-def _cache_dir() -> Path:
-    d = os.environ.get("PKPD_CACHE_DIR")
-    return Path(d) if d else Path.home() / ".cache" / "pkpd"
-
-
 def _c(a: np.ndarray, dtype=float) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=dtype)
 
@@ -58,11 +54,13 @@ def _ptr(a: np.ndarray) -> int:
 class CompiledSystem:
     """A loaded library of an augmented system (private)."""
 
-    def __init__(self, system: DerivativeSystem, path: Path, layout: Layout):
+    def __init__(self, system: DerivativeSystem, path: Path, image: bytes, layout: Layout):
+        from .._native import load_library
+
         self.system = system
         self.layout = layout
         self.path = path
-        self._lib = ctypes.CDLL(str(path))
+        self._lib = load_library(path, image)
         self._predict = self._lib.pkpd_predict
         self._predict.argtypes = _PREDICT_ARGS
         self._predict.restype = ctypes.c_int
@@ -166,10 +164,10 @@ class CompiledSystem:
 def compiled_system(model: Model, parameters: tuple[int, ...], multisets: tuple[tuple[int, ...], ...],
                     fitted: tuple[int, ...]) -> CompiledSystem:
     """The library of the augmented system (built once, then loaded from the cache folder)."""
+    from .._cache import cache_root
     from .._native import compile_c
 
     system = derivative_system(model, parameters, multisets, fitted)
     source, layout = generate(system, INNER_TEMPLATE)
-    stem = library_stem(source)
-    path = compile_c(source, _cache_dir(), stem, "the estimation library of a model")
-    return CompiledSystem(system, path, layout)
+    path, image = compile_c(source, cache_root(), library_stem(source), "the estimation library of a model")
+    return CompiledSystem(system, path, image, layout)
