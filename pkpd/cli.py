@@ -482,7 +482,7 @@ def _add_fit(commands) -> None:
 def _cmd_fit(args: argparse.Namespace) -> int:
     import json
 
-    from .fitting import fit
+    from .estimation.individual import fit
     from .load import load_model
     from .nonmem import read_nonmem
 
@@ -738,8 +738,8 @@ def _parse_population_error(text: str):
 def _cmd_fit_population(args: argparse.Namespace) -> int:
     import json
 
+    from .estimation.population_fit import fit_population
     from .load import load_model
-    from .nlme import fit_population
 
     try:
         iiv = _parse_assignments(args.iiv, "--iiv")

@@ -13,7 +13,7 @@ integrator (:data:`pkpd._native_template.C_TEMPLATE`), and :data:`INNER_TEMPLATE
             - 2\\sum_{j\\,\\mathrm{censored}} \\log\\Phi\\!\\left(\\frac{L_{ij}-m_{ij}}{\\sqrt{R_{ij}}}\\right)
             + \\eta^\\top\\Omega^{-1}\\eta
 
-  by the damped Gauss-Newton iteration of :mod:`pkpd.nlme` (expected-information Hessian
+  by the damped Gauss-Newton iteration of :mod:`pkpd.estimation.finite_difference` (expected-information Hessian
   :math:`\\Omega^{-1} + \\sum_j g g^\\top/R + \\tfrac12 r r^\\top/R^2`, step halving, steps capped at 2, stop when
   a step is below ``tol``: the analytic gradient of the outer problem assumes a stationary point), from the
   caller's starting values (the previous outer iteration's estimates; a start that cannot be solved is retried

@@ -85,8 +85,8 @@ _KINDS = {"lognormal": 0, "normal": 1, "logitnormal": 2}
 
 
 def design_of(prob, base: np.ndarray) -> Design:
-    """The design of a :class:`pkpd.nlme._Problem`; dose events from the parameter values ``base`` (the doses do not
-    depend on the parameters that vary)."""
+    """The design of a population problem (:class:`pkpd.estimation.finite_difference._Problem`); dose events from
+    the parameter values ``base`` (the doses do not depend on the parameters that vary)."""
     from ..simulation import EventTable, build_events, merge_events
 
     d = prob.data
@@ -211,7 +211,8 @@ class Evaluation:
 class PopulationObjective:
     """OFV and analytic gradient of a population problem (private): see the module docstring.
 
-    ``prob`` is a :class:`pkpd.nlme._Problem`, ``layout`` its :class:`pkpd.nlme._Layout`.
+    ``prob`` is a :class:`pkpd.estimation.finite_difference._Problem` (its data and model), ``layout`` its
+    :class:`pkpd.estimation.population_model._Layout`.
     """
 
     def __init__(self, prob, layout):
