@@ -210,7 +210,8 @@ static int evaluate(const Job *b, int64_t s, const double *eta, Ctx *c, double *
             o += -2.0 * lphi;
             double lam = exp(-0.5 * z * z - 0.5 * LOG_2PI - lphi);
             double wgt = lam * (lam + z);
-            for (int64_t k = 0; k < q; k++) c->fk[k] = -(c->gm[k] + z / (2.0 * R) * c->rp[k]) / sdr;
+            /* dz/deta = -(dm/deta)/sd - z (dR/deta) / (2 R) */
+            for (int64_t k = 0; k < q; k++) c->fk[k] = -c->gm[k] / sdr - z / (2.0 * R) * c->rp[k];
             for (int64_t k = 0; k < q; k++) {
                 grad[k] += -lam * c->fk[k];
                 for (int64_t l = 0; l < q; l++) H[k * q + l] += wgt * c->fk[k] * c->fk[l];

@@ -278,7 +278,8 @@ class _Problem:
                     lphi = log_ndtr(z)
                     term = term + np.where(self.cens, -2 * lphi, 0.0)
                     lam = np.exp(-0.5 * z * z - 0.5 * _LOG_2PI - lphi)
-                    dz = -(Gm + (z / (2 * R))[..., None] * Rp) / sd[..., None]
+                    # dz/deta = -(dm/deta)/sd - z (dR/deta) / (2 R)
+                    dz = -Gm / sd[..., None] - (z / (2 * R))[..., None] * Rp
                     gq = gq + np.where(self.cens[..., None], -lam[..., None] * dz, 0.0)
                     Hq = Hq + np.einsum("knjq,knjr,knj->knqr", np.where(self.cens[..., None], dz, 0.0), dz,
                                         np.where(self.cens, lam * (lam + z), 0.0))
