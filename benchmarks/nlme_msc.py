@@ -12,7 +12,8 @@ Every fit runs in a fresh subprocess with a wall-clock limit (``--timeout``): a 
 line with ``"finished": false``. ``--pkpd-path DIR`` runs the same job with the pkpd found in DIR (e.g. an export
 of an older commit), so that old and new code are timed side by side in one run; ``--threads`` sets the engine's
 threads (``PKPD_NUM_THREADS``). Prints one JSON line per fit: seconds (wall time of ``fit_population``, the compiled
-model already in the cache), OFV, evaluations, covariance message, load average of the machine before the fit.
+model already in the cache), CPU seconds of the process (all threads: a figure that other work on the machine
+changes little), OFV, evaluations, covariance message, load average of the machine before the fit.
 
 Usage::
 
@@ -75,11 +76,12 @@ def fit(n: int, method: str, covariance: bool):
     kw = dict(iiv=dict(IIV_INIT), error=error, method=method, estimate=list(INIT), init=dict(INIT))
     pkpd.fit_population(model, data, maxeval=0, **kw)      # compiles (or loads) everything the fit needs
     load = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     f = pkpd.fit_population(model, data, covariance="sandwich" if covariance else None, **kw)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     p = f.parameters.set_index("name")
     return {"pkpd_file": pkpd.__file__, "N": n, "method": method, "seconds": round(seconds, 3),
+            "cpu_seconds": round(cpu, 3),
             "objective": round(f.objective, 4), "n_evaluations": f.n_evaluations, "converged": bool(f.converged),
             "message": f.message,
             "covariance": f.covariance_message if covariance else None, "load_before": round(load, 2),
