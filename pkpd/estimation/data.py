@@ -182,9 +182,8 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
     dose_rec = table[np.isin(table["EVID"].to_numpy(), (1, 4))]
     pre = np.zeros(len(obs), dtype=np.int64)
     if len(dose_rec):
-        last_dose_row = dose_rec.groupby(["ID", "TIME"])["ROW"].max()
-        keys = list(zip(ids_obs, t_obs))
-        later = np.array([last_dose_row.get(k, -1) for k in keys])
+        last_dose_row = dose_rec.groupby(["ID", "TIME"])["ROW"].max().to_dict()
+        later = np.array([last_dose_row.get(k, -1) for k in zip(ids_obs, t_obs)])
         pre = (later > rows).astype(np.int64)
 
     # per-subject regimens and covariates; steady-state doses and resets are simulated record by record instead
