@@ -239,6 +239,8 @@ class PopulationObjective:
         self.sigma_slots = [(o, p) for o, em in enumerate(prob.errors) for p in em.parameter_names]
         self.d = self.q + len(self.pi) + len(self.sigma_slots)
         self.n_evaluations = 0
+        self._memos: list = []   # recent EBEs and what predicts the next ones from them (_predicted_start)
+        self._memo_hessians = None
         # EBEs to a step below this: as close to stationary as the solver tolerance lets the objective resolve
         self.eta_tol = float(min(1e-7, max(1e-10, 10.0 * self.settings.rtol)))
 
@@ -368,6 +370,8 @@ class PopulationObjective:
             a = np.array([float(getattr(em, "sd", getattr(em, "sigma", 0.0))) for em in errs])
             b = np.array([float(getattr(em, "cv", 0.0)) for em in errs])
             start = np.zeros((n, q)) if eta0 is None else np.asarray(eta0, dtype=float)
+            sigma = np.array([float(getattr(errs[o], p)) for o, p in self.sigma_slots])
+            start = self._predicted_start(start, theta_i, sigma, W)
             with np.errstate(all="ignore"):
                 eta, _, st, n_iter = self.inner_lib.inner(base, start, W, self.design, self.design.obs,
                                                           (kinds, a, b), R0, method != "foce", self.settings,
@@ -379,6 +383,8 @@ class PopulationObjective:
             if method == "foce":
                 R = R0j
             ofv, g = self._conditional(m, R, eta, W, gradient)
+            if np.all(status == 0) and np.all(np.isfinite(ofv)):
+                self._memos = [(eta, theta_i[:, list(self.pi)], sigma, W, self._memo_hessians)] + self._memos[:3]
             ofv = ofv + logdet_om
             if g is not None:
                 g["omega"] = g["omega"] + W[None]
@@ -389,6 +395,24 @@ class PopulationObjective:
         if gradient and g is not None:
             grad = self._chain(x, theta_i, Lo, errs, g)
         return Evaluation(ofv, grad, eta, status, n_iter)
+
+    def _predicted_start(self, start, theta_i, sigma, W):
+        """The EBEs at the new point to first order (implicit function theorem at the previous ones):
+        eta + d eta = eta - H^-1 (d/dphi grad_eta O . d phi + 2 dW eta), when ``start`` is the previous EBEs."""
+        k = next((k for k, m in enumerate(self._memos) if m[0].shape == start.shape and np.array_equal(start, m[0])),
+                 None)
+        if k is None:
+            return start
+        memo = self._memos.pop(k)            # most recently used first: the covariance step's centre stays
+        self._memos.insert(0, memo)
+        eta, theta_prev, sigma_prev, W_prev, (Hx, mixed) = memo
+        dphi = np.concatenate([theta_i[:, list(self.pi)] - theta_prev,
+                               np.broadcast_to(sigma - sigma_prev, (eta.shape[0], sigma.size))], axis=1)
+        with np.errstate(all="ignore"):
+            rhs = np.einsum("nac,nc->na", mixed, dphi) + 2.0 * eta @ (W - W_prev)
+            delta = -np.linalg.solve(Hx, rhs[..., None])[..., 0]
+        ok = np.all(np.isfinite(delta), axis=1) & (np.max(np.abs(delta), axis=1) < 1.0)
+        return np.where(ok[:, None], eta + delta, start)
 
     def _conditional(self, m, R, eta, W, gradient):
         """FOCE-I / FOCE / Laplace: per-subject OFV (without log|Omega|) and gradients by phi and Omega."""
@@ -425,6 +449,7 @@ class PopulationObjective:
             Ainv = _safe_inv(A)
             tr = np.einsum("nab,nbac->nc", Ainv, dA)             # (n, d): tr(A^-1 dA/dphi_c)
             Hx = _guard(O_d2[:, :q, :q])                          # the exact Hessian of O_i in eta
+            self._memo_hessians = (Hx, O_d2[:, :q, q:])
             # The EBEs are stationary to the inner tolerance; the last Newton step (exact Hessian) corrects the
             # log-determinant to first order (O_i itself is stationary: its error is second order), so the OFV is
             # a smooth function of x to rounding instead of to the inner tolerance.
