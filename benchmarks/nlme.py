@@ -26,8 +26,10 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "theoph.csv"
 
 def run(method: str):
     import pkpd
+    from pkpd.nonmem import read_nonmem
 
-    return pkpd.fit_population("pk_1cmt_oral", DATA, iiv={"ka": 0.6, "CL": 0.3, "V": 0.1},
+    # the dose unit is stated (issue 19: never guessed); older checkouts accept dose_unit= too
+    return pkpd.fit_population("pk_1cmt_oral", read_nonmem(DATA, dose_unit="mg"), iiv={"ka": 0.6, "CL": 0.3, "V": 0.1},
                                error=pkpd.Additive(sd=0.7), method=method)
 
 

@@ -11,7 +11,8 @@ from .population_model import _Layout
 
 
 def _covariance_step(layout: _Layout, x: np.ndarray, run, which: str, names: list[str]):
-    """Covariance of the natural-scale estimates: sandwich R^-1 S R^-1, 2 R^-1 or 4 S^-1 (with fallbacks)."""
+    """Covariance of the natural-scale estimates: sandwich R^-1 S R^-1, 2 R^-1 or 4 S^-1 (with fallbacks; the last
+    one gives standard errors of the parameters the data inform, conditional on those they do not)."""
     p = x.size
     Rm, Sm = run.matrices(x)
     notes = []
@@ -32,21 +33,60 @@ def _covariance_step(layout: _Layout, x: np.ndarray, run, which: str, names: lis
             break
         notes.append(f"{kind} unavailable")
     if cov is None:
-        culprits = _responsible(Rm if np.all(np.isfinite(Rm)) else Sm, names)
-        return None, ("covariance step failed: the R matrix (Hessian of the OFV) is not positive definite and the "
-                      "S matrix is singular, so no standard errors are shown" + culprits + "; the model may be "
-                      "over-parameterised (fix a parameter or remove a random effect) or the fit has not converged")
+        kept = _informative(Rm)
+        if kept is None:
+            culprits = _responsible(Rm if np.all(np.isfinite(Rm)) else Sm, names)
+            return None, ("covariance step failed: the R matrix (Hessian of the OFV) is not positive definite and "
+                          "the S matrix is singular, so no standard errors are shown" + culprits + "; the model may "
+                          "be over-parameterised (fix a parameter or remove a random effect) or the fit has not "
+                          "converged")
+        # The objective is flat (or curved the wrong way) along some parameters: the data do not inform them. The
+        # others get 2 R^-1 of their own block, i.e. standard errors conditional on the flat ones staying at their
+        # estimates (as when they are fixed), and the flat ones get none.
+        J = _natural_jacobian(layout, x)
+        dropped = np.setdiff1d(np.arange(p), kept)
+        cov_nat = J[:, kept] @ (2 * np.linalg.inv(Rm[np.ix_(kept, kept)])) @ J[:, kept].T
+        touched = np.any(J[:, dropped] != 0, axis=1)
+        cov_nat[touched, :] = np.nan
+        cov_nat[:, touched] = np.nan
+        flat = [names[i] for i in np.flatnonzero(touched)]
+        return cov_nat, ("2 R^-1 of the parameters the data inform: the R matrix is not positive definite and the "
+                         f"S matrix is singular; no standard error for {', '.join(flat)} (the objective is flat "
+                         "there: the data do not inform it; consider fixing it or removing it), and the other "
+                         "standard errors are conditional on its estimate")
     msg = used
     if notes:
         msg += (" (fallback: the R matrix is not positive definite - the estimates may not be at a minimum or a "
                 "parameter is not identifiable" + _responsible(Rm, names) + "; " + "; ".join(notes) + ")")
     # delta method to the natural scale
+    J = _natural_jacobian(layout, x)
+    return J @ cov @ J.T, msg
+
+
+def _natural_jacobian(layout: _Layout, x: np.ndarray) -> np.ndarray:
+    """d natural(x) / dx by central differences (p, p)."""
+    p = x.size
     J = np.empty((p, p))
     for a in range(p):
         e = np.zeros(p)
         e[a] = 1e-6
         J[:, a] = (layout.natural(x + e) - layout.natural(x - e)) / 2e-6
-    return J @ cov @ J.T, msg
+    return J
+
+
+def _informative(R: np.ndarray) -> np.ndarray | None:
+    """Indices of the largest set of parameters whose block of R is positive definite, found by dropping, one at a
+    time, the parameter that dominates the direction of least curvature; None when more than half must go."""
+    kept = np.arange(R.shape[0])
+    while kept.size > R.shape[0] / 2:
+        block = R[np.ix_(kept, kept)]
+        if _is_pd(block):
+            return kept if kept.size < R.shape[0] else None
+        if not np.all(np.isfinite(block)):
+            return None
+        _, vectors = np.linalg.eigh(0.5 * (block + block.T))
+        kept = np.delete(kept, int(np.argmax(np.abs(vectors[:, 0]))))
+    return None
 
 
 def _responsible(M: np.ndarray, names) -> str:

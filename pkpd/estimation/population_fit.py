@@ -8,7 +8,8 @@ residual variance :math:`R_{ij} = \sigma(f_{ij})^2` of an error model (:mod:`pkp
 
 The objective function value (OFV) is NONMEM's: :math:`-2\log L` **without** the constant
 :math:`N_{obs}\log 2\pi` (so the numbers equal NONMEM's "OBJECTIVE FUNCTION VALUE"). ``FitResult``-style
-results also give ``minus2ll = ofv + N_obs log 2π``, used for AIC and BIC (as :func:`pkpd.fit` does). With
+results also give ``minus2ll = ofv + N log 2π`` (N quantified observations: a censored one has no density and no
+log 2π), used for AIC and BIC (as :func:`pkpd.fit` does). With
 the individual objective
 
 .. math:: O_i(\eta) = \sum_j \left[\frac{(y_{ij}-f_{ij})^2}{R_{ij}} + \log R_{ij}\right]
@@ -95,6 +96,7 @@ from .population_model import (
     _estimated_effects,
     _Layout,
     _layout,
+    _parameter_units,
     _pretty_names,
 )
 
@@ -119,7 +121,8 @@ class PopulationFit:
     objective : float
         NONMEM's objective function value: -2 log L without :math:`N_{obs}\log 2\pi`.
     minus2ll : float
-        -2 log L including the constant (``objective + n_obs log 2π``); AIC and BIC use it.
+        -2 log L including the constant (``objective + log 2π`` per quantified observation: a censored (M3) one
+        has none); AIC and BIC use it.
     aic, bic : float
         ``minus2ll + 2k`` and ``minus2ll + k log n_obs`` (k estimated parameters).
     theta : dict[str, float]
@@ -131,7 +134,8 @@ class PopulationFit:
     error : dict[str, error model]
         Residual error models at the estimates, by output.
     parameters : pandas.DataFrame
-        name, estimate, se, rse_percent (NaN when the covariance step failed).
+        name, estimate, se, rse_percent (NaN when the covariance step failed); :meth:`parameter_table` adds
+        units, confidence intervals and the CV % of the variabilities.
     covariance : ndarray or None
         Covariance matrix of the estimates in ``parameters`` order (natural scale).
     covariance_message : str
@@ -142,8 +146,8 @@ class PopulationFit:
         η shrinkage per random effect, :math:`1 - \mathrm{SD}(\hat\eta)/\omega` [fraction]; NaN ("not
         available") for FO, which estimates no EBEs, and with a single subject.
     table : pandas.DataFrame
-        ID, TIME, DV, PRED (:math:`f(\eta=0)`), IPRED (:math:`f(\hat\eta)`), RES, IWRES, CWRES, CENS and
-        one ETA column per random effect.
+        ID, TIME, DV, PRED (:math:`f(\eta=0)`), IPRED (:math:`f(\hat\eta)`), RES, IWRES, CWRES, CENS, OUTPUT
+        (the observed output) and one ETA column per random effect.
     n_subjects, n_obs : int
     converged : bool
     message : str
@@ -164,6 +168,9 @@ class PopulationFit:
         Estimated inter-occasion variances :math:`\Pi` (with ``iov=`` in :func:`fit_population`).
     kappa : ndarray (n_subjects, n_occasions, n_iov) or None
         Empirical Bayes estimates of the occasion effects (NaN for occasions a subject does not have).
+    units : dict[str, str]
+        Unit of each row of ``parameters``, by name (``"1"`` for variances of log-normal effects and for
+        proportional errors).
 
     Examples
     --------
@@ -203,6 +210,62 @@ class PopulationFit:
     iov: IOV | None = None
     kappa: np.ndarray | None = None
     n_failures: int = 0
+    units: dict = field(default_factory=dict)
+
+    def parameter_table(self, level: float = 0.95):
+        r"""The estimates as a report table: unit, SE, RSE, confidence interval, CV % of the variabilities.
+
+        Parameters
+        ----------
+        level : float
+            Coverage of the Wald confidence intervals (estimate +/- z SE on the natural scale).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``name, estimate, unit, se, rse_percent, ci_low, ci_high, cv_percent, shrinkage_percent``. ``cv_percent``
+            is the between-subject (or between-occasion) coefficient of variation of a variance :math:`\omega^2`:
+            :math:`100\sqrt{e^{\omega^2}-1}` for a log-normal effect, :math:`100\,\omega/\theta` for a normal one
+            (NaN otherwise); ``shrinkage_percent`` is the η shrinkage of that random effect.
+
+        Examples
+        --------
+        >>> import pkpd
+        >>> fit = pkpd.fit_population("wang2007", "tests/data/wang2007/wang2007.csv", iiv={"ke": 0.04},
+        ...                           error=pkpd.Additive(sd=0.3), maxeval=0)
+        >>> table = fit.parameter_table()
+        >>> table.loc[table["name"] == "omega2_ke", ["unit", "cv_percent"]].round(2).values.tolist()
+        [['1', 20.2]]
+        """
+        import pandas as pd
+        from scipy.stats import norm
+
+        if not 0 < level < 1:
+            raise FitError(f"parameter_table: level must be in (0, 1); got {level!r}")
+        z = float(norm.ppf(0.5 + level / 2))
+        p = self.parameters
+        est, se = p["estimate"].to_numpy(dtype=float), p["se"].to_numpy(dtype=float)
+        cv = np.full(len(p), np.nan)
+        shrink = np.full(len(p), np.nan)
+        kinds = dict(zip(self.iiv.names, self.iiv.distributions))
+        if self.iov is not None:
+            iov_kinds = dict(zip(self.iov.names, self.iov.distributions))
+        for i, name in enumerate(p["name"]):
+            for prefix, dist in (("omega2_", kinds), ("iov2_", iov_kinds if self.iov is not None else {})):
+                if name.startswith(prefix) and name[len(prefix):] in dist:
+                    target = name[len(prefix):]
+                    with np.errstate(all="ignore"):
+                        if dist[target] == "lognormal":
+                            cv[i] = 100 * math.sqrt(math.expm1(est[i])) if est[i] >= 0 else np.nan
+                        elif dist[target] == "normal" and self.theta.get(target):
+                            cv[i] = 100 * math.sqrt(max(est[i], 0.0)) / abs(self.theta[target])
+                    if prefix == "omega2_":
+                        shrink[i] = 100 * self.shrinkage.get(target, np.nan)
+        return pd.DataFrame({"name": p["name"], "estimate": est,
+                             "unit": [self.units.get(n, "") for n in p["name"]], "se": se,
+                             "rse_percent": p["rse_percent"].to_numpy(dtype=float),
+                             "ci_low": est - z * se, "ci_high": est + z * se, "cv_percent": cv,
+                             "shrinkage_percent": shrink})
 
     def _shrinkage_text(self) -> str:
         if all(not np.isfinite(v) for v in self.shrinkage.values()):
@@ -552,7 +615,9 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     A covariate effect to estimate (here only evaluated at its initial exponent, ``maxeval=0``):
 
     >>> wt = pkpd.CovariateEffect("CL", "WT", "power", 0.75, ref=70.0)
-    >>> f = pkpd.fit_population("pk_1cmt_oral", "tests/data/theoph.csv", iiv={"CL": 0.1}, estimate=["ka", "CL", "V"],
+    >>> from pkpd.nonmem import read_nonmem
+    >>> theoph = read_nonmem("tests/data/theoph.csv", dose_unit="mg")
+    >>> f = pkpd.fit_population("pk_1cmt_oral", theoph, iiv={"CL": 0.1}, estimate=["ka", "CL", "V"],
     ...                         error=pkpd.Additive(sd=0.7), covariates=[wt], maxeval=0)
     >>> list(f.parameters["name"])
     ['ka', 'CL', 'V', 'omega2_CL', 'sd', 'WT_on_CL']
@@ -622,7 +687,8 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
     theta, omega, errs = layout.unpack(x)
     n_obs = int(prob.mask.sum())
     k = layout.n
-    minus2ll = ofv + n_obs * _LOG_2PI
+    # only a quantified record has a density (with its log 2π); a censored (M3) one is a probability (as in fit)
+    minus2ll = ofv + int((prob.mask & ~prob.cens).sum()) * _LOG_2PI
     import pandas as pd
 
     with np.errstate(all="ignore"):
@@ -656,7 +722,7 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         output_units={o.name: o.unit for o in model.outputs if o.name in layout.outputs}, time_unit=model.time_unit,
         covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
                                              layout.coefficients(x[None, :])[0]),
-        iov=iov_hat, kappa=kappa)
+        iov=iov_hat, kappa=kappa, units=_parameter_units(model, layout, iiv))
 
 
 def _initial_problem(prob: _Problem, layout: _Layout, x: np.ndarray) -> str:
@@ -721,6 +787,7 @@ def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray
         "TIME": d.time[prob.obs[sel]] / 1.0,
         "DV": prob.y[sel], "PRED": f0[0][sel], "IPRED": f[0][sel], "RES": (prob.y - f0[0])[sel],
         "IWRES": iwres[sel], "CWRES": cw[sel], "CENS": prob.cens[sel].astype(int),
+        "OUTPUT": np.asarray(layout.outputs, dtype=object)[prob.which[sel]],
     })
     for j, name in enumerate(prob.iiv.names):
         table[f"ETA_{name}"] = np.repeat(eta[:, j], sel.sum(axis=1))

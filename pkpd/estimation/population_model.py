@@ -288,6 +288,12 @@ def _layout(model: Model, iiv: IIV, estimate, error: dict, init: Mapping | None)
     upper = np.array([bounds[n][1] if bounds[n] is not None else np.inf for n in est], dtype=float)
     log = lower >= 0
     tv = np.array([base[names.index(n)] for n in est])
+    outside = (tv < lower) | (tv > upper)
+    if outside.any():  # bounds are plausible ranges; fitting is where they are enforced
+        k = int(np.flatnonzero(outside)[0])
+        raise FitError(f"estimate: the initial value {tv[k]:g} of {est[k]!r} is outside its bounds [{lower[k]:g}, "
+                       f"{upper[k]:g}], and estimates stay within the bounds; start inside them (init=) or widen "
+                       f"them (model.with_bounds({est[k]}=(low, high)))")
     if np.any(log & (tv <= 0)):
         bad = est[int(np.flatnonzero(log & (tv <= 0))[0])]
         raise FitError(f"estimate: the initial value of {bad!r} must be > 0 (it is estimated on the log scale)")
@@ -322,6 +328,20 @@ def _error_dict(model: Model, error) -> dict:
         _check_error_models(model, error)
         return {o: error[o] for o in model.output_names if o in error}
     raise FitError(f"error: expected an error model or a dict output -> error model; got {error!r}")
+
+
+def _parameter_units(model: Model, layout: _Layout, iiv: IIV) -> dict[str, str]:
+    """Unit of every row of ``PopulationFit.parameters``, by name."""
+    names = _pretty_names(layout, iiv)
+    units = [model.unit_of(n) for n in layout.theta_names]
+    for a, b in layout.chol_index:
+        pa, pb = iiv.names[a], iiv.names[b]
+        normal = [iiv.distributions[k] == "normal" for k in (a, b)]
+        units.append("*".join(f"({model.unit_of(n)})" for n, nm in zip((pa, pb), normal) if nm) or "1")
+    for o, p in layout.error_slots:
+        units.append(model.unit_of(layout.outputs[o]) if p == "sd" else "1")
+    units += ["1"] * (len(layout.iov_names) + len(layout.effects))
+    return dict(zip(names, units))
 
 
 def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:

@@ -57,7 +57,7 @@ class ProfileLikelihood:
     >>> import numpy as np, pandas as pd, pkpd
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -270,7 +270,7 @@ class Bootstrap:
     >>> import numpy as np, pandas as pd, pkpd
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -448,7 +448,7 @@ class Identifiability:
     >>> import numpy as np, pandas as pd, pkpd
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -636,7 +636,7 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
     >>> import numpy as np, pandas as pd, pkpd
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> m = pkpd.load_model("pk_1cmt_iv")
     >>> full = pkpd.fit(m, data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})

@@ -38,7 +38,7 @@ def _study(n=40, seed=7):
         v = 32.0 * (1.5 if apgr[i] < 5 else 1.0) * np.exp(rng.normal(0, 0.1))
         conc = 100.0 / v * np.exp(-cl / v * times)
         dv = conc * (1 + 0.08 * rng.standard_normal(times.size))
-        common = dict(ID=i + 1, APGR=apgr[i], LOW=float(apgr[i] < 5))
+        common = dict(ID=i + 1, APGR=apgr[i], LOW=float(apgr[i] < 5), AMTU="mg")
         rows.append(dict(common, TIME=0.0, DV=".", AMT=100.0, EVID=1, CMT=1, MDV=1))
         rows += [dict(common, TIME=t, DV=y, AMT=0, EVID=0, CMT=1, MDV=0) for t, y in zip(times, dv)]
     return pd.DataFrame(rows)

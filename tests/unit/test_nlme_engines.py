@@ -14,10 +14,12 @@ import pytest
 import pkpd
 from pkpd import nlme
 from pkpd.errors import FitError
+from pkpd.nonmem import read_nonmem
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 WANG = DATA / "wang2007" / "wang2007.csv"
-THEO = DATA / "theoph.csv"
+THEO_CSV = DATA / "theoph.csv"
+THEO = read_nonmem(THEO_CSV, dose_unit="mg")
 compiled = pytest.mark.skipif(not __import__("pkpd.estimation._compiled", fromlist=["available"]).available(),
                               reason="the compiled inner problem needs a C compiler")
 
@@ -50,7 +52,7 @@ def test_both_engines_agree_with_censored_observations(monkeypatch):
     """Laplace with M3 and a proportional error (R depends on eta): the EBE iterations of both engines use
     dz/deta = -(dm/deta)/sd - z (dR/deta)/(2R) for z = (LLOQ - m)/sd (a wrong factor 1/sd on the second term made
     both iterate to a point that is not the mode)."""
-    d = pd.read_csv(THEO)
+    d = pd.read_csv(THEO_CSV).assign(AMTU="mg")
     obs = d["EVID"] == 0
     dv = pd.to_numeric(d["DV"], errors="coerce")
     d = d[~(obs & (d["TIME"] == 0))].reset_index(drop=True)            # predicted 0 at the dose time
@@ -82,7 +84,7 @@ def test_finite_difference_fallback_fits_theophylline_to_the_same_estimates(monk
 def test_population_objective_names_the_subject_that_cannot_be_evaluated(monkeypatch, engine):
     if engine == "finite-difference":
         _without_compiler(monkeypatch)
-    d = pd.read_csv(THEO)
+    d = pd.read_csv(THEO_CSV).assign(AMTU="mg")
     # samples at the dose time are predicted 0, so a proportional error has variance 0 there: keep subject 3's only
     at_dose = (d["EVID"] == 0) & (d["TIME"] == 0)
     with pytest.raises(FitError, match=r"subject 3\b.*predicted 0, so its Proportional error"):

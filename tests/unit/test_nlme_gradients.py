@@ -52,7 +52,8 @@ def _study(name: str, seed: int = 1) -> pd.DataFrame:
     rows = []
     for i in range(n):
         if target:
-            rows.append(dict(ID=i + 1, TIME=0.0, DV=".", AMT=amount, EVID=1, CMT=target, MDV=1, DVID="."))
+            rows.append(dict(ID=i + 1, TIME=0.0, DV=".", AMT=amount, AMTU=model.dose_target(target).unit, EVID=1,
+                                 CMT=target, MDV=1, DVID="."))
         for j, t in enumerate(TIMES):
             for o in outputs:
                 y = sim.outputs[o][i, j] * np.exp(0.1 * rng.standard_normal())

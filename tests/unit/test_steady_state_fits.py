@@ -27,7 +27,7 @@ def _tables(seed: int = 3, n: int = 6) -> tuple[pd.DataFrame, pd.DataFrame]:
     ss, unrolled = [], []
     for i in range(1, n + 1):
         mode = 1 if i % 2 else 2
-        base = dict(ID=i, CL=2.8 * np.exp(rng.normal(0, 0.3)), V=32 * np.exp(rng.normal(0, 0.2)))
+        base = dict(ID=i, CL=2.8 * np.exp(rng.normal(0, 0.3)), V=32 * np.exp(rng.normal(0, 0.2)), AMTU="mg")
         dose = dict(EVID=1, CMT=1, SS=0, II=0.0, ADDL=0, DV=np.nan)
         if mode == 2:
             extra = dict(base, TIME=T0 - 6, AMT=50.0, **dose)
