@@ -1393,3 +1393,7 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
             frame["upper"] = q[1].reshape(-1)
         frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True)
+
+
+# the public functions report their documented home (pkpd.nlme.vpc, pkpd.fitting.fit); code and doctests stay here
+fit.__module__ = "pkpd.fitting"

@@ -291,3 +291,7 @@ def npde(fit: PopulationFit, model, data, *, n_sim: int = 1000, seed: int | None
     out[ok] = ndtri(p[ok])
     table["NPDE"] = out
     return table
+
+
+# the public functions report their documented home (pkpd.nlme.vpc, pkpd.fitting.fit); code and doctests stay here
+vpc.__module__ = npde.__module__ = "pkpd.nlme"

@@ -792,3 +792,7 @@ def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray
     for j, name in enumerate(prob.iiv.names):
         table[f"ETA_{name}"] = np.repeat(eta[:, j], sel.sum(axis=1))
     return table
+
+
+# the public functions report their documented home (pkpd.nlme.vpc, pkpd.fitting.fit); code and doctests stay here
+fit_population.__module__ = population_objective.__module__ = "pkpd.nlme"

@@ -774,3 +774,10 @@ def _population_bootstrap_replicate(job, seed) -> tuple[bool, object]:
     if not fit.converged:
         return False, f"did not converge: {fit.message}"
     return True, fit.parameters["estimate"].to_numpy(dtype=float)
+
+
+# the public functions report their documented home (pkpd.fitting.bootstrap, pkpd.nlme.bootstrap_population); code
+# and doctests stay here
+bootstrap.__module__ = identifiability.__module__ = likelihood_ratio_test.__module__ = "pkpd.fitting"
+profile_likelihood.__module__ = "pkpd.fitting"
+bootstrap_population.__module__ = "pkpd.nlme"
