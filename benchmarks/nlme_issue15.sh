@@ -15,3 +15,5 @@ $PY benchmarks/nlme_msc.py --n 20 100 --method fo laplace --timeout 900 --label 
 load
 $PY benchmarks/nlme_msc.py --n 100 --method focei --threads 1 2 --timeout 900 --label "after, threads"
 load
+$PY benchmarks/nlme_threads.py --n 100 --repeat 2
+load
