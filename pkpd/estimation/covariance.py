@@ -21,7 +21,9 @@ def _covariance_step(layout: _Layout, x: np.ndarray, run, which: str, names: lis
     s_ok = _is_pd(Sm)
     order = {"sandwich": ["sandwich", "R", "S"], "R": ["R", "S"], "S": ["S", "R"]}[which]
     for kind in order:
-        if kind == "sandwich" and r_ok:
+        # the sandwich needs S positive definite too (as NONMEM's): with a singular S (fewer subjects than
+        # parameters...) it is singular, with standard errors of 0 along its null space
+        if kind == "sandwich" and r_ok and s_ok:
             Ri = np.linalg.inv(Rm)
             cov = Ri @ Sm @ Ri
         elif kind == "R" and r_ok:
@@ -56,8 +58,14 @@ def _covariance_step(layout: _Layout, x: np.ndarray, run, which: str, names: lis
                          "standard errors are conditional on its estimate")
     msg = used
     if notes:
-        msg += (" (fallback: the R matrix is not positive definite - the estimates may not be at a minimum or a "
-                "parameter is not identifiable" + _responsible(Rm, names) + "; " + "; ".join(notes) + ")")
+        why = []
+        if not r_ok:
+            why.append("the R matrix is not positive definite - the estimates may not be at a minimum or a "
+                       "parameter is not identifiable" + _responsible(Rm, names))
+        if not s_ok:
+            why.append("the S matrix (cross-product of the per-subject gradients) is singular - fewer subjects than "
+                       "parameters, or a parameter no subject's data inform")
+        msg += " (fallback: " + "; ".join(why + notes) + ")"
     # delta method to the natural scale
     J = _natural_jacobian(layout, x)
     return J @ cov @ J.T, msg

@@ -120,6 +120,24 @@ def test_a_covariance_fallback_names_the_parameters_responsible():
     assert "responsible: " in msg and set(msg.split("responsible: ")[1].split(")")[0].split(", ")) == {"ka", "V"}
 
 
+def test_no_sandwich_from_a_singular_s_matrix():
+    """S (sum over subjects of gradient outer products) has rank <= the number of subjects: with fewer subjects than
+    parameters the sandwich R^-1 S R^-1 is singular and its standard errors are too small; 2 R^-1 is used."""
+    _, iiv, _, layout, _ = nlme._setup("pk_1cmt_oral", THEO, {"CL": 0.3}, pkpd.Additive(sd=0.7), "focei",
+                                       ["ka", "CL", "V"], None, None, None)
+    names = nlme._pretty_names(layout, iiv)
+    g = np.random.default_rng(1).normal(size=(3, 5))   # 3 subjects, 5 parameters
+
+    class Run:
+        def matrices(self, x):
+            return 2.0 * np.eye(5), g.T @ g
+
+    cov, msg = nlme._covariance_step(layout, layout.x0, Run(), "sandwich", names)
+    assert msg.startswith("2 R^-1") and "S matrix (cross-product of the per-subject gradients) is singular" in msg
+    J = nlme._natural_jacobian(layout, layout.x0)
+    np.testing.assert_allclose(cov, J @ np.eye(5) @ J.T, rtol=1e-12)
+
+
 @compiled
 def test_failures_during_the_optimisation_are_counted_and_reported(monkeypatch):
     from pkpd.estimation._objective import Evaluation, PopulationObjective
