@@ -33,29 +33,37 @@ the conditional estimate (empirical Bayes estimate, EBE) is :math:`\hat\eta_i = 
 * **FO** (``METHOD=0``): :math:`\mathrm{OFV}_i = \log|C_i| + r_i^\top C_i^{-1} r_i`, :math:`r_i = y_i - f_i(0)`,
   :math:`C_i = G_i\Omega G_i^\top + R_i`, everything at :math:`\eta = 0`.
 
-Covariate effects on typical values (:class:`pkpd.CovariateEffect`: power, linear or categorical) can be estimated
-with the other parameters: subject *i*'s typical value is :math:`\theta\,(c_i/\mathrm{ref})^{\beta}`,
-:math:`\theta\,(1 + \beta(c_i - \mathrm{ref}))`, or :math:`\theta\,\beta_k` for a subject in category *k*
-(:math:`\beta = 1` for the reference category), with :math:`\beta` estimated on the natural scale.
+Covariate effects on typical values (:class:`pkpd.CovariateEffect`: power, linear, categorical or indicator) can be
+estimated with the other parameters: subject *i*'s typical value is :math:`\theta\,(c_i/\mathrm{ref})^{\beta}`,
+:math:`\theta\,(1 + \beta(c_i - \mathrm{ref}))`, :math:`\theta\,\beta_k` for a subject in category *k*
+(:math:`\beta = 1` for the reference category), or :math:`\theta\,(1 + \beta I_i)` with :math:`I_i` = 1 where a
+condition such as ``APGR < 5`` holds (one shared :math:`\beta`), with :math:`\beta` estimated on the natural scale.
 Diagnostics: PRED/IPRED/IWRES/CWRES in the fit's table, :func:`npde` (normalised prediction distribution
 errors) and :func:`vpc`; :func:`pkpd.plots.plot_gof` draws the goodness-of-fit panel.
 
 Numerics (documented choices):
 
-* :math:`\partial f/\partial\eta` by central finite differences (step 1e-4 in η); every subject, every
-  perturbation and every parameter set needed by one step of the estimation is solved in **one** compiled batch
-  call (:func:`pkpd.simulation.run_batch`).
-* :math:`\hat\eta_i` by a damped Gauss–Newton iteration on :math:`O_i` using the expected-information Hessian
-  (:math:`G^\top R^{-1} G + \tfrac12 R'^\top R^{-2} R' + \Omega^{-1}`), with step halving, to a step
-  below 1e-7 (or a decrease below 1e-10).
+* With a C compiler (the default), the objective and its **analytic gradient** come from generated C
+  (:mod:`pkpd.estimation._objective`): the model solved with its forward sensitivity equations, subjects on
+  parallel threads. :math:`\hat\eta_i` by a damped Gauss–Newton iteration on :math:`O_i` using the
+  expected-information Hessian (:math:`G^\top R^{-1} G + \tfrac12 R'^\top R^{-2} R' + \Omega^{-1}`), with step
+  halving, warm-started at the first-order prediction from the previous EBEs; the gradient in the typical values,
+  Ω and the residual-error parameters by the implicit function theorem at the EBEs (second-order sensitivities,
+  third order for Laplace).
+* Otherwise (no compiler, inter-occasion variability, doses that depend on a varying parameter...), the
+  finite-difference engine (:mod:`pkpd.estimation.finite_difference`): :math:`\partial f/\partial\eta` by
+  central finite differences (step 1e-4 in η), every subject, perturbation and parameter set of one step solved in
+  **one** compiled batch call (:func:`pkpd.simulation.run_batch`), central-difference outer gradients. Both
+  engines give the same objective (to 1e-5).
 * Outer problem: L-BFGS-B over log typical values (natural scale for parameters whose lower bound is negative),
   the Cholesky factor of Ω (log diagonal; off-diagonal elements only where the initial Ω has a covariance) and
-  the log of the residual-error parameters; central-difference gradients, every perturbed parameter set solved in
-  the same batch call; η warm-started from the previous solution.
+  the log of the residual-error parameters.
 * Covariance step: :math:`R` = Hessian of the OFV and :math:`S = \sum_i \nabla\mathrm{OFV}_i\nabla\mathrm{OFV}_i^\top`
   (central differences); covariance :math:`R^{-1}SR^{-1}` (NONMEM's default sandwich), :math:`2R^{-1}` or
   :math:`4S^{-1}`; standard errors of the natural-scale parameters by the delta method. If the requested matrix
-  cannot be formed, the result falls back (sandwich → R → S) and says so; if none can, it shows no standard errors.
+  cannot be formed (the sandwich needs R positive definite and S non-singular: fewer subjects than parameters make S
+  singular), the result falls back (sandwich → R → S) and says so; if R is not positive definite and S singular, the
+  parameters the data inform get 2 R^-1 of their block (conditional standard errors) and the others none.
 
 References
 ----------
