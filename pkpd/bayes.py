@@ -312,8 +312,8 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
         post.summary; post.predict(pkpd.Regimen.single(pkpd.Dose(100, "mg")), range(25))
     """
     from .error_models import M1, M3
-    from .fitting import _censoring
-    from .nlme import _setup
+    from .estimation.individual import _censoring
+    from .estimation.population_fit import _setup
     from .population import IIV
     from .priors import HalfNormalPrior, InverseWishart, resolve_priors
 
@@ -364,7 +364,7 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
             chosen[name] = HalfNormalPrior(2.0 * getattr(error_d[layout.outputs[o]], p),
                                            source="default: half-normal, scale twice the starting value")
     # observations as the JAX likelihood reads them
-    from .nlme import _transform_limit
+    from .estimation.finite_difference import _transform_limit
 
     errs0 = [error_d[o] for o in layout.outputs]
     with np.errstate(all="ignore"):

@@ -412,7 +412,7 @@ def _impute(prob, errs, u, m, s, rng):
         return u
     from scipy.special import log_ndtr, ndtri
 
-    from .nlme import _transform_limit
+    from .estimation.finite_difference import _transform_limit
 
     limit = np.where(prob.cens, _transform_limit(prob, [errs], prob.limit), 0.0)
     with np.errstate(all="ignore"):
