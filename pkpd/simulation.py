@@ -424,14 +424,19 @@ _BATCH_CHUNK = 20_000
 def run_batch(cm: CompiledModel, q, y0, events: EventTable, tt, pre, n_out, t0, settings: SolverSettings, *,
               keep_states: bool = True, keep_outputs: bool = True, progress: bool | None = False,
               desc: str = "simulate", max_bytes: float | None = None) -> dict:
-    """Run the compiled solver (private API shared by simulate, the NONMEM runner and the fitter).
+    """Run the compiled solver (private API shared by simulate, the NONMEM runner and the fitter); a linear model
+    is solved in closed form instead unless ``settings.method`` asks for the ODE solver (:mod:`pkpd.closed_form`).
 
     Batches of more than :data:`_BATCH_CHUNK` subjects run chunk by chunk into the same result arrays, with a
     progress bar (``progress``: as :class:`pkpd._progress.ChunkProgress`) and a clear KeyboardInterrupt. Results
     larger than ``max_bytes`` (default :func:`memory_limit`) are refused before anything is allocated.
     """
     from ._progress import ChunkProgress
+    from .closed_form import run_closed_form, uses_closed_form
 
+    if uses_closed_form(cm.model, settings):
+        return run_closed_form(cm, q, y0, events, tt, pre, n_out, t0, keep_states=keep_states,
+                               keep_outputs=keep_outputs, progress=progress, desc=desc, max_bytes=max_bytes)
     n = q.shape[0]
     n_times = tt.shape[1]
     ns, no = len(cm.model.states), len(cm.model.outputs)
