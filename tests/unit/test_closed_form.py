@@ -76,7 +76,8 @@ def test_detected_matrix_is_the_jacobian():
 
 def nonlinear_variant(ddt, outputs=("x / V",)):
     return Model(name="variant", time_unit="h",
-                 parameters=(Parameter("k", 0.3, "1/h"), Parameter("V", 10.0, "L"), Parameter("Km", 5.0, "mg"), Parameter("T1", 24.0, "h")),
+                 parameters=(Parameter("k", 0.3, "1/h"), Parameter("V", 10.0, "L"), Parameter("Km", 5.0, "mg"),
+                             Parameter("T1", 24.0, "h")),
                  states=(State("x", "mg", "0", ddt),),
                  outputs=tuple(Output(f"o{i}", e, "mg/L") for i, e in enumerate(outputs)),
                  doses=(DoseTarget("iv", "x", "mg"),))
