@@ -33,10 +33,6 @@ from . import expressions as ex
 from .errors import PkpdError
 from .linear_system import linearity
 
-#: Subjects per call of the compiled loop (the progress bar moves and Ctrl-C is honoured between calls).
-_CHUNK = 20_000
-
-
 def uses_closed_form(model, settings) -> bool:
     """Whether a batch solve of ``model`` under ``settings`` takes the closed form (an error when
     ``method="closed-form"`` is asked of a model that is not linear).
@@ -68,6 +64,7 @@ def run_closed_form(cm, q, y0, events, tt, pre, n_out, t0, *, keep_states: bool 
     """
     from ._native_linear import kernels
     from ._progress import ChunkProgress
+    from . import simulation
     from .simulation import check_result_size, result_array
 
     m = cm.model
@@ -107,11 +104,12 @@ def run_closed_form(cm, q, y0, events, tt, pre, n_out, t0, *, keep_states: bool 
     ev_val = np.ascontiguousarray(events.value, dtype=float)
     count = np.ascontiguousarray(events.count, dtype=np.int64)
     solve_batch = kernels(cm.engine).solve_batch
+    chunk = simulation._BATCH_CHUNK  # as the ODE solver: between chunks the bar moves and Ctrl-C is honoured
     done = 0
     try:
-        with ChunkProgress(n, progress=progress if n > _CHUNK else False, desc=desc) as bar:
-            for a in range(0, max(n, 1), _CHUNK):
-                b = min(a + _CHUNK, n)
+        with ChunkProgress(n, progress=progress if n > chunk else False, desc=desc) as bar:
+            for a in range(0, max(n, 1), chunk):
+                b = min(a + chunk, n)
                 solve_batch(A[a:b], C[a:b], y0[a:b], ev_t[a:b], ev_kind[a:b], ev_idx[a:b], ev_val[a:b], count[a:b],
                             tt, pre, n_out, row[a:b], t0[a:b], states[a:b], epoch_out[a:b], status[a:b],
                             counters[a:b])

@@ -320,3 +320,16 @@ print("ok")
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+def test_large_batches_run_in_chunks_with_the_same_result(monkeypatch):
+    import pkpd.simulation as simulation
+
+    m = pkpd.load_model("pk_2cmt_oral")
+    params = {"CL": np.linspace(2, 8, 11)}
+    reg = Regimen.every(12, "h", count=3, dose=Dose(100, "mg"))
+    whole = pkpd.simulate(m, reg, np.linspace(0, 48, 25), params=params)
+    monkeypatch.setattr(simulation, "_BATCH_CHUNK", 3)
+    chunked = pkpd.simulate(m, reg, np.linspace(0, 48, 25), params=params, progress=False)
+    np.testing.assert_array_equal(whole["conc"], chunked["conc"])
+    np.testing.assert_array_equal(whole.n_steps, chunked.n_steps)
