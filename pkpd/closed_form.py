@@ -33,6 +33,7 @@ from . import expressions as ex
 from .errors import PkpdError
 from .linear_system import linearity
 
+
 def uses_closed_form(model, settings) -> bool:
     """Whether a batch solve of ``model`` under ``settings`` takes the closed form (an error when
     ``method="closed-form"`` is asked of a model that is not linear).
@@ -62,9 +63,9 @@ def run_closed_form(cm, q, y0, events, tt, pre, n_out, t0, *, keep_states: bool 
     ``counters[:, 0]`` counts the propagation steps and ``counters[:, 1]`` the matrix exponentials computed; the
     status is 0, or 3 where a state is not finite (a parameter value made the coefficients NaN or infinite).
     """
+    from . import simulation
     from ._native_linear import kernels
     from ._progress import ChunkProgress
-    from . import simulation
     from .simulation import check_result_size, result_array
 
     m = cm.model

@@ -333,3 +333,13 @@ def test_large_batches_run_in_chunks_with_the_same_result(monkeypatch):
     chunked = pkpd.simulate(m, reg, np.linspace(0, 48, 25), params=params, progress=False)
     np.testing.assert_array_equal(whole["conc"], chunked["conc"])
     np.testing.assert_array_equal(whole.n_steps, chunked.n_steps)
+
+
+def test_show_and_the_model_say_which_solver_runs(capsys):
+    from pkpd.cli import main
+
+    assert pkpd.load_model("pk_1cmt_iv").is_linear and not pkpd.load_model("tmdd").is_linear
+    assert main(["show", "pk_1cmt_iv"]) == 0
+    assert "solver: closed form" in capsys.readouterr().out
+    assert main(["show", "tmdd"]) == 0
+    assert "solver: ODE (d/dt L is not linear in the states" in capsys.readouterr().out
