@@ -343,3 +343,33 @@ def test_show_and_the_model_say_which_solver_runs(capsys):
     assert "solver: closed form" in capsys.readouterr().out
     assert main(["show", "tmdd"]) == 0
     assert "solver: ODE (d/dt L is not linear in the states" in capsys.readouterr().out
+
+
+def test_sensitivities_of_a_linear_model_are_solved_in_closed_form_too():
+    # the forward-sensitivity system of a linear model (used by fit(gradient="sensitivity")) is itself linear, so it
+    # is solved exactly; its sensitivities equal central differences of the closed-form outputs
+    from pkpd._sensitivity import sensitivity_model
+
+    m = pkpd.load_model("pk_2cmt_oral")
+    names = ("ka", "CL", "V1")
+    sens = sensitivity_model(m, names, ("conc",))
+    assert sens.model.is_linear
+    reg = Regimen.every(12, "h", count=3, dose=Dose(100, "mg"))
+    t = np.linspace(0.5, 48, 20)
+    from pkpd.compile import compile_model
+    from pkpd.simulation import build_events, run_batch
+
+    base, cm = compile_model(m), compile_model(sens.model)
+    values = np.array([[p.value for p in m.parameters]])
+    events = build_events(base, [reg], base.build_q(values, np.zeros((1, 0))))  # doses into the base states
+    q = cm.build_q(values, np.array([[sens.model.covariates[0].value]]))
+    sol = run_batch(cm, q, cm.initial_state(q), events, t[None], np.zeros((1, t.size), dtype=np.int64),
+                    np.array([t.size]), np.array([0.0]), EXACT)
+    sim = {name: sol["outputs"][:, :, k] for k, name in enumerate(sens.model.output_names)}
+    outputs = sens.model.output_names
+    for j, p in enumerate(names):
+        got = sim[outputs[sens.output_index[0, j]]][0]
+        v = m.parameter(p).value
+        h = 1e-6 * v
+        up, down = (pkpd.simulate(m, reg, t, params={p: v + s}, settings=EXACT)["conc"][0] for s in (h, -h))
+        assert np.max(np.abs(got - (up - down) / (2 * h)) / np.max(np.abs(got))) < 1e-7, p
