@@ -375,7 +375,7 @@ def test_sensitivities_of_a_linear_model_are_solved_in_closed_form_too():
         assert np.max(np.abs(got - (up - down) / (2 * h)) / np.max(np.abs(got))) < 1e-7, p
 
 
-def test_population_objective_with_the_closed_form_equals_the_compiled_ode_one():
+def test_population_objective_with_the_closed_form_equals_the_compiled_ode_one(monkeypatch):
     # method="closed-form" routes a population fit to the engine whose predictions are batch solves (the compiled
     # inner problem integrates the sensitivity equations): the same OFV, from exact predictions
     from pathlib import Path
@@ -384,6 +384,13 @@ def test_population_objective_with_the_closed_form_equals_the_compiled_ode_one()
 
     data = Path(__file__).resolve().parents[1] / "data" / "theoph.csv"
     kw = dict(iiv={"ka": 0.6, "CL": 0.3, "V": 0.1}, error=pkpd.Additive(sd=0.7), method="focei")
-    exact = population_objective("pk_1cmt_oral", data, settings=SolverSettings(method="closed-form"), **kw)
+    import pkpd.estimation._objective as compiled_objective
+
+    with monkeypatch.context() as patch:
+        def refuse(*args, **kwargs):
+            raise AssertionError("the compiled (ODE) inner problem was used")
+
+        patch.setattr(compiled_objective, "PopulationObjective", refuse)
+        exact = population_objective("pk_1cmt_oral", data, settings=SolverSettings(method="closed-form"), **kw)
     ode = population_objective("pk_1cmt_oral", data, settings=SolverSettings(rtol=1e-10, atol=1e-12), **kw)
     assert abs(exact - ode) < 1e-4, (exact, ode)
