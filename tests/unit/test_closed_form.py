@@ -394,3 +394,16 @@ def test_population_objective_with_the_closed_form_equals_the_compiled_ode_one(m
         exact = population_objective("pk_1cmt_oral", data, settings=SolverSettings(method="closed-form"), **kw)
     ode = population_objective("pk_1cmt_oral", data, settings=SolverSettings(rtol=1e-10, atol=1e-12), **kw)
     assert abs(exact - ode) < 1e-4, (exact, ode)
+
+
+@pytest.mark.parametrize("mode", ["nocb", "locf", "linear"])
+def test_time_varying_data_columns_equal_the_ode_solution(mode):
+    # a parameter given record by record (NONMEM data column): constant between records, or interpolated in steps
+    m = pkpd.load_model("pk_1cmt_iv")
+    frame = pd.DataFrame({"ID": [1, 1, 1, 1, 2, 2, 2], "TIME": [0, 4, 10, 20, 0, 5, 9],
+                          "EVID": [1, 0, 1, 0, 1, 0, 0], "AMT": [100, 0, 50, 0, 50, 0, 0],
+                          "CMT": [1, ".", 1, ".", 1, ".", "."], "CL": [2.8, 5.0, 1.0, 3.0, 3.0, 4.0, 1.5]})
+    ds = read_nonmem(frame, m)
+    exact = simulate_nonmem(m, ds, interpolation={"CL": mode}, settings=EXACT)
+    ode = simulate_nonmem(m, ds, interpolation={"CL": mode}, settings=ODE)
+    assert_close(exact["conc"].to_numpy()[None], ode["conc"].to_numpy()[None])
