@@ -3,14 +3,15 @@
 Between two events a linear model ``dy/dt = A y + c`` (``c``: the model's constant input plus the infusion rates
 running) has the exact solution
 
-.. math:: y(t + h) = \\Phi(h)\\,y(t) + \\Gamma(h)\\,c, \\qquad \\Phi(h) = e^{Ah},\\quad
-          \\Gamma(h) = \\int_0^h e^{As}\\,ds,
+.. math:: y(t + h) = \\Phi(h)\\,y(t) + g(h), \\qquad \\Phi(h) = e^{Ah},\\quad
+          g(h) = \\int_0^h e^{As}\\,ds\\;c,
 
-both read off one matrix exponential of the block matrix :math:`h\\,[[A, I], [0, 0]]` (Van Loan 1978, IEEE Trans
-Autom Control 23:395), which needs no inverse of :math:`A` (a state without elimination makes it singular). The
+both read off one matrix exponential of the bordered matrix :math:`h\\,[[A, c], [0, 0]]` (Van Loan 1978, IEEE
+Trans Autom Control 23:395; of :math:`Ah` alone when :math:`c = 0`), which needs no inverse of :math:`A` (a state
+without elimination makes it singular). The
 exponential is the scaling-and-squaring Padé [13/13] approximant of Higham (2005, SIAM J Matrix Anal Appl 26:1179),
-backward stable to double precision. Each subject keeps its last few exponentials (keyed by step and coefficient
-epoch), so a regular output grid costs one exponential per distinct step.
+backward stable to double precision. Each subject keeps its last few exponentials (keyed by step, coefficients and
+infusion rates), so a regular output grid costs one exponential per distinct step.
 
 :func:`solve_batch` walks every subject's events exactly as the ODE integrator does (:mod:`pkpd._integrator`: the
 same event kinds, the same order of records and events at equal times), in parallel over subjects.
@@ -132,43 +133,50 @@ def expm(m):
 
 
 @njit(cache=True)
-def _propagators(a, h, phi, gamma):
-    """phi <- exp(A h), gamma <- int_0^h exp(A s) ds (one exponential of the block matrix h [[A, I], [0, 0]])."""
+def _propagators(a, c, h, phi, g):
+    """phi <- exp(A h) and g <- int_0^h exp(A s) ds c: one exponential of A h when c = 0, else of the bordered
+    matrix h [[A, c], [0, 0]] (Van Loan), whose last column holds g."""
     n = a.shape[0]
-    big = np.zeros((2 * n, 2 * n))
+    zero = True
+    for i in range(n):
+        if c[i] != 0.0:
+            zero = False
+    m = n if zero else n + 1
+    big = np.zeros((m, m))
     for i in range(n):
         for j in range(n):
             big[i, j] = a[i, j] * h
-        big[i, n + i] = h
+        if not zero:
+            big[i, n] = c[i] * h
     e = expm(big)
     for i in range(n):
         for j in range(n):
             phi[i, j] = e[i, j]
-            gamma[i, j] = e[i, n + j]
+        g[i] = 0.0 if zero else e[i, n]
 
 
 @njit(cache=True)
-def _advance(y, c, h, a, epoch, cache_h, cache_ep, cache_phi, cache_gamma, slot, ynew, counters):
-    """y <- y(t + h) for dy/dt = A y + c; returns the next cache slot to overwrite."""
+def _advance(y, c, h, a, key, cache_h, cache_key, cache_phi, cache_g, slot, ynew, counters):
+    """y <- y(t + h) for dy/dt = A y + c (``key`` names A and c); returns the next cache slot to overwrite."""
     n = y.shape[0]
     k = -1
     for i in range(cache_h.shape[0]):
-        if cache_h[i] == h and cache_ep[i] == epoch:
+        if cache_h[i] == h and cache_key[i] == key:
             k = i
             break
     if k < 0:
         k = slot
-        _propagators(a, h, cache_phi[k], cache_gamma[k])
+        _propagators(a, c, h, cache_phi[k], cache_g[k])
         cache_h[k] = h
-        cache_ep[k] = epoch
+        cache_key[k] = key
         slot = (slot + 1) % cache_h.shape[0]
         counters[1] += 1
     phi = cache_phi[k]
-    gamma = cache_gamma[k]
+    g = cache_g[k]
     for i in range(n):
-        acc = 0.0
+        acc = g[i]
         for j in range(n):
-            acc += phi[i, j] * y[j] + gamma[i, j] * c[j]
+            acc += phi[i, j] * y[j]
         ynew[i] = acc
     for i in range(n):
         y[i] = ynew[i]
@@ -210,11 +218,12 @@ def _solve_one(A, C, y, y_init, ev_t, ev_kind, ev_idx, ev_val, n_ev, tt, pre, n_
     c = np.empty(n)
     ynew = np.empty(n)
     cache_h = np.full(_CACHE, np.nan)
-    cache_ep = np.full(_CACHE, -1, dtype=np.int64)
+    cache_key = np.full(_CACHE, -1, dtype=np.int64)
     cache_phi = np.empty((_CACHE, n, n))
-    cache_gamma = np.empty((_CACHE, n, n))
+    cache_g = np.empty((_CACHE, n))
     slot = 0
     epoch = 0
+    key = 0  # changes with the coefficients or the infusion rates: the propagators of one key can be reused
     t = t0
     io = 0
     ie = 0
@@ -230,12 +239,15 @@ def _solve_one(A, C, y, y_init, ev_t, ev_kind, ev_idx, ev_val, n_ev, tt, pre, n_
                 u[j] += ev_val[ie]
                 if abs(u[j]) < 1e-12 * abs(ev_val[ie]):
                     u[j] = 0.0  # rounding left over when an infusion stops
+                key += 1
             elif k == 2:
                 for i in range(n):
                     y[i] = y_init[i]
                     u[i] = 0.0
+                key += 1
             elif k == 3:
                 epoch += 1  # a parameter or covariate changed: the next coefficients (evaluated by the caller)
+                key += 1
             elif k == 5:
                 io = _record_rows(t, y, epoch, tt, pre, io, io + 1, -1, states_out, epoch_out)
             else:
@@ -257,7 +269,7 @@ def _solve_one(A, C, y, y_init, ev_t, ev_kind, ev_idx, ev_val, n_ev, tt, pre, n_
             c[i] = C[epoch, i] + u[i]
         while io < n_out and (tt[io] < t_next or (last and tt[io] <= t_next)):
             if tt[io] > t:
-                slot = _advance(y, c, tt[io] - t, a, epoch, cache_h, cache_ep, cache_phi, cache_gamma, slot, ynew,
+                slot = _advance(y, c, tt[io] - t, a, key, cache_h, cache_key, cache_phi, cache_g, slot, ynew,
                                 counters)
                 if not _finite(y):
                     counters[3] = t
@@ -265,7 +277,7 @@ def _solve_one(A, C, y, y_init, ev_t, ev_kind, ev_idx, ev_val, n_ev, tt, pre, n_
                 t = tt[io]
             io = _record_rows(t, y, epoch, tt, pre, io, io + 1, -1, states_out, epoch_out)
         if t_next > t:
-            slot = _advance(y, c, t_next - t, a, epoch, cache_h, cache_ep, cache_phi, cache_gamma, slot, ynew,
+            slot = _advance(y, c, t_next - t, a, key, cache_h, cache_key, cache_phi, cache_g, slot, ynew,
                             counters)
             if not _finite(y):
                 counters[3] = t

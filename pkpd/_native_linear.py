@@ -129,47 +129,51 @@ static void expm(int n, const double *m, double *out, double *work) {
 
 typedef struct {
     int n;
-    double *big, *e, *work, *cache_h, *cache_phi, *cache_gamma, *u, *c, *ynew, *y;
-    int64_t *cache_ep;
+    double *big, *e, *work, *cache_h, *cache_phi, *cache_g, *u, *c, *ynew, *y;
+    int64_t *cache_key;
     int slot;
 } Work;
 
-/* phi <- exp(A h), gamma <- int_0^h exp(A s) ds (one exponential of the block matrix h [[A, I], [0, 0]]) */
-static void propagators(Work *w, const double *A, double h, double *phi, double *gamma) {
-    const int n = w->n, m = 2 * n;
+/* phi <- exp(A h) and g <- int_0^h exp(A s) ds c: one exponential of A h when c = 0, else of the bordered matrix
+   h [[A, c], [0, 0]] (Van Loan), whose last column holds g */
+static void propagators(Work *w, const double *A, double h, double *phi, double *g) {
+    const int n = w->n;
+    int zero = 1;
+    for (int i = 0; i < n; i++)
+        if (w->c[i] != 0.0) zero = 0;
+    const int m = zero ? n : n + 1;
     memset(w->big, 0, sizeof(double) * m * m);
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < n; j++) w->big[i * m + j] = A[i * n + j] * h;
-        w->big[i * m + n + i] = h;
+        if (!zero) w->big[i * m + n] = w->c[i] * h;
     }
     expm(m, w->big, w->e, w->work);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            phi[i * n + j] = w->e[i * m + j];
-            gamma[i * n + j] = w->e[i * m + n + j];
-        }
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) phi[i * n + j] = w->e[i * m + j];
+        g[i] = zero ? 0.0 : w->e[i * m + n];
+    }
 }
 
-static void advance(Work *w, const double *A, double h, int64_t epoch, double *counters) {
+static void advance(Work *w, const double *A, double h, int64_t key, double *counters) {
     const int n = w->n;
     int k = -1;
     for (int i = 0; i < CACHE; i++)
-        if (w->cache_h[i] == h && w->cache_ep[i] == epoch) {
+        if (w->cache_h[i] == h && w->cache_key[i] == key) {
             k = i;
             break;
         }
     if (k < 0) {
         k = w->slot;
-        propagators(w, A, h, w->cache_phi + k * n * n, w->cache_gamma + k * n * n);
+        propagators(w, A, h, w->cache_phi + k * n * n, w->cache_g + k * n);
         w->cache_h[k] = h;
-        w->cache_ep[k] = epoch;
+        w->cache_key[k] = key;
         w->slot = (w->slot + 1) % CACHE;
         counters[1] += 1.0;
     }
-    const double *phi = w->cache_phi + k * n * n, *gamma = w->cache_gamma + k * n * n;
+    const double *phi = w->cache_phi + k * n * n, *g = w->cache_g + k * n;
     for (int i = 0; i < n; i++) {
-        double acc = 0.0;
-        for (int j = 0; j < n; j++) acc += phi[i * n + j] * w->y[j] + gamma[i * n + j] * w->c[j];
+        double acc = g[i];
+        for (int j = 0; j < n; j++) acc += phi[i * n + j] * w->y[j];
         w->ynew[i] = acc;
     }
     memcpy(w->y, w->ynew, sizeof(double) * n);
@@ -208,10 +212,11 @@ static int solve_one(Work *w, const double *A, const double *C, const double *y_
     }
     for (int i = 0; i < CACHE; i++) {
         w->cache_h[i] = NAN;
-        w->cache_ep[i] = -1;
+        w->cache_key[i] = -1;
     }
     w->slot = 0;
     int64_t epoch = 0, io = 0, ie = 0;
+    int64_t key = 0; /* changes with the coefficients or the infusion rates: propagators of one key are reused */
     double t = t0;
     double t_final = n_out > 0 ? tt[n_out - 1] : t0;
     for (;;) {
@@ -223,13 +228,16 @@ static int solve_one(Work *w, const double *A, const double *C, const double *y_
             } else if (k == 1) {
                 u[j] += ev_val[ie];
                 if (fabs(u[j]) < 1e-12 * fabs(ev_val[ie])) u[j] = 0.0; /* rounding left when an infusion stops */
+                key++;
             } else if (k == 2) {
                 for (int i = 0; i < n; i++) {
                     y[i] = y_init[i];
                     u[i] = 0.0;
                 }
+                key++;
             } else if (k == 3) {
                 epoch++; /* a parameter or covariate changed: the next coefficients */
+                key++;
             } else if (k == 5) {
                 io = record_rows(w, t, epoch, tt, pre, io, io + 1, -1, so, eo);
             } else {
@@ -253,7 +261,7 @@ static int solve_one(Work *w, const double *A, const double *C, const double *y_
         for (int i = 0; i < n; i++) w->c[i] = C[epoch * n + i] + u[i];
         while (io < n_out && (tt[io] < t_next || (last && tt[io] <= t_next))) {
             if (tt[io] > t) {
-                advance(w, a, tt[io] - t, epoch, counters);
+                advance(w, a, tt[io] - t, key, counters);
                 if (!all_finite(w)) {
                     counters[3] = t;
                     return 3;
@@ -263,7 +271,7 @@ static int solve_one(Work *w, const double *A, const double *C, const double *y_
             io = record_rows(w, t, epoch, tt, pre, io, io + 1, -1, so, eo);
         }
         if (t_next > t) {
-            advance(w, a, t_next - t, epoch, counters);
+            advance(w, a, t_next - t, key, counters);
             if (!all_finite(w)) {
                 counters[3] = t;
                 return 3;
@@ -286,14 +294,15 @@ typedef struct {
 
 static void *worker(void *arg) {
     Job *b = (Job *)arg;
-    const int n = (int)b->n, m = 2 * n;
+    const int n = (int)b->n;
     Work w;
     w.n = n;
-    double *mem = malloc(sizeof(double) * (size_t)(2 * m * m + 7 * m * m + CACHE + 2 * CACHE * n * n + 4 * n));
-    int64_t *ep = malloc(sizeof(int64_t) * CACHE);
-    if (mem == NULL || ep == NULL) {
+    const int m1 = n + 1;
+    double *mem = malloc(sizeof(double) * (size_t)(9 * m1 * m1 + CACHE + CACHE * n * n + CACHE * n + 4 * n));
+    int64_t *keys = malloc(sizeof(int64_t) * CACHE);
+    if (mem == NULL || keys == NULL) {
         free(mem);
-        free(ep);
+        free(keys);
         for (;;) { /* no memory for the work arrays: mark the subjects left to this thread as failed */
             int64_t s = atomic_fetch_add(&b->next, 1);
             if (s >= b->n_subj) return NULL;
@@ -301,16 +310,16 @@ static void *worker(void *arg) {
         }
     }
     w.big = mem;
-    w.e = w.big + m * m;
-    w.work = w.e + m * m;
-    w.cache_h = w.work + 7 * m * m;
+    w.e = w.big + m1 * m1;
+    w.work = w.e + m1 * m1;
+    w.cache_h = w.work + 7 * m1 * m1;
     w.cache_phi = w.cache_h + CACHE;
-    w.cache_gamma = w.cache_phi + CACHE * n * n;
-    w.u = w.cache_gamma + CACHE * n * n;
+    w.cache_g = w.cache_phi + CACHE * n * n;
+    w.u = w.cache_g + CACHE * n;
     w.c = w.u + n;
     w.ynew = w.c + n;
     w.y = w.ynew + n;
-    w.cache_ep = ep;
+    w.cache_key = keys;
     for (;;) {
         int64_t s = atomic_fetch_add(&b->next, 1);
         if (s >= b->n_subj) break;
@@ -323,7 +332,7 @@ static void *worker(void *arg) {
                                  b->counters + s * 4);
     }
     free(mem);
-    free(ep);
+    free(keys);
     return NULL;
 }
 
