@@ -80,7 +80,8 @@ class Simulation:
     model_name, model_version : str
     settings : SolverSettings
     n_steps : ndarray (n_subjects,)
-        Accepted plus rejected steps per subject (work count).
+        Accepted plus rejected steps per subject (work count); with the closed form of a linear model
+        (:mod:`pkpd.closed_form`), the exact steps from output to output and event to event.
 
     Examples
     --------
