@@ -78,7 +78,8 @@ ENGINE_TESTS = ("tests/reference/test_analytic.py", "tests/reference/test_time_d
 MODULES: dict[str, Spec] = {
     "expressions": Spec(("pkpd/expressions.py",), (
         "tests/unit/test_expressions.py", "tests/properties/test_expression_allow_list.py",
-        "tests/properties/test_expression_properties.py", "tests/unit/test_c_printing.py", "tests/unit/test_units.py",
+        "tests/properties/test_expression_properties.py", "tests/unit/test_c_printing.py",
+        "tests/unit/test_expression_printing.py", "tests/unit/test_units.py",
         "tests/reference/test_unit_conversion.py", "tests/reference/test_time_dependent_rhs.py")),
     "units": Spec(("pkpd/units.py",), (
         "tests/unit/test_units.py", "tests/reference/test_unit_conversion.py", "tests/unit/test_expressions.py",

@@ -27,6 +27,9 @@ EXPRESSIONS = [
     "ifelse(x == x, 1, 0) + ifelse(x != y, 2, 0) + ifelse(y <= x, 4, 0) + ifelse(z > y, 8, 0)",
     "x * (y + z) - -3.5", "x ** 0.5 * y ** 2.5 / z ** 3",
 ]
+# the internal Hill call (pkpd.compile's rewrite of hill with parameter x50 and n): second argument x50 ** n
+HILLC = ex.Call("hillc", (ex.BinOp("-", ex.Name("x"), ex.Num(2.0)), ex.BinOp("**", ex.Name("y"), ex.Name("z")),
+                          ex.Name("z")))
 HELPERS = """
 #include <math.h>
 static double _min(double a, double b) { return a < b ? a : b; }
@@ -44,9 +47,12 @@ def library(tmp_path_factory):
     for k, text in enumerate(EXPRESSIONS):
         src = ex.to_source(ex.parse(text), lambda n: n, flavour="c")
         body.append(f"double f{k}(double x, double y, double z) {{ return {src}; }}")
+    body.append(f"double hillc(double x, double y, double z) {{ return {ex.to_source(HILLC, str, flavour='c')}; }}")
     (d / "exprs.c").write_text("\n".join(body))
     subprocess.run([CC, "-O0", "-shared", "-fPIC", "-o", str(d / "exprs.so"), str(d / "exprs.c"), "-lm"], check=True)
     lib = ctypes.CDLL(str(d / "exprs.so"))
+    lib.hillc.restype = ctypes.c_double
+    lib.hillc.argtypes = [ctypes.c_double] * 3
     for k in range(len(EXPRESSIONS)):
         getattr(lib, f"f{k}").restype = ctypes.c_double
         getattr(lib, f"f{k}").argtypes = [ctypes.c_double] * 3
@@ -60,3 +66,10 @@ def test_c_source_computes_the_tree(library, k, point):
     want = float(ex.evaluate(ex.parse(EXPRESSIONS[k]), {"x": x, "y": y, "z": z}))
     got = getattr(library, f"f{k}")(x, y, z)
     assert got == pytest.approx(want, rel=1e-14, abs=1e-300)
+
+
+@pytest.mark.parametrize("point", [(1.5, 2.0, 0.75), (4.0, 0.5, 3.0)])
+def test_c_source_of_the_internal_hill_call(library, point):
+    x, y, z = point
+    xc = max(x - 2.0, 0.0)  # x is clamped at 0, as in hill
+    assert library.hillc(x, y, z) == pytest.approx(xc**z / (y**z + xc**z), rel=1e-14, abs=1e-300)
