@@ -434,7 +434,7 @@ def report() -> str:
             score += f" (95 % CI {100 * r['score_ci95'][0]:.0f}-{100 * r['score_ci95'][1]:.0f})"
         results = r.get("score_results", r["score"])
         complete = r["finished"] or (r.get("tool") == "mutmut" and r["tested"] == r["total"])
-        partial = f"no (only {' '.join(r['only'])})" if r.get("only") else "no (time limit)"
+        partial = f"no (only `{' '.join(r['only'])}`)" if r.get("only") else "no (time limit)"
         rows.append(f"| {name} | {r['total']} | {r['tested']} | {r['detected']} | "
                     f"{r['survived'] + r['no_tests']} ({r['no_tests']}) | {r.get('text_only_survivors', 0)} | "
                     f"{score} | {100 * results:.1f} % | {'yes' if complete else partial} |")
