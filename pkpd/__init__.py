@@ -180,7 +180,7 @@ __all__ = list(_LAZY)
 _SUBMODULES = ("load", "model", "compile", "dosing", "settings", "simulation", "summaries", "nonmem", "error_models",
                "fitting", "sse", "population", "nlme", "metrics", "scenarios", "sensitivity", "report", "plots",
                "explorer", "errors", "units", "expressions", "jax_backend", "cli", "priors", "saem", "importance",
-               "bayes", "mcmc")
+               "bayes", "mcmc", "closed_form", "linear_system")
 
 
 def __getattr__(name: str):
