@@ -22,9 +22,13 @@ Public API, in pipeline order:
 * population: between-subject variability :class:`IIV`, :class:`CovariateEffect`; virtual patients
   :func:`virtual_population` (covariate distributions :class:`Normal`, :class:`LogNormalCovariate`,
   :class:`Uniform`, :class:`Categorical`, inclusion criteria) -> :func:`simulate_population` (bands);
-  mixed-effects estimation :func:`fit_population` (FO, FOCE, FOCE-I, Laplace; NONMEM's objective),
+  mixed-effects estimation :func:`fit_population` (FO, FOCE, FOCE-I, Laplace; NONMEM's objective; SAEM
+  with :class:`SaemSettings` and the likelihood by importance sampling),
   :func:`bootstrap_population` (resampling subjects), inter-occasion variability :class:`IOV`
   -> :class:`PopulationFit`
+* prior knowledge: priors in model files (:class:`LogNormalPrior`, :class:`NormalPrior`, :class:`LogitNormalPrior`,
+  :class:`UniformPrior`, :class:`HalfNormalPrior`; :class:`InverseWishart` on Omega) for maximum a posteriori fits
+  (``priors=True``) and full posteriors :func:`sample` -> :class:`Posterior` (NUTS, extra ``pkpd[bayes]``)
 * metrics and scenarios: per-subject metrics in :mod:`pkpd.metrics` (Cmax, Tmax, AUC, time above, nadir, change
   from baseline) named as an :class:`Endpoint`; NCA of observed data :func:`nca` / :func:`nca_profile`;
   :class:`Scenario` (model, :class:`LogNormalPopulation` or :class:`GivenPopulation`, :class:`Arm` s, endpoints,
@@ -116,6 +120,16 @@ _LAZY = {
     "fit_population": "pkpd.estimation.population_fit",
     "bootstrap_population": "pkpd.estimation.uncertainty",
     "PopulationFit": "pkpd.estimation.population_fit",
+    "SaemSettings": "pkpd.saem",
+    # prior knowledge and posteriors
+    "LogNormalPrior": "pkpd.priors",
+    "NormalPrior": "pkpd.priors",
+    "LogitNormalPrior": "pkpd.priors",
+    "UniformPrior": "pkpd.priors",
+    "HalfNormalPrior": "pkpd.priors",
+    "InverseWishart": "pkpd.priors",
+    "sample": "pkpd.bayes",
+    "Posterior": "pkpd.bayes",
     # metrics
     "Endpoint": "pkpd.metrics",
     "nca": "pkpd.metrics",
@@ -165,7 +179,8 @@ __all__ = list(_LAZY)
 # pkpd.plots.plot_gof...), imported on first access like the names above.
 _SUBMODULES = ("load", "model", "compile", "dosing", "settings", "simulation", "summaries", "nonmem", "error_models",
                "fitting", "sse", "population", "nlme", "metrics", "scenarios", "sensitivity", "report", "plots",
-               "explorer", "errors", "units", "expressions", "jax_backend", "cli")
+               "explorer", "errors", "units", "expressions", "jax_backend", "cli", "priors", "saem", "importance",
+               "bayes", "mcmc", "closed_form", "linear_system")
 
 
 def __getattr__(name: str):

@@ -758,15 +758,18 @@ DIR/gof.png and one visual predictive check per observed output, DIR/vpc_OUTPUT.
 
 def _add_fit_population(commands) -> None:
     cmd = commands.add_parser(
-        "fit-population", help="population (mixed-effects) estimation: FO, FOCE, FOCE-I, Laplace",
+        "fit-population", help="population (mixed-effects) estimation: FO, FOCE, FOCE-I, Laplace, SAEM",
         description="Estimate typical values, between-subject variances (log-normal IIV) and the residual error of "
                     "MODEL from the observations in DATA (NONMEM layout); initial values from the model file and "
                     "these options.",
         epilog=_FIT_POPULATION_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     cmd.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     cmd.add_argument("data", metavar="DATA.csv", help="the dataset, NONMEM layout")
-    cmd.add_argument("--method", default="focei", choices=("focei", "foce", "fo", "laplace"),
-                     help="objective function (default focei)")
+    cmd.add_argument("--method", default="focei", choices=("focei", "foce", "fo", "laplace", "saem"),
+                     help="objective function (default focei); saem: stochastic approximation EM with -2LL by "
+                          "importance sampling (also writes saem_trace.csv)")
+    cmd.add_argument("--priors", action="store_true",
+                     help="maximum a posteriori with the priors of the model file on the typical values")
     cmd.add_argument("--iiv", required=True, metavar="NAME=VARIANCE[,NAME=VARIANCE...]",
                      help="parameters with log-normal IIV and their initial variances, e.g. CL=0.1,V=0.1")
     cmd.add_argument("--error", action="append", default=[], required=True, metavar="OUTPUT=MODEL[:VALUES]",
@@ -783,7 +786,8 @@ def _add_fit_population(commands) -> None:
                      help="maximum iterations; 0 evaluates the objective at the initial values")
     cmd.add_argument("--vpc-replicates", type=int, default=200, metavar="N",
                      help="simulated replicates of the study in each VPC (default 200; 0: no VPC)")
-    cmd.add_argument("--seed", type=int, default=1, metavar="INT", help="seed of the VPC simulations (default 1)")
+    cmd.add_argument("--seed", type=int, default=1, metavar="INT",
+                     help="seed of SAEM, of importance sampling and of the VPC simulations (default 1)")
     cmd.set_defaults(run=_cmd_fit_population)
 
 
@@ -869,10 +873,14 @@ def _cmd_fit_population(args: argparse.Namespace) -> int:
     ds = read_nonmem(args.data, model, time_unit=args.time_unit, dose_unit=args.dose_unit)
     error = _population_error(args.error, model, ds)
     result = fit_population(model, ds, iiv=iiv, error=error, method=args.method, maxeval=args.maxeval,
-                            estimate=estimate)
+                            estimate=estimate, seed=args.seed, priors=bool(args.priors))
     out.mkdir(parents=True, exist_ok=True)
     result.parameter_table().to_csv(out / "parameters.csv", index=False)
-    summary = {"objective": result.objective, "aic": result.aic, "bic": result.bic,
+    if result.trace is not None:
+        result.trace.to_csv(out / "saem_trace.csv", index=False)
+    summary = {"objective": result.objective, "objective_method": result.objective_method,
+               "objective_se": None if not result.objective_se == result.objective_se else result.objective_se,
+               "aic": result.aic, "bic": result.bic,
                "n_subjects": result.n_subjects, "n_obs": result.n_obs, "converged": result.converged,
                "seconds": result.seconds, "method": result.method, "minus2ll": result.minus2ll,
                "message": result.message, "covariance": result.covariance_message,

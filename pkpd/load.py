@@ -24,7 +24,7 @@ MAX_FILE_BYTES = 10_000_000
 _SECTIONS = {"model", "parameters", "covariates", "derived", "states", "outputs", "doses"}
 _KEYS = {
     "model": ({"name", "time_unit"}, {"description", "version", "references"}),
-    "parameters": ({"value", "unit"}, {"bounds", "description", "source", "assumption"}),
+    "parameters": ({"value", "unit"}, {"bounds", "description", "source", "assumption", "prior"}),
     "covariates": ({"unit", "value"}, {"description"}),
     "derived": ({"expression", "unit"}, {"description"}),
     "states": ({"unit", "initial", "ddt"}, {"description"}),
@@ -147,8 +147,15 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
             # the file contradicts itself: its default is outside the range it calls plausible
             raise ModelFileError(f"value {value:g} is outside the bounds [{bounds[0]:g}, {bounds[1]:g}]", file=file,
                                  section=f"parameters.{name}", key="value")
+        prior = None
+        numeric = all(isinstance(x, int | float) and not isinstance(x, bool) and not math.isnan(x) for x in bounds)
+        if "prior" in b and numeric:   # (bad bounds are reported by the Model's own check)
+            from .priors import prior_from_dict
+
+            prior = prior_from_dict(b["prior"], tuple(float(x) for x in bounds), file=file,
+                                    section=f"parameters.{name}")
         params.append(Parameter(name, value, b["unit"], tuple(bounds), b.get("description", ""),
-                                b.get("source", ""), bool(b.get("assumption", False))))
+                                b.get("source", ""), bool(b.get("assumption", False)), prior))
     covs = [Covariate(n, b["unit"], b["value"], b.get("description", "")) for n, b in entries("covariates")]
     derived = [Derived(n, _expr(b["expression"], file, f"derived.{n}", "expression"), b["unit"],
                        b.get("description", "")) for n, b in entries("derived")]
@@ -218,7 +225,14 @@ def dump_model(model: Model) -> str:
     for p in model.parameters:
         out += [f"[parameters.{p.name}]", f"value = {_num(p.value)}", f"unit = {_q(p.unit)}",
                 f"bounds = [{_num(p.bounds[0])}, {_num(p.bounds[1])}]", f"description = {_q(p.description)}",
-                f"source = {_q(p.source)}", f"assumption = {'true' if p.assumption else 'false'}", ""]
+                f"source = {_q(p.source)}", f"assumption = {'true' if p.assumption else 'false'}"]
+        if p.prior is not None:
+            from .priors import prior_to_dict
+
+            items = ", ".join(f"{k} = {_q(v) if isinstance(v, str) else _num(v)}"
+                              for k, v in prior_to_dict(p.prior).items())
+            out.append(f"prior = {{ {items} }}")
+        out.append("")
     for c in model.covariates:
         out += [f"[covariates.{c.name}]", f"unit = {_q(c.unit)}", f"value = {_num(c.value)}",
                 f"description = {_q(c.description)}", ""]

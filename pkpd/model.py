@@ -51,6 +51,9 @@ class Parameter:
         What it is; where the value comes from.
     assumption : bool
         True when the value is our assumption rather than a measured or published value.
+    prior : prior distribution or None
+        What is known about the value before the data (:mod:`pkpd.priors`), used by ``fit(..., priors=True)``,
+        ``fit_population(..., priors=True)`` and :func:`pkpd.sample`; it carries its own source.
     """
 
     name: str
@@ -60,6 +63,7 @@ class Parameter:
     description: str = ""
     source: str = ""
     assumption: bool = False
+    prior: object = None
 
 
 @dataclass(frozen=True)
@@ -296,8 +300,26 @@ class Model:
             if name not in known:
                 raise ModelFileError(f"unknown parameter {name!r}." + did_you_mean(name, known), file=self.name,
                                      section="parameters")
-        params = tuple(replace(p, bounds=tuple(map(float, bounds[p.name]))) if p.name in bounds else p
+        params = tuple(_rebound(p, tuple(map(float, bounds[p.name]))) if p.name in bounds else p
                        for p in self.parameters)
+        return replace(self, parameters=params)
+
+    def with_priors(self, **priors) -> Model:
+        """A copy with other priors for some parameters (a :mod:`pkpd.priors` distribution, or None to drop one).
+
+        Examples
+        --------
+        >>> import pkpd
+        >>> m = pkpd.load_model("pk_1cmt_iv").with_priors(CL=pkpd.LogNormalPrior(2.0, 0.5))
+        >>> m.parameter("CL").prior.median
+        2.0
+        """
+        known = set(self.parameter_names)
+        for name in priors:
+            if name not in known:
+                raise ModelFileError(f"unknown parameter {name!r}." + did_you_mean(name, known), file=self.name,
+                                     section="parameters")
+        params = tuple(replace(p, prior=priors[p.name]) if p.name in priors else p for p in self.parameters)
         return replace(self, parameters=params)
 
     # ------------------------------------------------------------------ display
@@ -362,6 +384,16 @@ def _parameter_table(parameters, width: int | None = None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------- validation
+def _rebound(p: Parameter, bounds: tuple[float, float]) -> Parameter:
+    """The parameter with new bounds; a uniform prior (which is on the bounds) follows them."""
+    from .priors import UniformPrior
+
+    prior = p.prior
+    if isinstance(prior, UniformPrior) and all(math.isfinite(b) for b in bounds) and bounds[0] < bounds[1]:
+        prior = replace(prior, lower=bounds[0], upper=bounds[1])
+    return replace(p, bounds=bounds, prior=prior)
+
+
 def _all_names(m: Model) -> list[str]:
     return [x.name for g in (m.parameters, m.covariates, m.derived, m.states, m.outputs) for x in g]
 
@@ -557,6 +589,8 @@ def _check_fields(m: Model) -> None:
                                  key="bounds")
         # the value may lie outside the bounds (plausible ranges: see Parameter.bounds); a file whose own value
         # does is refused by the loader
+        if p.prior is not None:
+            _check_prior(p.prior, (lo, hi), f, sec)
     for o in m.outputs:
         sec = f"outputs.{o.name}"
         if o.scale not in SCALES:
@@ -565,6 +599,20 @@ def _check_fields(m: Model) -> None:
         _check_text(o.label, "label", f, sec, "label", max_len=MAX_LABEL)
     for c in m.covariates:
         _as_float(c.value, "default value", f, f"covariates.{c.name}", "value")
+
+
+def _check_prior(prior, bounds, f, sec) -> None:
+    from .priors import PRIORS, check_prior_fits
+
+    if not isinstance(prior, PRIORS):
+        raise ModelFileError(f"prior must be a pkpd prior ({', '.join(c.__name__ for c in PRIORS)}); got "
+                             f"{type(prior).__name__}", file=f, section=sec, key="prior")
+    _check_text(prior.source, "prior source", f, sec, "prior")
+
+    def fail(message):
+        raise ModelFileError(message, file=f, section=sec, key="prior")
+
+    check_prior_fits(prior, bounds, fail)
 
 
 def _trees(m: Model, alg) -> _Checked:

@@ -58,8 +58,9 @@ from .errors import PkpdError, did_you_mean
 __all__ = ["ARM_COLORS", "DEFAULT_BANDS", "HOUSE_STYLE", "LOG_DECADES_SHOWN", "MAX_LINES", "TIME_UNITS",
            "plot_dose_response", "plot_exposure",
            "plot_gof", "plot_individual_fits", "plot_observed_vs_predicted", "plot_profile", "plot_residuals",
-           "plot_sensitivity_over_time", "plot_simulation", "plot_sobol", "plot_target_attainment",
-           "plot_time_course", "plot_tornado", "save_figure", "scenario_colors", "time_unit_for", "fix_layout"]
+           "plot_saem_convergence", "plot_sensitivity_over_time", "plot_simulation", "plot_sobol",
+           "plot_target_attainment", "plot_time_course", "plot_tornado", "save_figure", "scenario_colors",
+           "time_unit_for", "fix_layout"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order arms receive them (yellow last: weak on white).
 ARM_COLORS: tuple[str, ...] = (
@@ -1875,4 +1876,59 @@ def plot_gof(fit):
                         axis.set_major_formatter(FuncFormatter(lambda v, _pos: _tick_text(v)))
         _legend([ax for axes in rows for ax in axes])
         fig.suptitle(f"Goodness of fit: {getattr(fit, 'model_name', '')} ({fit.method.upper()})", fontsize=10)
+    return fig
+
+
+def plot_saem_convergence(fit, *, columns: int = 4):
+    """SAEM's convergence: each estimated parameter against the iteration, with the end of the exploratory phase.
+
+    Parameters
+    ----------
+    fit : pkpd.nlme.PopulationFit
+        A fit with ``method="saem"`` (its ``trace``).
+    columns : int
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.saem import SaemSettings
+    >>> f = pkpd.fit_population("wang2007", "tests/data/wang2007/wang2007.csv", iiv={"ke": 0.04},
+    ...                         error=pkpd.Additive(sd=0.3), method="saem", covariance=None, seed=1, is_samples=200,
+    ...                         saem=SaemSettings(exploratory=20, smoothing=10))
+    >>> len(plot_saem_convergence(f).axes) >= 3
+    True
+    """
+    import matplotlib.pyplot as plt
+
+    from .errors import PkpdError
+
+    trace = getattr(fit, "trace", None)
+    if trace is None:
+        raise PkpdError("plot_saem_convergence: this fit has no SAEM trace (fit_population(..., method='saem'))")
+    names = [c for c in trace.columns if c != "iteration"]
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.4 * rows), squeeze=False)
+    it = trace["iteration"].to_numpy()
+    explore = None
+    if "SAEM:" in fit.message:
+        try:
+            explore = int(fit.message.split("(")[1].split(" exploratory")[0])
+        except (IndexError, ValueError):
+            explore = None
+    for k, ax in enumerate(axes.ravel()):
+        if k >= len(names):
+            ax.set_visible(False)
+            continue
+        ax.plot(it, trace[names[k]].to_numpy(), lw=1.2, color="tab:blue")
+        if explore:
+            ax.axvline(explore, color="grey", ls=":", lw=1)
+        ax.set_title(names[k], fontsize=9)
+        ax.set_xlabel("iteration")
+    fig.suptitle(f"SAEM convergence: {fit.model_name} (dotted: end of the exploratory phase)", fontsize=10)
+    fig.tight_layout()
     return fig

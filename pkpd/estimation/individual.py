@@ -105,6 +105,7 @@ class _Layout:
     x0: np.ndarray
     struct_index: np.ndarray
     errors: tuple[_ErrorSlot, ...]
+    prior: object = None          # pkpd.priors.IndividualPriorTerms of a MAP fit, or None
 
     @property
     def n_struct(self) -> int:
@@ -220,6 +221,9 @@ class _Problem:
         self.base = np.array([p.value for p in self.model.parameters], dtype=float)
         self.out_index = np.array([self.model.output_names.index(o) for o in data.outputs], dtype=np.int64)
         self.lik = _Likelihood(data, layout, blq)
+        if layout.prior is not None:
+            layout.prior.reset(layout.x0)
+            self.lik.set_prior(layout.prior)
         self.n_failures = 0
         self.n_evaluations = 0
         est = set(layout.names[:layout.n_struct])
@@ -689,7 +693,7 @@ def _hessian(problem: _Problem, x: np.ndarray, fixed: Sequence[int] = ()) -> tup
 
     def ofv(key, shifts=()):
         xe = x.copy()
-        for i, sgn in shifts:
+        for i, sgn in tuple(key) + tuple(shifts):   # the structural shifts matter to a prior (MAP fits) only
             xe[i] += sgn * h[i]
         ev = problem.lik.evaluate(F[where[key]], None, xe, residuals=False)
         return ev.ofv if ev.valid else math.nan
@@ -832,6 +836,13 @@ class FitResult:
         Parameter sets solved (each perturbed set counts), and how many of those the solver failed on.
     starts : tuple[tuple[float, bool], ...]
         Objective and convergence of each start (multi-start), the chosen one being the lowest objective.
+    priors : dict[str, prior]
+        The priors of a MAP fit (``fit(..., priors=...)``), by parameter; empty for maximum likelihood.
+    prior_sd_ratio : dict[str, float]
+        Posterior SD / prior SD on the prior's scale, per parameter with a prior: near 1, the estimate comes mainly
+        from the prior; near 0, from the data.
+    prior_objective : float
+        -2 log prior at the estimate (part of ``objective`` in a MAP fit; 0 without priors).
 
     Examples
     --------
@@ -881,6 +892,9 @@ class FitResult:
     n_evaluations: int
     n_solver_failures: int
     starts: tuple = ()
+    priors: dict = field(default_factory=dict, repr=False)
+    prior_sd_ratio: dict = field(default_factory=dict, repr=False)
+    prior_objective: float = 0.0
     _context: _Context = field(default=None, repr=False, compare=False)
 
     @property
@@ -928,7 +942,8 @@ class FitResult:
         return "converged" if self.converged else "NOT CONVERGED"
 
     def __repr__(self) -> str:
-        head = (f"FitResult of {self.model_name!r}: {self._status()}; -2LL = {self.objective:.4f} (n_obs = "
+        what = "-2 log(L x prior)" if self.priors else "-2LL"
+        head = (f"FitResult of {self.model_name!r}: {self._status()}; {what} = {self.objective:.4f} (n_obs = "
                 f"{self.n_obs}, {self.n_parameters} parameters, AIC {self.aic:.2f}, BIC {self.bic:.2f})")
         rows = [("name", "estimate", "unit", "SE", "RSE %", "95 % CI")]
         for n in self.names:
@@ -1050,6 +1065,14 @@ def _result(problem: _Problem, run: _Run, starts, cov_info, method: str, max_eva
     if problem.n_failures:
         notes.append(f"the ODE solver failed on {problem.n_failures} of {problem.n_evaluations} parameter sets tried "
                      "(penalised, the fit went on)")
+    prior = layout.prior
+    ratios, prior_ofv = {}, 0.0
+    if prior is not None:
+        ratios = prior.sd_ratio(dict(zip(names, values.tolist())), dict(zip(names, se.tolist())))
+        prior_ofv = float(prior.evaluate(x, k)[0])
+        mostly = [n for n, v in ratios.items() if v >= 0.7]
+        notes.append("maximum a posteriori" + (f"; informed mainly by the prior (posterior/prior SD >= 0.7): "
+                                                f"{', '.join(mostly)}" if mostly else ""))
     ctx = _Context(problem, x, cov_x, info, method, max_evaluations)
     return FitResult(
         model_name=layout.model.name, model=fitted, names=names,
@@ -1061,7 +1084,8 @@ def _result(problem: _Problem, run: _Run, starts, cov_info, method: str, max_eva
         n_obs=n_obs, n_censored=n_cens, n_dropped=data.dropped, n_subjects=data.n_subjects, n_parameters=k,
         converged=run.converged, message="; ".join(notes), covariance_method=cov_method, method=method,
         gradient=problem.gradient, n_evaluations=problem.n_evaluations, n_solver_failures=problem.n_failures,
-        starts=tuple(starts), _context=ctx)
+        starts=tuple(starts), priors=dict(prior.priors) if prior is not None else {}, prior_sd_ratio=ratios,
+        prior_objective=prior_ofv, _context=ctx)
 
 
 @dataclass(frozen=True, eq=False)
@@ -1146,8 +1170,8 @@ class SubjectFits:
 def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, object], blq="M3",
         per_subject: bool = False, method: str = "least_squares", n_starts: int = 1, seed=None,
         gradient: str = "finite-difference", settings: SolverSettings | None = None,
-        max_evaluations: int | None = None, covariance: bool = True) -> FitResult | SubjectFits:
-    """Fit model parameters to observations by maximum likelihood.
+        max_evaluations: int | None = None, covariance: bool = True, priors=False) -> FitResult | SubjectFits:
+    """Fit model parameters to observations by maximum likelihood (or maximum a posteriori, with ``priors``).
 
     Main arguments
     --------------
@@ -1198,6 +1222,13 @@ def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, obje
         Budget of objective evaluations per start (lmfit's ``max_nfev``).
     covariance : bool
         Compute the covariance matrix (standard errors, CIs, correlations). Default True.
+    priors : bool or dict
+        ``True``: maximum a posteriori with the priors of the model file (:mod:`pkpd.priors`) on the estimated
+        parameters (a parameter without one keeps a flat prior); a dict name -> prior adds or replaces priors,
+        also of error-model parameters (``{"IL10.cv": pkpd.HalfNormalPrior(0.5)}``). ``objective`` is then
+        -2 log(likelihood x prior) (``prior_objective`` the prior's part), the covariance that of the posterior
+        (Laplace approximation), and ``prior_sd_ratio`` gives, per parameter with a prior, posterior SD / prior SD
+        on the prior's scale: near 1 the estimate comes mainly from the prior, near 0 from the data.
 
     Returns
     -------
@@ -1243,6 +1274,13 @@ def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, obje
     if not isinstance(settings, SolverSettings):
         raise FitError(f"settings must be a SolverSettings; got {type(settings).__name__}")
     layout = _layout(model, estimate, error)
+    prior_terms = None
+    if priors is not False and priors is not None:
+        from ..priors import IndividualPriorTerms, resolve_priors
+
+        chosen = resolve_priors(model, priors, layout.names, layout.names[layout.n_struct:])
+        prior_terms = IndividualPriorTerms(layout.names, chosen, layout.log)
+    layout = dataclasses.replace(layout, prior=prior_terms)
     outputs = tuple(s.output for s in layout.errors)
     data_ = _observations(model, data, outputs, blq)
     rng = np.random.default_rng(seed)

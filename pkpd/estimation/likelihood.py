@@ -95,9 +95,17 @@ class _Likelihood:
         self.p_s = layout.n_struct
         sizes = [g.unc.size + (g.unc.size if g.varying else 0) + g.cen.size for g in self.groups]
         self.n_r = int(sum(sizes))
+        self.prior = None
+
+    def set_prior(self, prior) -> None:
+        """Add the -2 log prior of a MAP fit (pkpd.priors.IndividualPriorTerms) to the OFV and its residuals."""
+        self.prior = prior
+        self.n_r += prior.n_rows
 
     def reset_constants(self, F: np.ndarray, x: np.ndarray) -> None:
         """Choose K so that every log-normaliser residual squared is 2 log 1000 at ``(F, x)``."""
+        if self.prior is not None:
+            self.prior.reset(x)
         with np.errstate(all="ignore"):
             for g in self.groups:
                 if not g.varying:
@@ -222,6 +230,18 @@ class _Likelihood:
                         j_parts.append((c_m / den)[:, None] * dm[C] + (c_s / den)[:, None] * ds[C])
             if jac:
                 grad += gm @ dm + gs @ ds
+        if self.prior is not None:
+            p_ofv, p_r, p_J, p_g, p_clip, p_ok = self.prior.evaluate(x, n_x, fisher)
+            if not p_ok:
+                out.problem = "the parameters are outside the support of their prior"
+                return out
+            ofv += p_ofv
+            clipped |= p_clip
+            grad += p_g
+            if residuals:
+                r_parts.append(p_r)
+                if jac:
+                    j_parts.append(p_J)
         if not math.isfinite(ofv):
             out.problem = "the -2 log-likelihood is not finite"
             return out

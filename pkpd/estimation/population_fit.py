@@ -1,4 +1,4 @@
-r"""Population (nonlinear mixed-effects) estimation: FO, FOCE, FOCE with interaction (FOCE-I) and Laplace.
+r"""Population (nonlinear mixed-effects) estimation: FO, FOCE, FOCE with interaction (FOCE-I), Laplace and SAEM.
 
 Model: subject *i* has random effects :math:`\eta_i \sim N(0, \Omega)` on some parameters (:class:`pkpd.IIV`),
 individual parameters :math:`P_i = g(\theta, \eta_i)` (log-normal by default), predictions
@@ -33,37 +33,35 @@ the conditional estimate (empirical Bayes estimate, EBE) is :math:`\hat\eta_i = 
 * **FO** (``METHOD=0``): :math:`\mathrm{OFV}_i = \log|C_i| + r_i^\top C_i^{-1} r_i`, :math:`r_i = y_i - f_i(0)`,
   :math:`C_i = G_i\Omega G_i^\top + R_i`, everything at :math:`\eta = 0`.
 
-Covariate effects on typical values (:class:`pkpd.CovariateEffect`: power, linear, categorical or indicator) can be
-estimated with the other parameters: subject *i*'s typical value is :math:`\theta\,(c_i/\mathrm{ref})^{\beta}`,
-:math:`\theta\,(1 + \beta(c_i - \mathrm{ref}))`, :math:`\theta\,\beta_k` for a subject in category *k*
-(:math:`\beta = 1` for the reference category), or :math:`\theta\,(1 + \beta I_i)` with :math:`I_i` = 1 where a
-condition such as ``APGR < 5`` holds (one shared :math:`\beta`), with :math:`\beta` estimated on the natural scale.
+Without linearisation: ``method="saem"`` estimates by stochastic approximation EM (:mod:`pkpd.saem`), and
+``objective="is"`` (always with SAEM) reports the exact :math:`-2\log L` by importance sampling around the conditional
+modes, with its Monte-Carlo standard error (:mod:`pkpd.importance`). With ``priors`` the estimates are maximum a
+posteriori: -2 log prior of the typical values (:mod:`pkpd.priors`) and of :math:`\Omega` (inverse-Wishart) is added
+to the OFV.
+
+Covariate effects on typical values (:class:`pkpd.CovariateEffect`: power, linear or categorical) can be estimated
+with the other parameters: subject *i*'s typical value is :math:`\theta\,(c_i/\mathrm{ref})^{\beta}`,
+:math:`\theta\,(1 + \beta(c_i - \mathrm{ref}))`, or :math:`\theta\,\beta_k` for a subject in category *k*
+(:math:`\beta = 1` for the reference category), with :math:`\beta` estimated on the natural scale.
 Diagnostics: PRED/IPRED/IWRES/CWRES in the fit's table, :func:`npde` (normalised prediction distribution
 errors) and :func:`vpc`; :func:`pkpd.plots.plot_gof` draws the goodness-of-fit panel.
 
 Numerics (documented choices):
 
-* With a C compiler (the default), the objective and its **analytic gradient** come from generated C
-  (:mod:`pkpd.estimation._objective`): the model solved with its forward sensitivity equations, subjects on
-  parallel threads. :math:`\hat\eta_i` by a damped Gauss–Newton iteration on :math:`O_i` using the
-  expected-information Hessian (:math:`G^\top R^{-1} G + \tfrac12 R'^\top R^{-2} R' + \Omega^{-1}`), with step
-  halving, warm-started at the first-order prediction from the previous EBEs; the gradient in the typical values,
-  Ω and the residual-error parameters by the implicit function theorem at the EBEs (second-order sensitivities,
-  third order for Laplace).
-* Otherwise (no compiler, inter-occasion variability, doses that depend on a varying parameter...), the
-  finite-difference engine (:mod:`pkpd.estimation.finite_difference`): :math:`\partial f/\partial\eta` by
-  central finite differences (step 1e-4 in η), every subject, perturbation and parameter set of one step solved in
-  **one** compiled batch call (:func:`pkpd.simulation.run_batch`), central-difference outer gradients. Both
-  engines give the same objective (to 1e-5).
+* :math:`\partial f/\partial\eta` by central finite differences (step 1e-4 in η); every subject, every
+  perturbation and every parameter set needed by one step of the estimation is solved in **one** compiled batch
+  call (:func:`pkpd.simulation.run_batch`).
+* :math:`\hat\eta_i` by a damped Gauss–Newton iteration on :math:`O_i` using the expected-information Hessian
+  (:math:`G^\top R^{-1} G + \tfrac12 R'^\top R^{-2} R' + \Omega^{-1}`), with step halving, to a step
+  below 1e-7 (or a decrease below 1e-10).
 * Outer problem: L-BFGS-B over log typical values (natural scale for parameters whose lower bound is negative),
   the Cholesky factor of Ω (log diagonal; off-diagonal elements only where the initial Ω has a covariance) and
-  the log of the residual-error parameters.
+  the log of the residual-error parameters; central-difference gradients, every perturbed parameter set solved in
+  the same batch call; η warm-started from the previous solution.
 * Covariance step: :math:`R` = Hessian of the OFV and :math:`S = \sum_i \nabla\mathrm{OFV}_i\nabla\mathrm{OFV}_i^\top`
   (central differences); covariance :math:`R^{-1}SR^{-1}` (NONMEM's default sandwich), :math:`2R^{-1}` or
   :math:`4S^{-1}`; standard errors of the natural-scale parameters by the delta method. If the requested matrix
-  cannot be formed (the sandwich needs R positive definite and S non-singular: fewer subjects than parameters make S
-  singular), the result falls back (sandwich → R → S) and says so; if R is not positive definite and S singular, the
-  parameters the data inform get 2 R^-1 of their block (conditional standard errors) and the others none.
+  cannot be formed, the result falls back (sandwich → R → S) and says so; if none can, it shows no standard errors.
 
 References
 ----------
@@ -179,6 +177,16 @@ class PopulationFit:
     units : dict[str, str]
         Unit of each row of ``parameters``, by name (``"1"`` for variances of log-normal effects and for
         proportional errors).
+    objective_method : str
+        How ``objective`` was computed: the method's own (``"focei"``, ``"laplace"``...) or ``"is"``
+        (importance sampling, :mod:`pkpd.importance`).
+    objective_se : float
+        Monte-Carlo standard error of an importance-sampling objective (NaN otherwise).
+    trace : pandas.DataFrame or None
+        SAEM's parameter values at every iteration (``iteration`` and one column per row of ``parameters``);
+        :meth:`plot_convergence` draws it.
+    prior_objective : float
+        -2 log prior density at the estimates (MAP fits with ``priors``; 0 otherwise).
 
     Examples
     --------
@@ -219,6 +227,16 @@ class PopulationFit:
     kappa: np.ndarray | None = None
     n_failures: int = 0
     units: dict = field(default_factory=dict)
+    objective_method: str = ""
+    objective_se: float = float("nan")
+    trace: object = None
+    prior_objective: float = 0.0
+
+    def plot_convergence(self, **kwargs):
+        """SAEM's parameter traces per iteration (:func:`pkpd.plots.plot_saem_convergence`)."""
+        from ..plots import plot_saem_convergence
+
+        return plot_saem_convergence(self, **kwargs)
 
     def parameter_table(self, level: float = 0.95):
         r"""The estimates as a report table: unit, SE, RSE, confidence interval, CV % of the variabilities.
@@ -282,7 +300,8 @@ class PopulationFit:
                          for k, v in self.shrinkage.items())
 
     def __repr__(self) -> str:
-        lines = [f"PopulationFit({self.model_name}, {self.method.upper()}): OFV {self.objective:.3f} "
+        mc = f" +/- {self.objective_se:.3f} (IS)" if np.isfinite(self.objective_se) else ""
+        lines = [f"PopulationFit({self.model_name}, {self.method.upper()}): OFV {self.objective:.3f}{mc} "
                  f"(-2LL {self.minus2ll:.3f}, AIC {self.aic:.2f}, BIC {self.bic:.2f}); {self.n_subjects} subjects, "
                  f"{self.n_obs} observations; {'converged' if self.converged else 'NOT CONVERGED'}: {self.message}"]
         p = self.parameters
@@ -558,7 +577,8 @@ class _FiniteDifferenceRun:
 
 def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=None, blq=None,
                    settings: SolverSettings | None = None, init: Mapping | None = None, maxeval: int | None = None,
-                   covariance: str | None = "sandwich", covariates=(), iov=None) -> PopulationFit:
+                   covariance: str | None = "sandwich", covariates=(), iov=None, objective: str | None = None,
+                   is_samples: int = 5000, seed=None, saem=None, priors=False, omega_prior=None) -> PopulationFit:
     r"""Estimate a population model: typical values, :math:`\Omega` and residual error (mixed effects).
 
     Main arguments
@@ -574,8 +594,10 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         an :class:`~pkpd.IIV` for block :math:`\Omega` or other distributions.
     error : error model or dict[str, error model]
         Residual error (initial values; parameters in ``fixed`` stay fixed).
-    method : {"focei", "foce", "fo", "laplace"}
-        The objective (see the module docstring); FOCE-I by default.
+    method : {"focei", "foce", "fo", "laplace", "saem"}
+        The objective (see the module docstring); FOCE-I by default. ``"saem"``: stochastic approximation EM
+        (:mod:`pkpd.saem`; exact likelihood, no linearisation), whose objective is -2 log L by importance sampling
+        and whose covariance comes from linearisation (FOCE-I, or Laplace with censored data, at the estimates).
 
     Other arguments
     ---------------
@@ -604,6 +626,23 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         :math:`\kappa \sim N(0, \Pi)` per occasion, added to :math:`\eta`. The data need an ``OCC`` column (an
         occasion starts at its first record's time); estimated :math:`\Pi` is diagonal and the same at every
         occasion (NONMEM's ``$OMEGA BLOCK(1) SAME``).
+    objective : {None, "is"}
+        ``"is"``: report -2 log L by importance sampling around the conditional modes (:mod:`pkpd.importance`)
+        with its Monte-Carlo standard error (``objective_se``); always so for SAEM. With ``maxeval=0`` this
+        evaluates the exact likelihood at given parameters.
+    is_samples : int
+        Importance samples per subject (default 5000).
+    seed : int or numpy Generator, optional
+        Seed of SAEM's chains and of the importance samples.
+    saem : SaemSettings, optional
+        Iterations of the two SAEM phases, chains, kernel steps, annealing (:class:`pkpd.saem.SaemSettings`).
+    priors : bool or dict
+        ``True``: maximum a posteriori with the priors of the model file on the estimated typical values
+        (parameters without one keep a flat prior); a dict name -> prior adds or replaces priors. The covariance
+        is then ``2 R^-1`` of the posterior (its Laplace approximation), and ``parameters`` gets a column
+        ``prior_sd_ratio``: posterior SD / prior SD on the prior's scale (near 1: informed mainly by the prior).
+    omega_prior : InverseWishart, optional
+        Inverse-Wishart prior on :math:`\Omega` (NONMEM's NWPRI), with ``priors``.
 
     Returns
     -------
@@ -613,7 +652,8 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     ------
     FitError
         Unknown parameter in ``iiv``/``estimate``/``init``, a non-positive-definite :math:`\Omega`, censored data
-        with a method other than Laplace, bad data.
+        with FO, FOCE or FOCE-I (Laplace and SAEM handle them), bad data, SAEM without random effects, a prior on
+        an unknown parameter.
 
     Examples
     --------
@@ -638,18 +678,29 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     with single_threaded_blas():
         return _fit_population(model, data, iiv=iiv, error=error, method=method, estimate=estimate, blq=blq,
                                settings=settings, init=init, maxeval=maxeval, covariance=covariance,
-                               covariates=covariates, iov=iov)
+                               covariates=covariates, iov=iov, objective=objective, is_samples=is_samples, seed=seed,
+                               saem=saem, priors=priors, omega_prior=omega_prior)
 
 
 def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings, init, maxeval, covariance,
-                    covariates, iov) -> PopulationFit:
+                    covariates, iov, objective, is_samples, seed, saem, priors, omega_prior) -> PopulationFit:
     from scipy.optimize import minimize
 
     t_start = _time.perf_counter()
     if covariance not in (None, "sandwich", "R", "S"):
         raise FitError(f"covariance: must be 'sandwich', 'R', 'S' or None; got {covariance!r}")
-    model, iiv, error, layout, prob = _setup(model, data, iiv, error, method, estimate, blq, settings, init,
+    if objective not in (None, "is"):
+        raise FitError(f"objective: must be None (the method's own) or 'is' (importance sampling); got {objective!r}")
+    inner = method
+    if method == "saem":
+        inner = _saem_inner_method(model, data, iiv, error, blq)
+    elif saem is not None:
+        raise FitError("saem: SaemSettings apply to method='saem' only")
+    model, iiv, error, layout, prob = _setup(model, data, iiv, error, inner, estimate, blq, settings, init,
                                              covariates, iov)
+    prior_terms = _population_priors(layout, iiv, priors, omega_prior, method)
+    if prior_terms is not None and covariance is not None:
+        covariance = "R"
     x = layout.x0.copy()
     lo = np.where(layout.theta_log, np.log(np.maximum(layout.theta_lower, 1e-300)), layout.theta_lower)
     hi = np.where(layout.theta_log, np.log(layout.theta_upper), layout.theta_upper)
@@ -661,9 +712,24 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
                for c in layout.effects]
     engine = _objective_engine(prob, layout)
     run = (_GradientRun(engine, prob, layout) if engine is not None else _FiniteDifferenceRun(prob, layout))
+    if prior_terms is not None:
+        run = _PriorRun(run, prior_terms)
     run.start(x)                                                   # raises FitError naming the subject
     converged, message = True, "objective evaluated at the initial values (maxeval=0)"
-    if maxeval != 0 and layout.n:
+    saem_run = None
+    rng = np.random.default_rng(seed)
+    if method == "saem" and maxeval != 0:
+        from ..saem import SaemSettings, run_saem
+
+        saem = SaemSettings() if saem is None else saem
+        if not isinstance(saem, SaemSettings):
+            raise FitError(f"saem: expected a pkpd.saem.SaemSettings; got {type(saem).__name__}")
+        saem_run = run_saem(prob, layout, x, saem, rng, maxeval)
+        x = saem_run.x
+        n_iter = saem_run.trace.shape[0] - 1
+        message = (f"SAEM: {n_iter} iterations ({min(n_iter, saem.exploratory)} exploratory, "
+                   f"{max(0, n_iter - saem.exploratory)} smoothing), {saem_run.n_chains} chain(s) per subject")
+    elif maxeval != 0 and layout.n:
         # L-BFGS-B's first step moves x by the whole gradient (its first Hessian guess is the identity): far from
         # the optimum (gradients of 10-100 on the log scale) that jumps to the bounds, where the OFV is ~1e50, and
         # the line search can then stop at the initial values reporting convergence. Scaling the objective so that
@@ -682,6 +748,17 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         message = str(res.message)
     ofv_i, eta = run.final(x)
     ofv = float(ofv_i.sum())
+    objective_method, objective_se, log_prior = inner, float("nan"), 0.0
+    if prior_terms is not None:
+        log_prior = float(prior_terms(x[None, :])[0])
+    if method == "saem" or objective == "is":
+        from ..importance import importance_sampling
+
+        theta_, omega_, errs_ = layout.unpack(x)
+        with np.errstate(all="ignore"):
+            imp = importance_sampling(prob, layout.subject_theta(x[None, :], theta_), omega_[0], errs_[0], eta,
+                                      is_samples, rng)
+        ofv, objective_se, objective_method = imp.objective, imp.se, "is"
     if run.n_failures:
         message += (f"; {run.n_failures} of {run.n_evaluations} objective evaluations during the optimisation could "
                     f"not be computed (subjects {_id_list(prob, run.failed_subjects)}: the model could not be solved "
@@ -694,6 +771,10 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         cov_msg = "skipped (maxeval=0)"
     elif covariance is not None and layout.n:
         cov_nat, cov_msg = _covariance_step(layout, x, run, covariance, _pretty_names(layout, iiv))
+        if method == "saem":
+            cov_msg = f"by linearisation ({inner.upper()} at the SAEM estimates): {cov_msg}"
+        if prior_terms is not None:
+            cov_msg = f"of the posterior (Laplace approximation, MAP): {cov_msg}"
     se = np.sqrt(np.diag(cov_nat)) if cov_nat is not None else np.full(est_nat.size, np.nan)
     theta, omega, errs = layout.unpack(x)
     n_obs = int(prob.mask.sum())
@@ -705,6 +786,8 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
     with np.errstate(all="ignore"):
         rse = 100 * se / np.abs(est_nat)
     params = pd.DataFrame({"name": _pretty_names(layout, iiv), "estimate": est_nat, "se": se, "rse_percent": rse})
+    if prior_terms is not None:
+        params["prior_sd_ratio"] = prior_terms.sd_ratio(est_nat, se)
     q = prob.q_iiv
     omega_full = omega[0]
     omega_hat = omega_full[:q, :q]
@@ -722,7 +805,12 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         kappa = eta[:, q:].reshape(prob.n, prob.n_occ, p_iov).copy()
         kappa[prob.occ_start == np.inf] = np.nan                         # occasions a subject does not have
         eta = eta[:, :q]
+    trace = None
+    if saem_run is not None:
+        trace = pd.DataFrame(saem_run.trace, columns=_pretty_names(layout, iiv))
+        trace.insert(0, "iteration", np.arange(saem_run.trace.shape[0]))
     return PopulationFit(
+        objective_method=objective_method, objective_se=objective_se, trace=trace, prior_objective=log_prior,
         method=method, objective=ofv, minus2ll=minus2ll, aic=minus2ll + 2 * k, bic=minus2ll + k * math.log(n_obs),
         theta=dict(zip(model.parameter_names, theta[0].tolist())), omega=omega_hat, iiv=iiv_hat,
         error=dict(zip(layout.outputs, errs[0])), parameters=params, covariance=cov_nat,
@@ -734,6 +822,76 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
                                              layout.coefficients(x[None, :])[0]),
         iov=iov_hat, kappa=kappa, units=_parameter_units(model, layout, iiv))
+
+
+class _PriorRun:
+    """A run (:class:`_GradientRun` or :class:`_FiniteDifferenceRun`) whose objective includes -2 log prior of the
+    typical values and Omega (MAP fits; private). The prior is cheap numpy: its gradient and Hessian are central
+    differences on the internal scale."""
+
+    def __init__(self, run, prior_terms):
+        self.run, self.prior = run, prior_terms
+
+    def __getattr__(self, name):
+        return getattr(self.run, name)
+
+    def _prior_gradient(self, x):
+        p = x.size
+        X = x[None, :] + np.concatenate([_H_OUTER * np.eye(p), -_H_OUTER * np.eye(p)])
+        v = self.prior(X)
+        return (v[:p] - v[p:]) / (2 * _H_OUTER)
+
+    def start(self, x):
+        self.run.start(x)
+        if self.run.gradient0 is not None:
+            self.gradient0 = self.run.gradient0 + self._prior_gradient(x)
+
+    def value_and_gradient(self, x):
+        f, g = self.run.value_and_gradient(x)
+        if f >= _PENALTY:
+            return f, g
+        return f + float(self.prior(x[None, :])[0]), g + self._prior_gradient(x)
+
+    def final(self, x):
+        return self.run.final(x)
+
+    def matrices(self, x):
+        Rm, Sm = self.run.matrices(x)
+        p = x.size
+        Rp = _hessian_from_stencil(self.prior(x[None, :] + _hessian_stencil(p, _H_HESS)), p, _H_HESS)
+        return Rm + Rp, Sm
+
+
+def _saem_inner_method(model, data, iiv, error, blq) -> str:
+    """The linearised method SAEM uses for the conditional modes and the covariance: Laplace with censored data
+    (M3), FOCE-I otherwise; and SAEM needs random effects."""
+    from ..load import load_model
+    from .data import _observations, _read
+
+    if isinstance(model, str):
+        model = load_model(model)
+    if not isinstance(model, Model):
+        raise FitError(f"model: expected a pkpd Model or a model name; got {type(model).__name__}")
+    if iiv is None or (isinstance(iiv, Mapping | IIV) and len(iiv.names if isinstance(iiv, IIV) else iiv) == 0):
+        raise FitError("method='saem' needs random effects: SAEM simulates the individual parameters; give iiv= "
+                       "(e.g. iiv={'CL': 0.1}), or use pkpd.fit for a model without IIV")
+    errs = _error_dict(model, error)
+    d = _observations(model, _read(model, data), tuple(errs), blq)
+    return "laplace" if d.censored.any() else "focei"
+
+
+def _population_priors(layout: _Layout, iiv: IIV, priors, omega_prior, method: str):
+    """The -2 log prior of the estimated typical values and Omega, or None without priors (MAP fits)."""
+    if priors is False or priors is None:
+        if omega_prior is not None:
+            raise FitError("omega_prior: give priors=True (or a dict of priors) to fit with priors")
+        return None
+    if method == "saem":
+        raise FitError("priors: maximum a posteriori estimation is done with method='focei' or 'laplace'; SAEM "
+                       "estimates by maximum likelihood (use pkpd.sample for the full posterior)")
+    from ..priors import PopulationPriorTerms
+
+    return PopulationPriorTerms.build(layout, iiv, priors, omega_prior)
 
 
 def _initial_problem(prob: _Problem, layout: _Layout, x: np.ndarray) -> str:

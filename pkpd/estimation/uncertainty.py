@@ -420,6 +420,8 @@ def _replace_data(problem: _Problem, data: _Data) -> _Problem:
     new = copy.copy(problem)
     new.data = data
     new.lik = _Likelihood(data, problem.layout, problem.blq)
+    if problem.layout.prior is not None:
+        new.lik.set_prior(problem.layout.prior)
     new.n_failures = 0
     new.n_evaluations = 0
     return new

@@ -1,0 +1,131 @@
+"""Checks and figures of the NUTS sampler (issue 16): simulation-based calibration, a population posterior against a
+long independent run, and effective samples per second on one MSC subject.
+
+* ``sbc``: simulation-based calibration (Talts et al. 2018) of a small individual model (one-compartment IV,
+  CL and V with log-normal priors, 15 % proportional error known, 6 samples): for each replicate, parameters drawn
+  from the prior, data simulated, the posterior sampled (4 chains; draws thinned to about independent ones), and
+  the rank of the true value among the draws recorded; under a correct sampler the ranks are uniform. A chi-square
+  test on 10 equal bins at a fixed seed (p-value printed per parameter).
+* ``reference``: posterior means of a population model (wang2007 data, IIV on ke) from a normal run against a long
+  independent run (other seed, 8x the draws): the difference in units of its Monte-Carlo error.
+* ``msc``: NUTS on one MSC subject (msc_salvadori; IL-10 and PGE2 at 8 times; k_c, s_p, EC50, e_max and the two
+  CVs with the shipped priors): minimum bulk ESS per second of sampling.
+
+Usage::
+
+    python benchmarks/bayes.py sbc --replicates 200 [--warmup 300 --draws 400]
+    python benchmarks/bayes.py reference [--draws 500 --long-draws 4000 --long-warmup 1000]
+    python benchmarks/bayes.py msc [--warmup 500 --draws 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+
+def sbc(replicates: int, seed: int = 11, n_warmup: int = 300, n_draws: int = 400):
+    import pandas as pd
+    from scipy.stats import chisquare
+
+    import pkpd
+    from pkpd.priors import LogNormalPrior
+
+    priors = {"CL": LogNormalPrior(3.0, 0.3), "V": LogNormalPrior(30.0, 0.3)}
+    model = pkpd.load_model("pk_1cmt_iv").with_priors(**priors)
+    t = np.array([0.5, 1, 2, 4, 8, 12])
+    rng = np.random.default_rng(seed)
+    ranks = {"CL": [], "V": []}
+    n_keep = 99
+    for r in range(replicates):
+        truth = {k: float(p.sample(1, rng)[0]) for k, p in priors.items()}
+        f = 100 / truth["V"] * np.exp(-truth["CL"] / truth["V"] * t)
+        y = pkpd.Proportional(cv=0.15).sample(f, rng)
+        data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * t.size, "AMT": [100] + [0] * t.size,
+                             "AMTU": "mg", "DV": np.r_[np.nan, y]})
+        post = pkpd.sample(model, data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.15, fixed=True)},
+                           seed=r, n_warmup=n_warmup, n_draws=n_draws)
+        for k in ranks:
+            draws = post.array(k)
+            step = max(1, draws.size // n_keep)
+            kept = draws[::step][:n_keep]
+            ranks[k].append(int(np.sum(kept < truth[k])))
+        print(json.dumps({"replicate": r, "truth": truth, "ranks": {k: v[-1] for k, v in ranks.items()},
+                          "divergences": post.divergences}), flush=True)
+    out = {}
+    for k, v in ranks.items():
+        counts = np.histogram(v, bins=10, range=(0, n_keep + 1))[0]
+        out[k] = {"counts": counts.tolist(), "chi2_p_value": float(chisquare(counts).pvalue)}
+    print(json.dumps({"sbc": out, "replicates": replicates, "draws_per_rank": n_keep}))
+
+
+def reference(n_draws: int = 500, long_draws: int = 4000, long_warmup: int = 1000):
+    import pkpd
+    from pkpd.priors import InverseWishart, LogNormalPrior
+
+    data = "tests/data/wang2007/wang2007.csv"
+    model = pkpd.load_model("wang2007").with_priors(ke=LogNormalPrior(0.5, 0.5))
+    kw = dict(estimate=["ke"], iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3),
+              omega_prior=InverseWishart({"ke": 0.05}, df=3))
+    short = pkpd.sample(model, data, seed=1, n_draws=n_draws, **kw)
+    long = pkpd.sample(model, data, seed=99, n_draws=long_draws, n_warmup=long_warmup, **kw)
+    rows = {}
+    for _, r in short.summary.iterrows():
+        lr = long.summary.set_index("name").loc[r["name"]]
+        mc = np.hypot(r["sd"] / np.sqrt(r["ess_bulk"]), lr["sd"] / np.sqrt(lr["ess_bulk"]))
+        rows[r["name"]] = {"mean": r["mean"], "reference_mean": lr["mean"], "difference_in_mc_se":
+                           float((r["mean"] - lr["mean"]) / mc)}
+    print(json.dumps({"reference": rows, "short_divergences": short.divergences,
+                      "long_divergences": long.divergences, "short_draws": n_draws, "long_draws": long_draws,
+                      "long_warmup": long_warmup, "chains": short.n_chains}, indent=1))
+
+
+def msc(n_warmup: int = 500, n_draws: int = 1000):
+    import pandas as pd
+
+    import pkpd
+    from pkpd.nonmem import read_nonmem
+
+    model = pkpd.load_model("msc_salvadori")
+    times = [1.0, 4.0, 12.0, 24.0, 48.0, 72.0, 120.0, 168.0]
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(2e6, "cell/kg")), times, covariates={"WT": 70.0})
+    rng = np.random.default_rng(3)
+    rows = [dict(ID=1, TIME=0.0, DV=np.nan, AMT=2e6, EVID=1, MDV=1, DVID=".", WT=70.0)]
+    for o in ("PGE2", "IL10"):
+        y = pkpd.Proportional(cv=0.15).sample(sim.outputs[o][0], rng)
+        rows += [dict(ID=1, TIME=t, DV=float(v), AMT=0.0, EVID=0, MDV=0, DVID=o, WT=70.0) for t, v in zip(times, y)]
+    frame = pd.DataFrame(rows).sort_values("TIME", kind="stable")
+    data = read_nonmem(frame, model, dose_unit="cell/kg")
+    kw = dict(estimate=["k_c", "s_p", "EC50", "e_max"],
+              error={"PGE2": pkpd.Proportional(cv=0.15), "IL10": pkpd.Proportional(cv=0.15)})
+    pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)      # compiles the JAX program once
+    t0 = time.perf_counter()
+    post = pkpd.sample(model, data, seed=1, n_warmup=n_warmup, n_draws=n_draws, **kw)
+    print(post)
+    ess = float(post.summary["ess_bulk"].min())
+    print(json.dumps({"msc_one_subject": {"seconds": post.seconds, "min_bulk_ess": ess,
+                                          "ess_per_second": post.ess_per_second, "divergences": post.divergences,
+                                          "wall": time.perf_counter() - t0, "n_warmup": n_warmup,
+                                          "n_draws": n_draws, "chains": post.n_chains,
+                                          "load_average": os.getloadavg()[0]}}))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["sbc", "reference", "msc"])
+    ap.add_argument("--replicates", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=None, help="warm-up iterations per chain (sbc 300, msc 500)")
+    ap.add_argument("--draws", type=int, default=None, help="kept draws per chain (sbc 400, reference 500, msc 1000)")
+    ap.add_argument("--long-draws", type=int, default=4000, help="reference: draws of the long run")
+    ap.add_argument("--long-warmup", type=int, default=1000, help="reference: warm-up of the long run")
+    a = ap.parse_args()
+    if a.what == "sbc":
+        sbc(a.replicates, n_warmup=a.warmup or 300, n_draws=a.draws or 400)
+    elif a.what == "reference":
+        reference(n_draws=a.draws or 500, long_draws=a.long_draws, long_warmup=a.long_warmup)
+    else:
+        msc(n_warmup=a.warmup or 500, n_draws=a.draws or 1000)

@@ -1,0 +1,569 @@
+r"""Full Bayesian posteriors: :func:`sample` draws parameters of an individual (pooled) or a population model by
+the No-U-Turn sampler, with convergence diagnostics and posterior predictive simulation.
+
+Sampler (the optional extra ``pip install -e ".[bayes]"``: numpyro, which brings jax): numpyro's NUTS (Hoffman &
+Gelman 2014, with Stan's windowed adaptation of the step size and a diagonal mass matrix), a maintained and widely
+used implementation, its chains run in lock-step (``chain_method="vectorized"``). We chose numpyro over blackjax
+because it packages what a user needs around the kernel (adaptation, several chains, divergences, extra fields)
+and over running the ODE solve itself in JAX because pkpd's native engine solves these small stiff-ish systems
+many times faster on a CPU: the log posterior is written in JAX, and the ODE predictions with their derivatives
+(central differences, every chain, subject and perturbation in one compiled batch call) enter through a callback
+(:mod:`pkpd._nuts`). The core never imports jax or numpyro; without them :func:`sample` says how to install them.
+
+The model: priors from the model file (:mod:`pkpd.priors`) or ``priors={...}`` on every estimated parameter (a
+proper prior is required: a parameter without one is an error), truncated to the parameter's bounds; error-model
+parameters default to a half-normal prior with scale twice their starting value (say so in ``priors`` to change
+it); for a population model, log-normal (or normal, logit-normal) random effects, non-centred
+(:math:`\eta_i = L z_i`), and an inverse-Wishart prior on :math:`\Omega` (``omega_prior``, required; on a diagonal
+:math:`\Omega` its density restricted to diagonal matrices, i.e. independent inverse-gamma variances). Values
+below the LLOQ enter as :math:`P(Y < \mathrm{LLOQ})` (M3).
+
+Diagnostics (:mod:`pkpd.mcmc`): rank-normalised split-:math:`\hat R`, bulk and tail ESS per parameter, the number
+of divergent transitions; the result says when :math:`\hat R > 1.01`, an ESS is below 100 per chain... or there
+were divergences.
+
+References
+----------
+Hoffman MD, Gelman A (2014) The No-U-Turn sampler. J Mach Learn Res 15:1593-1623.
+Phan D, Pradhan N, Jankowiak M (2019) Composable effects for flexible and accelerated probabilistic programming in
+NumPyro. arXiv:1912.11554.
+Talts S, Betancourt M, Simpson D, Vehtari A, Gelman A (2018) Validating Bayesian inference algorithms with
+simulation-based calibration. arXiv:1804.06788.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time as _time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import FitError
+from .model import Model
+from .settings import SolverSettings
+
+__all__ = ["Posterior", "sample"]
+
+_H_PSI = 1e-3      # central-difference step of the individual parameters (log scale for positive ones)
+
+
+@dataclass(frozen=True, eq=False)
+class Posterior:
+    """Draws from a posterior (result of :func:`sample`).
+
+    Attributes
+    ----------
+    names : tuple[str, ...]
+        The parameters: estimated typical values (model names), ``omega2_<name>`` (and ``omega_<a>_<b>``) for a
+        population model, error parameters ``<output>.<name>``.
+    draws : dict[str, ndarray (n_chains, n_draws)]
+        Posterior draws on the natural scale [parameter unit].
+    eta : ndarray (n_chains, n_draws, n_subjects, q) or None
+        Random effects of the subjects (population models).
+    summary : pandas.DataFrame
+        Per parameter: mean, sd, q2.5, median, q97.5, rhat, ess_bulk, ess_tail, prior_sd_ratio (posterior SD /
+        prior SD on the prior's scale: near 1, what the prior said; near 0, learnt from the data).
+    divergences : int
+        Divergent transitions after warm-up (should be 0).
+    priors : dict
+        The prior of each parameter (``"omega"``: the inverse-Wishart).
+    n_chains, n_draws, n_warmup : int
+    seconds : float
+        Wall time of the sampling (warm-up included, compilation of the model excluded) [s].
+    ess_per_second : float
+        The smallest bulk ESS over the parameters, per second.
+    message : str
+        Convergence warnings ("" when R-hat <= 1.01, every ESS >= 100 and no divergences).
+
+    Examples
+    --------
+    See :func:`sample`.
+    """
+
+    names: tuple
+    draws: dict
+    eta: np.ndarray | None
+    summary: object
+    divergences: int
+    priors: dict
+    n_chains: int
+    n_draws: int
+    n_warmup: int
+    seconds: float
+    ess_per_second: float
+    message: str
+    model: Model = field(repr=False)
+    iiv_names: tuple = ()
+    iiv_distributions: tuple = ()
+    error: dict = field(default_factory=dict, repr=False)
+
+    def array(self, name: str) -> np.ndarray:
+        """The draws of one parameter, all chains together (n_chains * n_draws,)."""
+        if name not in self.draws:
+            from .errors import did_you_mean
+
+            raise FitError(f"no parameter {name!r} in the posterior." + did_you_mean(name, self.names))
+        return self.draws[name].reshape(-1)
+
+    def to_inference_data(self):
+        """An ``arviz.InferenceData`` (posterior, sample_stats with diverging); needs arviz installed."""
+        try:
+            import arviz
+        except ImportError:
+            raise FitError("to_inference_data needs arviz: pip install arviz") from None
+        posterior = {n.replace(".", "_"): v for n, v in self.draws.items()}
+        if self.eta is not None:
+            posterior["eta"] = self.eta
+        return arviz.from_dict(posterior=posterior, sample_stats={"diverging": self._diverging})
+
+    def predict(self, regimen, times, *, n_samples: int = 200, new_subjects: bool = True, noise: bool = False,
+                covariates: Mapping | None = None, seed=None, settings: SolverSettings | None = None):
+        """Posterior predictive simulation with pkpd's simulation engine.
+
+        ``n_samples`` posterior draws (spread evenly over the chains) each give one virtual subject: its typical
+        values, and for a population model new random effects drawn from that draw's :math:`\\Omega`
+        (``new_subjects=True``: a new patient; False: the typical patient). ``noise`` adds residual error from
+        that draw's error model to the outputs. Returns a :class:`pkpd.Simulation` of ``n_samples`` subjects.
+        """
+        from .simulation import simulate
+
+        rng = np.random.default_rng(seed)
+        total = self.n_chains * self.n_draws
+        pick = np.linspace(0, total - 1, int(n_samples)).round().astype(int)
+        params = {}
+        estimated = [n for n in self.names if n in self.model.parameter_names]
+        for n in estimated:
+            params[n] = self.array(n)[pick]
+        if self.iiv_names and new_subjects:
+            q = len(self.iiv_names)
+            omega = np.zeros((pick.size, q, q))
+            for a, na in enumerate(self.iiv_names):
+                for b, nb in enumerate(self.iiv_names):
+                    key = f"omega2_{na}" if a == b else (f"omega_{nb}_{na}" if a > b else f"omega_{na}_{nb}")
+                    if key in self.draws:
+                        omega[:, a, b] = self.array(key)[pick]
+            L = np.linalg.cholesky(omega)
+            eta = np.einsum("sqr,sr->sq", L, rng.standard_normal((pick.size, q)))
+            from .population import transform
+
+            for j, (name, dist) in enumerate(zip(self.iiv_names, self.iiv_distributions)):
+                typical = params.get(name, np.full(pick.size, self.model.parameter(name).value))
+                params[name] = transform(dist, typical, eta[:, j])
+        sim = simulate(self.model, regimen, times, params=params, covariates=covariates,
+                       settings=settings or SolverSettings())
+        if not noise:
+            return sim
+        outputs = dict(sim.outputs)
+        for out, em in self.error.items():
+            values = {p: self.array(f"{out}.{p}")[pick] if f"{out}.{p}" in self.draws else getattr(em, p)
+                      for p in em.parameter_names}
+            noisy = np.empty_like(outputs[out])
+            for s in range(pick.size):
+                noisy[s] = dataclasses.replace(em, **{p: float(np.asarray(v).reshape(-1)[s if np.ndim(v) else 0])
+                                                      for p, v in values.items()}).sample(outputs[out][s], rng)
+            outputs[out] = noisy
+        return dataclasses.replace(sim, outputs=outputs)
+
+    def __repr__(self) -> str:
+        head = (f"Posterior of {self.model.name!r}: {self.n_chains} chains x {self.n_draws} draws (warm-up "
+                f"{self.n_warmup}), {self.divergences} divergences, {self.seconds:.1f} s, min bulk ESS/s "
+                f"{self.ess_per_second:.0f}")
+        lines = [head]
+        for _, r in self.summary.iterrows():
+            ratio = "" if not np.isfinite(r["prior_sd_ratio"]) else f"  prior/post SD ratio {r['prior_sd_ratio']:.2f}"
+            lines.append(f"  {r['name']:<18} mean {r['mean']:.4g}  sd {r['sd']:.3g}  95 % [{r['q2.5']:.4g}, "
+                         f"{r['q97.5']:.4g}]  R-hat {r['rhat']:.3f}  ESS {r['ess_bulk']:.0f}/{r['ess_tail']:.0f}"
+                         f"{ratio}")
+        if self.message:
+            lines.append(f"note: {self.message}")
+        return "\n".join(lines)
+
+    _diverging: np.ndarray = field(default=None, repr=False)
+
+
+# ====================================================================================================== the host
+class _Host:
+    """Predictions (…, n, J) and their derivatives (…, n, J, p) at individual parameters psi (…, n, p), one batch
+    call of the compiled engine for everything (private)."""
+
+    def __init__(self, prob, index: Sequence[int], log: Sequence[bool], base: np.ndarray):
+        self.prob = prob
+        self.index = np.asarray(index, dtype=np.int64)
+        self.log = np.asarray(log, dtype=bool)
+        self.base = base
+        self.n, self.J, self.p = prob.n, prob.J, len(index)
+        self.n_calls = 0
+
+    def __call__(self, psi: np.ndarray):
+        psi = np.asarray(psi, dtype=float)
+        lead = psi.shape[:-2]
+        flat = psi.reshape(-1, self.n, self.p)
+        B = flat.shape[0]
+        steps = np.concatenate([np.zeros((1, self.p)), _H_PSI * np.eye(self.p), -_H_PSI * np.eye(self.p)])
+        rows = flat[:, None] + steps[None, :, None, :]                          # (B, 1 + 2p, n, p)
+        with np.errstate(over="ignore"):
+            values = np.where(self.log, np.exp(rows), rows)
+        P = np.broadcast_to(self.base, rows.shape[:3] + (self.base.size,)).copy()
+        P[..., self.index] = values
+        self.n_calls += 1
+        with np.errstate(all="ignore"):
+            F = self.prob.predict(P.reshape(-1, self.n, self.base.size)).reshape(B, 1 + 2 * self.p, self.n, self.J)
+        F = np.where(self.prob.mask[None, None], F, 1.0)
+        f0 = F[:, 0]
+        dF = (F[:, 1:1 + self.p] - F[:, 1 + self.p:]) / (2 * _H_PSI)            # (B, p, n, J)
+        dF = np.moveaxis(dF, 1, -1)
+        return f0.reshape(lead + (self.n, self.J)), dF.reshape(lead + (self.n, self.J, self.p))
+
+
+@dataclass
+class _Spec:
+    """Everything the JAX log density needs (private)."""
+
+    host: _Host
+    errors: list
+    sel: list
+    u: np.ndarray
+    jac: np.ndarray
+    cens: np.ndarray
+    fixed_errors: list
+    error_priors: dict
+    n_error: int
+    struct: list = field(default_factory=list)
+    thetas: list = field(default_factory=list)
+    fixed_theta: dict = field(default_factory=dict)
+    individual: list = field(default_factory=list)
+    q: int = 0
+    full_omega: bool = False
+    iw_df: float = 0.0
+    iw_omega: np.ndarray | None = None
+
+
+def _import_nuts():
+    try:
+        import numpyro  # noqa: F401
+
+        from . import _nuts
+    except ImportError as err:
+        raise FitError(f"pkpd.sample needs the optional extra 'bayes' (numpyro and jax): pip install -e "
+                       f"'.[bayes]' from a pkpd checkout ({err})") from None
+    return _nuts
+
+
+# ====================================================================================================== sample
+def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, priors=True, omega_prior=None,
+           blq="M3", n_chains: int = 4, n_warmup: int = 500, n_draws: int = 500, seed=None,
+           settings: SolverSettings | None = None, target_accept: float = 0.8,
+           max_tree_depth: int = 8) -> Posterior:
+    """Sample the posterior of a model's parameters given data, by NUTS.
+
+    Main arguments
+    --------------
+    model : Model
+        With priors on the parameters to estimate (or give them in ``priors``).
+    data : NonmemDataset, DataFrame or CSV path
+        NONMEM layout, as :func:`pkpd.fit` and :func:`pkpd.fit_population`.
+    estimate : sequence of str
+        Parameters to sample: typical values; the others stay at the model's values.
+    error : error model or dict[str, error model]
+        Residual error per output; parameters not ``fixed`` are sampled too (starting values = the given ones).
+    iiv : dict[str, float] or IIV, optional
+        Random effects (a population model; their initial variances start the chains); None: one parameter set
+        for every subject.
+    priors : True or dict
+        True: the model file's priors; a dict name -> prior adds or replaces priors (error parameters as
+        ``"<output>.<name>"``).
+    omega_prior : InverseWishart
+        Prior of :math:`\\Omega` (required with ``iiv``).
+
+    Other arguments
+    ---------------
+    blq : "M3" or "M1"
+        Values below the LLOQ: probability of being below (M3) or dropped (M1).
+    n_chains, n_warmup, n_draws : int
+        Chains (run in parallel, vectorised), warm-up (adaptation) and kept iterations per chain.
+    seed : int, optional
+        Reproducible draws (the same seed gives the same draws).
+    settings : SolverSettings, optional
+        ODE solver; default ``rtol=1e-8, atol=1e-10``.
+    target_accept, max_tree_depth
+        NUTS's target acceptance probability (raise to 0.9-0.95 against divergences) and tree depth limit.
+
+    Returns
+    -------
+    Posterior
+
+    Raises
+    ------
+    FitError
+        numpyro not installed, an estimated parameter without a proper prior, no ``omega_prior`` with ``iiv``,
+        a prior on an unknown or not estimated parameter, M4 censoring.
+
+    Examples
+    --------
+    Not run here (needs the optional extra)::
+
+        import pkpd
+        m = pkpd.load_model("pk_1cmt_iv").with_priors(CL=pkpd.LogNormalPrior(3.0, 0.5),
+                                                     V=pkpd.LogNormalPrior(30.0, 0.5))
+        post = pkpd.sample(m, "data.csv", estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)}, seed=1)
+        post.summary; post.predict(pkpd.Regimen.single(pkpd.Dose(100, "mg")), range(25))
+    """
+    from .error_models import M1, M3
+    from .estimation.individual import _censoring
+    from .estimation.population_fit import _setup
+    from .population import IIV
+    from .priors import HalfNormalPrior, InverseWishart, resolve_priors
+
+    if not isinstance(model, Model):
+        raise FitError(f"model must be a pkpd Model (from pkpd.load_model); got {type(model).__name__}")
+    for name, v, lo in (("n_chains", n_chains, 1), ("n_warmup", n_warmup, 1), ("n_draws", n_draws, 4)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+            raise FitError(f"{name}: must be an integer >= {lo}; got {v!r}")
+    blq_obj = _censoring(blq)
+    if not isinstance(blq_obj, M1 | M3):
+        raise FitError(f"blq: sample supports 'M3' and 'M1'; got {blq!r}")
+    if isinstance(estimate, str):
+        estimate = [estimate]
+    estimate = list(estimate)
+    for n in estimate:
+        if n not in model.parameter_names:
+            from .errors import did_you_mean
+
+            raise FitError(f"estimate: model {model.name!r} has no parameter {n!r}."
+                           + did_you_mean(str(n), model.parameter_names))
+    population = iiv is not None
+    if population:
+        iiv = IIV(dict(iiv)) if isinstance(iiv, Mapping) else iiv
+        if not isinstance(iiv, IIV):
+            raise FitError(f"iiv: expected a dict name -> variance or a pkpd.IIV; got {type(iiv).__name__}")
+        if not isinstance(omega_prior, InverseWishart):
+            raise FitError("omega_prior: a population model needs a proper prior on Omega, e.g. "
+                           "pkpd.InverseWishart({'CL': 0.1}, df=5); got " + repr(omega_prior))
+        dummy = iiv
+    else:
+        if omega_prior is not None:
+            raise FitError("omega_prior: only with iiv= (a population model)")
+        dummy = IIV({estimate[0] if estimate else model.parameter_names[0]: 1.0})
+    settings = settings or SolverSettings(rtol=1e-8, atol=1e-10)
+    _, _, error_d, layout, prob = _setup(model, data, dummy, error, "laplace", estimate or None,
+                                         blq_obj if isinstance(blq_obj, M3) else None, settings, None)
+    if isinstance(blq_obj, M1) and prob.cens.any():
+        raise FitError("blq='M1' drops censored values, but sample reads them with M3 here; give blq='M3'")
+    error_names = [f"{layout.outputs[o]}.{p}" for o, p in layout.error_slots]
+    chosen = resolve_priors(model, priors, list(estimate) + error_names, error_names)
+    for n in estimate:
+        if n not in chosen:
+            raise FitError(f"priors: {n!r} has no prior, and sampling needs a proper prior on every estimated "
+                           f"parameter; add prior = {{ ... }} to the model file or priors={{{n!r}: ...}}")
+    for o, p in layout.error_slots:
+        name = f"{layout.outputs[o]}.{p}"
+        if name not in chosen:
+            chosen[name] = HalfNormalPrior(2.0 * getattr(error_d[layout.outputs[o]], p),
+                                           source="default: half-normal, scale twice the starting value")
+    # observations as the JAX likelihood reads them
+    from .estimation.finite_difference import _transform_limit
+
+    errs0 = [error_d[o] for o in layout.outputs]
+    with np.errstate(all="ignore"):
+        lim = _transform_limit(prob, [errs0], prob.limit)
+        u = np.where(prob.cens, lim, np.array(prob.y))
+        jac = np.zeros_like(u)
+        for o, em in enumerate(errs0):
+            if em.log_scale:
+                sel = (prob.which == o) & prob.mask
+                u = np.where(sel & ~prob.cens, np.log(np.where(sel, prob.y, 1.0)), u)
+                jac = np.where(sel & ~prob.cens, -np.log(np.where(sel, prob.y, 1.0)), jac)
+    spec_errors, fixed_errors, error_priors = [], [], {}
+    for o, out in enumerate(layout.outputs):
+        em = error_d[out]
+        spec_errors.append((type(em).__name__, getattr(em, "convention", ""), bool(em.log_scale),
+                            em.parameter_names))
+        fixed_errors.append({p: float(getattr(em, p)) for p in em.fixed})
+        for p in em.parameter_names:
+            if p not in em.fixed:
+                error_priors[(o, p)] = chosen[f"{out}.{p}"]
+    sel = [prob.mask & (prob.which == o) for o in range(len(layout.outputs))]
+    names_model = model.parameter_names
+    base = np.array([p.value for p in model.parameters], dtype=float)
+
+    def is_log(name):
+        p = model.parameter(name)
+        return p.bounds[0] >= 0 and p.value > 0
+
+    _nuts = _import_nuts()
+    rng = np.random.default_rng(seed)
+    init_rows = []
+    if not population:
+        host = _Host(prob, [names_model.index(n) for n in estimate], [is_log(n) for n in estimate], base)
+        struct = [(model.parameter(n).bounds[0], model.parameter(n).bounds[1], chosen[n], is_log(n))
+                  for n in estimate]
+        spec = _Spec(host, spec_errors, sel, u, jac, np.array(prob.cens), fixed_errors, error_priors,
+                     len(error_names), struct=struct)
+        log_density = _nuts.individual_log_density(spec)
+        start = [_nuts.unconstrain(model.parameter(n).value, *model.parameter(n).bounds) for n in estimate]
+    else:
+        q = iiv.n_eta
+        no_iiv = [n for n in estimate if n not in iiv.names]
+        individual = [(n, d, is_log(n)) for n, d in zip(iiv.names, iiv.distributions)]
+        individual += [(n, None, is_log(n)) for n in no_iiv]
+        host = _Host(prob, [names_model.index(n) for n, _, _ in individual], [lg for _, _, lg in individual], base)
+        thetas = [(n, *model.parameter(n).bounds, chosen[n]) for n in estimate]
+        fixed_theta = {n: float(model.parameter(n).value) for n, _, _ in individual if n not in estimate}
+        full = bool(np.any(iiv.omega != np.diag(np.diag(iiv.omega))))
+        spec = _Spec(host, spec_errors, sel, u, jac, np.array(prob.cens), fixed_errors, error_priors,
+                     len(error_names), thetas=thetas, fixed_theta=fixed_theta, individual=individual, q=q,
+                     full_omega=full, iw_df=float(omega_prior.df), iw_omega=omega_prior.matrix_for(iiv.names))
+        log_density = _nuts.population_log_density(spec)
+        start = [_nuts.unconstrain(model.parameter(n).value, *model.parameter(n).bounds) for n in estimate]
+        L0 = np.linalg.cholesky(iiv.omega)
+        if full:
+            start += [math.log(L0[a, b]) if a == b else L0[a, b] for a in range(q) for b in range(a + 1)]
+        else:
+            start += list(np.log(np.diag(L0)))
+    start += [math.log(getattr(error_d[layout.outputs[o]], p)) for o, p in layout.error_slots]
+    start = np.array(start, dtype=float)
+    for _ in range(n_chains):
+        row = start + 0.1 * rng.standard_normal(start.size)
+        if population:
+            row = np.concatenate([row, 0.1 * rng.standard_normal(prob.n * iiv.n_eta)])
+        init_rows.append(row)
+    init = np.array(init_rows)
+    # the sampler moves z = (u - centre) / scale, each typical value standardised by its prior on the unconstrained
+    # scale (a parameter bounded to (-100, 100) has an unconstrained prior SD ~1/50): the warm-up then starts near
+    # the right step size and mass matrix instead of spending its windows finding them
+    centre, scale = np.zeros(init.shape[1]), np.ones(init.shape[1])
+    for k, n in enumerate(estimate):
+        centre[k], scale[k] = _unconstrained_prior_scale(chosen[n], *model.parameter(n).bounds)
+    init = (init - centre) / scale
+
+    def standardised(z):
+        return log_density(centre + scale * z)
+
+    t0 = _time.perf_counter()
+    Z, diverging, _ = _nuts.run_nuts(standardised, init, n_warmup=int(n_warmup), n_draws=int(n_draws),
+                                     seed=int(rng.integers(0, 2 ** 31 - 1)), target_accept=float(target_accept),
+                                     max_tree_depth=int(max_tree_depth))
+    seconds = _time.perf_counter() - t0
+    U = centre + scale * Z
+    draws, eta, prior_of = _natural_draws(spec, U, estimate, layout, population, iiv, chosen, omega_prior)
+    summary, message, ess_min = _summarise(draws, prior_of, int(diverging.sum()))
+    iiv_names = iiv.names if population else ()
+    return Posterior(names=tuple(draws), draws=draws, eta=eta, summary=summary, divergences=int(diverging.sum()),
+                     priors=prior_of, n_chains=int(n_chains), n_draws=int(n_draws), n_warmup=int(n_warmup),
+                     seconds=seconds, ess_per_second=ess_min / seconds, message=message, model=model,
+                     iiv_names=iiv_names, iiv_distributions=iiv.distributions if population else (),
+                     error=dict(error_d), _diverging=diverging)
+
+
+def _unconstrained_prior_scale(prior, lo: float, hi: float) -> tuple[float, float]:
+    """Median and spread (half the central 68 % range) of a prior on the sampler's unconstrained scale of a
+    parameter with bounds (lo, hi), from 4000 fixed-seed prior draws kept strictly inside the bounds."""
+    from ._nuts import unconstrain
+
+    draws = prior.sample(4000, np.random.default_rng(0))
+    width = hi - lo if math.isfinite(hi - lo) else max(1.0, abs(lo if math.isfinite(lo) else hi))
+    eps = 1e-9 * width
+    inside = draws[(draws > lo + eps) & (draws < hi - eps)]
+    if inside.size < 100:
+        return 0.0, 1.0
+    u = np.array([unconstrain(float(v), lo, hi) for v in inside])
+    q16, q50, q84 = np.quantile(u, [0.16, 0.5, 0.84])
+    spread = 0.5 * (q84 - q16)
+    if not (np.isfinite(spread) and spread > 0):
+        return 0.0, 1.0
+    return float(q50), float(spread)
+
+
+def _constrain_np(u, lo, hi):
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo + (hi - lo) / (1.0 + np.exp(-u))
+    if math.isfinite(lo):
+        return lo + np.exp(u)
+    if math.isfinite(hi):
+        return hi - np.exp(u)
+    return u
+
+
+def _natural_draws(spec, U, estimate, layout, population, iiv, chosen, omega_prior):
+    """Named natural-scale draws (n_chains, n_draws) from the unconstrained ones."""
+    draws, prior_of = {}, {}
+    k = 0
+    items = spec.struct if not population else [(lo, hi, pr, None) for _, lo, hi, pr in spec.thetas]
+    for n, (lo, hi, pr, _) in zip(estimate, items):
+        draws[n] = _constrain_np(U[..., k], lo, hi)
+        prior_of[n] = pr
+        k += 1
+    eta = None
+    if population:
+        q = spec.q
+        C, S = U.shape[:2]
+        L = np.zeros((C, S, q, q))
+        if spec.full_omega:
+            for a in range(q):
+                for b in range(a + 1):
+                    L[..., a, b] = np.exp(U[..., k]) if a == b else U[..., k]
+                    k += 1
+        else:
+            for a in range(q):
+                L[..., a, a] = np.exp(U[..., k])
+                k += 1
+        omega = L @ np.swapaxes(L, -1, -2)
+        for a in range(q):
+            for b in range(a + 1):
+                if a == b:
+                    draws[f"omega2_{iiv.names[a]}"] = omega[..., a, a]
+                elif spec.full_omega:
+                    draws[f"omega_{iiv.names[b]}_{iiv.names[a]}"] = omega[..., a, b]
+        prior_of["omega"] = omega_prior
+        k_err = k
+        z = U[..., k_err + spec.n_error:].reshape(C, S, spec.host.n, q)
+        eta = np.einsum("csqr,csnr->csnq", L, z)
+    for o, (_, _, _, params) in enumerate(spec.errors):
+        for p in params:
+            if p in spec.fixed_errors[o]:
+                continue
+            name = f"{layout.outputs[o]}.{p}"
+            draws[name] = np.exp(U[..., k])
+            prior_of[name] = chosen[name]
+            k += 1
+    return draws, eta, prior_of
+
+
+def _summarise(draws: dict, priors: dict, divergences: int):
+    import pandas as pd
+
+    from .mcmc import ess_bulk, ess_tail, rhat
+
+    rows = []
+    for name, x in draws.items():
+        flat = x.reshape(-1)
+        prior = priors.get(name)
+        ratio = float("nan")
+        if prior is not None and hasattr(prior, "scale_sd"):
+            if prior.scale == "log":
+                post_sd = float(np.std(np.log(flat), ddof=1))
+            elif prior.scale == "logit":
+                post_sd = float(np.std(np.log(flat / (1 - flat)), ddof=1))
+            else:
+                post_sd = float(np.std(flat, ddof=1))
+            ratio = post_sd / prior.scale_sd()
+        rows.append({"name": name, "mean": float(flat.mean()), "sd": float(flat.std(ddof=1)),
+                     "q2.5": float(np.quantile(flat, 0.025)), "median": float(np.median(flat)),
+                     "q97.5": float(np.quantile(flat, 0.975)), "rhat": rhat(x), "ess_bulk": ess_bulk(x),
+                     "ess_tail": ess_tail(x), "prior_sd_ratio": ratio})
+    table = pd.DataFrame(rows)
+    notes = []
+    bad = table[table["rhat"] > 1.01]["name"].tolist()
+    if bad:
+        notes.append(f"R-hat > 1.01 for {', '.join(bad)}: the chains disagree; run longer (n_warmup, n_draws)")
+    low = table[(table["ess_bulk"] < 100) | (table["ess_tail"] < 100)]["name"].tolist()
+    if low:
+        notes.append(f"ESS < 100 for {', '.join(low)}: too few effective draws for reliable intervals")
+    if divergences:
+        notes.append(f"{divergences} divergent transitions: the posterior has regions NUTS cannot explore "
+                     "reliably; raise target_accept (0.9-0.99) or reparameterise")
+    ess_min = float(np.nanmin(table["ess_bulk"])) if len(table) else float("nan")
+    return table, "; ".join(notes), ess_min

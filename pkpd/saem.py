@@ -1,0 +1,550 @@
+r"""SAEM: stochastic approximation expectation-maximisation for population models (``fit_population(method="saem")``).
+
+The individual parameters :math:`\phi_i` (on the scale where they are normal: log for log-normal IIV, logit for
+logit-normal, natural for normal) are the missing data of an EM algorithm whose E-step is replaced by simulation
+(Delyon, Lavielle & Moulines 1999) from Markov chains (Kuhn & Lavielle 2004, 2005), as in Monolix and nlmixr2.
+Iteration *k*:
+
+1. **Simulation.** Each of ``n_chains`` chains per subject moves :math:`\eta_i = \phi_i - \mu_i` by
+   Metropolis-Hastings kernels (Kuhn & Lavielle 2005; Monolix's defaults of two steps each): (1) independent
+   proposals from the prior :math:`N(0, \Omega)` (accepted with the likelihood ratio); (2) a random walk on all
+   components, :math:`\eta^* = \eta + s_2\,\omega \odot z`; (3) a random walk on one component chosen at random per
+   subject. The step sizes :math:`s_2` and the per-component :math:`s_3` adapt towards an acceptance rate of 0.3.
+   Every proposal of every subject and chain is one compiled batch call of the engine (no loop over subjects);
+   values below the limit of quantification (M3) enter the likelihood as :math:`P(Y < \mathrm{LLOQ})`.
+2. **Stochastic approximation** of the sufficient statistics with step :math:`\gamma_k`: per subject
+   :math:`S_{1,i} \leftarrow S_{1,i} + \gamma_k(\bar\phi_i - S_{1,i})` and
+   :math:`S_2 \leftarrow S_2 + \gamma_k(\sum_i \overline{\phi_i\phi_i^\top} - S_2)` (bars: means over chains);
+   for the residual error the sums of squared (on the log scale for :class:`~pkpd.LogNormal`, relative for
+   :class:`~pkpd.Proportional`) residuals, with censored observations imputed from their truncated normal
+   distribution (Samson, Lavielle & Mentré 2006).
+3. **Maximisation.** :math:`\mu` (and covariate coefficients on parameters with IIV) minimise
+   :math:`\sum_i (S_{1,i}-\mu_i)^\top\Omega^{-1}(S_{1,i}-\mu_i)` (the mean of :math:`S_1` without covariate
+   effects); :math:`\Omega = \frac1n\sum_i (S_2 - S_{1,i}\mu_i^\top - \mu_i S_{1,i}^\top + \mu_i\mu_i^\top)`, its
+   elements outside the initial pattern set to 0; inter-occasion variances from the occasion effects; additive,
+   proportional and log-normal error parameters in closed form from their statistics, combined ones by a small
+   optimisation over the current residuals (followed by the stochastic approximation of the values).
+   Typical values **without** IIV (and covariate coefficients on them) have no sufficient statistic: each
+   iteration takes a Newton step on the complete-data log-likelihood at the simulated :math:`\phi` (score and
+   expected information by central differences, in the same kind of batch call), the information averaged by
+   the stochastic approximation and the step scaled by :math:`\gamma_k` (a Robbins-Monro step whose fixed point is
+   the M-step's).
+
+Phases (documented defaults, :class:`SaemSettings`): ``exploratory = 300`` iterations with :math:`\gamma_k = 1`
+and simulated annealing (variances, of :math:`\Omega` and of the residual error, may shrink by at most a factor
+0.95 per iteration, which keeps the chains exploring; Monolix's default), then ``smoothing = 200`` iterations
+with :math:`\gamma_k = 1/(k - K_1 + 1)` (the estimates average the smoothing phase). Chains per subject:
+:math:`\lceil 50/n \rceil` (Monolix's rule: at least 50 simulated subjects per iteration). Everything is
+reproducible with ``seed``.
+
+After SAEM, the conditional modes (EBEs) and the covariance matrix (by linearisation: NONMEM's sandwich of the
+FOCE-I objective, or Laplace's with censored data, at the SAEM estimates) come from :mod:`pkpd.nlme`, and the
+objective is :math:`-2\log L` by importance sampling (:mod:`pkpd.importance`).
+
+References
+----------
+Delyon B, Lavielle M, Moulines E (1999) Convergence of a stochastic approximation version of the EM algorithm.
+Ann Stat 27:94-128.
+Kuhn E, Lavielle M (2004) Coupling a stochastic approximation version of EM with an MCMC procedure. ESAIM P&S
+8:115-131.
+Kuhn E, Lavielle M (2005) Maximum likelihood estimation in nonlinear mixed effects models. Comput Stat Data Anal
+49:1020-1038.
+Samson A, Lavielle M, Mentré F (2006) Extension of the SAEM algorithm to left-censored data in nonlinear
+mixed-effects model. Comput Stat Data Anal 51:1562-1574.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FitError
+
+__all__ = ["SaemSettings"]
+
+_TARGET = 0.3          # acceptance rate the random-walk step sizes adapt towards
+_H_FD = 1e-3           # central-difference step (internal scale) for typical values without IIV
+_MAX_NEWTON = 0.5      # largest Newton step of a typical value without IIV (internal scale) per iteration
+
+
+@dataclass(frozen=True)
+class SaemSettings:
+    """Options of SAEM (``fit_population(method="saem", saem=SaemSettings(...))``).
+
+    Attributes
+    ----------
+    exploratory : int
+        Iterations of the first phase (step 1, simulated annealing). Default 300.
+    smoothing : int
+        Iterations of the second phase (step 1/(k - exploratory + 1)). Default 200.
+    n_chains : int or None
+        Markov chains per subject; None: ceil(50 / subjects).
+    kernel_steps : tuple[int, int, int]
+        Metropolis-Hastings steps per iteration of the three kernels (prior, full random walk, one-component
+        random walk). Default (2, 2, 2).
+    annealing : float
+        Largest factor by which a variance may shrink per exploratory iteration (1 = no annealing). Default 0.95.
+
+    Examples
+    --------
+    >>> SaemSettings(exploratory=100, smoothing=50).exploratory
+    100
+    """
+
+    exploratory: int = 300
+    smoothing: int = 200
+    n_chains: int | None = None
+    kernel_steps: tuple = (2, 2, 2)
+    annealing: float = 0.95
+
+    def __post_init__(self):
+        for name in ("exploratory", "smoothing"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+                raise FitError(f"SaemSettings: {name} must be an integer >= 0; got {v!r}")
+        if self.exploratory + self.smoothing < 1:
+            raise FitError("SaemSettings: exploratory + smoothing must be at least 1 iteration")
+        if self.n_chains is not None and (isinstance(self.n_chains, bool) or not isinstance(self.n_chains, int)
+                                          or self.n_chains < 1):
+            raise FitError(f"SaemSettings: n_chains must be a positive integer or None; got {self.n_chains!r}")
+        ks = tuple(self.kernel_steps)
+        if len(ks) != 3 or any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in ks) or sum(ks) < 1:
+            raise FitError(f"SaemSettings: kernel_steps must be three integers >= 0, not all 0; got "
+                           f"{self.kernel_steps!r}")
+        object.__setattr__(self, "kernel_steps", ks)
+        if not 0 < float(self.annealing) <= 1:
+            raise FitError(f"SaemSettings: annealing must be in (0, 1]; got {self.annealing!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class SaemRun:
+    """What SAEM returns to :func:`pkpd.nlme.fit_population` (private)."""
+
+    x: np.ndarray                 # final internal parameter vector (nlme layout)
+    trace: np.ndarray             # (iterations + 1, n_parameters) natural-scale values, row 0 = initial
+    eta: np.ndarray               # (n_chains, n, q) last state of the chains
+    acceptance: dict              # mean acceptance rate of each kernel
+    n_chains: int
+    seconds: float
+    n_solves: int
+
+
+# ====================================================================================================== helpers
+def _to_gauss(dist: str, value):
+    value = np.asarray(value, dtype=float)
+    with np.errstate(all="ignore"):
+        if dist == "lognormal":
+            return np.log(value)
+        if dist == "logitnormal":
+            return np.log(value / (1.0 - value))
+        return value
+
+
+def _from_gauss(dist: str, phi):
+    phi = np.asarray(phi, dtype=float)
+    with np.errstate(over="ignore"):
+        if dist == "lognormal":
+            return np.exp(phi)
+        if dist == "logitnormal":
+            return 1.0 / (1.0 + np.exp(-phi))
+        return phi
+
+
+class _State:
+    """The parameters during SAEM, packed into / unpacked from the nlme layout's internal vector (private)."""
+
+    def __init__(self, prob, layout):
+        self.prob, self.layout = prob, layout
+        model = layout.model
+        names = model.parameter_names
+        iiv = prob.iiv
+        self.q_iiv = prob.q_iiv
+        self.dist = iiv.distributions
+        nt = len(layout.theta_names)
+        n_chol = len(layout.chol_index)
+        n_err = len(layout.error_slots)
+        n_iov = len(layout.iov_names)
+        self.nt, self.off_err = nt, nt + n_chol
+        self.off_iov = self.off_err + n_err
+        self.off_eff = self.off_iov + n_iov
+        # typical values with IIV and estimated: their index in theta_names and in eta
+        self.mu_theta = [k for k, n in enumerate(layout.theta_names) if n in iiv.names]
+        self.mu_eta = [iiv.names.index(layout.theta_names[k]) for k in self.mu_theta]
+        # "group c": typical values without IIV, and covariate coefficients on parameters without IIV
+        self.newton = [k for k, n in enumerate(layout.theta_names) if n not in iiv.names]
+        self.newton += [self.off_eff + e for e, c in enumerate(layout.effects) if c.parameter not in iiv.names]
+        self.effects_iiv = [self.off_eff + e for e, c in enumerate(layout.effects) if c.parameter in iiv.names]
+        self.eta_param = np.array([names.index(n) for n in iiv.names], dtype=np.int64)
+        self.pattern = iiv.omega != 0
+        # bounds of the internal vector (theta only; others free)
+        lo = np.full(layout.n, -np.inf)
+        hi = np.full(layout.n, np.inf)
+        with np.errstate(divide="ignore"):
+            lo[:nt] = np.where(layout.theta_log, np.log(np.maximum(layout.theta_lower, 0.0)), layout.theta_lower)
+            hi[:nt] = np.where(layout.theta_log, np.log(layout.theta_upper), layout.theta_upper)
+        for e, c in enumerate(layout.effects):
+            if c.kind == "factor":
+                lo[self.off_eff + e] = 1e-6
+        self.lower, self.upper = lo, hi
+
+    def typical(self, x: np.ndarray) -> np.ndarray:
+        """Per-subject typical rows (1, n, n_params) at x (covariate effects applied)."""
+        theta, _, _ = self.layout.unpack(x[None, :])
+        typ = self.layout.subject_theta(x[None, :], theta)
+        if typ.ndim == 2:
+            typ = np.repeat(typ[:, None, :], self.prob.n, axis=1)
+        return typ
+
+    def mu(self, x: np.ndarray) -> np.ndarray:
+        """Per-subject means of the Gaussian-scale IIV parameters, (n, q_iiv)."""
+        th = self.typical(x)[0][:, self.eta_param]
+        return np.stack([_to_gauss(d, th[:, j]) for j, d in enumerate(self.dist)], axis=1)
+
+    def omega(self, x: np.ndarray) -> np.ndarray:
+        return self.layout.unpack(x[None, :])[1][0]
+
+    def errors(self, x: np.ndarray) -> list:
+        return self.layout.unpack(x[None, :])[2][0]
+
+    def set_omega(self, x: np.ndarray, omega: np.ndarray) -> None:
+        L = np.linalg.cholesky(omega)
+        for j, (a, b) in enumerate(self.layout.chol_index):
+            x[self.nt + j] = math.log(L[a, b]) if a == b else L[a, b]
+
+    def set_error(self, x: np.ndarray, o: int, name: str, value: float) -> None:
+        for j, (oo, p) in enumerate(self.layout.error_slots):
+            if oo == o and p == name:
+                x[self.off_err + j] = math.log(value)
+
+    def clip(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, self.lower, self.upper)
+
+
+# ====================================================================================================== likelihood
+class _Likelihood:
+    """Predictions and the data part of -2 log p(y_i | phi_i) for every chain and subject (private)."""
+
+    def __init__(self, prob, n_chains: int):
+        self.prob, self.C = prob, n_chains
+        self.quant = prob.mask & ~prob.cens
+        self.n_solves = 0
+
+    def predict(self, typical: np.ndarray, eta: np.ndarray) -> np.ndarray:
+        """Predictions (C, n, J) for random effects eta (C, n, q) around per-subject typical rows (1, n, p)."""
+        P = self.prob.params(typical, eta[None])[0]
+        self.n_solves += P.shape[0] * P.shape[1]
+        with np.errstate(all="ignore"):
+            return self.prob.predict(P)
+
+    def objective(self, F: np.ndarray, errs: list) -> np.ndarray:
+        """-2 log p(y_i | phi) without constants, (C, n); +inf where it cannot be evaluated."""
+        C = F.shape[0]
+        q = self.prob.q
+        with np.errstate(all="ignore"):
+            out = self.prob._objective_at(F, np.zeros((C, self.prob.n, q)), [errs] * C, np.zeros((C, q, q)))
+        bad = ~np.isfinite(out) | np.any(self.prob.mask & ~np.isfinite(F), axis=2)
+        return np.where(bad, np.inf, out)
+
+
+class _Chains:
+    """The Markov chains' state: random effects, predictions, data objective and prior term (private)."""
+
+    def __init__(self, eta, F, obj, lp):
+        self.eta, self.F, self.obj, self.lp = eta, F, obj, lp
+
+    def step(self, proposal, with_prior: bool, lik, typical, errs, om_inv, rng) -> np.ndarray:
+        """One Metropolis-Hastings step of every chain and subject (one batch call); which were accepted."""
+        F_new = lik.predict(typical, proposal)
+        obj_new = lik.objective(F_new, errs)
+        lp_new = np.einsum("cnq,qr,cnr->cn", proposal, om_inv, proposal)
+        log_ratio = -0.5 * (obj_new - self.obj)
+        if with_prior:   # (proposals drawn from the prior itself cancel it)
+            log_ratio = log_ratio - 0.5 * (lp_new - self.lp)
+        with np.errstate(invalid="ignore"):
+            accept = np.isfinite(obj_new) & (np.log(rng.uniform(size=self.obj.shape)) < log_ratio)
+        self.eta = np.where(accept[..., None], proposal, self.eta)
+        self.F = np.where(accept[..., None], F_new, self.F)
+        self.obj = np.where(accept, obj_new, self.obj)
+        self.lp = np.where(accept, lp_new, self.lp)
+        return accept
+
+
+# ====================================================================================================== the algorithm
+def run_saem(prob, layout, x0: np.ndarray, settings: SaemSettings, rng: np.random.Generator,
+             maxeval: int | None = None) -> SaemRun:
+    """SAEM from the internal vector ``x0`` (nlme layout) on the nlme problem ``prob`` (private entry point)."""
+    t_start = _time.perf_counter()
+    st = _State(prob, layout)
+    n, q, q_iiv = prob.n, prob.q, prob.q_iiv
+    C = settings.n_chains or max(1, math.ceil(50 / n))
+    K1, K2 = settings.exploratory, settings.smoothing
+    if maxeval is not None:
+        K1 = min(K1, int(maxeval))
+        K2 = min(K2, max(0, int(maxeval) - K1))
+    lik = _Likelihood(prob, C)
+    x = st.clip(np.array(x0, dtype=float))
+    eta = np.zeros((C, n, q))
+    typical = st.typical(x)
+    errs = st.errors(x)
+    F = lik.predict(typical, eta)
+    obj = lik.objective(F, errs)
+    if not np.all(np.isfinite(obj)):
+        i = int(np.flatnonzero(~np.all(np.isfinite(obj), axis=0))[0])
+        raise FitError(f"saem: the likelihood of subject {prob.data.ids[i]!r} cannot be evaluated at the initial "
+                       "values (typical parameters); check the initial values and the error model")
+    s2 = 0.5 * np.ones(1)
+    s3 = 0.5 * np.ones(q)
+    m1, m2, m3 = settings.kernel_steps
+    acc = {"prior": [0, 0], "random walk": [0, 0], "one component": [0, 0]}
+    # occasions a subject has (IOV effects of absent occasions do not count in Pi)
+    iov_present = None
+    if prob.iov is not None:
+        p = prob.iov.n_eta
+        iov_present = np.repeat(np.isfinite(prob.occ_start), p, axis=1)        # (n, n_occ * p)
+    trace = [layout.natural(x)]
+    S1 = S2 = Spi = None
+    S_err: dict = {}
+    S_H = None
+    for k in range(K1 + K2):
+        gamma = 1.0 if k < K1 else 1.0 / (k - K1 + 1)
+        omega_full = st.omega(x)
+        try:
+            L_om = np.linalg.cholesky(omega_full)
+        except np.linalg.LinAlgError:
+            raise FitError(f"saem: Omega is no longer positive definite at iteration {k + 1}") from None
+        om_inv = np.linalg.inv(omega_full)
+        sd_om = np.sqrt(np.diag(omega_full))
+
+        ch = _Chains(eta, F, obj, np.einsum("cnq,qr,cnr->cn", eta, om_inv, eta))
+        ctx = (lik, typical, errs, om_inv, rng)
+        for _ in range(m1):
+            z = rng.standard_normal((C, n, q))
+            a = ch.step(z @ L_om.T, False, *ctx)
+            acc["prior"][0] += int(a.sum())
+            acc["prior"][1] += a.size
+        for _ in range(m2):
+            a = ch.step(ch.eta + s2[0] * sd_om * rng.standard_normal((C, n, q)), True, *ctx)
+            rate = a.mean()
+            acc["random walk"][0] += int(a.sum())
+            acc["random walk"][1] += a.size
+            s2 *= 1.1 if rate > _TARGET else 0.9
+        for _ in range(m3):
+            j = rng.integers(0, q, size=(C, n))
+            step = np.zeros((C, n, q))
+            np.put_along_axis(step, j[..., None], (s3[j] * sd_om[j] * rng.standard_normal((C, n)))[..., None],
+                              axis=2)
+            a = ch.step(ch.eta + step, True, *ctx)
+            acc["one component"][0] += int(a.sum())
+            acc["one component"][1] += a.size
+            for c in range(q):
+                sel = j == c
+                if sel.any():
+                    s3[c] *= 1.1 if a[sel].mean() > _TARGET else 0.9
+
+        eta, F, obj = ch.eta, ch.F, ch.obj
+        # -------------------------------------------------------------------------------- stochastic approximation
+        mu_old = st.mu(x)
+        phi = mu_old[None] + eta[..., :q_iiv]                                        # (C, n, q_iiv)
+        s1_new = phi.mean(axis=0)
+        s2_new = np.einsum("cnq,cnr->qr", phi, phi) / C
+        S1 = s1_new if S1 is None else S1 + gamma * (s1_new - S1)
+        S2 = s2_new if S2 is None else S2 + gamma * (s2_new - S2)
+        x_new = x.copy()
+        # residual error (and its imputed censored values) at the current chains
+        u, m, _, s, _, _ = prob.residual([errs] * C, F)
+        u = _impute(prob, errs, u, m, s, rng)
+        x_new, S_err = _error_step(st, x_new, errs, u, m, F, S_err, gamma, k < K1, settings.annealing)
+        # mu (and covariate coefficients on IIV parameters), then Omega
+        x_new = _mu_step(st, x_new, S1)
+        mu_new = st.mu(x_new)
+        omega_hat = (S2 - S1.T @ mu_new - mu_new.T @ S1 + mu_new.T @ mu_new) / n
+        omega_hat = 0.5 * (omega_hat + omega_hat.T) * st.pattern
+        old = omega_full[:q_iiv, :q_iiv]
+        if k < K1:
+            floor = settings.annealing * np.diag(old)
+            d = np.maximum(np.diag(omega_hat), floor)
+            omega_hat[np.diag_indices(q_iiv)] = d
+        omega_hat[np.diag_indices(q_iiv)] = np.maximum(np.diag(omega_hat), 1e-10)
+        try:
+            st.set_omega(x_new, omega_hat)
+        except np.linalg.LinAlgError:
+            st.set_omega(x_new, np.diag(np.diag(omega_hat)))
+        if prob.iov is not None:
+            kap = eta[..., q_iiv:]                                                       # (C, n, n_occ p)
+            p_iov = prob.iov.n_eta
+            sq = (kap ** 2 * iov_present[None]).reshape(C, n, -1, p_iov).sum(axis=(0, 1, 2))
+            cnt = iov_present.reshape(n, -1, p_iov).sum(axis=(0, 1)) * C
+            pi_new = sq / np.maximum(cnt, 1)
+            Spi = pi_new if Spi is None else Spi + gamma * (pi_new - Spi)
+            old_pi = np.exp(2 * x[st.off_iov:st.off_iov + p_iov])
+            pi = np.maximum(Spi, settings.annealing * old_pi) if k < K1 else Spi
+            x_new[st.off_iov:st.off_iov + p_iov] = 0.5 * np.log(np.maximum(pi, 1e-12))
+        # typical values without IIV: a Newton step on the complete-data log-likelihood
+        if st.newton:
+            x_new, S_H = _newton_step(st, lik, x_new, eta, u, gamma, S_H)
+        x_new = st.clip(x_new)
+        # keep the simulated phi: the random effects move with the new means
+        eta = eta.copy()
+        eta[..., :q_iiv] += (mu_old - st.mu(x_new))[None]
+        x = x_new
+        typical = st.typical(x)
+        errs = st.errors(x)
+        if st.newton:   # the predictions change with typical values that have no random effect
+            F = lik.predict(typical, eta)
+        obj = lik.objective(F, errs)
+        if not np.all(np.isfinite(obj)):   # a chain in a region the new parameters cannot solve: restart it
+            bad = ~np.isfinite(obj)
+            eta = np.where(bad[..., None], 0.0, eta)
+            F = lik.predict(typical, eta)
+            obj = lik.objective(F, errs)
+        trace.append(layout.natural(x))
+    rates = {key: (a / b if b else float("nan")) for key, (a, b) in acc.items()}
+    return SaemRun(x=x, trace=np.array(trace), eta=eta, acceptance=rates, n_chains=C,
+                   seconds=_time.perf_counter() - t_start, n_solves=lik.n_solves)
+
+
+def _impute(prob, errs, u, m, s, rng):
+    """Observations below the LLOQ replaced by draws from N(m, s^2) truncated above at the (transformed) limit."""
+    if not prob.cens.any():
+        return u
+    from scipy.special import log_ndtr, ndtri
+
+    from .estimation.finite_difference import _transform_limit
+
+    limit = np.where(prob.cens, _transform_limit(prob, [errs], prob.limit), 0.0)
+    with np.errstate(all="ignore"):
+        z = (limit[None] - m) / s
+        log_p = log_ndtr(z) + np.log(rng.uniform(size=z.shape))
+        draw = m + s * ndtri(np.exp(np.maximum(log_p, -700.0)))
+    draw = np.where(np.isfinite(draw), np.minimum(draw, limit[None]), limit[None])
+    return np.where(prob.cens[None], draw, u)
+
+
+def _error_step(st, x, errs, u, m, F, S_err, gamma, exploratory, annealing):
+    """Residual-error parameters from the stochastic approximation of their statistics (private)."""
+    prob = st.prob
+    obs = prob.mask
+    for o, em in enumerate(errs):
+        free = [p for p in em.parameter_names if p not in em.fixed]
+        if not free:
+            continue
+        sel = obs & (prob.which == o)
+        r = (u - m)[:, sel]                                                   # (C, N_o)
+        f = F[:, sel]
+        name = type(em).__name__
+        if name in ("Additive", "LogNormal", "Proportional"):
+            rel = r / f if name == "Proportional" else r
+            stat = float(np.mean(rel ** 2))
+            key = (o, free[0])
+            S_err[key] = stat if key not in S_err else S_err[key] + gamma * (stat - S_err[key])
+            value = math.sqrt(max(S_err[key], 1e-300))
+            old = getattr(em, free[0])
+            if exploratory:
+                value = max(value, math.sqrt(annealing) * old)
+            st.set_error(x, o, free[0], value)
+        else:   # Combined: the optimum at the current residuals, then the stochastic approximation of the values
+            from scipy.optimize import minimize
+
+            a0, b0 = em.sd, em.cv
+
+            def objective(v, a0=a0, b0=b0, em=em, r=r, f=f, free=free):
+                a = math.exp(v[free.index("sd")]) if "sd" in free else a0
+                b = math.exp(v[free.index("cv")]) if "cv" in free else b0
+                var = (a + b * f) ** 2 if em.convention == "sd" else a * a + (b * f) ** 2
+                with np.errstate(all="ignore"):
+                    val = float(np.mean(r * r / var + np.log(var)))
+                return val if math.isfinite(val) else 1e300
+
+            start = np.log([getattr(em, p) for p in free])
+            best = minimize(objective, start, method="Nelder-Mead",
+                            options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 400}).x
+            for j, p in enumerate(free):
+                old = getattr(em, p)
+                value = old + gamma * (math.exp(best[j]) - old)
+                if exploratory:
+                    value = max(value, math.sqrt(annealing) * old)
+                st.set_error(x, o, p, value)
+    return x, S_err
+
+
+def _mu_step(st, x, S1):
+    """Typical values with IIV (and covariate coefficients on them) from the statistics S1 (private)."""
+    if not st.mu_theta:
+        return x
+    layout = st.layout
+    if not st.effects_iiv:
+        for k, j in zip(st.mu_theta, st.mu_eta):
+            value = _from_gauss(st.dist[j], np.mean(S1[:, j]))
+            x[k] = math.log(value) if layout.theta_log[k] else float(value)
+        return x
+    from scipy.optimize import least_squares
+
+    omega = st.omega(x)[:st.q_iiv, :st.q_iiv]
+    Li = np.linalg.inv(np.linalg.cholesky(omega))
+    free = list(st.mu_theta) + list(st.effects_iiv)
+
+    def resid(v):
+        xx = x.copy()
+        xx[free] = v
+        return ((S1 - st.mu(xx)) @ Li.T).ravel()
+
+    lo, hi = st.lower[free], st.upper[free]
+    v0 = np.clip(x[free], np.where(np.isfinite(lo), lo + 1e-9, lo), np.where(np.isfinite(hi), hi - 1e-9, hi))
+    with np.errstate(all="ignore"):
+        res = least_squares(resid, v0, bounds=(lo, hi), x_scale="jac")
+    x[free] = res.x
+    return x
+
+
+def _newton_step(st, lik, x, eta, u, gamma, S_H):
+    """One Robbins-Monro Newton step for typical values without IIV (private)."""
+    prob = st.prob
+    idx = st.newton
+    p = len(idx)
+    C = eta.shape[0]
+    rows = [x]
+    for j in idx:
+        for sgn in (1.0, -1.0):
+            xx = x.copy()
+            xx[j] += sgn * _H_FD
+            rows.append(xx)
+    typ = np.concatenate([st.typical(r) for r in rows], axis=0)                   # (1 + 2p, n, n_params)
+    E = np.broadcast_to(eta[None], (len(rows),) + eta.shape)                       # (1 + 2p, C, n, q)
+    P = prob.params(typ, E)                                                        # (1 + 2p, C, n, cols)
+    lik.n_solves += P.shape[0] * P.shape[1] * P.shape[2]
+    with np.errstate(all="ignore"):
+        Fall = prob.predict(P.reshape(-1, prob.n, P.shape[-1])).reshape(len(rows), C, prob.n, prob.J)
+    errs = st.errors(x)
+    res = [prob.residual([errs] * C, Fall[r]) for r in range(len(rows))]
+    _, m0, _, s0, _, _ = res[0]
+    dm = np.stack([(res[1 + 2 * a][1] - res[2 + 2 * a][1]) / (2 * _H_FD) for a in range(p)], axis=-1)
+    dR = np.stack([(res[1 + 2 * a][3] ** 2 - res[2 + 2 * a][3] ** 2) / (2 * _H_FD) for a in range(p)], axis=-1)
+    R = s0 ** 2
+    r = u - m0
+    use = prob.mask[None] & np.isfinite(r) & np.all(np.isfinite(dm), axis=-1) & np.all(np.isfinite(dR), axis=-1)
+    with np.errstate(all="ignore"):
+        w1 = np.where(use, r / R, 0.0)
+        w2 = np.where(use, 0.5 * (r * r / R ** 2 - 1.0 / R), 0.0)
+        g = np.einsum("cnj,cnja->a", w1, np.where(use[..., None], dm, 0.0))
+        g += np.einsum("cnj,cnja->a", w2, np.where(use[..., None], dR, 0.0))
+        dmu = np.where(use[..., None], dm, 0.0)
+        dRu = np.where(use[..., None], dR, 0.0)
+        H = np.einsum("cnja,cnjb,cnj->ab", dmu, dmu, np.where(use, 1.0 / R, 0.0))
+        H += 0.5 * np.einsum("cnja,cnjb,cnj->ab", dRu, dRu, np.where(use, 1.0 / R ** 2, 0.0))
+    g /= C
+    H /= C
+    S_H = H if S_H is None else S_H + gamma * (H - S_H)
+    try:
+        step = np.linalg.solve(S_H + 1e-10 * np.eye(p) * max(1.0, np.abs(np.diag(S_H)).max()), g)
+    except np.linalg.LinAlgError:
+        step = np.zeros(p)
+    step = np.where(np.isfinite(step), step, 0.0)
+    big = np.max(np.abs(step)) if p else 0.0
+    if big > _MAX_NEWTON:
+        step *= _MAX_NEWTON / big
+    x = x.copy()
+    x[idx] += gamma * step
+    return x, S_H
