@@ -102,10 +102,35 @@ class _Data:
     time_unit: str                # of the data (TIME column)
     dropped: int = 0              # censored observations dropped (M1)
     covariate_events: object = None  # EventTable (n_subjects, w) of time-varying covariates (kind 3), or None
+    # clinical endpoints (pkpd._endpoint_data): their records, and the rows after the continuous observations that
+    # hold the predictions they need (``outputs`` then lists the error outputs first, then engine outputs)
+    endpoint_records: object = None
+    n_error: int = -1             # outputs with an error model (the first n_error of ``outputs``; -1: all)
 
     @property
     def n_subjects(self) -> int:
         return len(self.ids)
+
+    @property
+    def error_outputs(self) -> tuple[str, ...]:
+        return self.outputs if self.n_error < 0 else self.outputs[:self.n_error]
+
+    @property
+    def fitted_outputs(self) -> tuple[str, ...]:
+        """Outputs with an error model, then the endpoint outputs with records."""
+        rec = self.endpoint_records
+        return self.error_outputs + (rec.names if rec is not None else ())
+
+    @property
+    def continuous(self) -> np.ndarray:
+        """Which rows are observations of continuous outputs (the others hold endpoint predictions)."""
+        return self.output < len(self.error_outputs)
+
+    @property
+    def n_observations(self) -> int:
+        """Observations that enter the likelihood: continuous ones plus endpoint records."""
+        rec = self.endpoint_records
+        return int(np.count_nonzero(self.continuous)) + (rec.size if rec is not None else 0)
 
     def subset(self, subjects: Sequence[int]) -> _Data:
         """The data of some subjects (by index), in that order."""
@@ -113,6 +138,11 @@ class _Data:
         keep = np.isin(self.subject, subjects)
         remap = np.full(self.n_subjects, -1)
         remap[subjects] = np.arange(len(subjects))
+        rec = self.endpoint_records
+        if rec is not None:
+            row_map = np.full(keep.size, -1)
+            row_map[keep] = np.arange(int(keep.sum()))
+            rec = rec.subset(subjects, row_map)
         return dataclasses.replace(
             self, ids=tuple(self.ids[i] for i in subjects), regimens=tuple(self.regimens[i] for i in subjects),
             covariates=self.covariates[subjects], times=self.times[subjects], pre=self.pre[subjects],
@@ -120,11 +150,16 @@ class _Data:
             output=self.output[keep], time=self.time[keep], dv=self.dv[keep], limit=self.limit[keep],
             censored=self.censored[keep], row=self.row[keep],
             covariate_events=None if self.covariate_events is None else _subset_events(self.covariate_events,
-                                                                                       subjects))
+                                                                                       subjects),
+            endpoint_records=rec)
 
-    def with_observations(self, dv: np.ndarray, censored: np.ndarray) -> _Data:
+    def with_observations(self, dv: np.ndarray, censored: np.ndarray, endpoint_dv=None) -> _Data:
         """The same design with other observed values (parametric bootstrap)."""
-        return dataclasses.replace(self, dv=np.asarray(dv, dtype=float), censored=np.asarray(censored, dtype=bool))
+        rec = self.endpoint_records
+        if endpoint_dv is not None:
+            rec = rec.with_dv(endpoint_dv)
+        return dataclasses.replace(self, dv=np.asarray(dv, dtype=float), censored=np.asarray(censored, dtype=bool),
+                                   endpoint_records=rec)
 
 
 def _subset_events(ev, subjects):
@@ -158,15 +193,21 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
     if obs.empty:
         raise FitError(f"data{' ' + repr(src) if src else ''}: there are no observations (EVID=0 records with MDV=0 "
                        "and a DV)")
+    if "DVID" not in table:
+        candidates = list(outputs) if outputs else list(model.endpoint_names)
+        if len(candidates) != 1:
+            raise FitError(f"data: there is no DVID column, so observations cannot be matched to the "
+                           f"{len(candidates)} outputs in error ({', '.join(candidates)}); add a DVID column naming "
+                           "each record's output")
+        obs["output"] = candidates[0]
+    # clinical endpoints (their own likelihood) are set apart; the rest are continuous observations
+    is_endpoint = obs["output"].isin(model.endpoint_names).to_numpy()
+    endpoint_obs = obs[is_endpoint].reset_index(drop=True)
+    obs = obs[~is_endpoint].reset_index(drop=True)
     for column in ("LIMIT",):
         if column in obs and obs[column].notna().any():
             raise FitError(f"data: column {column} (interval censoring) is not supported by fit(); remove it, and "
                            "use LLOQ (with BLQ or CENS) for values below the limit of quantification")
-    if "DVID" not in table:
-        if len(outputs) > 1:
-            raise FitError(f"data: there is no DVID column, so observations cannot be matched to the {len(outputs)} "
-                           f"outputs in error ({', '.join(outputs)}); add a DVID column naming each record's output")
-        obs["output"] = outputs[0]
     names = obs["output"].to_numpy()
     unknown = sorted(set(names) - set(outputs))
     if unknown:
@@ -227,6 +268,11 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
 
     # model-time of each observation, and whether it precedes a dose record at the same time (record order)
     tf = un.convert(ds.time_unit, model.time_unit)
+    records, n_error, n_continuous = None, -1, len(obs)
+    if len(endpoint_obs):
+        n_error = len(outputs)
+        records, obs, rows, dv, limit, censored, out_index, outputs = _with_endpoints(
+            model, endpoint_obs, obs, rows, dv, limit, censored, out_index, tuple(outputs), tf, src)
     ids_obs = obs["ID"].to_numpy()
     t_obs = obs["TIME"].to_numpy(dtype=float)
     dose_rec = table[np.isin(table["EVID"].to_numpy(), (1, 4))]
@@ -274,11 +320,40 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
         times[i, tk.size:] = tk[-1]
         pre_flags[i, :tk.size] = [-k[1] for k in keys]
         n_times[i] = tk.size
+    if records is not None:
+        from ._endpoint_data import attach
+
+        records = attach(records, endpoint_obs["ID"].to_numpy(), sub_index, n_continuous)
     return _Data(model=model, ids=tuple(_plain(s) for s in subject_ids), regimens=tuple(regs),
                  covariates=covariates, explicit=explicit, outputs=tuple(outputs), times=times, pre=pre_flags,
                  n_times=n_times, subject=subj, time_index=time_index, output=out_index, time=t_model, dv=dv,
                  limit=limit, censored=censored, row=rows, time_unit=ds.time_unit, dropped=dropped,
-                 covariate_events=changes)
+                 covariate_events=changes, endpoint_records=records, n_error=n_error)
+
+
+def _with_endpoints(model, endpoint_obs, obs, rows, dv, limit, censored, out_index, outputs, tf, src):
+    """Validate the endpoint records and append the rows holding the predictions they need (private).
+
+    Returns the records and the observation arrays extended by those rows (after the continuous observations),
+    with ``outputs`` extended by the engine outputs they predict.
+    """
+    import pandas as pd
+
+    from ._endpoint_data import expand
+    from .compile import compile_model
+
+    records, comp, _ = expand(model, endpoint_obs, tf, src)
+    engine_names = compile_model(model).model.output_names
+    extra = [o for o in engine_names if o in set(comp["output"])]
+    outputs = tuple(outputs) + tuple(extra)
+    m = len(comp)
+    obs = pd.concat([obs[["ROW", "ID", "TIME"]], comp[["ROW", "ID", "TIME"]]], ignore_index=True)
+    rows = np.concatenate([rows, comp["ROW"].to_numpy().astype(np.int64)])
+    dv = np.concatenate([dv, np.full(m, np.nan)])
+    limit = np.concatenate([limit, np.full(m, np.nan)])
+    censored = np.concatenate([censored, np.zeros(m, dtype=bool)])
+    out_index = np.concatenate([out_index, np.array([outputs.index(o) for o in comp["output"]], dtype=np.int64)])
+    return records, obs, rows, dv, limit, censored, out_index, outputs
 
 
 def _plain(x):
@@ -405,6 +480,10 @@ def _check_error_models(model: Model, error: Mapping) -> None:
         if out not in model.output_names:
             raise FitError(f"error: unknown output {out!r} of model {model.name!r}."
                            + did_you_mean(str(out), model.output_names))
+        if out in model.endpoint_names:
+            kind = next(o.type for o in model.outputs if o.name == out)
+            raise FitError(f"error[{out!r}]: output {out!r} is a {kind} endpoint, which declares its own likelihood "
+                           "in the model file; remove it from error")
         if not isinstance(em, ERROR_MODELS):
             raise FitError(f"error[{out!r}]: expected an error model (Additive, Proportional, Combined or LogNormal "
                            f"from pkpd); got {em!r}")
@@ -426,7 +505,9 @@ def _layout(model: Model, estimate, error: Mapping) -> _Layout:
         if name in seen:
             raise FitError(f"estimate: parameter {name!r} is listed twice")
         seen.add(name)
-    if not isinstance(error, Mapping) or not error:
+    if error is None and model.endpoint_names:
+        error = {}   # only clinical endpoints, which bring their own likelihood
+    if not isinstance(error, Mapping) or (not error and not model.endpoint_names):
         raise FitError("error: give one error model per fitted output, e.g. error={'IL10': pkpd.Proportional(cv=0.2)}"
                        f"; outputs of {model.name!r}: {', '.join(model.output_names)}")
     _check_error_models(model, error)
@@ -554,7 +635,11 @@ class _Likelihood:
         self.n_x = len(layout.names)
         self.p_s = layout.n_struct
         sizes = [g.unc.size + (g.unc.size if g.varying else 0) + g.cen.size for g in self.groups]
-        self.n_r = int(sum(sizes))
+        # clinical endpoint records: one residual each, b**2 = -2 log L + K (K as for the log-normaliser)
+        self.records = data.endpoint_records if data.endpoint_records is not None and data.endpoint_records.size \
+            else None
+        self.K_records = np.zeros(self.records.size) if self.records is not None else None
+        self.n_r = int(sum(sizes)) + (self.records.size if self.records is not None else 0)
 
     def reset_constants(self, F: np.ndarray, x: np.ndarray) -> None:
         """Choose K so that every log-normaliser residual squared is 2 log 1000 at ``(F, x)``."""
@@ -568,6 +653,9 @@ class _Likelihood:
                 if g.m4:
                     raw += 2.0 * _ndtr_log(f / s)
                 g.K = np.where(np.isfinite(raw), _B_MARGIN - raw, 0.0)
+            if self.records is not None:
+                c = self.records.minus2ll(F)
+                self.K_records = np.where(np.isfinite(c), _B_MARGIN - c, 0.0)
 
     def evaluate(self, F: np.ndarray, dF: np.ndarray | None, x: np.ndarray, *, residuals: bool = True,
                  fisher: bool = False) -> _Evaluation:
@@ -682,6 +770,12 @@ class _Likelihood:
                         j_parts.append((c_m / den)[:, None] * dm[C] + (c_s / den)[:, None] * ds[C])
             if jac:
                 grad += gm @ dm + gs @ ds
+        if self.records is not None:
+            ok, part, clip = _endpoint_terms(self, out, F, dF, r_parts, j_parts, grad, residuals, fisher)
+            if not ok:
+                return out
+            ofv += part
+            clipped |= clip
         if not math.isfinite(ofv):
             out.problem = "the -2 log-likelihood is not finite"
             return out
@@ -695,6 +789,60 @@ class _Likelihood:
         if jac:
             out.grad = grad
         return out
+
+
+def _endpoint_terms(lik: _Likelihood, out: _Evaluation, F, dF, r_parts, j_parts, grad, residuals: bool,
+                    fisher: bool):
+    """Add the endpoint records to an evaluation: (valid, their -2 log L, clipped)."""
+    rec = lik.records
+    jac = dF is not None
+    if jac:
+        c, gc = rec.minus2ll(F, gradient=True)
+    else:
+        c = rec.minus2ll(F)
+    bad = ~np.isfinite(c)
+    if bad.any():
+        out.problem = _endpoint_problem(lik.data, rec, F, int(np.flatnonzero(bad)[0]))
+        return False, 0.0, False
+    p_s, n_x = lik.p_s, lik.n_x
+    if jac:
+        pad = np.vstack([dF, np.zeros((1, dF.shape[1]))])
+        dP = pad[np.where(rec.components >= 0, rec.components, dF.shape[0])]           # (n_rec, C, p_s)
+        dc = np.einsum("rc,rcp->rp", gc, dP)
+        grad[:p_s] += dc.sum(axis=0)
+    clipped = False
+    if residuals:
+        b2 = c + lik.K_records
+        clipped = bool(np.any(b2 < 1.0))
+        b = np.sqrt(np.maximum(b2, 0.0))
+        r_parts.append(b)
+        if jac:
+            rows = np.zeros((c.size, n_x))
+            if fisher:   # expected information: rows whose J'J is it (see EndpointRecords.information_weights)
+                W = rec.information_weights(F)
+                info = np.einsum("rmc,rcp->rmp", W, dP).reshape(-1, p_s)
+                rows = np.zeros((info.shape[0], n_x))
+                rows[:, :p_s] = info
+            else:
+                rows[:, :p_s] = dc / (2.0 * np.maximum(b, 1e-8))[:, None]
+            j_parts.append(rows)
+    return True, float(np.sum(c)), clipped
+
+
+def _endpoint_problem(data: _Data, rec, F, i: int) -> str:
+    """Why an endpoint record's likelihood cannot be evaluated (for messages)."""
+    spec = rec.specs[rec.output[i]]
+    where = (f"subject {data.ids[rec.subject[i]]}, t = {rec.time[i]:g} {data.model.time_unit} (row {rec.row[i]})")
+    P = rec._gather(np.asarray(F, dtype=float))[i]
+    if not np.all(np.isfinite(P[rec.components[i] >= 0])):
+        return f"output {spec.name!r}: the prediction is not finite at {where}"
+    why = {"time-to-event": "the hazard at an event must be > 0 and the cumulative hazard must not decrease (a "
+                            "hazard < 0)",
+           "binary": f"the probability must lie in [0, 1]; got {P[0]:g}",
+           "ordinal": "the cumulative logits must decrease from one category to the next (intercepts in "
+                      "decreasing order)",
+           "count": "the expected count must be >= 0 (and the dispersion > 0)"}[spec.kind]
+    return f"{spec.kind} output {spec.name!r} at {where}: {why}"
 
 
 def _ndtr_log(x):
@@ -735,7 +883,8 @@ class _Problem:
         self.model = layout.model
         self.cm = compile_model(self.model)
         self.base = np.array([p.value for p in self.model.parameters], dtype=float)
-        self.out_index = np.array([self.model.output_names.index(o) for o in data.outputs], dtype=np.int64)
+        engine_outputs = self.cm.model.output_names   # the declared outputs, then endpoint helpers
+        self.out_index = np.array([engine_outputs.index(o) for o in data.outputs], dtype=np.int64)
         self.lik = _Likelihood(data, layout, blq)
         self.n_failures = 0
         self.n_evaluations = 0
@@ -912,6 +1061,8 @@ def _sensitivity_unsupported(model: Model, data: _Data, est: set, dep) -> str:
     """Why the sensitivity equations cannot give exact derivatives here ('' when they can)."""
     if data.covariate_events is not None:
         return "time-varying covariates"
+    if data.endpoint_records is not None:
+        return "clinical endpoint outputs"
     for target, (timing, factor) in dep.items():
         if timing:
             return f"the lag, rate or duration of dose target {target!r} depends on {', '.join(sorted(timing))}"
@@ -1160,9 +1311,10 @@ def _starts(layout: _Layout, n_starts: int, rng: np.random.Generator) -> list[np
 
 
 # ====================================================================================================== covariance
-def _hessian(problem: _Problem, x: np.ndarray, fixed: Sequence[int] = ()) -> tuple[np.ndarray | None, str]:
+def _hessian(problem: _Problem, x: np.ndarray, fixed: Sequence[int] = (), *, gradient: bool = False):
     """Hessian of the OFV in internal coordinates by central differences; every perturbed structural parameter
-    set is solved in one batch call, and the error-model parameters need no solving at all."""
+    set is solved in one batch call, and the error-model parameters need no solving at all. With ``gradient``,
+    also the central-difference gradient from the same points: ``(H, why, g)``."""
     layout = problem.layout
     p_s, n = layout.n_struct, len(layout.names)
     free = [i for i in range(n) if i not in set(fixed)]
@@ -1222,8 +1374,40 @@ def _hessian(problem: _Problem, x: np.ndarray, fixed: Sequence[int] = ()) -> tup
             H[e, e2] = H[e2, e] = v
     H = H[np.ix_(free, free)]
     if not np.all(np.isfinite(H)):
-        return None, "the likelihood could not be evaluated at some of the points needed for the Hessian"
-    return H, ""
+        return (None, "the likelihood could not be evaluated at some of the points needed for the Hessian") + (
+            (None,) if gradient else ())
+    if not gradient:
+        return H, ""
+    g = np.zeros(n)
+    for j in fs:
+        g[j] = (ofv(((j, 1),)) - ofv(((j, -1),))) / (2 * h[j])
+    for e in fe:
+        g[e] = (ofv((), ((e, 1),)) - ofv((), ((e, -1),))) / (2 * h[e])
+    return H, "", g[free]
+
+
+def _polish(problem: _Problem, run: _Run) -> _Run:
+    """A few Newton steps on the OFV (Hessian and gradient by central differences) from a converged least-squares
+    run. Used for fits with clinical endpoint records, whose sum-of-squares form carries a large constant that
+    makes the least-squares stopping rule (relative change of the cost) stop a little early."""
+    layout = problem.layout
+    x, ofv = run.x.copy(), run.ofv
+    for _ in range(4):
+        H, _, g = _hessian(problem, x, gradient=True)
+        if H is None or not _positive_definite(H):
+            break
+        step = -np.linalg.solve(H, g)
+        trial = np.clip(x + step, layout.lower, layout.upper)
+        F, ok = problem.predictions(trial[None, :layout.n_struct])
+        if not ok[0]:
+            break
+        ev = problem.lik.evaluate(F[0], None, trial, residuals=False)
+        if not (ev.valid and ev.ofv <= ofv + 1e-12 * max(1.0, abs(ofv))):
+            break
+        x, ofv = trial, ev.ofv
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return dataclasses.replace(run, x=x, ofv=ofv)
 
 
 def _fisher(problem: _Problem, x: np.ndarray) -> np.ndarray | None:
@@ -1392,7 +1576,7 @@ class FitResult:
     @property
     def outputs(self) -> dict[str, str]:
         """The fitted outputs and their units."""
-        return {o: self.model.unit_of(o) for o in self._context.problem.data.outputs}
+        return {o: self.model.unit_of(o) for o in self._context.problem.data.fitted_outputs}
 
     @property
     def time_unit(self) -> str:
@@ -1535,7 +1719,7 @@ def _result(problem: _Problem, run: _Run, starts, cov_info, method: str, max_eva
     fitted = dataclasses.replace(layout.model, parameters=params)
     errors = {s.output: s.model_at(x) for s in layout.errors}
     n_cens = int(data.censored.sum())
-    n_obs = int(data.dv.size)
+    n_obs = data.n_observations
     notes = []
     if run.message and not run.converged:
         notes.append(run.message)
@@ -1649,7 +1833,7 @@ class SubjectFits:
 
 
 # ====================================================================================================== fit
-def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, object], blq="M3",
+def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, object] | None = None, blq="M3",
         per_subject: bool = False, method: str = "least_squares", n_starts: int = 1, seed=None,
         gradient: str = "finite-difference", settings: SolverSettings | None = None,
         max_evaluations: int | None = None, covariance: bool = True) -> FitResult | SubjectFits:
@@ -1669,9 +1853,14 @@ def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, obje
     estimate : sequence of str
         Parameters to estimate, e.g. ``["k_c", "s_p", "EC50"]``.
     error : dict[str, error model]
-        One error model per fitted output, e.g. ``{"IL10": pkpd.Proportional(cv=0.2), "cells":
+        One error model per fitted continuous output, e.g. ``{"IL10": pkpd.Proportional(cv=0.2), "cells":
         pkpd.LogNormal(sigma=0.5)}``; their parameters are estimated too unless ``fixed``. Every observation must
-        belong to one of these outputs.
+        belong to one of these outputs or to a clinical endpoint output of the model (time-to-event, binary,
+        ordinal, count: :mod:`pkpd.endpoints`), whose exact likelihood is declared in the model file; ``error``
+        may be left out when all the data are such endpoints. Endpoint records follow NONMEM's conventions (see
+        ``docs/model_format.md``): a time-to-event record has DV = 1 for an event at TIME (with ``CENS=1``: an
+        event somewhere in the risk interval) and DV = 0 for censoring at TIME, its risk interval starting at the
+        previous record of that output (or t = 0); binary, ordinal and count records hold the observed value.
     blq : "M3" (default), "M4", "M1" or an M1/M3/M4 object
         Handling of observations below the LLOQ (see :mod:`pkpd.error_models`).
     per_subject : bool
@@ -1796,6 +1985,8 @@ def _fit_data(layout, data, blq, settings, gradient, method, n_starts, rng, max_
             best = run
     if best is None or not math.isfinite(best.ofv):
         raise FitError("the fit found no point where the model and the likelihood can be evaluated")
+    if problem.lik.records is not None and best.converged:
+        best = _polish(problem, best)
     cov_info = (_covariance(problem, best.x) if covariance
                 else (None, None, "none", "covariance not computed (covariance=False)"))
     return _result(problem, best, summary, cov_info, method, max_evaluations)
@@ -1833,18 +2024,29 @@ def _diagnostics(ctx: _Context):
             w = np.full(f.size, np.nan)
             w[g.unc] = (g.u - m[g.unc]) / s[g.unc]
             wres[g.idx] = w
-    return pd.DataFrame({
-        "ID": [d.ids[i] for i in d.subject],
-        "TIME": d.time * _to_data_time(d),
-        "output": [d.outputs[k] for k in d.output],
-        "DV": d.dv,
-        "LLOQ": d.limit,
-        "BLQ": d.censored,
-        "PRED": F,
-        "IPRED": F,
-        "RES": d.dv - F,
-        "WRES": wres,
+    cont = d.continuous
+    table = pd.DataFrame({
+        "ID": [d.ids[i] for i in d.subject[cont]],
+        "TIME": d.time[cont] * _to_data_time(d),
+        "output": [d.outputs[k] for k in d.output[cont]],
+        "DV": d.dv[cont],
+        "LLOQ": d.limit[cont],
+        "BLQ": d.censored[cont],
+        "PRED": F[cont],
+        "IPRED": F[cont],
+        "RES": d.dv[cont] - F[cont],
+        "WRES": wres[cont],
     })
+    rec = d.endpoint_records
+    if rec is None:
+        return table
+    # endpoint records: PRED is the endpoint's prediction for the record (probability of DV = 1, expected category,
+    # expected count, or probability of no event over the risk interval); no weighted residual
+    pred = rec.predictions(F)
+    ep_rows = pd.DataFrame({"ID": [d.ids[i] for i in rec.subject], "TIME": rec.time * _to_data_time(d),
+                            "output": [rec.specs[k].name for k in rec.output], "DV": rec.dv, "LLOQ": np.nan,
+                            "BLQ": False, "PRED": pred, "IPRED": pred, "RES": rec.dv - pred, "WRES": np.nan})
+    return pd.concat([table, ep_rows], ignore_index=True) if len(table) else ep_rows
 
 
 def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
@@ -1881,9 +2083,9 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
     params = {n: np.repeat(P[:, layout.struct_index[j]], n_s) for j, n in enumerate(names)}
     covs = {c: np.tile(d.covariates[:, j], k) for j, c in enumerate(layout.model.covariate_names) if c in d.explicit}
     sim = simulate(layout.model, list(d.regimens) * k, t_model, params=params or None, covariates=covs or None,
-                   settings=dataclasses.replace(problem.settings, on_failure="mark"), states=False)
+                   settings=dataclasses.replace(problem.settings, on_failure="mark"), states=False, outcomes=False)
     frames = []
-    for out in d.outputs:
+    for out in d.fitted_outputs:
         values = sim.outputs[out].reshape(k, n_s, t_model.size)
         frame = {"ID": np.repeat([d.ids[i] for i in range(n_s)], t_model.size), "TIME": np.tile(t_data, n_s),
                  "output": out, "PRED": values[0].reshape(-1)}
@@ -2185,20 +2387,50 @@ def _simulate_observations(ctx: _Context, rng: np.random.Generator) -> tuple[np.
     d = problem.data
     F, _ = problem.predictions(x[None, :problem.layout.n_struct])
     F = F[0]
-    y = np.empty_like(F)
+    y = np.full_like(F, np.nan)
     for g in problem.lik.groups:
         y[g.idx] = g.slot.model_at(x).sample(F[g.idx], rng)
     with np.errstate(invalid="ignore"):
         censored = np.isfinite(d.limit) & (y < d.limit)
     y = np.where(censored, d.limit, y)
-    return y, censored
+    rec = d.endpoint_records
+    if rec is None:
+        return y, censored, None
+    return y, censored, _draw_records(rec, F, rng)
+
+
+def _draw_records(rec, F, rng) -> np.ndarray:
+    """New DVs of endpoint records on the same design (binary, ordinal, count; time-to-event records have none:
+    a new event time changes the design)."""
+    from . import endpoints as ep
+
+    P = rec._gather(F)
+    dv = np.empty(rec.size)
+    for k, s in enumerate(rec.specs):
+        sel = rec.output == k
+        p = P[sel]
+        if s.kind == "time-to-event":
+            raise FitError(f"bootstrap: output {s.name!r} is a time-to-event endpoint; a parametric bootstrap keeps "
+                           "the design, but new event times change it. Simulate new studies with pkpd.simulate "
+                           "(seed=...) and refit them instead (simulation-estimation)")
+        if s.kind == "binary":
+            dv[sel] = ep.draw_binary(np.clip(p[:, 0], 0.0, 1.0), rng)
+        elif s.kind == "ordinal":
+            dv[sel] = ep.draw_ordinal(p[:, :len(s.categories) - 1], s.categories, rng)
+        else:
+            mu = p[:, 0] - p[:, 1] if s.rate else p[:, 0]
+            dv[sel] = ep.draw_count(np.maximum(mu, 0.0), rng, p[:, 2] if s.dispersion else None)
+    return dv
 
 
 def _bootstrap_replicate(ctx: _Context, seed: np.random.SeedSequence) -> tuple[bool, object]:
     """One replicate (a pure task): (True, natural-scale estimates) or (False, the reason it failed)."""
     base = ctx.problem
-    y, censored = _simulate_observations(ctx, np.random.default_rng(seed))
-    problem = _replace_data(base, base.data.with_observations(y, censored))
+    try:
+        y, censored, endpoint_dv = _simulate_observations(ctx, np.random.default_rng(seed))
+    except FitError as err:
+        return False, str(err)
+    problem = _replace_data(base, base.data.with_observations(y, censored, endpoint_dv))
     try:
         _check_start(problem, ctx.x)
         run, _ = _optimise(problem, ctx.x.copy(), ctx.method, ctx.max_evaluations)
@@ -2522,8 +2754,10 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
         if not isinstance(r, FitResult):
             raise FitError(f"{which}: expected a FitResult (from pkpd.fit); got {type(r).__name__}")
     a, b = reduced._context.problem.data, full._context.problem.data
-    same = (a.dv.shape == b.dv.shape and np.array_equal(a.dv, b.dv) and np.array_equal(a.censored, b.censored)
-            and np.array_equal(a.time, b.time))
+    same = (a.dv.shape == b.dv.shape and np.array_equal(a.dv, b.dv, equal_nan=True)
+            and np.array_equal(a.censored, b.censored) and np.array_equal(a.time, b.time)
+            and (a.endpoint_records is None) == (b.endpoint_records is None)
+            and (a.endpoint_records is None or np.array_equal(a.endpoint_records.dv, b.endpoint_records.dv)))
     if not same:
         raise FitError("likelihood_ratio_test: the two fits do not use the same observations (same data, outputs "
                        "and BLQ handling are needed)")

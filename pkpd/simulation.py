@@ -81,6 +81,13 @@ class Simulation:
     settings : SolverSettings
     n_steps : ndarray (n_subjects,)
         Accepted plus rejected steps per subject (work count).
+    outcomes : pandas.DataFrame or None
+        For a model with clinical endpoints (:mod:`pkpd.endpoints`): the drawn records ``ID, TIME, output, DV``
+        (events and censorings, responses, grades, counts; see :mod:`pkpd.outcomes`); None otherwise.
+    seed : int or None
+        The seed the outcomes were drawn with (drawn from the operating system and recorded when none was given).
+    model : Model or None
+        The model as declared (for the NONMEM layout of :meth:`to_dataframe`).
 
     Examples
     --------
@@ -105,6 +112,9 @@ class Simulation:
     model_version: str
     settings: SolverSettings
     n_steps: np.ndarray = field(repr=False)
+    outcomes: object = field(default=None, repr=False)
+    seed: int | None = field(default=None, repr=False)
+    model: object = field(default=None, repr=False)
 
     @property
     def n_subjects(self) -> int:
@@ -125,15 +135,37 @@ class Simulation:
         """Percentiles across subjects at each time, shape (len(q), n_times) (failed subjects ignored)."""
         return np.nanpercentile(self[name], q, axis=0)
 
-    def to_dataframe(self, names: Sequence[str] | None = None, *, include_states: bool = False):
-        """Tidy long table with columns ID, TIME, name, value, unit (pandas DataFrame).
+    def to_dataframe(self, names: Sequence[str] | None = None, *, include_states: bool = False,
+                     layout: str = "long"):
+        """The simulation as a table (pandas DataFrame).
 
         Parameters
         ----------
         names : sequence of str, optional
-            Outputs/states to include (default: every output, plus the states when ``include_states``).
+            Outputs/states to include (default: every output, plus the states when ``include_states``); with
+            ``layout="nonmem"``, the endpoint outputs whose records to include (default all).
+        layout : {"long", "nonmem"}
+            ``"long"``: tidy, columns ID, TIME, name, value, unit. ``"nonmem"``: a NONMEM dataset of the doses
+            (``EVID=1``, ``AMT`` in the dose target's unit, per-kg doses multiplied by ``WT``, ``CMT`` the dose
+            target, ``RATE``/``DUR`` for infusions) and the drawn endpoint records (``EVID=0``, ``DV``, ``DVID`` the
+            output), ``TIME`` in the model's time unit, plus one column per covariate: ready for
+            :func:`pkpd.fit` / :func:`pkpd.fit_population`.
+
+        Examples
+        --------
+        >>> import numpy as np, pkpd
+        >>> sim = pkpd.simulate(pkpd.load_model("pk_1cmt_iv"), pkpd.Regimen.single(pkpd.Dose(100, "mg")), [0, 1.0])
+        >>> sim.to_dataframe(layout="nonmem")[["ID", "TIME", "EVID", "AMT", "CMT"]].values.tolist()
+        [[1, 0.0, 1, 100.0, 'iv']]
         """
         import pandas as pd
+
+        if layout == "nonmem":
+            from .outcomes import nonmem_table
+
+            return nonmem_table(self, names)
+        if layout != "long":
+            raise PkpdError(f"to_dataframe: layout must be 'long' or 'nonmem'; got {layout!r}")
 
         if names is None:
             names = list(self.outputs) + (list(self.states) if include_states else [])
@@ -197,6 +229,11 @@ def simulate(
     backend: str = "cpu",
     progress: bool | None = None,
     max_memory_gb: float | None = None,
+    seed=None,
+    observe: Mapping[str, object] | None = None,
+    follow_up: float | None = None,
+    dropout=None,
+    outcomes: bool = True,
 ) -> Simulation:
     """Simulate one subject or a batch of subjects under a dosing regimen.
 
@@ -240,6 +277,20 @@ def simulate(
         Largest result the call may allocate [GB]; default ``$PKPD_MAX_MEMORY_GB``, else half the memory available
         when the call starts. A larger run is refused before anything is allocated (use
         :func:`pkpd.simulate_summary` for huge populations: it summarises them in bounded memory).
+
+    Clinical endpoints (models with time-to-event, binary, ordinal or count outputs; see :mod:`pkpd.outcomes`)
+    ----------------------------------------------------------------------------------------------------------
+    seed : int or numpy SeedSequence, optional
+        Seed of the drawn outcomes (``Simulation.outcomes``); without one a seed is drawn and recorded in
+        ``Simulation.seed``.
+    observe : dict[str, array_like], optional
+        Assessment times [model time unit] of binary, ordinal and count outputs (default: every output time).
+    follow_up : float, optional
+        End of follow-up of time-to-event outputs [model time unit] (default: the last output time).
+    dropout : float or array (n_subjects,), optional
+        Dropout times [model time unit]: events are censored there, and later assessments are not made.
+    outcomes : bool
+        Draw the outcomes (default True; False keeps only the expected values in ``outputs``).
 
     Returns
     -------
@@ -320,13 +371,23 @@ def simulate(
         _flag_non_finite_outputs(sol["outputs"], status, m.output_names, t, ids)
     st = {s: sol["states"][:, :, i] for i, s in enumerate(m.state_names)} if states else {}
     out = {o: sol["outputs"][:, :, i] for i, o in enumerate(m.output_names)} if outputs else {}
+    drawn, used_seed = None, None
+    if cm.declared is not None and outcomes:
+        from .outcomes import _observe_arg, draw_outcomes
+
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+        used_seed = seed if isinstance(seed, int | np.integer) else None
+        drawn = draw_outcomes(cm, q, y0, events, t0, settings, ids, times=t, observe=_observe_arg(observe),
+                              follow_up=follow_up, dropout=dropout, rng=np.random.default_rng(seed),
+                              skip=status != 0)
     unit_map = {s.name: s.unit for s in m.states} | {o.name: o.unit for o in m.outputs}
     return Simulation(
         times=_readonly(t), time_unit=m.time_unit, subject_ids=ids, states=st, outputs=out, units=unit_map,
         params={p: param_values[:, i] for i, p in enumerate(m.parameter_names)},
         covariates={c: cov_values[:, i] for i, c in enumerate(m.covariate_names)}, regimens=tuple(regimens),
         status=status, model_name=m.name, model_version=m.version, settings=settings,
-        n_steps=sol["counters"][:, 0].astype(np.int64))
+        n_steps=sol["counters"][:, 0].astype(np.int64), outcomes=drawn, seed=used_seed, model=cm.declared or m)
 
 
 def _flag_non_finite_outputs(values: np.ndarray, status: np.ndarray, names, times, ids) -> None:
@@ -497,7 +558,8 @@ def compiled_for(model, backend: str = "cpu") -> CompiledModel:
     model compiled for the named engine or the default one."""
     engine = backend if backend in ("native", "numba") else None
     if isinstance(model, CompiledModel):
-        return model if engine is None or model.engine == engine else compile_model(model.model, engine)
+        return (model if engine is None or model.engine == engine
+                else compile_model(model.declared or model.model, engine))
     return compile_model(_as_model(model), engine)
 
 
