@@ -461,9 +461,10 @@ def _add_fit(commands) -> None:
     cmd.add_argument("--estimate", required=True, metavar="NAMES",
                      help="comma-separated parameters to estimate, e.g. k_c,s_p,EC50 (the others stay at the model "
                           "values)")
-    cmd.add_argument("--error", action="append", default=[], required=True, metavar="OUTPUT=MODEL[:VALUES]",
+    cmd.add_argument("--error", action="append", default=[], metavar="OUTPUT=MODEL[:VALUES]",
                      help="error model of an observed output, e.g. IL10=proportional or IL10=combined-sd:0.5,0.1; "
-                          "repeat for each output in the data")
+                          "repeat for each continuous output in the data (clinical endpoint outputs - time-to-event, "
+                          "binary, ordinal, count - declare their likelihood in the model file and need none)")
     cmd.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created if missing)")
     cmd.add_argument("--blq", default="M3", choices=("M3", "M4", "M1"),
                      help="observations below LLOQ: M3 (likelihood of being below, default), M4, or M1 (dropped)")
@@ -496,6 +497,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if not Path(args.data).is_file():
         raise PkpdError(f"fit: data file {args.data!r} not found")
     ds = read_nonmem(args.data, model, time_unit=args.time_unit, dose_unit=args.dose_unit)
+    if not args.error and not model.endpoint_names:
+        raise _UsageError("fit: give --error OUTPUT=MODEL for each observed output, e.g. --error IL10=proportional")
     error = _error_models(args.error, model, ds)
     result = fit(model, ds, estimate=estimate, error=error, blq=args.blq, method=args.method,
                  n_starts=args.n_starts, seed=args.seed)
@@ -696,8 +699,9 @@ def _add_fit_population(commands) -> None:
                      help="objective function (default focei)")
     cmd.add_argument("--iiv", required=True, metavar="NAME=VARIANCE[,NAME=VARIANCE...]",
                      help="parameters with log-normal IIV and their initial variances, e.g. CL=0.1,V=0.1")
-    cmd.add_argument("--error", required=True, metavar="KIND=SD",
-                     help="residual error: proportional=SD, additive=SD or combined=SD_ADD,SD_PROP (variances add)")
+    cmd.add_argument("--error", metavar="KIND=SD",
+                     help="residual error: proportional=SD, additive=SD or combined=SD_ADD,SD_PROP (variances add); "
+                          "not needed when the data hold only clinical endpoints (they declare their likelihood)")
     cmd.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created if missing)")
     cmd.add_argument("--maxeval", type=int, metavar="N",
                      help="maximum iterations; 0 evaluates the objective at the initial values")
@@ -743,7 +747,7 @@ def _cmd_fit_population(args: argparse.Namespace) -> int:
 
     try:
         iiv = _parse_assignments(args.iiv, "--iiv")
-        error = _parse_population_error(args.error)
+        error = _parse_population_error(args.error) if args.error is not None else None
     except _UsageError as err:
         return _fail(str(err))
     model = load_model(args.model)

@@ -397,9 +397,8 @@ def compile_model(model: Model, engine: str | None = None) -> CompiledModel:
 def _compile(model: Model, engine: str) -> CompiledModel:
     from .endpoints import engine_model
 
-    solved = engine_model(model)   # the model itself unless it has clinical endpoints (extra states, outputs)
-    declared = model if solved is not model else None
-    model = solved
+    declared = model if model.endpoint_names else None
+    model = engine_model(model)   # the model itself unless it has clinical endpoints (extra states, outputs)
     cache = cache_root()
     if engine == "native":
         from ._native import build

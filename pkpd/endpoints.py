@@ -255,12 +255,13 @@ def engine_model(model):
     >>> engine_model(m).state_names, engine_model(m).output_names
     (('central', 'event_cumhaz'), ('conc', 'event', 'event_hazard', 'event_cumulative_hazard'))
     """
-    return _engine(model)[0]
+    # (the cache is keyed by equality: a model without endpoints is returned as the very object given)
+    return _engine(model)[0] if model.endpoint_names else model
 
 
 def endpoint_specs(model) -> tuple[EndpointSpec, ...]:
     """The :class:`EndpointSpec` of every endpoint output of ``model`` (declaration order)."""
-    return _engine(model)[1]
+    return _engine(model)[1] if model.endpoint_names else ()
 
 
 def _canonical(text: str) -> str:

@@ -960,7 +960,7 @@ def _setup(model, data, iiv, error, method, estimate, blq, settings, init, effec
     return model, iiv, error, layout, prob
 
 
-def population_objective(model, data, *, iiv, error, method: str = "focei", blq=None,
+def population_objective(model, data, *, iiv, error=None, method: str = "focei", blq=None,
                          settings: SolverSettings | None = None, init: Mapping | None = None, iov=None) -> float:
     """NONMEM's objective function value at fixed parameters (``MAXEVAL=0``).
 

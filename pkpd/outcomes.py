@@ -32,7 +32,7 @@ from .errors import PkpdError, SimulationError, did_you_mean
 
 __all__ = ["draw_outcomes", "nonmem_table"]
 
-_GRID = 129            # points of the cumulative-hazard grid that brackets each event time
+_GRID = 33             # points of the cumulative-hazard grid that brackets each event time
 _TOL = 1e-10           # event time located where |H(t) - target| <= _TOL * max(1, target)
 _MAX_ITER = 60
 MAX_EVENTS = 10_000    # repeated events per subject and output (a runaway hazard is an error, not a hang)
@@ -45,20 +45,20 @@ def _subset(events, rows):
                       events.count[rows])
 
 
-def _solve(cm, q, y0, events, t0, tt, settings, rows) -> np.ndarray:
-    """Outputs (len(rows), width, n_outputs) at per-subject times ``tt`` (len(rows), width)."""
+def _solve(cm, q, y0, events, t0, tt, settings, rows, *, states: bool = False) -> np.ndarray:
+    """Outputs (or, with ``states``, states) (len(rows), width, n) at per-subject times ``tt`` (len(rows), width)."""
     from .simulation import run_batch
 
     tt = np.ascontiguousarray(tt, dtype=float)
     n = len(rows)
     sol = run_batch(cm, q[rows], y0[rows], _subset(events, rows), tt, np.zeros(tt.shape, dtype=np.int64),
                     np.full(tt.shape[0], tt.shape[1], dtype=np.int64), np.minimum(t0[rows], tt[:, 0]), settings,
-                    keep_states=False)
+                    keep_states=states, keep_outputs=not states)
     if np.any(sol["status"] != 0):
         bad = int(np.flatnonzero(sol["status"])[0])
         raise SimulationError("drawing outcomes: the solver failed while locating an event time",
                               subject=int(rows[bad]) + 1)
-    return sol["outputs"].reshape(n, tt.shape[1], -1)
+    return sol["states" if states else "outputs"].reshape(n, tt.shape[1], -1)
 
 
 def _check_options(specs, times, observe, follow_up, dropout, n):
@@ -95,7 +95,7 @@ def _check_options(specs, times, observe, follow_up, dropout, n):
 
 
 def draw_outcomes(cm, q, y0, events, t0, settings, ids, *, times, observe=None, follow_up=None, dropout=None,
-                  rng: np.random.Generator, skip=None):
+                  rng: np.random.Generator, skip=None, only=None):
     """Outcome records of every endpoint output for a batch of subjects (private to :func:`pkpd.simulate`).
 
     Returns a pandas DataFrame with columns ``ID, TIME, output, DV`` (TIME in the model's time unit), sorted by
@@ -105,6 +105,14 @@ def draw_outcomes(cm, q, y0, events, t0, settings, ids, *, times, observe=None, 
 
     declared = cm.declared or cm.model
     specs = ep.endpoint_specs(declared)
+    if only is not None:
+        names = [s.name for s in specs]
+        if isinstance(only, str) or not all(isinstance(x, str) for x in only):
+            raise PkpdError(f"outcomes: give True, False or a list of endpoint outputs; got {only!r:.80}")
+        for x in only:
+            if x not in names:
+                raise PkpdError(f"outcomes: {x!r} is not an endpoint output of the model." + did_you_mean(x, names))
+        specs = tuple(s for s in specs if s.name in set(only))
     n = q.shape[0]
     observe, end = _check_options(specs, np.asarray(times, dtype=float), observe, follow_up, dropout, n)
     index = {name: k for k, name in enumerate(cm.model.output_names)}
@@ -119,7 +127,9 @@ def draw_outcomes(cm, q, y0, events, t0, settings, ids, *, times, observe=None, 
                                            observe.get(spec.name, np.asarray(times, dtype=float)))
         frames.append(pd.DataFrame({"ID": np.asarray(ids)[sid], "TIME": t, "output": spec.name, "DV": dv,
                                     "_subject": sid}))
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["ID", "TIME", "output", "DV"])
+    if not frames:
+        return pd.DataFrame({"ID": [], "TIME": [], "output": [], "DV": []})
+    table = pd.concat(frames, ignore_index=True)
     order = np.lexsort((table["TIME"].to_numpy(dtype=float), table["_subject"].to_numpy()))
     return table.iloc[order].drop(columns="_subject").reset_index(drop=True)
 
@@ -156,55 +166,57 @@ def _draw_assessments(cm, q, y0, events, t0, settings, spec, index, end, ok, rng
 
 
 def _draw_events(cm, q, y0, events, t0, settings, spec, index, end, ok, rng):
-    """Event (DV 1) and censoring (DV 0) records of one time-to-event output."""
+    """Event (DV 1) and censoring (DV 0) records of one time-to-event output.
+
+    The cumulative hazard H(t) does not depend on the events (hazards are functions of the states and t), so every
+    subject's targets E_1, E_1 + E_2, ... are drawn first, and every (subject, event) pair is located at once: a
+    handful of batch solves whatever the number of events.
+    """
     iH, ih = index[spec.cumulative], index[spec.hazard]
     rows = np.flatnonzero(ok & (end > 0))
-    out_sid, out_t, out_dv = [], [], []
     if rows.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
     grid = end[rows, None] * np.linspace(0.0, 1.0, _GRID)[None, :]
-    sol = _solve(cm, q, y0, events, t0, grid, settings, rows)
-    H = sol[:, :, iH] - sol[:, :1, iH]                               # cumulative hazard from t = 0
+    # the grid needs only the cumulative-hazard state (far less memory than every output at every grid point)
+    Hs = _solve(cm, q, y0, events, t0, grid, settings, rows, states=True)[:, :, cm.model.state_names.index(spec.state)]
+    H = Hs - Hs[:, :1]                                               # cumulative hazard from t = 0
     if np.any(np.diff(H, axis=1) < -1e-9 * np.maximum(1.0, np.abs(H[:, 1:]))):
         i = int(np.flatnonzero(np.any(np.diff(H, axis=1) < 0, axis=1))[0])
         raise SimulationError(f"output {spec.name!r}: the hazard is negative (the cumulative hazard decreases); a "
                               "hazard must be >= 0", subject=int(rows[i]) + 1)
-    H0 = sol[:, 0, iH]
-    target = rng.standard_exponential(rows.size)
-    active = np.ones(rows.size, dtype=bool)
-    count = np.zeros(rows.size, dtype=np.int64)
-    while active.any():
-        a = np.flatnonzero(active)
-        # first grid point where H reaches the target (H is nondecreasing, and targets only grow)
-        j = np.sum(H[a] < target[a, None], axis=1)
-        beyond = j >= _GRID
-        for k in a[beyond]:                                          # no (more) event before the end of follow-up
-            out_sid.append(rows[k])
-            out_t.append(end[rows[k]])
-            out_dv.append(0.0)
-        active[a[beyond]] = False
-        a, j = a[~beyond], j[~beyond]
-        if a.size == 0:
-            break
-        j = np.maximum(j, 1)
-        lo = grid[a, j - 1]
-        hi = grid[a, j]
-        Hlo, Hhi = H[a, j - 1], H[a, j]
-        t_event = _locate(cm, q, y0, events, t0, settings, rows[a], iH, ih, H0[a], target[a], lo, hi, Hlo, Hhi)
-        for k, t in zip(a, t_event):
-            out_sid.append(rows[k])
-            out_t.append(t)
-            out_dv.append(1.0)
-        count[a] += 1
+    H_end = H[:, -1]
+    # the targets: one per subject, or (repeated events) cumulative sums until past H at the end of follow-up
+    pair_k, pair_target = [], []
+    total = rng.standard_exponential(rows.size)
+    active = np.flatnonzero(total <= H_end)
+    count = 0
+    while active.size:
+        pair_k.append(active)
+        pair_target.append(total[active])
         if not spec.repeated:
-            active[a] = False
-            continue
-        if np.any(count[a] >= MAX_EVENTS):
-            k = int(a[np.argmax(count[a])])
+            break
+        count += 1
+        if count >= MAX_EVENTS:
             raise SimulationError(f"output {spec.name!r}: more than {MAX_EVENTS} repeated events before the end of "
-                                  "follow-up; check the hazard's value and unit", subject=int(rows[k]) + 1)
-        target[a] = target[a] + rng.standard_exponential(a.size)
-    return np.asarray(out_sid, dtype=np.int64), np.asarray(out_t, dtype=float), np.asarray(out_dv, dtype=float)
+                                  "follow-up; check the hazard's value and unit", subject=int(rows[active[0]]) + 1)
+        total[active] += rng.standard_exponential(active.size)
+        active = active[total[active] <= H_end[active]]
+    k = np.concatenate(pair_k) if pair_k else np.zeros(0, dtype=np.int64)
+    target = np.concatenate(pair_target) if pair_target else np.zeros(0)
+    t_event = np.zeros(0)
+    if k.size:
+        # first grid point where H reaches the target: H(grid[j - 1]) < target <= H(grid[j])
+        j = np.maximum(np.sum(H[k] < target[:, None], axis=1), 1)
+        t_event = _locate(cm, q, y0, events, t0, settings, rows[k], iH, ih, Hs[k, 0], target,
+                          grid[k, j - 1].copy(), grid[k, j].copy(), H[k, j - 1], H[k, j])
+    # every subject is censored at the end of its follow-up unless its (single) event came first
+    censor = np.ones(rows.size, dtype=bool)
+    if not spec.repeated and k.size:
+        censor[k] = False
+    sid = np.concatenate([rows[k], rows[censor]])
+    t = np.concatenate([t_event, end[rows[censor]]])
+    dv = np.concatenate([np.ones(k.size), np.zeros(int(censor.sum()))])
+    return sid, t, dv
 
 
 def _locate(cm, q, y0, events, t0, settings, rows, iH, ih, H0, target, lo, hi, Hlo, Hhi) -> np.ndarray:

@@ -109,6 +109,9 @@ def _tables(result) -> dict:
         tables["lowest_dose_80"] = result.lowest_dose(0.8)
     if len(result.dose_response):
         tables["dose_response"] = result.dose_response
+    clinical = getattr(result, "clinical", None)
+    if clinical is not None and len(clinical):
+        tables["clinical"] = clinical.drop(columns=["group"])
     return tables
 
 
@@ -256,6 +259,11 @@ def _page(result, tables: dict, figures) -> str:
         parts.append("<p>Lowest dose of each schedule reaching at least 80 % probability of target attainment "
                      "(dose '–': none of the doses tested; the best probability reached is shown):</p>")
         parts.append(_html_table(tables["lowest_dose_80"]))
+    if "clinical" in tables:
+        parts.append("<h2>Clinical endpoints by arm</h2><p>For each arm as a whole: the expected response rate, "
+                     "survival or count (the mean over its virtual subjects), and the median of the arm's survival "
+                     "curve; 95 % intervals of the Monte-Carlo error of the simulated subjects.</p>")
+        parts.append(_html_table(tables["clinical"]))
     parts.append("<h2>Endpoints by arm</h2>" + _html_table(tables["summary"]))
     if "dose_response" in tables:
         parts.append("<h2>Dose-response</h2><p>Emax fits to every virtual subject's value (controls at dose 0); "

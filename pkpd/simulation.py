@@ -233,7 +233,7 @@ def simulate(
     observe: Mapping[str, object] | None = None,
     follow_up: float | None = None,
     dropout=None,
-    outcomes: bool = True,
+    outcomes: bool | Sequence[str] = True,
 ) -> Simulation:
     """Simulate one subject or a batch of subjects under a dosing regimen.
 
@@ -289,8 +289,9 @@ def simulate(
         End of follow-up of time-to-event outputs [model time unit] (default: the last output time).
     dropout : float or array (n_subjects,), optional
         Dropout times [model time unit]: events are censored there, and later assessments are not made.
-    outcomes : bool
-        Draw the outcomes (default True; False keeps only the expected values in ``outputs``).
+    outcomes : bool or sequence of str
+        Draw the outcomes (default True), only those of the endpoint outputs named, or none (False: only the
+        expected values in ``outputs``).
 
     Returns
     -------
@@ -380,7 +381,7 @@ def simulate(
         used_seed = seed if isinstance(seed, int | np.integer) else None
         drawn = draw_outcomes(cm, q, y0, events, t0, settings, ids, times=t, observe=_observe_arg(observe),
                               follow_up=follow_up, dropout=dropout, rng=np.random.default_rng(seed),
-                              skip=status != 0)
+                              skip=status != 0, only=None if outcomes is True else outcomes)
     unit_map = {s.name: s.unit for s in m.states} | {o.name: o.unit for o in m.outputs}
     return Simulation(
         times=_readonly(t), time_unit=m.time_unit, subject_ids=ids, states=st, outputs=out, units=unit_map,
