@@ -49,24 +49,26 @@ def replicate(job, seed):
     import pkpd
     from pkpd.errors import PkpdError
 
-    n_subjects = job
+    n_subjects, estimate = job
     model = pkpd.load_model(MODEL)
     data = study(model, n_subjects, seed)
     try:
-        res = pkpd.fit(model, data, estimate=list(ESTIMATE))
+        res = pkpd.fit(model, data, estimate=list(estimate))
     except (PkpdError, np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
         return False, f"{type(err).__name__}: {err}"
     if not res.converged:
         return False, f"did not converge: {res.message}"
-    get = lambda d: np.array([d[p] for p in ESTIMATE])   # noqa: E731
+    get = lambda d: np.array([d[p] for p in estimate])   # noqa: E731
     return True, (get(res.estimates), get(res.ci_low), get(res.ci_high), get(res.se))
 
 
 def summarise(outcomes, truth: dict) -> list[dict]:
+    """Per parameter (``truth`` order): truth, mean, relative bias [%] and its Monte-Carlo SE, empirical and mean
+    model SE, coverage of the 95 % CIs and its Monte-Carlo SE, over the replicates that converged."""
     ok = [x for good, x in outcomes if good]
     est, lo, hi, se = (np.array([o[k] for o in ok]) for k in range(4))
     rows = []
-    for j, p in enumerate(ESTIMATE):
+    for j, p in enumerate(truth):
         t = truth[p]
         rel = 100 * (est[:, j] / t - 1)
         covered = (lo[:, j] <= t) & (t <= hi[:, j])
@@ -81,14 +83,15 @@ def summarise(outcomes, truth: dict) -> list[dict]:
     return rows
 
 
-def run(n: int, n_subjects: int, seed, workers=None, progress=False):
+def run(n: int, n_subjects: int, seed, workers=None, progress=False, estimate=ESTIMATE):
+    """``n`` replicates: (outcomes in replicate order, truth of the estimated parameters)."""
     import pkpd
     from pkpd._parallel import map_tasks, spawn_seeds
 
     model = pkpd.load_model(MODEL)
-    truth = {p: model.parameter(p).value for p in ESTIMATE}
-    outcomes = map_tasks(replicate, spawn_seeds(seed, n), shared=n_subjects, workers=workers, progress=progress,
-                         description="endpoints SSE", unit="replicate")
+    truth = {p: model.parameter(p).value for p in estimate}
+    outcomes = map_tasks(replicate, spawn_seeds(seed, n), shared=(n_subjects, tuple(estimate)), workers=workers,
+                         progress=progress, description="endpoints SSE", unit="replicate")
     return outcomes, truth
 
 

@@ -635,10 +635,17 @@ class _Likelihood:
         self.n_x = len(layout.names)
         self.p_s = layout.n_struct
         sizes = [g.unc.size + (g.unc.size if g.varying else 0) + g.cen.size for g in self.groups]
-        # clinical endpoint records: one residual each, b**2 = -2 log L + K (K as for the log-normaliser)
+        # clinical endpoint records: one residual each, b**2 = -2 log L + K. -2 log L of a probability (binary,
+        # ordinal, count, a censoring or an interval-censored event) is >= 0, so K = 0 (b = sqrt(-2 log L), whose
+        # Gauss-Newton model has the curvature of the likelihood); only an exact event's density can exceed 1, and
+        # its record gets K > 0 where -2 log L starts below 2 (re-centred like the log-normaliser, see _optimise)
         self.records = data.endpoint_records if data.endpoint_records is not None and data.endpoint_records.size \
             else None
-        self.K_records = np.zeros(self.records.size) if self.records is not None else None
+        if self.records is not None:
+            rec = self.records
+            tte = np.array([rec.specs[k].kind == "time-to-event" for k in rec.output], dtype=bool)
+            self.density_records = tte & (rec.dv == 1) & ~rec.interval
+            self.K_records = np.zeros(rec.size)
         self.n_r = int(sum(sizes)) + (self.records.size if self.records is not None else 0)
 
     def reset_constants(self, F: np.ndarray, x: np.ndarray) -> None:
@@ -655,7 +662,7 @@ class _Likelihood:
                 g.K = np.where(np.isfinite(raw), _B_MARGIN - raw, 0.0)
             if self.records is not None:
                 c = self.records.minus2ll(F)
-                self.K_records = np.where(np.isfinite(c), _B_MARGIN - c, 0.0)
+                self.K_records = np.where(self.density_records & np.isfinite(c), np.maximum(2.0 - c, 0.0), 0.0)
 
     def evaluate(self, F: np.ndarray, dF: np.ndarray | None, x: np.ndarray, *, residuals: bool = True,
                  fisher: bool = False) -> _Evaluation:
@@ -813,7 +820,7 @@ def _endpoint_terms(lik: _Likelihood, out: _Evaluation, F, dF, r_parts, j_parts,
     clipped = False
     if residuals:
         b2 = c + lik.K_records
-        clipped = bool(np.any(b2 < 1.0))
+        clipped = bool(np.any(lik.density_records & (b2 < 0.25)))
         b = np.sqrt(np.maximum(b2, 0.0))
         r_parts.append(b)
         if jac:
@@ -1386,17 +1393,23 @@ def _hessian(problem: _Problem, x: np.ndarray, fixed: Sequence[int] = (), *, gra
     return H, "", g[free]
 
 
-def _polish(problem: _Problem, run: _Run) -> _Run:
-    """A few Newton steps on the OFV (Hessian and gradient by central differences) from a converged least-squares
-    run. Used for fits with clinical endpoint records, whose sum-of-squares form carries a large constant that
-    makes the least-squares stopping rule (relative change of the cost) stop a little early."""
+def _polish(problem: _Problem, run: _Run):
+    """Newton steps on the OFV (Hessian and gradient by central differences) from a converged least-squares run.
+
+    Used for fits with clinical endpoint records: the least-squares stopping rule (relative change of the cost)
+    stops a little before the optimum, and these likelihoods are smooth enough for Newton to finish in one or two
+    steps. Returns the run at the polished point and the Hessian there (for the covariance step), or None when a
+    step was refused (the covariance step then computes its own).
+    """
     layout = problem.layout
     x, ofv = run.x.copy(), run.ofv
     for _ in range(4):
         H, _, g = _hessian(problem, x, gradient=True)
         if H is None or not _positive_definite(H):
-            break
+            return dataclasses.replace(run, x=x, ofv=ofv), None
         step = -np.linalg.solve(H, g)
+        if np.max(np.abs(step)) < 1e-8:   # at the optimum to the precision of the differences: H is its Hessian
+            return dataclasses.replace(run, x=x, ofv=ofv), H
         trial = np.clip(x + step, layout.lower, layout.upper)
         F, ok = problem.predictions(trial[None, :layout.n_struct])
         if not ok[0]:
@@ -1405,9 +1418,7 @@ def _polish(problem: _Problem, run: _Run) -> _Run:
         if not (ev.valid and ev.ofv <= ofv + 1e-12 * max(1.0, abs(ofv))):
             break
         x, ofv = trial, ev.ofv
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return dataclasses.replace(run, x=x, ofv=ofv)
+    return dataclasses.replace(run, x=x, ofv=ofv), None
 
 
 def _fisher(problem: _Problem, x: np.ndarray) -> np.ndarray | None:
@@ -1431,9 +1442,11 @@ def _positive_definite(H: np.ndarray, rcond: float = 1e-12) -> bool:
     return bool(w[0] > rcond * max(w[-1], 1.0))
 
 
-def _covariance(problem: _Problem, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, str, str]:
-    """(covariance of the internal parameters, Hessian used, method, message)."""
-    H, why = _hessian(problem, x)
+def _covariance(problem: _Problem, x: np.ndarray, hessian: np.ndarray | None = None
+                ) -> tuple[np.ndarray | None, np.ndarray | None, str, str]:
+    """(covariance of the internal parameters, Hessian used, method, message); ``hessian``: one already computed
+    at ``x``."""
+    H, why = (hessian, "") if hessian is not None else _hessian(problem, x)
     if H is not None and _positive_definite(H):
         return 2.0 * np.linalg.inv(H), H, "hessian", ""
     reason = why or "the Hessian of the -2 log-likelihood is not positive definite at the estimate"
@@ -1985,9 +1998,10 @@ def _fit_data(layout, data, blq, settings, gradient, method, n_starts, rng, max_
             best = run
     if best is None or not math.isfinite(best.ofv):
         raise FitError("the fit found no point where the model and the likelihood can be evaluated")
+    hessian = None
     if problem.lik.records is not None and best.converged:
-        best = _polish(problem, best)
-    cov_info = (_covariance(problem, best.x) if covariance
+        best, hessian = _polish(problem, best)
+    cov_info = (_covariance(problem, best.x, hessian) if covariance
                 else (None, None, "none", "covariance not computed (covariance=False)"))
     return _result(problem, best, summary, cov_info, method, max_evaluations)
 

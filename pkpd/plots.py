@@ -1435,7 +1435,7 @@ def plot_km_vpc(v, *, ax=None):
     >>> sim = pkpd.simulate(m, None, [0.0, 200.0], params={"h0": np.full(30, 0.01)}, seed=1, outcomes=["event"])
     >>> fig = plot_km_vpc(km_vpc(m, sim.to_dataframe(layout="nonmem"), output="event", n_replicates=20, seed=2))
     >>> fig.axes[0].get_ylabel()
-    'survival of event [1]'
+    'P(no event) [1]'
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
     import matplotlib
@@ -1455,7 +1455,7 @@ def plot_km_vpc(v, *, ax=None):
             ax.plot(v.censor_times, v.observed[k], "|", color="black", ms=6, label="censored")
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(_axis_label("time", v.time_unit))
-        ax.set_ylabel(_axis_label(f"survival of {v.output}", "1"))
+        ax.set_ylabel(_axis_label(f"P(no {v.output})", "1"))
         ax.set_title(f"Kaplan-Meier VPC of {v.output} ({v.n_subjects} subjects, {v.n_events} events)")
         ax.legend(loc="best")
         fig.tight_layout()

@@ -438,7 +438,7 @@ def test_km_vpc_covers_a_correct_model_and_not_a_wrong_covariate_effect():
     assert right.coverage >= 0.85 and wrong.coverage < 0.4
     assert right.simulated.shape == (3, 101) and right.n_subjects == 60
     fig = right.plot()
-    assert fig.axes[0].get_ylabel() == "survival of event [1]"
+    assert fig.axes[0].get_ylabel() == "P(no event) [1]"
     import matplotlib.pyplot as plt
 
     plt.close(fig)
