@@ -302,14 +302,14 @@ def _engine(model):
         if o.type == "time-to-event":
             H = fresh(f"{o.name}_cumhaz")
             states.append(State(H, "1", "0", _canonical(o.hazard), f"cumulative hazard of {o.name}"))
-            outputs.append(Output(o.name, f"exp(-{H})", "1", o.description))
+            outputs.append(Output(o.name, f"exp(-{H})", "1", o.description, o.label, o.scale))
             h_out, H_out = fresh(f"{o.name}_hazard"), fresh(f"{o.name}_cumulative_hazard")
             helpers += [Output(h_out, _canonical(o.hazard), per_time, f"hazard of {o.name}"),
                         Output(H_out, H, "1", f"cumulative hazard of {o.name} from the start")]
             specs.append(EndpointSpec(o.name, o.type, repeated=o.repeated, value=o.name, hazard=h_out,
                                       cumulative=H_out, state=H))
         elif o.type == "binary":
-            outputs.append(Output(o.name, _canonical(o.probability), "1", o.description))
+            outputs.append(Output(o.name, _canonical(o.probability), "1", o.description, o.label, o.scale))
             specs.append(EndpointSpec(o.name, o.type, value=o.name))
         elif o.type == "ordinal":
             effect = _canonical(o.effect) if o.effect is not None else "0"
@@ -317,7 +317,7 @@ def _engine(model):
             cats = o.categories
             terms = [_num(cats[0])] + [f"{_num(cats[k] - cats[k - 1])} / (1 + exp(-({logit_text[k - 1]})))"
                                        for k in range(1, len(cats))]
-            outputs.append(Output(o.name, " + ".join(terms), "1", o.description))
+            outputs.append(Output(o.name, " + ".join(terms), "1", o.description, o.label, o.scale))
             names = tuple(fresh(f"{o.name}_logit{k}") for k in range(1, len(cats)))
             helpers += [Output(n, text, "1", f"logit P({o.name} >= {cats[k + 1]:g})")
                         for k, (n, text) in enumerate(zip(names, logit_text))]
@@ -329,11 +329,11 @@ def _engine(model):
                 state = fresh(f"{o.name}_expected")
                 states.append(State(state, "1", "0", _canonical(o.mean), f"expected count of {o.name} from the "
                                                                           "start"))
-                outputs.append(Output(o.name, state, "1", o.description))
+                outputs.append(Output(o.name, state, "1", o.description, o.label, o.scale))
                 r = fresh(f"{o.name}_rate")
                 helpers.append(Output(r, _canonical(o.mean), per_time, f"event rate of {o.name}"))
             else:
-                outputs.append(Output(o.name, _canonical(o.mean), "1", o.description))
+                outputs.append(Output(o.name, _canonical(o.mean), "1", o.description, o.label, o.scale))
             disp = None
             if o.dispersion is not None:
                 disp = fresh(f"{o.name}_dispersion")

@@ -6,6 +6,7 @@ of :mod:`pkpd.expressions`. Every problem is reported as ``file [section] key: w
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+#: Largest model file read [bytes] (the biggest shipped one is about 20 kB).
+MAX_FILE_BYTES = 10_000_000
 _SECTIONS = {"model", "parameters", "covariates", "derived", "states", "outputs", "doses"}
 _KEYS = {
     "model": ({"name", "time_unit"}, {"description", "version", "references"}),
@@ -26,8 +29,8 @@ _KEYS = {
     "derived": ({"expression", "unit"}, {"description"}),
     "states": ({"unit", "initial", "ddt"}, {"description"}),
     # continuous outputs need expression and unit; endpoint outputs (type = ...) their own keys (pkpd.endpoints)
-    "outputs": (set(), {"expression", "unit", "description", "type", "hazard", "repeated", "probability",
-                        "categories", "intercepts", "effect", "mean", "dispersion"}),
+    "outputs": (set(), {"expression", "unit", "description", "label", "scale", "type", "hazard", "repeated",
+                        "probability", "categories", "intercepts", "effect", "mean", "dispersion"}),
     "doses": ({"target", "unit"}, {"factor", "lag", "rate", "duration", "description"}),
 }
 
@@ -94,6 +97,10 @@ def load_model(name_or_path: str | os.PathLike) -> Model:
                                  + " Give a path to a .toml file to load any other model.")
     if not path.is_file():
         raise ModelFileError(f"model file {str(path)!r} does not exist")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ModelFileError(f"the file is {size / 1e6:.1f} MB, more than the {MAX_FILE_BYTES / 1e6:.0f} MB a model "
+                             "file may have", file=str(path))
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
@@ -136,7 +143,13 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ModelFileError(f"bounds must be a list [low, high]; got {bounds!r}", file=file,
                                  section=f"parameters.{name}", key="bounds")
-        params.append(Parameter(name, b["value"], b["unit"], tuple(bounds), b.get("description", ""),
+        value = b["value"]
+        if (all(isinstance(x, int | float) and not isinstance(x, bool) for x in (value, *bounds))
+                and _finite(value) and not bounds[0] <= value <= bounds[1]):
+            # the file contradicts itself: its default is outside the range it calls plausible
+            raise ModelFileError(f"value {value:g} is outside the bounds [{bounds[0]:g}, {bounds[1]:g}]", file=file,
+                                 section=f"parameters.{name}", key="value")
+        params.append(Parameter(name, value, b["unit"], tuple(bounds), b.get("description", ""),
                                 b.get("source", ""), bool(b.get("assumption", False))))
     covs = [Covariate(n, b["unit"], b["value"], b.get("description", "")) for n, b in entries("covariates")]
     derived = [Derived(n, _expr(b["expression"], file, f"derived.{n}", "expression"), b["unit"],
@@ -178,8 +191,16 @@ def _output(name: str, b: dict, file) -> Output:
         intercepts = tuple(_expr(v, file, where, "intercepts") for v in intercepts)
     categories = b.get("categories", ())
     return Output(name, _expr(b["expression"], file, where, "expression") if "expression" in b else "",
-                  b.get("unit", "1"), b.get("description", ""), type=kind, repeated=b.get("repeated", False),
+                  b.get("unit", "1"), b.get("description", ""), b.get("label", ""), b.get("scale", ""), type=kind,
+                  repeated=b.get("repeated", False),
                   categories=categories, intercepts=intercepts, **expressions)
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # a 400-digit literal: the model's own check names it
+        return False
 
 
 def _opt(value):
@@ -244,7 +265,10 @@ def dump_model(model: Model) -> str:
                 out.append("intercepts = [" + ", ".join(_q(a) for a in o.intercepts) + "]")
         else:
             out.append(f"expression = {_q(o.expression)}")
-        out += [f"unit = {_q(o.unit)}", f"description = {_q(o.description)}", ""]
+        out += [f"unit = {_q(o.unit)}", f"description = {_q(o.description)}"]
+        out += [f"label = {_q(o.label)}"] if o.label else []
+        out += [f"scale = {_q(o.scale)}"] if o.scale else []
+        out.append("")
     for d in model.doses:
         out += [f"[doses.{d.name}]", f"target = {_q(d.target)}", f"unit = {_q(d.unit)}", f"factor = {_q(d.factor)}",
                 f"lag = {_q(d.lag)}"]

@@ -1014,6 +1014,8 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
         Unit of ``TIME`` [e.g. h].
     dose_unit, conc_unit : str, optional
         Units of ``AMT`` and ``DV``; when both are given, CL and V are reported in reduced units (e.g. L/h, L).
+        The unit of AMT is never guessed: ``dose_unit`` is needed unless the data state it (an ``AMTU`` column,
+        or a NonmemDataset read with ``dose_unit=``).
 
     Returns
     -------
@@ -1044,7 +1046,17 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
     if route not in ROUTES:
         raise DataError(f"route must be one of {', '.join(ROUTES)}; got {route!r}." + did_you_mean(str(route), ROUTES))
     _check_method(auc_method, "nca")
-    ds = data if isinstance(data, NonmemDataset) else read_nonmem(data, time_unit=time_unit)
+    if isinstance(data, NonmemDataset):
+        if dose_unit is not None and data.dose_unit not in (None, dose_unit):
+            raise DataError(f"nca: dose_unit={dose_unit!r} contradicts the dataset's unit of AMT "
+                            f"({data.dose_unit!r}); give one of them", file=data.source)
+        ds = data
+    else:
+        ds = read_nonmem(data, time_unit=time_unit, dose_unit=dose_unit)
+    if ds.dose_unit == "target":
+        raise DataError("nca: dose_unit='target' needs a model (NCA has none); give the unit of AMT, e.g. "
+                        "dose_unit='mg' (--dose-unit mg)", column="AMT", file=ds.source)
+    dose_unit = ds.dose_unit
     table = ds.data
     obs = ds.observations()
     src = ds.source
