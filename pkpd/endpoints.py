@@ -46,8 +46,8 @@ Examples
 >>> import numpy as np
 >>> float(binary_log_likelihood([1], [0.25])[0]) == float(np.log(0.25))
 True
->>> tte_log_likelihood([1, 0], [0.5, 0.5], [2.0, 2.0]).round(4)   # an event, then a censoring, at hazard 2
-array([0.1931, -0.5   ])
+>>> tte_log_likelihood([1, 0], [0.5, 0.5], [2.0, 2.0]).round(4).tolist()   # an event, then a censoring, hazard 2
+[0.1931, -0.5]
 """
 
 from __future__ import annotations
@@ -247,11 +247,9 @@ def engine_model(model):
 
     Examples
     --------
-    >>> import pkpd
-    >>> from pkpd.model import Output
+    >>> import dataclasses, pkpd
     >>> m = pkpd.load_model("pk_1cmt_iv")
-    >>> m = m.__class__(**{**{f: getattr(m, f) for f in ("name", "time_unit", "parameters", "states", "doses")},
-    ...                    "outputs": m.outputs + (Output("event", type="time-to-event", hazard="0.01 * central"),)})
+    >>> m = dataclasses.replace(m, outputs=m.outputs + (pkpd.Output("event", type="time-to-event", hazard="0.1 * ke"),))
     >>> engine_model(m).state_names, engine_model(m).output_names
     (('central', 'event_cumhaz'), ('conc', 'event', 'event_hazard', 'event_cumulative_hazard'))
     """
@@ -377,8 +375,8 @@ def tte_log_likelihood(event, delta_H, hazard, interval=None, *, gradient: bool 
 
     Examples
     --------
-    >>> tte_log_likelihood([1], [0.2], [0.5], [True]).round(6)   # log(1 - exp(-0.2))
-    array([-1.707771])
+    >>> tte_log_likelihood([1], [0.2], [0.5], [True]).round(5)   # log(1 - exp(-0.2))
+    array([-1.70777])
     """
     ev = np.asarray(event, dtype=float) == 1
     dH = np.asarray(delta_H, dtype=float)
@@ -441,8 +439,8 @@ def ordinal_log_likelihood(category_index, logits, *, gradient: bool = False):
     --------
     >>> import numpy as np
     >>> ll = ordinal_log_likelihood([0, 1, 2], [[1.0, -1.0]] * 3)
-    >>> np.exp(ll).round(4), float(np.exp(ll).sum())
-    (array([0.2689, 0.4621, 0.2689]), 1.0)
+    >>> np.exp(ll).round(4).tolist(), round(float(np.exp(ll).sum()), 12)
+    ([0.2689, 0.4621, 0.2689], 1.0)
     """
     k = np.asarray(category_index, dtype=np.int64)
     L = np.atleast_2d(np.asarray(logits, dtype=float))
@@ -507,8 +505,8 @@ def count_log_likelihood(observed, mean, dispersion=None, *, gradient: bool = Fa
     --------
     >>> count_log_likelihood([0, 3], [2.0, 2.0]).round(4)     # Poisson(2)
     array([-2.    , -1.7123])
-    >>> count_log_likelihood([3], [2.0], [0.5]).round(4)       # scipy.stats.nbinom(2, 0.5).logpmf(3)
-    array([-1.8192])
+    >>> count_log_likelihood([3], [2.0], [0.5]).round(4)       # scipy.stats.nbinom(2, 0.5).logpmf(3) = log(4/32)
+    array([-2.0794])
     """
     from scipy.special import gammaln, xlogy
 

@@ -266,8 +266,8 @@ def nonmem_table(sim, names=None):
             k = un.convert(adm.dose.base_unit, target.unit)
             weight = covs["WT"][i] if adm.dose.per_kg else 1.0
             amount = adm.dose.amount * k * weight
-            rec = {"ID": sid, "TIME": adm.time * tf, "EVID": 1, "MDV": 1, "AMT": amount, "CMT": target.name,
-                   "RATE": 0.0, "DUR": 0.0, "DV": np.nan, "DVID": "."}
+            rec = {"ID": sid, "TIME": adm.time * tf, "EVID": 1, "MDV": 1, "AMT": amount, "AMTU": target.unit,
+                   "CMT": target.name, "RATE": 0.0, "DUR": 0.0, "DV": np.nan, "DVID": "."}
             if not isinstance(adm, Bolus):
                 if adm.modelled == "rate":
                     rec["RATE"] = -1.0
@@ -278,14 +278,17 @@ def nonmem_table(sim, names=None):
                 else:
                     rec["DUR"] = adm.duration * tf
             rows.append(rec)
-    table = pd.DataFrame(rows, columns=["ID", "TIME", "EVID", "MDV", "AMT", "CMT", "RATE", "DUR", "DV", "DVID"])
+    table = pd.DataFrame(rows, columns=["ID", "TIME", "EVID", "MDV", "AMT", "AMTU", "CMT", "RATE", "DUR", "DV",
+                                        "DVID"])
+    if table["AMTU"].nunique() > 1:   # doses into targets of different units: AMT is each target's own unit
+        table["AMTU"] = "target"
     obs = sim.outcomes
     if obs is not None and len(obs):
         if names is not None:
             obs = obs[obs["output"].isin(list(names))]
         o = pd.DataFrame({"ID": obs["ID"].to_numpy(), "TIME": obs["TIME"].to_numpy(dtype=float), "EVID": 0, "MDV": 0,
-                          "AMT": 0.0, "CMT": ".", "RATE": 0.0, "DUR": 0.0, "DV": obs["DV"].to_numpy(dtype=float),
-                          "DVID": obs["output"].to_numpy()})
+                          "AMT": 0.0, "AMTU": ".", "CMT": ".", "RATE": 0.0, "DUR": 0.0,
+                          "DV": obs["DV"].to_numpy(dtype=float), "DVID": obs["output"].to_numpy()})
         table = pd.concat([table, o], ignore_index=True) if len(table) else o
     if not len(table):
         return table

@@ -1900,7 +1900,7 @@ def plot_km_vpc(v, *, ax=None):
     >>> sim = pkpd.simulate(m, None, [0.0, 200.0], params={"h0": np.full(30, 0.01)}, seed=1, outcomes=["event"])
     >>> fig = plot_km_vpc(km_vpc(m, sim.to_dataframe(layout="nonmem"), output="event", n_replicates=20, seed=2))
     >>> fig.axes[0].get_ylabel()
-    'P(no event) [1]'
+    'P(no event)'
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
     import matplotlib
