@@ -547,7 +547,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     with open(out / "summary.json", "w", encoding="utf-8") as fh:
         json.dump(result.summary(), fh, indent=2)
         fh.write("\n")
-    written = _fit_plots(result, out)
+    written = _fit_plots(result, out, ds)
     print(repr(result))
     print(f"wrote {out / 'parameters.csv'}, {out / 'summary.json'}" + "".join(f", {p}" for p in written))
     return 0
@@ -607,7 +607,7 @@ def _error_models(items, model, ds, command: str = "fit") -> dict:
     return out
 
 
-def _fit_plots(result, out: Path) -> list:
+def _fit_plots(result, out: Path, data=None) -> list:
     import matplotlib
 
     from .plots import plot_individual_fits, plot_observed_vs_predicted, plot_residuals, save_figure
@@ -618,9 +618,25 @@ def _fit_plots(result, out: Path) -> list:
 
     written = []
     n_samples = 100 if result.covariance_method != "none" else 0
-    for name, draw in (("observed_vs_predicted.png", lambda: plot_observed_vs_predicted(result)),
-                       ("residuals.png", lambda: plot_residuals(result)),
-                       ("individual_fits.png", lambda: plot_individual_fits(result, n_samples=n_samples, seed=1))):
+    jobs = []
+    endpoints = set(result.model.endpoint_names)
+    if any(o not in endpoints for o in result.outputs):
+        jobs += [("observed_vs_predicted.png", lambda: plot_observed_vs_predicted(result)),
+                 ("residuals.png", lambda: plot_residuals(result)),
+                 ("individual_fits.png", lambda: plot_individual_fits(result, n_samples=n_samples, seed=1))]
+    if data is not None:
+        from .endpoint_vpc import categorical_vpc, km_vpc
+
+        for o in result.model.outputs:   # clinical endpoints: Kaplan-Meier or categorical VPC (100 replicates)
+            if o.name not in result.outputs:
+                continue
+            if o.type == "time-to-event":
+                jobs.append((f"km_vpc_{o.name}.png", lambda o=o: km_vpc(result, data, output=o.name,
+                                                                          n_replicates=100, seed=1).plot()))
+            elif o.type in ("binary", "ordinal"):
+                jobs.append((f"vpc_{o.name}.png", lambda o=o: categorical_vpc(result, data, output=o.name,
+                                                                             n_replicates=100, seed=1).plot()))
+    for name, draw in jobs:
         fig = draw()
         try:
             written.append(save_figure(fig, out / name))

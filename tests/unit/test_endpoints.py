@@ -494,3 +494,26 @@ def test_scenario_clinical_endpoints_equal_their_closed_forms_and_are_reported()
     assert "clinical" in csv
     assert "Clinical endpoints by arm" in page and "P(resp = 1) at 24 h" in page
     assert "Clinical endpoints by arm" in res._repr_html_()
+
+
+def test_fit_population_laplace_runs_on_endpoint_records_alone():
+    data = _relapse_study(n=12, seed=22)
+    fit = pkpd.fit_population(M, data, iiv={"h0": 0.2}, method="laplace", estimate=["h0"], covariance=None)
+    assert fit.converged and fit.n_obs == int((data.EVID == 0).sum())
+    assert fit.minus2ll == fit.objective          # no continuous record: no log 2 pi constants
+    np.testing.assert_allclose(fit.objective, population_objective(
+        M, data, iiv=fit.iiv, method="laplace", init=fit.theta), rtol=1e-8)
+
+
+def test_command_line_fit_needs_no_error_model_for_endpoint_outputs(tmp_path, capsys):
+    from pkpd.cli import main
+
+    sim = pkpd.simulate(M, None, [0.0, 300.0], params={"h0": np.full(30, 0.01)}, seed=2, outcomes=["event"])
+    path = tmp_path / "tte.csv"
+    sim.to_dataframe(layout="nonmem").to_csv(path, index=False)
+    assert main(["fit", str(MODEL_FILE), str(path), "--estimate", "h0", "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "parameters.csv")
+    t, dv = _event_times(sim, "event")
+    np.testing.assert_allclose(table.loc[table.name == "h0", "estimate"].iloc[0], dv.sum() / t.sum(), rtol=1e-6)
+    assert (tmp_path / "out" / "km_vpc_event.png").is_file()   # the diagnostic of a time to event
+    capsys.readouterr()
