@@ -205,7 +205,6 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
         if code == 0 and again and left > 0:
             code = _run_group([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *again], copy,
                               env, log, left)
-    finished = code == 0
     seconds = time.perf_counter() - start
     subprocess.run([sys.executable, "-m", "mutmut", "export-cicd-stats"], cwd=copy, env=env, capture_output=True)
     stats_file = copy / "mutants" / "mutmut-cicd-stats.json"
@@ -219,7 +218,7 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
     tested = detected + stats.get("survived", 0) + stats.get("no_tests", 0)
     text_only = sum(s["kind"] != "result" for s in survivors)
     return {"module": name, "tool": "mutmut", "files": list(spec.files), "tests": list(spec.tests),
-            "finished": finished and tested == stats.get("total", -1) - stats.get("skipped", 0),
+            "finished": tested == stats.get("total", -1) - stats.get("skipped", 0),
             "total": stats.get("total", 0), "tested": tested, "detected": detected,
             "survived": stats.get("survived", 0), "no_tests": stats.get("no_tests", 0),
             "score": detected / tested if tested else math.nan, "text_only_survivors": text_only,
@@ -417,13 +416,20 @@ def report() -> str:
             rows.append(f"| {name} | | | | | | not run yet | | |")
             continue
         r = json.loads(f.read_text())
+        if r.get("tool") == "mutmut":  # classify with the current rules (older result files have no kinds)
+            for sv in r["survivors"]:
+                sv["kind"] = classify(sv["mutant"], sv["diff"])
+            r["text_only_survivors"] = sum(sv["kind"] != "result" for sv in r["survivors"])
+            tested = r["tested"] - r["text_only_survivors"]
+            r["score_results"] = r["detected"] / tested if tested else math.nan
         score = f"{100 * r['score']:.1f} %"
         if r.get("score_ci95"):
             score += f" (95 % CI {100 * r['score_ci95'][0]:.0f}-{100 * r['score_ci95'][1]:.0f})"
         results = r.get("score_results", r["score"])
+        complete = r["finished"] or (r.get("tool") == "mutmut" and r["tested"] == r["total"])
         rows.append(f"| {name} | {r['total']} | {r['tested']} | {r['detected']} | "
                     f"{r['survived'] + r['no_tests']} ({r['no_tests']}) | {r.get('text_only_survivors', 0)} | "
-                    f"{score} | {100 * results:.1f} % | {'yes' if r['finished'] else 'no (time limit)'} |")
+                    f"{score} | {100 * results:.1f} % | {'yes' if complete else 'no (time limit)'} |")
     return "\n".join(rows)
 
 

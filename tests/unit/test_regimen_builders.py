@@ -68,3 +68,9 @@ def test_a_rate_whose_duration_overflows_or_underflows_is_refused(amount, rate):
     # amount / rate is inf or 0 in floating point: no infusion can last that long or that short
     with pytest.raises(DosingError, match="duration = amount / rate must be a finite number > 0"):
         Infusion(0, Dose(amount, "mg"), rate=rate)
+
+
+@pytest.mark.parametrize("items", [5, 2.5, None])
+def test_a_regimen_of_something_that_is_not_a_list_is_a_dosing_error(items):
+    with pytest.raises(DosingError):
+        Regimen(items)
