@@ -49,6 +49,7 @@ def test_m3_fit_is_at_the_censored_likelihood_optimum(case):
     sub = THEOPH[THEOPH.ID == 1]
     sub = sub[(sub.EVID == 1) | (sub.TIME > 0)].copy()   # the prediction at t = 0 is 0 (no proportional SD there)
     sub["LLOQ"] = np.where(sub.EVID == 0, LLOQ, np.nan)
+    sub["AMTU"] = np.where(sub.EVID == 1, "mg", ".")   # AMT's unit stated (pkpd never guesses it)
     obs = sub[sub.EVID == 0]
     t, y = obs.TIME.to_numpy(float), obs.DV.to_numpy(float)
     dose = float(sub.AMT.iloc[0])
