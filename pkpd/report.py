@@ -301,11 +301,17 @@ def _tables(result, probability: float) -> tuple[dict, dict]:
     clinical = getattr(result, "clinical", None)
     if clinical is not None and len(clinical):
         rows = []
+        metric = {ep.name: ep.metric for ep in sc.endpoints}
         for r in clinical.itertuples(index=False):
-            unit, k = shown[r.endpoint]
-            u = _unit(unit)
-            rows.append([esc(r.arm), esc(r.endpoint), esc(r.description), f"{format_number(r.value * k)} {u}".strip(),
-                         f"{format_number(r.ci_low * k)}-{format_number(r.ci_high * k)}", str(int(r.n))])
+            if metric[r.endpoint] in ("probability_at", "survival_at"):   # probabilities, in %
+                k, u = 100.0, " %"
+            elif metric[r.endpoint] == "expected_count":
+                k, u = 1.0, ""
+            else:
+                unit, k = shown[r.endpoint]
+                u = f" {_unit(unit)}"
+            rows.append([esc(r.arm), esc(r.endpoint), esc(r.description), f"{format_number(r.value * k)}{u}",
+                         f"{format_number(r.ci_low * k)}-{format_number(r.ci_high * k)}{u}", str(int(r.n))])
         page["clinical"] = _Table("clinical", ["arm", "endpoint", "definition", "value for the arm",
                                                "95 % interval", "n [subjects]"], rows, numeric={3, 4, 5})
         csv["clinical"] = clinical.drop(columns=["group"])
