@@ -11,9 +11,14 @@ event (censored there), response and grade assessed at 48 h; the study is drawn 
 cumulative hazard) and written with ``Simulation.to_dataframe(layout="nonmem")``, the dataset the fit reads.
 
 Prints one JSON line per parameter (truth, mean estimate, relative bias [%] with its Monte-Carlo SE, empirical SE,
-mean model SE, 95 % CI coverage with its Monte-Carlo SE) and a summary line (replicates, failures, seconds).
+mean model SE, 95 % CI coverage with its Monte-Carlo SE) and a summary line (replicates, failures, seconds). With
+``--out PREFIX`` it also writes ``PREFIX_replicates.jsonl`` (one line per replicate as it finishes, so an interrupted
+run keeps what it did), ``PREFIX.jsonl`` (the printed lines) and the figure ``PREFIX.png`` (relative estimation
+error per parameter, and the coverage of the 95 % intervals with its Monte-Carlo error). ``--replot PREFIX`` redraws
+the summary and the figure from ``PREFIX_replicates.jsonl``.
 
-Usage: python benchmarks/endpoints_sse.py [--n 100] [--subjects 200] [--seed 17] [--workers N]
+Usage: python benchmarks/endpoints_sse.py [--n 100] [--subjects 200] [--seed 17] [--workers N] [--out PREFIX]
+       python benchmarks/endpoints_sse.py --replot PREFIX
 """
 
 from __future__ import annotations
@@ -83,16 +88,79 @@ def summarise(outcomes, truth: dict) -> list[dict]:
     return rows
 
 
-def run(n: int, n_subjects: int, seed, workers=None, progress=False, estimate=ESTIMATE):
-    """``n`` replicates: (outcomes in replicate order, truth of the estimated parameters)."""
+def run(n: int, n_subjects: int, seed, workers=None, progress=False, estimate=ESTIMATE, record=None):
+    """``n`` replicates: (outcomes in replicate order, truth of the estimated parameters). ``record`` (a text file)
+    receives one JSON line per replicate as it finishes."""
     import pkpd
-    from pkpd._parallel import map_tasks, spawn_seeds
+    from pkpd._parallel import iter_tasks, spawn_seeds
 
     model = pkpd.load_model(MODEL)
     truth = {p: model.parameter(p).value for p in estimate}
-    outcomes = map_tasks(replicate, spawn_seeds(seed, n), shared=(n_subjects, tuple(estimate)), workers=workers,
-                         progress=progress, description="endpoints SSE", unit="replicate")
+    outcomes = []
+    for i, outcome in iter_tasks(replicate, spawn_seeds(seed, n), shared=(n_subjects, tuple(estimate)),
+                                 workers=workers, progress=progress, description="endpoints SSE", unit="replicate"):
+        outcomes.append(outcome)
+        if record is not None:
+            good, x = outcome
+            line = {"replicate": i, "converged": good}
+            if good:
+                line.update({k: dict(zip(estimate, map(float, v)))
+                             for k, v in zip(("estimate", "ci_low", "ci_high", "se"), x)})
+            else:
+                line["reason"] = x
+            record.write(json.dumps(line) + "\n")
+            record.flush()
     return outcomes, truth
+
+
+def read_replicates(path: Path):
+    """(outcomes, truth, design) from a ``*_replicates.jsonl`` written by :func:`main` (its first line holds the
+    truth and the design: subjects, seed)."""
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    truth = lines[0]["truth"]
+    outcomes = []
+    for line in lines[1:]:
+        if line["converged"]:
+            outcomes.append((True, tuple(np.array([line[k][p] for p in truth])
+                                         for k in ("estimate", "ci_low", "ci_high", "se"))))
+        else:
+            outcomes.append((False, line["reason"]))
+    return outcomes, truth, {k: v for k, v in lines[0].items() if k != "truth"}
+
+
+def plot(outcomes, truth: dict, path: Path, title: str):
+    """The figure: relative estimation error per parameter (box: quartiles, whiskers 5-95 %) and the coverage of
+    the 95 % intervals with +- 2 Monte-Carlo standard errors, against the nominal 95 %."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summarise(outcomes, truth)
+    ok = [x for good, x in outcomes if good]
+    est = np.array([o[0] for o in ok])
+    rel = 100 * (est / np.array(list(truth.values())) - 1)
+    names = list(truth)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    a.boxplot(rel, whis=(5, 95), showmeans=True, showfliers=False)
+    a.set_xticks(range(1, len(names) + 1), names)
+    a.axhline(0.0, color="k", lw=0.8)
+    a.set_ylabel("estimate / truth - 1 [%]")
+    a.set_title("relative estimation error (mean: triangle)")
+    cov = 100 * np.array([r["coverage_95"] for r in rows])
+    x = np.arange(1, len(names) + 1)
+    band = 200 * np.sqrt(0.95 * 0.05 / max(len(ok), 1))   # +- 2 Monte-Carlo SE of a coverage of 95 %
+    b.axhspan(95.0 - band, min(95.0 + band, 100.0), color="0.85", label="95 % +- 2 Monte-Carlo SE")
+    b.axhline(95.0, color="k", lw=0.8, ls="--", label="nominal 95 %")
+    b.plot(x, cov, "o", label="observed")
+    b.set_xticks(x, names)
+    b.set_ylim(min(80.0, float(np.min(cov)) - 5.0), 100.5)
+    b.set_ylabel("95 % CI coverage [%]")
+    b.set_title("coverage of the Wald 95 % intervals")
+    b.legend(loc="lower left")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main():
@@ -101,15 +169,44 @@ def main():
     parser.add_argument("--subjects", type=int, default=200)
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write PREFIX_replicates.jsonl, PREFIX.jsonl and PREFIX.png")
+    parser.add_argument("--replot", type=Path, default=None, help="summary and figure from PREFIX_replicates.jsonl")
     args = parser.parse_args()
-    start = time.perf_counter()
-    outcomes, truth = run(args.n, args.subjects, args.seed, args.workers, progress=True)
-    seconds = time.perf_counter() - start
-    for row in summarise(outcomes, truth):
-        print(json.dumps(row))
+    prefix = args.replot or args.out
+    if args.replot is not None:
+        outcomes, truth, design = read_replicates(Path(f"{prefix}_replicates.jsonl"))
+        head = {"benchmark": "endpoints_sse", "replicates": len(outcomes), **design, "replotted": True}
+    else:
+        start = time.perf_counter()
+        record = None
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            record = open(f"{args.out}_replicates.jsonl", "w")
+            record.write(json.dumps({"truth": _truth(), "subjects": args.subjects, "seed": args.seed}) + "\n")
+        try:
+            outcomes, truth = run(args.n, args.subjects, args.seed, args.workers, progress=True, record=record)
+        finally:
+            if record is not None:
+                record.close()
+        head = {"benchmark": "endpoints_sse", "replicates": args.n, "subjects": args.subjects, "seed": args.seed,
+                "seconds": round(time.perf_counter() - start, 1)}
     failed = [x for good, x in outcomes if not good]
-    print(json.dumps({"benchmark": "endpoints_sse", "replicates": args.n, "subjects": args.subjects,
-                      "seed": args.seed, "failed": len(failed), "failures": failed[:5], "seconds": round(seconds, 1)}))
+    lines = [json.dumps(row) for row in summarise(outcomes, truth)]
+    lines.append(json.dumps({**head, "failed": len(failed), "failures": failed[:5]}))
+    print("\n".join(lines))
+    if prefix is not None:
+        Path(f"{prefix}.jsonl").write_text("\n".join(lines) + "\n")
+        n_ok = len(outcomes) - len(failed)
+        plot(outcomes, truth, Path(f"{prefix}.png"), f"clinical endpoints, simulation-re-estimation: {n_ok} "
+             f"converged replicates of {len(outcomes)}, {head['subjects']} subjects each")
+
+
+def _truth() -> dict:
+    import pkpd
+
+    model = pkpd.load_model(MODEL)
+    return {p: model.parameter(p).value for p in ESTIMATE}
 
 
 if __name__ == "__main__":
