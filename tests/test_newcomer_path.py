@@ -42,6 +42,7 @@ NOT_RUN_REASONS = {
     "needs a GPU",                                    # docs/performance.md: jax[cuda12]
     "illustrative fragment",                          # docs/performance.md: a call with "..." in place of arguments
     "starts Jupyter",                                 # notebooks/README.md: jupyter lab is interactive
+    "the mutation audit (hours of CPU)",              # docs/testing.md: benchmarks/mutation.py
 }
 
 
@@ -81,6 +82,7 @@ def shell_commands(code: str) -> list[str]:
                 continue  # building the environment this test already runs in
             if "pytest" in words:
                 continue  # the test suite itself
+            step = re.sub(r"\s+#.*$", "", step)  # a trailing comment
             steps.append(re.sub(r"(^|\s)\.venv/bin/", rf"\g<1>{BIN}/", step))
         if steps:
             out.append(" && ".join(steps))

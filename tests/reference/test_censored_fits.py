@@ -49,7 +49,6 @@ def test_m3_fit_is_at_the_censored_likelihood_optimum(case):
     sub = THEOPH[THEOPH.ID == 1]
     sub = sub[(sub.EVID == 1) | (sub.TIME > 0)].copy()   # the prediction at t = 0 is 0 (no proportional SD there)
     sub["LLOQ"] = np.where(sub.EVID == 0, LLOQ, np.nan)
-    sub["AMTU"] = np.where(sub.EVID == 1, "mg", ".")   # AMT's unit stated (pkpd never guesses it)
     obs = sub[sub.EVID == 0]
     t, y = obs.TIME.to_numpy(float), obs.DV.to_numpy(float)
     dose = float(sub.AMT.iloc[0])
@@ -64,8 +63,9 @@ def test_m3_fit_is_at_the_censored_likelihood_optimum(case):
     ref = optimize.minimize(m2ll, np.log([1.5, 2.8, 32.0, 0.5]), method="Nelder-Mead",
                             options=dict(xatol=1e-10, fatol=1e-12, maxiter=40000, maxfev=80000))
     assert ref.success
-    res = pkpd.fit(pkpd.load_model("pk_1cmt_oral"), sub, estimate=["ka", "CL", "V"], error={"conc": error},
-                   blq="M3")
+    model = pkpd.load_model("pk_1cmt_oral")
+    res = pkpd.fit(model, pkpd.nonmem.read_nonmem(sub, model, dose_unit="mg"), estimate=["ka", "CL", "V"],
+                   error={"conc": error}, blq="M3")
     assert res.converged and res.n_censored == 2
     assert res.objective == pytest.approx(ref.fun, abs=1e-6)
     for name, expected in zip(("ka", "CL", "V", f"conc.{err_name}"), np.exp(ref.x)):

@@ -36,7 +36,7 @@ def test_steady_state_dose_on_a_non_zero_baseline(ss):
     n = len(times)
     data = pd.DataFrame({"ID": 1, "TIME": times, "EVID": [1] + [0] * (n - 1), "AMT": [D] + [0] * (n - 1),
                          "SS": [ss] + [0] * (n - 1), "II": [II] + [0] * (n - 1), "CMT": ["bolus"] + ["."] * (n - 1)})
-    out = simulate_nonmem(model, read_nonmem(data, model))["amount"].to_numpy()
+    out = simulate_nonmem(model, read_nonmem(data, model, dose_unit="mg"))["amount"].to_numpy()
     peak = kin / k + D / (1 - np.exp(-k * II))          # just after the dose, at steady state
     expected = kin / k + (peak - kin / k) * np.exp(-k * np.asarray(times, dtype=float))
     np.testing.assert_allclose(out, expected, rtol=1e-6)
@@ -52,7 +52,7 @@ def test_modelled_rate_with_bioavailability_infuses_f_times_amt():
     data = pd.DataFrame({"ID": 1, "TIME": times, "EVID": [1] + [0] * (n - 1), "AMT": [100.0] + [0] * (n - 1),
                          "RATE": [-1] + [0] * (n - 1), "CMT": [2] + ["."] * (n - 1), "MODE": 1, "RAT2": 20.0,
                          "BIOAV": 0.5})
-    got = simulate_nonmem(model, read_nonmem(data, model))["CP"].to_numpy()
+    got = simulate_nonmem(model, read_nonmem(data, model, dose_unit="mg"))["CP"].to_numpy()
     expected = infusion_1cmt(times, 20.0, 2.5, 1.1, 20.0) * 1000  # mg/L -> ng/mL
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 

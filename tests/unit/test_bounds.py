@@ -82,3 +82,17 @@ def test_model_file_value_outside_its_own_bounds_is_an_error(tmp_path):
     path.write_text(text)
     with pytest.raises(ModelFileError, match=r"\[parameters.CL\] value: value 1000 is outside the bounds"):
         pkpd.load_model(path)
+
+
+def test_simulate_summary_checks_the_whole_population_once():
+    model = pkpd.load_model("pk_1cmt_iv")
+    regimen = pkpd.Regimen.single(pkpd.Dose(100, "mg"))
+    cl = np.array([2.8, 1e4, 3.0, 2.0])  # median 2.9: inside, although the chunk [1e4, 3.0]... has a median outside
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BoundsWarning)
+        pkpd.simulate_summary(model, regimen, np.linspace(0, 24, 5), params={"CL": cl}, chunk_size=2, progress=False,
+                              settings=pkpd.SolverSettings(on_failure="mark"))
+    with pytest.warns(BoundsWarning, match=r"CL \(median of 4 values 1000\)") as record:
+        pkpd.simulate_summary(model, regimen, np.linspace(0, 24, 5), params={"CL": np.full(4, 1000.0)},
+                              chunk_size=2, progress=False, settings=pkpd.SolverSettings(on_failure="mark"))
+    assert len([w for w in record if issubclass(w.category, BoundsWarning)]) == 1
