@@ -157,9 +157,9 @@ class Simulation:
             subject and time (a fifth of the memory for five outputs).
             ``"nonmem"``: for a model with clinical endpoints, a NONMEM dataset of the doses (``EVID=1``, ``AMT``
             in the dose target's unit, which ``AMTU`` states, per-kg doses multiplied by ``WT``, ``CMT`` the dose
-            target, ``RATE``/``DUR`` for infusions) and the drawn endpoint records (``EVID=0``, ``DV``, ``DVID`` the output; ``outputs``
-            selects which endpoints), ``TIME`` in the model's time unit, plus one column per covariate: ready for
-            :func:`pkpd.fit` / :func:`pkpd.fit_population`.
+            target, ``RATE``/``DUR`` for infusions) and the drawn endpoint records (``EVID=0``, ``DV``, ``DVID``
+            the output; ``outputs`` selects which endpoints), ``TIME`` in the model's time unit, plus one column per
+            covariate: ready for :func:`pkpd.fit` / :func:`pkpd.fit_population`.
         include_states : bool
             Add the ODE states to the default selection.
 
