@@ -310,8 +310,10 @@ def _tables(result, probability: float) -> tuple[dict, dict]:
             else:
                 unit, k = shown[r.endpoint]
                 u = f" {_unit(unit)}"
+            interval = (f"{format_number(r.ci_low * k)}-{format_number(r.ci_high * k)}{u}"
+                        if np.isfinite(r.ci_low) and np.isfinite(r.ci_high) else "–")   # none for one subject
             rows.append([esc(r.arm), esc(r.endpoint), esc(r.description), f"{format_number(r.value * k)}{u}",
-                         f"{format_number(r.ci_low * k)}-{format_number(r.ci_high * k)}{u}", str(int(r.n))])
+                         interval, str(int(r.n))])
         page["clinical"] = _Table("clinical", ["arm", "endpoint", "definition", "value for the arm",
                                                "95 % interval", "n [subjects]"], rows, numeric={3, 4, 5})
         csv["clinical"] = clinical.drop(columns=["group"])

@@ -503,6 +503,8 @@ def test_scenario_clinical_endpoints_equal_their_closed_forms_and_are_reported()
     page = _page(res, tables, [(stem, stem, "data:,") for stem in ("time_course", "exposure")], 0.8)
     assert "clinical" in csv
     assert "Clinical endpoints by arm" in page and "P(resp = 1) at 24 h" in page
+    clinical = page[page.index("Clinical endpoints by arm"):]
+    assert "<td class='num'>26.9 %</td><td class='num'>–</td>" in clinical   # expit(-1) in %; one subject: no CI
     assert "Clinical endpoints by arm" in res._repr_html_()
 
 
