@@ -1,4 +1,4 @@
-"""Endpoint records in estimation (private; used by :mod:`pkpd.fitting` and :mod:`pkpd.nlme`).
+"""Endpoint records in estimation (private; used by :mod:`pkpd.estimation`).
 
 The fitters predict engine outputs at (subject, time) rows. An endpoint record needs several such predictions: a
 time-to-event record the cumulative hazard at its time and at the start of its risk interval (the previous record of

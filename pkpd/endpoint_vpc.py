@@ -190,7 +190,8 @@ class _Design:
 
 def _design(fit, data, output, model, iiv, kinds=()) -> _Design:
     from . import units as un
-    from .fitting import FitResult, _read, _subject_covariates
+    from .estimation.data import _read, _subject_covariates
+    from .estimation.individual import FitResult
     from .load import load_model
     from .model import Model
 
