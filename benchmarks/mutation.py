@@ -27,6 +27,8 @@ Two mutators:
 A run stopped by its time limit (``--time-limit`` per module) keeps its results: running the same command again
 resumes where it stopped (mutmut keeps the result of every mutant tested; the template mutator its JSON file).
 After adding tests, ``--retest`` tests the surviving mutants of a module again with the current tests.
+``--only PATTERN`` (mutmut modules) tests only the mutants whose names match (fnmatch, e.g. ``'*x__text__*'``):
+a partial audit of the functions that changed, reported as such (``tested`` < ``mutants``).
 
 Usage::
 
@@ -41,6 +43,7 @@ Results: ``benchmarks/results/mutation/<module>.json`` (counts, score, surviving
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import os
@@ -78,7 +81,8 @@ ENGINE_TESTS = ("tests/reference/test_analytic.py", "tests/reference/test_time_d
 MODULES: dict[str, Spec] = {
     "expressions": Spec(("pkpd/expressions.py",), (
         "tests/unit/test_expressions.py", "tests/properties/test_expression_allow_list.py",
-        "tests/properties/test_expression_properties.py", "tests/unit/test_c_printing.py", "tests/unit/test_units.py",
+        "tests/properties/test_expression_properties.py", "tests/unit/test_c_printing.py",
+        "tests/unit/test_expression_printing.py", "tests/unit/test_units.py",
         "tests/reference/test_unit_conversion.py", "tests/reference/test_time_dependent_rhs.py")),
     "units": Spec(("pkpd/units.py",), (
         "tests/unit/test_units.py", "tests/reference/test_unit_conversion.py", "tests/unit/test_expressions.py",
@@ -186,7 +190,8 @@ def _not_detected(copy: Path, env) -> list[str]:
     return [m.group(1) for line in listing.splitlines() if (m := re.match(r"\s*(\S+): (survived|no tests)$", line))]
 
 
-def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: int, retest: bool = False) -> dict:
+def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: int, retest: bool = False,
+               only: tuple[str, ...] = ()) -> dict:
     copy = workdir / name
     env = dict(os.environ, PKPD_CACHE_DIR=str(workdir / "cache"), MPLBACKEND="Agg")
     if not (copy / "pyproject.toml").exists():
@@ -206,9 +211,11 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
         (copy / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     start = time.perf_counter()
     with open(copy / "mutmut.log", "a") as log:
-        code = _run_group([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)], copy, env, log,
-                          time_limit)
+        code = _run_group([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *only], copy, env,
+                          log, time_limit)
         left = time_limit - (time.perf_counter() - start)
+        if only:
+            again = [m for m in again if any(fnmatch.fnmatch(m, pat) for pat in only)]
         if code == 0 and again and left > 0:
             code = _run_group([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *again], copy,
                               env, log, left)
@@ -230,7 +237,7 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
             "survived": stats.get("survived", 0), "no_tests": stats.get("no_tests", 0),
             "score": detected / tested if tested else math.nan, "text_only_survivors": text_only,
             "score_results": detected / (tested - text_only) if tested > text_only else math.nan,
-            "seconds_this_run": round(seconds), "survivors": survivors}
+            "seconds_this_run": round(seconds), "only": list(only), "survivors": survivors}
 
 
 def _run_group(cmd, cwd, env, log, time_limit) -> int | None:
@@ -434,9 +441,10 @@ def report() -> str:
             score += f" (95 % CI {100 * r['score_ci95'][0]:.0f}-{100 * r['score_ci95'][1]:.0f})"
         results = r.get("score_results", r["score"])
         complete = r["finished"] or (r.get("tool") == "mutmut" and r["tested"] == r["total"])
+        partial = f"no (only `{' '.join(r['only'])}`)" if r.get("only") else "no (time limit)"
         rows.append(f"| {name} | {r['total']} | {r['tested']} | {r['detected']} | "
                     f"{r['survived'] + r['no_tests']} ({r['no_tests']}) | {r.get('text_only_survivors', 0)} | "
-                    f"{score} | {100 * results:.1f} % | {'yes' if complete else 'no (time limit)'} |")
+                    f"{score} | {100 * results:.1f} % | {'yes' if complete else partial} |")
     return "\n".join(rows)
 
 
@@ -452,6 +460,8 @@ def main(argv=None) -> int:
     ap.add_argument("--report", action="store_true", help="print the score table of the results so far")
     ap.add_argument("--retest", action="store_true",
                     help="mutmut modules: take the current tests and test the surviving mutants again")
+    ap.add_argument("--only", nargs="+", default=(), metavar="PATTERN",
+                    help="mutmut modules: test only the mutants whose names match these fnmatch patterns")
     args = ap.parse_args(argv)
     if args.list:
         for name, spec in MODULES.items():
@@ -470,7 +480,7 @@ def main(argv=None) -> int:
         if spec.kind == "template":
             result = run_templates(name, spec, args.workdir, args.time_limit, args.sample, args.seed)
         else:
-            result = run_mutmut(name, spec, args.workdir, args.time_limit, args.jobs, args.retest)
+            result = run_mutmut(name, spec, args.workdir, args.time_limit, args.jobs, args.retest, tuple(args.only))
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in result.items() if k != "survivors"}), flush=True)
     print(report())

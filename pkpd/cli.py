@@ -276,6 +276,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     lines = [repr(model)]
     if model.file:
         lines.append(f"  file: {model.file}")
+    lines.append(_solver_line(model))
     if model.description:
         lines += ["", "description:", *("  " + line if line else "" for line in model.description.splitlines())]
     if model.references:
@@ -283,6 +284,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
     # what a file says never drives the terminal (escape sequences, bidirectional overrides)
     print(printable("\n".join(lines)))
     return 0
+
+
+def _solver_line(model) -> str:
+    from .linear_system import linearity
+
+    verdict = linearity(model)
+    if verdict.is_linear:
+        return "  solver: closed form (linear, dy/dt = A y + b; SolverSettings(method='ode') integrates instead)"
+    return f"  solver: ODE ({verdict.reason})"
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

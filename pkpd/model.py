@@ -295,6 +295,22 @@ class Model:
             return self.time_unit
         raise ModelFileError(f"unknown name {name!r}." + did_you_mean(name, _all_names(self)), file=self.name)
 
+    @property
+    def is_linear(self) -> bool:
+        """Whether the equations are linear with coefficients constant between events (``dy/dt = A y + b``), so
+        that simulations use the exact closed form (:mod:`pkpd.closed_form`); the reason when not:
+        ``pkpd.linear_system.linearity(model).reason``.
+
+        Examples
+        --------
+        >>> import pkpd
+        >>> pkpd.load_model("pk_2cmt_oral").is_linear, pkpd.load_model("msc_salvadori").is_linear
+        (True, False)
+        """
+        from .linear_system import linearity
+
+        return linearity(self).is_linear
+
     # ------------------------------------------------------------------ variants
     def with_parameters(self, **values: float) -> Model:
         """A copy with some parameter values changed; unknown names are errors.

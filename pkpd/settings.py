@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from .errors import PkpdError, did_you_mean
 
-_METHODS = {"auto": 0, "tsit5": 1, "rodas4": 2}
+# "ode" and "closed-form" choose between the ODE solver and the closed form of linear models (pkpd.closed_form);
+# the compiled ODE solver runs "ode" as "auto"
+_METHODS = {"auto": 0, "tsit5": 1, "rodas4": 2, "ode": 0, "closed-form": 0}
 _ON_FAILURE = ("raise", "mark")
 
 
@@ -17,9 +19,14 @@ class SolverSettings:
 
     Attributes
     ----------
-    method : {"auto", "tsit5", "rodas4"}
-        ``"auto"`` (default) integrates with Tsitouras' explicit 5(4) pair and switches a subject to the
-        L-stable Rosenbrock method Rodas4 (analytic Jacobian) when it detects stiffness; the others force one.
+    method : {"auto", "ode", "closed-form", "tsit5", "rodas4"}
+        ``"auto"`` (default): a model whose equations are linear with coefficients constant between events
+        (:func:`pkpd.linear_system.linearity`: one- to three-compartment models with bolus, infusion or first-order
+        absorption...) is solved in closed form (matrix exponentials, exact to rounding; :mod:`pkpd.closed_form`);
+        any other is integrated with Tsitouras' explicit 5(4) pair, switching a subject to the L-stable Rosenbrock
+        method Rodas4 (analytic Jacobian) when it detects stiffness. ``"ode"``: that ODE integration even for a
+        linear model. ``"closed-form"``: the closed form, an error for a model that is not linear. ``"tsit5"``,
+        ``"rodas4"``: the ODE solver with one method. The tolerances apply to the ODE solver only.
     rtol, atol : float
         Relative and absolute local error tolerances (atol in each state's own unit).
     max_step : float

@@ -80,7 +80,8 @@ class Simulation:
     model_name, model_version : str
     settings : SolverSettings
     n_steps : ndarray (n_subjects,)
-        Accepted plus rejected steps per subject (work count).
+        Accepted plus rejected steps per subject (work count); with the closed form of a linear model
+        (:mod:`pkpd.closed_form`), the exact steps from output to output and event to event.
     labels, scales : dict[str, str]
         Per output, the human label and the declared axis scale of the model file (``Output.label``,
         ``Output.scale``), which figures use.
@@ -556,14 +557,19 @@ _BATCH_CHUNK = 20_000
 def run_batch(cm: CompiledModel, q, y0, events: EventTable, tt, pre, n_out, t0, settings: SolverSettings, *,
               keep_states: bool = True, keep_outputs: bool = True, progress: bool | None = False,
               desc: str = "simulate", max_bytes: float | None = None) -> dict:
-    """Run the compiled solver (private API shared by simulate, the NONMEM runner and the fitter).
+    """Run the compiled solver (private API shared by simulate, the NONMEM runner and the fitter); a linear model
+    is solved in closed form instead unless ``settings.method`` asks for the ODE solver (:mod:`pkpd.closed_form`).
 
     Batches of more than :data:`_BATCH_CHUNK` subjects run chunk by chunk into the same result arrays, with a
     progress bar (``progress``: as :class:`pkpd._progress.ChunkProgress`) and a clear KeyboardInterrupt. Results
     larger than ``max_bytes`` (default :func:`memory_limit`) are refused before anything is allocated.
     """
     from ._progress import ChunkProgress
+    from .closed_form import run_closed_form, uses_closed_form
 
+    if uses_closed_form(cm.model, settings):
+        return run_closed_form(cm, q, y0, events, tt, pre, n_out, t0, keep_states=keep_states,
+                               keep_outputs=keep_outputs, progress=progress, desc=desc, max_bytes=max_bytes)
     n = q.shape[0]
     n_times = tt.shape[1]
     ns, no = len(cm.model.states), len(cm.model.outputs)

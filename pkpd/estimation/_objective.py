@@ -186,7 +186,7 @@ def derivative_scales(values: np.ndarray) -> np.ndarray:
 
 def initial_methods(n: int, settings) -> np.ndarray:
     """Solver method per subject for the compiled code: the settings' method, "auto" = Tsit5 with a Rodas4 retry."""
-    code = {"auto": 0, "tsit5": 1, "rodas4": 2}[settings.method]
+    code = settings.method_code
     return np.full(n, code, dtype=np.int64)
 
 

@@ -390,6 +390,9 @@ def _compiled_unsupported(prob: _Problem, layout: _Layout) -> str:
 
     if not available():
         return "no C compiler (or PKPD_ENGINE=numba)"
+    if prob.settings.method == "closed-form":
+        return ("the closed form was asked for (SolverSettings(method='closed-form')), and the compiled inner "
+                "problem integrates the model with its sensitivities")
     if prob.iov is not None:
         return "inter-occasion variability"
     if prob.data.records is not None:

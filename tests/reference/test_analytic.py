@@ -1,4 +1,5 @@
-"""Classic PK models against their closed-form solutions, at the default solver tolerances (issue 2)."""
+"""Classic PK models against their textbook solutions: the closed form of linear models (issue 15) and the ODE solver
+at its default tolerances (issue 2)."""
 
 import numpy as np
 import pytest
@@ -6,6 +7,24 @@ import pytest
 import pkpd
 
 TOL = 1e-6  # relative error required at default tolerances
+
+
+@pytest.fixture(autouse=True, params=["closed-form", "ode"])
+def solver(request, monkeypatch):
+    """Every test twice: the closed form these linear models get by default, and the ODE solver at its default
+    tolerances (a test that names a method keeps it)."""
+    import dataclasses
+
+    real = pkpd.simulate
+
+    def simulate(*args, settings=None, **kwargs):
+        settings = settings or pkpd.SolverSettings()
+        if settings.method == "auto":
+            settings = dataclasses.replace(settings, method=request.param)
+        return real(*args, settings=settings, **kwargs)
+
+    monkeypatch.setattr(pkpd, "simulate", simulate)
+    return request.param
 
 
 def rel_err(got, ref, floor=1e-9):

@@ -27,6 +27,9 @@ EXPRESSIONS = [
     "ifelse(x == x, 1, 0) + ifelse(x != y, 2, 0) + ifelse(y <= x, 4, 0) + ifelse(z > y, 8, 0)",
     "x * (y + z) - -3.5", "x ** 0.5 * y ** 2.5 / z ** 3",
 ]
+# the internal Hill call (pkpd.compile's rewrite of hill with parameter x50 and n): second argument x50 ** n
+HILLC = ex.Call("hillc", (ex.BinOp("-", ex.Name("x"), ex.Num(2.0)), ex.BinOp("**", ex.Name("y"), ex.Name("z")),
+                          ex.Name("z")))
 HELPERS = """
 #include <math.h>
 static double _min(double a, double b) { return a < b ? a : b; }
@@ -37,26 +40,38 @@ static double _hillc(double x, double x50n, double n) { return pow(x, n) / (x50n
 """
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cprint")
+def _compile(directory) -> ctypes.CDLL:
+    """Print every expression as C (with the code under test) and compile them into one library."""
     body = [HELPERS]
     for k, text in enumerate(EXPRESSIONS):
         src = ex.to_source(ex.parse(text), lambda n: n, flavour="c")
         body.append(f"double f{k}(double x, double y, double z) {{ return {src}; }}")
-    (d / "exprs.c").write_text("\n".join(body))
-    subprocess.run([CC, "-O0", "-shared", "-fPIC", "-o", str(d / "exprs.so"), str(d / "exprs.c"), "-lm"], check=True)
-    lib = ctypes.CDLL(str(d / "exprs.so"))
-    for k in range(len(EXPRESSIONS)):
-        getattr(lib, f"f{k}").restype = ctypes.c_double
-        getattr(lib, f"f{k}").argtypes = [ctypes.c_double] * 3
+    body.append(f"double hillc(double x, double y, double z) {{ return {ex.to_source(HILLC, str, flavour='c')}; }}")
+    (directory / "exprs.c").write_text("\n".join(body))
+    subprocess.run([CC, "-O0", "-shared", "-fPIC", "-o", str(directory / "exprs.so"), str(directory / "exprs.c"),
+                    "-lm"], check=True)
+    lib = ctypes.CDLL(str(directory / "exprs.so"))
+    for name in [f"f{k}" for k in range(len(EXPRESSIONS))] + ["hillc"]:
+        getattr(lib, name).restype = ctypes.c_double
+        getattr(lib, name).argtypes = [ctypes.c_double] * 3
     return lib
 
 
-@pytest.mark.parametrize("k", range(len(EXPRESSIONS)), ids=EXPRESSIONS)
-@pytest.mark.parametrize("point", [(1.5, 2.0, 0.75), (4.0, 0.5, 3.0)])
-def test_c_source_computes_the_tree(library, k, point):
-    x, y, z = point
-    want = float(ex.evaluate(ex.parse(EXPRESSIONS[k]), {"x": x, "y": y, "z": z}))
-    got = getattr(library, f"f{k}")(x, y, z)
-    assert got == pytest.approx(want, rel=1e-14, abs=1e-300)
+def test_c_sources_compute_the_trees(tmp_path):
+    # one test (one compile) for all expressions, so that printing is exercised by the test that checks it (a
+    # module-scoped fixture would print everything once, before the tests that check the values)
+    lib = _compile(tmp_path)
+    wrong = []
+    for point in [(1.5, 2.0, 0.75), (4.0, 0.5, 3.0)]:
+        x, y, z = point
+        for k, text in enumerate(EXPRESSIONS):
+            want = float(ex.evaluate(ex.parse(text), {"x": x, "y": y, "z": z}))
+            got = getattr(lib, f"f{k}")(x, y, z)
+            if got != pytest.approx(want, rel=1e-14, abs=1e-300):
+                wrong.append(f"{text} at {point}: C {got!r}, tree {want!r}")
+        # the internal Hill call: x clamped at 0 as in hill, second argument x50 ** n
+        xc = max(x - 2.0, 0.0)
+        want = xc**z / (y**z + xc**z)
+        if lib.hillc(x, y, z) != pytest.approx(want, rel=1e-14, abs=1e-300):
+            wrong.append(f"hillc at {point}: C {lib.hillc(x, y, z)!r}, expected {want!r}")
+    assert not wrong, "\n".join(wrong)

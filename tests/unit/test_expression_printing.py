@@ -39,12 +39,22 @@ TEXTS = [
     ("1e20 * x", "1e+20 * x"),
     ("ifelse(x < y, 1, 2)", "ifelse(x < y, 1, 2)"),
     ("hill(x, 2, 3) + min(x, y) - max(x, 0)", "hill(x, 2, 3) + min(x, y) - max(x, 0)"),
+    ("a - b * c", "a - b * c"),
+    ("x * 0.5 - 0.25", "x * 0.5 - 0.25"),
+    ("x ** (y + z)", "x ** (y + z)"),
 ]
 
 
 @pytest.mark.parametrize("text, printed", TEXTS, ids=[t for t, _ in TEXTS])
 def test_model_text_has_minimal_parentheses(text, printed):
     assert ex.to_text(ex.parse(text)) == printed
+
+
+def test_only_negative_numbers_get_parentheses():
+    x = ex.Name("x")
+    assert ex.to_text(ex.BinOp("*", x, ex.Num(0.0))) == "x * 0"
+    assert ex.to_text(ex.BinOp("-", x, ex.Num(0.5))) == "x - 0.5"
+    assert ex.to_text(ex.BinOp("-", x, ex.Num(-0.5))) == "x - (-0.5)"
 
 
 def test_a_negative_base_keeps_its_parentheses_in_the_value():
@@ -56,6 +66,10 @@ def test_a_negative_base_keeps_its_parentheses_in_the_value():
 
 def _hill(x, x50, n):
     return x**n / (x50**n + x**n)
+
+
+def _hillc(x, x50n, n):  # "hillc": the internal Hill call whose second argument is x50 ** n, computed once
+    return x**n / (x50n + x**n)
 
 
 # expression, its value written out in Python (numpy functions, so the same lambda serves scalars and arrays)
@@ -70,6 +84,8 @@ CASES = [
     ("x - (y - z) * (-2) ** 2", lambda x, y, z: x - (y - z) * 4.0),
     ("-(x - y) / z ** -1", lambda x, y, z: -(x - y) * z),
     ("2 ** 3 ** 2 * x", lambda x, y, z: 512.0 * x),
+    ("x ** (y - z) + z ** exp(-y) - -max(x, y) ** 2", lambda x, y, z: x ** (y - z) + z ** np.exp(-y)
+     + np.maximum(x, y) ** 2),
 ]
 X = np.array([0.5, 1.5, 4.0])
 Y = np.array([2.0, 0.75, 3.0])
@@ -109,3 +125,18 @@ def test_non_finite_constants_are_spelled_in_the_flavour(flavour, inf, nan, name
     if namespace is not None:
         assert eval(ex.to_source(ex.Num(-math.inf), str, flavour=flavour), namespace) == -math.inf  # noqa: S307
     assert ex.to_source(ex.Num(math.inf), str) == "math.inf"  # the default flavour is the scalar one
+
+
+def test_the_internal_hill_call_with_a_precomputed_power_prints_in_every_flavour():
+    # pkpd.compile rewrites hill(x, x50, n) into hillc(x, x50 ** n, n) when x50 and n are parameters; its x is
+    # clamped at 0 like hill's
+    x, y, z = (ex.Name(n) for n in "xyz")
+    tree = ex.Call("hillc", (ex.BinOp("-", x, ex.Num(2.0)), ex.BinOp("**", y, z), z))
+    expected = _hillc(np.maximum(X - 2.0, 0.0), Y**Z, Z)
+    scalar = ex.to_source(tree, lambda n: n)
+    for k in range(X.size):
+        namespace = {"__builtins__": {"max": max}, "_hillc": _hillc, "x": X[k], "y": Y[k], "z": Z[k]}
+        assert eval(scalar, namespace) == pytest.approx(expected[k], rel=1e-13)  # noqa: S307 - printed by pkpd
+    array = ex.to_source(tree, lambda n: n, flavour="numpy")
+    got = eval(array, {"__builtins__": {}, "np": np, "_hillc": _hillc, "x": X, "y": Y, "z": Z})  # noqa: S307
+    np.testing.assert_allclose(got, expected, rtol=1e-13)

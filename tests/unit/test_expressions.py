@@ -125,3 +125,11 @@ def test_c_source_prints_doubles_and_c_calls():
     src = ex.to_source(tree, lambda n: n, flavour="c")
     assert "1.0 / 2.0" in src and "_pw(x, 2.0)" in src and "fabs(x)" in src and "_min(x, 3.0)" in src
     assert "((x < 1.0) ? (2.0) : (3.0))" in src and "_hill(_max(x, 0.0), 2.0, 1.5)" in src
+
+
+def test_derivative_of_a_constant_power_is_finite_where_the_base_is_zero():
+    # d/dx (x**2 + 3 x**3) = 2x + 9x**2: 0 at x = 0 (a state before the first dose); the general rule
+    # a**b * (b' log a + b a'/a) would give 0 * inf = NaN there
+    d = ex.differentiate(ex.parse("x ** 2 + 3 * x ** 3"), "x")
+    for x in (0.0, -1.5, 2.0):
+        assert float(ex.evaluate(d, {"x": x})) == pytest.approx(2 * x + 9 * x**2, rel=1e-14, abs=0.0)

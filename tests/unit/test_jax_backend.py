@@ -107,8 +107,9 @@ def test_solver_failure_raises_and_marks_like_the_numba_engine():
     with pytest.raises(SimulationError, match="too many steps") as err:
         pkpd.simulate(model, regimen, times, settings=pkpd.SolverSettings(max_steps=3), backend="jax")
     assert err.value.subject == 1
-    marked = pkpd.SolverSettings(on_failure="mark")
-    few = pkpd.SolverSettings(max_steps=3, on_failure="mark")
+    # the CPU engine's ODE solver (a linear model would otherwise be solved in closed form, which takes no steps)
+    marked = pkpd.SolverSettings(method="ode", on_failure="mark")
+    few = pkpd.SolverSettings(method="ode", max_steps=3, on_failure="mark")
     a = pkpd.simulate(model, regimen, times, settings=few)
     b = pkpd.simulate(model, regimen, times, settings=few, backend="jax")
     assert a.status.tolist() == b.status.tolist() == [1]

@@ -39,7 +39,12 @@ def assert_agree(a, b, what: str, rtol: float = 1e-9, floor: float = 1e-12) -> N
 
 
 def both(model, *args, **kwargs):
-    """The same simulation on both engines: (numba, native)."""
+    """The same simulation on both engines' ODE solvers: (numba, native). (The closed form of linear models, which
+    ``method="auto"`` would take, has its own engine comparison in test_closed_form.py.)"""
+    import dataclasses
+
+    settings = kwargs.pop("settings", None) or pkpd.SolverSettings()
+    kwargs["settings"] = dataclasses.replace(settings, method="ode") if settings.method == "auto" else settings
     return (pkpd.simulate(model, *args, backend="numba", **kwargs),
             pkpd.simulate(model, *args, backend="native", **kwargs))
 
@@ -98,8 +103,9 @@ def test_nonmem_records_agree():
     # the NONMEM 7.5 golden scenarios: ADDL, lag, F, modelled rate/duration, steady state, resets (EVID 3, 4)
     model = pkpd.load_model("nmtest_1cmt_oral")
     ds = read_nonmem(ROOT / "tests/data/nonmem_dosing/dosing_scenarios.csv", model, dose_unit="target")
-    a = simulate_nonmem(model, ds, backend="numba")
-    b = simulate_nonmem(model, ds, backend="native")
+    ode = pkpd.SolverSettings(method="ode")
+    a = simulate_nonmem(model, ds, backend="numba", settings=ode)
+    b = simulate_nonmem(model, ds, backend="native", settings=ode)
     pd.testing.assert_frame_equal(a[["ID", "TIME", "EVID"]], b[["ID", "TIME", "EVID"]])
     assert_agree(a["CP"].to_numpy()[None], b["CP"].to_numpy()[None], "CP")
 
@@ -109,8 +115,9 @@ def test_time_varying_parameters_and_per_subject_output_rows_agree():
     frame = pd.DataFrame({"ID": [1, 1, 1, 2, 2], "TIME": [0, 10, 20, 0, 5], "EVID": [1, 0, 0, 1, 0],
                           "AMT": [100, 0, 0, 50, 0], "CMT": [1, ".", ".", 1, "."], "CL": [2.8, 5.0, 1.0, 3.0, 4.0]})
     ds = read_nonmem(frame, model, dose_unit="target")
-    a = simulate_nonmem(model, ds, interpolation={"CL": "linear"}, backend="numba")
-    b = simulate_nonmem(model, ds, interpolation={"CL": "linear"}, backend="native")
+    ode = pkpd.SolverSettings(method="ode")
+    a = simulate_nonmem(model, ds, interpolation={"CL": "linear"}, backend="numba", settings=ode)
+    b = simulate_nonmem(model, ds, interpolation={"CL": "linear"}, backend="native", settings=ode)
     assert_agree(a["conc"].to_numpy()[None], b["conc"].to_numpy()[None], "conc")
     # parameter changes during a run (event kind 3) through simulate(changes=)
     changes = {"CL": (np.array([12.0, 30.0]), np.array([5.0, 1.0]))}
@@ -132,7 +139,8 @@ def test_failures_give_the_same_status_and_message():
     messages = []
     for backend in ("numba", "native"):
         with pytest.raises(SimulationError) as err:
-            pkpd.simulate(model, regimen, times, settings=pkpd.SolverSettings(max_steps=3), backend=backend)
+            pkpd.simulate(model, regimen, times, settings=pkpd.SolverSettings(method="ode", max_steps=3),
+                          backend=backend)
         messages.append(str(err.value))
     assert messages[0] == messages[1] and "too many steps" in messages[0]
 
@@ -324,7 +332,8 @@ def test_ctrl_c_between_chunks_gives_a_clear_message_and_no_result(monkeypatch):
 
     monkeypatch.setattr(cm.module, "solve_batch", interrupted)
     with pytest.raises(KeyboardInterrupt, match="simulate interrupted: 8 of 10 subjects had been solved; no result"):
-        pkpd.simulate(cm, pkpd.Regimen.single(pkpd.Dose(100, "mg")), [0, 1, 2], params={"CL": np.linspace(1, 3, 10)})
+        pkpd.simulate(cm, pkpd.Regimen.single(pkpd.Dose(100, "mg")), [0, 1, 2], params={"CL": np.linspace(1, 3, 10)},
+                      settings=pkpd.SolverSettings(method="ode"))
 
 
 def test_progress_must_be_none_or_a_bool():

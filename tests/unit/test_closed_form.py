@@ -1,0 +1,411 @@
+"""Closed-form solutions of linear models (issue 15 item 3) against tight-tolerance ODE solves.
+
+The closed form (matrix exponentials) and the ODE solver share nothing but the event table; at rtol 1e-12 the ODE
+solution is a reference to ~1e-10, so the two must agree to 1e-8, relative to each value (and to 1e-12 of the
+largest value of the trajectory, where a value has decayed below 1e-4 of it: there the ODE solver's absolute
+tolerance, not the closed form, limits the agreement).
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pkpd
+from pkpd import Bolus, Dose, DoseTarget, Infusion, Model, Output, Parameter, Regimen, SolverSettings, State
+from pkpd.closed_form import uses_closed_form
+from pkpd.errors import DosingError, PkpdError
+from pkpd.linear_system import linearity
+from pkpd.nonmem import read_nonmem, simulate_nonmem
+
+REL = 1e-8
+ODE = SolverSettings(method="ode", rtol=1e-12, atol=1e-16)
+EXACT = SolverSettings(method="closed-form")
+LINEAR = {"msc_biodistribution", "nmtest_1cmt_oral", "pk_1cmt_iv", "pk_1cmt_oral", "pk_2cmt_iv", "pk_2cmt_oral",
+          "wang2007"}
+NONLINEAR = {"msc_salvadori": "R", "msc_sepsis": "P", "tmdd": "L"}
+
+
+def assert_close(got, ref, rel=REL):
+    got, ref = np.asarray(got), np.asarray(ref)
+    assert got.shape == ref.shape
+    scale = np.nanmax(np.abs(ref), axis=-1, keepdims=True)
+    err = np.abs(got - ref) / np.maximum(np.abs(ref), 1e-4 * np.maximum(scale, 1e-300))
+    assert np.all(np.isfinite(got)) and float(np.max(err)) < rel, float(np.max(err))
+
+
+def compare(model, regimen, times, **kwargs):
+    exact = pkpd.simulate(model, regimen, times, settings=EXACT, **kwargs)
+    ode = pkpd.simulate(model, regimen, times, settings=ODE, **kwargs)
+    for name in list(model.output_names) + list(model.state_names):
+        assert_close(exact[name], ode[name])
+    return exact, ode
+
+
+# ------------------------------------------------------------------------------------------------ detection
+def shipped():
+    from pathlib import Path
+
+    return sorted(p.stem for p in (Path(pkpd.__file__).resolve().parents[1] / "models").glob("*.toml"))
+
+
+def test_every_shipped_model_is_classified():
+    names = set(shipped())
+    assert LINEAR | set(NONLINEAR) == names
+    for name in LINEAR:
+        assert linearity(pkpd.load_model(name)).is_linear, name
+    for name, state in NONLINEAR.items():
+        verdict = linearity(pkpd.load_model(name))
+        assert not verdict.is_linear and verdict.reason.startswith(f"d/dt {state} is not linear"), verdict.reason
+
+
+def test_detected_matrix_is_the_jacobian():
+    m = pkpd.load_model("pk_2cmt_oral")
+    p = {x.name: x.value for x in m.parameters}
+    k10, k12, k21 = p["CL"] / p["V1"], p["Q"] / p["V1"], p["Q"] / p["V2"]
+    env = p | {"k10": k10, "k12": k12, "k21": k21}
+    from pkpd import expressions as ex
+
+    A = np.array([[ex.evaluate(e, env) for e in row] for row in linearity(m).system.matrix], dtype=float)
+    ref = np.array([[-p["ka"], 0, 0], [p["ka"], -k10 - k12, k21], [0, k12, -k21]])
+    assert np.allclose(A, ref, rtol=1e-15)
+
+
+def nonlinear_variant(ddt, outputs=("x / V",)):
+    return Model(name="variant", time_unit="h",
+                 parameters=(Parameter("k", 0.3, "1/h"), Parameter("V", 10.0, "L"), Parameter("Km", 5.0, "mg"),
+                             Parameter("T1", 24.0, "h")),
+                 states=(State("x", "mg", "0", ddt),),
+                 outputs=tuple(Output(f"o{i}", e, "mg/L") for i, e in enumerate(outputs)),
+                 doses=(DoseTarget("iv", "x", "mg"),))
+
+
+@pytest.mark.parametrize("ddt, reason", [
+    ("-k * x * Km / (Km + x)", "derivative by x depends on x"),          # Michaelis-Menten
+    ("-k * x * ifelse(t < T1, 1, 2)", "depends on the time t"),           # time-varying coefficient
+    ("-k * ifelse(x > Km, x, Km)", "derivative by x depends on x"),       # a switch on a state
+])
+def test_nonlinear_or_time_dependent_equations_fall_back_with_a_reason(ddt, reason):
+    m = nonlinear_variant(ddt)
+    verdict = linearity(m)
+    assert not verdict.is_linear and reason in verdict.reason
+    assert not uses_closed_form(m, SolverSettings())
+    with pytest.raises(PkpdError, match="not a linear system"):
+        pkpd.simulate(m, Regimen.single(Dose(100, "mg")), [0.0, 1.0], settings=EXACT)
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), [0.0, 1.0])  # the ODE solver
+    assert np.all(np.isfinite(sim["o0"]))
+
+
+def test_a_coefficient_switching_on_parameters_only_is_linear():
+    m = nonlinear_variant("-ifelse(T1 > 2 / k, k, 2 * k) * x")
+    assert linearity(m).is_linear
+    compare(m, Regimen.single(Dose(100, "mg")), np.linspace(0, 10, 11))
+
+
+# ------------------------------------------------------------------------------------------------ shipped models
+def random_regimen(rng, model, time_unit="h"):
+    """Boluses and infusions (given by duration and by rate) into every dose target, some repeated."""
+    items = []
+    for target in model.doses:
+        if target.rate is not None or target.duration is not None:
+            continue
+        unit = target.unit
+        for _ in range(int(rng.integers(1, 4))):
+            t = float(rng.choice([0.0, rng.uniform(0, 30)]))
+            amount = float(rng.uniform(10, 200))
+            kind = rng.integers(0, 3)
+            if kind == 0:
+                items.append(Bolus(t, Dose(amount, unit), target=target.name))
+            elif kind == 1:
+                items.append(Infusion(t, Dose(amount, unit), duration=float(rng.uniform(0.2, 6)), target=target.name))
+            else:
+                items.append(Infusion(t, Dose(amount, unit), rate=float(rng.uniform(5, 50)), target=target.name))
+    return Regimen(tuple(items), time_unit=time_unit)
+
+
+@pytest.mark.parametrize("name", sorted(LINEAR))
+def test_shipped_linear_models_equal_the_ode_solution(name):
+    m = pkpd.load_model(name)
+    rng = np.random.default_rng(sum(map(ord, name)))
+    times = np.unique(np.concatenate([np.linspace(0, 72, 37), rng.uniform(0, 72, 10)]))
+    covariates = {c.name: c.value for c in m.covariates} or None
+    regs = [random_regimen(rng, m) for _ in range(3)]
+    # parameters drawn inside their bounds, one set per subject
+    params = {p.name: np.exp(rng.uniform(np.log(max(p.bounds[0], p.value / 3)), np.log(min(p.bounds[1], p.value * 3)),
+                                         3)) if p.value > 0 else np.full(3, p.value) for p in m.parameters}
+    compare(m, regs, times, params=params, covariates=covariates)
+
+
+def test_every_default_solve_of_a_linear_model_takes_the_closed_form():
+    m = pkpd.load_model("pk_1cmt_oral")
+    assert uses_closed_form(m, SolverSettings())
+    for method in ("ode", "tsit5", "rodas4"):
+        assert not uses_closed_form(m, SolverSettings(method=method))
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), np.linspace(0, 24, 25))
+    ode = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), np.linspace(0, 24, 25), settings=SolverSettings(
+        method="ode"))
+    # the ODE solver takes hundreds of steps; the closed form one exact step per output interval
+    assert sim.n_steps[0] == 24 and ode.n_steps[0] > 24
+
+
+def test_analytic_two_compartment_bolus():
+    # an independent reference: the bi-exponential of a 2-cmt IV bolus (Gibaldi & Perrier), not the ODE solver
+    m = pkpd.load_model("pk_2cmt_iv")
+    p = {x.name: x.value for x in m.parameters}
+    k10, k12, k21 = p["CL"] / p["V1"], p["Q"] / p["V1"], p["Q"] / p["V2"]
+    s, d = k10 + k12 + k21, np.sqrt((k10 + k12 + k21) ** 2 - 4 * k10 * k21)
+    alpha, beta = (s + d) / 2, (s - d) / 2
+    t = np.linspace(0, 48, 49)
+    ref = 100 / p["V1"] * ((alpha - k21) * np.exp(-alpha * t) + (k21 - beta) * np.exp(-beta * t)) / (alpha - beta)
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, settings=EXACT)
+    assert np.max(np.abs(sim["conc"][0] - ref) / ref) < 1e-12
+
+
+def test_equal_rates_absorption_and_elimination():
+    # ka = ke makes A defective (no eigenvector basis): C = D ka t exp(-k t) / V, where eigen-solutions break down
+    m = pkpd.load_model("pk_1cmt_oral")
+    V, CL = m.parameter("V").value, m.parameter("CL").value
+    k = CL / V
+    t = np.linspace(0, 24, 25)
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, params={"ka": k}, settings=EXACT)
+    F = m.parameter("F").value if "F" in m.parameter_names else 1.0
+    ref = F * 100 * k * t * np.exp(-k * t) / V
+    assert np.max(np.abs(sim["conc"][0] - ref) / np.maximum(ref, 1e-300)) < 1e-12
+
+
+# ------------------------------------------------------------------------------------------------ random models
+def random_linear_model(rng, n):
+    """A random compartmental model: transfers j -> i, elimination from every state, an optional zero-order input,
+    a depot-style dose target with bioavailability and lag, and a second target without."""
+    params = [Parameter("V", float(rng.uniform(1, 50)), "L", (1e-3, 1e4))]
+    terms = {i: [] for i in range(n)}
+    for j in range(n):
+        params.append(Parameter(f"ke{j}", float(rng.uniform(0.02, 1.5)), "1/h", (1e-6, 1e3)))
+        terms[j].append(f"- ke{j} * x{j}")
+        for i in range(n):
+            if i != j and rng.random() < 0.6:
+                params.append(Parameter(f"k{j}to{i}", float(rng.uniform(0.05, 4)), "1/h", (1e-6, 1e3)))
+                terms[j].append(f"- k{j}to{i} * x{j}")
+                terms[i].append(f"+ k{j}to{i} * x{j}")
+    if rng.random() < 0.5:
+        params.append(Parameter("R0", float(rng.uniform(0.5, 5)), "mg/h", (0, 1e3)))
+        terms[int(rng.integers(0, n))].append("+ R0")
+    params += [Parameter("F", float(rng.uniform(0.3, 1)), "1", (0, 1)),
+               Parameter("lag", float(rng.uniform(0, 1.5)), "h", (0, 10))]
+    states = tuple(State(f"x{i}", "mg", "0" if i else "x0_init", " ".join(terms[i])) for i in range(n))
+    params.append(Parameter("x0_init", float(rng.uniform(0, 20)), "mg", (0, 1e3)))
+    outputs = (Output("conc", f"x{n - 1} / V", "mg/L"), Output("total", " + ".join(f"x{i}" for i in range(n)), "mg"))
+    doses = (DoseTarget("depot", "x0", "mg", factor="F", lag="lag"),
+             DoseTarget("direct", f"x{int(rng.integers(0, n))}", "mg"))
+    return Model(name=f"random{n}", time_unit="h", parameters=tuple(params), states=states, outputs=outputs,
+                 doses=doses)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_linear_models_and_regimens(seed):
+    rng = np.random.default_rng(seed)
+    m = random_linear_model(rng, int(rng.integers(1, 5)))
+    assert linearity(m).is_linear
+    regs = [random_regimen(rng, m) for _ in range(2)]
+    regs.append(Regimen.every(float(rng.uniform(6, 24)), "h", count=int(rng.integers(2, 6)), dose=Dose(50, "mg"),
+                              target="depot"))
+    times = np.unique(np.round(rng.uniform(0, 96, 30), 3))
+    compare(m, regs, times)
+
+
+def test_parameter_changes_during_the_run_start_new_coefficients():
+    # a time-varying parameter (occasions, a covariate changing) keeps the system linear between events
+    m = pkpd.load_model("pk_2cmt_oral")
+    t = np.linspace(0, 72, 73)
+    reg = Regimen.every(12, "h", count=6, dose=Dose(100, "mg"))
+    exact, _ = compare(m, reg, t, changes={"CL": ([10.0, 30.0], [2.0, 9.0]), "V1": ([20.0], [25.0])})
+    plain = pkpd.simulate(m, reg, t, settings=EXACT)
+    assert not np.allclose(exact["conc"][0, 12:], plain["conc"][0, 12:])  # the changes took effect
+
+
+def test_dose_unit_mismatch_still_errors():
+    m = pkpd.load_model("pk_1cmt_iv")
+    with pytest.raises(DosingError, match="unit"):
+        pkpd.simulate(m, Regimen.single(Dose(100, "cell")), [0.0, 1.0])
+
+
+def test_non_finite_coefficients_are_a_solver_failure():
+    m = nonlinear_variant("-k * (Km / Km) * x")  # linear; Km = 0 makes its coefficient NaN
+    assert linearity(m).is_linear
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), [0.0, 1.0], params={"Km": np.array([1.0, 0.0])},
+                        settings=SolverSettings(on_failure="mark"))
+    assert list(sim.status) == [0, 3] and np.all(np.isnan(sim["o0"][1])) and np.all(np.isfinite(sim["o0"][0]))
+    with pytest.raises(pkpd.SimulationError, match="non-finite"):
+        pkpd.simulate(m, Regimen.single(Dose(100, "mg")), [0.0, 1.0], params={"Km": 0.0})
+
+
+# ------------------------------------------------------------------------------------------------ NONMEM records
+def nonmem_records():
+    """SS=1 and SS=2 doses (bolus and infusion), a steady-state constant infusion, ADDL, a reset and an EVID 4."""
+    rows = []
+    # subject 1: SS=1 oral bolus, then SS=2 IV infusion on top, then observations
+    rows += [dict(ID=1, TIME=0, EVID=1, AMT=100, CMT=1, SS=1, II=12, RATE=0, ADDL=0),
+             dict(ID=1, TIME=2, EVID=1, AMT=60, CMT=2, SS=2, II=8, RATE=20, ADDL=0)]
+    rows += [dict(ID=1, TIME=t, EVID=0, AMT=0, CMT=2, SS=0, II=0, RATE=0, ADDL=0) for t in (0.5, 1, 3, 6, 10, 24)]
+    # subject 2: steady-state constant infusion, then repeated oral doses (ADDL) and a reset with a new dose
+    rows += [dict(ID=2, TIME=0, EVID=1, AMT=0, CMT=2, SS=1, II=0, RATE=15, ADDL=0),
+             dict(ID=2, TIME=4, EVID=1, AMT=80, CMT=1, SS=0, II=6, RATE=0, ADDL=3)]
+    rows += [dict(ID=2, TIME=t, EVID=0, AMT=0, CMT=2, SS=0, II=0, RATE=0, ADDL=0) for t in (1, 5, 9, 20, 30)]
+    rows += [dict(ID=2, TIME=31, EVID=4, AMT=50, CMT=2, SS=1, II=24, RATE=0, ADDL=0),
+             dict(ID=2, TIME=40, EVID=0, AMT=0, CMT=2, SS=0, II=0, RATE=0, ADDL=0)]
+    return pd.DataFrame(rows).sort_values(["ID", "TIME"], kind="stable")
+
+
+def test_steady_state_records_equal_the_ode_solution():
+    m = pkpd.load_model("nmtest_1cmt_oral")
+    ds = read_nonmem(nonmem_records(), dose_unit="target")
+    exact = simulate_nonmem(m, ds, settings=EXACT)
+    ode = simulate_nonmem(m, ds, settings=ODE)
+    assert_close(exact["CP"].to_numpy()[None], ode["CP"].to_numpy()[None])
+
+
+def test_steady_state_bolus_equals_the_geometric_series():
+    # an independent reference: at steady state the 1-cmt IV bolus is D/V exp(-k t) / (1 - exp(-k tau))
+    m = pkpd.load_model("pk_1cmt_iv")
+    CL, V = m.parameter("CL").value, m.parameter("V").value
+    k, tau = CL / V, 12.0
+    ds = read_nonmem(pd.DataFrame({"ID": [1] * 4, "TIME": [0, 1, 6, 11.5], "EVID": [1, 0, 0, 0],
+                                        "AMT": [100, 0, 0, 0], "SS": [1, 0, 0, 0], "II": [tau, 0, 0, 0]}),
+                     dose_unit="target")
+    out = simulate_nonmem(m, ds, settings=EXACT)
+    t = np.array([0, 1, 6, 11.5])
+    ref = 100 / V * np.exp(-k * t) / (1 - np.exp(-k * tau))
+    assert np.max(np.abs(out["conc"].to_numpy() - ref) / ref) < 1e-12
+
+
+# ------------------------------------------------------------------------------------------------ engines
+def test_numba_kernel_equals_the_c_kernel_and_scipy_expm():
+    # the numba kernel run as plain Python (NUMBA_DISABLE_JIT: no compile) on the inputs the C kernel gets
+    code = r"""
+import numpy as np
+from pkpd import _linear_kernels, _native_linear
+rng = np.random.default_rng(3)
+n, ns, T, E = 3, 3, 12, 6
+A = -np.abs(rng.normal(size=(n, 2, ns, ns))) * np.eye(ns) + 0.3 * np.abs(rng.normal(size=(n, 2, ns, ns)))
+C = rng.uniform(0, 1, (n, 2, ns))
+Y0 = rng.uniform(0, 5, (n, ns))
+ev_t = np.sort(rng.uniform(0, 20, (n, E)), axis=1); ev_t[:, 2] = ev_t[:, 1]
+ev_kind = np.array([[0, 1, 3, 1, 0, 2], [1, 1, 0, 4, 5, 0], [0, 0, 0, 0, 1, 1]], dtype=np.int64)
+ev_idx = rng.integers(0, ns, (n, E)).astype(np.int64)
+ev_val = rng.uniform(1, 10, (n, E)); ev_val[:, 3] *= -1
+n_ev = np.array([E, E, 4], dtype=np.int64)
+TT = np.sort(rng.uniform(0, 25, (n, T)), axis=1); TT[1, 5] = ev_t[1, 4]
+PRE = np.zeros((n, T), dtype=np.int64); PRE[0, 3] = 1
+n_out = np.array([T, T, T - 2], dtype=np.int64)
+row = np.arange(n, dtype=np.int64)
+t0 = np.minimum(TT[:, 0], ev_t[:, 0])
+res = []
+for k in (_linear_kernels, _native_linear._build(__import__("pkpd._cache", fromlist=["x"]).cache_root().as_posix())):
+    so = np.zeros((n, T, ns)); eo = np.zeros((n, T), dtype=np.int64)
+    st = np.zeros(n, dtype=np.int64); co = np.zeros((n, 4))
+    k.solve_batch(A, C, Y0, ev_t, ev_kind, ev_idx, ev_val, n_ev, TT, PRE, n_out, row, t0, so, eo, st, co)
+    res.append((so, eo, st, co))
+(a, b) = res
+assert np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3])
+assert np.max(np.abs(a[0] - b[0]) / np.maximum(np.abs(b[0]), 1e-12)) < 1e-13, np.max(np.abs(a[0] - b[0]))
+from scipy.linalg import expm as scipy_expm
+for scale in (1e-3, 1.0, 30.0, 1e3):  # the Pade [13/13] exponential, with and without scaling and squaring
+    M = rng.normal(size=(5, 5)) * scale / 5 - np.eye(5) * scale
+    ref = scipy_expm(M)
+    assert np.max(np.abs(_linear_kernels.expm(M) - ref)) <= 1e-13 * max(1.0, np.max(np.abs(ref))), scale
+print("ok")
+"""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+def test_large_batches_run_in_chunks_with_the_same_result(monkeypatch):
+    import pkpd.simulation as simulation
+
+    m = pkpd.load_model("pk_2cmt_oral")
+    params = {"CL": np.linspace(2, 8, 11)}
+    reg = Regimen.every(12, "h", count=3, dose=Dose(100, "mg"))
+    whole = pkpd.simulate(m, reg, np.linspace(0, 48, 25), params=params)
+    monkeypatch.setattr(simulation, "_BATCH_CHUNK", 3)
+    chunked = pkpd.simulate(m, reg, np.linspace(0, 48, 25), params=params, progress=False)
+    np.testing.assert_array_equal(whole["conc"], chunked["conc"])
+    np.testing.assert_array_equal(whole.n_steps, chunked.n_steps)
+
+
+def test_show_and_the_model_say_which_solver_runs(capsys):
+    from pkpd.cli import main
+
+    assert pkpd.load_model("pk_1cmt_iv").is_linear and not pkpd.load_model("tmdd").is_linear
+    assert main(["show", "pk_1cmt_iv"]) == 0
+    assert "solver: closed form" in capsys.readouterr().out
+    assert main(["show", "tmdd"]) == 0
+    assert "solver: ODE (d/dt L is not linear in the states" in capsys.readouterr().out
+
+
+def test_sensitivities_of_a_linear_model_are_solved_in_closed_form_too():
+    # the forward-sensitivity system of a linear model (used by fit(gradient="sensitivity")) is itself linear, so it
+    # is solved exactly; its sensitivities equal central differences of the closed-form outputs
+    from pkpd._sensitivity import sensitivity_model
+
+    m = pkpd.load_model("pk_2cmt_oral")
+    names = ("ka", "CL", "V1")
+    sens = sensitivity_model(m, names, ("conc",))
+    assert sens.model.is_linear
+    reg = Regimen.every(12, "h", count=3, dose=Dose(100, "mg"))
+    t = np.linspace(0.5, 48, 20)
+    from pkpd.compile import compile_model
+    from pkpd.simulation import build_events, run_batch
+
+    base, cm = compile_model(m), compile_model(sens.model)
+    values = np.array([[p.value for p in m.parameters]])
+    events = build_events(base, [reg], base.build_q(values, np.zeros((1, 0))))  # doses into the base states
+    q = cm.build_q(values, np.array([[sens.model.covariates[0].value]]))
+    sol = run_batch(cm, q, cm.initial_state(q), events, t[None], np.zeros((1, t.size), dtype=np.int64),
+                    np.array([t.size]), np.array([0.0]), EXACT)
+    sim = {name: sol["outputs"][:, :, k] for k, name in enumerate(sens.model.output_names)}
+    outputs = sens.model.output_names
+    for j, p in enumerate(names):
+        got = sim[outputs[sens.output_index[0, j]]][0]
+        v = m.parameter(p).value
+        h = 1e-6 * v
+        up, down = (pkpd.simulate(m, reg, t, params={p: v + s}, settings=EXACT)["conc"][0] for s in (h, -h))
+        assert np.max(np.abs(got - (up - down) / (2 * h)) / np.max(np.abs(got))) < 1e-7, p
+
+
+def test_population_objective_with_the_closed_form_equals_the_compiled_ode_one(monkeypatch):
+    # method="closed-form" routes a population fit to the engine whose predictions are batch solves (the compiled
+    # inner problem integrates the sensitivity equations): the same OFV, from exact predictions
+    from pathlib import Path
+
+    from pkpd.nlme import population_objective
+
+    data = read_nonmem(Path(__file__).resolve().parents[1] / "data" / "theoph.csv", pkpd.load_model("pk_1cmt_oral"),
+                       dose_unit="mg")
+    kw = dict(iiv={"ka": 0.6, "CL": 0.3, "V": 0.1}, error=pkpd.Additive(sd=0.7), method="focei")
+    import pkpd.estimation._objective as compiled_objective
+
+    with monkeypatch.context() as patch:
+        def refuse(*args, **kwargs):
+            raise AssertionError("the compiled (ODE) inner problem was used")
+
+        patch.setattr(compiled_objective, "PopulationObjective", refuse)
+        exact = population_objective("pk_1cmt_oral", data, settings=SolverSettings(method="closed-form"), **kw)
+    ode = population_objective("pk_1cmt_oral", data, settings=SolverSettings(rtol=1e-10, atol=1e-12), **kw)
+    assert abs(exact - ode) < 1e-4, (exact, ode)
+
+
+@pytest.mark.parametrize("mode", ["nocb", "locf", "linear"])
+def test_time_varying_data_columns_equal_the_ode_solution(mode):
+    # a parameter given record by record (NONMEM data column): constant between records, or interpolated in steps
+    m = pkpd.load_model("pk_1cmt_iv")
+    frame = pd.DataFrame({"ID": [1, 1, 1, 1, 2, 2, 2], "TIME": [0, 4, 10, 20, 0, 5, 9],
+                          "EVID": [1, 0, 1, 0, 1, 0, 0], "AMT": [100, 0, 50, 0, 50, 0, 0],
+                          "CMT": [1, ".", 1, ".", 1, ".", "."], "CL": [2.8, 5.0, 1.0, 3.0, 3.0, 4.0, 1.5]})
+    ds = read_nonmem(frame, m, dose_unit="target")
+    exact = simulate_nonmem(m, ds, interpolation={"CL": mode}, settings=EXACT)
+    ode = simulate_nonmem(m, ds, interpolation={"CL": mode}, settings=ODE)
+    assert_close(exact["conc"].to_numpy()[None], ode["conc"].to_numpy()[None])
