@@ -34,6 +34,11 @@ Public API, in pipeline order:
   :class:`Scenario` (model, :class:`LogNormalPopulation` or :class:`GivenPopulation`, :class:`Arm` s, endpoints,
   :class:`Target` s; or :func:`load_scenario` from TOML) -> :func:`run_scenario` -> :class:`ScenarioResult` (tidy
   table, per-arm summaries, target attainment, ED50/ED90 from :func:`fit_dose_response`); :func:`write_report`
+* clinical endpoints: model-file outputs with their own likelihood (time to event, binary, ordinal, count;
+  :mod:`pkpd.endpoints`), fitted exactly by :func:`fit` and :func:`fit_population` (Laplace), drawn by
+  :func:`simulate` (``Simulation.outcomes``, :mod:`pkpd.outcomes`); :func:`kaplan_meier`, Kaplan-Meier VPC
+  :func:`km_vpc` and categorical VPC :func:`categorical_vpc`; scenario metrics ``probability_at``,
+  ``survival_at``, ``median_time_to_event``, ``expected_count``
 * sensitivity: :func:`local_sensitivity`; :func:`sobol_indices` and :func:`morris_screening` of any function, e.g.
   :func:`endpoint_function` of a model over :func:`parameter_ranges`; notebook sliders: :func:`explore`
 
@@ -130,6 +135,12 @@ _LAZY = {
     "InverseWishart": "pkpd.priors",
     "sample": "pkpd.bayes",
     "Posterior": "pkpd.bayes",
+    # clinical endpoints
+    "kaplan_meier": "pkpd.endpoint_vpc",
+    "km_vpc": "pkpd.endpoint_vpc",
+    "KaplanMeierVPC": "pkpd.endpoint_vpc",
+    "categorical_vpc": "pkpd.endpoint_vpc",
+    "CategoricalVPC": "pkpd.endpoint_vpc",
     # metrics
     "Endpoint": "pkpd.metrics",
     "nca": "pkpd.metrics",
@@ -177,10 +188,11 @@ __all__ = list(_LAZY)
 
 # Submodules reachable as attributes after a plain `import pkpd` (pkpd.nonmem.read_nonmem, pkpd.nlme.vpc,
 # pkpd.plots.plot_gof...), imported on first access like the names above.
-_SUBMODULES = ("load", "model", "compile", "dosing", "settings", "simulation", "summaries", "nonmem", "error_models",
-               "fitting", "sse", "population", "nlme", "metrics", "scenarios", "sensitivity", "report", "plots",
-               "explorer", "errors", "units", "expressions", "jax_backend", "cli", "priors", "saem", "importance",
-               "bayes", "mcmc", "closed_form", "linear_system")
+_SUBMODULES = ("load", "model", "endpoints", "compile", "dosing", "settings", "simulation", "outcomes", "summaries",
+               "nonmem", "error_models", "fitting", "sse", "population", "nlme", "endpoint_vpc", "metrics",
+               "scenarios", "sensitivity", "report", "plots", "explorer", "errors", "units", "expressions",
+               "jax_backend", "cli", "priors", "saem", "importance", "bayes", "mcmc", "closed_form",
+               "linear_system")
 
 
 def __getattr__(name: str):

@@ -33,7 +33,7 @@ def _code_digest() -> str:
     # the check's behaviour is defined by these modules: a change to any of them invalidates every entry
     here = Path(__file__).parent
     h = hashlib.sha256(_FORMAT.encode())
-    for name in ("model.py", "units.py", "expressions.py", "_check_cache.py"):
+    for name in ("model.py", "endpoints.py", "units.py", "expressions.py", "_check_cache.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()
 
@@ -42,9 +42,17 @@ def key(m) -> str:
     """Hash of the declarations the check depends on (not values, bounds, descriptions, sources or the name)."""
     decl = (m.time_unit, [(p.name, p.unit) for p in m.parameters], [(c.name, c.unit) for c in m.covariates],
             [(d.name, d.expression, d.unit) for d in m.derived],
-            [(s.name, s.unit, s.initial, s.ddt) for s in m.states], [(o.name, o.expression, o.unit) for o in m.outputs],
+            [(s.name, s.unit, s.initial, s.ddt) for s in m.states],
+            [(o.name, o.expression, o.unit) + _endpoint(o) for o in m.outputs],
             [(d.name, d.target, d.unit, d.factor, d.lag, d.rate, d.duration) for d in m.doses])
     return hashlib.sha256((_code_digest() + repr(decl)).encode()).hexdigest()[:32]
+
+
+def _endpoint(o) -> tuple:
+    # what the check of an endpoint output depends on (nothing more for a continuous one: old keys stay valid)
+    if not o.is_endpoint:
+        return ()
+    return (o.type, o.hazard, o.probability, tuple(o.categories), tuple(o.intercepts), o.effect, o.mean, o.dispersion)
 
 
 def _path(k: str) -> Path:

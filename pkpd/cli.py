@@ -513,9 +513,10 @@ def _add_fit(commands) -> None:
     cmd.add_argument("--estimate", required=True, metavar="NAMES",
                      help="comma-separated parameters to estimate, e.g. k_c,s_p,EC50 (the others stay at the model "
                           "values)")
-    cmd.add_argument("--error", action="append", default=[], required=True, metavar="OUTPUT=MODEL[:VALUES]",
+    cmd.add_argument("--error", action="append", default=[], metavar="OUTPUT=MODEL[:VALUES]",
                      help="error model of an observed output, e.g. IL10=proportional or IL10=combined-sd:0.5,0.1; "
-                          "repeat for each output in the data")
+                          "repeat for each continuous output in the data (clinical endpoint outputs - time-to-event, "
+                          "binary, ordinal, count - declare their likelihood in the model file and need none)")
     cmd.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created if missing)")
     cmd.add_argument("--blq", default="M3", choices=("M3", "M4", "M1"),
                      help="observations below LLOQ: M3 (likelihood of being below, default), M4, or M1 (dropped)")
@@ -546,6 +547,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if not Path(args.data).is_file():
         raise PkpdError(f"fit: data file {args.data!r} not found")
     ds = read_nonmem(args.data, model, time_unit=args.time_unit, dose_unit=args.dose_unit)
+    if not args.error and not model.endpoint_names:
+        raise _UsageError("fit: give --error OUTPUT=MODEL for each observed output, e.g. --error IL10=proportional")
     error = _error_models(args.error, model, ds)
     result = fit(model, ds, estimate=estimate, error=error, blq=args.blq, method=args.method,
                  n_starts=args.n_starts, seed=args.seed)
@@ -554,7 +557,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     with open(out / "summary.json", "w", encoding="utf-8") as fh:
         json.dump(result.summary(), fh, indent=2)
         fh.write("\n")
-    written = _fit_plots(result, out)
+    written = _fit_plots(result, out, ds)
     print(repr(result))
     print(f"wrote {out / 'parameters.csv'}, {out / 'summary.json'}" + "".join(f", {p}" for p in written))
     return 0
@@ -614,7 +617,7 @@ def _error_models(items, model, ds, command: str = "fit") -> dict:
     return out
 
 
-def _fit_plots(result, out: Path) -> list:
+def _fit_plots(result, out: Path, data=None) -> list:
     import matplotlib
 
     from .plots import plot_individual_fits, plot_observed_vs_predicted, plot_residuals, save_figure
@@ -625,9 +628,25 @@ def _fit_plots(result, out: Path) -> list:
 
     written = []
     n_samples = 100 if result.covariance_method != "none" else 0
-    for name, draw in (("observed_vs_predicted.png", lambda: plot_observed_vs_predicted(result)),
-                       ("residuals.png", lambda: plot_residuals(result)),
-                       ("individual_fits.png", lambda: plot_individual_fits(result, n_samples=n_samples, seed=1))):
+    jobs = []
+    endpoints = set(result.model.endpoint_names)
+    if any(o not in endpoints for o in result.outputs):
+        jobs += [("observed_vs_predicted.png", lambda: plot_observed_vs_predicted(result)),
+                 ("residuals.png", lambda: plot_residuals(result)),
+                 ("individual_fits.png", lambda: plot_individual_fits(result, n_samples=n_samples, seed=1))]
+    if data is not None:
+        from .endpoint_vpc import categorical_vpc, km_vpc
+
+        for o in result.model.outputs:   # clinical endpoints: Kaplan-Meier or categorical VPC (100 replicates)
+            if o.name not in result.outputs:
+                continue
+            if o.type == "time-to-event":
+                jobs.append((f"km_vpc_{o.name}.png", lambda o=o: km_vpc(result, data, output=o.name,
+                                                                          n_replicates=100, seed=1).plot()))
+            elif o.type in ("binary", "ordinal"):
+                jobs.append((f"vpc_{o.name}.png", lambda o=o: categorical_vpc(result, data, output=o.name,
+                                                                             n_replicates=100, seed=1).plot()))
+    for name, draw in jobs:
         fig = draw()
         try:
             written.append(save_figure(fig, out / name))
@@ -772,10 +791,11 @@ def _add_fit_population(commands) -> None:
                      help="maximum a posteriori with the priors of the model file on the typical values")
     cmd.add_argument("--iiv", required=True, metavar="NAME=VARIANCE[,NAME=VARIANCE...]",
                      help="parameters with log-normal IIV and their initial variances, e.g. CL=0.1,V=0.1")
-    cmd.add_argument("--error", action="append", default=[], required=True, metavar="OUTPUT=MODEL[:VALUES]",
+    cmd.add_argument("--error", action="append", default=[], metavar="OUTPUT=MODEL[:VALUES]",
                      help="error model of an observed output, e.g. IL10=proportional or IL10=combined-sd:0.5,0.1; "
-                          "repeat for each output in the data. A one-output model also takes KIND=VALUES: "
-                          "additive=SD, proportional=CV or combined=SD,CV")
+                          "repeat for each continuous output in the data. A one-output model also takes KIND=VALUES: "
+                          "additive=SD, proportional=CV or combined=SD,CV. Clinical endpoint outputs (time-to-event, "
+                          "binary, ordinal, count) declare their likelihood in the model file and need none")
     cmd.add_argument("--estimate", metavar="NAMES",
                      help="comma-separated typical values to estimate (default: those with IIV); the others stay at "
                           "the model values")
@@ -871,7 +891,10 @@ def _cmd_fit_population(args: argparse.Namespace) -> int:
             raise PkpdError("fit-population: --estimate is empty; give comma-separated parameter names, e.g. "
                             "--estimate k_c,s_p")
     ds = read_nonmem(args.data, model, time_unit=args.time_unit, dose_unit=args.dose_unit)
-    error = _population_error(args.error, model, ds)
+    if not args.error and not model.endpoint_names:
+        raise _UsageError("fit-population: give --error OUTPUT=MODEL for each observed output, e.g. "
+                          "--error IL10=proportional")
+    error = _population_error(args.error, model, ds) if args.error else None
     result = fit_population(model, ds, iiv=iiv, error=error, method=args.method, maxeval=args.maxeval,
                             estimate=estimate, seed=args.seed, priors=bool(args.priors))
     out.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,11 @@ class CompiledModel:
     Attributes
     ----------
     model : Model
+        The model the engine solves: the declared model, or for a model with clinical endpoints its engine model
+        (:func:`pkpd.endpoints.engine_model`: one more state per cumulative hazard, helper outputs after the
+        declared ones).
+    declared : Model or None
+        The model as declared, when it differs from ``model`` (it has endpoint outputs).
     q_names : tuple[str, ...]
         Names of the entries of ``q``.
     module : module
@@ -66,11 +71,12 @@ class CompiledModel:
     source_path: Path = field(repr=False)
     hoisted: tuple = field(default=(), repr=False)
     engine: str = "numba"
+    declared: Model | None = field(default=None, repr=False)
 
     def __reduce__(self):
         # Pickled (to worker processes, Dask workers) as its model: the receiving process compiles it again, which
         # loads the machine code from its on-disk cache when it has one (the generated module cannot be pickled).
-        return _restore, (self.model, self.engine)
+        return _restore, (self.declared or self.model, self.engine)
 
     @property
     def n_params(self) -> int:
@@ -389,6 +395,10 @@ def compile_model(model: Model, engine: str | None = None) -> CompiledModel:
 
 @functools.lru_cache(maxsize=64)
 def _compile(model: Model, engine: str) -> CompiledModel:
+    from .endpoints import engine_model
+
+    declared = model if model.endpoint_names else None
+    model = engine_model(model)   # the model itself unless it has clinical endpoints (extra states, outputs)
     cache = cache_root()
     if engine == "native":
         from ._native import build
@@ -396,7 +406,7 @@ def _compile(model: Model, engine: str) -> CompiledModel:
         p = plan(model)
         module = build(model, p, cache)
         return CompiledModel(model=model, q_names=p.q_names, module=module, source_path=module.path.with_suffix(".c"),
-                             hoisted=p.hoisted, engine="native")
+                             hoisted=p.hoisted, engine="native", declared=declared)
     source, q_names, hoisted = generate_source(model)
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     modname = file_stem("pkpd_gen", model.name, digest)
@@ -424,4 +434,4 @@ def _compile(model: Model, engine: str) -> CompiledModel:
             raise
         _numba_cache.verify(module, modname, cache)
     return CompiledModel(model=model, q_names=q_names, module=_numba_cache.Module(module, modname, cache),
-                         source_path=path, hoisted=hoisted, engine="numba")
+                         source_path=path, hoisted=hoisted, engine="numba", declared=declared)

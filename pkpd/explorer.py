@@ -77,7 +77,7 @@ def explorer_curves(model, *, dose: float, dose_unit: str, interval: float, coun
     d = Dose(dose, dose_unit)
     reg = Regimen.every(interval, "h", count=int(count), dose=d) if count > 1 else Regimen.single(d)
     sim = simulate(model, reg, t, params=dict(params or {}) or None, covariates=dict(covariates or {}) or None,
-                   states=False)
+                   states=False, outcomes=False)
     names = list(outputs) if outputs is not None else list(sim.outputs)
     return sim.times, {o: sim[o][0] for o in names}
 

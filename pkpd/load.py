@@ -28,7 +28,9 @@ _KEYS = {
     "covariates": ({"unit", "value"}, {"description"}),
     "derived": ({"expression", "unit"}, {"description"}),
     "states": ({"unit", "initial", "ddt"}, {"description"}),
-    "outputs": ({"expression", "unit"}, {"description", "label", "scale"}),
+    # continuous outputs need expression and unit; endpoint outputs (type = ...) their own keys (pkpd.endpoints)
+    "outputs": (set(), {"expression", "unit", "description", "label", "scale", "type", "hazard", "repeated",
+                        "probability", "categories", "intercepts", "effect", "mean", "dispersion"}),
     "doses": ({"target", "unit"}, {"factor", "lag", "rate", "duration", "description"}),
 }
 
@@ -162,8 +164,7 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
     states = [State(n, b["unit"], _expr(b["initial"], file, f"states.{n}", "initial"),
                     _expr(b["ddt"], file, f"states.{n}", "ddt"), b.get("description", ""))
               for n, b in entries("states")]
-    outputs = [Output(n, _expr(b["expression"], file, f"outputs.{n}", "expression"), b["unit"],
-                      b.get("description", ""), b.get("label", ""), b.get("scale", "")) for n, b in entries("outputs")]
+    outputs = [_output(n, b, file) for n, b in entries("outputs")]
     doses = [DoseTarget(n, b["target"], b["unit"], _expr(b.get("factor", "1"), file, f"doses.{n}", "factor"),
                         _expr(b.get("lag", "0"), file, f"doses.{n}", "lag"), _opt(b.get("rate")),
                         _opt(b.get("duration")), b.get("description", "")) for n, b in entries("doses")]
@@ -181,6 +182,25 @@ def _expr(value, file, section, key) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ModelFileError(f"must be an expression string; got {value!r}", file=file, section=section, key=key)
     return value if isinstance(value, str) else repr(value)
+
+
+def _output(name: str, b: dict, file) -> Output:
+    where = f"outputs.{name}"
+    kind = b.get("type", "continuous")
+    if kind == "continuous":
+        for key in ("expression", "unit"):
+            if key not in b:
+                raise ModelFileError(f"missing required key {key!r}", file=file, section=where, key=key)
+    expressions = {k: _expr(b[k], file, where, k) for k in ("hazard", "probability", "effect", "mean", "dispersion")
+                   if k in b}
+    intercepts = b.get("intercepts", ())
+    if isinstance(intercepts, list):
+        intercepts = tuple(_expr(v, file, where, "intercepts") for v in intercepts)
+    categories = b.get("categories", ())
+    return Output(name, _expr(b["expression"], file, where, "expression") if "expression" in b else "",
+                  b.get("unit", "1"), b.get("description", ""), b.get("label", ""), b.get("scale", ""), type=kind,
+                  repeated=b.get("repeated", False),
+                  categories=categories, intercepts=intercepts, **expressions)
 
 
 def _finite(value) -> bool:
@@ -246,8 +266,20 @@ def dump_model(model: Model) -> str:
         out += [f"[states.{s.name}]", f"unit = {_q(s.unit)}", f"initial = {_q(s.initial)}", f"ddt = {_q(s.ddt)}",
                 f"description = {_q(s.description)}", ""]
     for o in model.outputs:
-        out += [f"[outputs.{o.name}]", f"expression = {_q(o.expression)}", f"unit = {_q(o.unit)}",
-                f"description = {_q(o.description)}"]
+        out.append(f"[outputs.{o.name}]")
+        if o.is_endpoint:
+            out.append(f"type = {_q(o.type)}")
+            for key in ("hazard", "probability", "effect", "mean", "dispersion"):
+                if getattr(o, key) is not None:
+                    out.append(f"{key} = {_q(getattr(o, key))}")
+            if o.repeated:
+                out.append("repeated = true")
+            if o.categories:
+                out.append("categories = [" + ", ".join(_num(c) for c in o.categories) + "]")
+                out.append("intercepts = [" + ", ".join(_q(a) for a in o.intercepts) + "]")
+        else:
+            out.append(f"expression = {_q(o.expression)}")
+        out += [f"unit = {_q(o.unit)}", f"description = {_q(o.description)}"]
         out += [f"label = {_q(o.label)}"] if o.label else []
         out += [f"scale = {_q(o.scale)}"] if o.scale else []
         out.append("")

@@ -71,8 +71,9 @@ import numpy as np
 
 from .errors import DataError, PkpdError, UnitError, did_you_mean
 
-__all__ = ["AUC_METHODS", "METRICS", "ROUTES", "Endpoint", "NCAResult", "auc", "change_from_baseline", "cmax",
-           "endpoint_table", "nadir", "nca", "nca_profile", "time_above", "time_of_nadir", "tmax", "value_at"]
+__all__ = ["AUC_METHODS", "CLINICAL_METRICS", "METRICS", "ROUTES", "Endpoint", "NCAResult", "auc",
+           "change_from_baseline", "cmax", "endpoint_table", "median_time", "nadir", "nca", "nca_profile",
+           "time_above", "time_of_nadir", "tmax", "value_at"]
 
 #: AUC interpolation rules: linear trapezoids, or linear-up/log-down.
 AUC_METHODS = ("linear", "log-down")
@@ -361,12 +362,55 @@ METRICS: dict[str, tuple[str, ...]] = {
     "time_of_nadir": ("start", "end"),
     "change_from_baseline": ("time", "baseline_time", "relative"),
     "change_from_untreated": ("time", "relative"),
+    # clinical endpoints (pkpd.endpoints): per subject, a probability or an expected value
+    "probability_at": ("time", "category"),
+    "survival_at": ("time",),
+    "median_time_to_event": ("end",),
+    "expected_count": ("time", "start"),
+}
+#: The metrics of clinical endpoint outputs, with the output types they apply to.
+CLINICAL_METRICS: dict[str, tuple[str, ...]] = {
+    "probability_at": ("binary", "ordinal"),
+    "survival_at": ("time-to-event",),
+    "median_time_to_event": ("time-to-event",),
+    "expected_count": ("count",),
 }
 _NEEDS = {"value_at": ("time",), "change_from_baseline": ("time",), "change_from_untreated": ("time",),
-          "time_above": ("threshold",)}
+          "time_above": ("threshold",), "probability_at": ("time",), "survival_at": ("time",),
+          "expected_count": ("time",)}
 _SHORT = {"cmax": "Cmax", "tmax": "Tmax", "auc": "AUC", "time_above": "time_above", "value_at": "at",
           "nadir": "nadir", "time_of_nadir": "time_of_nadir", "change_from_baseline": "change",
-          "change_from_untreated": "vs_untreated"}
+          "change_from_untreated": "vs_untreated", "probability_at": "P", "survival_at": "survival",
+          "median_time_to_event": "median_time", "expected_count": "count"}
+
+
+def median_time(times, survival, *, end: float | None = None):
+    """First time at which a survival curve falls to 0.5 (linear interpolation between times), per row; ``inf``
+    where it stays above 0.5 up to ``end`` (default: the last time).
+
+    Examples
+    --------
+    >>> median_time([0.0, 10.0, 20.0], [1.0, 0.6, 0.4])
+    15.0
+    >>> median_time([0.0, 10.0], [[1.0, 0.9]]).tolist()
+    [inf]
+    """
+    t, y, one = _arrays(times, survival, "median_time")
+    if end is not None:
+        keep = t <= end
+        t, y = t[keep], y[:, keep]
+    below = y <= 0.5
+    first = np.argmax(below, axis=1)
+    out = np.full(y.shape[0], np.inf)
+    hit = below.any(axis=1)
+    for i in np.flatnonzero(hit):
+        k = first[i]
+        if k == 0:
+            out[i] = t[0]
+            continue
+        s0, s1 = y[i, k - 1], y[i, k]
+        out[i] = t[k - 1] + (s0 - 0.5) / (s0 - s1) * (t[k] - t[k - 1]) if s0 != s1 else t[k]
+    return _out(out, one)
 
 
 def _g(x: float) -> str:
@@ -385,7 +429,12 @@ class Endpoint:
         One of :data:`METRICS`: ``"cmax"``, ``"tmax"``, ``"auc"``, ``"time_above"``, ``"value_at"``, ``"nadir"``,
         ``"time_of_nadir"``, ``"change_from_baseline"`` or ``"change_from_untreated"`` (the same subject's value
         at ``time`` with minus without the treatment: a counterfactual only a simulation has; a scenario
-        simulates every virtual subject untreated too).
+        simulates every virtual subject untreated too). For clinical endpoint outputs (:mod:`pkpd.endpoints`):
+        ``"probability_at"`` (P(response) of a binary output at ``time``, or P(Y >= ``category``) of an ordinal
+        one), ``"survival_at"`` (probability of no event by ``time``), ``"median_time_to_event"`` (where the
+        subject's survival falls to 0.5, ``inf`` if not by ``end``) and ``"expected_count"`` (by ``time``, or
+        from ``start`` to ``time`` for a count whose mean is a rate); a scenario also reports each arm's value
+        (``ScenarioResult.clinical``).
     name : str, optional
         Default: built from the output, metric and times, e.g. ``"IL10_AUC_0_168"``, ``"TNF_vs_untreated_48"``.
     start, end : float [model time unit], optional
@@ -402,6 +451,10 @@ class Endpoint:
         Unit of ``threshold``; default the output's unit. It must convert to the output's unit.
     method : {"linear", "log-down"}
         AUC rule (see :func:`auc`).
+    category : float, optional
+        Of ``probability_at`` on an ordinal output: the endpoint is P(Y >= category).
+    source : str, optional
+        The simulated series read (set by :meth:`for_model`: the output, or an ordinal output's cumulative logit).
 
     Raises
     ------
@@ -435,6 +488,8 @@ class Endpoint:
     threshold: float | None = None
     threshold_unit: str | None = None
     method: str = "linear"
+    category: float | None = None
+    source: str | None = None
 
     def __post_init__(self):
         where = f"endpoint {self.name or self.output!r}"
@@ -446,7 +501,7 @@ class Endpoint:
         where = f"{where} ({self.metric})"
         used = METRICS[self.metric]
         defaults = {"start": None, "end": None, "time": None, "baseline_time": None, "relative": False,
-                    "threshold": None, "threshold_unit": None, "method": "linear"}
+                    "threshold": None, "threshold_unit": None, "method": "linear", "category": None}
         for key, default in defaults.items():
             if key not in used and getattr(self, key) != default:
                 raise PkpdError(f"{where}: option {key!r} is not used by this metric; it takes "
@@ -455,7 +510,7 @@ class Endpoint:
             if getattr(self, key) is None:
                 unit = "[model time unit]" if key == "time" else "[threshold_unit]"
                 raise PkpdError(f"{where}: give {key}=... {unit}; {self.metric} needs it.")
-        for key in ("start", "end", "time", "baseline_time", "threshold"):
+        for key in ("start", "end", "time", "baseline_time", "threshold", "category"):
             v = getattr(self, key)
             if v is not None:
                 if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v):
@@ -475,7 +530,10 @@ class Endpoint:
         parts = [self.output, _SHORT[self.metric]]
         if self.metric == "time_above":
             parts.append(_g(self.threshold))
-        if self.metric in ("value_at", "change_from_baseline", "change_from_untreated"):
+        if self.metric == "probability_at" and self.category is not None:
+            parts.append(f"ge{_g(self.category)}")
+        if self.metric in ("value_at", "change_from_baseline", "change_from_untreated", "probability_at",
+                           "survival_at", "expected_count"):
             parts.append(_g(self.time))
         if self.start is not None and self.end is not None:
             parts += [_g(self.start), _g(self.end)]
@@ -500,8 +558,10 @@ class Endpoint:
         """
         if self.metric == "auc":
             return time_unit if output_unit == "1" else f"{output_unit}*{time_unit}"
-        if self.metric in ("tmax", "time_of_nadir", "time_above"):
+        if self.metric in ("tmax", "time_of_nadir", "time_above", "median_time_to_event"):
             return time_unit
+        if self.metric in CLINICAL_METRICS:
+            return "1"
         if self.metric in ("change_from_baseline", "change_from_untreated") and self.relative:
             return "%"
         return output_unit
@@ -534,6 +594,14 @@ class Endpoint:
                                        f"{_g(self.baseline_time)} {time_unit}"),
             "change_from_untreated": f"{'relative ' if self.relative else ''}change of {self.output} at "
                                      f"{_g(self.time or 0)} {time_unit} versus the same subject untreated",
+            "probability_at": f"P({self.output}" + (f" >= {_g(self.category)}" if self.category is not None
+                                                    else " = 1") + f") at {_g(self.time or 0)} {time_unit}",
+            "survival_at": f"probability of no {self.output} by {_g(self.time or 0)} {time_unit}",
+            "median_time_to_event": f"median time to {self.output}" + (f" (within {_g(self.end)} {time_unit})"
+                                                                       if self.end is not None else ""),
+            "expected_count": f"expected count of {self.output} "
+                              + (f"from {_g(self.start)} to " if self.start is not None else "by ")
+                              + f"{_g(self.time or 0)} {time_unit}",
         }[self.metric]
         return text + (f" [{self.unit(output_unit, time_unit)}]" if output_unit is not None else "")
 
@@ -562,6 +630,8 @@ class Endpoint:
         if self.output not in model.output_names:
             raise PkpdError(f"endpoint {self.name!r}: model {model.name!r} has no output {self.output!r}."
                             + did_you_mean(self.output, model.output_names))
+        if self.metric in CLINICAL_METRICS:
+            return self._for_endpoint_output(model)
         if self.threshold is None or self.threshold_unit is None:
             return self
         out_unit = model.unit_of(self.output)
@@ -572,6 +642,35 @@ class Endpoint:
                             f"compared with output {self.output!r} in {out_unit} ({err}). Give the threshold in a "
                             f"unit of the same kind as {out_unit}.") from None
         return replace(self, threshold=self.threshold * k, threshold_unit=out_unit)
+
+    def _for_endpoint_output(self, model) -> Endpoint:
+        """A clinical metric checked against its output's type; ``source`` names the series it reads."""
+        kind = next(o.type for o in model.outputs if o.name == self.output)
+        allowed = CLINICAL_METRICS[self.metric]
+        where = f"endpoint {self.name!r} ({self.metric})"
+        if kind not in allowed:
+            raise PkpdError(f"{where}: output {self.output!r} is {kind}; {self.metric} applies to "
+                            f"{' and '.join(allowed)} outputs")
+        if self.category is not None and kind != "ordinal":
+            raise PkpdError(f"{where}: category applies to ordinal outputs only")
+        from .endpoints import endpoint_specs
+
+        spec = next(sp for sp in endpoint_specs(model) if sp.name == self.output)
+        if self.start is not None and not spec.rate:
+            raise PkpdError(f"{where}: start applies to counts whose mean is a rate (integrated over time); the "
+                            f"mean of {self.output!r} is per record")
+        if kind == "ordinal":
+            cats = spec.categories
+            if self.category is None or self.category not in cats[1:]:
+                raise PkpdError(f"{where}: give category=c, one of {', '.join(_g(c) for c in cats[1:])}: the "
+                                f"endpoint is P({self.output} >= c)")
+            return replace(self, source=spec.logits[list(cats).index(self.category) - 1])
+        return replace(self, source=self.output)
+
+    @property
+    def series(self) -> str:
+        """The simulated series the endpoint reads (its output, or for P(ordinal >= c) that cumulative logit)."""
+        return self.source or self.output
 
     def compute(self, times, values, untreated=None) -> np.ndarray:
         """Values of the endpoint, one per row of ``values`` (n_subjects, n_times) [see :meth:`unit`].
@@ -605,6 +704,18 @@ class Endpoint:
             return time_of_nadir(t, y, **window)
         if m == "change_from_baseline":
             return change_from_baseline(t, y, self.time, baseline_time=self.baseline_time, relative=self.relative)
+        if m in ("survival_at", "probability_at"):
+            v = value_at(t, y, self.time)
+            if self.category is not None:   # the series is the cumulative logit of P(Y >= category)
+                from scipy.special import expit
+
+                v = expit(v)
+            return v
+        if m == "median_time_to_event":
+            return median_time(t, y, end=self.end)
+        if m == "expected_count":
+            now = value_at(t, y, self.time)
+            return now - value_at(t, y, self.start) if self.start is not None else now
         if untreated is None:
             raise PkpdError(f"endpoint {self.name!r}: change_from_untreated needs the untreated trajectories "
                             "(untreated=...); run it through a scenario, which simulates them")
@@ -636,8 +747,12 @@ class Endpoint:
                 raise UnitError(f"endpoint {self.name!r}: threshold unit {self.threshold_unit!r} does not convert "
                                 f"to {sim.units[self.output]!r} ({err})") from None
             ep = replace(self, threshold=self.threshold * k, threshold_unit=sim.units[self.output])
+        if self.metric in CLINICAL_METRICS and self.source is None:
+            if sim.model is None:
+                raise PkpdError(f"endpoint {self.name!r}: check it against the model first (endpoint.for_model(m))")
+            ep = ep.for_model(sim.model)
         ref = None if untreated is None else untreated[self.output]
-        return ep.compute(sim.times, sim[self.output], ref)
+        return ep.compute(sim.times, sim[ep.series], ref)
 
 
 # ------------------------------------------------------------------------------------------------ NCA

@@ -25,7 +25,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 
-from . import _check_cache
+from . import _check_cache, endpoints
 from . import expressions as ex
 from . import units as un
 from ._text import printable
@@ -103,19 +103,60 @@ SCALES = ("", "log", "linear")
 
 @dataclass(frozen=True)
 class Output:
-    """An observable quantity (what data measure), with its unit.
+    """An observable quantity (what data measure), with its unit; or a clinical endpoint that declares its likelihood.
 
     ``label`` is the human name figures and reports show (e.g. ``"Plasma IL-10"``; default: the name) and
     ``scale`` the y axis of its figures: ``"log"``, ``"linear"`` or ``""`` for the default rule of
     :mod:`pkpd.plots` (linear for dimensionless outputs, log when the values span more than 3 decades).
+
+    A continuous output (``type="continuous"``, the default) is ``expression`` in ``unit``; data of it scatter around
+    it by a residual error model given to the fit. The other types are clinical endpoints (:mod:`pkpd.endpoints`):
+    their value is a probability or an expected value (unit ``"1"``) and they bring their own likelihood:
+
+    * ``"time-to-event"``: ``hazard`` [1/time_unit] (may depend on states); single events, or ``repeated`` ones;
+    * ``"binary"``: ``probability`` [1] of DV = 1;
+    * ``"ordinal"``: ordered ``categories`` (the DV codes) with cumulative logits
+      ``logit P(Y >= categories[k]) = intercepts[k - 1] + effect`` (proportional odds);
+    * ``"count"``: ``mean`` (Poisson) and optional ``dispersion`` (negative binomial, variance ``mean + dispersion
+      * mean**2``); a ``mean`` in 1/time_unit is a rate, integrated over each observation interval.
+
+    Examples
+    --------
+    >>> Output("death", type="time-to-event", hazard="h0 * exp(-beta * R)").unit
+    '1'
     """
 
     name: str
-    expression: str
-    unit: str
+    expression: str = ""
+    unit: str = "1"
     description: str = ""
     label: str = ""
     scale: str = ""
+    type: str = "continuous"
+    hazard: str | None = None
+    repeated: bool = False
+    probability: str | None = None
+    categories: tuple[float, ...] = ()
+    intercepts: tuple[str, ...] = ()
+    effect: str | None = None
+    mean: str | None = None
+    dispersion: str | None = None
+
+    def __post_init__(self):
+        # lists (from TOML or Python) become tuples, so the declaration stays hashable and immutable
+        for key in ("categories", "intercepts"):
+            value = getattr(self, key)
+            if isinstance(value, list):
+                object.__setattr__(self, key, tuple(value))
+        if self.intercepts and isinstance(self.intercepts, tuple):
+            object.__setattr__(self, "intercepts", tuple(
+                repr(float(v)) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for v in self.intercepts))
+
+    @property
+    def is_endpoint(self) -> bool:
+        """True for a clinical endpoint (time-to-event, binary, ordinal or count), False for a continuous output."""
+        return self.type != "continuous"
 
 
 @dataclass(frozen=True)
@@ -152,6 +193,7 @@ class _Checked:
     dose_lag: tuple[ex.Expr, ...]
     dose_rate: tuple[ex.Expr | None, ...]
     dose_duration: tuple[ex.Expr | None, ...]
+    endpoints: tuple = ()   # per output: None (continuous) or pkpd.endpoints.EndpointTrees
 
 
 @dataclass(frozen=True)
@@ -215,6 +257,11 @@ class Model:
     def output_names(self) -> tuple[str, ...]:
         """Output names in declaration order."""
         return tuple(o.name for o in self.outputs)
+
+    @property
+    def endpoint_names(self) -> tuple[str, ...]:
+        """Names of the outputs that are clinical endpoints (time-to-event, binary, ordinal, count)."""
+        return tuple(o.name for o in self.outputs if o.is_endpoint)
 
     @property
     def covariate_names(self) -> tuple[str, ...]:
@@ -599,6 +646,8 @@ def _check_fields(m: Model) -> None:
         _check_text(o.label, "label", f, sec, "label", max_len=MAX_LABEL)
     for c in m.covariates:
         _as_float(c.value, "default value", f, f"covariates.{c.name}", "value")
+    for o in m.outputs:
+        endpoints.check_fields(o, f, f"outputs.{o.name}")
 
 
 def _check_prior(prior, bounds, f, sec) -> None:
@@ -680,9 +729,15 @@ def _trees(m: Model, alg) -> _Checked:
         tree, _ = _units_check(tree, units, rate_unit, f, sec, "ddt", alg)
         ddt.append(tree)
 
-    outputs = []
+    outputs, endpoint_trees = [], []
     for o in m.outputs:
         sec = f"outputs.{o.name}"
+        if o.is_endpoint:
+            tree, trees = endpoints.check_trees(o, units, time_unit, everything, all_known, alg, f, sec)
+            outputs.append(tree)
+            endpoint_trees.append(trees)
+            continue
+        endpoint_trees.append(None)
         declared = _unit(o.unit, f, sec, "unit", alg)
         tree = _parse(o.expression, f, sec, "expression", everything, all_known)
         tree, _ = _units_check(tree, units, declared, f, sec, "expression", alg, bare=declared)
@@ -722,4 +777,5 @@ def _trees(m: Model, alg) -> _Checked:
             durations.append(None)
 
     return _Checked(tuple(static), tuple(dynamic), tuple(initial), tuple(ddt), tuple(outputs), tuple(factors),
-                    tuple(conversions), tuple(dimless), tuple(lags), tuple(rates), tuple(durations))
+                    tuple(conversions), tuple(dimless), tuple(lags), tuple(rates), tuple(durations),
+                    tuple(endpoint_trees) if any(t is not None for t in endpoint_trees) else ())

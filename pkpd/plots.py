@@ -56,7 +56,7 @@ import numpy as np
 from .errors import PkpdError, did_you_mean
 
 __all__ = ["ARM_COLORS", "DEFAULT_BANDS", "HOUSE_STYLE", "LOG_DECADES_SHOWN", "MAX_LINES", "TIME_UNITS",
-           "plot_dose_response", "plot_exposure",
+           "plot_categorical_vpc", "plot_dose_response", "plot_exposure", "plot_km_vpc",
            "plot_gof", "plot_individual_fits", "plot_observed_vs_predicted", "plot_profile", "plot_residuals",
            "plot_saem_convergence", "plot_sensitivity_over_time", "plot_simulation", "plot_sobol",
            "plot_target_attainment", "plot_time_course", "plot_tornado", "save_figure", "scenario_colors",
@@ -1931,4 +1931,106 @@ def plot_saem_convergence(fit, *, columns: int = 4):
         ax.set_xlabel("iteration")
     fig.suptitle(f"SAEM convergence: {fit.model_name} (dotted: end of the exploratory phase)", fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot_km_vpc(v, *, ax=None):
+    """Kaplan-Meier VPC: the observed Kaplan-Meier curve (steps, with tick marks at censorings) over the simulated
+    prediction interval and median of the Kaplan-Meier curves.
+
+    Parameters
+    ----------
+    v : pkpd.endpoint_vpc.KaplanMeierVPC
+        From :func:`pkpd.endpoint_vpc.km_vpc`.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, pkpd
+    >>> from pkpd.endpoint_vpc import km_vpc
+    >>> m = pkpd.load_model("tests/data/models/endpoints_exposure.toml")
+    >>> sim = pkpd.simulate(m, None, [0.0, 200.0], params={"h0": np.full(30, 0.01)}, seed=1, outcomes=["event"])
+    >>> fig = plot_km_vpc(km_vpc(m, sim.to_dataframe(layout="nonmem"), output="event", n_replicates=20, seed=2))
+    >>> fig.axes[0].get_ylabel()
+    'P(no event)'
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context(HOUSE_STYLE):
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(_PANEL_SIZE[0] * 1.4, _PANEL_SIZE[1] * 1.3))
+        else:
+            fig = ax.figure
+        ax.fill_between(v.times, v.simulated[0], v.simulated[2], step="post", color=ARM_COLORS[0], alpha=0.25,
+                        lw=0, label=f"simulated {100 * v.level:g} % interval")
+        ax.step(v.times, v.simulated[1], where="post", color=ARM_COLORS[0], ls="--", lw=1.2, label="simulated median")
+        ax.step(v.times, v.observed, where="post", color="black", lw=1.6, label="observed (Kaplan-Meier)")
+        if v.censor_times.size:
+            k = np.clip(np.searchsorted(v.times, v.censor_times, side="right") - 1, 0, v.times.size - 1)
+            ax.plot(v.censor_times, v.observed[k], "|", color="black", ms=6, label="censored")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(_axis_label("time", v.time_unit))
+        ax.set_ylabel(_axis_label(f"P(no {v.output})", "1"))
+        ax.set_title(f"Kaplan-Meier VPC of {v.output} ({v.n_subjects} subjects, {v.n_events} events)")
+        ax.legend(loc="best")
+        fig.tight_layout()
+    return fig
+
+
+def plot_categorical_vpc(v, *, axes=None):
+    """Categorical VPC: per category, the observed proportion per bin (points) over the simulated prediction
+    interval (band) and median (dashed), against time or the exposure that binned the records.
+
+    Parameters
+    ----------
+    v : pkpd.endpoint_vpc.CategoricalVPC
+        From :func:`pkpd.endpoint_vpc.categorical_vpc`.
+    axes : sequence of matplotlib Axes, optional
+        One per category.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, pkpd
+    >>> from pkpd.endpoint_vpc import categorical_vpc
+    >>> m = pkpd.load_model("tests/data/models/endpoints_exposure.toml")
+    >>> sim = pkpd.simulate(m, None, [0.0, 50.0], params={"b0": np.full(40, 0.0)}, seed=1, outcomes=["resp"],
+    ...                     observe={"resp": [10.0, 50.0]})
+    >>> v = categorical_vpc(m.with_parameters(b0=0.0), sim.to_dataframe(layout="nonmem"), output="resp",
+    ...                     n_bins=2, n_replicates=20, seed=1)
+    >>> len(plot_categorical_vpc(v).axes)
+    2
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    k = len(v.categories)
+    with matplotlib.rc_context(HOUSE_STYLE):
+        if axes is None:
+            fig, axes = plt.subplots(1, k, figsize=(_PANEL_SIZE[0] * min(k, 4) * 0.85, _PANEL_SIZE[1]), sharey=True,
+                                     squeeze=False)
+            axes = axes[0]
+        fig = axes[0].figure
+        for j, (ax, c) in enumerate(zip(axes, v.categories)):
+            ax.fill_between(v.centres, v.simulated[j, 0], v.simulated[j, 2], color=ARM_COLORS[j % len(ARM_COLORS)],
+                            alpha=0.25, lw=0, label=f"simulated {100 * v.level:g} % interval")
+            ax.plot(v.centres, v.simulated[j, 1], color=ARM_COLORS[j % len(ARM_COLORS)], ls="--", lw=1.2,
+                    label="simulated median")
+            ax.plot(v.centres, v.observed[j], "o-", color="black", lw=1.2, ms=4, label="observed")
+            ax.set_title(f"{v.output} = {c:g}")
+            ax.set_xlabel(_axis_label(v.by, v.unit))
+            ax.set_ylim(-0.02, 1.02)
+        axes[0].set_ylabel(_axis_label("proportion", "1"))
+        axes[0].legend(loc="best")
+        fig.tight_layout()
     return fig

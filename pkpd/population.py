@@ -617,7 +617,8 @@ class PopulationSimulation:
 
 def simulate_population(model, regimen, times, population, *, iiv: IIV | None = None, effects=(),
                         seed: int | None = None, outputs=None, percentiles=(5, 50, 95),
-                        settings=None, iov: IOV | None = None, occasions=None) -> PopulationSimulation:
+                        settings=None, iov: IOV | None = None, occasions=None, observe=None,
+                        follow_up: float | None = None) -> PopulationSimulation:
     """Simulate a virtual population: covariate effects, between-subject variability, per-kg doses.
 
     Main arguments
@@ -642,7 +643,10 @@ def simulate_population(model, regimen, times, population, *, iiv: IIV | None = 
     Other arguments
     ---------------
     seed : int, optional
-        Seed of the random effects (``numpy.random.SeedSequence``).
+        Seed of the random effects (``numpy.random.SeedSequence``) and, for a model with clinical endpoints, of
+        the drawn outcomes (``simulation.outcomes``, ``simulation.to_dataframe(layout="nonmem")``).
+    observe, follow_up
+        Assessment times and end of follow-up of clinical endpoints, as :func:`pkpd.simulate`.
     outputs : sequence of str, optional
         Outputs summarised (default all).
     percentiles : sequence of float
@@ -725,8 +729,11 @@ def simulate_population(model, regimen, times, population, *, iiv: IIV | None = 
                 raise PkpdError(f"population: covariate {c!r} is missing for subject {who}")
             covs[c] = v
     ids = table["ID"].to_numpy() if "ID" in table else np.arange(1, n + 1)
+    # clinical endpoints: outcomes drawn from a stream of their own (the random effects' draws are unchanged)
     sim = simulate(m, regimen, times, params=params, covariates=covs or None, settings=settings,
-                   subject_ids=ids, states=False, changes=changes or None)
+                   subject_ids=ids, states=False, changes=changes or None,
+                   seed=np.random.SeedSequence(seed).spawn(1)[0] if seed is not None else None, observe=observe,
+                   follow_up=follow_up)
     t = sim.times
     outs = list(outputs or m.output_names)
     bands = {o: np.percentile(sim.outputs[o], percentiles, axis=0) for o in outs}

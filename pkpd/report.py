@@ -297,6 +297,27 @@ def _tables(result, probability: float) -> tuple[dict, dict]:
                                         "unit": t.unit or sc.endpoint_units[t.endpoint]} for t in sc.targets])
         csv["lowest_dose"] = result.lowest_dose(probability)
 
+    # clinical endpoints: the value for each arm as a whole (expected response rate, survival, count, median time)
+    clinical = getattr(result, "clinical", None)
+    if clinical is not None and len(clinical):
+        rows = []
+        metric = {ep.name: ep.metric for ep in sc.endpoints}
+        for r in clinical.itertuples(index=False):
+            if metric[r.endpoint] in ("probability_at", "survival_at"):   # probabilities, in %
+                k, u = 100.0, " %"
+            elif metric[r.endpoint] == "expected_count":
+                k, u = 1.0, ""
+            else:
+                unit, k = shown[r.endpoint]
+                u = f" {_unit(unit)}"
+            interval = (f"{format_number(r.ci_low * k)}-{format_number(r.ci_high * k)}{u}"
+                        if np.isfinite(r.ci_low) and np.isfinite(r.ci_high) else "–")   # none for one subject
+            rows.append([esc(r.arm), esc(r.endpoint), esc(r.description), f"{format_number(r.value * k)}{u}",
+                         interval, str(int(r.n))])
+        page["clinical"] = _Table("clinical", ["arm", "endpoint", "definition", "value for the arm",
+                                               "95 % interval", "n [subjects]"], rows, numeric={3, 4, 5})
+        csv["clinical"] = clinical.drop(columns=["group"])
+
     # dose-response: one table per endpoint, ED50/ED90 flagged in place
     dr = result.dose_response
     if len(dr):
@@ -493,6 +514,11 @@ def _page(result, tables: dict, figures, probability: float) -> str:
                      "doses tested is an extrapolation.</p>")
         parts += [t.html() for name, t in tables.items() if name.startswith("dose_response_")]
         parts.append(figure("dose_response"))
+    if "clinical" in tables:
+        parts.append("<h2 id='clinical'>Clinical endpoints by arm</h2><p>For each arm as a whole: the expected "
+                     "response rate, survival or count (the mean over its virtual subjects), and the median of the "
+                     "arm's survival curve; 95 % intervals of the Monte-Carlo error of the simulated subjects.</p>"
+                     + tables["clinical"].html())
     parts.append("<h2 id='endpoints-by-arm'>Endpoints by arm</h2>")
     parts += [t.html() for name, t in tables.items() if name.startswith("endpoint_")]
     parts.append(figure("time_course"))

@@ -1144,6 +1144,14 @@ class ScenarioResult:
     sensitivity : LocalSensitivity or None
     n_failed : int
         Subject-arm simulations that failed (only with ``SolverSettings(on_failure="mark")``).
+    clinical : DataFrame
+        The clinical endpoints (``probability_at``, ``survival_at``, ``median_time_to_event``,
+        ``expected_count`` of endpoint outputs, :mod:`pkpd.endpoints`) per arm, for the arm as a whole:
+        ``arm, group, dose, dose_unit, endpoint, unit, description, value, ci_low, ci_high, n``. ``value`` is the
+        expected response rate, survival or count of the arm (the mean of its subjects' probabilities or expected
+        values) and, for the median time to event, the median of the arm's survival curve (the mean of its
+        subjects' curves; ``inf`` when it stays above 0.5); the interval is the Monte-Carlo error of ``n`` virtual
+        subjects (normal approximation; a bootstrap over subjects for the median).
     """
 
     scenario: Scenario
@@ -1160,6 +1168,7 @@ class ScenarioResult:
     groups: dict = field(repr=False)
     sensitivity: object = field(repr=False, default=None)
     n_failed: int = 0
+    clinical: object = field(repr=False, default=None)
 
     @property
     def units(self) -> dict[str, str]:
@@ -1208,6 +1217,10 @@ class ScenarioResult:
         if len(self.attainment):
             parts.append("<p>Probability of target attainment</p>")
             parts.append(self.attainment[["arm", "target", "probability", "ci_low", "ci_high"]].to_html(
+                index=False, float_format=lambda x: f"{x:.3g}"))
+        if self.clinical is not None and len(self.clinical):
+            parts.append("<p>Clinical endpoints by arm (expected value for the arm, 95 % Monte-Carlo interval)</p>")
+            parts.append(self.clinical[["arm", "endpoint", "unit", "value", "ci_low", "ci_high"]].to_html(
                 index=False, float_format=lambda x: f"{x:.3g}"))
         parts.append("<p>Endpoints by arm (median, 5-95 %)</p>")
         parts.append(self.summary[["arm", "endpoint", "unit", "median", "p5", "p95"]].to_html(
@@ -1289,7 +1302,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, ch
     cm = compile_model(m)
     if client is None:
         sim = simulate(cm, batch_regimens, grid, params=batch_params, covariates=batch_covs or None,
-                       settings=sc.settings, states=False)
+                       settings=sc.settings, states=False, outcomes=False)
     else:
         sim = _simulate_on_cluster(cm, batch_regimens, grid, batch_params, batch_covs, sc.settings, client,
                                    chunk_size, progress)
@@ -1300,7 +1313,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, ch
     for i, arm in enumerate(arms):
         rows = slice(i * n, (i + 1) * n)
         for ep in checked:
-            y = sim[ep.output]
+            y = sim[ep.series]
             v = ep.compute(grid, y[rows], y[ref] if ep.needs_untreated else None)
             values[(arm.name, ep.name)] = v
             rows_arm += [arm.name] * n
@@ -1311,6 +1324,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, ch
     table = pd.DataFrame({"arm": rows_arm, "ID": np.concatenate(rows_id), "endpoint": rows_ep,
                           "value": np.concatenate(rows_val), "unit": rows_unit})
     groups = {a.name: a.schedule for a in arms}
+    clinical = _clinical(arms, checked, units, values, groups, sim, grid, n, m, int(seed))
     summary = _summary(arms, checked, units, values)
     attainment = _attainment(arms, sc.targets, units, values, groups)
     dr_table, fits = _dose_response(arms, checked, units, values, groups, sc.sigmoid)
@@ -1338,7 +1352,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, ch
     return ScenarioResult(scenario=sc, seed=int(seed), table=table, summary=summary, attainment=attainment,
                           dose_response=dr_table, fits=fits, arms=arms_frame, population=population, times=grid,
                           time_course=time_course, groups=groups, sensitivity=sens,
-                          n_failed=int(np.count_nonzero(sim.status)))
+                          n_failed=int(np.count_nonzero(sim.status)), clinical=clinical)
 
 
 class _Outputs(dict):
@@ -1353,7 +1367,8 @@ def _grid_task(job, bounds) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     cm, regimens, grid, params, covs, settings = job
     a, b = bounds
     sim = simulate(cm, regimens[a:b], grid, params={k: v[a:b] for k, v in params.items()},
-                   covariates={k: v[a:b] for k, v in covs.items()} or None, settings=settings, states=False)
+                   covariates={k: v[a:b] for k, v in covs.items()} or None, settings=settings, states=False,
+                   outcomes=False)
     return sim.status, {o: np.ascontiguousarray(sim[o]) for o in cm.model.output_names}
 
 
@@ -1374,6 +1389,49 @@ def _percentiles(y: np.ndarray) -> np.ndarray:
     if np.all(np.isnan(y)):
         return np.full((3, y.shape[1]), np.nan)
     return np.nanpercentile(y, (5, 50, 95), axis=0)
+
+
+def _clinical(arms, endpoints, units, values, groups, sim, grid, n, model, seed):
+    """Arm-level values of the clinical endpoints (see ScenarioResult.clinical)."""
+    import pandas as pd
+
+    from .metrics import CLINICAL_METRICS, median_time
+
+    cols = ["arm", "group", "dose", "dose_unit", "endpoint", "unit", "description", "value", "ci_low", "ci_high", "n"]
+    rows = []
+    z = _z(0.95)
+    rng = np.random.default_rng(seed)
+    for ep in endpoints:
+        if ep.metric not in CLINICAL_METRICS:
+            continue
+        for i, arm in enumerate(arms):
+            v = values[(arm.name, ep.name)]
+            if ep.metric == "median_time_to_event":
+                curves = sim[ep.series][i * n:(i + 1) * n]
+                curves = curves[np.all(np.isfinite(curves), axis=1)]
+                k = curves.shape[0]
+                value = float(median_time(grid, curves.mean(axis=0), end=ep.end)) if k else math.nan
+                if k > 1:
+                    boot = np.array([median_time(grid, curves[rng.integers(0, k, k)].mean(axis=0), end=ep.end)
+                                     for _ in range(200)])
+                    lo, hi = (float(x) for x in np.percentile(boot, [2.5, 97.5]))
+                else:
+                    lo = hi = math.nan
+            else:
+                ok = v[np.isfinite(v)]
+                k = ok.size
+                value = float(ok.mean()) if k else math.nan
+                half = z * float(ok.std(ddof=1)) / math.sqrt(k) if k > 1 else math.nan
+                lo, hi = value - half, value + half
+                if ep.metric != "expected_count":
+                    lo, hi = max(lo, 0.0), min(hi, 1.0)
+                else:
+                    lo = max(lo, 0.0)
+            rows.append({"arm": arm.name, "group": groups[arm.name], "dose": arm.dose_level,
+                         "dose_unit": arm.dose_unit or "", "endpoint": ep.name, "unit": units[ep.name],
+                         "description": ep.describe(None, model.time_unit), "value": value, "ci_low": lo,
+                         "ci_high": hi, "n": int(k)})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _summary(arms, endpoints, units, values):
@@ -1451,7 +1509,7 @@ MAX_SCENARIO_RUNS = 10_000_000
 _ARM_KEYS = {"dose", "doses", "unit", "count", "interval", "start", "duration", "target", "time_unit", "control",
              "color"}
 _ENDPOINT_KEYS = {"output", "metric", "start", "end", "time", "baseline_time", "relative", "threshold",
-                  "threshold_unit", "method"}
+                  "threshold_unit", "method", "category"}
 _TARGET_KEYS = {"endpoint", "op", "value", "unit", "name"}
 _SENS_KEYS = {"arm", "parameters"}
 

@@ -150,10 +150,11 @@ def endpoint_function(model, regimen, endpoints, *, times=None, params: Mapping[
             p = {k: np.concatenate([v, v]) for k, v in p.items()}
             c = {k: np.concatenate([v, v]) for k, v in c.items()}
             regs = regs + [Regimen.none()] * n
-        sim = simulate(cm, regs, grid, params=p or None, covariates=c or None, settings=settings, states=False)
+        sim = simulate(cm, regs, grid, params=p or None, covariates=c or None, settings=settings, states=False,
+                       outcomes=False)
         out = {}
         for ep in eps:
-            y = sim[ep.output]
+            y = sim[ep.series]
             out[ep.name] = ep.compute(grid, y[:n], y[n:] if untreated else None)
         return out
 
@@ -313,10 +314,11 @@ def local_sensitivity(model, regimen, endpoints, *, parameters: Iterable[str] | 
         values = {kk: np.concatenate([v, v]) for kk, v in values.items()}
         covs = {kk: np.concatenate([v, v]) for kk, v in covs.items()}
         regs = regs + [Regimen.none()] * n
-    sim = simulate(cm, regs, grid, params=values, covariates=covs or None, settings=settings, states=False)
+    sim = simulate(cm, regs, grid, params=values, covariates=covs or None, settings=settings, states=False,
+                   outcomes=False)
     rows = []
     for ep in eps:
-        y = sim[ep.output]
+        y = sim[ep.series]
         vals = ep.compute(grid, y[:n], y[n:] if untreated else None)
         for i, name in enumerate(names):
             rows.append({"endpoint": ep.name, "parameter": name, "value": base[name],

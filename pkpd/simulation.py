@@ -85,6 +85,13 @@ class Simulation:
     labels, scales : dict[str, str]
         Per output, the human label and the declared axis scale of the model file (``Output.label``,
         ``Output.scale``), which figures use.
+    outcomes : pandas.DataFrame or None
+        For a model with clinical endpoints (:mod:`pkpd.endpoints`): the drawn records ``ID, TIME, output, DV``
+        (events and censorings, responses, grades, counts; see :mod:`pkpd.outcomes`); None otherwise.
+    seed : int or None
+        The seed the outcomes were drawn with (drawn from the operating system and recorded when none was given).
+    model : Model or None
+        The model as declared (for the NONMEM layout of :meth:`to_dataframe`).
 
     Examples
     --------
@@ -111,6 +118,9 @@ class Simulation:
     n_steps: np.ndarray = field(repr=False)
     labels: dict = field(default_factory=dict, repr=False)
     scales: dict = field(default_factory=dict, repr=False)
+    outcomes: object = field(default=None, repr=False)
+    seed: int | None = field(default=None, repr=False)
+    model: object = field(default=None, repr=False)
 
     @property
     def n_subjects(self) -> int:
@@ -142,10 +152,15 @@ class Simulation:
             ``include_states``.
         times : array_like, optional
             Keep only these output times [``time_unit``]; each must be one of :attr:`times`.
-        layout : {"long", "wide"}
+        layout : {"long", "wide", "nonmem"}
             ``"long"``: columns ``ID, TIME, name, value, unit``, one row per subject, time and output.
             ``"wide"``: columns ``ID, TIME`` and one column per output, named ``"NAME [unit]"``, one row per
             subject and time (a fifth of the memory for five outputs).
+            ``"nonmem"``: for a model with clinical endpoints, a NONMEM dataset of the doses (``EVID=1``, ``AMT``
+            in the dose target's unit, which ``AMTU`` states, per-kg doses multiplied by ``WT``, ``CMT`` the dose
+            target, ``RATE``/``DUR`` for infusions) and the drawn endpoint records (``EVID=0``, ``DV``, ``DVID``
+            the output; ``outputs`` selects which endpoints), ``TIME`` in the model's time unit, plus one column per
+            covariate: ready for :func:`pkpd.fit` / :func:`pkpd.fit_population`.
         include_states : bool
             Add the ODE states to the default selection.
 
@@ -169,11 +184,17 @@ class Simulation:
         [[1, 0.0, 'conc', 3.125, 'mg/L'], [1, 12.0, 'conc', 1.0935..., 'mg/L']]
         >>> list(sim.to_dataframe(layout="wide").columns)
         ['ID', 'TIME', 'conc [mg/L]']
+        >>> sim.to_dataframe(layout="nonmem")[["ID", "TIME", "EVID", "AMT", "CMT"]].values.tolist()
+        [[1, 0.0, 1, 100.0, 'iv']]
         """
         import warnings
 
         import pandas as pd
 
+        if layout == "nonmem":
+            from .outcomes import nonmem_table
+
+            return nonmem_table(self, [outputs] if isinstance(outputs, str) else outputs)
         from .errors import LargeTableWarning, did_you_mean
 
         if outputs is None:
@@ -185,7 +206,7 @@ class Simulation:
             if name not in known:
                 raise PkpdError(f"to_dataframe: no output or state {name!r}." + did_you_mean(str(name), known))
         if layout not in ("long", "wide"):
-            raise PkpdError(f"to_dataframe: layout must be 'long' or 'wide'; got {layout!r}")
+            raise PkpdError(f"to_dataframe: layout must be 'long', 'wide' or 'nonmem'; got {layout!r}")
         columns = _time_columns(self.times, times)
         t = self.times[columns]
         n = self.n_subjects
@@ -275,6 +296,11 @@ def simulate(
     backend: str = "cpu",
     progress: bool | None = None,
     max_memory_gb: float | None = None,
+    seed=None,
+    observe: Mapping[str, object] | None = None,
+    follow_up: float | None = None,
+    dropout=None,
+    outcomes: bool | Sequence[str] = True,
 ) -> Simulation:
     """Simulate one subject or a batch of subjects under a dosing regimen.
 
@@ -319,6 +345,21 @@ def simulate(
         Largest result the call may allocate [GB]; default ``$PKPD_MAX_MEMORY_GB``, else half the memory available
         when the call starts. A larger run is refused before anything is allocated (use
         :func:`pkpd.simulate_summary` for huge populations: it summarises them in bounded memory).
+
+    Clinical endpoints (models with time-to-event, binary, ordinal or count outputs; see :mod:`pkpd.outcomes`)
+    ----------------------------------------------------------------------------------------------------------
+    seed : int or numpy SeedSequence, optional
+        Seed of the drawn outcomes (``Simulation.outcomes``); without one a seed is drawn and recorded in
+        ``Simulation.seed``.
+    observe : dict[str, array_like], optional
+        Assessment times [model time unit] of binary, ordinal and count outputs (default: every output time).
+    follow_up : float, optional
+        End of follow-up of time-to-event outputs [model time unit] (default: the last output time).
+    dropout : float or array (n_subjects,), optional
+        Dropout times [model time unit]: events are censored there, and later assessments are not made.
+    outcomes : bool or sequence of str
+        Draw the outcomes (default True), only those of the endpoint outputs named, or none (False: only the
+        expected values in ``outputs``).
 
     Returns
     -------
@@ -400,6 +441,16 @@ def simulate(
         _flag_non_finite_outputs(sol["outputs"], status, m.output_names, t, ids)
     st = {s: sol["states"][:, :, i] for i, s in enumerate(m.state_names)} if states else {}
     out = {o: sol["outputs"][:, :, i] for i, o in enumerate(m.output_names)} if outputs else {}
+    drawn, used_seed = None, None
+    if cm.declared is not None and outcomes:
+        from .outcomes import _observe_arg, draw_outcomes
+
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+        used_seed = seed if isinstance(seed, int | np.integer) else None
+        drawn = draw_outcomes(cm, q, y0, events, t0, settings, ids, times=t, observe=_observe_arg(observe),
+                              follow_up=follow_up, dropout=dropout, rng=np.random.default_rng(seed),
+                              skip=status != 0, only=None if outcomes is True else outcomes)
     unit_map = {s.name: s.unit for s in m.states} | {o.name: o.unit for o in m.outputs}
     return Simulation(
         times=_readonly(t), time_unit=m.time_unit, subject_ids=ids, states=st, outputs=out, units=unit_map,
@@ -407,7 +458,8 @@ def simulate(
         covariates={c: cov_values[:, i] for i, c in enumerate(m.covariate_names)}, regimens=tuple(regimens),
         status=status, model_name=m.name, model_version=m.version, settings=settings,
         n_steps=sol["counters"][:, 0].astype(np.int64), labels={o.name: o.label for o in m.outputs if o.label},
-        scales={o.name: o.scale for o in m.outputs if o.scale})
+        scales={o.name: o.scale for o in m.outputs if o.scale}, outcomes=drawn, seed=used_seed,
+        model=cm.declared or m)
 
 
 def _flag_non_finite_outputs(values: np.ndarray, status: np.ndarray, names, times, ids) -> None:
@@ -583,7 +635,8 @@ def compiled_for(model, backend: str = "cpu") -> CompiledModel:
     model compiled for the named engine or the default one."""
     engine = backend if backend in ("native", "numba") else None
     if isinstance(model, CompiledModel):
-        return model if engine is None or model.engine == engine else compile_model(model.model, engine)
+        return (model if engine is None or model.engine == engine
+                else compile_model(model.declared or model.model, engine))
     return compile_model(_as_model(model), engine)
 
 

@@ -786,7 +786,7 @@ def _summary_chunk(job: _ChunkJob, start: int, stop: int, rows: np.ndarray):
         sim = simulate(job.cm, regimens if isinstance(regimens, Regimen | None) else regimens[start:stop], t,
                        params=_slice(job.params, start, stop), covariates=_slice(job.covariates, start, stop),
                        settings=job.settings, subject_ids=np.arange(start + 1, stop + 1), outputs=True,
-                       states=False)
+                       states=False, outcomes=False)
     status = sim.status
     kernels.transpose(tuple(sim.outputs[o] for o in job.needed), rows)
     del sim  # the solver's buffer: only the rows are needed from here on

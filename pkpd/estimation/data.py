@@ -51,10 +51,35 @@ class _Data:
     dropped: int = 0              # censored observations dropped (M1)
     covariate_events: object = None  # EventTable (n_subjects, w) of time-varying covariates (kind 3), or None
     records: object = None        # _Records: doses a Regimen cannot express (steady state, resets), else None
+    # clinical endpoints (pkpd._endpoint_data): their records, and the rows after the continuous observations that
+    # hold the predictions they need (``outputs`` then lists the error outputs first, then engine outputs)
+    endpoint_records: object = None
+    n_error: int = -1             # outputs with an error model (the first n_error of ``outputs``; -1: all)
 
     @property
     def n_subjects(self) -> int:
         return len(self.ids)
+
+    @property
+    def error_outputs(self) -> tuple[str, ...]:
+        return self.outputs if self.n_error < 0 else self.outputs[:self.n_error]
+
+    @property
+    def fitted_outputs(self) -> tuple[str, ...]:
+        """Outputs with an error model, then the endpoint outputs with records."""
+        rec = self.endpoint_records
+        return self.error_outputs + (rec.names if rec is not None else ())
+
+    @property
+    def continuous(self) -> np.ndarray:
+        """Which rows are observations of continuous outputs (the others hold endpoint predictions)."""
+        return self.output < len(self.error_outputs)
+
+    @property
+    def n_observations(self) -> int:
+        """Observations that enter the likelihood: continuous ones plus endpoint records."""
+        rec = self.endpoint_records
+        return int(np.count_nonzero(self.continuous)) + (rec.size if rec is not None else 0)
 
     def subset(self, subjects: Sequence[int]) -> _Data:
         """The data of some subjects (by index), in that order."""
@@ -62,6 +87,11 @@ class _Data:
         keep = np.isin(self.subject, subjects)
         remap = np.full(self.n_subjects, -1)
         remap[subjects] = np.arange(len(subjects))
+        rec = self.endpoint_records
+        if rec is not None:
+            row_map = np.full(keep.size, -1)
+            row_map[keep] = np.arange(int(keep.sum()))
+            rec = rec.subset(subjects, row_map)
         return dataclasses.replace(
             self, ids=tuple(self.ids[i] for i in subjects), regimens=tuple(self.regimens[i] for i in subjects),
             covariates=self.covariates[subjects], times=self.times[subjects], pre=self.pre[subjects],
@@ -70,11 +100,15 @@ class _Data:
             censored=self.censored[keep], row=self.row[keep],
             covariate_events=None if self.covariate_events is None else _subset_events(self.covariate_events,
                                                                                        subjects),
-            records=None if self.records is None else self.records.subset(subjects, keep))
+            records=None if self.records is None else self.records.subset(subjects, keep), endpoint_records=rec)
 
-    def with_observations(self, dv: np.ndarray, censored: np.ndarray) -> _Data:
+    def with_observations(self, dv: np.ndarray, censored: np.ndarray, endpoint_dv=None) -> _Data:
         """The same design with other observed values (parametric bootstrap)."""
-        return dataclasses.replace(self, dv=np.asarray(dv, dtype=float), censored=np.asarray(censored, dtype=bool))
+        rec = self.endpoint_records
+        if endpoint_dv is not None:
+            rec = rec.with_dv(endpoint_dv)
+        return dataclasses.replace(self, dv=np.asarray(dv, dtype=float), censored=np.asarray(censored, dtype=bool),
+                                   endpoint_records=rec)
 
 
 def _subset_events(ev, subjects):
@@ -108,15 +142,21 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
     if obs.empty:
         raise FitError(f"data{' ' + repr(src) if src else ''}: there are no observations (EVID=0 records with MDV=0 "
                        "and a DV)")
+    if "DVID" not in table:
+        candidates = list(outputs) if outputs else list(model.endpoint_names)
+        if len(candidates) != 1:
+            raise FitError(f"data: there is no DVID column, so observations cannot be matched to the "
+                           f"{len(candidates)} outputs in error ({', '.join(candidates)}); add a DVID column naming "
+                           "each record's output")
+        obs["output"] = candidates[0]
+    # clinical endpoints (their own likelihood) are set apart; the rest are continuous observations
+    is_endpoint = obs["output"].isin(model.endpoint_names).to_numpy()
+    endpoint_obs = obs[is_endpoint].reset_index(drop=True)
+    obs = obs[~is_endpoint].reset_index(drop=True)
     for column in ("LIMIT",):
         if column in obs and obs[column].notna().any():
             raise FitError(f"data: column {column} (interval censoring) is not supported by fit(); remove it, and "
                            "use LLOQ (with BLQ or CENS) for values below the limit of quantification")
-    if "DVID" not in table:
-        if len(outputs) > 1:
-            raise FitError(f"data: there is no DVID column, so observations cannot be matched to the {len(outputs)} "
-                           f"outputs in error ({', '.join(outputs)}); add a DVID column naming each record's output")
-        obs["output"] = outputs[0]
     names = obs["output"].to_numpy()
     unknown = sorted(set(names) - set(outputs))
     if unknown:
@@ -177,6 +217,11 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
 
     # model-time of each observation, and whether it precedes a dose record at the same time (record order)
     tf = un.convert(ds.time_unit, model.time_unit)
+    ep_records, n_error, n_continuous = None, -1, len(obs)
+    if len(endpoint_obs):
+        n_error = len(outputs)
+        ep_records, obs, rows, dv, limit, censored, out_index, outputs = _with_endpoints(
+            model, endpoint_obs, obs, rows, dv, limit, censored, out_index, tuple(outputs), tf, src)
     ids_obs = obs["ID"].to_numpy()
     t_obs = obs["TIME"].to_numpy(dtype=float)
     dose_rec = table[np.isin(table["EVID"].to_numpy(), (1, 4))]
@@ -234,11 +279,40 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
         if list(pd.unique(table["ID"].to_numpy())) != subject_ids:
             raise FitError("data: with steady-state doses or resets, every subject needs an observation")
         records = records.locate(rows, subj)
+    if ep_records is not None:
+        from .._endpoint_data import attach
+
+        ep_records = attach(ep_records, endpoint_obs["ID"].to_numpy(), sub_index, n_continuous)
     return _Data(model=model, ids=tuple(_plain(s) for s in subject_ids), regimens=tuple(regs),
                  covariates=covariates, explicit=explicit, outputs=tuple(outputs), times=times, pre=pre_flags,
                  n_times=n_times, subject=subj, time_index=time_index, output=out_index, time=t_model, dv=dv,
                  limit=limit, censored=censored, row=rows, time_unit=ds.time_unit, dropped=dropped,
-                 covariate_events=changes, records=records)
+                 covariate_events=changes, records=records, endpoint_records=ep_records, n_error=n_error)
+
+
+def _with_endpoints(model, endpoint_obs, obs, rows, dv, limit, censored, out_index, outputs, tf, src):
+    """Validate the endpoint records and append the rows holding the predictions they need (private).
+
+    Returns the records and the observation arrays extended by those rows (after the continuous observations),
+    with ``outputs`` extended by the engine outputs they predict.
+    """
+    import pandas as pd
+
+    from .._endpoint_data import expand
+    from ..compile import compile_model
+
+    records, comp, _ = expand(model, endpoint_obs, tf, src)
+    engine_names = compile_model(model).model.output_names
+    extra = [o for o in engine_names if o in set(comp["output"])]
+    outputs = tuple(outputs) + tuple(extra)
+    m = len(comp)
+    obs = pd.concat([obs[["ROW", "ID", "TIME"]], comp[["ROW", "ID", "TIME"]]], ignore_index=True)
+    rows = np.concatenate([rows, comp["ROW"].to_numpy().astype(np.int64)])
+    dv = np.concatenate([dv, np.full(m, np.nan)])
+    limit = np.concatenate([limit, np.full(m, np.nan)])
+    censored = np.concatenate([censored, np.zeros(m, dtype=bool)])
+    out_index = np.concatenate([out_index, np.array([outputs.index(o) for o in comp["output"]], dtype=np.int64)])
+    return records, obs, rows, dv, limit, censored, out_index, outputs
 
 
 @dataclass(frozen=True, eq=False)

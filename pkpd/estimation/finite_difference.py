@@ -45,7 +45,16 @@ class _Problem:
         if d.censored.any() and method != "laplace":
             raise FitError(f"data: {int(d.censored.sum())} observations are below the limit of quantification; "
                            f"M3 needs method='laplace' (as NONMEM needs LAPLACIAN for M3); got method={method!r}")
-        self.out_index = np.array([model.output_names.index(o) for o in self.outputs], dtype=np.int64)
+        rec = d.endpoint_records
+        if rec is not None and method != "laplace":
+            raise FitError(f"data: {rec.size} records of clinical endpoints ({', '.join(rec.names)}) have a "
+                           "non-normal likelihood, which needs method='laplace' (as NONMEM needs LAPLACIAN with "
+                           f"LIKELIHOOD data); got method={method!r}")
+        self.endpoint_records = rec
+        # every row the fitter predicts: the observations of continuous outputs, then (for endpoint records) the
+        # engine outputs they need (pkpd._endpoint_data)
+        engine_outputs = self.cm.model.output_names
+        self.out_index = np.array([engine_outputs.index(o) for o in d.outputs], dtype=np.int64)
         self.eta_index = np.array([model.parameter_names.index(n) for n in iiv.names], dtype=np.int64)
         n = d.n_subjects
         counts = np.bincount(d.subject, minlength=n)
@@ -54,10 +63,13 @@ class _Problem:
         J = int(counts.max())
         self.obs = np.zeros((n, J), dtype=np.int64)
         self.mask = np.zeros((n, J), dtype=bool)
+        continuous = d.continuous
+        self.flat_j = np.zeros(d.subject.size, dtype=np.int64)   # column of each row in the (n, J) layout
         for i in range(n):
             k = np.flatnonzero(d.subject == i)
             self.obs[i, :k.size] = k
-            self.mask[i, :k.size] = True
+            self.mask[i, :k.size] = continuous[k]
+            self.flat_j[k] = np.arange(k.size)
         self.n, self.J = n, J
         self.q_iiv = iiv.n_eta
         self.iov = iov
@@ -194,11 +206,12 @@ class _Problem:
     def residual(self, errs, f):
         """Transformed observation u, prediction m, dm/df, sd s, ds/df and log-Jacobian term; shape (K, n, J)."""
         K = f.shape[0]
-        u = np.empty_like(f)
-        m = np.empty_like(f)
-        dm = np.empty_like(f)
-        s = np.empty_like(f)
-        ds = np.empty_like(f)
+        # rows of no error model (endpoint predictions) keep harmless values: the likelihood masks them out
+        u = np.zeros_like(f)
+        m = np.zeros_like(f)
+        dm = np.ones_like(f)
+        s = np.ones_like(f)
+        ds = np.zeros_like(f)
         jac = np.zeros_like(f)
         with np.errstate(all="ignore"):
             for k in range(K):
@@ -286,6 +299,9 @@ class _Problem:
             obj = term.sum(axis=2) + np.einsum("knq,kqr,knr->kn", eta, om_inv, eta)
             grad = gq.sum(axis=2) + np.einsum("kqr,knr->knq", om_inv, eta)
             H = Hq + om_inv[:, None]
+            if self.endpoint_records is not None:
+                c_ep, g_ep, H_ep = self.endpoint_terms(f, G)
+                obj, grad, H = obj + c_ep, grad + g_ep, H + H_ep
             obj = np.where(np.isfinite(obj) & np.all(np.isfinite(H), axis=(2, 3)), obj, np.inf)
             return obj, grad, H, dict(f=f, G=G, R=R, Gm=Gm, u=u, m=m, s=s)
 
@@ -359,7 +375,43 @@ class _Problem:
 
                 z = (np.where(self.cens, _transform_limit(self, errs, self.limit), 0.0) - m) / np.sqrt(R)
                 term = term + np.where(self.cens, -2 * log_ndtr(z), 0.0)
-        return term.sum(axis=2) + np.einsum("knq,kqr,knr->kn", eta, om_inv, eta)
+        out = term.sum(axis=2) + np.einsum("knq,kqr,knr->kn", eta, om_inv, eta)
+        if self.endpoint_records is not None:
+            out = out + self.endpoint_terms(f)[0]
+        return out
+
+    def endpoint_terms(self, f, G=None):
+        """-2 log L of the endpoint records summed per subject (K, n) from predictions f (K, n, J); with G
+        (K, n, J, q), also half its gradient in eta (K, n, q) and the expected information (K, n, q, q) (the
+        parts of the Newton iteration on O_i / 2)."""
+        rec = self.endpoint_records
+        d = self.data
+        F = f[:, d.subject, self.flat_j]                                   # (K, n_rows)
+        K, n = f.shape[0], self.n
+        with np.errstate(all="ignore"):
+            c = rec.minus2ll(F, gradient=G is not None)
+        if G is not None:
+            c, gc = c
+        c = np.where(np.isfinite(c), c, np.inf)
+        per = np.zeros((K, n))
+        np.add.at(per, (slice(None), rec.subject), c)
+        per = np.where(np.isfinite(per), per, np.inf)
+        if G is None:
+            return per, None, None
+        q = G.shape[-1]
+        Gf = G[:, d.subject, self.flat_j]                                  # (K, n_rows, q)
+        Gf = np.concatenate([Gf, np.zeros((K, 1, q))], axis=1)
+        dP = Gf[:, np.where(rec.components >= 0, rec.components, F.shape[1])]   # (K, n_rec, C, q)
+        with np.errstate(all="ignore"):
+            score = np.einsum("krc,krcq->krq", np.where(np.isfinite(gc), gc, 0.0), dP)
+            W = rec.information_weights(F)                                 # (K, n_rec, M, C)
+            V = np.einsum("krmc,krcq->krmq", W, dP)
+            info = np.einsum("krmq,krms->krqs", V, V)
+        grad = np.zeros((K, n, q))
+        H = np.zeros((K, n, q, q))
+        np.add.at(grad, (slice(None), rec.subject), 0.5 * score)
+        np.add.at(H, (slice(None), rec.subject), info)
+        return per, grad, H
 
 
 def _transform_limit(prob, errs, lim):

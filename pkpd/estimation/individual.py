@@ -128,6 +128,10 @@ def _check_error_models(model: Model, error: Mapping) -> None:
         if out not in model.output_names:
             raise FitError(f"error: unknown output {out!r} of model {model.name!r}."
                            + did_you_mean(str(out), model.output_names))
+        if out in model.endpoint_names:
+            kind = next(o.type for o in model.outputs if o.name == out)
+            raise FitError(f"error[{out!r}]: output {out!r} is a {kind} endpoint, which declares its own likelihood "
+                           "in the model file; remove it from error")
         if not isinstance(em, ERROR_MODELS):
             raise FitError(f"error[{out!r}]: expected an error model (Additive, Proportional, Combined or LogNormal "
                            f"from pkpd); got {em!r}")
@@ -149,7 +153,9 @@ def _layout(model: Model, estimate, error: Mapping) -> _Layout:
         if name in seen:
             raise FitError(f"estimate: parameter {name!r} is listed twice")
         seen.add(name)
-    if not isinstance(error, Mapping) or not error:
+    if error is None and model.endpoint_names:
+        error = {}   # only clinical endpoints, which bring their own likelihood
+    if not isinstance(error, Mapping) or (not error and not model.endpoint_names):
         raise FitError("error: give one error model per fitted output, e.g. error={'IL10': pkpd.Proportional(cv=0.2)}"
                        f"; outputs of {model.name!r}: {', '.join(model.output_names)}")
     _check_error_models(model, error)
@@ -219,7 +225,8 @@ class _Problem:
         self.model = layout.model
         self.cm = compile_model(self.model)
         self.base = np.array([p.value for p in self.model.parameters], dtype=float)
-        self.out_index = np.array([self.model.output_names.index(o) for o in data.outputs], dtype=np.int64)
+        engine_outputs = self.cm.model.output_names   # the declared outputs, then endpoint helpers
+        self.out_index = np.array([engine_outputs.index(o) for o in data.outputs], dtype=np.int64)
         self.lik = _Likelihood(data, layout, blq)
         if layout.prior is not None:
             layout.prior.reset(layout.x0)
@@ -410,6 +417,8 @@ def _sensitivity_unsupported(model: Model, data: _Data, est: set, dep) -> str:
         return "time-varying covariates"
     if data.records is not None:
         return "steady-state doses or resets"
+    if data.endpoint_records is not None:
+        return "clinical endpoint outputs"
     for target, (timing, factor) in dep.items():
         if timing:
             return f"the lag, rate or duration of dose target {target!r} depends on {', '.join(sorted(timing))}"
@@ -658,9 +667,10 @@ def _starts(layout: _Layout, n_starts: int, rng: np.random.Generator) -> list[np
 
 
 # ====================================================================================================== covariance
-def _hessian(problem: _Problem, x: np.ndarray, fixed: Sequence[int] = ()) -> tuple[np.ndarray | None, str]:
+def _hessian(problem: _Problem, x: np.ndarray, fixed: Sequence[int] = (), *, gradient: bool = False):
     """Hessian of the OFV in internal coordinates by central differences; every perturbed structural parameter
-    set is solved in one batch call, and the error-model parameters need no solving at all."""
+    set is solved in one batch call, and the error-model parameters need no solving at all. With ``gradient``,
+    also the central-difference gradient from the same points: ``(H, why, g)``."""
     layout = problem.layout
     p_s, n = layout.n_struct, len(layout.names)
     free = [i for i in range(n) if i not in set(fixed)]
@@ -720,8 +730,44 @@ def _hessian(problem: _Problem, x: np.ndarray, fixed: Sequence[int] = ()) -> tup
             H[e, e2] = H[e2, e] = v
     H = H[np.ix_(free, free)]
     if not np.all(np.isfinite(H)):
-        return None, "the likelihood could not be evaluated at some of the points needed for the Hessian"
-    return H, ""
+        return (None, "the likelihood could not be evaluated at some of the points needed for the Hessian") + (
+            (None,) if gradient else ())
+    if not gradient:
+        return H, ""
+    g = np.zeros(n)
+    for j in fs:
+        g[j] = (ofv(((j, 1),)) - ofv(((j, -1),))) / (2 * h[j])
+    for e in fe:
+        g[e] = (ofv((), ((e, 1),)) - ofv((), ((e, -1),))) / (2 * h[e])
+    return H, "", g[free]
+
+
+def _polish(problem: _Problem, run: _Run):
+    """Newton steps on the OFV (Hessian and gradient by central differences) from a converged least-squares run.
+
+    Used for fits with clinical endpoint records: the least-squares stopping rule (relative change of the cost)
+    stops a little before the optimum, and these likelihoods are smooth enough for Newton to finish in one or two
+    steps. Returns the run at the polished point and the Hessian there (for the covariance step), or None when a
+    step was refused (the covariance step then computes its own).
+    """
+    layout = problem.layout
+    x, ofv = run.x.copy(), run.ofv
+    for _ in range(4):
+        H, _, g = _hessian(problem, x, gradient=True)
+        if H is None or not _positive_definite(H):
+            return dataclasses.replace(run, x=x, ofv=ofv), None
+        step = -np.linalg.solve(H, g)
+        if np.max(np.abs(step)) < 1e-8:   # at the optimum to the precision of the differences: H is its Hessian
+            return dataclasses.replace(run, x=x, ofv=ofv), H
+        trial = np.clip(x + step, layout.lower, layout.upper)
+        F, ok = problem.predictions(trial[None, :layout.n_struct])
+        if not ok[0]:
+            break
+        ev = problem.lik.evaluate(F[0], None, trial, residuals=False)
+        if not (ev.valid and ev.ofv <= ofv + 1e-12 * max(1.0, abs(ofv))):
+            break
+        x, ofv = trial, ev.ofv
+    return dataclasses.replace(run, x=x, ofv=ofv), None
 
 
 def _fisher(problem: _Problem, x: np.ndarray) -> np.ndarray | None:
@@ -745,9 +791,11 @@ def _positive_definite(H: np.ndarray, rcond: float = 1e-12) -> bool:
     return bool(w[0] > rcond * max(w[-1], 1.0))
 
 
-def _covariance(problem: _Problem, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, str, str]:
-    """(covariance of the internal parameters, Hessian used, method, message)."""
-    H, why = _hessian(problem, x)
+def _covariance(problem: _Problem, x: np.ndarray, hessian: np.ndarray | None = None
+                ) -> tuple[np.ndarray | None, np.ndarray | None, str, str]:
+    """(covariance of the internal parameters, Hessian used, method, message); ``hessian``: one already computed
+    at ``x``."""
+    H, why = (hessian, "") if hessian is not None else _hessian(problem, x)
     if H is not None and _positive_definite(H):
         return 2.0 * np.linalg.inv(H), H, "hessian", ""
     reason = why or "the Hessian of the -2 log-likelihood is not positive definite at the estimate"
@@ -900,7 +948,7 @@ class FitResult:
     @property
     def outputs(self) -> dict[str, str]:
         """The fitted outputs and their units."""
-        return {o: self.model.unit_of(o) for o in self._context.problem.data.outputs}
+        return {o: self.model.unit_of(o) for o in self._context.problem.data.fitted_outputs}
 
     @property
     def time_unit(self) -> str:
@@ -1044,7 +1092,7 @@ def _result(problem: _Problem, run: _Run, starts, cov_info, method: str, max_eva
     fitted = dataclasses.replace(layout.model, parameters=params)
     errors = {s.output: s.model_at(x) for s in layout.errors}
     n_cens = int(data.censored.sum())
-    n_obs = int(data.dv.size)
+    n_obs = data.n_observations
     notes = []
     if run.message and not run.converged:
         notes.append(run.message)
@@ -1167,7 +1215,7 @@ class SubjectFits:
 
 
 # ====================================================================================================== fit
-def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, object], blq="M3",
+def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, object] | None = None, blq="M3",
         per_subject: bool = False, method: str = "least_squares", n_starts: int = 1, seed=None,
         gradient: str = "finite-difference", settings: SolverSettings | None = None,
         max_evaluations: int | None = None, covariance: bool = True, priors=False) -> FitResult | SubjectFits:
@@ -1187,9 +1235,14 @@ def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, obje
     estimate : sequence of str
         Parameters to estimate, e.g. ``["k_c", "s_p", "EC50"]``.
     error : dict[str, error model]
-        One error model per fitted output, e.g. ``{"IL10": pkpd.Proportional(cv=0.2), "cells":
+        One error model per fitted continuous output, e.g. ``{"IL10": pkpd.Proportional(cv=0.2), "cells":
         pkpd.LogNormal(sigma=0.5)}``; their parameters are estimated too unless ``fixed``. Every observation must
-        belong to one of these outputs.
+        belong to one of these outputs or to a clinical endpoint output of the model (time-to-event, binary,
+        ordinal, count: :mod:`pkpd.endpoints`), whose exact likelihood is declared in the model file; ``error``
+        may be left out when all the data are such endpoints. Endpoint records follow NONMEM's conventions (see
+        ``docs/model_format.md``): a time-to-event record has DV = 1 for an event at TIME (with ``CENS=1``: an
+        event somewhere in the risk interval) and DV = 0 for censoring at TIME, its risk interval starting at the
+        previous record of that output (or t = 0); binary, ordinal and count records hold the observed value.
     blq : "M3" (default), "M4", "M1" or an M1/M3/M4 object
         Handling of observations below the LLOQ (see :mod:`pkpd.error_models`).
     per_subject : bool
@@ -1328,7 +1381,10 @@ def _fit_data(layout, data, blq, settings, gradient, method, n_starts, rng, max_
             best = run
     if best is None or not math.isfinite(best.ofv):
         raise FitError("the fit found no point where the model and the likelihood can be evaluated")
-    cov_info = (_covariance(problem, best.x) if covariance
+    hessian = None
+    if problem.lik.records is not None and best.converged:
+        best, hessian = _polish(problem, best)
+    cov_info = (_covariance(problem, best.x, hessian) if covariance
                 else (None, None, "none", "covariance not computed (covariance=False)"))
     return _result(problem, best, summary, cov_info, method, max_evaluations)
 
@@ -1365,18 +1421,29 @@ def _diagnostics(ctx: _Context):
             w = np.full(f.size, np.nan)
             w[g.unc] = (g.u - m[g.unc]) / s[g.unc]
             wres[g.idx] = w
-    return pd.DataFrame({
-        "ID": [d.ids[i] for i in d.subject],
-        "TIME": d.time * _to_data_time(d),
-        "output": [d.outputs[k] for k in d.output],
-        "DV": d.dv,
-        "LLOQ": d.limit,
-        "BLQ": d.censored,
-        "PRED": F,
-        "IPRED": F,
-        "RES": d.dv - F,
-        "WRES": wres,
+    cont = d.continuous
+    table = pd.DataFrame({
+        "ID": [d.ids[i] for i in d.subject[cont]],
+        "TIME": d.time[cont] * _to_data_time(d),
+        "output": [d.outputs[k] for k in d.output[cont]],
+        "DV": d.dv[cont],
+        "LLOQ": d.limit[cont],
+        "BLQ": d.censored[cont],
+        "PRED": F[cont],
+        "IPRED": F[cont],
+        "RES": d.dv[cont] - F[cont],
+        "WRES": wres[cont],
     })
+    rec = d.endpoint_records
+    if rec is None:
+        return table
+    # endpoint records: PRED is the endpoint's prediction for the record (probability of DV = 1, expected category,
+    # expected count, or probability of no event over the risk interval); no weighted residual
+    pred = rec.predictions(F)
+    ep_rows = pd.DataFrame({"ID": [d.ids[i] for i in rec.subject], "TIME": rec.time * _to_data_time(d),
+                            "output": [rec.specs[k].name for k in rec.output], "DV": rec.dv, "LLOQ": np.nan,
+                            "BLQ": False, "PRED": pred, "IPRED": pred, "RES": rec.dv - pred, "WRES": np.nan})
+    return pd.concat([table, ep_rows], ignore_index=True) if len(table) else ep_rows
 
 
 def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
@@ -1417,9 +1484,9 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
     params = {n: np.repeat(P[:, layout.struct_index[j]], n_s) for j, n in enumerate(names)}
     covs = {c: np.tile(d.covariates[:, j], k) for j, c in enumerate(layout.model.covariate_names) if c in d.explicit}
     sim = simulate(layout.model, list(d.regimens) * k, t_model, params=params or None, covariates=covs or None,
-                   settings=dataclasses.replace(problem.settings, on_failure="mark"), states=False)
+                   settings=dataclasses.replace(problem.settings, on_failure="mark"), states=False, outcomes=False)
     frames = []
-    for out in d.outputs:
+    for out in d.fitted_outputs:
         values = sim.outputs[out].reshape(k, n_s, t_model.size)
         frame = {"ID": np.repeat([d.ids[i] for i in range(n_s)], t_model.size), "TIME": np.tile(t_data, n_s),
                  "output": out, "PRED": values[0].reshape(-1)}

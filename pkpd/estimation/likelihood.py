@@ -94,7 +94,18 @@ class _Likelihood:
         self.n_x = len(layout.names)
         self.p_s = layout.n_struct
         sizes = [g.unc.size + (g.unc.size if g.varying else 0) + g.cen.size for g in self.groups]
-        self.n_r = int(sum(sizes))
+        # clinical endpoint records: one residual each, b**2 = -2 log L + K. -2 log L of a probability (binary,
+        # ordinal, count, a censoring or an interval-censored event) is >= 0, so K = 0 (b = sqrt(-2 log L), whose
+        # Gauss-Newton model has the curvature of the likelihood); only an exact event's density can exceed 1, and
+        # its record gets K > 0 where -2 log L starts below 2 (re-centred like the log-normaliser, see _optimise)
+        self.records = data.endpoint_records if data.endpoint_records is not None and data.endpoint_records.size \
+            else None
+        if self.records is not None:
+            rec = self.records
+            tte = np.array([rec.specs[k].kind == "time-to-event" for k in rec.output], dtype=bool)
+            self.density_records = tte & (rec.dv == 1) & ~rec.interval
+            self.K_records = np.zeros(rec.size)
+        self.n_r = int(sum(sizes)) + (self.records.size if self.records is not None else 0)
         self.prior = None
 
     def set_prior(self, prior) -> None:
@@ -116,6 +127,9 @@ class _Likelihood:
                 if g.m4:
                     raw += 2.0 * _ndtr_log(f / s)
                 g.K = np.where(np.isfinite(raw), _B_MARGIN - raw, 0.0)
+            if self.records is not None:
+                c = self.records.minus2ll(F)
+                self.K_records = np.where(self.density_records & np.isfinite(c), np.maximum(2.0 - c, 0.0), 0.0)
 
     def evaluate(self, F: np.ndarray, dF: np.ndarray | None, x: np.ndarray, *, residuals: bool = True,
                  fisher: bool = False) -> _Evaluation:
@@ -230,6 +244,12 @@ class _Likelihood:
                         j_parts.append((c_m / den)[:, None] * dm[C] + (c_s / den)[:, None] * ds[C])
             if jac:
                 grad += gm @ dm + gs @ ds
+        if self.records is not None:
+            ok, part, clip = _endpoint_terms(self, out, F, dF, r_parts, j_parts, grad, residuals, fisher)
+            if not ok:
+                return out
+            ofv += part
+            clipped |= clip
         if self.prior is not None:
             p_ofv, p_r, p_J, p_g, p_clip, p_ok = self.prior.evaluate(x, n_x, fisher)
             if not p_ok:
@@ -255,6 +275,60 @@ class _Likelihood:
         if jac:
             out.grad = grad
         return out
+
+
+def _endpoint_terms(lik: _Likelihood, out: _Evaluation, F, dF, r_parts, j_parts, grad, residuals: bool,
+                    fisher: bool):
+    """Add the endpoint records to an evaluation: (valid, their -2 log L, clipped)."""
+    rec = lik.records
+    jac = dF is not None
+    if jac:
+        c, gc = rec.minus2ll(F, gradient=True)
+    else:
+        c = rec.minus2ll(F)
+    bad = ~np.isfinite(c)
+    if bad.any():
+        out.problem = _endpoint_problem(lik.data, rec, F, int(np.flatnonzero(bad)[0]))
+        return False, 0.0, False
+    p_s, n_x = lik.p_s, lik.n_x
+    if jac:
+        pad = np.vstack([dF, np.zeros((1, dF.shape[1]))])
+        dP = pad[np.where(rec.components >= 0, rec.components, dF.shape[0])]           # (n_rec, C, p_s)
+        dc = np.einsum("rc,rcp->rp", gc, dP)
+        grad[:p_s] += dc.sum(axis=0)
+    clipped = False
+    if residuals:
+        b2 = c + lik.K_records
+        clipped = bool(np.any(lik.density_records & (b2 < 0.25)))
+        b = np.sqrt(np.maximum(b2, 0.0))
+        r_parts.append(b)
+        if jac:
+            rows = np.zeros((c.size, n_x))
+            if fisher:   # expected information: rows whose J'J is it (see EndpointRecords.information_weights)
+                W = rec.information_weights(F)
+                info = np.einsum("rmc,rcp->rmp", W, dP).reshape(-1, p_s)
+                rows = np.zeros((info.shape[0], n_x))
+                rows[:, :p_s] = info
+            else:
+                rows[:, :p_s] = dc / (2.0 * np.maximum(b, 1e-8))[:, None]
+            j_parts.append(rows)
+    return True, float(np.sum(c)), clipped
+
+
+def _endpoint_problem(data: _Data, rec, F, i: int) -> str:
+    """Why an endpoint record's likelihood cannot be evaluated (for messages)."""
+    spec = rec.specs[rec.output[i]]
+    where = (f"subject {data.ids[rec.subject[i]]}, t = {rec.time[i]:g} {data.model.time_unit} (row {rec.row[i]})")
+    P = rec._gather(np.asarray(F, dtype=float))[i]
+    if not np.all(np.isfinite(P[rec.components[i] >= 0])):
+        return f"output {spec.name!r}: the prediction is not finite at {where}"
+    why = {"time-to-event": "the hazard at an event must be > 0 and the cumulative hazard must not decrease (a "
+                            "hazard < 0)",
+           "binary": f"the probability must lie in [0, 1]; got {P[0]:g}",
+           "ordinal": "the cumulative logits must decrease from one category to the next (intercepts in "
+                      "decreasing order)",
+           "count": "the expected count must be >= 0 (and the dispersion > 0)"}[spec.kind]
+    return f"{spec.kind} output {spec.name!r} at {where}: {why}"
 
 
 def _ndtr_log(x):

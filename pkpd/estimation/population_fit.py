@@ -48,12 +48,18 @@ errors) and :func:`vpc`; :func:`pkpd.plots.plot_gof` draws the goodness-of-fit p
 
 Numerics (documented choices):
 
-* :math:`\partial f/\partial\eta` by central finite differences (step 1e-4 in η); every subject, every
-  perturbation and every parameter set needed by one step of the estimation is solved in **one** compiled batch
-  call (:func:`pkpd.simulation.run_batch`).
-* :math:`\hat\eta_i` by a damped Gauss–Newton iteration on :math:`O_i` using the expected-information Hessian
-  (:math:`G^\top R^{-1} G + \tfrac12 R'^\top R^{-2} R' + \Omega^{-1}`), with step halving, to a step
-  below 1e-7 (or a decrease below 1e-10).
+* With a C compiler (the default), the objective and its **analytic gradient** come from generated C
+  (:mod:`pkpd.estimation._objective`): the model solved with its forward sensitivity equations, subjects on
+  parallel threads. :math:`\hat\eta_i` by a damped Gauss–Newton iteration on :math:`O_i` using the
+  expected-information Hessian (:math:`G^\top R^{-1} G + \tfrac12 R'^\top R^{-2} R' + \Omega^{-1}`), with step
+  halving, warm-started at the first-order prediction from the previous EBEs; the gradient in the typical values,
+  Ω and the residual-error parameters by the implicit function theorem at the EBEs (second-order sensitivities,
+  third order for Laplace).
+* Otherwise (no compiler, inter-occasion variability, doses that depend on a varying parameter, records of
+  clinical endpoints...), the finite-difference engine (:mod:`pkpd.estimation.finite_difference`):
+  :math:`\partial f/\partial\eta` by central finite differences (step 1e-4 in η), every subject, perturbation
+  and parameter set of one step solved in **one** compiled batch call (:func:`pkpd.simulation.run_batch`),
+  central-difference outer gradients. Both engines give the same objective (to 1e-5).
 * Outer problem: L-BFGS-B over log typical values (natural scale for parameters whose lower bound is negative),
   the Cholesky factor of Ω (log diagonal; off-diagonal elements only where the initial Ω has a covariance) and
   the log of the residual-error parameters; central-difference gradients, every perturbed parameter set solved in
@@ -366,7 +372,7 @@ def _setup(model, data, iiv, error, method, estimate, blq, settings, init, effec
     return model, iiv, error, layout, prob
 
 
-def population_objective(model, data, *, iiv, error, method: str = "focei", blq=None,
+def population_objective(model, data, *, iiv, error=None, method: str = "focei", blq=None,
                          settings: SolverSettings | None = None, init: Mapping | None = None, iov=None) -> float:
     """NONMEM's objective function value at fixed parameters (``MAXEVAL=0``).
 
@@ -416,6 +422,8 @@ def _compiled_unsupported(prob: _Problem, layout: _Layout) -> str:
         return "inter-occasion variability"
     if prob.data.records is not None:
         return "steady-state doses or resets (simulated record by record with simulate_nonmem's machinery)"
+    if prob.endpoint_records is not None:
+        return "clinical endpoint records (their exact likelihood is added on the finite-difference path)"
     involved = set(layout.theta_names) | set(prob.iiv.names) | {c.parameter for c in layout.effects}
     for target, (timing, factor) in dose_dependence(prob.model, tuple(sorted(involved))).items():
         if timing or factor:
@@ -575,7 +583,7 @@ class _FiniteDifferenceRun:
         return Rm, gi.T @ gi
 
 
-def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=None, blq=None,
+def fit_population(model, data, *, iiv, error=None, method: str = "focei", estimate=None, blq=None,
                    settings: SolverSettings | None = None, init: Mapping | None = None, maxeval: int | None = None,
                    covariance: str | None = "sandwich", covariates=(), iov=None, objective: str | None = None,
                    is_samples: int = 5000, seed=None, saem=None, priors=False, omega_prior=None) -> PopulationFit:
@@ -593,7 +601,10 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         Random effects and their initial variances, e.g. ``{"ka": 0.6, "CL": 0.3, "V": 0.1}`` (log-normal);
         an :class:`~pkpd.IIV` for block :math:`\Omega` or other distributions.
     error : error model or dict[str, error model]
-        Residual error (initial values; parameters in ``fixed`` stay fixed).
+        Residual error of the continuous outputs (initial values; parameters in ``fixed`` stay fixed). Records of
+        clinical endpoint outputs (time-to-event, binary, ordinal, count; :mod:`pkpd.endpoints`) bring their exact
+        likelihood from the model file, enter :math:`O_i` as :math:`-2\log L`, and need ``method="laplace"``;
+        ``error`` may be left out when the data hold only such records.
     method : {"focei", "foce", "fo", "laplace", "saem"}
         The objective (see the module docstring); FOCE-I by default. ``"saem"``: stochastic approximation EM
         (:mod:`pkpd.saem`; exact likelihood, no linearisation), whose objective is -2 log L by importance sampling
@@ -698,6 +709,12 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         raise FitError("saem: SaemSettings apply to method='saem' only")
     model, iiv, error, layout, prob = _setup(model, data, iiv, error, inner, estimate, blq, settings, init,
                                              covariates, iov)
+    if prob.endpoint_records is not None and (method == "saem" or objective == "is"):
+        # SAEM's sampler and the importance-sampling likelihood know continuous and censored records only: refuse
+        # rather than leave the endpoints' likelihood out of the fit
+        what = "method='saem'" if method == "saem" else "objective='is'"
+        raise FitError(f"{what} does not handle records of clinical endpoint outputs yet "
+                       "(time-to-event, binary, ordinal, count); use method='laplace'")
     prior_terms = _population_priors(layout, iiv, priors, omega_prior, method)
     if prior_terms is not None and covariance is not None:
         covariance = "R"
@@ -777,9 +794,11 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
             cov_msg = f"of the posterior (Laplace approximation, MAP): {cov_msg}"
     se = np.sqrt(np.diag(cov_nat)) if cov_nat is not None else np.full(est_nat.size, np.nan)
     theta, omega, errs = layout.unpack(x)
-    n_obs = int(prob.mask.sum())
+    n_continuous = int(prob.mask.sum())
+    n_obs = n_continuous + (prob.endpoint_records.size if prob.endpoint_records is not None else 0)
     k = layout.n
-    # only a quantified record has a density (with its log 2π); a censored (M3) one is a probability (as in fit)
+    # only a quantified record has a density (with its log 2π); a censored (M3) one is a probability (as in fit), and
+    # so is an endpoint record (not on the continuous rows of the mask)
     minus2ll = ofv + int((prob.mask & ~prob.cens).sum()) * _LOG_2PI
     import pandas as pd
 
@@ -918,6 +937,13 @@ def _initial_problem(prob: _Problem, layout: _Layout, x: np.ndarray) -> str:
             return (f"output {out!r} at {where} is predicted {f[i, j]:g}, so its {em} error has standard deviation "
                     f"{s[i, j]:g}; use pkpd.Combined (an additive part keeps it positive), or remove that "
                     "observation (e.g. a pre-dose sample at t = 0)")
+    if prob.endpoint_records is not None:
+        from .likelihood import _endpoint_problem
+
+        F = f[None][:, d.subject, prob.flat_j][0]
+        c = prob.endpoint_records.minus2ll(F)
+        if not np.all(np.isfinite(c)):
+            return _endpoint_problem(d, prob.endpoint_records, F, int(np.flatnonzero(~np.isfinite(c))[0]))
     return "check the initial values, Omega and the error model"
 
 

@@ -317,12 +317,14 @@ def _layout(model: Model, iiv: IIV, estimate, error: dict, init: Mapping | None)
 
 
 def _error_dict(model: Model, error) -> dict:
+    if error is None and model.endpoint_names:
+        return {}   # only clinical endpoints, which bring their own likelihood
     if isinstance(error, ERROR_MODELS):
         if len(model.outputs) != 1:
             raise FitError(f"error: model {model.name!r} has {len(model.outputs)} outputs; give a dict output -> "
                            "error model")
         return {model.output_names[0]: error}
-    if isinstance(error, Mapping) and error:
+    if isinstance(error, Mapping) and (error or model.endpoint_names):
         from .individual import _check_error_models
 
         _check_error_models(model, error)

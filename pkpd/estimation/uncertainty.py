@@ -314,20 +314,50 @@ def _simulate_observations(ctx: _Context, rng: np.random.Generator) -> tuple[np.
     d = problem.data
     F, _ = problem.predictions(x[None, :problem.layout.n_struct])
     F = F[0]
-    y = np.empty_like(F)
+    y = np.full_like(F, np.nan)
     for g in problem.lik.groups:
         y[g.idx] = g.slot.model_at(x).sample(F[g.idx], rng)
     with np.errstate(invalid="ignore"):
         censored = np.isfinite(d.limit) & (y < d.limit)
     y = np.where(censored, d.limit, y)
-    return y, censored
+    rec = d.endpoint_records
+    if rec is None:
+        return y, censored, None
+    return y, censored, _draw_records(rec, F, rng)
+
+
+def _draw_records(rec, F, rng) -> np.ndarray:
+    """New DVs of endpoint records on the same design (binary, ordinal, count; time-to-event records have none:
+    a new event time changes the design)."""
+    from .. import endpoints as ep
+
+    P = rec._gather(F)
+    dv = np.empty(rec.size)
+    for k, s in enumerate(rec.specs):
+        sel = rec.output == k
+        p = P[sel]
+        if s.kind == "time-to-event":
+            raise FitError(f"bootstrap: output {s.name!r} is a time-to-event endpoint; a parametric bootstrap keeps "
+                           "the design, but new event times change it. Simulate new studies with pkpd.simulate "
+                           "(seed=...) and refit them instead (simulation-estimation)")
+        if s.kind == "binary":
+            dv[sel] = ep.draw_binary(np.clip(p[:, 0], 0.0, 1.0), rng)
+        elif s.kind == "ordinal":
+            dv[sel] = ep.draw_ordinal(p[:, :len(s.categories) - 1], s.categories, rng)
+        else:
+            mu = p[:, 0] - p[:, 1] if s.rate else p[:, 0]
+            dv[sel] = ep.draw_count(np.maximum(mu, 0.0), rng, p[:, 2] if s.dispersion else None)
+    return dv
 
 
 def _bootstrap_replicate(ctx: _Context, seed: np.random.SeedSequence) -> tuple[bool, object]:
     """One replicate (a pure task): (True, natural-scale estimates) or (False, the reason it failed)."""
     base = ctx.problem
-    y, censored = _simulate_observations(ctx, np.random.default_rng(seed))
-    problem = _replace_data(base, base.data.with_observations(y, censored))
+    try:
+        y, censored, endpoint_dv = _simulate_observations(ctx, np.random.default_rng(seed))
+    except FitError as err:
+        return False, str(err)
+    problem = _replace_data(base, base.data.with_observations(y, censored, endpoint_dv))
     try:
         _check_start(problem, ctx.x)
         run, _ = _optimise(problem, ctx.x.copy(), ctx.method, ctx.max_evaluations)
@@ -653,8 +683,10 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
         if not isinstance(r, FitResult):
             raise FitError(f"{which}: expected a FitResult (from pkpd.fit); got {type(r).__name__}")
     a, b = reduced._context.problem.data, full._context.problem.data
-    same = (a.dv.shape == b.dv.shape and np.array_equal(a.dv, b.dv) and np.array_equal(a.censored, b.censored)
-            and np.array_equal(a.time, b.time))
+    same = (a.dv.shape == b.dv.shape and np.array_equal(a.dv, b.dv, equal_nan=True)
+            and np.array_equal(a.censored, b.censored) and np.array_equal(a.time, b.time)
+            and (a.endpoint_records is None) == (b.endpoint_records is None)
+            and (a.endpoint_records is None or np.array_equal(a.endpoint_records.dv, b.endpoint_records.dv)))
     if not same:
         raise FitError("likelihood_ratio_test: the two fits do not use the same observations (same data, outputs "
                        "and BLQ handling are needed)")

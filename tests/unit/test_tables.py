@@ -43,7 +43,7 @@ def test_unknown_time_or_output_or_layout_is_a_clear_error(pop):
         pop.to_dataframe(times=[1.4])
     with pytest.raises(PkpdError, match="no output or state 'cnoc'.*'conc'"):
         pop.to_dataframe("cnoc")
-    with pytest.raises(PkpdError, match="layout must be 'long' or 'wide'"):
+    with pytest.raises(PkpdError, match="layout must be 'long', 'wide' or 'nonmem'"):
         pop.to_dataframe(layout="tall")
 
 
