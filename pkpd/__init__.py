@@ -115,9 +115,11 @@ _LAZY = {
     "PopulationFit": "pkpd.nlme",
     # metrics
     "Endpoint": "pkpd.metrics",
-    "nca": "pkpd.metrics",
-    "nca_profile": "pkpd.metrics",
-    "NCAResult": "pkpd.metrics",
+    "nca": "pkpd.noncompartmental",
+    "nca_profile": "pkpd.noncompartmental",
+    "NCAResult": "pkpd.noncompartmental",
+    "LambdaZ": "pkpd.noncompartmental",
+    "nca_sparse": "pkpd.noncompartmental",
     # scenarios
     "Arm": "pkpd.scenarios",
     "dose_ranging_arms": "pkpd.scenarios",
