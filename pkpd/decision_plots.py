@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import PkpdError
 
-__all__ = ["plot_lambda_z"]
+__all__ = ["plot_design", "plot_lambda_z"]
 
 #: η shrinkage above this makes EBE-based plots unreliable (Savic & Karlsson 2009 use 20-30 %).
 SHRINKAGE_FLAG = 0.3
@@ -112,3 +112,88 @@ def _key_text(key) -> str:
     if isinstance(key, tuple) and len(key) == 2:
         return f"ID {key[0]}" + (f", {key[1]}" if key[1] != "DV" else "")
     return str(key)
+
+
+# ------------------------------------------------------------------------------------------------ designs
+def plot_design(result, *, log: bool = False, n_points: int = 300):
+    """Predicted typical profile of every group and sampled output, with the sampling times marked: for an
+    optimised design the initial times (open) and the optimised ones (filled) with their windows shaded.
+
+    Parameters
+    ----------
+    result : DesignEvaluation or OptimizedDesign
+        From :func:`pkpd.design.evaluate_design` or :func:`pkpd.design.optimize_design`.
+    log : bool
+        Logarithmic concentration axis.
+    n_points : int
+        Points of the predicted curves.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> from pkpd.design import Design, Group, evaluate_design
+    >>> g = Group(pkpd.Regimen.single(pkpd.Dose(100, "mg")), [0.5, 2, 8, 24], size=24)
+    >>> ev = evaluate_design("pk_1cmt_iv", Design([g]), iiv={"CL": 0.09}, estimate=["CL", "V"],
+    ...                      error=pkpd.Proportional(cv=0.1))
+    >>> len(plot_design(ev).axes)
+    1
+    """
+    import matplotlib.pyplot as plt
+
+    from .simulation import simulate
+
+    optimised = hasattr(result, "optimal")
+    evaluation = result.optimal if optimised else result
+    model = evaluation.model
+    if model is None:
+        raise PkpdError("plot_design: the result holds no model; evaluate the design with pkpd.design")
+    outputs = list(evaluation.outputs)
+    final = result.design if optimised else evaluation.design
+    start = result.initial.design if optimised else None
+    n_rows, n_cols = len(final.groups), len(outputs)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.0 * n_rows), squeeze=False)
+    for r, group in enumerate(final.groups):
+        windows = result.space.windows_of(start.groups[r]) if optimised else None
+        times_all = [t for _, t in group.samples] + ([t for _, t in start.groups[r].samples] if optimised else [])
+        t_end = max(times_all + ([hi for _, hi in windows] if windows else []))
+        grid = np.linspace(0.0, t_end * 1.02, n_points)
+        sim = simulate(model, group.regimen, grid, covariates=group.covariates or None, states=False)
+        start_sim = (simulate(model, start.groups[r].regimen, grid, covariates=start.groups[r].covariates or None,
+                              states=False) if optimised else None)
+        for c, out in enumerate(outputs):
+            ax = axes[r][c]
+            unit = model.unit_of(out)
+            y = np.asarray(sim[out])[0]
+            ax.plot(grid, y, color="tab:blue", lw=1.3, label="typical profile")
+            if optimised and start.groups[r].regimen != group.regimen:
+                ax.plot(grid, np.asarray(start_sim[out])[0], color="grey", lw=1, ls="--",
+                        label="typical profile, initial dose")
+            samples = [(o, t) for o, t in group.samples if o in (out, "*")]
+            if optimised:
+                for (o, _), (lo, hi) in zip(start.groups[r].samples, windows):
+                    if o in (out, "*"):
+                        ax.axvspan(lo, hi, color="tab:orange", alpha=0.06, lw=0)
+                init = [t for o, t in start.groups[r].samples if o in (out, "*")]
+                y0 = np.interp(init, grid, np.asarray(start_sim[out])[0])
+                ax.plot(init, y0, "o", mfc="white", color="grey", label="initial times")
+            ts = [t for _, t in samples]
+            ax.plot(ts, np.interp(ts, grid, y), "o", color="tab:red",
+                    label="optimised times" if optimised else "sampling times")
+            if log:
+                ax.set_yscale("log")
+            ax.set_xlabel(_label("time", model.time_unit))
+            ax.set_ylabel(_label(out, unit))
+            dose = group.regimen.administrations[0].dose if group.regimen.administrations else None
+            what = f"{group.name}: {group.size} subjects" + (f", {dose.amount:.4g} {dose.unit}" if dose else "")
+            ax.set_title(what, fontsize=9)
+            if r == 0 and c == 0:
+                ax.legend(fontsize=7)
+    head = (f"{result.criterion}-optimal design (efficiency {result.efficiency:.2f})" if optimised else
+            "sampling design")
+    fig.suptitle(head, fontsize=10)
+    fig.tight_layout()
+    return fig
