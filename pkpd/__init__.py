@@ -98,6 +98,8 @@ _LAZY = {
     "LikelihoodRatioTest": "pkpd.fitting",
     "simulation_estimation": "pkpd.sse",
     "SimulationEstimation": "pkpd.sse",
+    "load_fit": "pkpd.fit_files",
+    "ParameterUncertainty": "pkpd.uncertainty",
     # population
     "IIV": "pkpd.population",
     "IOV": "pkpd.population",

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import PkpdError
 
-__all__ = ["plot_design", "plot_lambda_z"]
+__all__ = ["plot_design", "plot_lambda_z", "plot_trial_attainment"]
 
 #: η shrinkage above this makes EBE-based plots unreliable (Savic & Karlsson 2009 use 20-30 %).
 SHRINKAGE_FLAG = 0.3
@@ -195,5 +195,72 @@ def plot_design(result, *, log: bool = False, n_points: int = 300):
     head = (f"{result.criterion}-optimal design (efficiency {result.efficiency:.2f})" if optimised else
             "sampling design")
     fig.suptitle(head, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------ trials
+def plot_trial_attainment(trials, *, log_dose: bool = True):
+    """Probability of target attainment against dose under parameter uncertainty: per schedule group and target,
+    the median PTA over replicate trials with its between-trial interval (band), and the probability of trial
+    success (PTA >= the success threshold) with its Monte-Carlo interval.
+
+    Parameters
+    ----------
+    trials : TrialSummary
+        ``ScenarioResult.trials`` of :func:`pkpd.run_scenario` with ``uncertainty=``.
+    log_dose : bool
+        Logarithmic dose axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, pkpd
+    >>> from pkpd.metrics import Endpoint
+    >>> from pkpd.uncertainty import ParameterUncertainty
+    >>> sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=pkpd.dose_ranging_arms("d", [50, 100, 200], "mg"),
+    ...                    endpoints=[Endpoint("conc", "cmax", end=24)],
+    ...                    targets=[pkpd.Target("conc_Cmax_to_24", ">=", 3.0)],
+    ...                    population=pkpd.LogNormalPopulation(20, omega={"V": 0.3}), times=[0, 24], seed=5)
+    >>> res = pkpd.run_scenario(sc, uncertainty=ParameterUncertainty.from_covariance({"V": 32.0}, [[0.04]]),
+    ...                         n_trials=5)
+    >>> len(plot_trial_attainment(res.trials).axes)
+    2
+    """
+    import matplotlib.pyplot as plt
+
+    table = trials.pta
+    table = table[table["group"] != "untreated"]
+    keys = list(dict.fromkeys(zip(table["group"], table["target"])))
+    if not keys:
+        raise PkpdError("plot_trial_attainment: no treated arm with a target to plot")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    low = 100 * (1 - trials.level) / 2
+    for k, (group, target) in enumerate(keys):
+        part = table[(table["group"] == group) & (table["target"] == target)].sort_values("dose")
+        colour = f"C{k % 10}"
+        label = f"{target} ({group})" if len(keys) > 1 else target
+        d = part["dose"].to_numpy(dtype=float)
+        axes[0].fill_between(d, part["pta_low"], part["pta_high"], color=colour, alpha=0.2,
+                             label=f"{trials.level:.0%} between-trial interval")
+        axes[0].plot(d, part["pta_median"], "o-", color=colour, label=f"median PTA: {label}")
+        err = np.vstack([part["p_success"] - part["p_success_low"], part["p_success_high"] - part["p_success"]])
+        axes[1].errorbar(d, part["p_success"], yerr=err, fmt="o-", color=colour, capsize=3, label=label)
+    unit = table["dose_unit"].iloc[0]
+    for ax in axes:
+        if log_dose:
+            ax.set_xscale("log")
+        ax.set_xlabel(_label("dose", unit))
+        ax.set_ylim(-0.02, 1.02)
+    axes[0].axhline(trials.trial_success, color="grey", ls=":", lw=1)
+    axes[0].set_ylabel("probability of target attainment [1]")
+    axes[0].set_title(f"PTA over {trials.n_trials} trials (band: {low:g}th-{100 - low:g}th percentile)", fontsize=9)
+    axes[1].set_ylabel("probability of trial success [1]")
+    axes[1].set_title(f"P(trial PTA >= {trials.trial_success:g}), Wilson 95 % interval", fontsize=9)
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
     fig.tight_layout()
     return fig

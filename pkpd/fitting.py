@@ -1392,12 +1392,38 @@ class FitResult:
     @property
     def outputs(self) -> dict[str, str]:
         """The fitted outputs and their units."""
+        if self._context is None:   # loaded from a file: the error models name the fitted outputs
+            return {o: self.model.unit_of(o) for o in self.error}
         return {o: self.model.unit_of(o) for o in self._context.problem.data.outputs}
 
     @property
     def time_unit(self) -> str:
         """Unit of ``TIME`` in the data (and in :meth:`diagnostics` and :meth:`predict`)."""
-        return self._context.problem.data.time_unit
+        return self._data("time_unit").problem.data.time_unit
+
+    def _data(self, what: str) -> _Context:
+        # fits read back by pkpd.fit_files carry estimates and covariance, not the data
+        if self._context is None:
+            raise FitError(f"{what}: this FitResult was loaded from a file, which holds the estimates and their "
+                           "covariance but not the data; redo the fit with pkpd.fit for this")
+        return self._context
+
+    # -- files
+    def save(self, path):
+        """Write the fit to a JSON file (estimates, covariance, status; see :mod:`pkpd.fit_files`)."""
+        from .fit_files import save_fit
+
+        return save_fit(self, path)
+
+    @classmethod
+    def load(cls, path, *, model: Model | None = None) -> FitResult:
+        """Read a fit written by :meth:`save` (validated field by field; nothing in the file is executed)."""
+        from .fit_files import load_fit
+
+        out = load_fit(path, model=model)
+        if not isinstance(out, cls):
+            raise FitError(f"{path}: holds a {type(out).__name__}, not a FitResult; use pkpd.fit_files.load_fit")
+        return out
 
     # -- tables
     def to_dataframe(self):
@@ -1469,7 +1495,7 @@ class FitResult:
         ``(DV - PRED) / SD`` (on the log scale for log-normal errors), NaN for censored observations. ``TIME`` is in
         the data's time unit.
         """
-        return _diagnostics(self._context)
+        return _diagnostics(self._data("diagnostics"))
 
     def predict(self, times=None, *, n_samples: int = 0, seed=None, level: float = 0.95):
         """Predictions for every subject of the data on a time grid, optionally with a band from parameter
@@ -1491,7 +1517,7 @@ class FitResult:
         pandas.DataFrame
             Columns ``ID, TIME, output, PRED`` and, with samples, ``lower, upper``.
         """
-        return _predict(self._context, times, n_samples, seed, level)
+        return _predict(self._data("predict"), times, n_samples, seed, level)
 
     def plot(self, **kwargs):
         """Individual fits with observations and a band from parameter uncertainty; see
@@ -2011,7 +2037,7 @@ def profile_likelihood(result: FitResult, name: str, *, max_points: int = 15, st
     See :class:`ProfileLikelihood`.
     """
     j = _index_of(result, name)
-    ctx = result._context
+    ctx = result._data("profile_likelihood")
     problem, layout = ctx.problem, ctx.problem.layout
     x_hat = ctx.x
     if step is None:
@@ -2258,7 +2284,7 @@ def bootstrap(result: FitResult, n: int = 200, seed=None, *, client=None, worker
         raise FitError(f"n: must be a positive integer; got {n!r}")
     check_client(client)
     check_workers(workers)
-    ctx = result._context
+    ctx = result._data("bootstrap")
     seeds = spawn_seeds(seed, int(n))
     outcomes = map_tasks(_bootstrap_replicate, seeds, shared=ctx, client=client, workers=workers, progress=progress,
                          description=f"{result.model_name}: bootstrap", unit="replicate")
@@ -2386,7 +2412,7 @@ def identifiability(result: FitResult, *, profiles: Sequence[ProfileLikelihood] 
     """
     if not isinstance(result, FitResult):
         raise FitError(f"expected a FitResult (from pkpd.fit); got {type(result).__name__}")
-    ctx = result._context
+    ctx = result._data("identifiability")
     names = result.names
     k = len(names)
     info = ctx.information
@@ -2491,7 +2517,10 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
 
     Parameters
     ----------
-    reduced, full : FitResult
+    reduced, full : FitResult, or PopulationFit
+        Two fits of the same kind. For population fits the statistic is the difference of NONMEM objective values
+        and ``df`` the difference in the number of estimated parameters (typical values, variances, error
+        parameters, covariate coefficients).
 
     Returns
     -------
@@ -2518,10 +2547,15 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
     """
     from scipy.stats import chi2
 
+    from .nlme import PopulationFit
+
+    if isinstance(reduced, PopulationFit) and isinstance(full, PopulationFit):
+        return _population_lrt(reduced, full)
     for which, r in (("reduced", reduced), ("full", full)):
         if not isinstance(r, FitResult):
-            raise FitError(f"{which}: expected a FitResult (from pkpd.fit); got {type(r).__name__}")
-    a, b = reduced._context.problem.data, full._context.problem.data
+            raise FitError(f"{which}: expected two FitResults (pkpd.fit) or two PopulationFits (pkpd.fit_population);"
+                           f" got {type(r).__name__}")
+    a, b = reduced._data("likelihood_ratio_test").problem.data, full._data("likelihood_ratio_test").problem.data
     same = (a.dv.shape == b.dv.shape and np.array_equal(a.dv, b.dv) and np.array_equal(a.censored, b.censored)
             and np.array_equal(a.time, b.time))
     if not same:
@@ -2536,6 +2570,30 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
     if stat < -1e-6:
         message = ("the full fit has a higher objective than the reduced one, which cannot be at its optimum: check "
                    "its convergence (n_starts) before comparing")
+    stat = max(stat, 0.0)
+    return LikelihoodRatioTest(statistic=float(stat), df=int(df), p_value=float(chi2.sf(stat, df)),
+                               reduced_objective=reduced.objective, full_objective=full.objective, message=message)
+
+
+def _population_lrt(reduced, full) -> LikelihoodRatioTest:
+    """LRT of two population fits: the difference of NONMEM objective values, df = extra estimated parameters."""
+    from scipy.stats import chi2
+
+    ta, tb = reduced.table, full.table
+    same = (reduced.n_obs == full.n_obs and len(ta) == len(tb)
+            and all(np.array_equal(ta[c].to_numpy(), tb[c].to_numpy()) for c in ("ID", "TIME", "DV", "CENS")))
+    if not same:
+        raise FitError("likelihood_ratio_test: the two population fits do not use the same observations (same data "
+                       "and BLQ handling are needed)")
+    df = len(full.parameters) - len(reduced.parameters)
+    if df <= 0:
+        raise FitError(f"likelihood_ratio_test: the full fit must estimate more parameters than the reduced one; got "
+                       f"{len(full.parameters)} and {len(reduced.parameters)}. Pass (reduced, full) in that order")
+    stat = reduced.objective - full.objective
+    message = ""
+    if stat < -1e-6:
+        message = ("the full fit has a higher objective than the reduced one, which cannot be at its optimum: check "
+                   "its convergence before comparing")
     stat = max(stat, 0.0)
     return LikelihoodRatioTest(statistic=float(stat), df=int(df), p_value=float(chi2.sf(stat, df)),
                                reduced_objective=reduced.objective, full_objective=full.objective, message=message)

@@ -826,6 +826,23 @@ class PopulationFit:
     iov: IOV | None = None
     kappa: np.ndarray | None = None
 
+    def save(self, path):
+        """Write the fit to a JSON file (estimates, covariance, Omega, EBEs, diagnostics; see
+        :mod:`pkpd.fit_files`)."""
+        from .fit_files import save_fit
+
+        return save_fit(self, path)
+
+    @classmethod
+    def load(cls, path) -> PopulationFit:
+        """Read a fit written by :meth:`save` (validated field by field; nothing in the file is executed)."""
+        from .fit_files import load_fit
+
+        out = load_fit(path)
+        if not isinstance(out, cls):
+            raise FitError(f"{path}: holds a {type(out).__name__}, not a PopulationFit; use pkpd.fit_files.load_fit")
+        return out
+
     def __repr__(self) -> str:
         lines = [f"PopulationFit({self.model_name}, {self.method.upper()}): OFV {self.objective:.3f} "
                  f"(-2LL {self.minus2ll:.3f}, AIC {self.aic:.2f}, BIC {self.bic:.2f}); {self.n_subjects} subjects, "
