@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import PkpdError
 
-__all__ = ["plot_design", "plot_lambda_z", "plot_trial_attainment"]
+__all__ = ["SHRINKAGE_FLAG", "plot_design", "plot_eta_covariates", "plot_lambda_z", "plot_trial_attainment"]
 
 #: η shrinkage above this makes EBE-based plots unreliable (Savic & Karlsson 2009 use 20-30 %).
 SHRINKAGE_FLAG = 0.3
@@ -262,5 +262,77 @@ def plot_trial_attainment(trials, *, log_dose: bool = True):
     axes[1].set_title(f"P(trial PTA >= {trials.trial_success:g}), Wilson 95 % interval", fontsize=9)
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------ covariates
+def plot_eta_covariates(fit, data, covariates=None, *, categorical=None):
+    """Empirical Bayes estimates against covariates: one panel per random effect and covariate (a scatter with a
+    least-squares line, or a box per category), the η shrinkage of each random effect in its panels' titles, and
+    shrinkage above :data:`SHRINKAGE_FLAG` flagged in red (the EBEs then shrink towards 0 and hide or distort
+    relations; Savic & Karlsson 2009).
+
+    Parameters
+    ----------
+    fit : PopulationFit
+    data : DataFrame, path or NonmemDataset
+        The data the fit used.
+    covariates : sequence of str, optional
+        Default: every non-NONMEM column of the data.
+    categorical : sequence of str, optional
+        Covariates to draw as categories (default: those with at most 5 distinct values).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> f = pkpd.fit_population("pk_1cmt_oral", "tests/data/theoph.csv", iiv={"CL": 0.1, "ka": 0.3},
+    ...                         estimate=["ka", "CL", "V"], error=pkpd.Additive(sd=0.7), maxeval=0)
+    >>> len(plot_eta_covariates(f, "tests/data/theoph.csv", ["WT"]).axes)
+    2
+    """
+    import matplotlib.pyplot as plt
+
+    from .model_selection import eta_covariate_table
+
+    table = eta_covariate_table(fit, data, covariates)
+    etas = [c for c in table.columns if c.startswith("ETA_")]
+    covs = [c for c in table.columns if c != "ID" and not c.startswith("ETA_")]
+    if not covs:
+        raise PkpdError("plot_eta_covariates: no covariate columns to plot")
+    fo = fit.method == "fo"
+    fig, axes = plt.subplots(len(etas), len(covs), figsize=(3.2 * len(covs), 2.8 * len(etas)), squeeze=False)
+    for r, eta in enumerate(etas):
+        name = eta[len("ETA_"):]
+        shrink = fit.shrinkage.get(name, math.nan)
+        flagged = fo or not (shrink <= SHRINKAGE_FLAG)
+        for c, cov in enumerate(covs):
+            ax = axes[r][c]
+            x = table[cov].to_numpy(dtype=float)
+            y = table[eta].to_numpy(dtype=float)
+            is_cat = (cov in (categorical or ())) or (categorical is None and np.unique(x[np.isfinite(x)]).size <= 5)
+            if is_cat:
+                levels = np.unique(x[np.isfinite(x)])
+                ax.boxplot([y[x == v] for v in levels], positions=np.arange(levels.size))
+                ax.set_xticks(np.arange(levels.size), [f"{v:g}" for v in levels])
+            else:
+                ax.plot(x, y, "o", ms=3.5, alpha=0.7, color="tab:blue")
+                ok = np.isfinite(x) & np.isfinite(y)
+                if ok.sum() > 2 and np.ptp(x[ok]) > 0:
+                    slope, icept = np.polyfit(x[ok], y[ok], 1)
+                    xs = np.linspace(x[ok].min(), x[ok].max(), 20)
+                    ax.plot(xs, icept + slope * xs, color="tab:red", lw=1)
+            ax.axhline(0, color="grey", lw=0.8, ls=":")
+            ax.set_xlabel(cov)
+            ax.set_ylabel(f"η {name}")
+            if fo:
+                note = "FO: no EBEs (η = 0)"
+            else:
+                note = f"shrinkage {100 * shrink:.0f} %" + (" > 30 %: unreliable" if flagged else "")
+            ax.set_title(note, fontsize=8, color="#b00" if flagged else "black")
     fig.tight_layout()
     return fig

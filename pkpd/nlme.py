@@ -1064,9 +1064,17 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         # the optimum (gradients of 10-100 on the log scale) that jumps to the bounds, where the OFV is ~1e50, and
         # the line search can then stop at the initial values reporting convergence. Scaling the objective so that
         # the initial gradient is at most 1 keeps the first step within a factor e of the initial values.
+        # Covariate coefficients are on the natural scale, where a step of 1 is no "factor e": a factor 0.98 -> 0,
+        # or a linear coefficient times an age span of 30, gives an unusable model and the same early stop (issue
+        # 18: every candidate of a stepwise covariate search warm-started at the current optimum stopped there). Each
+        # coefficient's gradient is weighted by the inverse of the step that changes its typical value by 10 %.
         scale = 1.0
         _, g0 = fun(x)
-        scale = 1.0 / max(1.0, float(np.max(np.abs(g0))))
+        g_weighted = np.abs(g0).copy()
+        n_coef = len(layout.effects)
+        if n_coef:
+            g_weighted[x.size - n_coef:] /= _coefficient_steps(layout)
+        scale = 1.0 / max(1.0, float(np.max(g_weighted)))
         res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=bounds,
                        options={"maxiter": maxeval or 500, "ftol": 1e-10, "gtol": 1e-4 * scale})
         x = res.x
@@ -1123,6 +1131,20 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
                                              layout.coefficients(x[None, :])[0]),
         iov=iov_hat, kappa=kappa)
+
+
+def _coefficient_steps(layout: _Layout) -> np.ndarray:
+    """Per covariate coefficient, the change that moves a subject's typical value by about 10 %."""
+    steps = []
+    for c, col in zip(layout.effects, layout.effect_columns):
+        if c.kind == "power":
+            spread = float(np.max(np.abs(np.log(col / c.ref))))
+        elif c.kind == "linear":
+            spread = float(np.max(np.abs(col - c.ref)))
+        else:                                   # a category's factor multiplies the typical value directly
+            spread = 1.0
+        steps.append(0.1 / spread if spread > 0 else 0.1)
+    return np.array(steps)
 
 
 def _initial_problem(prob: _Problem, layout: _Layout, x: np.ndarray) -> str:
