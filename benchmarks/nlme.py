@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 
 import pkpd
+from pkpd.nonmem import read_nonmem
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "theoph.csv"
 
 
 def run():
-    return pkpd.fit_population("pk_1cmt_oral", DATA, iiv={"ka": 0.6, "CL": 0.3, "V": 0.1},
+    return pkpd.fit_population("pk_1cmt_oral", read_nonmem(DATA, dose_unit="mg"), iiv={"ka": 0.6, "CL": 0.3, "V": 0.1},
                                error=pkpd.Additive(sd=0.7), method="focei")
 
 

@@ -1,7 +1,7 @@
 """pkpd against the tools users would otherwise pick, on the shared population job (issue 8).
 
 The job (``benchmarks/models/msc_reference.toml``, equations and values exactly as in the peers'
-``reference_model.md``): N subjects, log-normal IIV (omega 0.3) on k_c, s_p, EC50, k_i (subject 0 typical), one IV
+``docs/reference_model.md``): N subjects, log-normal IIV (omega 0.3) on k_c, s_p, EC50, k_i (subject 0 typical), one IV
 bolus of 1.4e8 cells at t = 0, 0-336 h hourly (337 points), all 4 states kept in memory, rtol 1e-6 / atol 1e-9.
 Accuracy: max relative error of subject 0 against ``tests/data/peers/typical_subject.csv`` (Radau, rtol 1e-12).
 

@@ -47,7 +47,7 @@ def emit(**record) -> None:
 def bootstrap_part(n: int) -> dict:
     from distributed import Client, LocalCluster
 
-    th = pd.read_csv(ROOT / "tests" / "data" / "theoph.csv")
+    th = pd.read_csv(ROOT / "tests" / "data" / "theoph.csv").assign(AMTU="mg")  # AMT in mg
     fit = pkpd.fit(pkpd.load_model("pk_1cmt_oral"), th[th.ID == 1], estimate=["ka", "CL", "V"],
                    error={"conc": pkpd.Additive(sd=1.0)})
     # One engine thread per process throughout: a replicate fit solves one subject at a time, where numba's thread

@@ -33,12 +33,15 @@ Public API, in pipeline order:
 * sensitivity: :func:`local_sensitivity`; :func:`sobol_indices` and :func:`morris_screening` of any function, e.g.
   :func:`endpoint_function` of a model over :func:`parameter_ranges`; notebook sliders: :func:`explore`
 
-Nothing heavy happens at import: pint, numba (the fallback engine) and matplotlib load on first use. The default
-engine builds generated C with the system C compiler (:mod:`pkpd.compile`).
+Every public submodule is an attribute too, after a plain ``import pkpd`` (``pkpd.nonmem.read_nonmem``,
+``pkpd.nlme.vpc``, ``pkpd.plots.save_figure``, ``pkpd.report.write_report``...).
+
+Nothing heavy happens at import: pint, numba (the fallback engine) and matplotlib load on first use, as do the
+submodules. The default engine builds generated C with the system C compiler (:mod:`pkpd.compile`).
 
 Scale-out: :func:`simulate_summary`, :func:`run_scenario`, :func:`bootstrap`, :func:`simulation_estimation`,
 :func:`pkpd.nlme.vpc`, :func:`sobol_indices` and :func:`morris_screening` take ``client=`` (a ``dask.distributed``
-client, cluster or scheduler address; ``pip install 'pkpd[distributed]'``) and give the same result as locally;
+client, cluster or scheduler address; ``pip install -e '.[distributed]'``) and give the same result as locally;
 bootstrap and simulation-estimation replicates use all local cores by default (``workers=``).
 """
 
@@ -155,13 +158,24 @@ _LAZY = {
     "DataError": "pkpd.errors",
     "SimulationError": "pkpd.errors",
     "FitError": "pkpd.errors",
+    "PkpdWarning": "pkpd.errors",
+    "BoundsWarning": "pkpd.errors",
+    "LargeTableWarning": "pkpd.errors",
 }
 
 __all__ = list(_LAZY)
 
+# Submodules reachable as attributes after a plain `import pkpd` (pkpd.nonmem.read_nonmem, pkpd.nlme.vpc,
+# pkpd.plots.plot_gof...), imported on first access like the names above.
+_SUBMODULES = ("load", "model", "compile", "dosing", "settings", "simulation", "summaries", "nonmem", "error_models",
+               "fitting", "sse", "population", "nlme", "metrics", "scenarios", "sensitivity", "report", "plots",
+               "explorer", "errors", "units", "expressions", "jax_backend", "cli")
+
 
 def __getattr__(name: str):
-    # Lazy re-exports keep `import pkpd` fast; every public name resolves on first access.
+    # Lazy re-exports keep `import pkpd` fast; every public name and submodule resolves on first access.
+    if name in _SUBMODULES:
+        return importlib.import_module(f"pkpd.{name}")  # the import sets it as an attribute of the package
     try:
         module = _LAZY[name]
     except KeyError:
@@ -172,4 +186,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

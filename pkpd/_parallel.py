@@ -285,8 +285,8 @@ def _open_client(client):
     try:
         from distributed import Client
     except ImportError:
-        raise PkpdError("client=: dask.distributed is not installed; pip install 'pkpd[distributed]' (and "
-                        "dask-jobqueue for Slurm, PBS or SGE clusters)") from None
+        raise PkpdError("client=: dask.distributed is not installed; in the pkpd folder, pip install -e "
+                        "'.[distributed]' (and dask-jobqueue for Slurm, PBS or SGE clusters)") from None
     if _is_client(client):
         return client, False
     try:

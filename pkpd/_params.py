@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .errors import PkpdError, did_you_mean
+from .errors import BoundsWarning, PkpdError, did_you_mean
 
 
 def named_arrays(given: Mapping[str, object] | None, known: Sequence[str], kind: str,
@@ -69,3 +70,31 @@ def broadcast_named(defaults: Mapping[str, float], given: Mapping[str, object] |
     for j, name in enumerate(names):
         out[:, j] = columns.get(name, defaults[name])
     return out, n
+
+
+def warn_outside_bounds(model, values: Mapping[str, object], *, stacklevel: int = 3) -> None:
+    """One :class:`~pkpd.errors.BoundsWarning` naming every parameter whose value lies outside its bounds.
+
+    Bounds are plausible ranges of a parameter's value (used as limits by fitting only). A scalar is checked as
+    is; per-subject values (an array, e.g. a population drawn with variability) by their median, the population's
+    typical value: individual values of a population are expected to spread beyond a range of typical values.
+    """
+    problems = []
+    for name, value in values.items():
+        try:
+            p = model.parameter(name)
+        except PkpdError:
+            continue  # unknown names are reported by whoever uses them
+        arr = np.asarray(value, dtype=float).reshape(-1)
+        if arr.size == 0 or not np.all(np.isfinite(arr)):
+            continue
+        typical = float(arr[0]) if arr.size == 1 else float(np.median(arr))
+        lo, hi = p.bounds
+        if not lo <= typical <= hi:
+            what = f"{name} = {typical:.4g}" if arr.size == 1 else f"{name} (median of {arr.size} values {typical:.4g})"
+            unit = "" if p.unit == "1" else f" {p.unit}"
+            problems.append(f"{what}{unit} is outside its plausible range [{lo:.4g}, {hi:.4g}]{unit}")
+    if problems:
+        warnings.warn(f"model {model.name!r}: " + "; ".join(problems) + ". Used as given: bounds are plausible "
+                      "ranges, which only fitting enforces (widen them with model.with_bounds(...) to silence this).",
+                      BoundsWarning, stacklevel=stacklevel)

@@ -7,8 +7,9 @@ Subcommands::
     pkpd simulate MODEL [options]    simulate a regimen; write the tidy CSV and/or a figure
     pkpd fit MODEL DATA [options]    fit parameters to NONMEM-layout data; write the parameter table, a summary
                                      and diagnostic plots
-    pkpd fit-population MODEL DATA --method focei --iiv CL=0.1,V=0.1 --error proportional=0.2 --out DIR
-                                     population (mixed-effects) estimation: FO, FOCE, FOCE-I, Laplace
+    pkpd fit-population MODEL DATA --dose-unit mg --iiv CL=0.1,V=0.1 --error conc=proportional --out DIR
+                                     population (mixed-effects) estimation: FO, FOCE, FOCE-I, Laplace; parameters
+                                     with units and CIs, GOF and VPC figures
     pkpd nca DATA --out FILE.csv     non-compartmental analysis of NONMEM-layout data, one row per subject and
                                      output
     pkpd scenario FILE --out DIR     run a dose-response scenario (TOML); write a one-page HTML report, figures
@@ -36,18 +37,26 @@ import math
 import os
 import sys
 import textwrap
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
 from ._text import printable
-from .errors import PkpdError
+from .errors import PkpdError, PkpdWarning
 
 __all__ = ["main"]
 
 # Output times above this are almost certainly a wrong --step (and a multi-gigabyte CSV).
 _MAX_TIMES = 1_000_000
 _SUMMARY_CHARS = 100
+_PLOT_TIME_UNITS = ("h", "d", "wk")
+# Options of `simulate` that describe the regimen, the subject or the output times: a dataset (--data) gives those,
+# so they are refused with --data rather than silently ignored.
+_REGIMEN_OPTIONS = (("--dose", "dose"), ("--count", "count"), ("--every", "every"), ("--start", "start"),
+                    ("--infusion-hours", "infusion_hours"), ("--target", "target"), ("--weight", "weight"),
+                    ("--until", "until"), ("--step", "step"), ("--include-states", "include_states"),
+                    ("--time-unit", "time_unit"))
 
 _SIMULATE_EXAMPLE = """\
 example (4 doses of 2e6 MSC/kg to a 70 kg patient, every 72 h, infused over 1 h; 2 weeks at 1 h steps):
@@ -90,7 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help and --version
         return int(exit_.code or 0)
     try:
-        return args.run(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PkpdWarning)
+            try:
+                return args.run(args)
+            finally:
+                _report_warnings(caught)
     except PkpdError as err:
         return _fail(str(err))
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error of ours
@@ -108,6 +122,15 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # stdout has no file descriptor (e.g. captured): nothing to silence
         pass
+
+
+def _report_warnings(caught) -> None:
+    """pkpd's warnings as one line each, ``pkpd: warning: <message>``; any other warning as Python shows it."""
+    for w in caught:
+        if issubclass(w.category, PkpdWarning):
+            print("pkpd: warning: " + " ".join(str(w.message).split()), file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _fail(message: str) -> int:
@@ -155,6 +178,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _MODEL_HELP = "a shipped model name (see 'pkpd models') or the path to a .toml model file"
+_DOSE_UNIT_HELP = ("unit of AMT, e.g. mg or cell/kg (per kg: times the WT column), or 'target' when AMT is in each "
+                   "dose target's own unit (see 'doses:' in 'pkpd show MODEL'). Needed when the data have doses, "
+                   "unless an AMTU column states it: a dose unit is never guessed")
 
 
 def _add_simulate(commands) -> None:
@@ -168,21 +194,26 @@ def _add_simulate(commands) -> None:
     # --- What is simulated: a NONMEM dataset (--data), or a regimen built from the options below. The regimen
     # options are deliberately not `required=True` in argparse: _regimen() checks them, so --data runs omit them.
     sim.add_argument("--data", metavar="FILE.csv",
-                     help="simulate every subject of a NONMEM-format dataset (ID, TIME, EVID, AMT, CMT, RATE, II, "
-                          "ADDL, SS, covariates...) and write one row per input record, in the same order, with ID, "
-                          "TIME, EVID and every model output to --out; the regimen options are then not used")
+                     help="simulate every subject of a NONMEM-format dataset (ID, TIME [h], EVID, AMT, CMT, RATE, "
+                          "II, ADDL, SS, covariates...) and write one row per input record, in the same order, with "
+                          "ID, TIME, EVID and every model output to --out. The unit of AMT must be stated: "
+                          "--dose-unit, or an AMTU column. The dataset gives the doses, subjects and times, so "
+                          "--dose, --count, --every, --start, --infusion-hours, --target, --weight, --until, --step, "
+                          "--plot, --time-unit and --include-states are refused with --data (--param, --rtol and "
+                          "--atol apply)")
+    sim.add_argument("--dose-unit", metavar="UNIT",
+                     help="unit of --dose, or with --data the unit of AMT: e.g. cell, cell/kg, mg, mg/kg, nmol "
+                          "('target': each dose target's own unit). A unit ending in /kg is per kg of body weight: "
+                          "it needs --weight (with --data, the WT column). It must convert to the unit of the dose "
+                          "target (see 'doses:' in 'pkpd show MODEL')")
     dosing = sim.add_argument_group("regimen (all times in hours)")
     dosing.add_argument("--dose", type=float, metavar="AMOUNT",
                         help="amount given at each administration, in --dose-unit (e.g. 2e6)")
-    dosing.add_argument("--dose-unit", metavar="UNIT",
-                        help="unit of --dose, e.g. cell, cell/kg, mg, mg/kg, nmol. A unit ending in /kg is per kg of "
-                             "body weight and needs --weight. It must convert to the unit of the dose target (see "
-                             "'doses:' in 'pkpd show MODEL')")
-    dosing.add_argument("--count", type=int, default=1, metavar="N",
+    dosing.add_argument("--count", type=int, metavar="N",
                         help="number of doses (default 1; at most 100,000, as NONMEM's ADDL)")
     dosing.add_argument("--every", type=float, metavar="HOURS",
                         help="time between the starts of consecutive doses [h]; needed when --count > 1")
-    dosing.add_argument("--start", type=float, default=0.0, metavar="HOURS",
+    dosing.add_argument("--start", type=float, metavar="HOURS",
                         help="time of the first dose [h] (default 0)")
     dosing.add_argument("--infusion-hours", type=float, metavar="HOURS",
                         help="give each dose as a constant-rate infusion over this many hours [h] "
@@ -201,7 +232,7 @@ def _add_simulate(commands) -> None:
     times.add_argument("--until", type=float, metavar="HOURS",
                        help="last output time [h]; outputs start at 0 (at most 1,000,000 output times, and results "
                             "within $PKPD_MAX_MEMORY_GB or half the memory available)")
-    times.add_argument("--step", type=float, default=1.0, metavar="HOURS",
+    times.add_argument("--step", type=float, metavar="HOURS",
                        help="spacing of the output times [h] (default 1)")
 
     solver = sim.add_argument_group("solver")
@@ -213,7 +244,11 @@ def _add_simulate(commands) -> None:
     files.add_argument("--out", metavar="FILE.csv",
                        help="tidy CSV: columns ID, TIME [model time unit], name, value, unit")
     files.add_argument("--plot", metavar="FILE.png",
-                       help="figure of every output against time: .png (300 dpi), .svg or .pdf")
+                       help="figure of every output against time, with the doses marked: .png (300 dpi), .svg or "
+                            ".pdf")
+    files.add_argument("--time-unit", choices=_PLOT_TIME_UNITS, metavar="UNIT",
+                       help="time axis of --plot: h, d or wk (default: from the horizon: hours up to 4 days, days "
+                            "up to 8 weeks, weeks beyond); the CSV keeps the model's time unit")
     files.add_argument("--include-states", action="store_true",
                        help="also write the ODE states (not only the outputs) to the CSV")
     sim.set_defaults(run=_cmd_simulate)
@@ -272,6 +307,10 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
         raise PkpdError("simulate --data: give --out FILE.csv for the per-record table.")
     if args.plot is not None:
         raise PkpdError("simulate --data: --plot is not available with --data; plot the --out table instead.")
+    unused = [option for option, key in _REGIMEN_OPTIONS if getattr(args, key) not in (None, False)]
+    if unused:
+        raise PkpdError(f"simulate --data: {', '.join(unused)} cannot be used with --data (the dataset gives the "
+                        "doses, the subjects and the times); drop them, or drop --data to simulate a regimen.")
     settings = SolverSettings(**{k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None})
     table = simulate_nonmem_file(args.model, args.data, args.out, dose_unit=args.dose_unit,
                                  params=_params(args.param), settings=settings)
@@ -301,17 +340,19 @@ def _regimen(args: argparse.Namespace):
         raise PkpdError(f"simulate: {missing} missing; give the amount and its unit, e.g. --dose 2e6 --dose-unit "
                         "cell/kg.")
     dose = Dose(args.dose, args.dose_unit)
-    if args.count < 1:
-        raise PkpdError(f"simulate: --count must be >= 1; got {args.count}.")
-    if args.count > 1 and args.every is None:
-        raise PkpdError(f"simulate: --count {args.count} needs --every HOURS, the time between doses.")
-    if args.count == 1 and args.every is not None:
+    count = 1 if args.count is None else args.count
+    start = 0.0 if args.start is None else args.start
+    if count < 1:
+        raise PkpdError(f"simulate: --count must be >= 1; got {count}.")
+    if count > 1 and args.every is None:
+        raise PkpdError(f"simulate: --count {count} needs --every HOURS, the time between doses.")
+    if count == 1 and args.every is not None:
         raise PkpdError(f"simulate: --every {args.every:g} has no effect with a single dose; give --count N for N "
                         "doses, or drop --every.")
     timing = {"duration": args.infusion_hours, "target": args.target}
-    if args.count == 1:
-        return Regimen.single(dose, at=args.start, time_unit="h", **timing)
-    return Regimen.every(args.every, "h", count=args.count, dose=dose, start=args.start, **timing)
+    if count == 1:
+        return Regimen.single(dose, at=start, time_unit="h", **timing)
+    return Regimen.every(args.every, "h", count=count, dose=dose, start=start, **timing)
 
 
 def _covariates(model, args: argparse.Namespace, regimen) -> dict[str, float]:
@@ -360,7 +401,7 @@ def _output_times(model, args: argparse.Namespace):
     if args.until is None:
         raise PkpdError("simulate: --until HOURS missing; give the last output time, e.g. --until 336 for two "
                         "weeks.")
-    until, step = args.until, args.step
+    until, step = args.until, 1.0 if args.step is None else args.step
     if not (math.isfinite(until) and until > 0):
         raise PkpdError(f"simulate: --until must be a finite number > 0 [h]; got {until:g}.")
     if not (math.isfinite(step) and step > 0):
@@ -397,11 +438,11 @@ def _write(sim, args: argparse.Namespace) -> None:
         table.to_csv(args.out, index=False)
         print(f"wrote {args.out}: {len(table)} rows, {what}")
     if args.plot is not None:
-        _plot(sim, args.plot)
+        _plot(sim, args.plot, args.time_unit)
         print(f"wrote {args.plot}: {len(sim.outputs)} panel(s), {what}")
 
 
-def _plot(sim, path: str) -> None:
+def _plot(sim, path: str, time_unit: str | None = None) -> None:
     import matplotlib
 
     from .plots import plot_simulation, save_figure
@@ -412,7 +453,7 @@ def _plot(sim, path: str) -> None:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plot_simulation(sim)
+    fig = plot_simulation(sim, time_unit=time_unit)
     try:
         save_figure(fig, path)
     finally:
@@ -432,9 +473,10 @@ def _summary(description: str) -> str:
 _ERROR_KINDS = ("additive", "proportional", "combined-variance", "combined-sd", "lognormal")
 
 _FIT_EXAMPLE = """\
-example (fit three parameters of the MSC model to IL-10 and PGE2 data with doses in cells/kg):
-  pkpd fit msc_salvadori study.csv --dose-unit cell/kg --estimate k_c,s_p,EC50 \\
-      --error IL10=proportional --error PGE2=combined-variance:2,0.1 --out fit_results
+example (fit three parameters of the MSC model to the example dataset: viable cells, PGE2 and IL-10, with doses
+in cells/kg; from the repository's root folder):
+  pkpd fit msc_salvadori notebooks/data/msc_example.csv --dose-unit cell/kg --estimate k_c,s_p,EC50 \\
+      --error IL10=proportional --error PGE2=combined-variance:2,0.1 --error cells=lognormal --out fit_results
 
 error models (starting values after ':' are optional; defaults in brackets):
   additive[:sd]                 sd = a                    [a: 10 % of the median observation]
@@ -468,9 +510,7 @@ def _add_fit(commands) -> None:
     cmd.add_argument("--blq", default="M3", choices=("M3", "M4", "M1"),
                      help="observations below LLOQ: M3 (likelihood of being below, default), M4, or M1 (dropped)")
     cmd.add_argument("--time-unit", default="h", metavar="UNIT", help="unit of TIME in the data (default h)")
-    cmd.add_argument("--dose-unit", metavar="UNIT",
-                     help="unit of AMT, e.g. mg or cell/kg (per kg uses the WT column); default: the unit of each "
-                          "dose target")
+    cmd.add_argument("--dose-unit", metavar="UNIT", help=_DOSE_UNIT_HELP)
     cmd.add_argument("--method", default="least_squares", metavar="NAME",
                      help="optimiser: least_squares (default) or an lmfit method (nelder, powell, lbfgsb, ...)")
     cmd.add_argument("--n-starts", type=int, default=1, metavar="N",
@@ -510,7 +550,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _error_models(items, model, ds) -> dict:
+def _error_models(items, model, ds, command: str = "fit") -> dict:
     """``OUTPUT=KIND[:v1,v2]`` options -> error model objects (starting values from the data when not given)."""
     import numpy as np
 
@@ -525,12 +565,12 @@ def _error_models(items, model, ds) -> dict:
         name, sep, spec = item.partition("=")
         name = name.strip()
         if not sep or not name or not spec.strip():
-            raise PkpdError(f"fit: --error {item!r}: write OUTPUT=MODEL, e.g. IL10=proportional")
+            raise PkpdError(f"{command}: --error {item!r}: write OUTPUT=MODEL, e.g. IL10=proportional")
         if name not in model.output_names:
-            raise PkpdError(f"fit: --error {item!r}: unknown output {name!r} of model {model.name!r}."
+            raise PkpdError(f"{command}: --error {item!r}: unknown output {name!r} of model {model.name!r}."
                             + did_you_mean(name, model.output_names))
         if name in out:
-            raise PkpdError(f"fit: --error: output {name!r} is given twice")
+            raise PkpdError(f"{command}: --error: output {name!r} is given twice")
         kind, _, values = spec.partition(":")
         kind = kind.strip().lower()
         if kind not in _ERROR_KINDS:
@@ -538,18 +578,20 @@ def _error_models(items, model, ds) -> dict:
                     "(sd = a + b*f)." if kind == "combined" else
                     " NONMEM's exponential error model is 'lognormal' here." if kind == "exponential" else
                     did_you_mean(kind, _ERROR_KINDS))
-            raise PkpdError(f"fit: --error {item!r}: unknown error model {kind!r}; choose one of "
+            raise PkpdError(f"{command}: --error {item!r}: unknown error model {kind!r}; choose one of "
                             f"{', '.join(_ERROR_KINDS)}.{hint}")
         try:
             given = [float(v) for v in values.split(",")] if values.strip() else []
         except ValueError:
-            raise PkpdError(f"fit: --error {item!r}: starting values must be numbers, e.g. {name}={kind}:0.2") from None
+            raise PkpdError(f"{command}: --error {item!r}: starting values must be numbers, e.g. "
+                            f"{name}={kind}:0.2") from None
         mine = obs[(obs["output"] == name) | obs["output"].isna()]["DV"].to_numpy(dtype=float)
         mine = np.abs(mine[np.isfinite(mine) & (mine != 0)])
         sd0 = 0.1 * float(np.median(mine)) if mine.size else 1.0
         n_values = {"additive": 1, "proportional": 1, "lognormal": 1}.get(kind, 2)
         if given and len(given) != n_values:
-            raise PkpdError(f"fit: --error {item!r}: {kind} takes {n_values} starting value(s); got {len(given)}")
+            raise PkpdError(f"{command}: --error {item!r}: {kind} takes {n_values} starting value(s); got "
+                            f"{len(given)}")
         if kind == "additive":
             out[name] = Additive(sd=given[0] if given else sd0)
         elif kind == "proportional":
@@ -586,10 +628,10 @@ def _fit_plots(result, out: Path) -> list:
 
 # ------------------------------------------------------------------------------------------------------- nca
 _NCA_EXAMPLE = """\
-examples (oral doses in mg, concentrations in mg/L, times in h):
-  pkpd nca theoph.csv --out nca.csv --dose-unit mg --conc-unit mg/L --partial 0-4 --partial 4-24
-  pkpd nca indometh.csv --out nca.csv --route iv-bolus --lambda-z-rule winnonlin --lambda-z 3=1-8 --exclude 5=6
-  pkpd nca ss.csv --out nca.csv --tau 12 --steady-state          (the last dose of each subject starts the interval)
+examples (oral doses in mg, concentrations in mg/L, times in h; a dose unit is never guessed):
+  pkpd nca notebooks/data/theoph.csv --out nca.csv --dose-unit mg --conc-unit mg/L --partial 0-4 --partial 4-24
+  pkpd nca indometh.csv --out nca.csv --dose-unit mg --route iv-bolus --lambda-z-rule winnonlin --lambda-z 3=1-8
+  pkpd nca ss.csv --out nca.csv --dose-unit mg --tau 12 --steady-state   (the last dose of each subject starts tau)
   pkpd nca rats.csv --out auc.csv --sparse --dose-unit mg --conc-unit ng/mL  (serial sacrifice: Bailer's AUC, SE)
 
 One row per subject and output (DVID): Cmax, Tmax, AUClast, AUCinf, % extrapolated, lambda_z (and the points and
@@ -616,7 +658,9 @@ def _add_nca(commands) -> None:
     cmd.add_argument("--auc-method", default="log-down", choices=AUC_METHODS,
                      help="trapezoids: log-down = linear-up/log-down (default), or linear")
     cmd.add_argument("--time-unit", default="h", metavar="UNIT", help="unit of TIME (default h)")
-    cmd.add_argument("--dose-unit", metavar="UNIT", help="unit of AMT, e.g. mg (gives CL and V their units)")
+    cmd.add_argument("--dose-unit", metavar="UNIT",
+                     help="unit of AMT, e.g. mg (gives CL and V their units); needed unless an AMTU column states "
+                          "it: a dose unit is never guessed")
     cmd.add_argument("--conc-unit", metavar="UNIT", help="unit of DV, e.g. mg/L")
     cmd.add_argument("--tau", type=float, metavar="TIME",
                      help="dosing interval [TIME unit]: AUCtau, Cmin, Cavg, fluctuation, swing, accumulation index")
@@ -688,10 +732,11 @@ def _cmd_nca(args: argparse.Namespace) -> int:
                                  conc_unit=args.conc_unit)
         what = "output x dose"
     else:
-        options = dict(route=args.route, auc_method=args.auc_method, time_unit=args.time_unit, tau=args.tau,
+        options = dict(route=args.route, auc_method=args.auc_method, time_unit=args.time_unit,
+                       dose_unit=args.dose_unit, tau=args.tau,
                        steady_state=args.steady_state, partial=[_interval(p, "--partial") for p in args.partial],
                        lambda_z=_lambda_z_choices(args) or None, lambda_z_rule=args.lambda_z_rule)
-        table = nca(args.data, dose_unit=args.dose_unit, conc_unit=args.conc_unit, **options)
+        table = nca(args.data, conc_unit=args.conc_unit, **options)
         what = "subject x output"
         if args.plot_lambda_z:
             import matplotlib.pyplot as plt
@@ -713,11 +758,12 @@ def _cmd_nca(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------- scenario
 _SCENARIO_EXAMPLE = """\
-example:
-  pkpd scenario sepsis_dose_ranging.toml --out report/
+example (the shipped sepsis dose-ranging scenario, 13 arms x 200 virtual patients):
+  pkpd scenario scenarios/msc_sepsis_dose_ranging.toml --out sepsis_report
 
 The scenario file (TOML) declares the model, the population, the arms, the endpoints and the targets; see
-'pydoc pkpd.scenarios' for the format. DIR receives report.html (open it in a browser), figures/ (PNG at 300 dpi
+'pydoc pkpd.scenarios' for the format. DIR receives report.html (one self-contained page: the answer first, then
+the details; open it in a browser), with --pdf report.pdf (printed by headless Chromium), figures/ (PNG at 300 dpi
 and SVG) and tables/ (CSV and Markdown).
 """
 
@@ -731,6 +777,10 @@ def _add_scenario(commands) -> None:
     cmd.add_argument("file", metavar="FILE.toml", help="the scenario file")
     cmd.add_argument("--out", required=True, metavar="DIR", help="folder for the report (created if missing)")
     cmd.add_argument("--seed", type=int, metavar="INT", help="seed of the virtual population (overrides the file's)")
+    cmd.add_argument("--probability", type=float, default=0.8, metavar="P",
+                     help="probability of target attainment the answer asks for (default 0.8)")
+    cmd.add_argument("--pdf", action="store_true",
+                     help="also write report.pdf (needs Chromium or Google Chrome, run headless)")
     cmd.set_defaults(run=_cmd_scenario)
 
 
@@ -743,21 +793,35 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
         raise PkpdError(f"scenario: --out {args.out!r} exists and is not a folder")
     scenario = load_scenario(args.file)
     result = run_scenario(scenario, seed=args.seed)
-    page = write_report(result, out)
+    page = write_report(result, out, probability=args.probability, pdf=args.pdf)
     print(repr(result))
-    print(f"wrote {page} (figures in {out / 'figures'}, tables in {out / 'tables'})")
+    print(f"wrote {page}" + (f" and {out / 'report.pdf'}" if args.pdf else "")
+          + f" (figures in {out / 'figures'}, tables in {out / 'tables'})")
     return 0
 
 
 # ------------------------------------------------------------------------------------------------ fit-population
 _FIT_POPULATION_EXAMPLE = """\
-example (theophylline, FOCE-I, log-normal IIV on ka, CL and V, additive error):
-  pkpd fit-population pk_1cmt_oral theoph.csv --method focei --iiv ka=0.6,CL=0.3,V=0.1 \\
-      --error additive=0.7 --out theo_fit
+example (the MSC model, doses in cells/kg, one error model per observed output, OUTPUT=MODEL[:VALUES]; from the
+repository's root folder):
+    pkpd fit-population msc_salvadori notebooks/data/msc_example.csv --dose-unit cell/kg --estimate k_c,s_p \\
+        --iiv k_c=0.1 --error IL10=proportional --error PGE2=proportional --error cells=proportional --out msc_fit
+
+error models (starting values after ':' are optional; defaults in brackets):
+  additive[:sd]                 sd = a                    [a: 10 % of the median observation]
+  proportional[:cv]             sd = b * f                [b: 0.2]
+  combined-variance[:sd,cv]     sd**2 = a**2 + (b*f)**2   [as above]
+  combined-sd[:sd,cv]           sd = a + b * f            [as above]
+  lognormal[:sigma]             log y ~ N(log f, sigma)   [sigma: 0.3]
+A one-output model also takes one --error KIND=VALUES: additive=SD, proportional=CV or combined=SD,CV (variances
+add), e.g. for the theophylline data (notebooks/data/theoph.csv, doses in mg): --method focei --iiv ka=0.6,CL=0.3,V=0.1
+--error additive=0.7.
 
 --maxeval 0 evaluates the objective at the initial values without estimating (NONMEM's MAXEVAL=0). Writes
-DIR/parameters.csv (name, estimate, se, rse_percent), DIR/summary.json (objective [NONMEM OFV, no n log 2pi], aic,
-bic, n_subjects, n_obs, converged, seconds) and DIR/individual.csv (ID, TIME, DV, PRED, IPRED, CWRES, EBEs).
+DIR/parameters.csv (name, estimate, unit, se, rse_percent, 95 % ci_low and ci_high, cv_percent of each variance,
+shrinkage_percent), DIR/summary.json (objective [NONMEM OFV, no n log 2pi], aic, bic, n_subjects, n_obs,
+converged, seconds), DIR/individual.csv (ID, TIME, DV, PRED, IPRED, CWRES, EBEs), the goodness-of-fit panel
+DIR/gof.png and one visual predictive check per observed output, DIR/vpc_OUTPUT.png.
 """
 
 
@@ -774,11 +838,21 @@ def _add_fit_population(commands) -> None:
                      help="objective function (default focei)")
     cmd.add_argument("--iiv", required=True, metavar="NAME=VARIANCE[,NAME=VARIANCE...]",
                      help="parameters with log-normal IIV and their initial variances, e.g. CL=0.1,V=0.1")
-    cmd.add_argument("--error", required=True, metavar="KIND=SD",
-                     help="residual error: proportional=SD, additive=SD or combined=SD_ADD,SD_PROP (variances add)")
+    cmd.add_argument("--error", action="append", default=[], required=True, metavar="OUTPUT=MODEL[:VALUES]",
+                     help="error model of an observed output, e.g. IL10=proportional or IL10=combined-sd:0.5,0.1; "
+                          "repeat for each output in the data. A one-output model also takes KIND=VALUES: "
+                          "additive=SD, proportional=CV or combined=SD,CV")
+    cmd.add_argument("--estimate", metavar="NAMES",
+                     help="comma-separated typical values to estimate (default: those with IIV); the others stay at "
+                          "the model values")
     cmd.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created if missing)")
+    cmd.add_argument("--dose-unit", metavar="UNIT", help=_DOSE_UNIT_HELP)
+    cmd.add_argument("--time-unit", default="h", metavar="UNIT", help="unit of TIME in the data (default h)")
     cmd.add_argument("--maxeval", type=int, metavar="N",
                      help="maximum iterations; 0 evaluates the objective at the initial values")
+    cmd.add_argument("--vpc-replicates", type=int, default=200, metavar="N",
+                     help="simulated replicates of the study in each VPC (default 200; 0: no VPC)")
+    cmd.add_argument("--seed", type=int, default=1, metavar="INT", help="seed of the VPC simulations (default 1)")
     cmd.set_defaults(run=_cmd_fit_population)
 
 
@@ -795,22 +869,45 @@ def _parse_assignments(text: str, option: str) -> dict[str, float]:
     return out
 
 
-def _parse_population_error(text: str):
+_POPULATION_KINDS = ("additive", "proportional", "combined")
+
+
+def _population_error(items: Sequence[str], model, ds):
+    """--error options of fit-population: one OUTPUT=MODEL[:VALUES] per output, or one KIND=VALUES."""
     from .error_models import Additive, Combined, Proportional
 
-    kind, sep, values = text.partition("=")
+    first = items[0].partition("=")[0].strip()
+    if first in model.output_names:
+        return _error_models(items, model, ds, command="fit-population")
+    if first.lower() not in _POPULATION_KINDS:
+        raise PkpdError(f"fit-population: --error {items[0]!r}: {first!r} is neither an output of model "
+                        f"{model.name!r} ({', '.join(model.output_names)}) nor additive, proportional or combined; "
+                        f"write OUTPUT=MODEL[:VALUES] per observed output (e.g. {model.output_names[0]}=proportional)"
+                        " or, for a one-output model, additive=SD, proportional=CV or combined=SD,CV")
+    if len(items) > 1:
+        raise PkpdError(f"fit-population: --error {items[0]!r} (KIND=VALUES) is the form for a one-output model; "
+                        "give one --error OUTPUT=MODEL[:VALUES] per observed output instead, e.g. --error "
+                        f"{model.output_names[0]}=proportional")
+    text = items[0]
+    kind, _, values = text.partition("=")
+    kind = kind.strip().lower()
     try:
-        numbers = [float(v) for v in values.split(",")] if sep else []
+        numbers = [float(v) for v in values.split(",")]
     except ValueError:
         numbers = []
-    kind = kind.strip().lower()
-    if kind == "proportional" and len(numbers) == 1:
+    wanted = {"additive": 1, "proportional": 1, "combined": 2}[kind]
+    if len(numbers) != wanted:
+        raise PkpdError(f"fit-population: --error {text!r}: {kind} takes {wanted} number(s): additive=SD, "
+                        "proportional=CV or combined=SD,CV (or OUTPUT=MODEL[:VALUES] per output)")
+    if len(model.outputs) != 1:
+        raise PkpdError(f"fit-population: --error {text!r}: model {model.name!r} has {len(model.outputs)} outputs "
+                        f"({', '.join(model.output_names)}); give one --error OUTPUT=MODEL[:VALUES] per observed "
+                        f"output, e.g. --error {model.output_names[0]}={kind}")
+    if kind == "proportional":
         return Proportional(cv=numbers[0])
-    if kind == "additive" and len(numbers) == 1:
+    if kind == "additive":
         return Additive(sd=numbers[0])
-    if kind == "combined" and len(numbers) == 2:
-        return Combined(sd=numbers[0], cv=numbers[1], convention="variance")
-    raise _UsageError(f"--error: expected proportional=SD, additive=SD or combined=SD_ADD,SD_PROP; got {text!r}")
+    return Combined(sd=numbers[0], cv=numbers[1], convention="variance")
 
 
 def _cmd_fit_population(args: argparse.Namespace) -> int:
@@ -818,24 +915,68 @@ def _cmd_fit_population(args: argparse.Namespace) -> int:
 
     from .load import load_model
     from .nlme import fit_population
+    from .nonmem import read_nonmem
 
     try:
         iiv = _parse_assignments(args.iiv, "--iiv")
-        error = _parse_population_error(args.error)
     except _UsageError as err:
         return _fail(str(err))
     model = load_model(args.model)
-    result = fit_population(model, args.data, iiv=iiv, error=error, method=args.method, maxeval=args.maxeval)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise PkpdError(f"fit-population: --out {args.out!r} exists and is not a folder")
+    if not Path(args.data).is_file():
+        raise PkpdError(f"fit-population: data file {args.data!r} not found")
+    if args.vpc_replicates < 0:
+        raise PkpdError(f"fit-population: --vpc-replicates must be >= 0; got {args.vpc_replicates}")
+    estimate = None
+    if args.estimate is not None:
+        estimate = [n.strip() for n in args.estimate.split(",") if n.strip()]
+        if not estimate:
+            raise PkpdError("fit-population: --estimate is empty; give comma-separated parameter names, e.g. "
+                            "--estimate k_c,s_p")
+    ds = read_nonmem(args.data, model, time_unit=args.time_unit, dose_unit=args.dose_unit)
+    error = _population_error(args.error, model, ds)
+    result = fit_population(model, ds, iiv=iiv, error=error, method=args.method, maxeval=args.maxeval,
+                            estimate=estimate)
     out.mkdir(parents=True, exist_ok=True)
-    result.parameters.to_csv(out / "parameters.csv", index=False)
+    result.parameter_table().to_csv(out / "parameters.csv", index=False)
     summary = {"objective": result.objective, "aic": result.aic, "bic": result.bic,
                "n_subjects": result.n_subjects, "n_obs": result.n_obs, "converged": result.converged,
                "seconds": result.seconds, "method": result.method, "minus2ll": result.minus2ll,
-               "message": result.message, "covariance": result.covariance_message}
+               "message": result.message, "covariance": result.covariance_message,
+               "shrinkage_percent": {k: 100 * v for k, v in result.shrinkage.items()}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     cols = ["ID", "TIME", "DV", "PRED", "IPRED", "CWRES"] + [c for c in result.table.columns if c.startswith("ETA_")]
     result.table[cols].to_csv(out / "individual.csv", index=False)
+    written = _population_plots(result, model, ds, out, args.vpc_replicates, args.seed)
     print(result)
-    print(f"wrote {out / 'parameters.csv'}, {out / 'summary.json'}, {out / 'individual.csv'}")
+    print(f"wrote {out / 'parameters.csv'}, {out / 'summary.json'}, {out / 'individual.csv'}"
+          + "".join(f", {p}" for p in written))
     return 0
+
+
+def _population_plots(result, model, ds, out: Path, n_replicates: int, seed: int) -> list:
+    """gof.png, and vpc_OUTPUT.png per observed output (unless n_replicates is 0)."""
+    import matplotlib
+
+    from .nlme import vpc
+    from .plots import plot_gof, plot_vpc, save_figure
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")  # a command writes files and never opens windows (see _plot)
+    import matplotlib.pyplot as plt
+
+    jobs = [("gof.png", lambda: plot_gof(result))]
+    if n_replicates:
+        for output in result.error:
+            jobs.append((f"vpc_{output}.png", lambda o=output: plot_vpc(
+                vpc(result, model, ds, n_replicates=n_replicates, seed=seed, output=o), log=None)))
+    written = []
+    for name, draw in jobs:
+        fig = draw()
+        try:
+            written.append(save_figure(fig, out / name))
+        finally:
+            plt.close(fig)
+    return written

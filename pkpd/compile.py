@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _numba_cache
 from . import expressions as ex
 from ._cache import atomic_write, cache_root, file_stem
 from ._integrator import TEMPLATE
@@ -411,6 +410,8 @@ def _compile(model: Model, engine: str) -> CompiledModel:
         on_disk = None
     if on_disk != source:
         atomic_write(path, source.encode())
+    from . import _numba_cache
+
     module = sys.modules.get(modname)
     if module is None:
         module = types.ModuleType(modname)

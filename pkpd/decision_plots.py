@@ -290,9 +290,10 @@ def plot_eta_covariates(fit, data, covariates=None, *, categorical=None):
     Examples
     --------
     >>> import pkpd
-    >>> f = pkpd.fit_population("pk_1cmt_oral", "tests/data/theoph.csv", iiv={"CL": 0.1, "ka": 0.3},
+    >>> theoph = pkpd.nonmem.read_nonmem("tests/data/theoph.csv", dose_unit="mg")
+    >>> f = pkpd.fit_population("pk_1cmt_oral", theoph, iiv={"CL": 0.1, "ka": 0.3},
     ...                         estimate=["ka", "CL", "V"], error=pkpd.Additive(sd=0.7), maxeval=0)
-    >>> len(plot_eta_covariates(f, "tests/data/theoph.csv", ["WT"]).axes)
+    >>> len(plot_eta_covariates(f, theoph, ["WT"]).axes)
     2
     """
     import matplotlib.pyplot as plt

@@ -66,7 +66,20 @@ class FitError(PkpdError):
 
 
 class PkpdWarning(UserWarning):
-    """Base class of the warnings pkpd issues."""
+    """Base class of the warnings pkpd gives: something was done as asked, but deserves a second look."""
+
+
+class BoundsWarning(PkpdWarning):
+    """A parameter value lies outside the parameter's bounds.
+
+    Bounds in a model file are *plausible ranges*: a value outside one is allowed everywhere (``with_parameters``,
+    ``simulate(params=...)``, ``pkpd simulate --param``, scenarios) with one warning naming the parameter and its
+    range; only fitting enforces bounds (estimates stay inside them, and a starting value outside is an error).
+    """
+
+
+class LargeTableWarning(PkpdWarning):
+    """A table about to be built is large (see :meth:`pkpd.Simulation.to_dataframe`)."""
 
 
 class OutputWarning(PkpdWarning):

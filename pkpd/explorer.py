@@ -1,6 +1,6 @@
 """An interactive explorer for the notebook: sliders for dose, interval, number of doses and key parameters.
 
-:func:`explore` returns an ipywidgets panel (install the optional extra: ``pip install "pkpd[widgets]"``) whose
+:func:`explore` returns an ipywidgets panel (install the optional extra: ``pip install -e ".[widgets]"``) whose
 biomarker time courses redraw on every slider move; each redraw is one simulation of one subject (a few
 milliseconds once the model is compiled) plus one figure, well within a fraction of a second. Without ipywidgets,
 or with ``interactive=False``, it returns the same figure, static, for the values given (the notebook still runs
@@ -158,7 +158,7 @@ def explore(model, *, outputs: Sequence[str] | None = None, parameters: Sequence
     except ImportError:
         t, y = explorer_curves(cm, dose=dose, dose_unit=dose_unit, interval=interval, count=count, until=until,
                                params=start, covariates=covs, outputs=outs)
-        note = "" if not interactive else " - static view: pip install 'pkpd[widgets]' for sliders"
+        note = "" if not interactive else " - static view: pip install -e '.[widgets]' for sliders"
         return _figure(model, t, y, f"{count} x {dose:g} {dose_unit} every {interval:g} h{note}")
 
     style = {"description_width": "120px"}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import functools
 import math
+import sys
 import unicodedata
 from dataclasses import dataclass
 
@@ -145,7 +146,8 @@ def parse(text: str) -> Expr:
     except (RecursionError, MemoryError):
         raise ExpressionError(f"expression nested too deeply (more than {MAX_DEPTH} levels): "
                               f"{text[:60]!r}...") from None
-    depth = _depth(tree.body)
+    # every level of nesting takes at least one of these characters: with few of them the walk is not needed
+    depth = _depth(tree.body) if sum(map(source.count, "+-*/(<>=!")) > MAX_DEPTH else 0
     if depth > MAX_DEPTH:
         raise ExpressionError(f"expression nested or chained {depth} levels deep, more than the {MAX_DEPTH} allowed "
                               f"({text[:60]!r}...); split it into [derived] quantities")
@@ -513,8 +515,11 @@ def differentiate(expr: Expr, name: str) -> Expr:
             if isinstance(b, Num):
                 return mul(mul(b, power(a, Num(b.value - 1.0))), da)
             return mul(mul(b, power(a, sub(b, Num(1.0)))), da)
-        # general case: d(a^b) = a^b * (db * log(a) + b * da / a)
-        return mul(expr, add(mul(db, Call("log", (a,))), div(mul(b, da), a)))
+        # general case: d(a^b) = a^b * (db * log(a) + b * da / a); at a = 0 (hill of a state still at 0), a^b is 0
+        # for every b > 0 and so is its derivative in b: log of at least the smallest normal double keeps 0 * log(0)
+        # from giving NaN there
+        log_a = Call("log", (Call("max", (a, Num(sys.float_info.min))),))
+        return mul(expr, add(mul(db, log_a), div(mul(b, da), a)))
     assert isinstance(expr, Call)
     f, args = expr.func, expr.args
     if f == "exp":
@@ -538,4 +543,6 @@ def differentiate(expr: Expr, name: str) -> Expr:
     x, x50, n = args
     xc = Call("max", (x, Num(0.0)))
     expanded = div(power(xc, n), add(power(x50, n), power(xc, n)))
-    return differentiate(expanded, name)
+    # below 0 the input is clipped and hill is 0, flat: its derivative is 0 there (the chain rule would give
+    # 0 ** (n - 1) * 0 = inf * 0 = NaN for n < 1, a NaN Jacobian for a state a little below 0)
+    return Call("ifelse", (Compare(">=", x, Num(0.0)), differentiate(expanded, name), Num(0.0)))

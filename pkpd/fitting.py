@@ -435,6 +435,10 @@ def _layout(model: Model, estimate, error: Mapping) -> _Layout:
     for name in order:
         p = model.parameter(name)
         lo, hi = p.bounds
+        if not lo <= p.value <= hi:  # bounds are plausible ranges; fitting is where they are enforced
+            raise FitError(f"estimate: parameter {name!r} starts at {p.value:g} {p.unit}, outside its bounds "
+                           f"[{lo:g}, {hi:g}], and estimates stay within the bounds; start inside them "
+                           f"(model.with_parameters({name}=...)) or widen them (model.with_bounds({name}=(low, high)))")
         names.append(name)
         units.append(p.unit)
         kinds.append("structural")
@@ -1345,7 +1349,7 @@ class FitResult:
     >>> m = pkpd.load_model("pk_1cmt_iv")
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(m, data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})
     >>> print(res)  # doctest: +ELLIPSIS
@@ -1615,7 +1619,7 @@ class SubjectFits:
     >>> rows = []
     >>> for sid, cl in ((1, 2.5), (2, 3.5)):
     ...     conc = 100 / 32 * np.exp(-cl / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99])
-    ...     rows += [dict(ID=sid, TIME=0, EVID=1, AMT=100, DV=np.nan)]
+    ...     rows += [dict(ID=sid, TIME=0, EVID=1, AMT=100, AMTU="mg", DV=np.nan)]
     ...     rows += [dict(ID=sid, TIME=ti, EVID=0, AMT=0, DV=c) for ti, c in zip(t, conc)]
     >>> fits = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), pd.DataFrame(rows), estimate=["CL"],
     ...                 error={"conc": pkpd.Proportional(cv=0.05, fixed=True)}, per_subject=True)
@@ -1756,7 +1760,7 @@ def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, obje
     >>> t = np.array([0.5, 1, 2, 4, 8, 12, 24])
     >>> rng = np.random.default_rng(0)
     >>> conc = pkpd.Proportional(cv=0.1).sample(100 / 32 * np.exp(-2.8 / 32 * t), rng)
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 7, "AMT": [100] + [0] * 7,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 7, "AMT": [100] + [0] * 7, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(m, data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.2)})
     >>> res.converged, round(res.estimates["CL"], 2), round(res.estimates["V"], 1)
@@ -1954,7 +1958,7 @@ class ProfileLikelihood:
     >>> import numpy as np, pandas as pd, pkpd
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -2167,7 +2171,7 @@ class Bootstrap:
     >>> import numpy as np, pandas as pd, pkpd
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -2345,7 +2349,7 @@ class Identifiability:
     >>> import numpy as np, pandas as pd, pkpd
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -2536,7 +2540,7 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
     >>> import numpy as np, pandas as pd, pkpd
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> m = pkpd.load_model("pk_1cmt_iv")
     >>> full = pkpd.fit(m, data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})

@@ -6,6 +6,7 @@ of :mod:`pkpd.expressions`. Every problem is reported as ``file [section] key: w
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+#: Largest model file read [bytes] (the biggest shipped one is about 20 kB).
+MAX_FILE_BYTES = 10_000_000
 _SECTIONS = {"model", "parameters", "covariates", "derived", "states", "outputs", "doses"}
 _KEYS = {
     "model": ({"name", "time_unit"}, {"description", "version", "references"}),
@@ -25,7 +28,7 @@ _KEYS = {
     "covariates": ({"unit", "value"}, {"description"}),
     "derived": ({"expression", "unit"}, {"description"}),
     "states": ({"unit", "initial", "ddt"}, {"description"}),
-    "outputs": ({"expression", "unit"}, {"description"}),
+    "outputs": ({"expression", "unit"}, {"description", "label", "scale"}),
     "doses": ({"target", "unit"}, {"factor", "lag", "rate", "duration", "description"}),
 }
 
@@ -92,6 +95,10 @@ def load_model(name_or_path: str | os.PathLike) -> Model:
                                  + " Give a path to a .toml file to load any other model.")
     if not path.is_file():
         raise ModelFileError(f"model file {str(path)!r} does not exist")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ModelFileError(f"the file is {size / 1e6:.1f} MB, more than the {MAX_FILE_BYTES / 1e6:.0f} MB a model "
+                             "file may have", file=str(path))
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
@@ -134,7 +141,13 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ModelFileError(f"bounds must be a list [low, high]; got {bounds!r}", file=file,
                                  section=f"parameters.{name}", key="bounds")
-        params.append(Parameter(name, b["value"], b["unit"], tuple(bounds), b.get("description", ""),
+        value = b["value"]
+        if (all(isinstance(x, int | float) and not isinstance(x, bool) for x in (value, *bounds))
+                and _finite(value) and not bounds[0] <= value <= bounds[1]):
+            # the file contradicts itself: its default is outside the range it calls plausible
+            raise ModelFileError(f"value {value:g} is outside the bounds [{bounds[0]:g}, {bounds[1]:g}]", file=file,
+                                 section=f"parameters.{name}", key="value")
+        params.append(Parameter(name, value, b["unit"], tuple(bounds), b.get("description", ""),
                                 b.get("source", ""), bool(b.get("assumption", False))))
     covs = [Covariate(n, b["unit"], b["value"], b.get("description", "")) for n, b in entries("covariates")]
     derived = [Derived(n, _expr(b["expression"], file, f"derived.{n}", "expression"), b["unit"],
@@ -143,7 +156,7 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
                     _expr(b["ddt"], file, f"states.{n}", "ddt"), b.get("description", ""))
               for n, b in entries("states")]
     outputs = [Output(n, _expr(b["expression"], file, f"outputs.{n}", "expression"), b["unit"],
-                      b.get("description", "")) for n, b in entries("outputs")]
+                      b.get("description", ""), b.get("label", ""), b.get("scale", "")) for n, b in entries("outputs")]
     doses = [DoseTarget(n, b["target"], b["unit"], _expr(b.get("factor", "1"), file, f"doses.{n}", "factor"),
                         _expr(b.get("lag", "0"), file, f"doses.{n}", "lag"), _opt(b.get("rate")),
                         _opt(b.get("duration")), b.get("description", "")) for n, b in entries("doses")]
@@ -161,6 +174,13 @@ def _expr(value, file, section, key) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ModelFileError(f"must be an expression string; got {value!r}", file=file, section=section, key=key)
     return value if isinstance(value, str) else repr(value)
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # a 400-digit literal: the model's own check names it
+        return False
 
 
 def _opt(value):
@@ -213,7 +233,10 @@ def dump_model(model: Model) -> str:
                 f"description = {_q(s.description)}", ""]
     for o in model.outputs:
         out += [f"[outputs.{o.name}]", f"expression = {_q(o.expression)}", f"unit = {_q(o.unit)}",
-                f"description = {_q(o.description)}", ""]
+                f"description = {_q(o.description)}"]
+        out += [f"label = {_q(o.label)}"] if o.label else []
+        out += [f"scale = {_q(o.scale)}"] if o.scale else []
+        out.append("")
     for d in model.doses:
         out += [f"[doses.{d.name}]", f"target = {_q(d.target)}", f"unit = {_q(d.unit)}", f"factor = {_q(d.factor)}",
                 f"lag = {_q(d.lag)}"]

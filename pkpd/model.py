@@ -44,7 +44,9 @@ class Parameter:
     unit : str
         pint unit string (``"1"`` for dimensionless).
     bounds : tuple[float, float]
-        Plausible range [unit]; the value lies inside. Used for fitting and sensitivity analysis.
+        Plausible range [unit]. Fitting keeps estimates inside it and sensitivity analyses sample it; a value
+        outside is allowed elsewhere, with a :class:`~pkpd.errors.BoundsWarning` (a model *file* whose value lies
+        outside its own bounds is an error).
     description, source : str
         What it is; where the value comes from.
     assumption : bool
@@ -91,14 +93,25 @@ class State:
     description: str = ""
 
 
+#: Axis scales an output may declare for its figures (``""``: the default rule of :mod:`pkpd.plots`).
+SCALES = ("", "log", "linear")
+
+
 @dataclass(frozen=True)
 class Output:
-    """An observable quantity (what data measure), with its unit."""
+    """An observable quantity (what data measure), with its unit.
+
+    ``label`` is the human name figures and reports show (e.g. ``"Plasma IL-10"``; default: the name) and
+    ``scale`` the y axis of its figures: ``"log"``, ``"linear"`` or ``""`` for the default rule of
+    :mod:`pkpd.plots` (linear for dimensionless outputs, log when the values span more than 3 decades).
+    """
 
     name: str
     expression: str
     unit: str
     description: str = ""
+    label: str = ""
+    scale: str = ""
 
 
 @dataclass(frozen=True)
@@ -237,7 +250,10 @@ class Model:
 
     # ------------------------------------------------------------------ variants
     def with_parameters(self, **values: float) -> Model:
-        """A copy with some parameter values changed; unknown names and values outside the bounds are errors.
+        """A copy with some parameter values changed; unknown names are errors.
+
+        A value outside the parameter's bounds (its plausible range) is used, with one
+        :class:`~pkpd.errors.BoundsWarning` naming the parameter and its range; only fitting enforces bounds.
 
         Examples
         --------
@@ -245,18 +261,15 @@ class Model:
         >>> pkpd.load_model("msc_salvadori").with_parameters(k_c=0.05).parameter("k_c").value
         0.05
         """
+        from ._params import warn_outside_bounds
+
         known = {p.name: p for p in self.parameters}
         for name, value in values.items():
             if name not in known:
                 raise ModelFileError(f"unknown parameter {name!r}." + did_you_mean(name, known), file=self.name,
                                      section="parameters")
-            p = known[name]
-            v = _as_float(value, f"value of parameter {name!r}", self.name)
-            lo, hi = p.bounds
-            if not lo <= v <= hi:
-                raise ModelFileError(f"value {v:g} {p.unit} of parameter {name!r} is outside its bounds [{lo:g}, "
-                                     f"{hi:g}]; widen them with model.with_bounds({name}=(low, high)) first",
-                                     file=self.name, section=f"parameters.{name}")
+            _as_float(value, f"value of parameter {name!r}", self.name)
+        warn_outside_bounds(self, values)
         params = tuple(replace(p, value=float(values[p.name])) if p.name in values else p for p in self.parameters)
         return replace(self, parameters=params)
 
@@ -286,14 +299,8 @@ class Model:
             lines.append("  doses: " + ", ".join(f"{d.name} -> {d.target} [{d.unit}]" for d in self.doses))
         if self.covariates:
             lines.append("  covariates: " + ", ".join(f"{c.name} [{c.unit}] = {c.value:g}" for c in self.covariates))
-        rows = [("name", "value", "unit", "description", "source")]
-        for p in self.parameters:
-            src = p.source if len(p.source) <= 50 else p.source[:47] + "..."
-            desc = p.description if len(p.description) <= 40 else p.description[:37] + "..."
-            rows.append((p.name, f"{p.value:.4g}" + ("*" if p.assumption else ""), p.unit, desc, src))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines.append("  parameters (* = assumption):")
-        lines += ["    " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines += _parameter_table(self.parameters)
         return printable("\n".join(lines))
 
     def _repr_html_(self) -> str:
@@ -309,6 +316,33 @@ class Model:
         return (f"<div><b>Model {esc(self.name)}</b> v{esc(self.version)} (time in {esc(self.time_unit)})<br>"
                 f"states: {states}<br>outputs: {outputs}<table><tr><th>name</th><th>value</th><th>unit</th>"
                 f"<th>bounds</th><th>description</th><th>source</th></tr>{rows}</table></div>")
+
+
+def _parameter_table(parameters, width: int | None = None) -> list[str]:
+    """The parameter table as text lines, as wide as the terminal (at least 100 characters); descriptions and
+    sources are wrapped onto more lines, never cut."""
+    import shutil
+    import textwrap
+
+    if width is None:
+        width = max(100, shutil.get_terminal_size((120, 24)).columns)
+    head = ("name", "value", "unit", "description", "source")
+    rows = [(p.name, f"{p.value:.4g}" + ("*" if p.assumption else ""), p.unit, p.description, p.source)
+            for p in parameters]
+    fixed = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    room = width - 4 - sum(fixed) - 2 * 4  # indent, three fixed columns, four gaps
+    longest_desc = max(len(r[3]) for r in [head, *rows])
+    desc_w = max(16, min(longest_desc, room * 2 // 5))
+    src_w = max(20, room - desc_w)
+    out = []
+    for r in [head, *rows]:
+        desc = textwrap.wrap(r[3], desc_w, break_on_hyphens=False) or [""]
+        src = textwrap.wrap(r[4], src_w, break_on_hyphens=False) or [""]
+        for k in range(max(len(desc), len(src))):
+            cells = [c if k == 0 else "" for c in r[:3]] + [desc[k] if k < len(desc) else "",
+                                                             src[k] if k < len(src) else ""]
+            out.append("    " + "  ".join(c.ljust(w) for c, w in zip(cells, [*fixed, desc_w, src_w])).rstrip())
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------- validation
@@ -425,7 +459,12 @@ def _validate(m: Model, algebra=None) -> _Checked:
 MAX_DESCRIPTION = 50_000
 MAX_TEXT = 5_000
 MAX_VERSION = 40
+MAX_LABEL = 200
 MAX_NAME = 128
+#: Most states, and most declarations in all (parameters, covariates, derived, states, outputs, doses), of a model
+#: (its compiled code grows with them; forward-sensitivity models of the shipped ones have up to ~150 states).
+MAX_STATES = 1_000
+MAX_DECLARATIONS = 10_000
 # control characters other than tab/newline/carriage return, DEL and C1 controls, and the bidirectional overrides
 # and isolates that can make text display differently from what it is ("Trojan source")
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -463,6 +502,12 @@ def _check_fields(m: Model) -> None:
     if not isinstance(m.time_unit, str):
         raise ModelFileError(f"time_unit must be a unit string; got {m.time_unit!r:.60}", file=f, section="model",
                              key="time_unit")
+    if len(m.states) > MAX_STATES:
+        raise ModelFileError(f"{len(m.states):,} states, more than the {MAX_STATES:,} a model may declare", file=f,
+                             section="states")
+    total = sum(len(getattr(m, sec)) for sec in ("parameters", "covariates", "derived", "states", "outputs", "doses"))
+    if total > MAX_DECLARATIONS:
+        raise ModelFileError(f"{total:,} declarations, more than the {MAX_DECLARATIONS:,} a model may hold", file=f)
     expected = {"parameters": Parameter, "covariates": Covariate, "derived": Derived, "states": State,
                 "outputs": Output, "doses": DoseTarget}
     for sec, cls in expected.items():
@@ -485,7 +530,7 @@ def _check_fields(m: Model) -> None:
         if not isinstance(p.assumption, bool):
             raise ModelFileError(f"assumption must be true or false; got {p.assumption!r:.60}", file=f, section=sec,
                                  key="assumption")
-        v = _as_float(p.value, "value", f, sec, "value")
+        _as_float(p.value, "value", f, sec, "value")
         try:
             lo, hi = (float(b) for b in p.bounds)
         except (TypeError, ValueError, OverflowError):
@@ -494,9 +539,14 @@ def _check_fields(m: Model) -> None:
         if math.isnan(lo) or math.isnan(hi) or not lo < hi:
             raise ModelFileError(f"bounds must satisfy low < high; got [{lo}, {hi}]", file=f, section=sec,
                                  key="bounds")
-        if not lo <= v <= hi:
-            raise ModelFileError(f"value {v:g} is outside the bounds [{lo:g}, {hi:g}]", file=f, section=sec,
-                                 key="value")
+        # the value may lie outside the bounds (plausible ranges: see Parameter.bounds); a file whose own value
+        # does is refused by the loader
+    for o in m.outputs:
+        sec = f"outputs.{o.name}"
+        if o.scale not in SCALES:
+            raise ModelFileError(f"scale must be 'log' or 'linear' (or absent for the default rule); got "
+                                 f"{o.scale!r:.40}", file=f, section=sec, key="scale")
+        _check_text(o.label, "label", f, sec, "label", max_len=MAX_LABEL)
     for c in m.covariates:
         _as_float(c.value, "default value", f, f"covariates.{c.name}", "value")
 

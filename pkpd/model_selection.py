@@ -119,9 +119,10 @@ def eta_covariate_table(fit, data, covariates: Sequence[str] | None = None):
     Examples
     --------
     >>> import pkpd
-    >>> f = pkpd.fit_population("pk_1cmt_oral", "tests/data/theoph.csv", iiv={"CL": 0.1},
+    >>> theoph = pkpd.nonmem.read_nonmem("tests/data/theoph.csv", dose_unit="mg")
+    >>> f = pkpd.fit_population("pk_1cmt_oral", theoph, iiv={"CL": 0.1},
     ...                         estimate=["ka", "CL", "V"], error=pkpd.Additive(sd=0.7), maxeval=0)
-    >>> list(eta_covariate_table(f, "tests/data/theoph.csv").columns)
+    >>> list(eta_covariate_table(f, theoph).columns)
     ['ID', 'ETA_CL', 'WT']
     """
     import pandas as pd
@@ -131,7 +132,7 @@ def eta_covariate_table(fit, data, covariates: Sequence[str] | None = None):
     ds = data if isinstance(data, NonmemDataset) else read_nonmem(data)
     table = ds.data
     layout = {"ID", "TIME", "DV", "AMT", "EVID", "CMT", "MDV", "RATE", "II", "ADDL", "SS", "DUR", "BLQ", "LLOQ", "DVID",
-              "OCC", "ROW"}
+              "OCC", "ROW", "AMTU"}
     cols = [c for c in table.columns if str(c).upper() not in layout] if covariates is None else list(covariates)
     for c in cols:
         if c not in table.columns:

@@ -8,7 +8,8 @@ residual variance :math:`R_{ij} = \sigma(f_{ij})^2` of an error model (:mod:`pkp
 
 The objective function value (OFV) is NONMEM's: :math:`-2\log L` **without** the constant
 :math:`N_{obs}\log 2\pi` (so the numbers equal NONMEM's "OBJECTIVE FUNCTION VALUE"). ``FitResult``-style
-results also give ``minus2ll = ofv + N_obs log 2π``, used for AIC and BIC (as :func:`pkpd.fit` does). With
+results also give ``minus2ll = ofv + N log 2π`` (N quantified observations: a censored one has no density and no
+log 2π), used for AIC and BIC (as :func:`pkpd.fit` does). With
 the individual objective
 
 .. math:: O_i(\eta) = \sum_j \left[\frac{(y_{ij}-f_{ij})^2}{R_{ij}} + \log R_{ij}\right]
@@ -712,6 +713,12 @@ def _layout(model: Model, iiv: IIV, estimate, error: dict, init: Mapping | None)
     upper = np.array([bounds[n][1] if bounds[n] is not None else np.inf for n in est], dtype=float)
     log = lower >= 0
     tv = np.array([base[names.index(n)] for n in est])
+    outside = (tv < lower) | (tv > upper)
+    if outside.any():  # bounds are plausible ranges; fitting is where they are enforced
+        k = int(np.flatnonzero(outside)[0])
+        raise FitError(f"estimate: the initial value {tv[k]:g} of {est[k]!r} is outside its bounds [{lower[k]:g}, "
+                       f"{upper[k]:g}], and estimates stay within the bounds; start inside them (init=) or widen "
+                       f"them (model.with_bounds({est[k]}=(low, high)))")
     if np.any(log & (tv <= 0)):
         bad = est[int(np.flatnonzero(log & (tv <= 0))[0])]
         raise FitError(f"estimate: the initial value of {bad!r} must be > 0 (it is estimated on the log scale)")
@@ -746,7 +753,8 @@ class PopulationFit:
     objective : float
         NONMEM's objective function value: -2 log L without :math:`N_{obs}\log 2\pi`.
     minus2ll : float
-        -2 log L including the constant (``objective + n_obs log 2π``); AIC and BIC use it.
+        -2 log L including the constant (``objective + log 2π`` per quantified observation: a censored (M3) one
+        has none); AIC and BIC use it.
     aic, bic : float
         ``minus2ll + 2k`` and ``minus2ll + k log n_obs`` (k estimated parameters).
     theta : dict[str, float]
@@ -758,7 +766,8 @@ class PopulationFit:
     error : dict[str, error model]
         Residual error models at the estimates, by output.
     parameters : pandas.DataFrame
-        name, estimate, se, rse_percent (NaN when the covariance step failed).
+        name, estimate, se, rse_percent (NaN when the covariance step failed); :meth:`parameter_table` adds
+        units, confidence intervals and the CV % of the variabilities.
     covariance : ndarray or None
         Covariance matrix of the estimates in ``parameters`` order (natural scale).
     covariance_message : str
@@ -768,8 +777,8 @@ class PopulationFit:
     shrinkage : dict[str, float]
         η shrinkage per random effect, :math:`1 - \mathrm{SD}(\hat\eta)/\omega` [fraction].
     table : pandas.DataFrame
-        ID, TIME, DV, PRED (:math:`f(\eta=0)`), IPRED (:math:`f(\hat\eta)`), RES, IWRES, CWRES, CENS and
-        one ETA column per random effect.
+        ID, TIME, DV, PRED (:math:`f(\eta=0)`), IPRED (:math:`f(\hat\eta)`), RES, IWRES, CWRES, CENS, OUTPUT
+        (the observed output) and one ETA column per random effect.
     n_subjects, n_obs : int
     converged : bool
     message : str
@@ -787,6 +796,9 @@ class PopulationFit:
         Estimated inter-occasion variances :math:`\Pi` (with ``iov=`` in :func:`fit_population`).
     kappa : ndarray (n_subjects, n_occasions, n_iov) or None
         Empirical Bayes estimates of the occasion effects (NaN for occasions a subject does not have).
+    units : dict[str, str]
+        Unit of each row of ``parameters``, by name (``"1"`` for variances of log-normal effects and for
+        proportional errors).
 
     Examples
     --------
@@ -825,6 +837,62 @@ class PopulationFit:
     covariate_effects: tuple = ()
     iov: IOV | None = None
     kappa: np.ndarray | None = None
+    units: dict = field(default_factory=dict)
+
+    def parameter_table(self, level: float = 0.95):
+        r"""The estimates as a report table: unit, SE, RSE, confidence interval, CV % of the variabilities.
+
+        Parameters
+        ----------
+        level : float
+            Coverage of the Wald confidence intervals (estimate +/- z SE on the natural scale).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``name, estimate, unit, se, rse_percent, ci_low, ci_high, cv_percent, shrinkage_percent``. ``cv_percent``
+            is the between-subject (or between-occasion) coefficient of variation of a variance :math:`\omega^2`:
+            :math:`100\sqrt{e^{\omega^2}-1}` for a log-normal effect, :math:`100\,\omega/	heta` for a normal one
+            (NaN otherwise); ``shrinkage_percent`` is the η shrinkage of that random effect.
+
+        Examples
+        --------
+        >>> import pkpd
+        >>> fit = pkpd.fit_population("wang2007", "tests/data/wang2007/wang2007.csv", iiv={"ke": 0.04},
+        ...                           error=pkpd.Additive(sd=0.3), maxeval=0)
+        >>> table = fit.parameter_table()
+        >>> table.loc[table["name"] == "omega2_ke", ["unit", "cv_percent"]].round(2).values.tolist()
+        [['1', 20.2]]
+        """
+        import pandas as pd
+        from scipy.stats import norm
+
+        if not 0 < level < 1:
+            raise FitError(f"parameter_table: level must be in (0, 1); got {level!r}")
+        z = float(norm.ppf(0.5 + level / 2))
+        p = self.parameters
+        est, se = p["estimate"].to_numpy(dtype=float), p["se"].to_numpy(dtype=float)
+        cv = np.full(len(p), np.nan)
+        shrink = np.full(len(p), np.nan)
+        kinds = dict(zip(self.iiv.names, self.iiv.distributions))
+        if self.iov is not None:
+            iov_kinds = dict(zip(self.iov.names, self.iov.distributions))
+        for i, name in enumerate(p["name"]):
+            for prefix, dist in (("omega2_", kinds), ("iov2_", iov_kinds if self.iov is not None else {})):
+                if name.startswith(prefix) and name[len(prefix):] in dist:
+                    target = name[len(prefix):]
+                    with np.errstate(all="ignore"):
+                        if dist[target] == "lognormal":
+                            cv[i] = 100 * math.sqrt(math.expm1(est[i])) if est[i] >= 0 else np.nan
+                        elif dist[target] == "normal" and self.theta.get(target):
+                            cv[i] = 100 * math.sqrt(max(est[i], 0.0)) / abs(self.theta[target])
+                    if prefix == "omega2_":
+                        shrink[i] = 100 * self.shrinkage.get(target, np.nan)
+        return pd.DataFrame({"name": p["name"], "estimate": est,
+                             "unit": [self.units.get(n, "") for n in p["name"]], "se": se,
+                             "rse_percent": p["rse_percent"].to_numpy(dtype=float),
+                             "ci_low": est - z * se, "ci_high": est + z * se, "cv_percent": cv,
+                             "shrinkage_percent": shrink})
 
     def save(self, path):
         """Write the fit to a JSON file (estimates, covariance, Omega, EBEs, diagnostics; see
@@ -1013,7 +1081,9 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     A covariate effect to estimate (here only evaluated at its initial exponent, ``maxeval=0``):
 
     >>> wt = pkpd.CovariateEffect("CL", "WT", "power", 0.75, ref=70.0)
-    >>> f = pkpd.fit_population("pk_1cmt_oral", "tests/data/theoph.csv", iiv={"CL": 0.1}, estimate=["ka", "CL", "V"],
+    >>> from pkpd.nonmem import read_nonmem
+    >>> theoph = read_nonmem("tests/data/theoph.csv", dose_unit="mg")
+    >>> f = pkpd.fit_population("pk_1cmt_oral", theoph, iiv={"CL": 0.1}, estimate=["ka", "CL", "V"],
     ...                         error=pkpd.Additive(sd=0.7), covariates=[wt], maxeval=0)
     >>> list(f.parameters["name"])
     ['ka', 'CL', 'V', 'omega2_CL', 'sd', 'WT_on_CL']
@@ -1092,12 +1162,13 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
     if maxeval == 0:
         cov_msg = "skipped (maxeval=0)"
     elif covariance is not None and layout.n:
-        cov_nat, cov_msg = _covariance_step(layout, x, evaluate, covariance)
+        cov_nat, cov_msg = _covariance_step(layout, x, evaluate, covariance, _pretty_names(layout, iiv))
     se = np.sqrt(np.diag(cov_nat)) if cov_nat is not None else np.full(est_nat.size, np.nan)
     theta, omega, errs = layout.unpack(x)
     n_obs = int(prob.mask.sum())
     k = layout.n
-    minus2ll = ofv + n_obs * _LOG_2PI
+    # only a quantified record has a density (with its log 2π); a censored (M3) one is a probability (as in fit)
+    minus2ll = ofv + int((prob.mask & ~prob.cens).sum()) * _LOG_2PI
     import pandas as pd
 
     with np.errstate(all="ignore"):
@@ -1130,7 +1201,7 @@ def fit_population(model, data, *, iiv, error, method: str = "focei", estimate=N
         output_units={o.name: o.unit for o in model.outputs if o.name in layout.outputs}, time_unit=model.time_unit,
         covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
                                              layout.coefficients(x[None, :])[0]),
-        iov=iov_hat, kappa=kappa)
+        iov=iov_hat, kappa=kappa, units=_parameter_units(model, layout, iiv))
 
 
 def _coefficient_steps(layout: _Layout) -> np.ndarray:
@@ -1172,6 +1243,20 @@ def _initial_problem(prob: _Problem, layout: _Layout, x: np.ndarray) -> str:
                     f"{s[i, j]:g}; use pkpd.Combined (an additive part keeps it positive), or remove that "
                     "observation (e.g. a pre-dose sample at t = 0)")
     return "check the initial values, Omega and the error model"
+
+
+def _parameter_units(model: Model, layout: _Layout, iiv: IIV) -> dict[str, str]:
+    """Unit of every row of ``PopulationFit.parameters``, by name."""
+    names = _pretty_names(layout, iiv)
+    units = [model.unit_of(n) for n in layout.theta_names]
+    for a, b in layout.chol_index:
+        pa, pb = iiv.names[a], iiv.names[b]
+        normal = [iiv.distributions[k] == "normal" for k in (a, b)]
+        units.append("*".join(f"({model.unit_of(n)})" for n, nm in zip((pa, pb), normal) if nm) or "1")
+    for o, p in layout.error_slots:
+        units.append(model.unit_of(layout.outputs[o]) if p == "sd" else "1")
+    units += ["1"] * (len(layout.iov_names) + len(layout.effects))
+    return dict(zip(names, units))
 
 
 def _pretty_names(layout: _Layout, iiv: IIV) -> list[str]:
@@ -1216,8 +1301,9 @@ def _hessian_from_stencil(vals: np.ndarray, q: int, h: float) -> np.ndarray:
     return H
 
 
-def _covariance_step(layout: _Layout, x: np.ndarray, evaluate, which: str):
-    """Covariance of the natural-scale estimates: sandwich R^-1 S R^-1, 2 R^-1 or 4 S^-1 (with fallbacks)."""
+def _covariance_step(layout: _Layout, x: np.ndarray, evaluate, which: str, names=None):
+    """Covariance of the natural-scale estimates: sandwich R^-1 S R^-1, 2 R^-1 or 4 S^-1 (with fallbacks; the last
+    one gives standard errors of the parameters the data inform, conditional on those they do not)."""
     p = x.size
     h = _H_HESS
     X = x[None, :] + _hessian_stencil(p, h)
@@ -1243,20 +1329,59 @@ def _covariance_step(layout: _Layout, x: np.ndarray, evaluate, which: str):
             break
         notes.append(f"{kind} unavailable")
     if cov is None:
-        return None, ("covariance step failed: the R matrix (Hessian of the OFV) is not positive definite and the "
-                      "S matrix is singular, so no standard errors are shown; the model may be over-parameterised "
-                      "(fix a parameter or remove a random effect) or the fit has not converged")
+        kept = _informative(Rm)
+        if kept is None:
+            return None, ("covariance step failed: the R matrix (Hessian of the OFV) is not positive definite and "
+                          "the S matrix is singular, so no standard errors are shown; the model may be "
+                          "over-parameterised (fix a parameter or remove a random effect) or the fit has not "
+                          "converged")
+        # The objective is flat (or curved the wrong way) along some parameters: the data do not inform them. The
+        # others get 2 R^-1 of their own block, i.e. standard errors conditional on the flat ones staying at their
+        # estimates (as when they are fixed), and the flat ones get none.
+        J = _natural_jacobian(layout, x)
+        dropped = np.setdiff1d(np.arange(p), kept)
+        cov_nat = J[:, kept] @ (2 * np.linalg.inv(Rm[np.ix_(kept, kept)])) @ J[:, kept].T
+        touched = np.any(J[:, dropped] != 0, axis=1)
+        cov_nat[touched, :] = np.nan
+        cov_nat[:, touched] = np.nan
+        flat = [names[i] if names is not None else f"#{i + 1}" for i in np.flatnonzero(touched)]
+        return cov_nat, ("2 R^-1 of the parameters the data inform: the R matrix is not positive definite and the "
+                         f"S matrix is singular; no standard error for {', '.join(flat)} (the objective is flat "
+                         "there: the data do not inform it; consider fixing it or removing it), and the other "
+                         "standard errors are conditional on its estimate")
     msg = used
     if notes:
         msg += (" (fallback: the R matrix is not positive definite - the estimates may not be at a minimum or a "
                 "parameter is not identifiable; " + "; ".join(notes) + ")")
     # delta method to the natural scale
+    J = _natural_jacobian(layout, x)
+    return J @ cov @ J.T, msg
+
+
+def _natural_jacobian(layout: _Layout, x: np.ndarray) -> np.ndarray:
+    """d natural(x) / dx by central differences (p, p)."""
+    p = x.size
     J = np.empty((p, p))
     for a in range(p):
         e = np.zeros(p)
         e[a] = 1e-6
         J[:, a] = (layout.natural(x + e) - layout.natural(x - e)) / 2e-6
-    return J @ cov @ J.T, msg
+    return J
+
+
+def _informative(R: np.ndarray) -> np.ndarray | None:
+    """Indices of the largest set of parameters whose block of R is positive definite, found by dropping, one at a
+    time, the parameter that dominates the direction of least curvature; None when more than half must go."""
+    kept = np.arange(R.shape[0])
+    while kept.size > R.shape[0] / 2:
+        block = R[np.ix_(kept, kept)]
+        if _is_pd(block):
+            return kept if kept.size < R.shape[0] else None
+        if not np.all(np.isfinite(block)):
+            return None
+        _, vectors = np.linalg.eigh(0.5 * (block + block.T))
+        kept = np.delete(kept, int(np.argmax(np.abs(vectors[:, 0]))))
+    return None
 
 
 def _is_pd(M: np.ndarray) -> bool:
@@ -1304,6 +1429,7 @@ def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray
         "TIME": d.time[prob.obs[sel]] / 1.0,
         "DV": prob.y[sel], "PRED": f0[0][sel], "IPRED": f[0][sel], "RES": (prob.y - f0[0])[sel],
         "IWRES": iwres[sel], "CWRES": cw[sel], "CENS": prob.cens[sel].astype(int),
+        "OUTPUT": np.asarray(layout.outputs, dtype=object)[prob.which[sel]],
     })
     for j, name in enumerate(prob.iiv.names):
         table[f"ETA_{name}"] = np.repeat(eta[:, j], sel.sum(axis=1))

@@ -655,8 +655,25 @@ def _subject_options(options, ids, what: str) -> dict:
     return out
 
 
+def _read_dataset(data, time_unit: str, dose_unit: str | None, what: str = "nca"):
+    """The NonmemDataset of ``data``; the unit of AMT is never guessed (``dose_unit`` or the data state it)."""
+    from .nonmem import NonmemDataset, read_nonmem
+
+    if isinstance(data, NonmemDataset):
+        if dose_unit is not None and data.dose_unit not in (None, dose_unit):
+            raise DataError(f"{what}: dose_unit={dose_unit!r} contradicts the dataset's unit of AMT "
+                            f"({data.dose_unit!r}); give one of them", file=data.source)
+        ds = data
+    else:
+        ds = read_nonmem(data, time_unit=time_unit, dose_unit=dose_unit)
+    if ds.dose_unit == "target":
+        raise DataError(f"{what}: dose_unit='target' needs a model (NCA has none); give the unit of AMT, e.g. "
+                        "dose_unit='mg' (--dose-unit mg)", column="AMT", file=ds.source)
+    return ds
+
+
 def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-down", time_unit: str = "h",
-                 tau: float | None = None, steady_state: bool = False, partial=None,
+                 dose_unit: str | None = None, tau: float | None = None, steady_state: bool = False, partial=None,
                  lambda_z: LambdaZ | Mapping | None = None, lambda_z_rule: str = "pknca") -> dict:
     """NCA of every subject and output of a NONMEM-layout dataset: ``{(ID, output): NCAResult}``.
 
@@ -669,16 +686,14 @@ def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-d
     >>> t = np.arange(0.0, 25.0)
     >>> data = pd.DataFrame({"ID": 1, "TIME": t, "EVID": [1] + [0] * 24, "AMT": [100] + [0] * 24,
     ...                      "DV": np.r_[np.nan, 100 / 32 * np.exp(-2.8 / 32 * t[1:])]})
-    >>> res = nca_profiles(data, route="iv-bolus")
+    >>> res = nca_profiles(data, route="iv-bolus", dose_unit="mg")
     >>> list(res), round(res[(1, "DV")].cl, 3)
     ([(1, 'DV')], 2.8)
     """
-    from .nonmem import NonmemDataset, read_nonmem
-
     if route not in ROUTES:
         raise DataError(f"route must be one of {', '.join(ROUTES)}; got {route!r}." + did_you_mean(str(route), ROUTES))
     _check_method(auc_method, "nca")
-    ds = data if isinstance(data, NonmemDataset) else read_nonmem(data, time_unit=time_unit)
+    ds = _read_dataset(data, time_unit, dose_unit)
     table = ds.data
     obs = ds.observations()
     src = ds.source
@@ -761,6 +776,8 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
         Unit of ``TIME`` [e.g. h].
     dose_unit, conc_unit : str, optional
         Units of ``AMT`` and ``DV``; when both are given, CL and V are reported in reduced units (e.g. L/h, L).
+        The unit of AMT is never guessed: ``dose_unit`` is needed unless the data state it (an ``AMTU`` column,
+        or a NonmemDataset read with ``dose_unit=``).
 
     Other arguments
     ---------------
@@ -800,7 +817,8 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
     """
     import pandas as pd
 
-    results = nca_profiles(data, route=route, auc_method=auc_method, time_unit=time_unit, tau=tau,
+    ds = _read_dataset(data, time_unit, dose_unit)
+    results = nca_profiles(ds, route=route, auc_method=auc_method, time_unit=time_unit, tau=tau,
                            steady_state=steady_state, partial=partial, lambda_z=lambda_z, lambda_z_rule=lambda_z_rule)
     intervals = _partial_list(partial)
     columns = ["ID", "output", *_NCA_COLUMNS]
@@ -810,7 +828,7 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
     rows = [{"ID": sid, "output": out, **res.as_dict(), "lambda_z_method": res.lambda_z_method}
             for (sid, out), res in results.items()]
     frame = pd.DataFrame(rows, columns=columns)
-    frame.attrs["units"] = _units(conc_unit, dose_unit, time_unit, intervals)
+    frame.attrs["units"] = _units(conc_unit, ds.dose_unit, time_unit, intervals)
     return frame
 
 
@@ -960,9 +978,8 @@ def nca_sparse_table(data, *, time_unit: str = "h", dose_unit: str | None = None
     """
     import pandas as pd
 
-    from .nonmem import NonmemDataset, read_nonmem
-
-    ds = data if isinstance(data, NonmemDataset) else read_nonmem(data, time_unit=time_unit)
+    ds = _read_dataset(data, time_unit, dose_unit, "nca_sparse")
+    dose_unit = ds.dose_unit
     table = ds.data
     obs = ds.observations()
     by = [by] if isinstance(by, str) else list(by)

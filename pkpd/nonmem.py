@@ -9,6 +9,10 @@ per record, in the file's order.
 
 Conventions (NONMEM's, PREDPP guide chapter V)
 -----------------------------------------------
+* The unit of ``AMT`` (and of the amount in ``RATE``) is never guessed: a dataset with doses must state it, with
+  ``dose_unit=`` (``"mg"``, ``"cell/kg"``...; ``pkpd ... --dose-unit``), with an ``AMTU`` column holding the unit
+  on the dose records, or with ``dose_unit="target"`` when AMT is in each dose target's own unit (``pkpd show
+  MODEL`` lists them). A per-kg unit multiplies AMT by the ``WT`` column. Without any of these, reading fails.
 * Headers are case-insensitive; ``.`` (or an empty cell) is a missing value, read as 0 in the dose items (``AMT,
   RATE, DUR, II, ADDL, SS, EVID, MDV``), as "no observation" in ``DV``, as "the default dose target" in ``CMT``.
 * A ``C`` column marks comment rows (``$DATA ... IGNORE=C``): a row whose ``C`` cell is anything but ``.``, empty
@@ -43,7 +47,7 @@ Examples
 >>> from pkpd.nonmem import read_nonmem, simulate_nonmem
 >>> table = pd.DataFrame({"ID": [1, 1, 1], "TIME": [0, 0, 12], "EVID": [1, 0, 0], "AMT": [100, 0, 0],
 ...                       "CMT": ["central", ".", "."]})
->>> ds = read_nonmem(table)
+>>> ds = read_nonmem(table, dose_unit="target")  # AMT in the dose target's unit (mg here)
 >>> out = simulate_nonmem(pkpd.load_model("nmtest_1cmt_oral"), ds)
 >>> [round(v, 1) for v in out["CP"]]
 [5000.0, 5000.0, 2584.3]
@@ -82,6 +86,9 @@ _SS_RTOL = 1e-10
 _MAX_SS_SPAN = 10_000  # a steady-state dose whose lag + duration spans more intervals than this is a data error
 _LINEAR_STEPS = 16
 _INTERPOLATIONS = ("nocb", "locf", "linear")
+#: ``dose_unit=TARGET_UNIT`` states that AMT is in each dose target's own unit, as the model declares it.
+TARGET_UNIT = "target"
+_UNIT_COLUMN = "AMTU"  # a column naming AMT's unit (CDISC ADaM's *U naming: AVALU is the unit of AVAL)
 # Event times closer than this (relative) are one time: the solver cannot step across a gap of a few ulps, and
 # such gaps only come from rounding (an infusion of duration AMT*F/RATE ending "at" the next dose).
 _SNAP = 1e-12
@@ -116,15 +123,16 @@ class NonmemDataset:
     time_unit : str
         Unit of ``TIME``, ``II``, ``DUR`` (and the time in ``RATE``).
     dose_unit : str or None
-        Unit of ``AMT`` (e.g. ``"mg"`` or ``"cell/kg"``, which is multiplied by the ``WT`` covariate); None means
-        the unit of each dose target.
+        Unit of ``AMT`` (e.g. ``"mg"`` or ``"cell/kg"``, which is multiplied by the ``WT`` covariate), or
+        ``"target"``: each dose target's own unit. None only for a dataset without doses.
     source : str or None
         The file it was read from.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> ds = read_nonmem(pd.DataFrame({"ID": [1, 1], "TIME": [0, 1], "AMT": [100, "."], "DV": [".", 3.2]}))
+    >>> ds = read_nonmem(pd.DataFrame({"ID": [1, 1], "TIME": [0, 1], "AMT": [100, "."], "DV": [".", 3.2]}),
+    ...                  dose_unit="mg")
     >>> ds.data[["ID", "TIME", "EVID", "AMT", "DV"]].to_numpy().tolist()
     [[1.0, 0.0, 1.0, 100.0, nan], [1.0, 1.0, 0.0, 0.0, 3.2]]
     """
@@ -158,7 +166,8 @@ class NonmemDataset:
         Examples
         --------
         >>> import pandas as pd
-        >>> ds = read_nonmem(pd.DataFrame({"C": [".", "C"], "ID": [1, 1], "TIME": [0, 1], "AMT": [5, 0]}))
+        >>> ds = read_nonmem(pd.DataFrame({"C": [".", "C"], "ID": [1, 1], "TIME": [0, 1], "AMT": [5, 0]}),
+        ...                  dose_unit="mg")
         >>> print(ds.summary())
         1 records, 1 subjects: 1 dose records, 0 observation records (0 with DV)
         ignored: 1 comment row (C column set) (row 2)
@@ -201,7 +210,7 @@ class NonmemDataset:
         --------
         >>> import pandas as pd
         >>> ds = read_nonmem(pd.DataFrame({"ID": [1, 1, 1], "TIME": [0, 1, 2], "AMT": [5, 0, 0],
-        ...                                "DV": [".", 2.5, "."]}))
+        ...                                "DV": [".", 2.5, "."]}), dose_unit="mg")
         >>> ds.observations()[["ID", "TIME", "DV"]].to_numpy().tolist()
         [[1.0, 1.0, 2.5]]
         """
@@ -221,8 +230,8 @@ class NonmemDataset:
         Parameters
         ----------
         model : Model, optional
-            Needed when ``CMT`` holds state numbers (to find the dose target) or when the dataset has no
-            ``dose_unit`` (doses then take each target's unit).
+            Needed when ``CMT`` holds state numbers (to find the dose target) or when the dataset's ``dose_unit``
+            is ``"target"`` (doses then take each target's unit).
 
         Returns
         -------
@@ -261,10 +270,12 @@ class NonmemDataset:
                     raise DataError("steady-state doses (SS=1 or 2) cannot be expressed as a Regimen; simulate the "
                                     "dataset with simulate_nonmem instead", row=row, column="SS", file=self.source)
                 target = _regimen_target(rec.CMT, model, row, self.source)
-                unit = self.dose_unit or (model.dose_target(target).unit if model is not None else None)
+                unit = _amt_unit(self)
+                if unit is None and model is not None:
+                    unit = model.dose_target(target).unit
                 if unit is None:
-                    raise DataError("the dose unit is unknown: give read_nonmem(..., dose_unit='mg') or pass the model",
-                                    row=row, column="AMT", file=self.source)
+                    raise DataError("AMT is in each dose target's unit (dose_unit='target'): pass the model to "
+                                    "to_regimens(model)", row=row, column="AMT", file=self.source)
                 try:
                     dose = Dose(float(rec.AMT), unit)
                     for k in range(int(rec.ADDL) + 1):
@@ -295,8 +306,10 @@ def read_nonmem(data, model=None, *, time_unit: str = "h", dose_unit: str | None
     time_unit : {"min", "h", "day", "week"}
         Unit of ``TIME``, ``II`` and ``DUR``.
     dose_unit : str, optional
-        Unit of ``AMT`` (and of the amount in ``RATE``), e.g. ``"mg"`` or ``"cell/kg"``. Default: each dose
-        target's own unit.
+        Unit of ``AMT`` (and of the amount in ``RATE``), e.g. ``"mg"`` or ``"cell/kg"`` (per kg: multiplied by
+        the ``WT`` column), or ``"target"`` when AMT is in each dose target's own unit (as ``pkpd show MODEL``
+        lists them). Needed when the data have doses, unless an ``AMTU`` column states the unit on every dose
+        record: a dose unit is never guessed.
 
     Returns
     -------
@@ -305,7 +318,8 @@ def read_nonmem(data, model=None, *, time_unit: str = "h", dose_unit: str | None
     Raises
     ------
     DataError
-        The first problem found, naming the row (1-based, header excluded), the column and the rule: times
+        The first problem found, naming the row (1-based, header excluded), the column and the rule: doses
+        whose unit is not stated (no ``dose_unit``, no ``AMTU`` column), times
         decreasing within an ID, non-contiguous IDs, ``II>0`` without ``ADDL`` (or the reverse) outside steady
         state, ``RATE`` and ``DUR`` both set, ``RATE`` or ``AMT`` on an observation record, ``SS`` with ``II=0`` that
         is not an infusion, an unknown ``CMT`` name, a non-numeric value, and a few more.
@@ -313,11 +327,20 @@ def read_nonmem(data, model=None, *, time_unit: str = "h", dose_unit: str | None
     Examples
     --------
     >>> import pandas as pd
-    >>> read_nonmem(pd.DataFrame({"id": [1, 1], "time": [0, 2], "amt": [10, 0], "evid": [1, 0]}))
+    >>> read_nonmem(pd.DataFrame({"id": [1, 1], "time": [0, 2], "amt": [10, 0], "evid": [1, 0]}), dose_unit="mg")
     NonmemDataset(2 records, 1 subjects; 1 rows ignored, see .summary())
-    >>> read_nonmem(pd.DataFrame({"ID": [1, 1], "TIME": [0, 2], "AMT": [10, 5], "EVID": [1, 0]}))
+    >>> read_nonmem(pd.DataFrame({"ID": [1, 1], "TIME": [0, 2], "AMT": [10, 5], "EVID": [1, 0]}), dose_unit="mg")
     Traceback (most recent call last):
     pkpd.errors.DataError: row 2, column AMT: an observation record (EVID=0) must have AMT = 0 ...
+
+    The unit of AMT is never guessed:
+
+    >>> read_nonmem(pd.DataFrame({"ID": [1, 1], "TIME": [0, 2], "AMT": [2e6, 0], "DV": [".", 12.5]}))
+    Traceback (most recent call last):
+    pkpd.errors.DataError: row 1, column AMT: the unit of AMT is not stated, and pkpd never guesses a dose unit ...
+    >>> read_nonmem(pd.DataFrame({"ID": [1, 1], "TIME": [0, 2], "AMT": [2e6, 0], "AMTU": ["cell/kg", "."],
+    ...                           "DV": [".", 12.5]})).dose_unit
+    'cell/kg'
     """
     from .dosing import _canonical_time_unit
 
@@ -326,16 +349,64 @@ def read_nonmem(data, model=None, *, time_unit: str = "h", dose_unit: str | None
     except DosingError as err:
         raise DataError(str(err)) from None
     if dose_unit is not None:
-        try:
-            Dose(1.0, dose_unit)
-            un.unit(Dose(1.0, dose_unit).base_unit)
-        except (DosingError, un.UnitCheckError) as err:
-            raise DataError(f"dose_unit: {err}") from None
+        _check_dose_unit(dose_unit, "dose_unit")
     header, cells, source = _raw_table(data)
     ds = _clean(header, cells, source, time_unit, dose_unit)
+    ds = _stated_dose_unit(ds, model)
     if model is not None:
         _check_model(ds, model)
     return ds
+
+
+def _check_dose_unit(dose_unit, where: str, row=None, column=None, source=None) -> None:
+    if dose_unit == TARGET_UNIT:
+        return
+    try:
+        un.unit(Dose(1.0, dose_unit).base_unit)
+    except (DosingError, un.UnitCheckError) as err:
+        raise DataError(f"{where}: {err}", row=row, column=column, file=source) from None
+
+
+def _amt_unit(ds: NonmemDataset) -> str | None:
+    """The unit of AMT, or None when it is each dose target's own unit (or there are no doses)."""
+    return None if ds.dose_unit in (None, TARGET_UNIT) else ds.dose_unit
+
+
+def _stated_dose_unit(ds: NonmemDataset, model=None) -> NonmemDataset:
+    """The dataset with the unit of AMT from ``dose_unit=`` or the AMTU column; an error when doses have none."""
+    t = ds.table
+    dosed = np.isin(t["EVID"], (1, 4)) & ((t["AMT"] != 0) | (t["RATE"] > 0))
+    rows = t["ROW"].to_numpy()
+    column = next((c for c in (*ds.text_columns, *ds.covariate_columns) if c.upper() == _UNIT_COLUMN), None)
+    unit = ds.dose_unit
+    if column is not None and dosed.any():
+        cells = np.array([_cell_text(v) for v in t[column].to_numpy()], dtype=object)
+        missing = dosed.to_numpy() & np.isin(cells, _MISSING)
+        if missing.any():
+            raise DataError(f"{column} (the unit of AMT) is missing on a dose record; give it on every dose record",
+                            row=int(rows[missing][0]), column=column, file=ds.source)
+        named = list(dict.fromkeys(cells[dosed.to_numpy()]))
+        if len(named) > 1:
+            raise DataError(f"{column} names several units ({', '.join(named)}); AMT has one unit per dataset: "
+                            "convert the amounts to one unit", column=column, file=ds.source)
+        first = int(rows[dosed.to_numpy()][0])
+        if unit is not None and unit != named[0]:
+            raise DataError(f"dose_unit={unit!r} contradicts column {column} ({named[0]!r}); give one of them",
+                            row=first, column=column, file=ds.source)
+        _check_dose_unit(named[0], f"{column} {named[0]!r}", first, column, ds.source)
+        unit = named[0]
+    if unit is None and dosed.any():
+        targets = ""
+        if model is not None and model.doses:
+            targets = (f" (model {model.name!r} doses: "
+                       + ", ".join(f"{d.name} [{d.unit}]" for d in model.doses) + ")")
+        raise DataError("the unit of AMT is not stated, and pkpd never guesses a dose unit (cells and cells/kg "
+                        "differ some 70-fold). State it when reading the data: pkpd.nonmem.read_nonmem(data, model, "
+                        "dose_unit='cell/kg') (or 'mg', 'mg/kg'...; on the command line --dose-unit cell/kg), an "
+                        "AMTU column holding the unit on the dose records, or dose_unit='target' when AMT is in "
+                        f"each dose target's own unit{targets}",
+                        row=int(rows[dosed.to_numpy()][0]), column="AMT", file=ds.source)
+    return ds if unit == ds.dose_unit else replace(ds, dose_unit=unit)
 
 
 def _raw_table(data) -> tuple[list[str], np.ndarray, str | None]:
@@ -917,7 +988,7 @@ def simulate_nonmem(model, dataset: NonmemDataset, *, settings=None, params: Map
     --------
     >>> import pandas as pd, pkpd
     >>> ds = read_nonmem(pd.DataFrame({"ID": [1, 1], "TIME": [0, 12], "EVID": [1, 0], "AMT": [100, 0],
-    ...                                "CMT": [2, "."], "SS": [1, 0], "II": [12, 0]}))
+    ...                                "CMT": [2, "."], "SS": [1, 0], "II": [12, 0]}), dose_unit="target")
     >>> out = simulate_nonmem(pkpd.load_model("nmtest_1cmt_oral"), ds)
     >>> peak, trough = out["CP"]  # at steady state the dose (5000 ng/mL) is what the interval eliminates
     >>> round(float(peak - trough), 3), round(float(trough / peak), 4)  # trough/peak = exp(-CL/V x 12 h)
@@ -941,6 +1012,10 @@ def simulate_nonmem(model, dataset: NonmemDataset, *, settings=None, params: Map
         raise DataError(f"dataset must be a NonmemDataset (from read_nonmem); got {type(dataset).__name__}")
     m = cm.model
     _check_model(dataset, m)
+    if params:
+        from ._params import warn_outside_bounds
+
+        warn_outside_bounds(m, {k: v for k, v in params.items() if k in m.parameter_names})
     # Non-finite intermediate values are checked explicitly (and reported with their row); numpy stays quiet.
     with np.errstate(all="ignore"):
         return _Plan(cm, dataset, settings, params, interpolation).run(solve)
@@ -1159,7 +1234,7 @@ class _Plan:
             rows = self.rows[sel]
             conv_dose = 1.0
             per_kg = False
-            if self.ds.dose_unit is not None:
+            if _amt_unit(self.ds) is not None:
                 dose = Dose(1.0, self.ds.dose_unit)
                 per_kg = dose.per_kg
                 try:

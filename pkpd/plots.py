@@ -1,9 +1,27 @@
-"""Figures of simulations, in one house style, with units on every axis.
+"""Figures of simulations, fits and scenarios, in one house style, ready for a protocol.
 
 Matplotlib is imported inside the functions only: ``import pkpd.plots`` stays light, and no library code ever
 draws. Every figure uses :data:`HOUSE_STYLE` (print-size fonts, no top/right spines, light grid) and colours from
 :data:`ARM_COLORS`, the Okabe-Ito colour-blind-safe palette, so a treatment arm keeps its colour from figure to
 figure when it is given the same ``color``.
+
+Conventions of every time course (:func:`plot_simulation`, :meth:`pkpd.Simulation.plot`,
+:meth:`pkpd.population.PopulationSimulation.plot`, :func:`plot_time_course`, ``pkpd simulate --plot``):
+
+* **Time** in hours, days or weeks: ``time_unit=`` (``--time-unit``), by default from the horizon
+  (:func:`time_unit_for`: hours up to 4 days, days up to 8 weeks, weeks beyond), ticks at round steps (6 h, 1 d,
+  1 wk...).
+* **Labels** ``"label [unit]"``: an output's ``label`` from its model file (falling back to its name), units as
+  declared. A dimensionless output whose values are fractions (0 to 1) is drawn in %; another dimensionless
+  quantity has no unit. Tick labels carry their own magnitude (``2×10⁸``): no detached offset such as ``1e8``.
+* **Scale**, per output: the ``scale`` its model file declares (``"log"`` or ``"linear"``); else linear for a
+  dimensionless output, log when its positive values span more than 3 decades. A log axis shows at most
+  :data:`LOG_DECADES_SHOWN` decades below the highest value, and never less than 1 for counts (cells): population
+  bands stop there instead of running down to 10⁰ or below.
+* **Doses** as triangles in a strip along the top of each panel, above the data (infusions also as a bar from
+  start to end), in the arm's colour when arms are compared.
+* **One legend** per figure, below or right of the panels, never over data; a title says what was simulated.
+* Drawing into the caller's axes (``ax=``) applies the same style to them.
 
 Overlaying simulations (comparing regimens) is done by drawing the second one into the axes of the first::
 
@@ -20,8 +38,8 @@ Examples
 >>> four = pkpd.simulate(m, pkpd.Regimen.every(6, count=4, dose=pkpd.Dose(25, "mg")), times)
 >>> fig = plot_simulation(one, label="100 mg once")
 >>> fig = plot_simulation(four, ax=fig.axes, label="25 mg every 6 h")
->>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-['100 mg once', '25 mg every 6 h']
+>>> [t.get_text() for t in fig.legends[0].get_texts()]
+['100 mg once', '25 mg every 6 h', 'doses']
 >>> import matplotlib.pyplot as plt; plt.close(fig)
 """
 
@@ -37,10 +55,11 @@ import numpy as np
 
 from .errors import PkpdError, did_you_mean
 
-__all__ = ["ARM_COLORS", "DEFAULT_BANDS", "HOUSE_STYLE", "MAX_LINES", "plot_dose_response", "plot_exposure",
+__all__ = ["ARM_COLORS", "DEFAULT_BANDS", "HOUSE_STYLE", "LOG_DECADES_SHOWN", "MAX_LINES", "TIME_UNITS",
+           "plot_dose_response", "plot_exposure",
            "plot_gof", "plot_individual_fits", "plot_observed_vs_predicted", "plot_profile", "plot_residuals",
            "plot_sensitivity_over_time", "plot_simulation", "plot_sobol", "plot_target_attainment",
-           "plot_time_course", "plot_tornado", "save_figure", "scenario_colors"]
+           "plot_time_course", "plot_tornado", "save_figure", "scenario_colors", "time_unit_for", "fix_layout"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order arms receive them (yellow last: weak on white).
 ARM_COLORS: tuple[str, ...] = (
@@ -94,11 +113,14 @@ _NO_DATE = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
 # ---------------------------------------------------------------------------------------------------- public API
 def plot_simulation(sim, names: str | Sequence[str] | None = None, *, subjects=None, bands=None,
-                    log_y: bool | None = None, ax=None, color: str | None = None, label: str | None = None):
-    """Plot a simulation: one panel per output against time, with units on every axis.
+                    log_y: bool | None = None, ax=None, color: str | None = None, label: str | None = None,
+                    time_unit: str | None = None, doses: bool = True, title: str | None = None):
+    """Plot a simulation: one panel per output against time, with units on every axis and the doses marked.
 
     Up to :data:`MAX_LINES` subjects are drawn as individual lines; a larger population is drawn as its median
-    (line) and 5-95 % range (shaded band), and the legend says so.
+    (line) and 5-95 % range (shaded band), and the legend says so. The figure follows the conventions of
+    :mod:`pkpd.plots`: time in hours, days or weeks, the outputs' labels and scales from the model file, fractions
+    in %, doses as triangles (infusions as bars) along the top, one legend outside the data.
 
     Main arguments
     --------------
@@ -108,11 +130,13 @@ def plot_simulation(sim, names: str | Sequence[str] | None = None, *, subjects=N
         Outputs or states to plot, one panel each, in this order. Default: every output (every state when the
         simulation kept no outputs).
     ax : Axes or sequence of Axes, optional
-        Draw into these axes, one per name, instead of a new figure. Pass ``fig.axes`` of an earlier
-        ``plot_simulation`` figure (same ``names``) to overlay a second simulation; each axes that already has a
-        y label must show the same quantity and unit, or an error says which panel differs.
+        Draw into these axes, one per name, instead of a new figure (they get the house style). Pass ``fig.axes``
+        of an earlier ``plot_simulation`` figure (same ``names``) to overlay a second simulation; each axes that
+        already has labels must show the same quantity, unit and time unit, or an error says which panel differs.
     label : str, optional
-        Legend name of this simulation (e.g. the regimen); one legend, on the first panel, lists every arm.
+        Legend name of this simulation (e.g. the regimen); one legend lists every arm.
+    time_unit : {"min", "h", "d", "wk"}, optional
+        Unit of the time axis. Default: from the horizon (:func:`time_unit_for`), or that of the axes overlaid.
 
     Other arguments
     ---------------
@@ -123,11 +147,15 @@ def plot_simulation(sim, names: str | Sequence[str] | None = None, *, subjects=N
         ``False``: always individual lines. A tuple such as ``(10, 50, 90)``: always a band between the lower
         and upper percentiles around a line at the middle one.
     log_y : bool, optional
-        Logarithmic y axes. Default: per panel, log scale when the plotted values are all positive and span more
-        than 3 decades (an axes that already holds data keeps its scale).
+        Logarithmic y axes for every panel. Default: per output, the scale its model file declares, else the
+        rule of :mod:`pkpd.plots` (an axes that already holds data keeps its scale).
     color : str, optional
         Colour of this simulation in every panel. Default: the first colour of :data:`ARM_COLORS` not yet used
         in the first panel (so successive overlays get successive arm colours).
+    doses : bool
+        Mark the doses (default True).
+    title : str, optional
+        Figure title; default: model, version and regimen (none when drawing into given axes); ``""`` for none.
 
     Returns
     -------
@@ -137,8 +165,8 @@ def plot_simulation(sim, names: str | Sequence[str] | None = None, *, subjects=N
     Raises
     ------
     PkpdError
-        An unknown output/state name or subject ID (with close matches), invalid ``bands``, a number of axes
-        different from the number of names, or an axes showing another quantity or unit.
+        An unknown output/state name or subject ID (with close matches), invalid ``bands`` or ``time_unit``, a
+        number of axes different from the number of names, or an axes showing another quantity or unit.
 
     See Also
     --------
@@ -160,8 +188,8 @@ def plot_simulation(sim, names: str | Sequence[str] | None = None, *, subjects=N
     >>> pop = pkpd.simulate(m, pkpd.Regimen.single(pkpd.Dose(100, "mg")), np.linspace(0, 24, 25),
     ...                     params={"CL": np.linspace(1.0, 4.0, 50)})
     >>> fig2 = plot_simulation(pop)
-    >>> [t.get_text() for t in fig2.axes[0].get_legend().get_texts()]
-    ['median of 50 subjects', '5-95 % range']
+    >>> [t.get_text() for t in fig2.legends[0].get_texts()]
+    ['median of 50 subjects', '5-95 % range', 'dose']
     >>> import matplotlib.pyplot as plt; plt.close(fig); plt.close(fig2)
     """
     import matplotlib
@@ -175,25 +203,39 @@ def plot_simulation(sim, names: str | Sequence[str] | None = None, *, subjects=N
         # The first figure of a Jupyter session resolves the inline backend, which switches interactive mode on;
         # leaving rc_context would restore the old (off) value and stop every later figure from displaying.
         interactive = matplotlib.is_interactive()
-        labels = [_axis_label(name, sim.units[name]) for name in names]
-        time_label = _axis_label("Time", sim.time_unit)
-        for i, (a, ylabel) in enumerate(zip(axes, labels)):
-            _check_overlay(a, i, ylabel, time_label)
-        colour = color if color is not None else _next_colour(axes[0])
-        for a, name, ylabel in zip(axes, names, labels):
+        hours = _hours(sim.time_unit)
+        unit = _overlay_time_unit(axes[0], time_unit) or time_unit_for((sim.times[-1] - sim.times[0]) * hours)
+        t = sim.times * hours / TIME_UNITS[unit]
+        time_label = _axis_label("Time", unit)
+        shown = {}
+        for i, (a, name) in enumerate(zip(axes, names)):
             values = np.asarray(sim[name], dtype=float)[rows]
+            shown[name] = _quantity(sim.labels.get(name, name), sim.units[name], values,
+                                    " ".join(a.get_ylabel().split()))
+            _check_overlay(a, i, shown[name][0], time_label)
+        colour = color if color is not None else _next_colour(axes[0])
+        for a, name in zip(axes, names):
+            ylabel, factor = shown[name]
+            values = np.asarray(sim[name], dtype=float)[rows] * factor
             kept_scale = log_y is None and a.has_data()
+            use_log = a.get_yscale() == "log" if kept_scale else (
+                log_y if log_y is not None else _log_scale(sim.scales.get(name, ""), sim.units[name], values))
+            floor = _log_floor(sim.units[name], values) if use_log else None
             if percent is None:
-                drawn = _draw_lines(a, sim.times, values, colour, label)
+                _draw_lines(a, t, values, colour, label)
             else:
-                drawn = _draw_band(a, sim.times, values, sim.status[rows], percent, colour, label, name)
-            if not kept_scale:
-                a.set_yscale("log" if (log_y if log_y is not None else _wants_log(drawn)) else "linear")
-            a.set_xlabel(time_label)
-            a.set_ylabel(ylabel)
-        handles, texts = axes[0].get_legend_handles_labels()
-        if handles:
-            axes[0].legend(handles, texts, loc="best")
+                _draw_band(a, t, values, sim.status[rows], percent, colour, label, name, floor)
+            a.set_yscale("log" if use_log else "linear")
+            _finish_axes(a, time_label, ylabel, unit, t, floor)
+        if doses:
+            # an arm's doses in its colour when arms are compared (label given), else in grey
+            _mark_doses(axes, [sim.regimens[r] for r in rows] if sim.regimens else [], 1.0 / TIME_UNITS[unit],
+                        colour=colour if label is not None else "0.3", label="doses" if label is not None else "dose")
+        _legend(axes)
+        if ax is None and title != "":
+            axes[0].figure.suptitle(title or _simulation_title(sim, rows), fontsize=10)
+        elif title:
+            axes[0].figure.suptitle(title, fontsize=10)
     matplotlib.interactive(interactive)
     return axes[0].figure
 
@@ -206,8 +248,9 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     fig : matplotlib.figure.Figure
         E.g. the result of :func:`plot_simulation`.
     path : str or path
-        Ending in ``.png``, ``.svg`` or ``.pdf`` (any case). The folder must exist. No creation date is written,
-        so saving the same figure again gives the same file.
+        Ending in ``.png``, ``.svg`` or ``.pdf`` (any case). The folder must exist. No creation date is written
+        and the layout is fixed at the first save (:func:`fix_layout`), so saving the same figure again gives the
+        same file.
 
     Returns
     -------
@@ -243,14 +286,290 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
         raise PkpdError(f"save_figure: folder {str(folder)!r} does not exist; create it first or choose another "
                         "path.")
     with matplotlib.rc_context(HOUSE_STYLE):
+        fix_layout(fig)
         fig.savefig(path, format=fmt, dpi=300, metadata=_NO_DATE[fmt])
     return path
 
 
+# ---------------------------------------------------------------------------------------------------- conventions
+#: Units of figure time axes and their length in hours. Figures choose one from the horizon (:func:`time_unit_for`)
+#: unless told (``time_unit=``, ``--time-unit``).
+TIME_UNITS: dict[str, float] = {"min": 1 / 60, "h": 1.0, "d": 24.0, "wk": 168.0}
+
+#: A log axis spans at most this many decades below the highest value drawn (counts stop at 1, see _log_floor).
+LOG_DECADES_SHOWN = 6.0
+
+_HOURS = {"min": 1 / 60, "minute": 1 / 60, "h": 1.0, "hr": 1.0, "hour": 1.0, "d": 24.0, "day": 24.0,
+          "wk": 168.0, "week": 168.0}
+_TIME_STEPS = {"min": (1, 2, 5, 10, 15, 30, 60, 120), "h": (1, 2, 3, 6, 12, 24, 48, 72, 168),
+               "d": (1, 2, 7, 14, 28), "wk": (1, 2, 4, 8, 13, 26, 52)}
+_COUNT_UNITS = ("cell", "cells")
+
+
+def time_unit_for(span_hours: float) -> str:
+    """The unit of a figure's time axis for a horizon: hours up to 4 days, days up to 8 weeks, weeks beyond.
+
+    Examples
+    --------
+    >>> time_unit_for(96), time_unit_for(1008), time_unit_for(24 * 7 * 26)
+    ('h', 'd', 'wk')
+    """
+    if span_hours <= 96:
+        return "h"
+    return "d" if span_hours <= 8 * 168 else "wk"
+
+
+def _hours(unit: str) -> float:
+    """Length of a model or regimen time unit in hours."""
+    if unit in _HOURS:
+        return _HOURS[unit]
+    from . import units
+
+    return units.convert(unit, "h")
+
+
+def _overlay_time_unit(ax, wanted: str | None) -> str | None:
+    """The time unit to draw in: ``wanted`` (checked), else that of an axes already drawn, else None."""
+    if wanted is not None and wanted not in TIME_UNITS:
+        raise PkpdError(f"time_unit must be one of {', '.join(TIME_UNITS)}; got {wanted!r}")
+    have = ax.get_xlabel()
+    if have.startswith("Time [") and have.endswith("]"):
+        existing = have[6:-1]
+        if wanted is not None and wanted != existing:
+            raise PkpdError(f"plot_simulation: the axes show time in {existing!r}; overlay with time_unit="
+                            f"{existing!r} (or None), or start a new figure.")
+        return existing
+    return wanted
+
+
+def _pretty_unit(unit: str) -> str:
+    """A unit as figures and reports print it: ``*`` as a middle dot, ``**2`` as a superscript."""
+    text = str(unit).replace("**", "^").replace(" ", "")
+    for power, sup in (("^2", "²"), ("^3", "³"), ("^-1", "⁻¹")):
+        text = text.replace(power, sup)
+    return {"percent": "%", "cell": "cells"}.get(text, text.replace("*", "·"))
+
+
+def _quantity(label: str, unit: str, values: np.ndarray, existing: str = "") -> tuple[str, float]:
+    """(axis label, factor applied to the values). A dimensionless fraction is shown in %, another dimensionless
+    quantity without a unit; an axes that already shows the quantity in % keeps it."""
+    if unit == "1":
+        finite = values[np.isfinite(values)]
+        fraction = existing.endswith("[%]") or (finite.size > 0 and finite.min() >= 0 and finite.max() <= 1.0)
+        return (_axis_label(label, "%"), 100.0) if fraction else (label, 1.0)
+    return _axis_label(label, _pretty_unit(unit)), 1.0
+
+
+def _log_scale(declared: str, unit: str, values: np.ndarray) -> bool:
+    """The y scale rule: the model file's ``scale`` when declared (log needs some positive value); else linear for
+    a dimensionless output, log for positive values spanning more than 3 decades."""
+    if declared == "log":
+        return bool(np.any(np.isfinite(values) & (values > 0)))
+    if declared == "linear" or unit == "1":
+        return False
+    return _wants_log(values)
+
+
+def _log_floor(unit: str, values: np.ndarray) -> float | None:
+    """Lowest value a log axis shows: 1 for counts (less than one cell is none), else LOG_DECADES_SHOWN decades
+    below the highest value."""
+    finite = values[np.isfinite(values) & (values > 0)]
+    if finite.size == 0:
+        return None
+    floor = float(finite.max()) * 10.0 ** -LOG_DECADES_SHOWN
+    return max(floor, 1.0) if unit in _COUNT_UNITS and finite.max() > 1.0 else floor
+
+
+def _tick_text(value: float) -> str:
+    """A tick label with its own magnitude (no separate offset or '1e8' at the axis end): 3 significant digits,
+    ×10ⁿ from 10⁴ on and below 10⁻³."""
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if 1e-3 <= magnitude < 1e4:
+        return f"{value:.4g}"
+    exponent = int(math.floor(math.log10(magnitude)))
+    mantissa = value / 10.0 ** exponent
+    if round(mantissa, 2) in (1.0, -1.0):
+        return ("-" if mantissa < 0 else "") + f"$10^{{{exponent}}}$"
+    return f"${mantissa:.3g}\\times10^{{{exponent}}}$"
+
+
+def _finish_axes(ax, time_label: str, ylabel: str, unit: str, t: np.ndarray, floor: float | None) -> None:
+    """Labels, house style (also in axes the caller made), time ticks in round steps, tick labels without
+    offsets, and the floor of a log axis."""
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    ax.set_xlabel(time_label)
+    ax.set_ylabel(_wrapped(ylabel))
+    _house_style(ax)
+    span = float(np.nanmax(t) - np.nanmin(t)) if t.size else 0.0
+    if span > 0:
+        step = next((s for s in _TIME_STEPS[unit] if span / s <= 8), None)
+        if step is not None:
+            ax.xaxis.set_major_locator(MultipleLocator(step))
+    if ax.get_yscale() == "linear":
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _tick_text(v)))
+    elif floor is not None:
+        low, high = ax.get_ylim()
+        if low < floor < high:
+            ax.set_ylim(bottom=floor)
+
+
+def _wrapped(label: str, width: int = 24) -> str:
+    """A y label longer than a panel is high, on two lines (the unit stays with the last word)."""
+    import textwrap
+
+    if len(label) <= width:
+        return label
+    return textwrap.fill(label, max(width // 2, (len(label) + 1) // 2 + 4), break_on_hyphens=False)
+
+
+def _house_style(ax) -> None:
+    """The parts of HOUSE_STYLE that belong to an axes, applied to axes the caller may have made."""
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+    ax.grid(True, color=HOUSE_STYLE["grid.color"], linewidth=HOUSE_STYLE["grid.linewidth"])
+    ax.set_axisbelow(True)
+    ax.tick_params(labelsize=HOUSE_STYLE["xtick.labelsize"])
+    ax.xaxis.label.set_size(HOUSE_STYLE["axes.labelsize"])
+    ax.yaxis.label.set_size(HOUSE_STYLE["axes.labelsize"])
+
+
+def _administrations(regimens, per_hour: float) -> tuple[list[float], list[tuple[float, float]]]:
+    """(bolus times, infusion (start, end)) of the regimens, de-duplicated, in display time units (``per_hour``
+    of them in an hour)."""
+    from .dosing import Infusion
+
+    boluses, infusions = set(), set()
+    for reg in dict.fromkeys(regimens):  # the same Regimen object is shared by many subjects
+        if reg is None:
+            continue
+        scale = _hours(reg.time_unit) * per_hour
+        for adm in reg:
+            if isinstance(adm, Infusion) and adm.duration is not None:
+                infusions.add((round(adm.time * scale, 12), round((adm.time + adm.duration) * scale, 12)))
+            else:
+                boluses.add(round(adm.time * scale, 12))
+    return sorted(boluses), sorted(infusions)
+
+
+def _mark_doses(axes, regimens, per_hour: float, colour: str = "0.3", label: str = "dose") -> None:
+    """Doses along the top edge of every panel: a triangle per bolus, a triangle and a bar per infusion."""
+    boluses, infusions = _administrations(regimens, per_hour)
+    starts = sorted(set(boluses) | {s for s, _ in infusions})
+    if not starts:
+        return
+    for k, ax in enumerate(axes):
+        _headroom(ax)
+        top = ax.get_xaxis_transform()  # x in data, y in axes fraction
+        low, high = ax.get_xlim()
+        ax.plot(starts, np.full(len(starts), 0.975), transform=top, linestyle="none", marker="v", markersize=4.5,
+                color=colour, zorder=5, clip_on=False, label=label if k == 0 else None, gid=_DOSES_GID)
+        for start, end in infusions:
+            ax.axvspan(start, end, ymin=0.955, ymax=0.99, color=colour, alpha=0.45, linewidth=0, zorder=5)
+        ax.set_xlim(low, high)
+
+
+_DOSES_GID = "pkpd-doses"
+
+
+def _data_top(ax) -> float | None:
+    """The highest value drawn in ``ax`` (lines and filled bands; not the dose markers)."""
+    tops = []
+    for line in ax.get_lines():
+        if line.get_gid() != _DOSES_GID:
+            y = np.asarray(line.get_ydata(), dtype=float)
+            tops.append(y[np.isfinite(y)])
+    for coll in ax.collections:
+        for path in coll.get_paths():
+            y = path.vertices[:, 1]
+            tops.append(y[np.isfinite(y)])
+    values = np.concatenate(tops) if tops else np.array([])
+    return float(values.max()) if values.size else None
+
+
+def _headroom(ax, fraction: float = 0.09) -> None:
+    """Extend the y data limits so that the top ``fraction`` of the panel is free for the dose markers. The axis
+    keeps autoscaling (an overlay still fits), and the extension is computed from the data drawn, so that drawing
+    again (an overlay, panels sharing an axis) does not add up."""
+    high = _data_top(ax)
+    low = ax.get_ylim()[0]
+    if high is None or not high > low:
+        return
+    if ax.get_yscale() == "log":
+        if not low > 0:
+            return
+        top = high * (high / low) ** (fraction / (1 - fraction))
+    else:
+        top = high + (high - low) * fraction / (1 - fraction)
+    ax.update_datalim([(ax.get_xlim()[0], top)], updatex=False)
+    ax.autoscale_view(scalex=False)
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _pretty_numbers(text: str) -> str:
+    """Numbers written as ``2e+06`` in a text, as ``2×10⁶``."""
+    import re
+
+    def one(match) -> str:
+        mantissa, exponent = match.group(1), int(match.group(2))
+        power = "10" + str(exponent).translate(_SUPERSCRIPT)
+        return power if mantissa in ("1", "1.0") else f"{mantissa}×{power}"
+
+    return re.sub(r"(?<![\w.])(\d+(?:\.\d+)?)e([+-]?\d+)\b", one, text)
+
+
+def _simulation_title(sim, rows) -> str:
+    regimens = list(dict.fromkeys(sim.regimens[r] for r in rows)) if sim.regimens else []
+    what = f"{sim.model_name} v{sim.model_version}"
+    if len(regimens) == 1 and regimens[0] is not None and len(regimens[0]):
+        what += ": " + _pretty_numbers(repr(regimens[0])[len("Regimen("):-1])
+    elif len(regimens) > 1:
+        what += f": {len(regimens)} regimens"
+    n = rows.size
+    return what + (f"; {n} subjects" if n > 1 else "")
+
+
+def fix_layout(fig) -> None:
+    """Settle a figure's constrained layout and keep it: every later draw or save uses the same panel positions.
+
+    The constrained layout makes room for legends and titles over successive draws, and each file format's renderer
+    would move the panels by a hair: fixing the layout once makes saving the same figure twice give the same file
+    (and saves the layout work of every later save). :func:`save_figure` calls it; afterwards the figure no longer
+    re-arranges itself when changed.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig = plt.figure(layout="constrained"); ax = fig.subplots(); _ = ax.set_title("a title")
+    >>> fix_layout(fig); where = ax.get_position().bounds
+    >>> _ = ax.set_ylabel("a label"); fig.draw_without_rendering(); ax.get_position().bounds == where
+    True
+    >>> plt.close(fig)
+    """
+    import matplotlib
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        return
+    with matplotlib.rc_context(HOUSE_STYLE):
+        before = None
+        for _ in range(10):
+            fig.draw_without_rendering()
+            now = [ax.get_position().bounds for ax in fig.axes]
+            if now == before:
+                break
+            before = now
+    fig.set_layout_engine("none")
+
+
 # ---------------------------------------------------------------------------------------------------- helpers
 def _axis_label(name: str, unit: str) -> str:
-    """``"NAME [unit]"``: the one label format of every axis."""
-    return f"{name} [{unit}]"
+    """``"NAME [unit]"``: the one label format of every axis (a dimensionless quantity, unit ``"1"``, has none)."""
+    return name if unit == "1" else f"{name} [{unit}]"
 
 
 def _names(sim, names) -> list[str]:
@@ -342,7 +661,7 @@ def _given_axes(ax, n: int) -> list:
 
 def _check_overlay(ax, i: int, ylabel: str, time_label: str) -> None:
     """Refuse to draw into an axes that shows another quantity, unit or time unit."""
-    for what, have, want in (("y", ax.get_ylabel(), ylabel), ("x", ax.get_xlabel(), time_label)):
+    for what, have, want in (("y", " ".join(ax.get_ylabel().split()), ylabel), ("x", ax.get_xlabel(), time_label)):
         if have and have != want:
             raise PkpdError(f"plot_simulation: ax[{i}] shows {have!r} on its {what} axis, but this panel would "
                             f"draw {want!r}. Overlay the same names in the same order (and the same units), or "
@@ -376,13 +695,18 @@ def _draw_lines(ax, times, values, colour: str, label: str | None) -> np.ndarray
     return values
 
 
-def _draw_band(ax, times, values, status, percent, colour: str, label: str | None, name: str) -> np.ndarray:
-    """Median (or middle percentile) line and shaded band over the solved subjects. Returns the drawn values."""
+def _draw_band(ax, times, values, status, percent, colour: str, label: str | None, name: str,
+               floor: float | None = None) -> np.ndarray:
+    """Median (or middle percentile) line and shaded band over the solved subjects; on a log axis the band stops
+    at ``floor``. Returns the drawn values."""
     ok = (status == 0) & np.any(np.isfinite(values), axis=1)
     if not ok.any():
         raise PkpdError(f"plot_simulation: {name!r}: no subject was solved (see Simulation.status); nothing to "
                         "summarise.")
     lo, mid, hi = np.percentile(values[ok], percent, axis=0)
+    if floor is not None:
+        lo = np.maximum(lo, floor)
+        hi = np.where(hi < floor, np.nan, hi)
     n = int(ok.sum())
     middle = "median" if percent[1] == 50 else f"{percent[1]:g}th percentile"
     prefix = f"{label}: " if label is not None else ""
@@ -454,7 +778,7 @@ def plot_observed_vs_predicted(result, *, individual=None, log: bool | None = No
     >>> from pkpd.plots import plot_observed_vs_predicted
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -499,7 +823,7 @@ def plot_observed_vs_predicted(result, *, individual=None, log: bool | None = No
                     ax.set_yscale("log")
                 ax.set_xlabel(_axis_label(f"{out}, {kind}", units[out]))
                 ax.set_ylabel(_axis_label(f"{out}, observed", units[out]))
-        grid[0, 0].legend(loc="best")
+        _legend(list(grid.ravel()))
     return fig
 
 
@@ -523,7 +847,7 @@ def plot_residuals(result):
     >>> from pkpd.plots import plot_residuals
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -593,7 +917,7 @@ def plot_individual_fits(result, *, subjects=None, n_samples: int = 200, seed=0,
     >>> from pkpd.plots import plot_individual_fits
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -661,7 +985,7 @@ def plot_individual_fits(result, *, subjects=None, n_samples: int = 200, seed=0,
                 ax.set_title(f"subject {sid}")
                 ax.set_xlabel(_axis_label("Time", first.time_unit))
                 ax.set_ylabel(_axis_label(out, units[out]))
-        grid[0, 0].legend(loc="best")
+        _legend(list(grid.ravel()))
     return fig
 
 
@@ -685,7 +1009,7 @@ def plot_profile(profiles, *, titles=None):
     >>> from pkpd.plots import plot_profile
     >>> t = np.array([1.0, 2, 4, 8, 12, 24])
     >>> conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
-    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6,
+    >>> data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100] + [0] * 6, "AMTU": "mg",
     ...                      "DV": np.r_[np.nan, conc]})
     >>> res = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
     ...                error={"conc": pkpd.Proportional(cv=0.1)})
@@ -723,7 +1047,7 @@ def plot_profile(profiles, *, titles=None):
                 ax.set_title((f"{title}: " if title else "") + f"{p.name} not bounded by the data", color="#b00")
             elif title:
                 ax.set_title(title)
-        axes[0].legend(loc="best")
+        _legend(axes)
     return axes[0].figure
 
 
@@ -818,20 +1142,26 @@ def _chosen(known: list, selection, unknown: str) -> list:
 
 
 def plot_time_course(result, outputs: str | Sequence[str] | None = None, *, arms: Sequence[str] | None = None,
-                     bands: bool | None = None, log_y: bool | None = None):
-    """Time course of outputs by arm: median line and 5-95 % band across the virtual subjects.
+                     bands: bool | None = None, log_y: bool | None = None, time_unit: str | None = None):
+    """Time course of outputs by arm: median line and 5-95 % band across the virtual subjects, doses marked.
+
+    With more than 6 arms over several schedules, each schedule gets its own column of panels (its dose levels
+    and the untreated reference), so that every band stays readable. Conventions (time unit, labels, scales,
+    legend) as :func:`plot_simulation`.
 
     Parameters
     ----------
     result : ScenarioResult
     outputs : str or sequence of str, optional
-        One panel each; default the outputs the endpoints use.
+        One panel (row) each; default the outputs the endpoints use.
     arms : sequence of str, optional
         Arms to draw (default all; the untreated reference is drawn dashed when the scenario simulated it).
     bands : bool, optional
-        Draw the 5-95 % bands (default: when at most 6 arms are drawn, so the figure stays readable).
+        Draw the 5-95 % bands (default: when the population has more than one subject).
     log_y : bool, optional
-        Log y axes (default: per panel, when the values span more than 3 decades).
+        Log y axes (default: per output, as :func:`plot_simulation`).
+    time_unit : {"min", "h", "d", "wk"}, optional
+        Unit of the time axis (default from the horizon).
 
     Returns
     -------
@@ -867,39 +1197,75 @@ def plot_time_course(result, outputs: str | Sequence[str] | None = None, *, arms
     for a in chosen:
         if a not in all_arms:
             raise PkpdError(f"plot_time_course: no arm {a!r}." + did_you_mean(str(a), all_arms))
-    draw_bands = len(chosen) <= 6 if bands is None else bool(bands)
+    if time_unit is not None and time_unit not in TIME_UNITS:
+        raise PkpdError(f"plot_time_course: time_unit must be one of {', '.join(TIME_UNITS)}; got {time_unit!r}")
+    draw_bands = sc.population.n > 1 if bands is None else bool(bands) and sc.population.n > 1
     colours = scenario_colors(result)
-    t = result.times
+    by_name = {a.name: a for a in sc.arms}
+    columns = _time_course_columns([by_name[a] for a in chosen])
+    hours = _hours(model.time_unit)
+    unit = time_unit or time_unit_for((result.times[-1] - result.times[0]) * hours)
+    t = result.times * hours / TIME_UNITS[unit]
+    ref = result.time_course.get("untreated (reference)")
+    outputs_by_name = {o.name: o for o in model.outputs}
     with matplotlib.rc_context(HOUSE_STYLE):
-        axes = _new_axes(plt, len(outputs))
+        fig = plt.figure(figsize=(_PANEL_SIZE[0] * len(columns), _PANEL_SIZE[1] * len(outputs)),
+                         layout="constrained")
+        grid = fig.subplots(len(outputs), len(columns), squeeze=False, sharey="row")
         interactive = matplotlib.is_interactive()
-        for ax, o in zip(axes, outputs):
-            drawn = []
-            ref = result.time_course.get("untreated (reference)")
-            if ref is not None and not any(a.control for a in sc.arms):
-                ax.plot(t, ref[o][1], color="0.45", linestyle="--", linewidth=1.2, label="untreated (median)")
-                drawn.append(ref[o][1])
-            for name in chosen:
-                lo, mid, hi = result.time_course[name][o]
-                ax.plot(t, mid, color=colours[name], label=name)
-                drawn.append(mid)
-                if draw_bands and sc.population.n > 1:
-                    ax.fill_between(t, lo, hi, color=colours[name], alpha=0.18, linewidth=0)
-                    drawn += [lo, hi]
-            values = np.concatenate(drawn) if drawn else np.array([])
-            if log_y if log_y is not None else _wants_log(values):
-                ax.set_yscale("log")
-            ax.set_xlabel(_axis_label("Time", model.time_unit))
-            ax.set_ylabel(_axis_label(o, model.unit_of(o)))
-        what = "median and 5-95 % range" if draw_bands and sc.population.n > 1 else "median"
+        for r, o in enumerate(outputs):
+            decl = outputs_by_name[o]
+            every = [np.asarray(result.time_course[a][o]) for a in chosen] + ([np.asarray(ref[o])] if ref else [])
+            ylabel, factor = _quantity(decl.label or o, decl.unit, np.concatenate([x.ravel() for x in every]))
+            values = np.concatenate([x.ravel() for x in every]) * factor
+            use_log = log_y if log_y is not None else _log_scale(decl.scale, decl.unit, values)
+            floor = _log_floor(decl.unit, values) if use_log else None
+            for c, (group, members) in enumerate(columns):
+                ax = grid[r, c]
+                if ref is not None and not any(a.control for a in sc.arms):
+                    ax.plot(t, np.asarray(ref[o][1]) * factor, color="0.45", linestyle="--", linewidth=1.2,
+                            label="untreated (median)")
+                for arm in members:
+                    lo, mid, hi = (np.asarray(x) * factor for x in result.time_course[arm.name][o])
+                    ax.plot(t, mid, color=colours[arm.name], label=arm.name)
+                    if draw_bands:
+                        if floor is not None:
+                            lo = np.maximum(lo, floor)
+                        ax.fill_between(t, lo, hi, color=colours[arm.name], alpha=0.15, linewidth=0)
+                ax.set_yscale("log" if use_log else "linear")
+                _finish_axes(ax, _axis_label("Time", unit), ylabel if c == 0 else "", unit, t, floor)
+                if r == 0 and len(columns) > 1:
+                    ax.set_title(group, fontsize=9)
+                treated = [a for a in members if not a.control]
+                for arm in treated:
+                    _mark_doses([ax], [arm.regimen], 1.0 / TIME_UNITS[unit], colour=colours[arm.name],
+                                label="doses")
+        what = "median and 5-95 % range" if draw_bands else "median"
         if sc.population.n == 1:
             what = "typical subject"
-        _legend(axes, title=what if len(chosen) > 1 else None)
+        _legend(list(grid.ravel()), title=f"{what} of {sc.population.n} virtual subjects"
+                if sc.population.n > 1 else what)
+        fig.suptitle(f"{sc.name}: time course by arm", fontsize=10)
     matplotlib.interactive(interactive)
-    return axes[0].figure
+    return fig
 
 
-def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
+def _time_course_columns(arms) -> list[tuple[str, list]]:
+    """Panels of a scenario time course: one column for up to 6 arms, else one per schedule (each with the control
+    arms), so that bands stay readable."""
+    if len(arms) <= 6:
+        return [("all arms", list(arms))]
+    controls = [a for a in arms if a.control]
+    groups: dict[str, list] = {}
+    for a in arms:
+        if not a.control:
+            groups.setdefault(a.schedule, []).append(a)
+    if len(groups) <= 1:
+        return [("all arms", list(arms))]
+    return [(g, controls + sorted(members, key=lambda a: a.dose_level)) for g, members in groups.items()]
+
+
+def plot_exposure(result, endpoints: str | Sequence[str] | None = None, *, units: dict | None = None):
     """Endpoint values by arm: every virtual subject (dots), the median (bar) and the 5-95 % range (line).
 
     Parameters
@@ -907,6 +1273,8 @@ def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
     result : ScenarioResult
     endpoints : str or sequence of str, optional
         One panel each (default all).
+    units : dict[str, str], optional
+        Unit to show an endpoint in (e.g. ``{"IL10_AUC_0_168": "ng*h/mL"}``); default its own.
 
     Returns
     -------
@@ -921,16 +1289,17 @@ def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
     ...                             [Endpoint("conc", "auc", end=24)]))
     >>> fig = plot_exposure(res)
     >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
-    ('conc_AUC_to_24 [mg/L*h]', 'Arm')
+    ('conc_AUC_to_24 [mg/L·h]', 'Arm')
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
     import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     names = _endpoint_names(result, endpoints)
     arms = [a.name for a in result.scenario.arms]
     colours = scenario_colors(result)
-    units = result.units
+    units, scale = _endpoint_units(result, units)
     table = result.table
     height = max(_PANEL_SIZE[1], 0.28 * len(arms) + 0.9)
     label_width = 0.065 * max(len(a) for a in arms)  # inches taken by the arm names, left of each panel
@@ -946,7 +1315,7 @@ def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
             part = table[table["endpoint"] == ep]
             all_values = []
             for k, arm in enumerate(arms):
-                v = part.loc[part["arm"] == arm, "value"].to_numpy(dtype=float)
+                v = part.loc[part["arm"] == arm, "value"].to_numpy(dtype=float) * scale[ep]
                 v = v[np.isfinite(v)]
                 if not v.size:
                     continue
@@ -965,23 +1334,44 @@ def plot_exposure(result, endpoints: str | Sequence[str] | None = None):
                 ax.set_xscale("log")
             ax.margins(x=0.04)
             ax.set_axisbelow(True)
-            ax.set_xlabel(_axis_label(ep, units[ep]))
+            ax.set_xlabel(_axis_label(ep, _pretty_unit(units[ep])))
             ax.set_ylabel("Arm")
+            if ax.get_xscale() == "linear":
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: _tick_text(value)))
+        fig.suptitle(f"{result.scenario.name}: endpoints by arm", fontsize=10)
     return fig
 
 
-def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
+def _endpoint_units(result, units) -> tuple[dict[str, str], dict[str, float]]:
+    """(unit to show each endpoint in, factor from its own unit)."""
+    from . import units as un
+
+    shown = dict(result.units)
+    scale = dict.fromkeys(shown, 1.0)
+    for name, unit in (units or {}).items():
+        if name not in shown:
+            raise PkpdError(f"units: no endpoint {name!r}." + did_you_mean(str(name), list(shown)))
+        scale[name] = 1.0 if unit == shown[name] else un.convert(shown[name], unit)
+        shown[name] = unit
+    return shown, scale
+
+
+def plot_dose_response(result, endpoints: str | Sequence[str] | None = None, *, units: dict | None = None):
     """Dose-response per schedule: arm medians with 5-95 % ranges, the Emax fit with its confidence band, ED50.
 
     The curve's band is the pointwise confidence interval of the fitted typical curve (delta method); the
     horizontal bar at the ED50 marker is its confidence interval. Only schedules with a fit (>= 3 dose levels)
-    are drawn.
+    are drawn. An ED50 the fit does not determine (a flat response, an interval wider than 100-fold, or an
+    extrapolation beyond the doses tested: :class:`pkpd.scenarios.DoseResponseFit`) gets no marker; the panel
+    says which schedules have one.
 
     Parameters
     ----------
     result : ScenarioResult
     endpoints : str or sequence of str, optional
         One panel each (default all).
+    units : dict[str, str], optional
+        Unit to show an endpoint in; default its own.
 
     Returns
     -------
@@ -1006,6 +1396,7 @@ def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
     """
     import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     names = _endpoint_names(result, endpoints)
     if not result.fits:
@@ -1014,7 +1405,7 @@ def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
     arms, groups = _scenario_arms(result)
     colours, group_colours = _arm_colours(arms, groups)
     summary = result.summary
-    units = result.units
+    units, scale = _endpoint_units(result, units)
     fitted_groups = list(dict.fromkeys(g for g, _ in result.fits))
     with matplotlib.rc_context(HOUSE_STYLE):
         axes = _new_axes(plt, len(names))
@@ -1022,6 +1413,7 @@ def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
             dose_unit = None
             lows, highs = [], []
             drawn = [g for g in fitted_groups if (g, ep) in result.fits]
+            flagged = []
             for k, g in enumerate(drawn):
                 fit = result.fits[(g, ep)]
                 colour = group_colours[g]
@@ -1029,31 +1421,41 @@ def plot_dose_response(result, endpoints: str | Sequence[str] | None = None):
                 dose_unit = members[0].dose_unit
                 d = np.array([a.dose_level for a in members])
                 rows = summary[summary["endpoint"] == ep].set_index("arm")
-                med = np.array([rows.loc[a.name, "median"] for a in members])
-                lo = np.array([rows.loc[a.name, "p5"] for a in members])
-                hi = np.array([rows.loc[a.name, "p95"] for a in members])
+                med = np.array([rows.loc[a.name, "median"] for a in members]) * scale[ep]
+                lo = np.array([rows.loc[a.name, "p5"] for a in members]) * scale[ep]
+                hi = np.array([rows.loc[a.name, "p95"] for a in members]) * scale[ep]
                 dodge = 1.0 + 0.07 * (k - (len(drawn) - 1) / 2)  # schedules side by side at the same dose
                 ax.errorbar(d * dodge, med, yerr=[np.maximum(med - lo, 0), np.maximum(hi - med, 0)], fmt="o",
                             color=colour, markersize=4, capsize=2, linewidth=0.9, label=g)
                 grid = np.geomspace(d.min() / 2, d.max() * 2, 200)
                 lows.append(grid[0])
                 highs.append(grid[-1])
-                band_lo, band_hi = fit.band(grid)
-                ax.plot(grid, fit.predict(grid), color=colour, linewidth=1.4)
+                band_lo, band_hi = (b * scale[ep] for b in fit.band(grid))
+                ax.plot(grid, fit.predict(grid) * scale[ep], color=colour, linewidth=1.4)
                 if np.all(np.isfinite(band_lo)):
                     ax.fill_between(grid, band_lo, band_hi, color=colour, alpha=0.18, linewidth=0)
-                if np.all(np.isfinite(fit.ed50_ci)) and grid[0] <= fit.ed50 <= grid[-1]:
-                    y50 = float(fit.predict(fit.ed50))
+                if fit.ed50_flag:
+                    flagged.append(f"{g}: {fit.ed50_flag}")
+                elif np.all(np.isfinite(fit.ed50_ci)) and grid[0] <= fit.ed50 <= grid[-1]:
+                    y50 = float(fit.predict(fit.ed50)) * scale[ep]
                     ax.errorbar([fit.ed50], [y50], xerr=[[fit.ed50 - fit.ed50_ci[0]], [fit.ed50_ci[1] - fit.ed50]],
                                 fmt="D", color=colour, markerfacecolor="white", markersize=5, capsize=3,
                                 linewidth=1.2)
             ax.set_xscale("log")
             if lows:
                 ax.set_xlim(min(lows), max(highs))
-            ax.set_title(ep, fontsize=9)
-            ax.set_xlabel(_axis_label("Dose per administration", dose_unit or "dose unit"))
-            ax.set_ylabel(_axis_label(ep, units[ep]))
+            if flagged:  # said under the panel title: no ED50 marker for these schedules
+                kinds = sorted({f.split(": ")[-1] for f in flagged})
+                which = "all schedules" if len(flagged) == len(drawn) else f"{len(flagged)} schedule(s)"
+                ax.set_title(f"{ep}\nno ED50 ({which}): {', '.join(kinds)}", fontsize=8, color="#8a5a00")
+            else:
+                ax.set_title(ep, fontsize=9)
+            ax.set_xlabel(_axis_label("Dose per administration", _pretty_unit(dose_unit or "dose unit")))
+            ax.set_ylabel(_axis_label(ep, _pretty_unit(units[ep])))
+            if ax.get_yscale() == "linear":
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: _tick_text(value)))
         _legend(axes, title="dots: median and 5-95 % range\nline: Emax fit, 95 % CI band\n◇: ED50, 95 % CI")
+        axes[0].figure.suptitle(f"{result.scenario.name}: dose-response", fontsize=10)
     return axes[0].figure
 
 
@@ -1121,10 +1523,11 @@ def plot_target_attainment(result, targets: str | Sequence[str] | None = None, *
             if dose_unit is not None:
                 ax.set_xscale("log")
             ax.set_ylim(-3, 103)
-            ax.set_title(target, fontsize=9)
-            ax.set_xlabel(_axis_label("Dose per administration", dose_unit or "dose unit"))
+            ax.set_title(_pretty_numbers(target).replace("*", "·"), fontsize=9)
+            ax.set_xlabel(_axis_label("Dose per administration", _pretty_unit(dose_unit or "dose unit")))
             ax.set_ylabel(_axis_label("Target attainment", "%"))
         _legend(axes, title="probability of target attainment\n(Wilson 95 % CI)")
+        axes[0].figure.suptitle(f"{result.scenario.name}: probability of target attainment", fontsize=10)
     return axes[0].figure
 
 
@@ -1153,7 +1556,7 @@ def plot_tornado(sensitivity, endpoints: str | Sequence[str] | None = None, *, t
     ...                       Endpoint("conc", "auc", end=48))
     >>> fig = plot_tornado(s)
     >>> fig.axes[0].get_xlabel()
-    'Normalised sensitivity ∂ln Y/∂ln θ [1]'
+    'Normalised sensitivity ∂ln Y/∂ln θ'
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
     import matplotlib
@@ -1194,7 +1597,7 @@ def plot_sensitivity_over_time(sensitivity, output: str, *, top: int = 6):
     ...                       Endpoint("conc", "auc", end=48))
     >>> fig = plot_sensitivity_over_time(s, "conc")
     >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
-    ('Time [h]', 'Normalised sensitivity of conc [1]')
+    ('Time [h]', 'Normalised sensitivity of conc')
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
     import matplotlib
@@ -1216,7 +1619,7 @@ def plot_sensitivity_over_time(sensitivity, output: str, *, top: int = 6):
         ax.axhline(0, color="0.3", linewidth=0.8)
         ax.set_xlabel(_axis_label("Time", sensitivity.time_unit))
         ax.set_ylabel(_axis_label(f"Normalised sensitivity of {output}", "1"))
-        ax.legend(loc="best", fontsize=7)
+        _legend(axes)
     return ax.figure
 
 
@@ -1240,7 +1643,7 @@ def plot_sobol(result, outputs: str | Sequence[str] | None = None):
     >>> res = sobol_indices(lambda v: v["a"] + 2 * v["b"], {"a": (0, 1), "b": (0, 1)}, n=128, seed=0)
     >>> fig = plot_sobol(res)
     >>> fig.axes[0].get_ylabel()
-    'Sobol index [1]'
+    'Sobol index'
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
     import matplotlib
@@ -1273,12 +1676,19 @@ def plot_sobol(result, outputs: str | Sequence[str] | None = None):
             ax.set_title(out, fontsize=9)
             ax.set_xlabel("Parameter")
             ax.set_ylabel(_axis_label("Sobol index", "1"))
-            ax.legend(loc="best")
+        _legend(axes)
     return axes[0].figure
 
 
-def _legend(axes, *, title: str | None = None, inside_max: int = 5) -> None:
-    """One legend for all panels: inside the first panel when short, else outside, right of the panels."""
+_RIGHT_LEGEND = "pkpd-legend-right"
+
+
+def _legend(axes, *, title: str | None = None, above_max: int = 4) -> None:
+    """One legend for all panels, never over data (nor over the title): a figure legend below the panels when short,
+    right of them when long or titled (the figure is widened so that the panels keep their size). In a figure
+    without constrained layout (the caller's), right of the last panel."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
     seen: dict[str, object] = {}
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -1286,28 +1696,39 @@ def _legend(axes, *, title: str | None = None, inside_max: int = 5) -> None:
                 seen.setdefault(lab, h)
     if not seen:
         return
-    if len(seen) <= inside_max and len(axes) == 1:
-        axes[0].legend(list(seen.values()), list(seen), loc="best", title=title, title_fontsize=7.5)
-        return
+    seen = dict(sorted(seen.items(), key=lambda item: item[0] in ("dose", "doses")))  # markers' key last
     fig = axes[0].figure
-    # widen the figure by the legend's width, so the panels keep their size
+    widened = any(lg.get_gid() == _RIGHT_LEGEND for lg in fig.legends)
+    for old in list(fig.legends) + [a.get_legend() for a in fig.axes if a.get_legend() is not None]:
+        old.remove()
+    handles, labels = list(seen.values()), list(seen)
+    style = dict(title=title, title_fontsize=7.5, fontsize=7.5, alignment="left")
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        axes[-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **style)
+        return
+    if len(seen) <= above_max and title is None:
+        longest = max(len(lab) for lab in seen)
+        ncols = len(seen) if longest * len(seen) <= 70 else 2 if longest <= 35 else 1
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, **style)
+        return
     longest = max([len(lab) for lab in seen] + [0.85 * len(line) for line in (title or "").splitlines()])
-    w, h = fig.get_size_inches()
-    fig.set_size_inches(w + 0.5 + 0.062 * longest, h)
-    fig.legend(list(seen.values()), list(seen), loc="outside right upper", title=title, title_fontsize=7.5,
-               fontsize=7.5, alignment="left")
+    if not widened:
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w + 0.5 + 0.062 * longest, h)
+    legend = fig.legend(handles, labels, loc="outside right upper", **style)
+    legend.set_gid(_RIGHT_LEGEND)  # an overlay redraws it without widening the figure again
 
 
-def plot_vpc(v, *, log: bool = False):
+def plot_vpc(v, *, log: bool | None = None):
     """Visual predictive check: observed percentiles per time bin over simulated 90 % prediction intervals, with
-    a panel of the fraction below the LLOQ.
+    a panel of the fraction below the LLOQ when there is any.
 
     Parameters
     ----------
     v : pkpd.nlme.VPC
         From :func:`pkpd.nlme.vpc`.
-    log : bool
-        Logarithmic concentration axis.
+    log : bool, optional
+        Logarithmic concentration axis; default when the values are positive and span more than 3 decades.
 
     Returns
     -------
@@ -1320,32 +1741,52 @@ def plot_vpc(v, *, log: bool = False):
     >>> f = pkpd.fit_population("wang2007", "tests/data/wang2007/wang2007.csv", iiv={"ke": 0.04},
     ...                         error=pkpd.Additive(sd=0.3), maxeval=0)
     >>> fig = plot_vpc(vpc(f, "wang2007", "tests/data/wang2007/wang2007.csv", n_replicates=50, n_bins=2, seed=1))
-    >>> len(fig.axes)
-    2
+    >>> len(fig.axes), fig.axes[0].get_ylabel()  # no panel of the fraction below the LLOQ: the data have none
+    (1, 'f [mg/L]')
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
+    import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-    fig, (ax, ax_blq) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    colours = ("tab:blue", "tab:red", "tab:blue")
-    for k, p in enumerate(v.percentiles):
-        ax.fill_between(v.centres, v.simulated[k, 0], v.simulated[k, 2], color=colours[k % 3], alpha=0.2,
-                        label=f"simulated 90 % PI of the {p:g}th percentile")
-        ax.plot(v.centres, v.simulated[k, 1], color=colours[k % 3], ls="--", lw=1)
-        ax.plot(v.centres, v.observed[k], color=colours[k % 3], marker="o", lw=1.5,
-                label=f"observed {p:g}th percentile")
-    if log:
-        ax.set_yscale("log")
-    ax.set_ylabel(_axis_label(v.output, v.unit))
-    ax.legend(fontsize=7)
-    ax.set_title(f"VPC of {v.output}")
-    ax_blq.fill_between(v.centres, v.blq_simulated[0], v.blq_simulated[2], color="grey", alpha=0.3,
-                        label="simulated 90 % PI")
-    ax_blq.plot(v.centres, v.blq_observed, "ko-", label="observed")
-    ax_blq.set_ylabel("fraction BLQ [1]")
-    ax_blq.set_xlabel(f"time [{v.time_unit}]")
-    ax_blq.set_ylim(-0.02, 1.02)
-    ax_blq.legend(fontsize=7)
-    fig.tight_layout()
+    colours = (ARM_COLORS[0], ARM_COLORS[1], ARM_COLORS[0])
+    with matplotlib.rc_context(HOUSE_STYLE):
+        blq = bool(np.any(v.blq_observed > 0) or np.any(v.blq_simulated > 0))  # no BLQ panel without any BLQ
+        fig = plt.figure(figsize=(_PANEL_SIZE[0] * 1.8, _PANEL_SIZE[1] * (1.6 if blq else 1.2)), layout="constrained")
+        if blq:
+            ax, ax_blq = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+        else:
+            ax, ax_blq = fig.subplots(1, 1), None
+        middle = len(v.percentiles) // 2
+        outer = " and ".join(f"{p:g}th" for k, p in enumerate(v.percentiles) if k != middle)
+        for k in range(len(v.percentiles)):
+            what = "median" if k == middle else f"{outer} percentiles"
+            ax.fill_between(v.centres, v.simulated[k, 0], v.simulated[k, 2], color=colours[k % 3], alpha=0.2,
+                            linewidth=0, label=f"simulated: 90 % PI of the {what}")
+            ax.plot(v.centres, v.simulated[k, 1], color=colours[k % 3], ls="--", lw=1)
+            ax.plot(v.centres, v.observed[k], color=colours[k % 3], marker="o", markersize=3.5, lw=1.5,
+                    label=f"observed {what}")
+        drawn = np.concatenate([v.simulated.ravel(), v.observed.ravel()])
+        if log if log is not None else _wants_log(drawn):
+            ax.set_yscale("log")
+        else:
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: _tick_text(value)))
+        ax.set_ylabel(_axis_label(v.output, _pretty_unit(v.unit)))
+        ax.set_title(f"Visual predictive check of {v.output}", fontsize=9)
+        axes = [ax]
+        if ax_blq is not None:
+            ax_blq.fill_between(v.centres, v.blq_simulated[0], v.blq_simulated[2], color="0.6", alpha=0.35,
+                                linewidth=0, label="fraction below LLOQ: simulated 90 % PI")
+            ax_blq.plot(v.centres, v.blq_observed, color="black", marker="o", markersize=3.5,
+                        label="fraction below LLOQ: observed")
+            ax_blq.set_ylabel("below LLOQ [%]")
+            ax_blq.yaxis.set_major_formatter(PercentFormatter(1.0))
+            ax_blq.set_ylim(-0.02, 1.02)
+            axes.append(ax_blq)
+        axes[-1].set_xlabel(_axis_label("Time", v.time_unit))
+        for a in axes:
+            _house_style(a)
+        _legend(axes)
     return fig
 
 
@@ -1354,17 +1795,19 @@ def plot_gof(fit):
     the line of identity), and conditional weighted residuals against time and against the population prediction
     (with lines at 0 and +/-1.96).
 
-    Observations below the LLOQ (``CENS = 1``) are left out (they have no CWRES, and their DV is a limit).
+    Observations below the LLOQ (``CENS = 1``) are left out (they have no CWRES, and their DV is a limit). A fit of
+    several outputs gets one row of four panels per output, each in that output's unit.
 
     Parameters
     ----------
     fit : pkpd.PopulationFit
-        From :func:`pkpd.fit_population` (its ``table``: DV, PRED, IPRED, CWRES, TIME).
+        From :func:`pkpd.fit_population` (its ``table``: DV, PRED, IPRED, CWRES, TIME, OUTPUT).
 
     Returns
     -------
     matplotlib.figure.Figure
-        Four panels in a 2 x 2 grid: DV vs PRED, DV vs IPRED, CWRES vs TIME, CWRES vs PRED.
+        One output: four panels in a 2 x 2 grid, DV vs PRED, DV vs IPRED, CWRES vs TIME, CWRES vs PRED. Several:
+        these four in a row per output.
 
     Examples
     --------
@@ -1379,34 +1822,57 @@ def plot_gof(fit):
     """
     import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     table = fit.table
     if "CENS" in table.columns:
         table = table[table["CENS"] == 0]
-    units = sorted(set(getattr(fit, "output_units", {}).values()))
-    unit = " | ".join(units) if units else "output unit"
+    units = dict(getattr(fit, "output_units", {}))
+    outputs = list(dict.fromkeys(table["OUTPUT"])) if "OUTPUT" in table.columns else [None]
     time_unit = getattr(fit, "time_unit", "") or "time unit"
-    dv, pred, ipred = (table[c].to_numpy(dtype=float) for c in ("DV", "PRED", "IPRED"))
-    cwres, t = table["CWRES"].to_numpy(dtype=float), table["TIME"].to_numpy(dtype=float)
     with matplotlib.rc_context(HOUSE_STYLE):
-        fig = plt.figure(figsize=(_PANEL_SIZE[0] * 2, _PANEL_SIZE[1] * 2.1), layout="constrained")
-        axes = fig.subplots(2, 2).ravel()
-        for ax, x, name in ((axes[0], pred, "PRED"), (axes[1], ipred, "IPRED")):
-            ax.scatter(x, dv, s=12, color=ARM_COLORS[0], alpha=0.7, label="observation")
-            both = np.concatenate([x, dv])
-            both = both[np.isfinite(both)]
-            lo, hi = (both.min(), both.max()) if both.size else (0.0, 1.0)
-            ax.plot([lo, hi], [lo, hi], color="0.4", linewidth=0.9, linestyle="--", label="identity")
-            ax.set_xlabel(_axis_label(name, unit))
-            ax.set_ylabel(_axis_label("DV", unit))
-            ax.set_title(f"observed vs {'population' if name == 'PRED' else 'individual'} prediction")
-        for ax, x, label in ((axes[2], t, _axis_label("TIME", time_unit)), (axes[3], pred, _axis_label("PRED", unit))):
-            ax.scatter(x, cwres, s=12, color=ARM_COLORS[0], alpha=0.7)
-            ax.axhline(0.0, color="0.4", linewidth=0.9)
-            for level in (-1.96, 1.96):
-                ax.axhline(level, color="0.4", linewidth=0.8, linestyle="--")
-            ax.set_xlabel(label)
-            ax.set_ylabel(_axis_label("CWRES", "1"))
-            ax.set_title(f"CWRES vs {'time' if x is t else 'population prediction'}")
-        axes[0].legend(loc="best")
+        if len(outputs) == 1:
+            fig = plt.figure(figsize=(_PANEL_SIZE[0] * 2, _PANEL_SIZE[1] * 2.1), layout="constrained")
+            rows = [fig.subplots(2, 2).ravel()]
+        else:
+            fig = plt.figure(figsize=(_PANEL_SIZE[0] * 4, _PANEL_SIZE[1] * len(outputs)), layout="constrained")
+            rows = list(fig.subplots(len(outputs), 4, squeeze=False))
+        for axes, out in zip(rows, outputs):
+            part = table if out is None else table[table["OUTPUT"] == out]
+            unit = _pretty_unit(units.get(out, "")) if out is not None else (
+                " | ".join(sorted(_pretty_unit(u) for u in set(units.values()))) or "output unit")
+            prefix = "" if out is None or len(outputs) == 1 else f"{out}: "
+            dv, pred, ipred = (part[c].to_numpy(dtype=float) for c in ("DV", "PRED", "IPRED"))
+            cwres, t = part["CWRES"].to_numpy(dtype=float), part["TIME"].to_numpy(dtype=float)
+            both = np.concatenate([pred, ipred, dv])
+            log = _wants_log(both)
+            for ax, x, name in ((axes[0], pred, "PRED"), (axes[1], ipred, "IPRED")):
+                ax.scatter(x, dv, s=12, color=ARM_COLORS[0], alpha=0.7, label="observation")
+                finite = both[np.isfinite(both)]
+                lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+                ax.plot([lo, hi], [lo, hi], color="0.4", linewidth=0.9, linestyle="--", label="identity")
+                if log:
+                    ax.set_xscale("log")
+                    ax.set_yscale("log")
+                ax.set_xlabel(_axis_label(f"{prefix}{name}", unit))
+                ax.set_ylabel(_axis_label(f"{prefix}DV", unit))
+                ax.set_title(f"observed vs {'population' if name == 'PRED' else 'individual'} prediction",
+                             fontsize=9)
+            for ax, x, label in ((axes[2], t, _axis_label("TIME", time_unit)),
+                                 (axes[3], pred, _axis_label(f"{prefix}PRED", unit))):
+                ax.scatter(x, cwres, s=12, color=ARM_COLORS[0], alpha=0.7)
+                ax.axhline(0.0, color="0.4", linewidth=0.9)
+                for level in (-1.96, 1.96):
+                    ax.axhline(level, color="0.4", linewidth=0.8, linestyle="--")
+                if x is pred and log:
+                    ax.set_xscale("log")
+                ax.set_xlabel(label)
+                ax.set_ylabel(_axis_label(f"{prefix}CWRES", "1"))
+                ax.set_title(f"CWRES vs {'time' if x is t else 'population prediction'}", fontsize=9)
+            for ax in axes:
+                for axis in (ax.xaxis, ax.yaxis):
+                    if axis.get_scale() == "linear":
+                        axis.set_major_formatter(FuncFormatter(lambda v, _pos: _tick_text(v)))
+        _legend([ax for axes in rows for ax in axes])
+        fig.suptitle(f"Goodness of fit: {getattr(fit, 'model_name', '')} ({fit.method.upper()})", fontsize=10)
     return fig

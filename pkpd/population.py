@@ -536,6 +536,30 @@ class PopulationSimulation:
         return (f"PopulationSimulation({len(self.subjects)} subjects, {self.times.size} times, bands "
                 f"{self.percentiles} of {', '.join(self.bands)}{trials})")
 
+    def plot(self, outputs=None, **kwargs):
+        """The population's median and percentile band per output against time, doses marked.
+
+        The band spans the outer two of :attr:`percentiles` around the middle one (5-95 % around the median by
+        default); other options as :func:`pkpd.plots.plot_simulation` (``time_unit=``, ``ax=``, ``label=``...).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, pkpd
+        >>> people = pd.DataFrame({"WT": np.linspace(50.0, 100.0, 40)})
+        >>> pop = pkpd.simulate_population("pk_1cmt_iv", pkpd.Regimen.single(pkpd.Dose(1.4, "mg/kg")),
+        ...                                np.arange(0, 25.0), people, iiv=pkpd.IIV({"CL": 0.09}), seed=1)
+        >>> fig = pop.plot()
+        >>> [t.get_text() for t in fig.legends[0].get_texts()]
+        ['median of 40 subjects', '5-95 % range', 'dose']
+        >>> import matplotlib.pyplot as plt; plt.close(fig)
+        """
+        from .plots import DEFAULT_BANDS, plot_simulation
+
+        if "bands" not in kwargs:
+            p = sorted(self.percentiles)
+            kwargs["bands"] = (p[0], 50.0 if 50.0 in p else p[len(p) // 2], p[-1]) if len(p) >= 3 else DEFAULT_BANDS
+        return plot_simulation(self.simulation, list(self.bands) if outputs is None else outputs, **kwargs)
+
 
 def simulate_population(model, regimen, times, population, *, iiv: IIV | None = None, effects=(),
                         seed: int | None = None, outputs=None, percentiles=(5, 50, 95),

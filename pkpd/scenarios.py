@@ -895,6 +895,12 @@ class DoseResponseFit:
     converged : bool
     message : str
         Why the fit or its intervals are not to be trusted, or "" when all is well.
+    ed50_flag, ed90_flag : str
+        What a reader must know before using the value, shown next to it in reports: ``"flat"`` (the response
+        does not change with dose: the F-test of the fit against a constant does not reject at 1 - ``level``, so
+        no ED is determined),
+        ``"ill-determined"`` (its CI spans more than :data:`ILL_DETERMINED_RATIO`-fold, or is not available),
+        ``"extrapolated"`` (outside the doses tested), or ``""``.
     """
 
     e0: float
@@ -912,6 +918,8 @@ class DoseResponseFit:
     dose_range: tuple = (math.nan, math.nan)
     converged: bool = True
     message: str = ""
+    ed50_flag: str = ""
+    ed90_flag: str = ""
 
     def predict(self, doses) -> np.ndarray:
         """The fitted curve at ``doses`` [dose unit]."""
@@ -1052,7 +1060,8 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
     if cov is not None:
         se = {nm: float(math.sqrt(max(cov[i, i], 0.0))) for i, nm in enumerate(names)}
         s = se["log_ed50"]
-        ed50_ci = (ed50 * math.exp(-z * s), ed50 * math.exp(z * s))
+        half = min(z * s, 700.0)  # a flat response can have a huge SE of log ED50: its interval is then (0, inf)
+        ed50_ci = (ed50 * math.exp(-half), ed50 * math.exp(half))
         # delta method on log ED90 = log ED50 + ln 9 / h
         if sigmoid:
             g = np.array([1.0, -math.log(9.0) / hill**2])
@@ -1060,7 +1069,8 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
             s90 = float(math.sqrt(max(g @ sub @ g, 0.0)))
         else:
             s90 = s
-        ed90_ci = (ed90 * math.exp(-z * s90), ed90 * math.exp(z * s90))
+        half = min(z * s90, 700.0)
+        ed90_ci = (ed90 * math.exp(-half), ed90 * math.exp(half))
     else:
         messages.append("no covariance (flat or over-parameterised response): intervals not available")
     converged = bool(best.success)
@@ -1071,10 +1081,49 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
         messages.append("ED50 at the edge of its search range: the doses do not bracket it")
     elif not lo_d <= ed50 <= hi_d:
         messages.append(f"ED50 outside the doses tested ({_g(lo_d)}-{_g(hi_d)}): an extrapolation")
+    flat = _is_flat(y, best.residual * scale, len(names), 1 - level)
+    if flat:
+        messages.append("flat dose-response: the fit is no better than a constant (F-test), so no ED50 or ED90 is "
+                        "determined")
+    flags = [_ed_flag(ed, ci, lo_d, hi_d, flat) for ed, ci in ((ed50, ed50_ci), (ed90, ed90_ci))]
+    if flags[1] == "extrapolated" and lo_d <= ed50 <= hi_d:
+        messages.append(f"ED90 outside the doses tested ({_g(lo_d)}-{_g(hi_d)}): an extrapolation")
     return DoseResponseFit(e0=float(v["e0"]), emax=float(v["emax"]), ed50=ed50, hill=hill, ed50_ci=ed50_ci,
                            ed90=ed90, ed90_ci=ed90_ci, se=se, covariance=cov, sigmoid=bool(sigmoid),
                            level=float(level), n=int(d.size), dose_range=(lo_d, hi_d), converged=converged,
-                           message="; ".join(messages))
+                           message="; ".join(messages), ed50_flag=flags[0], ed90_flag=flags[1])
+
+
+def _is_flat(y: np.ndarray, residuals: np.ndarray, k: int, alpha: float) -> bool:
+    """Whether the response does not change with dose: the F-test of the fitted curve (k parameters) against a
+    constant does not reject at ``alpha`` (or the responses do not vary at all)."""
+    from scipy.stats import f as f_dist
+
+    n = y.size
+    rss0 = float(np.sum((y - y.mean()) ** 2))
+    rss1 = float(np.sum(np.asarray(residuals, dtype=float) ** 2))
+    if not rss0 > 1e-12 * max(float(np.sum(y ** 2)), 1e-300) or n <= k:
+        return True
+    if rss1 <= 0:
+        return False
+    stat = ((rss0 - rss1) / (k - 1)) / (rss1 / (n - k))
+    return not f_dist.sf(stat, k - 1, n - k) < alpha
+
+
+#: An ED50 or ED90 whose confidence interval spans more than this ratio (high/low) is flagged "ill-determined".
+ILL_DETERMINED_RATIO = 100.0
+
+
+def _ed_flag(ed: float, ci: tuple, lo_dose: float, hi_dose: float, flat: bool) -> str:
+    """How far an effective dose can be trusted (see DoseResponseFit.ed50_flag)."""
+    if flat:
+        return "flat"
+    low, high = ci
+    if not (math.isfinite(low) and math.isfinite(high) and low > 0) or high / low > ILL_DETERMINED_RATIO:
+        return "ill-determined"
+    if not lo_dose * (1 - 1e-9) <= ed <= hi_dose * (1 + 1e-9):
+        return "extrapolated"
+    return ""
 
 
 def _wilson(k: np.ndarray, n: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -1107,7 +1156,8 @@ class ScenarioResult:
         ``arm, group, dose, dose_unit, target, n, n_met, probability, ci_low, ci_high`` (Wilson 95 %).
     dose_response : DataFrame
         ``group, endpoint, unit, dose_unit, model, E0, Emax, ED50, ED50_low, ED50_high, ED90, ED90_low,
-        ED90_high, hill, n, converged, note`` for each schedule with >= 3 dose levels.
+        ED90_high, hill, n, converged, ED50_flag, ED90_flag, note`` for each schedule with >= 3 dose levels
+        (flags: see :class:`DoseResponseFit`).
     fits : dict[(group, endpoint), DoseResponseFit]
     arms : DataFrame
         The arms (dose, unit, schedule, group).
@@ -1429,7 +1479,7 @@ def _dose_response(arms, endpoints, units, values, groups, sigmoid):
     import pandas as pd
 
     cols = ["group", "endpoint", "unit", "dose_unit", "model", "E0", "Emax", "ED50", "ED50_low", "ED50_high", "ED90",
-            "ED90_low", "ED90_high", "hill", "n", "converged", "note"]
+            "ED90_low", "ED90_high", "hill", "n", "converged", "ED50_flag", "ED90_flag", "note"]
     controls = [a for a in arms if a.control]
     families: dict[tuple, list[Arm]] = {}
     for a in arms:
@@ -1448,7 +1498,8 @@ def _dose_response(arms, endpoints, units, values, groups, sigmoid):
                          "model": "sigmoid Emax" if sigmoid else "Emax", "E0": fit.e0, "Emax": fit.emax,
                          "ED50": fit.ed50, "ED50_low": fit.ed50_ci[0], "ED50_high": fit.ed50_ci[1], "ED90": fit.ed90,
                          "ED90_low": fit.ed90_ci[0], "ED90_high": fit.ed90_ci[1], "hill": fit.hill, "n": fit.n,
-                         "converged": fit.converged, "note": fit.message})
+                         "converged": fit.converged, "ED50_flag": fit.ed50_flag, "ED90_flag": fit.ed90_flag,
+                         "note": fit.message})
     return pd.DataFrame(rows, columns=cols), fits
 
 
@@ -1457,6 +1508,10 @@ _TOP = {"scenario", "parameters", "population", "arms", "endpoints", "targets", 
 _UNCERTAINTY_KEYS = {"from", "n_trials", "success", "omega", "same_population"}
 _SCENARIO_KEYS = {"model", "name", "description", "seed", "times", "sigmoid"}
 _POP_KEYS = {"n", "omega", "covariates", "covariate_ranges"}
+#: Limits of a scenario file (a file is data: it can neither hang pkpd nor take the machine's memory).
+MAX_SCENARIO_TIMES = 100_000
+MAX_SCENARIO_DOSE_LEVELS = 1_000
+MAX_SCENARIO_RUNS = 10_000_000
 _ARM_KEYS = {"dose", "doses", "unit", "count", "interval", "start", "duration", "target", "time_unit", "control",
              "color"}
 _ENDPOINT_KEYS = {"output", "metric", "start", "end", "time", "baseline_time", "relative", "threshold",
@@ -1513,13 +1568,19 @@ def load_scenario(path: str | os.PathLike) -> Scenario:
     ...     load_scenario(path)
     Scenario('s': model 'pk_1cmt_iv', 1 arms, 1 subject(s), 1 endpoints, 0 targets)
     """
+    from .load import MAX_FILE_BYTES
+
     path = Path(path)
     if not path.is_file():
         raise PkpdError(f"scenario file {str(path)!r} not found")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise PkpdError(f"{path}: the file is larger than the {MAX_FILE_BYTES / 1e6:.0f} MB a scenario file may have")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise PkpdError(f"{path}: not valid TOML ({err})") from None
+    except UnicodeDecodeError as err:
+        raise PkpdError(f"{path}: not UTF-8 text ({err.reason})") from None
     return scenario_from_dict(data, file=str(path), default_name=path.stem)
 
 
@@ -1553,9 +1614,14 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
         if stop <= start:
             raise _err(file, "scenario.times", f"stop {stop:g} must be after start {start:g}")
         count = math.floor((stop - start) / step * (1 + 1e-12))
+        if count + 1 > MAX_SCENARIO_TIMES:
+            raise _err(file, "scenario.times", f"{count + 1:,} output times (more than {MAX_SCENARIO_TIMES:,}); choose "
+                                               "a larger step")
         times = start + step * np.arange(count + 1)
     elif times is not None and not isinstance(times, list):
         raise _err(file, "scenario", "times must be {start, stop, step} or a list of times")
+    elif times is not None and len(times) > MAX_SCENARIO_TIMES:
+        raise _err(file, "scenario", f"{len(times):,} output times (more than {MAX_SCENARIO_TIMES:,})")
 
     pop = data.get("population")
     if pop is None:
@@ -1592,7 +1658,9 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
                 if "unit" not in body:
                     raise DosingError("missing key 'unit' (e.g. unit = \"cell/kg\")")
                 if not isinstance(body["doses"], list):
-                    raise DosingError(f"doses must be a list of amounts; got {body['doses']!r}")
+                    raise DosingError(f"doses must be a list of amounts; got {body['doses']!r:.80}")
+                if len(body["doses"]) > MAX_SCENARIO_DOSE_LEVELS:
+                    raise DosingError(f"{len(body['doses']):,} dose levels (more than {MAX_SCENARIO_DOSE_LEVELS:,})")
                 arms.extend(dose_ranging_arms(key, body["doses"], body["unit"], **opts))
             else:
                 if "dose" not in body:
@@ -1650,6 +1718,19 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
             raise _err(file, "uncertainty", str(err)) from None
         if not isinstance(trials["same_population"], bool):
             raise _err(file, "uncertainty", f"same_population must be true or false; got {trials['same_population']!r}")
+    n_runs = (population.n if population is not None else 1) * max(len(arms), 1)
+    if n_runs > MAX_SCENARIO_RUNS:
+        raise _err(file, "population", f"{n_runs:,} simulated subject-arms ({len(arms)} arms x "
+                                       f"{population.n if population is not None else 1:,} subjects), more than "
+                                       f"{MAX_SCENARIO_RUNS:,}; use fewer subjects or arms (or pkpd.simulate_summary "
+                                       "for huge populations)")
+    n_trials = trials.get("n_trials", 1)
+    if (isinstance(n_trials, numbers.Integral) and not isinstance(n_trials, bool)
+            and n_runs * (n_trials + 1) > MAX_SCENARIO_RUNS):
+        raise _err(file, "uncertainty", f"{n_trials:,} trials x {n_runs:,} subject-arms, more than "
+                                        f"{MAX_SCENARIO_RUNS:,} simulated subject-arms; use fewer trials, subjects "
+                                        "or arms")
+
     sens = data.get("sensitivity", {})
     _keys(sens, _SENS_KEYS, file, "sensitivity")
     params = data.get("parameters", {})

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import expressions as ex
 from . import units as un
-from ._params import broadcast_named
+from ._params import broadcast_named, warn_outside_bounds
 from .compile import CompiledModel, compile_model
 from .dosing import Bolus, Infusion, Regimen
 from .errors import DataError, DosingError, PkpdError, SimulationError
@@ -81,6 +81,9 @@ class Simulation:
     settings : SolverSettings
     n_steps : ndarray (n_subjects,)
         Accepted plus rejected steps per subject (work count).
+    labels, scales : dict[str, str]
+        Per output, the human label and the declared axis scale of the model file (``Output.label``,
+        ``Output.scale``), which figures use.
 
     Examples
     --------
@@ -105,6 +108,8 @@ class Simulation:
     model_version: str
     settings: SolverSettings
     n_steps: np.ndarray = field(repr=False)
+    labels: dict = field(default_factory=dict, repr=False)
+    scales: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_subjects(self) -> int:
@@ -125,34 +130,86 @@ class Simulation:
         """Percentiles across subjects at each time, shape (len(q), n_times) (failed subjects ignored)."""
         return np.nanpercentile(self[name], q, axis=0)
 
-    def to_dataframe(self, names: Sequence[str] | None = None, *, include_states: bool = False):
-        """Tidy long table with columns ID, TIME, name, value, unit (pandas DataFrame).
+    def to_dataframe(self, outputs: str | Sequence[str] | None = None, *, times=None, layout: str = "long",
+                     include_states: bool = False):
+        """The trajectories as a table (pandas DataFrame): tidy long (default) or wide.
 
         Parameters
         ----------
-        names : sequence of str, optional
-            Outputs/states to include (default: every output, plus the states when ``include_states``).
+        outputs : str or sequence of str, optional
+            Outputs (or states) to include, in this order. Default: every output, plus the states when
+            ``include_states``.
+        times : array_like, optional
+            Keep only these output times [``time_unit``]; each must be one of :attr:`times`.
+        layout : {"long", "wide"}
+            ``"long"``: columns ``ID, TIME, name, value, unit``, one row per subject, time and output.
+            ``"wide"``: columns ``ID, TIME`` and one column per output, named ``"NAME [unit]"``, one row per
+            subject and time (a fifth of the memory for five outputs).
+        include_states : bool
+            Add the ODE states to the default selection.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Warns
+        -----
+        LargeTableWarning
+            Before building a table of more than :data:`LARGE_TABLE_ROWS` rows (5 million: about 0.2 GB of
+            numbers, 0.75 GB with pandas' per-row text in the long layout); the message says the size and how to
+            make it smaller.
+
+        Examples
+        --------
+        >>> import numpy as np, pkpd
+        >>> m = pkpd.load_model("pk_1cmt_iv")
+        >>> sim = pkpd.simulate(m, pkpd.Regimen.single(pkpd.Dose(100, "mg")), np.arange(0, 25.0))
+        >>> sim.to_dataframe(times=[0, 12]).values.tolist()  # conc = 100/32 exp(-2.8/32 t)
+        [[1, 0.0, 'conc', 3.125, 'mg/L'], [1, 12.0, 'conc', 1.0935..., 'mg/L']]
+        >>> list(sim.to_dataframe(layout="wide").columns)
+        ['ID', 'TIME', 'conc [mg/L]']
         """
+        import warnings
+
         import pandas as pd
 
-        if names is None:
+        from .errors import LargeTableWarning, did_you_mean
+
+        if outputs is None:
             names = list(self.outputs) + (list(self.states) if include_states else [])
-        frames = []
-        n, t = self.n_subjects, self.times.size
+        else:
+            names = [outputs] if isinstance(outputs, str) else list(outputs)
+        known = list(self.outputs) + list(self.states)
         for name in names:
-            values = self[name]
-            frames.append(pd.DataFrame({
-                "ID": np.repeat(self.subject_ids, t),
-                "TIME": np.tile(self.times, n),
-                "name": name,
-                "value": values.reshape(-1),
-                "unit": self.units[name],
-            }))
+            if name not in known:
+                raise PkpdError(f"to_dataframe: no output or state {name!r}." + did_you_mean(str(name), known))
+        if layout not in ("long", "wide"):
+            raise PkpdError(f"to_dataframe: layout must be 'long' or 'wide'; got {layout!r}")
+        columns = _time_columns(self.times, times)
+        t = self.times[columns]
+        n = self.n_subjects
+        rows = n * t.size * (len(names) if layout == "long" else 1)
+        if rows > LARGE_TABLE_ROWS:
+            what = f"{n} subjects x {t.size} times" + (f" x {len(names)} outputs" if layout == "long" else "")
+            warnings.warn(f"to_dataframe: the table will have {rows:,} rows ({what}); select outputs=[...] and/or "
+                          "times=[...], use layout='wide' (one column per output), or summarise first "
+                          "(Simulation.percentiles, pkpd.simulate_summary)", LargeTableWarning, stacklevel=2)
+        ids, tt = np.repeat(self.subject_ids, t.size), np.tile(t, n)
+        if layout == "wide":
+            frame = {"ID": ids, "TIME": tt}
+            frame.update({f"{name} [{self.units[name]}]": self[name][:, columns].reshape(-1) for name in names})
+            return pd.DataFrame(frame)
+        frames = [pd.DataFrame({"ID": ids, "TIME": tt, "name": name, "value": self[name][:, columns].reshape(-1),
+                                "unit": self.units[name]}) for name in names]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=["ID", "TIME", "name", "value", "unit"])
 
     def plot(self, names: Sequence[str] | None = None, **kwargs):
-        """One panel per output with units on the axes; see :func:`pkpd.plots.plot_simulation`."""
+        """One panel per output against time, units on the axes, doses marked; a population as median and band.
+
+        Options (``bands=``, ``time_unit=``, ``subjects=``, ``ax=``, ``label=``...) as
+        :func:`pkpd.plots.plot_simulation`.
+        """
         from .plots import plot_simulation
 
         return plot_simulation(self, names, **kwargs)
@@ -179,6 +236,26 @@ class Simulation:
                 f"{self.times[-1]:g} {html.escape(self.time_unit)}{warn}<table><tr><th>output</th><th>unit</th>"
                 f"<th>median at start</th><th>median peak</th><th>median at end</th></tr>{''.join(rows)}</table>"
                 "</div>")
+
+
+#: :meth:`Simulation.to_dataframe` warns before building a table with more rows than this.
+LARGE_TABLE_ROWS = 5_000_000
+
+
+def _time_columns(all_times: np.ndarray, times) -> np.ndarray:
+    """Indices of the requested output times (all by default); each must be one of the simulated times."""
+    if times is None:
+        return np.arange(all_times.size)
+    wanted = np.atleast_1d(np.asarray(times, dtype=float))
+    index = np.clip(np.searchsorted(all_times, wanted), 0, all_times.size - 1)
+    scale = max(1.0, float(np.max(np.abs(all_times)))) if all_times.size else 1.0
+    for k, want in enumerate(wanted):
+        nearest = min((index[k], max(index[k] - 1, 0)), key=lambda i: abs(all_times[i] - want))
+        if abs(all_times[nearest] - want) > 1e-9 * scale:
+            raise PkpdError(f"to_dataframe: time {want:g} is not one of the simulated times (nearest "
+                            f"{all_times[nearest]:g}); simulate at the times you want in the table")
+        index[k] = nearest
+    return index
 
 
 # ------------------------------------------------------------------------------------------------------ simulate
@@ -209,7 +286,8 @@ def simulate(
     times : array_like, shape (n_times,)
         Increasing output times [model time unit]; integration starts at ``min(times[0], first dose)``.
     params : dict[str, float or array (n_subjects,)], optional
-        Parameter values overriding the model's; arrays give one value per subject.
+        Parameter values overriding the model's; arrays give one value per subject. A value outside the
+        parameter's bounds (for an array: its median) is used, with a :class:`~pkpd.errors.BoundsWarning`.
     covariates : dict[str, float or array (n_subjects,)], optional
         Covariates, e.g. ``{"WT": 70}`` [kg]. Per-kg doses need ``WT`` given explicitly.
 
@@ -230,7 +308,7 @@ def simulate(
         ``"cpu"`` (default): the compiled CPU engine, all cores; that of a CompiledModel given, else
         :func:`pkpd.compile.default_engine` (``"native"``, generated C, where a C compiler is found, else
         ``"numba"``). ``"native"`` or ``"numba"`` name that engine. ``"jax"``: the same model and events on JAX in
-        float64 (optional extra ``pip install "pkpd[gpu]"``), on a GPU when JAX sees one, else on the CPU; the
+        float64 (optional extra ``pip install -e ".[gpu]"``), on a GPU when JAX sees one, else on the CPU; the
         first call per model and batch size compiles (seconds). See :mod:`pkpd.jax_backend`.
     progress : bool or None
         Progress bar for batches of more than 20,000 subjects, which run in chunks (Ctrl-C stops between chunks
@@ -278,6 +356,7 @@ def simulate(
     t = _times(times)
     regimens = _regimens(regimen)
     param_values, cov_values, n = _subject_inputs(m, params, covariates, len(regimens) if len(regimens) > 1 else None)
+    warn_outside_bounds(m, params or {})
     if len(regimens) == 1:
         regimens = regimens * n
     limit = memory_limit(max_memory_gb)
@@ -326,7 +405,8 @@ def simulate(
         params={p: param_values[:, i] for i, p in enumerate(m.parameter_names)},
         covariates={c: cov_values[:, i] for i, c in enumerate(m.covariate_names)}, regimens=tuple(regimens),
         status=status, model_name=m.name, model_version=m.version, settings=settings,
-        n_steps=sol["counters"][:, 0].astype(np.int64))
+        n_steps=sol["counters"][:, 0].astype(np.int64), labels={o.name: o.label for o in m.outputs if o.label},
+        scales={o.name: o.scale for o in m.outputs if o.scale})
 
 
 def _flag_non_finite_outputs(values: np.ndarray, status: np.ndarray, names, times, ids) -> None:
@@ -509,8 +589,9 @@ def batch_runner(backend: str):
         try:
             from .jax_backend import run_batch_jax
         except ImportError as err:
-            raise PkpdError(f'backend="jax" needs JAX, which is not installed ({err}); install it with '
-                            'pip install "pkpd[gpu]" (for NVIDIA GPUs also pip install "jax[cuda12]")') from None
+            raise PkpdError(f'backend="jax" needs JAX, which is not installed ({err}); install it from the pkpd '
+                            'folder with pip install -e ".[gpu]" (for NVIDIA GPUs also pip install '
+                            '"jax[cuda12]")') from None
         return run_batch_jax
     raise PkpdError(f"backend: unknown backend {backend!r}; choose 'cpu' (the default compiled engine), 'native', "
                     "'numba' or 'jax'")

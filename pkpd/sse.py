@@ -207,7 +207,7 @@ def simulation_estimation(model, design, *, error, iiv=None, n: int = 100, estim
 
     >>> import numpy as np, pandas as pd, pkpd
     >>> t = [0.5, 1, 2, 4, 6, 8, 12, 24]
-    >>> design = pd.DataFrame({"ID": 1, "TIME": [0.0] + t, "EVID": [1] + [0] * 8, "AMT": [100] + [0] * 8,
+    >>> design = pd.DataFrame({"ID": 1, "TIME": [0.0] + t, "EVID": [1] + [0] * 8, "AMT": [100] + [0] * 8, "AMTU": "mg",
     ...                        "DV": [np.nan] + [0.0] * 8})
     >>> sse = pkpd.simulation_estimation("pk_1cmt_iv", design, error=pkpd.Proportional(cv=0.1),
     ...                                  estimate=["CL", "V"], n=10, seed=1, workers=1, progress=False)

@@ -55,11 +55,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._params import named_arrays
+from ._params import named_arrays, warn_outside_bounds
 from ._progress import ChunkProgress, check_progress
 from .compile import CompiledModel, compile_model
 from .dosing import Bolus, Infusion, Regimen
-from .errors import PkpdError, did_you_mean
+from .errors import BoundsWarning, PkpdError, did_you_mean
 from .settings import SolverSettings
 from .simulation import _as_model, _times, simulate
 
@@ -578,6 +578,7 @@ def simulate_summary(
         raise PkpdError(f"chunk_size: must be a positive integer (subjects per chunk); got {chunk_size!r}")
     chunk_size = int(chunk_size)
     n, params, covariates, regimens = _population(m, params, covariates, regimen)
+    warn_outside_bounds(m, params or {})  # once, for the whole population (the chunks are not checked again)
 
     # rows of the per-chunk buffer: the summarised outputs first, then any other output a metric or keep needs
     needed = list(names) + [o for o in dict.fromkeys([mt.output for mt in metric_list] + list(kept_idx))
@@ -806,9 +807,12 @@ def _summary_chunk(job: _ChunkJob, start: int, stop: int, rows: np.ndarray):
     kernels = kernels_for(job.cm.engine)
     t, size = job.times, stop - start
     regimens = job.regimens
-    sim = simulate(job.cm, regimens if isinstance(regimens, Regimen | None) else regimens[start:stop], t,
-                   params=_slice(job.params, start, stop), covariates=_slice(job.covariates, start, stop),
-                   settings=job.settings, subject_ids=np.arange(start + 1, stop + 1), outputs=True, states=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoundsWarning)  # checked once for the population by simulate_summary
+        sim = simulate(job.cm, regimens if isinstance(regimens, Regimen | None) else regimens[start:stop], t,
+                       params=_slice(job.params, start, stop), covariates=_slice(job.covariates, start, stop),
+                       settings=job.settings, subject_ids=np.arange(start + 1, stop + 1), outputs=True,
+                       states=False)
     status = sim.status
     kernels.transpose(tuple(sim.outputs[o] for o in job.needed), rows)
     del sim  # the solver's buffer: only the rows are needed from here on

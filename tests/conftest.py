@@ -55,3 +55,19 @@ def sentinel(tmp_path):
     path = tmp_path / "SENTINEL_payload_ran"
     yield path
     assert not path.exists(), f"a payload ran: {path} was created"
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty cache folder for this test, with pkpd's in-process caches (compiled models, unit checks) cleared
+    before and after."""
+    import pkpd.compile
+    from pkpd import _check_cache
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PKPD_CACHE_DIR", str(cache))
+    pkpd.compile._compile.cache_clear()
+    _check_cache._MEMORY.clear()
+    yield cache
+    pkpd.compile._compile.cache_clear()
+    _check_cache._MEMORY.clear()

@@ -40,7 +40,7 @@ def dataset(model, doses: list[dict], obs=OBS):
     """Dose records and observation records sorted by time (doses first at equal times)."""
     rows = sorted([(d["TIME"], 0, k, d) for k, d in enumerate(doses)] + [(t, 1, 0, record(t)) for t in obs],
                   key=lambda r: r[:3])
-    return read_nonmem(pd.DataFrame([r[3] for r in rows]), model)
+    return read_nonmem(pd.DataFrame([r[3] for r in rows]), model, dose_unit="target")
 
 
 def simulate(model, doses, obs=OBS):
@@ -133,7 +133,7 @@ def tables(draw) -> pd.DataFrame:
 @given(frame=tables())
 def test_malformed_tables_load_or_raise_a_pkpd_error(oral, frame):
     try:
-        ds = read_nonmem(frame)
+        ds = read_nonmem(frame, dose_unit="target")
     except PkpdError:
         return
     for step in (lambda: ds.to_regimens(oral), lambda: ds.observations(oral), lambda: simulate_nonmem(oral, ds),
@@ -150,6 +150,6 @@ def test_malformed_files_load_or_raise_a_pkpd_error(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("fuzz") / "data.csv"
     path.write_text(text)
     try:
-        read_nonmem(path)
+        read_nonmem(path, dose_unit="target")
     except PkpdError:
         pass

@@ -40,7 +40,7 @@ def _study(rng: np.random.Generator, n_subjects: int = 12) -> pd.DataFrame:
         ka, ke = THETA["ka"], cl / v
         conc = DOSE * ka / (v * (ka - ke)) * (np.exp(-ke * TIMES) - np.exp(-ka * TIMES))
         dv = conc * (1.0 + CV * rng.standard_normal(TIMES.size))
-        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=DOSE, EVID=1, CMT=1, MDV=1))
+        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=DOSE, AMTU="mg", EVID=1, CMT=1, MDV=1))
         rows += [dict(ID=i, TIME=t, DV=y, AMT=0, EVID=0, CMT=2, MDV=0) for t, y in zip(TIMES, dv)]
     return pd.DataFrame(rows)
 

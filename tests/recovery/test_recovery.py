@@ -83,7 +83,7 @@ def test_one_compartment_oral_recovery():
     ids = [1, 2, 3, 4]
     doses = [320.0, 280.0, 350.0, 300.0]
     sim = pkpd.simulate(model, [pkpd.Regimen.single(pkpd.Dose(d, "mg")) for d in doses], times, params=truth)
-    dose_rows = [dict(ID=i, TIME=0.0, EVID=1, AMT=d, DV=np.nan, DVID=np.nan) for i, d in zip(ids, doses)]
+    dose_rows = [dict(ID=i, TIME=0.0, EVID=1, AMT=d, AMTU="mg", DV=np.nan, DVID=np.nan) for i, d in zip(ids, doses)]
     rng = np.random.default_rng(20240401)
     start = model.with_parameters(ka=1.0, CL=2.0, V=40.0)
     results = []

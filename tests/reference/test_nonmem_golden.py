@@ -24,7 +24,7 @@ SCENARIOS = pd.read_csv(DATA / "scenario_key.csv")
 @pytest.fixture(scope="module")
 def comparison():
     model = pkpd.load_model("nmtest_1cmt_oral")
-    dataset = read_nonmem(DATA / "dosing_scenarios.csv", model)
+    dataset = read_nonmem(DATA / "dosing_scenarios.csv", model, dose_unit="target")
     simulated = simulate_nonmem(model, dataset)
     reference = pd.read_csv(DATA / "nonmem_reference.csv")
     assert len(simulated) == len(reference)

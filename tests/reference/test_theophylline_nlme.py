@@ -23,13 +23,14 @@ import numpy as np
 import pytest
 
 import pkpd
+from pkpd.nonmem import read_nonmem
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "theoph.csv"
 
 
 @pytest.fixture(scope="module")
 def fit():
-    return pkpd.fit_population("pk_1cmt_oral", DATA, iiv={"ka": 0.6, "CL": 0.3, "V": 0.1},
+    return pkpd.fit_population("pk_1cmt_oral", read_nonmem(DATA, dose_unit="mg"), iiv={"ka": 0.6, "CL": 0.3, "V": 0.1},
                                error=pkpd.Additive(sd=0.7), method="focei")
 
 

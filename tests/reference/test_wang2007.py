@@ -65,3 +65,74 @@ def test_fo_equals_its_closed_form():
     ofv = population_objective("wang2007", DATA, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.316228), method="fo",
                                settings=TIGHT)
     assert ofv == pytest.approx(total, abs=1e-5)
+
+
+def _censored_wang():
+    import pandas as pd
+
+    d = pd.read_csv(DATA)
+    d["LLOQ"] = 4.0            # one record (subject 1 at t = 1 h, DV 3.68) is below it
+    return d
+
+
+def test_m3_minus2ll_is_the_censored_likelihood_with_omega_to_zero():
+    # issue 20: a censored record has a probability, not a density, so no log 2π. Independent value:
+    # -2 [sum log N(y; f, 0.3²) over quantified + log Phi((4 - f)/0.3) over censored], f = 10 exp(-0.5 t) = 86.935
+    import numpy as np
+    from scipy import stats
+
+    d = _censored_wang()
+    f, y = 10 * np.exp(-0.5 * d["TIME"].to_numpy()), d["DV"].to_numpy()
+    cens = y < 4.0
+    expected = -2 * (stats.norm.logpdf(y[~cens], f[~cens], 0.3).sum() + stats.norm.logcdf(4.0, f[cens], 0.3).sum())
+    assert cens.sum() == 1 and round(expected, 3) == 86.935
+    fit = pkpd.fit_population("wang2007", d, iiv={"ke": 1e-8}, error=pkpd.Additive(sd=0.3), blq=pkpd.M3(),
+                              method="laplace", maxeval=0, settings=TIGHT)
+    assert fit.minus2ll == pytest.approx(expected, abs=1e-3)
+    # the objective (NONMEM's, without the constant) takes log 2π off the 19 quantified records only
+    assert fit.objective == pytest.approx(expected - 19 * np.log(2 * np.pi), abs=1e-3)
+    k = 3                      # ke, omega, sd
+    assert fit.aic == pytest.approx(fit.minus2ll + 2 * k)
+    assert fit.bic == pytest.approx(fit.minus2ll + k * np.log(20))
+
+
+def test_m3_minus2ll_agrees_with_the_individual_fitter():
+    # the two fitters count the same likelihood: pkpd.fit at its optimum ke, and fit_population there with Omega -> 0
+    d = _censored_wang()
+    error = pkpd.Additive(sd=0.3, fixed=True)
+    single = pkpd.fit(pkpd.load_model("wang2007"), d, estimate=["ke"], error={"f": error}, blq="M3", settings=TIGHT)
+    assert single.n_censored == 1
+    pop = pkpd.fit_population("wang2007", d, iiv={"ke": 1e-8}, error=error, blq=pkpd.M3(), method="laplace",
+                              init={"ke": single.estimates["ke"]}, maxeval=0, settings=TIGHT)
+    assert pop.minus2ll == pytest.approx(single.objective, abs=1e-3)
+    assert pop.bic - pop.minus2ll == pytest.approx((single.bic - single.objective) * 2, rel=1e-12)  # k = 2 vs 1
+
+
+def test_m3_laplace_objective_equals_an_independent_laplace_approximation():
+    # issue 20, rule 7 with a real Omega (0.04): for each subject, O_i(eta) = sum of the censored/quantified -2 log
+    # terms (without log 2π) + eta²/omega², minimised here with scipy, and OFV_i = O_i(eta_hat) + log omega²
+    # + log(O_i''(eta_hat)/2) (second derivative by central differences of the closed form f = 10 exp(-0.5 e^eta t))
+    import numpy as np
+    from scipy import optimize, special
+
+    d = _censored_wang()
+    omega2, sd = 0.04, 0.3
+
+    def objective_i(eta, t, y):
+        f = 10 * np.exp(-0.5 * np.exp(eta) * t)
+        cens = y < 4.0
+        quant = ((y - f) ** 2 / sd**2 + np.log(sd**2))[~cens].sum()
+        below = -2 * special.log_ndtr((4.0 - f[cens]) / sd).sum()
+        return quant + below + eta**2 / omega2
+
+    total = 0.0
+    for _, sub in d.groupby("ID"):
+        t, y = sub["TIME"].to_numpy(float), sub["DV"].to_numpy(float)
+        best = optimize.minimize_scalar(lambda e, t=t, y=y: objective_i(e, t, y), bounds=(-2, 2), method="bounded",
+                                        options={"xatol": 1e-12})
+        h = 1e-4
+        second = (objective_i(best.x + h, t, y) - 2 * objective_i(best.x, t, y) + objective_i(best.x - h, t, y)) / h**2
+        total += best.fun + np.log(omega2) + np.log(second / 2)
+    fit = pkpd.fit_population("wang2007", d, iiv={"ke": omega2}, error=pkpd.Additive(sd=sd), blq=pkpd.M3(),
+                              method="laplace", maxeval=0, settings=TIGHT)
+    assert fit.objective == pytest.approx(total, abs=1e-4)

@@ -70,9 +70,10 @@ def test_unknown_parameter_in_with_parameters(model):
         model.with_parameters(VV=3.0)
 
 
-def test_with_parameters_outside_bounds(model):
-    with pytest.raises(ModelFileError, match="outside its bounds"):
-        model.with_parameters(CL=-1.0)
+def test_with_parameters_outside_bounds_warns(model):
+    # bounds are plausible ranges: used with one warning, enforced by fitting only (issue 19, tests/unit/test_bounds.py)
+    with pytest.warns(pkpd.errors.BoundsWarning, match=r"CL = -1 L/h is outside its plausible range"):
+        assert model.with_parameters(CL=-1.0).parameter("CL").value == -1.0
 
 
 @pytest.mark.parametrize("amount", [-1.0, math.nan, math.inf])
@@ -186,7 +187,8 @@ def test_solver_failure_names_subject_and_time(model):
 
 def test_overflowing_parameters_are_a_solver_failure_not_a_crash(model):
     # CL = -1e300 overflows to inf and divides by zero inside the compiled batch: reported like any failure
-    with pytest.raises(pkpd.SimulationError, match="subject 2, t = .*step size became too small"):
+    with pytest.raises(pkpd.SimulationError, match="subject 2, t = .*step size became too small"), \
+            pytest.warns(pkpd.errors.BoundsWarning):
         pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(100, "mg")), [1.0, 2.0],
                       params={"CL": np.array([1.0, -1e300])})
 

@@ -181,24 +181,13 @@ def test_planted_files_without_a_matching_checksum_are_discarded_and_rebuilt(tmp
     assert all(b"touch" not in p.read_bytes() for p in compiled)  # rebuilt, not kept
 
 
-@pytest.fixture
-def fresh(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("PKPD_CACHE_DIR", str(cache))
-    pkpd.compile._compile.cache_clear()
-    _check_cache._MEMORY.clear()
-    yield cache
-    pkpd.compile._compile.cache_clear()
-    _check_cache._MEMORY.clear()
-
-
 @pytest.mark.skipif(compiler() is None, reason="no C compiler")
 @pytest.mark.parametrize("damage", ["empty", "truncated", "flipped byte", "no checksum"])
-def test_a_damaged_library_is_rebuilt_and_the_run_succeeds_in_the_same_process(tmp_path, fresh, damage):
+def test_a_damaged_library_is_rebuilt_and_the_run_succeeds_in_the_same_process(tmp_path, fresh_cache, damage):
     model = pkpd.load_model(write_model(tmp_path))
     regimen = pkpd.Regimen.single(pkpd.Dose(100, "mg"))
     pkpd.simulate(pkpd.compile_model(model, "native"), regimen, [0.0, 1.0])
-    (lib,) = fresh.glob("pkpd_c_cache_probe_*.so")
+    (lib,) = fresh_cache.glob("pkpd_c_cache_probe_*.so")
     data = lib.read_bytes()
     if damage == "empty":
         lib.write_bytes(b"")
@@ -214,10 +203,10 @@ def test_a_damaged_library_is_rebuilt_and_the_run_succeeds_in_the_same_process(t
     assert lib.read_bytes() == data  # rebuilt (same compiler, same source: the same library)
 
 
-def test_an_edited_unit_check_entry_is_detected_and_redone(tmp_path, fresh):
+def test_an_edited_unit_check_entry_is_detected_and_redone(tmp_path, fresh_cache):
     path = write_model(tmp_path)
     model = pkpd.load_model(path)
-    (entry,) = (fresh / "checked").glob("*.json")
+    (entry,) = (fresh_cache / "checked").glob("*.json")
     record = json.loads(entry.read_text())
     assert 1000.0 in record["transcript"]  # mg -> ug in the output
     # a well-formed edit (the conversion factor) without the checksum: detected, the check is redone with pint
@@ -247,13 +236,13 @@ def test_a_cached_unit_check_gives_the_same_trees_without_pint(tmp_path):
         assert runs[0]["trees"] == runs[1]["trees"] == repr(_validate(pkpd.load_model(name)))
 
 
-def test_with_parameters_and_fits_reuse_one_unit_check_entry(tmp_path, fresh):
+def test_with_parameters_and_fits_reuse_one_unit_check_entry(tmp_path, fresh_cache):
     model = pkpd.load_model(write_model(tmp_path))
     for i in range(300):
         model = model.with_parameters(k=0.01 + i * 1e-4)
     _check_cache._MEMORY.clear()
     model.with_parameters(k=0.5)
-    assert len(list((fresh / "checked").glob("*.json"))) == 1
+    assert len(list((fresh_cache / "checked").glob("*.json"))) == 1
 
 
 @pytest.mark.parametrize("kind", ["file", "unwritable"])
@@ -303,12 +292,12 @@ def test_trusted_folder_rules(tmp_path):
     assert _cache._untrusted(open_parent / "cache2") is None
 
 
-def test_long_model_names(tmp_path, fresh):
+def test_long_model_names(tmp_path, fresh_cache):
     model = pkpd.load_model(write_model(tmp_path, name="m" + "x" * 127, file="long"))
     sim = pkpd.simulate(pkpd.compile_model(model, "native" if compiler() else "numba"),
                         pkpd.Regimen.single(pkpd.Dose(100, "mg")), [0.0, 1.0])
     assert sim.outputs["amount"][0, 1] == pytest.approx(EXPECTED, rel=1e-6)
-    assert all(len(p.name) < 120 for p in fresh.rglob("*"))
+    assert all(len(p.name) < 120 for p in fresh_cache.rglob("*"))
     with pytest.raises(ModelFileError, match="longer than 128 characters"):
         pkpd.load_model(write_model(tmp_path, name="m" * 300, file="too_long"))
 

@@ -255,7 +255,7 @@ def test_simulate_nonmem_dataset_writes_one_row_per_record(tmp_path, capsys):
     data = tmp_path / "data.csv"
     data.write_text("ID,TIME,EVID,AMT,CMT,DV\n1,0,1,100,1,.\n1,1,0,0,2,.\n1,2,0,0,2,.\n2,0,1,50,1,.\n2,4,0,0,2,.\n")
     out = tmp_path / "out.csv"
-    assert main(["simulate", "nmtest_1cmt_oral", "--data", str(data), "--out", str(out)]) == 0
+    assert main(["simulate", "nmtest_1cmt_oral", "--data", str(data), "--dose-unit", "mg", "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table["ID"]) == [1, 1, 1, 2, 2] and {"ID", "TIME", "EVID", "CP"} <= set(table.columns)
     # one-compartment oral closed form (CL 1.1 L/h, V 20 L, KA 1.5 1/h), CP in ng/mL

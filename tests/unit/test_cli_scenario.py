@@ -61,7 +61,7 @@ def test_nca_of_a_multiple_dose_subject_names_it(tmp_path, capsys):
     path = tmp_path / "d.csv"
     pd.DataFrame({"ID": [1, 1, 1, 1], "TIME": [0, 1, 12, 13], "EVID": [1, 0, 1, 0], "AMT": [5, 0, 5, 0],
                   "DV": [".", 1.0, ".", 1.2]}).to_csv(path, index=False)
-    assert main(["nca", str(path), "--out", str(tmp_path / "x.csv")]) == 2
+    assert main(["nca", str(path), "--out", str(tmp_path / "x.csv"), "--dose-unit", "mg"]) == 2
     assert re.search(r"ID 1: NCA here is single-dose", _error_line(capsys))
 
 
@@ -117,10 +117,10 @@ def test_scenario_writes_the_report_figures_and_tables(tmp_path, capsys):
     for stem in ("time_course", "exposure", "dose_response", "target_attainment", "tornado"):
         assert (out / "figures" / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
         assert b"<svg" in (out / "figures" / f"{stem}.svg").read_bytes()[:2000]
-        assert f"figures/{stem}.png" in page
+        assert f"id='fig-{stem}'><img src='data:image/png;base64," in page  # embedded: the page is complete
     for name in ("summary", "attainment", "dose_response", "parameters", "arms", "endpoints", "population"):
         assert (out / "tables" / f"{name}.csv").is_file() and (out / "tables" / f"{name}.md").is_file()
-    assert "pk_1cmt_iv" in page and "version 1.0" in page and "textbook theophylline value" in page
+    assert "pk_1cmt_iv" in page and "v1.0" in page and "textbook theophylline value" in page
     att = pd.read_csv(out / "tables" / "attainment.csv")
     assert len(att) == 4 and att["probability"].is_monotonic_increasing
 

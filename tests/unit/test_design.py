@@ -162,7 +162,7 @@ def test_predicted_se_agree_with_simulation_and_reestimation():
     t = [0.5, 1, 2, 4, 8, 24]
     rows = []
     for i in range(8):
-        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "DV": np.nan})
+        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "AMTU": "mg", "DV": np.nan})
         rows += [{"ID": i + 1, "TIME": x, "EVID": 0, "AMT": 0.0, "DV": 0.0} for x in t]
     err = pkpd.Proportional(cv=0.15)
     sse = pkpd.simulation_estimation("pk_1cmt_iv", pd.DataFrame(rows), error=err, estimate=["CL", "V"], n=60,

@@ -24,7 +24,7 @@ from pkpd._parallel import map_tasks, spawn_seeds
 distributed = pytest.importorskip("distributed")
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-THEOPH = pd.read_csv(DATA / "theoph.csv")
+THEOPH = pd.read_csv(DATA / "theoph.csv").assign(AMTU="mg")  # AMT in mg, stated by an AMTU column
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_a_local_process_pool_gives_the_serial_result(theoph_fit):
 
 def _sse_design() -> pd.DataFrame:
     t = [0.5, 1, 2, 4, 6, 8, 12, 24]
-    return pd.DataFrame({"ID": 1, "TIME": [0.0] + t, "EVID": [1] + [0] * 8, "AMT": [100] + [0] * 8,
+    return pd.DataFrame({"ID": 1, "TIME": [0.0] + t, "EVID": [1] + [0] * 8, "AMT": [100] + [0] * 8, "AMTU": "mg",
                          "DV": [np.nan] + [0.0] * 8})
 
 

@@ -24,7 +24,7 @@ def test_without_ipywidgets_explore_returns_a_static_figure(monkeypatch):
         assert isinstance(fig, matplotlib.figure.Figure)
         assert [ax.get_ylabel() for ax in fig.axes] == ["IL10 [pg/mL]", "PGE2 [pg/mL]"]
         assert all(ax.get_xlabel() == "Time [h]" for ax in fig.axes)
-        assert "pip install 'pkpd[widgets]'" in fig._suptitle.get_text()
+        assert "pip install -e '.[widgets]'" in fig._suptitle.get_text()
     finally:
         plt.close(fig)
 

@@ -24,7 +24,7 @@ from pkpd.errors import DataError, FitError  # noqa: E402
 from pkpd.nonmem import read_nonmem  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-THEOPH = pd.read_csv(DATA / "theoph.csv")
+THEOPH = pd.read_csv(DATA / "theoph.csv").assign(AMTU="mg")  # AMT in mg, stated by an AMTU column
 ORAL = pkpd.load_model("pk_1cmt_oral")
 IV = pkpd.load_model("pk_1cmt_iv")
 
@@ -49,7 +49,7 @@ def _iv_data(conc_factor=(1.02, 0.97, 1.01, 0.99, 1.03, 0.98), times=(1.0, 2, 4,
              sid=1, **extra):
     t = np.asarray(times, dtype=float)
     conc = 100 / v * np.exp(-cl / v * t) * np.asarray(conc_factor)
-    rows = [dict(ID=sid, TIME=0.0, EVID=1, AMT=100.0, DV=np.nan, **extra)]
+    rows = [dict(ID=sid, TIME=0.0, EVID=1, AMT=100.0, AMTU="mg", DV=np.nan, **extra)]
     rows += [dict(ID=sid, TIME=ti, EVID=0, AMT=0.0, DV=c, **extra) for ti, c in zip(t, conc)]
     return pd.DataFrame(rows)
 
@@ -164,7 +164,7 @@ def test_sensitivity_gradients_give_the_same_fit_as_finite_differences():
     rows = [dict(ID=1, TIME=0, EVID=1, AMT=300, CMT="iv", DV="."), dict(ID=1, TIME=24, EVID=1, AMT=300,
                                                                          CMT="oral", DV=".")]
     rows += [dict(ID=1, TIME=t, EVID=0, AMT=0, CMT=".", DV=v) for t, v in zip(times, y)]
-    data = pd.DataFrame(rows).sort_values(["TIME", "EVID"], ascending=[True, False], kind="stable")
+    data = pd.DataFrame(rows).sort_values(["TIME", "EVID"], ascending=[True, False], kind="stable").assign(AMTU="mg")
     kw = dict(estimate=["ka", "CL", "V", "F"], error={"conc": pkpd.Proportional(cv=0.2)})
     model = ORAL.with_parameters(F=0.9)
     fd = pkpd.fit(model, data, **kw)
@@ -355,7 +355,7 @@ def test_proportional_error_with_a_zero_prediction_is_refused():
 def test_an_error_model_for_an_output_without_data_is_refused():
     m = pkpd.load_model("msc_salvadori")
     data = pd.DataFrame({"ID": 1, "TIME": [0, 1, 2], "EVID": [1, 0, 0], "AMT": [1e8, 0, 0], "DV": [np.nan, 5.0, 6.0],
-                         "DVID": [".", "IL10", "IL10"]})
+                         "DVID": [".", "IL10", "IL10"], "AMTU": "cell"})
     with pytest.raises(FitError, match="no observations of output 'PGE2'"):
         pkpd.fit(m, data, estimate=["k_c"], error={"IL10": pkpd.Additive(sd=1.0), "PGE2": pkpd.Additive(sd=1.0)})
 
@@ -363,7 +363,7 @@ def test_an_error_model_for_an_output_without_data_is_refused():
 def test_observations_of_an_output_without_an_error_model_are_refused():
     m = pkpd.load_model("msc_salvadori")
     data = pd.DataFrame({"ID": 1, "TIME": [0, 1, 2], "EVID": [1, 0, 0], "AMT": [1e8, 0, 0], "DV": [np.nan, 5.0, 6.0],
-                         "DVID": [".", "IL10", "PGE2"]})
+                         "DVID": [".", "IL10", "PGE2"], "AMTU": "cell"})
     with pytest.raises(FitError, match="1 of 'PGE2'.*add them to error"):
         pkpd.fit(m, data, estimate=["k_c"], error={"IL10": pkpd.Additive(sd=1.0)})
 
@@ -392,7 +392,8 @@ def test_lognormal_error_needs_positive_observations():
 
 def test_several_outputs_need_a_dvid_column():
     m = pkpd.load_model("msc_salvadori")
-    data = pd.DataFrame({"ID": 1, "TIME": [0, 1], "EVID": [1, 0], "AMT": [1e8, 0], "DV": [np.nan, 5.0]})
+    data = pd.DataFrame({"ID": 1, "TIME": [0, 1], "EVID": [1, 0], "AMT": [1e8, 0], "DV": [np.nan, 5.0],
+                         "AMTU": "cell"})
     with pytest.raises(FitError, match="no DVID column"):
         pkpd.fit(m, data, estimate=["k_c"], error={"IL10": pkpd.Additive(sd=1.0), "PGE2": pkpd.Additive(sd=1.0)})
 
@@ -424,7 +425,7 @@ def test_time_varying_covariates_are_fitted_next_observation_carried_backward():
     rows = []
     for i, (w0, w1) in enumerate([(60.0, 100.0), (90.0, 50.0), (70.0, 120.0)]):
         conc = _piecewise_conc(times, 100.0, 3.0, 0.75, 30.0, w0, w1, 12.0)
-        rows.append(dict(ID=i + 1, TIME=0.0, EVID=1, AMT=100.0, DV=np.nan, WT=w0))
+        rows.append(dict(ID=i + 1, TIME=0.0, EVID=1, AMT=100.0, AMTU="mg", DV=np.nan, WT=w0))
         # NOCB: the record at 12 h still carries the old weight; the one at 16 h the new weight
         rows += [dict(ID=i + 1, TIME=t, EVID=0, AMT=0.0, DV=c, WT=w0 if t <= 12 else w1) for t, c in zip(times, conc)]
     data = pd.DataFrame(rows)
@@ -486,13 +487,13 @@ def test_diagnostic_plots_have_units_and_show_blq_distinctly():
     sub["LLOQ"] = np.where(sub.EVID == 0, 4.0, np.nan)
     res = pkpd.fit(ORAL, sub, estimate=["ka", "CL", "V"], error={"conc": pkpd.Additive(sd=1.0)})
     fig = plot_observed_vs_predicted(res)
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]  # one legend, outside the panels
     assert labels == ["observed", "below LLOQ (at LLOQ)", "identity"]
     fig = plot_residuals(res)
-    assert fig.axes[0].get_ylabel() == "conc, weighted residual [1]"
+    assert fig.axes[0].get_ylabel() == "conc, weighted residual"  # dimensionless: no "[1]"
     fig = plot_individual_fits(res, n_samples=30)
     assert fig.axes[0].get_ylabel() == "conc [mg/L]"
-    assert any("band" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    assert any("band" in t.get_text() for t in fig.legends[0].get_texts())
     fig = plot_profile([pkpd.profile_likelihood(res, "CL")])
     assert fig.axes[0].get_xlabel() == "CL [L/h]"
 

@@ -210,7 +210,7 @@ def test_nca_rejects_a_subject_with_two_doses_naming_it():
     data = pd.DataFrame({"ID": [1, 1, 1], "TIME": [0, 12, 13], "EVID": [1, 1, 0], "AMT": [100, 100, 0],
                          "DV": [np.nan, np.nan, 1.0]})
     with pytest.raises(DataError, match="ID 1: NCA here is single-dose and needs exactly one dose record"):
-        nca(data)
+        nca(data, dose_unit="mg")
 
 
 def test_nca_sets_blq_before_the_first_quantified_value_to_zero_and_drops_later_ones():
@@ -218,7 +218,7 @@ def test_nca_sets_blq_before_the_first_quantified_value_to_zero_and_drops_later_
     dv = [np.nan, 0.05, 3.0, 4.0, 2.0, 1.0, 0.5, 0.01]
     data = pd.DataFrame({"ID": 1, "TIME": t, "EVID": [1] + [0] * 7, "AMT": [10] + [0] * 7, "DV": dv,
                          "LLOQ": 0.1})
-    row = nca(data).iloc[0]
+    row = nca(data, dose_unit="mg").iloc[0]
     assert row["n_obs"] == 6  # t = 0.5 kept as 0, t = 24 dropped
     assert row["tlast"] == 12.0
 

@@ -11,6 +11,7 @@ from scipy.stats import chi2
 import pkpd
 from pkpd.errors import PkpdError
 from pkpd.model_selection import compare_fits, eta_covariate_table, stepwise_covariate_search
+from pkpd.nonmem import read_nonmem
 
 MODEL = Path(__file__).resolve().parents[1] / "data" / "models" / "pk_1cmt_iv_covariates.toml"
 WT_CL = pkpd.CovariateEffect("CL", "WT", "power", 0.5, ref=70)
@@ -32,7 +33,7 @@ def simulate_study(seed: int, n: int = 60, times=(0.5, 2, 6, 24)) -> pd.DataFram
     rows = []
     for i in range(n):
         covs = {"WT": wt[i], "AGE": age[i], "CRCL": crcl[i], "SEX": sex[i]}
-        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "DV": np.nan, **covs})
+        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "AMTU": "mg", "DV": np.nan, **covs})
         for t in times:
             c = 100 / v[i] * np.exp(-cl[i] / v[i] * t) * (1 + 0.1 * rng.standard_normal())
             rows.append({"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": c, **covs})
@@ -113,7 +114,7 @@ def test_eta_covariate_table_and_plot_flag_shrinkage(search):
         assert fig.axes[0].get_title() == "FO: no EBEs (η = 0)"
     finally:
         plt.close(fig)
-    theoph = Path(__file__).resolve().parents[1] / "data" / "theoph.csv"
+    theoph = read_nonmem(Path(__file__).resolve().parents[1] / "data" / "theoph.csv", dose_unit="mg")
     f = pkpd.fit_population("pk_1cmt_oral", theoph, iiv={"CL": 0.1, "ka": 0.3}, estimate=["ka", "CL", "V"],
                             error=pkpd.Additive(sd=0.7), maxeval=0)
     fig = plot_eta_covariates(f, theoph, ["WT"])

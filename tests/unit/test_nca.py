@@ -20,7 +20,7 @@ def _indometh() -> pd.DataFrame:
     raw = pd.read_csv(DATA / "indometh" / "indometh.csv")
     rows = []
     for sid, part in raw.groupby("Subject", sort=True):
-        rows.append({"ID": sid, "TIME": 0.0, "EVID": 1, "AMT": 25.0, "DV": np.nan})
+        rows.append({"ID": sid, "TIME": 0.0, "EVID": 1, "AMT": 25.0, "AMTU": "mg", "DV": np.nan})
         rows += [{"ID": sid, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": c} for t, c in zip(part["time"], part["conc"])]
     return pd.DataFrame(rows)
 
@@ -73,7 +73,7 @@ def test_steady_state_oral_auc_tau_and_cavg_from_a_dataset_with_addl_doses():
     data = pd.DataFrame({"ID": 1, "TIME": np.r_[0.0, last + t], "EVID": [1] + [0] * t.size,
                          "AMT": [dose] + [0.0] * t.size, "ADDL": [n - 1] + [0] * t.size,
                          "II": [tau] + [0.0] * t.size, "DV": np.r_[np.nan, conc]})
-    row = nca(data, tau=tau, steady_state=True).iloc[0]
+    row = nca(data, tau=tau, steady_state=True, dose_unit="mg").iloc[0]
     assert row["auc_tau"] == pytest.approx(dose / CL, rel=1e-3)
     assert row["cavg"] == pytest.approx(dose / (CL * tau), rel=1e-3)
     assert row["cl"] == pytest.approx(CL, rel=1e-3)
@@ -157,7 +157,7 @@ def test_bailer_auc_and_se_against_a_hand_computation():
 def test_sparse_table_rejects_an_animal_sampled_twice():
     rows = []
     for i, (t, c) in enumerate([(1, 8), (1, 10), (3, 2), (3, 4)]):
-        rows += [{"ID": i + 1, "TIME": 0, "EVID": 1, "AMT": 10, "DV": np.nan},
+        rows += [{"ID": i + 1, "TIME": 0, "EVID": 1, "AMT": 10, "AMTU": "mg", "DV": np.nan},
                  {"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0, "DV": c}]
     table = nca_sparse_table(pd.DataFrame(rows), dose_unit="mg", conc_unit="mg/L")  # (1 + 1) / 2 * (9 + 3)
     assert table["auc_last"].iloc[0] == pytest.approx(12.0) and table.attrs["units"]["auc_last"] == "mg/L*h"

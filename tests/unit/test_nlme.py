@@ -1,6 +1,7 @@
 """Population estimation: CLI, bad input and EBE properties (issue 5)."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import pkpd
 from pkpd.cli import main
 from pkpd.errors import FitError, PkpdError
+from pkpd.nonmem import read_nonmem
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 WANG = DATA / "wang2007" / "wang2007.csv"
@@ -24,7 +26,8 @@ def test_cli_maxeval_0_writes_nonmem_objective(tmp_path, capsys):
     assert round(summary["objective"], 3) == 39.458
     assert summary["n_subjects"] == 10 and summary["n_obs"] == 20
     params = pd.read_csv(tmp_path / "parameters.csv")
-    assert list(params.columns) == ["name", "estimate", "se", "rse_percent"]
+    assert list(params.columns) == ["name", "estimate", "unit", "se", "rse_percent", "ci_low", "ci_high", "cv_percent",
+                                    "shrinkage_percent"]
     assert list(params["name"]) == ["ke", "omega2_ke", "cv"]
     ind = pd.read_csv(tmp_path / "individual.csv")
     assert list(ind.columns) == ["ID", "TIME", "DV", "PRED", "IPRED", "CWRES", "ETA_ke"]
@@ -34,7 +37,8 @@ def test_cli_rejects_a_malformed_error_option(tmp_path, capsys):
     status = main(["fit-population", "wang2007", str(WANG), "--iiv", "ke=0.04", "--error", "poisson=1",
                    "--out", str(tmp_path)])
     assert status == 2
-    assert "proportional=SD" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "OUTPUT=MODEL[:VALUES]" in err and "proportional=CV" in err
 
 
 def test_iiv_on_an_unknown_parameter_is_an_error():
@@ -86,7 +90,7 @@ def _simulated_study(rng, *, n_subjects, times, theta, omega, cv, dose=320.0, wt
         ka, ke = theta["ka"], cl / v
         conc = dose * ka / (v * (ka - ke)) * (np.exp(-ke * times) - np.exp(-ka * times))
         dv = conc * (1 + cv * rng.standard_normal(times.size))
-        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=dose, EVID=1, CMT=1, MDV=1))
+        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=dose, AMTU="mg", EVID=1, CMT=1, MDV=1))
         rows += [dict(ID=i, TIME=t, DV=y, AMT=0, EVID=0, CMT=2, MDV=0) for t, y in zip(times, dv)]
     table = pd.DataFrame(rows)
     if wt is not None:
@@ -149,14 +153,15 @@ def test_plot_gof_draws_four_labelled_panels():
 
     from pkpd.plots import plot_gof
 
-    fit = pkpd.fit_population("pk_1cmt_oral", DATA / "theoph.csv", iiv={"ka": 0.4, "CL": 0.07, "V": 0.02},
+    theoph = read_nonmem(DATA / "theoph.csv", dose_unit="mg")
+    fit = pkpd.fit_population("pk_1cmt_oral", theoph, iiv={"ka": 0.4, "CL": 0.07, "V": 0.02},
                               error=pkpd.Additive(sd=0.7), maxeval=0)
     assert fit.output_units == {"conc": "mg/L"} and fit.time_unit == "h"
     fig = plot_gof(fit)
     assert len(fig.axes) == 4
     labels = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
-    assert labels == [("PRED [mg/L]", "DV [mg/L]"), ("IPRED [mg/L]", "DV [mg/L]"), ("TIME [h]", "CWRES [1]"),
-                      ("PRED [mg/L]", "CWRES [1]")]
+    assert labels == [("PRED [mg/L]", "DV [mg/L]"), ("IPRED [mg/L]", "DV [mg/L]"), ("TIME [h]", "CWRES"),
+                      ("PRED [mg/L]", "CWRES")]
     assert all(ax.get_title() for ax in fig.axes)
     # every observation drawn in every panel (theophylline: 132 observations, none censored)
     assert all(ax.collections[0].get_offsets().shape[0] == 132 for ax in fig.axes)
@@ -257,7 +262,7 @@ def test_fit_population_estimates_a_categorical_effect(tmp_path):
         ka, ke = theta["ka"], cl / v
         conc = 320.0 * ka / (v * (ka - ke)) * (np.exp(-ke * times) - np.exp(-ka * times))
         dv = conc * (1 + 0.1 * rng.standard_normal(times.size))
-        rows.append(dict(ID=i + 1, TIME=0.0, DV=".", AMT=320.0, EVID=1, CMT=1, MDV=1, SEX=sex[i]))
+        rows.append(dict(ID=i + 1, TIME=0.0, DV=".", AMT=320.0, AMTU="mg", EVID=1, CMT=1, MDV=1, SEX=sex[i]))
         rows += [dict(ID=i + 1, TIME=t, DV=y, AMT=0, EVID=0, CMT=2, MDV=0, SEX=sex[i]) for t, y in zip(times, dv)]
     data = pd.DataFrame(rows)
     effect = pkpd.CovariateEffect("CL", "SEX", "categorical", {1: 1.0})
@@ -289,7 +294,7 @@ def test_fit_population_with_a_time_varying_covariate():
         conc = np.where(times <= 12, 100 / 30.0 * np.exp(-k1 * times),
                         100 / 30.0 * np.exp(-k1 * 12) * np.exp(-k2 * (times - 12)))
         dv = conc * (1 + 0.05 * rng.standard_normal(times.size))
-        rows.append(dict(ID=i + 1, TIME=0.0, EVID=1, AMT=100.0, DV=np.nan, WT=w0))
+        rows.append(dict(ID=i + 1, TIME=0.0, EVID=1, AMT=100.0, AMTU="mg", DV=np.nan, WT=w0))
         rows += [dict(ID=i + 1, TIME=t, EVID=0, AMT=0.0, DV=y, WT=w0 if t <= 12 else w1) for t, y in zip(times, dv)]
     data = pd.DataFrame(rows)
     fit = pkpd.fit_population(model.with_parameters(BETA=0.3), data, iiv={"TVCL": 0.1},
@@ -336,7 +341,7 @@ def _iov_study(rng, n_subjects=40, omega_cl=0.09, pi_cl=0.04):
         a72 = 100 * np.exp(-k1 * 72)
         c2 = (a72 + 100) / v * np.exp(-k2 * times)
         for occ, start, conc in ((1, 0.0, c1), (2, 72.0, c2)):
-            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, EVID=1, CMT=1, MDV=1, OCC=occ))
+            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=occ))
             dv = conc * (1 + 0.08 * rng.standard_normal(times.size))
             rows += [dict(ID=i, TIME=start + t, DV=y, AMT=0, EVID=0, CMT=1, MDV=0, OCC=occ) for t, y in zip(times, dv)]
     return pd.DataFrame(rows), np.array(kappas)
@@ -386,9 +391,11 @@ def test_vpc_of_a_fit_with_two_outputs_checks_the_chosen_one():
     rows = []
     rng = np.random.default_rng(3)
     for i in range(1, 7):
-        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=1.4e8, EVID=1, CMT=1, MDV=1, DVID="."))
-        sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.4e8, "cell")), times,
-                            params={"k_c": 0.0289 * np.exp(rng.normal(0, 0.3))})
+        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=1.4e8, AMTU="cell", EVID=1, CMT=1, MDV=1, DVID="."))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pkpd.BoundsWarning)  # individual values may leave the plausible range
+            sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.4e8, "cell")), times,
+                                params={"k_c": 0.0289 * np.exp(rng.normal(0, 0.3))})
         for out in ("PGE2", "IL10"):
             rows += [dict(ID=i, TIME=t, DV=y * (1 + 0.1 * rng.standard_normal()), AMT=0, EVID=0, CMT=".", MDV=0,
                           DVID=out) for t, y in zip(times, sim.outputs[out][0])]

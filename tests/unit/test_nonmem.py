@@ -12,7 +12,8 @@ import pkpd
 from pkpd.dosing import Bolus, Dose, Infusion, Regimen
 from pkpd.errors import DataError, SimulationError
 from pkpd.model import Covariate, Derived, DoseTarget, Model, Output, Parameter, State
-from pkpd.nonmem import NonmemDataset, from_regimen, read_nonmem, simulate_nonmem, simulate_nonmem_file
+from pkpd.nonmem import NonmemDataset, from_regimen, simulate_nonmem, simulate_nonmem_file
+from pkpd.nonmem import read_nonmem as _read_nonmem
 
 CL, V, KA = 1.1, 20.0, 1.5  # models/nmtest_1cmt_oral.toml
 K = CL / V
@@ -36,6 +37,13 @@ def weight_model():
         outputs=(Output("conc", "A / V", "mg/L"), Output("weight", "WT", "kg")),
         doses=(DoseTarget("iv", target="A", unit="mg"),),
     )
+
+
+def read_nonmem(data, model=None, **options) -> NonmemDataset:
+    """pkpd.nonmem.read_nonmem with AMT in each dose target's own unit unless a test says otherwise: these records
+    follow NONMEM's unitless convention (the rule that a dose unit must be stated is tested in test_dose_units.py)."""
+    options.setdefault("dose_unit", "target")
+    return _read_nonmem(data, model, **options)
 
 
 def table(rows: list[dict]) -> pd.DataFrame:
@@ -394,7 +402,7 @@ def test_simulate_nonmem_file_writes_one_row_per_record(tmp_path):
     data = tmp_path / "d.csv"
     data.write_text("ID,TIME,EVID,AMT,CMT,DV\n1,0,1,100,2,.\n1,12,0,.,.,.\n2,0,1,50,central,.\n")
     out_path = tmp_path / "out.csv"
-    simulate_nonmem_file("nmtest_1cmt_oral", data, out_path)
+    simulate_nonmem_file("nmtest_1cmt_oral", data, out_path, dose_unit="target")
     out = pd.read_csv(out_path)
     assert list(out.columns) == ["ID", "TIME", "EVID", "CP"]
     assert out["CP"].tolist() == pytest.approx([5000.0, 5000 * math.exp(-K * 12), 2500.0], rel=1e-7)

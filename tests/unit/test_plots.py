@@ -53,8 +53,14 @@ def many():
     return _pk(MAX_LINES + 10)
 
 
+def _ylabel(ax) -> str:
+    """The y label on one line (figures wrap long labels onto two)."""
+    return " ".join(ax.get_ylabel().split())
+
+
 def _legend(fig) -> list[str]:
-    legend = fig.axes[0].get_legend()
+    # one legend per figure, outside the panels (issue 19: legends never cover data)
+    legend = fig.legends[0] if fig.legends else fig.axes[-1].get_legend()
     return [t.get_text() for t in legend.get_texts()] if legend is not None else []
 
 
@@ -76,15 +82,19 @@ def test_one_panel_per_output_by_default(msc):
 
 
 def test_every_axis_names_its_quantity_and_unit(msc):
+    # labels from the model file (issue 19); fractions in %
+    labels = {"cells": "Viable MSCs in the lung [cells]", "PGE2": "Effect-site PGE2 [pg/mL]",
+              "reprogrammed": "Reprogrammed macrophages [%]", "IL10": "Plasma IL-10 [pg/mL]",
+              "stimulus": "PGE2 stimulus [%]"}
     fig = plot_simulation(msc)
     for ax, name in zip(fig.axes, msc.outputs):
         assert ax.get_xlabel() == "Time [h]"
-        assert ax.get_ylabel() == f"{name} [{msc.units[name]}]"
+        assert _ylabel(ax) == labels[name]
 
 
 def test_names_choose_the_panels_and_their_order_including_states(msc):
     fig = plot_simulation(msc, ["IL10", "C"])
-    assert [ax.get_ylabel() for ax in fig.axes] == ["IL10 [pg/mL]", "C [cell]"]
+    assert [_ylabel(ax) for ax in fig.axes] == ["Plasma IL-10 [pg/mL]", "C [cells]"]
 
 
 def test_a_single_name_may_be_given_as_a_string(msc):
@@ -98,21 +108,21 @@ def test_unknown_name_is_an_error_with_close_matches(msc):
 
 def test_the_method_on_simulation_draws_the_same_panels(msc):
     fig = msc.plot(["cells", "IL10"])
-    assert [ax.get_ylabel() for ax in fig.axes] == ["cells [cell]", "IL10 [pg/mL]"]
+    assert [_ylabel(ax) for ax in fig.axes] == ["Viable MSCs in the lung [cells]", "Plasma IL-10 [pg/mL]"]
 
 
 # --- lines versus bands --------------------------------------------------------------------------------------------
 
 
 def test_few_subjects_are_drawn_as_one_line_each(few):
-    ax = plot_simulation(few).axes[0]
+    ax = plot_simulation(few, doses=False).axes[0]
     assert len(ax.get_lines()) == 3
     assert not [c for c in ax.collections if isinstance(c, PolyCollection)]
     np.testing.assert_array_equal(ax.get_lines()[2].get_ydata(), few.outputs["conc"][2])
 
 
 def test_many_subjects_are_drawn_as_median_and_5_95_band(many):
-    fig = plot_simulation(many)
+    fig = plot_simulation(many, doses=False)
     ax = fig.axes[0]
     assert len(ax.get_lines()) == 1
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), np.percentile(many.outputs["conc"], 50, axis=0))
@@ -126,12 +136,12 @@ def test_many_subjects_are_drawn_as_median_and_5_95_band(many):
 
 def test_bands_draws_a_band_with_the_given_percentiles_even_for_few_subjects(few):
     fig = plot_simulation(few, bands=(10, 50, 90))
-    assert len(fig.axes[0].get_lines()) == 1
-    assert _legend(fig) == ["median of 3 subjects", "10-90 % range"]
+    assert len(fig.axes[0].get_lines()) == 2  # the median and the dose marker
+    assert _legend(fig) == ["median of 3 subjects", "10-90 % range", "dose"]
 
 
 def test_bands_false_draws_lines_even_for_many_subjects(many):
-    ax = plot_simulation(many, bands=False).axes[0]
+    ax = plot_simulation(many, bands=False, doses=False).axes[0]
     assert len(ax.get_lines()) == many.n_subjects
 
 
@@ -142,7 +152,7 @@ def test_invalid_bands_are_an_error(few, bands):
 
 
 def test_subjects_selects_subjects_by_id(few):
-    ax = plot_simulation(few, subjects=[3, 1]).axes[0]
+    ax = plot_simulation(few, subjects=[3, 1], doses=False).axes[0]
     assert len(ax.get_lines()) == 2
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), few.outputs["conc"][2])
 
@@ -162,7 +172,7 @@ def test_positive_output_spanning_more_than_3_decades_gets_a_log_axis():
 
 def test_output_spanning_less_than_3_decades_keeps_a_linear_axis(few, msc):
     assert plot_simulation(few).axes[0].get_yscale() == "linear"
-    assert plot_simulation(msc, "cells").axes[0].get_yscale() == "linear"  # starts at 0: not all positive
+    assert plot_simulation(msc, "PGE2").axes[0].get_yscale() == "linear"
 
 
 def test_log_y_overrides_the_automatic_choice(few):
@@ -178,9 +188,9 @@ def test_overlay_draws_into_the_same_axes_with_the_next_arm_colour_and_one_legen
     again = plot_simulation(many, ax=fig.axes, label="arm B")
     assert again is fig and len(fig.axes) == 1
     colours = {to_hex(line.get_color()) for line in fig.axes[0].get_lines()}
-    assert colours == {ARM_COLORS[0].lower(), ARM_COLORS[1].lower()}
+    assert colours == {ARM_COLORS[0].lower(), ARM_COLORS[1].lower()}  # the doses too, in their arm's colour
     assert _legend(fig) == ["arm A (3 subjects)", f"arm B: median of {many.n_subjects} subjects",
-                            "arm B: 5-95 % range"]
+                            "arm B: 5-95 % range", "doses"]
 
 
 def test_overlay_keeps_the_scale_of_the_first_plot(few):
@@ -191,7 +201,7 @@ def test_overlay_keeps_the_scale_of_the_first_plot(few):
 
 def test_overlay_onto_a_panel_of_another_quantity_is_an_error(msc):
     fig = plot_simulation(msc, ["IL10", "PGE2"])
-    with pytest.raises(PkpdError, match=r"ax\[0\] shows 'IL10 \[pg/mL\]'.*'PGE2 \[pg/mL\]'"):
+    with pytest.raises(PkpdError, match=r"ax\[0\] shows 'Plasma IL-10 \[pg/mL\]'.*'Effect-site PGE2 \[pg/mL\]'"):
         plot_simulation(msc, ["PGE2", "IL10"], ax=fig.axes)
 
 
@@ -204,11 +214,11 @@ def test_overlay_with_a_different_number_of_axes_is_an_error(msc):
 def test_a_single_axes_of_the_callers_figure_is_accepted(few):
     fig, ax = plt.subplots()
     assert plot_simulation(few, ax=ax) is fig
-    assert ax.get_ylabel() == "conc [mg/L]"
+    assert _ylabel(ax) == "conc [mg/L]"
 
 
 def test_color_sets_the_colour_of_the_simulation(few):
-    ax = plot_simulation(few, color="#000000").axes[0]
+    ax = plot_simulation(few, color="#000000", doses=False).axes[0]
     assert {to_hex(line.get_color()) for line in ax.get_lines()} == {"#000000"}
 
 

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 import pkpd
 import pkpd.compile
 import pkpd.nonmem
-from pkpd import _check_cache
 from pkpd._native import compiler, generate_c_source
 from pkpd.compile import generate_source, plan
 from pkpd.errors import ModelFileError
@@ -77,16 +76,6 @@ def malicious_model_file(tmp_path: Path, sentinel: Path, *, name: str = "pk_1cmt
     path.write_text("\n".join(lines))
     return path
 
-
-
-@pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("PKPD_CACHE_DIR", str(cache))
-    pkpd.compile._compile.cache_clear()
-    _check_cache._MEMORY.clear()
-    yield cache
-    pkpd.compile._compile.cache_clear()
 
 
 def _sources(model) -> tuple[str, str]:
@@ -167,6 +156,7 @@ def test_arbitrary_text_fields_never_change_the_generated_code(tmp_path, descrip
         p["description"] = description
     data["states"]["central"]["description"] = state_description
     data["outputs"]["conc"]["description"] = output_description
+    data["outputs"]["conc"]["label"] = output_description[:200]
     data["doses"]["iv"]["description"] = dose_description
     data["covariates"]["WT"]["description"] = covariate_description
     data["derived"]["ke"]["description"] = derived_description

@@ -13,6 +13,7 @@ import pkpd
 from pkpd.errors import FitError, PkpdError
 from pkpd.fit_files import load_fit, save_fit
 from pkpd.metrics import Endpoint
+from pkpd.nonmem import read_nonmem
 from pkpd.uncertainty import ParameterUncertainty, as_uncertainty
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -25,7 +26,7 @@ def _iv_data():
     rows = []
     for sid in (1, 2):
         conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.exp(0.08 * rng.standard_normal(t.size))
-        rows += [{"ID": sid, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "DV": np.nan}]
+        rows += [{"ID": sid, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "AMTU": "mg", "DV": np.nan}]
         rows += [{"ID": sid, "TIME": x, "EVID": 0, "AMT": 0.0, "DV": c} for x, c in zip(t, conc)]
     return pd.DataFrame(rows)
 
@@ -37,7 +38,8 @@ def iv_fit():
 
 @pytest.fixture(scope="module")
 def theoph_fit():
-    return pkpd.fit_population("pk_1cmt_oral", DATA / "theoph.csv", iiv={"CL": 0.1, "ka": 0.3},
+    theoph = read_nonmem(DATA / "theoph.csv", dose_unit="mg")
+    return pkpd.fit_population("pk_1cmt_oral", theoph, iiv={"CL": 0.1, "ka": 0.3},
                                estimate=["ka", "CL", "V"], error=pkpd.Additive(sd=0.7), method="fo")
 
 

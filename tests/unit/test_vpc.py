@@ -25,7 +25,7 @@ def study(seed: int, n: int = 30, times=(0.5, 1, 2, 4, 8, 12, 24)) -> pd.DataFra
     v = 32 * np.exp(eta[:, 1])
     rows = []
     for i in range(n):
-        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": dose[i], "DV": np.nan, "WT": wt[i],
+        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": dose[i], "AMTU": "mg", "DV": np.nan, "WT": wt[i],
                      "DOSE": dose[i]})
         for t in times:
             c = dose[i] / v[i] * np.exp(-cl[i] / v[i] * t) * (1 + 0.1 * rng.standard_normal())
