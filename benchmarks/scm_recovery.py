@@ -38,7 +38,7 @@ def simulate_study(seed: int, n: int = 80, times=(0.5, 2, 6, 24)) -> pd.DataFram
     rows = []
     for i in range(n):
         covs = {"WT": wt[i], "AGE": age[i], "CRCL": crcl[i], "SEX": sex[i]}
-        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "DV": np.nan, **covs})
+        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "AMTU": "mg", "DV": np.nan, **covs})
         for t in times:
             c = 100 / v[i] * np.exp(-cl[i] / v[i] * t) * (1 + 0.1 * rng.standard_normal())
             rows.append({"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": c, **covs})
