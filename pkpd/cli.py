@@ -628,11 +628,11 @@ def _fit_plots(result, out: Path) -> list:
 
 # ------------------------------------------------------------------------------------------------------- nca
 _NCA_EXAMPLE = """\
-examples (oral doses in mg, concentrations in mg/L, times in h; a dose unit is never guessed):
+examples (the theophylline data: oral doses in mg, concentrations in mg/L, times in h; a dose unit is never guessed):
   pkpd nca notebooks/data/theoph.csv --out nca.csv --dose-unit mg --conc-unit mg/L --partial 0-4 --partial 4-24
-  pkpd nca indometh.csv --out nca.csv --dose-unit mg --route iv-bolus --lambda-z-rule winnonlin --lambda-z 3=1-8
-  pkpd nca ss.csv --out nca.csv --dose-unit mg --tau 12 --steady-state   (the last dose of each subject starts tau)
-  pkpd nca rats.csv --out auc.csv --sparse --dose-unit mg --conc-unit ng/mL  (serial sacrifice: Bailer's AUC, SE)
+ pkpd nca notebooks/data/theoph.csv --out lz.csv --dose-unit mg --lambda-z 1=9-25 --exclude 2=12 --plot-lambda-z lz.png
+more: --route iv-bolus --lambda-z-rule winnonlin (WinNonlin's IV-bolus rule); --tau 12 --steady-state (the last dose
+of each subject starts the interval); --sparse (a serial-sacrifice design: Bailer's AUC with its SE).
 
 One row per subject and output (DVID): Cmax, Tmax, AUClast, AUCinf, % extrapolated, lambda_z (and the points and
 adjusted R^2 of its best-fit terminal phase), t1/2, MRT, CL (CL/F), Vz (Vz/F), Vss (IV); with --tau: AUCtau, Cmin,
