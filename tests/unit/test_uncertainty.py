@@ -265,6 +265,10 @@ success = 0.7
     (tmp_path / "s2.toml").write_text((tmp_path / "s.toml").read_text().replace("fit.json", "nofit.json"))
     with pytest.raises(PkpdError, match="s2.toml \\[uncertainty\\]: fit file .*nofit.json' not found"):
         pkpd.load_scenario(tmp_path / "s2.toml")
+    # a file is data: it cannot ask for more simulated subject-arms than the limit, trials included
+    (tmp_path / "s3.toml").write_text((tmp_path / "s.toml").read_text().replace("n_trials = 6", "n_trials = 200000"))
+    with pytest.raises(PkpdError, match="s3.toml \\[uncertainty\\]: 200,000 trials x 60 subject-arms, more than"):
+        pkpd.load_scenario(tmp_path / "s3.toml")
 
 
 def test_fit_covariance_is_carried_to_the_log_scale_by_the_delta_method(iv_fit):
