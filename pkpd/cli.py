@@ -522,7 +522,7 @@ def _add_fit(commands) -> None:
 def _cmd_fit(args: argparse.Namespace) -> int:
     import json
 
-    from .fitting import fit
+    from .estimation.individual import fit
     from .load import load_model
     from .nonmem import read_nonmem
 
@@ -913,8 +913,8 @@ def _population_error(items: Sequence[str], model, ds):
 def _cmd_fit_population(args: argparse.Namespace) -> int:
     import json
 
+    from .estimation.population_fit import fit_population
     from .load import load_model
-    from .nlme import fit_population
     from .nonmem import read_nonmem
 
     try:

@@ -253,11 +253,15 @@ class NonmemDataset:
         Regimen(3 doses of 100 mg every 24 h from t=0 h, bolus)
         """
         t = self.table
+        # one pass over the records (itertuples per subject group cost ~10 ms a subject)
+        groups: dict = {}
+        for rec in t.itertuples(index=False):
+            groups.setdefault(rec.ID, []).append(rec)
         out = {}
-        for sid, sub in t.groupby("ID", sort=False):
+        for sid, records in groups.items():
             items = []
-            first_row = int(sub["ROW"].iloc[0])
-            for rec in sub.itertuples(index=False):
+            first_row = int(records[0].ROW)
+            for rec in records:
                 row = int(rec.ROW)
                 evid = int(rec.EVID)
                 if evid == 3 or (evid == 4 and row != first_row):
@@ -1119,7 +1123,7 @@ class _Events:
 class _Plan:
     """Turns a dataset into per-subject event tables and runs them in one compiled batch (private)."""
 
-    def __init__(self, cm, ds: NonmemDataset, settings, params, interpolation):
+    def __init__(self, cm, ds: NonmemDataset, settings, params, interpolation, param_rows=None):
         from .dosing import _MINUTES
 
         self.cm, self.ds, self.settings = cm, ds, settings
@@ -1142,7 +1146,7 @@ class _Plan:
         self.base = list(m.parameter_names) + list(m.covariate_names)
         self.columns = _column_map(ds, m)
         self.modes = self._modes(interpolation)
-        self._q(params)
+        self._q(params, param_rows)
         self.y_init = cm.initial_state(self.q)  # the state a reset returns to, with each record's covariates
         bad = ~np.isfinite(self.y_init)
         if bad.any():
@@ -1171,7 +1175,7 @@ class _Plan:
                 modes[j] = mode
         return modes
 
-    def _q(self, params):
+    def _q(self, params, param_rows=None):
         from ._params import broadcast_named
 
         m = self.m
@@ -1185,6 +1189,8 @@ class _Plan:
             data = np.asarray(self.t[column].to_numpy(), dtype=float)
             values[:, j] = np.where(np.isnan(data), base[0, j], data)
         npar = len(m.parameters)
+        if param_rows is not None:  # an estimator's values, record by record
+            values[:, :npar] = param_rows
         with np.errstate(all="ignore"):
             q = self.cm.build_q(values[:, :npar], values[:, npar:])
         bad = ~np.isfinite(q)
@@ -1542,6 +1548,47 @@ class _Plan:
         for k, name in enumerate(m.output_names):
             result[name] = flat[:, k]
         return pd.DataFrame(result)
+
+
+def simulate_rows(cm, dataset: NonmemDataset, params: np.ndarray, subjects: np.ndarray, settings
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs at every record of subject ``subjects[r]`` simulated with the parameter row ``params[r]``, for many
+    rows in one batch, with the machinery of :func:`simulate_nonmem` (steady states, resets...); private, for the
+    estimators' predictions of datasets a Regimen cannot express.
+
+    Returns (R, most records of a subject, n_outputs) values (NaN where a row failed or past a subject's records)
+    and whether each row was solved. Subjects are numbered in order of first appearance.
+    """
+    t = dataset.table
+    ids = pd.unique(t["ID"].to_numpy())
+    id_col = t["ID"].to_numpy()
+    groups = [np.flatnonzero(id_col == sid) for sid in ids]
+    subjects = np.asarray(subjects, dtype=np.int64)
+    R = subjects.size
+    lengths = np.array([groups[s].size for s in subjects], dtype=np.int64)
+    width = int(max(g.size for g in groups)) if groups else 0
+    n_o = len(cm.model.outputs)
+    out = np.full((R, width, n_o), np.nan)
+    ok = np.zeros(R, dtype=bool)
+    if R == 0:
+        return out, ok
+    idx = np.concatenate([groups[s] for s in subjects])
+    big = t.iloc[idx].reset_index(drop=True)
+    big["ID"] = np.repeat(np.arange(1, R + 1, dtype=float), lengths)
+    ds = replace(dataset, table=big)
+    rows = np.repeat(np.asarray(params, dtype=float), lengths, axis=0)
+    mark = replace(settings, on_failure="mark")
+    try:
+        with np.errstate(all="ignore"):
+            result = _Plan(cm, ds, mark, None, None, param_rows=rows).run()
+    except (SimulationError, DataError):
+        return out, ok
+    values = result[list(cm.model.output_names)].to_numpy(dtype=float)
+    pos = np.concatenate([np.arange(n) for n in lengths])
+    row_of = np.repeat(np.arange(R), lengths)
+    out[row_of, pos] = values
+    ok = np.array([np.any(np.isfinite(out[r, :lengths[r]])) for r in range(R)])  # a failed row is all NaN
+    return out, ok
 
 
 def _minutes(time_unit: str) -> float:

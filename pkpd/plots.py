@@ -732,7 +732,7 @@ _BLQ = dict(marker="v", s=22, facecolors="none", linewidths=0.9, zorder=3)
 
 def _fit_parts(result):
     """(representative FitResult, per-subject results or None) of a FitResult or SubjectFits."""
-    from .fitting import FitResult, SubjectFits
+    from .estimation.individual import FitResult, SubjectFits
 
     if isinstance(result, FitResult):
         return result, None
@@ -1021,7 +1021,7 @@ def plot_profile(profiles, *, titles=None):
     import matplotlib
     import matplotlib.pyplot as plt
 
-    from .fitting import ProfileLikelihood
+    from .estimation.uncertainty import ProfileLikelihood
 
     items = [profiles] if isinstance(profiles, ProfileLikelihood) else list(profiles)
     if not items or not all(isinstance(p, ProfileLikelihood) for p in items):

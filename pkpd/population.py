@@ -466,23 +466,57 @@ class CovariateEffect:
     ``kind``: ``"power"`` (allometric): :math:`\theta\,(c/\mathrm{ref})^{\mathrm{value}}` (e.g. exponent 0.75 on CL
     with WT, ref 70 kg); ``"linear"``: :math:`\theta\,(1 + \mathrm{value}\,(c - \mathrm{ref}))`;
     ``"categorical"``: :math:`\theta\,\mathrm{value}[c]` with ``value`` a dict category -> factor (missing
-    categories: factor 1).
+    categories: factor 1); ``"indicator"``: :math:`\theta\,(1 + \mathrm{value}\cdot I)` with :math:`I` = 1 where
+    ``condition`` holds (one comparison of one covariate, e.g. ``"APGR < 5"``; parsed by the model-expression
+    language's allow-list, never evaluated as code) and 0 elsewhere: NONMEM's
+    ``IF (APGR.LT.5) TVV = TVV*(1+THETA(3))``, one shared coefficient (default 0) for every subject in the group.
 
     Examples
     --------
     >>> CovariateEffect("CL", "WT", "power", 0.75, ref=70).apply(np.array([2.0]), {"WT": np.array([140.0])})
     array([3.36358566])
+    >>> low = CovariateEffect(parameter="V", kind="indicator", condition="APGR < 5", value=0.3)
+    >>> low.covariate, low.apply(np.array([1.0, 1.0]), {"APGR": np.array([3.0, 8.0])})
+    ('APGR', array([1.3, 1. ]))
     """
 
     parameter: str
-    covariate: str
-    kind: str
-    value: object
+    covariate: str = ""
+    kind: str = "power"
+    value: object = None
     ref: float = 1.0
+    condition: str | None = None
 
     def __post_init__(self):
-        if self.kind not in ("power", "linear", "categorical"):
-            raise PkpdError(f"CovariateEffect: kind must be 'power', 'linear' or 'categorical'; got {self.kind!r}")
+        if self.kind not in ("power", "linear", "categorical", "indicator"):
+            raise PkpdError(f"CovariateEffect: kind must be 'power', 'linear', 'categorical' or 'indicator'; got "
+                            f"{self.kind!r}")
+        if self.kind == "indicator":
+            used = sorted(_names_of_condition(self.condition, self.parameter))
+            if len(used) != 1 or (self.covariate and used != [self.covariate]):
+                raise PkpdError(f"CovariateEffect on {self.parameter!r}: the condition {self.condition!r} must "
+                                f"compare one covariate{' (' + repr(self.covariate) + ')' if self.covariate else ''}"
+                                f" with a number, e.g. 'APGR < 5'; it uses {used}")
+            object.__setattr__(self, "covariate", used[0])
+            if self.value is None:
+                object.__setattr__(self, "value", 0.0)
+            return
+        if self.condition is not None:
+            raise PkpdError(f"CovariateEffect on {self.parameter!r}: condition= is for kind='indicator'; got kind "
+                            f"{self.kind!r}")
+        if not self.covariate:
+            raise PkpdError(f"CovariateEffect on {self.parameter!r}: name the covariate")
+        if self.value is None:
+            raise PkpdError(f"CovariateEffect on {self.parameter!r}: give the initial value (exponent, slope, or "
+                            "for 'categorical' a dict category -> factor)")
+
+    def indicator(self, values) -> np.ndarray:
+        """1.0 where the condition holds for covariate ``values`` (n,), else 0.0 (kind ``"indicator"``)."""
+        from . import expressions as ex
+
+        tree = _condition_tree(self.condition, self.parameter)
+        with np.errstate(all="ignore"):
+            return np.asarray(ex.evaluate(tree, {self.covariate: np.asarray(values, dtype=float)}), dtype=float)
 
     def apply(self, typical: np.ndarray, covariates: Mapping) -> np.ndarray:
         """Typical values (n,) adjusted by this effect, given covariate columns (n,)."""
@@ -498,7 +532,32 @@ class CovariateEffect:
             return typical * (c / self.ref) ** float(self.value)
         if self.kind == "linear":
             return typical * (1.0 + float(self.value) * (c - self.ref))
+        if self.kind == "indicator":
+            return typical * (1.0 + float(self.value) * self.indicator(c))
         return typical * np.array([float(dict(self.value).get(x, 1.0)) for x in c])
+
+
+def _condition_tree(condition, parameter: str):
+    """The condition of an indicator effect as ``ifelse(condition, 1, 0)``, parsed by the allow-list."""
+    from . import expressions as ex
+
+    if not isinstance(condition, str) or not condition.strip():
+        raise PkpdError(f"CovariateEffect on {parameter!r}: kind='indicator' needs condition=, one comparison of a "
+                        f"covariate with a number, e.g. condition='APGR < 5'; got {condition!r}")
+    try:
+        tree = ex.parse(f"ifelse({condition}, 1, 0)")
+    except ex.ExpressionError as err:
+        raise PkpdError(f"CovariateEffect on {parameter!r}: condition {condition!r} is not one comparison of a "
+                        f"covariate with a number ({err})") from None
+    if not isinstance(tree, ex.Call) or tree.func != "ifelse" or tree.args[1:] != (ex.Num(1.0), ex.Num(0.0)):
+        raise PkpdError(f"CovariateEffect on {parameter!r}: condition {condition!r} is not one comparison")
+    return tree
+
+
+def _names_of_condition(condition, parameter: str) -> set[str]:
+    from . import expressions as ex
+
+    return ex.names(_condition_tree(condition, parameter))
 
 
 # ====================================================================================================== simulate

@@ -421,8 +421,8 @@ def _simulate_trial(job: _Job, rng: np.random.Generator):
 
 def _fit(job: _Job, data):
     """Fit one simulated trial; returns (names, estimates, se, ci_low, ci_high, converged, message)."""
-    from .fitting import fit
-    from .nlme import fit_population
+    from .estimation.individual import fit
+    from .estimation.population_fit import fit_population
 
     args = dict(job.estimation)
     if job.kind == "population":
@@ -465,7 +465,7 @@ def _truth(job: _Job, seed) -> tuple[list[str], list[float]]:
 
 def _fit_names(job: _Job, data) -> list[str]:
     if job.kind == "population":
-        from .nlme import fit_population
+        from .estimation.population_fit import fit_population
 
         # the objective at the starting values only (maxeval=0): the names of the parameters, nothing estimated
         args = dict(job.estimation) | {"maxeval": 0, "covariance": None}

@@ -1,0 +1,173 @@
+"""Generated native libraries of augmented systems: building, caching, calling (private).
+
+One library per (model, differentiated parameters, derivative multisets, fitted outputs): the C source from
+:mod:`pkpd.estimation._codegen`, compiled by the native engine's compiler (:func:`pkpd._native.compile_c`) into the
+verified cache folder (:mod:`pkpd._cache`) under the hash of its source, and loaded from its verified bytes
+(:func:`pkpd._native.load_library`), as the engine's own libraries are. Its entry points:
+
+* :meth:`CompiledSystem.predict`: parameters and covariates per subject -> recorded outputs (values and their
+  derivatives by every multiset) at each subject's output times, in one parallel batch;
+* :meth:`CompiledSystem.inner`: the empirical Bayes estimates of every subject in parallel
+  (:mod:`pkpd.estimation._inner_template`).
+
+Without a C compiler there is no library: :func:`available` says so and the estimator uses its numpy path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PkpdError
+from ..model import Model
+from ._codegen import Layout, generate, library_stem
+from ._derivative_system import DerivativeSystem, derivative_system
+from ._inner_template import INNER_TEMPLATE
+
+_P = ctypes.c_void_p
+_I = ctypes.c_int64
+_D = ctypes.c_double
+_PREDICT_ARGS = [_I, _I, _P, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _D, _D, _D, _I, _P, _P, _P, _I]
+_INNER_ARGS = [_I, _I, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P,
+               _P, _P, _P, _P, _I, _D, _D, _D, _I, _P, _I, _D, _P, _P, _P, _P, _I]
+
+
+def available() -> bool:
+    """Whether the compiled inner problem can be built here (a C compiler, and the native engine not refused)."""
+    from .._native import compiler
+
+    return compiler() is not None and os.environ.get("PKPD_ENGINE", "").strip().lower() != "numba"
+
+
+def _c(a: np.ndarray, dtype=float) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+class CompiledSystem:
+    """A loaded library of an augmented system (private)."""
+
+    def __init__(self, system: DerivativeSystem, path: Path, image: bytes, layout: Layout):
+        from .._native import load_library
+
+        self.system = system
+        self.layout = layout
+        self.path = path
+        self._lib = load_library(path, image)
+        self._predict = self._lib.pkpd_predict
+        self._predict.argtypes = _PREDICT_ARGS
+        self._predict.restype = ctypes.c_int
+        self._inner = self._lib.pkpd_inner
+        self._inner.argtypes = _INNER_ARGS
+        self._inner.restype = ctypes.c_int
+
+    @staticmethod
+    def _check_design(design):
+        ev = design.events
+        n = design.n
+        ok = (ev.time.shape == ev.kind.shape == ev.index.shape == ev.value.shape and ev.time.shape[0] == n
+              and ev.count.shape == (n,) and design.tt.shape == design.pre.shape and design.tt.shape[0] == n
+              and design.n_out.shape == (n,) and design.t0.shape == (n,))
+        if ok and n:
+            ok = (int(design.n_out.max()) <= design.tt.shape[1] and int(design.n_out.min()) >= 0
+                  and int(ev.count.max()) <= ev.time.shape[1] and int(ev.count.min()) >= 0)
+        if not ok:
+            raise PkpdError("internal: inconsistent design passed to the compiled estimation library")
+
+    # -- predictions ------------------------------------------------------------------------------------------
+    def predict(self, base: np.ndarray, design, settings, methods: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Recorded outputs (n, max_out, n_outputs) and solver status (n,) of every row of ``base`` (parameters,
+        covariates and the scales of the derivatives, n = copies x design subjects; row ``s`` is subject
+        ``s % design.n``). ``methods`` (one per
+        design subject, see the template) is updated in place."""
+        from .._native import threads
+
+        lay = self.layout
+        base = _c(base)
+        n = base.shape[0]
+        self._check_design(design)
+        if base.shape[1] != lay.n_params + lay.n_covariates + lay.n_scales or n % max(design.n, 1):
+            raise PkpdError("internal: parameter rows of the wrong shape for the compiled estimation library")
+        reps = n // design.n if design.n else 0
+        ev = design.events
+        row_methods = _c(np.tile(methods, reps), np.int64)
+        outputs = np.empty((n, design.tt.shape[1], lay.n_outputs))
+        status = np.zeros(n, dtype=np.int64)
+        counters = np.zeros((n, 4))
+        t0 = _c(np.tile(design.t0, reps))
+        if n:
+            rc = self._predict(n, design.n, _ptr(base), ev.time.shape[1], _ptr(ev.time), _ptr(ev.kind),
+                               _ptr(ev.index), _ptr(ev.value), _ptr(ev.count), design.tt.shape[1], _ptr(design.tt),
+                               _ptr(design.pre), _ptr(design.n_out), _ptr(t0), _ptr(row_methods),
+                               float(settings.rtol), float(settings.atol), float(settings.max_step),
+                               int(settings.max_steps), _ptr(outputs), _ptr(status), _ptr(counters), threads())
+            if rc != 0:
+                raise MemoryError("the compiled estimation library could not allocate its work memory")
+            methods[:] = row_methods.reshape(reps, design.n).max(axis=0)
+        self.last_counters = counters
+        return outputs, status
+
+    # -- the inner problem --------------------------------------------------------------------------------------
+    def inner(self, theta: np.ndarray, eta: np.ndarray, W: np.ndarray, design, obs, errors, R0, interaction: bool,
+              settings, methods: np.ndarray, *, max_iter: int = 100, tol: float = 1e-7):
+        """Empirical Bayes estimates (n, q) from starting values ``eta`` (an updated copy), the objective at them
+        (n,), status (n,) and Newton iterations (n,).
+
+        ``theta``: typical parameters, covariates and derivative scales (n, n_params + n_cov + q); ``obs``: the
+        design's CSR observation arrays; ``errors``: (kind, a, b) arrays per fitted output; ``R0``: residual
+        variances per observation (FOCE) or None; ``methods``: solver method per subject (updated in place).
+        """
+        from .._native import threads
+
+        n, q = eta.shape
+        eta = np.array(eta, dtype=float, order="C")
+        theta = _c(theta)
+        W = _c(W)
+        self._check_design(design)
+        ev = design.events
+        obj = np.empty(n)
+        status = np.zeros(n, dtype=np.int64)
+        n_iter = np.zeros(n, dtype=np.int64)
+        counters = np.zeros((n, 4))
+        R0 = _c(np.full(obs.u.size, np.nan) if R0 is None else R0)
+        kind, a, b = (_c(errors[0], np.int64), _c(errors[1]), _c(errors[2]))
+        eta_param = _c(design.eta_param, np.int64)
+        eta_kind = _c(design.eta_kind, np.int64)
+        lay = self.layout
+        if (theta.shape != (n, lay.n_params + lay.n_covariates + lay.n_scales) or W.shape != (q, q)
+                or tuple(self.system.parameters) != tuple(eta_param.tolist()) or design.n != n
+                or obs.start.shape != (n + 1,) or R0.shape != obs.u.shape or methods.shape != (n,)
+                or methods.dtype != np.int64 or kind.shape != (len(self.system.fitted),)):
+            raise PkpdError("internal: inconsistent arrays passed to the compiled inner problem")
+        if n:
+            rc = self._inner(n, q, len(self.system.fitted), _ptr(theta), _ptr(eta_param), _ptr(eta_kind), _ptr(W),
+                             _ptr(eta), ev.time.shape[1], _ptr(ev.time), _ptr(ev.kind), _ptr(ev.index),
+                             _ptr(ev.value), _ptr(ev.count), design.tt.shape[1], _ptr(design.tt), _ptr(design.pre),
+                             _ptr(design.n_out), _ptr(design.t0), _ptr(obs.start), _ptr(obs.ti), _ptr(obs.out),
+                             _ptr(obs.cens), _ptr(obs.u), _ptr(obs.lim), _ptr(R0), _ptr(kind), _ptr(a), _ptr(b),
+                             int(bool(interaction)), float(settings.rtol), float(settings.atol),
+                             float(settings.max_step), int(settings.max_steps), _ptr(methods), int(max_iter),
+                             float(tol), _ptr(obj), _ptr(status), _ptr(n_iter), _ptr(counters), threads())
+            if rc != 0:
+                raise MemoryError("the compiled inner problem could not allocate its work memory")
+        return eta, obj, status, n_iter
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_system(model: Model, parameters: tuple[int, ...], multisets: tuple[tuple[int, ...], ...],
+                    fitted: tuple[int, ...]) -> CompiledSystem:
+    """The library of the augmented system (built once, then loaded from the cache folder)."""
+    from .._cache import cache_root
+    from .._native import compile_c
+
+    system = derivative_system(model, parameters, multisets, fitted)
+    source, layout = generate(system, INNER_TEMPLATE)
+    path, image = compile_c(source, cache_root(), library_stem(source), "the estimation library of a model")
+    return CompiledSystem(system, path, image, layout)

@@ -1,0 +1,346 @@
+"""Observations and doses of a NONMEM dataset laid out for the estimators (private to the package).
+
+:func:`_observations` is the one adapter between :class:`pkpd.nonmem.NonmemDataset` and the fitters: per-subject
+designs (regimens, covariates, observation times with NONMEM record order) and flat observation arrays; datasets
+whose doses a Regimen cannot express (steady state, resets) are simulated record by record (:class:`_Records`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import units as un
+from ..dosing import Regimen
+from ..error_models import M1
+from ..errors import DataError, FitError
+from ..model import Model
+
+
+# ====================================================================================================== data
+@dataclass(frozen=True, eq=False)
+class _Data:
+    """Observations ready for fitting (private): per-subject design plus flat observation arrays.
+
+    ``times`` holds each subject's distinct observation times in model time units, padded with the last one;
+    ``pre`` flags a time whose observations come before a dose given at that time (NONMEM record order).
+    """
+
+    model: Model
+    ids: tuple
+    regimens: tuple
+    covariates: np.ndarray        # (n_subjects, n_covariates), model order
+    explicit: frozenset           # covariates that the data give
+    outputs: tuple[str, ...]      # fitted outputs, model order
+    times: np.ndarray             # (n_subjects, max_times)
+    pre: np.ndarray               # (n_subjects, max_times) int64
+    n_times: np.ndarray           # (n_subjects,) int64
+    subject: np.ndarray           # (n_obs,) subject index
+    time_index: np.ndarray        # (n_obs,) column of ``times``
+    output: np.ndarray            # (n_obs,) index into ``outputs``
+    time: np.ndarray              # (n_obs,) [model time unit]
+    dv: np.ndarray                # (n_obs,)
+    limit: np.ndarray             # (n_obs,) LLOQ [output unit], NaN when none
+    censored: np.ndarray          # (n_obs,) bool
+    row: np.ndarray               # (n_obs,) row in the file (1-based), for messages
+    time_unit: str                # of the data (TIME column)
+    dropped: int = 0              # censored observations dropped (M1)
+    covariate_events: object = None  # EventTable (n_subjects, w) of time-varying covariates (kind 3), or None
+    records: object = None        # _Records: doses a Regimen cannot express (steady state, resets), else None
+
+    @property
+    def n_subjects(self) -> int:
+        return len(self.ids)
+
+    def subset(self, subjects: Sequence[int]) -> _Data:
+        """The data of some subjects (by index), in that order."""
+        subjects = list(subjects)
+        keep = np.isin(self.subject, subjects)
+        remap = np.full(self.n_subjects, -1)
+        remap[subjects] = np.arange(len(subjects))
+        return dataclasses.replace(
+            self, ids=tuple(self.ids[i] for i in subjects), regimens=tuple(self.regimens[i] for i in subjects),
+            covariates=self.covariates[subjects], times=self.times[subjects], pre=self.pre[subjects],
+            n_times=self.n_times[subjects], subject=remap[self.subject[keep]], time_index=self.time_index[keep],
+            output=self.output[keep], time=self.time[keep], dv=self.dv[keep], limit=self.limit[keep],
+            censored=self.censored[keep], row=self.row[keep],
+            covariate_events=None if self.covariate_events is None else _subset_events(self.covariate_events,
+                                                                                       subjects),
+            records=None if self.records is None else self.records.subset(subjects, keep))
+
+    def with_observations(self, dv: np.ndarray, censored: np.ndarray) -> _Data:
+        """The same design with other observed values (parametric bootstrap)."""
+        return dataclasses.replace(self, dv=np.asarray(dv, dtype=float), censored=np.asarray(censored, dtype=bool))
+
+
+def _subset_events(ev, subjects):
+    from ..simulation import EventTable
+
+    return EventTable(ev.time[subjects], ev.kind[subjects], ev.index[subjects], ev.value[subjects],
+                      ev.count[subjects])
+
+
+def _read(model: Model, data):
+    import pandas as pd
+
+    from ..nonmem import NonmemDataset, read_nonmem
+
+    if isinstance(data, NonmemDataset):
+        return data
+    if isinstance(data, pd.DataFrame | str | os.PathLike):
+        return read_nonmem(data, model)
+    raise FitError(f"data: expected a NonmemDataset (pkpd.nonmem.read_nonmem), a pandas DataFrame or a CSV path in "
+                   f"the NONMEM layout; got {type(data).__name__}")
+
+
+def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
+    """The one adapter between NONMEM datasets and the fitter."""
+    import pandas as pd
+
+    ds = _read(model, data)
+    table = ds.table
+    src = ds.source
+    obs = ds.observations(model)
+    if obs.empty:
+        raise FitError(f"data{' ' + repr(src) if src else ''}: there are no observations (EVID=0 records with MDV=0 "
+                       "and a DV)")
+    for column in ("LIMIT",):
+        if column in obs and obs[column].notna().any():
+            raise FitError(f"data: column {column} (interval censoring) is not supported by fit(); remove it, and "
+                           "use LLOQ (with BLQ or CENS) for values below the limit of quantification")
+    if "DVID" not in table:
+        if len(outputs) > 1:
+            raise FitError(f"data: there is no DVID column, so observations cannot be matched to the {len(outputs)} "
+                           f"outputs in error ({', '.join(outputs)}); add a DVID column naming each record's output")
+        obs["output"] = outputs[0]
+    names = obs["output"].to_numpy()
+    unknown = sorted(set(names) - set(outputs))
+    if unknown:
+        counts = ", ".join(f"{int((names == u).sum())} of {u!r}" for u in unknown)
+        raise FitError(f"data: there are observations ({counts}) of outputs that error gives no error model for; add "
+                       f"them to error (e.g. error={{{unknown[0]!r}: pkpd.Proportional(cv=0.2)}}) or remove those "
+                       "records")
+    rows = obs["ROW"].to_numpy().astype(np.int64)
+    dv = obs["DV"].to_numpy(dtype=float)
+    bad = ~np.isfinite(dv)
+    if bad.any():
+        raise DataError(f"DV must be a finite number; got {dv[bad][0]}", row=int(rows[bad][0]), column="DV",
+                        file=src)
+    # censoring: BLQ=1, CENS=1 (DV holds the limit), or DV < LLOQ
+    n = dv.size
+    limit = np.full(n, np.nan)
+    censored = np.zeros(n, dtype=bool)
+    if "LLOQ" in obs:
+        lloq = obs["LLOQ"].to_numpy(dtype=float)
+        given = np.isfinite(lloq)
+        limit[given] = lloq[given]
+        censored |= given & (dv < lloq)
+    if "BLQ" in obs:
+        flag = np.nan_to_num(obs["BLQ"].to_numpy(dtype=float), nan=0.0) == 1
+        no_limit = flag & ~np.isfinite(limit)
+        if no_limit.any():
+            raise DataError("BLQ=1 but this record has no LLOQ; give the limit of quantification in an LLOQ column",
+                            row=int(rows[no_limit][0]), column="LLOQ", file=src)
+        censored |= flag
+    if "CENS" in obs:
+        cens = np.nan_to_num(obs["CENS"].to_numpy(dtype=float), nan=0.0)
+        if (cens == -1).any():
+            raise DataError("CENS=-1 (above the upper limit of quantification) is not supported by fit()",
+                            row=int(rows[cens == -1][0]), column="CENS", file=src)
+        flag = cens == 1
+        limit = np.where(flag & ~np.isfinite(limit), dv, limit)
+        censored |= flag
+    limit_bad = censored & ~np.isfinite(limit)
+    if limit_bad.any():
+        raise DataError(f"the limit of quantification must be a finite number; got {limit[limit_bad][0]}",
+                        row=int(rows[limit_bad][0]), column="LLOQ", file=src)
+    out_index = np.array([outputs.index(o) for o in names], dtype=np.int64)
+    for k, name in enumerate(outputs):
+        mine = out_index == k
+        if not mine.any():
+            raise FitError(f"error[{name!r}]: the data have no observations of output {name!r}; check the DVID "
+                           "column, or remove this output from error")
+        if censored[mine].all():
+            raise FitError(f"error[{name!r}]: all {int(mine.sum())} observations of {name!r} are below the limit "
+                           "of quantification: there is nothing to estimate from; check LLOQ/BLQ, or remove this "
+                           "output from error")
+    dropped = 0
+    if isinstance(blq, M1) and censored.any():
+        keep = ~censored
+        dropped = int(censored.sum())
+        obs, rows, dv, limit, censored, out_index = (obs[keep].reset_index(drop=True), rows[keep], dv[keep],
+                                                     limit[keep], censored[keep], out_index[keep])
+
+    # model-time of each observation, and whether it precedes a dose record at the same time (record order)
+    tf = un.convert(ds.time_unit, model.time_unit)
+    ids_obs = obs["ID"].to_numpy()
+    t_obs = obs["TIME"].to_numpy(dtype=float)
+    dose_rec = table[np.isin(table["EVID"].to_numpy(), (1, 4))]
+    pre = np.zeros(len(obs), dtype=np.int64)
+    if len(dose_rec):
+        last_dose_row = dose_rec.groupby(["ID", "TIME"])["ROW"].max().to_dict()
+        later = np.array([last_dose_row.get(k, -1) for k in zip(ids_obs, t_obs)])
+        pre = (later > rows).astype(np.int64)
+
+    # per-subject regimens and covariates; steady-state doses and resets are simulated record by record instead
+    records = None
+    evid = table["EVID"].to_numpy()
+    first = ~table.duplicated("ID").to_numpy()
+    if (table["SS"].to_numpy() != 0).any() or (evid == 3).any() or ((evid == 4) & ~first).any():
+        regimens = {}
+        records = _Records(ds)
+    else:
+        try:
+            regimens = ds.to_regimens(model)
+        except DataError as err:
+            raise FitError(f"data: {err}; fit() needs doses that a Regimen can express") from None
+    subject_ids = list(pd.unique(ids_obs))
+    canonical: dict = {}
+    regs = []
+    for sid in subject_ids:
+        r = regimens.get(sid, Regimen.none())
+        regs.append(canonical.setdefault(r, r))
+    covariates, explicit, changes = _subject_covariates(model, ds, subject_ids, tf)
+
+    # distinct (time, pre) per subject: pre-dose rows first at equal times
+    sub_index = {sid: i for i, sid in enumerate(subject_ids)}
+    subj = np.array([sub_index[s] for s in ids_obs], dtype=np.int64)
+    t_model = t_obs * tf
+    n_s = len(subject_ids)
+    per = []
+    time_index = np.zeros(len(obs), dtype=np.int64)
+    for i in range(n_s):
+        mine = np.flatnonzero(subj == i)
+        keys = sorted(set(zip(t_model[mine], -pre[mine])))
+        lookup = {k: j for j, k in enumerate(keys)}
+        for j in mine:
+            time_index[j] = lookup[(t_model[j], -pre[j])]
+        per.append(keys)
+    width = max(len(k) for k in per)
+    times = np.zeros((n_s, width))
+    pre_flags = np.zeros((n_s, width), dtype=np.int64)
+    n_times = np.zeros(n_s, dtype=np.int64)
+    for i, keys in enumerate(per):
+        tk = np.array([k[0] for k in keys])
+        times[i, :tk.size] = tk
+        times[i, tk.size:] = tk[-1]
+        pre_flags[i, :tk.size] = [-k[1] for k in keys]
+        n_times[i] = tk.size
+    if records is not None:
+        if list(pd.unique(table["ID"].to_numpy())) != subject_ids:
+            raise FitError("data: with steady-state doses or resets, every subject needs an observation")
+        records = records.locate(rows, subj)
+    return _Data(model=model, ids=tuple(_plain(s) for s in subject_ids), regimens=tuple(regs),
+                 covariates=covariates, explicit=explicit, outputs=tuple(outputs), times=times, pre=pre_flags,
+                 n_times=n_times, subject=subj, time_index=time_index, output=out_index, time=t_model, dv=dv,
+                 limit=limit, censored=censored, row=rows, time_unit=ds.time_unit, dropped=dropped,
+                 covariate_events=changes, records=records)
+
+
+@dataclass(frozen=True, eq=False)
+class _Records:
+    """A dataset whose doses a Regimen cannot express (steady state SS=1/2, resets): predictions are simulated
+    record by record with :func:`pkpd.nonmem.simulate_rows`, the machinery of ``simulate_nonmem`` (private)."""
+
+    dataset: object
+    position: np.ndarray | None = None   # (n_obs,) each observation's record among its subject's records
+
+    def locate(self, rows: np.ndarray, subject: np.ndarray) -> _Records:
+        import pandas as pd
+
+        t = self.dataset.table
+        ids = t["ID"].to_numpy()
+        row_col = t["ROW"].to_numpy()
+        where = {}
+        for sid in pd.unique(ids):
+            for k, r in enumerate(row_col[ids == sid]):
+                where[int(r)] = k
+        return dataclasses.replace(self, position=np.array([where[int(r)] for r in rows], dtype=np.int64))
+
+    def predictions(self, cm, params: np.ndarray, subjects: np.ndarray, settings) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs (R, records, n_outputs) of subject ``subjects[r]`` with parameter row ``params[r]``, and which
+        rows were solved."""
+        from ..nonmem import simulate_rows
+
+        return simulate_rows(cm, self.dataset, params, subjects, settings)
+
+    def subset(self, subjects, keep_obs) -> _Records:
+        """The records of some subjects (distinct, by index), in that order."""
+        import pandas as pd
+
+        t = self.dataset.table
+        ids = t["ID"].to_numpy()
+        unique = pd.unique(ids)
+        table = pd.concat([t[ids == unique[i]] for i in subjects], ignore_index=True)
+        return _Records(dataclasses.replace(self.dataset, table=table), self.position[keep_obs])
+
+
+def _plain(x):
+    if isinstance(x, float | np.floating) and float(x).is_integer():
+        return int(x)
+    return x.item() if isinstance(x, np.generic) else x
+
+
+# A covariate that changes at a record takes its new value just after that record (NONMEM's "next observation
+# carried backward"): the change is applied _NOCB_DELAY x max(1, |t|) model time units after the record, so that
+# observations at the record's time still see the old value. The delay (3.6 ms for hours) is far below what the
+# solution can resolve at the tolerances used for fitting.
+_NOCB_DELAY = 1e-9
+
+
+def _subject_covariates(model: Model, ds, subject_ids, time_factor: float = 1.0
+                        ) -> tuple[np.ndarray, frozenset, object]:
+    """Per-subject covariates (first record's value), the names given by the data, and the events of covariates
+    that change within a subject (an EventTable of kind 3, or None)."""
+    table = ds.table
+    params = {p.upper(): p for p in model.parameter_names}
+    for column in ds.covariate_columns:
+        if column.upper() in params:
+            raise FitError(f"data: column {column!r} has the name of model parameter {params[column.upper()]!r}; "
+                           "fit() takes parameters from the model (estimated or fixed), not from data columns; "
+                           "rename or remove the column")
+    by_upper = {c.upper(): c for c in ds.covariate_columns}
+    cov = np.tile([c.value for c in model.covariates], (len(subject_ids), 1)).astype(float)
+    explicit = set()
+    changes: list[list[tuple[float, int, float]]] = [[] for _ in subject_ids]
+    n_params = len(model.parameters)
+    by_id = dict(tuple(table.groupby("ID", sort=False)))
+    for j, c in enumerate(model.covariates):
+        column = c.name if c.name in ds.covariate_columns else by_upper.get(c.name.upper())
+        if column is None:
+            continue
+        explicit.add(c.name)
+        for i, sid in enumerate(subject_ids):
+            sub = by_id[sid]
+            values = sub[column].to_numpy(dtype=float)
+            finite = np.isfinite(values)
+            if not finite.any():
+                continue
+            values = values[finite]
+            cov[i, j] = values[0]
+            if np.any(values != values[0]):
+                times = sub["TIME"].to_numpy(dtype=float)[finite] * time_factor
+                if np.any(np.diff(times) < 0):
+                    raise DataError(f"covariate {c.name!r} changes within subject {_plain(sid)}, whose TIME goes "
+                                    "back (a new occasion): time-varying covariates are fitted on one clock only",
+                                    row=int(sub["ROW"].to_numpy()[0]), column=column, file=ds.source)
+                for k in np.flatnonzero(values[1:] != values[:-1]):
+                    t = times[k]
+                    changes[i].append((t + _NOCB_DELAY * max(1.0, abs(t)), n_params + j, float(values[k + 1])))
+    events = None
+    if any(changes):
+        from ..simulation import set_events
+
+        width = max(len(c) for c in changes)
+        time = np.full((len(subject_ids), width), np.inf)
+        index = np.zeros(time.shape, dtype=np.int64)
+        value = np.zeros(time.shape)
+        for i, evs in enumerate(changes):
+            for k, (t, q_index, v) in enumerate(evs):
+                time[i, k], index[i, k], value[i, k] = t, q_index, v
+        events = set_events(time, index, value)
+    return cov.reshape(len(subject_ids), len(model.covariates)), frozenset(explicit), events
