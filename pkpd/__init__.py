@@ -169,7 +169,8 @@ __all__ = list(_LAZY)
 # pkpd.plots.plot_gof...), imported on first access like the names above.
 _SUBMODULES = ("load", "model", "compile", "dosing", "settings", "simulation", "summaries", "nonmem", "error_models",
                "fitting", "sse", "population", "nlme", "metrics", "scenarios", "sensitivity", "report", "plots",
-               "explorer", "errors", "units", "expressions", "jax_backend", "cli")
+               "explorer", "errors", "units", "expressions", "jax_backend", "cli", "noncompartmental", "uncertainty",
+               "fit_files", "design", "model_selection", "predictive_checks", "decision_plots")
 
 
 def __getattr__(name: str):
