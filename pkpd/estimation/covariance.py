@@ -18,7 +18,9 @@ def _covariance_step(layout: _Layout, x: np.ndarray, run, which: str, names: lis
     notes = []
     cov = None
     r_ok = _is_pd(Rm)
-    s_ok = _is_pd(Sm)
+    # S = sum of n_subjects outer products has rank <= n_subjects: a rank test, as Cholesky may pass a singular S by
+    # rounding
+    s_ok = _is_pd(Sm) and int(np.linalg.matrix_rank(Sm)) == p
     order = {"sandwich": ["sandwich", "R", "S"], "R": ["R", "S"], "S": ["S", "R"]}[which]
     for kind in order:
         # the sandwich needs S positive definite too (as NONMEM's): with a singular S (fewer subjects than

@@ -127,10 +127,13 @@ def test_no_sandwich_from_a_singular_s_matrix():
                                        ["ka", "CL", "V"], None, None, None)
     names = nlme._pretty_names(layout, iiv)
     g = np.random.default_rng(1).normal(size=(3, 5))   # 3 subjects, 5 parameters
+    S = g.T @ g
+    S = S + 1e-15 * np.abs(S).max() * np.eye(5)        # rounding-level noise: Cholesky alone would pass it
+    np.linalg.cholesky(S)
 
     class Run:
         def matrices(self, x):
-            return 2.0 * np.eye(5), g.T @ g
+            return 2.0 * np.eye(5), S
 
     cov, msg = nlme._covariance_step(layout, layout.x0, Run(), "sandwich", names)
     assert msg.startswith("2 R^-1") and "S matrix (cross-product of the per-subject gradients) is singular" in msg
