@@ -110,6 +110,8 @@ _LAZY = {
     "LikelihoodRatioTest": "pkpd.estimation.uncertainty",
     "simulation_estimation": "pkpd.sse",
     "SimulationEstimation": "pkpd.sse",
+    "load_fit": "pkpd.fit_files",
+    "ParameterUncertainty": "pkpd.uncertainty",
     # population
     "IIV": "pkpd.population",
     "IOV": "pkpd.population",
@@ -143,9 +145,11 @@ _LAZY = {
     "CategoricalVPC": "pkpd.endpoint_vpc",
     # metrics
     "Endpoint": "pkpd.metrics",
-    "nca": "pkpd.metrics",
-    "nca_profile": "pkpd.metrics",
-    "NCAResult": "pkpd.metrics",
+    "nca": "pkpd.noncompartmental",
+    "nca_profile": "pkpd.noncompartmental",
+    "NCAResult": "pkpd.noncompartmental",
+    "LambdaZ": "pkpd.noncompartmental",
+    "nca_sparse": "pkpd.noncompartmental",
     # scenarios
     "Arm": "pkpd.scenarios",
     "dose_ranging_arms": "pkpd.scenarios",
@@ -192,7 +196,9 @@ _SUBMODULES = ("load", "model", "endpoints", "compile", "dosing", "settings", "s
                "nonmem", "error_models", "fitting", "sse", "population", "nlme", "endpoint_vpc", "metrics",
                "scenarios", "sensitivity", "report", "plots", "explorer", "errors", "units", "expressions",
                "jax_backend", "cli", "priors", "saem", "importance", "bayes", "mcmc", "closed_form",
-               "linear_system")
+               "linear_system",
+               "noncompartmental", "uncertainty", "fit_files", "design", "model_selection", "predictive_checks",
+               "decision_plots")
 
 
 def __getattr__(name: str):

@@ -657,24 +657,28 @@ def _fit_plots(result, out: Path, data=None) -> list:
 
 # ------------------------------------------------------------------------------------------------------- nca
 _NCA_EXAMPLE = """\
-example (the theophylline data: oral doses in mg, concentrations in mg/L, times in h):
-  pkpd nca notebooks/data/theoph.csv --out nca.csv --dose-unit mg --conc-unit mg/L
+examples (the theophylline data: oral doses in mg, concentrations in mg/L, times in h; a dose unit is never guessed):
+  pkpd nca notebooks/data/theoph.csv --out nca.csv --dose-unit mg --conc-unit mg/L --partial 0-4 --partial 4-24
+ pkpd nca notebooks/data/theoph.csv --out lz.csv --dose-unit mg --lambda-z 1=9-25 --exclude 2=12 --plot-lambda-z lz.png
+more: --route iv-bolus --lambda-z-rule winnonlin (WinNonlin's IV-bolus rule); --tau 12 --steady-state (the last dose
+of each subject starts the interval); --sparse (a serial-sacrifice design: Bailer's AUC with its SE).
 
 One row per subject and output (DVID): Cmax, Tmax, AUClast, AUCinf, % extrapolated, lambda_z (and the points and
-adjusted R^2 of its best-fit terminal phase), t1/2, MRT, CL (CL/F), Vz (Vz/F), Vss (IV). The header gives each
+adjusted R^2 of its best-fit terminal phase), t1/2, MRT, CL (CL/F), Vz (Vz/F), Vss (IV); with --tau: AUCtau, Cmin,
+Cavg, fluctuation, swing, accumulation index; with --partial: one column per partial area. The header gives each
 column's unit when --dose-unit and --conc-unit are given. The conventions are those of PKNCA and WinNonlin (see
-'pydoc pkpd.metrics').
+'pydoc pkpd.noncompartmental').
 """
 
 
 def _add_nca(commands) -> None:
-    from .metrics import AUC_METHODS, ROUTES
+    from .metrics import AUC_METHODS
+    from .noncompartmental import LAMBDA_Z_RULES, ROUTES
 
     cmd = commands.add_parser(
         "nca", help="non-compartmental analysis of NONMEM-layout data; one row per subject and output",
-        description="Non-compartmental analysis (single dose per subject) of the observations in DATA (NONMEM "
-                    "layout: ID, TIME, DV, AMT, EVID; optional MDV, DVID naming the output, RATE/DUR for infusions, "
-                    "BLQ/LLOQ).",
+        description="Non-compartmental analysis of the observations in DATA (NONMEM layout: ID, TIME, DV, AMT, "
+                    "EVID; optional MDV, DVID naming the output, RATE/DUR for infusions, BLQ/LLOQ, ADDL/II).",
         epilog=_NCA_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     cmd.add_argument("data", metavar="DATA.csv", help="the dataset, NONMEM layout")
     cmd.add_argument("--out", required=True, metavar="FILE.csv", help="the NCA table to write")
@@ -687,22 +691,97 @@ def _add_nca(commands) -> None:
                      help="unit of AMT, e.g. mg (gives CL and V their units); needed unless an AMTU column states "
                           "it: a dose unit is never guessed")
     cmd.add_argument("--conc-unit", metavar="UNIT", help="unit of DV, e.g. mg/L")
+    cmd.add_argument("--tau", type=float, metavar="TIME",
+                     help="dosing interval [TIME unit]: AUCtau, Cmin, Cavg, fluctuation, swing, accumulation index")
+    cmd.add_argument("--steady-state", action="store_true",
+                     help="the profiles are a dosing interval at steady state (needs --tau): CL = dose/AUCtau")
+    cmd.add_argument("--partial", action="append", default=[], metavar="START-END",
+                     help="a partial area, e.g. --partial 0-4 (repeatable); beyond Tlast it is extrapolated with "
+                          "lambda_z")
+    cmd.add_argument("--lambda-z-rule", default="pknca", choices=LAMBDA_Z_RULES,
+                     help="best-fit terminal phase: pknca (default; Cmax never used) or winnonlin (Cmax may be used "
+                          "for an IV bolus)")
+    cmd.add_argument("--lambda-z", action="append", default=[], metavar="ID=START-END",
+                     help="manual terminal phase of one subject: every positive point from START to END (repeatable)")
+    cmd.add_argument("--exclude", action="append", default=[], metavar="ID=TIME",
+                     help="leave one sampling time of one subject out of its terminal phase (repeatable)")
+    cmd.add_argument("--plot-lambda-z", metavar="FILE.png",
+                     help="also draw every subject's terminal phase (log scale, points used, regression line)")
+    cmd.add_argument("--sparse", action="store_true",
+                     help="serial-sacrifice design (one sample per animal): Bailer's AUC of the mean profile with its "
+                          "standard error, one row per output and dose")
     cmd.set_defaults(run=_cmd_nca)
 
 
+def _interval(text: str, option: str) -> tuple[float, float]:
+    parts = text.replace(":", "-").split("-")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise PkpdError(f"{option} {text!r}: write START-END, e.g. 0-4") from None
+    return lo, hi
+
+
+def _lambda_z_choices(args) -> dict:
+    from .noncompartmental import LambdaZ
+
+    ranges, excluded = {}, {}
+    for text in args.lambda_z:
+        sid, sep, span = text.partition("=")
+        if not sep or not sid.strip():
+            raise PkpdError(f"--lambda-z {text!r}: write ID=START-END, e.g. --lambda-z 3=4-24")
+        ranges[sid.strip()] = _interval(span, "--lambda-z")
+    for text in args.exclude:
+        sid, sep, when = text.partition("=")
+        try:
+            if not sep or not sid.strip():
+                raise ValueError
+            excluded.setdefault(sid.strip(), []).append(float(when))
+        except ValueError:
+            raise PkpdError(f"--exclude {text!r}: write ID=TIME, e.g. --exclude 3=6") from None
+    out = {}
+    for sid in dict.fromkeys([*ranges, *excluded]):
+        lo, hi = ranges.get(sid, (None, None))
+        out[sid] = LambdaZ(start=lo, end=hi, exclude=excluded.get(sid, ()))
+    return out
+
+
 def _cmd_nca(args: argparse.Namespace) -> int:
-    from .metrics import nca
+    from .noncompartmental import nca, nca_profiles, nca_sparse_table
 
     if not Path(args.data).is_file():
         raise PkpdError(f"nca: data file {args.data!r} not found")
-    if not Path(args.out).parent.is_dir():
-        raise PkpdError(f"nca: --out {args.out!r}: folder {str(Path(args.out).parent)!r} does not exist; create it "
-                        "first.")
-    table = nca(args.data, route=args.route, auc_method=args.auc_method, time_unit=args.time_unit,
-                dose_unit=args.dose_unit, conc_unit=args.conc_unit)
+    for path in (args.out, args.plot_lambda_z):
+        if path and not Path(path).parent.is_dir():
+            raise PkpdError(f"nca: {path!r}: folder {str(Path(path).parent)!r} does not exist; create it first.")
+    if args.sparse:
+        table = nca_sparse_table(args.data, time_unit=args.time_unit, dose_unit=args.dose_unit,
+                                 conc_unit=args.conc_unit)
+        what = "output x dose"
+    else:
+        options = dict(route=args.route, auc_method=args.auc_method, time_unit=args.time_unit,
+                       dose_unit=args.dose_unit, tau=args.tau,
+                       steady_state=args.steady_state, partial=[_interval(p, "--partial") for p in args.partial],
+                       lambda_z=_lambda_z_choices(args) or None, lambda_z_rule=args.lambda_z_rule)
+        table = nca(args.data, conc_unit=args.conc_unit, **options)
+        what = "subject x output"
+        if args.plot_lambda_z:
+            import matplotlib.pyplot as plt
+
+            from .decision_plots import plot_lambda_z
+
+            fig = plot_lambda_z(nca_profiles(args.data, **options), time_unit=args.time_unit,
+                                conc_unit=args.conc_unit)
+            try:
+                fig.savefig(args.plot_lambda_z, dpi=120)
+            finally:
+                plt.close(fig)
+            print(f"wrote {args.plot_lambda_z}")
     units = table.attrs.get("units", {})
     table.rename(columns={c: f"{c} [{units[c]}]" for c in table.columns if c in units}).to_csv(args.out, index=False)
-    print(f"wrote {args.out}: {len(table)} rows (subject x output)")
+    print(f"wrote {args.out}: {len(table)} rows ({what})")
     return 0
 
 

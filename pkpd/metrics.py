@@ -8,8 +8,8 @@ Three layers, each usable on its own:
   one number per subject (a float for a 1-D ``values``). A failed subject (NaN trajectory) gives NaN.
 * :class:`Endpoint` -- a metric with a name, an output and a unit (``"IL10_AUC_0_168"``, ``"TNF_change_48"``): what
   a scenario reports and sets targets on.
-* **NCA** of observed concentrations -- :func:`nca_profile` for one profile, :func:`nca` for a NONMEM-layout
-  dataset (one row per subject and output; also ``pkpd nca data.csv --out nca.csv``).
+* **NCA** of observed concentrations lives in :mod:`pkpd.noncompartmental` (:func:`~pkpd.nca`,
+  :func:`~pkpd.nca_profile`; ``pkpd nca data.csv --out nca.csv``); the names still resolve here.
 
 Conventions of the metric functions
 -----------------------------------
@@ -22,30 +22,10 @@ Conventions of the metric functions
 * :func:`time_above` counts the time the linear interpolant is strictly above the threshold, with the crossing
   times interpolated linearly between samples.
 
-Conventions of NCA (those of PKNCA and Phoenix WinNonlin; Gabrielsson & Weiner 2016, ch. 2)
--------------------------------------------------------------------------------------------
-* Times are relative to the (single) dose. Concentrations below the LLOQ (``BLQ=1``) are set to 0 before the first
-  quantified concentration and dropped after it.
-* **Cmax, Tmax** are the largest observation and its first time; **Clast, Tlast** the last positive one.
-* **AUClast**: linear-up/log-down trapezoids from the dose to Tlast (``auc_method="linear"`` for all-linear).
-  Extravascular doses and infusions start from C = 0 at the dose time when it is not observed. For an IV bolus,
-  **C0** is back-extrapolated log-linearly from the first two positive observations when they decline, else the
-  first observation is used (PKNCA ``c0`` methods ``logslope`` then ``c1``).
-* **λz**: log-linear least squares on the last *n* positive observations after Tmax (Cmax itself is never used),
-  for every *n* >= 3. The fit with the largest adjusted :math:`R^2 = 1 - (1 - R^2)(n - 1)/(n - 2)` is chosen;
-  fits within 1e-4 of that best adjusted R² count as equally good, and among them the one with the most points
-  wins (PKNCA's ``adj.r.squared.factor``, WinNonlin's "best fit"). A non-negative slope gives no λz (NaN).
-* **t½** = ln 2 / λz; **AUCinf** = AUClast + Clast/λz (observed Clast); **% extrapolated** = 100 (AUCinf - AUClast)
-  / AUCinf; **AUMC** with the same trapezoid rule on t·C, AUMCinf = AUMClast + Clast·Tlast/λz + Clast/λz²;
-  **MRT** = AUMCinf/AUCinf, minus half the infusion duration for an infusion; **CL** = Dose/AUCinf (CL/F for an
-  extravascular dose); **Vz** = CL/λz (Vz/F); **Vss** = CL·MRT (IV only).
-
 References
 ----------
 Gabrielsson J, Weiner D 2016, *Pharmacokinetic and Pharmacodynamic Data Analysis*, 5th ed., Swedish Pharmaceutical
-Press (chapter 2, non-compartmental analysis). Denney W, Duvvuri S, Buckeridge C 2015, *Simple, automatic
-noncompartmental analysis: the PKNCA R package*, J Pharmacokinet Pharmacodyn 42:S65. Certara, *Phoenix WinNonlin
-user's guide*, "NCA computational rules" (λz best-fit rule, AUMC log-down formula).
+Press (chapter 2, non-compartmental analysis).
 
 Examples
 --------
@@ -69,20 +49,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .errors import DataError, PkpdError, UnitError, did_you_mean
+from .errors import PkpdError, UnitError, did_you_mean
 
-__all__ = ["AUC_METHODS", "CLINICAL_METRICS", "METRICS", "ROUTES", "Endpoint", "NCAResult", "auc",
-           "change_from_baseline", "cmax", "endpoint_table", "median_time", "nadir", "nca", "nca_profile",
+__all__ = ["AUC_METHODS", "CLINICAL_METRICS", "METRICS", "Endpoint", "auc", "change_from_baseline", "cmax",
+           "endpoint_table", "median_time", "nadir",
            "time_above", "time_of_nadir", "tmax", "value_at"]
 
 #: AUC interpolation rules: linear trapezoids, or linear-up/log-down.
 AUC_METHODS = ("linear", "log-down")
-#: NCA dose routes.
-ROUTES = ("extravascular", "iv-bolus", "iv-infusion")
-#: Best-fit λz: fits within this of the best adjusted R² are equally good (PKNCA adj.r.squared.factor).
-ADJ_R2_FACTOR = 1e-4
-#: Fewest points of a λz regression.
-MIN_LAMBDA_Z_POINTS = 3
 
 
 # ------------------------------------------------------------------------------------------------ array helpers
@@ -756,359 +730,16 @@ class Endpoint:
 
 
 # ------------------------------------------------------------------------------------------------ NCA
-@dataclass(frozen=True)
-class NCAResult:
-    """Non-compartmental parameters of one concentration-time profile (conventions in :mod:`pkpd.metrics`).
-
-    Attributes
-    ----------
-    cmax, tmax, clast, tlast : float
-        [conc unit], [time unit].
-    c0 : float
-        Back-extrapolated concentration at the dose time (IV bolus only; NaN otherwise) [conc unit].
-    auc_last, auc_inf : float
-        [conc unit x time unit].
-    auc_pct_extrap : float
-        Part of AUCinf extrapolated beyond Tlast [%].
-    aumc_last, aumc_inf : float
-        [conc unit x time unit²].
-    lambda_z : float
-        Terminal rate constant [1/time unit]; NaN when no terminal phase could be fitted.
-    lambda_z_n, lambda_z_start, lambda_z_end, r_squared, adj_r_squared : float
-        Points, time span and quality of the chosen λz regression.
-    half_life : float
-        ln 2 / λz [time unit].
-    mrt : float
-        Mean residence time (from the dose) [time unit].
-    cl, vz, vss : float
-        Clearance Dose/AUCinf, volume CL/λz and (IV) CL·MRT; apparent (/F) for extravascular doses
-        [dose unit / (conc unit x time unit)], [dose unit / conc unit].
-    n_obs : int
-        Observations used.
-    route : str
-    dose : float
-    """
-
-    cmax: float
-    tmax: float
-    clast: float
-    tlast: float
-    c0: float
-    auc_last: float
-    auc_inf: float
-    auc_pct_extrap: float
-    aumc_last: float
-    aumc_inf: float
-    lambda_z: float
-    lambda_z_n: int
-    lambda_z_start: float
-    lambda_z_end: float
-    r_squared: float
-    adj_r_squared: float
-    half_life: float
-    mrt: float
-    cl: float
-    vz: float
-    vss: float
-    n_obs: int
-    route: str
-    dose: float
-
-    def as_dict(self) -> dict[str, float]:
-        """The parameters as an ordered dict (the column order of :func:`nca`)."""
-        return {k: getattr(self, k) for k in _NCA_COLUMNS}
+# NCA moved to pkpd.noncompartmental (issue 18); these names still resolve here for existing imports.
+_MOVED = ("NCAResult", "ROUTES", "nca", "nca_profile")
 
 
-_NCA_COLUMNS = ("route", "dose", "n_obs", "cmax", "tmax", "c0", "clast", "tlast", "auc_last", "auc_inf",
-                "auc_pct_extrap", "aumc_last", "aumc_inf", "lambda_z", "lambda_z_n", "lambda_z_start", "lambda_z_end",
-                "r_squared", "adj_r_squared", "half_life", "mrt", "cl", "vz", "vss")
+def __getattr__(name: str):
+    if name in _MOVED:
+        from . import noncompartmental
 
-
-def _lambda_z(t: np.ndarray, c: np.ndarray, i_max: int):
-    """Best-fit terminal phase: (lambda_z, n, t_start, t_end, r2, adj_r2) or NaNs (see module docstring)."""
-    after = np.arange(t.size) > i_max
-    keep = after & (c > 0)
-    tt, lc = t[keep], np.log(c[keep])
-    fits = []
-    for n in range(MIN_LAMBDA_Z_POINTS, tt.size + 1):
-        x, y = tt[-n:], lc[-n:]
-        xm, ym = x.mean(), y.mean()
-        sxx = float(np.sum((x - xm) ** 2))
-        if sxx <= 0:
-            continue
-        slope = float(np.sum((x - xm) * (y - ym)) / sxx)
-        resid = y - (ym + slope * (x - xm))
-        syy = float(np.sum((y - ym) ** 2))
-        r2 = 1.0 - float(np.sum(resid**2)) / syy if syy > 0 else 1.0
-        fits.append((1.0 - (1.0 - r2) * (n - 1) / (n - 2), n, slope, r2, x[0], x[-1]))
-    if not fits:
-        return (math.nan, 0, math.nan, math.nan, math.nan, math.nan)
-    top = max(f[0] for f in fits)
-    adj, n, slope, r2, t0, t1 = max((f for f in fits if f[0] >= top - ADJ_R2_FACTOR), key=lambda f: f[1])
-    if not slope < 0:
-        return (math.nan, n, t0, t1, r2, adj)
-    return (-slope, n, t0, t1, r2, adj)
-
-
-def nca_profile(times, conc, dose: float, *, route: str = "extravascular", duration: float = 0.0,
-                auc_method: str = "log-down") -> NCAResult:
-    """Non-compartmental analysis of one single-dose concentration-time profile.
-
-    Parameters
-    ----------
-    times : array_like, shape (n_obs,)
-        Sampling times after the dose [time unit] (the dose is at 0).
-    conc : array_like, shape (n_obs,)
-        Concentrations [conc unit]; NaN entries are dropped.
-    dose : float [dose unit]
-        The amount given (> 0).
-    route : {"extravascular", "iv-bolus", "iv-infusion"}
-    duration : float [time unit]
-        Infusion duration (``route="iv-infusion"``).
-    auc_method : {"log-down", "linear"}
-        Linear-up/log-down (default, as PKNCA and WinNonlin recommend) or linear trapezoids.
-
-    Returns
-    -------
-    NCAResult
-
-    Raises
-    ------
-    DataError
-        Fewer than 2 positive concentrations, times not increasing or negative, a dose that is not > 0.
-
-    Examples
-    --------
-    A one-compartment IV bolus (CL 2.8 L/h, V 32 L, 100 mg), sampled hourly for a day:
-
-    >>> import numpy as np
-    >>> t = np.arange(1.0, 25.0)
-    >>> res = nca_profile(t, 100 / 32 * np.exp(-2.8 / 32 * t), 100, route="iv-bolus")
-    >>> round(res.cl, 4), round(res.vz, 3), round(res.half_life, 4), res.lambda_z_n
-    (2.8, 32.0, 7.9217, 23)
-    """
-    if route not in ROUTES:
-        raise DataError(f"route must be one of {', '.join(ROUTES)}; got {route!r}." + did_you_mean(str(route), ROUTES))
-    _check_method(auc_method, "nca")
-    t = np.asarray(times, dtype=float).reshape(-1)
-    c = np.asarray(conc, dtype=float).reshape(-1)
-    if t.shape != c.shape:
-        raise DataError(f"times and concentrations differ in length ({t.size} vs {c.size})")
-    ok = np.isfinite(c) & np.isfinite(t)
-    t, c = t[ok], c[ok]
-    if not (isinstance(dose, numbers.Real) and math.isfinite(dose) and dose > 0):
-        raise DataError(f"dose must be a finite number > 0; got {dose!r}")
-    if t.size and (np.any(np.diff(t) <= 0) or t[0] < 0):
-        raise DataError("sampling times must be >= 0 (time after dose) and strictly increasing")
-    if np.count_nonzero(c > 0) < 2:
-        raise DataError(f"at least 2 positive concentrations are needed for NCA; got {np.count_nonzero(c > 0)}")
-    if route == "iv-infusion" and not duration > 0:
-        raise DataError(f"an iv-infusion needs its duration > 0; got {duration!r}")
-    i_max = int(np.argmax(c))
-    c_max, t_max = float(c[i_max]), float(t[i_max])
-    pos = np.flatnonzero(c > 0)
-    i_last = int(pos[-1])
-    c_last, t_last = float(c[i_last]), float(t[i_last])
-    lz, n_lz, lz0, lz1, r2, adj = _lambda_z(t, c, i_max)
-
-    c0 = math.nan
-    tt, cc = t[: i_last + 1], c[: i_last + 1]
-    if tt[0] > 0:
-        if route == "iv-bolus":
-            p = pos[:2]
-            c1, c2 = c[p[0]], c[p[1]]
-            if c2 < c1:
-                c0 = float(math.exp(math.log(c1) - (math.log(c2) - math.log(c1)) / (t[p[1]] - t[p[0]]) * t[p[0]]))
-            else:
-                c0 = float(c1)
-            start = c0
-        else:
-            start = 0.0
-        tt, cc = np.concatenate(([0.0], tt)), np.concatenate(([start], cc))
-    elif route == "iv-bolus":
-        c0 = float(cc[0])
-    auc_last = float(_segments_auc(tt, cc[None, :], auc_method)[0])
-    aumc_last = float(_segments_aumc(tt, cc, auc_method))
-    if math.isfinite(lz):
-        auc_inf = auc_last + c_last / lz
-        aumc_inf = aumc_last + c_last * t_last / lz + c_last / lz**2
-        pct = 100.0 * (auc_inf - auc_last) / auc_inf
-        half = math.log(2.0) / lz
-    else:
-        auc_inf = aumc_inf = pct = half = math.nan
-    mrt = aumc_inf / auc_inf - (duration / 2.0 if route == "iv-infusion" else 0.0)
-    cl = dose / auc_inf
-    vz = cl / lz if math.isfinite(lz) else math.nan
-    vss = cl * mrt if route != "extravascular" else math.nan
-    return NCAResult(cmax=c_max, tmax=t_max, clast=c_last, tlast=t_last, c0=c0, auc_last=auc_last, auc_inf=auc_inf,
-                     auc_pct_extrap=pct, aumc_last=aumc_last, aumc_inf=aumc_inf, lambda_z=lz, lambda_z_n=int(n_lz),
-                     lambda_z_start=lz0, lambda_z_end=lz1, r_squared=r2, adj_r_squared=adj, half_life=half, mrt=mrt,
-                     cl=cl, vz=vz, vss=vss, n_obs=int(t.size), route=route, dose=float(dose))
-
-
-def _segments_aumc(tt: np.ndarray, cc: np.ndarray, method: str) -> float:
-    """AUMC: trapezoids on t*C (linear), or the exact exponential moment on falling segments (log-down)."""
-    dt = np.diff(tt)
-    t0, t1, c0, c1 = tt[:-1], tt[1:], cc[:-1], cc[1:]
-    area = 0.5 * dt * (t0 * c0 + t1 * c1)
-    if method == "log-down":
-        down = (c1 < c0) & (c1 > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            k = np.log(np.where(down, c0 / np.where(down, c1, 1.0), 2.0)) / dt
-            logs = (t0 * c0 - t1 * c1) / k + (c0 - c1) / k**2
-        area = np.where(down, logs, area)
-    return float(area.sum())
-
-
-def _units(conc_unit, dose_unit, time_unit) -> dict[str, str]:
-    """Units of the NCA columns (pint reduces CL and V to readable units, e.g. L/h)."""
-    from . import units as un
-
-    out = {"tmax": time_unit, "tlast": time_unit, "lambda_z_start": time_unit, "lambda_z_end": time_unit,
-           "half_life": time_unit, "mrt": time_unit, "lambda_z": f"1/{time_unit}"}
-    if conc_unit:
-        for k in ("cmax", "c0", "clast"):
-            out[k] = conc_unit
-        out["auc_last"] = out["auc_inf"] = f"{conc_unit}*{time_unit}"
-        out["aumc_last"] = out["aumc_inf"] = f"{conc_unit}*{time_unit}^2"
-    if dose_unit:
-        out["dose"] = dose_unit
-    if conc_unit and dose_unit:
-        try:  # only unit strings of pkpd's grammar reach pint (a huge power in a unit string would hang it)
-            for text in (conc_unit, dose_unit, time_unit):
-                un.check_unit_text(text)
-        except un.UnitCheckError as err:
-            raise PkpdError(f"nca: {err}") from None
-        reg = un.registry()
-        try:
-            cl = reg.Quantity(1.0, f"({dose_unit})/(({conc_unit})*{time_unit})").to_reduced_units()
-            v = reg.Quantity(1.0, f"({dose_unit})/({conc_unit})").to_reduced_units()
-            if cl.magnitude == 1.0 and v.magnitude == 1.0:
-                out["cl"], out["vz"], out["vss"] = un.fmt(cl.units), un.fmt(v.units), un.fmt(v.units)
-            else:
-                out["cl"] = f"{dose_unit}/({conc_unit}*{time_unit})"
-                out["vz"] = out["vss"] = f"{dose_unit}/({conc_unit})"
-        except Exception:  # pint raises several types; fall back to the plain quotient
-            out["cl"] = f"{dose_unit}/({conc_unit}*{time_unit})"
-            out["vz"] = out["vss"] = f"{dose_unit}/({conc_unit})"
-    out["auc_pct_extrap"] = "%"
-    return out
-
-
-def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", time_unit: str = "h",
-        dose_unit: str | None = None, conc_unit: str | None = None):
-    """Non-compartmental analysis of every subject and output of a NONMEM-layout dataset.
-
-    Each subject must have exactly one dose record (``EVID`` 1 or 4 with ``AMT`` > 0); its time is time zero of the
-    profile. Observations are split by ``DVID`` (the output's name or number) when the column is present. A dose
-    record with ``RATE`` > 0 or ``DUR`` > 0 is an infusion (its duration enters the MRT), whatever ``route`` says.
-
-    Parameters
-    ----------
-    data : str, path, pandas.DataFrame or NonmemDataset
-        NONMEM layout: ``ID, TIME, DV, AMT, EVID`` (``MDV, CMT, DVID, RATE, DUR, BLQ, LLOQ`` optional).
-    route : {"extravascular", "iv-bolus", "iv-infusion"}
-        How the doses were given (used when the dose record has no RATE/DUR).
-    auc_method : {"log-down", "linear"}
-    time_unit : str
-        Unit of ``TIME`` [e.g. h].
-    dose_unit, conc_unit : str, optional
-        Units of ``AMT`` and ``DV``; when both are given, CL and V are reported in reduced units (e.g. L/h, L).
-        The unit of AMT is never guessed: ``dose_unit`` is needed unless the data state it (an ``AMTU`` column,
-        or a NonmemDataset read with ``dose_unit=``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per subject and output: ``ID, output`` and the columns of :class:`NCAResult`. ``.attrs["units"]``
-        maps each column to its unit.
-
-    Raises
-    ------
-    DataError
-        A subject with no dose or several doses, too few positive observations, or an invalid dataset (with row
-        and column).
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
-    >>> t = np.arange(0.0, 25.0)
-    >>> data = pd.DataFrame({"ID": 1, "TIME": t, "EVID": [1] + [0] * 24, "AMT": [100] + [0] * 24,
-    ...                      "DV": np.r_[np.nan, 100 / 32 * np.exp(-2.8 / 32 * t[1:])]})
-    >>> table = nca(data, route="iv-bolus", dose_unit="mg", conc_unit="mg/L")
-    >>> round(float(table["cl"].iloc[0]), 3), table.attrs["units"]["cl"]
-    (2.8, 'L / h')
-    """
-    import pandas as pd
-
-    from .nonmem import NonmemDataset, read_nonmem
-
-    if route not in ROUTES:
-        raise DataError(f"route must be one of {', '.join(ROUTES)}; got {route!r}." + did_you_mean(str(route), ROUTES))
-    _check_method(auc_method, "nca")
-    if isinstance(data, NonmemDataset):
-        if dose_unit is not None and data.dose_unit not in (None, dose_unit):
-            raise DataError(f"nca: dose_unit={dose_unit!r} contradicts the dataset's unit of AMT "
-                            f"({data.dose_unit!r}); give one of them", file=data.source)
-        ds = data
-    else:
-        ds = read_nonmem(data, time_unit=time_unit, dose_unit=dose_unit)
-    if ds.dose_unit == "target":
-        raise DataError("nca: dose_unit='target' needs a model (NCA has none); give the unit of AMT, e.g. "
-                        "dose_unit='mg' (--dose-unit mg)", column="AMT", file=ds.source)
-    dose_unit = ds.dose_unit
-    table = ds.data
-    obs = ds.observations()
-    src = ds.source
-    rows = []
-    for sid, sub in table.groupby("ID", sort=False):
-        doses = sub[np.isin(sub["EVID"], (1, 4)) & (sub["AMT"] > 0)]
-        if len(doses) != 1:
-            row = int(sub["ROW"].iloc[0])
-            raise DataError(f"ID {_id(sid)}: NCA here is single-dose and needs exactly one dose record (EVID 1 or 4, "
-                            f"AMT > 0); got {len(doses)}. Analyse one dosing interval at a time", row=row,
-                            column="AMT", file=src)
-        d = doses.iloc[0]
-        if float(d.get("ADDL", 0) or 0) > 0:
-            raise DataError(f"ID {_id(sid)}: additional doses (ADDL) make this a multiple-dose profile; NCA here is "
-                            "single-dose", row=int(d["ROW"]), column="ADDL", file=src)
-        rate = float(d.get("RATE", 0) or 0)
-        dur = float(d.get("DUR", 0) or 0)
-        amount = float(d["AMT"])
-        this_route, duration = route, 0.0
-        if rate > 0 or dur > 0:
-            this_route, duration = "iv-infusion", dur if dur > 0 else amount / rate
-        mine = obs[obs["ID"] == sid]
-        groups = mine.groupby("DVID", sort=False) if "DVID" in mine else [(None, mine)]
-        for out, part in groups:
-            t = part["TIME"].to_numpy(dtype=float) - float(d["TIME"])
-            c = part["DV"].to_numpy(dtype=float)
-            keep = t >= 0
-            t, c = t[keep], c[keep]
-            blq = part["BLQ"].to_numpy()[keep].astype(bool) if "BLQ" in part else np.zeros(t.size, bool)
-            if "LLOQ" in part:
-                lloq = part["LLOQ"].to_numpy(dtype=float)[keep]
-                blq |= np.isfinite(lloq) & (c < lloq)
-            first_q = np.flatnonzero(~blq & (c > 0))
-            cut = first_q[0] if first_q.size else t.size
-            c = np.where(blq & (np.arange(t.size) < cut), 0.0, c)
-            drop = blq & (np.arange(t.size) >= cut)
-            t, c = t[~drop], c[~drop]
-            where = f"ID {_id(sid)}" + (f", output {out}" if out is not None else "")
-            try:
-                res = nca_profile(t, c, amount, route=this_route, duration=duration, auc_method=auc_method)
-            except DataError as err:
-                raise DataError(f"{where}: {err}", file=src) from None
-            rows.append({"ID": _id(sid), "output": "DV" if out is None else _id(out), **res.as_dict()})
-    frame = pd.DataFrame(rows, columns=["ID", "output", *_NCA_COLUMNS])
-    frame.attrs["units"] = _units(conc_unit, dose_unit, time_unit)
-    return frame
-
-
-def _id(x):
-    if isinstance(x, float) and x.is_integer():
-        return int(x)
-    return x
+        return getattr(noncompartmental, name)
+    raise AttributeError(f"module 'pkpd.metrics' has no attribute {name!r}")
 
 
 def endpoint_table(endpoints: Mapping[str, Endpoint] | list[Endpoint], model) -> list[dict]:

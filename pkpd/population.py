@@ -578,6 +578,9 @@ class PopulationSimulation:
         ``Tmax_<name>`` [time unit] and ``AUC_<name>`` (linear trapezoids over ``times``) [output unit x time unit].
     simulation : Simulation
         The full trajectories.
+    trials : PopulationTrials or None
+        With ``uncertainty=``: each replicate trial's bands and metric medians
+        (:class:`pkpd.uncertainty.PopulationTrials`); the other attributes are the run at the estimates.
     """
 
     times: np.ndarray
@@ -585,10 +588,12 @@ class PopulationSimulation:
     bands: dict
     subjects: object
     simulation: object
+    trials: object = None
 
     def __repr__(self) -> str:
+        trials = f"; {self.trials.n_trials} trials under parameter uncertainty (.trials)" if self.trials else ""
         return (f"PopulationSimulation({len(self.subjects)} subjects, {self.times.size} times, bands "
-                f"{self.percentiles} of {', '.join(self.bands)})")
+                f"{self.percentiles} of {', '.join(self.bands)}{trials})")
 
     def plot(self, outputs=None, **kwargs):
         """The population's median and percentile band per output against time, doses marked.
@@ -618,7 +623,8 @@ class PopulationSimulation:
 def simulate_population(model, regimen, times, population, *, iiv: IIV | None = None, effects=(),
                         seed: int | None = None, outputs=None, percentiles=(5, 50, 95),
                         settings=None, iov: IOV | None = None, occasions=None, observe=None,
-                        follow_up: float | None = None) -> PopulationSimulation:
+                        follow_up: float | None = None, uncertainty=None, n_trials: int | None = None,
+                        same_population: bool = False) -> PopulationSimulation:
     """Simulate a virtual population: covariate effects, between-subject variability, per-kg doses.
 
     Main arguments
@@ -652,6 +658,11 @@ def simulate_population(model, regimen, times, population, *, iiv: IIV | None = 
     percentiles : sequence of float
         Band percentiles [%].
     settings : SolverSettings, optional
+    uncertainty : FitResult, PopulationFit, Bootstrap, fit file, draws or ParameterUncertainty, optional
+        Parameter uncertainty (:mod:`pkpd.uncertainty`): the result is the run at the estimates (the fit's typical
+        values, random effects and covariate effects added to ``iiv`` and ``effects``), and ``result.trials`` holds
+        ``n_trials`` replicate trials (default 200), each with its own draw of the parameters and, unless
+        ``same_population``, its own random effects.
 
     Returns
     -------
@@ -677,6 +688,18 @@ def simulate_population(model, regimen, times, population, *, iiv: IIV | None = 
     from .load import load_model
     from .simulation import simulate
 
+    if uncertainty is not None:
+        from .uncertainty import population_trials
+
+        if observe is not None or follow_up is not None:
+            raise PkpdError("simulate_population: observe= and follow_up= (clinical endpoint draws) are not yet "
+                            "combined with uncertainty=; simulate the endpoints at the estimates, or the trials "
+                            "without them")
+
+        return population_trials(model, regimen, times, population, uncertainty=uncertainty, n_trials=n_trials,
+                                 same_population=same_population, iiv=iiv, effects=effects, seed=seed,
+                                 outputs=outputs, percentiles=percentiles, settings=settings, iov=iov,
+                                 occasions=occasions)
     m = load_model(model) if isinstance(model, str) else model
     table = population.table if isinstance(population, VirtualPopulation) else pd.DataFrame(population)
     n = len(table)

@@ -58,6 +58,11 @@ A scenario file::
     [sensitivity]                     # optional: local sensitivities (tornado) at the typical subject of one arm
     arm = "single: 10e6 cell/kg"
 
+    [uncertainty]                     # optional: parameter uncertainty from a saved fit (pkpd.uncertainty)
+    from = "fit.json"                 # fit.save("fit.json"), relative to this file
+    n_trials = 200                    # replicate trials; each draws its parameters, then its population
+    success = 0.8                     # a trial succeeds when its PTA reaches this
+
 The dose-response fit
 ---------------------
 :math:`E(D) = E_0 + E_{max} D^h / (ED_{50}^h + D^h)` (h = 1 for Emax) by least squares on every virtual subject's
@@ -688,6 +693,15 @@ class Scenario:
     settings : SolverSettings, optional
     source : str, optional
         File the scenario was read from.
+    uncertainty : FitResult, PopulationFit, Bootstrap, fit file, draws or ParameterUncertainty, optional
+        Parameter uncertainty: :func:`run_scenario` then runs ``n_trials`` replicate trials, each with its own draw
+        of the population parameters (:mod:`pkpd.uncertainty`); the fit's estimates become the typical values.
+    n_trials : int, optional
+        Replicate trials (default 200 with ``uncertainty``).
+    trial_success : float
+        A trial succeeds for an arm and target when its PTA is at least this (default 0.8).
+    same_population : bool
+        Every trial simulates the same virtual subjects (default: a new population per trial).
 
     Raises
     ------
@@ -728,6 +742,10 @@ class Scenario:
     sigmoid: bool = False
     settings: object = None
     source: str | None = None
+    uncertainty: object = None
+    n_trials: int | None = None
+    trial_success: float = 0.8
+    same_population: bool = False
 
     def __post_init__(self):
         where = f"scenario {self.name!r}"
@@ -817,6 +835,16 @@ class Scenario:
         object.__setattr__(self, "population", pop)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "_checked", (checked, units, typical))
+        if self.uncertainty is not None:   # parameter uncertainty: replicate trials (pkpd.uncertainty)
+            from .uncertainty import as_uncertainty, check_scenario_uncertainty, check_trials
+
+            n_trials, success = check_trials(200 if self.n_trials is None else self.n_trials, self.trial_success,
+                                             where)
+            unc = as_uncertainty(self.uncertainty, model=m)
+            check_scenario_uncertainty(self, unc)
+            object.__setattr__(self, "uncertainty", unc)
+            object.__setattr__(self, "n_trials", n_trials)
+            object.__setattr__(self, "trial_success", success)
 
     @property
     def typical_model(self) -> Model:
@@ -1152,6 +1180,10 @@ class ScenarioResult:
         values) and, for the median time to event, the median of the arm's survival curve (the mean of its
         subjects' curves; ``inf`` when it stays above 0.5); the interval is the Monte-Carlo error of ``n`` virtual
         subjects (normal approximation; a bootstrap over subjects for the median).
+    trials : TrialSummary or None
+        With parameter uncertainty: the replicate trials (PTA median and between-trial interval, probability of
+        trial success, dose-response bands; :class:`pkpd.uncertainty.TrialSummary`). The other tables are then
+        the run at the estimates (the nominal trial).
     """
 
     scenario: Scenario
@@ -1169,6 +1201,7 @@ class ScenarioResult:
     sensitivity: object = field(repr=False, default=None)
     n_failed: int = 0
     clinical: object = field(repr=False, default=None)
+    trials: object = field(repr=False, default=None)
 
     @property
     def units(self) -> dict[str, str]:
@@ -1204,8 +1237,9 @@ class ScenarioResult:
     def __repr__(self) -> str:
         sc = self.scenario
         fail = f"; {self.n_failed} FAILED simulations" if self.n_failed else ""
+        trials = f", {self.trials.n_trials} trials under parameter uncertainty (.trials)" if self.trials else ""
         return (f"ScenarioResult({sc.name!r}: {len(sc.arms)} arms x {sc.population.n} subjects x "
-                f"{len(sc.endpoints)} endpoints, seed {self.seed}{fail}; see .summary, .attainment, "
+                f"{len(sc.endpoints)} endpoints, seed {self.seed}{fail}{trials}; see .summary, .attainment, "
                 ".dose_response)")
 
     def _repr_html_(self) -> str:
@@ -1229,7 +1263,8 @@ class ScenarioResult:
 
 
 def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, chunk_size: int = 2_000,
-                 progress: bool | None = None) -> ScenarioResult:
+                 progress: bool | None = None, uncertainty=None, n_trials: int | None = None,
+                 trial_success: float | None = None, same_population: bool | None = None) -> ScenarioResult:
     """Run a scenario: simulate every arm for the same virtual subjects and compute endpoints, PTA and ED50/ED90.
 
     Parameters
@@ -1243,6 +1278,13 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, ch
         subjects per task, with a progress bar (``progress``). The population is drawn here and every simulated
         subject is independent of the chunking, so the result is identical to the local run. Without a client
         the grid is one batched call on all cores.
+    uncertainty : FitResult, PopulationFit, Bootstrap, fit file, draws or ParameterUncertainty, optional
+        Parameter uncertainty (overrides the scenario's): the tables are those of the run at the estimates, and
+        ``result.trials`` holds ``n_trials`` replicate trials, each drawing its parameters and then its population
+        (:mod:`pkpd.uncertainty`): PTA median and 90 % between-trial interval, probability of trial success,
+        dose-response bands. A zero covariance gives the run at the estimates, bit for bit, in every trial.
+    n_trials, trial_success, same_population
+        Override the scenario's (see :class:`Scenario`).
 
     Returns
     -------
@@ -1265,11 +1307,6 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, ch
     >>> res.summary["median"].round(1).tolist()
     [-17.3, -30.1, -42.8]
     """
-    import pandas as pd
-
-    from .compile import compile_model
-    from .simulation import simulate
-
     if not isinstance(scenario, Scenario):
         raise PkpdError(f"run_scenario: expected a Scenario; got {type(scenario).__name__}")
     if seed is None:
@@ -1278,6 +1315,29 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, ch
         seed = int(np.random.SeedSequence().entropy % (2**63))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise PkpdError(f"run_scenario: seed must be a non-negative integer; got {seed!r}")
+    if uncertainty is not None or scenario.uncertainty is not None:
+        from .uncertainty import run_trials
+
+        sc = scenario
+        if uncertainty is not None or n_trials is not None or trial_success is not None:
+            sc = replace(scenario, uncertainty=uncertainty if uncertainty is not None else scenario.uncertainty,
+                         n_trials=n_trials if n_trials is not None else scenario.n_trials,
+                         trial_success=trial_success if trial_success is not None else scenario.trial_success)
+        same = scenario.same_population if same_population is None else bool(same_population)
+        return run_trials(sc, sc.uncertainty, seed=int(seed), n_trials=sc.n_trials, trial_success=sc.trial_success,
+                          same_population=same, client=client, chunk_size=chunk_size, progress=progress)
+    return _run_scenario(scenario, int(seed), client, chunk_size, progress)
+
+
+def _run_scenario(scenario: Scenario, seed: int, client, chunk_size: int, progress, *,
+                  dose_response: bool = True) -> ScenarioResult:
+    """One run of a scenario without parameter uncertainty (``dose_response=False`` skips the Emax fits: the
+    replicate trials of pkpd.uncertainty summarise dose-response over trials instead)."""
+    import pandas as pd
+
+    from .compile import compile_model
+    from .simulation import simulate
+
     sc = scenario
     m = sc.model
     typical = sc.typical_model
@@ -1327,7 +1387,10 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, ch
     clinical = _clinical(arms, checked, units, values, groups, sim, grid, n, m, int(seed))
     summary = _summary(arms, checked, units, values)
     attainment = _attainment(arms, sc.targets, units, values, groups)
-    dr_table, fits = _dose_response(arms, checked, units, values, groups, sc.sigmoid)
+    if dose_response:
+        dr_table, fits = _dose_response(arms, checked, units, values, groups, sc.sigmoid)
+    else:
+        dr_table, fits = _dose_response([], checked, units, values, groups, sc.sigmoid)
     arms_frame = pd.DataFrame([a.as_dict() | {"group": groups[a.name]} for a in arms])
     population = pd.DataFrame({"ID": ids, **{k: np.asarray(v) for k, v in varying.items()},
                                **{k: np.asarray(v) for k, v in covs.items()}})
@@ -1499,7 +1562,8 @@ def _dose_response(arms, endpoints, units, values, groups, sigmoid):
 
 
 # ------------------------------------------------------------------------------------------------ TOML
-_TOP = {"scenario", "parameters", "population", "arms", "endpoints", "targets", "sensitivity"}
+_TOP = {"scenario", "parameters", "population", "arms", "endpoints", "targets", "sensitivity", "uncertainty"}
+_UNCERTAINTY_KEYS = {"from", "n_trials", "success", "omega", "same_population"}
 _SCENARIO_KEYS = {"model", "name", "description", "seed", "times", "sigmoid"}
 _POP_KEYS = {"n", "omega", "covariates", "covariate_ranges"}
 #: Limits of a scenario file (a file is data: it can neither hang pkpd nor take the machine's memory).
@@ -1691,12 +1755,39 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
         except PkpdError as err:
             raise _err(file, section, str(err)) from None
 
+    unc = data.get("uncertainty")
+    trials = {}
+    if unc is not None:
+        _keys(unc, _UNCERTAINTY_KEYS, file, "uncertainty", required=("from",))
+        ref = unc["from"]
+        if not isinstance(ref, str) or not ref:
+            raise _err(file, "uncertainty", f"from must be the path of a saved fit (fit.save('fit.json')); got {ref!r}")
+        path = Path(ref)
+        if not path.is_absolute() and file is not None:
+            path = Path(file).parent / path
+        from .uncertainty import as_uncertainty
+
+        omega = unc.get("omega")
+        try:
+            trials = {"uncertainty": as_uncertainty(path, model=model, omega=omega),
+                      "n_trials": unc.get("n_trials", 200), "trial_success": unc.get("success", 0.8),
+                      "same_population": unc.get("same_population", False)}
+        except PkpdError as err:
+            raise _err(file, "uncertainty", str(err)) from None
+        if not isinstance(trials["same_population"], bool):
+            raise _err(file, "uncertainty", f"same_population must be true or false; got {trials['same_population']!r}")
     n_runs = (population.n if population is not None else 1) * max(len(arms), 1)
     if n_runs > MAX_SCENARIO_RUNS:
         raise _err(file, "population", f"{n_runs:,} simulated subject-arms ({len(arms)} arms x "
                                        f"{population.n if population is not None else 1:,} subjects), more than "
                                        f"{MAX_SCENARIO_RUNS:,}; use fewer subjects or arms (or pkpd.simulate_summary "
                                        "for huge populations)")
+    n_trials = trials.get("n_trials", 1)
+    if (isinstance(n_trials, numbers.Integral) and not isinstance(n_trials, bool)
+            and n_runs * (n_trials + 1) > MAX_SCENARIO_RUNS):
+        raise _err(file, "uncertainty", f"{n_trials:,} trials x {n_runs:,} subject-arms, more than "
+                                        f"{MAX_SCENARIO_RUNS:,} simulated subject-arms; use fewer trials, subjects "
+                                        "or arms")
 
     sens = data.get("sensitivity", {})
     _keys(sens, _SENS_KEYS, file, "sensitivity")
@@ -1708,7 +1799,7 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
                         params=dict(params), times=times, seed=head.get("seed"),
                         name=head.get("name", default_name), description=head.get("description", ""),
                         sensitivity_arm=sens.get("arm"), sensitivity_parameters=sens.get("parameters"),
-                        sigmoid=head.get("sigmoid", False), source=file)
+                        sigmoid=head.get("sigmoid", False), source=file, **trials)
     except (UnitError, DosingError) as err:
         raise type(err)(f"{file or 'scenario'}: {err}") from None
     except PkpdError as err:

@@ -307,6 +307,9 @@ class PopulationSummary:
     chunk_size, n_chunks : int
     model_name, model_version : str
     settings : SolverSettings
+    trials : SummaryTrials or None
+        With ``uncertainty=``: the replicate trials' percentiles, means and metric medians
+        (:class:`pkpd.uncertainty.SummaryTrials`); the other attributes are the run at the estimates.
 
     Examples
     --------
@@ -341,6 +344,7 @@ class PopulationSummary:
     model_name: str
     model_version: str
     settings: SolverSettings = field(repr=False)
+    trials: object = field(repr=False, default=None)
 
     @property
     def n_subjects(self) -> int:
@@ -456,6 +460,10 @@ def simulate_summary(
     settings: SolverSettings | None = None,
     progress: bool | None = None,
     client=None,
+    uncertainty=None,
+    n_trials: int | None = None,
+    seed: int | None = None,
+    same_population: bool = False,
 ) -> PopulationSummary:
     """Simulate a large population chunk by chunk and keep only summaries, in bounded memory.
 
@@ -498,6 +506,13 @@ def simulate_summary(
         of workers, and still complete if a worker dies (the scheduler re-runs its chunks). Each task sends its
         chunk's summarised outputs back (``chunk_size * n_times * n_outputs * 8`` bytes). Without a client, the
         chunks run here, each across all cores.
+    uncertainty : FitResult, PopulationFit, Bootstrap, fit file, draws or ParameterUncertainty, optional
+        Parameter uncertainty (:mod:`pkpd.uncertainty`): the typical values (and, for a population fit, the
+        random effects drawn with ``seed``, and its covariate effects on ``covariates``) come from the fit; the
+        result is the run at the estimates and ``result.trials`` holds ``n_trials`` replicate trials (default 200),
+        each summarised in bounded memory. ``params`` may not give parameters the fit estimates.
+    n_trials, seed, same_population
+        Trials, their seed, and whether they share the random effects (see :mod:`pkpd.uncertainty`).
 
     Returns
     -------
@@ -536,6 +551,17 @@ def simulate_summary(
     """
     from ._parallel import check_client
 
+    if uncertainty is not None:
+        from .uncertainty import summary_trials
+
+        return summary_trials(model, regimen, times, uncertainty=uncertainty, n_trials=n_trials, seed=seed,
+                              same_population=same_population, params=params, covariates=covariates,
+                              outputs=outputs, percentiles=percentiles, metrics=metrics, keep=keep,
+                              chunk_size=chunk_size, settings=settings,
+                              progress=False if progress is None else progress, client=client)
+    if seed is not None or n_trials is not None or same_population:
+        raise PkpdError("simulate_summary: seed, n_trials and same_population go with uncertainty= (parameter "
+                        "uncertainty); without it the simulation has no random draws")
     check_progress(progress)
     check_client(client)
     settings = settings or SolverSettings()

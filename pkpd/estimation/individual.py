@@ -948,12 +948,38 @@ class FitResult:
     @property
     def outputs(self) -> dict[str, str]:
         """The fitted outputs and their units."""
+        if self._context is None:   # loaded from a file: the error models name the fitted outputs
+            return {o: self.model.unit_of(o) for o in self.error}
         return {o: self.model.unit_of(o) for o in self._context.problem.data.fitted_outputs}
 
     @property
     def time_unit(self) -> str:
         """Unit of ``TIME`` in the data (and in :meth:`diagnostics` and :meth:`predict`)."""
-        return self._context.problem.data.time_unit
+        return self._data("time_unit").problem.data.time_unit
+
+    def _data(self, what: str) -> _Context:
+        # fits read back by pkpd.fit_files carry estimates and covariance, not the data
+        if self._context is None:
+            raise FitError(f"{what}: this FitResult was loaded from a file, which holds the estimates and their "
+                           "covariance but not the data; redo the fit with pkpd.fit for this")
+        return self._context
+
+    # -- files
+    def save(self, path):
+        """Write the fit to a JSON file (estimates, covariance, status; see :mod:`pkpd.fit_files`)."""
+        from ..fit_files import save_fit
+
+        return save_fit(self, path)
+
+    @classmethod
+    def load(cls, path, *, model: Model | None = None) -> FitResult:
+        """Read a fit written by :meth:`save` (validated field by field; nothing in the file is executed)."""
+        from ..fit_files import load_fit
+
+        out = load_fit(path, model=model)
+        if not isinstance(out, cls):
+            raise FitError(f"{path}: holds a {type(out).__name__}, not a FitResult; use pkpd.fit_files.load_fit")
+        return out
 
     # -- tables
     def to_dataframe(self):
@@ -1026,7 +1052,7 @@ class FitResult:
         ``(DV - PRED) / SD`` (on the log scale for log-normal errors), NaN for censored observations. ``TIME`` is in
         the data's time unit.
         """
-        return _diagnostics(self._context)
+        return _diagnostics(self._data("diagnostics"))
 
     def predict(self, times=None, *, n_samples: int = 0, seed=None, level: float = 0.95):
         """Predictions for every subject of the data on a time grid, optionally with a band from parameter
@@ -1048,7 +1074,7 @@ class FitResult:
         pandas.DataFrame
             Columns ``ID, TIME, output, PRED`` and, with samples, ``lower, upper``.
         """
-        return _predict(self._context, times, n_samples, seed, level)
+        return _predict(self._data("predict"), times, n_samples, seed, level)
 
     def plot(self, **kwargs):
         """Individual fits with observations and a band from parameter uncertainty; see

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import FitError
+from ..errors import FitError, did_you_mean
 from ..settings import SolverSettings
 from .finite_difference import _Problem
 from .population_fit import PopulationFit, _setup
@@ -35,6 +35,12 @@ class VPC:
     blq_observed : ndarray (n_bins,) and blq_simulated : ndarray (3, n_bins)
         Fraction below the LLOQ, observed and simulated (lower, median, upper) [1].
     unit, time_unit, output : str
+    prediction_corrected : bool
+        Observed and simulated values are prediction-corrected (pcVPC, Bergstrand 2011).
+    stratum : object
+        The value of the stratification column (None when not stratified).
+    n_outside : int
+        Observations outside user-given bin edges (left out).
     """
 
     bins: np.ndarray
@@ -47,11 +53,26 @@ class VPC:
     output: str
     unit: str
     time_unit: str
+    prediction_corrected: bool = False
+    stratum: object = None
+    n_outside: int = 0
+
+    def plot(self, **kwargs):
+        """Draw the VPC; see :func:`pkpd.plots.plot_vpc`."""
+        from ..plots import plot_vpc
+
+        fig = plot_vpc(self, **kwargs)
+        if self.prediction_corrected:
+            ax = fig.axes[0]
+            ax.set_ylabel(f"prediction-corrected {ax.get_ylabel()}")
+            ax.set_title(f"pcVPC of {self.output}")
+        return fig
 
 
 def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int = 8, seed: int | None = None,
         percentiles=(5, 50, 95), blq=None, settings: SolverSettings | None = None, client=None,
-        progress: bool | None = None, output: str | None = None) -> VPC:
+        progress: bool | None = None, output: str | None = None, bins="quantile", prediction_corrected: bool = False,
+        stratify: str | None = None):
     """Simulate ``n_replicates`` copies of the study design with the fitted model and bin the percentiles.
 
     Random effects are drawn from the estimated Ω and residual errors from the estimated error model, replicate
@@ -60,6 +81,12 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
     times). With ``client`` (a Dask client, cluster or scheduler address; ``pkpd[distributed]``) the replicates
     are simulated on the cluster in groups, with a result identical to the local run; ``progress`` shows a bar
     over replicates there. A fit of several outputs (e.g. PGE2 and IL-10) is checked one ``output`` at a time.
+
+    Options (:mod:`pkpd.predictive_checks`): ``bins="quantile"`` (``n_bins`` bins of about equal counts) or a list
+    of bin edges; ``prediction_corrected=True`` for a prediction-corrected VPC (Bergstrand 2011: every value scaled
+    by the median population prediction of its bin over its own); ``stratify="COLUMN"`` (a covariate, a dose
+    group: any column of the data, at most 12 distinct values) returns a
+    :class:`~pkpd.predictive_checks.StratifiedVPC`, one VPC per value, each binned on its own.
 
     Examples
     --------
@@ -93,34 +120,42 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
         y_sim = np.concatenate(map_tasks(_vpc_replicates, groups, shared=job, client=client, progress=progress,
                                          description=f"{model.name}: vpc", unit="replicate",
                                          weights=[len(g) for g in groups]))
+    from ..predictive_checks import StratifiedVPC, strata_of, vpc_summary
+
     mask = prob.mask & (prob.which == layout.outputs.index(output))
     y_sim = y_sim[:, mask[prob.mask]]
     t_obs = prob.data.time[prob.obs][mask]
-    edges = np.unique(np.quantile(t_obs, np.linspace(0, 1, n_bins + 1)))
-    which = np.clip(np.searchsorted(edges, t_obs, side="right") - 1, 0, edges.size - 2)
-    nb = edges.size - 1
-    lim = np.where(prob.cens, prob.limit, np.nan)[mask]
     lloq_all = prob.data.limit[prob.obs][mask]
-    y_obs = np.where(prob.cens[mask], lloq_all, prob.y[mask])
-    sim_blq = np.isfinite(lloq_all)[None, :] & (y_sim < np.nan_to_num(lloq_all, nan=-np.inf)[None, :])
-    y_sim = np.where(sim_blq, lloq_all[None, :], y_sim)
-    obs_p = np.full((len(percentiles), nb), np.nan)
-    sim_p = np.full((len(percentiles), 3, nb), np.nan)
-    blq_o = np.zeros(nb)
-    blq_s = np.zeros((3, nb))
-    centres = np.zeros(nb)
-    for b in range(nb):
-        k = which == b
-        centres[b] = np.median(t_obs[k])
-        obs_p[:, b] = np.percentile(y_obs[k], percentiles)
-        rep = np.percentile(y_sim[:, k], percentiles, axis=1)            # (n_pct, R)
-        sim_p[:, :, b] = np.percentile(rep, (5, 50, 95), axis=1)
-        blq_o[b] = np.mean(np.isfinite(lim[k]))
-        blq_s[:, b] = np.percentile(sim_blq[:, k].mean(axis=1), (5, 50, 95))
-    out = output
-    unit = next(o.unit for o in model.outputs if o.name == out)
-    return VPC(bins=edges, centres=centres, percentiles=tuple(percentiles), observed=obs_p, simulated=sim_p,
-               blq_observed=blq_o, blq_simulated=blq_s, output=out, unit=unit, time_unit=model.time_unit)
+    pred = None
+    if prediction_corrected:
+        with np.errstate(all="ignore"):
+            f0, _ = prob.predict_grad(theta, np.zeros((1, prob.n, prob.q)), grad=False)
+        pred = f0[0][mask]
+    unit = next(o.unit for o in model.outputs if o.name == output)
+    common = dict(percentiles=tuple(percentiles), output=output, unit=unit, time_unit=model.time_unit,
+                  prediction_corrected=bool(prediction_corrected))
+
+    def one(keep, stratum=None):
+        parts = vpc_summary(t_obs[keep], prob.y[mask][keep], y_sim[:, keep], lloq_all[keep], prob.cens[mask][keep],
+                            percentiles=percentiles, bins=bins, n_bins=n_bins,
+                            pred=None if pred is None else pred[keep])
+        return VPC(**parts, **common, stratum=stratum)
+
+    if stratify is None:
+        return one(np.ones(t_obs.size, dtype=bool))
+    from .data import _read
+
+    table = _read(model, data).data
+    if stratify not in table.columns:
+        raise FitError(f"vpc: stratify={stratify!r} is not a column of the data."
+                       + did_you_mean(str(stratify), [str(c) for c in table.columns]))
+    by_row = dict(zip(table["ROW"].to_numpy(), table[stratify].to_numpy()))
+    values = np.array([by_row[r] for r in prob.data.row[prob.obs][mask]], dtype=object)
+    strata = {}
+    for level in strata_of(values, stratify):
+        keep = values == level
+        strata[level] = one(keep, level)
+    return StratifiedVPC(by=stratify, strata=strata)
 
 
 def _impute_censored(y, cens, limit, mean, L, sim_dec, rng, lo) -> np.ndarray:

@@ -299,6 +299,23 @@ class PopulationFit:
                              "ci_low": est - z * se, "ci_high": est + z * se, "cv_percent": cv,
                              "shrinkage_percent": shrink})
 
+    def save(self, path):
+        """Write the fit to a JSON file (estimates, covariance, Omega, EBEs, diagnostics; see
+        :mod:`pkpd.fit_files`)."""
+        from ..fit_files import save_fit
+
+        return save_fit(self, path)
+
+    @classmethod
+    def load(cls, path) -> PopulationFit:
+        """Read a fit written by :meth:`save` (validated field by field; nothing in the file is executed)."""
+        from ..fit_files import load_fit
+
+        out = load_fit(path)
+        if not isinstance(out, cls):
+            raise FitError(f"{path}: holds a {type(out).__name__}, not a PopulationFit; use pkpd.fit_files.load_fit")
+        return out
+
     def _shrinkage_text(self) -> str:
         if all(not np.isfinite(v) for v in self.shrinkage.values()):
             return "not available" + (" (FO estimates no EBEs)" if self.method == "fo" else "")
@@ -751,8 +768,15 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         # the optimum (gradients of 10-100 on the log scale) that jumps to the bounds, where the OFV is ~1e50, and
         # the line search can then stop at the initial values reporting convergence. Scaling the objective so that
         # the initial gradient is at most 1 keeps the first step within a factor e of the initial values.
-        g0 = run.gradient0
-        scale = 1.0 / max(1.0, float(np.max(np.abs(g0))))
+        # Covariate coefficients are on the natural scale, where a step of 1 is no "factor e": a factor 0.98 -> 0,
+        # or a linear coefficient times an age span of 30, gives an unusable model and the same early stop (issue
+        # 18: every candidate of a stepwise covariate search warm-started at the current optimum stopped there). Each
+        # coefficient's gradient is weighted by the inverse of the step that changes its typical value by 10 %.
+        g_weighted = np.abs(run.gradient0).copy()
+        n_coef = len(layout.effects)
+        if n_coef:
+            g_weighted[x.size - n_coef:] /= _coefficient_steps(layout)
+        scale = 1.0 / max(1.0, float(np.max(g_weighted)))
 
         def fun(x):
             f, g = run.value_and_gradient(x)
@@ -911,6 +935,20 @@ def _population_priors(layout: _Layout, iiv: IIV, priors, omega_prior, method: s
     from ..priors import PopulationPriorTerms
 
     return PopulationPriorTerms.build(layout, iiv, priors, omega_prior)
+
+
+def _coefficient_steps(layout: _Layout) -> np.ndarray:
+    """Per covariate coefficient, the change that moves a subject's typical value by about 10 %."""
+    steps = []
+    for c, col in zip(layout.effects, layout.effect_columns):
+        if c.kind == "power":
+            spread = float(np.max(np.abs(np.log(col / c.ref))))
+        elif c.kind == "linear":
+            spread = float(np.max(np.abs(col - c.ref)))
+        else:                                   # a category's factor multiplies the typical value directly
+            spread = 1.0
+        steps.append(0.1 / spread if spread > 0 else 0.1)
+    return np.array(steps)
 
 
 def _initial_problem(prob: _Problem, layout: _Layout, x: np.ndarray) -> str:

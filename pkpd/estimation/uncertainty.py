@@ -140,7 +140,7 @@ def profile_likelihood(result: FitResult, name: str, *, max_points: int = 15, st
     See :class:`ProfileLikelihood`.
     """
     j = _index_of(result, name)
-    ctx = result._context
+    ctx = result._data("profile_likelihood")
     problem, layout = ctx.problem, ctx.problem.layout
     x_hat = ctx.x
     if step is None:
@@ -417,7 +417,7 @@ def bootstrap(result: FitResult, n: int = 200, seed=None, *, client=None, worker
         raise FitError(f"n: must be a positive integer; got {n!r}")
     check_client(client)
     check_workers(workers)
-    ctx = result._context
+    ctx = result._data("bootstrap")
     seeds = spawn_seeds(seed, int(n))
     outcomes = map_tasks(_bootstrap_replicate, seeds, shared=ctx, client=client, workers=workers, progress=progress,
                          description=f"{result.model_name}: bootstrap", unit="replicate")
@@ -547,7 +547,7 @@ def identifiability(result: FitResult, *, profiles: Sequence[ProfileLikelihood] 
     """
     if not isinstance(result, FitResult):
         raise FitError(f"expected a FitResult (from pkpd.fit); got {type(result).__name__}")
-    ctx = result._context
+    ctx = result._data("identifiability")
     names = result.names
     k = len(names)
     info = ctx.information
@@ -652,7 +652,10 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
 
     Parameters
     ----------
-    reduced, full : FitResult
+    reduced, full : FitResult, or PopulationFit
+        Two fits of the same kind. For population fits the statistic is the difference of NONMEM objective values
+        and ``df`` the difference in the number of estimated parameters (typical values, variances, error
+        parameters, covariate coefficients).
 
     Returns
     -------
@@ -679,10 +682,13 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
     """
     from scipy.stats import chi2
 
+    if isinstance(reduced, PopulationFit) and isinstance(full, PopulationFit):
+        return _population_lrt(reduced, full)
     for which, r in (("reduced", reduced), ("full", full)):
         if not isinstance(r, FitResult):
-            raise FitError(f"{which}: expected a FitResult (from pkpd.fit); got {type(r).__name__}")
-    a, b = reduced._context.problem.data, full._context.problem.data
+            raise FitError(f"{which}: expected two FitResults (pkpd.fit) or two PopulationFits (pkpd.fit_population);"
+                           f" got {type(r).__name__}")
+    a, b = reduced._data("likelihood_ratio_test").problem.data, full._data("likelihood_ratio_test").problem.data
     same = (a.dv.shape == b.dv.shape and np.array_equal(a.dv, b.dv, equal_nan=True)
             and np.array_equal(a.censored, b.censored) and np.array_equal(a.time, b.time)
             and (a.endpoint_records is None) == (b.endpoint_records is None)
@@ -815,3 +821,27 @@ def _population_bootstrap_replicate(job, seed) -> tuple[bool, object]:
 bootstrap.__module__ = identifiability.__module__ = likelihood_ratio_test.__module__ = "pkpd.fitting"
 profile_likelihood.__module__ = "pkpd.fitting"
 bootstrap_population.__module__ = "pkpd.nlme"
+
+
+def _population_lrt(reduced, full) -> LikelihoodRatioTest:
+    """LRT of two population fits: the difference of NONMEM objective values, df = extra estimated parameters."""
+    from scipy.stats import chi2
+
+    ta, tb = reduced.table, full.table
+    same = (reduced.n_obs == full.n_obs and len(ta) == len(tb)
+            and all(np.array_equal(ta[c].to_numpy(), tb[c].to_numpy()) for c in ("ID", "TIME", "DV", "CENS")))
+    if not same:
+        raise FitError("likelihood_ratio_test: the two population fits do not use the same observations (same data "
+                       "and BLQ handling are needed)")
+    df = len(full.parameters) - len(reduced.parameters)
+    if df <= 0:
+        raise FitError(f"likelihood_ratio_test: the full fit must estimate more parameters than the reduced one; got "
+                       f"{len(full.parameters)} and {len(reduced.parameters)}. Pass (reduced, full) in that order")
+    stat = reduced.objective - full.objective
+    message = ""
+    if stat < -1e-6:
+        message = ("the full fit has a higher objective than the reduced one, which cannot be at its optimum: check "
+                   "its convergence before comparing")
+    stat = max(stat, 0.0)
+    return LikelihoodRatioTest(statistic=float(stat), df=int(df), p_value=float(chi2.sf(stat, df)),
+                               reduced_objective=reduced.objective, full_objective=full.objective, message=message)
