@@ -275,8 +275,8 @@ def local_sensitivity(model, regimen, endpoints, *, parameters: Iterable[str] | 
     >>> m = pkpd.load_model("pk_1cmt_iv")
     >>> auc = Endpoint("conc", "auc", end=2000, method="log-down")
     >>> res = local_sensitivity(m, pkpd.Regimen.single(pkpd.Dose(100, "mg")), auc)
-    >>> res.table[["parameter", "sensitivity"]].round(3).to_numpy().tolist()
-    [['CL', -1.0], ['V', 0.0]]
+    >>> [(p, round(s, 3) + 0.0) for p, s in zip(res.table["parameter"], res.table["sensitivity"])]
+    [('CL', -1.0), ('V', 0.0)]
     """
     import pandas as pd
 

@@ -26,7 +26,7 @@ ODE = SolverSettings(method="ode", rtol=1e-12, atol=1e-16)
 EXACT = SolverSettings(method="closed-form")
 LINEAR = {"msc_biodistribution", "nmtest_1cmt_oral", "pk_1cmt_iv", "pk_1cmt_oral", "pk_2cmt_iv", "pk_2cmt_oral",
           "wang2007"}
-NONLINEAR = {"msc_salvadori": "R", "msc_sepsis": "P", "tmdd": "L"}
+NONLINEAR = {"msc_salvadori": "R", "msc_sepsis": "P", "tmdd": "L", "msc_gvhd": "R"}
 
 
 def assert_close(got, ref, rel=REL):
