@@ -23,45 +23,14 @@ import hashlib
 from dataclasses import dataclass
 
 from .. import expressions as ex
+from .._native import _HEADER
 from ._derivative_system import DerivativeSystem
 
 CODEGEN_VERSION = "1"
 _INLINE_MAX_CHARS = 4000
 
-_HELPERS = r"""
-#include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-static inline double _min(double a, double b) { return b < a ? b : a; }
-static inline double _max(double a, double b) { return b > a ? b : a; }
-
-static inline double _pw(double x, double n) {
-    if (n == 1.0) return x;
-    if (n == 2.0) return x * x;
-    if (n == 1.5) return x * sqrt(x);
-    if (n == 0.5) return sqrt(x);
-    if (n == 3.0) return x * x * x;
-    if (n == 4.0) {
-        double x2 = x * x;
-        return x2 * x2;
-    }
-    return pow(x, n);
-}
-
-static inline double _hill(double x, double x50, double n) {
-    double xn = _pw(x, n);
-    return xn / (_pw(x50, n) + xn);
-}
-
-static inline double _hillc(double x, double x50n, double n) {
-    double xn = _pw(x, n);
-    return xn / (x50n + xn);
-}
-"""
+# the engine's includes and expression helpers (_min, _max, _pw, _hill, _hillc), plus memset/memcpy
+_HELPERS = "#include <string.h>\n" + _HEADER
 
 
 @dataclass(frozen=True)

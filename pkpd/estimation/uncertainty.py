@@ -680,8 +680,6 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
     >>> lrt.df, lrt.p_value < 0.05
     (1, False)
     """
-    from scipy.stats import chi2
-
     if isinstance(reduced, PopulationFit) and isinstance(full, PopulationFit):
         return _population_lrt(reduced, full)
     for which, r in (("reduced", reduced), ("full", full)):
@@ -696,18 +694,7 @@ def likelihood_ratio_test(reduced: FitResult, full: FitResult) -> LikelihoodRati
     if not same:
         raise FitError("likelihood_ratio_test: the two fits do not use the same observations (same data, outputs "
                        "and BLQ handling are needed)")
-    df = full.n_parameters - reduced.n_parameters
-    if df <= 0:
-        raise FitError(f"likelihood_ratio_test: the full fit must estimate more parameters than the reduced one; got "
-                       f"{full.n_parameters} and {reduced.n_parameters}. Pass (reduced, full) in that order")
-    stat = reduced.objective - full.objective
-    message = ""
-    if stat < -1e-6:
-        message = ("the full fit has a higher objective than the reduced one, which cannot be at its optimum: check "
-                   "its convergence (n_starts) before comparing")
-    stat = max(stat, 0.0)
-    return LikelihoodRatioTest(statistic=float(stat), df=int(df), p_value=float(chi2.sf(stat, df)),
-                               reduced_objective=reduced.objective, full_objective=full.objective, message=message)
+    return _lrt(reduced.objective, full.objective, reduced.n_parameters, full.n_parameters, " (n_starts)")
 
 
 # ====================================================================================================== bootstrap
@@ -825,7 +812,6 @@ bootstrap_population.__module__ = "pkpd.nlme"
 
 def _population_lrt(reduced, full) -> LikelihoodRatioTest:
     """LRT of two population fits: the difference of NONMEM objective values, df = extra estimated parameters."""
-    from scipy.stats import chi2
 
     ta, tb = reduced.table, full.table
     same = (reduced.n_obs == full.n_obs and len(ta) == len(tb)
@@ -833,15 +819,23 @@ def _population_lrt(reduced, full) -> LikelihoodRatioTest:
     if not same:
         raise FitError("likelihood_ratio_test: the two population fits do not use the same observations (same data "
                        "and BLQ handling are needed)")
-    df = len(full.parameters) - len(reduced.parameters)
+    return _lrt(reduced.objective, full.objective, len(reduced.parameters), len(full.parameters), "")
+
+
+def _lrt(reduced_objective: float, full_objective: float, n_reduced: int, n_full: int,
+         convergence_hint: str) -> LikelihoodRatioTest:
+    """The likelihood-ratio test of two nested fits of the same observations, from their objectives (-2 log L)."""
+    from scipy.stats import chi2
+
+    df = n_full - n_reduced
     if df <= 0:
         raise FitError(f"likelihood_ratio_test: the full fit must estimate more parameters than the reduced one; got "
-                       f"{len(full.parameters)} and {len(reduced.parameters)}. Pass (reduced, full) in that order")
-    stat = reduced.objective - full.objective
+                       f"{n_full} and {n_reduced}. Pass (reduced, full) in that order")
+    stat = reduced_objective - full_objective
     message = ""
     if stat < -1e-6:
         message = ("the full fit has a higher objective than the reduced one, which cannot be at its optimum: check "
-                   "its convergence before comparing")
+                   f"its convergence{convergence_hint} before comparing")
     stat = max(stat, 0.0)
     return LikelihoodRatioTest(statistic=float(stat), df=int(df), p_value=float(chi2.sf(stat, df)),
-                               reduced_objective=reduced.objective, full_objective=full.objective, message=message)
+                               reduced_objective=reduced_objective, full_objective=full_objective, message=message)
