@@ -109,8 +109,9 @@ class CompiledModel:
         return np.ascontiguousarray(np.stack(cols, axis=1))
 
 
-def _hoist(trees, q_only: set[str], table: dict):
-    """Replace every maximal non-trivial subtree that depends only on ``q`` by a new name (kept in ``table``).
+def _hoist(trees, q_only: set[str], table: dict, prefix: str = "_k"):
+    """Replace every maximal non-trivial subtree that depends only on ``q`` by a new name (``prefix`` and a number,
+    kept in ``table``).
 
     Such subtrees (``EC50 ** h`` inside a Hill term, ``CL / V``...) are constant for a subject, so they are computed
     once per subject instead of at every right-hand-side evaluation: pow() calls dominate the cost otherwise.
@@ -122,7 +123,7 @@ def _hoist(trees, q_only: set[str], table: dict):
         used = ex.names(e)
         if used and used <= q_only:
             if e not in table:
-                table[e] = f"_k{len(table)}"
+                table[e] = f"{prefix}{len(table)}"
             return ex.Name(table[e])
         if isinstance(e, ex.Call) and e.func == "hill":
             x, x50, n = e.args

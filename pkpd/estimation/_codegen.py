@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .. import expressions as ex
 from .._native import _HEADER
+from ..compile import _hoist as _engine_hoist
 from ._derivative_system import DerivativeSystem
 
 CODEGEN_VERSION = "1"
@@ -45,31 +46,9 @@ class Layout:
     n_outputs: int
 
 
-def _hoist(trees, q_only: set[str], table: dict, names_of_table: list):
-    """Replace every maximal non-trivial subtree that depends only on q-names by a new q-name (kept in ``table``)."""
-
-    def visit(e):
-        if isinstance(e, ex.Num | ex.Name):
-            return e
-        used = ex.names(e)
-        if used and used <= q_only:
-            if e not in table:
-                table[e] = f"#K{len(table)}"
-                names_of_table.append(table[e])
-            return ex.Name(table[e])
-        if isinstance(e, ex.Call) and e.func == "hill":
-            x, x50, n = e.args
-            if ex.names(x50) | ex.names(n) <= q_only:
-                return ex.Call("hillc", (visit(x), visit(ex.BinOp("**", x50, n)), visit(n)))
-        if isinstance(e, ex.BinOp):
-            return ex.BinOp(e.op, visit(e.left), visit(e.right))
-        if isinstance(e, ex.Compare):
-            return ex.Compare(e.op, visit(e.left), visit(e.right))
-        if isinstance(e, ex.Neg):
-            return ex.Neg(visit(e.operand))
-        return ex.Call(e.func, tuple(visit(a) for a in e.args))
-
-    return [visit(t) for t in trees]
+def _hoist(trees, q_only: set[str], table: dict):
+    """The engine's hoisting of per-subject constants, named ``#K<n>`` (a name no model can use)."""
+    return _engine_hoist(trees, q_only, table, prefix="#K")
 
 
 def generate(system: DerivativeSystem, template: str) -> tuple[str, Layout]:
@@ -82,16 +61,15 @@ def generate(system: DerivativeSystem, template: str) -> tuple[str, Layout]:
     q_names = (list(m.parameter_names) + list(m.covariate_names) + scales + [n for n, _ in system.static])
     q_only = set(q_names)
     table: dict = {}
-    hoisted_names: list[str] = []
     dyn_names = [n for n, _ in system.dynamic]
-    dyn_trees = _hoist([t for _, t in system.dynamic], q_only, table, hoisted_names)
-    ddt = _hoist(list(system.ddt), q_only, table, hoisted_names)
-    outputs = _hoist(list(system.outputs), q_only, table, hoisted_names)
+    dyn_trees = _hoist([t for _, t in system.dynamic], q_only, table)
+    ddt = _hoist(list(system.ddt), q_only, table)
+    outputs = _hoist(list(system.outputs), q_only, table)
     symbolic = _jacobian(system)
     j_index: dict = {}
     if symbolic is not None:
         j_locals, entries = symbolic
-        j_trees = _hoist([t for _, t in j_locals] + [t for _, _, t in entries], q_only, table, hoisted_names)
+        j_trees = _hoist([t for _, t in j_locals] + [t for _, _, t in entries], q_only, table)
         j_index = {name: k for k, (name, _) in enumerate(j_locals)}
         j_used = set().union(*(ex.names(t) for t in j_trees)) if j_trees else set()
     hoisted = [(name, tree) for tree, name in table.items()]
