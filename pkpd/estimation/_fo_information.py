@@ -67,11 +67,15 @@ def fo_information(G: np.ndarray, dmu: np.ndarray, dC: np.ndarray, Ci: np.ndarra
     :math:`C^{-1}` (absent observations have a unit variance and no derivatives, so they add nothing); ``A``,
     ``B``: :func:`x_jacobian`.
     """
-    Dmu = np.einsum("njc,nck->njk", dmu, A)                                     # (n, J, n_x)
-    DC = np.einsum("njlc,nck->njlk", dC, A)                                     # (n, J, J, n_x)
+    n, J, _ = dmu.shape
+    nx = A.shape[2]
+    Dmu = dmu @ A                                                               # (n, J, n_x)
+    DC = (dC.reshape(n, J * J, -1) @ A).reshape(n, J, J, nx)                    # (n, J, J, n_x)
     if B.shape[1]:
-        DC = DC + np.einsum("nja,kab,nlb->njlk", G, B, G)
-    CiDmu = np.einsum("njm,nmk->njk", Ci, Dmu)
-    M = np.einsum("njm,nmlk->njlk", Ci, DC)                                     # C^-1 dC/dx_k
-    H = 2.0 * np.einsum("njk,njl->kl", Dmu, CiDmu) + np.einsum("njmk,nmjl->kl", M, M)
+        GB = np.tensordot(G, B, axes=([2], [1]))                                # (n, J, n_x, q)
+        DC = DC + np.einsum("njkb,nlb->njlk", GB, G)
+    M = Ci[:, None] @ np.moveaxis(DC, 3, 1)                                     # (n, n_x, J, J): C^-1 dC/dx_k
+    Mt = np.swapaxes(M, 2, 3).reshape(n, nx, J * J)
+    H = (2.0 * np.tensordot(Dmu, Ci @ Dmu, axes=([0, 1], [0, 1]))
+         + np.tensordot(M.reshape(n, nx, J * J), Mt, axes=([0, 2], [0, 2])))
     return 0.5 * (H + H.T)

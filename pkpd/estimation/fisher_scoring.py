@@ -59,7 +59,7 @@ class ScoringResult:
 
 
 def fisher_scoring(fun: Callable, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray, *,
-                   log_variance: np.ndarray | None = None, max_iter: int = 100, tol: float = 1e-7,
+                   log_variance: np.ndarray | None = None, max_iter: int = 100, tol: float = 1e-5,
                    xtol: float = 1e-7, max_step: float = 2.0) -> ScoringResult:
     r"""Minimise ``fun`` within the box ``[lower, upper]`` by projected Fisher scoring.
 

@@ -486,7 +486,8 @@ class _GradientRun:
             if ev.gradient is not None or not gradient:
                 return ev, bad
         with np.errstate(all="ignore"):
-            ev = self.engine.evaluate(x, self.eta, gradient=gradient, information=self.fo and gradient)
+            extra = {"information": True} if self.fo and gradient else {}
+            ev = self.engine.evaluate(x, self.eta, gradient=gradient, **extra)
         self.n_evaluations += 1
         bad = (ev.status != 0) | ~np.isfinite(ev.ofv)
         if gradient and ev.gradient is not None:
@@ -814,6 +815,8 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         cov_msg = "skipped (maxeval=0)"
     elif covariance is not None and layout.n:
         cov_nat, cov_msg = _covariance_step(layout, x, run, covariance, _pretty_names(layout, iiv))
+        if getattr(run, "fo", False) and covariance != "S":
+            cov_msg += "; R: the expected information of the FO objective (closed form)"
         if method == "saem":
             cov_msg = f"by linearisation ({inner.upper()} at the SAEM estimates): {cov_msg}"
         if prior_terms is not None:
@@ -1040,8 +1043,9 @@ def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray
     theta, omega, errs = layout.unpack(x)
     theta = layout.subject_theta(x[None, :], theta)
     q, n = prob.q, prob.n
-    f0, _ = prob.predict_grad(theta, np.zeros((1, n, q)), grad=False)
     f, G = prob.predict_grad(theta, eta[None])
+    # FO has no EBEs: the population predictions are those at eta = 0 just solved
+    f0 = f if not np.any(eta) else prob.predict_grad(theta, np.zeros((1, n, q)), grad=False)[0]
     u, m, dm, s, _, _ = prob.residual(errs, f)
     Gm = np.where(prob.mask[..., None], G * dm[..., None], 0.0)[0]
     R = np.where(prob.mask, s ** 2, 1.0)[0]
