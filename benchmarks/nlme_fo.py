@@ -76,7 +76,8 @@ def main():
                           "cpu_seconds_fo": round(med["fo"]["cpu_seconds"], 4),
                           "cpu_ratio": round(med["fo"]["cpu_seconds"] / med["focei"]["cpu_seconds"], 3),
                           "wall_ratio": round(med["fo"]["wall_seconds"] / med["focei"]["wall_seconds"], 3),
-                          "objective_focei": runs["focei"][-1]["objective"], "objective_fo": runs["fo"][-1]["objective"],
+                          "objective_focei": runs["focei"][-1]["objective"],
+                          "objective_fo": runs["fo"][-1]["objective"],
                           "n_evaluations_focei": runs["focei"][-1]["n_evaluations"],
                           "n_evaluations_fo": runs["fo"][-1]["n_evaluations"], "pkpd_file": pkpd.__file__,
                           "load_after": round(os.getloadavg()[0], 2)}), flush=True)
