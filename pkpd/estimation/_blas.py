@@ -18,8 +18,10 @@ _SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_op
             "scipy_openblas_set_num_threads64_")
 
 
+@functools.lru_cache(maxsize=1)
 def _libraries() -> tuple:
-    """(get, set) function pairs of every OpenBLAS loaded in this process."""
+    """(get, set) function pairs of every OpenBLAS loaded in this process (numpy's and scipy's, loaded before the
+    first call: read once, as reading the memory map costs about a millisecond per fit)."""
     try:
         with open("/proc/self/maps") as fh:
             paths = sorted({line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line})

@@ -206,6 +206,7 @@ class Evaluation:
     eta: np.ndarray            # (n, q) EBEs (0 for FO)
     status: np.ndarray         # (n,) 0 = fine; otherwise why this subject could not be evaluated
     n_iter: np.ndarray         # Newton iterations per subject
+    information: np.ndarray | None = None   # FO: expected Hessian of the OFV by x (n_x, n_x), when asked for
 
 
 class PopulationObjective:
@@ -336,7 +337,10 @@ class PopulationObjective:
         return _sum_j(term, w)
 
     # -- evaluation --------------------------------------------------------------------------------------------
-    def evaluate(self, x: np.ndarray, eta0: np.ndarray | None, *, gradient: bool = True) -> Evaluation:
+    def evaluate(self, x: np.ndarray, eta0: np.ndarray | None, *, gradient: bool = True,
+                 information: bool = False) -> Evaluation:
+        """The OFV per subject at ``x`` (and its gradient); with ``information`` (FO only), also the expected
+        Hessian of the OFV (:mod:`pkpd.estimation._fo_information`)."""
         prob, layout = self.prob, self.layout
         self.n_evaluations += 1
         theta, omega, errs = layout.unpack(x[None, :])
@@ -362,7 +366,7 @@ class PopulationObjective:
             m0, R0j = self._residual(f0, errs)
         if method == "fo":
             eta = np.zeros((n, q))
-            ofv, g = self._fo(m0, R0j, omega, gradient)
+            ofv, g = self._fo(m0, R0j, omega, gradient or information)
         else:
             if method == "foce":
                 R0 = np.where(self.design.mask, R0j.v, 1.0)[self.design.mask]
@@ -391,10 +395,14 @@ class PopulationObjective:
         ofv = ofv + self.design.jac
         bad = ~np.isfinite(ofv)
         status = np.where((status == 0) & bad, 100, status)
-        grad = None
+        grad = info = None
         if gradient and g is not None:
             grad = self._chain(x, theta_i, Lo, errs, g)
-        return Evaluation(ofv, grad, eta, status, n_iter)
+        if information and g is not None and "fo" in g:
+            from ._fo_information import fo_information, x_jacobian
+
+            info = fo_information(*g["fo"], *x_jacobian(self, x, theta_i, Lo, errs))
+        return Evaluation(ofv, grad, eta, status, n_iter, info)
 
     def _predicted_start(self, start, theta_i, sigma, W):
         """The EBEs at the new point to first order (implicit function theorem at the previous ones):
@@ -495,7 +503,8 @@ class PopulationObjective:
         g_phi = np.einsum("njk,nkjc->nc", P, dC) - 2.0 * np.einsum("njc,nj->nc", md, Cr)
         GC = np.einsum("nja,nj->na", G, Cr)
         G_omega = np.einsum("nja,njk,nkb->nab", G, Ci, G) - np.einsum("na,nb->nab", GC, GC)
-        return ofv, {"phi": g_phi, "omega": G_omega}
+        # the derivatives of the mean and the covariance, for the expected information (_fo_information)
+        return ofv, {"phi": g_phi, "omega": G_omega, "fo": (G, md, dC, Ci)}
 
     def _chain(self, x, theta_i, Lo, errs, g):
         """Per-subject gradients (n, n_x) by the internal parameters."""
