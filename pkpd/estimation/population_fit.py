@@ -487,6 +487,7 @@ class _GradientRun:
         # FO: the objective at x depends on x alone (no EBEs to warm-start) and comes with its expected information,
         # so the last evaluation serves again at the same point (the final OFV, the covariance step)
         self.fo = engine.method == "fo"
+        self.expected_r = self.fo     # the covariance step's R: FO's expected information unless told otherwise
         self._last = None
 
     def _eval(self, x, gradient=True):
@@ -550,7 +551,7 @@ class _GradientRun:
             return np.full((p, p), np.nan), np.full((p, p), np.nan)
         gi = ev.gradient
         S = gi.T @ gi
-        if self.fo:
+        if self.fo and self.expected_r:
             return ev.information, S
         R = np.empty((p, p))
         centre = self.eta
@@ -638,7 +639,8 @@ class _FiniteDifferenceRun:
 def fit_population(model, data, *, iiv, error=None, method: str = "focei", estimate=None, blq=None,
                    settings: SolverSettings | None = None, init: Mapping | None = None, maxeval: int | None = None,
                    covariance: str | None = "sandwich", covariates=(), iov=None, objective: str | None = None,
-                   is_samples: int = 5000, seed=None, saem=None, priors=False, omega_prior=None) -> PopulationFit:
+                   is_samples: int = 5000, seed=None, saem=None, priors=False, omega_prior=None,
+                   r_matrix: str | None = None) -> PopulationFit:
     r"""Estimate a population model: typical values, :math:`\Omega` and residual error (mixed effects).
 
     Main arguments
@@ -677,6 +679,11 @@ def fit_population(model, data, *, iiv, error=None, method: str = "focei", estim
         (NONMEM's ``MAXEVAL=0``), and skips the covariance step.
     covariance : {"sandwich", "R", "S"} or None
         Covariance step matrix (``None`` skips it).
+    r_matrix : {"observed", "expected"} or None
+        R of the covariance step: ``"observed"``, the Hessian of the objective at the estimates (central differences
+        of the analytic gradient; NONMEM's ``$COV``), or ``"expected"``, the expected information in closed form
+        (FO only; Monolix's and PFIM's convention, no extra evaluation). ``None`` (default): expected for FO,
+        observed for the other methods. Give ``"observed"`` to reproduce NONMEM's FO standard errors.
     covariates : sequence of CovariateEffect, optional
         Covariate effects on typical values to estimate, e.g. ``[pkpd.CovariateEffect("CL", "WT", "power", 0.75,
         ref=70)]`` (``value`` is the initial coefficient; ``"power"``, ``"linear"`` and ``"categorical"``, e.g.
@@ -742,14 +749,20 @@ def fit_population(model, data, *, iiv, error=None, method: str = "focei", estim
         return _fit_population(model, data, iiv=iiv, error=error, method=method, estimate=estimate, blq=blq,
                                settings=settings, init=init, maxeval=maxeval, covariance=covariance,
                                covariates=covariates, iov=iov, objective=objective, is_samples=is_samples, seed=seed,
-                               saem=saem, priors=priors, omega_prior=omega_prior)
+                               saem=saem, priors=priors, omega_prior=omega_prior, r_matrix=r_matrix)
 
 
 def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings, init, maxeval, covariance,
-                    covariates, iov, objective, is_samples, seed, saem, priors, omega_prior) -> PopulationFit:
+                    covariates, iov, objective, is_samples, seed, saem, priors, omega_prior,
+                    r_matrix=None) -> PopulationFit:
     t_start = _time.perf_counter()
     if covariance not in (None, "sandwich", "R", "S"):
         raise FitError(f"covariance: must be 'sandwich', 'R', 'S' or None; got {covariance!r}")
+    if r_matrix not in (None, "observed", "expected"):
+        raise FitError(f"r_matrix: must be 'observed', 'expected' or None; got {r_matrix!r}")
+    if r_matrix == "expected" and method != "fo":
+        raise FitError(f"r_matrix='expected': the expected information is available for method='fo' only "
+                       f"(got method={method!r}); use r_matrix='observed' or None")
     if objective not in (None, "is"):
         raise FitError(f"objective: must be None (the method's own) or 'is' (importance sampling); got {objective!r}")
     inner = method
@@ -824,9 +837,16 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
     if maxeval == 0:
         cov_msg = "skipped (maxeval=0)"
     elif covariance is not None and layout.n:
+        expected = getattr(run, "fo", False) and r_matrix != "observed"
+        if hasattr(run, "expected_r"):
+            run.expected_r = expected
+        if r_matrix == "expected" and not expected:
+            raise FitError("r_matrix='expected': this FO fit runs on the finite-difference engine, which has no "
+                           "expected information; use r_matrix='observed' or None")
         cov_nat, cov_msg = _covariance_step(layout, x, run, covariance, _pretty_names(layout, iiv))
-        if getattr(run, "fo", False) and covariance != "S":
-            cov_msg += "; R: the expected information of the FO objective (closed form)"
+        if covariance != "S" and getattr(run, "fo", False):
+            cov_msg += ("; R: the expected information of the FO objective (closed form)" if expected
+                        else "; R: the observed Hessian (central differences of the analytic gradient)")
         if method == "saem":
             cov_msg = f"by linearisation ({inner.upper()} at the SAEM estimates): {cov_msg}"
         if prior_terms is not None:

@@ -179,3 +179,31 @@ def test_a_variance_that_the_data_do_not_support_goes_to_its_bound_in_a_few_step
     assert res.n_iter <= 4, res.n_iter
     plain = fisher_scoring(fun, np.array([0.0]), np.array([-12.0]), np.array([5.0]), max_iter=8)
     assert plain.x[0] > -12.0                                             # steps in x creep towards the bound
+
+
+def test_fo_standard_errors_from_the_observed_hessian_on_request(monkeypatch):
+    """r_matrix="observed" gives NONMEM's $COV R for FO (the Hessian of the objective), which the finite-difference
+    engine computes independently (central differences of the objective value itself); the default R is FO's
+    expected information, whose standard errors differ."""
+    kw = dict(THEO_KW, method="fo", covariance="R")
+    observed = pkpd.fit_population("pk_1cmt_oral", THEO, r_matrix="observed", **kw)
+    expected = pkpd.fit_population("pk_1cmt_oral", THEO, **kw)
+    monkeypatch.setattr(population_fit, "_objective_engine", lambda prob, layout: None)
+    independent = pkpd.fit_population("pk_1cmt_oral", THEO, **kw)
+    assert observed.objective == pytest.approx(independent.objective, abs=1e-3)
+    se_obs = observed.parameters["se"].to_numpy()
+    se_ind = independent.parameters["se"].to_numpy()
+    se_exp = expected.parameters["se"].to_numpy()
+    np.testing.assert_allclose(se_obs, se_ind, rtol=0.03)
+    assert np.max(np.abs(se_exp / se_obs - 1)) > 0.1
+    assert "observed Hessian" in observed.covariance_message
+    assert "expected information" in expected.covariance_message
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(method="fo", r_matrix="fisher"), "r_matrix: must be"),
+    (dict(method="focei", r_matrix="expected"), "method='fo' only"),
+])
+def test_bad_r_matrix_is_named(kwargs, match):
+    with pytest.raises(pkpd.FitError, match=match):
+        pkpd.fit_population("pk_1cmt_oral", THEO, **THEO_KW, **kwargs)
