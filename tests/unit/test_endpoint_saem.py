@@ -145,3 +145,24 @@ def test_saem_on_endpoint_records_alone_with_iiv_on_the_hazard_agrees_with_lapla
         assert abs(est[name] - lap.loc[name, "estimate"]) < lap.loc[name, "se"], name
     assert saem.minus2ll == saem.objective                  # no continuous record: no log 2 pi constants
     assert abs(saem.objective - laplace.objective) < 1.0
+
+
+def test_endpoint_likelihood_of_a_batch_of_parameter_sets_is_that_of_each_set():
+    # SAEM's chains, Laplace's Hessian stencil and the importance samples evaluate many parameter sets at once: the
+    # ordinal likelihood of a batch (K, rows) once came back flat and could not be stored
+    from pkpd.estimation.data import _observations
+
+    data = pd.DataFrame({"ID": [1, 1, 2, 3], "TIME": [24.0, 48.0, 24.0, 24.0], "DV": [0.0, 2.0, 3.0, 1.0],
+                         "DVID": "grade"})
+    rec = _observations(M, data, (), None).endpoint_records
+    rng = np.random.default_rng(0)
+    logits = np.sort(rng.normal(0.0, 2.0, size=(3, rec.size, 3)), axis=-1)[..., ::-1]   # decreasing: valid
+    F = np.zeros((3, int(rec.components.max()) + 1))
+    for j in range(3):
+        F[:, rec.components[:, j]] = logits[..., j]
+    batch = rec.minus2ll(F)
+    assert batch.shape == (3, rec.size)
+    direct = np.stack([-2 * pkpd.endpoints.ordinal_log_likelihood(rec.category, logits[k]) for k in range(3)])
+    np.testing.assert_allclose(batch, direct, rtol=1e-12)
+    np.testing.assert_allclose(rec.minus2ll(F, gradient=True)[0], direct, rtol=1e-12)
+    np.testing.assert_array_equal(rec.category, [0, 2, 3, 1])
