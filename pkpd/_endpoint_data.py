@@ -111,8 +111,8 @@ class EndpointRecords:
                     gk = np.zeros(p.shape)
                     gk[..., :m] = gl.reshape(shape)
                     ll = ll.reshape(shape[:-1])
-                else:
-                    ll = out.reshape(shape[:-1])
+                else:   # (the flat values of a batch of parameter sets back into its shape)
+                    out = out.reshape(shape[:-1])
             else:  # count
                 mu = p[..., 0] - p[..., 1] if s.rate else p[..., 0]
                 disp = p[..., 2] if s.dispersion else None

@@ -8,7 +8,9 @@ exact Hessian, by central differences): a multivariate Student *t* with 5 degree
 tails keep the weights bounded (as Monolix; NONMEM's IMP uses a normal or *t* proposal the same way). Then
 :math:`-2\log L = -2\sum_i \log\hat L_i`, with every constant, and the objective in NONMEM's convention
 subtracts :math:`\log 2\pi` per quantified observation (a censored one has none; so it compares with the
-FOCE-I and Laplace OFVs).
+FOCE-I and Laplace OFVs). :math:`p(y_i\mid\eta)` is the data part of the Laplace objective: continuous records, M3
+probabilities and the exact likelihood of records of clinical endpoints (time to event, binary, ordinal, count; none
+carries a :math:`\log 2\pi`).
 
 Its Monte-Carlo standard error comes from the delta method, per subject
 :math:`\mathrm{Var}(\log\hat L_i) \approx \widehat{\mathrm{Var}}(w)/(M\bar w^2)`, so that

@@ -11,13 +11,15 @@ Iteration *k*:
    components, :math:`\eta^* = \eta + s_2\,\omega \odot z`; (3) a random walk on one component chosen at random per
    subject. The step sizes :math:`s_2` and the per-component :math:`s_3` adapt towards an acceptance rate of 0.3.
    Every proposal of every subject and chain is one compiled batch call of the engine (no loop over subjects);
-   values below the limit of quantification (M3) enter the likelihood as :math:`P(Y < \mathrm{LLOQ})`.
+   values below the limit of quantification (M3) enter the likelihood as :math:`P(Y < \mathrm{LLOQ})`, records of
+   clinical endpoints (time to event, binary, ordinal, count; :mod:`pkpd.endpoints`) with their exact likelihood,
+   computed by the same code as the Laplace objective's.
 2. **Stochastic approximation** of the sufficient statistics with step :math:`\gamma_k`: per subject
    :math:`S_{1,i} \leftarrow S_{1,i} + \gamma_k(\bar\phi_i - S_{1,i})` and
    :math:`S_2 \leftarrow S_2 + \gamma_k(\sum_i \overline{\phi_i\phi_i^\top} - S_2)` (bars: means over chains);
    for the residual error the sums of squared (on the log scale for :class:`~pkpd.LogNormal`, relative for
-   :class:`~pkpd.Proportional`) residuals, with censored observations imputed from their truncated normal
-   distribution (Samson, Lavielle & Mentré 2006).
+   :class:`~pkpd.Proportional`) residuals of the continuous records, with censored observations imputed from
+   their truncated normal distribution (Samson, Lavielle & Mentré 2006).
 3. **Maximisation.** :math:`\mu` (and covariate coefficients on parameters with IIV) minimise
    :math:`\sum_i (S_{1,i}-\mu_i)^\top\Omega^{-1}(S_{1,i}-\mu_i)` (the mean of :math:`S_1` without covariate
    effects); :math:`\Omega = \frac1n\sum_i (S_2 - S_{1,i}\mu_i^\top - \mu_i S_{1,i}^\top + \mu_i\mu_i^\top)`, its
@@ -26,7 +28,9 @@ Iteration *k*:
    optimisation over the current residuals (followed by the stochastic approximation of the values).
    Typical values **without** IIV (and covariate coefficients on them) have no sufficient statistic: each
    iteration takes a Newton step on the complete-data log-likelihood at the simulated :math:`\phi` (score and
-   expected information by central differences, in the same kind of batch call), the information averaged by
+   expected information by central differences, in the same kind of batch call; the continuous records' Gaussian
+   terms plus the endpoint records' exact score and expected information, which is how the typical values of a
+   hazard, a response probability or a count rate are estimated), the information averaged by
    the stochastic approximation and the step scaled by :math:`\gamma_k` (a Robbins-Monro step whose fixed point is
    the M-step's).
 
@@ -38,8 +42,8 @@ with :math:`\gamma_k = 1/(k - K_1 + 1)` (the estimates average the smoothing pha
 reproducible with ``seed``.
 
 After SAEM, the conditional modes (EBEs) and the covariance matrix (by linearisation: NONMEM's sandwich of the
-FOCE-I objective, or Laplace's with censored data, at the SAEM estimates) come from :mod:`pkpd.nlme`, and the
-objective is :math:`-2\log L` by importance sampling (:mod:`pkpd.importance`).
+FOCE-I objective, or Laplace's with censored data or endpoint records, at the SAEM estimates) come from
+:mod:`pkpd.nlme`, and the objective is :math:`-2\log L` by importance sampling (:mod:`pkpd.importance`).
 
 References
 ----------
@@ -240,13 +244,32 @@ class _Likelihood:
             return self.prob.predict(P)
 
     def objective(self, F: np.ndarray, errs: list) -> np.ndarray:
-        """-2 log p(y_i | phi) without constants, (C, n); +inf where it cannot be evaluated."""
+        """-2 log p(y_i | phi) without constants, (C, n); +inf where it cannot be evaluated.
+
+        The data part of the Laplace objective :math:`O_i` at zero prior weight: continuous records (Gaussian on
+        the error model's scale, M3 probabilities for censored ones) plus the exact -2 log L of the records of
+        clinical endpoints (``prob.endpoint_terms``, the code the Laplace objective and the importance sampling
+        use)."""
         C = F.shape[0]
         q = self.prob.q
         with np.errstate(all="ignore"):
             out = self.prob._objective_at(F, np.zeros((C, self.prob.n, q)), [errs] * C, np.zeros((C, q, q)))
         bad = ~np.isfinite(out) | np.any(self.prob.mask & ~np.isfinite(F), axis=2)
         return np.where(bad, np.inf, out)
+
+    def endpoint_score(self, F: np.ndarray, dF: np.ndarray):
+        """Score and expected information of the endpoint records' log-likelihood in some parameters, summed over
+        chains and subjects: (p,), (p, p), from predictions F (C, n, J) and their derivatives dF (C, n, J, p);
+        zeros without endpoint records. A chain and subject whose terms are not finite (a failed solve) add
+        nothing, as the continuous records' do in the Newton step."""
+        p = dF.shape[-1]
+        if self.prob.endpoint_records is None:
+            return np.zeros(p), np.zeros((p, p))
+        with np.errstate(all="ignore"):
+            _, half_grad, info = self.prob.endpoint_terms(F, dF)       # 1/2 d(-2 log L) = -score; information
+        ok = np.all(np.isfinite(half_grad), axis=-1) & np.all(np.isfinite(info), axis=(-2, -1))
+        score = -np.where(ok[..., None], half_grad, 0.0).sum(axis=(0, 1))
+        return score, np.where(ok[..., None, None], info, 0.0).sum(axis=(0, 1))
 
 
 class _Chains:
@@ -534,6 +557,12 @@ def _newton_step(st, lik, x, eta, u, gamma, S_H):
         dRu = np.where(use[..., None], dR, 0.0)
         H = np.einsum("cnja,cnjb,cnj->ab", dmu, dmu, np.where(use, 1.0 / R, 0.0))
         H += 0.5 * np.einsum("cnja,cnjb,cnj->ab", dRu, dRu, np.where(use, 1.0 / R ** 2, 0.0))
+    # records of clinical endpoints: their exact score and expected information (typical values of a hazard, a
+    # response probability... have no sufficient statistic either)
+    g_ep, H_ep = lik.endpoint_score(Fall[0], np.stack([(Fall[1 + 2 * a] - Fall[2 + 2 * a]) / (2 * _H_FD)
+                                                       for a in range(p)], axis=-1))
+    g += g_ep
+    H += H_ep
     g /= C
     H /= C
     S_H = H if S_H is None else S_H + gamma * (H - S_H)

@@ -48,8 +48,8 @@ class _Problem:
         rec = d.endpoint_records
         if rec is not None and method != "laplace":
             raise FitError(f"data: {rec.size} records of clinical endpoints ({', '.join(rec.names)}) have a "
-                           "non-normal likelihood, which needs method='laplace' (as NONMEM needs LAPLACIAN with "
-                           f"LIKELIHOOD data); got method={method!r}")
+                           "non-normal likelihood, which needs method='laplace' or 'saem' (as NONMEM needs LAPLACIAN "
+                           f"with LIKELIHOOD data); got method={method!r}")
         self.endpoint_records = rec
         # every row the fitter predicts: the observations of continuous outputs, then (for endpoint records) the
         # engine outputs they need (pkpd._endpoint_data)

@@ -657,12 +657,14 @@ def fit_population(model, data, *, iiv, error=None, method: str = "focei", estim
     error : error model or dict[str, error model]
         Residual error of the continuous outputs (initial values; parameters in ``fixed`` stay fixed). Records of
         clinical endpoint outputs (time-to-event, binary, ordinal, count; :mod:`pkpd.endpoints`) bring their exact
-        likelihood from the model file, enter :math:`O_i` as :math:`-2\log L`, and need ``method="laplace"``;
-        ``error`` may be left out when the data hold only such records.
+        likelihood from the model file, enter :math:`O_i` as :math:`-2\log L`, and need ``method="laplace"`` or
+        ``"saem"`` (whose sampler and importance-sampling objective use the same exact likelihood); ``error`` may be
+        left out when the data hold only such records.
     method : {"focei", "foce", "fo", "laplace", "saem"}
         The objective (see the module docstring); FOCE-I by default. ``"saem"``: stochastic approximation EM
         (:mod:`pkpd.saem`; exact likelihood, no linearisation), whose objective is -2 log L by importance sampling
-        and whose covariance comes from linearisation (FOCE-I, or Laplace with censored data, at the estimates).
+        and whose covariance comes from linearisation (FOCE-I, or Laplace with censored data or clinical endpoint
+        records, at the estimates).
 
     Other arguments
     ---------------
@@ -722,8 +724,8 @@ def fit_population(model, data, *, iiv, error=None, method: str = "focei", estim
     ------
     FitError
         Unknown parameter in ``iiv``/``estimate``/``init``, a non-positive-definite :math:`\Omega`, censored data
-        with FO, FOCE or FOCE-I (Laplace and SAEM handle them), bad data, SAEM without random effects, a prior on
-        an unknown parameter.
+        or clinical endpoint records with FO, FOCE or FOCE-I (Laplace and SAEM handle them), bad data, SAEM
+        without random effects, a prior on an unknown parameter.
 
     Examples
     --------
@@ -772,12 +774,6 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         raise FitError("saem: SaemSettings apply to method='saem' only")
     model, iiv, error, layout, prob = _setup(model, data, iiv, error, inner, estimate, blq, settings, init,
                                              covariates, iov)
-    if prob.endpoint_records is not None and (method == "saem" or objective == "is"):
-        # SAEM's sampler and the importance-sampling likelihood know continuous and censored records only: refuse
-        # rather than leave the endpoints' likelihood out of the fit
-        what = "method='saem'" if method == "saem" else "objective='is'"
-        raise FitError(f"{what} does not handle records of clinical endpoint outputs yet "
-                       "(time-to-event, binary, ordinal, count); use method='laplace'")
     prior_terms = _population_priors(layout, iiv, priors, omega_prior, method)
     if prior_terms is not None and covariance is not None:
         covariance = "R"
@@ -988,7 +984,8 @@ class _PriorRun:
 
 def _saem_inner_method(model, data, iiv, error, blq) -> str:
     """The linearised method SAEM uses for the conditional modes and the covariance: Laplace with censored data
-    (M3), FOCE-I otherwise; and SAEM needs random effects."""
+    (M3) or records of clinical endpoints (no linearisation of a categorical or event likelihood), FOCE-I otherwise;
+    and SAEM needs random effects."""
     from ..load import load_model
     from .data import _observations, _read
 
@@ -1001,7 +998,7 @@ def _saem_inner_method(model, data, iiv, error, blq) -> str:
                        "(e.g. iiv={'CL': 0.1}), or use pkpd.fit for a model without IIV")
     errs = _error_dict(model, error)
     d = _observations(model, _read(model, data), tuple(errs), blq)
-    return "laplace" if d.censored.any() else "focei"
+    return "laplace" if d.censored.any() or d.endpoint_records is not None else "focei"
 
 
 def _population_priors(layout: _Layout, iiv: IIV, priors, omega_prior, method: str):
