@@ -868,8 +868,9 @@ def _add_fit_population(commands) -> None:
                           "importance sampling (also writes saem_trace.csv)")
     cmd.add_argument("--priors", action="store_true",
                      help="maximum a posteriori with the priors of the model file on the typical values")
-    cmd.add_argument("--iiv", required=True, metavar="NAME=VARIANCE[,NAME=VARIANCE...]",
-                     help="parameters with log-normal IIV and their initial variances, e.g. CL=0.1,V=0.1")
+    cmd.add_argument("--iiv", required=True, action="append", metavar="NAME=VARIANCE[,NAME=VARIANCE...]",
+                     help="parameters with log-normal IIV and their initial variances, e.g. CL=0.1,V=0.1 "
+                          "(or --iiv CL=0.1 --iiv V=0.1)")
     cmd.add_argument("--error", action="append", default=[], metavar="OUTPUT=MODEL[:VALUES]",
                      help="error model of an observed output, e.g. IL10=proportional or IL10=combined-sd:0.5,0.1; "
                           "repeat for each continuous output in the data. A one-output model also takes KIND=VALUES: "
@@ -897,9 +898,12 @@ def _parse_assignments(text: str, option: str) -> dict[str, float]:
         try:
             if not sep or not name.strip():
                 raise ValueError
-            out[name.strip()] = float(value)
+            number = float(value)
         except ValueError:
             raise _UsageError(f"{option}: expected NAME=NUMBER[,NAME=NUMBER...]; got {text!r}") from None
+        if name.strip() in out:
+            raise _UsageError(f"{option}: {name.strip()!r} is given twice ({text!r}); give each name once")
+        out[name.strip()] = number
     return out
 
 
@@ -952,7 +956,7 @@ def _cmd_fit_population(args: argparse.Namespace) -> int:
     from .nonmem import read_nonmem
 
     try:
-        iiv = _parse_assignments(args.iiv, "--iiv")
+        iiv = _parse_assignments(",".join(args.iiv), "--iiv")
     except _UsageError as err:
         return _fail(str(err))
     model = load_model(args.model)

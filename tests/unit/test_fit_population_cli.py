@@ -78,3 +78,14 @@ def test_bad_error_options_are_one_line_errors(error, words, tmp_path, capsys):
     argv = COMMAND[:COMMAND.index("--error")] + error + ["--out", str(tmp_path)]
     assert main(argv) == 2
     assert words in capsys.readouterr().err
+
+
+def test_repeated_iiv_options_are_all_kept_and_a_repeated_name_is_an_error(tmp_path, capsys):
+    theo = ["fit-population", "pk_1cmt_oral", str(ROOT / "tests" / "data" / "theoph.csv"), "--dose-unit", "mg",
+            "--error", "additive=0.7", "--maxeval", "0", "--vpc-replicates", "0"]
+    assert main([*theo, "--iiv", "ka=0.6", "--iiv", "CL=0.3", "--out", str(tmp_path / "a")]) == 0
+    table = pd.read_csv(tmp_path / "a" / "parameters.csv").set_index("name")
+    assert table.loc["omega2_ka", "estimate"] == pytest.approx(0.6)
+    assert table.loc["omega2_CL", "estimate"] == pytest.approx(0.3)
+    assert main([*theo, "--iiv", "ka=0.6", "--iiv", "ka=0.1", "--out", str(tmp_path / "b")]) == 2
+    assert "'ka' is given twice" in capsys.readouterr().err
