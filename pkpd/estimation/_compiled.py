@@ -8,7 +8,9 @@ verified cache folder (:mod:`pkpd._cache`) under the hash of its source, and loa
 * :meth:`CompiledSystem.predict`: parameters and covariates per subject -> recorded outputs (values and their
   derivatives by every multiset) at each subject's output times, in one parallel batch;
 * :meth:`CompiledSystem.inner`: the empirical Bayes estimates of every subject in parallel
-  (:mod:`pkpd.estimation._inner_template`).
+  (:mod:`pkpd.estimation._inner_template`);
+* :meth:`CompiledSystem.assemble`: from the outputs of ``predict``, each subject's objective terms and their
+  derivatives in parallel (:mod:`pkpd.estimation._assembly_template`).
 
 Without a C compiler there is no library: :func:`available` says so and the estimator uses its numpy path.
 """
@@ -26,6 +28,7 @@ from ..errors import PkpdError
 from ..model import Model
 from ._codegen import Layout, generate, library_stem
 from ._derivative_system import DerivativeSystem, derivative_system
+from ._assembly_template import ASSEMBLY_TEMPLATE
 from ._inner_template import INNER_TEMPLATE
 
 _P = ctypes.c_void_p
@@ -34,6 +37,8 @@ _D = ctypes.c_double
 _PREDICT_ARGS = [_I, _I, _P, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _D, _D, _D, _I, _P, _P, _P, _I]
 _INNER_ARGS = [_I, _I, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P,
                _P, _P, _P, _P, _I, _D, _D, _D, _I, _P, _I, _D, _P, _P, _P, _P, _I]
+_ASSEMBLE_ARGS = [_I] * 8 + [_P] + [_I] * 3 + [_P] * 26 + [_I]
+ASSEMBLE_MODES = {"conditional": 0, "foce": 1, "fo": 2}
 
 
 def available() -> bool:
@@ -67,6 +72,9 @@ class CompiledSystem:
         self._inner = self._lib.pkpd_inner
         self._inner.argtypes = _INNER_ARGS
         self._inner.restype = ctypes.c_int
+        self._assemble = self._lib.pkpd_assemble
+        self._assemble.argtypes = _ASSEMBLE_ARGS
+        self._assemble.restype = ctypes.c_int
 
     @staticmethod
     def _check_design(design):
@@ -159,6 +167,82 @@ class CompiledSystem:
                 raise MemoryError("the compiled inner problem could not allocate its work memory")
         return eta, obj, status, n_iter
 
+    # -- the per-subject assembly -------------------------------------------------------------------------------
+    def assemble(self, mode: str, order: int, outputs: np.ndarray, scales: np.ndarray, theta: np.ndarray,
+                 eta: np.ndarray, eta_pos: np.ndarray, eta_kind: np.ndarray, obs, u: np.ndarray, errors,
+                 n_sigma: int, *, omega: np.ndarray | None = None, outputs0: np.ndarray | None = None,
+                 scales0: np.ndarray | None = None) -> dict:
+        """Each subject's objective terms and their derivatives in the coordinates ``phi = (eta, theta over pi,
+        residual-error parameters)``, from this library's ``predict`` outputs (:mod:`pkpd.estimation.
+        _assembly_template`).
+
+        ``mode``: "conditional" (FOCE-I, Laplace: ``order`` 3), "foce" (residual variances from ``outputs0``, the
+        predictions at eta = 0) or "fo"; ``scales``: the derivative scales ``outputs`` were computed with (n, k);
+        ``theta``: typical values over pi (n, k); ``eta`` (n, q); ``eta_pos``: position in pi of each random
+        effect; ``obs``: the design's CSR observations, ``u`` their values; ``errors``: (kind, a, b, coordinate of
+        a, coordinate of b) arrays per fitted output. Returns "ell" (n, S: value, first derivatives, second
+        derivatives with a random-effect index first, third with two at order 3), "A0" and "dA" (order 2), or for
+        FO "ofv" (n,), "grad" (n, d) and "omega" (n, q, q).
+        """
+        from .._native import threads
+
+        lay = self.layout
+        nf = len(self.system.fitted)
+        multisets = self.system.multisets
+        n, k = theta.shape
+        q = eta.shape[1]
+        d = q + k + int(n_sigma)
+        code = ASSEMBLE_MODES[mode]
+        ms = np.full((len(multisets), 3), -1, dtype=np.int64)
+        for b, m in enumerate(multisets):
+            ms[b, :len(m)] = m
+        outputs, scales, theta, eta = _c(outputs), _c(scales), _c(theta), _c(eta)
+        eta_pos, eta_kind = _c(eta_pos, np.int64), _c(eta_kind, np.int64)
+        kind, a, b, ca, cb = (_c(errors[0], np.int64), _c(errors[1]), _c(errors[2]), _c(errors[3], np.int64),
+                              _c(errors[4], np.int64))
+        u = _c(u)
+        outputs0 = outputs if outputs0 is None else _c(outputs0)
+        scales0 = scales if scales0 is None else _c(scales0)
+        omega = _c(np.eye(q) if omega is None else omega)
+        counts = np.diff(obs.start)
+        max_obs = int(counts.max()) if n else 0
+        shape = (n, outputs.shape[1] if outputs.ndim == 3 else -1, lay.n_outputs)
+        max_order = max((len(m) for m in multisets), default=0)
+        ok = (outputs.ndim == 3 and outputs.shape == shape and outputs0.shape == shape and scales.shape == (n, k)
+              and scales0.shape == (n, k) and eta.shape == (n, q) and eta_pos.shape == (q,) and eta_kind.shape == (q,)
+              and lay.n_outputs == len(multisets) * nf and len(self.system.parameters) == k and order in (2, 3)
+              and max_order <= 3 and bool(multisets) and multisets[0] == () and int(ms.max(initial=-1)) < k
+              and obs.start.shape == (n + 1,) and u.shape == obs.u.shape
+              and kind.shape == a.shape == b.shape == ca.shape == cb.shape == (nf,) and omega.shape == (q, q))
+        if ok and n:
+            ok = (int(obs.start[0]) == 0 and int(counts.min()) >= 0 and int(obs.start[-1]) == obs.ti.size == obs.out.size
+                  == obs.cens.size == obs.lim.size and (obs.ti.size == 0 or (int(obs.ti.min()) >= 0
+                  and int(obs.ti.max()) < shape[1] and int(obs.out.min()) >= 0 and int(obs.out.max()) < nf))
+                  and (q == 0 or (int(eta_pos.min()) >= 0 and int(eta_pos.max()) < k))
+                  and int(min(ca.min(), cb.min())) >= -1 and int(max(ca.max(), cb.max())) < d)
+        if not ok:
+            raise PkpdError("internal: inconsistent arrays passed to the compiled assembly")
+        S = 1 + d + q * d + (q * q * d if order >= 3 else 0)
+        fo = code == 2
+        ell = np.zeros((n, S)) if not fo else np.zeros(1)
+        A0 = np.zeros((n, q, q)) if not fo and order == 2 else np.zeros(1)
+        dA = np.zeros((n, q, q, d)) if not fo and order == 2 else np.zeros(1)
+        ofv = np.zeros(n) if fo else np.zeros(1)
+        grad = np.zeros((n, d)) if fo else np.zeros(1)
+        gomega = np.zeros((n, q, q)) if fo else np.zeros(1)
+        if n:
+            rc = self._assemble(n, code, order, q, k, d, nf, ms.shape[0], _ptr(ms), shape[1], shape[2], max_obs,
+                                _ptr(outputs), _ptr(outputs0), _ptr(scales), _ptr(scales0), _ptr(theta), _ptr(eta),
+                                _ptr(eta_pos), _ptr(eta_kind), _ptr(obs.start), _ptr(obs.ti), _ptr(obs.out),
+                                _ptr(obs.cens), _ptr(u), _ptr(obs.lim), _ptr(kind), _ptr(ca), _ptr(cb), _ptr(a),
+                                _ptr(b), _ptr(omega), _ptr(ell), _ptr(A0), _ptr(dA), _ptr(ofv), _ptr(grad),
+                                _ptr(gomega), threads())
+            if rc != 0:
+                raise MemoryError("the compiled assembly could not allocate its work memory")
+        if fo:
+            return {"ofv": ofv, "grad": grad, "omega": gomega}
+        return {"ell": ell, "A0": A0 if order == 2 else None, "dA": dA if order == 2 else None}
+
 
 @functools.lru_cache(maxsize=32)
 def compiled_system(model: Model, parameters: tuple[int, ...], multisets: tuple[tuple[int, ...], ...],
@@ -168,6 +252,6 @@ def compiled_system(model: Model, parameters: tuple[int, ...], multisets: tuple[
     from .._native import compile_c
 
     system = derivative_system(model, parameters, multisets, fitted)
-    source, layout = generate(system, INNER_TEMPLATE)
+    source, layout = generate(system, INNER_TEMPLATE + ASSEMBLY_TEMPLATE)
     path, image = compile_c(source, cache_root(), library_stem(source), "the estimation library of a model")
     return CompiledSystem(system, path, image, layout)
