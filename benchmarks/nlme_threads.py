@@ -1,8 +1,8 @@
 """Scaling over cores of a population fit (issue 15: >= 1.7x on 2 cores), measured so that a loaded machine cannot
 fake it: the MSC study's FOCE-I fit (``benchmarks/nlme_msc.py``, covariance step included) with 1 and with 2 engine
 threads, alternating, ``--repeat`` times each. Per fit: wall seconds, CPU seconds of the process (all threads), and
-the CPU seconds spent inside the compiled calls that run the subjects on parallel threads (EBE search and
-sensitivity solves). From these:
+the CPU seconds spent inside the compiled calls that run the subjects on parallel threads (EBE search, sensitivity
+solves, and the per-subject assembly of the objective and its gradient). From these:
 
 * ``parallel_fraction`` p: the share of the fit's CPU time inside the parallel calls (with 1 thread);
 * ``amdahl_2_cores`` = 1 / ((1 - p) + p / 2): the speed-up on 2 idle cores if the parallel calls scale perfectly;
@@ -33,6 +33,8 @@ from pkpd.estimation import _compiled  # noqa: E402
 from pkpd.nonmem import read_nonmem  # noqa: E402
 
 _SPENT: dict = {}
+# the CompiledSystem methods that run the subjects on the engine's threads (those this version of pkpd has)
+PARALLEL_CALLS = tuple(n for n in ("predict", "inner", "assemble") if hasattr(_compiled.CompiledSystem, n))
 
 
 def _timed(name):
@@ -56,7 +58,7 @@ def main():
     ap.add_argument("--method", default="focei", choices=["focei", "foce", "fo", "laplace"])
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
-    for name in ("predict", "inner"):
+    for name in PARALLEL_CALLS:
         setattr(_compiled.CompiledSystem, name, _timed(name))
     model = pkpd.load_model("msc_salvadori")
     data = read_nonmem(nlme_msc.study(args.n), model, dose_unit="cell/kg")
