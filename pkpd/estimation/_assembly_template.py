@@ -15,9 +15,12 @@ results agree to rounding:
    transform ``m`` (log for log-normal errors) and of the residual variance ``R`` (error kinds as in the inner
    template);
 3. ``mode`` 0 (FOCE-I, Laplace) and 1 (FOCE, ``R`` from the predictions at ``eta = 0`` in ``outputs0``): the sum
-   over observations of ``(u - m)^2 / R + log R`` (``-2 log Phi((L - m)/sqrt R)`` when censored) with its
-   derivatives, and at order 2 the FOCE Hessian approximation's sum ``sum g g'/R + 1/2 r r'/R^2`` (``A0``) with its
-   derivatives by ``phi`` (``dA``); Python adds the prior and does the q x q algebra;
+   ``ell`` over observations of ``(u - m)^2 / R + log R`` (``-2 log Phi((L - m)/sqrt R)`` when censored) with its
+   derivatives; ``O = ell + eta' W eta``; the Hessian approximation ``A`` (FOCE: ``W + sum g g'/R + 1/2 r r'/R^2``,
+   Laplace: half the exact Hessian) and its derivatives by ``phi``; then the subject's objective
+   ``O + log|A|`` (without ``log|Omega|``) with the log-determinant corrected to first order to the exact mode, its
+   gradient by ``phi`` (implicit function theorem at the EBEs) and by ``Omega``, and the exact Hessian of ``O`` in
+   ``eta`` (the next EBEs' predicted start), as ``PopulationObjective._conditional_tail`` does in numpy;
    ``mode`` 2 (FO): the whole per-subject objective ``log|C| + r' C^-1 r`` (``C = G Omega G' + diag R``), its
    gradient by ``phi`` and by ``Omega``.
 
@@ -135,9 +138,9 @@ typedef struct {
     const double *obs_u, *obs_lim;
     const int64_t *err_kind, *err_ca, *err_cb;   /* per fitted output: kind, coordinates of a and b (-1: none) */
     const double *err_a, *err_b;
-    const double *omega;                 /* (q, q), FO */
-    double *ell, *A0, *dA;               /* modes 0, 1: (n, S), (n, q, q), (n, q, q, d) */
-    double *ofv, *grad, *gomega;         /* mode 2: (n), (n, d), (n, q, q) */
+    const double *omega, *W;             /* (q, q): Omega (FO), its inverse (modes 0, 1) */
+    double *ell, *hx;                    /* modes 0, 1: (n, S), (n, q, q) */
+    double *ofv, *grad, *gomega;         /* (n), (n, d), (n, q, q) */
     atomic_long next;
 } Asm;
 
@@ -149,6 +152,8 @@ typedef struct {
     double *f, *f0, *m, *R, *t1, *t2, *t3, *t4;
     double *Mo, *Ro;     /* FO: per observation m and R */
     double *C, *G, *GO, *Cr, *M, *Pm;
+    double *A0, *dA, *LU, *Ai, *tr, *wv, *dl;   /* modes 0, 1: the q x q algebra */
+    int64_t *piv;
 } Tmp;
 
 /* The jets of the parameters in pi as functions of phi (eta_variable: eta enters; otherwise eta = 0, fixed). */
@@ -300,13 +305,152 @@ static void residual_jets(const Asm *A, const Dm *D, int64_t oi, const double *f
     }
 }
 
+/* LU factorisation with partial pivoting of the n x n matrix M into LU (piv: row order); returns 0 when a pivot is
+   zero (singular). sign and log|det| in *sign, *logdet. */
+static int small_lu_factor(int64_t n, const double *M, double *LU, int64_t *piv, double *sign, double *logdet) {
+    memcpy(LU, M, sizeof(double) * n * n);
+    double sg = 1.0, ld = 0.0;
+    int ok = 1;
+    for (int64_t i = 0; i < n; i++) piv[i] = i;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t p = k;
+        for (int64_t i = k + 1; i < n; i++)
+            if (fabs(LU[i * n + k]) > fabs(LU[p * n + k])) p = i;
+        if (p != k) {
+            for (int64_t j = 0; j < n; j++) {
+                double t = LU[k * n + j];
+                LU[k * n + j] = LU[p * n + j];
+                LU[p * n + j] = t;
+            }
+            int64_t t = piv[k]; piv[k] = piv[p]; piv[p] = t;
+            sg = -sg;
+        }
+        double u = LU[k * n + k];
+        if (u == 0.0) {
+            ok = 0;
+            continue;
+        }
+        if (u < 0.0) sg = -sg;
+        ld += log(fabs(u));
+        for (int64_t i = k + 1; i < n; i++) {
+            double f = LU[i * n + k] / u;
+            LU[i * n + k] = f;
+            for (int64_t j = k + 1; j < n; j++) LU[i * n + j] -= f * LU[k * n + j];
+        }
+    }
+    *sign = ok ? sg : 0.0;
+    *logdet = ok ? ld : -INFINITY;
+    return ok;
+}
+
+/* x = M^-1 b from small_lu_factor's LU and piv */
+static void small_lu_solve(int64_t n, const double *LU, const int64_t *piv, const double *b, double *x) {
+    for (int64_t i = 0; i < n; i++) {
+        double acc = b[piv[i]];
+        for (int64_t k = 0; k < i; k++) acc -= LU[i * n + k] * x[k];
+        x[i] = acc;
+    }
+    for (int64_t i = n - 1; i >= 0; i--) {
+        double acc = x[i];
+        for (int64_t k = i + 1; k < n; k++) acc -= LU[i * n + k] * x[k];
+        x[i] = acc / LU[i * n + i];
+    }
+}
+
+static int all_finite(int64_t n, const double *v) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
+/* Modes 0 and 1, after the sums: O = ell + eta' W eta, A and dA, log|A| (first-order correction to the exact mode),
+   the objective and its gradients by phi and Omega, the exact Hessian of O in eta (see the module docstring). */
+static void conditional_tail(const Asm *A, int64_t s, Tmp *w) {
+    const Dm *D = &w->D;
+    const int64_t q = A->q, d = A->d;
+    const double *ell = A->ell + s * D->S, *eta = A->eta + s * q, *W = A->W;
+    double *g = A->grad + s * d, *Hx = A->hx + s * q * q, *GOm = A->gomega + s * q * q;
+    double *Am = w->LU + q * q, *dA = w->dA, *Ai = w->Ai, *tr = w->tr, *wv = w->wv, *dl = w->dl, *e = w->dl + q;
+    /* O and its derivatives: g holds dO/dphi until the gradient replaces it; O_d2[a][c] = ell_d2[a][c] (+ 2 W) */
+    double Ov = ell[0];
+    for (int64_t a = 0; a < q; a++) {
+        double we = 0.0;
+        for (int64_t r = 0; r < q; r++) we += eta[r] * W[r * q + a];
+        Ov += eta[a] * we;
+        e[a] = 2.0 * we;
+    }
+    for (int64_t c = 0; c < d; c++) g[c] = ell[I1(c)] + (c < q ? e[c] : 0.0);
+#define OD2(a, c) (ell[I2(a, c)] + ((c) < q ? 2.0 * W[(a) * q + (c)] : 0.0))
+    for (int64_t a = 0; a < q; a++)
+        for (int64_t b = 0; b < q; b++) {
+            Am[a * q + b] = D->o3 ? 0.5 * OD2(a, b) : W[a * q + b] + w->A0[a * q + b];
+            Hx[a * q + b] = OD2(a, b);
+        }
+    if (D->o3)
+        for (int64_t i = 0; i < q * q * d; i++) dA[i] = 0.5 * ell[1 + d + q * d + i];
+    double sign, logdet, hs, hl;
+    int a_ok = all_finite(q * q, Am) && small_lu_factor(q, Am, w->LU, w->piv, &sign, &logdet);
+    if (!all_finite(q * q, Am)) sign = NAN;
+    /* A^-1 (NaN when singular or not finite: the objective is NaN then) */
+    for (int64_t b = 0; b < q; b++) {
+        for (int64_t a = 0; a < q; a++) wv[a] = a == b ? 1.0 : 0.0;
+        if (a_ok) small_lu_solve(q, w->LU, w->piv, wv, dl);
+        for (int64_t a = 0; a < q; a++) Ai[a * q + b] = a_ok ? dl[a] : NAN;
+    }
+    for (int64_t c = 0; c < d; c++) {
+        double acc = 0.0;
+        for (int64_t a = 0; a < q; a++)
+            for (int64_t b = 0; b < q; b++) acc += Ai[a * q + b] * dA[(b * q + a) * d + c];
+        tr[c] = acc;
+    }
+    /* the exact Hessian in eta, the identity where it is not finite or singular */
+    int h_ok = all_finite(q * q, Hx) && small_lu_factor(q, Hx, w->LU, w->piv, &hs, &hl);
+    if (!h_ok) {
+        for (int64_t a = 0; a < q; a++)
+            for (int64_t b = 0; b < q; b++) Hx[a * q + b] = a == b ? 1.0 : 0.0;
+        small_lu_factor(q, Hx, w->LU, w->piv, &hs, &hl);
+    }
+    /* the last Newton step corrects log|A| to first order (see PopulationObjective._conditional_tail) */
+    for (int64_t a = 0; a < q; a++) wv[a] = -g[a];
+    small_lu_solve(q, w->LU, w->piv, wv, dl);
+    double big = 0.0;
+    int finite = 1;
+    for (int64_t a = 0; a < q; a++) {
+        finite &= isfinite(dl[a]);
+        big = fmax(big, fabs(dl[a]));
+    }
+    if (finite && big < 1e-3)
+        for (int64_t a = 0; a < q; a++) logdet += tr[a] * dl[a];
+    A->ofv[s] = sign > 0 ? Ov + logdet : NAN;
+    /* gradients: w = Hx^-1 tr_eta; g_phi = dO/dphi + tr - w' O_d2; G_W = eta eta' + A^-1 - eta w' - w eta';
+       dO/dOmega = -W G_W W */
+    small_lu_solve(q, w->LU, w->piv, tr, wv);
+    for (int64_t c = 0; c < d; c++) {
+        double acc = 0.0;
+        for (int64_t a = 0; a < q; a++) acc += wv[a] * OD2(a, c);
+        g[c] = g[c] + tr[c] - acc;
+    }
+#undef OD2
+    double *GW = w->LU;
+    for (int64_t a = 0; a < q; a++)
+        for (int64_t b = 0; b < q; b++)
+            GW[a * q + b] = eta[a] * eta[b] + Ai[a * q + b] - eta[a] * wv[b] - wv[a] * eta[b];
+    for (int64_t a = 0; a < q; a++)
+        for (int64_t b = 0; b < q; b++) {
+            double acc = 0.0;
+            for (int64_t k = 0; k < q; k++)
+                for (int64_t l = 0; l < q; l++) acc += W[a * q + k] * GW[k * q + l] * W[l * q + b];
+            GOm[a * q + b] = -acc;
+        }
+}
+
 /* Modes 0 and 1: the sums over the subject's observations (see the module docstring). */
 static void assemble_conditional(const Asm *A, int64_t s, Tmp *w) {
     const Dm *D = &w->D;
     const int64_t q = A->q, d = A->d, S = D->S;
     double *ell = A->ell + s * S;
     memset(ell, 0, sizeof(double) * S);
-    double *A0 = D->o3 ? NULL : A->A0 + s * q * q, *dA = D->o3 ? NULL : A->dA + s * q * q * d;
+    double *A0 = D->o3 ? NULL : w->A0, *dA = D->o3 ? NULL : w->dA;
     if (A0) {
         memset(A0, 0, sizeof(double) * q * q);
         memset(dA, 0, sizeof(double) * q * q * d);
@@ -359,6 +503,7 @@ static void assemble_conditional(const Asm *A, int64_t s, Tmp *w) {
                 }
         }
     }
+    conditional_tail(A, s, w);
 }
 
 /* Cholesky factor (lower, in place of the lower triangle of a copy); 0 when not positive definite. */
@@ -489,7 +634,8 @@ static void *assemble_worker(void *arg) {
     Tmp w;
     w.D.d = d; w.D.q = q; w.D.o3 = A->S > 1 + d + q * d; w.D.S = S;
     const int64_t JM = J > q ? J : q;
-    size_t size = 2 * k * S + (k + k * k + k * k * k) + q * k + q * k * k + 2 * q * q * k + 8 * S + 8;
+    size_t size = 2 * k * S + (k + k * k + k * k * k) + q * k + q * k * k + 2 * q * q * k + 8 * S + 8
+                  + q * q + q * q * d + 2 * q * q + q * q + d + q + 2 * q + q;
     if (A->mode == 2) size += J * S + J * (1 + d) + 3 * J * J + J * q + J * q + 2 * J + J * JM + J * J;
     double *buf = (double *)malloc(sizeof(double) * size);
     if (!buf) return NULL;
@@ -503,6 +649,14 @@ static void *assemble_worker(void *arg) {
     w.Z = p; p += q * q * k;
     w.f = p; p += S; w.f0 = p; p += S; w.m = p; p += S; w.R = p; p += S;
     w.t1 = p; p += S; w.t2 = p; p += S; w.t3 = p; p += S; w.t4 = p; p += S;
+    w.A0 = p; p += q * q;
+    w.dA = p; p += q * q * d;
+    w.LU = p; p += 2 * q * q;
+    w.Ai = p; p += q * q;
+    w.tr = p; p += d;
+    w.wv = p; p += q;
+    w.dl = p; p += 2 * q;
+    w.piv = (int64_t *)p; p += q;
     if (A->mode == 2) {
         w.Mo = p; p += J * S;
         w.Ro = p; p += J * (1 + d);
@@ -529,8 +683,9 @@ int pkpd_assemble(int64_t n, int64_t mode, int64_t order, int64_t q, int64_t k, 
                   const double *theta, const double *eta, const int64_t *eta_pos, const int64_t *eta_kind,
                   const int64_t *obs_start, const int64_t *obs_ti, const int64_t *obs_out, const int64_t *obs_cens,
                   const double *obs_u, const double *obs_lim, const int64_t *err_kind, const int64_t *err_ca,
-                  const int64_t *err_cb, const double *err_a, const double *err_b, const double *omega, double *ell,
-                  double *A0, double *dA, double *ofv, double *grad, double *gomega, int64_t n_threads) {
+                  const int64_t *err_cb, const double *err_a, const double *err_b, const double *omega,
+                  const double *W, double *ell, double *hx, double *ofv, double *grad, double *gomega,
+                  int64_t n_threads) {
     Asm A;
     memset(&A, 0, sizeof(Asm));
     A.n = n; A.mode = mode; A.q = q; A.k = k; A.d = d; A.nf = nf; A.n_blocks = n_blocks; A.ms = ms;
@@ -541,7 +696,7 @@ int pkpd_assemble(int64_t n, int64_t mode, int64_t order, int64_t q, int64_t k, 
     A.obs_start = obs_start; A.obs_ti = obs_ti; A.obs_out = obs_out; A.obs_cens = obs_cens;
     A.obs_u = obs_u; A.obs_lim = obs_lim;
     A.err_kind = err_kind; A.err_ca = err_ca; A.err_cb = err_cb; A.err_a = err_a; A.err_b = err_b;
-    A.omega = omega; A.ell = ell; A.A0 = A0; A.dA = dA; A.ofv = ofv; A.grad = grad; A.gomega = gomega;
+    A.omega = omega; A.W = W; A.ell = ell; A.hx = hx; A.ofv = ofv; A.grad = grad; A.gomega = gomega;
     atomic_init(&A.next, 0);
     if (n_threads > n) n_threads = n;
     if (n_threads < 1) n_threads = 1;

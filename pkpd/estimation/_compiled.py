@@ -26,9 +26,9 @@ import numpy as np
 
 from ..errors import PkpdError
 from ..model import Model
+from ._assembly_template import ASSEMBLY_TEMPLATE
 from ._codegen import Layout, generate, library_stem
 from ._derivative_system import DerivativeSystem, derivative_system
-from ._assembly_template import ASSEMBLY_TEMPLATE
 from ._inner_template import INNER_TEMPLATE
 
 _P = ctypes.c_void_p
@@ -170,8 +170,8 @@ class CompiledSystem:
     # -- the per-subject assembly -------------------------------------------------------------------------------
     def assemble(self, mode: str, order: int, outputs: np.ndarray, scales: np.ndarray, theta: np.ndarray,
                  eta: np.ndarray, eta_pos: np.ndarray, eta_kind: np.ndarray, obs, u: np.ndarray, errors,
-                 n_sigma: int, *, omega: np.ndarray | None = None, outputs0: np.ndarray | None = None,
-                 scales0: np.ndarray | None = None) -> dict:
+                 n_sigma: int, *, omega: np.ndarray, W: np.ndarray | None = None,
+                 outputs0: np.ndarray | None = None, scales0: np.ndarray | None = None) -> dict:
         """Each subject's objective terms and their derivatives in the coordinates ``phi = (eta, theta over pi,
         residual-error parameters)``, from this library's ``predict`` outputs (:mod:`pkpd.estimation.
         _assembly_template`).
@@ -180,9 +180,12 @@ class CompiledSystem:
         predictions at eta = 0) or "fo"; ``scales``: the derivative scales ``outputs`` were computed with (n, k);
         ``theta``: typical values over pi (n, k); ``eta`` (n, q); ``eta_pos``: position in pi of each random
         effect; ``obs``: the design's CSR observations, ``u`` their values; ``errors``: (kind, a, b, coordinate of
-        a, coordinate of b) arrays per fitted output. Returns "ell" (n, S: value, first derivatives, second
-        derivatives with a random-effect index first, third with two at order 3), "A0" and "dA" (order 2), or for
-        FO "ofv" (n,), "grad" (n, d) and "omega" (n, q, q).
+        a, coordinate of b) arrays per fitted output; ``omega`` and its inverse ``W`` (q, q). Returns each
+        subject's objective "ofv" (n,; without log|Omega| and the constant Jacobian terms), its gradients "grad" by
+        phi (n, d) and "omega" by Omega (n, q, q), and for the conditional modes "hessian", the exact Hessian of
+        the subject's O = ell + eta' W eta in eta (n, q, q; the identity where it is singular), and "ell" (n, S:
+        the sum over observations with its first derivatives, second ones with a random-effect index first, third
+        ones with two at order 3).
         """
         from .._native import threads
 
@@ -203,7 +206,8 @@ class CompiledSystem:
         u = _c(u)
         outputs0 = outputs if outputs0 is None else _c(outputs0)
         scales0 = scales if scales0 is None else _c(scales0)
-        omega = _c(np.eye(q) if omega is None else omega)
+        omega = _c(omega)
+        W = _c(np.linalg.inv(omega) if W is None else W)
         counts = np.diff(obs.start)
         max_obs = int(counts.max()) if n else 0
         shape = (n, outputs.shape[1] if outputs.ndim == 3 else -1, lay.n_outputs)
@@ -213,10 +217,12 @@ class CompiledSystem:
               and lay.n_outputs == len(multisets) * nf and len(self.system.parameters) == k and order in (2, 3)
               and max_order <= 3 and bool(multisets) and multisets[0] == () and int(ms.max(initial=-1)) < k
               and obs.start.shape == (n + 1,) and u.shape == obs.u.shape
-              and kind.shape == a.shape == b.shape == ca.shape == cb.shape == (nf,) and omega.shape == (q, q))
+              and kind.shape == a.shape == b.shape == ca.shape == cb.shape == (nf,) and omega.shape == (q, q)
+              and W.shape == (q, q))
         if ok and n:
-            ok = (int(obs.start[0]) == 0 and int(counts.min()) >= 0 and int(obs.start[-1]) == obs.ti.size == obs.out.size
-                  == obs.cens.size == obs.lim.size and (obs.ti.size == 0 or (int(obs.ti.min()) >= 0
+            ok = (int(obs.start[0]) == 0 and int(counts.min()) >= 0
+                  and int(obs.start[-1]) == obs.ti.size == obs.out.size == obs.cens.size == obs.lim.size
+                  and (obs.ti.size == 0 or (int(obs.ti.min()) >= 0
                   and int(obs.ti.max()) < shape[1] and int(obs.out.min()) >= 0 and int(obs.out.max()) < nf))
                   and (q == 0 or (int(eta_pos.min()) >= 0 and int(eta_pos.max()) < k))
                   and int(min(ca.min(), cb.min())) >= -1 and int(max(ca.max(), cb.max())) < d)
@@ -225,23 +231,21 @@ class CompiledSystem:
         S = 1 + d + q * d + (q * q * d if order >= 3 else 0)
         fo = code == 2
         ell = np.zeros((n, S)) if not fo else np.zeros(1)
-        A0 = np.zeros((n, q, q)) if not fo and order == 2 else np.zeros(1)
-        dA = np.zeros((n, q, q, d)) if not fo and order == 2 else np.zeros(1)
-        ofv = np.zeros(n) if fo else np.zeros(1)
-        grad = np.zeros((n, d)) if fo else np.zeros(1)
-        gomega = np.zeros((n, q, q)) if fo else np.zeros(1)
+        hessian = np.zeros((n, q, q)) if not fo else np.zeros(1)
+        ofv, grad, gomega = np.zeros(n), np.zeros((n, d)), np.zeros((n, q, q))
         if n:
             rc = self._assemble(n, code, order, q, k, d, nf, ms.shape[0], _ptr(ms), shape[1], shape[2], max_obs,
                                 _ptr(outputs), _ptr(outputs0), _ptr(scales), _ptr(scales0), _ptr(theta), _ptr(eta),
                                 _ptr(eta_pos), _ptr(eta_kind), _ptr(obs.start), _ptr(obs.ti), _ptr(obs.out),
                                 _ptr(obs.cens), _ptr(u), _ptr(obs.lim), _ptr(kind), _ptr(ca), _ptr(cb), _ptr(a),
-                                _ptr(b), _ptr(omega), _ptr(ell), _ptr(A0), _ptr(dA), _ptr(ofv), _ptr(grad),
+                                _ptr(b), _ptr(omega), _ptr(W), _ptr(ell), _ptr(hessian), _ptr(ofv), _ptr(grad),
                                 _ptr(gomega), threads())
             if rc != 0:
                 raise MemoryError("the compiled assembly could not allocate its work memory")
-        if fo:
-            return {"ofv": ofv, "grad": grad, "omega": gomega}
-        return {"ell": ell, "A0": A0 if order == 2 else None, "dA": dA if order == 2 else None}
+        out = {"ofv": ofv, "grad": grad, "omega": gomega}
+        if not fo:
+            out.update(ell=ell, hessian=hessian)
+        return out
 
 
 @functools.lru_cache(maxsize=32)

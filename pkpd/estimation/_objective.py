@@ -10,12 +10,15 @@ error parameters, covariate coefficients):
 3. one parallel batch solve of the model with its forward sensitivities (first order in every parameter involved,
    second order in pairs with a random-effect parameter; third order with two of them for Laplace) at
    :math:`\hat\eta_i` (and at :math:`\eta = 0` for FO and FOCE);
-4. per subject, vectorised over subjects with numpy: the objective and its exact derivatives with respect to the
-   subject's typical values, the residual-error parameters and :math:`\Omega` (:mod:`pkpd.estimation._jets`
-   carries every quantity with its derivatives). At the mode, :math:`\partial O_i/\partial\eta = 0`, so
-   :math:`d\,O_i(\hat\eta_i)/dx = \partial O_i/\partial x`; the log-determinant term moves with
-   :math:`\hat\eta_i`, whose derivative is :math:`d\hat\eta_i/dx = -(\nabla^2_\eta O_i)^{-1}\partial(\nabla_\eta
-   O_i)/\partial x` (implicit function theorem, with the exact Hessian of :math:`O_i`);
+4. per subject, in the compiled per-subject assembly on the same parallel threads
+   (:mod:`pkpd.estimation._assembly_template`): the objective and its exact derivatives with respect to the
+   subject's random effects, typical values, residual-error parameters and :math:`\Omega`. At the mode,
+   :math:`\partial O_i/\partial\eta = 0`, so :math:`d\,O_i(\hat\eta_i)/dx = \partial O_i/\partial x`; the
+   log-determinant term moves with :math:`\hat\eta_i`, whose derivative is :math:`d\hat\eta_i/dx =
+   -(\nabla^2_\eta O_i)^{-1}\partial(\nabla_\eta O_i)/\partial x` (implicit function theorem, with the exact
+   Hessian of :math:`O_i`). With ``assembly = "numpy"`` this step runs in numpy, vectorised over subjects
+   (:mod:`pkpd.estimation._jets` carries every quantity with its derivatives): the reference the tests compare
+   the compiled assembly with;
 5. the chain rule to ``x`` (log scales, Cholesky parameters, covariate coefficients).
 
 The predictions come from a :class:`Predictor`: given per-subject parameters it returns the predictions at the
@@ -401,9 +404,11 @@ class PopulationObjective:
             if compiled:
                 out, sc, st1 = self.predictor.outputs(self._individual(theta_i, eta))
                 foce = method == "foce"
-                r = self._assemble("foce" if foce else "conditional", out, sc, theta_i, eta, errs,
+                r = self._assemble("foce" if foce else "conditional", out, sc, theta_i, eta, errs, omega=omega, W=W,
                                    outputs0=out0 if foce else None, scales0=sc0 if foce else None)
-                ofv, g = self._conditional_compiled(r, eta, W, gradient)
+                d = self.d
+                self._memo_hessians = (r["hessian"], r["ell"][:, 1 + d:1 + d + q * d].reshape(n, q, d)[:, :, q:])
+                ofv, g = r["ofv"], ({"phi": r["grad"], "omega": r["omega"]} if gradient else None)
             else:
                 f, st1 = self._predictions(theta_i, eta)
                 m, R = self._residual(f, errs)
@@ -484,20 +489,6 @@ class PopulationObjective:
         O_d2 = ell_d2.copy()
         O_d2[:, :, :q] += 2.0 * W
         return O_v, O_d1, O_d2
-
-    def _conditional_compiled(self, r, eta, W, gradient):
-        """:meth:`_conditional` from the compiled assembly's per-subject sums."""
-        n, q, d = eta.shape[0], self.q, self.d
-        ell = r["ell"]
-        O_v, O_d1, O_d2 = self._with_prior(ell[:, 0], ell[:, 1:1 + d], ell[:, 1 + d:1 + d + q * d].reshape(n, q, d),
-                                           eta, W)
-        if self.method == "laplace":
-            A = 0.5 * O_d2[:, :, :q]
-            dA = 0.5 * ell[:, 1 + d + q * d:].reshape(n, q, q, d)
-        else:
-            A = W[None] + r["A0"]
-            dA = r["dA"]
-        return self._conditional_tail(O_v, O_d1, O_d2, A, dA, eta, W, gradient)
 
     def _conditional(self, m, R, eta, W, gradient):
         """FOCE-I / FOCE / Laplace: per-subject OFV (without log|Omega|) and gradients by phi and Omega, from the
