@@ -464,7 +464,7 @@ class PopulationObjective:
         u = self._fo_u if mode == "fo" else self.design.obs.u
         return self.predictor.lib.assemble(mode, self.predictor.order, outputs, scales, theta_i[:, pi], eta,
                                            np.asarray(self.eta_pos, dtype=np.int64), self.design.eta_kind,
-                                           self.design.obs, u, self._error_arrays(errs), len(self.sigma_slots), **kw)
+                                           self.design, u, self._error_arrays(errs), len(self.sigma_slots), **kw)
 
     def _variances(self, outputs, errs) -> np.ndarray:
         """Residual variances per observation (CSR order) from the predictions in ``outputs`` (FOCE: at eta = 0),
