@@ -20,7 +20,8 @@ module                                 concept
 :mod:`~pkpd.estimation.finite_difference`  the finite-difference population objective (the fallback engine)
 ``_objective``, ``_compiled``,         the compiled engine: forward sensitivities of any order generated from the
 ``_codegen``, ``_derivative_system``,  model's expression trees, C printed from indices, the parallel inner problem
-``_inner_template``, ``_jets``         (EBEs) and the exact gradient of the objective
+``_inner_template``,                   (EBEs), the parallel per-subject assembly of the objective and its exact
+``_assembly_template``, ``_jets``      gradient (``_jets``: the same in numpy, the reference)
 =====================================  ============================================================================
 
 The public names are re-exported by :mod:`pkpd` (``pkpd.fit``, ``pkpd.fit_population``...) and, as before, by

@@ -10,12 +10,15 @@ error parameters, covariate coefficients):
 3. one parallel batch solve of the model with its forward sensitivities (first order in every parameter involved,
    second order in pairs with a random-effect parameter; third order with two of them for Laplace) at
    :math:`\hat\eta_i` (and at :math:`\eta = 0` for FO and FOCE);
-4. per subject, vectorised over subjects with numpy: the objective and its exact derivatives with respect to the
-   subject's typical values, the residual-error parameters and :math:`\Omega` (:mod:`pkpd.estimation._jets`
-   carries every quantity with its derivatives). At the mode, :math:`\partial O_i/\partial\eta = 0`, so
-   :math:`d\,O_i(\hat\eta_i)/dx = \partial O_i/\partial x`; the log-determinant term moves with
-   :math:`\hat\eta_i`, whose derivative is :math:`d\hat\eta_i/dx = -(\nabla^2_\eta O_i)^{-1}\partial(\nabla_\eta
-   O_i)/\partial x` (implicit function theorem, with the exact Hessian of :math:`O_i`);
+4. per subject, in the compiled per-subject assembly on the same parallel threads
+   (:mod:`pkpd.estimation._assembly_template`): the objective and its exact derivatives with respect to the
+   subject's random effects, typical values, residual-error parameters and :math:`\Omega`. At the mode,
+   :math:`\partial O_i/\partial\eta = 0`, so :math:`d\,O_i(\hat\eta_i)/dx = \partial O_i/\partial x`; the
+   log-determinant term moves with :math:`\hat\eta_i`, whose derivative is :math:`d\hat\eta_i/dx =
+   -(\nabla^2_\eta O_i)^{-1}\partial(\nabla_\eta O_i)/\partial x` (implicit function theorem, with the exact
+   Hessian of :math:`O_i`). With ``assembly = "numpy"`` this step runs in numpy, vectorised over subjects
+   (:mod:`pkpd.estimation._jets` carries every quantity with its derivatives): the reference the tests compare
+   the compiled assembly with;
 5. the chain rule to ``x`` (log scales, Cholesky parameters, covariate coefficients).
 
 The predictions come from a :class:`Predictor`: given per-subject parameters it returns the predictions at the
@@ -143,12 +146,20 @@ class OdePredictor:
         self.n_fit = len(fitted)
         self.methods = initial_methods(design.n, settings)
 
-    def predict(self, P: np.ndarray):
+    def outputs(self, P: np.ndarray):
+        """The compiled library's recorded outputs (rows, max_out, n_outputs), the derivative scales they carry
+        (rows, k) and the solver status per row."""
         d = self.design
         reps = P.shape[0] // d.n
         scales = derivative_scales(P[:, list(self.parameters)])
         base = np.hstack([P, np.tile(d.covariates, (reps, 1)), scales])
         out, status = self.lib.predict(base, d, self.settings, self.methods)
+        return out, scales, status
+
+    def predict(self, P: np.ndarray):
+        d = self.design
+        reps = P.shape[0] // d.n
+        out, scales, status = self.outputs(P)
         k = len(self.parameters)
         ti = np.tile(d.ti, (reps, 1))
         which = np.tile(d.which, (reps, 1))
@@ -240,6 +251,10 @@ class PopulationObjective:
         self.sigma_slots = [(o, p) for o, em in enumerate(prob.errors) for p in em.parameter_names]
         self.d = self.q + len(self.pi) + len(self.sigma_slots)
         self.n_evaluations = 0
+        # "compiled": each subject's objective terms from the compiled assembly on the engine's threads
+        # (:mod:`pkpd.estimation._assembly_template`); "numpy": the same from jets in numpy (the reference)
+        self.assembly = "compiled"
+        self._fo_u = np.ascontiguousarray(self.design.u[self.design.mask])
         self._memos: list = []   # recent EBEs and what predicts the next ones from them (_predicted_start)
         self._memo_hessians = None
         # EBEs to a step below this: as close to stationary as the solver tolerance lets the objective resolve
@@ -360,16 +375,27 @@ class PopulationObjective:
         status = np.zeros(n, dtype=np.int64)
         n_iter = np.zeros(n, dtype=np.int64)
         R0 = None
+        # FO's expected information (Fisher scoring) needs the per-subject derivative pieces that only the numpy
+        # assembly keeps
+        compiled = self.assembly == "compiled" and not (method == "fo" and information)
         if method in ("fo", "foce"):
-            f0, st0 = self._predictions(theta_i, np.zeros((n, q)), eta_variable=(method == "fo"))
+            if compiled:
+                out0, sc0, st0 = self.predictor.outputs(self._individual(theta_i, np.zeros((n, q))))
+            else:
+                f0, st0 = self._predictions(theta_i, np.zeros((n, q)), eta_variable=(method == "fo"))
+                m0, R0j = self._residual(f0, errs)
             status = np.where(st0 != 0, 100 + st0, status)
-            m0, R0j = self._residual(f0, errs)
         if method == "fo":
             eta = np.zeros((n, q))
-            ofv, g = self._fo(m0, R0j, omega, gradient or information)
+            if compiled:
+                r = self._assemble("fo", out0, sc0, theta_i, eta, errs, omega=omega)
+                ofv, g = r["ofv"], ({"phi": r["grad"], "omega": r["omega"]} if gradient else None)
+            else:
+                ofv, g = self._fo(m0, R0j, omega, gradient or information)
         else:
             if method == "foce":
-                R0 = np.where(self.design.mask, R0j.v, 1.0)[self.design.mask]
+                R0 = (self._variances(out0, errs) if compiled
+                      else np.where(self.design.mask, R0j.v, 1.0)[self.design.mask])
             kinds = np.array([error_kind(em) for em in errs], dtype=np.int64)
             a = np.array([float(getattr(em, "sd", getattr(em, "sigma", 0.0))) for em in errs])
             b = np.array([float(getattr(em, "cv", 0.0)) for em in errs])
@@ -381,12 +407,21 @@ class PopulationObjective:
                                                           (kinds, a, b), R0, method != "foce", self.settings,
                                                           self.inner_methods, tol=self.eta_tol)
             status = np.where((status == 0) & (st != 0), st, status)
-            f, st1 = self._predictions(theta_i, eta)
+            if compiled:
+                out, sc, st1 = self.predictor.outputs(self._individual(theta_i, eta))
+                foce = method == "foce"
+                r = self._assemble("foce" if foce else "conditional", out, sc, theta_i, eta, errs, omega=omega, W=W,
+                                   outputs0=out0 if foce else None, scales0=sc0 if foce else None)
+                d = self.d
+                self._memo_hessians = (r["hessian"], r["ell"][:, 1 + d:1 + d + q * d].reshape(n, q, d)[:, :, q:])
+                ofv, g = r["ofv"], ({"phi": r["grad"], "omega": r["omega"]} if gradient else None)
+            else:
+                f, st1 = self._predictions(theta_i, eta)
+                m, R = self._residual(f, errs)
+                if method == "foce":
+                    R = R0j
+                ofv, g = self._conditional(m, R, eta, W, gradient)
             status = np.where((status == 0) & (st1 != 0), 100 + st1, status)
-            m, R = self._residual(f, errs)
-            if method == "foce":
-                R = R0j
-            ofv, g = self._conditional(m, R, eta, W, gradient)
             if np.all(status == 0) and np.all(np.isfinite(ofv)):
                 self._memos = [(eta, theta_i[:, list(self.pi)], sigma, W, self._memo_hessians)] + self._memos[:3]
             ofv = ofv + logdet_om
@@ -422,21 +457,59 @@ class PopulationObjective:
         ok = np.all(np.isfinite(delta), axis=1) & (np.max(np.abs(delta), axis=1) < 1.0)
         return np.where(ok[:, None], eta + delta, start)
 
+    # -- the per-subject assembly -----------------------------------------------------------------------------
+    def _error_arrays(self, errs):
+        """(kind, a, b, coordinate of a, coordinate of b) per fitted output for the compiled code."""
+        coord = {slot: self.q + len(self.pi) + j for j, slot in enumerate(self.sigma_slots)}
+        kinds = np.array([error_kind(em) for em in errs], dtype=np.int64)
+        a = np.array([float(getattr(em, "sd", getattr(em, "sigma", 0.0))) for em in errs])
+        b = np.array([float(getattr(em, "cv", 0.0)) for em in errs])
+        ca = np.array([coord.get((o, "sd"), coord.get((o, "sigma"), -1)) for o in range(len(errs))], dtype=np.int64)
+        cb = np.array([coord.get((o, "cv"), -1) for o in range(len(errs))], dtype=np.int64)
+        return kinds, a, b, ca, cb
+
+    def _assemble(self, mode, outputs, scales, theta_i, eta, errs, **kw):
+        """The compiled per-subject assembly (:meth:`pkpd.estimation._compiled.CompiledSystem.assemble`)."""
+        pi = list(self.pi)
+        u = self._fo_u if mode == "fo" else self.design.obs.u
+        return self.predictor.lib.assemble(mode, self.predictor.order, outputs, scales, theta_i[:, pi], eta,
+                                           np.asarray(self.eta_pos, dtype=np.int64), self.design.eta_kind,
+                                           self.design, u, self._error_arrays(errs), len(self.sigma_slots), **kw)
+
+    def _variances(self, outputs, errs) -> np.ndarray:
+        """Residual variances per observation (CSR order) from the predictions in ``outputs`` (FOCE: at eta = 0),
+        computed as :meth:`_residual` computes their values."""
+        obs = self.design.obs
+        rows = np.repeat(np.arange(self.design.n), np.diff(obs.start))
+        f = outputs[rows, obs.ti, obs.out]
+        kinds, a, b, _, _ = self._error_arrays(errs)
+        k, a, b = kinds[obs.out], a[obs.out], b[obs.out]
+        with np.errstate(all="ignore"):
+            bf = b * f
+            s = a + bf
+            return np.where((k == 0) | (k == 4), a * a, np.where(k == 1, bf * bf, np.where(k == 2, a * a + bf * bf,
+                                                                                             s * s)))
+
+    def _with_prior(self, ell_v, ell_d1, ell_d2, eta, W):
+        """O_i = ell_i + eta' W eta with its derivatives in phi (second ones restricted to a random-effect row)."""
+        q = self.q
+        O_v = ell_v + np.einsum("nq,qr,nr->n", eta, W, eta)
+        O_d1 = ell_d1.copy()
+        O_d1[:, :q] += 2.0 * eta @ W
+        O_d2 = ell_d2.copy()
+        O_d2[:, :, :q] += 2.0 * W
+        return O_v, O_d1, O_d2
+
     def _conditional(self, m, R, eta, W, gradient):
-        """FOCE-I / FOCE / Laplace: per-subject OFV (without log|Omega|) and gradients by phi and Omega."""
+        """FOCE-I / FOCE / Laplace: per-subject OFV (without log|Omega|) and gradients by phi and Omega, from the
+        jets (n, J) of the transformed predictions and residual variances (numpy reference assembly)."""
         q = self.q
         dsg = self.design
         ell = self._ell(m, R)
-        # the prior term eta' W eta with its derivatives in phi
-        prior_v = np.einsum("nq,qr,nr->n", eta, W, eta)
-        O_v = ell.v + prior_v
-        O_d1 = ell.d1.copy()
-        O_d1[:, :q] += 2.0 * eta @ W
-        O_d2 = ell.d2.copy()
-        O_d2[:, :q, :q] += 2.0 * W
+        O_v, O_d1, O_d2 = self._with_prior(ell.v, ell.d1, ell.d2[:, :q, :], eta, W)
         quant = (dsg.mask & ~dsg.cens)
         if self.method == "laplace":
-            A = 0.5 * O_d2[:, :q, :q]
+            A = 0.5 * O_d2[:, :, :q]
             dA = 0.5 * ell.d3[:, :q, :q, :]                      # (n, q, q, d): prior has no third derivative
         else:
             with np.errstate(all="ignore"):
@@ -452,12 +525,19 @@ class PopulationObjective:
                 dA = (t1 + np.swapaxes(t1, 1, 2) - np.einsum("nja,njb,njc,nj->nabc", mg, mg, Rd, invR ** 2)
                       + 0.5 * (t2 + np.swapaxes(t2, 1, 2))
                       - np.einsum("nja,njb,njc,nj->nabc", Rg, Rg, Rd, invR ** 3 * wq))
+        return self._conditional_tail(O_v, O_d1, O_d2, A, dA, eta, W, gradient)
+
+    def _conditional_tail(self, O_v, O_d1, O_d2, A, dA, eta, W, gradient):
+        """The q x q algebra per subject: log-determinant of the Hessian approximation ``A`` (with ``dA``, its
+        derivatives by phi), its first-order correction to the exact mode, and the gradients by phi and Omega
+        (implicit function theorem). ``O_d2``: second derivatives of O_i with a random-effect row (n, q, d)."""
+        q = self.q
         sign, logdet = np.linalg.slogdet(A)
         with np.errstate(all="ignore"):
             Ainv = _safe_inv(A)
             tr = np.einsum("nab,nbac->nc", Ainv, dA)             # (n, d): tr(A^-1 dA/dphi_c)
-            Hx = _guard(O_d2[:, :q, :q])                          # the exact Hessian of O_i in eta
-            self._memo_hessians = (Hx, O_d2[:, :q, q:])
+            Hx = _guard(O_d2[:, :, :q])                           # the exact Hessian of O_i in eta
+            self._memo_hessians = (Hx, O_d2[:, :, q:])
             # The EBEs are stationary to the inner tolerance; the last Newton step (exact Hessian) corrects the
             # log-determinant to first order (O_i itself is stationary: its error is second order), so the OFV is
             # a smooth function of x to rounding instead of to the inner tolerance.
@@ -469,7 +549,7 @@ class PopulationObjective:
             return ofv, None
         with np.errstate(all="ignore"):
             w = np.linalg.solve(Hx, tr[:, :q, None])[..., 0]
-            g_phi = O_d1 + tr - np.einsum("na,nac->nc", w, O_d2[:, :q, :])
+            g_phi = O_d1 + tr - np.einsum("na,nac->nc", w, O_d2)
             G_W = (np.einsum("na,nb->nab", eta, eta) + Ainv - np.einsum("na,nb->nab", eta, w)
                    - np.einsum("na,nb->nab", w, eta))
             G_omega = -np.einsum("ab,nbc,cd->nad", W, G_W, W)
