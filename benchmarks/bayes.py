@@ -55,7 +55,9 @@ def sbc(replicates: int, seed: int = 11, n_warmup: int = 300, n_draws: int = 400
             kept = draws[::step][:n_keep]
             ranks[k].append(int(np.sum(kept < truth[k])))
         print(json.dumps({"replicate": r, "truth": truth, "ranks": {k: v[-1] for k, v in ranks.items()},
-                          "divergences": post.divergences}), flush=True)
+                          "divergences": post.divergences, "seconds": round(post.seconds, 2),
+                          "cpu_seconds": round(post.cpu_seconds, 2), "load_average": os.getloadavg()[0]}),
+              flush=True)
     out = {}
     for k, v in ranks.items():
         counts = np.histogram(v, bins=10, range=(0, n_keep + 1))[0]
@@ -72,7 +74,13 @@ def reference(n_draws: int = 500, long_draws: int = 4000, long_warmup: int = 100
     kw = dict(estimate=["ke"], iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3),
               omega_prior=InverseWishart({"ke": 0.05}, df=3))
     short = pkpd.sample(model, data, seed=1, n_draws=n_draws, **kw)
+    print(short, flush=True)
+    print(json.dumps({"short_run": {"seconds": short.seconds, "cpu_seconds": short.cpu_seconds,
+                                    "load_average": os.getloadavg()[0]}}), flush=True)
     long = pkpd.sample(model, data, seed=99, n_draws=long_draws, n_warmup=long_warmup, **kw)
+    print(long, flush=True)
+    print(json.dumps({"long_run": {"seconds": long.seconds, "cpu_seconds": long.cpu_seconds,
+                                   "load_average": os.getloadavg()[0]}}), flush=True)
     rows = {}
     for _, r in short.summary.iterrows():
         lr = long.summary.set_index("name").loc[r["name"]]
