@@ -110,16 +110,25 @@ def msc(n_warmup: int = 500, n_draws: int = 1000):
     data = read_nonmem(frame, model, dose_unit="cell/kg")
     kw = dict(estimate=["k_c", "s_p", "EC50", "e_max"],
               error={"PGE2": pkpd.Proportional(cv=0.15), "IL10": pkpd.Proportional(cv=0.15)})
-    pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)      # compiles the JAX program once
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+    first = pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)     # traces and compiles once
+    compile_wall, compile_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     post = pkpd.sample(model, data, seed=1, n_warmup=n_warmup, n_draws=n_draws, **kw)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(post)
     ess = float(post.summary["ess_bulk"].min())
-    print(json.dumps({"msc_one_subject": {"seconds": post.seconds, "min_bulk_ess": ess,
-                                          "ess_per_second": post.ess_per_second, "divergences": post.divergences,
-                                          "wall": time.perf_counter() - t0, "n_warmup": n_warmup,
-                                          "n_draws": n_draws, "chains": post.n_chains,
-                                          "load_average": os.getloadavg()[0]}}))
+    print(json.dumps({"msc_one_subject": {
+        "min_bulk_ess": ess, "divergences": post.divergences, "n_warmup": n_warmup, "n_draws": n_draws,
+        "chains": post.n_chains, "derivatives": post.derivatives, "leapfrog_steps_after_warmup": post.leapfrog_steps,
+        "sampling_wall_s": post.seconds, "sampling_cpu_s": post.cpu_seconds,
+        "ess_per_wall_s_sampling": ess / post.seconds, "ess_per_cpu_s_sampling": ess / post.cpu_seconds,
+        "call_wall_s": wall, "call_cpu_s": cpu,
+        "first_call_wall_s_incl_compilation": compile_wall, "first_call_cpu_s_incl_compilation": compile_cpu,
+        "first_call_sampling_cpu_s": first.cpu_seconds,
+        "ess_per_cpu_s_total_incl_compilation": ess / (cpu + compile_cpu - first.cpu_seconds),
+        "ess_per_wall_s_total_incl_compilation": ess / (wall + compile_wall - first.seconds),
+        "load_average_1_5_15": os.getloadavg()}}))
 
 
 if __name__ == "__main__":
