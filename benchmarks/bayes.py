@@ -13,7 +13,8 @@ long independent run, and effective samples per second on one MSC subject.
 
 Usage::
 
-    python benchmarks/bayes.py sbc --replicates 200 [--warmup 300 --draws 400]
+    python benchmarks/bayes.py sbc --replicates 200 [--warmup 300 --draws 400] [--start 100]
+    python benchmarks/bayes.py combine sbc_log_1 [sbc_log_2 ...]
     python benchmarks/bayes.py reference [--draws 500 --long-draws 4000 --long-warmup 1000]
     python benchmarks/bayes.py msc [--warmup 500 --draws 1000]
 """
@@ -28,9 +29,8 @@ import time
 import numpy as np
 
 
-def sbc(replicates: int, seed: int = 11, n_warmup: int = 300, n_draws: int = 400):
+def sbc(replicates: int, seed: int = 11, n_warmup: int = 300, n_draws: int = 400, start: int = 0):
     import pandas as pd
-    from scipy.stats import chisquare
 
     import pkpd
     from pkpd.priors import LogNormalPrior
@@ -45,6 +45,8 @@ def sbc(replicates: int, seed: int = 11, n_warmup: int = 300, n_draws: int = 400
         truth = {k: float(p.sample(1, rng)[0]) for k, p in priors.items()}
         f = 100 / truth["V"] * np.exp(-truth["CL"] / truth["V"] * t)
         y = pkpd.Proportional(cv=0.15).sample(f, rng)
+        if r < start:       # a shard of the study: the same replicates as a serial run (the draws replayed)
+            continue
         data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * t.size, "AMT": [100] + [0] * t.size,
                              "AMTU": "mg", "DV": np.r_[np.nan, y]})
         post = pkpd.sample(model, data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.15, fixed=True)},
@@ -58,11 +60,35 @@ def sbc(replicates: int, seed: int = 11, n_warmup: int = 300, n_draws: int = 400
                           "divergences": post.divergences, "seconds": round(post.seconds, 2),
                           "cpu_seconds": round(post.cpu_seconds, 2), "load_average": os.getloadavg()[0]}),
               flush=True)
+    print(json.dumps({"sbc": _sbc_test(ranks, n_keep), "replicates": replicates - start, "draws_per_rank": n_keep}))
+
+
+def _sbc_test(ranks: dict, n_keep: int = 99) -> dict:
+    """Chi-square test of uniform ranks (0..n_keep) per parameter: 10 equal bins, fewer (5, 4, 2) when there are
+    too few replicates for an expected count of 5 per bin."""
+    from scipy.stats import chisquare
+
     out = {}
     for k, v in ranks.items():
-        counts = np.histogram(v, bins=10, range=(0, n_keep + 1))[0]
-        out[k] = {"counts": counts.tolist(), "chi2_p_value": float(chisquare(counts).pvalue)}
-    print(json.dumps({"sbc": out, "replicates": replicates, "draws_per_rank": n_keep}))
+        bins = next(b for b in (10, 5, 4, 2) if len(v) >= 5 * b or b == 2)
+        counts = np.histogram(v, bins=bins, range=(0, n_keep + 1))[0]
+        out[k] = {"bins": bins, "counts": counts.tolist(), "chi2_p_value": float(chisquare(counts).pvalue)}
+    return out
+
+
+def combine(paths):
+    """The SBC test over the replicate lines of one or more logs (shards or an interrupted run), each replicate
+    counted once."""
+    seen = {}
+    for path in paths:
+        for line in open(path):
+            if line.startswith('{"replicate"'):
+                rec = json.loads(line)
+                seen[rec["replicate"]] = rec
+    ranks = {k: [seen[r]["ranks"][k] for r in sorted(seen)] for k in ("CL", "V")}
+    print(json.dumps({"sbc": _sbc_test(ranks), "replicates": len(seen), "replicate_ids": [min(seen), max(seen)],
+                      "divergences": sum(rec["divergences"] for rec in seen.values()),
+                      "cpu_seconds": round(sum(rec.get("cpu_seconds", 0.0) for rec in seen.values()), 1)}))
 
 
 def reference(n_draws: int = 500, long_draws: int = 4000, long_warmup: int = 1000):
@@ -133,7 +159,9 @@ def msc(n_warmup: int = 500, n_draws: int = 1000):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["sbc", "reference", "msc"])
+    ap.add_argument("what", choices=["sbc", "reference", "msc", "combine"])
+    ap.add_argument("logs", nargs="*", help="combine: SBC logs whose replicate lines are tested together")
+    ap.add_argument("--start", type=int, default=0, help="sbc: first replicate to run (a shard; earlier ones replayed)")
     ap.add_argument("--replicates", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=None, help="warm-up iterations per chain (sbc 300, msc 500)")
     ap.add_argument("--draws", type=int, default=None, help="kept draws per chain (sbc 400, reference 500, msc 1000)")
@@ -141,7 +169,9 @@ if __name__ == "__main__":
     ap.add_argument("--long-warmup", type=int, default=1000, help="reference: warm-up of the long run")
     a = ap.parse_args()
     if a.what == "sbc":
-        sbc(a.replicates, n_warmup=a.warmup or 300, n_draws=a.draws or 400)
+        sbc(a.replicates, n_warmup=a.warmup or 300, n_draws=a.draws or 400, start=a.start)
+    elif a.what == "combine":
+        combine(a.logs)
     elif a.what == "reference":
         reference(n_draws=a.draws or 500, long_draws=a.long_draws, long_warmup=a.long_warmup)
     else:
