@@ -137,7 +137,7 @@ def msc(n_warmup: int = 500, n_draws: int = 1000):
     kw = dict(estimate=["k_c", "s_p", "EC50", "e_max"],
               error={"PGE2": pkpd.Proportional(cv=0.15), "IL10": pkpd.Proportional(cv=0.15)})
     t0, c0 = time.perf_counter(), time.process_time()
-    first = pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)     # traces and compiles once
+    pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)     # traces and compiles once
     compile_wall, compile_cpu = time.perf_counter() - t0, time.process_time() - c0
     t0, c0 = time.perf_counter(), time.process_time()
     post = pkpd.sample(model, data, seed=1, n_warmup=n_warmup, n_draws=n_draws, **kw)
