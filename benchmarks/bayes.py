@@ -13,7 +13,8 @@ long independent run, and effective samples per second on one MSC subject.
 
 Usage::
 
-    python benchmarks/bayes.py sbc --replicates 200 [--warmup 300 --draws 400]
+    python benchmarks/bayes.py sbc --replicates 200 [--warmup 300 --draws 400] [--start 100]
+    python benchmarks/bayes.py combine sbc_log_1 [sbc_log_2 ...]
     python benchmarks/bayes.py reference [--draws 500 --long-draws 4000 --long-warmup 1000]
     python benchmarks/bayes.py msc [--warmup 500 --draws 1000]
 """
@@ -28,9 +29,8 @@ import time
 import numpy as np
 
 
-def sbc(replicates: int, seed: int = 11, n_warmup: int = 300, n_draws: int = 400):
+def sbc(replicates: int, seed: int = 11, n_warmup: int = 300, n_draws: int = 400, start: int = 0):
     import pandas as pd
-    from scipy.stats import chisquare
 
     import pkpd
     from pkpd.priors import LogNormalPrior
@@ -45,6 +45,8 @@ def sbc(replicates: int, seed: int = 11, n_warmup: int = 300, n_draws: int = 400
         truth = {k: float(p.sample(1, rng)[0]) for k, p in priors.items()}
         f = 100 / truth["V"] * np.exp(-truth["CL"] / truth["V"] * t)
         y = pkpd.Proportional(cv=0.15).sample(f, rng)
+        if r < start:       # a shard of the study: the same replicates as a serial run (the draws replayed)
+            continue
         data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * t.size, "AMT": [100] + [0] * t.size,
                              "AMTU": "mg", "DV": np.r_[np.nan, y]})
         post = pkpd.sample(model, data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.15, fixed=True)},
@@ -55,12 +57,38 @@ def sbc(replicates: int, seed: int = 11, n_warmup: int = 300, n_draws: int = 400
             kept = draws[::step][:n_keep]
             ranks[k].append(int(np.sum(kept < truth[k])))
         print(json.dumps({"replicate": r, "truth": truth, "ranks": {k: v[-1] for k, v in ranks.items()},
-                          "divergences": post.divergences}), flush=True)
+                          "divergences": post.divergences, "seconds": round(post.seconds, 2),
+                          "cpu_seconds": round(post.cpu_seconds, 2), "load_average": os.getloadavg()[0]}),
+              flush=True)
+    print(json.dumps({"sbc": _sbc_test(ranks, n_keep), "replicates": replicates - start, "draws_per_rank": n_keep}))
+
+
+def _sbc_test(ranks: dict, n_keep: int = 99) -> dict:
+    """Chi-square test of uniform ranks (0..n_keep) per parameter: 10 equal bins, fewer (5, 4, 2) when there are
+    too few replicates for an expected count of 5 per bin."""
+    from scipy.stats import chisquare
+
     out = {}
     for k, v in ranks.items():
-        counts = np.histogram(v, bins=10, range=(0, n_keep + 1))[0]
-        out[k] = {"counts": counts.tolist(), "chi2_p_value": float(chisquare(counts).pvalue)}
-    print(json.dumps({"sbc": out, "replicates": replicates, "draws_per_rank": n_keep}))
+        bins = next(b for b in (10, 5, 4, 2) if len(v) >= 5 * b or b == 2)
+        counts = np.histogram(v, bins=bins, range=(0, n_keep + 1))[0]
+        out[k] = {"bins": bins, "counts": counts.tolist(), "chi2_p_value": float(chisquare(counts).pvalue)}
+    return out
+
+
+def combine(paths):
+    """The SBC test over the replicate lines of one or more logs (shards or an interrupted run), each replicate
+    counted once."""
+    seen = {}
+    for path in paths:
+        for line in open(path):
+            if line.startswith('{"replicate"'):
+                rec = json.loads(line)
+                seen[rec["replicate"]] = rec
+    ranks = {k: [seen[r]["ranks"][k] for r in sorted(seen)] for k in ("CL", "V")}
+    print(json.dumps({"sbc": _sbc_test(ranks), "replicates": len(seen), "replicate_ids": [min(seen), max(seen)],
+                      "divergences": sum(rec["divergences"] for rec in seen.values()),
+                      "cpu_seconds": round(sum(rec.get("cpu_seconds", 0.0) for rec in seen.values()), 1)}))
 
 
 def reference(n_draws: int = 500, long_draws: int = 4000, long_warmup: int = 1000):
@@ -72,7 +100,13 @@ def reference(n_draws: int = 500, long_draws: int = 4000, long_warmup: int = 100
     kw = dict(estimate=["ke"], iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3),
               omega_prior=InverseWishart({"ke": 0.05}, df=3))
     short = pkpd.sample(model, data, seed=1, n_draws=n_draws, **kw)
+    print(short, flush=True)
+    print(json.dumps({"short_run": {"seconds": short.seconds, "cpu_seconds": short.cpu_seconds,
+                                    "load_average": os.getloadavg()[0]}}), flush=True)
     long = pkpd.sample(model, data, seed=99, n_draws=long_draws, n_warmup=long_warmup, **kw)
+    print(long, flush=True)
+    print(json.dumps({"long_run": {"seconds": long.seconds, "cpu_seconds": long.cpu_seconds,
+                                   "load_average": os.getloadavg()[0]}}), flush=True)
     rows = {}
     for _, r in short.summary.iterrows():
         lr = long.summary.set_index("name").loc[r["name"]]
@@ -102,21 +136,32 @@ def msc(n_warmup: int = 500, n_draws: int = 1000):
     data = read_nonmem(frame, model, dose_unit="cell/kg")
     kw = dict(estimate=["k_c", "s_p", "EC50", "e_max"],
               error={"PGE2": pkpd.Proportional(cv=0.15), "IL10": pkpd.Proportional(cv=0.15)})
-    pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)      # compiles the JAX program once
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+    pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)     # traces and compiles once
+    compile_wall, compile_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     post = pkpd.sample(model, data, seed=1, n_warmup=n_warmup, n_draws=n_draws, **kw)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(post)
     ess = float(post.summary["ess_bulk"].min())
-    print(json.dumps({"msc_one_subject": {"seconds": post.seconds, "min_bulk_ess": ess,
-                                          "ess_per_second": post.ess_per_second, "divergences": post.divergences,
-                                          "wall": time.perf_counter() - t0, "n_warmup": n_warmup,
-                                          "n_draws": n_draws, "chains": post.n_chains,
-                                          "load_average": os.getloadavg()[0]}}))
+    print(json.dumps({"msc_one_subject": {
+        "min_bulk_ess": ess, "divergences": post.divergences, "n_warmup": n_warmup, "n_draws": n_draws,
+        "chains": post.n_chains, "derivatives": post.derivatives, "leapfrog_steps_after_warmup": post.leapfrog_steps,
+        "sampling_wall_s": post.seconds, "sampling_cpu_s": post.cpu_seconds,
+        "ess_per_wall_s_sampling": ess / post.seconds, "ess_per_cpu_s_sampling": ess / post.cpu_seconds,
+        "call_wall_s": wall, "call_cpu_s": cpu,
+        "first_call_wall_s_incl_compilation": compile_wall, "first_call_cpu_s_incl_compilation": compile_cpu,
+        # the whole first call (tracing, compiling and its 40 iterations) counted as the one-off cost
+        "ess_per_cpu_s_total_incl_compilation": ess / (cpu + compile_cpu),
+        "ess_per_wall_s_total_incl_compilation": ess / (wall + compile_wall),
+        "load_average_1_5_15": os.getloadavg()}}))
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["sbc", "reference", "msc"])
+    ap.add_argument("what", choices=["sbc", "reference", "msc", "combine"])
+    ap.add_argument("logs", nargs="*", help="combine: SBC logs whose replicate lines are tested together")
+    ap.add_argument("--start", type=int, default=0, help="sbc: first replicate to run (a shard; earlier ones replayed)")
     ap.add_argument("--replicates", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=None, help="warm-up iterations per chain (sbc 300, msc 500)")
     ap.add_argument("--draws", type=int, default=None, help="kept draws per chain (sbc 400, reference 500, msc 1000)")
@@ -124,7 +169,9 @@ if __name__ == "__main__":
     ap.add_argument("--long-warmup", type=int, default=1000, help="reference: warm-up of the long run")
     a = ap.parse_args()
     if a.what == "sbc":
-        sbc(a.replicates, n_warmup=a.warmup or 300, n_draws=a.draws or 400)
+        sbc(a.replicates, n_warmup=a.warmup or 300, n_draws=a.draws or 400, start=a.start)
+    elif a.what == "combine":
+        combine(a.logs)
     elif a.what == "reference":
         reference(n_draws=a.draws or 500, long_draws=a.long_draws, long_warmup=a.long_warmup)
     else:

@@ -1,27 +1,32 @@
-"""NUTS through numpyro, with the likelihood's predictions and their derivatives from pkpd's compiled engine
-(private; the optional extra ``pkpd[bayes]``; only :func:`pkpd.sample` imports this module).
+"""NUTS through numpyro, with the likelihood and its gradient from pkpd's compiled engine (private; the optional
+extra ``pkpd[bayes]``; only :func:`pkpd.sample` imports this module).
 
-The log posterior is written in JAX (priors, transforms and their Jacobians, random effects, residual error and M3
-censoring), so numpyro differentiates all of it, except the ODE predictions: those come from one
-``jax.pure_callback`` per gradient evaluation that solves, for every chain at once, every subject at the
-chains' individual parameters and at the central-difference perturbations of them (one batch call of the native
-engine), wrapped in a ``jax.custom_vjp`` whose backward pass contracts the cotangent with these derivatives.
-HMC stays exact with such derivatives (the Metropolis correction uses the exact log density; the leapfrog map
-stays reversible and volume-preserving for any position-dependent force), they only cost a little acceptance.
+The log posterior's prior part is written in JAX (priors, transforms and their Jacobians, Omega, non-centred random
+effects), so numpyro differentiates it; the log-likelihood of the data and its gradient by the individual
+parameters and the residual-error parameters come from one ``jax.pure_callback`` per gradient evaluation
+(every chain at once: :class:`pkpd.bayes._Likelihood`, which solves the model with its forward sensitivity
+equations in one batch call of the compiled engine), wrapped in a ``jax.custom_vjp``.
+
+The compiled program is cached (:func:`program`): the JAX code depends only on the *structure* of the problem
+(priors, bounds, transforms, sizes, sampler settings), never on the data, which the callback reads from a mutable
+:class:`Slot`; a second :func:`pkpd.sample` call with the same structure (another data set, seed or starting
+point: simulation-based calibration, repeated fits) reuses the numpyro kernel and its XLA executables instead of
+tracing and compiling them again.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import log_ndtr
 
 jax.config.update("jax_enable_x64", True)
 
 _LOG_2PI = math.log(2.0 * math.pi)
+_MAX_PROGRAMS = 16
 
 
 def _prior_logpdf(prior, v):
@@ -69,132 +74,124 @@ def unconstrain(v, lo: float, hi: float) -> float:
     return float(v)
 
 
-def _predictions(host):
-    """The ODE predictions as a differentiable JAX function of the individual parameters psi (n, p)."""
-    n, J, p = host.n, host.J, host.p
+class Slot:
+    """The likelihood a cached program evaluates now (set by :func:`pkpd.sample` for the length of one run)."""
 
-    def both(psi):
-        F, dF = host(np.asarray(psi))
-        return F, dF
+    current = None
 
-    def call(psi):
-        shape = psi.shape[:-2]
-        out = (jax.ShapeDtypeStruct(shape + (n, J), jnp.float64), jax.ShapeDtypeStruct(shape + (n, J, p), jnp.float64))
-        return jax.pure_callback(both, out, psi, vmap_method="expand_dims")
+    def __call__(self, psi, e):
+        if self.current is None:
+            raise RuntimeError("internal: a cached NUTS program ran without a likelihood")
+        return self.current(np.asarray(psi, dtype=float), np.asarray(e, dtype=float))
+
+
+def _loglik(slot: Slot):
+    """log p(y | psi, e) as a differentiable JAX function of the individual parameters psi (n, p) and the sampled
+    residual-error parameters e (n_e,): value and gradient from the host in one callback."""
+
+    def call(psi, e):
+        shape = jnp.broadcast_shapes(psi.shape[:-2], e.shape[:-1])
+        out = (jax.ShapeDtypeStruct(shape, jnp.float64), jax.ShapeDtypeStruct(shape + psi.shape[-2:], jnp.float64),
+               jax.ShapeDtypeStruct(shape + e.shape[-1:], jnp.float64))
+        return jax.pure_callback(slot, out, psi, e, vmap_method="expand_dims")
 
     @jax.custom_vjp
-    def predict(psi):
-        return call(psi)[0]
+    def loglik(psi, e):
+        return call(psi, e)[0]
 
-    def fwd(psi):
-        F, dF = call(psi)
-        return F, dF
+    def fwd(psi, e):
+        ll, g_psi, g_e = call(psi, e)
+        return ll, (g_psi, g_e)
 
-    def bwd(dF, g):
-        return (jnp.einsum("...nj,...njp->...np", g, dF),)
+    def bwd(res, g):
+        g_psi, g_e = res
+        return g[..., None, None] * g_psi, g[..., None] * g_e
 
-    predict.defvjp(fwd, bwd)
-    return predict
-
-
-def _loglik(spec, F, err_values):
-    """log p(y | F) summed over observations (traced): error models per output, M3 for censored values."""
-    total = 0.0
-    for o, (kind, convention, log_scale, params) in enumerate(spec.errors):
-        sel = spec.sel[o]
-        if not sel.any():
-            continue
-        f = F[sel]
-        vals = {name: err_values[o][name] for name in params}
-        if kind == "Additive":
-            s = vals["sd"] + 0.0 * f
-        elif kind == "Proportional":
-            s = vals["cv"] * f
-        elif kind == "LogNormal":
-            s = vals["sigma"] + 0.0 * f
-        elif convention == "sd":
-            s = vals["sd"] + vals["cv"] * f
-        else:
-            s = jnp.sqrt(vals["sd"] ** 2 + (vals["cv"] * f) ** 2)
-        m = jnp.log(f) if log_scale else f
-        u = spec.u[sel]
-        cens = spec.cens[sel]
-        z = (u - m) / s
-        quant = -0.5 * z * z - jnp.log(s) - 0.5 * _LOG_2PI + spec.jac[sel]
-        censored = log_ndtr(z)    # u holds the (transformed) limit for a censored value
-        total = total + jnp.sum(jnp.where(cens, censored, quant))
-    return total
+    loglik.defvjp(fwd, bwd)
+    return loglik
 
 
-def run_nuts(log_density, init: np.ndarray, *, n_warmup: int, n_draws: int, seed: int, target_accept: float,
-             max_tree_depth: int):
-    """NUTS (numpyro) on ``log_density`` (a JAX function of the unconstrained vector), chains vectorised.
-
-    Returns draws (n_chains, n_draws, d), divergences (n_chains, n_draws) bool, step sizes and tree depths.
-    """
+def program(key: str, build, *, n_chains: int, n_warmup: int, n_draws: int, target_accept: float,
+            max_tree_depth: int):
+    """The cached (Slot, numpyro MCMC) of a problem structure ``key``; ``build(loglik)`` returns the log density
+    (a JAX function of the standardised unconstrained vector) given the likelihood function."""
     from numpyro.infer import MCMC, NUTS
 
+    hit = _PROGRAMS.get(key)
+    if hit is not None:
+        _PROGRAMS.move_to_end(key)
+        return hit
+    slot = Slot()
+    log_density = build(_loglik(slot))
     kernel = NUTS(potential_fn=lambda u: -log_density(u), target_accept_prob=target_accept,
                   max_tree_depth=max_tree_depth, dense_mass=False)
-    mcmc = MCMC(kernel, num_warmup=n_warmup, num_samples=n_draws, num_chains=init.shape[0],
+    mcmc = MCMC(kernel, num_warmup=n_warmup, num_samples=n_draws, num_chains=n_chains,
                 chain_method="vectorized", progress_bar=False)
-    mcmc.run(jax.random.PRNGKey(seed), init_params=jnp.asarray(init), extra_fields=("diverging", "num_steps"))
-    draws = np.asarray(mcmc.get_samples(group_by_chain=True))
-    extra = mcmc.get_extra_fields(group_by_chain=True)
+    _PROGRAMS[key] = (slot, mcmc)
+    while len(_PROGRAMS) > _MAX_PROGRAMS:
+        _PROGRAMS.popitem(last=False)
+    return slot, mcmc
+
+
+_PROGRAMS: OrderedDict = OrderedDict()
+
+
+def run_nuts(slot: Slot, mcmc, likelihood, init: np.ndarray, seed: int):
+    """Run a cached program on ``likelihood`` from ``init`` (n_chains, d): draws (n_chains, n_draws, d),
+    divergences (n_chains, n_draws) and leapfrog steps per iteration (n_chains, n_draws)."""
+    slot.current = likelihood
+    try:
+        mcmc.run(jax.random.PRNGKey(seed), init_params=jnp.asarray(init), extra_fields=("diverging", "num_steps"))
+        draws = np.asarray(mcmc.get_samples(group_by_chain=True))
+        extra = mcmc.get_extra_fields(group_by_chain=True)
+    finally:
+        slot.current = None
     return draws, np.asarray(extra["diverging"]), np.asarray(extra["num_steps"])
 
 
-def individual_log_density(spec):
+def _error_values(structure, u, off, lp):
+    """The sampled residual-error parameters (natural scale) and their log prior + log Jacobian."""
+    values = []
+    for k, prior in enumerate(structure.error_priors):
+        v = jnp.exp(u[off + k])
+        lp = lp + u[off + k] + _prior_logpdf(prior, v)
+        values.append(v)
+    return (jnp.stack(values) if values else u[off:off]), lp
+
+
+def individual_log_density(structure, loglik):
     """The log posterior of a pooled model (one parameter set for every subject) as a JAX function."""
-    predict = _predictions(spec.host)
-    n = spec.host.n
+    n = structure.n
 
     def log_density(u):
         lp = 0.0
         psi = []
-        for k, (lo, hi, prior, log) in enumerate(spec.struct):
+        for k, (lo, hi, prior, log) in enumerate(structure.struct):
             v, lj = _constrain(u[k], lo, hi)
             lp = lp + lj + _prior_logpdf(prior, v)
             psi.append(jnp.log(v) if log else v)
         psi = jnp.broadcast_to(jnp.stack(psi), (n, len(psi)))
-        errs, lp = _error_values(spec, u, len(spec.struct), lp)
-        return lp + _loglik(spec, predict(psi), errs)
+        errs, lp = _error_values(structure, u, len(structure.struct), lp)
+        return lp + loglik(psi, errs)
 
     return log_density
 
 
-def _error_values(spec, u, off, lp):
-    errs = []
-    k = off
-    for o, (_, _, _, params) in enumerate(spec.errors):
-        vals = {}
-        for name in params:
-            if name in spec.fixed_errors[o]:
-                vals[name] = spec.fixed_errors[o][name]
-                continue
-            v = jnp.exp(u[k])
-            lp = lp + u[k] + _prior_logpdf(spec.error_priors[(o, name)], v)
-            vals[name] = v
-            k += 1
-        errs.append(vals)
-    return errs, lp
-
-
-def population_log_density(spec):
+def population_log_density(structure, loglik):
     """The log posterior of a population model (typical values, Omega, errors, non-centred random effects)."""
-    predict = _predictions(spec.host)
-    n, q = spec.host.n, spec.q
+    n, q = structure.n, structure.q
+    fixed = dict(structure.fixed_theta)
 
     def log_density(u):
         lp = 0.0
         theta = {}
-        for k, (name, lo, hi, prior) in enumerate(spec.thetas):
+        for k, (name, lo, hi, prior) in enumerate(structure.thetas):
             v, lj = _constrain(u[k], lo, hi)
             lp = lp + lj + _prior_logpdf(prior, v)
             theta[name] = v
-        k = len(spec.thetas)
+        k = len(structure.thetas)
         # Omega = L L', L lower triangular with log diagonal (only the diagonal for a diagonal Omega)
-        if spec.full_omega:
+        if structure.full_omega:
             L = jnp.zeros((q, q))
             for a in range(q):
                 for b in range(a + 1):
@@ -208,21 +205,21 @@ def population_log_density(spec):
             lp = lp + q * math.log(2.0) + 2.0 * jnp.sum(d)     # d(omega^2)/d(d) = 2 omega^2
             k += q
         omega = L @ L.T
-        nu = spec.iw_df
-        psi = nu * spec.iw_omega
-        if spec.full_omega:
+        nu = structure.iw_df
+        psi = nu * np.asarray(structure.iw_omega)
+        if structure.full_omega:
             lp = lp - 0.5 * (nu + q + 1) * jnp.linalg.slogdet(omega)[1] - 0.5 * jnp.trace(psi @ jnp.linalg.inv(omega))
         else:
             w = jnp.diagonal(omega)
             lp = lp - 0.5 * (nu + q + 1) * jnp.sum(jnp.log(w)) - 0.5 * jnp.sum(jnp.diagonal(psi) / w)
-        errs, lp = _error_values(spec, u, k, lp)
-        k += spec.n_error
+        errs, lp = _error_values(structure, u, k, lp)
+        k += len(structure.error_priors)
         z = u[k:k + n * q].reshape(n, q)
         lp = lp - 0.5 * jnp.sum(z * z)
         eta = z @ L.T
         cols = []
-        for j, (name, dist, log) in enumerate(spec.individual):
-            typical = theta[name] if name in theta else spec.fixed_theta[name]
+        for j, (name, dist, log) in enumerate(structure.individual):
+            typical = theta[name] if name in theta else fixed[name]
             if j < q:
                 e = eta[:, j]
                 if dist == "lognormal":
@@ -234,6 +231,6 @@ def population_log_density(spec):
             else:
                 v = jnp.broadcast_to(typical, (n,))
             cols.append(jnp.log(v) if log else v)
-        return lp + _loglik(spec, predict(jnp.stack(cols, axis=1)), errs)
+        return lp + loglik(jnp.stack(cols, axis=1), errs)
 
     return log_density

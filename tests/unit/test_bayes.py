@@ -27,25 +27,53 @@ def _line():
         outputs=(pkpd.Output("y", "A + a + b * (t - t0)", "mg/L"),))
 
 
-def test_the_posterior_of_a_conjugate_normal_model_is_the_closed_form():
+def _line_posterior(y, **kwargs):
+    """NUTS draws of the straight line on data y at t = 1..10 (8 times) and its closed-form posterior."""
     t = np.linspace(1.0, 10.0, 8)
     sd = 0.4
-    y = 4.75 + 0.5 * (t - 5.5) + np.random.default_rng(3).normal(0, sd, t.size)
     data = pd.DataFrame({"ID": 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": y})
     post = pkpd.sample(_line(), data, estimate=["a", "b"], error={"y": pkpd.Additive(sd=sd, fixed=True)}, seed=1,
-                       n_warmup=150, n_draws=150)
+                       n_warmup=150, n_draws=150, **kwargs)
     Xd = np.column_stack([np.ones_like(t), t - 5.5])
     precision = Xd.T @ Xd / sd ** 2 + np.diag([1 / 0.25, 1 / 0.04])
     cov = np.linalg.inv(precision)
     mean = cov @ (Xd.T @ y / sd ** 2 + np.array([4.0 / 0.25, 1.0 / 0.04]))
+    return post, mean, cov
+
+
+def _assert_closed_form(post, mean, cov):
     s = post.summary.set_index("name")
     for k, name in enumerate(("a", "b")):
         mc_error = math.sqrt(cov[k, k] / s.loc[name, "ess_bulk"])
         assert s.loc[name, "mean"] == pytest.approx(mean[k], abs=4 * mc_error)
         assert s.loc[name, "sd"] == pytest.approx(math.sqrt(cov[k, k]), rel=0.15)
         assert s.loc[name, "rhat"] < 1.02
+
+
+def test_the_posterior_of_a_conjugate_normal_model_is_the_closed_form():
+    t = np.linspace(1.0, 10.0, 8)
+    y = 4.75 + 0.5 * (t - 5.5) + np.random.default_rng(3).normal(0, 0.4, t.size)
+    post, mean, cov = _line_posterior(y)
+    _assert_closed_form(post, mean, cov)
     assert post.divergences == 0
     assert post.draws["a"].shape == (4, 150)
+    assert post.derivatives == "forward sensitivities"
+
+
+def test_a_second_call_reuses_the_compiled_program_with_its_own_data():
+    """Calls with the same structure share one compiled program (no second trace), and the data reach it afresh
+    each time: the posterior of other data (other slope) is again the closed form."""
+    import pkpd._nuts as nuts
+
+    t = np.linspace(1.0, 10.0, 8)
+    rng = np.random.default_rng(7)
+    first = _line_posterior(4.0 + 1.3 * (t - 5.5) + rng.normal(0, 0.4, t.size))
+    programs = dict(nuts._PROGRAMS)
+    second = _line_posterior(4.0 + 0.7 * (t - 5.5) + rng.normal(0, 0.4, t.size))
+    assert dict(nuts._PROGRAMS).keys() == programs.keys()
+    assert all(nuts._PROGRAMS[k] is v for k, v in programs.items())
+    for post, mean, cov in (first, second):
+        _assert_closed_form(post, mean, cov)
 
 
 def test_a_population_posterior_with_predictions():
@@ -89,3 +117,83 @@ def test_bad_input_to_sample():
                     error=pkpd.Additive(sd=0.3))
     with pytest.raises(FitError, match="not a parameter"):
         pkpd.sample(model, data, estimate=["ke"], error=pkpd.Additive(sd=0.3), priors={"kee": NormalPrior(0, 1)})
+
+
+class _Captured(Exception):
+    pass
+
+
+def _likelihood_of(monkeypatch, *args, exact=True, **kwargs):
+    """The likelihood object pkpd.sample would hand to the sampler (captured before any sampling)."""
+    import pkpd._nuts as nuts
+    from pkpd import bayes
+
+    seen = {}
+
+    def spy(slot, mcmc, likelihood, init, seed):
+        seen["likelihood"], seen["init"] = likelihood, init
+        raise _Captured
+
+    monkeypatch.setattr(nuts, "run_nuts", spy)
+    if not exact:
+        monkeypatch.setattr(bayes, "_exact_derivatives_unsupported", lambda prob, names: "forced in a test")
+    with pytest.raises(_Captured):
+        pkpd.sample(*args, **kwargs)
+    return seen["likelihood"]
+
+
+def _censored_population_data():
+    rng = np.random.default_rng(4)
+    t = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0])
+    rows = []
+    for i, cl in enumerate(3.0 * np.exp(0.3 * rng.standard_normal(4)), start=1):
+        f = 100 / 30 * np.exp(-cl / 30 * t)
+        y = f * (1 + 0.1 * rng.standard_normal(t.size)) + 0.05 * rng.standard_normal(t.size)
+        rows.append({"ID": i, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "DV": np.nan, "LLOQ": np.nan, "BLQ": 0})
+        for tk, yk in zip(t, y):
+            blq = int(yk < 0.6)
+            rows.append({"ID": i, "TIME": tk, "EVID": 0, "AMT": 0.0, "DV": 0.6 if blq else yk, "LLOQ": 0.6,
+                         "BLQ": blq})
+    df = pd.DataFrame(rows)
+    df["AMTU"] = "mg"
+    assert df["BLQ"].sum() >= 2
+    return df
+
+
+def test_the_likelihood_gradient_from_sensitivities_equals_differences(monkeypatch):
+    """The gradient the sampler follows (forward sensitivities, the error model's derivatives, M3) against central
+    differences of the log-likelihood itself and against the central-difference host."""
+    model = pkpd.load_model("pk_1cmt_iv").with_priors(CL=LogNormalPrior(3.0, 0.5), V=LogNormalPrior(30.0, 0.5))
+    kw = dict(estimate=["CL", "V"], iiv={"CL": 0.09}, error={"conc": pkpd.Combined(sd=0.05, cv=0.1,
+                                                                                   convention="variance")},
+              omega_prior=InverseWishart({"CL": 0.1}, df=4))
+    data = _censored_population_data()
+    exact = _likelihood_of(monkeypatch, model, data, **kw)
+    assert type(exact.host).__name__ == "_SensitivityHost"
+    rng = np.random.default_rng(0)
+    n = exact.host.n
+    psi = np.log([3.0, 30.0]) + 0.2 * rng.standard_normal((2, n, 2))       # two chains
+    e = np.array([[0.05, 0.1], [0.08, 0.15]])
+    ll, g_psi, g_e = exact(psi, e)
+    assert np.all(np.isfinite(ll)) and ll.shape == (2,)
+    h = 1e-6
+    for c in range(2):
+        for i in range(n):
+            for k in range(2):
+                up, down = psi.copy(), psi.copy()
+                up[c, i, k] += h
+                down[c, i, k] -= h
+                numeric = (exact(up, e)[0][c] - exact(down, e)[0][c]) / (2 * h)
+                assert g_psi[c, i, k] == pytest.approx(numeric, rel=1e-5, abs=1e-6)
+        for k in range(2):
+            up, down = e.copy(), e.copy()
+            up[c, k] += h
+            down[c, k] -= h
+            assert g_e[c, k] == pytest.approx((exact(psi, up)[0][c] - exact(psi, down)[0][c]) / (2 * h), rel=1e-5)
+    monkeypatch.undo()
+    differences = _likelihood_of(monkeypatch, model, data, exact=False, **kw)
+    assert type(differences.host).__name__ == "_DifferenceHost"
+    ll_d, g_psi_d, g_e_d = differences(psi, e)
+    np.testing.assert_allclose(ll_d, ll, rtol=1e-7)
+    np.testing.assert_allclose(g_psi_d, g_psi, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(g_e_d, g_e, rtol=1e-6)
