@@ -12,6 +12,7 @@ modes, diagnostics table) is ``other``. One JSON line per fit, then a summary li
 Usage::
 
     python benchmarks/saem_speed.py [--n 20] [--threads 1] [--repeat 1] [--no-covariance] [--is-samples 5000]
+                                    [--exploratory 300]     # a fixed exploratory phase instead of the stopping rule
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--is-samples", type=int, default=None)
+    ap.add_argument("--exploratory", type=int, default=None)
     ap.add_argument("--no-covariance", action="store_true")
     a = ap.parse_args()
 
@@ -100,7 +102,8 @@ def main():
             _SPENT.clear()
             load = os.getloadavg()[0]
             c0, t0 = time.process_time(), time.perf_counter()
-            f = pkpd.fit_population(model, data, method=method, seed=1, **kw)
+            extra = {"saem": saem.SaemSettings(exploratory=a.exploratory)} if method == "saem" else {}
+            f = pkpd.fit_population(model, data, method=method, seed=1, **kw, **extra)
             c, w = time.process_time() - c0, time.perf_counter() - t0
             cpu[method].append(c)
             parts = {k: round(v[0], 3) for k, v in _SPENT.items()}
