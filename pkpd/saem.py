@@ -10,8 +10,11 @@ Iteration *k*:
    proposals from the prior :math:`N(0, \Omega)` (accepted with the likelihood ratio); (2) a random walk on all
    components, :math:`\eta^* = \eta + s_2\,\omega \odot z`; (3) a random walk on one component chosen at random per
    subject. The step sizes :math:`s_2` and the per-component :math:`s_3` adapt towards an acceptance rate of 0.3.
-   Every proposal of every subject and chain is one compiled batch call of the engine (no loop over subjects);
-   values below the limit of quantification (M3) enter the likelihood as :math:`P(Y < \mathrm{LLOQ})`.
+   Every proposal of every subject and chain is one parallel call of the compiled estimation library
+   (:mod:`pkpd.estimation._batch_predict`: the design is built once, no loop over subjects or chains); problems it
+   cannot serve (inter-occasion variability, steady-state doses or resets, clinical endpoint records, doses that
+   depend on an estimated parameter, no C compiler) use the finite-difference engine's batch solves instead.
+   Values below the limit of quantification (M3) enter the likelihood as :math:`P(Y < \mathrm{LLOQ})`.
 2. **Stochastic approximation** of the sufficient statistics with step :math:`\gamma_k`: per subject
    :math:`S_{1,i} \leftarrow S_{1,i} + \gamma_k(\bar\phi_i - S_{1,i})` and
    :math:`S_2 \leftarrow S_2 + \gamma_k(\sum_i \overline{\phi_i\phi_i^\top} - S_2)` (bars: means over chains);
@@ -26,20 +29,32 @@ Iteration *k*:
    optimisation over the current residuals (followed by the stochastic approximation of the values).
    Typical values **without** IIV (and covariate coefficients on them) have no sufficient statistic: each
    iteration takes a Newton step on the complete-data log-likelihood at the simulated :math:`\phi` (score and
-   expected information by central differences, in the same kind of batch call), the information averaged by
+   expected information from the derivatives of the predictions: the forward sensitivity equations of the compiled
+   library, one batch call; central differences on the finite-difference engine), the information averaged by
    the stochastic approximation and the step scaled by :math:`\gamma_k` (a Robbins-Monro step whose fixed point is
    the M-step's).
 
-Phases (documented defaults, :class:`SaemSettings`): ``exploratory = 300`` iterations with :math:`\gamma_k = 1`
-and simulated annealing (variances, of :math:`\Omega` and of the residual error, may shrink by at most a factor
-0.95 per iteration, which keeps the chains exploring; Monolix's default), then ``smoothing = 200`` iterations
-with :math:`\gamma_k = 1/(k - K_1 + 1)` (the estimates average the smoothing phase). Chains per subject:
-:math:`\lceil 50/n \rceil` (Monolix's rule: at least 50 simulated subjects per iteration). Everything is
-reproducible with ``seed``.
+Phases (documented defaults, :class:`SaemSettings`): an exploratory phase with :math:`\gamma_k = 1` and simulated
+annealing (variances, of :math:`\Omega` and of the residual error, may shrink by at most a factor 0.95 per
+iteration, which keeps the chains exploring; Monolix's default) that stops by itself once no parameter's
+trajectory drifts any more (:func:`exploration_settled`: the means of the last two windows of 50 iterations differ
+by less than the trajectory's standard deviation, for every parameter on the internal scale), after at least 100
+and at most 300 iterations (``exploratory=K`` gives exactly K); then ``smoothing = 200`` iterations with
+:math:`\gamma_k = 1/(k - K_1 + 1)` (the estimates average the smoothing phase). Chains per subject:
+:math:`\lceil 50/n \rceil` (Monolix's rule: at least 50 simulated subjects per iteration). Kernel steps (2, 2, 2).
+For comparison: Monolix runs at most 500 exploratory iterations with its own stopping rule and at most 200
+smoothing ones, with (2, 2, 2) kernel steps and at least 50 simulated subjects; nlmixr2's ``saemControl`` 200 + 300
+iterations with 3 chains and (2, 2, 2); saemix 300 + 100 with 1 chain and (2, 2, 2). Everything is reproducible
+with ``seed``.
+
+Cost: every iteration solves each chain of each subject 7 times (6 kernel steps, and once more after the Newton
+step moves the typical values without IIV) plus once with the sensitivities of those typical values; the solves
+are nearly all of it (``benchmarks/saem_speed.py``).
 
 After SAEM, the conditional modes (EBEs) and the covariance matrix (by linearisation: NONMEM's sandwich of the
 FOCE-I objective, or Laplace's with censored data, at the SAEM estimates) come from :mod:`pkpd.nlme`, and the
-objective is :math:`-2\log L` by importance sampling (:mod:`pkpd.importance`).
+objective is :math:`-2\log L` by importance sampling (:mod:`pkpd.importance`; by default until its Monte-Carlo SE
+is at most 0.1).
 
 References
 ----------
@@ -674,7 +689,8 @@ def _newton_step(st, lik, x, eta, u, gamma, S_H):
 def _prediction_derivatives(st, lik, x, eta, errs):
     """Transformed predictions m and sds s (C, n, J) at x and their derivatives dm, d(s^2) (C, n, J, p) by the
     Newton parameters, from the sensitivities of the compiled library: dF/dx = dF/dtheta . dtheta/dx, the second
-    factor (covariate effects, log scales) by central differences of the typical values, which need no solve."""
+    factor exact for plain typical values (theta = exp(x) or x) and by central differences of the typical values
+    (which need no solve) with covariate effects on them."""
     prob = st.prob
     typical = st.typical(x)
     F, dF_dtheta = lik.predict_sensitivities(typical, eta)                        # (C, n, J, k)
