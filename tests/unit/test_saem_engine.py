@@ -151,3 +151,44 @@ def test_bad_stopping_rule_settings():
     with pytest.raises(FitError, match="exploratory"):
         SaemSettings(exploratory=2.5)
     assert SaemSettings(exploratory=10, window=50, max_exploratory=60).exploratory == 10
+
+
+def _msc_problem():
+    """Four MSC patients, PGE2 and IL-10 at 4 times (two outputs; EC50 and e_max without IIV: Newton parameters)."""
+    model = pkpd.load_model("msc_salvadori")
+    times = [4.0, 24.0, 72.0, 168.0]
+    pop = pkpd.virtual_population(4, {"WT": pkpd.LogNormalCovariate(70, 0.2)}, seed=1)
+    wt = pop.table["WT"].to_numpy()
+    sim = pkpd.simulate_population(model, pkpd.Regimen.single(pkpd.Dose(2e6, "cell/kg")), times, pop,
+                                   iiv=pkpd.IIV({"k_c": 0.09, "s_p": 0.09, "k_i": 0.04}), seed=2,
+                                   outputs=["PGE2", "IL10"]).simulation
+    rows = []
+    for i in range(4):
+        rows.append(dict(ID=i + 1, TIME=0.0, DV=".", AMT=2e6, EVID=1, CMT="iv", MDV=1, DVID=".", WT=wt[i]))
+        for j, t in enumerate(times):
+            for o in ("PGE2", "IL10"):
+                rows.append(dict(ID=i + 1, TIME=t, DV=float(sim.outputs[o][i, j]) * 1.1, AMT=0.0, EVID=0, CMT=".",
+                                 MDV=0, DVID=o, WT=wt[i]))
+    data = read_nonmem(pd.DataFrame(rows), model, dose_unit="cell/kg")
+    error = {"PGE2": pkpd.Proportional(cv=0.2), "IL10": pkpd.Proportional(cv=0.2)}
+    _, _, _, layout, prob = _setup(model, data, pkpd.IIV({"k_c": 0.2, "s_p": 0.2, "k_i": 0.1}), error, "focei",
+                                   ["k_c", "s_p", "EC50", "e_max", "k_i"], None, pkpd.SolverSettings(), None)
+    st = _State(prob, layout)
+    return prob, layout, st, _Likelihood(prob, layout, 2, st.newton_parameters)
+
+
+@needs_compiler
+def test_two_outputs_and_two_newton_parameters_on_the_compiled_path():
+    prob, layout, st, lik = _msc_problem()
+    assert lik.fast is not None and set(prob.which[prob.mask].tolist()) == {0, 1}
+    assert sorted(layout.theta_names[k] for k in st.newton) == ["EC50", "e_max"]
+    x, eta = layout.x0.copy(), _eta(prob, 5)
+    fast = lik.predict(st.typical(x), eta)
+    slow = prob.predict(prob.params(st.typical(x), eta[None])[0])
+    np.testing.assert_allclose(fast[:, prob.mask], slow[:, prob.mask], rtol=1e-6)
+    errs = st.errors(x)
+    _, _, dm_a, dR_a = _prediction_derivatives(st, lik, x, eta, errs)
+    _, _, dm_b, dR_b = _prediction_differences(st, lik, x, eta, errs)
+    for a, b in ((dm_a, dm_b), (dR_a, dR_b)):
+        scale = np.abs(b[:, prob.mask]).max()
+        np.testing.assert_allclose(a[:, prob.mask], b[:, prob.mask], rtol=1e-3, atol=1e-5 * scale)
