@@ -197,6 +197,7 @@ class SaemRun:
     seconds: float
     n_solves: int
     exploratory: int              # exploratory iterations run (the stopping rule's choice when it was on)
+    settled: bool = False         # the stopping rule ended the exploratory phase (not its maximum)
 
 
 # ====================================================================================================== helpers
@@ -414,6 +415,7 @@ def run_saem(prob, layout, x0: np.ndarray, settings: SaemSettings, rng: np.rando
     if maxeval is not None:
         K1_max = min(K1_max, int(maxeval))
     K1 = None                       # exploratory iterations, known when the phase ends
+    settled = False                 # whether the stopping rule ended it
     explored = []                   # the internal vector after each exploratory iteration (the stopping rule's)
     lik = _Likelihood(prob, layout, C, st.newton_parameters)
     x = st.clip(np.array(x0, dtype=float))
@@ -544,9 +546,10 @@ def run_saem(prob, layout, x0: np.ndarray, settings: SaemSettings, rng: np.rando
             explored.append(x.copy())
             if auto and exploration_settled(np.array(explored), settings.window):
                 K1 = k + 1
+                settled = True
         k += 1
     rates = {key: (a / b if b else float("nan")) for key, (a, b) in acc.items()}
-    return SaemRun(x=x, trace=np.array(trace), eta=eta, acceptance=rates, n_chains=C, exploratory=K1,
+    return SaemRun(x=x, trace=np.array(trace), eta=eta, acceptance=rates, n_chains=C, exploratory=K1, settled=settled,
                    seconds=_time.perf_counter() - t_start, n_solves=lik.n_solves)
 
 

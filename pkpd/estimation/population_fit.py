@@ -763,8 +763,11 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         saem_run = run_saem(prob, layout, x, saem, rng, maxeval)
         x = saem_run.x
         n_iter = saem_run.trace.shape[0] - 1
-        message = (f"SAEM: {n_iter} iterations ({saem_run.exploratory} exploratory"
-                   f"{', stopped by the rule' if saem.exploratory is None else ''}, "
+        rule = ""
+        if saem.exploratory is None:
+            rule = (", stopped by the rule" if saem_run.settled
+                    else ", the most the stopping rule allows: a parameter still drifted")
+        message = (f"SAEM: {n_iter} iterations ({saem_run.exploratory} exploratory{rule}, "
                    f"{n_iter - saem_run.exploratory} smoothing), {saem_run.n_chains} chain(s) per subject")
     elif maxeval != 0 and layout.n:
         # L-BFGS-B's first step moves x by the whole gradient (its first Hessian guess is the identity): far from

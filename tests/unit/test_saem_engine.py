@@ -192,3 +192,12 @@ def test_two_outputs_and_two_newton_parameters_on_the_compiled_path():
     for a, b in ((dm_a, dm_b), (dR_a, dR_b)):
         scale = np.abs(b[:, prob.mask]).max()
         np.testing.assert_allclose(a[:, prob.mask], b[:, prob.mask], rtol=1e-3, atol=1e-5 * scale)
+
+
+def test_the_message_says_when_the_rule_did_not_stop_the_exploration():
+    settings = SaemSettings(smoothing=5, n_chains=1, window=10, max_exploratory=20)
+    f = pkpd.fit_population("pk_1cmt_oral", THEOPH, iiv={"ka": 0.6, "CL": 0.3, "V": 0.1},
+                            error=pkpd.Additive(sd=0.7), method="saem", seed=3, saem=settings, covariance=None,
+                            is_samples=50, init={"ka": 0.3, "CL": 20.0, "V": 5.0})   # far away: still moving at 20
+    assert "(20 exploratory, the most the stopping rule allows: a parameter still drifted, 5 smoothing)" in f.message
+    assert len(f.trace) == 26
