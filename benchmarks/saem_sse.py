@@ -10,8 +10,13 @@ CI [%].
 
 Usage::
 
-    python benchmarks/saem_sse.py --replicates 100 --workers 16
+    python benchmarks/saem_sse.py --replicates 100 --workers 16 --out results.jsonl
     python benchmarks/saem_sse.py --replicates 4 --workers 2 --exploratory 100 --smoothing 60   # a quick look
+    python benchmarks/saem_sse.py --summarise results.jsonl       # the summary of the replicates written so far
+
+SAEM runs with the library's defaults (the exploratory phase stops by itself, 200 smoothing iterations) unless
+``--exploratory`` / ``--smoothing`` are given. With ``--out`` every fit is appended to the file as one JSON line as
+soon as it finishes (so a study stopped early keeps its replicates), and the summary is its last line.
 """
 
 from __future__ import annotations
@@ -65,13 +70,14 @@ def one(job):
     if method == "saem":
         kw |= dict(seed=replicate, is_samples=1000, saem=pkpd.SaemSettings(exploratory=exploratory,
                                                                            smoothing=smoothing))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         f = pkpd.fit_population(model, data, **kw)
     except Exception as err:   # a failed replicate is reported, not dropped silently
         return {"replicate": replicate, "method": method, "error": f"{type(err).__name__}: {err}"}
     p = f.parameters.set_index("name")
     return {"replicate": replicate, "method": method, "seconds": round(time.perf_counter() - t0, 2),
+            "cpu_seconds": round(time.process_time() - c0, 2), "message": f.message,
             "converged": bool(f.converged),
             "estimate": {k: float(p.loc[k, "estimate"]) for k in TRUE},
             "se": {k: float(p.loc[k, "se"]) for k in TRUE}}
@@ -105,16 +111,32 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--methods", nargs="+", default=["saem", "focei"])
-    ap.add_argument("--exploratory", type=int, default=300)
+    ap.add_argument("--exploratory", type=int, default=None, help="default: the stopping rule")
     ap.add_argument("--smoothing", type=int, default=200)
+    ap.add_argument("--out", default=None, help="append one JSON line per fit to this file")
+    ap.add_argument("--summarise", default=None, metavar="JSONL", help="only summarise the fits in this file")
     args = ap.parse_args(argv)
+    if args.summarise:
+        with open(args.summarise) as fh:
+            records = [r for r in map(json.loads, fh) if "method" in r]
+        done = sorted({r["replicate"] for r in records})
+        print(json.dumps({"summary": summarise(records), "replicates": len(done), "n": args.n}))
+        return math.nan
     jobs = [(r, args.n, m, args.exploratory, args.smoothing) for r in range(args.replicates) for m in args.methods]
     records = []
+    out = open(args.out, "a") if args.out else None
     with ProcessPoolExecutor(args.workers) as pool:
         for rec in pool.map(one, jobs):
             records.append(rec)
             print(json.dumps(rec), flush=True)
-    print(json.dumps({"summary": summarise(records), "replicates": args.replicates, "n": args.n}, indent=1))
+            if out is not None:
+                out.write(json.dumps(rec) + "\n")
+                out.flush()
+    summary = {"summary": summarise(records), "replicates": args.replicates, "n": args.n}
+    print(json.dumps(summary, indent=1))
+    if out is not None:
+        out.write(json.dumps(summary) + "\n")
+        out.close()
     return math.nan
 
 

@@ -17,6 +17,11 @@ Its Monte-Carlo standard error comes from the delta method, per subject
 :math:`\mathrm{SE}(-2\log L) = 2\sqrt{\sum_i \mathrm{Var}(\log\hat L_i)}`. Draws of all subjects are solved in
 compiled batches; everything is reproducible with ``seed``.
 
+How many draws: ``is_samples`` per subject when given; by default (``is_samples=None``) rounds of 1000 draws per
+subject until the Monte-Carlo SE of :math:`-2\log L` is at most 0.1 (a tenth of the smallest difference that
+matters when comparing models), with at most 10000 per subject. The SE is re-estimated from all the draws after
+every round, so a subject with poorly behaved weights keeps drawing.
+
 References
 ----------
 Kuhn E, Lavielle M (2005) Maximum likelihood estimation in nonlinear mixed effects models. Comput Stat Data Anal
@@ -37,6 +42,9 @@ from .errors import FitError
 _LOG_2PI = math.log(2.0 * math.pi)
 _DF = 5.0                 # degrees of freedom of the t proposal
 _BATCH = 20000            # subject solves per batch call
+SE_TARGET = 0.1           # is_samples=None: draws until the Monte-Carlo SE of -2 log L is at most this
+_ROUND = 1000             # is_samples=None: draws per subject per round (also the least)
+_MAX_SAMPLES = 10000      # is_samples=None: the most draws per subject
 
 
 @dataclass(frozen=True)
@@ -56,11 +64,15 @@ class ImportanceSampling:
 
 
 def importance_sampling(prob, theta_i: np.ndarray, omega: np.ndarray, errs: list, eta_mode: np.ndarray,
-                        n_samples: int, rng: np.random.Generator) -> ImportanceSampling:
+                        n_samples: int, rng: np.random.Generator, predictor=None) -> ImportanceSampling:
     """-2 log L of the population model at (theta_i (1, n, p), omega (q, q), errs) by importance sampling around
-    the conditional modes ``eta_mode`` (n, q) (private; see the module docstring)."""
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 10:
-        raise FitError(f"is_samples: must be an integer >= 10; got {n_samples!r}")
+    the conditional modes ``eta_mode`` (n, q) (private; see the module docstring). ``predictor``: a
+    :class:`pkpd.estimation._batch_predict.CompiledPredictor` solving the draws (else ``prob.predict``)."""
+    adaptive = n_samples is None
+    if not adaptive and (isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer)
+                         or n_samples < 10):
+        raise FitError(f"is_samples: must be an integer >= 10 or None (until the Monte-Carlo SE is at most "
+                       f"{SE_TARGET}); got {n_samples!r}")
     n, q = eta_mode.shape
     with np.errstate(all="ignore"):
         H = prob.exact_hessian(theta_i, eta_mode[None], [errs], omega[None])[0]   # (n, q, q) = 1/2 d2 O
@@ -79,25 +91,38 @@ def importance_sampling(prob, theta_i: np.ndarray, omega: np.ndarray, errs: list
     # a quantified record's density carries log 2 pi; a censored (M3) one is a probability and carries none
     n_obs_i = (prob.mask & ~prob.cens).sum(axis=1)
     chunk = max(1, _BATCH // max(n, 1))
-    logw = np.empty((n_samples, n))
     nu = _DF
     const_t = (math.lgamma(0.5 * (nu + q)) - math.lgamma(0.5 * nu) - 0.5 * q * math.log(nu * math.pi))
-    for start in range(0, n_samples, chunk):
-        k = min(chunk, n_samples - start)
+
+    def draw(k):
+        """log weights (k, n) of k fresh draws per subject."""
         z = rng.standard_normal((k, n, q))
         g = rng.chisquare(nu, size=(k, n, 1))
         t = z * np.sqrt(nu / g)
         eta = eta_mode[None] + np.einsum("nqr,knr->knq", chol, t)
         P = prob.params(theta_i, eta[None])[0]
         with np.errstate(all="ignore"):
-            F = prob.predict(P)
+            F = prob.predict(P) if predictor is None else predictor.predict(P)
             data = prob._objective_at(F, np.zeros_like(eta), [errs] * k, np.zeros((k, q, q)))
         quad = np.einsum("knq,qr,knr->kn", eta, om_inv, eta)
         log_joint = -0.5 * (data + quad + logdet_om + q * _LOG_2PI + n_obs_i[None] * _LOG_2PI)
         maha = np.einsum("knq,knq->kn", t, t)
         log_prop = const_t - logdet_chol[None] - 0.5 * (nu + q) * np.log1p(maha / nu)
         lw = log_joint - log_prop
-        logw[start:start + k] = np.where(np.isfinite(lw), lw, -np.inf)
+        return np.where(np.isfinite(lw), lw, -np.inf)
+
+    target = _ROUND if adaptive else int(n_samples)
+    parts, done = [], 0
+    while True:
+        while done < target:
+            k = min(chunk, target - done)
+            parts.append(draw(k))
+            done += k
+        logw = np.concatenate(parts)
+        if not adaptive or done >= _MAX_SAMPLES or _standard_error(logw) <= SE_TARGET:
+            break
+        target = min(done + _ROUND, _MAX_SAMPLES)
+    n_samples = done
     top = logw.max(axis=0)
     if not np.all(np.isfinite(top)):
         i = int(np.flatnonzero(~np.isfinite(top))[0])
@@ -113,3 +138,13 @@ def importance_sampling(prob, theta_i: np.ndarray, omega: np.ndarray, errs: list
     return ImportanceSampling(minus2ll=minus2ll, objective=minus2ll - int(n_obs_i.sum()) * _LOG_2PI,
                               se=float(2.0 * math.sqrt(var_log.sum())), n_samples=int(n_samples), per_subject=per,
                               ess=ess)
+
+
+def _standard_error(logw: np.ndarray) -> float:
+    """Monte-Carlo SE of -2 sum_i log(mean of subject i's weights) from log weights (M, n) (delta method)."""
+    top = logw.max(axis=0)
+    if not np.all(np.isfinite(top)):
+        return math.inf
+    w = np.exp(logw - top[None])
+    mean = w.mean(axis=0)
+    return float(2.0 * math.sqrt((w.var(axis=0, ddof=1) / (w.shape[0] * mean ** 2)).sum()))

@@ -10,8 +10,11 @@ Iteration *k*:
    proposals from the prior :math:`N(0, \Omega)` (accepted with the likelihood ratio); (2) a random walk on all
    components, :math:`\eta^* = \eta + s_2\,\omega \odot z`; (3) a random walk on one component chosen at random per
    subject. The step sizes :math:`s_2` and the per-component :math:`s_3` adapt towards an acceptance rate of 0.3.
-   Every proposal of every subject and chain is one compiled batch call of the engine (no loop over subjects);
-   values below the limit of quantification (M3) enter the likelihood as :math:`P(Y < \mathrm{LLOQ})`, records of
+   Every proposal of every subject and chain is one parallel call of the compiled estimation library
+   (:mod:`pkpd.estimation._batch_predict`: the design is built once, no loop over subjects or chains); problems it
+   cannot serve (inter-occasion variability, steady-state doses or resets, clinical endpoint records, doses that
+   depend on an estimated parameter, no C compiler) use the finite-difference engine's batch solves instead.
+   Values below the limit of quantification (M3) enter the likelihood as :math:`P(Y < \mathrm{LLOQ})`, records of
    clinical endpoints (time to event, binary, ordinal, count; :mod:`pkpd.endpoints`) with their exact likelihood,
    computed by the same code as the Laplace objective's.
 2. **Stochastic approximation** of the sufficient statistics with step :math:`\gamma_k`: per subject
@@ -28,22 +31,34 @@ Iteration *k*:
    optimisation over the current residuals (followed by the stochastic approximation of the values).
    Typical values **without** IIV (and covariate coefficients on them) have no sufficient statistic: each
    iteration takes a Newton step on the complete-data log-likelihood at the simulated :math:`\phi` (score and
-   expected information by central differences, in the same kind of batch call; the continuous records' Gaussian
+   expected information from the derivatives of the predictions: the forward sensitivity equations of the compiled
+   library, one batch call; central differences on the finite-difference engine; the continuous records' Gaussian
    terms plus the endpoint records' exact score and expected information, which is how the typical values of a
    hazard, a response probability or a count rate are estimated), the information averaged by
    the stochastic approximation and the step scaled by :math:`\gamma_k` (a Robbins-Monro step whose fixed point is
    the M-step's).
 
-Phases (documented defaults, :class:`SaemSettings`): ``exploratory = 300`` iterations with :math:`\gamma_k = 1`
-and simulated annealing (variances, of :math:`\Omega` and of the residual error, may shrink by at most a factor
-0.95 per iteration, which keeps the chains exploring; Monolix's default), then ``smoothing = 200`` iterations
-with :math:`\gamma_k = 1/(k - K_1 + 1)` (the estimates average the smoothing phase). Chains per subject:
-:math:`\lceil 50/n \rceil` (Monolix's rule: at least 50 simulated subjects per iteration). Everything is
-reproducible with ``seed``.
+Phases (documented defaults, :class:`SaemSettings`): an exploratory phase with :math:`\gamma_k = 1` and simulated
+annealing (variances, of :math:`\Omega` and of the residual error, may shrink by at most a factor 0.95 per
+iteration, which keeps the chains exploring; Monolix's default) that stops by itself once no parameter's
+trajectory drifts any more (:func:`exploration_settled`: the means of the last two windows of 50 iterations differ
+by less than the trajectory's standard deviation, for every parameter on the internal scale), after at least 100
+and at most 300 iterations (``exploratory=K`` gives exactly K); then ``smoothing = 200`` iterations with
+:math:`\gamma_k = 1/(k - K_1 + 1)` (the estimates average the smoothing phase). Chains per subject:
+:math:`\lceil 50/n \rceil` (Monolix's rule: at least 50 simulated subjects per iteration). Kernel steps (2, 2, 2).
+For comparison: Monolix runs at most 500 exploratory iterations with its own stopping rule and at most 200
+smoothing ones, with (2, 2, 2) kernel steps and at least 50 simulated subjects; nlmixr2's ``saemControl`` 200 + 300
+iterations with 3 chains and (2, 2, 2); saemix 300 + 100 with 1 chain and (2, 2, 2). Everything is reproducible
+with ``seed``.
+
+Cost: every iteration solves each chain of each subject 7 times (6 kernel steps, and once more after the Newton
+step moves the typical values without IIV) plus once with the sensitivities of those typical values; the solves
+are nearly all of it (``benchmarks/saem_speed.py``).
 
 After SAEM, the conditional modes (EBEs) and the covariance matrix (by linearisation: NONMEM's sandwich of the
 FOCE-I objective, or Laplace's with censored data or endpoint records, at the SAEM estimates) come from
-:mod:`pkpd.nlme`, and the objective is :math:`-2\log L` by importance sampling (:mod:`pkpd.importance`).
+:mod:`pkpd.nlme`, and the objective is :math:`-2\log L` by importance sampling (:mod:`pkpd.importance`; by default
+until its Monte-Carlo SE is at most 0.1).
 
 References
 ----------
@@ -71,6 +86,7 @@ __all__ = ["SaemSettings"]
 
 _TARGET = 0.3          # acceptance rate the random-walk step sizes adapt towards
 _H_FD = 1e-3           # central-difference step (internal scale) for typical values without IIV
+_H_TYPICAL = 1e-5      # central-difference step of the typical values' derivatives by the internal parameters
 _MAX_NEWTON = 0.5      # largest Newton step of a typical value without IIV (internal scale) per iteration
 
 
@@ -80,10 +96,12 @@ class SaemSettings:
 
     Attributes
     ----------
-    exploratory : int
-        Iterations of the first phase (step 1, simulated annealing). Default 300.
+    exploratory : int or None
+        Iterations of the first phase (step 1, simulated annealing). Default None: the phase stops by itself
+        (:func:`exploration_settled`) once the parameters' trajectories no longer drift, after at least two windows
+        of ``window`` iterations and at most ``max_exploratory`` iterations. An integer: exactly that many.
     smoothing : int
-        Iterations of the second phase (step 1/(k - exploratory + 1)). Default 200.
+        Iterations of the second phase (step 1/(k - K1 + 1), K1 the exploratory iterations). Default 200.
     n_chains : int or None
         Markov chains per subject; None: ceil(50 / subjects).
     kernel_steps : tuple[int, int, int]
@@ -91,25 +109,43 @@ class SaemSettings:
         random walk). Default (2, 2, 2).
     annealing : float
         Largest factor by which a variance may shrink per exploratory iteration (1 = no annealing). Default 0.95.
+    window : int
+        Window of the exploratory phase's stopping rule (iterations). Default 50.
+    max_exploratory : int
+        Most exploratory iterations with the stopping rule. Default 300.
 
     Examples
     --------
     >>> SaemSettings(exploratory=100, smoothing=50).exploratory
     100
+    >>> SaemSettings().max_exploratory
+    300
     """
 
-    exploratory: int = 300
+    exploratory: int | None = None
     smoothing: int = 200
     n_chains: int | None = None
     kernel_steps: tuple = (2, 2, 2)
     annealing: float = 0.95
+    window: int = 50
+    max_exploratory: int = 300
 
     def __post_init__(self):
         for name in ("exploratory", "smoothing"):
             v = getattr(self, name)
+            if name == "exploratory" and v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
-                raise FitError(f"SaemSettings: {name} must be an integer >= 0; got {v!r}")
-        if self.exploratory + self.smoothing < 1:
+                raise FitError(f"SaemSettings: {name} must be an integer >= 0" + (" or None (stop by itself)"
+                               if name == "exploratory" else "") + f"; got {v!r}")
+        for name in ("window", "max_exploratory"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+                raise FitError(f"SaemSettings: {name} must be a positive integer; got {v!r}")
+        if self.exploratory is None and self.max_exploratory < 2 * self.window:
+            raise FitError(f"SaemSettings: max_exploratory ({self.max_exploratory}) must be at least two windows "
+                           f"(2 x window = {2 * self.window}) for the exploratory phase's stopping rule")
+        if self.exploratory is not None and self.exploratory + self.smoothing < 1:
             raise FitError("SaemSettings: exploratory + smoothing must be at least 1 iteration")
         if self.n_chains is not None and (isinstance(self.n_chains, bool) or not isinstance(self.n_chains, int)
                                           or self.n_chains < 1):
@@ -123,6 +159,36 @@ class SaemSettings:
             raise FitError(f"SaemSettings: annealing must be in (0, 1]; got {self.annealing!r}")
 
 
+def exploration_settled(trace: np.ndarray, window: int) -> bool:
+    r"""Whether SAEM's exploratory phase may stop: no parameter drifts any more.
+
+    ``trace`` (iterations, parameters) holds the parameters on the internal scale (log for positive typical
+    values, variances' Cholesky factors and error parameters; natural for the others), one row per exploratory
+    iteration. With :math:`A` and :math:`B` the means of the last two windows of ``window`` iterations and
+    :math:`s` the standard deviation over both, the phase has settled when :math:`|B - A| \le \max(s, 0.005)`
+    for every parameter: the drift between the windows is smaller than the Monte-Carlo fluctuation of the
+    trajectory (a drift of 0.5 % on the log scale counts as settled whatever the noise). A steady trend with little
+    noise gives :math:`|B - A| \approx 1.7\,s` and keeps the phase going; a stationary trajectory whose
+    autocorrelation time is a tenth of the window passes with a probability of about 0.9 per parameter, so the
+    phase stops a few iterations after every parameter has become stationary, and at ``max_exploratory`` at the
+    latest (a variance that keeps shrinking slowly, as one the data barely inform, can hold it that long).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> exploration_settled(np.linspace(0, 1, 100)[:, None], 50)
+    False
+    >>> exploration_settled(0.1 * rng.standard_normal((100, 1)) + 1.0, 50)
+    True
+    """
+    trace = np.asarray(trace, dtype=float)
+    if trace.shape[0] < 2 * window:
+        return False
+    last = trace[-2 * window:]
+    drift = np.abs(last[window:].mean(axis=0) - last[:window].mean(axis=0))
+    return bool(np.all(drift <= np.maximum(last.std(axis=0), 0.005)))
+
+
 @dataclass(frozen=True, eq=False)
 class SaemRun:
     """What SAEM returns to :func:`pkpd.nlme.fit_population` (private)."""
@@ -134,6 +200,8 @@ class SaemRun:
     n_chains: int
     seconds: float
     n_solves: int
+    exploratory: int              # exploratory iterations run (the stopping rule's choice when it was on)
+    settled: bool = False         # the stopping rule ended the exploratory phase (not its maximum)
 
 
 # ====================================================================================================== helpers
@@ -181,6 +249,13 @@ class _State:
         self.newton = [k for k, n in enumerate(layout.theta_names) if n not in iiv.names]
         self.newton += [self.off_eff + e for e, c in enumerate(layout.effects) if c.parameter not in iiv.names]
         self.effects_iiv = [self.off_eff + e for e, c in enumerate(layout.effects) if c.parameter in iiv.names]
+        # the model parameters whose typical values the Newton step moves (their sensitivities give its score)
+        moved = [layout.theta_names[k] for k in self.newton if k < nt]
+        moved += [c.parameter for c in layout.effects if c.parameter not in iiv.names]
+        self.newton_parameters = tuple(sorted({names.index(m) for m in moved}))
+        # without covariate effects on them, the Newton parameters' typical values are exp(x) or x themselves
+        effect_targets = {c.parameter for c in layout.effects}
+        self.newton_plain = all(k < nt and layout.theta_names[k] not in effect_targets for k in self.newton)
         self.eta_param = np.array([names.index(n) for n in iiv.names], dtype=np.int64)
         self.pattern = iiv.omega != 0
         # bounds of the internal vector (theta only; others free)
@@ -193,14 +268,24 @@ class _State:
             if c.kind == "factor":
                 lo[self.off_eff + e] = 1e-6
         self.lower, self.upper = lo, hi
+        self._last = None
+
+    def _unpacked(self, x: np.ndarray):
+        """(typical rows (1, n, n_params), omega, error models) at x; the last point's are kept (SAEM asks for
+        them several times per iteration at the same x)."""
+        key = x.tobytes()
+        if self._last is None or self._last[0] != key:
+            theta, omega, errs = self.layout.unpack(x[None, :])
+            typ = self.layout.subject_theta(x[None, :], theta)
+            if typ.ndim == 2:
+                typ = np.repeat(typ[:, None, :], self.prob.n, axis=1)
+            typ.flags.writeable = False
+            self._last = (key, typ, omega[0], errs[0])
+        return self._last[1:]
 
     def typical(self, x: np.ndarray) -> np.ndarray:
         """Per-subject typical rows (1, n, n_params) at x (covariate effects applied)."""
-        theta, _, _ = self.layout.unpack(x[None, :])
-        typ = self.layout.subject_theta(x[None, :], theta)
-        if typ.ndim == 2:
-            typ = np.repeat(typ[:, None, :], self.prob.n, axis=1)
-        return typ
+        return self._unpacked(x)[0]
 
     def mu(self, x: np.ndarray) -> np.ndarray:
         """Per-subject means of the Gaussian-scale IIV parameters, (n, q_iiv)."""
@@ -208,10 +293,10 @@ class _State:
         return np.stack([_to_gauss(d, th[:, j]) for j, d in enumerate(self.dist)], axis=1)
 
     def omega(self, x: np.ndarray) -> np.ndarray:
-        return self.layout.unpack(x[None, :])[1][0]
+        return self._unpacked(x)[1].copy()
 
     def errors(self, x: np.ndarray) -> list:
-        return self.layout.unpack(x[None, :])[2][0]
+        return list(self._unpacked(x)[2])
 
     def set_omega(self, x: np.ndarray, omega: np.ndarray) -> None:
         L = np.linalg.cholesky(omega)
@@ -229,19 +314,37 @@ class _State:
 
 # ====================================================================================================== likelihood
 class _Likelihood:
-    """Predictions and the data part of -2 log p(y_i | phi_i) for every chain and subject (private)."""
+    """Predictions and the data part of -2 log p(y_i | phi_i) for every chain and subject (private).
 
-    def __init__(self, prob, n_chains: int):
+    Predictions come from the compiled estimation library (:mod:`pkpd.estimation._batch_predict`: one parallel call
+    of every chain and subject, the design built once) where it serves the problem, else from the finite-difference
+    engine's ``prob.predict`` (IOV, steady-state doses, clinical endpoint records...). ``sensitivity_parameters``
+    (model indices): the parameters whose first-order sensitivities :meth:`predict_sensitivities` returns.
+    """
+
+    def __init__(self, prob, layout, n_chains: int, sensitivity_parameters: tuple[int, ...] = ()):
+        from .estimation._batch_predict import compiled_predictor
+
         self.prob, self.C = prob, n_chains
         self.quant = prob.mask & ~prob.cens
         self.n_solves = 0
+        self.fast = compiled_predictor(prob, layout, sensitivity_parameters)
 
     def predict(self, typical: np.ndarray, eta: np.ndarray) -> np.ndarray:
         """Predictions (C, n, J) for random effects eta (C, n, q) around per-subject typical rows (1, n, p)."""
         P = self.prob.params(typical, eta[None])[0]
         self.n_solves += P.shape[0] * P.shape[1]
+        if self.fast is not None:
+            return self.fast.predict(P)
         with np.errstate(all="ignore"):
             return self.prob.predict(P)
+
+    def predict_sensitivities(self, typical: np.ndarray, eta: np.ndarray):
+        """Predictions (C, n, J) and their derivatives (C, n, J, k) by the sensitivity parameters (compiled path
+        only)."""
+        P = self.prob.params(typical, eta[None])[0]
+        self.n_solves += P.shape[0] * P.shape[1]
+        return self.fast.predict_sensitivities(P)
 
     def objective(self, F: np.ndarray, errs: list) -> np.ndarray:
         """-2 log p(y_i | phi) without constants, (C, n); +inf where it cannot be evaluated.
@@ -253,7 +356,10 @@ class _Likelihood:
         C = F.shape[0]
         q = self.prob.q
         with np.errstate(all="ignore"):
-            out = self.prob._objective_at(F, np.zeros((C, self.prob.n, q)), [errs] * C, np.zeros((C, q, q)))
+            if self.plain:
+                out = self._quantified_objective(F, errs)
+            else:
+                out = self.prob._objective_at(F, np.zeros((C, self.prob.n, q)), [errs] * C, np.zeros((C, q, q)))
         bad = ~np.isfinite(out) | np.any(self.prob.mask & ~np.isfinite(F), axis=2)
         return np.where(bad, np.inf, out)
 
@@ -270,6 +376,30 @@ class _Likelihood:
         ok = np.all(np.isfinite(half_grad), axis=-1) & np.all(np.isfinite(info), axis=(-2, -1))
         score = -np.where(ok[..., None], half_grad, 0.0).sum(axis=(0, 1))
         return score, np.where(ok[..., None, None], info, 0.0).sum(axis=(0, 1))
+
+    @property
+    def plain(self) -> bool:
+        """Only quantified continuous observations (no censored or endpoint records): the objective is a sum of
+        normal terms, computed per output for all chains at once."""
+        return not self.prob.cens.any() and self.prob.endpoint_records is None
+
+    def _quantified_objective(self, F: np.ndarray, errs: list) -> np.ndarray:
+        """``prob._objective_at`` at eta = 0 for data without censored or endpoint records, per output instead of
+        per chain and output (the same terms: (u - m)^2/R + log R - 2 log-Jacobian)."""
+        prob = self.prob
+        term = np.zeros(F.shape)
+        for o, em in enumerate(errs):
+            sel = self.quant & (prob.which == o)
+            f = F[:, sel]
+            y = prob.y[sel]
+            sd = em._scale(f)[0]
+            R = sd * sd
+            if em.log_scale:
+                ly = np.log(y)
+                term[:, sel] = (ly - np.log(f)) ** 2 / R + np.log(R) + 2.0 * ly
+            else:
+                term[:, sel] = (y - f) ** 2 / R + np.log(R)
+        return term.sum(axis=2)
 
 
 class _Chains:
@@ -303,11 +433,14 @@ def run_saem(prob, layout, x0: np.ndarray, settings: SaemSettings, rng: np.rando
     st = _State(prob, layout)
     n, q, q_iiv = prob.n, prob.q, prob.q_iiv
     C = settings.n_chains or max(1, math.ceil(50 / n))
-    K1, K2 = settings.exploratory, settings.smoothing
+    auto = settings.exploratory is None
+    K1_max = settings.max_exploratory if auto else settings.exploratory
     if maxeval is not None:
-        K1 = min(K1, int(maxeval))
-        K2 = min(K2, max(0, int(maxeval) - K1))
-    lik = _Likelihood(prob, C)
+        K1_max = min(K1_max, int(maxeval))
+    K1 = None                       # exploratory iterations, known when the phase ends
+    settled = False                 # whether the stopping rule ended it
+    explored = []                   # the internal vector after each exploratory iteration (the stopping rule's)
+    lik = _Likelihood(prob, layout, C, st.newton_parameters)
     x = st.clip(np.array(x0, dtype=float))
     eta = np.zeros((C, n, q))
     typical = st.typical(x)
@@ -331,8 +464,16 @@ def run_saem(prob, layout, x0: np.ndarray, settings: SaemSettings, rng: np.rando
     S1 = S2 = Spi = None
     S_err: dict = {}
     S_H = None
-    for k in range(K1 + K2):
-        gamma = 1.0 if k < K1 else 1.0 / (k - K1 + 1)
+    k = 0
+    while True:
+        if K1 is None and k >= K1_max:
+            K1 = k
+        if K1 is not None:
+            K2 = settings.smoothing if maxeval is None else min(settings.smoothing, max(0, int(maxeval) - K1))
+            if k >= K1 + K2:
+                break
+        exploring = K1 is None
+        gamma = 1.0 if exploring else 1.0 / (k - K1 + 1)
         omega_full = st.omega(x)
         try:
             L_om = np.linalg.cholesky(omega_full)
@@ -379,14 +520,14 @@ def run_saem(prob, layout, x0: np.ndarray, settings: SaemSettings, rng: np.rando
         # residual error (and its imputed censored values) at the current chains
         u, m, _, s, _, _ = prob.residual([errs] * C, F)
         u = _impute(prob, errs, u, m, s, rng)
-        x_new, S_err = _error_step(st, x_new, errs, u, m, F, S_err, gamma, k < K1, settings.annealing)
+        x_new, S_err = _error_step(st, x_new, errs, u, m, F, S_err, gamma, exploring, settings.annealing)
         # mu (and covariate coefficients on IIV parameters), then Omega
         x_new = _mu_step(st, x_new, S1)
         mu_new = st.mu(x_new)
         omega_hat = (S2 - S1.T @ mu_new - mu_new.T @ S1 + mu_new.T @ mu_new) / n
         omega_hat = 0.5 * (omega_hat + omega_hat.T) * st.pattern
         old = omega_full[:q_iiv, :q_iiv]
-        if k < K1:
+        if exploring:
             floor = settings.annealing * np.diag(old)
             d = np.maximum(np.diag(omega_hat), floor)
             omega_hat[np.diag_indices(q_iiv)] = d
@@ -403,7 +544,7 @@ def run_saem(prob, layout, x0: np.ndarray, settings: SaemSettings, rng: np.rando
             pi_new = sq / np.maximum(cnt, 1)
             Spi = pi_new if Spi is None else Spi + gamma * (pi_new - Spi)
             old_pi = np.exp(2 * x[st.off_iov:st.off_iov + p_iov])
-            pi = np.maximum(Spi, settings.annealing * old_pi) if k < K1 else Spi
+            pi = np.maximum(Spi, settings.annealing * old_pi) if exploring else Spi
             x_new[st.off_iov:st.off_iov + p_iov] = 0.5 * np.log(np.maximum(pi, 1e-12))
         # typical values without IIV: a Newton step on the complete-data log-likelihood
         if st.newton:
@@ -424,8 +565,14 @@ def run_saem(prob, layout, x0: np.ndarray, settings: SaemSettings, rng: np.rando
             F = lik.predict(typical, eta)
             obj = lik.objective(F, errs)
         trace.append(layout.natural(x))
+        if exploring:
+            explored.append(x.copy())
+            if auto and exploration_settled(np.array(explored), settings.window):
+                K1 = k + 1
+                settled = True
+        k += 1
     rates = {key: (a / b if b else float("nan")) for key, (a, b) in acc.items()}
-    return SaemRun(x=x, trace=np.array(trace), eta=eta, acceptance=rates, n_chains=C,
+    return SaemRun(x=x, trace=np.array(trace), eta=eta, acceptance=rates, n_chains=C, exploratory=K1, settled=settled,
                    seconds=_time.perf_counter() - t_start, n_solves=lik.n_solves)
 
 
@@ -523,7 +670,82 @@ def _mu_step(st, x, S1):
 
 
 def _newton_step(st, lik, x, eta, u, gamma, S_H):
-    """One Robbins-Monro Newton step for typical values without IIV (private)."""
+    """One Robbins-Monro Newton step for typical values without IIV (private).
+
+    The score and the expected information of the complete-data log-likelihood in these parameters need the
+    derivatives of the predictions (and of the residual variances, through them) by the internal parameters: from
+    the forward sensitivity equations on the compiled path (one batch call), by central differences otherwise.
+    """
+    prob = st.prob
+    p = len(st.newton)
+    C = eta.shape[0]
+    errs = st.errors(x)
+    if lik.fast is not None:
+        m0, s0, dm, dR, F, dF = _prediction_derivatives(st, lik, x, eta, errs)
+    else:
+        m0, s0, dm, dR, F, dF = _prediction_differences(st, lik, x, eta, errs)
+    R = s0 ** 2
+    r = u - m0
+    use = prob.mask[None] & np.isfinite(r) & np.all(np.isfinite(dm), axis=-1) & np.all(np.isfinite(dR), axis=-1)
+    with np.errstate(all="ignore"):
+        w1 = np.where(use, r / R, 0.0)
+        w2 = np.where(use, 0.5 * (r * r / R ** 2 - 1.0 / R), 0.0)
+        dmu = np.where(use[..., None], dm, 0.0)
+        dRu = np.where(use[..., None], dR, 0.0)
+        g = np.einsum("cnj,cnja->a", w1, dmu)
+        g += np.einsum("cnj,cnja->a", w2, dRu)
+        H = np.einsum("cnja,cnjb,cnj->ab", dmu, dmu, np.where(use, 1.0 / R, 0.0))
+        H += 0.5 * np.einsum("cnja,cnjb,cnj->ab", dRu, dRu, np.where(use, 1.0 / R ** 2, 0.0))
+    # records of clinical endpoints: their exact score and expected information (typical values of a hazard, a
+    # response probability... have no sufficient statistic either)
+    g_ep, H_ep = lik.endpoint_score(F, dF)
+    g += g_ep
+    H += H_ep
+    g /= C
+    H /= C
+    S_H = H if S_H is None else S_H + gamma * (H - S_H)
+    try:
+        step = np.linalg.solve(S_H + 1e-10 * np.eye(p) * max(1.0, np.abs(np.diag(S_H)).max()), g)
+    except np.linalg.LinAlgError:
+        step = np.zeros(p)
+    step = np.where(np.isfinite(step), step, 0.0)
+    big = np.max(np.abs(step)) if p else 0.0
+    if big > _MAX_NEWTON:
+        step *= _MAX_NEWTON / big
+    x = x.copy()
+    x[st.newton] += gamma * step
+    return x, S_H
+
+
+def _prediction_derivatives(st, lik, x, eta, errs):
+    """Transformed predictions m and sds s (C, n, J) at x and their derivatives dm, d(s^2) (C, n, J, p) by the
+    Newton parameters, from the sensitivities of the compiled library: dF/dx = dF/dtheta . dtheta/dx, the second
+    factor exact for plain typical values (theta = exp(x) or x) and by central differences of the typical values
+    (which need no solve) with covariate effects on them."""
+    prob = st.prob
+    typical = st.typical(x)
+    F, dF_dtheta = lik.predict_sensitivities(typical, eta)                        # (C, n, J, k)
+    cols = list(st.newton_parameters)
+    dtheta = np.zeros((prob.n, len(cols), len(st.newton)))
+    names = st.layout.model.parameter_names
+    for a, j in enumerate(st.newton):
+        if st.newton_plain:
+            c = cols.index(names.index(st.layout.theta_names[j]))
+            dtheta[:, c, a] = typical[0][:, cols[c]] if st.layout.theta_log[j] else 1.0
+            continue
+        h = _H_TYPICAL * max(1.0, abs(x[j]))
+        up, down = x.copy(), x.copy()
+        up[j] += h
+        down[j] -= h
+        dtheta[:, :, a] = (st.typical(up)[0][:, cols] - st.typical(down)[0][:, cols]) / (2 * h)
+    dF = np.einsum("cnjk,nka->cnja", dF_dtheta, dtheta)
+    _, m0, dm_df, s0, ds_df, _ = prob.residual([errs] * F.shape[0], F)
+    with np.errstate(all="ignore"):
+        return m0, s0, dm_df[..., None] * dF, (2.0 * s0 * ds_df)[..., None] * dF, F, dF
+
+
+def _prediction_differences(st, lik, x, eta, errs):
+    """As :func:`_prediction_derivatives`, by central differences of the predictions (one batch call)."""
     prob = st.prob
     idx = st.newton
     p = len(idx)
@@ -540,40 +762,9 @@ def _newton_step(st, lik, x, eta, u, gamma, S_H):
     lik.n_solves += P.shape[0] * P.shape[1] * P.shape[2]
     with np.errstate(all="ignore"):
         Fall = prob.predict(P.reshape(-1, prob.n, P.shape[-1])).reshape(len(rows), C, prob.n, prob.J)
-    errs = st.errors(x)
     res = [prob.residual([errs] * C, Fall[r]) for r in range(len(rows))]
     _, m0, _, s0, _, _ = res[0]
     dm = np.stack([(res[1 + 2 * a][1] - res[2 + 2 * a][1]) / (2 * _H_FD) for a in range(p)], axis=-1)
     dR = np.stack([(res[1 + 2 * a][3] ** 2 - res[2 + 2 * a][3] ** 2) / (2 * _H_FD) for a in range(p)], axis=-1)
-    R = s0 ** 2
-    r = u - m0
-    use = prob.mask[None] & np.isfinite(r) & np.all(np.isfinite(dm), axis=-1) & np.all(np.isfinite(dR), axis=-1)
-    with np.errstate(all="ignore"):
-        w1 = np.where(use, r / R, 0.0)
-        w2 = np.where(use, 0.5 * (r * r / R ** 2 - 1.0 / R), 0.0)
-        g = np.einsum("cnj,cnja->a", w1, np.where(use[..., None], dm, 0.0))
-        g += np.einsum("cnj,cnja->a", w2, np.where(use[..., None], dR, 0.0))
-        dmu = np.where(use[..., None], dm, 0.0)
-        dRu = np.where(use[..., None], dR, 0.0)
-        H = np.einsum("cnja,cnjb,cnj->ab", dmu, dmu, np.where(use, 1.0 / R, 0.0))
-        H += 0.5 * np.einsum("cnja,cnjb,cnj->ab", dRu, dRu, np.where(use, 1.0 / R ** 2, 0.0))
-    # records of clinical endpoints: their exact score and expected information (typical values of a hazard, a
-    # response probability... have no sufficient statistic either)
-    g_ep, H_ep = lik.endpoint_score(Fall[0], np.stack([(Fall[1 + 2 * a] - Fall[2 + 2 * a]) / (2 * _H_FD)
-                                                       for a in range(p)], axis=-1))
-    g += g_ep
-    H += H_ep
-    g /= C
-    H /= C
-    S_H = H if S_H is None else S_H + gamma * (H - S_H)
-    try:
-        step = np.linalg.solve(S_H + 1e-10 * np.eye(p) * max(1.0, np.abs(np.diag(S_H)).max()), g)
-    except np.linalg.LinAlgError:
-        step = np.zeros(p)
-    step = np.where(np.isfinite(step), step, 0.0)
-    big = np.max(np.abs(step)) if p else 0.0
-    if big > _MAX_NEWTON:
-        step *= _MAX_NEWTON / big
-    x = x.copy()
-    x[idx] += gamma * step
-    return x, S_H
+    dF = np.stack([(Fall[1 + 2 * a] - Fall[2 + 2 * a]) / (2 * _H_FD) for a in range(p)], axis=-1)
+    return m0, s0, dm, dR, Fall[0], dF

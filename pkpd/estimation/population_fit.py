@@ -639,7 +639,7 @@ class _FiniteDifferenceRun:
 def fit_population(model, data, *, iiv, error=None, method: str = "focei", estimate=None, blq=None,
                    settings: SolverSettings | None = None, init: Mapping | None = None, maxeval: int | None = None,
                    covariance: str | None = "sandwich", covariates=(), iov=None, objective: str | None = None,
-                   is_samples: int = 5000, seed=None, saem=None, priors=False, omega_prior=None,
+                   is_samples: int | None = None, seed=None, saem=None, priors=False, omega_prior=None,
                    r_matrix: str | None = None) -> PopulationFit:
     r"""Estimate a population model: typical values, :math:`\Omega` and residual error (mixed effects).
 
@@ -702,8 +702,9 @@ def fit_population(model, data, *, iiv, error=None, method: str = "focei", estim
         ``"is"``: report -2 log L by importance sampling around the conditional modes (:mod:`pkpd.importance`)
         with its Monte-Carlo standard error (``objective_se``); always so for SAEM. With ``maxeval=0`` this
         evaluates the exact likelihood at given parameters.
-    is_samples : int
-        Importance samples per subject (default 5000).
+    is_samples : int, optional
+        Importance samples per subject. Default None: rounds of 1000 per subject until the Monte-Carlo SE of
+        -2 log L is at most 0.1 (at most 10000 per subject; :mod:`pkpd.importance`).
     seed : int or numpy Generator, optional
         Seed of SAEM's chains and of the importance samples.
     saem : SaemSettings, optional
@@ -803,8 +804,12 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         saem_run = run_saem(prob, layout, x, saem, rng, maxeval)
         x = saem_run.x
         n_iter = saem_run.trace.shape[0] - 1
-        message = (f"SAEM: {n_iter} iterations ({min(n_iter, saem.exploratory)} exploratory, "
-                   f"{max(0, n_iter - saem.exploratory)} smoothing), {saem_run.n_chains} chain(s) per subject")
+        rule = ""
+        if saem.exploratory is None:
+            rule = (", stopped by the rule" if saem_run.settled
+                    else ", the most the stopping rule allows: a parameter still drifted")
+        message = (f"SAEM: {n_iter} iterations ({saem_run.exploratory} exploratory{rule}, "
+                   f"{n_iter - saem_run.exploratory} smoothing), {saem_run.n_chains} chain(s) per subject")
     elif maxeval != 0 and layout.n and isinstance(run, _GradientRun) and run.fo:
         x, converged, message = _fo_scoring(run, layout, x, bounds, maxeval)
     elif maxeval != 0 and layout.n:
@@ -816,12 +821,14 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         log_prior = float(prior_terms(x[None, :])[0])
     if method == "saem" or objective == "is":
         from ..importance import importance_sampling
+        from ._batch_predict import compiled_predictor
 
         theta_, omega_, errs_ = layout.unpack(x)
         with np.errstate(all="ignore"):
             imp = importance_sampling(prob, layout.subject_theta(x[None, :], theta_), omega_[0], errs_[0], eta,
-                                      is_samples, rng)
+                                      is_samples, rng, compiled_predictor(prob, layout))
         ofv, objective_se, objective_method = imp.objective, imp.se, "is"
+        message += f"; -2 log L by importance sampling ({imp.n_samples} draws per subject)"
     if run.n_failures:
         message += (f"; {run.n_failures} of {run.n_evaluations} objective evaluations during the optimisation could "
                     f"not be computed (subjects {_id_list(prob, run.failed_subjects)}: the model could not be solved "
