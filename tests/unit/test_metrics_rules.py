@@ -194,7 +194,7 @@ def test_the_value_at_a_sample_time_is_that_sample_exactly():
     t = np.array([0.0, 1.0, 2.0])
     y = np.array([1e20, 3.0, 5.0])   # 1e20 + (3 - 1e20) * 1 is not 3 in floating point
     assert metrics.value_at(t, y, 1.0) == 3.0
-    assert metrics.value_at(t, np.array([1e20, 1.0, 3.0]), 2.0) == 3.0
+    assert metrics.value_at(t, np.array([1.0, 1e20, 3.0]), 2.0) == 3.0   # the last sample too
     assert metrics.value_at(t, np.array([1.0, 3.0, 1e20]), 2.0) == 1e20
     # a sample beside a non-finite one (a subject that overflowed later) still reads exactly
     assert metrics.value_at(t, np.array([1.0, 3.0, np.inf]), 1.0) == 3.0
