@@ -331,6 +331,9 @@ def test_endpoint_default_names():
     assert Endpoint("TNF", "change_from_baseline", time=48, baseline_time=2).name == "TNF_change_48"
     assert Endpoint("event", "median_time_to_event", end=100).name == "event_median_time_to_100"
     assert Endpoint("IL10", "value_at", time=1.5).name == "IL10_at_1.5"
+    assert Endpoint("TNF", "change_from_untreated", time=48).name == "TNF_vs_untreated_48"
+    assert Endpoint("event", "survival_at", time=100).name == "event_survival_100"
+    assert Endpoint("resp", "probability_at", time=24).name == "resp_P_24"
 
 
 @pytest.mark.parametrize("endpoint, unit", [
