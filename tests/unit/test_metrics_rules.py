@@ -405,6 +405,8 @@ def test_endpoint_compute_passes_each_option_on():
     counts = np.array([[0.0, 0.4, 0.8, 1.2, 1.6]])
     assert one(Endpoint("X", "expected_count", time=5), counts) == pytest.approx(1.0)
     assert one(Endpoint("X", "expected_count", time=5, start=1), counts) == pytest.approx(0.8)
+    # by time 5 on a grid starting at 2 (a count from 0, not from the first time): the series at 5
+    assert Endpoint("X", "expected_count", time=5).compute(t[1:], counts[:, 1:])[0] == pytest.approx(1.0)
     untreated = np.array([[2.0, 2.0, 4.0, 4.0, 4.0]])
     assert one(Endpoint("X", "change_from_untreated", time=3), y, untreated) == 5.0 - 3.0
     assert one(Endpoint("X", "change_from_untreated", time=3, relative=True), y, untreated) == pytest.approx(
@@ -498,6 +500,17 @@ def test_endpoint_table_rows(clinical):
     in_minutes = endpoint_table(eps, dataclasses.replace(m, time_unit="min"))
     assert in_minutes[0]["definition"] == "AUC of IL10 from 0 to 168 min (linear trapezoids)"
     assert in_minutes[0]["unit"] == "pg/mL*min"
+
+
+def test_endpoint_table_keeps_a_unit_written_with_spaces():
+    class Declared:   # what endpoint_table reads of a model: declared units (as written) and the time unit
+        time_unit = "h"
+
+        def unit_of(self, name):
+            return "cell / mL"
+
+    row = endpoint_table([Endpoint("MSC", "cmax")], Declared())[0]
+    assert (row["definition"], row["unit"]) == ("maximum of MSC", "cell / mL")
 
 
 def test_nca_names_still_resolve_from_metrics():
