@@ -97,8 +97,8 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_error_models.py", "tests/unit/test_error_model_derivatives.py",
         "tests/reference/test_censored_fits.py", "tests/unit/test_fit.py")),
     "metrics": Spec(("pkpd/metrics.py",), (
-        "tests/unit/test_metrics.py", "tests/reference/test_nca_infusion.py", "tests/unit/test_targets.py",
-        "tests/unit/test_scenarios.py")),
+        "tests/unit/test_metrics.py", "tests/unit/test_metrics_rules.py", "tests/reference/test_nca_infusion.py",
+        "tests/unit/test_targets.py", "tests/unit/test_scenarios.py")),
     "nonmem": Spec(("pkpd/nonmem.py",), (
         "tests/unit/test_nonmem.py", "tests/reference/test_nonmem_golden.py",
         "tests/properties/test_nonmem_properties.py", "tests/reference/test_dosing_rules.py")),
