@@ -231,14 +231,18 @@ class _SensitivityHost:
     def __init__(self, prob, index: Sequence[int], log: Sequence[bool], base: np.ndarray):
         from .estimation._objective import OdePredictor, design_of
 
+        self._bind(prob, index, log, base)
+        design = design_of(prob, base)
+        self.predictor = OdePredictor(prob.model, design, tuple(int(i) for i in index), (),
+                                      tuple(int(i) for i in prob.out_index), 1, prob.settings)
+
+    def _bind(self, prob, index: Sequence[int], log: Sequence[bool], base: np.ndarray) -> None:
+        """The problem, the sampled parameters' columns and scales, and the base parameter row."""
         self.prob = prob
         self.index = np.asarray(index, dtype=np.int64)
         self.log = np.asarray(log, dtype=bool)
         self.base = base
         self.n, self.J, self.p = prob.n, prob.J, len(index)
-        design = design_of(prob, base)
-        self.predictor = OdePredictor(prob.model, design, tuple(int(i) for i in index), (),
-                                      tuple(int(i) for i in prob.out_index), 1, prob.settings)
         self.n_calls = 0
 
     def __call__(self, psi: np.ndarray):
@@ -269,12 +273,7 @@ class _DifferenceHost(_SensitivityHost):
     parameter, steady-state records, inter-occasion variability)."""
 
     def __init__(self, prob, index: Sequence[int], log: Sequence[bool], base: np.ndarray):
-        self.prob = prob
-        self.index = np.asarray(index, dtype=np.int64)
-        self.log = np.asarray(log, dtype=bool)
-        self.base = base
-        self.n, self.J, self.p = prob.n, prob.J, len(index)
-        self.n_calls = 0
+        self._bind(prob, index, log, base)
 
     def __call__(self, psi: np.ndarray):
         psi = np.asarray(psi, dtype=float)
