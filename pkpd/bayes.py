@@ -297,20 +297,11 @@ class _DifferenceHost(_SensitivityHost):
 
 
 def _exact_derivatives_unsupported(prob, names: Sequence[str]) -> str:
-    """Why the compiled sensitivity system cannot give the derivatives ('' when it can)."""
-    from ._sensitivity import dose_dependence
-    from .estimation._compiled import available
+    """Why the compiled sensitivity system cannot give the derivatives ('' when it can): the compiled estimation
+    library's own conditions, with the sampled parameters as the ones that vary."""
+    from .estimation.population_fit import _compiled_unsupported_for
 
-    if not available():
-        return "no C compiler (or PKPD_ENGINE=numba)"
-    if prob.settings.method == "closed-form":
-        return "the closed form was asked for"
-    if prob.iov is not None or prob.data.records is not None or prob.endpoint_records is not None:
-        return "occasions, steady-state records or endpoint records"
-    for target, (timing, factor) in dose_dependence(prob.model, tuple(sorted(names))).items():
-        if timing or factor:
-            return f"the doses of {target!r} depend on a sampled parameter"
-    return ""
+    return _compiled_unsupported_for(prob, names)
 
 
 class _Likelihood:

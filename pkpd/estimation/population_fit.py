@@ -437,6 +437,13 @@ def _objective_engine(prob: _Problem, layout: _Layout):
 
 def _compiled_unsupported(prob: _Problem, layout: _Layout) -> str:
     """Why the compiled inner problem cannot serve this problem ('' when it can)."""
+    involved = set(layout.theta_names) | set(prob.iiv.names) | {c.parameter for c in layout.effects}
+    return _compiled_unsupported_for(prob, involved)
+
+
+def _compiled_unsupported_for(prob: _Problem, varying) -> str:
+    """Why the compiled estimation library cannot solve this problem with the parameters ``varying`` (names) free
+    to change between subjects or calls ('' when it can)."""
     from .._sensitivity import dose_dependence
     from ._compiled import available
 
@@ -451,8 +458,7 @@ def _compiled_unsupported(prob: _Problem, layout: _Layout) -> str:
         return "steady-state doses or resets (simulated record by record with simulate_nonmem's machinery)"
     if prob.endpoint_records is not None:
         return "clinical endpoint records (their exact likelihood is added on the finite-difference path)"
-    involved = set(layout.theta_names) | set(prob.iiv.names) | {c.parameter for c in layout.effects}
-    for target, (timing, factor) in dose_dependence(prob.model, tuple(sorted(involved))).items():
+    for target, (timing, factor) in dose_dependence(prob.model, tuple(sorted(varying))).items():
         if timing or factor:
             return (f"the doses of target {target!r} depend on {', '.join(sorted(timing | factor))}, whose value "
                     "varies between subjects or is estimated")
