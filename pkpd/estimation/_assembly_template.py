@@ -22,7 +22,9 @@ results agree to rounding:
    gradient by ``phi`` (implicit function theorem at the EBEs) and by ``Omega``, and the exact Hessian of ``O`` in
    ``eta`` (the next EBEs' predicted start), as ``PopulationObjective._conditional_tail`` does in numpy;
    ``mode`` 2 (FO): the whole per-subject objective ``log|C| + r' C^-1 r`` (``C = G Omega G' + diag R``), its
-   gradient by ``phi`` and by ``Omega``.
+   gradient by ``phi`` and by ``Omega``, and on request its expected information in ``(phi, Omega)`` (Fisher
+   scoring, FO's covariance step), ``2 dmu' C^-1 dmu + tr(C^-1 dC C^-1 dC)`` as
+   :func:`pkpd.estimation._fo_information.fo_information` computes it in numpy.
 
 Jets are *restricted*: a value, its first derivatives by every coordinate, its second derivatives with a first
 index among the random effects (``d2[a][c]``, ``a < q``) and, at order 3, its third derivatives with two
@@ -141,6 +143,7 @@ typedef struct {
     const double *omega, *W;             /* (q, q): Omega (FO), its inverse (modes 0, 1) */
     double *ell, *hx;                    /* modes 0, 1: (n, S), (n, q, q) */
     double *ofv, *grad, *gomega;         /* (n), (n, d), (n, q, q) */
+    double *info;                        /* FO, or NULL: (n, d + q q, d + q q), see fo_information */
     atomic_long next;
 } Asm;
 
@@ -151,6 +154,8 @@ typedef struct {
     double *V, *Y, *X, *Z;
     double *f, *f0, *m, *R, *t1, *t2, *t3, *t4;
     double *Mo, *Ro;     /* FO: per observation m and R */
+    double *Mi, *dCt, *Cm, *Hq, *Kq, *Tq;   /* FO information: C^-1 dC_c per phi coordinate, one dC, C^-1 dmu_c,
+                                            C^-1 G, G' C^-1 G, G' C^-1 dC_c C^-1 G */
     double *C, *G, *GO, *Cr, *M, *Pm;
     double *A0, *dA, *LU, *Ai, *tr, *wv, *dl;   /* modes 0, 1: the q x q algebra */
     int64_t *piv;
@@ -522,6 +527,87 @@ static int cholesky(int64_t n, const double *Ain, double *L) {
     return 1;
 }
 
+/* FO's expected information in psi = (phi, the q x q entries of Omega), per subject (D2 = d + q q):
+   I[u][v] = 2 dmu_u' C^-1 dmu_v + tr(C^-1 dC_u C^-1 dC_v), with dmu_c = dm/dphi_c (0 for Omega),
+   dC_c = Gd_c Omega G' + G Omega Gd_c' + diag(dR_c) and dC/dOmega_ab = g_a g_b' (g_a: column a of G), a rank-one
+   matrix: with H = C^-1 G and K = G' C^-1 G, tr(C^-1 dC_c C^-1 g_a g_b') = (H' dC_c H)_ba and
+   tr(C^-1 g_a g_b' C^-1 g_e g_f') = K_be K_fa. The caller carries it to its parameters by their Jacobian
+   (pkpd.estimation._fo_information.information_from_psi). */
+static void fo_information(const Asm *A, int64_t s, Tmp *w, int64_t J, const double *Ci, const double *G,
+                           const double *GO) {
+    const Dm *D = &w->D;
+    const int64_t q = A->q, d = A->d, S = D->S, SR = 1 + d, D2 = d + q * q;
+    double *I = A->info + s * D2 * D2, *Mu = w->Mi, *dC = w->dCt, *Cm = w->Cm, *H = w->Hq, *K = w->Kq, *T = w->Tq;
+    for (int64_t j = 0; j < J; j++)
+        for (int64_t a = 0; a < q; a++) {
+            double acc = 0.0;
+            for (int64_t l = 0; l < J; l++) acc += Ci[j * J + l] * G[l * q + a];
+            H[j * q + a] = acc;
+        }
+    for (int64_t a = 0; a < q; a++)
+        for (int64_t b = 0; b < q; b++) {
+            double acc = 0.0;
+            for (int64_t j = 0; j < J; j++) acc += G[j * q + a] * H[j * q + b];
+            K[a * q + b] = acc;
+        }
+    for (int64_t u = 0; u < d; u++) {
+        for (int64_t j = 0; j < J; j++)
+            for (int64_t l = 0; l < J; l++) {
+                double acc = 0.0;
+                for (int64_t a = 0; a < q; a++)
+                    acc += w->Mo[j * S + I2(a, u)] * GO[l * q + a] + GO[j * q + a] * w->Mo[l * S + I2(a, u)];
+                dC[j * J + l] = acc + (j == l ? w->Ro[j * SR + I1(u)] : 0.0);
+            }
+        double *M = Mu + u * J * J;
+        for (int64_t j = 0; j < J; j++)
+            for (int64_t l = 0; l < J; l++) {
+                double acc = 0.0;
+                for (int64_t k = 0; k < J; k++) acc += Ci[j * J + k] * dC[k * J + l];
+                M[j * J + l] = acc;
+            }
+        /* T_u = H' dC_u H (q x q) */
+        for (int64_t a = 0; a < q; a++)
+            for (int64_t b = 0; b < q; b++) {
+                double acc = 0.0;
+                for (int64_t j = 0; j < J; j++) {
+                    double row = 0.0;
+                    for (int64_t l = 0; l < J; l++) row += dC[j * J + l] * H[l * q + b];
+                    acc += H[j * q + a] * row;
+                }
+                T[u * q * q + a * q + b] = acc;
+            }
+        double *c = Cm + u * J;
+        for (int64_t j = 0; j < J; j++) {
+            double acc = 0.0;
+            for (int64_t l = 0; l < J; l++) acc += Ci[j * J + l] * w->Mo[l * S + I1(u)];
+            c[j] = acc;
+        }
+    }
+    for (int64_t u = 0; u < d; u++) {
+        for (int64_t v = 0; v <= u; v++) {
+            const double *Mu_ = Mu + u * J * J, *Mv = Mu + v * J * J;
+            double acc = 0.0;
+            for (int64_t j = 0; j < J; j++) {
+                for (int64_t l = 0; l < J; l++) acc += Mu_[j * J + l] * Mv[l * J + j];
+                acc += 2.0 * w->Mo[j * S + I1(u)] * Cm[v * J + j];
+            }
+            I[u * D2 + v] = acc;
+            I[v * D2 + u] = acc;
+        }
+        for (int64_t a = 0; a < q; a++)
+            for (int64_t b = 0; b < q; b++) {
+                const double t = T[u * q * q + b * q + a];
+                I[u * D2 + d + a * q + b] = t;
+                I[(d + a * q + b) * D2 + u] = t;
+            }
+    }
+    for (int64_t a = 0; a < q; a++)
+        for (int64_t b = 0; b < q; b++)
+            for (int64_t e = 0; e < q; e++)
+                for (int64_t f = 0; f < q; f++)
+                    I[(d + a * q + b) * D2 + d + e * q + f] = K[b * q + e] * K[f * q + a];
+}
+
 /* Mode 2 (FO): OFV_i = log|C| + r' C^-1 r, C = G Omega G' + diag(R), with its gradients by phi and Omega. */
 static void assemble_fo(const Asm *A, int64_t s, Tmp *w) {
     const Dm *D = &w->D;
@@ -626,6 +712,7 @@ static void assemble_fo(const Asm *A, int64_t s, Tmp *w) {
             }
             GOm[a * q + b] = acc - w->t1[a] * w->t1[b];
         }
+    if (A->info) fo_information(A, s, w, J, Ci, G, GO);
 }
 
 static void *assemble_worker(void *arg) {
@@ -637,6 +724,7 @@ static void *assemble_worker(void *arg) {
     size_t size = 2 * k * S + (k + k * k + k * k * k) + q * k + q * k * k + 2 * q * q * k + 8 * S + 8
                   + q * q + q * q * d + 2 * q * q + q * q + d + q + 2 * q + q;
     if (A->mode == 2) size += J * S + J * (1 + d) + 3 * J * J + J * q + J * q + 2 * J + J * JM + J * J;
+    if (A->mode == 2 && A->info) size += d * J * J + J * J + d * J + J * q + q * q + d * q * q;
     double *buf = (double *)malloc(sizeof(double) * size);
     if (!buf) return NULL;
     double *p = buf;
@@ -666,6 +754,14 @@ static void *assemble_worker(void *arg) {
         w.Cr = p; p += 2 * J;
         w.M = p; p += J * JM;
         w.Pm = p; p += J * J;
+        if (A->info) {
+            w.Mi = p; p += d * J * J;
+            w.dCt = p; p += J * J;
+            w.Cm = p; p += d * J;
+            w.Hq = p; p += J * q;
+            w.Kq = p; p += q * q;
+            w.Tq = p; p += d * q * q;
+        }
     }
     for (;;) {
         long s = atomic_fetch_add(&A->next, 1);
@@ -685,7 +781,7 @@ int pkpd_assemble(int64_t n, int64_t mode, int64_t order, int64_t q, int64_t k, 
                   const double *obs_u, const double *obs_lim, const int64_t *err_kind, const int64_t *err_ca,
                   const int64_t *err_cb, const double *err_a, const double *err_b, const double *omega,
                   const double *W, double *ell, double *hx, double *ofv, double *grad, double *gomega,
-                  int64_t n_threads) {
+                  double *info, int64_t n_threads) {
     Asm A;
     memset(&A, 0, sizeof(Asm));
     A.n = n; A.mode = mode; A.q = q; A.k = k; A.d = d; A.nf = nf; A.n_blocks = n_blocks; A.ms = ms;
@@ -697,6 +793,7 @@ int pkpd_assemble(int64_t n, int64_t mode, int64_t order, int64_t q, int64_t k, 
     A.obs_u = obs_u; A.obs_lim = obs_lim;
     A.err_kind = err_kind; A.err_ca = err_ca; A.err_cb = err_cb; A.err_a = err_a; A.err_b = err_b;
     A.omega = omega; A.W = W; A.ell = ell; A.hx = hx; A.ofv = ofv; A.grad = grad; A.gomega = gomega;
+    A.info = mode == 2 ? info : NULL;
     atomic_init(&A.next, 0);
     if (n_threads > n) n_threads = n;
     if (n_threads < 1) n_threads = 1;

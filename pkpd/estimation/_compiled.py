@@ -38,7 +38,7 @@ _D = ctypes.c_double
 _PREDICT_ARGS = [_I, _I, _P, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _D, _D, _D, _I, _P, _P, _P, _I]
 _INNER_ARGS = [_I, _I, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P,
                _P, _P, _P, _P, _I, _D, _D, _D, _I, _P, _I, _D, _P, _P, _P, _P, _I]
-_ASSEMBLE_ARGS = [_I] * 8 + [_P] + [_I] * 3 + [_P] * 26 + [_I]
+_ASSEMBLE_ARGS = [_I] * 8 + [_P] + [_I] * 3 + [_P] * 27 + [_I]
 ASSEMBLE_MODES = {"conditional": 0, "foce": 1, "fo": 2}
 
 
@@ -171,7 +171,8 @@ class CompiledSystem:
     def assemble(self, mode: str, order: int, outputs: np.ndarray, scales: np.ndarray, theta: np.ndarray,
                  eta: np.ndarray, eta_pos: np.ndarray, eta_kind: np.ndarray, design, u: np.ndarray, errors,
                  n_sigma: int, *, omega: np.ndarray, W: np.ndarray | None = None,
-                 outputs0: np.ndarray | None = None, scales0: np.ndarray | None = None) -> dict:
+                 outputs0: np.ndarray | None = None, scales0: np.ndarray | None = None,
+                 information: bool = False) -> dict:
         """Each subject's objective terms and their derivatives in the coordinates ``phi = (eta, theta over pi,
         residual-error parameters)``, from this library's ``predict`` outputs (:mod:`pkpd.estimation.
         _assembly_template`).
@@ -185,7 +186,9 @@ class CompiledSystem:
         its gradients "grad" by phi (n, d) and "omega" by Omega (n, q, q), and for the conditional modes
         "hessian", the exact Hessian of the subject's O = ell + eta' W eta in eta (n, q, q; the identity where it
         is singular), and "ell" (n, S: the sum over observations with its first derivatives, second ones with a
-        random-effect index first, third ones with two at order 3).
+        random-effect index first, third ones with two at order 3). FO with ``information``: also "information",
+        each subject's expected Hessian of its OFV in ``psi = (phi, the q x q entries of Omega)`` (n, d + q q,
+        d + q q; :func:`pkpd.estimation._fo_information.information_from_psi` carries it to the parameters).
         """
         from .._native import threads
 
@@ -227,16 +230,20 @@ class CompiledSystem:
         ell = np.zeros((n, S)) if not fo else np.zeros(1)
         hessian = np.zeros((n, q, q)) if not fo else np.zeros(1)
         ofv, grad, gomega = np.zeros(n), np.zeros((n, d)), np.zeros((n, q, q))
+        want_info = fo and information
+        info = np.zeros((n, d + q * q, d + q * q)) if want_info else np.zeros(1)
         if n:
             rc = self._assemble(n, code, order, q, k, d, nf, ms.shape[0], _ptr(ms), shape[1], shape[2], p["max_obs"],
                                 _ptr(outputs), _ptr(outputs0), _ptr(scales), _ptr(scales0), _ptr(theta), _ptr(eta),
                                 _ptr(eta_pos), _ptr(eta_kind), *p["obs"][:4], _ptr(u), p["obs"][5], _ptr(kind),
                                 _ptr(ca), _ptr(cb), _ptr(a),
                                 _ptr(b), _ptr(omega), _ptr(W), _ptr(ell), _ptr(hessian), _ptr(ofv), _ptr(grad),
-                                _ptr(gomega), threads())
+                                _ptr(gomega), _ptr(info) if want_info else None, threads())
             if rc != 0:
                 raise MemoryError("the compiled assembly could not allocate its work memory")
         out = {"ofv": ofv, "grad": grad, "omega": gomega}
+        if want_info:
+            out["information"] = info
         if not fo:
             out.update(ell=ell, hessian=hessian)
         return out

@@ -79,3 +79,15 @@ def fo_information(G: np.ndarray, dmu: np.ndarray, dC: np.ndarray, Ci: np.ndarra
     H = (2.0 * np.tensordot(Dmu, Ci @ Dmu, axes=([0, 1], [0, 1]))
          + np.tensordot(M.reshape(n, nx, J * J), Mt, axes=([0, 2], [0, 2])))
     return 0.5 * (H + H.T)
+
+
+def information_from_psi(info_psi: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    r"""The expected Hessian of the FO OFV by the internal parameters (n_x, n_x), from each subject's expected
+    Hessian in :math:`\psi = (\phi, \Omega_{ab})` (``info_psi``, (n, d + q q, d + q q), from the compiled
+    assembly): :math:`\sum_i J_i^\top I_i J_i` with :math:`J_i` = ``A[i]`` over ``B`` (the Jacobian of
+    :math:`\psi` by ``x``; ``A``, ``B``: :func:`x_jacobian`). Equal to :func:`fo_information` to rounding.
+    """
+    n, d, nx = A.shape
+    Jx = np.concatenate([A, np.broadcast_to(B.reshape(nx, -1).T, (n, B.shape[1] * B.shape[2], nx))], axis=1)
+    H = np.tensordot(Jx, info_psi @ Jx, axes=([0, 1], [0, 1]))
+    return 0.5 * (H + H.T)

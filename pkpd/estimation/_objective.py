@@ -375,9 +375,7 @@ class PopulationObjective:
         status = np.zeros(n, dtype=np.int64)
         n_iter = np.zeros(n, dtype=np.int64)
         R0 = None
-        # FO's expected information (Fisher scoring) needs the per-subject derivative pieces that only the numpy
-        # assembly keeps
-        compiled = self.assembly == "compiled" and not (method == "fo" and information)
+        compiled = self.assembly == "compiled"
         if method in ("fo", "foce"):
             if compiled:
                 out0, sc0, st0 = self.predictor.outputs(self._individual(theta_i, np.zeros((n, q))))
@@ -388,8 +386,10 @@ class PopulationObjective:
         if method == "fo":
             eta = np.zeros((n, q))
             if compiled:
-                r = self._assemble("fo", out0, sc0, theta_i, eta, errs, omega=omega)
-                ofv, g = r["ofv"], ({"phi": r["grad"], "omega": r["omega"]} if gradient else None)
+                r = self._assemble("fo", out0, sc0, theta_i, eta, errs, omega=omega, information=information)
+                ofv, g = r["ofv"], ({"phi": r["grad"], "omega": r["omega"]} if gradient or information else None)
+                if information:
+                    g["psi_information"] = r["information"]
             else:
                 ofv, g = self._fo(m0, R0j, omega, gradient or information)
         else:
@@ -433,10 +433,12 @@ class PopulationObjective:
         grad = info = None
         if gradient and g is not None:
             grad = self._chain(x, theta_i, Lo, errs, g)
-        if information and g is not None and "fo" in g:
-            from ._fo_information import fo_information, x_jacobian
+        if information and g is not None and ("fo" in g or "psi_information" in g):
+            from ._fo_information import fo_information, information_from_psi, x_jacobian
 
-            info = fo_information(*g["fo"], *x_jacobian(self, x, theta_i, Lo, errs))
+            jac = x_jacobian(self, x, theta_i, Lo, errs)
+            info = (information_from_psi(g["psi_information"], *jac) if "psi_information" in g
+                    else fo_information(*g["fo"], *jac))
         return Evaluation(ofv, grad, eta, status, n_iter, info)
 
     def _predicted_start(self, start, theta_i, sigma, W):

@@ -72,11 +72,12 @@ ERRORS = (pkpd.Combined(sd=0.01, cv=0.15, convention="variance"), pkpd.LogNormal
           pkpd.Proportional(cv=0.15), pkpd.Combined(sd=0.01, cv=0.15, convention="sd"), pkpd.Additive(sd=0.5))
 
 
-def _objective(name: str, method: str, data=None, blq=None):
-    outputs, _, _, iiv, estimate = CASES[name]
+def _objective(name: str, method: str, data=None, blq=None, iiv=None):
+    outputs, _, _, eta_params, estimate = CASES[name]
     k = sorted(CASES).index(name)
     error = {o: ERRORS[(k + j) % len(ERRORS)] for j, o in enumerate(outputs)}
-    _, _, _, layout, prob = nlme._setup(name, _study(name) if data is None else data, {p: 0.09 for p in iiv}, error,
+    iiv = {p: 0.09 for p in eta_params} if iiv is None else iiv
+    _, _, _, layout, prob = nlme._setup(name, _study(name) if data is None else data, iiv, error,
                                         method, estimate, blq, TIGHT, None)
     engine = nlme._objective_engine(prob, layout)
     assert engine is not None, nlme._compiled_unsupported(prob, layout)
@@ -149,6 +150,25 @@ def test_compiled_assembly_equals_the_numpy_assembly(name, method):
     engines, layout = [e for e, _ in pairs], pairs[0][1]
     x = layout.x0 + 0.05 * np.cos(np.arange(layout.x0.size))
     _assert_same(engines, *_both_assemblies(engines, x))
+
+
+@pytest.mark.parametrize("name", ["msc_salvadori", "pk_1cmt_oral", "nmtest_1cmt_oral", "pk_1cmt_iv", "block"])
+def test_compiled_fo_information_equals_the_numpy_information(name):
+    """FO's expected information (Fisher scoring's Hessian, the FO covariance step's R) from the compiled assembly
+    equals the numpy reference (:func:`pkpd.estimation._fo_information.fo_information`), which
+    tests/unit/test_fo_scoring.py checks against simulated scores and the design module's FIM; "block": a
+    correlated Omega (the off-diagonal entries' derivatives of C)."""
+    iiv = None
+    if name == "block":
+        name, iiv = "pk_1cmt_oral", pkpd.IIV({"ka": 0.09, "CL": 0.09}, covariances={("ka", "CL"): 0.03})
+    pairs = [_objective(name, "fo", iiv=iiv) for _ in range(2)]
+    (compiled, reference), layout = [e for e, _ in pairs], pairs[0][1]
+    reference.assembly = "numpy"
+    x = layout.x0 + 0.05 * np.cos(np.arange(layout.x0.size))
+    a, b = (e.evaluate(x, None, information=True) for e in (compiled, reference))
+    _assert_same((compiled, reference), a, b)
+    assert a.information.shape == (x.size, x.size)
+    np.testing.assert_allclose(a.information, b.information, rtol=1e-9, atol=1e-12 * np.max(np.abs(b.information)))
 
 
 @pytest.mark.parametrize("method", ["focei", "foce", "fo", "laplace"])
