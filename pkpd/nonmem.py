@@ -253,14 +253,19 @@ class NonmemDataset:
         Regimen(3 doses of 100 mg every 24 h from t=0 h, bolus)
         """
         t = self.table
-        # one pass over the records (itertuples per subject group cost ~10 ms a subject)
-        groups: dict = {}
-        for rec in t.itertuples(index=False):
-            groups.setdefault(rec.ID, []).append(rec)
+        # one pass over the dose and reset records only (itertuples per subject group cost ~10 ms a subject); every
+        # subject gets an entry, in order of first appearance
+        ids = t["ID"].to_numpy()
+        first = ~pd.Series(ids).duplicated().to_numpy()
+        first_rows = dict(zip(ids[first].tolist(), t["ROW"].to_numpy()[first].tolist()))
+        groups: dict = {sid: [] for sid in ids[first].tolist()}
+        fields = ["ID", "ROW", "EVID", "SS", "CMT", "AMT", "ADDL", "II", "TIME", "RATE", "DUR"]
+        for rec in t.loc[np.isin(t["EVID"].to_numpy(), (1, 3, 4)), fields].itertuples(index=False):
+            groups[rec.ID].append(rec)
         out = {}
         for sid, records in groups.items():
             items = []
-            first_row = int(records[0].ROW)
+            first_row = int(first_rows[sid])
             for rec in records:
                 row = int(rec.ROW)
                 evid = int(rec.EVID)

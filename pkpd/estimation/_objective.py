@@ -286,6 +286,24 @@ class PopulationObjective:
                                                                                    axis=1)
         return jets.Jet(stack("v"), stack("d1"), stack("d2"), stack("d3"))
 
+    def predictions_at(self, x: np.ndarray, eta: np.ndarray):
+        """The predictions f (1, n, J) at the random effects ``eta`` (n, q), their derivatives by eta
+        (1, n, J, q) and the predictions at eta = 0 (1, n, J), for the diagnostics table; None where a subject
+        cannot be solved."""
+        layout, n, q = self.layout, self.prob.n, self.q
+        theta, _, _ = layout.unpack(x[None, :])
+        theta_i = np.broadcast_to(layout.subject_theta(x[None, :], theta)[0], (n, theta.shape[1])).copy()
+        f, status = self._predictions(theta_i, eta)
+        if np.any(status != 0):
+            return None
+        f0 = f.v
+        if np.any(eta):
+            F0, status = self.predictor.predict(self._individual(theta_i, np.zeros((n, q))))
+            if np.any(status != 0):
+                return None
+            f0 = F0.v
+        return f.v[None], f.d1[None, ..., :q], f0[None]
+
     def _individual(self, theta_i, eta):
         P = theta_i.copy()
         from ..population import transform

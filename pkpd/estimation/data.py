@@ -227,8 +227,11 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
     dose_rec = table[np.isin(table["EVID"].to_numpy(), (1, 4))]
     pre = np.zeros(len(obs), dtype=np.int64)
     if len(dose_rec):
-        last_dose_row = dose_rec.groupby(["ID", "TIME"])["ROW"].max().to_dict()
-        later = np.array([last_dose_row.get(k, -1) for k in zip(ids_obs, t_obs)])
+        last_dose_row: dict = {}
+        for key in zip(dose_rec["ID"].tolist(), dose_rec["TIME"].tolist(), dose_rec["ROW"].tolist()):
+            if key[2] > last_dose_row.get(key[:2], -1):
+                last_dose_row[key[:2]] = key[2]
+        later = np.array([last_dose_row.get(k, -1) for k in zip(ids_obs.tolist(), t_obs.tolist())])
         pre = (later > rows).astype(np.int64)
 
     # per-subject regimens and covariates; steady-state doses and resets are simulated record by record instead
@@ -366,6 +369,16 @@ def _plain(x):
 _NOCB_DELAY = 1e-9
 
 
+def _rows_by_subject(table) -> dict:
+    """Subject ID -> the positions of its records in ``table`` (in record order)."""
+    import pandas as pd
+
+    codes, ids = pd.factorize(table["ID"], sort=False)
+    order = np.argsort(codes, kind="stable")
+    ends = np.cumsum(np.bincount(codes, minlength=len(ids)))
+    return dict(zip(ids, np.split(order, ends[:-1])))
+
+
 def _subject_covariates(model: Model, ds, subject_ids, time_factor: float = 1.0
                         ) -> tuple[np.ndarray, frozenset, object]:
     """Per-subject covariates (first record's value), the names given by the data, and the events of covariates
@@ -382,26 +395,31 @@ def _subject_covariates(model: Model, ds, subject_ids, time_factor: float = 1.0
     explicit = set()
     changes: list[list[tuple[float, int, float]]] = [[] for _ in subject_ids]
     n_params = len(model.parameters)
-    by_id = dict(tuple(table.groupby("ID", sort=False)))
+    rows_of = None
     for j, c in enumerate(model.covariates):
         column = c.name if c.name in ds.covariate_columns else by_upper.get(c.name.upper())
         if column is None:
             continue
         explicit.add(c.name)
+        if rows_of is None:
+            rows_of = _rows_by_subject(table)
+            time_all = table["TIME"].to_numpy(dtype=float)
+            row_all = table["ROW"].to_numpy()
+        column_values = table[column].to_numpy(dtype=float)
         for i, sid in enumerate(subject_ids):
-            sub = by_id[sid]
-            values = sub[column].to_numpy(dtype=float)
+            rows = rows_of[sid]
+            values = column_values[rows]
             finite = np.isfinite(values)
             if not finite.any():
                 continue
             values = values[finite]
             cov[i, j] = values[0]
             if np.any(values != values[0]):
-                times = sub["TIME"].to_numpy(dtype=float)[finite] * time_factor
+                times = time_all[rows][finite] * time_factor
                 if np.any(np.diff(times) < 0):
                     raise DataError(f"covariate {c.name!r} changes within subject {_plain(sid)}, whose TIME goes "
                                     "back (a new occasion): time-varying covariates are fitted on one clock only",
-                                    row=int(sub["ROW"].to_numpy()[0]), column=column, file=ds.source)
+                                    row=int(row_all[rows[0]]), column=column, file=ds.source)
                 for k in np.flatnonzero(values[1:] != values[:-1]):
                     t = times[k]
                     changes[i].append((t + _NOCB_DELAY * max(1.0, abs(t)), n_params + j, float(values[k + 1])))

@@ -882,7 +882,7 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
     shrink = {n: float(1 - np.std(eta[:, j], ddof=1) / sd_eta[j]) if prob.n > 1 and method != "fo" else float("nan")
               for j, n in enumerate(iiv.names)}
     with np.errstate(all="ignore"):
-        table = _diagnostics(prob, layout, x, eta)
+        table = _diagnostics(prob, layout, x, eta, getattr(run, "engine", None))
     iiv_hat = IIV.from_matrix(iiv.names, omega_hat, distribution=dict(zip(iiv.names, iiv.distributions)))
     iov_hat, kappa = None, None
     if prob.iov is not None:
@@ -1076,16 +1076,24 @@ def _initial_problem(prob: _Problem, layout: _Layout, x: np.ndarray) -> str:
     return "check the initial values, Omega and the error model"
 
 
-def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray):
-    """Per-observation table: PRED, IPRED, RES, IWRES, CWRES (FOCE-type, Hooker 2007) and the EBEs."""
+def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray, engine=None):
+    """Per-observation table: PRED, IPRED, RES, IWRES, CWRES (FOCE-type, Hooker 2007) and the EBEs.
+
+    ``engine``: the compiled objective (:class:`pkpd.estimation._objective.PopulationObjective`), whose
+    predictions carry df/deta from the sensitivity equations; without it (or where it fails), central differences
+    of batch solves."""
     import pandas as pd
 
     theta, omega, errs = layout.unpack(x)
     theta = layout.subject_theta(x[None, :], theta)
     q, n = prob.q, prob.n
-    f, G = prob.predict_grad(theta, eta[None])
-    # FO has no EBEs: the population predictions are those at eta = 0 just solved
-    f0 = f if not np.any(eta) else prob.predict_grad(theta, np.zeros((1, n, q)), grad=False)[0]
+    got = engine.predictions_at(x, eta) if engine is not None and engine.method != "laplace" else None
+    if got is not None:
+        f, G, f0 = got
+    else:
+        f, G = prob.predict_grad(theta, eta[None])
+        # FO has no EBEs: the population predictions are those at eta = 0 just solved
+        f0 = f if not np.any(eta) else prob.predict_grad(theta, np.zeros((1, n, q)), grad=False)[0]
     u, m, dm, s, _, _ = prob.residual(errs, f)
     Gm = np.where(prob.mask[..., None], G * dm[..., None], 0.0)[0]
     R = np.where(prob.mask, s ** 2, 1.0)[0]
@@ -1094,14 +1102,19 @@ def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray
         R = np.where(prob.mask, s0 ** 2, 1.0)[0]
     C = np.einsum("njq,qr,nlr->njl", Gm, omega[0], Gm) + R[..., None] * np.eye(prob.J)
     r = np.where(prob.mask, u[0] - m[0] + np.einsum("njq,nq->nj", Gm, eta), 0.0)
+    # the rows and columns of absent observations are those of the identity (G = 0 and R = 1 there, r = 0), so
+    # every subject's factor comes in one batch; subject by subject where one is not positive definite
     cw = np.full((n, prob.J), np.nan)
-    for i in range(n):
-        k = prob.mask[i]
-        try:
-            L = np.linalg.cholesky(C[i][np.ix_(k, k)])
-            cw[i, k] = np.linalg.solve(L, r[i, k])
-        except np.linalg.LinAlgError:
-            pass
+    try:
+        cw = np.where(prob.mask, np.linalg.solve(np.linalg.cholesky(C), r[..., None])[..., 0], np.nan)
+    except np.linalg.LinAlgError:
+        for i in range(n):
+            k = prob.mask[i]
+            try:
+                L = np.linalg.cholesky(C[i][np.ix_(k, k)])
+                cw[i, k] = np.linalg.solve(L, r[i, k])
+            except np.linalg.LinAlgError:
+                pass
     d = prob.data
     with np.errstate(all="ignore"):
         iwres = (u[0] - m[0]) / s[0]
