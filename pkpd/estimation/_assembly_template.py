@@ -154,7 +154,7 @@ typedef struct {
     double *V, *Y, *X, *Z;
     double *f, *f0, *m, *R, *t1, *t2, *t3, *t4;
     double *Mo, *Ro;     /* FO: per observation m and R */
-    double *Mi, *dCt, *Cm, *Hq, *Kq, *Tq;   /* FO information: C^-1 dC_c per phi coordinate, one dC, C^-1 dmu_c,
+    double *Mi, *dCt, *Cm, *Hq, *Kq, *Tq;   /* FO information: C^-1 dC_c per phi coordinate, one dC (and dC H), C^-1 dmu_c,
                                             C^-1 G, G' C^-1 G, G' C^-1 dC_c C^-1 G */
     double *C, *G, *GO, *Cr, *M, *Pm;
     double *A0, *dA, *LU, *Ai, *tr, *wv, *dl;   /* modes 0, 1: the q x q algebra */
@@ -527,6 +527,16 @@ static int cholesky(int64_t n, const double *Ain, double *L) {
     return 1;
 }
 
+/* C = A B (row-major; A: n x k, B: k x m; ta: A given transposed, k x n). */
+static void matmul(int64_t n, int64_t k, int64_t m, const double *A, int ta, const double *B, double *C) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < m; j++) {
+            double acc = 0.0;
+            for (int64_t l = 0; l < k; l++) acc += (ta ? A[l * n + i] : A[i * k + l]) * B[l * m + j];
+            C[i * m + j] = acc;
+        }
+}
+
 /* FO's expected information in psi = (phi, the q x q entries of Omega), per subject (D2 = d + q q):
    I[u][v] = 2 dmu_u' C^-1 dmu_v + tr(C^-1 dC_u C^-1 dC_v), with dmu_c = dm/dphi_c (0 for Omega),
    dC_c = Gd_c Omega G' + G Omega Gd_c' + diag(dR_c) and dC/dOmega_ab = g_a g_b' (g_a: column a of G), a rank-one
@@ -538,18 +548,8 @@ static void fo_information(const Asm *A, int64_t s, Tmp *w, int64_t J, const dou
     const Dm *D = &w->D;
     const int64_t q = A->q, d = A->d, S = D->S, SR = 1 + d, D2 = d + q * q;
     double *I = A->info + s * D2 * D2, *Mu = w->Mi, *dC = w->dCt, *Cm = w->Cm, *H = w->Hq, *K = w->Kq, *T = w->Tq;
-    for (int64_t j = 0; j < J; j++)
-        for (int64_t a = 0; a < q; a++) {
-            double acc = 0.0;
-            for (int64_t l = 0; l < J; l++) acc += Ci[j * J + l] * G[l * q + a];
-            H[j * q + a] = acc;
-        }
-    for (int64_t a = 0; a < q; a++)
-        for (int64_t b = 0; b < q; b++) {
-            double acc = 0.0;
-            for (int64_t j = 0; j < J; j++) acc += G[j * q + a] * H[j * q + b];
-            K[a * q + b] = acc;
-        }
+    matmul(J, J, q, Ci, 0, G, H);
+    matmul(q, J, q, G, 1, H, K);
     for (int64_t u = 0; u < d; u++) {
         for (int64_t j = 0; j < J; j++)
             for (int64_t l = 0; l < J; l++) {
@@ -558,24 +558,10 @@ static void fo_information(const Asm *A, int64_t s, Tmp *w, int64_t J, const dou
                     acc += w->Mo[j * S + I2(a, u)] * GO[l * q + a] + GO[j * q + a] * w->Mo[l * S + I2(a, u)];
                 dC[j * J + l] = acc + (j == l ? w->Ro[j * SR + I1(u)] : 0.0);
             }
-        double *M = Mu + u * J * J;
-        for (int64_t j = 0; j < J; j++)
-            for (int64_t l = 0; l < J; l++) {
-                double acc = 0.0;
-                for (int64_t k = 0; k < J; k++) acc += Ci[j * J + k] * dC[k * J + l];
-                M[j * J + l] = acc;
-            }
-        /* T_u = H' dC_u H (q x q) */
-        for (int64_t a = 0; a < q; a++)
-            for (int64_t b = 0; b < q; b++) {
-                double acc = 0.0;
-                for (int64_t j = 0; j < J; j++) {
-                    double row = 0.0;
-                    for (int64_t l = 0; l < J; l++) row += dC[j * J + l] * H[l * q + b];
-                    acc += H[j * q + a] * row;
-                }
-                T[u * q * q + a * q + b] = acc;
-            }
+        matmul(J, J, J, Ci, 0, dC, Mu + u * J * J);
+        /* T_u = H' dC_u H (q x q), through dC_u H (J x q, in the first J q entries of the next dC) */
+        matmul(J, J, q, dC, 0, H, w->dCt + J * J);
+        matmul(q, J, q, H, 1, w->dCt + J * J, T + u * q * q);
         double *c = Cm + u * J;
         for (int64_t j = 0; j < J; j++) {
             double acc = 0.0;
@@ -630,12 +616,7 @@ static void assemble_fo(const Asm *A, int64_t s, Tmp *w) {
         for (int64_t a = 0; a < q; a++) G[j * q + a] = w->Mo[j * S + I1(a)];
         r[j] = A->obs_u[j0 + j] - w->Mo[j * S];
     }
-    for (int64_t j = 0; j < J; j++)
-        for (int64_t b = 0; b < q; b++) {
-            double acc = 0.0;
-            for (int64_t a = 0; a < q; a++) acc += G[j * q + a] * Om[a * q + b];
-            GO[j * q + b] = acc;
-        }
+    matmul(J, q, q, G, 0, Om, GO);
     for (int64_t j = 0; j < J; j++)
         for (int64_t l = 0; l < J; l++) {
             double acc = 0.0;
@@ -724,7 +705,7 @@ static void *assemble_worker(void *arg) {
     size_t size = 2 * k * S + (k + k * k + k * k * k) + q * k + q * k * k + 2 * q * q * k + 8 * S + 8
                   + q * q + q * q * d + 2 * q * q + q * q + d + q + 2 * q + q;
     if (A->mode == 2) size += J * S + J * (1 + d) + 3 * J * J + J * q + J * q + 2 * J + J * JM + J * J;
-    if (A->mode == 2 && A->info) size += d * J * J + J * J + d * J + J * q + q * q + d * q * q;
+    if (A->mode == 2 && A->info) size += d * J * J + J * J + J * q + d * J + J * q + q * q + d * q * q;
     double *buf = (double *)malloc(sizeof(double) * size);
     if (!buf) return NULL;
     double *p = buf;
@@ -756,7 +737,7 @@ static void *assemble_worker(void *arg) {
         w.Pm = p; p += J * J;
         if (A->info) {
             w.Mi = p; p += d * J * J;
-            w.dCt = p; p += J * J;
+            w.dCt = p; p += J * J + J * q;
             w.Cm = p; p += d * J;
             w.Hq = p; p += J * q;
             w.Kq = p; p += q * q;
