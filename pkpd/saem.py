@@ -52,8 +52,9 @@ iterations with 3 chains and (2, 2, 2); saemix 300 + 100 with 1 chain and (2, 2,
 with ``seed``.
 
 Cost: every iteration solves each chain of each subject 7 times (6 kernel steps, and once more after the Newton
-step moves the typical values without IIV) plus once with the sensitivities of those typical values; the solves
-are nearly all of it (``benchmarks/saem_speed.py``).
+step moves the typical values without IIV) plus once with the sensitivities of those typical values (a system
+without the derivatives that are identically zero, e.g. of the PK states by a PD parameter); the solves are nearly
+all of it (``benchmarks/saem_speed.py``).
 
 After SAEM, the conditional modes (EBEs) and the covariance matrix (by linearisation: NONMEM's sandwich of the
 FOCE-I objective, or Laplace's with censored data or endpoint records, at the SAEM estimates) come from
