@@ -15,6 +15,8 @@ Usage::
 
     python benchmarks/saem_speed.py [--n 20] [--threads 1] [--repeat 1] [--no-covariance] [--is-samples 5000]
                                     [--exploratory 300]     # a fixed exploratory phase instead of the stopping rule
+                                    [--smoothing 100]       # fewer smoothing iterations than the default 200
+                                    [--label after]         # a "code" field on every line (which code was timed)
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--is-samples", type=int, default=None)
     ap.add_argument("--exploratory", type=int, default=None)
+    ap.add_argument("--smoothing", type=int, default=200)
+    ap.add_argument("--label", default=None)
     ap.add_argument("--no-covariance", action="store_true")
     a = ap.parse_args()
 
@@ -107,14 +111,16 @@ def main():
             _SPENT.clear()
             load = os.getloadavg()[0]
             c0, t0 = time.process_time(), time.perf_counter()
-            extra = {"saem": saem.SaemSettings(exploratory=a.exploratory)} if method == "saem" else {}
+            extra = ({"saem": saem.SaemSettings(exploratory=a.exploratory, smoothing=a.smoothing)}
+                     if method == "saem" else {})
             f = pkpd.fit_population(model, data, method=method, seed=1, **kw, **extra)
             c, w = time.process_time() - c0, time.perf_counter() - t0
             cpu[method].append(c)
             parts = {k: round(v[0], 3) for k, v in _SPENT.items()}
             if parts:
                 parts["other"] = round(c - sum(v[0] for k, v in _SPENT.items() if not k.startswith("of_which")), 3)
-            print(json.dumps({"method": method, "N": a.n, "threads": a.threads, "cpu_seconds": round(c, 3),
+            print(json.dumps({**({"code": a.label} if a.label else {}), "method": method, "N": a.n,
+                              "threads": a.threads, "cpu_seconds": round(c, 3),
                               "wall_seconds": round(w, 3), "load_before": round(load, 2),
                               "load_after": round(os.getloadavg()[0], 2), "cpu_parts": parts,
                               "iterations": (len(f.trace) - 1) if f.trace is not None else f.n_evaluations,
@@ -124,7 +130,8 @@ def main():
                               "rse_percent": dict(zip(f.parameters["name"], f.parameters["rse_percent"].round(1)))}),
                   flush=True)
     focei, saem_cpu = min(cpu["focei"]), min(cpu["saem"])
-    print(json.dumps({"summary": True, "focei_cpu_seconds": round(focei, 3), "saem_cpu_seconds": round(saem_cpu, 3),
+    print(json.dumps({**({"code": a.label} if a.label else {}), "summary": True, "threads": a.threads,
+                      "focei_cpu_seconds": round(focei, 3), "saem_cpu_seconds": round(saem_cpu, 3),
                       "ratio_cpu": round(saem_cpu / focei, 2), "criterion": "ratio <= 2"}), flush=True)
 
 

@@ -17,10 +17,12 @@ Its Monte-Carlo standard error comes from the delta method, per subject
 :math:`\mathrm{SE}(-2\log L) = 2\sqrt{\sum_i \mathrm{Var}(\log\hat L_i)}`. Draws of all subjects are solved in
 compiled batches; everything is reproducible with ``seed``.
 
-How many draws: ``is_samples`` per subject when given; by default (``is_samples=None``) rounds of 1000 draws per
-subject until the Monte-Carlo SE of :math:`-2\log L` is at most 0.1 (a tenth of the smallest difference that
-matters when comparing models), with at most 10000 per subject. The SE is re-estimated from all the draws after
-every round, so a subject with poorly behaved weights keeps drawing.
+How many draws: ``is_samples`` per subject when given; by default (``is_samples=None``) until the Monte-Carlo SE
+of :math:`-2\log L` is at most 0.1 (a tenth of the smallest difference that matters when comparing models): 1000
+draws per subject first, then, while the SE :math:`s` after :math:`M` draws is above 0.1, as many more as the
+SE's :math:`1/\sqrt M` law says are needed, :math:`1.1\,M (s/0.1)^2` in all (rounded up to a multiple of 100, at
+least 100 more), with at most 10000 per subject. The SE is re-estimated from all the draws after every round, so a
+subject with poorly behaved weights keeps drawing.
 
 References
 ----------
@@ -43,7 +45,9 @@ _LOG_2PI = math.log(2.0 * math.pi)
 _DF = 5.0                 # degrees of freedom of the t proposal
 _BATCH = 20000            # subject solves per batch call
 SE_TARGET = 0.1           # is_samples=None: draws until the Monte-Carlo SE of -2 log L is at most this
-_ROUND = 1000             # is_samples=None: draws per subject per round (also the least)
+_ROUND = 1000             # is_samples=None: draws per subject in the first round (also the least)
+_STEP = 100               # is_samples=None: later rounds draw a multiple of this
+_MARGIN = 1.1             # is_samples=None: later rounds aim at this times the draws the SE's 1/sqrt(M) law needs
 _MAX_SAMPLES = 10000      # is_samples=None: the most draws per subject
 
 
@@ -119,9 +123,10 @@ def importance_sampling(prob, theta_i: np.ndarray, omega: np.ndarray, errs: list
             parts.append(draw(k))
             done += k
         logw = np.concatenate(parts)
-        if not adaptive or done >= _MAX_SAMPLES or _standard_error(logw) <= SE_TARGET:
+        se = _standard_error(logw) if adaptive else 0.0
+        if not adaptive or done >= _MAX_SAMPLES or se <= SE_TARGET:
             break
-        target = min(done + _ROUND, _MAX_SAMPLES)
+        target = min(_next_size(done, se), _MAX_SAMPLES)
     n_samples = done
     top = logw.max(axis=0)
     if not np.all(np.isfinite(top)):
@@ -138,6 +143,22 @@ def importance_sampling(prob, theta_i: np.ndarray, omega: np.ndarray, errs: list
     return ImportanceSampling(minus2ll=minus2ll, objective=minus2ll - int(n_obs_i.sum()) * _LOG_2PI,
                               se=float(2.0 * math.sqrt(var_log.sum())), n_samples=int(n_samples), per_subject=per,
                               ess=ess)
+
+
+def _next_size(done: int, se: float) -> int:
+    """Draws per subject after the next round: SE ~ 1/sqrt(M), so about done (se / SE_TARGET)^2 reach the target;
+    aim a little above it, in multiples of _STEP and at least _STEP more (a whole first round more when the SE
+    is not finite).
+
+    Examples
+    --------
+    >>> _next_size(1000, 0.1004), _next_size(1000, 0.2), _next_size(1000, float("inf"))
+    (1200, 4400, 2000)
+    """
+    if not math.isfinite(se):
+        return done + _ROUND
+    need = _MARGIN * done * (se / SE_TARGET) ** 2
+    return max(done + _STEP, _STEP * math.ceil(need / _STEP))
 
 
 def _standard_error(logw: np.ndarray) -> float:

@@ -52,8 +52,9 @@ iterations with 3 chains and (2, 2, 2); saemix 300 + 100 with 1 chain and (2, 2,
 with ``seed``.
 
 Cost: every iteration solves each chain of each subject 7 times (6 kernel steps, and once more after the Newton
-step moves the typical values without IIV) plus once with the sensitivities of those typical values; the solves
-are nearly all of it (``benchmarks/saem_speed.py``).
+step moves the typical values without IIV) plus once with the sensitivities of those typical values (a system
+without the derivatives that are identically zero, e.g. of the PK states by a PD parameter); the solves are nearly
+all of it (``benchmarks/saem_speed.py``).
 
 After SAEM, the conditional modes (EBEs) and the covariance matrix (by linearisation: NONMEM's sandwich of the
 FOCE-I objective, or Laplace's with censored data or endpoint records, at the SAEM estimates) come from
@@ -329,10 +330,36 @@ class _Likelihood:
         self.quant = prob.mask & ~prob.cens
         self.n_solves = 0
         self.fast = compiled_predictor(prob, layout, sensitivity_parameters)
+        # the IIV columns grouped by distribution, for _params (without IOV)
+        dist = np.array(prob.iiv.distributions)
+        self._groups = [(d, np.flatnonzero(dist == d)) for d in ("lognormal", "normal", "logitnormal")
+                        if np.any(dist == d)]
+        self._selections = None
+
+    def _params(self, typical: np.ndarray, eta: np.ndarray) -> np.ndarray:
+        """Parameter rows (C, n, p): ``prob.params(typical, eta[None])[0]``, the same arithmetic per element, with
+        one vectorised transformation per distribution instead of one per random effect (SAEM calls it 8 times
+        per iteration)."""
+        prob = self.prob
+        if prob.iov is not None:
+            return prob.params(typical, eta[None])[0]
+        P = np.repeat(typical, eta.shape[0], axis=0)
+        for dist, cols in self._groups:
+            idx = prob.eta_index[cols]
+            t = typical[0][:, idx]
+            e = eta[..., cols]
+            with np.errstate(all="ignore"):
+                if dist == "lognormal":
+                    P[..., idx] = t * np.exp(e)
+                elif dist == "normal":
+                    P[..., idx] = t + e
+                else:
+                    P[..., idx] = 1.0 / (1.0 + np.exp(-(np.log(t / (1.0 - t)) + e)))
+        return P
 
     def predict(self, typical: np.ndarray, eta: np.ndarray) -> np.ndarray:
         """Predictions (C, n, J) for random effects eta (C, n, q) around per-subject typical rows (1, n, p)."""
-        P = self.prob.params(typical, eta[None])[0]
+        P = self._params(typical, eta)
         self.n_solves += P.shape[0] * P.shape[1]
         if self.fast is not None:
             return self.fast.predict(P)
@@ -342,7 +369,7 @@ class _Likelihood:
     def predict_sensitivities(self, typical: np.ndarray, eta: np.ndarray):
         """Predictions (C, n, J) and their derivatives (C, n, J, k) by the sensitivity parameters (compiled path
         only)."""
-        P = self.prob.params(typical, eta[None])[0]
+        P = self._params(typical, eta)
         self.n_solves += P.shape[0] * P.shape[1]
         return self.fast.predict_sensitivities(P)
 
@@ -387,15 +414,19 @@ class _Likelihood:
         """``prob._objective_at`` at eta = 0 for data without censored or endpoint records, per output instead of
         per chain and output (the same terms: (u - m)^2/R + log R - 2 log-Jacobian)."""
         prob = self.prob
+        if self._selections is None:   # per output: its quantified records and their values (fixed for the fit)
+            self._selections = []
+            for o in range(len(errs)):
+                sel = self.quant & (prob.which == o)
+                y = prob.y[sel]
+                with np.errstate(all="ignore"):
+                    self._selections.append((sel, y, np.log(y)))
         term = np.zeros(F.shape)
-        for o, em in enumerate(errs):
-            sel = self.quant & (prob.which == o)
+        for (sel, y, ly), em in zip(self._selections, errs):
             f = F[:, sel]
-            y = prob.y[sel]
             sd = em._scale(f)[0]
             R = sd * sd
             if em.log_scale:
-                ly = np.log(y)
                 term[:, sel] = (ly - np.log(f)) ** 2 / R + np.log(R) + 2.0 * ly
             else:
                 term[:, sel] = (y - f) ** 2 / R + np.log(R)

@@ -52,6 +52,7 @@ class CompiledPredictor:
             self.methods_s = initial_methods(d.n, self.settings)
         self.n_solves = 0
         self._indices = None
+        self._tiled = None
 
     def _rows(self, P: np.ndarray):
         c, n, _ = P.shape
@@ -68,6 +69,12 @@ class CompiledPredictor:
             self._indices = (c, np.arange(c * d.n)[:, None], np.tile(d.ti, (c, 1)), np.tile(d.which, (c, 1)))
         return self._indices[1:]
 
+    def _covariates(self, c: int) -> np.ndarray:
+        """The design's covariate rows repeated for c copies (kept for the last c)."""
+        if self._tiled is None or self._tiled[0] != c:
+            self._tiled = (c, np.tile(self.design.covariates, (c, 1)))
+        return self._tiled[1]
+
     def _gather(self, out, status, good, c, block=0):
         d = self.design
         rows, ti, which = self._index(c)
@@ -78,7 +85,7 @@ class CompiledPredictor:
     def predict(self, P: np.ndarray) -> np.ndarray:
         """Predictions (c, n, J) for parameter rows P (c, n, n_params); NaN where a subject was not solved."""
         c, flat, good = self._rows(P)
-        base = np.hstack([flat, np.tile(self.design.covariates, (c, 1))])
+        base = np.hstack([flat, self._covariates(c)])
         self.n_solves += base.shape[0]
         with np.errstate(all="ignore"):
             out, status = self.lib.predict(base, self.design, self.settings, self.methods)
@@ -90,7 +97,7 @@ class CompiledPredictor:
         c, flat, good = self._rows(P)
         k = len(self.parameters)
         scales = derivative_scales(flat[:, list(self.parameters)])
-        base = np.hstack([flat, np.tile(self.design.covariates, (c, 1)), scales])
+        base = np.hstack([flat, self._covariates(c), scales])
         self.n_solves += base.shape[0]
         with np.errstate(all="ignore"):
             out, status = self.lib_s.predict(base, self.design, self.settings, self.methods_s)

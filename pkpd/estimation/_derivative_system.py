@@ -93,6 +93,45 @@ def estimation_multisets(n_parameters: int, random: tuple[int, ...], order: int)
     return closed(sets)
 
 
+def parameter_dependence(model: Model, parameters: tuple[str, ...]) -> dict[str, set[int]]:
+    """For every state and derived quantity of ``model``, the positions in ``parameters`` (names) it depends on.
+
+    A state depends on a parameter that appears in its right-hand side, its initial value or the factor, lag, rate
+    or duration of a dose into it, directly or through the derived quantities and the other states these use (the
+    fixed point of that relation); a derived quantity on those of its expression. The derivative of a state by a
+    parameter it does not depend on is identically 0 along every trajectory (it starts at 0 and its equation is
+    homogeneous in the derivatives that are 0).
+
+    Examples
+    --------
+    >>> import pkpd
+    >>> dep = parameter_dependence(pkpd.load_model("msc_salvadori"), ("k_c", "EC50"))
+    >>> sorted(dep["C"]), sorted(dep["I"])
+    ([0], [0, 1])
+    """
+    ck = model._checked
+    position = {p: k for k, p in enumerate(parameters)}
+    trees: dict[str, list[ex.Expr]] = {}
+    for name, tree in ck.static_derived + ck.dynamic_derived:
+        trees[name] = [tree]
+    for s, name in enumerate(model.state_names):
+        trees[name] = [ck.ddt[s], ck.initial[s]]
+    for k, dose in enumerate(model.doses):
+        extra = [ck.dose_factor[k], ck.dose_lag[k], ck.dose_rate[k], ck.dose_duration[k]]
+        trees[dose.target] = trees[dose.target] + [t for t in extra if t is not None]
+    refs = {name: set().union(*(ex.names(t) for t in ts)) for name, ts in trees.items()}
+    out = {name: {position[n] for n in r if n in position} for name, r in refs.items()}
+    changed = True
+    while changed:
+        changed = False
+        for name, r in refs.items():
+            grown = out[name].union(*(out[n] for n in r if n in out and n != name))
+            if grown != out[name]:
+                out[name] = grown
+                changed = True
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class DerivativeSystem:
     """The augmented model (private). Names are the model's or :func:`state_name`/:func:`derived_name`.
@@ -143,8 +182,17 @@ def derivative_system(model: Model, parameters: tuple[int, ...], multisets: tupl
             raise ValueError(f"internal: multiset {m} is not in the system")
         return m
 
+    depends = parameter_dependence(model, tuple(pnames))
+    state_of = dict(enumerate(model.state_names))
+
+    def zero(name: str, m: tuple[int, ...]) -> bool:
+        """Whether the derivative of the model's state or derived quantity ``name`` by ``m`` is identically 0."""
+        return not set(m) <= depends[name]
+
     def total(tree: ex.Expr, p: int) -> ex.Expr:
-        """Total derivative of ``tree`` by parameter position ``p`` along the trajectory, times the scale of p."""
+        """Total derivative of ``tree`` by parameter position ``p`` along the trajectory, times the scale of p.
+        Terms through a derivative that is identically zero (a state or derived quantity that does not depend on
+        one of the parameters of its multiset) are left out: they would only add 0 times an expression."""
         out = ex.mul(ex.Name(scale_name(p)), ex.differentiate(tree, pnames[p]))
         for n in sorted(ex.names(tree)):
             parsed = _parse_name(n)
@@ -152,10 +200,17 @@ def derivative_system(model: Model, parameters: tuple[int, ...], multisets: tupl
                 continue  # a scale: a constant
             if parsed is not None:
                 kind, idx, m = parsed
-                target = ex.Name(state_name(idx, grow(m, p)) if kind == "S" else derived_name(idx, grow(m, p)))
+                m = grow(m, p)
+                if zero(state_of[idx] if kind == "S" else derived_order[idx], m):
+                    continue
+                target = ex.Name(state_name(idx, m) if kind == "S" else derived_name(idx, m))
             elif n in base_states:
+                if zero(n, (p,)):
+                    continue
                 target = ex.Name(state_name(base_states[n], (p,)))
             elif n in derived_index:
+                if zero(n, (p,)):
+                    continue
                 target = ex.Name(derived_name(derived_index[n], (p,)))
             else:
                 continue  # parameters (done above), covariates, t

@@ -709,8 +709,8 @@ def fit_population(model, data, *, iiv, error=None, method: str = "focei", estim
         with its Monte-Carlo standard error (``objective_se``); always so for SAEM. With ``maxeval=0`` this
         evaluates the exact likelihood at given parameters.
     is_samples : int, optional
-        Importance samples per subject. Default None: rounds of 1000 per subject until the Monte-Carlo SE of
-        -2 log L is at most 0.1 (at most 10000 per subject; :mod:`pkpd.importance`).
+        Importance samples per subject. Default None: 1000 per subject, then as many more as its Monte-Carlo SE
+        needs to be at most 0.1 (at most 10000 per subject; :mod:`pkpd.importance`).
     seed : int or numpy Generator, optional
         Seed of SAEM's chains and of the importance samples.
     saem : SaemSettings, optional

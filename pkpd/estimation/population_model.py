@@ -6,6 +6,7 @@ covariate effects (power, linear, categorical, indicator) applied per subject.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,12 @@ class _Layout:
     def n(self) -> int:
         return self.x0.size
 
+    @functools.cached_property
+    def theta_index(self) -> list[int]:
+        """Model parameter index of each estimated typical value (looked up once: unpack runs thousands of times
+        in SAEM)."""
+        return [self.model.parameter_names.index(n) for n in self.theta_names]
+
     def coefficients(self, X: np.ndarray) -> np.ndarray:
         """Covariate-effect coefficients (K, n_effects) from internal rows X (K, n) (natural scale, last)."""
         X = np.atleast_2d(X)
@@ -69,7 +76,7 @@ class _Layout:
         K = X.shape[0]
         nt = len(self.theta_names)
         theta = np.tile(self.base, (K, 1))
-        idx = [self.model.parameter_names.index(n) for n in self.theta_names]
+        idx = self.theta_index
         with np.errstate(over="ignore"):
             theta[:, idx] = np.where(self.theta_log, np.exp(X[:, :nt]), X[:, :nt])
         L = np.tile(self.L0, (K, 1, 1))
@@ -92,7 +99,7 @@ class _Layout:
     def natural(self, x: np.ndarray) -> np.ndarray:
         """The reported parameters: typical values, Omega elements, error parameters."""
         theta, omega, errs = self.unpack(x[None, :])
-        idx = [self.model.parameter_names.index(n) for n in self.theta_names]
+        idx = self.theta_index
         om = [omega[0, a, b] for a, b in self.chol_index]
         er = [getattr(errs[0][o], p) for o, p in self.error_slots]
         q = len(self.L0)
