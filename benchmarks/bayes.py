@@ -118,7 +118,7 @@ def reference(n_draws: int = 500, long_draws: int = 4000, long_warmup: int = 100
                       "long_warmup": long_warmup, "chains": short.n_chains}, indent=1))
 
 
-def msc(n_warmup: int = 500, n_draws: int = 1000):
+def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd"):
     import pandas as pd
 
     import pkpd
@@ -135,7 +135,7 @@ def msc(n_warmup: int = 500, n_draws: int = 1000):
     frame = pd.DataFrame(rows).sort_values("TIME", kind="stable")
     data = read_nonmem(frame, model, dose_unit="cell/kg")
     kw = dict(estimate=["k_c", "s_p", "EC50", "e_max"],
-              error={"PGE2": pkpd.Proportional(cv=0.15), "IL10": pkpd.Proportional(cv=0.15)})
+              error={"PGE2": pkpd.Proportional(cv=0.15), "IL10": pkpd.Proportional(cv=0.15)}, sampler=sampler)
     t0, c0 = time.perf_counter(), time.process_time()
     pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)     # traces and compiles once
     compile_wall, compile_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -166,6 +166,7 @@ if __name__ == "__main__":
     ap.add_argument("--warmup", type=int, default=None, help="warm-up iterations per chain (sbc 300, msc 500)")
     ap.add_argument("--draws", type=int, default=None, help="kept draws per chain (sbc 400, reference 500, msc 1000)")
     ap.add_argument("--long-draws", type=int, default=4000, help="reference: draws of the long run")
+    ap.add_argument("--sampler", default="pkpd", choices=["pkpd", "numpyro"], help="msc: the NUTS implementation")
     ap.add_argument("--long-warmup", type=int, default=1000, help="reference: warm-up of the long run")
     a = ap.parse_args()
     if a.what == "sbc":
@@ -175,4 +176,4 @@ if __name__ == "__main__":
     elif a.what == "reference":
         reference(n_draws=a.draws or 500, long_draws=a.long_draws, long_warmup=a.long_warmup)
     else:
-        msc(n_warmup=a.warmup or 500, n_draws=a.draws or 1000)
+        msc(n_warmup=a.warmup or 500, n_draws=a.draws or 1000, sampler=a.sampler)

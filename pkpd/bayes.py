@@ -244,6 +244,7 @@ class _SensitivityHost:
         self.base = base
         self.n, self.J, self.p = prob.n, prob.J, len(index)
         self.n_calls = 0
+        self._layouts = {}
 
     def __call__(self, psi: np.ndarray):
         psi = np.asarray(psi, dtype=float)
@@ -253,18 +254,42 @@ class _SensitivityHost:
             values = np.where(self.log, np.exp(flat), flat)
         good = np.all(np.isfinite(values), axis=1)
         values = np.where(good[:, None], values, self.base[self.index])
-        P = np.tile(self.base, (flat.shape[0], 1))
-        P[:, self.index] = values
+        rows, gather, mask = self._layout(flat.shape[0])
+        rows[:, self.index] = values
+        a = np.abs(values)
+        scales = np.where(np.isfinite(a) & (a > 0), a, 1.0)       # as OdePredictor.outputs scales the derivatives
+        rows[:, -self.p:] = scales
         self.n_calls += 1
+        pr = self.predictor
         with np.errstate(all="ignore"):
-            jet, status = self.predictor.predict(P)
+            out, status = pr.lib.predict(rows, pr.design, pr.settings, pr.methods)
         good &= status == 0
-        F = np.where(good[:, None], jet.v, np.nan)
-        dF = jet.d1 * np.where(self.log, values, 1.0)[:, None, :]      # d/d(log v) = v d/dv
-        mask = np.tile(self.prob.mask, (flat.shape[0] // self.n, 1))
-        F = np.where(mask, F, 1.0)
-        dF = np.where(mask[..., None], dF, 0.0)
+        jet = out.reshape(-1)[gather]                                   # (rows, J, 1 + p): value, d/d parameter
+        F = np.where(good[:, None] & mask, jet[..., 0], np.where(mask, np.nan, 1.0))
+        # d/d(log v) = v d/dv; the library's derivatives carry the scales
+        dF = np.where(mask[..., None], jet[..., 1:] * (np.where(self.log, values, 1.0) / scales)[:, None, :], 0.0)
         return F.reshape(lead + (self.n, self.J)), dF.reshape(lead + (self.n, self.J, self.p))
+
+    def _layout(self, count: int):
+        """For ``count`` parameter rows (copies of the design's subjects): the compiled library's input rows
+        (parameters, covariates, derivative scales; the sampled columns overwritten per call), the flat positions
+        of the predictions and their first derivatives in its output, and the observation mask (cached)."""
+        hit = self._layouts.get(count)
+        if hit is not None:
+            return hit
+        pr = self.predictor
+        d = pr.design
+        reps = count // d.n
+        rows = np.hstack([np.tile(self.base, (count, 1)), np.tile(d.covariates, (reps, 1)), np.ones((count, self.p))])
+        rows = np.ascontiguousarray(rows)
+        n_times, n_out = d.tt.shape[1], pr.lib.layout.n_outputs
+        blocks = np.array([pr.multisets.index(())] + [pr.multisets.index((k,)) for k in range(self.p)])
+        ti = np.tile(d.ti, (reps, 1))[:, :, None]
+        col = blocks[None, None, :] * pr.n_fit + np.tile(d.which, (reps, 1))[:, :, None]
+        gather = (np.arange(count)[:, None, None] * n_times + ti) * n_out + col
+        mask = np.tile(self.prob.mask, (reps, 1))
+        self._layouts[count] = (rows, gather, mask)
+        return rows, gather, mask
 
 
 class _DifferenceHost(_SensitivityHost):
@@ -313,65 +338,79 @@ class _Likelihood:
     def __init__(self, host, errors, fixed_errors, sel, u, jac, cens):
         self.host, self.errors, self.fixed_errors = host, errors, fixed_errors
         self.sel, self.u, self.jac, self.cens = sel, u, jac, cens
+        # per output: flat positions of its observations in (n, J), their data, and where each error parameter
+        # comes from (a fixed value or a slot of the sampled e)
+        self._outputs = []
+        k = 0
+        for o, (kind, convention, log_scale, params) in enumerate(errors):
+            source = {}
+            for name in params:
+                if name in fixed_errors[o]:
+                    source[name] = float(fixed_errors[o][name])
+                else:
+                    source[name] = k
+                    k += 1
+            pos = np.flatnonzero(np.asarray(sel[o]).reshape(-1))
+            if not pos.size:
+                continue
+            c = np.asarray(cens).reshape(-1)[pos].astype(bool)
+            self._outputs.append((kind, convention, log_scale, source, pos, np.asarray(u).reshape(-1)[pos], c,
+                                  bool(c.any()), float(np.asarray(jac).reshape(-1)[pos][~c].sum()),
+                                  -0.5 * _LOG_2PI * float((~c).sum())))
 
     def __call__(self, psi: np.ndarray, e: np.ndarray):
         from scipy.special import log_ndtr
 
         lead = np.broadcast_shapes(psi.shape[:-2], e.shape[:-1])
         psi = np.broadcast_to(psi, lead + psi.shape[-2:])
-        e = np.broadcast_to(e, lead + e.shape[-1:])
+        B = math.prod(lead)
+        e = np.broadcast_to(e, lead + e.shape[-1:]).reshape(B, e.shape[-1])
         F, dF = self.host(psi)
-        ll = np.zeros(lead)
+        F = F.reshape(B, -1)
+        ll = np.zeros(B)
         dll_df = np.zeros(F.shape)
         g_e = np.zeros(e.shape)
-        k = 0
         with np.errstate(all="ignore"):
-            for o, (kind, convention, log_scale, params) in enumerate(self.errors):
-                slots = {}
-                vals = {}
-                for name in params:
-                    if name in self.fixed_errors[o]:
-                        vals[name] = self.fixed_errors[o][name]
-                    else:
-                        vals[name] = e[..., k][..., None]
-                        slots[name] = k
-                        k += 1
-                sel = self.sel[o]
-                if not sel.any():
-                    continue
-                f = F[..., sel]
-                one = np.ones_like(f)
+            for kind, convention, log_scale, source, pos, u, cens, any_cens, jac, const in self._outputs:
+                vals = {name: (e[:, src][:, None] if isinstance(src, int) else src) for name, src in source.items()}
+                f = F[:, pos]
                 if kind == "Additive":
-                    s, ds_df, ds_dp = vals["sd"] * one, 0.0, {"sd": one}
+                    s, ds_df, ds_dp = vals["sd"] + 0.0 * f, 0.0, {"sd": 1.0}
                 elif kind == "Proportional":
-                    s, ds_df, ds_dp = vals["cv"] * f, vals["cv"] * one, {"cv": f}
+                    s, ds_df, ds_dp = vals["cv"] * f, vals["cv"], {"cv": f}
                 elif kind == "LogNormal":
-                    s, ds_df, ds_dp = vals["sigma"] * one, 0.0, {"sigma": one}
+                    s, ds_df, ds_dp = vals["sigma"] + 0.0 * f, 0.0, {"sigma": 1.0}
                 elif convention == "sd":
-                    s, ds_df, ds_dp = vals["sd"] + vals["cv"] * f, vals["cv"] * one, {"sd": one, "cv": f}
+                    s, ds_df, ds_dp = vals["sd"] + vals["cv"] * f, vals["cv"], {"sd": 1.0, "cv": f}
                 else:
                     s = np.sqrt(vals["sd"] ** 2 + (vals["cv"] * f) ** 2)
                     ds_df = vals["cv"] ** 2 * f / s
                     ds_dp = {"sd": vals["sd"] / s, "cv": vals["cv"] * f * f / s}
-                m, dm_df = (np.log(f), 1.0 / f) if log_scale else (f, one)
-                cens = self.cens[sel]
-                z = (self.u[sel] - m) / s
-                quant = -0.5 * z * z - np.log(s) - 0.5 * _LOG_2PI + self.jac[sel]
-                censored = log_ndtr(z)                  # u holds the (transformed) limit for a censored value
-                ll = ll + np.sum(np.where(cens, censored, quant), axis=-1)
-                ratio = np.exp(-0.5 * z * z - 0.5 * _LOG_2PI - censored)        # phi(z) / Phi(z)
-                dll_dm = np.where(cens, -ratio / s, z / s)
-                dll_ds = np.where(cens, -ratio * z / s, (z * z - 1.0) / s)
-                dll_df[..., sel] = dll_dm * dm_df + dll_ds * ds_df
-                for name, slot in slots.items():
-                    g_e[..., slot] = np.sum(dll_ds * ds_dp[name], axis=-1)
-            g_psi = np.einsum("...nj,...njp->...np", dll_df, dF)
+                m, dm_df = (np.log(f), 1.0 / f) if log_scale else (f, 1.0)
+                z = (u - m) / s
+                if any_cens:
+                    quant = -0.5 * z * z - np.log(s)
+                    censored = log_ndtr(z)              # u holds the (transformed) limit for a censored value
+                    ll = ll + np.sum(np.where(cens, censored, quant), axis=-1) + jac + const
+                    ratio = np.exp(-0.5 * z * z - 0.5 * _LOG_2PI - censored)        # phi(z) / Phi(z)
+                    dll_dm = np.where(cens, -ratio / s, z / s)
+                    dll_ds = np.where(cens, -ratio * z / s, (z * z - 1.0) / s)
+                else:
+                    ll = ll + np.sum(-0.5 * z * z - np.log(s), axis=-1) + jac + const
+                    dll_dm = z / s
+                    dll_ds = (z * z - 1.0) / s
+                dll_df[:, pos] = dll_dm * dm_df + dll_ds * ds_df
+                for name, src in source.items():
+                    if isinstance(src, int):
+                        g_e[:, src] = np.sum(dll_ds * ds_dp[name], axis=-1)
+            g_psi = np.einsum("bnj,bnjp->bnp", dll_df.reshape(dF.reshape(B, *dF.shape[-3:]).shape[:-1]),
+                              dF.reshape(B, *dF.shape[-3:]))
         bad = ~(np.isfinite(ll) & np.all(np.isfinite(g_psi), axis=(-2, -1)) & np.all(np.isfinite(g_e), axis=-1))
         if bad.any():
             ll = np.where(bad, -np.inf, ll)
             g_psi = np.where(bad[..., None, None], 0.0, g_psi)
             g_e = np.where(bad[..., None], 0.0, g_e)
-        return ll, g_psi, g_e
+        return ll.reshape(lead), g_psi.reshape(lead + g_psi.shape[-2:]), g_e.reshape(lead + g_e.shape[-1:])
 
 
 @dataclass(frozen=True)
@@ -411,7 +450,7 @@ def _import_nuts():
 def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, priors=True, omega_prior=None,
            blq="M3", n_chains: int = 4, n_warmup: int = 500, n_draws: int = 500, seed=None,
            settings: SolverSettings | None = None, target_accept: float = 0.8,
-           max_tree_depth: int = 8) -> Posterior:
+           max_tree_depth: int = 8, sampler: str = "pkpd") -> Posterior:
     """Sample the posterior of a model's parameters given data, by NUTS.
 
     Main arguments
@@ -474,6 +513,8 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
 
     if not isinstance(model, Model):
         raise FitError(f"model must be a pkpd Model (from pkpd.load_model); got {type(model).__name__}")
+    if sampler not in ("pkpd", "numpyro"):
+        raise FitError(f"sampler: 'pkpd' (pkpd.hmc.nuts) or 'numpyro'; got {sampler!r}")
     for name, v, lo in (("n_chains", n_chains, 1), ("n_warmup", n_warmup, 1), ("n_draws", n_draws, 4)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
             raise FitError(f"{name}: must be an integer >= {lo}; got {v!r}")
@@ -608,10 +649,18 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
 
     settings_key = dict(n_chains=int(n_chains), n_warmup=int(n_warmup), n_draws=int(n_draws),
                         target_accept=float(target_accept), max_tree_depth=int(max_tree_depth))
-    slot, mcmc = _nuts.program(repr((population, structure, sorted(settings_key.items()))), standardised,
-                               **settings_key)
-    t0, c0 = _time.perf_counter(), _time.process_time()
-    Z, diverging, steps = _nuts.run_nuts(slot, mcmc, likelihood, init, seed=int(rng.integers(0, 2 ** 31 - 1)))
+    run_seed = int(rng.integers(0, 2 ** 31 - 1))
+    if sampler == "numpyro":
+        slot, mcmc = _nuts.program(repr((population, structure, sorted(settings_key.items()))), standardised,
+                                   **settings_key)
+        t0, c0 = _time.perf_counter(), _time.process_time()
+        Z, diverging, steps = _nuts.run_nuts(slot, mcmc, likelihood, init, seed=run_seed)
+    else:
+        pair = _nuts.prior_program(repr((population, structure)), standardised)
+        t0, c0 = _time.perf_counter(), _time.process_time()
+        Z, diverging, steps, _ = _nuts.run_pkpd_nuts(pair, likelihood, init, run_seed, n_warmup=int(n_warmup),
+                                                     n_draws=int(n_draws), target_accept=float(target_accept),
+                                                     max_tree_depth=int(max_tree_depth))
     seconds, cpu_seconds = _time.perf_counter() - t0, _time.process_time() - c0
     U = centre + scale * Z
     draws, eta, prior_of = _natural_draws(structure, U, estimate, layout, population, iiv, chosen, omega_prior,
