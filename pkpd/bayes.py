@@ -110,6 +110,11 @@ class Posterior:
         figure.
     leapfrog_steps : int
         Leapfrog steps after warm-up, summed over chains.
+    warmup_leapfrog_steps : int
+        Leapfrog steps during warm-up, summed over chains (pkpd's sampler; 0 with numpyro, which does not report
+        them).
+    sampler : str
+        "pkpd" (:func:`pkpd.hmc.nuts`) or "numpyro".
     derivatives : str
         How the likelihood's gradient was computed: "forward sensitivities", or "central differences: <why>".
 
@@ -136,6 +141,8 @@ class Posterior:
     error: dict = field(default_factory=dict, repr=False)
     cpu_seconds: float = float("nan")
     leapfrog_steps: int = 0
+    warmup_leapfrog_steps: int = 0
+    sampler: str = "pkpd"
     derivatives: str = ""
 
     def array(self, name: str) -> np.ndarray:
@@ -655,12 +662,14 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
                                    **settings_key)
         t0, c0 = _time.perf_counter(), _time.process_time()
         Z, diverging, steps = _nuts.run_nuts(slot, mcmc, likelihood, init, seed=run_seed)
+        warmup_steps = 0
     else:
         pair = _nuts.prior_program(repr((population, structure)), standardised)
         t0, c0 = _time.perf_counter(), _time.process_time()
-        Z, diverging, steps, _ = _nuts.run_pkpd_nuts(pair, likelihood, init, run_seed, n_warmup=int(n_warmup),
-                                                     n_draws=int(n_draws), target_accept=float(target_accept),
-                                                     max_tree_depth=int(max_tree_depth))
+        Z, diverging, steps, run = _nuts.run_pkpd_nuts(pair, likelihood, init, run_seed, n_warmup=int(n_warmup),
+                                                       n_draws=int(n_draws), target_accept=float(target_accept),
+                                                       max_tree_depth=int(max_tree_depth))
+        warmup_steps = run.warmup_steps
     seconds, cpu_seconds = _time.perf_counter() - t0, _time.process_time() - c0
     U = centre + scale * Z
     draws, eta, prior_of = _natural_draws(structure, U, estimate, layout, population, iiv, chosen, omega_prior,
@@ -672,7 +681,8 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
                      seconds=seconds, ess_per_second=ess_min / seconds, message=message, model=model,
                      iiv_names=iiv_names, iiv_distributions=iiv.distributions if population else (),
                      error=dict(error_d), _diverging=diverging, cpu_seconds=cpu_seconds,
-                     leapfrog_steps=int(steps.sum()), derivatives="central differences: " + why_not if why_not
+                     leapfrog_steps=int(steps.sum()), warmup_leapfrog_steps=int(warmup_steps), sampler=sampler,
+                     derivatives="central differences: " + why_not if why_not
                      else "forward sensitivities")
 
 
