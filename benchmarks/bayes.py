@@ -120,7 +120,7 @@ def reference(n_draws: int = 500, long_draws: int = 4000, long_warmup: int = 100
                       "long_warmup": long_warmup, "chains": short.n_chains}, indent=1))
 
 
-def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd"):
+def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads: int = 1):
     import pandas as pd
 
     import pkpd
@@ -138,6 +138,8 @@ def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd"):
     data = read_nonmem(frame, model, dose_unit="cell/kg")
     kw = dict(estimate=["k_c", "s_p", "EC50", "e_max"],
               error={"PGE2": pkpd.Proportional(cv=0.15), "IL10": pkpd.Proportional(cv=0.15)}, sampler=sampler)
+    if sampler == "pkpd":
+        kw["threads"] = threads
     t0, c0 = time.perf_counter(), time.process_time()
     pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)     # traces and compiles once
     compile_wall, compile_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -151,7 +153,7 @@ def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd"):
     # and draws overlap in time; pkpd's sampler only: numpyro does not report its warm-up steps)
     draws_share = post.leapfrog_steps / steps if post.warmup_leapfrog_steps else float("nan")
     print(json.dumps({"msc_one_subject": {
-        "sampler": post.sampler, "threads": _threads(),
+        "sampler": post.sampler, "engine_threads": _threads(), "chain_threads": kw.get("threads", 1),
         "min_bulk_ess": ess, "max_rhat": float(post.summary["rhat"].max()), "divergences": post.divergences,
         "n_warmup": n_warmup, "n_draws": n_draws, "chains": post.n_chains, "derivatives": post.derivatives,
         "leapfrog_steps_after_warmup": post.leapfrog_steps, "leapfrog_steps_warmup": post.warmup_leapfrog_steps,
@@ -203,6 +205,7 @@ if __name__ == "__main__":
     ap.add_argument("--draws", type=int, default=None, help="kept draws per chain (sbc 400, reference 500, msc 1000)")
     ap.add_argument("--long-draws", type=int, default=4000, help="reference: draws of the long run")
     ap.add_argument("--sampler", default="pkpd", choices=["pkpd", "numpyro"], help="msc: the NUTS implementation")
+    ap.add_argument("--chain-threads", type=int, default=1, help="msc: threads driving the chains (pkpd sampler)")
     ap.add_argument("--long-warmup", type=int, default=1000, help="reference: warm-up of the long run")
     a = ap.parse_args()
     if a.what == "sbc":
@@ -214,4 +217,4 @@ if __name__ == "__main__":
     elif a.what == "reference":
         reference(n_draws=a.draws or 500, long_draws=a.long_draws, long_warmup=a.long_warmup)
     else:
-        msc(n_warmup=a.warmup or 500, n_draws=a.draws or 1000, sampler=a.sampler)
+        msc(n_warmup=a.warmup or 500, n_draws=a.draws or 1000, sampler=a.sampler, threads=a.chain_threads)

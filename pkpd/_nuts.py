@@ -176,7 +176,7 @@ _PRIOR_PROGRAMS: OrderedDict = OrderedDict()
 
 
 def run_pkpd_nuts(pair, likelihood, init: np.ndarray, seed: int, *, n_warmup: int, n_draws: int,
-                  target_accept: float, max_tree_depth: int):
+                  target_accept: float, max_tree_depth: int, threads: int = 1):
     """pkpd's NUTS (:func:`pkpd.hmc.nuts`) on the log posterior: the prior part from ``pair``
     (:func:`prior_program`), the likelihood and its gradient from the host; draws (n_chains, n_draws, d),
     divergences and leapfrog steps per iteration (n_chains, n_draws), and the :class:`pkpd.hmc.NutsRun`."""
@@ -203,8 +203,16 @@ def run_pkpd_nuts(pair, likelihood, init: np.ndarray, seed: int, *, n_warmup: in
             grad = np.where(bad[:, None], 0.0, grad)
         return total, grad
 
-    run = nuts(log_density, init, n_warmup=n_warmup, n_draws=n_draws, seed=seed, target_accept=target_accept,
-               max_tree_depth=max_tree_depth)
+    from . import _native
+
+    saved = list(_native._THREADS)
+    if threads > 1:     # the cores go to the chain groups: each group's batch solve on one thread
+        _native.set_threads(1)
+    try:
+        run = nuts(log_density, init, n_warmup=n_warmup, n_draws=n_draws, seed=seed, target_accept=target_accept,
+                   max_tree_depth=max_tree_depth, threads=threads)
+    finally:
+        _native._THREADS[:] = saved
     return run.draws, run.diverging, run.num_steps, run
 
 

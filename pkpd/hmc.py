@@ -86,7 +86,7 @@ class NutsRun:
 
 def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500, seed=None,
          target_accept: float = 0.8, max_tree_depth: int = 10, step_size: float = 1.0,
-         dense_metric: bool = False) -> NutsRun:
+         dense_metric: bool = False, threads: int = 1) -> NutsRun:
     """Sample a density by NUTS with Stan's windowed adaptation, several chains served by batched evaluations.
 
     Parameters
@@ -109,6 +109,11 @@ def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500
         First step size tried (then tuned by Stan's heuristic and the adaptation).
     dense_metric : bool
         Adapt a dense inverse mass matrix (the posterior covariance) instead of a diagonal one.
+    threads : int
+        The chains split into this many groups, each driven by its own thread (``log_density`` must then be
+        thread-safe; it runs in parallel where it releases the GIL, as a compiled solve does). The draws do not
+        depend on it when ``log_density`` evaluates each row on its own (each chain has its own random stream and
+        sees only its own evaluations).
 
     Returns
     -------
@@ -127,9 +132,23 @@ def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500
     out = _Output(n_chains, n_draws, d)
     chains = [_chain(c, init[c], rngs[c], int(n_warmup), int(n_draws), float(target_accept), int(max_tree_depth),
                      float(step_size), bool(dense_metric), out) for c in range(n_chains)]
-    pending = {}
-    for c, g in enumerate(chains):
-        pending[c] = next(g)
+    groups = [list(range(n_chains))[k::max(1, int(threads))] for k in range(min(max(1, int(threads)), n_chains))]
+    if len(groups) == 1:
+        calls = [_drive(log_density, chains, groups[0], d)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(groups)) as pool:
+            calls = list(pool.map(lambda g: _drive(log_density, chains, g, d), groups))
+    return NutsRun(draws=out.draws, diverging=out.diverging, num_steps=out.num_steps, accept_stat=out.accept,
+                   step_size=out.step_size, inv_metric=np.array(out.inv_metric),
+                   warmup_steps=int(out.warmup_steps.sum()), batch_calls=int(sum(calls)))
+
+
+def _drive(log_density, chains, members, d: int) -> int:
+    """Run the chains ``members`` to the end, each batch call serving every one of them still running; returns the
+    number of calls."""
+    pending = {c: next(chains[c]) for c in members}
     calls = 0
     while pending:
         order = list(pending)
@@ -143,9 +162,7 @@ def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500
                 pending[c] = chains[c].send((float(lp[j]), grad[j]))
             except StopIteration:
                 del pending[c]
-    return NutsRun(draws=out.draws, diverging=out.diverging, num_steps=out.num_steps, accept_stat=out.accept,
-                   step_size=out.step_size, inv_metric=np.array(out.inv_metric), warmup_steps=int(out.warmup_steps),
-                   batch_calls=calls)
+    return calls
 
 
 class _Output:
@@ -156,7 +173,7 @@ class _Output:
         self.accept = np.zeros((n_chains, n_draws))
         self.step_size = np.zeros(n_chains)
         self.inv_metric = [None] * n_chains
-        self.warmup_steps = 0
+        self.warmup_steps = np.zeros(n_chains, dtype=np.int64)
 
 
 @dataclass
@@ -229,7 +246,7 @@ def _chain(c, q0, rng, n_warmup, n_draws, target, max_depth, step, dense, out):
     for it in range(n_warmup + n_draws):
         z, accept, n_steps, diverged = yield from _transition(z, step, metric, max_depth, rng)
         if it < n_warmup:
-            out.warmup_steps += n_steps
+            out.warmup_steps[c] += n_steps
             step = adapt.update(accept)
             if ends and starts[0] <= it < ends[0]:
                 window.append(z.q.copy())

@@ -139,7 +139,8 @@ def _likelihood_of(monkeypatch, *args, exact=True, **kwargs):
         raise _Captured
 
     monkeypatch.setattr(nuts, "run_nuts", spy)
-    monkeypatch.setattr(nuts, "run_pkpd_nuts", lambda pair, likelihood, init, seed, **k: spy(None, None, likelihood, init, seed))
+    monkeypatch.setattr(nuts, "run_pkpd_nuts",
+                        lambda pair, likelihood, init, seed, **k: spy(None, None, likelihood, init, seed))
     if not exact:
         monkeypatch.setattr(bayes, "_exact_derivatives_unsupported", lambda prob, names: "forced in a test")
     with pytest.raises(_Captured):

@@ -85,17 +85,26 @@ def test_moves_outside_the_support_are_rejected_and_reported():
     assert run.diverging.any()
 
 
-def test_the_same_seed_gives_the_same_draws_and_chains_share_batch_calls():
+def test_the_same_seed_gives_the_same_draws_in_one_or_two_threads_and_chains_share_batch_calls():
     calls = []
 
     def counted(x):
         calls.append(x.shape[0])
         return _normal(x)
 
+    def rowwise(x):         # each row evaluated alone (a matrix product's rounding depends on the batch)
+        r = x - _MEAN
+        g = -np.sum(r[:, :, None] * _PREC[None], axis=1)
+        return 0.5 * np.sum(g * r, axis=1), g
+
     first = nuts(counted, np.zeros((3, 4)), n_warmup=50, n_draws=50, seed=9)
     again = nuts(_normal, np.zeros((3, 4)), n_warmup=50, n_draws=50, seed=9)
+    one = nuts(rowwise, np.zeros((3, 4)), n_warmup=50, n_draws=50, seed=9)
+    threaded = nuts(rowwise, np.zeros((3, 4)), n_warmup=50, n_draws=50, seed=9, threads=2)
     other = nuts(_normal, np.zeros((3, 4)), n_warmup=50, n_draws=50, seed=10)
     np.testing.assert_array_equal(first.draws, again.draws)
+    np.testing.assert_array_equal(one.draws, threaded.draws)         # chains in two threads: the same chains
+    assert threaded.warmup_steps == one.warmup_steps
     assert not np.array_equal(first.draws, other.draws)
     assert max(calls) == 3 and first.batch_calls == len(calls)
     evaluations = first.num_steps.sum() + first.warmup_steps
