@@ -1,40 +1,43 @@
 r"""Full Bayesian posteriors: :func:`sample` draws parameters of an individual (pooled) or a population model by
 the No-U-Turn sampler, with convergence diagnostics and posterior predictive simulation.
 
-Sampler (the optional extra ``pip install -e ".[bayes]"``: numpyro, which brings jax): numpyro's NUTS (Hoffman &
-Gelman 2014, with Stan's windowed adaptation of the step size and a diagonal mass matrix), a maintained and widely
-used implementation, its chains run in lock-step (``chain_method="vectorized"``). We chose numpyro over blackjax
-because it packages what a user needs around the kernel (adaptation, several chains, divergences, extra fields)
-and over running the ODE solve itself in JAX because pkpd's native engine solves these small stiff-ish systems
-many times faster on a CPU. The prior part of the log posterior (priors, transforms, :math:`\Omega`, random effects)
-is written in JAX; the log-likelihood of the data and its gradient come from one host callback per gradient
-evaluation (:mod:`pkpd._nuts`), for every chain and subject at once:
+Samplers (the optional extra ``pip install -e ".[bayes]"``: jax, and numpyro for the second one):
+
+* ``sampler="pkpd"`` (default): :func:`pkpd.hmc.nuts`, Stan's NUTS (Hoffman & Gelman 2014; multinomial sampling,
+  the generalised no-U-turn criterion with the checks across merged subtrees) and Stan's windowed warm-up (dual
+  averaging of the step size, a diagonal mass matrix from doubling windows), written in numpy. Each chain is a
+  generator that asks for one gradient at a time; the driver evaluates the pending positions of all chains in one
+  batch solve, and a chain never waits for the others at the end of an iteration. ``threads=2`` drives two groups
+  of chains from two threads, so that one group's Python work overlaps the other's compiled solve.
+* ``sampler="numpyro"``: numpyro's NUTS (the same algorithm and warm-up), its chains vectorised in lock-step
+  (``chain_method="vectorized"``), the likelihood reached through one ``jax.pure_callback`` per gradient.
+
+In both, the prior part of the log posterior (priors, transforms, :math:`\Omega`, random effects) is written in
+JAX (:mod:`pkpd._nuts`: differentiated by JAX), and the log-likelihood of the data and its gradient come from the
+host for every chain and subject at once:
 
 * the predictions and their **exact derivatives** by the individual parameters from the model's forward sensitivity
-  equations, solved by the compiled estimation library (:class:`pkpd.estimation._objective.OdePredictor`, first
-  order only) in one batch call. Against the central differences used before (1 + 2p solves per chain), on one MSC
-  subject with 4 sampled parameters a gradient of 4 chains costs about half the CPU (one 25-state solve per chain
-  instead of nine 5-state ones) and is exact to the solver's tolerance, so the leapfrog energy error comes from
-  the step size alone. Where that library cannot serve the problem (no C compiler, doses that depend on a sampled
-  parameter, steady-state records, inter-occasion variability) central differences of batch solves stand in
-  (``Posterior.derivatives`` says which and why);
+  equations, solved by the compiled estimation library in one batch call (first order only): exact to the solver's
+  tolerance, so the leapfrog energy error comes from the step size alone. Where that library cannot serve the
+  problem (no C compiler, doses that depend on a sampled parameter, steady-state records, inter-occasion
+  variability) central differences of batch solves stand in (``Posterior.derivatives`` says which and why);
 * the residual-error likelihood (every error model, M3 for censored values) and its derivatives by the predictions
   and the error parameters, in numpy.
 
-The JAX program therefore holds no data: it is built from the problem's *structure* only (priors, bounds,
-transforms, sizes, sampler settings), and compiled programs are cached by that structure, so a second call on other
-data or with another seed (simulation-based calibration, repeated fits, tests) neither retraces nor recompiles
-(~5 s of CPU each before).
+The JAX programs hold no data: they are built from the problem's *structure* only (priors, bounds, transforms,
+sizes, sampler settings), and compiled programs are cached by that structure, so a second call on other data or
+with another seed (simulation-based calibration, repeated fits, tests) neither retraces nor recompiles.
 
-Where the time goes (one MSC subject, 4 parameters + 2 CVs, 4 chains; ``benchmarks/bayes.py msc``): after warm-up
-about 24 leapfrog steps per iteration and chain (tree depth 4-5, step size ~0.16 in the prior-standardised
-coordinates), 32 per iteration for the lock-step chains (the longest tree sets the pace); warm-up iterations cost
-2-3 times more. Per gradient of the 4 chains, roughly 0.9 ms of CPU for the sensitivity solve, 0.25 ms for the
-numpy likelihood and 0.8 ms inside numpyro/XLA (its vectorised tree building and the callback dispatch). Options
-measured and not taken: a dense mass matrix (posterior correlations in the sampler's coordinates are at most ~0.7;
-18.8 instead of 23.6 steps per iteration, but a noisier adaptation and lower ESS for the same warm-up); a looser ODE
-tolerance (rtol 1e-6: no measurable gain, the solve is no longer the dominant cost); chains one after another
-(numpyro's ``sequential`` costs about twice the CPU per step of the vectorised chains on a 6-d normal).
+Where the time goes (one MSC subject, 4 parameters + 2 CVs, 4 chains; ``benchmarks/bayes.py msc``, pkpd's sampler):
+about 23.5 leapfrog steps per iteration and chain after warm-up (step size ~0.15-0.2 in the prior-standardised
+coordinates; the bounded parameters' logit scale gives EC50 and k_c skewed, heavy-tailed marginals) and 40 during
+warm-up. Per gradient of one chain about 0.23 ms of CPU: 0.12 ms in the compiled solve (Tsit5, ~170 steps and
+~1000 evaluations of the 25-state sensitivity system over 168 h at rtol 1e-8; rtol 1e-6 saves ~18 %, Rodas4 costs
+12x), the rest in Python (host, likelihood, the two JAX calls of the prior part, the tree building: ~16 us a step).
+numpyro's lock-step chains cost 2.6x the CPU per effective sample (0.8 ms inside numpyro/XLA per gradient of the 4
+chains, and ~1.4x the steps: the longest trajectory of each iteration sets the pace). Measured and not taken: a
+dense mass matrix (~16 instead of ~21 steps per iteration, but lower minimum ESS: 378-419 against 485-690 in
+300 + 500-iteration runs).
 
 The model: priors from the model file (:mod:`pkpd.priors`) or ``priors={...}`` on every estimated parameter (a
 proper prior is required: a parameter without one is an error), truncated to the parameter's bounds; error-model

@@ -80,6 +80,18 @@ def test_a_second_call_reuses_the_compiled_program_with_its_own_data(sampler):
         _assert_closed_form(post, mean, cov)
 
 
+def test_chains_driven_from_two_threads_give_the_same_draws():
+    """pkpd's sampler with its chains in two threads (the host shared, the engine on one thread per group) draws
+    exactly what one thread draws: each chain sees only its own evaluations."""
+    t = np.linspace(1.0, 10.0, 8)
+    y = 4.75 + 0.5 * (t - 5.5) + np.random.default_rng(3).normal(0, 0.4, t.size)
+    one, mean, cov = _line_posterior(y)
+    two, _, _ = _line_posterior(y, threads=2)
+    for name in ("a", "b"):
+        np.testing.assert_array_equal(two.draws[name], one.draws[name])
+    assert two.warmup_leapfrog_steps == one.warmup_leapfrog_steps > 0
+
+
 def test_a_population_posterior_with_predictions():
     data = "tests/data/wang2007/wang2007.csv"
     model = pkpd.load_model("wang2007").with_priors(ke=LogNormalPrior(0.5, 0.5))
