@@ -211,6 +211,11 @@ def run_pkpd_nuts(pair, likelihood, init: np.ndarray, seed: int, *, n_warmup: in
     try:
         run = nuts(log_density, init, n_warmup=n_warmup, n_draws=n_draws, seed=seed, target_accept=target_accept,
                    max_tree_depth=max_tree_depth, threads=threads)
+    except FloatingPointError as err:
+        from .errors import FitError
+
+        raise FitError(f"{err}: the log posterior (priors and likelihood) is not finite at the starting values; "
+                       "check the parameters' values against their bounds and the data") from None
     finally:
         _native._THREADS[:] = saved
     return run.draws, run.diverging, run.num_steps, run

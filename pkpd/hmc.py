@@ -70,6 +70,8 @@ class NutsRun:
         estimated them).
     warmup_steps : int
         Leapfrog steps during warm-up (all chains).
+    warmup_num_steps : ndarray of int (n_chains, n_warmup)
+        Leapfrog steps of each warm-up iteration.
     batch_calls : int
         Calls of ``log_density`` (each with the positions of every chain then running).
     """
@@ -82,6 +84,7 @@ class NutsRun:
     inv_metric: np.ndarray
     warmup_steps: int
     batch_calls: int
+    warmup_num_steps: np.ndarray = None
 
 
 def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500, seed=None,
@@ -129,7 +132,7 @@ def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500
         raise ValueError(f"target_accept must lie in (0, 1); got {target_accept}")
     entropy = int(seed.integers(2 ** 63)) if isinstance(seed, np.random.Generator) else seed
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(entropy).spawn(n_chains)]
-    out = _Output(n_chains, n_draws, d)
+    out = _Output(n_chains, n_draws, int(n_warmup), d)
     chains = [_chain(c, init[c], rngs[c], int(n_warmup), int(n_draws), float(target_accept), int(max_tree_depth),
                      float(step_size), bool(dense_metric), out) for c in range(n_chains)]
     groups = [list(range(n_chains))[k::max(1, int(threads))] for k in range(min(max(1, int(threads)), n_chains))]
@@ -142,13 +145,17 @@ def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500
             calls = list(pool.map(lambda g: _drive(log_density, chains, g, d), groups))
     return NutsRun(draws=out.draws, diverging=out.diverging, num_steps=out.num_steps, accept_stat=out.accept,
                    step_size=out.step_size, inv_metric=np.array(out.inv_metric),
-                   warmup_steps=int(out.warmup_steps.sum()), batch_calls=int(sum(calls)))
+                   warmup_steps=int(out.warmup_steps.sum()), batch_calls=int(sum(calls)),
+                   warmup_num_steps=out.warmup_num_steps)
 
 
 def _drive(log_density, chains, members, d: int) -> int:
     """Run the chains ``members`` to the end, each batch call serving every one of them still running; returns the
     number of calls."""
-    pending = {c: next(chains[c]) for c in members}
+    # the sampler's own arithmetic may overflow on a diverging trajectory (which it then rejects): quiet there,
+    # not in log_density
+    with np.errstate(over="ignore", invalid="ignore"):
+        pending = {c: next(chains[c]) for c in members}
     calls = 0
     while pending:
         order = list(pending)
@@ -157,16 +164,17 @@ def _drive(log_density, chains, members, d: int) -> int:
         calls += 1
         lp = np.asarray(lp, dtype=float).reshape(len(order))
         grad = np.asarray(grad, dtype=float).reshape(len(order), d)
-        for j, c in enumerate(order):
-            try:
-                pending[c] = chains[c].send((float(lp[j]), grad[j]))
-            except StopIteration:
-                del pending[c]
+        with np.errstate(over="ignore", invalid="ignore"):
+            for j, c in enumerate(order):
+                try:
+                    pending[c] = chains[c].send((float(lp[j]), grad[j]))
+                except StopIteration:
+                    del pending[c]
     return calls
 
 
 class _Output:
-    def __init__(self, n_chains, n_draws, d):
+    def __init__(self, n_chains, n_draws, n_warmup, d):
         self.draws = np.zeros((n_chains, n_draws, d))
         self.diverging = np.zeros((n_chains, n_draws), dtype=bool)
         self.num_steps = np.zeros((n_chains, n_draws), dtype=np.int64)
@@ -174,6 +182,7 @@ class _Output:
         self.step_size = np.zeros(n_chains)
         self.inv_metric = [None] * n_chains
         self.warmup_steps = np.zeros(n_chains, dtype=np.int64)
+        self.warmup_num_steps = np.zeros((n_chains, n_warmup), dtype=np.int64)
 
 
 @dataclass
@@ -247,6 +256,7 @@ def _chain(c, q0, rng, n_warmup, n_draws, target, max_depth, step, dense, out):
         z, accept, n_steps, diverged = yield from _transition(z, step, metric, max_depth, rng)
         if it < n_warmup:
             out.warmup_steps[c] += n_steps
+            out.warmup_num_steps[c, it] = n_steps
             step = adapt.update(accept)
             if ends and starts[0] <= it < ends[0]:
                 window.append(z.q.copy())

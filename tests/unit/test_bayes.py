@@ -215,3 +215,20 @@ def test_the_likelihood_gradient_from_sensitivities_equals_differences(monkeypat
     np.testing.assert_allclose(ll_d, ll, rtol=1e-7)
     np.testing.assert_allclose(g_psi_d, g_psi, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(g_e_d, g_e, rtol=1e-6)
+
+
+def test_a_log_posterior_not_finite_at_the_start_is_a_clear_error():
+    import pkpd._nuts as nuts
+
+    def forward(z):
+        return np.zeros(z.shape[0]), z[:, None, :], np.zeros((z.shape[0], 0))
+
+    def backward(z, g_psi, g_e):
+        return np.zeros_like(z)
+
+    def likelihood(psi, e):         # e.g. a prediction of 0 under a proportional error model
+        return np.full(psi.shape[0], -np.inf), np.zeros_like(psi), np.zeros_like(e)
+
+    with pytest.raises(FitError, match="not finite at the starting values"):
+        nuts.run_pkpd_nuts((forward, backward), likelihood, np.zeros((2, 2)), 1, n_warmup=5, n_draws=5,
+                           target_accept=0.8, max_tree_depth=4)
