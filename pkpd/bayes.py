@@ -31,9 +31,9 @@ with another seed (simulation-based calibration, repeated fits, tests) neither r
 Where the time goes (one MSC subject, 4 parameters + 2 CVs, 4 chains; ``benchmarks/bayes.py msc``, pkpd's sampler):
 about 23.5 leapfrog steps per iteration and chain after warm-up (step size ~0.15-0.2 in the prior-standardised
 coordinates; the bounded parameters' logit scale gives EC50 and k_c skewed, heavy-tailed marginals) and 40 during
-warm-up. Per gradient of one chain about 0.23 ms of CPU: 0.12 ms in the compiled solve (Tsit5, ~170 steps and
+warm-up. Per gradient of one chain about 0.23 ms of CPU: about half in the compiled solve (Tsit5, ~170 steps and
 ~1000 evaluations of the 25-state sensitivity system over 168 h at rtol 1e-8; rtol 1e-6 saves ~18 %, Rodas4 costs
-12x), the rest in Python (host, likelihood, the two JAX calls of the prior part, the tree building: ~16 us a step).
+12x), the rest in Python (host, likelihood, the two JAX calls of the prior part, the tree building).
 numpyro's lock-step chains cost 2.6x the CPU per effective sample (0.8 ms inside numpyro/XLA per gradient of the 4
 chains, and ~1.4x the steps: the longest trajectory of each iteration sets the pace). Measured and not taken: a
 dense mass matrix (~16 instead of ~21 steps per iteration, but lower minimum ESS: 378-419 against 485-690 in
