@@ -34,7 +34,7 @@ coordinates; the bounded parameters' logit scale gives EC50 and k_c skewed, heav
 warm-up. Per gradient of one chain about 0.23 ms of CPU: about half in the compiled solve (Tsit5, ~170 steps and
 ~1000 evaluations of the 25-state sensitivity system over 168 h at rtol 1e-8; rtol 1e-6 saves ~18 %, Rodas4 costs
 12x), the rest in Python (host, likelihood, the two JAX calls of the prior part, the tree building).
-numpyro's lock-step chains cost 2.6x the CPU per effective sample (0.8 ms inside numpyro/XLA per gradient of the 4
+numpyro's lock-step chains cost 2.6-2.8x the CPU per effective sample (0.8 ms inside numpyro/XLA per gradient of the 4
 chains, and ~1.4x the steps: the longest trajectory of each iteration sets the pace). Measured and not taken: a
 dense mass matrix (~16 instead of ~21 steps per iteration, but lower minimum ESS: 378-419 against 485-690 in
 300 + 500-iteration runs).
@@ -505,8 +505,10 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
         vectorised in lock-step (the longest trajectory of each iteration sets the pace).
     threads : int
         pkpd's sampler: the chains split into this many groups, each driven by its own thread with its own batch
-        solves (the engine then solves on one thread per group; the draws are the same for any value). 2 on a
-        2-core machine uses both cores for the whole run instead of only inside the batch solves.
+        solves (the engine then solves on one thread per group; the draws are the same for any value). On the
+        shared 2-core test machine 2 cost ~40 % more CPU for no wall-clock gain (``benchmarks/bayes.py msc``); a
+        machine with idle cores may gain. With 1, a batch of fewer than 16 rows (chains x subjects) is solved on
+        one engine thread, a larger one on the engine's threads (``$PKPD_NUM_THREADS``, else the cores).
 
     Returns
     -------
