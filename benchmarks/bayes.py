@@ -9,14 +9,16 @@ long independent run, and effective samples per second on one MSC subject.
 * ``reference``: posterior means of a population model (wang2007 data, IIV on ke) from a normal run against a long
   independent run (other seed, 8x the draws): the difference in units of its Monte-Carlo error.
 * ``msc``: NUTS on one MSC subject (msc_salvadori; IL-10 and PGE2 at 8 times; k_c, s_p, EC50, e_max and the two
-  CVs with the shipped priors): minimum bulk ESS per second of sampling.
+  CVs with the shipped priors): minimum bulk ESS per second of sampling (``--sampler``: pkpd's own NUTS, the
+  default, or numpyro's); ``compare``: the posterior means of two such runs against their Monte-Carlo error.
 
 Usage::
 
     python benchmarks/bayes.py sbc --replicates 200 [--warmup 300 --draws 400] [--start 100]
     python benchmarks/bayes.py combine sbc_log_1 [sbc_log_2 ...]
     python benchmarks/bayes.py reference [--draws 500 --long-draws 4000 --long-warmup 1000]
-    python benchmarks/bayes.py msc [--warmup 500 --draws 1000]
+    python benchmarks/bayes.py msc [--warmup 500 --draws 1000] [--sampler pkpd|numpyro]
+    python benchmarks/bayes.py compare msc_log_1 msc_log_2
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def reference(n_draws: int = 500, long_draws: int = 4000, long_warmup: int = 100
                       "long_warmup": long_warmup, "chains": short.n_chains}, indent=1))
 
 
-def msc(n_warmup: int = 500, n_draws: int = 1000):
+def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads: int = 1):
     import pandas as pd
 
     import pkpd
@@ -135,7 +137,9 @@ def msc(n_warmup: int = 500, n_draws: int = 1000):
     frame = pd.DataFrame(rows).sort_values("TIME", kind="stable")
     data = read_nonmem(frame, model, dose_unit="cell/kg")
     kw = dict(estimate=["k_c", "s_p", "EC50", "e_max"],
-              error={"PGE2": pkpd.Proportional(cv=0.15), "IL10": pkpd.Proportional(cv=0.15)})
+              error={"PGE2": pkpd.Proportional(cv=0.15), "IL10": pkpd.Proportional(cv=0.15)}, sampler=sampler)
+    if sampler == "pkpd":
+        kw["threads"] = threads
     t0, c0 = time.perf_counter(), time.process_time()
     pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)     # traces and compiles once
     compile_wall, compile_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -144,35 +148,73 @@ def msc(n_warmup: int = 500, n_draws: int = 1000):
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(post)
     ess = float(post.summary["ess_bulk"].min())
+    steps = post.leapfrog_steps + post.warmup_leapfrog_steps
+    # the CPU of the kept draws alone, estimated by their share of the gradient evaluations (the chains' warm-up
+    # and draws overlap in time; pkpd's sampler only: numpyro does not report its warm-up steps)
+    draws_share = post.leapfrog_steps / steps if post.warmup_leapfrog_steps else float("nan")
     print(json.dumps({"msc_one_subject": {
-        "min_bulk_ess": ess, "divergences": post.divergences, "n_warmup": n_warmup, "n_draws": n_draws,
-        "chains": post.n_chains, "derivatives": post.derivatives, "leapfrog_steps_after_warmup": post.leapfrog_steps,
+        "sampler": post.sampler, "engine_threads": _threads(), "chain_threads": kw.get("threads", 1),
+        "min_bulk_ess": ess, "max_rhat": float(post.summary["rhat"].max()), "divergences": post.divergences,
+        "n_warmup": n_warmup, "n_draws": n_draws, "chains": post.n_chains, "derivatives": post.derivatives,
+        "leapfrog_steps_after_warmup": post.leapfrog_steps, "leapfrog_steps_warmup": post.warmup_leapfrog_steps,
+        "leapfrog_steps_per_iteration_after_warmup": post.leapfrog_steps / (post.n_chains * n_draws),
         "sampling_wall_s": post.seconds, "sampling_cpu_s": post.cpu_seconds,
         "ess_per_wall_s_sampling": ess / post.seconds, "ess_per_cpu_s_sampling": ess / post.cpu_seconds,
+        "ess_per_cpu_s_draws_only_estimated": ess / (post.cpu_seconds * draws_share),
         "call_wall_s": wall, "call_cpu_s": cpu,
         "first_call_wall_s_incl_compilation": compile_wall, "first_call_cpu_s_incl_compilation": compile_cpu,
         # the whole first call (tracing, compiling and its 40 iterations) counted as the one-off cost
         "ess_per_cpu_s_total_incl_compilation": ess / (cpu + compile_cpu),
         "ess_per_wall_s_total_incl_compilation": ess / (wall + compile_wall),
-        "load_average_1_5_15": os.getloadavg()}}))
+        "load_average_1_5_15": os.getloadavg(),
+        "summary": {r["name"]: {"mean": r["mean"], "sd": r["sd"], "ess_bulk": r["ess_bulk"], "rhat": r["rhat"]}
+                    for _, r in post.summary.iterrows()}}}))
 
+
+def _threads() -> int:
+    from pkpd._native import threads
+
+    return threads()
+
+
+def compare(paths):
+    """Posterior means of two ``msc`` runs (e.g. the two samplers): the difference of each parameter's mean in
+    units of the combined Monte-Carlo SE (SD / sqrt(bulk ESS) of each run)."""
+    runs = []
+    for path in paths[:2]:
+        for line in open(path):
+            if line.startswith('{"msc_one_subject"'):
+                runs.append(json.loads(line)["msc_one_subject"])
+    a, b = runs
+    out = {}
+    for name, ra in a["summary"].items():
+        rb = b["summary"][name]
+        se = float(np.hypot(ra["sd"] / np.sqrt(ra["ess_bulk"]), rb["sd"] / np.sqrt(rb["ess_bulk"])))
+        out[name] = {"means": [ra["mean"], rb["mean"]], "difference_in_mc_se": (ra["mean"] - rb["mean"]) / se,
+                     "sd_ratio": ra["sd"] / rb["sd"]}
+    print(json.dumps({"compare": out, "samplers": [a["sampler"], b["sampler"]], "logs": paths[:2]}, indent=1))
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["sbc", "reference", "msc", "combine"])
-    ap.add_argument("logs", nargs="*", help="combine: SBC logs whose replicate lines are tested together")
+    ap.add_argument("what", choices=["sbc", "reference", "msc", "combine", "compare"])
+    ap.add_argument("logs", nargs="*", help="combine: SBC logs whose replicate lines are tested together; compare: "
+                                            "two msc logs")
     ap.add_argument("--start", type=int, default=0, help="sbc: first replicate to run (a shard; earlier ones replayed)")
     ap.add_argument("--replicates", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=None, help="warm-up iterations per chain (sbc 300, msc 500)")
     ap.add_argument("--draws", type=int, default=None, help="kept draws per chain (sbc 400, reference 500, msc 1000)")
     ap.add_argument("--long-draws", type=int, default=4000, help="reference: draws of the long run")
+    ap.add_argument("--sampler", default="pkpd", choices=["pkpd", "numpyro"], help="msc: the NUTS implementation")
+    ap.add_argument("--chain-threads", type=int, default=1, help="msc: threads driving the chains (pkpd sampler)")
     ap.add_argument("--long-warmup", type=int, default=1000, help="reference: warm-up of the long run")
     a = ap.parse_args()
     if a.what == "sbc":
         sbc(a.replicates, n_warmup=a.warmup or 300, n_draws=a.draws or 400, start=a.start)
     elif a.what == "combine":
         combine(a.logs)
+    elif a.what == "compare":
+        compare(a.logs)
     elif a.what == "reference":
         reference(n_draws=a.draws or 500, long_draws=a.long_draws, long_warmup=a.long_warmup)
     else:
-        msc(n_warmup=a.warmup or 500, n_draws=a.draws or 1000)
+        msc(n_warmup=a.warmup or 500, n_draws=a.draws or 1000, sampler=a.sampler, threads=a.chain_threads)

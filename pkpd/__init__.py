@@ -195,7 +195,7 @@ __all__ = list(_LAZY)
 _SUBMODULES = ("load", "model", "endpoints", "compile", "dosing", "settings", "simulation", "outcomes", "summaries",
                "nonmem", "error_models", "fitting", "sse", "population", "nlme", "endpoint_vpc", "metrics",
                "scenarios", "sensitivity", "report", "plots", "explorer", "errors", "units", "expressions",
-               "jax_backend", "cli", "priors", "saem", "importance", "bayes", "mcmc", "closed_form",
+               "jax_backend", "cli", "priors", "saem", "importance", "bayes", "mcmc", "hmc", "closed_form",
                "linear_system",
                "noncompartmental", "uncertainty", "fit_files", "design", "model_selection", "predictive_checks",
                "decision_plots")

@@ -1,40 +1,43 @@
 r"""Full Bayesian posteriors: :func:`sample` draws parameters of an individual (pooled) or a population model by
 the No-U-Turn sampler, with convergence diagnostics and posterior predictive simulation.
 
-Sampler (the optional extra ``pip install -e ".[bayes]"``: numpyro, which brings jax): numpyro's NUTS (Hoffman &
-Gelman 2014, with Stan's windowed adaptation of the step size and a diagonal mass matrix), a maintained and widely
-used implementation, its chains run in lock-step (``chain_method="vectorized"``). We chose numpyro over blackjax
-because it packages what a user needs around the kernel (adaptation, several chains, divergences, extra fields)
-and over running the ODE solve itself in JAX because pkpd's native engine solves these small stiff-ish systems
-many times faster on a CPU. The prior part of the log posterior (priors, transforms, :math:`\Omega`, random effects)
-is written in JAX; the log-likelihood of the data and its gradient come from one host callback per gradient
-evaluation (:mod:`pkpd._nuts`), for every chain and subject at once:
+Samplers (the optional extra ``pip install -e ".[bayes]"``: jax, and numpyro for the second one):
+
+* ``sampler="pkpd"`` (default): :func:`pkpd.hmc.nuts`, Stan's NUTS (Hoffman & Gelman 2014; multinomial sampling,
+  the generalised no-U-turn criterion with the checks across merged subtrees) and Stan's windowed warm-up (dual
+  averaging of the step size, a diagonal mass matrix from doubling windows), written in numpy. Each chain is a
+  generator that asks for one gradient at a time; the driver evaluates the pending positions of all chains in one
+  batch solve, and a chain never waits for the others at the end of an iteration. ``threads=2`` drives two groups
+  of chains from two threads, so that one group's Python work overlaps the other's compiled solve.
+* ``sampler="numpyro"``: numpyro's NUTS (the same algorithm and warm-up), its chains vectorised in lock-step
+  (``chain_method="vectorized"``), the likelihood reached through one ``jax.pure_callback`` per gradient.
+
+In both, the prior part of the log posterior (priors, transforms, :math:`\Omega`, random effects) is written in
+JAX (:mod:`pkpd._nuts`: differentiated by JAX), and the log-likelihood of the data and its gradient come from the
+host for every chain and subject at once:
 
 * the predictions and their **exact derivatives** by the individual parameters from the model's forward sensitivity
-  equations, solved by the compiled estimation library (:class:`pkpd.estimation._objective.OdePredictor`, first
-  order only) in one batch call. Against the central differences used before (1 + 2p solves per chain), on one MSC
-  subject with 4 sampled parameters a gradient of 4 chains costs about half the CPU (one 25-state solve per chain
-  instead of nine 5-state ones) and is exact to the solver's tolerance, so the leapfrog energy error comes from
-  the step size alone. Where that library cannot serve the problem (no C compiler, doses that depend on a sampled
-  parameter, steady-state records, inter-occasion variability) central differences of batch solves stand in
-  (``Posterior.derivatives`` says which and why);
+  equations, solved by the compiled estimation library in one batch call (first order only): exact to the solver's
+  tolerance, so the leapfrog energy error comes from the step size alone. Where that library cannot serve the
+  problem (no C compiler, doses that depend on a sampled parameter, steady-state records, inter-occasion
+  variability) central differences of batch solves stand in (``Posterior.derivatives`` says which and why);
 * the residual-error likelihood (every error model, M3 for censored values) and its derivatives by the predictions
   and the error parameters, in numpy.
 
-The JAX program therefore holds no data: it is built from the problem's *structure* only (priors, bounds,
-transforms, sizes, sampler settings), and compiled programs are cached by that structure, so a second call on other
-data or with another seed (simulation-based calibration, repeated fits, tests) neither retraces nor recompiles
-(~5 s of CPU each before).
+The JAX programs hold no data: they are built from the problem's *structure* only (priors, bounds, transforms,
+sizes, sampler settings), and compiled programs are cached by that structure, so a second call on other data or
+with another seed (simulation-based calibration, repeated fits, tests) neither retraces nor recompiles.
 
-Where the time goes (one MSC subject, 4 parameters + 2 CVs, 4 chains; ``benchmarks/bayes.py msc``): after warm-up
-about 24 leapfrog steps per iteration and chain (tree depth 4-5, step size ~0.16 in the prior-standardised
-coordinates), 32 per iteration for the lock-step chains (the longest tree sets the pace); warm-up iterations cost
-2-3 times more. Per gradient of the 4 chains, roughly 0.9 ms of CPU for the sensitivity solve, 0.25 ms for the
-numpy likelihood and 0.8 ms inside numpyro/XLA (its vectorised tree building and the callback dispatch). Options
-measured and not taken: a dense mass matrix (posterior correlations in the sampler's coordinates are at most ~0.7;
-18.8 instead of 23.6 steps per iteration, but a noisier adaptation and lower ESS for the same warm-up); a looser ODE
-tolerance (rtol 1e-6: no measurable gain, the solve is no longer the dominant cost); chains one after another
-(numpyro's ``sequential`` costs about twice the CPU per step of the vectorised chains on a 6-d normal).
+Where the time goes (one MSC subject, 4 parameters + 2 CVs, 4 chains; ``benchmarks/bayes.py msc``, pkpd's sampler):
+about 23.5 leapfrog steps per iteration and chain after warm-up (step size ~0.15-0.2 in the prior-standardised
+coordinates; the bounded parameters' logit scale gives EC50 and k_c skewed, heavy-tailed marginals) and 40 during
+warm-up. Per gradient of one chain about 0.23 ms of CPU: about half in the compiled solve (Tsit5, ~170 steps and
+~1000 evaluations of the 25-state sensitivity system over 168 h at rtol 1e-8; rtol 1e-6 saves ~18 %, Rodas4 costs
+12x), the rest in Python (host, likelihood, the two JAX calls of the prior part, the tree building).
+numpyro's lock-step chains cost 2.6-2.8x the CPU per effective sample (0.8 ms inside numpyro/XLA per gradient of the 4
+chains, and ~1.4x the steps: the longest trajectory of each iteration sets the pace). Measured and not taken: a
+dense mass matrix (~16 instead of ~21 steps per iteration, but lower minimum ESS: 378-419 against 485-690 in
+300 + 500-iteration runs).
 
 The model: priors from the model file (:mod:`pkpd.priors`) or ``priors={...}`` on every estimated parameter (a
 proper prior is required: a parameter without one is an error), truncated to the parameter's bounds; error-model
@@ -110,6 +113,11 @@ class Posterior:
         figure.
     leapfrog_steps : int
         Leapfrog steps after warm-up, summed over chains.
+    warmup_leapfrog_steps : int
+        Leapfrog steps during warm-up, summed over chains (pkpd's sampler; 0 with numpyro, which does not report
+        them).
+    sampler : str
+        "pkpd" (:func:`pkpd.hmc.nuts`) or "numpyro".
     derivatives : str
         How the likelihood's gradient was computed: "forward sensitivities", or "central differences: <why>".
 
@@ -136,6 +144,8 @@ class Posterior:
     error: dict = field(default_factory=dict, repr=False)
     cpu_seconds: float = float("nan")
     leapfrog_steps: int = 0
+    warmup_leapfrog_steps: int = 0
+    sampler: str = "pkpd"
     derivatives: str = ""
 
     def array(self, name: str) -> np.ndarray:
@@ -244,6 +254,7 @@ class _SensitivityHost:
         self.base = base
         self.n, self.J, self.p = prob.n, prob.J, len(index)
         self.n_calls = 0
+        self._layouts = {}
 
     def __call__(self, psi: np.ndarray):
         psi = np.asarray(psi, dtype=float)
@@ -253,18 +264,43 @@ class _SensitivityHost:
             values = np.where(self.log, np.exp(flat), flat)
         good = np.all(np.isfinite(values), axis=1)
         values = np.where(good[:, None], values, self.base[self.index])
-        P = np.tile(self.base, (flat.shape[0], 1))
-        P[:, self.index] = values
+        template, gather, mask = self._layout(flat.shape[0])
+        rows = template.copy()          # a copy per call: chains driven from several threads share the host
+        rows[:, self.index] = values
+        a = np.abs(values)
+        scales = np.where(np.isfinite(a) & (a > 0), a, 1.0)       # as OdePredictor.outputs scales the derivatives
+        rows[:, -self.p:] = scales
         self.n_calls += 1
+        pr = self.predictor
         with np.errstate(all="ignore"):
-            jet, status = self.predictor.predict(P)
+            out, status = pr.lib.predict(rows, pr.design, pr.settings, pr.methods)
         good &= status == 0
-        F = np.where(good[:, None], jet.v, np.nan)
-        dF = jet.d1 * np.where(self.log, values, 1.0)[:, None, :]      # d/d(log v) = v d/dv
-        mask = np.tile(self.prob.mask, (flat.shape[0] // self.n, 1))
-        F = np.where(mask, F, 1.0)
-        dF = np.where(mask[..., None], dF, 0.0)
+        jet = out.reshape(-1)[gather]                                   # (rows, J, 1 + p): value, d/d parameter
+        F = np.where(good[:, None] & mask, jet[..., 0], np.where(mask, np.nan, 1.0))
+        # d/d(log v) = v d/dv; the library's derivatives carry the scales
+        dF = np.where(mask[..., None], jet[..., 1:] * (np.where(self.log, values, 1.0) / scales)[:, None, :], 0.0)
         return F.reshape(lead + (self.n, self.J)), dF.reshape(lead + (self.n, self.J, self.p))
+
+    def _layout(self, count: int):
+        """For ``count`` parameter rows (copies of the design's subjects): the compiled library's input rows
+        (parameters, covariates, derivative scales; the sampled columns overwritten per call), the flat positions
+        of the predictions and their first derivatives in its output, and the observation mask (cached)."""
+        hit = self._layouts.get(count)
+        if hit is not None:
+            return hit
+        pr = self.predictor
+        d = pr.design
+        reps = count // d.n
+        rows = np.hstack([np.tile(self.base, (count, 1)), np.tile(d.covariates, (reps, 1)), np.ones((count, self.p))])
+        rows = np.ascontiguousarray(rows)
+        n_times, n_out = d.tt.shape[1], pr.lib.layout.n_outputs
+        blocks = np.array([pr.multisets.index(())] + [pr.multisets.index((k,)) for k in range(self.p)])
+        ti = np.tile(d.ti, (reps, 1))[:, :, None]
+        col = blocks[None, None, :] * pr.n_fit + np.tile(d.which, (reps, 1))[:, :, None]
+        gather = (np.arange(count)[:, None, None] * n_times + ti) * n_out + col
+        mask = np.tile(self.prob.mask, (reps, 1))
+        self._layouts[count] = (rows, gather, mask)
+        return rows, gather, mask
 
 
 class _DifferenceHost(_SensitivityHost):
@@ -313,65 +349,79 @@ class _Likelihood:
     def __init__(self, host, errors, fixed_errors, sel, u, jac, cens):
         self.host, self.errors, self.fixed_errors = host, errors, fixed_errors
         self.sel, self.u, self.jac, self.cens = sel, u, jac, cens
+        # per output: flat positions of its observations in (n, J), their data, and where each error parameter
+        # comes from (a fixed value or a slot of the sampled e)
+        self._outputs = []
+        k = 0
+        for o, (kind, convention, log_scale, params) in enumerate(errors):
+            source = {}
+            for name in params:
+                if name in fixed_errors[o]:
+                    source[name] = float(fixed_errors[o][name])
+                else:
+                    source[name] = k
+                    k += 1
+            pos = np.flatnonzero(np.asarray(sel[o]).reshape(-1))
+            if not pos.size:
+                continue
+            c = np.asarray(cens).reshape(-1)[pos].astype(bool)
+            self._outputs.append((kind, convention, log_scale, source, pos, np.asarray(u).reshape(-1)[pos], c,
+                                  bool(c.any()), float(np.asarray(jac).reshape(-1)[pos][~c].sum()),
+                                  -0.5 * _LOG_2PI * float((~c).sum())))
 
     def __call__(self, psi: np.ndarray, e: np.ndarray):
         from scipy.special import log_ndtr
 
         lead = np.broadcast_shapes(psi.shape[:-2], e.shape[:-1])
         psi = np.broadcast_to(psi, lead + psi.shape[-2:])
-        e = np.broadcast_to(e, lead + e.shape[-1:])
+        B = math.prod(lead)
+        e = np.broadcast_to(e, lead + e.shape[-1:]).reshape(B, e.shape[-1])
         F, dF = self.host(psi)
-        ll = np.zeros(lead)
+        F = F.reshape(B, -1)
+        ll = np.zeros(B)
         dll_df = np.zeros(F.shape)
         g_e = np.zeros(e.shape)
-        k = 0
         with np.errstate(all="ignore"):
-            for o, (kind, convention, log_scale, params) in enumerate(self.errors):
-                slots = {}
-                vals = {}
-                for name in params:
-                    if name in self.fixed_errors[o]:
-                        vals[name] = self.fixed_errors[o][name]
-                    else:
-                        vals[name] = e[..., k][..., None]
-                        slots[name] = k
-                        k += 1
-                sel = self.sel[o]
-                if not sel.any():
-                    continue
-                f = F[..., sel]
-                one = np.ones_like(f)
+            for kind, convention, log_scale, source, pos, u, cens, any_cens, jac, const in self._outputs:
+                vals = {name: (e[:, src][:, None] if isinstance(src, int) else src) for name, src in source.items()}
+                f = F[:, pos]
                 if kind == "Additive":
-                    s, ds_df, ds_dp = vals["sd"] * one, 0.0, {"sd": one}
+                    s, ds_df, ds_dp = vals["sd"] + 0.0 * f, 0.0, {"sd": 1.0}
                 elif kind == "Proportional":
-                    s, ds_df, ds_dp = vals["cv"] * f, vals["cv"] * one, {"cv": f}
+                    s, ds_df, ds_dp = vals["cv"] * f, vals["cv"], {"cv": f}
                 elif kind == "LogNormal":
-                    s, ds_df, ds_dp = vals["sigma"] * one, 0.0, {"sigma": one}
+                    s, ds_df, ds_dp = vals["sigma"] + 0.0 * f, 0.0, {"sigma": 1.0}
                 elif convention == "sd":
-                    s, ds_df, ds_dp = vals["sd"] + vals["cv"] * f, vals["cv"] * one, {"sd": one, "cv": f}
+                    s, ds_df, ds_dp = vals["sd"] + vals["cv"] * f, vals["cv"], {"sd": 1.0, "cv": f}
                 else:
                     s = np.sqrt(vals["sd"] ** 2 + (vals["cv"] * f) ** 2)
                     ds_df = vals["cv"] ** 2 * f / s
                     ds_dp = {"sd": vals["sd"] / s, "cv": vals["cv"] * f * f / s}
-                m, dm_df = (np.log(f), 1.0 / f) if log_scale else (f, one)
-                cens = self.cens[sel]
-                z = (self.u[sel] - m) / s
-                quant = -0.5 * z * z - np.log(s) - 0.5 * _LOG_2PI + self.jac[sel]
-                censored = log_ndtr(z)                  # u holds the (transformed) limit for a censored value
-                ll = ll + np.sum(np.where(cens, censored, quant), axis=-1)
-                ratio = np.exp(-0.5 * z * z - 0.5 * _LOG_2PI - censored)        # phi(z) / Phi(z)
-                dll_dm = np.where(cens, -ratio / s, z / s)
-                dll_ds = np.where(cens, -ratio * z / s, (z * z - 1.0) / s)
-                dll_df[..., sel] = dll_dm * dm_df + dll_ds * ds_df
-                for name, slot in slots.items():
-                    g_e[..., slot] = np.sum(dll_ds * ds_dp[name], axis=-1)
-            g_psi = np.einsum("...nj,...njp->...np", dll_df, dF)
+                m, dm_df = (np.log(f), 1.0 / f) if log_scale else (f, 1.0)
+                z = (u - m) / s
+                if any_cens:
+                    quant = -0.5 * z * z - np.log(s)
+                    censored = log_ndtr(z)              # u holds the (transformed) limit for a censored value
+                    ll = ll + np.sum(np.where(cens, censored, quant), axis=-1) + jac + const
+                    ratio = np.exp(-0.5 * z * z - 0.5 * _LOG_2PI - censored)        # phi(z) / Phi(z)
+                    dll_dm = np.where(cens, -ratio / s, z / s)
+                    dll_ds = np.where(cens, -ratio * z / s, (z * z - 1.0) / s)
+                else:
+                    ll = ll + np.sum(-0.5 * z * z - np.log(s), axis=-1) + jac + const
+                    dll_dm = z / s
+                    dll_ds = (z * z - 1.0) / s
+                dll_df[:, pos] = dll_dm * dm_df + dll_ds * ds_df
+                for name, src in source.items():
+                    if isinstance(src, int):
+                        g_e[:, src] = np.sum(dll_ds * ds_dp[name], axis=-1)
+            g_psi = np.einsum("bnj,bnjp->bnp", dll_df.reshape(dF.reshape(B, *dF.shape[-3:]).shape[:-1]),
+                              dF.reshape(B, *dF.shape[-3:]))
         bad = ~(np.isfinite(ll) & np.all(np.isfinite(g_psi), axis=(-2, -1)) & np.all(np.isfinite(g_e), axis=-1))
         if bad.any():
             ll = np.where(bad, -np.inf, ll)
             g_psi = np.where(bad[..., None, None], 0.0, g_psi)
             g_e = np.where(bad[..., None], 0.0, g_e)
-        return ll, g_psi, g_e
+        return ll.reshape(lead), g_psi.reshape(lead + g_psi.shape[-2:]), g_e.reshape(lead + g_e.shape[-1:])
 
 
 @dataclass(frozen=True)
@@ -396,14 +446,17 @@ class _Structure:
         object.__setattr__(self, "fixed_theta", tuple(self.fixed_theta))
 
 
-def _import_nuts():
+def _import_nuts(sampler: str = "pkpd"):
+    """The JAX bridge (the prior part of the log density is written in JAX for both samplers; numpyro only for
+    ``sampler="numpyro"``)."""
     try:
-        import numpyro  # noqa: F401
+        if sampler == "numpyro":
+            import numpyro  # noqa: F401
 
         from . import _nuts
     except ImportError as err:
-        raise FitError(f"pkpd.sample needs the optional extra 'bayes' (numpyro and jax): pip install -e "
-                       f"'.[bayes]' from a pkpd checkout ({err})") from None
+        raise FitError(f"pkpd.sample needs the optional extra 'bayes' (jax, and numpyro for sampler='numpyro'): "
+                       f"pip install -e '.[bayes]' from a pkpd checkout ({err})") from None
     return _nuts
 
 
@@ -411,7 +464,7 @@ def _import_nuts():
 def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, priors=True, omega_prior=None,
            blq="M3", n_chains: int = 4, n_warmup: int = 500, n_draws: int = 500, seed=None,
            settings: SolverSettings | None = None, target_accept: float = 0.8,
-           max_tree_depth: int = 8) -> Posterior:
+           max_tree_depth: int = 8, sampler: str = "pkpd", threads: int = 1) -> Posterior:
     """Sample the posterior of a model's parameters given data, by NUTS.
 
     Main arguments
@@ -445,6 +498,17 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
         ODE solver; default ``rtol=1e-8, atol=1e-10``.
     target_accept, max_tree_depth
         NUTS's target acceptance probability (raise to 0.9-0.95 against divergences) and tree depth limit.
+    sampler : {"pkpd", "numpyro"}
+        ``"pkpd"`` (default): pkpd's NUTS in numpy (:func:`pkpd.hmc.nuts`, Stan's algorithm and warm-up), the
+        chains' gradients in one batch solve per leapfrog step, a chain never waiting for another; about 2-3x
+        fewer CPU-seconds per effective sample on one MSC subject. ``"numpyro"``: numpyro's NUTS, its chains
+        vectorised in lock-step (the longest trajectory of each iteration sets the pace).
+    threads : int
+        pkpd's sampler: the chains split into this many groups, each driven by its own thread with its own batch
+        solves (the engine then solves on one thread per group; the draws are the same for any value). On the
+        shared 2-core test machine 2 cost ~40 % more CPU for no wall-clock gain (``benchmarks/bayes.py msc``); a
+        machine with idle cores may gain. With 1, a batch of fewer than 16 rows (chains x subjects) is solved on
+        one engine thread, a larger one on the engine's threads (``$PKPD_NUM_THREADS``, else the cores).
 
     Returns
     -------
@@ -453,8 +517,9 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
     Raises
     ------
     FitError
-        numpyro not installed, an estimated parameter without a proper prior, no ``omega_prior`` with ``iiv``,
-        a prior on an unknown or not estimated parameter, M4 censoring.
+        jax (or, for sampler="numpyro", numpyro) not installed, an unknown sampler, an estimated parameter without
+        a proper prior, no ``omega_prior`` with ``iiv``, a prior on an unknown or not estimated parameter, M4
+        censoring.
 
     Examples
     --------
@@ -474,6 +539,8 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
 
     if not isinstance(model, Model):
         raise FitError(f"model must be a pkpd Model (from pkpd.load_model); got {type(model).__name__}")
+    if sampler not in ("pkpd", "numpyro"):
+        raise FitError(f"sampler: 'pkpd' (pkpd.hmc.nuts) or 'numpyro'; got {sampler!r}")
     for name, v, lo in (("n_chains", n_chains, 1), ("n_warmup", n_warmup, 1), ("n_draws", n_draws, 4)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
             raise FitError(f"{name}: must be an integer >= {lo}; got {v!r}")
@@ -548,7 +615,7 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
         p = model.parameter(name)
         return p.bounds[0] >= 0 and p.value > 0
 
-    _nuts = _import_nuts()
+    _nuts = _import_nuts(sampler)
     rng = np.random.default_rng(seed)
     init_rows = []
     error_priors = tuple(chosen[f"{layout.outputs[o]}.{p}"] for o, out in enumerate(layout.outputs)
@@ -608,10 +675,20 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
 
     settings_key = dict(n_chains=int(n_chains), n_warmup=int(n_warmup), n_draws=int(n_draws),
                         target_accept=float(target_accept), max_tree_depth=int(max_tree_depth))
-    slot, mcmc = _nuts.program(repr((population, structure, sorted(settings_key.items()))), standardised,
-                               **settings_key)
-    t0, c0 = _time.perf_counter(), _time.process_time()
-    Z, diverging, steps = _nuts.run_nuts(slot, mcmc, likelihood, init, seed=int(rng.integers(0, 2 ** 31 - 1)))
+    run_seed = int(rng.integers(0, 2 ** 31 - 1))
+    if sampler == "numpyro":
+        slot, mcmc = _nuts.program(repr((population, structure, sorted(settings_key.items()))), standardised,
+                                   **settings_key)
+        t0, c0 = _time.perf_counter(), _time.process_time()
+        Z, diverging, steps = _nuts.run_nuts(slot, mcmc, likelihood, init, seed=run_seed)
+        warmup_steps = 0
+    else:
+        pair = _nuts.prior_program(repr((population, structure)), standardised)
+        t0, c0 = _time.perf_counter(), _time.process_time()
+        Z, diverging, steps, run = _nuts.run_pkpd_nuts(pair, likelihood, init, run_seed, n_warmup=int(n_warmup),
+                                                       n_draws=int(n_draws), target_accept=float(target_accept),
+                                                       max_tree_depth=int(max_tree_depth), threads=int(threads))
+        warmup_steps = run.warmup_steps
     seconds, cpu_seconds = _time.perf_counter() - t0, _time.process_time() - c0
     U = centre + scale * Z
     draws, eta, prior_of = _natural_draws(structure, U, estimate, layout, population, iiv, chosen, omega_prior,
@@ -623,7 +700,8 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
                      seconds=seconds, ess_per_second=ess_min / seconds, message=message, model=model,
                      iiv_names=iiv_names, iiv_distributions=iiv.distributions if population else (),
                      error=dict(error_d), _diverging=diverging, cpu_seconds=cpu_seconds,
-                     leapfrog_steps=int(steps.sum()), derivatives="central differences: " + why_not if why_not
+                     leapfrog_steps=int(steps.sum()), warmup_leapfrog_steps=int(warmup_steps), sampler=sampler,
+                     derivatives="central differences: " + why_not if why_not
                      else "forward sensitivities")
 
 

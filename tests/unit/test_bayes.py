@@ -50,30 +50,46 @@ def _assert_closed_form(post, mean, cov):
         assert s.loc[name, "rhat"] < 1.02
 
 
-def test_the_posterior_of_a_conjugate_normal_model_is_the_closed_form():
+@pytest.mark.parametrize("sampler", ["pkpd", "numpyro"])
+def test_the_posterior_of_a_conjugate_normal_model_is_the_closed_form(sampler):
     t = np.linspace(1.0, 10.0, 8)
     y = 4.75 + 0.5 * (t - 5.5) + np.random.default_rng(3).normal(0, 0.4, t.size)
-    post, mean, cov = _line_posterior(y)
+    post, mean, cov = _line_posterior(y, sampler=sampler)
     _assert_closed_form(post, mean, cov)
     assert post.divergences == 0
     assert post.draws["a"].shape == (4, 150)
     assert post.derivatives == "forward sensitivities"
 
 
-def test_a_second_call_reuses_the_compiled_program_with_its_own_data():
+@pytest.mark.parametrize("sampler", ["pkpd", "numpyro"])
+def test_a_second_call_reuses_the_compiled_program_with_its_own_data(sampler):
     """Calls with the same structure share one compiled program (no second trace), and the data reach it afresh
     each time: the posterior of other data (other slope) is again the closed form."""
     import pkpd._nuts as nuts
 
+    cache = nuts._PRIOR_PROGRAMS if sampler == "pkpd" else nuts._PROGRAMS
     t = np.linspace(1.0, 10.0, 8)
     rng = np.random.default_rng(7)
-    first = _line_posterior(4.0 + 1.3 * (t - 5.5) + rng.normal(0, 0.4, t.size))
-    programs = dict(nuts._PROGRAMS)
-    second = _line_posterior(4.0 + 0.7 * (t - 5.5) + rng.normal(0, 0.4, t.size))
-    assert dict(nuts._PROGRAMS).keys() == programs.keys()
-    assert all(nuts._PROGRAMS[k] is v for k, v in programs.items())
+    first = _line_posterior(4.0 + 1.3 * (t - 5.5) + rng.normal(0, 0.4, t.size), sampler=sampler)
+    programs = dict(cache)
+    assert programs
+    second = _line_posterior(4.0 + 0.7 * (t - 5.5) + rng.normal(0, 0.4, t.size), sampler=sampler)
+    assert dict(cache).keys() == programs.keys()
+    assert all(cache[k] is v for k, v in programs.items())
     for post, mean, cov in (first, second):
         _assert_closed_form(post, mean, cov)
+
+
+def test_chains_driven_from_two_threads_give_the_same_draws():
+    """pkpd's sampler with its chains in two threads (the host shared, the engine on one thread per group) draws
+    exactly what one thread draws: each chain sees only its own evaluations."""
+    t = np.linspace(1.0, 10.0, 8)
+    y = 4.75 + 0.5 * (t - 5.5) + np.random.default_rng(3).normal(0, 0.4, t.size)
+    one, mean, cov = _line_posterior(y)
+    two, _, _ = _line_posterior(y, threads=2)
+    for name in ("a", "b"):
+        np.testing.assert_array_equal(two.draws[name], one.draws[name])
+    assert two.warmup_leapfrog_steps == one.warmup_leapfrog_steps > 0
 
 
 def test_a_population_posterior_with_predictions():
@@ -135,6 +151,8 @@ def _likelihood_of(monkeypatch, *args, exact=True, **kwargs):
         raise _Captured
 
     monkeypatch.setattr(nuts, "run_nuts", spy)
+    monkeypatch.setattr(nuts, "run_pkpd_nuts",
+                        lambda pair, likelihood, init, seed, **k: spy(None, None, likelihood, init, seed))
     if not exact:
         monkeypatch.setattr(bayes, "_exact_derivatives_unsupported", lambda prob, names: "forced in a test")
     with pytest.raises(_Captured):
@@ -197,3 +215,20 @@ def test_the_likelihood_gradient_from_sensitivities_equals_differences(monkeypat
     np.testing.assert_allclose(ll_d, ll, rtol=1e-7)
     np.testing.assert_allclose(g_psi_d, g_psi, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(g_e_d, g_e, rtol=1e-6)
+
+
+def test_a_log_posterior_not_finite_at_the_start_is_a_clear_error():
+    import pkpd._nuts as nuts
+
+    def forward(z):
+        return np.zeros(z.shape[0]), z[:, None, :], np.zeros((z.shape[0], 0))
+
+    def backward(z, g_psi, g_e):
+        return np.zeros_like(z)
+
+    def likelihood(psi, e):         # e.g. a prediction of 0 under a proportional error model
+        return np.full(psi.shape[0], -np.inf), np.zeros_like(psi), np.zeros_like(e)
+
+    with pytest.raises(FitError, match="not finite at the starting values"):
+        nuts.run_pkpd_nuts((forward, backward), likelihood, np.zeros((2, 2)), 1, n_warmup=5, n_draws=5,
+                           target_accept=0.8, max_tree_depth=4)
