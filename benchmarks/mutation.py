@@ -107,7 +107,8 @@ MODULES: dict[str, Spec] = {
     "scenarios": Spec(("pkpd/scenarios.py",), ("tests/unit/test_scenarios.py", "tests/unit/test_targets.py",
                                                "tests/unit/test_cli_scenario.py")),
     "population": Spec(("pkpd/population.py",), (
-        "tests/unit/test_population.py", "tests/properties/test_inclusion_criteria.py", "tests/unit/test_nlme.py")),
+        "tests/unit/test_population.py", "tests/unit/test_population_rules.py",
+        "tests/properties/test_inclusion_criteria.py", "tests/unit/test_nlme.py")),
     # pkpd/fitting.py and pkpd/nlme.py only re-export pkpd.estimation (issue 15): the code under audit lives there
     "fitting": Spec(("pkpd/estimation/individual.py", "pkpd/estimation/data.py", "pkpd/estimation/likelihood.py",
                      "pkpd/estimation/uncertainty.py"), (
