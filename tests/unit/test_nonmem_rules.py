@@ -211,3 +211,36 @@ def test_a_non_numeric_model_column_names_its_first_bad_row():
     assert (info.value.row, info.value.column) == (2, "CL")
     assert math.isfinite(float(simulate_nonmem(model, read_nonmem(table([dict(ID=1, TIME=0, AMT=10)]),
                                                                   dose_unit="mg"))["conc"].iloc[0]))
+
+
+# ======================================================================= steady states with long lags and infusions
+def _superposed(times, starts, amount, duration, k, v):
+    """Concentration [ng/mL] of a one-compartment central compartment: the sum of single doses (boluses, or
+    infusions of ``amount`` over ``duration``) starting at ``starts``."""
+    t = np.asarray(times, dtype=float)[:, None]
+    s = np.asarray(starts, dtype=float)[None, :]
+    after = t > s
+    if duration == 0:
+        a = np.where(after, amount * np.exp(-k * np.where(after, t - s, 0.0)), 0.0)
+    else:
+        on = np.clip(t - s, 0.0, duration)
+        a = amount / duration / k * (1 - np.exp(-k * on)) * np.exp(-k * np.clip(t - s - duration, 0.0, None))
+    return 1000 * a.sum(axis=1) / v
+
+
+@pytest.mark.parametrize(("amt", "lag", "ii", "rate", "times"), [
+    (60.0, 15.0, 12.0, 0.0, [0.0, 1.0, 5.0, 16.0, 20.0, 40.0]),  # a lag longer than the interval: one dose pending
+    (15.0, 5.0, 12.0, 0.5, [0.5, 3.0, 7.0, 20.0, 40.0, 60.0]),   # 30 h infusions every 12 h: two or three at once
+    (60.0, 0.3, 0.1, 0.0, [0.05, 0.15, 0.25, 0.35, 1.0]),        # 0.3 / 0.1 = 2.9999999999999996: three pending
+])
+def test_steady_state_with_a_lag_or_an_infusion_longer_than_the_interval_is_the_sum_of_past_doses(amt, lag, ii,
+                                                                                                 rate, times):
+    """SS=1 at t = 0 (AMT into central every II, no ADDL): the state is that of the doses at lag + II m, m <= 0,
+    given forever; the reference adds the past doses one by one (back to exp(-k t) < 1e-16)."""
+    rows = [dict(ID=1, TIME=0, AMT=amt, CMT=2, SS=1, II=ii, RATE=rate, LAGT=lag)]
+    rows += [dict(ID=1, TIME=t, LAGT=lag) for t in times]
+    out = simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))
+    k = 1.1 / 20
+    starts = [lag + ii * m for m in range(-int(700 / ii), 1)]
+    expected = _superposed(times, starts, amt, amt / rate if rate else 0.0, k, 20.0)
+    np.testing.assert_allclose(out["CP"].to_numpy()[1:], expected, rtol=1e-7)
