@@ -184,6 +184,7 @@ def test_times_percentiles_and_bands_of_the_result():
     np.testing.assert_array_equal(res.times, times)
     assert res.percentiles == (10, 50, 90) and list(res.bands) == ["conc"]
     np.testing.assert_allclose(res.bands["conc"], np.percentile(res.simulation.outputs["conc"], [10, 50, 90], axis=0))
+    assert repr(res) == "PopulationSimulation(30 subjects, 4 times, bands (10, 50, 90) of conc)"
 
 
 # ============================================================================ clinical endpoints in populations
@@ -256,6 +257,11 @@ def test_the_plot_draws_the_outer_percentiles_around_the_median_or_the_middle_on
         middle = float(labels[0].split("th")[0]) if "th" in labels[0] else 50.0
         line = panels[0].get_lines()[0]
         np.testing.assert_allclose(line.get_ydata(), np.percentile(res.simulation.outputs["conc"], middle, axis=0))
+    finally:
+        plt.close(fig)
+    fig = res.plot(outputs=["conc", "amount"])                            # outputs named: drawn even unsummarised
+    try:
+        assert len([ax for ax in fig.axes if ax.get_lines()]) == 2
     finally:
         plt.close(fig)
 
@@ -398,6 +404,12 @@ def test_linear_indicator_and_categorical_effects_against_their_formulas():
 def test_an_indicator_condition_is_one_comparison_of_one_covariate(condition):
     with pytest.raises(PkpdError, match="CovariateEffect on 'V'"):
         CovariateEffect(parameter="V", kind="indicator", condition=condition, value=0.3)
+
+
+def test_a_covariate_effect_names_the_subject_whose_covariate_is_missing():
+    eff = CovariateEffect("CL", "WT", "power", 0.75, ref=70)
+    with pytest.raises(PkpdError, match="CovariateEffect on 'CL': covariate 'WT' is missing for subject 2"):
+        eff.apply(np.array([2.0, 2.0, 2.0]), {"WT": np.array([70.0, np.nan, np.inf])})
 
 
 def test_an_indicator_on_another_covariate_than_the_one_named_is_an_error():
