@@ -185,6 +185,8 @@ def test_times_percentiles_and_bands_of_the_result():
     assert res.percentiles == (10, 50, 90) and list(res.bands) == ["conc"]
     np.testing.assert_allclose(res.bands["conc"], np.percentile(res.simulation.outputs["conc"], [10, 50, 90], axis=0))
     assert repr(res) == "PopulationSimulation(30 subjects, 4 times, bands (10, 50, 90) of conc)"
+    both = pkpd.simulate_population(TWO, BOLUS, times, pop)
+    assert repr(both) == "PopulationSimulation(30 subjects, 4 times, bands (5, 50, 95) of conc, amount)"
 
 
 # ============================================================================ clinical endpoints in populations
