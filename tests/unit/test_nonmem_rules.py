@@ -232,6 +232,7 @@ def _superposed(times, starts, amount, duration, k, v):
     (60.0, 15.0, 12.0, 0.0, [0.0, 1.0, 5.0, 16.0, 20.0, 40.0]),  # a lag longer than the interval: one dose pending
     (15.0, 5.0, 12.0, 0.5, [0.5, 3.0, 7.0, 20.0, 40.0, 60.0]),   # 30 h infusions every 12 h: two or three at once
     (60.0, 0.3, 0.1, 0.0, [0.05, 0.15, 0.25, 0.35, 1.0]),        # 0.3 / 0.1 = 2.9999999999999996: three pending
+    (15.0, 6.0, 12.0, 0.5, [0.5, 3.0, 7.0, 20.0, 40.0, 60.0]),   # lag + duration = 3 intervals: one ends at t = 0
 ])
 def test_steady_state_with_a_lag_or_an_infusion_longer_than_the_interval_is_the_sum_of_past_doses(amt, lag, ii,
                                                                                                  rate, times):
