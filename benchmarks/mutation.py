@@ -193,8 +193,10 @@ def _not_detected(copy: Path, env) -> list[str]:
 
 
 def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: int, retest: bool = False,
-               only: tuple[str, ...] = (), survivors_only: bool = False) -> dict:
+               only: tuple[str, ...] = (), survivors_only: bool = False, collect_only: bool = False) -> dict:
     copy = workdir / name
+    if collect_only and not (copy / "pyproject.toml").exists():
+        raise SystemExit(f"{name}: no working copy in {workdir} to collect results from")
     env = dict(os.environ, PKPD_CACHE_DIR=str(workdir / "cache"), MPLBACKEND="Agg")
     if not (copy / "pyproject.toml").exists():
         copy.mkdir(parents=True, exist_ok=True)
@@ -203,7 +205,7 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
             f.write(_mutmut_config(spec, jobs))
         _copy_tests(copy)
     again = []
-    if retest:
+    if retest and not collect_only:
         # tests changed since the survivors were found: new coverage statistics, then those mutants once more
         again = _not_detected(copy, env)
         _copy_tests(copy)
@@ -213,6 +215,8 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
         (copy / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     start = time.perf_counter()
     with open(copy / "mutmut.log", "a") as log:
+        if collect_only:
+            retest, survivors_only, again = True, True, []
         # --survivors-only: the mutants not yet tested wait for a later run (they are the slowest: mutmut tests the
         # fastest first), so that a partial audit's survivors can be tested again with new tests in little time
         code = 0 if retest and survivors_only else _run_group(
@@ -228,9 +232,10 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
     stats_file = copy / "mutants" / "mutmut-cicd-stats.json"
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     survivors = []
-    for mutant in _not_detected(copy, env):
-        diff = _short_diff(subprocess.run([sys.executable, "-m", "mutmut", "show", mutant], cwd=copy, env=env,
-                                          capture_output=True, text=True).stdout)
+    names = _not_detected(copy, env)
+    diffs = _diffs(copy, env, names)
+    for mutant in names:
+        diff = _short_diff(diffs.get(mutant, ""))
         survivors.append({"mutant": mutant, "kind": classify(mutant, diff), "diff": diff})
     detected = sum(stats.get(k, 0) for k in ("killed", "timeout", "segfault", "suspicious"))
     tested = detected + stats.get("survived", 0) + stats.get("no_tests", 0)
@@ -242,6 +247,31 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
             "score": detected / tested if tested else math.nan, "text_only_survivors": text_only,
             "score_results": detected / (tested - text_only) if tested > text_only else math.nan,
             "seconds_this_run": round(seconds), "only": list(only), "survivors": survivors}
+
+
+# The diffs of many mutants in one process (``mutmut show`` parses the whole mutated module once per call: half a
+# minute each for nonmem.py on a busy machine)
+_DIFFS = """
+import json, sys
+import mutmut.__main__ as m
+out = {}
+for name in json.load(sys.stdin):
+    out[name] = m.get_diff_for_mutant(name, path=m.find_mutant(name).path)
+json.dump(out, sys.stdout)
+"""
+
+
+def _diffs(copy: Path, env, names: list[str]) -> dict:
+    if not names:
+        return {}
+    proc = subprocess.run([sys.executable, "-c", _DIFFS], cwd=copy, env=env, input=json.dumps(names),
+                          capture_output=True, text=True)
+    return json.loads(proc.stdout) if proc.returncode == 0 else {}
+
+
+def collect_mutmut(name: str, spec: Spec, workdir: Path) -> dict:
+    """The results of a module's working copy as they stand (after a run was stopped), without running mutmut."""
+    return run_mutmut(name, spec, workdir, 0.0, 1, collect_only=True)
 
 
 def _run_group(cmd, cwd, env, log, time_limit) -> int | None:
@@ -464,6 +494,8 @@ def main(argv=None) -> int:
     ap.add_argument("--report", action="store_true", help="print the score table of the results so far")
     ap.add_argument("--retest", action="store_true",
                     help="mutmut modules: take the current tests and test the surviving mutants again")
+    ap.add_argument("--collect", action="store_true",
+                    help="mutmut modules: write the results of the working copy as they stand (a run was stopped)")
     ap.add_argument("--survivors-only", action="store_true",
                     help="with --retest: test only the surviving mutants again, not the mutants not yet tested")
     ap.add_argument("--only", nargs="+", default=(), metavar="PATTERN",
@@ -485,6 +517,8 @@ def main(argv=None) -> int:
         spec = MODULES[name]
         if spec.kind == "template":
             result = run_templates(name, spec, args.workdir, args.time_limit, args.sample, args.seed)
+        elif args.collect:
+            result = collect_mutmut(name, spec, args.workdir)
         else:
             result = run_mutmut(name, spec, args.workdir, args.time_limit, args.jobs, args.retest, tuple(args.only),
                                 args.survivors_only)
