@@ -110,6 +110,35 @@ def test_to_regimens_takes_the_dataset_unit_or_else_each_target_unit():
     assert ds.to_regimens(TMDD)[1].administrations[0].dose == Dose(5, "nmol")
 
 
+def test_a_state_number_maps_to_the_dose_target_of_that_state_not_to_the_first_target(tmp_path):
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    two = Model(name="two_states", time_unit="h", parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)),),
+                states=(State("A", "mg", initial="0", ddt="-k * A"), State("B", "mg", initial="0", ddt="k * A")),
+                outputs=(Output("b", "B", "mg"),),
+                doses=(DoseTarget("into_b", target="B", unit="mg"), DoseTarget("into_a", target="A", unit="mg")))
+    ds = read_nonmem(table([dict(ID=1, TIME=0, AMT=5, CMT=1), dict(ID=1, TIME=1, AMT=5, CMT=2),
+                            dict(ID=1, TIME=2, AMT=5, CMT=".")]), dose_unit="mg")
+    assert [a.target for a in ds.to_regimens(two)[1]] == ["into_a", "into_b", None]
+    path = tmp_path / "doses.csv"
+    path.write_text("ID,TIME,AMT,CMT\n1,0,10,.\n1,1,10,3\n")
+    with pytest.raises(DataError, match="CMT must be a state number from 1 to 2") as info:
+        read_nonmem(path, dose_unit="mg").to_regimens(two)
+    assert (info.value.row, info.value.column) == (2, "CMT") and "doses.csv" in str(info.value)
+
+
+def test_a_dose_factor_that_is_not_finite_names_its_record():
+    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="f_of_x", time_unit="h", parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)),),
+                  covariates=(Covariate("X", "1", 1.0),), states=(State("A", "mg", initial="0", ddt="-k * A"),),
+                  outputs=(Output("a", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg", factor="1 / X"),))
+    rows = [dict(ID=1, TIME=0, AMT=5, X=1), dict(ID=1, TIME=1, AMT=5, X=2), dict(ID=1, TIME=2, AMT=5, X=0)]
+    with pytest.raises(DataError, match=r"bioavailability .* is not finite on this record") as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert info.value.row == 3
+
+
 def test_a_state_number_without_the_model_names_the_row_and_the_file(tmp_path):
     path = tmp_path / "doses.csv"
     path.write_text("ID,TIME,AMT,CMT\n1,0,10,.\n1,1,10,2\n")
@@ -135,23 +164,31 @@ def test_observations_default_to_the_first_output_and_number_outputs_from_one():
 
 
 def test_summary_counts_records_and_lists_ignored_rows_as_ranges(tmp_path):
-    rows = [dict(C=".", ID=1, TIME=0, EVID=1, MDV=1, AMT=10), dict(C=".", ID=1, TIME=1, EVID=4, MDV=1, AMT=10),
+    rows = [dict(C=".", ID=1, TIME=0, EVID=1, MDV=1, AMT=10), dict(C=".", ID=1, TIME=0.5, EVID=1, MDV=1, AMT=10),
+            dict(C=".", ID=1, TIME=1, EVID=4, MDV=1, AMT=10),
             dict(C=".", ID=1, TIME=2, EVID=0, MDV=0, DV=3.0), dict(C=".", ID=1, TIME=3, EVID=0, MDV=1, DV=2.0),
             dict(C=".", ID=1, TIME=4, EVID=2, MDV=1), dict(C=".", ID=2, TIME=0, EVID=0, MDV=0, DV=1.0)]
     rows += [dict(C="C", ID=9, TIME=0)] * 3 + [dict(C=".", ID=2, TIME=t, EVID=0, MDV=1) for t in (1, 2)]
     rows += [dict(C="C" if k % 2 else ".", ID=2, TIME=3 + k, EVID=0, MDV=1) for k in range(18)]
     ds = read_nonmem(table(rows), dose_unit="mg")
     lines = ds.summary().splitlines()
-    # 6 + 2 + 9 records used; doses: EVID 1 and 4; observations: EVID 0 (DV given and MDV 0: rows 3 and 6)
-    assert lines[0] == "17 records, 2 subjects: 2 dose records, 14 observation records (2 with DV)"
-    assert lines[1] == "ignored: 1 observation with MDV=1 (row 4)"
-    assert lines[2] == "ignored: 12 comment rows (C column set) (rows 7-9, 13, 15, 17, 19, 21, 23, 25, ...)"
-    assert lines[3] == ("ignored: 11 observations without DV (rows 10-12, 14, 16, 18, 20, 22, 24, 26, ...)")
+    # 7 + 2 + 9 records used; doses: EVID 1 and 4; observations: EVID 0 (DV given and MDV 0: rows 4 and 7)
+    assert lines[0] == "18 records, 2 subjects: 3 dose records, 14 observation records (2 with DV)"
+    assert lines[1] == "ignored: 1 observation with MDV=1 (row 5)"
+    assert lines[2] == "ignored: 12 comment rows (C column set) (rows 8-10, 14, 16, 18, 20, 22, 24, 26, ...)"
+    assert lines[3] == ("ignored: 11 observations without DV (rows 11-13, 15, 17, 19, 21, 23, 25, 27, ...)")
     assert len(lines) == 4
+    assert repr(ds) == "NonmemDataset(18 records, 2 subjects; 24 rows ignored, see .summary())"
+    # exactly eight ranges are all shown
+    eight = [dict(C="C" if k % 2 else ".", ID=1, TIME=k, AMT=1 if k == 0 else ".") for k in range(16)]
+    assert read_nonmem(table(eight), dose_unit="mg").summary().splitlines()[1] == (
+        "ignored: 8 comment rows (C column set) (rows 2, 4, 6, 8, 10, 12, 14, 16)")
     path = tmp_path / "blank.csv"
     path.write_text("ID,TIME,AMT\n1,0,1\n\n\n1,1,.\n")
-    assert read_nonmem(path, dose_unit="mg").summary().splitlines()[1:] == [
+    blank = read_nonmem(path, dose_unit="mg")
+    assert blank.summary().splitlines()[1:] == [
         "ignored: 2 blank lines (rows 2-3)", "ignored: 1 observation without DV (row 4)"]
+    assert repr(blank) == f"NonmemDataset(2 records, 1 subjects from {str(path)!r}; 3 rows ignored, see .summary())"
 
 
 # ============================================================================ files
