@@ -237,6 +237,34 @@ def test_simulate_rows_equals_simulate_nonmem_subject_by_subject_with_each_param
     np.testing.assert_allclose(out[1, :, 0], 1e5 / 30 * np.exp(-2 / 30 * np.array([0.0, 1.0, 6.0])), rtol=1e-10)
     empty, ok = simulate_rows(cm, ds, np.zeros((0, 3)), np.zeros(0, dtype=int), pkpd.SolverSettings())
     assert empty.shape == (0, 3, 1) and ok.size == 0
+    # the same subject in adjacent rows stays two simulations
+    twice, ok = simulate_rows(cm, ds, params[:2], np.array([0, 0]), pkpd.SolverSettings())
+    np.testing.assert_allclose(twice[1, :, 0], 1e5 / 30 * np.exp(-2 / 30 * np.array([0.0, 1.0, 6.0])), rtol=1e-10)
+    np.testing.assert_allclose(twice[0, :, 0], 1e5 / 20 * np.exp(-1.1 / 20 * np.array([0.0, 1.0, 6.0])), rtol=1e-10)
+
+
+def test_simulate_rows_marks_the_rows_that_fail_and_keeps_the_others():
+    """A row the solver cannot finish (an absorption rate of 1e7/h with 200 explicit steps) is NaN and not ok; the
+    other rows are solved. Parameters that are not finite fail the whole batch quietly (all rows not ok)."""
+    from pkpd.simulation import compiled_for
+
+    rows = [dict(ID=1, TIME=0, AMT=100, CMT=1), dict(ID=1, TIME=1, DV=1.0), dict(ID=1, TIME=6, DV=1.0)]
+    ds = read_nonmem(table(rows), ORAL, dose_unit="mg")
+    cm = compiled_for(ORAL, "cpu")
+    params = np.array([[1.1, 20.0, 1.5], [1.1, 20.0, 1e7], [1.5, 25.0, 0.5]])
+    settings = pkpd.SolverSettings(method="tsit5", max_steps=200)
+    out, ok = simulate_rows(cm, ds, params, np.array([0, 0, 0]), settings)
+    assert ok.tolist() == [True, False, True] and np.isnan(out[1]).all()
+    ref = simulate_nonmem(ORAL, ds, params=dict(zip(ORAL.parameter_names, params[2])), settings=settings)["CP"]
+    np.testing.assert_allclose(out[2, :, 0], ref, rtol=1e-12)
+    out, ok = simulate_rows(cm, ds, np.array([[np.nan, 20.0, 1.5]]), np.array([0]), pkpd.SolverSettings())
+    assert ok.dtype == bool and not ok.any() and np.isnan(out).all()
+
+
+def test_a_bolus_of_exactly_one_unit_is_given():
+    out = simulate_nonmem(ORAL, read_nonmem(table([dict(ID=1, TIME=0, AMT=1, CMT=2), dict(ID=1, TIME=2)]),
+                                            dose_unit="mg"))
+    np.testing.assert_allclose(out["CP"], 1000 / 20 * np.exp(-1.1 / 20 * np.array([0.0, 2.0])), rtol=1e-10)
 
 
 def test_a_non_numeric_model_column_names_its_first_bad_row():
@@ -270,6 +298,7 @@ def _superposed(times, starts, amount, duration, k, v):
     (15.0, 5.0, 12.0, 0.5, [0.5, 3.0, 7.0, 20.0, 40.0, 60.0]),   # 30 h infusions every 12 h: two or three at once
     (60.0, 0.3, 0.1, 0.0, [0.05, 0.15, 0.25, 0.35, 1.0]),        # 0.3 / 0.1 = 2.9999999999999996: three pending
     (15.0, 6.0, 12.0, 0.5, [0.5, 3.0, 7.0, 20.0, 40.0, 60.0]),   # lag + duration = 3 intervals: one ends at t = 0
+    (12.0, 1.0, 12.0, 0.5, [0.5, 3.0, 7.0, 20.0, 40.0]),         # lag + duration = 2 intervals + 1 h
 ])
 def test_steady_state_with_a_lag_or_an_infusion_longer_than_the_interval_is_the_sum_of_past_doses(amt, lag, ii,
                                                                                                  rate, times):
