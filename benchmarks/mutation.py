@@ -26,7 +26,8 @@ Two mutators:
 
 A run stopped by its time limit (``--time-limit`` per module) keeps its results: running the same command again
 resumes where it stopped (mutmut keeps the result of every mutant tested; the template mutator its JSON file).
-After adding tests, ``--retest`` tests the surviving mutants of a module again with the current tests.
+After adding tests, ``--retest`` tests the surviving mutants of a module again with the current tests (after
+testing those not yet tested, unless ``--survivors-only``: for a partial audit).
 ``--only PATTERN`` (mutmut modules) tests only the mutants whose names match (fnmatch, e.g. ``'*x__text__*'``):
 a partial audit of the functions that changed, reported as such (``tested`` < ``mutants``).
 
@@ -100,14 +101,15 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_metrics.py", "tests/unit/test_metrics_rules.py", "tests/reference/test_nca_infusion.py",
         "tests/unit/test_targets.py", "tests/unit/test_scenarios.py")),
     "nonmem": Spec(("pkpd/nonmem.py",), (
-        "tests/unit/test_nonmem.py", "tests/reference/test_nonmem_golden.py",
+        "tests/unit/test_nonmem.py", "tests/unit/test_nonmem_rules.py", "tests/reference/test_nonmem_golden.py",
         "tests/properties/test_nonmem_properties.py", "tests/reference/test_dosing_rules.py")),
     "simulation": Spec(("pkpd/simulation.py",), ENGINE_TESTS + (
         "tests/unit/test_dosing.py", "tests/unit/test_bad_input.py", "tests/reference/test_unit_conversion.py")),
     "scenarios": Spec(("pkpd/scenarios.py",), ("tests/unit/test_scenarios.py", "tests/unit/test_targets.py",
                                                "tests/unit/test_cli_scenario.py")),
     "population": Spec(("pkpd/population.py",), (
-        "tests/unit/test_population.py", "tests/properties/test_inclusion_criteria.py", "tests/unit/test_nlme.py")),
+        "tests/unit/test_population.py", "tests/unit/test_population_rules.py",
+        "tests/properties/test_inclusion_criteria.py", "tests/unit/test_nlme.py")),
     # pkpd/fitting.py and pkpd/nlme.py only re-export pkpd.estimation (issue 15): the code under audit lives there
     "fitting": Spec(("pkpd/estimation/individual.py", "pkpd/estimation/data.py", "pkpd/estimation/likelihood.py",
                      "pkpd/estimation/uncertainty.py"), (
@@ -191,8 +193,10 @@ def _not_detected(copy: Path, env) -> list[str]:
 
 
 def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: int, retest: bool = False,
-               only: tuple[str, ...] = ()) -> dict:
+               only: tuple[str, ...] = (), survivors_only: bool = False, collect_only: bool = False) -> dict:
     copy = workdir / name
+    if collect_only and not (copy / "pyproject.toml").exists():
+        raise SystemExit(f"{name}: no working copy in {workdir} to collect results from")
     env = dict(os.environ, PKPD_CACHE_DIR=str(workdir / "cache"), MPLBACKEND="Agg")
     if not (copy / "pyproject.toml").exists():
         copy.mkdir(parents=True, exist_ok=True)
@@ -201,7 +205,7 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
             f.write(_mutmut_config(spec, jobs))
         _copy_tests(copy)
     again = []
-    if retest:
+    if retest and not collect_only:
         # tests changed since the survivors were found: new coverage statistics, then those mutants once more
         again = _not_detected(copy, env)
         _copy_tests(copy)
@@ -211,8 +215,12 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
         (copy / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     start = time.perf_counter()
     with open(copy / "mutmut.log", "a") as log:
-        code = _run_group([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *only], copy, env,
-                          log, time_limit)
+        if collect_only:
+            retest, survivors_only, again = True, True, []
+        # --survivors-only: the mutants not yet tested wait for a later run (they are the slowest: mutmut tests the
+        # fastest first), so that a partial audit's survivors can be tested again with new tests in little time
+        code = 0 if retest and survivors_only else _run_group(
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *only], copy, env, log, time_limit)
         left = time_limit - (time.perf_counter() - start)
         if only:
             again = [m for m in again if any(fnmatch.fnmatch(m, pat) for pat in only)]
@@ -224,9 +232,10 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
     stats_file = copy / "mutants" / "mutmut-cicd-stats.json"
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     survivors = []
-    for mutant in _not_detected(copy, env):
-        diff = _short_diff(subprocess.run([sys.executable, "-m", "mutmut", "show", mutant], cwd=copy, env=env,
-                                          capture_output=True, text=True).stdout)
+    names = _not_detected(copy, env)
+    diffs = _diffs(copy, env, names)
+    for mutant in names:
+        diff = _short_diff(diffs.get(mutant, ""))
         survivors.append({"mutant": mutant, "kind": classify(mutant, diff), "diff": diff})
     detected = sum(stats.get(k, 0) for k in ("killed", "timeout", "segfault", "suspicious"))
     tested = detected + stats.get("survived", 0) + stats.get("no_tests", 0)
@@ -238,6 +247,56 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
             "score": detected / tested if tested else math.nan, "text_only_survivors": text_only,
             "score_results": detected / (tested - text_only) if tested > text_only else math.nan,
             "seconds_this_run": round(seconds), "only": list(only), "survivors": survivors}
+
+
+# A mutant's diff, read from mutmut's mutated module directly: each mutant is a function ``x..__mutmut_N`` next to
+# ``x..__mutmut_orig``. (``mutmut show`` parses the whole mutated module with libcst once per mutant: seconds of
+# CPU each for nonmem.py, half an hour for a few hundred survivors on a busy machine.)
+_MUTANT_DEF = re.compile(r"^(\s*)def (x\S+?__mutmut_(?:\d+|orig))\(")
+
+
+def _mutant_functions(path: Path) -> dict[str, list[str]]:
+    lines = path.read_text().splitlines()
+    out, i = {}, 0
+    while i < len(lines):
+        m = _MUTANT_DEF.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        indent, name = len(m.group(1)), m.group(2)
+        j = i + 1
+        while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
+            j += 1
+        real = _function_of(re.sub(r"__mutmut_orig$", "", name))
+        body = [(ln.replace(name, real, 1) if k == 0 else ln)[indent:] for k, ln in enumerate(lines[i:j])]
+        while body and not body[-1].strip():
+            body.pop()
+        out[name] = body
+        i = j
+    return out
+
+
+def _diffs(copy: Path, env, names: list[str]) -> dict:
+    import difflib
+
+    functions: dict[Path, dict] = {}
+    out = {}
+    for name in names:
+        module, function = name.rsplit(".", 1)
+        path = copy / "mutants" / (module.replace(".", "/") + ".py")
+        if path not in functions:
+            functions[path] = _mutant_functions(path) if path.exists() else {}
+        found = functions[path]
+        orig = found.get(re.sub(r"__mutmut_\d+$", "__mutmut_orig", function))
+        if orig is None or function not in found:
+            continue
+        out[name] = "\n".join(difflib.unified_diff(orig, found[function], "a", "b", lineterm=""))
+    return out
+
+
+def collect_mutmut(name: str, spec: Spec, workdir: Path) -> dict:
+    """The results of a module's working copy as they stand (after a run was stopped), without running mutmut."""
+    return run_mutmut(name, spec, workdir, 0.0, 1, collect_only=True)
 
 
 def _run_group(cmd, cwd, env, log, time_limit) -> int | None:
@@ -460,6 +519,10 @@ def main(argv=None) -> int:
     ap.add_argument("--report", action="store_true", help="print the score table of the results so far")
     ap.add_argument("--retest", action="store_true",
                     help="mutmut modules: take the current tests and test the surviving mutants again")
+    ap.add_argument("--collect", action="store_true",
+                    help="mutmut modules: write the results of the working copy as they stand (a run was stopped)")
+    ap.add_argument("--survivors-only", action="store_true",
+                    help="with --retest: test only the surviving mutants again, not the mutants not yet tested")
     ap.add_argument("--only", nargs="+", default=(), metavar="PATTERN",
                     help="mutmut modules: test only the mutants whose names match these fnmatch patterns")
     args = ap.parse_args(argv)
@@ -479,8 +542,11 @@ def main(argv=None) -> int:
         spec = MODULES[name]
         if spec.kind == "template":
             result = run_templates(name, spec, args.workdir, args.time_limit, args.sample, args.seed)
+        elif args.collect:
+            result = collect_mutmut(name, spec, args.workdir)
         else:
-            result = run_mutmut(name, spec, args.workdir, args.time_limit, args.jobs, args.retest, tuple(args.only))
+            result = run_mutmut(name, spec, args.workdir, args.time_limit, args.jobs, args.retest, tuple(args.only),
+                                args.survivors_only)
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in result.items() if k != "survivors"}), flush=True)
     print(report())

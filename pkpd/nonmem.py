@@ -718,7 +718,13 @@ def _num(x) -> str:
     return repr(x)
 
 
+# reasons whose noun is not their first word ("2 comment rows", not "2 comments row")
+_PLURALS = {"blank line": "blank lines", "comment row (C column set)": "comment rows (C column set)"}
+
+
 def _plural(reason: str) -> str:
+    if reason in _PLURALS:
+        return _PLURALS[reason]
     head, _, tail = reason.partition(" ")
     return (head + "s " + tail) if not head.endswith("s") else reason
 

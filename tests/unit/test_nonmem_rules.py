@@ -1,0 +1,330 @@
+"""Rules of pkpd.nonmem that its mutation audit left unguarded (issue 20), one test per rule.
+
+Answers are independent of the code under test: closed forms of one-compartment doses, the same regimen simulated
+through ``pkpd.simulate`` (a different code path: no NONMEM records), counts and row lists worked out by hand
+from the records written in the test, or the dataset built another way (``read_nonmem`` of the records). Each group
+was checked by breaking its rule in pkpd/nonmem.py (one line) and seeing the test fail (listed in the commit
+message). Kept small: it runs in CI and in the mutation audit of the module.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pkpd
+from pkpd.dosing import Bolus, Dose, Infusion, Regimen
+from pkpd.errors import DataError, SimulationError
+from pkpd.nonmem import from_regimen, read_nonmem, simulate_nonmem, simulate_nonmem_file, simulate_rows
+
+IV = pkpd.load_model("pk_1cmt_iv")            # CL 2.8 L/h, V 32 L, dose target "iv" (mg) into "central"
+ORAL = pkpd.load_model("nmtest_1cmt_oral")    # CL 1.1, V 20, KA 1.5; dose targets depot, central (mg)
+TMDD = pkpd.load_model("tmdd")                # dose targets iv (mg) and iv_nmol (nmol) into L; 7 outputs
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return pd.DataFrame([[row.get(c, ".") for c in columns] for row in rows], columns=columns, dtype=object)
+
+
+# ============================================================================ from_regimen
+def test_from_regimen_numbers_subjects_keeps_their_order_and_puts_doses_first():
+    a, b = Regimen.single(Dose(100, "mg")), Regimen.single(Dose(50, "mg"))
+    assert from_regimen(a).subject_ids == (1,)
+    assert from_regimen([a, b]).subject_ids == (1, 2)
+    ds = from_regimen({2: a, 1: b}, times=[0.0, 1.0])             # mapping order, not sorted IDs
+    assert ds.subject_ids == (2, 1)
+    d = ds.data
+    assert d["EVID"].tolist() == [1, 0, 0, 1, 0, 0] and d["TIME"].tolist() == [0, 0, 1, 0, 0, 1]
+    assert d.loc[d["EVID"] == 1, "AMT"].tolist() == [100, 50]
+    # a dose and an observation given at the same time: the dose first
+    obs = pd.DataFrame({"ID": [2], "TIME": [0.0], "DV": [3.0]})
+    d = from_regimen({2: a}, observations=obs).data
+    assert d["EVID"].tolist() == [1, 0] and d["DV"].iloc[1] == 3.0
+
+
+def test_from_regimen_without_doses_and_with_a_grid_of_times():
+    ds = from_regimen(Regimen.none(), times=np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert ds.dose_unit is None and ds.data["TIME"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert (ds.data["EVID"] == 0).all()
+
+
+def test_from_regimen_writes_every_kind_of_infusion_and_reads_back_the_same_regimen():
+    """Rates and durations below 1 (0.5 mg/h, 0.5 h), modelled rate and duration, in a regimen in days: back as
+    the same regimen, and simulated through the records as pkpd.simulate simulates the regimen."""
+    reg = Regimen([Bolus(0, Dose(100, "mg"), "central"), Infusion(0.5, Dose(2, "mg"), rate=0.5, target="central"),
+                   Infusion(1, Dose(20, "mg"), duration=0.5, target="central"),
+                   Infusion(2, Dose(10, "mg"), modelled="rate", target="central"),
+                   Infusion(3, Dose(10, "mg"), modelled="duration", target="central")], "day")
+    ds = from_regimen(reg, times=[0.25, 1.25, 4.0])
+    assert ds.time_unit == "day"
+    d = ds.data
+    doses = d[d["EVID"] == 1]
+    assert doses["RATE"].tolist() == [0.0, 0.5, 0.0, -1.0, -2.0] and doses["DUR"].tolist() == [0, 0, 0.5, 0, 0]
+    back = ds.to_regimens(ORAL)[1]
+    assert back == reg and back.time_unit == "day"
+    # the doses given by rate and duration, simulated from the records and from the regimen itself
+    given = Regimen(reg.administrations[:3], "day")
+    out = simulate_nonmem(ORAL, from_regimen(given, times=[0.25, 0.75, 1.25, 4.0]))
+    sim = pkpd.simulate(ORAL, given.in_time_unit("h"), np.array([0.25, 0.75, 1.25, 4.0]) * 24)
+    np.testing.assert_allclose(out.loc[out["EVID"] == 0, "CP"], sim.outputs["CP"][0], rtol=1e-6)
+
+
+def test_from_regimen_refuses_two_dose_units_and_malformed_observations():
+    with pytest.raises(DataError, match="share one unit"):
+        from_regimen([Regimen.single(Dose(1, "mg")), Regimen.single(Dose(1, "ug"))])
+    for bad in ({"ID": [1], "TIME": [1.0], "DV": [2.0]}, pd.DataFrame({"ID": [1], "TIME": [1.0]})):
+        with pytest.raises(DataError, match="observations must be a DataFrame with columns ID, TIME and DV"):
+            from_regimen(Regimen.single(Dose(1, "mg")), observations=bad)
+
+
+def test_from_regimen_carries_every_observation_column():
+    obs = pd.DataFrame({"ID": [1, 1, 2], "TIME": [0.0, 2.0, 3.0], "DV": [1.5, 0.1, 2.0], "DVID": [1, 1, 1],
+                        "LLOQ": [0.2, 0.2, 0.2], "BLQ": [0, 1, 0], "CENS": [0, 1, 0], "LIMIT": [0.2, 0.25, 0.2]})
+    ds = from_regimen({1: Regimen.single(Dose(100, "mg")), 2: Regimen.single(Dose(50, "mg"))}, observations=obs)
+    got = ds.observations()
+    assert list(got.columns) == ["ROW", "ID", "TIME", "DV", "DVID", "LLOQ", "BLQ", "CENS", "LIMIT"]
+    for c in ("ID", "TIME", "DV", "DVID", "LLOQ", "BLQ", "CENS", "LIMIT"):
+        np.testing.assert_array_equal(got[c].to_numpy(dtype=float), obs[c].to_numpy(dtype=float))
+    assert got["ROW"].tolist() == [2, 3, 5]
+
+
+# ============================================================================ to_regimens and observations
+def test_a_reset_and_dose_on_the_first_record_is_a_dose_later_ones_are_refused():
+    ds = read_nonmem(table([dict(ID=1, TIME=0, EVID=4, AMT=10), dict(ID=1, TIME=2, EVID=1, AMT=5)]), dose_unit="mg")
+    assert ds.to_regimens()[1] == Regimen([Bolus(0, Dose(10, "mg")), Bolus(2, Dose(5, "mg"))])
+    for evid in (3, 4):
+        rows = [dict(ID=1, TIME=0, EVID=1, AMT=10), dict(ID=1, TIME=2, EVID=evid, AMT=5 if evid == 4 else ".")]
+        with pytest.raises(DataError, match="a reset") as info:
+            read_nonmem(table(rows), dose_unit="mg").to_regimens()
+        assert (info.value.row, info.value.column) == (2, "EVID")
+
+
+def test_to_regimens_takes_the_dataset_unit_or_else_each_target_unit():
+    ds = read_nonmem(table([dict(ID=1, TIME=0, AMT=100000, CMT="iv")]), dose_unit="ug")
+    assert ds.to_regimens(IV)[1].administrations[0].dose == Dose(100000, "ug")
+    ds = read_nonmem(table([dict(ID=1, TIME=0, AMT=5, CMT="iv_nmol")]), TMDD, dose_unit="target")
+    assert ds.to_regimens(TMDD)[1].administrations[0].dose == Dose(5, "nmol")
+
+
+def test_a_state_number_maps_to_the_dose_target_of_that_state_not_to_the_first_target(tmp_path):
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    two = Model(name="two_states", time_unit="h", parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)),),
+                states=(State("A", "mg", initial="0", ddt="-k * A"), State("B", "mg", initial="0", ddt="k * A")),
+                outputs=(Output("b", "B", "mg"),),
+                doses=(DoseTarget("into_b", target="B", unit="mg"), DoseTarget("into_a", target="A", unit="mg")))
+    ds = read_nonmem(table([dict(ID=1, TIME=0, AMT=5, CMT=1), dict(ID=1, TIME=1, AMT=5, CMT=2),
+                            dict(ID=1, TIME=2, AMT=5, CMT=".")]), dose_unit="mg")
+    assert [a.target for a in ds.to_regimens(two)[1]] == ["into_a", "into_b", None]
+    path = tmp_path / "doses.csv"
+    path.write_text("ID,TIME,AMT,CMT\n1,0,10,.\n1,1,10,3\n")
+    with pytest.raises(DataError, match="CMT must be a state number from 1 to 2") as info:
+        read_nonmem(path, dose_unit="mg").to_regimens(two)
+    assert (info.value.row, info.value.column) == (2, "CMT") and "doses.csv" in str(info.value)
+
+
+def test_a_dose_factor_that_is_not_finite_names_its_record():
+    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="f_of_x", time_unit="h", parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)),),
+                  covariates=(Covariate("X", "1", 1.0),), states=(State("A", "mg", initial="0", ddt="-k * A"),),
+                  outputs=(Output("a", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg", factor="1 / X"),))
+    rows = [dict(ID=1, TIME=0, AMT=5, X=1), dict(ID=1, TIME=1, AMT=5, X=2), dict(ID=1, TIME=2, AMT=5, X=0)]
+    with pytest.raises(DataError, match=r"bioavailability .* is not finite on this record") as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert info.value.row == 3
+
+
+def test_a_state_number_without_the_model_names_the_row_and_the_file(tmp_path):
+    path = tmp_path / "doses.csv"
+    path.write_text("ID,TIME,AMT,CMT\n1,0,10,.\n1,1,10,2\n")
+    with pytest.raises(DataError, match="CMT 2 is a state number") as info:
+        read_nonmem(path, dose_unit="mg").to_regimens()
+    assert info.value.row == 2 and "doses.csv" in str(info.value)
+
+
+def test_observations_default_to_the_first_output_and_number_outputs_from_one():
+    ds = read_nonmem(table([dict(ID=1, TIME=0, AMT=1), dict(ID=1, TIME=1, DV=0.5), dict(ID=1, TIME=2, DV=0.4, DVID=2),
+                            dict(ID=1, TIME=3, DV=0.3, DVID=7)]), dose_unit="mg")
+    obs = ds.observations(TMDD)
+    names = TMDD.output_names
+    assert obs["output"].tolist() == [names[0], names[1], names[6]]
+    assert list(obs.columns) == ["ROW", "ID", "TIME", "DV", "DVID", "output"]
+    bad = read_nonmem(table([dict(ID=1, TIME=0, AMT=1), dict(ID=1, TIME=1, DV=0.5, DVID=2.5)]), dose_unit="mg")
+    with pytest.raises(DataError, match=r"DVID must be an output number from 1 to 7 .*; got 2\.5") as info:
+        bad.observations(TMDD)
+    assert info.value.row == 2
+    with pytest.raises(DataError, match="got 8$|got 8 ") as info:
+        read_nonmem(table([dict(ID=1, TIME=0, AMT=1), dict(ID=1, TIME=1, DV=0.5, DVID=8)]),
+                    dose_unit="mg").observations(TMDD)
+
+
+def test_summary_counts_records_and_lists_ignored_rows_as_ranges(tmp_path):
+    rows = [dict(C=".", ID=1, TIME=0, EVID=1, MDV=1, AMT=10), dict(C=".", ID=1, TIME=0.5, EVID=1, MDV=1, AMT=10),
+            dict(C=".", ID=1, TIME=1, EVID=4, MDV=1, AMT=10),
+            dict(C=".", ID=1, TIME=2, EVID=0, MDV=0, DV=3.0), dict(C=".", ID=1, TIME=3, EVID=0, MDV=1, DV=2.0),
+            dict(C=".", ID=1, TIME=4, EVID=2, MDV=1), dict(C=".", ID=2, TIME=0, EVID=0, MDV=0, DV=1.0)]
+    rows += [dict(C="C", ID=9, TIME=0)] * 3 + [dict(C=".", ID=2, TIME=t, EVID=0, MDV=1) for t in (1, 2)]
+    rows += [dict(C="C" if k % 2 else ".", ID=2, TIME=3 + k, EVID=0, MDV=1) for k in range(18)]
+    ds = read_nonmem(table(rows), dose_unit="mg")
+    lines = ds.summary().splitlines()
+    # 7 + 2 + 9 records used; doses: EVID 1 and 4; observations: EVID 0 (DV given and MDV 0: rows 4 and 7)
+    assert lines[0] == "18 records, 2 subjects: 3 dose records, 14 observation records (2 with DV)"
+    assert lines[1] == "ignored: 1 observation with MDV=1 (row 5)"
+    assert lines[2] == "ignored: 12 comment rows (C column set) (rows 8-10, 14, 16, 18, 20, 22, 24, 26, ...)"
+    assert lines[3] == ("ignored: 11 observations without DV (rows 11-13, 15, 17, 19, 21, 23, 25, 27, ...)")
+    assert len(lines) == 4
+    assert repr(ds) == "NonmemDataset(18 records, 2 subjects; 24 rows ignored, see .summary())"
+    # exactly eight ranges are all shown
+    eight = [dict(C="C" if k % 2 else ".", ID=1, TIME=k, AMT=1 if k == 0 else ".") for k in range(16)]
+    assert read_nonmem(table(eight), dose_unit="mg").summary().splitlines()[1] == (
+        "ignored: 8 comment rows (C column set) (rows 2, 4, 6, 8, 10, 12, 14, 16)")
+    path = tmp_path / "blank.csv"
+    path.write_text("ID,TIME,AMT\n1,0,1\n\n\n1,1,.\n")
+    blank = read_nonmem(path, dose_unit="mg")
+    assert blank.summary().splitlines()[1:] == [
+        "ignored: 2 blank lines (rows 2-3)", "ignored: 1 observation without DV (row 4)"]
+    assert repr(blank) == f"NonmemDataset(2 records, 1 subjects from {str(path)!r}; 3 rows ignored, see .summary())"
+
+
+# ============================================================================ files
+def test_simulate_nonmem_file_reads_with_the_model_and_options_and_writes_ten_digits(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("ID,TIME,AMT,CMT,DV\n1,0,100,2,.\n1,60,.,.,.\n1,1440,.,.,.\n")
+    out_path = tmp_path / "out.csv"
+    model = ORAL.with_parameters(KA=2.0)
+    out = simulate_nonmem_file(model, data, out_path, time_unit="min", dose_unit="mg", params={"CL": 2.2})
+    k = 2.2 / 20
+    expected = 1000 * 100 / 20 * np.exp(-k * np.array([0.0, 1.0, 24.0]))  # central bolus (CMT 2) [ng/mL], hours
+    np.testing.assert_allclose(out["CP"], expected, rtol=1e-7)
+    text = out_path.read_text().splitlines()
+    assert text[0] == "ID,TIME,EVID,CP"
+    last = text[-1].split(",")
+    assert last[:3] == ["1", "1440", "0"] and last[3] == f"{expected[-1]:.10g}"
+    # the dose unit is stated when the data are read, and the message lists the model's dose targets
+    with pytest.raises(DataError, match=r"doses: depot \[mg\], central \[mg\]"):
+        simulate_nonmem_file(model, data, tmp_path / "x.csv", time_unit="min")
+    with pytest.raises(SimulationError):
+        simulate_nonmem_file(model, data, tmp_path / "x.csv", time_unit="min", dose_unit="mg",
+                             settings=pkpd.SolverSettings(method="tsit5", max_steps=2))
+
+
+# ============================================================================ simulate_rows (estimators)
+def test_simulate_rows_equals_simulate_nonmem_subject_by_subject_with_each_parameter_row():
+    """The estimators' batch: row r = subject subjects[r] with parameter row params[r] (model order), padded with
+    NaN past the subject's records; equal to simulate_nonmem of that subject alone with those parameters."""
+    from pkpd.simulation import compiled_for
+
+    rows = [dict(ID=1, TIME=0, AMT=100, CMT=2), dict(ID=1, TIME=1, DV=1.0), dict(ID=1, TIME=6, DV=1.0),
+            dict(ID=2, TIME=0, AMT=50, CMT=1, SS=1, II=12), dict(ID=2, TIME=2, DV=1.0)]
+    ds = read_nonmem(table(rows), ORAL, dose_unit="mg")
+    cm = compiled_for(ORAL, "cpu")
+    params = np.array([[1.1, 20.0, 1.5], [2.0, 30.0, 1.0], [1.5, 25.0, 0.5]])        # CL, V, KA
+    subjects = np.array([1, 0, 1])
+    out, ok = simulate_rows(cm, ds, params, subjects, pkpd.SolverSettings())
+    assert out.shape == (3, 3, 1) and ok.tolist() == [True, True, True]
+    for r, s in enumerate(subjects):
+        sid = ds.subject_ids[s]
+        one = read_nonmem(table([x for x in rows if x["ID"] == sid]), ORAL, dose_unit="mg")
+        ref = simulate_nonmem(ORAL, one, params=dict(zip(ORAL.parameter_names, params[r])))["CP"].to_numpy()
+        np.testing.assert_allclose(out[r, :ref.size, 0], ref, rtol=1e-10)
+        assert np.isnan(out[r, ref.size:, 0]).all()
+    # the closed form for subject ID 1 with row 2: bolus into central, C = 100 / V exp(-CL/V t) [ng/mL]
+    np.testing.assert_allclose(out[1, :, 0], 1e5 / 30 * np.exp(-2 / 30 * np.array([0.0, 1.0, 6.0])), rtol=1e-10)
+    empty, ok = simulate_rows(cm, ds, np.zeros((0, 3)), np.zeros(0, dtype=int), pkpd.SolverSettings())
+    assert empty.shape == (0, 3, 1) and ok.size == 0
+    # the same subject in adjacent rows stays two simulations
+    twice, ok = simulate_rows(cm, ds, params[:2], np.array([0, 0]), pkpd.SolverSettings())
+    np.testing.assert_allclose(twice[1, :, 0], 1e5 / 30 * np.exp(-2 / 30 * np.array([0.0, 1.0, 6.0])), rtol=1e-10)
+    np.testing.assert_allclose(twice[0, :, 0], 1e5 / 20 * np.exp(-1.1 / 20 * np.array([0.0, 1.0, 6.0])), rtol=1e-10)
+
+
+def test_simulate_rows_marks_the_rows_that_fail_and_keeps_the_others():
+    """A row the solver cannot finish (an absorption rate of 1e7/h with 200 explicit steps) is NaN and not ok; the
+    other rows are solved. Parameters that are not finite fail the whole batch quietly (all rows not ok)."""
+    from pkpd.simulation import compiled_for
+
+    rows = [dict(ID=1, TIME=0, AMT=100, CMT=1), dict(ID=1, TIME=1, DV=1.0), dict(ID=1, TIME=6, DV=1.0)]
+    ds = read_nonmem(table(rows), ORAL, dose_unit="mg")
+    cm = compiled_for(ORAL, "cpu")
+    params = np.array([[1.1, 20.0, 1.5], [1.1, 20.0, 1e7], [1.5, 25.0, 0.5]])
+    settings = pkpd.SolverSettings(method="tsit5", max_steps=200)
+    out, ok = simulate_rows(cm, ds, params, np.array([0, 0, 0]), settings)
+    assert ok.tolist() == [True, False, True] and np.isnan(out[1]).all()
+    ref = simulate_nonmem(ORAL, ds, params=dict(zip(ORAL.parameter_names, params[2])), settings=settings)["CP"]
+    np.testing.assert_allclose(out[2, :, 0], ref, rtol=1e-12)
+    out, ok = simulate_rows(cm, ds, np.array([[np.nan, 20.0, 1.5]]), np.array([0]), pkpd.SolverSettings())
+    assert ok.dtype == bool and not ok.any() and np.isnan(out).all()
+
+
+def test_a_bolus_of_exactly_one_unit_is_given():
+    out = simulate_nonmem(ORAL, read_nonmem(table([dict(ID=1, TIME=0, AMT=1, CMT=2), dict(ID=1, TIME=2)]),
+                                            dose_unit="mg"))
+    np.testing.assert_allclose(out["CP"], 1000 / 20 * np.exp(-1.1 / 20 * np.array([0.0, 2.0])), rtol=1e-10)
+
+
+def test_a_non_numeric_model_column_names_its_first_bad_row():
+    model = IV
+    frame = table([dict(ID=1, TIME=0, AMT=10, CL=2.8), dict(ID=1, TIME=1, CL="inf"), dict(ID=1, TIME=2, CL="big")])
+    ds = read_nonmem(frame, dose_unit="mg")
+    with pytest.raises(DataError, match="non-numeric values; got 'inf'") as info:
+        simulate_nonmem(model, ds)
+    assert (info.value.row, info.value.column) == (2, "CL")
+    assert math.isfinite(float(simulate_nonmem(model, read_nonmem(table([dict(ID=1, TIME=0, AMT=10)]),
+                                                                  dose_unit="mg"))["conc"].iloc[0]))
+
+
+# ======================================================================= steady states with long lags and infusions
+def _superposed(times, starts, amount, duration, k, v):
+    """Concentration [ng/mL] of a one-compartment central compartment: the sum of single doses (boluses, or
+    infusions of ``amount`` over ``duration``) starting at ``starts``."""
+    t = np.asarray(times, dtype=float)[:, None]
+    s = np.asarray(starts, dtype=float)[None, :]
+    after = t > s
+    if duration == 0:
+        a = np.where(after, amount * np.exp(-k * np.where(after, t - s, 0.0)), 0.0)
+    else:
+        on = np.clip(t - s, 0.0, duration)
+        a = amount / duration / k * (1 - np.exp(-k * on)) * np.exp(-k * np.clip(t - s - duration, 0.0, None))
+    return 1000 * a.sum(axis=1) / v
+
+
+@pytest.mark.parametrize(("amt", "lag", "ii", "rate", "times"), [
+    (60.0, 15.0, 12.0, 0.0, [0.0, 1.0, 5.0, 16.0, 20.0, 40.0]),  # a lag longer than the interval: one dose pending
+    (15.0, 5.0, 12.0, 0.5, [0.5, 3.0, 7.0, 20.0, 40.0, 60.0]),   # 30 h infusions every 12 h: two or three at once
+    (60.0, 0.3, 0.1, 0.0, [0.05, 0.15, 0.25, 0.35, 1.0]),        # 0.3 / 0.1 = 2.9999999999999996: three pending
+    (15.0, 6.0, 12.0, 0.5, [0.5, 3.0, 7.0, 20.0, 40.0, 60.0]),   # lag + duration = 3 intervals: one ends at t = 0
+    (12.0, 1.0, 12.0, 0.5, [0.5, 3.0, 7.0, 20.0, 40.0]),         # lag + duration = 2 intervals + 1 h
+])
+def test_steady_state_with_a_lag_or_an_infusion_longer_than_the_interval_is_the_sum_of_past_doses(amt, lag, ii,
+                                                                                                 rate, times):
+    """SS=1 at t = 0 (AMT into central every II, no ADDL): the state is that of the doses at lag + II m, m <= 0,
+    given forever; the reference adds the past doses one by one (back to exp(-k t) < 1e-16)."""
+    rows = [dict(ID=1, TIME=0, AMT=amt, CMT=2, SS=1, II=ii, RATE=rate, LAGT=lag)]
+    rows += [dict(ID=1, TIME=t, LAGT=lag) for t in times]
+    out = simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))
+    k = 1.1 / 20
+    starts = [lag + ii * m for m in range(-int(700 / ii), 1)]
+    expected = _superposed(times, starts, amt, amt / rate if rate else 0.0, k, 20.0)
+    np.testing.assert_allclose(out["CP"].to_numpy()[1:], expected, rtol=1e-7)
+
+
+def test_steady_states_of_several_subjects_solved_together_are_each_their_own():
+    """The three kinds of steady state above in one dataset (solved as one batch, each problem with its own clearance
+    from a CL column): each subject's curve is still the sum of its own past doses."""
+    cases = [(60.0, 15.0, 12.0, 0.0, 0.9, [1.0, 5.0, 16.0, 40.0]), (15.0, 5.0, 12.0, 0.5, 1.1, [3.0, 7.0, 20.0, 60.0]),
+             (60.0, 0.3, 0.1, 0.0, 1.3, [0.05, 0.15, 0.35, 1.0])]
+    rows = []
+    for sid, (amt, lag, ii, rate, cl, times) in enumerate(cases, 1):
+        rows.append(dict(ID=sid, TIME=0, AMT=amt, CMT=2, SS=1, II=ii, RATE=rate, LAGT=lag, CL=cl))
+        rows += [dict(ID=sid, TIME=t, LAGT=lag, CL=cl) for t in times]
+    out = simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))
+    for sid, (amt, lag, ii, rate, cl, times) in enumerate(cases, 1):
+        starts = [lag + ii * m for m in range(-int(700 / ii), 1)]
+        expected = _superposed(times, starts, amt, amt / rate if rate else 0.0, cl / 20, 20.0)
+        got = out.loc[(out["ID"] == sid) & (out["EVID"] == 0), "CP"].to_numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-7, err_msg=f"subject {sid}")
