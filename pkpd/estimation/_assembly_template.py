@@ -154,8 +154,9 @@ typedef struct {
     double *V, *Y, *X, *Z;
     double *f, *f0, *m, *R, *t1, *t2, *t3, *t4;
     double *Mo, *Ro;     /* FO: per observation m and R */
-    double *Mi, *dCt, *Cm, *Hq, *Kq, *Tq;   /* FO information: C^-1 dC_c per phi coordinate, one dC (and dC H), C^-1 dmu_c,
-                                            C^-1 G, G' C^-1 G, G' C^-1 dC_c C^-1 G */
+    /* FO information: C^-1 dC_c per phi coordinate, one dC (and dC H), C^-1 dmu_c, C^-1 G, G' C^-1 G and
+       G' C^-1 dC_c C^-1 G */
+    double *Mi, *dCt, *Cm, *Hq, *Kq, *Tq;
     double *C, *G, *GO, *Cr, *M, *Pm;
     double *A0, *dA, *LU, *Ai, *tr, *wv, *dl;   /* modes 0, 1: the q x q algebra */
     int64_t *piv;
