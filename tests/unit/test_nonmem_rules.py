@@ -329,3 +329,15 @@ def test_steady_states_of_several_subjects_solved_together_are_each_their_own(n_
         expected = _superposed(times, starts, amt, amt / rate if rate else 0.0, cl / 20, 20.0)
         got = out.loc[(out["ID"] == sid) & (out["EVID"] == 0), "CP"].to_numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-7, err_msg=f"subject {sid}")
+
+
+@pytest.mark.parametrize(("sid", "shown"), [(3, "subject 3"), (2.5, "subject 2.5")])
+def test_a_steady_state_that_does_not_converge_names_the_subject_as_in_the_data(sid, shown):
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="accumulate", time_unit="h", parameters=(Parameter("k", 0.0, "1/h", (0.0, 1.0)),),
+                  states=(State("A", "mg", initial="0", ddt="-k * A"),), outputs=(Output("amount", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    with pytest.raises(SimulationError, match="steady state") as info:
+        simulate_nonmem(model, read_nonmem(table([dict(ID=sid, TIME=5, AMT=10, SS=1, II=12)]), dose_unit="mg"))
+    assert str(info.value).startswith(f"{shown}, t = 5:")
