@@ -313,11 +313,12 @@ def test_steady_state_with_a_lag_or_an_infusion_longer_than_the_interval_is_the_
     np.testing.assert_allclose(out["CP"].to_numpy()[1:], expected, rtol=1e-7)
 
 
-def test_steady_states_of_several_subjects_solved_together_are_each_their_own():
-    """The three kinds of steady state above in one dataset (solved as one batch, each problem with its own clearance
+@pytest.mark.parametrize("n_subjects", [2, 3])
+def test_steady_states_of_several_subjects_solved_together_are_each_their_own(n_subjects):
+    """The kinds of steady state above in one dataset (solved as one batch, each problem with its own clearance
     from a CL column): each subject's curve is still the sum of its own past doses."""
     cases = [(60.0, 15.0, 12.0, 0.0, 0.9, [1.0, 5.0, 16.0, 40.0]), (15.0, 5.0, 12.0, 0.5, 1.1, [3.0, 7.0, 20.0, 60.0]),
-             (60.0, 0.3, 0.1, 0.0, 1.3, [0.05, 0.15, 0.35, 1.0])]
+             (60.0, 0.3, 0.1, 0.0, 1.3, [0.05, 0.15, 0.35, 1.0])][-n_subjects:]
     rows = []
     for sid, (amt, lag, ii, rate, cl, times) in enumerate(cases, 1):
         rows.append(dict(ID=sid, TIME=0, AMT=amt, CMT=2, SS=1, II=ii, RATE=rate, LAGT=lag, CL=cl))
@@ -328,3 +329,15 @@ def test_steady_states_of_several_subjects_solved_together_are_each_their_own():
         expected = _superposed(times, starts, amt, amt / rate if rate else 0.0, cl / 20, 20.0)
         got = out.loc[(out["ID"] == sid) & (out["EVID"] == 0), "CP"].to_numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-7, err_msg=f"subject {sid}")
+
+
+@pytest.mark.parametrize(("sid", "shown"), [(3, "subject 3"), (2.5, "subject 2.5")])
+def test_a_steady_state_that_does_not_converge_names_the_subject_as_in_the_data(sid, shown):
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="accumulate", time_unit="h", parameters=(Parameter("k", 0.0, "1/h", (0.0, 1.0)),),
+                  states=(State("A", "mg", initial="0", ddt="-k * A"),), outputs=(Output("amount", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    with pytest.raises(SimulationError, match="steady state") as info:
+        simulate_nonmem(model, read_nonmem(table([dict(ID=sid, TIME=5, AMT=10, SS=1, II=12)]), dose_unit="mg"))
+    assert str(info.value).startswith(f"{shown}, t = 5:")
