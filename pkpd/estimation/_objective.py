@@ -290,9 +290,8 @@ class PopulationObjective:
         """The predictions f (1, n, J) at the random effects ``eta`` (n, q), their derivatives by eta
         (1, n, J, q) and the predictions at eta = 0 (1, n, J), for the diagnostics table; None where a subject
         cannot be solved."""
-        layout, n, q = self.layout, self.prob.n, self.q
-        theta, _, _ = layout.unpack(x[None, :])
-        theta_i = np.broadcast_to(layout.subject_theta(x[None, :], theta)[0], (n, theta.shape[1])).copy()
+        n, q = self.prob.n, self.q
+        theta_i = self._subject_typicals(x, self.layout.unpack(x[None, :])[0])
         f, status = self._predictions(theta_i, eta)
         if np.any(status != 0):
             return None
@@ -303,6 +302,12 @@ class PopulationObjective:
                 return None
             f0 = F0.v
         return f.v[None], f.d1[None, ..., :q], f0[None]
+
+    def _subject_typicals(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Each subject's typical parameter values at ``x`` (n, n_params; covariate effects applied), from the
+        typical values ``theta`` that ``layout.unpack`` gives (1, n_params)."""
+        return np.broadcast_to(self.layout.subject_theta(x[None, :], theta)[0],
+                               (self.prob.n, theta.shape[1])).copy()
 
     def _individual(self, theta_i, eta):
         P = theta_i.copy()
@@ -377,7 +382,7 @@ class PopulationObjective:
         prob, layout = self.prob, self.layout
         self.n_evaluations += 1
         theta, omega, errs = layout.unpack(x[None, :])
-        theta_i = np.broadcast_to(layout.subject_theta(x[None, :], theta)[0], (prob.n, theta.shape[1])).copy()
+        theta_i = self._subject_typicals(x, theta)
         errs = errs[0]
         omega = omega[0]
         n, q = prob.n, self.q

@@ -327,14 +327,11 @@ class _Records:
     position: np.ndarray | None = None   # (n_obs,) each observation's record among its subject's records
 
     def locate(self, rows: np.ndarray, subject: np.ndarray) -> _Records:
-        import pandas as pd
-
         t = self.dataset.table
-        ids = t["ID"].to_numpy()
         row_col = t["ROW"].to_numpy()
         where = {}
-        for sid in pd.unique(ids):
-            for k, r in enumerate(row_col[ids == sid]):
+        for positions in _rows_by_subject(t).values():
+            for k, r in enumerate(row_col[positions]):
                 where[int(r)] = k
         return dataclasses.replace(self, position=np.array([where[int(r)] for r in rows], dtype=np.int64))
 

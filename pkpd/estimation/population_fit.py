@@ -1085,12 +1085,12 @@ def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray
     import pandas as pd
 
     theta, omega, errs = layout.unpack(x)
-    theta = layout.subject_theta(x[None, :], theta)
     q, n = prob.q, prob.n
     got = engine.predictions_at(x, eta) if engine is not None and engine.method != "laplace" else None
     if got is not None:
         f, G, f0 = got
     else:
+        theta = layout.subject_theta(x[None, :], theta)
         f, G = prob.predict_grad(theta, eta[None])
         # FO has no EBEs: the population predictions are those at eta = 0 just solved
         f0 = f if not np.any(eta) else prob.predict_grad(theta, np.zeros((1, n, q)), grad=False)[0]
