@@ -82,6 +82,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import FitError
+from .population import transform
 
 __all__ = ["SaemSettings"]
 
@@ -346,15 +347,8 @@ class _Likelihood:
         P = np.repeat(typical, eta.shape[0], axis=0)
         for dist, cols in self._groups:
             idx = prob.eta_index[cols]
-            t = typical[0][:, idx]
-            e = eta[..., cols]
             with np.errstate(all="ignore"):
-                if dist == "lognormal":
-                    P[..., idx] = t * np.exp(e)
-                elif dist == "normal":
-                    P[..., idx] = t + e
-                else:
-                    P[..., idx] = 1.0 / (1.0 + np.exp(-(np.log(t / (1.0 - t)) + e)))
+                P[..., idx] = transform(dist, typical[0][:, idx], eta[..., cols])
         return P
 
     def predict(self, typical: np.ndarray, eta: np.ndarray) -> np.ndarray:
