@@ -17,7 +17,7 @@ Usage::
     python benchmarks/bayes.py sbc --replicates 200 [--warmup 300 --draws 400] [--start 100]
     python benchmarks/bayes.py combine sbc_log_1 [sbc_log_2 ...]
     python benchmarks/bayes.py reference [--draws 500 --long-draws 4000 --long-warmup 1000]
-    python benchmarks/bayes.py msc [--warmup 500 --draws 1000] [--sampler pkpd|numpyro]
+    python benchmarks/bayes.py msc [--warmup 500 --draws 1000] [--sampler pkpd|numpyro] [--workers 2]
     python benchmarks/bayes.py compare msc_log_1 msc_log_2
 """
 
@@ -120,7 +120,7 @@ def reference(n_draws: int = 500, long_draws: int = 4000, long_warmup: int = 100
                       "long_warmup": long_warmup, "chains": short.n_chains}, indent=1))
 
 
-def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads: int = 1):
+def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads: int = 1, workers: int = 1):
     import pandas as pd
 
     import pkpd
@@ -140,12 +140,14 @@ def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads
               error={"PGE2": pkpd.Proportional(cv=0.15), "IL10": pkpd.Proportional(cv=0.15)}, sampler=sampler)
     if sampler == "pkpd":
         kw["threads"] = threads
-    t0, c0 = time.perf_counter(), time.process_time()
+        if workers > 1:
+            kw["workers"] = workers
+    t0, c0 = time.perf_counter(), _cpu()
     pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)     # traces and compiles once
-    compile_wall, compile_cpu = time.perf_counter() - t0, time.process_time() - c0
-    t0, c0 = time.perf_counter(), time.process_time()
+    compile_wall, compile_cpu = time.perf_counter() - t0, _cpu() - c0
+    t0, c0 = time.perf_counter(), _cpu()
     post = pkpd.sample(model, data, seed=1, n_warmup=n_warmup, n_draws=n_draws, **kw)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
     print(post)
     ess = float(post.summary["ess_bulk"].min())
     steps = post.leapfrog_steps + post.warmup_leapfrog_steps
@@ -154,6 +156,7 @@ def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads
     draws_share = post.leapfrog_steps / steps if post.warmup_leapfrog_steps else float("nan")
     print(json.dumps({"msc_one_subject": {
         "sampler": post.sampler, "engine_threads": _threads(), "chain_threads": kw.get("threads", 1),
+        "worker_processes": kw.get("workers", 1),
         "min_bulk_ess": ess, "max_rhat": float(post.summary["rhat"].max()), "divergences": post.divergences,
         "n_warmup": n_warmup, "n_draws": n_draws, "chains": post.n_chains, "derivatives": post.derivatives,
         "leapfrog_steps_after_warmup": post.leapfrog_steps, "leapfrog_steps_warmup": post.warmup_leapfrog_steps,
@@ -169,6 +172,12 @@ def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads
         "load_average_1_5_15": os.getloadavg(),
         "summary": {r["name"]: {"mean": r["mean"], "sd": r["sd"], "ess_bulk": r["ess_bulk"], "rhat": r["rhat"]}
                     for _, r in post.summary.iterrows()}}}))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished worker processes."""
+    t = os.times()
+    return time.process_time() + t.children_user + t.children_system
 
 
 def _threads() -> int:
@@ -206,6 +215,7 @@ if __name__ == "__main__":
     ap.add_argument("--long-draws", type=int, default=4000, help="reference: draws of the long run")
     ap.add_argument("--sampler", default="pkpd", choices=["pkpd", "numpyro"], help="msc: the NUTS implementation")
     ap.add_argument("--chain-threads", type=int, default=1, help="msc: threads driving the chains (pkpd sampler)")
+    ap.add_argument("--workers", type=int, default=1, help="msc: worker processes for the chains (pkpd sampler)")
     ap.add_argument("--long-warmup", type=int, default=1000, help="reference: warm-up of the long run")
     a = ap.parse_args()
     if a.what == "sbc":
@@ -217,4 +227,5 @@ if __name__ == "__main__":
     elif a.what == "reference":
         reference(n_draws=a.draws or 500, long_draws=a.long_draws, long_warmup=a.long_warmup)
     else:
-        msc(n_warmup=a.warmup or 500, n_draws=a.draws or 1000, sampler=a.sampler, threads=a.chain_threads)
+        msc(n_warmup=a.warmup or 500, n_draws=a.draws or 1000, sampler=a.sampler, threads=a.chain_threads,
+            workers=a.workers)

@@ -1,11 +1,12 @@
-"""NUTS through numpyro, with the likelihood and its gradient from pkpd's compiled engine (private; the optional
-extra ``pkpd[bayes]``; only :func:`pkpd.sample` imports this module).
+"""NUTS through numpyro (``pkpd.sample(sampler="numpyro")``), with the likelihood and its gradient from pkpd's
+compiled engine (private; the optional extra ``pkpd[bayes]``; only :func:`pkpd.sample` imports this module).
 
 The log posterior's prior part is written in JAX (priors, transforms and their Jacobians, Omega, non-centred random
-effects), so numpyro differentiates it; the log-likelihood of the data and its gradient by the individual
-parameters and the residual-error parameters come from one ``jax.pure_callback`` per gradient evaluation
-(every chain at once: :class:`pkpd.bayes._Likelihood`, which solves the model with its forward sensitivity
-equations in one batch call of the compiled engine), wrapped in a ``jax.custom_vjp``.
+effects; the same density as :class:`pkpd._prior_part.PriorPart`, which pkpd's own sampler uses in numpy, and a
+unit test holds the two equal), so numpyro differentiates it; the log-likelihood of the data and its gradient by
+the individual parameters and the residual-error parameters come from one ``jax.pure_callback`` per gradient
+evaluation (every chain at once: :class:`pkpd.bayes._Likelihood`, which solves the model with its forward
+sensitivity equations in one batch call of the compiled engine), wrapped in a ``jax.custom_vjp``.
 
 The compiled program is cached (:func:`program`): the JAX code depends only on the *structure* of the problem
 (priors, bounds, transforms, sizes, sampler settings), never on the data, which the callback reads from a mutable
@@ -22,6 +23,8 @@ from collections import OrderedDict
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._prior_part import unconstrain  # noqa: F401  (the starting values' scale, shared)
 
 jax.config.update("jax_enable_x64", True)
 
@@ -60,18 +63,6 @@ def _constrain(u, lo: float, hi: float):
     if math.isfinite(hi):
         return hi - jnp.exp(u), u
     return u, 0.0 * u
-
-
-def unconstrain(v, lo: float, hi: float) -> float:
-    """Inverse of :func:`_constrain` (numpy, for starting values)."""
-    if math.isfinite(lo) and math.isfinite(hi):
-        p = (v - lo) / (hi - lo)
-        return math.log(p / (1 - p))
-    if math.isfinite(lo):
-        return math.log(v - lo)
-    if math.isfinite(hi):
-        return math.log(hi - v)
-    return float(v)
 
 
 class Slot:
@@ -134,96 +125,6 @@ def program(key: str, build, *, n_chains: int, n_warmup: int, n_draws: int, targ
 
 
 _PROGRAMS: OrderedDict = OrderedDict()
-
-
-def prior_program(key: str, build):
-    """The cached pair of jitted functions of the prior part of a problem structure ``key`` for pkpd's own sampler
-    (:mod:`pkpd.hmc`), vectorised over chains:
-
-    * ``forward(z)`` (B, d) -> the log density without the likelihood (B,), the individual parameters psi
-      (B, n, p) and the residual-error parameters e (B, n_e) at z;
-    * ``backward(z, g_psi, g_e)`` -> the gradient by z of that log density plus <g_psi, psi(z)> + <g_e, e(z)>: with
-      the likelihood's gradients by psi and e, the gradient of the whole log posterior (the chain rule through the
-      transforms, Omega and the random effects in JAX, the likelihood's own derivatives from the host).
-    """
-    hit = _PRIOR_PROGRAMS.get(key)
-    if hit is not None:
-        _PRIOR_PROGRAMS.move_to_end(key)
-        return hit
-
-    def parts(z):
-        box = {}
-
-        def capture(psi, e):
-            box["psi"], box["e"] = psi, e
-            return 0.0
-
-        lp = build(capture)(z)
-        return lp, box["psi"], box["e"]
-
-    def linear(z, g_psi, g_e):
-        lp, psi, e = parts(z)
-        return lp + jnp.sum(g_psi * psi) + jnp.sum(g_e * e)
-
-    pair = (jax.jit(jax.vmap(parts)), jax.jit(jax.vmap(jax.grad(linear))))
-    _PRIOR_PROGRAMS[key] = pair
-    while len(_PRIOR_PROGRAMS) > _MAX_PROGRAMS:
-        _PRIOR_PROGRAMS.popitem(last=False)
-    return pair
-
-
-_PRIOR_PROGRAMS: OrderedDict = OrderedDict()
-_SMALL_BATCH = 16       # rows (chains x subjects) per batch solve below which the engine uses one thread
-
-
-def run_pkpd_nuts(pair, likelihood, init: np.ndarray, seed: int, *, n_warmup: int, n_draws: int,
-                  target_accept: float, max_tree_depth: int, threads: int = 1):
-    """pkpd's NUTS (:func:`pkpd.hmc.nuts`) on the log posterior: the prior part from ``pair``
-    (:func:`prior_program`), the likelihood and its gradient from the host; draws (n_chains, n_draws, d),
-    divergences and leapfrog steps per iteration (n_chains, n_draws), and the :class:`pkpd.hmc.NutsRun`."""
-    from .hmc import nuts
-
-    forward, backward = pair
-    n_chains = init.shape[0]
-
-    def log_density(z):
-        b = z.shape[0]
-        # always the full batch of chains (a finished chain's row repeated): one compiled shape
-        zp = z if b == n_chains else np.concatenate([z, np.repeat(z[:1], n_chains - b, axis=0)])
-        lp, psi, e = forward(zp)
-        psi, e = np.asarray(psi), np.asarray(e)
-        ll, g_psi, g_e = likelihood(psi[:b], e[:b])
-        if b < n_chains:
-            g_psi = np.concatenate([g_psi, np.zeros((n_chains - b,) + g_psi.shape[1:])])
-            g_e = np.concatenate([g_e, np.zeros((n_chains - b,) + g_e.shape[1:])])
-        grad = np.asarray(backward(zp, g_psi, g_e))[:b]
-        total = np.asarray(lp)[:b] + ll
-        bad = ~(np.isfinite(total) & np.all(np.isfinite(grad), axis=1))
-        if bad.any():
-            total = np.where(bad, -np.inf, total)
-            grad = np.where(bad[:, None], 0.0, grad)
-        return total, grad
-
-    from . import _native
-
-    saved = list(_native._THREADS)
-    # the cores go to the chain groups (each group's batch solve on one thread); and a batch of a few subjects is
-    # solved on one thread: starting threads for ~0.5 ms of work cost more than they save (one MSC subject, 4
-    # chains: 25 % more CPU and twice the wall time with 2 engine threads on a busy 2-core machine)
-    subjects = getattr(getattr(likelihood, "host", None), "n", 1)
-    if threads > 1 or init.shape[0] * subjects < _SMALL_BATCH:
-        _native.set_threads(1)
-    try:
-        run = nuts(log_density, init, n_warmup=n_warmup, n_draws=n_draws, seed=seed, target_accept=target_accept,
-                   max_tree_depth=max_tree_depth, threads=threads)
-    except FloatingPointError as err:
-        from .errors import FitError
-
-        raise FitError(f"{err}: the log posterior (priors and likelihood) is not finite at the starting values; "
-                       "check the parameters' values against their bounds and the data") from None
-    finally:
-        _native._THREADS[:] = saved
-    return run.draws, run.diverging, run.num_steps, run
 
 
 def run_nuts(slot: Slot, mcmc, likelihood, init: np.ndarray, seed: int):

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time as _time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -255,6 +256,8 @@ class _SensitivityHost:
         self.n, self.J, self.p = prob.n, prob.J, len(index)
         self.n_calls = 0
         self._layouts = {}
+        self._observed = {}
+        self.all_log = bool(self.log.all())
 
     def __call__(self, psi: np.ndarray):
         psi = np.asarray(psi, dtype=float)
@@ -280,6 +283,84 @@ class _SensitivityHost:
         # d/d(log v) = v d/dv; the library's derivatives carry the scales
         dF = np.where(mask[..., None], jet[..., 1:] * (np.where(self.log, values, 1.0) / scales)[:, None, :], 0.0)
         return F.reshape(lead + (self.n, self.J)), dF.reshape(lead + (self.n, self.J, self.p))
+
+    def select(self, pos: np.ndarray) -> None:
+        """The flat positions in (n, J) of the observations :meth:`observed` returns (in this order)."""
+        self.pos = np.asarray(pos, dtype=np.int64)
+        self._observed = {}
+
+    def observed(self, psi: np.ndarray):
+        """Predictions (B, n_obs) at the selected observations and their derivatives by psi (B, n_obs, p), at psi
+        (B, n, p): the compiled batch solve, each row on its own (the same values whatever else is in the batch)."""
+        B = psi.shape[0]
+        count = B * self.n
+        flat = psi.reshape(count, self.p)
+        buffers = self._buffers(count)
+        template, gather, subject, outputs, status, counters, methods, t0, pointers = buffers
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = np.exp(flat) if self.all_log else np.where(self.log, np.exp(flat), flat)
+        good = np.isfinite(np.add.reduce(values, axis=1))
+        if not good.all():
+            values = np.where(good[:, None], values, self.base[self.index])
+        rows = template.copy()          # a copy per call: chains driven from several threads share the host
+        rows[:, self.index] = values
+        scales = np.abs(values)
+        if not (scales > 0).all():      # as OdePredictor.outputs scales the derivatives
+            scales = np.where(np.isfinite(scales) & (scales > 0), scales, 1.0)
+        rows[:, -self.p:] = scales
+        self.n_calls += 1
+        pr = self.predictor
+        methods[:] = np.tile(pr.methods, B)
+        status[:] = 0
+        fixed, tail = pointers
+        rc = pr.lib._predict(count, fixed[0], rows.ctypes.data, *fixed[1:], t0.ctypes.data, methods.ctypes.data,
+                             *tail, outputs.ctypes.data, status.ctypes.data, counters.ctypes.data, _native_threads())
+        if rc != 0:
+            raise MemoryError("the compiled estimation library could not allocate its work memory")
+        pr.methods[:] = methods.reshape(B, pr.design.n).max(axis=0)
+        jet = outputs.reshape(-1)[gather]                   # (B, n_obs, 1 + p): value, d/d parameter
+        f = jet[..., 0]
+        # d/d(log v) = v d/dv; the library's derivatives carry the scales
+        factor = (np.where(self.log, values, 1.0) / scales).reshape(B, self.n, self.p)
+        df = jet[..., 1:] * factor[:, subject, :]
+        ok = good & (status == 0)
+        if not ok.all():
+            f = np.where(ok.reshape(B, self.n)[:, subject], f, np.nan)
+        return f, df
+
+    def _buffers(self, count: int):
+        """Per row count (and thread): the input rows, the positions of the selected observations' values and
+        first derivatives in the library's output, their subjects, and the library's work arrays (cached)."""
+        import threading
+
+        key = (count, threading.get_ident())
+        hit = self._observed.get(key)
+        if hit is not None:
+            return hit
+        from .estimation._compiled import _design_pointers
+
+        template, gather_all, _ = self._layout(count)
+        pr = self.predictor
+        d = pr.design
+        B = count // self.n
+        nJ = self.n * self.J
+        # gather_all (count, J, 1 + p) in (chain, subject) row order: the chain b's observation at flat position
+        # pos of (n, J) is row b * n + pos // J, output pos % J
+        g = gather_all.reshape(B, nJ, -1)[:, self.pos, :]
+        subject = self.pos // self.J
+        lay = pr.lib.layout
+        outputs = np.empty((count, d.tt.shape[1], lay.n_outputs))
+        status = np.zeros(count, dtype=np.int64)
+        counters = np.zeros((count, 4))
+        methods = np.zeros(count, dtype=np.int64)
+        t0 = np.ascontiguousarray(np.tile(d.t0, count // d.n), dtype=float)
+        ptr = _design_pointers(d)
+        st = pr.settings
+        fixed = (d.n, d.events.time.shape[1], *ptr["events"], d.tt.shape[1], *ptr["times"])
+        tail = (float(st.rtol), float(st.atol), float(st.max_step), int(st.max_steps))
+        hit = (template, np.ascontiguousarray(g), subject, outputs, status, counters, methods, t0, (fixed, tail))
+        self._observed[key] = hit
+        return hit
 
     def _layout(self, count: int):
         """For ``count`` parameter rows (copies of the design's subjects): the compiled library's input rows
@@ -311,6 +392,11 @@ class _DifferenceHost(_SensitivityHost):
     def __init__(self, prob, index: Sequence[int], log: Sequence[bool], base: np.ndarray):
         self._bind(prob, index, log, base)
 
+    def observed(self, psi: np.ndarray):
+        F, dF = self(psi)
+        B = psi.shape[0]
+        return F.reshape(B, -1)[:, self.pos], dF.reshape(B, self.n * self.J, self.p)[:, self.pos]
+
     def __call__(self, psi: np.ndarray):
         psi = np.asarray(psi, dtype=float)
         lead = psi.shape[:-2]
@@ -332,6 +418,12 @@ class _DifferenceHost(_SensitivityHost):
         return f0.reshape(lead + (self.n, self.J)), dF.reshape(lead + (self.n, self.J, self.p))
 
 
+def _native_threads() -> int:
+    from ._native import threads
+
+    return threads()
+
+
 def _exact_derivatives_unsupported(prob, names: Sequence[str]) -> str:
     """Why the compiled sensitivity system cannot give the derivatives ('' when it can): the compiled estimation
     library's own conditions, with the sampled parameters as the ones that vary."""
@@ -341,87 +433,135 @@ def _exact_derivatives_unsupported(prob, names: Sequence[str]) -> str:
 
 
 class _Likelihood:
-    """log p(y | psi, e) of every chain and its gradient by the individual parameters psi (..., n, p) and the
-    sampled residual-error parameters e (..., n_e) (natural scale), in numpy from the host's predictions and their
-    derivatives: normal residuals on the error model's scale, M3 (log P(Y < LLOQ)) for censored values (private).
-    Non-finite values (a failed solve, parameters out of reach) give -inf and a zero gradient: a rejected move."""
+    r"""log p(y | psi, e) of every chain and its gradient by the individual parameters psi (B, n, p) and the
+    sampled residual-error parameters e (B, n_e) (natural scale), in numpy from the host's predictions and their
+    derivatives at the observations: normal residuals on the error model's scale, M3 (log P(Y < LLOQ)) for censored
+    values (private). Non-finite values (a failed solve, parameters out of reach) give -inf and a zero gradient: a
+    rejected move.
+
+    Every observation of every output is handled in one vectorised pass (the sampler calls this once per leapfrog
+    step, with a few chains, so the count of numpy operations per call is what costs): the residual SD of an
+    observation is :math:`a + b f` (additive: a = sd; proportional: b = cv; log-normal on the log scale: a = sigma;
+    combined, ``convention="sd"``: both) or :math:`\sqrt{a^2 + b^2 f^2}` (combined, ``convention="variance"``), its
+    a and b read from the sampled or the fixed error parameters."""
 
     def __init__(self, host, errors, fixed_errors, sel, u, jac, cens):
         self.host, self.errors, self.fixed_errors = host, errors, fixed_errors
-        self.sel, self.u, self.jac, self.cens = sel, u, jac, cens
-        # per output: flat positions of its observations in (n, J), their data, and where each error parameter
-        # comes from (a fixed value or a slot of the sampled e)
-        self._outputs = []
+        J = host.J
+        constants = [0.0]                   # slot 0 of the constants: a term that is absent
+        a_src, b_src, root, logs, positions = [], [], [], [], []
         k = 0
+        n_e = sum(1 for o, (_, _, _, params) in enumerate(errors) for name in params if name not in fixed_errors[o])
         for o, (kind, convention, log_scale, params) in enumerate(errors):
             source = {}
             for name in params:
                 if name in fixed_errors[o]:
-                    source[name] = float(fixed_errors[o][name])
+                    constants.append(float(fixed_errors[o][name]))
+                    source[name] = n_e + len(constants) - 1
                 else:
                     source[name] = k
                     k += 1
+            zero = n_e
+            a = source.get("sd", source.get("sigma", zero))
+            b = source.get("cv", zero)
             pos = np.flatnonzero(np.asarray(sel[o]).reshape(-1))
-            if not pos.size:
-                continue
-            c = np.asarray(cens).reshape(-1)[pos].astype(bool)
-            self._outputs.append((kind, convention, log_scale, source, pos, np.asarray(u).reshape(-1)[pos], c,
-                                  bool(c.any()), float(np.asarray(jac).reshape(-1)[pos][~c].sum()),
-                                  -0.5 * _LOG_2PI * float((~c).sum())))
+            positions.append(pos)
+            a_src += [a] * pos.size
+            b_src += [b] * pos.size
+            root += [kind == "Combined" and convention != "sd"] * pos.size
+            logs += [bool(log_scale)] * pos.size
+        self.n_e = n_e
+        self.constants = np.array(constants)
+        pos = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
+        self.pos = pos
+        self.subject = pos // J
+        self.a_src, self.b_src = np.array(a_src, dtype=np.int64), np.array(b_src, dtype=np.int64)
+        self.root = np.array(root, dtype=bool)
+        self.any_root, self.all_root = bool(self.root.any()), bool(self.root.all())
+        self.logs = np.array(logs, dtype=bool)
+        self.any_log, self.all_log = bool(self.logs.any()), bool(self.logs.all())
+        self.u = np.asarray(u, dtype=float).reshape(-1)[pos]
+        c = np.asarray(cens).reshape(-1)[pos].astype(bool)
+        self.cens, self.any_cens = c, bool(c.any())
+        self.const = float(np.asarray(jac, dtype=float).reshape(-1)[pos][~c].sum()) - 0.5 * _LOG_2PI * float((~c).sum())
+        # the gradient by e: each observation's d/da and d/db terms, gathered by the parameter they belong to and
+        # summed with one reduceat (a fixed order of summation: the same sums whatever the number of chains)
+        terms = np.concatenate([self.a_src, self.b_src])
+        keep = np.flatnonzero(terms < n_e)
+        order = keep[np.argsort(terms[keep], kind="stable")]
+        self.e_order = order
+        counts = np.bincount(terms[order], minlength=n_e)
+        self.e_with = np.flatnonzero(counts > 0)
+        self.e_starts = np.concatenate([[0], np.cumsum(counts[self.e_with])[:-1]]).astype(np.int64)
+        if hasattr(host, "select"):
+            host.select(pos)
 
     def __call__(self, psi: np.ndarray, e: np.ndarray):
         from scipy.special import log_ndtr
 
-        lead = np.broadcast_shapes(psi.shape[:-2], e.shape[:-1])
-        psi = np.broadcast_to(psi, lead + psi.shape[-2:])
+        psi = np.asarray(psi, dtype=float)
+        e = np.asarray(e, dtype=float)
+        if psi.ndim == 3 and e.ndim == 2 and psi.shape[0] == e.shape[0]:
+            lead = psi.shape[:1]
+        else:
+            lead = np.broadcast_shapes(psi.shape[:-2], e.shape[:-1])
+            psi = np.broadcast_to(psi, lead + psi.shape[-2:])
+            e = np.broadcast_to(e, lead + e.shape[-1:])
         B = math.prod(lead)
-        e = np.broadcast_to(e, lead + e.shape[-1:]).reshape(B, e.shape[-1])
-        F, dF = self.host(psi)
-        F = F.reshape(B, -1)
-        ll = np.zeros(B)
-        dll_df = np.zeros(F.shape)
-        g_e = np.zeros(e.shape)
+        n, p = psi.shape[-2:]
+        psi = psi.reshape(B, n, p)
+        e = e.reshape(B, e.shape[-1])
+        f, df = self.host.observed(psi)                             # (B, n_obs), (B, n_obs, p)
+        ext = np.concatenate([e, np.broadcast_to(self.constants, (B, self.constants.size))], axis=1)
+        a, b = ext[:, self.a_src], ext[:, self.b_src]
         with np.errstate(all="ignore"):
-            for kind, convention, log_scale, source, pos, u, cens, any_cens, jac, const in self._outputs:
-                vals = {name: (e[:, src][:, None] if isinstance(src, int) else src) for name, src in source.items()}
-                f = F[:, pos]
-                if kind == "Additive":
-                    s, ds_df, ds_dp = vals["sd"] + 0.0 * f, 0.0, {"sd": 1.0}
-                elif kind == "Proportional":
-                    s, ds_df, ds_dp = vals["cv"] * f, vals["cv"], {"cv": f}
-                elif kind == "LogNormal":
-                    s, ds_df, ds_dp = vals["sigma"] + 0.0 * f, 0.0, {"sigma": 1.0}
-                elif convention == "sd":
-                    s, ds_df, ds_dp = vals["sd"] + vals["cv"] * f, vals["cv"], {"sd": 1.0, "cv": f}
-                else:
-                    s = np.sqrt(vals["sd"] ** 2 + (vals["cv"] * f) ** 2)
-                    ds_df = vals["cv"] ** 2 * f / s
-                    ds_dp = {"sd": vals["sd"] / s, "cv": vals["cv"] * f * f / s}
-                m, dm_df = (np.log(f), 1.0 / f) if log_scale else (f, 1.0)
-                z = (u - m) / s
-                if any_cens:
-                    quant = -0.5 * z * z - np.log(s)
-                    censored = log_ndtr(z)              # u holds the (transformed) limit for a censored value
-                    ll = ll + np.sum(np.where(cens, censored, quant), axis=-1) + jac + const
-                    ratio = np.exp(-0.5 * z * z - 0.5 * _LOG_2PI - censored)        # phi(z) / Phi(z)
-                    dll_dm = np.where(cens, -ratio / s, z / s)
-                    dll_ds = np.where(cens, -ratio * z / s, (z * z - 1.0) / s)
-                else:
-                    ll = ll + np.sum(-0.5 * z * z - np.log(s), axis=-1) + jac + const
-                    dll_dm = z / s
-                    dll_ds = (z * z - 1.0) / s
-                dll_df[:, pos] = dll_dm * dm_df + dll_ds * ds_df
-                for name, src in source.items():
-                    if isinstance(src, int):
-                        g_e[:, src] = np.sum(dll_ds * ds_dp[name], axis=-1)
-            g_psi = np.einsum("bnj,bnjp->bnp", dll_df.reshape(dF.reshape(B, *dF.shape[-3:]).shape[:-1]),
-                              dF.reshape(B, *dF.shape[-3:]))
-        bad = ~(np.isfinite(ll) & np.all(np.isfinite(g_psi), axis=(-2, -1)) & np.all(np.isfinite(g_e), axis=-1))
-        if bad.any():
-            ll = np.where(bad, -np.inf, ll)
-            g_psi = np.where(bad[..., None, None], 0.0, g_psi)
-            g_e = np.where(bad[..., None], 0.0, g_e)
-        return ll.reshape(lead), g_psi.reshape(lead + g_psi.shape[-2:]), g_e.reshape(lead + g_e.shape[-1:])
+            if not self.any_root:
+                s, ds_df, ds_da, ds_db = a + b * f, b, 1.0, f
+            else:
+                s = a + b * f
+                r = np.sqrt(a * a + (b * f) ** 2)
+                s = r if self.all_root else np.where(self.root, r, s)
+                ds_df = np.where(self.root, b * b * f / r, b)
+                ds_da = np.where(self.root, a / r, 1.0)
+                ds_db = np.where(self.root, b * f * f / r, f)
+            if self.all_log:
+                m, dm_df = np.log(f), 1.0 / f
+            elif self.any_log:
+                m = np.where(self.logs, np.log(f), f)
+                dm_df = np.where(self.logs, 1.0 / f, 1.0)
+            else:
+                m, dm_df = f, 1.0
+            z = (self.u - m) / s
+            if self.any_cens:
+                quant = -0.5 * z * z - np.log(s)
+                censored = log_ndtr(z)              # u holds the (transformed) limit for a censored value
+                ll = np.add.reduce(np.where(self.cens, censored, quant), axis=1) + self.const
+                ratio = np.exp(-0.5 * z * z - 0.5 * _LOG_2PI - censored)        # phi(z) / Phi(z)
+                dll_dm = np.where(self.cens, -ratio / s, z / s)
+                dll_ds = np.where(self.cens, -ratio * z / s, (z * z - 1.0) / s)
+            else:
+                ll = np.add.reduce(-0.5 * z * z - np.log(s), axis=1) + self.const
+                dll_dm = z / s
+                dll_ds = (z * z - 1.0) / s
+            g_f = dll_dm * dm_df + dll_ds * ds_df
+            w = g_f[:, :, None] * df
+            g_psi = np.add.reduce(w, axis=1)[:, None, :] if n == 1 else self._by_subject(w, n)
+            g_e = np.zeros((B, self.n_e))
+            if self.e_with.size:
+                terms = np.concatenate([np.broadcast_to(dll_ds * ds_da, s.shape), dll_ds * ds_db], axis=1)
+                g_e[:, self.e_with] = np.add.reduceat(terms[:, self.e_order], self.e_starts, axis=1)
+        ok = np.isfinite(ll) & np.isfinite(np.add.reduce(g_psi, axis=(1, 2))) & np.isfinite(np.add.reduce(g_e, axis=1))
+        if not ok.all():
+            ll = np.where(ok, ll, -np.inf)
+            g_psi = np.where(ok[:, None, None], g_psi, 0.0)
+            g_e = np.where(ok[:, None], g_e, 0.0)
+        return ll.reshape(lead), g_psi.reshape(lead + (n, p)), g_e.reshape(lead + (self.n_e,))
+
+    def _by_subject(self, w, n):
+        """Per-observation terms (B, n_obs, p) summed per subject (B, n, p)."""
+        out = np.zeros((w.shape[0], n, w.shape[2]))
+        np.add.at(out, (slice(None), self.subject), w)
+        return out
 
 
 @dataclass(frozen=True)
@@ -446,25 +586,29 @@ class _Structure:
         object.__setattr__(self, "fixed_theta", tuple(self.fixed_theta))
 
 
-def _import_nuts(sampler: str = "pkpd"):
-    """The JAX bridge (the prior part of the log density is written in JAX for both samplers; numpyro only for
-    ``sampler="numpyro"``)."""
+def _import_nuts():
+    """The JAX bridge to numpyro (``sampler="numpyro"`` only; pkpd's sampler is numpy throughout)."""
     try:
-        if sampler == "numpyro":
-            import numpyro  # noqa: F401
+        import numpyro  # noqa: F401
 
         from . import _nuts
     except ImportError as err:
-        raise FitError(f"pkpd.sample needs the optional extra 'bayes' (jax, and numpyro for sampler='numpyro'): "
+        raise FitError(f"pkpd.sample(sampler='numpyro') needs the optional extra 'bayes' (jax and numpyro): "
                        f"pip install -e '.[bayes]' from a pkpd checkout ({err})") from None
     return _nuts
+
+
+def _cpu_time() -> float:
+    """CPU seconds of this process and of its waited-for children (the sampler's worker processes)."""
+    t = os.times()
+    return _time.process_time() + t.children_user + t.children_system
 
 
 # ====================================================================================================== sample
 def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, priors=True, omega_prior=None,
            blq="M3", n_chains: int = 4, n_warmup: int = 500, n_draws: int = 500, seed=None,
            settings: SolverSettings | None = None, target_accept: float = 0.8,
-           max_tree_depth: int = 8, sampler: str = "pkpd", threads: int = 1) -> Posterior:
+           max_tree_depth: int = 8, sampler: str = "pkpd", threads: int = 1, workers: int = 1) -> Posterior:
     """Sample the posterior of a model's parameters given data, by NUTS.
 
     Main arguments
@@ -615,7 +759,9 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
         p = model.parameter(name)
         return p.bounds[0] >= 0 and p.value > 0
 
-    _nuts = _import_nuts(sampler)
+    from ._prior_part import PriorPart, run_pkpd_nuts, unconstrain
+
+    _nuts = _import_nuts() if sampler == "numpyro" else None
     rng = np.random.default_rng(seed)
     init_rows = []
     error_priors = tuple(chosen[f"{layout.outputs[o]}.{p}"] for o, out in enumerate(layout.outputs)
@@ -632,11 +778,11 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
     why_not = _exact_derivatives_unsupported(prob, sampled)
     host = (_DifferenceHost if why_not else _SensitivityHost)(prob, index, logs, base)
     likelihood = _Likelihood(host, spec_errors, fixed_errors, sel, u, jac, np.array(prob.cens))
-    start = [_nuts.unconstrain(model.parameter(n).value, *model.parameter(n).bounds) for n in estimate]
+    start = [unconstrain(model.parameter(n).value, *model.parameter(n).bounds) for n in estimate]
     if not population:
         structure = _Structure(n=prob.n, error_priors=error_priors,
                                struct=tuple((*model.parameter(n).bounds, chosen[n], is_log(n)) for n in estimate))
-        build = _nuts.individual_log_density
+        build = "individual_log_density"
     else:
         full = bool(np.any(iiv.omega != np.diag(np.diag(iiv.omega))))
         structure = _Structure(
@@ -645,7 +791,7 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
             fixed_theta=tuple((n, float(model.parameter(n).value)) for n, _, _ in individual if n not in estimate),
             individual=tuple(individual), q=q, full_omega=full, iw_df=float(omega_prior.df),
             iw_omega=tuple(map(tuple, np.asarray(omega_prior.matrix_for(iiv.names), dtype=float).tolist())))
-        build = _nuts.population_log_density
+        build = "population_log_density"
         L0 = np.linalg.cholesky(iiv.omega)
         if full:
             start += [math.log(L0[a, b]) if a == b else L0[a, b] for a in range(q) for b in range(a + 1)]
@@ -668,28 +814,29 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
     init = (init - centre) / scale
     structure = dataclasses.replace(structure, centre=tuple(centre.tolist()), scale=tuple(scale.tolist()))
 
-    def standardised(loglik):
-        log_density = build(structure, loglik)
-        c, s = np.asarray(structure.centre), np.asarray(structure.scale)
-        return lambda z: log_density(c + s * z)
-
     settings_key = dict(n_chains=int(n_chains), n_warmup=int(n_warmup), n_draws=int(n_draws),
                         target_accept=float(target_accept), max_tree_depth=int(max_tree_depth))
     run_seed = int(rng.integers(0, 2 ** 31 - 1))
     if sampler == "numpyro":
+        def standardised(loglik):
+            log_density = getattr(_nuts, build)(structure, loglik)
+            c, s = np.asarray(structure.centre), np.asarray(structure.scale)
+            return lambda z: log_density(c + s * z)
+
         slot, mcmc = _nuts.program(repr((population, structure, sorted(settings_key.items()))), standardised,
                                    **settings_key)
-        t0, c0 = _time.perf_counter(), _time.process_time()
+        t0, c0 = _time.perf_counter(), _cpu_time()
         Z, diverging, steps = _nuts.run_nuts(slot, mcmc, likelihood, init, seed=run_seed)
         warmup_steps = 0
     else:
-        pair = _nuts.prior_program(repr((population, structure)), standardised)
-        t0, c0 = _time.perf_counter(), _time.process_time()
-        Z, diverging, steps, run = _nuts.run_pkpd_nuts(pair, likelihood, init, run_seed, n_warmup=int(n_warmup),
-                                                       n_draws=int(n_draws), target_accept=float(target_accept),
-                                                       max_tree_depth=int(max_tree_depth), threads=int(threads))
+        t0, c0 = _time.perf_counter(), _cpu_time()
+        Z, diverging, steps, run = run_pkpd_nuts(PriorPart(structure, population), likelihood, init, run_seed,
+                                                 n_warmup=int(n_warmup), n_draws=int(n_draws),
+                                                 target_accept=float(target_accept),
+                                                 max_tree_depth=int(max_tree_depth), threads=int(threads),
+                                                 workers=int(workers))
         warmup_steps = run.warmup_steps
-    seconds, cpu_seconds = _time.perf_counter() - t0, _time.process_time() - c0
+    seconds, cpu_seconds = _time.perf_counter() - t0, _cpu_time() - c0
     U = centre + scale * Z
     draws, eta, prior_of = _natural_draws(structure, U, estimate, layout, population, iiv, chosen, omega_prior,
                                           spec_errors, fixed_errors)
@@ -708,7 +855,7 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
 def _unconstrained_prior_scale(prior, lo: float, hi: float) -> tuple[float, float]:
     """Median and spread (half the central 68 % range) of a prior on the sampler's unconstrained scale of a
     parameter with bounds (lo, hi), from 4000 fixed-seed prior draws kept strictly inside the bounds."""
-    from ._nuts import unconstrain
+    from ._prior_part import unconstrain
 
     draws = prior.sample(4000, np.random.default_rng(0))
     width = hi - lo if math.isfinite(hi - lo) else max(1.0, abs(lo if math.isfinite(lo) else hi))

@@ -39,6 +39,7 @@ Stan Development Team, Stan Reference Manual: "MCMC sampling" (windowed adaptati
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -89,7 +90,7 @@ class NutsRun:
 
 def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500, seed=None,
          target_accept: float = 0.8, max_tree_depth: int = 10, step_size: float = 1.0,
-         dense_metric: bool = False, threads: int = 1) -> NutsRun:
+         dense_metric: bool = False, threads: int = 1, workers: int = 1) -> NutsRun:
     """Sample a density by NUTS with Stan's windowed adaptation, several chains served by batched evaluations.
 
     Parameters
@@ -117,6 +118,13 @@ def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500
         thread-safe; it runs in parallel where it releases the GIL, as a compiled solve does). The draws do not
         depend on it when ``log_density`` evaluates each row on its own (each chain has its own random stream and
         sees only its own evaluations).
+    workers : int
+        The chains split into this many groups, each run in its own process (forked from this one where the
+        platform can fork, so ``log_density`` and what it holds are not copied or pickled; elsewhere one process
+        runs them all): the cores work in parallel on the whole iteration, Python included, which threads cannot
+        do. Each group is run as with ``threads=1``; the draws are the same for any number of workers under the
+        same condition as for ``threads``. ``log_density`` must not rely on threads started before the fork (a
+        JAX or XLA program, for one).
 
     Returns
     -------
@@ -135,6 +143,14 @@ def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500
     out = _Output(n_chains, n_draws, int(n_warmup), d)
     chains = [_chain(c, init[c], rngs[c], int(n_warmup), int(n_draws), float(target_accept), int(max_tree_depth),
                      float(step_size), bool(dense_metric), out) for c in range(n_chains)]
+    workers = max(1, int(workers))
+    if workers > 1 and n_chains > 1 and hasattr(os, "fork"):
+        groups = [list(range(n_chains))[k::workers] for k in range(min(workers, n_chains))]
+        calls = _run_forked(log_density, chains, groups, d, out)
+        return NutsRun(draws=out.draws, diverging=out.diverging, num_steps=out.num_steps, accept_stat=out.accept,
+                       step_size=out.step_size, inv_metric=np.array(out.inv_metric),
+                       warmup_steps=int(out.warmup_steps.sum()), batch_calls=int(sum(calls)),
+                       warmup_num_steps=out.warmup_num_steps)
     groups = [list(range(n_chains))[k::max(1, int(threads))] for k in range(min(max(1, int(threads)), n_chains))]
     if len(groups) == 1:
         calls = [_drive(log_density, chains, groups[0], d)]
@@ -173,7 +189,86 @@ def _drive(log_density, chains, members, d: int) -> int:
     return calls
 
 
+def _run_forked(log_density, chains, groups, d: int, out: _Output) -> list[int]:
+    """Run each group of chains after the first in a forked child process and the first here; the children send
+    their chains' part of ``out`` back through a pipe. Returns the batch calls of each group."""
+    import pickle
+    import signal
+    import sys
+    import warnings
+
+    for stream in (sys.stdout, sys.stderr):     # nothing buffered before the fork is written twice
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+    children = []
+    try:
+        for members in groups[1:]:
+            r, w = os.pipe()
+            with warnings.catch_warnings():
+                # JAX warns at every fork once imported (its threads do not survive one); the child runs only
+                # log_density, which must not use them (see ``workers``)
+                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+                pid = os.fork()
+            if pid == 0:                                                    # the child
+                status = 0
+                try:
+                    os.close(r)
+                    try:
+                        payload = ("ok", _drive(log_density, chains, members, d), out.part(members))
+                    except BaseException as err:                            # handed to the parent, raised there
+                        payload = ("error", err)
+                    try:
+                        data = pickle.dumps(payload)
+                    except Exception:
+                        data = pickle.dumps(("error", RuntimeError(repr(payload[1]))))
+                    with os.fdopen(w, "wb") as f:
+                        f.write(data)
+                except BaseException:
+                    status = 1
+                finally:
+                    os._exit(status)
+            os.close(w)
+            children.append((pid, r, members))
+        calls = [_drive(log_density, chains, groups[0], d)]
+    except BaseException:
+        for pid, r, _ in children:
+            os.kill(pid, signal.SIGKILL)
+            os.close(r)
+            os.waitpid(pid, 0)
+        raise
+    error = None
+    for pid, r, members in children:
+        with os.fdopen(r, "rb") as f:
+            data = f.read()
+        os.waitpid(pid, 0)
+        payload = pickle.loads(data) if data else ("error", RuntimeError("a NUTS worker process died"))
+        if payload[0] == "ok":
+            calls.append(payload[1])
+            out.fill(members, payload[2])
+        elif error is None:
+            error = payload[1]
+    if error is not None:
+        raise error
+    return calls
+
+
 class _Output:
+    _FIELDS = ("draws", "diverging", "num_steps", "accept", "step_size", "warmup_steps", "warmup_num_steps")
+
+    def part(self, members) -> dict:
+        """The outputs of the chains ``members``."""
+        out = {name: getattr(self, name)[members] for name in self._FIELDS}
+        out["inv_metric"] = [self.inv_metric[c] for c in members]
+        return out
+
+    def fill(self, members, part: dict) -> None:
+        for name in self._FIELDS:
+            getattr(self, name)[members] = part[name]
+        for c, m in zip(members, part["inv_metric"]):
+            self.inv_metric[c] = m
+
     def __init__(self, n_chains, n_draws, n_warmup, d):
         self.draws = np.zeros((n_chains, n_draws, d))
         self.diverging = np.zeros((n_chains, n_draws), dtype=bool)

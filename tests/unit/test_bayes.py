@@ -32,7 +32,8 @@ def _line_posterior(y, **kwargs):
     t = np.linspace(1.0, 10.0, 8)
     sd = 0.4
     data = pd.DataFrame({"ID": 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": y})
-    post = pkpd.sample(_line(), data, estimate=["a", "b"], error={"y": pkpd.Additive(sd=sd, fixed=True)}, seed=1,
+    kwargs = {"seed": 1, **kwargs}
+    post = pkpd.sample(_line(), data, estimate=["a", "b"], error={"y": pkpd.Additive(sd=sd, fixed=True)},
                        n_warmup=150, n_draws=150, **kwargs)
     Xd = np.column_stack([np.ones_like(t), t - 5.5])
     precision = Xd.T @ Xd / sd ** 2 + np.diag([1 / 0.25, 1 / 0.04])
@@ -61,13 +62,14 @@ def test_the_posterior_of_a_conjugate_normal_model_is_the_closed_form(sampler):
     assert post.derivatives == "forward sensitivities"
 
 
-@pytest.mark.parametrize("sampler", ["pkpd", "numpyro"])
-def test_a_second_call_reuses_the_compiled_program_with_its_own_data(sampler):
-    """Calls with the same structure share one compiled program (no second trace), and the data reach it afresh
-    each time: the posterior of other data (other slope) is again the closed form."""
+def test_a_second_call_reuses_the_compiled_program_with_its_own_data():
+    """numpyro's sampler: calls with the same structure share one compiled program (no second trace), and the data
+    reach it afresh each time: the posterior of other data (other slope) is again the closed form. (pkpd's sampler
+    compiles nothing: its prior part is numpy.)"""
     import pkpd._nuts as nuts
 
-    cache = nuts._PRIOR_PROGRAMS if sampler == "pkpd" else nuts._PROGRAMS
+    sampler = "numpyro"
+    cache = nuts._PROGRAMS
     t = np.linspace(1.0, 10.0, 8)
     rng = np.random.default_rng(7)
     first = _line_posterior(4.0 + 1.3 * (t - 5.5) + rng.normal(0, 0.4, t.size), sampler=sampler)
@@ -90,6 +92,24 @@ def test_chains_driven_from_two_threads_give_the_same_draws():
     for name in ("a", "b"):
         np.testing.assert_array_equal(two.draws[name], one.draws[name])
     assert two.warmup_leapfrog_steps == one.warmup_leapfrog_steps > 0
+
+
+def test_chains_in_worker_processes_give_the_same_draws():
+    """pkpd's sampler with its chains in 2 or 3 forked worker processes draws exactly what one process draws (the
+    draws depend on the seed only), and the CPU time of the workers is counted."""
+    t = np.linspace(1.0, 10.0, 8)
+    y = 4.75 + 0.5 * (t - 5.5) + np.random.default_rng(3).normal(0, 0.4, t.size)
+    one, mean, cov = _line_posterior(y)
+    for workers in (2, 3):
+        many, _, _ = _line_posterior(y, workers=workers)
+        for name in ("a", "b"):
+            np.testing.assert_array_equal(many.draws[name], one.draws[name])
+        np.testing.assert_array_equal(many._diverging, one._diverging)
+        assert many.warmup_leapfrog_steps == one.warmup_leapfrog_steps > 0
+        assert many.leapfrog_steps == one.leapfrog_steps
+    _assert_closed_form(many, mean, cov)
+    other, _, _ = _line_posterior(y, workers=2, seed=2)
+    assert not np.array_equal(other.draws["a"], one.draws["a"])
 
 
 def test_a_population_posterior_with_predictions():
@@ -142,6 +162,7 @@ class _Captured(Exception):
 def _likelihood_of(monkeypatch, *args, exact=True, **kwargs):
     """The likelihood object pkpd.sample would hand to the sampler (captured before any sampling)."""
     import pkpd._nuts as nuts
+    import pkpd._prior_part as prior_part
     from pkpd import bayes
 
     seen = {}
@@ -151,8 +172,8 @@ def _likelihood_of(monkeypatch, *args, exact=True, **kwargs):
         raise _Captured
 
     monkeypatch.setattr(nuts, "run_nuts", spy)
-    monkeypatch.setattr(nuts, "run_pkpd_nuts",
-                        lambda pair, likelihood, init, seed, **k: spy(None, None, likelihood, init, seed))
+    monkeypatch.setattr(prior_part, "run_pkpd_nuts",
+                        lambda prior, likelihood, init, seed, **k: spy(None, None, likelihood, init, seed))
     if not exact:
         monkeypatch.setattr(bayes, "_exact_derivatives_unsupported", lambda prob, names: "forced in a test")
     with pytest.raises(_Captured):
@@ -218,17 +239,101 @@ def test_the_likelihood_gradient_from_sensitivities_equals_differences(monkeypat
 
 
 def test_a_log_posterior_not_finite_at_the_start_is_a_clear_error():
-    import pkpd._nuts as nuts
+    from pkpd._prior_part import run_pkpd_nuts
 
-    def forward(z):
-        return np.zeros(z.shape[0]), z[:, None, :], np.zeros((z.shape[0], 0))
+    class Prior:
+        def forward(self, z):
+            return np.zeros(z.shape[0]), z[:, None, :], np.zeros((z.shape[0], 0)), None
 
-    def backward(z, g_psi, g_e):
-        return np.zeros_like(z)
+        def backward(self, tape, g_psi, g_e):
+            return g_psi[:, 0, :]
 
     def likelihood(psi, e):         # e.g. a prediction of 0 under a proportional error model
         return np.full(psi.shape[0], -np.inf), np.zeros_like(psi), np.zeros_like(e)
 
     with pytest.raises(FitError, match="not finite at the starting values"):
-        nuts.run_pkpd_nuts((forward, backward), likelihood, np.zeros((2, 2)), 1, n_warmup=5, n_draws=5,
-                           target_accept=0.8, max_tree_depth=4)
+        run_pkpd_nuts(Prior(), likelihood, np.zeros((2, 2)), 1, n_warmup=5, n_draws=5, target_accept=0.8,
+                      max_tree_depth=4)
+
+
+def _prior_part_against_jax(structure, population, d, seed):
+    """The numpy prior part of pkpd's sampler (value, psi, e and the gradient through a linear likelihood) against
+    the JAX log density that numpyro differentiates, at random points."""
+    import jax
+    import jax.numpy as jnp
+
+    import pkpd._nuts as nuts
+    from pkpd._prior_part import PriorPart
+
+    rng = np.random.default_rng(seed)
+    part = PriorPart(structure, population)
+    B = 3
+    z = 0.7 * rng.standard_normal((B, d))
+    lp, psi, e, tape = part.forward(z)
+    g_psi = rng.standard_normal(psi.shape)
+    g_e = rng.standard_normal(e.shape)
+    grad = part.backward(tape, g_psi, g_e)
+    build = nuts.population_log_density if population else nuts.individual_log_density
+    c, s = np.asarray(structure.centre), np.asarray(structure.scale)
+    for b in range(B):
+        seen = {}
+
+        def capture(psi_j, e_j, seen=seen):
+            seen["psi"], seen["e"] = np.asarray(psi_j), np.asarray(e_j)
+            return 0.0
+
+        value = float(build(structure, capture)(jnp.asarray(c + s * z[b])))       # the prior part alone
+        assert lp[b] == pytest.approx(value, rel=1e-10, abs=1e-10)
+        np.testing.assert_allclose(psi[b], seen["psi"], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(e[b], seen["e"], rtol=1e-10, atol=1e-12)
+        density = build(structure, lambda psi_j, e_j, b=b: jnp.sum(g_psi[b] * psi_j) + jnp.sum(g_e[b] * e_j))
+        gradient = jax.grad(lambda zz, density=density: density(c + s * zz))(jnp.asarray(z[b]))
+        np.testing.assert_allclose(grad[b], np.asarray(gradient), rtol=1e-10, atol=1e-10)
+    return part
+
+
+def test_the_numpy_prior_part_equals_the_jax_one_for_individual_models():
+    """Every prior family, every kind of bounds (both, lower, upper, none), log and natural individual parameters,
+    error priors: the log density and its gradient of pkpd's sampler's numpy prior part = the JAX one (rel 1e-10)."""
+    from pkpd.bayes import _Structure
+    from pkpd.priors import LogitNormalPrior, UniformPrior
+
+    struct = ((0.0, math.inf, LogNormalPrior(3.0, 0.5), True),
+              (-100.0, 100.0, NormalPrior(4.0, 0.5), False),
+              (0.0, 1.0, LogitNormalPrior(0.3, 0.8), True),
+              (0.0, 1.0, UniformPrior(0.0, 1.0), False),
+              (-math.inf, 5.0, NormalPrior(2.0, 1.5), False),
+              (-math.inf, math.inf, NormalPrior(-1.0, 2.0), False),
+              (1e-3, 50.0, HalfNormalPrior(10.0), True))
+    errors = (HalfNormalPrior(0.3), LogNormalPrior(0.1, 0.4))
+    d = len(struct) + len(errors)
+    rng = np.random.default_rng(5)
+    for seed in range(3):
+        structure = _Structure(n=3, error_priors=errors, struct=struct,
+                               centre=tuple(rng.normal(0, 0.5, d)), scale=tuple(rng.uniform(0.3, 2.0, d)))
+        _prior_part_against_jax(structure, False, d, seed)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_the_numpy_prior_part_equals_the_jax_one_for_population_models(full):
+    """Population models: inverse-Wishart (full) or inverse-gamma (diagonal) Omega through its Cholesky factor,
+    non-centred log-normal, logit-normal and normal random effects, a fixed typical value, a parameter without a
+    random effect: value and gradient = the JAX log density (rel 1e-10)."""
+    from pkpd.bayes import _Structure
+    from pkpd.priors import LogitNormalPrior
+
+    q, n = 3, 4
+    thetas = (("CL", 0.0, math.inf, LogNormalPrior(3.0, 0.5)), ("F", 0.0, 1.0, LogitNormalPrior(0.6, 0.7)),
+              ("ka", 0.1, 20.0, LogNormalPrior(1.5, 0.6)))
+    individual = (("CL", "lognormal", True), ("F", "logitnormal", False), ("V", "normal", True),
+                  ("ka", None, True))
+    iw = np.array([[0.1, 0.02, 0.0], [0.02, 0.2, 0.01], [0.0, 0.01, 0.05]])
+    errors = (HalfNormalPrior(0.3),)
+    d = len(thetas) + (q * (q + 1) // 2 if full else q) + len(errors) + n * q
+    rng = np.random.default_rng(6)
+    for seed in range(3):
+        structure = _Structure(n=n, error_priors=errors, thetas=thetas, fixed_theta=(("V", 30.0),),
+                               individual=individual, q=q, full_omega=full, iw_df=5.0,
+                               iw_omega=tuple(map(tuple, iw.tolist())),
+                               centre=tuple(rng.normal(0, 0.3, d)), scale=tuple(rng.uniform(0.3, 1.5, d)))
+        _prior_part_against_jax(structure, True, d, seed)
