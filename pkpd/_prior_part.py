@@ -48,9 +48,15 @@ class _Bounds:
         self.lo, self.hi = lo, hi
         self.width = (hi - lo)[self.both]
         self.log_width = np.log(self.width)
+        self.sum_log_width = float(np.sum(self.log_width))
 
     def __call__(self, u):
         """v, dv/du, the log-Jacobian summed over the block (B,), and its derivative by u."""
+        if self.both.size == u.shape[1]:        # every parameter bounded on both sides (the usual case): no indexing
+            s = 1.0 / (1.0 + np.exp(-u))
+            t = self.width * s
+            return self.lo + t, t * (1.0 - s), np.add.reduce(np.log(s) + np.log1p(-s), axis=1) + self.sum_log_width, \
+                1.0 - 2.0 * s
         v = np.empty_like(u)
         dv = np.empty_like(u)
         dlj = np.zeros_like(u)
@@ -115,8 +121,26 @@ class _Priors:
         self.groups = [(name, np.array(idx, dtype=np.int64), centre[idx], spread[idx])
                        for name, idx in groups.items() if idx]
         self.const = const
+        self.simple = None
+        if not groups["logitnormal"]:
+            is_log = np.zeros(len(priors))
+            is_log[groups["lognormal"]] = 1.0
+            informative = np.zeros(len(priors))
+            for name in ("normal", "lognormal", "halfnormal"):
+                informative[groups[name]] = 1.0
+            # a uniform prior's column: z held at 0 (no density term, no gradient)
+            self.simple = (is_log, centre, spread, None if informative.all() else informative)
 
     def __call__(self, v):
+        if self.simple is not None:
+            # normal, half-normal and log-normal priors only: one pass over the block without indexing
+            is_log, centre, spread, none = self.simple
+            lv = np.log(np.where(is_log, v, 1.0))
+            z = (np.where(is_log, lv, v) - centre) / spread
+            if none is not None:
+                z = z * none
+            lp = self.const - np.add.reduce(0.5 * z * z + lv, axis=1)
+            return lp, (-z / spread - is_log) / np.where(is_log, v, 1.0)
         lp = np.full(v.shape[0], self.const)
         d = np.zeros_like(v)
         for name, idx, c, s in self.groups:
@@ -184,17 +208,20 @@ class PriorPart:
         lp = lj + lpp
         g_theta = dlj + dpp * dv        # d(log density)/du of the typical values' block so far
         if not self.population:
-            psi_row = v.copy()
-            dpsi = dv.copy()
-            if self.log_cols.size:
-                c = self.log_cols
-                psi_row[:, c] = np.log(v[:, c])
-                dpsi[:, c] = dv[:, c] / v[:, c]
+            if self.log_cols.size == k:
+                psi_row, dpsi = np.log(v), dv / v
+            else:
+                psi_row = v.copy()
+                dpsi = dv.copy()
+                if self.log_cols.size:
+                    c = self.log_cols
+                    psi_row[:, c] = np.log(v[:, c])
+                    dpsi[:, c] = dv[:, c] / v[:, c]
             ue = u[:, k:k + self.n_e]
             e = np.exp(ue)
             lpe, dpe = self.error_priors(e)
-            lp = lp + np.sum(ue, axis=1) + lpe
-            psi = np.broadcast_to(psi_row[:, None, :], (B, self.n, k))
+            lp = lp + np.add.reduce(ue, axis=1) + lpe
+            psi = psi_row[:, None, :] if self.n == 1 else np.broadcast_to(psi_row[:, None, :], (B, self.n, k))
             return lp, psi, e, (g_theta, dpsi, e, 1.0 + dpe * e)
         q, n = self.q, self.n
         off = k
@@ -266,7 +293,7 @@ class PriorPart:
         if not self.population:
             g_theta, dpsi, e, g_lp_e = tape
             g = np.empty((g_theta.shape[0], k + self.n_e))
-            g[:, :k] = g_theta + np.sum(g_psi, axis=1) * dpsi
+            g[:, :k] = g_theta + (g_psi[:, 0, :] if self.n == 1 else np.add.reduce(g_psi, axis=1)) * dpsi
             g[:, k:] = g_lp_e + g_e * e
             return g * self.scale
         g_theta, dv, g_omega, L, zz, dpsi_de, dpsi_dt, e, g_lp_e = tape
@@ -306,7 +333,7 @@ def run_pkpd_nuts(prior, likelihood, init: np.ndarray, seed: int, *, n_warmup: i
         ll, g_psi, g_e = likelihood(psi, e)
         total = lp + ll
         grad = prior.backward(tape, g_psi, g_e)
-        ok = np.isfinite(total) & np.all(np.isfinite(grad), axis=1)
+        ok = np.isfinite(total + np.add.reduce(grad, axis=1))
         if not ok.all():
             total = np.where(ok, total, -np.inf)
             grad = np.where(ok[:, None], grad, 0.0)

@@ -65,6 +65,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import threading
 import time as _time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -235,9 +236,10 @@ class Posterior:
 
 # ====================================================================================================== the host
 class _SensitivityHost:
-    """Predictions (..., n, J) and their exact derivatives (..., n, J, p) at individual parameters psi (..., n, p)
-    (log of the positive ones), from the model solved with its forward sensitivity equations: one batch call of
-    the compiled estimation library (:mod:`pkpd.estimation._compiled`) for every chain and subject (private)."""
+    """Predictions at the observations and their exact derivatives (:meth:`observed`) at individual parameters psi
+    (B, n, p) (log of the positive ones), from the model solved with its forward sensitivity equations: one batch
+    call of the compiled estimation library (:mod:`pkpd.estimation._compiled`) for every chain and subject
+    (private)."""
 
     def __init__(self, prob, index: Sequence[int], log: Sequence[bool], base: np.ndarray):
         from .estimation._objective import OdePredictor, design_of
@@ -259,31 +261,6 @@ class _SensitivityHost:
         self._observed = {}
         self.all_log = bool(self.log.all())
 
-    def __call__(self, psi: np.ndarray):
-        psi = np.asarray(psi, dtype=float)
-        lead = psi.shape[:-2]
-        flat = psi.reshape(-1, self.p)
-        with np.errstate(over="ignore", invalid="ignore"):
-            values = np.where(self.log, np.exp(flat), flat)
-        good = np.all(np.isfinite(values), axis=1)
-        values = np.where(good[:, None], values, self.base[self.index])
-        template, gather, mask = self._layout(flat.shape[0])
-        rows = template.copy()          # a copy per call: chains driven from several threads share the host
-        rows[:, self.index] = values
-        a = np.abs(values)
-        scales = np.where(np.isfinite(a) & (a > 0), a, 1.0)       # as OdePredictor.outputs scales the derivatives
-        rows[:, -self.p:] = scales
-        self.n_calls += 1
-        pr = self.predictor
-        with np.errstate(all="ignore"):
-            out, status = pr.lib.predict(rows, pr.design, pr.settings, pr.methods)
-        good &= status == 0
-        jet = out.reshape(-1)[gather]                                   # (rows, J, 1 + p): value, d/d parameter
-        F = np.where(good[:, None] & mask, jet[..., 0], np.where(mask, np.nan, 1.0))
-        # d/d(log v) = v d/dv; the library's derivatives carry the scales
-        dF = np.where(mask[..., None], jet[..., 1:] * (np.where(self.log, values, 1.0) / scales)[:, None, :], 0.0)
-        return F.reshape(lead + (self.n, self.J)), dF.reshape(lead + (self.n, self.J, self.p))
-
     def select(self, pos: np.ndarray) -> None:
         """The flat positions in (n, J) of the observations :meth:`observed` returns (in this order)."""
         self.pos = np.asarray(pos, dtype=np.int64)
@@ -295,44 +272,44 @@ class _SensitivityHost:
         B = psi.shape[0]
         count = B * self.n
         flat = psi.reshape(count, self.p)
-        buffers = self._buffers(count)
-        template, gather, subject, outputs, status, counters, methods, t0, pointers = buffers
+        rows, gather, subject, status, methods, flat_out, args, _ = self._buffers(count)
         with np.errstate(over="ignore", invalid="ignore"):
             values = np.exp(flat) if self.all_log else np.where(self.log, np.exp(flat), flat)
         good = np.isfinite(np.add.reduce(values, axis=1))
         if not good.all():
             values = np.where(good[:, None], values, self.base[self.index])
-        rows = template.copy()          # a copy per call: chains driven from several threads share the host
-        rows[:, self.index] = values
+        rows[:, self.index] = values    # the row buffer is this thread's own: several may drive chains
         scales = np.abs(values)
+        unit = self.all_log             # d/d(log v) = v d/dv = the library's scaled derivative when the scale is v
         if not (scales > 0).all():      # as OdePredictor.outputs scales the derivatives
             scales = np.where(np.isfinite(scales) & (scales > 0), scales, 1.0)
+            unit = False
         rows[:, -self.p:] = scales
         self.n_calls += 1
         pr = self.predictor
-        methods[:] = np.tile(pr.methods, B)
+        methods.reshape(B, -1)[:] = pr.methods
         status[:] = 0
-        fixed, tail = pointers
-        rc = pr.lib._predict(count, fixed[0], rows.ctypes.data, *fixed[1:], t0.ctypes.data, methods.ctypes.data,
-                             *tail, outputs.ctypes.data, status.ctypes.data, counters.ctypes.data, _native_threads())
+        rc = pr.lib._predict(*args, _native_threads())
         if rc != 0:
             raise MemoryError("the compiled estimation library could not allocate its work memory")
         pr.methods[:] = methods.reshape(B, pr.design.n).max(axis=0)
-        jet = outputs.reshape(-1)[gather]                   # (B, n_obs, 1 + p): value, d/d parameter
+        jet = flat_out[gather]                              # (B, n_obs, 1 + p): value, d/d parameter
         f = jet[..., 0]
-        # d/d(log v) = v d/dv; the library's derivatives carry the scales
-        factor = (np.where(self.log, values, 1.0) / scales).reshape(B, self.n, self.p)
-        df = jet[..., 1:] * factor[:, subject, :]
+        if unit:
+            df = jet[..., 1:]
+        else:
+            # d/d(log v) = v d/dv; the library's derivatives carry the scales
+            factor = (np.where(self.log, values, 1.0) / scales).reshape(B, self.n, self.p)
+            df = jet[..., 1:] * factor[:, subject, :]
         ok = good & (status == 0)
         if not ok.all():
             f = np.where(ok.reshape(B, self.n)[:, subject], f, np.nan)
         return f, df
 
     def _buffers(self, count: int):
-        """Per row count (and thread): the input rows, the positions of the selected observations' values and
-        first derivatives in the library's output, their subjects, and the library's work arrays (cached)."""
-        import threading
-
+        """Per row count and thread: the input rows (the sampled columns and scales overwritten per call), the
+        positions of the selected observations' values and first derivatives in the library's output, their
+        subjects, and the library's work arrays with the call's arguments (their addresses; cached)."""
         key = (count, threading.get_ident())
         hit = self._observed.get(key)
         if hit is not None:
@@ -358,7 +335,11 @@ class _SensitivityHost:
         st = pr.settings
         fixed = (d.n, d.events.time.shape[1], *ptr["events"], d.tt.shape[1], *ptr["times"])
         tail = (float(st.rtol), float(st.atol), float(st.max_step), int(st.max_steps))
-        hit = (template, np.ascontiguousarray(g), subject, outputs, status, counters, methods, t0, (fixed, tail))
+        rows = template.copy()
+        args = (count, fixed[0], rows.ctypes.data, *fixed[1:], t0.ctypes.data, methods.ctypes.data, *tail,
+                outputs.ctypes.data, status.ctypes.data, counters.ctypes.data)
+        hit = (rows, np.ascontiguousarray(g), subject, status, methods, outputs.reshape(-1), args,
+               (t0, counters))      # the last: arrays the library writes or reads through their addresses, kept
         self._observed[key] = hit
         return hit
 
@@ -478,8 +459,10 @@ class _Likelihood:
         self.a_src, self.b_src = np.array(a_src, dtype=np.int64), np.array(b_src, dtype=np.int64)
         self.root = np.array(root, dtype=bool)
         self.any_root, self.all_root = bool(self.root.any()), bool(self.root.all())
+        self.linear = not self.any_root
         self.logs = np.array(logs, dtype=bool)
         self.any_log, self.all_log = bool(self.logs.any()), bool(self.logs.all())
+        self.no_log = not self.any_log
         self.u = np.asarray(u, dtype=float).reshape(-1)[pos]
         c = np.asarray(cens).reshape(-1)[pos].astype(bool)
         self.cens, self.any_cens = c, bool(c.any())
@@ -512,7 +495,9 @@ class _Likelihood:
         psi = psi.reshape(B, n, p)
         e = e.reshape(B, e.shape[-1])
         f, df = self.host.observed(psi)                             # (B, n_obs), (B, n_obs, p)
-        ext = np.concatenate([e, np.broadcast_to(self.constants, (B, self.constants.size))], axis=1)
+        ext = np.empty((B, self.n_e + self.constants.size))
+        ext[:, :self.n_e] = e
+        ext[:, self.n_e:] = self.constants
         a, b = ext[:, self.a_src], ext[:, self.b_src]
         with np.errstate(all="ignore"):
             if not self.any_root:
@@ -543,14 +528,14 @@ class _Likelihood:
                 ll = np.add.reduce(-0.5 * z * z - np.log(s), axis=1) + self.const
                 dll_dm = z / s
                 dll_ds = (z * z - 1.0) / s
-            g_f = dll_dm * dm_df + dll_ds * ds_df
+            g_f = (dll_dm if self.no_log else dll_dm * dm_df) + dll_ds * ds_df
             w = g_f[:, :, None] * df
             g_psi = np.add.reduce(w, axis=1)[:, None, :] if n == 1 else self._by_subject(w, n)
             g_e = np.zeros((B, self.n_e))
             if self.e_with.size:
-                terms = np.concatenate([np.broadcast_to(dll_ds * ds_da, s.shape), dll_ds * ds_db], axis=1)
+                terms = np.concatenate([dll_ds if self.linear else dll_ds * ds_da, dll_ds * ds_db], axis=1)
                 g_e[:, self.e_with] = np.add.reduceat(terms[:, self.e_order], self.e_starts, axis=1)
-        ok = np.isfinite(ll) & np.isfinite(np.add.reduce(g_psi, axis=(1, 2))) & np.isfinite(np.add.reduce(g_e, axis=1))
+        ok = np.isfinite(ll + np.add.reduce(g_psi.reshape(B, -1), axis=1) + np.add.reduce(g_e, axis=1))
         if not ok.all():
             ll = np.where(ok, ll, -np.inf)
             g_psi = np.where(ok[:, None, None], g_psi, 0.0)

@@ -461,14 +461,17 @@ def _build(z: _State, depth: int, eps: float, metric: _Metric, h0: float, rng):
     t = _Tree()
     if depth == 0:
         z1 = yield from _leapfrog(z, eps, metric)
-        h = _hamiltonian(z1, metric)
+        p_sharp = metric.sharp(z1.p)
+        h = -z1.lp + 0.5 * float(np.dot(z1.p, p_sharp))       # _hamiltonian, the sharp momentum kept
+        if not math.isfinite(h):
+            h = math.inf
         t.end = t.propose = z1
         t.n_steps = 1
         t.diverged = h - h0 > _MAX_DELTA_H
         t.valid = not t.diverged
         t.log_weight = h0 - h if math.isfinite(h) else -math.inf
         t.sum_accept = 1.0 if h0 - h > 0 else (math.exp(h0 - h) if math.isfinite(h) else 0.0)
-        t.p_sharp_beg = t.p_sharp_end = metric.sharp(z1.p)
+        t.p_sharp_beg = t.p_sharp_end = p_sharp
         t.rho = z1.p
         t.p_beg = t.p_end = z1.p
         return t

@@ -306,12 +306,18 @@ def test_the_numpy_prior_part_equals_the_jax_one_for_individual_models():
               (-math.inf, math.inf, NormalPrior(-1.0, 2.0), False),
               (1e-3, 50.0, HalfNormalPrior(10.0), True))
     errors = (HalfNormalPrior(0.3), LogNormalPrior(0.1, 0.4))
-    d = len(struct) + len(errors)
+    # the general path (a logit-normal prior, bounds of every kind), the one-pass path (normal, log-normal,
+    # half-normal and uniform priors) and the all-bounded path
+    no_logit = tuple(row for row in struct if not isinstance(row[2], LogitNormalPrior))
+    bounded = ((0.0, 1e3, LogNormalPrior(3.0, 0.5), True), (-100.0, 100.0, NormalPrior(4.0, 0.5), False),
+               (0.0, 1.0, UniformPrior(0.0, 1.0), True))
     rng = np.random.default_rng(5)
-    for seed in range(3):
-        structure = _Structure(n=3, error_priors=errors, struct=struct,
-                               centre=tuple(rng.normal(0, 0.5, d)), scale=tuple(rng.uniform(0.3, 2.0, d)))
-        _prior_part_against_jax(structure, False, d, seed)
+    for block in (struct, no_logit, bounded):
+        d = len(block) + len(errors)
+        for seed in range(3):
+            structure = _Structure(n=3, error_priors=errors, struct=block,
+                                   centre=tuple(rng.normal(0, 0.5, d)), scale=tuple(rng.uniform(0.3, 2.0, d)))
+            _prior_part_against_jax(structure, False, d, seed)
 
 
 @pytest.mark.parametrize("full", [False, True])
