@@ -145,9 +145,9 @@ def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads
     t0, c0 = time.perf_counter(), _cpu()
     pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)     # traces and compiles once
     compile_wall, compile_cpu = time.perf_counter() - t0, _cpu() - c0
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0, own0 = time.perf_counter(), _cpu(), time.process_time()
     post = pkpd.sample(model, data, seed=1, n_warmup=n_warmup, n_draws=n_draws, **kw)
-    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    wall, cpu, own = time.perf_counter() - t0, _cpu() - c0, time.process_time() - own0
     print(post)
     ess = float(post.summary["ess_bulk"].min())
     steps = post.leapfrog_steps + post.warmup_leapfrog_steps
@@ -165,6 +165,10 @@ def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads
         "ess_per_wall_s_sampling": ess / post.seconds, "ess_per_cpu_s_sampling": ess / post.cpu_seconds,
         "ess_per_cpu_s_draws_only_estimated": ess / (post.cpu_seconds * draws_share),
         "call_wall_s": wall, "call_cpu_s": cpu,
+        # with worker processes: this process's CPU (its own chain group) and the workers'; on idle cores the wall
+        # time is about the larger of the groups' CPU (the groups run in parallel)
+        "call_cpu_s_this_process": own, "call_cpu_s_workers": cpu - own,
+        "ess_per_cpu_s_of_the_busiest_group": ess / max(own, cpu - own),
         "first_call_wall_s_incl_compilation": compile_wall, "first_call_cpu_s_incl_compilation": compile_cpu,
         # the whole first call (tracing, compiling and its 40 iterations) counted as the one-off cost
         "ess_per_cpu_s_total_incl_compilation": ess / (cpu + compile_cpu),

@@ -329,10 +329,12 @@ def run_pkpd_nuts(prior, likelihood, init: np.ndarray, seed: int, *, n_warmup: i
     from .hmc import nuts
 
     def log_density(z):
-        lp, psi, e, tape = prior.forward(z)
-        ll, g_psi, g_e = likelihood(psi, e)
-        total = lp + ll
-        grad = prior.backward(tape, g_psi, g_e)
+        # far out on a diverging trajectory the transforms overflow (a bound reached: log(0)); the move is rejected
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            lp, psi, e, tape = prior.forward(z)
+            ll, g_psi, g_e = likelihood(psi, e)
+            total = lp + ll
+            grad = prior.backward(tape, g_psi, g_e)
         ok = np.isfinite(total + np.add.reduce(grad, axis=1))
         if not ok.all():
             total = np.where(ok, total, -np.inf)

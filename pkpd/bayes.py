@@ -1,19 +1,23 @@
 r"""Full Bayesian posteriors: :func:`sample` draws parameters of an individual (pooled) or a population model by
 the No-U-Turn sampler, with convergence diagnostics and posterior predictive simulation.
 
-Samplers (the optional extra ``pip install -e ".[bayes]"``: jax, and numpyro for the second one):
+Samplers:
 
 * ``sampler="pkpd"`` (default): :func:`pkpd.hmc.nuts`, Stan's NUTS (Hoffman & Gelman 2014; multinomial sampling,
   the generalised no-U-turn criterion with the checks across merged subtrees) and Stan's windowed warm-up (dual
-  averaging of the step size, a diagonal mass matrix from doubling windows), written in numpy. Each chain is a
-  generator that asks for one gradient at a time; the driver evaluates the pending positions of all chains in one
-  batch solve, and a chain never waits for the others at the end of an iteration. ``threads=2`` drives two groups
-  of chains from two threads, so that one group's Python work overlaps the other's compiled solve.
-* ``sampler="numpyro"``: numpyro's NUTS (the same algorithm and warm-up), its chains vectorised in lock-step
-  (``chain_method="vectorized"``), the likelihood reached through one ``jax.pure_callback`` per gradient.
+  averaging of the step size, a diagonal mass matrix from doubling windows), written in numpy (no optional extra
+  needed). Each chain is a generator that asks for one gradient at a time; the driver evaluates the pending
+  positions of all chains in one batch solve, and a chain never waits for the others at the end of an iteration.
+  ``workers=2`` runs two groups of chains in two forked processes (the cores then share the Python work as well as
+  the solves); ``threads=2`` drives two groups from two threads of this process (only the compiled solve runs
+  outside the GIL). The draws depend on the seed only, not on either.
+* ``sampler="numpyro"`` (the optional extra ``pip install -e ".[bayes]"``: jax and numpyro): numpyro's NUTS (the
+  same algorithm and warm-up), its chains vectorised in lock-step (``chain_method="vectorized"``), the likelihood
+  reached through one ``jax.pure_callback`` per gradient.
 
-In both, the prior part of the log posterior (priors, transforms, :math:`\Omega`, random effects) is written in
-JAX (:mod:`pkpd._nuts`: differentiated by JAX), and the log-likelihood of the data and its gradient come from the
+The prior part of the log posterior (priors, transforms, :math:`\Omega`, random effects) is numpy with its gradient
+written out for pkpd's sampler (:mod:`pkpd._prior_part`) and JAX for numpyro's (:mod:`pkpd._nuts`, differentiated
+by JAX; a unit test holds the two equal to 1e-10). The log-likelihood of the data and its gradient come from the
 host for every chain and subject at once:
 
 * the predictions and their **exact derivatives** by the individual parameters from the model's forward sensitivity
@@ -22,11 +26,11 @@ host for every chain and subject at once:
   problem (no C compiler, doses that depend on a sampled parameter, steady-state records, inter-occasion
   variability) central differences of batch solves stand in (``Posterior.derivatives`` says which and why);
 * the residual-error likelihood (every error model, M3 for censored values) and its derivatives by the predictions
-  and the error parameters, in numpy.
+  and the error parameters, in numpy, every observation of every output in one vectorised pass.
 
-The JAX programs hold no data: they are built from the problem's *structure* only (priors, bounds, transforms,
-sizes, sampler settings), and compiled programs are cached by that structure, so a second call on other data or
-with another seed (simulation-based calibration, repeated fits, tests) neither retraces nor recompiles.
+numpyro's JAX programs hold no data: they are built from the problem's *structure* only (priors, bounds,
+transforms, sizes, sampler settings), and compiled programs are cached by that structure, so a second call on other
+data or with another seed neither retraces nor recompiles.
 
 Where the time goes (one MSC subject, 4 parameters + 2 CVs, 4 chains; ``benchmarks/bayes.py msc``, pkpd's sampler):
 about 23.5 leapfrog steps per iteration and chain after warm-up (step size ~0.15-0.2 in the prior-standardised
@@ -104,15 +108,15 @@ class Posterior:
         The prior of each parameter (``"omega"``: the inverse-Wishart).
     n_chains, n_draws, n_warmup : int
     seconds : float
-        Wall time of the sampling run (warm-up included; the first call of a problem structure also traces and
-        compiles the JAX program, later calls reuse it) [s].
+        Wall time of the sampling run (warm-up included; with numpyro the first call of a problem structure also
+        traces and compiles the JAX program, later calls reuse it) [s].
     ess_per_second : float
         The smallest bulk ESS over the parameters, per second of ``seconds``.
     message : str
         Convergence warnings ("" when R-hat <= 1.01, every ESS >= 100 and no divergences).
     cpu_seconds : float
-        CPU time of this process during the sampling run (all threads) [s]; on a shared machine the comparable
-        figure.
+        CPU time of this process and of its worker processes during the sampling run (all threads) [s]; on a
+        shared machine the comparable figure.
     leapfrog_steps : int
         Leapfrog steps after warm-up, summed over chains.
     warmup_leapfrog_steps : int
@@ -638,6 +642,12 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
         shared 2-core test machine 2 cost ~40 % more CPU for no wall-clock gain (``benchmarks/bayes.py msc``); a
         machine with idle cores may gain. With 1, a batch of fewer than 16 rows (chains x subjects) is solved on
         one engine thread, a larger one on the engine's threads (``$PKPD_NUM_THREADS``, else the cores).
+    workers : int
+        pkpd's sampler: the chains split into this many groups, each run in its own process forked from this one
+        (Linux; elsewhere one process runs them all), its batch solves on one engine thread; the draws are the
+        same for any value. Use it with idle cores: each process's batches are smaller, so the CPU per gradient
+        rises (~30 % with 2 workers of 2 chains on one MSC subject) while the wall time falls with the cores
+        working in parallel. ``Posterior.cpu_seconds`` counts the workers' CPU.
 
     Returns
     -------
@@ -646,13 +656,13 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
     Raises
     ------
     FitError
-        jax (or, for sampler="numpyro", numpyro) not installed, an unknown sampler, an estimated parameter without
+        sampler="numpyro" without jax and numpyro installed, an unknown sampler, an estimated parameter without
         a proper prior, no ``omega_prior`` with ``iiv``, a prior on an unknown or not estimated parameter, M4
         censoring.
 
     Examples
     --------
-    Not run here (needs the optional extra)::
+    Not run here (a few seconds of sampling)::
 
         import pkpd
         m = pkpd.load_model("pk_1cmt_iv").with_priors(CL=pkpd.LogNormalPrior(3.0, 0.5),

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -119,12 +120,12 @@ def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500
         depend on it when ``log_density`` evaluates each row on its own (each chain has its own random stream and
         sees only its own evaluations).
     workers : int
-        The chains split into this many groups, each run in its own process (forked from this one where the
-        platform can fork, so ``log_density`` and what it holds are not copied or pickled; elsewhere one process
-        runs them all): the cores work in parallel on the whole iteration, Python included, which threads cannot
-        do. Each group is run as with ``threads=1``; the draws are the same for any number of workers under the
-        same condition as for ``threads``. ``log_density`` must not rely on threads started before the fork (a
-        JAX or XLA program, for one).
+        The chains split into this many groups, each run in its own process (forked from this one on Linux, so
+        ``log_density`` and what it holds are neither pickled nor rebuilt; elsewhere, where a fork without exec is
+        unsafe or missing, one process runs them all): the cores work in parallel on the whole iteration, Python
+        included, which threads cannot do. Each group is run as with ``threads=1``; the draws are the same for any
+        number of workers under the same condition as for ``threads``. ``log_density`` must not rely on threads
+        started before the fork (a JAX or XLA program, for one).
 
     Returns
     -------
@@ -144,7 +145,7 @@ def nuts(log_density: Callable, init, *, n_warmup: int = 500, n_draws: int = 500
     chains = [_chain(c, init[c], rngs[c], int(n_warmup), int(n_draws), float(target_accept), int(max_tree_depth),
                      float(step_size), bool(dense_metric), out) for c in range(n_chains)]
     workers = max(1, int(workers))
-    if workers > 1 and n_chains > 1 and hasattr(os, "fork"):
+    if workers > 1 and n_chains > 1 and sys.platform.startswith("linux"):
         groups = [list(range(n_chains))[k::workers] for k in range(min(workers, n_chains))]
         calls = _run_forked(log_density, chains, groups, d, out)
         return NutsRun(draws=out.draws, diverging=out.diverging, num_steps=out.num_steps, accept_stat=out.accept,
@@ -194,7 +195,6 @@ def _run_forked(log_density, chains, groups, d: int, out: _Output) -> list[int]:
     their chains' part of ``out`` back through a pipe. Returns the batch calls of each group."""
     import pickle
     import signal
-    import sys
     import warnings
 
     for stream in (sys.stdout, sys.stderr):     # nothing buffered before the fork is written twice

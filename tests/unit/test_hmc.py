@@ -117,3 +117,34 @@ def test_bad_input():
     with pytest.raises(FloatingPointError, match="starting position"):
         nuts(lambda x: (np.full(x.shape[0], -np.inf), np.zeros_like(x)), np.zeros((2, 4)), n_warmup=10,
              n_draws=10)
+
+
+def test_chains_in_worker_processes_draw_what_one_process_draws():
+    """nuts(workers=k): each group of chains in a forked process; the draws, divergences, step counts and adapted
+    step sizes and metrics equal those of one process (each chain has its own random stream), and an error raised
+    by log_density in a worker reaches the caller."""
+    cov = np.array([[1.0, 0.8], [0.8, 1.0]])
+    prec = np.linalg.inv(cov)
+
+    def log_density(x):
+        g = -x @ prec
+        return 0.5 * np.sum(g * x, axis=1), g
+
+    init = np.random.default_rng(0).standard_normal((4, 2))
+    one = nuts(log_density, init, n_warmup=100, n_draws=100, seed=3)
+    for workers in (2, 4):
+        many = nuts(log_density, init, n_warmup=100, n_draws=100, seed=3, workers=workers)
+        np.testing.assert_array_equal(many.draws, one.draws)
+        np.testing.assert_array_equal(many.num_steps, one.num_steps)
+        np.testing.assert_array_equal(many.warmup_num_steps, one.warmup_num_steps)
+        np.testing.assert_array_equal(many.step_size, one.step_size)
+        np.testing.assert_array_equal(many.inv_metric, one.inv_metric)
+    assert many.batch_calls > one.batch_calls       # each worker's calls counted (fewer chains per call)
+
+    def failing(x):                 # fails at chain 1's start only, i.e. in the worker that runs chain 1
+        if np.any(np.all(x == [2.0, 0.0], axis=1)):
+            raise ValueError("a failing solve")
+        return log_density(x)
+
+    with pytest.raises(ValueError, match="a failing solve"):
+        nuts(failing, np.array([[0.0, 0.0], [2.0, 0.0]]), n_warmup=10, n_draws=10, seed=1, workers=2)
