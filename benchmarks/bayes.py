@@ -120,7 +120,8 @@ def reference(n_draws: int = 500, long_draws: int = 4000, long_warmup: int = 100
                       "long_warmup": long_warmup, "chains": short.n_chains}, indent=1))
 
 
-def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads: int = 1, workers: int = 1):
+def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads: int = 1, workers: int = 1,
+        rtol: float | None = None):
     import pandas as pd
 
     import pkpd
@@ -142,6 +143,8 @@ def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads
         kw["threads"] = threads
         if workers > 1:
             kw["workers"] = workers
+    if rtol is not None:        # sample's default: rtol 1e-8, atol 1e-10
+        kw["settings"] = pkpd.SolverSettings(rtol=rtol, atol=1e-10)
     t0, c0 = time.perf_counter(), _cpu()
     pkpd.sample(model, data, seed=0, n_warmup=20, n_draws=20, **kw)     # traces and compiles once
     compile_wall, compile_cpu = time.perf_counter() - t0, _cpu() - c0
@@ -156,7 +159,7 @@ def msc(n_warmup: int = 500, n_draws: int = 1000, sampler: str = "pkpd", threads
     draws_share = post.leapfrog_steps / steps if post.warmup_leapfrog_steps else float("nan")
     print(json.dumps({"msc_one_subject": {
         "sampler": post.sampler, "engine_threads": _threads(), "chain_threads": kw.get("threads", 1),
-        "worker_processes": kw.get("workers", 1),
+        "worker_processes": kw.get("workers", 1), "rtol": rtol or 1e-8,
         "min_bulk_ess": ess, "max_rhat": float(post.summary["rhat"].max()), "divergences": post.divergences,
         "n_warmup": n_warmup, "n_draws": n_draws, "chains": post.n_chains, "derivatives": post.derivatives,
         "leapfrog_steps_after_warmup": post.leapfrog_steps, "leapfrog_steps_warmup": post.warmup_leapfrog_steps,
@@ -220,6 +223,7 @@ if __name__ == "__main__":
     ap.add_argument("--sampler", default="pkpd", choices=["pkpd", "numpyro"], help="msc: the NUTS implementation")
     ap.add_argument("--chain-threads", type=int, default=1, help="msc: threads driving the chains (pkpd sampler)")
     ap.add_argument("--workers", type=int, default=1, help="msc: worker processes for the chains (pkpd sampler)")
+    ap.add_argument("--rtol", type=float, default=None, help="msc: the ODE solver's rtol (default: sample's, 1e-8)")
     ap.add_argument("--long-warmup", type=int, default=1000, help="reference: warm-up of the long run")
     a = ap.parse_args()
     if a.what == "sbc":
@@ -232,4 +236,4 @@ if __name__ == "__main__":
         reference(n_draws=a.draws or 500, long_draws=a.long_draws, long_warmup=a.long_warmup)
     else:
         msc(n_warmup=a.warmup or 500, n_draws=a.draws or 1000, sampler=a.sampler, threads=a.chain_threads,
-            workers=a.workers)
+            workers=a.workers, rtol=a.rtol)

@@ -162,6 +162,23 @@ class _Priors:
         return lp, d
 
 
+def _prior_arrays(priors):
+    """Per prior: the kernels' family code, centre and spread, and the sum of the priors' constants."""
+    from .priors import HalfNormalPrior, LogitNormalPrior, LogNormalPrior, NormalPrior
+
+    family, centre, spread = np.full(len(priors), _UNIFORM, dtype=np.int64), np.zeros(len(priors)), np.ones(len(priors))
+    for k, p in enumerate(priors):
+        if isinstance(p, NormalPrior):
+            family[k], centre[k], spread[k] = _NORMAL, p.mean, p.sd
+        elif isinstance(p, HalfNormalPrior):
+            family[k], centre[k], spread[k] = _NORMAL, 0.0, p.scale_parameter
+        elif isinstance(p, LogNormalPrior):
+            family[k], centre[k], spread[k] = _LOGNORMAL, math.log(p.median), p.sigma
+        elif isinstance(p, LogitNormalPrior):
+            family[k], centre[k], spread[k] = _LOGITNORMAL, math.log(p.median / (1 - p.median)), p.sigma
+    return family, centre, spread, _Priors(priors).const
+
+
 class PriorPart:
     """The prior part of the log posterior of a :class:`pkpd.bayes._Structure` at the sampler's standardised
     coordinates z (B, d) (u = centre + scale z), vectorised over chains.
@@ -169,6 +186,8 @@ class PriorPart:
     ``forward(z)`` -> (log density without the likelihood (B,), psi (B, n, p), e (B, n_e), tape);
     ``backward(tape, g_psi, g_e)`` -> the gradient by z of that log density plus <g_psi, psi(z)> + <g_e, e(z)>.
     """
+
+    use_kernel = True       # False: the numpy formulas (a test compares the two)
 
     def __init__(self, structure, population: bool):
         self.population = population
@@ -182,6 +201,15 @@ class PriorPart:
             self.bounds = _Bounds([(lo, hi) for lo, hi, _, _ in structure.struct])
             self.priors = _Priors([pr for _, _, pr, _ in structure.struct])
             self.log_cols = np.flatnonzero([bool(log) for *_, log in structure.struct])
+            lo = np.array([lo for lo, _, _, _ in structure.struct], dtype=float)
+            hi = np.array([hi for _, hi, _, _ in structure.struct], dtype=float)
+            kinds = np.where(np.isfinite(lo) & np.isfinite(hi), _BOTH,
+                             np.where(np.isfinite(lo), _LOWER, np.where(np.isfinite(hi), _UPPER, _FREE)))
+            family, pc, ps, const = _prior_arrays([pr for _, _, pr, _ in structure.struct]
+                                                  + list(structure.error_priors))
+            log_col = np.zeros(self.k, dtype=np.bool_)
+            log_col[self.log_cols] = True
+            self.kernel = (self.k, kinds.astype(np.int64), lo, hi, family, pc, ps, float(const), log_col)
             return
         self.k = len(structure.thetas)
         self.bounds = _Bounds([(lo, hi) for _, lo, hi, _ in structure.thetas])
@@ -200,6 +228,15 @@ class PriorPart:
 
     # ----------------------------------------------------------------------------------------------------------
     def forward(self, z):
+        if not self.population and self.use_kernel:
+            B = z.shape[0]
+            k, n_e = self.k, self.n_e
+            lp, psi_row, dpsi, g_theta = np.empty(B), np.empty((B, k)), np.empty((B, k)), np.empty((B, k))
+            e, g_lp_e = np.empty((B, n_e)), np.empty((B, n_e))
+            _individual_forward(np.ascontiguousarray(z, dtype=float), self.centre, self.scale, *self.kernel,
+                                lp, psi_row, dpsi, g_theta, e, g_lp_e)
+            psi = psi_row[:, None, :] if self.n == 1 else np.broadcast_to(psi_row[:, None, :], (B, self.n, k))
+            return lp, psi, e, (g_theta, dpsi, e, g_lp_e)
         u = self.centre + self.scale * z
         B = u.shape[0]
         k = self.k
@@ -361,3 +398,126 @@ def run_pkpd_nuts(prior, likelihood, init: np.ndarray, seed: int, *, n_warmup: i
     finally:
         _native._THREADS[:] = saved
     return run.draws, run.diverging, run.num_steps, run
+
+
+# ============================================================================================ compiled kernels
+# The hot path of pkpd's sampler calls the prior part and the likelihood once per leapfrog step with a few chains:
+# in numpy that is ~50 small-array operations each (~1 us apiece); these loops do the same arithmetic in one call.
+from numba import njit  # noqa: E402  (numba compiles the engine too; kept with its users here)
+
+_BOTH, _LOWER, _UPPER, _FREE = 0, 1, 2, 3
+_NORMAL, _LOGNORMAL, _LOGITNORMAL, _UNIFORM = 0, 1, 2, 3
+
+
+@njit(cache=True, error_model="numpy")
+def _prior_term(family, c, s, v):
+    """log density (without its constant) and its derivative by v of one prior at v."""
+    if family == _NORMAL:
+        z = (v - c) / s
+        return -0.5 * z * z, -z / s
+    if family == _LOGNORMAL:
+        lx = math.log(v)
+        z = (lx - c) / s
+        return -(0.5 * z * z + lx), (-z / s - 1.0) / v
+    if family == _LOGITNORMAL:
+        w = v * (1.0 - v)
+        z = (math.log(v / (1.0 - v)) - c) / s
+        return -(0.5 * z * z + math.log(w)), (-z / s - (1.0 - 2.0 * v)) / w
+    return 0.0, 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _individual_forward(z, centre, scale, k, kinds, lo, hi, family, pc, ps, const, log_col,
+                        lp, psi, dpsi, g_theta, e, g_e):
+    """The pooled model's prior part at z (B, d): lp (B,), psi (B, k), dpsi/du (B, k), d lp/du of the typical
+    values (B, k), e (B, n_e), d lp/du of the error block (B, n_e), written into the given arrays."""
+    B, d = z.shape
+    for b in range(B):
+        total = const
+        for j in range(k):
+            u = centre[j] + scale[j] * z[b, j]
+            kind = kinds[j]
+            if kind == _BOTH:
+                sg = 1.0 / (1.0 + math.exp(-u))
+                width = hi[j] - lo[j]
+                t = width * sg
+                v = lo[j] + t
+                dv = t * (1.0 - sg)
+                total += math.log(width) + math.log(sg) + math.log1p(-sg)
+                dlj = 1.0 - 2.0 * sg
+            elif kind == _LOWER:
+                w = math.exp(u)
+                v, dv, dlj = lo[j] + w, w, 1.0
+                total += u
+            elif kind == _UPPER:
+                w = math.exp(u)
+                v, dv, dlj = hi[j] - w, -w, 1.0
+                total += u
+            else:
+                v, dv, dlj = u, 1.0, 0.0
+            term, dterm = _prior_term(family[j], pc[j], ps[j], v)
+            total += term
+            g_theta[b, j] = dlj + dterm * dv
+            if log_col[j]:
+                psi[b, j] = math.log(v)
+                dpsi[b, j] = dv / v
+            else:
+                psi[b, j] = v
+                dpsi[b, j] = dv
+        for j in range(k, d):
+            u = centre[j] + scale[j] * z[b, j]
+            v = math.exp(u)
+            term, dterm = _prior_term(family[j], pc[j], ps[j], v)
+            total += u + term
+            e[b, j - k] = v
+            g_e[b, j - k] = 1.0 + dterm * v
+        lp[b] = total
+
+
+@njit(cache=True, error_model="numpy")
+def _normal_likelihood(f, df, e, constants, a_src, b_src, root, logs, u, const, subject, ll, g_psi, g_e):
+    """The uncensored residual likelihood of every chain (see pkpd.bayes._Likelihood) and its gradients by psi and
+    e, from the predictions f (B, n_obs) and their derivatives df (B, n_obs, p); non-finite: -inf, zero gradient."""
+    B, n_obs = f.shape
+    p = df.shape[2]
+    n_e = e.shape[1]
+    for b in range(B):
+        total = const
+        for o in range(n_obs):
+            ia, ib = a_src[o], b_src[o]
+            a = e[b, ia] if ia < n_e else constants[ia - n_e]
+            c = e[b, ib] if ib < n_e else constants[ib - n_e]
+            fo = f[b, o]
+            if root[o]:
+                s = math.sqrt(a * a + (c * fo) ** 2)
+                ds_df, ds_da, ds_db = c * c * fo / s, a / s, c * fo * fo / s
+            else:
+                s = a + c * fo
+                ds_df, ds_da, ds_db = c, 1.0, fo
+            if logs[o]:
+                m, dm_df = math.log(fo), 1.0 / fo
+            else:
+                m, dm_df = fo, 1.0
+            zz = (u[o] - m) / s
+            total += -0.5 * zz * zz - math.log(s)
+            dll_ds = (zz * zz - 1.0) / s
+            g_f = zz / s * dm_df + dll_ds * ds_df
+            i = subject[o]
+            for q in range(p):
+                g_psi[b, i, q] += g_f * df[b, o, q]
+            if ia < n_e:
+                g_e[b, ia] += dll_ds * ds_da
+            if ib < n_e:
+                g_e[b, ib] += dll_ds * ds_db
+        check = total
+        for i in range(g_psi.shape[1]):
+            for q in range(p):
+                check += g_psi[b, i, q]
+        for q in range(n_e):
+            check += g_e[b, q]
+        if math.isfinite(check):
+            ll[b] = total
+        else:
+            ll[b] = -math.inf
+            g_psi[b, :, :] = 0.0
+            g_e[b, :] = 0.0

@@ -34,14 +34,20 @@ data or with another seed neither retraces nor recompiles.
 
 Where the time goes (one MSC subject, 4 parameters + 2 CVs, 4 chains; ``benchmarks/bayes.py msc``, pkpd's sampler):
 about 23.5 leapfrog steps per iteration and chain after warm-up (step size ~0.15-0.2 in the prior-standardised
-coordinates; the bounded parameters' logit scale gives EC50 and k_c skewed, heavy-tailed marginals) and 40 during
-warm-up. Per gradient of one chain about 0.23 ms of CPU: about half in the compiled solve (Tsit5, ~170 steps and
-~1000 evaluations of the 25-state sensitivity system over 168 h at rtol 1e-8; rtol 1e-6 saves ~18 %, Rodas4 costs
-12x), the rest in Python (host, likelihood, the two JAX calls of the prior part, the tree building).
-numpyro's lock-step chains cost 2.6-2.8x the CPU per effective sample (0.8 ms inside numpyro/XLA per gradient of the 4
-chains, and ~1.4x the steps: the longest trajectory of each iteration sets the pace). Measured and not taken: a
-dense mass matrix (~16 instead of ~21 steps per iteration, but lower minimum ESS: 378-419 against 485-690 in
-300 + 500-iteration runs).
+coordinates; the bounded parameters' logit scale gives EC50 and k_c skewed, heavy-tailed marginals) and ~30 during
+warm-up, ~154 000 gradients in all. Per gradient of one chain about 0.115 ms of CPU in one process (0.147 ms
+before the prior part left JAX; ~82-85 min-bulk-ESS per CPU-second, against 61-66): about half in the compiled
+solve (~60 us per chain in a 4-chain batch: Tsit5, ~170 steps and ~1000 evaluations of the 25-state sensitivity
+system over 168 h at rtol 1e-8; rtol 1e-6 saves ~12 % of the whole run's CPU with the same posterior within
+Monte-Carlo error, but is not the default; Rodas4 costs 12x), the rest in Python: per batch call ~40 us for the
+numpy prior part and ~40 us for the likelihood around the solve, and ~25 us per chain and step for the tree
+building. ``workers=2`` (two processes of two chains) costs ~37 % more CPU in all, each call's fixed cost shared by
+two chains instead of four, but the two groups run on two cores at once: ~116 ESS per second of the busier group's
+CPU, about the wall-clock figure on two idle cores. numpyro's lock-step chains cost 2.6-2.8x the CPU per effective
+sample of the previous version (0.8 ms inside numpyro/XLA per gradient of the 4 chains, and ~1.4x the steps: the
+longest trajectory of each iteration sets the pace). Measured and not taken: a dense mass matrix (~16 instead of
+~21 steps per iteration, but lower minimum ESS: 378-419 against 485-690 in 300 + 500-iteration runs); chains in
+threads (``threads=2``: only the compiled half leaves the GIL).
 
 The model: priors from the model file (:mod:`pkpd.priors`) or ``priors={...}`` on every estimated parameter (a
 proper prior is required: a parameter without one is an error), truncated to the parameter's bounds; error-model
@@ -430,6 +436,8 @@ class _Likelihood:
     combined, ``convention="sd"``: both) or :math:`\sqrt{a^2 + b^2 f^2}` (combined, ``convention="variance"``), its
     a and b read from the sampled or the fixed error parameters."""
 
+    use_kernel = True       # uncensored data: the compiled loop; False: the numpy formulas (a test compares them)
+
     def __init__(self, host, errors, fixed_errors, sel, u, jac, cens):
         self.host, self.errors, self.fixed_errors = host, errors, fixed_errors
         J = host.J
@@ -499,6 +507,13 @@ class _Likelihood:
         psi = psi.reshape(B, n, p)
         e = e.reshape(B, e.shape[-1])
         f, df = self.host.observed(psi)                             # (B, n_obs), (B, n_obs, p)
+        if self.use_kernel and not self.any_cens:
+            from ._prior_part import _normal_likelihood
+
+            ll, g_psi, g_e = np.empty(B), np.zeros((B, n, p)), np.zeros((B, self.n_e))
+            _normal_likelihood(f, df, np.ascontiguousarray(e), self.constants, self.a_src, self.b_src, self.root,
+                               self.logs, self.u, self.const, self.subject, ll, g_psi, g_e)
+            return ll.reshape(lead), g_psi.reshape(lead + (n, p)), g_e.reshape(lead + (self.n_e,))
         ext = np.empty((B, self.n_e + self.constants.size))
         ext[:, :self.n_e] = e
         ext[:, self.n_e:] = self.constants
