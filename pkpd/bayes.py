@@ -16,9 +16,9 @@ Samplers:
   reached through one ``jax.pure_callback`` per gradient.
 
 The prior part of the log posterior (priors, transforms, :math:`\Omega`, random effects) is numpy with its gradient
-written out for pkpd's sampler (:mod:`pkpd._prior_part`) and JAX for numpyro's (:mod:`pkpd._nuts`, differentiated
-by JAX; a unit test holds the two equal to 1e-10). The log-likelihood of the data and its gradient come from the
-host for every chain and subject at once:
+written out for pkpd's sampler (:mod:`pkpd._prior_part`; a compiled loop for a pooled model) and JAX for numpyro's
+(:mod:`pkpd._nuts`, differentiated by JAX; a unit test holds the two equal to 1e-10). The log-likelihood of the
+data and its gradient come from the host for every chain and subject at once:
 
 * the predictions and their **exact derivatives** by the individual parameters from the model's forward sensitivity
   equations, solved by the compiled estimation library in one batch call (first order only): exact to the solver's
@@ -26,28 +26,30 @@ host for every chain and subject at once:
   problem (no C compiler, doses that depend on a sampled parameter, steady-state records, inter-occasion
   variability) central differences of batch solves stand in (``Posterior.derivatives`` says which and why);
 * the residual-error likelihood (every error model, M3 for censored values) and its derivatives by the predictions
-  and the error parameters, in numpy, every observation of every output in one vectorised pass.
+  and the error parameters, every observation of every output in one pass (a compiled loop for uncensored data,
+  vectorised numpy with censored values).
 
 numpyro's JAX programs hold no data: they are built from the problem's *structure* only (priors, bounds,
 transforms, sizes, sampler settings), and compiled programs are cached by that structure, so a second call on other
 data or with another seed neither retraces nor recompiles.
 
 Where the time goes (one MSC subject, 4 parameters + 2 CVs, 4 chains; ``benchmarks/bayes.py msc``, pkpd's sampler):
-about 23.5 leapfrog steps per iteration and chain after warm-up (step size ~0.15-0.2 in the prior-standardised
+about 22-23.5 leapfrog steps per iteration and chain after warm-up (step size ~0.15-0.2 in the prior-standardised
 coordinates; the bounded parameters' logit scale gives EC50 and k_c skewed, heavy-tailed marginals) and ~30 during
-warm-up, ~154 000 gradients in all. Per gradient of one chain about 0.115 ms of CPU in one process (0.147 ms
-before the prior part left JAX; ~82-85 min-bulk-ESS per CPU-second, against 61-66): about half in the compiled
-solve (~60 us per chain in a 4-chain batch: Tsit5, ~170 steps and ~1000 evaluations of the 25-state sensitivity
-system over 168 h at rtol 1e-8; rtol 1e-6 saves ~12 % of the whole run's CPU with the same posterior within
-Monte-Carlo error, but is not the default; Rodas4 costs 12x), the rest in Python: per batch call ~40 us for the
-numpy prior part and ~40 us for the likelihood around the solve, and ~25 us per chain and step for the tree
-building. ``workers=2`` (two processes of two chains) costs ~37 % more CPU in all, each call's fixed cost shared by
-two chains instead of four, but the two groups run on two cores at once: ~116 ESS per second of the busier group's
-CPU, about the wall-clock figure on two idle cores. numpyro's lock-step chains cost 2.6-2.8x the CPU per effective
-sample of the previous version (0.8 ms inside numpyro/XLA per gradient of the 4 chains, and ~1.4x the steps: the
-longest trajectory of each iteration sets the pace). Measured and not taken: a dense mass matrix (~16 instead of
-~21 steps per iteration, but lower minimum ESS: 378-419 against 485-690 in 300 + 500-iteration runs); chains in
-threads (``threads=2``: only the compiled half leaves the GIL).
+warm-up, ~150 000 gradients in all. Per gradient of one chain about 0.095 ms of CPU in one process (~0.15 ms with
+the prior part in JAX and the likelihood in numpy; ~106-111 min-bulk-ESS per CPU-second, against 61-66): ~64 % in
+the compiled solve (~60 us per chain in a 4-chain batch: Tsit5, ~170 steps and ~1000 evaluations of the 25-state
+sensitivity system over 168 h at rtol 1e-8; rtol 1e-6 saves ~12 % of the run's CPU with the same posterior within
+Monte-Carlo error, but is not the default; Rodas4 costs 12x), ~19 % in the tree building (Python, ~25 us per chain
+and step), the rest in the host's Python, the compiled prior-part and likelihood loops (~3 us per call each) and
+the driver. ``workers=2`` (two processes of two chains) costs ~20 % more CPU in all, each call's fixed cost shared
+by two chains instead of four, but the two groups run on two cores at once: ~170 ESS per second of the busier
+group's CPU, about the wall-clock figure on two idle cores (measured on a shared machine; docs/estimation.md).
+numpyro's lock-step chains cost 2.6-2.8x the CPU per effective sample of the version before this one (0.8 ms
+inside numpyro/XLA per gradient of the 4 chains, and ~1.4x the steps: the longest trajectory of each iteration
+sets the pace). Measured and not taken: a dense mass matrix (~16 instead of ~21 steps per iteration, but lower
+minimum ESS: 378-419 against 485-690 in 300 + 500-iteration runs); chains in threads for speed (``threads=2``: only
+the compiled solve leaves the GIL).
 
 The model: priors from the model file (:mod:`pkpd.priors`) or ``priors={...}`` on every estimated parameter (a
 proper prior is required: a parameter without one is an error), truncated to the parameter's bounds; error-model
@@ -661,7 +663,7 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
         pkpd's sampler: the chains split into this many groups, each run in its own process forked from this one
         (Linux; elsewhere one process runs them all), its batch solves on one engine thread; the draws are the
         same for any value. Use it with idle cores: each process's batches are smaller, so the CPU per gradient
-        rises (~30 % with 2 workers of 2 chains on one MSC subject) while the wall time falls with the cores
+        rises (~20 % with 2 workers of 2 chains on one MSC subject) while the wall time falls with the cores
         working in parallel. ``Posterior.cpu_seconds`` counts the workers' CPU.
 
     Returns
