@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _SMALL_BATCH = 16       # rows (chains x subjects) per batch solve below which the engine uses one thread
@@ -409,7 +410,6 @@ def run_pkpd_nuts(prior, likelihood, init: np.ndarray, seed: int, *, n_warmup: i
 # ============================================================================================ compiled kernels
 # The hot path of pkpd's sampler calls the prior part and the likelihood once per leapfrog step with a few chains:
 # in numpy that is ~50 small-array operations each (~1 us apiece); these loops do the same arithmetic in one call.
-from numba import njit  # noqa: E402  (numba compiles the engine too; kept with its users here)
 
 _BOTH, _LOWER, _UPPER, _FREE = 0, 1, 2, 3
 _NORMAL, _LOGNORMAL, _LOGITNORMAL, _UNIFORM = 0, 1, 2, 3

@@ -492,6 +492,9 @@ class _Likelihood:
         self.e_starts = np.concatenate([[0], np.cumsum(counts[self.e_with])[:-1]]).astype(np.int64)
         if hasattr(host, "select"):
             host.select(pos)
+        from ._prior_part import _normal_likelihood
+
+        self._kernel = _normal_likelihood
 
     def __call__(self, psi: np.ndarray, e: np.ndarray):
         from scipy.special import log_ndtr
@@ -510,10 +513,8 @@ class _Likelihood:
         e = e.reshape(B, e.shape[-1])
         f, df = self.host.observed(psi)                             # (B, n_obs), (B, n_obs, p)
         if self.use_kernel and not self.any_cens:
-            from ._prior_part import _normal_likelihood
-
             ll, g_psi, g_e = np.empty(B), np.zeros((B, n, p)), np.zeros((B, self.n_e))
-            _normal_likelihood(f, df, np.ascontiguousarray(e), self.constants, self.a_src, self.b_src, self.root,
+            self._kernel(f, df, np.ascontiguousarray(e), self.constants, self.a_src, self.b_src, self.root,
                                self.logs, self.u, self.const, self.subject, ll, g_psi, g_e)
             return ll.reshape(lead), g_psi.reshape(lead + (n, p)), g_e.reshape(lead + (self.n_e,))
         ext = np.empty((B, self.n_e + self.constants.size))
