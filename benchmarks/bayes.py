@@ -14,7 +14,7 @@ long independent run, and effective samples per second on one MSC subject.
 
 Usage::
 
-    python benchmarks/bayes.py sbc --replicates 200 [--warmup 300 --draws 400] [--start 100]
+    python benchmarks/bayes.py sbc --replicates 200 [--warmup 300 --draws 400] [--start 100] [--seed 11]
     python benchmarks/bayes.py combine sbc_log_1 [sbc_log_2 ...]
     python benchmarks/bayes.py reference [--draws 500 --long-draws 4000 --long-warmup 1000]
     python benchmarks/bayes.py msc [--warmup 500 --draws 1000] [--sampler pkpd|numpyro] [--workers 2]
@@ -217,6 +217,7 @@ if __name__ == "__main__":
                                             "two msc logs")
     ap.add_argument("--start", type=int, default=0, help="sbc: first replicate to run (a shard; earlier ones replayed)")
     ap.add_argument("--replicates", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=11, help="sbc: seed of the simulated studies (other data)")
     ap.add_argument("--warmup", type=int, default=None, help="warm-up iterations per chain (sbc 300, msc 500)")
     ap.add_argument("--draws", type=int, default=None, help="kept draws per chain (sbc 400, reference 500, msc 1000)")
     ap.add_argument("--long-draws", type=int, default=4000, help="reference: draws of the long run")
@@ -227,7 +228,7 @@ if __name__ == "__main__":
     ap.add_argument("--long-warmup", type=int, default=1000, help="reference: warm-up of the long run")
     a = ap.parse_args()
     if a.what == "sbc":
-        sbc(a.replicates, n_warmup=a.warmup or 300, n_draws=a.draws or 400, start=a.start)
+        sbc(a.replicates, seed=a.seed, n_warmup=a.warmup or 300, n_draws=a.draws or 400, start=a.start)
     elif a.what == "combine":
         combine(a.logs)
     elif a.what == "compare":
