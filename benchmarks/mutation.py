@@ -30,12 +30,17 @@ After adding tests, ``--retest`` tests the surviving mutants of a module again w
 testing those not yet tested, unless ``--survivors-only``: for a partial audit).
 ``--only PATTERN`` (mutmut modules) tests only the mutants whose names match (fnmatch, e.g. ``'*x__text__*'``):
 a partial audit of the functions that changed, reported as such (``tested`` < ``mutants``).
+``--sample N`` (every module) tests a seeded random sample (``--seed``) of N mutants: for a mutmut module the mutants
+are generated, N names drawn among all of them (kept in the copy's ``sample.json``, so a stopped run resumes the same
+sample) and only those passed to ``mutmut run``; the score is detected / tested within the sample, reported with a
+Wilson 95 % interval. mutmut tests the fastest mutants first: a sample stopped by its time limit leans to the fast.
 
 Usage::
 
     python benchmarks/mutation.py --list
     python benchmarks/mutation.py expressions units dosing --time-limit 3600
     python benchmarks/mutation.py templates --sample 120
+    python benchmarks/mutation.py simulation nlme --sample 100 --seed 20
     python benchmarks/mutation.py --report          # the score table of what has run, as in docs/testing.md
 
 Results: ``benchmarks/results/mutation/<module>.json`` (counts, score, surviving mutants with their diffs).
@@ -186,6 +191,56 @@ def _copy_tests(copy: Path) -> None:
                 f.write(_CONFTEST_PATCH)
 
 
+# Generates the mutants in the copy (as the first step of ``mutmut run`` does, without running any test) and prints
+# their names, one a line.
+_GENERATE_MUTANTS = """
+from mutmut.__main__ import (copy_also_copy_files, copy_src_dir, create_mutants, set_mutant_under_test,
+                             setup_source_paths, walk_mutatable_files, SourceFileMutationData)
+set_mutant_under_test("mutant_generation")
+copy_src_dir()
+copy_also_copy_files()
+setup_source_paths()
+create_mutants(2)
+for path in walk_mutatable_files():
+    data = SourceFileMutationData(path=path)
+    data.load()
+    for key in data.exit_code_by_key:
+        print("MUTANT", key)
+"""
+
+_DETECTED = ("killed", "timeout", "segfault", "suspicious")
+_NOT_DETECTED = ("survived", "no tests")
+
+
+def _all_mutants(copy: Path, env) -> list[str]:
+    """Every mutant of the module (generated in the copy if not yet), sorted by name."""
+    (copy / "mutants").mkdir(exist_ok=True)
+    out = subprocess.run([sys.executable, "-c", _GENERATE_MUTANTS], cwd=copy, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"mutant generation failed in {copy}:\n{out.stderr[-3000:]}")
+    return sorted(line.split(" ", 1)[1] for line in out.stdout.splitlines() if line.startswith("MUTANT "))
+
+
+def _statuses(copy: Path, env) -> dict[str, str]:
+    """mutmut's status of every mutant: killed, survived, no tests, timeout, ..., not checked."""
+    listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=copy, env=env,
+                             capture_output=True, text=True).stdout
+    return {m.group(1): m.group(2) for line in listing.splitlines() if (m := re.match(r"\s*(\S+): (.+)$", line))}
+
+
+def _sample(copy: Path, env, size: int, seed: int) -> list[str]:
+    """A seeded random sample of the module's mutants, drawn once and kept in the copy (so a run can resume)."""
+    kept = copy / "sample.json"
+    if kept.exists():
+        saved = json.loads(kept.read_text())
+        if saved["size"] == size and saved["seed"] == seed:
+            return saved["mutants"]
+    names = _all_mutants(copy, env)
+    chosen = sorted(random.Random(seed).sample(names, min(size, len(names))))
+    kept.write_text(json.dumps({"size": size, "seed": seed, "population": len(names), "mutants": chosen}, indent=1))
+    return chosen
+
+
 def _not_detected(copy: Path, env) -> list[str]:
     listing = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=copy, env=env, capture_output=True,
                              text=True).stdout
@@ -193,7 +248,8 @@ def _not_detected(copy: Path, env) -> list[str]:
 
 
 def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: int, retest: bool = False,
-               only: tuple[str, ...] = (), survivors_only: bool = False, collect_only: bool = False) -> dict:
+               only: tuple[str, ...] = (), survivors_only: bool = False, collect_only: bool = False,
+               sample: int | None = None, seed: int = 20) -> dict:
     copy = workdir / name
     if collect_only and not (copy / "pyproject.toml").exists():
         raise SystemExit(f"{name}: no working copy in {workdir} to collect results from")
@@ -219,8 +275,20 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
             retest, survivors_only, again = True, True, []
         # --survivors-only: the mutants not yet tested wait for a later run (they are the slowest: mutmut tests the
         # fastest first), so that a partial audit's survivors can be tested again with new tests in little time
-        code = 0 if retest and survivors_only else _run_group(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *only], copy, env, log, time_limit)
+        if sample and not collect_only:
+            # only the sampled mutants, those without a result first (resumes a stopped run); named mutants are
+            # tested whatever their earlier result, so an empty list must not reach mutmut (it would test them all)
+            chosen = _sample(copy, env, sample, seed)
+            status = _statuses(copy, env)
+            todo = [m for m in chosen if status.get(m, "not checked") not in _DETECTED + _NOT_DETECTED]
+            again = [m for m in again if m in chosen]
+            code = 0 if not todo or (retest and survivors_only) else _run_group(
+                [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *todo], copy, env, log,
+                time_limit)
+        else:
+            code = 0 if retest and survivors_only else _run_group(
+                [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *only], copy, env, log,
+                time_limit)
         left = time_limit - (time.perf_counter() - start)
         if only:
             again = [m for m in again if any(fnmatch.fnmatch(m, pat) for pat in only)]
@@ -233,6 +301,8 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     survivors = []
     names = _not_detected(copy, env)
+    if sample:
+        return _sample_result(name, spec, copy, env, sample, seed, seconds, names)
     diffs = _diffs(copy, env, names)
     for mutant in names:
         diff = _short_diff(diffs.get(mutant, ""))
@@ -247,6 +317,33 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
             "score": detected / tested if tested else math.nan, "text_only_survivors": text_only,
             "score_results": detected / (tested - text_only) if tested > text_only else math.nan,
             "seconds_this_run": round(seconds), "only": list(only), "survivors": survivors}
+
+
+def _sample_result(name: str, spec: Spec, copy: Path, env, sample: int, seed: int, seconds: float,
+                   not_detected: list[str]) -> dict:
+    """The score of a sampled audit: detected / tested among the sampled mutants, with a Wilson 95 % interval."""
+    saved = json.loads((copy / "sample.json").read_text())
+    chosen = saved["mutants"]
+    status = _statuses(copy, env)
+    tested = [m for m in chosen if status.get(m) in _DETECTED + _NOT_DETECTED]
+    detected = sum(status[m] in _DETECTED for m in tested)
+    names = [m for m in not_detected if m in set(chosen)]
+    diffs = _diffs(copy, env, names)
+    survivors = []
+    for mutant in names:
+        diff = _short_diff(diffs.get(mutant, ""))
+        survivors.append({"mutant": mutant, "kind": classify(mutant, diff), "status": status[mutant], "diff": diff})
+    text_only = sum(s["kind"] != "result" for s in survivors)
+    lo, hi = _wilson(detected, len(tested))
+    return {"module": name, "tool": "mutmut", "files": list(spec.files), "tests": list(spec.tests),
+            "sample": len(chosen), "seed": seed, "finished": len(tested) == len(chosen),
+            "total": saved["population"], "tested": len(tested), "detected": detected,
+            "survived": sum(status[m] == "survived" for m in tested),
+            "no_tests": sum(status[m] == "no tests" for m in tested),
+            "score": detected / len(tested) if tested else math.nan, "score_ci95": [lo, hi],
+            "text_only_survivors": text_only,
+            "score_results": detected / (len(tested) - text_only) if len(tested) > text_only else math.nan,
+            "seconds_this_run": round(seconds), "only": [], "survivors": survivors}
 
 
 # A mutant's diff, read from mutmut's mutated module directly: each mutant is a function ``x..__mutmut_N`` next to
@@ -294,9 +391,9 @@ def _diffs(copy: Path, env, names: list[str]) -> dict:
     return out
 
 
-def collect_mutmut(name: str, spec: Spec, workdir: Path) -> dict:
+def collect_mutmut(name: str, spec: Spec, workdir: Path, sample: int | None = None, seed: int = 20) -> dict:
     """The results of a module's working copy as they stand (after a run was stopped), without running mutmut."""
-    return run_mutmut(name, spec, workdir, 0.0, 1, collect_only=True)
+    return run_mutmut(name, spec, workdir, 0.0, 1, collect_only=True, sample=sample, seed=seed)
 
 
 def _run_group(cmd, cwd, env, log, time_limit) -> int | None:
@@ -501,6 +598,9 @@ def report() -> str:
         results = r.get("score_results", r["score"])
         complete = r["finished"] or (r.get("tool") == "mutmut" and r["tested"] == r["total"])
         partial = f"no (only `{' '.join(r['only'])}`)" if r.get("only") else "no (time limit)"
+        if r.get("sample"):  # a seeded random sample: say so, whether or not all of it was tested
+            complete = False
+            partial = f"sample of {r['sample']} (seed {r['seed']}){'' if r['finished'] else ', not all tested'}"
         rows.append(f"| {name} | {r['total']} | {r['tested']} | {r['detected']} | "
                     f"{r['survived'] + r['no_tests']} ({r['no_tests']}) | {r.get('text_only_survivors', 0)} | "
                     f"{score} | {100 * results:.1f} % | {'yes' if complete else partial} |")
@@ -512,7 +612,8 @@ def main(argv=None) -> int:
     ap.add_argument("modules", nargs="*", help=f"modules to audit ({', '.join(MODULES)})")
     ap.add_argument("--time-limit", type=float, default=3600.0, help="seconds per module (default 3600)")
     ap.add_argument("--jobs", type=int, default=2, help="mutants tested in parallel (mutmut modules)")
-    ap.add_argument("--sample", type=int, default=None, help="template modules: test a random sample of N mutants")
+    ap.add_argument("--sample", type=int, default=None,
+                    help="test a seeded random sample of N mutants, scored with a Wilson 95 %% interval")
     ap.add_argument("--seed", type=int, default=20, help="seed of the sample")
     ap.add_argument("--workdir", type=Path, default=ROOT / ".mutation", help="working copies (resumable)")
     ap.add_argument("--list", action="store_true", help="list the modules, their files and tests")
@@ -543,10 +644,10 @@ def main(argv=None) -> int:
         if spec.kind == "template":
             result = run_templates(name, spec, args.workdir, args.time_limit, args.sample, args.seed)
         elif args.collect:
-            result = collect_mutmut(name, spec, args.workdir)
+            result = collect_mutmut(name, spec, args.workdir, args.sample, args.seed)
         else:
             result = run_mutmut(name, spec, args.workdir, args.time_limit, args.jobs, args.retest, tuple(args.only),
-                                args.survivors_only)
+                                args.survivors_only, sample=args.sample, seed=args.seed)
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in result.items() if k != "survivors"}), flush=True)
     print(report())
