@@ -109,7 +109,9 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_nonmem.py", "tests/unit/test_nonmem_rules.py", "tests/reference/test_nonmem_golden.py",
         "tests/properties/test_nonmem_properties.py", "tests/reference/test_dosing_rules.py")),
     "simulation": Spec(("pkpd/simulation.py",), ENGINE_TESTS + (
-        "tests/unit/test_dosing.py", "tests/unit/test_bad_input.py", "tests/reference/test_unit_conversion.py")),
+        "tests/unit/test_dosing.py", "tests/unit/test_bad_input.py", "tests/reference/test_unit_conversion.py",
+        "tests/unit/test_simulation_rules.py", "tests/unit/test_tables.py", "tests/unit/test_summaries.py",
+        "tests/unit/test_closed_form.py", "tests/unit/test_endpoints.py", "tests/unit/test_native_engine.py")),
     "scenarios": Spec(("pkpd/scenarios.py",), ("tests/unit/test_scenarios.py", "tests/unit/test_targets.py",
                                                "tests/unit/test_cli_scenario.py")),
     "population": Spec(("pkpd/population.py",), (
@@ -362,7 +364,9 @@ def _mutant_functions(path: Path) -> dict[str, list[str]]:
             continue
         indent, name = len(m.group(1)), m.group(2)
         j = i + 1
-        while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
+        # the body: blank or deeper lines, and the closing ``) -> T:`` of a signature written over several lines
+        while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent
+                                  or lines[j][indent:].startswith(")")):
             j += 1
         real = _function_of(re.sub(r"__mutmut_orig$", "", name))
         body = [(ln.replace(name, real, 1) if k == 0 else ln)[indent:] for k, ln in enumerate(lines[i:j])]
