@@ -3,7 +3,10 @@ the test: the memory needed by a result, a single output time, the wording of a 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
 import pkpd
@@ -64,3 +67,55 @@ def test_a_modelled_rate_that_is_not_positive_is_refused():
     regimen = Regimen([Infusion(0, Dose(50, "mg"), modelled="rate", target="central")])
     with pytest.raises(DosingError, match="modelled rate must be > 0; got 0"):
         pkpd.simulate(ORAL, regimen, [1.0], covariates={"MODE": 1.0, "RAT2": 0.0})
+
+
+def test_a_compiled_model_is_used_as_is_unless_another_engine_is_named(monkeypatch):
+    """compiled_for: a CompiledModel runs as compiled for backend "cpu" or its own engine; naming the other engine
+    compiles the model for that one (the compiler is replaced by a recorder: no numba compile in this test)."""
+    from pkpd import simulation
+    from pkpd.compile import compile_model
+
+    native = compile_model(IV, "native")
+    calls = []
+    monkeypatch.setattr(simulation, "compile_model", lambda model, engine=None: calls.append((model, engine)) or engine)
+    assert simulation.compiled_for(native, "cpu") is native
+    assert simulation.compiled_for(native, "native") is native
+    assert calls == []
+    assert simulation.compiled_for(native, "numba") == "numba"
+    assert calls == [(native.declared or native.model, "numba")]
+
+
+def test_outputs_that_are_not_finite_mark_only_their_subjects_and_name_only_their_outputs():
+    """y = log(A/a - c) is NaN for every time of the subject with c = 20 (A/a = 10 exp(-0.1 t) < 20); its status
+    becomes 5, the warning names it (subject 2, output y, first at t = 0) and not the finite output, and the other
+    subjects keep status 0 and their closed forms."""
+    from pkpd.errors import OutputWarning
+    from pkpd.model import Model, Output, Parameter, State
+
+    model = Model(name="log_output", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 1.0)), Parameter("a", 1.0, "mg", (0.1, 10.0)),
+                              Parameter("c", 0.0, "1", (-100.0, 100.0))),
+                  states=(State("A", "mg", initial="10 * a", ddt="-k * A"),),
+                  outputs=(Output("amount", "A", "mg"), Output("y", "log(A / a - c)", "1")))
+    times = np.array([0.0, 1.0, 5.0])
+    with pytest.warns(OutputWarning, match=r"^1 subject\(s\) have NaN or infinite values in output\(s\) y "
+                                           r"\(first: subject 2, y at t = 0\); their status is 5"):
+        sim = pkpd.simulate(model, None, times, params={"c": [0.0, 20.0, 0.0]})
+    assert sim.status.tolist() == [0, 5, 0]
+    assert np.isnan(sim["y"][1]).all()
+    np.testing.assert_allclose(sim["y"][[0, 2]], np.log(10 * np.exp(-0.1 * times))[None, :].repeat(2, 0), rtol=1e-6)
+    np.testing.assert_allclose(sim["amount"][1], 10 * np.exp(-0.1 * times), rtol=1e-6)
+
+
+def test_outcomes_drawn_without_a_seed_record_the_seed_that_reproduces_them():
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    args = dict(params={"h0": np.full(3, 0.01)}, outcomes=["event"])
+    first = pkpd.simulate(model, None, [0.0, 3000.0], **args)
+    assert isinstance(first.seed, int) and len(first.outcomes) == 3
+    again = pkpd.simulate(model, None, [0.0, 3000.0], seed=first.seed, **args)
+    pd.testing.assert_frame_equal(first.outcomes, again.outcomes)
+
+
+def test_the_repr_gives_the_first_and_last_time():
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [0.5, 1.0, 2.0, 24.0], params={"CL": [1.0, 2.0]})
+    assert repr(sim) == "Simulation of 'pk_1cmt_iv': 2 subject(s) x 4 times (0.5-24 h); outputs: conc [mg/L]"
