@@ -119,3 +119,14 @@ def test_outcomes_drawn_without_a_seed_record_the_seed_that_reproduces_them():
 def test_the_repr_gives_the_first_and_last_time():
     sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [0.5, 1.0, 2.0, 24.0], params={"CL": [1.0, 2.0]})
     assert repr(sim) == "Simulation of 'pk_1cmt_iv': 2 subject(s) x 4 times (0.5-24 h); outputs: conc [mg/L]"
+
+
+def test_a_change_at_infinity_is_unused_and_one_at_minus_infinity_is_refused():
+    """changes={"CL": (times, values)}: inf marks an unused slot (the bolus closed form with the model's CL), -inf
+    is no time at all."""
+    regimen, times = Regimen.single(Dose(100, "mg")), np.array([1.0, 4.0])
+    sim = pkpd.simulate(IV, regimen, times, changes={"CL": ([np.inf], [5.0])})
+    cl, v = (p.value for p in IV.parameters)
+    np.testing.assert_allclose(sim["conc"][0], 100 / v * np.exp(-cl / v * times), rtol=1e-6)
+    with pytest.raises(PkpdError, match=r"changes\['CL'\]: times must be numbers \(inf for unused\)"):
+        pkpd.simulate(IV, regimen, times, changes={"CL": ([-np.inf], [5.0])})
