@@ -130,3 +130,13 @@ def test_a_change_at_infinity_is_unused_and_one_at_minus_infinity_is_refused():
     np.testing.assert_allclose(sim["conc"][0], 100 / v * np.exp(-cl / v * times), rtol=1e-6)
     with pytest.raises(PkpdError, match=r"changes\['CL'\]: times must be numbers \(inf for unused\)"):
         pkpd.simulate(IV, regimen, times, changes={"CL": ([-np.inf], [5.0])})
+
+
+def test_a_subject_whose_solve_failed_gets_no_outcomes():
+    """V = 0 makes subject 2's dAUC/dt = A/V = 0/0 (status 3, on_failure="mark"): no event is drawn for it, while the
+    others get one each (a constant hazard of 0.01/h followed for 3000 h: S = 1e-13)."""
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sim = pkpd.simulate(model, None, [0.0, 3000.0], params={"h0": np.full(3, 0.01), "V": [10.0, 0.0, 10.0]},
+                        outcomes=["event"], seed=4, settings=pkpd.SolverSettings(on_failure="mark"))
+    assert sim.status[1] != 0 and sim.status[[0, 2]].tolist() == [0, 0]
+    assert sim.outcomes["ID"].tolist() == [1, 3] and (sim.outcomes["DV"] == 1).all()
