@@ -179,3 +179,21 @@ def test_population_map_with_theta_and_omega_priors():
     assert math.isfinite(strong.prior_objective)
     assert "posterior" in strong.covariance_message
     assert strong.parameters.set_index("name").loc["ke", "prior_sd_ratio"] > 0.5
+
+
+def test_the_prior_term_of_a_population_map_fit_adds_its_own_gradient():
+    """_PriorRun (a MAP population fit) adds -2 log prior and its gradient to the run's: for a quadratic prior
+    sum((x - c)^2 / s^2) the gradient is 2 (x - c) / s^2, analytic; the run's own value and gradient pass through."""
+    from pkpd.estimation.population_fit import _PriorRun
+
+    c, s = np.array([1.0, -2.0, 0.5]), np.array([0.5, 2.0, 1.0])
+
+    class Run:
+        def value_and_gradient(self, x):
+            return 3.0, np.array([1.0, 1.0, 1.0])
+
+    prior = _PriorRun(Run(), lambda X: np.sum((X - c) ** 2 / s**2, axis=1))
+    x = np.array([0.3, 0.1, -0.4])
+    f, g = prior.value_and_gradient(x)
+    assert f == pytest.approx(3.0 + np.sum((x - c) ** 2 / s**2), rel=1e-12)
+    np.testing.assert_allclose(g, 1.0 + 2 * (x - c) / s**2, rtol=1e-7)
