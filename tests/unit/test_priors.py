@@ -119,6 +119,9 @@ def test_map_with_a_flat_prior_is_the_maximum_likelihood_fit():
         assert flat.estimates[n] == pytest.approx(ml.estimates[n], rel=1e-5)
     # the objective differs by the constant -2 log prior = 2 log(range widths)
     assert flat.objective - ml.objective == pytest.approx(2 * math.log(49.9 * 499.0), abs=1e-4)
+    # which is the prior's part of the objective; a fit without priors has none
+    assert flat.prior_objective == pytest.approx(2 * math.log(49.9 * 499.0), rel=1e-12)
+    assert ml.prior_objective == 0.0
 
 
 def _linear_model():
