@@ -172,7 +172,7 @@ def _mutmut_config(spec: Spec, jobs: int) -> str:
 [tool.mutmut]
 source_paths = ["pkpd"]
 only_mutate = {arr(spec.files)}
-also_copy = ["models", "benchmarks", "tests"]
+also_copy = ["models", "benchmarks", "tests", "scenarios"]
 pytest_add_cli_args_test_selection = {arr(spec.tests)}
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-o", "addopts=", "-k", "not numba"]
 do_not_mutate_patterns = ["^\\\\s*raise\\\\b", "warnings\\\\.warn\\\\("]
