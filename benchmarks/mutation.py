@@ -122,7 +122,7 @@ MODULES: dict[str, Spec] = {
                      "pkpd/estimation/uncertainty.py"), (
         "tests/unit/test_fit.py", "tests/reference/test_censored_fits.py", "tests/recovery/test_recovery.py",
         "tests/unit/test_steady_state_fits.py", "tests/unit/test_uncertainty.py", "tests/unit/test_endpoints.py",
-        "tests/unit/test_priors.py")),
+        "tests/unit/test_priors.py", "tests/unit/test_fit_rules.py")),
     "nlme": Spec(("pkpd/estimation/population_fit.py", "pkpd/estimation/population_model.py",
                   "pkpd/estimation/covariance.py", "pkpd/estimation/finite_difference.py",
                   "pkpd/estimation/_objective.py", "pkpd/estimation/_jets.py"), (
