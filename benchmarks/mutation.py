@@ -113,7 +113,7 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_simulation_rules.py", "tests/unit/test_tables.py", "tests/unit/test_summaries.py",
         "tests/unit/test_closed_form.py", "tests/unit/test_endpoints.py", "tests/unit/test_native_engine.py")),
     "scenarios": Spec(("pkpd/scenarios.py",), ("tests/unit/test_scenarios.py", "tests/unit/test_targets.py",
-                                               "tests/unit/test_cli_scenario.py")),
+                                               "tests/unit/test_cli_scenario.py", "tests/unit/test_scenario_rules.py")),
     "population": Spec(("pkpd/population.py",), (
         "tests/unit/test_population.py", "tests/unit/test_population_rules.py",
         "tests/properties/test_inclusion_criteria.py", "tests/unit/test_nlme.py")),
