@@ -21,3 +21,28 @@ BASE = {"arms": {"a": {"dose": 100, "unit": "mg"}},
 def test_the_time_grid_runs_from_start_to_stop_in_steps(times, expected):
     sc = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": times}, **BASE})
     np.testing.assert_allclose(sc.times, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_dose_response_fit_predicts_its_emax_curve():
+    """Exact sigmoid-Emax data (E0 2, Emax 10, ED50 30, h 2): the fit recovers them and predict is the formula
+    E0 + Emax D^h / (ED50^h + D^h), 0 dose included."""
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.array([0.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 300.0])
+    curve = 2.0 + 10.0 * doses**2 / (30.0**2 + doses**2)
+    fit = fit_dose_response(np.repeat(doses, 2), np.repeat(curve, 2), sigmoid=True)
+    for got, want in ((fit.e0, 2.0), (fit.emax, 10.0), (fit.ed50, 30.0), (fit.hill, 2.0)):
+        assert got == pytest.approx(want, rel=1e-5)
+    d = np.array([0.0, 15.0, 45.0, 1000.0])
+    np.testing.assert_allclose(fit.predict(d), fit.e0 + fit.emax * d**fit.hill / (fit.ed50**fit.hill + d**fit.hill),
+                               rtol=1e-12)
+
+
+def test_a_time_grid_of_exactly_the_largest_size_is_accepted_and_one_more_is_refused():
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import MAX_SCENARIO_TIMES
+
+    ok = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": {"stop": MAX_SCENARIO_TIMES - 1}}, **BASE})
+    assert ok.times.size == MAX_SCENARIO_TIMES
+    with pytest.raises(PkpdError, match="output times"):
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": {"stop": MAX_SCENARIO_TIMES}}, **BASE})
