@@ -8,16 +8,18 @@ import pytest
 
 from pkpd.scenarios import scenario_from_dict
 
-BASE = {"arms": {"a": {"dose": 100, "unit": "mg"}},
-        "endpoints": {"c": {"output": "conc", "metric": "cmax", "end": 24}}}
+BASE = {"arms": {"a": {"dose": 100, "unit": "mg"}}, "endpoints": {"c": {"output": "conc", "metric": "cmax", "end": 24}}}
 
 
-@pytest.mark.parametrize(("times", "expected"), [
-    ({"stop": 24, "step": 6}, [0.0, 6.0, 12.0, 18.0, 24.0]),
-    ({"start": 0, "stop": 0.3, "step": 0.1}, [0.0, 0.1, 0.2, 0.3]),      # 0.3 / 0.1 = 2.9999999999999996 steps
-    ({"start": 0, "stop": 10, "step": 4}, [0.0, 4.0, 8.0]),               # the last step would pass stop
-    ({"stop": 3}, [0.0, 1.0, 2.0, 3.0]),                                  # step 1 by default
-])
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        ({"stop": 24, "step": 6}, [0.0, 6.0, 12.0, 18.0, 24.0]),
+        ({"start": 0, "stop": 0.3, "step": 0.1}, [0.0, 0.1, 0.2, 0.3]),  # 0.3 / 0.1 = 2.9999999999999996 steps
+        ({"start": 0, "stop": 10, "step": 4}, [0.0, 4.0, 8.0]),  # the last step would pass stop
+        ({"stop": 3}, [0.0, 1.0, 2.0, 3.0]),  # step 1 by default
+    ],
+)
 def test_the_time_grid_runs_from_start_to_stop_in_steps(times, expected):
     sc = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": times}, **BASE})
     np.testing.assert_allclose(sc.times, expected, rtol=1e-12, atol=1e-12)
@@ -34,8 +36,9 @@ def test_a_dose_response_fit_predicts_its_emax_curve():
     for got, want in ((fit.e0, 2.0), (fit.emax, 10.0), (fit.ed50, 30.0), (fit.hill, 2.0)):
         assert got == pytest.approx(want, rel=1e-5)
     d = np.array([0.0, 15.0, 45.0, 1000.0])
-    np.testing.assert_allclose(fit.predict(d), fit.e0 + fit.emax * d**fit.hill / (fit.ed50**fit.hill + d**fit.hill),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        fit.predict(d), fit.e0 + fit.emax * d**fit.hill / (fit.ed50**fit.hill + d**fit.hill), rtol=1e-12
+    )
 
 
 def test_a_time_grid_of_exactly_the_largest_size_is_accepted_and_one_more_is_refused():

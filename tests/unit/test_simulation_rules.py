@@ -92,14 +92,23 @@ def test_outputs_that_are_not_finite_mark_only_their_subjects_and_name_only_thei
     from pkpd.errors import OutputWarning
     from pkpd.model import Model, Output, Parameter, State
 
-    model = Model(name="log_output", time_unit="h",
-                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 1.0)), Parameter("a", 1.0, "mg", (0.1, 10.0)),
-                              Parameter("c", 0.0, "1", (-100.0, 100.0))),
-                  states=(State("A", "mg", initial="10 * a", ddt="-k * A"),),
-                  outputs=(Output("amount", "A", "mg"), Output("y", "log(A / a - c)", "1")))
+    model = Model(
+        name="log_output",
+        time_unit="h",
+        parameters=(
+            Parameter("k", 0.1, "1/h", (0.0, 1.0)),
+            Parameter("a", 1.0, "mg", (0.1, 10.0)),
+            Parameter("c", 0.0, "1", (-100.0, 100.0)),
+        ),
+        states=(State("A", "mg", initial="10 * a", ddt="-k * A"),),
+        outputs=(Output("amount", "A", "mg"), Output("y", "log(A / a - c)", "1")),
+    )
     times = np.array([0.0, 1.0, 5.0])
-    with pytest.warns(OutputWarning, match=r"^1 subject\(s\) have NaN or infinite values in output\(s\) y "
-                                           r"\(first: subject 2, y at t = 0\); their status is 5"):
+    with pytest.warns(
+        OutputWarning,
+        match=r"^1 subject\(s\) have NaN or infinite values in output\(s\) y "
+        r"\(first: subject 2, y at t = 0\); their status is 5",
+    ):
         sim = pkpd.simulate(model, None, times, params={"c": [0.0, 20.0, 0.0]})
     assert sim.status.tolist() == [0, 5, 0]
     assert np.isnan(sim["y"][1]).all()
@@ -136,7 +145,14 @@ def test_a_subject_whose_solve_failed_gets_no_outcomes():
     """V = 0 makes subject 2's dAUC/dt = A/V = 0/0 (status 3, on_failure="mark"): no event is drawn for it, while the
     others get one each (a constant hazard of 0.01/h followed for 3000 h: S = 1e-13)."""
     model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
-    sim = pkpd.simulate(model, None, [0.0, 3000.0], params={"h0": np.full(3, 0.01), "V": [10.0, 0.0, 10.0]},
-                        outcomes=["event"], seed=4, settings=pkpd.SolverSettings(on_failure="mark"))
+    sim = pkpd.simulate(
+        model,
+        None,
+        [0.0, 3000.0],
+        params={"h0": np.full(3, 0.01), "V": [10.0, 0.0, 10.0]},
+        outcomes=["event"],
+        seed=4,
+        settings=pkpd.SolverSettings(on_failure="mark"),
+    )
     assert sim.status[1] != 0 and sim.status[[0, 2]].tolist() == [0, 0]
     assert sim.outcomes["ID"].tolist() == [1, 3] and (sim.outcomes["DV"] == 1).all()
