@@ -49,3 +49,27 @@ def test_a_time_grid_of_exactly_the_largest_size_is_accepted_and_one_more_is_ref
     assert ok.times.size == MAX_SCENARIO_TIMES
     with pytest.raises(PkpdError, match="output times"):
         scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": {"stop": MAX_SCENARIO_TIMES}}, **BASE})
+
+
+def test_the_interval_of_an_expected_count_is_clipped_at_zero_not_above_it():
+    """Flares at a constant hazard r0 = 0.2/h, counted to 2 h: 0.4 for each of 5 identical subjects, so the mean is
+    0.4 with a zero-width interval (0.4, 0.4); a count's interval is clipped at 0 only (not at 1, as probabilities
+    are), so it keeps 0.4."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(
+        model,
+        arms=[Arm("control", control=True)],
+        times=np.linspace(0, 4, 5),
+        population=LogNormalPopulation(5),
+        endpoints=[Endpoint("flares", "expected_count", time=2)],
+    )
+    row = run_scenario(sc, seed=1).clinical.set_index("endpoint").loc["flares_count_2"]
+    assert row["n"] == 5
+    for key in ("value", "ci_low", "ci_high"):
+        assert row[key] == pytest.approx(0.2 * 2, rel=1e-7), key
