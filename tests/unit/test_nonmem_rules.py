@@ -395,3 +395,14 @@ def test_a_reset_cancels_the_doses_of_a_steady_state_history_still_delayed_by_th
     starts = [15 + 12.0 * m for m in range(-60, 1)]
     np.testing.assert_allclose(out[1], _superposed([0.5], starts, 60.0, 0.0, 1.1 / 20, 20.0), rtol=1e-7)
     np.testing.assert_array_equal(out[3:], 0.0)
+
+
+def test_a_per_kg_rate_in_the_data_is_scaled_by_the_subjects_weight():
+    """AMT 1 mg/kg at RATE 0.5 mg/kg/h (AMTU mg/kg) to a 70 kg subject: 70 mg at 35 mg/h for 2 h; the
+    one-compartment infusion closed form (CL 2.8 L/h, V 32 L)."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=1, RATE=0.5, AMTU="mg/kg", WT=70.0)]
+    rows += [dict(ID=1, TIME=t, EVID=0, AMT=0, RATE=0, AMTU=".", WT=70.0) for t in (1.0, 2.0, 5.0)]
+    out = simulate_nonmem(IV, read_nonmem(table(rows)))["conc"].to_numpy()[1:]
+    k, t = 2.8 / 32, np.array([1.0, 2.0, 5.0])
+    amount = 35.0 / k * (1 - np.exp(-k * np.minimum(t, 2.0))) * np.exp(-k * np.maximum(t - 2.0, 0.0))
+    np.testing.assert_allclose(out, amount / 32, rtol=1e-7)
