@@ -136,7 +136,7 @@ def test_a_dose_factor_that_is_not_finite_names_its_record():
     rows = [dict(ID=1, TIME=0, AMT=5, X=1), dict(ID=1, TIME=1, AMT=5, X=2), dict(ID=1, TIME=2, AMT=5, X=0)]
     with pytest.raises(DataError, match=r"bioavailability .* is not finite on this record") as info:
         simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
-    assert info.value.row == 3
+    assert info.value.row == 2
 
 
 def test_a_state_number_without_the_model_names_the_row_and_the_file(tmp_path):
@@ -406,3 +406,13 @@ def test_a_per_kg_rate_in_the_data_is_scaled_by_the_subjects_weight():
     k, t = 2.8 / 32, np.array([1.0, 2.0, 5.0])
     amount = 35.0 / k * (1 - np.exp(-k * np.minimum(t, 2.0))) * np.exp(-k * np.maximum(t - 2.0, 0.0))
     np.testing.assert_allclose(out, amount / 32, rtol=1e-7)
+
+
+def test_a_negative_lag_time_names_its_dose_record():
+    """ALAG2 = LAGT (nmtest_1cmt_oral's central dose target): LAGT = -1 on the second dose record is refused, naming
+    that record (row 2: a data frame's records are numbered from 1)."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10, CMT=2, LAGT=0), dict(ID=1, TIME=1, EVID=1, AMT=10, CMT=2, LAGT=-1),
+            dict(ID=1, TIME=2, EVID=0, AMT=0, CMT=2, LAGT=0)]
+    with pytest.raises(DataError, match="the lag time of dose target 'central' must be >= 0; got -1") as info:
+        simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))
+    assert info.value.row == 2
