@@ -136,7 +136,7 @@ def test_a_dose_factor_that_is_not_finite_names_its_record():
     rows = [dict(ID=1, TIME=0, AMT=5, X=1), dict(ID=1, TIME=1, AMT=5, X=2), dict(ID=1, TIME=2, AMT=5, X=0)]
     with pytest.raises(DataError, match=r"bioavailability .* is not finite on this record") as info:
         simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
-    assert info.value.row == 2
+    assert info.value.row == 3
 
 
 def test_a_state_number_without_the_model_names_the_row_and_the_file(tmp_path):
