@@ -30,12 +30,17 @@ After adding tests, ``--retest`` tests the surviving mutants of a module again w
 testing those not yet tested, unless ``--survivors-only``: for a partial audit).
 ``--only PATTERN`` (mutmut modules) tests only the mutants whose names match (fnmatch, e.g. ``'*x__text__*'``):
 a partial audit of the functions that changed, reported as such (``tested`` < ``mutants``).
+``--sample N`` (every module) tests a seeded random sample (``--seed``) of N mutants: for a mutmut module the mutants
+are generated, N names drawn among all of them (kept in the copy's ``sample.json``, so a stopped run resumes the same
+sample) and only those passed to ``mutmut run``; the score is detected / tested within the sample, reported with a
+Wilson 95 % interval. mutmut tests the fastest mutants first: a sample stopped by its time limit leans to the fast.
 
 Usage::
 
     python benchmarks/mutation.py --list
     python benchmarks/mutation.py expressions units dosing --time-limit 3600
     python benchmarks/mutation.py templates --sample 120
+    python benchmarks/mutation.py simulation nlme --sample 100 --seed 20
     python benchmarks/mutation.py --report          # the score table of what has run, as in docs/testing.md
 
 Results: ``benchmarks/results/mutation/<module>.json`` (counts, score, surviving mutants with their diffs).
@@ -104,9 +109,11 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_nonmem.py", "tests/unit/test_nonmem_rules.py", "tests/reference/test_nonmem_golden.py",
         "tests/properties/test_nonmem_properties.py", "tests/reference/test_dosing_rules.py")),
     "simulation": Spec(("pkpd/simulation.py",), ENGINE_TESTS + (
-        "tests/unit/test_dosing.py", "tests/unit/test_bad_input.py", "tests/reference/test_unit_conversion.py")),
+        "tests/unit/test_dosing.py", "tests/unit/test_bad_input.py", "tests/reference/test_unit_conversion.py",
+        "tests/unit/test_simulation_rules.py", "tests/unit/test_tables.py", "tests/unit/test_summaries.py",
+        "tests/unit/test_closed_form.py", "tests/unit/test_endpoints.py", "tests/unit/test_native_engine.py")),
     "scenarios": Spec(("pkpd/scenarios.py",), ("tests/unit/test_scenarios.py", "tests/unit/test_targets.py",
-                                               "tests/unit/test_cli_scenario.py")),
+                                               "tests/unit/test_cli_scenario.py", "tests/unit/test_scenario_rules.py")),
     "population": Spec(("pkpd/population.py",), (
         "tests/unit/test_population.py", "tests/unit/test_population_rules.py",
         "tests/properties/test_inclusion_criteria.py", "tests/unit/test_nlme.py")),
@@ -114,13 +121,15 @@ MODULES: dict[str, Spec] = {
     "fitting": Spec(("pkpd/estimation/individual.py", "pkpd/estimation/data.py", "pkpd/estimation/likelihood.py",
                      "pkpd/estimation/uncertainty.py"), (
         "tests/unit/test_fit.py", "tests/reference/test_censored_fits.py", "tests/recovery/test_recovery.py",
-        "tests/unit/test_steady_state_fits.py")),
+        "tests/unit/test_steady_state_fits.py", "tests/unit/test_uncertainty.py", "tests/unit/test_endpoints.py",
+        "tests/unit/test_priors.py", "tests/unit/test_fit_rules.py")),
     "nlme": Spec(("pkpd/estimation/population_fit.py", "pkpd/estimation/population_model.py",
                   "pkpd/estimation/covariance.py", "pkpd/estimation/finite_difference.py",
                   "pkpd/estimation/_objective.py", "pkpd/estimation/_jets.py"), (
         "tests/unit/test_nlme.py", "tests/reference/test_wang2007.py", "tests/reference/test_theophylline_nlme.py",
         "tests/unit/test_nlme_engines.py", "tests/unit/test_nlme_gradients.py", "tests/unit/test_nlme_covariates.py",
-        "tests/unit/test_steady_state_fits.py")),
+        "tests/unit/test_steady_state_fits.py", "tests/unit/test_priors.py", "tests/unit/test_fo_scoring.py",
+        "tests/unit/test_saem.py")),
     "templates": Spec(("pkpd/_native_template.py", "pkpd/_integrator.py"), ENGINE_TESTS + (
         "tests/unit/test_native_engine.py",), kind="template"),
     "_tableaus": Spec(("pkpd/_tableaus.py",), ENGINE_TESTS, kind="template"),
@@ -163,7 +172,7 @@ def _mutmut_config(spec: Spec, jobs: int) -> str:
 [tool.mutmut]
 source_paths = ["pkpd"]
 only_mutate = {arr(spec.files)}
-also_copy = ["models", "benchmarks", "tests"]
+also_copy = ["models", "benchmarks", "tests", "scenarios"]
 pytest_add_cli_args_test_selection = {arr(spec.tests)}
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-o", "addopts=", "-k", "not numba"]
 do_not_mutate_patterns = ["^\\\\s*raise\\\\b", "warnings\\\\.warn\\\\("]
@@ -186,6 +195,56 @@ def _copy_tests(copy: Path) -> None:
                 f.write(_CONFTEST_PATCH)
 
 
+# Generates the mutants in the copy (as the first step of ``mutmut run`` does, without running any test) and prints
+# their names, one a line.
+_GENERATE_MUTANTS = """
+from mutmut.__main__ import (copy_also_copy_files, copy_src_dir, create_mutants, set_mutant_under_test,
+                             setup_source_paths, walk_mutatable_files, SourceFileMutationData)
+set_mutant_under_test("mutant_generation")
+copy_src_dir()
+copy_also_copy_files()
+setup_source_paths()
+create_mutants(2)
+for path in walk_mutatable_files():
+    data = SourceFileMutationData(path=path)
+    data.load()
+    for key in data.exit_code_by_key:
+        print("MUTANT", key)
+"""
+
+_DETECTED = ("killed", "timeout", "segfault", "suspicious")
+_NOT_DETECTED = ("survived", "no tests")
+
+
+def _all_mutants(copy: Path, env) -> list[str]:
+    """Every mutant of the module (generated in the copy if not yet), sorted by name."""
+    (copy / "mutants").mkdir(exist_ok=True)
+    out = subprocess.run([sys.executable, "-c", _GENERATE_MUTANTS], cwd=copy, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"mutant generation failed in {copy}:\n{out.stderr[-3000:]}")
+    return sorted(line.split(" ", 1)[1] for line in out.stdout.splitlines() if line.startswith("MUTANT "))
+
+
+def _statuses(copy: Path, env) -> dict[str, str]:
+    """mutmut's status of every mutant: killed, survived, no tests, timeout, ..., not checked."""
+    listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=copy, env=env,
+                             capture_output=True, text=True).stdout
+    return {m.group(1): m.group(2) for line in listing.splitlines() if (m := re.match(r"\s*(\S+): (.+)$", line))}
+
+
+def _sample(copy: Path, env, size: int, seed: int) -> list[str]:
+    """A seeded random sample of the module's mutants, drawn once and kept in the copy (so a run can resume)."""
+    kept = copy / "sample.json"
+    if kept.exists():
+        saved = json.loads(kept.read_text())
+        if saved["size"] == size and saved["seed"] == seed:
+            return saved["mutants"]
+    names = _all_mutants(copy, env)
+    chosen = sorted(random.Random(seed).sample(names, min(size, len(names))))
+    kept.write_text(json.dumps({"size": size, "seed": seed, "population": len(names), "mutants": chosen}, indent=1))
+    return chosen
+
+
 def _not_detected(copy: Path, env) -> list[str]:
     listing = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=copy, env=env, capture_output=True,
                              text=True).stdout
@@ -193,7 +252,8 @@ def _not_detected(copy: Path, env) -> list[str]:
 
 
 def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: int, retest: bool = False,
-               only: tuple[str, ...] = (), survivors_only: bool = False, collect_only: bool = False) -> dict:
+               only: tuple[str, ...] = (), survivors_only: bool = False, collect_only: bool = False,
+               sample: int | None = None, seed: int = 20) -> dict:
     copy = workdir / name
     if collect_only and not (copy / "pyproject.toml").exists():
         raise SystemExit(f"{name}: no working copy in {workdir} to collect results from")
@@ -219,8 +279,20 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
             retest, survivors_only, again = True, True, []
         # --survivors-only: the mutants not yet tested wait for a later run (they are the slowest: mutmut tests the
         # fastest first), so that a partial audit's survivors can be tested again with new tests in little time
-        code = 0 if retest and survivors_only else _run_group(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *only], copy, env, log, time_limit)
+        if sample and not collect_only:
+            # only the sampled mutants, those without a result first (resumes a stopped run); named mutants are
+            # tested whatever their earlier result, so an empty list must not reach mutmut (it would test them all)
+            chosen = _sample(copy, env, sample, seed)
+            status = _statuses(copy, env)
+            todo = [m for m in chosen if status.get(m, "not checked") not in _DETECTED + _NOT_DETECTED]
+            again = [m for m in again if m in chosen]
+            code = 0 if not todo or (retest and survivors_only) else _run_group(
+                [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *todo], copy, env, log,
+                time_limit)
+        else:
+            code = 0 if retest and survivors_only else _run_group(
+                [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *only], copy, env, log,
+                time_limit)
         left = time_limit - (time.perf_counter() - start)
         if only:
             again = [m for m in again if any(fnmatch.fnmatch(m, pat) for pat in only)]
@@ -233,6 +305,8 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     survivors = []
     names = _not_detected(copy, env)
+    if sample:
+        return _sample_result(name, spec, copy, env, sample, seed, seconds, names)
     diffs = _diffs(copy, env, names)
     for mutant in names:
         diff = _short_diff(diffs.get(mutant, ""))
@@ -247,6 +321,33 @@ def run_mutmut(name: str, spec: Spec, workdir: Path, time_limit: float, jobs: in
             "score": detected / tested if tested else math.nan, "text_only_survivors": text_only,
             "score_results": detected / (tested - text_only) if tested > text_only else math.nan,
             "seconds_this_run": round(seconds), "only": list(only), "survivors": survivors}
+
+
+def _sample_result(name: str, spec: Spec, copy: Path, env, sample: int, seed: int, seconds: float,
+                   not_detected: list[str]) -> dict:
+    """The score of a sampled audit: detected / tested among the sampled mutants, with a Wilson 95 % interval."""
+    saved = json.loads((copy / "sample.json").read_text())
+    chosen = saved["mutants"]
+    status = _statuses(copy, env)
+    tested = [m for m in chosen if status.get(m) in _DETECTED + _NOT_DETECTED]
+    detected = sum(status[m] in _DETECTED for m in tested)
+    names = [m for m in not_detected if m in set(chosen)]
+    diffs = _diffs(copy, env, names)
+    survivors = []
+    for mutant in names:
+        diff = _short_diff(diffs.get(mutant, ""))
+        survivors.append({"mutant": mutant, "kind": classify(mutant, diff), "status": status[mutant], "diff": diff})
+    text_only = sum(s["kind"] != "result" for s in survivors)
+    lo, hi = _wilson(detected, len(tested))
+    return {"module": name, "tool": "mutmut", "files": list(spec.files), "tests": list(spec.tests),
+            "sample": len(chosen), "seed": seed, "finished": len(tested) == len(chosen),
+            "total": saved["population"], "tested": len(tested), "detected": detected,
+            "survived": sum(status[m] == "survived" for m in tested),
+            "no_tests": sum(status[m] == "no tests" for m in tested),
+            "score": detected / len(tested) if tested else math.nan, "score_ci95": [lo, hi],
+            "text_only_survivors": text_only,
+            "score_results": detected / (len(tested) - text_only) if len(tested) > text_only else math.nan,
+            "seconds_this_run": round(seconds), "only": [], "survivors": survivors}
 
 
 # A mutant's diff, read from mutmut's mutated module directly: each mutant is a function ``x..__mutmut_N`` next to
@@ -265,7 +366,9 @@ def _mutant_functions(path: Path) -> dict[str, list[str]]:
             continue
         indent, name = len(m.group(1)), m.group(2)
         j = i + 1
-        while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
+        # the body: blank or deeper lines, and the closing ``) -> T:`` of a signature written over several lines
+        while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent
+                                  or lines[j][indent:].startswith(")")):
             j += 1
         real = _function_of(re.sub(r"__mutmut_orig$", "", name))
         body = [(ln.replace(name, real, 1) if k == 0 else ln)[indent:] for k, ln in enumerate(lines[i:j])]
@@ -294,9 +397,9 @@ def _diffs(copy: Path, env, names: list[str]) -> dict:
     return out
 
 
-def collect_mutmut(name: str, spec: Spec, workdir: Path) -> dict:
+def collect_mutmut(name: str, spec: Spec, workdir: Path, sample: int | None = None, seed: int = 20) -> dict:
     """The results of a module's working copy as they stand (after a run was stopped), without running mutmut."""
-    return run_mutmut(name, spec, workdir, 0.0, 1, collect_only=True)
+    return run_mutmut(name, spec, workdir, 0.0, 1, collect_only=True, sample=sample, seed=seed)
 
 
 def _run_group(cmd, cwd, env, log, time_limit) -> int | None:
@@ -501,6 +604,9 @@ def report() -> str:
         results = r.get("score_results", r["score"])
         complete = r["finished"] or (r.get("tool") == "mutmut" and r["tested"] == r["total"])
         partial = f"no (only `{' '.join(r['only'])}`)" if r.get("only") else "no (time limit)"
+        if r.get("sample"):  # a seeded random sample: say so, whether or not all of it was tested
+            complete = False
+            partial = f"sample of {r['sample']} (seed {r['seed']}){'' if r['finished'] else ', not all tested'}"
         rows.append(f"| {name} | {r['total']} | {r['tested']} | {r['detected']} | "
                     f"{r['survived'] + r['no_tests']} ({r['no_tests']}) | {r.get('text_only_survivors', 0)} | "
                     f"{score} | {100 * results:.1f} % | {'yes' if complete else partial} |")
@@ -512,7 +618,8 @@ def main(argv=None) -> int:
     ap.add_argument("modules", nargs="*", help=f"modules to audit ({', '.join(MODULES)})")
     ap.add_argument("--time-limit", type=float, default=3600.0, help="seconds per module (default 3600)")
     ap.add_argument("--jobs", type=int, default=2, help="mutants tested in parallel (mutmut modules)")
-    ap.add_argument("--sample", type=int, default=None, help="template modules: test a random sample of N mutants")
+    ap.add_argument("--sample", type=int, default=None,
+                    help="test a seeded random sample of N mutants, scored with a Wilson 95 %% interval")
     ap.add_argument("--seed", type=int, default=20, help="seed of the sample")
     ap.add_argument("--workdir", type=Path, default=ROOT / ".mutation", help="working copies (resumable)")
     ap.add_argument("--list", action="store_true", help="list the modules, their files and tests")
@@ -543,10 +650,10 @@ def main(argv=None) -> int:
         if spec.kind == "template":
             result = run_templates(name, spec, args.workdir, args.time_limit, args.sample, args.seed)
         elif args.collect:
-            result = collect_mutmut(name, spec, args.workdir)
+            result = collect_mutmut(name, spec, args.workdir, args.sample, args.seed)
         else:
             result = run_mutmut(name, spec, args.workdir, args.time_limit, args.jobs, args.retest, tuple(args.only),
-                                args.survivors_only)
+                                args.survivors_only, sample=args.sample, seed=args.seed)
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in result.items() if k != "survivors"}), flush=True)
     print(report())

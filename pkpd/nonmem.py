@@ -1464,8 +1464,10 @@ class _Plan:
                     ev.add(T, r_pos, 1, j, len(running) * self.rate_state[i], slot=True)
                 for stop in running:
                     ev.add(T + stop, r_pos, 1, j, -self.rate_state[i])
-            for k in range(m_pending):  # doses of the steady-state history still delayed by their lag
-                self._one_dose(ev, i, r_pos, T + a + k * period, j, slot=False)
+            # doses of the steady-state history still delayed by their lag; one arriving at the record's time exactly
+            # (a lag of whole intervals) is a dose of an earlier time, in the record's value as written-out doses are
+            for k in range(m_pending):
+                self._one_dose(ev, i, r_pos, T + a + k * period, j, slot=(k == 0 and a == 0))
         self._one_dose(ev, i, r_pos, T + lag, j, slot=(lag == 0))
         for k in range(1, int(self.addl[i]) + 1):
             self._one_dose(ev, i, r_pos, T + k * self.ii[i] + lag, j, slot=False)

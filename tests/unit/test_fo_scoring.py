@@ -210,3 +210,12 @@ def test_fo_standard_errors_from_the_observed_hessian_on_request(monkeypatch):
 def test_bad_r_matrix_is_named(kwargs, match):
     with pytest.raises(pkpd.FitError, match=match):
         pkpd.fit_population("pk_1cmt_oral", THEO, **THEO_KW, **kwargs)
+
+
+def test_expected_r_matrix_on_the_finite_difference_engine_is_refused(monkeypatch):
+    """The finite-difference engine has no expected information: r_matrix="expected" of an FO fit that runs on it is
+    refused (the error comes after the estimation step, at the covariance step)."""
+    monkeypatch.setattr(population_fit, "_objective_engine", lambda prob, layout: None)
+    with pytest.raises(pkpd.FitError, match="r_matrix='expected': this FO fit runs on the finite-difference engine"):
+        pkpd.fit_population("pk_1cmt_oral", THEO, **dict(THEO_KW, method="fo", covariance="R", maxeval=3),
+                            r_matrix="expected")

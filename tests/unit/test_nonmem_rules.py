@@ -341,3 +341,78 @@ def test_a_steady_state_that_does_not_converge_names_the_subject_as_in_the_data(
     with pytest.raises(SimulationError, match="steady state") as info:
         simulate_nonmem(model, read_nonmem(table([dict(ID=sid, TIME=5, AMT=10, SS=1, II=12)]), dose_unit="mg"))
     assert str(info.value).startswith(f"{shown}, t = 5:")
+
+
+# ============================================================ steady states: an increment of 1, lags of whole intervals
+def test_steady_state_dose_adds_an_increment_of_exactly_one_to_an_undosed_state():
+    """SS=2 adds the steady state less the initial state to every state, whatever the increment: here an undosed
+    turnover state R (dR/dt = kin - kout R, R(0) = 0) whose steady state kin/kout is exactly 1.0. At t = 0 (current
+    state = initial state) SS=2 equals SS=1; closed forms: R = kin/kout throughout, A = AMT e^(-k t)/(1 - e^(-k II))."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="pk_and_turnover", time_unit="h",
+                  parameters=(Parameter("k", 0.5, "1/h", (0.0, 10.0)), Parameter("kin", 2.0, "mg/h", (0.0, 10.0)),
+                              Parameter("kout", 2.0, "1/h", (0.0, 10.0))),
+                  states=(State("A", "mg", initial="0", ddt="-k * A"),
+                          State("R", "mg", initial="0", ddt="kin - kout * R")),
+                  outputs=(Output("amount", "A", "mg"), Output("response", "R", "mg")),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    times = np.array([0.0, 0.5, 3.0, 11.0])
+    for ss in (1, 2):
+        rows = [dict(ID=1, TIME=0, AMT=3, SS=ss, II=12)] + [dict(ID=1, TIME=t) for t in times]
+        out = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg")).iloc[1:]
+        np.testing.assert_allclose(out["response"], 1.0, rtol=1e-9, err_msg=f"SS={ss}")
+        np.testing.assert_allclose(out["amount"], 3 * np.exp(-0.5 * times) / (1 - np.exp(-0.5 * 12)), rtol=1e-7,
+                                   err_msg=f"SS={ss}")
+
+
+def test_a_steady_state_dose_whose_lag_is_whole_intervals_reports_what_the_doses_written_out_give():
+    """SS=1 at T with LAGT = 2 II: the dose of the history given at T - 2 II arrives at T exactly. The steady state is
+    that of the doses given forever, so every record (the dose record itself included) reports what the same doses
+    written out one by one give (60 of them: exp(-k 720) < 1e-17): the dose arriving at T is in the value at T."""
+    T, obs = 720.0, [720.0, 721.0, 732.0, 750.0]
+    ss = [dict(ID=1, TIME=T, AMT=60, CMT=2, SS=1, II=12, LAGT=24)] + [dict(ID=1, TIME=t, LAGT=24) for t in obs]
+    written = [dict(ID=1, TIME=12.0 * m, AMT=60, CMT=2, LAGT=24) for m in range(61)]
+    written += [dict(ID=1, TIME=t, LAGT=24) for t in obs]
+    written.sort(key=lambda row: (row["TIME"], "AMT" not in row))
+    got = simulate_nonmem(ORAL, read_nonmem(table(ss), ORAL, dose_unit="mg"))["CP"].to_numpy()
+    ref = simulate_nonmem(ORAL, read_nonmem(table(written), ORAL, dose_unit="mg"))
+    ref = ref.loc[ref["TIME"] >= T, "CP"].to_numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-7)
+    # the observations are the sum of the past doses, those arriving at t included
+    starts = [24 + 12.0 * m for m in range(-60, 1)]
+    expected = _superposed(np.array(obs) - T + 1e-9, starts, 60.0, 0.0, 1.1 / 20, 20.0)
+    np.testing.assert_allclose(got[1:], expected, rtol=1e-6)
+
+
+def test_a_reset_cancels_the_doses_of_a_steady_state_history_still_delayed_by_their_lag():
+    """SS=1 at t = 0 with LAGT 15 > II 12: the history's dose given at -12 arrives at 3. A reset (EVID 3) at 1
+    empties the compartments and cancels what has not arrived, as it cancels the lagged doses of dose records and
+    their ADDL doses: zero afterwards, the sum of the past doses before."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=60, CMT=2, SS=1, II=12, LAGT=15), dict(ID=1, TIME=0.5, EVID=0, LAGT=15),
+            dict(ID=1, TIME=1, EVID=3, LAGT=15)] + [dict(ID=1, TIME=t, EVID=0, LAGT=15) for t in (2.0, 5.0, 20.0)]
+    out = simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))["CP"].to_numpy()
+    starts = [15 + 12.0 * m for m in range(-60, 1)]
+    np.testing.assert_allclose(out[1], _superposed([0.5], starts, 60.0, 0.0, 1.1 / 20, 20.0), rtol=1e-7)
+    np.testing.assert_array_equal(out[3:], 0.0)
+
+
+def test_a_per_kg_rate_in_the_data_is_scaled_by_the_subjects_weight():
+    """AMT 1 mg/kg at RATE 0.5 mg/kg/h (AMTU mg/kg) to a 70 kg subject: 70 mg at 35 mg/h for 2 h; the
+    one-compartment infusion closed form (CL 2.8 L/h, V 32 L)."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=1, RATE=0.5, AMTU="mg/kg", WT=70.0)]
+    rows += [dict(ID=1, TIME=t, EVID=0, AMT=0, RATE=0, AMTU=".", WT=70.0) for t in (1.0, 2.0, 5.0)]
+    out = simulate_nonmem(IV, read_nonmem(table(rows)))["conc"].to_numpy()[1:]
+    k, t = 2.8 / 32, np.array([1.0, 2.0, 5.0])
+    amount = 35.0 / k * (1 - np.exp(-k * np.minimum(t, 2.0))) * np.exp(-k * np.maximum(t - 2.0, 0.0))
+    np.testing.assert_allclose(out, amount / 32, rtol=1e-7)
+
+
+def test_a_negative_lag_time_names_its_dose_record():
+    """ALAG2 = LAGT (nmtest_1cmt_oral's central dose target): LAGT = -1 on the second dose record is refused, naming
+    that record (row 2: a data frame's records are numbered from 1)."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10, CMT=2, LAGT=0), dict(ID=1, TIME=1, EVID=1, AMT=10, CMT=2, LAGT=-1),
+            dict(ID=1, TIME=2, EVID=0, AMT=0, CMT=2, LAGT=0)]
+    with pytest.raises(DataError, match="the lag time of dose target 'central' must be >= 0; got -1") as info:
+        simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))
+    assert info.value.row == 2

@@ -119,6 +119,9 @@ def test_map_with_a_flat_prior_is_the_maximum_likelihood_fit():
         assert flat.estimates[n] == pytest.approx(ml.estimates[n], rel=1e-5)
     # the objective differs by the constant -2 log prior = 2 log(range widths)
     assert flat.objective - ml.objective == pytest.approx(2 * math.log(49.9 * 499.0), abs=1e-4)
+    # which is the prior's part of the objective; a fit without priors has none
+    assert flat.prior_objective == pytest.approx(2 * math.log(49.9 * 499.0), rel=1e-12)
+    assert ml.prior_objective == 0.0
 
 
 def _linear_model():
@@ -179,3 +182,21 @@ def test_population_map_with_theta_and_omega_priors():
     assert math.isfinite(strong.prior_objective)
     assert "posterior" in strong.covariance_message
     assert strong.parameters.set_index("name").loc["ke", "prior_sd_ratio"] > 0.5
+
+
+def test_the_prior_term_of_a_population_map_fit_adds_its_own_gradient():
+    """_PriorRun (a MAP population fit) adds -2 log prior and its gradient to the run's: for a quadratic prior
+    sum((x - c)^2 / s^2) the gradient is 2 (x - c) / s^2, analytic; the run's own value and gradient pass through."""
+    from pkpd.estimation.population_fit import _PriorRun
+
+    c, s = np.array([1.0, -2.0, 0.5]), np.array([0.5, 2.0, 1.0])
+
+    class Run:
+        def value_and_gradient(self, x):
+            return 3.0, np.array([1.0, 1.0, 1.0])
+
+    prior = _PriorRun(Run(), lambda X: np.sum((X - c) ** 2 / s**2, axis=1))
+    x = np.array([0.3, 0.1, -0.4])
+    f, g = prior.value_and_gradient(x)
+    assert f == pytest.approx(3.0 + np.sum((x - c) ** 2 / s**2), rel=1e-12)
+    np.testing.assert_allclose(g, 1.0 + 2 * (x - c) / s**2, rtol=1e-7)

@@ -1,0 +1,158 @@
+"""Rules of pkpd.simulate that the mutation audit (issue 20) found unguarded, each against an answer worked out in
+the test: the memory needed by a result, a single output time, the wording of a covariate error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pkpd
+from pkpd.dosing import Dose, Regimen
+from pkpd.errors import PkpdError
+
+IV = pkpd.load_model("pk_1cmt_iv")  # one state (central), one output (conc), CL and V, covariate WT
+
+
+@pytest.mark.parametrize(("states", "columns"), [(True, 2), (False, 1)])
+def test_a_result_is_refused_exactly_when_its_doubles_exceed_the_limit(states, columns):
+    """3 subjects x 10 times x (1 state + 1 output, or the output alone) doubles, and the 10 times themselves twice
+    (16 bytes each): 8 * 3 * 10 * columns + 16 * 10 bytes. Just above that limit it runs, just below it is refused.
+    (The ODE solver: the closed form keeps the states to compute the outputs, so it counts them always.)"""
+    need = 8.0 * 3 * 10 * columns + 16.0 * 10
+    regimen = Regimen.single(Dose(100, "mg"))
+    args = dict(params={"CL": [1.0, 2.0, 3.0]}, states=states, settings=pkpd.SolverSettings(method="ode"))
+    sim = pkpd.simulate(IV, regimen, np.arange(10.0), max_memory_gb=need * (1 + 1e-9) / 1e9, **args)
+    assert sim["conc"].shape == (3, 10)
+    with pytest.raises(PkpdError, match="would need"):
+        pkpd.simulate(IV, regimen, np.arange(10.0), max_memory_gb=need * (1 - 1e-9) / 1e9, **args)
+
+
+def test_a_single_output_time_may_be_a_number():
+    """times=2.0 is the one time 2.0: the bolus closed form dose / V exp(-CL/V t), in the output's unit."""
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), 2.0)
+    cl, v = (p.value for p in IV.parameters)
+    expected = 100 / v * np.exp(-cl / v * 2.0) * pkpd.units.convert("mg/L", sim.units["conc"])
+    np.testing.assert_allclose(sim["conc"], [[expected]], rtol=1e-6)
+    np.testing.assert_array_equal(sim.times, [2.0])
+
+
+def test_an_unknown_covariate_is_named_as_a_covariate():
+    with pytest.raises(PkpdError, match="unknown covariate 'WTX' for model 'pk_1cmt_iv'"):
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0], covariates={"WTX": [70]})
+
+
+ORAL = pkpd.load_model("nmtest_1cmt_oral")  # CL 1.1 L/h, V 20 L; dose target central: F = BIOAV, D2 = DUR2 (MODE 2)
+
+
+def test_a_modelled_infusion_duration_is_the_dose_targets_expression_and_f_scales_the_rate():
+    """Infusion(modelled="duration") into central with MODE 2, DUR2 2.5 h, BIOAV 0.5: 50 mg x 0.5 over 2.5 h
+    (NONMEM RATE=-2: with the duration given, F scales the rate). Closed form of a one-compartment infusion."""
+    from pkpd.dosing import Infusion
+
+    regimen = Regimen([Infusion(0, Dose(50, "mg"), modelled="duration", target="central")])
+    times = np.array([0.5, 2.5, 4.0, 10.0])
+    sim = pkpd.simulate(ORAL, regimen, times, covariates={"MODE": 2.0, "DUR2": 2.5, "BIOAV": 0.5})
+    k, rate = 1.1 / 20, 50 * 0.5 / 2.5
+    amount = rate / k * (1 - np.exp(-k * np.minimum(times, 2.5))) * np.exp(-k * np.maximum(times - 2.5, 0))
+    np.testing.assert_allclose(sim["CP"][0], amount / 20 * 1000, rtol=1e-6)  # mg/L -> ng/mL
+
+
+def test_a_modelled_rate_that_is_not_positive_is_refused():
+    from pkpd.dosing import Infusion
+    from pkpd.errors import DosingError
+
+    regimen = Regimen([Infusion(0, Dose(50, "mg"), modelled="rate", target="central")])
+    with pytest.raises(DosingError, match="modelled rate must be > 0; got 0"):
+        pkpd.simulate(ORAL, regimen, [1.0], covariates={"MODE": 1.0, "RAT2": 0.0})
+
+
+def test_a_compiled_model_is_used_as_is_unless_another_engine_is_named(monkeypatch):
+    """compiled_for: a CompiledModel runs as compiled for backend "cpu" or its own engine; naming the other engine
+    compiles the model for that one (the compiler is replaced by a recorder: no numba compile in this test)."""
+    from pkpd import simulation
+    from pkpd.compile import compile_model
+
+    native = compile_model(IV, "native")
+    calls = []
+    monkeypatch.setattr(simulation, "compile_model", lambda model, engine=None: calls.append((model, engine)) or engine)
+    assert simulation.compiled_for(native, "cpu") is native
+    assert simulation.compiled_for(native, "native") is native
+    assert calls == []
+    assert simulation.compiled_for(native, "numba") == "numba"
+    assert calls == [(native.declared or native.model, "numba")]
+
+
+def test_outputs_that_are_not_finite_mark_only_their_subjects_and_name_only_their_outputs():
+    """y = log(A/a - c) is NaN for every time of the subject with c = 20 (A/a = 10 exp(-0.1 t) < 20); its status
+    becomes 5, the warning names it (subject 2, output y, first at t = 0) and not the finite output, and the other
+    subjects keep status 0 and their closed forms."""
+    from pkpd.errors import OutputWarning
+    from pkpd.model import Model, Output, Parameter, State
+
+    model = Model(
+        name="log_output",
+        time_unit="h",
+        parameters=(
+            Parameter("k", 0.1, "1/h", (0.0, 1.0)),
+            Parameter("a", 1.0, "mg", (0.1, 10.0)),
+            Parameter("c", 0.0, "1", (-100.0, 100.0)),
+        ),
+        states=(State("A", "mg", initial="10 * a", ddt="-k * A"),),
+        outputs=(Output("amount", "A", "mg"), Output("y", "log(A / a - c)", "1")),
+    )
+    times = np.array([0.0, 1.0, 5.0])
+    with pytest.warns(
+        OutputWarning,
+        match=r"^1 subject\(s\) have NaN or infinite values in output\(s\) y "
+        r"\(first: subject 2, y at t = 0\); their status is 5",
+    ):
+        sim = pkpd.simulate(model, None, times, params={"c": [0.0, 20.0, 0.0]})
+    assert sim.status.tolist() == [0, 5, 0]
+    assert np.isnan(sim["y"][1]).all()
+    np.testing.assert_allclose(sim["y"][[0, 2]], np.log(10 * np.exp(-0.1 * times))[None, :].repeat(2, 0), rtol=1e-6)
+    np.testing.assert_allclose(sim["amount"][1], 10 * np.exp(-0.1 * times), rtol=1e-6)
+
+
+def test_outcomes_drawn_without_a_seed_record_the_seed_that_reproduces_them():
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    args = dict(params={"h0": np.full(3, 0.01)}, outcomes=["event"])
+    first = pkpd.simulate(model, None, [0.0, 3000.0], **args)
+    assert isinstance(first.seed, int) and len(first.outcomes) == 3
+    again = pkpd.simulate(model, None, [0.0, 3000.0], seed=first.seed, **args)
+    pd.testing.assert_frame_equal(first.outcomes, again.outcomes)
+
+
+def test_the_repr_gives_the_first_and_last_time():
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [0.5, 1.0, 2.0, 24.0], params={"CL": [1.0, 2.0]})
+    assert repr(sim) == "Simulation of 'pk_1cmt_iv': 2 subject(s) x 4 times (0.5-24 h); outputs: conc [mg/L]"
+
+
+def test_a_change_at_infinity_is_unused_and_one_at_minus_infinity_is_refused():
+    """changes={"CL": (times, values)}: inf marks an unused slot (the bolus closed form with the model's CL), -inf
+    is no time at all."""
+    regimen, times = Regimen.single(Dose(100, "mg")), np.array([1.0, 4.0])
+    sim = pkpd.simulate(IV, regimen, times, changes={"CL": ([np.inf], [5.0])})
+    cl, v = (p.value for p in IV.parameters)
+    np.testing.assert_allclose(sim["conc"][0], 100 / v * np.exp(-cl / v * times), rtol=1e-6)
+    with pytest.raises(PkpdError, match=r"changes\['CL'\]: times must be numbers \(inf for unused\)"):
+        pkpd.simulate(IV, regimen, times, changes={"CL": ([-np.inf], [5.0])})
+
+
+def test_a_subject_whose_solve_failed_gets_no_outcomes():
+    """V = 0 makes subject 2's dAUC/dt = A/V = 0/0 (status 3, on_failure="mark"): no event is drawn for it, while the
+    others get one each (a constant hazard of 0.01/h followed for 3000 h: S = 1e-13)."""
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sim = pkpd.simulate(
+        model,
+        None,
+        [0.0, 3000.0],
+        params={"h0": np.full(3, 0.01), "V": [10.0, 0.0, 10.0]},
+        outcomes=["event"],
+        seed=4,
+        settings=pkpd.SolverSettings(on_failure="mark"),
+    )
+    assert sim.status[1] != 0 and sim.status[[0, 2]].tolist() == [0, 0]
+    assert sim.outcomes["ID"].tolist() == [1, 3] and (sim.outcomes["DV"] == 1).all()
