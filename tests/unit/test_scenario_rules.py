@@ -3,6 +3,8 @@ in the test."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -73,3 +75,223 @@ def test_the_interval_of_an_expected_count_is_clipped_at_zero_not_above_it():
     assert row["n"] == 5
     for key in ("value", "ci_low", "ci_high"):
         assert row[key] == pytest.approx(0.2 * 2, rel=1e-7), key
+
+
+# ------------------------------------------------------------------------------------------------ round 2 (issue 20)
+def _flares_result():
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(
+        model,
+        arms=[Arm("control", control=True), Arm("high", dose=pkpd.Dose(50, "mg"))],
+        times=np.linspace(0, 4, 5),
+        population=LogNormalPopulation(3),
+        endpoints=[Endpoint("flares", "expected_count", time=2), Endpoint("conc", "cmax", end=4)],
+    )
+    return run_scenario(sc, seed=1)
+
+
+def test_the_clinical_table_has_its_documented_columns_and_one_row_per_arm_and_clinical_endpoint():
+    """ScenarioResult.clinical is documented as ``arm, group, dose, dose_unit, endpoint, unit, description, value,
+    ci_low, ci_high, n``; 2 arms x 1 clinical endpoint (cmax is not clinical) = 2 rows, each with its endpoint's
+    unit (an expected count is a number: "1")."""
+    res = _flares_result()
+    documented = "arm, group, dose, dose_unit, endpoint, unit, description, value, ci_low, ci_high, n".split(", ")
+    assert list(res.clinical.columns) == documented
+    assert len(res.clinical) == 2
+    assert list(res.clinical["arm"]) == ["control", "high"]
+    assert list(res.clinical["unit"]) == ["1", "1"]
+    assert res.units["flares_count_2"] == "1"
+
+
+def test_the_dose_response_table_reports_each_fit_and_its_flags_under_the_documented_columns():
+    """Documented columns; one row for the one schedule with 3 dose levels (1, 3, 10 mg), n = 3 levels x 8 subjects.
+    Cmax of a bolus is D/V, linear in dose, so an Emax curve has no ED50 among (or near) the doses: the interval of
+    each ED is unbounded and both flags must read "ill-determined", as the fit's own flags do."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [1, 3, 10], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=pkpd.LogNormalPopulation(8, omega={"V": 0.2}),
+        times=np.linspace(0, 24, 25),
+        seed=2,
+    )
+    res = pkpd.run_scenario(sc)
+    documented = (
+        "group, endpoint, unit, dose_unit, model, E0, Emax, ED50, ED50_low, ED50_high, ED90, ED90_low, ED90_high, "
+        "hill, n, converged, ED50_flag, ED90_flag, note"
+    ).split(", ")
+    assert list(res.dose_response.columns) == documented
+    assert len(res.dose_response) == 1 and len(res.fits) == 1
+    row = res.dose_response.iloc[0]
+    fit = next(iter(res.fits.values()))
+    assert row["n"] == 3 * 8
+    for col, flag in (("ED50_flag", fit.ed50_flag), ("ED90_flag", fit.ed90_flag)):
+        assert row[col] == flag == "ill-determined", col
+
+
+def test_the_sensitivity_is_taken_at_the_typical_subject_with_its_covariates():
+    """iv_allometric: CL = TVCL (WT/70)^0.75; the patients weigh 20, 35 and 100 kg, so the typical subject (median)
+    weighs 35 kg: k = 3 * 0.5^0.75 / 30 per h. AUC(0-24) of a bolus is D/V (1 - e^{-kT})/k, so its normalised
+    sensitivity to TVCL (the same as to k) is -1 + kT e^{-kT} / (1 - e^{-kT}) (-0.549 at 35 kg; -0.761 at the
+    model's default 70 kg)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, Scenario, VirtualPatients, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "iv_allometric.toml")
+    sc = Scenario(
+        model,
+        arms=[Arm("d", dose=pkpd.Dose(100, "mg"))],
+        endpoints=[Endpoint("conc", "auc", end=24)],
+        population=VirtualPatients(pd.DataFrame({"WT": [20.0, 35.0, 100.0]})),
+        times=np.linspace(0, 24, 2401),
+        sensitivity_arm="d",
+        sensitivity_parameters=["TVCL"],
+    )
+    assert sc.sensitivity_parameters == ("TVCL",)
+    res = run_scenario(sc, seed=1)
+    table = res.sensitivity.table
+    assert list(table["parameter"]) == ["TVCL"]
+    kt = 3.0 * 0.5**0.75 / 30.0 * 24.0
+    expected = -1.0 + kt * math.exp(-kt) / (1.0 - math.exp(-kt))
+    assert table["sensitivity"].iloc[0] == pytest.approx(expected, rel=1e-4)
+
+
+def test_virtual_patients_apply_covariate_effects_given_as_any_iterable():
+    """The effects are stored as a tuple, so a generator is not used up by the check before the sampling: CL of each
+    patient is 2.8 (WT/70)^0.75."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd.scenarios import VirtualPatients
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "pk_1cmt_iv_covariates.toml")
+    wt = np.array([35.0, 70.0, 140.0])
+    effects = (e for e in [pkpd.CovariateEffect("CL", "WT", "power", 0.75, ref=70)])
+    patients = VirtualPatients(pd.DataFrame({"WT": wt}), effects=effects)
+    assert isinstance(patients.effects, tuple) and len(patients.effects) == 1
+    for _ in range(2):
+        params, covs = patients.sample(model, np.random.default_rng(0))
+        np.testing.assert_allclose(params["CL"], 2.8 * (wt / 70.0) ** 0.75, rtol=1e-12)
+        np.testing.assert_array_equal(covs["WT"], wt)
+
+
+def test_the_ed_flags_name_an_interval_wider_than_100_fold_and_keep_an_ed_at_the_lowest_dose():
+    """The documented flag values: an interval spanning more than ILL_DETERMINED_RATIO (100)-fold is
+    "ill-determined"; an ED at the lowest dose within the 1e-9 rounding tolerance is not extrapolated, one just below
+    it is."""
+    from pkpd.scenarios import ILL_DETERMINED_RATIO, _ed_flag
+
+    assert ILL_DETERMINED_RATIO == 100.0
+    assert _ed_flag(10.0, (1.0, 101.0), 1.0, 100.0, False) == "ill-determined"
+    assert _ed_flag(10.0, (1.0, 99.0), 1.0, 100.0, False) == ""
+    assert _ed_flag(10.0, (math.nan, 20.0), 1.0, 100.0, False) == "ill-determined"
+    edge = 2.0 * (1 - 1e-9)
+    assert _ed_flag(edge, (1.0, 4.0), 2.0, 8.0, False) == ""
+    assert _ed_flag(edge * (1 - 1e-9), (1.0, 4.0), 2.0, 8.0, False) == "extrapolated"
+    assert _ed_flag(8.0 * (1 + 1e-9), (4.0, 16.0), 2.0, 8.0, False) == ""
+    assert _ed_flag(5.0, (1.0, 4.0), 2.0, 8.0, True) == "flat"
+
+
+def test_the_hill_coefficient_stays_at_its_lower_bound_of_0_1():
+    """Exact sigmoid-Emax data with h = 0.05 (E0 0, Emax 10, ED50 30): fit_dose_response bounds h to [0.1, 10]
+    (documented), so the fit stops at the bound h = 0.1 rather than the data's 0.05."""
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.array([0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0])
+    resp = 10.0 * doses**0.05 / (30.0**0.05 + doses**0.05)
+    fit = fit_dose_response(np.repeat(doses, 2), np.repeat(resp, 2), sigmoid=True)
+    assert fit.hill == pytest.approx(0.1, abs=1e-9)
+
+
+def test_a_scenario_file_without_n_trials_counts_the_default_200_trials_against_the_size_limit(tmp_path):
+    """[uncertainty] without n_trials means 200 trials (documented). 50,000 subjects in 1 arm are 50,000
+    subject-arms, under MAX_SCENARIO_RUNS (10,000,000), but 201 runs of them (the nominal trial and 200 replicates)
+    are 10,050,000: the file is refused, naming the 200 trials; with n_trials = 49 (50 runs, 2,500,000) it loads."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import MAX_SCENARIO_RUNS, load_scenario
+
+    assert MAX_SCENARIO_RUNS == 10_000_000
+    t = np.array([0.5, 1, 2, 4, 8, 12, 24])
+    rows = []
+    for sid in (1, 2):
+        rows += [{"ID": sid, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "AMTU": "mg", "DV": np.nan}]
+        conc = 100 / 32 * np.exp(-2.8 / 32 * t) * (1 + 0.05 * (-1) ** np.arange(t.size) * sid)
+        rows += [{"ID": sid, "TIME": x, "EVID": 0, "AMT": 0.0, "DV": c} for x, c in zip(t, conc)]
+    fit = pkpd.fit(
+        pkpd.load_model("pk_1cmt_iv"),
+        pd.DataFrame(rows),
+        estimate=["CL", "V"],
+        error={"conc": pkpd.Proportional(cv=0.1)},
+    )
+    fit.save(tmp_path / "fit.json")
+    text = """
+[scenario]
+model = "pk_1cmt_iv"
+times = {start = 0, stop = 24, step = 1}
+[population]
+n = 50000
+[arms.d]
+dose = 100
+unit = "mg"
+[endpoints.cmax]
+output = "conc"
+metric = "cmax"
+end = 24
+[uncertainty]
+from = "fit.json"
+"""
+    (tmp_path / "default.toml").write_text(text)
+    with pytest.raises(PkpdError, match=r"\[uncertainty\]: 200 trials x 50,000 subject-arms, more than"):
+        load_scenario(tmp_path / "default.toml")
+    (tmp_path / "fewer.toml").write_text(text + "n_trials = 49\n")
+    assert load_scenario(tmp_path / "fewer.toml").n_trials == 49
+
+
+def test_a_cluster_run_passes_its_progress_choice_to_the_task_runner(monkeypatch):
+    """run_scenario(client=..., progress=False) must not show a bar: the choice reaches pkpd._parallel.map_tasks.
+    The spy runs the tasks locally, so the tables equal those of the local run."""
+    import pkpd
+    import pkpd._parallel as parallel
+    from pkpd.metrics import Endpoint
+
+    real = parallel.map_tasks
+    seen = []
+
+    def spy(fn, payloads, **kwargs):
+        seen.append(kwargs.get("progress", "not given"))
+        return real(fn, payloads, **(kwargs | {"client": None, "progress": False}))
+
+    monkeypatch.setattr(parallel, "map_tasks", spy)
+    monkeypatch.setattr(parallel, "check_client", lambda client: None)
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=pkpd.LogNormalPopulation(6, omega={"V": 0.2}),
+        times=np.linspace(0, 24, 25),
+        seed=3,
+    )
+    local = pkpd.run_scenario(sc)
+    for choice in (False, True):
+        remote = pkpd.run_scenario(sc, client=object(), progress=choice, chunk_size=4)
+        assert seen[-1] is choice
+        np.testing.assert_array_equal(remote.table["value"], local.table["value"])
