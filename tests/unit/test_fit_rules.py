@@ -7,6 +7,7 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from pkpd.estimation.individual import _starts
 
@@ -58,3 +59,170 @@ def test_predictions_use_each_subjects_covariates_from_the_data():
     assert abs(v / 32 - 1) < 0.1  # the fit itself saw 70 mg
     pred = fit.predict(times=[1.0, 6.0])
     np.testing.assert_allclose(pred["PRED"], 70 / v * np.exp(-cl / v * np.array([1.0, 6.0])), rtol=1e-6)
+
+
+# Two constant levels, B and C, observed with additive errors: every likelihood of these fits has a closed form
+# (the mean, the root mean square of the residuals, the profile n log RSS).
+_LEVELS = """
+[model]
+name = "levels"
+version = "1.0"
+time_unit = "h"
+description = "two constant levels (test model: closed-form likelihoods)"
+
+[parameters.B]
+value = 10.0
+unit = "mg/L"
+bounds = [0.1, 1000.0]
+description = "first level"
+assumption = true
+
+[parameters.C]
+value = 5.0
+unit = "mg/L"
+bounds = [0.1, 1000.0]
+description = "second level"
+assumption = true
+
+[states.A]
+unit = "mg/L"
+initial = "B"
+ddt = "0"
+description = "stays at B"
+
+[states.Z]
+unit = "mg/L"
+initial = "C"
+ddt = "0"
+description = "stays at C"
+
+[outputs.level]
+unit = "mg/L"
+expression = "A"
+description = "first level"
+
+[outputs.other]
+unit = "mg/L"
+expression = "Z"
+description = "second level"
+
+[doses.bolus]
+target = "A"
+unit = "mg/L"
+description = "not used"
+"""
+
+_CHI2_1_95 = 3.841458820694124  # scipy.stats.chi2.ppf(0.95, 1)
+
+
+def _levels(tmp_path, **bounds):
+    import pkpd
+
+    path = tmp_path / "levels.toml"
+    path.write_text(_LEVELS)
+    model = pkpd.load_model(path)
+    return model.with_bounds(**bounds) if bounds else model
+
+
+def _level_data(n_level=10, n_other=0, seed=4):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    y = 12.0 + rng.normal(0.0, 1.5, n_level)
+    z = 5.0 + rng.normal(0.0, 0.4, n_other)
+    data = pd.DataFrame(
+        {
+            "ID": 1,
+            "TIME": np.arange(1.0, n_level + n_other + 1),
+            "DV": np.r_[y, z],
+            "DVID": ["level"] * n_level + ["other"] * n_other,
+        }
+    )
+    return data, y, z
+
+
+def _profile_interval(y):
+    """With the SD profiled out, -2LL(B) = n log(RSS(B)/n) + const and RSS(B) = RSS0 + n (B - mean)^2: the profile
+    crosses 3.84 at mean +- sqrt(RSS0/n (exp(3.84/n) - 1))."""
+    n, mean = y.size, y.mean()
+    half = math.sqrt(((y - mean) ** 2).sum() / n * math.expm1(_CHI2_1_95 / n))
+    return mean - half, mean + half
+
+
+def test_profile_likelihood_interval_of_a_mean_is_its_closed_form(tmp_path):
+    """profile_likelihood crosses the chi-square threshold where n log(RSS(B)/RSS0) = 3.84, on both sides (the
+    crossing is interpolated between the points that bracket it, from the estimate outwards)."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B")
+    lo, hi = _profile_interval(y)
+    assert prof.identifiable
+    assert prof.ci_low == pytest.approx(lo, rel=2e-5)
+    assert prof.ci_high == pytest.approx(hi, rel=2e-5)
+
+
+def test_profile_likelihood_steps_half_a_standard_error_or_0_1_without_one(tmp_path):
+    """The first step of the profile is half the SE on the estimation scale (log B: SE(B)/B with SE(B) = sd/sqrt(n)
+    for a mean, sd the ML estimate); a fit without a covariance steps 0.1 in log B instead, and finds the same
+    interval."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    model = _levels(tmp_path)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    mean, sd = y.mean(), y.std()
+    step = 0.5 * sd / math.sqrt(y.size) / mean
+    values = pkpd.profile_likelihood(fit, "B").values
+    for first in mean * np.exp([-step, step]):
+        assert np.isclose(values, first, rtol=1e-4).sum() == 1, (first, values)
+
+    bare = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    prof = pkpd.profile_likelihood(bare, "B")
+    for first in mean * np.exp([-0.1, 0.1]):
+        assert np.isclose(prof.values, first, rtol=1e-4).sum() == 1, (first, prof.values)
+    lo, hi = _profile_interval(y)
+    assert prof.ci_low == pytest.approx(lo, rel=2e-4)
+    assert prof.ci_high == pytest.approx(hi, rel=2e-4)
+
+
+def test_profile_likelihood_stops_at_a_bound_inside_the_interval(tmp_path):
+    """A bound (12.2) between the estimate and the upper crossing (about 12.68): the upper side ends with a point at
+    the bound, there is no upper limit, and the message says the data do not bound B there; the lower limit is
+    unchanged."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(0.1, 12.2)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B")
+    lo, hi = _profile_interval(y)
+    assert y.mean() < 12.2 < hi
+    assert prof.values[-1] == pytest.approx(12.2, rel=1e-12)
+    assert math.isnan(prof.ci_high) and not prof.identifiable
+    assert "upper side" in prof.message
+    assert prof.ci_low == pytest.approx(lo, rel=2e-5)
+
+
+def test_standard_errors_of_two_error_parameters_are_their_closed_forms(tmp_path):
+    """Two levels, each with its own additive SD: the -2LL separates, so at the estimate the Hessian is diagonal,
+    SE(mean) = sd/sqrt(n), SE(sd) = sd/sqrt(2n) (delta method from 1/sqrt(2n) on log sd) and the two SDs are
+    uncorrelated; this is the finite-difference Hessian's error-error cross term."""
+    import pkpd
+
+    data, y, z = _level_data(n_level=10, n_other=14)
+    fit = pkpd.fit(
+        _levels(tmp_path),
+        data,
+        estimate=["B", "C"],
+        error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)},
+    )
+    for name, v in (("B", y), ("C", z)):
+        sd_name = "level.sd" if name == "B" else "other.sd"
+        assert fit.estimates[name] == pytest.approx(v.mean(), rel=1e-6)
+        assert fit.estimates[sd_name] == pytest.approx(v.std(), rel=1e-4)
+        assert fit.se[name] == pytest.approx(v.std() / math.sqrt(v.size), rel=1e-3)
+        assert fit.se[sd_name] == pytest.approx(v.std() / math.sqrt(2 * v.size), rel=1e-3)
+    names = list(fit.names)
+    corr = np.asarray(fit.correlation)
+    assert abs(corr[names.index("level.sd"), names.index("other.sd")]) < 1e-3
