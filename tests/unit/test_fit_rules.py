@@ -226,3 +226,47 @@ def test_standard_errors_of_two_error_parameters_are_their_closed_forms(tmp_path
     names = list(fit.names)
     corr = np.asarray(fit.correlation)
     assert abs(corr[names.index("level.sd"), names.index("other.sd")]) < 1e-3
+
+
+def _m3_fit(y, censored, lloq):
+    """Maximum-likelihood mean and SD of normal data with the values below ``lloq`` censored (Beal's M3), written
+    out: -2LL = sum over the observed of log(2 pi sd^2) + ((y - B)/sd)^2, and -2 log Phi((lloq - B)/sd) for each
+    censored one."""
+    from scipy.optimize import minimize
+    from scipy.stats import norm
+
+    obs, n_cens = y[~censored], int(censored.sum())
+
+    def m2ll(p):
+        b, sd = p[0], math.exp(p[1])
+        return float(
+            np.sum(np.log(2 * np.pi * sd**2) + ((obs - b) / sd) ** 2) - 2 * n_cens * norm.logcdf((lloq - b) / sd)
+        )
+
+    best = minimize(
+        m2ll, [obs.mean(), math.log(obs.std())], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
+    )
+    return best.x[0], math.exp(best.x[1])
+
+
+def test_parametric_bootstrap_refits_its_replicates_with_their_own_censoring(tmp_path):
+    """pkpd.bootstrap: replicate i adds B + sd * N(0, 1) noise drawn from default_rng(SeedSequence(seed).spawn(n)[i])
+    to the prediction, censors the values below the record's LLOQ, and refits by M3. The replicates' estimates are
+    the M3 fits written out here of those draws, censored by hand: the draws have other records below the LLOQ than
+    the original data (a replicate that kept the data's flags would fit the limit as an observed value)."""
+    import pkpd
+
+    data, y, _ = _level_data(n_level=16)
+    lloq = 11.5
+    data["LLOQ"] = lloq
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, blq="M3")
+    b, sd = fit.estimates["B"], fit.estimates["level.sd"]
+    assert (y < lloq).sum() == 5
+    np.testing.assert_allclose([b, sd], _m3_fit(np.maximum(y, lloq), y < lloq, lloq), rtol=2e-4)
+    boot = pkpd.bootstrap(fit, 3, seed=11, workers=1, progress=False)
+    assert boot.n_failed == 0 and list(boot.names) == ["B", "level.sd"]
+    for i, ss in enumerate(np.random.SeedSequence(11).spawn(3)):
+        draw = b + sd * np.random.default_rng(ss).standard_normal(16)
+        censored = draw < lloq
+        assert not np.array_equal(censored, y < lloq)
+        np.testing.assert_allclose(boot.samples[i], _m3_fit(np.maximum(draw, lloq), censored, lloq), rtol=2e-4)
