@@ -270,3 +270,29 @@ def test_parametric_bootstrap_refits_its_replicates_with_their_own_censoring(tmp
         censored = draw < lloq
         assert not np.array_equal(censored, y < lloq)
         np.testing.assert_allclose(boot.samples[i], _m3_fit(np.maximum(draw, lloq), censored, lloq), rtol=2e-4)
+
+
+def test_parametric_bootstrap_redraws_ordinal_records_from_the_replicates_generator():
+    """Proportional odds without covariates: the intercepts a_k are the logits of the proportions of grades >= k.
+    Replicate i draws each grade as the number of cumulative probabilities P(grade <= k) = 1 - 1/(1 + exp(-a_(k+1)))
+    below a uniform from default_rng(SeedSequence(seed).spawn(n)[i]); its refit intercepts are the logits of the
+    proportions of those draws."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    g = np.random.default_rng(4).choice(4, 120, p=[0.3, 0.3, 0.25, 0.15]).astype(float)
+    data = pd.DataFrame({"ID": np.arange(1, 121), "TIME": 1.0, "DV": g, "DVID": "grade"})
+    fit = pkpd.fit(model, data, estimate=["a1", "a2", "a3"])
+    a = np.array([fit.estimates[k] for k in ("a1", "a2", "a3")])
+    boot = pkpd.bootstrap(fit, 2, seed=5, workers=1, progress=False)
+    assert boot.n_failed == 0
+    below = 1.0 - 1.0 / (1.0 + np.exp(-a))  # P(grade <= 0), P(grade <= 1), P(grade <= 2)
+    for i, ss in enumerate(np.random.SeedSequence(5).spawn(2)):
+        u = np.random.default_rng(ss).random(120)
+        draw = (below[None, :] < u[:, None]).sum(axis=1)
+        expected = [math.log(np.mean(draw >= k) / np.mean(draw < k)) for k in (1, 2, 3)]
+        np.testing.assert_allclose(boot.samples[i], expected, rtol=1e-5)
