@@ -296,3 +296,22 @@ def test_parametric_bootstrap_redraws_ordinal_records_from_the_replicates_genera
         draw = (below[None, :] < u[:, None]).sum(axis=1)
         expected = [math.log(np.mean(draw >= k) / np.mean(draw < k)) for k in (1, 2, 3)]
         np.testing.assert_allclose(boot.samples[i], expected, rtol=1e-5)
+
+
+def test_predictions_of_two_outputs_are_one_table_with_one_row_label_per_row(tmp_path):
+    """FitResult.predict with two fitted outputs: one row per output and time, PRED the fitted level (the mean of
+    that output's data), and row labels 0..n-1 (a label repeated per output would make .loc pick two rows)."""
+    import pkpd
+
+    data, y, z = _level_data(n_level=10, n_other=14)
+    fit = pkpd.fit(
+        _levels(tmp_path),
+        data,
+        estimate=["B", "C"],
+        error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)},
+    )
+    pred = fit.predict(times=[2.0, 5.0, 9.0])
+    assert list(pred.index) == list(range(6))
+    assert list(pred["output"]) == ["level"] * 3 + ["other"] * 3
+    np.testing.assert_allclose(pred["PRED"], np.repeat([y.mean(), z.mean()], 3), rtol=1e-6)
+    assert pred.loc[3, "output"] == "other"
