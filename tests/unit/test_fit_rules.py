@@ -315,3 +315,33 @@ def test_predictions_of_two_outputs_are_one_table_with_one_row_label_per_row(tmp
     assert list(pred["output"]) == ["level"] * 3 + ["other"] * 3
     np.testing.assert_allclose(pred["PRED"], np.repeat([y.mean(), z.mean()], 3), rtol=1e-6)
     assert pred.loc[3, "output"] == "other"
+
+
+def test_newton_polish_of_an_endpoint_fit_returns_the_point_it_reached():
+    """_polish (endpoint fits) from intercepts 1 above the proportional-odds optimum: Newton reaches the closed form
+    (logits of the proportions of grades >= k) within its 4 steps, and the run it returns holds that point and the
+    objective there, also when it stops on a refused step."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation.individual import _polish, _Run
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    g = np.random.default_rng(4).choice(4, 120, p=[0.3, 0.3, 0.25, 0.15]).astype(float)
+    data = pd.DataFrame({"ID": np.arange(1, 121), "TIME": 1.0, "DV": g, "DVID": "grade"})
+    fit = pkpd.fit(model, data, estimate=["a1", "a2", "a3"])
+    exact = [math.log(np.mean(g >= k) / np.mean(g < k)) for k in (1, 2, 3)]
+    problem = fit._data("polish").problem
+
+    def objective(x):
+        F, ok = problem.predictions(x[None, : problem.layout.n_struct])
+        assert ok[0]
+        return problem.lik.evaluate(F[0], None, x, residuals=False).ofv
+
+    start = np.asarray(exact) + 1.0
+    run, _ = _polish(problem, _Run(x=start, ofv=objective(start), converged=True, message="", nfev=0))
+    np.testing.assert_allclose(run.x, exact, atol=1e-5)
+    assert run.ofv == pytest.approx(objective(run.x), rel=1e-12)
+    assert run.ofv == pytest.approx(fit.objective, rel=1e-9)
