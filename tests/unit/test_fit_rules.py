@@ -345,3 +345,53 @@ def test_newton_polish_of_an_endpoint_fit_returns_the_point_it_reached():
     np.testing.assert_allclose(run.x, exact, atol=1e-5)
     assert run.ofv == pytest.approx(objective(run.x), rel=1e-12)
     assert run.ofv == pytest.approx(fit.objective, rel=1e-9)
+
+
+def test_a_sensitivity_solve_flagged_as_failed_gives_no_derivatives_and_no_fisher_information():
+    """gradient="sensitivity": a solve whose status flags a failure is not used, even where its outputs are finite:
+    derivatives() says not ok and the expected information is None (the covariance step then reports no standard
+    errors instead of using them)."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation.individual import _fisher
+
+    t = np.array([0.5, 1, 2, 4, 8, 12, 24])
+    conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.exp(np.random.default_rng(3).normal(0, 0.05, t.size))
+    data = pd.DataFrame(
+        {
+            "ID": 1,
+            "TIME": np.r_[0, t],
+            "EVID": [1] + [0] * 7,
+            "AMT": [100] + [0] * 7,
+            "AMTU": "mg",
+            "DV": np.r_[np.nan, conc],
+        }
+    )
+    fit = pkpd.fit(
+        pkpd.load_model("pk_1cmt_iv"),
+        data,
+        estimate=["CL", "V"],
+        error={"conc": pkpd.Proportional(cv=0.1)},
+        gradient="sensitivity",
+    )
+    ctx = fit._data("sensitivities")
+    problem, x = ctx.problem, ctx.x
+    assert problem.sens is not None
+    F, dF, ok = problem.derivatives(x)
+    assert ok and np.all(np.isfinite(dF))
+    info = _fisher(problem, x)
+    assert info is not None and np.all(np.isfinite(info))
+
+    solve = problem._run
+
+    def flagged(*args, **kwargs):
+        sol = dict(solve(*args, **kwargs))
+        sol["status"] = np.ones_like(sol["status"])  # the solver's failure flag, outputs left as they were
+        return sol
+
+    problem._run = flagged
+    F, dF, ok = problem.derivatives(x)
+    assert np.all(np.isfinite(F)) and np.all(np.isfinite(dF))
+    assert not ok
+    assert _fisher(problem, x) is None
