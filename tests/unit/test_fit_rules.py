@@ -395,3 +395,17 @@ def test_a_sensitivity_solve_flagged_as_failed_gives_no_derivatives_and_no_fishe
     assert np.all(np.isfinite(F)) and np.all(np.isfinite(dF))
     assert not ok
     assert _fisher(problem, x) is None
+
+
+def test_a_parameter_without_positive_curvature_is_named_as_undetermined():
+    """The covariance step's message names the parameters the data cannot tell apart: those loading on the
+    null-space directions of the Hessian and, always, any whose own curvature is not positive. Here the most
+    negative direction is (a - b) (eigenvalue about -2) and c, with zero curvature, hardly loads on it (0.01 coupling
+    to b): it is named all the same."""
+    from pkpd.estimation.individual import _null_space_names
+
+    M = np.array([[1.0, 3.0, 0.0], [3.0, 1.0, 0.01], [0.0, 0.01, 0.0]])
+    w, v = np.linalg.eigh(M)
+    assert w[0] < -1.9 and 0 < w[1] < 1e-4 and abs(v[2, 0]) < 0.2  # c is not in the direction flagged as null
+    assert _null_space_names(M, ["a", "b", "c"]) == ["a", "b", "c"]
+    assert _null_space_names(np.diag([4.0, -1e-3]), ["a", "b"]) == ["b"]
