@@ -7,6 +7,7 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from pkpd.estimation.individual import _starts
 
@@ -58,3 +59,353 @@ def test_predictions_use_each_subjects_covariates_from_the_data():
     assert abs(v / 32 - 1) < 0.1  # the fit itself saw 70 mg
     pred = fit.predict(times=[1.0, 6.0])
     np.testing.assert_allclose(pred["PRED"], 70 / v * np.exp(-cl / v * np.array([1.0, 6.0])), rtol=1e-6)
+
+
+# Two constant levels, B and C, observed with additive errors: every likelihood of these fits has a closed form
+# (the mean, the root mean square of the residuals, the profile n log RSS).
+_LEVELS = """
+[model]
+name = "levels"
+version = "1.0"
+time_unit = "h"
+description = "two constant levels (test model: closed-form likelihoods)"
+
+[parameters.B]
+value = 10.0
+unit = "mg/L"
+bounds = [0.1, 1000.0]
+description = "first level"
+assumption = true
+
+[parameters.C]
+value = 5.0
+unit = "mg/L"
+bounds = [0.1, 1000.0]
+description = "second level"
+assumption = true
+
+[states.A]
+unit = "mg/L"
+initial = "B"
+ddt = "0"
+description = "stays at B"
+
+[states.Z]
+unit = "mg/L"
+initial = "C"
+ddt = "0"
+description = "stays at C"
+
+[outputs.level]
+unit = "mg/L"
+expression = "A"
+description = "first level"
+
+[outputs.other]
+unit = "mg/L"
+expression = "Z"
+description = "second level"
+
+[doses.bolus]
+target = "A"
+unit = "mg/L"
+description = "not used"
+"""
+
+_CHI2_1_95 = 3.841458820694124  # scipy.stats.chi2.ppf(0.95, 1)
+
+
+def _levels(tmp_path, **bounds):
+    import pkpd
+
+    path = tmp_path / "levels.toml"
+    path.write_text(_LEVELS)
+    model = pkpd.load_model(path)
+    return model.with_bounds(**bounds) if bounds else model
+
+
+def _level_data(n_level=10, n_other=0, seed=4):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    y = 12.0 + rng.normal(0.0, 1.5, n_level)
+    z = 5.0 + rng.normal(0.0, 0.4, n_other)
+    data = pd.DataFrame(
+        {
+            "ID": 1,
+            "TIME": np.arange(1.0, n_level + n_other + 1),
+            "DV": np.r_[y, z],
+            "DVID": ["level"] * n_level + ["other"] * n_other,
+        }
+    )
+    return data, y, z
+
+
+def _profile_interval(y):
+    """With the SD profiled out, -2LL(B) = n log(RSS(B)/n) + const and RSS(B) = RSS0 + n (B - mean)^2: the profile
+    crosses 3.84 at mean +- sqrt(RSS0/n (exp(3.84/n) - 1))."""
+    n, mean = y.size, y.mean()
+    half = math.sqrt(((y - mean) ** 2).sum() / n * math.expm1(_CHI2_1_95 / n))
+    return mean - half, mean + half
+
+
+def test_profile_likelihood_interval_of_a_mean_is_its_closed_form(tmp_path):
+    """profile_likelihood crosses the chi-square threshold where n log(RSS(B)/RSS0) = 3.84, on both sides (the
+    crossing is interpolated between the points that bracket it, from the estimate outwards)."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B")
+    lo, hi = _profile_interval(y)
+    assert prof.identifiable
+    assert prof.ci_low == pytest.approx(lo, rel=2e-5)
+    assert prof.ci_high == pytest.approx(hi, rel=2e-5)
+
+
+def test_profile_likelihood_steps_half_a_standard_error_or_0_1_without_one(tmp_path):
+    """The first step of the profile is half the SE on the estimation scale (log B: SE(B)/B with SE(B) = sd/sqrt(n)
+    for a mean, sd the ML estimate); a fit without a covariance steps 0.1 in log B instead, and finds the same
+    interval."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    model = _levels(tmp_path)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    mean, sd = y.mean(), y.std()
+    step = 0.5 * sd / math.sqrt(y.size) / mean
+    values = pkpd.profile_likelihood(fit, "B").values
+    for first in mean * np.exp([-step, step]):
+        assert np.isclose(values, first, rtol=1e-4).sum() == 1, (first, values)
+
+    bare = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    prof = pkpd.profile_likelihood(bare, "B")
+    for first in mean * np.exp([-0.1, 0.1]):
+        assert np.isclose(prof.values, first, rtol=1e-4).sum() == 1, (first, prof.values)
+    lo, hi = _profile_interval(y)
+    assert prof.ci_low == pytest.approx(lo, rel=2e-4)
+    assert prof.ci_high == pytest.approx(hi, rel=2e-4)
+
+
+def test_profile_likelihood_stops_at_a_bound_inside_the_interval(tmp_path):
+    """A bound (12.2) between the estimate and the upper crossing (about 12.68): the upper side ends with a point at
+    the bound, there is no upper limit, and the message says the data do not bound B there; the lower limit is
+    unchanged."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(0.1, 12.2)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B")
+    lo, hi = _profile_interval(y)
+    assert y.mean() < 12.2 < hi
+    assert prof.values[-1] == pytest.approx(12.2, rel=1e-12)
+    assert math.isnan(prof.ci_high) and not prof.identifiable
+    assert "upper side" in prof.message
+    assert prof.ci_low == pytest.approx(lo, rel=2e-5)
+
+
+def test_standard_errors_of_two_error_parameters_are_their_closed_forms(tmp_path):
+    """Two levels, each with its own additive SD: the -2LL separates, so at the estimate the Hessian is diagonal,
+    SE(mean) = sd/sqrt(n), SE(sd) = sd/sqrt(2n) (delta method from 1/sqrt(2n) on log sd) and the two SDs are
+    uncorrelated; this is the finite-difference Hessian's error-error cross term."""
+    import pkpd
+
+    data, y, z = _level_data(n_level=10, n_other=14)
+    fit = pkpd.fit(
+        _levels(tmp_path),
+        data,
+        estimate=["B", "C"],
+        error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)},
+    )
+    for name, v in (("B", y), ("C", z)):
+        sd_name = "level.sd" if name == "B" else "other.sd"
+        assert fit.estimates[name] == pytest.approx(v.mean(), rel=1e-6)
+        assert fit.estimates[sd_name] == pytest.approx(v.std(), rel=1e-4)
+        assert fit.se[name] == pytest.approx(v.std() / math.sqrt(v.size), rel=1e-3)
+        assert fit.se[sd_name] == pytest.approx(v.std() / math.sqrt(2 * v.size), rel=1e-3)
+    names = list(fit.names)
+    corr = np.asarray(fit.correlation)
+    assert abs(corr[names.index("level.sd"), names.index("other.sd")]) < 1e-3
+
+
+def _m3_fit(y, censored, lloq):
+    """Maximum-likelihood mean and SD of normal data with the values below ``lloq`` censored (Beal's M3), written
+    out: -2LL = sum over the observed of log(2 pi sd^2) + ((y - B)/sd)^2, and -2 log Phi((lloq - B)/sd) for each
+    censored one."""
+    from scipy.optimize import minimize
+    from scipy.stats import norm
+
+    obs, n_cens = y[~censored], int(censored.sum())
+
+    def m2ll(p):
+        b, sd = p[0], math.exp(p[1])
+        return float(
+            np.sum(np.log(2 * np.pi * sd**2) + ((obs - b) / sd) ** 2) - 2 * n_cens * norm.logcdf((lloq - b) / sd)
+        )
+
+    best = minimize(
+        m2ll, [obs.mean(), math.log(obs.std())], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
+    )
+    return best.x[0], math.exp(best.x[1])
+
+
+def test_parametric_bootstrap_refits_its_replicates_with_their_own_censoring(tmp_path):
+    """pkpd.bootstrap: replicate i adds B + sd * N(0, 1) noise drawn from default_rng(SeedSequence(seed).spawn(n)[i])
+    to the prediction, censors the values below the record's LLOQ, and refits by M3. The replicates' estimates are
+    the M3 fits written out here of those draws, censored by hand: the draws have other records below the LLOQ than
+    the original data (a replicate that kept the data's flags would fit the limit as an observed value)."""
+    import pkpd
+
+    data, y, _ = _level_data(n_level=16)
+    lloq = 11.5
+    data["LLOQ"] = lloq
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, blq="M3")
+    b, sd = fit.estimates["B"], fit.estimates["level.sd"]
+    assert (y < lloq).sum() == 5
+    np.testing.assert_allclose([b, sd], _m3_fit(np.maximum(y, lloq), y < lloq, lloq), rtol=2e-4)
+    boot = pkpd.bootstrap(fit, 3, seed=11, workers=1, progress=False)
+    assert boot.n_failed == 0 and list(boot.names) == ["B", "level.sd"]
+    for i, ss in enumerate(np.random.SeedSequence(11).spawn(3)):
+        draw = b + sd * np.random.default_rng(ss).standard_normal(16)
+        censored = draw < lloq
+        assert not np.array_equal(censored, y < lloq)
+        np.testing.assert_allclose(boot.samples[i], _m3_fit(np.maximum(draw, lloq), censored, lloq), rtol=2e-4)
+
+
+def test_parametric_bootstrap_redraws_ordinal_records_from_the_replicates_generator():
+    """Proportional odds without covariates: the intercepts a_k are the logits of the proportions of grades >= k.
+    Replicate i draws each grade as the number of cumulative probabilities P(grade <= k) = 1 - 1/(1 + exp(-a_(k+1)))
+    below a uniform from default_rng(SeedSequence(seed).spawn(n)[i]); its refit intercepts are the logits of the
+    proportions of those draws."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    g = np.random.default_rng(4).choice(4, 120, p=[0.3, 0.3, 0.25, 0.15]).astype(float)
+    data = pd.DataFrame({"ID": np.arange(1, 121), "TIME": 1.0, "DV": g, "DVID": "grade"})
+    fit = pkpd.fit(model, data, estimate=["a1", "a2", "a3"])
+    a = np.array([fit.estimates[k] for k in ("a1", "a2", "a3")])
+    boot = pkpd.bootstrap(fit, 2, seed=5, workers=1, progress=False)
+    assert boot.n_failed == 0
+    below = 1.0 - 1.0 / (1.0 + np.exp(-a))  # P(grade <= 0), P(grade <= 1), P(grade <= 2)
+    for i, ss in enumerate(np.random.SeedSequence(5).spawn(2)):
+        u = np.random.default_rng(ss).random(120)
+        draw = (below[None, :] < u[:, None]).sum(axis=1)
+        expected = [math.log(np.mean(draw >= k) / np.mean(draw < k)) for k in (1, 2, 3)]
+        np.testing.assert_allclose(boot.samples[i], expected, rtol=1e-5)
+
+
+def test_predictions_of_two_outputs_are_one_table_with_one_row_label_per_row(tmp_path):
+    """FitResult.predict with two fitted outputs: one row per output and time, PRED the fitted level (the mean of
+    that output's data), and row labels 0..n-1 (a label repeated per output would make .loc pick two rows)."""
+    import pkpd
+
+    data, y, z = _level_data(n_level=10, n_other=14)
+    fit = pkpd.fit(
+        _levels(tmp_path),
+        data,
+        estimate=["B", "C"],
+        error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)},
+    )
+    pred = fit.predict(times=[2.0, 5.0, 9.0])
+    assert list(pred.index) == list(range(6))
+    assert list(pred["output"]) == ["level"] * 3 + ["other"] * 3
+    np.testing.assert_allclose(pred["PRED"], np.repeat([y.mean(), z.mean()], 3), rtol=1e-6)
+    assert pred.loc[3, "output"] == "other"
+
+
+def test_newton_polish_of_an_endpoint_fit_returns_the_point_it_reached():
+    """_polish (endpoint fits) from intercepts 1 above the proportional-odds optimum: Newton reaches the closed form
+    (logits of the proportions of grades >= k) within its 4 steps, and the run it returns holds that point and the
+    objective there, also when it stops on a refused step."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation.individual import _polish, _Run
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    g = np.random.default_rng(4).choice(4, 120, p=[0.3, 0.3, 0.25, 0.15]).astype(float)
+    data = pd.DataFrame({"ID": np.arange(1, 121), "TIME": 1.0, "DV": g, "DVID": "grade"})
+    fit = pkpd.fit(model, data, estimate=["a1", "a2", "a3"])
+    exact = [math.log(np.mean(g >= k) / np.mean(g < k)) for k in (1, 2, 3)]
+    problem = fit._data("polish").problem
+
+    def objective(x):
+        F, ok = problem.predictions(x[None, : problem.layout.n_struct])
+        assert ok[0]
+        return problem.lik.evaluate(F[0], None, x, residuals=False).ofv
+
+    start = np.asarray(exact) + 1.0
+    run, _ = _polish(problem, _Run(x=start, ofv=objective(start), converged=True, message="", nfev=0))
+    np.testing.assert_allclose(run.x, exact, atol=1e-5)
+    assert run.ofv == pytest.approx(objective(run.x), rel=1e-12)
+    assert run.ofv == pytest.approx(fit.objective, rel=1e-9)
+
+
+def test_a_sensitivity_solve_flagged_as_failed_gives_no_derivatives_and_no_fisher_information():
+    """gradient="sensitivity": a solve whose status flags a failure is not used, even where its outputs are finite:
+    derivatives() says not ok and the expected information is None (the covariance step then reports no standard
+    errors instead of using them)."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation.individual import _fisher
+
+    t = np.array([0.5, 1, 2, 4, 8, 12, 24])
+    conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.exp(np.random.default_rng(3).normal(0, 0.05, t.size))
+    data = pd.DataFrame(
+        {
+            "ID": 1,
+            "TIME": np.r_[0, t],
+            "EVID": [1] + [0] * 7,
+            "AMT": [100] + [0] * 7,
+            "AMTU": "mg",
+            "DV": np.r_[np.nan, conc],
+        }
+    )
+    fit = pkpd.fit(
+        pkpd.load_model("pk_1cmt_iv"),
+        data,
+        estimate=["CL", "V"],
+        error={"conc": pkpd.Proportional(cv=0.1)},
+        gradient="sensitivity",
+    )
+    ctx = fit._data("sensitivities")
+    problem, x = ctx.problem, ctx.x
+    assert problem.sens is not None
+    F, dF, ok = problem.derivatives(x)
+    assert ok and np.all(np.isfinite(dF))
+    info = _fisher(problem, x)
+    assert info is not None and np.all(np.isfinite(info))
+
+    solve = problem._run
+
+    def flagged(*args, **kwargs):
+        sol = dict(solve(*args, **kwargs))
+        sol["status"] = np.ones_like(sol["status"])  # the solver's failure flag, outputs left as they were
+        return sol
+
+    problem._run = flagged
+    F, dF, ok = problem.derivatives(x)
+    assert np.all(np.isfinite(F)) and np.all(np.isfinite(dF))
+    assert not ok
+    assert _fisher(problem, x) is None
+
+
+def test_a_parameter_without_positive_curvature_is_named_as_undetermined():
+    """The covariance step's message names the parameters the data cannot tell apart: those loading on the
+    null-space directions of the Hessian and, always, any whose own curvature is not positive. Here the most
+    negative direction is (a - b) (eigenvalue about -2) and c, with zero curvature, hardly loads on it (0.01 coupling
+    to b): it is named all the same."""
+    from pkpd.estimation.individual import _null_space_names
+
+    M = np.array([[1.0, 3.0, 0.0], [3.0, 1.0, 0.01], [0.0, 0.01, 0.0]])
+    w, v = np.linalg.eigh(M)
+    assert w[0] < -1.9 and 0 < w[1] < 1e-4 and abs(v[2, 0]) < 0.2  # c is not in the direction flagged as null
+    assert _null_space_names(M, ["a", "b", "c"]) == ["a", "b", "c"]
+    assert _null_space_names(np.diag([4.0, -1e-3]), ["a", "b"]) == ["b"]
