@@ -156,3 +156,18 @@ def test_a_subject_whose_solve_failed_gets_no_outcomes():
     )
     assert sim.status[1] != 0 and sim.status[[0, 2]].tolist() == [0, 0]
     assert sim.outcomes["ID"].tolist() == [1, 3] and (sim.outcomes["DV"] == 1).all()
+
+
+def test_changes_of_one_parameter_at_one_time_keep_their_given_order_in_a_long_row():
+    """20 changes of CL (more than the 16 entries below which numpy's default sort happens to keep ties in order),
+    alternately at 2 h and 1 h with values 1.0, 1.1, ... 2.9: at each time the one given last wins, so CL is the
+    model's value before 1 h, 2.9 (entry 19) from 1 h and 2.8 (entry 18) from 2 h. The bolus closed form, piecewise:
+    C = dose / V exp(-(CL0 min(t, 1) + 2.9 clip(t - 1, 0, 1) + 2.8 max(t - 2, 0)) / V)."""
+    regimen, times = Regimen.single(Dose(100, "mg")), np.array([0.5, 1.5, 3.0])
+    change_times = np.array([2.0, 1.0] * 10)
+    values = 1.0 + 0.1 * np.arange(20)
+    sim = pkpd.simulate(IV, regimen, times, changes={"CL": (change_times, values)})
+    cl, v = (p.value for p in IV.parameters)
+    exposure = cl * np.minimum(times, 1.0) + 2.9 * np.clip(times - 1.0, 0.0, 1.0) + 2.8 * np.maximum(times - 2.0, 0)
+    expected = 100 / v * np.exp(-exposure / v) * pkpd.units.convert("mg/L", sim.units["conc"])
+    np.testing.assert_allclose(sim["conc"][0], expected, rtol=1e-6)
