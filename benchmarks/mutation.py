@@ -129,7 +129,7 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_nlme.py", "tests/reference/test_wang2007.py", "tests/reference/test_theophylline_nlme.py",
         "tests/unit/test_nlme_engines.py", "tests/unit/test_nlme_gradients.py", "tests/unit/test_nlme_covariates.py",
         "tests/unit/test_steady_state_fits.py", "tests/unit/test_priors.py", "tests/unit/test_fo_scoring.py",
-        "tests/unit/test_saem.py")),
+        "tests/unit/test_saem.py", "tests/unit/test_nlme_rules.py")),
     "templates": Spec(("pkpd/_native_template.py", "pkpd/_integrator.py"), ENGINE_TESTS + (
         "tests/unit/test_native_engine.py",), kind="template"),
     "_tableaus": Spec(("pkpd/_tableaus.py",), ENGINE_TESTS, kind="template"),
