@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import pkpd
-from pkpd.estimation.population_fit import _setup
+from pkpd import nlme
+from pkpd.estimation.population_fit import _objective_engine, _setup
 from pkpd.load import model_from_dict, tomllib
+from pkpd.population import IIV
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 WANG = DATA / "wang2007" / "wang2007.csv"
@@ -86,3 +89,65 @@ def test_finite_difference_predictions_flag_only_the_subjects_whose_initial_stat
     for i in (0, 2):
         b0, d, k = P[0, i]
         np.testing.assert_allclose(F[0, i], b0 / d * np.exp(-k * times), rtol=1e-7)
+
+
+# an IV bolus model whose concentration has an additive baseline BASE, typical value exactly 0
+BASELINE = model_from_dict(
+    tomllib.loads("""
+[model]
+name = "iv_with_baseline"
+time_unit = "h"
+[parameters.CL]
+value = 2.8
+unit = "L/h"
+[parameters.V]
+value = 32.0
+unit = "L"
+[parameters.BASE]
+value = 0.0
+unit = "mg/L"
+[states.central]
+unit = "mg"
+initial = "0"
+ddt = "-CL / V * central"
+[outputs.conc]
+expression = "central / V + BASE"
+unit = "mg/L"
+[doses.iv]
+target = "central"
+unit = "mg"
+""")
+)
+
+
+@pytest.mark.skipif(
+    not __import__("pkpd.estimation._compiled", fromlist=["available"]).available(),
+    reason="the compiled inner problem needs a C compiler",
+)
+def test_compiled_objective_with_a_random_parameter_whose_typical_value_is_zero(monkeypatch):
+    """BASE (normal IIV) has typical value 0, where the compiled sensitivities take the scale 1 (a parameter's
+    magnitude elsewhere): the compiled FOCE-I objective equals the finite-difference engine's (central differences
+    in eta, no scaling), to the 1e-5 of tests/unit/test_nlme_engines.py. Six simulated subjects, seed 1."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(1, 7):
+        cl, base = 2.8 * np.exp(0.3 * rng.standard_normal()), 0.3 * rng.standard_normal()
+        rows.append(dict(ID=i, TIME=0.0, DV=np.nan, AMT=100.0, EVID=1, AMTU="mg"))
+        for t in (1.0, 2.0, 4.0, 8.0, 12.0):
+            dv = 100 / 32 * np.exp(-cl / 32 * t) + base + 0.1 * rng.standard_normal()
+            rows.append(dict(ID=i, TIME=t, DV=dv, AMT=0.0, EVID=0, AMTU="mg"))
+    data = pd.DataFrame(rows)
+    iiv = IIV({"CL": 0.09, "BASE": 0.1}, distribution={"CL": "lognormal", "BASE": "normal"})
+    kw = dict(
+        iiv=iiv, error=pkpd.Additive(sd=0.1), method="focei", settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12)
+    )
+    *_, layout, prob = _setup(BASELINE, data, iiv, kw["error"], "focei", None, None, kw["settings"], None)
+    assert _objective_engine(prob, layout) is not None
+    compiled = nlme.population_objective(BASELINE, data, **kw)
+    import pkpd.estimation._compiled as c
+
+    monkeypatch.setattr(c, "available", lambda: False)
+    assert _objective_engine(prob, layout) is None
+    finite_difference = nlme.population_objective(BASELINE, data, **kw)
+    assert np.isfinite(compiled)
+    assert compiled == pytest.approx(finite_difference, abs=1e-5)
