@@ -34,26 +34,24 @@ def test_multistart_points_are_drawn_inside_the_bounds_and_around_unbounded_valu
         assert hi - 0.02 * (hi - lo) < draws[:, i].max() <= hi, i
 
 
+def _one_bolus_subject(amount: float, unit: str, mg: float, **covariates):
+    """One subject's NONMEM records: a bolus of ``amount`` ``unit`` at 0 (``mg`` in all) and 7 concentrations of the
+    one-compartment closed form with CL 2.8 and V 32, times 5 % log-normal noise (seed 3): (times, table)."""
+    import pandas as pd
+
+    t = np.array([0.5, 1, 2, 4, 8, 12, 24])
+    conc = mg / 32 * np.exp(-2.8 / 32 * t) * np.exp(np.random.default_rng(3).normal(0, 0.05, t.size))
+    records = {"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 7, "AMT": [amount] + [0] * 7, "AMTU": unit}
+    return t, pd.DataFrame({**records, **covariates, "DV": np.r_[np.nan, conc]})
+
+
 def test_predictions_use_each_subjects_covariates_from_the_data():
     """A 2 mg/kg bolus to a 35 kg subject is 70 mg: FitResult.predict gives the closed form 70/V exp(-CL/V t) with
     the fitted CL and V (the data's WT, not the model's default 70 kg, which would double it)."""
-    import pandas as pd
 
     import pkpd
 
-    t = np.array([0.5, 1, 2, 4, 8, 12, 24])
-    conc = 70 / 32 * np.exp(-2.8 / 32 * t) * np.exp(np.random.default_rng(3).normal(0, 0.05, t.size))
-    data = pd.DataFrame(
-        {
-            "ID": 1,
-            "TIME": np.r_[0, t],
-            "EVID": [1] + [0] * 7,
-            "AMT": [2] + [0] * 7,
-            "AMTU": "mg/kg",
-            "WT": 35.0,
-            "DV": np.r_[np.nan, conc],
-        }
-    )
+    t, data = _one_bolus_subject(amount=2.0, unit="mg/kg", mg=70.0, WT=35.0)
     fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})
     cl, v = fit.estimates["CL"], fit.estimates["V"]
     assert abs(v / 32 - 1) < 0.1  # the fit itself saw 70 mg
@@ -351,23 +349,11 @@ def test_a_sensitivity_solve_flagged_as_failed_gives_no_derivatives_and_no_fishe
     """gradient="sensitivity": a solve whose status flags a failure is not used, even where its outputs are finite:
     derivatives() says not ok and the expected information is None (the covariance step then reports no standard
     errors instead of using them)."""
-    import pandas as pd
 
     import pkpd
     from pkpd.estimation.individual import _fisher
 
-    t = np.array([0.5, 1, 2, 4, 8, 12, 24])
-    conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.exp(np.random.default_rng(3).normal(0, 0.05, t.size))
-    data = pd.DataFrame(
-        {
-            "ID": 1,
-            "TIME": np.r_[0, t],
-            "EVID": [1] + [0] * 7,
-            "AMT": [100] + [0] * 7,
-            "AMTU": "mg",
-            "DV": np.r_[np.nan, conc],
-        }
-    )
+    t, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
     fit = pkpd.fit(
         pkpd.load_model("pk_1cmt_iv"),
         data,
