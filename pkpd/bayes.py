@@ -284,7 +284,8 @@ class _SensitivityHost:
         B = psi.shape[0]
         count = B * self.n
         flat = psi.reshape(count, self.p)
-        rows, gather, subject, status, methods, flat_out, args, _ = self._buffers(count)
+        call, gather, subject, flat_out = self._buffers(count)
+        rows, status, methods = call.rows, call.status, call.methods
         with np.errstate(over="ignore", invalid="ignore"):
             values = np.exp(flat) if self.all_log else np.where(self.log, np.exp(flat), flat)
         good = np.isfinite(np.add.reduce(values, axis=1))
@@ -300,10 +301,7 @@ class _SensitivityHost:
         self.n_calls += 1
         pr = self.predictor
         methods.reshape(B, -1)[:] = pr.methods
-        status[:] = 0
-        rc = pr.lib._predict(*args, _native_threads())
-        if rc != 0:
-            raise MemoryError("the compiled estimation library could not allocate its work memory")
+        call.run(_native_threads())
         pr.methods[:] = methods.reshape(B, pr.design.n).max(axis=0)
         jet = flat_out[gather]                              # (B, n_obs, 1 + p): value, d/d parameter
         f = jet[..., 0]
@@ -319,39 +317,23 @@ class _SensitivityHost:
         return f, df
 
     def _buffers(self, count: int):
-        """Per row count and thread: the input rows (the sampled columns and scales overwritten per call), the
-        positions of the selected observations' values and first derivatives in the library's output, their
-        subjects, and the library's work arrays with the call's arguments (their addresses; cached)."""
+        """Per row count and thread: the library's call on this thread's own input rows (the sampled columns and
+        scales overwritten per call), the positions of the selected observations' values and first derivatives in
+        its output, their subjects, and the output flat (cached)."""
         key = (count, threading.get_ident())
         hit = self._observed.get(key)
         if hit is not None:
             return hit
-        from .estimation._compiled import _design_pointers
+        from .estimation._compiled import PredictCall
 
         template, gather_all, _ = self._layout(count)
         pr = self.predictor
-        d = pr.design
         B = count // self.n
-        nJ = self.n * self.J
         # gather_all (count, J, 1 + p) in (chain, subject) row order: the chain b's observation at flat position
         # pos of (n, J) is row b * n + pos // J, output pos % J
-        g = gather_all.reshape(B, nJ, -1)[:, self.pos, :]
-        subject = self.pos // self.J
-        lay = pr.lib.layout
-        outputs = np.empty((count, d.tt.shape[1], lay.n_outputs))
-        status = np.zeros(count, dtype=np.int64)
-        counters = np.zeros((count, 4))
-        methods = np.zeros(count, dtype=np.int64)
-        t0 = np.ascontiguousarray(np.tile(d.t0, count // d.n), dtype=float)
-        ptr = _design_pointers(d)
-        st = pr.settings
-        fixed = (d.n, d.events.time.shape[1], *ptr["events"], d.tt.shape[1], *ptr["times"])
-        tail = (float(st.rtol), float(st.atol), float(st.max_step), int(st.max_steps))
-        rows = template.copy()
-        args = (count, fixed[0], rows.ctypes.data, *fixed[1:], t0.ctypes.data, methods.ctypes.data, *tail,
-                outputs.ctypes.data, status.ctypes.data, counters.ctypes.data)
-        hit = (rows, np.ascontiguousarray(g), subject, status, methods, outputs.reshape(-1), args,
-               (t0, counters))      # the last: arrays the library writes or reads through their addresses, kept
+        g = gather_all.reshape(B, self.n * self.J, -1)[:, self.pos, :]
+        call = PredictCall(pr.lib, template.copy(), pr.design, pr.settings)
+        hit = (call, np.ascontiguousarray(g), self.pos // self.J, call.outputs.reshape(-1))
         self._observed[key] = hit
         return hit
 

@@ -89,30 +89,14 @@ class CompiledSystem:
         design subject, see the template) is updated in place."""
         from .._native import threads
 
-        lay = self.layout
-        base = _c(base)
-        n = base.shape[0]
-        self._check_design(design)
-        if base.shape[1] != lay.n_params + lay.n_covariates + lay.n_scales or n % max(design.n, 1):
-            raise PkpdError("internal: parameter rows of the wrong shape for the compiled estimation library")
-        reps = n // design.n if design.n else 0
-        ev = design.events
-        row_methods = _c(np.tile(methods, reps), np.int64)
-        outputs = np.empty((n, design.tt.shape[1], lay.n_outputs))
-        status = np.zeros(n, dtype=np.int64)
-        counters = np.zeros((n, 4))
-        t0 = _c(np.tile(design.t0, reps))
-        if n:
-            p = _design_pointers(design)
-            rc = self._predict(n, design.n, _ptr(base), ev.time.shape[1], *p["events"], design.tt.shape[1],
-                               *p["times"], _ptr(t0), _ptr(row_methods),
-                               float(settings.rtol), float(settings.atol), float(settings.max_step),
-                               int(settings.max_steps), _ptr(outputs), _ptr(status), _ptr(counters), threads())
-            if rc != 0:
-                raise MemoryError("the compiled estimation library could not allocate its work memory")
-            methods[:] = row_methods.reshape(reps, design.n).max(axis=0)
-        self.last_counters = counters
-        return outputs, status
+        call = PredictCall(self, _c(base), design, settings)
+        reps = call.n // design.n if design.n else 0
+        call.methods[:] = np.tile(methods, reps)
+        if call.n:
+            call.run(threads())
+            methods[:] = call.methods.reshape(reps, design.n).max(axis=0)
+        self.last_counters = call.counters
+        return call.outputs, call.status
 
     # -- the inner problem --------------------------------------------------------------------------------------
     def inner(self, theta: np.ndarray, eta: np.ndarray, W: np.ndarray, design, obs, errors, R0, interaction: bool,
@@ -284,6 +268,44 @@ def _design_pointers(design) -> dict:
            "max_obs": int(np.diff(obs.start).max()) if n else 0}
     _DESIGN_POINTERS[design] = got
     return got
+
+
+class PredictCall:
+    """The arguments of one call of the library's batch solve and the arrays it writes, bound to the parameter rows
+    ``rows`` (n, parameters + covariates + scales; C-contiguous float64, read through its address) on ``design``
+    (private). :meth:`CompiledSystem.predict` builds one per call; a caller that solves the same number of rows many
+    times (pkpd.sample's host, once per leapfrog step) keeps one and rewrites ``rows`` and ``methods`` in place."""
+
+    def __init__(self, system: CompiledSystem, rows: np.ndarray, design, settings):
+        lay = system.layout
+        n = rows.shape[0]
+        system._check_design(design)
+        if rows.shape[1] != lay.n_params + lay.n_covariates + lay.n_scales or n % max(design.n, 1):
+            raise PkpdError("internal: parameter rows of the wrong shape for the compiled estimation library")
+        if not (rows.dtype == np.float64 and rows.flags.c_contiguous):
+            raise PkpdError("internal: parameter rows must be a C-contiguous float64 array")
+        reps = n // design.n if design.n else 0
+        self.n, self.rows = n, rows
+        self.methods = np.zeros(n, dtype=np.int64)      # per row, as the template reads and writes it
+        self.outputs = np.empty((n, design.tt.shape[1], lay.n_outputs))
+        self.status = np.zeros(n, dtype=np.int64)
+        self.counters = np.zeros((n, 4))
+        self._t0 = _c(np.tile(design.t0, reps))
+        self._function = system._predict
+        self._args = ()
+        if n:
+            p = _design_pointers(design)
+            ev = design.events
+            self._args = (n, design.n, _ptr(rows), ev.time.shape[1], *p["events"], design.tt.shape[1], *p["times"],
+                          _ptr(self._t0), _ptr(self.methods), float(settings.rtol), float(settings.atol),
+                          float(settings.max_step), int(settings.max_steps), _ptr(self.outputs), _ptr(self.status),
+                          _ptr(self.counters))
+
+    def run(self, threads: int) -> None:
+        """Solve every row on ``threads`` engine threads into ``outputs``, ``status`` and ``counters``."""
+        self.status[:] = 0
+        if self._function(*self._args, int(threads)) != 0:
+            raise MemoryError("the compiled estimation library could not allocate its work memory")
 
 
 @functools.lru_cache(maxsize=32)
