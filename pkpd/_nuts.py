@@ -24,8 +24,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._prior_part import unconstrain  # noqa: F401  (the starting values' scale, shared)
-
 jax.config.update("jax_enable_x64", True)
 
 _LOG_2PI = math.log(2.0 * math.pi)
