@@ -170,20 +170,14 @@ class _Priors:
 
 
 def _prior_arrays(priors):
-    """Per prior: the kernels' family code, centre and spread, and the sum of the priors' constants."""
-    from .priors import HalfNormalPrior, LogitNormalPrior, LogNormalPrior, NormalPrior
-
+    """Per prior: the kernels' family code, centre and spread, and the sum of the priors' constants (from the
+    grouping of :class:`_Priors`; a uniform prior keeps the code of no density term)."""
+    grouped = _Priors(priors)
+    codes = {"normal": _NORMAL, "halfnormal": _NORMAL, "lognormal": _LOGNORMAL, "logitnormal": _LOGITNORMAL}
     family, centre, spread = np.full(len(priors), _UNIFORM, dtype=np.int64), np.zeros(len(priors)), np.ones(len(priors))
-    for k, p in enumerate(priors):
-        if isinstance(p, NormalPrior):
-            family[k], centre[k], spread[k] = _NORMAL, p.mean, p.sd
-        elif isinstance(p, HalfNormalPrior):
-            family[k], centre[k], spread[k] = _NORMAL, 0.0, p.scale_parameter
-        elif isinstance(p, LogNormalPrior):
-            family[k], centre[k], spread[k] = _LOGNORMAL, math.log(p.median), p.sigma
-        elif isinstance(p, LogitNormalPrior):
-            family[k], centre[k], spread[k] = _LOGITNORMAL, math.log(p.median / (1 - p.median)), p.sigma
-    return family, centre, spread, _Priors(priors).const
+    for name, idx, c, sp in grouped.groups:
+        family[idx], centre[idx], spread[idx] = codes[name], c, sp
+    return family, centre, spread, grouped.const
 
 
 class PriorPart:
