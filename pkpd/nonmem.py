@@ -602,6 +602,9 @@ def _clean(header: list[str], cells: np.ndarray, source: str | None, time_unit: 
          "interval) for steady-state doses"),
         (dose & (ss != 0) & (ii == 0) & ((rate == -2) | (dur != 0)), "RATE",
          "a steady-state constant infusion (SS with II = 0) is given by its rate (RATE > 0 or -1), not a duration"),
+        # NONMEM: AMT must be positive on every dose record but a steady-state constant infusion, which has a rate
+        (dose & (ss != 0) & (ii == 0) & (rate == 0), "RATE",
+         "SS with II = 0 and AMT = 0 is a steady-state constant infusion: it needs RATE > 0 or -1; got RATE = 0"),
         (dose & (ss != 0) & (ii == 0) & (addl != 0), "ADDL",
          "ADDL must be 0 for a steady-state constant infusion (SS with II = 0)"),
         (dose & (ss != 0) & (ii > 0) & (amt == 0), "AMT",

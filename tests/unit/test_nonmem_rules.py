@@ -416,3 +416,117 @@ def test_a_negative_lag_time_names_its_dose_record():
     with pytest.raises(DataError, match="the lag time of dose target 'central' must be >= 0; got -1") as info:
         simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))
     assert info.value.row == 2
+
+
+# ============================================================================ the reader's messages, in full
+# A bad data file gets an error naming its row and column, and the rule broken: the whole text is the contract.
+@pytest.mark.parametrize(("rows", "message"), [
+    # an ID a double cannot hold (2^53 + 1 reads as 2^53): the row and the ID column are named
+    ([dict(ID=1, TIME=0, AMT=1), dict(ID=2**53 + 1, TIME=0, AMT=1)],
+     "row 2, column ID: ID '9007199254740993' is not below 9007199254740992 (2^53): it cannot be held exactly as a "
+     "number, and neighbouring IDs would merge; renumber the subjects (e.g. 1, 2, 3...)"),
+    ([dict(ID=1, TIME=0, AMT=1, ADDL=0, II=0), dict(ID=1, TIME=1, AMT=1, ADDL=-1, II=12)],
+     "row 2, column ADDL: ADDL must be >= 0; got -1"),
+    ([dict(ID=1, TIME=0, AMT=-2)], "row 1, column AMT: AMT must be >= 0; got -2"),
+    ([dict(ID=1, TIME=0, AMT=1, DUR=-0.5)], "row 1, column DUR: DUR must be >= 0; got -0.5"),
+    ([dict(ID=1, TIME=0, AMT=1, II=-12, ADDL=1)], "row 1, column II: II must be >= 0; got -12"),
+    ([dict(ID=1, TIME=0, EVID=1, AMT=0, RATE=5, SS=1, II=0, ADDL=2)],
+     "row 1, column ADDL: ADDL must be 0 for a steady-state constant infusion (SS with II = 0)"),
+    ([dict(ID=1, TIME=0, EVID=1, AMT=0, RATE=5, SS=1, II=12)],
+     "row 1, column AMT: a steady-state dose (SS with II > 0) needs AMT > 0"),
+])
+def test_the_readers_messages_name_the_row_the_column_and_the_rule(rows, message):
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == message
+
+
+def test_an_unnamed_column_with_values_is_named_by_its_position_in_the_file(tmp_path):
+    """The second column has no header but holds a value: refused, naming the column by its 1-based position (it has
+    no name to give); a trailing separator on every line (an unnamed column that is empty throughout) is read."""
+    path = tmp_path / "unnamed.csv"
+    path.write_text("ID,,TIME,AMT\n1,5,0,10\n1,,1,.\n")
+    with pytest.raises(DataError) as info:
+        read_nonmem(path, dose_unit="mg")
+    assert str(info.value) == f"{path}: column 2 has no name; give every column a header"
+    assert (info.value.row, info.value.column) == (None, None)
+    path.write_text("ID,TIME,AMT,\n1,0,10,\n1,1,.,\n")
+    assert read_nonmem(path, dose_unit="mg").n_records == 2
+
+
+# ============================================================================ RATE or SS with AMT 0
+def test_records_with_rate_or_ss_but_amt_0_follow_nonmems_rules():
+    """NONMEM (AMT data item): AMT is 0 on a steady-state constant infusion record (SS with II = 0 and RATE > 0 or
+    -1) and positive on every other dose record. So, with EVID given: SS, II 0, AMT 0 and no rate is refused (it is
+    no infusion: it used to reset the system to the zero state), as is a rate with AMT 0 outside steady state and a
+    steady-state dose with II > 0 and AMT 0. Without EVID, a record is a dose when it has AMT or is a steady-state
+    infusion (SS and RATE): SS alone or RATE alone with AMT 0 is an observation record holding a dose item."""
+    cases = [
+        (dict(EVID=1, AMT=0, RATE=0, SS=1, II=0), "row 2, column RATE: SS with II = 0 and AMT = 0 is a steady-state "
+                                                  "constant infusion: it needs RATE > 0 or -1; got RATE = 0"),
+        (dict(EVID=4, AMT=0, SS=2, II=0), "row 2, column RATE: SS with II = 0 and AMT = 0 is a steady-state "
+                                          "constant infusion: it needs RATE > 0 or -1; got RATE = 0"),
+        (dict(EVID=1, AMT=0, RATE=5), "row 2, column AMT: an infusion needs AMT > 0 (AMT = 0 with a rate is allowed "
+                                      "only for a steady-state infusion, SS with II = 0)"),
+        (dict(EVID=1, AMT=0, RATE=-1), "row 2, column AMT: an infusion needs AMT > 0 (AMT = 0 with a rate is allowed "
+                                       "only for a steady-state infusion, SS with II = 0)"),
+        (dict(AMT=0, SS=1, RATE=0), "row 2, column SS: an observation record (EVID=0) must have SS = 0 (dose items "
+                                    "belong on dose records); got 1"),
+        (dict(AMT=0, RATE=5), "row 2, column RATE: an observation record (EVID=0) must have RATE = 0 (dose items "
+                              "belong on dose records); got 5"),
+    ]
+    for record, message in cases:
+        evid = ({"EVID": 1}, {"EVID": 0}) if "EVID" in record else ({}, {})
+        rows = [dict(ID=1, TIME=0, AMT=10, **evid[0]), dict(ID=1, TIME=1, **record), dict(ID=1, TIME=2, **evid[1])]
+        with pytest.raises(DataError) as info:
+            read_nonmem(table(rows), dose_unit="mg")
+        assert str(info.value) == message, record
+
+
+def test_a_steady_state_infusion_without_evid_is_a_dose_and_reaches_rate_over_clearance():
+    """No EVID column: AMT 0, RATE 7 mg/h, SS 1 (II 0) is read as a dose (EVID 1, MDV 1) and sets the system to the
+    steady state of the constant infusion, C = R / CL, which ends at the record: C = R/CL e^(-CL/V (t - 3)) after
+    (pk_1cmt_iv: CL 2.8 L/h, V 32 L). The dose of 10 mg at 0 is forgotten (SS=1 resets)."""
+    rows = [dict(ID=1, TIME=0, AMT=10), dict(ID=1, TIME=3, AMT=0, RATE=7, SS=1), dict(ID=1, TIME=5, DV=1.0)]
+    ds = read_nonmem(table(rows), dose_unit="mg")
+    assert ds.data["EVID"].tolist() == [1, 1, 0] and ds.data["MDV"].tolist() == [1, 1, 0]
+    conc = simulate_nonmem(IV, ds)["conc"].to_numpy()
+    np.testing.assert_allclose(conc[1:], 7 / 2.8 * np.exp(-2.8 / 32 * np.array([0.0, 2.0])), rtol=1e-7)
+
+
+# ============================================================================ a reset to a covariate-dependent state
+def test_a_reset_restores_the_initial_state_of_the_reset_records_covariates():
+    """Turnover R' = kin X - kout R with R(0) = kin X / kout (kin 2 mg/h, kout 0.5/h) and X a covariate (NOCB: the
+    value on a record applies since the previous record). EVID 3 at t = 10 with X = 2 sets R to 2 * 2 / 0.5 = 8, not
+    to the first record's 4 nor to where R had got (8 - 4 e^(-2.5)); EVID 4 adds its dose (1 mg into R) to the 8.
+    After the reset X = 3 applies: R(12) = 12 + (R(10) - 12) e^(-0.5 * 2)."""
+    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="turnover_x", time_unit="h",
+                  parameters=(Parameter("kin", 2.0, "mg/h", (0.0, 10.0)), Parameter("kout", 0.5, "1/h", (0.0, 10.0))),
+                  covariates=(Covariate("X", "1", 1.0),),
+                  states=(State("R", "mg", initial="kin * X / kout", ddt="kin * X - kout * R"),),
+                  outputs=(Output("response", "R", "mg"),), doses=(DoseTarget("into_r", target="R", unit="mg"),))
+    for evid, amt, after in ((3, ".", 8.0), (4, 1, 9.0)):
+        rows = [dict(ID=1, TIME=0, EVID=0, AMT=".", X=1), dict(ID=1, TIME=5, EVID=0, AMT=".", X=1),
+                dict(ID=1, TIME=10, EVID=evid, AMT=amt, X=2), dict(ID=1, TIME=12, EVID=0, AMT=".", X=3)]
+        got = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["response"].to_numpy()
+        expected = [4.0, 4.0, after, 12 + (after - 12) * math.exp(-1.0)]
+        np.testing.assert_allclose(got, expected, rtol=1e-7, err_msg=f"EVID {evid}")
+
+
+# ============================================================================ time units
+def test_a_model_in_seconds_reads_data_in_hours():
+    """A model whose time unit is the second (no entry of pkpd's table of time units: pint converts it): data in
+    hours are 3600 s each. Decay k = 1e-3 /s of a 100 mg bolus: A(2 h) = 100 e^(-7.2), A(30 min) = 100 e^(-1.8)."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="decay_s", time_unit="s", parameters=(Parameter("k", 1e-3, "1/s", (0.0, 1.0)),),
+                  states=(State("A", "mg", initial="0", ddt="-k * A"),), outputs=(Output("amount", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, AMT=100), dict(ID=1, TIME=0.5), dict(ID=1, TIME=2)]
+    got = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["amount"].to_numpy()
+    np.testing.assert_allclose(got, 100 * np.exp(-1e-3 * np.array([0.0, 1800.0, 7200.0])), rtol=1e-7)
+    rows = [dict(ID=1, TIME=0, AMT=100), dict(ID=1, TIME=30)]
+    got = simulate_nonmem(model, read_nonmem(table(rows), time_unit="min", dose_unit="mg"))["amount"].to_numpy()
+    np.testing.assert_allclose(got, [100.0, 100 * math.exp(-1.8)], rtol=1e-7)
