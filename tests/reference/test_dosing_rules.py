@@ -111,3 +111,32 @@ def test_a_regimen_converted_to_another_time_unit_keeps_its_infusions():
         a = pkpd.simulate(model, regimen, times).outputs["conc"]
         b = pkpd.simulate(model, regimen.in_time_unit("min"), times).outputs["conc"]
         np.testing.assert_allclose(b, a, rtol=1e-10)
+
+
+# ---- several nonlinear steady states in one batch of the ODE engine ----------------------------------------------
+def test_nonlinear_steady_states_of_several_subjects_solved_together_equal_their_doses_written_out():
+    # Michaelis-Menten elimination is not linear, so the steady states are found by the ODE engine's periodic maps,
+    # all subjects in one batch, each with its own row of output times: subject s must not read another row's
+    # (or memory before the first row's) "before the events at this time" flags. The reference is each subject's
+    # regimen given 150 times by pkpd.simulate (one subject at a time), read in the last interval.
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="mm_1cmt", time_unit="h",
+                  parameters=(Parameter("VM", 10.0, "mg/h", (0.1, 100.0)), Parameter("KM", 5.0, "mg/L", (0.1, 100.0)),
+                              Parameter("V", 10.0, "L", (1.0, 100.0))),
+                  states=(State("A", "mg", initial="0", ddt="-VM * (A / V) / (KM + A / V)"),),
+                  outputs=(Output("CP", "A / V", "mg/L"),), doses=(DoseTarget("iv", target="A", unit="mg"),))
+    ii, offsets = 12.0, [0.0, 0.5, 3.0, 7.0, 11.0]
+    vms = [10.0, 7.0, 14.0]
+    rows = []
+    for sid, vm in enumerate(vms, 1):
+        rows.append(dict(ID=sid, TIME=24.0, EVID=1, AMT=50.0, CMT="iv", SS=1, II=ii, VM=vm))
+        rows += [dict(ID=sid, TIME=24.0 + o, EVID=0, AMT=0.0, CMT=".", SS=0, II=0.0, VM=vm) for o in offsets]
+    out = simulate_nonmem(model, read_nonmem(pd.DataFrame(rows), model, dose_unit="mg"))
+    for sid, vm in enumerate(vms, 1):
+        n_doses = 150
+        regimen = pkpd.Regimen.every(ii, count=n_doses, dose=pkpd.Dose(50.0, "mg"))
+        last = (n_doses - 1) * ii
+        ref = pkpd.simulate(model, regimen, [last + o for o in offsets], params={"VM": vm})
+        got = out.loc[(out["ID"] == sid) & (out["EVID"] == 0), "CP"].to_numpy()
+        np.testing.assert_allclose(got, ref.outputs["CP"][0], rtol=1e-6, err_msg=f"subject {sid}")
