@@ -395,3 +395,170 @@ def test_a_parameter_without_positive_curvature_is_named_as_undetermined():
     assert w[0] < -1.9 and 0 < w[1] < 1e-4 and abs(v[2, 0]) < 0.2  # c is not in the direction flagged as null
     assert _null_space_names(M, ["a", "b", "c"]) == ["a", "b", "c"]
     assert _null_space_names(np.diag([4.0, -1e-3]), ["a", "b"]) == ["b"]
+
+
+def _iv_fit():
+    """pk_1cmt_iv, CL and V and a proportional error estimated from 6 concentrations of a 100 mg bolus (the
+    identifiability docstring's data): (fit, times, concentrations)."""
+    import pandas as pd
+
+    import pkpd
+
+    t = np.array([1.0, 2, 4, 8, 12, 24])
+    conc = 100 / 32 * np.exp(-2.8 / 32 * t) * np.array([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
+    data = pd.DataFrame(
+        {
+            "ID": 1,
+            "TIME": np.r_[0, t],
+            "EVID": [1] + [0] * 6,
+            "AMT": [100] + [0] * 6,
+            "AMTU": "mg",
+            "DV": np.r_[np.nan, conc],
+        }
+    )
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})
+    return fit, t, conc
+
+
+def _iv_hessian(fit, t, conc):
+    """Central-difference Hessian in (log CL, log V, log cv) of the -2LL written out here: sum of log(2 pi s^2) +
+    ((y - f) / s)^2 with f = 100 / V exp(-CL / V t) and s = cv f."""
+
+    def m2ll(p):
+        cl, v, cv = np.exp(p)
+        f = 100 / v * np.exp(-cl / v * t)
+        return float(np.sum(np.log(2 * np.pi * (cv * f) ** 2) + ((conc - f) / (cv * f)) ** 2))
+
+    x = np.log([fit.estimates[k] for k in ("CL", "V", "conc.cv")])
+    h, E = 1e-4, np.eye(3) * 1e-4
+    return np.array(
+        [
+            [
+                (m2ll(x + E[i] + E[j]) - m2ll(x + E[i] - E[j]) - m2ll(x - E[i] + E[j]) + m2ll(x - E[i] - E[j]))
+                / (4 * h * h)
+                for j in range(3)
+            ]
+            for i in range(3)
+        ]
+    )
+
+
+def _three_digits(cell: str, expected: float, rel: float):
+    """A table cell shows ``expected`` to 3 significant digits (the documented format), within ``rel``."""
+    assert cell == f"{float(cell):.3g}", cell
+    assert float(cell) == pytest.approx(expected, rel=rel), (cell, expected)
+
+
+def test_identifiability_table_in_a_notebook_shows_each_parameters_numbers_and_partner():
+    """Identifiability's HTML: the condition number of the information matrix in correlation form (the ratio of its
+    extreme eigenvalues; here from a Hessian of the -2LL written out in the test), and per parameter its status, RSE
+    (100 SE(log p), SE from the inverse of half that Hessian), largest |correlation| and the parameter it is with,
+    all to 3 significant digits."""
+    import re
+
+    import pkpd
+
+    fit, t, conc = _iv_fit()
+    H = _iv_hessian(fit, t, conc)
+    d = np.sqrt(np.diag(H))
+    w = np.linalg.eigvalsh(H / np.outer(d, d))
+    cov = np.linalg.inv(H / 2)
+    se = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(se, se)
+    html = pkpd.identifiability(fit)._repr_html_()
+    cell = r"<td>([^<]*)</td>"
+    rows = "".join(
+        rf"<tr><td><b>{re.escape(n)}</b></td><td style='color:#070'>identifiable</td>{cell}{cell}<td>{p}</td><td></td>"
+        r"</tr>"
+        for n, p in (("CL", "V"), ("V", "CL"), ("conc.cv", "CL"))
+    )
+    m = re.fullmatch(
+        r"<div><b>Identifiability</b> \(condition number ([^)]*)\)<table><tr><th>parameter</th><th>status</th>"
+        r"<th>RSE %</th><th>max \|corr\|</th><th>with</th><th>why</th></tr>" + rows + r"</table></div>",
+        html,
+    )
+    assert m, html
+    _three_digits(m.group(1), w[-1] / w[0], rel=1e-3)
+    partner = [1, 0, 0]
+    for i in range(3):
+        _three_digits(m.group(2 + 2 * i), 100 * se[i], rel=3e-3)
+        _three_digits(m.group(3 + 2 * i), abs(corr[i, partner[i]]), rel=1e-2)
+    assert abs(corr[2, 0]) > abs(corr[2, 1])  # the cv's partner is CL
+
+
+def test_identifiability_of_a_parameter_no_data_inform_reports_an_infinite_condition_number(tmp_path):
+    """Level C has no observations: the -2LL does not depend on it, the information matrix has a zero row, its
+    smallest eigenvalue is 0 and the condition number is infinite ("inf"); C is not identifiable, with no RSE, no
+    correlation and no partner."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"], error={"level": pkpd.Additive(sd=1.0)})
+    result = pkpd.identifiability(fit)
+    html = result._repr_html_()
+    head = (
+        "<div><b>Identifiability</b> (condition number inf)<table><tr><th>parameter</th><th>status</th>"
+        "<th>RSE %</th><th>max |corr|</th><th>with</th><th>why</th></tr>"
+    )
+    assert html.startswith(head), html
+    assert (
+        "<tr><td><b>C</b></td><td style='color:#b00'>not identifiable</td><td>NaN</td><td>NaN</td><td></td>"
+        "<td>the information matrix is singular in its direction (no standard error)</td></tr>"
+    ) in html
+    assert repr(result).startswith("Identifiability: condition number inf; ")
+
+
+def test_bootstrap_progress_bar_is_labelled_with_the_model(tmp_path, capsys):
+    """progress=True: the bar on stderr reads "<model>: bootstrap" and counts replicates."""
+    import re
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    boot = pkpd.bootstrap(fit, 2, seed=1, workers=1, progress=True)
+    assert boot.n_failed == 0
+    err = capsys.readouterr().err
+    assert re.search(r"(^|\r)levels: bootstrap: 100%\|[^|\r]*\| 2/2 \[[^\]\r]*replicate/s\]", err), err
+
+
+def test_population_bootstrap_refits_subjects_drawn_with_replacement_from_each_replicates_generator(capsys):
+    """bootstrap_population of a fit to a NonmemDataset (Wang 2007, 10 subjects): replicate i draws 10 subjects with
+    replacement, rng.integers(0, 10, 10) from default_rng(SeedSequence(seed).spawn(n)[i]), renumbers them 1..10 and
+    refits with the fit's method, random effects, error model and estimates as the start: its estimates are those
+    of that refit written out here from the CSV's records. The rows are the fit's parameters, and the progress bar
+    reads "wang2007: population bootstrap"."""
+    import re
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd.nlme import bootstrap_population
+    from pkpd.nonmem import read_nonmem
+
+    csv = Path(__file__).resolve().parents[1] / "data" / "wang2007" / "wang2007.csv"
+    dataset = read_nonmem(csv, dose_unit="mg")
+    assert "ROW" in dataset.data.columns  # a column of the dataset, not of the data a replicate is read from
+    fit = pkpd.fit_population("wang2007", dataset, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), covariance=None)
+    boot = bootstrap_population(fit, "wang2007", dataset, n=2, seed=3, workers=1, progress=True)
+    assert boot.names == ("ke", "omega2_ke", "sd") and boot.n_failed == 0
+    assert boot.estimate == dict(zip(fit.parameters["name"], fit.parameters["estimate"]))
+    records = pd.read_csv(csv)
+    subjects = [records[records["ID"] == k] for k in range(1, 11)]
+    for i, ss in enumerate(np.random.SeedSequence(3).spawn(2)):
+        pick = np.random.default_rng(ss).integers(0, 10, size=10)
+        table = pd.concat([subjects[k].assign(ID=j + 1) for j, k in enumerate(pick)], ignore_index=True)
+        refit = pkpd.fit_population(
+            "wang2007",
+            table,
+            iiv=fit.iiv,
+            error=fit.error,
+            method=fit.method,
+            estimate=["ke"],
+            init=fit.theta,
+            covariance=None,
+        )
+        np.testing.assert_allclose(boot.samples[i], refit.parameters["estimate"], rtol=1e-9)
+    err = capsys.readouterr().err
+    assert re.search(r"(^|\r)wang2007: population bootstrap: 100%\|[^|\r]*\| 2/2 \[[^\]\r]*replicate/s\]", err), err

@@ -151,3 +151,111 @@ def test_compiled_objective_with_a_random_parameter_whose_typical_value_is_zero(
     finite_difference = nlme.population_objective(BASELINE, data, **kw)
     assert np.isfinite(compiled)
     assert compiled == pytest.approx(finite_difference, abs=1e-5)
+
+
+def test_html_summary_of_a_fit_at_nonmems_estimates():
+    """PopulationFit's notebook summary: the model, method, OFV (NONMEM 7.5.1's 39.458 for Wang 2007, FOCE-I at
+    tke 0.5, omega^2 0.04, cv 0.316228), AIC = -2LL + 2k with -2LL = OFV + n log(2 pi) (n = 20 observations, k = 3),
+    whether it converged and why, each estimate to 5 significant digits (no SE: maxeval=0 skips the covariance
+    step), and the eta shrinkage 1 - SD(eta)/omega (in %, SD of the fit's EBEs, ddof 1) to 1 decimal."""
+    import math
+    import re
+
+    fit = pkpd.fit_population(
+        "wang2007",
+        WANG,
+        iiv={"ke": 0.04},
+        error=pkpd.Proportional(cv=0.316228),
+        maxeval=0,
+        settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12),
+    )
+    aic = 39.458 + 20 * math.log(2 * math.pi) + 2 * 3
+    shrinkage = 100 * (1 - np.std(fit.eta[:, 0], ddof=1) / math.sqrt(0.04))
+    expected = (
+        f"<p><b>wang2007 FOCEI: OFV 39.458, AIC {aic:.2f}; converged (objective evaluated at the initial values "
+        "(maxeval=0))</b></p><table><tr><th>parameter</th><th>estimate</th><th>SE</th><th>RSE %</th></tr>"
+        "<tr><td>ke</td><td>0.5</td><td></td><td></td></tr><tr><td>omega2_ke</td><td>0.04</td><td></td><td></td></tr>"
+        "<tr><td>cv</td><td>0.31623</td><td></td><td></td></tr></table>"
+        f"<p>η shrinkage: ke {shrinkage:.1f} %. Covariance: skipped (maxeval=0)</p>"
+    )
+    assert re.fullmatch(r"\d\d\.\d", f"{shrinkage:.1f}")
+    assert fit._repr_html_() == expected
+
+
+WANG_SAEM = dict(iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="saem", covariance=None, is_samples=100)
+
+
+def test_saem_message_says_the_rule_stopped_exploration_only_when_a_rule_was_used():
+    """SaemSettings(exploratory=6, smoothing=4): exactly 6 + 4 iterations, and the message must not claim that the
+    stopping rule ended the exploratory phase. Without exploratory (the rule, window 5, at most 50 iterations): a
+    phase shorter than its maximum was ended by the rule, and the message says so."""
+    from pkpd.saem import SaemSettings
+
+    is_text = "-2 log L by importance sampling (100 draws per subject)"
+    fixed = pkpd.fit_population(
+        "wang2007", WANG, seed=1, saem=SaemSettings(exploratory=6, smoothing=4, n_chains=1), **WANG_SAEM
+    )
+    assert fixed.trace.shape[0] == 6 + 4 + 1
+    assert fixed.message == f"SAEM: 10 iterations (6 exploratory, 4 smoothing), 1 chain(s) per subject; {is_text}"
+    ruled = pkpd.fit_population(
+        "wang2007",
+        WANG,
+        seed=1,
+        saem=SaemSettings(smoothing=2, n_chains=1, window=5, max_exploratory=50),
+        **WANG_SAEM,
+    )
+    k1 = ruled.trace.shape[0] - 1 - 2
+    assert 2 * 5 <= k1 < 50
+    assert ruled.message == (
+        f"SAEM: {k1 + 2} iterations ({k1} exploratory, stopped by the rule, 2 smoothing), 1 chain(s) per subject; "
+        f"{is_text}"
+    )
+
+
+def test_without_a_c_compiler_the_finite_difference_path_is_taken_and_the_reason_given(monkeypatch):
+    """No C compiler found (or PKPD_ENGINE=numba): the compiled objective cannot serve, and the reason reads
+    "no C compiler (or PKPD_ENGINE=numba)"; a posterior (pkpd.sample) reports its derivatives as "central
+    differences: " and that reason. With a compiler and no PKPD_ENGINE, there is no reason (the compiled path)."""
+    import pkpd._native
+    import pkpd.estimation._compiled as compiled
+    from pkpd.estimation.population_fit import _compiled_unsupported
+    from pkpd.priors import NormalPrior
+
+    reason = "no C compiler (or PKPD_ENGINE=numba)"
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    monkeypatch.delenv("PKPD_ENGINE", raising=False)
+    with monkeypatch.context() as m:
+        m.setattr(pkpd._native, "compiler", lambda: None)
+        assert _compiled_unsupported(prob, layout) == reason
+        assert _objective_engine(prob, layout) is None
+    if pkpd._native.compiler() is not None:
+        assert _compiled_unsupported(prob, layout) == ""
+        with monkeypatch.context() as m:
+            m.setenv("PKPD_ENGINE", "numba")
+            assert _compiled_unsupported(prob, layout) == reason
+
+    line = pkpd.Model(
+        name="line",
+        time_unit="h",
+        parameters=(
+            pkpd.Parameter("a", 0.0, "mg/L", (-100.0, 100.0), prior=NormalPrior(4.0, 0.5)),
+            pkpd.Parameter("b", 0.0, "mg/L/h", (-100.0, 100.0), prior=NormalPrior(1.0, 0.2)),
+        ),
+        states=(pkpd.State("A", "mg/L", "0", "0 * b"),),
+        outputs=(pkpd.Output("y", "A + a + b * t", "mg/L"),),
+    )
+    t = np.linspace(1.0, 10.0, 8)
+    data = pd.DataFrame({"ID": 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": 4.0 + 0.5 * t})
+    # only the estimation library is refused: the simulations behind the central differences keep the native engine
+    monkeypatch.setattr(compiled, "available", lambda: False)
+    post = pkpd.sample(
+        line,
+        data,
+        estimate=["a", "b"],
+        error={"y": pkpd.Additive(sd=0.4, fixed=True)},
+        n_warmup=20,
+        n_draws=10,
+        n_chains=1,
+        seed=1,
+    )
+    assert post.derivatives == "central differences: " + reason
