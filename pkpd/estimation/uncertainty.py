@@ -528,6 +528,8 @@ def identifiability(result: FitResult, *, profiles: Sequence[ProfileLikelihood] 
     parameter beyond 0.99 (the data fix only a combination of the two), or when its profile likelihood (if given)
     stays below the 95 % threshold on both sides. It is **poorly identified** when its RSE exceeds ``rse_limit``,
     its correlation with another parameter exceeds ``correlation_limit``, or its profile is open on one side.
+    When the information matrix is singular the fit has no standard errors at all; the parameters outside its null
+    space are then judged on their RSE with the null-space parameters held fixed (said in their ``reasons``).
 
     Parameters
     ----------
@@ -562,6 +564,9 @@ def identifiability(result: FitResult, *, profiles: Sequence[ProfileLikelihood] 
         direction = {n: float(c) for n, c in zip(names, v[:, 0] / np.max(np.abs(v[:, 0])))}
         if not w[0] > 1e-8 * max(w[-1], 1.0):
             null = set(_null_space_names(info, names))
+    # With a singular information matrix the fit has no covariance at all, but only the parameters in the null
+    # space lack a standard error: the others get theirs from the information with the null-space ones fixed.
+    conditional_rse = _conditional_rse(ctx, names, null) if null else {}
     corr = result.correlation
     by_name = {p.name: p for p in profiles}
     table = []
@@ -575,7 +580,10 @@ def identifiability(result: FitResult, *, profiles: Sequence[ProfileLikelihood] 
                 status = new
 
         rse = result.rse_percent[n]
-        if n in null or not np.isfinite(result.se[n]):
+        if n in conditional_rse and not np.isfinite(result.se[n]):
+            rse = conditional_rse[n]
+            reasons.append(f"RSE with {', '.join(sorted(null))} fixed (not identifiable)")
+        if n in null or not np.isfinite(rse):
             worse("not identifiable")
             reasons.append("the information matrix is singular in its direction (no standard error)")
         elif rse > 4 * rse_limit:
@@ -610,6 +618,27 @@ def identifiability(result: FitResult, *, profiles: Sequence[ProfileLikelihood] 
         table=table, condition_number=cond, weakest_direction=direction,
         not_identifiable=tuple(r["name"] for r in table if r["status"] == "not identifiable"),
         poorly_identified=tuple(r["name"] for r in table if r["status"] == "poorly identified"))
+
+
+def _conditional_rse(ctx, names, null) -> dict[str, float]:
+    """RSE [%] of each parameter outside ``null`` from the information matrix with the ``null`` ones held fixed."""
+    keep = [i for i, n in enumerate(names) if n not in null]
+    info = ctx.information
+    if not keep or info is None:
+        return {}
+    try:
+        cov = np.linalg.inv(np.linalg.cholesky(info[np.ix_(keep, keep)]))
+    except np.linalg.LinAlgError:
+        return {}
+    # the matrix is the curvature of -2 log L (as the fit's): covariance 2 inv(M); diag inv(L L^T) = column sums
+    # of inv(L)^2
+    se_x = np.sqrt(2.0 * np.sum(cov**2, axis=0))
+    layout = ctx.problem.layout
+    values = np.asarray(layout.natural(ctx.x), dtype=float)[keep]
+    scale = np.where(np.asarray(layout.log)[keep], values, 1.0)
+    with np.errstate(all="ignore"):
+        rse = 100.0 * se_x * np.abs(scale) / np.abs(values)
+    return {names[i]: float(r) for i, r in zip(keep, rse)}
 
 
 # ============================================================================================= model comparison

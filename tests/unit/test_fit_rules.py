@@ -562,3 +562,21 @@ def test_population_bootstrap_refits_subjects_drawn_with_replacement_from_each_r
         np.testing.assert_allclose(boot.samples[i], refit.parameters["estimate"], rtol=1e-9)
     err = capsys.readouterr().err
     assert re.search(r"(^|\r)wang2007: population bootstrap: 100%\|[^|\r]*\| 2/2 \[[^\]\r]*replicate/s\]", err), err
+
+
+def test_identifiability_gives_the_others_their_rse_with_the_uninformed_parameter_fixed(tmp_path):
+    """Level C has no observations, so the fit has no covariance at all; B (the mean of its 10 observations) is
+    still identifiable: with C fixed its SE is the ML SD / sqrt(n), so RSE = 100 sd / (sqrt(n) mean), with
+    sd = sqrt(mean((y - mean)^2)); only C is not identifiable."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"], error={"level": pkpd.Additive(sd=1.0)})
+    assert not np.isfinite(fit.se["B"])  # the whole covariance is missing
+    result = pkpd.identifiability(fit)
+    rows = {r["name"]: r for r in result.table}
+    sd = math.sqrt(((y - y.mean()) ** 2).mean())
+    assert rows["B"]["rse_percent"] == pytest.approx(100 * sd / math.sqrt(y.size) / y.mean(), rel=1e-3)
+    assert rows["B"]["status"] == "identifiable"
+    assert rows["B"]["reasons"] == "RSE with C fixed (not identifiable)"
+    assert result.not_identifiable == ("C",)
