@@ -98,7 +98,7 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_dosing.py", "tests/unit/test_regimen_builders.py",
         "tests/properties/test_regimen_properties.py", "tests/reference/test_dosing_rules.py",
         "tests/reference/test_analytic.py", "tests/unit/test_bad_input.py",
-        "tests/unit/test_nonmem.py", "tests/properties/test_nonmem_properties.py")),
+        "tests/unit/test_nonmem.py", "tests/properties/test_nonmem_properties.py", "tests/unit/test_dosing_text.py")),
     "error_models": Spec(("pkpd/error_models.py",), (
         "tests/unit/test_error_models.py", "tests/unit/test_error_model_derivatives.py",
         "tests/reference/test_censored_fits.py", "tests/unit/test_fit.py")),

@@ -541,7 +541,8 @@ class Regimen:
                               "given together.")
         start = _start_time(where, "start", start, time_unit)
         _check_dose(where, dose)
-        times = start + np.arange(int(count)) * float(interval)
+        with np.errstate(over="ignore"):  # a time past the float range is refused below, naming its formula
+            times = start + np.arange(int(count)) * float(interval)
         return cls(tuple(_administration(where, "start + k * interval", float(t), dose, duration, rate, target,
                                          time_unit) for t in times), time_unit)
 
@@ -731,7 +732,9 @@ class Regimen:
                 kind, duration = "infusion", f"modelled {adm.modelled}"
             else:
                 kind = "infusion"
-                duration = _g(adm.duration) + (f" (rate {_g(adm.rate)})" if adm.rate is not None else "")
+                # the rate's unit, as in __repr__: a bare number would not say it is per hour (or per kg)
+                rate = f" (rate {_g(adm.rate)} {adm.dose.unit}/{self.time_unit})" if adm.rate is not None else ""
+                duration = _g(adm.duration) + rate
             target = "default" if adm.target is None else adm.target
             cells = (_g(adm.time), kind, _g(adm.dose.amount), adm.dose.unit, duration, target)
             rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pkpd.dosing import Bolus, Dose, Infusion, Regimen
+from pkpd.dosing import MAX_DOSES, Bolus, Dose, Infusion, Regimen
 from pkpd.errors import DosingError
 
 DOSE = Dose(100, "mg")
@@ -74,3 +74,51 @@ def test_a_rate_whose_duration_overflows_or_underflows_is_refused(amount, rate):
 def test_a_regimen_of_something_that_is_not_a_list_is_a_dosing_error(items):
     with pytest.raises(DosingError):
         Regimen(items)
+
+
+# --- the limit on the number of doses (MAX_DOSES, as NONMEM's ADDL): exactly at it is allowed, one more is refused
+# before anything past it is read (an endless generator must not hang or fill memory)
+
+
+class _ReadPastTheLimit(Exception):
+    pass
+
+
+def _then_fail(items):
+    yield from items
+    raise _ReadPastTheLimit
+
+
+def test_a_regimen_may_hold_exactly_max_doses():
+    reg = Regimen.every(1, count=MAX_DOSES, dose=DOSE)
+    assert len(reg) == MAX_DOSES and reg.times[-1] == MAX_DOSES - 1
+    assert len(Regimen(reg.administrations)) == MAX_DOSES
+    assert len(Regimen.at(reg.times, DOSE)) == MAX_DOSES
+
+
+def test_one_administration_more_is_refused_without_reading_further():
+    with pytest.raises(DosingError) as err:
+        Regimen(_then_fail([Bolus(0, DOSE)] * (MAX_DOSES + 1)))
+    assert str(err.value) == (
+        "Regimen: more than 100,000 administrations; a regimen holds at most 100,000 doses "
+        "(as NONMEM's ADDL). Shorten the regimen or simulate in pieces."
+    )
+
+
+@pytest.mark.parametrize("times", [lambda: _then_fail([0.0] * (MAX_DOSES + 1)), lambda: np.zeros(MAX_DOSES + 1)])
+def test_one_time_more_is_refused_without_reading_further(times):
+    with pytest.raises(DosingError) as err:
+        Regimen.at(times(), DOSE)
+    assert str(err.value) == (
+        "Regimen.at: more than 100,000 times; a regimen holds at most 100,000 doses "
+        "(as NONMEM's ADDL). Shorten the regimen or simulate in pieces."
+    )
+
+
+def test_one_dose_more_by_count_is_refused():
+    with pytest.raises(DosingError) as err:
+        Regimen.every(1, count=MAX_DOSES + 1, dose=DOSE)
+    assert str(err.value) == (
+        "Regimen.every: count must be at most 100,000 (the most doses a regimen holds, as "
+        "NONMEM's ADDL); got 100,001. Shorten the regimen or simulate in pieces."
+    )
