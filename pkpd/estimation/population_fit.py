@@ -203,6 +203,10 @@ class PopulationFit:
         :meth:`plot_convergence` draws it.
     prior_objective : float
         -2 log prior density at the estimates (MAP fits with ``priors``; 0 otherwise).
+    engine : str
+        Which code computed the objective: ``"compiled"`` (the compiled estimation library with analytic
+        gradients, or SAEM's compiled batch solves), or ``"finite differences: <why>"`` (the finite-difference
+        engine and the reason the compiled one could not serve this problem, e.g. no C compiler).
 
     Examples
     --------
@@ -247,6 +251,7 @@ class PopulationFit:
     objective_se: float = float("nan")
     trace: object = None
     prior_objective: float = 0.0
+    engine: str = ""
 
     def plot_convergence(self, **kwargs):
         """SAEM's parameter traces per iteration (:func:`pkpd.plots.plot_saem_convergence`)."""
@@ -343,6 +348,8 @@ class PopulationFit:
             lines.append(f"  {row['name']:<22} {row['estimate']:.5g}{se}")
         lines.append("  shrinkage: " + self._shrinkage_text())
         lines.append(f"  covariance: {self.covariance_message}")
+        if self.engine:
+            lines.append(f"  engine: {self.engine}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -908,7 +915,8 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         output_units={o.name: o.unit for o in model.outputs if o.name in layout.outputs}, time_unit=model.time_unit,
         covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
                                              layout.coefficients(x[None, :])[0]),
-        iov=iov_hat, kappa=kappa, units=_parameter_units(model, layout, iiv))
+        iov=iov_hat, kappa=kappa, units=_parameter_units(model, layout, iiv),
+        engine=f"finite differences: {why}" if (why := _compiled_unsupported(prob, layout)) else "compiled")
 
 
 def _lbfgsb(run, layout: _Layout, x: np.ndarray, bounds, maxeval, gradient0: np.ndarray):

@@ -259,3 +259,20 @@ def test_without_a_c_compiler_the_finite_difference_path_is_taken_and_the_reason
         seed=1,
     )
     assert post.derivatives == "central differences: " + reason
+
+
+def test_a_population_fit_says_which_engine_computed_it_and_why_not_the_compiled_one(monkeypatch):
+    """The same Wang 2007 FOCE fit on both engines: the same objective (the two engines agree to 1e-5), and the
+    result says which one ran, with the reason when it is the slow finite-difference path (no C compiler here)."""
+    import pkpd.estimation._compiled as compiled
+
+    if not compiled.available():
+        pytest.skip("needs the compiled estimation library for the comparison")
+    kw = dict(iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="foce")
+    fast = pkpd.fit_population("wang2007", WANG, **kw)
+    assert fast.engine == "compiled"
+    assert repr(fast).endswith("\n  engine: compiled")
+    monkeypatch.setattr(compiled, "available", lambda: False)
+    slow = pkpd.fit_population("wang2007", WANG, **kw)
+    assert slow.engine == "finite differences: no C compiler (or PKPD_ENGINE=numba)"
+    assert slow.objective == pytest.approx(fast.objective, abs=1e-4)
