@@ -295,3 +295,51 @@ def test_a_cluster_run_passes_its_progress_choice_to_the_task_runner(monkeypatch
         remote = pkpd.run_scenario(sc, client=object(), progress=choice, chunk_size=4)
         assert seen[-1] is choice
         np.testing.assert_array_equal(remote.table["value"], local.table["value"])
+
+
+def test_a_log_normal_population_describes_its_variability_and_covariates_in_one_line():
+    """The line reports print: subjects, the SD of log of each varying parameter, fixed and uniform covariates."""
+    from pkpd.scenarios import LogNormalPopulation
+
+    pop = LogNormalPopulation(
+        100, omega={"CL": 0.3, "V": 0.25}, covariates={"WT": 70}, covariate_ranges={"AGE": (20, 60)}
+    )
+    assert pop.describe() == (
+        "100 virtual subjects; log-normal IIV (omega): CL 0.3, V 0.25; covariates WT = 70; uniform AGE in [20, 60]"
+    )
+    assert LogNormalPopulation(1).describe() == "1 virtual subject; no inter-individual variability"
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        ("{stop = 24, step = 0}", "step must be a finite number > 0; got 0"),
+        ("{stop = 24, step = -2.5}", "step must be a finite number > 0; got -2.5"),
+        ('{start = "0", stop = 24}', "start must be a finite number; got '0'"),
+        ("{stop = inf}", "stop must be a finite number; got inf"),
+    ],
+)
+def test_a_bad_time_grid_is_refused_naming_the_file_the_section_and_the_key(tmp_path, times, message):
+    """A scenario file's error says where the problem is: the file, the [scenario.times] table and the key."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import load_scenario
+
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        f'[scenario]\nmodel = "pk_1cmt_iv"\ntimes = {times}\n[arms.a]\ndose = 100\nunit = "mg"\n'
+        '[endpoints.c]\noutput = "conc"\nmetric = "cmax"\nend = 24\n'
+    )
+    with pytest.raises(PkpdError) as err:
+        load_scenario(path)
+    assert str(err.value) == f"{path} [scenario.times]: {message}"
+
+
+def test_output_times_with_a_missing_entry_are_refused_as_a_scenario_error():
+    """A time given as None is not a number: the scenario's own error (not numpy's TypeError) names it."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": [0, None, 24]}, **BASE}, file="s.toml")
+    assert str(err.value) == (
+        "s.toml: scenario 'scenario': times must be finite and strictly increasing; got [0, None, 24]"
+    )
