@@ -343,3 +343,21 @@ def test_output_times_with_a_missing_entry_are_refused_as_a_scenario_error():
     assert str(err.value) == (
         "s.toml: scenario 'scenario': times must be finite and strictly increasing; got [0, None, 24]"
     )
+
+
+def test_a_bad_time_grid_in_a_scenario_given_as_a_dict_is_placed_in_the_scenario_not_in_a_file_named_none():
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": {"stop": 24, "step": 0}}, **BASE})
+    assert str(err.value) == "scenario [scenario.times]: step must be a finite number > 0; got 0"
+
+
+@pytest.mark.parametrize(("times", "shown"), [([0, "1h", 24], "[0, '1h', 24]"), ([[0, 1], [2]], "[[0, 1], [2]]")])
+def test_output_times_that_are_not_numbers_are_refused_naming_the_file(times, shown):
+    """A time written with its unit, or a ragged list, is the file's error (not numpy's ValueError)."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": times}, **BASE}, file="s.toml")
+    assert str(err.value) == f"s.toml: scenario 'scenario': times must be numbers [h]; got {shown}"
