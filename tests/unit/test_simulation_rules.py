@@ -177,7 +177,8 @@ def test_the_html_summary_gives_each_outputs_median_at_the_first_time_its_peak_a
     """Three oral subjects (ka 4, 0.5, 1.5 1/h; CL 8, 1, 2.8 L/h; V 32 L; 100 mg): the closed form
     C = D ka / (V (ka - k)) (exp(-k t) - exp(-ka t)), k = CL/V; the table's cells are numpy's median over the
     subjects at the first time, the largest of those medians over the times, and the median at the last time.
-    (The median of the subjects' own peaks, 2.535 mg/L, is another number: the cell is the median profile's peak.)"""
+    The median of the subjects' own peaks, 2.535 mg/L, is another number: the column says "peak of the median"
+    (it said "median peak", which reads as the median of the peaks), and the others give their times."""
     oral = pkpd.load_model("pk_1cmt_oral")
     times = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 24.0])
     ka, cl = np.array([4.0, 0.5, 1.5]), np.array([8.0, 1.0, 2.8])
@@ -190,8 +191,11 @@ def test_the_html_summary_gives_each_outputs_median_at_the_first_time_its_peak_a
     row = f"<tr><td>conc</td><td>mg/L</td>{cells}</tr>"
     assert row == "<tr><td>conc</td><td>mg/L</td><td>1.609</td><td>2.33</td><td>0.4064</td></tr>"
     html = sim._repr_html_()
-    assert html.startswith("<div><b>Simulation</b> of pk_1cmt_oral v1.0: 3 subject(s), 6 times from 0.5 to 24 h<table>")
-    assert html.endswith(f"{row}</table></div>")
+    assert html == (
+        "<div><b>Simulation</b> of pk_1cmt_oral v1.0: 3 subject(s), 6 times from 0.5 to 24 h<table><tr><th>output</th>"
+        "<th>unit</th><th>median at 0.5 h</th><th>peak of the median</th><th>median at 24 h</th></tr>"
+        f"{row}</table></div>"
+    )
 
 
 def test_a_result_over_the_limit_is_refused_before_the_doses_are_laid_out(monkeypatch):
