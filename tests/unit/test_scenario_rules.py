@@ -361,3 +361,110 @@ def test_output_times_that_are_not_numbers_are_refused_naming_the_file(times, sh
     with pytest.raises(PkpdError) as err:
         scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": times}, **BASE}, file="s.toml")
     assert str(err.value) == f"s.toml: scenario 'scenario': times must be numbers [h]; got {shown}"
+
+
+def _one_arm(**extra):
+    return {"scenario": {"model": "pk_1cmt_iv"}, **BASE, **extra}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"scenario": {"model": "pk_1cmt_iv"}, "endpoints": BASE["endpoints"]},
+            "s.toml: scenario 'scenario': no arms; give at least one Arm (a dose level and schedule)",
+        ),
+        (_one_arm(uncertainty={"n_trials": 5}), "s.toml [uncertainty]: missing key 'from'"),
+        (_one_arm(sensitivity={"arms": "a"}), "s.toml [sensitivity]: unknown key 'arms'. Did you mean 'arm'?"),
+    ],
+)
+def test_a_scenario_file_missing_a_section_or_key_says_which(data, message):
+    """No [arms] at all is the scenario's 'no arms' error; [uncertainty] needs `from`; a misspelt key of
+    [sensitivity] is named with its section."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict(data, file="s.toml")
+    assert str(err.value) == message
+
+
+def test_a_scenario_file_without_description_or_population_size_takes_the_defaults():
+    """No description: empty; [population] without n: one virtual subject (with its omega)."""
+    sc = scenario_from_dict(_one_arm(population={"omega": {"CL": 0.3}}))
+    assert sc.description == ""
+    assert sc.population.n == 1
+    assert sc.population.describe() == "1 virtual subject; log-normal IIV (omega): CL 0.3"
+
+
+def _pta_result():
+    """The typical subject (CL 2.8 L/h, V 32 L) given 10, 30 or 100 mg as a bolus: Cmax = dose / V = 0.3125, 0.9375,
+    3.125 mg/L. Targets, declared in this order: zeta Cmax >= 0.5 (first met at 30 mg), alpha >= 2 (100 mg), beta
+    >= 10 (never: dose NaN, best PTA 0)."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Target
+
+    ep = Endpoint("conc", "cmax", end=24)
+    targets = [Target(ep.name, ">=", v, "mg/L", name=n) for n, v in (("zeta", 0.5), ("alpha", 2.0), ("beta", 10.0))]
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30, 100], "mg"),
+        endpoints=[ep],
+        targets=targets,
+        times=np.linspace(0, 24, 25),
+        seed=1,
+    )
+    return pkpd.run_scenario(sc)
+
+
+def test_the_lowest_dose_table_keeps_the_targets_in_their_declared_order():
+    res = _pta_result()
+    low = res.lowest_dose(0.8)
+    assert low["target"].tolist() == ["zeta", "alpha", "beta"]
+    np.testing.assert_array_equal(low["dose"], [30.0, 100.0, np.nan])
+    assert low["probability"].tolist() == [1.0, 1.0, 0.0]
+    assert low["dose_unit"].tolist() == ["mg"] * 3
+
+
+def test_the_html_summary_of_a_scenario_result_shows_the_attainment_with_its_interval():
+    res = _pta_result()
+    html = res._repr_html_()
+    pta = html.split("<p>Probability of target attainment</p>")[1].split("</table>")[0]
+    for column in ("arm", "target", "probability", "ci_low", "ci_high"):
+        assert f"<th>{column}</th>" in pta
+    assert pta.count("</tr>") == 1 + 9  # the header, 3 arms x 3 targets
+
+
+def test_a_cluster_run_hands_over_its_client_and_counts_the_failed_simulations(monkeypatch):
+    """V = 0 for subject 2 makes conc = A/V non-finite: one failed simulation in each of the 2 arms, n_failed = 2,
+    locally and on a cluster. The spy checks that the client given reaches pkpd._parallel.map_tasks, then runs the
+    tasks locally."""
+    import pkpd
+    import pkpd._parallel as parallel
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import GivenPopulation
+
+    real = parallel.map_tasks
+    client = object()
+    seen = []
+
+    def spy(fn, payloads, **kwargs):
+        seen.append(kwargs.get("client"))
+        return real(fn, payloads, **(kwargs | {"client": None, "progress": False}))
+
+    monkeypatch.setattr(parallel, "map_tasks", spy)
+    monkeypatch.setattr(parallel, "check_client", lambda client: None)
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=GivenPopulation(params={"V": [32.0, 0.0, 32.0]}),
+        times=np.linspace(0, 24, 25),
+        settings=pkpd.SolverSettings(on_failure="mark"),
+        seed=1,
+    )
+    assert pkpd.run_scenario(sc).n_failed == 2
+    remote = pkpd.run_scenario(sc, client=client, chunk_size=2)
+    assert seen == [client]
+    assert remote.n_failed == 2
+    np.testing.assert_allclose(remote.table["value"], [10 / 32, np.nan, 10 / 32, 30 / 32, np.nan, 30 / 32])
