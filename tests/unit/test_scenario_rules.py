@@ -468,3 +468,105 @@ def test_a_cluster_run_hands_over_its_client_and_counts_the_failed_simulations(m
     assert seen == [client]
     assert remote.n_failed == 2
     np.testing.assert_allclose(remote.table["value"], [10 / 32, np.nan, 10 / 32, 30 / 32, np.nan, 30 / 32])
+
+
+# ------------------------------------------------------------------------------------------------ seed 21 (issue 20)
+def test_a_target_with_an_unknown_operator_names_its_endpoint():
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import Target
+
+    with pytest.raises(PkpdError) as err:
+        Target("conc_Cmax_to_24", "=>", 3.0)
+    assert str(err.value) == "target on 'conc_Cmax_to_24': op must be one of >=, >, <=, <; got '=>'. Did you mean '>='?"
+
+
+def test_the_result_table_is_tidy_with_one_row_per_arm_subject_and_endpoint():
+    """Documented columns ``arm, ID, endpoint, value, unit``; IDs 1..n in each arm; Cmax = dose / V (V 32 L)."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=pkpd.LogNormalPopulation(2),
+        times=np.linspace(0, 24, 25),
+        seed=1,
+    )
+    table = pkpd.run_scenario(sc).table
+    assert table.columns.tolist() == ["arm", "ID", "endpoint", "value", "unit"]
+    assert table["ID"].tolist() == [1, 2, 1, 2]
+    assert table["arm"].tolist() == ["d: 10 mg", "d: 10 mg", "d: 30 mg", "d: 30 mg"]
+    np.testing.assert_allclose(table["value"], [10 / 32, 10 / 32, 30 / 32, 30 / 32], rtol=1e-9)
+
+
+def test_a_run_under_parameter_uncertainty_uses_the_seed_it_is_given():
+    """Draws of CL all at its model value (2.8 L/h): no uncertainty, so the nominal run equals the run without
+    uncertainty at the same seed (the population's draws depend on it: omega V 0.2)."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=pkpd.LogNormalPopulation(4, omega={"V": 0.2}),
+        times=np.linspace(0, 24, 25),
+    )
+    res = pkpd.run_scenario(sc, seed=7, uncertainty={"CL": np.full(3, 2.8)}, n_trials=2)
+    plain = pkpd.run_scenario(sc, seed=7)
+    assert res.table.equals(plain.table)
+    assert not res.table.equals(pkpd.run_scenario(sc, seed=8).table)
+
+
+def test_the_time_course_of_an_arm_whose_simulations_all_failed_is_nan_without_a_numpy_warning():
+    """V = 0 for both subjects: every simulation fails (on_failure="mark"); the arm's percentile curves are NaN and
+    no 'All-NaN slice' RuntimeWarning reaches the user."""
+    import warnings
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import GivenPopulation
+
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=GivenPopulation(params={"V": [0.0, 0.0]}),
+        times=np.linspace(0, 24, 5),
+        settings=pkpd.SolverSettings(on_failure="mark"),
+        seed=1,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = pkpd.run_scenario(sc)
+    assert [w for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    assert res.n_failed == 4
+    for arm in ("d: 10 mg", "d: 30 mg"):
+        assert res.time_course[arm]["conc"].shape == (3, 5) and np.isnan(res.time_course[arm]["conc"]).all()
+
+
+def test_each_arms_median_time_to_event_is_taken_from_its_own_subjects():
+    """Hazard h0 + h1 A / A50 (h0 0.1/h, h1 0.05/h, A50 10 mg, A = D exp(-0.1 t)): untreated, S = exp(-0.1 t) and the
+    median is ln 2 / 0.1 = 6.93 h; after 50 mg, H(t) = 0.1 t + 2.5 (1 - exp(-0.1 t)) = ln 2 (solved by brentq)."""
+    from pathlib import Path
+
+    from scipy.optimize import brentq
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(
+        model,
+        arms=[Arm("control", control=True), Arm("high", dose=pkpd.Dose(50, "mg"))],
+        times=np.linspace(0, 24, 2401),
+        params={"h0": 0.1, "h1": 0.05},
+        population=LogNormalPopulation(3),
+        endpoints=[Endpoint("event", "median_time_to_event", end=24)],
+    )
+    clinical = run_scenario(sc, seed=1).clinical.set_index("arm")["value"]
+    dosed = brentq(lambda t: 0.1 * t + 2.5 * (1 - np.exp(-0.1 * t)) - np.log(2), 0.0, 24.0)
+    assert clinical["control"] == pytest.approx(np.log(2) / 0.1, rel=1e-5)
+    assert clinical["high"] == pytest.approx(dosed, rel=1e-5)
