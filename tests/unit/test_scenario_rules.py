@@ -570,3 +570,58 @@ def test_each_arms_median_time_to_event_is_taken_from_its_own_subjects():
     dosed = brentq(lambda t: 0.1 * t + 2.5 * (1 - np.exp(-0.1 * t)) - np.log(2), 0.0, 24.0)
     assert clinical["control"] == pytest.approx(np.log(2) / 0.1, rel=1e-5)
     assert clinical["high"] == pytest.approx(dosed, rel=1e-5)
+
+
+def test_a_scenario_keeps_its_own_read_only_copy_of_the_output_times():
+    """Times given as a list: the scenario holds them as a read-only float array, so changing the list afterwards
+    does not change the scenario's grid."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    times = [0, 12, 24]
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        times=times,
+    )
+    times.append(48)
+    assert isinstance(sc.times, np.ndarray) and sc.times.dtype == float and not sc.times.flags.writeable
+    assert sc.times.tolist() == [0.0, 12.0, 24.0]
+
+
+def test_an_emax_curve_at_an_enormous_dose_is_its_plateau_without_a_numpy_warning():
+    """(D / ED50)^h overflows to inf at D = 1e300 (h 2): the fraction is 1 (inf / (1 + inf) is read as 1), so the
+    prediction is E0 + Emax, without an 'invalid value' RuntimeWarning."""
+    import warnings
+
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.array([0.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 300.0])
+    fit = fit_dose_response(doses, 2.0 + 10.0 * doses**2 / (30.0**2 + doses**2), sigmoid=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        plateau = fit.predict(np.array([1e300]))
+    assert plateau[0] == pytest.approx(fit.e0 + fit.emax, rel=1e-12)
+
+
+def test_a_schedule_with_too_few_dose_levels_does_not_stop_the_fits_of_the_others():
+    """A single-dose schedule with 2 levels (fewer than MIN_DOSE_LEVELS = 3: no fit), then a 3-dose schedule with
+    3 levels: the table has the second schedule's fit."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import MIN_DOSE_LEVELS
+
+    assert MIN_DOSE_LEVELS == 3
+    once = pkpd.dose_ranging_arms("once", [10, 30], "mg")
+    thrice = pkpd.dose_ranging_arms("thrice", [10, 30, 100], "mg", count=3, interval=24)
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=once + thrice,
+        endpoints=[Endpoint("conc", "auc", end=72)],
+        times=np.linspace(0, 72, 73),
+        seed=1,
+    )
+    res = pkpd.run_scenario(sc)
+    assert res.dose_response["group"].tolist() == [res.groups[thrice[0].name]]
+    assert res.groups[once[0].name] != res.groups[thrice[0].name]
