@@ -812,8 +812,8 @@ class Scenario:
             tg.in_unit(units[tg.endpoint])
         _unique([t.name for t in targets], f"{where}: target")
         if self.times is not None:
-            try:
-                t = np.asarray(self.times, dtype=float).reshape(-1)
+            try:  # a copy: a view would follow later changes of the caller's array, past the checks below
+                t = np.array(self.times, dtype=float).reshape(-1)
             except (TypeError, ValueError):
                 raise PkpdError(f"{where}: times must be numbers [{m.time_unit}]; got {self.times!r}") from None
             if t.size == 0 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):

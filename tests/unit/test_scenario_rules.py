@@ -572,20 +572,22 @@ def test_each_arms_median_time_to_event_is_taken_from_its_own_subjects():
     assert clinical["high"] == pytest.approx(dosed, rel=1e-5)
 
 
-def test_a_scenario_keeps_its_own_read_only_copy_of_the_output_times():
-    """Times given as a list: the scenario holds them as a read-only float array, so changing the list afterwards
-    does not change the scenario's grid."""
+@pytest.mark.parametrize("as_array", [False, True])
+def test_a_scenario_keeps_its_own_read_only_copy_of_the_output_times(as_array):
+    """Times given as a list or a float array: the scenario holds its own read-only float array, so changing the
+    caller's list or array afterwards does not change the scenario's grid (an array was kept as a view of the
+    caller's, which then moved the checked grid: [0, -5, 24])."""
     import pkpd
     from pkpd.metrics import Endpoint
 
-    times = [0, 12, 24]
+    times = np.array([0.0, 12.0, 24.0]) if as_array else [0, 12, 24]
     sc = pkpd.Scenario(
         pkpd.load_model("pk_1cmt_iv"),
         arms=pkpd.dose_ranging_arms("d", [10], "mg"),
         endpoints=[Endpoint("conc", "cmax", end=24)],
         times=times,
     )
-    times.append(48)
+    times[1] = -5.0
     assert isinstance(sc.times, np.ndarray) and sc.times.dtype == float and not sc.times.flags.writeable
     assert sc.times.tolist() == [0.0, 12.0, 24.0]
 
