@@ -812,7 +812,10 @@ class Scenario:
             tg.in_unit(units[tg.endpoint])
         _unique([t.name for t in targets], f"{where}: target")
         if self.times is not None:
-            t = np.asarray(self.times, dtype=float).reshape(-1)
+            try:  # a copy: a view would follow later changes of the caller's array, past the checks below
+                t = np.array(self.times, dtype=float).reshape(-1)
+            except (TypeError, ValueError):
+                raise PkpdError(f"{where}: times must be numbers [{m.time_unit}]; got {self.times!r}") from None
             if t.size == 0 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
                 raise PkpdError(f"{where}: times must be finite and strictly increasing; got {self.times!r}")
             t.setflags(write=False)
@@ -1578,9 +1581,13 @@ _TARGET_KEYS = {"endpoint", "op", "value", "unit", "name"}
 _SENS_KEYS = {"arm", "parameters"}
 
 
+def _where(file, section) -> str:
+    """Where a scenario file's problem is, for messages: the file (or "scenario" for a dict) and its section."""
+    return f"{file or 'scenario'}" + (f" [{section}]" if section else "")
+
+
 def _err(file, section, message) -> PkpdError:
-    where = f"{file or 'scenario'}" + (f" [{section}]" if section else "")
-    return PkpdError(f"{where}: {message}")
+    return PkpdError(f"{_where(file, section)}: {message}")
 
 
 def _keys(body, allowed: set, file, section, required: Iterable[str] = ()) -> None:
@@ -1666,9 +1673,10 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
     times = head.get("times")
     if isinstance(times, Mapping):
         _keys(times, {"start", "stop", "step"}, file, "scenario.times", required=("stop",))
-        start = _finite(f"{file} [scenario.times]", "start", times.get("start", 0.0))
-        stop = _finite(f"{file} [scenario.times]", "stop", times["stop"])
-        step = _finite(f"{file} [scenario.times]", "step", times.get("step", 1.0), positive=True)
+        where = _where(file, "scenario.times")
+        start = _finite(where, "start", times.get("start", 0.0))
+        stop = _finite(where, "stop", times["stop"])
+        step = _finite(where, "step", times.get("step", 1.0), positive=True)
         if stop <= start:
             raise _err(file, "scenario.times", f"stop {stop:g} must be after start {start:g}")
         count = math.floor((stop - start) / step * (1 + 1e-12))

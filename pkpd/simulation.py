@@ -256,7 +256,8 @@ class Simulation:
         return (f"<div><b>Simulation</b> of {html.escape(self.model_name)} v{html.escape(self.model_version)}: "
                 f"{self.n_subjects} subject(s), {self.times.size} times from {self.times[0]:g} to "
                 f"{self.times[-1]:g} {html.escape(self.time_unit)}{warn}<table><tr><th>output</th><th>unit</th>"
-                f"<th>median at start</th><th>median peak</th><th>median at end</th></tr>{''.join(rows)}</table>"
+                f"<th>median at {self.times[0]:g} {html.escape(self.time_unit)}</th><th>peak of the median</th>"
+                f"<th>median at {self.times[-1]:g} {html.escape(self.time_unit)}</th></tr>{''.join(rows)}</table>"
                 "</div>")
 
 
@@ -535,7 +536,7 @@ def _available_bytes() -> float:
 
 def check_result_size(n_subjects: int, n_times: int, n_columns: int, limit: float | None = None) -> None:
     """Refuse, before any allocation, a result of ``n_subjects x n_times x n_columns`` doubles above ``limit``
-    [bytes] (default :func:`memory_limit`, consulted only for results over 256 MB)."""
+    [bytes] (default :func:`memory_limit`, consulted only for results of 2**28 bytes (256 MiB) or more)."""
     need = 8.0 * n_subjects * n_times * max(n_columns, 1) + 16.0 * n_times
     if limit is None:
         if need < (1 << 28):

@@ -295,3 +295,335 @@ def test_a_cluster_run_passes_its_progress_choice_to_the_task_runner(monkeypatch
         remote = pkpd.run_scenario(sc, client=object(), progress=choice, chunk_size=4)
         assert seen[-1] is choice
         np.testing.assert_array_equal(remote.table["value"], local.table["value"])
+
+
+def test_a_log_normal_population_describes_its_variability_and_covariates_in_one_line():
+    """The line reports print: subjects, the SD of log of each varying parameter, fixed and uniform covariates."""
+    from pkpd.scenarios import LogNormalPopulation
+
+    pop = LogNormalPopulation(
+        100, omega={"CL": 0.3, "V": 0.25}, covariates={"WT": 70}, covariate_ranges={"AGE": (20, 60)}
+    )
+    assert pop.describe() == (
+        "100 virtual subjects; log-normal IIV (omega): CL 0.3, V 0.25; covariates WT = 70; uniform AGE in [20, 60]"
+    )
+    assert LogNormalPopulation(1).describe() == "1 virtual subject; no inter-individual variability"
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        ("{stop = 24, step = 0}", "step must be a finite number > 0; got 0"),
+        ("{stop = 24, step = -2.5}", "step must be a finite number > 0; got -2.5"),
+        ('{start = "0", stop = 24}', "start must be a finite number; got '0'"),
+        ("{stop = inf}", "stop must be a finite number; got inf"),
+    ],
+)
+def test_a_bad_time_grid_is_refused_naming_the_file_the_section_and_the_key(tmp_path, times, message):
+    """A scenario file's error says where the problem is: the file, the [scenario.times] table and the key."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import load_scenario
+
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        f'[scenario]\nmodel = "pk_1cmt_iv"\ntimes = {times}\n[arms.a]\ndose = 100\nunit = "mg"\n'
+        '[endpoints.c]\noutput = "conc"\nmetric = "cmax"\nend = 24\n'
+    )
+    with pytest.raises(PkpdError) as err:
+        load_scenario(path)
+    assert str(err.value) == f"{path} [scenario.times]: {message}"
+
+
+def test_output_times_with_a_missing_entry_are_refused_as_a_scenario_error():
+    """A time given as None is not a number: the scenario's own error (not numpy's TypeError) names it."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": [0, None, 24]}, **BASE}, file="s.toml")
+    assert str(err.value) == (
+        "s.toml: scenario 'scenario': times must be finite and strictly increasing; got [0, None, 24]"
+    )
+
+
+def test_a_bad_time_grid_in_a_scenario_given_as_a_dict_is_placed_in_the_scenario_not_in_a_file_named_none():
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": {"stop": 24, "step": 0}}, **BASE})
+    assert str(err.value) == "scenario [scenario.times]: step must be a finite number > 0; got 0"
+
+
+@pytest.mark.parametrize(("times", "shown"), [([0, "1h", 24], "[0, '1h', 24]"), ([[0, 1], [2]], "[[0, 1], [2]]")])
+def test_output_times_that_are_not_numbers_are_refused_naming_the_file(times, shown):
+    """A time written with its unit, or a ragged list, is the file's error (not numpy's ValueError)."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": times}, **BASE}, file="s.toml")
+    assert str(err.value) == f"s.toml: scenario 'scenario': times must be numbers [h]; got {shown}"
+
+
+def _one_arm(**extra):
+    return {"scenario": {"model": "pk_1cmt_iv"}, **BASE, **extra}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"scenario": {"model": "pk_1cmt_iv"}, "endpoints": BASE["endpoints"]},
+            "s.toml: scenario 'scenario': no arms; give at least one Arm (a dose level and schedule)",
+        ),
+        (_one_arm(uncertainty={"n_trials": 5}), "s.toml [uncertainty]: missing key 'from'"),
+        (_one_arm(sensitivity={"arms": "a"}), "s.toml [sensitivity]: unknown key 'arms'. Did you mean 'arm'?"),
+    ],
+)
+def test_a_scenario_file_missing_a_section_or_key_says_which(data, message):
+    """No [arms] at all is the scenario's 'no arms' error; [uncertainty] needs `from`; a misspelt key of
+    [sensitivity] is named with its section."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict(data, file="s.toml")
+    assert str(err.value) == message
+
+
+def test_a_scenario_file_without_description_or_population_size_takes_the_defaults():
+    """No description: empty; [population] without n: one virtual subject (with its omega)."""
+    sc = scenario_from_dict(_one_arm(population={"omega": {"CL": 0.3}}))
+    assert sc.description == ""
+    assert sc.population.n == 1
+    assert sc.population.describe() == "1 virtual subject; log-normal IIV (omega): CL 0.3"
+
+
+def _pta_result():
+    """The typical subject (CL 2.8 L/h, V 32 L) given 10, 30 or 100 mg as a bolus: Cmax = dose / V = 0.3125, 0.9375,
+    3.125 mg/L. Targets, declared in this order: zeta Cmax >= 0.5 (first met at 30 mg), alpha >= 2 (100 mg), beta
+    >= 10 (never: dose NaN, best PTA 0)."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Target
+
+    ep = Endpoint("conc", "cmax", end=24)
+    targets = [Target(ep.name, ">=", v, "mg/L", name=n) for n, v in (("zeta", 0.5), ("alpha", 2.0), ("beta", 10.0))]
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30, 100], "mg"),
+        endpoints=[ep],
+        targets=targets,
+        times=np.linspace(0, 24, 25),
+        seed=1,
+    )
+    return pkpd.run_scenario(sc)
+
+
+def test_the_lowest_dose_table_keeps_the_targets_in_their_declared_order():
+    res = _pta_result()
+    low = res.lowest_dose(0.8)
+    assert low["target"].tolist() == ["zeta", "alpha", "beta"]
+    np.testing.assert_array_equal(low["dose"], [30.0, 100.0, np.nan])
+    assert low["probability"].tolist() == [1.0, 1.0, 0.0]
+    assert low["dose_unit"].tolist() == ["mg"] * 3
+
+
+def test_the_html_summary_of_a_scenario_result_shows_the_attainment_with_its_interval():
+    res = _pta_result()
+    html = res._repr_html_()
+    pta = html.split("<p>Probability of target attainment</p>")[1].split("</table>")[0]
+    for column in ("arm", "target", "probability", "ci_low", "ci_high"):
+        assert f"<th>{column}</th>" in pta
+    assert pta.count("</tr>") == 1 + 9  # the header, 3 arms x 3 targets
+
+
+def test_a_cluster_run_hands_over_its_client_and_counts_the_failed_simulations(monkeypatch):
+    """V = 0 for subject 2 makes conc = A/V non-finite: one failed simulation in each of the 2 arms, n_failed = 2,
+    locally and on a cluster. The spy checks that the client given reaches pkpd._parallel.map_tasks, then runs the
+    tasks locally."""
+    import pkpd
+    import pkpd._parallel as parallel
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import GivenPopulation
+
+    real = parallel.map_tasks
+    client = object()
+    seen = []
+
+    def spy(fn, payloads, **kwargs):
+        seen.append(kwargs.get("client"))
+        return real(fn, payloads, **(kwargs | {"client": None, "progress": False}))
+
+    monkeypatch.setattr(parallel, "map_tasks", spy)
+    monkeypatch.setattr(parallel, "check_client", lambda client: None)
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=GivenPopulation(params={"V": [32.0, 0.0, 32.0]}),
+        times=np.linspace(0, 24, 25),
+        settings=pkpd.SolverSettings(on_failure="mark"),
+        seed=1,
+    )
+    assert pkpd.run_scenario(sc).n_failed == 2
+    remote = pkpd.run_scenario(sc, client=client, chunk_size=2)
+    assert seen == [client]
+    assert remote.n_failed == 2
+    np.testing.assert_allclose(remote.table["value"], [10 / 32, np.nan, 10 / 32, 30 / 32, np.nan, 30 / 32])
+
+
+# ------------------------------------------------------------------------------------------------ seed 21 (issue 20)
+def test_a_target_with_an_unknown_operator_names_its_endpoint():
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import Target
+
+    with pytest.raises(PkpdError) as err:
+        Target("conc_Cmax_to_24", "=>", 3.0)
+    assert str(err.value) == "target on 'conc_Cmax_to_24': op must be one of >=, >, <=, <; got '=>'. Did you mean '>='?"
+
+
+def test_the_result_table_is_tidy_with_one_row_per_arm_subject_and_endpoint():
+    """Documented columns ``arm, ID, endpoint, value, unit``; IDs 1..n in each arm; Cmax = dose / V (V 32 L)."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=pkpd.LogNormalPopulation(2),
+        times=np.linspace(0, 24, 25),
+        seed=1,
+    )
+    table = pkpd.run_scenario(sc).table
+    assert table.columns.tolist() == ["arm", "ID", "endpoint", "value", "unit"]
+    assert table["ID"].tolist() == [1, 2, 1, 2]
+    assert table["arm"].tolist() == ["d: 10 mg", "d: 10 mg", "d: 30 mg", "d: 30 mg"]
+    np.testing.assert_allclose(table["value"], [10 / 32, 10 / 32, 30 / 32, 30 / 32], rtol=1e-9)
+
+
+def test_a_run_under_parameter_uncertainty_uses_the_seed_it_is_given():
+    """Draws of CL all at its model value (2.8 L/h): no uncertainty, so the nominal run equals the run without
+    uncertainty at the same seed (the population's draws depend on it: omega V 0.2)."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=pkpd.LogNormalPopulation(4, omega={"V": 0.2}),
+        times=np.linspace(0, 24, 25),
+    )
+    res = pkpd.run_scenario(sc, seed=7, uncertainty={"CL": np.full(3, 2.8)}, n_trials=2)
+    plain = pkpd.run_scenario(sc, seed=7)
+    assert res.table.equals(plain.table)
+    assert not res.table.equals(pkpd.run_scenario(sc, seed=8).table)
+
+
+def test_the_time_course_of_an_arm_whose_simulations_all_failed_is_nan_without_a_numpy_warning():
+    """V = 0 for both subjects: every simulation fails (on_failure="mark"); the arm's percentile curves are NaN and
+    no 'All-NaN slice' RuntimeWarning reaches the user."""
+    import warnings
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import GivenPopulation
+
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=GivenPopulation(params={"V": [0.0, 0.0]}),
+        times=np.linspace(0, 24, 5),
+        settings=pkpd.SolverSettings(on_failure="mark"),
+        seed=1,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = pkpd.run_scenario(sc)
+    assert [w for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    assert res.n_failed == 4
+    for arm in ("d: 10 mg", "d: 30 mg"):
+        assert res.time_course[arm]["conc"].shape == (3, 5) and np.isnan(res.time_course[arm]["conc"]).all()
+
+
+def test_each_arms_median_time_to_event_is_taken_from_its_own_subjects():
+    """Hazard h0 + h1 A / A50 (h0 0.1/h, h1 0.05/h, A50 10 mg, A = D exp(-0.1 t)): untreated, S = exp(-0.1 t) and the
+    median is ln 2 / 0.1 = 6.93 h; after 50 mg, H(t) = 0.1 t + 2.5 (1 - exp(-0.1 t)) = ln 2 (solved by brentq)."""
+    from pathlib import Path
+
+    from scipy.optimize import brentq
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(
+        model,
+        arms=[Arm("control", control=True), Arm("high", dose=pkpd.Dose(50, "mg"))],
+        times=np.linspace(0, 24, 2401),
+        params={"h0": 0.1, "h1": 0.05},
+        population=LogNormalPopulation(3),
+        endpoints=[Endpoint("event", "median_time_to_event", end=24)],
+    )
+    clinical = run_scenario(sc, seed=1).clinical.set_index("arm")["value"]
+    dosed = brentq(lambda t: 0.1 * t + 2.5 * (1 - np.exp(-0.1 * t)) - np.log(2), 0.0, 24.0)
+    assert clinical["control"] == pytest.approx(np.log(2) / 0.1, rel=1e-5)
+    assert clinical["high"] == pytest.approx(dosed, rel=1e-5)
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_a_scenario_keeps_its_own_read_only_copy_of_the_output_times(as_array):
+    """Times given as a list or a float array: the scenario holds its own read-only float array, so changing the
+    caller's list or array afterwards does not change the scenario's grid (an array was kept as a view of the
+    caller's, which then moved the checked grid: [0, -5, 24])."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    times = np.array([0.0, 12.0, 24.0]) if as_array else [0, 12, 24]
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        times=times,
+    )
+    times[1] = -5.0
+    assert isinstance(sc.times, np.ndarray) and sc.times.dtype == float and not sc.times.flags.writeable
+    assert sc.times.tolist() == [0.0, 12.0, 24.0]
+
+
+def test_an_emax_curve_at_an_enormous_dose_is_its_plateau_without_a_numpy_warning():
+    """(D / ED50)^h overflows to inf at D = 1e300 (h 2): the fraction is 1 (inf / (1 + inf) is read as 1), so the
+    prediction is E0 + Emax, without an 'invalid value' RuntimeWarning."""
+    import warnings
+
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.array([0.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 300.0])
+    fit = fit_dose_response(doses, 2.0 + 10.0 * doses**2 / (30.0**2 + doses**2), sigmoid=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        plateau = fit.predict(np.array([1e300]))
+    assert plateau[0] == pytest.approx(fit.e0 + fit.emax, rel=1e-12)
+
+
+def test_a_schedule_with_too_few_dose_levels_does_not_stop_the_fits_of_the_others():
+    """A single-dose schedule with 2 levels (fewer than MIN_DOSE_LEVELS = 3: no fit), then a 3-dose schedule with
+    3 levels: the table has the second schedule's fit."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import MIN_DOSE_LEVELS
+
+    assert MIN_DOSE_LEVELS == 3
+    once = pkpd.dose_ranging_arms("once", [10, 30], "mg")
+    thrice = pkpd.dose_ranging_arms("thrice", [10, 30, 100], "mg", count=3, interval=24)
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=once + thrice,
+        endpoints=[Endpoint("conc", "auc", end=72)],
+        times=np.linspace(0, 72, 73),
+        seed=1,
+    )
+    res = pkpd.run_scenario(sc)
+    assert res.dose_response["group"].tolist() == [res.groups[thrice[0].name]]
+    assert res.groups[once[0].name] != res.groups[thrice[0].name]

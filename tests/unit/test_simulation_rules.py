@@ -171,3 +171,88 @@ def test_changes_of_one_parameter_at_one_time_keep_their_given_order_in_a_long_r
     exposure = cl * np.minimum(times, 1.0) + 2.9 * np.clip(times - 1.0, 0.0, 1.0) + 2.8 * np.maximum(times - 2.0, 0)
     expected = 100 / v * np.exp(-exposure / v) * pkpd.units.convert("mg/L", sim.units["conc"])
     np.testing.assert_allclose(sim["conc"][0], expected, rtol=1e-6)
+
+
+def test_the_html_summary_gives_each_outputs_median_at_the_first_time_its_peak_and_at_the_last_time():
+    """Three oral subjects (ka 4, 0.5, 1.5 1/h; CL 8, 1, 2.8 L/h; V 32 L; 100 mg): the closed form
+    C = D ka / (V (ka - k)) (exp(-k t) - exp(-ka t)), k = CL/V; the table's cells are numpy's median over the
+    subjects at the first time, the largest of those medians over the times, and the median at the last time.
+    The median of the subjects' own peaks, 2.535 mg/L, is another number: the column says "peak of the median"
+    (it said "median peak", which reads as the median of the peaks), and the others give their times."""
+    oral = pkpd.load_model("pk_1cmt_oral")
+    times = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 24.0])
+    ka, cl = np.array([4.0, 0.5, 1.5]), np.array([8.0, 1.0, 2.8])
+    sim = pkpd.simulate(oral, Regimen.single(Dose(100, "mg")), times, params={"ka": ka, "CL": cl})
+    k = (cl / 32.0)[:, None]
+    conc = 100 * ka[:, None] / (32.0 * (ka[:, None] - k)) * (np.exp(-k * times) - np.exp(-ka[:, None] * times))
+    np.testing.assert_allclose(sim["conc"], conc, rtol=1e-9)
+    median = np.median(conc, axis=0)
+    cells = "".join(f"<td>{x:.4g}</td>" for x in (median[0], median.max(), median[-1]))
+    row = f"<tr><td>conc</td><td>mg/L</td>{cells}</tr>"
+    assert row == "<tr><td>conc</td><td>mg/L</td><td>1.609</td><td>2.33</td><td>0.4064</td></tr>"
+    html = sim._repr_html_()
+    assert html == (
+        "<div><b>Simulation</b> of pk_1cmt_oral v1.0: 3 subject(s), 6 times from 0.5 to 24 h<table><tr><th>output</th>"
+        "<th>unit</th><th>median at 0.5 h</th><th>peak of the median</th><th>median at 24 h</th></tr>"
+        f"{row}</table></div>"
+    )
+
+
+def test_a_result_over_the_limit_is_refused_before_the_doses_are_laid_out(monkeypatch):
+    """simulate refuses a too-large result before building anything per subject and dose (documented: "before
+    anything is allocated"), not only when the solver allocates its arrays: with 2 columns (1 state, 1 output) of
+    3 x 10 doubles and the 10 times twice, 640 bytes, a limit of 500 bytes stops it before the event table."""
+    from pkpd import simulation
+
+    def no_events(*args, **kwargs):
+        raise AssertionError("the event table was built for a result that is refused")
+
+    monkeypatch.setattr(simulation, "build_events", no_events)
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(
+            IV, Regimen.single(Dose(100, "mg")), np.arange(10.0), params={"CL": [1.0, 2.0, 3.0]}, max_memory_gb=500e-9
+        )
+    assert str(err.value).startswith(
+        "this simulation would need 6.4e-07 GB for its results (3 subject(s) x 10 times "
+        "x 2 states/outputs), more than the limit of 5e-07 GB"
+    )
+
+
+def test_the_default_memory_limit_is_consulted_from_256_mib_on(monkeypatch):
+    """Without a limit, results under 2**28 bytes (256 MiB) are not checked; from 2**28 on the default limit (half
+    the available memory) applies. 6 subjects x 2**22 times x 1 column: 8 * 6 * 2**22 + 16 * 2**22 = 2**28 bytes
+    exactly; one time fewer is 64 bytes under. Available memory set to 400 MB: limit 200 MB."""
+    from pkpd import simulation
+
+    monkeypatch.delenv("PKPD_MAX_MEMORY_GB", raising=False)
+    monkeypatch.setattr(simulation, "_available_bytes", lambda: 4e8)
+    simulation.check_result_size(6, 2**22 - 1, 1)
+    with pytest.raises(PkpdError, match=r"^this simulation would need 0\.268 GB .* more than the limit of 0\.2 GB"):
+        simulation.check_result_size(6, 2**22, 1)
+
+
+def test_without_proc_meminfo_the_available_memory_is_the_physical_memory(monkeypatch):
+    """Where /proc/meminfo cannot be read (not Linux), the memory is page size x number of pages (POSIX sysconf):
+    4096 bytes x 1000 pages here."""
+    import builtins
+    import os
+
+    from pkpd import simulation
+
+    real_open = builtins.open
+
+    def no_meminfo(path, *args, **kwargs):
+        if str(path) == "/proc/meminfo":
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_meminfo)
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 1000}[name])
+    assert simulation._available_bytes() == 4096.0 * 1000
+
+
+def test_a_change_time_that_is_missing_is_refused_with_the_changes_error():
+    """None is not a time: the error of changes= (not numpy's TypeError) names the parameter."""
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 4.0], changes={"CL": ([2.0, None], [5.0, 6.0])})
+    assert str(err.value) == "changes['CL']: times must be numbers (inf for unused) and values finite"
