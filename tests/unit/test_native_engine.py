@@ -84,6 +84,21 @@ def test_rodas4_and_the_stiffness_switch_agree():
     assert_same(a, b)
 
 
+def test_rodas4_lands_on_doses_between_output_times_in_both_engines():
+    # a dose at a time that is no output time ends an integration segment there: Rodas4 must clip its last step to
+    # the segment's end in both engines (the state at the dose), and agree with Tsit5's solution to its tolerance
+    model = pkpd.load_model("tmdd")
+    regimen = pkpd.Regimen.at([0.0, 100.5, 301.3], pkpd.Dose(700, "mg"))
+    times = np.arange(0.0, 481.0, 4.0)
+    settings = pkpd.SolverSettings(method="rodas4", rtol=1e-8, atol=1e-10)
+    a, b = both(model, regimen, times, settings=settings)
+    assert_same(a, b)
+    ref = pkpd.simulate(model, regimen, times, settings=pkpd.SolverSettings(method="tsit5", rtol=1e-10,
+                                                                           atol=1e-12, max_steps=10**6))
+    for name in a.outputs:
+        assert_agree(a.outputs[name], ref.outputs[name], f"output {name} against Tsit5", rtol=1e-4, floor=1e-6)
+
+
 def test_a_large_model_with_a_finite_difference_jacobian_agrees():
     # 16 states (> 12): the Jacobian is taken by finite differences, in both engines
     from pkpd.model import Model, Output, Parameter, State
