@@ -406,7 +406,8 @@ def simulate(
     check_result_size(n, t.size, len(m.states) * bool(states) + len(m.outputs) * bool(outputs), limit)
     explicit_covs = set(covariates or {})
     q = cm.build_q(param_values, cov_values)
-    y0 = cm.initial_state(q)
+    with np.errstate(all="ignore"):  # a non-finite initial value is checked below, naming its subject
+        y0 = cm.initial_state(q)
     if not np.all(np.isfinite(y0)):
         bad = int(np.argwhere(~np.isfinite(y0))[0][0])
         raise SimulationError("initial values are not finite; check the parameters of this subject",

@@ -256,3 +256,63 @@ def test_a_change_time_that_is_missing_is_refused_with_the_changes_error():
     with pytest.raises(PkpdError) as err:
         pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 4.0], changes={"CL": ([2.0, None], [5.0, 6.0])})
     assert str(err.value) == "changes['CL']: times must be numbers (inf for unused) and values finite"
+
+
+# ---- from the independent seed-22 sample of the mutation audit (issue 20) ----------------------------------------
+def test_a_table_of_exactly_the_large_table_limit_does_not_warn(monkeypatch):
+    """to_dataframe warns *above* LARGE_TABLE_ROWS rows: 2 subjects x 3 times x 1 output = 6 rows is quiet at a
+    limit of 6 and warns at 5."""
+    import warnings
+
+    from pkpd import simulation
+    from pkpd.errors import LargeTableWarning
+
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 2.0, 4.0], params={"CL": np.array([1.0, 2.0])})
+    monkeypatch.setattr(simulation, "LARGE_TABLE_ROWS", 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LargeTableWarning)
+        assert len(sim.to_dataframe()) == 6
+    monkeypatch.setattr(simulation, "LARGE_TABLE_ROWS", 5)
+    with pytest.warns(LargeTableWarning, match=r"^to_dataframe: the table will have 6 rows \(2 subjects x 3 times"):
+        sim.to_dataframe()
+
+
+def test_an_initial_state_that_is_not_finite_names_the_subject():
+    """initial = B0 / D with D = 0 for the second subject only: a SimulationError naming subject 2 (not numpy's)."""
+    from pkpd.errors import SimulationError
+    from pkpd.model import Model, Output, Parameter, State
+
+    model = Model(name="ratio", time_unit="h",
+                  parameters=(Parameter("B0", 10.0, "mg", (0.0, 100.0)), Parameter("D", 1.0, "1", (0.0, 10.0)),
+                              Parameter("k", 0.1, "1/h", (0.0, 10.0))),
+                  states=(State("A", "mg", initial="B0 / D", ddt="-k * A"),), outputs=(Output("amount", "A", "mg"),))
+    with pytest.raises(SimulationError) as info:
+        pkpd.simulate(model, None, [1.0], params={"D": np.array([1.0, 0.0, 2.0])})
+    assert str(info.value).startswith("subject 2")
+    assert "initial values are not finite; check the parameters of this subject" in str(info.value)
+
+
+def test_a_simulation_keeps_the_outputs_labels_for_its_plots():
+    """Outputs with a label (msc_biodistribution) keep it in Simulation.labels; outputs without one are absent."""
+    model = pkpd.load_model("msc_biodistribution")
+    sim = pkpd.simulate(model, Regimen.single(Dose(1e6, "cell")), [1.0])
+    expected = {o.name: o.label for o in model.outputs if o.label}
+    assert expected and sim.labels == expected
+    assert sim.labels[next(o.name for o in model.outputs if o.label == "Viable MSCs, lung")] == "Viable MSCs, lung"
+
+
+def test_inconsistent_numbers_of_subjects_name_each_source():
+    with pytest.raises(PkpdError) as info:
+        pkpd.simulate(IV, [Regimen.single(Dose(100, "mg"))] * 3, [1.0], params={"CL": np.array([1.0, 2.0])})
+    assert str(info.value) == "inconsistent number of subjects: params give 2, regimens give 3"
+
+
+def test_a_modelled_duration_that_is_not_positive_names_its_value():
+    """MODE 2 with DUR2 = 0 for one subject of three: the error gives the bad duration (0), not an IndexError."""
+    from pkpd.dosing import Infusion
+    from pkpd.errors import DosingError
+
+    regimen = Regimen([Infusion(0, Dose(50, "mg"), modelled="duration", target="central")])
+    with pytest.raises(DosingError) as info:
+        pkpd.simulate(ORAL, regimen, [1.0], covariates={"MODE": 2.0, "DUR2": np.array([2.0, 0.0, 3.0])})
+    assert str(info.value).endswith("duration must be > 0 and finite; got 0")
