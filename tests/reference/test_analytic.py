@@ -117,6 +117,28 @@ def test_rodas4_matches_analytic_too(oral):
     assert rel_err(sim.outputs["conc"][0], ref, floor=1e-6) < 1e-6
 
 
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_rodas4_pivots_on_a_strongly_coupled_model(backend):
+    # dA/dt = -k A, dB/dt = K A - k B with K = 1e4: the Rosenbrock matrix I/(h gamma) - J has |K| below its diagonal
+    # in column 0, above the diagonal entry once h gamma > 1/(K - ...): the LU factorisation must swap rows (partial
+    # pivoting), which models with weak coupling (the oral model above) never need. B = K A0 t e^{-kt}.
+    from pkpd.compile import default_engine
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    if backend == "native" and default_engine() != "native":
+        pytest.skip("no C compiler: the native engine is not available")
+    k, K = 0.1, 1e4
+    model = Model(name="coupled", time_unit="h",
+                  parameters=(Parameter("k", k, "1/h", (0.0, 10.0)), Parameter("K", K, "1/h", (0.0, 1e6))),
+                  states=(State("A", "mg", initial="0", ddt="-k * A"),
+                          State("B", "mg", initial="0", ddt="K * A - k * B")),
+                  outputs=(Output("amount_B", "B", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg"),))
+    t = np.linspace(0.0, 48.0, 25)
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), t,
+                        settings=pkpd.SolverSettings(method="rodas4"), backend=backend)
+    assert rel_err(sim.outputs["amount_B"][0], K * t * np.exp(-k * t), floor=1e-6) < 1e-6
+
+
 def test_dose_into_second_target(oral):
     CL, V = oral.parameter("CL").value, oral.parameter("V").value
     t = np.linspace(0, 24, 25)
