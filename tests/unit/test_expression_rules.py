@@ -339,3 +339,56 @@ def test_hill_by_hand():
 def test_a_name_without_a_value_is_reported():
     with pytest.raises(ex.ExpressionError, match=r"^no value for name 'k'$"):
         ex.evaluate(ex.parse("x * k"), {"x": 1.0})
+
+
+# ---------------------------------------------------------------------------------------------------- derivatives
+def central(tree, env: dict, name: str, h: float = 1e-6) -> float:
+    hi = float(ex.evaluate(tree, env | {name: env[name] + h}))
+    lo = float(ex.evaluate(tree, env | {name: env[name] - h}))
+    return (hi - lo) / (2 * h)
+
+
+@pytest.mark.parametrize(
+    "text,env,name,want",
+    [
+        # worked out by hand; each point away from a kink, where central differences agree
+        ("abs(x * x - 2)", {"x": 1.0}, "x", -2.0),  # inside negative: -(2x)
+        ("abs(x * x - 2)", {"x": 2.0}, "x", 4.0),
+        ("abs(3 - x)", {"x": 5.0}, "x", 1.0),
+        ("log10(x * x)", {"x": 2.0}, "x", 1.0 / math.log(10.0)),  # 2x / (x^2 ln 10)
+        ("log10(3 * x)", {"x": 0.5}, "x", 1.0 / (0.5 * math.log(10.0))),
+        ("min(x * x, 3 * x)", {"x": 1.0}, "x", 2.0),  # x^2 < 3x: the first argument is active
+        ("min(x * x, 3 * x)", {"x": 4.0}, "x", 3.0),
+        ("min(3 * x, x * x)", {"x": 1.0}, "x", 2.0),
+        ("max(x * x, 3 * x)", {"x": 1.0}, "x", 3.0),
+        ("max(x * x, 3 * x)", {"x": 4.0}, "x", 8.0),
+        ("max(3 * x, x * x)", {"x": 4.0}, "x", 8.0),
+        ("min(a, 5 * x)", {"a": 1.0, "x": 2.0}, "x", 0.0),
+        ("min(a, 5 * x)", {"a": 1.0, "x": 0.1}, "x", 5.0),
+        ("ifelse(x < 2, x * x, 3 * x)", {"x": 1.0}, "x", 2.0),
+        ("ifelse(x < 2, x * x, 3 * x)", {"x": 3.0}, "x", 3.0),
+        ("ifelse(y < 2, x * x, 3 * x)", {"x": 5.0, "y": 1.0}, "x", 10.0),
+        ("ifelse(y < 2, x * x, 3 * x)", {"x": 5.0, "y": 3.0}, "x", 3.0),
+        ("ifelse(y < 2, x * x, 3 * x)", {"x": 5.0, "y": 1.0}, "y", 0.0),
+        ("hill(x, 2, 3)", {"x": 1.0}, "x", 3 * 8 / 81),  # n x50^n x^(n-1) / (x50^n + x^n)^2
+        ("hill(1, x, 3)", {"x": 2.0}, "x", -3 * 4 / 81),  # -n x^(n-1) / (x^n + 1)^2
+        ("hill(x, 2, 3)", {"x": 0.5}, "x", 24 * 0.25 / 8.125**2),  # 24 x^2 / (8 + x^3)^2, between the clip and 1
+        ("hill(x, 2, 3)", {"x": -1.0}, "x", 0.0),  # clipped at 0: flat
+    ],
+)
+def test_derivatives_of_every_function_by_hand_and_by_central_differences(text, env, name, want):
+    tree = ex.parse(text)
+    got = float(ex.evaluate(ex.differentiate(tree, name), env))
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert got == pytest.approx(central(tree, env, name), rel=1e-6, abs=1e-9)
+
+
+def test_derivatives_at_a_kink_take_the_first_argument_or_the_right_side():
+    # the convention of differentiate at a tie: min/max the first argument's derivative, abs the right derivative
+    # (sign of x >= 0): a Newton iteration only needs one of the one-sided derivatives
+    at = {"x": 1.0, "y": 1.0}
+    for func in ("min", "max"):
+        tree = ex.parse(f"{func}(2 * x, 2 * y)")
+        assert float(ex.evaluate(ex.differentiate(tree, "x"), at)) == 2.0
+        assert float(ex.evaluate(ex.differentiate(tree, "y"), at)) == 0.0
+    assert float(ex.evaluate(ex.differentiate(ex.parse("abs(3 * x)"), "x"), {"x": 0.0})) == 3.0
