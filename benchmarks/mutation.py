@@ -89,7 +89,8 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_expressions.py", "tests/properties/test_expression_allow_list.py",
         "tests/properties/test_expression_properties.py", "tests/unit/test_c_printing.py",
         "tests/unit/test_expression_printing.py", "tests/unit/test_units.py",
-        "tests/reference/test_unit_conversion.py", "tests/reference/test_time_dependent_rhs.py")),
+        "tests/reference/test_unit_conversion.py", "tests/reference/test_time_dependent_rhs.py",
+        "tests/unit/test_expression_rules.py")),
     "units": Spec(("pkpd/units.py",), (
         "tests/unit/test_units.py", "tests/reference/test_unit_conversion.py", "tests/unit/test_expressions.py",
         "tests/unit/test_bad_input.py", "tests/reference/test_analytic.py", "tests/unit/test_metrics.py"),

@@ -359,8 +359,10 @@ def _c_call(func: str, args: list[str]) -> str:
 
 # ---------------------------------------------------------------------------------------------------------- evaluate
 def _hill(x, x50, n):
-    xn = x**n
-    return xn / (x50**n + xn)
+    # np.power, not **: for Python-float constants ** gives a complex number where numpy and the compiled engines
+    # give NaN (a negative x50 to a fractional n)
+    xn = np.power(x, n)
+    return xn / (np.power(x50, n) + xn)
 
 
 _NUMPY_FUNCS = {
