@@ -92,8 +92,7 @@ def test_finite_difference_predictions_flag_only_the_subjects_whose_initial_stat
 
 
 # an IV bolus model whose concentration has an additive baseline BASE, typical value exactly 0
-BASELINE = model_from_dict(
-    tomllib.loads("""
+BASELINE_TOML = """
 [model]
 name = "iv_with_baseline"
 time_unit = "h"
@@ -116,8 +115,8 @@ unit = "mg/L"
 [doses.iv]
 target = "central"
 unit = "mg"
-""")
-)
+"""
+BASELINE = model_from_dict(tomllib.loads(BASELINE_TOML))
 
 
 @pytest.mark.skipif(
@@ -276,3 +275,62 @@ def test_a_population_fit_says_which_engine_computed_it_and_why_not_the_compiled
     slow = pkpd.fit_population("wang2007", WANG, **kw)
     assert slow.engine == "finite differences: no C compiler (or PKPD_ENGINE=numba)"
     assert slow.objective == pytest.approx(fast.objective, abs=1e-4)
+
+
+def _baseline_study(seed: int = 2) -> pd.DataFrame:
+    """Six subjects of BASELINE, GRP 1 for subjects 1-3 (their baseline 1.5 times the others')."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(1, 7):
+        grp = float(i <= 3)
+        cl, base = 2.8 * np.exp(0.3 * rng.standard_normal()), 0.5 * (1 + 0.5 * grp) + 0.2 * rng.standard_normal()
+        rows.append(dict(ID=i, TIME=0.0, DV=np.nan, AMT=100.0, EVID=1, AMTU="mg", GRP=grp))
+        for t in (1.0, 2.0, 4.0, 8.0, 12.0):
+            dv = 100 / 32 * np.exp(-cl / 32 * t) + base + 0.1 * rng.standard_normal()
+            rows.append(dict(ID=i, TIME=t, DV=dv, AMT=0.0, EVID=0, AMTU="mg", GRP=grp))
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.skipif(
+    not __import__("pkpd.estimation._compiled", fromlist=["available"]).available(),
+    reason="the compiled inner problem needs a C compiler",
+)
+def test_compiled_gradient_by_a_natural_scale_typical_value_with_an_indicator_effect():
+    """BASE (no bounds, so estimated on the natural scale) times the indicator factor 1 + b [GRP > 0.5], b = 0.4:
+    the compiled FOCE-I gradient of the OFV by BASE's typical value carries the factor (1.4 for GRP 1, 1 for GRP 0)
+    and equals central differences (h = 1e-5) of the compiled objective itself, as does the one by b."""
+    model = model_from_dict(
+        tomllib.loads(
+            BASELINE_TOML.replace('name = "iv_with_baseline"', 'name = "iv_with_baseline_grp"')
+            + '[covariates.GRP]\nunit = "1"\nvalue = 0\n'
+        )
+    )
+    data = _baseline_study()
+    iiv = IIV({"CL": 0.09, "BASE": 0.04}, distribution={"CL": "lognormal", "BASE": "normal"})
+    effect = pkpd.CovariateEffect(parameter="BASE", kind="indicator", condition="GRP > 0.5", value=0.4)
+    *_, layout, prob = _setup(
+        model,
+        data,
+        iiv,
+        pkpd.Additive(sd=0.1),
+        "focei",
+        None,
+        None,
+        pkpd.SolverSettings(rtol=1e-10, atol=1e-12),
+        {"BASE": 0.5},
+        effects=[effect],
+    )
+    engine = _objective_engine(prob, layout)
+    assert engine is not None
+    k = list(layout.theta_names).index("BASE")
+    assert not layout.theta_log[k] and layout.x0[k] == 0.5
+    x = layout.x0.copy()
+    grad = engine.evaluate(x, None).gradient.sum(axis=0)
+    e = x.size - 1  # the coefficient b, the last internal parameter
+    assert x[e] == pytest.approx(0.4)
+    for j in (k, e):
+        h = np.zeros_like(x)
+        h[j] = 1e-5
+        up = engine.evaluate(x + h, None, gradient=False).ofv.sum()
+        down = engine.evaluate(x - h, None, gradient=False).ofv.sum()
+        assert grad[j] == pytest.approx((up - down) / 2e-5, rel=1e-4, abs=1e-4)
