@@ -334,3 +334,45 @@ def test_compiled_gradient_by_a_natural_scale_typical_value_with_an_indicator_ef
         up = engine.evaluate(x + h, None, gradient=False).ofv.sum()
         down = engine.evaluate(x - h, None, gradient=False).ofv.sum()
         assert grad[j] == pytest.approx((up - down) / 2e-5, rel=1e-4, abs=1e-4)
+
+
+def test_endpoint_records_count_as_observations_in_n_obs_and_bic():
+    """Joint PK + time-to-event data (tests/data/models/endpoints_exposure.toml): 4 subjects, conc at 1, 6, 24 h and
+    one event record each (event or censoring at 48 h), so n_obs = 4 x 3 + 4 = 16, and BIC = -2LL + k log 16 with
+    k = 4 typical values + 2 variances + 1 residual sigma = 7 (Laplace at fixed values, maxeval=0)."""
+    import math
+
+    model = pkpd.load_model(DATA / "models" / "endpoints_exposure.toml")
+    rng = np.random.default_rng(3)
+    true = {"k": 0.1, "V": 10.0, "h0": 0.01, "h1": 0.005}
+    sim = pkpd.simulate(
+        model,
+        pkpd.Regimen.single(pkpd.Dose(100.0, "mg")),
+        [0.0, 48.0],
+        params={k: np.full(4, v) for k, v in true.items()},
+        seed=3,
+        outcomes=["event"],
+    )
+    conc = [
+        {"ID": i, "TIME": t, "EVID": 0, "MDV": 0.0, "AMT": 0.0, "AMTU": ".", "CMT": ".", "RATE": 0.0, "X": 0.0}
+        | {"DV": 10.0 * np.exp(-0.1 * t + 0.15 * rng.standard_normal()), "DVID": "conc"}
+        for i in range(1, 5)
+        for t in (1.0, 6.0, 24.0)
+    ]
+    data = pd.concat([sim.to_dataframe(layout="nonmem"), pd.DataFrame(conc)], ignore_index=True)
+    data = data.sort_values(["ID", "TIME"], kind="stable").reset_index(drop=True)
+    assert int((data.EVID == 0).sum()) == 16 and int((data.DVID == "event").sum()) == 4
+    fit = pkpd.fit_population(
+        model,
+        data,
+        iiv={"k": 0.09, "V": 0.04},
+        error={"conc": pkpd.LogNormal(sigma=0.15)},
+        method="laplace",
+        estimate=["k", "V", "h0", "h1"],
+        init=true,
+        maxeval=0,
+        covariance=None,
+    )
+    assert fit.n_obs == 16 and np.isfinite(fit.minus2ll)
+    assert fit.bic == pytest.approx(fit.minus2ll + 7 * math.log(16), rel=1e-12)
+    assert fit.aic == pytest.approx(fit.minus2ll + 2 * 7, rel=1e-12)
