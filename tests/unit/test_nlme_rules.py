@@ -376,3 +376,36 @@ def test_endpoint_records_count_as_observations_in_n_obs_and_bic():
     assert fit.n_obs == 16 and np.isfinite(fit.minus2ll)
     assert fit.bic == pytest.approx(fit.minus2ll + 7 * math.log(16), rel=1e-12)
     assert fit.aic == pytest.approx(fit.minus2ll + 2 * 7, rel=1e-12)
+
+
+def test_a_covariate_coefficient_is_reported_dimensionless():
+    """BASELINE with an indicator effect on BASE (BASE = theta (1 + b [GRP > 0.5])): b is a ratio, unit "1", and
+    every row of the parameter table has its unit: the typical values their model units, the variance of the
+    log-normal CL "1", that of the normal BASE (mg/L)^2, the additive sd mg/L."""
+    model = model_from_dict(
+        tomllib.loads(
+            BASELINE_TOML.replace('name = "iv_with_baseline"', 'name = "iv_with_baseline_grp"')
+            + '[covariates.GRP]\nunit = "1"\nvalue = 0\n'
+        )
+    )
+    iiv = IIV({"CL": 0.09, "BASE": 0.04}, distribution={"CL": "lognormal", "BASE": "normal"})
+    fit = pkpd.fit_population(
+        model,
+        _baseline_study(),
+        iiv=iiv,
+        error=pkpd.Additive(sd=0.1),
+        estimate=["CL", "BASE"],
+        init={"BASE": 0.5},
+        covariates=[pkpd.CovariateEffect(parameter="BASE", kind="indicator", condition="GRP > 0.5", value=0.4)],
+        maxeval=0,
+        covariance=None,
+    )
+    assert fit.units == {
+        "CL": "L/h",
+        "BASE": "mg/L",
+        "omega2_CL": "1",
+        "omega2_BASE": "(mg/L)*(mg/L)",
+        "sd": "mg/L",
+        "[GRP > 0.5]_on_BASE": "1",
+    }
+    assert list(fit.parameter_table()["unit"]) == list(fit.units.values())
