@@ -409,3 +409,36 @@ def test_a_covariate_coefficient_is_reported_dimensionless():
         "[GRP > 0.5]_on_BASE": "1",
     }
     assert list(fit.parameter_table()["unit"]) == list(fit.units.values())
+
+
+def test_record_by_record_predictions_of_a_failed_subject_are_nan_at_its_observations():
+    """DECAY with a reset (EVID 3) at 3 h, so the finite-difference engine simulates record by record: subject 2
+    (three observations, the fourth slot padding) with D = 0 (initial state inf) cannot be solved, and its observed
+    predictions are NaN, never a silent 0; with finite parameters both subjects follow the closed form
+    B0 / D exp(-K t), restarted at the reset."""
+    rows = []
+    for i, records in (
+        (1, ((0.0, 0), (2.0, 0), (3.0, 3), (4.0, 0), (6.0, 0))),
+        (2, ((0.0, 0), (2.0, 0), (3.0, 3), (4.0, 0))),
+    ):
+        rows += [dict(ID=i, TIME=t, DV=np.nan if ev else 1.0, EVID=ev, AMT=0.0) for t, ev in records]
+    *_, prob = _setup(
+        DECAY,
+        pd.DataFrame(rows),
+        {"K": 0.1},
+        {"amount": pkpd.Additive(sd=0.1)},
+        "foce",
+        None,
+        None,
+        pkpd.SolverSettings(rtol=1e-10, atol=1e-12),
+        None,
+    )
+    assert prob.data.records is not None
+    np.testing.assert_array_equal(prob.mask, [[True] * 4, [True, True, True, False]])
+    good = np.array([[[10.0, 2.0, 0.3], [6.0, 4.0, 0.5]]])
+    F = prob.predict(good)
+    for i, (b0, d, k) in enumerate(good[0]):
+        expected = b0 / d * np.exp(-k * np.array([0.0, 2.0, 1.0, 3.0]))
+        np.testing.assert_allclose(F[0, i, : 4 - i], expected[: 4 - i], rtol=1e-7)
+    failed = prob.predict(np.array([[[10.0, 2.0, 0.3], [10.0, 0.0, 0.3]]]))
+    assert np.all(np.isnan(failed[0, 1, :3]))
