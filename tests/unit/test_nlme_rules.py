@@ -442,3 +442,26 @@ def test_record_by_record_predictions_of_a_failed_subject_are_nan_at_its_observa
         np.testing.assert_allclose(F[0, i, : 4 - i], expected[: 4 - i], rtol=1e-7)
     failed = prob.predict(np.array([[[10.0, 2.0, 0.3], [10.0, 0.0, 0.3]]]))
     assert np.all(np.isnan(failed[0, 1, :3]))
+
+
+def test_an_fo_fit_says_which_r_matrix_its_covariance_used():
+    """Wang 2007 by FO on the compiled engine, sandwich covariance: r_matrix="observed" takes R from central
+    differences of the analytic gradient, r_matrix="expected" from the FO objective's closed-form expected
+    information, and the covariance message says which, in full. Both are estimates of the same information, so
+    the SEs agree to 25 %."""
+    import pkpd.estimation._compiled as compiled
+
+    if not compiled.available():
+        pytest.skip("the expected information of FO needs the compiled engine")
+    kw = dict(iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="fo")
+    observed = pkpd.fit_population("wang2007", WANG, r_matrix="observed", **kw)
+    expected = pkpd.fit_population("wang2007", WANG, r_matrix="expected", **kw)
+    assert observed.covariance_message == (
+        "sandwich R^-1 S R^-1; R: the observed Hessian (central differences of the analytic gradient)"
+    )
+    assert expected.covariance_message == (
+        "sandwich R^-1 S R^-1; R: the expected information of the FO objective (closed form)"
+    )
+    se_o, se_e = (f.parameters.set_index("name")["se"] for f in (observed, expected))
+    assert np.all(np.isfinite(se_o)) and np.all(se_o > 0)
+    np.testing.assert_allclose(se_o, se_e, rtol=0.25)
