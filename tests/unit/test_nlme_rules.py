@@ -465,3 +465,46 @@ def test_an_fo_fit_says_which_r_matrix_its_covariance_used():
     se_o, se_e = (f.parameters.set_index("name")["se"] for f in (observed, expected))
     assert np.all(np.isfinite(se_o)) and np.all(se_o > 0)
     np.testing.assert_allclose(se_o, se_e, rtol=0.25)
+
+
+def test_saem_linearises_with_focei_on_uncensored_continuous_data():
+    """A short SAEM fit of Wang 2007 (additive error, no BLQ, no endpoint records): its covariance comes from
+    FOCE-I at the SAEM estimates (the message says so), i.e. the sandwich covariance of a FOCE-I problem set up
+    at those estimates gives the same standard errors, and a Laplace one (the method for censored data or
+    endpoint records) different ones."""
+    from pkpd.estimation.population_fit import _covariance_step, _FiniteDifferenceRun, _GradientRun
+    from pkpd.saem import SaemSettings
+
+    error = pkpd.Additive(sd=0.3)
+    fit = pkpd.fit_population(
+        "wang2007",
+        WANG,
+        iiv={"ke": 0.04},
+        error=error,
+        method="saem",
+        seed=1,
+        saem=SaemSettings(exploratory=6, smoothing=4, n_chains=1),
+        is_samples=100,
+    )
+    assert fit.covariance_message == "by linearisation (FOCEI at the SAEM estimates): sandwich R^-1 S R^-1"
+    est = fit.parameters.set_index("name")["estimate"]
+    se = {}
+    for method in ("focei", "laplace"):
+        *_, layout, prob = _setup(
+            "wang2007",
+            WANG,
+            {"ke": est["omega2_ke"]},
+            pkpd.Additive(sd=est["sd"]),
+            method,
+            None,
+            None,
+            None,
+            {"ke": est["ke"]},
+        )
+        engine = _objective_engine(prob, layout)
+        run = _GradientRun(engine, prob, layout) if engine is not None else _FiniteDifferenceRun(prob, layout)
+        run.start(layout.x0)
+        cov, _ = _covariance_step(layout, layout.x0, run, "sandwich", ["ke", "omega2_ke", "sd"])
+        se[method] = np.sqrt(np.diag(cov))
+    np.testing.assert_allclose(fit.parameters["se"], se["focei"], rtol=1e-6)
+    assert np.max(np.abs(se["laplace"] / se["focei"] - 1)) > 1e-3
