@@ -508,3 +508,23 @@ def test_saem_linearises_with_focei_on_uncensored_continuous_data():
         se[method] = np.sqrt(np.diag(cov))
     np.testing.assert_allclose(fit.parameters["se"], se["focei"], rtol=1e-6)
     assert np.max(np.abs(se["laplace"] / se["focei"] - 1)) > 1e-3
+
+
+@pytest.mark.skipif(
+    not __import__("pkpd.estimation._compiled", fromlist=["available"]).available(),
+    reason="the compiled inner problem needs a C compiler",
+)
+def test_compiled_objective_flags_every_subject_when_omega_is_not_positive_definite():
+    """Wang 2007 (10 subjects), FOCE-I: a log Cholesky diagonal of -800 makes Omega = exp(-800)^2 = 0 in floating
+    point, which has no Cholesky factor: every subject's OFV is NaN with status -1 (no gradient, zero modes), so the
+    optimiser sees a failure it can step back from, not an exception."""
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    engine = _objective_engine(prob, layout)
+    x = layout.x0.copy()
+    assert layout.chol_index == ((0, 0),) and x[1] == pytest.approx(np.log(0.2))
+    x[1] = -800.0
+    ev = engine.evaluate(x, None)
+    assert prob.n == 10 and ev.gradient is None
+    assert np.all(np.isnan(ev.ofv)) and ev.ofv.shape == (10,)
+    np.testing.assert_array_equal(ev.status, np.full(10, -1))
+    np.testing.assert_array_equal(ev.eta, np.zeros((10, 1)))
