@@ -528,3 +528,34 @@ def test_compiled_objective_flags_every_subject_when_omega_is_not_positive_defin
     assert np.all(np.isnan(ev.ofv)) and ev.ofv.shape == (10,)
     np.testing.assert_array_equal(ev.status, np.full(10, -1))
     np.testing.assert_array_equal(ev.eta, np.zeros((10, 1)))
+
+
+def test_finite_difference_predictions_of_per_kg_doses_scale_with_each_subjects_weight():
+    """pk_1cmt_oral (bioavailability F, so the doses depend on the parameters and are rebuilt per batch) with a
+    dose of 1 mg/kg at 0 h to subjects of 60 and 80 kg: the finite-difference engine's predictions are the Bateman
+    function F D ka / (V (ka - k)) (exp(-k t) - exp(-ka t)), k = CL/V, with D = WT x 1 mg."""
+    model = pkpd.load_model("pk_1cmt_oral")
+    rows = []
+    for i, wt in ((1, 60.0), (2, 80.0)):
+        rows.append(dict(ID=i, TIME=0.0, DV=np.nan, EVID=1, AMT=1.0, AMTU="mg/kg", WT=wt))
+        rows += [dict(ID=i, TIME=t, DV=1.0, EVID=0, AMT=0.0, AMTU="mg/kg", WT=wt) for t in (1.0, 4.0, 8.0)]
+    *_, prob = _setup(
+        model,
+        pd.DataFrame(rows),
+        {"CL": 0.1},
+        pkpd.Proportional(cv=0.1),
+        "foce",
+        None,
+        None,
+        pkpd.SolverSettings(rtol=1e-10, atol=1e-12),
+        None,
+    )
+    assert type(prob).__name__ == "_Problem" and prob.events_depend
+    assert model.parameter_names == ("ka", "CL", "V", "F")
+    ka, cl, v, f = 1.2, 4.0, 40.0, 0.7
+    F = prob.predict(np.array([[[ka, cl, v, f], [ka, cl, v, f]]]))
+    t = np.array([1.0, 4.0, 8.0])
+    k = cl / v
+    for i, wt in enumerate((60.0, 80.0)):
+        expected = f * wt * ka / (v * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t))
+        np.testing.assert_allclose(F[0, i], expected, rtol=1e-6)
