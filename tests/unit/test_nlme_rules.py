@@ -92,8 +92,7 @@ def test_finite_difference_predictions_flag_only_the_subjects_whose_initial_stat
 
 
 # an IV bolus model whose concentration has an additive baseline BASE, typical value exactly 0
-BASELINE = model_from_dict(
-    tomllib.loads("""
+BASELINE_TOML = """
 [model]
 name = "iv_with_baseline"
 time_unit = "h"
@@ -116,8 +115,8 @@ unit = "mg/L"
 [doses.iv]
 target = "central"
 unit = "mg"
-""")
-)
+"""
+BASELINE = model_from_dict(tomllib.loads(BASELINE_TOML))
 
 
 @pytest.mark.skipif(
@@ -276,3 +275,287 @@ def test_a_population_fit_says_which_engine_computed_it_and_why_not_the_compiled
     slow = pkpd.fit_population("wang2007", WANG, **kw)
     assert slow.engine == "finite differences: no C compiler (or PKPD_ENGINE=numba)"
     assert slow.objective == pytest.approx(fast.objective, abs=1e-4)
+
+
+def _baseline_study(seed: int = 2) -> pd.DataFrame:
+    """Six subjects of BASELINE, GRP 1 for subjects 1-3 (their baseline 1.5 times the others')."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(1, 7):
+        grp = float(i <= 3)
+        cl, base = 2.8 * np.exp(0.3 * rng.standard_normal()), 0.5 * (1 + 0.5 * grp) + 0.2 * rng.standard_normal()
+        rows.append(dict(ID=i, TIME=0.0, DV=np.nan, AMT=100.0, EVID=1, AMTU="mg", GRP=grp))
+        for t in (1.0, 2.0, 4.0, 8.0, 12.0):
+            dv = 100 / 32 * np.exp(-cl / 32 * t) + base + 0.1 * rng.standard_normal()
+            rows.append(dict(ID=i, TIME=t, DV=dv, AMT=0.0, EVID=0, AMTU="mg", GRP=grp))
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.skipif(
+    not __import__("pkpd.estimation._compiled", fromlist=["available"]).available(),
+    reason="the compiled inner problem needs a C compiler",
+)
+def test_compiled_gradient_by_a_natural_scale_typical_value_with_an_indicator_effect():
+    """BASE (no bounds, so estimated on the natural scale) times the indicator factor 1 + b [GRP > 0.5], b = 0.4:
+    the compiled FOCE-I gradient of the OFV by BASE's typical value carries the factor (1.4 for GRP 1, 1 for GRP 0)
+    and equals central differences (h = 1e-5) of the compiled objective itself, as does the one by b."""
+    model = model_from_dict(
+        tomllib.loads(
+            BASELINE_TOML.replace('name = "iv_with_baseline"', 'name = "iv_with_baseline_grp"')
+            + '[covariates.GRP]\nunit = "1"\nvalue = 0\n'
+        )
+    )
+    data = _baseline_study()
+    iiv = IIV({"CL": 0.09, "BASE": 0.04}, distribution={"CL": "lognormal", "BASE": "normal"})
+    effect = pkpd.CovariateEffect(parameter="BASE", kind="indicator", condition="GRP > 0.5", value=0.4)
+    *_, layout, prob = _setup(
+        model,
+        data,
+        iiv,
+        pkpd.Additive(sd=0.1),
+        "focei",
+        None,
+        None,
+        pkpd.SolverSettings(rtol=1e-10, atol=1e-12),
+        {"BASE": 0.5},
+        effects=[effect],
+    )
+    engine = _objective_engine(prob, layout)
+    assert engine is not None
+    k = list(layout.theta_names).index("BASE")
+    assert not layout.theta_log[k] and layout.x0[k] == 0.5
+    x = layout.x0.copy()
+    grad = engine.evaluate(x, None).gradient.sum(axis=0)
+    e = x.size - 1  # the coefficient b, the last internal parameter
+    assert x[e] == pytest.approx(0.4)
+    for j in (k, e):
+        h = np.zeros_like(x)
+        h[j] = 1e-5
+        up = engine.evaluate(x + h, None, gradient=False).ofv.sum()
+        down = engine.evaluate(x - h, None, gradient=False).ofv.sum()
+        assert grad[j] == pytest.approx((up - down) / 2e-5, rel=1e-4, abs=1e-4)
+
+
+def test_endpoint_records_count_as_observations_in_n_obs_and_bic():
+    """Joint PK + time-to-event data (tests/data/models/endpoints_exposure.toml): 4 subjects, conc at 1, 6, 24 h and
+    one event record each (event or censoring at 48 h), so n_obs = 4 x 3 + 4 = 16, and BIC = -2LL + k log 16 with
+    k = 4 typical values + 2 variances + 1 residual sigma = 7 (Laplace at fixed values, maxeval=0)."""
+    import math
+
+    model = pkpd.load_model(DATA / "models" / "endpoints_exposure.toml")
+    rng = np.random.default_rng(3)
+    true = {"k": 0.1, "V": 10.0, "h0": 0.01, "h1": 0.005}
+    sim = pkpd.simulate(
+        model,
+        pkpd.Regimen.single(pkpd.Dose(100.0, "mg")),
+        [0.0, 48.0],
+        params={k: np.full(4, v) for k, v in true.items()},
+        seed=3,
+        outcomes=["event"],
+    )
+    conc = [
+        {"ID": i, "TIME": t, "EVID": 0, "MDV": 0.0, "AMT": 0.0, "AMTU": ".", "CMT": ".", "RATE": 0.0, "X": 0.0}
+        | {"DV": 10.0 * np.exp(-0.1 * t + 0.15 * rng.standard_normal()), "DVID": "conc"}
+        for i in range(1, 5)
+        for t in (1.0, 6.0, 24.0)
+    ]
+    data = pd.concat([sim.to_dataframe(layout="nonmem"), pd.DataFrame(conc)], ignore_index=True)
+    data = data.sort_values(["ID", "TIME"], kind="stable").reset_index(drop=True)
+    assert int((data.EVID == 0).sum()) == 16 and int((data.DVID == "event").sum()) == 4
+    fit = pkpd.fit_population(
+        model,
+        data,
+        iiv={"k": 0.09, "V": 0.04},
+        error={"conc": pkpd.LogNormal(sigma=0.15)},
+        method="laplace",
+        estimate=["k", "V", "h0", "h1"],
+        init=true,
+        maxeval=0,
+        covariance=None,
+    )
+    assert fit.n_obs == 16 and np.isfinite(fit.minus2ll)
+    assert fit.bic == pytest.approx(fit.minus2ll + 7 * math.log(16), rel=1e-12)
+    assert fit.aic == pytest.approx(fit.minus2ll + 2 * 7, rel=1e-12)
+
+
+def test_a_covariate_coefficient_is_reported_dimensionless():
+    """BASELINE with an indicator effect on BASE (BASE = theta (1 + b [GRP > 0.5])): b is a ratio, unit "1", and
+    every row of the parameter table has its unit: the typical values their model units, the variance of the
+    log-normal CL "1", that of the normal BASE (mg/L)^2, the additive sd mg/L."""
+    model = model_from_dict(
+        tomllib.loads(
+            BASELINE_TOML.replace('name = "iv_with_baseline"', 'name = "iv_with_baseline_grp"')
+            + '[covariates.GRP]\nunit = "1"\nvalue = 0\n'
+        )
+    )
+    iiv = IIV({"CL": 0.09, "BASE": 0.04}, distribution={"CL": "lognormal", "BASE": "normal"})
+    fit = pkpd.fit_population(
+        model,
+        _baseline_study(),
+        iiv=iiv,
+        error=pkpd.Additive(sd=0.1),
+        estimate=["CL", "BASE"],
+        init={"BASE": 0.5},
+        covariates=[pkpd.CovariateEffect(parameter="BASE", kind="indicator", condition="GRP > 0.5", value=0.4)],
+        maxeval=0,
+        covariance=None,
+    )
+    assert fit.units == {
+        "CL": "L/h",
+        "BASE": "mg/L",
+        "omega2_CL": "1",
+        "omega2_BASE": "(mg/L)*(mg/L)",
+        "sd": "mg/L",
+        "[GRP > 0.5]_on_BASE": "1",
+    }
+    assert list(fit.parameter_table()["unit"]) == list(fit.units.values())
+
+
+def test_record_by_record_predictions_of_a_failed_subject_are_nan_at_its_observations():
+    """DECAY with a reset (EVID 3) at 3 h, so the finite-difference engine simulates record by record: subject 2
+    (three observations, the fourth slot padding) with D = 0 (initial state inf) cannot be solved, and its observed
+    predictions are NaN, never a silent 0; with finite parameters both subjects follow the closed form
+    B0 / D exp(-K t), restarted at the reset."""
+    rows = []
+    for i, records in (
+        (1, ((0.0, 0), (2.0, 0), (3.0, 3), (4.0, 0), (6.0, 0))),
+        (2, ((0.0, 0), (2.0, 0), (3.0, 3), (4.0, 0))),
+    ):
+        rows += [dict(ID=i, TIME=t, DV=np.nan if ev else 1.0, EVID=ev, AMT=0.0) for t, ev in records]
+    *_, prob = _setup(
+        DECAY,
+        pd.DataFrame(rows),
+        {"K": 0.1},
+        {"amount": pkpd.Additive(sd=0.1)},
+        "foce",
+        None,
+        None,
+        pkpd.SolverSettings(rtol=1e-10, atol=1e-12),
+        None,
+    )
+    assert prob.data.records is not None
+    np.testing.assert_array_equal(prob.mask, [[True] * 4, [True, True, True, False]])
+    good = np.array([[[10.0, 2.0, 0.3], [6.0, 4.0, 0.5]]])
+    F = prob.predict(good)
+    for i, (b0, d, k) in enumerate(good[0]):
+        expected = b0 / d * np.exp(-k * np.array([0.0, 2.0, 1.0, 3.0]))
+        np.testing.assert_allclose(F[0, i, : 4 - i], expected[: 4 - i], rtol=1e-7)
+    failed = prob.predict(np.array([[[10.0, 2.0, 0.3], [10.0, 0.0, 0.3]]]))
+    assert np.all(np.isnan(failed[0, 1, :3]))
+
+
+def test_an_fo_fit_says_which_r_matrix_its_covariance_used():
+    """Wang 2007 by FO on the compiled engine, sandwich covariance: r_matrix="observed" takes R from central
+    differences of the analytic gradient, r_matrix="expected" from the FO objective's closed-form expected
+    information, and the covariance message says which, in full. Both are estimates of the same information, so
+    the SEs agree to 25 %."""
+    import pkpd.estimation._compiled as compiled
+
+    if not compiled.available():
+        pytest.skip("the expected information of FO needs the compiled engine")
+    kw = dict(iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="fo")
+    observed = pkpd.fit_population("wang2007", WANG, r_matrix="observed", **kw)
+    expected = pkpd.fit_population("wang2007", WANG, r_matrix="expected", **kw)
+    assert observed.covariance_message == (
+        "sandwich R^-1 S R^-1; R: the observed Hessian (central differences of the analytic gradient)"
+    )
+    assert expected.covariance_message == (
+        "sandwich R^-1 S R^-1; R: the expected information of the FO objective (closed form)"
+    )
+    se_o, se_e = (f.parameters.set_index("name")["se"] for f in (observed, expected))
+    assert np.all(np.isfinite(se_o)) and np.all(se_o > 0)
+    np.testing.assert_allclose(se_o, se_e, rtol=0.25)
+
+
+def test_saem_linearises_with_focei_on_uncensored_continuous_data():
+    """A short SAEM fit of Wang 2007 (additive error, no BLQ, no endpoint records): its covariance comes from
+    FOCE-I at the SAEM estimates (the message says so), i.e. the sandwich covariance of a FOCE-I problem set up
+    at those estimates gives the same standard errors, and a Laplace one (the method for censored data or
+    endpoint records) different ones."""
+    from pkpd.estimation.population_fit import _covariance_step, _FiniteDifferenceRun, _GradientRun
+    from pkpd.saem import SaemSettings
+
+    error = pkpd.Additive(sd=0.3)
+    fit = pkpd.fit_population(
+        "wang2007",
+        WANG,
+        iiv={"ke": 0.04},
+        error=error,
+        method="saem",
+        seed=1,
+        saem=SaemSettings(exploratory=6, smoothing=4, n_chains=1),
+        is_samples=100,
+    )
+    assert fit.covariance_message == "by linearisation (FOCEI at the SAEM estimates): sandwich R^-1 S R^-1"
+    est = fit.parameters.set_index("name")["estimate"]
+    se = {}
+    for method in ("focei", "laplace"):
+        *_, layout, prob = _setup(
+            "wang2007",
+            WANG,
+            {"ke": est["omega2_ke"]},
+            pkpd.Additive(sd=est["sd"]),
+            method,
+            None,
+            None,
+            None,
+            {"ke": est["ke"]},
+        )
+        engine = _objective_engine(prob, layout)
+        run = _GradientRun(engine, prob, layout) if engine is not None else _FiniteDifferenceRun(prob, layout)
+        run.start(layout.x0)
+        cov, _ = _covariance_step(layout, layout.x0, run, "sandwich", ["ke", "omega2_ke", "sd"])
+        se[method] = np.sqrt(np.diag(cov))
+    np.testing.assert_allclose(fit.parameters["se"], se["focei"], rtol=1e-6)
+    assert np.max(np.abs(se["laplace"] / se["focei"] - 1)) > 1e-3
+
+
+@pytest.mark.skipif(
+    not __import__("pkpd.estimation._compiled", fromlist=["available"]).available(),
+    reason="the compiled inner problem needs a C compiler",
+)
+def test_compiled_objective_flags_every_subject_when_omega_is_not_positive_definite():
+    """Wang 2007 (10 subjects), FOCE-I: a log Cholesky diagonal of -800 makes Omega = exp(-800)^2 = 0 in floating
+    point, which has no Cholesky factor: every subject's OFV is NaN with status -1 (no gradient, zero modes), so the
+    optimiser sees a failure it can step back from, not an exception."""
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    engine = _objective_engine(prob, layout)
+    x = layout.x0.copy()
+    assert layout.chol_index == ((0, 0),) and x[1] == pytest.approx(np.log(0.2))
+    x[1] = -800.0
+    ev = engine.evaluate(x, None)
+    assert prob.n == 10 and ev.gradient is None
+    assert np.all(np.isnan(ev.ofv)) and ev.ofv.shape == (10,)
+    np.testing.assert_array_equal(ev.status, np.full(10, -1))
+    np.testing.assert_array_equal(ev.eta, np.zeros((10, 1)))
+
+
+def test_finite_difference_predictions_of_per_kg_doses_scale_with_each_subjects_weight():
+    """pk_1cmt_oral (bioavailability F, so the doses depend on the parameters and are rebuilt per batch) with a
+    dose of 1 mg/kg at 0 h to subjects of 60 and 80 kg: the finite-difference engine's predictions are the Bateman
+    function F D ka / (V (ka - k)) (exp(-k t) - exp(-ka t)), k = CL/V, with D = WT x 1 mg."""
+    model = pkpd.load_model("pk_1cmt_oral")
+    rows = []
+    for i, wt in ((1, 60.0), (2, 80.0)):
+        rows.append(dict(ID=i, TIME=0.0, DV=np.nan, EVID=1, AMT=1.0, AMTU="mg/kg", WT=wt))
+        rows += [dict(ID=i, TIME=t, DV=1.0, EVID=0, AMT=0.0, AMTU="mg/kg", WT=wt) for t in (1.0, 4.0, 8.0)]
+    *_, prob = _setup(
+        model,
+        pd.DataFrame(rows),
+        {"CL": 0.1},
+        pkpd.Proportional(cv=0.1),
+        "foce",
+        None,
+        None,
+        pkpd.SolverSettings(rtol=1e-10, atol=1e-12),
+        None,
+    )
+    assert type(prob).__name__ == "_Problem" and prob.events_depend
+    assert model.parameter_names == ("ka", "CL", "V", "F")
+    ka, cl, v, f = 1.2, 4.0, 40.0, 0.7
+    F = prob.predict(np.array([[[ka, cl, v, f], [ka, cl, v, f]]]))
+    t = np.array([1.0, 4.0, 8.0])
+    k = cl / v
+    for i, wt in enumerate((60.0, 80.0)):
+        expected = f * wt * ka / (v * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t))
+        np.testing.assert_allclose(F[0, i], expected, rtol=1e-6)
