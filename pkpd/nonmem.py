@@ -1598,6 +1598,14 @@ def simulate_rows(cm, dataset: NonmemDataset, params: np.ndarray, subjects: np.n
         with np.errstate(all="ignore"):
             result = _Plan(cm, ds, mark, None, None, param_rows=rows).run()
     except (SimulationError, DataError):
+        if R == 1:
+            return out, ok
+        # one row that cannot be solved at all (an initial state that is not finite, a steady state that does not
+        # converge) stops the whole batch: solve the rows one by one so that only that row fails
+        params = np.asarray(params, dtype=float)
+        for r in range(R):
+            one, solved = simulate_rows(cm, dataset, params[r:r + 1], subjects[r:r + 1], settings)
+            out[r, :one.shape[1]], ok[r] = one[0], solved[0]
         return out, ok
     values = result[list(cm.model.output_names)].to_numpy(dtype=float)
     pos = np.concatenate([np.arange(n) for n in lengths])

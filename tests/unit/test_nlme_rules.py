@@ -442,6 +442,8 @@ def test_record_by_record_predictions_of_a_failed_subject_are_nan_at_its_observa
         np.testing.assert_allclose(F[0, i, : 4 - i], expected[: 4 - i], rtol=1e-7)
     failed = prob.predict(np.array([[[10.0, 2.0, 0.3], [10.0, 0.0, 0.3]]]))
     assert np.all(np.isnan(failed[0, 1, :3]))
+    # the subject solved in the same batch keeps its own predictions
+    np.testing.assert_allclose(failed[0, 0], 10.0 / 2.0 * np.exp(-0.3 * np.array([0.0, 2.0, 1.0, 3.0])), rtol=1e-7)
 
 
 def test_an_fo_fit_says_which_r_matrix_its_covariance_used():
