@@ -1605,7 +1605,7 @@ def simulate_rows(cm, dataset: NonmemDataset, params: np.ndarray, subjects: np.n
         params = np.asarray(params, dtype=float)
         for r in range(R):
             one, solved = simulate_rows(cm, dataset, params[r:r + 1], subjects[r:r + 1], settings)
-            out[r, :one.shape[1]], ok[r] = one[0], solved[0]
+            out[r], ok[r] = one[0], solved[0]
         return out, ok
     values = result[list(cm.model.output_names)].to_numpy(dtype=float)
     pos = np.concatenate([np.arange(n) for n in lengths])

@@ -916,7 +916,7 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         covariate_effects=_estimated_effects(layout.user_effects, layout.effects,
                                              layout.coefficients(x[None, :])[0]),
         iov=iov_hat, kappa=kappa, units=_parameter_units(model, layout, iiv),
-        engine=f"finite differences: {why}" if (why := _compiled_unsupported(prob, layout)) else "compiled")
+        engine="compiled" if engine is not None else f"finite differences: {_compiled_unsupported(prob, layout)}")
 
 
 def _lbfgsb(run, layout: _Layout, x: np.ndarray, bounds, maxeval, gradient0: np.ndarray):

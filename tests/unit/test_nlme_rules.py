@@ -46,6 +46,13 @@ unit = "mg"
 )
 
 
+def _decay_problem(data):
+    """The finite-difference engine's problem of DECAY (IIV on K, additive error) for ``data``, tight tolerances."""
+    *_, prob = _setup(DECAY, data, {"K": 0.1}, {"amount": pkpd.Additive(sd=0.1)}, "foce", None, None,
+                      pkpd.SolverSettings(rtol=1e-10, atol=1e-12), None)
+    return prob
+
+
 def test_cwres_subject_by_subject_equal_the_batched_ones(monkeypatch):
     """When the batched Cholesky factor of the CWRES covariances fails, each subject is factored alone: the same
     conditional weighted residuals as the batch on the same fit (Wang 2007, FOCE-I at NONMEM's estimates)."""
@@ -70,17 +77,7 @@ def test_finite_difference_predictions_flag_only_the_subjects_whose_initial_stat
     finite ones. The bad rows are NaN; the good ones are the closed form B0 / D exp(-K t) of their own parameters."""
     times = np.array([0.0, 2.0, 6.0])  # the state starts at the first record (NONMEM too)
     data = pd.DataFrame({"ID": np.repeat([1, 2, 3, 4], 3), "TIME": np.tile(times, 4), "DV": 1.0, "EVID": 0, "AMT": 0.0})
-    *_, prob = _setup(
-        DECAY,
-        data,
-        {"K": 0.1},
-        {"amount": pkpd.Additive(sd=0.1)},
-        "foce",
-        None,
-        None,
-        pkpd.SolverSettings(rtol=1e-10, atol=1e-12),
-        None,
-    )
+    prob = _decay_problem(data)
     assert type(prob).__name__ == "_Problem" and DECAY.parameter_names == ("B0", "D", "K")
     P = np.array([[[10.0, 2.0, 0.3], [10.0, 0.0, 0.3], [6.0, 4.0, 0.5], [8.0, 0.0, 0.2]]])
     F = prob.predict(P)
@@ -422,17 +419,7 @@ def test_record_by_record_predictions_of_a_failed_subject_are_nan_at_its_observa
         (2, ((0.0, 0), (2.0, 0), (3.0, 3), (4.0, 0))),
     ):
         rows += [dict(ID=i, TIME=t, DV=np.nan if ev else 1.0, EVID=ev, AMT=0.0) for t, ev in records]
-    *_, prob = _setup(
-        DECAY,
-        pd.DataFrame(rows),
-        {"K": 0.1},
-        {"amount": pkpd.Additive(sd=0.1)},
-        "foce",
-        None,
-        None,
-        pkpd.SolverSettings(rtol=1e-10, atol=1e-12),
-        None,
-    )
+    prob = _decay_problem(pd.DataFrame(rows))
     assert prob.data.records is not None
     np.testing.assert_array_equal(prob.mask, [[True] * 4, [True, True, True, False]])
     good = np.array([[[10.0, 2.0, 0.3], [6.0, 4.0, 0.5]]])
