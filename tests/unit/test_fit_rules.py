@@ -893,3 +893,42 @@ def test_profile_likelihood_repr_shows_the_estimate_and_its_interval(tmp_path):
         f"ProfileLikelihood of B: estimate {y.mean():.4g} mg/L, 95 % CI [{lo:.4g}, {hi:.4g}] (identifiable; "
         f"{prof.values.size} points)"
     )
+
+
+def test_an_observation_at_a_dose_time_sees_the_dose_only_when_recorded_after_it():
+    """NONMEM record order: an observation record before a dose record at the same time is taken before the dose
+    (a trough), one after it sees the dose (a peak). 100 mg at 0 and at 12 h, observations before and after each
+    dose record: PRED = 0 and 100/V at 0, A12/V and (A12 + 100)/V at 12 (A12 = 100 exp(-12 CL/V)), at the fitted
+    CL and V."""
+    import pandas as pd
+
+    import pkpd
+
+    k = 2.8 / 32
+    c12 = 100 / 32 * np.exp(-12 * k)
+    dose = dict(EVID=1, AMT=100.0, DV=np.nan)
+    rows = [
+        dict(TIME=0.0, EVID=0, AMT=0.0, DV=0.02),
+        dict(TIME=0.0, **dose),
+        dict(TIME=0.0, EVID=0, AMT=0.0, DV=100 / 32 * 1.02),
+        dict(TIME=4.0, EVID=0, AMT=0.0, DV=100 / 32 * np.exp(-4 * k) * 0.97),
+        dict(TIME=12.0, EVID=0, AMT=0.0, DV=c12 * 1.01),
+        dict(TIME=12.0, **dose),
+        dict(TIME=12.0, EVID=0, AMT=0.0, DV=(c12 + 100 / 32) * 0.99),
+        dict(TIME=18.0, EVID=0, AMT=0.0, DV=(c12 + 100 / 32) * np.exp(-6 * k) * 1.03),
+    ]
+    data = pd.DataFrame(rows).assign(ID=1, AMTU="mg")
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Additive(sd=0.1)})
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    a12 = 100 * np.exp(-12 * cl / v)
+    expected = [
+        0.0,
+        100 / v,
+        100 / v * np.exp(-4 * cl / v),
+        a12 / v,
+        (a12 + 100) / v,
+        (a12 + 100) / v * np.exp(-6 * cl / v),
+    ]
+    diag = fit.diagnostics()
+    np.testing.assert_allclose(diag["TIME"], [0, 0, 4, 12, 12, 18])
+    np.testing.assert_allclose(diag["PRED"], expected, rtol=1e-6, atol=1e-12)
