@@ -92,7 +92,8 @@ class _Layout:
     """Which parameters are estimated, on which scale, within which bounds (private).
 
     The internal vector holds the structural parameters first (model order of ``estimate``), then the
-    error-model parameters (output order of ``error``); ``log`` marks those estimated as log(value).
+    error-model parameters (output order of ``error``); ``kinds`` says which each is (``"structural"`` or
+    ``"error"``), ``log`` marks those estimated as log(value).
     """
 
     model: Model

@@ -112,9 +112,9 @@ def profile_likelihood(result: FitResult, name: str, *, max_points: int = 15, st
     """Profile likelihood and its 95 % confidence interval for one estimated parameter.
 
     The parameter is fixed at values stepping away from the estimate on each side (on its estimation scale);
-    at each value the other parameters are re-estimated (warm-started from the previous point). A side stops one
-    point past the chi-square(1) threshold 3.84, at the parameter's bound, or after ``max_points`` points; the
-    step doubles while the profile stays flat.
+    at each value the other parameters are re-estimated by least squares (warm-started from the previous point,
+    with the fit's ``max_evaluations`` budget). A side stops one point past the chi-square(1) threshold 3.84, at
+    the parameter's bound, or after ``max_points`` points; the step doubles while the profile stays flat.
 
     Parameters
     ----------
@@ -253,7 +253,7 @@ class Bootstrap:
         The original fit's estimates.
     samples : ndarray, shape (n_ok, k)
         Estimates from the replicates whose fit converged, natural scale, columns in ``names`` order, rows in
-        replicate order.
+        replicate order. Read-only (as ``replicates``): the summaries below stay those of the samples.
     replicates : ndarray of int, shape (n_ok,)
         The (0-based) replicate index of each row of ``samples``.
     n_requested, n_failed : int
@@ -373,7 +373,7 @@ def _bootstrap_replicate(ctx: _Context, seed: np.random.SeedSequence) -> tuple[b
 def bootstrap(result: FitResult, n: int = 200, seed=None, *, client=None, workers: int | None = None,
               progress: bool | None = None) -> Bootstrap:
     """Parametric bootstrap: simulate ``n`` datasets from the fitted model (same design, error models and LLOQs),
-    refit each, and summarise the estimates.
+    refit each (the fit's method and ``max_evaluations``, from its estimates), and summarise the estimates.
 
     Replicate ``i`` draws its data from ``numpy.random.SeedSequence(seed).spawn(n)[i]``, so the result is the same
     (bit for bit) serially, on local processes or on a Dask cluster, and the first ``m`` replicates of a larger run

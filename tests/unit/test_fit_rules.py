@@ -580,3 +580,355 @@ def test_identifiability_gives_the_others_their_rse_with_the_uninformed_paramete
     assert rows["B"]["status"] == "identifiable"
     assert rows["B"]["reasons"] == "RSE with C fixed (not identifiable)"
     assert result.not_identifiable == ("C",)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 22, issue 27): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_dataset_with_a_reset_record_is_fitted_record_by_record():
+    """An EVID 3 record resets the system (NONMEM): a Regimen cannot express it, so the data are simulated record by
+    record. 100 mg at 0, a reset and 50 mg at 10 h: after the reset only the second dose is left, PRED = 50/V
+    exp(-CL/V (t - 10)) at the fitted CL and V (without the reset the first dose would add 100/V exp(-CL/V t))."""
+    import pandas as pd
+
+    import pkpd
+
+    k = 2.8 / 32
+    noise = iter([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
+    rows = [dict(ID=1, TIME=0.0, EVID=1, AMT=100.0, DV=np.nan)]
+    rows += [dict(ID=1, TIME=t, EVID=0, AMT=0.0, DV=100 / 32 * np.exp(-k * t) * next(noise)) for t in (1.0, 4.0, 8.0)]
+    rows += [dict(ID=1, TIME=10.0, EVID=3, AMT=0.0, DV=np.nan), dict(ID=1, TIME=10.0, EVID=1, AMT=50.0, DV=np.nan)]
+    rows += [
+        dict(ID=1, TIME=t, EVID=0, AMT=0.0, DV=50 / 32 * np.exp(-k * (t - 10)) * next(noise)) for t in (11, 14, 20)
+    ]
+    data = pd.DataFrame(rows).assign(AMTU="mg")
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})
+    assert fit.converged
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    assert abs(cl / 2.8 - 1) < 0.1 and abs(v / 32 - 1) < 0.1
+    t = np.array([1.0, 4.0, 8.0, 11.0, 14.0, 20.0])
+    expected = np.where(t < 10, 100 / v * np.exp(-cl / v * t), 50 / v * np.exp(-cl / v * (t - 10)))
+    np.testing.assert_allclose(fit.diagnostics()["PRED"], expected, rtol=1e-5)
+
+
+def _m4_fit(y, censored, lloq):
+    """Maximum-likelihood mean and SD of normal data by Beal's M4, written out: each observation conditioned on
+    Y > 0, -2LL = sum over the observed of log(2 pi sd^2) + ((y - B)/sd)^2, -2 log(Phi((lloq - B)/sd) - Phi(-B/sd))
+    per censored one, and + 2 log Phi(B/sd) for every one."""
+    from scipy.optimize import minimize
+    from scipy.stats import norm
+
+    obs, n_cens, n = y[~censored], int(censored.sum()), y.size
+
+    def m2ll(p):
+        b, sd = p[0], math.exp(p[1])
+        below = norm.cdf((lloq - b) / sd) - norm.cdf(-b / sd)
+        return float(
+            np.sum(np.log(2 * np.pi * sd**2) + ((obs - b) / sd) ** 2)
+            - 2 * n_cens * math.log(below)
+            + 2 * n * norm.logcdf(b / sd)
+        )
+
+    best = minimize(
+        m2ll, [obs.mean(), math.log(obs.std())], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
+    )
+    return best.x[0], math.exp(best.x[1])
+
+
+def test_a_pooled_fit_uses_the_censoring_method_it_was_given(tmp_path):
+    """blq="M4": a level near 0 (P(Y > 0) about 0.9), 9 of 30 values below the LLOQ 0.5: the fit's estimates are
+    the M4 maximum-likelihood ones written out here, not the M3 ones, and the result records M4."""
+    import pandas as pd
+
+    import pkpd
+
+    y = 1.0 + np.random.default_rng(8).normal(0.0, 0.8, 30)
+    lloq = 0.5
+    censored = y < lloq
+    assert censored.sum() == 9
+    data = pd.DataFrame({"ID": 1, "TIME": np.arange(1.0, 31.0), "DV": y, "LLOQ": lloq, "DVID": "level"})
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, blq="M4")
+    assert isinstance(fit.blq, pkpd.M4) and fit.n_censored == 9
+    m4 = _m4_fit(np.maximum(y, lloq), censored, lloq)
+    m3 = _m3_fit(np.maximum(y, lloq), censored, lloq)
+    assert abs(m4[0] / m3[0] - 1) > 0.01  # the two methods tell apart here
+    np.testing.assert_allclose([fit.estimates["B"], fit.estimates["level.sd"]], m4, rtol=2e-4)
+
+
+def test_likelihood_ratio_of_two_fits_with_the_same_objective_is_zero_with_p_value_1(tmp_path):
+    """Level C has no observations, so the full fit (B and C) has the reduced fit's objective (B only): the
+    statistic is 0 (never below), p = 1, and there is nothing to say (message "")."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    model = _levels(tmp_path)
+    error = {"level": pkpd.Additive(sd=1.0)}
+    reduced = pkpd.fit(model, data, estimate=["B"], error=error, covariance=False)
+    full = pkpd.fit(model, data, estimate=["B", "C"], error=error, covariance=False)
+    assert full.objective == pytest.approx(reduced.objective, abs=1e-6)
+    lrt = pkpd.likelihood_ratio_test(reduced, full)
+    assert lrt.df == 1
+    assert lrt.statistic == pytest.approx(0.0, abs=1e-6)
+    assert lrt.p_value == pytest.approx(1.0, abs=1e-3)
+    assert lrt.message == ""
+
+
+def test_likelihood_ratio_with_a_full_fit_above_the_reduced_one_is_zero_and_says_why(tmp_path):
+    """A full fit stopped after one evaluation, at its start (B = 10, far from the mean 12), has a higher objective
+    than the converged reduced fit: the statistic is floored at 0 (p = 1) and the message says the full fit cannot
+    be at its optimum."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    model = _levels(tmp_path)
+    error = {"level": pkpd.Additive(sd=1.0)}
+    reduced = pkpd.fit(model, data, estimate=["B"], error=error, covariance=False)
+    full = pkpd.fit(model, data, estimate=["B", "C"], error=error, covariance=False, max_evaluations=1)
+    assert full.objective > reduced.objective + 1.0
+    lrt = pkpd.likelihood_ratio_test(reduced, full)
+    assert (lrt.statistic, lrt.p_value, lrt.df) == (0.0, 1.0, 1)
+    assert lrt.message == (
+        "the full fit has a higher objective than the reduced one, which cannot be at its optimum: check its "
+        "convergence (n_starts) before comparing"
+    )
+
+
+def test_identifiability_names_the_uninformed_parameter_as_the_weakest_direction(tmp_path):
+    """Level C has no observations: its row of the information matrix is 0, so the eigenvector of the smallest
+    eigenvalue (scaled to a largest component of 1 in absolute value) is C alone."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"], error={"level": pkpd.Additive(sd=1.0)})
+    direction = pkpd.identifiability(fit).weakest_direction
+    assert set(direction) == {"B", "C", "level.sd"}
+    assert abs(direction["C"]) == pytest.approx(1.0, abs=1e-12)
+    assert abs(direction["B"]) < 1e-6 and abs(direction["level.sd"]) < 1e-6
+
+
+def test_bootstrap_samples_are_read_only(tmp_path):
+    """Bootstrap.samples and .replicates cannot be written to: the median, SE and CI stay those of the samples."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    boot = pkpd.bootstrap(fit, 2, seed=1, workers=1, progress=False)
+    assert boot.samples.shape == (2, 2)
+    assert not boot.samples.flags.writeable and not boot.replicates.flags.writeable
+    with pytest.raises(ValueError):
+        boot.samples[0, 0] = 0.0
+
+
+def test_population_bootstrap_refuses_a_bad_workers_value_before_reading_the_data(tmp_path):
+    """bootstrap_population checks its arguments first: workers=0 is refused with the message of every workers
+    argument, before the data (here a file that does not exist) are read."""
+    import re
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.errors import PkpdError
+    from pkpd.nlme import bootstrap_population
+
+    csv = Path(__file__).resolve().parents[1] / "data" / "wang2007" / "wang2007.csv"
+    fit = pkpd.fit_population("wang2007", csv, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), covariance=None)
+    message = "workers: must be None (all cores when it pays), or a positive number of local processes; got 0"
+    with pytest.raises(PkpdError, match=f"^{re.escape(message)}$"):
+        bootstrap_population(fit, "wang2007", tmp_path / "missing.csv", n=2, workers=0, progress=False)
+
+
+def test_the_layout_names_each_estimated_parameter_structural_or_error(tmp_path):
+    """The internal vector holds the structural parameters (model order), then the error-model ones: ``kinds``
+    says which each is."""
+    import pkpd
+    from pkpd.estimation.individual import _layout
+
+    layout = _layout(_levels(tmp_path), ["C", "B"], {"level": pkpd.Additive(sd=1.0)})
+    assert layout.names == ("B", "C", "level.sd")
+    assert layout.kinds == ("structural", "structural", "error")
+
+
+_LAGGED = """
+[model]
+name = "lagged"
+version = "1.0"
+time_unit = "h"
+description = "one compartment, a bolus given after an estimated lag (test model)"
+
+[parameters.CL]
+value = 2.8
+unit = "L/h"
+bounds = [0.01, 100.0]
+description = "clearance"
+assumption = true
+
+[parameters.V]
+value = 32.0
+unit = "L"
+bounds = [0.5, 1000.0]
+description = "volume"
+assumption = true
+
+[parameters.TLAG]
+value = 0.5
+unit = "h"
+bounds = [0.01, 5.0]
+description = "lag time"
+assumption = true
+
+[states.central]
+unit = "mg"
+initial = "0"
+ddt = "-CL / V * central"
+description = "amount"
+
+[outputs.conc]
+expression = "central / V"
+unit = "mg/L"
+description = "concentration"
+
+[doses.iv]
+target = "central"
+unit = "mg"
+lag = "TLAG"
+description = "bolus after the lag"
+"""
+
+
+def test_a_sensitivity_fit_with_an_estimated_lag_says_it_used_finite_differences(tmp_path):
+    """gradient="sensitivity" where a dose's lag depends on an estimated parameter: finite differences are used
+    and the message says why, naming the dose target and the parameter."""
+    import pkpd
+
+    path = tmp_path / "lagged.toml"
+    path.write_text(_LAGGED)
+    model = pkpd.load_model(path)
+    _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
+    fit = pkpd.fit(
+        model, data, estimate=["CL", "TLAG"], error={"conc": pkpd.Proportional(cv=0.1)}, gradient="sensitivity"
+    )
+    assert fit.gradient == "finite-difference"
+    assert (
+        "sensitivities unavailable (the lag, rate or duration of dose target 'iv' depends on TLAG); finite "
+        "differences used"
+    ) in fit.message
+
+
+def test_the_objective_keeps_no_derivatives_of_a_failed_solve(tmp_path):
+    """_Objective caches its last points; a point whose solve failed is cached without derivatives, even when the
+    solve returned some (a sensitivity solve flagged as failed), so they are never used and asking for them again
+    solves again."""
+    import pkpd
+    from pkpd.estimation.individual import _Objective
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    ctx = fit._data("objective")
+    problem, x = ctx.problem, ctx.x
+    calls = []
+
+    def failed(xx):
+        calls.append(1)
+        n = problem.data.dv.size
+        return np.full(n, 12.0), np.ones((n, 1)), False
+
+    problem.derivatives = failed
+    obj = _Objective(problem, x)
+    for _ in range(2):
+        ev, dF, F = obj._point(x[obj.free], derivatives=True)
+        assert not ev.valid and dF is None
+    assert len(calls) == 2
+    assert not np.any(obj.jacobian(x[obj.free]))
+
+
+def test_an_estimate_at_its_upper_bound_is_named_in_the_message(tmp_path):
+    """B bounded at 11 below the data's mean (about 12): B ends at its upper bound, and the message says so in
+    full."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    assert y.mean() > 11.5
+    fit = pkpd.fit(_levels(tmp_path, B=(0.1, 11.0)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert fit.estimates["B"] == pytest.approx(11.0, rel=1e-6)
+    assert (
+        "B is at its upper bound (11 mg/L): the estimate is limited by the bound; widen it with "
+        "model.with_bounds(B=(low, high)) if that is plausible"
+    ) in fit.message
+
+
+def test_profiles_and_bootstraps_refit_with_the_fits_evaluation_budget(tmp_path, monkeypatch):
+    """fit(max_evaluations=40): every refit of a profile point and of a bootstrap replicate has the same budget of
+    40 evaluations per start."""
+    import pkpd
+    from pkpd.estimation import uncertainty
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, max_evaluations=40)
+    budgets = []
+    real = uncertainty._optimise
+
+    def spy(problem, x0, method, max_evaluations, fixed=None):
+        budgets.append(max_evaluations)
+        return real(problem, x0, method, max_evaluations, fixed)
+
+    monkeypatch.setattr(uncertainty, "_optimise", spy)
+    pkpd.profile_likelihood(fit, "B", max_points=2)
+    n_profile = len(budgets)
+    assert n_profile >= 2
+    pkpd.bootstrap(fit, 2, seed=1, workers=1, progress=False)
+    assert len(budgets) == n_profile + 2
+    assert set(budgets) == {40}
+
+
+def test_profile_likelihood_repr_shows_the_estimate_and_its_interval(tmp_path):
+    """repr: "ProfileLikelihood of B: estimate <mean> mg/L, 95 % CI [<low>, <high>] (identifiable; <n> points)",
+    numbers to 4 significant digits: the mean of the data and the closed-form interval."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B")
+    lo, hi = _profile_interval(y)
+    assert repr(prof) == (
+        f"ProfileLikelihood of B: estimate {y.mean():.4g} mg/L, 95 % CI [{lo:.4g}, {hi:.4g}] (identifiable; "
+        f"{prof.values.size} points)"
+    )
+
+
+def test_an_observation_at_a_dose_time_sees_the_dose_only_when_recorded_after_it():
+    """NONMEM record order: an observation record before a dose record at the same time is taken before the dose
+    (a trough), one after it sees the dose (a peak). 100 mg at 0 and at 12 h, observations before and after each
+    dose record: PRED = 0 and 100/V at 0, A12/V and (A12 + 100)/V at 12 (A12 = 100 exp(-12 CL/V)), at the fitted
+    CL and V."""
+    import pandas as pd
+
+    import pkpd
+
+    k = 2.8 / 32
+    c12 = 100 / 32 * np.exp(-12 * k)
+    dose = dict(EVID=1, AMT=100.0, DV=np.nan)
+    rows = [
+        dict(TIME=0.0, EVID=0, AMT=0.0, DV=0.02),
+        dict(TIME=0.0, **dose),
+        dict(TIME=0.0, EVID=0, AMT=0.0, DV=100 / 32 * 1.02),
+        dict(TIME=4.0, EVID=0, AMT=0.0, DV=100 / 32 * np.exp(-4 * k) * 0.97),
+        dict(TIME=12.0, EVID=0, AMT=0.0, DV=c12 * 1.01),
+        dict(TIME=12.0, **dose),
+        dict(TIME=12.0, EVID=0, AMT=0.0, DV=(c12 + 100 / 32) * 0.99),
+        dict(TIME=18.0, EVID=0, AMT=0.0, DV=(c12 + 100 / 32) * np.exp(-6 * k) * 1.03),
+    ]
+    data = pd.DataFrame(rows).assign(ID=1, AMTU="mg")
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Additive(sd=0.1)})
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    a12 = 100 * np.exp(-12 * cl / v)
+    expected = [
+        0.0,
+        100 / v,
+        100 / v * np.exp(-4 * cl / v),
+        a12 / v,
+        (a12 + 100) / v,
+        (a12 + 100) / v * np.exp(-6 * cl / v),
+    ]
+    diag = fit.diagnostics()
+    np.testing.assert_allclose(diag["TIME"], [0, 0, 4, 12, 12, 18])
+    np.testing.assert_allclose(diag["PRED"], expected, rtol=1e-6, atol=1e-12)
