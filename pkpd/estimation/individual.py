@@ -1091,6 +1091,18 @@ def _fmt(v: float, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
+def _natural_scale(values: np.ndarray, log) -> np.ndarray:
+    """d(natural value)/d(internal value) of each parameter: the value where it is estimated as its log, else 1."""
+    return np.where(log, values, 1.0)
+
+
+def _natural_se(se_x: np.ndarray, values: np.ndarray, log) -> tuple[np.ndarray, np.ndarray]:
+    """Standard errors on the natural scale (delta method) and RSE [%] from those of the internal parameters."""
+    se = se_x * np.abs(_natural_scale(values, log))
+    with np.errstate(all="ignore"):
+        return se, 100.0 * se / np.abs(values)
+
+
 def _result(problem: _Problem, run: _Run, starts, cov_info, method: str, max_evaluations) -> FitResult:
     layout, data = problem.layout, problem.data
     x = run.x
@@ -1098,7 +1110,7 @@ def _result(problem: _Problem, run: _Run, starts, cov_info, method: str, max_eva
     names = layout.names
     k = len(names)
     values = layout.natural(x)
-    scale = np.where(layout.log, values, 1.0)
+    scale = _natural_scale(values, layout.log)
     if cov_x is not None:
         se_x = np.sqrt(np.maximum(np.diag(cov_x), 0.0))
         cov = cov_x * np.outer(scale, scale)
@@ -1108,9 +1120,8 @@ def _result(problem: _Problem, run: _Run, starts, cov_info, method: str, max_eva
         se_x = np.full(k, np.nan)
         cov = np.full((k, k), np.nan)
         corr = np.full((k, k), np.nan)
-    se = se_x * np.abs(scale)
+    se, rse = _natural_se(se_x, values, layout.log)
     with np.errstate(all="ignore"):
-        rse = 100.0 * se / np.abs(values)
         lo = np.where(layout.log, np.exp(x - _Z95 * se_x), values - _Z95 * se)
         hi = np.where(layout.log, np.exp(x + _Z95 * se_x), values + _Z95 * se)
     p_s = layout.n_struct

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import FitError, PkpdError, did_you_mean
 from ..settings import SolverSettings
 from .data import _Data
-from .individual import FitResult, _check_start, _Context, _fmt, _null_space_names, _optimise, _Problem
+from .individual import FitResult, _check_start, _Context, _fmt, _natural_se, _null_space_names, _optimise, _Problem
 from .likelihood import _Likelihood
 from .population_fit import PopulationFit, fit_population
 
@@ -635,9 +635,7 @@ def _conditional_rse(ctx, names, null) -> dict[str, float]:
     se_x = np.sqrt(2.0 * np.sum(cov**2, axis=0))
     layout = ctx.problem.layout
     values = np.asarray(layout.natural(ctx.x), dtype=float)[keep]
-    scale = np.where(np.asarray(layout.log)[keep], values, 1.0)
-    with np.errstate(all="ignore"):
-        rse = 100.0 * se_x * np.abs(scale) / np.abs(values)
+    _, rse = _natural_se(se_x, values, np.asarray(layout.log)[keep])
     return {names[i]: float(r) for i, r in zip(keep, rse)}
 
 
