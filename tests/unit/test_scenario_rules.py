@@ -627,3 +627,168 @@ def test_a_schedule_with_too_few_dose_levels_does_not_stop_the_fits_of_the_other
     res = pkpd.run_scenario(sc)
     assert res.dose_response["group"].tolist() == [res.groups[thrice[0].name]]
     assert res.groups[once[0].name] != res.groups[thrice[0].name]
+
+
+# ------------------------------------------------------------------------------------------------ seed 23 (issue 27)
+def test_a_log_normal_population_keeps_its_own_float_copy_of_omega():
+    """omega is checked (finite, >= 0) when the population is made, so it keeps its own copy as floats: setting the
+    caller's dict to -5 afterwards (which the check would refuse) does not reach the population."""
+    from pkpd.scenarios import LogNormalPopulation
+
+    omega = {"V": 1}
+    pop = LogNormalPopulation(2, omega=omega)
+    omega["V"] = -5.0
+    assert pop.omega == {"V": 1.0}
+    assert type(pop.omega["V"]) is float
+
+
+def test_the_band_of_a_sigmoid_emax_curve_is_the_delta_method_with_the_curves_own_derivatives():
+    """E(D) = E0 + Emax D^h / (ED50^h + D^h) with a covariance of (E0, Emax, log ED50, h): the band is
+    E -+ z sqrt(g' C g), g the gradient of E in those four parameters, here taken by central finite differences of
+    the formula written out (z = 1.959964 at 95 %). At D = ED50 (30) the derivative in h is 0, at D = 0 only E0
+    varies."""
+    from pkpd.scenarios import DoseResponseFit
+
+    theta = np.array([2.0, 10.0, math.log(30.0), 2.0])
+    cov = np.array(
+        [[0.30, 0.05, 0.01, 0.02], [0.05, 0.80, 0.03, -0.04], [0.01, 0.03, 0.02, 0.005], [0.02, -0.04, 0.005, 0.09]]
+    )
+    nan2 = (math.nan, math.nan)
+    fit = DoseResponseFit(
+        e0=2.0,
+        emax=10.0,
+        ed50=30.0,
+        hill=2.0,
+        ed50_ci=nan2,
+        ed90=90.0,
+        ed90_ci=nan2,
+        se={},
+        covariance=cov,
+        sigmoid=True,
+    )
+    d = np.array([0.0, 3.0, 10.0, 30.0, 100.0, 1000.0])
+
+    def curve(p):
+        e0, emax, log_ed50, h = p
+        return e0 + emax * d**h / (math.exp(log_ed50) ** h + d**h)
+
+    step = 1e-6
+    grad = np.stack([(curve(theta + step * e) - curve(theta - step * e)) / (2 * step) for e in np.eye(4)], axis=-1)
+    half = 1.959963984540054 * np.sqrt(np.einsum("ki,ij,kj->k", grad, cov, grad))
+    low, high = fit.band(d)
+    np.testing.assert_allclose(high, curve(theta) + half, rtol=1e-7)
+    np.testing.assert_allclose(low, curve(theta) - half, rtol=1e-7)
+
+
+def test_the_time_course_of_each_arm_is_taken_from_its_own_subjects():
+    """One subject (CL 2.8 L/h, V 32 L), 10 and 30 mg as a bolus: every percentile of each arm's concentration is
+    D / V exp(-CL / V t) of its own dose."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    t = np.linspace(0, 24, 7)
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        population=pkpd.LogNormalPopulation(1),
+        times=t,
+        seed=1,
+    )
+    res = pkpd.run_scenario(sc)
+    for dose in (10, 30):
+        curves = res.time_course[f"d: {dose} mg"]["conc"]
+        assert curves.shape == (3, t.size)
+        for row in curves:
+            np.testing.assert_allclose(row, dose / 32 * np.exp(-2.8 / 32 * t), rtol=1e-5)
+
+
+@pytest.mark.parametrize(("b0", "clipped"), [([8.0, 8.0, 0.0], "ci_high"), ([-8.0, -8.0, 0.0], "ci_low")])
+def test_the_interval_of_a_response_rate_is_the_normal_approximation_clipped_to_0_and_1(b0, clipped):
+    """P(response) = 1 / (1 + exp(-b0)) without exposure (bA = 0): subjects at b0 = 8, 8, 0 (or -8, -8, 0) give an
+    arm rate equal to the mean of their probabilities, with the interval mean -+ z s / sqrt(3) (s the sample SD),
+    which passes 1 (or 0) and is clipped there: a probability is documented to be in [0, 1]."""
+    import statistics
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, GivenPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(
+        model,
+        arms=[Arm("control", control=True)],
+        times=np.linspace(0, 4, 5),
+        population=GivenPopulation(params={"b0": b0}),
+        endpoints=[Endpoint("resp", "probability_at", time=2)],
+    )
+    row = run_scenario(sc, seed=1).clinical.iloc[0]
+    p = [1.0 / (1.0 + math.exp(-b)) for b in b0]
+    mean = statistics.fmean(p)
+    half = statistics.NormalDist().inv_cdf(0.975) * statistics.stdev(p) / math.sqrt(3)
+    expected = {"ci_low": mean - half, "ci_high": mean + half}
+    expected[clipped] = 1.0 if clipped == "ci_high" else 0.0
+    assert row["n"] == 3
+    assert row["value"] == pytest.approx(mean, rel=1e-7)
+    for key, want in expected.items():
+        assert row[key] == pytest.approx(want, rel=1e-7, abs=1e-12), key
+
+
+def test_a_scenario_without_clinical_endpoints_has_an_empty_clinical_table_with_its_documented_columns():
+    """ScenarioResult.clinical is documented as ``arm, group, dose, dose_unit, endpoint, unit, description, value,
+    ci_low, ci_high, n``; with only Cmax (not clinical) it has no rows but still those columns."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=pkpd.dose_ranging_arms("d", [10], "mg"),
+        endpoints=[Endpoint("conc", "cmax", end=24)],
+        times=np.linspace(0, 24, 5),
+        seed=1,
+    )
+    clinical = pkpd.run_scenario(sc).clinical
+    assert len(clinical) == 0
+    assert clinical.columns.tolist() == (
+        "arm, group, dose, dose_unit, endpoint, unit, description, value, ci_low, ci_high, n".split(", ")
+    )
+
+
+@pytest.mark.parametrize("covariates", [[["WT", 70]], 70, "WT = 70"])
+def test_population_covariates_that_are_not_a_table_are_refused_naming_the_section(covariates):
+    """[population] covariates must be a table of name = value, like omega and covariate_ranges: a list of pairs
+    (which dict() would take) or a bare value is refused, naming the file and [population.covariates]."""
+    from pathlib import Path
+
+    from pkpd.errors import PkpdError
+
+    model = Path(__file__).resolve().parents[1] / "data" / "models" / "pk_1cmt_iv_covariates.toml"
+    data = {"scenario": {"model": str(model)}, **BASE, "population": {"n": 2, "covariates": covariates}}
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict(data, file="s.toml")
+    assert str(err.value) == "s.toml [population.covariates]: must be a table of name = value"
+
+
+@pytest.mark.parametrize("key", ["dose", "doses", "unit"])
+def test_a_control_arm_with_a_dose_doses_or_unit_is_refused_naming_the_key(key):
+    """A control arm is untreated: a dose, doses or unit in it is refused with the whole message."""
+    from pkpd.errors import DosingError
+
+    value = {"dose": 100, "doses": [10, 30], "unit": "mg"}[key]
+    data = {**_one_arm(), "arms": {"c": {"control": True, key: value}}}
+    with pytest.raises(DosingError) as err:
+        scenario_from_dict(data, file="s.toml")
+    assert str(err.value) == f"s.toml [arms.c]: a control arm takes no {key}; remove it, or set control = false"
+
+
+def test_a_scenario_file_without_sigmoid_fits_plain_emax_and_says_so_with_a_bool():
+    """[scenario] sigmoid is documented as a bool, False by default (as for a Scenario built in Python); a file
+    that leaves it out gets False itself, and sigmoid = true gives True."""
+    import pkpd
+
+    assert pkpd.Scenario.sigmoid is False
+    assert scenario_from_dict(_one_arm()).sigmoid is False
+    data = _one_arm()
+    data["scenario"] = {**data["scenario"], "sigmoid": True}
+    assert scenario_from_dict(data).sigmoid is True
