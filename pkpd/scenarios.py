@@ -752,6 +752,8 @@ class Scenario:
         if not isinstance(self.model, Model):
             raise PkpdError(f"{where}: model must be a pkpd Model (pkpd.load_model(...)); got "
                             f"{type(self.model).__name__}")
+        if not isinstance(self.sigmoid, bool):
+            raise PkpdError(f"{where}: sigmoid must be true or false; got {self.sigmoid!r:.80}")
         m = self.model
         arms = tuple(self.arms)
         if not arms:
@@ -1713,7 +1715,10 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
         _keys(body, _ARM_KEYS, file, section)
         opts = {k: body[k] for k in ("count", "interval", "start", "duration", "target", "time_unit") if k in body}
         try:
-            if body.get("control", False):
+            control = body.get("control", False)
+            if not isinstance(control, bool):
+                raise DosingError(f"control must be true or false; got {control!r:.80}")
+            if control:
                 bad = [k for k in ("dose", "doses", "unit") if k in body]
                 if bad:
                     raise DosingError(f"a control arm takes no {bad[0]}; remove it, or set control = false")

@@ -792,3 +792,33 @@ def test_a_scenario_file_without_sigmoid_fits_plain_emax_and_says_so_with_a_bool
     data = _one_arm()
     data["scenario"] = {**data["scenario"], "sigmoid": True}
     assert scenario_from_dict(data).sigmoid is True
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1])
+def test_a_control_flag_that_is_not_true_or_false_is_refused(value):
+    """control is a TOML boolean: "no" (a non-empty string, so truthy) must not silently make a control arm, nor
+    0/1 stand in for false/true; the whole message names the file, the arm and the value."""
+    from pkpd.errors import DosingError
+
+    data = {**_one_arm(), "arms": {"c": {"control": value}}}
+    with pytest.raises(DosingError) as err:
+        scenario_from_dict(data, file="s.toml")
+    assert str(err.value) == f"s.toml [arms.c]: control must be true or false; got {value!r}"
+
+
+def test_a_sigmoid_flag_that_is_not_true_or_false_is_refused():
+    """sigmoid is a boolean in a file and in Python alike: "yes" is refused instead of fitting sigmoid Emax because
+    a string is truthy."""
+    import pkpd
+    from pkpd.errors import PkpdError
+    from pkpd.metrics import Endpoint
+
+    data = _one_arm()
+    data["scenario"] = {**data["scenario"], "sigmoid": "yes", "name": "s"}
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict(data, file="s.toml")
+    assert str(err.value) == "s.toml: scenario 's': sigmoid must be true or false; got 'yes'"
+    with pytest.raises(PkpdError) as err:
+        pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=pkpd.dose_ranging_arms("d", [10], "mg"),
+                      endpoints=[Endpoint("conc", "cmax", end=24)], name="t", sigmoid=1)
+    assert str(err.value) == "scenario 't': sigmoid must be true or false; got 1"
