@@ -149,6 +149,10 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
             # the file contradicts itself: its default is outside the range it calls plausible
             raise ModelFileError(f"value {value:g} is outside the bounds [{bounds[0]:g}, {bounds[1]:g}]", file=file,
                                  section=f"parameters.{name}", key="value")
+        assumption = b.get("assumption", False)
+        if not isinstance(assumption, bool):
+            raise ModelFileError(f"assumption must be true or false; got {assumption!r:.60}", file=file,
+                                 section=f"parameters.{name}", key="assumption")
         prior = None
         numeric = all(isinstance(x, int | float) and not isinstance(x, bool) and not math.isnan(x) for x in bounds)
         if "prior" in b and numeric:   # (bad bounds are reported by the Model's own check)
@@ -157,7 +161,7 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
             prior = prior_from_dict(b["prior"], tuple(float(x) for x in bounds), file=file,
                                     section=f"parameters.{name}")
         params.append(Parameter(name, value, b["unit"], tuple(bounds), b.get("description", ""),
-                                b.get("source", ""), bool(b.get("assumption", False)), prior))
+                                b.get("source", ""), assumption, prior))
     covs = [Covariate(n, b["unit"], b["value"], b.get("description", "")) for n, b in entries("covariates")]
     derived = [Derived(n, _expr(b["expression"], file, f"derived.{n}", "expression"), b["unit"],
                        b.get("description", "")) for n, b in entries("derived")]

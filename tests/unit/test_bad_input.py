@@ -215,3 +215,16 @@ def test_bad_solver_settings():
 def test_params_that_are_not_a_mapping(model):
     with pytest.raises(PkpdError, match="must be a mapping"):
         pkpd.simulate(model, None, [0, 1], params=[1.0, 2.0])
+
+
+@pytest.mark.parametrize("flag", ['"no"', "0", '"false"'])
+def test_an_assumption_flag_that_is_not_true_or_false_is_refused(tmp_path, flag):
+    """assumption is a TOML boolean: "no" (truthy as a string) must not mark a measured value as an assumption."""
+    path = write(tmp_path, GOOD.replace('bounds = [0.001, 10.0]', f'bounds = [0.001, 10.0]\nassumption = {flag}'))
+    with pytest.raises(ModelFileError) as err:
+        pkpd.load_model(path)
+    value = {'"no"': "'no'", "0": "0", '"false"': "'false'"}[flag]
+    assert str(err.value) == f"{path} [parameters.k] assumption: assumption must be true or false; got {value}"
+    good = pkpd.load_model(write(tmp_path, GOOD.replace('bounds = [0.001, 10.0]',
+                                                        'bounds = [0.001, 10.0]\nassumption = true')))
+    assert good.parameter("k").assumption is True
