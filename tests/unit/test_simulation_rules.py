@@ -316,3 +316,176 @@ def test_a_modelled_duration_that_is_not_positive_names_its_value():
     with pytest.raises(DosingError) as info:
         pkpd.simulate(ORAL, regimen, [1.0], covariates={"MODE": 2.0, "DUR2": np.array([2.0, 0.0, 3.0])})
     assert str(info.value).endswith("duration must be > 0 and finite; got 0")
+
+
+# ---- from the independent seed-23 sample of the mutation audit (issue 27) ----------------------------------------
+ENDPOINTS = Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml"
+
+
+def test_the_nonmem_table_keeps_only_the_endpoints_asked_for():
+    """layout="nonmem" with outputs="resp": the doses (one bolus per subject) and the binary response only, assessed
+    at every output time (the default of observe=): 2 subjects x 3 times = 6 records, DVID "resp", none of the other
+    endpoints (event, grade, counts...) that were drawn."""
+    model = pkpd.load_model(ENDPOINTS)
+    sim = pkpd.simulate(model, Regimen.single(Dose(10, "mg")), [0.0, 10.0, 20.0], params={"h0": np.full(2, 0.01)},
+                        seed=3)
+    assert set(sim.outcomes["output"]) > {"resp", "event", "grade"}
+    table = sim.to_dataframe(layout="nonmem", outputs="resp")
+    doses, records = table[table["EVID"] == 1], table[table["EVID"] == 0]
+    assert doses["ID"].tolist() == [1, 2] and doses["AMT"].tolist() == [10.0, 10.0]
+    assert records["DVID"].tolist() == ["resp"] * 6
+    assert records["ID"].tolist() == [1, 1, 1, 2, 2, 2] and records["TIME"].tolist() == [0.0, 10.0, 20.0] * 2
+    assert set(records["DV"]) <= {0.0, 1.0}
+
+
+def test_the_large_table_warning_of_the_wide_layout_counts_subjects_and_times_only(monkeypatch):
+    """The wide layout has one row per subject and time (the outputs are columns): 2 subjects x 3 times = 6 rows,
+    above a limit of 5; the message gives the two factors, not a number of outputs."""
+    from pkpd import simulation
+    from pkpd.errors import LargeTableWarning
+
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 2.0, 4.0], params={"CL": np.array([1.0, 2.0])})
+    monkeypatch.setattr(simulation, "LARGE_TABLE_ROWS", 5)
+    with pytest.warns(LargeTableWarning) as record:
+        sim.to_dataframe(layout="wide")
+    assert str(record[0].message) == (
+        "to_dataframe: the table will have 6 rows (2 subjects x 3 times); select outputs=[...] and/or times=[...], "
+        "use layout='wide' (one column per output), or summarise first (Simulation.percentiles, "
+        "pkpd.simulate_summary)"
+    )
+
+
+def _not_simulated(want: str, nearest: str) -> str:
+    return (f"^to_dataframe: time {want} is not one of the simulated times \\(nearest {nearest}\\); simulate at the "
+            "times you want in the table$")
+
+
+def test_a_table_time_matches_a_simulated_one_to_1e_9_of_the_time_scale():
+    """The time scale is the largest |time|, but at least 1: with times up to 1 (scale 1) 0.5 + 0.5e-9 is 0.5 and
+    0.5 + 1.5e-9 is not; with times up to 500 (scale 500) 250 + 1e-10 x 500 is 250 and 250 + 1e-8 x 500 is not.
+    The row kept is the simulated one: the bolus closed form 100 / V exp(-CL / V t)."""
+    cl, v = (p.value for p in IV.parameters)
+    small = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [0.25, 0.5, 1.0])
+    row = small.to_dataframe(times=[0.5 + 0.5e-9])
+    assert row["TIME"].tolist() == [0.5]
+    np.testing.assert_allclose(row["value"], 100 / v * np.exp(-cl / v * 0.5), rtol=1e-9)
+    with pytest.raises(PkpdError, match=_not_simulated("0.5", "0.5")):
+        small.to_dataframe(times=[0.5 + 1.5e-9])
+    large = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 250.0, 500.0])
+    row = large.to_dataframe(times=[250.0 + 1e-10 * 500])
+    assert row["TIME"].tolist() == [250.0]
+    np.testing.assert_allclose(row["value"], 100 / v * np.exp(-cl / v * 250.0), rtol=1e-9)
+    with pytest.raises(PkpdError, match=_not_simulated("250", "250")):
+        large.to_dataframe(times=[250.0 + 1e-8 * 500])
+
+
+def test_table_times_are_the_numbers_simulate_accepted():
+    """simulate takes times as numbers of any kind (here Decimal, as from a database); to_dataframe(times=...) takes
+    the same values: the row at 12 h is the bolus closed form 100 / V exp(-CL / V 12)."""
+    from decimal import Decimal
+
+    cl, v = (p.value for p in IV.parameters)
+    times = [Decimal("0.5"), Decimal("12")]
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), times)
+    row = sim.to_dataframe(times=[Decimal("12")])
+    assert row["TIME"].tolist() == [12.0]
+    np.testing.assert_allclose(row["value"], 100 / v * np.exp(-cl / v * 12.0), rtol=1e-9)
+
+
+def test_backend_numba_compiles_the_model_for_numba(monkeypatch):
+    """backend="numba" names that engine (documented): simulate compiles the model for it. The compiler is replaced
+    by a recorder that returns the model compiled for the native engine, so no numba compile runs here."""
+    from pkpd import simulation
+    from pkpd.compile import compile_model
+
+    native = compile_model(IV, "native")
+    calls = []
+    monkeypatch.setattr(simulation, "compile_model", lambda model, engine=None: calls.append(engine) or native)
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [2.0], backend="numba")
+    assert calls == ["numba"]
+    cl, v = (p.value for p in IV.parameters)
+    np.testing.assert_allclose(sim["conc"], [[100 / v * np.exp(-cl / v * 2.0)]], rtol=1e-6)
+
+
+def test_a_simulation_records_each_subjects_parameters():
+    """Simulation.params: per parameter, one value per subject: CL as given, V the model's value (32 L)."""
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0], params={"CL": [1.0, 2.0, 4.0]})
+    assert set(sim.params) == {"CL", "V"}
+    np.testing.assert_array_equal(sim.params["CL"], [1.0, 2.0, 4.0])
+    np.testing.assert_array_equal(sim.params["V"], [32.0, 32.0, 32.0])
+
+
+def test_a_simulation_keeps_the_axis_scale_its_outputs_declare():
+    """Output.scale "log" is kept in Simulation.scales for the figures; an output without one is absent. (The run
+    starts at the first time, 0: A = 10 exp(-0.1 t).)"""
+    from pkpd.model import Model, Output, Parameter, State
+
+    model = Model(name="scales", time_unit="h", parameters=(Parameter("k", 0.1, "1/h", (0.0, 1.0)),),
+                  states=(State("A", "mg", initial="10", ddt="-k * A"),),
+                  outputs=(Output("amount", "A", "mg", scale="log"), Output("half", "A / 2", "mg")))
+    sim = pkpd.simulate(model, None, [0.0, 1.0])
+    assert sim.scales == {"amount": "log"}
+    np.testing.assert_allclose(sim["amount"], [[10.0, 10 * np.exp(-0.1)]], rtol=1e-6)
+
+
+def test_the_available_memory_is_read_from_proc_meminfo_in_kib(monkeypatch):
+    """/proc/meminfo gives MemAvailable in kB (KiB): 1000 kB are 1,024,000 bytes."""
+    import builtins
+    import io
+
+    from pkpd import simulation
+
+    real_open = builtins.open
+    text = "MemTotal:        4000 kB\nMemFree:          500 kB\nMemAvailable:     1000 kB\n"
+
+    def fake_meminfo(path, *args, **kwargs):
+        if str(path) == "/proc/meminfo":
+            return io.StringIO(text)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_meminfo)
+    assert simulation._available_bytes() == 1000.0 * 1024
+
+
+def test_progress_true_shows_a_bar_for_a_batch_run_in_chunks(monkeypatch, capsys):
+    """progress=True always shows the bar of a batch run in chunks (the chunk size is set to 2 here: 5 subjects in 3
+    chunks on the ODE solver); it ends at 5/5 subjects and the values are the bolus closed form."""
+    from pkpd import simulation
+
+    monkeypatch.setattr(simulation, "_BATCH_CHUNK", 2)
+    cl = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [2.0], params={"CL": cl}, progress=True,
+                        settings=pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12))
+    err = capsys.readouterr().err
+    assert "pk_1cmt_iv: simulate" in err and "5/5" in err
+    np.testing.assert_allclose(sim["conc"][:, 0], 100 / 32.0 * np.exp(-cl / 32.0 * 2.0), rtol=1e-6)
+
+
+def test_backend_jax_runs_the_jax_batch_solver(monkeypatch):
+    """backend="jax" is routed to pkpd.jax_backend.run_batch_jax (a stand-in module here, so that neither JAX nor a
+    GPU is needed to check the routing)."""
+    import sys
+    import types
+
+    from pkpd import simulation
+
+    stand_in = types.ModuleType("pkpd.jax_backend")
+    stand_in.run_batch_jax = object()
+    monkeypatch.setitem(sys.modules, "pkpd.jax_backend", stand_in)
+    assert simulation.batch_runner("jax") is stand_in.run_batch_jax
+
+
+def test_a_single_administration_is_a_regimen_of_one():
+    """A Bolus given as the regimen is the regimen of that one dose: the bolus closed form at 1 and 4 h."""
+    from pkpd.dosing import Bolus
+
+    times = np.array([1.0, 4.0])
+    sim = pkpd.simulate(IV, Bolus(0.0, Dose(100, "mg")), times)
+    cl, v = (p.value for p in IV.parameters)
+    np.testing.assert_allclose(sim["conc"][0], 100 / v * np.exp(-cl / v * times), rtol=1e-6)
+
+
+def test_inconsistent_numbers_of_subjects_name_the_covariates():
+    with pytest.raises(PkpdError) as info:
+        pkpd.simulate(IV, [Regimen.single(Dose(100, "mg"))] * 3, [1.0], covariates={"WT": np.array([60.0, 80.0])})
+    assert str(info.value) == "inconsistent number of subjects: covariates give 2, regimens give 3"
