@@ -139,7 +139,7 @@ MODULES: dict[str, Spec] = {
     "fo_scoring": Spec(("pkpd/estimation/fisher_scoring.py", "pkpd/estimation/_fo_information.py"), (
         "tests/unit/test_fo_scoring.py", "tests/unit/test_nlme_gradients.py", "tests/unit/test_nlme_rules.py")),
     "priors": Spec(("pkpd/priors.py", "pkpd/_prior_part.py"), (
-        "tests/unit/test_priors.py", "tests/unit/test_bayes.py")),
+        "tests/unit/test_priors.py", "tests/unit/test_bayes.py", "tests/unit/test_prior_rules.py")),
     "population_checks": Spec(("pkpd/estimation/population_checks.py",), (
         "tests/unit/test_vpc.py", "tests/unit/test_nlme.py")),
     "templates": Spec(("pkpd/_native_template.py", "pkpd/_integrator.py"), ENGINE_TESTS + (
