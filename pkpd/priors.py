@@ -728,15 +728,17 @@ class IndividualPriorTerms:
         total = self.const
         clipped = False
         try:
+            # Python floats: a value on the edge of the support (logit of 1) raises ZeroDivisionError, caught below,
+            # instead of numpy's divide warning (or FloatingPointError under np.errstate(divide="raise"))
             for k, (i, p) in enumerate(self.z_rows):
-                z, dz = self._z(p, v[i])
+                z, dz = self._z(p, float(v[i]))
                 r[k] = z
                 J[k, i] = dz * dv[i]
                 total += z * z
                 g[i] += 2.0 * z * dz * dv[i]
             off = len(self.z_rows)
             for k, (i, p) in enumerate(self.e_rows):
-                e, de = self._e(p, v[i])
+                e, de = self._e(p, float(v[i]))
                 b2 = e + self.K[k]
                 clipped |= b2 < 1.0
                 b = math.sqrt(max(b2, 0.0))

@@ -99,7 +99,8 @@ def test_the_gradient_of_the_prior_terms_equals_central_differences(log):
 
 
 @pytest.mark.parametrize("prior, v", [(LogNormalPrior(2.0, 0.5), -1.0), (LogNormalPrior(2.0, 0.5), 0.0),
-                                      (LogitNormalPrior(0.3, 0.8), 1.3), (LogitNormalPrior(0.3, 0.8), -0.2)])
+                                      (LogitNormalPrior(0.3, 0.8), 1.3), (LogitNormalPrior(0.3, 0.8), -0.2),
+                                      (LogitNormalPrior(0.3, 0.8), 1.0), (LogitNormalPrior(0.3, 0.8), 0.0)])
 def test_a_value_outside_the_support_is_infinite_and_not_valid(prior, v):
     """A value outside the prior's support (log of a value <= 0): -2 log prior = inf, not clipped, not valid."""
     terms = IndividualPriorTerms(("a",), {"a": prior}, np.array([False]))
