@@ -135,13 +135,13 @@ MODULES: dict[str, Spec] = {
     # objective, FO's Fisher scoring, priors (MAP and the samplers' prior terms), VPC and NPDE
     "saem": Spec(("pkpd/saem.py", "pkpd/importance.py"), (
         "tests/unit/test_saem.py", "tests/unit/test_saem_engine.py", "tests/unit/test_endpoint_saem.py",
-        "tests/unit/test_nlme_rules.py")),
+        "tests/unit/test_nlme_rules.py", "tests/unit/test_saem_rules.py")),
     "fo_scoring": Spec(("pkpd/estimation/fisher_scoring.py", "pkpd/estimation/_fo_information.py"), (
         "tests/unit/test_fo_scoring.py", "tests/unit/test_nlme_gradients.py", "tests/unit/test_nlme_rules.py")),
     "priors": Spec(("pkpd/priors.py", "pkpd/_prior_part.py"), (
         "tests/unit/test_priors.py", "tests/unit/test_bayes.py", "tests/unit/test_prior_rules.py")),
     "population_checks": Spec(("pkpd/estimation/population_checks.py",), (
-        "tests/unit/test_vpc.py", "tests/unit/test_nlme.py")),
+        "tests/unit/test_vpc.py", "tests/unit/test_nlme.py", "tests/unit/test_population_checks_rules.py")),
     "templates": Spec(("pkpd/_native_template.py", "pkpd/_integrator.py"), ENGINE_TESTS + (
         "tests/unit/test_native_engine.py",), kind="template"),
     "_tableaus": Spec(("pkpd/_tableaus.py",), ENGINE_TESTS, kind="template"),

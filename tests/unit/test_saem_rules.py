@@ -1,0 +1,140 @@
+"""SAEM's documented rules, checked on its small private pieces (fast: no full fit).
+
+Section "seed 23": the survivors of the first mutation sample of ``saem`` (mutmut, seed 23): the settings' kernel
+steps, the name of the subject whose likelihood fails at the start, the combined error model's update with a fixed
+parameter and its stochastic-approximation step, the typical values' bounds in the mu step and the direction of the
+Newton step of a typical value without IIV.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pkpd
+from pkpd.errors import FitError
+from pkpd.estimation.population_fit import _setup
+from pkpd.nonmem import read_nonmem
+from pkpd.saem import SaemSettings, _error_step, _Likelihood, _mu_step, _newton_step, _State, run_saem
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+THEOPH = pd.read_csv(DATA / "theoph.csv", na_values=".")
+COVARIATE_MODEL = DATA / "models" / "pk_1cmt_iv_covariates.toml"
+
+
+def _theoph_problem(error, table=None, iiv=None):
+    """Theophylline, one-compartment oral; ka and CL with IIV, V without (SAEM's Newton parameter)."""
+    if table is None:     # without the samples at the time of the dose (prediction 0)
+        table = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))]
+    data = read_nonmem(table, dose_unit="mg")
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV(iiv or {"ka": 0.6, "CL": 0.3}), {"conc": error},
+                                   "focei", ["ka", "CL", "V"], None, pkpd.SolverSettings(), None)
+    return prob, layout, _State(prob, layout)
+
+
+# ====================================================================================================== seed 23
+def test_kernel_steps_allow_a_zero_for_one_kernel_and_are_stored_as_a_tuple():
+    # "three integers >= 0, not all 0": a kernel may be switched off (SaemSettings.__post_init__ _62)
+    assert SaemSettings(kernel_steps=(0, 2, 2)).kernel_steps == (0, 2, 2)
+    assert SaemSettings(kernel_steps=(3, 0, 0)).kernel_steps == (3, 0, 0)
+    # the validated tuple is what is kept, whatever sequence was given (_73)
+    s = SaemSettings(kernel_steps=[1, 0, 4])
+    assert type(s.kernel_steps) is tuple and s.kernel_steps == (1, 0, 4)
+    with pytest.raises(FitError) as exc:
+        SaemSettings(kernel_steps=(0, 0, 0))
+    assert str(exc.value) == "SaemSettings: kernel_steps must be three integers >= 0, not all 0; got (0, 0, 0)"
+
+
+def test_the_first_subject_whose_likelihood_fails_at_the_start_is_named():
+    # only the third subject keeps its sample at the time of the dose: prediction 0, and a proportional error has
+    # no likelihood there (run_saem _75 names the first subject whatever fails)
+    third = THEOPH["ID"].unique()[2]
+    at_dose = (THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0)
+    prob, layout, _ = _theoph_problem(pkpd.Proportional(cv=0.2), table=THEOPH[~at_dose | (THEOPH["ID"] == third)])
+    with pytest.raises(FitError) as exc:
+        run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=1, n_chains=1),
+                 np.random.default_rng(0))
+    assert str(exc.value) == (f"saem: the likelihood of subject {int(third)!r} cannot be evaluated at the initial "
+                              "values (typical parameters); check the initial values and the error model")
+
+
+def _residuals(prob, value: float, f: float):
+    """Residuals of size ``value`` (alternating signs) at every record, predictions ``f``: (C=2, n, J) arrays."""
+    sign = np.where(np.arange(prob.n * prob.J).reshape(prob.n, prob.J) % 2 == 0, 1.0, -1.0)
+    u = np.stack([value * sign, -value * sign])
+    return u, np.zeros_like(u), np.full(u.shape, f)
+
+
+@pytest.mark.parametrize("convention", ["variance", "sd"])
+def test_combined_error_with_a_fixed_cv_moves_the_sd_half_way_with_gamma_one_half(convention):
+    # constant prediction f and residuals of size 0.5: the optimal variance is mean(r^2) = 0.25, so with cv fixed at
+    # b the additive part solves a^2 + (b f)^2 = 0.25 ("variance") or a + b f = 0.5 ("sd"); the stochastic
+    # approximation moves the old sd by gamma times the way to it (_error_step _91: cv fixed; _164: the update)
+    old_sd, b, f = 0.1, 0.1, 2.0
+    em = pkpd.Combined(sd=old_sd, cv=b, convention=convention, fixed=("cv",))
+    prob, layout, st = _theoph_problem(em)
+    u, m, F = _residuals(prob, 0.5, f)
+    optimum = math.sqrt(0.25 - (b * f) ** 2) if convention == "variance" else 0.5 - b * f
+    for gamma in (1.0, 0.5):
+        x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, gamma, False, 0.95)
+        new = st.errors(x)[0]
+        assert new.cv == b
+        assert new.sd == pytest.approx(old_sd + gamma * (optimum - old_sd), rel=1e-4)
+
+
+def _covariate_problem(bounds):
+    """Six subjects of a one-compartment IV model with CL = CL_pop (WT/70)^beta e^eta (IIV on CL and V)."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(6):
+        wt = 50.0 + 8.0 * i
+        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "AMTU": "mg", "DV": np.nan, "WT": wt})
+        for t in (1.0, 4.0, 12.0):
+            rows.append({"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": 3.0 * np.exp(-0.1 * t)
+                         * (1 + 0.1 * rng.standard_normal()), "WT": wt})
+    model = pkpd.load_model(COVARIATE_MODEL).with_bounds(CL=bounds)
+    effect = pkpd.CovariateEffect("CL", "WT", "power", 0.75, ref=70)
+    _, _, _, layout, prob = _setup(model, pd.DataFrame(rows), pkpd.IIV({"CL": 0.09, "V": 0.04}),
+                                   {"conc": pkpd.Proportional(cv=0.1)}, "focei", ["CL", "V"], None,
+                                   pkpd.SolverSettings(), {"CL": 3.0, "V": 30.0}, (effect,))
+    return prob, layout, _State(prob, layout)
+
+
+def test_the_mu_step_recovers_typical_values_and_coefficients_from_their_statistics_within_bounds():
+    # S1 (per-subject means of the Gaussian-scale parameters) equal to mu at a target point: the least-squares
+    # mu step recovers the target, also from a start at the upper bound of a narrow range (CL in [2, 4]: a log
+    # range under 1; _mu_step _57 started it outside the bounds)
+    prob, layout, st = _covariate_problem((2.0, 4.0))
+    free = list(st.mu_theta) + list(st.effects_iiv)
+    k_cl = layout.theta_names.index("CL")
+    assert k_cl in free and st.effects_iiv
+    target = layout.x0.copy()
+    target[k_cl] = math.log(2.5)
+    target[st.effects_iiv[0]] = 1.1
+    S1 = st.mu(target).copy()
+    start = layout.x0.copy()
+    start[k_cl] = math.log(4.0)                       # at the upper bound
+    x = _mu_step(st, start, S1)
+    np.testing.assert_allclose(x[free], target[free], atol=1e-6)
+
+
+def test_one_newton_step_moves_a_typical_value_without_iiv_towards_the_data():
+    # V has no IIV: its typical value moves by a Newton step on the complete-data likelihood. Observations equal
+    # to the predictions at V 30 % larger: the step goes up, most of the way (_newton_step _34: r = u + m0)
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
+    k_v = layout.theta_names.index("V")
+    assert st.newton == [k_v]
+    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
+    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
+    x = layout.x0.copy()
+    truth = x.copy()
+    truth[k_v] += math.log(1.3)
+    u = np.where(prob.mask[None], lik.predict(st.typical(truth), eta), 0.0)
+    x_new, S_H = _newton_step(st, lik, x, eta, u, 1.0, None)
+    assert x_new[k_v] > x[k_v]
+    assert abs(x_new[k_v] - truth[k_v]) < 0.25 * abs(x[k_v] - truth[k_v])
+    others = [j for j in range(layout.n) if j != k_v]
+    np.testing.assert_array_equal(x_new[others], x[others])
+    assert S_H.shape == (1, 1) and S_H[0, 0] > 0
