@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pkpd.estimation._fo_information import fo_information, information_from_psi
 from pkpd.estimation.fisher_scoring import _bfgs, _solve_psd, fisher_scoring
 
 INF = np.inf
@@ -153,3 +154,41 @@ def test_solve_psd_gives_no_step_along_a_direction_of_numerically_zero_informati
     H = np.array([[1.0, 1.0 - e], [1.0 - e, 1.0]])
     s = _solve_psd(H, np.array([1.0, 0.0]))
     np.testing.assert_allclose(s, np.full(2, 1.0 / (2.0 * (2.0 - e))), rtol=1e-6)
+
+
+def _linear_gaussian(q: int):
+    """One subject, two observations of mean a (1, 2) and covariance s2 I + w G G' (G = (1, 1)', with q = 1; no
+    random effect with q = 0), in the internal parameters x = (log a, log(s2)/2, log(w)/2): the FO inputs of
+    ``fo_information`` and the expected Hessian of -2 log L written out (2 dmu' C^-1 dmu + tr(C^-1 dC C^-1 dC)
+    by psi = (a, s2, w), then J' H J with J = diag(a, 2 s2, 2 w))."""
+    a, s2, w = 1.5, 0.4, 0.7
+    t, G = np.array([1.0, 2.0]), np.ones((2, q))
+    C = s2 * np.eye(2) + w * G @ G.T
+    Ci = np.linalg.inv(C)
+    dmu = np.stack([t, np.zeros(2)], axis=1)                                  # (J, d): by a and s2
+    dC = np.stack([np.zeros((2, 2)), np.eye(2)], axis=2)                      # (J, J, d)
+    dmu_psi = [t, np.zeros(2)] + [np.zeros(2)] * q
+    dC_psi = [np.zeros((2, 2)), np.eye(2)] + [G @ G.T] * q
+    H_psi = np.array([[2.0 * u @ Ci @ v + np.trace(Ci @ P @ Ci @ Q) for v, Q in zip(dmu_psi, dC_psi)]
+                      for u, P in zip(dmu_psi, dC_psi)])
+    jac = np.array([a, 2.0 * s2, 2.0 * w])[:2 + q]
+    A = np.zeros((1, 2, 2 + q))
+    A[0, 0, 0], A[0, 1, 1] = jac[0], jac[1]
+    B = np.zeros((2 + q, q, q))
+    if q:
+        B[2, 0, 0] = jac[2]
+    inputs = dict(G=G[None], dmu=dmu[None], dC=dC[None], Ci=Ci[None], A=A, B=B)
+    return inputs, H_psi, H_psi * np.outer(jac, jac)
+
+
+def test_fo_information_of_a_linear_gaussian_model():
+    """The expected Hessian of -2 log L of a linear Gaussian model, with and without a random effect (an empty
+    Omega block), from ``fo_information`` and from ``information_from_psi`` (the compiled assembly's route), equals
+    the closed form. (The sample's ``x_fo_information__mutmut_23``, ``B.shape[2]`` for ``B.shape[1]``, and
+    ``x_information_from_psi__mutmut_16``, ``reshape(nx, -2)``, are equivalent: B is (n_x, q, q), and numpy reads
+    any negative size as the unknown one; both pass this test.)"""
+    for q in (1, 0):
+        inputs, H_psi, expected = _linear_gaussian(q)
+        np.testing.assert_allclose(fo_information(**inputs), expected, rtol=1e-12)
+        np.testing.assert_allclose(information_from_psi(H_psi[None], inputs["A"], inputs["B"]), expected,
+                                   rtol=1e-12)
