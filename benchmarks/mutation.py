@@ -137,7 +137,8 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_saem.py", "tests/unit/test_saem_engine.py", "tests/unit/test_endpoint_saem.py",
         "tests/unit/test_nlme_rules.py", "tests/unit/test_saem_rules.py")),
     "fo_scoring": Spec(("pkpd/estimation/fisher_scoring.py", "pkpd/estimation/_fo_information.py"), (
-        "tests/unit/test_fo_scoring.py", "tests/unit/test_nlme_gradients.py", "tests/unit/test_nlme_rules.py")),
+        "tests/unit/test_fo_scoring.py", "tests/unit/test_nlme_gradients.py", "tests/unit/test_nlme_rules.py",
+        "tests/unit/test_fisher_scoring_rules.py")),
     "priors": Spec(("pkpd/priors.py", "pkpd/_prior_part.py"), (
         "tests/unit/test_priors.py", "tests/unit/test_bayes.py", "tests/unit/test_prior_rules.py")),
     "population_checks": Spec(("pkpd/estimation/population_checks.py",), (

@@ -1,0 +1,194 @@
+"""The rules of FO's Fisher scoring (:mod:`pkpd.estimation.fisher_scoring`), each on a small synthetic problem whose
+answer is known in closed form (a quadratic, or a one-dimensional objective with a deliberately wrong information).
+
+Section "seed 23": the survivors of the first mutation sample of ``fo_scoring`` (mutmut, seed 23, 40 of 688
+mutants, 2026-12-06); each test names the mutants it kills, each seen to fail with the mutant applied by hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pkpd.estimation._fo_information import fo_information, information_from_psi
+from pkpd.estimation.fisher_scoring import _bfgs, _solve_psd, fisher_scoring
+
+INF = np.inf
+A2 = np.array([[2.0, 1.0], [1.0, 2.0]])      # a coupled quadratic's Hessian (and its exact information)
+
+
+def _quadratic(A: np.ndarray, b: np.ndarray, points: list | None = None):
+    """``0.5 x'Ax - b'x`` with its gradient and (exact) information; records the points evaluated."""
+    def fun(x):
+        if points is not None:
+            points.append(np.array(x, dtype=float))
+        return 0.5 * x @ A @ x - b @ x, A @ x - b, A
+    return fun
+
+
+# ------------------------------------------------------------------------------------------------------ seed 23
+def test_a_parameter_at_its_lower_bound_with_zero_gradient_is_free_to_move_inwards():
+    """Held at a bound is only a parameter whose gradient pushes outward (strictly): with g = 0 at the lower bound
+    the coupled Newton step moves it inside, straight to the optimum (1, 0) of
+    0.5 x'Ax - (2, 1)'x from (0, 2). Kills ``x_fisher_scoring__mutmut_51`` (g >= 0 holds it there: two
+    iterations)."""
+    fun = _quadratic(A2, np.array([2.0, 1.0]))
+    x0 = np.array([0.0, 2.0])
+    assert fun(x0)[1][0] == 0.0                                          # on the bound, no outward push
+    res = fisher_scoring(fun, x0, np.array([0.0, -INF]), np.full(2, INF))
+    assert res.converged is True
+    assert res.n_iter == 1
+    np.testing.assert_allclose(res.x, [1.0, 0.0], atol=1e-14)
+
+
+def test_the_trust_radius_caps_a_step_shorter_than_one():
+    """``max_step`` is the largest change of a parameter in one step: the Newton step 0.8 of 0.5 (x - 0.8)^2 is cut
+    to 0.5 with ``max_step=0.5``. Kills ``x_fisher_scoring__mutmut_129`` (steps below 1 uncapped)."""
+    fun = _quadratic(np.eye(1), np.array([0.8]))
+    res = fisher_scoring(fun, np.zeros(1), np.full(1, -INF), np.full(1, INF), max_step=0.5, max_iter=1)
+    np.testing.assert_allclose(res.x, [0.5], rtol=1e-14)
+    assert res.converged is False
+    assert res.n_iter == 1
+    assert res.message == "Fisher scoring: 1 iterations without convergence"
+
+
+def test_a_full_step_to_a_bound_feeds_the_secant_correction():
+    """f = (x - 1)^2 on x >= 0 from x = 3, with a wrong information 0.5 (the true curvature is 2): the scoring step
+    -8 goes to the bound 0 (a full, uncapped step), whose gradient change (-6 over -3) gives the BFGS model the
+    true curvature 2, so the next step lands on the optimum 1 exactly and the decrement vanishes at iteration 2.
+    Kills ``x_fisher_scoring__mutmut_130`` (the step to the bound counted as capped: no secant pair, the next
+    step -g/0.5 = 4 overshoots and backtracks)."""
+    def fun(x):
+        return float((x[0] - 1.0) ** 2), np.array([2.0 * (x[0] - 1.0)]), np.array([[0.5]])
+    res = fisher_scoring(fun, np.array([3.0]), np.zeros(1), np.full(1, INF))
+    assert res.converged is True
+    assert res.n_iter == 2
+    np.testing.assert_allclose(res.x, [1.0], atol=1e-14)
+
+
+def test_a_stall_returns_the_start_with_its_information():
+    """No trial point can be evaluated (None): the iteration stops at once and reports a stall, returning the
+    starting point with its objective, gradient and information. Kills ``x_fisher_scoring__mutmut_212`` (the
+    information dropped from the result: a TypeError, or shifted fields)."""
+    H = np.array([[3.0]])
+
+    def fun(x):
+        return (1.5 * x[0] ** 2, 3.0 * x, H) if x[0] == 1.0 else None
+    res = fisher_scoring(fun, np.array([1.0]), np.full(1, -INF), np.full(1, INF))
+    assert res.converged is False
+    assert res.n_iter == 0
+    assert res.message == ("Fisher scoring stalled: no step along the scoring direction decreases the "
+                           "objective")
+    assert res.x.tolist() == [1.0] and res.f == 1.5 and res.gradient.tolist() == [3.0]
+    assert res.information is H
+
+
+def test_the_stationary_stop_is_a_convergence():
+    """From x = 0.004 on 0.5 x^2 the decrement (1.6e-5) is above ``tol`` = 1e-5, but the step (0.004 <= xtol =
+    0.01) and the objective's change (8e-6 <= tol) are not: the iteration stops as stationary after one iteration,
+    converged. Kills ``x_fisher_scoring__mutmut_262`` (converged None) and ``_268`` (the iteration count dropped:
+    shifted fields)."""
+    fun = _quadratic(np.eye(1), np.zeros(1))
+    res = fisher_scoring(fun, np.array([0.004]), np.full(1, -INF), np.full(1, INF), xtol=0.01)
+    assert res.converged is True
+    assert res.n_iter == 1
+    assert res.message == "Fisher scoring: parameters and objective stationary after 1 iterations"
+    np.testing.assert_allclose(res.x, [0.0], atol=1e-15)
+    assert res.information.tolist() == [[1.0]]
+
+
+def test_a_log_standard_deviation_stepping_up_is_not_sent_to_its_bound():
+    """Only a decrease of the variance v = exp(2x) to below its floor sends it to the lower bound: the step +0.6
+    (v(1 + 2s) = 2.2 v) of 0.5 (x - 0.6)^2 is taken as it is, the only point evaluated after the start. Kills
+    ``x__bounded_step__mutmut_33`` (1 - 2s <= floor: a trial at the bound -10 first)."""
+    points: list = []
+    fun = _quadratic(np.eye(1), np.array([0.6]), points)
+    res = fisher_scoring(fun, np.zeros(1), np.full(1, -10.0), np.full(1, INF), log_variance=np.array([True]))
+    assert res.converged is True and res.n_iter == 1
+    np.testing.assert_allclose(np.concatenate(points), [0.0, 0.6], rtol=1e-15)
+
+
+def test_a_step_past_the_upper_bound_holds_it_there_and_solves_the_rest_again():
+    """0.5 x'Ax - (3, 0)'x from 0 with x1 <= 0.5: the Newton step (2, -1) leaves the box, so x1 goes to 0.5 and
+    x2 is solved again with it held there: x2 = -x1/2 = -0.25 (the constrained optimum, reached in one
+    iteration). Kills ``x__bounded_step__mutmut_47`` (no re-solve: x2 = -1) and ``_54`` (the held x1 unclipped in
+    the re-solve: x2 = -1)."""
+    fun = _quadratic(A2, np.array([3.0, 0.0]))
+    res = fisher_scoring(fun, np.zeros(2), np.full(2, -INF), np.array([0.5, INF]), max_iter=1)
+    np.testing.assert_allclose(res.x, [0.5, -0.25], rtol=1e-14)
+    res = fisher_scoring(fun, np.zeros(2), np.full(2, -INF), np.array([0.5, INF]))
+    assert res.converged is True and res.n_iter == 1
+    np.testing.assert_allclose(res.x, [0.5, -0.25], rtol=1e-14)
+
+
+def test_a_step_past_the_lower_bound_holds_it_there_and_solves_the_rest_again():
+    """The mirror image: 0.5 x'Ax + (3, 0)'x with x1 >= -0.5 gives (-0.5, 0.25) in one iteration. Kills
+    ``x__bounded_step__mutmut_47``."""
+    fun = _quadratic(A2, np.array([-3.0, 0.0]))
+    res = fisher_scoring(fun, np.zeros(2), np.array([-0.5, -INF]), np.full(2, INF), max_iter=1)
+    np.testing.assert_allclose(res.x, [-0.5, 0.25], rtol=1e-14)
+
+
+def test_bfgs_skips_a_pair_along_a_direction_of_zero_model_curvature():
+    """A step s with s'Ms = 0 (M singular along it) carries no usable secant pair: the model stays M (not 0/0).
+    Kills ``x__bfgs__mutmut_15`` (sMs >= 0: a NaN model)."""
+    H = np.diag([1.0, 0.0])
+    pairs = [(np.array([0.0, 1.0]), np.array([0.0, 1.0]))]              # y's = 1 > 0: only s'Ms rules it out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        M = _bfgs(H, pairs)
+    assert np.array_equal(M, H)
+
+
+def test_bfgs_gives_the_secant_curvature_along_the_step():
+    """The BFGS update of a positive definite model satisfies the secant equation M s = y."""
+    s, y = np.array([1.0, -2.0]), np.array([0.5, -3.0])
+    M = _bfgs(A2, [(s, y)])
+    np.testing.assert_allclose(M @ s, y, rtol=1e-13)
+
+
+def test_solve_psd_gives_no_step_along_a_direction_of_numerically_zero_information():
+    """Two almost perfectly correlated parameters, H = [[1, 1 - e], [1 - e, 1]] with e = 1.5e-10 (eigenvalues
+    2 - e and e, below 1e-10 of the largest): the solution of H s = (1, 0) keeps only the well-determined
+    direction (1, 1)/sqrt(2), s = (1, 1) / (2 (2 - e)), instead of a component ~1/e along (1, -1). Kills
+    ``x__solve_psd__mutmut_38`` (a threshold 1e-10 / 2 keeps the direction of e)."""
+    e = 1.5e-10
+    H = np.array([[1.0, 1.0 - e], [1.0 - e, 1.0]])
+    s = _solve_psd(H, np.array([1.0, 0.0]))
+    np.testing.assert_allclose(s, np.full(2, 1.0 / (2.0 * (2.0 - e))), rtol=1e-6)
+
+
+def _linear_gaussian(q: int):
+    """One subject, two observations of mean a (1, 2) and covariance s2 I + w G G' (G = (1, 1)', with q = 1; no
+    random effect with q = 0), in the internal parameters x = (log a, log(s2)/2, log(w)/2): the FO inputs of
+    ``fo_information`` and the expected Hessian of -2 log L written out (2 dmu' C^-1 dmu + tr(C^-1 dC C^-1 dC)
+    by psi = (a, s2, w), then J' H J with J = diag(a, 2 s2, 2 w))."""
+    a, s2, w = 1.5, 0.4, 0.7
+    t, G = np.array([1.0, 2.0]), np.ones((2, q))
+    C = s2 * np.eye(2) + w * G @ G.T
+    Ci = np.linalg.inv(C)
+    dmu = np.stack([t, np.zeros(2)], axis=1)                                  # (J, d): by a and s2
+    dC = np.stack([np.zeros((2, 2)), np.eye(2)], axis=2)                      # (J, J, d)
+    dmu_psi = [t, np.zeros(2)] + [np.zeros(2)] * q
+    dC_psi = [np.zeros((2, 2)), np.eye(2)] + [G @ G.T] * q
+    H_psi = np.array([[2.0 * u @ Ci @ v + np.trace(Ci @ P @ Ci @ Q) for v, Q in zip(dmu_psi, dC_psi)]
+                      for u, P in zip(dmu_psi, dC_psi)])
+    jac = np.array([a, 2.0 * s2, 2.0 * w])[:2 + q]
+    A = np.zeros((1, 2, 2 + q))
+    A[0, 0, 0], A[0, 1, 1] = jac[0], jac[1]
+    B = np.zeros((2 + q, q, q))
+    if q:
+        B[2, 0, 0] = jac[2]
+    inputs = dict(G=G[None], dmu=dmu[None], dC=dC[None], Ci=Ci[None], A=A, B=B)
+    return inputs, H_psi, H_psi * np.outer(jac, jac)
+
+
+def test_fo_information_of_a_linear_gaussian_model():
+    """The expected Hessian of -2 log L of a linear Gaussian model, with and without a random effect (an empty
+    Omega block), from ``fo_information`` and from ``information_from_psi`` (the compiled assembly's route), equals
+    the closed form. (The sample's ``x_fo_information__mutmut_23``, ``B.shape[2]`` for ``B.shape[1]``, and
+    ``x_information_from_psi__mutmut_16``, ``reshape(nx, -2)``, are equivalent: B is (n_x, q, q), and numpy reads
+    any negative size as the unknown one; both pass this test.)"""
+    for q in (1, 0):
+        inputs, H_psi, expected = _linear_gaussian(q)
+        np.testing.assert_allclose(fo_information(**inputs), expected, rtol=1e-12)
+        np.testing.assert_allclose(information_from_psi(H_psi[None], inputs["A"], inputs["B"]), expected,
+                                   rtol=1e-12)
