@@ -1,0 +1,160 @@
+"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation sample of seed 23
+(docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed matrix,
+the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pkpd
+from pkpd.errors import FitError
+from pkpd.estimation.covariance import _covariance_step
+from pkpd.estimation.population_fit import _coefficient_steps, _setup
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+WANG = DATA / "wang2007" / "wang2007.csv"
+ENDPOINTS = DATA / "models" / "endpoints_exposure.toml"
+
+
+class _Matrices:
+    """A stand-in for a fit's run in the covariance step: it returns the given R and S."""
+
+    def __init__(self, R: np.ndarray, S: np.ndarray):
+        self.R, self.S = R, S
+
+    def matrices(self, x: np.ndarray):
+        return self.R, self.S
+
+
+# every internal parameter is the log of its natural value, so the delta method's Jacobian is diag(exp(x))
+LOG_LAYOUT = SimpleNamespace(natural=np.exp)
+
+
+def _inverse_2x2(a: float, b: float, d: float) -> np.ndarray:
+    """The inverse of the symmetric matrix [[a, b], [b, d]] by its closed form."""
+    return np.array([[d, -b], [-b, a]]) / (a * d - b * b)
+
+
+def test_covariance_step_falls_back_to_s_and_says_why_r_failed():
+    """R = diag(4, -1) is not positive definite (the second parameter, b, lies along its negative eigenvalue), S is:
+    the sandwich and 2 R^-1 are unavailable, the covariance is 4 S^-1 taken to the natural scale (J = diag(exp x)),
+    and the message gives the fallback and its reason in full."""
+    R = np.diag([4.0, -1.0])
+    S = np.array([[2.0, 0.5], [0.5, 1.0]])
+    x = np.log([2.0, 3.0])
+    cov, msg = _covariance_step(LOG_LAYOUT, x, _Matrices(R, S), "sandwich", ["a", "b"])
+    assert msg == (
+        "4 S^-1 (cross-product) (fallback: the R matrix is not positive definite - the estimates may not be at a "
+        "minimum or a parameter is not identifiable (responsible: b); sandwich unavailable; R unavailable)"
+    )
+    J = np.diag([2.0, 3.0])
+    np.testing.assert_allclose(cov, J @ (4 * _inverse_2x2(2.0, 0.5, 1.0)) @ J, rtol=1e-8)
+
+
+def test_covariance_step_gives_conditional_standard_errors_when_one_parameter_is_flat():
+    """R has a zero row and column for c (the objective does not depend on it) and S = g g' has rank 1, so neither
+    R nor S can be inverted: a and b get 2 R^-1 of their own block (conditional on c), c none (NaN), and the
+    message names c."""
+    R = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    g = np.array([1.0, 1.0, 0.0])
+    x = np.log([2.0, 3.0, 5.0])
+    cov, msg = _covariance_step(LOG_LAYOUT, x, _Matrices(R, np.outer(g, g)), "sandwich", ["a", "b", "c"])
+    assert msg == (
+        "2 R^-1 of the parameters the data inform: the R matrix is not positive definite and the S matrix is "
+        "singular; no standard error for c (the objective is flat there: the data do not inform it; consider fixing "
+        "it or removing it), and the other standard errors are conditional on its estimate"
+    )
+    J = np.diag([2.0, 3.0])
+    np.testing.assert_allclose(cov[:2, :2], J @ (2 * _inverse_2x2(2.0, 0.5, 1.0)) @ J, rtol=1e-8)
+    assert np.all(np.isnan(cov[2])) and np.all(np.isnan(cov[:, 2]))
+
+
+def test_coefficient_steps_move_each_typical_value_by_ten_percent():
+    """The optimiser's weight of a covariate coefficient: the change that moves the typical value of the subject
+    farthest from the reference by 10 %. Weights 60 and 80 kg, reference 70: a linear slope b (factor 1 + b (WT - 70))
+    needs 0.1 / 10; a power exponent (factor (WT/70)^b) needs 0.1 / log(7/6)."""
+    rows = []
+    for i, wt in ((1, 60.0), (2, 80.0)):
+        rows.append(dict(ID=i, TIME=0.0, DV=np.nan, EVID=1, AMT=100.0, AMTU="mg", WT=wt))
+        rows += [dict(ID=i, TIME=t, DV=1.0, EVID=0, AMT=0.0, AMTU="mg", WT=wt) for t in (1.0, 4.0)]
+    effects = [
+        pkpd.CovariateEffect("CL", "WT", "linear", 0.01, ref=70.0),
+        pkpd.CovariateEffect("V", "WT", "power", 1.0, ref=70.0),
+    ]
+    *_, layout, _ = _setup("pk_1cmt_oral", pd.DataFrame(rows), {"CL": 0.1}, pkpd.Proportional(cv=0.1), "focei",
+                           None, None, None, None, effects)
+    np.testing.assert_allclose(_coefficient_steps(layout), [0.1 / 10.0, 0.1 / math.log(7.0 / 6.0)], rtol=1e-12)
+
+
+def test_a_variance_the_data_do_not_support_stops_at_its_floor():
+    """Four subjects with the same observations (Wang 2007's f = 10 exp(-ke t)): no spread between subjects, so the
+    FO estimate of omega^2 goes to its floor, exp(2 x -12) = 3.8e-11 (the bound of the log Cholesky diagonal,
+    docs/performance.md "its bound, 4e-11"), where Fisher scoring converges; with omega^2 ~ 0 the fit is nonlinear
+    least squares: ke minimises the residual sum of squares (scipy here) and sd = sqrt(RSS / n)."""
+    from scipy.optimize import minimize_scalar
+
+    t = np.array([0.0, 1.0, 2.0, 4.0, 6.0])
+    y = 10 * np.exp(-0.5 * t) + np.array([0.2, -0.15, 0.1, -0.05, 0.08])
+    data = pd.DataFrame({"ID": np.repeat([1, 2, 3, 4], t.size), "TIME": np.tile(t, 4), "DV": np.tile(y, 4)})
+    fit = pkpd.fit_population("wang2007", data, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="fo",
+                              covariance=None)
+    if fit.engine != "compiled":
+        pytest.skip("FO's Fisher scoring needs the compiled engine")
+    assert fit.converged and fit.message.startswith("Fisher scoring: Newton decrement")
+    assert fit.n_failures == 0
+    assert fit.omega[0, 0] == pytest.approx(math.exp(-24.0), rel=1e-9)
+
+    def rss(k: float) -> float:
+        return float(np.sum((y - 10 * np.exp(-k * t)) ** 2))
+
+    ke = minimize_scalar(rss, bounds=(0.1, 2.0), method="bounded", options={"xatol": 1e-12}).x
+    assert fit.theta["ke"] == pytest.approx(ke, rel=1e-4)
+    assert fit.error["f"].sd == pytest.approx(math.sqrt(rss(ke) / t.size), rel=1e-4)
+
+
+def test_an_objective_that_cannot_be_evaluated_names_the_subjects_and_the_endpoint_record():
+    """Ordinal grade records (endpoints_exposure.toml, categories 0-3) with intercepts a1 = -1 < a2 = 0.5: P(grade
+    = 1) = expit(a1) - expit(a2) < 0 for both subjects, so the fit stops at its initial values and the message names
+    both subjects, the first bad record (subject 1, 5 h, data row 1) and the rule it breaks."""
+    model = pkpd.load_model(ENDPOINTS)
+    data = pd.DataFrame([(1, 5.0, 1, "grade"), (2, 6.0, 1, "grade")], columns=["ID", "TIME", "DV", "DVID"])
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population(model, data, iiv={"h0": 0.1}, method="laplace", estimate=["a1", "a2"],
+                            init={"a1": -1.0, "a2": 0.5})
+    assert str(info.value) == (
+        "fit_population: the objective cannot be evaluated at the initial values for subjects 1, 2: ordinal output "
+        "'grade' at subject 1, t = 5 h (row 1): the cumulative logits must decrease from one category to the next "
+        "(intercepts in decreasing order)"
+    )
+
+
+def test_a_finite_difference_fit_without_failed_evaluations_reports_none(monkeypatch):
+    """Wang 2007 by FOCE on the finite-difference engine (the compiled library refused): every objective evaluation
+    of the optimisation can be computed, so the fit counts no failures and its message reports none."""
+    import pkpd.estimation._compiled as compiled
+
+    monkeypatch.setattr(compiled, "available", lambda: False)
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="foce",
+                              covariance=None)
+    assert fit.engine.startswith("finite differences")
+    assert fit.converged and fit.n_evaluations > 0
+    assert fit.n_failures == 0
+    assert "could not be computed" not in fit.message
+
+
+def test_a_fit_reports_the_seconds_it_took():
+    """fit.seconds is the wall time of the fit itself: positive and no more than the time measured around the
+    call."""
+    import time
+
+    start = time.perf_counter()
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0,
+                              covariance=None)
+    elapsed = time.perf_counter() - start
+    assert 0.0 < fit.seconds <= elapsed
