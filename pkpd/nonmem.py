@@ -667,13 +667,18 @@ def _clean(header: list[str], cells: np.ndarray, source: str | None, time_unit: 
                          dose_unit=dose_unit, source=source)
 
 
-def _numbers(texts: np.ndarray, name: str, rows: np.ndarray, fail):
-    """Parse a column of texts; missing -> NaN. With ``fail=None`` return None instead of raising."""
+def _parse(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A column of texts as numbers (missing -> NaN), and where a cell is neither missing nor a finite number."""
     s = pd.Series(texts, dtype=object)
     missing = s.isin(_MISSING).to_numpy()
     with np.errstate(all="ignore"):
         values = pd.to_numeric(s.mask(missing), errors="coerce").to_numpy(dtype=float)
-    bad = ~missing & ~np.isfinite(values)
+    return values, ~missing & ~np.isfinite(values)
+
+
+def _numbers(texts: np.ndarray, name: str, rows: np.ndarray, fail):
+    """Parse a column of texts; missing -> NaN. With ``fail=None`` return None instead of raising."""
+    values, bad = _parse(texts)
     if bad.any():
         if fail is None:
             return None
@@ -831,8 +836,7 @@ def _column_map(ds: NonmemDataset, model) -> dict[int, str]:
             continue
         if column in ds.text_columns:
             values = ds.table[column].to_numpy()
-            bad = [i for i, v in enumerate(values) if v not in _MISSING and _float_or_none(v) is None]
-            i = bad[0] if bad else 0
+            i = int(np.flatnonzero(_parse(values)[1])[0])  # the reader's rule made it a text column
             raise DataError(f"model {model.name!r} uses {name!r}, but this column has non-numeric values; got "
                             f"{values[i]!r}", row=int(ds.table["ROW"].iloc[i]), column=column, file=ds.source)
         out[j] = column
@@ -842,14 +846,6 @@ def _column_map(ds: NonmemDataset, model) -> dict[int, str]:
 def _absent(value) -> bool:
     """A missing CMT/DVID cell (None, or NaN once pandas has copied the column)."""
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _float_or_none(v):
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
 
 
 # ---------------------------------------------------------------------------------------------------------- regimens

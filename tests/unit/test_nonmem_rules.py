@@ -530,3 +530,83 @@ def test_a_model_in_seconds_reads_data_in_hours():
     rows = [dict(ID=1, TIME=0, AMT=100), dict(ID=1, TIME=30)]
     got = simulate_nonmem(model, read_nonmem(table(rows), time_unit="min", dose_unit="mg"))["amount"].to_numpy()
     np.testing.assert_allclose(got, [100.0, 100 * math.exp(-1.8)], rtol=1e-7)
+
+
+# ============================================================================ the seed-23 sample's survivors
+def test_a_model_column_that_python_but_not_the_reader_reads_as_a_number_names_that_cell():
+    """'1_000' and '١' (an Arabic-Indic one) are numbers to Python's float() but not to the reader (pandas), so CL
+    is a text column; the refusal names the cell the reader could not read (row 3), not the first record's 2.8."""
+    for value in ("1_000", "١"):
+        rows = [dict(ID=1, TIME=0, AMT=10, CL=2.8), dict(ID=1, TIME=1, CL=2.8), dict(ID=1, TIME=2, CL=value)]
+        with pytest.raises(DataError) as info:
+            simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))
+        assert str(info.value) == (f"row 3, column CL: model 'pk_1cmt_iv' uses 'CL', but this column has non-numeric "
+                                   f"values; got {value!r}")
+
+
+def test_a_modelled_duration_that_is_not_finite_names_its_dose_target_and_record():
+    """RATE=-2 takes the duration from the model (NONMEM's D): tinf / X with X = 0 on the second dose record is
+    infinite and refused, naming what it is, the record and RATE."""
+    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="d_of_x", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter("tinf", 2.0, "h", (0.0, 10.0))),
+                  covariates=(Covariate("X", "1", 1.0),), states=(State("A", "mg", initial="0", ddt="-k * A"),),
+                  outputs=(Output("a", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg", duration="tinf / X"),))
+    rows = [dict(ID=1, TIME=0, AMT=5, RATE=-2, X=1), dict(ID=1, TIME=1, AMT=5, RATE=-2, X=0)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert str(info.value) == ("row 2, column RATE: the modelled duration of dose target 'iv' is not finite on this "
+                               "record; check the covariates it uses (X, tinf)")
+
+
+def test_the_main_run_uses_the_batch_runner_of_the_backend_and_steady_states_do_not(monkeypatch):
+    """simulate_nonmem(backend=...): the main run is solved by that backend's batch runner (pkpd.simulation's
+    batch_runner), the steady-state pre-runs by the CPU engine: with an SS=1 bolus, the backend's runner is called
+    once. The result is the closed form, AMT/V e^(-k t) / (1 - e^(-k II)) (pk_1cmt_iv: CL 2.8 L/h, V 32 L)."""
+    import pkpd.simulation as simulation
+
+    calls = []
+
+    def runner(*args, **kwargs):
+        calls.append(args[0].model.name)
+        return simulation.run_batch(*args, **kwargs)
+
+    monkeypatch.setattr(simulation, "batch_runner", lambda backend: runner)
+    rows = [dict(ID=1, TIME=0, AMT=100, SS=1, II=12), dict(ID=1, TIME=3)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    assert calls == ["pk_1cmt_iv"]
+    k = 2.8 / 32
+    np.testing.assert_allclose(conc, 100 / 32 * np.exp(-k * np.array([0.0, 3.0])) / (1 - np.exp(-k * 12)), rtol=1e-7)
+
+
+def test_a_steady_state_that_blows_up_says_the_state_is_not_finite():
+    """dA/dt = k A^2 after a 10 mg bolus reaches infinity at 1/(k 10) = 0.1 h: no steady state, and the message says
+    why (the state is not finite), naming the subject, the time and the row."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="blow_up", time_unit="h", parameters=(Parameter("k", 1.0, "1/(mg*h)", (0.0, 10.0)),),
+                  states=(State("A", "mg", initial="0", ddt="k * A * A"),), outputs=(Output("amount", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    with pytest.raises(SimulationError) as info:
+        simulate_nonmem(model, read_nonmem(table([dict(ID=1, TIME=5, AMT=10, SS=1, II=12)]), dose_unit="mg"))
+    assert str(info.value) == (
+        "subject 1, t = 5: steady state of the dose on row 1: the state is not finite (relative tolerance 1e-10). "
+        "The model may have no steady state under this regimen (a state without elimination), or approach it too "
+        "slowly; give the doses explicitly (ADDL) instead of SS")
+
+
+def test_a_constant_infusion_approaching_its_steady_state_slowly_reaches_the_closed_form():
+    """Michaelis-Menten elimination (not linear: no affine shortcut), Vmax 1 mg/h, Km 1000 mg, a steady-state
+    constant infusion of R = 0.5 mg/h (SS=1, II=0, AMT 0): A_ss = R Km / (Vmax - R) = 1000 mg, approached at
+    Vmax Km / (Km + A)^2 = 2.5e-4 /h (a half-life of about 2800 h): found by lengthening the integration window."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="mm_slow", time_unit="h",
+                  parameters=(Parameter("vmax", 1.0, "mg/h", (0.0, 10.0)), Parameter("km", 1000.0, "mg", (0.0, 1e5))),
+                  states=(State("A", "mg", initial="0", ddt="-vmax * A / (km + A)"),),
+                  outputs=(Output("amount", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, AMT=0, RATE=0.5, SS=1, II=0), dict(ID=1, TIME=0)]
+    got = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["amount"].to_numpy()
+    np.testing.assert_allclose(got, 0.5 * 1000 / (1.0 - 0.5), rtol=1e-8)
