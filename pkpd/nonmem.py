@@ -1776,6 +1776,11 @@ def _affine_fixed_points(cm, problems: list[_SteadyState], settings) -> list[np.
             try:
                 if not np.all(np.isfinite(A)) or np.linalg.cond(A) > 1e12:
                     raise np.linalg.LinAlgError
+                # the fixed point is the steady state only if repeated dosing approaches it: a growing mode
+                # (eigenvalue of the interval map >= 1, e.g. dA/dt = +k A) has an unstable fixed point, often
+                # negative, that no dosing history reaches; the interval-by-interval path then reports why
+                if np.max(np.abs(np.linalg.eigvals(M))) >= 1.0:
+                    raise np.linalg.LinAlgError
                 y = p.y_start + np.linalg.solve(A, f0 - p.y_start)
             except np.linalg.LinAlgError:
                 y = np.full(ns, np.nan)

@@ -9,6 +9,7 @@ message). Kept small: it runs in CI and in the mutation audit of the module.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -610,3 +611,25 @@ def test_a_constant_infusion_approaching_its_steady_state_slowly_reaches_the_clo
     rows = [dict(ID=1, TIME=0, AMT=0, RATE=0.5, SS=1, II=0), dict(ID=1, TIME=0)]
     got = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["amount"].to_numpy()
     np.testing.assert_allclose(got, 0.5 * 1000 / (1.0 - 0.5), rtol=1e-8)
+
+
+def test_a_linear_model_that_grows_between_doses_has_no_steady_state():
+    """dA/dt = +0.1 A (a linear model whose amount grows by e^1.2 over each 12 h interval): the fixed point of the
+    interval map, A = 10 e^1.2 / (1 - e^1.2) = -14.3 mg, repels every dosing history, so it is no steady state. The
+    run must refuse it (the amount grows without bound: not finite) instead of reporting negative amounts."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="growth", time_unit="h", parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)),),
+                  states=(State("A", "mg", initial="0", ddt="k * A"),), outputs=(Output("amount", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, AMT=10, SS=1, II=12), dict(ID=1, TIME=6)]
+    with pytest.raises(SimulationError) as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert str(info.value) == (
+        "subject 1, t = 0: steady state of the dose on row 1: the state is not finite (relative tolerance 1e-10). "
+        "The model may have no steady state under this regimen (a state without elimination), or approach it too "
+        "slowly; give the doses explicitly (ADDL) instead of SS")
+    # the same model with elimination (dA/dt = -0.1 A) keeps its closed-form steady state: 10 e^-0.6 / (1 - e^-1.2)
+    decay = dataclasses.replace(model, parameters=(Parameter("k", -0.1, "1/h", (-10.0, 10.0)),))
+    got = simulate_nonmem(decay, read_nonmem(table(rows), dose_unit="mg"))["amount"].to_numpy()
+    np.testing.assert_allclose(got[-1], 10 * np.exp(-0.6) / (1 - np.exp(-1.2)), rtol=1e-8)
