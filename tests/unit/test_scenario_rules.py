@@ -105,6 +105,7 @@ def test_the_clinical_table_has_its_documented_columns_and_one_row_per_arm_and_c
     assert list(res.clinical.columns) == documented
     assert len(res.clinical) == 2
     assert list(res.clinical["arm"]) == ["control", "high"]
+    assert list(res.clinical["group"]) == ["untreated", "1 dose at 0 h, bolus"]  # Arm.schedule, in words
     assert list(res.clinical["unit"]) == ["1", "1"]
     assert res.units["flares_count_2"] == "1"
 
@@ -134,6 +135,8 @@ def test_the_dose_response_table_reports_each_fit_and_its_flags_under_the_docume
     row = res.dose_response.iloc[0]
     fit = next(iter(res.fits.values()))
     assert row["n"] == 3 * 8
+    assert row["model"] == "Emax"  # sigmoid is False
+    assert row["ED90"] == pytest.approx(9 * row["ED50"], rel=1e-12)  # ED90 = ED50 9^(1/h), h = 1
     for col, flag in (("ED50_flag", fit.ed50_flag), ("ED90_flag", fit.ed90_flag)):
         assert row[col] == flag == "ill-determined", col
 
@@ -822,3 +825,177 @@ def test_a_sigmoid_flag_that_is_not_true_or_false_is_refused():
         pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=pkpd.dose_ranging_arms("d", [10], "mg"),
                       endpoints=[Endpoint("conc", "cmax", end=24)], name="t", sigmoid=1)
     assert str(err.value) == "scenario 't': sigmoid must be true or false; got 1"
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 24
+def test_a_scenario_file_names_its_model_file_relative_to_itself(tmp_path, monkeypatch):
+    """load_scenario documents ``model`` as "a shipped model name or a path to a model file, relative to the
+    scenario file": a scenario in tmp/study/ naming models/iv.toml loads tmp/study/models/iv.toml whatever the
+    working directory. Cmax of 100 mg given as a bolus into V = 30 L is 100 / 30 mg/L."""
+    import shutil
+    from pathlib import Path
+
+    import pkpd
+
+    study = tmp_path / "study"
+    (study / "models").mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "data" / "models" / "iv_allometric.toml",
+                study / "models" / "iv.toml")
+    (study / "s.toml").write_text('[scenario]\nmodel = "models/iv.toml"\ntimes = {stop = 2}\n'
+                                  '[arms.a]\ndose = 100\nunit = "mg"\n'
+                                  '[endpoints.c]\noutput = "conc"\nmetric = "cmax"\nend = 2\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    sc = pkpd.load_scenario(study / "s.toml")
+    assert sc.model.name == "iv_allometric"
+    value = pkpd.run_scenario(sc, seed=1).table["value"].iloc[0]
+    assert value == pytest.approx(100 / 30, rel=1e-6)
+
+
+def test_a_scenario_file_without_endpoints_gets_the_scenarios_no_endpoints_message():
+    """No [endpoints] table at all is the scenario's own 'no endpoints' error (as no [arms] is its 'no arms'), not
+    a complaint about the shape of a table the file does not have."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"}, "arms": BASE["arms"]}, file="s.toml")
+    assert str(err.value) == ("s.toml: scenario 'scenario': no endpoints; give at least one Endpoint, e.g. "
+                              "Endpoint('IL10', 'auc')")
+
+
+def _population_fit_file(path):
+    """A saved population fit of wang2007 (ke 0.5 1/h, omega^2 ke 0.04, 10 subjects) with a covariance matrix."""
+    import json
+
+    doc = {
+        "format": "pkpd-fit", "version": 1, "kind": "population", "model_name": "wang2007", "method": "focei",
+        "objective": 1.0, "minus2ll": 1.0, "aic": 7.0, "bic": 8.0, "theta": {"ke": 0.5},
+        "iiv": {"names": ["ke"], "omega": [[0.04]], "distributions": ["lognormal"]},
+        "error": {"f": {"kind": "Additive", "sd": 0.3, "fixed": []}},
+        "parameters": {"columns": ["name", "estimate", "se", "rse_percent"],
+                       "data": {"name": ["ke", "omega2_ke", "sd"], "estimate": [0.5, 0.04, 0.3],
+                                "se": [0.01, 0.01, 0.01], "rse_percent": [2.0, 25.0, 3.3]}},
+        "covariance": [[1e-4, 0.0, 0.0], [0.0, 1e-4, 0.0], [0.0, 0.0, 1e-4]], "covariance_message": "",
+        "eta": [[0.0]] * 10, "shrinkage": {"ke": 0.0},
+        "table": {"columns": ["ID", "TIME", "DV"], "data": {"ID": [1], "TIME": [0.0], "DV": [10.0]}},
+        "n_subjects": 10, "n_obs": 20, "converged": True, "message": "", "n_evaluations": 1, "seconds": 0.1,
+        "output_units": {"f": "mg/L"}, "time_unit": "h", "covariate_effects": [], "iov": None, "kappa": None,
+    }
+    path.write_text(json.dumps(doc))
+
+
+def test_the_omega_of_a_scenario_files_uncertainty_is_used_and_checked(tmp_path):
+    """[uncertainty] omega (documented in pkpd.uncertainty: "covariance", the default, or "inverse-wishart") chooses
+    how each trial redraws the population fit's Omega: the file's choice is the scenario's, and a misspelt one is
+    refused with the choices and the close match."""
+    from pkpd.errors import PkpdError
+
+    _population_fit_file(tmp_path / "fit.json")
+    data = {"scenario": {"model": "wang2007"}, "arms": {"c": {"control": True}},
+            "endpoints": {"f": {"output": "f", "metric": "cmax", "end": 1}}}
+    file = str(tmp_path / "s.toml")
+    sc = scenario_from_dict({**data, "uncertainty": {"from": "fit.json"}}, file=file)
+    assert sc.uncertainty.omega == "covariance"
+    sc = scenario_from_dict({**data, "uncertainty": {"from": "fit.json", "omega": "inverse-wishart"}}, file=file)
+    assert sc.uncertainty.omega == "inverse-wishart"
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({**data, "uncertainty": {"from": "fit.json", "omega": "wishart"}}, file=file)
+    assert str(err.value) == (f"{file} [uncertainty]: uncertainty: omega must be one of ('covariance', "
+                              "'inverse-wishart'); got 'wishart'. Did you mean 'inverse-wishart'?")
+
+
+def _iv_scenario(**kw):
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    return pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=[pkpd.Arm("a", pkpd.Dose(100, "mg"))],
+                         endpoints=[Endpoint("conc", "auc", end=24)], **kw)
+
+
+def test_a_population_naming_a_parameter_the_model_lacks_is_refused_when_the_scenario_is_built():
+    """Scenario validates at construction (documented), the population included: omega on 'CLL' of pk_1cmt_iv
+    (parameters CL, V) is refused by the population's own check, with its message and the close match."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import LogNormalPopulation
+
+    with pytest.raises(PkpdError) as err:
+        _iv_scenario(population=LogNormalPopulation(3, omega={"CLL": 0.3}))
+    assert str(err.value) == "population omega: model 'pk_1cmt_iv' has no parameter 'CLL'. Did you mean 'CL'?"
+
+
+@pytest.mark.parametrize("times", [[0.0, 2.0, 1.0], [0.0, 1.0, 1.0]])
+def test_output_times_that_do_not_increase_are_refused(times):
+    """Documented: times must be finite and strictly increasing; a step back or a repeated time is refused with
+    the whole message."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        _iv_scenario(times=times)
+    assert str(err.value) == f"scenario 'scenario': times must be finite and strictly increasing; got {times!r}"
+
+
+def test_a_scenario_keeps_its_own_copy_of_its_parameters_and_its_trials_use_them():
+    """params={"CL": 5} (None means none). The scenario keeps its own dict: a later change to the caller's dict
+    changes neither the typical model nor the replicate trials. AUC(0-24) of 100 mg as a bolus, V 32 L, is
+    D/CL (1 - exp(-CL/V 24)) = 19.53 mg*h/L at CL 5 (52.76 at CL 1), so a target AUC <= 30 is met in every trial
+    (draws of V only, all at 32 L)."""
+    import pkpd
+
+    assert _iv_scenario(params=None).params == {}
+    given = {"CL": 5.0}
+    sc = _iv_scenario(params=given, targets=[pkpd.Target("conc_AUC_to_24", "<=", 30)], times=np.linspace(0, 24, 97))
+    given["CL"] = 1.0
+    assert sc.params == {"CL": 5.0}
+    res = pkpd.run_scenario(sc, seed=1, uncertainty={"V": np.full(2, 32.0)}, n_trials=2)
+    auc = 100 / 5.0 * (1 - math.exp(-5.0 / 32 * 24))
+    assert res.table["value"].iloc[0] == pytest.approx(auc, rel=2e-3)
+    assert res.trials.attainment["probability"].tolist() == [1.0, 1.0]
+
+
+def test_parameter_uncertainty_runs_200_trials_by_default_and_keeps_the_success_level_as_a_float():
+    """Documented: n_trials defaults to 200 with uncertainty; trial_success is a float (a fraction 4/5 is 0.8, a
+    file's integer 1 is 1.0)."""
+    from fractions import Fraction
+
+    draws = {"CL": np.full(3, 2.8)}
+    sc = _iv_scenario(uncertainty=draws, trial_success=Fraction(4, 5))
+    assert sc.n_trials == 200
+    assert sc.trial_success == 0.8 and type(sc.trial_success) is float
+    sc = _iv_scenario(uncertainty=draws, trial_success=1)
+    assert sc.trial_success == 1.0 and type(sc.trial_success) is float
+
+
+def test_a_target_written_with_the_sign_le_suggests_the_ascii_operator():
+    """'≤' is not an operator; the message suggests '<=' (as '≥' suggests '>=')."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import Target
+
+    with pytest.raises(PkpdError) as err:
+        Target("c", "≤", 1)
+    assert str(err.value) == "target on 'c': op must be one of >=, >, <=, <; got '≤'. Did you mean '<='?"
+
+
+def test_a_dose_response_fit_drops_points_with_a_missing_dose_or_response():
+    """Documented: NaN points are dropped. Exact Emax data (E0 2, Emax 10, ED50 30) with one NaN response and one
+    NaN dose added: the fit recovers the curve from the 16 finite points and counts n = 16."""
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.array([0.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 300.0])
+    curve = 2.0 + 10.0 * doses / (30.0 + doses)
+    d = np.concatenate([np.repeat(doses, 2), [50.0, np.nan]])
+    y = np.concatenate([np.repeat(curve, 2), [np.nan, 5.0]])
+    fit = fit_dose_response(d, y)
+    assert fit.n == 16
+    for got, want in ((fit.e0, 2.0), (fit.emax, 10.0), (fit.ed50, 30.0)):
+        assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_an_ed50_at_the_lower_end_of_its_search_range_is_said_to_be_unbracketed():
+    """Every dose 1-4 gives the plateau (10) and the controls 0: the best ED50 is as small as its search range
+    allows (1000-fold below the lowest dose), so the fit says the doses do not bracket it."""
+    from pkpd.scenarios import fit_dose_response
+
+    fit = fit_dose_response(np.array([0, 0, 1, 1, 2, 2, 4, 4.0]), np.array([0, 0, 10, 10, 10, 10, 10, 10.0]))
+    assert fit.ed50 == pytest.approx(1e-3, rel=1e-5)
+    assert fit.message == "ED50 at the edge of its search range: the doses do not bracket it"
