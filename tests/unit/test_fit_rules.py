@@ -932,3 +932,127 @@ def test_an_observation_at_a_dose_time_sees_the_dose_only_when_recorded_after_it
     diag = fit.diagnostics()
     np.testing.assert_allclose(diag["TIME"], [0, 0, 4, 12, 12, 18])
     np.testing.assert_allclose(diag["PRED"], expected, rtol=1e-6, atol=1e-12)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 23, issue 27): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_limit_column_interval_censoring_is_refused_with_its_message(tmp_path):
+    """fit() has no interval censoring: a dataset whose LIMIT column holds a value is refused, with the message
+    naming the column and what to use instead (a LIMIT column of NaN only is ignored)."""
+    import re
+
+    import pkpd
+    from pkpd.errors import FitError
+
+    data, y, _ = _level_data()
+    data["LIMIT"] = np.nan
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert fit.estimates["B"] == pytest.approx(y.mean(), rel=1e-6)
+    data.loc[3, "LIMIT"] = 20.0
+    message = (
+        "data: column LIMIT (interval censoring) is not supported by fit(); remove it, and use LLOQ (with BLQ or "
+        "CENS) for values below the limit of quantification"
+    )
+    with pytest.raises(FitError, match=f"^{re.escape(message)}$"):
+        pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+
+
+def test_profile_likelihood_repr_of_a_profile_open_on_one_side_says_so_and_adds_the_note(tmp_path):
+    """repr of a profile that does not cross the threshold on the upper side (a bound at 12.2 inside the closed-form
+    interval): the CI's upper end is NaN, the state reads "NOT bounded by the data on both sides", and the note
+    (the message) follows after "; note: "."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(0.1, 12.2)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B")
+    lo, _ = _profile_interval(y)
+    note = "the profile stays within 3.84 of the minimum on the upper side: the data do not bound the parameter there"
+    assert prof.message == note
+    assert repr(prof) == (
+        f"ProfileLikelihood of B: estimate {y.mean():.4g} mg/L, 95 % CI [{lo:.4g}, NaN] (NOT bounded by the data on "
+        f"both sides; {prof.values.size} points); note: {note}"
+    )
+
+
+def test_profile_likelihood_points_are_the_closed_form_profile_with_three_other_parameters(tmp_path):
+    """Profile of level B with C and both additive SDs re-estimated at each point (by least squares, to its
+    tolerances): the -2LL separates, so delta(B) = n log(RSS(B)/RSS(mean)) with RSS(B) = sum (y - B)^2, to 1e-6 at
+    every point (the other level and its SD return to their own optimum; a simplex search stops about 1e-5 off),
+    and every point converged."""
+    import pkpd
+
+    data, y, z = _level_data(n_level=10, n_other=14)
+    fit = pkpd.fit(
+        _levels(tmp_path),
+        data,
+        estimate=["B", "C"],
+        error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)},
+    )
+    prof = pkpd.profile_likelihood(fit, "B", max_points=2)
+    rss = ((y[None, :] - prof.values[:, None]) ** 2).sum(axis=1)
+    expected = y.size * np.log(rss / ((y - y.mean()) ** 2).sum())
+    assert prof.values.size >= 5
+    assert prof.converged.all()
+    np.testing.assert_allclose(prof.delta, expected, rtol=0, atol=1e-6)
+
+
+def test_a_bootstrap_in_which_no_replicate_converged_has_nan_summaries(tmp_path):
+    """fit(max_evaluations=1): every replicate's refit stops after one evaluation and does not converge, so the
+    Bootstrap has no samples (shape (0, 2)), all replicates failed (with their reason), and its median, SE and
+    percentile CI are NaN."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, max_evaluations=1)
+    boot = pkpd.bootstrap(fit, 2, seed=1, workers=1, progress=False)
+    assert boot.samples.shape == (0, 2) and boot.replicates.shape == (0,)
+    assert boot.n_failed == 2 and [i for i, _ in boot.failed] == [0, 1]
+    assert all(reason.startswith("did not converge: ") for _, reason in boot.failed)
+    for summary in (boot.median, boot.se, boot.ci_low, boot.ci_high):
+        assert list(summary) == ["B", "level.sd"] and all(math.isnan(v) for v in summary.values())
+    assert repr(boot) == (
+        "Bootstrap: 0 of 2 replicates converged; 95 % percentile CIs: B [NaN, NaN], level.sd [NaN, NaN]"
+    )
+
+
+def test_identifiability_repr_and_a_parameter_whose_rse_exceeds_four_times_the_limit(tmp_path):
+    """The mean and log SD of normal data have information diag(n/sd^2, 2n) at the estimate, so the information in
+    correlation form is the identity and its condition number 1 (printed to 3 significant digits). With
+    rse_limit=0.5 %, B (RSE 100 sd/(sqrt(n) mean)) and level.sd (RSE 100/sqrt(2n)) both exceed 4 x 0.5 = 2 %: both
+    are not identifiable, each with the reason "RSE <3 digits> % > 2 %"."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    result = pkpd.identifiability(fit, rse_limit=0.5)
+    assert result.condition_number == pytest.approx(1.0, abs=1e-3)
+    rse_b = 100 * y.std() / math.sqrt(y.size) / y.mean()
+    rse_sd = 100 / math.sqrt(2 * y.size)
+    assert f"{rse_b:.3g}" != f"{rse_sd:.3g}" and min(rse_b, rse_sd) > 2
+    rows = {r["name"]: r for r in result.table}
+    assert rows["B"]["rse_percent"] == pytest.approx(rse_b, rel=1e-3)
+    assert rows["level.sd"]["rse_percent"] == pytest.approx(rse_sd, rel=1e-3)
+    assert result.not_identifiable == ("B", "level.sd") and result.poorly_identified == ()
+    assert repr(result) == (
+        "Identifiability: condition number 1; 2 not identifiable, 0 poorly identified\n"
+        f"  B: not identifiable (RSE {rse_b:.3g} % > 2 %)\n"
+        f"  level.sd: not identifiable (RSE {rse_sd:.3g} % > 2 %)"
+    )
+
+
+def test_the_summary_of_a_censored_fit_counts_its_censored_observations(tmp_path):
+    """FitResult.summary() spells its keys as summary.json does: "n_obs" counts every observation and "n_censored"
+    those below the LLOQ (M3 keeps them), here the values of 16 below 11.5."""
+    import pkpd
+
+    data, y, _ = _level_data(n_level=16)
+    data["LLOQ"] = 11.5
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, blq="M3")
+    n_below = int((y < 11.5).sum())
+    assert 0 < n_below < y.size
+    summary = fit.summary()
+    assert summary["n_obs"] == y.size
+    assert summary["n_censored"] == n_below
