@@ -246,8 +246,9 @@ class ParameterUncertainty:
                                "unknown. Refit so that the covariance step succeeds, or use a bootstrap "
                                "(pkpd.bootstrap) as the source")
             scales = tuple(fit.scale[n] for n in names)
+            # omega is checked like any other (an individual fit has no Omega: "inverse-wishart" is refused)
             return cls(names=names, estimate=est, scales=scales, covariance=_to_scale(cov, est, scales),
-                       source=f"covariance of the fit of {fit.model_name!r}", omega="covariance")
+                       source=f"covariance of the fit of {fit.model_name!r}", omega=omega)
         if isinstance(fit, PopulationFit):
             table = fit.parameters
             names = tuple(str(n) for n in table["name"])

@@ -185,6 +185,19 @@ def test_uncertainty_from_a_fit_whose_covariance_step_failed_is_a_clear_error(iv
         pkpd.run_scenario(_scenario(), uncertainty=iv_fit, n_trials=0)
 
 
+def test_the_omega_choice_of_an_individual_fits_uncertainty_is_checked_not_ignored(iv_fit):
+    """An individual fit has no Omega: omega="inverse-wishart" is refused (it needs a variability model), and a
+    misspelt method is refused as for a population fit, instead of both being silently dropped."""
+    with pytest.raises(PkpdError) as err:
+        ParameterUncertainty.from_fit(iv_fit, omega="inverse-wishart")
+    assert str(err.value) == "uncertainty: omega='inverse-wishart' needs a variability model (a population fit)"
+    with pytest.raises(PkpdError) as err:
+        as_uncertainty(iv_fit, omega="wishart")
+    assert str(err.value).startswith("uncertainty: omega must be one of ('covariance', 'inverse-wishart'); got "
+                                     "'wishart'.")
+    assert ParameterUncertainty.from_fit(iv_fit).omega == "covariance"
+
+
 # ------------------------------------------------------------------------------------------- fit files
 def test_fits_round_trip_through_json(tmp_path, iv_fit, theoph_fit):
     back = load_fit(save_fit(theoph_fit, tmp_path / "pop.json"))
