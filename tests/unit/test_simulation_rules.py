@@ -489,3 +489,113 @@ def test_inconsistent_numbers_of_subjects_name_the_covariates():
     with pytest.raises(PkpdError) as info:
         pkpd.simulate(IV, [Regimen.single(Dose(100, "mg"))] * 3, [1.0], covariates={"WT": np.array([60.0, 80.0])})
     assert str(info.value) == "inconsistent number of subjects: covariates give 2, regimens give 3"
+
+
+# ---- from the independent seed-24 sample of the mutation audit (issue 27) ----------------------------------------
+def _two_outputs() -> pkpd.Model:
+    """A = 10 exp(-0.1 t) [mg] from t = 0; outputs amount = A and half = A / 2."""
+    from pkpd.model import Model, Output, Parameter, State
+
+    return Model(name="two_outputs", time_unit="h", parameters=(Parameter("k", 0.1, "1/h", (0.0, 1.0)),),
+                 states=(State("A", "mg", initial="10", ddt="-k * A"),),
+                 outputs=(Output("amount", "A", "mg"), Output("half", "A / 2", "mg")))
+
+
+@pytest.mark.parametrize("kind", [list, tuple])
+def test_outputs_named_in_a_list_or_tuple_give_those_outputs_in_that_order(kind):
+    """to_dataframe(outputs=[...]) (documented: "sequence of str ... in this order"): half then amount, each the
+    closed form (amount 10 exp(-0.1 t), half 5 exp(-0.1 t)); a list of one name is that output alone."""
+    times = np.array([0.0, 1.0, 3.0])
+    sim = pkpd.simulate(_two_outputs(), None, times)
+    table = sim.to_dataframe(outputs=kind(["half", "amount"]))
+    assert table["name"].tolist() == ["half"] * 3 + ["amount"] * 3
+    assert table["TIME"].tolist() == times.tolist() * 2 and table["unit"].tolist() == ["mg"] * 6
+    np.testing.assert_allclose(table["value"], np.concatenate([5 * np.exp(-0.1 * times), 10 * np.exp(-0.1 * times)]),
+                               rtol=1e-6)
+    assert sim.to_dataframe(outputs=kind(["half"]))["name"].tolist() == ["half"] * 3
+    wide = sim.to_dataframe(outputs=kind(["half"]), layout="wide")
+    assert list(wide.columns) == ["ID", "TIME", "half [mg]"]
+
+
+def test_a_seed_drawn_for_the_outcomes_fits_an_int64_and_reproduces_them(monkeypatch):
+    """Without a seed one is drawn from fresh entropy (128 bits) and recorded: it must be a non-negative int64
+    (0 <= seed < 2**63, as the seed a scenario run draws) and give the same outcomes when passed back. The entropy
+    is set to 2**127 - 1 here, the largest numpy draws."""
+    from pkpd import simulation
+
+    class Entropy:
+        entropy = 2**127 - 1
+
+    model = pkpd.load_model(ENDPOINTS)
+    args = dict(params={"h0": np.full(3, 0.01)}, outcomes=["event"])
+    monkeypatch.setattr(simulation.np.random, "SeedSequence", lambda *a, **k: Entropy())
+    first = pkpd.simulate(model, None, [0.0, 3000.0], **args)
+    monkeypatch.undo()
+    assert isinstance(first.seed, int) and 0 <= first.seed < 2**63
+    assert int(np.int64(first.seed)) == first.seed
+    again = pkpd.simulate(model, None, [0.0, 3000.0], seed=first.seed, **args)
+    pd.testing.assert_frame_equal(first.outcomes, again.outcomes)
+
+
+def test_the_memory_limit_is_read_from_pkpd_max_memory_gb(monkeypatch):
+    """Documented: without max_memory_gb= the limit is $PKPD_MAX_MEMORY_GB [GB] (spaces ignored): 2.5 GB is
+    2.5e9 bytes; 5e-7 GB (500 bytes) refuses the 640 bytes of 3 subjects x 10 times x 2 columns (+ 16 x 10)."""
+    from pkpd import simulation
+
+    monkeypatch.setenv("PKPD_MAX_MEMORY_GB", " 2.5 ")
+    assert simulation.memory_limit() == 2.5e9
+    assert simulation.memory_limit(1.0) == 1e9
+    monkeypatch.setenv("PKPD_MAX_MEMORY_GB", "5e-7")
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), np.arange(10.0), params={"CL": [1.0, 2.0, 3.0]})
+    assert str(err.value).startswith("this simulation would need 6.4e-07 GB for its results (3 subject(s) x 10 times "
+                                     "x 2 states/outputs), more than the limit of 5e-07 GB")
+
+
+def test_a_batch_run_without_a_description_describes_its_progress_as_simulate(monkeypatch):
+    """run_batch, shared with the NONMEM runner and the outcome draws (which give no desc=), describes its progress
+    bar as "simulate" by default. simulate is made to call it without desc=; a spy records the bar's description."""
+    from pkpd import _progress, simulation
+
+    descriptions = []
+
+    class Spy(_progress.ChunkProgress):
+        def __init__(self, total, *, progress, desc, **kwargs):
+            descriptions.append(desc)
+            super().__init__(total, progress=progress, desc=desc, **kwargs)
+
+    run_batch = simulation.run_batch
+    monkeypatch.setattr(_progress, "ChunkProgress", Spy)
+    monkeypatch.setattr(simulation, "batch_runner", lambda backend: lambda *a, desc, **k: run_batch(*a, **k))
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [2.0], params={"CL": [1.0, 2.0]},
+                        settings=pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12))
+    assert descriptions == ["simulate"]
+    np.testing.assert_allclose(sim["conc"][:, 0], 100 / 32.0 * np.exp(-np.array([1.0, 2.0]) / 32.0 * 2.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_change_to_a_value_that_is_not_finite_at_a_finite_time_is_refused(value):
+    """Documented rule of changes=: values finite, except at an unused (inf) start, where any value is ignored
+    (there the bolus closed form with the model's CL holds)."""
+    regimen, times = Regimen.single(Dose(100, "mg")), np.array([1.0, 4.0])
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(IV, regimen, times, changes={"CL": ([2.0], [value])})
+    assert str(err.value) == "changes['CL']: times must be numbers (inf for unused) and values finite"
+    sim = pkpd.simulate(IV, regimen, times, changes={"CL": ([np.inf], [value])})
+    cl, v = (p.value for p in IV.parameters)
+    np.testing.assert_allclose(sim["conc"][0], 100 / v * np.exp(-cl / v * times), rtol=1e-6)
+
+
+def test_an_initial_state_that_is_not_finite_names_the_subject_by_its_given_id():
+    """subject_ids=["A1", "A7", "A9"]: the second subject (D = 0, initial B0 / D) is named "A7", not 2."""
+    from pkpd.errors import SimulationError
+    from pkpd.model import Model, Output, Parameter, State
+
+    model = Model(name="ratio", time_unit="h",
+                  parameters=(Parameter("B0", 10.0, "mg", (0.0, 100.0)), Parameter("D", 1.0, "1", (0.0, 10.0)),
+                              Parameter("k", 0.1, "1/h", (0.0, 10.0))),
+                  states=(State("A", "mg", initial="B0 / D", ddt="-k * A"),), outputs=(Output("amount", "A", "mg"),))
+    with pytest.raises(SimulationError) as info:
+        pkpd.simulate(model, None, [1.0], params={"D": np.array([1.0, 0.0, 2.0])}, subject_ids=["A1", "A7", "A9"])
+    assert str(info.value) == "subject A7: initial values are not finite; check the parameters of this subject"
+    assert info.value.subject == "A7"
