@@ -701,3 +701,16 @@ def test_a_modelled_rate_that_is_not_finite_names_its_dose_target_record_and_the
         simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
     assert str(info.value) == ("row 2, column RATE: the modelled rate of dose target 'iv' is not finite on this "
                                "record; check the covariates it uses (X, r)")
+
+
+def test_a_steady_state_lag_short_of_a_whole_interval_by_rounding_only_keeps_the_dosing_history():
+    """SS=1 at t = 0, 60 mg into central every 12 h with LAGT = 12 (1 - 1e-12) h, a whole interval up to rounding (the
+    snapping boundary, 1e-12 of II, exactly): the state is still that of the doses at LAGT + 12 m, m <= 0, given
+    forever, the sum of the past doses (not zero, as it would be if that dose slipped out of the interval)."""
+    ii = 12.0
+    lag = ii * (1.0 - 1e-12)
+    times = [0.0, 0.5, 3.0, 11.0, 13.0]
+    rows = [dict(ID=1, TIME=0, AMT=60, CMT=2, SS=1, II=ii, LAGT=lag)] + [dict(ID=1, TIME=t, LAGT=lag) for t in times]
+    out = simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))["CP"].to_numpy()
+    starts = [lag + ii * m for m in range(-60, 1)]
+    np.testing.assert_allclose(out[1:], _superposed(times, starts, 60.0, 0.0, 1.1 / 20, 20.0), rtol=1e-7)
