@@ -714,3 +714,18 @@ def test_a_steady_state_lag_short_of_a_whole_interval_by_rounding_only_keeps_the
     out = simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))["CP"].to_numpy()
     starts = [lag + ii * m for m in range(-60, 1)]
     np.testing.assert_allclose(out[1:], _superposed(times, starts, 60.0, 0.0, 1.1 / 20, 20.0), rtol=1e-7)
+
+
+@pytest.mark.parametrize(("start", "ii", "short"), [(720.0, 12.0, 1e-10), (0.0, 0.1, 5e-13)])
+def test_a_steady_state_lag_just_short_of_a_whole_interval_keeps_the_dosing_history_at_any_time(start, ii, short):
+    """SS=1 at ``start`` with LAGT = II less a little (1e-10 h after 720 h, 5e-13 h with II 0.1 h): more than the
+    1e-12 II that rounds a lag to whole intervals, but within the rounding of the record's time. The dose stays in its
+    interval: the state is the sum of the doses at LAGT + II m, m <= 0, given forever (it was 0)."""
+    lag = ii - short
+    times = [start, start + ii / 4, start + 0.9 * ii]
+    rows = [dict(ID=1, TIME=start, AMT=60, CMT=2, SS=1, II=ii, LAGT=lag)]
+    rows += [dict(ID=1, TIME=t, LAGT=lag) for t in times]
+    out = simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))["CP"].to_numpy()
+    starts = [lag + ii * m for m in range(-int(800 / ii), 1)]
+    expected = _superposed(np.array(times) - start + 1e-13, starts, 60.0, 0.0, 1.1 / 20, 20.0)
+    np.testing.assert_allclose(out[1:], expected, rtol=1e-7)
