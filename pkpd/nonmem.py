@@ -1720,7 +1720,9 @@ def _period_maps(cm, problems: list[_SteadyState], starts: list[np.ndarray], set
             base = p.start + k * p.period
             evs.extend((base + off, kind, idx, val) for off, kind, idx, val in p.events)
         ends = np.array([p.start + (k + 1) * p.period for k in range(n_periods)])
-        times = _snap(np.concatenate([np.array([e[0] for e in evs], dtype=float), ends]))
+        # the ends are not snapped onto the events: _snap's tolerance grows with the time (a dose record at 720 h),
+        # and an event merged into an end would fall out of its interval (the output is taken before it)
+        times = np.concatenate([_snap(np.array([e[0] for e in evs], dtype=float)), ends])
         evs = sorted(((t, *e[1:]) for t, e in zip(times, evs)), key=lambda e: e[0])
         per.append(evs)
         bounds.append(times[len(evs):])

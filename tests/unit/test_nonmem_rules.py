@@ -633,3 +633,99 @@ def test_a_linear_model_that_grows_between_doses_has_no_steady_state():
     decay = dataclasses.replace(model, parameters=(Parameter("k", -0.1, "1/h", (-10.0, 10.0)),))
     got = simulate_nonmem(decay, read_nonmem(table(rows), dose_unit="mg"))["amount"].to_numpy()
     np.testing.assert_allclose(got[-1], 10 * np.exp(-0.6) / (1 - np.exp(-1.2)), rtol=1e-8)
+
+
+# ============================================================================ the seed-24 sample's survivors
+@pytest.mark.parametrize(("frame", "message"), [
+    (table([dict(ID=1, AMT=10, DV=".")]),
+     "column TIME: the required column TIME is missing; columns found: ID, AMT, DV"),
+    (pd.DataFrame(), "column ID: the required column ID is missing; columns found: none"),
+])
+def test_a_missing_required_column_is_named_with_the_columns_that_were_found(frame, message):
+    """A table without TIME lists the columns it has, in file order; a table without any column says so (none)."""
+    with pytest.raises(DataError) as info:
+        read_nonmem(frame, dose_unit="mg")
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    # two records without ID: the first of them is named
+    ([dict(ID=1, TIME=0, AMT=10), dict(ID=".", TIME=1, DV=2.0), dict(ID=".", TIME=2, DV=1.0)],
+     "row 2, column ID: ID is missing; every record needs an ID"),
+    # NONMEM's EVID values are 0 to 4
+    ([dict(ID=1, TIME=0, EVID=1, AMT=10), dict(ID=1, TIME=1, EVID=5)],
+     "row 2, column EVID: EVID must be 0 (observation), 1 (dose), 2 (other), 3 (reset) or 4 (reset and dose); got 5"),
+    # an infusion is given by its rate or by its duration, never both
+    ([dict(ID=1, TIME=0, AMT=10, RATE=5, DUR=2)],
+     "row 1, column DUR: RATE and DUR are both set; give the rate (RATE) or the duration (DUR), not both"),
+])
+def test_the_readers_messages_for_missing_ids_evid_values_and_rate_with_dur(rows, message):
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("record", [dict(RATE=1), dict(RATE=0.5), dict(DUR=1)])
+def test_an_infusion_with_amt_0_outside_steady_state_is_refused_whatever_its_rate(record):
+    """NONMEM: AMT is positive on every dose record but a steady-state constant infusion (SS with II = 0). A rate of
+    exactly 1 (or a duration) with AMT 0 and SS 0 is refused like any other rate."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10), dict(ID=1, TIME=1, EVID=1, AMT=0, **record), dict(ID=1, TIME=2, EVID=0)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == ("row 2, column AMT: an infusion needs AMT > 0 (AMT = 0 with a rate is allowed only for "
+                               "a steady-state infusion, SS with II = 0)")
+
+
+def test_a_modelled_rate_without_a_rate_expression_names_the_first_such_record():
+    """RATE=-1 asks the dose target for its rate; pk_1cmt_iv's dose target 'iv' declares none. Two such records (rows 2
+    and 3): the first is named."""
+    rows = [dict(ID=1, TIME=0, AMT=10), dict(ID=1, TIME=1, AMT=10, RATE=-1), dict(ID=1, TIME=2, AMT=10, RATE=-1)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))
+    assert str(info.value) == ("row 2, column RATE: RATE=-1 asks the model for the rate, but dose target 'iv' declares "
+                               "no 'rate' expression")
+
+
+def test_a_modelled_rate_that_is_not_finite_names_its_dose_target_record_and_the_rate_column():
+    """RATE=-1 takes the rate from the model (NONMEM's R): r / X with X = 0 on the second dose record is infinite and
+    refused, naming what it is, the record and the column that asked for it, RATE."""
+    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="r_of_x", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter("r", 2.0, "mg/h", (0.0, 10.0))),
+                  covariates=(Covariate("X", "1", 1.0),), states=(State("A", "mg", initial="0", ddt="-k * A"),),
+                  outputs=(Output("a", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg", rate="r / X"),))
+    rows = [dict(ID=1, TIME=0, AMT=5, RATE=-1, X=1), dict(ID=1, TIME=1, AMT=5, RATE=-1, X=0)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert str(info.value) == ("row 2, column RATE: the modelled rate of dose target 'iv' is not finite on this "
+                               "record; check the covariates it uses (X, r)")
+
+
+def test_a_steady_state_lag_short_of_a_whole_interval_by_rounding_only_keeps_the_dosing_history():
+    """SS=1 at t = 0, 60 mg into central every 12 h with LAGT = 12 (1 - 1e-12) h, a whole interval up to rounding (the
+    snapping boundary, 1e-12 of II, exactly): the state is still that of the doses at LAGT + 12 m, m <= 0, given
+    forever, the sum of the past doses (not zero, as it would be if that dose slipped out of the interval)."""
+    ii = 12.0
+    lag = ii * (1.0 - 1e-12)
+    times = [0.0, 0.5, 3.0, 11.0, 13.0]
+    rows = [dict(ID=1, TIME=0, AMT=60, CMT=2, SS=1, II=ii, LAGT=lag)] + [dict(ID=1, TIME=t, LAGT=lag) for t in times]
+    out = simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))["CP"].to_numpy()
+    starts = [lag + ii * m for m in range(-60, 1)]
+    np.testing.assert_allclose(out[1:], _superposed(times, starts, 60.0, 0.0, 1.1 / 20, 20.0), rtol=1e-7)
+
+
+@pytest.mark.parametrize(("start", "ii", "short"), [(720.0, 12.0, 1e-10), (0.0, 0.1, 5e-13)])
+def test_a_steady_state_lag_just_short_of_a_whole_interval_keeps_the_dosing_history_at_any_time(start, ii, short):
+    """SS=1 at ``start`` with LAGT = II less a little (1e-10 h after 720 h, 5e-13 h with II 0.1 h): more than the
+    1e-12 II that rounds a lag to whole intervals, but within the rounding of the record's time. The dose stays in its
+    interval: the state is the sum of the doses at LAGT + II m, m <= 0, given forever (it was 0)."""
+    lag = ii - short
+    times = [start, start + ii / 4, start + 0.9 * ii]
+    rows = [dict(ID=1, TIME=start, AMT=60, CMT=2, SS=1, II=ii, LAGT=lag)]
+    rows += [dict(ID=1, TIME=t, LAGT=lag) for t in times]
+    out = simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, dose_unit="mg"))["CP"].to_numpy()
+    starts = [lag + ii * m for m in range(-int(800 / ii), 1)]
+    expected = _superposed(np.array(times) - start + 1e-13, starts, 60.0, 0.0, 1.1 / 20, 20.0)
+    np.testing.assert_allclose(out[1:], expected, rtol=1e-7)
