@@ -158,3 +158,57 @@ def test_a_fit_reports_the_seconds_it_took():
                               covariance=None)
     elapsed = time.perf_counter() - start
     assert 0.0 < fit.seconds <= elapsed
+
+
+def test_covariance_step_that_fails_says_why_in_full():
+    """R = [[-1]] is not positive definite and no parameter can be dropped (more than half would go), and S = [[0]]
+    is singular: no covariance, and the message gives the reason, the responsible parameter and the advice in
+    full (seed 24's survivor covariance._covariance_step _94)."""
+    cov, msg = _covariance_step(LOG_LAYOUT, np.log([2.0]), _Matrices(np.array([[-1.0]]), np.zeros((1, 1))),
+                                "sandwich", ["a"])
+    assert cov is None
+    assert msg == (
+        "covariance step failed: the R matrix (Hessian of the OFV) is not positive definite and the S matrix is "
+        "singular, so no standard errors are shown (responsible: a); the model may be over-parameterised (fix a "
+        "parameter or remove a random effect) or the fit has not converged"
+    )
+
+
+def test_a_fit_returns_the_covariance_whose_diagonal_gives_its_standard_errors():
+    """Wang 2007 by FOCE with the default sandwich covariance: fit.covariance is the natural-scale covariance
+    matrix of the estimates, square and symmetric over the parameters, and its diagonal's square roots are the
+    standard errors of fit.parameters (seed 24's survivor population_fit._fit_population _587)."""
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="foce")
+    se = fit.parameters["se"].to_numpy(dtype=float)
+    assert fit.covariance is not None
+    assert fit.covariance.shape == (se.size, se.size)
+    np.testing.assert_allclose(fit.covariance, fit.covariance.T, rtol=1e-12)
+    assert np.all(np.isfinite(se)) and np.all(se > 0)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.covariance)), se, rtol=1e-12)
+
+
+class _Linear:
+    """A stand-in for a fit's run: the objective g . x (a constant gradient), recording where it is evaluated."""
+
+    def __init__(self, g: np.ndarray):
+        self.g, self.points = g, []
+
+    def value_and_gradient(self, x: np.ndarray):
+        self.points.append(np.array(x, dtype=float))
+        return float(self.g @ x), self.g.copy()
+
+
+def test_lbfgsb_first_step_moves_a_covariate_coefficient_by_its_ten_percent_step():
+    """Issue 18: the objective is scaled so that the initial gradient, each covariate coefficient's weighted by the
+    inverse of its 10 % step (0.1 / 10 for a linear WT effect, weights 60 and 80 kg, reference 70), is at most 1.
+    With every variable bounded, L-BFGS-B's first trial point is x - scale * g (identity Hessian, step 1): a
+    log-scale theta with gradient 0.5 moves by 0.5 * 0.01 / 50, the coefficient with gradient 50 by exactly its
+    step 0.01, not by 50 (seed 24's survivor population_fit._lbfgsb _4)."""
+    from pkpd.estimation.population_fit import _lbfgsb
+
+    effect = SimpleNamespace(kind="linear", ref=70.0)
+    layout = SimpleNamespace(effects=[effect], effect_columns=[np.array([60.0, 80.0])])
+    run = _Linear(np.array([0.5, 50.0]))
+    _lbfgsb(run, layout, np.zeros(2), [(-100.0, 100.0), (-100.0, 100.0)], 1, run.g)
+    np.testing.assert_allclose(run.points[0], [0.0, 0.0])
+    np.testing.assert_allclose(run.points[1], [-0.5 * 0.01 / 50.0, -0.01], rtol=1e-9, atol=1e-15)
