@@ -15,7 +15,8 @@ import pytest
 import pkpd
 from pkpd.errors import FitError
 from pkpd.estimation.covariance import _covariance_step
-from pkpd.estimation.population_fit import _coefficient_steps, _setup
+from pkpd.estimation.population_fit import _coefficient_steps, _initial_problem, _setup
+from pkpd.load import model_from_dict, tomllib
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 WANG = DATA / "wang2007" / "wang2007.csv"
@@ -212,3 +213,40 @@ def test_lbfgsb_first_step_moves_a_covariate_coefficient_by_its_ten_percent_step
     _lbfgsb(run, layout, np.zeros(2), [(-100.0, 100.0), (-100.0, 100.0)], 1, run.g)
     np.testing.assert_allclose(run.points[0], [0.0, 0.0])
     np.testing.assert_allclose(run.points[1], [-0.5 * 0.01 / 50.0, -0.01], rtol=1e-9, atol=1e-15)
+
+
+# no dose: A starts at B0 / D and decays at rate K; D = 0 gives a start of inf, so the model cannot be solved
+RATIO = model_from_dict(tomllib.loads("""
+[model]
+name = "decay_from_a_ratio"
+time_unit = "h"
+[parameters.B0]
+value = 10.0
+unit = "mg"
+[parameters.D]
+value = 2.0
+unit = "1"
+[parameters.K]
+value = 0.3
+unit = "1/h"
+[states.A]
+unit = "mg"
+initial = "B0 / D"
+ddt = "-K * A"
+[outputs.amount]
+expression = "A"
+unit = "mg"
+"""))
+
+
+def test_a_model_that_cannot_be_solved_at_the_initial_values_is_named_in_full():
+    """A(0) = B0 / D with D fixed at 0: every prediction is unusable, and the reason names the first observation
+    (subject 1, t = 1 h, data row 1: the first record) and ends with the advice in full (seed 24's survivor
+    population_fit._initial_problem _60)."""
+    rows = [dict(ID=i, TIME=t, DV=1.0, EVID=0, AMT=0.0) for i, ts in ((1, (1.0, 2.0)), (2, (1.0, 3.0))) for t in ts]
+    *_, layout, prob = _setup(RATIO, pd.DataFrame(rows), {"K": 0.1}, {"amount": pkpd.Additive(sd=0.1)}, "foce",
+                              None, None, None, {"D": 0.0})
+    assert _initial_problem(prob, layout, layout.x0) == (
+        "the model cannot be solved for subject 1, t = 1 h (row 1) (typical values); check the initial values and "
+        "the solver settings"
+    )
