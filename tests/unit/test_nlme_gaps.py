@@ -5,6 +5,7 @@ the documented message). Each was seen to fail with its mutant applied by hand (
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -250,3 +251,24 @@ def test_a_model_that_cannot_be_solved_at_the_initial_values_is_named_in_full():
         "the model cannot be solved for subject 1, t = 1 h (row 1) (typical values); check the initial values and "
         "the solver settings"
     )
+
+
+def test_conditional_tail_of_a_singular_hessian_is_nan_without_warnings():
+    """A subject whose Hessian approximation A = diag(1, 0) is singular (log|A| = -inf) and whose derivative of A
+    is infinite: the first-order correction adds -inf + inf, and the OFV is NaN (sign of |A| not positive), quietly,
+    with no RuntimeWarning (pytest turns warnings into errors; seed 24's survivor
+    _objective.PopulationObjective._conditional_tail _68)."""
+    from pkpd.estimation._objective import PopulationObjective
+
+    O_d2 = np.zeros((1, 2, 3))
+    O_d2[0, 0, 0] = O_d2[0, 1, 1] = 1.0                  # the exact Hessian in eta: the identity
+    dA = np.zeros((1, 2, 2, 3))
+    dA[0, 0, 0, 0] = np.inf
+    A = np.array([[[1.0, 0.0], [0.0, 0.0]]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ofv, grad = PopulationObjective._conditional_tail(
+            SimpleNamespace(q=2), np.array([3.0]), np.array([[-1e-5, 0.0, 0.0]]), O_d2, A, dA,
+            np.array([[0.1, 0.2]]), np.eye(2), False)
+    assert grad is None
+    assert ofv.shape == (1,) and np.isnan(ofv[0])
