@@ -272,3 +272,48 @@ def test_conditional_tail_of_a_singular_hessian_is_nan_without_warnings():
             np.array([[0.1, 0.2]]), np.eye(2), False)
     assert grad is None
     assert ofv.shape == (1,) and np.isnan(ofv[0])
+
+
+# A(t) = B0 + S t: predictions linear in the parameters, so with normal (additive) random effects the population
+# model is linear and FOCE's Omega is the maximum-likelihood covariance of the subjects' parameters
+LINE = model_from_dict(tomllib.loads("""
+[model]
+name = "line"
+time_unit = "h"
+[parameters.B0]
+value = 100.0
+unit = "mg"
+[parameters.S]
+value = 20.0
+unit = "mg/h"
+[states.A]
+unit = "mg"
+initial = "B0"
+ddt = "S"
+[outputs.amount]
+expression = "A"
+unit = "mg"
+"""))
+
+
+def test_an_off_diagonal_cholesky_element_of_omega_is_not_bounded():
+    """16 subjects on lines B0_i + S_i t with B0 and S strongly correlated (SD 10 each), observed almost without
+    error: the estimated Omega is the ML covariance of (B0_i, S_i), about [[100, 98], [98, 96]], whose Cholesky
+    factor has off-diagonal 9.8, beyond the (-12, 5) bound of the log diagonal elements, which must not apply to it
+    (seed 24's survivor population_fit._fit_population _116 gives an Omega of about 26)."""
+    rng = np.random.default_rng(1)
+    e = rng.standard_normal(16)
+    e = (e - e.mean()) / e.std()
+    b0, s = 100 + 10 * e, 20 + 10 * e + 0.5 * rng.standard_normal(16)
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    data = pd.DataFrame([dict(ID=i + 1, TIME=tt, DV=b0[i] + s[i] * tt + 0.01 * rng.standard_normal(), EVID=0,
+                              AMT=0.0) for i in range(16) for tt in t])
+    expected = np.cov(np.column_stack([b0, s]).T, bias=True)
+    assert np.linalg.cholesky(expected)[1, 0] > 9.0
+    iiv = pkpd.IIV({"B0": 50.0, "S": 50.0}, covariances={("B0", "S"): 10.0}, distribution="normal")
+    fit = pkpd.fit_population(LINE, data, iiv=iiv, error=pkpd.Additive(sd=0.05), method="foce", covariance=None,
+                              estimate=["B0", "S"])
+    assert fit.converged
+    np.testing.assert_allclose(fit.omega, expected, rtol=0.01)
+    assert fit.theta["B0"] == pytest.approx(b0.mean(), rel=1e-3)
+    assert fit.theta["S"] == pytest.approx(s.mean(), rel=1e-2)
