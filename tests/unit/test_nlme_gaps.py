@@ -1,4 +1,4 @@
-"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation sample of seed 23
+"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 and 24
 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed matrix,
 the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
