@@ -1,10 +1,11 @@
-"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation sample of seed 23
+"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 and 24
 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed matrix,
 the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +16,8 @@ import pytest
 import pkpd
 from pkpd.errors import FitError
 from pkpd.estimation.covariance import _covariance_step
-from pkpd.estimation.population_fit import _coefficient_steps, _setup
+from pkpd.estimation.population_fit import _coefficient_steps, _initial_problem, _setup
+from pkpd.load import model_from_dict, tomllib
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 WANG = DATA / "wang2007" / "wang2007.csv"
@@ -158,3 +160,160 @@ def test_a_fit_reports_the_seconds_it_took():
                               covariance=None)
     elapsed = time.perf_counter() - start
     assert 0.0 < fit.seconds <= elapsed
+
+
+def test_covariance_step_that_fails_says_why_in_full():
+    """R = [[-1]] is not positive definite and no parameter can be dropped (more than half would go), and S = [[0]]
+    is singular: no covariance, and the message gives the reason, the responsible parameter and the advice in
+    full (seed 24's survivor covariance._covariance_step _94)."""
+    cov, msg = _covariance_step(LOG_LAYOUT, np.log([2.0]), _Matrices(np.array([[-1.0]]), np.zeros((1, 1))),
+                                "sandwich", ["a"])
+    assert cov is None
+    assert msg == (
+        "covariance step failed: the R matrix (Hessian of the OFV) is not positive definite and the S matrix is "
+        "singular, so no standard errors are shown (responsible: a); the model may be over-parameterised (fix a "
+        "parameter or remove a random effect) or the fit has not converged"
+    )
+
+
+def test_a_fit_returns_the_covariance_whose_diagonal_gives_its_standard_errors():
+    """Wang 2007 by FOCE with the default sandwich covariance: fit.covariance is the natural-scale covariance
+    matrix of the estimates, square and symmetric over the parameters, and its diagonal's square roots are the
+    standard errors of fit.parameters (seed 24's survivor population_fit._fit_population _587)."""
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="foce")
+    se = fit.parameters["se"].to_numpy(dtype=float)
+    assert fit.covariance is not None
+    assert fit.covariance.shape == (se.size, se.size)
+    np.testing.assert_allclose(fit.covariance, fit.covariance.T, rtol=1e-12)
+    assert np.all(np.isfinite(se)) and np.all(se > 0)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.covariance)), se, rtol=1e-12)
+
+
+class _Linear:
+    """A stand-in for a fit's run: the objective g . x (a constant gradient), recording where it is evaluated."""
+
+    def __init__(self, g: np.ndarray):
+        self.g, self.points = g, []
+
+    def value_and_gradient(self, x: np.ndarray):
+        self.points.append(np.array(x, dtype=float))
+        return float(self.g @ x), self.g.copy()
+
+
+def test_lbfgsb_first_step_moves_a_covariate_coefficient_by_its_ten_percent_step():
+    """Issue 18: the objective is scaled so that the initial gradient, each covariate coefficient's weighted by the
+    inverse of its 10 % step (0.1 / 10 for a linear WT effect, weights 60 and 80 kg, reference 70), is at most 1.
+    With every variable bounded, L-BFGS-B's first trial point is x - scale * g (identity Hessian, step 1): a
+    log-scale theta with gradient 0.5 moves by 0.5 * 0.01 / 50, the coefficient with gradient 50 by exactly its
+    step 0.01, not by 50 (seed 24's survivor population_fit._lbfgsb _4)."""
+    from pkpd.estimation.population_fit import _lbfgsb
+
+    effect = SimpleNamespace(kind="linear", ref=70.0)
+    layout = SimpleNamespace(effects=[effect], effect_columns=[np.array([60.0, 80.0])])
+    run = _Linear(np.array([0.5, 50.0]))
+    _lbfgsb(run, layout, np.zeros(2), [(-100.0, 100.0), (-100.0, 100.0)], 1, run.g)
+    np.testing.assert_allclose(run.points[0], [0.0, 0.0])
+    np.testing.assert_allclose(run.points[1], [-0.5 * 0.01 / 50.0, -0.01], rtol=1e-9, atol=1e-15)
+
+
+# no dose: A starts at B0 / D and decays at rate K; D = 0 gives a start of inf, so the model cannot be solved
+RATIO = model_from_dict(tomllib.loads("""
+[model]
+name = "decay_from_a_ratio"
+time_unit = "h"
+[parameters.B0]
+value = 10.0
+unit = "mg"
+[parameters.D]
+value = 2.0
+unit = "1"
+[parameters.K]
+value = 0.3
+unit = "1/h"
+[states.A]
+unit = "mg"
+initial = "B0 / D"
+ddt = "-K * A"
+[outputs.amount]
+expression = "A"
+unit = "mg"
+"""))
+
+
+def test_a_model_that_cannot_be_solved_at_the_initial_values_is_named_in_full():
+    """A(0) = B0 / D with D fixed at 0: every prediction is unusable, and the reason names the first observation
+    (subject 1, t = 1 h, data row 1: the first record) and ends with the advice in full (seed 24's survivor
+    population_fit._initial_problem _60)."""
+    rows = [dict(ID=i, TIME=t, DV=1.0, EVID=0, AMT=0.0) for i, ts in ((1, (1.0, 2.0)), (2, (1.0, 3.0))) for t in ts]
+    *_, layout, prob = _setup(RATIO, pd.DataFrame(rows), {"K": 0.1}, {"amount": pkpd.Additive(sd=0.1)}, "foce",
+                              None, None, None, {"D": 0.0})
+    assert _initial_problem(prob, layout, layout.x0) == (
+        "the model cannot be solved for subject 1, t = 1 h (row 1) (typical values); check the initial values and "
+        "the solver settings"
+    )
+
+
+def test_conditional_tail_of_a_singular_hessian_is_nan_without_warnings():
+    """A subject whose Hessian approximation A = diag(1, 0) is singular (log|A| = -inf) and whose derivative of A
+    is infinite: the first-order correction adds -inf + inf, and the OFV is NaN (sign of |A| not positive), quietly,
+    with no RuntimeWarning (pytest turns warnings into errors; seed 24's survivor
+    _objective.PopulationObjective._conditional_tail _68)."""
+    from pkpd.estimation._objective import PopulationObjective
+
+    O_d2 = np.zeros((1, 2, 3))
+    O_d2[0, 0, 0] = O_d2[0, 1, 1] = 1.0                  # the exact Hessian in eta: the identity
+    dA = np.zeros((1, 2, 2, 3))
+    dA[0, 0, 0, 0] = np.inf
+    A = np.array([[[1.0, 0.0], [0.0, 0.0]]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ofv, grad = PopulationObjective._conditional_tail(
+            SimpleNamespace(q=2), np.array([3.0]), np.array([[-1e-5, 0.0, 0.0]]), O_d2, A, dA,
+            np.array([[0.1, 0.2]]), np.eye(2), False)
+    assert grad is None
+    assert ofv.shape == (1,) and np.isnan(ofv[0])
+
+
+# A(t) = B0 + S t: predictions linear in the parameters, so with normal (additive) random effects the population
+# model is linear and FOCE's Omega is the maximum-likelihood covariance of the subjects' parameters
+LINE = model_from_dict(tomllib.loads("""
+[model]
+name = "line"
+time_unit = "h"
+[parameters.B0]
+value = 100.0
+unit = "mg"
+[parameters.S]
+value = 20.0
+unit = "mg/h"
+[states.A]
+unit = "mg"
+initial = "B0"
+ddt = "S"
+[outputs.amount]
+expression = "A"
+unit = "mg"
+"""))
+
+
+def test_an_off_diagonal_cholesky_element_of_omega_is_not_bounded():
+    """16 subjects on lines B0_i + S_i t with B0 and S strongly correlated (SD 10 each), observed almost without
+    error: the estimated Omega is the ML covariance of (B0_i, S_i), about [[100, 98], [98, 96]], whose Cholesky
+    factor has off-diagonal 9.8, beyond the (-12, 5) bound of the log diagonal elements, which must not apply to it
+    (seed 24's survivor population_fit._fit_population _116 gives an Omega of about 26)."""
+    rng = np.random.default_rng(1)
+    e = rng.standard_normal(16)
+    e = (e - e.mean()) / e.std()
+    b0, s = 100 + 10 * e, 20 + 10 * e + 0.5 * rng.standard_normal(16)
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    data = pd.DataFrame([dict(ID=i + 1, TIME=tt, DV=b0[i] + s[i] * tt + 0.01 * rng.standard_normal(), EVID=0,
+                              AMT=0.0) for i in range(16) for tt in t])
+    expected = np.cov(np.column_stack([b0, s]).T, bias=True)
+    assert np.linalg.cholesky(expected)[1, 0] > 9.0
+    iiv = pkpd.IIV({"B0": 50.0, "S": 50.0}, covariances={("B0", "S"): 10.0}, distribution="normal")
+    fit = pkpd.fit_population(LINE, data, iiv=iiv, error=pkpd.Additive(sd=0.05), method="foce", covariance=None,
+                              estimate=["B0", "S"])
+    assert fit.converged
+    np.testing.assert_allclose(fit.omega, expected, rtol=0.01)
+    assert fit.theta["B0"] == pytest.approx(b0.mean(), rel=1e-3)
+    assert fit.theta["S"] == pytest.approx(s.mean(), rel=1e-2)
