@@ -1206,3 +1206,21 @@ def test_a_covariate_change_in_a_dataset_in_days_applies_at_the_converted_time(t
     r = fit.estimates["R"]
     assert abs(r / 2.0 - 1) < 0.05
     np.testing.assert_allclose(fit.diagnostics()["PRED"], r * hours_after, rtol=1e-5)
+
+
+def test_a_failed_sensitivity_solve_counts_one_failure_per_parameter_set(tmp_path):
+    """The fit's note counts failures "on n of m parameter sets tried": with gradient="sensitivity", a parameter set
+    whose initial state overflows (B = exp(1000)) is one evaluation and one failure, and gives no derivatives."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   gradient="sensitivity", covariance=False)
+    problem = fit._context.problem
+    assert problem.sens is not None
+    before = (problem.n_evaluations, problem.n_failures)
+    x = np.array(fit._context.x, dtype=float)
+    x[0] = 1000.0
+    F, dF, ok = problem.derivatives(x)
+    assert not ok and dF is None and np.isnan(F).all()
+    assert (problem.n_evaluations, problem.n_failures) == (before[0] + 1, before[1] + 1)
