@@ -1224,3 +1224,66 @@ def test_a_failed_sensitivity_solve_counts_one_failure_per_parameter_set(tmp_pat
     F, dF, ok = problem.derivatives(x)
     assert not ok and dF is None and np.isnan(F).all()
     assert (problem.n_evaluations, problem.n_failures) == (before[0] + 1, before[1] + 1)
+
+
+def test_a_censored_term_that_cannot_be_evaluated_names_the_first_such_record(tmp_path):
+    """Additive SD 1e-160 at B = 10 and an LLOQ of 1: each below-LLOQ record's M3 term log Phi((1 - 10) / 1e-160)
+    overflows to -inf. Two such records (rows 2 and 3): the refusal at the start names the first, row 2."""
+    import pandas as pd
+
+    import pkpd
+
+    data = pd.DataFrame({"ID": 1, "TIME": [1.0, 2.0, 3.0, 4.0], "DV": [10.0, 0.5, 0.5, 10.0], "LLOQ": 1.0,
+                         "DVID": "level"})
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1e-160)})
+    assert str(exc.value) == (
+        "the likelihood cannot be evaluated at the starting values: output 'level': the Additive error model cannot "
+        "be evaluated at subject 1, t = 2 h (row 2): the prediction is 10, so the standard deviation is 1e-160; use "
+        "Combined(sd=..., cv=..., convention=...) (an additive part keeps it positive) or remove that observation"
+    )
+
+
+def _endpoint_model():
+    from pathlib import Path
+
+    import pkpd
+
+    return pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+
+
+def test_endpoint_records_give_the_expected_information_of_logistic_regression():
+    """Binary responses with P = 1 / (1 + exp(-(b0 + b1 X))), 40 records at X = 0 and 40 at X = 1: the expected
+    information of -2 log L (2 J'J, the Gauss-Newton form) is 2 sum p (1 - p) [1, X; X, X^2] at the estimates."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation.individual import _fisher
+
+    x = np.arange(80) % 2
+    y = (np.random.default_rng(1).random(80) < np.where(x == 1, 0.7, 0.3)).astype(float)
+    data = pd.DataFrame({"ID": np.arange(1, 81), "TIME": 1.0, "DV": y, "DVID": "resp", "X": x})
+    fit = pkpd.fit(_endpoint_model(), data, estimate=["b0", "b1"], covariance=False)
+    b0, b1 = fit.estimates["b0"], fit.estimates["b1"]
+    assert fit.scale == {"b0": "linear", "b1": "linear"}
+    w0, w1 = (40 * p * (1 - p) for p in (1 / (1 + math.exp(-b0)), 1 / (1 + math.exp(-b0 - b1))))
+    expected = 2.0 * np.array([[w0 + w1, w1], [w1, w1]])
+    np.testing.assert_allclose(_fisher(fit._context.problem, fit._context.x), expected, rtol=1e-6)
+
+
+def test_an_endpoint_record_that_cannot_be_evaluated_is_named_at_the_start():
+    """Ordinal intercepts must decrease (a1 > a2 > a3): starting at a2 = 2 > a1 = 1, P(grade 1) = expit(a1) -
+    expit(a2) < 0, while grades 0 and 2 keep valid probabilities; the refusal names the output, the grade-1 record
+    (subject 2, row 2) and the rule."""
+    import pandas as pd
+
+    import pkpd
+
+    data = pd.DataFrame({"ID": [1, 2, 3], "TIME": 1.0, "DV": [0.0, 1.0, 2.0], "DVID": "grade"})
+    model = _endpoint_model().with_parameters(a2=2.0)
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.fit(model, data, estimate=["a1", "a2", "a3"])
+    assert str(exc.value) == (
+        "the likelihood cannot be evaluated at the starting values: ordinal output 'grade' at subject 2, t = 1 h "
+        "(row 2): the cumulative logits must decrease from one category to the next (intercepts in decreasing order)"
+    )
