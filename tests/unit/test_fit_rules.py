@@ -4,6 +4,7 @@ out in the test."""
 from __future__ import annotations
 
 import math
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -1056,3 +1057,249 @@ def test_the_summary_of_a_censored_fit_counts_its_censored_observations(tmp_path
     summary = fit.summary()
     assert summary["n_obs"] == y.size
     assert summary["n_censored"] == n_below
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 24, issue 27): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_fit_of_a_level_reports_the_log_scale_interval_and_the_fitted_error_model(tmp_path):
+    """A level with an additive error: the maximum-likelihood B is the mean, the SD the root mean square of the
+    residuals, se(B) = SD / sqrt(n); B is estimated on the log scale, so its 95 % interval is
+    exp(log B -+ 1.96 se(B) / B), and the result's error models hold the fitted SD."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    mean, sd = y.mean(), math.sqrt(np.mean((y - y.mean()) ** 2))
+    assert fit.estimates["B"] == pytest.approx(mean, rel=1e-5)
+    se = sd / math.sqrt(y.size)
+    assert fit.se["B"] == pytest.approx(se, rel=1e-3)
+    assert fit.scale["B"] == "log"
+    assert fit.ci_low["B"] == pytest.approx(math.exp(math.log(mean) - 1.959964 * se / mean), rel=1e-4)
+    assert fit.ci_high["B"] == pytest.approx(math.exp(math.log(mean) + 1.959964 * se / mean), rel=1e-4)
+    assert isinstance(fit.error["level"], pkpd.Additive)
+    assert fit.error["level"].sd == pytest.approx(sd, rel=1e-4)
+
+
+def test_a_linear_scale_parameter_at_its_bound_is_named_in_the_message(tmp_path):
+    """B with bounds [-100, 11] (a negative lower bound: the linear scale) and data around 11.7: the estimate stops at
+    the upper bound 11, and the message says so in the documented words, with the bound on the natural scale."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(-100.0, 11.0)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    assert fit.scale["B"] == "linear"
+    assert fit.estimates["B"] == pytest.approx(11.0, abs=1e-5)
+    assert fit.message.split("; widen it")[0].split("; ")[-1] == (
+        "B is at its upper bound (11 mg/L): the estimate is limited by the bound"
+    )
+    assert "; widen it with model.with_bounds(B=(low, high)) if that is plausible" in fit.message
+
+
+def test_likelihood_ratio_test_refuses_a_population_fit_beside_an_individual_one(tmp_path):
+    """Two fits of the same kind are needed: an individual (reduced) fit with a population (full) fit is refused
+    with the documented message naming the full fit's type."""
+    import pkpd
+    from pkpd.estimation.population_fit import PopulationFit
+
+    data, _, _ = _level_data()
+    reduced = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                       covariance=False)
+    full = object.__new__(PopulationFit)
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.likelihood_ratio_test(reduced, full)
+    assert str(exc.value) == (
+        "full: expected two FitResults (pkpd.fit) or two PopulationFits (pkpd.fit_population); got PopulationFit"
+    )
+
+
+def test_a_profile_cut_by_the_lower_bound_is_open_on_the_lower_side(tmp_path):
+    """B bounded below at 11.5, data with mean about 11.7 and se(B) about 0.5: the profile reaches the lower bound
+    less than 3.84 above the minimum (open on that side: no lower limit) and crosses it above (upper limit
+    found); the message names the lower side in the documented words."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    assert 11.5 < y.mean() < 11.9
+    model = _levels(tmp_path, B=(11.5, 1000.0)).with_parameters(B=11.7)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B")
+    assert math.isnan(prof.ci_low) and math.isfinite(prof.ci_high) and not prof.identifiable
+    assert prof.message == (
+        "the profile stays within 3.84 of the minimum on the lower side: the data do not bound the parameter there"
+    )
+
+
+def test_a_profile_open_on_both_sides_makes_the_parameter_not_identifiable(tmp_path):
+    """B bounded to [11.5, 11.9] around its estimate, far inside its 95 % interval: the profile stays below the
+    threshold on both sides, and identifiability reports it not identifiable for the documented reason."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    assert 11.5 < y.mean() < 11.9
+    model = _levels(tmp_path, B=(11.5, 11.9)).with_parameters(B=11.7)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B")
+    assert math.isnan(prof.ci_low) and math.isnan(prof.ci_high)
+    row = next(r for r in pkpd.identifiability(fit, profiles=[prof]).table if r["name"] == "B")
+    assert row["status"] == "not identifiable"
+    assert "flat profile likelihood (below the 95 % threshold on both sides)" in row["reasons"].split("; ")
+
+
+_RAMP = """
+[model]
+name = "ramp"
+version = "1.0"
+time_unit = "h"
+description = "a level rising at rate R while the covariate X is 1 (test model)"
+
+[parameters.R]
+value = 1.0
+unit = "mg/L/h"
+bounds = [0.01, 100.0]
+description = "rate"
+assumption = true
+
+[covariates.X]
+unit = "1"
+value = 0
+description = "switch"
+
+[states.A]
+unit = "mg/L"
+initial = "0"
+ddt = "R * X"
+description = "rises while X is 1"
+
+[outputs.level]
+unit = "mg/L"
+expression = "A"
+description = "the level"
+
+[doses.bolus]
+target = "A"
+unit = "mg/L"
+description = "not used"
+"""
+
+
+def test_a_covariate_change_in_a_dataset_in_days_applies_at_the_converted_time(tmp_path):
+    """Data timed in days for a model in hours: X is 0 up to its record at day 1 and 1 at the next record (NOCB:
+    the new value holds from just after day 1, 24 h), so the level is R (t - 24 h) after it (the change at 1 h,
+    its unconverted time, would give R (t - 1 h))."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.nonmem import read_nonmem
+
+    path = tmp_path / "ramp.toml"
+    path.write_text(_RAMP)
+    model = pkpd.load_model(path)
+    days = np.array([1.5, 2.0, 3.0])
+    hours_after = (days - 1.0) * 24.0
+    dv = 2.0 * hours_after * np.array([1.02, 0.98, 1.01])
+    table = pd.DataFrame({"ID": 1, "TIME": np.r_[0.0, 1.0, days], "EVID": [2, 2, 0, 0, 0], "AMT": 0.0,
+                          "X": [0.0, 0.0, 1.0, 1.0, 1.0], "DV": np.r_[np.nan, np.nan, dv]})
+    data = read_nonmem(table, time_unit="day")
+    fit = pkpd.fit(model, data, estimate=["R"], error={"level": pkpd.Proportional(cv=0.1)}, covariance=False)
+    r = fit.estimates["R"]
+    assert abs(r / 2.0 - 1) < 0.05
+    np.testing.assert_allclose(fit.diagnostics()["PRED"], r * hours_after, rtol=1e-5)
+
+
+def test_a_failed_sensitivity_solve_counts_one_failure_per_parameter_set(tmp_path):
+    """The fit's note counts failures "on n of m parameter sets tried": with gradient="sensitivity", a parameter set
+    whose initial state overflows (B = exp(1000)) is one evaluation and one failure, and gives no derivatives."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   gradient="sensitivity", covariance=False)
+    problem = fit._context.problem
+    assert problem.sens is not None
+    before = (problem.n_evaluations, problem.n_failures)
+    x = np.array(fit._context.x, dtype=float)
+    x[0] = 1000.0
+    F, dF, ok = problem.derivatives(x)
+    assert not ok and dF is None and np.isnan(F).all()
+    assert (problem.n_evaluations, problem.n_failures) == (before[0] + 1, before[1] + 1)
+
+
+def test_a_censored_term_that_cannot_be_evaluated_names_the_first_such_record(tmp_path):
+    """Additive SD 1e-160 at B = 10 and an LLOQ of 1: each below-LLOQ record's M3 term log Phi((1 - 10) / 1e-160)
+    overflows to -inf. Two such records (rows 2 and 3): the refusal at the start names the first, row 2."""
+    import pandas as pd
+
+    import pkpd
+
+    data = pd.DataFrame({"ID": 1, "TIME": [1.0, 2.0, 3.0, 4.0], "DV": [10.0, 0.5, 0.5, 10.0], "LLOQ": 1.0,
+                         "DVID": "level"})
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1e-160)})
+    assert str(exc.value) == (
+        "the likelihood cannot be evaluated at the starting values: output 'level': the Additive error model cannot "
+        "be evaluated at subject 1, t = 2 h (row 2): the prediction is 10, so the standard deviation is 1e-160; use "
+        "Combined(sd=..., cv=..., convention=...) (an additive part keeps it positive) or remove that observation"
+    )
+
+
+def _endpoint_model():
+    from pathlib import Path
+
+    import pkpd
+
+    return pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+
+
+def test_endpoint_records_give_the_expected_information_of_logistic_regression():
+    """Binary responses with P = 1 / (1 + exp(-(b0 + b1 X))), 40 records at X = 0 and 40 at X = 1: the expected
+    information of -2 log L (2 J'J, the Gauss-Newton form) is 2 sum p (1 - p) [1, X; X, X^2] at the estimates."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation.individual import _fisher
+
+    x = np.arange(80) % 2
+    y = (np.random.default_rng(1).random(80) < np.where(x == 1, 0.7, 0.3)).astype(float)
+    data = pd.DataFrame({"ID": np.arange(1, 81), "TIME": 1.0, "DV": y, "DVID": "resp", "X": x})
+    fit = pkpd.fit(_endpoint_model(), data, estimate=["b0", "b1"], covariance=False)
+    b0, b1 = fit.estimates["b0"], fit.estimates["b1"]
+    assert fit.scale == {"b0": "linear", "b1": "linear"}
+    w0, w1 = (40 * p * (1 - p) for p in (1 / (1 + math.exp(-b0)), 1 / (1 + math.exp(-b0 - b1))))
+    expected = 2.0 * np.array([[w0 + w1, w1], [w1, w1]])
+    np.testing.assert_allclose(_fisher(fit._context.problem, fit._context.x), expected, rtol=1e-6)
+
+
+def test_an_endpoint_record_that_cannot_be_evaluated_is_named_at_the_start():
+    """Ordinal intercepts must decrease (a1 > a2 > a3): starting at a2 = 2 > a1 = 1, P(grade 1) = expit(a1) -
+    expit(a2) < 0, while grades 0 and 2 keep valid probabilities; the refusal names the output, the grade-1 record
+    (subject 2, row 2) and the rule."""
+    import pandas as pd
+
+    import pkpd
+
+    data = pd.DataFrame({"ID": [1, 2, 3], "TIME": 1.0, "DV": [0.0, 1.0, 2.0], "DVID": "grade"})
+    model = _endpoint_model().with_parameters(a2=2.0)
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.fit(model, data, estimate=["a1", "a2", "a3"])
+    assert str(exc.value) == (
+        "the likelihood cannot be evaluated at the starting values: ordinal output 'grade' at subject 2, t = 1 h "
+        "(row 2): the cumulative logits must decrease from one category to the next (intercepts in decreasing order)"
+    )
+
+
+def test_the_layout_maps_natural_values_back_to_the_estimation_scale(tmp_path):
+    """_Layout.internal is the inverse of natural: log of a log-scale value (log 0 = -inf, silently), the value
+    itself on the linear scale."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    model = _levels(tmp_path, C=(-10.0, 10.0))
+    fit = pkpd.fit(model, data, estimate=["B", "C"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    layout = fit._context.problem.layout
+    assert list(layout.names) == ["B", "C", "level.sd"] and list(layout.log) == [True, False, True]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(layout.internal([math.e, -3.0, 0.0]), [1.0, -3.0, -np.inf])
