@@ -117,11 +117,6 @@ class _Layout:
         with np.errstate(over="ignore"):
             return np.where(self.log, np.exp(x), x)
 
-    def internal(self, values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, dtype=float)
-        with np.errstate(divide="ignore"):
-            return np.where(self.log, np.log(np.where(self.log, values, 1.0)), values)
-
 
 def _check_error_models(model: Model, error: Mapping) -> None:
     """Every key of ``error`` is an output of the model and every value an error model (fit and fit_population)."""

@@ -4,7 +4,6 @@ out in the test."""
 from __future__ import annotations
 
 import math
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -1288,18 +1287,3 @@ def test_an_endpoint_record_that_cannot_be_evaluated_is_named_at_the_start():
         "the likelihood cannot be evaluated at the starting values: ordinal output 'grade' at subject 2, t = 1 h "
         "(row 2): the cumulative logits must decrease from one category to the next (intercepts in decreasing order)"
     )
-
-
-def test_the_layout_maps_natural_values_back_to_the_estimation_scale(tmp_path):
-    """_Layout.internal is the inverse of natural: log of a log-scale value (log 0 = -inf, silently), the value
-    itself on the linear scale."""
-    import pkpd
-
-    data, _, _ = _level_data()
-    model = _levels(tmp_path, C=(-10.0, 10.0))
-    fit = pkpd.fit(model, data, estimate=["B", "C"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
-    layout = fit._context.problem.layout
-    assert list(layout.names) == ["B", "C", "level.sd"] and list(layout.log) == [True, False, True]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        np.testing.assert_array_equal(layout.internal([math.e, -3.0, 0.0]), [1.0, -3.0, -np.inf])
