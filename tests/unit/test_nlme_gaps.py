@@ -17,7 +17,7 @@ import pkpd
 from pkpd.errors import FitError
 from pkpd.estimation.covariance import _covariance_step
 from pkpd.estimation.population_fit import _coefficient_steps, _initial_problem, _setup
-from pkpd.load import model_from_dict, tomllib
+from pkpd.load import load_model, model_from_dict, tomllib
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 WANG = DATA / "wang2007" / "wang2007.csv"
@@ -217,27 +217,7 @@ def test_lbfgsb_first_step_moves_a_covariate_coefficient_by_its_ten_percent_step
 
 
 # no dose: A starts at B0 / D and decays at rate K; D = 0 gives a start of inf, so the model cannot be solved
-RATIO = model_from_dict(tomllib.loads("""
-[model]
-name = "decay_from_a_ratio"
-time_unit = "h"
-[parameters.B0]
-value = 10.0
-unit = "mg"
-[parameters.D]
-value = 2.0
-unit = "1"
-[parameters.K]
-value = 0.3
-unit = "1/h"
-[states.A]
-unit = "mg"
-initial = "B0 / D"
-ddt = "-K * A"
-[outputs.amount]
-expression = "A"
-unit = "mg"
-"""))
+RATIO = load_model(DATA / "models" / "decay_from_a_ratio.toml")
 
 
 def test_a_model_that_cannot_be_solved_at_the_initial_values_is_named_in_full():

@@ -13,7 +13,7 @@ import pytest
 import pkpd
 from pkpd import nlme
 from pkpd.estimation.population_fit import _objective_engine, _setup
-from pkpd.load import model_from_dict, tomllib
+from pkpd.load import load_model, model_from_dict, tomllib
 from pkpd.population import IIV
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -21,29 +21,7 @@ WANG = DATA / "wang2007" / "wang2007.csv"
 
 # no dose: A starts at B0 / D and decays at rate K, so A(t) = B0 / D exp(-K t); D = 0 gives a start of inf while every
 # parameter itself is finite
-DECAY = model_from_dict(
-    tomllib.loads("""
-[model]
-name = "decay_from_a_ratio"
-time_unit = "h"
-[parameters.B0]
-value = 10.0
-unit = "mg"
-[parameters.D]
-value = 2.0
-unit = "1"
-[parameters.K]
-value = 0.3
-unit = "1/h"
-[states.A]
-unit = "mg"
-initial = "B0 / D"
-ddt = "-K * A"
-[outputs.amount]
-expression = "A"
-unit = "mg"
-""")
-)
+DECAY = load_model(DATA / "models" / "decay_from_a_ratio.toml")
 
 
 def _decay_problem(data):

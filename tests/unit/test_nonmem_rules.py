@@ -545,23 +545,6 @@ def test_a_model_column_that_python_but_not_the_reader_reads_as_a_number_names_t
                                    f"values; got {value!r}")
 
 
-def test_a_modelled_duration_that_is_not_finite_names_its_dose_target_and_record():
-    """RATE=-2 takes the duration from the model (NONMEM's D): tinf / X with X = 0 on the second dose record is
-    infinite and refused, naming what it is, the record and RATE."""
-    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
-
-    model = Model(name="d_of_x", time_unit="h",
-                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter("tinf", 2.0, "h", (0.0, 10.0))),
-                  covariates=(Covariate("X", "1", 1.0),), states=(State("A", "mg", initial="0", ddt="-k * A"),),
-                  outputs=(Output("a", "A", "mg"),),
-                  doses=(DoseTarget("iv", target="A", unit="mg", duration="tinf / X"),))
-    rows = [dict(ID=1, TIME=0, AMT=5, RATE=-2, X=1), dict(ID=1, TIME=1, AMT=5, RATE=-2, X=0)]
-    with pytest.raises(DataError) as info:
-        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
-    assert str(info.value) == ("row 2, column RATE: the modelled duration of dose target 'iv' is not finite on this "
-                               "record; check the covariates it uses (X, tinf)")
-
-
 def test_the_main_run_uses_the_batch_runner_of_the_backend_and_steady_states_do_not(monkeypatch):
     """simulate_nonmem(backend=...): the main run is solved by that backend's batch runner (pkpd.simulation's
     batch_runner), the steady-state pre-runs by the CPU engine: with an SS=1 bolus, the backend's runner is called
@@ -686,21 +669,24 @@ def test_a_modelled_rate_without_a_rate_expression_names_the_first_such_record()
                                "no 'rate' expression")
 
 
-def test_a_modelled_rate_that_is_not_finite_names_its_dose_target_record_and_the_rate_column():
-    """RATE=-1 takes the rate from the model (NONMEM's R): r / X with X = 0 on the second dose record is infinite and
-    refused, naming what it is, the record and the column that asked for it, RATE."""
+@pytest.mark.parametrize("kind, code, name, unit", [("rate", -1, "r", "mg/h"), ("duration", -2, "tinf", "h")])
+def test_a_modelled_rate_or_duration_that_is_not_finite_names_its_dose_target_record_and_the_rate_column(
+        kind, code, name, unit):
+    """RATE=-1 takes the rate from the model (NONMEM's R), RATE=-2 the duration (NONMEM's D): r / X or tinf / X with
+    X = 0 on the second dose record is infinite and refused, naming what it is, the record and the column that asked
+    for it, RATE."""
     from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
 
-    model = Model(name="r_of_x", time_unit="h",
-                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter("r", 2.0, "mg/h", (0.0, 10.0))),
+    model = Model(name=f"{kind}_of_x", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter(name, 2.0, unit, (0.0, 10.0))),
                   covariates=(Covariate("X", "1", 1.0),), states=(State("A", "mg", initial="0", ddt="-k * A"),),
                   outputs=(Output("a", "A", "mg"),),
-                  doses=(DoseTarget("iv", target="A", unit="mg", rate="r / X"),))
-    rows = [dict(ID=1, TIME=0, AMT=5, RATE=-1, X=1), dict(ID=1, TIME=1, AMT=5, RATE=-1, X=0)]
+                  doses=(DoseTarget("iv", target="A", unit="mg", **{kind: f"{name} / X"}),))
+    rows = [dict(ID=1, TIME=0, AMT=5, RATE=code, X=1), dict(ID=1, TIME=1, AMT=5, RATE=code, X=0)]
     with pytest.raises(DataError) as info:
         simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
-    assert str(info.value) == ("row 2, column RATE: the modelled rate of dose target 'iv' is not finite on this "
-                               "record; check the covariates it uses (X, r)")
+    assert str(info.value) == (f"row 2, column RATE: the modelled {kind} of dose target 'iv' is not finite on this "
+                               f"record; check the covariates it uses (X, {name})")
 
 
 def test_a_steady_state_lag_short_of_a_whole_interval_by_rounding_only_keeps_the_dosing_history():

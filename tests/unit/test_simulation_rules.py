@@ -277,17 +277,22 @@ def test_a_table_of_exactly_the_large_table_limit_does_not_warn(monkeypatch):
         sim.to_dataframe()
 
 
+def _ratio_model():
+    """A(0) = B0 / D, decaying at k: D = 0 gives a start that is not finite while every parameter is."""
+    from pkpd.model import Model, Output, Parameter, State
+
+    return Model(name="ratio", time_unit="h",
+                 parameters=(Parameter("B0", 10.0, "mg", (0.0, 100.0)), Parameter("D", 1.0, "1", (0.0, 10.0)),
+                             Parameter("k", 0.1, "1/h", (0.0, 10.0))),
+                 states=(State("A", "mg", initial="B0 / D", ddt="-k * A"),), outputs=(Output("amount", "A", "mg"),))
+
+
 def test_an_initial_state_that_is_not_finite_names_the_subject():
     """initial = B0 / D with D = 0 for the second subject only: a SimulationError naming subject 2 (not numpy's)."""
     from pkpd.errors import SimulationError
-    from pkpd.model import Model, Output, Parameter, State
 
-    model = Model(name="ratio", time_unit="h",
-                  parameters=(Parameter("B0", 10.0, "mg", (0.0, 100.0)), Parameter("D", 1.0, "1", (0.0, 10.0)),
-                              Parameter("k", 0.1, "1/h", (0.0, 10.0))),
-                  states=(State("A", "mg", initial="B0 / D", ddt="-k * A"),), outputs=(Output("amount", "A", "mg"),))
     with pytest.raises(SimulationError) as info:
-        pkpd.simulate(model, None, [1.0], params={"D": np.array([1.0, 0.0, 2.0])})
+        pkpd.simulate(_ratio_model(), None, [1.0], params={"D": np.array([1.0, 0.0, 2.0])})
     assert str(info.value).startswith("subject 2")
     assert "initial values are not finite; check the parameters of this subject" in str(info.value)
 
@@ -589,13 +594,9 @@ def test_a_change_to_a_value_that_is_not_finite_at_a_finite_time_is_refused(valu
 def test_an_initial_state_that_is_not_finite_names_the_subject_by_its_given_id():
     """subject_ids=["A1", "A7", "A9"]: the second subject (D = 0, initial B0 / D) is named "A7", not 2."""
     from pkpd.errors import SimulationError
-    from pkpd.model import Model, Output, Parameter, State
 
-    model = Model(name="ratio", time_unit="h",
-                  parameters=(Parameter("B0", 10.0, "mg", (0.0, 100.0)), Parameter("D", 1.0, "1", (0.0, 10.0)),
-                              Parameter("k", 0.1, "1/h", (0.0, 10.0))),
-                  states=(State("A", "mg", initial="B0 / D", ddt="-k * A"),), outputs=(Output("amount", "A", "mg"),))
     with pytest.raises(SimulationError) as info:
-        pkpd.simulate(model, None, [1.0], params={"D": np.array([1.0, 0.0, 2.0])}, subject_ids=["A1", "A7", "A9"])
+        pkpd.simulate(_ratio_model(), None, [1.0], params={"D": np.array([1.0, 0.0, 2.0])},
+                      subject_ids=["A1", "A7", "A9"])
     assert str(info.value) == "subject A7: initial values are not finite; check the parameters of this subject"
     assert info.value.subject == "A7"
