@@ -144,6 +144,18 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_priors.py", "tests/unit/test_bayes.py", "tests/unit/test_prior_rules.py")),
     "population_checks": Spec(("pkpd/estimation/population_checks.py",), (
         "tests/unit/test_vpc.py", "tests/unit/test_nlme.py", "tests/unit/test_population_checks_rules.py")),
+    # scientific modules outside issue 20's first list, audited since: non-compartmental analysis (protocol tables),
+    # the closed-form solutions of linear models (simulation and design), clinical endpoints and their simulated
+    # outcomes (likelihoods of time-to-event, binary, ordinal and count records)
+    "nca": Spec(("pkpd/noncompartmental.py",), (
+        "tests/unit/test_nca.py", "tests/reference/test_nca_infusion.py", "tests/unit/test_metrics.py",
+        "tests/unit/test_metrics_rules.py", "tests/unit/test_dose_units.py")),
+    "closed_form": Spec(("pkpd/closed_form.py", "pkpd/linear_system.py"), (
+        "tests/unit/test_closed_form.py", "tests/reference/test_analytic.py",
+        "tests/reference/test_time_dependent_rhs.py", "tests/unit/test_design.py")),
+    "endpoints": Spec(("pkpd/endpoints.py", "pkpd/outcomes.py"), (
+        "tests/unit/test_endpoints.py", "tests/unit/test_endpoint_saem.py", "tests/unit/test_fit_rules.py",
+        "tests/unit/test_nlme_rules.py", "tests/unit/test_population_rules.py", "tests/unit/test_simulation_rules.py")),
     "templates": Spec(("pkpd/_native_template.py", "pkpd/_integrator.py"), ENGINE_TESTS + (
         "tests/unit/test_native_engine.py",), kind="template"),
     "_tableaus": Spec(("pkpd/_tableaus.py",), ENGINE_TESTS, kind="template"),
