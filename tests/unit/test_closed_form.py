@@ -409,3 +409,44 @@ def test_time_varying_data_columns_equal_the_ode_solution(mode):
     exact = simulate_nonmem(m, ds, interpolation={"CL": mode}, settings=EXACT)
     ode = simulate_nonmem(m, ds, interpolation={"CL": mode}, settings=ODE)
     assert_close(exact["conc"].to_numpy()[None], ode["conc"].to_numpy()[None])
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 25)
+def test_an_output_that_reads_the_time_is_exact_with_shared_and_per_subject_times():
+    # o1 = x/V * t/T1 reads t itself: closed form against the analytic solution (D/V) exp(-k t) t/T1, on times shared
+    # by every subject (simulate) and on each subject's own record times (simulate_nonmem)
+    m = nonlinear_variant("-k * x", outputs=("x / V", "x / V * (t / T1)"))
+    assert uses_closed_form(m, EXACT)
+    t = np.array([0.0, 0.5, 3.0, 10.0])
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t)
+    np.testing.assert_allclose(sim["o1"][0], 10.0 * np.exp(-0.3 * t) * t / 24.0, rtol=1e-12)
+    rows = []
+    for sid, times in ((1, (1.0, 2.0)), (2, (4.0, 8.0, 16.0))):
+        rows.append(dict(ID=sid, TIME=0.0, AMT=100.0, EVID=1, DV=np.nan, MDV=1))
+        rows += [dict(ID=sid, TIME=tj, AMT=0.0, EVID=0, DV=np.nan, MDV=1) for tj in times]
+    out = simulate_nonmem(m, read_nonmem(pd.DataFrame(rows), m, dose_unit="mg"))
+    tj = out["TIME"].to_numpy()
+    np.testing.assert_allclose(out["o1"].to_numpy(), 10.0 * np.exp(-0.3 * tj) * tj / 24.0, rtol=1e-12)
+
+
+def test_the_memory_guard_counts_the_states_the_closed_form_keeps_without_states():
+    # states=False: simulate counts the 2 outputs (321,600 bytes for 200 subjects x 100 times), but the closed form
+    # computes the outputs from the states it holds, 3 columns (481,600 bytes): a limit of 400,000 bytes refuses it
+    m = nonlinear_variant("-k * x", outputs=("x / V", "2 * x / V"))
+    params = {"V": np.linspace(5.0, 15.0, 200)}
+    t = np.linspace(0.0, 24.0, 100)
+    with pytest.raises(PkpdError, match=r"^this simulation would need 0\.000482 GB for its results \(200 subject\(s\) "
+                                        r"x 100 times x 3 states/outputs\), more than the limit of 0\.0004 GB"):
+        pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, params=params, states=False, max_memory_gb=4e-4)
+    kept = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, params=params, states=False, max_memory_gb=5e-4)
+    np.testing.assert_allclose(kept["o1"][:, 0], 200.0 / params["V"], rtol=1e-12)
+
+
+def test_a_failed_subject_without_outputs_is_marked_and_the_others_kept():
+    # outputs=False with on_failure="mark": the closed form returns no outputs (None, as the ODE solver does), the
+    # subject whose coefficient is not finite is marked (status 3), the other's states are exact
+    m = nonlinear_variant("-k * (Km / Km) * x")
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), [0.0, 1.0], params={"Km": np.array([1.0, 0.0])},
+                        outputs=False, settings=SolverSettings(on_failure="mark"))
+    assert list(sim.status) == [0, 3] and sim.outputs == {}
+    np.testing.assert_allclose(sim["x"][0], 100.0 * np.exp(-0.3 * np.array([0.0, 1.0])), rtol=1e-12)
