@@ -715,3 +715,76 @@ def test_a_steady_state_lag_just_short_of_a_whole_interval_keeps_the_dosing_hist
     starts = [lag + ii * m for m in range(-int(800 / ii), 1)]
     expected = _superposed(np.array(times) - start + 1e-13, starts, 60.0, 0.0, 1.1 / 20, 20.0)
     np.testing.assert_allclose(out[1:], expected, rtol=1e-7)
+
+
+# ============================================================================ the seed-25 sample's survivors
+def test_a_bad_amtu_unit_in_a_file_names_the_file_the_first_dose_record_and_the_column(tmp_path):
+    """Every refusal of a data file names the file (DataError's contract); an AMTU cell that is no dose unit is
+    refused at the first dose record (row 2: row 1 is an observation), column AMTU."""
+    path = tmp_path / "doses.csv"
+    path.write_text("ID,TIME,EVID,AMT,AMTU,DV\n1,0,0,0,.,1.0\n1,1,1,10,zorkmid,.\n1,2,1,10,zorkmid,.\n")
+    with pytest.raises(DataError) as info:
+        read_nonmem(path)
+    err = info.value
+    assert (err.file, err.row, err.column) == (str(path), 2, "AMTU")
+    assert str(err).startswith(f"{path}, row 2, column AMTU: AMTU 'zorkmid': ")
+
+
+@pytest.mark.parametrize(("addl", "shown"), [(1.5, "1.5"), (100_001, "100001")])
+def test_addl_must_be_a_whole_number_of_doses_within_the_limit(addl, shown):
+    """ADDL counts additional doses: a whole number, at most 100000 (pkpd's limit); the message names the record."""
+    rows = [dict(ID=1, TIME=0, AMT=10), dict(ID=1, TIME=1, AMT=10, II=12, ADDL=addl)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == (f"row 2, column ADDL: ADDL must be a whole number of additional doses, at most 100000; "
+                               f"got {shown}")
+
+
+@pytest.mark.parametrize("record", [dict(RATE=-2), dict(DUR=2)])
+def test_a_steady_state_constant_infusion_given_by_a_duration_is_refused(record):
+    """A steady-state constant infusion (SS=1, II=0, AMT=0) runs forever: it has a rate (RATE > 0 or -1), never a
+    duration, whether the duration is modelled (RATE=-2) or given (DUR)."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=0, SS=1, II=0, **record), dict(ID=1, TIME=1, EVID=0)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == ("row 1, column RATE: a steady-state constant infusion (SS with II = 0) is given by its "
+                               "rate (RATE > 0 or -1), not a duration")
+
+
+def test_a_linearly_interpolated_covariate_takes_its_exact_value_at_each_record():
+    """interpolation 'linear': 16 midpoint steps between records, and the record's own value at each record (the
+    module's docstring). WT 70, 35, 50 kg at 0, 10, 20 h: the output WT is 70, 35, 50; k = 0.1 WT / 70 is linear in
+    WT, so the amount is 10 exp(-k(mean WT) 10 h) per interval (mean WT 52.5, then 42.5 kg)."""
+    from pkpd.model import Covariate, Derived, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="wt_linear", time_unit="h",
+                  parameters=(Parameter("k70", 0.1, "1/h", (0.0, 10.0)), Parameter("WTREF", 70.0, "kg", (1.0, 200.0))),
+                  covariates=(Covariate("WT", "kg", 70.0),), derived=(Derived("k", "k70 * WT / WTREF", "1/h"),),
+                  states=(State("A", "mg", initial="0", ddt="-k * A"),),
+                  outputs=(Output("amount", "A", "mg"), Output("weight", "WT", "kg")),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, AMT=10, WT=70), dict(ID=1, TIME=10, WT=35), dict(ID=1, TIME=20, WT=50)]
+    out = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"), interpolation={"WT": "linear"})
+    assert out["weight"].tolist() == [70.0, 35.0, 50.0]
+    k1, k2 = 0.1 * 52.5 / 70, 0.1 * 42.5 / 70
+    np.testing.assert_allclose(out["amount"], [10.0, 10 * np.exp(-10 * k1), 10 * np.exp(-10 * (k1 + k2))], rtol=1e-7)
+
+
+def test_simulate_rows_solves_the_rows_one_by_one_when_one_row_stops_the_batch():
+    """An SS=1 bolus (10 mg every 12 h) under dA/dt = k A: with k = +0.5/h (growth) there is no steady state, which
+    stops the batch; the rows are then solved one by one: that row is NaN and not ok, the others are the closed form
+    A = 10 e^(k t) / (1 - e^(12 k)) for k = -0.1 and -0.2 /h."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+    from pkpd.simulation import compiled_for
+
+    model = Model(name="growth_or_decay", time_unit="h", parameters=(Parameter("k", -0.1, "1/h", (-10.0, 10.0)),),
+                  states=(State("A", "mg", initial="0", ddt="k * A"),), outputs=(Output("amount", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, AMT=10, SS=1, II=12), dict(ID=1, TIME=6)]
+    ds = read_nonmem(table(rows), dose_unit="mg")
+    out, ok = simulate_rows(compiled_for(model, "cpu"), ds, np.array([[-0.1], [0.5], [-0.2]]), np.array([0, 0, 0]),
+                            pkpd.SolverSettings())
+    assert ok.tolist() == [True, False, True] and np.isnan(out[1]).all()
+    t = np.array([0.0, 6.0])
+    for r, k in ((0, -0.1), (2, -0.2)):
+        np.testing.assert_allclose(out[r, :, 0], 10 * np.exp(k * t) / (1 - np.exp(12 * k)), rtol=1e-8)
