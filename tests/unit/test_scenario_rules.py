@@ -999,3 +999,161 @@ def test_an_ed50_at_the_lower_end_of_its_search_range_is_said_to_be_unbracketed(
     fit = fit_dose_response(np.array([0, 0, 1, 1, 2, 2, 4, 4.0]), np.array([0, 0, 10, 10, 10, 10, 10, 10.0]))
     assert fit.ed50 == pytest.approx(1e-3, rel=1e-5)
     assert fit.message == "ED50 at the edge of its search range: the doses do not bracket it"
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 25
+def test_a_covariate_both_fixed_and_ranged_is_refused():
+    """A covariate is either fixed (covariates) or drawn uniformly (covariate_ranges), not both: WT = 70 and WT in
+    [50, 90] is refused with the whole message (else the range silently wins in the draws)."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import LogNormalPopulation
+
+    with pytest.raises(PkpdError) as err:
+        LogNormalPopulation(3, covariates={"WT": 70}, covariate_ranges={"WT": (50, 90)})
+    assert str(err.value) == "population: covariate 'WT' is both fixed and ranged; give one of them"
+
+
+def test_a_target_converted_to_the_endpoints_unit_carries_that_unit():
+    """Target.in_unit gives the target with its value converted to the unit asked for, and that unit: 2 ng*h/mL is
+    2000 pg*h/mL; -50 % is -0.5 in "1" (documented). The name keeps the unit it was written in."""
+    from pkpd.scenarios import Target
+
+    t = Target("IL10_AUC", ">=", 2, "ng*h/mL").in_unit("pg*h/mL")
+    assert (t.value, t.unit) == (pytest.approx(2000.0, rel=1e-12), "pg*h/mL")
+    assert t.name == "IL10_AUC >= 2 ng*h/mL"
+    t = Target("TNF_vs_untreated_48", "<=", -50, "%").in_unit("1")
+    assert (t.value, t.unit) == (pytest.approx(-0.5, rel=1e-12), "1")
+
+
+@pytest.mark.parametrize(
+    ("dose", "message"),
+    [
+        (100, "arm 'a': pk_1cmt_oral [doses]: unknown dose target 'ivv'. Did you mean 'iv'?"),
+        (None, "arm 'a': dose unit 'cell' does not match dose target 'iv' of model 'pk_1cmt_oral', which takes 'mg'."),
+    ],
+)
+def test_an_arms_dose_is_checked_against_its_own_dose_target(dose, message):
+    """pk_1cmt_oral has two dose targets, oral (its first) and iv. An arm into 'ivv' is refused at construction
+    naming the close match; cells given into 'iv' are refused naming 'iv', the arm's target, not the first one."""
+    import pkpd
+    from pkpd.errors import DosingError
+    from pkpd.metrics import Endpoint
+
+    arm = pkpd.Arm("a", pkpd.Dose(100, "mg"), target="ivv") if dose else pkpd.Arm("a", pkpd.Dose(1e6, "cell"),
+                                                                                  target="iv")
+    with pytest.raises(DosingError) as err:
+        pkpd.Scenario(pkpd.load_model("pk_1cmt_oral"), arms=[arm], endpoints=[Endpoint("conc", "cmax", end=24)])
+    assert str(err.value) == message
+
+
+def test_an_emax_curve_with_an_ed50_of_0_is_a_step_without_a_numpy_warning():
+    """ED50 -> 0 is the limit of an ED50 far below every dose: D^h / (ED50^h + D^h) -> 1 for every D > 0, so the
+    curve is E0 at dose 0 and E0 + Emax at every positive dose, without numpy's divide-by-zero warning (an error under
+    tests/conftest.py)."""
+    from pkpd.scenarios import DoseResponseFit
+
+    nan2 = (math.nan, math.nan)
+    fit = DoseResponseFit(e0=1.0, emax=2.0, ed50=0.0, hill=1.0, ed50_ci=nan2, ed90=0.0, ed90_ci=nan2, se={},
+                          covariance=None)
+    np.testing.assert_array_equal(fit.predict([0.0, 1e-3, 1.0, 1e6]), [1.0, 3.0, 3.0, 3.0])
+
+
+def test_a_dose_response_fit_keeps_its_covariance_and_its_band_is_the_delta_method():
+    """Noisy Emax data (E0 5, Emax 40, ED50 8). The covariance of (E0, Emax, log ED50) is the least-squares one,
+    s^2 (J'J)^-1 with s^2 = RSS / (n - 3) and J the derivatives of the curve written out, taken here by central
+    finite differences at the estimates; the band is the curve -+ z sqrt(g' C g), g those derivatives at each
+    dose."""
+    from pkpd.scenarios import fit_dose_response
+
+    d = np.repeat([0.0, 1, 3, 10, 30, 100], 10)
+    y = 5 + 40 * d / (8 + d) + np.random.default_rng(0).normal(0, 2, d.size)
+    fit = fit_dose_response(d, y)
+    theta = np.array([fit.e0, fit.emax, math.log(fit.ed50)])
+
+    def curve(p, x):
+        return p[0] + p[1] * x / (math.exp(p[2]) + x)
+
+    def jac(x):
+        return np.stack([(curve(theta + 1e-6 * e, x) - curve(theta - 1e-6 * e, x)) / 2e-6 for e in np.eye(3)], axis=-1)
+
+    j = jac(d)
+    s2 = float(np.sum((y - curve(theta, d)) ** 2)) / (d.size - 3)
+    assert fit.covariance is not None
+    np.testing.assert_allclose(fit.covariance, s2 * np.linalg.inv(j.T @ j), rtol=1e-3)
+    x = np.array([0.0, 4.0, 8.0, 50.0])
+    g = jac(x)
+    half = 1.959963984540054 * np.sqrt(np.einsum("ki,ij,kj->k", g, s2 * np.linalg.inv(j.T @ j), g))
+    low, high = fit.band(x)
+    np.testing.assert_allclose(high, curve(theta, x) + half, rtol=1e-5)
+    np.testing.assert_allclose(low, curve(theta, x) - half, rtol=1e-5)
+
+
+def _emax_of_dose():
+    from pathlib import Path
+
+    import pkpd
+
+    return pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "emax_of_dose.toml")
+
+
+def test_a_sigmoid_scenario_fits_the_hill_coefficient():
+    """emax_of_dose: the response is exactly EMAX (D/A50)^H / (1 + (D/A50)^H) (100, 10 mg, H = 3). A scenario with
+    sigmoid=True fits a sigmoid Emax curve to the control and 5 dose levels and recovers E0 0, Emax 100, ED50 10 mg,
+    hill 3 and ED90 = ED50 9^(1/3); a plain Emax fit (hill 1) could not."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    arms = [pkpd.Arm("c", control=True), *pkpd.dose_ranging_arms("d", [2.5, 5, 10, 20, 40], "mg")]
+    sc = pkpd.Scenario(_emax_of_dose(), arms=arms, endpoints=[Endpoint("E", "value_at", time=1)], times=[0.0, 1.0],
+                       sigmoid=True)
+    res = pkpd.run_scenario(sc, seed=1)
+    row = res.dose_response.iloc[0]
+    assert row["model"] == "sigmoid Emax"
+    assert res.fits[("1 dose at 0 h, bolus", "E_at_1")].sigmoid is True
+    for col, want in (("Emax", 100.0), ("ED50", 10.0), ("hill", 3.0), ("ED90", 10.0 * 9 ** (1 / 3))):
+        assert row[col] == pytest.approx(want, rel=1e-5), col
+    assert row["E0"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_the_dose_response_table_of_a_plain_emax_fit_has_hill_1_and_ed90_bounds_9_times_those_of_ed50():
+    """emax_of_dose with H = 1 and a log-normal A50 (omega 0.3): a plain Emax fit. Its table shows hill 1
+    (documented for Emax) and, h being fixed, log ED90 = log ED50 + ln 9 has the SE of log ED50, so each bound of
+    ED90 is 9 times that of ED50 (and the bounds are finite: the doses bracket ED50)."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    arms = [pkpd.Arm("c", control=True), *pkpd.dose_ranging_arms("d", [3, 10, 30, 100], "mg")]
+    sc = pkpd.Scenario(_emax_of_dose(), arms=arms, endpoints=[Endpoint("E", "value_at", time=1)], times=[0.0, 1.0],
+                       params={"H": 1.0}, population=pkpd.LogNormalPopulation(10, omega={"A50": 0.3}))
+    row = pkpd.run_scenario(sc, seed=1).dose_response.iloc[0]
+    assert row["model"] == "Emax"
+    assert row["hill"] == 1.0
+    assert 3 < row["ED50_low"] < row["ED50"] < row["ED50_high"] < 100
+    assert row["ED90_low"] == pytest.approx(9 * row["ED50_low"], rel=1e-12)
+    assert row["ED90_high"] == pytest.approx(9 * row["ED50_high"], rel=1e-12)
+
+
+def test_a_cluster_run_simulates_each_subject_with_its_own_covariates(monkeypatch):
+    """iv_allometric: CL = 3 (WT/70)^0.75 L/h, V 30 L; the subjects weigh 35, 70 and 140 kg. On a cluster (the spy
+    runs the tasks locally, 2 subjects per task) as locally, C(12 h) after 100 mg is 100/30 exp(-CL/30 12) with
+    each subject's own weight (the model's default is 70 kg)."""
+    from pathlib import Path
+
+    import pkpd
+    import pkpd._parallel as parallel
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import GivenPopulation
+
+    real = parallel.map_tasks
+    monkeypatch.setattr(parallel, "map_tasks",
+                        lambda fn, payloads, **kw: real(fn, payloads, **(kw | {"client": None, "progress": False})))
+    monkeypatch.setattr(parallel, "check_client", lambda client: None)
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "iv_allometric.toml")
+    wt = np.array([35.0, 70.0, 140.0])
+    sc = pkpd.Scenario(model, arms=[pkpd.Arm("a", pkpd.Dose(100, "mg"))],
+                       endpoints=[Endpoint("conc", "value_at", time=12)], times=[0.0, 12.0],
+                       population=GivenPopulation(covariates={"WT": wt}))
+    want = 100 / 30 * np.exp(-3 * (wt / 70) ** 0.75 / 30 * 12)
+    np.testing.assert_allclose(pkpd.run_scenario(sc, seed=1).table["value"], want, rtol=1e-5)
+    np.testing.assert_allclose(pkpd.run_scenario(sc, seed=1, client=object(), chunk_size=2).table["value"], want,
+                               rtol=1e-5)
