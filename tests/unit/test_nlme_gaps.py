@@ -1,6 +1,6 @@
-"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 and 24
-(docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed matrix,
-the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
+"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23, 24
+and 25 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
 
@@ -297,3 +297,60 @@ def test_an_off_diagonal_cholesky_element_of_omega_is_not_bounded():
     np.testing.assert_allclose(fit.omega, expected, rtol=0.01)
     assert fit.theta["B0"] == pytest.approx(b0.mean(), rel=1e-3)
     assert fit.theta["S"] == pytest.approx(s.mean(), rel=1e-2)
+
+
+# --- seed 25 -------------------------------------------------------------------------------------------------------
+def test_iwres_is_the_individual_residual_over_its_standard_deviation():
+    """Wang 2007 at its initial values with a proportional error of CV 0.1: IWRES = (DV - IPRED) / sd, the
+    standard deviation of the error model at the individual prediction, sd = 0.1 IPRED (seed 25's survivor
+    population_fit._diagnostics _159 multiplies by it)."""
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Proportional(cv=0.1), maxeval=0,
+                              covariance=None)
+    t = fit.table
+    assert len(t) > 0 and np.all(t["IPRED"] > 0)
+    np.testing.assert_allclose(t["IWRES"], (t["DV"] - t["IPRED"]) / (0.1 * t["IPRED"]), rtol=1e-12)
+
+
+def test_parameter_table_gives_no_cv_for_a_logit_normal_random_effect():
+    """cv_percent is documented for log-normal (100 sqrt(exp(omega^2) - 1)) and normal (100 omega / theta) random
+    effects and NaN otherwise: a logit-normal ke (0.5, omega^2 = 0.04) has none (seed 25's survivor
+    PopulationFit.parameter_table _74 gives it 100 * 0.2 / 0.5 = 40)."""
+    iiv = pkpd.IIV({"ke": 0.04}, distribution={"ke": "logitnormal"})
+    fit = pkpd.fit_population("wang2007", WANG, iiv=iiv, error=pkpd.Additive(sd=0.3), maxeval=0, covariance=None)
+    table = fit.parameter_table().set_index("name")
+    assert table.loc["omega2_ke", "estimate"] == pytest.approx(0.04)
+    assert np.isnan(table.loc["omega2_ke", "cv_percent"])
+
+
+def test_population_objective_integrates_with_the_given_solver_settings():
+    """An ODE integration allowed one step cannot reach any observation of Wang 2007: population_objective must
+    use those settings and report every subject unsolvable, not fall back to the default settings (seed 25's
+    survivor population_fit.population_objective _10, which returns the OFV)."""
+    from pkpd.nlme import population_objective
+
+    with pytest.raises(FitError) as info:
+        population_objective("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3),
+                             settings=pkpd.SolverSettings(method="ode", max_steps=1))
+    assert str(info.value) == (
+        "the objective cannot be evaluated at these parameter values for subjects 1, 2, 3, 4, 5 and 5 more: the "
+        "model cannot be solved for subject 1, t = 0 h (row 1) (typical values); check the initial values and the "
+        "solver settings"
+    )
+
+
+def test_a_first_occasion_of_one_record_starts_the_next_at_its_first_record():
+    """OCC 1 on the dose at 0 h only, OCC 2 from 24 h, OCC 3 from 48 h: occasions that follow each other, so
+    the occasion starts are (-inf, 24, 48) h, each occasion starting at its first record (seed 25's survivor
+    population_model._occasion_starts _52 takes OCC of the second record for the first occasion and refuses
+    the data)."""
+    from pkpd.estimation.population_model import _occasion_starts
+
+    data = pd.DataFrame([
+        dict(ID=1, TIME=0.0, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=1),
+        dict(ID=1, TIME=24.0, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=2),
+        dict(ID=1, TIME=30.0, DV=1.0, AMT=0.0, EVID=0, CMT=1, MDV=0, OCC=2),
+        dict(ID=1, TIME=48.0, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=3),
+        dict(ID=1, TIME=54.0, DV=1.0, AMT=0.0, EVID=0, CMT=1, MDV=0, OCC=3),
+    ])
+    starts = _occasion_starts(load_model("pk_1cmt_iv"), data, SimpleNamespace(ids=[1]))
+    np.testing.assert_array_equal(starts, [[-np.inf, 24.0, 48.0]])
