@@ -267,11 +267,15 @@ class _Problem:
         def evaluate(eta):
             f, G = self.predict_grad(theta, eta)
             u, m, dm, s, ds, jac = self.residual(errs, f)
-            Gm = G * dm[..., None]
-            if interaction:
-                R = s ** 2
-                Rp = (2 * s * ds)[..., None] * G           # dR/deta (K, n, J, q)
-            else:
+            # absent observations (the padding of subjects with fewer) are kept out of every term: their placeholder
+            # predictions (0 on the record-by-record path) give s = 0 or dm = inf there, and 0 * inf would make the
+            # Hessian NaN
+            with np.errstate(all="ignore"):
+                Gm = np.where(mask[..., None], G * dm[..., None], 0.0)
+                if interaction:
+                    R = np.where(mask, s ** 2, 1.0)
+                    Rp = np.where(mask[..., None], (2 * s * ds)[..., None] * G, 0.0)   # dR/deta (K, n, J, q)
+            if not interaction:
                 R, Rp = R0, np.zeros_like(G)
             quant = mask & ~self.cens
             r = u - m
