@@ -388,3 +388,19 @@ def test_steady_state_records_of_subjects_with_fewer_observations_give_the_unrol
     expected = population_objective("pk_1cmt_oral", unrolled, **kw)
     assert population_objective("pk_1cmt_oral", ss, **kw) == pytest.approx(expected, abs=1e-5)
 
+
+def test_a_subject_whose_gradient_is_not_finite_is_the_only_one_counted_as_failed():
+    """Three subjects with finite OFVs, the second with a NaN gradient: that evaluation is rejected (the penalty, a
+    zero gradient) and only subject index 1 is recorded as failed, the subjects the fit's message names (seed 25's
+    survivor population_fit._GradientRun._eval _54 marks all three)."""
+    from pkpd.estimation._objective import Evaluation
+    from pkpd.estimation.population_fit import _PENALTY, _GradientRun
+
+    gradient = np.array([[1.0, 2.0], [np.nan, 0.5], [0.25, -1.0]])
+    ev = Evaluation(ofv=np.array([1.0, 2.0, 3.0]), gradient=gradient, eta=np.zeros((3, 1)),
+                    status=np.zeros(3, dtype=np.int64), n_iter=np.ones(3, dtype=np.int64))
+    engine = SimpleNamespace(method="focei", evaluate=lambda x, eta, gradient=True, **kw: ev)
+    run = _GradientRun(engine, None, None)
+    value, g = run.value_and_gradient(np.zeros(2))
+    assert value == _PENALTY and np.array_equal(g, np.zeros(2))
+    assert run.n_failures == 1 and run.failed_subjects == {1}
