@@ -404,3 +404,62 @@ def test_a_subject_whose_gradient_is_not_finite_is_the_only_one_counted_as_faile
     value, g = run.value_and_gradient(np.zeros(2))
     assert value == _PENALTY and np.array_equal(g, np.zeros(2))
     assert run.n_failures == 1 and run.failed_subjects == {1}
+
+
+# a bolus whose concentration drives a binary response: P(resp = 1) = expit(b0 + b1 A / V)
+BOLUS_RESPONSE = model_from_dict(tomllib.loads("""
+[model]
+name = "bolus_response"
+time_unit = "h"
+[parameters.k]
+value = 0.1
+unit = "1/h"
+[parameters.V]
+value = 10.0
+unit = "L"
+[parameters.b0]
+value = -1.0
+unit = "1"
+[parameters.b1]
+value = 0.2
+unit = "L/mg"
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-k * A"
+[outputs.conc]
+expression = "A / V"
+unit = "mg/L"
+[outputs.resp]
+type = "binary"
+probability = "1 / (1 + exp(-(b0 + b1 * A / V)))"
+[doses.iv]
+target = "A"
+unit = "mg"
+"""))
+
+
+def test_steady_state_records_give_endpoint_records_their_predictions():
+    """100 mg every 12 h to steady state (an SS=1 record at 240 h, or the 20 doses before it given explicitly: 24
+    half-lives of k = 0.1 1/h), concentrations and binary responses observed after it: on the record-by-record
+    path the response records must get the predicted probability, not the 0 of the padding (which made P(resp = 1)
+    = 0 for subject 1's response and the objective 'cannot be evaluated', and silently gave subject 2's
+    non-response a probability of 1; found from seed 25's survivor finite_difference._Problem.predict _60). The
+    Laplace objective equals that of the explicit doses."""
+    from pkpd.nlme import population_objective
+
+    t0, ii = 240.0, 12.0
+    dose = dict(EVID=1, AMT=100.0, AMTU="mg", DV=np.nan, SS=0, II=0.0, ADDL=0, DVID=".")
+    observed = {1: [(1.0, 9.0, "conc"), (3.0, 1, "resp"), (6.0, 6.0, "conc")],
+                2: [(2.0, 8.0, "conc"), (5.0, 0, "resp")]}
+    ss, unrolled = [], []
+    for i, points in observed.items():
+        ss.append(dict(ID=i, TIME=t0, **(dose | dict(SS=1, II=ii))))
+        unrolled += [dict(ID=i, TIME=t0 - j * ii, **dose) for j in range(20, -1, -1)]
+        records = [dict(ID=i, TIME=t0 + t, EVID=0, AMT=0.0, AMTU="mg", DV=y, SS=0, II=0.0, ADDL=0, DVID=o)
+                   for t, y, o in points]
+        ss += records
+        unrolled += records
+    kw = dict(iiv={"k": 0.04}, error={"conc": pkpd.Proportional(cv=0.1)}, method="laplace")
+    expected = population_objective(BOLUS_RESPONSE, pd.DataFrame(unrolled), **kw)
+    assert population_objective(BOLUS_RESPONSE, pd.DataFrame(ss), **kw) == pytest.approx(expected, abs=1e-6)
