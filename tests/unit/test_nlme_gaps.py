@@ -463,3 +463,16 @@ def test_steady_state_records_give_endpoint_records_their_predictions():
     kw = dict(iiv={"k": 0.04}, error={"conc": pkpd.Proportional(cv=0.1)}, method="laplace")
     expected = population_objective(BOLUS_RESPONSE, pd.DataFrame(unrolled), **kw)
     assert population_objective(BOLUS_RESPONSE, pd.DataFrame(ss), **kw) == pytest.approx(expected, abs=1e-6)
+
+
+def test_an_initial_value_outside_its_bounds_is_refused_in_full():
+    """Wang 2007's ke is bounded to [0.001, 10] and estimates stay within their bounds: a start at 20 is refused
+    before any work, the message giving the value, the bounds and both remedies (seed 25's survivor
+    population_model._layout _50, '|' -> '&', which can never hold and lets the fit start outside)."""
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), init={"ke": 20.0},
+                            maxeval=0)
+    assert str(info.value) == (
+        "estimate: the initial value 20 of 'ke' is outside its bounds [0.001, 10], and estimates stay within the "
+        "bounds; start inside them (init=) or widen them (model.with_bounds(ke=(low, high)))"
+    )
