@@ -63,12 +63,14 @@ class _Problem:
         J = int(counts.max())
         self.obs = np.zeros((n, J), dtype=np.int64)
         self.mask = np.zeros((n, J), dtype=bool)
+        self.present = np.zeros((n, J), dtype=bool)             # a row of the data (not padding)
         continuous = d.continuous
         self.flat_j = np.zeros(d.subject.size, dtype=np.int64)   # column of each row in the (n, J) layout
         for i in range(n):
             k = np.flatnonzero(d.subject == i)
             self.obs[i, :k.size] = k
             self.mask[i, :k.size] = continuous[k]
+            self.present[i, :k.size] = True
             self.flat_j[k] = np.arange(k.size)
         self.n, self.J = n, J
         self.q_iiv = iiv.n_eta
@@ -118,7 +120,10 @@ class _Problem:
             out = out.reshape(c, self.n, out.shape[1], -1)
             pos = d.records.position[self.obs]
             F = out[:, np.arange(self.n)[:, None], pos, self.out_index[self.which]]
-            return np.where(ok.reshape(c, self.n)[:, :, None] & self.mask, F, np.where(self.mask, np.nan, 0.0))
+            # every row of the data gets its prediction (the endpoint records' engine outputs too, not only the
+            # continuous observations), NaN where the subject was not solved; the padding 0
+            solved = ok.reshape(c, self.n)[:, :, None]
+            return np.where(self.present, np.where(solved, F, np.nan), 0.0)
         cov = np.tile(d.covariates, (c, 1))
         with np.errstate(all="ignore"):
             q = self.cm.build_q(flat, cov)
@@ -267,11 +272,15 @@ class _Problem:
         def evaluate(eta):
             f, G = self.predict_grad(theta, eta)
             u, m, dm, s, ds, jac = self.residual(errs, f)
-            Gm = G * dm[..., None]
-            if interaction:
-                R = s ** 2
-                Rp = (2 * s * ds)[..., None] * G           # dR/deta (K, n, J, q)
-            else:
+            # absent observations (the padding of subjects with fewer) are kept out of every term: their placeholder
+            # predictions (0 on the record-by-record path) give s = 0 or dm = inf there, and 0 * inf would make the
+            # Hessian NaN
+            with np.errstate(all="ignore"):
+                Gm = np.where(mask[..., None], G * dm[..., None], 0.0)
+                if interaction:
+                    R = np.where(mask, s ** 2, 1.0)
+                    Rp = np.where(mask[..., None], (2 * s * ds)[..., None] * G, 0.0)   # dR/deta (K, n, J, q)
+            if not interaction:
                 R, Rp = R0, np.zeros_like(G)
             quant = mask & ~self.cens
             r = u - m

@@ -1,6 +1,6 @@
-"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 and 24
-(docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed matrix,
-the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
+"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23, 24
+and 25 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
 
@@ -297,3 +297,182 @@ def test_an_off_diagonal_cholesky_element_of_omega_is_not_bounded():
     np.testing.assert_allclose(fit.omega, expected, rtol=0.01)
     assert fit.theta["B0"] == pytest.approx(b0.mean(), rel=1e-3)
     assert fit.theta["S"] == pytest.approx(s.mean(), rel=1e-2)
+
+
+# --- seed 25 -------------------------------------------------------------------------------------------------------
+def test_iwres_is_the_individual_residual_over_its_standard_deviation():
+    """Wang 2007 at its initial values with a proportional error of CV 0.1: IWRES = (DV - IPRED) / sd, the
+    standard deviation of the error model at the individual prediction, sd = 0.1 IPRED (seed 25's survivor
+    population_fit._diagnostics _159 multiplies by it)."""
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Proportional(cv=0.1), maxeval=0,
+                              covariance=None)
+    t = fit.table
+    assert len(t) > 0 and np.all(t["IPRED"] > 0)
+    np.testing.assert_allclose(t["IWRES"], (t["DV"] - t["IPRED"]) / (0.1 * t["IPRED"]), rtol=1e-12)
+
+
+def test_parameter_table_gives_no_cv_for_a_logit_normal_random_effect():
+    """cv_percent is documented for log-normal (100 sqrt(exp(omega^2) - 1)) and normal (100 omega / theta) random
+    effects and NaN otherwise: a logit-normal ke (0.5, omega^2 = 0.04) has none (seed 25's survivor
+    PopulationFit.parameter_table _74 gives it 100 * 0.2 / 0.5 = 40)."""
+    iiv = pkpd.IIV({"ke": 0.04}, distribution={"ke": "logitnormal"})
+    fit = pkpd.fit_population("wang2007", WANG, iiv=iiv, error=pkpd.Additive(sd=0.3), maxeval=0, covariance=None)
+    table = fit.parameter_table().set_index("name")
+    assert table.loc["omega2_ke", "estimate"] == pytest.approx(0.04)
+    assert np.isnan(table.loc["omega2_ke", "cv_percent"])
+
+
+def test_population_objective_integrates_with_the_given_solver_settings():
+    """An ODE integration allowed one step cannot reach any observation of Wang 2007: population_objective must
+    use those settings and report every subject unsolvable, not fall back to the default settings (seed 25's
+    survivor population_fit.population_objective _10, which returns the OFV)."""
+    from pkpd.nlme import population_objective
+
+    with pytest.raises(FitError) as info:
+        population_objective("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3),
+                             settings=pkpd.SolverSettings(method="ode", max_steps=1))
+    assert str(info.value) == (
+        "the objective cannot be evaluated at these parameter values for subjects 1, 2, 3, 4, 5 and 5 more: the "
+        "model cannot be solved for subject 1, t = 0 h (row 1) (typical values); check the initial values and the "
+        "solver settings"
+    )
+
+
+def test_a_first_occasion_of_one_record_starts_the_next_at_its_first_record():
+    """OCC 1 on the dose at 0 h only, OCC 2 from 24 h, OCC 3 from 48 h: occasions that follow each other, so
+    the occasion starts are (-inf, 24, 48) h, each occasion starting at its first record (seed 25's survivor
+    population_model._occasion_starts _52 takes OCC of the second record for the first occasion and refuses
+    the data)."""
+    from pkpd.estimation.population_model import _occasion_starts
+
+    data = pd.DataFrame([
+        dict(ID=1, TIME=0.0, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=1),
+        dict(ID=1, TIME=24.0, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=2),
+        dict(ID=1, TIME=30.0, DV=1.0, AMT=0.0, EVID=0, CMT=1, MDV=0, OCC=2),
+        dict(ID=1, TIME=48.0, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=3),
+        dict(ID=1, TIME=54.0, DV=1.0, AMT=0.0, EVID=0, CMT=1, MDV=0, OCC=3),
+    ])
+    starts = _occasion_starts(load_model("pk_1cmt_iv"), data, SimpleNamespace(ids=[1]))
+    np.testing.assert_array_equal(starts, [[-np.inf, 24.0, 48.0]])
+
+
+def _steady_state_tables(t0: float = 240.0, ii: float = 12.0, k: int = 20) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two subjects of pk_1cmt_oral at steady state of 100 mg every 12 h: an SS=1 record at t0 (then one more
+    dose), and the same with the 20 doses before t0 given explicitly (20 intervals are 30 half-lives of CL/V =
+    2.8/32 1/h: the steady state to 1e-9). Subject 1 has four observations, subject 2 two, so that subject 2's
+    rows are padded."""
+    dose = dict(EVID=1, CMT=1, AMT=100.0, AMTU="mg", DV=np.nan, SS=0, II=0.0, ADDL=0)
+    obs = {1: [(1.0, 2.1), (4.0, 2.6), (8.0, 1.9), (20.0, 1.1)], 2: [(2.0, 3.4), (11.0, 1.5)]}
+    ss, unrolled = [], []
+    for i, points in obs.items():
+        ss.append(dict(ID=i, TIME=t0, **(dose | dict(SS=1, II=ii, ADDL=1))))
+        unrolled += [dict(ID=i, TIME=t0 - j * ii, **dose) for j in range(k, 0, -1)]
+        unrolled.append(dict(ID=i, TIME=t0, **(dose | dict(II=ii, ADDL=1))))
+        records = [dict(ID=i, TIME=t0 + t, EVID=0, CMT=2, AMT=0.0, AMTU="mg", DV=y, SS=0, II=0.0, ADDL=0)
+                   for t, y in points]
+        ss += records
+        unrolled += records
+    return pd.DataFrame(ss), pd.DataFrame(unrolled)
+
+
+@pytest.mark.parametrize("method, error", [("focei", pkpd.Proportional(cv=0.1)), ("foce", pkpd.LogNormal(sigma=0.1))])
+def test_steady_state_records_of_subjects_with_fewer_observations_give_the_unrolled_objective(method, error):
+    """SS records are simulated record by record, whose padding of absent observations is a prediction of 0; that
+    padding must stay out of the likelihood (s = 0.1 x 0 for a proportional error, log 0 for a log-normal one made
+    the Hessian NaN and the objective 'cannot be evaluated' for subject 2, seed 25's survivor
+    finite_difference._Problem.predict _60). The objective equals that of the same doses given explicitly."""
+    from pkpd.nlme import population_objective
+
+    ss, unrolled = _steady_state_tables()
+    kw = dict(iiv={"CL": 0.09, "V": 0.04}, error=error, method=method)
+    expected = population_objective("pk_1cmt_oral", unrolled, **kw)
+    assert population_objective("pk_1cmt_oral", ss, **kw) == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_subject_whose_gradient_is_not_finite_is_the_only_one_counted_as_failed():
+    """Three subjects with finite OFVs, the second with a NaN gradient: that evaluation is rejected (the penalty, a
+    zero gradient) and only subject index 1 is recorded as failed, the subjects the fit's message names (seed 25's
+    survivor population_fit._GradientRun._eval _54 marks all three)."""
+    from pkpd.estimation._objective import Evaluation
+    from pkpd.estimation.population_fit import _PENALTY, _GradientRun
+
+    gradient = np.array([[1.0, 2.0], [np.nan, 0.5], [0.25, -1.0]])
+    ev = Evaluation(ofv=np.array([1.0, 2.0, 3.0]), gradient=gradient, eta=np.zeros((3, 1)),
+                    status=np.zeros(3, dtype=np.int64), n_iter=np.ones(3, dtype=np.int64))
+    engine = SimpleNamespace(method="focei", evaluate=lambda x, eta, gradient=True, **kw: ev)
+    run = _GradientRun(engine, None, None)
+    value, g = run.value_and_gradient(np.zeros(2))
+    assert value == _PENALTY and np.array_equal(g, np.zeros(2))
+    assert run.n_failures == 1 and run.failed_subjects == {1}
+
+
+# a bolus whose concentration drives a binary response: P(resp = 1) = expit(b0 + b1 A / V)
+BOLUS_RESPONSE = model_from_dict(tomllib.loads("""
+[model]
+name = "bolus_response"
+time_unit = "h"
+[parameters.k]
+value = 0.1
+unit = "1/h"
+[parameters.V]
+value = 10.0
+unit = "L"
+[parameters.b0]
+value = -1.0
+unit = "1"
+[parameters.b1]
+value = 0.2
+unit = "L/mg"
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-k * A"
+[outputs.conc]
+expression = "A / V"
+unit = "mg/L"
+[outputs.resp]
+type = "binary"
+probability = "1 / (1 + exp(-(b0 + b1 * A / V)))"
+[doses.iv]
+target = "A"
+unit = "mg"
+"""))
+
+
+def test_steady_state_records_give_endpoint_records_their_predictions():
+    """100 mg every 12 h to steady state (an SS=1 record at 240 h, or the 20 doses before it given explicitly: 24
+    half-lives of k = 0.1 1/h), concentrations and binary responses observed after it: on the record-by-record
+    path the response records must get the predicted probability, not the 0 of the padding (which made P(resp = 1)
+    = 0 for subject 1's response and the objective 'cannot be evaluated', and silently gave subject 2's
+    non-response a probability of 1; found from seed 25's survivor finite_difference._Problem.predict _60). The
+    Laplace objective equals that of the explicit doses."""
+    from pkpd.nlme import population_objective
+
+    t0, ii = 240.0, 12.0
+    dose = dict(EVID=1, AMT=100.0, AMTU="mg", DV=np.nan, SS=0, II=0.0, ADDL=0, DVID=".")
+    observed = {1: [(1.0, 9.0, "conc"), (3.0, 1, "resp"), (6.0, 6.0, "conc")],
+                2: [(2.0, 8.0, "conc"), (5.0, 0, "resp")]}
+    ss, unrolled = [], []
+    for i, points in observed.items():
+        ss.append(dict(ID=i, TIME=t0, **(dose | dict(SS=1, II=ii))))
+        unrolled += [dict(ID=i, TIME=t0 - j * ii, **dose) for j in range(20, -1, -1)]
+        records = [dict(ID=i, TIME=t0 + t, EVID=0, AMT=0.0, AMTU="mg", DV=y, SS=0, II=0.0, ADDL=0, DVID=o)
+                   for t, y, o in points]
+        ss += records
+        unrolled += records
+    kw = dict(iiv={"k": 0.04}, error={"conc": pkpd.Proportional(cv=0.1)}, method="laplace")
+    expected = population_objective(BOLUS_RESPONSE, pd.DataFrame(unrolled), **kw)
+    assert population_objective(BOLUS_RESPONSE, pd.DataFrame(ss), **kw) == pytest.approx(expected, abs=1e-6)
+
+
+def test_an_initial_value_outside_its_bounds_is_refused_in_full():
+    """Wang 2007's ke is bounded to [0.001, 10] and estimates stay within their bounds: a start at 20 is refused
+    before any work, the message giving the value, the bounds and both remedies (seed 25's survivor
+    population_model._layout _50, '|' -> '&', which can never hold and lets the fit start outside)."""
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), init={"ke": 20.0},
+                            maxeval=0)
+    assert str(info.value) == (
+        "estimate: the initial value 20 of 'ke' is outside its bounds [0.001, 10], and estimates stay within the "
+        "bounds; start inside them (init=) or widen them (model.with_bounds(ke=(low, high)))"
+    )
