@@ -155,7 +155,8 @@ MODULES: dict[str, Spec] = {
         "tests/reference/test_time_dependent_rhs.py", "tests/unit/test_design.py")),
     "endpoints": Spec(("pkpd/endpoints.py", "pkpd/outcomes.py"), (
         "tests/unit/test_endpoints.py", "tests/unit/test_endpoint_saem.py", "tests/unit/test_fit_rules.py",
-        "tests/unit/test_nlme_rules.py", "tests/unit/test_population_rules.py", "tests/unit/test_simulation_rules.py")),
+        "tests/unit/test_nlme_rules.py", "tests/unit/test_population_rules.py", "tests/unit/test_simulation_rules.py",
+        "tests/unit/test_endpoint_rules.py")),
     "templates": Spec(("pkpd/_native_template.py", "pkpd/_integrator.py"), ENGINE_TESTS + (
         "tests/unit/test_native_engine.py",), kind="template"),
     "_tableaus": Spec(("pkpd/_tableaus.py",), ENGINE_TESTS, kind="template"),

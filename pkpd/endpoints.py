@@ -152,6 +152,7 @@ def check_fields(o, file, section) -> None:
 
 def check_trees(o, units: dict, time_unit, allowed: dict, all_known: dict, alg, file, section):
     """Parse and unit-check the expressions of an endpoint output: (tree for the model's output list, trees)."""
+    from . import units as un
     from .model import _parse, _unit, _units_check
 
     one = alg.one
@@ -162,9 +163,9 @@ def check_trees(o, units: dict, time_unit, allowed: dict, all_known: dict, alg, 
 
     def tree(key, text, target, what):
         t = _parse(text, file, section, key, allowed, all_known)
-        try:
-            return _units_check(t, units, target, file, section, key, alg, bare=target)[0]
-        except UnitError as err:
+        try:   # the unit check's own message, named once by the error raised here (file, section, key)
+            return un.check(t, units, target, bare_number_unit=target, algebra=alg)[0]
+        except un.UnitCheckError as err:
             raise UnitError(f"{what}: {err}", file=file, section=section, key=key) from None
 
     per_time = one / time_unit

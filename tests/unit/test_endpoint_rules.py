@@ -1,0 +1,134 @@
+"""Rules of pkpd.endpoints and pkpd.outcomes that the first mutation sample of the ``endpoints`` group left unguarded.
+
+They come from the seed-25 sample (``benchmarks/mutation.py endpoints --sample 40 --seed 25``,
+``benchmarks/results/mutation/endpoints-seed25.json``; issue 20): each test was seen to fail with its survivor
+applied by hand. Answers are independent of the code under test: scipy.stats log-pmfs and central differences of
+them, the documented limit on the number of ordinal categories, NONMEM's codes for a modelled rate or duration
+(RATE = -1 / -2), a regimen in days read back through :mod:`pkpd.nonmem`, the rule that a subject whose solve failed
+gets no outcome record, and messages compared whole. Kept fast: it runs in the mutation audit of the group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import pkpd
+from pkpd import endpoints as ep
+from pkpd.dosing import Bolus, Dose, Infusion, Regimen
+from pkpd.errors import ModelFileError, UnitError
+from pkpd.model import DoseTarget
+from pkpd.nonmem import read_nonmem
+
+MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml"
+M = pkpd.load_model(MODEL_FILE)   # time unit h; dose target "iv" (mg) into A; endpoints event, resp, grade, ...
+
+
+def _central(f, x, h=1e-6):
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+# ============================================================================================ endpoints: likelihoods
+def test_count_score_with_respect_to_the_mean_is_the_derivative_of_the_scipy_log_pmf_zero_counts_included():
+    """d/dmu log Poisson(y; mu) = y/mu - 1: -1 for y = 0 (kills count_log_likelihood__mutmut_47, which gave 0 there);
+    the negative binomial's d/dmu and d/dalpha at y = 0 and y > 0 as central differences of scipy's nbinom."""
+    y = np.array([0.0, 0.0, 1.0, 4.0])
+    mu = np.array([0.3, 2.5, 0.7, 2.5])
+    _, g_mu, g_a = ep.count_log_likelihood(y, mu, gradient=True)
+    np.testing.assert_allclose(g_mu, _central(lambda m: stats.poisson.logpmf(y, m), mu), rtol=1e-6)
+    np.testing.assert_allclose(g_mu[:2], [-1.0, -1.0], rtol=1e-12)
+    assert np.all(g_a == 0.0)
+    a = np.array([0.5, 2.0, 0.5, 0.8])
+
+    def nb(m, alpha):
+        return stats.nbinom.logpmf(y, 1.0 / alpha, 1.0 / (1.0 + alpha * m))
+
+    _, g_mu, g_a = ep.count_log_likelihood(y, mu, a, gradient=True)
+    np.testing.assert_allclose(g_mu, _central(lambda m: nb(m, a), mu), rtol=1e-6)
+    np.testing.assert_allclose(g_a, _central(lambda alpha: nb(mu, alpha), a), rtol=1e-5)
+
+
+def test_ordinal_draws_are_the_dv_codes_as_floats_even_for_integer_codes():
+    """Logits of +-50 make the draw certain (P = 1 - 2e-22): category codes given as Python ints come back as the
+    float DV codes of the documented example (kills draw_ordinal__mutmut_34: an int array without dtype=float)."""
+    logits = [[50.0, -50.0], [50.0, 49.0], [-50.0, -51.0]]          # categories 1, 2 and 0 (index)
+    got = ep.draw_ordinal(logits, [1, 2, 5], np.random.default_rng(0))
+    assert got.dtype == np.float64 and got.tolist() == [2.0, 5.0, 1.0]
+    got = ep.draw_ordinal([[50.0, -50.0]], (0, 1, 2), np.random.default_rng(0))
+    assert got.dtype == np.float64 and got.tolist() == [1.0]
+
+
+# ============================================================================================ endpoints: declarations
+def _ordinal(n: int):
+    cats = tuple(range(n))
+    ints = tuple(str(24.0 - i) for i in range(n - 1))
+    return dataclasses.replace(M, outputs=(pkpd.Output("score", type="ordinal", categories=cats, intercepts=ints),))
+
+
+def test_an_ordinal_output_takes_up_to_max_categories_and_refuses_one_more():
+    """The documented limit, 2 to MAX_CATEGORIES (50) categories: 50 accepted (49 cumulative logits), 51 refused
+    with the whole message (kills check_fields__mutmut_104, ``len(values) < MAX_CATEGORIES``: 50 refused)."""
+    assert ep.MAX_CATEGORIES == 50
+    spec = ep.endpoint_specs(_ordinal(50))[0]
+    assert spec.categories == tuple(float(c) for c in range(50)) and len(spec.logits) == 49
+    assert len(ep.endpoint_specs(_ordinal(2))[0].logits) == 1
+    with pytest.raises(ModelFileError) as info:
+        _ordinal(51)
+    assert str(info.value) == (f"{MODEL_FILE} [outputs.score] categories: an ordinal output needs 2 to 50 "
+                               "categories; got 51")
+
+
+def test_a_probability_with_a_unit_is_refused_with_the_whole_message_naming_its_place_once():
+    """A binary output whose probability is a volume (V, L): the rule, then the unit check's message, the location
+    once (kills check_trees__mutmut_90, the rule's text changed; the location was printed twice before, fixed)."""
+    with pytest.raises(UnitError) as info:
+        dataclasses.replace(M, outputs=(pkpd.Output("resp2", type="binary", probability="V"),))
+    assert str(info.value) == (f"{MODEL_FILE} [outputs.resp2] probability: a probability is dimensionless: "
+                               "expression 'V' has unit L but 1 is declared (dimensions [length] ** 3 vs none)")
+    assert (info.value.section, info.value.key) == ("outputs.resp2", "probability")
+
+
+# ============================================================================================ outcomes
+def test_subjects_whose_solve_failed_get_no_event_records_even_when_every_subject_failed():
+    """``on_failure="mark"`` and a step budget of 1: every subject fails, so no subject gets a time-to-event (or a
+    binary) record: an empty table with the documented columns, no error (kills _draw_events__mutmut_14,
+    ``np.zeros(None)``: a TypeError when no subject is at risk)."""
+    settings = pkpd.SolverSettings(max_steps=1, on_failure="mark")
+    sim = pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 100.0], params={"h0": np.full(3, 0.01)},
+                        settings=settings, seed=1, outcomes=["event", "resp"])
+    assert np.all(sim.status != 0)
+    o = sim.outcomes
+    assert list(o.columns) == ["ID", "TIME", "output", "DV"] and len(o) == 0
+    assert o["TIME"].dtype == np.float64 and o["DV"].dtype == np.float64
+
+
+def test_nonmem_layout_of_a_regimen_in_days_is_in_the_model_time_unit_and_reads_back_as_the_regimen():
+    """A model in hours, doses at days 1, 2, 3 (a bolus; 0.25 day; 48 mg/day): TIME 24, 48, 72 h, DUR 6 h, RATE
+    2 mg/h, the assessments at 30 and 80 h between them, and read_nonmem gives back the regimen in hours (kills
+    nonmem_table__mutmut_40, dose TIME divided by the conversion factor)."""
+    reg = Regimen([Bolus(1, Dose(40, "mg"), "iv"), Infusion(2, Dose(10, "mg"), duration=0.25, target="iv"),
+                   Infusion(3, Dose(12, "mg"), rate=48, target="iv")], "day")
+    sim = pkpd.simulate(M, reg, [0.0, 100.0], seed=1, outcomes=["resp"], observe={"resp": [30.0, 80.0]})
+    df = sim.to_dataframe(layout="nonmem")
+    assert df["TIME"].tolist() == [24.0, 30.0, 48.0, 72.0, 80.0] and df["EVID"].tolist() == [1, 0, 1, 1, 0]
+    doses = df[df["EVID"] == 1]
+    assert doses["DUR"].tolist() == [0.0, 6.0, 0.0] and doses["RATE"].tolist() == [0.0, 0.0, 2.0]
+    assert read_nonmem(df, M).to_regimens(M)[1] == reg.in_time_unit("h")
+
+
+@pytest.mark.parametrize(("kind", "expression", "code"), [("rate", "A50 * k", -1.0), ("duration", "scale / 25", -2.0)])
+def test_nonmem_layout_writes_a_modelled_rate_or_duration_as_rate_minus_one_or_minus_two(kind, expression, code):
+    """NONMEM's codes: RATE = -1 (the model sets the rate), -2 (it sets the duration), no DUR column, and the
+    records read back as the modelled infusion (kills nonmem_table__mutmut_74, the "duration" test misspelt: the
+    modelled duration was taken for a given one)."""
+    m = dataclasses.replace(M, doses=(DoseTarget("iv", "A", "mg", **{kind: expression}),))
+    reg = Regimen([Infusion(0, Dose(40, "mg"), modelled=kind, target="iv")])
+    sim = pkpd.simulate(m, reg, [0.0, 10.0], seed=1, outcomes=["resp"], observe={"resp": [5.0]})
+    df = sim.to_dataframe(layout="nonmem")
+    assert list(df.columns) == ["ID", "TIME", "EVID", "MDV", "AMT", "AMTU", "CMT", "RATE", "DV", "DVID", "X"]
+    assert df["RATE"].tolist() == [code, 0.0] and df["EVID"].tolist() == [1, 0]
+    assert read_nonmem(df, m).to_regimens(m)[1] == reg
