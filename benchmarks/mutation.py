@@ -149,7 +149,7 @@ MODULES: dict[str, Spec] = {
     # outcomes (likelihoods of time-to-event, binary, ordinal and count records)
     "nca": Spec(("pkpd/noncompartmental.py",), (
         "tests/unit/test_nca.py", "tests/reference/test_nca_infusion.py", "tests/unit/test_metrics.py",
-        "tests/unit/test_metrics_rules.py")),
+        "tests/unit/test_metrics_rules.py", "tests/unit/test_nca_rules.py")),
     "closed_form": Spec(("pkpd/closed_form.py", "pkpd/linear_system.py"), (
         "tests/unit/test_closed_form.py", "tests/reference/test_analytic.py",
         "tests/reference/test_time_dependent_rhs.py", "tests/unit/test_design.py")),

@@ -957,7 +957,7 @@ def nca_sparse_table(data, *, time_unit: str = "h", dose_unit: str | None = None
     -------
     pandas.DataFrame
         ``output, dose`` (and the ``by`` columns), ``n_times, n_animals, cmax, tmax, auc_last, auc_last_se, ci_low,
-        ci_high``, with ``.attrs["units"]``.
+        ci_high``, with ``.attrs["units"]``; one row per group, in the order the groups first appear in the data.
 
     Raises
     ------

@@ -1,0 +1,156 @@
+"""NCA rules that the first mutation sample of ``pkpd/noncompartmental.py`` (issue 20, seed 25, 40 of 1930 mutants)
+showed unguarded: the log-down interpolation inside partial areas (and its linear fallback when a decline reaches 0),
+the steady-state AUMCτ from an observed pre-dose sample, doses and intervals that must be > 0, the count of positive
+concentrations, the unit of the accumulation index, Bailer's SD and SE with two animals per time, the row order of the
+sparse table, and ``NCAResult.plot`` drawing on the axes given.
+
+Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
+the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.integrate import quad
+
+from pkpd.errors import DataError
+from pkpd.noncompartmental import nca, nca_profile, nca_sparse, nca_sparse_table
+
+CL, V = 2.8, 32.0
+K = CL / V
+
+
+def _bolus(t):
+    return 100 / V * np.exp(-K * np.asarray(t, dtype=float))
+
+
+# ------------------------------------------------------------------------------------------- partial areas
+def test_partial_area_interpolates_log_linearly_on_a_decline():
+    """A bolus sampled at 1, 2, 4... h, area over [0, 1.5]: C(1.5) lies between samples and is interpolated on the
+    log scale (log-down), so the area of a mono-exponential is exact: Dose/CL (1 - exp(-k 1.5)). A linear
+    interpolation of C(1.5) is off by ~1e-4 (kills _value_at__mutmut_42, "LOG-DOWN")."""
+    t = np.array([1.0, 2, 4, 8, 12, 24])
+    res = nca_profile(t, _bolus(t), 100, route="iv-bolus", partial=[(0, 1.5)])
+    assert res.partial_aucs[0][:2] == (0.0, 1.5)
+    assert res.partial_aucs[0][2] == pytest.approx(100 / CL * (1 - math.exp(-K * 1.5)), rel=1e-12)
+
+
+def test_partial_area_interpolates_linearly_on_a_decline_to_zero():
+    """Log-down falls back to a linear interpolation when the next sample is 0 (the log of 0 is undefined):
+    samples 0, 5, 0, 2 at 0, 1, 2, 3 h, area over [0, 1.5] = 0.5 (0 + 5) + the log trapezoid from 5 to C(1.5) = 2.5
+    over 0.5 h, (5 - 2.5) 0.5 / ln 2 (kills _value_at__mutmut_44, ``c1 >= 0``: math domain error)."""
+    res = nca_profile([0.0, 1, 2, 3], [0.0, 5, 0, 2], 10, partial=[(0, 1.5)])
+    assert res.partial_aucs[0][2] == pytest.approx(2.5 + 1.25 / math.log(2.0), rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------------- steady state
+def _log_down(t, c, x):
+    """The linear-up/log-down interpolant of (t, c) at x (independent of the code)."""
+    j = min(int(np.searchsorted(t, x, side="right")) - 1, t.size - 2)
+    f = (x - t[j]) / (t[j + 1] - t[j])
+    if 0 < c[j + 1] < c[j]:
+        return c[j] * (c[j + 1] / c[j]) ** f
+    return c[j] + (c[j + 1] - c[j]) * f
+
+
+def test_steady_state_mrt_starts_from_the_observed_pre_dose_sample():
+    """A steady-state interval sampled at the dose time, whose pre-dose level (3.92) is not the smallest
+    concentration of the interval (3.5 at 0.5 h, absorption still lagging): AUMCτ starts from the observed C(0).
+    MRT = (AUMCτ + τ (AUCinf - AUCτ))/AUCτ with AUCτ the integral of the log-down interpolant (numerical
+    quadrature), AUMCτ linear trapezoids of t·C on rising segments and the integral of t·C on falling ones (the
+    documented rule), and AUCinf - AUCτ = Clast/λz, λz = ln(1/0.7)/4 from the exact terminal decline (kills
+    nca_profile__mutmut_145, ``tt[1] > 0``, which starts AUMCτ from the minimum instead)."""
+    t = np.array([0.0, 0.5, 1, 2, 4, 8, 12])
+    c = np.array([3.92, 3.5, 6.0, 9.0, 8.0, 5.6, 3.92])
+    tau = 12.0
+    res = nca_profile(t, c, 100, tau=tau, steady_state=True)
+    lz = math.log(1 / 0.7) / 4
+    assert res.lambda_z == pytest.approx(lz, rel=1e-12)
+    opts = dict(epsabs=0, epsrel=1e-13, limit=200)
+    auc = sum(quad(lambda x: _log_down(t, c, x), a, b, **opts)[0] for a, b in zip(t[:-1], t[1:]))
+    aumc = sum(quad(lambda x: x * _log_down(t, c, x), a, b, **opts)[0] if cb < ca else (b - a) / 2 * (a * ca + b * cb)
+               for a, b, ca, cb in zip(t[:-1], t[1:], c[:-1], c[1:]))
+    assert res.auc_tau == pytest.approx(auc, rel=1e-10)
+    assert res.cl == pytest.approx(100 / auc, rel=1e-10)
+    assert res.mrt == pytest.approx((aumc + tau * 3.92 / lz) / auc, rel=1e-10)
+
+
+# ------------------------------------------------------------------------------------------- input checks
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dose=0), "dose must be a finite number > 0; got 0"),
+    (dict(dose=100, tau=0), "tau must be a finite number > 0; got 0"),
+])
+def test_dose_and_tau_of_zero_are_refused(kwargs, message):
+    """The dose and the dosing interval must be > 0, not merely >= 0 (a dose of 0 would give CL = 0 silently;
+    kills _positive__mutmut_10, ``value < 0``)."""
+    t = np.array([1.0, 2, 4, 8])
+    with pytest.raises(DataError) as err:
+        nca_profile(t, _bolus(t), route="iv-bolus", **kwargs)
+    assert str(err.value) == message
+
+
+def test_one_positive_concentration_among_zeros_is_refused():
+    """NCA needs 2 positive concentrations; zeros do not count (kills nca_profile__mutmut_61, ``c >= 0``)."""
+    with pytest.raises(DataError) as err:
+        nca_profile([0.0, 1, 2], [0.0, 5, 0], 10)
+    assert str(err.value) == "at least 2 positive concentrations are needed for NCA; got 1"
+
+
+# ------------------------------------------------------------------------------------------- units
+def test_units_of_the_dimensionless_columns():
+    """Counts, R² and the accumulation index are dimensionless ("1"), the percentages "%" (kills
+    _units__mutmut_40, "XX1XX" for the accumulation index)."""
+    t = np.arange(0.0, 13.0)
+    data = pd.DataFrame({"ID": 1, "TIME": t, "EVID": [1] + [0] * 12, "AMT": [100.0] + [0] * 12,
+                         "DV": np.r_[np.nan, _bolus(t[1:])]})
+    units = nca(data, route="iv-bolus", dose_unit="mg", conc_unit="mg/L", tau=12).attrs["units"]
+    assert {k: units[k] for k in ("lambda_z_n", "r_squared", "adj_r_squared", "n_obs", "accumulation_index")} \
+        == dict.fromkeys(("lambda_z_n", "r_squared", "adj_r_squared", "n_obs", "accumulation_index"), "1")
+    assert {k: units[k] for k in ("fluctuation", "swing", "auc_pct_extrap")} \
+        == dict.fromkeys(("fluctuation", "swing", "auc_pct_extrap"), "%")
+
+
+# ------------------------------------------------------------------------------------------- sparse sampling
+def test_bailer_se_with_two_animals_per_time():
+    """Two animals are enough for a sample SD (ddof 1): at 0, 1, 3 h concentrations (0, 0), (8, 10), (2, 4) give
+    SD 0, sqrt(2), sqrt(2), weights 0.5, 1.5, 1 and Bailer's SE sqrt(1.5² 2/2 + 1² 2/2) = sqrt(3.25); with three
+    animals at 3 h, (2, 4, 6): SD 2 and SE sqrt(1.5² 2/2 + 1.5² 4/3) (kills nca_sparse__mutmut_67, ``k > 2``)."""
+    res = nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4])
+    np.testing.assert_allclose(res.sd, [0.0, math.sqrt(2), math.sqrt(2)], rtol=1e-12)
+    assert res.auc_last == pytest.approx(1.5 * 9 + 1.0 * 3, rel=1e-12)
+    assert res.auc_last_se == pytest.approx(math.sqrt(3.25), rel=1e-12)
+    res = nca_sparse([0, 0, 1, 1, 4, 4, 4], [0, 0, 8, 10, 2, 4, 6])   # weights 0.5, 2, 1.5
+    np.testing.assert_allclose(res.sd, [0.0, math.sqrt(2), 2.0], rtol=1e-12)
+    assert res.auc_last_se == pytest.approx(math.sqrt(2**2 * 2 / 2 + 1.5**2 * 4 / 3), rel=1e-12)
+
+
+def test_sparse_table_rows_follow_the_data_order():
+    """One row per dose group, in the order the groups first appear in the data (as nca() lists subjects), not
+    sorted by animal ID: animals 10 and 11 (20 mg) come before animals 1 and 2 (10 mg) (kills
+    nca_sparse_table__mutmut_30, ``sort=True``). AUCs by hand: (3 - 1)/2 (8 + 2) = 10 and (3 - 1)/2 (4 + 1) = 5."""
+    rows = []
+    for sid, dose, t, c in [(10, 20.0, 1, 8), (11, 20.0, 3, 2), (1, 10.0, 1, 4), (2, 10.0, 3, 1)]:
+        rows += [{"ID": sid, "TIME": 0, "EVID": 1, "AMT": dose, "DV": None},
+                 {"ID": sid, "TIME": t, "EVID": 0, "AMT": 0, "DV": c}]
+    table = nca_sparse_table(pd.DataFrame(rows), dose_unit="mg")
+    assert table["dose"].tolist() == [20.0, 10.0]
+    assert table["auc_last"].tolist() == pytest.approx([10.0, 5.0], rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------------- plots
+def test_result_plot_draws_on_the_axes_given():
+    """``NCAResult.plot(ax=ax)`` draws on ``ax`` (log scale, the points and the λz line) and returns its figure
+    (kills NCAResult.plot__mutmut_2, ``ax=None``, which draws on a new figure)."""
+    import matplotlib.pyplot as plt
+
+    t = np.array([1.0, 2, 4, 8, 12, 24])
+    res = nca_profile(t, _bolus(t), 100, route="iv-bolus")
+    fig, ax = plt.subplots()
+    try:
+        assert res.plot(ax=ax) is fig
+        assert ax.get_yscale() == "log"
+        assert len(ax.get_lines()) == 3          # points not used, points used, regression line
+    finally:
+        plt.close("all")
