@@ -1287,3 +1287,173 @@ def test_an_endpoint_record_that_cannot_be_evaluated_is_named_at_the_start():
         "the likelihood cannot be evaluated at the starting values: ordinal output 'grade' at subject 2, t = 1 h "
         "(row 2): the cumulative logits must decrease from one category to the next (intercepts in decreasing order)"
     )
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 25, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_text_and_notebook_displays_show_the_note_only_when_the_fit_has_one(tmp_path):
+    """FitResult's display: a fit with a message ends its text with "note: <message>" and shows the message in a
+    red paragraph after the subject count; a clean fit (converged, covariance from the Hessian) has an empty
+    message and shows neither."""
+    import html
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    clean = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert clean.converged and clean.message == ""
+    assert not any(line.startswith("note:") for line in repr(clean).splitlines())
+    assert "1 subject(s)<table>" in clean._repr_html_() and "<p style" not in clean._repr_html_()
+    capped = pkpd.fit(_levels(tmp_path, B=(-100.0, 11.0)), data, estimate=["B"],
+                      error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    assert "B is at its upper bound (11 mg/L)" in capped.message
+    assert repr(capped).splitlines()[-1] == f"note: {capped.message}"
+    assert f"1 subject(s)<p style='color:#b00'>{html.escape(capped.message)}</p><table>" in capped._repr_html_()
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda f: f.diagnostics(), "diagnostics"),
+    (lambda f: f.predict(), "predict"),
+    (lambda f: f.time_unit, "time_unit"),
+])
+def test_a_fit_read_from_a_file_names_the_analysis_that_needs_the_data(tmp_path, call, what):
+    """A FitResult written by save() and read by FitResult.load holds the estimates, not the data: an analysis that
+    needs the data is refused with a message that names it."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    model = _levels(tmp_path)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    fit.save(tmp_path / "fit.json")
+    loaded = pkpd.FitResult.load(tmp_path / "fit.json", model=model)
+    assert loaded.estimates == pytest.approx(fit.estimates)
+    with pytest.raises(pkpd.FitError) as exc:
+        call(loaded)
+    assert str(exc.value) == (
+        f"{what}: this FitResult was loaded from a file, which holds the estimates and their covariance but not the "
+        "data; redo the fit with pkpd.fit for this"
+    )
+
+
+def test_per_subject_fits_apply_each_subjects_own_covariate_changes(tmp_path):
+    """fit(per_subject=True) with a time-varying covariate: subject 1's X turns 1 after its record at 2 h, subject
+    2's after 4 h (NOCB), so each one's level is R (t - 2 h), resp. R (t - 4 h), with its own R (2 and 3 mg/L/h);
+    the table has one row per subject, ID first, and every fit converged."""
+    import pandas as pd
+
+    import pkpd
+
+    path = tmp_path / "ramp.toml"
+    path.write_text(_RAMP)
+    model = pkpd.load_model(path)
+    noise = np.array([1.02, 0.98, 1.01])
+    rows = []
+    for sid, switch, rate in ((1, 2.0, 2.0), (2, 4.0, 3.0)):
+        obs = switch + np.array([1.0, 2.0, 4.0])
+        rows.append(pd.DataFrame({"ID": sid, "TIME": np.r_[0.0, switch, obs], "EVID": [2, 2, 0, 0, 0], "AMT": 0.0,
+                                  "X": [0.0, 0.0, 1.0, 1.0, 1.0],
+                                  "DV": np.r_[np.nan, np.nan, rate * (obs - switch) * noise]}))
+    fits = pkpd.fit(model, pd.concat(rows, ignore_index=True), estimate=["R"],
+                    error={"level": pkpd.Proportional(cv=0.1)}, per_subject=True, covariance=False)
+    assert fits.failures == {} and sorted(fits.results) == [1, 2]
+    for sid, rate in ((1, 2.0), (2, 3.0)):
+        fit = fits.results[sid]
+        r = fit.estimates["R"]
+        assert abs(r / rate - 1) < 0.03, sid
+        np.testing.assert_allclose(fit.diagnostics()["PRED"], r * np.array([1.0, 2.0, 4.0]), rtol=1e-5)
+    table = fits.to_dataframe()
+    assert list(table["ID"]) == [1, 1, 2, 2] and list(table["name"]) == ["R", "level.cv"] * 2
+    assert table["converged"].all()
+
+
+def test_per_subject_fits_that_all_failed_give_an_empty_table_with_the_documented_columns(tmp_path):
+    """SubjectFits.to_dataframe: ``ID`` plus the columns of FitResult.to_dataframe, and ``converged``; when no
+    subject could be fitted (each lacks observations of one of the two outputs with an error model), the table is
+    empty with those same columns, and each subject's failure says why."""
+    import pkpd
+
+    data, _, _ = _level_data(n_level=4, n_other=4)
+    data = data.assign(ID=np.arange(len(data)) // 4 + 1)  # subject 1 has only 'level', subject 2 only 'other'
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"],
+                    error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)}, per_subject=True)
+    assert fits.results == {}
+    assert fits.failures == {1: "no quantified observations of other", 2: "no quantified observations of level"}
+    table = fits.to_dataframe()
+    assert table.empty
+    assert list(table.columns) == ["ID", "name", "estimate", "unit", "se", "rse_percent", "ci_low", "ci_high",
+                                   "converged"]
+
+
+def test_a_bootstrap_replicate_whose_refit_ends_without_a_finite_objective_is_listed_as_failed(tmp_path, monkeypatch):
+    """A replicate whose refit ends where the likelihood cannot be evaluated (a test double over the real optimiser
+    sets its objective to inf) is not a sample: it is listed in ``failed`` with the reason "no finite objective"."""
+    import dataclasses
+
+    import pkpd
+    from pkpd.estimation import uncertainty
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    real = uncertainty._optimise
+
+    def no_finite_end(problem, x0, method, max_evaluations, fixed=None):
+        run, rest = real(problem, x0, method, max_evaluations, fixed)
+        return dataclasses.replace(run, ofv=math.inf), rest
+
+    monkeypatch.setattr(uncertainty, "_optimise", no_finite_end)
+    boot = pkpd.bootstrap(fit, 2, seed=1, workers=1, progress=False)
+    assert boot.failed == ((0, "no finite objective"), (1, "no finite objective"))
+    assert boot.n_failed == 2 and boot.samples.shape == (0, 2)
+
+
+def test_likelihood_ratio_test_of_two_population_fits_compares_their_objectives_on_the_same_data():
+    """Two population fits of Wang 2007 (additive error, and combined error: one more parameter): the statistic is
+    the difference of their objectives, df the difference in estimated parameters (rows of ``parameters``), the p
+    value chi2.sf(statistic, df); fits of data that differ in one DV are refused with the documented message."""
+    from pathlib import Path
+
+    import pandas as pd
+    from scipy.stats import chi2
+
+    import pkpd
+
+    csv = Path(__file__).resolve().parents[1] / "data" / "wang2007" / "wang2007.csv"
+    reduced = pkpd.fit_population("wang2007", csv, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), covariance=None)
+    full = pkpd.fit_population("wang2007", csv, iiv={"ke": 0.04}, covariance=None,
+                               error=pkpd.Combined(sd=0.3, cv=0.05, convention="variance"))
+    assert len(reduced.parameters) == 3 and len(full.parameters) == 4
+    lrt = pkpd.likelihood_ratio_test(reduced, full)
+    assert lrt.statistic == pytest.approx(reduced.objective - full.objective, rel=1e-12) and lrt.statistic > 0
+    assert lrt.df == 1 and lrt.p_value == pytest.approx(chi2.sf(lrt.statistic, 1), rel=1e-12)
+    assert (lrt.reduced_objective, lrt.full_objective, lrt.message) == (reduced.objective, full.objective, "")
+    other = pd.read_csv(csv)
+    other.loc[1, "DV"] *= 1.1
+    elsewhere = pkpd.fit_population("wang2007", other, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3),
+                                    covariance=None)
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.likelihood_ratio_test(elsewhere, full)
+    assert str(exc.value) == ("likelihood_ratio_test: the two population fits do not use the same observations (same "
+                              "data and BLQ handling are needed)")
+
+
+def test_a_high_constant_hazard_is_estimated_as_events_over_time_at_risk():
+    """Exact event times with a hazard of about 4/h: most event densities 4 exp(-4 t) exceed 1 (-2 log L of a record
+    below 0, re-centred for the least squares); the estimate is still the closed-form maximum-likelihood hazard,
+    events / total time at risk, with SE hazard / sqrt(events) and -2LL = -2 (d log h - h T)."""
+    import pandas as pd
+
+    import pkpd
+
+    rng = np.random.default_rng(0)
+    t, c = rng.exponential(0.25, 60), rng.uniform(0.1, 0.6, 60)
+    time, event = np.minimum(t, c), (t <= c).astype(float)
+    data = pd.DataFrame({"ID": np.arange(1, 61), "TIME": time, "DV": event, "DVID": "event"})
+    lam = event.sum() / time.sum()
+    assert 3.0 < lam < 6.0 and np.sum((event == 1) & (lam * np.exp(-lam * time) > 1)) > 20
+    fit = pkpd.fit(_endpoint_model(), data, estimate=["h0"])
+    assert fit.converged
+    assert fit.estimates["h0"] == pytest.approx(lam, rel=1e-6)
+    assert fit.se["h0"] == pytest.approx(lam / math.sqrt(event.sum()), rel=1e-6)
+    assert fit.objective == pytest.approx(-2 * (event.sum() * math.log(lam) - lam * time.sum()), rel=1e-9)
