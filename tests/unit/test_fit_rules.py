@@ -1491,3 +1491,40 @@ def test_an_ordinal_fit_with_a_category_never_observed_keeps_its_intercepts_in_o
     a1, a2, a3 = (fit.estimates[k] for k in ("a1", "a2", "a3"))
     assert a1 >= a2 >= a3
     assert fit.objective >= saturated - 1e-9
+
+
+def test_an_observation_at_a_reset_and_dose_record_sees_it_only_when_recorded_after_it():
+    """NONMEM record order with an EVID 4 record (reset and dose): 100 mg at 0, then at 10 h an observation
+    recorded before the EVID 4 record of 50 mg sees the first dose, 100/V exp(-10 CL/V), and one recorded after it
+    only the new dose, 50/V (the reset removed the rest); later, 50/V exp(-CL/V (t - 10))."""
+    import pandas as pd
+
+    import pkpd
+
+    k = 2.8 / 32
+    noise = iter([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
+    rows = [dict(TIME=0.0, EVID=1, AMT=100.0, DV=np.nan)]
+    rows += [dict(TIME=t, EVID=0, AMT=0.0, DV=100 / 32 * np.exp(-k * t) * next(noise)) for t in (2.0, 10.0)]
+    rows += [dict(TIME=10.0, EVID=4, AMT=50.0, DV=np.nan)]
+    rows += [dict(TIME=t, EVID=0, AMT=0.0, DV=50 / 32 * np.exp(-k * (t - 10)) * next(noise)) for t in (10.0, 14, 20)]
+    data = pd.DataFrame(rows).assign(ID=1, AMTU="mg")
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    assert abs(cl / 2.8 - 1) < 0.1 and abs(v / 32 - 1) < 0.1
+    expected = [100 / v * np.exp(-cl / v * 2), 100 / v * np.exp(-cl / v * 10), 50 / v, 50 / v * np.exp(-cl / v * 4),
+                50 / v * np.exp(-cl / v * 10)]
+    diag = fit.diagnostics()
+    np.testing.assert_allclose(diag["TIME"], [2, 10, 10, 14, 20])
+    np.testing.assert_allclose(diag["PRED"], expected, rtol=1e-5)
+
+
+def test_the_null_space_of_an_information_matrix_without_a_zero_eigenvalue_is_its_weakest_direction():
+    """_null_space_names: the parameters loading (> 0.2) on the eigenvectors of numerically zero eigenvalues of the
+    information in correlation form; when none is (a finite matrix never reaches this, a non-finite one does), those
+    of the weakest direction: of [[1, 0.5], [0.5, 1]] both (the eigenvector (1, -1)/sqrt 2 of 0.5); of [[1, 0, 0],
+    [0, 1, 1], [0, 1, 1]] (eigenvalue 0 along (0, 1, -1)) b and c."""
+    from pkpd.estimation.individual import _null_space_names
+
+    assert _null_space_names(np.array([[4.0, 1.0], [1.0, 1.0]]), ["a", "b"]) == ["a", "b"]
+    assert _null_space_names(np.array([[1.0, 0, 0], [0, 1.0, 1.0], [0, 1.0, 1.0]]), ["a", "b", "c"]) == ["b", "c"]
+    assert _null_space_names(np.full((2, 2), np.nan), ["a", "b"]) == []
