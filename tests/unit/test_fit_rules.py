@@ -1520,9 +1520,10 @@ def test_an_observation_at_a_reset_and_dose_record_sees_it_only_when_recorded_af
 
 def test_the_null_space_of_an_information_matrix_without_a_zero_eigenvalue_is_its_weakest_direction():
     """_null_space_names: the parameters loading (> 0.2) on the eigenvectors of numerically zero eigenvalues of the
-    information in correlation form; when none is (a finite matrix never reaches this, a non-finite one does), those
-    of the weakest direction: of [[1, 0.5], [0.5, 1]] both (the eigenvector (1, -1)/sqrt 2 of 0.5); of [[1, 0, 0],
-    [0, 1, 1], [0, 1, 1]] (eigenvalue 0 along (0, 1, -1)) b and c."""
+    information in correlation form; when none is (the fit passes only matrices that failed the positive-definite
+    test, so only a non-finite one gets here), those of the weakest direction: of [[1, 0.5], [0.5, 1]] both (the
+    eigenvector (1, -1)/sqrt 2 of 0.5); of [[1, 0, 0], [0, 1, 1], [0, 1, 1]] (eigenvalue 0 along (0, 1, -1)) b and
+    c; of a NaN matrix none."""
     from pkpd.estimation.individual import _null_space_names
 
     assert _null_space_names(np.array([[4.0, 1.0], [1.0, 1.0]]), ["a", "b"]) == ["a", "b"]
