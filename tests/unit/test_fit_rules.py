@@ -1272,15 +1272,16 @@ def test_endpoint_records_give_the_expected_information_of_logistic_regression()
 
 
 def test_an_endpoint_record_that_cannot_be_evaluated_is_named_at_the_start():
-    """Ordinal intercepts must decrease (a1 > a2 > a3): starting at a2 = 2 > a1 = 1, P(grade 1) = expit(a1) -
-    expit(a2) < 0, while grades 0 and 2 keep valid probabilities; the refusal names the output, the grade-1 record
-    (subject 2, row 2) and the rule."""
+    """Ordinal intercepts must decrease (a1 > a2 > a3): starting at a2 = a1 = 1, P(grade 1) = expit(a1) -
+    expit(a2) = 0, so a grade-1 record has no finite log-likelihood, while grades 0 and 2 keep positive
+    probabilities (a2 above a1, a negative P(grade 1), makes every record invalid, the first one named); the refusal
+    names the output, the grade-1 record (subject 2, row 2) and the rule."""
     import pandas as pd
 
     import pkpd
 
     data = pd.DataFrame({"ID": [1, 2, 3], "TIME": 1.0, "DV": [0.0, 1.0, 2.0], "DVID": "grade"})
-    model = _endpoint_model().with_parameters(a2=2.0)
+    model = _endpoint_model().with_parameters(a2=1.0)
     with pytest.raises(pkpd.FitError) as exc:
         pkpd.fit(model, data, estimate=["a1", "a2", "a3"])
     assert str(exc.value) == (
