@@ -1530,3 +1530,20 @@ def test_the_null_space_of_an_information_matrix_without_a_zero_eigenvalue_is_it
     assert _null_space_names(np.array([[4.0, 1.0], [1.0, 1.0]]), ["a", "b"]) == ["a", "b"]
     assert _null_space_names(np.array([[1.0, 0, 0], [0, 1.0, 1.0], [0, 1.0, 1.0]]), ["a", "b", "c"]) == ["b", "c"]
     assert _null_space_names(np.full((2, 2), np.nan), ["a", "b"]) == []
+
+
+def test_a_failed_solve_among_the_parameter_sets_of_one_batch_is_counted_once(tmp_path):
+    """The fit's note counts failures "on n of m parameter sets tried": a batch of three parameter sets solved
+    together (finite differences), the middle one with an initial state that overflows (B = exp(1000)), is three
+    evaluations and one failure; the others give the level B itself."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    problem = fit._context.problem
+    assert problem.sens is None and problem.data.records is None
+    before = (problem.n_evaluations, problem.n_failures)
+    F, ok = problem.predictions(np.array([[math.log(8.0)], [1000.0], [math.log(12.0)]]))
+    assert ok.tolist() == [True, False, True]
+    np.testing.assert_allclose(F[[0, 2]], [[8.0] * 10, [12.0] * 10], rtol=1e-9)
+    assert (problem.n_evaluations, problem.n_failures) == (before[0] + 3, before[1] + 1)
