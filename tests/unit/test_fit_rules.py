@@ -1547,3 +1547,17 @@ def test_a_failed_solve_among_the_parameter_sets_of_one_batch_is_counted_once(tm
     assert ok.tolist() == [True, False, True]
     np.testing.assert_allclose(F[[0, 2]], [[8.0] * 10, [12.0] * 10], rtol=1e-9)
     assert (problem.n_evaluations, problem.n_failures) == (before[0] + 3, before[1] + 1)
+
+
+def test_a_covariate_column_is_matched_to_the_model_covariate_whatever_its_case():
+    """Headers are case-insensitive (pkpd.nonmem): a column "wt" sets the model's covariate WT, so a 2 mg/kg bolus
+    to a 35 kg subject is 70 mg and the fit finds V about 32 L with PRED = 70/V exp(-CL/V t) (the model's default
+    70 kg would make it 140 mg and V about 64 L)."""
+    import pkpd
+
+    t, data = _one_bolus_subject(amount=2.0, unit="mg/kg", mg=70.0, wt=35.0)
+    assert "wt" in data.columns and "WT" not in data.columns
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    assert abs(v / 32 - 1) < 0.1
+    np.testing.assert_allclose(fit.diagnostics()["PRED"], 70 / v * np.exp(-cl / v * t), rtol=1e-6)
