@@ -434,7 +434,9 @@ def ordinal_log_likelihood(category_index, logits, *, gradient: bool = False):
     -------
     ndarray (n,)
         :math:`\log P(Y = c_k)`, computed stably (differences of logistic functions in log space); NaN where the
-        logits are not decreasing (a negative probability).
+        logits are not decreasing (a negative probability): in a row where any logit exceeds the one before it,
+        whichever category was observed (the model is not a distribution there), and where the observed category
+        has probability 0 (its two logits equal).
 
     Examples
     --------
@@ -457,6 +459,8 @@ def ordinal_log_likelihood(category_index, logits, *, gradient: bool = False):
         ll = _log_expit(a) + _log_expit(-b) + np.log(-np.expm1(-gap))
         ll = np.where(np.isinf(a) & np.isinf(b), 0.0, ll)
         ll = np.where(gap > 0, ll, np.nan)
+        # a category that was not observed can still have a negative probability: the whole row is then invalid
+        ll = np.where(np.any(np.diff(L, axis=1) > 0, axis=1), np.nan, ll)
         if not gradient:
             return ll
         from scipy.special import expit

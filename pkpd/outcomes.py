@@ -149,6 +149,9 @@ def _draw_assessments(cm, q, y0, events, t0, settings, spec, index, end, ok, rng
         dv = ep.draw_binary(np.clip(p, 0.0, 1.0), rng)
     elif spec.kind == "ordinal":
         logits = np.stack([out[:, at, index[name]] for name in spec.logits], axis=-1)
+        if np.any(np.diff(logits, axis=-1) > 0):
+            raise SimulationError(f"output {spec.name!r}: the cumulative logits must decrease from one category to "
+                                  "the next (intercepts in decreasing order); check its intercepts and effect")
         dv = ep.draw_ordinal(logits, spec.categories, rng)
     else:
         if spec.rate:   # the count of each interval since the previous assessment (the first from t = 0)

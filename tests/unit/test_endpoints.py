@@ -529,3 +529,13 @@ def test_command_line_fit_needs_no_error_model_for_endpoint_outputs(tmp_path, ca
     np.testing.assert_allclose(table.loc[table.name == "h0", "estimate"].iloc[0], dv.sum() / t.sum(), rtol=1e-6)
     assert (tmp_path / "out" / "km_vpc_event.png").is_file()   # the diagnostic of a time to event
     capsys.readouterr()
+
+
+def test_simulating_an_ordinal_output_with_crossed_intercepts_is_refused():
+    """a2 above a1 gives P(grade 1) < 0: no grade can be drawn from such a model; the simulation says why instead
+    of drawing from the 'probabilities' (found with the ordinal fit of the mutation audit, seed 25)."""
+    with pytest.raises(pkpd.SimulationError) as exc:
+        pkpd.simulate(M.with_parameters(a2=2.0), None, [0.0, 10.0], seed=1, outcomes=["grade"],
+                      observe={"grade": [5.0]})
+    assert str(exc.value) == ("output 'grade': the cumulative logits must decrease from one category to the next "
+                              "(intercepts in decreasing order); check its intercepts and effect")

@@ -1272,18 +1272,292 @@ def test_endpoint_records_give_the_expected_information_of_logistic_regression()
 
 
 def test_an_endpoint_record_that_cannot_be_evaluated_is_named_at_the_start():
-    """Ordinal intercepts must decrease (a1 > a2 > a3): starting at a2 = 2 > a1 = 1, P(grade 1) = expit(a1) -
-    expit(a2) < 0, while grades 0 and 2 keep valid probabilities; the refusal names the output, the grade-1 record
-    (subject 2, row 2) and the rule."""
+    """Ordinal intercepts must decrease (a1 > a2 > a3): starting at a2 = a1 = 1, P(grade 1) = expit(a1) -
+    expit(a2) = 0, so a grade-1 record has no finite log-likelihood, while grades 0 and 2 keep positive
+    probabilities (a2 above a1, a negative P(grade 1), makes every record invalid, the first one named); the refusal
+    names the output, the grade-1 record (subject 2, row 2) and the rule."""
     import pandas as pd
 
     import pkpd
 
     data = pd.DataFrame({"ID": [1, 2, 3], "TIME": 1.0, "DV": [0.0, 1.0, 2.0], "DVID": "grade"})
-    model = _endpoint_model().with_parameters(a2=2.0)
+    model = _endpoint_model().with_parameters(a2=1.0)
     with pytest.raises(pkpd.FitError) as exc:
         pkpd.fit(model, data, estimate=["a1", "a2", "a3"])
     assert str(exc.value) == (
         "the likelihood cannot be evaluated at the starting values: ordinal output 'grade' at subject 2, t = 1 h "
         "(row 2): the cumulative logits must decrease from one category to the next (intercepts in decreasing order)"
     )
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 25, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_text_and_notebook_displays_show_the_note_only_when_the_fit_has_one(tmp_path):
+    """FitResult's display: a fit with a message ends its text with "note: <message>" and shows the message in a
+    red paragraph after the subject count; a clean fit (converged, covariance from the Hessian) has an empty
+    message and shows neither."""
+    import html
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    clean = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert clean.converged and clean.message == ""
+    assert not any(line.startswith("note:") for line in repr(clean).splitlines())
+    assert "1 subject(s)<table>" in clean._repr_html_() and "<p style" not in clean._repr_html_()
+    capped = pkpd.fit(_levels(tmp_path, B=(-100.0, 11.0)), data, estimate=["B"],
+                      error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    assert "B is at its upper bound (11 mg/L)" in capped.message
+    assert repr(capped).splitlines()[-1] == f"note: {capped.message}"
+    assert f"1 subject(s)<p style='color:#b00'>{html.escape(capped.message)}</p><table>" in capped._repr_html_()
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda f: f.diagnostics(), "diagnostics"),
+    (lambda f: f.predict(), "predict"),
+    (lambda f: f.time_unit, "time_unit"),
+])
+def test_a_fit_read_from_a_file_names_the_analysis_that_needs_the_data(tmp_path, call, what):
+    """A FitResult written by save() and read by FitResult.load holds the estimates, not the data: an analysis that
+    needs the data is refused with a message that names it."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    model = _levels(tmp_path)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    fit.save(tmp_path / "fit.json")
+    loaded = pkpd.FitResult.load(tmp_path / "fit.json", model=model)
+    assert loaded.estimates == pytest.approx(fit.estimates)
+    with pytest.raises(pkpd.FitError) as exc:
+        call(loaded)
+    assert str(exc.value) == (
+        f"{what}: this FitResult was loaded from a file, which holds the estimates and their covariance but not the "
+        "data; redo the fit with pkpd.fit for this"
+    )
+
+
+def test_per_subject_fits_apply_each_subjects_own_covariate_changes(tmp_path):
+    """fit(per_subject=True) with a time-varying covariate: subject 1's X turns 1 after its record at 2 h, subject
+    2's after 4 h (NOCB), so each one's level is R (t - 2 h), resp. R (t - 4 h), with its own R (2 and 3 mg/L/h);
+    the table has one row per subject, ID first, and every fit converged."""
+    import pandas as pd
+
+    import pkpd
+
+    path = tmp_path / "ramp.toml"
+    path.write_text(_RAMP)
+    model = pkpd.load_model(path)
+    noise = np.array([1.02, 0.98, 1.01])
+    rows = []
+    for sid, switch, rate in ((1, 2.0, 2.0), (2, 4.0, 3.0)):
+        obs = switch + np.array([1.0, 2.0, 4.0])
+        rows.append(pd.DataFrame({"ID": sid, "TIME": np.r_[0.0, switch, obs], "EVID": [2, 2, 0, 0, 0], "AMT": 0.0,
+                                  "X": [0.0, 0.0, 1.0, 1.0, 1.0],
+                                  "DV": np.r_[np.nan, np.nan, rate * (obs - switch) * noise]}))
+    fits = pkpd.fit(model, pd.concat(rows, ignore_index=True), estimate=["R"],
+                    error={"level": pkpd.Proportional(cv=0.1)}, per_subject=True, covariance=False)
+    assert fits.failures == {} and sorted(fits.results) == [1, 2]
+    for sid, rate in ((1, 2.0), (2, 3.0)):
+        fit = fits.results[sid]
+        r = fit.estimates["R"]
+        assert abs(r / rate - 1) < 0.03, sid
+        np.testing.assert_allclose(fit.diagnostics()["PRED"], r * np.array([1.0, 2.0, 4.0]), rtol=1e-5)
+    table = fits.to_dataframe()
+    assert list(table["ID"]) == [1, 1, 2, 2] and list(table["name"]) == ["R", "level.cv"] * 2
+    assert table["converged"].all()
+
+
+def test_per_subject_fits_that_all_failed_give_an_empty_table_with_the_documented_columns(tmp_path):
+    """SubjectFits.to_dataframe: ``ID`` plus the columns of FitResult.to_dataframe, and ``converged``; when no
+    subject could be fitted (each lacks observations of one of the two outputs with an error model), the table is
+    empty with those same columns, and each subject's failure says why."""
+    import pkpd
+
+    data, _, _ = _level_data(n_level=4, n_other=4)
+    data = data.assign(ID=np.arange(len(data)) // 4 + 1)  # subject 1 has only 'level', subject 2 only 'other'
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"],
+                    error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)}, per_subject=True)
+    assert fits.results == {}
+    assert fits.failures == {1: "no quantified observations of other", 2: "no quantified observations of level"}
+    table = fits.to_dataframe()
+    assert table.empty
+    assert list(table.columns) == ["ID", "name", "estimate", "unit", "se", "rse_percent", "ci_low", "ci_high",
+                                   "converged"]
+
+
+def test_a_bootstrap_replicate_whose_refit_ends_without_a_finite_objective_is_listed_as_failed(tmp_path, monkeypatch):
+    """A replicate whose refit ends where the likelihood cannot be evaluated (a test double over the real optimiser
+    sets its objective to inf) is not a sample: it is listed in ``failed`` with the reason "no finite objective"."""
+    import dataclasses
+
+    import pkpd
+    from pkpd.estimation import uncertainty
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    real = uncertainty._optimise
+
+    def no_finite_end(problem, x0, method, max_evaluations, fixed=None):
+        run, rest = real(problem, x0, method, max_evaluations, fixed)
+        return dataclasses.replace(run, ofv=math.inf), rest
+
+    monkeypatch.setattr(uncertainty, "_optimise", no_finite_end)
+    boot = pkpd.bootstrap(fit, 2, seed=1, workers=1, progress=False)
+    assert boot.failed == ((0, "no finite objective"), (1, "no finite objective"))
+    assert boot.n_failed == 2 and boot.samples.shape == (0, 2)
+
+
+def test_likelihood_ratio_test_of_two_population_fits_compares_their_objectives_on_the_same_data():
+    """Two population fits of Wang 2007 (additive error, and combined error: one more parameter): the statistic is
+    the difference of their objectives, df the difference in estimated parameters (rows of ``parameters``), the p
+    value chi2.sf(statistic, df); fits of data that differ in one DV are refused with the documented message."""
+    from pathlib import Path
+
+    import pandas as pd
+    from scipy.stats import chi2
+
+    import pkpd
+
+    csv = Path(__file__).resolve().parents[1] / "data" / "wang2007" / "wang2007.csv"
+    reduced = pkpd.fit_population("wang2007", csv, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), covariance=None)
+    full = pkpd.fit_population("wang2007", csv, iiv={"ke": 0.04}, covariance=None,
+                               error=pkpd.Combined(sd=0.3, cv=0.05, convention="variance"))
+    assert len(reduced.parameters) == 3 and len(full.parameters) == 4
+    lrt = pkpd.likelihood_ratio_test(reduced, full)
+    assert lrt.statistic == pytest.approx(reduced.objective - full.objective, rel=1e-12) and lrt.statistic > 0
+    assert lrt.df == 1 and lrt.p_value == pytest.approx(chi2.sf(lrt.statistic, 1), rel=1e-12)
+    assert (lrt.reduced_objective, lrt.full_objective, lrt.message) == (reduced.objective, full.objective, "")
+    other = pd.read_csv(csv)
+    other.loc[1, "DV"] *= 1.1
+    elsewhere = pkpd.fit_population("wang2007", other, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3),
+                                    covariance=None)
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.likelihood_ratio_test(elsewhere, full)
+    assert str(exc.value) == ("likelihood_ratio_test: the two population fits do not use the same observations (same "
+                              "data and BLQ handling are needed)")
+
+
+def test_a_high_constant_hazard_is_estimated_as_events_over_time_at_risk():
+    """Exact event times with a hazard of about 4/h: most event densities 4 exp(-4 t) exceed 1 (-2 log L of a record
+    below 0, re-centred for the least squares); the estimate is still the closed-form maximum-likelihood hazard,
+    events / total time at risk, with SE hazard / sqrt(events) and -2LL = -2 (d log h - h T)."""
+    import pandas as pd
+
+    import pkpd
+
+    rng = np.random.default_rng(0)
+    t, c = rng.exponential(0.25, 60), rng.uniform(0.1, 0.6, 60)
+    time, event = np.minimum(t, c), (t <= c).astype(float)
+    data = pd.DataFrame({"ID": np.arange(1, 61), "TIME": time, "DV": event, "DVID": "event"})
+    lam = event.sum() / time.sum()
+    assert 3.0 < lam < 6.0 and np.sum((event == 1) & (lam * np.exp(-lam * time) > 1)) > 20
+    fit = pkpd.fit(_endpoint_model(), data, estimate=["h0"])
+    assert fit.converged
+    assert fit.estimates["h0"] == pytest.approx(lam, rel=1e-6)
+    assert fit.se["h0"] == pytest.approx(lam / math.sqrt(event.sum()), rel=1e-6)
+    assert fit.objective == pytest.approx(-2 * (event.sum() * math.log(lam) - lam * time.sum()), rel=1e-9)
+
+
+def test_ordinal_records_are_invalid_where_any_intercepts_cross_even_in_a_category_not_observed():
+    """Cumulative logits must decrease along a row (documented: NaN where they do not, a negative probability):
+    with a1 = -28 < a2 = 227, P(grade 1) = expit(a1) - expit(a2) is about -1 whatever grade a record has, so a
+    grade-0 or grade-3 record cannot be evaluated either; equal logits (a category of probability 0) stay valid."""
+    from scipy.special import expit
+
+    from pkpd import endpoints as ep
+
+    crossed = [[-28.0, 227.0, -1.1]] * 4
+    assert np.isnan(ep.ordinal_log_likelihood([0, 1, 2, 3], crossed)).all()
+    ll = ep.ordinal_log_likelihood([0, 2, 3], [[0.0, 0.0, -2.0]] * 3)
+    np.testing.assert_allclose(np.exp(ll), [1 - expit(0.0), expit(0.0) - expit(-2.0), expit(-2.0)], rtol=1e-12)
+
+
+def test_an_ordinal_fit_with_a_category_never_observed_keeps_its_intercepts_in_order():
+    """Grades 0, 2 and 3 (20, 15 and 5 records), none of grade 1: no distribution over the four grades gives these
+    data a -2 log-likelihood below the saturated one, -2 sum n_k log(n_k / 40) = 77.95. The fit must stay among
+    decreasing intercepts (a1 >= a2 >= a3) and above that bound; the crossed ones (a1 -> -inf, a2 -> +inf, a
+    negative P(grade 1)) reached -2LL = 22.5 before the rule was applied to every category."""
+    import pandas as pd
+
+    import pkpd
+
+    counts = {0: 20, 2: 15, 3: 5}
+    dv = np.concatenate([np.full(n, float(g)) for g, n in counts.items()])
+    data = pd.DataFrame({"ID": np.arange(1, 41), "TIME": 1.0, "DV": dv, "DVID": "grade"})
+    saturated = -2 * sum(n * math.log(n / 40) for n in counts.values())
+    fit = pkpd.fit(_endpoint_model().with_parameters(a1=1.0, a2=0.9), data, estimate=["a1", "a2", "a3"],
+                   covariance=False)
+    a1, a2, a3 = (fit.estimates[k] for k in ("a1", "a2", "a3"))
+    assert a1 >= a2 >= a3
+    assert fit.objective >= saturated - 1e-9
+
+
+def test_an_observation_at_a_reset_and_dose_record_sees_it_only_when_recorded_after_it():
+    """NONMEM record order with an EVID 4 record (reset and dose): 100 mg at 0, then at 10 h an observation
+    recorded before the EVID 4 record of 50 mg sees the first dose, 100/V exp(-10 CL/V), and one recorded after it
+    only the new dose, 50/V (the reset removed the rest); later, 50/V exp(-CL/V (t - 10))."""
+    import pandas as pd
+
+    import pkpd
+
+    k = 2.8 / 32
+    noise = iter([1.02, 0.97, 1.01, 0.99, 1.03, 0.98])
+    rows = [dict(TIME=0.0, EVID=1, AMT=100.0, DV=np.nan)]
+    rows += [dict(TIME=t, EVID=0, AMT=0.0, DV=100 / 32 * np.exp(-k * t) * next(noise)) for t in (2.0, 10.0)]
+    rows += [dict(TIME=10.0, EVID=4, AMT=50.0, DV=np.nan)]
+    rows += [dict(TIME=t, EVID=0, AMT=0.0, DV=50 / 32 * np.exp(-k * (t - 10)) * next(noise)) for t in (10.0, 14, 20)]
+    data = pd.DataFrame(rows).assign(ID=1, AMTU="mg")
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    assert abs(cl / 2.8 - 1) < 0.1 and abs(v / 32 - 1) < 0.1
+    expected = [100 / v * np.exp(-cl / v * 2), 100 / v * np.exp(-cl / v * 10), 50 / v, 50 / v * np.exp(-cl / v * 4),
+                50 / v * np.exp(-cl / v * 10)]
+    diag = fit.diagnostics()
+    np.testing.assert_allclose(diag["TIME"], [2, 10, 10, 14, 20])
+    np.testing.assert_allclose(diag["PRED"], expected, rtol=1e-5)
+
+
+def test_the_null_space_of_an_information_matrix_without_a_zero_eigenvalue_is_its_weakest_direction():
+    """_null_space_names: the parameters loading (> 0.2) on the eigenvectors of numerically zero eigenvalues of the
+    information in correlation form; when none is (the fit passes only matrices that failed the positive-definite
+    test, so only a non-finite one gets here), those of the weakest direction: of [[1, 0.5], [0.5, 1]] both (the
+    eigenvector (1, -1)/sqrt 2 of 0.5); of [[1, 0, 0], [0, 1, 1], [0, 1, 1]] (eigenvalue 0 along (0, 1, -1)) b and
+    c; of a NaN matrix none."""
+    from pkpd.estimation.individual import _null_space_names
+
+    assert _null_space_names(np.array([[4.0, 1.0], [1.0, 1.0]]), ["a", "b"]) == ["a", "b"]
+    assert _null_space_names(np.array([[1.0, 0, 0], [0, 1.0, 1.0], [0, 1.0, 1.0]]), ["a", "b", "c"]) == ["b", "c"]
+    assert _null_space_names(np.full((2, 2), np.nan), ["a", "b"]) == []
+
+
+def test_a_failed_solve_among_the_parameter_sets_of_one_batch_is_counted_once(tmp_path):
+    """The fit's note counts failures "on n of m parameter sets tried": a batch of three parameter sets solved
+    together (finite differences), the middle one with an initial state that overflows (B = exp(1000)), is three
+    evaluations and one failure; the others give the level B itself."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    problem = fit._context.problem
+    assert problem.sens is None and problem.data.records is None
+    before = (problem.n_evaluations, problem.n_failures)
+    F, ok = problem.predictions(np.array([[math.log(8.0)], [1000.0], [math.log(12.0)]]))
+    assert ok.tolist() == [True, False, True]
+    np.testing.assert_allclose(F[[0, 2]], [[8.0] * 10, [12.0] * 10], rtol=1e-9)
+    assert (problem.n_evaluations, problem.n_failures) == (before[0] + 3, before[1] + 1)
+
+
+def test_a_covariate_column_is_matched_to_the_model_covariate_whatever_its_case():
+    """Headers are case-insensitive (pkpd.nonmem): a column "wt" sets the model's covariate WT, so a 2 mg/kg bolus
+    to a 35 kg subject is 70 mg and the fit finds V about 32 L with PRED = 70/V exp(-CL/V t) (the model's default
+    70 kg would make it 140 mg and V about 64 L)."""
+    import pkpd
+
+    t, data = _one_bolus_subject(amount=2.0, unit="mg/kg", mg=70.0, wt=35.0)
+    assert "wt" in data.columns and "WT" not in data.columns
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    assert abs(v / 32 - 1) < 0.1
+    np.testing.assert_allclose(fit.diagnostics()["PRED"], 70 / v * np.exp(-cl / v * t), rtol=1e-6)
