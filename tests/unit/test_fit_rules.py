@@ -1561,3 +1561,57 @@ def test_a_covariate_column_is_matched_to_the_model_covariate_whatever_its_case(
     cl, v = fit.estimates["CL"], fit.estimates["V"]
     assert abs(v / 32 - 1) < 0.1
     np.testing.assert_allclose(fit.diagnostics()["PRED"], 70 / v * np.exp(-cl / v * t), rtol=1e-6)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 26, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_profile_whose_first_point_crosses_the_threshold_interpolates_from_the_estimate(tmp_path):
+    """A first step of 1 in log B (about 12 times the interval's half-width): the three bisections (steps 0.5,
+    0.25, 0.125) all stay above 3.84 (one point per side, max_points=1), so on each side the point next to the
+    estimate is the first one past the threshold and the limit is interpolated linearly between the estimate
+    (delta 0) and it: estimate + 3.84 / delta_1 (value_1 - estimate), the profile's own points (not extrapolated from
+    the next pair of points)."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B", step=1.0, max_points=1)
+    i0 = int(np.argmin(np.abs(prof.values - y.mean())))
+    assert prof.delta[i0] == pytest.approx(0.0, abs=1e-8)
+    assert np.all(prof.delta[np.arange(prof.values.size) != i0] > _CHI2_1_95)
+    for side, k in (("ci_low", i0 - 1), ("ci_high", i0 + 1)):
+        expected = prof.values[i0] + _CHI2_1_95 / prof.delta[k] * (prof.values[k] - prof.values[i0])
+        assert getattr(prof, side) == pytest.approx(expected, rel=1e-12), side
+    lo, hi = _profile_interval(y)
+    assert lo < prof.ci_low < y.mean() < prof.ci_high < hi  # delta is convex there: the chord crosses 3.84 inside
+
+
+def test_a_hessian_is_positive_definite_only_with_a_condition_number_below_1e12_in_correlation_form():
+    """The covariance comes from the inverse Hessian only when it is numerically positive definite: in correlation
+    form (H / sqrt(diag H diag H')) its smallest eigenvalue must exceed 1e-12 times its largest. For two parameters
+    with correlation rho the eigenvalues are 1 -+ rho: 1 - rho = 1.5e-12 (ratio 7.5e-13) is refused, 3e-12 (1.5e-12)
+    accepted, whatever the scales of the parameters; a zero or negative diagonal is refused."""
+    from pkpd.estimation.individual import _positive_definite
+
+    scale = np.diag([1e3, 1e-2])
+    for gap, expected in ((1.5e-12, False), (3e-12, True), (1e-3, True), (0.0, False)):
+        corr = np.array([[1.0, 1.0 - gap], [1.0 - gap, 1.0]])
+        assert _positive_definite(scale @ corr @ scale) is expected, gap
+    assert _positive_definite(np.diag([1.0, 0.0])) is False
+    assert _positive_definite(np.diag([1.0, -2.0])) is False
+    assert _positive_definite(np.zeros((0, 0))) is True
+
+
+def test_the_summary_names_the_optimiser_under_method(tmp_path):
+    """FitResult.summary() spells its keys as summary.json (and a saved fit) does: "method" holds the optimiser
+    the fit was asked for (here Nelder-Mead), "gradient" how its derivatives were taken."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, method="nelder")
+    assert fit.estimates["B"] == pytest.approx(y.mean(), rel=1e-3)
+    summary = fit.summary()
+    assert summary["method"] == "nelder"
+    assert {"objective", "AIC", "BIC", "n_obs", "converged", "method", "gradient"} <= set(summary)
