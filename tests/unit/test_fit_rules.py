@@ -1561,3 +1561,108 @@ def test_a_covariate_column_is_matched_to_the_model_covariate_whatever_its_case(
     cl, v = fit.estimates["CL"], fit.estimates["V"]
     assert abs(v / 32 - 1) < 0.1
     np.testing.assert_allclose(fit.diagnostics()["PRED"], 70 / v * np.exp(-cl / v * t), rtol=1e-6)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 26, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_profile_whose_first_point_crosses_the_threshold_interpolates_from_the_estimate(tmp_path):
+    """A first step of 1 in log B (about 12 times the interval's half-width): the three bisections (steps 0.5,
+    0.25, 0.125) all stay above 3.84 (one point per side, max_points=1), so on each side the point next to the
+    estimate is the first one past the threshold and the limit is interpolated linearly between the estimate
+    (delta 0) and it: estimate + 3.84 / delta_1 (value_1 - estimate), the profile's own points (not extrapolated from
+    the next pair of points)."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B", step=1.0, max_points=1)
+    i0 = int(np.argmin(np.abs(prof.values - y.mean())))
+    assert prof.delta[i0] == pytest.approx(0.0, abs=1e-8)
+    assert np.all(prof.delta[np.arange(prof.values.size) != i0] > _CHI2_1_95)
+    for side, k in (("ci_low", i0 - 1), ("ci_high", i0 + 1)):
+        expected = prof.values[i0] + _CHI2_1_95 / prof.delta[k] * (prof.values[k] - prof.values[i0])
+        assert getattr(prof, side) == pytest.approx(expected, rel=1e-12), side
+    lo, hi = _profile_interval(y)
+    assert lo < prof.ci_low < y.mean() < prof.ci_high < hi  # delta is convex there: the chord crosses 3.84 inside
+
+
+def test_a_hessian_is_positive_definite_only_with_a_condition_number_below_1e12_in_correlation_form():
+    """The covariance comes from the inverse Hessian only when it is numerically positive definite: in correlation
+    form (H / sqrt(diag H diag H')) its smallest eigenvalue must exceed 1e-12 times its largest. For two parameters
+    with correlation rho the eigenvalues are 1 -+ rho: 1 - rho = 1.5e-12 (ratio 7.5e-13) is refused, 3e-12 (1.5e-12)
+    accepted, whatever the scales of the parameters; a zero or negative diagonal is refused."""
+    from pkpd.estimation.individual import _positive_definite
+
+    scale = np.diag([1e3, 1e-2])
+    for gap, expected in ((1.5e-12, False), (3e-12, True), (1e-3, True), (0.0, False)):
+        corr = np.array([[1.0, 1.0 - gap], [1.0 - gap, 1.0]])
+        assert _positive_definite(scale @ corr @ scale) is expected, gap
+    assert _positive_definite(np.diag([1.0, 0.0])) is False
+    assert _positive_definite(np.diag([1.0, -2.0])) is False
+    assert _positive_definite(np.zeros((0, 0))) is True
+
+
+def test_the_summary_names_the_optimiser_under_method(tmp_path):
+    """FitResult.summary() spells its keys as summary.json (and a saved fit) does: "method" holds the optimiser
+    the fit was asked for (here Nelder-Mead), "gradient" how its derivatives were taken."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, method="nelder")
+    assert fit.estimates["B"] == pytest.approx(y.mean(), rel=1e-3)
+    summary = fit.summary()
+    assert summary["method"] == "nelder"
+    assert {"objective", "AIC", "BIC", "n_obs", "converged", "method", "gradient"} <= set(summary)
+
+
+def _many_states_model(tmp_path, n_states: int):
+    """A level B carried unchanged by ``n_states`` states (ddt = 0), observed as the last one."""
+    import pkpd
+
+    states = "".join(
+        f'\n[states.S{i}]\nunit = "mg/L"\ninitial = "B"\nddt = "0"\ndescription = "stays at B"\n'
+        for i in range(1, n_states + 1)
+    )
+    path = tmp_path / "many_states.toml"
+    path.write_text(
+        '[model]\nname = "many_states"\nversion = "1.0"\ntime_unit = "h"\n'
+        f'description = "a level carried by {n_states} states (test model)"\n\n'
+        '[parameters.B]\nvalue = 10.0\nunit = "mg/L"\nbounds = [0.1, 1000.0]\ndescription = "the level"\n'
+        f"assumption = true\n{states}\n"
+        f'[outputs.level]\nunit = "mg/L"\nexpression = "S{n_states}"\ndescription = "the level"\n\n'
+        '[doses.bolus]\ntarget = "S1"\nunit = "mg/L"\ndescription = "not used"\n'
+    )
+    return pkpd.load_model(path)
+
+
+def test_a_fits_ode_solves_keep_no_state_trajectories(tmp_path):
+    """The fitter needs only the outputs it fits: evaluating 250 parameter sets of a 12-state model on 40 times
+    (ODE solver) allocates less than the state trajectories alone would take (8 bytes x 250 x 40 x 12 = 960 kB;
+    traced by tracemalloc, the arrays below 1 MiB being plain numpy allocations), and every prediction is the level
+    B (the mean of the data, its ML estimate)."""
+    import tracemalloc
+
+    import pandas as pd
+
+    import pkpd
+
+    n_states, n_times, k = 12, 40, 250
+    y = 12.0 + np.random.default_rng(4).normal(0.0, 1.5, n_times)
+    data = pd.DataFrame({"ID": 1, "TIME": np.arange(1.0, n_times + 1), "DV": y, "DVID": "level"})
+    fit = pkpd.fit(_many_states_model(tmp_path, n_states), data, estimate=["B"],
+                   error={"level": pkpd.Additive(sd=1.0)}, settings=pkpd.SolverSettings(method="ode"))
+    assert fit.estimates["B"] == pytest.approx(y.mean(), rel=1e-6)
+    problem = fit._context.problem
+    rows = np.tile(fit._context.x[: problem.layout.n_struct], (k, 1))
+    problem.predictions(rows[:2])  # anything allocated once, outside the measurement
+    tracemalloc.start()
+    try:
+        F, ok = problem.predictions(rows)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ok.all()
+    np.testing.assert_allclose(F, y.mean(), rtol=1e-6)
+    assert peak < 8 * k * n_times * n_states
