@@ -41,9 +41,14 @@ def test_the_stratified_estimate_weights_each_module_by_its_mutants(mutation, tm
     text = mutation.estimate()
     assert "| a | 100 | 25.0 % | complete audit | 90 / 100 | 90.0 % |" in text
     assert "| b | 300 | 75.0 % | independent sample, seed 25, before its own tests | 40 / 50 | 80.0 % |" in text
-    last = text.splitlines()[-1]
-    assert last == (f"| **all** | 400 | 100 % | stratified | | **{100 * est:.1f} %** "
-                    f"(95 % CI {100 * (est - 1.96 * se):.1f}-{100 * (est + 1.96 * se):.1f}) |")
+    latest, pooled = text.splitlines()[-2:]
+    assert latest == (f"| **all** | 400 | 100 % | stratified | | **{100 * est:.1f} %** "
+                      f"(95 % CI {100 * (est - 1.96 * se):.1f}-{100 * (est + 1.96 * se):.1f}) |")
+    # pooled: b's two independent samples together, 50 of 100 (the retest still left out)
+    est = 0.25 * 0.9 + 0.75 * 0.5
+    se = math.sqrt(0.75 ** 2 * 0.5 * 0.5 / 100)
+    assert pooled == (f"| all, every independent sample pooled per module | 400 | 100 % | stratified | | "
+                      f"{100 * est:.1f} % (95 % CI {100 * (est - 1.96 * se):.1f}-{100 * (est + 1.96 * se):.1f}) |")
 
 
 def test_a_partial_audit_is_flagged_as_biased(mutation, tmp_path):
