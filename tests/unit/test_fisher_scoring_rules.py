@@ -3,11 +3,13 @@ answer is known in closed form (a quadratic, or a one-dimensional objective with
 
 Section "seed 23": the survivors of the first mutation sample of ``fo_scoring`` (mutmut, seed 23, 40 of 688
 mutants, 2026-12-06); each test names the mutants it kills, each seen to fail with the mutant applied by hand.
+Section "seed 25": the survivors of the second, independent sample (seed 25, 40 of 688), the same way.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pkpd.estimation._fo_information import fo_information, information_from_psi
 from pkpd.estimation.fisher_scoring import _bfgs, _solve_psd, fisher_scoring
@@ -192,3 +194,49 @@ def test_fo_information_of_a_linear_gaussian_model():
         np.testing.assert_allclose(fo_information(**inputs), expected, rtol=1e-12)
         np.testing.assert_allclose(information_from_psi(H_psi[None], inputs["A"], inputs["B"]), expected,
                                    rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------------ seed 25
+def test_a_parameter_at_its_upper_bound_with_zero_gradient_is_free_to_move_inwards():
+    """The mirror image of the lower bound's rule: 0.5 x'Ax + (2, 1)'x from (0, -2) with x1 <= 0, where g = (0, -3):
+    x1 on its bound without an outward push moves with the coupled Newton step, straight to the optimum (-1, 0).
+    Kills ``x_fisher_scoring__mutmut_55`` (g <= 0 holds it at the upper bound: two iterations)."""
+    fun = _quadratic(A2, np.array([-2.0, -1.0]))
+    x0 = np.array([0.0, -2.0])
+    assert fun(x0)[1][0] == 0.0
+    res = fisher_scoring(fun, x0, np.full(2, -INF), np.array([0.0, INF]))
+    assert res.converged is True
+    assert res.n_iter == 1
+    np.testing.assert_allclose(res.x, [-1.0, 0.0], atol=1e-14)
+
+
+def test_the_result_after_max_iter_carries_the_last_point_with_its_objective_gradient_and_information():
+    """Stopped by ``max_iter``: the result is the last point, with f, g = Ax - b and H there (0.5 (x - 0.8)^2 from 0
+    with steps capped at 0.5: x = 0.5, f = 0.045, g = -0.3). Kills ``x_fisher_scoring__mutmut_278`` (the gradient
+    None)."""
+    fun = _quadratic(np.eye(1), np.array([0.8]))
+    res = fisher_scoring(fun, np.zeros(1), np.full(1, -INF), np.full(1, INF), max_step=0.5, max_iter=1)
+    assert res.converged is False and res.n_iter == 1
+    np.testing.assert_allclose(res.x, [0.5], rtol=1e-14)
+    assert res.f == pytest.approx(0.5 * 0.5 ** 2 - 0.8 * 0.5, rel=1e-14)
+    np.testing.assert_allclose(res.gradient, [0.5 - 0.8], rtol=1e-14)
+    assert res.information.tolist() == [[1.0]]
+
+
+def test_a_large_increase_of_a_log_standard_deviation_is_taken_in_the_variance():
+    """A log standard deviation x = log(v)/2 whose Newton step s is above 1 moves as the variance's Newton step,
+    v (1 + 2s): from 0, the step 2 of 0.5 (x - 2)^2 is taken as 0.5 log(1 + 4) = 0.805 (the first point evaluated
+    after the start). Kills ``x__bounded_step__mutmut_69`` (``model > 1 & x <= lower``: the step 2 in x)."""
+    points: list = []
+    fun = _quadratic(np.eye(1), np.array([2.0]), points)
+    fisher_scoring(fun, np.zeros(1), np.full(1, -10.0), np.full(1, INF), log_variance=np.array([True]), max_iter=1)
+    np.testing.assert_allclose(points[1], [0.5 * np.log(5.0)], rtol=1e-14)
+
+
+def test_solve_psd_gives_no_step_to_a_parameter_without_information():
+    """A parameter with zero information (its row and column of H zero) gets no step; the others solve their own
+    block: H = [[2, 0, 1], [0, 0, 0], [1, 0, 2]], b = (3, 5, 0) gives (2, 0, -1). Kills ``x__solve_psd__mutmut_26``
+    (``np.ix_(ok)``: the rows of the informative parameters with every column, a shape error)."""
+    H = np.array([[2.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 2.0]])
+    s = _solve_psd(H, np.array([3.0, 5.0, 0.0]))
+    np.testing.assert_allclose(s, [2.0, 0.0, -1.0], rtol=1e-14, atol=1e-15)

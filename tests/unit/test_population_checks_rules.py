@@ -3,6 +3,9 @@
 Section "seed 23": the survivors of the first mutation sample of ``population_checks`` (mutmut, seed 23): the VPC's
 run in groups of replicates (on a cluster), its progress bar, the replicates' values where a prediction is not
 finite, and the number of simulations behind each NPDE.
+
+Section "seed 25": the survivors of the second, independent sample (seed 25): each output's own residual error in
+the replicates of a model with two outputs.
 """
 
 from pathlib import Path
@@ -91,3 +94,30 @@ def test_each_pde_is_a_fraction_of_all_n_sim_simulations(wang_fit):
     whole = np.isclose(counts, np.round(counts), rtol=0, atol=1e-9) & (counts >= 1) & (counts <= K - 1)
     assert np.all(clipped | whole), counts
     assert whole.sum() >= 10                                # most observations are inside the simulations' range
+
+
+# ====================================================================================================== seed 25
+class _TwoOutputs:
+    """One subject, 200 records alternating between two outputs, every prediction 5."""
+
+    n, q = 1, 1
+    which = np.tile([0, 1], 100)[None]
+    mask = np.ones((1, 200), dtype=bool)
+
+    def params(self, theta, eta):
+        return eta
+
+    def predict(self, P):
+        return np.full((P.shape[0], 1, 200), 5.0)
+
+
+def test_each_observation_of_a_replicate_gets_the_error_of_its_own_output():
+    # output 0 with an additive sd of 0.01, output 1 with 3: the replicates' residuals have those sds on the records
+    # of each output (200 records an output over two replicates: the sample sd within 20 %, about 4 standard errors)
+    # (_vpc_replicates _40: every record gets the last output's error; _47: every record the first output's)
+    job = (_TwoOutputs(), np.zeros((1, 1, 1)), np.eye(1), [pkpd.Additive(sd=0.01), pkpd.Additive(sd=3.0)])
+    y = _vpc_replicates(job, np.random.SeedSequence(5).spawn(2))
+    assert y.shape == (2, 200)
+    res = y - 5.0
+    for o, sd in ((0, 0.01), (1, 3.0)):
+        assert 0.8 * sd < res[:, _TwoOutputs.which[0] == o].std(ddof=1) < 1.2 * sd

@@ -1,6 +1,9 @@
 """Rules of the priors code (pkpd/priors.py, pkpd/_prior_part.py) that the mutation sample of seed 23 found untested:
 validated values stored as floats, the uniform prior's centre, the MAP fit's prior terms (residual form, gradient,
 outside the support), the sampler's prior part for several subjects, and the engine's threads while sampling.
+Section "seed 25" (the second, independent sample): the log density of any real number read as a float, whole
+messages naming the class and the field, the half-normal prior's standard deviation, logit-normal draws, the MAP
+fit's clipped flag over several priors, and the sampler's log density of a batch with one chain not finite.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -10,6 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from pkpd.errors import PkpdError
 from pkpd.priors import (
     HalfNormalPrior,
     IndividualPriorTerms,
@@ -190,3 +194,108 @@ def test_the_engine_threads_while_sampling(monkeypatch, chains, subjects, expect
                   max_tree_depth=3)
     assert likelihood.seen == {expected}
     assert _native._THREADS == [3]
+
+
+# --------------------------------------------------------------------------------------------------- seed 25
+@pytest.mark.parametrize("prior, ref", [
+    (NormalPrior(0.0, 1e10), stats.norm(0.0, 1e10)),
+    (LogNormalPrior(1e20, 0.5), stats.lognorm(s=0.5, scale=1e20)),
+    (HalfNormalPrior(1e10), stats.halfnorm(scale=1e10)),
+    (UniformPrior(0.0, 1e21), stats.uniform(0.0, 1e21)),
+])
+def test_the_log_density_reads_any_real_number_as_a_float(prior, ref):
+    """``log_density`` takes the parameter's natural value(s) as floats: a Python int beyond 64 bits and a
+    Fraction give the density at the same float (scipy.stats). Kills ``_Prior.log_density__mutmut_5`` (no
+    ``dtype=float``: an object array, a TypeError in numpy's ufuncs)."""
+    from fractions import Fraction
+
+    x = 10 ** 20
+    assert float(prior.log_density(x)) == pytest.approx(ref.logpdf(1e20), rel=1e-12)
+    assert float(prior.log_density(Fraction(3 * x, 2))) == pytest.approx(ref.logpdf(1.5e20), rel=1e-12)
+    out = prior.log_density([x, Fraction(x, 4)])
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, ref.logpdf([1e20, 2.5e19]), rtol=1e-12)
+
+
+def test_a_logit_normal_median_that_is_not_a_number_is_refused_by_name():
+    """The whole message names the class and the field. Kills ``LogitNormalPrior.__post_init____mutmut_8`` (the
+    owner's name altered)."""
+    with pytest.raises(PkpdError) as exc:
+        LogitNormalPrior("half", 1.0)
+    assert str(exc.value) == "LogitNormalPrior: median must be a number; got 'half'"
+
+
+def test_a_uniform_upper_bound_that_is_not_a_number_is_refused_by_name():
+    """Kills ``UniformPrior.__post_init____mutmut_24`` (the field named "UPPER")."""
+    with pytest.raises(PkpdError) as exc:
+        UniformPrior(0.0, None)
+    assert str(exc.value) == "UniformPrior: upper must be a number; got None"
+    with pytest.raises(PkpdError) as exc:
+        UniformPrior(0.0, math.inf)
+    assert str(exc.value) == "UniformPrior: upper must be finite; got inf"
+
+
+@pytest.mark.parametrize("scale", [0.3, 1.0, 4.0])
+def test_the_scale_sd_of_a_half_normal_prior_is_its_standard_deviation(scale):
+    """``scale_sd`` is the prior's standard deviation on its scale (linear for the half-normal): scipy's
+    halfnorm(scale).std() = scale sqrt(1 - 2/pi). Kills ``HalfNormalPrior._scale_sd__mutmut_3`` (1 + 2/pi)."""
+    assert HalfNormalPrior(scale).scale_sd() == pytest.approx(stats.halfnorm(scale=scale).std(), rel=1e-12)
+
+
+@pytest.mark.parametrize("median, sigma", [(0.3, 0.8), (0.9, 0.4)])
+def test_draws_of_a_logit_normal_prior_are_logit_normal(median, sigma):
+    """logit of the draws is N(logit median, sigma^2) (KS test, 4000 draws, a fixed seed). Kills
+    ``LogitNormalPrior._sample__mutmut_4`` (1 / (2 + exp(-y)): draws below 1/2), reached by no test before."""
+    x = LogitNormalPrior(median, sigma).sample(4000, np.random.default_rng(7))
+    assert x.shape == (4000,) and np.all((x > 0) & (x < 1))
+    logit = np.log(x / (1.0 - x))
+    assert stats.kstest(logit, stats.norm(math.log(median / (1.0 - median)), sigma).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_clipped_says_whether_any_jacobian_residual_came_close_to_zero(order):
+    """Two log-normal priors on log-scale parameters, reset at 0: e + K = 2 log 1000 + 2 x. Moving one parameter
+    to -7 brings its e + K below 1 (clipped, whichever row it is); the other stays at the margin. Kills
+    ``IndividualPriorTerms.evaluate__mutmut_42`` (``clipped =``: only the last row counts)."""
+    terms = IndividualPriorTerms(("a", "b"), {"a": LogNormalPrior(2.0, 0.5), "b": LogNormalPrior(3.0, 1.0)},
+                                 np.array([True, True]))
+    terms.reset(np.zeros(2))
+    x = np.zeros(2)
+    x[order[0]] = -7.0
+    total, r, J, g, clipped, valid = terms.evaluate(x, 2)
+    assert _MARGIN - 14.0 < 1.0
+    assert clipped is True and valid is True
+    assert terms.evaluate(np.zeros(2), 2)[4] is False
+
+
+class _HalfBad:
+    """A likelihood that cannot be evaluated for the second chain of a batch (NaN), zero for the others."""
+
+    def __call__(self, psi, e):
+        ll = np.zeros(psi.shape[0])
+        ll[1:2] = np.nan
+        return ll, np.zeros_like(psi), np.zeros_like(e)
+
+
+def test_a_chain_whose_log_posterior_is_not_finite_leaves_the_others_as_they_are(monkeypatch):
+    """The sampler's log density of a batch of chains: a chain whose log posterior is not finite gets -inf and a
+    zero gradient (its move is rejected); the others keep theirs, here the standard normal's -z'z/2 and -z. Kills
+    ``run_pkpd_nuts__mutmut_41`` (``np.where(None, ...)``: every chain -inf)."""
+    import pkpd.hmc
+    from pkpd._prior_part import run_pkpd_nuts
+
+    seen = {}
+
+    class _Run:
+        draws = diverging = num_steps = None
+
+    def nuts(log_density, init, **kw):
+        seen["out"] = log_density(init)
+        return _Run()
+
+    monkeypatch.setattr(pkpd.hmc, "nuts", nuts)
+    z = np.array([[0.5, -1.0], [2.0, 0.3], [-0.4, 0.8]])
+    run_pkpd_nuts(_Gauss(), _HalfBad(), z, 1, n_warmup=1, n_draws=1, target_accept=0.8, max_tree_depth=2)
+    total, grad = seen["out"]
+    np.testing.assert_allclose(total, [-0.5 * (0.25 + 1.0), -np.inf, -0.5 * (0.16 + 0.64)], rtol=1e-15)
+    np.testing.assert_allclose(grad, [[-0.5, 1.0], [0.0, 0.0], [0.4, -0.8]], rtol=1e-15)

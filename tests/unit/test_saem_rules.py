@@ -4,6 +4,11 @@ Section "seed 23": the survivors of the first mutation sample of ``saem`` (mutmu
 steps, the name of the subject whose likelihood fails at the start, the combined error model's update with a fixed
 parameter and its stochastic-approximation step, the typical values' bounds in the mu step and the direction of the
 Newton step of a typical value without IIV.
+
+Section "seed 25": the survivors of the second, independent sample (mutmut, seed 25): the restart of a chain the
+updated typical values cannot solve, the residual error of an output after one whose error is fixed, and the
+importance-sampling draws that cannot be evaluated (checked against the closed-form likelihood of a linear Gaussian
+model).
 """
 
 import math
@@ -138,3 +143,110 @@ def test_one_newton_step_moves_a_typical_value_without_iiv_towards_the_data():
     others = [j for j in range(layout.n) if j != k_v]
     np.testing.assert_array_equal(x_new[others], x[others])
     assert S_H.shape == (1, 1) and S_H[0, 0] > 0
+
+
+# ====================================================================================================== seed 25
+def test_a_chain_the_new_typical_values_cannot_solve_restarts_at_the_typical_values(monkeypatch):
+    # after the parameter update, a chain whose likelihood is not finite restarts at eta = 0 (the typical values);
+    # the other chains keep theirs. A spy makes the likelihood of chain 0, subject 0 infinite once after each Newton
+    # step (run_saem _529: the restart puts None into eta, an object array: an IndexError)
+    import pkpd.saem as saem
+
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    armed = []
+    newton, objective = saem._newton_step, saem._Likelihood.objective
+
+    def newton_spy(*args):
+        armed.append(True)
+        return newton(*args)
+
+    def objective_spy(self, F, errs):
+        out = objective(self, F, errs)
+        if armed:
+            armed.clear()
+            out = np.array(out, dtype=float)
+            out[0, 0] = np.inf
+        return out
+
+    monkeypatch.setattr(saem, "_newton_step", newton_spy)
+    monkeypatch.setattr(saem._Likelihood, "objective", objective_spy)
+    run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=1, n_chains=2),
+                   np.random.default_rng(0))
+    assert run.eta.dtype == float
+    np.testing.assert_array_equal(run.eta[0, 0], 0.0)
+    assert np.all(run.eta[1, 0, :prob.q_iiv] != 0.0) and np.all(run.eta[0, 1:, :prob.q_iiv] != 0.0)
+
+
+def test_an_output_whose_error_is_fixed_leaves_the_next_outputs_error_free_to_move():
+    # two outputs: PGE2's proportional error fixed, IL-10's additive one free. Residuals of size 0.5 at every
+    # record: the free sd moves to sqrt(mean r^2) = 0.5 (gamma 1), the fixed cv stays (_error_step _7: the loop
+    # stops at the fixed output, IL-10's sd is never updated)
+    model = pkpd.load_model("msc_salvadori")
+    rows = []
+    for i in range(2):
+        rows.append(dict(ID=i + 1, TIME=0.0, DV=".", AMT=2e6, EVID=1, CMT="iv", MDV=1, DVID=".", WT=70.0))
+        for t in (4.0, 24.0, 72.0):
+            for o in ("PGE2", "IL10"):
+                rows.append(dict(ID=i + 1, TIME=t, DV=1.0, AMT=0.0, EVID=0, CMT=".", MDV=0, DVID=o, WT=70.0))
+    data = read_nonmem(pd.DataFrame(rows), model, dose_unit="cell/kg")
+    error = {"PGE2": pkpd.Proportional(cv=0.2, fixed=True), "IL10": pkpd.Additive(sd=0.1)}
+    _, _, _, layout, prob = _setup(model, data, pkpd.IIV({"k_c": 0.2}), error, "focei", ["k_c"], None,
+                                   pkpd.SolverSettings(), None)
+    st = _State(prob, layout)
+    assert set(prob.which[prob.mask].tolist()) == {0, 1}
+    u, m, F = _residuals(prob, 0.5, 2.0)
+    x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, False, 0.95)
+    pge2, il10 = st.errors(x)
+    assert pge2.cv == 0.2
+    assert il10.sd == pytest.approx(0.5, rel=1e-12)
+
+
+class _LinearGauss:
+    """A test double of the nlme problem for :func:`pkpd.importance.importance_sampling`: y_ij = eta_i + eps_ij,
+    eps ~ N(0, 1), eta ~ N(0, omega), J records a subject; predictions are NaN where eta > ``cut`` (per subject)."""
+
+    J, q = 4, 1
+
+    def __init__(self, y: np.ndarray, omega: float, cut: np.ndarray):
+        self.y, self.omega, self.cut = y, omega, cut
+        self.n = y.shape[0]
+        self.mask = np.ones(y.shape, dtype=bool)
+        self.cens = np.zeros(y.shape, dtype=bool)
+        self.data = type("Data", (), {"ids": list(range(1, self.n + 1))})()
+
+    def exact_hessian(self, theta, eta, errs, omega):
+        return np.broadcast_to(self.J + 1.0 / self.omega, (1, self.n, 1, 1)).copy()   # 1/2 d2 O_i
+
+    def params(self, theta, eta):
+        return eta                                       # the prediction's only parameter is eta itself
+
+    def predict(self, P):
+        f = np.repeat(P, self.J, axis=-1)
+        return np.where(P > self.cut[:, None], np.nan, f)
+
+    def _objective_at(self, F, eta, errs, om_inv):
+        return np.sum((self.y[None] - F) ** 2, axis=2)  # -2 log p(y | eta) less J log 2 pi (sigma = 1)
+
+
+def test_importance_sampling_gives_draws_that_cannot_be_evaluated_no_weight():
+    # the marginal likelihood of a linear Gaussian model is closed-form, and so is the posterior of eta (normal:
+    # precision J + 1/omega); draws above `cut` cannot be evaluated and weigh nothing, so the estimate is the
+    # integral below it: -2 log L_i - 2 log Phi((cut - mean) / sd) (importance_sampling _208: such a draw weighs
+    # +inf, and every subject's estimate fails)
+    from scipy import stats
+
+    from pkpd.importance import importance_sampling
+
+    y = np.array([[0.3, 1.1, 0.4, 0.9], [-0.5, 0.2, -1.0, -0.1], [1.5, 2.0, 0.8, 1.2]])
+    omega, J = 0.5, 4
+    cov = np.eye(J) + omega
+    exact = sum(-2 * stats.multivariate_normal(np.zeros(J), cov).logpdf(row) for row in y)
+    precision = J + 1 / omega
+    mean, sd = y.sum(axis=1) / precision, 1 / math.sqrt(precision)
+    for shift, missing in ((np.inf, 0.0), (0.5, -2 * 3 * np.log(stats.norm.cdf(0.5)))):
+        prob = _LinearGauss(y, omega, mean + shift * sd)
+        res = importance_sampling(prob, np.zeros((1, 3, 1)), np.array([[omega]]), [], mean[:, None], 4000,
+                                  np.random.default_rng(1))
+        assert math.isfinite(res.minus2ll) and 0 < res.se < 0.1
+        assert abs(res.minus2ll - (exact + missing)) < 4 * res.se
+        assert res.objective == pytest.approx(res.minus2ll - 12 * math.log(2 * math.pi), abs=1e-9)
