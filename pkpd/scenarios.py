@@ -1169,7 +1169,7 @@ class ScenarioResult:
     population : DataFrame
         ``ID`` and the varying parameters and covariates of each virtual subject.
     times : ndarray (n_times,)
-        [model time unit].
+        [model time unit], read-only.
     time_course : dict[arm, dict[output, ndarray (3, n_times)]]
         5th, 50th and 95th percentiles across subjects of every output.
     groups : dict[arm name, str]

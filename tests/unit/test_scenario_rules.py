@@ -1157,3 +1157,72 @@ def test_a_cluster_run_simulates_each_subject_with_its_own_covariates(monkeypatc
     np.testing.assert_allclose(pkpd.run_scenario(sc, seed=1).table["value"], want, rtol=1e-5)
     np.testing.assert_allclose(pkpd.run_scenario(sc, seed=1, client=object(), chunk_size=2).table["value"], want,
                                rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 26
+def test_virtual_patients_describe_themselves_in_one_line_of_parts_joined_by_semicolons():
+    """VirtualPatients.describe ("one line for reports", as LogNormalPopulation's): the number of patients, the IIV
+    and the covariate effects, parameter ~ covariate (kind), joined by "; "."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.scenarios import VirtualPatients
+
+    table = pd.DataFrame({"WT": [35.0, 70.0, 140.0]})
+    assert VirtualPatients(table).describe() == "3 virtual patients"
+    patients = VirtualPatients(table, iiv=pkpd.IIV({"CL": 0.09}),
+                               effects=[pkpd.CovariateEffect("CL", "WT", "power", 0.75, ref=70)])
+    assert patients.describe() == ("3 virtual patients; IIV(CL: lognormal omega^2=0.09); "
+                                   "covariate effects: CL ~ WT (power)")
+
+
+def test_a_scenario_with_its_own_uncertainty_runs_its_trials_without_arguments():
+    """A Scenario given `uncertainty` (draws of V all at 32 L: no uncertainty) and n_trials runs its replicate trials
+    from run_scenario(sc, seed=...) alone, no override: 2 trials, the nominal run at the estimates, AUC(0-24) of
+    100 mg as a bolus = D/CL (1 - exp(-CL/V 24)) with CL 2.8 L/h, V 32 L, so a target AUC >= 30 is met in every
+    trial."""
+    import pkpd
+
+    sc = _iv_scenario(uncertainty={"V": np.full(2, 32.0)}, n_trials=2, times=np.linspace(0, 24, 97),
+                      targets=[pkpd.Target("conc_AUC_to_24", ">=", 30)])
+    res = pkpd.run_scenario(sc, seed=1)
+    auc = 100 / 2.8 * (1 - math.exp(-2.8 / 32 * 24))
+    assert res.table["value"].iloc[0] == pytest.approx(auc, rel=2e-3)
+    assert res.trials is not None
+    assert res.trials.attainment["probability"].tolist() == [1.0, 1.0]
+
+
+def test_the_times_of_a_scenario_result_are_read_only():
+    """ScenarioResult is frozen and its times read-only (as a Simulation's): writing into them raises numpy's
+    ValueError instead of silently changing the grid the tables were computed on."""
+    import pkpd
+
+    res = pkpd.run_scenario(_iv_scenario(times=[0.0, 12.0, 24.0]), seed=1)
+    np.testing.assert_array_equal(res.times, [0.0, 12.0, 24.0])
+    assert not res.times.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        res.times[0] = 5.0
+    np.testing.assert_array_equal(res.times, [0.0, 12.0, 24.0])
+
+
+def test_a_cluster_run_does_not_draw_clinical_outcomes(monkeypatch):
+    """A scenario's tables are expected values: its simulations draw no outcomes, on a cluster as locally (the
+    result is documented identical). endpoints_exposure with the intercepts of its ordinal 'grade' increasing
+    (a1 -2 < a2 -0.5 < a3 1), which drawing grades refuses: the run still gives Cmax = 100 mg / 10 L = 10 mg/L, on a
+    cluster (the spy runs the tasks locally, 2 subjects per task) as locally."""
+    from pathlib import Path
+
+    import pkpd
+    import pkpd._parallel as parallel
+    from pkpd.metrics import Endpoint
+
+    real = parallel.map_tasks
+    monkeypatch.setattr(parallel, "map_tasks",
+                        lambda fn, payloads, **kw: real(fn, payloads, **(kw | {"client": None, "progress": False})))
+    monkeypatch.setattr(parallel, "check_client", lambda client: None)
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = pkpd.Scenario(model, arms=[pkpd.Arm("a", pkpd.Dose(100, "mg"))], endpoints=[Endpoint("conc", "cmax", end=24)],
+                       times=[0.0, 12.0, 24.0], params={"a1": -2.0, "a3": 1.0},
+                       population=pkpd.LogNormalPopulation(3, omega={"V": 0.0}))
+    for kw in ({}, {"client": object(), "chunk_size": 2}):
+        np.testing.assert_allclose(pkpd.run_scenario(sc, seed=1, **kw).table["value"], np.full(3, 10.0), rtol=1e-9)
