@@ -788,3 +788,27 @@ def test_simulate_rows_solves_the_rows_one_by_one_when_one_row_stops_the_batch()
     t = np.array([0.0, 6.0])
     for r, k in ((0, -0.1), (2, -0.2)):
         np.testing.assert_allclose(out[r, :, 0], 10 * np.exp(k * t) / (1 - np.exp(12 * k)), rtol=1e-8)
+
+
+# ============================================================================ the seed-26 sample's survivors
+def test_a_blq_flag_other_than_0_or_1_is_refused_naming_its_row():
+    """BLQ flags an observation below the limit of quantification: 0 or 1 (or a missing cell); BLQ 2 on
+    row 3 is refused there (CENS, the other flag, has its own rule: -1, 0 or 1)."""
+    rows = [dict(ID=1, TIME=0, AMT=10, DV=".", BLQ="."), dict(ID=1, TIME=1, DV=2.0, BLQ=1),
+            dict(ID=1, TIME=2, DV=1.0, BLQ=2)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == "row 3, column BLQ: BLQ must be 0 or 1; got 2"
+    assert read_nonmem(table(rows[:2]), dose_unit="mg").data["BLQ"].iloc[1] == 1
+
+
+def test_an_amount_that_overflows_on_conversion_names_its_dose_record():
+    """AMT 1e306 g is finite, but 1e309 mg (pk_1cmt_iv doses mg) is not: the second dose record (row 3) is named,
+    column AMT, as a DataError (not a crash); the first dose (1 g = 1000 mg) alone gives 1000/V e^(-CL/V t)."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=1), dict(ID=1, TIME=1, EVID=0, AMT=0), dict(ID=1, TIME=2, EVID=1, AMT=1e306)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="g"))
+    assert str(info.value) == ("row 3, column AMT: the amount or rate entering the model is not finite; check AMT, "
+                               "RATE and the covariates of the dose target's factor")
+    out = simulate_nonmem(IV, read_nonmem(table(rows[:2]), dose_unit="g"))
+    np.testing.assert_allclose(out.iloc[:, -1], 1000 / 32 * np.exp(-2.8 / 32 * np.array([0.0, 1.0])), rtol=1e-7)
