@@ -476,3 +476,44 @@ def test_an_initial_value_outside_its_bounds_is_refused_in_full():
         "estimate: the initial value 20 of 'ke' is outside its bounds [0.001, 10], and estimates stay within the "
         "bounds; start inside them (init=) or widen them (model.with_bounds(ke=(low, high)))"
     )
+
+
+# --- seed 26 -------------------------------------------------------------------------------------------------------
+def test_the_reciprocal_of_a_jet_has_the_derivatives_of_1_over_x_and_is_quiet_at_zero():
+    """1/x at x = 2 (x the coordinate itself): derivatives -1/x^2, 2/x^3, -6/x^4; at x = 0 the value and the
+    first derivative are infinite, quietly (jets compute in IEEE arithmetic and their callers test finiteness; pytest
+    turns a RuntimeWarning into an error; seed 26's survivor _jets.reciprocal _1, np.errstate(all=None))."""
+    from pkpd.estimation import _jets as jets
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = jets.reciprocal(jets.variable(np.array([2.0, 0.0]), 1, 0, order=3))
+    np.testing.assert_allclose(r.v[0], 0.5, rtol=1e-15)
+    np.testing.assert_allclose([r.d1[0, 0], r.d2[0, 0, 0], r.d3[0, 0, 0, 0]], [-0.25, 0.25, -0.375], rtol=1e-15)
+    assert r.v[1] == np.inf and r.d1[1, 0] == -np.inf
+
+
+class _FailingCentre:
+    """A stand-in finite-difference problem of three subjects: every OFV is 1 except subject index 2's at the centre
+    row (row 0 of each batch), which cannot be computed (NaN)."""
+
+    n, q = 3, 1
+
+    def ofv(self, theta, omega, errs, eta0):
+        out = np.ones((theta.shape[0], self.n))
+        out[0, 2] = np.nan
+        return out, np.zeros((theta.shape[0], self.n, self.q)), None
+
+
+def test_finite_difference_run_counts_every_evaluation_that_fails():
+    """Two evaluations at which subject index 2's OFV cannot be computed: the run counts 2 failures (the count the
+    fit's message reports) and records subject 2 alone (seed 26's survivor _FiniteDifferenceRun.value_and_gradient
+    _9 counts -2)."""
+    from pkpd.estimation.population_fit import _FiniteDifferenceRun
+
+    layout = SimpleNamespace(unpack=lambda X: (X, None, None), subject_theta=lambda X, theta: theta)
+    run = _FiniteDifferenceRun(_FailingCentre(), layout)
+    for _ in range(2):
+        value, _g = run.value_and_gradient(np.zeros(1))
+        assert np.isnan(value)
+    assert run.n_failures == 2 and run.failed_subjects == {2}
