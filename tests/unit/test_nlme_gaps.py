@@ -568,3 +568,70 @@ def test_a_fit_whose_optimisation_met_an_objective_that_could_not_be_computed_sa
     assert fit.message.endswith(
         f"; 1 of {fit.n_evaluations} objective evaluations during the optimisation could not be computed (subjects 2: "
         "the model could not be solved or the objective was not finite there) and were rejected by the line search")
+
+
+# the line model with two covariates declared
+LINE_COV = model_from_dict(tomllib.loads("""
+[model]
+name = "line_cov"
+time_unit = "h"
+[parameters.B0]
+value = 100.0
+unit = "mg"
+[parameters.S]
+value = 20.0
+unit = "mg/h"
+[covariates.WT]
+unit = "kg"
+value = 70.0
+[covariates.AGE]
+unit = "year"
+value = 40.0
+[states.A]
+unit = "mg"
+initial = "B0"
+ddt = "S"
+[outputs.amount]
+expression = "A"
+unit = "mg"
+"""))
+
+
+def test_gradient_by_a_natural_scale_typical_value_with_two_covariate_effects_equals_central_differences():
+    """The line model's B0 (no bounds: estimated on its natural scale) carries two covariate effects, a linear one
+    in WT (slope 0.01 per kg from 70 kg) and a power one in AGE (exponent 0.3 from 40 y): its typical value for a
+    subject is B0 (1 + 0.01 (WT - 70)) (AGE / 40)^0.3, so the FOCE-I gradient by B0 carries the product of both
+    factors, and the one by the linear slope (WT - 70) / (1 + b (WT - 70)) (d log of its factor). The analytic
+    gradient must equal central differences of the objective (seed 26's survivors
+    PopulationObjective._effect_factors _18, the last factor only, and _effect_dlog _41, '*' for '/')."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    rows = []
+    for i, (wt, age, e) in enumerate(((55.0, 25.0, 0.3), (70.0, 40.0, -0.2), (85.0, 60.0, 0.1), (100.0, 33.0, -0.4)),
+                                     start=1):
+        b0 = 100 * (1 + 0.01 * (wt - 70)) * (age / 40) ** 0.3 + 10 * e
+        rows += [dict(ID=i, TIME=tt, DV=b0 + (20 - 5 * e) * tt + 0.5 * math.sin(3 * i + tt), EVID=0, AMT=0.0,
+                      WT=wt, AGE=age) for tt in t]
+    effects = [pkpd.CovariateEffect("B0", "WT", "linear", 0.01, ref=70.0),
+               pkpd.CovariateEffect("B0", "AGE", "power", 0.3, ref=40.0)]
+    iiv = pkpd.IIV({"B0": 50.0, "S": 10.0}, distribution="normal")
+    *_, layout, prob = _setup(LINE_COV, pd.DataFrame(rows), iiv, pkpd.Additive(sd=0.5), "focei", ["B0", "S"], None,
+                              None, None, effects)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("the analytic gradient needs the compiled engine")
+    assert not layout.theta_log[0]
+    x = layout.x0 + 0.05 * np.cos(np.arange(layout.x0.size))
+    with np.errstate(all="ignore"):
+        ev = engine.evaluate(x, None)
+        assert np.all(ev.status == 0)
+        g = ev.gradient.sum(axis=0)
+        fd = np.empty_like(g)
+        for k in range(x.size):
+            h = 1e-4 * max(1.0, abs(x[k]))
+            e = np.zeros_like(x)
+            e[k] = h
+            fd[k] = (engine.evaluate(x + e, ev.eta, gradient=False).ofv.sum()
+                     - engine.evaluate(x - e, ev.eta, gradient=False).ofv.sum()) / (2 * h)
+    assert np.max(np.abs(g - fd) / np.maximum(np.abs(fd), 1.0)) < 1e-5, dict(zip(layout.names(), zip(g, fd)))
