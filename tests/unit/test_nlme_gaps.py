@@ -635,3 +635,42 @@ def test_gradient_by_a_natural_scale_typical_value_with_two_covariate_effects_eq
             fd[k] = (engine.evaluate(x + e, ev.eta, gradient=False).ofv.sum()
                      - engine.evaluate(x - e, ev.eta, gradient=False).ofv.sum()) / (2 * h)
     assert np.max(np.abs(g - fd) / np.maximum(np.abs(fd), 1.0)) < 1e-5, dict(zip(layout.names(), zip(g, fd)))
+
+
+class _ScoringProblem:
+    """A stand-in FO run for Fisher scoring over x = (theta, log L00, L10, log L11): the objective
+    (x0 - 1)^2 + 3 exp(2 x1) + (x2 + 0.4)^2 + (x3 - 0.2)^2 with its exact Hessian as the information, recording the
+    points evaluated. Its minimum lies at the floor of the first variance, exp(2 x1) -> 0."""
+
+    def __init__(self):
+        self.points = []
+
+    def value_gradient_information(self, x):
+        self.points.append(np.array(x, dtype=float))
+        v = math.exp(2 * x[1])
+        f = (x[0] - 1) ** 2 + 3 * v + (x[2] + 0.4) ** 2 + (x[3] - 0.2) ** 2
+        g = np.array([2 * (x[0] - 1), 6 * v, 2 * (x[2] + 0.4), 2 * (x[3] - 0.2)])
+        return f, g, np.diag([2.0, 12 * v, 2.0, 2.0])
+
+    def value_and_gradient(self, x):
+        f, g, _ = self.value_gradient_information(x)
+        return f, g
+
+
+def test_fo_scoring_takes_a_variance_heading_for_zero_to_its_floor():
+    """FO's Fisher scoring with Omega's Cholesky factor (diagonal entries on the log scale, bounded by (-12, 5), the
+    off-diagonal one free): the Newton step in x1 = log L00 is -1/2 whatever the variance, so in x it would creep
+    towards 0 and stop where the Newton decrement 3 exp(2 x1) falls below 1e-5 (x1 ~ -6.4, a variance of 3e-6); in
+    the variance it is v (1 + 2 (-1/2)) = 0, and the documented rule (fisher_scoring: a variance heading for 0
+    goes to its bound at once) puts x1 at its floor -12 within the first two steps, the quadratic parameters (the
+    off-diagonal entry among them) at their minima 1, -0.4 and 0.2 (seed 26's survivor population_fit._fo_scoring
+    _21 marks the off-diagonal entry as the log variance instead, and the fit ends at x1 = -6.4)."""
+    from pkpd.estimation.population_fit import _fo_scoring
+
+    layout = SimpleNamespace(theta_names=("a",), chol_index=((0, 0), (1, 0), (1, 1)), effects=[], effect_columns=[])
+    run = _ScoringProblem()
+    bounds = [(None, None), (-12.0, 5.0), (None, None), (-12.0, 5.0)]
+    x, converged, message = _fo_scoring(run, layout, np.zeros(4), bounds, None)
+    assert run.points[2][1] == -12.0
+    assert converged and message.startswith("Fisher scoring: ")
+    np.testing.assert_allclose(x, [1.0, -12.0, -0.4, 0.2], rtol=1e-9, atol=1e-9)
