@@ -1,5 +1,5 @@
-"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23, 24
-and 25 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23, 24,
+25 and 26 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -540,8 +540,8 @@ def test_an_iov_variance_the_data_do_not_support_stops_at_the_floor_of_omegas():
 
 
 def test_a_fit_whose_optimisation_met_an_objective_that_could_not_be_computed_says_so_in_full(monkeypatch):
-    """Wang 2007 by FOCE on the finite-difference engine, subject 2's OFV made NaN at the centre of the first trial
-    point of the optimisation (the third batch: the start and its gradient come first): that evaluation is rejected,
+    """Wang 2007 by FOCE on the finite-difference engine, subject 2's OFV made NaN at the centre of the first
+    evaluation of the optimisation (the third batch: the start and its gradient come first): that evaluation fails,
     the fit counts 1 failure, and its message ends with the documented sentence in full, naming subject 2 (seed 26's
     survivors population_fit._fit_population _321, part of the sentence upper-cased, and
     _FiniteDifferenceRun.value_and_gradient _9, '-1 of')."""
