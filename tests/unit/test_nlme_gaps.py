@@ -662,15 +662,17 @@ def test_fo_scoring_takes_a_variance_heading_for_zero_to_its_floor():
     off-diagonal one free): the Newton step in x1 = log L00 is -1/2 whatever the variance, so in x it would creep
     towards 0 and stop where the Newton decrement 3 exp(2 x1) falls below 1e-5 (x1 ~ -6.4, a variance of 3e-6); in
     the variance it is v (1 + 2 (-1/2)) = 0, and the documented rule (fisher_scoring: a variance heading for 0
-    goes to its bound at once) puts x1 at its floor -12 within the first two steps, the quadratic parameters (the
+    goes to its bound at once) puts x1 at its floor -12 in the first step, the quadratic parameters (the
     off-diagonal entry among them) at their minima 1, -0.4 and 0.2 (seed 26's survivor population_fit._fo_scoring
-    _21 marks the off-diagonal entry as the log variance instead, and the fit ends at x1 = -6.4)."""
+    _21 marks the off-diagonal entry as the log variance instead, and the fit ends at x1 = -6.4; before the fix of
+    _bounded_step, the rounding of 1 + 2 (v_floor - 1)/2 left the first step a hair short of the bound, so the
+    trust radius capped every step to a sixth: (1/6, -2, -1/15, 1/30))."""
     from pkpd.estimation.population_fit import _fo_scoring
 
     layout = SimpleNamespace(theta_names=("a",), chol_index=((0, 0), (1, 0), (1, 1)), effects=[], effect_columns=[])
     run = _ScoringProblem()
     bounds = [(None, None), (-12.0, 5.0), (None, None), (-12.0, 5.0)]
     x, converged, message = _fo_scoring(run, layout, np.zeros(4), bounds, None)
-    assert run.points[2][1] == -12.0
+    np.testing.assert_allclose(run.points[1], [1.0, -12.0, -0.4, 0.2], rtol=1e-12, atol=1e-12)
     assert converged and message.startswith("Fisher scoring: ")
     np.testing.assert_allclose(x, [1.0, -12.0, -0.4, 0.2], rtol=1e-9, atol=1e-9)
