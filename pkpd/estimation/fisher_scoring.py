@@ -169,6 +169,7 @@ def _bounded_step(B: np.ndarray, g: np.ndarray, x: np.ndarray, lower: np.ndarray
     """
     model = np.zeros_like(x)          # the step in the linear model (x scale)
     fixed = np.zeros_like(free)
+    zeroed = np.zeros_like(free)      # sent to the floor of their variance
     v_floor = np.exp(2.0 * (lower - x))
     for _ in range(4):
         rest = free & ~fixed
@@ -180,11 +181,15 @@ def _bounded_step(B: np.ndarray, g: np.ndarray, x: np.ndarray, lower: np.ndarray
         model[leave] = np.clip(x + model, lower, upper)[leave] - x[leave]
         model[to_zero] = 0.5 * (v_floor[to_zero] - 1.0)
         fixed |= leave | to_zero
+        zeroed |= to_zero
     # ... and so is a large increase (from a variance near 0, where the information in x vanishes and the step in x
     # would reach the upper bound)
     in_v = log_variance & ((model < 0) | (model > 1.0) | (x <= lower))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         s = np.where(in_v, 0.5 * np.log(np.maximum(1.0 + 2.0 * model, v_floor)), model)
+    # exactly to the bound: 1 + 2 model = 1 + (v_floor - 1) cancels, and its rounding (relative 1e-16 / v_floor)
+    # would leave the step a hair short of the bound, where the trust radius then caps it and every other step
+    s = np.where(zeroed, lower - x, s)
     return np.clip(s, lower - x, upper - x), model
 
 

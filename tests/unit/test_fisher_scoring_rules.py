@@ -240,3 +240,24 @@ def test_solve_psd_gives_no_step_to_a_parameter_without_information():
     H = np.array([[2.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 2.0]])
     s = _solve_psd(H, np.array([3.0, 5.0, 0.0]))
     np.testing.assert_allclose(s, [2.0, 0.0, -1.0], rtol=1e-14, atol=1e-15)
+
+
+# --- found from the nlme seed-26 sample --------------------------------------------------------------------------
+def test_a_variance_heading_for_zero_reaches_its_bound_in_the_first_step():
+    """3 exp(2 x0) + (x1 - 1)^2, x0 half the log of a variance bounded below by -12: the Newton step in x0 is -1/2
+    at any x0 (its information vanishes with the variance), i.e. v (1 + 2 (-1/2)) = 0 in the variance, so the first
+    step puts x0 at its bound -12 exactly and x1 at its minimum 1, as documented ("go there at once"). The rounding
+    of 1 + 2 (v_floor - 1) / 2 used to leave the step a hair short of the bound (-12 + 1.5e-6), so the trust radius
+    (2) capped it and x1's step with it: the first trial was (-2, 1/6)."""
+    points: list = []
+
+    def fun(x):
+        points.append(np.array(x, dtype=float))
+        v = np.exp(2 * x[0])
+        return 3 * v + (x[1] - 1) ** 2, np.array([6 * v, 2 * (x[1] - 1)]), np.diag([12 * v, 2.0])
+
+    res = fisher_scoring(fun, np.zeros(2), np.array([-12.0, -INF]), np.array([5.0, INF]),
+                         log_variance=np.array([True, False]))
+    np.testing.assert_allclose(points[1], [-12.0, 1.0], rtol=1e-15, atol=0)
+    assert res.converged
+    np.testing.assert_allclose(res.x, [-12.0, 1.0], rtol=1e-12)

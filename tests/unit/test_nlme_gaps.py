@@ -1,5 +1,5 @@
-"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23, 24
-and 25 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23, 24,
+25 and 26 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -476,3 +476,203 @@ def test_an_initial_value_outside_its_bounds_is_refused_in_full():
         "estimate: the initial value 20 of 'ke' is outside its bounds [0.001, 10], and estimates stay within the "
         "bounds; start inside them (init=) or widen them (model.with_bounds(ke=(low, high)))"
     )
+
+
+# --- seed 26 -------------------------------------------------------------------------------------------------------
+def test_the_reciprocal_of_a_jet_has_the_derivatives_of_1_over_x_and_is_quiet_at_zero():
+    """1/x at x = 2 (x the coordinate itself): derivatives -1/x^2, 2/x^3, -6/x^4; at x = 0 the value and the
+    first derivative are infinite, quietly (jets compute in IEEE arithmetic and their callers test finiteness; pytest
+    turns a RuntimeWarning into an error; seed 26's survivor _jets.reciprocal _1, np.errstate(all=None))."""
+    from pkpd.estimation import _jets as jets
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = jets.reciprocal(jets.variable(np.array([2.0, 0.0]), 1, 0, order=3))
+    np.testing.assert_allclose(r.v[0], 0.5, rtol=1e-15)
+    np.testing.assert_allclose([r.d1[0, 0], r.d2[0, 0, 0], r.d3[0, 0, 0, 0]], [-0.25, 0.25, -0.375], rtol=1e-15)
+    assert r.v[1] == np.inf and r.d1[1, 0] == -np.inf
+
+
+class _FailingCentre:
+    """A stand-in finite-difference problem of three subjects: every OFV is 1 except subject index 2's at the centre
+    row (row 0 of each batch), which cannot be computed (NaN)."""
+
+    n, q = 3, 1
+
+    def ofv(self, theta, omega, errs, eta0):
+        out = np.ones((theta.shape[0], self.n))
+        out[0, 2] = np.nan
+        return out, np.zeros((theta.shape[0], self.n, self.q)), None
+
+
+def test_finite_difference_run_counts_every_evaluation_that_fails():
+    """Two evaluations at which subject index 2's OFV cannot be computed: the run counts 2 failures (the count the
+    fit's message reports) and records subject 2 alone (seed 26's survivor _FiniteDifferenceRun.value_and_gradient
+    _9 counts -2)."""
+    from pkpd.estimation.population_fit import _FiniteDifferenceRun
+
+    layout = SimpleNamespace(unpack=lambda X: (X, None, None), subject_theta=lambda X, theta: theta)
+    run = _FiniteDifferenceRun(_FailingCentre(), layout)
+    for _ in range(2):
+        value, _g = run.value_and_gradient(np.zeros(1))
+        assert np.isnan(value)
+    assert run.n_failures == 2 and run.failed_subjects == {2}
+
+
+def test_an_iov_variance_the_data_do_not_support_stops_at_the_floor_of_omegas():
+    """Four subjects, each observed on two occasions (100 mg IV at 0 and 200 h, CL varying between subjects only)
+    with the same relative residuals on both: no variability between occasions, so the inter-occasion variance
+    goes to its floor, that of Omega's diagonal, exp(2 x -12) = 3.8e-11 (seed 26's survivor
+    population_fit._fit_population _131 lets it go to exp(2 x -13) = 5.1e-12)."""
+    times = np.array([1.0, 4.0, 8.0, 12.0])
+    noise = 1 + 0.05 * np.array([1.0, -1.0, 0.5, -0.5])
+    rows = []
+    for i, cl in enumerate((2.0, 2.8, 3.5, 4.2), start=1):
+        for occ, start in ((1, 0.0), (2, 200.0)):
+            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=occ))
+            conc = 100 / 32.0 * np.exp(-cl / 32.0 * times) * noise
+            rows += [dict(ID=i, TIME=start + t, DV=y, AMT=0.0, EVID=0, CMT=1, MDV=0, OCC=occ)
+                     for t, y in zip(times, conc)]
+    fit = pkpd.fit_population("pk_1cmt_iv", pd.DataFrame(rows), iiv={"CL": 0.09}, iov={"CL": 0.01},
+                              error=pkpd.Proportional(cv=0.05), method="foce", estimate=["CL"], covariance=None)
+    assert fit.converged
+    assert fit.iov.omega[0, 0] == pytest.approx(math.exp(-24.0), rel=1e-9)
+
+
+def test_a_fit_whose_optimisation_met_an_objective_that_could_not_be_computed_says_so_in_full(monkeypatch):
+    """Wang 2007 by FOCE on the finite-difference engine, subject 2's OFV made NaN at the centre of the first
+    evaluation of the optimisation (the third batch: the start and its gradient come first): that evaluation fails,
+    the fit counts 1 failure, and its message ends with the documented sentence in full, naming subject 2 (seed 26's
+    survivors population_fit._fit_population _321, part of the sentence upper-cased, and
+    _FiniteDifferenceRun.value_and_gradient _9, '-1 of')."""
+    import pkpd.estimation._compiled as compiled
+    from pkpd.estimation.finite_difference import _Problem
+
+    monkeypatch.setattr(compiled, "available", lambda: False)
+    ofv = _Problem.ofv
+    calls = []
+
+    def failing_once(self, *args, **kwargs):
+        out, eta, info = ofv(self, *args, **kwargs)
+        calls.append(out.shape[0])
+        if len(calls) == 3:
+            out = out.copy()
+            out[0, 1] = np.nan
+        return out, eta, info
+
+    monkeypatch.setattr(_Problem, "ofv", failing_once)
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="foce",
+                              covariance=None, maxeval=5)
+    assert fit.n_failures == 1
+    assert fit.n_evaluations == sum(calls)
+    assert fit.message.endswith(
+        f"; 1 of {fit.n_evaluations} objective evaluations during the optimisation could not be computed (subjects 2: "
+        "the model could not be solved or the objective was not finite there) and were rejected by the line search")
+
+
+# the line model with two covariates declared
+LINE_COV = model_from_dict(tomllib.loads("""
+[model]
+name = "line_cov"
+time_unit = "h"
+[parameters.B0]
+value = 100.0
+unit = "mg"
+[parameters.S]
+value = 20.0
+unit = "mg/h"
+[covariates.WT]
+unit = "kg"
+value = 70.0
+[covariates.AGE]
+unit = "year"
+value = 40.0
+[states.A]
+unit = "mg"
+initial = "B0"
+ddt = "S"
+[outputs.amount]
+expression = "A"
+unit = "mg"
+"""))
+
+
+def test_gradient_by_a_natural_scale_typical_value_with_two_covariate_effects_equals_central_differences():
+    """The line model's B0 (no bounds: estimated on its natural scale) carries two covariate effects, a linear one
+    in WT (slope 0.01 per kg from 70 kg) and a power one in AGE (exponent 0.3 from 40 y): its typical value for a
+    subject is B0 (1 + 0.01 (WT - 70)) (AGE / 40)^0.3, so the FOCE-I gradient by B0 carries the product of both
+    factors, and the one by the linear slope (WT - 70) / (1 + b (WT - 70)) (d log of its factor). The analytic
+    gradient must equal central differences of the objective (seed 26's survivors
+    PopulationObjective._effect_factors _18, the last factor only, and _effect_dlog _41, '*' for '/')."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    rows = []
+    for i, (wt, age, e) in enumerate(((55.0, 25.0, 0.3), (70.0, 40.0, -0.2), (85.0, 60.0, 0.1), (100.0, 33.0, -0.4)),
+                                     start=1):
+        b0 = 100 * (1 + 0.01 * (wt - 70)) * (age / 40) ** 0.3 + 10 * e
+        rows += [dict(ID=i, TIME=tt, DV=b0 + (20 - 5 * e) * tt + 0.5 * math.sin(3 * i + tt), EVID=0, AMT=0.0,
+                      WT=wt, AGE=age) for tt in t]
+    effects = [pkpd.CovariateEffect("B0", "WT", "linear", 0.01, ref=70.0),
+               pkpd.CovariateEffect("B0", "AGE", "power", 0.3, ref=40.0)]
+    iiv = pkpd.IIV({"B0": 50.0, "S": 10.0}, distribution="normal")
+    *_, layout, prob = _setup(LINE_COV, pd.DataFrame(rows), iiv, pkpd.Additive(sd=0.5), "focei", ["B0", "S"], None,
+                              None, None, effects)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("the analytic gradient needs the compiled engine")
+    assert not layout.theta_log[0]
+    x = layout.x0 + 0.05 * np.cos(np.arange(layout.x0.size))
+    with np.errstate(all="ignore"):
+        ev = engine.evaluate(x, None)
+        assert np.all(ev.status == 0)
+        g = ev.gradient.sum(axis=0)
+        fd = np.empty_like(g)
+        for k in range(x.size):
+            h = 1e-4 * max(1.0, abs(x[k]))
+            e = np.zeros_like(x)
+            e[k] = h
+            fd[k] = (engine.evaluate(x + e, ev.eta, gradient=False).ofv.sum()
+                     - engine.evaluate(x - e, ev.eta, gradient=False).ofv.sum()) / (2 * h)
+    assert np.max(np.abs(g - fd) / np.maximum(np.abs(fd), 1.0)) < 1e-5, dict(zip(layout.names(), zip(g, fd)))
+
+
+class _ScoringProblem:
+    """A stand-in FO run for Fisher scoring over x = (theta, log L00, L10, log L11): the objective
+    (x0 - 1)^2 + 3 exp(2 x1) + (x2 + 0.4)^2 + (x3 - 0.2)^2 with its exact Hessian as the information, recording the
+    points evaluated. Its minimum lies at the floor of the first variance, exp(2 x1) -> 0."""
+
+    def __init__(self):
+        self.points = []
+
+    def value_gradient_information(self, x):
+        self.points.append(np.array(x, dtype=float))
+        v = math.exp(2 * x[1])
+        f = (x[0] - 1) ** 2 + 3 * v + (x[2] + 0.4) ** 2 + (x[3] - 0.2) ** 2
+        g = np.array([2 * (x[0] - 1), 6 * v, 2 * (x[2] + 0.4), 2 * (x[3] - 0.2)])
+        return f, g, np.diag([2.0, 12 * v, 2.0, 2.0])
+
+    def value_and_gradient(self, x):
+        f, g, _ = self.value_gradient_information(x)
+        return f, g
+
+
+def test_fo_scoring_takes_a_variance_heading_for_zero_to_its_floor():
+    """FO's Fisher scoring with Omega's Cholesky factor (diagonal entries on the log scale, bounded by (-12, 5), the
+    off-diagonal one free): the Newton step in x1 = log L00 is -1/2 whatever the variance, so in x it would creep
+    towards 0 and stop where the Newton decrement 3 exp(2 x1) falls below 1e-5 (x1 ~ -6.4, a variance of 3e-6); in
+    the variance it is v (1 + 2 (-1/2)) = 0, and the documented rule (fisher_scoring: a variance heading for 0
+    goes to its bound at once) puts x1 at its floor -12 in the first step, the quadratic parameters (the
+    off-diagonal entry among them) at their minima 1, -0.4 and 0.2 (seed 26's survivor population_fit._fo_scoring
+    _21 marks the off-diagonal entry as the log variance instead, and the fit ends at x1 = -6.4; before the fix of
+    _bounded_step, the rounding of 1 + 2 (v_floor - 1)/2 left the first step a hair short of the bound, so the
+    trust radius capped every step to a sixth: (1/6, -2, -1/15, 1/30))."""
+    from pkpd.estimation.population_fit import _fo_scoring
+
+    layout = SimpleNamespace(theta_names=("a",), chol_index=((0, 0), (1, 0), (1, 1)), effects=[], effect_columns=[])
+    run = _ScoringProblem()
+    bounds = [(None, None), (-12.0, 5.0), (None, None), (-12.0, 5.0)]
+    x, converged, message = _fo_scoring(run, layout, np.zeros(4), bounds, None)
+    np.testing.assert_allclose(run.points[1], [1.0, -12.0, -0.4, 0.2], rtol=1e-12, atol=1e-12)
+    assert converged and message.startswith("Fisher scoring: ")
+    np.testing.assert_allclose(x, [1.0, -12.0, -0.4, 0.2], rtol=1e-9, atol=1e-9)
