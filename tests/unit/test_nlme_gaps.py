@@ -256,7 +256,7 @@ def test_conditional_tail_of_a_singular_hessian_is_nan_without_warnings():
 
 # A(t) = B0 + S t: predictions linear in the parameters, so with normal (additive) random effects the population
 # model is linear and FOCE's Omega is the maximum-likelihood covariance of the subjects' parameters
-LINE = model_from_dict(tomllib.loads("""
+_LINE_TOML = """
 [model]
 name = "line"
 time_unit = "h"
@@ -273,7 +273,8 @@ ddt = "S"
 [outputs.amount]
 expression = "A"
 unit = "mg"
-"""))
+"""
+LINE = model_from_dict(tomllib.loads(_LINE_TOML))
 
 
 def test_an_off_diagonal_cholesky_element_of_omega_is_not_bounded():
@@ -571,29 +572,13 @@ def test_a_fit_whose_optimisation_met_an_objective_that_could_not_be_computed_sa
 
 
 # the line model with two covariates declared
-LINE_COV = model_from_dict(tomllib.loads("""
-[model]
-name = "line_cov"
-time_unit = "h"
-[parameters.B0]
-value = 100.0
-unit = "mg"
-[parameters.S]
-value = 20.0
-unit = "mg/h"
+LINE_COV = model_from_dict(tomllib.loads(_LINE_TOML.replace('name = "line"', 'name = "line_cov"') + """
 [covariates.WT]
 unit = "kg"
 value = 70.0
 [covariates.AGE]
 unit = "year"
 value = 40.0
-[states.A]
-unit = "mg"
-initial = "B0"
-ddt = "S"
-[outputs.amount]
-expression = "A"
-unit = "mg"
 """))
 
 
