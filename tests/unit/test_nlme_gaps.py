@@ -1,5 +1,5 @@
-"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23, 24,
-25 and 26 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+"""Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
+27 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -661,3 +661,56 @@ def test_fo_scoring_takes_a_variance_heading_for_zero_to_its_floor():
     np.testing.assert_allclose(run.points[1], [1.0, -12.0, -0.4, 0.2], rtol=1e-12, atol=1e-12)
     assert converged and message.startswith("Fisher scoring: ")
     np.testing.assert_allclose(x, [1.0, -12.0, -0.4, 0.2], rtol=1e-9, atol=1e-9)
+
+
+# --- seed 27 -------------------------------------------------------------------------------------------------------
+def _two_occasion_data() -> pd.DataFrame:
+    """Four subjects, 100 mg IV at 0 and 200 h (occasions 1 and 2), four concentrations after each dose."""
+    times = np.array([1.0, 4.0, 8.0, 12.0])
+    noise = 1 + 0.05 * np.array([1.0, -1.0, 0.5, -0.5])
+    rows = []
+    for i, cl in enumerate((2.0, 2.8, 3.5, 4.2), start=1):
+        for occ, start in ((1, 0.0), (2, 200.0)):
+            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=occ))
+            conc = 100 / 32.0 * np.exp(-cl / 32.0 * times) * noise
+            rows += [dict(ID=i, TIME=start + t, DV=y, AMT=0.0, EVID=0, CMT=1, MDV=0, OCC=occ)
+                     for t, y in zip(times, conc)]
+    return pd.DataFrame(rows)
+
+
+def test_parameter_table_of_a_fit_with_iov_gives_the_cv_of_the_inter_occasion_variance():
+    """A fit with log-normal IIV (omega^2 = 0.09) and IOV (pi^2 = 0.04) on CL, not optimised (maxeval=0): the table's
+    cv_percent is 100 sqrt(exp(omega^2) - 1) for both variances (the documented rule), 30.69 % and 20.20 %; the
+    inter-occasion variance has no eta shrinkage (seed 27's survivor PopulationFit.parameter_table _41,
+    zip(None, ...), fails on any fit with IOV)."""
+    fit = pkpd.fit_population("pk_1cmt_iv", _two_occasion_data(), iiv={"CL": 0.09}, iov={"CL": 0.04},
+                              error=pkpd.Proportional(cv=0.05), method="foce", estimate=["CL"], covariance=None,
+                              maxeval=0)
+    table = fit.parameter_table().set_index("name")
+    assert table.loc["iov2_CL", "estimate"] == pytest.approx(0.04, rel=1e-12)
+    assert table.loc["iov2_CL", "cv_percent"] == pytest.approx(100 * math.sqrt(math.expm1(0.04)), rel=1e-12)
+    assert table.loc["omega2_CL", "cv_percent"] == pytest.approx(100 * math.sqrt(math.expm1(0.09)), rel=1e-12)
+    assert np.isnan(table.loc["iov2_CL", "shrinkage_percent"])
+    assert np.isnan(table.loc["CL", "cv_percent"])
+
+
+def test_finite_difference_objective_of_an_omega_that_is_not_positive_definite_is_the_penalty():
+    """Wang 2007's finite-difference problem, two parameter sets of which one has the variance -0.04: Omega has no
+    Cholesky factor, so the batch cannot be evaluated and every subject gets the penalty share 1e10 / n (each row
+    sums to the penalty, the 'cannot be computed' mark of the fit's run), with zero EBEs; a positive variance gives a
+    finite objective (seed 27's survivor finite_difference._Problem.ofv _13, np.full(None, ...), raises instead)."""
+    from pkpd.estimation.population_fit import _FiniteDifferenceRun
+
+    *_, layout, prob = _setup("wang2007", WANG, pkpd.IIV({"ke": 0.04}), pkpd.Additive(sd=0.3), "focei", None,
+                              None, None, None)
+    X = np.stack([layout.x0, layout.x0])
+    theta, omega, errs = layout.unpack(X)
+    theta = layout.subject_theta(X, theta)
+    assert np.all(np.isfinite(prob.ofv(theta, omega, errs)[0]))
+    bad = omega.copy()
+    bad[1] = -0.04
+    ofv, eta, _ = prob.ofv(theta, bad, errs)
+    assert ofv.shape == (2, 10) and eta.shape == (2, 10, 1)
+    np.testing.assert_array_equal(ofv, np.full((2, 10), 1e10 / 10))
+    np.testing.assert_array_equal(eta, 0.0)
+    assert np.all(_FiniteDifferenceRun._bad(ofv.sum(axis=1), 1))
