@@ -1666,3 +1666,188 @@ def test_a_fits_ode_solves_keep_no_state_trajectories(tmp_path):
     assert ok.all()
     np.testing.assert_allclose(F, y.mean(), rtol=1e-6)
     assert peak < 8 * k * n_times * n_states
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 27, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def _wang_csv():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1] / "data" / "wang2007" / "wang2007.csv"
+
+
+def _wang_fit():
+    import pkpd
+
+    return pkpd.fit_population("wang2007", _wang_csv(), iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), covariance=None)
+
+
+def test_population_bootstrap_refuses_a_replicate_count_that_is_not_a_positive_integer(tmp_path):
+    """bootstrap_population(n=...): n must be a positive integer (a bool or a float is not one, even 2.0), refused
+    with the whole message before the data (here a file that does not exist) are read."""
+    import re
+
+    from pkpd.errors import FitError
+    from pkpd.nlme import bootstrap_population
+
+    fit = _wang_fit()
+    for bad in (True, 2.5, 2.0, 0, -3):
+        message = f"n: must be a positive integer; got {bad!r}"
+        with pytest.raises(FitError, match=f"^{re.escape(message)}$"):
+            bootstrap_population(fit, "wang2007", tmp_path / "missing.csv", n=bad, workers=1, progress=False)
+
+
+def test_population_bootstrap_sends_its_replicates_to_the_client_given(monkeypatch):
+    """bootstrap_population(client=...) runs the replicates on that Dask client or cluster: the client reaches
+    pkpd._parallel.map_tasks (a spy, which then runs them locally), with one seed per replicate, in order."""
+    import pkpd._parallel as parallel
+    from pkpd.nlme import bootstrap_population
+
+    real = parallel.map_tasks
+    calls = []
+
+    def spy(fn, payloads, **kwargs):
+        calls.append((list(payloads), kwargs))
+        return real(fn, payloads, **(kwargs | {"client": None, "workers": 1, "progress": False}))
+
+    monkeypatch.setattr(parallel, "map_tasks", spy)
+    cluster = SimpleNamespace(scheduler_address="tcp://10.0.0.5:8786")
+    fit = _wang_fit()
+    boot = bootstrap_population(fit, "wang2007", _wang_csv(), n=2, seed=3, client=cluster, progress=False)
+    (seeds, kwargs), = calls
+    assert kwargs["client"] is cluster
+    assert [s.spawn_key for s in seeds] == [s.spawn_key for s in np.random.SeedSequence(3).spawn(2)]
+    assert boot.n_requested == 2 and boot.n_failed == 0
+
+
+
+def test_the_fit_repr_heads_its_table_with_the_column_names(tmp_path):
+    """repr(FitResult): a status line, then a table whose header reads name, estimate, unit, SE, RSE %, 95 % CI
+    (columns two spaces apart), and one row per parameter: B is the mean of the data (its ML estimate) in mg/L."""
+    import re
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    lines = repr(fit).split("\n")
+    assert lines[0].startswith("FitResult of 'levels': ")
+    assert re.split(r" {2,}", lines[1]) == ["name", "estimate", "unit", "SE", "RSE %", "95 % CI"]
+    row = re.split(r" {2,}", lines[2])
+    assert row[:3] == ["B", f"{y.mean():.4g}", "mg/L"]
+    assert [c for c in lines[1:] if c.startswith("level.sd")]
+
+
+def test_numbers_in_reports_show_infinities_and_missing_values_by_name():
+    """The number format of the fit reports: 4 significant digits (g format), "NaN" for a missing value (None or
+    NaN), "inf" and "-inf" for the infinities."""
+    from pkpd.estimation.individual import _fmt
+
+    assert _fmt(float("-inf")) == "-inf"
+    assert _fmt(float("inf")) == "inf"
+    assert _fmt(float("nan")) == "NaN" and _fmt(None) == "NaN"
+    assert _fmt(-1234567.0) == "-1.235e+06" and _fmt(0.000123456, 3) == "0.000123"
+
+
+def test_an_invalid_endpoint_record_read_from_a_file_is_named_with_the_file(tmp_path):
+    """A DataError names the file, the record's row (1-based, header excluded) and column: a binary response of
+    0.5 on the third record of a CSV is refused as "<file>, row 3, column DV: ..." with the rule."""
+    import pandas as pd
+
+    import pkpd
+
+    csv = tmp_path / "responses.csv"
+    pd.DataFrame({"ID": np.arange(1, 7), "TIME": 1.0, "DV": [0, 1, 0.5, 1, 0, 1.0], "DVID": "resp",
+                  "X": np.arange(6) % 2}).to_csv(csv, index=False)
+    with pytest.raises(pkpd.DataError) as exc:
+        pkpd.fit(_endpoint_model(), str(csv), estimate=["b0", "b1"], covariance=False)
+    assert str(exc.value) == (
+        f"{csv}, row 3, column DV: output 'resp' is a binary endpoint: DV must be 0 or 1 (1 for a response, 0 for "
+        "none); got 0.5"
+    )
+
+
+def test_per_subject_fits_list_their_failures_in_html(tmp_path):
+    """SubjectFits._repr_html_ (a notebook's display): the counts, then "Failed:" and one item per subject that
+    could not be fitted, with its reason (HTML-escaped), then the table of those fitted."""
+    import pkpd
+
+    data, _, _ = _level_data(n_level=4, n_other=4)
+    data = data.assign(ID=np.arange(len(data)) // 4 + 1)  # subject 1 has only 'level', subject 2 only 'other'
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"],
+                    error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)}, per_subject=True)
+    html = fits._repr_html_()
+    assert html.startswith(
+        "<div><b>Per-subject fits</b> of levels: 0 fitted, 2 failed<p style='color:#b00'>Failed:</p><ul>"
+        "<li>subject 1: no quantified observations of other</li><li>subject 2: no quantified observations of level"
+        "</li></ul><table"
+    ), html
+
+
+def test_per_subject_fits_apply_the_censoring_method_to_each_subject(tmp_path):
+    """fit(per_subject=True, blq="M4"): each subject is fitted alone with the censoring method asked for, so its
+    B and SD are the M4 maximum-likelihood ones of its own records, written out here (values below the LLOQ 0.5
+    censored, a level near 0 where M4 and M3 differ), and each result records M4."""
+    import pandas as pd
+
+    import pkpd
+
+    lloq, frames, ys = 0.5, [], []
+    for sid, seed in ((1, 8), (2, 11)):
+        y = 1.0 + np.random.default_rng(seed).normal(0.0, 0.8, 30)
+        frames.append(pd.DataFrame({"ID": sid, "TIME": np.arange(1.0, 31.0), "DV": y, "LLOQ": lloq, "DVID": "level"}))
+        ys.append(y)
+    fits = pkpd.fit(_levels(tmp_path), pd.concat(frames, ignore_index=True), estimate=["B"],
+                    error={"level": pkpd.Additive(sd=1.0)}, blq="M4", per_subject=True)
+    assert fits.failures == {}
+    for sid, y in zip((1, 2), ys):
+        censored = y < lloq
+        assert censored.sum() >= 5
+        r = fits.results[sid]
+        assert isinstance(r.blq, pkpd.M4) and r.n_censored == censored.sum()
+        m4 = _m4_fit(np.maximum(y, lloq), censored, lloq)
+        assert abs(m4[0] / _m3_fit(np.maximum(y, lloq), censored, lloq)[0] - 1) > 0.01  # the methods tell apart
+        np.testing.assert_allclose([r.estimates["B"], r.estimates["level.sd"]], m4, rtol=2e-4)
+
+
+def test_warnings_of_the_optimiser_are_appended_to_the_fits_message(tmp_path, monkeypatch):
+    """Warnings given while lmfit runs are not lost: the first line of each (sorted, once each) is appended to the
+    optimiser's message in parentheses, "(lmfit: <note>; <note>)", and reaches the message of a fit that stopped
+    (here at 3 evaluations). lmfit.minimize is wrapped by a test double that warns twice before running."""
+    import warnings
+
+    import lmfit
+
+    import pkpd
+
+    real = lmfit.minimize
+
+    def warning_minimize(*args, **kwargs):
+        warnings.warn("second note\nnot shown", UserWarning, stacklevel=2)
+        warnings.warn("first note", UserWarning, stacklevel=2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lmfit, "minimize", warning_minimize)
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   method="nelder", max_evaluations=3)
+    assert not fit.converged
+    assert fit.message.startswith(
+        "Fit aborted: number of function evaluations > 3 (lmfit: first note; second note); "
+    ), fit.message
+
+
+def test_a_data_column_named_as_a_model_parameter_is_refused_whatever_its_case(tmp_path):
+    """fit() takes the parameters from the model, never from the data: a data column with a parameter's name, in
+    any case ("b" for B), is refused with the whole message, naming the column and the parameter."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.fit(_levels(tmp_path), data.assign(b=12.0), estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert str(exc.value) == (
+        "data: column 'b' has the name of model parameter 'B'; fit() takes parameters from the model (estimated or "
+        "fixed), not from data columns; rename or remove the column"
+    )
