@@ -2,7 +2,9 @@
 showed unguarded: the log-down interpolation inside partial areas (and its linear fallback when a decline reaches 0),
 the steady-state AUMCτ from an observed pre-dose sample, doses and intervals that must be > 0, the count of positive
 concentrations, the unit of the accumulation index, Bailer's SD and SE with two animals per time, the row order of the
-sparse table, and ``NCAResult.plot`` drawing on the axes given.
+sparse table, and ``NCAResult.plot`` drawing on the axes given. The second sample (seed 26, section below) added
+None entries dropped like NaN, Vss at steady state, the unit of tau, the BLQ rule below 1 conc unit, the ``ci_high``
+column and the ``by`` columns of the sparse table.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -154,3 +156,99 @@ def test_result_plot_draws_on_the_axes_given():
         assert len(ax.get_lines()) == 3          # points not used, points used, regression line
     finally:
         plt.close("all")
+
+
+# =========================================================================================== seed 26
+# Rules that the second sample (seed 26, 40 of 1930 mutants) showed unguarded: missing concentrations given as None
+# are dropped like NaN, Vss at steady state, the unit of the tau column, the BLQ rule for profiles below 1 conc
+# unit, the ci_high column of the sparse table and its ``by`` columns.
+def test_missing_concentrations_given_as_none_are_dropped():
+    """NaN entries are dropped, and so are None entries of a list or of an object column (a DV column with gaps):
+    0, 8, -, 4, 2 at 0-4 h is the profile 0, 8, 4, 2 at 0, 1, 3, 4 h; AUClast by hand = 0.5 * 8 (linear up)
+    + (8 - 4) 2/ln 2 + (4 - 2) 1/ln 2 (log down) (kills nca_profile__mutmut_33, no ``dtype=float``: TypeError)."""
+    expected = 4.0 + 10.0 / math.log(2.0)
+    for conc in ([0.0, 8, None, 4, 2], pd.Series([0.0, 8, None, 4, 2], dtype=object)):
+        res = nca_profile([0.0, 1, 2, 3, 4], conc, 10)
+        assert res.n_obs == 4
+        assert res.times == (0.0, 1.0, 3.0, 4.0)
+        assert res.auc_last == pytest.approx(expected, rel=1e-12)
+
+
+def test_steady_state_vss_of_an_iv_bolus_is_the_volume():
+    """One-compartment IV bolus at steady state (τ 12 h, sampled at 0-12 h): AUCτ = Dose/CL, MRT = 1/k and
+    Vss = CL·MRT = V exactly (AUMCτ + τ Clast/k = Dose/(V k²) for C(t) = Dose/V e^{-kt}/(1 - e^{-kτ})) (kills
+    nca_profile__mutmut_377, ``vss = None`` at steady state)."""
+    tau = 12.0
+    t = np.arange(0.0, 13.0)
+    c = _bolus(t) / (1 - math.exp(-K * tau))
+    res = nca_profile(t, c, 100, route="iv-bolus", tau=tau, steady_state=True)
+    assert res.cl == pytest.approx(CL, rel=1e-9)
+    assert res.mrt == pytest.approx(1 / K, rel=1e-9)
+    assert res.vss == pytest.approx(V, rel=1e-9)
+    inf = nca_profile(t, c, 100, route="iv-infusion", duration=0.5, tau=tau, steady_state=True)
+    assert isinstance(inf.vss, float) and inf.vss == pytest.approx(inf.cl * inf.mrt, rel=1e-12)
+
+
+def test_units_of_the_dosing_interval_columns():
+    """With ``tau`` every column of the table that has a unit is listed under its own name: tau and tmin in the
+    time unit, cmin and cavg in the concentration unit, AUCτ in conc·time, and no unit names a column the table does
+    not have (kills _units__mutmut_16, "XXtauXX")."""
+    t = np.arange(0.0, 13.0)
+    data = pd.DataFrame({"ID": 1, "TIME": t, "EVID": [1] + [0] * 12, "AMT": [100.0] + [0] * 12,
+                         "DV": np.r_[np.nan, _bolus(t[1:])]})
+    table = nca(data, route="iv-bolus", dose_unit="mg", conc_unit="mg/L", tau=12)
+    units = table.attrs["units"]
+    assert {k: units[k] for k in ("tau", "tmin", "cmin", "cavg", "auc_tau")} \
+        == {"tau": "h", "tmin": "h", "cmin": "mg/L", "cavg": "mg/L", "auc_tau": "mg/L*h"}
+    assert set(units) <= set(table.columns)
+
+
+def test_blq_after_the_first_quantified_sample_is_dropped_below_one_conc_unit():
+    """BLQ samples after the first quantified (> 0) concentration are dropped, whatever the scale: a profile of
+    0.8, 0.6, 0.3, 0.15 mg/L at 1-8 h and a BLQ sample at 12 h is 4 observations, Cmin 0.15 at 8 h in the interval
+    [0, 12], swing 100 (0.8 - 0.15)/0.15 (kills nca_profiles__mutmut_236, ``c > 1``, which kept the BLQ sample as
+    a 0)."""
+    data = pd.DataFrame({"ID": 1, "TIME": [0.0, 1, 2, 4, 8, 12], "EVID": [1, 0, 0, 0, 0, 0],
+                         "AMT": [10.0, 0, 0, 0, 0, 0], "DV": [np.nan, 0.8, 0.6, 0.3, 0.15, 0.05],
+                         "BLQ": [0, 0, 0, 0, 0, 1]})
+    row = nca(data, dose_unit="mg", tau=12).iloc[0]
+    assert row["n_obs"] == 4
+    assert (row["clast"], row["tlast"]) == (0.15, 8.0)
+    assert (row["cmin"], row["tmin"]) == (0.15, 8.0)
+    assert row["swing"] == pytest.approx(100 * (0.8 - 0.15) / 0.15, rel=1e-12)
+
+
+def _sparse_rows(groups):
+    rows = []
+    for i, (sex, t, c) in enumerate(groups):
+        rows += [{"ID": i + 1, "TIME": 0, "EVID": 1, "AMT": 10.0, "DV": None, "SEX": sex},
+                 {"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": c, "SEX": sex}]
+    return pd.DataFrame(rows)
+
+
+def test_sparse_table_columns_and_confidence_interval():
+    """The table has the documented columns, ``ci_high`` among them: Bailer's AUC 16.5 ± z 0.975 sqrt(3.25) with
+    z = 1.959963984540054 (two animals at each of 0, 1, 3 h, as in the docstring) (kills
+    SparseNCAResult.as_dict__mutmut_19, "XXci_highXX")."""
+    data = _sparse_rows([("F", 1, 8), ("F", 1, 10), ("F", 3, 2), ("F", 3, 4), ("F", 0, 0), ("F", 0, 0)])
+    table = nca_sparse_table(data, dose_unit="mg", conc_unit="mg/L")
+    assert list(table.columns) == ["output", "dose", "n_times", "n_animals", "cmax", "tmax", "auc_last",
+                                   "auc_last_se", "ci_low", "ci_high"]
+    half = 1.959963984540054 * math.sqrt(3.25)
+    assert table["ci_low"].iloc[0] == pytest.approx(16.5 - half, rel=1e-12)
+    assert table["ci_high"].iloc[0] == pytest.approx(16.5 + half, rel=1e-12)
+    assert table.attrs["units"]["ci_high"] == "mg/L*h"
+
+
+def test_sparse_table_by_a_column_of_the_data():
+    """``by`` splits the animals by a column of the data (one row per sex, in data order; AUCs by hand:
+    (3 - 1)/2 (9 + 3) = 12 and (3 - 1)/2 (4 + 1) = 5); a column the data lack is refused with a DataError naming
+    it (kills nca_sparse_table__mutmut_22, ``col in table.columns``, which refused the existing column)."""
+    data = _sparse_rows([("M", 1, 8), ("M", 1, 10), ("M", 3, 2), ("M", 3, 4),
+                         ("F", 1, 4), ("F", 1, 4), ("F", 3, 1), ("F", 3, 1)])
+    table = nca_sparse_table(data, dose_unit="mg", by=["SEX"])
+    assert table["SEX"].tolist() == ["M", "F"]
+    assert table["auc_last"].tolist() == pytest.approx([12.0, 5.0], rel=1e-12)
+    with pytest.raises(DataError) as err:
+        nca_sparse_table(data, dose_unit="mg", by=["GROUP"])
+    assert str(err.value).startswith("nca_sparse: no column 'GROUP' in the data.")
