@@ -82,6 +82,7 @@ LAMBDA_Z_RULES = ("pknca", "winnonlin")
 ADJ_R2_FACTOR = 1e-4
 #: Fewest points of a λz regression.
 MIN_LAMBDA_Z_POINTS = 3
+_LOG_MAX = math.log(np.finfo(float).max)   # the largest exponent whose exp is finite
 
 
 # ------------------------------------------------------------------------------------------------ λz choice
@@ -518,7 +519,13 @@ def nca_profile(times, conc, dose: float, *, route: str = "extravascular", durat
             p = pos[:2]
             c1, c2 = c[p[0]], c[p[1]]
             if c2 < c1:
-                c0 = float(math.exp(math.log(c1) - (math.log(c2) - math.log(c1)) / (t[p[1]] - t[p[0]]) * t[p[0]]))
+                log_c0 = math.log(c1) - (math.log(c2) - math.log(c1)) / (t[p[1]] - t[p[0]]) * t[p[0]]
+                if log_c0 > _LOG_MAX:
+                    raise DataError(f"iv-bolus: C0 back-extrapolated log-linearly from the first two positive samples "
+                                    f"({c1:g} at t = {t[p[0]]:g}, {c2:g} at t = {t[p[1]]:g}) is exp({log_c0:.0f}), "
+                                    "beyond the largest number; they decline too steeply, too long after the dose: "
+                                    "give the concentration at the dose time, or check the route and the times")
+                c0 = float(math.exp(log_c0))
             else:
                 c0 = float(c1)
             start = c0

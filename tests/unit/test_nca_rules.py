@@ -252,3 +252,18 @@ def test_sparse_table_by_a_column_of_the_data():
     with pytest.raises(DataError) as err:
         nca_sparse_table(data, dose_unit="mg", by=["GROUP"])
     assert str(err.value).startswith("nca_sparse: no column 'GROUP' in the data.")
+
+
+def test_a_c0_back_extrapolation_beyond_the_largest_number_is_a_clear_error():
+    """An IV bolus whose first two samples fall 7500-fold in 0.1 h, 24.5 h after the dose: the log-linear
+    back-extrapolation of C0 (WinNonlin's rule) is 7.5 exp(ln(7500)/0.1 * 24.5) = exp(2188), beyond the largest
+    float. That is a DataError naming the samples (it was a bare OverflowError, found by the seed-26 sample's
+    random profiles); a steep but finite case still follows the rule: C0 = 50 (50/1e-3)^6 = 7.8125e29."""
+    with pytest.raises(DataError) as err:
+        nca_profile([24.5, 24.6, 25.1], [7.5, 0.001, 0.001], 10, route="iv-bolus")
+    assert str(err.value) == (
+        "iv-bolus: C0 back-extrapolated log-linearly from the first two positive samples (7.5 at t = 24.5, 0.001 at "
+        "t = 24.6) is exp(2188), beyond the largest number; they decline too steeply, too long after the dose: give "
+        "the concentration at the dose time, or check the route and the times")
+    res = nca_profile([6, 7, 8, 12], [50, 1e-3, 8e-4, 5e-4], 10, route="iv-bolus")
+    assert res.c0 == pytest.approx(50 * (50 / 1e-3) ** 6, rel=1e-12)
