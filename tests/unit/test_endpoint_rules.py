@@ -132,3 +132,44 @@ def test_nonmem_layout_writes_a_modelled_rate_or_duration_as_rate_minus_one_or_m
     assert list(df.columns) == ["ID", "TIME", "EVID", "MDV", "AMT", "AMTU", "CMT", "RATE", "DV", "DVID", "X"]
     assert df["RATE"].tolist() == [code, 0.0] and df["EVID"].tolist() == [1, 0]
     assert read_nonmem(df, m).to_regimens(m)[1] == reg
+
+
+# ============================================================================================ seed 26
+# From the second sample (``benchmarks/mutation.py endpoints --sample 40 --seed 26``,
+# ``benchmarks/results/mutation/endpoints-seed26.json``): each test seen to fail with its survivor applied by hand.
+def test_interval_censoring_flags_given_as_floats_read_as_booleans():
+    """A CENS column read from a table is float: 1.0 marks an interval-censored event, log(1 - exp(-dH)); 0.0 an
+    exact event, log h - dH (closed forms; kills tte_log_likelihood__mutmut_29, no dtype=bool: a TypeError)."""
+    dH, h = np.array([0.2, 0.2, 0.3]), np.array([0.5, 0.5, 0.5])
+    got = ep.tte_log_likelihood([1.0, 1.0, 0.0], dH, h, np.array([1.0, 0.0, 1.0]))
+    np.testing.assert_allclose(got, [np.log(1.0 - np.exp(-0.2)), np.log(0.5) - 0.2, -0.3], rtol=1e-12)
+
+
+def test_an_expression_key_on_an_endpoint_output_is_refused_with_the_whole_message():
+    """The key ``expression`` belongs to continuous outputs (kills check_fields__mutmut_27: the message lost
+    "(type 'continuous')")."""
+    with pytest.raises(ModelFileError) as info:
+        dataclasses.replace(M, outputs=(pkpd.Output("r", type="binary", probability="0.5", expression="A"),))
+    assert str(info.value) == (f"{MODEL_FILE} [outputs.r] expression: key 'expression' applies to continuous outputs "
+                               "(type 'continuous') only; this output has type 'binary'")
+
+
+@pytest.mark.parametrize("when", [[1.0, np.inf], [np.nan], []])
+def test_assessment_times_must_be_finite_and_given(when):
+    """observe: increasing, finite times >= 0; an infinite or NaN time, or none, is refused with the whole message
+    (kills _check_options__mutmut_22, ``size == 0 and not finite``: inf and NaN accepted, [] an IndexError)."""
+    with pytest.raises(pkpd.PkpdError) as info:
+        pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 10.0], seed=1, outcomes=["resp"],
+                      observe={"resp": when})
+    assert str(info.value) == ("observe['resp']: give increasing, finite assessment times >= 0 [model time unit]; "
+                               f"got {when!r:.80}")
+
+
+def test_a_negative_hazard_is_refused_naming_the_subject():
+    """A hazard must be >= 0: a SimulationError naming the output and the subject (kills _draw_events__mutmut_77,
+    ``np.diff(None)`` in the search for the subject: another exception)."""
+    m = dataclasses.replace(M, outputs=(pkpd.Output("ev", type="time-to-event", hazard="-h0"),))
+    with pytest.raises(pkpd.SimulationError) as info:
+        pkpd.simulate(m, Regimen.single(Dose(40, "mg")), [0.0, 100.0], seed=1, outcomes=["ev"])
+    assert str(info.value) == ("subject 1: output 'ev': the hazard is negative (the cumulative hazard decreases); a "
+                               "hazard must be >= 0")
