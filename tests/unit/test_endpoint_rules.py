@@ -173,3 +173,19 @@ def test_a_negative_hazard_is_refused_naming_the_subject():
         pkpd.simulate(m, Regimen.single(Dose(40, "mg")), [0.0, 100.0], seed=1, outcomes=["ev"])
     assert str(info.value) == ("subject 1: output 'ev': the hazard is negative (the cumulative hazard decreases); a "
                                "hazard must be >= 0")
+
+
+def test_event_times_count_the_risk_from_time_zero_when_the_simulation_starts_before_it():
+    """Every risk starts at t = 0: a constant hazard h0 = 0.02/h simulated from t = -50 h (H(0) = 1 already) gives
+    the event times of a simulation from t = 0, E_k / h0 for the seed's standard exponentials E_k (inverse
+    cumulative hazard), the subject whose E / h0 > 100 h censored at 100 (kills _locate__mutmut_66, ``+ H0``: the
+    times where H(t) - H(0) = E - 2 H(0))."""
+    m = dataclasses.replace(M, outputs=tuple(o for o in M.outputs if o.name in ("conc", "event")))
+    e = np.random.default_rng(3).standard_exponential(4) / 0.02
+    assert e[3] > 100.0 > e[2]
+    for times in ([0.0, 100.0], [-50.0, 0.0, 100.0]):
+        sim = pkpd.simulate(m, Regimen([]), times, params={"h0": np.full(4, 0.02)}, seed=3, outcomes=["event"],
+                            follow_up=100.0)
+        o = sim.outcomes
+        np.testing.assert_allclose(o["TIME"], [*e[:3], 100.0], rtol=1e-8)
+        assert o["DV"].tolist() == [1.0, 1.0, 1.0, 0.0]
