@@ -189,3 +189,14 @@ def test_event_times_count_the_risk_from_time_zero_when_the_simulation_starts_be
         o = sim.outcomes
         np.testing.assert_allclose(o["TIME"], [*e[:3], 100.0], rtol=1e-8)
         assert o["DV"].tolist() == [1.0, 1.0, 1.0, 0.0]
+
+
+def test_a_solver_failure_while_drawing_events_is_a_simulation_error_naming_the_subject():
+    """A step budget enough for the simulated times (0 to 0.01 h) but not for a follow-up of 1000 h: the solve that
+    locates the event fails, a SimulationError naming the subject (kills _solve__mutmut_61, ``sol["XXstatusXX"]``:
+    a KeyError)."""
+    settings = pkpd.SolverSettings(max_steps=30)
+    with pytest.raises(pkpd.SimulationError) as info:
+        pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 0.01], seed=1, outcomes=["event"], follow_up=1000.0,
+                      settings=settings)
+    assert str(info.value) == "subject 1: drawing outcomes: the solver failed while locating an event time"
