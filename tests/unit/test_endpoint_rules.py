@@ -132,3 +132,71 @@ def test_nonmem_layout_writes_a_modelled_rate_or_duration_as_rate_minus_one_or_m
     assert list(df.columns) == ["ID", "TIME", "EVID", "MDV", "AMT", "AMTU", "CMT", "RATE", "DV", "DVID", "X"]
     assert df["RATE"].tolist() == [code, 0.0] and df["EVID"].tolist() == [1, 0]
     assert read_nonmem(df, m).to_regimens(m)[1] == reg
+
+
+# ============================================================================================ seed 26
+# From the second sample (``benchmarks/mutation.py endpoints --sample 40 --seed 26``,
+# ``benchmarks/results/mutation/endpoints-seed26.json``): each test seen to fail with its survivor applied by hand.
+def test_interval_censoring_flags_given_as_floats_read_as_booleans():
+    """A CENS column read from a table is float: 1.0 marks an interval-censored event, log(1 - exp(-dH)); 0.0 an
+    exact event, log h - dH (closed forms; kills tte_log_likelihood__mutmut_29, no dtype=bool: a TypeError)."""
+    dH, h = np.array([0.2, 0.2, 0.3]), np.array([0.5, 0.5, 0.5])
+    got = ep.tte_log_likelihood([1.0, 1.0, 0.0], dH, h, np.array([1.0, 0.0, 1.0]))
+    np.testing.assert_allclose(got, [np.log(1.0 - np.exp(-0.2)), np.log(0.5) - 0.2, -0.3], rtol=1e-12)
+
+
+def test_an_expression_key_on_an_endpoint_output_is_refused_with_the_whole_message():
+    """The key ``expression`` belongs to continuous outputs (kills check_fields__mutmut_27: the message lost
+    "(type 'continuous')")."""
+    with pytest.raises(ModelFileError) as info:
+        dataclasses.replace(M, outputs=(pkpd.Output("r", type="binary", probability="0.5", expression="A"),))
+    assert str(info.value) == (f"{MODEL_FILE} [outputs.r] expression: key 'expression' applies to continuous outputs "
+                               "(type 'continuous') only; this output has type 'binary'")
+
+
+@pytest.mark.parametrize("when", [[1.0, np.inf], [np.nan], []])
+def test_assessment_times_must_be_finite_and_given(when):
+    """observe: increasing, finite times >= 0; an infinite or NaN time, or none, is refused with the whole message
+    (kills _check_options__mutmut_22, ``size == 0 and not finite``: inf and NaN accepted, [] an IndexError)."""
+    with pytest.raises(pkpd.PkpdError) as info:
+        pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 10.0], seed=1, outcomes=["resp"],
+                      observe={"resp": when})
+    assert str(info.value) == ("observe['resp']: give increasing, finite assessment times >= 0 [model time unit]; "
+                               f"got {when!r:.80}")
+
+
+def test_a_negative_hazard_is_refused_naming_the_subject():
+    """A hazard must be >= 0: a SimulationError naming the output and the subject (kills _draw_events__mutmut_77,
+    ``np.diff(None)`` in the search for the subject: another exception)."""
+    m = dataclasses.replace(M, outputs=(pkpd.Output("ev", type="time-to-event", hazard="-h0"),))
+    with pytest.raises(pkpd.SimulationError) as info:
+        pkpd.simulate(m, Regimen.single(Dose(40, "mg")), [0.0, 100.0], seed=1, outcomes=["ev"])
+    assert str(info.value) == ("subject 1: output 'ev': the hazard is negative (the cumulative hazard decreases); a "
+                               "hazard must be >= 0")
+
+
+def test_event_times_count_the_risk_from_time_zero_when_the_simulation_starts_before_it():
+    """Every risk starts at t = 0: a constant hazard h0 = 0.02/h simulated from t = -50 h (H(0) = 1 already) gives
+    the event times of a simulation from t = 0, E_k / h0 for the seed's standard exponentials E_k (inverse
+    cumulative hazard), the subject whose E / h0 > 100 h censored at 100 (kills _locate__mutmut_66, ``+ H0``: the
+    times where H(t) - H(0) = E - 2 H(0))."""
+    m = dataclasses.replace(M, outputs=tuple(o for o in M.outputs if o.name in ("conc", "event")))
+    e = np.random.default_rng(3).standard_exponential(4) / 0.02
+    assert e[3] > 100.0 > e[2]
+    for times in ([0.0, 100.0], [-50.0, 0.0, 100.0]):
+        sim = pkpd.simulate(m, Regimen([]), times, params={"h0": np.full(4, 0.02)}, seed=3, outcomes=["event"],
+                            follow_up=100.0)
+        o = sim.outcomes
+        np.testing.assert_allclose(o["TIME"], [*e[:3], 100.0], rtol=1e-8)
+        assert o["DV"].tolist() == [1.0, 1.0, 1.0, 0.0]
+
+
+def test_a_solver_failure_while_drawing_events_is_a_simulation_error_naming_the_subject():
+    """A step budget enough for the simulated times (0 to 0.01 h) but not for a follow-up of 1000 h: the solve that
+    locates the event fails, a SimulationError naming the subject (kills _solve__mutmut_61, ``sol["XXstatusXX"]``:
+    a KeyError)."""
+    settings = pkpd.SolverSettings(max_steps=30)
+    with pytest.raises(pkpd.SimulationError) as info:
+        pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 0.01], seed=1, outcomes=["event"], follow_up=1000.0,
+                      settings=settings)
+    assert str(info.value) == "subject 1: drawing outcomes: the solver failed while locating an event time"
