@@ -1933,3 +1933,25 @@ def test_the_first_profile_step_of_a_linear_scale_parameter_without_a_standard_e
     assert 0.0 < abs(b) < 1.0
     profile = pkpd.profile_likelihood(fit, "B", max_points=1)
     np.testing.assert_allclose(profile.values, [b - 0.05, b, b + 0.05], rtol=1e-9, atol=1e-12)
+
+
+def test_a_fit_the_optimiser_did_not_report_converged_without_a_message_says_so(tmp_path, monkeypatch):
+    """An optimiser that reports no success and no message: the fit is not converged and its message begins with
+    the note "the optimiser did not report convergence" (lmfit.minimize wrapped by a test double that runs it and
+    then clears the result's success and message)."""
+    import lmfit
+
+    import pkpd
+
+    real = lmfit.minimize
+
+    def silent_minimize(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.success, res.message = False, ""
+        return res
+
+    monkeypatch.setattr(lmfit, "minimize", silent_minimize)
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert not fit.converged
+    assert fit.message.split("; ")[0] == "the optimiser did not report convergence", fit.message
