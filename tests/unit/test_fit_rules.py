@@ -1955,3 +1955,29 @@ def test_a_fit_the_optimiser_did_not_report_converged_without_a_message_says_so(
     fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
     assert not fit.converged
     assert fit.message.split("; ")[0] == "the optimiser did not report convergence", fit.message
+
+
+def test_a_fit_whose_every_start_ends_where_the_likelihood_cannot_be_evaluated_is_refused(tmp_path, monkeypatch):
+    """When no start's optimisation ends at a point where the model and the likelihood can be evaluated (here
+    lmfit.minimize is wrapped by a test double that returns NaN parameters), fit() raises a FitError with the
+    whole message instead of reporting that point."""
+    import re
+
+    import lmfit
+
+    import pkpd
+
+    real = lmfit.minimize
+
+    def lost_minimize(*args, **kwargs):
+        res = real(*args, **kwargs)
+        for p in res.params.values():
+            p.value = float("nan")
+        return res
+
+    monkeypatch.setattr(lmfit, "minimize", lost_minimize)
+    data, _, _ = _level_data()
+    message = "the fit found no point where the model and the likelihood can be evaluated"
+    with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
+        pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, n_starts=2,
+                 seed=1)
