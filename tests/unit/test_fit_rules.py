@@ -1981,3 +1981,14 @@ def test_a_fit_whose_every_start_ends_where_the_likelihood_cannot_be_evaluated_i
     with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
         pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, n_starts=2,
                  seed=1)
+
+def test_the_units_of_error_parameters_are_the_outputs_unit_for_an_sd_and_1_for_the_others(tmp_path):
+    """FitResult.units: a structural parameter has its model unit; an error model's "sd" has its output's unit (an
+    additive SD is in the observations' unit) and every other error parameter (a proportional "cv") is dimensionless,
+    "1"."""
+    import pkpd
+
+    data, _, _ = _level_data(n_level=10, n_other=8)
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"],
+                   error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Proportional(cv=0.1)})
+    assert fit.units == {"B": "mg/L", "C": "mg/L", "level.sd": "mg/L", "other.cv": "1"}
