@@ -1851,3 +1851,144 @@ def test_a_data_column_named_as_a_model_parameter_is_refused_whatever_its_case(t
         "data: column 'b' has the name of model parameter 'B'; fit() takes parameters from the model (estimated or "
         "fixed), not from data columns; rename or remove the column"
     )
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 28, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_identifiability_report_lists_a_parameter_without_reasons_as_name_and_status_only(tmp_path):
+    """repr(Identifiability): one line per parameter, "  <name>: <status>", followed by " (<reasons>)" only when
+    there are reasons. A level fitted with its additive SD (10 values, SD 1.5 around 12): the mean's RSE is about
+    1.5 / sqrt(10) / 12 = 4 %, the SD's 1 / sqrt(2 n) = 22 %, both below 50 %, and the two are uncorrelated (the
+    normal mean and SD are orthogonal), so both rows read identifiable, with nothing after."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    report = pkpd.identifiability(fit)
+    assert [r["reasons"] for r in report.table] == ["", ""]
+    assert repr(report).split("\n")[1:] == ["  B: identifiable", "  level.sd: identifiable"]
+
+
+def test_a_likelihood_ratio_test_with_a_reduced_fit_read_from_a_file_names_the_function(tmp_path):
+    """A FitResult read back with FitResult.load holds no data: likelihood_ratio_test refuses it, naming itself in
+    the whole message, whichever of the two fits was read from a file."""
+    import re
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    model = _levels(tmp_path)
+    full = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    full.save(tmp_path / "fit.json")
+    loaded = pkpd.FitResult.load(tmp_path / "fit.json", model=model)
+    message = ("likelihood_ratio_test: this FitResult was loaded from a file, which holds the estimates and their "
+               "covariance but not the data; redo the fit with pkpd.fit for this")
+    for reduced, other in ((loaded, full), (full, loaded)):
+        with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
+            pkpd.likelihood_ratio_test(reduced, other)
+
+
+def test_a_parametric_bootstrap_of_counts_draws_them_from_the_replicates_seed():
+    """pkpd.bootstrap(seed=...): replicate i draws its data from numpy.random.SeedSequence(seed).spawn(n)[i]. For
+    a Poisson rate r0 observed over times T (one count per subject, no other output) the replicate's data are
+    default_rng(that seed).poisson(r0_hat T), and its estimate the maximum-likelihood rate sum(y*) / sum(T)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    rng = np.random.default_rng(2)
+    T = rng.uniform(1, 10, 30)
+    y = rng.poisson(0.8 * T)
+    fit = pkpd.fit(model, pd.DataFrame({"ID": np.arange(1, 31), "TIME": T, "DV": y, "DVID": "flares"}),
+                   estimate=["r0"])
+    r0 = y.sum() / T.sum()
+    np.testing.assert_allclose(fit.estimates["r0"], r0, rtol=1e-6)
+    boot = pkpd.bootstrap(fit, n=3, seed=11, workers=1, progress=False)
+    expected = [np.random.default_rng(s).poisson(fit.estimates["r0"] * T).sum() / T.sum()
+                for s in np.random.SeedSequence(11).spawn(3)]
+    np.testing.assert_allclose(boot.samples[:, 0], expected, rtol=1e-4)  # the refits stop within 1e-5
+
+
+def test_the_first_profile_step_of_a_linear_scale_parameter_without_a_standard_error_is_5_percent_at_least_005(
+        tmp_path):
+    """profile_likelihood without a standard error (a fit with covariance=False) and without ``step``: a parameter
+    estimated on its own scale (lower bound below 0) steps by 5 % of its estimate's magnitude, at least 0.05. A
+    level near 0.4 (10 values, SD 0.2): the first point on each side is the estimate -+ 0.05 (delta -2LL about
+    10 x 0.05^2 / 0.2^2 = 0.6, below 3.84, so no bisection point is added with one point per side)."""
+    import pandas as pd
+
+    import pkpd
+
+    y = 0.4 + np.random.default_rng(6).normal(0.0, 0.2, 10)
+    data = pd.DataFrame({"ID": 1, "TIME": np.arange(1.0, 11.0), "DV": y, "DVID": "level"})
+    model = _levels(tmp_path, B=(-10.0, 100.0)).with_parameters(B=0.5)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=0.2)}, covariance=False)
+    b = fit.estimates["B"]
+    np.testing.assert_allclose(b, y.mean(), rtol=1e-6)
+    assert 0.0 < abs(b) < 1.0
+    profile = pkpd.profile_likelihood(fit, "B", max_points=1)
+    np.testing.assert_allclose(profile.values, [b - 0.05, b, b + 0.05], rtol=1e-9, atol=1e-12)
+
+
+def test_a_fit_the_optimiser_did_not_report_converged_without_a_message_says_so(tmp_path, monkeypatch):
+    """An optimiser that reports no success and no message: the fit is not converged and its message begins with
+    the note "the optimiser did not report convergence" (lmfit.minimize wrapped by a test double that runs it and
+    then clears the result's success and message)."""
+    import lmfit
+
+    import pkpd
+
+    real = lmfit.minimize
+
+    def silent_minimize(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.success, res.message = False, ""
+        return res
+
+    monkeypatch.setattr(lmfit, "minimize", silent_minimize)
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert not fit.converged
+    assert fit.message.split("; ")[0] == "the optimiser did not report convergence", fit.message
+
+
+def test_a_fit_whose_every_start_ends_where_the_likelihood_cannot_be_evaluated_is_refused(tmp_path, monkeypatch):
+    """When no start's optimisation ends at a point where the model and the likelihood can be evaluated (here
+    lmfit.minimize is wrapped by a test double that returns NaN parameters), fit() raises a FitError with the
+    whole message instead of reporting that point."""
+    import re
+
+    import lmfit
+
+    import pkpd
+
+    real = lmfit.minimize
+
+    def lost_minimize(*args, **kwargs):
+        res = real(*args, **kwargs)
+        for p in res.params.values():
+            p.value = float("nan")
+        return res
+
+    monkeypatch.setattr(lmfit, "minimize", lost_minimize)
+    data, _, _ = _level_data()
+    message = "the fit found no point where the model and the likelihood can be evaluated"
+    with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
+        pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, n_starts=2,
+                 seed=1)
+
+def test_the_units_of_error_parameters_are_the_outputs_unit_for_an_sd_and_1_for_the_others(tmp_path):
+    """FitResult.units: a structural parameter has its model unit; an error model's "sd" has its output's unit (an
+    additive SD is in the observations' unit) and every other error parameter (a proportional "cv") is dimensionless,
+    "1"."""
+    import pkpd
+
+    data, _, _ = _level_data(n_level=10, n_other=8)
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"],
+                   error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Proportional(cv=0.1)})
+    assert fit.units == {"B": "mg/L", "C": "mg/L", "level.sd": "mg/L", "other.cv": "1"}
