@@ -125,7 +125,8 @@ def profile_likelihood(result: FitResult, name: str, *, max_points: int = 15, st
         Most points per side.
     step : float, optional
         First step on the estimation scale (log units for log-scale parameters); default half the standard
-        error, or 0.1 when there is none.
+        error, or, when there is none, 0.1 on the log scale and 0.05 max(|estimate|, 1) on the parameter's own
+        scale.
 
     Returns
     -------
