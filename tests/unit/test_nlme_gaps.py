@@ -525,16 +525,7 @@ def test_an_iov_variance_the_data_do_not_support_stops_at_the_floor_of_omegas():
     with the same relative residuals on both: no variability between occasions, so the inter-occasion variance
     goes to its floor, that of Omega's diagonal, exp(2 x -12) = 3.8e-11 (seed 26's survivor
     population_fit._fit_population _131 lets it go to exp(2 x -13) = 5.1e-12)."""
-    times = np.array([1.0, 4.0, 8.0, 12.0])
-    noise = 1 + 0.05 * np.array([1.0, -1.0, 0.5, -0.5])
-    rows = []
-    for i, cl in enumerate((2.0, 2.8, 3.5, 4.2), start=1):
-        for occ, start in ((1, 0.0), (2, 200.0)):
-            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=occ))
-            conc = 100 / 32.0 * np.exp(-cl / 32.0 * times) * noise
-            rows += [dict(ID=i, TIME=start + t, DV=y, AMT=0.0, EVID=0, CMT=1, MDV=0, OCC=occ)
-                     for t, y in zip(times, conc)]
-    fit = pkpd.fit_population("pk_1cmt_iv", pd.DataFrame(rows), iiv={"CL": 0.09}, iov={"CL": 0.01},
+    fit = pkpd.fit_population("pk_1cmt_iv", _two_occasion_data(), iiv={"CL": 0.09}, iov={"CL": 0.01},
                               error=pkpd.Proportional(cv=0.05), method="foce", estimate=["CL"], covariance=None)
     assert fit.converged
     assert fit.iov.omega[0, 0] == pytest.approx(math.exp(-24.0), rel=1e-9)
