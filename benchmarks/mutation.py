@@ -609,6 +609,11 @@ def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]
 
 
 # --------------------------------------------------------------------------------------------- report
+def _all_tested(r: dict) -> bool:
+    """Whether a result file covers every mutant of its module (finished, or mutmut tested them all)."""
+    return bool(r["finished"] or (r.get("tool") == "mutmut" and r["tested"] == r["total"]))
+
+
 def report() -> str:
     rows = ["| module | mutants | tested | detected | not detected (no test reaches it) | of which text only | "
             "score, all mutants | score, result mutants | complete |",
@@ -629,7 +634,7 @@ def report() -> str:
         if r.get("score_ci95"):
             score += f" (95 % CI {100 * r['score_ci95'][0]:.0f}-{100 * r['score_ci95'][1]:.0f})"
         results = r.get("score_results", r["score"])
-        complete = r["finished"] or (r.get("tool") == "mutmut" and r["tested"] == r["total"])
+        complete = _all_tested(r)
         partial = f"no (only `{' '.join(r['only'])}`)" if r.get("only") else "no (time limit)"
         if r.get("sample"):  # a seeded random sample: say so, whether or not all of it was tested
             complete = False
@@ -652,8 +657,9 @@ def _module_basis(name: str, pooled: bool = False) -> dict:
                    if (m := _SEED_FILE.match(f.name)) and m["module"] == name)
     own = RESULTS / f"{name}.json"
     if seeds:
-        runs = [json.loads(f.read_text()) for _, f in (seeds if pooled else seeds[-1:])]
-        used = [s for s, _ in (seeds if pooled else seeds[-1:])]
+        chosen = seeds if pooled else seeds[-1:]
+        runs = [json.loads(f.read_text()) for _, f in chosen]
+        used = [seed for seed, _ in chosen]
         what = (f"{len(runs)} independent samples pooled (seeds {', '.join(map(str, used))})" if pooled
                 else f"independent sample, seed {used[0]}")
         return {"total": runs[-1]["total"], "detected": sum(r["detected"] for r in runs),
@@ -663,7 +669,7 @@ def _module_basis(name: str, pooled: bool = False) -> dict:
     if not own.exists():
         return {}
     r = json.loads(own.read_text())
-    complete = (r["finished"] or (r.get("tool") == "mutmut" and r["tested"] == r["total"])) and not r.get("sample")
+    complete = _all_tested(r) and not r.get("sample")
     if complete:
         return {"total": r["total"], "detected": r["detected"], "tested": r["tested"], "exact": True,
                 "basis": "complete audit"}
