@@ -135,6 +135,28 @@ class EndpointRecords:
             return c, g
         return c
 
+    def empty_categories(self, F: np.ndarray, rtol: float = 1e-6) -> list[tuple[str, int, int]]:
+        """Ordinal categories of probability 0 in some record at the row predictions ``F`` (n_rows,): two adjacent
+        cumulative logits equal to ``rtol`` (relative, at least 1 absolute). Each as (output, k, number of records
+        observed in it), k the index of the category in the output's ``categories`` (between logits k - 1 and k),
+        in the order of the outputs and categories.
+
+        A fit that ends there stopped on the edge of decreasing intercepts, beyond which the likelihood is
+        undefined (:func:`pkpd.endpoints.ordinal_log_likelihood`); an observed category cannot be there (its
+        likelihood would be 0).
+        """
+        P = self._gather(np.asarray(F, dtype=float))
+        found = []
+        for k, s in enumerate(self.specs):
+            sel = self.output == k
+            if s.kind != "ordinal" or not sel.any():
+                continue
+            L = P[sel, :len(s.categories) - 1]
+            gap = np.abs(L[:, :-1] - L[:, 1:]) <= rtol * np.maximum(1.0, np.abs(L[:, :-1]))
+            for j in np.flatnonzero(gap.any(axis=0)):
+                found.append((s.name, int(j) + 1, int(np.sum(self.category[sel] == j + 1))))
+        return found
+
     def information_weights(self, F: np.ndarray) -> np.ndarray:
         r"""Weights W (..., n, M, C): the expected information of record r's log-likelihood with respect to
         anything its predictions depend on is sum_m (W_m . dP)(W_m . dP)^T, dP the derivatives of its components.

@@ -1494,6 +1494,54 @@ def test_an_ordinal_fit_with_a_category_never_observed_keeps_its_intercepts_in_o
     assert fit.objective >= saturated - 1e-9
 
 
+def _grades_0_2_3():
+    import pandas as pd
+
+    counts = {0: 20, 2: 15, 3: 5}
+    dv = np.concatenate([np.full(n, float(g)) for g, n in counts.items()])
+    data = pd.DataFrame({"ID": np.arange(1, 41), "TIME": 1.0, "DV": dv, "DVID": "grade"})
+    return data, -2 * sum(n * math.log(n / 40) for n in counts.values())
+
+
+def test_an_ordinal_fit_stopped_on_the_edge_of_an_empty_category_is_not_converged():
+    """Grades 0, 2 and 3, none of grade 1: the maximum-likelihood point has P(grade 1) = 0, on the edge a1 = a2 of
+    decreasing intercepts (-2LL = the saturated 77.95). Moving a1 and a2 one at a time the fit from a1 = 1, a2 = 0.9
+    reaches that edge at a1 = a2 = 0.95 (-2LL 87.4) and cannot follow it; it said "converged" there."""
+    import pkpd
+
+    data, saturated = _grades_0_2_3()
+    fit = pkpd.fit(_endpoint_model().with_parameters(a1=1.0, a2=0.9), data, estimate=["a1", "a2", "a3"],
+                   covariance=False)
+    assert fit.objective > saturated + 1.0                  # the stuck point: the reason for the flag
+    assert not fit.converged
+    assert fit.message == (
+        "ordinal output 'grade': category 1 has probability 0 at the estimates (its intercepts a1 and a2 are "
+        "equal; the data have 0 records of it): the fit stopped on the edge of decreasing intercepts, where the "
+        "optimum lies but which an optimiser moving the intercepts one by one does not follow, so the objective may "
+        "not be at its minimum; leave the category out of the output's categories, or write its two intercepts as "
+        'one (intercepts = [..., "a1", "a1", ...]); covariance not computed (covariance=False)')
+
+
+def test_an_ordinal_output_with_one_intercept_for_an_empty_category_fits_to_the_saturated_likelihood(tmp_path):
+    """The remedy the message gives: with intercepts ["a1", "a1", "a3"] grade 1 has probability 0 by design, and
+    the fit reaches the saturated -2LL, -2 sum n_k log(n_k / 40) = 77.95, at a1 = logit(20/40) = 0 and
+    a3 = logit(5/40), and converges (equal intercepts written so are no sign of a stuck fit)."""
+    from pathlib import Path
+
+    import pkpd
+
+    data, saturated = _grades_0_2_3()
+    text = (Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml").read_text()
+    tied = text.replace('intercepts = ["a1", "a2", "a3"]', 'intercepts = ["a1", "a1", "a3"]')
+    assert tied != text
+    (tmp_path / "tied.toml").write_text(tied)
+    fit = pkpd.fit(pkpd.load_model(tmp_path / "tied.toml"), data, estimate=["a1", "a3"], covariance=False)
+    assert fit.converged, fit.message
+    assert fit.objective == pytest.approx(saturated, abs=1e-6)
+    assert fit.estimates["a1"] == pytest.approx(0.0, abs=1e-4)
+    assert fit.estimates["a3"] == pytest.approx(math.log(5 / 35), abs=1e-4)
+
+
 def test_an_observation_at_a_reset_and_dose_record_sees_it_only_when_recorded_after_it():
     """NONMEM record order with an EVID 4 record (reset and dose): 100 mg at 0, then at 10 h an observation
     recorded before the EVID 4 record of 50 mg sees the first dose, 100/V exp(-10 CL/V), and one recorded after it
