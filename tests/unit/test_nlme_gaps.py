@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-27 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+28 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -705,3 +705,21 @@ def test_finite_difference_objective_of_an_omega_that_is_not_positive_definite_i
     np.testing.assert_array_equal(ofv, np.full((2, 10), 1e10 / 10))
     np.testing.assert_array_equal(eta, 0.0)
     assert np.all(_FiniteDifferenceRun._bad(ofv.sum(axis=1), 1))
+
+
+# --- seed 28 -------------------------------------------------------------------------------------------------------
+def test_safe_inverse_is_the_exact_inverse_whatever_the_condition_and_the_pseudo_inverse_only_when_singular():
+    """``_safe_inv``, the numpy assembly's inverse of A (FOCE-I, FOCE, Laplace) and of C (FO), inverts by LU like the
+    compiled assembly: the inverse of an invertible matrix, worked out by hand, however badly conditioned (C of an
+    observation of variance 1e-18 beside one of variance 1, condition 1e18: diag(1, 1e18), where the pseudo-inverse
+    drops the second entry and with it that observation); the identity for a matrix with a non-finite entry; the
+    pseudo-inverse only for a singular one ([[1, 1], [1, 1]]: every entry 1/4). Seed 28's survivor _safe_inv _21,
+    np.linalg.inv(None), always takes the pseudo-inverse."""
+    from pkpd.estimation._objective import _safe_inv
+
+    A = np.array([[4.0, 2.0], [2.0, 3.0]])
+    np.testing.assert_allclose(_safe_inv(A[None]), [[[3 / 8, -2 / 8], [-2 / 8, 4 / 8]]], rtol=1e-14, atol=0)
+    C = np.array([[[1.0, 0.0], [0.0, 1e-18]], [[np.nan, 0.0], [0.0, 2.0]]])
+    np.testing.assert_allclose(_safe_inv(C), [[[1.0, 0.0], [0.0, 1e18]], np.eye(2)], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(_safe_inv(np.array([[[1.0, 1.0], [1.0, 1.0]]])), np.full((1, 2, 2), 0.25),
+                               rtol=1e-14, atol=0)
