@@ -250,7 +250,6 @@ class PopulationObjective:
         # coordinates phi = (eta, theta over pi, error parameters of every output)
         self.sigma_slots = [(o, p) for o, em in enumerate(prob.errors) for p in em.parameter_names]
         self.d = self.q + len(self.pi) + len(self.sigma_slots)
-        self.n_evaluations = 0
         # "compiled": each subject's objective terms from the compiled assembly on the engine's threads
         # (:mod:`pkpd.estimation._assembly_template`); "numpy": the same from jets in numpy (the reference)
         self.assembly = "compiled"
@@ -380,7 +379,6 @@ class PopulationObjective:
         """The OFV per subject at ``x`` (and its gradient); with ``information`` (FO only), also the expected
         Hessian of the OFV (:mod:`pkpd.estimation._fo_information`)."""
         prob, layout = self.prob, self.layout
-        self.n_evaluations += 1
         theta, omega, errs = layout.unpack(x[None, :])
         theta_i = self._subject_typicals(x, theta)
         errs = errs[0]
