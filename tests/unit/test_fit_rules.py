@@ -2040,3 +2040,52 @@ def test_the_units_of_error_parameters_are_the_outputs_unit_for_an_sd_and_1_for_
     fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"],
                    error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Proportional(cv=0.1)})
     assert fit.units == {"B": "mg/L", "C": "mg/L", "level.sd": "mg/L", "other.cv": "1"}
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 29, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_fit_of_the_error_model_alone_estimates_the_sd_of_the_residuals_around_the_fixed_prediction(tmp_path):
+    """estimate=[] with an additive error model: no structural parameter moves, so the prediction stays the model's
+    B = 10 and the maximum-likelihood SD is the root mean square of y - 10 (closed form)."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=[], error={"level": pkpd.Additive(sd=1.0)})
+    assert fit.converged and list(fit.estimates) == ["level.sd"]
+    np.testing.assert_allclose(fit.estimates["level.sd"], math.sqrt(np.mean((y - 10.0) ** 2)), rtol=1e-4)
+
+
+def test_a_fit_of_one_parameter_the_data_do_not_inform_names_it_in_its_message(tmp_path):
+    """Level C has no observations and the SD of level is fixed: the one estimated parameter, C, leaves the
+    likelihood unchanged, so its information is 0 and the fit has no standard errors; its message says so and
+    names C as the parameter the data cannot tell apart."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["C"], error={"level": pkpd.Additive(sd=1.5, fixed=True)})
+    assert fit.names == ("C",) and math.isnan(fit.se["C"])
+    assert fit.message == (
+        "the Hessian of the -2 log-likelihood is not positive definite at the estimate, and the expected information "
+        "is singular too (C cannot be told apart by these data): no standard errors. See identifiability(result); "
+        "fix some of these parameters or add informative data"
+    )
+
+
+def test_a_value_below_a_limit_far_above_the_prediction_adds_nothing_to_an_m3_fit(tmp_path):
+    """M3: a record below an LLOQ of 100 where the level is about 12 (SD 1.5) has probability Phi((100 - 12) / 1.5)
+    = 1 of being below it, so its -2 log-likelihood term and its derivatives are 0: the least-squares fit gives the
+    closed form of the 10 quantified values alone, B = their mean and SD = sqrt(mean((y - B)^2))."""
+    import pandas as pd
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    blq = pd.DataFrame({"ID": 1, "TIME": [11.0], "DV": [0.0], "DVID": ["level"], "LLOQ": [100.0]})
+    data = pd.concat([data, blq], ignore_index=True)
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, blq="M3")
+    assert fit.converged and fit.n_censored == 1
+    expected = [y.mean(), math.sqrt(np.mean((y - y.mean()) ** 2))]
+    np.testing.assert_allclose([fit.estimates["B"], fit.estimates["level.sd"]], expected, rtol=1e-5)
+
