@@ -2040,3 +2040,154 @@ def test_the_units_of_error_parameters_are_the_outputs_unit_for_an_sd_and_1_for_
     fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"],
                    error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Proportional(cv=0.1)})
     assert fit.units == {"B": "mg/L", "C": "mg/L", "level.sd": "mg/L", "other.cv": "1"}
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 29, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_fit_of_the_error_model_alone_estimates_the_sd_of_the_residuals_around_the_fixed_prediction(tmp_path):
+    """estimate=[] with an additive error model: no structural parameter moves, so the prediction stays the model's
+    B = 10 and the maximum-likelihood SD is the root mean square of y - 10 (closed form)."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=[], error={"level": pkpd.Additive(sd=1.0)})
+    assert fit.converged and list(fit.estimates) == ["level.sd"]
+    np.testing.assert_allclose(fit.estimates["level.sd"], math.sqrt(np.mean((y - 10.0) ** 2)), rtol=1e-4)
+
+
+def test_a_fit_of_one_parameter_the_data_do_not_inform_names_it_in_its_message(tmp_path):
+    """Level C has no observations and the SD of level is fixed: the one estimated parameter, C, leaves the
+    likelihood unchanged, so its information is 0 and the fit has no standard errors; its message says so and
+    names C as the parameter the data cannot tell apart."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["C"], error={"level": pkpd.Additive(sd=1.5, fixed=True)})
+    assert fit.names == ("C",) and math.isnan(fit.se["C"])
+    assert fit.message == (
+        "the Hessian of the -2 log-likelihood is not positive definite at the estimate, and the expected information "
+        "is singular too (C cannot be told apart by these data): no standard errors. See identifiability(result); "
+        "fix some of these parameters or add informative data"
+    )
+
+
+def test_a_value_below_a_limit_far_above_the_prediction_adds_nothing_to_an_m3_fit(tmp_path):
+    """M3: a record below an LLOQ of 100 where the level is about 12 (SD 1.5) has probability Phi((100 - 12) / 1.5)
+    = 1 of being below it, so its -2 log-likelihood term and its derivatives are 0: the least-squares fit gives the
+    closed form of the 10 quantified values alone, B = their mean and SD = sqrt(mean((y - B)^2))."""
+    import pandas as pd
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    blq = pd.DataFrame({"ID": 1, "TIME": [11.0], "DV": [0.0], "DVID": ["level"], "LLOQ": [100.0]})
+    data = pd.concat([data, blq], ignore_index=True)
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, blq="M3")
+    assert fit.converged and fit.n_censored == 1
+    expected = [y.mean(), math.sqrt(np.mean((y - y.mean()) ** 2))]
+    np.testing.assert_allclose([fit.estimates["B"], fit.estimates["level.sd"]], expected, rtol=1e-5)
+
+
+def test_a_parametric_bootstrap_of_negative_binomial_counts_draws_them_as_a_gamma_poisson_mixture():
+    """pkpd.bootstrap of a negative-binomial count (mean r0 T, dispersion alpha): replicate i draws, with
+    default_rng(SeedSequence(seed).spawn(n)[i]), rates ~ Gamma(1/alpha, alpha r0 T) and counts ~ Poisson(rate)
+    (pkpd.endpoints.draw_count's documented mixture), not Poisson(r0 T). With one interval T per subject, the same
+    for all, the maximum-likelihood mean of a negative binomial is the sample mean whatever alpha: each replicate's r0
+    is mean(y*) / T."""
+    import pandas as pd
+
+    import pkpd
+
+    model = _endpoint_model()
+    rng = np.random.default_rng(3)
+    n, T = 40, 4.0
+    y = rng.poisson(rng.gamma(1 / 0.8, 0.8 * 0.5 * T, n))
+    data = pd.DataFrame({"ID": np.arange(1, n + 1), "TIME": T, "DV": y, "DVID": "flares_nb"})
+    fit = pkpd.fit(model, data, estimate=["r0", "alpha"])
+    r0, alpha = fit.estimates["r0"], fit.estimates["alpha"]
+    np.testing.assert_allclose(r0, y.mean() / T, rtol=1e-6)
+    boot = pkpd.bootstrap(fit, n=3, seed=11, workers=1, progress=False)
+    expected = []
+    for s in np.random.SeedSequence(11).spawn(3):
+        g = np.random.default_rng(s)
+        expected.append(g.poisson(g.gamma(1 / alpha, alpha * r0 * T, n)).mean() / T)
+    np.testing.assert_allclose(boot.samples[:, 0], expected, rtol=1e-4)  # the refits stop within 1e-5
+
+
+def test_the_identifiability_report_colours_each_status_in_html(tmp_path):
+    """Identifiability._repr_html_: the status cell is green (#070) for identifiable, amber (#a60) for poorly
+    identified, red (#b00) for not identifiable. A level with its SD (10 values) and rse_limit 2 %: B's RSE, sd / sqrt
+    (10) / B, about 4 %, is between 2 and 8 % (poorly identified); the SD's, about 1 / sqrt(20) = 22 %, is above 8 %
+    (not identifiable)."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    rse_b = 100 * math.sqrt(np.mean((y - y.mean()) ** 2) / y.size) / y.mean()
+    assert 2.5 < rse_b < 7.5
+    html = pkpd.identifiability(fit, rse_limit=2.0)._repr_html_()
+    assert "<td><b>B</b></td><td style='color:#a60'>poorly identified</td>" in html
+    assert "<td><b>level.sd</b></td><td style='color:#b00'>not identifiable</td>" in html
+    html = pkpd.identifiability(fit)._repr_html_()
+    assert "<td><b>B</b></td><td style='color:#070'>identifiable</td>" in html
+
+
+def test_identifiability_takes_a_direction_as_singular_below_1e_8_of_the_largest_eigenvalue(tmp_path):
+    """identifiability: the information in correlation form (unit diagonal) is singular in a direction whose
+    eigenvalue is at most 1e-8 times the largest (the rule of the fit's own null space). With the information of two
+    parameters replaced by D [[1, r], [r, 1]] D (D = diag(3, 0.5)), eigenvalues 1 - r and 1 + r: 1 - r = 1.5e-8 is
+    below 1e-8 (2 - 1.5e-8), so both parameters are not identifiable, singular in their direction; 1 - r = 2.5e-8 is
+    above, and both stay identifiable (RSE 4 % and 22 %, uncorrelated estimates)."""
+    import dataclasses
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    singular = "the information matrix is singular in its direction (no standard error)"
+    D = np.diag([3.0, 0.5])
+    for gap, status in ((1.5e-8, "not identifiable"), (2.5e-8, "identifiable")):
+        info = D @ np.array([[1.0, 1.0 - gap], [1.0 - gap, 1.0]]) @ D
+        changed = dataclasses.replace(fit, _context=dataclasses.replace(fit._context, information=info))
+        report = pkpd.identifiability(changed)
+        assert [r["status"] for r in report.table] == [status, status], gap
+        assert [singular in r["reasons"] for r in report.table] == [status != "identifiable"] * 2, gap
+
+
+def test_a_likelihood_ratio_test_of_binary_responses_is_twice_the_log_likelihood_ratio_of_their_proportions():
+    """Binary responses with logit P = b0 + b1 X (X = 0 or 1, 30 records each): the reduced fit (b0) estimates one
+    proportion k / 60, the full fit (b0, b1) one per group, so the statistic is -2 [log L(k / 60) - log L(k0 / 30)
+    - log L(k1 / 30)] (binomial log-likelihoods) with 1 degree of freedom and p = chi2.sf(statistic, 1). Fits of
+    other responses are refused with the whole message."""
+    import re
+
+    import pandas as pd
+    from scipy import stats
+
+    import pkpd
+
+    model = _endpoint_model()
+    X = np.tile([0.0, 1.0], 30)
+    r = (np.random.default_rng(5).random(60) < np.where(X == 1, 0.6, 0.3)).astype(float)
+    data = pd.DataFrame({"ID": np.arange(1, 61), "TIME": 1.0, "DV": r, "DVID": "resp", "X": X})
+    reduced = pkpd.fit(model, data, estimate=["b0"])
+    full = pkpd.fit(model, data, estimate=["b0", "b1"])
+
+    def m2ll(k, m):
+        return -2.0 * (k * math.log(k / m) + (m - k) * math.log(1 - k / m))
+
+    k0, k1 = r[X == 0].sum(), r[X == 1].sum()
+    statistic = m2ll(k0 + k1, 60) - m2ll(k0, 30) - m2ll(k1, 30)
+    assert statistic > 1.0
+    lrt = pkpd.likelihood_ratio_test(reduced, full)
+    assert lrt.df == 1
+    np.testing.assert_allclose([lrt.statistic, lrt.p_value], [statistic, stats.chi2.sf(statistic, 1)], rtol=1e-6)
+    other = data.assign(DV=np.r_[1.0 - r[0], r[1:]])
+    message = (
+        "likelihood_ratio_test: the two fits do not use the same observations (same data, outputs and BLQ "
+        "handling are needed)"
+    )
+    with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
+        pkpd.likelihood_ratio_test(reduced, pkpd.fit(model, other, estimate=["b0", "b1"]))
