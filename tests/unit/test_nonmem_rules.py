@@ -812,3 +812,41 @@ def test_an_amount_that_overflows_on_conversion_names_its_dose_record():
                                "RATE and the covariates of the dose target's factor")
     out = simulate_nonmem(IV, read_nonmem(table(rows[:2]), dose_unit="g"))
     np.testing.assert_allclose(out.iloc[:, -1], 1000 / 32 * np.exp(-2.8 / 32 * np.array([0.0, 1.0])), rtol=1e-7)
+
+
+# ============================================================================ the seed-27 sample's survivors
+# From the fifth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 27``, issue 20); each test was
+# seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+@pytest.mark.parametrize(("dvid", "reason"), [
+    ("9", "DVID must be an output number from 1 to 7 (free_drug, free_target, complex, total_drug, total_target, "
+          "occupancy, total_drug_mass) or an output name; got 9"),
+    ("bound", "unknown output 'bound' in DVID. Known names: complex, free_drug, free_target, occupancy, total_drug, "
+              "total_drug_mass, total_target."),
+])
+def test_read_nonmem_with_a_model_checks_dvid_on_every_observation_record_naming_the_file(tmp_path, dvid, reason):
+    """read_nonmem(data, model) checks the DVID values against the model's outputs (its docstring): an output number
+    from 1 to 7 for tmdd, or an output name. Row 2 (an EVID 0 record with DV missing, so no observation that
+    ``observations`` would list) is refused there, naming the file, the row and column DVID; the other records are
+    valid (DVID 2 and the name 'complex'), and the same file without row 2 is read and simulated."""
+    path = tmp_path / "obs.csv"
+    lines = ["ID,TIME,EVID,AMT,DV,DVID", "1,0,1,10,.,.", f"1,1,0,0,.,{dvid}", "1,2,0,0,0.5,2", "1,3,0,0,0.1,complex"]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as info:
+        read_nonmem(path, TMDD, dose_unit="mg")
+    assert (info.value.file, info.value.row, info.value.column) == (str(path), 2, "DVID")
+    assert str(info.value) == f"{path}, row 2, column DVID: {reason}"
+    path.write_text("\n".join(lines[:2] + lines[3:]) + "\n")
+    ds = read_nonmem(path, TMDD, dose_unit="mg")
+    assert ds.observations(TMDD)["output"].tolist() == ["free_target", "complex"]
+    assert simulate_nonmem(TMDD, ds).shape[0] == 3
+
+
+@pytest.mark.parametrize("column", ["cl", "Cl"])
+def test_a_data_column_named_like_a_parameter_in_another_case_sets_it(column):
+    """simulate_nonmem: a data column named like a parameter "exactly, or else case-insensitively" sets its value
+    record by record (its docstring). pk_1cmt_iv (CL 2.8 L/h, V 32 L) with a column 'cl' (or 'Cl') of 5.6 L/h: after
+    100 mg the concentration is 100/32 e^(-5.6/32 t) mg/L, not the default CL's 100/32 e^(-2.8/32 t)."""
+    rows = [dict(ID=1, TIME=0, AMT=100, **{column: 5.6})] + [dict(ID=1, TIME=t, **{column: 5.6}) for t in (1, 4, 10)]
+    out = simulate_nonmem(IV, read_nonmem(table(rows), IV, dose_unit="mg"))
+    t = np.array([0.0, 1.0, 4.0, 10.0])
+    np.testing.assert_allclose(out["conc"], 100 / 32 * np.exp(-5.6 / 32 * t), rtol=1e-7)
