@@ -1226,3 +1226,57 @@ def test_a_cluster_run_does_not_draw_clinical_outcomes(monkeypatch):
                        population=pkpd.LogNormalPopulation(3, omega={"V": 0.0}))
     for kw in ({}, {"client": object(), "chunk_size": 2}):
         np.testing.assert_allclose(pkpd.run_scenario(sc, seed=1, **kw).table["value"], np.full(3, 10.0), rtol=1e-9)
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 27
+def test_a_population_omega_that_is_not_a_finite_number_is_refused_naming_omega():
+    """Each omega is an SD of log values, a finite number: NaN on CL is refused with the whole message, which names
+    the entry and the quantity (omega)."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import LogNormalPopulation
+
+    with pytest.raises(PkpdError) as err:
+        LogNormalPopulation(3, omega={"CL": math.nan})
+    assert str(err.value) == "population omega['CL']: omega must be a finite number; got nan"
+
+
+def test_the_typical_subject_of_a_population_takes_the_middle_of_each_covariate_range():
+    """Documented: the typical subject's covariates are the fixed values and the middle of each range: WT drawn in
+    [50, 90] kg gives a typical WT of (50 + 90) / 2 = 70 kg."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.scenarios import LogNormalPopulation
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "iv_allometric.toml")
+    pop = LogNormalPopulation(3, covariate_ranges={"WT": (50, 90)})
+    assert pop.typical_covariates(model) == {"WT": 70.0}
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("arms", "scenario 'scenario': arm names must be unique; 'a' is used twice. Rename one of them."),
+        ("endpoints", "scenario 'scenario': endpoint names must be unique; 'conc_AUC_to_24' is used twice. "
+                      "Rename one of them."),
+        ("targets", "scenario 'scenario': target names must be unique; 'conc_AUC_to_24 >= 30' is used twice. "
+                    "Rename one of them."),
+    ],
+)
+def test_a_name_used_twice_in_a_scenario_is_refused_with_the_whole_message(kind, message):
+    """Arms, endpoints and targets are named in every table, so each name is unique within its kind: two arms 'a'
+    (100 and 200 mg), the endpoint AUC(0-24) of conc twice, or the target AUC >= 30 twice, are refused naming the
+    kind and the name."""
+    import pkpd
+    from pkpd.errors import PkpdError
+    from pkpd.metrics import Endpoint
+
+    kw = {
+        "arms": {"arms": [pkpd.Arm("a", pkpd.Dose(100, "mg")), pkpd.Arm("a", pkpd.Dose(200, "mg"))]},
+        "endpoints": {"endpoints": [Endpoint("conc", "auc", end=24), Endpoint("conc", "auc", end=24)]},
+        "targets": {"targets": [pkpd.Target("conc_AUC_to_24", ">=", 30), pkpd.Target("conc_AUC_to_24", ">=", 30)]},
+    }[kind]
+    with pytest.raises(PkpdError) as err:
+        pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), **({"arms": [pkpd.Arm("a", pkpd.Dose(100, "mg"))],
+                                                         "endpoints": [Endpoint("conc", "auc", end=24)]} | kw))
+    assert str(err.value) == message
