@@ -1280,3 +1280,55 @@ def test_a_name_used_twice_in_a_scenario_is_refused_with_the_whole_message(kind,
         pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), **({"arms": [pkpd.Arm("a", pkpd.Dose(100, "mg"))],
                                                          "endpoints": [Endpoint("conc", "auc", end=24)]} | kw))
     assert str(err.value) == message
+
+
+def test_the_hill_coefficient_of_a_sigmoid_fit_stays_within_its_documented_bound_of_10():
+    """Documented: a sigmoid fit bounds h to [0.1, 10]. Exact data of a switch much steeper than that (E = 100
+    D^30 / (10^30 + D^30), doses 0 and 5-20) give h = 10, the bound, not the steeper slope of the data."""
+    from pkpd.scenarios import fit_dose_response
+
+    d = np.array([0.0, 5, 8, 9, 10, 11, 12, 20])
+    fit = fit_dose_response(d, 100 * d**30 / (10.0**30 + d**30), sigmoid=True)
+    assert fit.hill == pytest.approx(10.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("spread", [1.0, 0.01])
+def test_a_flat_dose_response_is_flagged_flat_whatever_the_unit_of_the_response(spread):
+    """Responses 5 -+ spread at each of the doses 0, 1, 10 and 100: every dose has the same mean, so the curve does
+    no better than a constant (F statistic 0) and the fit is flat: message and both flags say so (documented: no
+    ED50 or ED90 is determined). The F-test does not depend on the unit of the response, so a spread of 0.01
+    (residual sum of squares 8e-4) is as flat as a spread of 1."""
+    from pkpd.scenarios import fit_dose_response
+
+    d = np.repeat([0.0, 1, 10, 100], 2)
+    fit = fit_dose_response(d, 5 + spread * np.tile([-1.0, 1.0], 4))
+    assert (fit.ed50_flag, fit.ed90_flag) == ("flat", "flat")
+    assert ("flat dose-response: the fit is no better than a constant (F-test), so no ED50 or ED90 is determined"
+            in fit.message.split("; "))
+
+
+def test_the_html_summary_of_a_scenario_result_shows_the_clinical_endpoints_and_the_endpoints_by_arm():
+    """Flares at a constant hazard of 0.2/h counted to 2 h: 0.4 for each of 5 identical subjects of the control arm
+    (unit 1). The HTML summary has two headed tables: the clinical endpoints (arm, endpoint, unit, value, ci_low,
+    ci_high) and the endpoints by arm (arm, endpoint, unit, median, p5, p95), each with the row of 0.4."""
+    import re
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(model, arms=[Arm("control", control=True)], times=np.linspace(0, 4, 5),
+                  population=LogNormalPopulation(5), endpoints=[Endpoint("flares", "expected_count", time=2)])
+    page = run_scenario(sc, seed=1)._repr_html_()
+    assert re.findall(r"<p>(.*?)</p>", page) == [
+        "Clinical endpoints by arm (expected value for the arm, 95 % Monte-Carlo interval)",
+        "Endpoints by arm (median, 5-95 %)",
+    ]
+    clinical, by_arm = page.split("</table>")[:2]
+    row = ["control", "flares_count_2", "1", "0.4", "0.4", "0.4"]
+    assert re.findall(r"<th>(.*?)</th>", clinical) == ["arm", "endpoint", "unit", "value", "ci_low", "ci_high"]
+    assert re.findall(r"<td>(.*?)</td>", clinical) == row
+    assert re.findall(r"<th>(.*?)</th>", by_arm) == ["arm", "endpoint", "unit", "median", "p5", "p95"]
+    assert re.findall(r"<td>(.*?)</td>", by_arm) == row
