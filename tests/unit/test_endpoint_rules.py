@@ -200,3 +200,37 @@ def test_a_solver_failure_while_drawing_events_is_a_simulation_error_naming_the_
         pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 0.01], seed=1, outcomes=["event"], follow_up=1000.0,
                       settings=settings)
     assert str(info.value) == "subject 1: drawing outcomes: the solver failed while locating an event time"
+
+
+# ============================================================================================ seed 27
+# From the third sample (``benchmarks/mutation.py endpoints --sample 40 --seed 27``,
+# ``benchmarks/results/mutation/endpoints-seed27.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize(("kind", "keys"), [("binary", {"probability": "0.5"}), ("count", {"mean": "m0"})])
+def test_categories_on_an_output_that_is_not_ordinal_are_refused_with_the_whole_message(kind, keys):
+    """``categories`` belong to ordinal outputs: given to a binary or a count output they are refused, naming the
+    key (kills check_fields__mutmut_19, ``value != ()`` in the exception for empty categories: any non-empty
+    categories passed silently)."""
+    with pytest.raises(ModelFileError) as info:
+        dataclasses.replace(M, outputs=(pkpd.Output("r", type=kind, categories=(0, 1), **keys),))
+    assert str(info.value) == (f"{MODEL_FILE} [outputs.r] categories: key 'categories' applies to ordinal outputs "
+                               f"only; this output has type '{kind}'")
+    assert (info.value.section, info.value.key) == ("outputs.r", "categories")
+
+
+def test_ordinal_gradient_at_an_infinite_logit_is_its_limit_zero():
+    """Logits (1, -inf): P(Y >= c_2) = 0. log P(Y = c_1) = log sigma(1) and log P(Y = c_0) = log sigma(-1); their
+    derivatives d/da log(sigma(a) - sigma(b)) = sigma(-a) and d/db = -sigma(b) at a finite logit, and 0 at b = -inf
+    (sigma'(b) -> 0) (kills ordinal_log_likelihood__mutmut_123: 1 at an infinite logit)."""
+    s = 1.0 / (1.0 + np.exp(-1.0))                           # sigma(1)
+    ll, grad = ep.ordinal_log_likelihood([1, 0], [[1.0, -np.inf]] * 2, gradient=True)
+    np.testing.assert_allclose(ll, [np.log(s), np.log(1.0 - s)], rtol=1e-14)
+    np.testing.assert_allclose(grad, [[1.0 - s, 0.0], [-s, 0.0]], rtol=1e-14, atol=0.0)
+
+
+def test_negative_binomial_log_pmf_at_a_zero_mean_is_that_of_a_point_mass_at_zero():
+    """A mean of 0 is allowed (mu >= 0): NB2 with mu = 0 puts all its mass on 0, log P = 0 for y = 0 and -inf for
+    y > 0, as scipy.stats.nbinom(1/alpha, 1) (kills count_log_likelihood__mutmut_92, ``mu > 0``: NaN there)."""
+    y, mu, a = np.array([0.0, 2.0, 0.0]), np.zeros(3), np.array([0.5, 0.5, 3.0])
+    got = ep.count_log_likelihood(y, mu, a)
+    np.testing.assert_array_equal(got, stats.nbinom.logpmf(y, 1.0 / a, 1.0))
+    np.testing.assert_array_equal(got, [0.0, -np.inf, 0.0])
