@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pandas import testing as pd_testing
 from scipy import stats
 
 import pkpd
@@ -234,3 +235,41 @@ def test_negative_binomial_log_pmf_at_a_zero_mean_is_that_of_a_point_mass_at_zer
     got = ep.count_log_likelihood(y, mu, a)
     np.testing.assert_array_equal(got, stats.nbinom.logpmf(y, 1.0 / a, 1.0))
     np.testing.assert_array_equal(got, [0.0, -np.inf, 0.0])
+
+
+@pytest.mark.parametrize(("h0", "refused"), [(1.5e-9, True), (0.5e-9, False)])
+def test_a_hazard_negative_beyond_the_roundoff_allowance_is_refused(h0, refused):
+    """The cumulative hazard may fall by 1e-9 max(1, |H|) between grid points (roundoff), no more: a hazard of
+    -1.5e-9/h over a follow-up of 32 h (33 grid points, 1 h apart: H falls by 1.5e-9 per step) is refused naming the
+    subject; -0.5e-9/h passes, no event (kills _draw_events__mutmut_67, ``np.maximum(2.0, ...)``: an allowance of
+    1e-9 max(2, |H|), 2e-9 here, -1.5e-9/h accepted)."""
+    m = dataclasses.replace(M, outputs=(pkpd.Output("ev", type="time-to-event", hazard="-h0"),))
+    args = dict(params={"h0": h0}, seed=1, outcomes=["ev"], follow_up=32.0)
+    if refused:
+        with pytest.raises(pkpd.SimulationError) as info:
+            pkpd.simulate(m, Regimen([]), [0.0, 32.0], **args)
+        assert str(info.value) == ("subject 1: output 'ev': the hazard is negative (the cumulative hazard decreases); "
+                                   "a hazard must be >= 0")
+    else:
+        o = pkpd.simulate(m, Regimen([]), [0.0, 32.0], **args).outcomes
+        assert o["TIME"].tolist() == [32.0] and o["DV"].tolist() == [0.0]
+
+
+def test_draw_outcomes_without_skip_draws_for_every_subject(monkeypatch):
+    """``skip`` left out (None) skips no subject: the records of simulate's own call, where no solve failed (kills
+    draw_outcomes__mutmut_39, ``np.ones(None)``: a TypeError)."""
+    import pkpd.outcomes as po
+
+    draw = po.draw_outcomes
+    run = dict(params={"h0": np.full(3, 0.02)}, seed=4, outcomes=["event", "resp", "flares"])
+    want = pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 10.0, 50.0], **run).outcomes
+
+    def without_skip(*args, skip=None, **kwargs):
+        assert not np.any(skip)
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(po, "draw_outcomes", without_skip)
+    got = pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 10.0, 50.0], **run).outcomes
+    assert sorted(set(got["ID"])) == [1, 2, 3]
+    assert got.groupby("output").size().to_dict() == {"event": 3, "flares": 9, "resp": 9}
+    pd_testing.assert_frame_equal(got, want)
