@@ -12,7 +12,7 @@ records come back as ``Simulation.outcomes`` and, with the doses, in the NONMEM 
   solved in one batch call) locates it to :math:`10^{-10}` in :math:`H`, i.e. at the solver's accuracy. Follow-up
   ends at ``follow_up`` (default: the last simulated time) or at a subject's ``dropout`` time, whichever comes
   first; a subject still at risk then gets a censoring record (DV = 0).
-* **Binary, ordinal, count**: drawn at the assessment times (``observe``; default every simulated time) from the
+* **Binary, ordinal, count**: drawn at the assessment times (``observe``; default every simulated time >= 0) from the
   probability, the category probabilities, or the Poisson / negative-binomial distribution of the expected count
   (for a count whose mean is a rate: the count of each interval between consecutive assessments, the first from
   t = 0). Assessments after a subject's dropout are not recorded.
@@ -118,13 +118,17 @@ def draw_outcomes(cm, q, y0, events, t0, settings, ids, *, times, observe=None, 
     index = {name: k for k, name in enumerate(cm.model.output_names)}
     ok = np.ones(n, dtype=bool) if skip is None else ~np.asarray(skip, dtype=bool)
     t0 = np.minimum(np.asarray(t0, dtype=float), 0.0)   # every risk starts at t = 0
+    # by default every simulated time from t = 0 on, the rule `observe` holds given times to (risk, and the first
+    # interval of a count, start at t = 0)
+    times = np.asarray(times, dtype=float)
+    default = times[times >= 0]
     frames = []
     for spec in specs:
         if spec.kind == "time-to-event":
             sid, t, dv = _draw_events(cm, q, y0, events, t0, settings, spec, index, end, ok, rng)
         else:
             sid, t, dv = _draw_assessments(cm, q, y0, events, t0, settings, spec, index, end, ok, rng,
-                                           observe.get(spec.name, np.asarray(times, dtype=float)))
+                                           observe.get(spec.name, default))
         frames.append(pd.DataFrame({"ID": np.asarray(ids)[sid], "TIME": t, "output": spec.name, "DV": dv,
                                     "_subject": sid}))
     if not frames:

@@ -353,7 +353,7 @@ def simulate(
         Seed of the drawn outcomes (``Simulation.outcomes``); without one a seed is drawn and recorded in
         ``Simulation.seed``.
     observe : dict[str, array_like], optional
-        Assessment times [model time unit] of binary, ordinal and count outputs (default: every output time).
+        Assessment times [model time unit] of binary, ordinal and count outputs (default: every output time >= 0).
     follow_up : float, optional
         End of follow-up of time-to-event outputs [model time unit] (default: the last output time).
     dropout : float or array (n_subjects,), optional

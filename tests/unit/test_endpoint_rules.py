@@ -107,6 +107,23 @@ def test_subjects_whose_solve_failed_get_no_event_records_even_when_every_subjec
     assert o["TIME"].dtype == np.float64 and o["DV"].dtype == np.float64
 
 
+def test_default_assessments_start_at_time_0_as_given_ones_must():
+    """Simulated times before t = 0 (a baseline period) are not default assessment times: assessments, like the
+    risk of an event and the first interval of a count, start at t = 0 (`observe` refuses earlier times). A rate
+    count simulated over [-24, 0, 24] gave "the expected count is negative" (its first interval ran from 0 back to
+    -24). The records equal those of the same simulation from t = 0 with the same seed, and the count at t = 0 is
+    that of an empty interval, 0."""
+    m = dataclasses.replace(M, outputs=tuple(o for o in M.outputs if o.name != "weibull"))  # NaN hazard at t < 0
+    reg = Regimen.single(Dose(40, "mg"))
+    outputs = ["resp", "grade", "flares"]
+    params = {"k": np.array([0.1, 0.2, 0.3])}
+    early = pkpd.simulate(m, reg, [-24.0, 0.0, 24.0], params=params, seed=4, outcomes=outputs).outcomes
+    late = pkpd.simulate(m, reg, [0.0, 24.0], params=params, seed=4, outcomes=outputs).outcomes
+    assert sorted(set(early["TIME"])) == [0.0, 24.0]
+    pd_testing.assert_frame_equal(early, late)
+    assert early.loc[(early["output"] == "flares") & (early["TIME"] == 0.0), "DV"].tolist() == [0.0, 0.0, 0.0]
+
+
 def test_nonmem_layout_of_a_regimen_in_days_is_in_the_model_time_unit_and_reads_back_as_the_regimen():
     """A model in hours, doses at days 1, 2, 3 (a bolus; 0.25 day; 48 mg/day): TIME 24, 48, 72 h, DUR 6 h, RATE
     2 mg/h, the assessments at 30 and 80 h between them, and read_nonmem gives back the regimen in hours (kills
