@@ -4,6 +4,10 @@ outside the support), the sampler's prior part for several subjects, and the eng
 Section "seed 25" (the second, independent sample): the log density of any real number read as a float, whole
 messages naming the class and the field, the half-normal prior's standard deviation, logit-normal draws, the MAP
 fit's clipped flag over several priors, and the sampler's log density of a batch with one chain not finite.
+Section "seed 26" (the third independent sample): whole messages of the log-normal, logit-normal, uniform and
+half-normal priors, a model file's half-normal prior with its source, the MAP fit's prior terms (a reset where e
+cannot be used, the Jacobian of z on the log scale, the uniform prior's closed support), the sampler's unconstrained
+scale for one-sided bounds, bounds read as floats, and the warm-up length handed to NUTS.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -299,3 +303,39 @@ def test_a_chain_whose_log_posterior_is_not_finite_leaves_the_others_as_they_are
     total, grad = seen["out"]
     np.testing.assert_allclose(total, [-0.5 * (0.25 + 1.0), -np.inf, -0.5 * (0.16 + 0.64)], rtol=1e-15)
     np.testing.assert_allclose(grad, [[-0.5, 1.0], [0.0, 0.0], [0.4, -0.8]], rtol=1e-15)
+
+
+# --------------------------------------------------------------------------------------------------- seed 26
+@pytest.mark.parametrize("make, message", [
+    (lambda: LogNormalPrior(0.0, 1.0), "LogNormalPrior: median must be > 0; got 0.0"),
+    (lambda: LogNormalPrior(2.0, 0.5, 3), "LogNormalPrior: source must be text; got 3"),
+    (lambda: LogNormalPrior(2.0, 0.5, "", "E"), "LogNormalPrior: grade must be one of A, B, C, D; got 'E'"),
+    (lambda: LogitNormalPrior(0.3, 0.5, None), "LogitNormalPrior: source must be text; got None"),
+    (lambda: LogitNormalPrior(0.3, 0.5, "", "a"), "LogitNormalPrior: grade must be one of A, B, C, D; got 'a'"),
+    (lambda: UniformPrior("0", 1.0), "UniformPrior: lower must be a number; got '0'"),
+    (lambda: UniformPrior(math.nan, 1.0), "UniformPrior: lower must be finite; got nan"),
+    (lambda: HalfNormalPrior(0), "HalfNormalPrior: scale must be > 0; got 0.0"),
+    (lambda: HalfNormalPrior(-0.5), "HalfNormalPrior: scale must be > 0; got -0.5"),
+])
+def test_a_refused_prior_names_its_class_and_field_in_the_whole_message(make, message):
+    """Each refusal names the class as users write it and the field. Kills ``LogNormalPrior.__post_init____mutmut_16``
+    ("lognormalprior") and ``_39`` (``_text(None, ...)``), ``LogitNormalPrior.__post_init____mutmut_45``
+    (``_text(None, ...)``), ``UniformPrior.__post_init____mutmut_10`` ("UNIFORMPRIOR") and
+    ``HalfNormalPrior.__post_init____mutmut_15`` ("XXHalfNormalPriorXX")."""
+    with pytest.raises(PkpdError) as exc:
+        make()
+    assert str(exc.value) == message
+
+
+def test_a_half_normal_prior_in_a_model_file_keeps_its_scale_source_and_grade():
+    """``{ dist = "halfnormal", scale = ..., source, grade }`` is x = |z| scale (the module's table; scipy's
+    halfnorm) with the source and grade as written. Kills ``prior_from_dict__mutmut_137`` (the scale left out:
+    the source taken for the scale, refused)."""
+    from pkpd.priors import prior_from_dict
+
+    p = prior_from_dict({"dist": "halfnormal", "scale": 0.4, "source": "Smith 2020, table 2", "grade": "B"},
+                        (0.0, 5.0))
+    assert type(p) is HalfNormalPrior
+    assert (p.scale_parameter, p.source, p.grade) == (0.4, "Smith 2020, table 2", "B")
+    x = np.array([0.0, 0.1, 0.4, 1.3])
+    np.testing.assert_allclose(p.log_density(x), stats.halfnorm(scale=0.4).logpdf(x), rtol=1e-12)
