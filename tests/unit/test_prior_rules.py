@@ -339,3 +339,57 @@ def test_a_half_normal_prior_in_a_model_file_keeps_its_scale_source_and_grade():
     assert (p.scale_parameter, p.source, p.grade) == (0.4, "Smith 2020, table 2", "B")
     x = np.array([0.0, 0.1, 0.4, 1.3])
     np.testing.assert_allclose(p.log_density(x), stats.halfnorm(scale=0.4).logpdf(x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("prior, x, log", [
+    (LogNormalPrior(2.0, 0.5), -1.0, False),       # outside the support: e = 2 log v cannot be taken
+    (LogNormalPrior(2.0, 0.5), 0.0, False),
+    (LogitNormalPrior(0.3, 0.8), 1.3, False),
+    (LogitNormalPrior(0.3, 0.8), 1.0, False),
+    (LogNormalPrior(2.0, 0.5), 800.0, True),       # exp(800) overflows: e = 2 log v = inf
+])
+def test_a_reset_where_the_jacobian_term_cannot_be_used_keeps_the_residual_form_exact(prior, x, log):
+    """``reset`` at a point where e(v) is undefined (outside the support) or infinite (v overflows) does not fail and
+    leaves K finite, so that later, at a point inside the support, the residuals' squares less K still sum to -2 log p
+    (scipy) less the constant, and the Jacobian residual is not clipped there. Kills
+    ``IndividualPriorTerms.reset__mutmut_9`` (e taken at any v: log of a value <= 0 raises) and ``reset__mutmut_24``
+    (K = margin - e even when e is infinite: K = -inf, every later Jacobian residual 0 and clipped)."""
+    terms = IndividualPriorTerms(("a",), {"a": prior}, np.array([log]))
+    terms.reset(np.array([x]))
+    assert math.isfinite(terms.K[0])
+    v = 0.6 if isinstance(prior, LogitNormalPrior) else 5.0
+    total, r, J, g, clipped, valid = terms.evaluate(np.array([math.log(v) if log else v]), 1)
+    if isinstance(prior, LogNormalPrior):
+        ref = -2.0 * stats.lognorm(s=prior.sigma, scale=prior.median).logpdf(v)
+    else:
+        ref = -2.0 * (stats.norm(math.log(prior.median / (1 - prior.median)), prior.sigma).logpdf(math.log(v / (1 - v)))
+                      - math.log(v * (1 - v)))
+    assert total == pytest.approx(ref, rel=1e-12)
+    assert r[0] ** 2 + r[1] ** 2 - terms.K[0] + terms.const == pytest.approx(ref, rel=1e-12)
+    assert clipped is False and valid is True
+
+
+@pytest.mark.parametrize("v", [0.2, 5.0, 40.0])
+def test_the_jacobian_of_z_on_the_log_scale(v):
+    """On a log-scale coordinate x = log v, a log-normal prior's z = (x - log median)/sigma has dz/dx = 1/sigma,
+    and a normal prior's z = (e^x - mean)/sd has dz/dx = v/sd. Kills ``IndividualPriorTerms.evaluate__mutmut_22``
+    (dz / dv: the derivative by v divided by v instead of multiplied)."""
+    terms = IndividualPriorTerms(("a", "b"), {"a": LogNormalPrior(2.0, 0.5), "b": NormalPrior(1.0, 4.0)},
+                                 np.array([True, True]))
+    terms.reset(np.log([v, v]))
+    total, r, J, g, clipped, valid = terms.evaluate(np.log([v, v]), 2)
+    assert r[0] == pytest.approx((math.log(v) - math.log(2.0)) / 0.5, rel=1e-12)
+    assert J[0, 0] == pytest.approx(1.0 / 0.5, rel=1e-12) and J[0, 1] == 0.0
+    assert J[1, 1] == pytest.approx(v / 4.0, rel=1e-12) and J[1, 0] == 0.0
+
+
+@pytest.mark.parametrize("x", [0.5, 4.0])
+def test_the_uniform_prior_of_a_map_fit_holds_its_bounds_themselves(x):
+    """The uniform prior's support is the closed interval [lower, upper] (its log density, scipy's uniform): on a
+    bound, -2 log p = 2 log(upper - lower), valid. Kills ``IndividualPriorTerms.evaluate__mutmut_76`` (lower < v:
+    the lower bound itself infinite)."""
+    terms = IndividualPriorTerms(("a",), {"a": UniformPrior(0.5, 4.0)}, np.array([False]))
+    terms.reset(np.array([x]))
+    total, r, J, g, clipped, valid = terms.evaluate(np.array([x]), 1)
+    assert total == pytest.approx(-2.0 * stats.uniform(0.5, 3.5).logpdf(x), rel=1e-12)
+    assert (r.size, clipped, valid) == (0, False, True)
