@@ -393,3 +393,50 @@ def test_the_uniform_prior_of_a_map_fit_holds_its_bounds_themselves(x):
     total, r, J, g, clipped, valid = terms.evaluate(np.array([x]), 1)
     assert total == pytest.approx(-2.0 * stats.uniform(0.5, 3.5).logpdf(x), rel=1e-12)
     assert (r.size, clipped, valid) == (0, False, True)
+
+
+@pytest.mark.parametrize("v, lo, hi, expected", [
+    (3.0, 1.0, math.inf, math.log(2.0)),       # log(v - lo)
+    (3.0, -math.inf, 5.0, math.log(2.0)),      # log(hi - v)
+    (3.0, 1.0, 5.0, 0.0),                      # logit((v - lo)/(hi - lo)) = logit(1/2)
+    (2.0, 1.0, 5.0, math.log(1.0 / 3.0)),
+    (3.0, -math.inf, math.inf, 3.0),           # identity
+])
+def test_the_sampler_s_unconstrained_value_for_each_kind_of_bounds(v, lo, hi, expected):
+    """The sampler's unconstrained scale (documented: logit, log or identity): logit of the position between two
+    finite bounds, log of the distance to a single finite bound. Kills ``unconstrain__mutmut_1`` (``or``: a one-sided
+    bound taken for two, log 0 or NaN)."""
+    from pkpd._prior_part import unconstrain
+
+    assert unconstrain(v, lo, hi) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_the_sampler_reads_bounds_as_floats():
+    """A model accepts bounds that ``float`` reads (its validation converts with ``float(b)``), e.g. exact
+    fractions; the sampler's transforms read them as floats: on (1, 5) at u = 0, v = 3, dv/du = 4/4 = 1 and the
+    log-Jacobian log(4 s (1 - s)) = 0; on (1/2, inf), v = 1/2 + e^0. Kills ``_Bounds.__init____mutmut_3`` (the lower
+    bounds kept as objects: numpy's isfinite refuses them)."""
+    from fractions import Fraction
+
+    from pkpd._prior_part import _Bounds
+
+    b = _Bounds([(Fraction(1), Fraction(5)), (Fraction(1, 2), math.inf)])
+    v, dv, lj, dlj = b(np.zeros((1, 2)))
+    np.testing.assert_allclose(v, [[3.0, 1.5]], rtol=1e-15)
+    np.testing.assert_allclose(dv, [[1.0, 1.0]], rtol=1e-15)
+    np.testing.assert_allclose(lj, [0.0], atol=1e-15)
+    np.testing.assert_allclose(dlj, [[0.0, 1.0]], atol=1e-15)
+
+
+@pytest.mark.parametrize("n_warmup", [0, 7])
+def test_the_sampler_warms_up_for_as_many_iterations_as_asked(n_warmup):
+    """``n_warmup`` reaches pkpd's NUTS: its run records the leapfrog steps of each warm-up iteration, shape
+    (n_chains, n_warmup) (documented in NutsRun), and keeps n_draws draws. Kills ``run_pkpd_nuts__mutmut_98``
+    (n_warmup not passed: NUTS's default of 500)."""
+    from pkpd._prior_part import run_pkpd_nuts
+
+    draws, diverging, num_steps, run = run_pkpd_nuts(_Gauss(), _Likelihood(1), np.zeros((2, 2)), 3,
+                                                     n_warmup=n_warmup, n_draws=4, target_accept=0.8,
+                                                     max_tree_depth=3)
+    assert run.warmup_num_steps.shape == (2, n_warmup)
+    assert draws.shape == (2, 4, 2)
