@@ -4,6 +4,10 @@ outside the support), the sampler's prior part for several subjects, and the eng
 Section "seed 25" (the second, independent sample): the log density of any real number read as a float, whole
 messages naming the class and the field, the half-normal prior's standard deviation, logit-normal draws, the MAP
 fit's clipped flag over several priors, and the sampler's log density of a batch with one chain not finite.
+Section "seed 26" (the third independent sample): whole messages of the log-normal, logit-normal, uniform and
+half-normal priors, a model file's half-normal prior with its source, the MAP fit's prior terms (a reset where e
+cannot be used, the Jacobian of z on the log scale, the uniform prior's closed support), the sampler's unconstrained
+scale for one-sided bounds, bounds read as floats, and the warm-up length handed to NUTS.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -299,3 +303,140 @@ def test_a_chain_whose_log_posterior_is_not_finite_leaves_the_others_as_they_are
     total, grad = seen["out"]
     np.testing.assert_allclose(total, [-0.5 * (0.25 + 1.0), -np.inf, -0.5 * (0.16 + 0.64)], rtol=1e-15)
     np.testing.assert_allclose(grad, [[-0.5, 1.0], [0.0, 0.0], [0.4, -0.8]], rtol=1e-15)
+
+
+# --------------------------------------------------------------------------------------------------- seed 26
+@pytest.mark.parametrize("make, message", [
+    (lambda: LogNormalPrior(0.0, 1.0), "LogNormalPrior: median must be > 0; got 0.0"),
+    (lambda: LogNormalPrior(2.0, 0.5, 3), "LogNormalPrior: source must be text; got 3"),
+    (lambda: LogNormalPrior(2.0, 0.5, "", "E"), "LogNormalPrior: grade must be one of A, B, C, D; got 'E'"),
+    (lambda: LogitNormalPrior(0.3, 0.5, None), "LogitNormalPrior: source must be text; got None"),
+    (lambda: LogitNormalPrior(0.3, 0.5, "", "a"), "LogitNormalPrior: grade must be one of A, B, C, D; got 'a'"),
+    (lambda: UniformPrior("0", 1.0), "UniformPrior: lower must be a number; got '0'"),
+    (lambda: UniformPrior(math.nan, 1.0), "UniformPrior: lower must be finite; got nan"),
+    (lambda: HalfNormalPrior(0), "HalfNormalPrior: scale must be > 0; got 0.0"),
+    (lambda: HalfNormalPrior(-0.5), "HalfNormalPrior: scale must be > 0; got -0.5"),
+])
+def test_a_refused_prior_names_its_class_and_field_in_the_whole_message(make, message):
+    """Each refusal names the class as users write it and the field. Kills ``LogNormalPrior.__post_init____mutmut_16``
+    ("lognormalprior") and ``_39`` (``_text(None, ...)``), ``LogitNormalPrior.__post_init____mutmut_45``
+    (``_text(None, ...)``), ``UniformPrior.__post_init____mutmut_10`` ("UNIFORMPRIOR") and
+    ``HalfNormalPrior.__post_init____mutmut_15`` ("XXHalfNormalPriorXX")."""
+    with pytest.raises(PkpdError) as exc:
+        make()
+    assert str(exc.value) == message
+
+
+def test_a_half_normal_prior_in_a_model_file_keeps_its_scale_source_and_grade():
+    """``{ dist = "halfnormal", scale = ..., source, grade }`` is x = |z| scale (the module's table; scipy's
+    halfnorm) with the source and grade as written. Kills ``prior_from_dict__mutmut_137`` (the scale left out:
+    the source taken for the scale, refused)."""
+    from pkpd.priors import prior_from_dict
+
+    p = prior_from_dict({"dist": "halfnormal", "scale": 0.4, "source": "Smith 2020, table 2", "grade": "B"},
+                        (0.0, 5.0))
+    assert type(p) is HalfNormalPrior
+    assert (p.scale_parameter, p.source, p.grade) == (0.4, "Smith 2020, table 2", "B")
+    x = np.array([0.0, 0.1, 0.4, 1.3])
+    np.testing.assert_allclose(p.log_density(x), stats.halfnorm(scale=0.4).logpdf(x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("prior, x, log", [
+    (LogNormalPrior(2.0, 0.5), -1.0, False),       # outside the support: e = 2 log v cannot be taken
+    (LogNormalPrior(2.0, 0.5), 0.0, False),
+    (LogitNormalPrior(0.3, 0.8), 1.3, False),
+    (LogitNormalPrior(0.3, 0.8), 1.0, False),
+    (LogNormalPrior(2.0, 0.5), 800.0, True),       # exp(800) overflows: e = 2 log v = inf
+])
+def test_a_reset_where_the_jacobian_term_cannot_be_used_keeps_the_residual_form_exact(prior, x, log):
+    """``reset`` at a point where e(v) is undefined (outside the support) or infinite (v overflows) does not fail and
+    leaves K finite, so that later, at a point inside the support, the residuals' squares less K still sum to -2 log p
+    (scipy) less the constant, and the Jacobian residual is not clipped there. Kills
+    ``IndividualPriorTerms.reset__mutmut_9`` (e taken at any v: log of a value <= 0 raises) and ``reset__mutmut_24``
+    (K = margin - e even when e is infinite: K = -inf, every later Jacobian residual 0 and clipped)."""
+    terms = IndividualPriorTerms(("a",), {"a": prior}, np.array([log]))
+    terms.reset(np.array([x]))
+    assert math.isfinite(terms.K[0])
+    v = 0.6 if isinstance(prior, LogitNormalPrior) else 5.0
+    total, r, J, g, clipped, valid = terms.evaluate(np.array([math.log(v) if log else v]), 1)
+    if isinstance(prior, LogNormalPrior):
+        ref = -2.0 * stats.lognorm(s=prior.sigma, scale=prior.median).logpdf(v)
+    else:
+        ref = -2.0 * (stats.norm(math.log(prior.median / (1 - prior.median)), prior.sigma).logpdf(math.log(v / (1 - v)))
+                      - math.log(v * (1 - v)))
+    assert total == pytest.approx(ref, rel=1e-12)
+    assert r[0] ** 2 + r[1] ** 2 - terms.K[0] + terms.const == pytest.approx(ref, rel=1e-12)
+    assert clipped is False and valid is True
+
+
+@pytest.mark.parametrize("v", [0.2, 5.0, 40.0])
+def test_the_jacobian_of_z_on_the_log_scale(v):
+    """On a log-scale coordinate x = log v, a log-normal prior's z = (x - log median)/sigma has dz/dx = 1/sigma,
+    and a normal prior's z = (e^x - mean)/sd has dz/dx = v/sd. Kills ``IndividualPriorTerms.evaluate__mutmut_22``
+    (dz / dv: the derivative by v divided by v instead of multiplied)."""
+    terms = IndividualPriorTerms(("a", "b"), {"a": LogNormalPrior(2.0, 0.5), "b": NormalPrior(1.0, 4.0)},
+                                 np.array([True, True]))
+    terms.reset(np.log([v, v]))
+    total, r, J, g, clipped, valid = terms.evaluate(np.log([v, v]), 2)
+    assert r[0] == pytest.approx((math.log(v) - math.log(2.0)) / 0.5, rel=1e-12)
+    assert J[0, 0] == pytest.approx(1.0 / 0.5, rel=1e-12) and J[0, 1] == 0.0
+    assert J[1, 1] == pytest.approx(v / 4.0, rel=1e-12) and J[1, 0] == 0.0
+
+
+@pytest.mark.parametrize("x", [0.5, 4.0])
+def test_the_uniform_prior_of_a_map_fit_holds_its_bounds_themselves(x):
+    """The uniform prior's support is the closed interval [lower, upper] (its log density, scipy's uniform): on a
+    bound, -2 log p = 2 log(upper - lower), valid. Kills ``IndividualPriorTerms.evaluate__mutmut_76`` (lower < v:
+    the lower bound itself infinite)."""
+    terms = IndividualPriorTerms(("a",), {"a": UniformPrior(0.5, 4.0)}, np.array([False]))
+    terms.reset(np.array([x]))
+    total, r, J, g, clipped, valid = terms.evaluate(np.array([x]), 1)
+    assert total == pytest.approx(-2.0 * stats.uniform(0.5, 3.5).logpdf(x), rel=1e-12)
+    assert (r.size, clipped, valid) == (0, False, True)
+
+
+@pytest.mark.parametrize("v, lo, hi, expected", [
+    (3.0, 1.0, math.inf, math.log(2.0)),       # log(v - lo)
+    (3.0, -math.inf, 5.0, math.log(2.0)),      # log(hi - v)
+    (3.0, 1.0, 5.0, 0.0),                      # logit((v - lo)/(hi - lo)) = logit(1/2)
+    (2.0, 1.0, 5.0, math.log(1.0 / 3.0)),
+    (3.0, -math.inf, math.inf, 3.0),           # identity
+])
+def test_the_sampler_s_unconstrained_value_for_each_kind_of_bounds(v, lo, hi, expected):
+    """The sampler's unconstrained scale (documented: logit, log or identity): logit of the position between two
+    finite bounds, log of the distance to a single finite bound. Kills ``unconstrain__mutmut_1`` (``or``: a one-sided
+    bound taken for two, log 0 or NaN)."""
+    from pkpd._prior_part import unconstrain
+
+    assert unconstrain(v, lo, hi) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_the_sampler_reads_bounds_as_floats():
+    """A model accepts bounds that ``float`` reads (its validation converts with ``float(b)``), e.g. exact
+    fractions; the sampler's transforms read them as floats: on (1, 5) at u = 0, v = 3, dv/du = 4/4 = 1 and the
+    log-Jacobian log(4 s (1 - s)) = 0; on (1/2, inf), v = 1/2 + e^0. Kills ``_Bounds.__init____mutmut_3`` (the lower
+    bounds kept as objects: numpy's isfinite refuses them)."""
+    from fractions import Fraction
+
+    from pkpd._prior_part import _Bounds
+
+    b = _Bounds([(Fraction(1), Fraction(5)), (Fraction(1, 2), math.inf)])
+    v, dv, lj, dlj = b(np.zeros((1, 2)))
+    np.testing.assert_allclose(v, [[3.0, 1.5]], rtol=1e-15)
+    np.testing.assert_allclose(dv, [[1.0, 1.0]], rtol=1e-15)
+    np.testing.assert_allclose(lj, [0.0], atol=1e-15)
+    np.testing.assert_allclose(dlj, [[0.0, 1.0]], atol=1e-15)
+
+
+@pytest.mark.parametrize("n_warmup", [0, 7])
+def test_the_sampler_warms_up_for_as_many_iterations_as_asked(n_warmup):
+    """``n_warmup`` reaches pkpd's NUTS: its run records the leapfrog steps of each warm-up iteration, shape
+    (n_chains, n_warmup) (documented in NutsRun), and keeps n_draws draws. Kills ``run_pkpd_nuts__mutmut_98``
+    (n_warmup not passed: NUTS's default of 500)."""
+    from pkpd._prior_part import run_pkpd_nuts
+
+    draws, diverging, num_steps, run = run_pkpd_nuts(_Gauss(), _Likelihood(1), np.zeros((2, 2)), 3,
+                                                     n_warmup=n_warmup, n_draws=4, target_accept=0.8,
+                                                     max_tree_depth=3)
+    assert run.warmup_num_steps.shape == (2, n_warmup)
+    assert draws.shape == (2, 4, 2)
