@@ -303,3 +303,56 @@ def test_a_concentration_equal_to_the_lloq_is_quantified():
     assert (row["clast"], row["tlast"]) == (0.5, 5.0)
     assert row["auc_last"] == pytest.approx(4.0 + 7.5 / math.log(2.0), rel=1e-12)
 
+
+def _bolus_data():
+    t = np.arange(0.0, 13.0)
+    return pd.DataFrame({"ID": 1, "TIME": t, "EVID": [1] + [0] * 12, "AMT": [100.0] + [0] * 12,
+                         "DV": np.r_[np.nan, _bolus(t[1:])]})
+
+
+@pytest.mark.parametrize("conc_unit", ["copies/mL", "mg/100mL", "ng/mL"])
+def test_units_of_cl_and_volumes_left_as_plain_quotients(conc_unit):
+    """A concentration unit pint does not know (copies/mL) or that carries a number (mg/100mL), and one whose
+    quotient reduces only with a factor (mg/(ng/mL) = 1e6 mL), leave CL, Vz and Vss as the plain quotients
+    dose/(conc*time) and dose/(conc), Vss with the same unit as Vz (kills _units__mutmut_119, "VSS" where pint
+    fails: no unit for vss)."""
+    units = nca(_bolus_data(), route="iv-bolus", dose_unit="mg", conc_unit=conc_unit).attrs["units"]
+    assert (units["cl"], units["vz"], units["vss"]) == (f"mg/({conc_unit}*h)", f"mg/({conc_unit})",
+                                                        f"mg/({conc_unit})")
+
+
+def test_units_of_cl_and_volumes_of_a_response_in_degrees_celsius():
+    """A response in °C (say a body temperature) is a scale of differences: 1 mg/(1 °C · 1 h) reduces with factor 1,
+    so CL and V are reported reduced (pint's form, as L / h for mg/L) per degree of difference, Δ°C. Read as a
+    quantity expression, °C is an absolute temperature (274.15 K for 1 °C), the factor is not 1 and the plain
+    quotient "mg/(degC*h)" came instead (kills _units__mutmut_80, ``reg.Quantity(text)`` for ``reg.Quantity(1.0,
+    text)``)."""
+    units = nca(_bolus_data(), route="iv-bolus", dose_unit="mg", conc_unit="degC").attrs["units"]
+    assert (units["cl"], units["vz"], units["vss"]) == ("mg / Δ°C / h", "mg / Δ°C", "mg / Δ°C")
+    assert units["auc_last"] == "degC*h"
+
+
+def test_sparse_table_errors_name_nca_sparse():
+    """The sparse table's dataset errors name ``nca_sparse``, whole messages: dose_unit='target' (NCA has no model)
+    and a dose_unit that contradicts the dataset's (kills nca_sparse_table__mutmut_12, which named ``nca``)."""
+    from pkpd.nonmem import read_nonmem
+
+    data = _sparse_rows([("F", 1, 8), ("F", 1, 10), ("F", 3, 2), ("F", 3, 4)])
+    with pytest.raises(DataError) as err:
+        nca_sparse_table(data, dose_unit="target")
+    assert str(err.value) == ("column AMT: nca_sparse: dose_unit='target' needs a model (NCA has none); give the unit "
+                              "of AMT, e.g. dose_unit='mg' (--dose-unit mg)")
+    with pytest.raises(DataError) as err:
+        nca_sparse_table(read_nonmem(data, dose_unit="mg"), dose_unit="ug")
+    assert str(err.value) == "nca_sparse: dose_unit='ug' contradicts the dataset's unit of AMT ('mg'); give one of them"
+
+
+def test_sparse_table_units_of_every_column():
+    """Every column of the sparse table with a unit: the counts n_times and n_animals "1", tmax in the time unit,
+    cmax in the concentration unit, the AUC, its SE and CI in conc*time, the dose in the dose unit; the grouping
+    columns have none (kills nca_sparse_table__mutmut_146, "XXn_timesXX")."""
+    data = _sparse_rows([("F", 1, 8), ("F", 1, 10), ("F", 3, 2), ("F", 3, 4)])
+    table = nca_sparse_table(data, time_unit="min", dose_unit="mg", conc_unit="ng/mL")
+    assert table.attrs["units"] == {"n_times": "1", "n_animals": "1", "tmax": "min", "cmax": "ng/mL",
+                                    "auc_last": "ng/mL*min", "auc_last_se": "ng/mL*min", "ci_low": "ng/mL*min",
+                                    "ci_high": "ng/mL*min", "dose": "mg"}
