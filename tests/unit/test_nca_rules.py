@@ -4,7 +4,9 @@ the steady-state AUMCτ from an observed pre-dose sample, doses and intervals th
 concentrations, the unit of the accumulation index, Bailer's SD and SE with two animals per time, the row order of the
 sparse table, and ``NCAResult.plot`` drawing on the axes given. The second sample (seed 26, section below) added
 None entries dropped like NaN, Vss at steady state, the unit of tau, the BLQ rule below 1 conc unit, the ``ci_high``
-column and the ``by`` columns of the sparse table.
+column and the ``by`` columns of the sparse table. The third (seed 27) added the steady-state AUMCτ extrapolated past
+Tlast, a concentration at the LLOQ counted as quantified, the units of CL and V (plain quotients, a response in °C),
+the name in the sparse table's errors and the units of its counts.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -267,3 +269,90 @@ def test_a_c0_back_extrapolation_beyond_the_largest_number_is_a_clear_error():
         "the concentration at the dose time, or check the route and the times")
     res = nca_profile([6, 7, 8, 12], [50, 1e-3, 8e-4, 5e-4], 10, route="iv-bolus")
     assert res.c0 == pytest.approx(50 * (50 / 1e-3) ** 6, rel=1e-12)
+
+
+# =========================================================================================== seed 27
+# Rules that the third independent sample (seed 27, 40 of 1932 mutants) showed unguarded: the steady-state AUMCτ
+# extrapolated with λz when τ ends after Tlast, a concentration equal to the LLOQ counted as quantified, the unit
+# of Vss when pint cannot reduce CL and V, CL and V of a response in °C, the name in the sparse table's errors and
+# the units of its count columns.
+def test_steady_state_mrt_extrapolates_past_tlast_within_tau():
+    """A one-compartment IV bolus at steady state, C(t) = Dose/V e^{-kt}/(1 - e^{-kτ}), sampled at 0-8 h of a
+    12 h interval: AUMCτ is extrapolated with λz from Tlast = 8 h to τ, and MRT = (AUMCτ + τ (AUCinf - AUCτ))/AUCτ
+    = 1/k exactly (the closed form, as in the seed-26 test where τ = Tlast); CL = Dose/AUCτ = CL and Vss = V
+    (kills nca_profile__mutmut_355, λz not passed to _aumc_tau: a TypeError, and _aumc_tau__mutmut_33, the λz
+    check negated: MRT NaN)."""
+    tau = 12.0
+    t = np.arange(0.0, 9.0)
+    c = _bolus(t) / (1 - math.exp(-K * tau))
+    res = nca_profile(t, c, 100, route="iv-bolus", tau=tau, steady_state=True)
+    assert res.tlast == 8.0
+    assert res.cl == pytest.approx(CL, rel=1e-9)
+    assert res.mrt == pytest.approx(1 / K, rel=1e-9)
+    assert res.vss == pytest.approx(V, rel=1e-9)
+
+
+def test_a_concentration_equal_to_the_lloq_is_quantified():
+    """BLQ means below the LLOQ: with LLOQ 0.5, a profile 8, 4, 2, 1, 0.5 at 1-5 h and 0.3 at 6 h keeps the 0.5
+    (Clast 0.5 at 5 h, 5 observations) and drops the 0.3; AUClast by hand = 8/2 (linear up from C = 0 at the dose)
+    + (8 - 0.5)/ln 2 (log-down halvings) (kills nca_profiles__mutmut_230, ``c <= lloq``, which dropped the 0.5)."""
+    data = pd.DataFrame({"ID": 1, "TIME": [0.0, 1, 2, 3, 4, 5, 6], "EVID": [1, 0, 0, 0, 0, 0, 0],
+                         "AMT": [10.0, 0, 0, 0, 0, 0, 0], "DV": [np.nan, 8, 4, 2, 1, 0.5, 0.3], "LLOQ": 0.5})
+    row = nca(data, dose_unit="mg").iloc[0]
+    assert row["n_obs"] == 5
+    assert (row["clast"], row["tlast"]) == (0.5, 5.0)
+    assert row["auc_last"] == pytest.approx(4.0 + 7.5 / math.log(2.0), rel=1e-12)
+
+
+def _bolus_data():
+    t = np.arange(0.0, 13.0)
+    return pd.DataFrame({"ID": 1, "TIME": t, "EVID": [1] + [0] * 12, "AMT": [100.0] + [0] * 12,
+                         "DV": np.r_[np.nan, _bolus(t[1:])]})
+
+
+@pytest.mark.parametrize("conc_unit", ["copies/mL", "mg/100mL", "ng/mL"])
+def test_units_of_cl_and_volumes_left_as_plain_quotients(conc_unit):
+    """A concentration unit pint does not know (copies/mL) or that carries a number (mg/100mL), and one whose
+    quotient reduces only with a factor (mg/(ng/mL) = 1e6 mL), leave CL, Vz and Vss as the plain quotients
+    dose/(conc*time) and dose/(conc), Vss with the same unit as Vz (kills _units__mutmut_119, "VSS" where pint
+    fails: no unit for vss)."""
+    units = nca(_bolus_data(), route="iv-bolus", dose_unit="mg", conc_unit=conc_unit).attrs["units"]
+    assert (units["cl"], units["vz"], units["vss"]) == (f"mg/({conc_unit}*h)", f"mg/({conc_unit})",
+                                                        f"mg/({conc_unit})")
+
+
+def test_units_of_cl_and_volumes_of_a_response_in_degrees_celsius():
+    """A response in °C (say a body temperature) is a scale of differences: 1 mg/(1 °C · 1 h) reduces with factor 1,
+    so CL and V are reported reduced (pint's form, as L / h for mg/L) per degree of difference, Δ°C. Read as a
+    quantity expression, °C is an absolute temperature (274.15 K for 1 °C), the factor is not 1 and the plain
+    quotient "mg/(degC*h)" came instead (kills _units__mutmut_80, ``reg.Quantity(text)`` for ``reg.Quantity(1.0,
+    text)``)."""
+    units = nca(_bolus_data(), route="iv-bolus", dose_unit="mg", conc_unit="degC").attrs["units"]
+    assert (units["cl"], units["vz"], units["vss"]) == ("mg / Δ°C / h", "mg / Δ°C", "mg / Δ°C")
+    assert units["auc_last"] == "degC*h"
+
+
+def test_sparse_table_errors_name_nca_sparse():
+    """The sparse table's dataset errors name ``nca_sparse``, whole messages: dose_unit='target' (NCA has no model)
+    and a dose_unit that contradicts the dataset's (kills nca_sparse_table__mutmut_12, which named ``nca``)."""
+    from pkpd.nonmem import read_nonmem
+
+    data = _sparse_rows([("F", 1, 8), ("F", 1, 10), ("F", 3, 2), ("F", 3, 4)])
+    with pytest.raises(DataError) as err:
+        nca_sparse_table(data, dose_unit="target")
+    assert str(err.value) == ("column AMT: nca_sparse: dose_unit='target' needs a model (NCA has none); give the unit "
+                              "of AMT, e.g. dose_unit='mg' (--dose-unit mg)")
+    with pytest.raises(DataError) as err:
+        nca_sparse_table(read_nonmem(data, dose_unit="mg"), dose_unit="ug")
+    assert str(err.value) == "nca_sparse: dose_unit='ug' contradicts the dataset's unit of AMT ('mg'); give one of them"
+
+
+def test_sparse_table_units_of_every_column():
+    """Every column of the sparse table with a unit: the counts n_times and n_animals "1", tmax in the time unit,
+    cmax in the concentration unit, the AUC, its SE and CI in conc*time, the dose in the dose unit; the grouping
+    columns have none (kills nca_sparse_table__mutmut_146, "XXn_timesXX")."""
+    data = _sparse_rows([("F", 1, 8), ("F", 1, 10), ("F", 3, 2), ("F", 3, 4)])
+    table = nca_sparse_table(data, time_unit="min", dose_unit="mg", conc_unit="ng/mL")
+    assert table.attrs["units"] == {"n_times": "1", "n_animals": "1", "tmax": "min", "cmax": "ng/mL",
+                                    "auc_last": "ng/mL*min", "auc_last_se": "ng/mL*min", "ci_low": "ng/mL*min",
+                                    "ci_high": "ng/mL*min", "dose": "mg"}
