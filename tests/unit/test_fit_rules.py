@@ -2191,3 +2191,84 @@ def test_a_likelihood_ratio_test_of_binary_responses_is_twice_the_log_likelihood
     )
     with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
         pkpd.likelihood_ratio_test(reduced, pkpd.fit(model, other, estimate=["b0", "b1"]))
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 30, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_log_normaliser_residual_below_1_is_still_the_square_root_of_2_log_sd_plus_k(tmp_path):
+    """The sum-of-squares form of the likelihood: with the SD estimated, each quantified value adds a residual b with
+    b^2 = 2 log sd + K, K chosen so that b^2 = 2 log 1000 where the constants were last set. With the SD then 800 times
+    smaller, b^2 = 2 log 1000 - 2 log 800 = 2 log 1.25, about 0.45 (below 1, inside the margin that makes the least-
+    squares fit re-centre K): b is its square root, not raised to 1, so the sum of squares stays the OFV up to the
+    same constant."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    problem, x0 = fit._context.problem, fit._context.x.copy()
+    assert problem.layout.names == ("B", "level.sd") and problem.layout.log[1]
+    F = problem.predictions(x0[None, :1])[0][0]
+    lik = problem.lik
+    lik.reset_constants(F, x0)
+    x1 = x0 - np.array([0.0, math.log(800.0)])
+    before, after = lik.evaluate(F, None, x0), lik.evaluate(F, None, x1)
+    assert before.valid and after.valid and after.clipped
+    sd1 = math.exp(x1[1])
+    np.testing.assert_allclose(after.r[: y.size], (y - F) / sd1, rtol=1e-12)
+    np.testing.assert_allclose(after.r[y.size:], math.sqrt(2.0 * math.log(1.25)), rtol=1e-9)
+    np.testing.assert_allclose(after.r @ after.r - after.ofv, before.r @ before.r - before.ofv, rtol=1e-9)
+
+
+def test_a_parametric_bootstrap_of_rate_counts_draws_each_interval_with_the_rate_times_its_length():
+    """pkpd.bootstrap of a Poisson count of a constant rate r0 (records at 4 and 8 h, each counting over the 4 h since
+    the previous record or t = 0): every record's new count is Poisson(r0 (t - t_previous)) = Poisson(4 r0), drawn
+    with default_rng(SeedSequence(seed).spawn(n)[i]); the maximum-likelihood rate of a replicate is its total count
+    over the total time observed, sum(y*) / (8 h per subject)."""
+    import pandas as pd
+
+    import pkpd
+
+    rng = np.random.default_rng(7)
+    n = 20
+    y = rng.poisson(0.5 * 4.0, 2 * n)
+    data = pd.DataFrame({"ID": np.repeat(np.arange(1, n + 1), 2), "TIME": np.tile([4.0, 8.0], n), "DV": y,
+                         "DVID": "flares"})
+    fit = pkpd.fit(_endpoint_model(), data, estimate=["r0"])
+    r0 = fit.estimates["r0"]
+    np.testing.assert_allclose(r0, y.sum() / (8.0 * n), rtol=1e-6)
+    boot = pkpd.bootstrap(fit, n=3, seed=5, workers=1, progress=False)
+    expected = [np.random.default_rng(s).poisson(4.0 * r0, 2 * n).sum() / (8.0 * n)
+                for s in np.random.SeedSequence(5).spawn(3)]
+    np.testing.assert_allclose(boot.samples[:, 0], expected, rtol=1e-5)
+
+
+def test_population_bootstrap_refuses_a_bad_client_before_reading_the_data(tmp_path):
+    """bootstrap_population(client=...) checks the client first: an int is none of a Dask client, a cluster or a
+    scheduler address, refused with the whole message of every client argument, before the data (here a file that
+    does not exist) are read."""
+    import re
+
+    from pkpd.errors import PkpdError
+    from pkpd.nlme import bootstrap_population
+
+    fit = _wang_fit()
+    message = ("client: expected a dask.distributed Client, a Dask cluster (LocalCluster, SLURMCluster...) or a "
+               "scheduler address such as 'tcp://10.0.0.5:8786'; got int")
+    with pytest.raises(PkpdError, match=f"^{re.escape(message)}$"):
+        bootstrap_population(fit, "wang2007", tmp_path / "missing.csv", n=2, client=42, workers=1, progress=False)
+
+
+def test_method_leastsq_fits_the_residuals_to_the_closed_form_estimates(tmp_path):
+    """fit(method="leastsq"): lmfit's Levenberg-Marquardt on the residual vector of the likelihood (weighted residuals
+    and log-normalisers, B and the SD together) gives the maximum-likelihood estimates of a level with an additive
+    error: B the mean of the data, its SD the root mean square of y - B (closed forms)."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, method="leastsq")
+    assert fit.converged
+    expected = [y.mean(), math.sqrt(np.mean((y - y.mean()) ** 2))]
+    # within 5e-5: leastsq differentiates the residuals by forward differences
+    np.testing.assert_allclose([fit.estimates["B"], fit.estimates["level.sd"]], expected, rtol=5e-5)
