@@ -767,31 +767,13 @@ def _polish(problem: _Problem, run: _Run):
 
 
 def _on_an_empty_category(problem: _Problem, run: _Run) -> _Run:
-    """The run, not converged, when it ended where an ordinal category has probability 0 (two equal intercepts).
-
-    No observed category can be there, so the data have none of that one: its maximum-likelihood probability is 0,
-    on the edge of decreasing intercepts beyond which the likelihood is undefined. An optimiser moving the
-    intercepts one by one stops at the first point of that edge it reaches, not at the optimum along it (a fit of
-    grades 0, 2 and 3 stopped at -2LL 87.4 against 77.9 at the optimum), so this is not convergence.
-    """
-    F, ok = problem.predictions(run.x[None, :problem.layout.n_struct])
-    if not ok[0]:
+    """The run, not converged, when an ordinal category no record has puts the optimum on the edge of decreasing
+    intercepts (:meth:`pkpd._endpoint_data.EndpointRecords.empty_category_note`)."""
+    note = problem.lik.records.empty_category_note(problem.layout.model)
+    if not note:
         return run
-    outputs = {o.name: o for o in problem.layout.model.outputs}
-    # a category whose two intercepts are written the same has probability 0 by the model's design, not the fit's
-    empty = [(name, k, n) for name, k, n in problem.lik.records.empty_categories(F[0])
-             if ex.parse(outputs[name].intercepts[k - 1]) != ex.parse(outputs[name].intercepts[k])]
-    if not empty:
-        return run
-    out, k, n = empty[0]
-    o = outputs[out]
-    cat, low, high = o.categories[k], o.intercepts[k - 1], o.intercepts[k]
-    note = (f"ordinal output {out!r}: category {cat!r} has probability 0 at the estimates (its intercepts {low} and "
-            f"{high} are equal; the data have {n} record{'' if n == 1 else 's'} of it): the fit stopped on the edge "
-            "of decreasing intercepts, where the optimum lies but which an optimiser moving the intercepts one by "
-            "one does not follow, so the objective may not be at its minimum; leave the category out of the "
-            f'output\'s categories, or write its two intercepts as one (intercepts = [..., "{low}", "{low}", ...])')
-    return dataclasses.replace(run, converged=False, message=note)
+    return dataclasses.replace(run, converged=False, message=f"{run.message}; {note}" if not run.converged and
+                               run.message else note)
 
 
 def _fisher(problem: _Problem, x: np.ndarray) -> np.ndarray | None:

@@ -829,6 +829,10 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         x, converged, message = _lbfgsb(run, layout, x, bounds, maxeval, run.gradient0)
     ofv_i, eta = run.final(x)
     ofv = float(ofv_i.sum())
+    if prob.endpoint_records is not None and maxeval != 0:
+        note = prob.endpoint_records.empty_category_note(prob.model)
+        if note:
+            converged, message = False, f"{message}; {note}"
     objective_method, objective_se, log_prior = inner, float("nan"), 0.0
     if prior_terms is not None:
         log_prior = float(prior_terms(x[None, :])[0])

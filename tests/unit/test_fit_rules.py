@@ -1503,7 +1503,15 @@ def _grades_0_2_3():
     return data, -2 * sum(n * math.log(n / 40) for n in counts.values())
 
 
-def test_an_ordinal_fit_stopped_on_the_edge_of_an_empty_category_is_not_converged():
+_EMPTY_GRADE_1 = (
+    "ordinal output 'grade': no record has category 1, so its maximum-likelihood probability is 0, on the edge where "
+    "its intercepts a1 and a2 are equal, beyond which the likelihood is undefined; an optimiser moving the intercepts "
+    "one by one stops on or near that edge short of the optimum, so the objective may not be at its minimum; leave "
+    "the category out of the output's categories, or write its two intercepts as one "
+    '(intercepts = [..., "a1", "a1", ...])')
+
+
+def test_an_ordinal_fit_with_a_category_no_record_has_is_not_converged():
     """Grades 0, 2 and 3, none of grade 1: the maximum-likelihood point has P(grade 1) = 0, on the edge a1 = a2 of
     decreasing intercepts (-2LL = the saturated 77.95). Moving a1 and a2 one at a time the fit from a1 = 1, a2 = 0.9
     reaches that edge at a1 = a2 = 0.95 (-2LL 87.4) and cannot follow it; it said "converged" there."""
@@ -1514,12 +1522,20 @@ def test_an_ordinal_fit_stopped_on_the_edge_of_an_empty_category_is_not_converge
                    covariance=False)
     assert fit.objective > saturated + 1.0                  # the stuck point: the reason for the flag
     assert not fit.converged
-    assert fit.message == (
-        "ordinal output 'grade': category 1 has probability 0 at the estimates (its intercepts a1 and a2 are "
-        "equal; the data have 0 records of it): the fit stopped on the edge of decreasing intercepts, where the "
-        "optimum lies but which an optimiser moving the intercepts one by one does not follow, so the objective may "
-        "not be at its minimum; leave the category out of the output's categories, or write its two intercepts as "
-        'one (intercepts = [..., "a1", "a1", ...]); covariance not computed (covariance=False)')
+    assert fit.message == f"{_EMPTY_GRADE_1}; covariance not computed (covariance=False)"
+
+
+def test_a_population_fit_of_ordinal_records_with_a_category_no_record_has_is_not_converged():
+    """The same grades in a population fit (Laplace, IIV on a3): L-BFGS-B stops near the edge a1 = a2 at -2LL 87.0
+    against the saturated 77.95 and reported convergence ("relative reduction of F")."""
+    import pkpd
+
+    data, saturated = _grades_0_2_3()
+    fit = pkpd.fit_population(_endpoint_model().with_parameters(a1=1.0, a2=0.9), data, iiv={"a3": 0.1},
+                              estimate=["a1", "a2", "a3"], method="laplace", covariance=None)
+    assert fit.objective > saturated + 1.0
+    assert not fit.converged
+    assert f"; {_EMPTY_GRADE_1}" in fit.message
 
 
 def test_an_ordinal_output_with_one_intercept_for_an_empty_category_fits_to_the_saturated_likelihood(tmp_path):
