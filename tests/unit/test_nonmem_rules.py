@@ -850,3 +850,46 @@ def test_a_data_column_named_like_a_parameter_in_another_case_sets_it(column):
     out = simulate_nonmem(IV, read_nonmem(table(rows), IV, dose_unit="mg"))
     t = np.array([0.0, 1.0, 4.0, 10.0])
     np.testing.assert_allclose(out["conc"], 100 / 32 * np.exp(-5.6 / 32 * t), rtol=1e-7)
+
+
+# ============================================================================ the seed-28 sample's survivors
+# From the sixth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 28``, issue 20); each test was
+# seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_an_observation_with_mdv_0_and_no_dv_is_refused_naming_its_row():
+    """An EVID 0 record with MDV 0 given in the data is an observation the data claims to have: without a DV it is
+    refused (a DataError naming row 2 and column DV, not a crash), with the whole rule and both ways out."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10, MDV=1, DV="."), dict(ID=1, TIME=1, EVID=0, AMT=0, MDV=0, DV=".")]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert (info.value.row, info.value.column) == (2, "DV")
+    assert str(info.value) == ("row 2, column DV: DV is missing on an observation record with MDV=0; give DV, or set "
+                               "MDV=1")
+
+
+@pytest.mark.parametrize(("evid", "kind"), [(0, "an observation record"), (2, "an other-type record"),
+                                            (3, "a reset record")])
+def test_an_amount_on_a_record_that_is_not_a_dose_is_refused_naming_the_kind_of_record(evid, kind):
+    """Dose items (AMT, RATE, ...) belong on dose records (EVID 1 or 4); AMT 5 on an EVID 0, 2 or 3 record (row 2) is
+    refused, the message naming the kind of record in plain lower-case words (NONMEM's meaning of the EVID)."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10), dict(ID=1, TIME=1, EVID=evid, AMT=5)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == (f"row 2, column AMT: {kind} (EVID={evid}) must have AMT = 0 (dose items belong on dose "
+                               f"records); got 5")
+
+
+@pytest.mark.parametrize(("record", "time_unit", "column", "shown"), [
+    # RATE 1 mg/h into central with F2 = BIOAV = 0: duration AMT x F / RATE = 10 x 0 / 1 = 0 h
+    (dict(RATE=1, BIOAV=0), "h", "RATE", "0"),
+    # DUR 1e307 days = 2.4e308 h, beyond the largest double (1.8e308): an infinite duration in the model's hours
+    (dict(DUR=1e307, BIOAV=1), "day", "DUR", "inf"),
+])
+def test_an_infusion_duration_that_is_zero_or_infinite_names_the_column_it_came_from(record, time_unit, column, shown):
+    """The infusion duration of a dose record (the second, row 2) must be > 0 and finite: one given by its rate is
+    blamed on RATE, one given by DUR on DUR (nmtest_1cmt_oral, hours; its central dose target has F2 = BIOAV)."""
+    rows = [dict(ID=1, TIME=0, AMT=10, CMT=2, BIOAV=1), dict(ID=1, TIME=1, AMT=10, CMT=2, **record)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(ORAL, read_nonmem(table(rows), ORAL, time_unit=time_unit, dose_unit="mg"))
+    assert (info.value.row, info.value.column) == (2, column)
+    assert str(info.value) == (f"row 2, column {column}: the infusion duration must be > 0 and finite; got {shown} "
+                               "(duration = AMT x F / rate with RATE given, DUR or the model's D otherwise)")
