@@ -62,6 +62,15 @@ def test_the_location_of_a_uniform_prior_is_the_midpoint_of_its_bounds(lower, up
 _MARGIN = 2.0 * math.log(1e3)     # documented: e + K starts at this value after a reset
 
 
+def _minus2_log_prior(prior, v: float) -> float:
+    """-2 log density of a log-normal or logit-normal prior at v, from scipy.stats (the logit-normal through the
+    normal density of logit v and the Jacobian 1 / (v (1 - v)))."""
+    if isinstance(prior, LogNormalPrior):
+        return -2.0 * stats.lognorm(s=prior.sigma, scale=prior.median).logpdf(v)
+    return -2.0 * (stats.norm(math.log(prior.median / (1 - prior.median)), prior.sigma).logpdf(math.log(v / (1 - v)))
+                   - math.log(v * (1 - v)))
+
+
 @pytest.mark.parametrize("prior, v", [(LogNormalPrior(2.0, 0.5), 10.0), (LogNormalPrior(2.0, 0.5), 0.2),
                                       (LogitNormalPrior(0.3, 0.8), 0.7)])
 def test_after_a_reset_the_jacobian_residual_starts_at_the_margin(prior, v):
@@ -74,11 +83,7 @@ def test_after_a_reset_the_jacobian_residual_starts_at_the_margin(prior, v):
     assert r.shape == (2,)
     assert r[1] == pytest.approx(math.sqrt(_MARGIN), rel=1e-12)
     assert clipped is False and valid is True
-    if isinstance(prior, LogNormalPrior):
-        ref = -2.0 * stats.lognorm(s=prior.sigma, scale=prior.median).logpdf(v)
-    else:
-        ref = -2.0 * (stats.norm(math.log(prior.median / (1 - prior.median)), prior.sigma).logpdf(math.log(v / (1 - v)))
-                      - math.log(v * (1 - v)))
+    ref = _minus2_log_prior(prior, v)
     assert total == pytest.approx(ref, rel=1e-12)
     assert r[0] ** 2 + r[1] ** 2 - terms.K[0] + terms.const == pytest.approx(ref, rel=1e-12)
 
@@ -359,11 +364,7 @@ def test_a_reset_where_the_jacobian_term_cannot_be_used_keeps_the_residual_form_
     assert math.isfinite(terms.K[0])
     v = 0.6 if isinstance(prior, LogitNormalPrior) else 5.0
     total, r, J, g, clipped, valid = terms.evaluate(np.array([math.log(v) if log else v]), 1)
-    if isinstance(prior, LogNormalPrior):
-        ref = -2.0 * stats.lognorm(s=prior.sigma, scale=prior.median).logpdf(v)
-    else:
-        ref = -2.0 * (stats.norm(math.log(prior.median / (1 - prior.median)), prior.sigma).logpdf(math.log(v / (1 - v)))
-                      - math.log(v * (1 - v)))
+    ref = _minus2_log_prior(prior, v)
     assert total == pytest.approx(ref, rel=1e-12)
     assert r[0] ** 2 + r[1] ** 2 - terms.K[0] + terms.const == pytest.approx(ref, rel=1e-12)
     assert clipped is False and valid is True
