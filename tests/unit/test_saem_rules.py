@@ -346,3 +346,42 @@ def test_the_acceptance_rate_of_each_kernel_is_its_accepted_share_and_nan_when_i
                                                          kernel_steps=(2, 0, 1)), np.random.default_rng(0))
     assert math.isnan(run.acceptance["random walk"])
 
+
+@pytest.mark.parametrize("error", [pkpd.Proportional(cv=0.2), pkpd.Combined(sd=0.3, cv=0.1, convention="variance")])
+def test_one_newton_step_is_fisher_scoring_on_the_gaussian_complete_data_likelihood(error):
+    # V has no IIV; its Newton step (gamma 1, no earlier information) is score / expected information of
+    # l(x) = -1/2 sum (u - f(x))^2 / R(x) + log R(x) over the records of all chains (f: predictions, R: the
+    # error model's variance at f). Score by central differences of l, information sum f'^2 / R + R'^2 / (2 R^2),
+    # both from the predictions alone (_newton_step _32: R = s^3; _74: 1.5 instead of 1/2 in the variance's
+    # part of the score)
+    prob, layout, st = _theoph_problem(error)
+    k_v = layout.theta_names.index("V")
+    assert st.newton == [k_v]
+    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
+    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
+    x = layout.x0.copy()
+    near = x.copy()
+    near[k_v] += math.log(1.1)
+    u = np.where(prob.mask[None], lik.predict(st.typical(near), eta), 0.0)
+    a, b = error.sd if isinstance(error, pkpd.Combined) else 0.0, error.cv
+
+    def f_and_R(v: float):
+        xx = x.copy()
+        xx[k_v] = v
+        f = np.array(lik.predict(st.typical(xx), eta), dtype=float)
+        return f, (a * a + (b * f) ** 2 if isinstance(error, pkpd.Combined) and error.convention == "variance"
+                   else (a + b * f) ** 2)
+
+    def loglik(v: float) -> float:
+        f, R = f_and_R(v)
+        return float(-0.5 * np.sum(np.where(prob.mask[None], (u - f) ** 2 / R + np.log(R), 0.0)))
+
+    h = 1e-4
+    score = (loglik(x[k_v] + h) - loglik(x[k_v] - h)) / (2 * h)
+    (fu, Ru), (fd, Rd), R0 = f_and_R(x[k_v] + h), f_and_R(x[k_v] - h), f_and_R(x[k_v])[1]
+    df, dR = (fu - fd) / (2 * h), (Ru - Rd) / (2 * h)
+    info = float(np.sum(np.where(prob.mask[None], df ** 2 / R0 + 0.5 * dR ** 2 / R0 ** 2, 0.0)))
+    expected = score / info
+    assert 0.01 < abs(expected) < 0.5                   # a real step, below the cap on one step
+    x_new, _ = _newton_step(st, lik, x, eta, u, 1.0, None)
+    assert x_new[k_v] - x[k_v] == pytest.approx(expected, rel=1e-5)
