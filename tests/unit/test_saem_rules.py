@@ -9,6 +9,11 @@ Section "seed 25": the survivors of the second, independent sample (mutmut, seed
 updated typical values cannot solve, the residual error of an output after one whose error is fixed, and the
 importance-sampling draws that cannot be evaluated (checked against the closed-form likelihood of a linear Gaussian
 model).
+
+Section "seed 26": the survivors of the third, independent sample (mutmut, seed 26): the bounds of a typical value
+estimated on its natural scale, the failed prediction of one chain and subject in the likelihood, the acceptance
+rates of the kernels and the Newton step of a typical value without IIV (Fisher scoring, checked against finite
+differences of the Gaussian complete-data likelihood).
 """
 
 import math
@@ -198,7 +203,7 @@ def test_an_output_whose_error_is_fixed_leaves_the_next_outputs_error_free_to_mo
     x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, False, 0.95)
     pge2, il10 = st.errors(x)
     assert pge2.cv == 0.2
-    assert il10.sd == pytest.approx(0.5, rel=1e-12)
+    assert il10.sd == pytest.approx(0.5, rel=1e-4)
 
 
 class _LinearGauss:
@@ -250,3 +255,133 @@ def test_importance_sampling_gives_draws_that_cannot_be_evaluated_no_weight():
         assert math.isfinite(res.minus2ll) and 0 < res.se < 0.1
         assert abs(res.minus2ll - (exact + missing)) < 4 * res.se
         assert res.objective == pytest.approx(res.minus2ll - 12 * math.log(2 * math.pi), abs=1e-9)
+
+
+# ====================================================================================================== seed 26
+def _allometric_problem():
+    """Four subjects of iv_allometric (CL = TVCL (WT/70)^BETA): BETA's bounds [-3, 3] reach below 0, so it is
+    estimated on its natural scale (no IIV: SAEM's Newton parameter), TVCL and V on the log scale."""
+    model = pkpd.load_model(DATA / "models" / "iv_allometric.toml")
+    rows = []
+    for i, wt in enumerate((40.0, 60.0, 80.0, 100.0)):
+        cl, v = 3.0 * (wt / 70.0) ** 0.75, 30.0
+        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "AMTU": "mg", "DV": np.nan, "WT": wt})
+        for t in (1.0, 4.0, 12.0):
+            rows.append({"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": 100.0 / v * math.exp(-cl / v * t),
+                         "WT": wt})
+    _, _, _, layout, prob = _setup(model, pd.DataFrame(rows), pkpd.IIV({"TVCL": 0.09, "V": 0.04}),
+                                   {"conc": pkpd.Proportional(cv=0.1)}, "focei", ["TVCL", "BETA", "V"], None,
+                                   pkpd.SolverSettings(), None)
+    return prob, layout, _State(prob, layout)
+
+
+def test_a_typical_value_on_its_natural_scale_keeps_its_declared_bounds_and_stays_finite():
+    # the internal vector's bounds are the model's: log(bounds) for a parameter estimated on the log scale, the
+    # bounds themselves for one estimated on its natural scale (BETA in [-3, 3]); clipping keeps a value inside
+    # them and SAEM's estimate of BETA is a finite number in them (_State.__init__ _91: BETA's upper bound None,
+    # i.e. NaN, and the clip turns BETA into NaN: the likelihood cannot be evaluated at the start)
+    prob, layout, st = _allometric_problem()
+    k_cl, k_beta, k_v = (layout.theta_names.index(n) for n in ("TVCL", "BETA", "V"))
+    assert not layout.theta_log[k_beta] and layout.theta_log[k_cl] and layout.theta_log[k_v]
+    assert (st.lower[k_beta], st.upper[k_beta]) == (-3.0, 3.0)
+    assert st.lower[k_cl] == pytest.approx(math.log(0.01), rel=1e-15)
+    assert st.upper[k_cl] == pytest.approx(math.log(100.0), rel=1e-15)
+    assert st.upper[k_v] == pytest.approx(math.log(1000.0), rel=1e-15)
+    x = layout.x0.copy()
+    x[k_beta] = 5.0
+    assert st.clip(x)[k_beta] == 3.0
+    x[k_beta] = -0.5
+    assert st.clip(x)[k_beta] == -0.5
+    run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=2, smoothing=1, n_chains=1),
+                   np.random.default_rng(0))
+    assert math.isfinite(run.x[k_beta]) and -3.0 <= run.x[k_beta] <= 3.0
+    assert np.all(np.isfinite(run.x))
+
+
+def test_a_prediction_that_fails_makes_only_its_own_chain_and_subject_infinite():
+    # additive error sd 0.5 (R = 0.25): -2 log p(y_i | phi) without constants is sum_j (y_ij - f_ij)^2 / R + log R
+    # over the subject's records; a NaN prediction of chain 1, subject 0 makes that entry +inf and no other
+    # (_Likelihood.objective _29: any failed prediction anywhere made every chain and subject infinite)
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
+    lik = _Likelihood(prob, layout, 2)
+    eta = 0.1 * np.random.default_rng(2).standard_normal((2, prob.n, prob.q))
+    F = np.array(lik.predict(st.typical(layout.x0), eta), dtype=float)
+    j = int(np.flatnonzero(prob.mask[0])[0])
+    F[1, 0, j] = np.nan
+    out = lik.objective(F, st.errors(layout.x0))
+    by_hand = np.where(prob.mask[None], (prob.y[None] - F) ** 2 / 0.25 + math.log(0.25), 0.0).sum(axis=2)
+    assert out[1, 0] == np.inf
+    others = np.ones(out.shape, dtype=bool)
+    others[1, 0] = False
+    assert np.all(np.isfinite(out[others]))
+    np.testing.assert_allclose(out[others], by_hand[others], rtol=1e-12)
+
+
+def test_the_acceptance_rate_of_each_kernel_is_its_accepted_share_and_nan_when_it_is_off(monkeypatch):
+    # SaemRun.acceptance: the mean acceptance rate of each kernel, accepted proposals over proposals (a spy on
+    # the chains' step counts them); a kernel switched off (0 steps) proposed nothing: NaN (run_saem _97: the
+    # random walk's count of proposals started at 1)
+    import pkpd.saem as saem
+
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    seen = []
+    step = saem._Chains.step
+
+    def step_spy(self, *args):
+        a = step(self, *args)
+        seen.append(np.array(a, dtype=bool))
+        return a
+
+    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=1, n_chains=2,
+                                                         kernel_steps=(0, 3, 0)), np.random.default_rng(0))
+    assert len(seen) == 2 * 3
+    accepted = sum(int(a.sum()) for a in seen)
+    proposed = sum(a.size for a in seen)
+    assert 0 < accepted < proposed
+    assert run.acceptance["random walk"] == accepted / proposed
+    assert math.isnan(run.acceptance["prior"]) and math.isnan(run.acceptance["one component"])
+    seen.clear()
+    run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=1, n_chains=2,
+                                                         kernel_steps=(2, 0, 1)), np.random.default_rng(0))
+    assert math.isnan(run.acceptance["random walk"])
+
+
+@pytest.mark.parametrize("error", [pkpd.Proportional(cv=0.2), pkpd.Combined(sd=0.3, cv=0.1, convention="variance")])
+def test_one_newton_step_is_fisher_scoring_on_the_gaussian_complete_data_likelihood(error):
+    # V has no IIV; its Newton step (gamma 1, no earlier information) is score / expected information of
+    # l(x) = -1/2 sum (u - f(x))^2 / R(x) + log R(x) over the records of all chains (f: predictions, R: the
+    # error model's variance at f). Score by central differences of l, information sum f'^2 / R + R'^2 / (2 R^2),
+    # both from the predictions alone (_newton_step _32: R = s^3; _74: 1.5 instead of 1/2 in the variance's
+    # part of the score)
+    prob, layout, st = _theoph_problem(error)
+    k_v = layout.theta_names.index("V")
+    assert st.newton == [k_v]
+    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
+    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
+    x = layout.x0.copy()
+    near = x.copy()
+    near[k_v] += math.log(1.1)
+    u = np.where(prob.mask[None], lik.predict(st.typical(near), eta), 0.0)
+    a, b = error.sd if isinstance(error, pkpd.Combined) else 0.0, error.cv
+
+    def f_and_R(v: float):
+        xx = x.copy()
+        xx[k_v] = v
+        f = np.array(lik.predict(st.typical(xx), eta), dtype=float)
+        return f, (a * a + (b * f) ** 2 if isinstance(error, pkpd.Combined) and error.convention == "variance"
+                   else (a + b * f) ** 2)
+
+    def loglik(v: float) -> float:
+        f, R = f_and_R(v)
+        return float(-0.5 * np.sum(np.where(prob.mask[None], (u - f) ** 2 / R + np.log(R), 0.0)))
+
+    h = 1e-4
+    score = (loglik(x[k_v] + h) - loglik(x[k_v] - h)) / (2 * h)
+    (fu, Ru), (fd, Rd), R0 = f_and_R(x[k_v] + h), f_and_R(x[k_v] - h), f_and_R(x[k_v])[1]
+    df, dR = (fu - fd) / (2 * h), (Ru - Rd) / (2 * h)
+    info = float(np.sum(np.where(prob.mask[None], df ** 2 / R0 + 0.5 * dR ** 2 / R0 ** 2, 0.0)))
+    expected = score / info
+    assert 0.01 < abs(expected) < 0.5                   # a real step, below the cap on one step
+    x_new, _ = _newton_step(st, lik, x, eta, u, 1.0, None)
+    assert x_new[k_v] - x[k_v] == pytest.approx(expected, rel=1e-5)
