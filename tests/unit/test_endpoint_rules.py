@@ -340,3 +340,13 @@ def test_a_count_dispersion_with_a_unit_is_refused_naming_the_key_dispersion():
                         "dimensionless: expression 'V' has unit L but 1 is declared (dimensions [length] ** 3 vs none)")
     assert (err.section, err.key) == ("outputs.r", "dispersion")
 
+
+def test_an_exact_event_at_a_zero_hazard_has_no_valid_log_likelihood():
+    """The rule the fitters state ("the hazard at an event must be > 0", pkpd.estimation.likelihood): an exact event
+    where the hazard is 0 gives NaN; a right-censored record (-dH) and an interval-censored event
+    (log(1 - exp(-dH))) do not use the hazard, so 0 is fine there (kills tte_log_likelihood__mutmut_88, ``h >= 0``:
+    log 0 - dH = -inf for the exact event)."""
+    dH = np.array([0.5, 0.5, 0.5, 0.5])
+    got = ep.tte_log_likelihood([1, 0, 1, 1], dH, [0.0, 0.0, 0.0, 2.0], [False, False, True, False])
+    assert np.isnan(got[0])
+    np.testing.assert_allclose(got[1:], [-0.5, np.log(1.0 - np.exp(-0.5)), np.log(2.0) - 0.5], rtol=1e-14)
