@@ -290,3 +290,63 @@ def test_draw_outcomes_without_skip_draws_for_every_subject(monkeypatch):
     assert sorted(set(got["ID"])) == [1, 2, 3]
     assert got.groupby("output").size().to_dict() == {"event": 3, "flares": 9, "resp": 9}
     pd_testing.assert_frame_equal(got, want)
+
+
+# ============================================================================================ seed 28
+# From the fourth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 28``,
+# ``benchmarks/results/mutation/endpoints-seed28.json``): each test seen to fail with its survivor applied by hand.
+def _refused(output: pkpd.Output):
+    with pytest.raises((ModelFileError, UnitError)) as info:
+        dataclasses.replace(M, outputs=(output,))
+    return info.value
+
+
+def test_an_ordinal_category_that_is_not_a_number_is_refused_with_the_whole_message():
+    """Categories are the DV codes, numbers: a text code is refused naming the key (kills check_fields__mutmut_98,
+    the message's "a category" changed)."""
+    err = _refused(pkpd.Output("r", type="ordinal", categories=(0, "x"), intercepts=("1.0",)))
+    assert isinstance(err, ModelFileError)
+    assert str(err) == f"{MODEL_FILE} [outputs.r] categories: a category must be a number; got 'x'"
+    assert (err.section, err.key) == ("outputs.r", "categories")
+
+
+def test_an_ordinal_intercept_with_a_unit_is_refused_when_the_output_is_declared():
+    """A cumulative logit is dimensionless: an intercept that is a volume (V, L) is refused with the rule and the unit
+    check's whole message, naming the key (kills check_trees__mutmut_94, ``ints = None``: the intercepts were then
+    neither parsed nor unit-checked, and the model was accepted)."""
+    err = _refused(pkpd.Output("r", type="ordinal", categories=(0, 1, 2), intercepts=("1.0", "V")))
+    assert isinstance(err, UnitError)
+    assert str(err) == (f"{MODEL_FILE} [outputs.r] intercepts: a cumulative logit is dimensionless: expression 'V' "
+                        "has unit L but 1 is declared (dimensions [length] ** 3 vs none)")
+    assert (err.section, err.key) == ("outputs.r", "intercepts")
+
+
+def test_a_count_mean_adding_unlike_units_is_refused_naming_the_key_mean():
+    """V + t adds a volume (L) to a time (h): refused where the unit of the mean is first found, naming the key
+    ``mean`` (kills check_trees__mutmut_167, the key passed as "XXmeanXX")."""
+    err = _refused(pkpd.Output("r", type="count", mean="V + t"))
+    assert isinstance(err, UnitError)
+    assert str(err) == (f"{MODEL_FILE} [outputs.r] mean: in 'V + t': 'V' is in L but 't' is in h; both sides must "
+                        "have the same dimension")
+    assert (err.section, err.key) == ("outputs.r", "mean")
+
+
+def test_a_count_dispersion_with_a_unit_is_refused_naming_the_key_dispersion():
+    """The negative-binomial dispersion is dimensionless: "V" (L) is refused with the rule and the unit check's whole
+    message, naming the key ``dispersion`` (kills check_trees__mutmut_222, the key passed as None)."""
+    err = _refused(pkpd.Output("r", type="count", mean="r0", dispersion="V"))
+    assert isinstance(err, UnitError)
+    assert str(err) == (f"{MODEL_FILE} [outputs.r] dispersion: the dispersion of a negative binomial is "
+                        "dimensionless: expression 'V' has unit L but 1 is declared (dimensions [length] ** 3 vs none)")
+    assert (err.section, err.key) == ("outputs.r", "dispersion")
+
+
+def test_an_exact_event_at_a_zero_hazard_has_no_valid_log_likelihood():
+    """The rule the fitters state ("the hazard at an event must be > 0", pkpd.estimation.likelihood): an exact event
+    where the hazard is 0 gives NaN; a right-censored record (-dH) and an interval-censored event
+    (log(1 - exp(-dH))) do not use the hazard, so 0 is fine there (kills tte_log_likelihood__mutmut_88, ``h >= 0``:
+    log 0 - dH = -inf for the exact event)."""
+    dH = np.array([0.5, 0.5, 0.5, 0.5])
+    got = ep.tte_log_likelihood([1, 0, 1, 1], dH, [0.0, 0.0, 0.0, 2.0], [False, False, True, False])
+    assert np.isnan(got[0])
+    np.testing.assert_allclose(got[1:], [-0.5, np.log(1.0 - np.exp(-0.5)), np.log(2.0) - 0.5], rtol=1e-14)
