@@ -372,7 +372,8 @@ def tte_log_likelihood(event, delta_H, hazard, interval=None, *, gradient: bool 
     -------
     ndarray, or (ndarray, ndarray, ndarray) with ``gradient``
         :math:`\log h - \Delta H` (event), :math:`-\Delta H` (censored), :math:`\log(1 - e^{-\Delta H})`
-        (interval); NaN where the values are impossible (a negative hazard or cumulative hazard).
+        (interval); NaN where the values are impossible (a negative hazard or cumulative hazard, or a hazard of 0 at
+        an exact event, which then has probability density 0).
 
     Examples
     --------
