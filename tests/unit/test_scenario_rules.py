@@ -1332,3 +1332,100 @@ def test_the_html_summary_of_a_scenario_result_shows_the_clinical_endpoints_and_
     assert re.findall(r"<td>(.*?)</td>", clinical) == row
     assert re.findall(r"<th>(.*?)</th>", by_arm) == ["arm", "endpoint", "unit", "median", "p5", "p95"]
     assert re.findall(r"<td>(.*?)</td>", by_arm) == row
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 28
+def test_dose_ranging_arms_all_take_the_infusion_duration_given():
+    """One arm per dose level, all on the same schedule: duration=2 makes every arm a 2-h infusion, which its
+    schedule says in words."""
+    from pkpd.scenarios import dose_ranging_arms
+
+    arms = dose_ranging_arms("inf", [10, 30], "mg", duration=2)
+    assert [a.duration for a in arms] == [2, 2]
+    assert [a.schedule for a in arms] == ["1 dose at 0 h, 2-h infusion"] * 2
+
+
+def test_given_subjects_describe_themselves_with_the_median_of_each_array():
+    """CL given as 2, 3 and 5 L/h for three subjects of WT 70 kg: "3 given subjects", then each name with its
+    value, the median (3) for an array, marked so; a single subject is "typical subject"."""
+    from pkpd.scenarios import GivenPopulation
+
+    assert (GivenPopulation(params={"CL": [2, 3, 5]}, covariates={"WT": 70}).describe()
+            == "3 given subjects (CL = 3 (median), WT = 70)")
+    assert GivenPopulation(covariates={"WT": 70}).describe() == "typical subject (WT = 70)"
+
+
+@pytest.mark.parametrize("table", [[1, 2, 3], "empty"])
+def test_virtual_patients_refuse_an_empty_table_and_what_is_not_a_table(table):
+    """Documented: VirtualPatients needs a VirtualPopulation or a non-empty table. An empty DataFrame and a plain
+    list (no columns) are each refused with the whole message."""
+    import pandas as pd
+
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import VirtualPatients
+
+    with pytest.raises(PkpdError) as err:
+        VirtualPatients(pd.DataFrame({"WT": []}) if table == "empty" else table)
+    assert str(err.value) == ("population: VirtualPatients needs a VirtualPopulation or a non-empty table (one row "
+                              "per patient); an empty population cannot be simulated.")
+
+
+def test_a_target_written_with_the_reversed_sign_le_suggests_the_ascii_operator():
+    """'=<' is not an operator; the message lists the four and suggests '<='."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import Target
+
+    with pytest.raises(PkpdError) as err:
+        Target("x", "=<", 1)
+    assert str(err.value) == "target on 'x': op must be one of >=, >, <=, <; got '=<'. Did you mean '<='?"
+
+
+def _dose_ranging_run():
+    """emax_of_dose (response E, unit 1, of a bolus in mg): a control arm and single boluses of 3, 10 and 30 mg."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, Scenario, dose_ranging_arms, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "emax_of_dose.toml")
+    arms = [Arm("control", control=True), *dose_ranging_arms("single", [3, 10, 30], "mg")]
+    return run_scenario(Scenario(model, arms=arms, endpoints=[Endpoint("E", "cmax", end=24)]), seed=1)
+
+
+def test_the_arms_table_of_a_result_names_the_schedule_group_of_each_arm():
+    """Documented: the arms table has the dose, unit, schedule and group of each arm; the group of a treated arm is
+    its schedule (here one bolus at 0 h) and that of a control arm "untreated"."""
+    arms = _dose_ranging_run().arms
+    assert list(arms["arm"]) == ["control", "single: 3 mg", "single: 10 mg", "single: 30 mg"]
+    assert list(arms["group"]) == ["untreated"] + ["1 dose at 0 h, bolus"] * 3
+
+
+def test_the_dose_response_table_gives_the_unit_of_the_endpoint_and_of_the_dose():
+    """Cmax of E (unit 1 in the model file) against doses in mg: the row of the one dose-response group carries
+    both units."""
+    dr = _dose_ranging_run().dose_response
+    assert dr[["group", "endpoint", "unit", "dose_unit"]].values.tolist() == [
+        ["1 dose at 0 h, bolus", "E_Cmax_to_24", "1", "mg"]]
+
+
+def test_the_sensitivity_analysis_of_a_scenario_solves_with_the_scenarios_settings():
+    """Cmax of a 1-compartment IV bolus is Dose / V: its sensitivity is 0 to CL and -1 to V (central differences
+    of step 1e-3: within h^2 = 1e-6; solved in closed form by default). With the scenario's settings of an ODE
+    solve limited to 2 steps, failures marked, every simulation fails, the sensitivity analysis's included: its
+    sensitivities are NaN, not 0 and -1."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, Scenario, run_scenario
+    from pkpd.settings import SolverSettings
+
+    def sensitivities(settings):
+        sc = Scenario(pkpd.load_model("pk_1cmt_iv"), arms=[Arm("a", pkpd.Dose(100, "mg"))],
+                      endpoints=[Endpoint("conc", "cmax", end=24)], sensitivity_arm="a", settings=settings)
+        table = run_scenario(sc, seed=1).sensitivity.table
+        return dict(zip(table["parameter"], table["sensitivity"]))
+
+    exact = sensitivities(None)
+    assert exact["CL"] == pytest.approx(0.0, abs=1e-6) and exact["V"] == pytest.approx(-1.0, rel=1e-5)
+    failing = sensitivities(SolverSettings(method="ode", max_steps=2, on_failure="mark"))
+    assert math.isnan(failing["CL"]) and math.isnan(failing["V"])
