@@ -331,3 +331,16 @@ def test_a_rejected_step_is_followed_by_the_shortened_one_not_evaluated_again():
     assert points == [0.0, 2.0, 0.5, 1.0]
     assert res.converged is True and res.n_iter == 2
 
+
+def test_bfgs_takes_or_skips_a_pair_by_its_angle_not_by_the_length_of_the_step():
+    """The curvature condition y's > 1e-12 |y| |s| is the cosine of the angle between y and s, free of the
+    parameters' scale: a pair (c s, c y) of a short step (c = 1e-7, the size of ``xtol``) is used like any other,
+    giving the secant equation M s = y; a pair with y almost perpendicular to s (cos 1e-13) is skipped, M = H, at
+    any length (c = 10 here). Kills ``x__bfgs__mutmut_12`` (1e-12 |y| / |s|: the short pair skipped, M s = A s;
+    the long perpendicular one used, M of size 1e13)."""
+    s0, y0 = np.array([1.0, -2.0]), np.array([0.5, -3.0])
+    for c in (1e-7, 1.0, 1e3):
+        s, y = c * s0, c * y0
+        np.testing.assert_allclose(_bfgs(A2, [(s, y)]) @ s, y, rtol=1e-12)
+    s, y = 10.0 * np.array([1.0, 0.0]), 10.0 * np.array([1e-13, 1.0])
+    assert np.array_equal(_bfgs(A2, [(s, y)]), A2)
