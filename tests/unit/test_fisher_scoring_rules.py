@@ -4,6 +4,7 @@ answer is known in closed form (a quadratic, or a one-dimensional objective with
 Section "seed 23": the survivors of the first mutation sample of ``fo_scoring`` (mutmut, seed 23, 40 of 688
 mutants, 2026-12-06); each test names the mutants it kills, each seen to fail with the mutant applied by hand.
 Section "seed 25": the survivors of the second, independent sample (seed 25, 40 of 688), the same way.
+Section "seed 26": the survivors of the third, independent sample (seed 26, 40 of 700, issue 20), the same way.
 """
 
 from __future__ import annotations
@@ -261,3 +262,85 @@ def test_a_variance_heading_for_zero_reaches_its_bound_in_the_first_step():
     np.testing.assert_allclose(points[1], [-12.0, 1.0], rtol=1e-15, atol=0)
     assert res.converged
     np.testing.assert_allclose(res.x, [-12.0, 1.0], rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------------ seed 26
+def test_a_start_outside_the_box_is_moved_into_it_before_the_first_evaluation():
+    """``x0`` is "moved into the box": 0.5 (x - 1)^2, defined only for x >= 0 (None below), from x0 = -3 with the
+    bound x >= 0 is first evaluated at 0, then at the optimum 1 (one iteration); a start above the upper bound 2 is
+    moved down to 2 the same way. Kills ``x_fisher_scoring__mutmut_17`` (the lower bound dropped from the clip: the
+    start -3 is evaluated, None, a ValueError)."""
+    points: list = []
+
+    def fun(x):
+        points.append(float(x[0]))
+        return None if x[0] < 0.0 else (0.5 * (x[0] - 1.0) ** 2, np.array([x[0] - 1.0]), np.array([[1.0]]))
+    for x0, lower, upper, first in ((-3.0, 0.0, INF, 0.0), (5.0, 0.0, 2.0, 2.0)):
+        points.clear()
+        res = fisher_scoring(fun, np.array([x0]), np.full(1, lower), np.full(1, upper))
+        assert points == [first, 1.0]
+        assert res.converged is True and res.n_iter == 1
+        assert res.x.tolist() == [1.0]
+
+
+def test_a_parameter_on_its_upper_bound_pushed_outward_is_held_there_although_the_coupled_step_moves_it_in():
+    """Held at a bound is a parameter whose gradient pushes outward, whatever the coupled Newton step would do:
+    0.5 x'Ax - (1, 3)'x from 0 with x1 <= 0, where g = (-1, -3) pushes x1 up; the joint step would go straight to
+    the optimum (-1/3, 5/3) (x1 inward), but x1 is held at 0 and x2 solved alone, 2 x2 = 3: the first trial is
+    (0, 3/2). There g1 = 3/2 - 1 > 0 frees x1 and the next step reaches (-1/3, 5/3), converged after 2
+    iterations. Kills ``x_fisher_scoring__mutmut_54`` (x > upper for x >= upper: x1 free on its bound, the joint
+    step taken, 1 iteration)."""
+    points: list = []
+    fun = _quadratic(A2, np.array([1.0, 3.0]), points)
+    res = fisher_scoring(fun, np.zeros(2), np.full(2, -INF), np.array([0.0, INF]))
+    np.testing.assert_allclose(points[1], [0.0, 1.5], rtol=1e-15, atol=0)
+    assert res.converged is True and res.n_iter == 2
+    np.testing.assert_allclose(res.x, [-1.0 / 3.0, 5.0 / 3.0], rtol=1e-14)
+
+
+def test_a_result_converged_by_the_newton_decrement_carries_the_objective():
+    """Stopped by the Newton decrement: the result carries x, f, g and H there and the whole message. 0.5 (x - 1)^2
+    from 0 has the decrement g^2/H = 1: with ``tol=2`` it converges at once (x = 0, f = 0.5, g = -1, "Newton
+    decrement 1 below 2 after 0 iterations"); with the default tol after one iteration at x = 1, f = 0. Kills
+    ``x_fisher_scoring__mutmut_83`` (the objective None in that result)."""
+    def fun(x):
+        return float(0.5 * (x[0] - 1.0) ** 2), np.array([x[0] - 1.0]), np.array([[1.0]])
+    res = fisher_scoring(fun, np.zeros(1), np.full(1, -INF), np.full(1, INF), tol=2.0)
+    assert res.converged is True and res.n_iter == 0
+    assert res.message == "Fisher scoring: Newton decrement 1 below 2 after 0 iterations"
+    assert res.x.tolist() == [0.0] and res.f == 0.5 and res.gradient.tolist() == [-1.0]
+    assert res.information.tolist() == [[1.0]]
+    res = fisher_scoring(fun, np.zeros(1), np.full(1, -INF), np.full(1, INF))
+    assert res.converged is True and res.n_iter == 1
+    assert res.x.tolist() == [1.0] and res.f == 0.0
+
+
+def test_a_rejected_step_is_followed_by_the_shortened_one_not_evaluated_again():
+    """Each iteration costs one evaluation plus one per rejected trial point, each point once: (x - 1)^2 from 0
+    with a wrong information 0.1 (the curvature is 2) gives the Newton step 20, capped at the trust radius 2;
+    f(2) = 1 = f(0) fails the Armijo test, so the next point is that step times 1/4, x = 0.5 (f = 1/4, accepted),
+    then 0.5 + 0.5 = 1 (radius max(0.5, 0.1)), the optimum: the points evaluated are 0, 2, 0.5, 1. Kills
+    ``x_fisher_scoring__mutmut_175`` (the backtracking started at k = 0 without a bound in reach: the rejected
+    point 2 evaluated twice)."""
+    points: list = []
+
+    def fun(x):
+        points.append(float(x[0]))
+        return float((x[0] - 1.0) ** 2), np.array([2.0 * (x[0] - 1.0)]), np.array([[0.1]])
+    res = fisher_scoring(fun, np.zeros(1), np.full(1, -INF), np.full(1, INF))
+    assert points == [0.0, 2.0, 0.5, 1.0]
+    assert res.converged is True and res.n_iter == 2
+
+
+def test_bfgs_takes_or_skips_a_pair_by_its_angle_not_by_the_length_of_the_step():
+    """The curvature condition y's > 1e-12 |y| |s| is the cosine of the angle between y and s, free of the
+    parameters' scale: a pair (c s, c y) of a short step (c = 1e-7, the size of ``xtol``) is used like any other,
+    giving the secant equation M s = y; a pair with y almost perpendicular to s (cos 1e-13) is skipped, M = H, at
+    any length (c = 10 here). Kills ``x__bfgs__mutmut_12`` (1e-12 |y| / |s|: the short pair skipped, M s = A s;
+    the long perpendicular one used, M of size 1e13)."""
+    s0, y0 = np.array([1.0, -2.0]), np.array([0.5, -3.0])
+    for c in (1e-7, 1.0, 1e3):
+        s, y = c * s0, c * y0
+        np.testing.assert_allclose(_bfgs(A2, [(s, y)]) @ s, y, rtol=1e-12)
+    s, y = 10.0 * np.array([1.0, 0.0]), 10.0 * np.array([1e-13, 1.0])
+    assert np.array_equal(_bfgs(A2, [(s, y)]), A2)
