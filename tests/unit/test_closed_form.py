@@ -450,3 +450,35 @@ def test_a_failed_subject_without_outputs_is_marked_and_the_others_kept():
                         outputs=False, settings=SolverSettings(on_failure="mark"))
     assert list(sim.status) == [0, 3] and sim.outputs == {}
     np.testing.assert_allclose(sim["x"][0], 100.0 * np.exp(-0.3 * np.array([0.0, 1.0])), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 26)
+def test_a_function_call_in_the_constant_input_is_kept():
+    # dx/dt = k Km exp(-k T1 / 24) - k x: the constant input (the right-hand side at zero states, folded) keeps the
+    # call and its argument; closed form against x(t) = 100 exp(-k t) + c / k (1 - exp(-k t)) with
+    # c / k = Km exp(-0.3) (k = 0.3, T1 = 24, Km = 5), o0 = x / V
+    m = nonlinear_variant("k * Km * exp(-k * T1 / 24) - k * x")
+    assert uses_closed_form(m, EXACT)
+    t = np.array([0.0, 0.5, 3.0, 10.0, 48.0])
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t)
+    decay = np.exp(-0.3 * t)
+    x = 100.0 * decay + 5.0 * np.exp(-0.3) * (1.0 - decay)
+    np.testing.assert_allclose(sim["x"][0], x, rtol=1e-12)
+    np.testing.assert_allclose(sim["o0"][0], x / 10.0, rtol=1e-12)
+
+
+def test_an_output_of_the_only_parameter_follows_its_change():
+    # a model whose only parameter is k and nothing else in q (dx/dt = k x: no hoisted constant either), k given
+    # record by record (locf): 0.3 before t = 2, 0.1 from t = 2 on; the output k x uses the k in force at each time:
+    # k(t) x(t) with x = 100 exp(0.3 t) before t = 2 and 100 exp(0.6 + 0.1 (t - 2)) after
+    m = Model(name="one_parameter", time_unit="h", parameters=(Parameter("k", 0.3, "1/h"),),
+              states=(State("x", "mg", "0", "k * x"),), outputs=(Output("rate", "k * x", "mg/h"),),
+              doses=(DoseTarget("iv", "x", "mg"),))
+    frame = pd.DataFrame({"ID": [1] * 5, "TIME": [0.0, 1.0, 2.0, 3.0, 5.0], "EVID": [1, 0, 2, 0, 0],
+                          "AMT": [100.0, 0, 0, 0, 0], "CMT": [1, ".", ".", ".", "."], "k": [0.3, 0.3, 0.1, 0.1, 0.1]})
+    out = simulate_nonmem(m, read_nonmem(frame, m, dose_unit="mg"), interpolation={"k": "locf"}, settings=EXACT)
+    t = out["TIME"].to_numpy()
+    np.testing.assert_allclose(t, [0.0, 1.0, 2.0, 3.0, 5.0])
+    k = np.where(t < 2.0, 0.3, 0.1)
+    x = np.where(t < 2.0, 100.0 * np.exp(0.3 * t), 100.0 * np.exp(0.6 + 0.1 * (t - 2.0)))
+    np.testing.assert_allclose(out["rate"].to_numpy(), k * x, rtol=1e-12)
