@@ -600,3 +600,51 @@ def test_an_initial_state_that_is_not_finite_names_the_subject_by_its_given_id()
                       subject_ids=["A1", "A7", "A9"])
     assert str(info.value) == "subject A7: initial values are not finite; check the parameters of this subject"
     assert info.value.subject == "A7"
+
+
+# ---- from the independent seed-25 sample of the mutation audit (issue 20) ----------------------------------------
+@pytest.mark.parametrize("method", ["closed form", "ode"])
+def test_the_step_counts_of_a_simulation_are_integers(method):
+    """Simulation.n_steps counts steps (a work count): integers, whatever the solver keeps them in. The closed form
+    takes one exact step per output interval (documented): a bolus at 0 and outputs at 0, 1, ..., 24 h give 24; the
+    ODE solver takes more. Integers can index: the count is the last index of an array of its length + 1."""
+    settings = pkpd.SolverSettings() if method == "closed form" else pkpd.SolverSettings(method="ode")
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), np.linspace(0, 24, 25), settings=settings)
+    assert sim.n_steps.dtype == np.int64 and sim.n_steps.shape == (1,)
+    steps = int(sim.n_steps[0])
+    assert steps == 24 if method == "closed form" else steps > 24
+    assert np.arange(steps + 1)[sim.n_steps[0]] == steps
+
+
+def test_changes_at_a_dose_time_keep_their_given_order_when_merged_with_the_doses():
+    """Five doses (100 mg at 0, 1, 2, 3, 4 h) and 16 changes of CL, 8 at 1 h then 8 at 2 h with the values 1.0, 1.1,
+    ... 2.5: merged with the doses (21 events in a row, where numpy's default sort does not keep ties in order), the
+    one given last at each time still wins: CL is the model's value before 1 h, 1.7 from 1 h, 2.5 from 2 h. The
+    bolus closed form, by superposition: C(t) = sum over doses at s <= t of 100 / V exp(-int_s^t CL / V)."""
+    from pkpd.dosing import Bolus
+
+    times = np.array([0.5, 1.5, 2.5, 3.5, 5.0])
+    regimen = Regimen([Bolus(float(s), Dose(100, "mg")) for s in range(5)])
+    change_times = np.array([1.0] * 8 + [2.0] * 8)
+    sim = pkpd.simulate(IV, regimen, times, changes={"CL": (change_times, 1.0 + 0.1 * np.arange(16))})
+    cl, v = (p.value for p in IV.parameters)
+
+    def exposure(t):  # int_0^t CL(u) du
+        return cl * np.minimum(t, 1.0) + 1.7 * np.clip(t - 1.0, 0.0, 1.0) + 2.5 * np.maximum(t - 2.0, 0.0)
+
+    expected = sum(np.where(times >= s, 100 / v * np.exp(-(exposure(times) - exposure(s)) / v), 0.0)
+                   for s in range(5))
+    np.testing.assert_allclose(sim["conc"][0], expected * pkpd.units.convert("mg/L", sim.units["conc"]), rtol=1e-6)
+
+
+@pytest.mark.parametrize(("times", "shape"), [(2.0, "()"), ([[[2.0]]], "(1, 1, 1)")])
+def test_change_times_that_are_not_a_row_or_a_table_are_refused_with_their_shapes(times, shape):
+    """changes= takes times of shape (k,) or (n, k): a single number (0-d) or a 3-d array is refused with the shape
+    error of changes=, whole message, also when the values have the right shape (k,) (not an IndexError, nor the
+    broadcasting error)."""
+    from pkpd.errors import DataError
+
+    with pytest.raises(DataError) as err:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 4.0], changes={"CL": (times, [5.0])})
+    assert str(err.value) == (f"changes['CL']: times {shape} and values (1,) must have the same length: one value per "
+                              "start time, as shape (k,) or (1, k)")
