@@ -6,12 +6,18 @@ finite, and the number of simulations behind each NPDE.
 
 Section "seed 25": the survivors of the second, independent sample (seed 25): each output's own residual error in
 the replicates of a model with two outputs.
+
+Section "seed 26": the survivors of the third, independent sample (seed 26): the occasion effects of a fit with
+inter-occasion variability in the VPC replicates, the smallest n_sim the NPDE accept, and the clipping of a PDE below
+all simulations to 1/(2 n_sim).
 """
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from scipy.stats import norm
 
 import pkpd
 from pkpd.estimation.population_checks import _vpc_replicates
@@ -121,3 +127,58 @@ def test_each_observation_of_a_replicate_gets_the_error_of_its_own_output():
     res = y - 5.0
     for o, sd in ((0, 0.01), (1, 3.0)):
         assert 0.8 * sd < res[:, _TwoOutputs.which[0] == o].std(ddof=1) < 1.2 * sd
+
+
+# ====================================================================================================== seed 26
+def test_a_vpc_of_a_fit_with_inter_occasion_variability_draws_the_occasion_effects():
+    # pk_1cmt_iv (CL 2.8, V 32), 200 subjects, 100 mg at 0 and at 1000 h (occasions 1 and 2, no carry-over), one
+    # observation per occasion at t = V/CL after its dose; IIV on CL 1e-4, IOV on CL 0.25, additive error 1e-3. The
+    # concentration 100/V exp(-exp(eta + kappa)) falls as CL rises, so its p-th percentile is the (100-p)-th of CL:
+    # 100/V exp(-exp(z_(1-p) sqrt(0.25 + 1e-4))), 0.321, 1.150 and 2.014 mg/L. The median over replicates of each
+    # simulated percentile lies within 10 % of it in both bins (vpc _27: the fit's IOV not passed on, the replicates
+    # drew no occasion effects and every percentile was about 1.15)
+    rng = np.random.default_rng(0)
+    cl, v, pi = 2.8, 32.0, 0.25
+    t = v / cl
+    rows = []
+    for i in range(1, 201):
+        for occ, start in ((1, 0.0), (2, 1000.0)):
+            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=occ))
+            c = 100 / v * np.exp(-np.exp(rng.normal(0, np.sqrt(pi))))
+            rows.append(dict(ID=i, TIME=start + t, DV=c, AMT=0, EVID=0, CMT=1, MDV=0, OCC=occ))
+    data = pd.DataFrame(rows)
+    fit = pkpd.fit_population("pk_1cmt_iv", data, iiv={"CL": 1e-4}, iov={"CL": pi}, error=pkpd.Additive(sd=1e-3),
+                              init={"CL": cl, "V": v}, maxeval=0, covariance=None)
+    result = vpc(fit, "pk_1cmt_iv", data, n_replicates=40, n_bins=2, seed=3)
+    np.testing.assert_allclose(result.centres, [t, 1000 + t])
+    sd = np.sqrt(pi + 1e-4)
+    expected = [100 / v * np.exp(-np.exp(norm.ppf(1 - p / 100) * sd)) for p in (5, 50, 95)]
+    np.testing.assert_allclose(result.simulated[:, 1, :], np.tile(np.array(expected)[:, None], (1, 2)), rtol=0.1)
+
+
+def test_npde_accepts_twenty_simulations_and_refuses_fewer_with_the_whole_message(wang_fit):
+    # at most 2 observations a subject: the least n_sim is max(20, 2 x 2) = 20, as the message of 19 says; 20 is
+    # accepted, every PDE k/20 or clipped to 1/40 or 39/40, so 40 PDE is whole (npde _44: max(21, ...) refused 20)
+    with pytest.raises(pkpd.FitError) as err:
+        npde(wang_fit, "wang2007", WANG, n_sim=19, seed=1)
+    assert str(err.value) == ("npde: n_sim=19 is too small; give at least 20 (twice the largest number of "
+                              "observations of a subject) - 1000 is usual")
+    table = npde(wang_fit, "wang2007", WANG, n_sim=20, seed=1)
+    assert len(table) == 20 and np.all(np.isfinite(table["NPDE"]))
+    counts = table["PDE"].to_numpy() * 40
+    np.testing.assert_allclose(counts, np.round(counts), rtol=0, atol=1e-9)
+
+
+def test_a_pde_below_all_simulations_is_clipped_to_one_over_twice_n_sim():
+    # Wang 2007 with subject 1's observation at 1 h set to -50 (additive sd 0.3: far below every simulation): its PDE
+    # is the documented lower clip 1/(2K), 1/50 for K = 25, and its NPDE the normal quantile of 0.02, -2.054
+    # (npde _132: the clip at 2/(2K) = 0.04)
+    data = pd.read_csv(WANG)
+    data.loc[(data["ID"] == 1) & (data["TIME"] == 1), "DV"] = -50.0
+    fit = pkpd.fit_population("wang2007", data, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0)
+    K = 25
+    table = npde(fit, "wang2007", data, n_sim=K, seed=2)
+    row = (table["ID"].astype(int) == 1).to_numpy() & np.isclose(table["TIME"].to_numpy(float), 1.0)
+    assert row.sum() == 1
+    assert table["PDE"].to_numpy()[row][0] == pytest.approx(1 / (2 * K), rel=1e-12)
+    assert table["NPDE"].to_numpy()[row][0] == pytest.approx(norm.ppf(1 / 50), rel=1e-9)
