@@ -2288,3 +2288,92 @@ def test_method_leastsq_fits_the_residuals_to_the_closed_form_estimates(tmp_path
     expected = [y.mean(), math.sqrt(np.mean((y - y.mean()) ** 2))]
     # within 5e-5: leastsq differentiates the residuals by forward differences
     np.testing.assert_allclose([fit.estimates["B"], fit.estimates["level.sd"]], expected, rtol=5e-5)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 31, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_profiles_objective_is_the_minimum_2ll_with_the_sd_profiled_out(tmp_path):
+    """ProfileLikelihood.objective: at each fixed B the minimum -2LL over the SD, whose maximum-likelihood value is
+    RSS(B)/n: -2LL = n log(2 pi RSS(B) / n) + n (closed form), also in to_dataframe's objective column; at the
+    estimate it is the fit's objective."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B", max_points=1)
+    n = y.size
+    expected = np.array([n * math.log(2.0 * math.pi * ((y - b) ** 2).sum() / n) + n for b in prof.values])
+    assert prof.values.size >= 3
+    np.testing.assert_allclose(prof.objective, expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(prof.to_dataframe()["objective"], expected, rtol=0, atol=1e-6)
+    assert prof.objective[np.argmin(np.abs(prof.values - fit.estimates["B"]))] == pytest.approx(fit.objective,
+                                                                                                  abs=1e-6)
+
+
+def test_a_parametric_bootstrap_gives_each_parameter_the_2_5_and_97_5_percentiles_of_its_replicates():
+    """Bootstrap.ci_low / ci_high: the 2.5 and 97.5 percentiles of each parameter over its replicates (linear
+    interpolation between order statistics). Five replicates of a Poisson rate (40 records of 4 h, replicate i drawn
+    with default_rng(SeedSequence(seed).spawn(5)[i]), estimate sum(y*) / (8 h per subject)): with s sorted, the
+    2.5 percentile sits at rank 0.025 x 4 = 0.1, s0 + 0.1 (s1 - s0), the 97.5 one at rank 3.9, s3 + 0.9 (s4 - s3),
+    and the median is s2."""
+    import pandas as pd
+
+    import pkpd
+
+    rng = np.random.default_rng(7)
+    n = 20
+    y = rng.poisson(0.5 * 4.0, 2 * n)
+    data = pd.DataFrame({"ID": np.repeat(np.arange(1, n + 1), 2), "TIME": np.tile([4.0, 8.0], n), "DV": y,
+                         "DVID": "flares"})
+    fit = pkpd.fit(_endpoint_model(), data, estimate=["r0"])
+    r0 = fit.estimates["r0"]
+    boot = pkpd.bootstrap(fit, n=5, seed=5, workers=1, progress=False)
+    s = sorted(np.random.default_rng(q).poisson(4.0 * r0, 2 * n).sum() / (8.0 * n)
+               for q in np.random.SeedSequence(5).spawn(5))
+    assert len(set(s)) == 5 and boot.samples.shape == (5, 1)
+    assert boot.ci_low["r0"] == pytest.approx(s[0] + 0.1 * (s[1] - s[0]), rel=1e-5)
+    assert boot.ci_high["r0"] == pytest.approx(s[3] + 0.9 * (s[4] - s[3]), rel=1e-5)
+    assert boot.median["r0"] == pytest.approx(s[2], rel=1e-5)
+
+
+def test_a_sensitivity_fit_of_steady_state_doses_says_it_used_finite_differences(tmp_path):
+    """gradient="sensitivity" on data with a steady-state dose record (SS=1, II=12 h), which fit() simulates record by
+    record: the sensitivity equations do not cover it, so finite differences are used and the fit's message is the
+    whole note 'sensitivities unavailable (steady-state doses or resets); finite differences used'."""
+    import pandas as pd
+
+    import pkpd
+
+    t = np.array([0.5, 1, 2, 4, 8, 11])
+    k = 2.8 / 32
+    conc = 100 / 32 * np.exp(-k * t) / (1 - np.exp(-12 * k)) * np.exp(np.random.default_rng(3).normal(0, 0.05, t.size))
+    data = pd.DataFrame({"ID": 1, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [100.0] + [0] * 6, "AMTU": "mg",
+                         "SS": [1] + [0] * 6, "II": [12.0] + [0] * 6, "DV": np.r_[np.nan, conc]})
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)},
+                   gradient="sensitivity")
+    assert fit.gradient == "finite-difference"
+    assert fit.message == "sensitivities unavailable (steady-state doses or resets); finite differences used"
+
+
+def test_fitresult_load_attaches_the_model_given_instead_of_the_stored_one(tmp_path):
+    """FitResult.load(path, model=...) attaches the model given (same name and parameters) instead of the one stored
+    in the file: a levels model with C = 7 (not estimated) comes back with C = 7 and B at its estimate, where the
+    stored model has C = 5; a model that is not a pkpd Model is refused with the whole message."""
+    import re
+
+    import pkpd
+    from pkpd.errors import FitError
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    path = tmp_path / "fit.json"
+    fit.save(path)
+    values = {p.name: p.value for p in pkpd.FitResult.load(path).model.parameters}
+    assert values["C"] == 5.0
+    loaded = pkpd.FitResult.load(path, model=_levels(tmp_path).with_parameters(C=7.0))
+    values = {p.name: p.value for p in loaded.model.parameters}
+    assert values["C"] == 7.0 and values["B"] == pytest.approx(y.mean(), rel=1e-5)
+    with pytest.raises(FitError, match=f"^{re.escape('load_fit: model must be a pkpd Model; got str')}$"):
+        pkpd.FitResult.load(path, model="levels")
