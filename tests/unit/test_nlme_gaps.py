@@ -723,3 +723,52 @@ def test_safe_inverse_is_the_exact_inverse_whatever_the_condition_and_the_pseudo
     np.testing.assert_allclose(_safe_inv(C), [[[1.0, 0.0], [0.0, 1e18]], np.eye(2)], rtol=1e-14, atol=0)
     np.testing.assert_allclose(_safe_inv(np.array([[[1.0, 1.0], [1.0, 1.0]]])), np.full((1, 2, 2), 0.25),
                                rtol=1e-14, atol=0)
+
+
+# --- seed 29 -------------------------------------------------------------------------------------------------------
+def test_responsible_parameters_include_those_of_an_eigenvalue_within_the_tolerance_of_zero():
+    """``_responsible`` names the parameters loading on the eigenvalues of the diagonally scaled matrix that are not
+    positive, up to 1e-10 max(|largest eigenvalue|, 1). R = [[-1, c], [c, 0]] (the objective curved downward along
+    a, flat along b, weakly coupled): its eigenvalues are -(1 + c^2) and c^2 to second order in c, with eigenvectors
+    (1, -c) and (c, 1). With c^2 = 5e-11 the second is within the tolerance of 0 (the largest eigenvalue, 5e-11, has
+    magnitude below 1: the tolerance is 1e-10 itself), so both a and b are responsible; with c^2 = 2e-10 it is
+    positive and only a is. Seed 29's survivor _responsible _29 scaled the matrix by 3 (1.5 (M + M')): its
+    eigenvalue 1.5e-10 was then positive and b was left out."""
+    from pkpd.estimation.covariance import _responsible
+
+    def matrix(c2: float) -> np.ndarray:
+        c = math.sqrt(c2)
+        return np.array([[-1.0, c], [c, 0.0]])
+
+    # a and b load equally (1 / sqrt(1 + c^2)) on their eigenvectors: either order
+    assert _responsible(matrix(5e-11), ["a", "b"]) in (" (responsible: a, b)", " (responsible: b, a)")
+    assert _responsible(matrix(2e-10), ["a", "b"]) == " (responsible: a)"
+
+
+def test_the_summary_of_a_fit_without_an_importance_sampling_objective_shows_the_ofv_alone():
+    """The first line of a fit's repr: model, method, OFV to 3 decimals (with " +/- se (IS)" only when the
+    objective is by importance sampling), -2LL = OFV + N log(2 pi), AIC = -2LL + 2 k, BIC = -2LL + k log N (each
+    worked out here from the OFV: Wang 2007, N = 20 observations, k = 3 parameters ke, omega2_ke, sd), the counts and
+    the convergence message. Seed 29's survivor PopulationFit.__repr__ _1 (mc = None) wrote "None" after the OFV."""
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0,
+                              covariance=None)
+    m2ll = fit.objective + 20 * math.log(2 * math.pi)
+    assert repr(fit).splitlines()[0] == (
+        f"PopulationFit(wang2007, FOCEI): OFV {fit.objective:.3f} (-2LL {m2ll:.3f}, AIC {m2ll + 6:.2f}, "
+        f"BIC {m2ll + 3 * math.log(20):.2f}); 10 subjects, 20 observations; converged: objective evaluated at the "
+        "initial values (maxeval=0)"
+    )
+
+
+def test_fit_population_solves_with_the_given_solver_settings():
+    """An ODE integration allowed one step cannot reach any observation of Wang 2007: fit_population must hand its
+    settings to the objective and stop at the initial values naming the subjects (the whole message), not fall back
+    to the default settings (seed 29's survivor fit_population _13, settings=None, which fits)."""
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0,
+                            covariance=None, settings=pkpd.SolverSettings(method="ode", max_steps=1))
+    assert str(info.value) == (
+        "fit_population: the objective cannot be evaluated at the initial values for subjects 1, 2, 3, 4, 5 and 5 "
+        "more: the model cannot be solved for subject 1, t = 0 h (row 1) (typical values); check the initial values "
+        "and the solver settings"
+    )
