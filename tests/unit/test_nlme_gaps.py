@@ -772,3 +772,35 @@ def test_fit_population_solves_with_the_given_solver_settings():
         "more: the model cannot be solved for subject 1, t = 0 h (row 1) (typical values); check the initial values "
         "and the solver settings"
     )
+
+
+def test_the_covariance_step_of_a_finite_difference_fit_starts_from_the_ebes_at_the_estimates():
+    """The finite-difference run keeps the EBEs of its last centre as the start of the next inner problems; its
+    final evaluation, at the estimates, must keep them too, since the covariance step that follows (``matrices``)
+    starts there. Wang 2007 (FOCE-I): start at the initial values (ke 0.5), final at ke 0.8, then the matrices: they
+    start from the EBEs final returned, not from those of the initial values (SAEM's estimates come to final that
+    way, straight after start). Seed 29's survivor _FiniteDifferenceRun.final _5 evaluated without keep=True."""
+    from pkpd.estimation.population_fit import _FiniteDifferenceRun
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None,
+                              None)
+    starts = []
+    ofv = prob.ofv
+
+    def spy(theta, omega, errs, eta0=None, **kw):
+        starts.append(None if eta0 is None else np.array(eta0[0]))
+        return ofv(theta, omega, errs, eta0, **kw)
+
+    prob.ofv = spy
+    run = _FiniteDifferenceRun(prob, layout)
+    x0 = layout.x0.copy()
+    run.start(x0)
+    eta_initial = run.eta.copy()
+    x = x0.copy()
+    x[layout.theta_names.index("ke")] = math.log(0.8)
+    _, eta = run.final(x)
+    assert not np.allclose(eta, eta_initial, rtol=0, atol=1e-3)   # the EBEs moved with ke
+    starts.clear()
+    run.matrices(x)
+    assert len(starts) == 1
+    np.testing.assert_array_equal(starts[0], eta)
