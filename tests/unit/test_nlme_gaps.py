@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-28 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+29 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
