@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-28 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+29 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -723,3 +723,84 @@ def test_safe_inverse_is_the_exact_inverse_whatever_the_condition_and_the_pseudo
     np.testing.assert_allclose(_safe_inv(C), [[[1.0, 0.0], [0.0, 1e18]], np.eye(2)], rtol=1e-14, atol=0)
     np.testing.assert_allclose(_safe_inv(np.array([[[1.0, 1.0], [1.0, 1.0]]])), np.full((1, 2, 2), 0.25),
                                rtol=1e-14, atol=0)
+
+
+# --- seed 29 -------------------------------------------------------------------------------------------------------
+def test_responsible_parameters_include_those_of_an_eigenvalue_within_the_tolerance_of_zero():
+    """``_responsible`` names the parameters loading on the eigenvalues of the diagonally scaled matrix that are not
+    positive, up to 1e-10 max(|largest eigenvalue|, 1). R = [[-1, c], [c, 0]] (the objective curved downward along
+    a, flat along b, weakly coupled): its eigenvalues are -(1 + c^2) and c^2 to second order in c, with eigenvectors
+    (1, -c) and (c, 1). With c^2 = 5e-11 the second is within the tolerance of 0 (the largest eigenvalue, 5e-11, has
+    magnitude below 1: the tolerance is 1e-10 itself), so both a and b are responsible; with c^2 = 2e-10 it is
+    positive and only a is. Seed 29's survivor _responsible _29 scaled the matrix by 3 (1.5 (M + M')): its
+    eigenvalue 1.5e-10 was then positive and b was left out."""
+    from pkpd.estimation.covariance import _responsible
+
+    def matrix(c2: float) -> np.ndarray:
+        c = math.sqrt(c2)
+        return np.array([[-1.0, c], [c, 0.0]])
+
+    # a and b load equally (1 / sqrt(1 + c^2)) on their eigenvectors: either order
+    assert _responsible(matrix(5e-11), ["a", "b"]) in (" (responsible: a, b)", " (responsible: b, a)")
+    assert _responsible(matrix(2e-10), ["a", "b"]) == " (responsible: a)"
+
+
+def test_the_summary_of_a_fit_without_an_importance_sampling_objective_shows_the_ofv_alone():
+    """The first line of a fit's repr: model, method, OFV to 3 decimals (with " +/- se (IS)" only when the
+    objective is by importance sampling), -2LL = OFV + N log(2 pi), AIC = -2LL + 2 k, BIC = -2LL + k log N (each
+    worked out here from the OFV: Wang 2007, N = 20 observations, k = 3 parameters ke, omega2_ke, sd), the counts and
+    the convergence message. Seed 29's survivor PopulationFit.__repr__ _1 (mc = None) wrote "None" after the OFV."""
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0,
+                              covariance=None)
+    m2ll = fit.objective + 20 * math.log(2 * math.pi)
+    assert repr(fit).splitlines()[0] == (
+        f"PopulationFit(wang2007, FOCEI): OFV {fit.objective:.3f} (-2LL {m2ll:.3f}, AIC {m2ll + 6:.2f}, "
+        f"BIC {m2ll + 3 * math.log(20):.2f}); 10 subjects, 20 observations; converged: objective evaluated at the "
+        "initial values (maxeval=0)"
+    )
+
+
+def test_fit_population_solves_with_the_given_solver_settings():
+    """An ODE integration allowed one step cannot reach any observation of Wang 2007: fit_population must hand its
+    settings to the objective and stop at the initial values naming the subjects (the whole message), not fall back
+    to the default settings (seed 29's survivor fit_population _13, settings=None, which fits)."""
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0,
+                            covariance=None, settings=pkpd.SolverSettings(method="ode", max_steps=1))
+    assert str(info.value) == (
+        "fit_population: the objective cannot be evaluated at the initial values for subjects 1, 2, 3, 4, 5 and 5 "
+        "more: the model cannot be solved for subject 1, t = 0 h (row 1) (typical values); check the initial values "
+        "and the solver settings"
+    )
+
+
+def test_the_covariance_step_of_a_finite_difference_fit_starts_from_the_ebes_at_the_estimates():
+    """The finite-difference run keeps the EBEs of its last centre as the start of the next inner problems; its
+    final evaluation, at the estimates, must keep them too, since the covariance step that follows (``matrices``)
+    starts there. Wang 2007 (FOCE-I): start at the initial values (ke 0.5), final at ke 0.8, then the matrices: they
+    start from the EBEs final returned, not from those of the initial values (SAEM's estimates come to final that
+    way, straight after start). Seed 29's survivor _FiniteDifferenceRun.final _5 evaluated without keep=True."""
+    from pkpd.estimation.population_fit import _FiniteDifferenceRun
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None,
+                              None)
+    starts = []
+    ofv = prob.ofv
+
+    def spy(theta, omega, errs, eta0=None, **kw):
+        starts.append(None if eta0 is None else np.array(eta0[0]))
+        return ofv(theta, omega, errs, eta0, **kw)
+
+    prob.ofv = spy
+    run = _FiniteDifferenceRun(prob, layout)
+    x0 = layout.x0.copy()
+    run.start(x0)
+    eta_initial = run.eta.copy()
+    x = x0.copy()
+    x[layout.theta_names.index("ke")] = math.log(0.8)
+    _, eta = run.final(x)
+    assert not np.allclose(eta, eta_initial, rtol=0, atol=1e-3)   # the EBEs moved with ke
+    starts.clear()
+    run.matrices(x)
+    assert len(starts) == 1
+    np.testing.assert_array_equal(starts[0], eta)
