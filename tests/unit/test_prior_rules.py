@@ -8,6 +8,9 @@ Section "seed 26" (the third independent sample): whole messages of the log-norm
 half-normal priors, a model file's half-normal prior with its source, the MAP fit's prior terms (a reset where e
 cannot be used, the Jacobian of z on the log scale, the uniform prior's closed support), the sampler's unconstrained
 scale for one-sided bounds, bounds read as floats, and the warm-up length handed to NUTS.
+Section "seed 27" (the fourth independent sample): a log-normal sigma stored as a float, the inverse-Wishart's df
+refused by name and its density in the order of the names, a fraction's upper bound 1, a model file's prior outside
+its bounds and a logit-normal prior's table.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -441,3 +444,85 @@ def test_the_sampler_warms_up_for_as_many_iterations_as_asked(n_warmup):
                                                      max_tree_depth=3)
     assert run.warmup_num_steps.shape == (2, n_warmup)
     assert draws.shape == (2, 4, 2)
+
+
+# --------------------------------------------------------------------------------------------------- seed 27
+def test_a_log_normal_prior_stores_its_sigma_as_a_float():
+    """``_positive`` returns ``float(value)``: an int or numpy sigma of a log-normal prior is stored as a Python
+    float (repr, the model-file table). Kills ``LogNormalPrior.__post_init____mutmut_26`` (the float stored under
+    the name "XXsigmaXX": sigma kept as given)."""
+    p = LogNormalPrior(2, 1)
+    assert type(p.sigma) is float and p.sigma == 1.0
+    assert repr(p) == "LogNormalPrior(median=2.0, sigma=1.0, source='', grade=None)"
+    q = LogNormalPrior(1.5, np.int64(3))
+    assert type(q.sigma) is float
+    assert json.dumps(prior_to_dict(q)) == '{"dist": "lognormal", "median": 1.5, "sigma": 3.0}'
+
+
+@pytest.mark.parametrize("df, message", [
+    ("5", "InverseWishart: df must be a number; got '5'"),
+    (math.inf, "InverseWishart: df must be finite; got inf"),
+])
+def test_a_refused_inverse_wishart_df_is_named_in_the_whole_message(df, message):
+    """The refusal of a df that is not a finite number names the class and the field. Kills
+    ``InverseWishart.__post_init____mutmut_3`` (``_number("InverseWishart", None, ...)``: "None must be ...")."""
+    from pkpd.priors import InverseWishart
+
+    with pytest.raises(PkpdError) as exc:
+        InverseWishart([[0.1]], df=df)
+    assert str(exc.value) == message
+
+
+def test_the_inverse_wishart_density_puts_a_named_omega_in_the_order_of_the_names():
+    """A dict omega gives the diagonal of Omega_0 by name; ``log_density(omega, names)`` reads Omega in the order of
+    ``names`` (the fit's random effects): scipy's invwishart with scale nu Omega_0 in that order. Kills
+    ``InverseWishart.log_density__mutmut_3`` (Omega_0 always in the dict's order)."""
+    from pkpd.priors import InverseWishart
+
+    iw = InverseWishart({"CL": 0.1, "V": 0.4}, df=5)
+    omega = np.array([[0.5, 0.05], [0.05, 0.2]])      # rows and columns (V, CL)
+    ref = stats.invwishart(df=5, scale=5 * np.diag([0.4, 0.1])).logpdf(omega)
+    assert float(iw.log_density(omega, names=("V", "CL"))) == pytest.approx(ref, rel=1e-12)
+    ref_dict_order = stats.invwishart(df=5, scale=5 * np.diag([0.1, 0.4])).logpdf(omega)
+    assert float(iw.log_density(omega, names=("CL", "V"))) == pytest.approx(ref_dict_order, rel=1e-12)
+    assert abs(ref - ref_dict_order) > 1.0
+
+
+def test_a_fraction_may_have_the_upper_bound_one():
+    """``fraction``: bounds within [0, 1] (the module docstring's rule, closed interval) give a logit-normal prior
+    with the value as median, so a bioavailability with bounds [0.2, 1] is accepted; its sigma is finite. Kills
+    ``prior_from_range__mutmut_45`` (``hi < 1``: the upper bound 1 refused)."""
+    from pkpd.priors import prior_from_range
+
+    p = prior_from_range(0.7, (0.2, 1.0), "A", fraction=True)
+    assert type(p) is LogitNormalPrior
+    assert (p.median, p.grade, p.source) == (0.7, "A", "rule A: bounds [0.2, 1] as a 95 % interval")
+    inner = prior_from_range(0.7, (0.2, 0.99), "A", fraction=True)
+    assert math.isfinite(p.sigma) and p.sigma > inner.sigma > 0
+
+
+def test_a_model_file_prior_whose_centre_is_outside_the_bounds_is_refused_in_the_whole_message():
+    """A model file's prior whose centre lies outside the parameter's bounds: a ModelFileError at key "prior" of
+    the parameter's section, the whole message as written in ``check_prior_fits``. Kills
+    ``prior_from_dict__mutmut_2`` (key "PRIOR") and ``check_prior_fits__mutmut_26`` ("XXbounds contradict each
+    otherXX")."""
+    from pkpd.errors import ModelFileError
+    from pkpd.priors import prior_from_dict
+
+    with pytest.raises(ModelFileError) as exc:
+        prior_from_dict({"dist": "normal", "mean": 5.0, "sd": 1.0}, (0.0, 2.0), file="m.toml",
+                        section="parameters.k")
+    assert exc.value.key == "prior"
+    assert str(exc.value) == ("m.toml [parameters.k] prior: prior: its centre 5 is outside the parameter's bounds "
+                              "[0, 2]; the prior and the bounds contradict each other")
+
+
+def test_a_logit_normal_prior_s_model_file_table():
+    """``prior_to_dict`` of a logit-normal prior is the model-file table ``{ dist = "logitnormal", median, sigma }``
+    (the module's table), which ``prior_from_dict`` reads back. Kills ``prior_to_dict__mutmut_27`` (key "SIGMA")."""
+    from pkpd.priors import prior_from_dict
+
+    p = LogitNormalPrior(0.3, 0.8, "Lee 2009", "B")
+    table = prior_to_dict(p)
+    assert table == {"dist": "logitnormal", "median": 0.3, "sigma": 0.8, "source": "Lee 2009", "grade": "B"}
+    assert prior_from_dict(table, (0.0, 1.0)) == p
