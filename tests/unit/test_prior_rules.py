@@ -10,7 +10,8 @@ cannot be used, the Jacobian of z on the log scale, the uniform prior's closed s
 scale for one-sided bounds, bounds read as floats, and the warm-up length handed to NUTS.
 Section "seed 27" (the fourth independent sample): a log-normal sigma stored as a float, the inverse-Wishart's df
 refused by name and its density in the order of the names, a fraction's upper bound 1, a model file's prior outside
-its bounds and a logit-normal prior's table.
+its bounds and a logit-normal prior's table, the MAP fit's Jacobian residual row with and without the Fisher form,
+and the sampler's log density at log 0 without a warning.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -526,3 +527,64 @@ def test_a_logit_normal_prior_s_model_file_table():
     table = prior_to_dict(p)
     assert table == {"dist": "logitnormal", "median": 0.3, "sigma": 0.8, "source": "Lee 2009", "grade": "B"}
     assert prior_from_dict(table, (0.0, 1.0)) == p
+
+
+@pytest.mark.parametrize("fisher", [False, True])
+def test_the_jacobian_row_of_the_jacobian_residual_with_and_without_fisher(fisher):
+    """A log-normal prior on a log-scale coordinate x = log v: -2 log p = z^2 + 2 x + c. The Jacobian residual
+    b = sqrt(2 x + K) has db/dx = 1 / b (Gauss-Newton rows, 2 r'J = gradient); in the Fisher form its row is 0, so
+    that 2 J'J = 2 / sigma^2, the second derivative of -2 log p (its e term is linear in x). Kills
+    ``IndividualPriorTerms.evaluate__mutmut_55`` (``if fisher``: the rows swapped)."""
+    terms = IndividualPriorTerms(("a",), {"a": LogNormalPrior(2.0, 0.5)}, np.array([True]))
+    x = np.array([math.log(5.0)])
+    terms.reset(x)
+    total, r, J, g, clipped, valid = terms.evaluate(x, 1, fisher)
+    assert r[1] == pytest.approx(math.sqrt(_MARGIN), rel=1e-12)
+    if fisher:
+        assert J[1, 0] == 0.0
+        assert 2.0 * (J.T @ J)[0, 0] == pytest.approx(2.0 / 0.5 ** 2, rel=1e-12)
+    else:
+        assert J[1, 0] == pytest.approx(1.0 / math.sqrt(_MARGIN), rel=1e-12)
+        assert 2.0 * (r @ J)[0] == pytest.approx(g[0], rel=1e-12)
+
+
+class _Disc:
+    """A prior part with density 1 - |z|^2 inside the unit disc and 0 outside (psi = z, one subject): outside,
+    log(0) and a division by zero, as on a trajectory that reaches a bound."""
+
+    def forward(self, z):
+        s = np.maximum(1.0 - np.sum(z * z, axis=1), 0.0)
+        return np.log(s), z[:, None, :], np.zeros((z.shape[0], 0)), (z, s)
+
+    def backward(self, tape, g_psi, g_e):
+        z, s = tape
+        return -2.0 * z / s[:, None] + g_psi[:, 0, :]
+
+
+def test_a_chain_that_reaches_log_0_is_rejected_without_a_warning(monkeypatch):
+    """The sampler's log density: where the transforms reach a bound (log 0, a division by zero) the chain gets -inf
+    and a zero gradient, silently (``np.errstate(divide="ignore")``; a warning would be an error under this suite's
+    filter); the chain inside keeps log(1 - |z|^2) and -2 z / (1 - |z|^2). Kills ``run_pkpd_nuts__mutmut_3``
+    (``divide=None``: the division warns)."""
+    import warnings
+
+    import pkpd.hmc
+    from pkpd._prior_part import run_pkpd_nuts
+
+    seen = {}
+
+    class _Run:
+        draws = diverging = num_steps = None
+
+    def nuts(log_density, init, **kw):
+        seen["out"] = log_density(init)
+        return _Run()
+
+    monkeypatch.setattr(pkpd.hmc, "nuts", nuts)
+    z = np.array([[0.5, 0.0], [1.0, 0.0]])
+    with warnings.catch_warnings(), np.errstate(divide="warn"):
+        warnings.simplefilter("error")
+        run_pkpd_nuts(_Disc(), _Likelihood(1), z, 1, n_warmup=1, n_draws=1, target_accept=0.8, max_tree_depth=2)
+    total, grad = seen["out"]
+    np.testing.assert_allclose(total, [math.log(0.75), -np.inf], rtol=1e-15)
+    np.testing.assert_allclose(grad, [[-1.0 / 0.75, 0.0], [0.0, 0.0]], rtol=1e-15)
