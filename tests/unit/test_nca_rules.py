@@ -356,3 +356,75 @@ def test_sparse_table_units_of_every_column():
     assert table.attrs["units"] == {"n_times": "1", "n_animals": "1", "tmax": "min", "cmax": "ng/mL",
                                     "auc_last": "ng/mL*min", "auc_last_se": "ng/mL*min", "ci_low": "ng/mL*min",
                                     "ci_high": "ng/mL*min", "dose": "mg"}
+
+
+# =========================================================================================== seed 28
+# Rules that the fourth independent sample (seed 28, 40 of 1932 mutants) showed unguarded: an excluded λz time must
+# be a sampling time (to rounding, not to 1e-5), a partial interval with its ends reversed or infinite, Vss of an
+# extravascular dose at steady state, the time unit of a dataset checked by nca and nca_profiles, and the name in
+# the message of an unknown AUC method.
+def test_an_exclude_time_near_but_not_at_a_sampling_time_is_refused():
+    """LambdaZ(exclude=[x]) removes the sample taken at x; x = 24.0001 h is 0.36 s from the 24 h sample, not a
+    sampling time, and is refused with the whole message (numpy's default relative tolerance 1e-5 took it for the
+    24 h sample: kills _excluded__mutmut_13); 24 h itself is excluded and λz is fitted on the other samples."""
+    from pkpd.noncompartmental import LambdaZ
+
+    t = np.array([1.0, 2, 4, 8, 12, 24])
+    with pytest.raises(DataError) as err:
+        nca_profile(t, _bolus(t), 100, route="iv-bolus", lambda_z=LambdaZ(exclude=[24.0001]))
+    assert str(err.value) == ("LambdaZ: exclude time 24.0001 is not a sampling time of the profile "
+                              "(1, 2, 4, 8, 12, 24)")
+    res = nca_profile(t, _bolus(t), 100, route="iv-bolus", lambda_z=LambdaZ(exclude=[24.0]))
+    assert 24.0 not in res.lambda_z_times
+    assert res.lambda_z == pytest.approx(K, rel=1e-9)
+
+
+@pytest.mark.parametrize("interval", [(4, 2), (0, math.inf)])
+def test_a_partial_interval_reversed_or_infinite_is_refused(interval):
+    """Each partial interval is (start, end) with 0 <= start < end, both finite: (4, 2) (finite, reversed) and
+    (0, inf) (ordered, infinite) are each refused with the whole message (kills _partial_list__mutmut_5, ``and``
+    for the second ``or``, which refused only intervals both non-finite and out of order)."""
+    t = np.array([1.0, 2, 4, 8, 12, 24])
+    with pytest.raises(DataError) as err:
+        nca_profile(t, _bolus(t), 100, route="iv-bolus", partial=[interval])
+    shown = tuple(float(x) for x in interval)
+    assert str(err.value) == f"partial: each interval must be (start, end) with 0 <= start < end; got {shown!r}"
+
+
+def test_steady_state_vss_of_an_extravascular_dose_is_not_reported():
+    """Vss = CL·MRT is an IV quantity (docs/nca.md: ``vss`` (IV)); after an extravascular dose the MRT includes the
+    absorption, so Vss is NaN, at steady state as after a single dose, while CL = Dose/AUCτ is still reported (the
+    profile of the seed-26 test: CL exactly) (kills nca_profile__mutmut_384, "XXextravascularXX" at steady
+    state)."""
+    tau = 12.0
+    t = np.arange(0.0, 13.0)
+    c = _bolus(t) / (1 - math.exp(-K * tau))
+    res = nca_profile(t, c, 100, route="extravascular", tau=tau, steady_state=True)
+    assert res.cl == pytest.approx(CL, rel=1e-9)
+    assert math.isnan(res.vss)
+
+
+def test_nca_refuses_an_unknown_time_unit_of_the_data():
+    """The time unit of a dataset is one of min, h, day, week (or their aliases), for nca and nca_profiles as for
+    read_nonmem: 'fortnight' is refused with the whole message (kills _read_dataset__mutmut_12, time_unit not
+    passed to read_nonmem: the data were read in hours and 'fortnight' went through)."""
+    from pkpd.noncompartmental import nca_profiles
+
+    message = ("read_nonmem: time unit must be one of 'min', 'h', 'day', 'week'; got 'fortnight'. Known names: d, day, "
+               "days, h, hour, hours, min, minutes, week, weeks.")
+    for run in (nca, nca_profiles):
+        with pytest.raises(DataError) as err:
+            run(_bolus_data(), route="iv-bolus", dose_unit="mg", time_unit="fortnight")
+        assert str(err.value) == message
+
+
+def test_an_unknown_auc_method_is_refused_naming_nca():
+    """An AUC method other than 'linear' or 'log-down' is refused by nca and nca_profiles with a message naming
+    ``nca``, whole (kills nca_profiles__mutmut_12, which named ``None``)."""
+    from pkpd.errors import PkpdError
+    from pkpd.noncompartmental import nca_profiles
+
+    for run in (nca, nca_profiles):
+        with pytest.raises(PkpdError) as err:
+            run(_bolus_data(), route="iv-bolus", dose_unit="mg", auc_method="spline")
+        assert str(err.value) == "nca: method must be one of 'linear', 'log-down'; got 'spline'. Did you mean 'linear'?"
