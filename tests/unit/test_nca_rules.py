@@ -6,7 +6,9 @@ sparse table, and ``NCAResult.plot`` drawing on the axes given. The second sampl
 None entries dropped like NaN, Vss at steady state, the unit of tau, the BLQ rule below 1 conc unit, the ``ci_high``
 column and the ``by`` columns of the sparse table. The third (seed 27) added the steady-state AUMCτ extrapolated past
 Tlast, a concentration at the LLOQ counted as quantified, the units of CL and V (plain quotients, a response in °C),
-the name in the sparse table's errors and the units of its counts.
+the name in the sparse table's errors and the units of its counts. The fourth (seed 28) added excluded λz times
+matched to rounding, partial intervals reversed or infinite refused, Vss NaN after an extravascular dose at steady
+state, the time unit of a dataset checked by ``nca`` and the name in the message of an unknown AUC method.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
