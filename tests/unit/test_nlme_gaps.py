@@ -804,3 +804,74 @@ def test_the_covariance_step_of_a_finite_difference_fit_starts_from_the_ebes_at_
     run.matrices(x)
     assert len(starts) == 1
     np.testing.assert_array_equal(starts[0], eta)
+
+
+# --- seed 30 -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("level", [1.0, 1.5, 0.0])
+def test_parameter_table_refuses_a_level_outside_0_1_in_full(level):
+    """The coverage of a confidence interval is a probability strictly between 0 and 1: a level of 1 (an infinite
+    interval), 1.5 or 0 is refused with the whole message (seed 30's survivor PopulationFit.parameter_table _6,
+    0 < level < 2, gave infinite or NaN bounds for 1 and 1.5)."""
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0,
+                              covariance=None)
+    with pytest.raises(FitError) as info:
+        fit.parameter_table(level=level)
+    assert str(info.value) == f"parameter_table: level must be in (0, 1); got {level!r}"
+
+
+def test_parameter_table_gives_the_eta_shrinkage_in_percent():
+    """shrinkage_percent is the eta shrinkage 1 - SD(EBE) / omega (Savic and Karlsson 2009, SD with n - 1) in
+    percent: Wang 2007 by FOCE-I at its initial values (omega^2 = 0.04, omega = 0.2), worked out here from the fit's
+    EBEs (-22.5 %: at these values the EBEs spread more than omega); seed 30's survivor
+    PopulationFit.parameter_table _95 multiplied by 101."""
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0,
+                              covariance=None)
+    expected = 100 * (1 - np.std(np.asarray(fit.eta)[:, 0], ddof=1) / 0.2)
+    assert abs(expected) > 1
+    table = fit.parameter_table().set_index("name")
+    assert table.loc["omega2_ke", "shrinkage_percent"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_endpoint_terms_of_a_time_to_event_record_are_exact_and_quiet_where_the_hazard_cannot_be_computed():
+    """endpoints_exposure.toml without a dose (A = 0): the event hazard is h0 = 0.01 1/h, so the cumulative hazard
+    at t is 0.01 t and -2 log L is 2 (H - log h) for an event, 2 H for a censoring: 2 (0.24 - log 0.01) for
+    subject 1's event at 24 h, 0.96 for subject 2's censoring at 48 h. Where a subject's predictions are infinite
+    (a failed solve), H(t) - H(0) is inf - inf: that subject's term is +inf, computed quietly (the mark of a failed
+    evaluation, not a floating-point warning shown to the user: numpy's default, warn, is made an error here) (seed
+    30's survivor finite_difference._Problem.endpoint_terms _6, np.errstate(all=None), did not)."""
+    model = pkpd.load_model(ENDPOINTS)
+    data = pd.DataFrame([(1, 24.0, 1, "event"), (2, 48.0, 0, "event")], columns=["ID", "TIME", "DV", "DVID"])
+    *_, layout, prob = _setup(model, data, pkpd.IIV({"h0": 0.1}), None, "laplace", None, None, None, None)
+    X = layout.x0[None]
+    theta, _, _ = layout.unpack(X)
+    f, G = prob.predict_grad(layout.subject_theta(X, theta), np.zeros((1, 2, prob.q)))
+    per, _, _ = prob.endpoint_terms(f)
+    np.testing.assert_allclose(per, [[2 * (0.24 - math.log(0.01)), 0.96]], rtol=1e-10)
+    f[0, 0] = np.inf
+    with warnings.catch_warnings(), np.errstate(over="warn", invalid="warn", divide="warn"):
+        warnings.simplefilter("error")
+        per, _, _ = prob.endpoint_terms(f)
+        per_g, _, _ = prob.endpoint_terms(f, G)
+    assert per[0, 0] == np.inf and per_g[0, 0] == np.inf
+    assert per[0, 1] == pytest.approx(0.96, rel=1e-10) and per_g[0, 1] == pytest.approx(0.96, rel=1e-10)
+
+
+def test_foce_residual_variances_are_quiet_where_the_prediction_overflows():
+    """The compiled FOCE objective's residual variances at eta = 0 (``_variances``): (0.1 f)^2 for a proportional
+    error of CV 0.1, 0.04 at f = 2; a prediction of 1e200 gives (1e199)^2, beyond the largest float: +inf, the mark
+    of an objective that cannot be computed, quietly (numpy's default, warn, is made an error here) (seed 30's
+    survivor PopulationObjective._variances _13, np.errstate(all=None), did not)."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG, pkpd.IIV({"ke": 0.04}), pkpd.Proportional(cv=0.1), "foce", None,
+                              None, None, None)
+    engine = _objective_engine(prob, layout)
+    assert engine is not None
+    errs = layout.unpack(layout.x0[None])[2][0]
+    outputs = np.full((10, 2, 1), 2.0)           # 10 subjects, 2 observation times each, one output
+    outputs[0] = 1e200
+    with warnings.catch_warnings(), np.errstate(over="warn", invalid="warn", divide="warn"):
+        warnings.simplefilter("error")
+        R = engine._variances(outputs, errs)
+    np.testing.assert_array_equal(R[:2], np.inf)
+    np.testing.assert_allclose(R[2:], 0.04, rtol=1e-12)
