@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-29 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+30 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -836,9 +836,10 @@ def test_endpoint_terms_of_a_time_to_event_record_are_exact_and_quiet_where_the_
     """endpoints_exposure.toml without a dose (A = 0): the event hazard is h0 = 0.01 1/h, so the cumulative hazard
     at t is 0.01 t and -2 log L is 2 (H - log h) for an event, 2 H for a censoring: 2 (0.24 - log 0.01) for
     subject 1's event at 24 h, 0.96 for subject 2's censoring at 48 h. Where a subject's predictions are infinite
-    (a failed solve), H(t) - H(0) is inf - inf: that subject's term is +inf, computed quietly (the mark of a failed
-    evaluation, not a floating-point warning shown to the user: numpy's default, warn, is made an error here) (seed
-    30's survivor finite_difference._Problem.endpoint_terms _6, np.errstate(all=None), did not)."""
+    (a failed solve), H(t) - H(0) is inf - inf: that subject's term is +inf (the mark of a failed evaluation),
+    computed quietly: the method silences its own floating-point errors (numpy's default, warn, is made an error
+    here), as its callers in the package also do (seed 30's survivor finite_difference._Problem.endpoint_terms _6,
+    np.errstate(all=None), did not)."""
     model = pkpd.load_model(ENDPOINTS)
     data = pd.DataFrame([(1, 24.0, 1, "event"), (2, 48.0, 0, "event")], columns=["ID", "TIME", "DV", "DVID"])
     *_, layout, prob = _setup(model, data, pkpd.IIV({"h0": 0.1}), None, "laplace", None, None, None, None)
@@ -859,8 +860,9 @@ def test_endpoint_terms_of_a_time_to_event_record_are_exact_and_quiet_where_the_
 def test_foce_residual_variances_are_quiet_where_the_prediction_overflows():
     """The compiled FOCE objective's residual variances at eta = 0 (``_variances``): (0.1 f)^2 for a proportional
     error of CV 0.1, 0.04 at f = 2; a prediction of 1e200 gives (1e199)^2, beyond the largest float: +inf, the mark
-    of an objective that cannot be computed, quietly (numpy's default, warn, is made an error here) (seed 30's
-    survivor PopulationObjective._variances _13, np.errstate(all=None), did not)."""
+    of an objective that cannot be computed, quietly: the method silences its own floating-point errors (numpy's
+    default, warn, is made an error here), as its callers in the package also do (seed 30's survivor
+    PopulationObjective._variances _13, np.errstate(all=None), did not)."""
     from pkpd.estimation.population_fit import _objective_engine
 
     *_, layout, prob = _setup("wang2007", WANG, pkpd.IIV({"ke": 0.04}), pkpd.Proportional(cv=0.1), "foce", None,
