@@ -893,3 +893,75 @@ def test_an_infusion_duration_that_is_zero_or_infinite_names_the_column_it_came_
     assert (info.value.row, info.value.column) == (2, column)
     assert str(info.value) == (f"row 2, column {column}: the infusion duration must be > 0 and finite; got {shown} "
                                "(duration = AMT x F / rate with RATE given, DUR or the model's D otherwise)")
+
+
+# ============================================================================ the seed-29 sample's survivors
+# From the seventh independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 29``, issue 20); each test
+# was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_an_id_that_comes_back_after_other_ids_names_the_row_where_its_records_start():
+    """The records of a subject must be contiguous: ID 1 (rows 1 and 2), then ID 2 (row 3), then ID 1 again (row 4)
+    is refused at row 4, column ID, the message giving row 1, where ID 1's records start (whole message)."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10), dict(ID=1, TIME=1, EVID=0, AMT=0), dict(ID=2, TIME=0, EVID=1, AMT=10),
+            dict(ID=1, TIME=5, EVID=0, AMT=0)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert (info.value.row, info.value.column) == (4, "ID")
+    assert str(info.value) == ("row 4, column ID: ID 1 appears again after other IDs (its records start at row 1); "
+                               "the records of a subject must be contiguous")
+
+
+def test_an_initial_state_that_is_not_finite_with_a_records_covariates_names_that_record():
+    """Initial amounts may depend on covariates: A(0) = A0 / WT with WT 0 on the second record is infinite there,
+    refused as a DataError naming row 2 (not a crash), whole message."""
+    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="a0_per_wt", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter("A0", 70.0, "mg*kg", (0.0, 1e3))),
+                  covariates=(Covariate("WT", "kg", 70.0),),
+                  states=(State("A", "mg", initial="A0 / WT", ddt="-k * A"),), outputs=(Output("amount", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10, WT=70), dict(ID=1, TIME=1, EVID=0, AMT=0, WT=0)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert info.value.row == 2
+    assert str(info.value) == ("row 2: the initial state of the model is not finite with this record's values; check "
+                               "the covariates and parameters")
+
+
+def test_a_linearly_interpolated_covariate_is_interpolated_after_one_that_stays_constant():
+    """interpolation 'linear' for F (1 on every record, first in the model) and WT (70, 35, 50 kg at 0, 10, 20 h):
+    F staying constant does not stop WT's interpolation. k = F 0.1 WT / 70 is linear in WT, so the amount is
+    10 exp(-k(mean WT) 10 h) per interval (mean WT 52.5, then 42.5 kg), as with WT alone."""
+    from pkpd.model import Covariate, Derived, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="f_wt_linear", time_unit="h",
+                  parameters=(Parameter("k70", 0.1, "1/h", (0.0, 10.0)), Parameter("WTREF", 70.0, "kg", (1.0, 200.0))),
+                  covariates=(Covariate("F", "1", 1.0), Covariate("WT", "kg", 70.0)),
+                  derived=(Derived("k", "F * k70 * WT / WTREF", "1/h"),),
+                  states=(State("A", "mg", initial="0", ddt="-k * A"),), outputs=(Output("amount", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, AMT=10, F=1, WT=70), dict(ID=1, TIME=10, F=1, WT=35), dict(ID=1, TIME=20, F=1, WT=50)]
+    out = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"),
+                          interpolation={"F": "linear", "WT": "linear"})
+    k1, k2 = 0.1 * 52.5 / 70, 0.1 * 42.5 / 70
+    np.testing.assert_allclose(out["amount"], [10.0, 10 * np.exp(-10 * k1), 10 * np.exp(-10 * (k1 + k2))], rtol=1e-7)
+
+
+def test_an_undamped_oscillator_dosed_every_half_period_has_no_steady_state():
+    """dA/dt = w B, dB/dt = -w A (w 1 /h) dosed 10 mg into A every pi h (SS=1): each interval maps (A, B) to
+    (-A, -B), so the amounts before the doses alternate 0, -10, 0, ... for ever. The interval map's eigenvalues
+    lie on the unit circle (-1): its fixed point (A = 5 mg after the dose) is one no dosing history approaches, so it
+    is not taken for the steady state (module rule: only eigenvalues inside the unit circle), and the iteration
+    reports that it does not converge (whole message)."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="oscillator", time_unit="h", parameters=(Parameter("w", 1.0, "1/h", (0.0, 10.0)),),
+                  states=(State("A", "mg", initial="0", ddt="w * B"), State("B", "mg", initial="0", ddt="-w * A")),
+                  outputs=(Output("amount", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10, SS=1, II=math.pi), dict(ID=1, TIME=1, EVID=0, AMT=0)]
+    with pytest.raises(SimulationError) as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert str(info.value) == (
+        "subject 1, t = 0: steady state of the dose on row 1: no convergence within 1000 dosing intervals (relative "
+        "tolerance 1e-10). The model may have no steady state under this regimen (a state without elimination), or "
+        "approach it too slowly; give the doses explicitly (ADDL) instead of SS")
