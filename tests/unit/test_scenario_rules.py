@@ -1429,3 +1429,132 @@ def test_the_sensitivity_analysis_of_a_scenario_solves_with_the_scenarios_settin
     assert exact["CL"] == pytest.approx(0.0, abs=1e-6) and exact["V"] == pytest.approx(-1.0, rel=1e-5)
     failing = sensitivities(SolverSettings(method="ode", max_steps=2, on_failure="mark"))
     assert math.isnan(failing["CL"]) and math.isnan(failing["V"])
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 29
+def test_a_control_arm_gives_no_doses_in_the_arms_table():
+    """A control arm is untreated: its row in the arms table (and its as_dict) has dose 0 and count 0, whatever the
+    count field holds (1 by default); the treated arms keep their count (2 doses 12 h apart)."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, Scenario, dose_ranging_arms, run_scenario
+
+    assert Arm("placebo", control=True).as_dict()["count"] == 0
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "emax_of_dose.toml")
+    arms = [Arm("control", control=True), *dose_ranging_arms("bid", [3, 10], "mg", count=2, interval=12)]
+    table = run_scenario(Scenario(model, arms=arms, endpoints=[Endpoint("E", "cmax", end=24)]), seed=1).arms
+    assert table["count"].tolist() == [0, 2, 2]
+    assert table["dose"].tolist() == [0.0, 3.0, 10.0]
+
+
+def test_virtual_patients_draw_iiv_around_the_covariate_adjusted_typical_value():
+    """Documented order: typical values are adjusted by each CovariateEffect, then the IIV is drawn around them.
+    CL of pk_1cmt_iv (2.8 L/h) scaled by (WT/70)^0.75 for WT 35, 70 and 140 kg, with IIV on CL: each patient's CL is
+    2.8 (WT/70)^0.75 exp(eta), where exp(eta) is CL/2.8 of the same draws (same generator seed) without the
+    effect."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.population import IIV, CovariateEffect
+    from pkpd.scenarios import VirtualPatients
+
+    model = pkpd.load_model("pk_1cmt_iv")
+    table = pd.DataFrame({"WT": [35.0, 70.0, 140.0]})
+    iiv = IIV({"CL": 0.09})
+    effect = CovariateEffect(parameter="CL", covariate="WT", kind="power", value=0.75, ref=70)
+    adjusted, _ = VirtualPatients(table, iiv=iiv, effects=[effect]).sample(model, np.random.default_rng(3))
+    plain, _ = VirtualPatients(table, iiv=iiv).sample(model, np.random.default_rng(3))
+    exp_eta = plain["CL"] / 2.8
+    assert not np.allclose(exp_eta, 1.0)
+    np.testing.assert_allclose(adjusted["CL"], 2.8 * (np.array([35.0, 70.0, 140.0]) / 70) ** 0.75 * exp_eta,
+                               rtol=1e-12)
+
+
+def test_n_trials_given_to_run_scenario_keeps_the_scenarios_own_uncertainty():
+    """Documented: n_trials (and trial_success, same_population) given to run_scenario override the scenario's;
+    the uncertainty stays the scenario's own (draws of V, all 32 L): 3 replicate trials are run under it."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=[pkpd.Arm("a", pkpd.Dose(100, "mg"))],
+                       endpoints=[Endpoint("conc", "auc", end=24)], uncertainty={"V": np.full(2, 32.0)})
+    res = pkpd.run_scenario(sc, seed=1, n_trials=3)
+    assert res.trials is not None
+    assert res.trials.n_trials == 3
+
+
+def test_the_interval_of_a_median_time_to_event_is_fixed_by_the_seed():
+    """The run's seed fixes everything (documented: any run can be reproduced), the bootstrap interval of a median
+    time to event included: two runs at seed 4 give the same clinical table, to the bit."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(model, arms=[Arm("d", pkpd.Dose(100, "mg"))], times=np.linspace(0, 48, 97),
+                  population=LogNormalPopulation(10, omega={"h0": 1.0}),
+                  endpoints=[Endpoint("event", "median_time_to_event")])
+    first = run_scenario(sc, seed=4).clinical
+    row = first.iloc[0]
+    assert row["n"] == 10 and row["ci_low"] < row["value"] < row["ci_high"]
+    assert first.equals(run_scenario(sc, seed=4).clinical)
+
+
+@pytest.mark.parametrize("case", ["one subject", "every simulation failed"])
+def test_a_clinical_value_of_fewer_than_two_subjects_has_no_interval(case):
+    """Flares at a constant rate r0 = 0.2/h, counted to 2 h: one subject gives the value 0.4 with no interval (NaN,
+    no standard deviation of one value, no numpy warning); three subjects whose simulations all fail (ODE limited
+    to 2 steps, failures marked) give n 0 and NaN throughout."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+    from pkpd.settings import SolverSettings
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    one = case == "one subject"
+    kw = {} if one else {"settings": SolverSettings(method="ode", max_steps=2, on_failure="mark")}
+    sc = Scenario(model, arms=[Arm("control", control=True)], times=np.linspace(0, 4, 5),
+                  population=LogNormalPopulation(1 if one else 3),
+                  endpoints=[Endpoint("flares", "expected_count", time=2)], **kw)
+    row = run_scenario(sc, seed=1).clinical.iloc[0]
+    assert row["n"] == (1 if one else 0)
+    if one:
+        assert row["value"] == pytest.approx(0.4, rel=1e-7)
+    else:
+        assert math.isnan(row["value"])
+    assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+
+
+def test_a_clinical_endpoint_is_described_in_the_models_time_unit(tmp_path):
+    """A model in days (time_unit "d", constant hazard 0.05/d): survival to 7 is described as "probability of no
+    event by 7 d" (not h), and its value is exp(-0.05 x 7)."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, Scenario, run_scenario
+
+    path = tmp_path / "daily.toml"
+    path.write_text('[model]\nname = "daily"\nversion = "1.0"\ntime_unit = "d"\n\n'
+                    '[parameters.k]\nvalue = 0.1\nunit = "1/d"\n\n[parameters.h0]\nvalue = 0.05\nunit = "1/d"\n\n'
+                    '[states.A]\nunit = "mg"\ninitial = "0"\nddt = "-k * A"\n\n'
+                    '[outputs.event]\ntype = "time-to-event"\nhazard = "h0"\n\n[doses.iv]\ntarget = "A"\nunit = "mg"\n')
+    sc = Scenario(pkpd.load_model(path), arms=[Arm("control", control=True)], times=np.linspace(0, 14, 15),
+                  endpoints=[Endpoint("event", "survival_at", time=7)])
+    row = run_scenario(sc, seed=1).clinical.iloc[0]
+    assert row["description"] == "probability of no event by 7 d"
+    assert row["value"] == pytest.approx(math.exp(-0.05 * 7), rel=1e-6)
+
+
+def test_an_unknown_key_of_the_population_section_names_the_section():
+    """[population] allows n, omega, covariates and covariate_ranges: 'nn' is refused with the whole message, which
+    names the section and suggests 'n'."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"}, "population": {"nn": 5}, **BASE})
+    assert str(err.value) == "scenario [population]: unknown key 'nn'. Did you mean 'n'?"
