@@ -1459,6 +1459,22 @@ def _percentiles(y: np.ndarray) -> np.ndarray:
     return np.nanpercentile(y, (5, 50, 95), axis=0)
 
 
+def _percentiles_with_inf(values: np.ndarray, qs) -> tuple[float, ...]:
+    """numpy's linear percentiles of ``values``, which may hold +inf (a median time not reached in a resample):
+    numpy interpolates towards inf as inf - inf = NaN, here a percentile between two values is inf when either is
+    (or the lower one when it falls exactly on it), as the order statistics say."""
+    if np.all(np.isfinite(values)):
+        return tuple(float(x) for x in np.percentile(values, qs))
+    a = np.sort(values)
+    out = []
+    for q in qs:
+        pos = q / 100.0 * (a.size - 1)
+        i = int(math.floor(pos))
+        frac, low, high = pos - i, float(a[i]), float(a[min(i + 1, a.size - 1)])
+        out.append(low if frac == 0.0 or low == high else low + frac * (high - low))
+    return tuple(out)
+
+
 def _clinical(arms, endpoints, units, values, groups, sim, grid, n, model, seed):
     """Arm-level values of the clinical endpoints (see ScenarioResult.clinical)."""
     import pandas as pd
@@ -1482,7 +1498,7 @@ def _clinical(arms, endpoints, units, values, groups, sim, grid, n, model, seed)
                 if k > 1:
                     boot = np.array([median_time(grid, curves[rng.integers(0, k, k)].mean(axis=0), end=ep.end)
                                      for _ in range(200)])
-                    lo, hi = (float(x) for x in np.percentile(boot, [2.5, 97.5]))
+                    lo, hi = _percentiles_with_inf(boot, (2.5, 97.5))
                 else:
                     lo = hi = math.nan
             else:

@@ -1558,3 +1558,40 @@ def test_an_unknown_key_of_the_population_section_names_the_section():
     with pytest.raises(PkpdError) as err:
         scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"}, "population": {"nn": 5}, **BASE})
     assert str(err.value) == "scenario [population]: unknown key 'nn'. Did you mean 'n'?"
+
+
+# ---- a defect found with the seed-29 sample (issue 20): a median time not reached in some bootstrap resamples
+def test_percentiles_of_values_with_inf_follow_the_order_statistics():
+    """The linear percentile at position p = q/100 (n - 1) of the sorted values a: a[i] + (p - i)(a[i+1] - a[i]);
+    towards an infinite a[i+1] that is inf, between two infinite ones inf, and exactly on a finite a[i] that value
+    (numpy gives NaN for the last two: inf - inf, 0 * inf). Finite values give numpy's own percentiles, to the bit."""
+    from pkpd.scenarios import _percentiles_with_inf as _percentiles
+
+    inf = np.inf
+    a = np.array([5.0, 1.0, inf, 3.0, inf])                     # sorted: 1, 3, 5, inf, inf
+    assert _percentiles(a, (0.0, 25.0, 50.0, 62.5, 75.0, 90.0, 100.0)) == (1.0, 3.0, 5.0, inf, inf, inf, inf)
+    assert _percentiles(np.array([1.0, 2.0, inf]), (25.0,)) == (1.5,)
+    finite = np.random.default_rng(1).normal(size=37)
+    assert _percentiles(finite, (2.5, 97.5)) == tuple(np.percentile(finite, [2.5, 97.5]))
+
+
+def test_the_interval_of_a_median_time_not_reached_in_most_resamples_is_open_ended():
+    """Ten subjects with a hazard of 0.01/h times exp(eta), omega 1, followed 48 h: the median time to event is not
+    reached in the pooled curve (value inf) nor in most bootstrap resamples, so the upper end of its interval is
+    inf. It was NaN, with numpy's "invalid value encountered in subtract" warning reaching the user."""
+    import warnings
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(model, arms=[Arm("control", control=True)], times=np.linspace(0, 48, 49),
+                  population=LogNormalPopulation(10, omega={"h0": 1.0}),
+                  endpoints=[Endpoint("event", "median_time_to_event")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        row = run_scenario(sc, seed=4).clinical.iloc[0]
+    assert row["value"] == np.inf and row["ci_high"] == np.inf
+    assert 0.0 < row["ci_low"] <= 48.0
