@@ -12,6 +12,9 @@ Section "seed 27" (the fourth independent sample): a log-normal sigma stored as 
 refused by name and its density in the order of the names, a fraction's upper bound 1, a model file's prior outside
 its bounds and a logit-normal prior's table, the MAP fit's Jacobian residual row with and without the Fisher form,
 and the sampler's log density at log 0 without a warning.
+Section "seed 28" (the fifth independent sample): whole messages of a normal sd and a logit-normal sigma, the
+inverse-Wishart's df stored as a float, a model file's positive-only prior on a negative lower bound, and the MAP
+fit's Jacobian residual rows of two priors.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -588,3 +591,73 @@ def test_a_chain_that_reaches_log_0_is_rejected_without_a_warning(monkeypatch):
     total, grad = seen["out"]
     np.testing.assert_allclose(total, [math.log(0.75), -np.inf], rtol=1e-15)
     np.testing.assert_allclose(grad, [[-1.0 / 0.75, 0.0], [0.0, 0.0]], rtol=1e-15)
+
+
+# --------------------------------------------------------------------------------------------------- seed 28
+@pytest.mark.parametrize("make, message", [
+    (lambda: NormalPrior(0.0, 0), "NormalPrior: sd must be > 0; got 0.0"),
+    (lambda: NormalPrior(0.0, "1"), "NormalPrior: sd must be a number; got '1'"),
+    (lambda: LogitNormalPrior(0.3, -0.5), "LogitNormalPrior: sigma must be > 0; got -0.5"),
+    (lambda: LogitNormalPrior(0.3, math.inf), "LogitNormalPrior: sigma must be finite; got inf"),
+])
+def test_a_refused_spread_names_its_class_and_field_in_the_whole_message(make, message):
+    """The refusal of a normal prior's sd or a logit-normal prior's sigma names the class and the field as users
+    write them. Kills ``NormalPrior.__post_init____mutmut_38`` ("SD") and ``LogitNormalPrior.__post_init____mutmut_34``
+    (``_positive(None, "sigma", ...)``: "None: sigma must be ...")."""
+    with pytest.raises(PkpdError) as exc:
+        make()
+    assert str(exc.value) == message
+
+
+def test_an_inverse_wishart_stores_its_df_as_a_float():
+    """``_number`` returns ``float(value)``: an int, numpy or float32 df is stored as a Python float (repr), so that
+    the density is computed in double precision: scipy's invwishart (scale nu Omega_0) to 1e-12 even for a float32
+    df. Kills ``InverseWishart.__post_init____mutmut_64`` (the float stored under the name "XXdfXX": df kept as given;
+    a float32 df then gives a density off by about 1e-8)."""
+    from pkpd.priors import InverseWishart
+
+    om0 = [[0.1, 0.01], [0.01, 0.2]]
+    iw = InverseWishart(om0, df=5)
+    assert type(iw.df) is float and iw.df == 5.0
+    assert repr(iw) == "InverseWishart(omega=[[0.1, 0.01], [0.01, 0.2]], df=5.0, source='')"
+    assert type(InverseWishart(om0, df=np.int64(6)).df) is float
+    iw32 = InverseWishart(om0, df=np.float32(5.5))
+    assert type(iw32.df) is float and iw32.df == 5.5
+    omega = np.array([[0.3, 0.02], [0.02, 0.15]])
+    ref = stats.invwishart(df=5.5, scale=5.5 * np.array(om0)).logpdf(omega)
+    assert float(iw32.log_density(omega)) == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("table, kind", [({"dist": "lognormal", "median": 2.0, "sigma": 0.5}, "LogNormalPrior"),
+                                         ({"dist": "halfnormal", "scale": 1.0}, "HalfNormalPrior")])
+def test_a_model_file_prior_for_positive_values_on_a_negative_lower_bound_is_refused_in_the_whole_message(table,
+                                                                                                         kind):
+    """A log-normal or half-normal prior in a model file, on a parameter whose lower bound is negative: a
+    ModelFileError at key "prior", the whole message as written in ``check_prior_fits`` (with its advice). Kills
+    ``check_prior_fits__mutmut_8`` ("XXraise the lower bound to 0XX")."""
+    from pkpd.errors import ModelFileError
+    from pkpd.priors import prior_from_dict
+
+    with pytest.raises(ModelFileError) as exc:
+        prior_from_dict(table, (-1.0, 10.0), file="m.toml", section="parameters.k")
+    assert exc.value.key == "prior"
+    assert str(exc.value) == (f"m.toml [parameters.k] prior: prior: a {kind} is for positive parameters, but the "
+                              "lower bound is -1; use a NormalPrior or raise the lower bound to 0")
+
+
+def test_each_jacobian_residual_has_its_own_row_after_the_z_rows():
+    """Two log-normal priors: the residual rows are (z_a, z_b, b_a, b_b), z = (log v - log median) / sigma, and after
+    a reset each Jacobian residual b = sqrt(e + K) is sqrt(2 log 1000); the squares less K plus the constant sum to
+    -2 log p (scipy). Kills ``IndividualPriorTerms.evaluate__mutmut_54`` (``r[off - k]``: the second b written over
+    the last z row, its own row left 0)."""
+    pa, pb = LogNormalPrior(2.0, 0.5), LogNormalPrior(30.0, 0.3)
+    terms = IndividualPriorTerms(("a", "b"), {"a": pa, "b": pb}, np.array([True, True]))
+    va, vb = 5.0, 20.0
+    x = np.log([va, vb])
+    terms.reset(x)
+    total, r, J, g, clipped, valid = terms.evaluate(x, 2)
+    expected = [math.log(va / 2.0) / 0.5, math.log(vb / 30.0) / 0.3, math.sqrt(_MARGIN), math.sqrt(_MARGIN)]
+    np.testing.assert_allclose(r, expected, rtol=1e-12)
+    ref = _minus2_log_prior(pa, va) + _minus2_log_prior(pb, vb)
+    assert total == pytest.approx(ref, rel=1e-12)
+    assert float(r @ r) - float(terms.K.sum()) + terms.const == pytest.approx(ref, rel=1e-12)
