@@ -350,3 +350,76 @@ def test_an_exact_event_at_a_zero_hazard_has_no_valid_log_likelihood():
     got = ep.tte_log_likelihood([1, 0, 1, 1], dH, [0.0, 0.0, 0.0, 2.0], [False, False, True, False])
     assert np.isnan(got[0])
     np.testing.assert_allclose(got[1:], [-0.5, np.log(1.0 - np.exp(-0.5)), np.log(2.0) - 0.5], rtol=1e-14)
+
+
+# ============================================================================================ seed 29
+# From the fifth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 29``,
+# ``benchmarks/results/mutation/endpoints-seed29.json``): each test seen to fail with its survivor applied by hand.
+def test_a_binary_probability_of_exactly_0_or_1_is_inside_the_documented_range():
+    """NaN only "for p outside [0, 1]" (the docstring): p = 0 gives log(1 - 0) = 0 for DV 0 and log 0 = -inf for
+    DV 1, p = 1 the mirror image (kills binary_log_likelihood__mutmut_35, ``p > 0``: NaN at p = 0)."""
+    got = ep.binary_log_likelihood([0, 1, 0, 1], [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(got, [0.0, -np.inf, -np.inf, 0.0])
+    ll, g = ep.binary_log_likelihood([0], [0.0], gradient=True)
+    assert ll.tolist() == [0.0] and g.tolist() == [-1.0]          # d/dp log(1 - p) = -1/(1 - p)
+
+
+def test_the_negative_binomial_score_at_a_zero_count_and_a_zero_mean_is_minus_one():
+    """log NB(0; mu, alpha) = -(1/alpha) log(1 + alpha mu), so d/dmu = -1/(1 + alpha mu): -1 at mu = 0 whatever alpha
+    (kills count_log_likelihood__mutmut_105, ``y >= 0``: 0/0 = NaN for y = 0 at mu = 0)."""
+    ll, g_mu, _ = ep.count_log_likelihood([0, 0], [0.0, 0.0], [0.5, 2.0], gradient=True)
+    assert ll.tolist() == [0.0, 0.0]
+    assert g_mu.tolist() == [-1.0, -1.0]
+
+
+@pytest.mark.parametrize(("output", "key", "shown"), [
+    (pkpd.Output("r", type="time-to-event", hazard=5), "hazard", "int 5"),
+    (pkpd.Output("r", type="count", mean="r0", dispersion=1.5), "dispersion", "float 1.5"),
+])
+def test_an_endpoint_expression_that_is_not_text_is_refused_naming_its_key_in_the_message(output, key, shown):
+    """An expression must be text; the message names the key that is wrong, whole (kills check_fields__mutmut_62,
+    the name passed as None: "None must be text")."""
+    err = _refused(output)
+    assert isinstance(err, ModelFileError)
+    assert str(err) == f"{MODEL_FILE} [outputs.r] {key}: {key} must be text; got {shown}"
+    assert (err.section, err.key) == ("outputs.r", key)
+
+
+def test_a_dropout_time_given_as_none_is_refused_with_the_rule_inf_for_none():
+    """No dropout is inf, not None: [None, 24] is refused with the whole documented message (kills
+    _check_options__mutmut_60, no dtype=float: an object array and a TypeError from np.isnan)."""
+    with pytest.raises(pkpd.PkpdError) as info:
+        pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 48.0], params={"k": np.array([0.1, 0.2])}, seed=1,
+                      outcomes=["event"], dropout=[None, 24.0])
+    assert str(info.value) == "dropout: give one dropout time > 0 per subject (2; inf for none) [model time unit]"
+
+
+def test_draw_outcomes_with_no_endpoint_output_chosen_returns_the_documented_columns():
+    """The docstring's contract, columns ``ID, TIME, output, DV``, holds for an empty selection too (kills
+    draw_outcomes__mutmut_142, the empty table's "output" column named "XXoutputXX")."""
+    from pkpd.compile import compile_model
+    from pkpd.outcomes import draw_outcomes
+
+    cm = compile_model(M)
+    got = draw_outcomes(cm, np.zeros((2, len(cm.q_names))), None, None, np.zeros(2), None, [1, 2],
+                        times=[0.0, 10.0], rng=np.random.default_rng(0), only=[])
+    assert list(got.columns) == ["ID", "TIME", "output", "DV"] and len(got) == 0
+
+
+def test_no_event_falls_where_the_hazard_is_zero_before_a_late_dose():
+    """h0 = 0: the hazard of ``event`` is h1 A / A50, 0 until the bolus at 0.7 h, then 5 x 40 / 10 = 20 /h. Every
+    event time is after 0.7 h and solves H(T) = E for the closed form H(T) = 20 (1 - e^(-k (T - 0.7))) / k, so
+    -log(S(T)) equals the exposure-free cumulative hazard at T. The first search point (linear in the grid interval
+    [0, 1] h) falls in the flat part, where the Newton step divides by h = 0 silently and bisection must move the
+    lower bound (kills _locate__mutmut_90, the lower bound never moved: bisection stuck at 0.5 h, before the dose;
+    and _locate__mutmut_103, ``np.errstate(all=None)``: the division by h = 0 no longer silenced, a
+    FloatingPointError under the suite's np.errstate(divide="raise"), tests/conftest.py)."""
+    n, k = 200, 0.1
+    sim = pkpd.simulate(M, Regimen([Bolus(0.7, Dose(40, "mg"), "iv")]), [0.0, 32.0],
+                        params={"h0": np.zeros(n), "h1": np.full(n, 5.0), "k": np.full(n, k)}, seed=3,
+                        outcomes=["event"], follow_up=32.0)
+    o = sim.outcomes
+    t = o.loc[o["DV"] == 1.0, "TIME"].to_numpy()
+    assert t.size == n and np.all(t > 0.7)   # H(32 h) = 191: every subject has its event
+    H = 20.0 * (1.0 - np.exp(-k * (t - 0.7))) / k
+    assert stats.kstest(H, "expon").pvalue > 0.01   # H(T) = E ~ Exp(1)
