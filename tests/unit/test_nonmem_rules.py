@@ -965,3 +965,69 @@ def test_an_undamped_oscillator_dosed_every_half_period_has_no_steady_state():
         "subject 1, t = 0: steady state of the dose on row 1: no convergence within 1000 dosing intervals (relative "
         "tolerance 1e-10). The model may have no steady state under this regimen (a state without elimination), or "
         "approach it too slowly; give the doses explicitly (ADDL) instead of SS")
+
+
+# ============================================================================ the seed-30 sample's survivors
+# From the eighth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 30``, issue 20); each test
+# was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_a_dataset_whose_rows_are_all_comments_has_no_records():
+    """Rows with the C column set are comments (NONMEM's ignore rule); a table of comment rows only is refused with
+    the whole message, naming neither a row nor a column."""
+    rows = [dict(C="C", ID=1, TIME=0, AMT=10), dict(C="#", ID=1, TIME=1, AMT=".")]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert (info.value.row, info.value.column, info.value.file) == (None, None, None)
+    assert str(info.value) == "the dataset has no records (every row is blank or a comment)"
+
+
+def test_an_error_found_when_simulating_a_dataset_read_from_a_file_names_the_file(tmp_path):
+    """A dose in mg/kg with WT 0 on its record passes the reader (which has no model) and is refused by the
+    simulation (a per-kg dose needs a positive weight): the message names the file the records came from, then the
+    row and the column (whole message)."""
+    path = tmp_path / "d.csv"
+    path.write_text("ID,TIME,AMT,WT\n1,0,10,0\n1,1,.,70\n")
+    ds = read_nonmem(path, dose_unit="mg/kg")
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(IV, ds)
+    assert (info.value.file, info.value.row, info.value.column) == (str(path), 1, "WT")
+    assert str(info.value) == f"{path}, row 1, column WT: per-kg doses need WT > 0; got 0"
+
+
+def test_a_steady_state_constant_infusion_that_blows_up_names_its_subject():
+    """dA/dt = R + k A^2 (R 1 mg/h, k 1 /(mg h)) reaches infinity at pi/2 h: a constant infusion at steady state
+    (SS=1, II=0, AMT 0) has none, and the message names the subject, the time and the row (whole message)."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="blow_up_infusion", time_unit="h", parameters=(Parameter("k", 1.0, "1/(mg*h)", (0.0, 10.0)),),
+                  states=(State("A", "mg", initial="0", ddt="k * A * A"),), outputs=(Output("amount", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=7, TIME=5, AMT=0, RATE=1, SS=1, II=0)]
+    with pytest.raises(SimulationError) as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert (info.value.subject, info.value.time) == (7, 5.0)
+    assert str(info.value) == (
+        "subject 7, t = 5: steady state of the dose on row 1: the state is not finite (relative tolerance 1e-10). "
+        "The model may have no steady state under this regimen (a state without elimination), or approach it too "
+        "slowly; give the doses explicitly (ADDL) instead of SS")
+
+
+def test_a_steady_state_bolus_has_no_duration_however_short_its_interval():
+    """The span check (lag time plus infusion duration, at most 10000 intervals) counts no duration for a bolus:
+    1 mg every 5e-5 h on pk_1cmt_iv (k = 2.8 / 32 /h) at steady state is the closed form
+    D / V / (1 - e^(-k tau)) after the dose, decaying as e^(-k t) afterwards."""
+    rows = [dict(ID=1, TIME=0, AMT=1, SS=1, II=5e-5), dict(ID=1, TIME=2)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    k, tau = 2.8 / 32, 5e-5
+    np.testing.assert_allclose(conc, 1 / 32 / (1 - np.exp(-k * tau)) * np.exp(-k * np.array([0.0, 2.0])), rtol=1e-7)
+
+
+def test_a_solver_failure_in_a_nonmem_run_says_what_failed():
+    """max_steps=2 cannot reach 24 h: SimulationError naming the subject and the status in words, "too many steps
+    (max_steps reached)" (the documented meaning of status 1), at a time between the first and the last record."""
+    rows = [dict(ID=3, TIME=0, AMT=100), dict(ID=3, TIME=24)]
+    with pytest.raises(SimulationError) as info:
+        simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"),
+                        settings=pkpd.SolverSettings(method="tsit5", max_steps=2))
+    assert info.value.subject == 3 and 0.0 < info.value.time < 24.0
+    assert str(info.value) == (f"subject 3, t = {info.value.time:g}: the solver failed: too many steps "
+                               "(max_steps reached)")
