@@ -1595,3 +1595,105 @@ def test_the_interval_of_a_median_time_not_reached_in_most_resamples_is_open_end
         row = run_scenario(sc, seed=4).clinical.iloc[0]
     assert row["value"] == np.inf and row["ci_high"] == np.inf
     assert 0.0 < row["ci_low"] <= 48.0
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 30
+def _attainment_run():
+    """emax_of_dose: one single 10-mg bolus to 5 subjects, with a target on E (so the result has attainment)."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, Target, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "emax_of_dose.toml")
+    sc = Scenario(model, arms=[Arm("d", pkpd.Dose(10, "mg"))], endpoints=[Endpoint("E", "cmax", end=24)],
+                  targets=[Target("E_Cmax_to_24", ">=", 0.0)], population=LogNormalPopulation(5), name="s30")
+    return model, run_scenario(sc, seed=1)
+
+
+def test_a_scenario_result_without_failures_says_so_by_saying_nothing_in_its_repr():
+    """The one-line repr is written out whole: no "FAILED simulations" part when none failed, and the pointers to
+    .summary, .attainment and .dose_response in lower case, as the attributes are spelled."""
+    _, res = _attainment_run()
+    assert res.n_failed == 0
+    assert repr(res) == ("ScenarioResult('s30': 1 arms x 5 subjects x 1 endpoints, seed 1; see .summary, "
+                         ".attainment, .dose_response)")
+
+
+def test_the_html_summary_of_a_result_with_targets_opens_with_the_attainment_table():
+    """With a target the HTML summary is the header line, then the headed attainment table, clinical-free, then the
+    endpoints by arm, the parts joined with nothing between them and closed by </div>."""
+    model, res = _attainment_run()
+    page = res._repr_html_()
+    head = (f"<div><b>Scenario</b> s30: model {model.name} v{model.version}, 1 arms, 5 subjects, seed 1"
+            "<p>Probability of target attainment</p><table")
+    assert page.startswith(head)
+    assert "</table><p>Endpoints by arm (median, 5-95 %)</p><table" in page
+    assert page.endswith("</table></div>")
+
+
+def test_a_dose_response_fit_without_a_note_ends_its_repr_with_n():
+    """Exact plain-Emax data (E0 1, Emax 4, ED50 10, 2 replicates of 6 doses) fit without any note: the repr closes
+    with "n 12)" and nothing after it."""
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.repeat([0.0, 3.0, 10.0, 30.0, 100.0, 300.0], 2)
+    fit = fit_dose_response(doses, 1.0 + 4.0 * doses / (10.0 + doses) + np.tile([0.01, -0.01], 6))
+    assert fit.message == ""
+    assert repr(fit).endswith(", n 12)")
+
+
+@pytest.mark.parametrize("seed", [True, 1.5])
+def test_run_scenario_refuses_a_seed_that_is_a_bool_or_not_an_integer(seed):
+    """Documented: the seed is a non-negative integer; True (a bool) and 1.5 are refused with the whole message."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import run_scenario
+
+    sc = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"}, **BASE})
+    with pytest.raises(PkpdError) as err:
+        run_scenario(sc, seed=seed)
+    assert str(err.value) == f"run_scenario: seed must be a non-negative integer; got {seed!r}"
+
+
+def test_the_median_time_to_event_of_two_identical_subjects_has_an_interval_of_that_value():
+    """Two subjects without variability (identical curves): every bootstrap resample is the same curve, so the
+    interval of the median time to event is [value, value], a finite number, not NaN (two subjects suffice)."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(model, arms=[Arm("control", control=True)], times=np.linspace(0, 200, 201),
+                  population=LogNormalPopulation(2), endpoints=[Endpoint("event", "median_time_to_event")])
+    row = run_scenario(sc, seed=1).clinical.iloc[0]
+    assert row["n"] == 2 and 0.0 < row["value"] < 200.0
+    assert row["ci_low"] == row["value"] == row["ci_high"]
+
+
+def test_the_summary_gives_the_5th_50th_and_95th_percentiles():
+    """21 values 0, 1, ..., 20: the linear 5th percentile sits at position 0.05 x 20 = 1, so p5 1, median 10,
+    p95 19, mean 10."""
+    from types import SimpleNamespace
+
+    from pkpd.scenarios import _summary
+
+    arm, ep = SimpleNamespace(name="a"), SimpleNamespace(name="e")
+    row = _summary([arm], [ep], {"e": "mg"}, {("a", "e"): np.arange(21.0)}).iloc[0]
+    assert (row["p5"], row["median"], row["p95"], row["mean"], row["n"]) == (1.0, 10.0, 19.0, 10.0, 21)
+
+
+def test_a_control_arm_in_a_scenario_file_keeps_its_colour():
+    """[arms.x] control = true, color = "#777777": the arm is drawn in that colour."""
+    sc = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"}, "arms": {"x": {"control": True, "color": "#777777"}},
+                             "endpoints": BASE["endpoints"]})
+    assert sc.arms[0].color == "#777777"
+
+
+def test_the_sensitivity_parameters_of_a_scenario_file_are_kept():
+    """[sensitivity] arm = "a", parameters = ["V"]: the scenario's sensitivity is to V alone."""
+    sc = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"}, "sensitivity": {"arm": "a", "parameters": ["V"]},
+                             **BASE})
+    assert sc.sensitivity_parameters == ("V",)
