@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-30 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+31 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -877,3 +877,27 @@ def test_foce_residual_variances_are_quiet_where_the_prediction_overflows():
         R = engine._variances(outputs, errs)
     np.testing.assert_array_equal(R[:2], np.inf)
     np.testing.assert_allclose(R[2:], 0.04, rtol=1e-12)
+
+
+# --- seed 31 -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("maxeval", [0, 1])
+def test_the_empty_category_note_is_given_when_the_fit_optimised_and_only_then(maxeval):
+    """Ordinal grades 0, 2 and 3, none of grade 1, with a1 and a2 written apart: an optimiser stops on or near the
+    edge a1 = a2, so a population fit that optimised (here one iteration, maxeval=1) is not converged and its
+    message carries the note; maxeval=0 optimises nothing (the objective at the initial values, NONMEM's MAXEVAL=0):
+    its message is exactly that and it stays converged (seed 31's survivor _fit_population _263 tested
+    maxeval != 1, giving the note at maxeval=0 and dropping it at maxeval=1)."""
+    counts = {0: 20, 2: 15, 3: 5}
+    dv = np.concatenate([np.full(n, float(g)) for g, n in counts.items()])
+    data = pd.DataFrame({"ID": np.arange(1, 41), "TIME": 1.0, "DV": dv, "DVID": "grade"})
+    model = load_model(ENDPOINTS).with_parameters(a1=1.0, a2=0.9)
+    fit = pkpd.fit_population(model, data, iiv={"a3": 0.1}, estimate=["a1", "a2", "a3"], method="laplace",
+                              maxeval=maxeval, covariance=None)
+    note = ("; ordinal output 'grade': no record has category 1, so its maximum-likelihood probability is 0, on the "
+            "edge where its intercepts a1 and a2 are equal, beyond which the likelihood is undefined;")
+    if maxeval == 0:
+        assert fit.converged
+        assert fit.message == "objective evaluated at the initial values (maxeval=0)"
+    else:
+        assert not fit.converged
+        assert note in fit.message
