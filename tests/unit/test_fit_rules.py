@@ -2377,3 +2377,43 @@ def test_fitresult_load_attaches_the_model_given_instead_of_the_stored_one(tmp_p
     assert values["C"] == 7.0 and values["B"] == pytest.approx(y.mean(), rel=1e-5)
     with pytest.raises(FitError, match=f"^{re.escape('load_fit: model must be a pkpd Model; got str')}$"):
         pkpd.FitResult.load(path, model="levels")
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 32, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_profile_of_a_fit_read_from_a_file_names_the_function(tmp_path):
+    """A FitResult read back with FitResult.load holds no data: profile_likelihood refuses it, naming itself in the
+    whole message."""
+    import re
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    model = _levels(tmp_path)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    fit.save(tmp_path / "fit.json")
+    loaded = pkpd.FitResult.load(tmp_path / "fit.json", model=model)
+    message = ("profile_likelihood: this FitResult was loaded from a file, which holds the estimates and their "
+               "covariance but not the data; redo the fit with pkpd.fit for this")
+    with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
+        pkpd.profile_likelihood(loaded, "B")
+
+
+def test_the_diagnostics_of_binary_responses_give_the_fitted_proportion_as_pred():
+    """FitResult.diagnostics of binary endpoint records: PRED (and IPRED) is the fitted probability of DV = 1, with
+    logit P = b0 alone the observed proportion k / n (maximum likelihood), and RES = DV - k / n."""
+    import pandas as pd
+
+    import pkpd
+
+    r = (np.random.default_rng(5).random(40) < 0.4).astype(float)
+    data = pd.DataFrame({"ID": np.arange(1, 41), "TIME": 1.0, "DV": r, "DVID": "resp", "X": 0.0})
+    fit = pkpd.fit(_endpoint_model(), data, estimate=["b0"], covariance=False)
+    table = fit.diagnostics()
+    p = r.mean()
+    assert list(table.columns) == ["ID", "TIME", "output", "DV", "LLOQ", "BLQ", "PRED", "IPRED", "RES", "WRES"]
+    np.testing.assert_allclose(table["PRED"], p, rtol=1e-5)
+    np.testing.assert_allclose(table["IPRED"], p, rtol=1e-5)
+    np.testing.assert_allclose(table["RES"], r - p, atol=1e-5)
