@@ -2417,3 +2417,17 @@ def test_the_diagnostics_of_binary_responses_give_the_fitted_proportion_as_pred(
     np.testing.assert_allclose(table["PRED"], p, rtol=1e-5)
     np.testing.assert_allclose(table["IPRED"], p, rtol=1e-5)
     np.testing.assert_allclose(table["RES"], r - p, atol=1e-5)
+
+
+def test_a_fit_without_covariance_gives_k_by_k_nan_covariance_and_correlation(tmp_path):
+    """FitResult.covariance and .correlation are (k, k) arrays in the order of names, NaN when unavailable: with
+    covariance=False both are 2 x 2 (B and level.sd) and all NaN, and so are the standard errors."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    assert list(fit.names) == ["B", "level.sd"]
+    assert fit.estimates["B"] == pytest.approx(y.mean(), rel=1e-5)
+    for matrix in (fit.covariance, fit.correlation):
+        assert isinstance(matrix, np.ndarray) and matrix.shape == (2, 2) and np.isnan(matrix).all()
+    assert all(math.isnan(v) for v in fit.se.values())
