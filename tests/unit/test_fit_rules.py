@@ -2508,3 +2508,33 @@ def test_a_sensitivity_fit_of_an_estimated_bioavailability_shared_state_uses_fin
     slope, intercept = np.polyfit(t, np.log(conc), 1)
     assert fit.estimates["k"] == pytest.approx(-slope, rel=1e-3)
     assert fit.estimates["F"] == pytest.approx(np.exp(intercept) * 10 / 100, rel=1e-3)
+
+
+def test_per_subject_fits_of_steady_state_doses_fit_each_subject_on_its_own_records(tmp_path):
+    """per_subject=True with steady-state dose records (SS=1, II=12 h; record-by-record simulation): subject k's
+    fit is the fit of its own rows alone, and each recovers its own CL and V (C = D/V exp(-k t) / (1 - exp(-12 k))
+    with 2 % noise; subject 1: CL 2.8, V 32, 100 mg; subject 2: CL 5.6, V 20, 50 mg) to 5 %."""
+    import pandas as pd
+
+    import pkpd
+
+    t = np.array([0.5, 1, 2, 4, 8, 11])
+    frames = []
+    for sid, cl, v, dose in ((1, 2.8, 32.0, 100.0), (2, 5.6, 20.0, 50.0)):
+        k = cl / v
+        conc = dose / v * np.exp(-k * t) / (1 - np.exp(-12 * k)) * np.exp(
+            np.random.default_rng(sid).normal(0, 0.02, t.size))
+        frames.append(pd.DataFrame({"ID": sid, "TIME": np.r_[0, t], "EVID": [1] + [0] * 6, "AMT": [dose] + [0] * 6,
+                                    "AMTU": "mg", "SS": [1] + [0] * 6, "II": [12.0] + [0] * 6,
+                                    "DV": np.r_[np.nan, conc]}))
+    data = pd.concat(frames, ignore_index=True)
+    model = pkpd.load_model("pk_1cmt_iv")
+    settings = dict(estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)}, covariance=False)
+    fits = pkpd.fit(model, data, per_subject=True, **settings)
+    assert fits.failures == {} and sorted(fits.results) == [1, 2]
+    for (sid, cl, v), frame in zip(((1, 2.8, 32.0), (2, 5.6, 20.0)), frames):
+        alone = pkpd.fit(model, frame, **settings)
+        got = fits.results[sid].estimates
+        assert got["CL"] == pytest.approx(alone.estimates["CL"], rel=1e-6)
+        assert got["V"] == pytest.approx(alone.estimates["V"], rel=1e-6)
+        assert got["CL"] == pytest.approx(cl, rel=0.05) and got["V"] == pytest.approx(v, rel=0.05)
