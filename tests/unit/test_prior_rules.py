@@ -284,6 +284,24 @@ def test_clipped_says_whether_any_jacobian_residual_came_close_to_zero(order):
     assert terms.evaluate(np.zeros(2), 2)[4] is False
 
 
+def _spy_on_nuts(monkeypatch) -> dict:
+    """Replace the NUTS sampler by a spy that evaluates the log density once at the initial points (in ``seen["out"]``)
+    and returns an empty run: what run_pkpd_nuts hands the sampler, without sampling."""
+    import pkpd.hmc
+
+    seen: dict = {}
+
+    class _Run:
+        draws = diverging = num_steps = None
+
+    def nuts(log_density, init, **kw):
+        seen["out"] = log_density(init)
+        return _Run()
+
+    monkeypatch.setattr(pkpd.hmc, "nuts", nuts)
+    return seen
+
+
 class _HalfBad:
     """A likelihood that cannot be evaluated for the second chain of a batch (NaN), zero for the others."""
 
@@ -297,19 +315,9 @@ def test_a_chain_whose_log_posterior_is_not_finite_leaves_the_others_as_they_are
     """The sampler's log density of a batch of chains: a chain whose log posterior is not finite gets -inf and a
     zero gradient (its move is rejected); the others keep theirs, here the standard normal's -z'z/2 and -z. Kills
     ``run_pkpd_nuts__mutmut_41`` (``np.where(None, ...)``: every chain -inf)."""
-    import pkpd.hmc
     from pkpd._prior_part import run_pkpd_nuts
 
-    seen = {}
-
-    class _Run:
-        draws = diverging = num_steps = None
-
-    def nuts(log_density, init, **kw):
-        seen["out"] = log_density(init)
-        return _Run()
-
-    monkeypatch.setattr(pkpd.hmc, "nuts", nuts)
+    seen = _spy_on_nuts(monkeypatch)
     z = np.array([[0.5, -1.0], [2.0, 0.3], [-0.4, 0.8]])
     run_pkpd_nuts(_Gauss(), _HalfBad(), z, 1, n_warmup=1, n_draws=1, target_accept=0.8, max_tree_depth=2)
     total, grad = seen["out"]
@@ -571,19 +579,9 @@ def test_a_chain_that_reaches_log_0_is_rejected_without_a_warning(monkeypatch):
     (``divide=None``: the division warns)."""
     import warnings
 
-    import pkpd.hmc
     from pkpd._prior_part import run_pkpd_nuts
 
-    seen = {}
-
-    class _Run:
-        draws = diverging = num_steps = None
-
-    def nuts(log_density, init, **kw):
-        seen["out"] = log_density(init)
-        return _Run()
-
-    monkeypatch.setattr(pkpd.hmc, "nuts", nuts)
+    seen = _spy_on_nuts(monkeypatch)
     z = np.array([[0.5, 0.0], [1.0, 0.0]])
     with warnings.catch_warnings(), np.errstate(divide="warn"):
         warnings.simplefilter("error")
