@@ -1474,33 +1474,29 @@ def test_ordinal_records_are_invalid_where_any_intercepts_cross_even_in_a_catego
     np.testing.assert_allclose(np.exp(ll), [1 - expit(0.0), expit(0.0) - expit(-2.0), expit(-2.0)], rtol=1e-12)
 
 
-def test_an_ordinal_fit_with_a_category_never_observed_keeps_its_intercepts_in_order():
-    """Grades 0, 2 and 3 (20, 15 and 5 records), none of grade 1: no distribution over the four grades gives these
-    data a -2 log-likelihood below the saturated one, -2 sum n_k log(n_k / 40) = 77.95. The fit must stay among
-    decreasing intercepts (a1 >= a2 >= a3) and above that bound; the crossed ones (a1 -> -inf, a2 -> +inf, a
-    negative P(grade 1)) reached -2LL = 22.5 before the rule was applied to every category."""
-    import pandas as pd
-
-    import pkpd
-
-    counts = {0: 20, 2: 15, 3: 5}
-    dv = np.concatenate([np.full(n, float(g)) for g, n in counts.items()])
-    data = pd.DataFrame({"ID": np.arange(1, 41), "TIME": 1.0, "DV": dv, "DVID": "grade"})
-    saturated = -2 * sum(n * math.log(n / 40) for n in counts.values())
-    fit = pkpd.fit(_endpoint_model().with_parameters(a1=1.0, a2=0.9), data, estimate=["a1", "a2", "a3"],
-                   covariance=False)
-    a1, a2, a3 = (fit.estimates[k] for k in ("a1", "a2", "a3"))
-    assert a1 >= a2 >= a3
-    assert fit.objective >= saturated - 1e-9
-
-
 def _grades_0_2_3():
+    """Grades 0, 2 and 3 (20, 15 and 5 records, none of grade 1) and their saturated -2LL, -2 sum n_k log(n_k / 40)."""
     import pandas as pd
 
     counts = {0: 20, 2: 15, 3: 5}
     dv = np.concatenate([np.full(n, float(g)) for g, n in counts.items()])
     data = pd.DataFrame({"ID": np.arange(1, 41), "TIME": 1.0, "DV": dv, "DVID": "grade"})
     return data, -2 * sum(n * math.log(n / 40) for n in counts.values())
+
+
+def test_an_ordinal_fit_with_a_category_never_observed_keeps_its_intercepts_in_order():
+    """Grades 0, 2 and 3 (20, 15 and 5 records), none of grade 1: no distribution over the four grades gives these
+    data a -2 log-likelihood below the saturated one, -2 sum n_k log(n_k / 40) = 77.95. The fit must stay among
+    decreasing intercepts (a1 >= a2 >= a3) and above that bound; the crossed ones (a1 -> -inf, a2 -> +inf, a
+    negative P(grade 1)) reached -2LL = 22.5 before the rule was applied to every category."""
+    import pkpd
+
+    data, saturated = _grades_0_2_3()
+    fit = pkpd.fit(_endpoint_model().with_parameters(a1=1.0, a2=0.9), data, estimate=["a1", "a2", "a3"],
+                   covariance=False)
+    a1, a2, a3 = (fit.estimates[k] for k in ("a1", "a2", "a3"))
+    assert a1 >= a2 >= a3
+    assert fit.objective >= saturated - 1e-9
 
 
 _EMPTY_GRADE_1 = (
