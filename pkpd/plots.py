@@ -1426,8 +1426,10 @@ def plot_dose_response(result, endpoints: str | Sequence[str] | None = None, *, 
                 lo = np.array([rows.loc[a.name, "p5"] for a in members]) * scale[ep]
                 hi = np.array([rows.loc[a.name, "p95"] for a in members]) * scale[ep]
                 dodge = 1.0 + 0.07 * (k - (len(drawn) - 1) / 2)  # schedules side by side at the same dose
-                ax.errorbar(d * dodge, med, yerr=[np.maximum(med - lo, 0), np.maximum(hi - med, 0)], fmt="o",
-                            color=colour, markersize=4, capsize=2, linewidth=0.9, label=g)
+                with np.errstate(invalid="ignore"):      # a median time to event not reached: inf - inf
+                    yerr = [np.maximum(med - lo, 0), np.maximum(hi - med, 0)]
+                ax.errorbar(d * dodge, med, yerr=yerr, fmt="o", color=colour, markersize=4, capsize=2, linewidth=0.9,
+                            label=g)
                 grid = np.geomspace(d.min() / 2, d.max() * 2, 200)
                 lows.append(grid[0])
                 highs.append(grid[-1])

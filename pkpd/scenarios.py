@@ -655,10 +655,12 @@ class Target:
         return replace(self, value=self.value * k, unit=unit)
 
     def met(self, values) -> np.ndarray:
-        """Boolean array: which values meet the target (value in the endpoint's unit; NaN never meets it)."""
+        """Boolean array: which values meet the target (value in the endpoint's unit). NaN (a failed subject)
+        never meets it; ``inf`` (a median time to event not reached within the endpoint's window) is compared like
+        any value beyond every bound: it meets ``>`` and ``>=`` targets."""
         v = np.asarray(values, dtype=float)
         with np.errstate(invalid="ignore"):
-            return _OPS[self.op](v, self.value) & np.isfinite(v)
+            return _OPS[self.op](v, self.value) & ~np.isnan(v)
 
 
 # ------------------------------------------------------------------------------------------------ scenario
@@ -1156,7 +1158,9 @@ class ScenarioResult:
     table : DataFrame
         Tidy: ``arm, ID, endpoint, value, unit`` (one row per arm x subject x endpoint).
     summary : DataFrame
-        ``arm, endpoint, unit, n, median, p5, p95, mean`` (failed subjects excluded from n).
+        ``arm, endpoint, unit, n, median, p5, p95, mean`` (failed subjects excluded from n; a subject whose
+        median time to event is not reached within the window counts as ``inf``, so a percentile above the
+        subjects who reach it, and the mean, are ``inf``).
     attainment : DataFrame
         ``arm, group, dose, dose_unit, target, n, n_met, probability, ci_low, ci_high`` (Wilson 95 %).
     dose_response : DataFrame
@@ -1525,9 +1529,9 @@ def _summary(arms, endpoints, units, values):
     for arm in arms:
         for ep in endpoints:
             v = values[(arm.name, ep.name)]
-            ok = v[np.isfinite(v)]
+            ok = v[~np.isnan(v)]             # NaN: a failed subject; inf: a median time not reached, kept in order
             if ok.size:
-                p5, med, p95 = np.percentile(ok, (5, 50, 95))
+                p5, med, p95 = _percentiles_with_inf(ok, (5, 50, 95))
                 mean = float(np.mean(ok))
             else:
                 p5 = med = p95 = mean = math.nan
@@ -1544,7 +1548,7 @@ def _attainment(arms, targets, units, values, groups):
         t = target.in_unit(units[target.endpoint])
         for arm in arms:
             v = values[(arm.name, t.endpoint)]
-            n = int(np.count_nonzero(np.isfinite(v)))
+            n = int(np.count_nonzero(~np.isnan(v)))
             k = int(np.count_nonzero(t.met(v)))
             lo, hi = _wilson(np.array(k), n) if n else (math.nan, math.nan)
             rows.append({"arm": arm.name, "group": groups[arm.name], "dose": arm.dose_level,

@@ -730,6 +730,8 @@ class TrialSummary:
         between-trial interval (``median, low, high``)."""
         import pandas as pd
 
+        from .scenarios import _percentiles_with_inf
+
         lo_q, hi_q = self._q
         groups = dict(zip(self.arms["arm"], self.arms["group"]))
         doses = dict(zip(self.arms["arm"], self.arms["dose"]))
@@ -737,12 +739,11 @@ class TrialSummary:
         rows = []
         for (arm, endpoint), part in self.summary.groupby(["arm", "endpoint"], sort=False):
             v = part["median"].to_numpy(dtype=float)
-            v = v[np.isfinite(v)]
+            v = v[~np.isnan(v)]              # inf: a median time to event not reached in that trial, kept in order
+            med, low, high = _percentiles_with_inf(v, (50, lo_q, hi_q)) if v.size else (math.nan,) * 3
             rows.append({"group": groups[arm], "arm": arm, "dose": doses[arm], "dose_unit": units[arm],
-                         "endpoint": endpoint, "unit": part["unit"].iloc[0],
-                         "median": float(np.median(v)) if v.size else math.nan,
-                         "low": float(np.percentile(v, lo_q)) if v.size else math.nan,
-                         "high": float(np.percentile(v, hi_q)) if v.size else math.nan})
+                         "endpoint": endpoint, "unit": part["unit"].iloc[0], "median": med, "low": low,
+                         "high": high})
         return pd.DataFrame(rows)
 
     def ed_intervals(self):

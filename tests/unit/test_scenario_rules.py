@@ -575,6 +575,66 @@ def test_each_arms_median_time_to_event_is_taken_from_its_own_subjects():
     assert clinical["high"] == pytest.approx(dosed, rel=1e-5)
 
 
+def test_a_median_time_not_reached_counts_as_inf_in_the_summary_and_the_targets():
+    """Untreated (A = 0), S = exp(-h0 t): each subject's median time is ln 2 / h0, and inf where that is beyond the
+    24 h window (h0 0.02 and 0.01/h: 34.7 and 69.3 h). The summary and the targets keep those two subjects, ordered
+    beyond every finite value (they were dropped: the median of the 3 others, 13.9 h, was reported for 5 subjects,
+    of whom 2 never reach it, and the target "> 20 h" was met by 0 of 3 instead of 2 of 5)."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, GivenPopulation, Scenario, Target, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    h0 = np.array([0.1, 0.05, 0.04, 0.02, 0.01])
+    sc = Scenario(model, arms=[Arm("control", control=True)],
+                  endpoints=[Endpoint("event", "median_time_to_event", end=24, name="tmed")],
+                  targets=[Target("tmed", ">", 20), Target("tmed", "<=", 15)],
+                  population=GivenPopulation(params={"h0": h0}), times=np.linspace(0, 24, 24001))
+    res = run_scenario(sc)
+    reached = np.log(2) / h0[:3]                                   # 6.93, 13.86, 17.33 h
+    row = res.summary.iloc[0]
+    assert row["n"] == 5
+    assert row["median"] == pytest.approx(reached[2], rel=1e-6)    # the 3rd of 5 ordered values
+    # numpy's linear rule: the 5th percentile lies 0.2 of the way from the 1st to the 2nd value; the 95th between
+    # the 4th and the 5th (both inf); the mean of values including inf is inf
+    assert row["p5"] == pytest.approx(reached[0] + 0.2 * (reached[1] - reached[0]), rel=1e-6)
+    assert row["p95"] == np.inf and row["mean"] == np.inf
+    att = res.attainment.set_index("target")
+    assert (att.loc["tmed > 20", "n"], att.loc["tmed > 20", "n_met"]) == (5, 2)     # the two not reached
+    assert (att.loc["tmed <= 15", "n"], att.loc["tmed <= 15", "n_met"]) == (5, 2)   # 6.93 and 13.86 h
+
+
+def test_a_dose_response_plot_with_a_median_time_not_reached_draws_without_a_numpy_warning():
+    """A 95th percentile of inf at an arm whose median is inf too (every subject but one beyond the window): the
+    error bar's upper length, inf - inf, is left out of the plot instead of raising numpy's 'invalid value'."""
+    import warnings
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.plots import plot_dose_response
+    from pkpd.scenarios import Arm, GivenPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(model, arms=[Arm("control", control=True), *pkpd.dose_ranging_arms("d", [1, 10, 100], "mg")],
+                  endpoints=[Endpoint("event", "median_time_to_event", end=24, name="tmed")],
+                  population=GivenPopulation(params={"h0": np.array([0.001, 0.002, 0.1])}),
+                  times=np.linspace(0, 24, 241))
+    res = run_scenario(sc)
+    assert np.isinf(res.summary.set_index("arm").loc["d: 1 mg", ["median", "p95"]].to_numpy(dtype=float)).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_dose_response(res, "tmed")
+    plt.close(fig)
+
+
 @pytest.mark.parametrize("as_array", [False, True])
 def test_a_scenario_keeps_its_own_read_only_copy_of_the_output_times(as_array):
     """Times given as a list or a float array: the scenario holds its own read-only float array, so changing the

@@ -293,3 +293,19 @@ def test_fit_covariance_is_carried_to_the_log_scale_by_the_delta_method(iv_fit):
         assert np.std(logs) == pytest.approx(iv_fit.se[name] / iv_fit.estimates[name], rel=0.05)
         assert np.median(logs) == pytest.approx(math.log(iv_fit.estimates[name]), abs=0.01)
     assert "conc.cv" not in draws[0].theta
+
+
+def test_trial_dose_response_keeps_a_median_time_not_reached_in_a_trial():
+    """An arm's median time to event is inf in a trial where half its subjects do not reach it within the window:
+    the between-trial median and interval order it beyond every finite value (numpy's linear rule on
+    10, 12, 14, inf, inf: median 14, 5th percentile 10 + 0.2 x 2, 95th inf). The trials were dropped, which gave
+    the median of the 3 others, 12."""
+    from pkpd.uncertainty import TrialSummary
+
+    summary = pd.DataFrame({"trial": range(5), "arm": "d: 10 mg", "endpoint": "tmed", "unit": "h",
+                            "median": [10.0, 12.0, np.inf, 14.0, np.inf], "mean": np.nan})
+    arms = pd.DataFrame({"arm": ["d: 10 mg"], "group": ["d"], "dose": [10.0], "unit": ["mg"]})
+    trials = TrialSummary(n_trials=5, seeds=tuple(range(5)), trial_success=0.8, same_population=False,
+                          parameters=pd.DataFrame(), attainment=pd.DataFrame(), summary=summary, arms=arms)
+    row = trials.dose_response.iloc[0]
+    assert row["median"] == 14.0 and row["low"] == pytest.approx(10.4, rel=1e-12) and row["high"] == np.inf
