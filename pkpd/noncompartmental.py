@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DataError, PkpdError, did_you_mean
+from .errors import DataError, DosingError, PkpdError, did_you_mean
 from .metrics import _check_method, _segments_auc
 
 __all__ = ["LAMBDA_Z_RULES", "ROUTES", "LambdaZ", "NCAResult", "SparseNCAResult", "nca", "nca_profile",
@@ -662,24 +662,35 @@ def _subject_options(options, ids, what: str) -> dict:
     return out
 
 
-def _read_dataset(data, time_unit: str, dose_unit: str | None, what: str = "nca"):
-    """The NonmemDataset of ``data``; the unit of AMT is never guessed (``dose_unit`` or the data state it)."""
+def _read_dataset(data, time_unit: str | None, dose_unit: str | None, what: str = "nca"):
+    """The NonmemDataset of ``data`` and the unit of its TIME (canonical). Neither unit is guessed or silently
+    replaced: a dataset already read keeps its own, and a unit given with it must agree (``dose_unit`` or the data
+    state the unit of AMT; ``time_unit`` defaults to h for a file or table)."""
+    from .dosing import _canonical_time_unit
     from .nonmem import NonmemDataset, read_nonmem
 
+    if time_unit is not None:
+        try:
+            time_unit = _canonical_time_unit(what, time_unit)
+        except DosingError as err:
+            raise DataError(str(err)) from None
     if isinstance(data, NonmemDataset):
         if dose_unit is not None and data.dose_unit not in (None, dose_unit):
             raise DataError(f"{what}: dose_unit={dose_unit!r} contradicts the dataset's unit of AMT "
                             f"({data.dose_unit!r}); give one of them", file=data.source)
+        if time_unit is not None and time_unit != data.time_unit:
+            raise DataError(f"{what}: time_unit={time_unit!r} contradicts the dataset's unit of TIME "
+                            f"({data.time_unit!r}, as read_nonmem read it); give one of them", file=data.source)
         ds = data
     else:
-        ds = read_nonmem(data, time_unit=time_unit, dose_unit=dose_unit)
+        ds = read_nonmem(data, time_unit=time_unit or "h", dose_unit=dose_unit)
     if ds.dose_unit == "target":
         raise DataError(f"{what}: dose_unit='target' needs a model (NCA has none); give the unit of AMT, e.g. "
                         "dose_unit='mg' (--dose-unit mg)", column="AMT", file=ds.source)
-    return ds
+    return ds, ds.time_unit
 
 
-def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-down", time_unit: str = "h",
+def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-down", time_unit: str | None = None,
                  dose_unit: str | None = None, tau: float | None = None, steady_state: bool = False, partial=None,
                  lambda_z: LambdaZ | Mapping | None = None, lambda_z_rule: str = "pknca") -> dict:
     """NCA of every subject and output of a NONMEM-layout dataset: ``{(ID, output): NCAResult}``.
@@ -700,7 +711,7 @@ def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-d
     if route not in ROUTES:
         raise DataError(f"route must be one of {', '.join(ROUTES)}; got {route!r}." + did_you_mean(str(route), ROUTES))
     _check_method(auc_method, "nca")
-    ds = _read_dataset(data, time_unit, dose_unit)
+    ds, time_unit = _read_dataset(data, time_unit, dose_unit)
     table = ds.data
     obs = ds.observations()
     src = ds.source
@@ -761,7 +772,7 @@ def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-d
     return results
 
 
-def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", time_unit: str = "h",
+def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", time_unit: str | None = None,
         dose_unit: str | None = None, conc_unit: str | None = None, tau: float | None = None,
         steady_state: bool = False, partial=None, lambda_z: LambdaZ | Mapping | None = None,
         lambda_z_rule: str = "pknca"):
@@ -779,8 +790,9 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
     route : {"extravascular", "iv-bolus", "iv-infusion"}
         How the doses were given (used when the dose record has no RATE/DUR).
     auc_method : {"log-down", "linear"}
-    time_unit : str
-        Unit of ``TIME`` [e.g. h].
+    time_unit : {"min", "h", "day", "week"}, optional
+        Unit of ``TIME``: default h for a file or table; a NonmemDataset has its own (a different one given here
+        is an error).
     dose_unit, conc_unit : str, optional
         Units of ``AMT`` and ``DV``; when both are given, CL and V are reported in reduced units (e.g. L/h, L).
         The unit of AMT is never guessed: ``dose_unit`` is needed unless the data state it (an ``AMTU`` column,
@@ -824,7 +836,7 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
     """
     import pandas as pd
 
-    ds = _read_dataset(data, time_unit, dose_unit)
+    ds, time_unit = _read_dataset(data, time_unit, dose_unit)
     results = nca_profiles(ds, route=route, auc_method=auc_method, time_unit=time_unit, tau=tau,
                            steady_state=steady_state, partial=partial, lambda_z=lambda_z, lambda_z_rule=lambda_z_rule)
     intervals = _partial_list(partial)
@@ -955,8 +967,8 @@ def nca_sparse(times, conc, *, dose: float = math.nan, level: float = 0.95) -> S
                            weights=w, dose=float(dose))
 
 
-def nca_sparse_table(data, *, time_unit: str = "h", dose_unit: str | None = None, conc_unit: str | None = None,
-                     level: float = 0.95, by: Sequence[str] = ()):
+def nca_sparse_table(data, *, time_unit: str | None = None, dose_unit: str | None = None,
+                     conc_unit: str | None = None, level: float = 0.95, by: Sequence[str] = ()):
     """Bailer's sparse NCA of a NONMEM-layout dataset: one profile per output (``DVID``), dose amount and ``by``
     columns, pooling the animals (each animal one subject with one dose and observations at one time).
 
@@ -985,7 +997,7 @@ def nca_sparse_table(data, *, time_unit: str = "h", dose_unit: str | None = None
     """
     import pandas as pd
 
-    ds = _read_dataset(data, time_unit, dose_unit, "nca_sparse")
+    ds, time_unit = _read_dataset(data, time_unit, dose_unit, "nca_sparse")
     dose_unit = ds.dose_unit
     table = ds.data
     obs = ds.observations()

@@ -412,12 +412,35 @@ def test_nca_refuses_an_unknown_time_unit_of_the_data():
     passed to read_nonmem: the data were read in hours and 'fortnight' went through)."""
     from pkpd.noncompartmental import nca_profiles
 
-    message = ("read_nonmem: time unit must be one of 'min', 'h', 'day', 'week'; got 'fortnight'. Known names: d, day, "
+    message = ("nca: time unit must be one of 'min', 'h', 'day', 'week'; got 'fortnight'. Known names: d, day, "
                "days, h, hour, hours, min, minutes, week, weeks.")
     for run in (nca, nca_profiles):
         with pytest.raises(DataError) as err:
             run(_bolus_data(), route="iv-bolus", dose_unit="mg", time_unit="fortnight")
         assert str(err.value) == message
+
+
+def test_a_dataset_read_in_minutes_keeps_its_time_unit_in_the_nca_tables():
+    """A NonmemDataset read with time_unit="min" has TIME in minutes: nca gives tmax in min and CL in L/min (the
+    same numbers as in hours, 2.8 for this profile); the tables said h and L/h, the default time_unit of nca,
+    a factor 60 off. A time_unit given with the dataset must be its own (whole message); an alias is written as
+    the canonical unit (h, not 'hours', in every unit of the table)."""
+    from pkpd.nonmem import read_nonmem
+
+    ds = read_nonmem(_bolus_data(), time_unit="min", dose_unit="mg")
+    table = nca(ds, route="iv-bolus", conc_unit="mg/L")
+    assert table.attrs["units"]["tmax"] == "min" and table.attrs["units"]["cl"] == "L / min"
+    assert table["cl"].iloc[0] == pytest.approx(CL, rel=1e-6)
+    assert nca(ds, route="iv-bolus", conc_unit="mg/L", time_unit="minutes").attrs["units"]["cl"] == "L / min"
+    sparse = nca_sparse_table(read_nonmem(_sparse_rows([("F", 1, 8), ("F", 3, 2)]), time_unit="day", dose_unit="mg"),
+                              conc_unit="ng/mL")
+    assert sparse.attrs["units"]["tmax"] == "day" and sparse.attrs["units"]["auc_last"] == "ng/mL*day"
+    with pytest.raises(DataError) as err:
+        nca(ds, route="iv-bolus", time_unit="h")
+    assert str(err.value) == ("nca: time_unit='h' contradicts the dataset's unit of TIME ('min', as read_nonmem read "
+                              "it); give one of them")
+    hours = nca(_bolus_data(), route="iv-bolus", dose_unit="mg", conc_unit="mg/L", time_unit="hours")
+    assert hours.attrs["units"]["half_life"] == "h" and hours.attrs["units"]["cl"] == "L / h"
 
 
 def test_an_unknown_auc_method_is_refused_naming_nca():
