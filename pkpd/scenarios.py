@@ -980,7 +980,8 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
     doses : array_like, shape (n,)
         Dose of each point [dose unit], >= 0 (0 for controls).
     responses : array_like, shape (n,)
-        Response of each point (e.g. an endpoint per virtual subject); NaN points are dropped.
+        Response of each point (e.g. an endpoint per virtual subject); NaN points are dropped, and so are
+        infinite ones (a median time to event not reached), which ``message`` then counts.
     sigmoid : bool
         Estimate the Hill coefficient h (bounded to [0.1, 10]); otherwise h = 1.
     level : float
@@ -1014,6 +1015,7 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
     if d.shape != y.shape:
         raise PkpdError(f"fit_dose_response: doses and responses differ in length ({d.size} vs {y.size})")
     ok = np.isfinite(d) & np.isfinite(y)
+    n_infinite = int(np.count_nonzero(np.isfinite(d) & np.isinf(y)))
     d, y = d[ok], y[ok]
     if np.any(d < 0):
         raise PkpdError("fit_dose_response: doses must be >= 0")
@@ -1062,6 +1064,9 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
     ed90 = ed50 * 9.0 ** (1.0 / hill)
     z = _z(level)
     messages = []
+    if n_infinite:    # e.g. median times to event not reached: the curve describes the other points only
+        messages.append(f"{n_infinite} infinite response{'s' if n_infinite > 1 else ''} (e.g. a median time to event "
+                        "not reached) left out of the fit")
     se = {nm: math.nan for nm in names}
     ed50_ci = ed90_ci = (math.nan, math.nan)
     if cov is not None:

@@ -1051,6 +1051,22 @@ def test_a_dose_response_fit_drops_points_with_a_missing_dose_or_response():
         assert got == pytest.approx(want, rel=1e-5)
 
 
+def test_a_dose_response_fit_says_how_many_infinite_responses_it_left_out():
+    """The exact Emax data above with two responses of inf (median times to event not reached): the curve is fitted
+    to the 16 finite points (n = 16, E0 2, Emax 10, ED50 30 recovered) and the message counts the two left out
+    (they were dropped without a word, the fit looking like one of every subject)."""
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.array([0.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 300.0])
+    curve = 2.0 + 10.0 * doses / (30.0 + doses)
+    d = np.concatenate([np.repeat(doses, 2), [0.0, 5.0]])
+    y = np.concatenate([np.repeat(curve, 2), [np.inf, np.inf]])
+    fit = fit_dose_response(d, y)
+    assert fit.n == 16 and fit.ed50 == pytest.approx(30.0, rel=1e-5)
+    assert fit.message == "2 infinite responses (e.g. a median time to event not reached) left out of the fit"
+    assert fit_dose_response(d[:-1], y[:-1]).message.startswith("1 infinite response (e.g.")
+
+
 def test_an_ed50_at_the_lower_end_of_its_search_range_is_said_to_be_unbracketed():
     """Every dose 1-4 gives the plateau (10) and the controls 0: the best ED50 is as small as its search range
     allows (1000-fold below the lowest dose), so the fit says the doses do not bracket it."""
