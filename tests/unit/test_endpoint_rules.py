@@ -423,3 +423,23 @@ def test_no_event_falls_where_the_hazard_is_zero_before_a_late_dose():
     assert t.size == n and np.all(t > 0.7)   # H(32 h) = 191: every subject has its event
     H = 20.0 * (1.0 - np.exp(-k * (t - 0.7))) / k
     assert stats.kstest(H, "expon").pvalue > 0.01   # H(T) = E ~ Exp(1)
+
+
+# ============================================================================================ seed 30
+# From the sixth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 30``,
+# ``benchmarks/results/mutation/endpoints-seed30.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize("key", ["hazard", "probability"])
+def test_an_endpoint_expression_may_be_as_long_as_any_expression_and_no_longer(key):
+    """The limit on an endpoint's expression is that of every expression, ``expressions.MAX_LENGTH`` (10 000
+    characters, "longest expression accepted"), not the 5 000 of plain text: 10 000 characters (a short expression
+    and trailing blanks, which the parser strips) are accepted, 10 001 refused with the whole message (kills
+    check_fields__mutmut_72, ``max_len`` dropped: the text limit, 5 000, then applied)."""
+    assert pkpd.expressions.MAX_LENGTH == 10_000
+    kind, text = {"hazard": ("time-to-event", "h0"), "probability": ("binary", "0.3")}[key]
+    for length in (6_000, 10_000):
+        m = dataclasses.replace(M, outputs=(pkpd.Output("r", type=kind, **{key: text.ljust(length)}),))
+        assert m.endpoint_names == ("r",)
+    err = _refused(pkpd.Output("r", type=kind, **{key: text.ljust(10_001)}))
+    assert isinstance(err, ModelFileError)
+    assert str(err) == f"{MODEL_FILE} [outputs.r] {key}: {key} is longer than 10000 characters (10001)"
+    assert (err.section, err.key) == ("outputs.r", key)
