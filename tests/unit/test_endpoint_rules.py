@@ -423,3 +423,50 @@ def test_no_event_falls_where_the_hazard_is_zero_before_a_late_dose():
     assert t.size == n and np.all(t > 0.7)   # H(32 h) = 191: every subject has its event
     H = 20.0 * (1.0 - np.exp(-k * (t - 0.7))) / k
     assert stats.kstest(H, "expon").pvalue > 0.01   # H(T) = E ~ Exp(1)
+
+
+# ============================================================================================ seed 30
+# From the sixth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 30``,
+# ``benchmarks/results/mutation/endpoints-seed30.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize("key", ["hazard", "probability"])
+def test_an_endpoint_expression_may_be_as_long_as_any_expression_and_no_longer(key):
+    """The limit on an endpoint's expression is that of every expression, ``expressions.MAX_LENGTH`` (10 000
+    characters, "longest expression accepted"), not the 5 000 of plain text: 10 000 characters (a short expression
+    and trailing blanks, which the parser strips) are accepted, 10 001 refused with the whole message (kills
+    check_fields__mutmut_72, ``max_len`` dropped: the text limit, 5 000, then applied)."""
+    assert pkpd.expressions.MAX_LENGTH == 10_000
+    kind, text = {"hazard": ("time-to-event", "h0"), "probability": ("binary", "0.3")}[key]
+    for length in (6_000, 10_000):
+        m = dataclasses.replace(M, outputs=(pkpd.Output("r", type=kind, **{key: text.ljust(length)}),))
+        assert m.endpoint_names == ("r",)
+    err = _refused(pkpd.Output("r", type=kind, **{key: text.ljust(10_001)}))
+    assert isinstance(err, ModelFileError)
+    assert str(err) == f"{MODEL_FILE} [outputs.r] {key}: {key} is longer than 10000 characters (10001)"
+    assert (err.section, err.key) == ("outputs.r", key)
+
+
+def test_count_log_pmf_of_float32_counts_is_computed_in_double_precision():
+    """Counts are exact in float32 (integers below 2^24): a DV column in float32 gives the double-precision log-pmf,
+    as ``scipy.stats.poisson`` and ``scipy.stats.nbinom(1/alpha, 1/(1 + alpha mu))`` (NB2) of the same counts as
+    floats (kills count_log_likelihood__mutmut_4, ``dtype=None``: log y! in float32, off by 4e-6 at y = 100 and 7e-4
+    at y = 2500)."""
+    y = np.array([0, 7, 100, 2500], dtype=np.float32)
+    mu = np.array([3.0, 7.5, 100.0, 2400.0])
+    alpha = np.array([0.3, 0.3, 0.05, 0.01])
+    y64 = y.astype(float)
+    np.testing.assert_allclose(ep.count_log_likelihood(y, mu), stats.poisson.logpmf(y64, mu), rtol=1e-10)
+    np.testing.assert_allclose(ep.count_log_likelihood(y, mu, alpha),
+                               stats.nbinom.logpmf(y64, 1.0 / alpha, 1.0 / (1.0 + alpha * mu)), rtol=1e-10)
+
+
+def test_negative_binomial_draws_depend_on_the_dispersion_value_not_its_dtype():
+    """A seeded draw is that of the numbers given: a dispersion 0.3 given in float32 draws what its value in float64
+    (0.30000001192...) draws, count for count. At a mean of 1e8 a count resolves the gamma rate to about 1e-8
+    relative, so a shape 1/alpha rounded to float32 shows (kills draw_count__mutmut_17, ``dtype=None``: 1/alpha
+    computed in float32, 38 of the 40 counts different)."""
+    mu = np.full(40, 1e8)
+    a32 = np.float32(0.3)
+    got = ep.draw_count(mu, np.random.default_rng(11), a32)
+    want = ep.draw_count(mu, np.random.default_rng(11), float(a32))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(ep.draw_count(mu, np.random.default_rng(11), np.full(40, a32)), want)
