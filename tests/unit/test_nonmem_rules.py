@@ -1031,3 +1031,17 @@ def test_a_solver_failure_in_a_nonmem_run_says_what_failed():
     assert info.value.subject == 3 and 0.0 < info.value.time < 24.0
     assert str(info.value) == (f"subject 3, t = {info.value.time:g}: the solver failed: too many steps "
                                "(max_steps reached)")
+
+
+# ============================================================================ the seed-31 sample's survivors
+# From the ninth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 31``, issue 20); each test
+# was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_a_modelled_duration_without_a_duration_expression_names_the_first_such_record():
+    """RATE=-2 asks the dose target for its duration (NONMEM's D); pk_1cmt_iv's dose target 'iv' declares none. Two
+    such records (rows 2 and 3): a DataError naming the first, column RATE, whole message."""
+    rows = [dict(ID=1, TIME=0, AMT=10), dict(ID=1, TIME=1, AMT=10, RATE=-2), dict(ID=1, TIME=2, AMT=10, RATE=-2)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))
+    assert (info.value.row, info.value.column) == (2, "RATE")
+    assert str(info.value) == ("row 2, column RATE: RATE=-2 asks the model for the duration, but dose target 'iv' "
+                               "declares no 'duration' expression")
