@@ -15,6 +15,8 @@ and the sampler's log density at log 0 without a warning.
 Section "seed 28" (the fifth independent sample): whole messages of a normal sd and a logit-normal sigma, the
 inverse-Wishart's df stored as a float, a model file's positive-only prior on a negative lower bound, and the MAP
 fit's Jacobian residual rows of two priors.
+Section "seed 29" (the sixth independent sample): a model file's uniform prior on finite bounds, with and without
+its source and grade.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -659,3 +661,21 @@ def test_each_jacobian_residual_has_its_own_row_after_the_z_rows():
     ref = _minus2_log_prior(pa, va) + _minus2_log_prior(pb, vb)
     assert total == pytest.approx(ref, rel=1e-12)
     assert float(r @ r) - float(terms.K.sum()) + terms.const == pytest.approx(ref, rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------- seed 29
+@pytest.mark.parametrize("table, source, grade", [({"dist": "uniform"}, "", None),
+                                                  ({"dist": "uniform", "source": "Smith 2020", "grade": "C"},
+                                                   "Smith 2020", "C")])
+def test_a_uniform_prior_in_a_model_file_is_on_the_parameter_s_finite_bounds(table, source, grade):
+    """``{ dist = "uniform" }`` in a model file is the uniform prior on the parameter's bounds (UniformPrior's
+    docstring: "in a model file: on the parameter's bounds, which must be finite"), with the source and grade as
+    written: log density -log(hi - lo) inside, -inf outside (scipy's uniform). Kills ``prior_from_dict__mutmut_155``
+    (``UniformPrior(lo, source, grade)``: the source taken for the upper bound, the prior refused)."""
+    from pkpd.priors import prior_from_dict
+
+    p = prior_from_dict(table, (0.5, 4.0), file="m.toml", section="parameters.ka")
+    assert type(p) is UniformPrior
+    assert (p.lower, p.upper, p.source, p.grade) == (0.5, 4.0, source, grade)
+    x = np.array([0.2, 0.5, 1.0, 3.9, 4.0, 4.5])
+    np.testing.assert_allclose(p.log_density(x), stats.uniform(0.5, 3.5).logpdf(x), rtol=1e-15)
