@@ -236,7 +236,8 @@ class _Problem:
 
     # -- objective ---------------------------------------------------------------------------------------------
     def ofv(self, theta, omega, errs, eta0=None, *, laplace_hessian=None):
-        """Per-subject OFV (K, n), EBEs (K, n, q) and diagnostics for K parameter sets.
+        """Per-subject OFV (K, n), EBEs (K, n, q) and ``{"eta": EBEs}`` (or None where Omega is not positive
+        definite) for K parameter sets.
 
         theta (K, n_params) natural values; omega (K, q, q); errs: list (K) of lists of error models.
         """
@@ -264,8 +265,7 @@ class _Problem:
             quad = np.einsum("knj,knj->kn", r, np.linalg.solve(C, r[..., None])[..., 0])
             out = logdet + quad - 2 * np.where(mask, jac0, 0.0).sum(axis=2)
             out = np.where(ok & (sign > 0), out, _PENALTY / n)
-            diag = dict(f=f0, G=G0, eta=np.zeros((K, n, q)), f0=f0, G0=G0, R=R0)
-            return out, np.zeros((K, n, q)), diag
+            return out, np.zeros((K, n, q)), {"eta": np.zeros((K, n, q))}
         eta = np.zeros((K, n, q)) if eta0 is None else np.array(eta0, dtype=float)
         interaction = method in ("focei", "laplace")
 
@@ -312,7 +312,7 @@ class _Problem:
                 c_ep, g_ep, H_ep = self.endpoint_terms(f, G)
                 obj, grad, H = obj + c_ep, grad + g_ep, H + H_ep
             obj = np.where(np.isfinite(obj) & np.all(np.isfinite(H), axis=(2, 3)), obj, np.inf)
-            return obj, grad, H, dict(f=f, G=G, R=R, Gm=Gm, u=u, m=m, s=s)
+            return obj, grad, H, {"Gm": Gm}    # FOCE's determinant needs Gm at the EBEs
 
         obj, grad, H, info = evaluate(eta)
         bad0 = ~np.isfinite(obj)
@@ -352,10 +352,7 @@ class _Problem:
         sign, logdet_h = np.linalg.slogdet(Hdet)
         out = obj + logdet_om[:, None] + logdet_h
         out = np.where(np.isfinite(out) & (sign > 0), out, _PENALTY / n)
-        info["eta"] = eta
-        if method == "foce":
-            info["f0"], info["G0"], info["R"] = f0, G0, R0
-        return out, eta, info
+        return out, eta, {"eta": eta}
 
     def exact_hessian(self, theta, eta, errs, omega):
         """½ ∇² O_i(η̂) by central differences of O_i (Laplace), (K, n, q, q)."""
