@@ -453,3 +453,49 @@ def test_an_unknown_auc_method_is_refused_naming_nca():
         with pytest.raises(PkpdError) as err:
             run(_bolus_data(), route="iv-bolus", dose_unit="mg", auc_method="spline")
         assert str(err.value) == "nca: method must be one of 'linear', 'log-down'; got 'spline'. Did you mean 'linear'?"
+
+
+# =========================================================================================== seed 29
+# Rules that the fifth independent sample (seed 29, 40 of 1932 mutants) showed unguarded: missing sampling times given
+# as None are dropped with their concentrations, C0 of an IV bolus whose first two positive samples do not decline is
+# the first of them, and the dataset errors of a profile name its subject and output.
+def test_missing_sampling_times_given_as_none_are_dropped():
+    """A sampling time given as None (a list, an object column) is missing like NaN and its sample is dropped, as
+    a missing concentration is: 0, 1, -, 3, 4 h with 0, 8, 5, 4, 2 is the profile 0, 8, 4, 2 at 0, 1, 3, 4 h;
+    AUClast by hand = 0.5 * 8 (linear up) + (8 - 4) 2/ln 2 + (4 - 2) 1/ln 2 (log down) (kills
+    nca_profile__mutmut_25, no ``dtype=float`` for the times: a TypeError from ``np.isfinite``)."""
+    expected = 4.0 + 10.0 / math.log(2.0)
+    for times in ([0.0, 1, None, 3, 4], pd.Series([0.0, 1, None, 3, 4], dtype=object)):
+        res = nca_profile(times, [0.0, 8, 5, 4, 2], 10)
+        assert res.n_obs == 4
+        assert res.times == (0.0, 1.0, 3.0, 4.0)
+        assert res.conc == (0.0, 8.0, 4.0, 2.0)
+        assert res.auc_last == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("first", [3.0, 5.0])
+def test_iv_bolus_c0_is_the_first_sample_when_the_first_two_do_not_decline(first):
+    """C0 of an IV bolus is back-extrapolated log-linearly from the first two positive samples when they decline,
+    else it is the first of them (module docstring, WinNonlin's rule): 3 then 5 (rising) and 5 then 5 (flat) at 0.5
+    and 1 h give C0 = 3 and 5; AUClast from the dose time by hand: C0 * 0.5 (flat to the first sample), the linear
+    rise or flat to 1 h, then log down 5 -> 2 over 1 h and 2 -> 1 over 2 h (kills nca_profile__mutmut_174,
+    ``float(None)``: a TypeError)."""
+    res = nca_profile([0.5, 1.0, 2.0, 4.0], [first, 5.0, 2.0, 1.0], 10, route="iv-bolus")
+    assert res.c0 == first
+    expected = first * 0.5 + 0.5 * (first + 5.0) / 2 + 3.0 / math.log(2.5) + 2.0 / math.log(2.0)
+    assert res.auc_last == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_profile_error_names_its_subject_and_output():
+    """A profile that cannot be analysed is named in the DataError by its ID, whole message: subject 7, the second
+    of two, has one positive concentration (kills nca_profiles__mutmut_261, which named ``ID None``)."""
+    from pkpd.noncompartmental import nca_profiles
+
+    good = _bolus_data()
+    bad = pd.DataFrame({"ID": 7, "TIME": [0.0, 1, 2], "EVID": [1, 0, 0], "AMT": [100.0, 0, 0],
+                        "DV": [np.nan, 2.0, 0.0]})
+    data = pd.concat([good, bad], ignore_index=True)
+    for run in (nca, nca_profiles):
+        with pytest.raises(DataError) as err:
+            run(data, route="iv-bolus", dose_unit="mg")
+        assert str(err.value) == "ID 7: at least 2 positive concentrations are needed for NCA; got 1"
