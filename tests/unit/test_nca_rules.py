@@ -499,3 +499,31 @@ def test_a_profile_error_names_its_subject_and_output():
         with pytest.raises(DataError) as err:
             run(data, route="iv-bolus", dose_unit="mg")
         assert str(err.value) == "ID 7: at least 2 positive concentrations are needed for NCA; got 1"
+
+
+def test_a_subject_without_observations_is_refused_with_or_without_dvid():
+    """A dosed subject with no observation record cannot be analysed: nca refuses it naming the subject, whether or
+    not the data have a DVID column (with one, the subject was left out of the table without a word, found while
+    checking nca__mutmut_65 of the seed-29 sample; without one it was refused). Whole messages."""
+    from pkpd.noncompartmental import nca_profiles
+
+    no_obs = pd.DataFrame({"ID": [2], "TIME": [0.0], "EVID": [1], "AMT": [100.0], "DV": [np.nan]})
+    for data in (pd.concat([_bolus_data(), no_obs], ignore_index=True),
+                 pd.concat([_bolus_data().assign(DVID=1), no_obs.assign(DVID=1)], ignore_index=True),
+                 no_obs.assign(DVID=1)):
+        for run in (nca, nca_profiles):
+            with pytest.raises(DataError) as err:
+                run(data, route="iv-bolus", dose_unit="mg")
+            assert str(err.value) == "ID 2: at least 2 positive concentrations are needed for NCA; got 0"
+
+
+def test_a_profile_error_names_its_output_as_the_table_does():
+    """With a DVID column, the error of a profile names its output as the table's ``output`` column does (DVID 2,
+    not the float 2.0 that read_nonmem parses), like its ID; whole message."""
+    bad = pd.DataFrame({"ID": 7, "TIME": [0.0, 1, 2], "EVID": [1, 0, 0], "AMT": [100.0, 0, 0],
+                        "DV": [np.nan, 2.0, 0.0]})
+    data = pd.concat([_bolus_data(), bad], ignore_index=True).assign(DVID=2)
+    assert nca(data[data["ID"] == 1], route="iv-bolus", dose_unit="mg")["output"].tolist() == [2]
+    with pytest.raises(DataError) as err:
+        nca(data, route="iv-bolus", dose_unit="mg")
+    assert str(err.value) == "ID 7, output 2: at least 2 positive concentrations are needed for NCA; got 1"
