@@ -8,7 +8,10 @@ column and the ``by`` columns of the sparse table. The third (seed 27) added the
 Tlast, a concentration at the LLOQ counted as quantified, the units of CL and V (plain quotients, a response in °C),
 the name in the sparse table's errors and the units of its counts. The fourth (seed 28) added excluded λz times
 matched to rounding, partial intervals reversed or infinite refused, Vss NaN after an extravascular dose at steady
-state, the time unit of a dataset checked by ``nca`` and the name in the message of an unknown AUC method.
+state, the time unit of a dataset checked by ``nca`` and the name in the message of an unknown AUC method. The fifth
+(seed 29) added sampling times given as None dropped, C0 of an IV bolus whose first two samples do not decline, and
+the subject named in a profile's error; checking it found a subject without observations left out of the table when
+the data have a DVID column and the output named as a float in a profile's error (both fixed, with their tests).
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -486,7 +489,7 @@ def test_iv_bolus_c0_is_the_first_sample_when_the_first_two_do_not_decline(first
     assert res.auc_last == pytest.approx(expected, rel=1e-12)
 
 
-def test_a_profile_error_names_its_subject_and_output():
+def test_a_profile_error_names_its_subject():
     """A profile that cannot be analysed is named in the DataError by its ID, whole message: subject 7, the second
     of two, has one positive concentration (kills nca_profiles__mutmut_261, which named ``ID None``)."""
     from pkpd.noncompartmental import nca_profiles
