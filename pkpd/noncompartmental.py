@@ -745,7 +745,8 @@ def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-d
         if rate > 0 or dur > 0:
             this_route, duration = "iv-infusion", dur if dur > 0 else amount / rate
         mine = obs[obs["ID"] == sid]
-        groups = mine.groupby("DVID", sort=False) if "DVID" in mine else [(None, mine)]
+        # a subject without observations is refused (by nca_profile, naming it), with a DVID column or without
+        groups = mine.groupby("DVID", sort=False) if "DVID" in mine and len(mine) else [(None, mine)]
         choice = choices.get(_id(sid), lambda_z if isinstance(lambda_z, LambdaZ) else None)
         for out, part in groups:
             t = part["TIME"].to_numpy(dtype=float) - dose_time
@@ -761,7 +762,7 @@ def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-d
             c = np.where(blq & (np.arange(t.size) < cut), 0.0, c)
             drop = blq & (np.arange(t.size) >= cut)
             t, c = t[~drop], c[~drop]
-            where = f"ID {_id(sid)}" + (f", output {out}" if out is not None else "")
+            where = f"ID {_id(sid)}" + (f", output {_id(out)}" if out is not None else "")
             try:
                 res = nca_profile(t, c, amount, route=this_route, duration=duration, auc_method=auc_method, tau=tau,
                                   steady_state=steady_state, partial=partial, lambda_z=choice,

@@ -8,7 +8,10 @@ column and the ``by`` columns of the sparse table. The third (seed 27) added the
 Tlast, a concentration at the LLOQ counted as quantified, the units of CL and V (plain quotients, a response in °C),
 the name in the sparse table's errors and the units of its counts. The fourth (seed 28) added excluded λz times
 matched to rounding, partial intervals reversed or infinite refused, Vss NaN after an extravascular dose at steady
-state, the time unit of a dataset checked by ``nca`` and the name in the message of an unknown AUC method.
+state, the time unit of a dataset checked by ``nca`` and the name in the message of an unknown AUC method. The fifth
+(seed 29) added sampling times given as None dropped, C0 of an IV bolus whose first two samples do not decline, and
+the subject named in a profile's error; checking it found a subject without observations left out of the table when
+the data have a DVID column and the output named as a float in a profile's error (both fixed, with their tests).
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -453,3 +456,77 @@ def test_an_unknown_auc_method_is_refused_naming_nca():
         with pytest.raises(PkpdError) as err:
             run(_bolus_data(), route="iv-bolus", dose_unit="mg", auc_method="spline")
         assert str(err.value) == "nca: method must be one of 'linear', 'log-down'; got 'spline'. Did you mean 'linear'?"
+
+
+# =========================================================================================== seed 29
+# Rules that the fifth independent sample (seed 29, 40 of 1932 mutants) showed unguarded: missing sampling times given
+# as None are dropped with their concentrations, C0 of an IV bolus whose first two positive samples do not decline is
+# the first of them, and the dataset errors of a profile name its subject and output.
+def test_missing_sampling_times_given_as_none_are_dropped():
+    """A sampling time given as None (a list, an object column) is missing like NaN and its sample is dropped, as
+    a missing concentration is: 0, 1, -, 3, 4 h with 0, 8, 5, 4, 2 is the profile 0, 8, 4, 2 at 0, 1, 3, 4 h;
+    AUClast by hand = 0.5 * 8 (linear up) + (8 - 4) 2/ln 2 + (4 - 2) 1/ln 2 (log down) (kills
+    nca_profile__mutmut_25, no ``dtype=float`` for the times: a TypeError from ``np.isfinite``)."""
+    expected = 4.0 + 10.0 / math.log(2.0)
+    for times in ([0.0, 1, None, 3, 4], pd.Series([0.0, 1, None, 3, 4], dtype=object)):
+        res = nca_profile(times, [0.0, 8, 5, 4, 2], 10)
+        assert res.n_obs == 4
+        assert res.times == (0.0, 1.0, 3.0, 4.0)
+        assert res.conc == (0.0, 8.0, 4.0, 2.0)
+        assert res.auc_last == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("first", [3.0, 5.0])
+def test_iv_bolus_c0_is_the_first_sample_when_the_first_two_do_not_decline(first):
+    """C0 of an IV bolus is back-extrapolated log-linearly from the first two positive samples when they decline,
+    else it is the first of them (module docstring, WinNonlin's rule): 3 then 5 (rising) and 5 then 5 (flat) at 0.5
+    and 1 h give C0 = 3 and 5; AUClast from the dose time by hand: C0 * 0.5 (flat to the first sample), the linear
+    rise or flat to 1 h, then log down 5 -> 2 over 1 h and 2 -> 1 over 2 h (kills nca_profile__mutmut_174,
+    ``float(None)``: a TypeError)."""
+    res = nca_profile([0.5, 1.0, 2.0, 4.0], [first, 5.0, 2.0, 1.0], 10, route="iv-bolus")
+    assert res.c0 == first
+    expected = first * 0.5 + 0.5 * (first + 5.0) / 2 + 3.0 / math.log(2.5) + 2.0 / math.log(2.0)
+    assert res.auc_last == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_profile_error_names_its_subject():
+    """A profile that cannot be analysed is named in the DataError by its ID, whole message: subject 7, the second
+    of two, has one positive concentration (kills nca_profiles__mutmut_261, which named ``ID None``)."""
+    from pkpd.noncompartmental import nca_profiles
+
+    good = _bolus_data()
+    bad = pd.DataFrame({"ID": 7, "TIME": [0.0, 1, 2], "EVID": [1, 0, 0], "AMT": [100.0, 0, 0],
+                        "DV": [np.nan, 2.0, 0.0]})
+    data = pd.concat([good, bad], ignore_index=True)
+    for run in (nca, nca_profiles):
+        with pytest.raises(DataError) as err:
+            run(data, route="iv-bolus", dose_unit="mg")
+        assert str(err.value) == "ID 7: at least 2 positive concentrations are needed for NCA; got 1"
+
+
+def test_a_subject_without_observations_is_refused_with_or_without_dvid():
+    """A dosed subject with no observation record cannot be analysed: nca refuses it naming the subject, whether or
+    not the data have a DVID column (with one, the subject was left out of the table without a word, found while
+    checking nca__mutmut_65 of the seed-29 sample; without one it was refused). Whole messages."""
+    from pkpd.noncompartmental import nca_profiles
+
+    no_obs = pd.DataFrame({"ID": [2], "TIME": [0.0], "EVID": [1], "AMT": [100.0], "DV": [np.nan]})
+    for data in (pd.concat([_bolus_data(), no_obs], ignore_index=True),
+                 pd.concat([_bolus_data().assign(DVID=1), no_obs.assign(DVID=1)], ignore_index=True),
+                 no_obs.assign(DVID=1)):
+        for run in (nca, nca_profiles):
+            with pytest.raises(DataError) as err:
+                run(data, route="iv-bolus", dose_unit="mg")
+            assert str(err.value) == "ID 2: at least 2 positive concentrations are needed for NCA; got 0"
+
+
+def test_a_profile_error_names_its_output_as_the_table_does():
+    """With a DVID column, the error of a profile names its output as the table's ``output`` column does (DVID 2,
+    not the float 2.0 that read_nonmem parses), like its ID; whole message."""
+    bad = pd.DataFrame({"ID": 7, "TIME": [0.0, 1, 2], "EVID": [1, 0, 0], "AMT": [100.0, 0, 0],
+                        "DV": [np.nan, 2.0, 0.0]})
+    data = pd.concat([_bolus_data(), bad], ignore_index=True).assign(DVID=2)
+    assert nca(data[data["ID"] == 1], route="iv-bolus", dose_unit="mg")["output"].tolist() == [2]
+    with pytest.raises(DataError) as err:
+        nca(data, route="iv-bolus", dose_unit="mg")
+    assert str(err.value) == "ID 7, output 2: at least 2 positive concentrations are needed for NCA; got 1"
