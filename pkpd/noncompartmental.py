@@ -404,9 +404,15 @@ def _partial_list(partial) -> tuple[tuple[float, float], ...]:
     except (TypeError, ValueError):
         raise DataError(f"partial: give a list of (start, end) intervals, e.g. [(0, 4), (4, 12)]; got "
                         f"{partial!r}") from None
+    seen: dict[str, tuple] = {}
     for p in pairs:
         if len(p) != 2 or not all(math.isfinite(x) for x in p) or not 0 <= p[0] < p[1]:
             raise DataError(f"partial: each interval must be (start, end) with 0 <= start < end; got {p!r}")
+        name = partial_auc_name(*p)
+        if name in seen:      # one column per interval: a repeated label would hide one of them in a table
+            raise DataError(f"partial: the intervals {seen[name]!r} and {p!r} both give the column {name!r}; give "
+                            "each interval once")
+        seen[name] = p
     return tuple(pairs)
 
 
@@ -711,6 +717,7 @@ def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-d
     if route not in ROUTES:
         raise DataError(f"route must be one of {', '.join(ROUTES)}; got {route!r}." + did_you_mean(str(route), ROUTES))
     _check_method(auc_method, "nca")
+    _partial_list(partial)                  # checked once: a bad interval is no one subject's problem
     ds, time_unit = _read_dataset(data, time_unit, dose_unit)
     table = ds.data
     obs = ds.observations()

@@ -396,6 +396,20 @@ def test_a_partial_interval_reversed_or_infinite_is_refused(interval):
     assert str(err.value) == f"partial: each interval must be (start, end) with 0 <= start < end; got {shown!r}"
 
 
+@pytest.mark.parametrize("second", [(0, 12), (0, 12.0000001)])
+def test_two_partial_intervals_with_one_column_name_are_refused(second):
+    """Each partial interval is one column auc_START_END: (0, 12) given twice, or (0, 12.0000001) beside it (both
+    written auc_0_12), is refused with the whole message (nca gave the table two columns of one name, which pandas
+    then collapses, e.g. in to_dict); distinct intervals (0, 4) and (4, 12) give their two columns."""
+    t = np.array([1.0, 2, 4, 8, 12, 24])
+    with pytest.raises(DataError) as err:
+        nca(_bolus_data(), route="iv-bolus", dose_unit="mg", partial=[(0, 12), (2, 4), second])
+    assert str(err.value) == (f"partial: the intervals (0.0, 12.0) and {tuple(float(x) for x in second)!r} both give "
+                              "the column 'auc_0_12'; give each interval once")
+    res = nca_profile(t, _bolus(t), 100, route="iv-bolus", partial=[(0, 4), (4, 12)])
+    assert [(a, b) for a, b, _ in res.partial_aucs] == [(0.0, 4.0), (4.0, 12.0)]
+
+
 def test_steady_state_vss_of_an_extravascular_dose_is_not_reported():
     """Vss = CL·MRT is an IV quantity (docs/nca.md: ``vss`` (IV)); after an extravascular dose the MRT includes the
     absorption, so Vss is NaN, at steady state as after a single dose, while CL = Dose/AUCτ is still reported (the
