@@ -2615,3 +2615,70 @@ def test_the_dose_events_with_sensitivity_jumps_are_a_float_table_padded_with_in
     np.testing.assert_allclose(table.value[1], [60.0, 100.0, 60.0, 100.0], rtol=1e-12)
     np.testing.assert_array_equal(table.index[0, :2], [a, da_df])
     np.testing.assert_allclose(table.value[0, :2], [60.0, 100.0], rtol=1e-12)
+
+
+def test_a_multistart_fit_meeting_starts_where_the_likelihood_fails_warns_nothing(tmp_path):
+    """fit(n_starts=8) of a level with a proportional error, B bounded in [-100, 100]: the starts after the first are
+    uniform in the bounds, so some have B < 0 and a negative standard deviation cv B, where the likelihood cannot be
+    evaluated. Such a start is penalised quietly (the pytest configuration turns any warning into an error, so a
+    numpy RuntimeWarning from log(cv B) fails the fit), and the fit reaches the maximum-likelihood estimates: with
+    the cv estimated, sd = cv B is free, so B is the mean of the data and cv the root mean square of y - B over B."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(-100.0, 100.0)), data, estimate=["B"],
+                   error={"level": pkpd.Proportional(cv=0.2)}, n_starts=8, seed=1, covariance=False)
+    starts = _starts(fit._context.problem.layout, 8, np.random.default_rng(1))
+    assert any(s[0] < 0 for s in starts)
+    assert fit.converged and len(fit.starts) == 8
+    assert fit.estimates["B"] == pytest.approx(y.mean(), rel=1e-6)
+    assert fit.estimates["level.cv"] == pytest.approx(math.sqrt(np.mean((y - y.mean()) ** 2)) / y.mean(), rel=1e-4)
+
+
+def test_a_profiles_table_has_the_documented_columns_value_objective_delta_converged(tmp_path):
+    """ProfileLikelihood.to_dataframe: columns value, objective, delta, converged (its docstring), in that order;
+    value the fixed values of B, and delta = n log(RSS(B) / RSS(mean)), the closed form of the profile of a level
+    with its SD profiled out."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B", max_points=1)
+    table = prof.to_dataframe()
+    assert list(table.columns) == ["value", "objective", "delta", "converged"]
+    np.testing.assert_array_equal(table["value"], prof.values)
+    rss = np.array([((y - b) ** 2).sum() for b in prof.values])
+    np.testing.assert_allclose(table["delta"], y.size * np.log(rss / ((y - y.mean()) ** 2).sum()), atol=1e-6)
+    assert table["converged"].all()
+
+
+@pytest.mark.parametrize("n", [True, 2.0, "3", 0])
+def test_bootstrap_refuses_a_number_of_replicates_that_is_not_a_positive_integer(tmp_path, n):
+    """pkpd.bootstrap(n=...): n must be a positive integer; a bool (True is not a count), a float, a string or 0 is
+    refused with the whole message before any replicate is drawn."""
+    import re
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    with pytest.raises(pkpd.FitError, match=f"^{re.escape(f'n: must be a positive integer; got {n!r}')}$"):
+        pkpd.bootstrap(fit, n=n, seed=1, workers=1, progress=False)
+
+
+def test_a_map_fit_says_so_in_its_whole_message(tmp_path):
+    """priors= on a level with a known SD (1.5, fixed) and a normal prior N(10, tau^2) on B: the posterior is normal
+    with precision n / sd^2 + 1 / tau^2 and mode (sum y / sd^2 + 10 / tau^2) / precision (conjugate). With tau = 1
+    the posterior/prior SD ratio is below 0.7 and the fit's whole message is 'maximum a posteriori'; with tau = 0.1
+    it is 0.98 and the message adds 'informed mainly by the prior (posterior/prior SD >= 0.7): B'."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    for tau, message in ((1.0, "maximum a posteriori"),
+                         (0.1, "maximum a posteriori; informed mainly by the prior (posterior/prior SD >= 0.7): B")):
+        fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.5, fixed=True)},
+                       priors={"B": pkpd.NormalPrior(10.0, tau)})
+        precision = y.size / 1.5 ** 2 + 1 / tau ** 2
+        assert fit.estimates["B"] == pytest.approx((y.sum() / 1.5 ** 2 + 10.0 / tau ** 2) / precision, rel=1e-6)
+        assert fit.prior_sd_ratio["B"] == pytest.approx(1 / math.sqrt(precision) / tau, rel=1e-3)
+        assert fit.message == message
