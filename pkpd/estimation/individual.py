@@ -446,8 +446,6 @@ def _sensitivity_jumps(problem: _Problem, events, q: np.ndarray, p_row: np.ndarr
     for k, d in enumerate(model.doses):
         if any(x is not None for x in derivs[k]):
             state_of[model.state_names.index(d.target)] = k
-    log = problem.layout.log[:len(names)]
-    values = p_row[problem.layout.struct_index]
     n = q.shape[0]
     rows = []
     for s in range(n):
@@ -463,8 +461,7 @@ def _sensitivity_jumps(problem: _Problem, events, q: np.ndarray, p_row: np.ndarr
                         continue
                     with np.errstate(all="ignore"):
                         dlog = float(np.asarray(ex.evaluate(tree, sub), dtype=float).reshape(-1)[0])
-                    chain = values[j] if log[j] else 1.0
-                    evs.append((t, kind, int(problem.sens.state_index[idx, j]), val * dlog * chain))
+                    evs.append((t, kind, int(problem.sens.state_index[idx, j]), val * dlog))
         rows.append(evs)
     width = max(1, max(len(r) for r in rows))
     time = np.full((n, width), np.inf)

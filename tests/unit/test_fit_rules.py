@@ -2534,3 +2534,151 @@ def test_per_subject_fits_of_steady_state_doses_fit_each_subject_on_its_own_reco
         assert got["CL"] == pytest.approx(alone.estimates["CL"], rel=1e-6)
         assert got["V"] == pytest.approx(alone.estimates["V"], rel=1e-6)
         assert got["CL"] == pytest.approx(cl, rel=0.05) and got["V"] == pytest.approx(v, rel=0.05)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 33, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def _one_route_fit(tmp_path):
+    """A gradient="sensitivity" fit of k and F (V fixed at 10 L) of one oral dose target with bioavailability F into
+    one state, C = F D / V exp(-k t): subject 1 gets 100 mg at 0 h, subject 2 100 mg at 0 and 6 h (so the two
+    subjects have 2 and 4 dose events with the sensitivity jumps), 1 % noise."""
+    import pandas as pd
+
+    import pkpd
+
+    path = tmp_path / "one_route.toml"
+    path.write_text(_TWO_ROUTES.split("[doses.iv]")[0].replace("two_routes", "one_route"))
+    t = np.array([0.5, 1, 2, 4, 8, 12])
+    frames = []
+    for sid, doses in ((1, [0.0]), (2, [0.0, 6.0])):
+        conc = sum(np.where(t >= d, 100 * 0.7 / 10 * np.exp(-0.3 * (t - d)), 0.0) for d in doses)
+        conc = conc * np.exp(np.random.default_rng(sid).normal(0, 0.01, t.size))
+        frames.append(pd.DataFrame({"ID": sid, "TIME": np.r_[doses, t], "EVID": [1] * len(doses) + [0] * t.size,
+                                    "AMT": [100.0] * len(doses) + [0.0] * t.size, "AMTU": "mg",
+                                    "DV": np.r_[[np.nan] * len(doses), conc]}))
+    data = pd.concat(frames).sort_values(["ID", "TIME", "EVID"], ascending=[True, True, False], kind="stable")
+    fit = pkpd.fit(pkpd.load_model(path), data, estimate=["k", "F"], error={"conc": pkpd.Proportional(cv=0.1)},
+                   gradient="sensitivity", covariance=False)
+    assert fit.gradient == "sensitivity" and fit.message == "covariance not computed (covariance=False)"
+    return fit, t
+
+
+def test_sensitivity_derivatives_by_an_estimated_bioavailability_are_the_analytic_ones(tmp_path):
+    """gradient="sensitivity" with the bioavailability F estimated (on the log scale, like k): the derivatives of
+    the predictions C = F D / V sum_doses exp(-k (t - t_dose)) with respect to the internal parameters are
+    dC/dlog k = -k sum (t - t_dose) F D / V exp(-k (t - t_dose)) and dC/dlog F = C (analytic), at a point away from
+    the estimates (k = 0.25 /h, F = 0.6). The jump of the sensitivity state dA/dF at a dose is d(F AMT)/dF = AMT;
+    multiplied once more by F for the log scale (chain rule applied twice) dC/dlog F came out F times too small."""
+    fit, t = _one_route_fit(tmp_path)
+    problem = fit._context.problem
+    assert problem.layout.names[:2] == ("k", "F") and problem.layout.log[:2].all()
+    k, bio = 0.25, 0.6
+    x = fit._context.x.copy()
+    x[:2] = [math.log(k), math.log(bio)]
+    F, dF, ok = problem.derivatives(x)
+    assert ok
+    conc, dk = [], []
+    for doses in ([0.0], [0.0, 6.0]):
+        after = [(t - d) * (t >= d) for d in doses]
+        terms = [np.where(t >= d, bio * 100 / 10 * np.exp(-k * (t - d)), 0.0) for d in doses]
+        conc.append(sum(terms))
+        dk.append(-k * sum(a * c for a, c in zip(after, terms)))
+    conc, dk = np.concatenate(conc), np.concatenate(dk)
+    np.testing.assert_allclose(F, conc, rtol=1e-6)
+    np.testing.assert_allclose(dF[:, 0], dk, rtol=1e-5)
+    np.testing.assert_allclose(dF[:, 1], conc, rtol=1e-5)
+
+
+def test_the_dose_events_with_sensitivity_jumps_are_a_float_table_padded_with_inf(tmp_path):
+    """The events of a gradient="sensitivity" fit with F estimated: each dose of 100 mg puts F AMT = 60 mg (F = 0.6)
+    into A and, at the same time, d(F AMT)/dF = AMT = 100 mg into the sensitivity state dA/dF; the table the
+    compiled solvers get is float64 times (as build_events makes it: the numba engine's solver is typed for them)
+    padded with +inf after each subject's count, 2 events for subject 1 and 4 for subject 2."""
+    from pkpd.estimation.individual import _sensitivity_jumps
+
+    fit, _ = _one_route_fit(tmp_path)
+    problem = fit._context.problem
+    x = fit._context.x.copy()
+    x[:2] = [math.log(0.25), math.log(0.6)]
+    P = problem.params(x[None, :2])
+    q = problem._q(P, 1)
+    table = _sensitivity_jumps(problem, problem._events(q, 1), q, P[0])
+    a, da_df = problem.model.state_names.index("A"), int(problem.sens.state_index[0, 1])
+    assert a != da_df
+    assert table.time.dtype == np.float64
+    np.testing.assert_array_equal(table.time, [[0.0, 0.0, np.inf, np.inf], [0.0, 0.0, 6.0, 6.0]])
+    np.testing.assert_array_equal(table.count, [2, 4])
+    np.testing.assert_array_equal(table.kind[1], [0, 0, 0, 0])
+    np.testing.assert_array_equal(table.index[1], [a, da_df, a, da_df])
+    np.testing.assert_allclose(table.value[1], [60.0, 100.0, 60.0, 100.0], rtol=1e-12)
+    np.testing.assert_array_equal(table.index[0, :2], [a, da_df])
+    np.testing.assert_allclose(table.value[0, :2], [60.0, 100.0], rtol=1e-12)
+
+
+def test_a_multistart_fit_meeting_starts_where_the_likelihood_fails_warns_nothing(tmp_path):
+    """fit(n_starts=8) of a level with a proportional error, B bounded in [-100, 100]: the starts after the first are
+    uniform in the bounds, so some have B < 0 and a negative standard deviation cv B, where the likelihood cannot be
+    evaluated. Such a start is penalised quietly (the pytest configuration turns any warning into an error, so a
+    numpy RuntimeWarning from log(cv B) fails the fit), and the fit reaches the maximum-likelihood estimates: with
+    the cv estimated, sd = cv B is free, so B is the mean of the data and cv the root mean square of y - B over B."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(-100.0, 100.0)), data, estimate=["B"],
+                   error={"level": pkpd.Proportional(cv=0.2)}, n_starts=8, seed=1, covariance=False)
+    starts = _starts(fit._context.problem.layout, 8, np.random.default_rng(1))
+    assert any(s[0] < 0 for s in starts)
+    assert fit.converged and len(fit.starts) == 8
+    assert fit.estimates["B"] == pytest.approx(y.mean(), rel=1e-6)
+    assert fit.estimates["level.cv"] == pytest.approx(math.sqrt(np.mean((y - y.mean()) ** 2)) / y.mean(), rel=1e-4)
+
+
+def test_a_profiles_table_has_the_documented_columns_value_objective_delta_converged(tmp_path):
+    """ProfileLikelihood.to_dataframe: columns value, objective, delta, converged (its docstring), in that order;
+    value the fixed values of B, and delta = n log(RSS(B) / RSS(mean)), the closed form of the profile of a level
+    with its SD profiled out."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B", max_points=1)
+    table = prof.to_dataframe()
+    assert list(table.columns) == ["value", "objective", "delta", "converged"]
+    np.testing.assert_array_equal(table["value"], prof.values)
+    rss = np.array([((y - b) ** 2).sum() for b in prof.values])
+    np.testing.assert_allclose(table["delta"], y.size * np.log(rss / ((y - y.mean()) ** 2).sum()), atol=1e-6)
+    assert table["converged"].all()
+
+
+@pytest.mark.parametrize("n", [True, 2.0, "3", 0])
+def test_bootstrap_refuses_a_number_of_replicates_that_is_not_a_positive_integer(tmp_path, n):
+    """pkpd.bootstrap(n=...): n must be a positive integer; a bool (True is not a count), a float, a string or 0 is
+    refused with the whole message before any replicate is drawn."""
+    import re
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    with pytest.raises(pkpd.FitError, match=f"^{re.escape(f'n: must be a positive integer; got {n!r}')}$"):
+        pkpd.bootstrap(fit, n=n, seed=1, workers=1, progress=False)
+
+
+def test_a_map_fit_says_so_in_its_whole_message(tmp_path):
+    """priors= on a level with a known SD (1.5, fixed) and a normal prior N(10, tau^2) on B: the posterior is normal
+    with precision n / sd^2 + 1 / tau^2 and mode (sum y / sd^2 + 10 / tau^2) / precision (conjugate). With tau = 1
+    the posterior/prior SD ratio is below 0.7 and the fit's whole message is 'maximum a posteriori'; with tau = 0.1
+    it is 0.98 and the message adds 'informed mainly by the prior (posterior/prior SD >= 0.7): B'."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    for tau, message in ((1.0, "maximum a posteriori"),
+                         (0.1, "maximum a posteriori; informed mainly by the prior (posterior/prior SD >= 0.7): B")):
+        fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.5, fixed=True)},
+                       priors={"B": pkpd.NormalPrior(10.0, tau)})
+        precision = y.size / 1.5 ** 2 + 1 / tau ** 2
+        assert fit.estimates["B"] == pytest.approx((y.sum() / 1.5 ** 2 + 10.0 / tau ** 2) / precision, rel=1e-6)
+        assert fit.prior_sd_ratio["B"] == pytest.approx(1 / math.sqrt(precision) / tau, rel=1e-3)
+        assert fit.message == message
