@@ -387,7 +387,7 @@ class _Problem:
         except (DosingError, PkpdError):
             self.n_failures += 1
             return np.full(self.data.dv.size, np.nan), None, False
-        events = _sensitivity_jumps(self, events, q, P[0])
+        events = _sensitivity_jumps(self, events, q)
         sol = self._run(self.cm_sens, qa, y0, events, 1)
         d = self.data
         out = sol["outputs"]
@@ -431,7 +431,7 @@ def _sensitivity_unsupported(model: Model, data: _Data, est: set, dep) -> str:
     return ""
 
 
-def _sensitivity_jumps(problem: _Problem, events, q: np.ndarray, p_row: np.ndarray):
+def _sensitivity_jumps(problem: _Problem, events, q: np.ndarray):
     """Add the jumps of the sensitivity states at doses whose bioavailability depends on an estimated parameter."""
     from .._sensitivity import dose_factor_derivatives
     from ..simulation import EventTable

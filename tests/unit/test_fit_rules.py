@@ -2604,7 +2604,7 @@ def test_the_dose_events_with_sensitivity_jumps_are_a_float_table_padded_with_in
     x[:2] = [math.log(0.25), math.log(0.6)]
     P = problem.params(x[None, :2])
     q = problem._q(P, 1)
-    table = _sensitivity_jumps(problem, problem._events(q, 1), q, P[0])
+    table = _sensitivity_jumps(problem, problem._events(q, 1), q)
     a, da_df = problem.model.state_names.index("A"), int(problem.sens.state_index[0, 1])
     assert a != da_df
     assert table.time.dtype == np.float64
