@@ -1773,3 +1773,105 @@ def test_the_sensitivity_parameters_of_a_scenario_file_are_kept():
     sc = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"}, "sensitivity": {"arm": "a", "parameters": ["V"]},
                              **BASE})
     assert sc.sensitivity_parameters == ("V",)
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 31
+@pytest.mark.parametrize(("value", "shown"), [(["a", "b"], "['a', 'b']"), (None, "None")])
+def test_a_given_population_of_values_that_are_not_numbers_is_refused_naming_the_key(value, shown):
+    """params = {"CL": ["a", "b"]} cannot be read as numbers (the whole message); None reads as NaN and is refused
+    as not finite. Neither reaches numpy as a TypeError."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import GivenPopulation
+
+    with pytest.raises(PkpdError) as err:
+        GivenPopulation(params={"CL": value})
+    want = ("population: params['CL'] must be numbers; got ['a', 'b']" if shown != "None"
+            else "population: params['CL'] must be finite")
+    assert str(err.value) == want
+
+
+def test_a_target_value_that_is_not_finite_is_refused_naming_the_value():
+    """Target("AUC", ">=", inf): the whole message names the target's endpoint and its value."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import Target
+
+    with pytest.raises(PkpdError) as err:
+        Target("AUC", ">=", math.inf)
+    assert str(err.value) == "target on 'AUC': value must be a finite number; got inf"
+
+
+def _turnover_run():
+    """turnover (A(0) = kin/k = 20 mg, k 0.2/h): one 10-mg bolus at 0 h to two given subjects (kin 4 and 6 mg/h),
+    with an endpoint against the same subjects untreated (so the run simulates them untreated too)."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, GivenPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "turnover.toml")
+    sc = Scenario(model, arms=[Arm("10 mg", pkpd.Dose(10, "mg"))], times=np.linspace(0, 10, 11),
+                  endpoints=[Endpoint("amount", "change_from_untreated", time=5)],
+                  population=GivenPopulation(params={"kin": [4.0, 6.0]}))
+    return run_scenario(sc, seed=1)
+
+
+def test_the_population_table_of_a_result_starts_with_the_subject_id_from_1():
+    """Documented: result.population holds ``ID`` and the varying parameters of each subject; IDs count from 1."""
+    pop = _turnover_run().population
+    assert list(pop.columns) == ["ID", "kin"]
+    assert list(pop["ID"]) == [1, 2] and list(pop["kin"]) == [4.0, 6.0]
+
+
+def test_a_result_without_a_sensitivity_arm_has_no_sensitivity():
+    """Documented: result.sensitivity is a LocalSensitivity or None; a scenario without sensitivity_arm gets None."""
+    assert _turnover_run().sensitivity is None
+
+
+def test_the_time_course_plot_draws_the_untreated_reference_dashed():
+    """Documented: the untreated reference is drawn dashed when the scenario simulated it (here for the endpoint
+    against untreated, with no control arm). Untreated, A stays at its baseline kin/k: 20 and 30 mg, whose median
+    is 25 mg at every time."""
+    import matplotlib.pyplot as plt
+
+    from pkpd.plots import plot_time_course
+
+    fig = plot_time_course(_turnover_run())
+    try:
+        lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "untreated (median)"]
+        assert len(lines) == 1 and lines[0].get_linestyle() == "--"
+        np.testing.assert_allclose(lines[0].get_ydata(), np.full(11, 25.0), rtol=1e-6)
+    finally:
+        plt.close(fig)
+
+
+def test_the_interval_of_a_mean_count_of_two_subjects_is_the_normal_approximation():
+    """Flares at constant rates r0 = 0.1 and 0.3 /h, counted to 2 h: 0.2 and 0.6, mean 0.4, sample SD 0.2 sqrt(2),
+    so the 95 % interval is 0.4 -+ z 0.2 sqrt(2) / sqrt(2) = 0.4 -+ 0.2 z (two subjects suffice for an SD)."""
+    import statistics
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, GivenPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(model, arms=[Arm("control", control=True)], times=np.linspace(0, 4, 5),
+                  population=GivenPopulation(params={"r0": [0.1, 0.3]}),
+                  endpoints=[Endpoint("flares", "expected_count", time=2)])
+    row = run_scenario(sc, seed=1).clinical.iloc[0]
+    half = statistics.NormalDist().inv_cdf(0.975) * 0.2
+    assert row["n"] == 2
+    assert row["value"] == pytest.approx(0.4, rel=1e-7)
+    assert row["ci_low"] == pytest.approx(0.4 - half, rel=1e-7)
+    assert row["ci_high"] == pytest.approx(0.4 + half, rel=1e-7)
+
+
+def test_a_scenario_file_without_a_name_is_named_after_the_file(tmp_path):
+    """A scenario file without [scenario] name takes the file's name without its suffix."""
+    from pkpd.scenarios import load_scenario
+
+    path = tmp_path / "dose_finding.toml"
+    path.write_text('[scenario]\nmodel = "pk_1cmt_iv"\n[arms.a]\ndose = 100\nunit = "mg"\n'
+                    '[endpoints.c]\noutput = "conc"\nmetric = "cmax"\nend = 24\n')
+    assert load_scenario(path).name == "dose_finding"
