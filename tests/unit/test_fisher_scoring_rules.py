@@ -387,3 +387,36 @@ def test_a_result_converged_as_stationary_carries_the_objective_gradient_and_inf
     assert res.x.tolist() == [0.0] and res.f == 3.0 and res.gradient.tolist() == [0.0]
     assert res.information.tolist() == [[1.0]]
 
+
+def test_a_log_standard_deviation_is_sent_to_its_bound_only_below_the_variance_floor():
+    """A decrease of a log standard deviation x = log(v)/2 goes to the bound only when the variance's Newton step,
+    v (1 + 2s), falls to the floor exp(2 lower) or below, i.e. 1 + 2s <= exp(2 (lower - x)). From x = 1 with
+    lower = -3, the step s = -0.495 of 0.5 (x - 0.505)^2 gives 1 + 2s = 0.01 > exp(-8) (a variance 0.01 e^2 = 0.074
+    above the floor exp(-6) = 0.0025): it is taken in the variance, x = 1 + log(0.01)/2 = -1.303 (the first point
+    evaluated, the trust radius ``max_step=5`` not reached). Kills ``x__bounded_step__mutmut_11`` (the floor
+    exp(2 (lower + x)) = exp(-4) = 0.018 > 0.01: the step sent to the bound -3)."""
+    points: list = []
+    fun = _quadratic(np.eye(1), np.array([0.505]), points)
+    fisher_scoring(fun, np.ones(1), np.full(1, -3.0), np.full(1, INF), log_variance=np.array([True]), max_step=5.0,
+                   max_iter=1)
+    np.testing.assert_allclose(points[1], [1.0 + 0.5 * np.log(0.01)], rtol=1e-13)
+
+
+def test_a_variance_heading_for_zero_from_a_start_off_zero_reaches_its_bound_in_the_first_step():
+    """The rule of ``test_a_variance_heading_for_zero_reaches_its_bound_in_the_first_step`` from x0 = 1 instead of 0
+    (so that lower - x0 and lower + x0 differ): 3 exp(2 x0) + (x1 - 1)^2 with x0 >= -12 has the Newton step -1/2 in
+    x0, a variance of 0, so the first step puts x0 at its bound -12 exactly (a step of -13) and x1 at its minimum 1;
+    converged after one iteration. Kills ``x__bounded_step__mutmut_117`` (the step lower + x0 = -11, not at the bound,
+    capped by the trust radius 2 with x1's: the first trial (-1, 2/11))."""
+    points: list = []
+
+    def fun(x):
+        points.append(np.array(x, dtype=float))
+        v = np.exp(2 * x[0])
+        return 3 * v + (x[1] - 1) ** 2, np.array([6 * v, 2 * (x[1] - 1)]), np.diag([12 * v, 2.0])
+
+    res = fisher_scoring(fun, np.array([1.0, 0.0]), np.array([-12.0, -INF]), np.array([5.0, INF]),
+                         log_variance=np.array([True, False]))
+    np.testing.assert_allclose(points[1], [-12.0, 1.0], rtol=1e-15, atol=0)
+    assert res.converged is True and res.n_iter == 1
+    np.testing.assert_allclose(res.x, [-12.0, 1.0], rtol=1e-15)
