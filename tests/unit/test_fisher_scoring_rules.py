@@ -5,6 +5,7 @@ Section "seed 23": the survivors of the first mutation sample of ``fo_scoring`` 
 mutants, 2026-12-06); each test names the mutants it kills, each seen to fail with the mutant applied by hand.
 Section "seed 25": the survivors of the second, independent sample (seed 25, 40 of 688), the same way.
 Section "seed 26": the survivors of the third, independent sample (seed 26, 40 of 700, issue 20), the same way.
+Section "seed 27": the survivors of the fourth, independent sample (seed 27, 40 of 700, issue 20), the same way.
 """
 
 from __future__ import annotations
@@ -344,3 +345,78 @@ def test_bfgs_takes_or_skips_a_pair_by_its_angle_not_by_the_length_of_the_step()
         np.testing.assert_allclose(_bfgs(A2, [(s, y)]) @ s, y, rtol=1e-12)
     s, y = 10.0 * np.array([1.0, 0.0]), 10.0 * np.array([1e-13, 1.0])
     assert np.array_equal(_bfgs(A2, [(s, y)]), A2)
+
+
+# ------------------------------------------------------------------------------------------------------ seed 27
+def test_a_step_to_the_lower_bound_is_evaluated_on_the_bound_not_a_rounding_below_it():
+    """Every point evaluated lies in the box ``[lower, upper]``: 0.5 (x + 1)^2 on x >= 1e-20 from x = 1 has the
+    Newton step -2, which leaves the box, so x goes to its bound 1e-20; in floating point 1 + (1e-20 - 1) = 0, below
+    the bound, and the trial point is clipped back onto it. There g = 1 + 1e-20 pushes outward: converged after one
+    iteration at 1e-20. Kills ``x_fisher_scoring__mutmut_182`` (the trial points clipped to the upper bound only:
+    x = 0 evaluated and returned)."""
+    points: list = []
+    fun = _quadratic(np.eye(1), np.array([-1.0]), points)
+    res = fisher_scoring(fun, np.ones(1), np.full(1, 1e-20), np.full(1, INF))
+    assert [float(p[0]) for p in points] == [1.0, 1e-20]
+    assert res.converged is True and res.n_iter == 1
+    assert res.x.tolist() == [1e-20]
+
+
+def test_the_trust_radius_doubles_after_a_capped_step_that_worked():
+    """``max_step`` "doubles after a capped step that worked": 0.5 (x - 10)^2 from 0 with ``max_step=2`` steps 2
+    (capped, radius 4), then 4 (capped, radius 8), then the full Newton step 4 to the optimum: the points evaluated
+    are 0, 2, 6, 10, converged after 3 iterations. Kills ``x_fisher_scoring__mutmut_227`` (every accepted step, the
+    first trial's too, sets the radius to the step taken: it stays 2, the points 0, 2, 4, 6, 8, 10)."""
+    points: list = []
+    fun = _quadratic(np.eye(1), np.array([10.0]), points)
+    res = fisher_scoring(fun, np.zeros(1), np.full(1, -INF), np.full(1, INF), max_step=2.0)
+    assert [float(p[0]) for p in points] == [0.0, 2.0, 6.0, 10.0]
+    assert res.converged is True and res.n_iter == 3
+    assert res.x.tolist() == [10.0]
+
+
+def test_a_result_converged_as_stationary_carries_the_objective_gradient_and_information():
+    """Stopped as stationary (see ``test_the_stationary_stop_is_a_convergence``): the result carries x, f, g and H
+    of the last point. 0.5 x^2 + 3 from 0.004 with ``xtol=0.01`` steps to 0 (f = 3, g = 0, H = 1) and stops there.
+    Kills ``x_fisher_scoring__mutmut_258`` (the objective None in that result)."""
+    def fun(x):
+        return float(0.5 * x[0] ** 2 + 3.0), x.copy(), np.eye(1)
+    res = fisher_scoring(fun, np.array([0.004]), np.full(1, -INF), np.full(1, INF), xtol=0.01)
+    assert res.message == "Fisher scoring: parameters and objective stationary after 1 iterations"
+    assert res.converged is True and res.n_iter == 1
+    assert res.x.tolist() == [0.0] and res.f == 3.0 and res.gradient.tolist() == [0.0]
+    assert res.information.tolist() == [[1.0]]
+
+
+def test_a_log_standard_deviation_is_sent_to_its_bound_only_below_the_variance_floor():
+    """A decrease of a log standard deviation x = log(v)/2 goes to the bound only when the variance's Newton step,
+    v (1 + 2s), falls to the floor exp(2 lower) or below, i.e. 1 + 2s <= exp(2 (lower - x)). From x = 1 with
+    lower = -3, the step s = -0.495 of 0.5 (x - 0.505)^2 gives 1 + 2s = 0.01 > exp(-8) (a variance 0.01 e^2 = 0.074
+    above the floor exp(-6) = 0.0025): it is taken in the variance, x = 1 + log(0.01)/2 = -1.303 (the first point
+    evaluated, the trust radius ``max_step=5`` not reached). Kills ``x__bounded_step__mutmut_11`` (the floor
+    exp(2 (lower + x)) = exp(-4) = 0.018 > 0.01: the step sent to the bound -3)."""
+    points: list = []
+    fun = _quadratic(np.eye(1), np.array([0.505]), points)
+    fisher_scoring(fun, np.ones(1), np.full(1, -3.0), np.full(1, INF), log_variance=np.array([True]), max_step=5.0,
+                   max_iter=1)
+    np.testing.assert_allclose(points[1], [1.0 + 0.5 * np.log(0.01)], rtol=1e-13)
+
+
+def test_a_variance_heading_for_zero_from_a_start_off_zero_reaches_its_bound_in_the_first_step():
+    """The rule of ``test_a_variance_heading_for_zero_reaches_its_bound_in_the_first_step`` from x0 = 1 instead of 0
+    (so that lower - x0 and lower + x0 differ): 3 exp(2 x0) + (x1 - 1)^2 with x0 >= -12 has the Newton step -1/2 in
+    x0, a variance of 0, so the first step puts x0 at its bound -12 exactly (a step of -13) and x1 at its minimum 1;
+    converged after one iteration. Kills ``x__bounded_step__mutmut_117`` (the step lower + x0 = -11, not at the bound,
+    capped by the trust radius 2 with x1's: the first trial (-1, 2/11))."""
+    points: list = []
+
+    def fun(x):
+        points.append(np.array(x, dtype=float))
+        v = np.exp(2 * x[0])
+        return 3 * v + (x[1] - 1) ** 2, np.array([6 * v, 2 * (x[1] - 1)]), np.diag([12 * v, 2.0])
+
+    res = fisher_scoring(fun, np.array([1.0, 0.0]), np.array([-12.0, -INF]), np.array([5.0, INF]),
+                         log_variance=np.array([True, False]))
+    np.testing.assert_allclose(points[1], [-12.0, 1.0], rtol=1e-15, atol=0)
+    assert res.converged is True and res.n_iter == 1
+    np.testing.assert_allclose(res.x, [-12.0, 1.0], rtol=1e-15)
