@@ -1045,3 +1045,29 @@ def test_a_modelled_duration_without_a_duration_expression_names_the_first_such_
     assert (info.value.row, info.value.column) == (2, "RATE")
     assert str(info.value) == ("row 2, column RATE: RATE=-2 asks the model for the duration, but dose target 'iv' "
                                "declares no 'duration' expression")
+
+
+# ============================================================================ the seed-32 sample's survivors
+# From the tenth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 32``, issue 20); each test
+# was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_the_main_run_uses_the_engine_the_backend_names_not_the_default_one(monkeypatch):
+    """simulate_nonmem(backend="native") runs the main run on the native engine even where the default engine
+    (PKPD_ENGINE) is numba: the batch runner gets a model compiled for "native". The result is the bolus closed form,
+    AMT/V e^(-CL/V t) (pk_1cmt_iv: CL 2.8 L/h, V 32 L)."""
+    import pkpd.simulation as simulation
+    from pkpd import _native
+
+    if _native.compiler() is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("PKPD_ENGINE", "numba")
+    engines = []
+
+    def runner(*args, **kwargs):
+        engines.append(args[0].engine)
+        return simulation.run_batch(*args, **kwargs)
+
+    monkeypatch.setattr(simulation, "batch_runner", lambda backend: runner)
+    rows = [dict(ID=1, TIME=0, AMT=100), dict(ID=1, TIME=2), dict(ID=1, TIME=10)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"), backend="native")["conc"].to_numpy()
+    assert engines == ["native"]
+    np.testing.assert_allclose(conc, 100 / 32 * np.exp(-2.8 / 32 * np.array([0.0, 2.0, 10.0])), rtol=1e-7)
