@@ -14,6 +14,11 @@ Section "seed 26": the survivors of the third, independent sample (mutmut, seed 
 estimated on its natural scale, the failed prediction of one chain and subject in the likelihood, the acceptance
 rates of the kernels and the Newton step of a typical value without IIV (Fisher scoring, checked against finite
 differences of the Gaussian complete-data likelihood).
+
+Section "seed 27": the survivors of the fourth, independent sample (mutmut, seed 27): one iteration in all is a valid
+SAEM, the logit of a logit-normal parameter, the smoothing phase's steps 1 / (k - K1 + 1), the adaptation of the
+one-component random walk's step sizes, the imputation of censored records from their truncated normal, and the
+Newton step when the information cannot be solved.
 """
 
 import math
@@ -385,3 +390,185 @@ def test_one_newton_step_is_fisher_scoring_on_the_gaussian_complete_data_likelih
     assert 0.01 < abs(expected) < 0.5                   # a real step, below the cap on one step
     x_new, _ = _newton_step(st, lik, x, eta, u, 1.0, None)
     assert x_new[k_v] - x[k_v] == pytest.approx(expected, rel=1e-5)
+
+
+# ====================================================================================================== seed 27
+def test_exploratory_plus_smoothing_of_one_iteration_is_enough():
+    # "exploratory + smoothing must be at least 1 iteration": one exploratory iteration and no smoothing (or the
+    # reverse) is a valid SAEM, run as exactly one iteration; none at all is refused, the whole message compared
+    # (SaemSettings.__post_init__ _44: at least 2 iterations)
+    for exploratory, smoothing in ((1, 0), (0, 1)):
+        s = SaemSettings(exploratory=exploratory, smoothing=smoothing, n_chains=1, kernel_steps=(1, 0, 0))
+        assert (s.exploratory, s.smoothing) == (exploratory, smoothing)
+    with pytest.raises(FitError) as exc:
+        SaemSettings(exploratory=0, smoothing=0)
+    assert str(exc.value) == "SaemSettings: exploratory + smoothing must be at least 1 iteration"
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=0, n_chains=1,
+                                                         kernel_steps=(1, 0, 0)), np.random.default_rng(0))
+    assert run.trace.shape[0] == 2 and run.exploratory == 1
+
+
+def test_the_gaussian_scale_of_a_logit_normal_parameter_is_its_logit():
+    # logit-normal IIV: P = expit(logit(theta) + eta), so SAEM's Gaussian-scale value of a fraction p is
+    # logit(p) = log(p / (1 - p)) (scipy's logit), and _from_gauss inverts it (_to_gauss _19: log(p / (2 - p)))
+    from scipy.special import expit, logit
+
+    from pkpd.saem import _from_gauss, _to_gauss
+
+    p = np.array([0.05, 0.25, 0.5, 0.9])
+    np.testing.assert_allclose(_to_gauss("logitnormal", p), logit(p), rtol=1e-14, atol=1e-15)
+    assert _to_gauss("logitnormal", 0.5) == 0.0
+    np.testing.assert_allclose(_from_gauss("logitnormal", _to_gauss("logitnormal", p)), p, rtol=1e-14)
+    np.testing.assert_allclose(_from_gauss("logitnormal", logit(p)), expit(logit(p)), rtol=1e-14)
+
+
+def test_the_smoothing_phase_steps_are_one_over_the_smoothing_iteration(monkeypatch):
+    # gamma_k = 1 in the exploratory phase and 1 / (k - K1 + 1) in the smoothing phase (k counted from 0, K1 the
+    # exploratory iterations): 1, 1 | 1, 1/2, 1/3, 1/4 for K1 = 2 and 4 smoothing iterations; a spy on the error step
+    # and the Newton step records the gamma each is given (run_saem _155: 1 / (k - K1 + 2), 1/2 at the first
+    # smoothing iteration)
+    import pkpd.saem as saem
+
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    gammas = {"error": [], "newton": []}
+    error_step, newton_step = saem._error_step, saem._newton_step
+
+    def error_spy(st, x, errs, u, m, F, S_err, gamma, *rest):
+        gammas["error"].append(gamma)
+        return error_step(st, x, errs, u, m, F, S_err, gamma, *rest)
+
+    def newton_spy(st, lik, x, eta, u, gamma, S_H):
+        gammas["newton"].append(gamma)
+        return newton_step(st, lik, x, eta, u, gamma, S_H)
+
+    monkeypatch.setattr(saem, "_error_step", error_spy)
+    monkeypatch.setattr(saem, "_newton_step", newton_spy)
+    run_saem(prob, layout, layout.x0, SaemSettings(exploratory=2, smoothing=4, n_chains=1, kernel_steps=(1, 0, 0)),
+             np.random.default_rng(0))
+    expected = [1.0, 1.0, 1.0, 1 / 2, 1 / 3, 1 / 4]
+    assert gammas["error"] == pytest.approx(expected, rel=1e-15)
+    assert gammas["newton"] == pytest.approx(expected, rel=1e-15)
+
+
+class _UnitNormals:
+    """A random generator whose standard normal draws are all 1 (the kernels' step sizes become visible in the
+    proposals); uniforms and integers from a real generator."""
+
+    def __init__(self, seed: int):
+        self._rng = np.random.default_rng(seed)
+
+    def standard_normal(self, size):
+        return np.ones(size)
+
+    def integers(self, *args, **kwargs):
+        return self._rng.integers(*args, **kwargs)
+
+    def uniform(self, *args, **kwargs):
+        return self._rng.uniform(*args, **kwargs)
+
+
+def test_the_step_of_each_component_grows_after_an_acceptance_above_the_target_and_shrinks_below(monkeypatch):
+    # the one-component random walk moves component c by s3[c] * omega_c^(1/2) * z, s3 starting at 0.5; after each
+    # step s3[c] adapts towards the target acceptance rate 0.3 with the full random walk's rule: times 1.1 when the
+    # proposals that moved c were accepted more often than 0.3, times 0.9 otherwise (a multiplicative walk that
+    # settles where about half of the steps are above the target). With z = 1 every proposal shows its step
+    # (run_saem _287: times 2.1 above the target)
+    import pkpd.saem as saem
+
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
+    sd_om = np.sqrt(np.diag(st.omega(layout.x0)))
+    np.testing.assert_allclose(sd_om, np.sqrt([0.6, 0.3]), rtol=1e-12)
+    seen = []
+    step = saem._Chains.step
+
+    def step_spy(self, proposal, *args):
+        d = np.asarray(proposal - self.eta)
+        a = step(self, proposal, *args)
+        seen.append((d, np.array(a, dtype=bool)))
+        return a
+
+    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    m3 = 6
+    run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=0, n_chains=4, kernel_steps=(0, 0, m3)),
+             _UnitNormals(0))
+    assert len(seen) == m3
+    size = np.full(prob.q, 0.5)                   # s3 before the first step
+    above = below = 0
+    for d, a in seen:
+        moved = d != 0
+        assert np.all(moved.sum(axis=2) == 1)     # one component per chain and subject
+        j = moved.argmax(axis=2)
+        for c in range(prob.q):
+            sel = j == c
+            if not sel.any():
+                continue
+            np.testing.assert_allclose(d[..., c][sel], size[c] * sd_om[c], rtol=1e-9)
+            if a[sel].mean() > 0.3:
+                size[c] *= 1.1
+                above += 1
+            else:
+                size[c] *= 0.9
+                below += 1
+    assert above > 0 and below > 0
+
+
+def test_censored_records_are_imputed_from_their_truncated_normal_and_the_others_kept():
+    # M3: a record below the LLOQ enters the statistics as a draw from N(m, s^2) truncated above at the limit
+    # (Samson, Lavielle & Mentre 2006); quantified records keep their residuals. m = 3, s = 1, LLOQ 2: the draws
+    # lie below 2 with scipy's truncated normal mean 3 - phi(-1) / Phi(-1) and pass its Kolmogorov-Smirnov test
+    # (_impute _1: the censored records kept their values, here 5)
+    from scipy import stats
+
+    from pkpd.saem import _impute
+
+    df = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))].copy()
+    obs = df["EVID"] == 0
+    df["LLOQ"] = np.where(obs, 2.0, np.nan)
+    df["BLQ"] = np.where(obs & (df["DV"] < 2.0), 1, 0)
+    df.loc[df["BLQ"] == 1, "DV"] = 2.0
+    data = read_nonmem(df, dose_unit="mg")
+    error = pkpd.Additive(sd=0.7)
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}), {"conc": error},
+                                   "laplace", ["ka", "CL", "V"], pkpd.M3(), pkpd.SolverSettings(), None)
+    assert prob.cens.sum() >= 5 and (prob.mask & ~prob.cens).sum() > 50
+    C = 100
+    u = np.full((C, prob.n, prob.J), 5.0)
+    m, s = np.full(u.shape, 3.0), np.ones(u.shape)
+    out = _impute(prob, [error], u, m, s, np.random.default_rng(3))
+    np.testing.assert_array_equal(out[:, ~prob.cens], 5.0)
+    draws = out[:, prob.cens].ravel()
+    assert np.all(draws <= 2.0)
+    truncated = stats.truncnorm(-np.inf, -1.0, loc=3.0, scale=1.0)
+    assert truncated.mean() == pytest.approx(3.0 - stats.norm.pdf(-1.0) / stats.norm.cdf(-1.0), rel=1e-12)
+    assert abs(draws.mean() - truncated.mean()) < 4 * truncated.std() / math.sqrt(draws.size)
+    assert stats.kstest(draws, truncated.cdf).pvalue > 0.01
+
+
+def test_an_information_that_cannot_be_solved_gives_no_newton_step(monkeypatch):
+    # S_H + ridge can be exactly singular (a NaN on S_H's diagonal drops the ridge to 1e-10 beside large entries):
+    # np.linalg.solve raises LinAlgError, and the Newton step is then zero: the typical values without IIV stay
+    # where they are, the information is still returned and SAEM goes on (_newton_step _201: np.zeros(None), a
+    # TypeError)
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
+    k_v = layout.theta_names.index("V")
+    assert st.newton == [k_v]
+    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
+    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
+    x = layout.x0.copy()
+    truth = x.copy()
+    truth[k_v] += math.log(1.3)
+    u = np.where(prob.mask[None], lik.predict(st.typical(truth), eta), 0.0)
+    a = 1e20
+    with np.errstate(all="ignore"), pytest.raises(np.linalg.LinAlgError):
+        singular = np.array([[a, a, 0.0], [a, a, 0.0], [0.0, 0.0, np.nan]])
+        np.linalg.solve(singular + 1e-10 * np.eye(3) * max(1.0, np.abs(np.diag(singular)).max()), np.ones(3))
+
+    def singular_solve(*args, **kwargs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(np.linalg, "solve", singular_solve)
+    x_new, S_H = _newton_step(st, lik, x, eta, u, 1.0, None)
+    np.testing.assert_array_equal(x_new, x)
+    assert x_new is not x
+    assert S_H.shape == (1, 1) and S_H[0, 0] > 0
