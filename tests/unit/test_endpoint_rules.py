@@ -535,3 +535,19 @@ def test_a_model_with_every_endpoint_kind_loads_again_from_its_cached_unit_check
         assert ck.outputs[names.index("episodes")] == ex.parse("m0")
         assert ck.endpoints[names.index("episodes")].mean == ex.parse("m0")
         assert ck.endpoints[names.index("flares_nb")].rate
+
+
+def test_the_subject_named_for_a_negative_hazard_is_one_beyond_the_roundoff_allowance():
+    """The cumulative hazard may fall by 1e-9 max(1, |H|) between grid points (roundoff) and the run goes on; the
+    subject named when it falls further must be one whose fall is beyond that allowance. A hazard -h0 with h0 =
+    0.5e-9/h (within it: that subject alone is censored at 32 h, no error) and 0.02/h: subject 2 is named, not
+    subject 1 (the defect found with _draw_events__mutmut_82: the search for the subject used ``< 0``, any fall,
+    and named subject 1)."""
+    m = dataclasses.replace(M, outputs=(pkpd.Output("ev", type="time-to-event", hazard="-h0"),))
+    args = dict(seed=1, outcomes=["ev"], follow_up=32.0)
+    o = pkpd.simulate(m, Regimen([]), [0.0, 32.0], params={"h0": np.array([0.5e-9])}, **args).outcomes
+    assert o["TIME"].tolist() == [32.0] and o["DV"].tolist() == [0.0]
+    with pytest.raises(pkpd.SimulationError) as info:
+        pkpd.simulate(m, Regimen([]), [0.0, 32.0], params={"h0": np.array([0.5e-9, 0.02])}, **args)
+    assert str(info.value) == ("subject 2: output 'ev': the hazard is negative (the cumulative hazard decreases); a "
+                               "hazard must be >= 0")
