@@ -187,8 +187,9 @@ def _draw_events(cm, q, y0, events, t0, settings, spec, index, end, ok, rng):
     # the grid needs only the cumulative-hazard state (far less memory than every output at every grid point)
     Hs = _solve(cm, q, y0, events, t0, grid, settings, rows, states=True)[:, :, cm.model.state_names.index(spec.state)]
     H = Hs - Hs[:, :1]                                               # cumulative hazard from t = 0
-    if np.any(np.diff(H, axis=1) < -1e-9 * np.maximum(1.0, np.abs(H[:, 1:]))):
-        i = int(np.flatnonzero(np.any(np.diff(H, axis=1) < 0, axis=1))[0])
+    falls = np.diff(H, axis=1) < -1e-9 * np.maximum(1.0, np.abs(H[:, 1:]))   # beyond roundoff
+    if np.any(falls):
+        i = int(np.flatnonzero(np.any(falls, axis=1))[0])
         raise SimulationError(f"output {spec.name!r}: the hazard is negative (the cumulative hazard decreases); a "
                               "hazard must be >= 0", subject=int(rows[i]) + 1)
     H_end = H[:, -1]

@@ -470,3 +470,84 @@ def test_negative_binomial_draws_depend_on_the_dispersion_value_not_its_dtype():
     want = ep.draw_count(mu, np.random.default_rng(11), float(a32))
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(ep.draw_count(mu, np.random.default_rng(11), np.full(40, a32)), want)
+
+
+# ============================================================================================ seed 31
+# From the seventh sample (``benchmarks/mutation.py endpoints --sample 40 --seed 31``,
+# ``benchmarks/results/mutation/endpoints-seed31.json``): each test seen to fail with its survivor applied by hand.
+def test_a_negative_hazard_is_refused_naming_the_subject_whose_hazard_is_negative_not_a_zero_one():
+    """A hazard of 0 is allowed (H flat), a negative one refused: with h0 = 0, 0, 0.02, 0.01 /h and the hazard -h0,
+    subjects 1 and 2 have a zero hazard and subject 3 is the first whose cumulative hazard decreases, the subject
+    named; h0 = 0 alone passes, every subject censored at the end of follow-up (kills _draw_events__mutmut_82,
+    ``np.diff(H) <= 0`` in the search for the subject: subject 1, whose H is flat, named)."""
+    m = dataclasses.replace(M, outputs=(pkpd.Output("ev", type="time-to-event", hazard="-h0"),))
+    args = dict(seed=1, outcomes=["ev"], follow_up=32.0)
+    with pytest.raises(pkpd.SimulationError) as info:
+        pkpd.simulate(m, Regimen([]), [0.0, 32.0], params={"h0": np.array([0.0, 0.0, 0.02, 0.01])}, **args)
+    assert str(info.value) == ("subject 3: output 'ev': the hazard is negative (the cumulative hazard decreases); a "
+                               "hazard must be >= 0")
+    o = pkpd.simulate(m, Regimen([]), [0.0, 32.0], params={"h0": np.zeros(2)}, **args).outcomes
+    assert o["ID"].tolist() == [1, 2] and o["TIME"].tolist() == [32.0, 32.0] and o["DV"].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("kind", ["time-to-event", "binary", "ordinal", "count"])
+def test_an_endpoint_unit_that_is_not_a_unit_is_refused_naming_the_key_unit(kind):
+    """The unit of an endpoint output is read before anything else; a unit that does not parse ("mg/") is refused
+    with the whole message and the key ``unit`` (kills check_trees__mutmut_13 and _14, the key passed as
+    "XXunitXX" and "UNIT")."""
+    keys = {"time-to-event": {"hazard": "h0"}, "binary": {"probability": "0.5"},
+            "ordinal": {"categories": (0, 1), "intercepts": ("1.0",)}, "count": {"mean": "m0"}}[kind]
+    err = _refused(pkpd.Output("r", type=kind, unit="mg/", **keys))
+    assert isinstance(err, UnitError)
+    assert str(err) == (f"{MODEL_FILE} [outputs.r] unit: unit 'mg/': expected a unit name, a number or '(' at the "
+                        "end")
+    assert (err.section, err.key) == ("outputs.r", "unit")
+
+
+def test_a_binary_probability_above_1_has_no_log_likelihood_whichever_the_record():
+    """NaN "for p outside [0, 1]" (the docstring): p = 1.5 or 2 gives NaN for DV 1 as well as DV 0, where log p
+    alone would be finite, log 1.5 > 0 (kills binary_log_likelihood__mutmut_38, ``p <= 2``: log 1.5 and log 2
+    returned for DV 1)."""
+    got = ep.binary_log_likelihood([1, 0, 1, 0, 1], [1.5, 1.5, 2.0, 2.0, 1.0 + 1e-12])
+    assert np.isnan(got).all()
+    assert ep.binary_log_likelihood([1], [1.0]).tolist() == [0.0]
+
+
+def test_a_model_with_every_endpoint_kind_loads_again_from_its_cached_unit_check(fresh_cache):
+    """The unit check is done once per declaration: a later load replays the recorded answers without pint and must
+    give the trees pint gave (``pkpd.model._checked_trees``). ``endpoints_exposure`` has a time-to-event, a binary,
+    an ordinal, a count whose mean is a rate (flares, 1/h) and one whose mean is an expected count (episodes, m0,
+    dimensionless): loaded, its in-process memory cleared and loaded again from the one cache entry, the same
+    checked trees, every count mean the parsed mean (kills check_trees__mutmut_182, the algebra passed as None in
+    the second check of a dimensionless mean: pint asked about the replay's opaque units, a TypeError; and
+    check_trees__mutmut_194, ``[1]``: the mean's unit stored as its tree, pint's dimensionless then an opaque
+    unit)."""
+    from pkpd import _check_cache
+    from pkpd import expressions as ex
+
+    first = pkpd.load_model(MODEL_FILE)
+    assert len(list((fresh_cache / "checked").glob("*.json"))) == 1
+    _check_cache._MEMORY.clear()
+    again = pkpd.load_model(MODEL_FILE)
+    assert again._checked == first._checked
+    names = [o.name for o in M.outputs]
+    for ck in (first._checked, again._checked):
+        assert ck.outputs[names.index("episodes")] == ex.parse("m0")
+        assert ck.endpoints[names.index("episodes")].mean == ex.parse("m0")
+        assert ck.endpoints[names.index("flares_nb")].rate
+
+
+def test_the_subject_named_for_a_negative_hazard_is_one_beyond_the_roundoff_allowance():
+    """The cumulative hazard may fall by 1e-9 max(1, |H|) between grid points (roundoff) and the run goes on; the
+    subject named when it falls further must be one whose fall is beyond that allowance. A hazard -h0 with h0 =
+    0.5e-9/h (within it: that subject alone is censored at 32 h, no error) and 0.02/h: subject 2 is named, not
+    subject 1 (the defect found with _draw_events__mutmut_82: the search for the subject used ``< 0``, any fall,
+    and named subject 1)."""
+    m = dataclasses.replace(M, outputs=(pkpd.Output("ev", type="time-to-event", hazard="-h0"),))
+    args = dict(seed=1, outcomes=["ev"], follow_up=32.0)
+    o = pkpd.simulate(m, Regimen([]), [0.0, 32.0], params={"h0": np.array([0.5e-9])}, **args).outcomes
+    assert o["TIME"].tolist() == [32.0] and o["DV"].tolist() == [0.0]
+    with pytest.raises(pkpd.SimulationError) as info:
+        pkpd.simulate(m, Regimen([]), [0.0, 32.0], params={"h0": np.array([0.5e-9, 0.02])}, **args)
+    assert str(info.value) == ("subject 2: output 'ev': the hazard is negative (the cumulative hazard decreases); a "
+                               "hazard must be >= 0")
