@@ -956,3 +956,37 @@ def test_finite_difference_fo_objective_of_a_log_normal_error_carries_the_jacobi
         C = 0.04 * np.outer(g, g) + 0.2 ** 2 * np.eye(t.size)
         expected.append(np.linalg.slogdet(C)[1] + r @ np.linalg.solve(C, r) + 2 * np.log(y).sum())
     np.testing.assert_allclose(ofv[0], expected, rtol=1e-7)
+
+
+def test_finite_difference_ebes_with_censored_records_are_the_modes_of_the_individual_objective():
+    """Laplace with M3: a subject's EBE minimises O_i(eta) = sum over quantified records of -2 log N(y; f, sd^2), plus
+    -2 log Phi((LLOQ - f) / sd) over censored ones, plus eta^2 / omega^2 (minimised here by scipy on that formula).
+    Wang 2007 (f = 10 exp(-0.5 exp(eta) t), omega^2 = 0.04, sd = 0.1) with an LLOQ of 6.3: subjects 1, 3 and 4 have
+    their record at 1 h censored, and their mode is eta = 0.0122 (above 0: a larger ke puts f further below the
+    LLOQ). The inner Newton iteration takes censored records out of the Gauss-Newton term of its Hessian, whose
+    censored part is lam (lam + z) dz dz'; seed 33's survivor finite_difference._Problem.ofv _307 counted them in
+    once (1 instead of 0 in np.where), the Hessian turned negative and the EBEs of those subjects stayed at 0."""
+    from scipy import optimize, stats
+
+    lloq, sd, om2 = 6.3, 0.1, 0.04
+    data = pd.read_csv(WANG)
+    data["LLOQ"] = lloq
+    *_, layout, prob = _setup("wang2007", data, pkpd.IIV({"ke": om2}), pkpd.Additive(sd=sd), "laplace", None,
+                              pkpd.M3(), None, None)
+    X = layout.x0[None]
+    theta, omega, errs = layout.unpack(X)
+    _, eta, _ = prob.ofv(layout.subject_theta(X, theta), omega, errs)
+    assert prob.cens.sum() == 3
+    for i, (_, d) in enumerate(data.groupby("ID")):
+        t, y = d["TIME"].to_numpy(float), d["DV"].to_numpy(float)
+        c = y < lloq
+
+        def objective(e, t=t, y=y, c=c):
+            f = 10.0 * np.exp(-0.5 * math.exp(e) * t)
+            return (-2 * stats.norm.logpdf(y[~c], f[~c], sd).sum() - 2 * stats.norm.logcdf(lloq, f[c], sd).sum()
+                    + e * e / om2)
+
+        mode = optimize.minimize_scalar(objective, bracket=(-0.5, 0.5), tol=1e-12).x
+        if c.any():
+            assert mode == pytest.approx(0.0122, abs=1e-4)
+        assert eta[0, i, 0] == pytest.approx(mode, abs=1e-6)
