@@ -990,3 +990,28 @@ def test_finite_difference_ebes_with_censored_records_are_the_modes_of_the_indiv
         if c.any():
             assert mode == pytest.approx(0.0122, abs=1e-4)
         assert eta[0, i, 0] == pytest.approx(mode, abs=1e-6)
+
+
+def test_an_inner_problem_whose_subjects_cannot_be_evaluated_at_the_start_takes_no_newton_step():
+    """A subject whose objective cannot be computed at the start of its inner problem is not iterated: it keeps
+    its start (eta = 0) and gets the penalty share 1e10 / n. Wang 2007 with an ODE integration allowed one step
+    solves no subject, so no subject is iterated and the batch is solved once (the start), not again for a Newton
+    trial. Seed 33's survivor finite_difference._Problem.ofv _523 (done = zeros & ~isfinite(obj), never true)
+    iterated those subjects: one more solve of the whole batch, every subject failing again."""
+    *_, layout, prob = _setup("wang2007", WANG, pkpd.IIV({"ke": 0.04}), pkpd.Additive(sd=0.3), "focei", None, None,
+                              pkpd.SolverSettings(method="ode", max_steps=1), None)
+    solves = []
+    predict = prob.predict
+
+    def spy(P):
+        solves.append(P.shape)
+        return predict(P)
+
+    prob.predict = spy
+    X = layout.x0[None]
+    theta, omega, errs = layout.unpack(X)
+    with np.errstate(all="ignore"):     # as its callers: the failed solves give NaN
+        ofv, eta, _ = prob.ofv(layout.subject_theta(X, theta), omega, errs)
+    np.testing.assert_array_equal(ofv, np.full((1, 10), 1e10 / 10))
+    np.testing.assert_array_equal(eta, 0.0)
+    assert len(solves) == 1
