@@ -648,3 +648,33 @@ def test_change_times_that_are_not_a_row_or_a_table_are_refused_with_their_shape
         pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 4.0], changes={"CL": (times, [5.0])})
     assert str(err.value) == (f"changes['CL']: times {shape} and values (1,) must have the same length: one value per "
                               "start time, as shape (k,) or (1, k)")
+
+
+# ---- from the independent seed-26 sample of the mutation audit (issue 20) ----------------------------------------
+def _mapping_of(a: np.ndarray):
+    """The mmap a result array is a view of, or None for an array that owns its memory."""
+    base = a.base
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return base.obj if isinstance(base, memoryview) else base
+
+
+@pytest.mark.parametrize(("shape", "mapped"), [((3,), False), ((2**17 - 1,), False), ((0,), False),
+                                               ((2**17,), True), ((2, 2**16), True)])
+def test_only_result_arrays_of_1_mib_or_more_are_memory_mapped_in_at_once(shape, mapped):
+    """Documented (docs/performance.md, "Result memory mapped in at once", and the comment of the threshold): result
+    arrays of 1 MiB (2**20 bytes, 2**17 doubles) or more are allocated with MAP_POPULATE, a mapping of their own;
+    smaller ones are ordinary numpy arrays, which own their memory (a mapping each would cost a system call and a
+    whole page per small batch). 2**17 - 1 doubles are 8 bytes short of the threshold. Where the OS has no
+    MAP_POPULATE (not Linux), every result array is an ordinary one."""
+    import mmap
+
+    from pkpd.simulation import result_array
+
+    a = result_array(shape)
+    assert a.shape == shape and a.dtype == np.float64 and a.flags.writeable
+    a[...] = 2.5
+    assert np.all(a == 2.5)
+    mapped = mapped and hasattr(mmap, "MAP_POPULATE")
+    assert a.flags.owndata is not mapped
+    assert isinstance(_mapping_of(a), mmap.mmap) is mapped
