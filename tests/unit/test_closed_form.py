@@ -482,3 +482,37 @@ def test_an_output_of_the_only_parameter_follows_its_change():
     k = np.where(t < 2.0, 0.3, 0.1)
     x = np.where(t < 2.0, 100.0 * np.exp(0.3 * t), 100.0 * np.exp(0.6 + 0.1 * (t - 2.0)))
     np.testing.assert_allclose(out["rate"].to_numpy(), k * x, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 27)
+def test_an_output_reads_a_derived_volume_scaled_by_a_covariate():
+    # V = V0 WT / WTREF is a static derived quantity that follows the covariate WT (q holds CL, V0, WTREF, WT, V, then
+    # the hoisted CL / V); the output x / V reads it: (D/V) exp(-CL/V t) with V = 10 L at WT = 70 kg and 5 L at 35 kg
+    m = Model(name="wt_scaled", time_unit="h",
+              parameters=(Parameter("CL", 2.0, "L/h"), Parameter("V0", 10.0, "L"), Parameter("WTREF", 70.0, "kg")),
+              covariates=(pkpd.Covariate("WT", "kg", 70.0),), derived=(pkpd.Derived("V", "V0 * (WT / WTREF)", "L"),),
+              states=(State("x", "mg", "0", "-CL / V * x"),), outputs=(Output("conc", "x / V", "mg/L"),),
+              doses=(DoseTarget("iv", "x", "mg"),))
+    assert uses_closed_form(m, EXACT)
+    t = np.array([0.0, 1.0, 6.0, 24.0])
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, covariates={"WT": np.array([70.0, 35.0])})
+    V = np.array([[10.0], [5.0]])
+    np.testing.assert_allclose(sim["conc"], 100.0 / V * np.exp(-2.0 / V * t), rtol=1e-12)
+
+
+def test_ctrl_c_in_the_first_chunk_of_a_closed_form_batch_says_none_was_solved(monkeypatch):
+    # the closed-form batch interrupted before its first chunk is solved: "0 of 10 subjects", message whole (simulate
+    # prefixes the model's name)
+    import types
+
+    import pkpd._native_linear as native_linear
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(native_linear, "kernels", lambda engine: types.SimpleNamespace(solve_batch=interrupted))
+    with pytest.raises(KeyboardInterrupt) as caught:
+        pkpd.simulate(pkpd.load_model("pk_1cmt_iv"), Regimen.single(Dose(100, "mg")), [0.0, 1.0],
+                      params={"CL": np.linspace(1.0, 3.0, 10)}, settings=EXACT)
+    assert str(caught.value) == ("pk_1cmt_iv: simulate interrupted: 0 of 10 subjects had been solved; no result was "
+                                 "returned. Run again (fewer subjects, or simulate_summary for large populations).")
