@@ -2682,3 +2682,105 @@ def test_a_map_fit_says_so_in_its_whole_message(tmp_path):
         assert fit.estimates["B"] == pytest.approx((y.sum() / 1.5 ** 2 + 10.0 / tau ** 2) / precision, rel=1e-6)
         assert fit.prior_sd_ratio["B"] == pytest.approx(1 / math.sqrt(precision) / tau, rel=1e-3)
         assert fit.message == message
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 34, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def _two_level_fit(tmp_path):
+    """Two levels, B (10 values) and C (14 values), each with its own additive SD: (fit, y, z)."""
+    import pkpd
+
+    data, y, z = _level_data(n_level=10, n_other=14)
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"],
+                   error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)})
+    return fit, y, z
+
+
+def test_the_finite_difference_hessian_of_two_levels_is_its_closed_form(tmp_path):
+    """_hessian at the estimate of two levels with their additive SDs, all four on the log scale (b = log B,
+    u = log sd): per level the -2LL is n log(2 pi) + 2 n u + RSS(B) exp(-2u), so d2/db2 = 2 B^2 n / sd^2 - 2 B
+    sum(y - B) / sd^2, d2/du2 = 4 RSS / sd^2, d2/db du = 4 B sum(y - B) / sd^2, and every term across the two levels
+    is 0 (the -2LL separates), the two SDs' cross term included; the Hessian is positive definite, so the fit's
+    covariance comes from it, with no note in its message (not from the expected information)."""
+    from pkpd.estimation.individual import _hessian
+
+    fit, y, z = _two_level_fit(tmp_path)
+    problem, x = fit._context.problem, fit._context.x
+    assert problem.layout.names == ("B", "C", "level.sd", "other.sd") and problem.layout.log.all()
+    H, why = _hessian(problem, x)
+    assert why == ""
+    expected = np.zeros((4, 4))
+    for level, (v, b, u) in enumerate(((y, x[0], x[2]), (z, x[1], x[3]))):
+        B, s2 = math.exp(b), math.exp(2 * u)
+        n, resid, rss = v.size, (v - B).sum(), ((v - B) ** 2).sum()
+        expected[level, level] = 2 * B * B * n / s2 - 2 * B * resid / s2
+        expected[2 + level, 2 + level] = 4 * rss / s2
+        expected[level, 2 + level] = expected[2 + level, level] = 4 * B * resid / s2
+    scale = np.sqrt(np.outer(np.diag(expected), np.diag(expected)))
+    np.testing.assert_allclose(H / scale, expected / scale, rtol=0, atol=1e-4)
+    assert fit.covariance_method == "hessian" and fit.message == ""
+
+
+def test_a_fit_in_a_notebook_shows_each_rse_to_three_significant_digits(tmp_path):
+    """FitResult's HTML (as its repr): estimate, SE and CI to 4 significant digits, RSE % to 3. A level with its
+    additive SD (10 values): the SD's RSE is 100 / sqrt(2 n) = 22.36 %, shown as 22.4; the mean's is 100 sd /
+    (sqrt(n) mean) (the ML SD, the delta method from the SE of log B)."""
+    import re
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    rows = dict(re.findall(r"<tr><td><b>([^<]+)</b></td>((?:<td>[^<]*</td>){5})</tr>", fit._repr_html_()))
+    assert set(rows) == {"B", "level.sd"}
+    cells = {name: re.findall(r"<td>([^<]*)</td>", row) for name, row in rows.items()}
+    assert cells["level.sd"][3] == f"{100 / math.sqrt(2 * y.size):.3g}" == "22.4"
+    _three_digits(cells["B"][3], 100 * y.std() / (math.sqrt(y.size) * y.mean()), rel=1e-3)
+    assert cells["B"][0] == f"{y.mean():.4g}" and cells["B"][1] == "mg/L"
+
+
+def test_the_parameter_table_file_has_ten_significant_digits(tmp_path):
+    """FitResult.to_csv writes each number with 10 significant digits (its docstring; as simulate_nonmem_file, whose
+    docstring says so, and SubjectFits.to_csv): the mean of a level's data carries 17 digits in Python (its repr),
+    the file 10 of them."""
+    import csv
+    import re
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    fit.to_csv(tmp_path / "parameters.csv")
+    with open(tmp_path / "parameters.csv", newline="") as f:
+        rows = {r["name"]: r for r in csv.DictReader(f)}
+    assert list(rows) == ["B", "level.sd"]
+    for row in rows.values():
+        for column in ("estimate", "se", "rse_percent", "ci_low", "ci_high"):
+            cell = row[column]
+            digits = re.sub(r"e[-+]\d+$", "", cell).replace("-", "").replace(".", "").lstrip("0").rstrip("0")
+            assert len(digits) <= 10, cell
+    assert float(rows["B"]["estimate"]) == pytest.approx(y.mean(), rel=1e-6)
+    assert rows["B"]["estimate"] == f"{fit.estimates['B']:.10g}" != repr(fit.estimates["B"])
+
+
+def test_a_prediction_band_lies_between_the_percentiles_of_its_level(tmp_path):
+    """FitResult.predict(n_samples=..., level=...): the band runs from the 50 (1 - level)th to the 50 (1 + level)th
+    percentile of the predictions of the parameter draws (level 0.95: 2.5th to 97.5th). For a level B (log scale)
+    the prediction is B itself, so with 20000 draws the 90 % band is close to exp(log B +- 1.645 SE(log B)); and
+    with level 0.001 (the 49.95th to 50.05th percentiles) its lower edge stays below its upper edge."""
+    from scipy.stats import norm
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    se_log = y.std() / (math.sqrt(y.size) * y.mean())
+    band = fit.predict(times=[1.0, 2.0], n_samples=20000, seed=1, level=0.9)
+    z = norm.ppf(0.95)
+    np.testing.assert_allclose(band["lower"], y.mean() * math.exp(-z * se_log), rtol=0.05 * se_log)
+    np.testing.assert_allclose(band["upper"], y.mean() * math.exp(z * se_log), rtol=0.05 * se_log)
+    narrow = fit.predict(times=[1.0, 2.0], n_samples=2000, seed=2, level=0.001)
+    assert (narrow["lower"] < narrow["upper"]).all()
+    assert (np.abs(narrow["lower"] / y.mean() - 1) < 0.1 * se_log).all()
