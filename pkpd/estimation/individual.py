@@ -1000,7 +1000,7 @@ class FitResult:
         })
 
     def to_csv(self, path) -> None:
-        """Write :meth:`to_dataframe` to a CSV file (full precision)."""
+        """Write :meth:`to_dataframe` to a CSV file, each number with 10 significant digits."""
         try:
             self.to_dataframe().to_csv(path, index=False, float_format="%.10g")
         except OSError as err:
