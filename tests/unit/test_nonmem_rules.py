@@ -1071,3 +1071,33 @@ def test_the_main_run_uses_the_engine_the_backend_names_not_the_default_one(monk
     conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"), backend="native")["conc"].to_numpy()
     assert engines == ["native"]
     np.testing.assert_allclose(conc, 100 / 32 * np.exp(-2.8 / 32 * np.array([0.0, 2.0, 10.0])), rtol=1e-7)
+
+
+# ============================================================================ the seed-33 sample's survivors
+# From the eleventh independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 33``, issue 20); each test
+# was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_a_parameter_outside_its_bounds_warns_once_and_is_used_as_given():
+    """params={"CL": 1000} (pk_1cmt_iv's CL bounds: [0.01, 100] L/h): one BoundsWarning naming CL, its value and
+    range, whole message, pointing at the caller; the simulation still uses CL = 1000 L/h: 100 mg bolus,
+    C(t) = 100/32 e^(-1000/32 t)."""
+    from pkpd.errors import BoundsWarning
+
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=100), dict(ID=1, TIME=0.1, EVID=0)]
+    ds = read_nonmem(table(rows), dose_unit="mg")
+    with pytest.warns(BoundsWarning) as record:
+        conc = simulate_nonmem(IV, ds, params={"CL": 1000.0})["conc"].to_numpy()
+    assert [str(w.message) for w in record] == [
+        "model 'pk_1cmt_iv': CL = 1000 L/h is outside its plausible range [0.01, 100] L/h. Used as given: bounds are "
+        "plausible ranges, which only fitting enforces (widen them with model.with_bounds(...) to silence this)."]
+    assert record[0].filename == __file__
+    np.testing.assert_allclose(conc, 100 / 32 * np.exp(-1000 / 32 * np.array([0.0, 0.1])), rtol=1e-7)
+
+
+def test_a_reset_turns_off_an_infusion_in_progress_and_cancels_its_end():
+    """EVID 3 turns infusions off and cancels the implied events still pending from earlier records, the end of an
+    infusion among them: 100 mg at 10 mg/h from t = 0 (to end at 10 h), reset at 2 h, 32 mg bolus at 4 h. After the
+    reset only the bolus counts: 0 at 2 h, 1 mg/L at 4 h, e^(-2.8/32 x 8) at 12 h (no -10 mg/h from 10 h on)."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=100, RATE=10), dict(ID=1, TIME=2, EVID=3),
+            dict(ID=1, TIME=4, EVID=1, AMT=32), dict(ID=1, TIME=12, EVID=0)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    np.testing.assert_allclose(conc, [0.0, 0.0, 1.0, np.exp(-2.8 / 32 * 8)], rtol=1e-7, atol=1e-12)
