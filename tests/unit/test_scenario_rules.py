@@ -1882,7 +1882,7 @@ def test_an_ed_interval_from_zero_is_ill_determined_not_a_division_by_zero():
     """Documented: an ED is "ill-determined" when its CI spans more than ILL_DETERMINED_RATIO-fold; one from 0 spans
     infinitely many fold. A sigmoid fit of a step (0 at dose 0, 10 -+ 1 at every dose 1e-17 to 8e-17): the ED50 sits
     at its search bound 1000-fold below the lowest dose, 1e-20, with an SE of log ED50 so large that the half-width is
-    capped at 700, and 1e-20 exp(-700) = 1e-324 underflows to 0 (below the smallest subnormal, 4.9e-324)."""
+    capped at 700, and 1e-20 exp(-700), about 1e-324, underflows to 0 (below the smallest subnormal, 4.9e-324)."""
     from pkpd.scenarios import _ed_flag, fit_dose_response
 
     d = np.repeat([0.0, 1.0, 2.0, 4.0, 8.0], 2) * 1e-17
