@@ -1875,3 +1875,38 @@ def test_a_scenario_file_without_a_name_is_named_after_the_file(tmp_path):
     path.write_text('[scenario]\nmodel = "pk_1cmt_iv"\n[arms.a]\ndose = 100\nunit = "mg"\n'
                     '[endpoints.c]\noutput = "conc"\nmetric = "cmax"\nend = 24\n')
     assert load_scenario(path).name == "dose_finding"
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 32
+def test_an_ed_interval_from_zero_is_ill_determined_not_a_division_by_zero():
+    """Documented: an ED is "ill-determined" when its CI spans more than ILL_DETERMINED_RATIO-fold; one from 0 spans
+    infinitely many fold. A sigmoid fit of a step (0 at dose 0, 10 -+ 1 at every dose 1e-17 to 8e-17): the ED50 sits
+    at its search bound 1000-fold below the lowest dose, 1e-20, with an SE of log ED50 so large that the half-width is
+    capped at 700, and 1e-20 exp(-700), about 1e-324, underflows to 0 (below the smallest subnormal, 4.9e-324)."""
+    from pkpd.scenarios import _ed_flag, fit_dose_response
+
+    d = np.repeat([0.0, 1.0, 2.0, 4.0, 8.0], 2) * 1e-17
+    y = np.where(d > 0, 10.0, 0.0) + np.tile([1.0, -1.0], 5)
+    fit = fit_dose_response(d, y, sigmoid=True)
+    assert fit.ed50 == pytest.approx(1e-20, rel=1e-6)
+    assert fit.ed50_ci[0] == 0.0 and math.isfinite(fit.ed50_ci[1])
+    assert fit.ed50_flag == "ill-determined"
+    assert _ed_flag(5.0, (0.0, 10.0), 1.0, 10.0, False) == "ill-determined"
+
+
+def test_the_lowest_dose_table_names_the_schedule_group_of_a_target_no_dose_attains():
+    """Documented: lowest_dose gives ``group, target, dose, dose_unit, probability`` per schedule group and target,
+    dose NaN when no dose attains it. The three arms of dose_ranging_arms are boluses at 0 h, so every row,
+    the unattained target beta (Cmax >= 10 mg/L, at most 100 mg / 32 L) included, names the group
+    "1 dose at 0 h, bolus"."""
+    low = _pta_result().lowest_dose(0.8)
+    assert list(low.columns) == ["group", "target", "dose", "dose_unit", "probability"]
+    assert low["group"].tolist() == ["1 dose at 0 h, bolus"] * 3
+    assert low.iloc[2]["target"] == "beta" and math.isnan(low.iloc[2]["dose"])
+
+
+def test_a_scenario_file_keeps_its_description():
+    """[scenario] description is the scenario's description, as written."""
+    sc = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "description": "Phase I single ascending dose"},
+                             **BASE})
+    assert sc.description == "Phase I single ascending dose"
