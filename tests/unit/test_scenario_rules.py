@@ -1910,3 +1910,25 @@ def test_a_scenario_file_keeps_its_description():
     sc = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "description": "Phase I single ascending dose"},
                              **BASE})
     assert sc.description == "Phase I single ascending dose"
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 33
+def test_the_repr_of_a_plain_emax_fit_names_it_emax_not_sigmoid():
+    """A fit with sigmoid False is an Emax fit and says so; with sigmoid True, "sigmoid Emax". The whole line, by
+    hand: E0 1, Emax 4, ED50 10 [5, 20], ED90 = 9 x ED50 = 90 for hill 1, n 12, no note."""
+    from pkpd.scenarios import DoseResponseFit
+
+    def fit(sigmoid: bool) -> DoseResponseFit:
+        return DoseResponseFit(e0=1.0, emax=4.0, ed50=10.0, hill=1.0, ed50_ci=(5.0, 20.0), ed90=90.0,
+                               ed90_ci=(45.0, 180.0), se={}, covariance=None, sigmoid=sigmoid, n=12)
+
+    assert repr(fit(False)) == "DoseResponseFit(Emax: E0 1, Emax 4, ED50 10 [5, 20], ED90 90, hill 1, n 12)"
+    assert repr(fit(True)) == "DoseResponseFit(sigmoid Emax: E0 1, Emax 4, ED50 10 [5, 20], ED90 90, hill 1, n 12)"
+
+
+def test_a_dose_arm_in_a_scenario_file_keeps_its_colour():
+    """[arms.a] dose = 100, unit = "mg", color = "#1f77b4": the arm is drawn in that colour (documented for Arm)."""
+    sc = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"},
+                             "arms": {"a": {"dose": 100, "unit": "mg", "color": "#1f77b4"}},
+                             "endpoints": BASE["endpoints"]})
+    assert sc.arms[0].color == "#1f77b4"
