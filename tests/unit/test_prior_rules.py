@@ -17,6 +17,8 @@ inverse-Wishart's df stored as a float, a model file's positive-only prior on a 
 fit's Jacobian residual rows of two priors.
 Section "seed 29" (the sixth independent sample): a model file's uniform prior on finite bounds, with and without
 its source and grade.
+Section "seed 30" (the seventh independent sample): the whole message of a refused cv of a log-normal prior,
+half-normal draws, the posterior SD on a logit-normal prior's scale, and the engine's threads with several workers.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -679,3 +681,63 @@ def test_a_uniform_prior_in_a_model_file_is_on_the_parameter_s_finite_bounds(tab
     assert (p.lower, p.upper, p.source, p.grade) == (0.5, 4.0, source, grade)
     x = np.array([0.2, 0.5, 1.0, 3.9, 4.0, 4.5])
     np.testing.assert_allclose(p.log_density(x), stats.uniform(0.5, 3.5).logpdf(x), rtol=1e-15)
+
+
+# --------------------------------------------------------------------------------------------------- seed 30
+@pytest.mark.parametrize("cv, message", [(0, "LogNormalPrior: cv must be > 0; got 0.0"),
+                                         (-0.5, "LogNormalPrior: cv must be > 0; got -0.5"),
+                                         (math.inf, "LogNormalPrior: cv must be finite; got inf"),
+                                         ("0.3", "LogNormalPrior: cv must be a number; got '0.3'")])
+def test_a_refused_cv_of_a_log_normal_prior_names_its_class_in_the_whole_message(cv, message):
+    """``LogNormalPrior.from_cv`` refuses a cv that is not a positive finite number with the class's name as users
+    write it, then the field and the value. Kills ``LogNormalPrior.from_cv__mutmut_11`` ("LOGNORMALPRIOR: cv ...")."""
+    with pytest.raises(PkpdError) as exc:
+        LogNormalPrior.from_cv(2.0, cv)
+    assert str(exc.value) == message
+
+
+def test_half_normal_draws_are_the_absolute_normal_times_the_scale():
+    """``HalfNormalPrior.sample`` draws x = |z| * scale (the class's docstring): n non-negative values whose
+    distribution is scipy's halfnorm(scale) (Kolmogorov-Smirnov, a fixed seed; the scales 1.8 and 2.2 are rejected by
+    the same test). Kills ``HalfNormalPrior._sample__mutmut_2`` (``np.abs(None)``: TypeError)."""
+    x = HalfNormalPrior(2.0).sample(2000, np.random.default_rng(30))
+    assert x.shape == (2000,) and (x >= 0).all()
+    assert stats.kstest(x, stats.halfnorm(scale=2.0).cdf).pvalue > 0.05
+    for wrong in (1.8, 2.2):
+        assert stats.kstest(x, stats.halfnorm(scale=wrong).cdf).pvalue < 1e-3
+
+
+@pytest.mark.parametrize("estimate", [0.2, 0.5, 0.9])
+def test_the_posterior_sd_on_a_logit_normal_prior_s_scale_is_the_delta_method(estimate):
+    """A logit-normal prior's scale is logit: the posterior SD there is se |d logit(x)/dx| = se / (x (1 - x)) (delta
+    method; the derivative checked by central differences of scipy's logit), and the MAP fit's SD ratio divides it by
+    sigma. Kills ``posterior_sd_on_prior_scale__mutmut_11`` ("LOGIT": the SD left on the natural scale)."""
+    from scipy.special import logit
+
+    from pkpd.priors import posterior_sd_on_prior_scale
+
+    prior, se, h = LogitNormalPrior(0.3, 0.5), 0.01, 1e-6
+    slope = (logit(estimate + h) - logit(estimate - h)) / (2 * h)
+    assert slope == pytest.approx(1.0 / (estimate * (1.0 - estimate)), rel=1e-8)
+    assert prior.scale == "logit"
+    assert posterior_sd_on_prior_scale(prior, estimate, se) == pytest.approx(se * slope, rel=1e-8)
+    terms = IndividualPriorTerms(("f",), {"f": prior}, np.array([True]))
+    ratio = terms.sd_ratio({"f": estimate}, {"f": se})
+    assert ratio == {"f": pytest.approx(se * slope / 0.5, rel=1e-8)}
+
+
+@pytest.mark.parametrize("workers, chains", [(2, 2), (2, 4), (3, 3)])
+def test_with_several_workers_the_engine_solves_each_batch_on_one_thread(monkeypatch, workers, chains):
+    """With several workers the cores go to the chain groups: each group's batch (here 16 subjects a chain, at least
+    the 16 rows for which one worker keeps the engine's threads) is solved on one engine thread, and the setting is
+    restored afterwards. Kills ``run_pkpd_nuts__mutmut_80`` (``workers > 2``: two workers keep the engine's 3
+    threads)."""
+    from pkpd import _native
+    from pkpd._prior_part import run_pkpd_nuts
+
+    monkeypatch.setattr(_native, "_THREADS", [3])
+    likelihood = _Likelihood(16)
+    run_pkpd_nuts(_Gauss(), likelihood, np.zeros((chains, 2)), 1, n_warmup=3, n_draws=3, target_accept=0.8,
+                  max_tree_depth=3, workers=workers)
+    assert likelihood.seen == {1}
+    assert _native._THREADS == [3]
