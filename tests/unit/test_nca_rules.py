@@ -12,6 +12,9 @@ state, the time unit of a dataset checked by ``nca`` and the name in the message
 (seed 29) added sampling times given as None dropped, C0 of an IV bolus whose first two samples do not decline, and
 the subject named in a profile's error; checking it found a subject without observations left out of the table when
 the data have a DVID column and the output named as a float in a profile's error (both fixed, with their tests).
+The sixth (seed 30) added the times of a LambdaZ stored as floats, a steady-state interval not sampled at the dose
+time, CL and V left as plain quotients when only V reduces with factor 1, one LambdaZ for every subject, the
+``lambda_z_method`` column and the outputs of the sparse table in the order of the data.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -544,3 +547,94 @@ def test_a_profile_error_names_its_output_as_the_table_does():
     with pytest.raises(DataError) as err:
         nca(data, route="iv-bolus", dose_unit="mg")
     assert str(err.value) == "ID 7, output 2: at least 2 positive concentrations are needed for NCA; got 1"
+
+
+# =========================================================================================== seed 30
+# Rules that the sixth independent sample (seed 30, 40 of 1945 mutants) showed unguarded: the times of a LambdaZ
+# stored as floats, an extravascular or infusion interval at steady state not sampled at the dose time, the units of
+# CL and V left as plain quotients when only V reduces with factor 1, one LambdaZ for every subject of a dataset, the
+# ``lambda_z_method`` column of the table, and the outputs of the sparse table in the order of the data.
+@pytest.mark.parametrize("start, end", [(4, 24), (np.int64(4), np.int64(24))])
+def test_lambda_z_range_times_are_stored_as_floats(start, end):
+    """``LambdaZ(start=4, end=24)`` holds the times as floats, as its docstring shows (``LambdaZ(start=4.0,
+    end=24.0, exclude=())``), for Python and numpy integers alike (kills LambdaZ.__post_init____mutmut_36,
+    ``"XXendXX"``, which left ``end`` the integer given)."""
+    from pkpd.noncompartmental import LambdaZ
+
+    lz = LambdaZ(start=start, end=end)
+    assert type(lz.start) is float and type(lz.end) is float
+    assert repr(lz) == "LambdaZ(start=4.0, end=24.0, exclude=())"
+
+
+@pytest.mark.parametrize("route, duration", [("extravascular", 0.0), ("iv-infusion", 0.5)])
+def test_steady_state_interval_not_sampled_at_the_dose_starts_from_its_smallest_concentration(route, duration):
+    """At steady state an extravascular dose or an infusion whose interval is not sampled at the dose time starts
+    from the smallest concentration of the interval (the pre-dose level, module docstring, WinNonlin's rule), not
+    from 0: samples 4, 6, 5, 3, 2 at 1, 2, 4, 8, 12 h (τ 12 h) start from 2 at 0 h. AUCτ by hand: linear up
+    (2 + 4)/2 + (4 + 6)/2, log down (6 - 5) 2/ln(6/5) + (5 - 3) 4/ln(5/3) + (3 - 2) 4/ln(3/2); CL = Dose/AUCτ
+    (kills nca_profile__mutmut_178, ``np.min(None)``: a TypeError)."""
+    t = np.array([1.0, 2, 4, 8, 12])
+    c = np.array([4.0, 6, 5, 3, 2])
+    res = nca_profile(t, c, 100, route=route, duration=duration, tau=12.0, steady_state=True)
+    auc = 3.0 + 5.0 + 2 / math.log(6 / 5) + 8 / math.log(5 / 3) + 4 / math.log(3 / 2)
+    assert res.auc_last == pytest.approx(auc, rel=1e-12)
+    assert res.auc_tau == pytest.approx(auc, rel=1e-12)
+    assert res.cl == pytest.approx(100 / auc, rel=1e-12)
+
+
+def test_units_of_cl_left_plain_when_only_the_volume_reduces_with_factor_one():
+    """CL and V are reported reduced only when both quotients reduce with factor 1. A response that is a rate,
+    mg/L/min, with times in h: V = mg/(mg/L/min) = 1 L·min (factor 1) but CL = mg/(mg/L/min·h) = 1/60 L (a
+    factor), so all three stay plain quotients; the unit given for CL must be worth 1 mg/(1 mg/L/min · 1 h) =
+    1/60 L (pint) (kills _units__mutmut_89, ``or``, which reported CL in "L", 60 times too large)."""
+    from pkpd import units as un
+
+    units = nca(_bolus_data(), route="iv-bolus", dose_unit="mg", conc_unit="mg/L/min").attrs["units"]
+    assert (units["cl"], units["vz"], units["vss"]) == ("mg/(mg/L/min*h)", "mg/(mg/L/min)", "mg/(mg/L/min)")
+    assert un.registry().Quantity(1.0, units["cl"]).to("L").magnitude == pytest.approx(1 / 60, rel=1e-12)
+
+
+def test_one_lambda_z_choice_applies_to_every_subject():
+    """A single LambdaZ (not a dict) is the choice of every subject: the range [2, 5] h of two bolus subjects uses
+    the 4 samples at 2, 3, 4, 5 h ("manual range"), where the best fit takes the 11 after Cmax (an exact decline:
+    every fit has R² = 1 and the most points win); λz = CL/V exactly either way (kills nca_profiles__mutmut_189,
+    ``choices.get(ID)`` without the default, which ignored the LambdaZ)."""
+    from pkpd.noncompartmental import LambdaZ, nca_profiles
+
+    data = pd.concat([_bolus_data(), _bolus_data().assign(ID=2)], ignore_index=True)
+    res = nca_profiles(data, route="iv-bolus", dose_unit="mg", lambda_z=LambdaZ(start=2, end=5))
+    assert list(res) == [(1, "DV"), (2, "DV")]
+    for r in res.values():
+        assert r.lambda_z_times == (2.0, 3.0, 4.0, 5.0)
+        assert r.lambda_z_method == "manual range"
+        assert r.lambda_z == pytest.approx(K, rel=1e-9)
+    table = nca(data, route="iv-bolus", dose_unit="mg", lambda_z=LambdaZ(start=2, end=5))
+    assert table["lambda_z_n"].tolist() == [4, 4]
+
+
+def test_table_lambda_z_method_column():
+    """The table's last column ``lambda_z_method`` names how each subject's λz was chosen (NCAResult docs): a range
+    for subject 1 ("manual range"), exclusions for subject 2 ("best fit, with exclusions"), the best fit for
+    subject 3 ("best fit (pknca)") (kills nca__mutmut_59, "XXlambda_z_methodXX", which left the column empty)."""
+    from pkpd.noncompartmental import LambdaZ
+
+    data = pd.concat([_bolus_data().assign(ID=i) for i in (1, 2, 3)], ignore_index=True)
+    table = nca(data, route="iv-bolus", dose_unit="mg", lambda_z={1: LambdaZ(start=2, end=5), 2: LambdaZ(exclude=[6])})
+    assert table.columns[-1] == "lambda_z_method"
+    assert table["lambda_z_method"].tolist() == ["manual range", "best fit, with exclusions", "best fit (pknca)"]
+
+
+def test_sparse_table_outputs_follow_the_data_order():
+    """The outputs (DVID) of the sparse table come in the order they first appear in the data, as the dose groups
+    do (docstring: "in the order the groups first appear in the data"): every animal lists DVID 2 before DVID 1, so
+    output 2 is the first row. AUCs by hand (linear trapezoid of the means, 1 and 3 h): output 2, means 6 and 3:
+    (3 - 1)/2 (6 + 3) = 9; output 1, means 9 and 3: (3 - 1)/2 (9 + 3) = 12 (kills nca_sparse_table__mutmut_60,
+    ``sort=True`` for the DVID groups)."""
+    rows = []
+    for sid, t, c2, c1 in [(1, 1, 6.0, 8.0), (2, 1, 6.0, 10.0), (3, 3, 2.0, 2.0), (4, 3, 4.0, 4.0)]:
+        rows += [{"ID": sid, "TIME": 0, "EVID": 1, "AMT": 10.0, "DV": None, "DVID": 2},
+                 {"ID": sid, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": c2, "DVID": 2},
+                 {"ID": sid, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": c1, "DVID": 1}]
+    table = nca_sparse_table(pd.DataFrame(rows), dose_unit="mg")
+    assert table["output"].tolist() == [2, 1]
+    assert table["auc_last"].tolist() == pytest.approx([9.0, 12.0], rel=1e-12)
