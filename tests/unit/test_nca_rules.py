@@ -638,3 +638,106 @@ def test_sparse_table_outputs_follow_the_data_order():
     table = nca_sparse_table(pd.DataFrame(rows), dose_unit="mg")
     assert table["output"].tolist() == [2, 1]
     assert table["auc_last"].tolist() == pytest.approx([9.0, 12.0], rel=1e-12)
+
+
+# =========================================================================================== seed 31
+# Rules that the seventh independent sample (seed 31, 40 of 1945 mutants) showed unguarded: a flat terminal phase has
+# no λz, a manual λz range ends at the last sample used, nca_profiles defaults to an extravascular route and refuses
+# ADDL without steady_state, NCAResult.plot passes its axis units and titles on, and the sparse result keeps Bailer's
+# weights in read-only arrays.
+@pytest.mark.parametrize(("times", "conc"), [
+    ([0.0, 1, 2, 3, 7, 24], [0.0, 8, 20, 5, 5, 5]),
+    ([0.25, 1, 3, 8, 16, 24, 72], [2.5, 50, 7.7, 7.7, 7.7, 7.7, 7.7]),
+    ([0.25, 0.5, 1, 2, 3, 12, 72], [4.0, 50, 123.4, 123.4, 123.4, 123.4, 123.4]),
+])
+def test_a_flat_terminal_phase_has_no_lambda_z(times, conc):
+    """Equal concentrations after Cmax do not decline: the slope of ln C on t is 0, so there is no λz, no half-life
+    and no AUCinf (NaN), whatever rounding the mean of equal logarithms leaves (kills _regression__mutmut_17,
+    ``lc + ym`` in the slope's numerator: equal to ``lc - ym`` in exact arithmetic, but on these times the rounding
+    of sum(t - mean t) gave a slope of about -3e-17, a λz of 3e-17 and an AUCinf of 1e17)."""
+    res = nca_profile(times, conc, 100)
+    assert math.isnan(res.lambda_z)
+    assert math.isnan(res.half_life)
+    assert math.isnan(res.auc_inf)
+
+
+def test_a_manual_lambda_z_range_ends_at_the_last_sample_used():
+    """LambdaZ(start=4, end=20) on a bolus sampled at 1, 2, 4, 8, 12, 24 h uses the samples with 4 <= t <= 20: the
+    terminal phase starts at 4 h and ends at 12 h, the last sample in the range, with 3 points and λz = CL/V of the
+    closed form (kills _lambda_z__mutmut_42, ``x[-2]``: an end of 8 h)."""
+    from pkpd.noncompartmental import LambdaZ
+
+    t = np.array([1.0, 2, 4, 8, 12, 24])
+    res = nca_profile(t, _bolus(t), 100, route="iv-bolus", lambda_z=LambdaZ(start=4, end=20))
+    assert (res.lambda_z_start, res.lambda_z_end, res.lambda_z_n) == (4.0, 12.0, 3)
+    assert res.lambda_z_times == (4.0, 8.0, 12.0)
+    assert res.lambda_z == pytest.approx(K, rel=1e-12)
+
+
+def _oral_data(**extra):
+    t = np.array([0.0, 0.5, 1, 2, 4, 6, 8, 12, 24])
+    dv = 10 * (np.exp(-0.1 * t) - np.exp(-1.5 * t))
+    return pd.DataFrame({"ID": 1, "TIME": t, "EVID": [1] + [0] * 8, "AMT": [100.0] + [0] * 8,
+                         "DV": np.r_[np.nan, dv[1:]], **extra})
+
+
+def test_nca_profiles_defaults_to_an_extravascular_route():
+    """Without ``route``, nca_profiles treats a dose record without RATE or DUR as extravascular (its documented
+    default, as nca's): the result's route is "extravascular", with no C0 and no Vss (NaN) (kills
+    nca_profiles__mutmut_1, default ``"XXextravascularXX"``: every call without route refused)."""
+    from pkpd.noncompartmental import nca_profiles
+
+    res = nca_profiles(_oral_data(), dose_unit="mg")
+    assert list(res) == [(1, "DV")]
+    one = res[(1, "DV")]
+    assert one.route == "extravascular"
+    assert math.isnan(one.c0) and math.isnan(one.vss)
+
+
+def test_additional_doses_without_steady_state_are_refused():
+    """A dose record with ADDL > 0 makes a multiple-dose profile, which single-dose NCA refuses unless
+    steady_state=True (nca's docstring): whole message, naming the row and column, through nca and nca_profiles
+    (kills nca_profiles__mutmut_89, the column read as ``"XXADDLXX"``: the check never fired)."""
+    from pkpd.noncompartmental import nca_profiles
+
+    data = _oral_data(ADDL=[2] + [0] * 8, II=[12.0] + [0] * 8)
+    for run in (nca, nca_profiles):
+        with pytest.raises(DataError) as err:
+            run(data, dose_unit="mg")
+        assert str(err.value) == ("row 1, column ADDL: ID 1: additional doses (ADDL) make this a multiple-dose "
+                                  "profile; give steady_state=True and tau to analyse the last interval")
+
+
+def test_result_plot_passes_its_axis_units_and_titles_on():
+    """``NCAResult.plot(ax=ax, **kwargs)`` hands the keywords to plot_lambda_z: the time unit labels the x axis and
+    the λz in the title, the concentration unit the y axis, and the title given heads the panel (kills
+    NCAResult.plot__mutmut_5, the keywords dropped: hours and no units)."""
+    import matplotlib.pyplot as plt
+
+    t = np.array([1.0, 2, 4, 8, 12, 24])
+    res = nca_profile(t, _bolus(t), 100, route="iv-bolus")
+    fig, ax = plt.subplots()
+    try:
+        res.plot(ax=ax, time_unit="min", conc_unit="ng/mL", titles=["subject 1"])
+        assert ax.get_xlabel() == "time after dose [min]"
+        assert ax.get_ylabel() == "concentration [ng/mL]"
+        title = ax.get_title()
+        assert title.startswith("subject 1\nλz ")
+        assert f"/min, t½ {math.log(2) / K:.3g} min," in title
+    finally:
+        plt.close("all")
+
+
+def test_sparse_result_keeps_bailer_weights_in_read_only_arrays():
+    """Two animals at each of 0, 1 and 3 h: the trapezoid weights are (1 - 0)/2, (3 - 0)/2 and (3 - 1)/2 = 0.5, 1.5
+    and 1.0 by hand, and AUClast = sum w_j mean_j = 1.5 * 9 + 1.0 * 3 (kills nca_sparse__mutmut_147,
+    ``weights=None``); the arrays of the frozen result are read-only, so a caller cannot change them under it
+    (kills nca_sparse__mutmut_135, ``setflags(write=True)``)."""
+    res = nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4])
+    np.testing.assert_array_equal(res.weights, [0.5, 1.5, 1.0])
+    assert res.auc_last == float(np.sum(res.weights * np.array([0.0, 9.0, 3.0]))) == 16.5
+    for name in ("times", "mean", "sd", "n", "weights"):
+        arr = getattr(res, name)
+        assert not arr.flags.writeable, name
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 1
