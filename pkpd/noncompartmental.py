@@ -570,12 +570,14 @@ def nca_profile(times, conc, dose: float, *, route: str = "extravascular", durat
         racc = 1.0 / (1.0 - math.exp(-lz * tau)) if math.isfinite(lz) else math.nan
         extra = dict(tau=tau, steady_state=bool(steady_state), auc_tau=auc_tau, cmin=c_min, tmin=t_min, cavg=cavg,
                      fluctuation=fluct, swing=swing, accumulation_index=racc)
-        if steady_state:
+        if steady_state and auc_tau > 0:
             aumc_tau = _aumc_tau(tt, cc, tau, auc_method, lz, t_last, c_last)
             cl = dose / auc_tau
             vz = dose / (lz * auc_tau) if math.isfinite(lz) else math.nan
             mrt = (aumc_tau + tau * (auc_inf - auc_tau)) / auc_tau - infusion_half
             vss = cl * mrt if route != "extravascular" else math.nan
+        elif steady_state:            # no exposure over the interval: the clearance and volumes are not determined
+            cl = vz = mrt = vss = math.nan
     partials = tuple((a, b, _area(tt, cc, a, b, auc_method, lz, t_last, c_last)) for a, b in intervals)
     if lambda_z is None:
         how = f"best fit ({lambda_z_rule})"

@@ -741,3 +741,14 @@ def test_sparse_result_keeps_bailer_weights_in_read_only_arrays():
         assert not arr.flags.writeable, name
         with pytest.raises(ValueError, match="read-only"):
             arr[0] = 1
+
+
+def test_a_steady_state_interval_without_exposure_has_no_clearance():
+    """A dosing interval (tau 1 h) whose samples are all 0 has AUCtau = 0: CL = Dose/AUCtau, Vz and the MRT are not
+    determined and are NaN, as they are for the same profile without steady_state (CL = Dose/AUCinf, NaN without a
+    terminal phase), instead of a ZeroDivisionError (found by the nca seed-31 helper); the interval's own values
+    are still reported, AUCtau 0, Cavg 0 and Cmin 0 at 0 h."""
+    res = nca_profile([0, 1, 2, 4], [0, 0, 5, 3], 100, tau=1, steady_state=True)
+    assert (res.auc_tau, res.cavg, res.cmin, res.tmin) == (0.0, 0.0, 0.0, 0.0)
+    assert all(math.isnan(v) for v in (res.cl, res.vz, res.mrt, res.fluctuation))
+    assert math.isnan(nca_profile([0, 1, 2, 4], [0, 0, 5, 3], 100, tau=1).cl)
