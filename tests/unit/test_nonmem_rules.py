@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -1089,7 +1090,10 @@ def test_a_parameter_outside_its_bounds_warns_once_and_is_used_as_given():
     assert [str(w.message) for w in record] == [
         "model 'pk_1cmt_iv': CL = 1000 L/h is outside its plausible range [0.01, 100] L/h. Used as given: bounds are "
         "plausible ranges, which only fitting enforces (widen them with model.with_bounds(...) to silence this)."]
-    assert record[0].filename == __file__
+    # attributed to the caller, not to a line of pkpd (not == __file__: the mutation tool's trampoline adds a frame
+    # of its own between the two, and this test must pass on the unmutated copy it runs first)
+    package = Path(pkpd.__file__).resolve().parent
+    assert not Path(record[0].filename).resolve().is_relative_to(package)
     np.testing.assert_allclose(conc, 100 / 32 * np.exp(-1000 / 32 * np.array([0.0, 0.1])), rtol=1e-7)
 
 
