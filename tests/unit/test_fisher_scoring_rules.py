@@ -6,6 +6,7 @@ mutants, 2026-12-06); each test names the mutants it kills, each seen to fail wi
 Section "seed 25": the survivors of the second, independent sample (seed 25, 40 of 688), the same way.
 Section "seed 26": the survivors of the third, independent sample (seed 26, 40 of 700, issue 20), the same way.
 Section "seed 27": the survivors of the fourth, independent sample (seed 27, 40 of 700, issue 20), the same way.
+Section "seed 28": the survivors of the fifth, independent sample (seed 28, 40 of 700, issue 20), the same way.
 """
 
 from __future__ import annotations
@@ -420,3 +421,51 @@ def test_a_variance_heading_for_zero_from_a_start_off_zero_reaches_its_bound_in_
     np.testing.assert_allclose(points[1], [-12.0, 1.0], rtol=1e-15, atol=0)
     assert res.converged is True and res.n_iter == 1
     np.testing.assert_allclose(res.x, [-12.0, 1.0], rtol=1e-15)
+
+
+# ------------------------------------------------------------------------------------------------------ seed 28
+def test_a_parameter_on_its_lower_bound_pushed_outward_by_a_small_gradient_is_held_there():
+    """Held at its lower bound is a parameter whose gradient pushes outward (g > 0), however small, whatever the
+    coupled Newton step would do: 0.5 x'Ax + (1/2, 3)'x from 0 with x1 >= 0 has g = (1/2, 3); the joint step would go
+    straight to the optimum (2/3, -11/6) (x1 inward), but x1 is held at 0 and x2 solved alone, 2 x2 = -3: the first
+    trial is (0, -3/2). There g1 = -3/2 + 1/2 < 0 frees x1 and the next step reaches (2/3, -11/6), converged after 2
+    iterations. Kills ``x_fisher_scoring__mutmut_52`` (g > 1 for g > 0: x1 free on its bound, the joint step taken,
+    1 iteration)."""
+    points: list = []
+    fun = _quadratic(A2, np.array([-0.5, -3.0]), points)
+    res = fisher_scoring(fun, np.zeros(2), np.array([0.0, -INF]), np.full(2, INF))
+    np.testing.assert_allclose(points[1], [0.0, -1.5], rtol=1e-15, atol=0)
+    assert res.converged is True and res.n_iter == 2
+    np.testing.assert_allclose(res.x, [2.0 / 3.0, -11.0 / 6.0], rtol=1e-14)
+
+
+def test_a_variance_whose_newton_step_lands_exactly_on_its_floor_goes_to_its_bound_with_the_others():
+    """The floor rule of ``test_a_log_standard_deviation_is_sent_to_its_bound_only_below_the_variance_floor`` holds
+    with equality: a log standard deviation whose variance step 1 + 2s is exactly the floor exp(2 (lower - x)) is
+    sent to its bound like one below it, in the same round as a parameter leaving the box (both held, nothing left
+    to solve). 0.5 x'Ax + g'x from 0 with g = (-0.7759..., -5/2) (g1 chosen, in floating point, so that the joint
+    step's 1 + 2 s1 equals exp(-1) exactly) and x1 >= -1/2 (log-variance), x2 <= 1/2: the joint step
+    (-0.316, 1.408) takes x1's variance to its floor and x2 out of the box, so the first trial is (-1/2, 1/2), both
+    bounds. Kills ``x__bounded_step__mutmut_39`` (< for <=: x1 not held, solved again with x2 held at 1/2,
+    s1 = -(g1 + 1/2)/2 = 0.138 > 0, the first trial (0.138, 1/2))."""
+    g = np.array([-0.7759095808785814, -2.5])
+    lower, upper = np.array([-0.5, -INF]), np.array([5.0, 0.5])
+    model = _solve_psd(A2, -g)
+    assert 1.0 + 2.0 * model[0] == np.exp(2.0 * lower[0]) and model[1] > upper[1]      # the case holds
+    points: list = []
+
+    def fun(x):
+        points.append(np.array(x, dtype=float))
+        return 0.5 * x @ A2 @ x + g @ x, A2 @ x + g, A2
+    fisher_scoring(fun, np.zeros(2), lower, upper, log_variance=np.array([True, False]), max_iter=1)
+    assert points[1].tolist() == [-0.5, 0.5]
+
+
+def test_bfgs_skips_a_pair_whose_gradient_did_not_change():
+    """A pair whose gradient change y is 0 has no curvature along its step (y's = 0, not > 1e-12 |y| |s| = 0): it is
+    skipped, M = H exactly (a BFGS update would divide by y's = 0). Kills ``x__bfgs__mutmut_8`` (>= for >: the pair
+    used, 0/0 in M)."""
+    s = np.array([1.0, -2.0])
+    M = _bfgs(A2, [(s, np.zeros(2))])
+    assert np.array_equal(M, A2)
+    assert np.array_equal(_bfgs(A2, [(s, np.zeros(2)), (s, np.zeros(2))]), A2)
