@@ -121,7 +121,7 @@ def fisher_scoring(fun: Callable, x0: np.ndarray, lower: np.ndarray, upper: np.n
                                  f"below {tol:g} after {it} iterations")
         # the trust radius caps the components that stay inside the box; those whose step reaches a bound (the log
         # standard deviation of a variance heading for 0, whose information vanishes with it) go there at once
-        at_bound = (x + s <= lower) | (~log_variance & (x + s >= upper))
+        at_bound = (s <= lower - x) | (~log_variance & (s >= upper - x))
         inner = float(np.max(np.abs(s[~at_bound]))) if (~at_bound).any() else 0.0
         t_first = min(1.0, radius / inner) if inner > 0 else 1.0
         trials = [np.where(at_bound, s, t_first * s)]

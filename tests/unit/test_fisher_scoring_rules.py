@@ -469,3 +469,24 @@ def test_bfgs_skips_a_pair_whose_gradient_did_not_change():
     M = _bfgs(A2, [(s, np.zeros(2))])
     assert np.array_equal(M, A2)
     assert np.array_equal(_bfgs(A2, [(s, np.zeros(2)), (s, np.zeros(2))]), A2)
+
+
+def test_a_variance_sent_to_its_floor_is_not_capped_by_the_trust_radius_when_x_plus_s_rounds_above_it():
+    """3 exp(2x) from x = 1 with x >= -3.2913 (a log standard deviation whose variance heads for 0): the step to the
+    bound is s = lower - x, but 1 + (-3.2913 - 1) rounds to -3.2912999999999997, a hair above the bound, so the test
+    x + s <= lower missed it and the trust radius (2) capped the step: 1, -1, then the bound, 2 iterations. A step
+    to the bound is recognised as s <= lower - x: one step, as with lower = -3.25 where the sum is exact (found by
+    the fo_scoring seed-28 helper)."""
+    points: list[float] = []
+
+    def fun(x):
+        points.append(float(x[0]))
+        e = np.exp(2 * x[0])
+        return 3 * e, np.array([6 * e]), np.array([[12 * e]])
+
+    for lower in (-3.2913, -3.25):
+        points.clear()
+        res = fisher_scoring(fun, np.array([1.0]), np.array([lower]), np.array([np.inf]),
+                             log_variance=np.array([True]))
+        assert res.converged and res.n_iter == 1
+        assert points[0] == 1.0 and points[1] == pytest.approx(lower, abs=1e-12) and len(points) == 2
