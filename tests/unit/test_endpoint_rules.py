@@ -551,3 +551,21 @@ def test_the_subject_named_for_a_negative_hazard_is_one_beyond_the_roundoff_allo
         pkpd.simulate(m, Regimen([]), [0.0, 32.0], params={"h0": np.array([0.5e-9, 0.02])}, **args)
     assert str(info.value) == ("subject 2: output 'ev': the hazard is negative (the cumulative hazard decreases); a "
                                "hazard must be >= 0")
+
+
+# ============================================================================================ seed 32
+# From the eighth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 32``,
+# ``benchmarks/results/mutation/endpoints-seed32.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize("dropout", [20.0, 20, np.float64(20.0), np.array(20.0)], ids=["float", "int", "np", "0-d"])
+def test_one_dropout_time_given_as_a_scalar_is_every_subjects_dropout(dropout):
+    """``dropout : float or array (n_subjects,)``: one number (a float, an int, a numpy scalar or a 0-d array) is the
+    dropout of every subject. With a zero hazard and a certain response (p = 1) assessed at 0, 8, 16, 24 and 32 h,
+    a dropout at 20 h leaves each of the 3 subjects responses at 0, 8 and 16 h and a censoring at 20 h, nothing later
+    (kills _check_options__mutmut_58, ``reshape(None)``: a scalar stays 0-d and ``d[0]`` is an IndexError)."""
+    m = dataclasses.replace(M, outputs=(pkpd.Output("ev", type="time-to-event", hazard="h0"),
+                                        pkpd.Output("r", type="binary", probability="1.0")))
+    o = pkpd.simulate(m, Regimen([]), [0.0, 8.0, 16.0, 24.0, 32.0], params={"h0": np.zeros(3)}, seed=1,
+                      dropout=dropout).outcomes
+    one = [(0.0, "r", 1.0), (8.0, "r", 1.0), (16.0, "r", 1.0), (20.0, "ev", 0.0)]
+    want = [(i, *rec) for i in (1, 2, 3) for rec in one]
+    assert list(zip(o["ID"], o["TIME"], o["output"], o["DV"], strict=True)) == want
