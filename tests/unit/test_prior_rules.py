@@ -19,6 +19,7 @@ Section "seed 29" (the sixth independent sample): a model file's uniform prior o
 its source and grade.
 Section "seed 30" (the seventh independent sample): the whole message of a refused cv of a log-normal prior,
 half-normal draws, the posterior SD on a logit-normal prior's scale, and the engine's threads with several workers.
+Section "seed 31" (the eighth independent sample): whole messages of a normal prior's refused source and grade.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -741,3 +742,19 @@ def test_with_several_workers_the_engine_solves_each_batch_on_one_thread(monkeyp
                   max_tree_depth=3, workers=workers)
     assert likelihood.seen == {1}
     assert _native._THREADS == [3]
+
+
+# --------------------------------------------------------------------------------------------------- seed 31
+@pytest.mark.parametrize("make, message", [
+    (lambda: NormalPrior(0.0, 1.0, 3), "NormalPrior: source must be text; got 3"),
+    (lambda: NormalPrior(0.0, 1.0, None), "NormalPrior: source must be text; got None"),
+    (lambda: NormalPrior(0.0, 1.0, "", "E"), "NormalPrior: grade must be one of A, B, C, D; got 'E'"),
+    (lambda: NormalPrior(0.0, 1.0, "", "b"), "NormalPrior: grade must be one of A, B, C, D; got 'b'"),
+])
+def test_a_refused_source_or_grade_of_a_normal_prior_names_its_class_in_the_whole_message(make, message):
+    """A normal prior's source must be text and its grade one of A, B, C, D (or None); a refusal names the class as
+    users write it, then the field and the value. Kills ``NormalPrior.__post_init____mutmut_46``
+    (``_text("normalprior", ...)``: "normalprior: source must be text; ...")."""
+    with pytest.raises(PkpdError) as exc:
+        make()
+    assert str(exc.value) == message
