@@ -134,18 +134,14 @@ def test_each_observation_of_a_replicate_gets_the_error_of_its_own_output():
 
 
 # ====================================================================================================== seed 26
-def test_a_vpc_of_a_fit_with_inter_occasion_variability_draws_the_occasion_effects():
-    # pk_1cmt_iv (CL 2.8, V 32), 200 subjects, 100 mg at 0 and at 1000 h (occasions 1 and 2, no carry-over), one
-    # observation per occasion at t = V/CL after its dose; IIV on CL 1e-4, IOV on CL 0.25, additive error 1e-3. The
-    # concentration 100/V exp(-exp(eta + kappa)) falls as CL rises, so its p-th percentile is the (100-p)-th of CL:
-    # 100/V exp(-exp(z_(1-p) sqrt(0.25 + 1e-4))), 0.321, 1.150 and 2.014 mg/L. The median over replicates of each
-    # simulated percentile lies within 10 % of it in both bins (vpc _27: the fit's IOV not passed on, the replicates
-    # drew no occasion effects and every percentile was about 1.15)
+def _two_occasions(n: int, cl: float, v: float, pi: float):
+    """pk_1cmt_iv data of n subjects, 100 mg at 0 and at 1000 h (occasions 1 and 2), one observation per occasion at
+    t = V/CL after its dose, 100/V exp(-exp(kappa)) with kappa ~ N(0, pi) (seed 0); and its fit at CL, V with IIV on
+    CL 1e-4 and IOV on CL pi (maxeval=0)."""
     rng = np.random.default_rng(0)
-    cl, v, pi = 2.8, 32.0, 0.25
     t = v / cl
     rows = []
-    for i in range(1, 201):
+    for i in range(1, n + 1):
         for occ, start in ((1, 0.0), (2, 1000.0)):
             rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=occ))
             c = 100 / v * np.exp(-np.exp(rng.normal(0, np.sqrt(pi))))
@@ -153,6 +149,19 @@ def test_a_vpc_of_a_fit_with_inter_occasion_variability_draws_the_occasion_effec
     data = pd.DataFrame(rows)
     fit = pkpd.fit_population("pk_1cmt_iv", data, iiv={"CL": 1e-4}, iov={"CL": pi}, error=pkpd.Additive(sd=1e-3),
                               init={"CL": cl, "V": v}, maxeval=0, covariance=None)
+    return data, fit
+
+
+def test_a_vpc_of_a_fit_with_inter_occasion_variability_draws_the_occasion_effects():
+    # pk_1cmt_iv (CL 2.8, V 32), 200 subjects, 100 mg at 0 and at 1000 h (occasions 1 and 2, no carry-over), one
+    # observation per occasion at t = V/CL after its dose; IIV on CL 1e-4, IOV on CL 0.25, additive error 1e-3. The
+    # concentration 100/V exp(-exp(eta + kappa)) falls as CL rises, so its p-th percentile is the (100-p)-th of CL:
+    # 100/V exp(-exp(z_(1-p) sqrt(0.25 + 1e-4))), 0.321, 1.150 and 2.014 mg/L. The median over replicates of each
+    # simulated percentile lies within 10 % of it in both bins (vpc _27: the fit's IOV not passed on, the replicates
+    # drew no occasion effects and every percentile was about 1.15)
+    cl, v, pi = 2.8, 32.0, 0.25
+    t = v / cl
+    data, fit = _two_occasions(200, cl, v, pi)
     result = vpc(fit, "pk_1cmt_iv", data, n_replicates=40, n_bins=2, seed=3)
     np.testing.assert_allclose(result.centres, [t, 1000 + t])
     sd = np.sqrt(pi + 1e-4)
@@ -196,18 +205,8 @@ def test_the_npde_of_a_fit_with_inter_occasion_variability_simulate_the_occasion
     # the PDE of an observation y is P(C < y) = 1 - Phi(log(-log(y V/100)) / sd), within 0.08 (5 Monte Carlo standard
     # errors of 1000 simulations) (npde _14: the fit's IOV not passed on, the simulations drew no occasion effects,
     # all about 1.15 mg/L, and 78 of the 80 PDE were clipped to 1/2000 or 1999/2000)
-    rng = np.random.default_rng(0)
     cl, v, pi = 2.8, 32.0, 0.25
-    t = v / cl
-    rows = []
-    for i in range(1, 41):
-        for occ, start in ((1, 0.0), (2, 1000.0)):
-            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=occ))
-            c = 100 / v * np.exp(-np.exp(rng.normal(0, np.sqrt(pi))))
-            rows.append(dict(ID=i, TIME=start + t, DV=c, AMT=0, EVID=0, CMT=1, MDV=0, OCC=occ))
-    data = pd.DataFrame(rows)
-    fit = pkpd.fit_population("pk_1cmt_iv", data, iiv={"CL": 1e-4}, iov={"CL": pi}, error=pkpd.Additive(sd=1e-3),
-                              init={"CL": cl, "V": v}, maxeval=0, covariance=None)
+    data, fit = _two_occasions(40, cl, v, pi)
     table = npde(fit, "pk_1cmt_iv", data, n_sim=1000, seed=4)
     assert len(table) == 80
     y = table["DV"].to_numpy(float)
