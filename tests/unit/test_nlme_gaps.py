@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-34 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+35 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -1084,3 +1084,62 @@ def test_guard_replaces_each_singular_or_non_finite_matrix_by_the_identity_on_it
     good = np.array([[2.0, 1.0], [1.0, 2.0]])
     A = np.stack([good, np.full((2, 2), np.nan), np.array([[1.0, 2.0], [2.0, 4.0]])])
     np.testing.assert_array_equal(_guard(A), np.stack([good, np.eye(2), np.eye(2)]))
+
+
+# --- seed 35 -------------------------------------------------------------------------------------------------------
+def test_covariance_step_names_every_flat_parameter_separated_by_commas():
+    """R = diag(1, 1, 1, 0, 0): the objective is flat along d and e, and S = 0 is singular, so a, b, c get 2 R^-1 of
+    their own block (the identity: 2 x I, times the delta method's diag(exp(x))^2 = 1 at x = 0) and d, e none; the
+    message names both, separated by ', ' (the whole message compared). Seed 35's survivor _covariance_step _140
+    (the separator 'XX, XX') joined them with its own text."""
+    R = np.diag([1.0, 1.0, 1.0, 0.0, 0.0])
+    cov, msg = _covariance_step(LOG_LAYOUT, np.zeros(5), _Matrices(R, np.zeros((5, 5))), "sandwich",
+                                ["a", "b", "c", "d", "e"])
+    assert msg == (
+        "2 R^-1 of the parameters the data inform: the R matrix is not positive definite and the S matrix is "
+        "singular; no standard error for d, e (the objective is flat there: the data do not inform it; consider "
+        "fixing it or removing it), and the other standard errors are conditional on its estimate"
+    )
+    np.testing.assert_allclose(cov[:3, :3], 2 * np.eye(3), rtol=1e-8)
+    assert np.all(np.isnan(cov[3:])) and np.all(np.isnan(cov[:, 3:]))
+
+
+def test_a_failed_evaluation_of_exactly_five_subjects_names_them_all_with_no_more():
+    """The message of subjects that cannot be evaluated names up to five and adds ' and N more' only beyond five:
+    the first five subjects of Wang 2007 with an ODE integration allowed one step are all named, with nothing
+    added (the whole message compared). Seed 35's survivor _failed_subjects_message _13 (len(ids) >= 5) added
+    ' and 0 more'."""
+    data = pd.read_csv(WANG)
+    data = data[data["ID"].isin(sorted(data["ID"].unique())[:5])]
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population("wang2007", data, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="fo",
+                            settings=pkpd.SolverSettings(method="ode", max_steps=1), covariance=None)
+    assert str(info.value) == (
+        "fit_population: the objective cannot be evaluated at the initial values for subjects 1, 2, 3, 4, 5: the "
+        "model cannot be solved for subject 1, t = 0 h (row 1) (typical values); check the initial values and the "
+        "solver settings")
+
+
+def test_fo_scoring_that_stops_short_is_continued_by_lbfgsb():
+    """FO's Fisher scoring that has not converged within its iterations is continued by L-BFGS-B from where it
+    stopped, and the message says so: Wang 2007 with maxeval=2 (Fisher scoring stops after two iterations, far from
+    a Newton decrement below its tolerance) gives a message of the form '<scoring's message>; continued by
+    L-BFGS-B: <L-BFGS-B's message>'. Seed 35's survivors _fo_scoring _60 and _61 (one argument of _lbfgsb left out)
+    raised a TypeError there."""
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="fo",
+                              maxeval=2, covariance=None)
+    if fit.engine != "compiled":
+        pytest.skip("FO's Fisher scoring needs the compiled engine")
+    assert "; continued by L-BFGS-B: " in fit.message
+    assert 0.001 <= fit.theta["ke"] <= 10
+
+
+def test_a_zero_initial_value_of_a_log_scale_typical_value_is_refused_in_full():
+    """A typical value whose lower bound is >= 0 is estimated on the log scale, so an initial value of 0 (inside
+    bounds (0, 10)) is refused, naming it (the whole message compared). Seed 35's survivor population_model._layout
+    _67 (the second offending parameter, [1], of a list of one) raised an IndexError instead."""
+    model = pkpd.load_model("wang2007").with_bounds(ke=(0.0, 10.0))
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population(model, WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), init={"ke": 0.0},
+                            maxeval=0)
+    assert str(info.value) == "estimate: the initial value of 'ke' must be > 0 (it is estimated on the log scale)"
