@@ -135,9 +135,10 @@ def test_the_mu_step_recovers_typical_values_and_coefficients_from_their_statist
     np.testing.assert_allclose(x[free], target[free], atol=1e-6)
 
 
-def test_one_newton_step_moves_a_typical_value_without_iiv_towards_the_data():
-    # V has no IIV: its typical value moves by a Newton step on the complete-data likelihood. Observations equal
-    # to the predictions at V 30 % larger: the step goes up, most of the way (_newton_step _34: r = u + m0)
+def _observations_of_a_larger_v():
+    """Theophylline (additive sd 0.5), V without IIV (SAEM's Newton step moves it): the state, the likelihood of 2
+    chains, V's index, the initial x, x with V 30 % larger, random EBEs (seed 1) and the predictions there, as the
+    observations."""
     prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
     k_v = layout.theta_names.index("V")
     assert st.newton == [k_v]
@@ -147,10 +148,17 @@ def test_one_newton_step_moves_a_typical_value_without_iiv_towards_the_data():
     truth = x.copy()
     truth[k_v] += math.log(1.3)
     u = np.where(prob.mask[None], lik.predict(st.typical(truth), eta), 0.0)
+    return st, lik, k_v, x, truth, eta, u
+
+
+def test_one_newton_step_moves_a_typical_value_without_iiv_towards_the_data():
+    # V has no IIV: its typical value moves by a Newton step on the complete-data likelihood. Observations equal
+    # to the predictions at V 30 % larger: the step goes up, most of the way (_newton_step _34: r = u + m0)
+    st, lik, k_v, x, truth, eta, u = _observations_of_a_larger_v()
     x_new, S_H = _newton_step(st, lik, x, eta, u, 1.0, None)
     assert x_new[k_v] > x[k_v]
     assert abs(x_new[k_v] - truth[k_v]) < 0.25 * abs(x[k_v] - truth[k_v])
-    others = [j for j in range(layout.n) if j != k_v]
+    others = [j for j in range(x.size) if j != k_v]
     np.testing.assert_array_equal(x_new[others], x[others])
     assert S_H.shape == (1, 1) and S_H[0, 0] > 0
 
@@ -550,15 +558,7 @@ def test_an_information_that_cannot_be_solved_gives_no_newton_step(monkeypatch):
     # np.linalg.solve raises LinAlgError, and the Newton step is then zero: the typical values without IIV stay
     # where they are, the information is still returned and SAEM goes on (_newton_step _201: np.zeros(None), a
     # TypeError)
-    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
-    k_v = layout.theta_names.index("V")
-    assert st.newton == [k_v]
-    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
-    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
-    x = layout.x0.copy()
-    truth = x.copy()
-    truth[k_v] += math.log(1.3)
-    u = np.where(prob.mask[None], lik.predict(st.typical(truth), eta), 0.0)
+    st, lik, k_v, x, truth, eta, u = _observations_of_a_larger_v()
     a = 1e20
     with np.errstate(all="ignore"), pytest.raises(np.linalg.LinAlgError):
         singular = np.array([[a, a, 0.0], [a, a, 0.0], [0.0, 0.0, np.nan]])
