@@ -774,14 +774,9 @@ def test_fit_population_solves_with_the_given_solver_settings():
     )
 
 
-def test_the_covariance_step_of_a_finite_difference_fit_starts_from_the_ebes_at_the_estimates():
-    """The finite-difference run keeps the EBEs of its last centre as the start of the next inner problems; its
-    final evaluation, at the estimates, must keep them too, since the covariance step that follows (``matrices``)
-    starts there. Wang 2007 (FOCE-I): start at the initial values (ke 0.5), final at ke 0.8, then the matrices: they
-    start from the EBEs final returned, not from those of the initial values (SAEM's estimates come to final that
-    way, straight after start). Seed 29's survivor _FiniteDifferenceRun.final _5 evaluated without keep=True."""
-    from pkpd.estimation.population_fit import _FiniteDifferenceRun
-
+def _wang_focei_recording_warm_starts():
+    """Wang 2007's FOCE-I problem on the finite-difference engine whose objective records the EBEs each evaluation
+    starts from (None for a cold start): (layout, problem, the list it appends to)."""
     *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None,
                               None)
     starts = []
@@ -792,6 +787,18 @@ def test_the_covariance_step_of_a_finite_difference_fit_starts_from_the_ebes_at_
         return ofv(theta, omega, errs, eta0, **kw)
 
     prob.ofv = spy
+    return layout, prob, starts
+
+
+def test_the_covariance_step_of_a_finite_difference_fit_starts_from_the_ebes_at_the_estimates():
+    """The finite-difference run keeps the EBEs of its last centre as the start of the next inner problems; its
+    final evaluation, at the estimates, must keep them too, since the covariance step that follows (``matrices``)
+    starts there. Wang 2007 (FOCE-I): start at the initial values (ke 0.5), final at ke 0.8, then the matrices: they
+    start from the EBEs final returned, not from those of the initial values (SAEM's estimates come to final that
+    way, straight after start). Seed 29's survivor _FiniteDifferenceRun.final _5 evaluated without keep=True."""
+    from pkpd.estimation.population_fit import _FiniteDifferenceRun
+
+    layout, prob, starts = _wang_focei_recording_warm_starts()
     run = _FiniteDifferenceRun(prob, layout)
     x0 = layout.x0.copy()
     run.start(x0)
@@ -912,16 +919,7 @@ def test_a_finite_difference_gradient_keeps_the_ebes_of_its_centre_as_the_next_s
     survivor _FiniteDifferenceRun._fd _12 evaluated with keep=None and left the start at ke 0.5's EBEs."""
     from pkpd.estimation.population_fit import _FiniteDifferenceRun
 
-    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None,
-                              None)
-    starts = []
-    ofv = prob.ofv
-
-    def spy(theta, omega, errs, eta0=None, **kw):
-        starts.append(None if eta0 is None else np.array(eta0[0]))
-        return ofv(theta, omega, errs, eta0, **kw)
-
-    prob.ofv = spy
+    layout, prob, starts = _wang_focei_recording_warm_starts()
     run = _FiniteDifferenceRun(prob, layout)
     run.start(layout.x0.copy())
     eta_initial = run.eta.copy()
@@ -931,7 +929,7 @@ def test_a_finite_difference_gradient_keeps_the_ebes_of_its_centre_as_the_next_s
     starts.clear()
     run.final(x)
     theta, omega, errs = layout.unpack(x[None])
-    _, eta_cold, _ = ofv(layout.subject_theta(x[None], theta), omega, errs)
+    _, eta_cold, _ = prob.ofv(layout.subject_theta(x[None], theta), omega, errs)   # cold: appends None after
     assert not np.allclose(eta_cold[0], eta_initial, rtol=0, atol=1e-3)   # the EBEs move with ke
     np.testing.assert_allclose(starts[0], eta_cold[0], rtol=0, atol=1e-6)
 
