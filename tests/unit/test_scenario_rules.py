@@ -1932,3 +1932,94 @@ def test_a_dose_arm_in_a_scenario_file_keeps_its_colour():
                              "arms": {"a": {"dose": 100, "unit": "mg", "color": "#1f77b4"}},
                              "endpoints": BASE["endpoints"]})
     assert sc.arms[0].color == "#1f77b4"
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 34
+def test_a_target_is_met_by_the_numbers_of_an_object_array_and_never_by_its_nan():
+    """Target.met takes any array_like of numbers: an object-dtype column (numbers and NaN, as a pandas column of
+    mixed origin holds them) is compared as floats, 2500 >= 2000 met, 1500 not, and the NaN (a failed subject)
+    never meets it (documented)."""
+    import pandas as pd
+
+    from pkpd.scenarios import Target
+
+    met = Target("x", ">=", 2000).met(pd.Series([2500, np.nan, 1500], dtype=object))
+    assert met.tolist() == [True, False, False]
+
+
+def test_a_dose_response_fit_takes_its_doses_as_a_column():
+    """Doses given as an (n, 1) column (e.g. a one-column table) are the n doses: exact Emax data (E0 2, Emax 10,
+    ED50 30, h 1) at 0-300 mg give back ED50 30 rather than a length mismatch."""
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.array([0.0, 5.0, 10.0, 30.0, 100.0, 300.0])
+    curve = 2.0 + 10.0 * doses / (30.0 + doses)
+    fit = fit_dose_response(doses.reshape(-1, 1), curve)
+    assert fit.ed50 == pytest.approx(30.0, rel=1e-5)
+    assert fit.n == 6
+
+
+def test_an_ed50_above_the_doses_stops_at_the_search_bound_1000_fold_above_the_highest_dose():
+    """A response proportional to dose (y = d at 1, 3, 10) never saturates: the Emax curve fits it best with the
+    ED50 as high as it may go, the upper search bound 1000 x the highest dose = 1e4 (the lower one is 1000-fold
+    below the lowest dose, see the seed-32 test), and the fit says the doses do not bracket it."""
+    from pkpd.scenarios import fit_dose_response
+
+    d = np.array([1.0, 3.0, 10.0] * 2)
+    fit = fit_dose_response(d, d.copy())
+    assert fit.ed50 == pytest.approx(1e4, rel=1e-5)
+    assert "ED50 at the edge of its search range: the doses do not bracket it" in fit.message.split("; ")
+
+
+def test_a_dose_response_fit_of_huge_doses_warns_of_no_floating_point_error():
+    """Documented: fit_dose_response never raises for a poor fit, its message says what went wrong. A step at doses
+    1e100-1e300 (0 -+ 1 at dose 0, 10 -+ 1 above) drives the sigmoid curve's powers to overflow and its covariance
+    to NaN: with numpy's default error handling (warn; underflow ignored) and warnings made errors, the fit still
+    returns, its ED50 below the lowest positive dose."""
+    import warnings
+
+    from pkpd.scenarios import fit_dose_response
+
+    d = np.repeat([0.0, 1e100, 1e200, 1e300], 2)
+    y = np.where(d > 0, 10.0, 0.0) + np.tile([1.0, -1.0], 4)
+    with warnings.catch_warnings(), np.errstate(all="warn", under="ignore"):
+        warnings.simplefilter("error")
+        fit = fit_dose_response(d, y, sigmoid=True)
+    assert 0 < fit.ed50 < 1e100
+
+
+def test_the_ed90_interval_of_a_sigmoid_fit_is_the_delta_method_on_log_ed90():
+    """Documented: the ED90 interval is ED90 exp(-+ z s), s the delta-method SE of log ED90 = log ED50 + ln 9 / h,
+    i.e. s^2 = g C g with g = (d/d log ED50, d/dh) = (1, -ln 9 / h^2) and C the fit's covariance of (log ED50, h).
+    g here by central differences of ln 9 / h, z = 1.959964 (95 %)."""
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.repeat([0.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 300.0], 2)
+    y = 2.0 + 10.0 * doses**2 / (30.0**2 + doses**2) + np.tile([0.3, -0.3, -0.2, 0.2], 4)
+    fit = fit_dose_response(doses, y, sigmoid=True)
+    h, step = fit.hill, 1e-6
+    assert abs(h - 0.5) > 0.5  # away from h = 0.5, where ln 9 / h^2 = 2 ln 9 / h
+    g = np.array([1.0, (math.log(9.0) / (h + step) - math.log(9.0) / (h - step)) / (2 * step)])
+    s90 = math.sqrt(g @ fit.covariance[2:, 2:] @ g)
+    assert fit.ed90 == pytest.approx(fit.ed50 * 9.0 ** (1 / h), rel=1e-12)
+    assert fit.ed90_ci[0] == pytest.approx(fit.ed90 * math.exp(-1.959964 * s90), rel=1e-5)
+    assert fit.ed90_ci[1] == pytest.approx(fit.ed90 * math.exp(1.959964 * s90), rel=1e-5)
+
+
+def test_the_clinical_table_gives_a_control_arm_no_dose_unit():
+    """A control arm has no dose: in the clinical table, as in the arms table, its dose unit is empty, the dosed
+    arm's is its dose's, "mg"."""
+    res = _flares_result()
+    assert list(res.clinical["dose_unit"]) == ["", "mg"]
+
+
+def test_the_success_level_of_a_scenario_files_uncertainty_is_the_scenarios(tmp_path):
+    """[uncertainty] success (documented in docs/uncertainty.md: a trial succeeds when its PTA reaches it, default
+    0.8) is the scenario's trial_success: 0.9 as written, 0.8 when left out."""
+    _population_fit_file(tmp_path / "fit.json")
+    data = {"scenario": {"model": "wang2007"}, "arms": {"c": {"control": True}},
+            "endpoints": {"f": {"output": "f", "metric": "cmax", "end": 1}}}
+    file = str(tmp_path / "s.toml")
+    assert scenario_from_dict({**data, "uncertainty": {"from": "fit.json", "success": 0.9}},
+                              file=file).trial_success == 0.9
+    assert scenario_from_dict({**data, "uncertainty": {"from": "fit.json"}}, file=file).trial_success == 0.8
