@@ -1105,3 +1105,20 @@ def test_a_reset_turns_off_an_infusion_in_progress_and_cancels_its_end():
             dict(ID=1, TIME=4, EVID=1, AMT=32), dict(ID=1, TIME=12, EVID=0)]
     conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
     np.testing.assert_allclose(conc, [0.0, 0.0, 1.0, np.exp(-2.8 / 32 * 8)], rtol=1e-7, atol=1e-12)
+
+
+# ============================================================================ the seed-35 sample's survivors
+# From the thirteenth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 35``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_an_unknown_name_in_params_is_refused_naming_the_model():
+    """params= names parameters of the model; a name it does not have is a PkpdError that names the model
+    (pk_1cmt_iv, parameters CL and V) and the close match or the known names, whole messages."""
+    from pkpd.errors import PkpdError
+
+    ds = read_nonmem(table([dict(ID=1, TIME=0, AMT=100), dict(ID=1, TIME=1)]), dose_unit="mg")
+    with pytest.raises(PkpdError) as info:
+        simulate_nonmem(IV, ds, params={"Cl": 1.0})
+    assert str(info.value) == "unknown parameter 'Cl' for model 'pk_1cmt_iv'. Did you mean 'CL'?"
+    with pytest.raises(PkpdError) as info:
+        simulate_nonmem(IV, ds, params={"KE": 0.1})
+    assert str(info.value) == "unknown parameter 'KE' for model 'pk_1cmt_iv'. Known names: CL, V."
