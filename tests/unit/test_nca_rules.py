@@ -752,3 +752,42 @@ def test_a_steady_state_interval_without_exposure_has_no_clearance():
     assert (res.auc_tau, res.cavg, res.cmin, res.tmin) == (0.0, 0.0, 0.0, 0.0)
     assert all(math.isnan(v) for v in (res.cl, res.vz, res.mrt, res.fluctuation))
     assert math.isnan(nca_profile([0, 1, 2, 4], [0, 0, 5, 3], 100, tau=1).cl)
+
+
+# =========================================================================================== seed 32
+# Rules that the eighth independent sample (seed 32, 40 of 1949 mutants) showed unguarded: CL, V and the MRT of a
+# steady-state interval whose AUCτ is positive but below 1 conc unit x time unit, and the partial areas of each
+# subject in nca_profiles and in nca's table.
+def test_steady_state_clearance_when_the_interval_area_is_below_one():
+    """A one-compartment IV bolus at steady state (dose 1 mg every 12 h, CL 2.8 L/h, V 32 L) has AUCτ = Dose/CL =
+    1/2.8 = 0.357 mg/L*h, below 1 but positive, so CL, V and the MRT are determined: CL = Dose/AUCτ = 2.8, Vz =
+    Dose/(λz AUCτ) = V, MRT = 1/k and Vss = CL MRT = V (closed forms; the log-down trapezoids are exact on an
+    exponential) (kills nca_profile__mutmut_352, ``auc_tau > 1``: all four NaN)."""
+    tau = 12.0
+    t = np.arange(0.0, 13.0)
+    conc = 1 / V * np.exp(-K * t) / (1 - math.exp(-K * tau))
+    res = nca_profile(t, conc, 1.0, route="iv-bolus", tau=tau, steady_state=True)
+    assert res.auc_tau == pytest.approx(1 / CL, rel=1e-12)
+    assert res.cl == pytest.approx(CL, rel=1e-12)
+    assert res.vz == pytest.approx(V, rel=1e-12)
+    assert res.mrt == pytest.approx(1 / K, rel=1e-12)
+    assert res.vss == pytest.approx(V, rel=1e-12)
+
+
+def test_partial_areas_of_each_subject_in_nca_profiles_and_the_table():
+    """``partial=[(0, 4), (2, 12)]`` gives every subject its partial areas: for the IV bolus of 100 mg sampled
+    hourly, the integrals of (100/V) exp(-k t), (100/CL)(exp(-k a) - exp(-k b)) (closed form; the log-down
+    trapezoids are exact on an exponential), in NCAResult.partial_aucs of nca_profiles and in the columns auc_0_4
+    and auc_2_12 of nca (kills nca_profiles__mutmut_276, ``partial=None`` passed to nca_profile: no partial areas
+    and NaN columns)."""
+    from pkpd.noncompartmental import nca_profiles
+
+    def exact(a, b):
+        return 100 / CL * (math.exp(-K * a) - math.exp(-K * b))
+
+    one = nca_profiles(_bolus_data(), route="iv-bolus", dose_unit="mg", partial=[(0, 4), (2, 12)])[(1, "DV")]
+    assert [(a, b) for a, b, _ in one.partial_aucs] == [(0.0, 4.0), (2.0, 12.0)]
+    assert [v for _, _, v in one.partial_aucs] == pytest.approx([exact(0, 4), exact(2, 12)], rel=1e-12)
+    table = nca(_bolus_data(), route="iv-bolus", dose_unit="mg", partial=[(0, 4), (2, 12)])
+    assert table["auc_0_4"].tolist() == pytest.approx([exact(0, 4)], rel=1e-12)
+    assert table["auc_2_12"].tolist() == pytest.approx([exact(2, 12)], rel=1e-12)
