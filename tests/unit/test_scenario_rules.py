@@ -2023,3 +2023,62 @@ def test_the_success_level_of_a_scenario_files_uncertainty_is_the_scenarios(tmp_
     assert scenario_from_dict({**data, "uncertainty": {"from": "fit.json", "success": 0.9}},
                               file=file).trial_success == 0.9
     assert scenario_from_dict({**data, "uncertainty": {"from": "fit.json"}}, file=file).trial_success == 0.8
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 35
+def test_a_stand_in_population_without_given_covariates_gives_no_body_weight_to_a_per_kg_arm():
+    """Documented: any object with n, sample, typical_covariates and describe can stand in for a population, and
+    per-kg doses without weights are a DosingError. A stand-in that does not say which covariates it gives (no
+    given_covariates) gives no body weight: 1 mg/kg of pk_1cmt_iv is refused with the whole message, not with an
+    AttributeError."""
+    import pkpd
+    from pkpd.errors import DosingError
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, Scenario
+
+    class TwoSubjects:
+        n = 2
+
+        def sample(self, model, rng):
+            return {}, {}
+
+        def typical_covariates(self, model):
+            return {}
+
+        def describe(self):
+            return "two subjects"
+
+    with pytest.raises(DosingError) as err:
+        Scenario(pkpd.load_model("pk_1cmt_iv"), [Arm("a", pkpd.Dose(1, "mg/kg"))],
+                 [Endpoint("conc", "cmax", end=24)], population=TwoSubjects())
+    assert str(err.value) == ("arm 'a': doses mg/kg are per kg, but the population gives no body weight; add "
+                              "covariates={'WT': 70} (or covariate_ranges) to the population.")
+
+
+def test_targets_given_as_a_generator_are_kept_and_attained():
+    """targets is any sequence of Target: a generator is read once by the checks, so the scenario keeps them as a
+    tuple and the run attains both. The typical subject of pk_1cmt_iv (V 32 L) after 100 mg as a bolus has Cmax
+    100/32 = 3.125 mg/L: Cmax >= 3 mg/L is met (probability 1), Cmax >= 4 mg/L is not (0)."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, Scenario, Target, run_scenario
+
+    wanted = [Target("cmax", ">=", 3, "mg/L", name="three"), Target("cmax", ">=", 4, "mg/L", name="four")]
+    sc = Scenario(pkpd.load_model("pk_1cmt_iv"), [Arm("a", pkpd.Dose(100, "mg"))],
+                  [Endpoint("conc", "cmax", end=24, name="cmax")], targets=(t for t in wanted))
+    assert isinstance(sc.targets, tuple) and [t.name for t in sc.targets] == ["three", "four"]
+    att = run_scenario(sc).attainment
+    assert att["target"].tolist() == ["three", "four"]
+    assert att["probability"].tolist() == [1.0, 0.0]
+
+
+def test_same_population_of_a_scenario_files_uncertainty_is_the_scenarios(tmp_path):
+    """[uncertainty] same_population (documented in docs/uncertainty.md: every trial simulates the same virtual
+    subjects, default false) is the scenario's same_population: true as written, false when left out."""
+    _population_fit_file(tmp_path / "fit.json")
+    data = {"scenario": {"model": "wang2007"}, "arms": {"c": {"control": True}},
+            "endpoints": {"f": {"output": "f", "metric": "cmax", "end": 1}}}
+    file = str(tmp_path / "s.toml")
+    assert scenario_from_dict({**data, "uncertainty": {"from": "fit.json", "same_population": True}},
+                              file=file).same_population is True
+    assert scenario_from_dict({**data, "uncertainty": {"from": "fit.json"}}, file=file).same_population is False
