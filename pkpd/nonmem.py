@@ -55,6 +55,7 @@ Examples
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import os
@@ -215,9 +216,10 @@ class NonmemDataset:
         [[1.0, 1.0, 2.5]]
         """
         t = self.table
-        keep = (t["EVID"] == 0) & (t["MDV"] == 0) & t["DV"].notna()
+        dv = t["DV"].to_numpy()
+        keep = np.flatnonzero((t["EVID"].to_numpy() == 0) & (t["MDV"].to_numpy() == 0) & ~pd.isna(dv))
         cols = ["ROW", "ID", "TIME", "DV"] + [c for c in ("DVID", "LLOQ", "BLQ", "CENS", "LIMIT") if c in t]
-        out = t.loc[keep, cols].reset_index(drop=True)
+        out = pd.DataFrame({c: t[c].values[keep] for c in cols})
         if model is not None:
             names = [o.name for o in model.outputs]
             out["output"] = [_output_name(v, names, int(r)) for v, r in zip(
@@ -259,8 +261,8 @@ class NonmemDataset:
         first = ~pd.Series(ids).duplicated().to_numpy()
         first_rows = dict(zip(ids[first].tolist(), t["ROW"].to_numpy()[first].tolist()))
         groups: dict = {sid: [] for sid in ids[first].tolist()}
-        fields = ["ID", "ROW", "EVID", "SS", "CMT", "AMT", "ADDL", "II", "TIME", "RATE", "DUR"]
-        for rec in t.loc[np.isin(t["EVID"].to_numpy(), (1, 3, 4)), fields].itertuples(index=False):
+        picked = np.flatnonzero(np.isin(t["EVID"].to_numpy(), (1, 3, 4)))
+        for rec in map(_DoseRecord._make, zip(*(t[f].to_numpy()[picked].tolist() for f in _DoseRecord._fields))):
             groups[rec.ID].append(rec)
         out = {}
         for sid, records in groups.items():
@@ -858,6 +860,11 @@ def _regimen_target(cmt, model, row: int, source):
         raise DataError(f"CMT {_num(cmt)} is a state number: pass the model to map it to a dose target", row=row,
                         column="CMT", file=source)
     return cmt
+
+
+# the fields of a dose record that a Regimen's administration is built from
+_DoseRecord = collections.namedtuple("_DoseRecord", ["ID", "ROW", "EVID", "SS", "CMT", "AMT", "ADDL", "II", "TIME",
+                                                     "RATE", "DUR"])
 
 
 def _administration(time: float, dose: Dose, rec, target):

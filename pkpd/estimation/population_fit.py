@@ -1132,16 +1132,17 @@ def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray
         iwres = (u[0] - m[0]) / s[0]
     sel = prob.mask
     ids = np.array(d.ids, dtype=object)
-    table = pd.DataFrame({
-        "ID": np.repeat(ids, sel.sum(axis=1)),
+    per_subject = sel.sum(axis=1)
+    columns = {
+        "ID": np.repeat(ids, per_subject),
         "TIME": d.time[prob.obs[sel]] / 1.0,
         "DV": prob.y[sel], "PRED": f0[0][sel], "IPRED": f[0][sel], "RES": (prob.y - f0[0])[sel],
         "IWRES": iwres[sel], "CWRES": cw[sel], "CENS": prob.cens[sel].astype(int),
         "OUTPUT": np.asarray(layout.outputs, dtype=object)[prob.which[sel]],
-    })
+    }
     for j, name in enumerate(prob.iiv.names):
-        table[f"ETA_{name}"] = np.repeat(eta[:, j], sel.sum(axis=1))
-    return table
+        columns[f"ETA_{name}"] = np.repeat(eta[:, j], per_subject)
+    return pd.DataFrame(columns)
 
 
 # the public functions report their documented home (pkpd.nlme.vpc, pkpd.fitting.fit); code and doctests stay here
