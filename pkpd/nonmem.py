@@ -216,15 +216,15 @@ class NonmemDataset:
         [[1.0, 1.0, 2.5]]
         """
         t = self.table
-        dv = t["DV"].to_numpy()
-        keep = np.flatnonzero((t["EVID"].to_numpy() == 0) & (t["MDV"].to_numpy() == 0) & ~pd.isna(dv))
         cols = ["ROW", "ID", "TIME", "DV"] + [c for c in ("DVID", "LLOQ", "BLQ", "CENS", "LIMIT") if c in t]
-        out = pd.DataFrame({c: t[c].values[keep] for c in cols})
+        columns = {c: t[c].values for c in cols}
+        keep = np.flatnonzero((t["EVID"].to_numpy() == 0) & (t["MDV"].to_numpy() == 0) & ~pd.isna(columns["DV"]))
+        out = {c: v[keep] for c, v in columns.items()}
         if model is not None:
             names = [o.name for o in model.outputs]
-            out["output"] = [_output_name(v, names, int(r)) for v, r in zip(
-                out["DVID"] if "DVID" in out else [None] * len(out), out["ROW"])]
-        return out
+            dvid = out["DVID"].tolist() if "DVID" in out else [None] * keep.size
+            out["output"] = [_output_name(v, names, int(r)) for v, r in zip(dvid, out["ROW"].tolist())]
+        return pd.DataFrame(out)
 
     def to_regimens(self, model=None) -> dict:
         """Each subject's doses as a :class:`~pkpd.dosing.Regimen` (additional doses written out).
