@@ -39,11 +39,14 @@ _KEYS = {
 def model_dirs() -> list[Path]:
     """Folders searched for models by name: ``$PKPD_MODEL_PATH`` (os.pathsep-separated), then the shipped ones."""
     dirs = [Path(p) for p in os.environ.get("PKPD_MODEL_PATH", "").split(os.pathsep) if p]
+    return dirs + list(_shipped_model_dirs())
+
+
+@functools.cache
+def _shipped_model_dirs() -> tuple[Path, ...]:
+    """The shipped model folders: ``models/`` beside the package (a source checkout), then ``pkpd/_models``."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "models", here / "_models"):
-        if candidate.is_dir():
-            dirs.append(candidate)
-    return dirs
+    return tuple(d for d in (here.parent / "models", here / "_models") if d.is_dir())
 
 
 def models() -> list[str]:
