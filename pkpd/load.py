@@ -6,6 +6,7 @@ of :mod:`pkpd.expressions`. Every problem is reported as ``file [section] key: w
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -38,11 +39,14 @@ _KEYS = {
 def model_dirs() -> list[Path]:
     """Folders searched for models by name: ``$PKPD_MODEL_PATH`` (os.pathsep-separated), then the shipped ones."""
     dirs = [Path(p) for p in os.environ.get("PKPD_MODEL_PATH", "").split(os.pathsep) if p]
+    return dirs + list(_shipped_model_dirs())
+
+
+@functools.cache
+def _shipped_model_dirs() -> tuple[Path, ...]:
+    """The shipped model folders: ``models/`` beside the package (a source checkout), then ``pkpd/_models``."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "models", here / "_models"):
-        if candidate.is_dir():
-            dirs.append(candidate)
-    return dirs
+    return tuple(d for d in (here.parent / "models", here / "_models") if d.is_dir())
 
 
 def models() -> list[str]:
@@ -102,12 +106,21 @@ def load_model(name_or_path: str | os.PathLike) -> Model:
         raise ModelFileError(f"the file is {size / 1e6:.1f} MB, more than the {MAX_FILE_BYTES / 1e6:.0f} MB a model "
                              "file may have", file=str(path))
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ModelFileError(f"not UTF-8 text ({err.reason})", file=str(path)) from None
+    return _model_from_text(text, str(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _model_from_text(text: str, file: str) -> Model:
+    """The model a file's text declares. Cached on the text itself (a Model is immutable): fitting or simulating a
+    model by name parses the file once, and an edited file, whatever its time stamp, is parsed again."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ModelFileError(f"invalid TOML: {err}", file=str(path)) from None
-    return model_from_dict(data, file=str(path))
+        raise ModelFileError(f"invalid TOML: {err}", file=file) from None
+    return model_from_dict(data, file=file)
 
 
 def model_from_dict(data: dict, *, file: str | None = None) -> Model:

@@ -55,6 +55,7 @@ Examples
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import os
@@ -215,14 +216,15 @@ class NonmemDataset:
         [[1.0, 1.0, 2.5]]
         """
         t = self.table
-        keep = (t["EVID"] == 0) & (t["MDV"] == 0) & t["DV"].notna()
         cols = ["ROW", "ID", "TIME", "DV"] + [c for c in ("DVID", "LLOQ", "BLQ", "CENS", "LIMIT") if c in t]
-        out = t.loc[keep, cols].reset_index(drop=True)
+        columns = {c: t[c].values for c in cols}
+        keep = np.flatnonzero((t["EVID"].to_numpy() == 0) & (t["MDV"].to_numpy() == 0) & ~pd.isna(columns["DV"]))
+        out = {c: v[keep] for c, v in columns.items()}
         if model is not None:
             names = [o.name for o in model.outputs]
-            out["output"] = [_output_name(v, names, int(r)) for v, r in zip(
-                out["DVID"] if "DVID" in out else [None] * len(out), out["ROW"])]
-        return out
+            dvid = out["DVID"].tolist() if "DVID" in out else [None] * keep.size
+            out["output"] = [_output_name(v, names, int(r)) for v, r in zip(dvid, out["ROW"].tolist())]
+        return pd.DataFrame(out)
 
     def to_regimens(self, model=None) -> dict:
         """Each subject's doses as a :class:`~pkpd.dosing.Regimen` (additional doses written out).
@@ -259,8 +261,8 @@ class NonmemDataset:
         first = ~pd.Series(ids).duplicated().to_numpy()
         first_rows = dict(zip(ids[first].tolist(), t["ROW"].to_numpy()[first].tolist()))
         groups: dict = {sid: [] for sid in ids[first].tolist()}
-        fields = ["ID", "ROW", "EVID", "SS", "CMT", "AMT", "ADDL", "II", "TIME", "RATE", "DUR"]
-        for rec in t.loc[np.isin(t["EVID"].to_numpy(), (1, 3, 4)), fields].itertuples(index=False):
+        picked = np.flatnonzero(np.isin(t["EVID"].to_numpy(), (1, 3, 4)))
+        for rec in map(_DoseRecord._make, zip(*(t[f].to_numpy()[picked].tolist() for f in _DoseRecord._fields))):
             groups[rec.ID].append(rec)
         out = {}
         for sid, records in groups.items():
@@ -858,6 +860,11 @@ def _regimen_target(cmt, model, row: int, source):
         raise DataError(f"CMT {_num(cmt)} is a state number: pass the model to map it to a dose target", row=row,
                         column="CMT", file=source)
     return cmt
+
+
+# the fields of a dose record that a Regimen's administration is built from
+_DoseRecord = collections.namedtuple("_DoseRecord", ["ID", "ROW", "EVID", "SS", "CMT", "AMT", "ADDL", "II", "TIME",
+                                                     "RATE", "DUR"])
 
 
 def _administration(time: float, dose: Dose, rec, target):

@@ -802,11 +802,15 @@ def build_events(cm: CompiledModel, regimens: Sequence[Regimen], q: np.ndarray, 
     m = cm.model
     n = q.shape[0]
     env = cm.env(q)
-    # Subjects sharing one Regimen object are handled together: each administration is evaluated for the whole
-    # group at once (numpy), and each subject's events are sorted by time with one stable argsort per group.
-    groups: dict[int, list[int]] = {}
+    # Subjects whose regimens differ at most in their dose amounts (a dataset's weight-based doses) are handled
+    # together: each administration is evaluated for the whole group at once (numpy), and each subject's events
+    # are sorted by time with one stable argsort per group.
+    groups: dict = {}
+    shapes: dict[int, tuple] = {}
     for i, r in enumerate(regimens):
-        groups.setdefault(id(r), []).append(i)
+        if id(r) not in shapes:
+            shapes[id(r)] = (r.time_unit, tuple(_administration_shape(adm) for adm in r))
+        groups.setdefault(shapes[id(r)], []).append(i)
     state_index = {s: i for i, s in enumerate(m.state_names)}
     blocks = []
     for members in groups.values():
@@ -817,9 +821,10 @@ def build_events(cm: CompiledModel, regimens: Sequence[Regimen], q: np.ndarray, 
         sub_env = {k: v[idx] for k, v in env.items()}
         tf = _time_factor(reg, m)
         cols_t, cols_k, cols_i, cols_v = [], [], [], []
-        for adm in reg:
+        for a, adm in enumerate(reg):
+            amounts = np.array([regimens[i].administrations[a].dose.amount for i in members], dtype=float)
             times, kinds, values, state = _administration_events(m, adm, tf, sub_env, idx, explicit_covariates,
-                                                                 state_index)
+                                                                 state_index, amounts)
             for tk, kk, vk in zip(times, kinds, values):
                 cols_t.append(np.broadcast_to(tk, idx.shape))
                 cols_k.append(kk)
@@ -843,7 +848,16 @@ def build_events(cm: CompiledModel, regimens: Sequence[Regimen], q: np.ndarray, 
     return EventTable(time, kind, index, value, count)
 
 
-def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covariates, state_index):
+def _administration_shape(adm) -> tuple:
+    """What an administration is, but for its dose amount (subjects whose regimens have the same shapes are
+    evaluated together)."""
+    return (type(adm), adm.time, adm.target, adm.dose.unit, getattr(adm, "duration", None),
+            getattr(adm, "rate", None), getattr(adm, "modelled", None))
+
+
+def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covariates, state_index, amounts=None):
+    """The events of one administration for the subjects ``idx`` (``amounts``: each one's dose amount [the dose's
+    unit], ``adm.dose.amount`` for all by default)."""
     target = _target(m, adm.target)
     k = m.doses.index(target)
     ck = m._checked
@@ -855,7 +869,7 @@ def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covari
         raise DosingError(f"dose of {dose.amount:g} {dose.unit} at t={adm.time:g}: its unit does not match dose "
                           f"target {target.name!r}, which takes {target.unit!r}"
                           + (" (per kg)" if dose.per_kg else "")) from None
-    amount = np.full(n, dose.amount * dose_to_target)
+    amount = (np.full(n, dose.amount) if amounts is None else amounts) * dose_to_target
     if dose.per_kg:
         if "WT" not in m.covariate_names:
             raise DosingError(f"dose {dose.amount:g} {dose.unit}: a per-kg dose needs body weight, but model "

@@ -145,15 +145,25 @@ class OdePredictor:
         self.multisets = multisets
         self.n_fit = len(fitted)
         self.methods = initial_methods(design.n, settings)
+        self._last = None     # (P, outputs, scales, status) of the last solve
 
     def outputs(self, P: np.ndarray):
         """The compiled library's recorded outputs (rows, max_out, n_outputs), the derivative scales they carry
-        (rows, k) and the solver status per row."""
+        (rows, k) and the solver status per row (read-only arrays).
+
+        The last solve is kept: asked again for the same parameters (the diagnostics table at the estimates an FO
+        fit has just evaluated), it is returned without solving again."""
+        last = self._last
+        if last is not None and last[0].shape == P.shape and np.array_equal(last[0], P):
+            return last[1:]
         d = self.design
         reps = P.shape[0] // d.n
         scales = derivative_scales(P[:, list(self.parameters)])
         base = np.hstack([P, np.tile(d.covariates, (reps, 1)), scales])
         out, status = self.lib.predict(base, d, self.settings, self.methods)
+        for a in (out, scales, status):
+            a.flags.writeable = False
+        self._last = (np.array(P, dtype=float), out, scales, status)
         return out, scales, status
 
     def predict(self, P: np.ndarray):
@@ -291,16 +301,23 @@ class PopulationObjective:
         cannot be solved."""
         n, q = self.prob.n, self.q
         theta_i = self._subject_typicals(x, self.layout.unpack(x[None, :])[0])
-        f, status = self._predictions(theta_i, eta)
+        P = self._individual(theta_i, eta)
+        F, status = self.predictor.predict(P)
         if np.any(status != 0):
             return None
-        f0 = f.v
+        # df/deta = df/dP dP/deta: only the parameter of each random effect depends on it
+        dP = np.empty((n, q))
+        for k, p in enumerate(self.design.eta_param):
+            kind, v = int(self.design.eta_kind[k]), P[:, p]
+            dP[:, k] = v if kind == 0 else 1.0 if kind == 1 else v * (1.0 - v)
+        G = F.d1[..., list(self.eta_pos)] * dP[:, None, :]
+        f0 = F.v
         if np.any(eta):
             F0, status = self.predictor.predict(self._individual(theta_i, np.zeros((n, q))))
             if np.any(status != 0):
                 return None
             f0 = F0.v
-        return f.v[None], f.d1[None, ..., :q], f0[None]
+        return F.v[None], G[None], f0[None]
 
     def _subject_typicals(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """Each subject's typical parameter values at ``x`` (n, n_params; covariate effects applied), from the

@@ -150,9 +150,12 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
                            "each record's output")
         obs["output"] = candidates[0]
     # clinical endpoints (their own likelihood) are set apart; the rest are continuous observations
-    is_endpoint = obs["output"].isin(model.endpoint_names).to_numpy()
-    endpoint_obs = obs[is_endpoint].reset_index(drop=True)
-    obs = obs[~is_endpoint].reset_index(drop=True)
+    is_endpoint = np.isin(obs["output"].to_numpy(), list(model.endpoint_names))
+    if is_endpoint.any():
+        endpoint_obs = obs[is_endpoint].reset_index(drop=True)
+        obs = obs[~is_endpoint].reset_index(drop=True)
+    else:
+        endpoint_obs = obs.iloc[:0]
     for column in ("LIMIT",):
         if column in obs and obs[column].notna().any():
             raise FitError(f"data: column {column} (interval censoring) is not supported by fit(); remove it, and "
@@ -224,11 +227,12 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
             model, endpoint_obs, obs, rows, dv, limit, censored, out_index, tuple(outputs), tf, src)
     ids_obs = obs["ID"].to_numpy()
     t_obs = obs["TIME"].to_numpy(dtype=float)
-    dose_rec = table[np.isin(table["EVID"].to_numpy(), (1, 4))]
+    evid = table["EVID"].to_numpy()
+    is_dose = np.isin(evid, (1, 4))
     pre = np.zeros(len(obs), dtype=np.int64)
-    if len(dose_rec):
+    if is_dose.any():
         last_dose_row: dict = {}
-        for key in zip(dose_rec["ID"].tolist(), dose_rec["TIME"].tolist(), dose_rec["ROW"].tolist()):
+        for key in zip(*(table[c].to_numpy()[is_dose].tolist() for c in ("ID", "TIME", "ROW"))):
             if key[2] > last_dose_row.get(key[:2], -1):
                 last_dose_row[key[:2]] = key[2]
         later = np.array([last_dose_row.get(k, -1) for k in zip(ids_obs.tolist(), t_obs.tolist())])
@@ -236,8 +240,7 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
 
     # per-subject regimens and covariates; steady-state doses and resets are simulated record by record instead
     records = None
-    evid = table["EVID"].to_numpy()
-    first = ~table.duplicated("ID").to_numpy()
+    first = ~pd.Series(table["ID"].to_numpy()).duplicated().to_numpy()
     if (table["SS"].to_numpy() != 0).any() or (evid == 3).any() or ((evid == 4) & ~first).any():
         regimens = {}
         records = _Records(ds)
@@ -246,7 +249,9 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
             regimens = ds.to_regimens(model)
         except DataError as err:
             raise FitError(f"data: {err}; fit() needs doses that a Regimen can express") from None
-    subject_ids = list(pd.unique(ids_obs))
+    subj, uniques = pd.factorize(ids_obs, sort=False)       # subjects in order of first observation
+    subj = subj.astype(np.int64)
+    subject_ids = list(uniques)
     canonical: dict = {}
     regs = []
     for sid in subject_ids:
@@ -254,30 +259,27 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
         regs.append(canonical.setdefault(r, r))
     covariates, explicit, changes = _subject_covariates(model, ds, subject_ids, tf)
 
-    # distinct (time, pre) per subject: pre-dose rows first at equal times
+    # distinct (time, pre) per subject, in time order with pre-dose rows first at equal times
     sub_index = {sid: i for i, sid in enumerate(subject_ids)}
-    subj = np.array([sub_index[s] for s in ids_obs], dtype=np.int64)
     t_model = t_obs * tf
     n_s = len(subject_ids)
-    per = []
-    time_index = np.zeros(len(obs), dtype=np.int64)
-    for i in range(n_s):
-        mine = np.flatnonzero(subj == i)
-        keys = sorted(set(zip(t_model[mine], -pre[mine])))
-        lookup = {k: j for j, k in enumerate(keys)}
-        for j in mine:
-            time_index[j] = lookup[(t_model[j], -pre[j])]
-        per.append(keys)
-    width = max(len(k) for k in per)
+    order = np.lexsort((-pre, t_model, subj))
+    s_o, t_o, p_o = subj[order], t_model[order], pre[order]
+    distinct = np.ones(order.size, dtype=bool)
+    distinct[1:] = (s_o[1:] != s_o[:-1]) | (t_o[1:] != t_o[:-1]) | (p_o[1:] != p_o[:-1])
+    key = np.cumsum(distinct) - 1                                  # number of each distinct (subject, time, pre)
+    first_key = key[np.searchsorted(s_o, np.arange(n_s))]         # each subject's first
+    time_index = np.empty(len(obs), dtype=np.int64)
+    time_index[order] = key - first_key[s_o]
+    n_times = np.bincount(s_o[distinct], minlength=n_s).astype(np.int64)
+    width = int(n_times.max())
+    at = (s_o[distinct], (key - first_key[s_o])[distinct])
     times = np.zeros((n_s, width))
+    times[at] = t_o[distinct]
+    pad = np.arange(width)[None, :] >= n_times[:, None]            # after a subject's last time: that time again
+    times = np.where(pad, times[np.arange(n_s), n_times - 1][:, None], times)
     pre_flags = np.zeros((n_s, width), dtype=np.int64)
-    n_times = np.zeros(n_s, dtype=np.int64)
-    for i, keys in enumerate(per):
-        tk = np.array([k[0] for k in keys])
-        times[i, :tk.size] = tk
-        times[i, tk.size:] = tk[-1]
-        pre_flags[i, :tk.size] = [-k[1] for k in keys]
-        n_times[i] = tk.size
+    pre_flags[at] = p_o[distinct]
     if records is not None:
         if list(pd.unique(table["ID"].to_numpy())) != subject_ids:
             raise FitError("data: with steady-state doses or resets, every subject needs an observation")

@@ -8,6 +8,7 @@ doses and resets. Both compute the same objective function (tests/unit/test_nlme
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -32,7 +33,6 @@ class _Problem:
     def __init__(self, model: Model, data, iiv: IIV, error: dict, method: str, blq, settings: SolverSettings,
                  iov: IOV | None = None):
         from .._sensitivity import dose_dependence
-        from ..simulation import build_events, merge_events
         from .data import _observations
 
         self.model, self.iiv, self.method = model, iiv, method
@@ -66,12 +66,13 @@ class _Problem:
         self.present = np.zeros((n, J), dtype=bool)             # a row of the data (not padding)
         continuous = d.continuous
         self.flat_j = np.zeros(d.subject.size, dtype=np.int64)   # column of each row in the (n, J) layout
-        for i in range(n):
-            k = np.flatnonzero(d.subject == i)
-            self.obs[i, :k.size] = k
-            self.mask[i, :k.size] = continuous[k]
-            self.present[i, :k.size] = True
-            self.flat_j[k] = np.arange(k.size)
+        order = np.argsort(d.subject, kind="stable")            # rows subject by subject, in data order
+        subject = d.subject[order]
+        j = np.arange(order.size) - np.concatenate([[0], np.cumsum(counts)])[subject]
+        self.obs[subject, j] = order
+        self.mask[subject, j] = continuous[order]
+        self.present[subject, j] = True
+        self.flat_j[order] = j
         self.n, self.J = n, J
         self.q_iiv = iiv.n_eta
         self.iov = iov
@@ -100,9 +101,17 @@ class _Problem:
         self.base = np.array([p.value for p in model.parameters], dtype=float)
         dep = dose_dependence(model, tuple(sorted(model.parameter_names)))
         self.events_depend = any(a or b for a, b in dep.values())
-        q0 = self.cm.build_q(np.tile(self.base, (n, 1)), d.covariates)
-        self.events0 = merge_events(build_events(self.cm, d.regimens, q0, d.explicit), d.covariate_events)
         self.n_solves = 0
+
+    @functools.cached_property
+    def events0(self):
+        """The dose events at the model's parameter values (those of every solve when the doses do not depend on
+        the parameters); built when first needed: the compiled objective builds its own."""
+        from ..simulation import build_events, merge_events
+
+        d = self.data
+        q0 = self.cm.build_q(np.tile(self.base, (self.n, 1)), d.covariates)
+        return merge_events(build_events(self.cm, d.regimens, q0, d.explicit), d.covariate_events)
 
     # -- predictions -------------------------------------------------------------------------------------------
     def predict(self, P: np.ndarray) -> np.ndarray:

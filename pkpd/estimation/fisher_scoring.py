@@ -124,12 +124,15 @@ def fisher_scoring(fun: Callable, x0: np.ndarray, lower: np.ndarray, upper: np.n
         at_bound = (s <= lower - x) | (~log_variance & (s >= upper - x))
         inner = float(np.max(np.abs(s[~at_bound]))) if (~at_bound).any() else 0.0
         t_first = min(1.0, radius / inner) if inner > 0 else 1.0
-        trials = [np.where(at_bound, s, t_first * s)]
-        # if that fails: the plain Newton step in x (no jumps), capped and shortened
-        plain = _bounded_step(B, g, x, lower, upper, free, np.zeros_like(log_variance))[0] if at_bound.any() else s
-        t_all = min(1.0, radius / float(np.max(np.abs(plain))))
-        trials += [t_all * _BACKTRACK ** k * plain for k in range(int(not at_bound.any()), _MAX_BACKTRACKS)]
-        for k, step in enumerate(trials):  # noqa: B007  (k: which trial worked)
+        def trials(B=B, g=g, x=x, free=free, s=s, at_bound=at_bound, t_first=t_first, radius=radius):
+            yield np.where(at_bound, s, t_first * s)
+            # if that fails: the plain Newton step in x (no jumps), capped and shortened (built only then)
+            plain = _bounded_step(B, g, x, lower, upper, free, np.zeros_like(log_variance))[0] if at_bound.any() else s
+            t_all = min(1.0, radius / float(np.max(np.abs(plain))))
+            for j in range(int(not at_bound.any()), _MAX_BACKTRACKS):
+                yield t_all * _BACKTRACK ** j * plain
+
+        for k, step in enumerate(trials()):  # noqa: B007  (k: which trial worked)
             x_new = np.clip(x + step, lower, upper)
             trial = fun(x_new)
             if trial is not None and np.isfinite(trial[0]) and trial[0] <= f + _ARMIJO * float(g @ (x_new - x)):

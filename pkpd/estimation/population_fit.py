@@ -807,13 +807,14 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
     run.start(x)                                                   # raises FitError naming the subject
     converged, message = True, "objective evaluated at the initial values (maxeval=0)"
     saem_run = None
-    rng = np.random.default_rng(seed)
+    rng = None                                     # the random numbers of SAEM and importance sampling (one stream)
     if method == "saem" and maxeval != 0:
         from ..saem import SaemSettings, run_saem
 
         saem = SaemSettings() if saem is None else saem
         if not isinstance(saem, SaemSettings):
             raise FitError(f"saem: expected a pkpd.saem.SaemSettings; got {type(saem).__name__}")
+        rng = np.random.default_rng(seed)
         saem_run = run_saem(prob, layout, x, saem, rng, maxeval)
         x = saem_run.x
         n_iter = saem_run.trace.shape[0] - 1
@@ -843,7 +844,8 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         theta_, omega_, errs_ = layout.unpack(x)
         with np.errstate(all="ignore"):
             imp = importance_sampling(prob, layout.subject_theta(x[None, :], theta_), omega_[0], errs_[0], eta,
-                                      is_samples, rng, compiled_predictor(prob, layout))
+                                      is_samples, np.random.default_rng(seed) if rng is None else rng,
+                                      compiled_predictor(prob, layout))
         ofv, objective_se, objective_method = imp.objective, imp.se, "is"
         message += f"; -2 log L by importance sampling ({imp.n_samples} draws per subject)"
     if run.n_failures:
@@ -1132,16 +1134,17 @@ def _diagnostics(prob: _Problem, layout: _Layout, x: np.ndarray, eta: np.ndarray
         iwres = (u[0] - m[0]) / s[0]
     sel = prob.mask
     ids = np.array(d.ids, dtype=object)
-    table = pd.DataFrame({
-        "ID": np.repeat(ids, sel.sum(axis=1)),
+    per_subject = sel.sum(axis=1)
+    columns = {
+        "ID": np.repeat(ids, per_subject),
         "TIME": d.time[prob.obs[sel]] / 1.0,
         "DV": prob.y[sel], "PRED": f0[0][sel], "IPRED": f[0][sel], "RES": (prob.y - f0[0])[sel],
         "IWRES": iwres[sel], "CWRES": cw[sel], "CENS": prob.cens[sel].astype(int),
         "OUTPUT": np.asarray(layout.outputs, dtype=object)[prob.which[sel]],
-    })
+    }
     for j, name in enumerate(prob.iiv.names):
-        table[f"ETA_{name}"] = np.repeat(eta[:, j], sel.sum(axis=1))
-    return table
+        columns[f"ETA_{name}"] = np.repeat(eta[:, j], per_subject)
+    return pd.DataFrame(columns)
 
 
 # the public functions report their documented home (pkpd.nlme.vpc, pkpd.fitting.fit); code and doctests stay here

@@ -70,9 +70,8 @@ class _Layout:
         return (list(self.theta_names) + iiv_names + [f"{self.outputs[o]}.{p}" for o, p in self.error_slots]
                 + [f"pi({n})" for n in self.iov_names] + [c.name for c in self.effects])
 
-    def unpack(self, X: np.ndarray):
-        """theta (K, n_params), omega (K, q, q), errs (K lists) from internal rows X (K, n)."""
-        X = np.atleast_2d(X)
+    def _theta_omega(self, X: np.ndarray):
+        """theta (K, n_params) and Omega (K, q, q) of internal rows X (K, n)."""
         K = X.shape[0]
         nt = len(self.theta_names)
         theta = np.tile(self.base, (K, 1))
@@ -83,7 +82,14 @@ class _Layout:
         for j, (a, b) in enumerate(self.chol_index):
             v = X[:, nt + j]
             L[:, a, b] = np.exp(v) if a == b else v
-        omega = L @ np.swapaxes(L, 1, 2)
+        return theta, L @ np.swapaxes(L, 1, 2)
+
+    def unpack(self, X: np.ndarray):
+        """theta (K, n_params), omega (K, q, q), errs (K lists) from internal rows X (K, n)."""
+        X = np.atleast_2d(X)
+        K = X.shape[0]
+        nt = len(self.theta_names)
+        theta, omega = self._theta_omega(X)
         off = nt + len(self.chol_index)
         errs = []
         for k in range(K):
@@ -97,14 +103,18 @@ class _Layout:
         return theta, omega, errs
 
     def natural(self, x: np.ndarray) -> np.ndarray:
-        """The reported parameters: typical values, Omega elements, error parameters."""
-        theta, omega, errs = self.unpack(x[None, :])
-        idx = self.theta_index
-        om = [omega[0, a, b] for a, b in self.chol_index]
-        er = [getattr(errs[0][o], p) for o, p in self.error_slots]
-        q = len(self.L0)
-        pi = [omega[0, q + j, q + j] for j in range(len(self.iov_names))]
-        return np.concatenate([theta[0, idx], om, er, pi, self.coefficients(x[None, :])[0]])
+        """The reported parameters: typical values, Omega elements, error parameters, IOV variances, covariate
+        coefficients (p,) at the internal point ``x`` (p,); rows (K, p) for rows ``x`` (K, p)."""
+        X = np.atleast_2d(x)
+        theta, omega = self._theta_omega(X)
+        nt, ne, no = len(self.theta_names), len(self.error_slots), len(self.iov_names)
+        off = nt + len(self.chol_index)
+        om = omega[:, [a for a, _ in self.chol_index], [b for _, b in self.chol_index]]
+        with np.errstate(over="ignore"):
+            er = np.exp(X[:, off:off + ne])                        # as unpack gives them to the error models
+            pi = np.exp(2.0 * X[:, off + ne:off + ne + no])         # the IOV variances
+        out = np.concatenate([theta[:, self.theta_index], om, er, pi, self.coefficients(X)], axis=1)
+        return out if np.ndim(x) == 2 else out[0]
 
 
 def _apply_effects(model: Model, theta: np.ndarray, effects, coef: np.ndarray, columns: np.ndarray) -> np.ndarray:

@@ -678,3 +678,40 @@ def test_only_result_arrays_of_1_mib_or_more_are_memory_mapped_in_at_once(shape,
     mapped = mapped and hasattr(mmap, "MAP_POPULATE")
     assert a.flags.owndata is not mapped
     assert isinstance(_mapping_of(a), mmap.mmap) is mapped
+
+
+# ---- dose events of subjects whose regimens differ only in their amounts (evaluated together, issue 15)
+
+
+def test_regimens_differing_only_in_amounts_give_each_subject_its_own_doses():
+    """Three subjects: 10 mg and 20 mg boluses at 0 and 12 h (one shape, two amounts), and a 30 mg infusion at 2 mg/h
+    from 1 h (another shape). Each subject's events carry its own amounts: boluses of 10, 10 / 20, 20 mg, and for
+    the infusion a rate of 2 mg/h from 1 h to 1 + 30 / 2 = 16 h; the concentrations are the one-compartment
+    solutions of each regimen (CL 2.8 L/h, V 32 L)."""
+    from pkpd.compile import compile_model
+    from pkpd.dosing import Bolus, Infusion
+    from pkpd.simulation import build_events
+
+    regimens = [
+        Regimen([Bolus(0.0, Dose(10, "mg")), Bolus(12.0, Dose(10, "mg"))]),
+        Regimen([Bolus(0.0, Dose(20, "mg")), Bolus(12.0, Dose(20, "mg"))]),
+        Regimen([Infusion(1.0, Dose(30, "mg"), rate=2.0)]),
+    ]
+    cm = compile_model(IV)
+    q = cm.build_q(np.tile([2.8, 32.0], (3, 1)), np.full((3, 1), 70.0))
+    ev = build_events(cm, regimens, q)
+    np.testing.assert_array_equal(ev.count, [2, 2, 2])
+    np.testing.assert_allclose(ev.time, [[0.0, 12.0], [0.0, 12.0], [1.0, 16.0]])
+    np.testing.assert_array_equal(ev.kind, [[0, 0], [0, 0], [1, 1]])
+    np.testing.assert_allclose(ev.value, [[10.0, 10.0], [20.0, 20.0], [2.0, -2.0]])
+
+    k = 2.8 / 32.0
+    t = np.array([6.0, 14.0, 20.0])
+    sim = pkpd.simulate(IV, regimens, t, settings=pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12))
+
+    def bolus(amount):
+        return amount / 32.0 * (np.exp(-k * t) + np.where(t >= 12.0, np.exp(-k * (t - 12.0)), 0.0))
+
+    s = np.clip(t - 1.0, 0.0, 15.0)                      # infusion time elapsed, at most 15 h
+    infusion = 2.0 / 2.8 * (1 - np.exp(-k * s)) * np.exp(-k * np.clip(t - 16.0, 0.0, None))
+    np.testing.assert_allclose(sim["conc"], [bolus(10.0), bolus(20.0), infusion], rtol=1e-7)
