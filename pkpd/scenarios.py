@@ -300,7 +300,9 @@ class LogNormalPopulation:
 
     Any object with ``n``, ``sample(model, rng) -> (params, covariates)`` (dicts of arrays (n,)),
     ``typical_covariates(model) -> dict`` and ``describe() -> str`` can stand in for it (a population built from
-    protocol criteria, say).
+    protocol criteria, say). Per-kg doses also need its ``given_covariates`` (the set of covariate names its
+    subjects get, which must hold ``"WT"``): without it, a per-kg arm is refused as a population without body
+    weights.
 
     Parameters
     ----------
