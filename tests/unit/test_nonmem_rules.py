@@ -1122,3 +1122,22 @@ def test_an_unknown_name_in_params_is_refused_naming_the_model():
     with pytest.raises(PkpdError) as info:
         simulate_nonmem(IV, ds, params={"KE": 0.1})
     assert str(info.value) == "unknown parameter 'KE' for model 'pk_1cmt_iv'. Known names: CL, V."
+
+
+# ============================================================================ the seed-36 sample's survivors
+# From the fourteenth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 36``, issue 20); the
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_a_steady_state_of_a_very_large_dose_is_the_closed_form():
+    """An SS=1 bolus every II = 12 h on pk_1cmt_iv (k = 2.8/32 /h) gives AMT/V / (1 - e^(-12 k)) just after the dose
+    and e^(-6 k) of that 6 h later, whatever the dose's size: at AMT 1e12 and 1e15 mg the fixed point solved from
+    the model's affine interval map loses digits (its columns come from a unit change of a state next to the dose),
+    so it is kept only if one more interval reproduces it, and the interval-by-interval path takes over."""
+    k = 2.8 / 32
+    rows = []
+    for sid, amt in ((1, 1e12), (2, 1e15)):
+        rows += [dict(ID=sid, TIME=0, EVID=1, AMT=amt, SS=1, II=12), dict(ID=sid, TIME=0, EVID=0),
+                 dict(ID=sid, TIME=6, EVID=0)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    peak = np.array([1e12, 1e15]) / 32 / (1 - np.exp(-12 * k))
+    expected = np.column_stack([peak, peak, peak * np.exp(-6 * k)]).ravel()
+    np.testing.assert_allclose(conc, expected, rtol=1e-8)
