@@ -219,3 +219,19 @@ def test_expected_r_matrix_on_the_finite_difference_engine_is_refused(monkeypatc
     with pytest.raises(pkpd.FitError, match="r_matrix='expected': this FO fit runs on the finite-difference engine"):
         pkpd.fit_population("pk_1cmt_oral", THEO, **dict(THEO_KW, method="fo", covariance="R", maxeval=3),
                             r_matrix="expected")
+
+
+def test_the_diagnostics_of_an_fo_fit_are_the_predictions_at_its_estimates():
+    """PRED and IPRED of an FO fit (no EBEs: both at eta = 0) are the one-compartment oral solution at the
+    estimated typical values, D ka / (V (ka - k)) (e^(-k t) - e^(-ka t)), k = CL / V, for each subject's dose:
+    the table reuses the fit's last solve only where that solve was at the estimates."""
+    fit = pkpd.fit_population("pk_1cmt_oral", THEO, method="fo", **THEO_KW)
+    ka, cl, v = fit.theta["ka"], fit.theta["CL"], fit.theta["V"]
+    k = cl / v
+    doses = THEO.table.query("EVID == 1").set_index("ID")["AMT"]
+    table = fit.table
+    t = table["TIME"].to_numpy()
+    dose = doses.loc[table["ID"].to_numpy()].to_numpy()
+    want = dose * ka / (v * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t))
+    np.testing.assert_allclose(table["PRED"], want, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(table["IPRED"], want, rtol=1e-6, atol=1e-9)
