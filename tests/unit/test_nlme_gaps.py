@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-35 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+36 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -1141,3 +1141,43 @@ def test_a_zero_initial_value_of_a_log_scale_typical_value_is_refused_in_full():
         pkpd.fit_population(model, WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), init={"ke": 0.0},
                             maxeval=0)
     assert str(info.value) == "estimate: the initial value of 'ke' must be > 0 (it is estimated on the log scale)"
+
+
+# --- seed 36 -------------------------------------------------------------------------------------------------------
+def test_covariance_step_names_the_parameters_of_a_non_finite_r_matrix():
+    """An R matrix with a non-finite entry is not positive definite, and the reason names the parameters of the rows
+    and columns holding one: R[a, c] = R[c, a] = NaN (a 3 x 3 otherwise the identity) names a and c, sorted, and
+    S = I gives 4 S^-1 (the whole message compared). Seed 36's survivor covariance._responsible _5 (sorted(None))
+    raised a TypeError there."""
+    R = np.eye(3)
+    R[0, 2] = R[2, 0] = np.nan
+    cov, msg = _covariance_step(LOG_LAYOUT, np.zeros(3), _Matrices(R, np.eye(3)), "sandwich", ["c", "b", "a"])
+    assert msg == (
+        "4 S^-1 (cross-product) (fallback: the R matrix is not positive definite - the estimates may not be at a "
+        "minimum or a parameter is not identifiable (not finite for: a, c); sandwich unavailable; R unavailable)"
+    )
+    np.testing.assert_allclose(cov, 4 * np.eye(3), rtol=1e-8)
+
+
+def test_a_jet_divided_by_a_float32_number_is_divided_in_double_precision():
+    """A jet divided by a number is multiplied by its reciprocal in double precision, whatever the number's dtype:
+    x = (1, 2) with dx = 1, divided by float32 3 (exactly 3), gives (1/3, 2/3) and derivative 1/3 to the last bit
+    of float64. Seed 36's survivor _jets.Jet.__truediv__ _12 (np.asarray(other) without dtype=float) took the
+    reciprocal in float32, 3e-8 off."""
+    from pkpd.estimation import _jets
+
+    y = _jets.variable(np.array([1.0, 2.0]), 1, 0) / np.float32(3.0)
+    np.testing.assert_allclose(y.v, [1.0 / 3.0, 2.0 / 3.0], rtol=1e-15)
+    np.testing.assert_allclose(y.d1[:, 0], [1.0 / 3.0, 1.0 / 3.0], rtol=1e-15)
+
+
+def test_a_constant_jet_holds_its_values_in_double_precision():
+    """constant() makes its values float64, whatever they are given in: integers 2 and 4 take a negative power,
+    1/2 and 1/4 (numpy refuses negative powers of integers), and float32 1 gives exp = e to the last bit of
+    float64. Seed 36's survivor _jets.constant _4 (dtype=None) kept int64 (a ValueError) and float32 (e 6e-8 off)."""
+    from pkpd.estimation import _jets
+
+    np.testing.assert_allclose(_jets.power(_jets.constant(np.array([2, 4]), 1), -1).v, [0.5, 0.25], rtol=1e-15)
+    e = _jets.exp(_jets.constant(np.array([1.0], dtype=np.float32), 1, order=3))
+    np.testing.assert_allclose(e.v, [math.e], rtol=1e-15)
+
