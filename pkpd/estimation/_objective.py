@@ -408,8 +408,6 @@ class PopulationObjective:
         W = np.linalg.inv(omega)
         logdet_om = 2.0 * np.log(np.diag(Lo)).sum()
         method = self.method
-        base = np.hstack([theta_i, self.design.covariates,
-                          derivative_scales(theta_i[:, self.design.eta_param])])
         status = np.zeros(n, dtype=np.int64)
         n_iter = np.zeros(n, dtype=np.int64)
         R0 = None
@@ -424,7 +422,7 @@ class PopulationObjective:
         if method == "fo":
             eta = np.zeros((n, q))
             if compiled:
-                r = self._assemble("fo", out0, sc0, theta_i, eta, errs, omega=omega, information=information)
+                r = self._assemble("fo", out0, sc0, theta_i, eta, errs, omega=omega, W=W, information=information)
                 ofv, g = r["ofv"], ({"phi": r["grad"], "omega": r["omega"]} if gradient or information else None)
                 if information:
                     g["psi_information"] = r["information"]
@@ -440,6 +438,7 @@ class PopulationObjective:
             start = np.zeros((n, q)) if eta0 is None else np.asarray(eta0, dtype=float)
             sigma = np.array([float(getattr(errs[o], p)) for o, p in self.sigma_slots])
             start = self._predicted_start(start, theta_i, sigma, W)
+            base = np.hstack([theta_i, self.design.covariates, derivative_scales(theta_i[:, self.design.eta_param])])
             with np.errstate(all="ignore"):
                 eta, _, st, n_iter = self.inner_lib.inner(base, start, W, self.design, self.design.obs,
                                                           (kinds, a, b), R0, method != "foce", self.settings,

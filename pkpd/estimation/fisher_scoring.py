@@ -33,6 +33,7 @@ Dennis JE, Gay DM, Welsch RE (1981) An adaptive nonlinear least-squares algorith
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -176,7 +177,10 @@ def _bounded_step(B: np.ndarray, g: np.ndarray, x: np.ndarray, lower: np.ndarray
     v_floor = np.exp(2.0 * (lower - x))
     for _ in range(4):
         rest = free & ~fixed
-        model[rest] = _solve_psd(B[np.ix_(rest, rest)], -(g[rest] + B[np.ix_(rest, fixed)] @ model[fixed]))
+        if rest.all():                # the usual case: nothing held (plain arrays, no fancy indexing)
+            model = _solve_psd(B, -g)
+        else:
+            model[rest] = _solve_psd(B[np.ix_(rest, rest)], -(g[rest] + B[np.ix_(rest, fixed)] @ model[fixed]))
         to_zero = rest & log_variance & (1.0 + 2.0 * model <= v_floor)
         leave = rest & ~log_variance & ((x + model < lower) | (x + model > upper))
         if not (leave.any() or to_zero.any()):
@@ -188,8 +192,10 @@ def _bounded_step(B: np.ndarray, g: np.ndarray, x: np.ndarray, lower: np.ndarray
     # ... and so is a large increase (from a variance near 0, where the information in x vanishes and the step in x
     # would reach the upper bound)
     in_v = log_variance & ((model < 0) | (model > 1.0) | (x <= lower))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        s = np.where(in_v, 0.5 * np.log(np.maximum(1.0 + 2.0 * model, v_floor)), model)
+    s = model
+    if in_v.any():
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            s = np.where(in_v, 0.5 * np.log(np.maximum(1.0 + 2.0 * model, v_floor)), model)
     # exactly to the bound: 1 + 2 model = 1 + (v_floor - 1) cancels, and its rounding (relative 1e-16 / v_floor)
     # would leave the step a hair short of the bound, where the trust radius then caps it and every other step
     s = np.where(zeroed, lower - x, s)
@@ -204,7 +210,7 @@ def _bfgs(H: np.ndarray, pairs) -> np.ndarray:
         ys = float(y @ s)
         Ms = M @ s
         sMs = float(s @ Ms)
-        if ys > 1e-12 * float(np.linalg.norm(y) * np.linalg.norm(s)) and sMs > 0:
+        if ys > 1e-12 * (math.sqrt(float(y @ y)) * math.sqrt(float(s @ s))) and sMs > 0:
             M = M - np.outer(Ms, Ms) / sMs + np.outer(y, y) / ys
     return M
 
@@ -217,12 +223,14 @@ def _solve_psd(H: np.ndarray, b: np.ndarray) -> np.ndarray:
     d = np.sqrt(np.clip(np.diag(H), 0.0, None))
     ok = d > 0
     out = np.zeros_like(b)
-    if not ok.any():
+    every = bool(ok.all())
+    if not (every or ok.any()):
         return out
-    scale = d[ok]
-    Hs = H[np.ix_(ok, ok)] / np.outer(scale, scale)                       # unit diagonal
+    scale = d if every else d[ok]
+    Hs = (H if every else H[np.ix_(ok, ok)]) / np.outer(scale, scale)       # unit diagonal
     w, V = np.linalg.eigh(0.5 * (Hs + Hs.T))
     keep = w > 1e-10 * max(float(w[-1]), 1e-300)
-    coef = (V[:, keep].T @ (b[ok] / scale)) / w[keep]
-    out[ok] = (V[:, keep] @ coef) / scale
+    Vk = V if keep.all() else V[:, keep]
+    coef = (Vk.T @ ((b if every else b[ok]) / scale)) / (w if keep.all() else w[keep])
+    out[ok] = (Vk @ coef) / scale
     return out
