@@ -516,3 +516,19 @@ def test_ctrl_c_in_the_first_chunk_of_a_closed_form_batch_says_none_was_solved(m
                       params={"CL": np.linspace(1.0, 3.0, 10)}, settings=EXACT)
     assert str(caught.value) == ("pk_1cmt_iv: simulate interrupted: 0 of 10 subjects had been solved; no result was "
                                  "returned. Run again (fewer subjects, or simulate_summary for large populations).")
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 28)
+@pytest.mark.parametrize("progress", [False, None, True])
+def test_a_closed_form_batch_in_one_chunk_prints_no_progress_bar(capsys, progress):
+    # simulate's progress: a bar only for batches of more than 20,000 subjects (run in chunks); False never shows
+    # one. Five subjects of the one-compartment bolus closed form print nothing on stderr, whatever progress says,
+    # and their concentrations are (D/V) exp(-CL/V t) (CL 1..3 L/h, V = 20 L)
+    m = pkpd.load_model("pk_1cmt_iv")
+    assert uses_closed_form(m, SolverSettings())
+    cl = np.linspace(1.0, 3.0, 5)
+    t = np.array([0.0, 1.0, 12.0])
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, params={"CL": cl, "V": 20.0}, progress=progress)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    np.testing.assert_allclose(sim["conc"], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-12)
