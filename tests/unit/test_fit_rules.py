@@ -2784,3 +2784,91 @@ def test_a_prediction_band_lies_between_the_percentiles_of_its_level(tmp_path):
     narrow = fit.predict(times=[1.0, 2.0], n_samples=2000, seed=2, level=0.001)
     assert (narrow["lower"] < narrow["upper"]).all()
     assert (np.abs(narrow["lower"] / y.mean() - 1) < 0.1 * se_log).all()
+
+# ---- gaps of the independent sample of the fitting modules (seed 35, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_log_normaliser_residual_asks_for_re_centring_below_1_as_the_priors_jacobian_residual(tmp_path):
+    """The least-squares form re-centres K when a log-normaliser residual's square b^2 = 2 log sd + K comes close to
+    0: the evaluation is flagged (clipped) when b^2 < 1, the margin of the prior's Jacobian residuals, whose K is
+    "chosen as for the error model's log-normaliser residuals" (pkpd.priors). K set at the fitted SD (b^2 = 2 log
+    1000); with the SD 500 times smaller b^2 = 2 log 2 (about 1.39): not flagged; 800 times smaller, 2 log 1.25
+    (about 0.45): flagged. A log-normal prior whose value falls by the same factors (e = 2 log v) gives the same."""
+    import pkpd
+    from pkpd.priors import IndividualPriorTerms, LogNormalPrior
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    problem, x0 = fit._context.problem, fit._context.x.copy()
+    assert problem.layout.names == ("B", "level.sd") and problem.layout.log[1]
+    F = problem.predictions(x0[None, :1])[0][0]
+    lik = problem.lik
+    lik.reset_constants(F, x0)
+    terms = IndividualPriorTerms(("a",), {"a": LogNormalPrior(2.0, 0.5)}, np.array([False]))
+    terms.reset(np.array([3.0]))
+    for factor, flagged in ((500.0, False), (800.0, True)):
+        ev = lik.evaluate(F, None, x0 - np.array([0.0, math.log(factor)]))
+        assert ev.valid
+        np.testing.assert_allclose(ev.r[10:] ** 2, 2.0 * math.log(1000.0 / factor), rtol=1e-9)
+        assert ev.clipped is flagged, factor
+        assert terms.evaluate(np.array([3.0 / factor]), 1)[4] is flagged, factor
+
+
+_ROOT = """
+[model]
+name = "root"
+version = "1.0"
+time_unit = "h"
+description = "a level seen through sqrt(16 - B): no prediction for B > 16 (test model)"
+
+[parameters.B]
+value = 10.0
+unit = "1"
+bounds = [0.1, 1000.0]
+description = "level"
+assumption = true
+
+[states.A]
+unit = "1"
+initial = "B"
+ddt = "0"
+description = "stays at B"
+
+[outputs.level]
+unit = "1"
+expression = "sqrt(16 - A)"
+description = "sqrt(16 - B)"
+
+[doses.bolus]
+target = "A"
+unit = "1"
+description = "not used"
+"""
+
+
+def test_a_profile_names_the_value_where_the_model_could_not_be_evaluated(tmp_path):
+    """profile_likelihood: a side stops at a fixed value where the model cannot be evaluated, and the message names
+    it on the parameter's own scale. The output sqrt(16 - B) with additive error: the maximum-likelihood B is
+    16 - mean(y)^2; a first step of 0.5 (log scale) goes to B exp(0.5) > 16, where there is no prediction, so the
+    upper side stops there ("the model could not be evaluated at B = ...", 4 significant digits) and is unbounded;
+    the lower side crosses the threshold."""
+    import pkpd
+
+    path = tmp_path / "root.toml"
+    path.write_text(_ROOT)
+    y = 2.0 + np.random.default_rng(6).normal(0.0, 0.1, 10)
+    import pandas as pd
+
+    data = pd.DataFrame({"ID": 1, "TIME": np.arange(1.0, 11.0), "DV": y, "DVID": "level"})
+    fit = pkpd.fit(pkpd.load_model(path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    b_hat = 16.0 - y.mean() ** 2
+    assert fit.estimates["B"] == pytest.approx(b_hat, rel=1e-6)
+    assert b_hat * math.exp(0.5) > 16.0
+    prof = pkpd.profile_likelihood(fit, "B", step=0.5)
+    assert prof.message == (
+        f"the model could not be evaluated at B = {b_hat * math.exp(0.5):.4g}; the profile stays within 3.84 of the "
+        "minimum on the upper side: the data do not bound the parameter there"
+    )
+    assert math.isnan(prof.ci_high) and prof.ci_low < b_hat
+    assert prof.values.max() == pytest.approx(b_hat, rel=1e-6)
