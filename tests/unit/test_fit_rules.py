@@ -2853,13 +2853,13 @@ def test_a_profile_names_the_value_where_the_model_could_not_be_evaluated(tmp_pa
     16 - mean(y)^2; a first step of 0.5 (log scale) goes to B exp(0.5) > 16, where there is no prediction, so the
     upper side stops there ("the model could not be evaluated at B = ...", 4 significant digits) and is unbounded;
     the lower side crosses the threshold."""
+    import pandas as pd
+
     import pkpd
 
     path = tmp_path / "root.toml"
     path.write_text(_ROOT)
     y = 2.0 + np.random.default_rng(6).normal(0.0, 0.1, 10)
-    import pandas as pd
-
     data = pd.DataFrame({"ID": 1, "TIME": np.arange(1.0, 11.0), "DV": y, "DVID": "level"})
     fit = pkpd.fit(pkpd.load_model(path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
     b_hat = 16.0 - y.mean() ** 2
@@ -2872,3 +2872,39 @@ def test_a_profile_names_the_value_where_the_model_could_not_be_evaluated(tmp_pa
     )
     assert math.isnan(prof.ci_high) and prof.ci_low < b_hat
     assert prof.values.max() == pytest.approx(b_hat, rel=1e-6)
+
+
+def test_newton_polish_stopped_by_a_missing_hessian_returns_the_point_it_reached(monkeypatch):
+    """_polish (endpoint fits) returns the run at the polished point also when the Hessian at a later point is not
+    available (_hessian gives None when the model cannot be solved at some of its points; here a test double does so
+    from its second call on). Binary responses, logit P = b0, k = 16 of n = 40: from b0 = 0 one Newton step on
+    -2LL = -2 (k b0 - n log(1 + e^b0)) (gradient -2 (k - n p), Hessian 2 n p (1 - p)) goes to b0 = (k - n/2) / (n/4)
+    = -0.4; the run returned holds that point, -2LL there, and no Hessian."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation import individual
+
+    r = np.zeros(40)
+    r[:16] = 1.0
+    data = pd.DataFrame({"ID": np.arange(1, 41), "TIME": 1.0, "DV": r, "DVID": "resp", "X": 0.0})
+    fit = pkpd.fit(_endpoint_model(), data, estimate=["b0"], covariance=False)
+    problem = fit._data("polish").problem
+    assert problem.layout.names == ("b0",)
+
+    def minus2ll(b0):
+        p = 1.0 / (1.0 + math.exp(-b0))
+        return -2.0 * (16 * math.log(p) + 24 * math.log(1.0 - p))
+
+    real, calls = individual._hessian, []
+
+    def first_only(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs) if len(calls) == 1 else (None, "not solved", None)
+
+    monkeypatch.setattr(individual, "_hessian", first_only)
+    start = individual._Run(x=np.array([0.0]), ofv=minus2ll(0.0), converged=True, message="", nfev=0)
+    run, hessian = individual._polish(problem, start)
+    assert len(calls) == 2 and hessian is None
+    np.testing.assert_allclose(run.x, [-0.4], atol=1e-6)
+    assert run.ofv == pytest.approx(minus2ll(run.x[0]), rel=1e-9)
