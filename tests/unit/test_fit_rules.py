@@ -2908,3 +2908,54 @@ def test_newton_polish_stopped_by_a_missing_hessian_returns_the_point_it_reached
     assert len(calls) == 2 and hessian is None
     np.testing.assert_allclose(run.x, [-0.4], atol=1e-6)
     assert run.ofv == pytest.approx(minus2ll(run.x[0]), rel=1e-9)
+
+
+def test_per_subject_diagnostics_join_each_subjects_own_fit_and_are_empty_when_none_was_fitted(tmp_path):
+    """SubjectFits.diagnostics: FitResult.diagnostics of every fitted subject, one table (index 0..n-1), IPRED from the
+    subject's own fit (a level: its own mean) and PRED NaN; when no subject could be fitted, an empty table (as
+    to_dataframe), not an error."""
+    import pandas as pd
+
+    import pkpd
+
+    data, y, _ = _level_data(n_level=8)
+    data = data.assign(ID=np.arange(8) // 4 + 1)
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                    per_subject=True)
+    assert list(fits.results) == [1, 2] and fits.failures == {}
+    table = fits.diagnostics()
+    assert list(table.index) == list(range(8)) and list(table["ID"]) == [1] * 4 + [2] * 4
+    np.testing.assert_allclose(table["IPRED"], np.repeat([y[:4].mean(), y[4:].mean()], 4), rtol=1e-6)
+    assert table["PRED"].isna().all()
+
+    both, _, _ = _level_data(n_level=4, n_other=4)
+    both = both.assign(ID=np.arange(8) // 4 + 1)  # subject 1 has only 'level', subject 2 only 'other'
+    none = pkpd.fit(_levels(tmp_path), both, estimate=["B", "C"],
+                    error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)}, per_subject=True)
+    assert none.results == {} and len(none.failures) == 2
+    empty = none.diagnostics()
+    assert isinstance(empty, pd.DataFrame) and empty.empty
+
+
+def test_per_subject_fits_keep_the_evaluation_budget_per_start(tmp_path):
+    """fit(per_subject=True, max_evaluations=1): the budget (lmfit's max_nfev, per start) holds for each subject's fit
+    as for a pooled one: each subject's fit is aborted by lmfit after its one evaluation, not converged, with lmfit's
+    reason in its message, the same fit as that subject's data fitted alone with the same budget (and not its
+    maximum-likelihood level, the subject's mean)."""
+    import pkpd
+
+    data, y, _ = _level_data(n_level=8)
+    data = data.assign(ID=np.arange(8) // 4 + 1)
+    error = {"level": pkpd.Additive(sd=1.0)}
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error=error, per_subject=True, max_evaluations=1,
+                    covariance=False)
+    assert list(fits.results) == [1, 2]
+    for sid, mine in ((1, y[:4]), (2, y[4:])):
+        r = fits.results[sid]
+        alone = pkpd.fit(_levels(tmp_path), data[data["ID"] == sid], estimate=["B"], error=error, max_evaluations=1,
+                         covariance=False)
+        assert r.converged is False and alone.converged is False
+        assert r.message.startswith("Fit aborted: number of function evaluations > 1")
+        assert r.message == alone.message
+        assert r.estimates == alone.estimates and r.objective == alone.objective
+        assert abs(r.estimates["B"] - mine.mean()) > 1e-3
