@@ -2784,3 +2784,178 @@ def test_a_prediction_band_lies_between_the_percentiles_of_its_level(tmp_path):
     narrow = fit.predict(times=[1.0, 2.0], n_samples=2000, seed=2, level=0.001)
     assert (narrow["lower"] < narrow["upper"]).all()
     assert (np.abs(narrow["lower"] / y.mean() - 1) < 0.1 * se_log).all()
+
+# ---- gaps of the independent sample of the fitting modules (seed 35, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_log_normaliser_residual_asks_for_re_centring_below_1_as_the_priors_jacobian_residual(tmp_path):
+    """The least-squares form re-centres K when a log-normaliser residual's square b^2 = 2 log sd + K comes close to
+    0: the evaluation is flagged (clipped) when b^2 < 1, the margin of the prior's Jacobian residuals, whose K is
+    "chosen as for the error model's log-normaliser residuals" (pkpd.priors). K set at the fitted SD (b^2 = 2 log
+    1000); with the SD 500 times smaller b^2 = 2 log 2 (about 1.39): not flagged; 800 times smaller, 2 log 1.25
+    (about 0.45): flagged. A log-normal prior whose value falls by the same factors (e = 2 log v) gives the same."""
+    import pkpd
+    from pkpd.priors import IndividualPriorTerms, LogNormalPrior
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    problem, x0 = fit._context.problem, fit._context.x.copy()
+    assert problem.layout.names == ("B", "level.sd") and problem.layout.log[1]
+    F = problem.predictions(x0[None, :1])[0][0]
+    lik = problem.lik
+    lik.reset_constants(F, x0)
+    terms = IndividualPriorTerms(("a",), {"a": LogNormalPrior(2.0, 0.5)}, np.array([False]))
+    terms.reset(np.array([3.0]))
+    for factor, flagged in ((500.0, False), (800.0, True)):
+        ev = lik.evaluate(F, None, x0 - np.array([0.0, math.log(factor)]))
+        assert ev.valid
+        np.testing.assert_allclose(ev.r[10:] ** 2, 2.0 * math.log(1000.0 / factor), rtol=1e-9)
+        assert ev.clipped is flagged, factor
+        assert terms.evaluate(np.array([3.0 / factor]), 1)[4] is flagged, factor
+
+
+_ROOT = """
+[model]
+name = "root"
+version = "1.0"
+time_unit = "h"
+description = "a level seen through sqrt(16 - B): no prediction for B > 16 (test model)"
+
+[parameters.B]
+value = 10.0
+unit = "1"
+bounds = [0.1, 1000.0]
+description = "level"
+assumption = true
+
+[states.A]
+unit = "1"
+initial = "B"
+ddt = "0"
+description = "stays at B"
+
+[outputs.level]
+unit = "1"
+expression = "sqrt(16 - A)"
+description = "sqrt(16 - B)"
+
+[doses.bolus]
+target = "A"
+unit = "1"
+description = "not used"
+"""
+
+
+def test_a_profile_names_the_value_where_the_model_could_not_be_evaluated(tmp_path):
+    """profile_likelihood: a side stops at a fixed value where the model cannot be evaluated, and the message names
+    it on the parameter's own scale. The output sqrt(16 - B) with additive error: the maximum-likelihood B is
+    16 - mean(y)^2; a first step of 0.5 (log scale) goes to B exp(0.5) > 16, where there is no prediction, so the
+    upper side stops there ("the model could not be evaluated at B = ...", 4 significant digits) and is unbounded;
+    the lower side crosses the threshold."""
+    import pandas as pd
+
+    import pkpd
+
+    path = tmp_path / "root.toml"
+    path.write_text(_ROOT)
+    y = 2.0 + np.random.default_rng(6).normal(0.0, 0.1, 10)
+    data = pd.DataFrame({"ID": 1, "TIME": np.arange(1.0, 11.0), "DV": y, "DVID": "level"})
+    fit = pkpd.fit(pkpd.load_model(path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    b_hat = 16.0 - y.mean() ** 2
+    assert fit.estimates["B"] == pytest.approx(b_hat, rel=1e-6)
+    assert b_hat * math.exp(0.5) > 16.0
+    prof = pkpd.profile_likelihood(fit, "B", step=0.5)
+    assert prof.message == (
+        f"the model could not be evaluated at B = {b_hat * math.exp(0.5):.4g}; the profile stays within 3.84 of the "
+        "minimum on the upper side: the data do not bound the parameter there"
+    )
+    assert math.isnan(prof.ci_high) and prof.ci_low < b_hat
+    assert prof.values.max() == pytest.approx(b_hat, rel=1e-6)
+
+
+def test_newton_polish_stopped_by_a_missing_hessian_returns_the_point_it_reached(monkeypatch):
+    """_polish (endpoint fits) returns the run at the polished point also when the Hessian at a later point is not
+    available (_hessian gives None when the model cannot be solved at some of its points; here a test double does so
+    from its second call on). Binary responses, logit P = b0, k = 16 of n = 40: from b0 = 0 one Newton step on
+    -2LL = -2 (k b0 - n log(1 + e^b0)) (gradient -2 (k - n p), Hessian 2 n p (1 - p)) goes to b0 = (k - n/2) / (n/4)
+    = -0.4; the run returned holds that point, -2LL there, and no Hessian."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation import individual
+
+    r = np.zeros(40)
+    r[:16] = 1.0
+    data = pd.DataFrame({"ID": np.arange(1, 41), "TIME": 1.0, "DV": r, "DVID": "resp", "X": 0.0})
+    fit = pkpd.fit(_endpoint_model(), data, estimate=["b0"], covariance=False)
+    problem = fit._data("polish").problem
+    assert problem.layout.names == ("b0",)
+
+    def minus2ll(b0):
+        p = 1.0 / (1.0 + math.exp(-b0))
+        return -2.0 * (16 * math.log(p) + 24 * math.log(1.0 - p))
+
+    real, calls = individual._hessian, []
+
+    def first_only(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs) if len(calls) == 1 else (None, "not solved", None)
+
+    monkeypatch.setattr(individual, "_hessian", first_only)
+    start = individual._Run(x=np.array([0.0]), ofv=minus2ll(0.0), converged=True, message="", nfev=0)
+    run, hessian = individual._polish(problem, start)
+    assert len(calls) == 2 and hessian is None
+    np.testing.assert_allclose(run.x, [-0.4], atol=1e-6)
+    assert run.ofv == pytest.approx(minus2ll(run.x[0]), rel=1e-9)
+
+
+def test_per_subject_diagnostics_join_each_subjects_own_fit_and_are_empty_when_none_was_fitted(tmp_path):
+    """SubjectFits.diagnostics: FitResult.diagnostics of every fitted subject, one table (index 0..n-1), IPRED from the
+    subject's own fit (a level: its own mean) and PRED NaN; when no subject could be fitted, an empty table (as
+    to_dataframe), not an error."""
+    import pandas as pd
+
+    import pkpd
+
+    data, y, _ = _level_data(n_level=8)
+    data = data.assign(ID=np.arange(8) // 4 + 1)
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                    per_subject=True)
+    assert list(fits.results) == [1, 2] and fits.failures == {}
+    table = fits.diagnostics()
+    assert list(table.index) == list(range(8)) and list(table["ID"]) == [1] * 4 + [2] * 4
+    np.testing.assert_allclose(table["IPRED"], np.repeat([y[:4].mean(), y[4:].mean()], 4), rtol=1e-6)
+    assert table["PRED"].isna().all()
+
+    both, _, _ = _level_data(n_level=4, n_other=4)
+    both = both.assign(ID=np.arange(8) // 4 + 1)  # subject 1 has only 'level', subject 2 only 'other'
+    none = pkpd.fit(_levels(tmp_path), both, estimate=["B", "C"],
+                    error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)}, per_subject=True)
+    assert none.results == {} and len(none.failures) == 2
+    empty = none.diagnostics()
+    assert isinstance(empty, pd.DataFrame) and empty.empty
+
+
+def test_per_subject_fits_keep_the_evaluation_budget_per_start(tmp_path):
+    """fit(per_subject=True, max_evaluations=1): the budget (lmfit's max_nfev, per start) holds for each subject's fit
+    as for a pooled one: each subject's fit is aborted by lmfit after its one evaluation, not converged, with lmfit's
+    reason in its message, the same fit as that subject's data fitted alone with the same budget (and not its
+    maximum-likelihood level, the subject's mean)."""
+    import pkpd
+
+    data, y, _ = _level_data(n_level=8)
+    data = data.assign(ID=np.arange(8) // 4 + 1)
+    error = {"level": pkpd.Additive(sd=1.0)}
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error=error, per_subject=True, max_evaluations=1,
+                    covariance=False)
+    assert list(fits.results) == [1, 2]
+    for sid, mine in ((1, y[:4]), (2, y[4:])):
+        r = fits.results[sid]
+        alone = pkpd.fit(_levels(tmp_path), data[data["ID"] == sid], estimate=["B"], error=error, max_evaluations=1,
+                         covariance=False)
+        assert r.converged is False and alone.converged is False
+        assert r.message.startswith("Fit aborted: number of function evaluations > 1")
+        assert r.message == alone.message
+        assert r.estimates == alone.estimates and r.objective == alone.objective
+        assert abs(r.estimates["B"] - mine.mean()) > 1e-3
