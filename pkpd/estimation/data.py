@@ -394,34 +394,41 @@ def _subject_covariates(model: Model, ds, subject_ids, time_factor: float = 1.0
     explicit = set()
     changes: list[list[tuple[float, int, float]]] = [[] for _ in subject_ids]
     n_params = len(model.parameters)
-    rows_of = None
+    code = rows_of = None
     for j, c in enumerate(model.covariates):
         column = c.name if c.name in ds.covariate_columns else by_upper.get(c.name.upper())
         if column is None:
             continue
         explicit.add(c.name)
-        if rows_of is None:
-            rows_of = _rows_by_subject(table)
+        if code is None:    # each record's subject (its position in subject_ids; -1 for one without observations)
+            position = {sid: i for i, sid in enumerate(subject_ids)}
+            code = np.array([position.get(v, -1) for v in table["ID"].to_numpy().tolist()], dtype=np.int64)
             time_all = table["TIME"].to_numpy(dtype=float)
             row_all = table["ROW"].to_numpy()
         column_values = table[column].to_numpy(dtype=float)
-        for i, sid in enumerate(subject_ids):
+        # each subject's first finite value (records in order), and the subjects whose value changes after it
+        given = np.flatnonzero(np.isfinite(column_values) & (code >= 0))
+        first = given[np.unique(code[given], return_index=True)[1]]
+        cov[code[first], j] = column_values[first]
+        first_value = np.full(len(subject_ids), np.nan)
+        first_value[code[first]] = column_values[first]
+        changing = np.unique(code[given][column_values[given] != first_value[code[given]]])
+        if changing.size and rows_of is None:
+            rows_of = _rows_by_subject(table)
+        for i in changing.tolist():
+            sid = subject_ids[i]
             rows = rows_of[sid]
             values = column_values[rows]
             finite = np.isfinite(values)
-            if not finite.any():
-                continue
             values = values[finite]
-            cov[i, j] = values[0]
-            if np.any(values != values[0]):
-                times = time_all[rows][finite] * time_factor
-                if np.any(np.diff(times) < 0):
-                    raise DataError(f"covariate {c.name!r} changes within subject {_plain(sid)}, whose TIME goes "
-                                    "back (a new occasion): time-varying covariates are fitted on one clock only",
-                                    row=int(row_all[rows[0]]), column=column, file=ds.source)
-                for k in np.flatnonzero(values[1:] != values[:-1]):
-                    t = times[k]
-                    changes[i].append((t + _NOCB_DELAY * max(1.0, abs(t)), n_params + j, float(values[k + 1])))
+            times = time_all[rows][finite] * time_factor
+            if np.any(np.diff(times) < 0):
+                raise DataError(f"covariate {c.name!r} changes within subject {_plain(sid)}, whose TIME goes "
+                                "back (a new occasion): time-varying covariates are fitted on one clock only",
+                                row=int(row_all[rows[0]]), column=column, file=ds.source)
+            for k in np.flatnonzero(values[1:] != values[:-1]):
+                t = times[k]
+                changes[i].append((t + _NOCB_DELAY * max(1.0, abs(t)), n_params + j, float(values[k + 1])))
     events = None
     if any(changes):
         from ..simulation import set_events
