@@ -112,15 +112,29 @@ def load_model(name_or_path: str | os.PathLike) -> Model:
     return _model_from_text(text, str(path))
 
 
-@functools.lru_cache(maxsize=64)
+#: Models parsed in this process: (text, file) -> (model, the key of its unit check in pkpd._check_cache)
+_PARSED: dict[tuple[str, str], tuple[Model, str]] = {}
+_PARSED_ENTRIES = 64
+
+
 def _model_from_text(text: str, file: str) -> Model:
-    """The model a file's text declares. Cached on the text itself (a Model is immutable): fitting or simulating a
-    model by name parses the file once, and an edited file, whatever its time stamp, is parsed again."""
+    """The model a file's text declares. Kept per text (a Model is immutable): fitting or simulating a model by name
+    parses the file once, and an edited file, whatever its time stamp, is parsed again. A kept model is used only
+    while its unit check is remembered (:mod:`pkpd._check_cache`): clearing that memory parses the file again."""
+    from . import _check_cache
+
+    got = _PARSED.get((text, file))
+    if got is not None and _check_cache.remembered(got[1]) is got[0]._checked:
+        return got[0]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ModelFileError(f"invalid TOML: {err}", file=file) from None
-    return model_from_dict(data, file=file)
+    model = model_from_dict(data, file=file)
+    if len(_PARSED) >= _PARSED_ENTRIES:
+        _PARSED.pop(next(iter(_PARSED)))
+    _PARSED[(text, file)] = (model, _check_cache.key(model))
+    return model
 
 
 def model_from_dict(data: dict, *, file: str | None = None) -> Model:
