@@ -20,6 +20,7 @@ its source and grade.
 Section "seed 30" (the seventh independent sample): the whole message of a refused cv of a log-normal prior,
 half-normal draws, the posterior SD on a logit-normal prior's scale, and the engine's threads with several workers.
 Section "seed 31" (the eighth independent sample): whole messages of a normal prior's refused source and grade.
+Section "seed 32" (the ninth independent sample): an inverse-Wishart prior with any df above q - 1.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -758,3 +759,27 @@ def test_a_refused_source_or_grade_of_a_normal_prior_names_its_class_in_the_whol
     with pytest.raises(PkpdError) as exc:
         make()
     assert str(exc.value) == message
+
+
+# --------------------------------------------------------------------------------------------------- seed 32
+@pytest.mark.parametrize("om0, df", [([[0.1]], 0.5), ([[0.1]], 1.0), ([[0.1]], 2.0),
+                                     ([[0.1, 0.02], [0.02, 0.3]], 1.5), ([[0.1, 0.02], [0.02, 0.3]], 2.0),
+                                     ([[0.1, 0.02], [0.02, 0.3]], 3.0)])
+def test_an_inverse_wishart_prior_takes_any_df_above_q_minus_1(om0, df):
+    """The inverse-Wishart distribution is proper for any df > q - 1 (the docstring's "df : Degrees of freedom (> q -
+    1)", and scipy.stats.invwishart's own condition), so a df between q - 1 and q + 1 is a valid prior whose log
+    density is scipy's invwishart(df, scale = df Omega_0); df = q - 1 is refused with the whole message. Kills
+    ``InverseWishart.__post_init____mutmut_54`` (``df > q + 1``: df <= q + 1 refused)."""
+    from pkpd.priors import InverseWishart
+
+    q = len(om0)
+    iw = InverseWishart(om0, df=df)
+    assert iw.df == df
+    omegas = [np.array(om0) * 0.5, np.array(om0), np.array(om0) * 3.0 + 0.01 * np.eye(q)]
+    ref = stats.invwishart(df=df, scale=df * np.array(om0))
+    for om in omegas:
+        expected = ref.logpdf(om[0, 0] if q == 1 else om)
+        assert float(iw.log_density(om)) == pytest.approx(float(expected), rel=1e-10)
+    with pytest.raises(PkpdError) as exc:
+        InverseWishart(om0, df=q - 1)
+    assert str(exc.value) == f"InverseWishart: df must be > q - 1 = {q - 1} (a proper prior); got {float(q - 1)!r}"
