@@ -715,3 +715,43 @@ def test_regimens_differing_only_in_amounts_give_each_subject_its_own_doses():
     s = np.clip(t - 1.0, 0.0, 15.0)                      # infusion time elapsed, at most 15 h
     infusion = 2.0 / 2.8 * (1 - np.exp(-k * s)) * np.exp(-k * np.clip(t - 16.0, 0.0, None))
     np.testing.assert_allclose(sim["conc"], [bolus(10.0), bolus(20.0), infusion], rtol=1e-7)
+
+
+# ---- from the independent seed-27 sample of the mutation audit (issue 20) ----------------------------------------
+def test_failed_subjects_are_marked_in_a_copy_of_read_only_backend_buffers(monkeypatch):
+    """The JAX backend hands over its results as read-only host buffers (``jax.device_get``). With
+    on_failure="mark", a subject the solver failed is set to NaN in a writable copy of them, never in the backend's
+    own buffers, and the other subjects keep their solutions. A stand-in ``pkpd.jax_backend`` runs the CPU ODE solver
+    and returns its arrays read-only, so neither JAX nor a GPU is needed. Subject 1 (CL 2.8 L/h, V 32 L) is the bolus
+    closed form 100 / V exp(-CL / V t); subject 2 (CL -1000 L/h: exponential growth, exp(1000 / 32 * 24) overflows)
+    fails, all NaN."""
+    import sys
+    import types
+
+    from pkpd import simulation
+
+    handed = []
+
+    def run_batch_jax(*args, **kwargs):
+        sol = simulation.run_batch(*args, **kwargs)
+        for key in ("states", "outputs"):
+            sol[key] = np.array(sol[key])
+            sol[key].setflags(write=False)
+            handed.append(sol[key])
+        return sol
+
+    stand_in = types.ModuleType("pkpd.jax_backend")
+    stand_in.run_batch_jax = run_batch_jax
+    monkeypatch.setitem(sys.modules, "pkpd.jax_backend", stand_in)
+    times = np.array([0.0, 6.0, 24.0])
+    settings = pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12, on_failure="mark")
+    with pytest.warns(pkpd.BoundsWarning):
+        sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), times, params={"CL": [2.8, -1000.0], "V": 32.0},
+                            settings=settings, backend="jax")
+    assert sim.status[0] == 0 and sim.status[1] != 0
+    expected = 100 / 32.0 * np.exp(-2.8 / 32.0 * times) * pkpd.units.convert("mg/L", sim.units["conc"])
+    np.testing.assert_allclose(sim["conc"][0], expected, rtol=1e-7)
+    np.testing.assert_allclose(sim.states["central"][0], 100 * np.exp(-2.8 / 32.0 * times), rtol=1e-7)
+    assert np.all(np.isnan(sim["conc"][1])) and np.all(np.isnan(sim.states["central"][1]))
+    assert len(handed) == 2 and not np.shares_memory(sim["conc"], handed[1])
+    assert not np.shares_memory(sim.states["central"], handed[0])
