@@ -329,9 +329,10 @@ def _logit(p: float) -> float:
 class InverseWishart:
     r"""Inverse-Wishart prior of the covariance matrix :math:`\Omega` of the random effects (NONMEM's NWPRI).
 
-    :math:`\Omega \sim W^{-1}(\Psi, \nu)` with scale :math:`\Psi = \nu\,\Omega_0`, so that ``omega`` (:math:`\Omega_0`,
-    the prior guess, e.g. from an earlier study) is the prior's centre and ``df`` (:math:`\nu \ge q`, the number of
-    subjects that guess is worth) its weight, as NONMEM's ``$OMEGAP`` and ``$OMEGAPD``. The density:
+    :math:`\Omega \sim W^{-1}(\Psi, \nu)` with scale :math:`\Psi = \nu\,\Omega_0`, so that ``omega``
+    (:math:`\Omega_0`, the prior guess, e.g. from an earlier study) is the prior's centre and ``df`` (:math:`\nu`,
+    the number of subjects that guess is worth; any :math:`\nu > q - 1` gives a proper prior, :math:`\nu \ge q` is
+    usual) its weight, as NONMEM's ``$OMEGAP`` and ``$OMEGAPD``. The density:
     :math:`-2\log p(\Omega) = (\nu + q + 1)\log|\Omega| + \mathrm{tr}(\Psi\Omega^{-1}) + c`.
 
     Parameters
