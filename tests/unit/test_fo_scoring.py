@@ -9,6 +9,8 @@
 * FO fits by scoring reach the L-BFGS-B optimum: the same objective (1e-4) and estimates (relative 1e-3) on
   theophylline and on a model with a covariate effect, block Omega and a combined error.
 * The scoring iteration itself: bounds, a variance driven to its bound, a quadratic solved in one step.
+* Section "seed 29": the survivors of the sixth independent mutation sample of ``fo_scoring`` (the rules of
+  ``fisher_scoring`` they break: double precision, the step to the lower bound, backtracking, the trust radius).
 """
 
 from __future__ import annotations
@@ -235,3 +237,38 @@ def test_the_diagnostics_of_an_fo_fit_are_the_predictions_at_its_estimates():
     want = dose * ka / (v * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t))
     np.testing.assert_allclose(table["PRED"], want, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(table["IPRED"], want, rtol=1e-6, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------------ seed 29
+# The survivors of the sixth independent sample of ``fo_scoring`` (``benchmarks/mutation.py fo_scoring --sample 40
+# --seed 29``, ``benchmarks/results/mutation/fo_scoring-seed29.json``, run on main at c4c138c and judged on the
+# lazier iteration of main since): each test seen to fail with its survivor applied by hand to main's code.
+_A2 = np.array([[2.0, 1.0], [1.0, 2.0]])
+
+
+def _recorded(f, points: list):
+    """``f`` (returning (objective, gradient, information) or None) that records each point it is given."""
+    def fun(x):
+        points.append(np.array(x, copy=True))
+        return f(x)
+    return fun
+
+
+@pytest.mark.parametrize("which", ["x0", "lower", "upper"])
+def test_scoring_from_a_start_or_bounds_in_extended_precision_works_in_double_precision(which):
+    """Fisher scoring computes in float64 (``np.linalg`` has no long double): a start or bounds given as
+    ``np.longdouble`` are taken as doubles. 0.5 x'Ax - (2, 1)'x, A = [[2, 1], [1, 2]], from (0, 2) in the box
+    [-5, 5]^2 reaches its optimum A^-1 (2, 1) = (1, 0) in one iteration, every point evaluated and the result in
+    float64. Kills ``x_fisher_scoring__mutmut_23`` (x0 kept as given: long double points, and a TypeError from
+    ``np.linalg``), ``_7`` (lower kept as given) and ``_14`` (upper kept as given: x clipped into long double
+    bounds becomes long double too). Where the platform's long double is a double the rule holds trivially."""
+    args = {"x0": np.array([0.0, 2.0]), "lower": np.full(2, -5.0), "upper": np.full(2, 5.0)}
+    args[which] = args[which].astype(np.longdouble)
+    points: list = []
+    b = np.array([2.0, 1.0])
+    fun = _recorded(lambda x: (0.5 * x @ _A2 @ x - b @ x, _A2 @ x - b, _A2), points)
+    res = fisher_scoring(fun, args["x0"], args["lower"], args["upper"])
+    assert [p.dtype for p in points] == [np.dtype(np.float64)] * len(points)
+    assert res.x.dtype == np.float64
+    assert res.converged is True and res.n_iter == 1
+    np.testing.assert_allclose(res.x, [1.0, 0.0], rtol=0, atol=1e-14)
