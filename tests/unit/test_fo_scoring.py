@@ -272,3 +272,26 @@ def test_scoring_from_a_start_or_bounds_in_extended_precision_works_in_double_pr
     assert res.x.dtype == np.float64
     assert res.converged is True and res.n_iter == 1
     np.testing.assert_allclose(res.x, [1.0, 0.0], rtol=0, atol=1e-14)
+
+
+def test_a_step_goes_to_the_lower_bound_uncapped_only_when_it_reaches_it_from_either_side_of_zero():
+    """A step reaches the lower bound when s <= lower - x, and then goes there at once, not capped by the trust
+    radius; a step that stays inside the box is capped, wherever x is. 0.5 (x + 20)^2 on x >= -10 from x = -1
+    (below 0, where lower + x < lower - x): the Newton step -19 leaves the box, so the step is -9 to the bound,
+    evaluated at -10 at once, where g = 10 pushes outward: converged after one iteration. 0.5 (x - 1)^2 on x >= 0
+    from 5 (above 0, where lower + x > lower - x): the Newton step -4 stays inside, capped at the radius 2: 5, 3
+    (the radius doubles), then the full step to 1. Kills ``x_fisher_scoring__mutmut_105`` (``s <= lower + x``: the
+    step to -10 capped, -1, -3, -7, -10; the step -4 taken as one to the bound, uncapped, 5, 1). The earlier tests
+    of a step to the lower bound all start at x >= 0 (0, 1, 3), where every step that reaches the bound also
+    satisfies the mutant's test, and none has a step capped inside a finite lower bound from x > 0."""
+    points: list = []
+    fun = _recorded(lambda x: (0.5 * (x[0] + 20.0) ** 2, x + 20.0, np.eye(1)), points)
+    res = fisher_scoring(fun, np.array([-1.0]), np.array([-10.0]), np.array([np.inf]))
+    assert [float(p[0]) for p in points] == [-1.0, -10.0]
+    assert res.converged is True and res.n_iter == 1 and res.x.tolist() == [-10.0]
+    points.clear()
+    fun = _recorded(lambda x: (0.5 * (x[0] - 1.0) ** 2, x - 1.0, np.eye(1)), points)
+    res = fisher_scoring(fun, np.array([5.0]), np.array([0.0]), np.array([np.inf]))
+    assert [float(p[0]) for p in points] == [5.0, 3.0, 1.0]
+    assert res.converged is True and res.n_iter == 2 and res.x.tolist() == [1.0]
+
