@@ -295,3 +295,28 @@ def test_a_step_goes_to_the_lower_bound_uncapped_only_when_it_reaches_it_from_ei
     assert [float(p[0]) for p in points] == [5.0, 3.0, 1.0]
     assert res.converged is True and res.n_iter == 2 and res.x.tolist() == [1.0]
 
+
+def test_a_rejected_variance_step_is_shortened_as_it_was_taken_in_the_variance():
+    """Without a bound in reach, backtracking shortens the rejected step itself by ``_BACKTRACK`` = 1/4. For a log
+    standard deviation x = log(v)/2 a decrease is taken in the variance: at x = 0 (x >= -10) 0.5 (x + 0.3)^2 has
+    the Newton step -0.3, i.e. v (1 - 0.6), s = log(0.4)/2 = -0.458 (inside the radius 2); the objective cannot be
+    evaluated there (None below -0.4), so the next point is s/4 = log(0.4)/8 = -0.1145 (accepted, Armijo). Kills
+    ``x_fisher_scoring__mutmut_141`` (the plain step in x built when nothing reaches a bound too: the next point
+    -0.3/4 = -0.075)."""
+    points: list = []
+    fun = _recorded(lambda x: (0.5 * (x[0] + 0.3) ** 2, x + 0.3, np.eye(1)) if x[0] >= -0.4 else None, points)
+    fisher_scoring(fun, np.zeros(1), np.array([-10.0]), np.array([np.inf]), log_variance=np.array([True]), max_iter=1)
+    np.testing.assert_allclose([float(p[0]) for p in points], [0.0, 0.5 * np.log(0.4), 0.125 * np.log(0.4)],
+                               rtol=1e-15, atol=0)
+
+
+def test_the_trust_radius_does_not_grow_after_a_full_step():
+    """The radius "doubles after a capped step that worked", not after a full step. 0.5 (x - 10)^2 from 0 with a
+    wrong information 10 (the curvature is 1) and ``max_step=2``: the first step 1 is full (inside the radius);
+    its secant pair (s, y) = (1, 1) gives the model the curvature 1, so the next Newton step is 9, capped at the
+    radius, still 2: the points evaluated are 0, 1, 3. Kills ``x_fisher_scoring__mutmut_235`` (``t_first < 2``:
+    the radius doubled after the full step too, 4: the third point 5)."""
+    points: list = []
+    fun = _recorded(lambda x: (0.5 * (x[0] - 10.0) ** 2, x - 10.0, np.array([[10.0]])), points)
+    fisher_scoring(fun, np.zeros(1), np.array([-np.inf]), np.array([np.inf]), max_step=2.0, max_iter=2)
+    np.testing.assert_allclose([float(p[0]) for p in points], [0.0, 1.0, 3.0], rtol=1e-15, atol=0)
