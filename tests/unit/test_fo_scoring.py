@@ -9,6 +9,8 @@
 * FO fits by scoring reach the L-BFGS-B optimum: the same objective (1e-4) and estimates (relative 1e-3) on
   theophylline and on a model with a covariate effect, block Omega and a combined error.
 * The scoring iteration itself: bounds, a variance driven to its bound, a quadratic solved in one step.
+* Section "seed 29": the survivors of the sixth independent mutation sample of ``fo_scoring`` (the rules of
+  ``fisher_scoring`` they break: double precision, the step to the lower bound, backtracking, the trust radius).
 """
 
 from __future__ import annotations
@@ -235,3 +237,86 @@ def test_the_diagnostics_of_an_fo_fit_are_the_predictions_at_its_estimates():
     want = dose * ka / (v * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t))
     np.testing.assert_allclose(table["PRED"], want, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(table["IPRED"], want, rtol=1e-6, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------------ seed 29
+# The survivors of the sixth independent sample of ``fo_scoring`` (``benchmarks/mutation.py fo_scoring --sample 40
+# --seed 29``, ``benchmarks/results/mutation/fo_scoring-seed29.json``, run on main at c4c138c and judged on the
+# lazier iteration of main since): each test seen to fail with its survivor applied by hand to main's code.
+_A2 = np.array([[2.0, 1.0], [1.0, 2.0]])
+
+
+def _recorded(f, points: list):
+    """``f`` (returning (objective, gradient, information) or None) that records each point it is given."""
+    def fun(x):
+        points.append(np.array(x, copy=True))
+        return f(x)
+    return fun
+
+
+@pytest.mark.parametrize("which", ["x0", "lower", "upper"])
+def test_scoring_from_a_start_or_bounds_in_extended_precision_works_in_double_precision(which):
+    """Fisher scoring computes in float64 (``np.linalg`` has no long double): a start or bounds given as
+    ``np.longdouble`` are taken as doubles. 0.5 x'Ax - (2, 1)'x, A = [[2, 1], [1, 2]], from (0, 2) in the box
+    [-5, 5]^2 reaches its optimum A^-1 (2, 1) = (1, 0) in one iteration, every point evaluated and the result in
+    float64. Kills ``x_fisher_scoring__mutmut_23`` (x0 kept as given: long double points, and a TypeError from
+    ``np.linalg``), ``_7`` (lower kept as given) and ``_14`` (upper kept as given: x clipped into long double
+    bounds becomes long double too). Where the platform's long double is a double the rule holds trivially."""
+    args = {"x0": np.array([0.0, 2.0]), "lower": np.full(2, -5.0), "upper": np.full(2, 5.0)}
+    args[which] = args[which].astype(np.longdouble)
+    points: list = []
+    b = np.array([2.0, 1.0])
+    fun = _recorded(lambda x: (0.5 * x @ _A2 @ x - b @ x, _A2 @ x - b, _A2), points)
+    res = fisher_scoring(fun, args["x0"], args["lower"], args["upper"])
+    assert [p.dtype for p in points] == [np.dtype(np.float64)] * len(points)
+    assert res.x.dtype == np.float64
+    assert res.converged is True and res.n_iter == 1
+    np.testing.assert_allclose(res.x, [1.0, 0.0], rtol=0, atol=1e-14)
+
+
+def test_a_step_goes_to_the_lower_bound_uncapped_only_when_it_reaches_it_from_either_side_of_zero():
+    """A step reaches the lower bound when s <= lower - x, and then goes there at once, not capped by the trust
+    radius; a step that stays inside the box is capped, wherever x is. 0.5 (x + 20)^2 on x >= -10 from x = -1
+    (below 0, where lower + x < lower - x): the Newton step -19 leaves the box, so the step is -9 to the bound,
+    evaluated at -10 at once, where g = 10 pushes outward: converged after one iteration. 0.5 (x - 1)^2 on x >= 0
+    from 5 (above 0, where lower + x > lower - x): the Newton step -4 stays inside, capped at the radius 2: 5, 3
+    (the radius doubles), then the full step to 1. Kills ``x_fisher_scoring__mutmut_105`` (``s <= lower + x``: the
+    step to -10 capped, -1, -3, -7, -10; the step -4 taken as one to the bound, uncapped, 5, 1). The earlier tests
+    of a step to the lower bound all start at x >= 0 (0, 1, 3), where every step that reaches the bound also
+    satisfies the mutant's test, and none has a step capped inside a finite lower bound from x > 0."""
+    points: list = []
+    fun = _recorded(lambda x: (0.5 * (x[0] + 20.0) ** 2, x + 20.0, np.eye(1)), points)
+    res = fisher_scoring(fun, np.array([-1.0]), np.array([-10.0]), np.array([np.inf]))
+    assert [float(p[0]) for p in points] == [-1.0, -10.0]
+    assert res.converged is True and res.n_iter == 1 and res.x.tolist() == [-10.0]
+    points.clear()
+    fun = _recorded(lambda x: (0.5 * (x[0] - 1.0) ** 2, x - 1.0, np.eye(1)), points)
+    res = fisher_scoring(fun, np.array([5.0]), np.array([0.0]), np.array([np.inf]))
+    assert [float(p[0]) for p in points] == [5.0, 3.0, 1.0]
+    assert res.converged is True and res.n_iter == 2 and res.x.tolist() == [1.0]
+
+
+def test_a_rejected_variance_step_is_shortened_as_it_was_taken_in_the_variance():
+    """Without a bound in reach, backtracking shortens the rejected step itself by ``_BACKTRACK`` = 1/4. For a log
+    standard deviation x = log(v)/2 a decrease is taken in the variance: at x = 0 (x >= -10) 0.5 (x + 0.3)^2 has
+    the Newton step -0.3, i.e. v (1 - 0.6), s = log(0.4)/2 = -0.458 (inside the radius 2); the objective cannot be
+    evaluated there (None below -0.4), so the next point is s/4 = log(0.4)/8 = -0.1145 (accepted, Armijo). Kills
+    ``x_fisher_scoring__mutmut_141`` (the plain step in x built when nothing reaches a bound too: the next point
+    -0.3/4 = -0.075)."""
+    points: list = []
+    fun = _recorded(lambda x: (0.5 * (x[0] + 0.3) ** 2, x + 0.3, np.eye(1)) if x[0] >= -0.4 else None, points)
+    fisher_scoring(fun, np.zeros(1), np.array([-10.0]), np.array([np.inf]), log_variance=np.array([True]), max_iter=1)
+    np.testing.assert_allclose([float(p[0]) for p in points], [0.0, 0.5 * np.log(0.4), 0.125 * np.log(0.4)],
+                               rtol=1e-15, atol=0)
+
+
+def test_the_trust_radius_does_not_grow_after_a_full_step():
+    """The radius "doubles after a capped step that worked", not after a full step. 0.5 (x - 10)^2 from 0 with a
+    wrong information 10 (the curvature is 1) and ``max_step=2``: the first step 1 is full (inside the radius);
+    its secant pair (s, y) = (1, 1) gives the model the curvature 1, so the next Newton step is 9, capped at the
+    radius, still 2: the points evaluated are 0, 1, 3. Kills ``x_fisher_scoring__mutmut_235`` (``t_first < 2``:
+    the radius doubled after the full step too, 4: the third point 5)."""
+    points: list = []
+    fun = _recorded(lambda x: (0.5 * (x[0] - 10.0) ** 2, x - 10.0, np.array([[10.0]])), points)
+    fisher_scoring(fun, np.zeros(1), np.array([-np.inf]), np.array([np.inf]), max_step=2.0, max_iter=2)
+    np.testing.assert_allclose([float(p[0]) for p in points], [0.0, 1.0, 3.0], rtol=1e-15, atol=0)
