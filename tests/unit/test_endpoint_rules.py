@@ -604,3 +604,16 @@ def test_event_times_are_located_by_newton_steps_a_handful_of_batch_solves_whate
     np.testing.assert_allclose(o["TIME"], 50.0 * e ** (1 / 1.5), rtol=1e-7)
     assert 2 <= len(solves) <= 10
 
+
+def test_nonmem_layout_writes_an_endpoint_record_with_nonmems_missing_value_in_the_dose_items():
+    """An endpoint record of the NONMEM layout is an observation, EVID 0 and MDV 0, whose dose items are empty: AMT
+    and RATE 0, and NONMEM's missing value "." in AMTU and CMT (``.`` is a missing value, :mod:`pkpd.nonmem`'s
+    conventions; an observation's CMT "." is NONMEM's default observation compartment); the dose record keeps its
+    target's name and unit (kills nonmem_table__mutmut_163, the observations' CMT written "XX.XX": a text, not
+    NONMEM's missing value)."""
+    sim = pkpd.simulate(M, Regimen([Bolus(0, Dose(40, "mg"), "iv")]), [0.0, 10.0], seed=1,
+                        outcomes=["resp", "flares"], observe={"resp": [5.0], "flares": [5.0]})
+    df = sim.to_dataframe(layout="nonmem")
+    items = ["EVID", "MDV", "AMT", "AMTU", "CMT", "RATE", "DVID"]
+    assert df[items].values.tolist() == [[1, 1, 40.0, "mg", "iv", 0.0, "."], [0, 0, 0.0, ".", ".", 0.0, "resp"],
+                                         [0, 0, 0.0, ".", ".", 0.0, "flares"]]
