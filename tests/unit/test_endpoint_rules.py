@@ -569,3 +569,51 @@ def test_one_dropout_time_given_as_a_scalar_is_every_subjects_dropout(dropout):
     one = [(0.0, "r", 1.0), (8.0, "r", 1.0), (16.0, "r", 1.0), (20.0, "ev", 0.0)]
     want = [(i, *rec) for i in (1, 2, 3) for rec in one]
     assert list(zip(o["ID"], o["TIME"], o["output"], o["DV"], strict=True)) == want
+
+
+# ============================================================================================ seed 33
+# From the ninth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 33``,
+# ``benchmarks/results/mutation/endpoints-seed33.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize("n", [3, 40])
+def test_event_times_are_located_by_newton_steps_a_handful_of_batch_solves_whatever_the_number_of_subjects(
+        n, monkeypatch):
+    """The documented search ("safeguarded Newton, batched": a handful of batch solves whatever the number of
+    events): the Weibull hazard (shape 1.5, scale 50 h) has the smooth cumulative hazard H(t) = (t / 50)^1.5, so
+    Newton's quadratic convergence from the grid's linear interpolation reaches |H - E| <= 1e-10 within a few
+    steps, where bisection of a grid interval of 1000 / 32 h needs about 30. At most 10 solves in all (the grid's
+    and the Newton steps'; 5 and 7 here), for 3 subjects as for 40, and every event time is the inverse cumulative
+    hazard T = 50 E^(1 / 1.5) of the seed's standard exponentials E (kills _locate__mutmut_107, ``t + f / h``: every
+    Newton step leaves the bracket and the search falls back to bisection, 34 solves)."""
+    import pkpd.outcomes as po
+
+    solves = []
+    solve = po._solve
+
+    def counting(*args, **kwargs):
+        solves.append(1)
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(po, "_solve", counting)
+    m = dataclasses.replace(M, outputs=tuple(o for o in M.outputs if o.name in ("conc", "weibull")))
+    sim = pkpd.simulate(m, Regimen([]), [0.0, 1000.0], params={"h0": np.zeros(n)}, seed=5, outcomes=["weibull"],
+                        follow_up=1000.0)
+    e = np.random.default_rng(5).standard_exponential(n)
+    assert (50.0 * e ** (1 / 1.5)).max() < 1000.0   # every subject has its event before the end of follow-up
+    o = sim.outcomes
+    assert o["ID"].tolist() == list(range(1, n + 1)) and o["DV"].tolist() == [1.0] * n
+    np.testing.assert_allclose(o["TIME"], 50.0 * e ** (1 / 1.5), rtol=1e-7)
+    assert 2 <= len(solves) <= 10
+
+
+def test_nonmem_layout_writes_an_endpoint_record_with_nonmems_missing_value_in_the_dose_items():
+    """An endpoint record of the NONMEM layout is an observation, EVID 0 and MDV 0, whose dose items are empty: AMT
+    and RATE 0, and NONMEM's missing value "." in AMTU and CMT (``.`` is a missing value, :mod:`pkpd.nonmem`'s
+    conventions; an observation's CMT "." is NONMEM's default observation compartment); the dose record keeps its
+    target's name and unit (kills nonmem_table__mutmut_163, the observations' CMT written "XX.XX": a text, not
+    NONMEM's missing value)."""
+    sim = pkpd.simulate(M, Regimen([Bolus(0, Dose(40, "mg"), "iv")]), [0.0, 10.0], seed=1,
+                        outcomes=["resp", "flares"], observe={"resp": [5.0], "flares": [5.0]})
+    df = sim.to_dataframe(layout="nonmem")
+    items = ["EVID", "MDV", "AMT", "AMTU", "CMT", "RATE", "DVID"]
+    assert df[items].values.tolist() == [[1, 1, 40.0, "mg", "iv", 0.0, "."], [0, 0, 0.0, ".", ".", 0.0, "resp"],
+                                         [0, 0, 0.0, ".", ".", 0.0, "flares"]]
