@@ -21,9 +21,9 @@ one-component random walk's step sizes, the imputation of censored records from 
 Newton step when the information cannot be solved.
 
 Section "seed 28": the survivors of the fifth, independent sample (mutmut, seed 28): an annealing factor of 1, the
-lower bound of a categorical factor, the combined error model's update with both parameters free, the count of
-sensitivity solves and the derivatives by a covariate coefficient on a parameter without IIV (checked against
-central differences of the predictions).
+lower bound of a categorical factor (and, a defect found beside it, of an indicator coefficient), the combined error
+model's update with both parameters free, the count of sensitivity solves and the derivatives by a covariate
+coefficient on a parameter without IIV (checked against central differences of the predictions).
 """
 
 import math
@@ -614,6 +614,30 @@ def test_a_categorical_factor_is_kept_positive_as_the_gradient_fits_keep_it():
     assert clipped[k] == 1e-6
     cl = st.typical(clipped)[0][:, layout.model.parameter_names.index("CL")]
     assert np.all(cl > 0)
+
+
+def test_an_indicator_coefficient_is_kept_above_minus_one_as_the_gradient_fits_keep_it():
+    # CovariateEffect "indicator": theta * (1 + value * I), so a coefficient <= -1 makes the typical value of the
+    # subjects where the condition holds <= 0. The gradient fits bound it at -1 + 1e-6 (population_fit); SAEM's
+    # internal vector has the same bound: a coefficient of -1.5 on V (no IIV, moved by the Newton step) is clipped
+    # there and V stays positive for every subject (found beside _State.__init___mutmut_98: SAEM left it unbounded,
+    # V = -16 for the 5 subjects under 70 kg)
+    df = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))]
+    data = read_nonmem(df, dose_unit="mg")
+    effect = pkpd.CovariateEffect(parameter="V", kind="indicator", condition="WT < 70", value=0.2)
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}),
+                                   {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
+                                   pkpd.SolverSettings(), None, (effect,))
+    st = _State(prob, layout)
+    k = st.off_eff
+    assert [c.kind for c in layout.effects] == ["indicator"] and k in st.newton
+    assert st.lower[k] == -1.0 + 1e-6 and st.upper[k] == np.inf
+    x = layout.x0.copy()
+    x[k] = -1.5
+    clipped = st.clip(x)
+    assert clipped[k] == -1.0 + 1e-6
+    v = st.typical(clipped)[0][:, layout.model.parameter_names.index("V")]
+    assert np.all(v > 0)
 
 
 def test_a_combined_error_with_both_parameters_free_moves_to_the_per_group_optimum():
