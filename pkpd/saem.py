@@ -266,9 +266,11 @@ class _State:
         with np.errstate(divide="ignore"):
             lo[:nt] = np.where(layout.theta_log, np.log(np.maximum(layout.theta_lower, 0.0)), layout.theta_lower)
             hi[:nt] = np.where(layout.theta_log, np.log(layout.theta_upper), layout.theta_upper)
-        for e, c in enumerate(layout.effects):
+        for e, c in enumerate(layout.effects):   # the gradient fits' bounds: typical values stay positive
             if c.kind == "factor":
                 lo[self.off_eff + e] = 1e-6
+            elif c.kind == "indicator":
+                lo[self.off_eff + e] = -1.0 + 1e-6
         self.lower, self.upper = lo, hi
         self._last = None
 

@@ -19,6 +19,11 @@ Section "seed 27": the survivors of the fourth, independent sample (mutmut, seed
 SAEM, the logit of a logit-normal parameter, the smoothing phase's steps 1 / (k - K1 + 1), the adaptation of the
 one-component random walk's step sizes, the imputation of censored records from their truncated normal, and the
 Newton step when the information cannot be solved.
+
+Section "seed 28": the survivors of the fifth, independent sample (mutmut, seed 28): an annealing factor of 1, the
+lower bound of a categorical factor (and, a defect found beside it, of an indicator coefficient), the combined error
+model's update with both parameters free, the count of sensitivity solves and the derivatives by a covariate
+coefficient on a parameter without IIV (checked against central differences of the predictions).
 """
 
 import math
@@ -572,3 +577,138 @@ def test_an_information_that_cannot_be_solved_gives_no_newton_step(monkeypatch):
     np.testing.assert_array_equal(x_new, x)
     assert x_new is not x
     assert S_H.shape == (1, 1) and S_H[0, 0] > 0
+
+
+# ====================================================================================================== seed 28
+def test_an_annealing_factor_of_one_turns_annealing_off_and_is_accepted():
+    # "annealing: largest factor by which a variance may shrink per exploratory iteration (1 = no annealing)",
+    # "must be in (0, 1]": 1 (int or float) is kept; 0 and anything above 1 are refused, the whole message compared
+    # (SaemSettings.__post_init__ _79: annealing < 1, so 1 was refused)
+    for one in (1, 1.0):
+        assert SaemSettings(annealing=one).annealing == 1
+    for bad in (0, 0.0, 1.0000001, 2):
+        with pytest.raises(FitError) as exc:
+            SaemSettings(annealing=bad)
+        assert str(exc.value) == f"SaemSettings: annealing must be in (0, 1]; got {bad!r}"
+
+
+def test_a_categorical_factor_is_kept_positive_as_the_gradient_fits_keep_it():
+    # CovariateEffect "categorical": theta * value[c], a factor; a factor <= 0 would make the typical value <= 0.
+    # SAEM's bounds on the internal vector hold the factor at 1e-6 or above, the bound the gradient fits give it
+    # (population_fit: (1e-6, None) for a factor); a factor pushed to -0.5 is clipped there, and the typical CL of
+    # the subjects in that category stays positive (_State.__init__ _98: no lower bound for any factor)
+    df = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))].copy()
+    df["WT"] = np.where(df["ID"] % 2 == 1, 80.0, 60.0)         # two weight classes (the model's one covariate)
+    data = read_nonmem(df, dose_unit="mg")
+    effect = pkpd.CovariateEffect("CL", "WT", "categorical", {80.0: 1.3})
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}),
+                                   {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
+                                   pkpd.SolverSettings(), None, (effect,))
+    st = _State(prob, layout)
+    assert [c.kind for c in layout.effects] == ["factor"]
+    k = st.off_eff
+    assert st.lower[k] == 1e-6 and st.upper[k] == np.inf
+    x = layout.x0.copy()
+    x[k] = -0.5
+    clipped = st.clip(x)
+    assert clipped[k] == 1e-6
+    cl = st.typical(clipped)[0][:, layout.model.parameter_names.index("CL")]
+    assert np.all(cl > 0)
+
+
+def test_an_indicator_coefficient_is_kept_above_minus_one_as_the_gradient_fits_keep_it():
+    # CovariateEffect "indicator": theta * (1 + value * I), so a coefficient <= -1 makes the typical value of the
+    # subjects where the condition holds <= 0. The gradient fits bound it at -1 + 1e-6 (population_fit); SAEM's
+    # internal vector has the same bound: a coefficient of -1.5 on V (no IIV, moved by the Newton step) is clipped
+    # there and V stays positive for every subject (found beside _State.__init___mutmut_98: SAEM left it unbounded,
+    # V = -16 for the 5 subjects under 70 kg)
+    df = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))]
+    data = read_nonmem(df, dose_unit="mg")
+    effect = pkpd.CovariateEffect(parameter="V", kind="indicator", condition="WT < 70", value=0.2)
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}),
+                                   {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
+                                   pkpd.SolverSettings(), None, (effect,))
+    st = _State(prob, layout)
+    k = st.off_eff
+    assert [c.kind for c in layout.effects] == ["indicator"] and k in st.newton
+    assert st.lower[k] == -1.0 + 1e-6 and st.upper[k] == np.inf
+    x = layout.x0.copy()
+    x[k] = -1.5
+    clipped = st.clip(x)
+    assert clipped[k] == -1.0 + 1e-6
+    v = st.typical(clipped)[0][:, layout.model.parameter_names.index("V")]
+    assert np.all(v > 0)
+
+
+def test_a_combined_error_with_both_parameters_free_moves_to_the_per_group_optimum():
+    # convention "sd": sigma = a + b f. Half of the records at f = 1 with residuals +-0.6, half at f = 10 with
+    # residuals +-1.5: mean(r^2 / sigma^2 + log sigma^2) is smallest where each group's sigma^2 is its mean r^2,
+    # a + b = 0.6 and a + 10 b = 1.5, so a = 0.5 and b = 0.1; with gamma 1 (no earlier statistics) the step puts
+    # both there, with gamma 1/2 half way from the old values (_error_step _93, _94, _96: the cv's position in the
+    # free parameters looked up as None, by rindex, as "CV": errors)
+    old_a, old_b = 0.3, 0.2
+    em = pkpd.Combined(sd=old_a, cv=old_b, convention="sd")
+    prob, layout, st = _theoph_problem(em)
+    u, m, _ = _residuals(prob, 1.0, 1.0)
+    high = (np.arange(prob.n)[:, None] + np.zeros(prob.J, dtype=int)) % 2 == 1   # every other subject
+    F = np.where(high[None], 10.0, 1.0) * np.ones(u.shape)
+    u = u * np.where(high[None], 1.5, 0.6)
+    for o in (True, False):
+        sel = prob.mask & (high == o)
+        assert sel.sum() > 20
+        np.testing.assert_allclose(u[:, sel] ** 2, 1.5 ** 2 if o else 0.6 ** 2)
+    for gamma in (1.0, 0.5):
+        x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, gamma, False, 0.95)
+        new = st.errors(x)[0]
+        assert new.sd == pytest.approx(old_a + gamma * (0.5 - old_a), rel=1e-4)
+        assert new.cv == pytest.approx(old_b + gamma * (0.1 - old_b), rel=1e-4)
+
+
+def test_the_sensitivity_solves_count_one_per_chain_and_subject():
+    # the likelihood's n_solves (SaemRun.n_solves) counts the subjects solved: chains x subjects per call, for the
+    # predictions and for their sensitivities alike, the rows the compiled library itself reports solving
+    # (_Likelihood.predict_sensitivities _8: chains / subjects)
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
+    C = 3
+    lik = _Likelihood(prob, layout, C, st.newton_parameters)
+    assert lik.fast is not None and prob.n == 12
+    eta = np.zeros((C, prob.n, prob.q))
+    lik.predict(st.typical(layout.x0), eta)
+    assert lik.n_solves == C * prob.n == 36
+    lik.predict_sensitivities(st.typical(layout.x0), eta)
+    assert lik.n_solves == 2 * C * prob.n == lik.fast.n_solves
+
+
+def test_the_derivatives_by_a_covariate_coefficient_without_iiv_match_central_differences_of_the_predictions():
+    # V has no IIV and a power effect of WT on it: the Newton step moves log V and the exponent, whose typical
+    # values are not plain exp(x), so dtheta/dx comes from central differences of the typical values (no solve).
+    # The predictions' derivatives dF/dx (compiled sensitivities times dtheta/dx) agree with central differences of
+    # the predictions themselves (_prediction_derivatives _44: the lower point's typical values at None)
+    from pkpd.saem import _prediction_derivatives
+
+    table = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))]
+    data = read_nonmem(table, dose_unit="mg")
+    effect = pkpd.CovariateEffect("V", "WT", "power", 0.5, ref=70)
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}),
+                                   {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
+                                   pkpd.SolverSettings(), None, (effect,))
+    st = _State(prob, layout)
+    assert not st.newton_plain and len(st.newton) == 2
+    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
+    assert lik.fast is not None
+    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
+    x = layout.x0.copy()
+    m0, _, dm, dR, F, dF = _prediction_derivatives(st, lik, x, eta, st.errors(x))
+    h = 1e-5
+    for a, j in enumerate(st.newton):
+        up, down = x.copy(), x.copy()
+        up[j] += h
+        down[j] -= h
+        fd = (lik.predict(st.typical(up), eta) - lik.predict(st.typical(down), eta)) / (2 * h)
+        sel = np.broadcast_to(prob.mask[None], fd.shape)
+        assert np.abs(fd[sel]).max() > 0.1
+        np.testing.assert_allclose(dF[..., a][sel], fd[sel], rtol=1e-4, atol=1e-6 * np.abs(fd[sel]).max())
+        np.testing.assert_allclose(dm[..., a][sel], fd[sel], rtol=1e-4, atol=1e-6 * np.abs(fd[sel]).max())
+        np.testing.assert_array_equal(dR[..., a][sel], 0.0)          # additive error: R does not move
+    np.testing.assert_allclose(m0[np.broadcast_to(prob.mask[None], F.shape)],
+                               F[np.broadcast_to(prob.mask[None], F.shape)])
