@@ -1269,3 +1269,30 @@ def test_the_predicted_ebes_are_used_subject_by_subject_where_the_step_is_small(
     expected = np.full((n, 1), -0.2)
     expected[0] = 0.1
     np.testing.assert_allclose(start, expected, rtol=1e-12)
+
+
+def test_the_finite_difference_engine_starts_each_inner_problem_at_the_last_ebes():
+    """On the finite-difference path (problems the compiled objective cannot serve), each objective evaluation
+    starts the EBE search of every parameter set at the EBEs of the last centre point, as the compiled path does:
+    after the start at the initial values, the next evaluation is handed those EBEs (nonzero for Wang 2007, one per
+    subject) for the centre and for each of its central-difference neighbours. Left open by the seed-25 sample:
+    _FiniteDifferenceRun._evaluate _31 (no warm start) changed only the number of evaluations."""
+    from pkpd.estimation.population_fit import _FiniteDifferenceRun
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "foce", None, None, None, None)
+    run = _FiniteDifferenceRun(prob, layout)
+    run.start(layout.x0)
+    ebes = run.eta.copy()
+    assert ebes.shape == (prob.n, 1) and np.all(np.abs(ebes) > 1e-3)
+    handed = []
+    real = prob.ofv
+
+    def recording(theta, omega, errs, eta0=None, **kw):
+        handed.append(eta0)
+        return real(theta, omega, errs, eta0, **kw)
+
+    prob.ofv = recording
+    run.value_and_gradient(layout.x0 + 0.01)
+    (eta0,) = handed
+    assert eta0 is not None and eta0.shape == (2 * layout.x0.size + 1, prob.n, 1)
+    np.testing.assert_array_equal(eta0, np.broadcast_to(ebes, eta0.shape))
