@@ -1141,3 +1141,38 @@ def test_a_steady_state_of_a_very_large_dose_is_the_closed_form():
     peak = np.array([1e12, 1e15]) / 32 / (1 - np.exp(-12 * k))
     expected = np.column_stack([peak, peak, peak * np.exp(-6 * k)]).ravel()
     np.testing.assert_allclose(conc, expected, rtol=1e-8)
+
+
+# ============================================================================ the seed-37 sample's survivors
+# From the fifteenth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 37``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_without_an_evid_column_a_record_with_mdv_1_and_no_dose_is_an_other_type_record():
+    """No EVID column, MDV given: NM-TRAN derives EVID 1 for a dose (AMT > 0), EVID 2 (an other-type event) for a
+    record with MDV = 1 and no dose, with or without a DV, and EVID 0 for MDV = 0. An other-type record is no
+    observation, so it is not listed among the ignored rows; nor does it take dose items (whole message)."""
+    rows = [dict(ID=1, TIME=0, AMT=100, MDV=1), dict(ID=1, TIME=1, MDV=1), dict(ID=1, TIME=2, MDV=0, DV=3.5),
+            dict(ID=1, TIME=3, MDV=1, DV=2.0)]
+    ds = read_nonmem(table(rows), dose_unit="mg")
+    assert ds.data["EVID"].tolist() == [1, 2, 0, 2] and ds.data["MDV"].tolist() == [1, 1, 0, 1]
+    assert ds.ignored == ()
+    rows[1]["DUR"] = 2
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == ("row 2, column DUR: an other-type record (EVID=2) must have DUR = 0 (dose items belong "
+                               "on dose records); got 2")
+
+
+def test_a_steady_state_of_small_amounts_in_a_model_that_is_not_linear_is_the_closed_form():
+    """Michaelis-Menten elimination (not linear: the steady state is found interval by interval), Vmax 1 mg/h,
+    Km 1 mg, a steady-state constant infusion of R = 0.001 mg/h (SS=1, II=0, AMT 0): A_ss = R Km / (Vmax - R) =
+    1/999 mg, about 1e-3 mg. Small amounts converge as large ones do: the test of convergence is relative (1e-10)
+    plus an absolute tolerance, which widens it, never narrows it below 0."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="mm_small", time_unit="h",
+                  parameters=(Parameter("vmax", 1.0, "mg/h", (0.0, 10.0)), Parameter("km", 1.0, "mg", (0.0, 1e5))),
+                  states=(State("A", "mg", initial="0", ddt="-vmax * A / (km + A)"),),
+                  outputs=(Output("amount", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, AMT=0, RATE=0.001, SS=1, II=0), dict(ID=1, TIME=0)]
+    got = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["amount"].to_numpy()
+    np.testing.assert_allclose(got, 0.001 * 1.0 / (1.0 - 0.001), rtol=1e-8)
