@@ -436,6 +436,9 @@ def _raw_table(data) -> tuple[list[str], np.ndarray, str | None]:
     except FileNotFoundError:
         raise DataError("file not found", file=path) from None
     except pd.errors.EmptyDataError:
+        if _has_text(path):      # pandas takes the columns from the first line: a blank one reads as no columns
+            raise DataError("the first line is blank; the header row with the column names must be the first line",
+                            file=path) from None
         raise DataError("the file is empty; a header row with the column names is needed", file=path) from None
     except pd.errors.ParserError as err:
         raise DataError(f"not a valid comma-separated table: {str(err).strip()}", file=path) from None
@@ -448,6 +451,15 @@ def _raw_table(data) -> tuple[list[str], np.ndarray, str | None]:
     header = [str(v).strip() for v in values[0]]
     cells = np.array([[str(v).strip() for v in row] for row in values[1:]], dtype=object).reshape(-1, len(header))
     return header, cells, path
+
+
+def _has_text(path: str) -> bool:
+    """Whether a file holds anything but white space."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return any(line.strip() for line in f)
+    except OSError:
+        return False
 
 
 def _cell_text(value) -> str:

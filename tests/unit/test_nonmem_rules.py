@@ -1176,3 +1176,25 @@ def test_a_steady_state_of_small_amounts_in_a_model_that_is_not_linear_is_the_cl
     rows = [dict(ID=1, TIME=0, AMT=0, RATE=0.001, SS=1, II=0), dict(ID=1, TIME=0)]
     got = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["amount"].to_numpy()
     np.testing.assert_allclose(got, 0.001 * 1.0 / (1.0 - 0.001), rtol=1e-8)
+
+
+# ---- a blank first line (noticed by the seed-37 sample's helper: it was called an empty file)
+
+
+def test_a_file_whose_first_line_is_blank_is_refused_as_such_not_as_empty(tmp_path):
+    """A header after a blank first line: the message says the first line is blank (it said "the file is empty");
+    a file of blank lines only is still empty."""
+    import re
+
+    from pkpd.errors import DataError
+    from pkpd.nonmem import read_nonmem
+
+    blank_first = tmp_path / "blank_first.csv"
+    blank_first.write_text("\nID,TIME,AMT,DV\n1,0,100,.\n1,1,.,2.5\n", encoding="utf-8")
+    message = f"{blank_first}: the first line is blank; the header row with the column names must be the first line"
+    with pytest.raises(DataError, match=f"^{re.escape(message)}$"):
+        read_nonmem(blank_first, dose_unit="mg")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(DataError, match="the file is empty; a header row with the column names is needed"):
+        read_nonmem(empty, dose_unit="mg")
