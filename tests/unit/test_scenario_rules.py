@@ -2082,3 +2082,33 @@ def test_same_population_of_a_scenario_files_uncertainty_is_the_scenarios(tmp_pa
     assert scenario_from_dict({**data, "uncertainty": {"from": "fit.json", "same_population": True}},
                               file=file).same_population is True
     assert scenario_from_dict({**data, "uncertainty": {"from": "fit.json"}}, file=file).same_population is False
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 36
+_Z975 = 1.959963984540054  # the standard normal's 0.975 quantile (tables: 1.95996)
+_COV3 = [[0.04, 0.01, 0.02], [0.01, 0.09, 0.03], [0.02, 0.03, 0.25]]  # of (E0, Emax, log ED50)
+
+
+def test_the_band_of_an_emax_curve_at_its_limits_is_quiet_and_is_the_limit_of_the_delta_method():
+    """The delta-method band is E -+ z sqrt(g' C g), g = (1, f, -Emax h f (1 - f)) with f = D^h / (ED50^h + D^h).
+    Where f is 0 or 1 the log-ED50 derivative vanishes: at dose 0 (and at a positive dose so small that D / ED50 is
+    0 in floating point, 5e-324 against ED50 10) g = (1, 0, 0), the band E0 -+ z sqrt(C_E0); with ED50 0 (the limit
+    of an ED50 far below every dose) every positive dose has g = (1, 1, 0), the band E0 + Emax -+ z sqrt(C_E0 +
+    2 C_E0,Emax + C_Emax). With E0 1, Emax 2, C_E0 0.04, C_E0,Emax 0.01, C_Emax 0.09: 1 -+ 0.2 z and 3 -+ z sqrt(0.15),
+    and no floating-point warning under numpy's default error handling with warnings as errors."""
+    import warnings
+
+    from pkpd.scenarios import DoseResponseFit
+
+    nan2 = (math.nan, math.nan)
+    at0 = (1 - 0.2 * _Z975, 1 + 0.2 * _Z975)
+    above = (3 - math.sqrt(0.15) * _Z975, 3 + math.sqrt(0.15) * _Z975)
+    for ed50, doses, expected in ((0.0, [0.0, 1.0, 10.0], [at0, above, above]),
+                                  (10.0, [0.0, 5e-324], [at0, at0])):
+        fit = DoseResponseFit(e0=1.0, emax=2.0, ed50=ed50, hill=1.0, ed50_ci=nan2, ed90=0.0, ed90_ci=nan2, se={},
+                              covariance=np.array(_COV3))
+        with np.errstate(divide="warn", over="warn", invalid="warn"), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            low, high = fit.band(doses)
+        np.testing.assert_allclose(low, [e[0] for e in expected], rtol=1e-12)
+        np.testing.assert_allclose(high, [e[1] for e in expected], rtol=1e-12)
