@@ -944,9 +944,11 @@ class DoseResponseFit:
         f = _frac(d, self.ed50, self.hill)
         with np.errstate(divide="ignore", invalid="ignore"):
             lr = np.where(d > 0, np.log(np.where(d > 0, d, 1.0) / self.ed50), 0.0)
-        cols = [np.ones_like(d), f, -self.emax * self.hill * f * (1 - f)]
+        w = f * (1 - f)
+        cols = [np.ones_like(d), f, -self.emax * self.hill * w]
         if self.sigmoid:
-            cols.append(self.emax * f * (1 - f) * lr)
+            # where f is 0 or 1, ln(D / ED50) may be infinite; the limit of f (1 - f) ln(D / ED50) is 0 there
+            cols.append(self.emax * w * np.where(w > 0, lr, 0.0))
         g = np.stack(cols, axis=-1)
         var = np.einsum("...i,ij,...j->...", g, np.asarray(self.covariance), g)
         z = _z(self.level)

@@ -2112,3 +2112,31 @@ def test_the_band_of_an_emax_curve_at_its_limits_is_quiet_and_is_the_limit_of_th
             low, high = fit.band(doses)
         np.testing.assert_allclose(low, [e[0] for e in expected], rtol=1e-12)
         np.testing.assert_allclose(high, [e[1] for e in expected], rtol=1e-12)
+
+
+# ---- a defect found beside the seed-36 survivor (issue 20): the sigmoid band where D / ED50 is 0 or infinite
+def test_the_band_of_a_sigmoid_emax_curve_at_its_limits_is_the_limit_of_the_delta_method():
+    """For a sigmoid Emax curve g has a fourth entry, the Hill derivative Emax f (1 - f) ln(D / ED50), whose limit is
+    0 where f is 0 or 1 (x^h ln x -> 0 as x -> 0, for D -> 0 and for ED50 -> 0), so the band is that of the plain
+    Emax curve with the same (E0, Emax, log ED50) covariance, whatever the Hill variance: 1 -+ 0.2 z at dose 0 and
+    at 5e-324 against ED50 10, 3 -+ z sqrt(0.15) at every positive dose with ED50 0. It was NaN there, with numpy's
+    'invalid value encountered in multiply' (0 times an infinite logarithm)."""
+    import warnings
+
+    from pkpd.scenarios import DoseResponseFit
+
+    nan2 = (math.nan, math.nan)
+    cov = np.zeros((4, 4))
+    cov[:3, :3] = _COV3
+    cov[3, 3], cov[0, 3], cov[3, 0] = 0.16, 0.01, 0.01
+    at0 = (1 - 0.2 * _Z975, 1 + 0.2 * _Z975)
+    above = (3 - math.sqrt(0.15) * _Z975, 3 + math.sqrt(0.15) * _Z975)
+    for ed50, doses, expected in ((0.0, [0.0, 1.0, 10.0], [at0, above, above]),
+                                  (10.0, [0.0, 5e-324], [at0, at0])):
+        fit = DoseResponseFit(e0=1.0, emax=2.0, ed50=ed50, hill=2.0, ed50_ci=nan2, ed90=0.0, ed90_ci=nan2, se={},
+                              covariance=cov, sigmoid=True)
+        with np.errstate(divide="warn", over="warn", invalid="warn"), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            low, high = fit.band(doses)
+        np.testing.assert_allclose(low, [e[0] for e in expected], rtol=1e-12)
+        np.testing.assert_allclose(high, [e[1] for e in expected], rtol=1e-12)
