@@ -791,3 +791,81 @@ def test_partial_areas_of_each_subject_in_nca_profiles_and_the_table():
     table = nca(_bolus_data(), route="iv-bolus", dose_unit="mg", partial=[(0, 4), (2, 12)])
     assert table["auc_0_4"].tolist() == pytest.approx([exact(0, 4)], rel=1e-12)
     assert table["auc_2_12"].tolist() == pytest.approx([exact(2, 12)], rel=1e-12)
+
+
+# =========================================================================================== seed 33
+# Rules that the ninth independent sample (seed 33, 40 of 1949 mutants) showed unguarded: a partial area or AUCτ that
+# ends inside the last sampling interval, a dose or τ that is not a real number, a negative first sampling time, the
+# unit of the AUMC, an observation at the dose time in a dataset, and the output of a sparse table without DVID.
+def test_areas_ending_inside_the_last_sampling_interval_interpolate():
+    """A bolus sampled at 1, 2, 4, 8 and 24 h: the partial area (0, 12) and AUCτ (τ 12 h) end inside the last
+    interval [8, 24], where log-down interpolates C(12) on the decline (exact on an exponential), so both equal the
+    closed form (100/CL)(1 - exp(-12 k)); the linear method interpolates linearly, by hand the trapezoids of C at
+    0 (C0 back-extrapolated: 100/V), 1, 2, 4, 8 and C(12) = C(8) + (C(24) - C(8)) 4/16 (kills _value_at__mutmut_21,
+    ``j >= tt.size - 2``: C(12) taken as C(8))."""
+    t = np.array([1.0, 2, 4, 8, 24])
+    exact = 100 / CL * (1 - math.exp(-K * 12))
+    res = nca_profile(t, _bolus(t), 100, route="iv-bolus", tau=12.0, partial=[(0, 12)])
+    assert res.partial_aucs[0][2] == pytest.approx(exact, rel=1e-12)
+    assert res.auc_tau == pytest.approx(exact, rel=1e-12)
+    lin = nca_profile(t, _bolus(t), 100, route="iv-bolus", auc_method="linear", partial=[(0, 12)])
+    xs = np.array([0.0, 1, 2, 4, 8, 12])
+    c8, c24 = _bolus(8.0), _bolus(24.0)
+    ys = np.r_[100 / V, _bolus(xs[1:5]), c8 + (c24 - c8) * 4 / 16]
+    assert lin.partial_aucs[0][2] == pytest.approx(float(np.sum(np.diff(xs) * (ys[:-1] + ys[1:]) / 2)), rel=1e-12)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [("dose", {"dose": True}), ("dose", {"dose": "100"}),
+                                              ("tau", {"tau": True}), ("tau", {"tau": "12"})])
+def test_dose_and_tau_must_be_real_numbers(name, kwargs):
+    """The dose and τ must be finite real numbers > 0: a bool (True is not an amount of 1) and a string are refused
+    with the whole message naming the argument and the value (kills _positive__mutmut_6, ``isinstance(value, bool)
+    and ...``: True taken as 1.0, and a string reaching math.isfinite, a TypeError)."""
+    args = {"dose": 100.0, **kwargs}
+    with pytest.raises(DataError) as err:
+        nca_profile([1.0, 2, 4, 8], [5.0, 4, 2, 1], **args)
+    assert str(err.value) == f"{name} must be a finite number > 0; got {kwargs[name]!r}"
+
+
+def test_a_negative_first_sampling_time_is_refused():
+    """Sampling times are times after the dose, >= 0 (nca_profile's Raises): a profile starting at -1 h, though
+    increasing, is refused with the whole message (kills nca_profile__mutmut_54, ``t[1] < 0``: only the second time
+    checked, so -1 h was taken)."""
+    with pytest.raises(DataError) as err:
+        nca_profile([-1.0, 1, 2, 4, 8], [0.0, 5, 4, 2, 1], 100)
+    assert str(err.value) == "sampling times must be >= 0 (time after dose) and strictly increasing"
+
+
+def test_unit_of_the_aumc_is_conc_times_time_squared():
+    """AUMC = integral of t C(t) dt has the unit conc x time² (AUC conc x time): with mg/L and h, "mg/L*h^2" for
+    aumc_last and aumc_inf, as "mg/L*h" for auc_last (kills _units__mutmut_66, the AUMC units set to None)."""
+    units = nca(_bolus_data(), route="iv-bolus", dose_unit="mg", conc_unit="mg/L").attrs["units"]
+    assert units["auc_last"] == "mg/L*h"
+    assert (units["aumc_last"], units["aumc_inf"]) == ("mg/L*h^2", "mg/L*h^2")
+
+
+def test_an_observation_at_the_dose_time_is_part_of_the_profile():
+    """An observation recorded at the dose time (time 0 after the dose) belongs to the profile, an earlier one does
+    not: an IV bolus with C 10, 6, 4, 2 at 0, 1, 2, 4 h (and a pre-dose sample at -1 h) has 4 observations, C0 the
+    observed 10 (not 9, back-extrapolated from 6 and 4) and, by linear trapezoids, AUClast = (10 + 6)/2 + (6 + 4)/2
+    + (4 + 2)/2 2 = 19 (kills nca_profiles__mutmut_203, ``t > 0``: the sample at the dose time dropped)."""
+    from pkpd.noncompartmental import nca_profiles
+
+    data = pd.DataFrame({"ID": 1, "TIME": [-1.0, 0, 0, 1, 2, 4], "EVID": [0, 1, 0, 0, 0, 0],
+                         "AMT": [0, 100.0, 0, 0, 0, 0], "DV": [0.5, np.nan, 10, 6, 4, 2]})
+    res = nca_profiles(data, route="iv-bolus", auc_method="linear", dose_unit="mg")[(1, "DV")]
+    assert res.times == (0.0, 1.0, 2.0, 4.0)
+    assert (res.n_obs, res.c0) == (4, 10.0)
+    assert res.auc_last == pytest.approx(19.0, rel=1e-12)
+
+
+def test_sparse_table_without_dvid_names_its_output_dv():
+    """Without a DVID column the one output of the sparse table is named "DV", as in nca's table and the keys of
+    nca_profiles (kills nca_sparse_table__mutmut_88, ``"dv"``)."""
+    rows = []
+    for i, (t, c) in enumerate([(1, 8.0), (1, 10.0), (3, 2.0), (3, 4.0)]):
+        rows += [{"ID": i + 1, "TIME": 0, "EVID": 1, "AMT": 10.0, "DV": None},
+                 {"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": c}]
+    table = nca_sparse_table(pd.DataFrame(rows), dose_unit="mg")
+    assert table["output"].tolist() == ["DV"]
+    assert table["auc_last"].tolist() == pytest.approx([(3 - 1) / 2 * (9.0 + 3.0)], rel=1e-12)
