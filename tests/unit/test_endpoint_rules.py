@@ -617,3 +617,37 @@ def test_nonmem_layout_writes_an_endpoint_record_with_nonmems_missing_value_in_t
     items = ["EVID", "MDV", "AMT", "AMTU", "CMT", "RATE", "DVID"]
     assert df[items].values.tolist() == [[1, 1, 40.0, "mg", "iv", 0.0, "."], [0, 0, 0.0, ".", ".", 0.0, "resp"],
                                          [0, 0, 0.0, ".", ".", 0.0, "flares"]]
+
+
+# ============================================================================================ seed 34
+# From the tenth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 34``,
+# ``benchmarks/results/mutation/endpoints-seed34.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize(("kind", "key", "text"), [
+    ("time-to-event", "hazard", "   "),
+    ("binary", "probability", " \t"),
+    ("count", "mean", "  "),
+])
+def test_a_blank_endpoint_expression_is_a_missing_required_key(kind, key, text):
+    """Blank text is no expression: a required key given as spaces or a tab is missing, refused with the same whole
+    message as a key left out, naming it (kills check_fields__mutmut_35, ``and`` for the second ``or``: blank text
+    passed the presence check and was refused later as "expression is empty")."""
+    err = _refused(pkpd.Output("r", type=kind, **{key: text}))
+    assert isinstance(err, ModelFileError)
+    assert str(err) == f"{MODEL_FILE} [outputs.r] {key}: missing required key {key!r} (a {kind} output needs it)"
+    assert (err.section, err.key) == ("outputs.r", key)
+
+
+def test_interval_censored_log_likelihood_of_a_float32_cumulative_hazard_is_computed_in_double_precision():
+    """A cumulative hazard given in float32 gives the double-precision closed forms of its value: log(1 - exp(-dH))
+    for an event known to lie in the risk interval and d/d(dH) = 1 / (exp(dH) - 1), computed here with ``math`` on
+    the float32 numbers widened exactly (kills tte_log_likelihood__mutmut_13, ``dtype=float`` dropped: log(1 -
+    exp(-dH)) taken in float32, 8e-4 off in relative terms at dH = 12, and the gradient float32)."""
+    import math
+
+    dH = np.array([1e-3, 0.3, 2.5, 12.0], dtype=np.float32)
+    h = np.array([0.2, 0.5, 1.5, 3.0], dtype=np.float32)
+    ll, g_dH, g_h = ep.tte_log_likelihood([1, 1, 1, 1], dH, h, [True] * 4, gradient=True)
+    x = [float(v) for v in dH]
+    np.testing.assert_allclose(ll, [math.log(-math.expm1(-v)) for v in x], rtol=1e-13)
+    np.testing.assert_allclose(g_dH, [1.0 / math.expm1(v) for v in x], rtol=1e-13)
+    assert g_h.tolist() == [0.0] * 4
