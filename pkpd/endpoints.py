@@ -117,8 +117,8 @@ def check_fields(o, file, section) -> None:
     for key in _REQUIRED[o.type]:
         value = getattr(o, key)
         if value is None or (isinstance(value, str) and not value.strip()) or (key != "expression" and not value):
-            raise ModelFileError(f"missing required key {key!r} (a {o.type} output needs it)", file=file,
-                                 section=section, key=key)
+            raise ModelFileError(f"missing required key {key!r} ({'an' if o.type[0] in 'aeiou' else 'a'} {o.type} "
+                                 "output needs it)", file=file, section=section, key=key)
     for key in ("hazard", "probability", "effect", "mean", "dispersion"):
         value = getattr(o, key)
         if value is not None:

@@ -651,3 +651,19 @@ def test_interval_censored_log_likelihood_of_a_float32_cumulative_hazard_is_comp
     np.testing.assert_allclose(ll, [math.log(-math.expm1(-v)) for v in x], rtol=1e-13)
     np.testing.assert_allclose(g_dH, [1.0 / math.expm1(v) for v in x], rtol=1e-13)
     assert g_h.tolist() == [0.0] * 4
+
+
+@pytest.mark.parametrize(("categories", "intercepts", "key"), [
+    ((), (), "categories"),
+    ([], (), "categories"),
+    ((0, 1, 2), (), "intercepts"),
+])
+def test_an_ordinal_output_without_categories_or_intercepts_is_missing_a_required_key(categories, intercepts, key):
+    """``categories`` and ``intercepts`` are the required keys of an ordinal output: an empty list is a key left out,
+    refused with the whole message of a missing key (kills check_fields__mutmut_35, ``and`` for the second ``or``, and
+    check_fields__mutmut_41, ``key == "expression"``: an empty list then passed the presence check and was refused
+    later by the count rules, "needs 2 to 50 categories; got 0", "one expression per category ... got 0")."""
+    err = _refused(pkpd.Output("r", type="ordinal", categories=categories, intercepts=intercepts))
+    assert isinstance(err, ModelFileError)
+    assert str(err) == f"{MODEL_FILE} [outputs.r] {key}: missing required key {key!r} (an ordinal output needs it)"
+    assert (err.section, err.key) == ("outputs.r", key)
