@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-36 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+37 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -1296,3 +1296,95 @@ def test_the_finite_difference_engine_starts_each_inner_problem_at_the_last_ebes
     (eta0,) = handed
     assert eta0 is not None and eta0.shape == (2 * layout.x0.size + 1, prob.n, 1)
     np.testing.assert_array_equal(eta0, np.broadcast_to(ebes, eta0.shape))
+
+
+# --- seed 37 -------------------------------------------------------------------------------------------------------
+def test_an_indicator_coefficient_may_be_negative_down_to_minus_one():
+    """An indicator effect multiplies the parameter by 1 + b [condition]; b is bounded below by -1 only (a positive
+    factor), so a parameter smaller in the subjects meeting the condition is estimated with b < 0. pk_1cmt_iv, 8
+    subjects without IIV or noise, V = 32 L, times 0.6 (b = -0.4) in the 4 with APGR < 5, CL 2.8 L/h: FO from
+    b = 0 recovers b = -0.4 and V = 32. Seed 37's survivor population_fit._fit_population _146 bounded b by 1e-6
+    (-1 + 1.000001) from below and ended at b = 1e-6, V = 25."""
+    model = _apgr_model()
+    times = np.array([0.5, 2, 6, 12, 24.0])
+    rows = []
+    for i in range(8):
+        apgr = 3.0 if i % 2 else 8.0
+        v = 32.0 * (0.6 if apgr < 5 else 1.0)
+        common = dict(ID=i + 1, APGR=apgr, AMTU="mg")
+        rows.append(dict(common, TIME=0.0, DV=".", AMT=100.0, EVID=1, CMT=1, MDV=1))
+        rows += [dict(common, TIME=t, DV=100.0 / v * np.exp(-2.8 / v * t), AMT=0, EVID=0, CMT=1, MDV=0)
+                 for t in times]
+    fit = pkpd.fit_population(model, pd.DataFrame(rows), iiv={"CL": 0.1}, error=pkpd.Proportional(cv=0.1),
+                              estimate=["V"], method="fo", covariance=None,
+                              covariates=[pkpd.CovariateEffect(parameter="V", kind="indicator", condition="APGR < 5")])
+    assert fit.converged, fit.message
+    assert fit.covariate_effects[0].value == pytest.approx(-0.4, abs=1e-6)
+    assert fit.theta["V"] == pytest.approx(32.0, rel=1e-6)
+
+
+def _apgr_model():
+    """pk_1cmt_iv with an APGR covariate declared (as in tests/unit/test_nlme_covariates.py)."""
+    text = (Path(pkpd.__file__).parent.parent / "models" / "pk_1cmt_iv.toml").read_text()
+    text = text.replace('name = "pk_1cmt_iv"', 'name = "pk_1cmt_iv_apgr"')
+    text += '\n[covariates.APGR]\nunit = "1"\nvalue = 8\ndescription = "Apgar score"\n'
+    return model_from_dict(tomllib.loads(text))
+
+
+def _line_problem_with_closed_form_ebes():
+    """LINE (A = B0 + S t) with a normal random effect on B0 (omega^2 = 25), additive error sd 1, FOCE-I: subject
+    i's observations at 0-3 h are 100 + d_i + 20 t +- 0.5 (the +-0.5 summing to 0), so its individual objective
+    is quadratic in eta and its EBE is sum(r) / sd^2 / (4 / sd^2 + 1 / omega^2) = 4 d_i / 4.04. Returns the problem,
+    its (theta, omega, errs) at the initial values, and the EBEs and OFVs worked out by hand (OFV_i = sum of
+    squared residuals + eta^2 / omega^2 + log omega^2 + log(4 + 1 / omega^2), R = 1)."""
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    d = np.array([1.5, -1.0, 0.8, 0.3, -1.7])      # each EBE within a single Newton step (|step| <= 2) of 0
+    noise = np.array([-0.5, 0.5, -0.5, 0.5])
+    data = pd.DataFrame([dict(ID=i + 1, TIME=tt, DV=100 + d[i] + 20 * tt + noise[k], EVID=0, AMT=0.0)
+                         for i in range(5) for k, tt in enumerate(t)])
+    iiv = pkpd.IIV({"B0": 25.0}, distribution="normal")
+    *_, layout, prob = _setup(LINE, data, iiv, pkpd.Additive(sd=1.0), "focei", None, None, None, None)
+    X = layout.x0[None]
+    theta, omega, errs = layout.unpack(X)
+    ebe = 4 * d / (4 + 1 / 25.0)
+    r = data["DV"].to_numpy().reshape(5, 4) - (100 + ebe[:, None] + 20 * t)
+    ofv = (r ** 2).sum(axis=1) + ebe ** 2 / 25.0 + math.log(25.0) + math.log(4 + 1 / 25.0)
+    return prob, (layout.subject_theta(X, theta), omega, errs), ebe, ofv
+
+
+def test_a_warm_start_that_cannot_be_evaluated_is_restarted_at_zero_for_that_subject():
+    """The finite-difference inner problem starts at the EBEs it is handed; a subject whose objective cannot be
+    evaluated there (B0 + 1e300: its squared residual overflows) restarts at eta = 0, and reaches the EBE and OFV
+    worked out by hand, as the others do from their warm starts. Seed 37's survivor finite_difference._Problem.ofv
+    _466 (bad0 = isfinite(obj)) restarted the others instead and left that subject at its start with the penalty
+    share 1e10 / 5."""
+    prob, args, ebe, ofv = _line_problem_with_closed_form_ebes()
+    eta0 = np.array(ebe)[None, :, None]
+    eta0[0, 0, 0] = 1e300
+    with np.errstate(all="ignore"):     # as its callers: the overflow at the start
+        out, eta, _ = prob.ofv(*args, eta0)
+    np.testing.assert_allclose(eta[0, :, 0], ebe, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(out[0], ofv, rtol=1e-8)
+
+
+def test_a_subject_whose_newton_step_falls_below_the_tolerance_stops_without_another_trial():
+    """The inner Newton iteration stops a subject as soon as an accepted step leaves a next Newton step below
+    1e-7 (its EBE converged) or improved its objective by less than 1e-10. With an individual objective quadratic
+    in eta, the first Newton step from 0 lands on the EBE (worked out by hand) and the next step is ~1e-11, so every
+    subject stops there: the batch is solved twice (the start and that one trial). Seed 37's survivor
+    finite_difference._Problem.ofv _581 (both conditions required, & for |) made a third solve, a trial of the
+    ~1e-11 step, since the first step had improved the objective by far more than 1e-10 (the same kind as seed 24's
+    _595, which changed only the number of evaluations)."""
+    prob, args, ebe, ofv = _line_problem_with_closed_form_ebes()
+    solves = []
+    predict = prob.predict
+
+    def spy(P):
+        solves.append(P.shape)
+        return predict(P)
+
+    prob.predict = spy
+    out, eta, _ = prob.ofv(*args)
+    np.testing.assert_allclose(eta[0, :, 0], ebe, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(out[0], ofv, rtol=1e-8)
+    assert len(solves) == 2
