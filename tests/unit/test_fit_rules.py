@@ -2959,3 +2959,96 @@ def test_per_subject_fits_keep_the_evaluation_budget_per_start(tmp_path):
         assert r.message == alone.message
         assert r.estimates == alone.estimates and r.objective == alone.objective
         assert abs(r.estimates["B"] - mine.mean()) > 1e-3
+
+# ---- gaps of the independent sample of the fitting modules (seed 36, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_an_event_at_a_zero_hazard_is_named_at_the_start_with_the_time_to_event_rule():
+    """An exact event needs a hazard > 0: with h0 = 0 and no dose the hazard of 'event' (h0 exp(hx X) + h1 A/A50)
+    is 0 whatever hx, so the event record (subject 2, row 2; subject 1 is censored, -H is fine there) has no finite
+    log-likelihood and the refusal names it and the rule, whole."""
+    import pandas as pd
+
+    import pkpd
+
+    data = pd.DataFrame({"ID": [1, 2], "TIME": [5.0, 8.0], "DV": [0.0, 1.0], "DVID": "event"})
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.fit(_endpoint_model().with_parameters(h0=0.0), data, estimate=["hx"])
+    assert str(exc.value) == (
+        "the likelihood cannot be evaluated at the starting values: time-to-event output 'event' at subject 2, "
+        "t = 8 h (row 2): the hazard at an event must be > 0 and the cumulative hazard must not decrease (a hazard "
+        "< 0)"
+    )
+
+
+def test_a_negative_expected_count_is_named_at_the_start_with_the_count_rule():
+    """A count's expected value must be >= 0: r0 = -0.5 (outside its plausible range, used as given with a
+    BoundsWarning) makes the Poisson mean of 'flares' negative for every record, so the first record (subject 1,
+    row 1) is named, with the rule, whole."""
+    import pandas as pd
+
+    import pkpd
+
+    data = pd.DataFrame({"ID": [1, 2], "TIME": [5.0, 8.0], "DV": [0.0, 2.0], "DVID": "flares"})
+    with pytest.warns(pkpd.BoundsWarning):
+        model = _endpoint_model().with_parameters(r0=-0.5)
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.fit(model, data, estimate=["c"])
+    assert str(exc.value) == (
+        "the likelihood cannot be evaluated at the starting values: count output 'flares' at subject 1, t = 5 h "
+        "(row 1): the expected count must be >= 0 (and the dispersion > 0)"
+    )
+
+
+def test_the_gradient_beside_the_hessian_is_the_derivative_of_minus_2ll_for_error_parameters_too(tmp_path):
+    """_hessian(gradient=True) (the Newton polish of endpoint fits) returns the gradient of -2LL on the estimation
+    scale: one level B with additive error sd, -2LL = RSS(B)/sd^2 + 2 n log sd + const, so d/dlog B = -2 B
+    sum(y - B)/sd^2 and d/dlog sd = -2 RSS/sd^2 + 2 n, here at B = 11, sd = 2 (away from the optimum), to the
+    precision of central differences."""
+    import pkpd
+    from pkpd.estimation.individual import _hessian
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    problem = fit._context.problem
+    assert problem.layout.names == ("B", "level.sd") and all(problem.layout.log)
+    b, sd = 11.0, 2.0
+    H, message, g = _hessian(problem, np.log([b, sd]), gradient=True)
+    assert message == "" and H.shape == (2, 2)
+    expected = [-2.0 * b * (y - b).sum() / sd**2, -2.0 * ((y - b) ** 2).sum() / sd**2 + 2.0 * y.size]
+    np.testing.assert_allclose(g, expected, rtol=1e-4)  # central differences on the ODE solution
+
+
+def test_predictions_without_a_band_need_no_covariance_matrix():
+    """FitResult.predict(n_samples=0) (the default, "0: no band"; only a band needs the covariance, and the refusal
+    for n_samples > 0 without one says "use n_samples=0"): a fit with covariance=False predicts the closed form
+    70/V exp(-CL/V t) at the estimates, with no lower/upper columns."""
+    import pkpd
+
+    _, data = _one_bolus_subject(amount=70.0, unit="mg", mg=70.0)
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)},
+                   covariance=False)
+    pred = fit.predict(times=[1.0, 6.0])
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    assert list(pred.columns) == ["ID", "TIME", "output", "PRED"]
+    np.testing.assert_allclose(pred["PRED"], 70 / v * np.exp(-cl / v * np.array([1.0, 6.0])), rtol=1e-6)
+    with pytest.raises(pkpd.FitError, match="use n_samples=0$"):
+        fit.predict(times=[1.0], n_samples=5)
+
+
+def test_the_notebook_display_shows_the_status_in_green_when_converged_and_in_red_when_not(tmp_path):
+    """FitResult._repr_html_ begins with the model and the status: "converged" in green (#070), "NOT CONVERGED" in
+    the red of its note (#b00), as written (a fit stopped after one evaluation does not converge)."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    error = {"level": pkpd.Additive(sd=1.0)}
+    good = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error=error)
+    stopped = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error=error, max_evaluations=1, covariance=False)
+    assert good.converged and not stopped.converged
+    assert good._repr_html_().startswith(
+        "<div><b>Fit</b> of levels: <span style='color:#070'><b>converged</b></span>; &minus;2LL = ")
+    assert stopped._repr_html_().startswith(
+        "<div><b>Fit</b> of levels: <span style='color:#b00'><b>NOT CONVERGED</b></span>; &minus;2LL = ")
