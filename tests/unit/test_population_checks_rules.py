@@ -16,7 +16,8 @@ inter-occasion variability in the NPDE simulations, and the smallest n_sim for a
 its number of observations).
 
 Section "seed 28": the survivors of the fifth, independent sample (seed 28): the imputation of a censored observation
-below its limit, and the number of replicates in one batch call of the NPDE simulations.
+below its limit, the number of replicates in one batch call of the NPDE simulations, and the keys of the strata of
+a text column.
 """
 
 from pathlib import Path
@@ -302,3 +303,18 @@ def test_one_npde_batch_call_simulates_at_most_20000_subjects_or_one_replicate(m
     with pytest.raises(_ManySubjects.Stop):
         npde(fit, None, None, n_sim=20, seed=1)
     assert prob.calls == [(per_call, n)]
+
+
+def test_the_strata_of_a_text_column_are_its_own_text_values(wang_fit):
+    # Wang 2007 with a text column GROUP, "A" for subjects 1-5 and "B" for 6-10: the strata are keyed by the column's
+    # values as the data hold them (plain str, as read_nonmem reads a text column), so they print as ['A', 'B'] and
+    # each VPC's stratum is that str (vpc _189: dtype=object dropped, numpy text keys printed as np.str_('A'))
+    from pkpd.nonmem import read_nonmem
+
+    data = pd.read_csv(WANG)
+    data["GROUP"] = np.where(data["ID"] <= 5, "A", "B")
+    assert {type(v) for v in read_nonmem(data, pkpd.load_model("wang2007")).table["GROUP"]} == {str}
+    res = vpc(wang_fit, "wang2007", data, n_replicates=10, n_bins=1, seed=2, stratify="GROUP")
+    assert repr(list(res.strata)) == "['A', 'B']"
+    assert [type(k) for k in res.strata] == [str, str]
+    assert type(res["A"].stratum) is str and res["B"].stratum == "B"
