@@ -14,6 +14,10 @@ all simulations to 1/(2 n_sim).
 Section "seed 27": the survivors of the fourth, independent sample (seed 27): the occasion effects of a fit with
 inter-occasion variability in the NPDE simulations, and the smallest n_sim for a subject of many observations (twice
 its number of observations).
+
+Section "seed 28": the survivors of the fifth, independent sample (seed 28): the imputation of a censored observation
+below its limit, the number of replicates in one batch call of the NPDE simulations, and the keys of the strata of
+a text column.
 """
 
 from pathlib import Path
@@ -236,3 +240,81 @@ def test_npde_asks_for_twice_the_largest_number_of_observations_of_a_subject():
     assert len(table) == 22 and np.all(np.isfinite(table["NPDE"]))
     counts = table["PDE"].to_numpy() * 48
     np.testing.assert_allclose(counts, np.round(counts), rtol=0, atol=1e-9)
+
+
+# ====================================================================================================== seed 28
+def test_an_imputed_censored_observation_takes_a_quantile_below_its_limit():
+    # one censored observation, mean 0, L = [[1]], 1000 decorrelated simulations at the normal quantiles
+    # Phi^-1((k + 1/2)/1000) and the LLOQ at Phi^-1(0.1): p_LOQ = 100/1000 = 0.1 exactly, so the documented imputation
+    # draws its pd uniformly in (0, 0.1) and takes that quantile of the simulations, never above the LLOQ's quantile
+    # 0.1 (np.quantile of the simulations at 0.1); 200 draws spread over that range, the mean pd about 0.05
+    # (_impute_censored _21: the pd drawn in (0, 1), about nine draws in ten above the LLOQ)
+    from pkpd.estimation.population_checks import _impute_censored
+
+    K = 1000
+    sim = norm.ppf((np.arange(K) + 0.5) / K)[:, None]
+    limit = norm.ppf(0.1)
+    rng = np.random.default_rng(28)
+    out = np.array([_impute_censored(np.array([-5.0]), np.array([True]), np.array([limit]), np.zeros(1),
+                                     np.eye(1), sim, rng, 1 / (2 * K))[0] for _ in range(200)])
+    assert np.all(out <= np.quantile(sim[:, 0], 0.1)) and np.all(out >= sim[0, 0])
+    pd_ = norm.cdf(out)
+    assert 0.04 < pd_.mean() < 0.06
+
+
+class _ManySubjects:
+    """n subjects of one observation each, every prediction 1; ``predict`` records how many replicates it was given
+    and stops the NPDE after its first call."""
+
+    J, q = 1, 1
+
+    class Stop(Exception):
+        pass
+
+    def __init__(self, n: int):
+        self.n = n
+        self.mask = np.ones((n, 1), dtype=bool)
+        self.which = np.zeros((n, 1), dtype=int)
+        self.calls = []
+
+    def params(self, theta, eta):
+        return eta
+
+    def predict(self, P):
+        self.calls.append(P.shape[:2])
+        raise self.Stop
+
+
+@pytest.mark.parametrize(("n", "per_call"), [(10001, 1), (10000, 2), (6000, 3), (20001, 1)])
+def test_one_npde_batch_call_simulates_at_most_20000_subjects_or_one_replicate(monkeypatch, n, per_call):
+    # the NPDE simulate their replicates in batch calls of as many replicates as fit in 20000 simulated subjects (the
+    # memory of one call), at least one: floor(20000 / n) for n <= 20000, else 1 (a test double of the problem with n
+    # subjects; npde _63: max(2, ...) put 2 replicates of 10001 subjects, 20002 subjects, in one call)
+    import types
+
+    import pkpd.estimation.population_checks as checks
+
+    prob = _ManySubjects(n)
+    layout = types.SimpleNamespace(x0=np.zeros(0), subject_theta=lambda x0, theta: theta, outputs=["C"])
+    model = types.SimpleNamespace(parameter_names=["a"])
+    monkeypatch.setattr(checks, "_setup", lambda *args: (model, None, {"C": None}, layout, prob))
+    fit = types.SimpleNamespace(iiv=None, error=None, theta={"a": 1.0}, covariate_effects=None, iov=None,
+                                n_subjects=n, n_obs=n, table=range(n), omega=np.eye(1))
+    with pytest.raises(_ManySubjects.Stop):
+        npde(fit, None, None, n_sim=20, seed=1)
+    assert prob.calls == [(per_call, n)]
+
+
+def test_the_strata_of_a_text_column_are_its_own_text_values(wang_fit):
+    # Wang 2007 with a text column GROUP, "A" for subjects 1-5 and "B" for 6-10: the strata are keyed by the column's
+    # values as the data hold them (plain str, as read_nonmem reads a text column), so they print as ['A', 'B'] and
+    # each VPC's stratum is that str (vpc _189: dtype=object dropped, numpy text keys printed as np.str_('A'))
+    from pkpd.nonmem import read_nonmem
+
+    data = pd.read_csv(WANG)
+    data["GROUP"] = np.where(data["ID"] <= 5, "A", "B")
+    assert {type(v) for v in read_nonmem(data, pkpd.load_model("wang2007")).table["GROUP"]} == {str}
+    res = vpc(wang_fit, "wang2007", data, n_replicates=10, n_bins=1, seed=2, stratify="GROUP")
+    assert repr(list(res.strata)) == "['A', 'B']"
+    assert [type(k) for k in res.strata] == [str, str]
+    assert type(res["A"].stratum) is str and res["B"].stratum == "B"
