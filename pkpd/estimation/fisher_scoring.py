@@ -230,7 +230,6 @@ def _solve_psd(H: np.ndarray, b: np.ndarray) -> np.ndarray:
     Hs = (H if every else H[np.ix_(ok, ok)]) / np.outer(scale, scale)       # unit diagonal
     w, V = np.linalg.eigh(0.5 * (Hs + Hs.T))
     keep = w > 1e-10 * max(float(w[-1]), 1e-300)
-    Vk = V if keep.all() else V[:, keep]
-    coef = (Vk.T @ ((b if every else b[ok]) / scale)) / (w if keep.all() else w[keep])
-    out[ok] = (Vk @ coef) / scale
+    coef = (V[:, keep].T @ ((b if every else b[ok]) / scale)) / w[keep]
+    out[ok] = (V[:, keep] @ coef) / scale
     return out
