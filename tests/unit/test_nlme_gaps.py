@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-37 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+38 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -1388,3 +1388,64 @@ def test_a_subject_whose_newton_step_falls_below_the_tolerance_stops_without_ano
     np.testing.assert_allclose(eta[0, :, 0], ebe, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out[0], ofv, rtol=1e-8)
     assert len(solves) == 2
+
+
+# --- seed 38 -------------------------------------------------------------------------------------------------------
+def test_covariance_step_falls_back_to_r_and_says_why_s_failed():
+    """R = [[2, 0.5], [0.5, 1]] is positive definite, S = g g' (one subject's gradient g = (1, 1)) has rank 1 < 2:
+    the sandwich is unavailable, the covariance is 2 R^-1 taken to the natural scale (J = diag(exp x)), and the
+    message gives the fallback and why S failed in full. Seed 38's survivor covariance._covariance_step _161 wrapped
+    the reason in "XX...XX"."""
+    R = np.array([[2.0, 0.5], [0.5, 1.0]])
+    g = np.array([1.0, 1.0])
+    x = np.log([2.0, 3.0])
+    cov, msg = _covariance_step(LOG_LAYOUT, x, _Matrices(R, np.outer(g, g)), "sandwich", ["a", "b"])
+    assert msg == (
+        "2 R^-1 (Hessian) (fallback: the S matrix (cross-product of the per-subject gradients) is singular - fewer "
+        "subjects than parameters, or a parameter no subject's data inform; sandwich unavailable)"
+    )
+    J = np.diag([2.0, 3.0])
+    np.testing.assert_allclose(cov, J @ (2 * _inverse_2x2(2.0, 0.5, 1.0)) @ J, rtol=1e-8)
+
+
+def test_responsible_parameters_of_a_positive_definite_matrix_are_those_of_its_smallest_eigenvalue():
+    """With no eigenvalue of the diagonally scaled matrix within the tolerance of zero, ``_responsible`` names the
+    parameters loading on the eigenvector of the smallest one (its docstring). M = [[1, 0.99, 0], [0.99, 1, 0],
+    [0, 0, 4]] scales (by sqrt(diag) = (1, 1, 2)) to [[1, 0.99, 0], [0.99, 1, 0], [0, 0, 1]], with eigenvalues 0.01
+    (eigenvector (1, -1, 0) / sqrt 2), 1 (c alone) and 1.99: a and b are named (loading 1 / sqrt 2 each, either
+    order), c is not. Seed 38's survivor covariance._responsible _50 (small[0] = False) took the maximum over no
+    eigenvector and raised ValueError."""
+    from pkpd.estimation.covariance import _responsible
+
+    M = np.array([[1.0, 0.99, 0.0], [0.99, 1.0, 0.0], [0.0, 0.0, 4.0]])
+    assert _responsible(M, ["a", "b", "c"]) in (" (responsible: a, b)", " (responsible: b, a)")
+
+
+def test_coefficient_step_of_a_covariate_at_its_reference_in_every_subject_is_ten_percent():
+    """A coefficient whose covariate equals its reference in every subject moves no typical value: its step falls
+    back to 0.1 (not 0.1 / 0). WT = 70 kg in both subjects, reference 70: a linear slope (spread max |WT - 70| = 0)
+    and a power exponent (spread max |log(WT / 70)| = 0) both get 0.1. Seed 38's survivor
+    population_fit._coefficient_steps _27 (0.1 / spread whatever the spread) raised ZeroDivisionError."""
+    rows = []
+    for i in (1, 2):
+        rows.append(dict(ID=i, TIME=0.0, DV=np.nan, EVID=1, AMT=100.0, AMTU="mg", WT=70.0))
+        rows += [dict(ID=i, TIME=t, DV=1.0, EVID=0, AMT=0.0, AMTU="mg", WT=70.0) for t in (1.0, 4.0)]
+    effects = [
+        pkpd.CovariateEffect("CL", "WT", "linear", 0.01, ref=70.0),
+        pkpd.CovariateEffect("V", "WT", "power", 1.0, ref=70.0),
+    ]
+    *_, layout, _ = _setup("pk_1cmt_oral", pd.DataFrame(rows), {"CL": 0.1}, pkpd.Proportional(cv=0.1), "focei",
+                           None, None, None, None, effects)
+    np.testing.assert_array_equal(_coefficient_steps(layout), [0.1, 0.1])
+
+
+def test_initial_problem_without_an_unusable_prediction_gives_the_general_advice_in_full():
+    """When every prediction and residual SD at the initial values is usable (LINE, B0 = 100, S = 20 at 1-3 h,
+    additive error), nothing is named and the reason is the general advice, the whole message compared ("Omega",
+    the IIV covariance matrix, capitalised as in the fit's other messages, e.g. saem's "Omega is no longer positive
+    definite"). Seed 38's survivor
+    population_fit._initial_problem _89 wrote "omega"."""
+    rows = [dict(ID=i, TIME=t, DV=100.0 + 20.0 * t, EVID=0, AMT=0.0) for i in (1, 2) for t in (1.0, 2.0, 3.0)]
+    *_, layout, prob = _setup(LINE, pd.DataFrame(rows), pkpd.IIV({"B0": 25.0}, distribution="normal"),
+                              pkpd.Additive(sd=1.0), "focei", None, None, None, None)
+    assert _initial_problem(prob, layout, layout.x0) == "check the initial values, Omega and the error model"
