@@ -3052,3 +3052,30 @@ def test_the_notebook_display_shows_the_status_in_green_when_converged_and_in_re
         "<div><b>Fit</b> of levels: <span style='color:#070'><b>converged</b></span>; &minus;2LL = ")
     assert stopped._repr_html_().startswith(
         "<div><b>Fit</b> of levels: <span style='color:#b00'><b>NOT CONVERGED</b></span>; &minus;2LL = ")
+
+# ---- gaps of the independent sample of the fitting modules (seed 37, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_gradient_of_an_m4_fit_is_the_derivative_of_minus_2ll_with_the_truncation_term(tmp_path):
+    """The gradient the scalar optimisers get (_Objective.gradient, from the likelihood's analytic terms) of an M4
+    fit: each quantified value is conditioned on Y > 0, so -2LL = RSS(B)/sd^2 + 2 n log sd + 2 n log Phi(B/sd) +
+    const. With w = B/sd and lam = phi(w)/Phi(w): d/dlog B = B (-2 sum(y - B)/sd^2 + 2 n lam/sd) and d/dlog sd =
+    -2 RSS/sd^2 + 2 n - 2 n lam w, here at B = 3, sd = 2 (w = 1.5, where the truncation term counts), to the
+    precision of the finite-difference derivatives of the prediction."""
+    import pkpd
+    from pkpd.estimation.individual import _Objective
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, blq="M4",
+                   covariance=False)
+    problem = fit._context.problem
+    assert problem.layout.names == ("B", "level.sd") and all(problem.layout.log)
+    b, sd = 3.0, 2.0
+    x = np.log([b, sd])
+    g = _Objective(problem, x).gradient(x)
+    w, n = b / sd, y.size
+    lam = math.exp(-0.5 * w * w) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(-w / math.sqrt(2)))
+    expected = [b * (-2.0 * (y - b).sum() / sd**2 + 2.0 * n * lam / sd),
+                -2.0 * ((y - b) ** 2).sum() / sd**2 + 2.0 * n - 2.0 * n * lam * w]
+    np.testing.assert_allclose(g, expected, rtol=1e-5)
