@@ -3079,3 +3079,71 @@ def test_the_gradient_of_an_m4_fit_is_the_derivative_of_minus_2ll_with_the_trunc
     expected = [b * (-2.0 * (y - b).sum() / sd**2 + 2.0 * n * lam / sd),
                 -2.0 * ((y - b) ** 2).sum() / sd**2 + 2.0 * n - 2.0 * n * lam * w]
     np.testing.assert_allclose(g, expected, rtol=1e-5)
+
+
+def test_identifiability_of_a_fit_read_from_a_file_names_the_function(tmp_path):
+    """A FitResult read back with FitResult.load holds no data: identifiability refuses it, naming itself in the
+    whole message."""
+    import re
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    model = _levels(tmp_path)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    fit.save(tmp_path / "fit.json")
+    loaded = pkpd.FitResult.load(tmp_path / "fit.json", model=model)
+    message = ("identifiability: this FitResult was loaded from a file, which holds the estimates and their "
+               "covariance but not the data; redo the fit with pkpd.fit for this")
+    with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
+        pkpd.identifiability(loaded)
+
+
+def test_per_subject_fits_show_one_line_per_failed_subject(tmp_path):
+    """SubjectFits' repr: the counts on the first line, then one line per subject that could not be fitted,
+    "  subject <id>: FAILED: <why>", whole."""
+    import pkpd
+
+    data, _, _ = _level_data(n_level=4, n_other=4)
+    data = data.assign(ID=np.arange(len(data)) // 4 + 1)  # subject 1 has only 'level', subject 2 only 'other'
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"],
+                    error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)}, per_subject=True)
+    assert repr(fits) == ("SubjectFits of 'levels': 0 fitted (0 converged), 2 failed\n"
+                          "  subject 1: FAILED: no quantified observations of other\n"
+                          "  subject 2: FAILED: no quantified observations of level")
+
+
+def test_a_fit_in_a_notebook_shows_each_se_to_four_significant_digits(tmp_path):
+    """FitResult's HTML (as its repr): the SE column, 4 significant digits. A level with its additive SD (10
+    values): the SD's SE is sd / sqrt(2 n) and the mean's sd / sqrt(n) (the ML SD; the delta method from the SE of
+    the log)."""
+    import re
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    rows = dict(re.findall(r"<tr><td><b>([^<]+)</b></td>((?:<td>[^<]*</td>){5})</tr>", fit._repr_html_()))
+    cells = {name: re.findall(r"<td>([^<]*)</td>", row) for name, row in rows.items()}
+    sd = y.std()
+    for name, expected in (("B", sd / math.sqrt(y.size)), ("level.sd", sd / math.sqrt(2 * y.size))):
+        cell = cells[name][2]
+        assert cell == f"{float(cell):.4g}", cell
+        assert float(cell) == pytest.approx(expected, rel=1e-3), (name, cell, expected)
+
+
+def test_a_map_fit_names_a_parameter_whose_sd_ratio_is_exactly_0_7(tmp_path, monkeypatch):
+    """The MAP fit's message names the parameters "informed mainly by the prior (posterior/prior SD >= 0.7)": a
+    ratio of exactly 0.7 is named (>=), one just below it is not."""
+    import pkpd
+    from pkpd.priors import IndividualPriorTerms
+
+    data, _, _ = _level_data()
+    for ratio, message in ((0.7, "maximum a posteriori; informed mainly by the prior (posterior/prior SD >= 0.7): "
+                                 "B"),
+                           (0.7 - 1e-12, "maximum a posteriori")):
+        monkeypatch.setattr(IndividualPriorTerms, "sd_ratio", lambda self, estimates, se, r=ratio: {"B": r})
+        fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.5, fixed=True)},
+                       priors={"B": pkpd.NormalPrior(10.0, 1.0)})
+        assert fit.prior_sd_ratio == {"B": ratio}
+        assert fit.message == message
