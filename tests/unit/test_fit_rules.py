@@ -3147,3 +3147,26 @@ def test_a_map_fit_names_a_parameter_whose_sd_ratio_is_exactly_0_7(tmp_path, mon
                        priors={"B": pkpd.NormalPrior(10.0, 1.0)})
         assert fit.prior_sd_ratio == {"B": ratio}
         assert fit.message == message
+
+
+def test_a_parametric_bootstrap_of_a_map_fit_refits_each_replicate_with_the_prior(tmp_path):
+    """bootstrap of a MAP fit (level with a known SD 1.5, fixed; prior N(10, 0.3^2) on B): each replicate draws n
+    values from N(B_hat, 1.5^2) and refits with the prior, so its estimate is the conjugate posterior mode (sum y* /
+    sd^2 + 10 / tau^2) / P, P = n / sd^2 + 1 / tau^2: normal with mean (n B_hat / sd^2 + 10 / tau^2) / P and SD
+    sqrt(n) / sd / P (0.136 here; a refit without the prior would spread as sd / sqrt(n) = 0.47 around B_hat).
+    40 replicates: the median within 4 of its standard errors (1.25 SD / sqrt(40)), the SD within 35 %."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    sd, tau, n = 1.5, 0.3, y.size
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=sd, fixed=True)},
+                   priors={"B": pkpd.NormalPrior(10.0, tau)})
+    precision = n / sd**2 + 1 / tau**2
+    b_hat = fit.estimates["B"]
+    assert b_hat == pytest.approx((y.sum() / sd**2 + 10.0 / tau**2) / precision, rel=1e-6)
+    boot = pkpd.bootstrap(fit, 40, seed=5, workers=1, progress=False)
+    assert boot.failed == () and boot.samples.shape == (40, 1)
+    centre = (n * b_hat / sd**2 + 10.0 / tau**2) / precision
+    spread = math.sqrt(n) / sd / precision
+    assert abs(boot.median["B"] - centre) < 4 * 1.2533 * spread / math.sqrt(40), (boot.median["B"], centre)
+    assert 0.65 < boot.se["B"] / spread < 1.35, (boot.se["B"], spread)
