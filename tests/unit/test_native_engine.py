@@ -365,3 +365,26 @@ def test_a_pickled_compiled_model_keeps_its_engine_or_falls_back_without_a_compi
     assert pickle.loads(pickle.dumps(compile_model(model, "numba"))).engine == "numba"
     monkeypatch.setenv("CC", "no-such-compiler-xyz")  # a worker machine without a C compiler
     assert pickle.loads(blob).engine == "numba"
+
+
+# ------------------------------------------------------------------------------------------- templates, seed 24
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_small_infusion_outlives_a_large_one_that_stops(backend):
+    # Two infusions into the central compartment of a one-compartment model (CL = V = 1, so k = 1/h): 1e12 mg over
+    # 1 h and 90 mg at 1.5 mg/h over 60 h. When the large one stops, the rate left is exactly 1.5 mg/h, 1.5e-12 of
+    # the stopping event's value: a real rate, not the rounding the engines zero (below 1e-12 of that value), so it
+    # must keep running. The concentration is the sum of the two closed forms R/CL (1 - e^{-k min(t, T)})
+    # e^{-k max(t - T, 0)}; by 30 h the large dose has decayed to 0.16 mg/L, and by 50 h the small infusion's
+    # plateau R/CL = 1.5 mg/L is all that is left.
+    model = pkpd.load_model("pk_1cmt_iv")
+    regimen = pkpd.Regimen([pkpd.Infusion(0.0, pkpd.Dose(1e12, "mg"), duration=1.0),
+                            pkpd.Infusion(0.0, pkpd.Dose(90.0, "mg"), duration=60.0)])
+    times = np.array([30.0, 40.0, 50.0, 59.0])
+    sim = pkpd.simulate(model, regimen, times, params={"CL": 1.0, "V": 1.0}, backend=backend,
+                        settings=pkpd.SolverSettings(method="ode"))
+
+    def infusion(rate: float, duration: float) -> np.ndarray:
+        return rate * (1 - np.exp(-np.minimum(times, duration))) * np.exp(-np.maximum(times - duration, 0.0))
+
+    expected = infusion(1e12, 1.0) + infusion(1.5, 60.0)
+    np.testing.assert_allclose(sim.outputs["conc"][0], expected, rtol=1e-6)
