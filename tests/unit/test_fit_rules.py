@@ -1314,6 +1314,17 @@ def test_the_text_and_notebook_displays_show_the_note_only_when_the_fit_has_one(
     assert f"1 subject(s)<p style='color:#b00'>{html.escape(capped.message)}</p><table>" in capped._repr_html_()
 
 
+def _a_fit_read_back(tmp_path):
+    """A fit of the level data saved with FitResult.save and read back with FitResult.load (no data)."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    model = _levels(tmp_path)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    fit.save(tmp_path / "fit.json")
+    return pkpd.FitResult.load(tmp_path / "fit.json", model=model)
+
+
 @pytest.mark.parametrize("call, what", [
     (lambda f: f.diagnostics(), "diagnostics"),
     (lambda f: f.predict(), "predict"),
@@ -2386,11 +2397,7 @@ def test_a_profile_of_a_fit_read_from_a_file_names_the_function(tmp_path):
 
     import pkpd
 
-    data, _, _ = _level_data()
-    model = _levels(tmp_path)
-    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
-    fit.save(tmp_path / "fit.json")
-    loaded = pkpd.FitResult.load(tmp_path / "fit.json", model=model)
+    loaded = _a_fit_read_back(tmp_path)
     message = ("profile_likelihood: this FitResult was loaded from a file, which holds the estimates and their "
                "covariance but not the data; redo the fit with pkpd.fit for this")
     with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
@@ -3088,11 +3095,7 @@ def test_identifiability_of_a_fit_read_from_a_file_names_the_function(tmp_path):
 
     import pkpd
 
-    data, _, _ = _level_data()
-    model = _levels(tmp_path)
-    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
-    fit.save(tmp_path / "fit.json")
-    loaded = pkpd.FitResult.load(tmp_path / "fit.json", model=model)
+    loaded = _a_fit_read_back(tmp_path)
     message = ("identifiability: this FitResult was loaded from a file, which holds the estimates and their "
                "covariance but not the data; redo the fit with pkpd.fit for this")
     with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
