@@ -855,9 +855,9 @@ def _administration_shape(adm) -> tuple:
             getattr(adm, "rate", None), getattr(adm, "modelled", None))
 
 
-def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covariates, state_index, amounts=None):
+def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covariates, state_index, amounts):
     """The events of one administration for the subjects ``idx`` (``amounts``: each one's dose amount [the dose's
-    unit], ``adm.dose.amount`` for all by default)."""
+    unit])."""
     target = _target(m, adm.target)
     k = m.doses.index(target)
     ck = m._checked
@@ -869,7 +869,7 @@ def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covari
         raise DosingError(f"dose of {dose.amount:g} {dose.unit} at t={adm.time:g}: its unit does not match dose "
                           f"target {target.name!r}, which takes {target.unit!r}"
                           + (" (per kg)" if dose.per_kg else "")) from None
-    amount = (np.full(n, dose.amount) if amounts is None else amounts) * dose_to_target
+    amount = amounts * dose_to_target
     if dose.per_kg:
         if "WT" not in m.covariate_names:
             raise DosingError(f"dose {dose.amount:g} {dose.unit}: a per-kg dose needs body weight, but model "

@@ -90,11 +90,10 @@ _KINDS = {"lognormal": 0, "normal": 1, "logitnormal": 2}
 def design_of(prob, base: np.ndarray) -> Design:
     """The design of a population problem (:class:`pkpd.estimation.finite_difference._Problem`); dose events from
     the parameter values ``base`` (the doses do not depend on the parameters that vary)."""
-    from ..simulation import EventTable, build_events, merge_events
+    from ..simulation import EventTable
 
     d = prob.data
-    q0 = prob.cm.build_q(np.tile(base, (prob.n, 1)), d.covariates)
-    e = merge_events(build_events(prob.cm, d.regimens, q0, d.explicit), d.covariate_events)
+    e = prob.events_at(base)
     events = EventTable(np.ascontiguousarray(e.time, dtype=float), np.ascontiguousarray(e.kind, dtype=np.int64),
                         np.ascontiguousarray(e.index, dtype=np.int64), np.ascontiguousarray(e.value, dtype=float),
                         np.ascontiguousarray(e.count, dtype=np.int64))

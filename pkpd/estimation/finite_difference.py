@@ -107,10 +107,14 @@ class _Problem:
     def events0(self):
         """The dose events at the model's parameter values (those of every solve when the doses do not depend on
         the parameters); built when first needed: the compiled objective builds its own."""
+        return self.events_at(self.base)
+
+    def events_at(self, base: np.ndarray):
+        """Every subject's dose events (and covariate changes) with the parameter values ``base`` (n_params,)."""
         from ..simulation import build_events, merge_events
 
         d = self.data
-        q0 = self.cm.build_q(np.tile(self.base, (self.n, 1)), d.covariates)
+        q0 = self.cm.build_q(np.tile(base, (self.n, 1)), d.covariates)
         return merge_events(build_events(self.cm, d.regimens, q0, d.explicit), d.covariate_events)
 
     # -- predictions -------------------------------------------------------------------------------------------
