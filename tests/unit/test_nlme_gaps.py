@@ -1055,6 +1055,14 @@ def test_a_power_effect_takes_positive_covariate_values_below_one_and_refuses_ze
                                "subject 2")
 
 
+def _fo_fit_failure_with_one_solver_step(data) -> str:
+    """The message of the FitError of an FO fit of Wang 2007 (``data``) whose ODE integration may take one step."""
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population("wang2007", data, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="fo",
+                            settings=pkpd.SolverSettings(method="ode", max_steps=1), covariance=None)
+    return str(info.value)
+
+
 def test_an_fo_objective_whose_model_cannot_be_solved_is_not_evaluated_even_when_finite():
     """FO evaluates every subject at eta = 0; a subject whose model cannot be solved there cannot be evaluated,
     whatever number the solver left behind. Wang 2007 with an ODE integration allowed one step solves no subject
@@ -1062,10 +1070,7 @@ def test_an_fo_objective_whose_model_cannot_be_solved_is_not_evaluated_even_when
     and names the subjects and the first failing record, the whole message compared. Seed 34's survivor
     PopulationObjective.evaluate _97 (np.where(None, 100 + st0, status)) dropped FO's solver status at eta = 0,
     and the fit went on with the finite objective of unsolved models."""
-    with pytest.raises(FitError) as info:
-        pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="fo",
-                            settings=pkpd.SolverSettings(method="ode", max_steps=1), covariance=None)
-    assert str(info.value) == (
+    assert _fo_fit_failure_with_one_solver_step(WANG) == (
         "fit_population: the objective cannot be evaluated at the initial values for subjects 1, 2, 3, 4, 5 and 5 "
         "more: the model cannot be solved for subject 1, t = 0 h (row 1) (typical values); check the initial values "
         "and the solver settings")
@@ -1109,10 +1114,7 @@ def test_a_failed_evaluation_of_exactly_five_subjects_names_them_all_with_no_mor
     ' and 0 more'."""
     data = pd.read_csv(WANG)
     data = data[data["ID"].isin(sorted(data["ID"].unique())[:5])]
-    with pytest.raises(FitError) as info:
-        pkpd.fit_population("wang2007", data, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="fo",
-                            settings=pkpd.SolverSettings(method="ode", max_steps=1), covariance=None)
-    assert str(info.value) == (
+    assert _fo_fit_failure_with_one_solver_step(data) == (
         "fit_population: the objective cannot be evaluated at the initial values for subjects 1, 2, 3, 4, 5: the "
         "model cannot be solved for subject 1, t = 0 h (row 1) (typical values); check the initial values and the "
         "solver settings")
