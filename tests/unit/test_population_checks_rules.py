@@ -173,17 +173,23 @@ def test_a_vpc_of_a_fit_with_inter_occasion_variability_draws_the_occasion_effec
     np.testing.assert_allclose(result.simulated[:, 1, :], np.tile(np.array(expected)[:, None], (1, 2)), rtol=0.1)
 
 
+def _refuses_one_less_and_accepts(fit, model, data, *, least, n_rows):
+    """npde refuses n_sim = least - 1 with its whole message and accepts least: n_rows finite NPDE, every PDE k/least
+    or clipped to 1/(2 least) or 1 - 1/(2 least), so 2 least x PDE is whole."""
+    with pytest.raises(pkpd.FitError) as err:
+        npde(fit, model, data, n_sim=least - 1, seed=1)
+    assert str(err.value) == (f"npde: n_sim={least - 1} is too small; give at least {least} (twice the largest "
+                              "number of observations of a subject) - 1000 is usual")
+    table = npde(fit, model, data, n_sim=least, seed=1)
+    assert len(table) == n_rows and np.all(np.isfinite(table["NPDE"]))
+    counts = table["PDE"].to_numpy() * 2 * least
+    np.testing.assert_allclose(counts, np.round(counts), rtol=0, atol=1e-9)
+
+
 def test_npde_accepts_twenty_simulations_and_refuses_fewer_with_the_whole_message(wang_fit):
     # at most 2 observations a subject: the least n_sim is max(20, 2 x 2) = 20, as the message of 19 says; 20 is
     # accepted, every PDE k/20 or clipped to 1/40 or 39/40, so 40 PDE is whole (npde _44: max(21, ...) refused 20)
-    with pytest.raises(pkpd.FitError) as err:
-        npde(wang_fit, "wang2007", WANG, n_sim=19, seed=1)
-    assert str(err.value) == ("npde: n_sim=19 is too small; give at least 20 (twice the largest number of "
-                              "observations of a subject) - 1000 is usual")
-    table = npde(wang_fit, "wang2007", WANG, n_sim=20, seed=1)
-    assert len(table) == 20 and np.all(np.isfinite(table["NPDE"]))
-    counts = table["PDE"].to_numpy() * 40
-    np.testing.assert_allclose(counts, np.round(counts), rtol=0, atol=1e-9)
+    _refuses_one_less_and_accepts(wang_fit, "wang2007", WANG, least=20, n_rows=20)
 
 
 def test_a_pde_below_all_simulations_is_clipped_to_one_over_twice_n_sim():
@@ -232,14 +238,7 @@ def test_npde_asks_for_twice_the_largest_number_of_observations_of_a_subject():
     data = pd.DataFrame(rows)
     fit = pkpd.fit_population("pk_1cmt_iv", data, iiv={"CL": 0.1}, error=pkpd.Additive(sd=0.1),
                               init={"CL": 2.8, "V": 32.0}, maxeval=0, covariance=None)
-    with pytest.raises(pkpd.FitError) as err:
-        npde(fit, "pk_1cmt_iv", data, n_sim=23, seed=1)
-    assert str(err.value) == ("npde: n_sim=23 is too small; give at least 24 (twice the largest number of "
-                              "observations of a subject) - 1000 is usual")
-    table = npde(fit, "pk_1cmt_iv", data, n_sim=24, seed=1)
-    assert len(table) == 22 and np.all(np.isfinite(table["NPDE"]))
-    counts = table["PDE"].to_numpy() * 48
-    np.testing.assert_allclose(counts, np.round(counts), rtol=0, atol=1e-9)
+    _refuses_one_less_and_accepts(fit, "pk_1cmt_iv", data, least=24, n_rows=22)
 
 
 # ====================================================================================================== seed 28
