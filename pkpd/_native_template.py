@@ -436,9 +436,19 @@ done:
     return status;
 }
 
+#ifdef N_BASE_STATES
+/* The exact solution of a linear system (method 3: pkpd.estimation._linear_template, appended after this template
+   in the estimation libraries of linear models only). */
+static int seg_linear(double t, double tend, int last, double *y, const double *q, Work *w, int64_t max_steps,
+                      const Out *o, int64_t *iop, double *counters);
+#endif
+
 /* Integrate from t to tend with the method chosen (or switched to). */
 static int segment(double t, double tend, int last, double *y, const double *q, Work *w, double rtol, double atol,
                    double hmax, int64_t max_steps, int64_t method, const Out *o, int64_t *iop, double *counters) {
+#ifdef N_BASE_STATES
+    if (method == 3) return seg_linear(t, tend, last, y, q, w, max_steps, o, iop, counters);
+#endif
     if (method != 2 && counters[2] == 0.0) {
         int status = seg_tsit5(&t, tend, last, y, q, w, rtol, atol, hmax, max_steps, method, o, iop, counters);
         if (status != 5) return status;

@@ -302,7 +302,9 @@ class _SensitivityHost:
         pr = self.predictor
         methods.reshape(B, -1)[:] = pr.methods
         call.run(_native_threads())
-        pr.methods[:] = methods.reshape(B, pr.design.n).max(axis=0)
+        from .estimation._compiled import merged_methods
+
+        pr.methods[:] = merged_methods(methods.reshape(B, pr.design.n))
         jet = flat_out[gather]                              # (B, n_obs, 1 + p): value, d/d parameter
         f = jet[..., 0]
         if unit:

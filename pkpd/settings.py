@@ -22,7 +22,8 @@ class SolverSettings:
     method : {"auto", "ode", "closed-form", "tsit5", "rodas4"}
         ``"auto"`` (default): a model whose equations are linear with coefficients constant between events
         (:func:`pkpd.linear_system.linearity`: one- to three-compartment models with bolus, infusion or first-order
-        absorption...) is solved in closed form (matrix exponentials, exact to rounding; :mod:`pkpd.closed_form`);
+        absorption...) is solved in closed form (matrix exponentials, exact to rounding; :mod:`pkpd.closed_form`;
+        in population estimation the model together with its sensitivities, :mod:`pkpd.estimation._linear_template`);
         any other is integrated with Tsitouras' explicit 5(4) pair, switching a subject to the L-stable Rosenbrock
         method Rodas4 (analytic Jacobian) when it detects stiffness. ``"ode"``: that ODE integration even for a
         linear model. ``"closed-form"``: the closed form, an error for a model that is not linear. ``"tsit5"``,

@@ -43,13 +43,13 @@ class CompiledPredictor:
         fitted = tuple(int(i) for i in prob.out_index)
         self.n_fit = len(fitted)
         self.lib = compiled_system(prob.model, (), (ROOT,), fitted)
-        self.methods = initial_methods(d.n, self.settings)
+        self.methods = initial_methods(d.n, self.settings, self.lib.linear)
         self.parameters = sensitivity_parameters
         self.lib_s = None
         if sensitivity_parameters:
             multisets = (ROOT,) + tuple((k,) for k in range(len(sensitivity_parameters)))
             self.lib_s = compiled_system(prob.model, sensitivity_parameters, multisets, fitted)
-            self.methods_s = initial_methods(d.n, self.settings)
+            self.methods_s = initial_methods(d.n, self.settings, self.lib_s.linear)
         self.n_solves = 0
         self._indices = None
         self._tiled = None

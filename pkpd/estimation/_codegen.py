@@ -51,8 +51,10 @@ def _hoist(trees, q_only: set[str], table: dict):
     return _engine_hoist(trees, q_only, table, prefix="#K")
 
 
-def generate(system: DerivativeSystem, template: str) -> tuple[str, Layout]:
-    """C source of ``system`` followed by the integrator and ``template``, and its layout."""
+def generate(system: DerivativeSystem, template: str, *, linear: bool = False) -> tuple[str, Layout]:
+    """C source of ``system`` followed by the integrator and ``template``, and its layout. ``linear``: the system is
+    linear with coefficients constant between events, and ``template`` holds the exact linear solution
+    (:mod:`pkpd.estimation._linear_template`), which the integrator then offers as method 3."""
     m = system.model
     n_p, n_c = len(m.parameters), len(m.covariates)
     from ._derivative_system import scale_name
@@ -161,6 +163,7 @@ def generate(system: DerivativeSystem, template: str) -> tuple[str, Layout]:
         f"#define N_PARAMS {n_p}",
         f"#define N_COVARIATES {n_c}",
         f"#define N_SCALES {len(scales)}",
+        *([f"#define N_BASE_STATES {system.n_base}"] if linear else []),
         _HELPERS,
     ]
     source = "\n".join(head + rhs + [""] + jac_lines + [""] + rec + [""] + static + [""] + init) + "\n"

@@ -31,6 +31,7 @@ from ._assembly_template import ASSEMBLY_TEMPLATE
 from ._codegen import Layout, generate, library_stem
 from ._derivative_system import DerivativeSystem, derivative_system
 from ._inner_template import INNER_TEMPLATE
+from ._linear_template import LINEAR_TEMPLATE
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
@@ -49,6 +50,14 @@ def available() -> bool:
     return compiler() is not None and os.environ.get("PKPD_ENGINE", "").strip().lower() != "numba"
 
 
+def merged_methods(per_copy: np.ndarray) -> np.ndarray:
+    """One method per design subject from the methods its copies (rows of ``per_copy``) ended with: the exact
+    linear solution (3) while every copy kept it, else the largest ODE code any copy ended with (2, Rodas4, once
+    one needed it), a copy that left the exact solution counting as 0 ("auto")."""
+    kept = (per_copy == 3).all(axis=0)
+    return np.where(kept, 3, np.where(per_copy == 3, 0, per_copy).max(axis=0))
+
+
 def _c(a: np.ndarray, dtype=float) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=dtype)
 
@@ -60,10 +69,11 @@ def _ptr(a: np.ndarray) -> int:
 class CompiledSystem:
     """A loaded library of an augmented system (private)."""
 
-    def __init__(self, system: DerivativeSystem, path: Path, image: bytes, layout: Layout):
+    def __init__(self, system: DerivativeSystem, path: Path, image: bytes, layout: Layout, *, linear: bool = False):
         from .._native import load_library
 
         self.system = system
+        self.linear = linear  # offers method 3, the exact solution (pkpd.estimation._linear_template)
         self.layout = layout
         self.path = path
         self._lib = load_library(path, image)
@@ -94,7 +104,7 @@ class CompiledSystem:
         call.methods[:] = np.tile(methods, reps)
         if call.n:
             call.run(threads())
-            methods[:] = call.methods.reshape(reps, design.n).max(axis=0)
+            methods[:] = merged_methods(call.methods.reshape(reps, design.n))
         self.last_counters = call.counters
         return call.outputs, call.status
 
@@ -316,6 +326,17 @@ def compiled_system(model: Model, parameters: tuple[int, ...], multisets: tuple[
     from .._native import compile_c
 
     system = derivative_system(model, parameters, multisets, fitted)
-    source, layout = generate(system, INNER_TEMPLATE + ASSEMBLY_TEMPLATE)
+    linear = is_linear(system)
+    template = (LINEAR_TEMPLATE if linear else "") + INNER_TEMPLATE + ASSEMBLY_TEMPLATE
+    source, layout = generate(system, template, linear=linear)
     path, image = compile_c(source, cache_root(), library_stem(source), "the estimation library of a model")
-    return CompiledSystem(system, path, image, layout)
+    return CompiledSystem(system, path, image, layout, linear=linear)
+
+
+def is_linear(system: DerivativeSystem) -> bool:
+    """Whether the augmented system is linear with coefficients constant between events: so is the model
+    (:func:`pkpd.linear_system.linearity`), since each derivative's equation is the model's matrix times that
+    derivative plus lower-order derivatives times coefficients of the parameters only."""
+    from ..linear_system import linearity
+
+    return linearity(system.model).is_linear and not system.nonautonomous

@@ -21,8 +21,8 @@ integrator (:data:`pkpd._native_template.C_TEMPLATE`), and :data:`INNER_TEMPLATE
   :math:`g = \\partial m/\\partial\\eta` comes from the forward sensitivity equations solved with the model.
 
 The prediction of a subject (``predict_subject``: parameters in, predictions and their derivatives at the output
-times out) is the one place that knows they come from an ODE solve; a closed-form solution of a linear model can
-provide the same function.
+times out) is the one place that knows how they are solved: by the ODE solver, or for a linear model by the exact
+solution of its linear augmented system (:mod:`pkpd.estimation._linear_template`).
 
 Error models (kind): 0 additive ``a``; 1 proportional ``b f``; 2 combined ``sqrt(a^2 + (b f)^2)``; 3 combined
 ``a + b f``; 4 log-normal (``a`` the SD of log y; predictions on the log scale). With ``interaction == 0`` (FOCE)
@@ -32,7 +32,8 @@ Status per subject: 0 solved; otherwise 100 + the solver's status at the startin
 objective is not finite there, e.g. a zero residual variance).
 
 Solver method per subject (``methods``, updated in place): 1 Tsit5, 2 Rodas4, 0 "auto": Tsit5 (at most 5,000 steps),
-and Rodas4 if that fails, in which case the subject's entry becomes 2 for the later calls. (The engine's stiffness
+and Rodas4 if that fails, in which case the subject's entry becomes 2 for the later calls; 3 (libraries of linear
+models only) the exact solution, and "auto" for a subject whose step budget it spends (its entry becomes 0). (The engine's stiffness
 test evaluates the Jacobian every few steps, which costs a solve of the whole system by finite differences here.)
 """
 
@@ -121,13 +122,19 @@ static int solve_with(const Job *b, int64_t s, Ctx *c, double *oo, int64_t metho
     o.obuf = c->obuf;
     return solve_one(c->y, c->q, c->y0, b->ev_t + d * b->max_ev, b->ev_kind + d * b->max_ev,
                      b->ev_idx + d * b->max_ev, b->ev_val + d * b->max_ev, b->n_ev[d], &o, b->t0[s], b->rtol,
-                     b->atol, b->hmax, max_steps, method == 2 ? 2 : 1, c->w, counters);
+                     b->atol, b->hmax, max_steps, method, c->w, counters);
 }
 
 /* The predictions of row s (parameters and covariates in c->row) at its output times, into oo (n_out x
    N_OUTPUTS): the one place that knows they come from an ODE solve. Returns the solver status. */
 static int predict_subject(const Job *b, int64_t s, Ctx *c, double *oo, double *counters) {
     int64_t m = b->methods[s];
+    if (m == 3) {
+        int st = solve_with(b, s, c, oo, 3, b->max_steps, counters);
+        if (st == 0) return 0;
+        b->methods[s] = 0; /* the exact linear solution spent its step budget: the ODE solver from now on */
+        m = 0;
+    }
     if (m != 0) return solve_with(b, s, c, oo, m, b->max_steps, counters);
     int64_t cap = b->max_steps < AUTO_TSIT5_STEPS ? b->max_steps : AUTO_TSIT5_STEPS;
     int st = solve_with(b, s, c, oo, 1, cap, counters);

@@ -143,7 +143,7 @@ class OdePredictor:
         self.lib = compiled_system(model, parameters, multisets, fitted)
         self.multisets = multisets
         self.n_fit = len(fitted)
-        self.methods = initial_methods(design.n, settings)
+        self.methods = initial_methods(design.n, settings, self.lib.linear)
         self._last = None     # (P, outputs, scales, status) of the last solve
 
     def outputs(self, P: np.ndarray):
@@ -204,9 +204,11 @@ def derivative_scales(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(a) & (a > 0), a, 1.0)
 
 
-def initial_methods(n: int, settings) -> np.ndarray:
-    """Solver method per subject for the compiled code: the settings' method, "auto" = Tsit5 with a Rodas4 retry."""
-    code = settings.method_code
+def initial_methods(n: int, settings, linear: bool = False) -> np.ndarray:
+    """Solver method per subject for the compiled code: the exact solution (3) when the library's system is
+    ``linear`` and the settings' method is "auto" or "closed-form", else the settings' ODE method ("auto" = Tsit5
+    with a Rodas4 retry)."""
+    code = 3 if linear and settings.method in ("auto", "closed-form") else settings.method_code
     return np.full(n, code, dtype=np.int64)
 
 
@@ -254,7 +256,7 @@ class PopulationObjective:
         if self.method != "fo":
             self.inner_lib = compiled_system(model, tuple(eta_params), estimation_multisets(len(eta_params), (), 1),
                                              fitted)
-            self.inner_methods = initial_methods(prob.n, self.settings)
+            self.inner_methods = initial_methods(prob.n, self.settings, self.inner_lib.linear)
         self.q = len(eta_params)
         # coordinates phi = (eta, theta over pi, error parameters of every output)
         self.sigma_slots = [(o, p) for o, em in enumerate(prob.errors) for p in em.parameter_names]

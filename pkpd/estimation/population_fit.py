@@ -452,13 +452,14 @@ def _compiled_unsupported_for(prob: _Problem, varying) -> str:
     """Why the compiled estimation library cannot solve this problem with the parameters ``varying`` (names) free
     to change between subjects or calls ('' when it can)."""
     from .._sensitivity import dose_dependence
+    from ..linear_system import linearity
     from ._compiled import available
 
     if not available():
         return "no C compiler (or PKPD_ENGINE=numba)"
-    if prob.settings.method == "closed-form":
-        return ("the closed form was asked for (SolverSettings(method='closed-form')), and the compiled inner "
-                "problem integrates the model with its sensitivities")
+    if prob.settings.method == "closed-form" and not linearity(prob.model).is_linear:
+        return ("the closed form was asked for (SolverSettings(method='closed-form')) of a model that is not linear "
+                "(the finite-difference path says why)")
     if prob.iov is not None:
         return "inter-occasion variability"
     if prob.data.records is not None:
