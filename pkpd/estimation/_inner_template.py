@@ -33,8 +33,9 @@ objective is not finite there, e.g. a zero residual variance).
 
 Solver method per subject (``methods``, updated in place): 1 Tsit5, 2 Rodas4, 0 "auto": Tsit5 (at most 5,000 steps),
 and Rodas4 if that fails, in which case the subject's entry becomes 2 for the later calls; 3 (libraries of linear
-models only) the exact solution, and "auto" for a subject whose step budget it spends (its entry becomes 0). (The engine's stiffness
-test evaluates the Jacobian every few steps, which costs a solve of the whole system by finite differences here.)
+models only) the exact solution, and "auto" for a subject whose step budget it spends (its entry becomes 0). (The
+engine's stiffness test evaluates the Jacobian every few steps, which costs a solve of the whole system by finite
+differences here.)
 """
 
 INNER_TEMPLATE = r"""
