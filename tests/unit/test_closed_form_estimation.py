@@ -213,3 +213,43 @@ def test_a_very_stiff_subject_leaves_the_exact_solution_for_the_ode_solver():
     assert not status.any()
     assert exact.predictor.methods[3] != 3 and (np.delete(exact.predictor.methods, 3) == 3).all()
     assert_close(got.v, ref.v, rel=1e-7)
+
+
+def test_a_covariate_that_changes_between_records_starts_new_coefficients():
+    """CL scaled by a creatinine clearance that changes record by record (a data column): each change is an event
+    of the compiled library (new coefficients from then on), and the exact solution still equals the ODE solve;
+    the same data with the covariate held at its first value gives other predictions (the changes took effect)."""
+    model = Model(name="renal", time_unit="h",
+                  parameters=(Parameter("CL", 3.0, "L/h", (1e-3, 1e3)), Parameter("V", 30.0, "L", (1e-2, 1e4)),
+                              Parameter("ka", 1.2, "1/h", (1e-3, 1e2)),
+                              Parameter("CRCL_ref", 100.0, "mL/min", (1.0, 1e3))),
+                  covariates=(pkpd.Covariate("CRCL", "mL/min", 100.0),),
+                  states=(State("depot", "mg", "0", "-ka * depot"),
+                          State("central", "mg", "0", "ka * depot - CL * CRCL / CRCL_ref / V * central"),),
+                  outputs=(Output("conc", "central / V", "mg/L"),),
+                  doses=(DoseTarget("oral", "depot", "mg"),))
+    assert linearity(model).is_linear
+    rows = []
+    for i, crcl in enumerate(([100.0, 60.0, 30.0, 30.0, 80.0, 80.0], [50.0, 50.0, 120.0, 90.0, 90.0, 40.0]), 1):
+        times = [0.0, 2.0, 6.0, 12.0, 24.0, 30.0]
+        for k, (t, c) in enumerate(zip(times, crcl)):
+            if k in (0, 3):
+                rows.append(dict(ID=i, TIME=t, EVID=1, AMT=100.0, CMT="oral", DV=np.nan, CRCL=c))
+            rows.append(dict(ID=i, TIME=t + 1.0, EVID=0, AMT=0.0, CMT=".", DV=1.0, CRCL=c))
+    frame = pd.DataFrame(rows)
+    data = read_nonmem(frame, model, dose_unit="mg")
+    held = read_nonmem(frame.assign(CRCL=frame.groupby("ID")["CRCL"].transform("first")), model, dose_unit="mg")
+    iiv = {"CL": 0.1, "V": 0.1}
+    got = {}
+    for name, d in (("varying", data), ("held", held)):
+        exact, layout = engine(model, d, iiv, SolverSettings())
+        ode, _ = engine(model, d, iiv, ODE)
+        P = parameter_rows(exact, layout, np.random.default_rng(4))
+        a, _ = exact.predictor.predict(P)
+        b, _ = ode.predictor.predict(P)
+        assert (exact.predictor.methods == 3).all()
+        assert_close(a.v, b.v, what=f"{name}: predictions")
+        for k in range(a.d1.shape[-1]):
+            assert_close(a.d1[..., k], b.d1[..., k], what=f"{name}: first derivative {k}")
+        got[name] = a.v
+    assert not np.allclose(got["varying"], got["held"], rtol=1e-3)
