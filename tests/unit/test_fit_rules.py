@@ -3173,3 +3173,94 @@ def test_a_parametric_bootstrap_of_a_map_fit_refits_each_replicate_with_the_prio
     spread = math.sqrt(n) / sd / precision
     assert abs(boot.median["B"] - centre) < 4 * 1.2533 * spread / math.sqrt(40), (boot.median["B"], centre)
     assert 0.65 < boot.se["B"] / spread < 1.35, (boot.se["B"], spread)
+
+# ---- gaps of the independent sample of the fitting modules (seed 38, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_profile_names_the_value_where_the_model_could_not_be_evaluated_on_a_linear_scale(tmp_path):
+    """profile_likelihood of a parameter estimated on its own (linear) scale, a lower bound < 0: the value where the
+    model cannot be evaluated is named as it is, not exponentiated. The output sqrt(16 - B) with additive error:
+    the maximum-likelihood B is 16 - mean(y)^2 (about 12); a first step of 5 goes to B + 5 > 16, where there is no
+    prediction, so the upper side stops there and is unbounded; the lower side crosses the threshold."""
+    import pandas as pd
+
+    import pkpd
+
+    path = tmp_path / "root.toml"
+    path.write_text(_ROOT)
+    model = pkpd.load_model(path).with_bounds(B=(-100.0, 1000.0))
+    y = 2.0 + np.random.default_rng(6).normal(0.0, 0.1, 10)
+    data = pd.DataFrame({"ID": 1, "TIME": np.arange(1.0, 11.0), "DV": y, "DVID": "level"})
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert fit.scale["B"] == "linear"
+    b_hat = 16.0 - y.mean() ** 2
+    assert fit.estimates["B"] == pytest.approx(b_hat, rel=1e-6)
+    assert 11.0 < b_hat < 16.0 < b_hat + 5.0
+    prof = pkpd.profile_likelihood(fit, "B", step=5.0)
+    assert prof.message == (
+        f"the model could not be evaluated at B = {b_hat + 5.0:.4g}; the profile stays within 3.84 of the "
+        "minimum on the upper side: the data do not bound the parameter there"
+    )
+    assert math.isnan(prof.ci_high) and prof.ci_low < b_hat
+
+
+def test_a_bootstrap_with_one_worker_runs_every_replicate_in_this_process(tmp_path, monkeypatch):
+    """bootstrap(workers=1) "runs serially in this process" (its docstring): no process pool is started even where
+    the automatic choice (workers=None) would start one (here: 4 cores and a pool that costs nothing to start)."""
+    import pkpd
+    import pkpd._parallel as parallel
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a process pool was started")
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 4)
+    monkeypatch.setattr(parallel, "POOL_STARTUP_SECONDS", 0.0)
+    monkeypatch.setattr(parallel, "_run_pool", no_pool)
+    boot = pkpd.bootstrap(fit, 4, seed=2, workers=1, progress=False)
+    assert boot.failed == () and boot.samples.shape == (4, 2)
+
+
+def test_the_objective_solves_each_point_once_for_its_value_and_residuals(tmp_path):
+    """_Objective caches its last points ("optimisers ask for the value and the derivatives at the same point
+    separately"): the value (-2LL = RSS/sd^2 + n log(2 pi sd^2), here at B = 11, sd = 2), asked twice, and the
+    residuals at one point are one solve (n_evaluations, "parameter sets solved", counts 1); its derivatives
+    (finite differences: the point and 2 perturbed sets per parameter, 3 for B) are solved once, after which the
+    value at that point needs no further solve; a new point is a new solve."""
+    import pkpd
+    from pkpd.estimation.individual import _Objective
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    problem = fit._context.problem
+    assert problem.sens is None and problem.layout.names == ("B", "level.sd")
+    x = np.log([11.0, 2.0])
+    obj = _Objective(problem, x)
+    start = problem.n_evaluations
+    first = obj.value(x)
+    assert first == pytest.approx(((y - 11.0) ** 2).sum() / 4.0 + y.size * math.log(2 * math.pi * 4.0), rel=1e-9)
+    assert obj.value(x) == first and obj.residual(x).size > y.size
+    assert problem.n_evaluations == start + 1
+    obj.gradient(x)
+    assert problem.n_evaluations == start + 1 + 3
+    assert obj.value(x) == first and problem.n_evaluations == start + 4
+    obj.value(np.log([12.0, 2.0]))
+    assert problem.n_evaluations == start + 5
+
+
+def test_a_map_fit_keeps_its_priors_and_says_its_objective_includes_them(tmp_path):
+    """FitResult.priors holds "the priors of a MAP fit, by parameter" (empty for maximum likelihood), and the repr
+    names the objective of a MAP fit -2 log(L x prior), that of a maximum-likelihood fit -2LL."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    error = {"level": pkpd.Additive(sd=1.5, fixed=True)}
+    prior = pkpd.NormalPrior(10.0, 1.0)
+    map_fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error=error, priors={"B": prior})
+    ml_fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error=error)
+    assert map_fit.priors == {"B": prior} and ml_fit.priors == {}
+    assert repr(map_fit).startswith("FitResult of 'levels': converged; -2 log(L x prior) = ")
+    assert repr(ml_fit).startswith("FitResult of 'levels': converged; -2LL = ")
