@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_closed_form import random_linear_model  # the random compartmental models of the simulation tests
 
 import pkpd
 from pkpd import DoseTarget, Model, Output, Parameter, SolverSettings, State, nlme
@@ -31,33 +32,6 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 ODE = SolverSettings(method="ode", rtol=1e-12, atol=1e-14)
 SHIPPED_LINEAR = ["msc_biodistribution", "nmtest_1cmt_oral", "pk_1cmt_iv", "pk_1cmt_oral", "pk_2cmt_iv",
                   "pk_2cmt_oral", "wang2007"]
-
-
-def random_linear_model(rng, n: int) -> Model:
-    """Transfers j -> i, elimination from every state, maybe a zero-order input, a depot-style target with F and a
-    lag time, a second target without, and a non-zero initial amount in the first state."""
-    params = [Parameter("V", float(rng.uniform(1, 50)), "L", (1e-3, 1e4))]
-    terms: dict[int, list[str]] = {i: [] for i in range(n)}
-    for j in range(n):
-        params.append(Parameter(f"ke{j}", float(rng.uniform(0.02, 1.5)), "1/h", (1e-6, 1e3)))
-        terms[j].append(f"- ke{j} * x{j}")
-        for i in range(n):
-            if i != j and rng.random() < 0.6:
-                params.append(Parameter(f"k{j}to{i}", float(rng.uniform(0.05, 4)), "1/h", (1e-6, 1e3)))
-                terms[j].append(f"- k{j}to{i} * x{j}")
-                terms[i].append(f"+ k{j}to{i} * x{j}")
-    if rng.random() < 0.5:
-        params.append(Parameter("R0", float(rng.uniform(0.5, 5)), "mg/h", (0, 1e3)))
-        terms[int(rng.integers(0, n))].append("+ R0")
-    params += [Parameter("F", float(rng.uniform(0.3, 1)), "1", (0, 1)),
-               Parameter("lag", float(rng.uniform(0, 1.5)), "h", (0, 10)),
-               Parameter("x0_init", float(rng.uniform(0, 20)), "mg", (0, 1e3))]
-    states = tuple(State(f"x{i}", "mg", "0" if i else "x0_init", " ".join(terms[i])) for i in range(n))
-    outputs = (Output("conc", f"x{n - 1} / V", "mg/L"),)
-    doses = (DoseTarget("depot", "x0", "mg", factor="F", lag="lag"),
-             DoseTarget("direct", f"x{int(rng.integers(0, n))}", "mg"))
-    return Model(name=f"random{n}", time_unit="h", parameters=tuple(params), states=states, outputs=outputs,
-                 doses=doses)
 
 
 def random_data(rng, model: Model, n_subjects: int = 5) -> pd.DataFrame:
