@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-38 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+39 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -1451,3 +1451,45 @@ def test_initial_problem_without_an_unusable_prediction_gives_the_general_advice
     *_, layout, prob = _setup(LINE, pd.DataFrame(rows), pkpd.IIV({"B0": 25.0}, distribution="normal"),
                               pkpd.Additive(sd=1.0), "focei", None, None, None, None)
     assert _initial_problem(prob, layout, layout.x0) == "check the initial values, Omega and the error model"
+
+
+# --- seed 39 -------------------------------------------------------------------------------------------------------
+def test_a_list_of_six_subjects_names_five_and_one_more():
+    """The fit's note on rejected evaluations names the failed subjects in ID order, up to five, and adds ' and N
+    more' beyond five: six subjects of Wang 2007 (indices 5, 3, 0, 1, 4, 2, IDs 1-6) give '1, 2, 3, 4, 5 and 1 more'
+    and five give '1, 2, 3, 4, 5' (the whole text compared). Seed 39's survivor population_fit._id_list _13
+    (len(ids) > 6) dropped the sixth subject without a word."""
+    from pkpd.estimation.population_fit import _id_list
+
+    *_, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    assert _id_list(prob, {5, 3, 0, 1, 4, 2}) == "1, 2, 3, 4, 5 and 1 more"
+    assert _id_list(prob, {4, 3, 0, 1, 2}) == "1, 2, 3, 4, 5"
+
+
+def test_r_matrix_column_of_a_parameter_whose_neighbour_cannot_be_evaluated_is_not_finite():
+    """The covariance step's R of the compiled engine: central differences of the analytic gradient, column by
+    column; a column whose neighbour x +- h e_k cannot be evaluated is NaN (so are its row after symmetrising),
+    the others are those of the objective. A stand-in engine with two subjects, OFV_i = x' A_i x / 2 (gradient
+    A_i x, so the central difference is exact), that fails for x_2 > 0.5: at x = (0.2, 0.4995), h = 1e-3, x_2 + h
+    fails, so R = [[A_11, NaN], [NaN, NaN]] with A = A_1 + A_2, and S = sum g_i g_i'. Seed 39's survivor
+    _GradientRun.matrices _38 (np.full(np.nan), no shape) raised a TypeError there."""
+    from pkpd.estimation.population_fit import _GradientRun
+
+    A = np.array([[[2.0, 0.5], [0.5, 1.0]], [[1.0, -0.25], [-0.25, 3.0]]])
+
+    class Engine:
+        method = "focei"
+
+        def evaluate(self, x, eta0, gradient=True):
+            ok = x[1] <= 0.5
+            ofv = 0.5 * np.einsum("a,nab,b->n", x, A, x) if ok else np.full(2, np.nan)
+            return SimpleNamespace(ofv=ofv, gradient=A @ x if gradient else None, eta=np.zeros((2, 1)),
+                                   status=np.zeros(2, dtype=int) if ok else np.ones(2, dtype=int), information=None)
+
+    x = np.array([0.2, 0.4995])
+    R, S = _GradientRun(Engine(), None, None).matrices(x, h=1e-3)
+    np.testing.assert_allclose(R[0, 0], A[0, 0, 0] + A[1, 0, 0], rtol=1e-9)
+    assert np.isnan(R[0, 1]) and np.isnan(R[1, 0]) and np.isnan(R[1, 1])
+    g = A @ x
+    np.testing.assert_allclose(S, np.outer(g[0], g[0]) + np.outer(g[1], g[1]), rtol=1e-12)
+
