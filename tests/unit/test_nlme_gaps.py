@@ -1493,3 +1493,63 @@ def test_r_matrix_column_of_a_parameter_whose_neighbour_cannot_be_evaluated_is_n
     g = A @ x
     np.testing.assert_allclose(S, np.outer(g[0], g[0]) + np.outer(g[1], g[1]), rtol=1e-12)
 
+
+def test_compiled_ebes_with_censored_log_normal_records_are_the_modes_of_the_individual_objective():
+    """Laplace with M3 and a log-normal error on the compiled engine: a subject's EBE minimises O_i(eta) = sum over
+    quantified records of -2 log N(log y; log f, sigma^2), plus -2 log Phi((log LLOQ - log f) / sigma) over the
+    censored ones (the limit on the scale of the error model, as the data), plus eta^2 / omega^2 (minimised here by
+    scipy on that formula). Wang 2007 (log f = log 10 - 0.5 exp(eta) t, omega^2 = 0.04, sigma = 0.2), LLOQ 6.3:
+    subjects 1, 3 and 4 have their record at 1 h censored, and their mode is 0.0626. Seed 39's survivor
+    _objective.design_of _79 (np.where(None, log LLOQ, LLOQ)) handed the compiled code the limit 6.3 itself on
+    the log scale: Phi of 20 sigma is 1, the censored records dropped out, and those EBEs stayed at 0."""
+    from scipy import optimize, stats
+
+    from pkpd.estimation.population_fit import _objective_engine
+
+    lloq, sigma, om2 = 6.3, 0.2, 0.04
+    data = pd.read_csv(WANG)
+    data["LLOQ"] = lloq
+    *_, layout, prob = _setup("wang2007", data, pkpd.IIV({"ke": om2}), pkpd.LogNormal(sigma=sigma), "laplace", None,
+                              pkpd.M3(), pkpd.SolverSettings(rtol=1e-10, atol=1e-12), None)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("needs the compiled objective")
+    eta = engine.evaluate(layout.x0, None, gradient=False).eta
+    assert prob.cens.sum() == 3
+    for i, (_, d) in enumerate(data.groupby("ID")):
+        t, y = d["TIME"].to_numpy(float), d["DV"].to_numpy(float)
+        c = y < lloq
+
+        def objective(e, t=t, y=y, c=c):
+            log_f = math.log(10.0) - 0.5 * math.exp(e) * t
+            return (-2 * stats.norm.logpdf(np.log(y[~c]), log_f[~c], sigma).sum()
+                    - 2 * stats.norm.logcdf(math.log(lloq), log_f[c], sigma).sum() + e * e / om2)
+
+        mode = optimize.minimize_scalar(objective, bracket=(-0.5, 0.5), tol=1e-12).x
+        if c.any():
+            assert mode == pytest.approx(0.0626, abs=1e-4)
+        assert eta[i, 0] == pytest.approx(mode, abs=1e-7)
+
+
+def test_the_predicted_ebes_follow_a_change_of_omega_to_first_order():
+    """The inner problem starts from the previous EBEs moved to first order in the change of W = Omega^-1: the
+    individual objective carries eta' W eta, so its eta-gradient moves by 2 dW eta and the start is eta - H^-1 2 dW
+    eta. With a data part 100 (eta - 0.1)^2 and W = 25 the EBE is 100 x 0.1 / 125 = 0.08 and H = 2 (100 + 25) = 250;
+    W = 20 (Omega 0.04 -> 0.05), the typical values and sigma unchanged, gives 0.08 + 2 x 5 x 0.08 / 250 = 0.0832,
+    within 1.3e-4 of the new EBE 10 / 120 (Wang 2007's problem, one random effect on ke, every subject alike). Seed
+    39's survivor PopulationObjective._predicted_start _51 (3 dW eta) gave 0.0848."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    objective = _objective_engine(prob, layout)
+    if objective is None:
+        pytest.skip("needs the compiled objective")
+    n = prob.n
+    eta = np.full((n, 1), 0.08)
+    theta = np.full((n, 1), 0.5)
+    sigma = np.array([0.3])
+    mixed = np.tile([[[1.0, 1.0]]], (n, 1, 1))      # read only against the change of phi, zero here
+    objective._memos = [(eta, theta, sigma, np.array([[25.0]]), (np.full((n, 1, 1), 250.0), mixed))]
+    start = objective._predicted_start(eta.copy(), theta.copy(), sigma, np.array([[20.0]]))
+    np.testing.assert_allclose(start, 0.0832, rtol=1e-12)
+    assert np.all(np.abs(start - 10.0 / 120.0) < 2e-4)
