@@ -1501,7 +1501,7 @@ def test_compiled_ebes_with_censored_log_normal_records_are_the_modes_of_the_ind
     scipy on that formula). Wang 2007 (log f = log 10 - 0.5 exp(eta) t, omega^2 = 0.04, sigma = 0.2), LLOQ 6.3:
     subjects 1, 3 and 4 have their record at 1 h censored, and their mode is 0.0626. Seed 39's survivor
     _objective.design_of _79 (np.where(None, log LLOQ, LLOQ)) handed the compiled code the limit 6.3 itself on
-    the log scale: Phi of 20 sigma is 1, the censored records dropped out, and those EBEs stayed at 0."""
+    the log scale: z of about 22, Phi(z) = 1, the censored records dropped out, and those EBEs stayed at 0."""
     from scipy import optimize, stats
 
     from pkpd.estimation.population_fit import _objective_engine
