@@ -1,5 +1,5 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
-38 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
+39 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
 matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
 
 from __future__ import annotations
@@ -1451,3 +1451,105 @@ def test_initial_problem_without_an_unusable_prediction_gives_the_general_advice
     *_, layout, prob = _setup(LINE, pd.DataFrame(rows), pkpd.IIV({"B0": 25.0}, distribution="normal"),
                               pkpd.Additive(sd=1.0), "focei", None, None, None, None)
     assert _initial_problem(prob, layout, layout.x0) == "check the initial values, Omega and the error model"
+
+
+# --- seed 39 -------------------------------------------------------------------------------------------------------
+def test_a_list_of_six_subjects_names_five_and_one_more():
+    """The fit's note on rejected evaluations names the failed subjects in ID order, up to five, and adds ' and N
+    more' beyond five: six subjects of Wang 2007 (indices 5, 3, 0, 1, 4, 2, IDs 1-6) give '1, 2, 3, 4, 5 and 1 more'
+    and five give '1, 2, 3, 4, 5' (the whole text compared). Seed 39's survivor population_fit._id_list _13
+    (len(ids) > 6) dropped the sixth subject without a word."""
+    from pkpd.estimation.population_fit import _id_list
+
+    *_, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    assert _id_list(prob, {5, 3, 0, 1, 4, 2}) == "1, 2, 3, 4, 5 and 1 more"
+    assert _id_list(prob, {4, 3, 0, 1, 2}) == "1, 2, 3, 4, 5"
+
+
+def test_r_matrix_column_of_a_parameter_whose_neighbour_cannot_be_evaluated_is_not_finite():
+    """The covariance step's R of the compiled engine: central differences of the analytic gradient, column by
+    column; a column whose neighbour x +- h e_k cannot be evaluated is NaN (so are its row after symmetrising),
+    the others are those of the objective. A stand-in engine with two subjects, OFV_i = x' A_i x / 2 (gradient
+    A_i x, so the central difference is exact), that fails for x_2 > 0.5: at x = (0.2, 0.4995), h = 1e-3, x_2 + h
+    fails, so R = [[A_11, NaN], [NaN, NaN]] with A = A_1 + A_2, and S = sum g_i g_i'. Seed 39's survivor
+    _GradientRun.matrices _38 (np.full(np.nan), no shape) raised a TypeError there."""
+    from pkpd.estimation.population_fit import _GradientRun
+
+    A = np.array([[[2.0, 0.5], [0.5, 1.0]], [[1.0, -0.25], [-0.25, 3.0]]])
+
+    class Engine:
+        method = "focei"
+
+        def evaluate(self, x, eta0, gradient=True):
+            ok = x[1] <= 0.5
+            ofv = 0.5 * np.einsum("a,nab,b->n", x, A, x) if ok else np.full(2, np.nan)
+            return SimpleNamespace(ofv=ofv, gradient=A @ x if gradient else None, eta=np.zeros((2, 1)),
+                                   status=np.zeros(2, dtype=int) if ok else np.ones(2, dtype=int), information=None)
+
+    x = np.array([0.2, 0.4995])
+    R, S = _GradientRun(Engine(), None, None).matrices(x, h=1e-3)
+    np.testing.assert_allclose(R[0, 0], A[0, 0, 0] + A[1, 0, 0], rtol=1e-9)
+    assert np.isnan(R[0, 1]) and np.isnan(R[1, 0]) and np.isnan(R[1, 1])
+    g = A @ x
+    np.testing.assert_allclose(S, np.outer(g[0], g[0]) + np.outer(g[1], g[1]), rtol=1e-12)
+
+
+def test_compiled_ebes_with_censored_log_normal_records_are_the_modes_of_the_individual_objective():
+    """Laplace with M3 and a log-normal error on the compiled engine: a subject's EBE minimises O_i(eta) = sum over
+    quantified records of -2 log N(log y; log f, sigma^2), plus -2 log Phi((log LLOQ - log f) / sigma) over the
+    censored ones (the limit on the scale of the error model, as the data), plus eta^2 / omega^2 (minimised here by
+    scipy on that formula). Wang 2007 (log f = log 10 - 0.5 exp(eta) t, omega^2 = 0.04, sigma = 0.2), LLOQ 6.3:
+    subjects 1, 3 and 4 have their record at 1 h censored, and their mode is 0.0626. Seed 39's survivor
+    _objective.design_of _79 (np.where(None, log LLOQ, LLOQ)) handed the compiled code the limit 6.3 itself on
+    the log scale: z of about 22, Phi(z) = 1, the censored records dropped out, and those EBEs stayed at 0."""
+    from scipy import optimize, stats
+
+    from pkpd.estimation.population_fit import _objective_engine
+
+    lloq, sigma, om2 = 6.3, 0.2, 0.04
+    data = pd.read_csv(WANG)
+    data["LLOQ"] = lloq
+    *_, layout, prob = _setup("wang2007", data, pkpd.IIV({"ke": om2}), pkpd.LogNormal(sigma=sigma), "laplace", None,
+                              pkpd.M3(), pkpd.SolverSettings(rtol=1e-10, atol=1e-12), None)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("needs the compiled objective")
+    eta = engine.evaluate(layout.x0, None, gradient=False).eta
+    assert prob.cens.sum() == 3
+    for i, (_, d) in enumerate(data.groupby("ID")):
+        t, y = d["TIME"].to_numpy(float), d["DV"].to_numpy(float)
+        c = y < lloq
+
+        def objective(e, t=t, y=y, c=c):
+            log_f = math.log(10.0) - 0.5 * math.exp(e) * t
+            return (-2 * stats.norm.logpdf(np.log(y[~c]), log_f[~c], sigma).sum()
+                    - 2 * stats.norm.logcdf(math.log(lloq), log_f[c], sigma).sum() + e * e / om2)
+
+        mode = optimize.minimize_scalar(objective, bracket=(-0.5, 0.5), tol=1e-12).x
+        if c.any():
+            assert mode == pytest.approx(0.0626, abs=1e-4)
+        assert eta[i, 0] == pytest.approx(mode, abs=1e-7)
+
+
+def test_the_predicted_ebes_follow_a_change_of_omega_to_first_order():
+    """The inner problem starts from the previous EBEs moved to first order in the change of W = Omega^-1: the
+    individual objective carries eta' W eta, so its eta-gradient moves by 2 dW eta and the start is eta - H^-1 2 dW
+    eta. With a data part 100 (eta - 0.1)^2 and W = 25 the EBE is 100 x 0.1 / 125 = 0.08 and H = 2 (100 + 25) = 250;
+    W = 20 (Omega 0.04 -> 0.05), the typical values and sigma unchanged, gives 0.08 + 2 x 5 x 0.08 / 250 = 0.0832,
+    within 1.3e-4 of the new EBE 10 / 120 (Wang 2007's problem, one random effect on ke, every subject alike). Seed
+    39's survivor PopulationObjective._predicted_start _51 (3 dW eta) gave 0.0848."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    objective = _objective_engine(prob, layout)
+    if objective is None:
+        pytest.skip("needs the compiled objective")
+    n = prob.n
+    eta = np.full((n, 1), 0.08)
+    theta = np.full((n, 1), 0.5)
+    sigma = np.array([0.3])
+    mixed = np.tile([[[1.0, 1.0]]], (n, 1, 1))      # read only against the change of phi, zero here
+    objective._memos = [(eta, theta, sigma, np.array([[25.0]]), (np.full((n, 1, 1), 250.0), mixed))]
+    start = objective._predicted_start(eta.copy(), theta.copy(), sigma, np.array([[20.0]]))
+    np.testing.assert_allclose(start, 0.0832, rtol=1e-12)
+    assert np.all(np.abs(start - 10.0 / 120.0) < 2e-4)
