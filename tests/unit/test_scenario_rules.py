@@ -2189,3 +2189,19 @@ def test_population_omega_that_is_not_a_table_is_refused_naming_the_section(omeg
     with pytest.raises(PkpdError) as err:
         scenario_from_dict(_one_arm(population={"n": 2, "omega": omega}), file="s.toml")
     assert str(err.value) == "s.toml [population.omega]: must be a table of name = value"
+
+
+# ---- a defect found beside the seed-37 survivor (issue 20): the replicate trials' bar counted trials as subjects
+def test_the_bar_of_the_replicate_trials_counts_trials_not_subjects(capsys):
+    """The trials' bar advances once per replicate trial, so its rate is in trials (as the bar of
+    simulation_estimation's trials is): '2/2 [..., 83.16trial/s]' or, for slow trials, '[..., 1.20s/trial]'. It
+    said 'subject/s'."""
+    import re
+
+    import pkpd
+
+    pkpd.run_scenario(_iv_scenario(name="iv"), seed=1, uncertainty={"V": np.full(2, 32.0)}, n_trials=2,
+                      progress=True)
+    err = capsys.readouterr().err
+    assert re.search(r"iv: trials: 100%\|[^|]+\| 2/2 \[[^\]]*, [0-9.?]+(trial/s|s/trial)\]\n$", err), err
+    assert "subject" not in err
