@@ -620,7 +620,7 @@ def run_trials(scenario, uncertainty: ParameterUncertainty, *, seed: int, n_tria
     nominal = _run_scenario(nominal_sc, int(seed), client, chunk_size, progress)
     seeds = trial_seeds(seed, n_trials)
     att, summ, params, pop_seeds = [], [], [], []
-    with ChunkProgress(n_trials, progress=progress, desc=f"{scenario.name}: trials") as bar:
+    with ChunkProgress(n_trials, progress=progress, desc=f"{scenario.name}: trials", unit="trial") as bar:
         for k, (param_seed, pop_seed) in enumerate(seeds):
             trial = uncertainty.sample_one(np.random.default_rng(param_seed), model)
             pop_seed = int(seed) if same_population else pop_seed

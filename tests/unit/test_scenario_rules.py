@@ -2140,3 +2140,68 @@ def test_the_band_of_a_sigmoid_emax_curve_at_its_limits_is_the_limit_of_the_delt
             low, high = fit.band(doses)
         np.testing.assert_allclose(low, [e[0] for e in expected], rtol=1e-12)
         np.testing.assert_allclose(high, [e[1] for e in expected], rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 37
+def test_the_replicate_trials_of_a_run_with_progress_true_show_their_bar_on_stderr(capsys):
+    """Documented (pkpd._progress): progress=True always shows a bar, on stderr; progress=False never does. A run
+    with parameter uncertainty passes the choice to its replicate trials: 'iv: trials' counts 2 of 2 trials with
+    True, and nothing is written with False (a run this short never shows a bar by default, so the choice must
+    reach the trials' bar)."""
+    import pkpd
+
+    sc = _iv_scenario(name="iv")
+    for choice, shown in ((True, True), (False, False)):
+        pkpd.run_scenario(sc, seed=1, uncertainty={"V": np.full(2, 32.0)}, n_trials=2, progress=choice)
+        err = capsys.readouterr().err
+        assert ("iv: trials: 100%" in err and "| 2/2 [" in err) is shown
+        assert (err != "") is shown
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({**_one_arm(), "arm": {}}, "s.toml: unknown key 'arm'. Did you mean 'arms'?"),
+        (
+            {**BASE, "scenario": {"model": "pk_1cmt_iv", "seeds": 3}},
+            "s.toml [scenario]: unknown key 'seeds'. Did you mean 'seed'?",
+        ),
+        ({**BASE, "scenario": {"name": "x"}}, "s.toml [scenario]: missing key 'model'"),
+    ],
+)
+def test_a_misspelt_top_level_table_or_scenario_key_is_refused_naming_the_file(data, message):
+    """Every problem of a scenario file names the file and section (load_scenario's documented errors): a misspelt
+    table at the top ([arm] for [arms]) is placed in the file without a section, a misspelt or missing key of
+    [scenario] in 's.toml [scenario]', each with the whole message and its close match."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict(data, file="s.toml")
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("omega", [[["CL", 0.3]], 0.3, "CL = 0.3"])
+def test_population_omega_that_is_not_a_table_is_refused_naming_the_section(omega):
+    """[population] omega must be a table of name = value, like covariates and covariate_ranges: a list of pairs
+    (which dict() would take), a bare number or a string is refused, naming the file and [population.omega]."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict(_one_arm(population={"n": 2, "omega": omega}), file="s.toml")
+    assert str(err.value) == "s.toml [population.omega]: must be a table of name = value"
+
+
+# ---- a defect found beside the seed-37 survivor (issue 20): the replicate trials' bar counted trials as subjects
+def test_the_bar_of_the_replicate_trials_counts_trials_not_subjects(capsys):
+    """The trials' bar advances once per replicate trial, so its rate is in trials (as the bar of
+    simulation_estimation's trials is): '2/2 [..., 83.16trial/s]' or, for slow trials, '[..., 1.20s/trial]'. It
+    said 'subject/s'."""
+    import re
+
+    import pkpd
+
+    pkpd.run_scenario(_iv_scenario(name="iv"), seed=1, uncertainty={"V": np.full(2, 32.0)}, n_trials=2,
+                      progress=True)
+    err = capsys.readouterr().err
+    assert re.search(r"iv: trials: 100%\|[^|]+\| 2/2 \[[^\]]*, [0-9.?]+(trial/s|s/trial)\]\n$", err), err
+    assert "subject" not in err
