@@ -1198,3 +1198,37 @@ def test_a_file_whose_first_line_is_blank_is_refused_as_such_not_as_empty(tmp_pa
     empty.write_text("\n  \n", encoding="utf-8")
     with pytest.raises(DataError, match="the file is empty; a header row with the column names is needed"):
         read_nonmem(empty, dose_unit="mg")
+
+
+# ============================================================================ the seed-38 sample's survivors
+# From the sixteenth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 38``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_a_bad_cell_of_a_dataframe_is_quoted_as_the_text_it_holds():
+    """A table's cells are read as texts; a cell that is neither missing nor a finite number is refused quoting its
+    text as Python writes a str, 'abc' (row 2, the first row after the header being row 1), whole message."""
+    rows = [dict(ID=1, TIME=0, AMT=100), dict(ID=1, TIME="abc", DV=2.5)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == "row 2, column TIME: must be a finite number (or '.' for missing); got 'abc'"
+
+
+def test_in_a_file_only_a_dot_or_an_empty_cell_is_missing_not_na_words(tmp_path):
+    """NONMEM's missing value is "." (an empty field too); "NA", "NaN" or "null" is no number: a file with one in
+    DV is refused, whole message, as the same text in a table is, and a covariate column holding "NA" is a text
+    column, not a covariate with a missing value."""
+    for word in ("NA", "NaN", "null"):
+        path = tmp_path / f"na_{word}.csv"
+        path.write_text(f"ID,TIME,AMT,DV\n1,0,100,.\n1,1,.,{word}\n", encoding="utf-8")
+        with pytest.raises(DataError) as info:
+            read_nonmem(path, dose_unit="mg")
+        assert str(info.value) == (f"{path}, row 2, column DV: must be a finite number (or '.' for missing); got "
+                                   f"{word!r}")
+        with pytest.raises(DataError) as info:
+            read_nonmem(table([dict(ID=1, TIME=0, AMT=100, DV="."), dict(ID=1, TIME=1, DV=word)]), dose_unit="mg")
+        assert str(info.value) == f"row 2, column DV: must be a finite number (or '.' for missing); got {word!r}"
+    path = tmp_path / "na_covariate.csv"
+    path.write_text("ID,TIME,AMT,DV,WT\n1,0,100,.,70\n1,1,.,2.5,NA\n", encoding="utf-8")
+    ds = read_nonmem(path, dose_unit="mg")
+    assert ds.text_columns == ("WT",) and ds.covariate_columns == ()
+    assert ds.data["WT"].tolist() == ["70", "NA"]
+
