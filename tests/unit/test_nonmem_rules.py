@@ -1198,3 +1198,60 @@ def test_a_file_whose_first_line_is_blank_is_refused_as_such_not_as_empty(tmp_pa
     empty.write_text("\n  \n", encoding="utf-8")
     with pytest.raises(DataError, match="the file is empty; a header row with the column names is needed"):
         read_nonmem(empty, dose_unit="mg")
+
+
+# ============================================================================ the seed-38 sample's survivors
+# From the sixteenth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 38``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_a_bad_cell_of_a_dataframe_is_quoted_as_the_text_it_holds():
+    """A table's cells are read as texts; a cell that is neither missing nor a finite number is refused quoting its
+    text as Python writes a str, 'abc' (row 2, the first row after the header being row 1), whole message."""
+    rows = [dict(ID=1, TIME=0, AMT=100), dict(ID=1, TIME="abc", DV=2.5)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == "row 2, column TIME: must be a finite number (or '.' for missing); got 'abc'"
+
+
+def test_in_a_file_only_a_dot_or_an_empty_cell_is_missing_not_na_words(tmp_path):
+    """NONMEM's missing value is "." (an empty field too); "NA", "NaN" or "null" is no number: a file with one in
+    DV is refused, whole message, as the same text in a table is, and a covariate column holding "NA" is a text
+    column, not a covariate with a missing value."""
+    for word in ("NA", "NaN", "null"):
+        path = tmp_path / f"na_{word}.csv"
+        path.write_text(f"ID,TIME,AMT,DV\n1,0,100,.\n1,1,.,{word}\n", encoding="utf-8")
+        with pytest.raises(DataError) as info:
+            read_nonmem(path, dose_unit="mg")
+        assert str(info.value) == (f"{path}, row 2, column DV: must be a finite number (or '.' for missing); got "
+                                   f"{word!r}")
+        with pytest.raises(DataError) as info:
+            read_nonmem(table([dict(ID=1, TIME=0, AMT=100, DV="."), dict(ID=1, TIME=1, DV=word)]), dose_unit="mg")
+        assert str(info.value) == f"row 2, column DV: must be a finite number (or '.' for missing); got {word!r}"
+    path = tmp_path / "na_covariate.csv"
+    path.write_text("ID,TIME,AMT,DV,WT\n1,0,100,.,70\n1,1,.,2.5,NA\n", encoding="utf-8")
+    ds = read_nonmem(path, dose_unit="mg")
+    assert ds.text_columns == ("WT",) and ds.covariate_columns == ()
+    assert ds.data["WT"].tolist() == ["70", "NA"]
+
+
+def test_a_rate_in_another_mass_unit_is_converted_as_the_amount_is():
+    """AMT and RATE in g (dose_unit="g") into pk_1cmt_iv's dose target in mg: 0.1 g at 0.01 g/h is 100 mg at
+    10 mg/h for 10 h, so C(t) = R/CL (1 - e^(-k t)) while it runs (k = CL/V = 2.8/32 /h) and C(10) e^(-k (t - 10))
+    after it; the rate is converted by the same factor (1000) as the amount, not divided by it."""
+    k = 2.8 / 32
+    rows = [dict(ID=1, TIME=0, AMT=0.1, RATE=0.01)] + [dict(ID=1, TIME=t) for t in (5, 10, 15)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="g"))["conc"].to_numpy()
+    during = 10 / 2.8 * (1 - np.exp(-k * np.array([5.0, 10.0])))
+    np.testing.assert_allclose(conc, [0.0, *during, during[1] * np.exp(-5 * k)], rtol=1e-7, atol=1e-12)
+
+
+def test_an_additional_dose_due_at_an_observation_time_by_rounding_only_enters_before_it():
+    """32 mg at 0 with ADDL=3, II=0.1 h on pk_1cmt_iv (V 32 L): the fourth dose is due at 3 x 0.1 =
+    0.30000000000000004 h in floating point, which is 0.3 h, the time of the observation record; an implied dose
+    from an earlier record at an observation's time enters before it, so C(0.3) = sum of e^(-k (0.3 - 0.1 j)) for
+    j = 0..3 mg/L, the fourth dose's 1 mg/L included (k = 2.8/32 /h)."""
+    assert 3 * 0.1 != 0.3
+    k = 2.8 / 32
+    rows = [dict(ID=1, TIME=0, AMT=32, ADDL=3, II=0.1), dict(ID=1, TIME=0.3)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    expected = sum(np.exp(-k * (0.3 - 0.1 * j)) for j in range(4))
+    np.testing.assert_allclose(conc, [1.0, expected], rtol=1e-7)
