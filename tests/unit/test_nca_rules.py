@@ -869,3 +869,52 @@ def test_sparse_table_without_dvid_names_its_output_dv():
     table = nca_sparse_table(pd.DataFrame(rows), dose_unit="mg")
     assert table["output"].tolist() == ["DV"]
     assert table["auc_last"].tolist() == pytest.approx([(3 - 1) / 2 * (9.0 + 3.0)], rel=1e-12)
+
+
+# =========================================================================================== seed 34
+# Rules that the tenth independent sample (seed 34, 40 of 1949 mutants) showed unguarded: under the WinNonlin rule an
+# infusion's terminal phase starts after Cmax (not at the end of the infusion), Cmax and Tmax of a profile with a
+# dosing interval come from the samples within [0, τ], and a dose group of the sparse table sampled at one time only.
+def test_winnonlin_infusion_terminal_phase_excludes_cmax_at_the_end_of_infusion():
+    """A one-compartment infusion (100 mg over 1 h, CL 2.8 L/h, V 32 L) peaks at the end of the infusion, t = 1 h,
+    and then declines exactly exponentially. The WinNonlin rule differs from PKNCA's only for an IV bolus: for an
+    infusion Cmax and the points before the end of the infusion are excluded (docs/nca.md), so with samples at 0.5,
+    1, 2, 4, 8, 12 and 24 h the best fit uses the 5 points from 2 h, as the PKNCA rule does, and λz = k = CL/V
+    (kills _lambda_z__mutmut_69, ``keep = t >= duration``: the point at Cmax joins the exact fit, 6 points from
+    1 h)."""
+    t = np.array([0.5, 1, 2, 4, 8, 12, 24])
+    rate = 100.0
+    conc = rate / CL * (1 - np.exp(-K * np.minimum(t, 1.0))) * np.exp(-K * np.maximum(t - 1.0, 0.0))
+    for rule in ("winnonlin", "pknca"):
+        res = nca_profile(t, conc, 100, route="iv-infusion", duration=1.0, lambda_z_rule=rule)
+        assert res.tmax == 1.0
+        assert (res.lambda_z_n, res.lambda_z_start, res.lambda_z_end) == (5, 2.0, 24.0)
+        assert res.lambda_z_times == (2.0, 4.0, 8.0, 12.0, 24.0)
+        assert res.lambda_z == pytest.approx(K, rel=1e-9)
+
+
+def test_cmax_with_a_dosing_interval_ignores_samples_after_tau():
+    """With a dosing interval τ, Cmax and Tmax are taken within [0, τ] (NCAResult: "within [0, tau] when a dosing
+    interval is given"): a profile 0, 8, 10, 6, 3, 1.5 at 0, 1, 2, 4, 8, 12 h with a washout sample 0.5 at 24 h and
+    τ = 12 h has Cmax 10 at 2 h, as without τ, and Cmin 0 at 0 h (kills nca_profile__mutmut_109, ``+np.inf`` for the
+    samples outside [0, τ]: Cmax taken as the 24-h sample 0.5)."""
+    t = [0.0, 1, 2, 4, 8, 12, 24]
+    c = [0.0, 8, 10, 6, 3, 1.5, 0.5]
+    res = nca_profile(t, c, 100, tau=12.0)
+    assert (res.cmax, res.tmax) == (10.0, 2.0)
+    assert (res.cmin, res.tmin) == (0.0, 0.0)
+
+
+def test_sparse_table_group_sampled_at_one_time_is_refused():
+    """Bailer's AUC needs samples at 2 or more distinct times; in the sparse table each dose group is one profile,
+    so a group of a single animal (the one animal dosed 20 mg, beside four dosed 10 mg at 1 and 3 h) is refused with
+    nca_sparse's whole message (kills nca_sparse_table__mutmut_129, the dose read from the group's second row: an
+    IndexError for the one-row group)."""
+    rows = []
+    for i, (amt, t, c) in enumerate([(10.0, 1, 8.0), (10.0, 1, 10.0), (10.0, 3, 2.0), (10.0, 3, 4.0),
+                                     (20.0, 1, 18.0)]):
+        rows += [{"ID": i + 1, "TIME": 0, "EVID": 1, "AMT": amt, "DV": None},
+                 {"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": c}]
+    with pytest.raises(DataError) as err:
+        nca_sparse_table(pd.DataFrame(rows), dose_unit="mg")
+    assert str(err.value) == "nca_sparse: need samples at 2 or more distinct times; got 1"
