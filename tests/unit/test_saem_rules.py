@@ -24,6 +24,10 @@ Section "seed 28": the survivors of the fifth, independent sample (mutmut, seed 
 lower bound of a categorical factor (and, a defect found beside it, of an indicator coefficient), the combined error
 model's update with both parameters free, the count of sensitivity solves and the derivatives by a covariate
 coefficient on a parameter without IIV (checked against central differences of the predictions).
+
+Section "seed 29": the survivors of the sixth, independent sample (mutmut, seed 29): the Newton step's information
+averaged by stochastic approximation across iterations, the least number of importance samples (10) and the batch
+calls of at most 20000 subject draws that solve them.
 """
 
 import math
@@ -712,3 +716,87 @@ def test_the_derivatives_by_a_covariate_coefficient_without_iiv_match_central_di
         np.testing.assert_array_equal(dR[..., a][sel], 0.0)          # additive error: R does not move
     np.testing.assert_allclose(m0[np.broadcast_to(prob.mask[None], F.shape)],
                                F[np.broadcast_to(prob.mask[None], F.shape)])
+
+
+# ====================================================================================================== seed 29
+def test_the_newton_steps_information_is_averaged_by_stochastic_approximation(monkeypatch):
+    # the Newton step's information is a sufficient statistic like the others: S_H_k = S_H_{k-1} + gamma_k (H_k -
+    # S_H_{k-1}), H_k the expected information at iteration k, None before the first (so S_H_0 = H_0). A spy on the
+    # Newton step checks that each iteration is given the S_H the previous one returned, and that the S_H it returns
+    # is that update, H_k from the same step given no earlier information (run_saem _490: None passed at every
+    # iteration, so the smoothing phase solved with the last H alone)
+    import pkpd.saem as saem
+
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    newton_step = saem._newton_step
+    calls = []
+
+    def newton_spy(st, lik, x, eta, u, gamma, S_H):
+        _, H = newton_step(st, lik, x, eta, u, gamma, None)
+        x_new, S_H_new = newton_step(st, lik, x, eta, u, gamma, S_H)
+        calls.append((gamma, None if S_H is None else S_H.copy(), H, S_H_new.copy()))
+        return x_new, S_H_new
+
+    monkeypatch.setattr(saem, "_newton_step", newton_spy)
+    run_saem(prob, layout, layout.x0, SaemSettings(exploratory=2, smoothing=3, n_chains=1, kernel_steps=(1, 0, 0)),
+             np.random.default_rng(0))
+    assert [c[0] for c in calls] == pytest.approx([1.0, 1.0, 1.0, 1 / 2, 1 / 3], rel=1e-15)
+    assert calls[0][1] is None
+    for k, (gamma, given, H, returned) in enumerate(calls):
+        assert H.shape == (1, 1) and H[0, 0] > 0
+        if k:
+            np.testing.assert_array_equal(given, calls[k - 1][3])
+            np.testing.assert_allclose(returned, given + gamma * (H - given), rtol=1e-14)
+        else:
+            np.testing.assert_array_equal(returned, H)
+    # the smoothing phase's information is not the last H alone: the H differ from one iteration to the next
+    assert abs(calls[4][3][0, 0] - calls[4][2][0, 0]) > 1e-6 * calls[4][2][0, 0]
+
+
+class _CountingLinearGauss(_LinearGauss):
+    """The linear Gaussian test double, counting the draws of each prediction call (rows of P: draws per subject)."""
+
+    def __init__(self, y: np.ndarray, omega: float):
+        super().__init__(y, omega, np.full(y.shape[0], np.inf))
+        self.calls = []
+
+    def predict(self, P):
+        self.calls.append(P.shape[:2])
+        return super().predict(P)
+
+
+def test_importance_sampling_accepts_ten_draws_and_draws_exactly_that_many():
+    # is_samples: "an integer >= 10 or None"; is_samples=M draws exactly M per subject. 10 is the least allowed: it is
+    # accepted and 10 draws of each subject are made (one prediction call); 9 is refused, the whole message compared
+    # (importance_sampling _9: n_samples < 11, 10 refused)
+    from pkpd.importance import importance_sampling
+
+    y = np.array([[0.3, 1.1, 0.4, 0.9], [-0.5, 0.2, -1.0, -0.1]])
+    prob = _CountingLinearGauss(y, 0.5)
+    mode = (y.sum(axis=1) / (4 + 1 / 0.5))[:, None]
+    res = importance_sampling(prob, np.zeros((1, 2, 1)), np.array([[0.5]]), [], mode, 10, np.random.default_rng(1))
+    assert res.n_samples == 10 and prob.calls == [(10, 2)]
+    assert math.isfinite(res.minus2ll) and res.per_subject.shape == (2,)
+    for bad in (9, 0, 10.0, True):
+        with pytest.raises(FitError) as exc:
+            importance_sampling(prob, np.zeros((1, 2, 1)), np.array([[0.5]]), [], mode, bad, np.random.default_rng(1))
+        assert str(exc.value) == ("is_samples: must be an integer >= 10 or None (until the Monte-Carlo SE is at most "
+                                  f"0.1); got {bad!r}")
+
+
+def test_importance_sampling_solves_batches_of_twenty_thousand_subject_draws():
+    # the draws are solved in batch calls of at most _BATCH = 20000 subject solves: _BATCH // n draws of each of the n
+    # subjects per call. One subject and 20000 draws: one call of 20000 draws; two subjects: two calls of 10000;
+    # three subjects: 6666, 6666, 6666 and 2 (importance_sampling _94: max(n, 2) in the divisor, so one subject's
+    # draws came in two calls of 10000)
+    from pkpd.importance import importance_sampling
+
+    y = np.array([[0.3, 1.1, 0.4, 0.9], [-0.5, 0.2, -1.0, -0.1], [1.5, 2.0, 0.8, 1.2]])
+    for n, expected in ((1, [20000]), (2, [10000, 10000]), (3, [6666, 6666, 6666, 2])):
+        prob = _CountingLinearGauss(y[:n], 0.5)
+        mode = (y[:n].sum(axis=1) / (4 + 1 / 0.5))[:, None]
+        res = importance_sampling(prob, np.zeros((1, n, 1)), np.array([[0.5]]), [], mode, 20000,
+                                  np.random.default_rng(1))
+        assert res.n_samples == 20000
+        assert prob.calls == [(k, n) for k in expected]
+        assert all(k * n <= 20000 for k in expected)
