@@ -18,6 +18,10 @@ its number of observations).
 Section "seed 28": the survivors of the fifth, independent sample (seed 28): the imputation of a censored observation
 below its limit, the number of replicates in one batch call of the NPDE simulations, and the keys of the strata of
 a text column.
+
+Section "seed 29": the survivors of the sixth, independent sample (seed 29): the time unit of a VPC and the label of
+its time axis, the label of a prediction-corrected VPC's value axis, and the column named in the refusal of a
+stratification of too many values.
 """
 
 from pathlib import Path
@@ -317,3 +321,46 @@ def test_the_strata_of_a_text_column_are_its_own_text_values(wang_fit):
     assert repr(list(res.strata)) == "['A', 'B']"
     assert [type(k) for k in res.strata] == [str, str]
     assert type(res["A"].stratum) is str and res["B"].stratum == "B"
+
+
+# ====================================================================================================== seed 29
+def test_a_vpc_keeps_the_time_unit_of_its_model_and_labels_its_time_axis_with_it(wang_fit):
+    # models/wang2007.toml declares time_unit = "h": the VPC's time_unit is "h" and its figure's time axis reads
+    # "Time [h]" (the one axis label format "NAME [unit]") (vpc _130: time_unit=None, the axis read "Time [None]")
+    import matplotlib.pyplot as plt
+
+    v = vpc(wang_fit, "wang2007", WANG, n_replicates=10, n_bins=2, seed=1)
+    assert v.time_unit == "h"
+    fig = v.plot()
+    try:
+        assert fig.axes[-1].get_xlabel() == "Time [h]"
+    finally:
+        plt.close(fig)
+
+
+def test_the_value_axis_of_a_prediction_corrected_vpc_says_so(wang_fit):
+    # output f of wang2007 in mg/L: a plain VPC's value axis reads "f [mg/L]" (plot_vpc's doctest), a
+    # prediction-corrected one's "prediction-corrected f [mg/L]", titled "pcVPC of f" (VPC.plot _7: the label
+    # dropped, an empty value axis)
+    import matplotlib.pyplot as plt
+
+    v = vpc(wang_fit, "wang2007", WANG, n_replicates=10, n_bins=2, seed=1, prediction_corrected=True)
+    assert v.prediction_corrected is True
+    fig = v.plot()
+    try:
+        assert fig.axes[0].get_ylabel() == "prediction-corrected f [mg/L]"
+        assert fig.axes[0].get_title() == "pcVPC of f"
+    finally:
+        plt.close(fig)
+
+
+def test_a_stratification_of_too_many_values_names_its_column_in_the_refusal(wang_fit):
+    # Wang 2007 (20 observations) with a column K numbering them 0-19: 20 distinct values, more than the 12 a VPC
+    # stratifies by; the refusal names the column K, its whole message compared (vpc _192: the column's name not
+    # passed on, the message said stratify=None)
+    data = pd.read_csv(WANG)
+    data["K"] = np.arange(len(data))
+    with pytest.raises(pkpd.PkpdError) as err:
+        vpc(wang_fit, "wang2007", data, n_replicates=5, n_bins=1, seed=1, stratify="K")
+    assert str(err.value) == ("vpc: stratify='K' has 20 distinct values, more than 12; stratify by a grouped column "
+                              "(e.g. a dose group or a binned covariate)")
