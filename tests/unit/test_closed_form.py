@@ -532,3 +532,67 @@ def test_a_closed_form_batch_in_one_chunk_prints_no_progress_bar(capsys, progres
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
     np.testing.assert_allclose(sim["conc"], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 29)
+def test_a_closed_form_batch_of_more_than_one_chunk_shows_the_progress_bar_asked_for(capsys):
+    # simulate's progress=True shows a bar for a batch of more than 20,000 subjects (run in chunks): 20,001 subjects
+    # of the one-compartment bolus closed form write a tqdm bar named after the model on stderr, counting
+    # "20.0k/20.0k" subjects (unit_scale from 10,000 on), nothing on stdout; the concentrations are
+    # (D/V) exp(-CL/V t) (CL 1..3 L/h, V = 20 L)
+    m = pkpd.load_model("pk_1cmt_iv")
+    assert uses_closed_form(m, SolverSettings())
+    cl = np.linspace(1.0, 3.0, 20_001)
+    t = np.array([0.0, 1.0])
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, params={"CL": cl, "V": 20.0}, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    final = captured.err.rstrip("\n").split("\r")[-1]
+    assert final.startswith("pk_1cmt_iv: simulate: 100%|") and "| 20.0k/20.0k [" in final and "subject/s]" in final
+    np.testing.assert_allclose(sim["conc"], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-12)
+
+
+def test_the_epochs_of_a_closed_form_batch_are_one_plus_the_most_changes_of_a_subject():
+    # _epochs' rule: q of every subject after each of its parameter changes, (n, 1 + most changes of a subject, n_q),
+    # padded with the last one, derived quantities recomputed. pk_1cmt_iv (q: CL, V, WT, ke = CL/V, then the hoisted
+    # constant): subject 0 changes CL to 1 at t = 1 and V to 10 at t = 2, subject 1 CL to 4 at t = 3, subject 2
+    # nothing (one dose event only). By hand: three epochs, ke 0.1, 0.05, 0.1 / 0.1, 0.2, 0.2 / 0.1 throughout;
+    # without any change a single epoch, q itself
+    from pkpd.closed_form import _epochs
+    from pkpd.simulation import EventTable, compiled_for
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"))
+    assert cm.q_names[:4] == ("CL", "V", "WT", "ke")
+    q = cm.build_q(np.tile([2.0, 20.0], (3, 1)), np.full((3, 1), 70.0))
+    events = EventTable(time=np.array([[0.0, 1.0, 2.0], [0.0, 3.0, np.inf], [0.0, np.inf, np.inf]]),
+                        kind=np.array([[0, 3, 3], [0, 3, 0], [0, 0, 0]]),
+                        index=np.array([[0, 0, 1], [0, 0, 0], [0, 0, 0]]),
+                        value=np.array([[100.0, 1.0, 10.0], [100.0, 4.0, 0.0], [100.0, 0.0, 0.0]]),
+                        count=np.array([3, 2, 1]))
+    out = _epochs(cm, q, events)
+    assert out.shape == (3, 3, q.shape[1])
+    np.testing.assert_allclose(out[:, :, 0], [[2.0, 1.0, 1.0], [2.0, 4.0, 4.0], [2.0, 2.0, 2.0]])
+    np.testing.assert_allclose(out[:, :, 1], [[20.0, 20.0, 10.0], [20.0, 20.0, 20.0], [20.0, 20.0, 20.0]])
+    np.testing.assert_allclose(out[:, :, 3], [[0.1, 0.05, 0.1], [0.1, 0.2, 0.2], [0.1, 0.1, 0.1]], rtol=1e-15)
+    none = EventTable(time=np.zeros((3, 1)), kind=np.zeros((3, 1), dtype=np.int64),
+                      index=np.zeros((3, 1), dtype=np.int64), value=np.full((3, 1), 100.0),
+                      count=np.ones(3, dtype=np.int64))
+    single = _epochs(cm, q, none)
+    assert single.shape == (3, 1, q.shape[1])
+    np.testing.assert_array_equal(single[:, 0], q)
+
+
+def test_a_closed_form_batch_of_no_subjects_gives_empty_results_as_the_ode_solver():
+    # run_batch (private; every batch solve) of zero subjects: the closed form returns, as the ODE solver does,
+    # states and outputs (0, n_times, 1), no status and no counters, rather than failing
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"))
+    q = cm.build_q(np.zeros((0, 2)), np.zeros((0, 1)))
+    events = EventTable(np.zeros((0, 1)), np.zeros((0, 1), dtype=np.int64), np.zeros((0, 1), dtype=np.int64),
+                        np.zeros((0, 1)), np.zeros(0, dtype=np.int64))
+    for settings in (EXACT, ODE):
+        sol = run_batch(cm, q, np.zeros((0, 1)), events, np.array([[0.0, 1.0, 2.0]]), np.zeros((1, 3), dtype=np.int64),
+                        np.array([3]), np.zeros(0), settings)
+        assert sol["states"].shape == (0, 3, 1) and sol["outputs"].shape == (0, 3, 1)
+        assert sol["status"].shape == (0,) and sol["counters"].shape == (0, 4)
