@@ -12,13 +12,19 @@ ODE solver (Tsit5, Rodas4 for stiff subjects, rtol 1e-8, atol 1e-10: the fits' d
   (``simulate_population(..., seed=5)``), proportional error CV 0.1 (``numpy.random.default_rng(8)``); FOCE-I from
   typical values off by 30-50 %, IIV 0.2 and CV 0.2, covariance step included.
 
+* ``long``: no fit, the compiled solves alone: ``pk_1cmt_oral``, 12 subjects, 100 mg every 24 h for 14 days, 6
+  samples on the last day, typical values with ka 1.5, 5 and 20 /h (20 is the model's upper bound): the CPU time of
+  one batch solve of the second-order system (FOCE-I's gradient) and of the first-order one (its EBE search), with
+  the steps and right-hand-side evaluations per subject. A fast absorption over a long horizon is where the exact
+  solution's cost (proportional to the largest rate times the time span) is largest.
+
 The machine is shared, so the main figure is the CPU time of the process with one engine thread
 (``pkpd._native.set_threads(1)``), which other work on the machine changes little; wall time is printed beside it.
 Solvers alternate (ODE, exact, ODE, exact...) ``--repeat`` times and the medians are compared. Prints one JSON line
 per fit and one summary line per job and method: ``cpu_speedup`` (median ODE CPU / median exact CPU), both
 objectives and their difference, the numbers of evaluations and the largest relative difference of the estimates.
 
-Usage: python benchmarks/closed_form_estimation.py [--jobs theophylline pk2cmt100] [--repeat 3]
+Usage: python benchmarks/closed_form_estimation.py [--jobs theophylline pk2cmt100 long] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -71,14 +77,51 @@ def job(name: str):
             ("focei",))
 
 
+def long_horizon(repeat: int = 20) -> None:
+    """The ``long`` job: batch solves of the compiled library, ODE solver against the exact solution."""
+    from pkpd import nlme
+    from pkpd.estimation._objective import derivative_scales
+
+    rows = []
+    for i in range(1, 13):
+        rows += [dict(ID=i, TIME=24.0 * d, EVID=1, AMT=100.0, DV=np.nan) for d in range(14)]
+        rows += [dict(ID=i, TIME=24.0 * 13 + t, EVID=0, AMT=0.0, DV=1.0) for t in (0.5, 1, 2, 4, 8, 23.5)]
+    data = read_nonmem(pd.DataFrame(rows), pkpd.load_model("pk_1cmt_oral"), dose_unit="mg")
+    for ka in (1.5, 5.0, 20.0):
+        for solver, settings in (("ode", pkpd.SolverSettings(method="ode")), ("exact", pkpd.SolverSettings())):
+            _, _, _, layout, prob = nlme._setup("pk_1cmt_oral", data, {"ka": 0.1, "CL": 0.1, "V": 0.1},
+                                                pkpd.Additive(sd=0.7), "focei", None, None, settings, {"ka": ka})
+            engine = nlme._objective_engine(prob, layout)
+            P = np.tile(np.asarray(layout.base, dtype=float), (engine.design.n, 1))
+            pr, d = engine.predictor, engine.predictor.design
+            for system, lib, methods, params in (
+                    ("second order", pr.lib, pr.methods, list(pr.parameters)),
+                    ("first order", engine.inner_lib, engine.inner_methods, list(prob.eta_index))):
+                base = np.hstack([P, d.covariates, derivative_scales(P[:, params])])
+                lib.predict(base, d, settings, methods)
+                c0 = time.process_time()
+                for _ in range(repeat):
+                    _, status = lib.predict(base, d, settings, methods)
+                cpu = (time.process_time() - c0) / repeat
+                counters = lib.last_counters
+                print(json.dumps({"job": "long", "ka": ka, "solver": solver, "system": system,
+                                  "states": lib.layout.n_states, "cpu_ms_per_batch": round(cpu * 1e3, 3),
+                                  "steps_per_subject": float(counters[:, 0].mean()),
+                                  "rhs_per_subject": float(counters[:, 1].mean()),
+                                  "failed": int((status != 0).sum())}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jobs", nargs="+", default=["theophylline", "pk2cmt100"])
+    ap.add_argument("--jobs", nargs="+", default=["theophylline", "pk2cmt100", "long"])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     _native.set_threads(1)
     solvers = {"ode": pkpd.SolverSettings(method="ode"), "exact": pkpd.SolverSettings()}
     for name in args.jobs:
+        if name == "long":
+            long_horizon()
+            continue
         model, data, kw, methods = job(name)
         for method in methods:
             for settings in solvers.values():                      # compile or load everything, warm the caches
