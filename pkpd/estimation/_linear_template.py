@@ -75,14 +75,17 @@ static double lin_setup(double t, const double *q, Work *w, double *c) {
 static int lin_step(double t, double h, double *restrict y, const double *restrict q, Work *restrict w,
                     const double *restrict c, double alpha, int64_t max_steps, double *counters) {
     double *y0 = w->ynew, *F = w->yout, *v = w->k2, *fv = w->k3;
-    double ah = alpha * h;
-    int64_t m = LIN_M_MAX, s = (int64_t)fmax(1.0, ceil(ah / LIN_THETA));
+    const int64_t m = LIN_M_MAX;
+    const double budget = (double)(max_steps < LIN_MAX_PIECES ? max_steps : LIN_MAX_PIECES);
+    /* the number of pieces as a double until it is known to fit the budget (a huge alpha h must not overflow) */
+    double pieces = fmax(1.0, ceil(alpha * h / LIN_THETA));
     for (int i = 0; i < N; i++) y0[i] = y[i];
-    for (int attempt = 0; attempt < 6; attempt++, s *= 2) {
-        if (counters[0] + (double)s > (double)(max_steps < LIN_MAX_PIECES ? max_steps : LIN_MAX_PIECES)) {
+    for (int attempt = 0; attempt < 6; attempt++, pieces *= 2.0) {
+        if (!(counters[0] + pieces <= budget)) {
             counters[3] = t;
             return 1;
         }
+        const int64_t s = (int64_t)pieces;
         double hs = h / (double)s;
         int settled = 1;
         for (int i = 0; i < N; i++) y[i] = y0[i];
