@@ -21,6 +21,8 @@ Section "seed 30" (the seventh independent sample): the whole message of a refus
 half-normal draws, the posterior SD on a logit-normal prior's scale, and the engine's threads with several workers.
 Section "seed 31" (the eighth independent sample): whole messages of a normal prior's refused source and grade.
 Section "seed 32" (the ninth independent sample): an inverse-Wishart prior with any df above q - 1.
+Section "seed 33" (the tenth independent sample): whole messages of a normal prior's refused mean and of a uniform
+or half-normal prior's refused source or grade.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -783,3 +785,44 @@ def test_an_inverse_wishart_prior_takes_any_df_above_q_minus_1(om0, df):
     with pytest.raises(PkpdError) as exc:
         InverseWishart(om0, df=q - 1)
     assert str(exc.value) == f"InverseWishart: df must be > q - 1 = {q - 1} (a proper prior); got {float(q - 1)!r}"
+
+
+# --------------------------------------------------------------------------------------------------- seed 33
+@pytest.mark.parametrize("mean, message", [("0", "NormalPrior: mean must be a number; got '0'"),
+                                           (None, "NormalPrior: mean must be a number; got None"),
+                                           (True, "NormalPrior: mean must be a number; got True"),
+                                           (math.nan, "NormalPrior: mean must be finite; got nan"),
+                                           (-math.inf, "NormalPrior: mean must be finite; got -inf")])
+def test_a_refused_mean_of_a_normal_prior_names_its_class_and_field_in_the_whole_message(mean, message):
+    """A normal prior's mean must be a finite real number (any sign; a bool is not one); a refusal names the class and
+    the field as users write them, then the value. Kills ``NormalPrior.__post_init____mutmut_15``
+    (``_number("XXNormalPriorXX", ...)``) and ``NormalPrior.__post_init____mutmut_18`` (``"XXmeanXX"``)."""
+    with pytest.raises(PkpdError) as exc:
+        NormalPrior(mean, 1.0)
+    assert str(exc.value) == message
+    p = NormalPrior(np.int64(-3), 1.0)
+    assert type(p.mean) is float and p.mean == -3.0
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: UniformPrior(0.0, 1.0, "", "E"), "UniformPrior: grade must be one of A, B, C, D; got 'E'"),
+    (lambda: UniformPrior(0.0, 1.0, "", "a"), "UniformPrior: grade must be one of A, B, C, D; got 'a'"),
+    (lambda: UniformPrior(0.0, 1.0, 3), "UniformPrior: source must be text; got 3"),
+    (lambda: HalfNormalPrior(1.0, 3), "HalfNormalPrior: source must be text; got 3"),
+    (lambda: HalfNormalPrior(1.0, None), "HalfNormalPrior: source must be text; got None"),
+    (lambda: HalfNormalPrior(1.0, "", "E"), "HalfNormalPrior: grade must be one of A, B, C, D; got 'E'"),
+])
+def test_a_refused_source_or_grade_of_a_uniform_or_half_normal_prior_names_its_class_in_the_whole_message(make,
+                                                                                                        message):
+    """Every prior's source must be text and its grade one of A, B, C, D or None (the grades of ``GRADE_Z``, the
+    module docstring's rules); a uniform or half-normal prior refuses others with the class's name as users write it,
+    the field and the value, and keeps the grades A to D. Kills ``UniformPrior.__post_init____mutmut_45`` (the grade
+    not checked: 'E' accepted) and ``HalfNormalPrior.__post_init____mutmut_20`` (``_text(None, ...)``: "None: source
+    must be text; ...")."""
+    with pytest.raises(PkpdError) as exc:
+        make()
+    assert str(exc.value) == message
+    for grade in ("A", "B", "C", "D", None):
+        assert UniformPrior(0.0, 1.0, "Smith 2020", grade).grade == grade
+        assert HalfNormalPrior(1.0, "Smith 2020", grade).grade == grade
+
