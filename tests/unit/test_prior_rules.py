@@ -22,7 +22,7 @@ half-normal draws, the posterior SD on a logit-normal prior's scale, and the eng
 Section "seed 31" (the eighth independent sample): whole messages of a normal prior's refused source and grade.
 Section "seed 32" (the ninth independent sample): an inverse-Wishart prior with any df above q - 1.
 Section "seed 33" (the tenth independent sample): whole messages of a normal prior's refused mean and of a uniform
-or half-normal prior's refused source or grade.
+or half-normal prior's refused source or grade, and the sampler's threads driving the chain groups.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -826,3 +826,40 @@ def test_a_refused_source_or_grade_of_a_uniform_or_half_normal_prior_names_its_c
         assert UniformPrior(0.0, 1.0, "Smith 2020", grade).grade == grade
         assert HalfNormalPrior(1.0, "Smith 2020", grade).grade == grade
 
+
+class _RowLikelihood:
+    """No data; records the rows of each call and the thread that made it."""
+
+    def __init__(self):
+        self.host = type("Host", (), {"n": 1})()
+        self.calls = []
+
+    def __call__(self, psi, e):
+        import threading
+
+        self.calls.append((psi.shape[0], threading.get_ident()))
+        return np.zeros(psi.shape[0]), np.zeros_like(psi), np.zeros_like(e)
+
+
+def test_the_sampler_threads_drive_the_chain_groups():
+    """``run_pkpd_nuts(..., threads=2)`` hands the threads to pkpd's NUTS, whose chains then "split into this many
+    groups, each driven by its own thread" (``pkpd.hmc.nuts``'s docstring): with 4 chains every evaluation has at most
+    2 rows (chains 0, 2 or 1, 3) and none runs on the calling thread, and the draws equal those of one thread (the
+    docstring: they do not depend on the threads when each row is evaluated on its own). Kills
+    ``run_pkpd_nuts__mutmut_103`` (``threads`` not passed: one group of 4 rows on the calling thread)."""
+    import threading
+
+    from pkpd._prior_part import run_pkpd_nuts
+
+    init = np.array([[0.1, -0.2], [0.3, 0.0], [-0.4, 0.2], [0.0, 0.5]])
+    runs = {}
+    for threads in (1, 2):
+        likelihood = _RowLikelihood()
+        draws, *_ = run_pkpd_nuts(_Gauss(), likelihood, init, 7, n_warmup=20, n_draws=20, target_accept=0.8,
+                                  max_tree_depth=4, threads=threads)
+        runs[threads] = (draws, likelihood.calls)
+    main = threading.get_ident()
+    assert max(rows for rows, _ in runs[1][1]) == 4 and {who for _, who in runs[1][1]} == {main}
+    assert max(rows for rows, _ in runs[2][1]) == 2 and main not in {who for _, who in runs[2][1]}
+    assert runs[2][0].shape == (4, 20, 2)
+    np.testing.assert_array_equal(runs[2][0], runs[1][0])
