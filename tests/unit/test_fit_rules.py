@@ -3264,3 +3264,41 @@ def test_a_map_fit_keeps_its_priors_and_says_its_objective_includes_them(tmp_pat
     assert map_fit.priors == {"B": prior} and ml_fit.priors == {}
     assert repr(map_fit).startswith("FitResult of 'levels': converged; -2 log(L x prior) = ")
     assert repr(ml_fit).startswith("FitResult of 'levels': converged; -2LL = ")
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 39, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_log_normal_fit_takes_any_positive_lloq_and_refuses_zero(tmp_path):
+    """A log-normal error model needs an LLOQ > 0 (its log is the censoring limit): an LLOQ of 0.5, below 1, is
+    taken, and the M3 fit is that of log y ~ N(log B, sigma^2) with the values below log 0.5 censored, written out
+    here; its -2LL adds the Jacobian 2 log y of each quantified value. An LLOQ of 0 is refused, the whole message
+    naming the output, the row and the column."""
+    import pandas as pd
+    from scipy.stats import norm
+
+    import pkpd
+    from pkpd.errors import DataError
+
+    y = 0.8 * np.exp(np.random.default_rng(5).normal(0.0, 0.5, 30))
+    lloq = 0.5
+    censored = y < lloq
+    assert 3 <= censored.sum() <= 10
+    data = pd.DataFrame({"ID": 1, "TIME": np.arange(1.0, 31.0), "DV": y, "LLOQ": lloq, "DVID": "level"})
+    error = {"level": pkpd.LogNormal(sigma=0.3)}
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error=error, blq="M3")
+    assert fit.n_censored == censored.sum()
+    mu, sigma = _m3_fit(np.log(np.maximum(y, lloq)), censored, math.log(lloq))
+    np.testing.assert_allclose([fit.estimates["B"], fit.estimates["level.sigma"]], [math.exp(mu), sigma], rtol=2e-4)
+    u = np.log(y[~censored])
+    m2ll = (np.sum(np.log(2 * np.pi * sigma**2) + ((u - mu) / sigma) ** 2 + 2 * u)
+            - 2 * censored.sum() * norm.logcdf((math.log(lloq) - mu) / sigma))
+    assert fit.objective == pytest.approx(m2ll, abs=1e-6)
+
+    data.loc[4, ["DV", "LLOQ"]] = [-0.1, 0.0]
+    with pytest.raises(DataError) as err:
+        pkpd.fit(_levels(tmp_path), data, estimate=["B"], error=error, blq="M3")
+    assert str(err.value) == (
+        "row 5, column LLOQ: output 'level' has a log-normal error model, so the LLOQ must be > 0; got 0"
+    )
