@@ -755,3 +755,44 @@ def test_failed_subjects_are_marked_in_a_copy_of_read_only_backend_buffers(monke
     assert np.all(np.isnan(sim["conc"][1])) and np.all(np.isnan(sim.states["central"][1]))
     assert len(handed) == 2 and not np.shares_memory(sim["conc"], handed[1])
     assert not np.shares_memory(sim.states["central"], handed[0])
+
+
+# ---- from the independent seed-28 sample of the mutation audit (issue 20) ----------------------------------------
+def test_the_html_summary_counts_the_failed_subjects():
+    """With on_failure="mark", the notebook summary of a simulation says how many subjects failed, in red, after the
+    header. Subjects 1 and 3 (CL -1000 L/h: exponential growth, exp(1000 / 32 * 24) overflows) fail and are NaN;
+    subject 2 (CL 2.8 L/h, V 32 L) is the bolus closed form 100 / 32 exp(-2.8 / 32 t) mg/L, so the medians over the
+    subjects (NaN ignored) are its values: 3.125 at 0 h, its peak, and 3.125 exp(-2.1) = 0.3827 at 24 h."""
+    settings = pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12, on_failure="mark")
+    with pytest.warns(pkpd.BoundsWarning):
+        sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [0.0, 6.0, 24.0],
+                            params={"CL": [-1000.0, 2.8, -1000.0], "V": 32.0}, settings=settings)
+    assert sim.status.tolist()[1] == 0 and sim.status[0] != 0 and sim.status[2] != 0
+    last = 100 / 32 * np.exp(-2.8 / 32 * 24)
+    assert sim._repr_html_() == (
+        "<div><b>Simulation</b> of pk_1cmt_iv v1.0: 3 subject(s), 3 times from 0 to 24 h"
+        "<p style='color:#b00'><b>2 subject(s) failed</b> (see .status)</p>"
+        "<table><tr><th>output</th><th>unit</th><th>median at 0 h</th><th>peak of the median</th>"
+        "<th>median at 24 h</th></tr>"
+        f"<tr><td>conc</td><td>mg/L</td><td>3.125</td><td>3.125</td><td>{last:.4g}</td></tr></table></div>")
+    assert f"{last:.4g}" == "0.3827"
+
+
+@pytest.mark.parametrize(("backend", "default"), [("native", "numba"), ("numba", "native")],
+                         ids=["C-engine-named-over-a-JIT-default", "JIT-engine-named-over-a-C-default"])
+def test_a_named_cpu_engine_is_compiled_for_even_where_another_is_the_default(monkeypatch, backend, default):
+    """backend="native" or "numba" names that engine (documented), whatever ``$PKPD_ENGINE`` makes the default:
+    simulate compiles the model for the engine named. The compiler is replaced by a recorder that returns the model
+    compiled for the C engine, so no JIT compile runs; the result is the bolus closed form 100 / V exp(-CL / V t).
+    (The test's name avoids the word the mutation tool deselects JIT-engine tests by.)"""
+    from pkpd import simulation
+    from pkpd.compile import compile_model
+
+    c_engine = compile_model(IV, "native")
+    calls = []
+    monkeypatch.setenv("PKPD_ENGINE", default)
+    monkeypatch.setattr(simulation, "compile_model", lambda model, engine=None: calls.append(engine) or c_engine)
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [2.0], backend=backend)
+    assert calls == [backend]
+    cl, v = (p.value for p in IV.parameters)
+    np.testing.assert_allclose(sim["conc"], [[100 / v * np.exp(-cl / v * 2.0)]], rtol=1e-6)
