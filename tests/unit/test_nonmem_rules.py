@@ -1311,3 +1311,44 @@ def test_the_span_of_a_steady_state_dose_is_counted_in_dosing_intervals():
         simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))
     assert str(info.value) == ("row 1, column II: the lag time plus the infusion duration of this steady-state dose "
                                "span 2e+04 dosing intervals (at most 10000); check II, the lag time and the rate")
+
+
+def test_a_steady_state_found_interval_by_interval_gives_up_after_1000_intervals():
+    """Module rule: a steady state is searched interval by interval for at most 1000 intervals. Michaelis-Menten
+    elimination (not linear, so no affine shortcut; Km 100 mg), 1 mg every 1 h (SS=1) from A = 0: the exact
+    interval map (the integrated Michaelis-Menten equation, Km ln(A0/A) + A0 - A = Vmax t, solved with the Lambert W
+    function) meets the test of convergence (a change <= 1e-10 relative + 1e-12 mg) at interval 978 for Vmax 3.65
+    mg/h and at interval 1010 for Vmax 3.58 mg/h. So Vmax 3.65 gives the closed-form trough A = D / (e^((Vmax tau -
+    D) / Km) - 1) (the amount a dose later, at 1 h), and Vmax 3.58 is refused, whole message."""
+    from scipy.special import lambertw
+
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    def model(vmax: float) -> Model:
+        return Model(name="mm_slow", time_unit="h",
+                     parameters=(Parameter("vmax", vmax, "mg/h", (0.0, 10.0)),
+                                 Parameter("km", 100.0, "mg", (0.0, 1e5))),
+                     states=(State("A", "mg", initial="0", ddt="-vmax * A / (km + A)"),),
+                     outputs=(Output("amount", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg"),))
+
+    def intervals_to_converge(vmax: float) -> int:
+        prev = 0.0
+        for n in range(1, 2000):
+            a0 = prev + 1.0
+            y = 100.0 * lambertw(a0 / 100.0 * np.exp((a0 - vmax) / 100.0)).real
+            if abs(y - prev) <= 1e-10 * max(abs(y), abs(prev)) + 1e-12:
+                return n
+            prev = y
+        raise AssertionError("no convergence")
+
+    assert intervals_to_converge(3.65) == 978 and intervals_to_converge(3.58) == 1010
+    rows = [dict(ID=1, TIME=0, AMT=1, SS=1, II=1), dict(ID=1, TIME=1)]
+    data = read_nonmem(table(rows), dose_unit="mg")
+    got = simulate_nonmem(model(3.65), data)["amount"].to_numpy()[-1]
+    np.testing.assert_allclose(got, 1.0 / (np.exp((3.65 - 1.0) / 100.0) - 1.0), rtol=1e-7)
+    with pytest.raises(SimulationError) as info:
+        simulate_nonmem(model(3.58), data)
+    assert str(info.value) == (
+        "subject 1, t = 0: steady state of the dose on row 1: no convergence within 1000 dosing intervals (relative "
+        "tolerance 1e-10). The model may have no steady state under this regimen (a state without elimination), or "
+        "approach it too slowly; give the doses explicitly (ADDL) instead of SS")
