@@ -1255,3 +1255,100 @@ def test_an_additional_dose_due_at_an_observation_time_by_rounding_only_enters_b
     conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
     expected = sum(np.exp(-k * (0.3 - 0.1 * j)) for j in range(4))
     np.testing.assert_allclose(conc, [1.0, expected], rtol=1e-7)
+
+
+# ============================================================================ the seed-39 sample's survivors
+# From the seventeenth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 39``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_an_empty_unnamed_column_between_named_ones_is_skipped_and_the_columns_after_it_are_read(tmp_path):
+    """A column with no header and no value on any line carries nothing and is skipped wherever it stands, not only
+    as a trailing separator at the end of the line: the named columns after it (TIME, AMT, DV, a covariate WT) are
+    read with the values written, and a repeated name after it is still refused (whole message)."""
+    path = tmp_path / "spacer.csv"
+    path.write_text("ID,,TIME,AMT,DV,WT\n1,,0,100,.,70\n1,,2,.,3.5,72\n")
+    ds = read_nonmem(path, dose_unit="mg")
+    d = ds.data
+    assert d["TIME"].tolist() == [0, 2] and d["AMT"].tolist() == [100, 0] and d["DV"].tolist()[1] == 3.5
+    assert ds.covariate_columns == ("WT",) and d["WT"].tolist() == [70, 72]
+    path.write_text("ID,,TIME,AMT,amt\n1,,0,100,100\n")
+    with pytest.raises(DataError) as info:
+        read_nonmem(path, dose_unit="mg")
+    assert str(info.value) == (f"{path}, column amt: column 'amt' appears twice (as 'AMT' too; headers are "
+                               "case-insensitive); remove or rename one")
+
+
+def test_a_modelled_rate_into_a_concentration_state_is_scaled_by_the_factor_of_the_dose_target():
+    """Dose target "iv" in mg into a concentration state C (mg/L) with factor 1/V (a factor with a unit, 1/L: no
+    bioavailability) and a modelled rate R = 10 mg/h: 100 mg with RATE=-1 runs for AMT / R = 10 h and raises C at
+    R / V, so C(t) = R / CL (1 - e^(-k t)) while it runs (CL = k V = 0.1 x 20 L/h) and C(10) e^(-k (t - 10)) after."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="conc_rate", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter("V", 20.0, "L", (0.1, 100.0)),
+                              Parameter("R0", 10.0, "mg/h", (0.1, 100.0))),
+                  states=(State("C", "mg/L", initial="0", ddt="-k * C"),), outputs=(Output("conc", "C", "mg/L"),),
+                  doses=(DoseTarget("iv", target="C", unit="mg", factor="1 / V", rate="R0"),))
+    rows = [dict(ID=1, TIME=0, AMT=100, RATE=-1)] + [dict(ID=1, TIME=t) for t in (5, 10, 15)]
+    conc = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    during = 10 / 2.0 * (1 - np.exp(-0.1 * np.array([5.0, 10.0])))
+    np.testing.assert_allclose(conc, [0.0, *during, during[1] * np.exp(-0.5)], rtol=1e-7, atol=1e-12)
+
+
+def test_the_span_of_a_steady_state_dose_is_counted_in_dosing_intervals():
+    """The lag plus the infusion duration of a steady-state dose is measured in dosing intervals, (lag + duration) /
+    II, at most 10000: 100 mg at 1 mg/h (100 h) every 120 h spans 5/6 of an interval and is simulated, the steady
+    state of pk_1cmt_iv (k = CL/V = 2.8/32 /h) before the dose being C0 = R/CL (1 - e^(-k T)) e^(-k (tau - T)) /
+    (1 - e^(-k tau)) (T 100 h, tau 120 h) and C(t) = R/CL (1 - e^(-k t)) + C0 e^(-k t) while it runs; 100 mg over
+    200 h (DUR) every 0.01 h spans 20000 intervals and is refused, whole message."""
+    k, R, CL, T, tau = 2.8 / 32, 1.0, 2.8, 100.0, 120.0
+    rows = [dict(ID=1, TIME=0, AMT=100, RATE=1, SS=1, II=120)] + [dict(ID=1, TIME=t) for t in (0, 50, 100)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    c0 = R / CL * (1 - np.exp(-k * T)) * np.exp(-k * (tau - T)) / (1 - np.exp(-k * tau))
+    t = np.array([0.0, 0.0, 50.0, 100.0])                           # the dose record's row, then the observations
+    np.testing.assert_allclose(conc, R / CL * (1 - np.exp(-k * t)) + c0 * np.exp(-k * t), rtol=1e-7)
+    rows = [dict(ID=1, TIME=0, AMT=100, DUR=200, SS=1, II=0.01), dict(ID=1, TIME=1)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))
+    assert str(info.value) == ("row 1, column II: the lag time plus the infusion duration of this steady-state dose "
+                               "span 2e+04 dosing intervals (at most 10000); check II, the lag time and the rate")
+
+
+def test_a_steady_state_found_interval_by_interval_gives_up_after_1000_intervals():
+    """Module rule: a steady state is searched interval by interval for at most 1000 intervals. Michaelis-Menten
+    elimination (not linear, so no affine shortcut; Km 100 mg), 1 mg every 1 h (SS=1) from A = 0: the exact
+    interval map (the integrated Michaelis-Menten equation, Km ln(A0/A) + A0 - A = Vmax t, solved with the Lambert W
+    function) meets the test of convergence (a change <= 1e-10 relative + 1e-12 mg) at interval 978 for Vmax 3.65
+    mg/h and at interval 1010 for Vmax 3.58 mg/h. So Vmax 3.65 gives the closed-form trough A = D / (e^((Vmax tau -
+    D) / Km) - 1) (the amount a dose later, at 1 h), and Vmax 3.58 is refused, whole message."""
+    from scipy.special import lambertw
+
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    def model(vmax: float) -> Model:
+        return Model(name="mm_slow", time_unit="h",
+                     parameters=(Parameter("vmax", vmax, "mg/h", (0.0, 10.0)),
+                                 Parameter("km", 100.0, "mg", (0.0, 1e5))),
+                     states=(State("A", "mg", initial="0", ddt="-vmax * A / (km + A)"),),
+                     outputs=(Output("amount", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg"),))
+
+    def intervals_to_converge(vmax: float) -> int:
+        prev = 0.0
+        for n in range(1, 2000):
+            a0 = prev + 1.0
+            y = 100.0 * lambertw(a0 / 100.0 * np.exp((a0 - vmax) / 100.0)).real
+            if abs(y - prev) <= 1e-10 * max(abs(y), abs(prev)) + 1e-12:
+                return n
+            prev = y
+        raise AssertionError("no convergence")
+
+    assert intervals_to_converge(3.65) == 978 and intervals_to_converge(3.58) == 1010
+    rows = [dict(ID=1, TIME=0, AMT=1, SS=1, II=1), dict(ID=1, TIME=1)]
+    data = read_nonmem(table(rows), dose_unit="mg")
+    got = simulate_nonmem(model(3.65), data)["amount"].to_numpy()[-1]
+    np.testing.assert_allclose(got, 1.0 / (np.exp((3.65 - 1.0) / 100.0) - 1.0), rtol=1e-7)
+    with pytest.raises(SimulationError) as info:
+        simulate_nonmem(model(3.58), data)
+    assert str(info.value) == (
+        "subject 1, t = 0: steady state of the dose on row 1: no convergence within 1000 dosing intervals (relative "
+        "tolerance 1e-10). The model may have no steady state under this regimen (a state without elimination), or "
+        "approach it too slowly; give the doses explicitly (ADDL) instead of SS")
