@@ -2205,3 +2205,34 @@ def test_the_bar_of_the_replicate_trials_counts_trials_not_subjects(capsys):
     err = capsys.readouterr().err
     assert re.search(r"iv: trials: 100%\|[^|]+\| 2/2 \[[^\]]*, [0-9.?]+(trial/s|s/trial)\]\n$", err), err
     assert "subject" not in err
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 38
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"n_trials": 0}, "n_trials must be an integer >= 1; got 0"),
+    ({"trial_success": 1.5}, "trial_success must be a probability in (0, 1] (the PTA a trial must reach); got 1.5"),
+])
+def test_bad_replicate_trial_settings_are_refused_naming_the_scenario(kw, message):
+    """A Scenario's errors are placed in the scenario ("scenario 'iv': ...", as its times and seed are): with
+    parameter uncertainty, n_trials 0 and a trial success of 1.5 are refused with the whole message."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        _iv_scenario(name="iv", uncertainty={"V": np.full(2, 32.0)}, **kw)
+    assert str(err.value) == f"scenario 'iv': {message}"
+
+
+@pytest.mark.parametrize("level", [1.0, 0.0, 1.5])
+def test_a_dose_response_fit_refuses_a_confidence_level_outside_0_to_1(level):
+    """A confidence level is a probability strictly between 0 and 1 (a level of 1 would give intervals from 0 to
+    infinity): exact Emax data (E0 2, Emax 10, ED50 30) with level 1, 0 or 1.5 is refused with the whole message;
+    0.95 fits."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.array([0.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 300.0])
+    curve = 2.0 + 10.0 * doses / (30.0 + doses)
+    assert fit_dose_response(doses, curve, level=0.95).ed50 == pytest.approx(30.0, rel=1e-5)
+    with pytest.raises(PkpdError) as err:
+        fit_dose_response(doses, curve, level=level)
+    assert str(err.value) == f"fit_dose_response: level must be in (0, 1); got {level!r}"
