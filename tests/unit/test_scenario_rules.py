@@ -2236,3 +2236,27 @@ def test_a_dose_response_fit_refuses_a_confidence_level_outside_0_to_1(level):
     with pytest.raises(PkpdError) as err:
         fit_dose_response(doses, curve, level=level)
     assert str(err.value) == f"fit_dose_response: level must be in (0, 1); got {level!r}"
+
+
+def test_a_seed_drawn_for_a_scenario_run_fits_an_int64_and_reproduces_the_run(monkeypatch):
+    """Without a seed one is drawn from fresh entropy (128 bits) and recorded in result.seed: a non-negative int64
+    (0 <= seed < 2**63, as the seeds simulate and the replicate trials draw, so it fits an int64 column and a TOML
+    integer, which is 64-bit signed) that gives the same run when passed back. The entropy is set to 2**127 - 1
+    here, the largest numpy draws; three subjects with CL varying, so the seed matters."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.scenarios import LogNormalPopulation
+
+    class Entropy:
+        entropy = 2**127 - 1
+
+    sc = _iv_scenario(population=LogNormalPopulation(3, omega={"CL": 0.3}))
+    monkeypatch.setattr(np.random, "SeedSequence", lambda *a, **k: Entropy())
+    first = pkpd.run_scenario(sc)
+    monkeypatch.undo()
+    assert isinstance(first.seed, int) and 0 <= first.seed < 2**63
+    assert int(np.int64(first.seed)) == first.seed
+    again = pkpd.run_scenario(sc, seed=first.seed)
+    pd.testing.assert_frame_equal(first.table, again.table)
+    assert first.table["value"].nunique() == 3
