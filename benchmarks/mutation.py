@@ -131,7 +131,8 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_nlme.py", "tests/reference/test_wang2007.py", "tests/reference/test_theophylline_nlme.py",
         "tests/unit/test_nlme_engines.py", "tests/unit/test_nlme_gradients.py", "tests/unit/test_nlme_covariates.py",
         "tests/unit/test_steady_state_fits.py", "tests/unit/test_priors.py", "tests/unit/test_fo_scoring.py",
-        "tests/unit/test_saem.py", "tests/unit/test_nlme_rules.py", "tests/unit/test_nlme_gaps.py")),
+        "tests/unit/test_saem.py", "tests/unit/test_nlme_rules.py", "tests/unit/test_nlme_gaps.py",
+        "tests/unit/test_closed_form_estimation.py")),
     # the rest of the estimation code (issue 20's "and the new estimation code"): SAEM with its importance-sampling
     # objective, FO's Fisher scoring, priors (MAP and the samplers' prior terms), VPC and NPDE
     "saem": Spec(("pkpd/saem.py", "pkpd/importance.py"), (
