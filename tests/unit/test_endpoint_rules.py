@@ -667,3 +667,22 @@ def test_an_ordinal_output_without_categories_or_intercepts_is_missing_a_require
     assert isinstance(err, ModelFileError)
     assert str(err) == f"{MODEL_FILE} [outputs.r] {key}: missing required key {key!r} (an ordinal output needs it)"
     assert (err.section, err.key) == ("outputs.r", key)
+
+
+# ============================================================================================ seed 36
+# From the twelfth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 36``,
+# ``benchmarks/results/mutation/endpoints-seed36.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize(("times", "follow_up", "shown"), [
+    ([0.0, 10.0], 0, "0"),
+    ([0.0, 10.0], 0.0, "0.0"),
+    ([0.0], None, "0.0"),
+])
+def test_an_end_of_follow_up_at_time_zero_is_refused(times, follow_up, shown):
+    """The end of follow-up must be a time > 0 (risk starts at t = 0, so a follow-up ending there observes nothing):
+    0 given, or the default (the last output time) at 0, is refused with the whole documented message (kills
+    _check_options__mutmut_46, ``follow_up >= 0``: a follow-up of 0 h passed, and the simulation silently had no
+    outcome record at all)."""
+    with pytest.raises(pkpd.PkpdError) as info:
+        pkpd.simulate(M, Regimen.single(Dose(40, "mg")), times, seed=1, outcomes=["event"], follow_up=follow_up)
+    assert str(info.value) == ("follow_up: the end of follow-up must be a finite time > 0 [model time unit]; got "
+                               f"{shown}")
