@@ -1553,3 +1553,52 @@ def test_the_predicted_ebes_follow_a_change_of_omega_to_first_order():
     start = objective._predicted_start(eta.copy(), theta.copy(), sigma, np.array([[20.0]]))
     np.testing.assert_allclose(start, 0.0832, rtol=1e-12)
     assert np.all(np.abs(start - 10.0 / 120.0) < 2e-4)
+
+
+# --- seed 40 -------------------------------------------------------------------------------------------------------
+# the line model with a categorical covariate declared
+LINE_SEX = model_from_dict(tomllib.loads(_LINE_TOML.replace('name = "line"', 'name = "line_sex"') + """
+[covariates.SEX]
+unit = "1"
+value = 0.0
+"""))
+
+
+def test_gradient_by_a_categorical_factor_equals_central_differences():
+    """A categorical effect on the line model's B0 multiplies the typical value of the subjects in a category by its
+    factor b (1.25 for SEX 1, 0.8 for SEX 2, SEX 0 the reference), i.e. by 1 + (b - 1) c with c = 1 in the category
+    and 0 outside: d log of that factor by b is c / (1 + (b - 1) c), 1 / b in the category, so the FOCE-I gradient by
+    each factor is that of log B0_i summed over its subjects divided by b. The analytic gradient must equal central
+    differences of the objective (seed 40's survivor PopulationObjective._effect_dlog _26, c (1 + (b - 1) c): b
+    instead of 1 / b, the same only at b = 1)."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    rows = []
+    factor = {0: 1.0, 1: 1.25, 2: 0.8}
+    for i, (sex, e) in enumerate(((0, 0.3), (1, -0.2), (2, 0.1), (1, -0.4), (2, 0.5), (0, -0.1)), start=1):
+        b0 = 100 * factor[sex] + 10 * e
+        rows += [dict(ID=i, TIME=tt, DV=b0 + (20 - 5 * e) * tt + 0.5 * math.sin(3 * i + tt), EVID=0, AMT=0.0, SEX=sex)
+                 for tt in t]
+    effects = [pkpd.CovariateEffect("B0", "SEX", "categorical", {1: 1.25, 2: 0.8})]
+    iiv = pkpd.IIV({"B0": 50.0, "S": 10.0}, distribution="normal")
+    *_, layout, prob = _setup(LINE_SEX, pd.DataFrame(rows), iiv, pkpd.Additive(sd=0.5), "focei", ["B0", "S"], None,
+                              None, None, effects)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("the analytic gradient needs the compiled engine")
+    x = layout.x0 + 0.05 * np.cos(np.arange(layout.x0.size))
+    coef = layout.coefficients(x[None, :])[0]
+    assert np.all(np.abs(coef - 1.0) > 0.15)      # both factors away from 1, where b and 1 / b differ
+    with np.errstate(all="ignore"):
+        ev = engine.evaluate(x, None)
+        assert np.all(ev.status == 0)
+        g = ev.gradient.sum(axis=0)
+        fd = np.empty_like(g)
+        for k in range(x.size):
+            h = 1e-4 * max(1.0, abs(x[k]))
+            e = np.zeros_like(x)
+            e[k] = h
+            fd[k] = (engine.evaluate(x + e, ev.eta, gradient=False).ofv.sum()
+                     - engine.evaluate(x - e, ev.eta, gradient=False).ofv.sum()) / (2 * h)
+    assert np.max(np.abs(g - fd) / np.maximum(np.abs(fd), 1.0)) < 1e-5, dict(zip(layout.names(), zip(g, fd)))
