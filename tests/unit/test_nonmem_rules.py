@@ -1352,3 +1352,39 @@ def test_a_steady_state_found_interval_by_interval_gives_up_after_1000_intervals
         "subject 1, t = 0: steady state of the dose on row 1: no convergence within 1000 dosing intervals (relative "
         "tolerance 1e-10). The model may have no steady state under this regimen (a state without elimination), or "
         "approach it too slowly; give the doses explicitly (ADDL) instead of SS")
+
+
+# ============================================================================ the seed-40 sample's survivors
+# From the eighteenth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 40``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_read_nonmem_refuses_an_unknown_time_unit_naming_itself_and_the_units_it_knows():
+    """time_unit is one of 'min', 'h', 'day', 'week' or a spelled-out alias of one ('days' is 'day'); anything else
+    is refused by read_nonmem with a DataError that names read_nonmem, the units it knows and what it got (whole
+    message: a number has no suggestion, a near miss gets one)."""
+    frame = table([dict(ID=1, TIME=0, AMT=10)])
+    assert read_nonmem(frame, dose_unit="mg", time_unit="days").time_unit == "day"
+    with pytest.raises(DataError) as info:
+        read_nonmem(frame, dose_unit="mg", time_unit=3)
+    assert str(info.value) == ("read_nonmem: time unit must be one of 'min', 'h', 'day', 'week'; got 3. Use one of "
+                               "those.")
+    with pytest.raises(DataError) as info:
+        read_nonmem(frame, dose_unit="mg", time_unit="hrs")
+    assert str(info.value) == ("read_nonmem: time unit must be one of 'min', 'h', 'day', 'week'; got 'hrs'. Did you "
+                               "mean 'hours'?")
+
+
+def test_a_modelled_duration_infuses_the_bioavailable_amount_at_a_constant_rate_over_that_duration():
+    """RATE=-2 takes the duration from the dose target (NONMEM's D, here tinf = 4 h): 100 mg with a bioavailability F
+    of 0.5 enters A at F AMT / D = 12.5 mg/h for 4 h, so with elimination k = 0.1 /h A(t) = 12.5 / k (1 - e^(-k t))
+    while it runs and A(4) e^(-k (t - 4)) after (no amount enters at the start, as a bolus would)."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="modelled_duration", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter("tinf", 4.0, "h", (0.1, 100.0)),
+                              Parameter("F1", 0.5, "1", (0.0, 1.0))),
+                  states=(State("A", "mg", initial="0", ddt="-k * A"),), outputs=(Output("a", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg", factor="F1", duration="tinf"),))
+    rows = [dict(ID=1, TIME=0, AMT=100, RATE=-2)] + [dict(ID=1, TIME=t) for t in (0, 2, 4, 10)]
+    amount = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["a"].to_numpy()
+    during = 12.5 / 0.1 * (1 - np.exp(-0.1 * np.array([0.0, 2.0, 4.0])))
+    np.testing.assert_allclose(amount, [0.0, *during, during[2] * np.exp(-0.6)], rtol=1e-7, atol=1e-12)
