@@ -3302,3 +3302,70 @@ def test_a_log_normal_fit_takes_any_positive_lloq_and_refuses_zero(tmp_path):
     assert str(err.value) == (
         "row 5, column LLOQ: output 'level' has a log-normal error model, so the LLOQ must be > 0; got 0"
     )
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 40, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_fitted_model_holds_the_estimates_and_the_other_values_unchanged(tmp_path):
+    """FitResult.model is "the model with the estimates as parameter values (the others unchanged)": B fitted to
+    one level with an additive error is the mean of its values; C, not estimated, keeps its 5 of the model file."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    values = {p.name: p.value for p in fit.model.parameters}
+    assert values["B"] == pytest.approx(y.mean(), rel=1e-6) and values["B"] == fit.estimates["B"]
+    assert values["C"] == 5.0
+
+
+def test_a_point_that_cannot_be_evaluated_costs_far_more_than_any_point_seen(tmp_path):
+    """_Objective: "a point where the model cannot be solved or the likelihood cannot be evaluated gets a penalty
+    far above anything seen". After the valid point B = 11, sd = 2 (-2LL = RSS/sd^2 + n log(2 pi sd^2)), the point
+    with B = exp(800) (infinite in double precision: no prediction) is worth more than 1000 times that -2LL."""
+    import pkpd
+    from pkpd.estimation.individual import _Objective
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    obj = _Objective(fit._context.problem, np.log([11.0, 2.0]))
+    first = obj.value(np.log([11.0, 2.0]))
+    assert first == pytest.approx(((y - 11.0) ** 2).sum() / 4.0 + y.size * math.log(2 * math.pi * 4.0), rel=1e-9)
+    penalty = obj.value(np.array([800.0, math.log(2.0)]))
+    assert math.isfinite(penalty) and penalty > 1e3 * abs(first) > first
+
+
+def test_identifiability_of_a_fit_without_covariance_reports_no_standard_errors(tmp_path):
+    """A fit with covariance=False has no information matrix: identifiability() still reports, with no
+    condition number (inf), no weakest direction, and every parameter without a standard error."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    ident = pkpd.identifiability(fit)
+    assert ident.condition_number == math.inf and ident.weakest_direction == {}
+    assert ident.not_identifiable == ("B", "level.sd") and ident.poorly_identified == ()
+    assert [r["reasons"] for r in ident.table] == ["the information matrix is singular in its direction (no standard "
+                                                   "error)"] * 2
+
+
+def test_a_hessian_that_is_not_positive_definite_falls_back_to_the_expected_information(tmp_path):
+    """When the Hessian of the -2LL is not positive definite, the covariance is 2 inv(I) of the expected (Fisher)
+    information of the -2LL, and the fit says so. For n values ~ N(B, sd^2) on the log scales of B and sd, I =
+    diag(2 n B^2 / sd^2, 4 n) at the maximum-likelihood B = mean, sd = root mean square of the residuals."""
+    import pkpd
+    from pkpd.estimation.individual import _covariance
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    ctx = fit._context
+    n, b, sd = y.size, y.mean(), y.std()
+    cov, info, method, message = _covariance(ctx.problem, ctx.x, hessian=-np.eye(2))
+    assert method == "fisher"
+    np.testing.assert_allclose(info, np.diag([2 * n * b**2 / sd**2, 4.0 * n]), rtol=1e-4, atol=1e-6 * n)
+    np.testing.assert_allclose(cov, np.diag([sd**2 / (n * b**2), 1.0 / (2 * n)]), rtol=1e-4, atol=1e-9)
+    assert message == ("the Hessian of the -2 log-likelihood is not positive definite at the estimate; standard "
+                       "errors come from the expected (Fisher) information instead, and may be optimistic")
