@@ -3369,3 +3369,54 @@ def test_a_hessian_that_is_not_positive_definite_falls_back_to_the_expected_info
     np.testing.assert_allclose(cov, np.diag([sd**2 / (n * b**2), 1.0 / (2 * n)]), rtol=1e-4, atol=1e-9)
     assert message == ("the Hessian of the -2 log-likelihood is not positive definite at the estimate; standard "
                        "errors come from the expected (Fisher) information instead, and may be optimistic")
+
+
+def test_a_proportional_output_after_an_additive_one_is_fitted_by_maximum_likelihood(tmp_path):
+    """Two levels, B with a fixed additive error (its SD constant: no log-normaliser) listed first, C with a
+    proportional one (SD = cv C, below 1 here): the least-squares fit is the maximum-likelihood one of each part,
+    B the mean of the first level, C the mean and cv the root mean square of the residuals over the mean of the
+    second."""
+    import pkpd
+
+    data, y, z = _level_data(n_level=10, n_other=12)
+    error = {"level": pkpd.Additive(sd=1.5, fixed=True), "other": pkpd.Proportional(cv=0.1)}
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"], error=error)
+    assert fit.converged
+    expected = {"B": y.mean(), "C": z.mean(), "other.cv": z.std() / z.mean()}
+    assert z.std() < 1.0
+    for name, value in expected.items():
+        assert fit.estimates[name] == pytest.approx(value, rel=1e-5), name
+
+
+def test_diagnostics_of_a_fit_with_concentrations_and_events_number_their_rows_in_order():
+    """FitResult.diagnostics, "one row per observation", of a fit with concentrations and a time-to-event endpoint
+    (the endpoints_exposure test model, h1 = 0: a constant hazard h0): the rows are numbered 0 to n - 1, the
+    concentrations first, PRED the one-compartment bolus 100/V exp(-k t) at the model's k 0.1 /h and V 10 L, then
+    the events, PRED the probability of no event exp(-h0 T) at the exponential maximum-likelihood h0 = events /
+    total time at risk."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    rng = np.random.default_rng(11)
+    event_time, event = [12.0, 30.0, 48.0, 48.0], [1.0, 1.0, 0.0, 0.0]
+    rows = []
+    for i in range(4):
+        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "AMTU": "mg", "DV": np.nan, "DVID": "."})
+        for t in (1.0, 6.0):
+            conc = 10.0 * math.exp(-0.1 * t) * math.exp(0.1 * rng.standard_normal())
+            rows.append({"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "AMTU": ".", "DV": conc, "DVID": "conc"})
+        rows.append({"ID": i + 1, "TIME": event_time[i], "EVID": 0, "AMT": 0.0, "AMTU": ".", "DV": event[i],
+                     "DVID": "event"})
+    fit = pkpd.fit(model.with_parameters(h1=0.0), pd.DataFrame(rows), estimate=["h0"],
+                   error={"conc": pkpd.LogNormal(sigma=0.1, fixed=True)})
+    h0 = sum(event) / sum(event_time)
+    assert fit.estimates["h0"] == pytest.approx(h0, rel=1e-5)
+    diag = fit.diagnostics()
+    assert diag.index.tolist() == list(range(12))
+    assert diag["output"].tolist() == ["conc"] * 8 + ["event"] * 4
+    np.testing.assert_allclose(diag["PRED"][:8], 10.0 * np.exp(-0.1 * np.tile([1.0, 6.0], 4)), rtol=1e-6)
+    np.testing.assert_allclose(diag["PRED"][8:], np.exp(-h0 * np.array(event_time)), rtol=1e-5)
