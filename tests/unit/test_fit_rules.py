@@ -3420,3 +3420,44 @@ def test_diagnostics_of_a_fit_with_concentrations_and_events_number_their_rows_i
     assert diag["output"].tolist() == ["conc"] * 8 + ["event"] * 4
     np.testing.assert_allclose(diag["PRED"][:8], 10.0 * np.exp(-0.1 * np.tile([1.0, 6.0], 4)), rtol=1e-6)
     np.testing.assert_allclose(diag["PRED"][8:], np.exp(-h0 * np.array(event_time)), rtol=1e-5)
+
+
+def test_a_profile_point_at_most_0_05_below_the_fit_is_not_reported_as_a_lower_optimum(tmp_path):
+    """profile_likelihood reports "a lower objective" (the fit stopped at a local optimum) only where a profile
+    point lies more than 0.05 below the fit's -2LL; a point exactly 0.05 below is within the tolerance. B and C
+    fitted with fixed SDs s1 and s2, s2 chosen so that the -2LL at the first profile point below the estimate,
+    B = mean exp(-0.02), is near 0.02 (a difference of two doubles equals 0.05 exactly only near 0); the fit's
+    objective is then set so that this point lies exactly 0.05 below it, then one step of double precision more."""
+    import dataclasses
+
+    import pandas as pd
+    from scipy.optimize import brentq
+
+    import pkpd
+
+    data, y, _ = _level_data(n_level=10)
+    z = 5.0 + 0.01 * np.random.default_rng(2).standard_normal(10)
+    other = pd.DataFrame({"ID": 1, "TIME": np.arange(11.0, 21.0), "DV": z, "DVID": "other"})
+    data = pd.concat([data, other], ignore_index=True)
+    s1, step = 1.5, 0.02
+    b1 = y.mean() * math.exp(-step)
+    part1 = ((y - b1) ** 2).sum() / s1**2 + y.size * math.log(2 * math.pi * s1**2)
+    s2 = brentq(lambda s: part1 + z.size * (z.var() / s**2 + math.log(2 * math.pi * s**2)) - 0.02, z.std(), 10.0)
+    error = {"level": pkpd.Additive(sd=s1, fixed=True), "other": pkpd.Additive(sd=s2, fixed=True)}
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"], error=error)
+    first = pkpd.profile_likelihood(fit, "B", step=step)
+    k = int(np.argmin(np.abs(first.values - b1)))
+    a = float(first.objective[k])
+    assert first.values[k] == pytest.approx(b1, rel=1e-9) and abs(a - 0.02) < 1e-6
+    tie = a + 0.05
+    for _ in range(64):
+        if a - tie == -0.05:
+            break
+        tie = float(np.nextafter(tie, math.inf if a - tie > -0.05 else -math.inf))
+    assert a - tie == -0.05
+    tied = pkpd.profile_likelihood(dataclasses.replace(fit, objective=tie), "B", step=step)
+    assert tied.delta.min() == -0.05 and tied.message == ""
+    below = pkpd.profile_likelihood(dataclasses.replace(fit, objective=float(np.nextafter(tie, math.inf))), "B",
+                                    step=step)
+    assert below.message == (f"a lower objective ({a:.4g}) was found at B = {b1:.4g}: the fit stopped at a local "
+                             "optimum; refit from there (model.with_parameters) or use n_starts")
