@@ -3302,3 +3302,162 @@ def test_a_log_normal_fit_takes_any_positive_lloq_and_refuses_zero(tmp_path):
     assert str(err.value) == (
         "row 5, column LLOQ: output 'level' has a log-normal error model, so the LLOQ must be > 0; got 0"
     )
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 40, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_fitted_model_holds_the_estimates_and_the_other_values_unchanged(tmp_path):
+    """FitResult.model is "the model with the estimates as parameter values (the others unchanged)": B fitted to
+    one level with an additive error is the mean of its values; C, not estimated, keeps its 5 of the model file."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    values = {p.name: p.value for p in fit.model.parameters}
+    assert values["B"] == pytest.approx(y.mean(), rel=1e-6) and values["B"] == fit.estimates["B"]
+    assert values["C"] == 5.0
+
+
+def test_a_point_that_cannot_be_evaluated_costs_far_more_than_any_point_seen(tmp_path):
+    """_Objective: "a point where the model cannot be solved or the likelihood cannot be evaluated gets a penalty
+    far above anything seen". After the valid point B = 11, sd = 2 (-2LL = RSS/sd^2 + n log(2 pi sd^2)), the point
+    with B = exp(800) (infinite in double precision: no prediction) is worth more than 1000 times that -2LL."""
+    import pkpd
+    from pkpd.estimation.individual import _Objective
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    obj = _Objective(fit._context.problem, np.log([11.0, 2.0]))
+    first = obj.value(np.log([11.0, 2.0]))
+    assert first == pytest.approx(((y - 11.0) ** 2).sum() / 4.0 + y.size * math.log(2 * math.pi * 4.0), rel=1e-9)
+    penalty = obj.value(np.array([800.0, math.log(2.0)]))
+    assert math.isfinite(penalty) and penalty > 1e3 * abs(first) > first
+
+
+def test_identifiability_of_a_fit_without_covariance_reports_no_standard_errors(tmp_path):
+    """A fit with covariance=False has no information matrix: identifiability() still reports, with no
+    condition number (inf), no weakest direction, and every parameter without a standard error."""
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    ident = pkpd.identifiability(fit)
+    assert ident.condition_number == math.inf and ident.weakest_direction == {}
+    assert ident.not_identifiable == ("B", "level.sd") and ident.poorly_identified == ()
+    assert [r["reasons"] for r in ident.table] == ["the information matrix is singular in its direction (no standard "
+                                                   "error)"] * 2
+
+
+def test_a_hessian_that_is_not_positive_definite_falls_back_to_the_expected_information(tmp_path):
+    """When the Hessian of the -2LL is not positive definite, the covariance is 2 inv(I) of the expected (Fisher)
+    information of the -2LL, and the fit says so. For n values ~ N(B, sd^2) on the log scales of B and sd, I =
+    diag(2 n B^2 / sd^2, 4 n) at the maximum-likelihood B = mean, sd = root mean square of the residuals."""
+    import pkpd
+    from pkpd.estimation.individual import _covariance
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    ctx = fit._context
+    n, b, sd = y.size, y.mean(), y.std()
+    cov, info, method, message = _covariance(ctx.problem, ctx.x, hessian=-np.eye(2))
+    assert method == "fisher"
+    np.testing.assert_allclose(info, np.diag([2 * n * b**2 / sd**2, 4.0 * n]), rtol=1e-4, atol=1e-6 * n)
+    np.testing.assert_allclose(cov, np.diag([sd**2 / (n * b**2), 1.0 / (2 * n)]), rtol=1e-4, atol=1e-9)
+    assert message == ("the Hessian of the -2 log-likelihood is not positive definite at the estimate; standard "
+                       "errors come from the expected (Fisher) information instead, and may be optimistic")
+
+
+def test_a_proportional_output_after_an_additive_one_is_fitted_by_maximum_likelihood(tmp_path):
+    """Two levels, B with a fixed additive error (its SD constant: no log-normaliser) listed first, C with a
+    proportional one (SD = cv C, below 1 here): the least-squares fit is the maximum-likelihood one of each part,
+    B the mean of the first level, C the mean and cv the root mean square of the residuals over the mean of the
+    second."""
+    import pkpd
+
+    data, y, z = _level_data(n_level=10, n_other=12)
+    error = {"level": pkpd.Additive(sd=1.5, fixed=True), "other": pkpd.Proportional(cv=0.1)}
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"], error=error)
+    assert fit.converged
+    expected = {"B": y.mean(), "C": z.mean(), "other.cv": z.std() / z.mean()}
+    assert z.std() < 1.0
+    for name, value in expected.items():
+        assert fit.estimates[name] == pytest.approx(value, rel=1e-5), name
+
+
+def test_diagnostics_of_a_fit_with_concentrations_and_events_number_their_rows_in_order():
+    """FitResult.diagnostics, "one row per observation", of a fit with concentrations and a time-to-event endpoint
+    (the endpoints_exposure test model, h1 = 0: a constant hazard h0): the rows are numbered 0 to n - 1, the
+    concentrations first, PRED the one-compartment bolus 100/V exp(-k t) at the model's k 0.1 /h and V 10 L, then
+    the events, PRED the probability of no event exp(-h0 T) at the exponential maximum-likelihood h0 = events /
+    total time at risk."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    rng = np.random.default_rng(11)
+    event_time, event = [12.0, 30.0, 48.0, 48.0], [1.0, 1.0, 0.0, 0.0]
+    rows = []
+    for i in range(4):
+        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "AMTU": "mg", "DV": np.nan, "DVID": "."})
+        for t in (1.0, 6.0):
+            conc = 10.0 * math.exp(-0.1 * t) * math.exp(0.1 * rng.standard_normal())
+            rows.append({"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "AMTU": ".", "DV": conc, "DVID": "conc"})
+        rows.append({"ID": i + 1, "TIME": event_time[i], "EVID": 0, "AMT": 0.0, "AMTU": ".", "DV": event[i],
+                     "DVID": "event"})
+    fit = pkpd.fit(model.with_parameters(h1=0.0), pd.DataFrame(rows), estimate=["h0"],
+                   error={"conc": pkpd.LogNormal(sigma=0.1, fixed=True)})
+    h0 = sum(event) / sum(event_time)
+    assert fit.estimates["h0"] == pytest.approx(h0, rel=1e-5)
+    diag = fit.diagnostics()
+    assert diag.index.tolist() == list(range(12))
+    assert diag["output"].tolist() == ["conc"] * 8 + ["event"] * 4
+    np.testing.assert_allclose(diag["PRED"][:8], 10.0 * np.exp(-0.1 * np.tile([1.0, 6.0], 4)), rtol=1e-6)
+    np.testing.assert_allclose(diag["PRED"][8:], np.exp(-h0 * np.array(event_time)), rtol=1e-5)
+
+
+def test_a_profile_point_at_most_0_05_below_the_fit_is_not_reported_as_a_lower_optimum(tmp_path):
+    """profile_likelihood reports "a lower objective" (the fit stopped at a local optimum) only where a profile
+    point lies more than 0.05 below the fit's -2LL; a point exactly 0.05 below is within the tolerance. B and C
+    fitted with fixed SDs s1 and s2, s2 chosen so that the -2LL at the first profile point below the estimate,
+    B = mean exp(-0.02), is near 0.02 (a difference of two doubles equals 0.05 exactly only near 0); the fit's
+    objective is then set so that this point lies exactly 0.05 below it, then one step of double precision more."""
+    import dataclasses
+
+    import pandas as pd
+    from scipy.optimize import brentq
+
+    import pkpd
+
+    data, y, _ = _level_data(n_level=10)
+    z = 5.0 + 0.01 * np.random.default_rng(2).standard_normal(10)
+    other = pd.DataFrame({"ID": 1, "TIME": np.arange(11.0, 21.0), "DV": z, "DVID": "other"})
+    data = pd.concat([data, other], ignore_index=True)
+    s1, step = 1.5, 0.02
+    b1 = y.mean() * math.exp(-step)
+    part1 = ((y - b1) ** 2).sum() / s1**2 + y.size * math.log(2 * math.pi * s1**2)
+    s2 = brentq(lambda s: part1 + z.size * (z.var() / s**2 + math.log(2 * math.pi * s**2)) - 0.02, z.std(), 10.0)
+    error = {"level": pkpd.Additive(sd=s1, fixed=True), "other": pkpd.Additive(sd=s2, fixed=True)}
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"], error=error)
+    first = pkpd.profile_likelihood(fit, "B", step=step)
+    k = int(np.argmin(np.abs(first.values - b1)))
+    a = float(first.objective[k])
+    assert first.values[k] == pytest.approx(b1, rel=1e-9) and abs(a - 0.02) < 1e-6
+    tie = a + 0.05
+    for _ in range(64):
+        if a - tie == -0.05:
+            break
+        tie = float(np.nextafter(tie, math.inf if a - tie > -0.05 else -math.inf))
+    assert a - tie == -0.05
+    tied = pkpd.profile_likelihood(dataclasses.replace(fit, objective=tie), "B", step=step)
+    assert tied.delta.min() == -0.05 and tied.message == ""
+    below = pkpd.profile_likelihood(dataclasses.replace(fit, objective=float(np.nextafter(tie, math.inf))), "B",
+                                    step=step)
+    assert below.message == (f"a lower objective ({a:.4g}) was found at B = {b1:.4g}: the fit stopped at a local "
+                             "optimum; refit from there (model.with_parameters) or use n_starts")
