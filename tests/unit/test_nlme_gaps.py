@@ -573,6 +573,23 @@ value = 40.0
 """))
 
 
+def _gradient_and_central_differences(engine, x):
+    """The compiled engine's analytic gradient of the summed OFV at ``x`` and its central differences (step 1e-4
+    relative, the EBEs held at those of ``x``)."""
+    with np.errstate(all="ignore"):
+        ev = engine.evaluate(x, None)
+        assert np.all(ev.status == 0)
+        g = ev.gradient.sum(axis=0)
+        fd = np.empty_like(g)
+        for k in range(x.size):
+            h = 1e-4 * max(1.0, abs(x[k]))
+            e = np.zeros_like(x)
+            e[k] = h
+            fd[k] = (engine.evaluate(x + e, ev.eta, gradient=False).ofv.sum()
+                     - engine.evaluate(x - e, ev.eta, gradient=False).ofv.sum()) / (2 * h)
+    return g, fd
+
+
 def test_gradient_by_a_natural_scale_typical_value_with_two_covariate_effects_equals_central_differences():
     """The line model's B0 (no bounds: estimated on its natural scale) carries two covariate effects, a linear one
     in WT (slope 0.01 per kg from 70 kg) and a power one in AGE (exponent 0.3 from 40 y): its typical value for a
@@ -599,17 +616,7 @@ def test_gradient_by_a_natural_scale_typical_value_with_two_covariate_effects_eq
         pytest.skip("the analytic gradient needs the compiled engine")
     assert not layout.theta_log[0]
     x = layout.x0 + 0.05 * np.cos(np.arange(layout.x0.size))
-    with np.errstate(all="ignore"):
-        ev = engine.evaluate(x, None)
-        assert np.all(ev.status == 0)
-        g = ev.gradient.sum(axis=0)
-        fd = np.empty_like(g)
-        for k in range(x.size):
-            h = 1e-4 * max(1.0, abs(x[k]))
-            e = np.zeros_like(x)
-            e[k] = h
-            fd[k] = (engine.evaluate(x + e, ev.eta, gradient=False).ofv.sum()
-                     - engine.evaluate(x - e, ev.eta, gradient=False).ofv.sum()) / (2 * h)
+    g, fd = _gradient_and_central_differences(engine, x)
     assert np.max(np.abs(g - fd) / np.maximum(np.abs(fd), 1.0)) < 1e-5, dict(zip(layout.names(), zip(g, fd)))
 
 
@@ -1590,15 +1597,5 @@ def test_gradient_by_a_categorical_factor_equals_central_differences():
     x = layout.x0 + 0.05 * np.cos(np.arange(layout.x0.size))
     coef = layout.coefficients(x[None, :])[0]
     assert np.all(np.abs(coef - 1.0) > 0.15)      # both factors away from 1, where b and 1 / b differ
-    with np.errstate(all="ignore"):
-        ev = engine.evaluate(x, None)
-        assert np.all(ev.status == 0)
-        g = ev.gradient.sum(axis=0)
-        fd = np.empty_like(g)
-        for k in range(x.size):
-            h = 1e-4 * max(1.0, abs(x[k]))
-            e = np.zeros_like(x)
-            e[k] = h
-            fd[k] = (engine.evaluate(x + e, ev.eta, gradient=False).ofv.sum()
-                     - engine.evaluate(x - e, ev.eta, gradient=False).ofv.sum()) / (2 * h)
+    g, fd = _gradient_and_central_differences(engine, x)
     assert np.max(np.abs(g - fd) / np.maximum(np.abs(fd), 1.0)) < 1e-5, dict(zip(layout.names(), zip(g, fd)))
