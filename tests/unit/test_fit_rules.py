@@ -3461,3 +3461,28 @@ def test_a_profile_point_at_most_0_05_below_the_fit_is_not_reported_as_a_lower_o
                                     step=step)
     assert below.message == (f"a lower objective ({a:.4g}) was found at B = {b1:.4g}: the fit stopped at a local "
                              "optimum; refit from there (model.with_parameters) or use n_starts")
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 41, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_predictions_use_the_fits_solver_settings_and_mark_a_failed_subject_nan():
+    """fit(settings=...) are the "ODE solver options; failures are always penalised and counted rather than raised":
+    FitResult.predict simulates with them too. With the ODE solver, steps of at most 1 h and a budget of 100 steps,
+    the predictions to 20 h are the one-compartment closed form 70/V exp(-CL/V t) at the estimates; a grid reaching
+    500 h needs at least 500 steps, so the subject fails and, as SolverSettings(on_failure="mark") documents, all
+    its predictions (and the band's edges) are NaN, not an error."""
+    import pkpd
+
+    t, data = _one_bolus_subject(amount=70.0, unit="mg", mg=70.0)
+    settings = pkpd.SolverSettings(method="ode", max_step=1.0, max_steps=100)
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"],
+                   error={"conc": pkpd.Proportional(cv=0.1)}, settings=settings)
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    assert abs(v / 32 - 1) < 0.1 and abs(cl / 2.8 - 1) < 0.1
+    within = fit.predict(times=[1.0, 20.0])
+    np.testing.assert_allclose(within["PRED"], 70 / v * np.exp(-cl / v * np.array([1.0, 20.0])), rtol=1e-6)
+    beyond = fit.predict(times=[1.0, 20.0, 500.0], n_samples=10, seed=3)
+    assert beyond["TIME"].tolist() == [1.0, 20.0, 500.0]
+    assert beyond[["PRED", "lower", "upper"]].isna().all().all()
