@@ -1599,3 +1599,31 @@ def test_gradient_by_a_categorical_factor_equals_central_differences():
     assert np.all(np.abs(coef - 1.0) > 0.15)      # both factors away from 1, where b and 1 / b differ
     g, fd = _gradient_and_central_differences(engine, x)
     assert np.max(np.abs(g - fd) / np.maximum(np.abs(fd), 1.0)) < 1e-5, dict(zip(layout.names(), zip(g, fd)))
+
+
+# --- seed 41 -------------------------------------------------------------------------------------------------------
+def test_the_fit_table_keeps_each_subjects_rows_in_data_order_with_endpoint_records():
+    """Joint PK + time-to-event data (tests/data/models/endpoints_exposure.toml): the event records' prediction rows
+    are appended after every concentration row, so the rows' subjects are no longer sorted and the (n, J) layout must
+    be built by a stable sort, "rows subject by subject, in data order". The fit table then lists each subject's
+    concentrations at 1, 6 and 24 h in the data's order, DV for DV (seed 41's survivor finite_difference._Problem.
+    __init__ _84, argsort kind=None: numpy's default sort is not stable and put subject 2's 6 h row before its 1 h
+    row, with a different CWRES, since the decorrelation depends on the order)."""
+    model = pkpd.load_model(DATA / "models" / "endpoints_exposure.toml")
+    rng = np.random.default_rng(3)
+    true = {"k": 0.1, "V": 10.0, "h0": 0.01, "h1": 0.005}
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(100.0, "mg")), [0.0, 48.0],
+                        params={k: np.full(4, v) for k, v in true.items()}, seed=3, outcomes=["event"])
+    conc = [{"ID": i, "TIME": t, "EVID": 0, "MDV": 0.0, "AMT": 0.0, "AMTU": ".", "CMT": ".", "RATE": 0.0, "X": 0.0}
+            | {"DV": 10.0 * np.exp(-0.1 * t + 0.15 * rng.standard_normal()), "DVID": "conc"}
+            for i in range(1, 5) for t in (1.0, 6.0, 24.0)]
+    data = pd.concat([sim.to_dataframe(layout="nonmem"), pd.DataFrame(conc)], ignore_index=True)
+    data = data.sort_values(["ID", "TIME"], kind="stable").reset_index(drop=True)
+    fit = pkpd.fit_population(model, data, iiv={"k": 0.09, "V": 0.04}, error={"conc": pkpd.LogNormal(sigma=0.15)},
+                              method="laplace", estimate=["k", "V", "h0", "h1"], init=true, maxeval=0,
+                              covariance=None)
+    expected = pd.DataFrame(conc)
+    table = fit.table
+    assert table["ID"].tolist() == expected["ID"].tolist()
+    assert table["TIME"].tolist() == expected["TIME"].tolist()
+    np.testing.assert_array_equal(table["DV"].to_numpy(), expected["DV"].to_numpy())
