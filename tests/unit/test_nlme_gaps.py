@@ -1627,3 +1627,35 @@ def test_the_fit_table_keeps_each_subjects_rows_in_data_order_with_endpoint_reco
     assert table["ID"].tolist() == expected["ID"].tolist()
     assert table["TIME"].tolist() == expected["TIME"].tolist()
     np.testing.assert_array_equal(table["DV"].to_numpy(), expected["DV"].to_numpy())
+
+
+def test_a_power_effect_that_overflows_gives_a_failed_subject_without_a_warning():
+    """The power effect (AGE / 40)^b at b = 2000 overflows for the subject aged 60 (1.5^2000 > 1e300) and underflows
+    towards 0 for those aged 25 and 33 (the one aged 40 keeps 1): evaluating the FOCE-I objective with its gradient at
+    such an optimizer trial point must report that subject as failed (status not 0, the others 0) with a non-finite
+    total, and raise no floating-point warning (pytest makes warnings errors). Seed 41's survivor _objective._factor _1
+    (np.errstate(all=None) instead of "ignore": the overflow of the factor in the gradient escaped as a
+    RuntimeWarning)."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    rows = []
+    for i, (wt, age) in enumerate(((55.0, 25.0), (70.0, 40.0), (85.0, 60.0), (100.0, 33.0)), start=1):
+        rows += [dict(ID=i, TIME=tt, DV=100.0 + 20.0 * tt + 0.5 * math.sin(3 * i + tt), EVID=0, AMT=0.0, WT=wt,
+                      AGE=age) for tt in t]
+    effects = [pkpd.CovariateEffect("B0", "WT", "linear", 0.01, ref=70.0),
+               pkpd.CovariateEffect("B0", "AGE", "power", 0.3, ref=40.0)]
+    iiv = pkpd.IIV({"B0": 50.0, "S": 10.0}, distribution="normal")
+    *_, layout, prob = _setup(LINE_COV, pd.DataFrame(rows), iiv, pkpd.Additive(sd=0.5), "focei", ["B0", "S"], None,
+                              None, None, effects)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("the analytic gradient needs the compiled engine")
+    x = layout.x0.copy()
+    x[-1] = 2000.0                                   # the power coefficient (natural scale, last)
+    assert layout.coefficients(x[None, :])[0].tolist() == [0.01, 2000.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ev = engine.evaluate(x, None)
+    assert ev.status[2] != 0 and ev.status[[0, 1, 3]].tolist() == [0, 0, 0]
+    assert not np.isfinite(ev.ofv.sum())
