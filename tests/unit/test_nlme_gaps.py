@@ -1599,3 +1599,63 @@ def test_gradient_by_a_categorical_factor_equals_central_differences():
     assert np.all(np.abs(coef - 1.0) > 0.15)      # both factors away from 1, where b and 1 / b differ
     g, fd = _gradient_and_central_differences(engine, x)
     assert np.max(np.abs(g - fd) / np.maximum(np.abs(fd), 1.0)) < 1e-5, dict(zip(layout.names(), zip(g, fd)))
+
+
+# --- seed 41 -------------------------------------------------------------------------------------------------------
+def test_the_fit_table_keeps_each_subjects_rows_in_data_order_with_endpoint_records():
+    """Joint PK + time-to-event data (tests/data/models/endpoints_exposure.toml): the event records' prediction rows
+    are appended after every concentration row, so the rows' subjects are no longer sorted and the (n, J) layout must
+    be built by a stable sort, "rows subject by subject, in data order". The fit table then lists each subject's
+    concentrations at 1, 6 and 24 h in the data's order, DV for DV (seed 41's survivor finite_difference._Problem.
+    __init__ _84, argsort kind=None: numpy's default sort is not stable and put subject 2's 6 h row before its 1 h
+    row, with a different CWRES, since the decorrelation depends on the order)."""
+    model = pkpd.load_model(DATA / "models" / "endpoints_exposure.toml")
+    rng = np.random.default_rng(3)
+    true = {"k": 0.1, "V": 10.0, "h0": 0.01, "h1": 0.005}
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(100.0, "mg")), [0.0, 48.0],
+                        params={k: np.full(4, v) for k, v in true.items()}, seed=3, outcomes=["event"])
+    conc = [{"ID": i, "TIME": t, "EVID": 0, "MDV": 0.0, "AMT": 0.0, "AMTU": ".", "CMT": ".", "RATE": 0.0, "X": 0.0}
+            | {"DV": 10.0 * np.exp(-0.1 * t + 0.15 * rng.standard_normal()), "DVID": "conc"}
+            for i in range(1, 5) for t in (1.0, 6.0, 24.0)]
+    data = pd.concat([sim.to_dataframe(layout="nonmem"), pd.DataFrame(conc)], ignore_index=True)
+    data = data.sort_values(["ID", "TIME"], kind="stable").reset_index(drop=True)
+    fit = pkpd.fit_population(model, data, iiv={"k": 0.09, "V": 0.04}, error={"conc": pkpd.LogNormal(sigma=0.15)},
+                              method="laplace", estimate=["k", "V", "h0", "h1"], init=true, maxeval=0,
+                              covariance=None)
+    expected = pd.DataFrame(conc)
+    table = fit.table
+    assert table["ID"].tolist() == expected["ID"].tolist()
+    assert table["TIME"].tolist() == expected["TIME"].tolist()
+    np.testing.assert_array_equal(table["DV"].to_numpy(), expected["DV"].to_numpy())
+
+
+def test_a_power_effect_that_overflows_gives_a_failed_subject_without_a_warning():
+    """The power effect (AGE / 40)^b at b = 2000 overflows for the subject aged 60 (1.5^2000 > 1e300) and underflows
+    towards 0 for those aged 25 and 33 (the one aged 40 keeps 1): evaluating the FOCE-I objective with its gradient at
+    such an optimizer trial point must report that subject as failed (status not 0, the others 0) with a non-finite
+    total, and raise no floating-point warning (pytest makes warnings errors). Seed 41's survivor _objective._factor _1
+    (np.errstate(all=None) instead of "ignore": the overflow of the factor in the gradient escaped as a
+    RuntimeWarning)."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    rows = []
+    for i, (wt, age) in enumerate(((55.0, 25.0), (70.0, 40.0), (85.0, 60.0), (100.0, 33.0)), start=1):
+        rows += [dict(ID=i, TIME=tt, DV=100.0 + 20.0 * tt + 0.5 * math.sin(3 * i + tt), EVID=0, AMT=0.0, WT=wt,
+                      AGE=age) for tt in t]
+    effects = [pkpd.CovariateEffect("B0", "WT", "linear", 0.01, ref=70.0),
+               pkpd.CovariateEffect("B0", "AGE", "power", 0.3, ref=40.0)]
+    iiv = pkpd.IIV({"B0": 50.0, "S": 10.0}, distribution="normal")
+    *_, layout, prob = _setup(LINE_COV, pd.DataFrame(rows), iiv, pkpd.Additive(sd=0.5), "focei", ["B0", "S"], None,
+                              None, None, effects)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("the analytic gradient needs the compiled engine")
+    x = layout.x0.copy()
+    x[-1] = 2000.0                                   # the power coefficient (natural scale, last)
+    assert layout.coefficients(x[None, :])[0].tolist() == [0.01, 2000.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ev = engine.evaluate(x, None)
+    assert ev.status[2] != 0 and ev.status[[0, 1, 3]].tolist() == [0, 0, 0]
+    assert not np.isfinite(ev.ofv.sum())
