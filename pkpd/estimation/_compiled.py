@@ -335,8 +335,9 @@ def compiled_system(model: Model, parameters: tuple[int, ...], multisets: tuple[
 
 def is_linear(system: DerivativeSystem) -> bool:
     """Whether the augmented system is linear with coefficients constant between events: so is the model
-    (:func:`pkpd.linear_system.linearity`), since each derivative's equation is the model's matrix times that
-    derivative plus lower-order derivatives times coefficients of the parameters only."""
+    (:func:`pkpd.linear_system.linearity`, which also refuses a right-hand side that reads ``t``), since each
+    derivative's equation is the model's matrix times that derivative plus lower-order derivatives times
+    coefficients of the parameters only."""
     from ..linear_system import linearity
 
-    return linearity(system.model).is_linear and not system.nonautonomous
+    return linearity(system.model).is_linear

@@ -127,7 +127,8 @@ static int solve_with(const Job *b, int64_t s, Ctx *c, double *oo, int64_t metho
 }
 
 /* The predictions of row s (parameters and covariates in c->row) at its output times, into oo (n_out x
-   N_OUTPUTS): the one place that knows they come from an ODE solve. Returns the solver status. */
+   N_OUTPUTS): the one place that knows how they are solved (ODE solver or exact linear solution). Returns the
+   solver status. */
 static int predict_subject(const Job *b, int64_t s, Ctx *c, double *oo, double *counters) {
     int64_t m = b->methods[s];
     if (m == 3) {
