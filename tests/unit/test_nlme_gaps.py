@@ -47,16 +47,21 @@ def test_covariance_step_falls_back_to_s_and_says_why_r_failed():
     """R = diag(4, -1) is not positive definite (the second parameter, b, lies along its negative eigenvalue), S is:
     the sandwich and 2 R^-1 are unavailable, the covariance is 4 S^-1 taken to the natural scale (J = diag(exp x)),
     and the message gives the fallback and its reason in full."""
-    R = np.diag([4.0, -1.0])
-    S = np.array([[2.0, 0.5], [0.5, 1.0]])
+    _assert_fallback_covariance(
+        np.diag([4.0, -1.0]), np.array([[2.0, 0.5], [0.5, 1.0]]),
+        "4 S^-1 (cross-product) (fallback: the R matrix is not positive definite - the estimates may not be at a "
+        "minimum or a parameter is not identifiable (responsible: b); sandwich unavailable; R unavailable)",
+        4 * _inverse_2x2(2.0, 0.5, 1.0))
+
+
+def _assert_fallback_covariance(R, S, message, on_internal_scale):
+    """The sandwich covariance step of a two-parameter log-scale layout at (a, b) = (2, 3) with these R and S: its
+    whole message, and its covariance ``on_internal_scale`` taken to the natural scale (J = diag(2, 3))."""
     x = np.log([2.0, 3.0])
     cov, msg = _covariance_step(LOG_LAYOUT, x, _Matrices(R, S), "sandwich", ["a", "b"])
-    assert msg == (
-        "4 S^-1 (cross-product) (fallback: the R matrix is not positive definite - the estimates may not be at a "
-        "minimum or a parameter is not identifiable (responsible: b); sandwich unavailable; R unavailable)"
-    )
+    assert msg == message
     J = np.diag([2.0, 3.0])
-    np.testing.assert_allclose(cov, J @ (4 * _inverse_2x2(2.0, 0.5, 1.0)) @ J, rtol=1e-8)
+    np.testing.assert_allclose(cov, J @ on_internal_scale @ J, rtol=1e-8)
 
 
 def test_covariance_step_gives_conditional_standard_errors_when_one_parameter_is_flat():
@@ -573,6 +578,22 @@ value = 40.0
 """))
 
 
+def _line_cov_engine(rows):
+    """(layout, compiled FOCE-I engine) of the line model on ``rows`` with B0 scaled linearly by WT (0.01 per kg
+    from 70 kg) and by a power of AGE (0.3 from 40 y), normal IIV on B0 and S; skips without the compiled engine."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    effects = [pkpd.CovariateEffect("B0", "WT", "linear", 0.01, ref=70.0),
+               pkpd.CovariateEffect("B0", "AGE", "power", 0.3, ref=40.0)]
+    iiv = pkpd.IIV({"B0": 50.0, "S": 10.0}, distribution="normal")
+    *_, layout, prob = _setup(LINE_COV, pd.DataFrame(rows), iiv, pkpd.Additive(sd=0.5), "focei", ["B0", "S"], None,
+                              None, None, effects)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("the analytic gradient needs the compiled engine")
+    return layout, engine
+
+
 def _gradient_and_central_differences(engine, x):
     """The compiled engine's analytic gradient of the summed OFV at ``x`` and its central differences (step 1e-4
     relative, the EBEs held at those of ``x``)."""
@@ -597,7 +618,6 @@ def test_gradient_by_a_natural_scale_typical_value_with_two_covariate_effects_eq
     factors, and the one by the linear slope (WT - 70) / (1 + b (WT - 70)) (d log of its factor). The analytic
     gradient must equal central differences of the objective (seed 26's survivors
     PopulationObjective._effect_factors _18, the last factor only, and _effect_dlog _41, '*' for '/')."""
-    from pkpd.estimation.population_fit import _objective_engine
 
     t = np.array([0.0, 1.0, 2.0, 3.0])
     rows = []
@@ -606,14 +626,7 @@ def test_gradient_by_a_natural_scale_typical_value_with_two_covariate_effects_eq
         b0 = 100 * (1 + 0.01 * (wt - 70)) * (age / 40) ** 0.3 + 10 * e
         rows += [dict(ID=i, TIME=tt, DV=b0 + (20 - 5 * e) * tt + 0.5 * math.sin(3 * i + tt), EVID=0, AMT=0.0,
                       WT=wt, AGE=age) for tt in t]
-    effects = [pkpd.CovariateEffect("B0", "WT", "linear", 0.01, ref=70.0),
-               pkpd.CovariateEffect("B0", "AGE", "power", 0.3, ref=40.0)]
-    iiv = pkpd.IIV({"B0": 50.0, "S": 10.0}, distribution="normal")
-    *_, layout, prob = _setup(LINE_COV, pd.DataFrame(rows), iiv, pkpd.Additive(sd=0.5), "focei", ["B0", "S"], None,
-                              None, None, effects)
-    engine = _objective_engine(prob, layout)
-    if engine is None:
-        pytest.skip("the analytic gradient needs the compiled engine")
+    layout, engine = _line_cov_engine(rows)
     assert not layout.theta_log[0]
     x = layout.x0 + 0.05 * np.cos(np.arange(layout.x0.size))
     g, fd = _gradient_and_central_differences(engine, x)
@@ -997,14 +1010,8 @@ def test_finite_difference_ebes_with_censored_records_are_the_modes_of_the_indiv
         assert eta[0, i, 0] == pytest.approx(mode, abs=1e-6)
 
 
-def test_an_inner_problem_whose_subjects_cannot_be_evaluated_at_the_start_takes_no_newton_step():
-    """A subject whose objective cannot be computed at the start of its inner problem is not iterated: it keeps
-    its start (eta = 0) and gets the penalty share 1e10 / n. Wang 2007 with an ODE integration allowed one step
-    solves no subject, so no subject is iterated and the batch is solved once (the start), not again for a Newton
-    trial. Seed 33's survivor finite_difference._Problem.ofv _523 (done = zeros & ~isfinite(obj), never true)
-    iterated those subjects: one more solve of the whole batch, every subject failing again."""
-    *_, layout, prob = _setup("wang2007", WANG, pkpd.IIV({"ke": 0.04}), pkpd.Additive(sd=0.3), "focei", None, None,
-                              pkpd.SolverSettings(method="ode", max_steps=1), None)
+def _record_solves(prob):
+    """Wrap ``prob.predict`` so that each batch solve appends its parameter rows' shape to the list returned."""
     solves = []
     predict = prob.predict
 
@@ -1013,6 +1020,18 @@ def test_an_inner_problem_whose_subjects_cannot_be_evaluated_at_the_start_takes_
         return predict(P)
 
     prob.predict = spy
+    return solves
+
+
+def test_an_inner_problem_whose_subjects_cannot_be_evaluated_at_the_start_takes_no_newton_step():
+    """A subject whose objective cannot be computed at the start of its inner problem is not iterated: it keeps
+    its start (eta = 0) and gets the penalty share 1e10 / n. Wang 2007 with an ODE integration allowed one step
+    solves no subject, so no subject is iterated and the batch is solved once (the start), not again for a Newton
+    trial. Seed 33's survivor finite_difference._Problem.ofv _523 (done = zeros & ~isfinite(obj), never true)
+    iterated those subjects: one more solve of the whole batch, every subject failing again."""
+    *_, layout, prob = _setup("wang2007", WANG, pkpd.IIV({"ke": 0.04}), pkpd.Additive(sd=0.3), "focei", None, None,
+                              pkpd.SolverSettings(method="ode", max_steps=1), None)
+    solves = _record_solves(prob)
     X = layout.x0[None]
     theta, omega, errs = layout.unpack(X)
     with np.errstate(all="ignore"):     # as its callers: the failed solves give NaN
@@ -1385,14 +1404,7 @@ def test_a_subject_whose_newton_step_falls_below_the_tolerance_stops_without_ano
     ~1e-11 step, since the first step had improved the objective by far more than 1e-10 (the same kind as seed 24's
     _595, which changed only the number of evaluations)."""
     prob, args, ebe, ofv = _line_problem_with_closed_form_ebes()
-    solves = []
-    predict = prob.predict
-
-    def spy(P):
-        solves.append(P.shape)
-        return predict(P)
-
-    prob.predict = spy
+    solves = _record_solves(prob)
     out, eta, _ = prob.ofv(*args)
     np.testing.assert_allclose(eta[0, :, 0], ebe, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out[0], ofv, rtol=1e-8)
@@ -1405,16 +1417,12 @@ def test_covariance_step_falls_back_to_r_and_says_why_s_failed():
     the sandwich is unavailable, the covariance is 2 R^-1 taken to the natural scale (J = diag(exp x)), and the
     message gives the fallback and why S failed in full. Seed 38's survivor covariance._covariance_step _161 wrapped
     the reason in "XX...XX"."""
-    R = np.array([[2.0, 0.5], [0.5, 1.0]])
     g = np.array([1.0, 1.0])
-    x = np.log([2.0, 3.0])
-    cov, msg = _covariance_step(LOG_LAYOUT, x, _Matrices(R, np.outer(g, g)), "sandwich", ["a", "b"])
-    assert msg == (
+    _assert_fallback_covariance(
+        np.array([[2.0, 0.5], [0.5, 1.0]]), np.outer(g, g),
         "2 R^-1 (Hessian) (fallback: the S matrix (cross-product of the per-subject gradients) is singular - fewer "
-        "subjects than parameters, or a parameter no subject's data inform; sandwich unavailable)"
-    )
-    J = np.diag([2.0, 3.0])
-    np.testing.assert_allclose(cov, J @ (2 * _inverse_2x2(2.0, 0.5, 1.0)) @ J, rtol=1e-8)
+        "subjects than parameters, or a parameter no subject's data inform; sandwich unavailable)",
+        2 * _inverse_2x2(2.0, 0.5, 1.0))
 
 
 def test_responsible_parameters_of_a_positive_definite_matrix_are_those_of_its_smallest_eigenvalue():
@@ -1636,21 +1644,13 @@ def test_a_power_effect_that_overflows_gives_a_failed_subject_without_a_warning(
     total, and raise no floating-point warning (pytest makes warnings errors). Seed 41's survivor _objective._factor _1
     (np.errstate(all=None) instead of "ignore": the overflow of the factor in the gradient escaped as a
     RuntimeWarning)."""
-    from pkpd.estimation.population_fit import _objective_engine
 
     t = np.array([0.0, 1.0, 2.0, 3.0])
     rows = []
     for i, (wt, age) in enumerate(((55.0, 25.0), (70.0, 40.0), (85.0, 60.0), (100.0, 33.0)), start=1):
         rows += [dict(ID=i, TIME=tt, DV=100.0 + 20.0 * tt + 0.5 * math.sin(3 * i + tt), EVID=0, AMT=0.0, WT=wt,
                       AGE=age) for tt in t]
-    effects = [pkpd.CovariateEffect("B0", "WT", "linear", 0.01, ref=70.0),
-               pkpd.CovariateEffect("B0", "AGE", "power", 0.3, ref=40.0)]
-    iiv = pkpd.IIV({"B0": 50.0, "S": 10.0}, distribution="normal")
-    *_, layout, prob = _setup(LINE_COV, pd.DataFrame(rows), iiv, pkpd.Additive(sd=0.5), "focei", ["B0", "S"], None,
-                              None, None, effects)
-    engine = _objective_engine(prob, layout)
-    if engine is None:
-        pytest.skip("the analytic gradient needs the compiled engine")
+    layout, engine = _line_cov_engine(rows)
     x = layout.x0.copy()
     x[-1] = 2000.0                                   # the power coefficient (natural scale, last)
     assert layout.coefficients(x[None, :])[0].tolist() == [0.01, 2000.0]
