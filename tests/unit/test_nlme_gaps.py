@@ -1,6 +1,8 @@
 """Rules of the population fit (pkpd/estimation) left unguarded by the independent mutation samples of seeds 23 to
 39 (docs/testing.md), one test per rule, each against an answer worked out here (a closed form, a hand-computed
-matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages)."""
+matrix, the documented message). Each was seen to fail with its mutant applied by hand (commit messages).
+Section "seed 42" (the independent sample of seed 42, 40 of 7888, issue 20): the notebook summary shows each standard
+error, the square root of the covariance's diagonal to 3 significant digits, with its RSE % (100 SE / estimate)."""
 
 from __future__ import annotations
 
@@ -1659,3 +1661,23 @@ def test_a_power_effect_that_overflows_gives_a_failed_subject_without_a_warning(
         ev = engine.evaluate(x, None)
     assert ev.status[2] != 0 and ev.status[[0, 1, 3]].tolist() == [0, 0, 0]
     assert not np.isfinite(ev.ofv.sum())
+
+
+# --- seed 42 -------------------------------------------------------------------------------------------------------
+def test_html_summary_shows_each_standard_error_and_rse_from_the_covariance():
+    """The notebook summary's SE column gives each estimate's standard error, the square root of its diagonal
+    element of fit.covariance, to 3 significant digits, and the RSE % column 100 SE / estimate to 1 decimal: Wang
+    2007 by FOCE with the default sandwich covariance, whose three parameters all have one. Seed 42's survivor
+    PopulationFit._repr_html_ _11 (the SE cell always empty) left the column blank."""
+    import html
+
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="foce")
+    assert fit.covariance is not None
+    se = np.sqrt(np.diag(fit.covariance))
+    names = fit.parameters["name"].tolist()
+    estimates = fit.parameters["estimate"].to_numpy(dtype=float)
+    assert len(names) == 3 and np.all(np.isfinite(se)) and np.all(se > 0)
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{est:.5g}</td><td>{s:.3g}</td><td>{100 * s / est:.1f}</td>"
+                   "</tr>" for name, est, s in zip(names, estimates, se))
+    summary = fit._repr_html_()
+    assert "<th>RSE %</th></tr>" + rows + "</table>" in summary
