@@ -1,5 +1,8 @@
 """Rules of scenario files that the mutation audit (issue 20) found unguarded, each against an answer written out
-in the test."""
+in the test.
+Section "seed 39" (the independent sample of seed 39, 40 of 3309, issue 20): the dose-response table keeps its
+documented columns when no schedule has 3 dose levels (one arm; 2 levels), and its "converged" column is the fit's
+own boolean flag (True for exact Emax data, ED50 10 and ED90 90 mg)."""
 
 from __future__ import annotations
 
@@ -2260,3 +2263,48 @@ def test_a_seed_drawn_for_a_scenario_run_fits_an_int64_and_reproduces_the_run(mo
     again = pkpd.run_scenario(sc, seed=first.seed)
     pd.testing.assert_frame_equal(first.table, again.table)
     assert first.table["value"].nunique() == 3
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 39
+_DOSE_RESPONSE_COLUMNS = (
+    "group, endpoint, unit, dose_unit, model, E0, Emax, ED50, ED50_low, ED50_high, ED90, ED90_low, ED90_high, hill, "
+    "n, converged, ED50_flag, ED90_flag, note"
+).split(", ")
+
+
+@pytest.mark.parametrize("doses", [[100], [10, 30]])
+def test_a_run_with_no_schedule_to_fit_still_has_the_documented_dose_response_columns(doses):
+    """ScenarioResult.dose_response has the documented columns, with a row for each schedule with >= 3 dose levels:
+    a single arm, or one schedule of 2 dose levels (10, 30 mg), gives no fit, so the table is empty (and .fits
+    too), yet keeps every documented column, so code selecting result.dose_response["ED50"] works on any run."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=pkpd.dose_ranging_arms("d", doses, "mg"),
+                       endpoints=[Endpoint("conc", "cmax", end=24)], times=np.linspace(0, 24, 5),
+                       population=pkpd.LogNormalPopulation(2))
+    res = pkpd.run_scenario(sc, seed=1)
+    assert len(res.dose_response) == 0 and res.fits == {}
+    assert list(res.dose_response.columns) == _DOSE_RESPONSE_COLUMNS
+    assert res.dose_response["ED50"].tolist() == []
+
+
+def test_the_converged_column_of_the_dose_response_table_is_the_fits_own_flag():
+    """emax_of_dose with H = 1: the response is exactly 100 D / (10 + D) (Emax 100, ED50 10 mg), so a plain Emax fit
+    of the control and 4 dose levels meets its data and converges: the table's "converged" column (documented) is
+    the boolean True, the fit's own flag, beside ED50 10 and ED90 = 9 ED50 = 90."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    arms = [pkpd.Arm("c", control=True), *pkpd.dose_ranging_arms("d", [3, 10, 30, 100], "mg")]
+    sc = pkpd.Scenario(_emax_of_dose(), arms=arms, endpoints=[Endpoint("E", "value_at", time=1)], times=[0.0, 1.0],
+                       params={"H": 1.0})
+    res = pkpd.run_scenario(sc, seed=1)
+    assert list(res.dose_response.columns) == _DOSE_RESPONSE_COLUMNS
+    row = res.dose_response.iloc[0]
+    fit = res.fits[("1 dose at 0 h, bolus", "E_at_1")]
+    assert row["ED50"] == pytest.approx(10.0, rel=1e-5)
+    assert row["ED90"] == pytest.approx(90.0, rel=1e-5)
+    assert fit.converged is True
+    assert res.dose_response["converged"].dtype == bool
+    assert res.dose_response["converged"].tolist() == [True]
