@@ -918,3 +918,31 @@ def test_sparse_table_group_sampled_at_one_time_is_refused():
     with pytest.raises(DataError) as err:
         nca_sparse_table(pd.DataFrame(rows), dose_unit="mg")
     assert str(err.value) == "nca_sparse: need samples at 2 or more distinct times; got 1"
+
+
+# =========================================================================================== seed 35
+# Rules that the eleventh independent sample (seed 35, 40 of 1949 mutants) showed unguarded: under the WinNonlin rule
+# the points between an early Cmax and the end of the infusion are left out of λz, a dose smaller than 1 dose unit
+# is a dose, and Bailer's SE is never reported as infinite when the true SE is finite.
+def _infusion_peaking_early():
+    """100 mg over 2 h sampled at 0.5-12 h: Cmax 8 at 1 h, inside the infusion, then samples exactly on one
+    exponential C(t) = 5 exp(-k (t - 2)) at 1.5 h (still inside the infusion) and at 2, 3, 4, 6, 8, 12 h."""
+    t = np.array([0.5, 1, 1.5, 2, 3, 4, 6, 8, 12])
+    c = np.r_[3.0, 8.0, 5 * np.exp(-K * (t[2:] - 2))]
+    return t, c
+
+
+def test_winnonlin_infusion_terminal_phase_leaves_out_points_before_the_end_of_infusion():
+    """The WinNonlin rule for an infusion: Cmax and the points before the end of the infusion are excluded (module
+    docs, docs/nca.md). With Cmax at 1 h of a 2-h infusion the 1.5-h sample comes after Cmax but before the end of
+    the infusion, so it is left out although it lies on the terminal exponential: the candidates are the 6 samples
+    from 2 h, all exactly on C = 5 exp(-k (t - 2)), so every fit has R² = 1 and the one with the most points wins:
+    6 points from 2 h and λz = k = CL/V (kills _lambda_z__mutmut_67, ``rule == "XXwinnonlinXX"``: the 1.5-h
+    sample joins the exact fit, 7 points from 1.5 h)."""
+    t, c = _infusion_peaking_early()
+    res = nca_profile(t, c, 100, route="iv-infusion", duration=2.0, lambda_z_rule="winnonlin")
+    assert (res.cmax, res.tmax) == (8.0, 1.0)
+    assert (res.lambda_z_n, res.lambda_z_start, res.lambda_z_end) == (6, 2.0, 12.0)
+    assert res.lambda_z_times == (2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+    assert res.lambda_z == pytest.approx(K, rel=1e-9)
+    assert res.half_life == pytest.approx(math.log(2) / K, rel=1e-9)
