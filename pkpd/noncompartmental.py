@@ -324,7 +324,7 @@ def _lambda_z(t: np.ndarray, c: np.ndarray, i_max: int, *, route: str, duration:
     idx = np.arange(t.size)
     first = i_max if (rule == "winnonlin" and route == "iv-bolus") else i_max + 1
     keep = (idx >= first) & pos
-    if route == "iv-infusion" and rule == "winnonlin":
+    if route == "iv-infusion":           # both rules: no point before the end of the infusion (as PKNCA)
         keep &= t >= duration - 1e-12
     if choice is not None and choice.exclude:
         keep &= ~_excluded(t, choice.exclude)
