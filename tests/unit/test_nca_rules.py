@@ -958,3 +958,17 @@ def test_pknca_infusion_terminal_phase_leaves_out_points_before_the_end_of_infus
     assert (res.lambda_z_n, res.lambda_z_start, res.lambda_z_end) == (6, 2.0, 12.0)
     assert res.lambda_z_times == (2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
     assert res.lambda_z == pytest.approx(K, rel=1e-9)
+
+
+def test_a_dose_smaller_than_one_dose_unit_is_the_dose_of_the_profile():
+    """A dose record is EVID 1 or 4 with AMT > 0 (nca: "exactly one dose record ... with AMT > 0"), whatever the
+    size: 0.5 mg as an IV bolus, C = 0.5/V exp(-k t) sampled hourly to 12 h, is the subject's one dose, so CL =
+    Dose/AUCinf = CL and Vz = V of the one-compartment model (log-down trapezoids and C0 back-extrapolated are exact
+    on one exponential) (kills nca_profiles__mutmut_66, ``AMT > 1``: no dose record found, a DataError)."""
+    t = np.arange(0.0, 13.0)
+    data = pd.DataFrame({"ID": 1, "TIME": t, "EVID": [1] + [0] * 12, "AMT": [0.5] + [0] * 12,
+                         "DV": np.r_[np.nan, 0.5 / V * np.exp(-K * t[1:])]})
+    res = nca(data, route="iv-bolus", dose_unit="mg").iloc[0]
+    assert res["dose"] == 0.5
+    assert res["cl"] == pytest.approx(CL, rel=1e-9)
+    assert res["vz"] == pytest.approx(V, rel=1e-9)
