@@ -972,3 +972,19 @@ def test_a_dose_smaller_than_one_dose_unit_is_the_dose_of_the_profile():
     assert res["dose"] == 0.5
     assert res["cl"] == pytest.approx(CL, rel=1e-9)
     assert res["vz"] == pytest.approx(V, rel=1e-9)
+
+
+def test_sparse_se_is_never_infinite_when_the_true_se_is_finite():
+    """Bailer's SE = sqrt(sum w_j² s_j² / n_j): two animals at 0 and at 1e200 h (1 and 3, then 2 and 4) have
+    w = 5e199 at both times and s² = 2, so SE = 5e199 sqrt(2) ≈ 7.1e199, a finite number, and the AUC is
+    5e199 (2 + 3) = 2.5e200. The variance terms w² s² / n overflow the float range on the way; the SE is then
+    reported as not computed (NaN) or, were it computed without the overflow, as its true value, but never as
+    infinite, nor its confidence interval as (-inf, inf) (kills nca_sparse__mutmut_118, ``... or True``: the
+    infinite variance term kept, SE = inf)."""
+    with np.errstate(over="ignore"):
+        res = nca_sparse([0, 0, 1e200, 1e200], [1.0, 3.0, 2.0, 4.0])
+    assert res.auc_last == pytest.approx(2.5e200, rel=1e-12)
+    true_se = 5e199 * math.sqrt(2.0)
+    for value in (res.auc_last_se, res.ci_low, res.ci_high):
+        assert not math.isinf(value)
+    assert math.isnan(res.auc_last_se) or res.auc_last_se == pytest.approx(true_se, rel=1e-9)
