@@ -15,6 +15,9 @@ the data have a DVID column and the output named as a float in a profile's error
 The sixth (seed 30) added the times of a LambdaZ stored as floats, a steady-state interval not sampled at the dose
 time, CL and V left as plain quotients when only V reduces with factor 1, one LambdaZ for every subject, the
 ``lambda_z_method`` column and the outputs of the sparse table in the order of the data.
+Section "seed 35" (the eleventh independent sample, seed 35, 40 of 1949, issue 20): under both λz rules the points
+between an early Cmax and the end of an infusion are left out (the PKNCA rule did not, fixed), a dose smaller than 1
+dose unit is the profile's dose, and Bailer's SE is never infinite when the true SE is finite.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -923,7 +926,8 @@ def test_sparse_table_group_sampled_at_one_time_is_refused():
 # =========================================================================================== seed 35
 # Rules that the eleventh independent sample (seed 35, 40 of 1949 mutants) showed unguarded: under the WinNonlin rule
 # the points between an early Cmax and the end of the infusion are left out of λz, a dose smaller than 1 dose unit
-# is a dose, and Bailer's SE is never reported as infinite when the true SE is finite.
+# is a dose, and Bailer's SE is never reported as infinite when the true SE is finite. Judging the first found the
+# PKNCA rule keeping those points (fixed, with its test).
 def _infusion_peaking_early():
     """100 mg over 2 h sampled at 0.5-12 h: Cmax 8 at 1 h, inside the infusion, then samples exactly on one
     exponential C(t) = 5 exp(-k (t - 2)) at 1.5 h (still inside the infusion) and at 2, 3, 4, 6, 8, 12 h."""
