@@ -23,7 +23,8 @@ Conventions (those of PKNCA and Phoenix WinNonlin; Gabrielsson & Weiner 2016, ch
   good, and among them the one with the most points wins (PKNCA's ``adj.r.squared.factor``, WinNonlin's "best
   fit"). A non-negative slope gives no λz (NaN). ``lambda_z_rule="winnonlin"`` is Phoenix WinNonlin's rule, which
   differs for an **IV bolus**: the point at Cmax may be part of the terminal phase (for other routes Cmax and the
-  points before the end of an infusion are excluded, as in PKNCA).
+  points before the end of an infusion are excluded, as in PKNCA, which also leaves out a point at the end of the
+  infusion: that point can be part of the terminal phase under the WinNonlin rule only).
 * **Manual λz** (:class:`LambdaZ`): a time range ``[start, end]`` (every positive point in it is used, no
   best-fit search) and/or points to exclude; fewer than 3 points is an error.
 * **t½** = ln 2 / λz; **AUCinf** = AUClast + Clast/λz (observed Clast); **% extrapolated** = 100 (AUCinf - AUClast)
@@ -324,8 +325,8 @@ def _lambda_z(t: np.ndarray, c: np.ndarray, i_max: int, *, route: str, duration:
     idx = np.arange(t.size)
     first = i_max if (rule == "winnonlin" and route == "iv-bolus") else i_max + 1
     keep = (idx >= first) & pos
-    if route == "iv-infusion":           # both rules: no point before the end of the infusion (as PKNCA)
-        keep &= t >= duration - 1e-12
+    if route == "iv-infusion":   # no point inside the infusion; PKNCA (time > end of dose) drops its end too
+        keep &= (t > duration + 1e-12) if rule == "pknca" else (t >= duration - 1e-12)
     if choice is not None and choice.exclude:
         keep &= ~_excluded(t, choice.exclude)
         if np.count_nonzero(keep) < MIN_LAMBDA_Z_POINTS:

@@ -952,15 +952,16 @@ def test_winnonlin_infusion_terminal_phase_leaves_out_points_before_the_end_of_i
     assert res.half_life == pytest.approx(math.log(2) / K, rel=1e-9)
 
 
-def test_pknca_infusion_terminal_phase_leaves_out_points_before_the_end_of_infusion():
-    """The PKNCA rule does the same for an infusion: PKNCA's half.life drops every point up to the end of the dose
-    (time.dose + duration.dose) before it drops those up to Tmax, and the module docs say the two rules differ only
-    for an IV bolus. On the profile with Cmax at 1 h of a 2-h infusion: 6 points from 2 h, λz = k, as under the
-    WinNonlin rule (before the fix the PKNCA rule took the 1.5-h sample inside the infusion: 7 points from 1.5 h)."""
+def test_pknca_infusion_terminal_phase_leaves_out_points_up_to_the_end_of_infusion():
+    """The PKNCA rule for an infusion: PKNCA's half.life keeps only the points with time > time.dose +
+    duration.dose (R/half.life.R, ``data[data$time > max(end.dose), ]``) before it drops those up to Tmax. On the
+    profile with Cmax at 1 h of a 2-h infusion that leaves the 5 points from 3 h, all on the terminal exponential:
+    λz = k (before the fix the PKNCA rule took the 1.5-h sample inside the infusion, 7 points from 1.5 h; with the
+    WinNonlin rule's ``t >= end`` it would take the 2-h sample at the end of the infusion, 6 points from 2 h)."""
     t, c = _infusion_peaking_early()
     res = nca_profile(t, c, 100, route="iv-infusion", duration=2.0, lambda_z_rule="pknca")
-    assert (res.lambda_z_n, res.lambda_z_start, res.lambda_z_end) == (6, 2.0, 12.0)
-    assert res.lambda_z_times == (2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+    assert (res.lambda_z_n, res.lambda_z_start, res.lambda_z_end) == (5, 3.0, 12.0)
+    assert res.lambda_z_times == (3.0, 4.0, 6.0, 8.0, 12.0)
     assert res.lambda_z == pytest.approx(K, rel=1e-9)
 
 
