@@ -3,7 +3,9 @@ out in the test.
 
 Section "seed 42" (independent sample of the fitting modules, seed 42): method="leastsq" fits a proportional cv at
 its maximum-likelihood value cv^2 = mean(((y - f) / f)^2), f the closed-form two-compartment biexponential at the
-fitted parameters, which needs pkpd's step tolerance xtol = 1e-10 rather than MINPACK's default."""
+fitted parameters, which needs pkpd's step tolerance xtol = 1e-10 rather than MINPACK's default; and a sensitivity
+solve whose doses cannot be built (a bioavailability that overflows) gives NaN (float) predictions, no derivatives
+and one failure."""
 
 from __future__ import annotations
 
@@ -3529,3 +3531,31 @@ def test_leastsq_fits_a_proportional_cv_at_its_maximum_likelihood_value(seed):
     cv_ml = math.sqrt(np.mean(((y - f) / f) ** 2))
     assert 5e-5 < cv_ml < 2e-4
     assert e["conc.cv"] == pytest.approx(cv_ml, rel=3e-5)
+
+
+def test_a_sensitivity_solve_whose_doses_cannot_be_built_gives_nan_predictions_and_no_derivatives(tmp_path):
+    """As for a parameter set whose initial state overflows, one whose doses cannot be built (a bioavailability
+    exp(G) that overflows at G = 800, which build_events refuses as not finite) is, with gradient="sensitivity",
+    one evaluation and one failure, with no derivatives and NaN (float) predictions, like every failed solve."""
+    from pathlib import Path
+
+    import pkpd
+
+    text = (Path(__file__).resolve().parents[2] / "models" / "pk_1cmt_iv.toml").read_text()
+    text = text.replace('name = "pk_1cmt_iv"', 'name = "scaled_iv"').replace(
+        "[covariates.WT]", '[parameters.G]\nvalue = 0.0\nunit = "1"\nbounds = [-5.0, 5.0]\ndescription = "log F"\n\n'
+        "[covariates.WT]") + 'factor = "exp(G)"\n'
+    path = tmp_path / "scaled_iv.toml"
+    path.write_text(text)
+    _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
+    fit = pkpd.fit(pkpd.load_model(path), data, estimate=["CL", "G"], error={"conc": pkpd.Proportional(cv=0.1)},
+                   gradient="sensitivity", covariance=False)
+    problem = fit._context.problem
+    assert problem.sens is not None and fit.gradient == "sensitivity"
+    before = (problem.n_evaluations, problem.n_failures)
+    x = np.array(fit._context.x, dtype=float)
+    x[problem.layout.names.index("G")] = 800.0
+    F, dF, ok = problem.derivatives(x)
+    assert not ok and dF is None
+    assert F.dtype == np.float64 and F.shape == (7,) and np.isnan(F).all()
+    assert (problem.n_evaluations, problem.n_failures) == (before[0] + 1, before[1] + 1)
