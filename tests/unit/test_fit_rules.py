@@ -1,5 +1,11 @@
 """Rules of the individual fitter that the mutation audit (issue 20) found unguarded, each against the rule written
-out in the test."""
+out in the test.
+
+Section "seed 42" (independent sample of the fitting modules, seed 42): method="leastsq" fits a proportional cv at
+its maximum-likelihood value cv^2 = mean(((y - f) / f)^2), f the closed-form two-compartment biexponential at the
+fitted parameters, which needs pkpd's step tolerance xtol = 1e-10 rather than MINPACK's default; and a sensitivity
+solve whose doses cannot be built (a bioavailability that overflows) gives NaN (float) predictions, no derivatives
+and one failure."""
 
 from __future__ import annotations
 
@@ -3486,3 +3492,70 @@ def test_predictions_use_the_fits_solver_settings_and_mark_a_failed_subject_nan(
     beyond = fit.predict(times=[1.0, 20.0, 500.0], n_samples=10, seed=3)
     assert beyond["TIME"].tolist() == [1.0, 20.0, 500.0]
     assert beyond[["PRED", "lower", "upper"]].isna().all().all()
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 42, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def _biexponential(t, CL, V1, Q, V2, dose=100.0):
+    """The two-compartment IV bolus concentration in closed form: dose/V1 ((a - k21) e^-at + (k21 - b) e^-bt) / (a - b)
+    with a, b the roots of s^2 - (k10 + k12 + k21) s + k10 k21 (Gibaldi & Perrier)."""
+    k10, k12, k21 = CL / V1, Q / V1, Q / V2
+    s = k10 + k12 + k21
+    d = math.sqrt(s * s - 4.0 * k10 * k21)
+    a, b = (s + d) / 2.0, (s - d) / 2.0
+    return dose / V1 * ((a - k21) * np.exp(-a * t) + (k21 - b) * np.exp(-b * t)) / (a - b)
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_leastsq_fits_a_proportional_cv_at_its_maximum_likelihood_value(seed):
+    """method="leastsq" minimises the -2LL to pkpd's tolerances (ftol = xtol = 1e-10), not MINPACK's default step
+    tolerance 1.49e-8. With a proportional error sd = cv f, d(-2LL)/d cv = 0 gives cv^2 = mean(((y - f) / f)^2) at
+    the fitted f: for a two-compartment bolus, 9 concentrations with 0.01 % log-normal noise, the fitted cv is that
+    value, f the closed-form biexponential at the fitted CL, V1, Q, V2, within 3e-5 relative (found within 1.1e-5;
+    with MINPACK's default step tolerance the fits stopped 1.35e-4 and 1.45e-4 away)."""
+    import pandas as pd
+
+    import pkpd
+
+    t = np.array([0.25, 0.5, 1, 2, 4, 6, 8, 12, 24])
+    y = _biexponential(t, CL=5.4, V1=27.0, Q=28.0, V2=78.0) * np.exp(np.random.default_rng(seed).normal(0, 1e-4, 9))
+    data = pd.DataFrame({"ID": 1, "TIME": np.r_[0.0, t], "EVID": [1] + [0] * 9, "AMT": [100.0] + [0] * 9,
+                         "AMTU": "mg", "DV": np.r_[np.nan, y]})
+    fit = pkpd.fit(pkpd.load_model("pk_2cmt_iv"), data, estimate=["CL", "V1", "Q", "V2"],
+                   error={"conc": pkpd.Proportional(cv=0.1)}, method="leastsq", covariance=False)
+    e = fit.estimates
+    assert fit.converged
+    f = _biexponential(t, e["CL"], e["V1"], e["Q"], e["V2"])
+    cv_ml = math.sqrt(np.mean(((y - f) / f) ** 2))
+    assert 5e-5 < cv_ml < 2e-4
+    assert e["conc.cv"] == pytest.approx(cv_ml, rel=3e-5)
+
+
+def test_a_sensitivity_solve_whose_doses_cannot_be_built_gives_nan_predictions_and_no_derivatives(tmp_path):
+    """As for a parameter set whose initial state overflows, one whose doses cannot be built (a bioavailability
+    exp(G) that overflows at G = 800, which build_events refuses as not finite) is, with gradient="sensitivity",
+    one evaluation and one failure, with no derivatives and NaN (float) predictions, like every failed solve."""
+    from pathlib import Path
+
+    import pkpd
+
+    text = (Path(__file__).resolve().parents[2] / "models" / "pk_1cmt_iv.toml").read_text()
+    text = text.replace('name = "pk_1cmt_iv"', 'name = "scaled_iv"').replace(
+        "[covariates.WT]", '[parameters.G]\nvalue = 0.0\nunit = "1"\nbounds = [-5.0, 5.0]\ndescription = "log F"\n\n'
+        "[covariates.WT]") + 'factor = "exp(G)"\n'
+    path = tmp_path / "scaled_iv.toml"
+    path.write_text(text)
+    _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
+    fit = pkpd.fit(pkpd.load_model(path), data, estimate=["CL", "G"], error={"conc": pkpd.Proportional(cv=0.1)},
+                   gradient="sensitivity", covariance=False)
+    problem = fit._context.problem
+    assert problem.sens is not None and fit.gradient == "sensitivity"
+    before = (problem.n_evaluations, problem.n_failures)
+    x = np.array(fit._context.x, dtype=float)
+    x[problem.layout.names.index("G")] = 800.0
+    F, dF, ok = problem.derivatives(x)
+    assert not ok and dF is None
+    assert F.dtype == np.float64 and F.shape == (7,) and np.isnan(F).all()
+    assert (problem.n_evaluations, problem.n_failures) == (before[0] + 1, before[1] + 1)
