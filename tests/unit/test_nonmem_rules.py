@@ -1388,3 +1388,46 @@ def test_a_modelled_duration_infuses_the_bioavailable_amount_at_a_constant_rate_
     amount = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["a"].to_numpy()
     during = 12.5 / 0.1 * (1 - np.exp(-0.1 * np.array([0.0, 2.0, 4.0])))
     np.testing.assert_allclose(amount, [0.0, *during, during[2] * np.exp(-0.6)], rtol=1e-7, atol=1e-12)
+
+
+# ============================================================================ the seed-41 sample's survivors
+# From the nineteenth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 41``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_in_a_file_a_quoted_field_after_the_space_of_a_comma_is_one_field_without_its_quotes(tmp_path):
+    """Files written as "1, 0, 100" (a space after each comma) may quote a field, "fasted, morning": the quotes
+    after the space still open a quoted field (CSV's rule, RFC 4180, with the space skipped), so its comma is no
+    separator and its quotes are not part of the value: NOTE reads "fasted, morning" and "fed", a quoted "3.5" in
+    DV is the number 3.5, and the header's quoted "TIME" is the TIME column."""
+    path = tmp_path / "spaced.csv"
+    path.write_text('ID, "TIME", AMT, DV, NOTE\n1, 0, 100, ., "fasted, morning"\n1, 2, ., "3.5", "fed"\n',
+                    encoding="utf-8")
+    ds = read_nonmem(path, dose_unit="mg")
+    d = ds.data
+    assert ds.text_columns == ("NOTE",) and d["NOTE"].tolist() == ["fasted, morning", "fed"]
+    assert d["TIME"].tolist() == [0, 2] and d["AMT"].tolist() == [100, 0]
+    assert np.isnan(d["DV"].iloc[0]) and d["DV"].iloc[1] == 3.5
+    path.write_text('ID, "TIME", AMT, DV, NOTE\n1, 0, 100, ., "fed"\n1, 2, ., "3.5", "fasted"\n', encoding="utf-8")
+    d = read_nonmem(path, dose_unit="mg").data
+    assert d["NOTE"].tolist() == ["fed", "fasted"] and d["DV"].iloc[1] == 3.5
+
+
+def test_a_dataframe_read_by_pandas_with_a_header_left_empty_is_read_as_the_file_is(tmp_path):
+    """pandas names a column whose header is empty "Unnamed: 4" (pd.read_csv): that is no name either. A trailing
+    comma on every line gives such a column with no values, skipped: the DataFrame reads as the file read by path
+    does (no "Unnamed: 4" column, no covariate); an empty header over a column holding values is refused, whole
+    message, for the DataFrame as for the file."""
+    path = tmp_path / "trailing.csv"
+    path.write_text("ID,TIME,AMT,DV,\n1,0,100,.,\n1,2,.,3.5,\n", encoding="utf-8")
+    frame = pd.read_csv(path)
+    assert list(frame.columns)[-1] == "Unnamed: 4"
+    from_frame, from_file = read_nonmem(frame, dose_unit="mg"), read_nonmem(path, dose_unit="mg")
+    assert from_frame.covariate_columns == from_file.covariate_columns == ()
+    assert from_frame.text_columns == from_file.text_columns == ()
+    pd.testing.assert_frame_equal(from_frame.data, from_file.data)
+    path.write_text("ID,TIME,AMT,,DV\n1,0,100,7,.\n1,2,.,8,3.5\n", encoding="utf-8")
+    frame = pd.read_csv(path)
+    assert list(frame.columns)[3] == "Unnamed: 3"
+    for data, where in ((frame, ""), (path, f"{path}: ")):
+        with pytest.raises(DataError) as info:
+            read_nonmem(data, dose_unit="mg")
+        assert str(info.value) == f"{where}column 4 has no name; give every column a header"
