@@ -1431,3 +1431,21 @@ def test_a_dataframe_read_by_pandas_with_a_header_left_empty_is_read_as_the_file
         with pytest.raises(DataError) as info:
             read_nonmem(data, dose_unit="mg")
         assert str(info.value) == f"{where}column 4 has no name; give every column a header"
+
+
+def test_a_steady_state_dose_resets_the_system_cancelling_earlier_doses_still_pending():
+    """SS=1 resets the system as EVID 3 does (module docstring; NONMEM's PREDPP: the steady-state dose replaces
+    the state): additional doses of an earlier record still due after it (64 mg every 12 h from 0, ADDL=5: 36, 48
+    and 60 h) and an infusion running at its time (100 mg at 10 mg/h from 0, to end at 10 h) are cancelled. On
+    pk_1cmt_iv (CL 2.8 L/h, V 32 L) 32 mg every 12 h at steady state is C(t) = (32/V) / (1 - e^(-12 k))
+    e^(-k (t - t_ss)) after the SS record at t_ss, with nothing else added, k = CL/V."""
+    k = 2.8 / 32
+    css = 1.0 / (1.0 - np.exp(-12 * k))
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=64, ADDL=5, II=12), dict(ID=1, TIME=24, EVID=1, AMT=32, SS=1, II=12),
+            dict(ID=1, TIME=30, EVID=0), dict(ID=1, TIME=40, EVID=0),
+            dict(ID=2, TIME=0, EVID=1, AMT=100, RATE=10), dict(ID=2, TIME=4, EVID=1, AMT=32, SS=1, II=12),
+            dict(ID=2, TIME=8, EVID=0), dict(ID=2, TIME=20, EVID=0)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    expected = [2.0, css, css * np.exp(-6 * k), css * np.exp(-16 * k),
+                0.0, css, css * np.exp(-4 * k), css * np.exp(-16 * k)]
+    np.testing.assert_allclose(conc, expected, rtol=1e-7, atol=1e-12)
