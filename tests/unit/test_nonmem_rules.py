@@ -5,6 +5,11 @@ through ``pkpd.simulate`` (a different code path: no NONMEM records), counts and
 from the records written in the test, or the dataset built another way (``read_nonmem`` of the records). Each group
 was checked by breaking its rule in pkpd/nonmem.py (one line) and seeing the test fail (listed in the commit
 message). Kept small: it runs in CI and in the mutation audit of the module.
+
+Section "seed 41" (the seed-41 sample's survivors): a quoted field after the space of ", " in a file is one field
+without its quotes (RFC 4180), an empty header that pandas names "Unnamed: N" is no name, a steady-state dose (SS=1)
+cancels the additional doses and the infusion of earlier records still pending (closed form), and simulate_rows
+marks a row whose initial state or dose is not finite as failed without a floating-point warning or error.
 """
 
 from __future__ import annotations
@@ -1449,3 +1454,34 @@ def test_a_steady_state_dose_resets_the_system_cancelling_earlier_doses_still_pe
     expected = [2.0, css, css * np.exp(-6 * k), css * np.exp(-16 * k),
                 0.0, css, css * np.exp(-4 * k), css * np.exp(-16 * k)]
     np.testing.assert_allclose(conc, expected, rtol=1e-7, atol=1e-12)
+
+
+def test_rows_for_the_estimators_that_cannot_be_simulated_fail_quietly_whatever_numpy_error_settings():
+    """simulate_rows (the estimators' predictions of datasets with steady states or resets) marks a row whose
+    initial state or dose is not finite as failed (NaN, not solved) and simulates the others, without a
+    floating-point warning or error, under numpy's default error settings (warnings made errors) as under
+    errstate(all="raise"). Turnover model A' = kin - kout A from A(0) = kin / kout, doses with a factor F; records:
+    10 mg at 0, a reset (EVID 3) at 0, 10 mg again at 0, an observation at 2 h. The good row (kin 1, kout 0.1, F
+    0.5) is 15, 10 (back to kin / kout), 15, then A(2) = 10 + 5 e^(-0.2); kout = 0 makes kin / kout a division by
+    zero, and F = 1e308 makes F AMT overflow."""
+    import warnings
+
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="turnover_f", time_unit="h",
+                  parameters=(Parameter("kin", 1.0, "mg/h", (0.0, 10.0)), Parameter("kout", 0.1, "1/h", (0.0, 10.0)),
+                              Parameter("F1", 0.5, "1", (0.0, 1e308))),
+                  states=(State("A", "mg", initial="kin / kout", ddt="kin - kout * A"),),
+                  outputs=(Output("a", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg", factor="F1"),))
+    cm = pkpd.compile_model(model)
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10), dict(ID=1, TIME=0, EVID=3), dict(ID=1, TIME=0, EVID=1, AMT=10),
+            dict(ID=1, TIME=2, EVID=0)]
+    data = read_nonmem(table(rows), dose_unit="mg")
+    params = np.array([[1.0, 0.1, 0.5], [1.0, 0.0, 0.5], [1.0, 0.1, 1e308]])
+    for setting in ("warn", "raise"):
+        with warnings.catch_warnings(), np.errstate(all=setting):
+            warnings.simplefilter("error")
+            out, ok = simulate_rows(cm, data, params, np.zeros(3, dtype=np.int64), pkpd.SolverSettings())
+        assert ok.tolist() == [True, False, False]
+        np.testing.assert_allclose(out[0, :, 0], [15.0, 10.0, 15.0, 10.0 + 5.0 * np.exp(-0.2)], rtol=1e-7)
+        assert np.isnan(out[1:]).all()
