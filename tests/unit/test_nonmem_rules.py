@@ -5,6 +5,11 @@ through ``pkpd.simulate`` (a different code path: no NONMEM records), counts and
 from the records written in the test, or the dataset built another way (``read_nonmem`` of the records). Each group
 was checked by breaking its rule in pkpd/nonmem.py (one line) and seeing the test fail (listed in the commit
 message). Kept small: it runs in CI and in the mutation audit of the module.
+
+Section "seed 41" (the seed-41 sample's survivors): a quoted field after the space of ", " in a file is one field
+without its quotes (RFC 4180), an empty header that pandas names "Unnamed: N" is no name, a steady-state dose (SS=1)
+cancels the additional doses and the infusion of earlier records still pending (closed form), and simulate_rows
+marks a row whose initial state or dose is not finite as failed without a floating-point warning or error.
 """
 
 from __future__ import annotations
@@ -1388,3 +1393,95 @@ def test_a_modelled_duration_infuses_the_bioavailable_amount_at_a_constant_rate_
     amount = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["a"].to_numpy()
     during = 12.5 / 0.1 * (1 - np.exp(-0.1 * np.array([0.0, 2.0, 4.0])))
     np.testing.assert_allclose(amount, [0.0, *during, during[2] * np.exp(-0.6)], rtol=1e-7, atol=1e-12)
+
+
+# ============================================================================ the seed-41 sample's survivors
+# From the nineteenth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 41``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_in_a_file_a_quoted_field_after_the_space_of_a_comma_is_one_field_without_its_quotes(tmp_path):
+    """Files written as "1, 0, 100" (a space after each comma) may quote a field, "fasted, morning": the quotes
+    after the space still open a quoted field (CSV's rule, RFC 4180, with the space skipped), so its comma is no
+    separator and its quotes are not part of the value: NOTE reads "fasted, morning" and "fed", a quoted "3.5" in
+    DV is the number 3.5, and the header's quoted "TIME" is the TIME column."""
+    path = tmp_path / "spaced.csv"
+    path.write_text('ID, "TIME", AMT, DV, NOTE\n1, 0, 100, ., "fasted, morning"\n1, 2, ., "3.5", "fed"\n',
+                    encoding="utf-8")
+    ds = read_nonmem(path, dose_unit="mg")
+    d = ds.data
+    assert ds.text_columns == ("NOTE",) and d["NOTE"].tolist() == ["fasted, morning", "fed"]
+    assert d["TIME"].tolist() == [0, 2] and d["AMT"].tolist() == [100, 0]
+    assert np.isnan(d["DV"].iloc[0]) and d["DV"].iloc[1] == 3.5
+    path.write_text('ID, "TIME", AMT, DV, NOTE\n1, 0, 100, ., "fed"\n1, 2, ., "3.5", "fasted"\n', encoding="utf-8")
+    d = read_nonmem(path, dose_unit="mg").data
+    assert d["NOTE"].tolist() == ["fed", "fasted"] and d["DV"].iloc[1] == 3.5
+
+
+def test_a_dataframe_read_by_pandas_with_a_header_left_empty_is_read_as_the_file_is(tmp_path):
+    """pandas names a column whose header is empty "Unnamed: 4" (pd.read_csv): that is no name either. A trailing
+    comma on every line gives such a column with no values, skipped: the DataFrame reads as the file read by path
+    does (no "Unnamed: 4" column, no covariate); an empty header over a column holding values is refused, whole
+    message, for the DataFrame as for the file."""
+    path = tmp_path / "trailing.csv"
+    path.write_text("ID,TIME,AMT,DV,\n1,0,100,.,\n1,2,.,3.5,\n", encoding="utf-8")
+    frame = pd.read_csv(path)
+    assert list(frame.columns)[-1] == "Unnamed: 4"
+    from_frame, from_file = read_nonmem(frame, dose_unit="mg"), read_nonmem(path, dose_unit="mg")
+    assert from_frame.covariate_columns == from_file.covariate_columns == ()
+    assert from_frame.text_columns == from_file.text_columns == ()
+    pd.testing.assert_frame_equal(from_frame.data, from_file.data)
+    path.write_text("ID,TIME,AMT,,DV\n1,0,100,7,.\n1,2,.,8,3.5\n", encoding="utf-8")
+    frame = pd.read_csv(path)
+    assert list(frame.columns)[3] == "Unnamed: 3"
+    for data, where in ((frame, ""), (path, f"{path}: ")):
+        with pytest.raises(DataError) as info:
+            read_nonmem(data, dose_unit="mg")
+        assert str(info.value) == f"{where}column 4 has no name; give every column a header"
+
+
+def test_a_steady_state_dose_resets_the_system_cancelling_earlier_doses_still_pending():
+    """SS=1 resets the system as EVID 3 does (module docstring; NONMEM's PREDPP: the steady-state dose replaces
+    the state): additional doses of an earlier record still due after it (64 mg every 12 h from 0, ADDL=5: 36, 48
+    and 60 h) and an infusion running at its time (100 mg at 10 mg/h from 0, to end at 10 h) are cancelled. On
+    pk_1cmt_iv (CL 2.8 L/h, V 32 L) 32 mg every 12 h at steady state is C(t) = (32/V) / (1 - e^(-12 k))
+    e^(-k (t - t_ss)) after the SS record at t_ss, with nothing else added, k = CL/V."""
+    k = 2.8 / 32
+    css = 1.0 / (1.0 - np.exp(-12 * k))
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=64, ADDL=5, II=12), dict(ID=1, TIME=24, EVID=1, AMT=32, SS=1, II=12),
+            dict(ID=1, TIME=30, EVID=0), dict(ID=1, TIME=40, EVID=0),
+            dict(ID=2, TIME=0, EVID=1, AMT=100, RATE=10), dict(ID=2, TIME=4, EVID=1, AMT=32, SS=1, II=12),
+            dict(ID=2, TIME=8, EVID=0), dict(ID=2, TIME=20, EVID=0)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    expected = [2.0, css, css * np.exp(-6 * k), css * np.exp(-16 * k),
+                0.0, css, css * np.exp(-4 * k), css * np.exp(-16 * k)]
+    np.testing.assert_allclose(conc, expected, rtol=1e-7, atol=1e-12)
+
+
+def test_rows_for_the_estimators_that_cannot_be_simulated_fail_quietly_whatever_numpy_error_settings():
+    """simulate_rows (the estimators' predictions of datasets with steady states or resets) marks a row whose
+    initial state or dose is not finite as failed (NaN, not solved) and simulates the others, without a
+    floating-point warning or error, under numpy's default error settings (warnings made errors) as under
+    errstate(all="raise"). Turnover model A' = kin - kout A from A(0) = kin / kout, doses with a factor F; records:
+    10 mg at 0, a reset (EVID 3) at 0, 10 mg again at 0, an observation at 2 h. The good row (kin 1, kout 0.1, F
+    0.5) is 15, 10 (back to kin / kout), 15, then A(2) = 10 + 5 e^(-0.2); kout = 0 makes kin / kout a division by
+    zero, and F = 1e308 makes F AMT overflow."""
+    import warnings
+
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="turnover_f", time_unit="h",
+                  parameters=(Parameter("kin", 1.0, "mg/h", (0.0, 10.0)), Parameter("kout", 0.1, "1/h", (0.0, 10.0)),
+                              Parameter("F1", 0.5, "1", (0.0, 1e308))),
+                  states=(State("A", "mg", initial="kin / kout", ddt="kin - kout * A"),),
+                  outputs=(Output("a", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg", factor="F1"),))
+    cm = pkpd.compile_model(model)
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10), dict(ID=1, TIME=0, EVID=3), dict(ID=1, TIME=0, EVID=1, AMT=10),
+            dict(ID=1, TIME=2, EVID=0)]
+    data = read_nonmem(table(rows), dose_unit="mg")
+    params = np.array([[1.0, 0.1, 0.5], [1.0, 0.0, 0.5], [1.0, 0.1, 1e308]])
+    for setting in ("warn", "raise"):
+        with warnings.catch_warnings(), np.errstate(all=setting):
+            warnings.simplefilter("error")
+            out, ok = simulate_rows(cm, data, params, np.zeros(3, dtype=np.int64), pkpd.SolverSettings())
+        assert ok.tolist() == [True, False, False]
+        np.testing.assert_allclose(out[0, :, 0], [15.0, 10.0, 15.0, 10.0 + 5.0 * np.exp(-0.2)], rtol=1e-7)
+        assert np.isnan(out[1:]).all()
