@@ -28,6 +28,12 @@ coefficient on a parameter without IIV (checked against central differences of t
 Section "seed 29": the survivors of the sixth, independent sample (mutmut, seed 29): the Newton step's information
 averaged by stochastic approximation across iterations, the least number of importance samples (10) and the batch
 calls of at most 20000 subject draws that solve them.
+
+Section "seed 30": the survivors of the seventh, independent sample (mutmut, seed 30): the Gaussian scale of a value
+on its bound (infinite, without a warning), the exact derivatives by a plain typical value without IIV, the count of
+solves of an SAEM run and of the central differences of the predictions, the combined error's update where its
+objective cannot be evaluated, the Newton step with one record whose derivatives cannot be evaluated, and the end of
+importance sampling at a Monte-Carlo SE of exactly its target.
 """
 
 import math
@@ -800,3 +806,20 @@ def test_importance_sampling_solves_batches_of_twenty_thousand_subject_draws():
         assert res.n_samples == 20000
         assert prob.calls == [(k, n) for k in expected]
         assert all(k * n <= 20000 for k in expected)
+
+
+# ====================================================================================================== seed 30
+def test_the_gaussian_scale_of_a_value_on_its_bound_is_infinite_without_a_warning():
+    # log(0) = -inf for a log-normal parameter, logit(0) = -inf and logit(1) = +inf for a logit-normal one, log of a
+    # negative value NaN: IEEE results, quietly (numpy's divide / invalid warnings suppressed; _to_gauss _6:
+    # errstate(all=None) left numpy's defaults on, a RuntimeWarning)
+    import warnings
+
+    from pkpd.saem import _to_gauss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(_to_gauss("lognormal", [0.0, 1.0, math.e]), [-np.inf, 0.0, 1.0])
+        np.testing.assert_array_equal(_to_gauss("logitnormal", [0.0, 0.5, 1.0]), [-np.inf, 0.0, np.inf])
+        assert np.isnan(_to_gauss("lognormal", [-1.0])).all()
+        assert np.isnan(_to_gauss("logitnormal", [1.5])).all()
