@@ -823,3 +823,28 @@ def test_the_gaussian_scale_of_a_value_on_its_bound_is_infinite_without_a_warnin
         np.testing.assert_array_equal(_to_gauss("logitnormal", [0.0, 0.5, 1.0]), [-np.inf, 0.0, np.inf])
         assert np.isnan(_to_gauss("lognormal", [-1.0])).all()
         assert np.isnan(_to_gauss("logitnormal", [1.5])).all()
+
+
+def test_the_derivatives_by_a_plain_typical_value_without_iiv_are_exact():
+    # without covariate effects on it, a Newton parameter's typical value is exp(x) (or x itself), so dF/dx is
+    # exactly exp(x) dF/dV: the compiled sensitivity by V times V, no central difference of the typical values
+    # (_State.__init__ _50: "in effect_targets", so newton_plain was False with no effect at all and dtheta/dx came
+    # from central differences, off by some 1e-11)
+    from pkpd.saem import _prediction_derivatives
+
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
+    k_v = layout.theta_names.index("V")
+    assert st.newton == [k_v] and layout.theta_log[k_v] and not layout.effects
+    assert st.newton_plain
+    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
+    assert lik.fast is not None
+    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
+    x = layout.x0.copy()
+    _, _, dm, _, _, dF = _prediction_derivatives(st, lik, x, eta, st.errors(x))
+    _, dF_dtheta = lik.predict_sensitivities(st.typical(x), eta)
+    c = list(st.newton_parameters).index(layout.model.parameter_names.index("V"))
+    expected = dF_dtheta[..., c] * math.exp(x[k_v])
+    sel = np.broadcast_to(prob.mask[None], expected.shape)
+    assert np.abs(expected[sel]).max() > 0.1
+    np.testing.assert_allclose(dF[..., 0][sel], expected[sel], rtol=1e-13, atol=0)
+    np.testing.assert_allclose(dm[..., 0][sel], expected[sel], rtol=1e-13, atol=0)    # additive: m = f
