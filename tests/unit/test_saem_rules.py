@@ -848,3 +848,48 @@ def test_the_derivatives_by_a_plain_typical_value_without_iiv_are_exact():
     assert np.abs(expected[sel]).max() > 0.1
     np.testing.assert_allclose(dF[..., 0][sel], expected[sel], rtol=1e-13, atol=0)
     np.testing.assert_allclose(dm[..., 0][sel], expected[sel], rtol=1e-13, atol=0)    # additive: m = f
+
+
+def test_saem_solves_each_chain_and_subject_once_per_kernel_step_and_twice_per_update():
+    # n_solves counts chains x subjects per batch call: one call at the start, then per iteration one per kernel
+    # step, one for the Newton step's sensitivities and one for the predictions at the updated typical values; a
+    # chain is solved again only where its likelihood is not finite (run_saem _521: the restart's solve ran at every
+    # iteration, restarting nothing)
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    C, K = 2, 3
+    for steps in ((1, 0, 0), (1, 2, 1)):
+        run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=K - 1, n_chains=C,
+                                                             kernel_steps=steps), np.random.default_rng(0))
+        assert run.trace.shape[0] == K + 1
+        assert run.n_solves == C * prob.n * (1 + K * (sum(steps) + 2))
+
+
+def test_the_central_differences_of_the_predictions_count_their_solves():
+    # without the compiled library, the Newton step's derivatives come from central differences of the predictions:
+    # 1 + 2p rows of typical values (p Newton parameters), each solved for every chain and subject, so n_solves
+    # grows by (1 + 2p) C n, the subject rows the engine's predict is handed (_prediction_differences _34: "-=",
+    # the count went down)
+    from pkpd.saem import _prediction_differences
+
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
+    C = 2
+    lik = _Likelihood(prob, layout, C, st.newton_parameters)
+    lik.fast = None
+    rows = []
+    predict = prob.predict
+
+    def predict_spy(P):
+        rows.append(P.shape[0] * P.shape[1])
+        return predict(P)
+
+    prob.predict = predict_spy
+    try:
+        eta = np.zeros((C, prob.n, prob.q))
+        x = layout.x0.copy()
+        m0, _, dm, _, _, _ = _prediction_differences(st, lik, x, eta, st.errors(x))
+    finally:
+        del prob.predict
+    p = len(st.newton)
+    assert p == 1 and prob.n == 12
+    assert lik.n_solves == (1 + 2 * p) * C * prob.n == sum(rows) == 72
+    assert np.all(np.isfinite(dm[np.broadcast_to(prob.mask[None], m0.shape)]))
