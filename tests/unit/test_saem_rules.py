@@ -864,6 +864,33 @@ def test_saem_solves_each_chain_and_subject_once_per_kernel_step_and_twice_per_u
         assert run.n_solves == C * prob.n * (1 + K * (sum(steps) + 2))
 
 
+def test_a_combined_error_whose_objective_cannot_be_evaluated_stays_where_it_was_without_a_warning():
+    # the combined error's update minimises mean(r^2 / sigma^2 + log sigma^2); a value that is not finite counts as
+    # worse than any finite one (1e300). Residuals of 1e200 (their squares overflow) make it +inf at every (a, b), a
+    # failed prediction (NaN) makes it NaN at every (a, b): no value is better than another, the combined error keeps
+    # its values and the optimiser is never handed an infinity (it warns "invalid value encountered in subtract")
+    # (_error_step _126: "... or True", the inf returned instead of 1e300)
+    import warnings
+
+    em = pkpd.Combined(sd=0.1, cv=0.1, convention="variance", fixed=("cv",))
+    prob, layout, st = _theoph_problem(em)
+    u, m, F = _residuals(prob, 0.5, 2.0)
+    x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, False, 0.95)
+    # with finite residuals it moves to the optimum, a^2 + (b f)^2 = mean r^2 = 0.25 (the seed-23 test)
+    assert st.errors(x)[0].sd == pytest.approx(math.sqrt(0.25 - 0.2 ** 2), rel=1e-4)
+    huge = _residuals(prob, 1e200, 2.0)
+    failed = F.copy()
+    failed[1, 0, int(np.flatnonzero(prob.mask[0])[0])] = np.nan
+    for uu, mm, FF in (huge, (u, m, failed)):
+        with np.errstate(all="ignore"):
+            assert not np.isfinite(np.mean((uu - mm)[:, prob.mask] ** 2 / (0.01 + (0.1 * FF[:, prob.mask]) ** 2)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), uu, mm, FF, {}, 1.0, False, 0.95)
+        new = st.errors(x)[0]
+        assert (new.sd, new.cv) == (pytest.approx(0.1, rel=1e-12), 0.1)
+
+
 def test_the_central_differences_of_the_predictions_count_their_solves():
     # without the compiled library, the Newton step's derivatives come from central differences of the predictions:
     # 1 + 2p rows of typical values (p Newton parameters), each solved for every chain and subject, so n_solves
