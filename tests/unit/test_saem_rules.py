@@ -891,6 +891,58 @@ def test_a_combined_error_whose_objective_cannot_be_evaluated_stays_where_it_was
         assert (new.sd, new.cv) == (pytest.approx(0.1, rel=1e-12), 0.1)
 
 
+def test_a_newton_step_leaves_out_only_the_records_whose_derivatives_cannot_be_evaluated(monkeypatch):
+    # the Newton step (Fisher scoring, as in the seed-26 test) sums over the records whose residual and derivatives
+    # are finite; a record of chain 1, subject 0 whose derivatives are NaN is left out and the others still count:
+    # the step is score / information over the remaining records, by central differences of the Gaussian
+    # complete-data log-likelihood (_newton_step _50: np.all over every axis of dR, so one NaN left out every record
+    # and the step was 0)
+    import pkpd.saem as saem
+
+    error = pkpd.Proportional(cv=0.2)
+    prob, layout, st = _theoph_problem(error)
+    k_v = layout.theta_names.index("V")
+    assert st.newton == [k_v]
+    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
+    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
+    x = layout.x0.copy()
+    near = x.copy()
+    near[k_v] += math.log(1.1)
+    u = np.where(prob.mask[None], lik.predict(st.typical(near), eta), 0.0)
+    j = int(np.flatnonzero(prob.mask[0])[0])
+    derivatives = saem._prediction_derivatives
+
+    def failing_record(*args):
+        m0, s0, dm, dR, F, dF = derivatives(*args)
+        dm, dR = dm.copy(), dR.copy()
+        dm[1, 0, j], dR[1, 0, j] = np.nan, np.nan
+        return m0, s0, dm, dR, F, dF
+
+    monkeypatch.setattr(saem, "_prediction_derivatives", failing_record)
+    keep = np.broadcast_to(prob.mask[None], (2,) + prob.mask.shape).copy()
+    keep[1, 0, j] = False
+
+    def f_and_R(v: float):
+        xx = x.copy()
+        xx[k_v] = v
+        f = np.array(lik.predict(st.typical(xx), eta), dtype=float)
+        return f, (error.cv * f) ** 2
+
+    def loglik(v: float) -> float:
+        f, R = f_and_R(v)
+        return float(-0.5 * np.sum(np.where(keep, (u - f) ** 2 / R + np.log(R), 0.0)))
+
+    h = 1e-4
+    score = (loglik(x[k_v] + h) - loglik(x[k_v] - h)) / (2 * h)
+    (fu, Ru), (fd, Rd), R0 = f_and_R(x[k_v] + h), f_and_R(x[k_v] - h), f_and_R(x[k_v])[1]
+    df, dR = (fu - fd) / (2 * h), (Ru - Rd) / (2 * h)
+    info = float(np.sum(np.where(keep, df ** 2 / R0 + 0.5 * dR ** 2 / R0 ** 2, 0.0)))
+    expected = score / info
+    assert 0.01 < abs(expected) < 0.5
+    x_new, _ = _newton_step(st, lik, x, eta, u, 1.0, None)
+    assert x_new[k_v] - x[k_v] == pytest.approx(expected, rel=1e-5)
+
+
 def test_the_central_differences_of_the_predictions_count_their_solves():
     # without the compiled library, the Newton step's derivatives come from central differences of the predictions:
     # 1 + 2p rows of typical values (p Newton parameters), each solved for every chain and subject, so n_solves
