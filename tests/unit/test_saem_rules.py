@@ -972,3 +972,21 @@ def test_the_central_differences_of_the_predictions_count_their_solves():
     assert p == 1 and prob.n == 12
     assert lik.n_solves == (1 + 2 * p) * C * prob.n == sum(rows) == 72
     assert np.all(np.isfinite(dm[np.broadcast_to(prob.mask[None], m0.shape)]))
+
+
+def test_importance_sampling_stops_when_the_se_is_exactly_the_target(monkeypatch):
+    # is_samples=None: "until the Monte-Carlo SE of -2 log L is at most 0.1": an SE of exactly 0.1 after the first
+    # 1000 draws stops there; one just above it asks for 1.1 M (s / 0.1)^2 rounded up to a multiple of 100, 1200 in
+    # all (a spy gives the SE) (importance_sampling _238: "se < SE_TARGET", so an SE of exactly 0.1 drew more)
+    import pkpd.importance as importance
+
+    y = np.array([[0.3, 1.1, 0.4, 0.9], [-0.5, 0.2, -1.0, -0.1]])
+    mode = (y.sum(axis=1) / (4 + 1 / 0.5))[:, None]
+    for first, expected in ((0.1, 1000), (0.1 * (1 + 1e-9), 1200)):
+        given = [first, 0.05]
+        monkeypatch.setattr(importance, "_standard_error", lambda logw, given=given: given.pop(0))
+        prob = _CountingLinearGauss(y, 0.5)
+        res = importance.importance_sampling(prob, np.zeros((1, 2, 1)), np.array([[0.5]]), [], mode, None,
+                                             np.random.default_rng(1))
+        assert res.n_samples == expected
+        assert sum(k for k, _ in prob.calls) == expected
