@@ -28,6 +28,12 @@ coefficient on a parameter without IIV (checked against central differences of t
 Section "seed 29": the survivors of the sixth, independent sample (mutmut, seed 29): the Newton step's information
 averaged by stochastic approximation across iterations, the least number of importance samples (10) and the batch
 calls of at most 20000 subject draws that solve them.
+
+Section "seed 30": the survivors of the seventh, independent sample (mutmut, seed 30): the Gaussian scale of a value
+on its bound (infinite, without a warning), the exact derivatives by a plain typical value without IIV, the count of
+solves of an SAEM run and of the central differences of the predictions, the combined error's update where its
+objective cannot be evaluated, the Newton step with one record whose derivatives cannot be evaluated, and the end of
+importance sampling at a Monte-Carlo SE of exactly its target.
 """
 
 import math
@@ -800,3 +806,187 @@ def test_importance_sampling_solves_batches_of_twenty_thousand_subject_draws():
         assert res.n_samples == 20000
         assert prob.calls == [(k, n) for k in expected]
         assert all(k * n <= 20000 for k in expected)
+
+
+# ====================================================================================================== seed 30
+def test_the_gaussian_scale_of_a_value_on_its_bound_is_infinite_without_a_warning():
+    # log(0) = -inf for a log-normal parameter, logit(0) = -inf and logit(1) = +inf for a logit-normal one, log of a
+    # negative value NaN: IEEE results, quietly (numpy's divide / invalid warnings suppressed; _to_gauss _6:
+    # errstate(all=None) left numpy's defaults on, a RuntimeWarning)
+    import warnings
+
+    from pkpd.saem import _to_gauss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(_to_gauss("lognormal", [0.0, 1.0, math.e]), [-np.inf, 0.0, 1.0])
+        np.testing.assert_array_equal(_to_gauss("logitnormal", [0.0, 0.5, 1.0]), [-np.inf, 0.0, np.inf])
+        assert np.isnan(_to_gauss("lognormal", [-1.0])).all()
+        assert np.isnan(_to_gauss("logitnormal", [1.5])).all()
+
+
+def test_the_derivatives_by_a_plain_typical_value_without_iiv_are_exact():
+    # without covariate effects on it, a Newton parameter's typical value is exp(x) (or x itself), so dF/dx is
+    # exactly exp(x) dF/dV: the compiled sensitivity by V times V, no central difference of the typical values
+    # (_State.__init__ _50: "in effect_targets", so newton_plain was False with no effect at all and dtheta/dx came
+    # from central differences, off by some 1e-11)
+    from pkpd.saem import _prediction_derivatives
+
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
+    k_v = layout.theta_names.index("V")
+    assert st.newton == [k_v] and layout.theta_log[k_v] and not layout.effects
+    assert st.newton_plain
+    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
+    assert lik.fast is not None
+    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
+    x = layout.x0.copy()
+    _, _, dm, _, _, dF = _prediction_derivatives(st, lik, x, eta, st.errors(x))
+    _, dF_dtheta = lik.predict_sensitivities(st.typical(x), eta)
+    c = list(st.newton_parameters).index(layout.model.parameter_names.index("V"))
+    expected = dF_dtheta[..., c] * math.exp(x[k_v])
+    sel = np.broadcast_to(prob.mask[None], expected.shape)
+    assert np.abs(expected[sel]).max() > 0.1
+    np.testing.assert_allclose(dF[..., 0][sel], expected[sel], rtol=1e-13, atol=0)
+    np.testing.assert_allclose(dm[..., 0][sel], expected[sel], rtol=1e-13, atol=0)    # additive: m = f
+
+
+def test_saem_solves_each_chain_and_subject_once_per_kernel_step_and_twice_per_update():
+    # n_solves counts chains x subjects per batch call: one call at the start, then per iteration one per kernel
+    # step, one for the Newton step's sensitivities and one for the predictions at the updated typical values; a
+    # chain is solved again only where its likelihood is not finite (run_saem _521: the restart's solve ran at every
+    # iteration, restarting nothing)
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    C, K = 2, 3
+    for steps in ((1, 0, 0), (1, 2, 1)):
+        run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=K - 1, n_chains=C,
+                                                             kernel_steps=steps), np.random.default_rng(0))
+        assert run.trace.shape[0] == K + 1
+        assert run.n_solves == C * prob.n * (1 + K * (sum(steps) + 2))
+
+
+def test_a_combined_error_whose_objective_cannot_be_evaluated_stays_where_it_was_without_a_warning():
+    # the combined error's update minimises mean(r^2 / sigma^2 + log sigma^2); a value that is not finite counts as
+    # worse than any finite one (1e300). Residuals of 1e200 (their squares overflow) make it +inf at every (a, b), a
+    # failed prediction (NaN) makes it NaN at every (a, b): no value is better than another, the combined error keeps
+    # its values and the optimiser is never handed an infinity (it warns "invalid value encountered in subtract")
+    # (_error_step _126: "... or True", the inf returned instead of 1e300)
+    import warnings
+
+    em = pkpd.Combined(sd=0.1, cv=0.1, convention="variance", fixed=("cv",))
+    prob, layout, st = _theoph_problem(em)
+    u, m, F = _residuals(prob, 0.5, 2.0)
+    x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, False, 0.95)
+    # with finite residuals it moves to the optimum, a^2 + (b f)^2 = mean r^2 = 0.25 (the seed-23 test)
+    assert st.errors(x)[0].sd == pytest.approx(math.sqrt(0.25 - 0.2 ** 2), rel=1e-4)
+    huge = _residuals(prob, 1e200, 2.0)
+    failed = F.copy()
+    failed[1, 0, int(np.flatnonzero(prob.mask[0])[0])] = np.nan
+    for uu, mm, FF in (huge, (u, m, failed)):
+        with np.errstate(all="ignore"):
+            assert not np.isfinite(np.mean((uu - mm)[:, prob.mask] ** 2 / (0.01 + (0.1 * FF[:, prob.mask]) ** 2)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), uu, mm, FF, {}, 1.0, False, 0.95)
+        new = st.errors(x)[0]
+        assert (new.sd, new.cv) == (pytest.approx(0.1, rel=1e-12), 0.1)
+
+
+def test_a_newton_step_leaves_out_only_the_records_whose_derivatives_cannot_be_evaluated(monkeypatch):
+    # the Newton step (Fisher scoring, as in the seed-26 test) sums over the records whose residual and derivatives
+    # are finite; a record of chain 1, subject 0 whose derivatives are NaN is left out and the others still count:
+    # the step is score / information over the remaining records, by central differences of the Gaussian
+    # complete-data log-likelihood (_newton_step _50: np.all over every axis of dR, so one NaN left out every record
+    # and the step was 0)
+    import pkpd.saem as saem
+
+    error = pkpd.Proportional(cv=0.2)
+    prob, layout, st = _theoph_problem(error)
+    k_v = layout.theta_names.index("V")
+    assert st.newton == [k_v]
+    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
+    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
+    x = layout.x0.copy()
+    near = x.copy()
+    near[k_v] += math.log(1.1)
+    u = np.where(prob.mask[None], lik.predict(st.typical(near), eta), 0.0)
+    j = int(np.flatnonzero(prob.mask[0])[0])
+    derivatives = saem._prediction_derivatives
+
+    def failing_record(*args):
+        m0, s0, dm, dR, F, dF = derivatives(*args)
+        dm, dR = dm.copy(), dR.copy()
+        dm[1, 0, j], dR[1, 0, j] = np.nan, np.nan
+        return m0, s0, dm, dR, F, dF
+
+    monkeypatch.setattr(saem, "_prediction_derivatives", failing_record)
+    keep = np.broadcast_to(prob.mask[None], (2,) + prob.mask.shape).copy()
+    keep[1, 0, j] = False
+
+    def f_and_R(v: float):
+        xx = x.copy()
+        xx[k_v] = v
+        f = np.array(lik.predict(st.typical(xx), eta), dtype=float)
+        return f, (error.cv * f) ** 2
+
+    def loglik(v: float) -> float:
+        f, R = f_and_R(v)
+        return float(-0.5 * np.sum(np.where(keep, (u - f) ** 2 / R + np.log(R), 0.0)))
+
+    h = 1e-4
+    score = (loglik(x[k_v] + h) - loglik(x[k_v] - h)) / (2 * h)
+    (fu, Ru), (fd, Rd), R0 = f_and_R(x[k_v] + h), f_and_R(x[k_v] - h), f_and_R(x[k_v])[1]
+    df, dR = (fu - fd) / (2 * h), (Ru - Rd) / (2 * h)
+    info = float(np.sum(np.where(keep, df ** 2 / R0 + 0.5 * dR ** 2 / R0 ** 2, 0.0)))
+    expected = score / info
+    assert 0.01 < abs(expected) < 0.5
+    x_new, _ = _newton_step(st, lik, x, eta, u, 1.0, None)
+    assert x_new[k_v] - x[k_v] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_central_differences_of_the_predictions_count_their_solves():
+    # without the compiled library, the Newton step's derivatives come from central differences of the predictions:
+    # 1 + 2p rows of typical values (p Newton parameters), each solved for every chain and subject, so n_solves
+    # grows by (1 + 2p) C n, the subject rows the engine's predict is handed (_prediction_differences _34: "-=",
+    # the count went down)
+    from pkpd.saem import _prediction_differences
+
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
+    C = 2
+    lik = _Likelihood(prob, layout, C, st.newton_parameters)
+    lik.fast = None
+    rows = []
+    predict = prob.predict
+
+    def predict_spy(P):
+        rows.append(P.shape[0] * P.shape[1])
+        return predict(P)
+
+    prob.predict = predict_spy
+    try:
+        eta = np.zeros((C, prob.n, prob.q))
+        x = layout.x0.copy()
+        m0, _, dm, _, _, _ = _prediction_differences(st, lik, x, eta, st.errors(x))
+    finally:
+        del prob.predict
+    p = len(st.newton)
+    assert p == 1 and prob.n == 12
+    assert lik.n_solves == (1 + 2 * p) * C * prob.n == sum(rows) == 72
+    assert np.all(np.isfinite(dm[np.broadcast_to(prob.mask[None], m0.shape)]))
+
+
+def test_importance_sampling_stops_when_the_se_is_exactly_the_target(monkeypatch):
+    # is_samples=None: "until the Monte-Carlo SE of -2 log L is at most 0.1": an SE of exactly 0.1 after the first
+    # 1000 draws stops there; one just above it asks for 1.1 M (s / 0.1)^2 rounded up to a multiple of 100, 1200 in
+    # all (a spy gives the SE) (importance_sampling _238: "se < SE_TARGET", so an SE of exactly 0.1 drew more)
+    import pkpd.importance as importance
+
+    y = np.array([[0.3, 1.1, 0.4, 0.9], [-0.5, 0.2, -1.0, -0.1]])
+    mode = (y.sum(axis=1) / (4 + 1 / 0.5))[:, None]
+    for first, expected in ((0.1, 1000), (0.1 * (1 + 1e-9), 1200)):
+        given = [first, 0.05]
+        monkeypatch.setattr(importance, "_standard_error", lambda logw, given=given: given.pop(0))
+        prob = _CountingLinearGauss(y, 0.5)
+        res = importance.importance_sampling(prob, np.zeros((1, 2, 1)), np.array([[0.5]]), [], mode, None,
+                                             np.random.default_rng(1))
+        assert res.n_samples == expected
+        assert sum(k for k, _ in prob.calls) == expected
