@@ -620,6 +620,9 @@ def _impute(prob, errs, u, m, s, rng):
     return np.where(prob.cens[None], draw, u)
 
 
+_SMALLEST_SD = 1e-150   # the smallest residual-error parameter SAEM sets: its log and square stay finite
+
+
 def _error_step(st, x, errs, u, m, F, S_err, gamma, exploratory, annealing):
     """Residual-error parameters from the stochastic approximation of their statistics (private)."""
     prob = st.prob
@@ -637,7 +640,7 @@ def _error_step(st, x, errs, u, m, F, S_err, gamma, exploratory, annealing):
             stat = float(np.mean(rel ** 2))
             key = (o, free[0])
             S_err[key] = stat if key not in S_err else S_err[key] + gamma * (stat - S_err[key])
-            value = math.sqrt(max(S_err[key], 1e-300))
+            value = math.sqrt(max(S_err[key], _SMALLEST_SD ** 2))
             old = getattr(em, free[0])
             if exploratory:
                 value = max(value, math.sqrt(annealing) * old)
@@ -660,7 +663,8 @@ def _error_step(st, x, errs, u, m, F, S_err, gamma, exploratory, annealing):
                             options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 400}).x
             for j, p in enumerate(free):
                 old = getattr(em, p)
-                value = old + gamma * (math.exp(best[j]) - old)
+                # floored as the additive branch's SD: residuals that are all 0 send the optimum to exp(-inf) = 0
+                value = max(old + gamma * (math.exp(best[j]) - old), _SMALLEST_SD)
                 if exploratory:
                     value = max(value, math.sqrt(annealing) * old)
                 st.set_error(x, o, p, value)

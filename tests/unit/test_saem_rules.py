@@ -33,7 +33,8 @@ Section "seed 30": the survivors of the seventh, independent sample (mutmut, see
 on its bound (infinite, without a warning), the exact derivatives by a plain typical value without IIV, the count of
 solves of an SAEM run and of the central differences of the predictions, the combined error's update where its
 objective cannot be evaluated, the Newton step with one record whose derivatives cannot be evaluated, and the end of
-importance sampling at a Monte-Carlo SE of exactly its target.
+importance sampling at a Monte-Carlo SE of exactly its target. After it, a defect found judging that sample and
+fixed: a combined error fitted to residuals that are all zero heads to the smallest SD instead of failing.
 """
 
 import math
@@ -990,3 +991,21 @@ def test_importance_sampling_stops_when_the_se_is_exactly_the_target(monkeypatch
                                              np.random.default_rng(1))
         assert res.n_samples == expected
         assert sum(k for k, _ in prob.calls) == expected
+
+
+def test_a_combined_error_fitted_to_residuals_that_are_all_zero_heads_to_zero_without_failing():
+    # residuals that are all exactly 0 (data equal to the predictions) make the combined error's objective
+    # mean(log sigma^2), lowest as sigma -> 0: with gamma = 1 (the first smoothing iteration) both values go to the
+    # floor, the additive branch's smallest SD (sqrt(1e-300)), and stay positive, where exp of Nelder-Mead's optimum
+    # underflowed to 0 and log(0) raised "math domain error" (a defect found with the seed-30 sample, fixed)
+    em = pkpd.Combined(sd=0.1, cv=0.1, convention="variance")
+    prob, layout, st = _theoph_problem(em)
+    u, m, F = _residuals(prob, 0.0, 2.0)
+    x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, False, 0.95)
+    new = st.errors(x)[0]
+    assert 0 < new.sd <= 1e-149 and 0 < new.cv <= 1e-149
+    assert np.all(np.isfinite(x))
+    # the additive error's own floor is the same value
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.1))
+    x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, False, 0.95)
+    assert st.errors(x)[0].sd == pytest.approx(1e-150, rel=1e-12)
