@@ -6,6 +6,8 @@ applied by hand. Answers are independent of the code under test: scipy.stats log
 them, the documented limit on the number of ordinal categories, NONMEM's codes for a modelled rate or duration
 (RATE = -1 / -2), a regimen in days read back through :mod:`pkpd.nonmem`, the rule that a subject whose solve failed
 gets no outcome record, and messages compared whole. Kept fast: it runs in the mutation audit of the group.
+Section "seed 37" (the thirteenth sample): an ordinal intercept that is not valid text is refused naming the key
+``intercepts``, and binary draws read probabilities given as numeric text as numbers (U < p, the inverse CDF).
 """
 
 from __future__ import annotations
@@ -686,3 +688,38 @@ def test_an_end_of_follow_up_at_time_zero_is_refused(times, follow_up, shown):
         pkpd.simulate(M, Regimen.single(Dose(40, "mg")), times, seed=1, outcomes=["event"], follow_up=follow_up)
     assert str(info.value) == ("follow_up: the end of follow-up must be a finite time > 0 [model time unit]; got "
                                f"{shown}")
+
+
+# ============================================================================================ seed 37
+# From the thirteenth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 37``,
+# ``benchmarks/results/mutation/endpoints-seed37.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize(("intercept", "rest"), [
+    (True, "must be text; got bool True"),
+    (None, "must be text; got NoneType None"),
+    ("a\x07b", "contains the control character U+0007 at position 1; only printable text, tabs and line breaks are "
+               "allowed"),
+    ("1" * 10001, "is longer than 10000 characters (10001)"),
+])
+def test_an_ordinal_intercept_that_is_not_valid_text_is_refused_naming_the_key_intercepts(intercept, rest):
+    """Each intercept is an expression, printable text of at most ``expressions.MAX_LENGTH`` (10000) characters: one
+    that is not text, holds a control character or is too long is refused naming its place ``intercepts[1]`` and the
+    file's key ``intercepts`` (lower case, as written in the model file), the whole message compared (kills
+    check_fields__mutmut_131, the key passed as "INTERCEPTS": the error pointed to a key the file does not have)."""
+    err = _refused(pkpd.Output("r", type="ordinal", categories=(0, 1, 2), intercepts=("1.0", intercept)))
+    assert isinstance(err, ModelFileError)
+    assert str(err) == f"{MODEL_FILE} [outputs.r] intercepts: intercepts[1] {rest}"
+    assert (err.section, err.key) == ("outputs.r", "intercepts")
+
+
+def test_binary_draws_read_probabilities_given_as_numeric_text_as_numbers():
+    """``draw_binary`` takes an array_like of probabilities, converted to float as numpy converts any array_like
+    (numeric text included, e.g. a column read as strings): "0" and "1" are the certain outcomes 0 and 1 whatever the
+    draw, and "0.25" etc. draw 1 where the seed's uniform U < p, the inverse-CDF definition of a Bernoulli draw
+    (kills draw_binary__mutmut_3, ``dtype=None``: the text stayed text and comparing U with it was a TypeError)."""
+    got = ep.draw_binary(["0", "1", "0.0", "1.0"], np.random.default_rng(3))
+    assert got.dtype == np.float64 and got.tolist() == [0.0, 1.0, 0.0, 1.0]
+    p = [0.1, 0.25, 0.5, 0.75, 0.9, 0.3, 0.6, 0.45]
+    u = np.random.default_rng(11).random(len(p))
+    got = ep.draw_binary([str(x) for x in p], np.random.default_rng(11))
+    assert got.tolist() == [1.0 if ui < pi else 0.0 for ui, pi in zip(u.tolist(), p, strict=True)]
+    assert 0 < got.sum() < len(p)   # the draws are not all alike
