@@ -596,3 +596,22 @@ def test_a_closed_form_batch_of_no_subjects_gives_empty_results_as_the_ode_solve
                         np.array([3]), np.zeros(0), settings)
         assert sol["states"].shape == (0, 3, 1) and sol["outputs"].shape == (0, 3, 1)
         assert sol["status"].shape == (0,) and sol["counters"].shape == (0, 4)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 30)
+def test_a_closed_form_batch_of_exactly_one_chunk_shows_no_progress_bar(capsys):
+    # simulate's progress: a bar for batches of *more than* 20,000 subjects (run in chunks); exactly 20,000 subjects
+    # are one chunk, so even progress=True shows none: stderr and stdout empty, and the concentrations of the
+    # one-compartment bolus closed form are (D/V) exp(-CL/V t) (CL 1..3 L/h, V = 20 L)
+    import pkpd.simulation as simulation
+
+    assert simulation._BATCH_CHUNK == 20_000
+    m = pkpd.load_model("pk_1cmt_iv")
+    assert uses_closed_form(m, SolverSettings())
+    cl = np.linspace(1.0, 3.0, 20_000)
+    t = np.array([0.0, 1.0])
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, params={"CL": cl, "V": 20.0}, progress=True)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    np.testing.assert_allclose(sim["conc"], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-12)
+
