@@ -615,3 +615,21 @@ def test_a_closed_form_batch_of_exactly_one_chunk_shows_no_progress_bar(capsys):
     assert captured.err == "" and captured.out == ""
     np.testing.assert_allclose(sim["conc"], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-12)
 
+
+
+def test_run_batch_without_states_returns_none_for_them_with_the_closed_form_as_with_the_ode_solver():
+    # run_batch's result (private API; run_closed_form is documented to give the same result): keep_states=False
+    # gives states None, with the closed form as with the ODE solver, and the outputs still (D/V) exp(-CL/V t)
+    # (pk_1cmt_iv, 100 mg bolus, CL 1 and 2 L/h, V = 20 L)
+    from pkpd.simulation import build_events, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"))
+    cl = np.array([1.0, 2.0])
+    q = cm.build_q(np.column_stack([cl, [20.0, 20.0]]), np.full((2, 1), 70.0))
+    events = build_events(cm, [Regimen.single(Dose(100, "mg"))] * 2, q, set())
+    t = np.array([[0.0, 1.0, 12.0]])
+    for settings in (EXACT, ODE):
+        sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 3), dtype=np.int64), np.array([3]),
+                        np.zeros(2), settings, keep_states=False)
+        assert sol["states"] is None
+        np.testing.assert_allclose(sol["outputs"][:, :, 0], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-9)
