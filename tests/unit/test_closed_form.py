@@ -633,3 +633,30 @@ def test_run_batch_without_states_returns_none_for_them_with_the_closed_form_as_
                         np.zeros(2), settings, keep_states=False)
         assert sol["states"] is None
         np.testing.assert_allclose(sol["outputs"][:, :, 0], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-9)
+
+
+def _cpu_engines():
+    from pkpd._native import compiler
+
+    return [e if e == "numba" or compiler() else pytest.param(e, marks=pytest.mark.skip("no C compiler"))
+            for e in ("native", "numba")]
+
+
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_integer_initial_states_gives_the_exact_decay_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: initial states given as integers (100 mg in x, no dose) are
+    # solved as 100.0, (A0/V) exp(-CL/V t) = 5 exp(-0.05 t) (pk_1cmt_iv, CL 1 L/h, V 20 L), by the closed form of
+    # either CPU engine (not refused by the C kernel, not truncated to integers by the numba one)
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    none = EventTable(np.full((1, 1), np.inf), np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1), dtype=np.int64),
+                      np.zeros((1, 1)), np.zeros(1, dtype=np.int64))
+    t = np.array([[0.0, 1.0, 12.0]])
+    sol = run_batch(cm, q, np.array([[100]]), none, t, np.zeros((1, 3), dtype=np.int64), np.array([3]), np.zeros(1),
+                    EXACT)
+    assert list(sol["status"]) == [0]
+    np.testing.assert_allclose(sol["states"][0, :, 0], 100.0 * np.exp(-0.05 * t[0]), rtol=1e-12)
+    np.testing.assert_allclose(sol["outputs"][0, :, 0], 5.0 * np.exp(-0.05 * t[0]), rtol=1e-12)
