@@ -596,3 +596,67 @@ def test_a_closed_form_batch_of_no_subjects_gives_empty_results_as_the_ode_solve
                         np.array([3]), np.zeros(0), settings)
         assert sol["states"].shape == (0, 3, 1) and sol["outputs"].shape == (0, 3, 1)
         assert sol["status"].shape == (0,) and sol["counters"].shape == (0, 4)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 30)
+def test_a_closed_form_batch_of_exactly_one_chunk_shows_no_progress_bar(capsys):
+    # simulate's progress: a bar for batches of *more than* 20,000 subjects (run in chunks); exactly 20,000 subjects
+    # are one chunk, so even progress=True shows none: stderr and stdout empty, and the concentrations of the
+    # one-compartment bolus closed form are (D/V) exp(-CL/V t) (CL 1..3 L/h, V = 20 L)
+    import pkpd.simulation as simulation
+
+    assert simulation._BATCH_CHUNK == 20_000
+    m = pkpd.load_model("pk_1cmt_iv")
+    assert uses_closed_form(m, SolverSettings())
+    cl = np.linspace(1.0, 3.0, 20_000)
+    t = np.array([0.0, 1.0])
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, params={"CL": cl, "V": 20.0}, progress=True)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    np.testing.assert_allclose(sim["conc"], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-12)
+
+
+
+def test_run_batch_without_states_returns_none_for_them_with_the_closed_form_as_with_the_ode_solver():
+    # run_batch's result (private API; run_closed_form is documented to give the same result): keep_states=False
+    # gives states None, with the closed form as with the ODE solver, and the outputs still (D/V) exp(-CL/V t)
+    # (pk_1cmt_iv, 100 mg bolus, CL 1 and 2 L/h, V = 20 L)
+    from pkpd.simulation import build_events, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"))
+    cl = np.array([1.0, 2.0])
+    q = cm.build_q(np.column_stack([cl, [20.0, 20.0]]), np.full((2, 1), 70.0))
+    events = build_events(cm, [Regimen.single(Dose(100, "mg"))] * 2, q, set())
+    t = np.array([[0.0, 1.0, 12.0]])
+    for settings in (EXACT, ODE):
+        sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 3), dtype=np.int64), np.array([3]),
+                        np.zeros(2), settings, keep_states=False)
+        assert sol["states"] is None
+        np.testing.assert_allclose(sol["outputs"][:, :, 0], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-9)
+
+
+def _cpu_engines():
+    from pkpd._native import compiler
+
+    return [e if e == "numba" or compiler() else pytest.param(e, marks=pytest.mark.skip("no C compiler"))
+            for e in ("native", "numba")]
+
+
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_integer_initial_states_gives_the_exact_decay_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: initial states given as integers (100 mg in x, no dose) are
+    # solved as 100.0, (A0/V) exp(-CL/V t) = 5 exp(-0.05 t) (pk_1cmt_iv, CL 1 L/h, V 20 L), by the closed form of
+    # either CPU engine (not refused by the C kernel, not truncated to integers by the numba one)
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    none = EventTable(np.full((1, 1), np.inf), np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1), dtype=np.int64),
+                      np.zeros((1, 1)), np.zeros(1, dtype=np.int64))
+    t = np.array([[0.0, 1.0, 12.0]])
+    sol = run_batch(cm, q, np.array([[100]]), none, t, np.zeros((1, 3), dtype=np.int64), np.array([3]), np.zeros(1),
+                    EXACT)
+    assert list(sol["status"]) == [0]
+    np.testing.assert_allclose(sol["states"][0, :, 0], 100.0 * np.exp(-0.05 * t[0]), rtol=1e-12)
+    np.testing.assert_allclose(sol["outputs"][0, :, 0], 5.0 * np.exp(-0.05 * t[0]), rtol=1e-12)
