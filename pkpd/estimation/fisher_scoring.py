@@ -76,10 +76,10 @@ def fisher_scoring(fun: Callable, x0: np.ndarray, lower: np.ndarray, upper: np.n
     max_iter : int
         Most iterations (each one evaluation, plus one per rejected trial point).
     tol : float
-        Newton decrement below which the point is optimal [units of f].
+        Newton decrement at or below which the point is optimal [units of f].
     xtol : float
-        Largest parameter change of an accepted step below which the iteration has converged, when the objective
-        changed by less than ``tol`` too.
+        Largest parameter change of an accepted step at or below which the iteration has converged, when the
+        objective changed by at most ``tol`` too.
     log_variance : ndarray of bool, optional
         Which parameters are half the logarithm of a variance (steps towards 0 taken in the variance).
     max_step : float

@@ -7,6 +7,8 @@ Section "seed 25": the survivors of the second, independent sample (seed 25, 40 
 Section "seed 26": the survivors of the third, independent sample (seed 26, 40 of 700, issue 20), the same way.
 Section "seed 27": the survivors of the fourth, independent sample (seed 27, 40 of 700, issue 20), the same way.
 Section "seed 28": the survivors of the fifth, independent sample (seed 28, 40 of 700, issue 20), the same way.
+Section "seed 31": the survivor of the eighth, independent sample (seed 31, 40 of 714, issue 20), the same way,
+with the twin boundary of its rule (the stationary stop's ``moved <= xtol``).
 """
 
 from __future__ import annotations
@@ -490,3 +492,57 @@ def test_a_variance_sent_to_its_floor_is_not_capped_by_the_trust_radius_when_x_p
                              log_variance=np.array([True]))
         assert res.converged and res.n_iter == 1
         assert points[0] == 1.0 and points[1] == pytest.approx(lower, abs=1e-12) and len(points) == 2
+
+
+# ------------------------------------------------------------------------------------------------------ seed 31
+def _shifted_square_with_information_4(points: list):
+    """0.5 (x - 4)^2 with a wrong information 4 (the curvature is 1), recording the points evaluated: from 0 the
+    scoring step is -g/4 = 1, to x = 1, where f = 4.5 after 8 (a change of 3.5, a parameter change of 1, both exact in
+    floating point); the decrement at 0 is g^2/4 = 4; at 1 the secant pair of that full step corrects the information
+    to the true curvature 1 (exactly: 4 - 16/4 + 1/1), so the decrement there is 9 and the next step, 3, reaches the
+    optimum 4 (uncapped with ``max_step=4``), where the decrement is 0."""
+    def fun(x):
+        points.append(float(x[0]))
+        return 0.5 * (x[0] - 4.0) ** 2, np.array([x[0] - 4.0]), np.array([[4.0]])
+    return fun
+
+
+def test_the_stationary_stop_accepts_an_objective_change_equal_to_tol():
+    """The stationary stop holds when the objective changed by at most ``tol`` (``abs(f_old - f) <= tol``, with the
+    parameters moved by at most ``xtol``), the boundary included: on 0.5 (x - 4)^2 with information 4 from 0
+    (``max_step=4``) the first step (1 <= xtol = 2) changes f by 3.5 = tol exactly (the decrement at 0, 4, is above
+    tol), so the iteration stops there, at x = 1, stationary, after one iteration; with tol one ulp below 3.5 it goes
+    on to the optimum 4 (the decrement at 1 is 9), converged there after two iterations. Kills
+    ``x_fisher_scoring__mutmut_253`` (``< tol``: no stop at 1 with tol = 3.5 either, the points 0, 1, 4)."""
+    points: list = []
+    res = fisher_scoring(_shifted_square_with_information_4(points), np.zeros(1), np.full(1, -INF),
+                         np.full(1, INF), tol=3.5, xtol=2.0, max_step=4.0)
+    assert points == [0.0, 1.0] and 8.0 - 4.5 == 3.5                   # the case holds: one step, f changed by tol
+    assert res.converged is True and res.n_iter == 1
+    assert res.message == "Fisher scoring: parameters and objective stationary after 1 iterations"
+    assert res.x.tolist() == [1.0] and res.f == 4.5
+    points.clear()
+    res = fisher_scoring(_shifted_square_with_information_4(points), np.zeros(1), np.full(1, -INF),
+                         np.full(1, INF), tol=np.nextafter(3.5, 0.0), xtol=2.0, max_step=4.0)
+    assert points == [0.0, 1.0, 4.0]
+    assert res.converged is True and res.n_iter == 2 and res.x.tolist() == [4.0]
+
+
+def test_the_stationary_stop_accepts_a_parameter_change_equal_to_xtol():
+    """The twin boundary of the same rule: the parameters moved by at most ``xtol`` (``moved <= xtol``): on the
+    same problem (``max_step=4``) with tol = 3.75 (between the objective's change 3.5 and the decrement 4 at 0) the
+    first step moves x by 1 = xtol exactly, so the iteration stops at x = 1, stationary; with xtol one ulp below 1
+    it goes on to the optimum 4 (the decrement at 1, 9, is above tol), converged there after two iterations
+    (``moved < xtol`` would do that with xtol = 1 too)."""
+    points: list = []
+    res = fisher_scoring(_shifted_square_with_information_4(points), np.zeros(1), np.full(1, -INF),
+                         np.full(1, INF), tol=3.75, xtol=1.0, max_step=4.0)
+    assert points == [0.0, 1.0]
+    assert res.converged is True and res.n_iter == 1
+    assert res.message == "Fisher scoring: parameters and objective stationary after 1 iterations"
+    assert res.x.tolist() == [1.0] and res.f == 4.5
+    points.clear()
+    res = fisher_scoring(_shifted_square_with_information_4(points), np.zeros(1), np.full(1, -INF),
+                         np.full(1, INF), tol=3.75, xtol=np.nextafter(1.0, 0.0), max_step=4.0)
+    assert points == [0.0, 1.0, 4.0]
+    assert res.converged is True and res.n_iter == 2 and res.x.tolist() == [4.0]
