@@ -1,5 +1,6 @@
 """Rules of pkpd.simulate that the mutation audit (issue 20) found unguarded, each against an answer worked out in
-the test: the memory needed by a result, a single output time, the wording of a covariate error."""
+the test: the memory needed by a result, a single output time, the wording of a covariate error. The seed-29 tests
+check that change values that are not numbers are a DataError."""
 
 from __future__ import annotations
 
@@ -796,3 +797,15 @@ def test_a_named_cpu_engine_is_compiled_for_even_where_another_is_the_default(mo
     assert calls == [backend]
     cl, v = (p.value for p in IV.parameters)
     np.testing.assert_allclose(sim["conc"], [[100 / v * np.exp(-cl / v * 2.0)]], rtol=1e-6)
+
+
+# ---- from the independent seed-29 sample of the mutation audit (issue 20) ----------------------------------------
+def test_a_change_to_values_that_are_not_numbers_is_refused_as_a_data_error():
+    """changes={"CL": (times, values)} with values that are not numbers ("fast", "slow") is refused as a DataError
+    naming the change and what it got, as times that are not numbers are: not a TypeError from numpy."""
+    from pkpd.errors import DataError
+
+    spec = ([0.0, 12.0], ["fast", "slow"])
+    with pytest.raises(DataError) as info:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 24.0], changes={"CL": spec})
+    assert str(info.value) == "changes['CL']: expected (times, values) arrays; got ([0.0, 12.0], ['fast', 'slow'])"
