@@ -1,6 +1,7 @@
 """Rules of pkpd.simulate that the mutation audit (issue 20) found unguarded, each against an answer worked out in
 the test: the memory needed by a result, a single output time, the wording of a covariate error. The seed-29 tests
-check that change values that are not numbers are a DataError."""
+check that change values that are not numbers are a DataError and that an unknown parameter's error names its
+model."""
 
 from __future__ import annotations
 
@@ -809,3 +810,11 @@ def test_a_change_to_values_that_are_not_numbers_is_refused_as_a_data_error():
     with pytest.raises(DataError) as info:
         pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 24.0], changes={"CL": spec})
     assert str(info.value) == "changes['CL']: expected (times, values) arrays; got ([0.0, 12.0], ['fast', 'slow'])"
+
+
+def test_an_unknown_parameter_is_named_with_its_model():
+    """params={"Cl": ...} (a misspelt CL) is refused naming the parameter, the model and the close match, as an unknown
+    covariate is."""
+    with pytest.raises(PkpdError) as info:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0], params={"Cl": 2.0})
+    assert str(info.value) == "unknown parameter 'Cl' for model 'pk_1cmt_iv'. Did you mean 'CL'?"
