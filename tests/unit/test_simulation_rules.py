@@ -1,7 +1,7 @@
 """Rules of pkpd.simulate that the mutation audit (issue 20) found unguarded, each against an answer worked out in
 the test: the memory needed by a result, a single output time, the wording of a covariate error. The seed-29 tests
-check that change values that are not numbers are a DataError and that an unknown parameter's error names its
-model."""
+check that change values that are not numbers are a DataError, that an unknown parameter's error names its model, and
+that subjects whose infusions differ only in what is modelled (the rate or the duration) each get their own."""
 
 from __future__ import annotations
 
@@ -818,3 +818,26 @@ def test_an_unknown_parameter_is_named_with_its_model():
     with pytest.raises(PkpdError) as info:
         pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0], params={"Cl": 2.0})
     assert str(info.value) == "unknown parameter 'Cl' for model 'pk_1cmt_iv'. Did you mean 'CL'?"
+
+
+@pytest.mark.parametrize("rate_first", [True, False], ids=["modelled-rate-first", "modelled-duration-first"])
+def test_subjects_whose_infusions_differ_only_in_what_is_modelled_get_each_their_own(rate_first):
+    """Two subjects, each 50 mg into central at 0 h (nmtest_1cmt_oral: CL 1.1 L/h, V 20 L, F = BIOAV = 1): one an
+    Infusion(modelled="rate") with MODE 1, RAT2 10 mg/h (NONMEM RATE=-1: 50 mg over 5 h), the other an
+    Infusion(modelled="duration") with MODE 2, DUR2 2.5 h (RATE=-2: 20 mg/h over 2.5 h). Their regimens differ in
+    nothing but ``modelled``, and each subject follows its own: the closed form of a one-compartment infusion,
+    R / k (1 - exp(-k min(t, T))) exp(-k max(t - T, 0)) / V, in ng/mL."""
+    from pkpd.dosing import Infusion
+
+    by_rate = (Regimen([Infusion(0, Dose(50, "mg"), modelled="rate", target="central")]), 1.0, 10.0, 1.0, 10.0, 5.0)
+    by_duration = (Regimen([Infusion(0, Dose(50, "mg"), modelled="duration", target="central")]), 2.0, 0.0, 2.5,
+                   20.0, 2.5)
+    subjects = [by_rate, by_duration] if rate_first else [by_duration, by_rate]
+    times = np.array([1.0, 2.5, 5.0, 12.0])
+    covariates = {name: np.array([s[j] for s in subjects]) for j, name in ((1, "MODE"), (2, "RAT2"), (3, "DUR2"))}
+    sim = pkpd.simulate(ORAL, [s[0] for s in subjects], times, covariates={**covariates, "BIOAV": 1.0})
+    k = 1.1 / 20
+    for i, (_, _, _, _, rate, duration) in enumerate(subjects):
+        amount = rate / k * (1 - np.exp(-k * np.minimum(times, duration)))
+        amount = amount * np.exp(-k * np.maximum(times - duration, 0))
+        np.testing.assert_allclose(sim["CP"][i], amount / 20 * 1000, rtol=1e-6)  # mg/L -> ng/mL
