@@ -383,6 +383,22 @@ def test_one_newton_step_is_fisher_scoring_on_the_gaussian_complete_data_likelih
     # error model's variance at f). Score by central differences of l, information sum f'^2 / R + R'^2 / (2 R^2),
     # both from the predictions alone (_newton_step _32: R = s^3; _74: 1.5 instead of 1/2 in the variance's
     # part of the score)
+    prob, st, lik, eta, x, u, k_v = _newton_problem(error)
+    a, b = error.sd if isinstance(error, pkpd.Combined) else 0.0, error.cv
+
+    def variance(f):
+        return (a * a + (b * f) ** 2 if isinstance(error, pkpd.Combined) and error.convention == "variance"
+                else (a + b * f) ** 2)
+
+    expected = _fisher_scoring_step(st, lik, eta, x, u, k_v, variance, prob.mask[None])
+    assert 0.01 < abs(expected) < 0.5                   # a real step, below the cap on one step
+    x_new, _ = _newton_step(st, lik, x, eta, u, 1.0, None)
+    assert x_new[k_v] - x[k_v] == pytest.approx(expected, rel=1e-5)
+
+
+def _newton_problem(error):
+    """Theophylline with V (no IIV) as SAEM's Newton parameter, 2 chains of random etas, the data simulated at V
+    1.1 times its start: (prob, state, likelihood, eta, x at the start, data u, index of V)."""
     prob, layout, st = _theoph_problem(error)
     k_v = layout.theta_names.index("V")
     assert st.newton == [k_v]
@@ -392,28 +408,29 @@ def test_one_newton_step_is_fisher_scoring_on_the_gaussian_complete_data_likelih
     near = x.copy()
     near[k_v] += math.log(1.1)
     u = np.where(prob.mask[None], lik.predict(st.typical(near), eta), 0.0)
-    a, b = error.sd if isinstance(error, pkpd.Combined) else 0.0, error.cv
+    return prob, st, lik, eta, x, u, k_v
+
+
+def _fisher_scoring_step(st, lik, eta, x, u, k, variance, keep) -> float:
+    """score / expected information of l(x) = -1/2 sum (u - f(x))^2 / R(x) + log R(x) in x[k] over the records
+    ``keep``, both by central differences of the predictions (R = variance(f))."""
 
     def f_and_R(v: float):
         xx = x.copy()
-        xx[k_v] = v
+        xx[k] = v
         f = np.array(lik.predict(st.typical(xx), eta), dtype=float)
-        return f, (a * a + (b * f) ** 2 if isinstance(error, pkpd.Combined) and error.convention == "variance"
-                   else (a + b * f) ** 2)
+        return f, variance(f)
 
     def loglik(v: float) -> float:
         f, R = f_and_R(v)
-        return float(-0.5 * np.sum(np.where(prob.mask[None], (u - f) ** 2 / R + np.log(R), 0.0)))
+        return float(-0.5 * np.sum(np.where(keep, (u - f) ** 2 / R + np.log(R), 0.0)))
 
     h = 1e-4
-    score = (loglik(x[k_v] + h) - loglik(x[k_v] - h)) / (2 * h)
-    (fu, Ru), (fd, Rd), R0 = f_and_R(x[k_v] + h), f_and_R(x[k_v] - h), f_and_R(x[k_v])[1]
+    score = (loglik(x[k] + h) - loglik(x[k] - h)) / (2 * h)
+    (fu, Ru), (fd, Rd), R0 = f_and_R(x[k] + h), f_and_R(x[k] - h), f_and_R(x[k])[1]
     df, dR = (fu - fd) / (2 * h), (Ru - Rd) / (2 * h)
-    info = float(np.sum(np.where(prob.mask[None], df ** 2 / R0 + 0.5 * dR ** 2 / R0 ** 2, 0.0)))
-    expected = score / info
-    assert 0.01 < abs(expected) < 0.5                   # a real step, below the cap on one step
-    x_new, _ = _newton_step(st, lik, x, eta, u, 1.0, None)
-    assert x_new[k_v] - x[k_v] == pytest.approx(expected, rel=1e-5)
+    info = float(np.sum(np.where(keep, df ** 2 / R0 + 0.5 * dR ** 2 / R0 ** 2, 0.0)))
+    return score / info
 
 
 # ====================================================================================================== seed 27
@@ -901,15 +918,7 @@ def test_a_newton_step_leaves_out_only_the_records_whose_derivatives_cannot_be_e
     import pkpd.saem as saem
 
     error = pkpd.Proportional(cv=0.2)
-    prob, layout, st = _theoph_problem(error)
-    k_v = layout.theta_names.index("V")
-    assert st.newton == [k_v]
-    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
-    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
-    x = layout.x0.copy()
-    near = x.copy()
-    near[k_v] += math.log(1.1)
-    u = np.where(prob.mask[None], lik.predict(st.typical(near), eta), 0.0)
+    prob, st, lik, eta, x, u, k_v = _newton_problem(error)
     j = int(np.flatnonzero(prob.mask[0])[0])
     derivatives = saem._prediction_derivatives
 
@@ -922,23 +931,7 @@ def test_a_newton_step_leaves_out_only_the_records_whose_derivatives_cannot_be_e
     monkeypatch.setattr(saem, "_prediction_derivatives", failing_record)
     keep = np.broadcast_to(prob.mask[None], (2,) + prob.mask.shape).copy()
     keep[1, 0, j] = False
-
-    def f_and_R(v: float):
-        xx = x.copy()
-        xx[k_v] = v
-        f = np.array(lik.predict(st.typical(xx), eta), dtype=float)
-        return f, (error.cv * f) ** 2
-
-    def loglik(v: float) -> float:
-        f, R = f_and_R(v)
-        return float(-0.5 * np.sum(np.where(keep, (u - f) ** 2 / R + np.log(R), 0.0)))
-
-    h = 1e-4
-    score = (loglik(x[k_v] + h) - loglik(x[k_v] - h)) / (2 * h)
-    (fu, Ru), (fd, Rd), R0 = f_and_R(x[k_v] + h), f_and_R(x[k_v] - h), f_and_R(x[k_v])[1]
-    df, dR = (fu - fd) / (2 * h), (Ru - Rd) / (2 * h)
-    info = float(np.sum(np.where(keep, df ** 2 / R0 + 0.5 * dR ** 2 / R0 ** 2, 0.0)))
-    expected = score / info
+    expected = _fisher_scoring_step(st, lik, eta, x, u, k_v, lambda f: (error.cv * f) ** 2, keep)
     assert 0.01 < abs(expected) < 0.5
     x_new, _ = _newton_step(st, lik, x, eta, u, 1.0, None)
     assert x_new[k_v] - x[k_v] == pytest.approx(expected, rel=1e-5)
