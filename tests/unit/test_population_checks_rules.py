@@ -398,3 +398,35 @@ def test_a_prediction_corrected_vpc_silences_an_overflow_in_its_population_predi
     np.testing.assert_array_equal(v.simulated, plain.simulated)
     np.testing.assert_array_equal(v.observed, plain.observed)
 
+
+def test_the_limit_of_a_censored_observation_is_decorrelated_by_the_cholesky_diagonal():
+    # two observations, mean E = (1, 2), Cholesky factor L = [[2, 0], [1.5, 3]] (L_jj not 1), the first observed at
+    # y_0 = 2 and the second censored; the decorrelated first value is y*_0 = (L^-1 (y - E))_0 = 0.5 (scipy's
+    # triangular solve), and y_1 < LLOQ <=> y*_1 < c_1 = (LLOQ - E_1 - L_10 y*_0) / L_11 (y = E + L y*). With the LLOQ
+    # at E_1 + L_10 y*_0 + L_11 Phi^-1(0.2), c_1 = Phi^-1(0.2), so with 1000 decorrelated simulations at the normal
+    # quantiles p_LOQ = 0.2: the pd drawn uniformly in (0, 0.2), its mean about 0.1, and every imputed y_1 = E_1 +
+    # L_10 y*_0 + L_11 y*_1 below the LLOQ (to within one step of the simulations' grid, np.quantile interpolating
+    # between them) (_impute_censored _7: (LLOQ - base) * L_11, c_1 = 9 Phi^-1(0.2), no simulation below it, every
+    # pd the smallest 1/(2K))
+    from scipy.linalg import solve_triangular
+
+    from pkpd.estimation.population_checks import _impute_censored
+
+    K = 1000
+    q = norm.ppf((np.arange(K) + 0.5) / K)
+    sim = np.column_stack([q, q])
+    mean = np.array([1.0, 2.0])
+    L = np.array([[2.0, 0.0], [1.5, 3.0]])
+    y = np.array([2.0, -10.0])
+    y0_star = solve_triangular(L, y - mean, lower=True)[0]
+    assert y0_star == pytest.approx(0.5)
+    lloq = mean[1] + L[1, 0] * y0_star + L[1, 1] * norm.ppf(0.2)
+    rng = np.random.default_rng(30)
+    out = np.array([_impute_censored(y, np.array([False, True]), np.array([0.0, lloq]), mean, L, sim, rng,
+                                     1 / (2 * K)) for _ in range(200)])
+    np.testing.assert_allclose(out[:, 0], y0_star, rtol=1e-12)
+    assert np.all(out[:, 1] <= np.quantile(q, 0.2))
+    imputed_y = mean[1] + L[1, 0] * out[:, 0] + L[1, 1] * out[:, 1]
+    assert np.all(imputed_y < lloq + L[1, 1] * (q[200] - q[199]))
+    assert imputed_y.max() > lloq - 0.5
+    assert 0.08 < norm.cdf(out[:, 1]).mean() < 0.12
