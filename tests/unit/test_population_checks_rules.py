@@ -22,6 +22,10 @@ a text column.
 Section "seed 29": the survivors of the sixth, independent sample (seed 29): the time unit of a VPC and the label of
 its time axis, the label of a prediction-corrected VPC's value axis, and the column named in the refusal of a
 stratification of too many values.
+
+Section "seed 30": the survivors of the seventh, independent sample (seed 30): the floating-point warnings silenced in
+the population predictions of a prediction-corrected VPC (with a test double of those predictions), and the division
+by the Cholesky diagonal of the limit of a censored observation in its imputation.
 """
 
 from pathlib import Path
@@ -364,3 +368,65 @@ def test_a_stratification_of_too_many_values_names_its_column_in_the_refusal(wan
         vpc(wang_fit, "wang2007", data, n_replicates=5, n_bins=1, seed=1, stratify="K")
     assert str(err.value) == ("vpc: stratify='K' has 20 distinct values, more than 12; stratify by a grouped column "
                               "(e.g. a dose group or a binned covariate)")
+
+
+# ====================================================================================================== seed 30
+def test_a_prediction_corrected_vpc_silences_an_overflow_in_its_population_predictions(wang_fit, monkeypatch):
+    # _Problem.predict of Wang 2007 wrapped (a test double, like those of seeds 23 and 28) so that it computes a
+    # capped term min(1, exp(1000)) outside the problem's own np.errstate guards: exp overflows to inf (numpy's default
+    # error state warns "overflow encountered in exp"), the cap gives 1, the predictions are unchanged. vpc computes
+    # the pcVPC's population predictions, like the replicates, with floating-point warnings silenced: no warning, and
+    # the pcVPC equals the one without the term (vpc _103: np.errstate(all=None) left the caller's error state in
+    # force, the overflow warned; under tests/conftest.py's over="raise" a FloatingPointError). Every real model's
+    # arithmetic is already guarded inside _Problem (build_q, the initial states, the events, run_batch), which is
+    # why seed 28 found this mutant equivalent; this pins vpc's own guard should one of those go
+    import warnings
+
+    from pkpd.estimation import finite_difference
+
+    plain = vpc(wang_fit, "wang2007", WANG, n_replicates=10, n_bins=2, seed=3, prediction_corrected=True)
+    real = finite_difference._Problem.predict
+
+    def capped(self, P):
+        F = real(self, P)
+        return F * np.minimum(1.0, np.exp(np.full(F.shape, 1000.0)))
+
+    monkeypatch.setattr(finite_difference._Problem, "predict", capped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v = vpc(wang_fit, "wang2007", WANG, n_replicates=10, n_bins=2, seed=3, prediction_corrected=True)
+    np.testing.assert_array_equal(v.simulated, plain.simulated)
+    np.testing.assert_array_equal(v.observed, plain.observed)
+
+
+def test_the_limit_of_a_censored_observation_is_decorrelated_by_the_cholesky_diagonal():
+    # two observations, mean E = (1, 2), Cholesky factor L = [[2, 0], [1.5, 3]] (L_jj not 1), the first observed at
+    # y_0 = 2 and the second censored; the decorrelated first value is y*_0 = (L^-1 (y - E))_0 = 0.5 (scipy's
+    # triangular solve), and y_1 < LLOQ <=> y*_1 < c_1 = (LLOQ - E_1 - L_10 y*_0) / L_11 (y = E + L y*). With the LLOQ
+    # at E_1 + L_10 y*_0 + L_11 Phi^-1(0.2), c_1 = Phi^-1(0.2), so with 1000 decorrelated simulations at the normal
+    # quantiles p_LOQ = 0.2: the pd drawn uniformly in (0, 0.2), its mean about 0.1, and every imputed y_1 = E_1 +
+    # L_10 y*_0 + L_11 y*_1 below the LLOQ (to within one step of the simulations' grid, np.quantile interpolating
+    # between them) (_impute_censored _7: (LLOQ - base) * L_11, c_1 = 9 Phi^-1(0.2), no simulation below it, every
+    # pd the smallest 1/(2K))
+    from scipy.linalg import solve_triangular
+
+    from pkpd.estimation.population_checks import _impute_censored
+
+    K = 1000
+    q = norm.ppf((np.arange(K) + 0.5) / K)
+    sim = np.column_stack([q, q])
+    mean = np.array([1.0, 2.0])
+    L = np.array([[2.0, 0.0], [1.5, 3.0]])
+    y = np.array([2.0, -10.0])
+    y0_star = solve_triangular(L, y - mean, lower=True)[0]
+    assert y0_star == pytest.approx(0.5)
+    lloq = mean[1] + L[1, 0] * y0_star + L[1, 1] * norm.ppf(0.2)
+    rng = np.random.default_rng(30)
+    out = np.array([_impute_censored(y, np.array([False, True]), np.array([0.0, lloq]), mean, L, sim, rng,
+                                     1 / (2 * K)) for _ in range(200)])
+    np.testing.assert_allclose(out[:, 0], y0_star, rtol=1e-12)
+    assert np.all(out[:, 1] <= np.quantile(q, 0.2))
+    imputed_y = mean[1] + L[1, 0] * out[:, 0] + L[1, 1] * out[:, 1]
+    assert np.all(imputed_y < lloq + L[1, 1] * (q[200] - q[199]))
+    assert imputed_y.max() > lloq - 0.5
+    assert 0.08 < norm.cdf(out[:, 1]).mean() < 0.12
