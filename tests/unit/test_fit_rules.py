@@ -3559,3 +3559,37 @@ def test_a_sensitivity_solve_whose_doses_cannot_be_built_gives_nan_predictions_a
     assert not ok and dF is None
     assert F.dtype == np.float64 and F.shape == (7,) and np.isnan(F).all()
     assert (problem.n_evaluations, problem.n_failures) == (before[0] + 1, before[1] + 1)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 43, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_log_normaliser_constants_set_where_a_proportional_sd_is_0_leave_that_observation_without_offset(tmp_path):
+    """The least-squares form's log-normaliser residuals b^2 = 2 log sd + K: re-centring at predictions F sets K =
+    2 log 1000 - 2 log sd(F) for each quantified value. Where the SD is 0 (a proportional error, cv f, at a
+    prediction f = 0) its log is -inf and no K can centre it: that observation keeps K = 0, the value before any
+    re-centring, so at a valid point its b^2 is the plain 2 log sd, while every other value's b^2 is 2 log 1000 at
+    the predictions it was centred on."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Proportional(cv=0.1)})
+    problem, x = fit._context.problem, fit._context.x.copy()
+    assert problem.layout.names == ("B", "level.cv")
+    cv = fit.estimates["level.cv"]
+    F = problem.predictions(x[None, :1])[0][0]
+    np.testing.assert_allclose(F, y.mean(), rtol=1e-6)  # sd = cv B, cv profiled: -2LL = n log mean((y - B)^2) + c
+    zero = F.copy()
+    zero[3] = 0.0
+    lik = problem.lik
+    lik.reset_constants(zero, x)
+    K = lik.groups[0].K
+    others = np.arange(y.size) != 3
+    assert K[3] == 0.0
+    np.testing.assert_allclose(K[others], 2.0 * math.log(1000.0) - 2.0 * np.log(cv * F[others]), rtol=1e-12)
+    ev = lik.evaluate(F, None, x)
+    assert ev.valid
+    b2 = ev.r[y.size:] ** 2
+    np.testing.assert_allclose(b2[3], 2.0 * math.log(cv * F[3]), rtol=1e-9)
+    np.testing.assert_allclose(b2[others], 2.0 * math.log(1000.0), rtol=1e-9)
