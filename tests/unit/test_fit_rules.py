@@ -3565,6 +3565,25 @@ def test_a_sensitivity_solve_whose_doses_cannot_be_built_gives_nan_predictions_a
 # mutant applied by hand
 
 
+def test_a_log_normal_fit_whose_start_predicts_0_says_the_error_model_needs_positive_predictions():
+    """log y ~ N(log f, sigma) needs f > 0: a concentration observed at 1 h, before the only dose (at 2 h), is
+    predicted 0 exactly, and the fit refuses to start with the message that says so (a prediction of 0 is not
+    positive), not the generic one about a standard deviation that cannot be evaluated."""
+    import re
+
+    import pandas as pd
+
+    import pkpd
+
+    data = pd.DataFrame({"ID": 1, "TIME": [1.0, 2.0, 3.0, 5.0], "EVID": [0, 1, 0, 0], "AMT": [0.0, 100.0, 0.0, 0.0],
+                         "AMTU": "mg", "DV": [0.5, np.nan, 2.0, 1.5]})
+    message = ("the likelihood cannot be evaluated at the starting values: output 'conc': the LogNormal error model "
+               "needs positive predictions, but the prediction is 0 at subject 1, t = 1 h (row 1); use a Combined or "
+               "Additive error model, or censor/remove that observation")
+    with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
+        pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.LogNormal(sigma=0.2)})
+
+
 def test_log_normaliser_constants_set_where_a_proportional_sd_is_0_leave_that_observation_without_offset(tmp_path):
     """The least-squares form's log-normaliser residuals b^2 = 2 log sd + K: re-centring at predictions F sets K =
     2 log 1000 - 2 log sd(F) for each quantified value. Where the SD is 0 (a proportional error, cv f, at a
