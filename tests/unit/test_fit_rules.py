@@ -3612,3 +3612,38 @@ def test_log_normaliser_constants_set_where_a_proportional_sd_is_0_leave_that_ob
     b2 = ev.r[y.size:] ** 2
     np.testing.assert_allclose(b2[3], 2.0 * math.log(cv * F[3]), rtol=1e-9)
     np.testing.assert_allclose(b2[others], 2.0 * math.log(1000.0), rtol=1e-9)
+
+
+def test_a_finite_difference_derivative_whose_forward_step_fails_is_the_backward_difference():
+    """gradient="finite-difference": a parameter's derivative is the central difference of the predictions at x +-
+    h (h = 1e-3 on the log scale); where the solve above x fails, the backward difference (F(x) - F(x - h)) / h. For
+    the one-compartment bolus C = D/V exp(-a), a = CL t / V, with log CL and log V estimated and every solve above
+    the fitted point failing, that is C' - h/2 C'' + O(h^2) with the closed forms dC/dlog CL = -a C, d2C/dlog CL2 =
+    (a^2 - a) C, dC/dlog V = (a - 1) C, d2C/dlog V2 = ((a - 1)^2 - a) C."""
+    import pkpd
+
+    t, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)},
+                   covariance=False)
+    problem, x = fit._context.problem, np.array(fit._context.x, dtype=float)
+    assert problem.sens is None and list(problem.layout.names[:2]) == ["CL", "V"] and all(problem.layout.log[:2])
+    h = problem.h
+    np.testing.assert_array_equal(h, [1e-3, 1e-3])
+    solve = problem.predictions
+
+    def failing_above_x(rows):
+        F, ok = solve(rows)
+        above = np.any(rows > x[None, :2] + 1e-12, axis=1)
+        F[above] = np.nan
+        return F, ok & ~above
+
+    problem.predictions = failing_above_x
+    F, dF, ok = problem.derivatives(x)
+    assert ok
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    C = 100.0 / v * np.exp(-cl / v * t)
+    a = cl * t / v
+    np.testing.assert_allclose(F, C, rtol=1e-5)
+    scale = np.abs(C).max()
+    np.testing.assert_allclose(dF[:, 0], -a * C - 0.5e-3 * (a * a - a) * C, rtol=0, atol=2e-6 * scale)
+    np.testing.assert_allclose(dF[:, 1], (a - 1) * C - 0.5e-3 * ((a - 1) ** 2 - a) * C, rtol=0, atol=2e-6 * scale)
