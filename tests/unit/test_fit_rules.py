@@ -5,7 +5,14 @@ Section "seed 42" (independent sample of the fitting modules, seed 42): method="
 its maximum-likelihood value cv^2 = mean(((y - f) / f)^2), f the closed-form two-compartment biexponential at the
 fitted parameters, which needs pkpd's step tolerance xtol = 1e-10 rather than MINPACK's default; and a sensitivity
 solve whose doses cannot be built (a bioavailability that overflows) gives NaN (float) predictions, no derivatives
-and one failure."""
+and one failure.
+
+Section "seed 43" (independent sample of the fitting modules, seed 43): a log-normal fit whose start predicts 0 (an
+observation before the dose) refuses with the message that the error model needs positive predictions; re-centring
+the log-normaliser constants where a proportional SD is 0 leaves that observation's K at 0 (b^2 = 2 log sd) and sets
+the others' to 2 log 1000 - 2 log sd; a finite-difference derivative whose forward step fails is the backward
+difference, C' - h/2 C'' of the closed-form one-compartment bolus; FitResult.summary()["model"] names the model and
+diagnostics() gives RES = DV - PRED (y - mean(y) for a constant level)."""
 
 from __future__ import annotations
 
@@ -3647,3 +3654,18 @@ def test_a_finite_difference_derivative_whose_forward_step_fails_is_the_backward
     scale = np.abs(C).max()
     np.testing.assert_allclose(dF[:, 0], -a * C - 0.5e-3 * (a * a - a) * C, rtol=0, atol=2e-6 * scale)
     np.testing.assert_allclose(dF[:, 1], (a - 1) * C - 0.5e-3 * ((a - 1) ** 2 - a) * C, rtol=0, atol=2e-6 * scale)
+
+
+def test_the_summary_names_the_model_and_the_diagnostics_residual_is_observed_minus_predicted(tmp_path):
+    """FitResult.summary()["model"] is the fitted model's name (as summary.json writes it), and diagnostics() gives
+    RES = DV - PRED: for a constant level with an additive error PRED is the mean of the values (the
+    maximum-likelihood level), so RES = y - mean(y), which sums to 0."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert fit.summary()["model"] == "levels"
+    table = fit.diagnostics()
+    np.testing.assert_allclose(table["PRED"], y.mean(), rtol=1e-7)
+    np.testing.assert_allclose(table["RES"], y - y.mean(), rtol=0, atol=2e-6 * y.mean())
+    np.testing.assert_allclose(table["RES"], table["DV"] - table["PRED"], rtol=0, atol=1e-12)
