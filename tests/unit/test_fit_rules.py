@@ -5,7 +5,14 @@ Section "seed 42" (independent sample of the fitting modules, seed 42): method="
 its maximum-likelihood value cv^2 = mean(((y - f) / f)^2), f the closed-form two-compartment biexponential at the
 fitted parameters, which needs pkpd's step tolerance xtol = 1e-10 rather than MINPACK's default; and a sensitivity
 solve whose doses cannot be built (a bioavailability that overflows) gives NaN (float) predictions, no derivatives
-and one failure."""
+and one failure.
+
+Section "seed 43" (independent sample of the fitting modules, seed 43): a log-normal fit whose start predicts 0 (an
+observation before the dose) refuses with the message that the error model needs positive predictions; re-centring
+the log-normaliser constants where a proportional SD is 0 leaves that observation's K at 0 (b^2 = 2 log sd) and sets
+the others' to 2 log 1000 - 2 log sd; a finite-difference derivative whose forward step fails is the backward
+difference, C' - h/2 C'' of the closed-form one-compartment bolus; FitResult.summary()["model"] names the model and
+diagnostics() gives RES = DV - PRED (y - mean(y) for a constant level)."""
 
 from __future__ import annotations
 
@@ -3559,3 +3566,106 @@ def test_a_sensitivity_solve_whose_doses_cannot_be_built_gives_nan_predictions_a
     assert not ok and dF is None
     assert F.dtype == np.float64 and F.shape == (7,) and np.isnan(F).all()
     assert (problem.n_evaluations, problem.n_failures) == (before[0] + 1, before[1] + 1)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 43, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_log_normal_fit_whose_start_predicts_0_says_the_error_model_needs_positive_predictions():
+    """log y ~ N(log f, sigma) needs f > 0: a concentration observed at 1 h, before the only dose (at 2 h), is
+    predicted 0 exactly, and the fit refuses to start with the message that says so (a prediction of 0 is not
+    positive), not the generic one about a standard deviation that cannot be evaluated."""
+    import re
+
+    import pandas as pd
+
+    import pkpd
+
+    data = pd.DataFrame({"ID": 1, "TIME": [1.0, 2.0, 3.0, 5.0], "EVID": [0, 1, 0, 0], "AMT": [0.0, 100.0, 0.0, 0.0],
+                         "AMTU": "mg", "DV": [0.5, np.nan, 2.0, 1.5]})
+    message = ("the likelihood cannot be evaluated at the starting values: output 'conc': the LogNormal error model "
+               "needs positive predictions, but the prediction is 0 at subject 1, t = 1 h (row 1); use a Combined or "
+               "Additive error model, or censor/remove that observation")
+    with pytest.raises(pkpd.FitError, match=f"^{re.escape(message)}$"):
+        pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.LogNormal(sigma=0.2)})
+
+
+def test_log_normaliser_constants_set_where_a_proportional_sd_is_0_leave_that_observation_without_offset(tmp_path):
+    """The least-squares form's log-normaliser residuals b^2 = 2 log sd + K: re-centring at predictions F sets K =
+    2 log 1000 - 2 log sd(F) for each quantified value. Where the SD is 0 (a proportional error, cv f, at a
+    prediction f = 0) its log is -inf and no K can centre it: that observation keeps K = 0, the value before any
+    re-centring, so at a valid point its b^2 is the plain 2 log sd, while every other value's b^2 is 2 log 1000 at
+    the predictions it was centred on."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Proportional(cv=0.1)})
+    problem, x = fit._context.problem, fit._context.x.copy()
+    assert problem.layout.names == ("B", "level.cv")
+    cv = fit.estimates["level.cv"]
+    F = problem.predictions(x[None, :1])[0][0]
+    np.testing.assert_allclose(F, y.mean(), rtol=1e-6)  # sd = cv B, cv profiled: -2LL = n log mean((y - B)^2) + c
+    zero = F.copy()
+    zero[3] = 0.0
+    lik = problem.lik
+    lik.reset_constants(zero, x)
+    K = lik.groups[0].K
+    others = np.arange(y.size) != 3
+    assert K[3] == 0.0
+    np.testing.assert_allclose(K[others], 2.0 * math.log(1000.0) - 2.0 * np.log(cv * F[others]), rtol=1e-12)
+    ev = lik.evaluate(F, None, x)
+    assert ev.valid
+    b2 = ev.r[y.size:] ** 2
+    np.testing.assert_allclose(b2[3], 2.0 * math.log(cv * F[3]), rtol=1e-9)
+    np.testing.assert_allclose(b2[others], 2.0 * math.log(1000.0), rtol=1e-9)
+
+
+def test_a_finite_difference_derivative_whose_forward_step_fails_is_the_backward_difference():
+    """gradient="finite-difference": a parameter's derivative is the central difference of the predictions at x +-
+    h (h = 1e-3 on the log scale); where the solve above x fails, the backward difference (F(x) - F(x - h)) / h. For
+    the one-compartment bolus C = D/V exp(-a), a = CL t / V, with log CL and log V estimated and every solve above
+    the fitted point failing, that is C' - h/2 C'' + O(h^2) with the closed forms dC/dlog CL = -a C, d2C/dlog CL2 =
+    (a^2 - a) C, dC/dlog V = (a - 1) C, d2C/dlog V2 = ((a - 1)^2 - a) C."""
+    import pkpd
+
+    t, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
+    fit = pkpd.fit(pkpd.load_model("pk_1cmt_iv"), data, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)},
+                   covariance=False)
+    problem, x = fit._context.problem, np.array(fit._context.x, dtype=float)
+    assert problem.sens is None and list(problem.layout.names[:2]) == ["CL", "V"] and all(problem.layout.log[:2])
+    h = problem.h
+    np.testing.assert_array_equal(h, [1e-3, 1e-3])
+    solve = problem.predictions
+
+    def failing_above_x(rows):
+        F, ok = solve(rows)
+        above = np.any(rows > x[None, :2] + 1e-12, axis=1)
+        F[above] = np.nan
+        return F, ok & ~above
+
+    problem.predictions = failing_above_x
+    F, dF, ok = problem.derivatives(x)
+    assert ok
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    C = 100.0 / v * np.exp(-cl / v * t)
+    a = cl * t / v
+    np.testing.assert_allclose(F, C, rtol=1e-5)
+    scale = np.abs(C).max()
+    np.testing.assert_allclose(dF[:, 0], -a * C - 0.5e-3 * (a * a - a) * C, rtol=0, atol=2e-6 * scale)
+    np.testing.assert_allclose(dF[:, 1], (a - 1) * C - 0.5e-3 * ((a - 1) ** 2 - a) * C, rtol=0, atol=2e-6 * scale)
+
+
+def test_the_summary_names_the_model_and_the_diagnostics_residual_is_observed_minus_predicted(tmp_path):
+    """FitResult.summary()["model"] is the fitted model's name (as summary.json writes it), and diagnostics() gives
+    RES = DV - PRED: for a constant level with an additive error PRED is the mean of the values (the
+    maximum-likelihood level), so RES = y - mean(y), which sums to 0."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert fit.summary()["model"] == "levels"
+    table = fit.diagnostics()
+    np.testing.assert_allclose(table["PRED"], y.mean(), rtol=1e-7)
+    np.testing.assert_allclose(table["RES"], y - y.mean(), rtol=0, atol=2e-6 * y.mean())
+    np.testing.assert_allclose(table["RES"], table["DV"] - table["PRED"], rtol=0, atol=1e-12)
