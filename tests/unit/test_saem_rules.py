@@ -35,6 +35,10 @@ solves of an SAEM run and of the central differences of the predictions, the com
 objective cannot be evaluated, the Newton step with one record whose derivatives cannot be evaluated, and the end of
 importance sampling at a Monte-Carlo SE of exactly its target. After it, a defect found judging that sample and
 fixed: a combined error fitted to residuals that are all zero heads to the smallest SD instead of failing.
+
+Section "seed 31": the survivor of the eighth, independent sample (mutmut, seed 31): the effective sample size of
+each subject's importance weights, Kish's (sum w)^2 / sum w^2, checked against the weights of the linear Gaussian
+model computed in the test.
 """
 
 import math
@@ -1002,3 +1006,48 @@ def test_a_combined_error_fitted_to_residuals_that_are_all_zero_heads_to_zero_wi
     prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.1))
     x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, False, 0.95)
     assert st.errors(x)[0].sd == pytest.approx(1e-150, rel=1e-12)
+
+
+# ====================================================================================================== seed 31
+class _RecordingLinearGauss(_LinearGauss):
+    """The linear Gaussian test double, keeping every draw of eta it is asked to solve ((k, n) per call)."""
+
+    def __init__(self, y: np.ndarray, omega: float):
+        super().__init__(y, omega, np.full(y.shape[0], np.inf))
+        self.draws = []
+
+    def predict(self, P):
+        self.draws.append(np.array(P[..., 0]))
+        return super().predict(P)
+
+
+def test_importance_sampling_reports_kishs_effective_sample_size_of_each_subjects_weights():
+    # ess: "effective sample size of each subject's weights", Kish's (sum w)^2 / sum w^2. The test computes the weights
+    # of the draws the double was asked to solve from the densities written here: the joint density of the linear
+    # Gaussian model, exp(-(sum_j (y_ij - eta)^2 + eta^2 / omega) / 2), over the proposal's, a t with 5 degrees of
+    # freedom centred on the mode with scale 1 / sqrt(H), H = J + 1 / omega: (1 + H (eta - mode)^2 / 5)^-3 (constants
+    # cancel in the ratio). Between 1 and M, lower with the proposal off the mode (importance_sampling _283: times
+    # sum w^2 in place of over it)
+    from pkpd.importance import importance_sampling
+
+    y = np.array([[0.3, 1.1, 0.4, 0.9], [-0.5, 0.2, -1.0, -0.1], [1.5, 2.0, 0.8, 1.2]])
+    omega, M = 0.5, 2000
+    H = 4 + 1 / omega
+    centred = (y.sum(axis=1) / H)[:, None]
+    kish = {}
+    for shift in (0.0, 1.5):
+        prob = _RecordingLinearGauss(y, omega)
+        mode = centred + shift / math.sqrt(H)
+        res = importance_sampling(prob, np.zeros((1, 3, 1)), np.array([[omega]]), [], mode, M,
+                                  np.random.default_rng(1))
+        eta = np.concatenate(prob.draws)                                  # (M, n)
+        assert eta.shape == (M, 3)
+        log_joint = -0.5 * (((y[None] - eta[..., None]) ** 2).sum(axis=2) + eta ** 2 / omega)
+        log_prop = -3.0 * np.log1p(H * (eta - mode[:, 0]) ** 2 / 5.0)
+        lw = log_joint - log_prop
+        w = np.exp(lw - lw.max(axis=0))
+        kish[shift] = w.sum(axis=0) ** 2 / (w ** 2).sum(axis=0)
+        assert res.ess.shape == (3,)
+        np.testing.assert_allclose(res.ess, kish[shift], rtol=1e-9)
+        assert np.all((1 <= res.ess) & (res.ess <= M))
+    assert np.all(kish[1.5] < kish[0.0])
