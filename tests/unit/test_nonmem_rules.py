@@ -10,6 +10,9 @@ Section "seed 41" (the seed-41 sample's survivors): a quoted field after the spa
 without its quotes (RFC 4180), an empty header that pandas names "Unnamed: N" is no name, a steady-state dose (SS=1)
 cancels the additional doses and the infusion of earlier records still pending (closed form), and simulate_rows
 marks a row whose initial state or dose is not finite as failed without a floating-point warning or error.
+
+Section "seed 42" (the seed-42 sample's survivors): a lag time that is not finite on a dose record is refused naming
+that record and the CMT column.
 """
 
 from __future__ import annotations
@@ -1485,3 +1488,25 @@ def test_rows_for_the_estimators_that_cannot_be_simulated_fail_quietly_whatever_
         assert ok.tolist() == [True, False, False]
         np.testing.assert_allclose(out[0, :, 0], [15.0, 10.0, 15.0, 10.0 + 5.0 * np.exp(-0.2)], rtol=1e-7)
         assert np.isnan(out[1:]).all()
+
+
+# ============================================================================ the seed-42 sample's survivors
+# From the twentieth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 42``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_a_lag_time_that_is_not_finite_names_its_dose_record_and_the_cmt_column():
+    """A lag time (NONMEM's ALAG) of a dose target that is not finite on a dose record is refused naming that record
+    and the CMT column (the dose target's column, as for a negative lag time or a factor that is not finite), whole
+    message: lag = tlag / X with X = 0 on the third dose record (a data frame's records are numbered from 1)."""
+    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="lag_of_x", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter("tlag", 1.0, "h", (0.0, 10.0))),
+                  covariates=(Covariate("X", "1", 1.0),), states=(State("A", "mg", initial="0", ddt="-k * A"),),
+                  outputs=(Output("a", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg", lag="tlag / X"),))
+    rows = [dict(ID=1, TIME=0, AMT=5, X=1), dict(ID=1, TIME=1, AMT=5, X=2), dict(ID=1, TIME=2, AMT=5, X=0)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert (info.value.row, info.value.column) == (3, "CMT")
+    assert str(info.value) == ("row 3, column CMT: the lag time of dose target 'iv' is not finite on this record; "
+                               "check the covariates it uses (X, tlag)")
+
