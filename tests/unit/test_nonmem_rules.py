@@ -12,7 +12,8 @@ cancels the additional doses and the infusion of earlier records still pending (
 marks a row whose initial state or dose is not finite as failed without a floating-point warning or error.
 
 Section "seed 42" (the seed-42 sample's survivors): a lag time that is not finite on a dose record is refused naming
-that record and the CMT column.
+that record and the CMT column, and a slow linear model whose initial state is not 0 gets its steady state at once,
+equal to the sum of the past doses (closed form).
 """
 
 from __future__ import annotations
@@ -1510,3 +1511,21 @@ def test_a_lag_time_that_is_not_finite_names_its_dose_record_and_the_cmt_column(
     assert str(info.value) == ("row 3, column CMT: the lag time of dose target 'iv' is not finite on this record; "
                                "check the covariates it uses (X, tlag)")
 
+
+def test_the_steady_state_of_a_slow_linear_model_with_a_baseline_is_its_closed_form():
+    """A linear model whose initial state is not 0 (turnover A' = kin - kout A from A(0) = kin / kout = 1000 mg, kin
+    1 mg/h, kout 0.001 1/h) has the steady state of 50 mg every 12 h (SS=1) computed at once, though it is approached
+    too slowly to be reached interval by interval (e^(-0.012) per interval: 1000 intervals leave ~6e-6 of the way).
+    By superposition of the past doses, A = kin / kout + 50 e^(-kout (t - t_ss)) / (1 - e^(-12 kout)) after the SS
+    record at t_ss (NONMEM: the state just after the dose at steady state)."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="slow_turnover", time_unit="h",
+                  parameters=(Parameter("kin", 1.0, "mg/h", (0.0, 10.0)), Parameter("kout", 0.001, "1/h", (0.0, 10.0))),
+                  states=(State("A", "mg", initial="kin / kout", ddt="kin - kout * A"),),
+                  outputs=(Output("a", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=50, SS=1, II=12), dict(ID=1, TIME=0, EVID=0), dict(ID=1, TIME=6, EVID=0)]
+    out = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["a"].to_numpy()
+    kout = 0.001
+    peak = 50.0 / (1.0 - np.exp(-12 * kout))
+    np.testing.assert_allclose(out, 1000.0 + peak * np.exp(-kout * np.array([0.0, 0.0, 6.0])), rtol=1e-8)
