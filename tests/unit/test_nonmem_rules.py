@@ -10,6 +10,10 @@ Section "seed 41" (the seed-41 sample's survivors): a quoted field after the spa
 without its quotes (RFC 4180), an empty header that pandas names "Unnamed: N" is no name, a steady-state dose (SS=1)
 cancels the additional doses and the infusion of earlier records still pending (closed form), and simulate_rows
 marks a row whose initial state or dose is not finite as failed without a floating-point warning or error.
+
+Section "seed 42" (the seed-42 sample's survivors): a lag time that is not finite on a dose record is refused naming
+that record and the CMT column, and a slow linear model whose initial state is not 0 gets its steady state at once,
+equal to the sum of the past doses (closed form).
 """
 
 from __future__ import annotations
@@ -1485,3 +1489,43 @@ def test_rows_for_the_estimators_that_cannot_be_simulated_fail_quietly_whatever_
         assert ok.tolist() == [True, False, False]
         np.testing.assert_allclose(out[0, :, 0], [15.0, 10.0, 15.0, 10.0 + 5.0 * np.exp(-0.2)], rtol=1e-7)
         assert np.isnan(out[1:]).all()
+
+
+# ============================================================================ the seed-42 sample's survivors
+# From the twentieth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 42``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_a_lag_time_that_is_not_finite_names_its_dose_record_and_the_cmt_column():
+    """A lag time (NONMEM's ALAG) of a dose target that is not finite on a dose record is refused naming that record
+    and the CMT column (the dose target's column, as for a negative lag time or a factor that is not finite), whole
+    message: lag = tlag / X with X = 0 on the third dose record (a data frame's records are numbered from 1)."""
+    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="lag_of_x", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter("tlag", 1.0, "h", (0.0, 10.0))),
+                  covariates=(Covariate("X", "1", 1.0),), states=(State("A", "mg", initial="0", ddt="-k * A"),),
+                  outputs=(Output("a", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg", lag="tlag / X"),))
+    rows = [dict(ID=1, TIME=0, AMT=5, X=1), dict(ID=1, TIME=1, AMT=5, X=2), dict(ID=1, TIME=2, AMT=5, X=0)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert (info.value.row, info.value.column) == (3, "CMT")
+    assert str(info.value) == ("row 3, column CMT: the lag time of dose target 'iv' is not finite on this record; "
+                               "check the covariates it uses (X, tlag)")
+
+
+def test_the_steady_state_of_a_slow_linear_model_with_a_baseline_is_its_closed_form():
+    """A linear model whose initial state is not 0 (turnover A' = kin - kout A from A(0) = kin / kout = 1000 mg, kin
+    1 mg/h, kout 0.001 1/h) has the steady state of 50 mg every 12 h (SS=1) computed at once, though it is approached
+    too slowly to be reached interval by interval (e^(-0.012) per interval: 1000 intervals leave ~6e-6 of the way).
+    By superposition of the past doses, A = kin / kout + 50 e^(-kout (t - t_ss)) / (1 - e^(-12 kout)) after the SS
+    record at t_ss (NONMEM: the state just after the dose at steady state)."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="slow_turnover", time_unit="h",
+                  parameters=(Parameter("kin", 1.0, "mg/h", (0.0, 10.0)), Parameter("kout", 0.001, "1/h", (0.0, 10.0))),
+                  states=(State("A", "mg", initial="kin / kout", ddt="kin - kout * A"),),
+                  outputs=(Output("a", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=50, SS=1, II=12), dict(ID=1, TIME=0, EVID=0), dict(ID=1, TIME=6, EVID=0)]
+    out = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["a"].to_numpy()
+    kout = 0.001
+    peak = 50.0 / (1.0 - np.exp(-12 * kout))
+    np.testing.assert_allclose(out, 1000.0 + peak * np.exp(-kout * np.array([0.0, 0.0, 6.0])), rtol=1e-8)
