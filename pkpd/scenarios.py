@@ -1824,7 +1824,7 @@ def scenario_from_dict(data: Mapping, *, file: str | None = None, default_name: 
                                        f"{population.n if population is not None else 1:,} subjects), more than "
                                        f"{MAX_SCENARIO_RUNS:,}; use fewer subjects or arms (or pkpd.simulate_summary "
                                        "for huge populations)")
-    n_trials = trials.get("n_trials", 1)
+    n_trials = trials.get("n_trials", 0)    # no [uncertainty]: the one run, no replicate trials
     if (isinstance(n_trials, numbers.Integral) and not isinstance(n_trials, bool)
             and n_runs * (n_trials + 1) > MAX_SCENARIO_RUNS):
         raise _err(file, "uncertainty", f"{n_trials:,} trials x {n_runs:,} subject-arms, more than "

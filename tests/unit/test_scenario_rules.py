@@ -2,7 +2,13 @@
 in the test.
 Section "seed 39" (the independent sample of seed 39, 40 of 3309, issue 20): the dose-response table keeps its
 documented columns when no schedule has 3 dose levels (one arm; 2 levels), and its "converged" column is the fit's
-own boolean flag (True for exact Emax data, ED50 10 and ED90 90 mg)."""
+own boolean flag (True for exact Emax data, ED50 10 and ED90 90 mg).
+Section "seed 40" (the independent sample of seed 40, 40 of 3309, issue 20): dose levels take a power of ten from a
+largest level of 1e4 on (3e3, 10e3 mg), several covariate effects are listed separated by commas, a plain Emax fit's
+ED90 interval is 9 times its ED50 interval even where the half-width is capped, the bootstrap of a median time to
+event resamples every subject (2 subjects: the interval spans their own medians) and the clinical table holds each
+arm's dose, and a scenario file without [uncertainty] may simulate up to the limit of 10,000,000 subject-arms (a
+defect: it was refused from 5,000,001, as if a replicate trial ran)."""
 
 from __future__ import annotations
 
@@ -2308,3 +2314,21 @@ def test_the_converged_column_of_the_dose_response_table_is_the_fits_own_flag():
     assert fit.converged is True
     assert res.dose_response["converged"].dtype == bool
     assert res.dose_response["converged"].tolist() == [True]
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 40
+def test_a_scenario_file_without_uncertainty_may_simulate_up_to_the_limit_of_subject_arms():
+    """Documented (docs/security.md): a scenario file may ask for at most 10,000,000 subjects x arms
+    (MAX_SCENARIO_RUNS), "more than" that is refused naming [population]. Without [uncertainty] there are no
+    replicate trials, only the one run: 5,000,001 and 10,000,000 subjects in 1 arm load (5,000,001 was refused,
+    counted as if 1 replicate trial ran beside the run, by a message naming an [uncertainty] the file does not
+    have: "1 trials x 5,000,001 subject-arms, more than 10,000,000"), 10,000,001 are refused."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import MAX_SCENARIO_RUNS
+
+    assert MAX_SCENARIO_RUNS == 10_000_000
+    for n in (5_000_001, 10_000_000):
+        sc = scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"}, "population": {"n": n}, **BASE})
+        assert sc.population.n == n
+    with pytest.raises(PkpdError, match=r"\[population\].*10,000,001 simulated subject-arms"):
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"}, "population": {"n": 10_000_001}, **BASE})
