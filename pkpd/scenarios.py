@@ -276,7 +276,8 @@ def dose_ranging_arms(name: str, doses: Iterable[float], unit: str, *, count: in
 
 
 def _dose_labels(levels) -> list[str]:
-    """Dose levels written with one power of ten (that of the largest, in steps of 3): 0.3e6, 1e6, 10e6."""
+    """Dose levels written with one power of ten (that of the largest, in steps of 3) from a largest level of 1e4 on:
+    0.3e6, 1e6, 10e6; 3e3, 10e3; plainly below 1e4 (3000, 9999)."""
     values = [float(d) for d in levels]
     top = max((abs(v) for v in values), default=0.0)
     if not (math.isfinite(top) and top >= 1e4):

@@ -2332,3 +2332,13 @@ def test_a_scenario_file_without_uncertainty_may_simulate_up_to_the_limit_of_sub
         assert sc.population.n == n
     with pytest.raises(PkpdError, match=r"\[population\].*10,000,001 simulated subject-arms"):
         scenario_from_dict({"scenario": {"model": "pk_1cmt_iv"}, "population": {"n": 10_000_001}, **BASE})
+
+
+def test_dose_labels_take_a_power_of_ten_from_a_largest_level_of_ten_thousand():
+    """Documented (_dose_labels): from a largest level of 1e4 on, dose levels are written with one power of ten, that
+    of the largest in steps of 3 (10^4 -> e3): 3000 and 10000 mg read "3e3" and "10e3"; below 1e4 they are written
+    plainly (3000 and 9999 mg)."""
+    import pkpd
+
+    assert [a.name for a in pkpd.dose_ranging_arms("d", [3e3, 1e4], "mg")] == ["d: 3e3 mg", "d: 10e3 mg"]
+    assert [a.name for a in pkpd.dose_ranging_arms("d", [3e3, 9999], "mg")] == ["d: 3000 mg", "d: 9999 mg"]
