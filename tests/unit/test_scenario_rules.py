@@ -2342,3 +2342,17 @@ def test_dose_labels_take_a_power_of_ten_from_a_largest_level_of_ten_thousand():
 
     assert [a.name for a in pkpd.dose_ranging_arms("d", [3e3, 1e4], "mg")] == ["d: 3e3 mg", "d: 10e3 mg"]
     assert [a.name for a in pkpd.dose_ranging_arms("d", [3e3, 9999], "mg")] == ["d: 3000 mg", "d: 9999 mg"]
+
+
+def test_virtual_patients_list_several_covariate_effects_separated_by_commas():
+    """VirtualPatients.describe: the covariate effects, parameter ~ covariate (kind), are one part of the line,
+    separated by ", " (two effects of WT, on CL and V, both power)."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.scenarios import VirtualPatients
+
+    patients = VirtualPatients(pd.DataFrame({"WT": [35.0, 70.0, 140.0]}),
+                               effects=[pkpd.CovariateEffect("CL", "WT", "power", 0.75, ref=70),
+                                        pkpd.CovariateEffect("V", "WT", "power", 1.0, ref=70)])
+    assert patients.describe() == "3 virtual patients; covariate effects: CL ~ WT (power), V ~ WT (power)"
