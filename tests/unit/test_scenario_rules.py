@@ -2356,3 +2356,18 @@ def test_virtual_patients_list_several_covariate_effects_separated_by_commas():
                                effects=[pkpd.CovariateEffect("CL", "WT", "power", 0.75, ref=70),
                                         pkpd.CovariateEffect("V", "WT", "power", 1.0, ref=70)])
     assert patients.describe() == "3 virtual patients; covariate effects: CL ~ WT (power), V ~ WT (power)"
+
+
+def test_the_ed90_interval_of_a_plain_emax_fit_is_nine_times_its_ed50_interval_even_when_capped():
+    """A plain Emax fit has hill 1, so log ED90 = log ED50 + ln 9 exactly: ED90 = 9 ED50 and its interval (delta
+    method, the same SE on the log scale) is the ED50 interval times 9. A flat response (+1 and -1 alternating at
+    doses 0-30) has an SE of log ED50 so large that z SE is far above the cap of the half-width (700, which keeps
+    exp from overflowing): both intervals are capped alike, and the ratio stays 9 at both ends."""
+    from pkpd.scenarios import fit_dose_response
+
+    d = np.repeat([0.0, 1.0, 3.0, 10.0, 30.0], 2)
+    fit = fit_dose_response(d, np.tile([1.0, -1.0], 5), sigmoid=False)
+    assert 1.96 * fit.se["log_ed50"] > 700
+    assert fit.ed90 == pytest.approx(9.0 * fit.ed50, rel=1e-12)
+    assert fit.ed90_ci[0] == pytest.approx(9.0 * fit.ed50_ci[0], rel=1e-9)
+    assert fit.ed90_ci[1] == pytest.approx(9.0 * fit.ed50_ci[1], rel=1e-9)
