@@ -2371,3 +2371,29 @@ def test_the_ed90_interval_of_a_plain_emax_fit_is_nine_times_its_ed50_interval_e
     assert fit.ed90 == pytest.approx(9.0 * fit.ed50, rel=1e-12)
     assert fit.ed90_ci[0] == pytest.approx(9.0 * fit.ed50_ci[0], rel=1e-9)
     assert fit.ed90_ci[1] == pytest.approx(9.0 * fit.ed50_ci[1], rel=1e-9)
+
+
+def test_the_bootstrap_of_a_median_time_to_event_resamples_every_subject_and_the_table_names_the_doses():
+    """Untreated (A = 0), S = exp(-h0 t) with h0 0.1 and 0.05/h: subject medians ln 2 / h0 = 6.93 and 13.86 h. The
+    bootstrap over the 2 subjects (200 resamples, seed 1) draws both subjects once each, or one of them twice
+    (probability 1/4 each: never drawn in 200 resamples has probability (3/4)^200, 1e-25), so its 2.5th and 97.5th
+    percentiles are the two subjects' own medians. The clinical table's documented "dose" and "dose_unit" columns
+    hold each arm's dose: 0 and "" for the control, 50 and "mg" for the dosed arm."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, GivenPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(model, arms=[Arm("control", control=True), *pkpd.dose_ranging_arms("d", [50], "mg")],
+                  endpoints=[Endpoint("event", "median_time_to_event", end=24, name="tmed")],
+                  population=GivenPopulation(params={"h0": np.array([0.1, 0.05])}), times=np.linspace(0, 24, 2401))
+    clinical = run_scenario(sc, seed=1).clinical
+    assert clinical["dose"].tolist() == [0.0, 50.0]
+    assert clinical["dose_unit"].tolist() == ["", "mg"]
+    row = clinical.iloc[0]
+    assert row["n"] == 2
+    assert row["ci_low"] == pytest.approx(np.log(2) / 0.1, rel=1e-5)
+    assert row["ci_high"] == pytest.approx(np.log(2) / 0.05, rel=1e-5)
+    assert row["ci_low"] < row["value"] < row["ci_high"]
