@@ -388,3 +388,60 @@ def test_a_small_infusion_outlives_a_large_one_that_stops(backend):
 
     expected = infusion(1e12, 1.0) + infusion(1.5, 60.0)
     np.testing.assert_allclose(sim.outputs["conc"][0], expected, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- templates, seed 25
+_NILPOTENT = """
+[model]
+name = "nilpotent"
+version = "1.0"
+time_unit = "h"
+description = "a dose held in A feeds B at K A (test model: Jacobian [[0, 0], [K, 0]], spectral radius 0)"
+
+[parameters.K]
+value = 1.0
+unit = "1/h"
+description = "transfer rate"
+assumption = true
+
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "0"
+description = "held amount"
+
+[states.B]
+unit = "mg"
+initial = "0"
+ddt = "K * A"
+description = "accumulated amount"
+
+[outputs.b]
+unit = "mg"
+expression = "B"
+description = "accumulated amount"
+
+[doses.iv]
+target = "A"
+unit = "mg"
+description = "bolus into A"
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+@pytest.mark.parametrize("max_step", [2.0, 2.5])
+def test_the_stiffness_estimate_never_exceeds_the_jacobians_norm(tmp_path, backend, max_step):
+    # The stiffness switch fires when h * lambda held above 2.8 (pkpd._integrator), lambda the power iteration's
+    # ratio |J v| / |v|, which can never exceed the operator norm |J|_2. Here J = [[0, 0], [K, 0]] (|J|_2 = K = 1/h,
+    # spectral radius 0) and every step is at most max_step, so h * lambda <= max_step * K < 2.8: the automatic
+    # method must never leave Tsit5, taking exactly the steps of method="tsit5", and B = K * dose * t exactly.
+    path = tmp_path / "nilpotent.toml"
+    path.write_text(_NILPOTENT)
+    model = pkpd.load_model(str(path))
+    regimen = pkpd.Regimen.single(pkpd.Dose(1.0, "mg"))
+    times = np.array([0.0, 150.0, 300.0])
+    runs = {method: pkpd.simulate(model, regimen, times, params={"K": 1.0}, backend=backend,
+                                  settings=pkpd.SolverSettings(method=method, max_step=max_step))
+            for method in ("ode", "tsit5")}
+    np.testing.assert_allclose(runs["ode"].outputs["b"][0], times, rtol=1e-9, atol=1e-9)
+    assert runs["ode"].n_steps.tolist() == runs["tsit5"].n_steps.tolist()
