@@ -158,8 +158,10 @@ MODULES: dict[str, Spec] = {
         "tests/unit/test_endpoints.py", "tests/unit/test_endpoint_saem.py", "tests/unit/test_fit_rules.py",
         "tests/unit/test_nlme_rules.py", "tests/unit/test_population_rules.py", "tests/unit/test_simulation_rules.py",
         "tests/unit/test_endpoint_rules.py")),
+    # test_engine_memory.py: the engine under AddressSanitizer sees out-of-bounds accesses no result shows (it
+    # skips itself without a compiler or the sanitizer's runtime); added after templates seed 25, whose :536 it caught
     "templates": Spec(("pkpd/_native_template.py", "pkpd/_integrator.py"), ENGINE_TESTS + (
-        "tests/unit/test_native_engine.py",), kind="template"),
+        "tests/unit/test_native_engine.py", "tests/unit/test_engine_memory.py"), kind="template"),
     "_tableaus": Spec(("pkpd/_tableaus.py",), ENGINE_TESTS, kind="template"),
 }
 
