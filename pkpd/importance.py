@@ -53,7 +53,8 @@ _MAX_SAMPLES = 10000      # is_samples=None: the most draws per subject
 
 @dataclass(frozen=True)
 class ImportanceSampling:
-    """The result of the importance-sampling likelihood (private to the fitters; reported in PopulationFit).
+    """The result of the importance-sampling likelihood (private to the fitters; ``minus2ll``/``objective`` and ``se``
+    are PopulationFit's ``objective`` and ``objective_se``, and the smallest ``ess`` is named in its ``message``).
 
     ``minus2ll`` includes every constant; ``objective`` is NONMEM's convention (without log 2 pi per quantified
     observation).
@@ -64,7 +65,7 @@ class ImportanceSampling:
     se: float
     n_samples: int
     per_subject: np.ndarray   # -2 log L_i
-    ess: np.ndarray           # effective sample size of each subject's weights
+    ess: np.ndarray           # Kish's effective sample size of each subject's weights, (sum w)^2 / sum w^2
 
 
 def importance_sampling(prob, theta_i: np.ndarray, omega: np.ndarray, errs: list, eta_mode: np.ndarray,

@@ -848,7 +848,11 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
                                       is_samples, np.random.default_rng(seed) if rng is None else rng,
                                       compiled_predictor(prob, layout))
         ofv, objective_se, objective_method = imp.objective, imp.se, "is"
-        message += f"; -2 log L by importance sampling ({imp.n_samples} draws per subject)"
+        # a small effective sample size (Kish: (sum w)^2 / sum w^2) flags a subject whose proposal missed its
+        # posterior, where the Monte-Carlo SE itself is unreliable
+        low = int(np.argmin(imp.ess))
+        message += (f"; -2 log L by importance sampling ({imp.n_samples} draws per subject; effective sample size "
+                    f"{imp.ess[low]:.0f} at the least, subject {prob.data.ids[low]!r})")
     if run.n_failures:
         message += (f"; {run.n_failures} of {run.n_evaluations} objective evaluations during the optimisation could "
                     f"not be computed (subjects {_id_list(prob, run.failed_subjects)}: the model could not be solved "

@@ -129,7 +129,18 @@ def test_saem_stops_its_exploratory_phase_by_the_rule():
         assert not exploration_settled(internal[:-1], 20)
 
 
-def test_importance_sampling_draws_until_its_standard_error_is_small():
+def test_importance_sampling_draws_until_its_standard_error_is_small(monkeypatch):
+    # the message names the smallest effective sample size of the subjects' weights and whose it is
+    import pkpd.importance
+
+    results = []
+
+    def recording(*args, **kwargs):
+        results.append(importance_sampling(*args, **kwargs))
+        return results[-1]
+
+    importance_sampling = pkpd.importance.importance_sampling
+    monkeypatch.setattr(pkpd.importance, "importance_sampling", recording)
     kw = dict(iiv={"ka": 0.6, "CL": 0.3, "V": 0.1}, error=pkpd.Additive(sd=0.7), method="laplace",
               objective="is", maxeval=0, covariance=None, init={"ka": 1.6, "CL": 2.75, "V": 31.8})
     auto = pkpd.fit_population("pk_1cmt_oral", THEOPH, seed=1, **kw)
@@ -137,7 +148,11 @@ def test_importance_sampling_draws_until_its_standard_error_is_small():
     assert draws % 100 == 0 and 1000 <= draws <= 10000
     assert auto.objective_se <= 0.1 or draws == 10000
     fixed = pkpd.fit_population("pk_1cmt_oral", THEOPH, seed=1, is_samples=300, **kw)
-    assert "(300 draws per subject)" in fixed.message
+    ess = results[-1].ess
+    assert ess.shape == (12,) and np.all((1 <= ess) & (ess <= 300)) and np.ptp(ess) > 1
+    low = int(np.argmin(ess))
+    assert (f"(300 draws per subject; effective sample size {ess[low]:.0f} at the least, subject "
+            f"{list(dict.fromkeys(_TABLE['ID']))[low]})") in fixed.message
     assert fixed.objective_se > auto.objective_se
     with pytest.raises(FitError, match="is_samples"):
         pkpd.fit_population("pk_1cmt_oral", THEOPH, seed=1, is_samples=5, **kw)

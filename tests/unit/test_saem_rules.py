@@ -1051,3 +1051,4 @@ def test_importance_sampling_reports_kishs_effective_sample_size_of_each_subject
         np.testing.assert_allclose(res.ess, kish[shift], rtol=1e-9)
         assert np.all((1 <= res.ess) & (res.ess <= M))
     assert np.all(kish[1.5] < kish[0.0])
+
