@@ -1681,3 +1681,24 @@ def test_html_summary_shows_each_standard_error_and_rse_from_the_covariance():
                    "</tr>" for name, est, s in zip(names, estimates, se))
     summary = fit._repr_html_()
     assert "<th>RSE %</th></tr>" + rows + "</table>" in summary
+
+
+# --- seed 44 -------------------------------------------------------------------------------------------------------
+def test_covariance_step_asked_for_s_gives_4_s_inverse_and_falls_back_to_r_saying_why():
+    """``covariance="S"`` asks for 4 S^-1 (NONMEM's MATRIX=S), with 2 R^-1 as its fallback. With R = [[2, 0.5],
+    [0.5, 1]] and S = [[3, 1], [1, 2]] both positive definite, the covariance of a two-parameter log-scale layout at
+    (a, b) = (2, 3) is J 4 S^-1 J (J = diag(2, 3), S^-1 by its closed form; not the sandwich, not 2 R^-1) and the
+    message is "4 S^-1 (cross-product)" alone; with S = g g' (g = (1, 1), rank 1) it is J 2 R^-1 J and the message
+    says S failed and why, in full. Seed 44's survivor covariance._covariance_step _31 (the order for "S" begins
+    with "XXSXX", a kind that never matches) gave 2 R^-1 with "(fallback: XXSXX unavailable)"."""
+    x = np.log([2.0, 3.0])
+    J = np.diag([2.0, 3.0])
+    R = np.array([[2.0, 0.5], [0.5, 1.0]])
+    cov, msg = _covariance_step(LOG_LAYOUT, x, _Matrices(R, np.array([[3.0, 1.0], [1.0, 2.0]])), "S", ["a", "b"])
+    assert msg == "4 S^-1 (cross-product)"
+    np.testing.assert_allclose(cov, J @ (4 * _inverse_2x2(3.0, 1.0, 2.0)) @ J, rtol=1e-8)
+    g = np.array([1.0, 1.0])
+    cov, msg = _covariance_step(LOG_LAYOUT, x, _Matrices(R, np.outer(g, g)), "S", ["a", "b"])
+    assert msg == ("2 R^-1 (Hessian) (fallback: the S matrix (cross-product of the per-subject gradients) is singular "
+                   "- fewer subjects than parameters, or a parameter no subject's data inform; S unavailable)")
+    np.testing.assert_allclose(cov, J @ (2 * _inverse_2x2(2.0, 0.5, 1.0)) @ J, rtol=1e-8)
