@@ -1052,3 +1052,75 @@ def test_importance_sampling_reports_kishs_effective_sample_size_of_each_subject
         assert np.all((1 <= res.ess) & (res.ess <= M))
     assert np.all(kish[1.5] < kish[0.0])
 
+
+
+# ====================================================================================================== seed 32
+def test_every_categorical_factor_is_kept_positive_and_the_residual_error_keeps_its_value():
+    # two categorical factors (WT class 80 kg: CL times 1.3, V times 0.8): each factor's lower bound is 1e-6 (a
+    # factor <= 0 makes the typical value <= 0), the second one's as the first one's, and no other slot is bounded:
+    # clipping the starting vector (run_saem's first step) keeps the additive SD at its 0.5 and puts a V factor pushed
+    # to -0.5 at 1e-6, so V stays positive (_State.__init__ _101: "off_eff - e", the second factor unbounded and
+    # the slot before the effects, the residual SD's log, bounded below at 1e-6: SD 0.5 became exp(1e-6))
+    df = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))].copy()
+    df["WT"] = np.where(df["ID"] % 2 == 1, 80.0, 60.0)
+    data = read_nonmem(df, dose_unit="mg")
+    effects = (pkpd.CovariateEffect("CL", "WT", "categorical", {80.0: 1.3}),
+               pkpd.CovariateEffect("V", "WT", "categorical", {80.0: 0.8}))
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}),
+                                   {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
+                                   pkpd.SolverSettings(), None, effects)
+    st = _State(prob, layout)
+    assert [(c.parameter, c.kind) for c in layout.effects] == [("CL", "factor"), ("V", "factor")]
+    k_cl, k_v = st.off_eff, st.off_eff + 1
+    assert st.lower[k_cl] == 1e-6 and st.lower[k_v] == 1e-6
+    assert np.all(st.lower[st.nt:st.off_eff] == -np.inf) and np.all(st.upper[st.nt:] == np.inf)
+    assert st.errors(st.clip(layout.x0.copy()))[0].sd == 0.5
+    x = layout.x0.copy()
+    x[k_v] = -0.5
+    clipped = st.clip(x)
+    assert clipped[k_v] == 1e-6 and clipped[k_cl] == 1.3
+    assert st.errors(clipped)[0].sd == 0.5
+    v = st.typical(clipped)[0][:, layout.model.parameter_names.index("V")]
+    assert np.all(v > 0)
+
+
+def test_the_one_component_kernels_acceptance_rate_counts_every_iteration(monkeypatch):
+    # SaemRun.acceptance["one component"]: accepted proposals over proposals of the one-component random walk, summed
+    # over all its steps of all iterations (a spy on the chains' step counts them: 2 iterations x 3 steps, the only
+    # kernel on); the other two kernels proposed nothing: NaN (run_saem _269: "=" for "+=", the accepted count of the
+    # last step only over every proposal)
+    import pkpd.saem as saem
+
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    seen = []
+    step = saem._Chains.step
+
+    def step_spy(self, *args):
+        a = step(self, *args)
+        seen.append(np.array(a, dtype=bool))
+        return a
+
+    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=1, n_chains=2,
+                                                         kernel_steps=(0, 0, 3)), np.random.default_rng(0))
+    assert len(seen) == 2 * 3
+    accepted = sum(int(a.sum()) for a in seen)
+    proposed = sum(a.size for a in seen)
+    assert int(seen[-1].sum()) < accepted < proposed
+    assert run.acceptance["one component"] == accepted / proposed
+    assert math.isnan(run.acceptance["prior"]) and math.isnan(run.acceptance["random walk"])
+
+
+def test_the_importance_samplings_monte_carlo_se_is_the_delta_methods_and_infinite_without_a_finite_weight():
+    # _standard_error: SE of -2 sum_i log(mean_i w) by the delta method, 2 sqrt(sum_i var_i(w) / (M mean_i(w)^2)),
+    # unchanged by a common factor of a subject's weights. Weights 1, 2, 3 (times e^7): var 1 (ddof 1), mean 2, M 3,
+    # so 1 / 12 and SE 2 / sqrt(12) = 1 / sqrt(3); a subject with equal weights adds 0. A subject whose weights are
+    # all 0 (log -inf) has no estimate: SE infinite (_standard_error _4: "if np.all(np.isfinite(top))", every finite
+    # SE was infinite, and the all -inf subject gave NaN)
+    from pkpd.importance import _standard_error
+
+    logw = np.stack([np.log([1.0, 2.0, 3.0]) + 7.0, np.full(3, -3.0)], axis=1)      # (M, n) = (3, 2)
+    assert _standard_error(logw) == pytest.approx(1 / math.sqrt(3), rel=1e-14)
+    assert _standard_error(logw[:, :1]) == pytest.approx(2 / math.sqrt(12), rel=1e-14)
+    logw[:, 1] = -np.inf
+    assert _standard_error(logw) == math.inf
