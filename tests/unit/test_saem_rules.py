@@ -39,6 +39,11 @@ fixed: a combined error fitted to residuals that are all zero heads to the small
 Section "seed 31": the survivor of the eighth, independent sample (mutmut, seed 31): the effective sample size of
 each subject's importance weights, Kish's (sum w)^2 / sum w^2, checked against the weights of the linear Gaussian
 model computed in the test.
+
+Section "seed 32": the survivors of the ninth, independent sample (mutmut, seed 32): the lower bound of every
+categorical factor (the second one's too) with the residual error's left free, the one-component kernel's acceptance
+rate over every iteration and the Monte-Carlo SE of importance sampling by the delta method (checked against weights
+1, 2, 3 by hand).
 """
 
 import math
