@@ -12,7 +12,13 @@ observation before the dose) refuses with the message that the error model needs
 the log-normaliser constants where a proportional SD is 0 leaves that observation's K at 0 (b^2 = 2 log sd) and sets
 the others' to 2 log 1000 - 2 log sd; a finite-difference derivative whose forward step fails is the backward
 difference, C' - h/2 C'' of the closed-form one-compartment bolus; FitResult.summary()["model"] names the model and
-diagnostics() gives RES = DV - PRED (y - mean(y) for a constant level)."""
+diagnostics() gives RES = DV - PRED (y - mean(y) for a constant level).
+
+Section "seed 44" (independent sample of the fitting modules, seed 44): a bootstrap design's new values are stored
+as float64 whatever their input type; a least-squares penalty point's residuals have the sum of squares 1e3 c + 1e6
+(c the worst valid cost seen), not n^2 times that; the finite-difference Hessian steps each error parameter by h,
+not 2h (the central differences of a polynomial OFV, a test double); a covariance step with neither Hessian nor
+information names no parameters in its message; the per-subject HTML table has no row numbers."""
 
 from __future__ import annotations
 
@@ -3669,3 +3675,130 @@ def test_the_summary_names_the_model_and_the_diagnostics_residual_is_observed_mi
     np.testing.assert_allclose(table["PRED"], y.mean(), rtol=1e-7)
     np.testing.assert_allclose(table["RES"], y - y.mean(), rtol=0, atol=2e-6 * y.mean())
     np.testing.assert_allclose(table["RES"], table["DV"] - table["PRED"], rtol=0, atol=1e-12)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 44, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_bootstrap_design_with_other_values_keeps_them_as_floats(tmp_path):
+    """_Data.with_observations (the parametric bootstrap's new values on the fit's design) stores the values as
+    float64, as the design it replaces has them, and the censoring flags as bool, whatever their input type: integer
+    values (say, rounded or counted) are the same numbers as floats, and the design, times and limits are kept.
+    (_Data.with_observations__mutmut_14: `dtype=None` for `dtype=float`, integer values kept as int64.)"""
+    import pkpd
+
+    data, y, _ = _level_data(n_level=4)
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    d = fit._context.problem.data
+    assert d.dv.dtype == np.float64
+    new = d.with_observations(np.array([12, 11, 13, 10]), [0, 0, 1, 0])
+    assert new.dv.dtype == np.float64 and new.censored.dtype == np.bool_
+    np.testing.assert_array_equal(new.dv, [12.0, 11.0, 13.0, 10.0])
+    np.testing.assert_array_equal(new.censored, [False, False, True, False])
+    np.testing.assert_array_equal(new.time, d.time)
+    np.testing.assert_array_equal(d.dv, y)  # the fit's own values untouched
+
+
+def test_a_least_squares_penalty_point_costs_1000_times_the_worst_cost_seen_plus_1e6(tmp_path):
+    """_Objective.residual at a point where the model cannot be solved (B = exp(800) overflows): every residual is
+    sqrt((1e3 c + 1e6) / n), c the largest sum of squares seen at a valid point (at least 1) and n the number of
+    residuals, so the penalty's sum of squares is 1e3 c + 1e6, like value()'s 1e3 OFV + 1e6 in the scalar form:
+    far above anything seen, but not scaled by the number of residuals.
+    (_Objective.residual__mutmut_14: `* max(n, 1)` for `/ max(n, 1)`, a sum of squares n^2 (1e3 c + 1e6).)"""
+    import pkpd
+    from pkpd.estimation.individual import _Objective
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    problem, x = fit._context.problem, np.array(fit._context.x, dtype=float)
+    obj = _Objective(problem, x)
+    r = obj.residual(x[obj.free])
+    n = problem.lik.n_r
+    assert r.size == n == 2 * y.size  # a weighted residual and a log-normaliser residual per value
+    cost = float(r @ r)
+    assert obj.worst_cost == max(1.0, cost)
+    bad = x[obj.free].copy()
+    bad[0] = 800.0
+    penalty = obj.residual(bad)
+    assert penalty.shape == (n,)
+    assert obj.worst_cost == max(1.0, cost)  # a failed point changes nothing seen
+    np.testing.assert_allclose(penalty, math.sqrt((1e3 * max(1.0, cost) + 1e6) / n), rtol=1e-15)
+    np.testing.assert_allclose(penalty @ penalty, 1e3 * max(1.0, cost) + 1e6, rtol=1e-12)
+    assert obj.value(bad) == 1e3 * obj.worst_ofv + 1e6
+
+
+def test_the_finite_difference_hessian_steps_each_error_parameter_once_on_each_side(tmp_path):
+    """_hessian differentiates the OFV by central differences with steps h (problem.h for structural parameters,
+    1e-4 for error parameters, on the log scale). With the likelihood replaced by a test double whose OFV is the
+    polynomial q(d) = 1/2 d'Qd + sum_i d_i^4 / h_i^2 of d = x' - x, the central second difference of d_i^4 / h_i^2
+    with step h_i is (h_i^4 + h_i^4) / h_i^4 = 2 (with step 2 h_i it would be 8), and the mixed ones of the
+    separable quartic are 0: the Hessian is Q + 2 I, the two error parameters' diagonal and cross terms included.
+    (_hessian__mutmut_175: `fe[a - 1:]` for `fe[a + 1:]`, which recomputes an error parameter's diagonal with itself
+    as the second parameter, i.e. with step 2h: Q_ee + 8.)"""
+    from pkpd.estimation.individual import _hessian
+
+    fit, _, _ = _two_level_fit(tmp_path)
+    problem, x = fit._context.problem, np.array(fit._context.x, dtype=float)
+    assert problem.layout.names == ("B", "C", "level.sd", "other.sd")
+    h = np.r_[problem.h, 1e-4, 1e-4]
+    Q = np.array([[4.0, 1.0, 0.5, -0.25], [1.0, 3.0, 0.0, 0.75], [0.5, 0.0, 2.0, 0.5], [-0.25, 0.75, 0.5, 5.0]])
+
+    def quartic(F, dF, xe, residuals=True, fisher=False):
+        d = np.asarray(xe, dtype=float) - x
+        return SimpleNamespace(valid=True, ofv=float(0.5 * d @ Q @ d + np.sum(d**4 / h**2)))
+
+    problem.lik.evaluate = quartic
+    H, why = _hessian(problem, x)
+    assert why == ""
+    np.testing.assert_allclose(H, Q + 2.0 * np.eye(4), rtol=0, atol=1e-5)
+
+
+def test_a_covariance_step_with_no_hessian_and_no_information_names_no_parameters(tmp_path):
+    """_covariance when the model cannot be solved at any point (a test double of the fit's own predictions): no
+    Hessian, no expected information, no parameter to name, so the message is the reason and the advice with no
+    parenthesis about parameters that cannot be told apart, written out in full.
+    (_covariance__mutmut_53: `if (names) or True`, which wrote " ( cannot be told apart by these data)".)"""
+    import pkpd
+    from pkpd.estimation.individual import _covariance
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    problem, x = fit._context.problem, np.array(fit._context.x, dtype=float)
+
+    def unsolvable(rows):
+        rows = np.atleast_2d(rows)
+        return np.full((rows.shape[0], problem.data.dv.size), np.nan), np.zeros(rows.shape[0], dtype=bool)
+
+    problem.predictions = unsolvable
+    cov, M, method, message = _covariance(problem, x)
+    assert cov is None and M is None and method == "none"
+    assert message == (
+        "the model could not be solved at some of the points needed for the Hessian, and the expected information "
+        "is singular too: no standard errors. See identifiability(result); fix some of these parameters or add "
+        "informative data"
+    )
+
+
+def test_per_subject_fits_in_html_show_the_table_without_its_row_numbers(tmp_path):
+    """SubjectFits._repr_html_: the table is that of to_dataframe() without pandas' row index, so its header has
+    exactly the documented columns (ID, name, estimate, unit, se, rse_percent, ci_low, ci_high, converged) and each
+    row starts with the subject's ID: two subjects fitting B and the SD of level give four rows, IDs 1, 1, 2, 2.
+    (SubjectFits._repr_html___mutmut_16: `index=False` dropped, an empty header cell and a cell 0-3 before each
+    row.)"""
+    import re
+
+    import pkpd
+
+    data, _, _ = _level_data(n_level=8)
+    data = data.assign(ID=np.arange(len(data)) // 4 + 1)
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, per_subject=True)
+    assert list(fits.results) == [1, 2] and not fits.failures
+    html = fits._repr_html_()
+    table = html[html.index("<table"):]
+    header = re.findall(r"<th>([^<]*)</th>", table[:table.index("</thead>")])
+    assert header == ["ID", "name", "estimate", "unit", "se", "rse_percent", "ci_low", "ci_high", "converged"]
+    body = table[table.index("<tbody>"):]
+    assert "<th" not in body
+    rows = re.findall(r"<tr>\s*<td>([^<]*)</td>", body)
+    assert rows == ["1", "1", "2", "2"]
