@@ -1529,3 +1529,52 @@ def test_the_steady_state_of_a_slow_linear_model_with_a_baseline_is_its_closed_f
     kout = 0.001
     peak = 50.0 / (1.0 - np.exp(-12 * kout))
     np.testing.assert_allclose(out, 1000.0 + peak * np.exp(-kout * np.array([0.0, 0.0, 6.0])), rtol=1e-8)
+
+
+# ============================================================================ the seed-43 sample's survivors
+# From the twenty-first independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 43``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_a_dose_factor_that_is_not_finite_names_its_dose_record_and_the_cmt_column_whole_message(tmp_path):
+    """A bioavailability (NONMEM's F) of a dose target that is not finite on a dose record is refused naming that
+    record and the CMT column, the dose target's column, as for a lag time that is not finite or negative, whole
+    message: F = 1 / X with X = 0 on the third dose record, in a data frame and in a file (which is named first).
+    Guards ``_Plan._doses``'s column for F (``xǁ_Planǁ_doses__mutmut_113``: ``None`` for ``"CMT"``, the message then
+    names no column)."""
+    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="f_of_x", time_unit="h", parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)),),
+                  covariates=(Covariate("X", "1", 1.0),), states=(State("A", "mg", initial="0", ddt="-k * A"),),
+                  outputs=(Output("a", "A", "mg"),), doses=(DoseTarget("iv", target="A", unit="mg", factor="1 / X"),))
+    rows = [dict(ID=1, TIME=0, AMT=5, X=1), dict(ID=1, TIME=1, AMT=5, X=2), dict(ID=1, TIME=2, AMT=5, X=0)]
+    message = ("row 3, column CMT: the bioavailability (factor) of dose target 'iv' is not finite on this record; "
+               "check the covariates it uses (X)")
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))
+    assert (info.value.row, info.value.column, info.value.file) == (3, "CMT", None)
+    assert str(info.value) == message
+    path = tmp_path / "f.csv"
+    path.write_text("ID,TIME,AMT,X\n1,0,5,1\n1,1,5,2\n1,2,5,0\n")
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(model, read_nonmem(path, dose_unit="mg"))
+    assert (info.value.row, info.value.column, info.value.file) == (3, "CMT", str(path))
+    assert str(info.value) == f"{path}, {message}"
+
+
+@pytest.mark.parametrize("period", [12.0, 1.0, 0.5, 24.0])
+def test_the_steady_state_phase_snaps_a_remainder_within_1e_12_of_the_interval_on_both_sides_inclusively(period):
+    """``_phase`` splits a lag into whole dosing intervals and a remainder in [0, II), a remainder within 1e-12 of II
+    of either end being rounding: II (1 - 1e-12) exactly is the next whole interval, remainder 0, as II 1e-12 exactly
+    is remainder 0 of the same interval (both thresholds inclusive, as ``_snap``'s ``<=``); just inside them nothing
+    is snapped. Guards the upper threshold (``x__phase__mutmut_7``: ``>`` for ``>=``, II (1 - 1e-12) then left as
+    the remainder of interval 0; in the outputs of SS=1 and SS=2 doses with that lag the steady state's dose moves
+    by II 1e-12, changing concentrations by at most 3e-11 relative, rounding only, so the phase itself is tested)."""
+    from pkpd.nonmem import _phase
+
+    upper, lower = period * (1.0 - 1e-12), period * 1e-12
+    assert _phase(upper, period) == (1, 0.0)
+    assert _phase(lower, period) == (0, 0.0)
+    assert _phase(2.0 * period, period) == (2, 0.0)
+    inside = period * (1.0 - 4e-12)
+    assert _phase(inside, period) == (0, inside)
+    assert _phase(4.0 * lower, period) == (0, 4.0 * lower)
+    assert _phase(0.25 * period, period) == (0, 0.25 * period)
