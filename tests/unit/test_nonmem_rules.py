@@ -1578,3 +1578,24 @@ def test_the_steady_state_phase_snaps_a_remainder_within_1e_12_of_the_interval_o
     assert _phase(inside, period) == (0, inside)
     assert _phase(4.0 * lower, period) == (0, 4.0 * lower)
     assert _phase(0.25 * period, period) == (0, 0.25 * period)
+
+
+def test_a_dataframe_with_column_names_alike_only_after_unicode_normalisation_is_read_as_its_file_is(tmp_path):
+    """Column names are texts: WT and a full-width ＷＴ (U+FF37 U+FF34, as an East Asian input method types it) are
+    two columns, neither a duplicate of the other (not even ignoring case), though Python's NFKC normalisation of
+    identifiers makes them one name. A DataFrame with both reads as the same table in a file read by path does, WT
+    read from the WT column: 2 mg/kg of a 50-kg subject into pk_1cmt_iv (CL 2.8 L/h, V 32 L) is C(t) = 100/32
+    e^(-2.8 t / 32) mg/L. Guards the plain tuples of ``_raw_table`` (``x__raw_table__mutmut_15``,
+    ``itertuples(index=False)`` without ``name=None``: pandas builds a namedtuple of the column names, whose
+    generated code refuses the pair, "SyntaxError: duplicate argument 'WT' in function definition")."""
+    path = tmp_path / "fullwidth.csv"
+    path.write_text("ID,TIME,AMT,DV,WT,ＷＴ\n1,0,2,.,50,80\n1,2,.,2.6,50,80\n1,6,.,1.9,50,80\n", encoding="utf-8")
+    frame = pd.read_csv(path, encoding="utf-8")
+    assert list(frame.columns)[-2:] == ["WT", "ＷＴ"]
+    from_frame = read_nonmem(frame, IV, dose_unit="mg/kg")
+    from_file = read_nonmem(path, IV, dose_unit="mg/kg")
+    assert from_frame.covariate_columns == from_file.covariate_columns
+    assert {"WT", "ＷＴ"} <= set(from_frame.covariate_columns)
+    pd.testing.assert_frame_equal(from_frame.data, from_file.data)
+    out = simulate_nonmem(IV, from_frame)["conc"].to_numpy()
+    np.testing.assert_allclose(out, 100.0 / 32.0 * np.exp(-2.8 / 32.0 * np.array([0.0, 2.0, 6.0])), rtol=1e-7)
