@@ -965,10 +965,14 @@ def from_regimen(regimens, *, times=None, observations: pd.DataFrame | None = No
         if not isinstance(observations, pd.DataFrame) or not {"ID", "TIME", "DV"} <= set(observations.columns):
             raise DataError("from_regimen: observations must be a DataFrame with columns ID, TIME and DV")
         extra = [c for c in ("DVID", "LLOQ", "BLQ", "CENS", "LIMIT") if c in observations.columns]
-        for obs in observations.itertuples(index=False):
-            rec = {"ID": obs.ID, "TIME": float(obs.TIME), "EVID": 0, "DV": obs.DV}
-            rec |= {c: getattr(obs, c) for c in extra}
-            records.append((obs.ID, float(obs.TIME), 1, rec))
+        # plain tuples read by position (the first column of each name): a namedtuple of the column names fails on
+        # names that differ as text but not as identifiers after NFKC normalisation (DV and a full-width ＤＶ)
+        at = {c: list(observations.columns).index(c) for c in ("ID", "TIME", "DV", *extra)}
+        for obs in observations.itertuples(index=False, name=None):
+            sid, time = obs[at["ID"]], float(obs[at["TIME"]])
+            rec = {"ID": sid, "TIME": time, "EVID": 0, "DV": obs[at["DV"]]}
+            rec |= {c: obs[at[c]] for c in extra}
+            records.append((sid, time, 1, rec))
     order: dict = {}
     for sid, *_ in records:
         order.setdefault(sid, len(order))

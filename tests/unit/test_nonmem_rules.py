@@ -1599,3 +1599,19 @@ def test_a_dataframe_with_column_names_alike_only_after_unicode_normalisation_is
     pd.testing.assert_frame_equal(from_frame.data, from_file.data)
     out = simulate_nonmem(IV, from_frame)["conc"].to_numpy()
     np.testing.assert_allclose(out, 100.0 / 32.0 * np.exp(-2.8 / 32.0 * np.array([0.0, 2.0, 6.0])), rtol=1e-7)
+
+
+def test_from_regimen_ignores_an_observation_column_named_like_dv_in_full_width_letters():
+    """``from_regimen(observations=...)`` reads ID, TIME, DV (and DVID, LLOQ, BLQ, CENS, LIMIT) from the frame and
+    ignores its other columns, whatever their names: a full-width ＤＶ or ＬＬＯＱ (U+FF24 U+FF36..., a copy typed with
+    an East Asian input method) is such a column. It made ``from_regimen`` fail with "SyntaxError: duplicate
+    argument 'DV' in function definition" (a defect found with ``x__raw_table__mutmut_15``: pandas' ``itertuples``
+    builds a namedtuple of the column names, and Python's NFKC normalisation of identifiers makes DV and ＤＶ one
+    name); the records are those of the frame without the extra columns."""
+    plain = pd.DataFrame({"ID": [1, 1], "TIME": [2.0, 6.0], "DV": [2.6, 1.9], "LLOQ": [0.1, 0.2]})
+    expected = pd.DataFrame({"ID": [1.0] * 3, "TIME": [0.0, 2.0, 6.0], "EVID": [1.0, 0.0, 0.0],
+                             "AMT": [100.0, 0.0, 0.0], "DV": [np.nan, 2.6, 1.9], "LLOQ": [np.nan, 0.1, 0.2]})
+    for extra in ({"ＤＶ": ["a", "b"]}, {"ＬＬＯＱ": [5.0, 5.0]}, {"ＩＤ": [7, 7], "ＴＩＭＥ": [0.0, 0.0]}):
+        ds = from_regimen(Regimen.single(Dose(100, "mg")), observations=plain.assign(**extra))
+        pd.testing.assert_frame_equal(ds.data[list(expected.columns)], expected, check_dtype=False)
+        pd.testing.assert_frame_equal(ds.data, from_regimen(Regimen.single(Dose(100, "mg")), observations=plain).data)
