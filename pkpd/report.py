@@ -120,7 +120,7 @@ def markdown_table(frame, *, digits: int = 3) -> str:
     """
     cols = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.itertuples(index=False):
+    for row in frame.itertuples(index=False, name=None):  # plain tuples: any column names
         lines.append("| " + " | ".join(_cell(v, digits).replace("|", "\\|") for v in row) + " |")
     return "\n".join(lines)
 

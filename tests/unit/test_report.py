@@ -257,3 +257,14 @@ def test_in_chromium_every_figure_loads_and_every_table_has_units(report, tmp_pa
 def test_the_report_prints_to_pdf(report, tmp_path):
     write_report(report[0], tmp_path, pdf=True)
     assert (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_markdown_table_keeps_columns_whose_names_are_one_identifier_after_unicode_normalisation():
+    """Column names are texts: WT and a full-width ＷＴ (U+FF37 U+FF34) are two columns, though Python's NFKC
+    normalisation of identifiers makes them one name; the table has both, numbers to three significant digits. (It
+    failed with "SyntaxError: duplicate argument 'WT' in function definition" from the namedtuple that pandas'
+    ``itertuples`` builds of the column names; found with the nonmem seed-43 mutant ``x__raw_table__mutmut_15``.)"""
+    from pkpd.report import markdown_table
+
+    frame = pd.DataFrame({"WT": [70.0, 55.55], "ＷＴ": [81.24, 1234.5678]})
+    assert markdown_table(frame) == "| WT | ＷＴ |\n|---|---|\n| 70 | 81.2 |\n| 55.5 | 1230 |"
