@@ -943,7 +943,8 @@ class DoseResponseFit:
         if self.covariance is None:
             return np.full_like(mid, np.nan), np.full_like(mid, np.nan)
         f = _frac(d, self.ed50, self.hill)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # D / ED50 overflows to infinity for an ED50 far below D (5e-324, the limit ED50 -> 0): f is 1 there, lr unused
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             lr = np.where(d > 0, np.log(np.where(d > 0, d, 1.0) / self.ed50), 0.0)
         w = f * (1 - f)
         cols = [np.ones_like(d), f, -self.emax * self.hill * w]

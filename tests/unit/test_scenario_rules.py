@@ -2397,3 +2397,33 @@ def test_the_bootstrap_of_a_median_time_to_event_resamples_every_subject_and_the
     assert row["ci_low"] == pytest.approx(np.log(2) / 0.1, rel=1e-5)
     assert row["ci_high"] == pytest.approx(np.log(2) / 0.05, rel=1e-5)
     assert row["ci_low"] < row["value"] < row["ci_high"]
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 41
+# ---- a defect found beside the seed-41 survivors (issue 20): the band warned where D / ED50 overflows to infinity
+def test_the_band_of_an_emax_curve_whose_dose_to_ed50_ratio_overflows_is_quiet_and_is_its_limit():
+    """An ED50 of 5e-324 is the limit ED50 -> 0 as much as 0 is (1 / 5e-324 overflows to infinity), and so is a dose
+    of 1e300 against ED50 1e-300: f = D^h / (ED50^h + D^h) is 1 at every positive dose and 0 at dose 0, so the band
+    is 1 -+ 0.2 z at dose 0 and 3 -+ z sqrt(0.15) above it (E0 1, Emax 2, C_E0 0.04, C_E0,Emax 0.01, C_Emax 0.09), for
+    the plain and the sigmoid curve alike. Numpy's 'overflow encountered in divide' (a warning under numpy's default
+    error handling) was shown at every dose with ED50 5e-324, and at 1e300 with ED50 1e-300."""
+    import warnings
+
+    from pkpd.scenarios import DoseResponseFit
+
+    nan2 = (math.nan, math.nan)
+    cov = np.zeros((4, 4))
+    cov[:3, :3] = _COV3
+    cov[3, 3] = 0.16
+    at0 = (1 - 0.2 * _Z975, 1 + 0.2 * _Z975)
+    above = (3 - math.sqrt(0.15) * _Z975, 3 + math.sqrt(0.15) * _Z975)
+    for sigmoid, hill, c in ((False, 1.0, np.array(_COV3)), (True, 2.0, cov)):
+        for ed50, doses, expected in ((5e-324, [0.0, 1.0, 10.0], [at0, above, above]),
+                                      (1e-300, [0.0, 1e300], [at0, above])):
+            fit = DoseResponseFit(e0=1.0, emax=2.0, ed50=ed50, hill=hill, ed50_ci=nan2, ed90=0.0, ed90_ci=nan2, se={},
+                                  covariance=c, sigmoid=sigmoid)
+            with np.errstate(divide="warn", over="warn", invalid="warn"), warnings.catch_warnings():
+                warnings.simplefilter("error")
+                low, high = fit.band(doses)
+            np.testing.assert_allclose(low, [e[0] for e in expected], rtol=1e-12)
+            np.testing.assert_allclose(high, [e[1] for e in expected], rtol=1e-12)
