@@ -967,6 +967,7 @@ class DoseResponseFit:
 
 def _frac(d, ed50, hill):
     d = np.asarray(d, dtype=float)
+    ed50 = ed50 + 0.0  # -0.0 is 0.0: D / -0.0 would be -inf, and a non-integer power of it NaN
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         r = np.where(d > 0, (np.where(d > 0, d, 1.0) / ed50) ** hill, 0.0)
         return np.where(np.isinf(r), 1.0, r / (1.0 + r))

@@ -2427,3 +2427,26 @@ def test_the_band_of_an_emax_curve_whose_dose_to_ed50_ratio_overflows_is_quiet_a
                 low, high = fit.band(doses)
             np.testing.assert_allclose(low, [e[0] for e in expected], rtol=1e-12)
             np.testing.assert_allclose(high, [e[1] for e in expected], rtol=1e-12)
+
+
+# ---- a defect found beside the seed-41 survivors (issue 20): an ED50 of -0.0 with a non-integer Hill coefficient
+def test_an_emax_curve_with_an_ed50_of_minus_0_is_the_step_of_an_ed50_of_0_whatever_its_hill_coefficient():
+    """-0.0 == 0.0, so an ED50 of -0.0 is the ED50 of 0 (the limit of an ED50 far below every dose): the curve is E0
+    at dose 0 and E0 + Emax at every positive dose (1 and 3 with E0 1, Emax 2), for a Hill coefficient of 0.5 as for
+    1 and 2, and the sigmoid band is 1 -+ 0.2 z at dose 0 and 3 -+ z sqrt(0.15) above it. With h = 0.5 the curve was
+    NaN at every positive dose: D / -0.0 is -inf, and a non-integer power of a negative number is NaN."""
+    from pkpd.scenarios import DoseResponseFit
+
+    nan2 = (math.nan, math.nan)
+    cov = np.zeros((4, 4))
+    cov[:3, :3] = _COV3
+    cov[3, 3] = 0.16
+    at0 = (1 - 0.2 * _Z975, 1 + 0.2 * _Z975)
+    above = (3 - math.sqrt(0.15) * _Z975, 3 + math.sqrt(0.15) * _Z975)
+    for hill in (0.5, 1.0, 2.0):
+        fit = DoseResponseFit(e0=1.0, emax=2.0, ed50=-0.0, hill=hill, ed50_ci=nan2, ed90=0.0, ed90_ci=nan2, se={},
+                              covariance=cov, sigmoid=True)
+        np.testing.assert_array_equal(fit.predict([0.0, 1e-3, 1.0, 1e6]), [1.0, 3.0, 3.0, 3.0])
+        low, high = fit.band([0.0, 1.0, 10.0])
+        np.testing.assert_allclose(low, [at0[0], above[0], above[0]], rtol=1e-12)
+        np.testing.assert_allclose(high, [at0[1], above[1], above[1]], rtol=1e-12)
