@@ -2450,3 +2450,44 @@ def test_an_emax_curve_with_an_ed50_of_minus_0_is_the_step_of_an_ed50_of_0_whate
         low, high = fit.band([0.0, 1.0, 10.0])
         np.testing.assert_allclose(low, [at0[0], above[0], above[0]], rtol=1e-12)
         np.testing.assert_allclose(high, [at0[1], above[1], above[1]], rtol=1e-12)
+
+
+def test_the_band_of_an_emax_curve_with_an_ed50_of_minus_0_is_quiet():
+    """(DoseResponseFit.band__mutmut_27: numpy's invalid-value warnings no longer ignored around ln(D / ED50)) With
+    ED50 -0.0, ln(D / ED50) = ln(-inf) is NaN (numpy: 'invalid value encountered in log'), but f = 1 at every positive
+    dose, so the Hill derivative Emax f (1 - f) ln(D / ED50) is taken as its limit 0 and the band is that of an ED50
+    of 0 (1 -+ 0.2 z at dose 0, 3 -+ z sqrt(0.15) above it), without a floating-point warning under numpy's default
+    error handling, with warnings as errors, for the plain (h = 1) and the sigmoid (h = 2) curve."""
+    import warnings
+
+    from pkpd.scenarios import DoseResponseFit
+
+    nan2 = (math.nan, math.nan)
+    cov = np.zeros((4, 4))
+    cov[:3, :3] = _COV3
+    cov[3, 3] = 0.16
+    at0 = (1 - 0.2 * _Z975, 1 + 0.2 * _Z975)
+    above = (3 - math.sqrt(0.15) * _Z975, 3 + math.sqrt(0.15) * _Z975)
+    for sigmoid, hill, c in ((False, 1.0, np.array(_COV3)), (True, 2.0, cov)):
+        fit = DoseResponseFit(e0=1.0, emax=2.0, ed50=-0.0, hill=hill, ed50_ci=nan2, ed90=0.0, ed90_ci=nan2, se={},
+                              covariance=c, sigmoid=sigmoid)
+        with np.errstate(divide="warn", over="warn", invalid="warn"), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            low, high = fit.band([0.0, 1.0, 10.0])
+        np.testing.assert_allclose(low, [at0[0], above[0], above[0]], rtol=1e-12)
+        np.testing.assert_allclose(high, [at0[1], above[1], above[1]], rtol=1e-12)
+
+
+def test_a_dose_response_fit_without_a_covariance_has_nan_intervals_and_shows_them():
+    """(fit_dose_response__mutmut_262: the intervals None, not (NaN, NaN), when there is no covariance) A response of
+    exactly 2 at every dose (0, 1, 3, 10 mg, twice each) is flat: lmfit gives no covariance, so, as documented, the
+    ED50 and ED90 intervals are (NaN, NaN), the fit's repr shows them as [nan, nan], and the message says why."""
+    from pkpd.scenarios import fit_dose_response
+
+    fit = fit_dose_response(np.repeat([0.0, 1.0, 3.0, 10.0], 2), np.full(8, 2.0))
+    assert fit.covariance is None
+    for ci in (fit.ed50_ci, fit.ed90_ci):
+        assert isinstance(ci, tuple) and len(ci) == 2 and all(math.isnan(x) for x in ci)
+    assert (fit.ed50_flag, fit.ed90_flag) == ("flat", "flat")
+    assert "[nan, nan]" in repr(fit)
+    assert fit.message.startswith("no covariance (flat or over-parameterised response): intervals not available")
