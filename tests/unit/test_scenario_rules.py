@@ -8,7 +8,12 @@ largest level of 1e4 on (3e3, 10e3 mg), several covariate effects are listed sep
 ED90 interval is 9 times its ED50 interval even where the half-width is capped, the bootstrap of a median time to
 event resamples every subject (2 subjects: the interval spans their own medians) and the clinical table holds each
 arm's dose, and a scenario file without [uncertainty] may simulate up to the limit of 10,000,000 subject-arms (a
-defect: it was refused from 5,000,001, as if a replicate trial ran)."""
+defect: it was refused from 5,000,001, as if a replicate trial ran).
+Section "seed 41" (the independent sample of seed 41, 40 of 3309, issue 20): without a covariance (a response of
+exactly 2 at every dose) the ED50 and ED90 intervals are (NaN, NaN) and shown so, and the band of an Emax curve is
+the limit of the delta method, quietly, with an ED50 of -0.0 (the step of an ED50 of 0, also for a Hill coefficient
+of 0.5: a defect, it was NaN) and where D / ED50 overflows to infinity (ED50 5e-324; 1e300 against ED50 1e-300: a
+defect, numpy warned of an overflow)."""
 
 from __future__ import annotations
 
