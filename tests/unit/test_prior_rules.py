@@ -23,6 +23,8 @@ Section "seed 31" (the eighth independent sample): whole messages of a normal pr
 Section "seed 32" (the ninth independent sample): an inverse-Wishart prior with any df above q - 1.
 Section "seed 33" (the tenth independent sample): whole messages of a normal prior's refused mean and of a uniform
 or half-normal prior's refused source or grade, and the sampler's threads driving the chain groups.
+Section "seed 35" (the twelfth independent sample): a positive parameter's lower bound 0 refused by the range rule
+with the whole message, and the compiled prior part reading z of any real dtype as float64.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -863,3 +865,58 @@ def test_the_sampler_threads_drive_the_chain_groups():
     assert max(rows for rows, _ in runs[2][1]) == 2 and main not in {who for _, who in runs[2][1]}
     assert runs[2][0].shape == (4, 20, 2)
     np.testing.assert_array_equal(runs[2][0], runs[1][0])
+
+
+
+# --------------------------------------------------------------------------------------------------- seed 35
+@pytest.mark.parametrize("lower", [0.0, -0.0, 0])
+def test_a_positive_parameter_with_the_lower_bound_zero_is_refused_with_the_whole_message(lower):
+    """The module docstring's rule: a parameter that can be negative (lower bound < 0) gets a normal prior, a
+    fraction a logit-normal one, any other positive parameter a log-normal prior with sigma = log(hi/lo)/(2z), which
+    needs lo > 0; a lower bound 0 (or -0.0, or the int 0) that is not a fraction is refused with the whole message
+    (a PkpdError), not a ZeroDivisionError from log(hi/0), and the same bounds as a fraction give a logit-normal
+    prior. Guards ``prior_from_range`` (``prior_from_range__mutmut_74``: ``lo < 0`` for ``lo <= 0``, the refusal of
+    lo = 0 skipped: "float division by zero")."""
+    from pkpd.priors import prior_from_range
+
+    with pytest.raises(PkpdError) as exc:
+        prior_from_range(0.5, (lower, 1.0), "B")
+    assert str(exc.value) == ("prior_from_range: a positive parameter needs a lower bound > 0 for a log-normal "
+                              "prior")
+    p = prior_from_range(0.5, (lower, 1.0), "B", fraction=True)
+    assert type(p) is LogitNormalPrior and p.median == 0.5
+    # the bounds clipped to [1e-12, 1 - 1e-12]: sigma = (logit(1 - 1e-12) - logit(1e-12)) / (2 z_90), by hand
+    lo, hi = 1e-12, 1 - 1e-12
+    expected = (math.log(hi / (1 - hi)) - math.log(lo / (1 - lo))) / (2 * stats.norm.ppf(0.95))
+    assert p.sigma == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [">f8", "<f8", np.float32, np.int64])
+def test_the_compiled_pooled_prior_part_reads_z_of_any_real_dtype_as_float64(dtype):
+    """``PriorPart.forward(z)`` on the compiled path (the pooled model's kernel) converts z to native float64 before
+    the kernel, like the numpy formulas, which take any real array: z in big-endian float64 (an array read from a
+    file written elsewhere), float32 or int64, holding values exact in each, gives scipy's densities of the natural
+    values plus the transforms' log-Jacobians (as in the seed-23 test), psi and e in float64. Guards the conversion
+    (``PriorPart.forward__mutmut_36``: ``np.ascontiguousarray(z, )`` without ``dtype=float``: numba cannot type a
+    non-native byte order, a TypingError; int64 and float32 compile a second specialisation with the same values)."""
+    from pkpd._prior_part import PriorPart
+
+    part = PriorPart(_pooled_structure(2), False)
+    assert part.use_kernel
+    z64 = np.array([[1.0, -1.0, -2.0], [0.0, 2.0, 0.0], [-3.0, 1.0, -1.0]])     # integers: exact in every dtype
+    z = z64.astype(dtype)
+    lp, psi, e, _ = part.forward(z)
+    v0 = np.exp(z64[:, 0])
+    s = 1.0 / (1.0 + np.exp(-z64[:, 1]))
+    v1 = -100.0 + 200.0 * s
+    err = np.exp(z64[:, 2])
+    ref = (stats.lognorm(s=0.5, scale=3.0).logpdf(v0) + z64[:, 0]
+           + stats.norm(4.0, 0.5).logpdf(v1) + np.log(200.0 * s * (1.0 - s))
+           + stats.halfnorm(scale=0.3).logpdf(err) + z64[:, 2])
+    assert lp.dtype == psi.dtype == e.dtype == np.float64
+    np.testing.assert_allclose(lp, ref, rtol=1e-12)
+    assert psi.shape == (3, 2, 2)
+    for i in range(2):
+        np.testing.assert_allclose(psi[:, i, 0], np.log(v0), rtol=1e-12)
+        np.testing.assert_allclose(psi[:, i, 1], v1, rtol=1e-12)
+    np.testing.assert_allclose(e[:, 0], err, rtol=1e-12)
