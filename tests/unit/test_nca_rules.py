@@ -18,6 +18,9 @@ time, CL and V left as plain quotients when only V reduces with factor 1, one La
 Section "seed 35" (the eleventh independent sample, seed 35, 40 of 1949, issue 20): under both λz rules the points
 between an early Cmax and the end of an infusion are left out (the PKNCA rule did not, fixed), a dose smaller than 1
 dose unit is the profile's dose, and Bailer's SE is never infinite when the true SE is finite.
+Section "seed 36" (the twelfth, 40 of 1953): an infinite LambdaZ time refused, a partial area after Tlast
+extrapolated, a steady-state AUMCτ ending at Tlast without a tail, the row of a subject's dose-count error, and
+Bailer's interval refused at level 1.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -31,7 +34,7 @@ import pytest
 from scipy.integrate import quad
 
 from pkpd.errors import DataError
-from pkpd.noncompartmental import nca, nca_profile, nca_sparse, nca_sparse_table
+from pkpd.noncompartmental import LambdaZ, nca, nca_profile, nca_sparse, nca_sparse_table
 
 CL, V = 2.8, 32.0
 K = CL / V
@@ -993,3 +996,82 @@ def test_sparse_se_is_never_infinite_when_the_true_se_is_finite():
     for value in (res.auc_last_se, res.ci_low, res.ci_high):
         assert not math.isinf(value)
     assert math.isnan(res.auc_last_se) or res.auc_last_se == pytest.approx(true_se, rel=1e-9)
+
+
+# =========================================================================================== seed 36
+# Rules that the twelfth independent sample (seed 36, 40 of 1953 mutants) showed unguarded: an infinite LambdaZ time
+# refused, a partial area after Tlast extrapolated, a steady-state AUMCτ ending at Tlast not extrapolated (its tail
+# is 0), the row of a subject's dose-count error, and Bailer's interval refused at level 1.
+def test_lambda_z_refuses_an_infinite_or_non_numeric_time():
+    """LambdaZ: "non-finite times" raise a DataError (its docstring), each named with its value: end = inf and
+    start = -inf are refused (so is start = NaN), and a time given as a string is refused with the same message,
+    not a TypeError (kills LambdaZ.__post_init____mutmut_14, ``not isinstance(v, numbers.Real) and not
+    math.isfinite(v)``: an infinite real time accepted, LambdaZ(start=4.0, end=inf), and a string a TypeError from
+    math.isfinite)."""
+    for start, end, name, shown in ((4, math.inf, "end", "inf"), (-math.inf, 4, "start", "-inf"),
+                                    (math.nan, 4, "start", "nan"), ("4", 8, "start", "'4'")):
+        with pytest.raises(DataError) as err:
+            LambdaZ(start=start, end=end)
+        assert str(err.value) == f"LambdaZ: {name} must be a finite time; got {shown}"
+
+
+def test_partial_area_after_tlast_is_extrapolated_with_lambda_z():
+    """A bolus sampled at 1, 2, 4, 8, 12, 24 h (Tlast 24 h, exactly one exponential, so λz = k): the partial areas
+    over [24, 48] and [30, 48] lie wholly after Tlast and are the integrals of the extrapolated exponential, Dose/CL
+    (exp(-k a) - exp(-k b)) (kills _area__mutmut_1, ``inside = None``: nothing inside [0, Tlast] to add, so
+    None + the tail, a TypeError)."""
+    t = np.array([1.0, 2, 4, 8, 12, 24])
+    res = nca_profile(t, _bolus(t), 100, route="iv-bolus", partial=[(24, 48), (30, 48)])
+    for (a, b, area), (a0, b0) in zip(res.partial_aucs, ((24.0, 48.0), (30.0, 48.0))):
+        assert (a, b) == (a0, b0)
+        assert area == pytest.approx(100 / CL * (math.exp(-K * a0) - math.exp(-K * b0)), rel=1e-9)
+
+
+def test_steady_state_aumc_tau_ending_at_tlast_has_no_tail():
+    """At steady state with τ = Tlast = 8 h, AUMCτ is the trapezoidal AUMC over the samples; the λz tail over [Tlast,
+    τ] is empty, 0, and is not computed. Linear trapezoids by hand, extravascular, pre-dose 0.5 S, then S exp(-0.01 t)
+    at 1, 2, 4, 8 h (λz = 0.01 /h): MRT = (AUMCτ + τ (AUCinf - AUCτ)) / AUCτ = (AUMCτ + τ Clast / λz) / AUCτ, which
+    is the same at any scale S of the concentrations, S = 1e305 included: there each moment of the empty tail, Clast
+    (8/λz + 1/λz²) ≈ 1e309, overflows to inf and their difference is inf - inf = NaN (kills _aumc_tau__mutmut_32,
+    ``tau >= t_last``: the tail computed at τ = Tlast, AUMCτ and so MRT NaN)."""
+    t = np.array([0.0, 1, 2, 4, 8])
+    c = np.r_[0.5, np.exp(-0.01 * t[1:])]
+    auc_tau = sum(0.5 * (t[i + 1] - t[i]) * (c[i] + c[i + 1]) for i in range(4))
+    aumc_tau = sum(0.5 * (t[i + 1] - t[i]) * (t[i] * c[i] + t[i + 1] * c[i + 1]) for i in range(4))
+    mrt = (aumc_tau + 8 * c[-1] / 0.01) / auc_tau
+    for scale in (1.0, 1e305):
+        res = nca_profile(t, scale * c, 100, tau=8, steady_state=True, auc_method="linear")
+        assert res.tlast == 8.0
+        assert res.lambda_z == pytest.approx(0.01, rel=1e-9)
+        assert res.mrt == pytest.approx(mrt, rel=1e-9)
+
+
+def test_dose_count_error_names_the_first_row_of_the_subject():
+    """A subject with two dose records (no steady state) is refused naming the subject and the file row of its
+    first record: subject 2 starts at row 4 (an observation), its doses at rows 5 and 6, so "row 4, column AMT: ID
+    2: ..."; a subject of a single record and no dose is refused the same way, at its one row (kills
+    nca_profiles__mutmut_78, ``iloc[1]``: row 5 for the first, an IndexError for the second)."""
+    data = pd.DataFrame({"ID": [1, 1, 1, 2, 2, 2, 2], "TIME": [0, 1, 2, 0, 0.5, 1, 2], "EVID": [1, 0, 0, 0, 1, 1, 0],
+                         "AMT": [10, 0, 0, 0, 10, 10, 0], "DV": [np.nan, 2, 1, 0, np.nan, np.nan, 1]})
+    with pytest.raises(DataError) as err:
+        nca(data, dose_unit="mg")
+    assert (err.value.row, err.value.column) == (4, "AMT")
+    assert str(err.value).startswith("row 4, column AMT: ID 2: NCA here is single-dose and needs exactly one dose "
+                                     "record (EVID 1 or 4, AMT > 0); got 2.")
+    lone = pd.DataFrame({"ID": [1, 1, 1, 2], "TIME": [0, 1, 2, 0], "EVID": [1, 0, 0, 0], "AMT": [10, 0, 0, 0],
+                         "DV": [np.nan, 2, 1, 3]})
+    with pytest.raises(DataError) as err:
+        nca(lone, dose_unit="mg")
+    assert err.value.row == 4
+    assert "ID 2: NCA here is single-dose and needs exactly one dose record" in str(err.value)
+    assert "got 0." in str(err.value)
+
+
+def test_sparse_level_one_is_refused():
+    """Bailer's interval needs 0 < level < 1 (nca_sparse: "level must be in (0, 1)"): level 1, a 100 % interval
+    (-inf, inf), is refused with that message, as are 0 and 1.5 (kills nca_sparse__mutmut_35, ``level <= 1``:
+    level 1 accepted)."""
+    for level, shown in ((1, "1"), (1.0, "1.0"), (0, "0"), (1.5, "1.5")):
+        with pytest.raises(DataError) as err:
+            nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4], level=level)
+        assert str(err.value) == f"nca_sparse: level must be in (0, 1); got {shown}"
