@@ -8,6 +8,9 @@ them, the documented limit on the number of ordinal categories, NONMEM's codes f
 gets no outcome record, and messages compared whole. Kept fast: it runs in the mutation audit of the group.
 Section "seed 37" (the thirteenth sample): an ordinal intercept that is not valid text is refused naming the key
 ``intercepts``, and binary draws read probabilities given as numeric text as numbers (U < p, the inverse CDF).
+Section "seed 38" (the fourteenth sample): an end of follow-up that is not a number, ordinal categories that are not
+a list, refused with their whole messages, and the NONMEM layout's AMT and RATE in the dose target's unit (1 g =
+1000 mg = 1e6 ug).
 """
 
 from __future__ import annotations
@@ -723,3 +726,47 @@ def test_binary_draws_read_probabilities_given_as_numeric_text_as_numbers():
     got = ep.draw_binary([str(x) for x in p], np.random.default_rng(11))
     assert got.tolist() == [1.0 if ui < pi else 0.0 for ui, pi in zip(u.tolist(), p, strict=True)]
     assert 0 < got.sum() < len(p)   # the draws are not all alike
+
+
+# ============================================================================================ seed 38
+# From the fourteenth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 38``,
+# ``benchmarks/results/mutation/endpoints-seed38.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize(("follow_up", "shown"), [(True, "True"), ("24", "'24'"), ([24.0], "[24.0]")])
+def test_an_end_of_follow_up_that_is_not_a_number_is_refused_with_the_whole_message(follow_up, shown):
+    """The end of follow-up is a number [model time unit]: a bool (True is not 1 h), text or a list is refused with
+    the whole documented message (kills _check_options__mutmut_43, ``and`` for the first ``or``: True passed as a
+    follow-up of 1 h, and text or a list failed with a TypeError from ``follow_up > 0``)."""
+    with pytest.raises(pkpd.PkpdError) as info:
+        pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 10.0], seed=1, outcomes=["event"], follow_up=follow_up)
+    assert str(info.value) == ("follow_up: the end of follow-up must be a finite time > 0 [model time unit]; got "
+                               f"{shown}")
+
+
+def test_nonmem_layout_writes_a_dose_in_another_unit_as_its_amount_in_the_targets_unit():
+    """AMT is the amount in the dose target's unit (mg for ``iv``): a bolus of 0.04 g is 40 mg and an infusion of
+    20000 ug at 10000 ug/h is 20 mg at RATE 10 mg/h (1 g = 1000 mg = 1e6 ug); the concentration just after the bolus
+    is 40 mg / V (10 L) = 4 mg/L, and read_nonmem gives back the doses in mg (kills nonmem_table__mutmut_34, the
+    amount divided by the unit conversion factor: AMT 4e-05 and 2e+07)."""
+    reg = Regimen([Bolus(0, Dose(0.04, "g"), "iv"), Infusion(5, Dose(20000, "ug"), rate=10000, target="iv")])
+    sim = pkpd.simulate(M, reg, [0.0, 10.0], seed=1, outcomes=["resp"], observe={"resp": [10.0]})
+    assert sim.outputs["conc"][0, 0] == pytest.approx(4.0, rel=1e-12)
+    df = sim.to_dataframe(layout="nonmem")
+    doses = df[df["EVID"] == 1]
+    assert doses["AMT"].tolist() == pytest.approx([40.0, 20.0], rel=1e-12)
+    assert doses["RATE"].tolist() == pytest.approx([0.0, 10.0], rel=1e-12) and doses["AMTU"].tolist() == ["mg"] * 2
+    back = read_nonmem(df, M).to_regimens(M)[1]
+    assert [(a.time, a.dose.amount, a.dose.unit) for a in back] == [(0.0, pytest.approx(40.0), "mg"),
+                                                                   (5.0, pytest.approx(20.0), "mg")]
+
+
+@pytest.mark.parametrize(("categories", "shown"), [("0123", "'0123'"), (b"\x00\x01", "b'\\x00\\x01'"), (3, "3")])
+def test_ordinal_categories_that_are_not_a_list_are_refused_with_the_whole_message(categories, shown):
+    """``categories`` is a list of numbers: text, bytes or a single number is refused with the whole message naming
+    the key (kills check_fields__mutmut_78, ``and`` for ``or``: text was read character by character, "a category
+    must be a number; got '0'", bytes were taken as the DV codes 0 and 1 and accepted, and a number failed with a
+    TypeError)."""
+    err = _refused(pkpd.Output("r", type="ordinal", categories=categories, intercepts=("1.0",)))
+    assert isinstance(err, ModelFileError)
+    assert str(err) == (f"{MODEL_FILE} [outputs.r] categories: categories must be a list of numbers (the DV codes, "
+                        f"increasing); got {shown}")
+    assert (err.section, err.key) == ("outputs.r", "categories")
