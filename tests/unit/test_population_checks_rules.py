@@ -26,6 +26,9 @@ stratification of too many values.
 Section "seed 30": the survivors of the seventh, independent sample (seed 30): the floating-point warnings silenced in
 the population predictions of a prediction-corrected VPC (with a test double of those predictions), and the division
 by the Cholesky diagonal of the limit of a censored observation in its imputation.
+
+Section "seed 31": the survivor of the eighth, independent sample (seed 31): the default number of NPDE simulations
+(1000).
 """
 
 from pathlib import Path
@@ -430,3 +433,20 @@ def test_the_limit_of_a_censored_observation_is_decorrelated_by_the_cholesky_dia
     assert np.all(imputed_y < lloq + L[1, 1] * (q[200] - q[199]))
     assert imputed_y.max() > lloq - 0.5
     assert 0.08 < norm.cdf(out[:, 1]).mean() < 0.12
+
+
+# ====================================================================================================== seed 31
+def test_npde_simulate_1000_replicates_by_default(wang_fit):
+    # the documented default n_sim = 1000 ("1000 is the usual choice"): without n_sim every PDE is a fraction k/1000
+    # of the simulations, or clipped to 1/2000 or 1999/2000, so 1000 PDE is a whole number or 0.5 / 999.5, and the
+    # table is the one of n_sim=1000 given explicitly (npde _1: the default 1001, fractions k/1001 and the clip
+    # 1/2002, none of them whole in thousandths)
+    K = 1000
+    table = npde(wang_fit, "wang2007", WANG, seed=7)
+    counts = table["PDE"].to_numpy() * K
+    clipped = np.isclose(counts, 0.5, rtol=0, atol=1e-9) | np.isclose(counts, K - 0.5, rtol=0, atol=1e-9)
+    whole = np.isclose(counts, np.round(counts), rtol=0, atol=1e-9) & (counts >= 1) & (counts <= K - 1)
+    assert np.all(clipped | whole), counts
+    assert whole.sum() >= 10                                # most observations are inside the simulations' range
+    explicit = npde(wang_fit, "wang2007", WANG, n_sim=K, seed=7)
+    pd.testing.assert_frame_equal(table, explicit)
