@@ -9,6 +9,7 @@ Section "seed 27": the survivors of the fourth, independent sample (seed 27, 40 
 Section "seed 28": the survivors of the fifth, independent sample (seed 28, 40 of 700, issue 20), the same way.
 Section "seed 31": the survivor of the eighth, independent sample (seed 31, 40 of 714, issue 20), the same way,
 with the twin boundary of its rule (the stationary stop's ``moved <= xtol``).
+Section "seed 32": the survivors of the ninth, independent sample (seed 32, 40 of 714, issue 20), the same way.
 """
 
 from __future__ import annotations
@@ -546,3 +547,76 @@ def test_the_stationary_stop_accepts_a_parameter_change_equal_to_xtol():
                          np.full(1, INF), tol=3.75, xtol=np.nextafter(1.0, 0.0), max_step=4.0)
     assert points == [0.0, 1.0, 4.0]
     assert res.converged is True and res.n_iter == 2 and res.x.tolist() == [4.0]
+
+
+# ------------------------------------------------------------------------------------------------------ seed 32
+def _square_about(c: float, information: float, points: list):
+    """0.5 (x - c)^2 with the information ``information`` (the curvature is 1), recording the points evaluated."""
+    def fun(x):
+        points.append(float(x[0]))
+        return 0.5 * (x[0] - c) ** 2, np.array([x[0] - c]), np.array([[information]])
+    return fun
+
+
+def test_a_descent_step_far_from_the_origin_is_accepted():
+    """Armijo's sufficient decrease compares the objective with f + 1e-4 g'(x_new - x), the change of x, wherever x
+    lies: 0.5 (x - 10000.5)^2 with its exact information from 10000 (f = 1/8, g = -1/2) takes the Newton step 1/2,
+    f = 0 <= 1/8 - 1/40000, straight to the optimum 10000.5, converged after one iteration (every number exact in
+    floating point). Kills ``x_fisher_scoring__mutmut_197`` (``g'(x_new + x)``: the bound 1/8 - 1.000025 < 0, no
+    trial point accepted, a stall at the start after 13 evaluations)."""
+    points: list = []
+    res = fisher_scoring(_square_about(10000.5, 1.0, points), np.array([10000.0]), np.full(1, -INF),
+                         np.full(1, INF))
+    assert points == [10000.0, 10000.5]
+    assert res.converged is True and res.n_iter == 1
+    assert res.x.tolist() == [10000.5] and res.f == 0.0
+    assert res.message == "Fisher scoring: Newton decrement 0 below 1e-05 after 1 iterations"
+
+
+def test_a_step_that_increases_the_objective_is_rejected_far_from_the_origin():
+    """The other side of the same rule: a trial point where the objective increases is never accepted. 0.5 (x -
+    c)^2, c = -19999.5, with a wrong information 1/8 from -20000 (f = 1/8, g = -1/2): the scoring step 4 is capped
+    at the trust radius 2, to -19998, where f = 9/8 > 1/8 - 1e-4 (rejected); the plain step shortened by 1/4,
+    4 x 1/2 x 1/4 = 1/2, reaches c, where f = 0 and g = 0: converged after one iteration, the objective never
+    increased. Kills ``x_fisher_scoring__mutmut_197`` (``g'(x_new + x)``: the bound 1/8 + 1.9999 accepts f = 9/8
+    at -19998, an increase, and the iteration stalls there)."""
+    points: list = []
+    res = fisher_scoring(_square_about(-19999.5, 0.125, points), np.array([-20000.0]), np.full(1, -INF),
+                         np.full(1, INF))
+    assert points == [-20000.0, -19998.0, -19999.5]
+    assert res.converged is True and res.n_iter == 1
+    assert res.x.tolist() == [-19999.5] and res.f == 0.0
+
+
+def test_a_variance_sent_to_its_floor_moves_in_the_linear_model_by_half_the_relative_change_of_the_variance():
+    """The step of the linear model for a log standard deviation x = log(v)/2 sent to its floor v_lower is the
+    first-order change dv / (2 v) = (v_lower / v - 1) / 2 = (exp(2 (lower - x)) - 1) / 2, and a parameter coupled to
+    it is solved again with it held there: B = [[1, 1/2], [1/2, 1]], g = (2, 0) at x = 0, x1 >= -3 a log standard
+    deviation, x2 free: the joint step (-8/3, 4/3) takes the variance below 0 (1 + 2 s1 < 0), so x1 goes to its bound
+    (the step -3) with the model step m1 = (exp(-6) - 1)/2, and x2 = -(g2 + B21 m1) / B22 = (1 - exp(-6))/4.
+    Kills ``x__bounded_step__mutmut_69`` (1.5 for 0.5: m1 = 1.5 (exp(-6) - 1), x2's step three times as long)."""
+    from pkpd.estimation.fisher_scoring import _bounded_step
+    B = np.array([[1.0, 0.5], [0.5, 1.0]])
+    g = np.array([2.0, 0.0])
+    s, model = _bounded_step(B, g, np.zeros(2), np.array([-3.0, -INF]), np.full(2, INF), np.ones(2, dtype=bool),
+                             np.array([True, False]))
+    m1 = 0.5 * (np.exp(-6.0) - 1.0)
+    assert model[0] == pytest.approx(m1, rel=1e-14)
+    assert model[1] == pytest.approx(-(0.0 + 0.5 * m1) / 1.0, rel=1e-14)
+    assert s[0] == -3.0
+    assert s[1] == pytest.approx(0.25 * (1.0 - np.exp(-6.0)), rel=1e-14)
+
+
+def test_the_newton_decrement_of_a_variance_sent_to_its_floor_is_that_of_its_linear_model_step():
+    """The Newton decrement -g'm of a step that sends a variance to its floor uses the linear model's step m =
+    (exp(2 (lower - x)) - 1) / 2: a log standard deviation at 0 (>= -1) with 0.5 (x + 1)^2 (f = 1/2, g = 1,
+    information 1) has the Newton step -1, 1 + 2 (-1) < exp(-2), so m = (exp(-2) - 1)/2 and the decrement is
+    (1 - exp(-2))/2 = 0.432: with tol = 0.5 the start is optimal, converged after 0 iterations, nothing but the
+    start evaluated. Kills ``x__bounded_step__mutmut_69`` (1.5 for 0.5: the decrement 1.297 > tol, a step taken)."""
+    points: list = []
+    res = fisher_scoring(_square_about(-1.0, 1.0, points), np.zeros(1), np.array([-1.0]), np.full(1, INF),
+                         log_variance=np.array([True]), tol=0.5)
+    assert points == [0.0]
+    assert res.converged is True and res.n_iter == 0 and res.x.tolist() == [0.0]
+    assert res.message == "Fisher scoring: Newton decrement %.2g below 0.5 after 0 iterations" % (
+        0.5 * (1.0 - np.exp(-2.0)))
