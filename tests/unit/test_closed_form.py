@@ -660,3 +660,82 @@ def test_run_batch_with_integer_initial_states_gives_the_exact_decay_on_either_e
     assert list(sol["status"]) == [0]
     np.testing.assert_allclose(sol["states"][0, :, 0], 100.0 * np.exp(-0.05 * t[0]), rtol=1e-12)
     np.testing.assert_allclose(sol["outputs"][0, :, 0], 5.0 * np.exp(-0.05 * t[0]), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 31)
+def _one_compartment_batch(cl):
+    # pk_1cmt_iv (V = 20 L) compiled, q for clearances cl, a 100 mg bolus at t = 0 for each subject
+    from pkpd.simulation import build_events, compiled_for
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"))
+    q = cm.build_q(np.column_stack([cl, np.full(cl.size, 20.0)]), np.full((cl.size, 1), 70.0))
+    events = build_events(cm, [Regimen.single(Dose(100, "mg"))] * cl.size, q, set())
+    return cm, q, events
+
+
+def test_run_closed_form_called_with_its_defaults_shows_no_progress_bar(capsys):
+    # run_closed_form is run_batch's counterpart with the same arguments (private API): its progress defaults to
+    # False, as run_batch's, so a direct call on 20,001 subjects (more than one chunk of 20,000) shows no bar, stderr
+    # and stdout empty, and the concentrations are (D/V) exp(-CL/V t) (CL 1..3 L/h, V = 20 L)
+    # (run_closed_form__mutmut_3: progress defaulting to True, a tqdm bar on stderr)
+    import inspect
+
+    from pkpd.closed_form import run_closed_form
+    from pkpd.simulation import run_batch
+
+    assert inspect.signature(run_batch).parameters["progress"].default is False
+    cl = np.linspace(1.0, 3.0, 20_001)
+    cm, q, events = _one_compartment_batch(cl)
+    t = np.array([[0.0, 1.0]])
+    sol = run_closed_form(cm, q, cm.initial_state(q), events, t, np.zeros((1, 2), dtype=np.int64), np.array([2]),
+                          np.zeros(cl.size))
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    np.testing.assert_allclose(sol["outputs"][:, :, 0], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-12)
+
+
+def test_run_closed_form_interrupted_with_its_default_description_says_simulate_interrupted(monkeypatch):
+    # run_closed_form's desc defaults to "simulate", as run_batch's: a Ctrl-C during the kernel call (a stand-in
+    # kernel raising KeyboardInterrupt) of a direct call without desc gives the exact message
+    # "simulate interrupted: 0 of 2 subjects had been solved; ..." (run_closed_form__mutmut_4: "XXsimulateXX")
+    import inspect
+
+    import pkpd._native_linear as native_linear
+    from pkpd.closed_form import run_closed_form
+    from pkpd.simulation import run_batch
+
+    assert inspect.signature(run_batch).parameters["desc"].default == "simulate"
+    cm, q, events = _one_compartment_batch(np.array([1.0, 2.0]))
+
+    class Interrupted:
+        @staticmethod
+        def solve_batch(*args):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(native_linear, "kernels", lambda engine: Interrupted)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_closed_form(cm, q, cm.initial_state(q), events, np.array([[0.0, 1.0]]), np.zeros((1, 2), dtype=np.int64),
+                        np.array([2]), np.zeros(2))
+    assert str(info.value) == ("simulate interrupted: 0 of 2 subjects had been solved; no result was returned. "
+                               "Run again (fewer subjects, or simulate_summary for large populations).")
+
+
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_an_integer_start_time_gives_the_exact_decay_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: a start time given as an integer (t0 = 2 h, 100 mg already
+    # in x then, no dose) is solved as 2.0 by the closed form of either CPU engine: x = 100 exp(-CL/V (t - 2)) and
+    # conc = 5 exp(-0.05 (t - 2)) (pk_1cmt_iv, CL 1 L/h, V 20 L) at t = 2, 3 and 14 h
+    # (run_closed_form__mutmut_52: t0 converted without dtype=float, refused by the C kernel as int64)
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    none = EventTable(np.full((1, 1), np.inf), np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1), dtype=np.int64),
+                      np.zeros((1, 1)), np.zeros(1, dtype=np.int64))
+    t = np.array([[2.0, 3.0, 14.0]])
+    sol = run_batch(cm, q, np.array([[100.0]]), none, t, np.zeros((1, 3), dtype=np.int64), np.array([3]),
+                    np.array([2]), EXACT)
+    assert list(sol["status"]) == [0]
+    np.testing.assert_allclose(sol["states"][0, :, 0], 100.0 * np.exp(-0.05 * (t[0] - 2.0)), rtol=1e-12)
+    np.testing.assert_allclose(sol["outputs"][0, :, 0], 5.0 * np.exp(-0.05 * (t[0] - 2.0)), rtol=1e-12)
