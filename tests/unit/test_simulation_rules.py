@@ -1,7 +1,10 @@
 """Rules of pkpd.simulate that the mutation audit (issue 20) found unguarded, each against an answer worked out in
 the test: the memory needed by a result, a single output time, the wording of a covariate error. The seed-29 tests
 check that change values that are not numbers are a DataError, that an unknown parameter's error names its model, and
-that subjects whose infusions differ only in what is modelled (the rate or the duration) each get their own."""
+that subjects whose infusions differ only in what is modelled (the rate or the duration) each get their own. The
+seed-30 tests check that the error of a single failed subject gives no count of failures, that subjects whose
+infusions differ only in amount and rate are each infused at their own rate, and that the duration error shows the
+bad duration."""
 
 from __future__ import annotations
 
@@ -841,3 +844,60 @@ def test_subjects_whose_infusions_differ_only_in_what_is_modelled_get_each_their
         amount = rate / k * (1 - np.exp(-k * np.minimum(times, duration)))
         amount = amount * np.exp(-k * np.maximum(times - duration, 0))
         np.testing.assert_allclose(sim["CP"][i], amount / 20 * 1000, rtol=1e-6)  # mg/L -> ng/mL
+
+
+# ---- from the independent seed-30 sample of the mutation audit (issue 20) ----------------------------------------
+# (simulate__mutmut_189: `if (bad.size > 1) or True`, the count of failed subjects given for one failure too)
+def test_a_single_failed_subject_is_named_without_a_count_of_failures():
+    """With on_failure="raise", a run where only subject 2 fails (CL -1000 L/h: exponential growth, exp(1000 / 32 t)
+    overflows before 24 h) names that subject and the solver's reason, without "(1 subjects failed in all)"; where
+    subjects 1 and 3 fail, the first is named and the count of failed subjects is given."""
+    from pkpd.errors import SimulationError
+
+    settings = pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12)
+    reason = "step size became too small (the solution may blow up or be discontinuous)"
+    remedy = "Check the parameters (negative or huge rates?), or try SolverSettings(method='rodas4')."
+    for cl, subject, more in (([2.8, -1000.0], 2, ""), ([-1000.0, 2.8, -1000.0], 1, " (2 subjects failed in all)")):
+        with pytest.warns(pkpd.BoundsWarning), pytest.raises(SimulationError) as info:
+            pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [0.0, 6.0, 24.0], params={"CL": cl, "V": 32.0},
+                          settings=settings)
+        err = info.value
+        assert err.subject == subject and 0 < err.time < 24
+        assert str(err) == f"subject {subject}, t = {err.time:g}: the solver failed: {reason}{more}. {remedy}"
+
+
+# (_administration_shape__mutmut_14: `getattr(adm, "XXrateXX", None)`, the infusion rate left out of the shape)
+@pytest.mark.parametrize("slow_first", [True, False], ids=["50-mg/h-first", "100-mg/h-first"])
+def test_subjects_whose_infusions_differ_only_in_amount_and_rate_get_each_their_own_rate(slow_first):
+    """Two subjects, each an infusion at 0 h lasting 2 h: 100 mg at 50 mg/h and 200 mg at 100 mg/h. Their
+    administrations have the same time, target, unit and duration and differ in the amount and the rate; each
+    subject is infused at its own rate for 2 h (not 200 mg at 50 mg/h over 4 h): the closed form of a
+    one-compartment infusion, R / k (1 - exp(-k min(t, 2))) exp(-k max(t - 2, 0)) / V (CL 2.8 L/h, V 32 L)."""
+    from pkpd.dosing import Infusion
+
+    subjects = [(100.0, 50.0), (200.0, 100.0)]
+    if not slow_first:
+        subjects.reverse()
+    regimens = [Regimen([Infusion(0.0, Dose(amount, "mg"), rate=rate)]) for amount, rate in subjects]
+    assert [r.administrations[0].duration for r in regimens] == [2.0, 2.0]
+    t = np.array([1.0, 2.0, 3.0, 6.0])
+    sim = pkpd.simulate(IV, regimens, t, params={"CL": 2.8, "V": 32.0},
+                        settings=pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12))
+    k = 2.8 / 32.0
+    expected = [rate / k * (1 - np.exp(-k * np.minimum(t, 2.0))) * np.exp(-k * np.maximum(t - 2.0, 0.0)) / 32.0
+                for _, rate in subjects]
+    np.testing.assert_allclose(sim["conc"], np.array(expected) * pkpd.units.convert("mg/L", sim.units["conc"]),
+                               rtol=1e-7)
+
+
+# (_administration_events__mutmut_154: `duration > 1` for `duration > 0` in picking the duration the error shows)
+def test_the_duration_error_shows_the_bad_duration_not_an_earlier_short_valid_one():
+    """Two subjects with a modelled infusion duration (nmtest_1cmt_oral, MODE 2: the duration is DUR2): 0.5 h, valid,
+    and -1 h. The error shows the bad one, -1, not the first duration under 1 h."""
+    from pkpd.dosing import Infusion
+    from pkpd.errors import DosingError
+
+    regimen = Regimen([Infusion(0, Dose(50, "mg"), modelled="duration", target="central")])
+    with pytest.raises(DosingError) as info:
+        pkpd.simulate(ORAL, regimen, [1.0], covariates={"MODE": 2.0, "DUR2": [0.5, -1.0], "BIOAV": 1.0})
+    assert str(info.value) == "infusion at t=0 into 'central': duration must be > 0 and finite; got -1"
