@@ -1615,3 +1615,75 @@ def test_from_regimen_ignores_an_observation_column_named_like_dv_in_full_width_
         ds = from_regimen(Regimen.single(Dose(100, "mg")), observations=plain.assign(**extra))
         pd.testing.assert_frame_equal(ds.data[list(expected.columns)], expected, check_dtype=False)
         pd.testing.assert_frame_equal(ds.data, from_regimen(Regimen.single(Dose(100, "mg")), observations=plain).data)
+
+
+# ============================================================================ the seed-44 sample's survivors
+# From the twenty-second independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 44``, issue 20); each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+@pytest.mark.parametrize("value, shown", [(3, "3"), (-1, "-1"), (0.5, "0.5")])
+def test_an_ss_value_outside_0_1_2_is_refused_naming_its_record_and_the_ss_column_whole_message(value, shown):
+    """SS is 0, 1 (reset to steady state) or 2 (add the steady state); another value is refused naming its record
+    (the second of the data frame) and the SS column, whole message, as EVID and MDV values outside their sets are.
+    Guards the column of ``_clean``'s check of SS (``x__clean__mutmut_308``: ``None`` for ``"SS"``, the message then
+    named no column and no item: "row 2: None must be 0, 1 ...")."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=10, SS=0, II=12), dict(ID=1, TIME=12, EVID=1, AMT=10, SS=value, II=12)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert (info.value.row, info.value.column) == (2, "SS")
+    assert str(info.value) == (f"row 2, column SS: SS must be 0, 1 (reset to steady state) or 2 (add the steady "
+                               f"state); got {shown}")
+
+
+def test_a_steady_state_infusion_longer_than_its_interval_starts_its_running_infusions_in_its_own_record_slot():
+    """SS=1 infusion of 20 mg over 7.3 h every 2 h at t = 5 h into pk_1cmt_iv (CL 2.8 L/h, V 32 L, k = 0.0875 1/h),
+    R = 20 / 7.3 mg/h: the doses of 2, 4 and 6 h before are still running (7.3 = 3 x 2 + 1.3), so in NONMEM's record
+    order the record resets, sets the steady state, starts 3 R of running infusions and its own R, then gives its
+    output; the three old infusions stop at 5 + 1.3, 3.3, 5.3 h and the new one at 5 + 7.3 h. The steady state is
+    the sum over past infusions (started s = 2, 4, ... h before): R / k (1 - e^(-k min(s, 7.3))) e^(-k max(s - 7.3,
+    0)). Guards the slot of the running infusions (``xǁ_Planǁ_dose_events__mutmut_83``: ``slot=True`` dropped, the
+    3 R then came after the record's output among its implied events; the outputs change by rounding only, at most
+    1.2e-15 relative with SS=2 over a running infusion, as the rate is summed in another order; so the event table,
+    captured from ``_Plan.run``, is tested)."""
+    from pkpd.nonmem import _Plan
+    from pkpd.simulation import run_batch
+
+    rate, k = 20.0 / 7.3, 2.8 / 32.0
+    rows = [dict(ID=1, TIME=5, EVID=1, AMT=20, RATE=rate, II=2, SS=1), dict(ID=1, TIME=6, EVID=0)]
+    seen = {}
+
+    def capture(cm, q, y0, events, *args, **kwargs):
+        seen["events"] = events
+        return run_batch(cm, q, y0, events, *args, **kwargs)
+
+    out = _Plan(pkpd.compile_model(IV), read_nonmem(table(rows), dose_unit="mg"), pkpd.SolverSettings(), None,
+                None).run(solve=capture)
+    ev = seen["events"]
+    n = int(ev.count[0])
+    time, kind, value = ev.time[0, :n], ev.kind[0, :n].tolist(), ev.value[0, :n]
+    assert kind == [2, 4, 1, 1, 5, 5, 1, 1, 1, 1]
+    np.testing.assert_allclose(time, [5, 5, 5, 5, 5, 6, 6.3, 8.3, 10.3, 12.3], rtol=1e-14)
+    np.testing.assert_allclose(value[2:4], [3 * rate, rate], rtol=1e-14)
+    np.testing.assert_allclose(value[6:], -rate, rtol=1e-14)
+    s = 2.0 * np.arange(1, 2000)
+    steady = np.sum(rate / k * (1 - np.exp(-k * np.minimum(s, 7.3))) * np.exp(-k * np.maximum(s - 7.3, 0.0)))
+    np.testing.assert_allclose(value[1], steady, rtol=1e-8)
+    np.testing.assert_allclose(out["conc"].iloc[0], steady / 32.0, rtol=1e-8)
+
+
+def test_simulate_rows_reads_a_dataset_with_columns_named_index_and_level_0():
+    """Columns named ``index`` and ``level_0`` (what pandas names a frame's index when it is written with it, twice)
+    are covariate columns like any other: the estimators' batch of ``simulate_rows`` solves such a dataset, 100 mg
+    into pk_1cmt_iv being C(t) = 100 / V e^(-CL t / V) for each parameter row (CL, V) = (2.8, 32) and (1.4, 20).
+    Guards the renumbering of the batch's records (``x_simulate_rows__mutmut_45``: ``reset_index(drop=None)``,
+    which inserts the old index as a column: pandas then raised "ValueError: cannot insert level_0, already
+    exists")."""
+    frame = pd.DataFrame({"level_0": [0, 1, 2], "index": [0, 1, 2], "ID": [1, 1, 1], "TIME": [0, 2, 6],
+                          "AMT": [100, ".", "."]}, dtype=object)
+    data = read_nonmem(frame, dose_unit="mg")
+    assert set(data.covariate_columns) == {"index", "level_0"}
+    params = np.array([[2.8, 32.0], [1.4, 20.0]])
+    out, ok = simulate_rows(pkpd.compile_model(IV), data, params, np.zeros(2, dtype=np.int64), pkpd.SolverSettings())
+    assert ok.tolist() == [True, True]
+    t = np.array([0.0, 2.0, 6.0])
+    for r, (cl, v) in enumerate(params):
+        np.testing.assert_allclose(out[r, :, 0], 100.0 / v * np.exp(-cl / v * t), rtol=1e-7)
