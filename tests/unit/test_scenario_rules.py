@@ -13,7 +13,11 @@ Section "seed 41" (the independent sample of seed 41, 40 of 3309, issue 20): wit
 exactly 2 at every dose) the ED50 and ED90 intervals are (NaN, NaN) and shown so, and the band of an Emax curve is
 the limit of the delta method, quietly, with an ED50 of -0.0 (the step of an ED50 of 0, also for a Hill coefficient
 of 0.5: a defect, it was NaN) and where D / ED50 overflows to infinity (ED50 5e-324; 1e300 against ED50 1e-300: a
-defect, numpy warned of an overflow)."""
+defect, numpy warned of an overflow).
+Section "seed 42" (the independent sample of seed 42, 40 of 3316, issue 20): fixed covariates are listed separated
+by commas, the flatness F-test uses RSS0 - RSS1 (exact p = 1 / (1 + F) on (2, 2) degrees of freedom), the notebook
+view shows endpoint summaries to 4 significant digits (100 / 3 = 33.33), a cluster run's bar counts subjects (12/12,
+not 3 chunks) and the errors of the [scenario.times] keys name that section."""
 
 from __future__ import annotations
 
@@ -2496,3 +2500,84 @@ def test_a_dose_response_fit_without_a_covariance_has_nan_intervals_and_shows_th
     assert (fit.ed50_flag, fit.ed90_flag) == ("flat", "flat")
     assert "[nan, nan]" in repr(fit)
     assert fit.message.startswith("no covariance (flat or over-parameterised response): intervals not available")
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 42
+def test_a_log_normal_population_separates_its_fixed_covariates_by_commas():
+    """(LogNormalPopulation.describe__mutmut_25: the fixed covariates joined by "XX, XX") Two fixed covariates, WT 70
+    and AGE 40.5, are listed in the one-line description as "WT = 70, AGE = 40.5", in the order given."""
+    from pkpd.scenarios import LogNormalPopulation
+
+    assert LogNormalPopulation(10, covariates={"WT": 70, "AGE": 40.5}).describe() == (
+        "10 virtual subjects; no inter-individual variability; covariates WT = 70, AGE = 40.5"
+    )
+
+
+def test_the_flatness_f_test_compares_the_explained_sum_of_squares_with_the_residual_one():
+    """(_is_flat__mutmut_39: rss0 + rss1 for rss0 - rss1 in the F statistic) The F-test of a k = 3 parameter curve
+    against a constant, n = 5 responses 0..4 (RSS0 = 10): F = ((RSS0 - RSS1) / 2) / (RSS1 / 2) = RSS0 / RSS1 - 1 on
+    (2, 2) degrees of freedom, whose survival function is exactly 1 / (1 + F). RSS1 = RSS0 / 19 gives F = 18, p =
+    1/19 = 0.0526 >= 0.05: flat; RSS1 = RSS0 / 21 gives F = 20, p = 1/21 = 0.0476 < 0.05: not flat. A fit no better
+    than the constant (residuals y - mean, F = 0, p = 1) is flat."""
+    from pkpd.scenarios import _is_flat
+
+    y = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    shape = np.array([1.0, -1.0, 0.0, 0.0, 0.0])  # sum of squares 2
+    assert _is_flat(y, shape * math.sqrt(10.0 / 19 / 2), 3, 0.05) is True
+    assert _is_flat(y, shape * math.sqrt(10.0 / 21 / 2), 3, 0.05) is False
+    assert _is_flat(y, y - y.mean(), 3, 0.05) is True
+    assert _is_flat(np.arange(20.0), np.arange(20.0) - 9.5, 2, 0.05) is True
+
+
+def test_the_html_view_shows_endpoint_summaries_to_4_significant_digits():
+    """(ScenarioResult._repr_html___mutmut_58: the summary table without its float format) 100 mg as a bolus into
+    V = 3 L (no variability): Cmax = 100 / 3 = 33.333... mg/L, so the median, 5 and 95 % columns of the notebook view
+    read 33.33 (4 significant digits), not pandas' 33.333333."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=pkpd.dose_ranging_arms("d", [100], "mg"),
+                       endpoints=[Endpoint("conc", "cmax", end=24)], times=np.linspace(0, 24, 5), params={"V": 3.0})
+    page = pkpd.run_scenario(sc, seed=1)._repr_html_()
+    assert page.count("<td>33.33</td>") == 3
+    assert "33.333" not in page
+
+
+def test_a_cluster_run_counts_its_progress_in_subjects(monkeypatch, capsys):
+    """(_simulate_on_cluster__mutmut_24: the chunk weights not given to the task runner) 2 arms x 6 subjects on a
+    cluster in chunks of 4: the bar's unit is "subject", so with progress=True it ends at 12/12 (2 x 6 simulations),
+    not at 3/3 (the chunks). The spy runs the tasks locally, keeping every other argument."""
+    import pkpd
+    import pkpd._parallel as parallel
+    from pkpd.metrics import Endpoint
+
+    real = parallel.map_tasks
+    monkeypatch.setattr(parallel, "map_tasks",
+                        lambda fn, payloads, **kw: real(fn, payloads, **(kw | {"client": None})))
+    monkeypatch.setattr(parallel, "check_client", lambda client: None)
+    sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+                       endpoints=[Endpoint("conc", "cmax", end=24)],
+                       population=pkpd.LogNormalPopulation(6, omega={"V": 0.2}), times=np.linspace(0, 24, 5), seed=3)
+    capsys.readouterr()
+    pkpd.run_scenario(sc, client=object(), progress=True, chunk_size=4)
+    err = capsys.readouterr().err
+    assert "12/12" in err and "subject" in err
+    assert "3/3" not in err
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        ({"stpo": 24}, "s.toml [scenario.times]: unknown key 'stpo'. Did you mean 'stop' or 'step'?"),
+        ({"start": 0}, "s.toml [scenario.times]: missing key 'stop'"),
+    ],
+)
+def test_a_bad_key_of_the_time_grid_names_the_scenario_times_section(times, message):
+    """(scenario_from_dict__mutmut_56: the section None when the keys of [scenario.times] are checked) An unknown
+    key of [scenario.times] (with its close matches) and a missing stop name the file and the [scenario.times]
+    section, as every other error of that table does."""
+    from pkpd.errors import PkpdError
+
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": times}, **BASE}, file="s.toml")
+    assert str(err.value) == message
