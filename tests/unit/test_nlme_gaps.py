@@ -1702,3 +1702,157 @@ def test_covariance_step_asked_for_s_gives_4_s_inverse_and_falls_back_to_r_sayin
     assert msg == ("2 R^-1 (Hessian) (fallback: the S matrix (cross-product of the per-subject gradients) is singular "
                    "- fewer subjects than parameters, or a parameter no subject's data inform; S unavailable)")
     np.testing.assert_allclose(cov, J @ (2 * _inverse_2x2(2.0, 0.5, 1.0)) @ J, rtol=1e-8)
+
+
+# --- seed 45 -------------------------------------------------------------------------------------------------------
+def test_the_jet_of_exp_follows_the_chain_rule_and_overflows_quietly():
+    """The jet of exp(u) for u = 2 x + x y (two coordinates, third order) at (x, y) = (0.3, -0.5): value e^u, first
+    derivatives e^u (2 + y, x), second e^u u_a u_b + e^u u_ab (u_xy = 1) and third e^u u_a u_b u_c + e^u (u_ab u_c
+    + u_ac u_b + u_bc u_a), by hand. At u = 800 (and with it its derivatives, 0 x inf among them) exp overflows to
+    inf: the jet must say so (an infinite value) without a floating-point error or warning (the tests make both
+    errors), as the objective's other jets do; the fit then rejects the point. Seed 45's survivor _jets.exp _1
+    (np.errstate(all=None) instead of "ignore": the overflow escaped as a FloatingPointError)."""
+    from pkpd.estimation import _jets as jets
+
+    x0, y0 = 0.3, -0.5
+    x = jets.variable(np.array([x0, 400.0]), 2, 0, order=3)
+    y = jets.variable(np.array([y0, 0.0]), 2, 1, order=3)
+    e = jets.exp(x * 2.0 + x * y)
+    u = 2 * x0 + x0 * y0
+    g = np.array([2 + y0, x0])
+    H = np.array([[0.0, 1.0], [1.0, 0.0]])
+    E = math.exp(u)
+    assert e.v[0] == pytest.approx(E, rel=1e-15)
+    np.testing.assert_allclose(e.d1[0], E * g, rtol=1e-15)
+    np.testing.assert_allclose(e.d2[0], E * (np.outer(g, g) + H), rtol=1e-15)
+    third = (np.einsum("a,b,c->abc", g, g, g) + np.einsum("ab,c->abc", H, g) + np.einsum("ac,b->abc", H, g)
+             + np.einsum("bc,a->abc", H, g))
+    np.testing.assert_allclose(e.d3[0], E * third, rtol=1e-14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        big = jets.exp(x * 2.0)
+    assert big.v[1] == np.inf and big.d1[1, 0] == np.inf
+
+
+# the line model with a weight and a categorical covariate declared
+LINE_WT_SEX = model_from_dict(tomllib.loads(_LINE_TOML.replace('name = "line"', 'name = "line_wt_sex"') + """
+[covariates.WT]
+unit = "kg"
+value = 70.0
+[covariates.SEX]
+unit = "1"
+value = 0.0
+"""))
+
+
+def test_a_categorical_effect_after_a_linear_one_keeps_both_coefficients():
+    """Two effects on the line model's B0, a linear one in WT (0.01 per kg from 70 kg) and then a categorical one
+    in SEX (factor 1.25 for SEX 1, 0.8 for SEX 2): the layout estimates the three coefficients, in that order, and
+    a subject's typical B0 is 100 (1 + 0.01 (WT - 70)) x its factor: 85, 125, 92 and 162.5 for (WT, SEX) = (55, 0),
+    (70, 1), (85, 2) and (100, 1), by hand. Seed 45's survivor population_model._coefficients _6 (out = for out +=
+    on a categorical effect) dropped every coefficient listed before it, the linear WT effect here."""
+    t = np.array([0.0, 1.0, 2.0])
+    subjects = [(55.0, 0), (70.0, 1), (85.0, 2), (100.0, 1)]
+    rows = [dict(ID=i, TIME=tt, DV=100.0 + 20.0 * tt + 0.5 * math.sin(i + tt), EVID=0, AMT=0.0, WT=wt, SEX=sex)
+            for i, (wt, sex) in enumerate(subjects, start=1) for tt in t]
+    effects = [pkpd.CovariateEffect("B0", "WT", "linear", 0.01, ref=70.0),
+               pkpd.CovariateEffect("B0", "SEX", "categorical", {1: 1.25, 2: 0.8})]
+    iiv = pkpd.IIV({"B0": 50.0, "S": 10.0}, distribution="normal")
+    *_, layout, _ = _setup(LINE_WT_SEX, pd.DataFrame(rows), iiv, pkpd.Additive(sd=0.5), "focei", ["B0", "S"], None,
+                           None, None, effects)
+    x = layout.x0[None, :]
+    assert layout.names()[-3:] == ["WT_on_B0", "SEX[1]_on_B0", "SEX[2]_on_B0"]
+    assert layout.coefficients(x)[0].tolist() == [0.01, 1.25, 0.8]
+    typical = layout.subject_theta(x, layout.unpack(x)[0])[0]
+    np.testing.assert_allclose(typical[:, 0], [85.0, 125.0, 92.0, 162.5], rtol=1e-14)
+    np.testing.assert_allclose(typical[:, 1], 20.0, rtol=0)
+
+
+def test_the_individual_objective_compares_a_log_normal_censored_record_with_log_lloq():
+    """The finite-difference engine's individual objective O_i(eta) with M3 and a log-normal error (sigma 0.2): over
+    the quantified records (log y - log f)^2 / sigma^2 + log sigma^2 + 2 log y (the Jacobian of log y), over the
+    censored ones -2 log Phi((log LLOQ - log f) / sigma), the limit on the scale of the error model, plus eta^2 /
+    omega^2 (omega^2 = 0.04), worked out here with scipy for Wang 2007 (f = 10 exp(-0.5 e^eta t), records at 0 and
+    1 h, LLOQ 6.3: subjects 1, 3 and 4 censored at 1 h) at eta = 0 and 0.3. Seed 45's survivor
+    finite_difference._transform_limit _14 (np.log(None) for np.log(LLOQ)) raised a TypeError on any censored
+    record of a log-scale error model."""
+    from scipy import stats
+
+    lloq, sigma = 6.3, 0.2
+    data = pd.read_csv(WANG)
+    data["LLOQ"] = lloq
+    *_, layout, prob = _setup("wang2007", data, pkpd.IIV({"ke": 0.04}), pkpd.LogNormal(sigma=sigma), "laplace", None,
+                              pkpd.M3(), None, None)
+    errs = layout.unpack(layout.x0[None])[2]
+    y = data["DV"].to_numpy(float).reshape(10, 2)
+    assert prob.cens.sum() == 3
+    for e in (0.0, 0.3):
+        f = 10.0 * np.exp(-0.5 * math.exp(e) * np.array([0.0, 1.0]))
+        O = prob._objective_at(np.tile(f, (1, 10, 1)), np.full((1, 10, 1), e), errs, np.array([[[25.0]]]))[0]
+        expected = np.full(10, e * e / 0.04)
+        for i in range(10):
+            for j in range(2):
+                if y[i, j] < lloq:
+                    expected[i] -= 2 * stats.norm.logcdf((math.log(lloq) - math.log(f[j])) / sigma)
+                else:
+                    expected[i] += ((math.log(y[i, j]) - math.log(f[j])) ** 2 / sigma ** 2 + math.log(sigma ** 2)
+                                    + 2 * math.log(y[i, j]))
+        np.testing.assert_allclose(O, expected, rtol=1e-12)
+
+
+def test_a_subject_whose_predictions_at_its_ebes_fail_is_reported_failed_with_the_solver_status():
+    """FOCE-I on the compiled engine: when the inner problem converges for every subject but the solve with
+    sensitivities at the EBEs fails for one (here the engine's predictor is made to report solver status 2, step
+    size too small, for subject 2, its outputs otherwise those computed), that subject's evaluation status is 100 +
+    2 = 102 (the others 0), so the fit rejects the point, whatever the objective computed from those outputs.
+    Seed 45's survivor PopulationObjective.evaluate _389 ((status == 1) & (st1 != 0)) never passed the solver's
+    status on: status 0, and a failed solve counted as a good one."""
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    rows = []
+    for i, (wt, age) in enumerate(((55.0, 25.0), (70.0, 40.0), (85.0, 60.0), (100.0, 33.0)), start=1):
+        rows += [dict(ID=i, TIME=tt, DV=100.0 + 20.0 * tt + 0.5 * math.sin(3 * i + tt), EVID=0, AMT=0.0, WT=wt,
+                      AGE=age) for tt in t]
+    layout, engine = _line_cov_engine(rows)
+    x = layout.x0
+    ev = engine.evaluate(x, None)
+    assert ev.status.tolist() == [0, 0, 0, 0] and np.all(np.isfinite(ev.ofv))
+    engine._memos = []
+    outputs = engine.predictor.outputs
+
+    def failing_second(P):
+        out, scales, status = outputs(P)
+        status = status.copy()
+        status[1] = 2
+        return out, scales, status
+
+    engine.predictor.outputs = failing_second
+    ev = engine.evaluate(x, None)
+    assert ev.status.tolist() == [0, 102, 0, 0]
+
+
+def test_a_predicted_ebe_step_of_one_or_more_is_not_trusted():
+    """The inner problem starts from the previous EBEs moved to first order (eta - H^-1 (mixed . dphi)) only where
+    that step is below 1 in every random effect; otherwise the previous EBEs themselves. With H = 250, mixed
+    derivatives (250, 0) and ke lowered by 0.5, 1.0, 1.5 and 0.999 for four subjects, the steps are 0.5, 1.0, 1.5
+    and 0.999: the starts are 0.08 + 0.5, 0.08 (kept), 0.08 (kept) and 0.08 + 0.999 (Wang 2007's problem, one random
+    effect on ke). Seed 45's survivor PopulationObjective._predicted_start _75 (< 2.0) took the steps of 1.0 and
+    1.5."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    objective = _objective_engine(prob, layout)
+    if objective is None:
+        pytest.skip("needs the compiled objective")
+    n = prob.n
+    eta = np.full((n, 1), 0.08)
+    theta = np.full((n, 1), 0.5)
+    sigma = np.array([0.3])
+    W = np.array([[25.0]])
+    mixed = np.tile([[[250.0, 0.0]]], (n, 1, 1))
+    objective._memos = [(eta, theta, sigma, W, (np.full((n, 1, 1), 250.0), mixed))]
+    drop = np.zeros((n, 1))
+    drop[:4, 0] = [0.5, 1.0, 1.5, 0.999]
+    start = objective._predicted_start(eta.copy(), theta - drop, sigma, W)
+    expected = np.full((n, 1), 0.08)
+    expected[[0, 3], 0] += [0.5, 0.999]
+    np.testing.assert_allclose(start, expected, rtol=1e-12)
