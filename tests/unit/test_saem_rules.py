@@ -44,6 +44,11 @@ Section "seed 32": the survivors of the ninth, independent sample (mutmut, seed 
 categorical factor (the second one's too) with the residual error's left free, the one-component kernel's acceptance
 rate over every iteration and the Monte-Carlo SE of importance sampling by the delta method (checked against weights
 1, 2, 3 by hand).
+
+Section "seed 33": the survivors of the tenth, independent sample (mutmut, seed 33): kernel steps that are floats,
+booleans or strings refused, a drift of exactly the floor 0.005 counting as settled, the full random walk's proposal
+eta + s2 omega^(1/2) z with an independent normal per chain, subject and component, and each output's residual error
+averaged by its own stochastic approximation.
 """
 
 import math
@@ -1129,3 +1134,114 @@ def test_the_importance_samplings_monte_carlo_se_is_the_delta_methods_and_infini
     assert _standard_error(logw[:, :1]) == pytest.approx(2 / math.sqrt(12), rel=1e-14)
     logw[:, 1] = -np.inf
     assert _standard_error(logw) == math.inf
+
+
+# ====================================================================================================== seed 33
+def test_kernel_steps_that_are_floats_booleans_or_strings_are_refused():
+    # "three integers >= 0, not all 0": 2.0 (a float), True (a bool, though a subclass of int) and "2" are refused,
+    # the whole message compared (SaemSettings.__post_init__ _60: "and" for the first "or", so any value not below 0
+    # passed: 2.0 and True were kept as kernel steps, "2" failed with a TypeError of "<")
+    for bad in ((2.0, 2, 2), (2, True, 2), (2, 2, "2")):
+        with pytest.raises(FitError) as exc:
+            SaemSettings(kernel_steps=bad)
+        assert str(exc.value) == f"SaemSettings: kernel_steps must be three integers >= 0, not all 0; got {bad!r}"
+
+
+def test_a_drift_of_exactly_the_floor_counts_as_settled():
+    # exploration_settled: the phase has settled when |B - A| <= max(s, 0.005) for every parameter, the bound
+    # included (a drift of 0.5 % counts as settled whatever the noise). Two windows of 2: A = 0 and B = 0.005 exactly
+    # (0.005 + 0.005 and its half are exact in binary), s = 0.0025 < 0.005: the drift is the floor itself, settled;
+    # one ulp more is not; a second parameter that does not move changes neither (_24: "<", the bound not settled)
+    from pkpd.saem import exploration_settled
+
+    floor = 0.005
+    trace = np.array([[0.0, 1.0], [0.0, 1.0], [floor, 1.0], [floor, 1.0]])
+    assert np.abs(trace[2:, 0].mean() - trace[:2, 0].mean()) == floor and trace[:, 0].std() < floor
+    assert exploration_settled(trace, 2) is True
+    trace[2:, 0] = np.nextafter(floor, 1.0)
+    assert exploration_settled(trace, 2) is False
+
+
+class _RecordedNormals:
+    """A real random generator that records each standard normal draw with the size asked for."""
+
+    def __init__(self, seed: int):
+        self._rng = np.random.default_rng(seed)
+        self.normals = []
+
+    def standard_normal(self, size=None):
+        z = self._rng.standard_normal(size)
+        self.normals.append((size, np.array(z)))
+        return z
+
+    def integers(self, *args, **kwargs):
+        return self._rng.integers(*args, **kwargs)
+
+    def uniform(self, *args, **kwargs):
+        return self._rng.uniform(*args, **kwargs)
+
+
+def test_the_full_random_walk_proposes_eta_plus_its_step_times_the_sd_times_an_independent_normal(monkeypatch):
+    # the second kernel's proposal is eta* = eta + s2 omega^(1/2) z (element-wise: omega^(1/2) the SDs of Omega's
+    # diagonal), z ~ N(0, I) drawn independently for every chain, subject and component, s2 starting at 0.5 and
+    # multiplied by 1.1 after a step accepted more often than the target 0.3, by 0.9 otherwise. With the normal draws
+    # recorded (2 steps, the only kernel on), every proposal's move is that of its own draw (run_saem _213: eta - s2
+    # omega^(1/2) z; _214: s2 omega^(1/2) / z; _217: one scalar z for every chain, subject and component)
+    import pkpd.saem as saem
+
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
+    sd_om = np.sqrt(np.diag(st.omega(layout.x0)))
+    np.testing.assert_allclose(sd_om, np.sqrt([0.6, 0.3]), rtol=1e-12)
+    seen = []
+    step = saem._Chains.step
+
+    def step_spy(self, proposal, *args):
+        d = np.asarray(proposal - self.eta)
+        a = step(self, proposal, *args)
+        seen.append((d, np.array(a, dtype=bool)))
+        return a
+
+    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    rng = _RecordedNormals(0)
+    C = 3
+    run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=0, n_chains=C, kernel_steps=(0, 2, 0)),
+             rng)
+    assert len(seen) == 2 and len(rng.normals) == 2
+    s2 = 0.5
+    for (d, a), (size, z) in zip(seen, rng.normals):
+        assert size == (C, prob.n, prob.q) and z.shape == (C, prob.n, prob.q)
+        np.testing.assert_allclose(d, s2 * sd_om * z, rtol=1e-9, atol=1e-12)
+        s2 *= 1.1 if a.mean() > 0.3 else 0.9
+
+
+def test_each_outputs_error_keeps_its_own_stochastic_approximation():
+    # two outputs, PGE2 and IL-10, each with a free additive sd: each output's statistic mean(r^2) is averaged over
+    # the iterations on its own, S <- S + gamma (mean r^2 - S). Residuals of size 0.5 (PGE2) and 2 (IL-10) at
+    # gamma 1, then of size 1 at gamma 1/2: PGE2's sd is sqrt(0.25 + (1 - 0.25) / 2) = sqrt(0.625), IL-10's
+    # sqrt(4 + (1 - 4) / 2) = sqrt(2.5) (_error_step _39: one key for every output, so PGE2's average started from
+    # IL-10's 4: sqrt(2.5) for both)
+    model = pkpd.load_model("msc_salvadori")
+    rows = []
+    for i in range(2):
+        rows.append(dict(ID=i + 1, TIME=0.0, DV=".", AMT=2e6, EVID=1, CMT="iv", MDV=1, DVID=".", WT=70.0))
+        for t in (4.0, 24.0, 72.0):
+            for o in ("PGE2", "IL10"):
+                rows.append(dict(ID=i + 1, TIME=t, DV=1.0, AMT=0.0, EVID=0, CMT=".", MDV=0, DVID=o, WT=70.0))
+    data = read_nonmem(pd.DataFrame(rows), model, dose_unit="cell/kg")
+    error = {"PGE2": pkpd.Additive(sd=0.1), "IL10": pkpd.Additive(sd=0.1)}
+    _, _, _, layout, prob = _setup(model, data, pkpd.IIV({"k_c": 0.2}), error, "focei", ["k_c"], None,
+                                   pkpd.SolverSettings(), None)
+    st = _State(prob, layout)
+    assert set(prob.which[prob.mask].tolist()) == {0, 1}
+
+    def residuals(size_pge2, size_il10):
+        u, m, F = _residuals(prob, 1.0, 2.0)
+        return u * np.where(prob.which == 0, size_pge2, size_il10)[None], m, F
+
+    x, S = _error_step(st, layout.x0.copy(), st.errors(layout.x0), *residuals(0.5, 2.0), {}, 1.0, False, 0.95)
+    pge2, il10 = st.errors(x)
+    assert pge2.sd == pytest.approx(0.5, rel=1e-12) and il10.sd == pytest.approx(2.0, rel=1e-12)
+    x, S = _error_step(st, x, st.errors(x), *residuals(1.0, 1.0), S, 0.5, False, 0.95)
+    pge2, il10 = st.errors(x)
+    assert pge2.sd == pytest.approx(math.sqrt(0.625), rel=1e-12)
+    assert il10.sd == pytest.approx(math.sqrt(2.5), rel=1e-12)
