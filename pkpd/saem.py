@@ -149,14 +149,15 @@ class SaemSettings:
                            f"(2 x window = {2 * self.window}) for the exploratory phase's stopping rule")
         if self.exploratory is not None and self.exploratory + self.smoothing < 1:
             raise FitError("SaemSettings: exploratory + smoothing must be at least 1 iteration")
-        if self.n_chains is not None and (isinstance(self.n_chains, bool) or not isinstance(self.n_chains, int)
-                                          or self.n_chains < 1):
+        if self.n_chains is not None and (isinstance(self.n_chains, bool)
+                                          or not isinstance(self.n_chains, int | np.integer) or self.n_chains < 1):
             raise FitError(f"SaemSettings: n_chains must be a positive integer or None; got {self.n_chains!r}")
         ks = tuple(self.kernel_steps)
-        if len(ks) != 3 or any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in ks) or sum(ks) < 1:
+        if (len(ks) != 3 or any(isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0 for k in ks)
+                or sum(ks) < 1):
             raise FitError(f"SaemSettings: kernel_steps must be three integers >= 0, not all 0; got "
                            f"{self.kernel_steps!r}")
-        object.__setattr__(self, "kernel_steps", ks)
+        object.__setattr__(self, "kernel_steps", tuple(int(k) for k in ks))
         if not 0 < float(self.annealing) <= 1:
             raise FitError(f"SaemSettings: annealing must be in (0, 1]; got {self.annealing!r}")
 

@@ -48,7 +48,9 @@ rate over every iteration and the Monte-Carlo SE of importance sampling by the d
 Section "seed 33": the survivors of the tenth, independent sample (mutmut, seed 33): kernel steps that are floats,
 booleans or strings refused, a drift of exactly the floor 0.005 counting as settled, the full random walk's proposal
 eta + s2 omega^(1/2) z with an independent normal per chain, subject and component, and each output's residual error
-averaged by its own stochastic approximation.
+averaged by its own stochastic approximation. After it, a defect found judging that sample and fixed: NumPy integers
+refused as n_chains and kernel_steps ("must be a positive integer ...; got np.int64(3)"), which the other settings
+accept.
 """
 
 import math
@@ -1245,3 +1247,24 @@ def test_each_outputs_error_keeps_its_own_stochastic_approximation():
     pge2, il10 = st.errors(x)
     assert pge2.sd == pytest.approx(math.sqrt(0.625), rel=1e-12)
     assert il10.sd == pytest.approx(math.sqrt(2.5), rel=1e-12)
+
+
+def test_numpy_integers_are_integers_for_the_chains_and_kernel_steps_too():
+    # a defect found judging seed 33: exploratory, smoothing, window and max_exploratory accept NumPy integers, but
+    # n_chains and kernel_steps refused them with a message that contradicts itself ("n_chains must be a positive
+    # integer or None; got np.int64(3)"). Now accepted, the kernel steps kept as Python ints, and a run uses them
+    settings = SaemSettings(exploratory=1, smoothing=1, n_chains=np.int64(3), kernel_steps=np.array([1, 2, 0]))
+    assert settings.n_chains == 3
+    assert settings.kernel_steps == (1, 2, 0) and all(type(k) is int for k in settings.kernel_steps)
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    run = run_saem(prob, layout, layout.x0, settings, np.random.default_rng(0))
+    assert run.n_chains == 3 and run.eta.shape == (3, prob.n, prob.q)
+    assert math.isnan(run.acceptance["one component"]) and 0 < run.acceptance["random walk"] < 1
+    for bad in (np.float64(2.0), np.bool_(True), np.int64(0), np.int64(-1)):
+        with pytest.raises(FitError) as exc:
+            SaemSettings(n_chains=bad)
+        assert str(exc.value) == f"SaemSettings: n_chains must be a positive integer or None; got {bad!r}"
+    for bad in ((np.float64(2.0), 2, 2), (2, np.bool_(True), 2), (2, 2, np.int64(-1))):
+        with pytest.raises(FitError) as exc:
+            SaemSettings(kernel_steps=bad)
+        assert str(exc.value) == f"SaemSettings: kernel_steps must be three integers >= 0, not all 0; got {bad!r}"
