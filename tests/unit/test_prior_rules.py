@@ -25,6 +25,8 @@ Section "seed 33" (the tenth independent sample): whole messages of a normal pri
 or half-normal prior's refused source or grade, and the sampler's threads driving the chain groups.
 Section "seed 35" (the twelfth independent sample): a positive parameter's lower bound 0 refused by the range rule
 with the whole message, and the compiled prior part reading z of any real dtype as float64.
+Section "seed 36" (the thirteenth independent sample): a population MAP fit's prior terms without an Omega prior,
+and the MAP fit's prior terms of a half-normal prior against scipy's density.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -920,3 +922,47 @@ def test_the_compiled_pooled_prior_part_reads_z_of_any_real_dtype_as_float64(dty
         np.testing.assert_allclose(psi[:, i, 0], np.log(v0), rtol=1e-12)
         np.testing.assert_allclose(psi[:, i, 1], v1, rtol=1e-12)
     np.testing.assert_allclose(e[:, 0], err, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------- seed 36
+def test_a_population_map_fit_without_an_omega_prior_adds_the_theta_priors_only():
+    """A population MAP fit may give priors on the typical values without an inverse-Wishart prior on Omega
+    (``omega_prior`` is optional, None by default): the prior terms then hold no prior Omega and -2 log prior at the
+    internal rows X is -2 sum log p(theta) of the natural typical values, scipy's log-normal densities, whatever
+    Omega is. Guards ``PopulationPriorTerms.__init__`` (``PopulationPriorTerms.__init____mutmut_11``: ``if
+    (omega_prior is not None) or True``, ``None.matrix_for``: an AttributeError for every MAP fit without an omega
+    prior; the selected tests fit with one only)."""
+    import pkpd
+    from pkpd.estimation.population_fit import _error_dict, _population_priors
+    from pkpd.estimation.population_model import _layout
+    from pkpd.population import IIV
+
+    model = pkpd.load_model("pk_1cmt_iv")
+    iiv = IIV({"CL": 0.1})
+    layout = _layout(model, iiv, ["CL", "V"], _error_dict(model, {"conc": pkpd.Proportional(cv=0.2)}), None)
+    priors = {"CL": LogNormalPrior(2.0, 0.5), "V": LogNormalPrior(30.0, 0.3)}
+    terms = _population_priors(layout, iiv, priors, None, "focei")
+    assert terms.omega_prior is None and terms.omega0 is None
+    X = np.array([[math.log(2.8), math.log(32.0), -1.0, -1.6],
+                  [math.log(1.5), math.log(20.0), 0.5, -1.6]])
+    cl, v = np.exp(X[:, 0]), np.exp(X[:, 1])
+    ref = -2.0 * (stats.lognorm(s=0.5, scale=2.0).logpdf(cl) + stats.lognorm(s=0.3, scale=30.0).logpdf(v))
+    np.testing.assert_allclose(terms(X), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale, v, log", [(0.5, 0.3, False), (0.5, 0.3, True), (2.0, 3.5, False), (1.0, 0.0, False)])
+def test_the_map_fit_prior_terms_of_a_half_normal_prior_are_minus_twice_its_log_density(scale, v, log):
+    """-2 log p(v) of a half-normal prior in the MAP fit's prior terms is z^2 + 2 log(scale) + log(2 pi) - 2 log 2
+    with z = v / scale (the density 2 N(v; 0, scale^2) on v >= 0): the total equals -2 x scipy's
+    ``halfnorm(scale=scale).logpdf(v)``, on the natural or the log scale of the coordinate (the prior is on v), and
+    the constant of a half-normal prior alone is 2 log(scale) + log(2 pi) - 2 log 2. Guards the constant
+    (``IndividualPriorTerms.__init____mutmut_37``: ``2 log 3`` for ``2 log 2``, every total off by 2 log 1.5 =
+    0.81; the existing tests checked the half-normal prior's gradient only)."""
+    terms = IndividualPriorTerms(("s",), {"s": HalfNormalPrior(scale)}, np.array([log]))
+    assert terms.const == pytest.approx(2.0 * math.log(scale) + math.log(2.0 * math.pi) - 2.0 * math.log(2.0),
+                                        rel=1e-12, abs=1e-14)
+    x = np.array([math.log(v) if log else v])
+    total, r, J, g, clipped, valid = terms.evaluate(x, 1)
+    assert valid is True
+    assert total == pytest.approx(-2.0 * stats.halfnorm(scale=scale).logpdf(v), rel=1e-12, abs=1e-14)
+    assert r[0] == pytest.approx(v / scale, rel=1e-15)
