@@ -901,3 +901,48 @@ def test_the_duration_error_shows_the_bad_duration_not_an_earlier_short_valid_on
     with pytest.raises(DosingError) as info:
         pkpd.simulate(ORAL, regimen, [1.0], covariates={"MODE": 2.0, "DUR2": [0.5, -1.0], "BIOAV": 1.0})
     assert str(info.value) == "infusion at t=0 into 'central': duration must be > 0 and finite; got -1"
+
+
+# ---- from the independent seed-31 sample of the mutation audit (issue 20) ----------------------------------------
+# (xǁSimulationǁto_dataframe__mutmut_112: the empty long table's last column named "XXunitXX" for "unit")
+def test_an_empty_long_table_has_the_documented_columns():
+    """to_dataframe(outputs=[]) selects nothing: no rows, and the columns of the long layout as documented (and as a
+    non-empty long table has them): ID, TIME, name, value, unit."""
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [0.0, 12.0])
+    empty = sim.to_dataframe(outputs=[])
+    assert len(empty) == 0
+    assert list(empty.columns) == ["ID", "TIME", "name", "value", "unit"]
+    assert list(empty.columns) == list(sim.to_dataframe().columns)
+
+
+# (_time_columns__mutmut_12: the index of a time after the last simulated one not clipped to the last one)
+def test_a_table_time_after_the_last_simulated_time_is_refused_or_matched_to_the_last():
+    """Simulated at 0..24 h: times=[25] is not one of them, a PkpdError naming the nearest, 24 (not an IndexError);
+    24 + 1e-12 h is the last time within the relative tolerance 1e-9: its row is the bolus closed form at 24 h,
+    100 / 32 exp(-2.8 / 32 x 24) mg/L."""
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), np.arange(0, 25.0))
+    with pytest.raises(PkpdError) as info:
+        sim.to_dataframe(times=[25.0])
+    assert str(info.value) == ("to_dataframe: time 25 is not one of the simulated times (nearest 24); simulate at the "
+                               "times you want in the table")
+    table = sim.to_dataframe(times=[24.0 + 1e-12])
+    assert table["TIME"].tolist() == [24.0]
+    expected = 100 / 32 * np.exp(-2.8 / 32 * 24) * pkpd.units.convert("mg/L", sim.units["conc"])
+    np.testing.assert_allclose(table["value"].to_numpy(), [expected], rtol=1e-6)
+
+
+# (_administration_events__mutmut_121: `rate > 1` for `rate > 0`, a modelled rate of 1 mg/h or less refused)
+def test_a_modelled_rate_of_one_or_less_is_valid():
+    """Two subjects, 2 mg into central at 0 h with a modelled rate (nmtest_1cmt_oral, MODE 1: the rate is RAT2) of
+    0.5 and 1 mg/h (NONMEM RATE=-1, F = BIOAV = 1): infusions of 4 h and 2 h, the closed form of a one-compartment
+    infusion R / k (1 - exp(-k min(t, T))) exp(-k max(t - T, 0)) / V (CL 1.1 L/h, V 20 L), in ng/mL."""
+    from pkpd.dosing import Infusion
+
+    regimen = Regimen([Infusion(0, Dose(2, "mg"), modelled="rate", target="central")])
+    times = np.array([1.0, 2.0, 4.0, 8.0])
+    sim = pkpd.simulate(ORAL, regimen, times, covariates={"MODE": 1.0, "RAT2": [0.5, 1.0], "BIOAV": 1.0})
+    k = 1.1 / 20
+    for i, (rate, duration) in enumerate(((0.5, 4.0), (1.0, 2.0))):
+        amount = rate / k * (1 - np.exp(-k * np.minimum(times, duration)))
+        amount = amount * np.exp(-k * np.maximum(times - duration, 0))
+        np.testing.assert_allclose(sim["CP"][i], amount / 20 * 1000, rtol=1e-6)  # mg/L -> ng/mL
