@@ -21,6 +21,8 @@ dose unit is the profile's dose, and Bailer's SE is never infinite when the true
 Section "seed 36" (the twelfth, 40 of 1953): an infinite LambdaZ time refused, a partial area after Tlast
 extrapolated, a steady-state AUMCτ ending at Tlast without a tail, the row of a subject's dose-count error, and
 Bailer's interval refused at level 1.
+Section "seed 37" (the thirteenth, 40 of 1953): a single excluded λz time given as a bare number, a steady-state AUMCτ
+of an interval ending before Tlast, and the unit of the dose column.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1075,3 +1077,46 @@ def test_sparse_level_one_is_refused():
         with pytest.raises(DataError) as err:
             nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4], level=level)
         assert str(err.value) == f"nca_sparse: level must be in (0, 1); got {shown}"
+
+
+# =========================================================================================== seed 37
+# Rules that the thirteenth independent sample (seed 37, 40 of 1953 mutants) showed unguarded: a single excluded λz
+# time given as a bare number, a steady-state AUMCτ of an interval that ends before Tlast, and the unit of the dose
+# column.
+def test_lambda_z_exclude_accepts_a_single_time():
+    """LambdaZ(exclude=6) is LambdaZ(exclude=[6]): a lone number (int, float or NumPy scalar) is one excluded time,
+    not refused. A bolus sampled at 1, 2, 4, 6, 8, 12 h with the 6 h sample halved (an outlier): with it excluded
+    the rest are one exponential, so λz = k = CL/V exactly and 6 is not among the λz times (kills
+    LambdaZ.__post_init____mutmut_43, ``isinstance(...) or True``: the number iterated, a DataError "exclude must be a
+    list of sampling times")."""
+    for value, shown in ((6, 6.0), (6.5, 6.5), (np.float64(6), 6.0)):
+        assert LambdaZ(exclude=value).exclude == (shown,)
+    t = np.array([1.0, 2, 4, 6, 8, 12])
+    c = _bolus(t) * np.where(t == 6, 0.5, 1.0)
+    res = nca_profile(t, c, 100, route="iv-bolus", lambda_z=LambdaZ(exclude=6))
+    assert res.lambda_z == pytest.approx(K, rel=1e-9)
+    assert 6.0 not in res.lambda_z_times and res.lambda_z_method == "best fit, with exclusions"
+
+
+def test_steady_state_aumc_tau_of_an_interval_ending_before_tlast():
+    """Steady state, tau = 3 h, linear trapezoids, samples at 0, 1, 2, 4, 6 h (1, 4, 2, 1, 0.5: after Cmax one
+    exponential, λz = ln 2 / 2): the interval ends between the samples at 2 and 4 h, where the linear interpolant is
+    1.5. By hand AUCτ = 2.5 + 3 + 1.75 = 7.25 and AUMCτ, the trapezoids of t·C at 0, 1, 2, 3, = 2 + 4 + 4.25 = 10.25;
+    AUClast = 10, AUCinf = 10 + 0.5 / λz, so MRT = (AUMCτ + τ (AUCinf - AUCτ)) / AUCτ (kills _aumc_tau__mutmut_7,
+    ``(tt > 0) | (tt < hi)``: the samples after tau enter AUMCτ, the path 2 → 4 → 6 → 3 h gives 9.75)."""
+    lz = math.log(2.0) / 2
+    res = nca_profile([0, 1, 2, 4, 6], [1, 4, 2, 1, 0.5], 100, tau=3, steady_state=True, auc_method="linear")
+    assert res.lambda_z == pytest.approx(lz, rel=1e-12)
+    assert res.auc_tau == pytest.approx(7.25, rel=1e-12)
+    assert res.cl == pytest.approx(100 / 7.25, rel=1e-12)
+    auc_inf = 10 + 0.5 / lz
+    assert res.auc_inf == pytest.approx(auc_inf, rel=1e-12)
+    assert res.mrt == pytest.approx((10.25 + 3 * (auc_inf - 7.25)) / 7.25, rel=1e-12)
+
+
+def test_units_of_the_dose_column():
+    """The ``dose`` column is in the unit of AMT (``dose_unit``), with or without a concentration unit (kills
+    _units__mutmut_71, ``out["dose"] = None``)."""
+    assert nca(_bolus_data(), route="iv-bolus", dose_unit="mg", conc_unit="mg/L").attrs["units"]["dose"] == "mg"
+    units = nca(_bolus_data(), route="iv-bolus", dose_unit="ug").attrs["units"]
+    assert units["dose"] == "ug" and "cl" not in units
