@@ -3802,3 +3802,99 @@ def test_per_subject_fits_in_html_show_the_table_without_its_row_numbers(tmp_pat
     assert "<th" not in body
     rows = re.findall(r"<tr>\s*<td>([^<]*)</td>", body)
     assert rows == ["1", "1", "2", "2"]
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 45, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_observations_at_one_time_share_one_prediction_time_after_the_first_time(tmp_path):
+    """_observations: observations of one subject at the same time (here two outputs, and a replicate, at times
+    2 and 3) share one of the subject's prediction times, whatever the subject's first time: times 1, 2, 2, 3, 3, 3
+    give the distinct times 1, 2, 3 (n_times 3) and time indices 0, 1, 1, 2, 2, 2; a second subject with times 2,
+    2 has one time. (_observations__mutmut_336: `t_o[:+1]` for `t_o[:-1]`, each time compared with the first
+    observation's time, so 2, 2 and 3, 3, 3 became five distinct times.)"""
+    import pandas as pd
+
+    from pkpd.estimation.data import _observations
+
+    data = pd.DataFrame({
+        "ID": [1, 1, 1, 1, 1, 1, 2, 2],
+        "TIME": [1.0, 2.0, 2.0, 3.0, 3.0, 3.0, 2.0, 2.0],
+        "DV": [12.0, 11.0, 5.0, 13.0, 4.0, 12.5, 10.0, 6.0],
+        "DVID": ["level", "level", "other", "level", "other", "level", "level", "other"],
+    })
+    d = _observations(_levels(tmp_path), data, ("level", "other"), None)
+    np.testing.assert_array_equal(d.n_times, [3, 1])
+    np.testing.assert_array_equal(d.times, [[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]])  # padded with the last time
+    np.testing.assert_array_equal(d.subject, [0, 0, 0, 0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(d.time_index, [0, 1, 1, 2, 2, 2, 0, 0])
+
+
+def test_a_population_bootstrap_of_a_dataset_without_row_numbers_refits_its_records(tmp_path):
+    """bootstrap_population reads a NonmemDataset by its records: one without the ROW column (the public dataclass
+    built by hand) is bootstrapped as the same records with ROW, each replicate's table read again (read_nonmem
+    numbers its rows): replicate 0 (seed 3, n=1) draws rng.integers(0, 10, 10) of the 10 Wang 2007 subjects from
+    default_rng(SeedSequence(3).spawn(1)[0]), renumbers them 1..10 and refits them, its estimates those of that refit
+    written out here. (bootstrap_population__mutmut_27: `errors="XXignoreXX"`, a KeyError "['ROW'] not found in
+    axis" for such a dataset.)"""
+    import dataclasses
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd.nlme import bootstrap_population
+    from pkpd.nonmem import read_nonmem
+
+    dataset = read_nonmem(_wang_csv(), dose_unit="mg")
+    bare = dataclasses.replace(dataset, table=dataset.data.drop(columns=["ROW"]))
+    assert "ROW" not in bare.data.columns
+    fit = pkpd.fit_population("wang2007", dataset, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), covariance=None)
+    boot = bootstrap_population(fit, "wang2007", bare, n=1, seed=3, workers=1, progress=False)
+    assert boot.n_failed == 0 and boot.names == ("ke", "omega2_ke", "sd")
+    records = pd.read_csv(_wang_csv())
+    pick = np.random.default_rng(np.random.SeedSequence(3).spawn(1)[0]).integers(0, 10, size=10)
+    table = pd.concat([records[records["ID"] == k + 1].assign(ID=j + 1) for j, k in enumerate(pick)],
+                      ignore_index=True)
+    refit = pkpd.fit_population("wang2007", table, iiv=fit.iiv, error=fit.error, method=fit.method,
+                                estimate=["ke"], init=fit.theta, covariance=None)
+    np.testing.assert_allclose(boot.samples[0], refit.parameters["estimate"], rtol=1e-9)
+
+
+def test_a_population_bootstrap_replicate_reads_its_records_with_the_model():
+    """A replicate of bootstrap_population reads its records with the model (read_nonmem(table, model, ...)), so a
+    refusal names what the model needs: records with a dose and no unit of AMT (no dose_unit, no AMTU column) fail
+    with the whole message, ending with the dose targets of pk_1cmt_oral and their units.
+    (_population_bootstrap_replicate__mutmut_31: the model not passed, the message without "(model 'pk_1cmt_oral'
+    doses: oral [mg], iv [mg])".)"""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation.uncertainty import _population_bootstrap_replicate
+
+    model = pkpd.load_model("pk_1cmt_oral")
+    subject = pd.DataFrame({"ID": [7, 7], "TIME": [0.0, 1.0], "AMT": [100, 0], "EVID": [1, 0], "DV": [".", 3.0]})
+    ok, why = _population_bootstrap_replicate((model, (subject,), {}, {}), np.random.SeedSequence(0))
+    assert ok is False
+    assert why == (
+        "DataError: row 1, column AMT: the unit of AMT is not stated, and pkpd never guesses a dose unit (cells and "
+        "cells/kg differ some 70-fold). State it when reading the data: pkpd.nonmem.read_nonmem(data, model, "
+        "dose_unit='cell/kg') (or 'mg', 'mg/kg'...; on the command line --dose-unit cell/kg), an AMTU column holding "
+        "the unit on the dose records, or dose_unit='target' when AMT is in each dose target's own unit (model "
+        "'pk_1cmt_oral' doses: oral [mg], iv [mg])"
+    )
+
+
+def test_a_hessian_whose_condition_number_is_exactly_the_limit_is_not_positive_definite():
+    """_positive_definite asks the smallest eigenvalue of the correlation form to EXCEED rcond times the largest:
+    H = [[4, 3], [3, 9]] has correlation 3 / (2 * 3) = 0.5, eigenvalues 1 - 0.5 = 0.5 and 1 + 0.5 = 1.5 (both exact
+    in floating point), a condition number of exactly 3: refused with rcond = 1/3 (0.5 is not above 0.5), accepted
+    with rcond = 0.3; the identity (condition number 1) is refused with rcond = 1. The fits use rcond = 1e-12.
+    (_positive_definite__mutmut_23: `>=` for `>`, which accepted both boundaries.)"""
+    from pkpd.estimation.individual import _positive_definite
+
+    H = np.array([[4.0, 3.0], [3.0, 9.0]])
+    assert _positive_definite(H, rcond=1.0 / 3.0) is False
+    assert _positive_definite(H, rcond=0.3) is True
+    assert _positive_definite(np.eye(2), rcond=1.0) is False
+    assert _positive_definite(np.eye(2), rcond=0.999) is True
