@@ -18,7 +18,12 @@ Section "seed 44" (independent sample of the fitting modules, seed 44): a bootst
 as float64 whatever their input type; a least-squares penalty point's residuals have the sum of squares 1e3 c + 1e6
 (c the worst valid cost seen), not n^2 times that; the finite-difference Hessian steps each error parameter by h,
 not 2h (the central differences of a polynomial OFV, a test double); a covariance step with neither Hessian nor
-information names no parameters in its message; the per-subject HTML table has no row numbers."""
+information names no parameters in its message; the per-subject HTML table has no row numbers.
+
+Section "seed 45" (independent sample of the fitting modules, seed 45): observations of a subject at one time share
+one prediction time whatever the subject's first time; a population bootstrap of a NonmemDataset without ROW refits
+its records; a population bootstrap replicate reads its records with the model (its refusal names the model's dose
+targets); a Hessian whose condition number in correlation form is exactly 1/rcond is not positive definite."""
 
 from __future__ import annotations
 
