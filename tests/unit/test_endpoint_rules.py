@@ -11,6 +11,9 @@ Section "seed 37" (the thirteenth sample): an ordinal intercept that is not vali
 Section "seed 38" (the fourteenth sample): an end of follow-up that is not a number, ordinal categories that are not
 a list, refused with their whole messages, and the NONMEM layout's AMT and RATE in the dose target's unit (1 g =
 1000 mg = 1e6 ug).
+Section "seed 39" (the fifteenth sample): a hazard that is not a rate refused with its whole message, an event drawn
+at E = 0 where the cumulative hazard is still 0, the Newton search bisecting when a step lands on the lower bound
+(H = sqrt(t), root E^2), and ordinal category indices given as whole floats (the closed-form probabilities).
 """
 
 from __future__ import annotations
@@ -770,3 +773,97 @@ def test_ordinal_categories_that_are_not_a_list_are_refused_with_the_whole_messa
     assert str(err) == (f"{MODEL_FILE} [outputs.r] categories: categories must be a list of numbers (the DV codes, "
                         f"increasing); got {shown}")
     assert (err.section, err.key) == ("outputs.r", "categories")
+
+
+# ============================================================================================ seed 39
+# From the fifteenth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 39``,
+# ``benchmarks/results/mutation/endpoints-seed39.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize(("hazard", "got"), [
+    ("h0 * V", "has unit L / h but 1 / h is declared (dimensions [length] ** 3 / [time] vs 1 / [time])"),
+    ("A", "has unit mg but 1 / h is declared (dimensions [mass] vs 1 / [time])"),
+])
+def test_a_hazard_that_is_not_a_rate_is_refused_with_the_whole_message(hazard, got):
+    """A hazard is a rate [1/time_unit]: one in L/h or mg is refused naming the key ``hazard``, the rule and the unit
+    found, the whole message compared (kills check_trees__mutmut_60, the rule's text changed to "XXa hazard is a rate
+    [1/time_unit]XX")."""
+    err = _refused(pkpd.Output("ev", type="time-to-event", hazard=hazard))
+    assert isinstance(err, UnitError)
+    assert str(err) == (f"{MODEL_FILE} [outputs.ev] hazard: a hazard is a rate [1/time_unit]: expression {hazard!r} "
+                        f"{got}")
+    assert (err.section, err.key) == ("outputs.ev", "hazard")
+
+
+def _first_standard_exponential_zero(seed: int) -> np.random.Generator:
+    # a numpy Generator (MT19937) whose next 64-bit word is 0: numpy's ziggurat then returns the standard
+    # exponential 0.0 exactly (a draw of probability 2^-53, but a value standard_exponential can return)
+    bits = np.random.MT19937(seed)
+    state = bits.state
+    key = state["state"]["key"].copy()
+    key[0] = key[1] = 0
+    state["state"]["key"], state["state"]["pos"] = key, 0
+    bits.state = state
+    return np.random.Generator(bits)
+
+
+def test_an_event_drawn_at_e_equal_to_zero_falls_where_the_cumulative_hazard_is_still_zero(monkeypatch):
+    """Inverse cumulative hazard: the event is at a time T with H(T) - H(0) = E. With h0 = 0 the hazard of ``event``
+    is h1 A / A50, exactly 0 until the bolus at 10 h, then H(T) = 20 (1 - e^(-k (T - 10))) / k. A draw E = 0 exactly
+    (the first of the Generator below) is reached anywhere in [0, 10] h, where H = 0; the next two subjects' events
+    solve the closed form, T = 10 - log(1 - k E / 20) / k (kills _locate__mutmut_11, ``Hhi >= Hlo``: the grid bracket
+    [0, 1] h where H(lo) = H(hi) = 0 = E started the search at 0 / 0, and subject 1's event time came back NaN)."""
+    import pkpd.outcomes as po
+
+    draw = po.draw_outcomes
+
+    def with_rng(*args, **kwargs):
+        kwargs["rng"] = _first_standard_exponential_zero(7)
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(po, "draw_outcomes", with_rng)
+    n, k = 3, 0.1
+    e = _first_standard_exponential_zero(7).standard_exponential(n)
+    assert e[0] == 0.0 and np.all(e[1:] > 0) and np.all(e < 20.0 / k)   # every subject has its event
+    sim = pkpd.simulate(M, Regimen([Bolus(10.0, Dose(40, "mg"), "iv")]), [0.0, 32.0],
+                        params={"h0": np.zeros(n), "h1": np.full(n, 5.0), "k": np.full(n, k)}, seed=1,
+                        outcomes=["event"], follow_up=32.0)
+    o = sim.outcomes
+    assert o["ID"].tolist() == [1, 2, 3] and o["DV"].tolist() == [1.0, 1.0, 1.0]
+    t = o["TIME"].to_numpy()
+    assert 0.0 <= t[0] <= 10.0   # NaN fails this
+    np.testing.assert_allclose(t[1:], 10.0 - np.log1p(-k * e[1:] / 20.0) / k, rtol=1e-7)
+
+
+def test_the_newton_search_bisects_when_a_step_lands_on_the_lower_bound(monkeypatch):
+    """The safeguarded Newton search takes a step only strictly inside the bracket (lo, hi), bisecting otherwise.
+    The Weibull cumulative hazard of shape 1/2 and scale 1, H(t) = sqrt(t), has the hazard 1 / (2 sqrt(t)), infinite
+    at t = 0; for E = 1/4 in the grid bracket [0, 1] (H = 0 and 1) the linear start is t = 1/4, where H - E = 1/4 and
+    h = 1, so the Newton step lands exactly on the lower bound 0. The root is the inverse cumulative hazard E^2 =
+    1/16 (kills _locate__mutmut_113, ``newton >= lo``: the step to 0 was taken, and there h = inf makes every later
+    step 0 again, so the search stopped at t = 0, where H = 0, after its 60 iterations)."""
+    import pkpd.outcomes as po
+
+    def weibull_half(cm, q, y0, events, t0, tt, settings, rows, *, states=False):
+        t = np.asarray(tt, dtype=float)[:, 0]
+        with np.errstate(divide="ignore"):
+            return np.stack([np.sqrt(t), 0.5 / np.sqrt(t)], axis=-1)[:, None, :]   # outputs H, h
+
+    monkeypatch.setattr(po, "_solve", weibull_half)
+    t = po._locate(None, None, None, None, None, None, np.arange(1), 0, 1, np.zeros(1), np.array([0.25]),
+                   np.array([0.0]), np.array([1.0]), np.array([0.0]), np.array([1.0]))
+    assert t.tolist() == [pytest.approx(1 / 16, abs=1e-9)]
+
+
+def test_ordinal_category_indices_given_as_whole_floats_are_read_as_integer_indices():
+    """``category_index`` is an array_like of integer indices, converted as numpy converts an array_like to int64:
+    the floats 0.0, 1.0, 2.0 (a table's column) index the categories as 0, 1, 2. Under the logits (1, -1), P(Y = c_k)
+    = sigma(l_k) - sigma(l_{k+1}) with l_0 = +inf and l_3 = -inf: 1 - sigma(1), sigma(1) - sigma(-1) and sigma(-1)
+    (kills ordinal_log_likelihood__mutmut_4, ``dtype=None``: the float array used as an index was an IndexError)."""
+    from scipy.special import expit
+
+    want = np.log([1.0 - expit(1.0), expit(1.0) - expit(-1.0), expit(-1.0)])
+    for k in (np.array([0.0, 1.0, 2.0]), [0.0, 1.0, 2.0], np.array([0, 1, 2], dtype=np.int32)):
+        ll, grad = ep.ordinal_log_likelihood(k, [[1.0, -1.0]] * 3, gradient=True)
+        np.testing.assert_allclose(ll, want, rtol=1e-12)
+        # d/dl_1 log(1 - sigma(l_1)) = -sigma(l_1) for category 0; d/dl_2 log sigma(l_2) = 1 - sigma(l_2) for 2
+        np.testing.assert_allclose([grad[0, 0], grad[0, 1], grad[2, 0], grad[2, 1]],
+                                   [-expit(1.0), 0.0, 0.0, 1.0 - expit(-1.0)], rtol=1e-12, atol=1e-15)
