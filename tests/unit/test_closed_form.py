@@ -739,3 +739,49 @@ def test_run_batch_with_an_integer_start_time_gives_the_exact_decay_on_either_en
     assert list(sol["status"]) == [0]
     np.testing.assert_allclose(sol["states"][0, :, 0], 100.0 * np.exp(-0.05 * (t[0] - 2.0)), rtol=1e-12)
     np.testing.assert_allclose(sol["outputs"][0, :, 0], 5.0 * np.exp(-0.05 * (t[0] - 2.0)), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 32)
+def test_run_closed_form_called_with_its_defaults_returns_the_states():
+    # run_closed_form is run_batch's counterpart with the same arguments (private API): keep_states defaults to True,
+    # as run_batch's, so a direct call without it returns the states, x = 100 exp(-CL/V t) (pk_1cmt_iv, 100 mg bolus,
+    # CL 1 and 2 L/h, V = 20 L), beside the outputs 5 exp(-CL/V t)
+    # (run_closed_form__mutmut_1: keep_states defaulting to False, states None)
+    import inspect
+
+    from pkpd.closed_form import run_closed_form
+    from pkpd.simulation import run_batch
+
+    assert inspect.signature(run_batch).parameters["keep_states"].default is True
+    cl = np.array([1.0, 2.0])
+    cm, q, events = _one_compartment_batch(cl)
+    t = np.array([[0.0, 1.0, 12.0]])
+    sol = run_closed_form(cm, q, cm.initial_state(q), events, t, np.zeros((1, 3), dtype=np.int64), np.array([3]),
+                          np.zeros(2))
+    assert sol["states"] is not None and sol["states"].shape == (2, 3, 1)
+    np.testing.assert_allclose(sol["states"][:, :, 0], 100.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-12)
+    np.testing.assert_allclose(sol["outputs"][:, :, 0], 5.0 * np.exp(-cl[:, None] / 20.0 * t), rtol=1e-12)
+
+
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_boolean_before_event_flags_gives_the_troughs_and_peaks_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: "before events" flags given as booleans are read as 1 and 0
+    # by the closed form of either CPU engine: 100 mg boluses at 0 and 12 h (pk_1cmt_iv, CL 1 L/h, V 20 L,
+    # k = 0.05 /h), output times 0, 0, 12, 12, 24 flagged True, False, True, False, False give x = 0 (before the
+    # first dose), 100, 100 e^(-0.6) (the trough before the second), 100 e^(-0.6) + 100, (100 e^(-0.6) + 100) e^(-0.6)
+    # (run_closed_form__mutmut_42: the flags converted without dtype=np.int64, refused by the C kernel as bool)
+    from pkpd.simulation import build_events, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    regimen = Regimen.every(12, "h", count=2, dose=Dose(100, "mg"))
+    events = build_events(cm, [regimen], q, set())
+    t = np.array([[0.0, 0.0, 12.0, 12.0, 24.0]])
+    pre = np.array([[True, False, True, False, False]])
+    sol = run_batch(cm, q, cm.initial_state(q), events, t, pre, np.array([5]), np.zeros(1), EXACT)
+    assert list(sol["status"]) == [0]
+    e = np.exp(-0.6)
+    x = np.array([0.0, 100.0, 100.0 * e, 100.0 * e + 100.0, (100.0 * e + 100.0) * e])
+    np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=1e-12, atol=0.0)
