@@ -1856,3 +1856,44 @@ def test_a_predicted_ebe_step_of_one_or_more_is_not_trusted():
     expected = np.full((n, 1), 0.08)
     expected[[0, 3], 0] += [0.5, 0.999]
     np.testing.assert_allclose(start, expected, rtol=1e-12)
+
+
+# --- seed 46 -------------------------------------------------------------------------------------------------------
+def test_responsible_parameters_use_a_tolerance_that_grows_with_the_largest_eigenvalue():
+    """``_responsible`` counts an eigenvalue of the diagonally scaled matrix as not positive up to 1e-10 max(|largest
+    eigenvalue|, 1). R = block-diag([[1, r], [r, 1]], -1) with r = 1 - 1.5e-10 (a and b almost collinear, the
+    objective curved downward along c): its eigenvalues are -1 (c), 1 - r = 1.5e-10 ((a - b) / sqrt 2) and 1 + r
+    ~ 2 ((a + b) / sqrt 2). The tolerance is 1e-10 x 2 = 2e-10, so the eigenvalue 1.5e-10 counts and a and b
+    (loading 1 / sqrt 2 > 0.3 on it) are responsible with c. Seed 46's survivor covariance._responsible _37
+    (1e-10 / max(...), a tolerance of 5e-11) named c alone."""
+    from pkpd.estimation.covariance import _responsible
+
+    r = 1.0 - 1.5e-10
+    R = np.array([[1.0, r, 0.0], [r, 1.0, 0.0], [0.0, 0.0, -1.0]])
+    # c loads 1 on its eigenvector, a and b 1 / sqrt 2 each on theirs: c first, then a and b in either order
+    assert _responsible(R, ["a", "b", "c"]) in (" (responsible: c, a, b)", " (responsible: c, b, a)")
+
+
+def test_the_compiled_objective_gives_the_diagnostics_predictions_and_their_eta_derivatives():
+    """``PopulationObjective.predictions_at`` (the diagnostics table's predictions on the compiled engine): for Wang
+    2007 (f = 10 exp(-ke e^eta t), ke = 0.5 at the initial values, records at t = 0 and 1 h) at EBEs eta spread from
+    -0.2 to 0.25, f = 10 exp(-0.5 e^eta t), df/deta = -0.5 e^eta t f and the predictions at eta = 0 are
+    10 exp(-0.5 t), by hand, for every subject solved (status 0). Seed 46's survivor
+    PopulationObjective.predictions_at _18 (``status != 1`` for ``!= 0``, in either of its two checks: every subject
+    solved counted as failed) returned None, and the diagnostics fell back to central differences of batch solves."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("needs the compiled objective")
+    eta = np.linspace(-0.2, 0.25, prob.n)[:, None]
+    got = engine.predictions_at(layout.x0, eta)
+    assert got is not None
+    f, G, f0 = got
+    t = np.array([0.0, 1.0])
+    ke = 0.5 * np.exp(eta)                         # (n, 1)
+    expected = 10.0 * np.exp(-ke * t)              # (n, 2)
+    np.testing.assert_allclose(f[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(G[0, :, :, 0], -ke * t * expected, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(f0[0], np.tile(10.0 * np.exp(-0.5 * t), (prob.n, 1)), rtol=1e-6)
