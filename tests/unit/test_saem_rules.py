@@ -508,6 +508,23 @@ def test_the_smoothing_phase_steps_are_one_over_the_smoothing_iteration(monkeypa
     assert gammas["newton"] == pytest.approx(expected, rel=1e-15)
 
 
+def _record_moves(monkeypatch) -> list:
+    """Spy on SAEM's kernel steps: a list that gets (proposal - eta, accepted) of every step."""
+    import pkpd.saem as saem
+
+    seen = []
+    step = saem._Chains.step
+
+    def step_spy(self, proposal, *args):
+        d = np.asarray(proposal - self.eta)
+        a = step(self, proposal, *args)
+        seen.append((d, np.array(a, dtype=bool)))
+        return a
+
+    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    return seen
+
+
 class _UnitNormals:
     """A random generator whose standard normal draws are all 1 (the kernels' step sizes become visible in the
     proposals); uniforms and integers from a real generator."""
@@ -531,21 +548,11 @@ def test_the_step_of_each_component_grows_after_an_acceptance_above_the_target_a
     # proposals that moved c were accepted more often than 0.3, times 0.9 otherwise (a multiplicative walk that
     # settles where about half of the steps are above the target). With z = 1 every proposal shows its step
     # (run_saem _287: times 2.1 above the target)
-    import pkpd.saem as saem
 
     prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
     sd_om = np.sqrt(np.diag(st.omega(layout.x0)))
     np.testing.assert_allclose(sd_om, np.sqrt([0.6, 0.3]), rtol=1e-12)
-    seen = []
-    step = saem._Chains.step
-
-    def step_spy(self, proposal, *args):
-        d = np.asarray(proposal - self.eta)
-        a = step(self, proposal, *args)
-        seen.append((d, np.array(a, dtype=bool)))
-        return a
-
-    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    seen = _record_moves(monkeypatch)
     m3 = 6
     run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=0, n_chains=4, kernel_steps=(0, 0, m3)),
              _UnitNormals(0))
@@ -1189,21 +1196,11 @@ def test_the_full_random_walk_proposes_eta_plus_its_step_times_the_sd_times_an_i
     # multiplied by 1.1 after a step accepted more often than the target 0.3, by 0.9 otherwise. With the normal draws
     # recorded (2 steps, the only kernel on), every proposal's move is that of its own draw (run_saem _213: eta - s2
     # omega^(1/2) z; _214: s2 omega^(1/2) / z; _217: one scalar z for every chain, subject and component)
-    import pkpd.saem as saem
 
     prob, layout, st = _theoph_problem(pkpd.Additive(sd=0.5))
     sd_om = np.sqrt(np.diag(st.omega(layout.x0)))
     np.testing.assert_allclose(sd_om, np.sqrt([0.6, 0.3]), rtol=1e-12)
-    seen = []
-    step = saem._Chains.step
-
-    def step_spy(self, proposal, *args):
-        d = np.asarray(proposal - self.eta)
-        a = step(self, proposal, *args)
-        seen.append((d, np.array(a, dtype=bool)))
-        return a
-
-    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    seen = _record_moves(monkeypatch)
     rng = _RecordedNormals(0)
     C = 3
     run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=0, n_chains=C, kernel_steps=(0, 2, 0)),
