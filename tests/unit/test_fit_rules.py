@@ -23,7 +23,13 @@ information names no parameters in its message; the per-subject HTML table has n
 Section "seed 45" (independent sample of the fitting modules, seed 45): observations of a subject at one time share
 one prediction time whatever the subject's first time; a population bootstrap of a NonmemDataset without ROW refits
 its records; a population bootstrap replicate reads its records with the model (its refusal names the model's dose
-targets); a Hessian whose condition number in correlation form is exactly 1/rcond is not positive definite."""
+targets); a Hessian whose condition number in correlation form is exactly 1/rcond is not positive definite.
+
+Section "seed 46" (independent sample of the fitting modules, seed 46): an LLOQ column of Python objects (a
+NonmemDataset built by hand) is read as numbers; a profile open on both sides says "lower and upper"; a simulated
+observation at its LLOQ is not censored; a failed bootstrap replicate's reason names the error's type; rows whose
+doses cannot be built are NaN, unsolved failures, one each; _null_space_names takes every eigenvalue up to rcond
+times the largest; _fit_data(x_start=...) starts there."""
 
 from __future__ import annotations
 
@@ -3903,3 +3909,167 @@ def test_a_hessian_whose_condition_number_is_exactly_the_limit_is_not_positive_d
     assert _positive_definite(H, rcond=0.3) is True
     assert _positive_definite(np.eye(2), rcond=1.0) is False
     assert _positive_definite(np.eye(2), rcond=0.999) is True
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 46, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_dataset_built_by_hand_with_an_object_lloq_column_is_censored_below_its_lloq(tmp_path):
+    """_observations reads LLOQ as numbers whatever the column's dtype: a NonmemDataset built by hand (the public
+    dataclass) whose LLOQ column holds Python objects (1.0, 1.0, NaN, 5.0) against DVs 12, 0.5, 11, 3 gives the
+    limits 1, 1, none, 5 and censors the observations below their LLOQ (0.5 < 1 and 3 < 5), not 12 > 1 nor the one
+    without a limit. (_observations__mutmut_84: `to_numpy(dtype=None)`, an object array that np.isfinite refuses: a
+    TypeError.)"""
+    import dataclasses
+
+    import pandas as pd
+
+    from pkpd.estimation.data import _observations
+    from pkpd.nonmem import read_nonmem
+
+    model = _levels(tmp_path)
+    table = pd.DataFrame({"ID": 1, "TIME": [1.0, 2.0, 3.0, 4.0], "DV": [12.0, 0.5, 11.0, 3.0],
+                          "LLOQ": [1.0, 1.0, np.nan, 5.0]})
+    dataset = read_nonmem(table, model)
+    by_hand = dataclasses.replace(dataset, table=dataset.data.assign(LLOQ=dataset.data["LLOQ"].astype(object)))
+    assert by_hand.data["LLOQ"].dtype == object
+    d = _observations(model, by_hand, ("level",), None)
+    np.testing.assert_array_equal(d.limit, [1.0, 1.0, np.nan, 5.0])
+    np.testing.assert_array_equal(d.censored, [False, True, False, True])
+
+
+def test_a_profile_open_on_both_sides_names_both_sides_in_its_message(tmp_path):
+    """B bounded to [11.5, 11.9] around its estimate (mean about 11.7), far inside its 95 % interval: the profile
+    reaches both bounds less than 3.84 above the minimum, and its message names both sides in the documented words,
+    "lower and upper". (profile_likelihood__mutmut_236: "lower AND upper".)"""
+    import pkpd
+
+    data, y, _ = _level_data()
+    assert 11.5 < y.mean() < 11.9
+    model = _levels(tmp_path, B=(11.5, 11.9)).with_parameters(B=11.7)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B")
+    np.testing.assert_allclose([prof.values.min(), prof.values.max()], [11.5, 11.9], rtol=1e-12)
+    assert prof.message == ("the profile stays within 3.84 of the minimum on the lower and upper side: the data do not "
+                            "bound the parameter there")
+
+
+def test_a_simulated_observation_at_its_lloq_is_not_censored():
+    """A bootstrap's simulated observations are censored where they fall BELOW the LLOQ of their record, the rule of
+    the data (DV < LLOQ): new values 0.5, 1.0 and 1.5 against an LLOQ of 1 (and 0.2 with no limit) give censored
+    True, False, False, False and the values 1 (the limit), 1, 1.5, 0.2. The fit's problem is a test double: its
+    prediction F and an error model whose draw is given. (_simulate_observations__mutmut_24: `<=`, the value at
+    the LLOQ censored.)"""
+    from pkpd.estimation.uncertainty import _simulate_observations
+
+    drawn = np.array([0.5, 1.0, 1.5, 0.2])
+    error_model = SimpleNamespace(sample=lambda f, rng: drawn.copy())
+    group = SimpleNamespace(idx=np.arange(4), slot=SimpleNamespace(model_at=lambda x: error_model))
+    problem = SimpleNamespace(
+        data=SimpleNamespace(limit=np.array([1.0, 1.0, 1.0, np.nan]), endpoint_records=None),
+        layout=SimpleNamespace(n_struct=1),
+        lik=SimpleNamespace(groups=[group]),
+        predictions=lambda X: (np.ones((1, 4)), np.array([True])),
+    )
+    y, censored, endpoint_dv = _simulate_observations(SimpleNamespace(problem=problem, x=np.zeros(2)),
+                                                      np.random.default_rng(0))
+    np.testing.assert_array_equal(censored, [True, False, False, False])
+    np.testing.assert_array_equal(y, [1.0, 1.0, 1.5, 0.2])
+    assert endpoint_dv is None
+
+
+def test_a_bootstrap_replicate_that_fails_names_the_error_type_in_its_reason(tmp_path, monkeypatch):
+    """A parametric bootstrap replicate whose refit raises (here the optimiser, a test double, raises
+    ValueError("the optimiser gave up")) is listed in Bootstrap.failed with the reason "<error type>: <message>":
+    ((0, "ValueError: the optimiser gave up"),), and no sample. (_bootstrap_replicate__mutmut_35: the type of None,
+    "NoneType: the optimiser gave up".)"""
+    import pkpd
+    import pkpd.estimation.uncertainty as uncertainty
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+
+    def gives_up(*args, **kwargs):
+        raise ValueError("the optimiser gave up")
+
+    monkeypatch.setattr(uncertainty, "_optimise", gives_up)
+    boot = pkpd.bootstrap(fit, n=1, seed=1, workers=1, progress=False)
+    assert boot.failed == ((0, "ValueError: the optimiser gave up"),)
+    assert boot.n_failed == 1 and boot.samples.shape == (0, 2)
+
+
+def test_a_start_whose_doses_cannot_be_built_is_refused_and_such_rows_fail_one_by_one(tmp_path):
+    """A parameter set whose doses cannot be built (a bioavailability exp(G) that overflows at G = 800, refused by
+    build_events as not finite) cannot be solved: predictions of two such rows are NaN (float, one row of 7 per
+    parameter set), neither solved, two evaluations and two failures, and a fit starting there is refused with the
+    whole message. (_Problem.predictions__mutmut_134: `np.zeros(dtype=bool)` without its size, a TypeError.)"""
+    import re
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.errors import FitError
+    from pkpd.estimation.individual import _check_start
+
+    text = (Path(__file__).resolve().parents[2] / "models" / "pk_1cmt_iv.toml").read_text()
+    text = text.replace('name = "pk_1cmt_iv"', 'name = "scaled_iv"').replace(
+        "[covariates.WT]", '[parameters.G]\nvalue = 0.0\nunit = "1"\nbounds = [-5.0, 1000.0]\n'
+        'description = "log F"\n\n[covariates.WT]') + 'factor = "exp(G)"\n'
+    path = tmp_path / "scaled_iv.toml"
+    path.write_text(text)
+    _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
+    fit = pkpd.fit(pkpd.load_model(path), data, estimate=["CL", "G"], error={"conc": pkpd.Proportional(cv=0.1)},
+                   covariance=False)
+    problem = fit._context.problem
+    x = np.array(fit._context.x, dtype=float)
+    x[problem.layout.names.index("G")] = 800.0
+    before = (problem.n_evaluations, problem.n_failures)
+    F, ok = problem.predictions(np.vstack([x, x])[:, :problem.layout.n_struct])
+    assert F.dtype == np.float64 and F.shape == (2, 7) and np.isnan(F).all()
+    np.testing.assert_array_equal(ok, [False, False])
+    assert (problem.n_evaluations, problem.n_failures) == (before[0] + 2, before[1] + 2)
+    message = ("the model cannot be solved at the starting values (check the parameter values and the doses), so "
+               "the fit cannot start")
+    with pytest.raises(FitError, match=f"^{re.escape(message)}$"):
+        _check_start(problem, x)
+
+
+def test_null_space_names_take_every_eigenvalue_up_to_rcond_times_the_largest():
+    """_null_space_names names the parameters loading on every eigenvector of the correlation form whose eigenvalue
+    is at most rcond times the largest: two independent pairs with correlations 0.99 and 0.85 (eigenvalues 1 -+ r:
+    0.01, 0.15, 1.85, 1.99), scaled by standard deviations 2, 3, 0.5 and 1, with rcond = 0.1 (limit 0.199) name all
+    four; with rcond = 0.05 (limit 0.0995) only the first pair. (_null_space_names__mutmut_25: rcond divided by the
+    largest eigenvalue, a limit of 0.05 that left out the second pair.)"""
+    from pkpd.estimation.individual import _null_space_names
+
+    C = np.zeros((4, 4))
+    C[:2, :2] = [[1.0, 0.99], [0.99, 1.0]]
+    C[2:, 2:] = [[1.0, 0.85], [0.85, 1.0]]
+    s = np.array([2.0, 3.0, 0.5, 1.0])
+    M = C * np.outer(s, s)
+    assert _null_space_names(M, ["a", "b", "c", "d"], rcond=0.1) == ["a", "b", "c", "d"]
+    assert _null_space_names(M, ["a", "b", "c", "d"], rcond=0.05) == ["a", "b"]
+
+
+def test_a_fit_from_a_given_start_starts_there(tmp_path):
+    """_fit_data(x_start=...) starts its first (here only) optimisation at x_start: started at the closed-form
+    maximum-likelihood point of a constant level (log mean(y), log of the ML SD sqrt(mean((y - mean)^2))) with one
+    evaluation allowed, the fit stays there to 1e-12; from the model's values (B = 10) one evaluation does not get
+    there. (_fit_data__mutmut_28: the first start None, a TypeError.)"""
+    import pkpd
+    from pkpd.estimation.data import _observations
+    from pkpd.estimation.individual import _censoring, _fit_data, _layout
+
+    data, y, _ = _level_data()
+    model = _levels(tmp_path)
+    layout = _layout(model, ["B"], {"level": pkpd.Additive(sd=1.0)})
+    blq = _censoring("M3")
+    d = _observations(model, data, ("level",), blq)
+    sd = math.sqrt(np.mean((y - y.mean()) ** 2))
+    x_start = np.array([math.log(y.mean()), math.log(sd)])
+    args = (layout, d, blq, pkpd.SolverSettings(), "finite-difference", "least_squares", 1,
+            np.random.default_rng(0), 1, False)
+    started = _fit_data(*args, x_start=x_start)
+    assert started.estimates["B"] == pytest.approx(y.mean(), rel=1e-12)
+    assert started.estimates["level.sd"] == pytest.approx(sd, rel=1e-12)
+    assert abs(_fit_data(*args).estimates["B"] - y.mean()) > 0.1
