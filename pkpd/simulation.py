@@ -882,11 +882,15 @@ def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covari
             raise DosingError(f"dose {dose.amount:g} {dose.unit}: body weight WT must be > 0 kg; got "
                               f"{wt[wt <= 0][0]:g}")
         amount = amount * wt
-    F = np.broadcast_to(np.asarray(ex.evaluate(ck.dose_factor[k], env), dtype=float), (n,))
+    with np.errstate(all="ignore"):  # a factor or lag that overflows (or is NaN) is refused below, naming it
+        F = np.broadcast_to(np.asarray(ex.evaluate(ck.dose_factor[k], env), dtype=float), (n,))
+        lag = np.broadcast_to(np.asarray(ex.evaluate(ck.dose_lag[k], env), dtype=float), (n,))
     conv = ck.dose_conversion[k]
-    lag = np.broadcast_to(np.asarray(ex.evaluate(ck.dose_lag[k], env), dtype=float), (n,))
-    if np.any(~np.isfinite(F)) or np.any(~np.isfinite(lag)):
-        raise DosingError(f"dose target {target.name!r}: factor or lag is not finite for some subjects")
+    for what, value in (("bioavailability (factor)", F), ("lag time", lag)):
+        if not np.all(np.isfinite(value)):
+            i = int(np.flatnonzero(~np.isfinite(value))[0])
+            raise DosingError(f"dose target {target.name!r}: the {what} is not finite ({value[i]:g}) for subject "
+                              f"number {i + 1} of {n}; check the parameter values and covariates it uses")
     if np.any(lag < 0):
         raise DosingError(f"dose target {target.name!r}: lag time must be >= 0; got {lag[lag < 0][0]:g}")
     start = adm.time * time_factor + lag
@@ -902,13 +906,15 @@ def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covari
         if tree is None:
             raise DosingError(f"infusion at t={adm.time:g} has a modelled duration, but dose target "
                               f"{target.name!r} declares no 'duration' expression")
-        duration = np.broadcast_to(np.asarray(ex.evaluate(tree, env), dtype=float), (n,))
+        with np.errstate(all="ignore"):  # a duration that overflows is refused below
+            duration = np.broadcast_to(np.asarray(ex.evaluate(tree, env), dtype=float), (n,))
     elif adm.modelled == "rate":
         tree = ck.dose_rate[k]
         if tree is None:
             raise DosingError(f"infusion at t={adm.time:g} has a modelled rate, but dose target {target.name!r} "
                               "declares no 'rate' expression")
-        rate = np.broadcast_to(np.asarray(ex.evaluate(tree, env), dtype=float), (n,))
+        with np.errstate(all="ignore"):  # a rate that is NaN is refused below
+            rate = np.broadcast_to(np.asarray(ex.evaluate(tree, env), dtype=float), (n,))
         if np.any(~(rate > 0)):
             raise DosingError(f"dose target {target.name!r}: modelled rate must be > 0; got {rate[~(rate > 0)][0]:g}")
         duration = amount * f_dimless / rate
