@@ -51,6 +51,10 @@ eta + s2 omega^(1/2) z with an independent normal per chain, subject and compone
 averaged by its own stochastic approximation. After it, a defect found judging that sample and fixed: NumPy integers
 refused as n_chains and kernel_steps ("must be a positive integer ...; got np.int64(3)"), which the other settings
 accept.
+
+Section "seed 34": the survivor of the eleventh, independent sample (mutmut, seed 34): the inter-occasion variance
+shrinking by at most the annealing factor per exploratory iteration (exactly annealing times its old value when the
+kappas' mean square is below that floor).
 """
 
 import math
@@ -1265,3 +1269,26 @@ def test_numpy_integers_are_integers_for_the_chains_and_kernel_steps_too():
         with pytest.raises(FitError) as exc:
             SaemSettings(kernel_steps=bad)
         assert str(exc.value) == f"SaemSettings: kernel_steps must be three integers >= 0, not all 0; got {bad!r}"
+
+
+# ====================================================================================================== seed 34
+def test_the_iov_variance_shrinks_by_at_most_the_annealing_factor_per_exploratory_iteration():
+    # simulated annealing: in an exploratory iteration a variance may shrink by at most the factor `annealing`, the
+    # inter-occasion variance pi (internal value log sqrt(pi)) too. IOV on CL of variance 4 (SD 2), one exploratory
+    # iteration of two full random-walk steps from eta = kappa = 0 (steps of SD 0.5 * 2 = 1): the kappas' mean square,
+    # checked, is under the floor, so pi is exactly annealing * 4 (3.8 at 0.95, 2 at 0.5) (run_saem _463: the old
+    # variance as exp(3 x) = SD^3 = 8, so 7.6 and 4: an IOV variance that grew instead of shrinking)
+    table = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))]
+    table = table.assign(OCC=np.where(table["TIME"] < 5.0, 1, 2))
+    data = read_nonmem(table, dose_unit="mg")
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}),
+                                   {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
+                                   pkpd.SolverSettings(), None, iov=pkpd.IOV({"CL": 4.0}))
+    st = _State(prob, layout)
+    assert layout.iov_names and math.exp(2 * layout.x0[st.off_iov]) == pytest.approx(4.0, rel=1e-12)
+    for annealing in (0.95, 0.5):
+        settings = SaemSettings(exploratory=1, smoothing=0, n_chains=2, kernel_steps=(0, 2, 0), annealing=annealing)
+        run = run_saem(prob, layout, layout.x0, settings, np.random.default_rng(1))
+        kappa = run.eta[..., prob.q_iiv:]
+        assert kappa.shape == (2, prob.n, 2) and np.any(kappa != 0) and np.mean(kappa ** 2) < 4.0 * annealing
+        assert math.exp(2 * run.x[st.off_iov]) == pytest.approx(4.0 * annealing, rel=1e-12)
