@@ -41,8 +41,8 @@ Iteration *k*:
 Phases (documented defaults, :class:`SaemSettings`): an exploratory phase with :math:`\gamma_k = 1` and simulated
 annealing (variances, of :math:`\Omega`, of the inter-occasion effects and of the residual error, may shrink by
 at most a factor 0.95 per iteration, which keeps the chains exploring; Monolix's default) that stops by itself
-once no parameter's trajectory drifts any more (:func:`exploration_settled`: the means of the last two windows of 50 iterations differ
-by less than the trajectory's standard deviation, for every parameter on the internal scale), after at least 100
+once no parameter's trajectory drifts any more (:func:`exploration_settled`: the means of the last two windows of
+50 iterations differ by less than the trajectory's standard deviation, for every parameter on the internal scale), after at least 100
 and at most 300 iterations (``exploratory=K`` gives exactly K); then ``smoothing = 200`` iterations with
 :math:`\gamma_k = 1/(k - K_1 + 1)` (the estimates average the smoothing phase). Chains per subject:
 :math:`\lceil 50/n \rceil` (Monolix's rule: at least 50 simulated subjects per iteration). Kernel steps (2, 2, 2).
