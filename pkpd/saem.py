@@ -39,17 +39,16 @@ Iteration *k*:
    the M-step's).
 
 Phases (documented defaults, :class:`SaemSettings`): an exploratory phase with :math:`\gamma_k = 1` and simulated
-annealing (variances, of :math:`\Omega`, of the inter-occasion effects and of the residual error, may shrink by
-at most a factor 0.95 per iteration, which keeps the chains exploring; Monolix's default) that stops by itself
-once no parameter's trajectory drifts any more (:func:`exploration_settled`: the means of the last two windows of
-50 iterations differ by less than the trajectory's standard deviation, for every parameter on the internal scale), after at least 100
-and at most 300 iterations (``exploratory=K`` gives exactly K); then ``smoothing = 200`` iterations with
+annealing (variances, of :math:`\Omega`, of the inter-occasion effects and of the residual error, may shrink by at
+most a factor 0.95 per iteration, which keeps the chains exploring; Monolix's default) that stops by itself once no
+parameter's trajectory drifts any more (:func:`exploration_settled`: the means of the last two windows of 50
+iterations differ by less than the trajectory's standard deviation, for every parameter on the internal scale), after
+at least 100 and at most 300 iterations (``exploratory=K`` gives exactly K); then ``smoothing = 200`` iterations with
 :math:`\gamma_k = 1/(k - K_1 + 1)` (the estimates average the smoothing phase). Chains per subject:
-:math:`\lceil 50/n \rceil` (Monolix's rule: at least 50 simulated subjects per iteration). Kernel steps (2, 2, 2).
-For comparison: Monolix runs at most 500 exploratory iterations with its own stopping rule and at most 200
-smoothing ones, with (2, 2, 2) kernel steps and at least 50 simulated subjects; nlmixr2's ``saemControl`` 200 + 300
-iterations with 3 chains and (2, 2, 2); saemix 300 + 100 with 1 chain and (2, 2, 2). Everything is reproducible
-with ``seed``.
+:math:`\lceil 50/n \rceil` (Monolix's rule: at least 50 simulated subjects per iteration). Kernel steps (2, 2, 2). For
+comparison: Monolix runs at most 500 exploratory iterations with its own stopping rule and at most 200 smoothing ones,
+with (2, 2, 2) kernel steps and at least 50 simulated subjects; nlmixr2's ``saemControl`` 200 + 300 iterations with 3
+chains and (2, 2, 2); saemix 300 + 100 with 1 chain and (2, 2, 2). Everything is reproducible with ``seed``.
 
 Cost: every iteration solves each chain of each subject 7 times (6 kernel steps, and once more after the Newton
 step moves the typical values without IIV) plus once with the sensitivities of those typical values (a system
