@@ -2581,3 +2581,48 @@ def test_a_bad_key_of_the_time_grid_names_the_scenario_times_section(times, mess
     with pytest.raises(PkpdError) as err:
         scenario_from_dict({"scenario": {"model": "pk_1cmt_iv", "times": times}, **BASE}, file="s.toml")
     assert str(err.value) == message
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 43
+def test_a_given_population_keeps_its_values_read_only():
+    """(GivenPopulation.__post_init__ mutmut_34: the cleaned arrays left writable) The values of a GivenPopulation
+    are a read-only copy: writing into them raises ValueError and leaves the value given (0.02) unchanged."""
+    from pkpd.scenarios import GivenPopulation
+
+    k = [0.02, 0.03]
+    pop = GivenPopulation(params={"k_c": k}, covariates={"WT": 70})
+    for arr in (pop.params["k_c"], pop.covariates["WT"]):
+        assert not arr.flags.writeable
+    with pytest.raises(ValueError):
+        pop.params["k_c"][0] = 1.0
+    with pytest.raises(ValueError):
+        pop.covariates["WT"][...] = 80.0
+    assert pop.params["k_c"].tolist() == [0.02, 0.03] and k == [0.02, 0.03]
+    assert pop.covariates["WT"].tolist() == 70.0
+
+
+@pytest.mark.parametrize(("endpoint", "shown"), [("", "''"), (5, "5"), (None, "None")])
+def test_a_target_without_an_endpoint_name_is_refused(endpoint, shown):
+    """(Target.__post_init__ mutmut_2: `and` for `or` in the endpoint check) An empty name and a non-string are
+    each refused with the exact message naming what was given."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import Target
+
+    with pytest.raises(PkpdError) as err:
+        Target(endpoint, ">=", 1)
+    assert str(err.value) == f"target: endpoint must be an endpoint name; got {shown}"
+
+
+def test_a_dose_response_band_without_covariance_is_nan_of_the_doses_shape():
+    """(DoseResponseFit.band mutmut_15: np.full_like(np.nan) for the upper band) With no covariance the band is
+    (NaN, NaN) with the shape of the doses, while the curve itself is e0 + emax D / (ED50 + D) (at D = ED50 = 10:
+    1 + 4 / 2 = 3)."""
+    from pkpd.scenarios import DoseResponseFit
+
+    fit = DoseResponseFit(e0=1.0, emax=4.0, ed50=10.0, hill=1.0, ed50_ci=(math.nan, math.nan), ed90=90.0,
+                          ed90_ci=(math.nan, math.nan), se={}, covariance=None)
+    doses = np.array([[0.0, 10.0], [30.0, 90.0]])
+    lo, hi = fit.band(doses)
+    assert lo.shape == hi.shape == (2, 2)
+    assert np.isnan(lo).all() and np.isnan(hi).all()
+    np.testing.assert_allclose(fit.predict(doses), [[1.0, 3.0], [4.0, 4.6]], rtol=1e-12)
