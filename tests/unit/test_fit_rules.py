@@ -4073,3 +4073,30 @@ def test_a_fit_from_a_given_start_starts_there(tmp_path):
     assert started.estimates["B"] == pytest.approx(y.mean(), rel=1e-12)
     assert started.estimates["level.sd"] == pytest.approx(sd, rel=1e-12)
     assert abs(_fit_data(*args).estimates["B"] - y.mean()) > 0.1
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 47, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_least_squares_penalty_before_any_valid_point_uses_a_worst_cost_of_1(tmp_path):
+    """_Objective.residual at a point where the model cannot be solved (B = exp(800) overflows), asked before any
+    valid point was seen: the worst cost seen starts at 1, so every residual is sqrt((1e3 * 1 + 1e6) / n) and the
+    penalty's sum of squares is exactly 1001000 (n the number of residuals, two per value).
+    (_Objective.__init____mutmut_20: worst_cost starting at 2.0 for 1.0, a sum of squares 1002000.)"""
+    import pkpd
+    from pkpd.estimation.individual import _Objective
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    problem, x = fit._context.problem, np.array(fit._context.x, dtype=float)
+    obj = _Objective(problem, x)
+    n = problem.lik.n_r
+    assert n == 2 * y.size
+    bad = x[obj.free].copy()
+    bad[0] = 800.0
+    penalty = obj.residual(bad)
+    assert penalty.shape == (n,)
+    np.testing.assert_allclose(penalty, math.sqrt(1001000.0 / n), rtol=1e-15)
+    np.testing.assert_allclose(penalty @ penalty, 1001000.0, rtol=1e-12)
