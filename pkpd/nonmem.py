@@ -568,6 +568,15 @@ def _clean(header: list[str], cells: np.ndarray, source: str | None, time_unit: 
                  column="MDV")
     else:
         mdv = np.where((evid != 0) | np.isnan(dv), 1.0, 0.0)
+        # a censoring flag says the record is an observation (below the limit): without a DV, MDV's derivation would
+        # drop it silently, and an M3 fit would lose exactly the records it is there to use
+        for flag in ("BLQ", "CENS"):
+            flagged = (evid == 0) & np.isnan(dv) & (np.nan_to_num(numeric.get(flag, zeros), nan=0.0) != 0)
+            if flagged.any():
+                i = int(np.flatnonzero(flagged)[0])
+                fail(f"{flag}={_num(numeric[flag][i])} marks this record as a censored observation, but it has no "
+                     "DV, so it would be left out; give DV a value (e.g. the LLOQ: M3 and M4 use the limit, not DV), "
+                     "or set MDV=1 to leave the record out", row=int(rows[i]), column="DV")
     for i in np.flatnonzero(evid == 0):
         if mdv[i] == 1:
             reason = "observation with MDV=1" if mdv_given and not np.isnan(dv[i]) else "observation without DV"

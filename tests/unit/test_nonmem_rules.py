@@ -1687,3 +1687,23 @@ def test_simulate_rows_reads_a_dataset_with_columns_named_index_and_level_0():
     t = np.array([0.0, 2.0, 6.0])
     for r, (cl, v) in enumerate(params):
         np.testing.assert_allclose(out[r, :, 0], 100.0 / v * np.exp(-cl / v * t), rtol=1e-7)
+
+
+@pytest.mark.parametrize("flag", ["BLQ", "CENS"])
+def test_a_censored_record_without_dv_is_refused_not_dropped(flag):
+    """A record flagged BLQ=1 (or CENS=1) is an observation below the limit of quantification; without MDV, a missing
+    DV used to make it MDV=1 and the record was dropped, so an M3 fit silently lost the very records it exists for
+    (found while writing seed 47's nlme test). It is now an error naming the row and the column; with MDV=1 given the
+    record is left out as asked, and listed among the ignored rows."""
+    table = pd.DataFrame({"ID": [1, 1, 1], "TIME": [0.0, 1.0, 2.0], "AMT": [100.0, 0.0, 0.0], "DV": [".", 3.0, "."],
+                          "LLOQ": [".", 1.0, 1.0], flag: [0, 0, 1]})
+    with pytest.raises(DataError) as info:
+        pkpd.nonmem.read_nonmem(table, dose_unit="mg")
+    assert str(info.value) == (
+        f"row 3, column DV: {flag}=1 marks this record as a censored observation, but it has no DV, so it would be "
+        "left out; give DV a value (e.g. the LLOQ: M3 and M4 use the limit, not DV), or set MDV=1 to leave the "
+        "record out")
+    ds = pkpd.nonmem.read_nonmem(table.assign(MDV=[1, 0, 1], EVID=[1, 0, 0]), dose_unit="mg")
+    assert [(r.row, r.reason) for r in ds.ignored] == [(3, "observation without DV")]
+    kept = pkpd.nonmem.read_nonmem(table.assign(DV=[".", 3.0, 1.0]), dose_unit="mg").observations()
+    assert kept["TIME"].tolist() == [1.0, 2.0] and kept[flag].tolist() == [0.0, 1.0]
