@@ -1897,3 +1897,70 @@ def test_the_compiled_objective_gives_the_diagnostics_predictions_and_their_eta_
     np.testing.assert_allclose(f[0], expected, rtol=1e-6)
     np.testing.assert_allclose(G[0, :, :, 0], -ke * t * expected, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(f0[0], np.tile(10.0 * np.exp(-0.5 * t), (prob.n, 1)), rtol=1e-6)
+
+
+# --- seed 47 -------------------------------------------------------------------------------------------------------
+TWO_OUTPUTS = model_from_dict(tomllib.loads("""
+[model]
+name = "two_outputs"
+time_unit = "h"
+[parameters.k]
+value = 0.1
+unit = "1/h"
+[parameters.V]
+value = 10.0
+unit = "L"
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-k * A"
+[outputs.conc]
+expression = "A / V"
+unit = "mg/L"
+[outputs.marker]
+expression = "2 * A / V"
+unit = "mg/L"
+[doses.iv]
+target = "A"
+unit = "mg"
+"""))
+
+
+@pytest.mark.parametrize("engine", ["compiled", "finite differences"])
+def test_censored_records_of_a_log_scale_output_and_an_additive_one_each_use_their_own_scale(monkeypatch, engine):
+    """M3 with two outputs: conc with a log-normal error (its LLOQ compared on the log scale) and marker with an
+    additive one (its LLOQ on the natural scale). Three subjects given 100 mg at time 0 (f = 10 exp(-0.1 t) and
+    2 f), each with records at 1, 4 and 12 h and both outputs censored at 24 h (LLOQ 1 and 2.5 mg/L). With omega^2
+    of k at 1e-8, the Laplace objective equals the closed-form -2 log L without log 2 pi: (log y - log f)^2 /
+    s^2 + log s^2 + 2 log y for each log-normal record, (y - f)^2 / sd^2 + log sd^2 for each additive one, and
+    -2 log Phi((log L - log f) / s), -2 log Phi((L - f) / sd) for the censored ones, on either engine. Seed 47's
+    survivor finite_difference._transform_limit _8 (``sel = None``: every limit taken to the log scale, the
+    marker's too) changed the finite-difference engine's value."""
+    from scipy.stats import norm
+
+    from pkpd.nlme import population_objective
+
+    s, sd = 0.2, 0.4
+    rows, expected = [], 0.0
+    for i, scale in enumerate((0.9, 1.05, 1.2), start=1):
+        rows.append(dict(ID=i, TIME=0.0, EVID=1, AMT=100.0, AMTU="mg", DV=np.nan, DVID=".", LLOQ=np.nan, BLQ=0))
+        for t in (1.0, 4.0, 12.0):
+            f = 10.0 * math.exp(-0.1 * t)
+            y = f * scale
+            rows.append(dict(ID=i, TIME=t, EVID=0, AMT=0.0, AMTU="mg", DV=y, DVID="conc", LLOQ=1.0, BLQ=0))
+            expected += (math.log(y) - math.log(f)) ** 2 / s**2 + math.log(s**2) + 2 * math.log(y)
+            m = 2 * f + (scale - 1.0)
+            rows.append(dict(ID=i, TIME=t, EVID=0, AMT=0.0, AMTU="mg", DV=m, DVID="marker", LLOQ=2.5, BLQ=0))
+            expected += (m - 2 * f) ** 2 / sd**2 + math.log(sd**2)
+        f = 10.0 * math.exp(-2.4)                        # 0.907 and 1.81 mg/L, below 1 and 2.5
+        rows.append(dict(ID=i, TIME=24.0, EVID=0, AMT=0.0, AMTU="mg", DV=1.0, DVID="conc", LLOQ=1.0, BLQ=1))
+        rows.append(dict(ID=i, TIME=24.0, EVID=0, AMT=0.0, AMTU="mg", DV=2.5, DVID="marker", LLOQ=2.5, BLQ=1))
+        expected += -2 * norm.logcdf((math.log(1.0) - math.log(f)) / s) - 2 * norm.logcdf((2.5 - 2 * f) / sd)
+    kw = dict(iiv={"k": 1e-8}, error={"conc": pkpd.LogNormal(sigma=s), "marker": pkpd.Additive(sd=sd)},
+              method="laplace", blq=pkpd.M3(), settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12))
+    if engine == "finite differences":
+        import pkpd.estimation._compiled as c
+
+        monkeypatch.setattr(c, "available", lambda: False)
+    got = population_objective(TWO_OUTPUTS, pd.DataFrame(rows), **kw)
+    assert got == pytest.approx(expected, abs=1e-4)
