@@ -4100,3 +4100,65 @@ def test_a_least_squares_penalty_before_any_valid_point_uses_a_worst_cost_of_1(t
     assert penalty.shape == (n,)
     np.testing.assert_allclose(penalty, math.sqrt(1001000.0 / n), rtol=1e-15)
     np.testing.assert_allclose(penalty @ penalty, 1001000.0, rtol=1e-12)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 48, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_subject_id_that_is_not_a_whole_number_is_given_back_as_it_was_written(tmp_path):
+    """Subject IDs are numbers; an ID written 2.5 stays 2.5 wherever the fit names the subject (the diagnostics'
+    ID column, the message refusing a covariate that changes across a reset of time), and only a whole float (3.0)
+    is given back as the int 3. (data._plain__mutmut_1: `or` for `and`, so every float was truncated by int(): 2.5
+    became 2.)"""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.errors import DataError
+    from pkpd.estimation.data import _observations, _plain
+    from pkpd.nonmem import read_nonmem
+
+    assert _plain(2.5) == 2.5 and isinstance(_plain(2.5), float)
+    assert _plain(np.float64(2.5)) == 2.5 and isinstance(_plain(np.float64(2.5)), float)
+    assert _plain(np.float64(3.0)) == 3 and isinstance(_plain(np.float64(3.0)), int)
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data.assign(ID=2.5), estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    assert fit.diagnostics()["ID"].tolist() == [2.5] * y.size
+    nan = np.nan
+    table = pd.DataFrame([(2.5, 0.0, 1, 100, nan, 70.0), (2.5, 2.0, 0, 0, 2.0, 70.0),
+                          (2.5, 0.0, 4, 100, nan, 75.0), (2.5, 2.0, 0, 0, 2.1, 75.0)],
+                         columns=["ID", "TIME", "EVID", "AMT", "DV", "WT"])
+    model = pkpd.load_model("pk_1cmt_iv")
+    with pytest.raises(DataError, match=r"covariate 'WT' changes within subject 2\.5, whose TIME goes back"):
+        _observations(model, read_nonmem(table, model, dose_unit="mg"), ("conc",), None)
+
+
+def test_a_covariate_that_changes_at_two_successive_records_takes_each_new_value_in_turn(tmp_path):
+    """A' = R X with X 0 up to the record at 2 h, 1 at the record at 3 h and 3 from the record at 4 h (NOCB: each
+    new value holds from just after the record before it): X is 1 on (2, 3] h and 3 after, so A = R (t - 2) up to
+    3 h and R + 3 R (t - 3) after: R x (1, 4, 7, 10) at 3, 4, 5, 6 h. The covariate events are the two changes, to
+    1 at 2 + 2e-9 h and to 3 at 3 + 3e-9 h. (data._subject_covariates__mutmut_112: each change takes the value two
+    records on, values[k + 2]: X 3 from 2 h, A = 3 R (t - 2).)"""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation.data import _observations
+    from pkpd.nonmem import read_nonmem
+
+    path = tmp_path / "ramp.toml"
+    path.write_text(_RAMP)
+    model = pkpd.load_model(path)
+    shape = np.array([1.0, 4.0, 7.0, 10.0])
+    dv = 2.0 * shape * np.array([1.02, 0.98, 1.01, 0.99])
+    table = pd.DataFrame({"ID": 1, "TIME": [0.0, 2.0, 3.0, 4.0, 5.0, 6.0], "EVID": [2, 2, 0, 0, 0, 0], "AMT": 0.0,
+                          "X": [0.0, 0.0, 1.0, 3.0, 3.0, 3.0], "DV": np.r_[np.nan, np.nan, dv]})
+    d = _observations(model, read_nonmem(table), ("level",), None)
+    ev = d.covariate_events
+    np.testing.assert_array_equal(ev.count, [2])
+    np.testing.assert_array_equal(ev.time[0, :2], [2.0 + 2e-9, 3.0 + 3e-9])
+    np.testing.assert_array_equal(ev.value[0, :2], [1.0, 3.0])
+    fit = pkpd.fit(model, table, estimate=["R"], error={"level": pkpd.Proportional(cv=0.1)}, covariance=False)
+    r = fit.estimates["R"]
+    assert abs(r / 2.0 - 1) < 0.03
+    np.testing.assert_allclose(fit.diagnostics()["PRED"], r * shape, rtol=1e-5)
