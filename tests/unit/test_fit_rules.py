@@ -3557,20 +3557,28 @@ def test_leastsq_fits_a_proportional_cv_at_its_maximum_likelihood_value(seed):
     assert e["conc.cv"] == pytest.approx(cv_ml, rel=3e-5)
 
 
+def _scaled_iv(tmp_path, upper: float):
+    """pk_1cmt_iv with its dose scaled by a bioavailability exp(G), G in [-5, upper] (log F, 0 at the start),
+    written to tmp_path; returns the file's path."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "models" / "pk_1cmt_iv.toml").read_text()
+    text = text.replace('name = "pk_1cmt_iv"', 'name = "scaled_iv"').replace(
+        "[covariates.WT]", f'[parameters.G]\nvalue = 0.0\nunit = "1"\nbounds = [-5.0, {upper!r}]\n'
+        'description = "log F"\n\n[covariates.WT]') + 'factor = "exp(G)"\n'
+    path = tmp_path / "scaled_iv.toml"
+    path.write_text(text)
+    return path
+
+
 def test_a_sensitivity_solve_whose_doses_cannot_be_built_gives_nan_predictions_and_no_derivatives(tmp_path):
     """As for a parameter set whose initial state overflows, one whose doses cannot be built (a bioavailability
     exp(G) that overflows at G = 800, which build_events refuses as not finite) is, with gradient="sensitivity",
     one evaluation and one failure, with no derivatives and NaN (float) predictions, like every failed solve."""
-    from pathlib import Path
 
     import pkpd
 
-    text = (Path(__file__).resolve().parents[2] / "models" / "pk_1cmt_iv.toml").read_text()
-    text = text.replace('name = "pk_1cmt_iv"', 'name = "scaled_iv"').replace(
-        "[covariates.WT]", '[parameters.G]\nvalue = 0.0\nunit = "1"\nbounds = [-5.0, 5.0]\ndescription = "log F"\n\n'
-        "[covariates.WT]") + 'factor = "exp(G)"\n'
-    path = tmp_path / "scaled_iv.toml"
-    path.write_text(text)
+    path = _scaled_iv(tmp_path, upper=5.0)
     _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
     fit = pkpd.fit(pkpd.load_model(path), data, estimate=["CL", "G"], error={"conc": pkpd.Proportional(cv=0.1)},
                    gradient="sensitivity", covariance=False)
@@ -4005,18 +4013,12 @@ def test_a_start_whose_doses_cannot_be_built_is_refused_and_such_rows_fail_one_b
     parameter set), neither solved, two evaluations and two failures, and a fit starting there is refused with the
     whole message. (_Problem.predictions__mutmut_134: `np.zeros(dtype=bool)` without its size, a TypeError.)"""
     import re
-    from pathlib import Path
 
     import pkpd
     from pkpd.errors import FitError
     from pkpd.estimation.individual import _check_start
 
-    text = (Path(__file__).resolve().parents[2] / "models" / "pk_1cmt_iv.toml").read_text()
-    text = text.replace('name = "pk_1cmt_iv"', 'name = "scaled_iv"').replace(
-        "[covariates.WT]", '[parameters.G]\nvalue = 0.0\nunit = "1"\nbounds = [-5.0, 1000.0]\n'
-        'description = "log F"\n\n[covariates.WT]') + 'factor = "exp(G)"\n'
-    path = tmp_path / "scaled_iv.toml"
-    path.write_text(text)
+    path = _scaled_iv(tmp_path, upper=1000.0)
     _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
     fit = pkpd.fit(pkpd.load_model(path), data, estimate=["CL", "G"], error={"conc": pkpd.Proportional(cv=0.1)},
                    covariance=False)
