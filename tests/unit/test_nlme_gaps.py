@@ -1274,6 +1274,18 @@ def test_a_model_with_integer_parameter_values_starts_at_the_initial_values_give
     assert round(fit.objective, 3) == 39.458
 
 
+def _wang_focei_compiled():
+    """Wang 2007's FOCE-I problem (IIV 0.04 on ke, additive sd 0.3) at its initial values: (layout, prob, the
+    compiled objective); skips the test where there is no compiled objective."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    objective = _objective_engine(prob, layout)
+    if objective is None:
+        pytest.skip("needs the compiled objective")
+    return layout, prob, objective
+
+
 def test_the_predicted_ebes_are_used_subject_by_subject_where_the_step_is_small():
     """The inner problem starts from the previous EBEs moved to first order, eta - H^-1 (mixed . d phi), for each
     subject whose predicted step is finite and below 1, and from the previous EBEs for the others, subject by
@@ -1281,12 +1293,7 @@ def test_the_predicted_ebes_are_used_subject_by_subject_where_the_step_is_small(
     derivative 1 along ke and 0 along sd; ke moves by 2 for subject 1 (a step of -2: kept at 0.1) and by 0.3 for
     the others (a step of -0.3: -0.2). Seed 36's survivor PopulationObjective._predicted_start _69 (the largest step
     of all subjects, axis=None) kept every subject at 0.1."""
-    from pkpd.estimation.population_fit import _objective_engine
-
-    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
-    objective = _objective_engine(prob, layout)
-    if objective is None:
-        pytest.skip("needs the compiled objective")
+    layout, prob, objective = _wang_focei_compiled()
     n = prob.n
     eta = np.full((n, 1), 0.1)
     theta = np.full((n, 1), 0.5)
@@ -1555,12 +1562,7 @@ def test_the_predicted_ebes_follow_a_change_of_omega_to_first_order():
     W = 20 (Omega 0.04 -> 0.05), the typical values and sigma unchanged, gives 0.08 + 2 x 5 x 0.08 / 250 = 0.0832,
     within 1.3e-4 of the new EBE 10 / 120 (Wang 2007's problem, one random effect on ke, every subject alike). Seed
     39's survivor PopulationObjective._predicted_start _51 (3 dW eta) gave 0.0848."""
-    from pkpd.estimation.population_fit import _objective_engine
-
-    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
-    objective = _objective_engine(prob, layout)
-    if objective is None:
-        pytest.skip("needs the compiled objective")
+    layout, prob, objective = _wang_focei_compiled()
     n = prob.n
     eta = np.full((n, 1), 0.08)
     theta = np.full((n, 1), 0.5)
@@ -1837,12 +1839,7 @@ def test_a_predicted_ebe_step_of_one_or_more_is_not_trusted():
     and 0.999: the starts are 0.08 + 0.5, 0.08 (kept), 0.08 (kept) and 0.08 + 0.999 (Wang 2007's problem, one random
     effect on ke). Seed 45's survivor PopulationObjective._predicted_start _75 (< 2.0) took the steps of 1.0 and
     1.5."""
-    from pkpd.estimation.population_fit import _objective_engine
-
-    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
-    objective = _objective_engine(prob, layout)
-    if objective is None:
-        pytest.skip("needs the compiled objective")
+    layout, prob, objective = _wang_focei_compiled()
     n = prob.n
     eta = np.full((n, 1), 0.08)
     theta = np.full((n, 1), 0.5)
@@ -1881,12 +1878,7 @@ def test_the_compiled_objective_gives_the_diagnostics_predictions_and_their_eta_
     10 exp(-0.5 t), by hand, for every subject solved (status 0). Seed 46's survivor
     PopulationObjective.predictions_at _18 (``status != 1`` for ``!= 0``, in either of its two checks: every subject
     solved counted as failed) returned None, and the diagnostics fell back to central differences of batch solves."""
-    from pkpd.estimation.population_fit import _objective_engine
-
-    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
-    engine = _objective_engine(prob, layout)
-    if engine is None:
-        pytest.skip("needs the compiled objective")
+    layout, prob, engine = _wang_focei_compiled()
     eta = np.linspace(-0.2, 0.25, prob.n)[:, None]
     got = engine.predictions_at(layout.x0, eta)
     assert got is not None
