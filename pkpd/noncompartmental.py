@@ -130,8 +130,9 @@ class LambdaZ:
             object.__setattr__(self, "start", float(self.start))
             object.__setattr__(self, "end", float(self.end))
         try:
-            ex = tuple(float(x) for x in (self.exclude if isinstance(self.exclude, Sequence | np.ndarray)
-                                          else [self.exclude]))
+            # a 0-d array is one time, like the number it holds (iterating over it is a TypeError)
+            many = isinstance(self.exclude, Sequence) or (isinstance(self.exclude, np.ndarray) and self.exclude.ndim)
+            ex = tuple(float(x) for x in (self.exclude if many else [self.exclude]))
         except (TypeError, ValueError):
             raise DataError(f"LambdaZ: exclude must be a list of sampling times; got {self.exclude!r}") from None
         if not all(math.isfinite(x) for x in ex):

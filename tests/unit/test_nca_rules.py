@@ -1120,3 +1120,19 @@ def test_units_of_the_dose_column():
     assert nca(_bolus_data(), route="iv-bolus", dose_unit="mg", conc_unit="mg/L").attrs["units"]["dose"] == "mg"
     units = nca(_bolus_data(), route="iv-bolus", dose_unit="ug").attrs["units"]
     assert units["dose"] == "ug" and "cl" not in units
+
+
+# =========================================================================================== 2026-12-07
+def test_an_exclude_time_given_as_a_zero_dimensional_array_is_that_one_time():
+    """LambdaZ(exclude=x) with a single time: 6 and np.float64(6) were taken as [6], but np.array(6.0) (a 0-d array,
+    as np.asarray(6.0) gives) was refused as "not a list of sampling times", iterating over it being a TypeError. It
+    is the same one time: λz fitted without the 6 h sample is the one of exclude=[6] and, the profile being exactly
+    mono-exponential, the rate constant K."""
+    t = np.array([1.0, 2, 4, 6, 8, 12, 24])
+    given = LambdaZ(exclude=np.array(6.0))
+    assert given == LambdaZ(exclude=[6.0]) and given.exclude == (6.0,)
+    res = nca_profile(t, _bolus(t), 100, route="iv-bolus", lambda_z=given)
+    assert 6.0 not in res.lambda_z_times
+    assert res.lambda_z == pytest.approx(K, rel=1e-9)
+    with pytest.raises(DataError, match="exclude must be a list of sampling times"):
+        LambdaZ(exclude=np.array([[6.0, 8.0], [12.0, 24.0]]))
