@@ -26,8 +26,8 @@ How the fit works
   (``FitResult.n_solver_failures``).
 * The covariance matrix is twice the inverse Hessian of the OFV (observed information, by central differences of
   the OFV, every perturbed parameter set solved in one batch call). When the Hessian is not positive definite,
-  the expected (Fisher) information is used instead and the result says so; when that is singular too, no
-  standard errors are given and the message says which parameters the data cannot inform.
+  the expected (Fisher) information is used instead and the result says so; when that is singular too (or cannot
+  be computed), no standard errors are given and the message says which parameters the data cannot inform.
 
 References
 ----------
@@ -810,7 +810,8 @@ def _covariance(problem: _Problem, x: np.ndarray, hessian: np.ndarray | None = N
     M = H if H is not None else info
     names = _null_space_names(M, problem.layout.names) if M is not None else []
     which = f" ({', '.join(names)} cannot be told apart by these data)" if names else ""
-    return (None, M, "none", f"{reason}, and the expected information is singular too{which}: no standard errors. "
+    expected = "is singular too" if info is not None else "could not be computed there either"
+    return (None, M, "none", f"{reason}, and the expected information {expected}{which}: no standard errors. "
             "See identifiability(result); fix some of these parameters or add informative data")
 
 

@@ -3776,7 +3776,8 @@ def test_the_finite_difference_hessian_steps_each_error_parameter_once_on_each_s
 def test_a_covariance_step_with_no_hessian_and_no_information_names_no_parameters(tmp_path):
     """_covariance when the model cannot be solved at any point (a test double of the fit's own predictions): no
     Hessian, no expected information, no parameter to name, so the message is the reason and the advice with no
-    parenthesis about parameters that cannot be told apart, written out in full.
+    parenthesis about parameters that cannot be told apart, written out in full; the expected information "could not
+    be computed", not "is singular too" as the message said before 2026-12-07.
     (_covariance__mutmut_53: `if (names) or True`, which wrote " ( cannot be told apart by these data)".)"""
     import pkpd
     from pkpd.estimation.individual import _covariance
@@ -3794,8 +3795,8 @@ def test_a_covariance_step_with_no_hessian_and_no_information_names_no_parameter
     assert cov is None and M is None and method == "none"
     assert message == (
         "the model could not be solved at some of the points needed for the Hessian, and the expected information "
-        "is singular too: no standard errors. See identifiability(result); fix some of these parameters or add "
-        "informative data"
+        "could not be computed there either: no standard errors. See identifiability(result); fix some of these "
+        "parameters or add informative data"
     )
 
 
