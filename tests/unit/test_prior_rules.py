@@ -966,3 +966,27 @@ def test_the_map_fit_prior_terms_of_a_half_normal_prior_are_minus_twice_its_log_
     assert valid is True
     assert total == pytest.approx(-2.0 * stats.halfnorm(scale=scale).logpdf(v), rel=1e-12, abs=1e-14)
     assert r[0] == pytest.approx(v / scale, rel=1e-15)
+
+
+# --------------------------------------------------------------------------------------------------- seed 37
+@pytest.mark.parametrize("prior, text", [(UniformPrior(0.5, 4.0), '{"dist": "uniform"}'),
+                                         (UniformPrior(0.5, 4.0, "Smith 2020", "C"),
+                                          '{"dist": "uniform", "source": "Smith 2020", "grade": "C"}')])
+def test_a_uniform_prior_s_model_file_table_is_dist_uniform(prior, text):
+    """``prior_to_dict`` of a uniform prior is the model-file table ``{ dist = "uniform" }`` (prior_from_dict's
+    documented example: the prior is on the parameter's bounds, so the table has no numbers), with its source and
+    grade as written; a model with a uniform prior on CL is written by ``dump_model`` with the line
+    ``prior = { dist = "uniform" }`` and read back equal. Guards ``prior_to_dict__mutmut_35`` (``out = None``: the
+    table None, or a TypeError with a source, and dump_model failing on any model with a uniform prior)."""
+    import tomllib
+
+    import pkpd
+    from pkpd.load import dump_model, model_from_dict
+    from pkpd.priors import prior_from_dict
+
+    assert json.dumps(prior_to_dict(prior)) == text
+    assert prior_from_dict(json.loads(text), (0.5, 4.0)) == prior
+    model = pkpd.load_model("pk_1cmt_iv").with_bounds(CL=(0.5, 4.0)).with_priors(CL=UniformPrior(0.5, 4.0))
+    written = dump_model(model)
+    assert 'prior = { dist = "uniform" }' in written.splitlines()
+    assert model_from_dict(tomllib.loads(written)) == model
