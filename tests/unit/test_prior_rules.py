@@ -27,6 +27,7 @@ Section "seed 35" (the twelfth independent sample): a positive parameter's lower
 with the whole message, and the compiled prior part reading z of any real dtype as float64.
 Section "seed 36" (the thirteenth independent sample): a population MAP fit's prior terms without an Omega prior,
 and the MAP fit's prior terms of a half-normal prior against scipy's density.
+Section "seed 37" (the fourteenth independent sample): a uniform prior's model-file table, as written by dump_model.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
