@@ -102,7 +102,7 @@ def _where(file: str | None, section: str | None, key: str | None) -> str:
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A ' Did you mean ...?' suffix naming close matches of ``name``, or a list of what is known."""
-    candidates = sorted(candidates)
+    candidates = sorted(set(candidates))  # each name once: a dose target and a state may share one
     same_case = [c for c in candidates if c.lower() == str(name).lower()]
     close = same_case or difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
     if close:

@@ -1707,3 +1707,20 @@ def test_a_censored_record_without_dv_is_refused_not_dropped(flag):
     assert [(r.row, r.reason) for r in ds.ignored] == [(3, "observation without DV")]
     kept = pkpd.nonmem.read_nonmem(table.assign(DV=[".", 3.0, 1.0]), dose_unit="mg").observations()
     assert kept["TIME"].tolist() == [1.0, 2.0] and kept[flag].tolist() == [0.0, 1.0]
+
+
+# ============================================================================ the seed-45 sample's survivors
+# From the twenty-third independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 45``, issue 20): both
+# survivors are equivalent (docs/testing.md); this test guards a defect found while checking them.
+@pytest.mark.parametrize("cmt, hint", [("Depot", "Did you mean 'depot'?"), ("gut", "Known names: central, depot.")])
+def test_an_unknown_cmt_name_lists_each_dose_target_or_state_name_once(cmt, hint):
+    """nmtest_1cmt_oral has states depot and central and dose targets of the same names: an unknown CMT name is
+    refused naming its record and the CMT column, the hint naming each of the two names once (whole message). The
+    names were listed twice, once as a dose target and once as a state: "Did you mean 'depot' or 'depot'?" and
+    "Known names: central, central, depot, depot." (a defect found while checking ``xǁ_Planǁ_doses__mutmut_18``)."""
+    rows = [dict(ID=1, TIME=0, EVID=1, AMT=1, CMT=cmt), dict(ID=1, TIME=1, EVID=0)]
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(ORAL, read_nonmem(table(rows), dose_unit="mg"))
+    assert (info.value.row, info.value.column) == (1, "CMT")
+    assert str(info.value) == (f"row 1, column CMT: unknown CMT name {cmt!r}: not a dose target or state of model "
+                               f"'nmtest_1cmt_oral'. {hint}")
