@@ -23,6 +23,8 @@ extrapolated, a steady-state AUMCτ ending at Tlast without a tail, the row of a
 Bailer's interval refused at level 1.
 Section "seed 37" (the thirteenth, 40 of 1953): a single excluded λz time given as a bare number, a steady-state AUMCτ
 of an interval ending before Tlast, and the unit of the dose column.
+Section "seed 38" (the fourteenth, 40 of 1956): sampling times given as a 2-D column or row, and Cmax, Cmin and Tmin
+from the samples of the dosing interval only (none there refused).
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1136,3 +1138,37 @@ def test_an_exclude_time_given_as_a_zero_dimensional_array_is_that_one_time():
     assert res.lambda_z == pytest.approx(K, rel=1e-9)
     with pytest.raises(DataError, match="exclude must be a list of sampling times"):
         LambdaZ(exclude=np.array([[6.0, 8.0], [12.0, 24.0]]))
+
+
+# =========================================================================================== seed 38
+# Rules that the fourteenth independent sample (seed 38, 40 of 1956 mutants) showed unguarded: sampling times given
+# as a column or a row of a 2-D array are the profile's times, and with tau only the samples of the interval [0, tau]
+# give Cmax, Cmin and Tmin (and none there is an error).
+def test_times_given_as_a_column_or_a_row_are_the_profile_times():
+    """Times as an (n, 1) column or a (1, n) row (``df[["TIME"]].to_numpy()``) with 1-D concentrations are the n
+    sampling times, not refused as "differ in length (4 vs 4)". Extravascular, linear trapezoids, samples at 0, 1, 2,
+    4 h of 0, 4, 2, 1: by hand AUClast = 2 + 3 + 3 = 8, Cmax 4 at 1 h (kills nca_profile__mutmut_21,
+    ``reshape(None)`` for ``reshape(-1)``: the 2-D times kept, their shape not the one of the concentrations)."""
+    times = np.array([0.0, 1.0, 2.0, 4.0])
+    for given in (times[:, None], times[None, :]):
+        res = nca_profile(given, [0.0, 4.0, 2.0, 1.0], 10, auc_method="linear")
+        assert res.times == (0.0, 1.0, 2.0, 4.0) and res.n_obs == 4
+        assert (res.cmax, res.tmax, res.clast, res.tlast) == (4.0, 1.0, 1.0, 4.0)
+        assert res.auc_last == pytest.approx(8.0, rel=1e-12)
+
+
+def test_cmax_and_cmin_with_tau_come_from_the_samples_of_the_interval():
+    """tau = 4 h, samples at 1, 2, 3, 4 h (4, 8, 6, 5) and after the interval at 6 and 8 h (9, 3: the next dose's
+    profile). Only [0, 4] counts: Cmax 8 at 2 h, Cmin 4 at 1 h; linear trapezoids from 0 (no pre-dose sample, start 0)
+    give AUCτ = 2 + 6 + 7 + 5.5 = 20.5, so Cavg = 5.125, fluctuation = 100 (8 - 4) / 5.125 and swing = 100 (8 - 4) / 4
+    = 100 %. A tau before the first sample leaves none in the interval: refused, naming it (kills
+    nca_profile__mutmut_88, ``(tau is None) or True``: every sample in the interval, Cmax 9 at 6 h, Cmin 3 at 8 h, and
+    no error)."""
+    res = nca_profile([1, 2, 3, 4, 6, 8], [4, 8, 6, 5, 9, 3], 100, tau=4, auc_method="linear")
+    assert (res.cmax, res.tmax, res.cmin, res.tmin) == (8.0, 2.0, 4.0, 1.0)
+    assert res.auc_tau == pytest.approx(20.5, rel=1e-12)
+    assert res.cavg == pytest.approx(5.125, rel=1e-12)
+    assert res.fluctuation == pytest.approx(100 * 4 / 5.125, rel=1e-12)
+    assert res.swing == pytest.approx(100.0, rel=1e-12)
+    with pytest.raises(DataError, match=r"^no sample within the dosing interval \[0, 0\.5\]$"):
+        nca_profile([1, 2, 3, 4], [4, 8, 6, 5], 100, tau=0.5)
