@@ -1098,14 +1098,14 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
     bounds = best.params["log_ed50"]
     if v["log_ed50"] <= bounds.min + 1e-6 or v["log_ed50"] >= bounds.max - 1e-6:
         messages.append("ED50 at the edge of its search range: the doses do not bracket it")
-    elif not lo_d <= ed50 <= hi_d:
+    elif not _within_doses(ed50, lo_d, hi_d):
         messages.append(f"ED50 outside the doses tested ({_g(lo_d)}-{_g(hi_d)}): an extrapolation")
     flat = _is_flat(y, best.residual * scale, len(names), 1 - level)
     if flat:
         messages.append("flat dose-response: the fit is no better than a constant (F-test), so no ED50 or ED90 is "
                         "determined")
     flags = [_ed_flag(ed, ci, lo_d, hi_d, flat) for ed, ci in ((ed50, ed50_ci), (ed90, ed90_ci))]
-    if flags[1] == "extrapolated" and lo_d <= ed50 <= hi_d:
+    if flags[1] == "extrapolated" and _within_doses(ed50, lo_d, hi_d):
         messages.append(f"ED90 outside the doses tested ({_g(lo_d)}-{_g(hi_d)}): an extrapolation")
     return DoseResponseFit(e0=float(v["e0"]), emax=float(v["emax"]), ed50=ed50, hill=hill, ed50_ci=ed50_ci,
                            ed90=ed90, ed90_ci=ed90_ci, se=se, covariance=cov, sigmoid=bool(sigmoid),
@@ -1140,9 +1140,15 @@ def _ed_flag(ed: float, ci: tuple, lo_dose: float, hi_dose: float, flat: bool) -
     low, high = ci
     if not (math.isfinite(low) and math.isfinite(high) and low > 0) or high / low > ILL_DETERMINED_RATIO:
         return "ill-determined"
-    if not lo_dose * (1 - 1e-9) <= ed <= hi_dose * (1 + 1e-9):
+    if not _within_doses(ed, lo_dose, hi_dose):
         return "extrapolated"
     return ""
+
+
+def _within_doses(ed: float, lo_dose: float, hi_dose: float) -> bool:
+    """Whether an effective dose lies within the doses tested, up to a relative rounding tolerance of 1e-9 (a fit
+    of an ED50 at the highest dose returns it as 100.00000000000004): the flags and the messages both use it."""
+    return lo_dose * (1 - 1e-9) <= ed <= hi_dose * (1 + 1e-9)
 
 
 def _wilson(k: np.ndarray, n: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

@@ -2626,3 +2626,36 @@ def test_a_dose_response_band_without_covariance_is_nan_of_the_doses_shape():
     assert lo.shape == hi.shape == (2, 2)
     assert np.isnan(lo).all() and np.isnan(hi).all()
     np.testing.assert_allclose(fit.predict(doses), [[1.0, 3.0], [4.0, 4.6]], rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 44
+@pytest.mark.parametrize("sigmoid", [False, True])
+@pytest.mark.parametrize(("ed50", "doses"), [(100.0, [0, 1, 10, 30, 100]), (1.0, [0, 1, 10, 30, 100])])
+def test_an_ed50_at_a_dose_tested_is_not_called_an_extrapolation(ed50, doses, sigmoid):
+    """(a defect found beside fit_dose_response__mutmut_356, `ed50 < hi_d` for `ed50 <= hi_d`) Exact Emax data
+    (E0 5, Emax 40, h 1 or 2) with the ED50 at the highest (100 mg) or the lowest (1 mg) positive dose tested: the
+    fit returns that dose up to rounding (100.00000000000004), inside the doses tested, so its flag is "" and its
+    message says nothing of an extrapolation, as the flag's 1e-9 rounding tolerance has it. It said "ED50 outside
+    the doses tested (1-100): an extrapolation"."""
+    from pkpd.scenarios import fit_dose_response
+
+    d = np.array(doses, dtype=float)
+    h = 2.0 if sigmoid else 1.0
+    fit = fit_dose_response(d, 5 + 40 * d**h / (ed50**h + d**h), sigmoid=sigmoid)
+    assert fit.ed50 == pytest.approx(ed50, rel=1e-9)
+    assert fit.ed50_flag == ""
+    assert "ED50 outside" not in fit.message
+
+
+def test_the_doses_tested_are_a_closed_range_with_a_rounding_tolerance_of_1e_9():
+    """(fit_dose_response__mutmut_356: `ed50 < hi_d` for `ed50 <= hi_d`, the line now `_within_doses`) The range
+    the flags and the messages share is closed at both ends, 1e-9 relative tolerance included: 2 * (1 - 1e-9) and
+    8 * (1 + 1e-9) are within the doses 2-8 tested, the next float beyond either is not."""
+    from pkpd.scenarios import _within_doses
+
+    lo, hi = 2.0 * (1 - 1e-9), 8.0 * (1 + 1e-9)
+    assert _within_doses(lo, 2.0, 8.0) and _within_doses(hi, 2.0, 8.0)
+    assert _within_doses(2.0, 2.0, 8.0) and _within_doses(8.0, 2.0, 8.0)
+    assert not _within_doses(math.nextafter(lo, 0.0), 2.0, 8.0)
+    assert not _within_doses(math.nextafter(hi, math.inf), 2.0, 8.0)
+
