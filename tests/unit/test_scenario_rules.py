@@ -17,7 +17,12 @@ defect, numpy warned of an overflow).
 Section "seed 42" (the independent sample of seed 42, 40 of 3316, issue 20): fixed covariates are listed separated
 by commas, the flatness F-test uses RSS0 - RSS1 (exact p = 1 / (1 + F) on (2, 2) degrees of freedom), the notebook
 view shows endpoint summaries to 4 significant digits (100 / 3 = 33.33), a cluster run's bar counts subjects (12/12,
-not 3 chunks) and the errors of the [scenario.times] keys name that section."""
+not 3 chunks) and the errors of the [scenario.times] keys name that section.
+Section "seed 44" (the independent sample of seed 44, 40 of 3316, issue 20): an ED50 at the highest or lowest dose
+tested (to rounding) is not called an extrapolation (a defect: exact data with ED50 100 mg, fitted as
+100.00000000000004, were), the doses tested are a closed range with a 1e-9 tolerance, an arm's table row keeps its dose
+unit, a response that dips and recovers is fitted at its least-squares optimum (a grid of ED50s with E0 and Emax
+solved linearly) and an arm whose subjects all failed has an attainment of NaN."""
 
 from __future__ import annotations
 
@@ -2659,3 +2664,63 @@ def test_the_doses_tested_are_a_closed_range_with_a_rounding_tolerance_of_1e_9()
     assert not _within_doses(math.nextafter(lo, 0.0), 2.0, 8.0)
     assert not _within_doses(math.nextafter(hi, math.inf), 2.0, 8.0)
 
+
+def test_an_arm_as_a_table_row_keeps_its_dose_unit():
+    """(Arm.as_dict__mutmut_7: `dose_unit and ""` for `dose_unit or ""`) A dosed arm's row names its dose unit,
+    "mg"; a control arm's row has "" (it has no dose), in the arms table of a run as well."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm
+
+    assert Arm("a", dose=pkpd.Dose(100.0, "mg")).as_dict()["unit"] == "mg"
+    assert Arm("placebo", control=True).as_dict()["unit"] == ""
+    sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"),
+                       arms=(Arm("placebo", control=True), *pkpd.dose_ranging_arms("d", [100], "mg")),
+                       endpoints=[Endpoint("conc", "cmax", end=24)], times=np.linspace(0, 24, 5), params={"V": 3.0})
+    assert pkpd.run_scenario(sc, seed=1).arms["unit"].tolist() == ["", "mg"]
+
+
+def test_a_dose_response_fit_finds_the_least_squares_optimum_of_a_response_that_dips_and_recovers():
+    """(fit_dose_response__mutmut_102: Emax started at the response's scale, positive, instead of the observed
+    span) A response that falls from 2 to -11 and recovers to -4 (means at 0, 1, 10, 100 and 1000 mg, 3 points each
+    at -1, 0, +1): for each ED50 on a grid of 4001 from 1e-3 to 1e6 (the search range) E0 and Emax are linear, and
+    their least-squares fit gives the smallest residual sum of squares, 96.98, at ED50 0.0101, Emax -8.52. The fit
+    finds that optimum (and it is not flat by the F-test); started with Emax positive it stopped at the edge of its
+    search range, ED50 1e6, RSS 268.4, flat."""
+    from pkpd.scenarios import fit_dose_response
+
+    d = np.repeat([0.0, 1.0, 10.0, 100.0, 1000.0], 3)
+    y = np.repeat([2.0, -6.0, -11.0, -5.0, -4.0], 3) + np.tile([-1.0, 0.0, 1.0], 5)
+    best = (math.inf, math.nan, math.nan)
+    for ed in np.exp(np.linspace(math.log(1e-3), math.log(1e6), 4001)):
+        x = np.column_stack([np.ones_like(d), d / (ed + d)])
+        coef = np.linalg.lstsq(x, y, rcond=None)[0]
+        best = min(best, (float(np.sum((x @ coef - y) ** 2)), ed, coef[1]))
+    rss, ed50, emax = best
+    assert rss == pytest.approx(96.98, abs=0.01) and ed50 == pytest.approx(0.0101, rel=0.01)
+    fit = fit_dose_response(d, y)
+    assert float(np.sum((fit.predict(d) - y) ** 2)) <= rss + 1e-6
+    assert fit.ed50 == pytest.approx(ed50, rel=0.01) and fit.emax == pytest.approx(emax, rel=1e-3)
+    assert "flat" not in fit.message and "edge of its search range" not in fit.message
+
+
+def test_the_attainment_of_an_arm_whose_subjects_all_failed_is_nan():
+    """(_attainment__mutmut_42: k / n even when n is 0) An arm whose 3 subjects all failed (NaN endpoint) has n 0,
+    n_met 0 and a probability of attaining the target, and its interval, of NaN (there is nothing to count); the
+    other arm, 2 of 3 values of at least 10 mg/L, has 2/3 and the Wilson interval (p + z^2/2n -+ z sqrt(p (1 - p) / n
+    + z^2/4n^2)) / (1 + z^2/n), 0.2077-0.9385. With the mutant, a ZeroDivisionError."""
+    import pkpd
+    from pkpd.scenarios import Arm, Target, _attainment
+
+    arms = (Arm("failed", dose=pkpd.Dose(1.0, "mg")), Arm("ok", dose=pkpd.Dose(2.0, "mg")))
+    values = {("failed", "c"): np.full(3, np.nan), ("ok", "c"): np.array([5.0, 10.0, 20.0])}
+    table = _attainment(arms, [Target("c", ">=", 10)], {"c": "mg/L"}, values, {"failed": "g", "ok": "g"})
+    assert table["n"].tolist() == [0, 3] and table["n_met"].tolist() == [0, 2]
+    assert math.isnan(table["probability"][0]) and table["probability"][1] == 2 / 3
+    assert math.isnan(table["ci_low"][0]) and math.isnan(table["ci_high"][0])
+    z, n, p = 1.959963984540054, 3, 2 / 3
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    assert table["ci_low"][1] == pytest.approx(centre - half, rel=1e-12)
+    assert table["ci_high"][1] == pytest.approx(centre + half, rel=1e-12)
+    assert (round(centre - half, 4), round(centre + half, 4)) == (0.2077, 0.9385)
