@@ -14,6 +14,8 @@ a list, refused with their whole messages, and the NONMEM layout's AMT and RATE 
 Section "seed 39" (the fifteenth sample): a hazard that is not a rate refused with its whole message, an event drawn
 at E = 0 where the cumulative hazard is still 0, the Newton search bisecting when a step lands on the lower bound
 (H = sqrt(t), root E^2), and ordinal category indices given as whole floats (the closed-form probabilities).
+Section "seed 40" (the sixteenth sample): a count whose expected value is 0, degenerate at 0 (log-pmf 0 and -inf,
+as scipy.stats.poisson(0)).
 """
 
 from __future__ import annotations
@@ -867,3 +869,19 @@ def test_ordinal_category_indices_given_as_whole_floats_are_read_as_integer_indi
         # d/dl_1 log(1 - sigma(l_1)) = -sigma(l_1) for category 0; d/dl_2 log sigma(l_2) = 1 - sigma(l_2) for 2
         np.testing.assert_allclose([grad[0, 0], grad[0, 1], grad[2, 0], grad[2, 1]],
                                    [-expit(1.0), 0.0, 0.0, 1.0 - expit(-1.0)], rtol=1e-12, atol=1e-15)
+
+
+# ============================================================================================ seed 40
+def test_a_count_whose_expected_value_is_zero_has_all_its_mass_at_zero():
+    """A Poisson mean mu = 0 is allowed (mu >= 0): the distribution is degenerate at 0, P(Y = 0) = e^0 = 1 and
+    P(Y = y) = 0 for y > 0, so the log-pmf is 0 and -inf (scipy.stats.poisson(0) agrees), with or without the
+    gradient; a negative mean stays NaN (kills count_log_likelihood__mutmut_33, ``mu > 0``: a zero mean gave NaN, an
+    invalid record, instead of a certain zero count). The negative binomial of mean 0 is degenerate at 0 as well."""
+    y, mu = np.array([0.0, 2.0, 0.0]), np.array([0.0, 0.0, -0.5])
+    want = [0.0, -np.inf, np.nan]
+    np.testing.assert_array_equal(ep.count_log_likelihood(y, mu), want)
+    np.testing.assert_array_equal(stats.poisson(0.0).logpmf(y[:2]), want[:2])
+    ll, g_mu, _ = ep.count_log_likelihood(y, mu, gradient=True)
+    np.testing.assert_array_equal(ll, want)
+    assert g_mu[0] == -1.0                                       # d/dmu (-mu) at y = 0
+    np.testing.assert_array_equal(ep.count_log_likelihood(y, mu, [0.5, 0.5, 0.5]), want)
