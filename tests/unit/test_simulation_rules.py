@@ -4,7 +4,8 @@ check that change values that are not numbers are a DataError, that an unknown p
 that subjects whose infusions differ only in what is modelled (the rate or the duration) each get their own. The
 seed-30 tests check that the error of a single failed subject gives no count of failures, that subjects whose
 infusions differ only in amount and rate are each infused at their own rate, and that the duration error shows the
-bad duration."""
+bad duration. The seed-32 tests check that a small batch shows no progress bar unless asked, that an infusion rate in
+another unit than its target's is converted, and that run_batch converts integer parameters to float."""
 
 from __future__ import annotations
 
@@ -978,3 +979,69 @@ def test_a_dose_factor_or_lag_that_is_not_finite_is_refused_naming_it_and_the_su
     lag = math.log(2.0)
     expected = [0.0] + [math.exp(2.0) * 100 / 32 * math.exp(-2.8 / 32 * (t - lag)) for t in times[1:]]
     np.testing.assert_allclose(sim.outputs["conc"][0], expected, rtol=1e-6)
+
+
+# ---- from the independent seed-32 sample of the mutation audit (issue 20) ----------------------------------------
+# (_run_batch__mutmut_135: `else True` for `else False`, a bar for every batch of one chunk whatever `progress` says)
+def test_progress_false_or_none_shows_no_bar_for_a_batch_of_one_chunk(capsys):
+    """Three subjects on the ODE solver are one chunk (20,000 or fewer): progress=False never shows a bar, and None
+    (the default) shows none for such a short run, so nothing is written to stderr; the values are the bolus closed
+    form 100 / 32 exp(-CL / 32 x 2) mg/L."""
+    cl = np.array([1.0, 2.0, 3.0])
+    settings = pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12)
+    pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [2.0], settings=settings)  # compiled before capturing
+    capsys.readouterr()
+    for progress in (False, None):
+        sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [2.0], params={"CL": cl}, progress=progress,
+                            settings=settings)
+        assert capsys.readouterr().err == ""
+        expected = 100 / 32.0 * np.exp(-cl / 32.0 * 2.0) * pkpd.units.convert("mg/L", sim.units["conc"])
+        np.testing.assert_allclose(sim["conc"][:, 0], expected, rtol=1e-6)
+
+
+# (_administration_events__mutmut_143: the infusion rate divided by the dose-to-target factor instead of multiplied)
+def test_an_infusion_rate_in_another_unit_than_the_target_is_converted_to_it():
+    """0.1 g infused at 0.05 g/h into central (which takes mg) is 100 mg at 50 mg/h for 2 h: the one-compartment
+    infusion closed form R / CL (1 - exp(-k min(t, T))) exp(-k max(t - T, 0)) with R 50 mg/h, T 2 h, CL 2.8 L/h,
+    V 32 L, k = CL / V, in mg/L; the same as the dose given in mg at 50 mg/h."""
+    from pkpd.dosing import Infusion
+
+    times = np.array([1.0, 2.0, 4.0, 8.0])
+    k, rate, duration = 2.8 / 32, 50.0, 2.0
+    expected = rate / 2.8 * (1 - np.exp(-k * np.minimum(times, duration)))
+    expected = expected * np.exp(-k * np.maximum(times - duration, 0))
+    for dose, rate_given in ((Dose(0.1, "g"), 0.05), (Dose(100_000, "ug"), 50_000.0), (Dose(100, "mg"), 50.0)):
+        sim = pkpd.simulate(IV, Regimen([Infusion(0, dose, rate=rate_given)]), times)
+        np.testing.assert_allclose(sim["conc"][0], expected * pkpd.units.convert("mg/L", sim.units["conc"]),
+                                   rtol=1e-6)
+
+
+def _cpu_engines():
+    from pkpd._native import compiler
+
+    return [e if e == "numba" or compiler() else pytest.param(e, marks=pytest.mark.skip("no C compiler"))
+            for e in ("native", "numba")]
+
+
+# (_run_batch__mutmut_90: q converted without `dtype=float`, so integer parameters reached the engines as int64)
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_on_the_ode_solver_converts_integer_parameters_to_float(engine):
+    """run_batch (private API, every batch solve) converts what it is given: q of pk_1cmt_iv given as integers
+    (CL 20 L/h, V 20 L, WT 70 kg and the derived ke = 1/h), 100 mg in central at 0 h, and a change of CL to 10.5 L/h at
+    1 h (a kind-3 event writing into q) is solved by the ODE solver as 100 exp(-t) up to 1 h, then
+    100 exp(-1) exp(-10.5 / 20 (t - 1)), conc = amount / 20 (not refused by the C engine, nor the change truncated
+    to 10 L/h by the other one)."""
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(IV, engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[20.0, 20.0]]), np.full((1, 1), 70.0)).astype(np.int64)
+    change = EventTable(np.array([[1.0]]), np.array([[3]]), np.array([[cm.q_names.index("CL")]]), np.array([[10.5]]),
+                        np.ones(1, dtype=np.int64))
+    t = np.array([[0.0, 1.0, 3.0]])
+    sol = run_batch(cm, q, np.array([[100.0]]), change, t, np.zeros((1, 3), dtype=np.int64), np.array([3]),
+                    np.zeros(1), pkpd.SolverSettings(method="ode", rtol=1e-12, atol=1e-16))
+    assert list(sol["status"]) == [0]
+    amount = np.where(t[0] <= 1.0, 100 * np.exp(-t[0]), 100 * np.exp(-1.0) * np.exp(-10.5 / 20 * (t[0] - 1.0)))
+    np.testing.assert_allclose(sol["states"][0, :, 0], amount, rtol=1e-8)
+    np.testing.assert_allclose(sol["outputs"][0, :, 0], amount / 20, rtol=1e-8)
