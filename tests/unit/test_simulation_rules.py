@@ -982,7 +982,7 @@ def test_a_dose_factor_or_lag_that_is_not_finite_is_refused_naming_it_and_the_su
 
 
 # ---- from the independent seed-32 sample of the mutation audit (issue 20) ----------------------------------------
-# (_run_batch__mutmut_135: `else True` for `else False`, a bar for every batch of one chunk whatever `progress` says)
+# (run_batch__mutmut_135: `else True` for `else False`, a bar for every batch of one chunk whatever `progress` says)
 def test_progress_false_or_none_shows_no_bar_for_a_batch_of_one_chunk(capsys):
     """Three subjects on the ODE solver are one chunk (20,000 or fewer): progress=False never shows a bar, and None
     (the default) shows none for such a short run, so nothing is written to stderr; the values are the bolus closed
@@ -1023,7 +1023,7 @@ def _cpu_engines():
             for e in ("native", "numba")]
 
 
-# (_run_batch__mutmut_90: q converted without `dtype=float`, so integer parameters reached the engines as int64)
+# (run_batch__mutmut_90: q converted without `dtype=float`, so integer parameters reached the engines as int64)
 @pytest.mark.parametrize("engine", _cpu_engines())
 def test_run_batch_on_the_ode_solver_converts_integer_parameters_to_float(engine):
     """run_batch (private API, every batch solve) converts what it is given: q of pk_1cmt_iv given as integers
