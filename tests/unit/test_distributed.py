@@ -29,7 +29,9 @@ THEOPH = pd.read_csv(DATA / "theoph.csv").assign(AMTU="mg")  # AMT in mg, stated
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    # ":0": the scheduler's HTTP server on a free port. dashboard_address=None still binds 8787, and a second cluster
+    # (the test suite runs on several processes) then warns that the port is in use, an error under pytest
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     c = distributed.Client(cluster)
     yield c
     c.close()
