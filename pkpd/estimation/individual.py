@@ -68,6 +68,9 @@ _B_MARGIN = 2.0 * math.log(1e3)  # see _Likelihood: the log-normaliser residuals
 _GRADIENTS = ("finite-difference", "sensitivity")
 _LEAST_SQUARES = ("least_squares",)
 _GRADIENT_METHODS = ("lbfgsb", "bfgs", "cg", "tnc", "slsqp", "newton")
+# the global methods that draw random numbers: each run is given a seed drawn from the fit's generator, so that a fit
+# with a seed is repeatable (lmfit otherwise leaves them to numpy's global random state)
+_RANDOM_METHODS = ("differential_evolution", "basinhopping", "dual_annealing")
 _METHODS = ("least_squares", "leastsq", "nelder", "powell", "lbfgsb", "bfgs", "cg", "tnc", "cobyla", "slsqp",
             "differential_evolution", "basinhopping", "dual_annealing", "shgo")
 
@@ -571,8 +574,8 @@ class _Run:
 
 
 def _minimise(obj: _Objective, x0_free: np.ndarray, method: str, max_evaluations: int | None,
-              lower: np.ndarray, upper: np.ndarray) -> _Run:
-    """One local optimisation through lmfit (private)."""
+              lower: np.ndarray, upper: np.ndarray, seed: int | None = None) -> _Run:
+    """One local optimisation through lmfit (private); ``seed`` seeds the methods of ``_RANDOM_METHODS``."""
     import lmfit
 
     params = lmfit.Parameters()
@@ -594,6 +597,8 @@ def _minimise(obj: _Objective, x0_free: np.ndarray, method: str, max_evaluations
         fcn = lambda p: obj.value(vec(p))
         if method in _GRADIENT_METHODS:
             kws = dict(jac=lambda p, *a, **k: obj.gradient(vec(p)))
+    if method in _RANDOM_METHODS:
+        kws["seed"] = seed
     if max_evaluations is not None:
         kws["max_nfev"] = int(max_evaluations)
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
@@ -615,9 +620,12 @@ def _minimise(obj: _Objective, x0_free: np.ndarray, method: str, max_evaluations
                 nfev=int(getattr(res, "nfev", 0)))
 
 
-def _optimise(problem: _Problem, x0: np.ndarray, method: str, max_evaluations, fixed=None) -> tuple[_Run, _Objective]:
+def _optimise(problem: _Problem, x0: np.ndarray, method: str, max_evaluations, fixed=None,
+              rng: np.random.Generator | None = None) -> tuple[_Run, _Objective]:
     """Minimise from ``x0`` (full internal vector); for least squares, re-centre the log-normaliser constants
-    and restart when they came close to their floor (so the sum of squares stays the OFV)."""
+    and restart when they came close to their floor (so the sum of squares stays the OFV). A method that draws
+    random numbers is seeded from ``rng`` (nothing is drawn for the others)."""
+    seed = int(rng.integers(2**32)) if method in _RANDOM_METHODS and rng is not None else None
     layout = problem.layout
     obj = _Objective(problem, x0, fixed)
     free = obj.free
@@ -628,7 +636,7 @@ def _optimise(problem: _Problem, x0: np.ndarray, method: str, max_evaluations, f
             problem.lik.reset_constants(F[0], x0)
     run = None
     for _attempt in range(4):
-        run = _minimise(obj, x_free, method, max_evaluations, layout.lower[free], layout.upper[free])
+        run = _minimise(obj, x_free, method, max_evaluations, layout.lower[free], layout.upper[free], seed)
         if method not in ("least_squares", "leastsq"):
             break
         ev, _, F = obj._point(run.x, derivatives=False)
@@ -1299,7 +1307,8 @@ def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, obje
     n_starts : int
         Number of starting points: the model's values, then random points inside the bounds; the best fit wins.
     seed : int or numpy Generator, optional
-        For the random starting points.
+        For the random starting points, and for the methods that draw random numbers (``"differential_evolution"``,
+        ``"basinhopping"``, ``"dual_annealing"``): the same seed gives the same fit.
     gradient : {"finite-difference", "sensitivity"}
         Derivatives of the predictions: central differences (default; the 2k+1 parameter sets solved in the same
         batch call; nothing to compile), or the forward sensitivity equations (exact to the solver tolerance). The
@@ -1416,7 +1425,7 @@ def _fit_data(layout, data, blq, settings, gradient, method, n_starts, rng, max_
     best = None
     summary = []
     for x in starts:
-        run, _ = _optimise(problem, x, method, max_evaluations)
+        run, _ = _optimise(problem, x, method, max_evaluations, rng=rng)
         summary.append((run.ofv, run.converged))
         if best is None or run.ofv < best.ofv:
             best = run

@@ -355,13 +355,14 @@ def _bootstrap_replicate(ctx: _Context, seed: np.random.SeedSequence) -> tuple[b
     """One replicate (a pure task): (True, natural-scale estimates) or (False, the reason it failed)."""
     base = ctx.problem
     try:
-        y, censored, endpoint_dv = _simulate_observations(ctx, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        y, censored, endpoint_dv = _simulate_observations(ctx, rng)
     except FitError as err:
         return False, str(err)
     problem = _replace_data(base, base.data.with_observations(y, censored, endpoint_dv))
     try:
         _check_start(problem, ctx.x)
-        run, _ = _optimise(problem, ctx.x.copy(), ctx.method, ctx.max_evaluations)
+        run, _ = _optimise(problem, ctx.x.copy(), ctx.method, ctx.max_evaluations, rng=rng)
     except (PkpdError, np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
         return False, f"{type(err).__name__}: {err}"
     if not math.isfinite(run.ofv):
@@ -376,9 +377,10 @@ def bootstrap(result: FitResult, n: int = 200, seed=None, *, client=None, worker
     """Parametric bootstrap: simulate ``n`` datasets from the fitted model (same design, error models and LLOQs),
     refit each (the fit's method and ``max_evaluations``, from its estimates), and summarise the estimates.
 
-    Replicate ``i`` draws its data from ``numpy.random.SeedSequence(seed).spawn(n)[i]``, so the result is the same
-    (bit for bit) serially, on local processes or on a Dask cluster, and the first ``m`` replicates of a larger run
-    are those of a run of ``m``.
+    Replicate ``i`` draws its data from ``numpy.random.SeedSequence(seed).spawn(n)[i]`` (and, for a fit by a method
+    that draws random numbers, such as ``"differential_evolution"``, the optimiser's seed after its data), so the
+    result is the same (bit for bit) serially, on local processes or on a Dask cluster, and the first ``m``
+    replicates of a larger run are those of a run of ``m``.
 
     Parameters
     ----------
