@@ -42,6 +42,7 @@ import dataclasses
 import html
 import math
 import os
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -544,7 +545,7 @@ class _Objective:
         if ev.valid:
             return ev.r
         n = self.problem.lik.n_r
-        return np.full(n, math.sqrt((1e3 * self.worst_cost + 1e6) / max(n, 1)))
+        return np.full(n, math.sqrt(_penalty(self.worst_cost) / max(n, 1)))
 
     def jacobian(self, x_free) -> np.ndarray:
         ev = self._point(x_free, derivatives=True)[0]
@@ -555,13 +556,20 @@ class _Objective:
     # scalar
     def value(self, x_free) -> float:
         ev = self._point(x_free, derivatives=False)[0]
-        return ev.ofv if ev.valid else 1e3 * self.worst_ofv + 1e6
+        return ev.ofv if ev.valid else _penalty(self.worst_ofv)
 
     def gradient(self, x_free) -> np.ndarray:
         ev = self._point(x_free, derivatives=True)[0]
         if ev.valid and ev.grad is not None:
             return ev.grad[self.free]
         return np.zeros(self.free.size)
+
+
+def _penalty(worst: float) -> float:
+    """The value given to a point that cannot be evaluated: 1000 times the worst value seen plus 10^6, at most the
+    largest float, so that it stays above every value seen and finite (an optimiser refuses an infinite value, and a
+    valid objective near 1e306 made 1000 times it overflow)."""
+    return min(1e3 * worst + 1e6, sys.float_info.max)
 
 
 @dataclass(frozen=True)

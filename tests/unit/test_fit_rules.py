@@ -4217,3 +4217,34 @@ def test_each_bootstrap_replicate_of_a_global_method_is_seeded_from_its_own_seed
         runs.append(list(seeds))
     assert runs[0] == runs[1] == runs[2][:2]
     assert len(runs[2]) == 3 and len(set(runs[2])) == 3 and None not in runs[2]
+
+
+def test_the_penalty_after_a_valid_objective_near_the_largest_float_stays_finite_and_above_it(tmp_path):
+    """A point that cannot be evaluated gets 1000 times the worst value seen plus 10^6; after a valid objective of
+    1e306 (or a sum of squares of 1e306) that product overflowed to inf, and lmfit refuses an infinite value ("NaN
+    values detected..."): a differential-evolution fit of pk_1cmt_iv with a proportional error failed for one seed in
+    five, at a trial point whose tiny CV made the -2 log L about 1e306. The penalty is now capped at the largest
+    float: finite, and at least the worst value seen. The worst values are set by hand here (the objective's record
+    of the worst point), then a point where the model cannot be solved (B = exp(800)) is asked for."""
+    import sys
+
+    import pkpd
+    from pkpd.estimation.individual import _Objective
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    problem, x = fit._context.problem, np.array(fit._context.x, dtype=float)
+    obj = _Objective(problem, x)
+    bad = x[obj.free].copy()
+    bad[0] = 800.0
+    obj.worst_ofv = obj.worst_cost = 1e306
+    value = obj.value(bad)
+    assert value == sys.float_info.max                 # finite, and above 1e306
+    residuals = obj.residual(bad)
+    n = problem.lik.n_r
+    np.testing.assert_allclose(residuals, math.sqrt(sys.float_info.max / n), rtol=1e-15)
+    assert np.all(np.isfinite(residuals)) and float(residuals[0]) ** 2 * n >= 1e306   # Python floats: no overflow
+    obj.worst_ofv = obj.worst_cost = 5.0               # below the cap: 1000 times the worst plus 10^6, as before
+    assert obj.value(bad) == 1e3 * 5.0 + 1e6
+    np.testing.assert_allclose(obj.residual(bad) @ obj.residual(bad), 1e3 * 5.0 + 1e6, rtol=1e-12)
