@@ -1956,3 +1956,37 @@ def test_censored_records_of_a_log_scale_output_and_an_additive_one_each_use_the
         monkeypatch.setattr(c, "available", lambda: False)
     got = population_objective(TWO_OUTPUTS, pd.DataFrame(rows), **kw)
     assert got == pytest.approx(expected, abs=1e-4)
+
+
+# --- seed 48 -------------------------------------------------------------------------------------------------------
+def _one_cmt_bolus_rows(subjects) -> list[dict]:
+    """pk_1cmt_iv data: 100 mg IV at 0 h for each (ID, observation times, noise factor), DV = 100 / 32 exp(-2.8 / 32
+    t) x the factor (the model's typical prediction, CL 2.8 L/h, V 32 L, times it)."""
+    rows = []
+    for i, times, scale in subjects:
+        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1))
+        rows += [dict(ID=i, TIME=t, DV=100 / 32.0 * math.exp(-2.8 / 32.0 * t) * scale, AMT=0.0, EVID=0, CMT=1,
+                      MDV=0) for t in times]
+    return rows
+
+
+def test_a_subject_with_a_single_observation_counts_in_the_objective():
+    """Three subjects given 100 mg IV at 0 h, the second with one concentration only (at 4 h), the others with three.
+    With omega^2 of CL at 1e-8 the FOCE-I objective is the closed-form -2 log L at the typical prediction f =
+    100 / 32 exp(-2.8 / 32 t) without log 2 pi: the sum of (y - f)^2 / sd^2 + log sd^2 over the seven records (sd
+    0.1). A subject with a single observation is valid data (only a subject with none has nothing to fit). Seed 48's
+    survivor finite_difference._Problem.__init__ _58 (``counts == 1`` for ``counts == 0``) refused it with "data: a
+    subject has no observations"."""
+    from pkpd.nlme import population_objective
+
+    subjects = [(1, (1.0, 4.0, 12.0), 1.05), (2, (4.0,), 0.9), (3, (2.0, 6.0, 24.0), 1.1)]
+    sd = 0.1
+    expected = 0.0
+    for _, times, scale in subjects:
+        for t in times:
+            f = 100 / 32.0 * math.exp(-2.8 / 32.0 * t)
+            expected += (f * scale - f) ** 2 / sd**2 + math.log(sd**2)
+    got = population_objective("pk_1cmt_iv", pd.DataFrame(_one_cmt_bolus_rows(subjects)), iiv={"CL": 1e-8},
+                               error=pkpd.Additive(sd=sd), method="focei",
+                               settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12))
+    assert got == pytest.approx(expected, abs=1e-4)
