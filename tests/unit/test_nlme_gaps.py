@@ -1956,3 +1956,69 @@ def test_censored_records_of_a_log_scale_output_and_an_additive_one_each_use_the
         monkeypatch.setattr(c, "available", lambda: False)
     got = population_objective(TWO_OUTPUTS, pd.DataFrame(rows), **kw)
     assert got == pytest.approx(expected, abs=1e-4)
+
+
+# --- seed 48 -------------------------------------------------------------------------------------------------------
+def _one_cmt_bolus_rows(subjects) -> list[dict]:
+    """pk_1cmt_iv data: 100 mg IV at 0 h for each (ID, observation times, noise factor), DV = 100 / 32 exp(-2.8 / 32
+    t) x the factor (the model's typical prediction, CL 2.8 L/h, V 32 L, times it)."""
+    rows = []
+    for i, times, scale in subjects:
+        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1))
+        rows += [dict(ID=i, TIME=t, DV=100 / 32.0 * math.exp(-2.8 / 32.0 * t) * scale, AMT=0.0, EVID=0, CMT=1,
+                      MDV=0) for t in times]
+    return rows
+
+
+def test_a_subject_with_a_single_observation_counts_in_the_objective():
+    """Three subjects given 100 mg IV at 0 h, the second with one concentration only (at 4 h), the others with three.
+    With omega^2 of CL at 1e-8 the FOCE-I objective is the closed-form -2 log L at the typical prediction f =
+    100 / 32 exp(-2.8 / 32 t) without log 2 pi: the sum of (y - f)^2 / sd^2 + log sd^2 over the seven records (sd
+    0.1). A subject with a single observation is valid data (only a subject with none has nothing to fit). Seed 48's
+    survivor finite_difference._Problem.__init__ _58 (``counts == 1`` for ``counts == 0``) refused it with "data: a
+    subject has no observations"."""
+    from pkpd.nlme import population_objective
+
+    subjects = [(1, (1.0, 4.0, 12.0), 1.05), (2, (4.0,), 0.9), (3, (2.0, 6.0, 24.0), 1.1)]
+    sd = 0.1
+    expected = 0.0
+    for _, times, scale in subjects:
+        for t in times:
+            f = 100 / 32.0 * math.exp(-2.8 / 32.0 * t)
+            expected += (f * scale - f) ** 2 / sd**2 + math.log(sd**2)
+    got = population_objective("pk_1cmt_iv", pd.DataFrame(_one_cmt_bolus_rows(subjects)), iiv={"CL": 1e-8},
+                               error=pkpd.Additive(sd=sd), method="focei",
+                               settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12))
+    assert got == pytest.approx(expected, abs=1e-4)
+
+
+def test_inter_occasion_variability_on_a_parameter_without_iiv():
+    """IIV on CL only and IOV on V only (pk_1cmt_iv, two subjects, 100 mg IV at 0 and 200 h, occasions 1 and 2, three
+    concentrations after each dose): the kappa of V is then added to no eta. The parameter rows at eta_CL = 0.2,
+    kappa_V = (0.1, -0.3) are CL = 2.8 e^0.2 and V = 32 e^0.1 (occasion 1) with 32 e^-0.3 as the value of
+    occasion 2, and with both variances at 1e-10 the FOCE objective is the closed-form -2 log L at the typical
+    prediction (the sum of both doses' 100 / 32 exp(-2.8 / 32 (t - t_dose)), sd 0.1) without log 2 pi. Seed 48's
+    survivor finite_difference._Problem.__init__ _136 (``(x in iiv.names) or True``: the position of V looked up
+    in the IIV's names) raised a ValueError on any IOV parameter without IIV."""
+    from pkpd.nlme import population_objective
+
+    sd, k = 0.1, 2.8 / 32.0
+    rows, expected = [], 0.0
+    for i, scale in ((1, 1.05), (2, 0.92)):
+        for occ, start in ((1, 0.0), (2, 200.0)):
+            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=occ))
+            for t in (1.0, 4.0, 12.0):
+                f = sum(100 / 32.0 * math.exp(-k * (start + t - td)) for td in (0.0, 200.0) if td <= start)
+                rows.append(dict(ID=i, TIME=start + t, DV=f * scale, AMT=0.0, EVID=0, CMT=1, MDV=0, OCC=occ))
+                expected += (f * scale - f) ** 2 / sd**2 + math.log(sd**2)
+    data = pd.DataFrame(rows)
+    *_, prob = _setup("pk_1cmt_iv", data, pkpd.IIV({"CL": 0.09}), pkpd.Additive(sd=sd), "foce", None, None, None,
+                      None, iov=pkpd.IOV({"V": 0.04}))
+    assert prob.q == 3 and prob.n_occ == 2
+    eta = np.tile([0.2, 0.1, -0.3], (1, 1, 2, 1))                  # (K, m, n, q): eta_CL, kappa_V occasions 1, 2
+    P = prob.params(np.array([[2.8, 32.0]]), eta)
+    np.testing.assert_allclose(P[0, 0], np.tile([2.8 * math.exp(0.2), 32.0 * math.exp(0.1), 32.0 * math.exp(-0.3)],
+                                                (2, 1)), rtol=1e-14)
+    got = population_objective("pk_1cmt_iv", data, iiv={"CL": 1e-10}, iov={"V": 1e-10}, error=pkpd.Additive(sd=sd),
+                               method="foce", settings=pkpd.SolverSettings(rtol=1e-10, atol=1e-12))
+    assert got == pytest.approx(expected, abs=1e-4)
