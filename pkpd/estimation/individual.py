@@ -72,6 +72,9 @@ _GRADIENT_METHODS = ("lbfgsb", "bfgs", "cg", "tnc", "slsqp", "newton")
 # the global methods that draw random numbers: each run is given a seed drawn from the fit's generator, so that a fit
 # with a seed is repeatable (lmfit otherwise leaves them to numpy's global random state)
 _RANDOM_METHODS = ("differential_evolution", "basinhopping", "dual_annealing")
+# global methods find the basin; their own stopping rules (and lmfit's polish in its transformed parameters) can stop
+# short of its minimum, so least squares refines their best point
+_GLOBAL_METHODS = (*_RANDOM_METHODS, "shgo")
 _METHODS = ("least_squares", "leastsq", "nelder", "powell", "lbfgsb", "bfgs", "cg", "tnc", "cobyla", "slsqp",
             "differential_evolution", "basinhopping", "dual_annealing", "shgo")
 
@@ -632,7 +635,8 @@ def _optimise(problem: _Problem, x0: np.ndarray, method: str, max_evaluations, f
               rng: np.random.Generator | None = None) -> tuple[_Run, _Objective]:
     """Minimise from ``x0`` (full internal vector); for least squares, re-centre the log-normaliser constants
     and restart when they came close to their floor (so the sum of squares stays the OFV). A method that draws
-    random numbers is seeded from ``rng`` (nothing is drawn for the others)."""
+    random numbers is seeded from ``rng`` (nothing is drawn for the others); a global method's best point is then
+    refined by least squares, kept where it lowers the OFV."""
     seed = int(rng.integers(2**32)) if method in _RANDOM_METHODS and rng is not None else None
     layout = problem.layout
     obj = _Objective(problem, x0, fixed)
@@ -653,6 +657,11 @@ def _optimise(problem: _Problem, x0: np.ndarray, method: str, max_evaluations, f
         problem.lik.reset_constants(F, obj.full(run.x))
         obj._cache.clear()
         x_free = run.x
+    if method in _GLOBAL_METHODS and math.isfinite(run.ofv):
+        local, local_obj = _optimise(problem, obj.full(run.x), "least_squares", max_evaluations, fixed)
+        if local.ofv <= run.ofv:
+            message = f"{method}: {run.message or 'stopped'}; refined by least squares: {local.message}"
+            return dataclasses.replace(local, message=message, nfev=run.nfev + local.nfev), local_obj
     return run, obj
 
 
@@ -1311,7 +1320,9 @@ def fit(model: Model, data, *, estimate: Sequence[str], error: Mapping[str, obje
     method : str
         ``"least_squares"`` (default; trust-region reflective on the OFV as a sum of squares), or an lmfit method
         minimising the OFV: ``"nelder"``, ``"powell"``, ``"lbfgsb"``, ``"bfgs"``, ``"leastsq"``,
-        ``"differential_evolution"`` (needs finite bounds), ...
+        ``"differential_evolution"`` (needs finite bounds), ...; the best point of a global method
+        (``"differential_evolution"``, ``"basinhopping"``, ``"dual_annealing"``, ``"shgo"``) is refined by least
+        squares.
     n_starts : int
         Number of starting points: the model's values, then random points inside the bounds; the best fit wins.
     seed : int or numpy Generator, optional

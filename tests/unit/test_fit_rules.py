@@ -4206,7 +4206,8 @@ def test_each_bootstrap_replicate_of_a_global_method_is_seeded_from_its_own_seed
     real = individual._minimise
 
     def recording(obj, x0, method, max_evaluations, lower, upper, seed=None):
-        seeds.append(seed)
+        if method == "differential_evolution":    # not the least-squares refinement of its best point
+            seeds.append(seed)
         return real(obj, x0, method, max_evaluations, lower, upper, seed)
 
     monkeypatch.setattr(individual, "_minimise", recording)
@@ -4248,3 +4249,24 @@ def test_the_penalty_after_a_valid_objective_near_the_largest_float_stays_finite
     obj.worst_ofv = obj.worst_cost = 5.0               # below the cap: 1000 times the worst plus 10^6, as before
     assert obj.value(bad) == 1e3 * 5.0 + 1e6
     np.testing.assert_allclose(obj.residual(bad) @ obj.residual(bad), 1e3 * 5.0 + 1e6, rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["differential_evolution", "shgo"])
+def test_a_global_method_ends_at_the_least_squares_optimum(method):
+    """A global method finds the basin, and its best point is refined by least squares: the estimates and objective
+    are those of the default least-squares fit from the model's values (abs 1e-7 on the -2 log L; rel 1e-4 on the
+    estimates, the CV's flat direction moving the -2 log L by ~1e-9 there). Before
+    the refinement, differential evolution (seed 34) reported convergence at a -2 log L of -10.04 against the
+    minimum's -12.34 here (and up to 0.012 above it for half of 27 seeds on another profile); shgo stopped at CL
+    3.33, V 22.4, CV 0.93 on that other profile (it finds this one's minimum either way)."""
+    import pkpd
+
+    _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
+    model = pkpd.load_model("pk_1cmt_iv")
+    kw = dict(estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)}, covariance=False)
+    local = pkpd.fit(model, data, **kw)
+    found = pkpd.fit(model, data, method=method, seed=34, max_evaluations=3000, **kw)
+    assert local.converged and found.converged
+    assert found.objective == pytest.approx(local.objective, abs=1e-7)
+    for name, value in local.estimates.items():
+        assert found.estimates[name] == pytest.approx(value, rel=1e-4), name
