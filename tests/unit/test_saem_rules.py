@@ -55,6 +55,10 @@ accept.
 Section "seed 34": the survivor of the eleventh, independent sample (mutmut, seed 34): the inter-occasion variance
 shrinking by at most the annealing factor per exploratory iteration (exactly annealing times its old value when the
 kappas' mean square is below that floor).
+
+Section "seed 35": the survivors of the twelfth, independent sample (mutmut, seed 35): a float32 trace judged in double
+precision by the stopping rule, the closed-form mu step of a normal parameter on its natural scale and the log 2 pi
+of importance sampling's -2 log L counted for quantified records only (not padding nor censored records).
 """
 
 import math
@@ -1292,3 +1296,100 @@ def test_the_iov_variance_shrinks_by_at_most_the_annealing_factor_per_explorator
         kappa = run.eta[..., prob.q_iiv:]
         assert kappa.shape == (2, prob.n, 2) and np.any(kappa != 0) and np.mean(kappa ** 2) < 4.0 * annealing
         assert math.exp(2 * run.x[st.off_iov]) == pytest.approx(4.0 * annealing, rel=1e-12)
+
+
+# ====================================================================================================== seed 35
+def test_a_float32_trace_is_judged_in_double_precision():
+    # exploration_settled converts the trace to float: a float32 trace (two constant windows of the default 50,
+    # 100 then the float32 just above 100.005) is judged on the exact drift of its values, which double precision
+    # holds exactly: B - A = 0.0050048828125 > the floor 0.005 with s = half that, so not settled (exploration_settled
+    # _3: dtype=None kept float32, whose window means summed in single precision came out 0.0049973 apart: settled)
+    from pkpd.saem import exploration_settled
+
+    a = np.float32(100.0)
+    b = np.nextafter(np.float32(100.005), np.float32(np.inf))
+    assert float(b) - float(a) == 0.0050048828125                  # exact: both are multiples of 2^-17
+    trace = np.concatenate([np.full(50, a), np.full(50, b)]).astype(np.float32)[:, None]
+    assert trace.dtype == np.float32
+    assert exploration_settled(trace, 50) is False
+    assert exploration_settled(trace.astype(float), 50) is False
+    # the same trace with the second window at the float32 just below 100.005 (a drift under the floor): settled
+    trace[50:] = np.nextafter(b, np.float32(0.0))
+    assert float(trace[50, 0]) - 100.0 < 0.005 and exploration_settled(trace, 50) is True
+
+
+def test_the_mu_step_of_a_normal_parameter_without_covariate_effects_is_the_mean_on_its_natural_scale():
+    # without covariate effects on parameters with IIV, the mu step is closed-form: a typical value is the mean of
+    # the subjects' Gaussian-scale statistics S1, back-transformed: for log-normal TVCL exp(mean log) stored as its
+    # log, for normal BETA (bounds [-3, 3]: estimated on its natural scale) the mean itself, 0.75, and -0.5 when
+    # the statistics are negative (_mu_step _16: `or True` stored log(0.75) = -0.288 for BETA, and failed with
+    # 'math domain error' for -0.5)
+    model = pkpd.load_model(DATA / "models" / "iv_allometric.toml")
+    rows = []
+    for i, wt in enumerate((40.0, 60.0, 80.0, 100.0)):
+        rows.append({"ID": i + 1, "TIME": 0.0, "EVID": 1, "AMT": 100.0, "AMTU": "mg", "DV": np.nan, "WT": wt})
+        for t in (1.0, 4.0, 12.0):
+            rows.append({"ID": i + 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": 3.0 * math.exp(-0.1 * t), "WT": wt})
+    iiv = pkpd.IIV({"TVCL": 0.09, "BETA": 0.04}, distribution={"TVCL": "lognormal", "BETA": "normal"})
+    _, _, _, layout, prob = _setup(model, pd.DataFrame(rows), iiv, {"conc": pkpd.Proportional(cv=0.1)}, "focei",
+                                   ["TVCL", "BETA", "V"], None, pkpd.SolverSettings(), None)
+    st = _State(prob, layout)
+    k_cl, k_beta = layout.theta_names.index("TVCL"), layout.theta_names.index("BETA")
+    assert not st.effects_iiv and sorted(st.mu_theta) == sorted([k_cl, k_beta])
+    assert layout.theta_log[k_cl] and not layout.theta_log[k_beta]
+    j_cl, j_beta = prob.iiv.names.index("TVCL"), prob.iiv.names.index("BETA")
+    for beta in ([0.5, 0.7, 0.8, 1.0], [-1.0, -0.5, -0.25, -0.25]):
+        S1 = np.zeros((prob.n, prob.q_iiv))
+        S1[:, j_cl] = np.log([2.0, 3.0, 4.5, 1.0])                  # geometric mean (27)^(1/4)
+        S1[:, j_beta] = beta
+        x = _mu_step(st, layout.x0.copy(), S1)
+        assert x[k_beta] == pytest.approx(sum(beta) / 4, rel=1e-12)
+        assert math.exp(x[k_cl]) == pytest.approx(27.0 ** 0.25, rel=1e-12)
+
+
+class _UnbalancedLinearGauss(_LinearGauss):
+    """_LinearGauss with records that are padding (mask False) or censored below ``loq`` (M3: the probability
+    Phi(loq - eta), no log 2 pi)."""
+
+    def __init__(self, y, omega, mask, cens, loq):
+        super().__init__(y, omega, np.full(y.shape[0], np.inf))
+        self.mask, self.cens, self.loq = mask, cens, loq
+
+    def _objective_at(self, F, eta, errs, om_inv):
+        from scipy import stats
+
+        quant = self.mask & ~self.cens
+        sq = np.where(quant[None], (self.y[None] - F) ** 2, 0.0)
+        cens = np.where(self.cens[None], -2 * stats.norm.logcdf(self.loq - F), 0.0)
+        return np.sum(sq + cens, axis=2)
+
+
+def test_importance_sampling_counts_log_2_pi_for_quantified_records_only():
+    # -2 log L includes log 2 pi per quantified record, none for a censored (M3) record or the padding of a subject
+    # with fewer records. Linear Gaussian model y_ij = eta_i + eps_ij (omega 0.5, sigma 1): subject 1 has 4 records
+    # (-2 log of a 4-variate normal, covariance I + omega), subject 2 three and one padding (3-variate), subject 3
+    # three and one below LOQ 0 (the integral of its 3-variate density times Phi(0 - eta) over eta, by quadrature);
+    # 10 quantified records in all, so the objective is -2 log L - 10 log 2 pi (importance_sampling _80: `|` for `&`
+    # counted the padding and the censored record too: -2 log L came out 2 log 2 pi = 3.68 too large)
+    from scipy import integrate, stats
+
+    from pkpd.importance import importance_sampling
+
+    y = np.array([[0.3, 1.1, 0.4, 0.9], [-0.5, 0.2, -1.0, 0.0], [1.5, 2.0, 0.8, -0.3]])
+    mask = np.array([[True] * 4, [True, True, True, False], [True] * 4])
+    cens = np.array([[False] * 4, [False] * 4, [False, False, False, True]])
+    omega = 0.5
+    exact = [-2 * stats.multivariate_normal(np.zeros(4), np.eye(4) + omega).logpdf(y[0]),
+             -2 * stats.multivariate_normal(np.zeros(3), np.eye(3) + omega).logpdf(y[1, :3])]
+    joint, _ = integrate.quad(lambda e: (np.prod(stats.norm.pdf(y[2, :3] - e)) * stats.norm.cdf(0.0 - e)
+                                         * stats.norm.pdf(e, scale=math.sqrt(omega))), -np.inf, np.inf,
+                              epsabs=0.0, epsrel=1e-12)
+    exact.append(-2 * math.log(joint))
+    mode = np.array([y[0].sum() / 6, y[1, :3].sum() / 5, y[2, :3].sum() / 5])
+    prob = _UnbalancedLinearGauss(y, omega, mask, cens, 0.0)
+    res = importance_sampling(prob, np.zeros((1, 3, 1)), np.array([[omega]]), [], mode[:, None], 4000,
+                              np.random.default_rng(1))
+    assert 0 < res.se < 0.1
+    assert abs(res.minus2ll - sum(exact)) < 4 * res.se
+    np.testing.assert_allclose(res.per_subject, exact, atol=4 * res.se)
+    assert res.objective == pytest.approx(res.minus2ll - 10 * math.log(2 * math.pi), abs=1e-9)
