@@ -4270,3 +4270,31 @@ def test_a_global_method_ends_at_the_least_squares_optimum(method):
     assert found.objective == pytest.approx(local.objective, abs=1e-7)
     for name, value in local.estimates.items():
         assert found.estimates[name] == pytest.approx(value, rel=1e-4), name
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 49, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_gradient_of_binary_responses_is_minus_twice_the_residuals_summed_per_parameter():
+    """The gradient of -2 log L of binary responses with logit P = b0 + b1 X, which the scalar methods (bfgs,
+    lbfgsb, ...) are given, is -2 [sum (y - p), sum X (y - p)] (the score of logistic regression), here at b0 = 0.3,
+    b1 = -0.8 for 20 records with X = 0, 1: each parameter's own sum, not the sum over both put in each.
+    (likelihood._endpoint_terms__mutmut_57: `dc.sum(axis=None)` for `dc.sum(axis=0)`, both components -7.41.)"""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation.individual import _Objective
+
+    X = np.tile([0.0, 1.0], 10)
+    y = np.array([1, 0, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1], dtype=float)
+    data = pd.DataFrame({"ID": np.arange(1, 21), "TIME": 1.0, "DV": y, "DVID": "resp", "X": X})
+    fit = pkpd.fit(_endpoint_model(), data, estimate=["b0", "b1"], covariance=False)
+    assert fit.names == ("b0", "b1") and fit.scale == {"b0": "linear", "b1": "linear"}
+    obj = _Objective(fit._context.problem, np.array(fit._context.x, dtype=float))
+    b0, b1 = 0.3, -0.8
+    p = 1.0 / (1.0 + np.exp(-(b0 + b1 * X)))
+    np.testing.assert_allclose(obj.value(np.array([b0, b1])), -2.0 * np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)),
+                               rtol=1e-12)
+    np.testing.assert_allclose(obj.gradient(np.array([b0, b1])), [-2.0 * np.sum(y - p), -2.0 * np.sum(X * (y - p))],
+                               rtol=1e-6)
