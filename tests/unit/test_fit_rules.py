@@ -4298,3 +4298,23 @@ def test_the_gradient_of_binary_responses_is_minus_twice_the_residuals_summed_pe
                                rtol=1e-12)
     np.testing.assert_allclose(obj.gradient(np.array([b0, b1])), [-2.0 * np.sum(y - p), -2.0 * np.sum(X * (y - p))],
                                rtol=1e-6)
+
+
+def test_identifiability_text_shows_the_condition_number_to_three_significant_digits():
+    """Identifiability's text, like its HTML, gives the condition number of the information matrix in correlation
+    form (the ratio of its extreme eigenvalues, from the Hessian of the -2LL written out in the test) to 3
+    significant digits, then the counts of parameters not and poorly identified, then one line per parameter.
+    (uncertainty.Identifiability.__repr____mutmut_6: 4 significant digits for 3.)"""
+    import re
+
+    import pkpd
+
+    fit, t, conc = _iv_fit()
+    H = _iv_hessian(fit, t, conc)
+    d = np.sqrt(np.diag(H))
+    w = np.linalg.eigvalsh(H / np.outer(d, d))
+    text = repr(pkpd.identifiability(fit))
+    m = re.fullmatch(r"Identifiability: condition number ([^;]*); 0 not identifiable, 0 poorly identified\n"
+                     r"  CL: identifiable\n  V: identifiable\n  conc\.cv: identifiable", text)
+    assert m, text
+    _three_digits(m.group(1), w[-1] / w[0], rel=1e-3)
