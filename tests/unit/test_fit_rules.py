@@ -4318,3 +4318,39 @@ def test_identifiability_text_shows_the_condition_number_to_three_significant_di
                      r"  CL: identifiable\n  V: identifiable\n  conc\.cv: identifiable", text)
     assert m, text
     _three_digits(m.group(1), w[-1] / w[0], rel=1e-3)
+
+
+def test_derivatives_where_the_bioavailability_underflows_to_0_fail_quietly(tmp_path):
+    """gradient="sensitivity" with G estimated in a bioavailability F = exp(G): at G = -800, F = exp(G) is 0 in
+    floating point, so the jump of the sensitivity state, AMT d(log F)/dG = AMT exp(G) / exp(G), is 0/0. Such a
+    point is one failed solve, with no derivatives and no expected information for the covariance step, and it is
+    quiet: no RuntimeWarning ("invalid value encountered in divide") reaches the user under numpy's default error
+    state (the covariance step runs outside the optimiser's np.errstate). At G = 0 the derivative by G is C itself.
+    (individual._sensitivity_jumps__mutmut_42: `np.errstate(all=None)`, which leaves the caller's state, for
+    `np.errstate(all="ignore")`.)"""
+    import warnings
+
+    import pkpd
+    from pkpd.estimation.individual import _fisher
+
+    path = _scaled_iv(tmp_path, upper=5.0)
+    _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
+    fit = pkpd.fit(pkpd.load_model(path), data, estimate=["CL", "G"], error={"conc": pkpd.Proportional(cv=0.1)},
+                   gradient="sensitivity", covariance=False)
+    problem = fit._context.problem
+    assert problem.sens is not None and fit.gradient == "sensitivity"
+    g = problem.layout.names.index("G")
+    x = np.array(fit._context.x, dtype=float)
+    x[g] = 0.0
+    F, dF, ok = problem.derivatives(x)
+    assert ok
+    np.testing.assert_allclose(dF[:, g], F, rtol=1e-6)
+    x[g] = -800.0
+    with np.errstate(divide="warn", over="warn", invalid="warn", under="ignore"), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        before = problem.n_failures
+        F, dF, ok = problem.derivatives(x)
+        assert not ok and problem.n_failures == before + 1
+        assert _fisher(problem, x) is None
+    assert [str(w.message) for w in caught] == []
