@@ -4323,9 +4323,10 @@ def test_identifiability_text_shows_the_condition_number_to_three_significant_di
 def test_derivatives_where_the_bioavailability_underflows_to_0_fail_quietly(tmp_path):
     """gradient="sensitivity" with G estimated in a bioavailability F = exp(G): at G = -800, F = exp(G) is 0 in
     floating point, so the jump of the sensitivity state, AMT d(log F)/dG = AMT exp(G) / exp(G), is 0/0. Such a
-    point is one failed solve, with no derivatives and no expected information for the covariance step, and it is
-    quiet: no RuntimeWarning ("invalid value encountered in divide") reaches the user under numpy's default error
-    state (the covariance step runs outside the optimiser's np.errstate). At G = 0 the derivative by G is C itself.
+    point is one failed solve (not ok, its derivatives unused) with no expected information for the covariance
+    step, and it is quiet: no RuntimeWarning ("invalid value encountered in divide") reaches the user under numpy's
+    default error state (the covariance step runs outside the optimiser's np.errstate). At G = 0 the derivative by
+    G is C itself.
     (individual._sensitivity_jumps__mutmut_42: `np.errstate(all=None)`, which leaves the caller's state, for
     `np.errstate(all="ignore")`.)"""
     import warnings
@@ -4354,3 +4355,28 @@ def test_derivatives_where_the_bioavailability_underflows_to_0_fail_quietly(tmp_
         assert not ok and problem.n_failures == before + 1
         assert _fisher(problem, x) is None
     assert [str(w.message) for w in caught] == []
+
+
+def test_the_newton_polish_of_an_endpoint_fit_keeps_an_estimate_at_its_lower_bound():
+    """Binary responses with logit P = b0 + b1 X (10 records at X = 0 with 7 responses, 10 at X = 1 with 3): the
+    unbounded maximum-likelihood b1 is logit(0.3) - logit(0.7) = -1.69, below b1's bounds [-0.5, 5], so the fit
+    stops at b1 = -0.5 and b0 maximises the likelihood there: sum (y - p) = 0 with p = expit(b0 - 0.5 X), solved in
+    the test (brentq), with -2 log L = -2 sum [y log p + (1 - y) log(1 - p)]; the message says b1 is at its lower
+    bound. The Newton steps that finish endpoint fits clip their trial point to both bounds.
+    (individual._polish__mutmut_41: np.clip(x + step, None, upper), which took b1 to -1.69 and b0 to 0.85.)"""
+    import pandas as pd
+    from scipy import optimize, special
+
+    import pkpd
+
+    X = np.tile([0.0, 1.0], 10)
+    y = np.array([1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 1, 1], dtype=float)
+    assert (y[X == 0].sum(), y[X == 1].sum()) == (7, 3)
+    data = pd.DataFrame({"ID": np.arange(1, 21), "TIME": 1.0, "DV": y, "DVID": "resp", "X": X})
+    fit = pkpd.fit(_endpoint_model().with_bounds(b1=(-0.5, 5.0)), data, estimate=["b0", "b1"])
+    b0 = optimize.brentq(lambda b: np.sum(y - special.expit(b - 0.5 * X)), -5.0, 5.0, xtol=1e-14)
+    p = special.expit(b0 - 0.5 * X)
+    assert fit.estimates["b1"] == pytest.approx(-0.5, abs=1e-9)
+    assert fit.estimates["b0"] == pytest.approx(b0, abs=1e-4)
+    assert fit.objective == pytest.approx(-2.0 * np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)), abs=1e-7)
+    assert fit.message.startswith("b1 is at its lower bound (-0.5 1)")
