@@ -4380,3 +4380,21 @@ def test_the_newton_polish_of_an_endpoint_fit_keeps_an_estimate_at_its_lower_bou
     assert fit.estimates["b0"] == pytest.approx(b0, abs=1e-4)
     assert fit.objective == pytest.approx(-2.0 * np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)), abs=1e-7)
     assert fit.message.startswith("b1 is at its lower bound (-0.5 1)")
+
+
+def test_the_summary_counts_the_estimated_parameters_under_n_parameters(tmp_path):
+    """FitResult.summary() spells its keys as summary.json does: "n_parameters" is the number of estimated
+    parameters, here 2 (the level B and the additive SD of normal data), the k of AIC = -2LL + 2k and BIC = -2LL +
+    k log n, with -2LL at the maximum n log(2 pi s^2) + n, s^2 = mean((y - mean(y))^2) (closed form).
+    (individual.FitResult.summary__mutmut_15: the key spelled "XXn_parametersXX".)"""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    n = y.size
+    m2ll = n * math.log(2 * math.pi * np.mean((y - y.mean()) ** 2)) + n
+    summary = fit.summary()
+    assert summary["n_parameters"] == 2 and summary["n_obs"] == n
+    assert summary["objective"] == pytest.approx(m2ll, abs=1e-7)
+    assert summary["AIC"] == pytest.approx(m2ll + 2 * 2, abs=1e-7)
+    assert summary["BIC"] == pytest.approx(m2ll + 2 * math.log(n), abs=1e-7)
