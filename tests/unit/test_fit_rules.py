@@ -4270,3 +4270,29 @@ def test_a_global_method_ends_at_the_least_squares_optimum(method):
     assert found.objective == pytest.approx(local.objective, abs=1e-7)
     for name, value in local.estimates.items():
         assert found.estimates[name] == pytest.approx(value, rel=1e-4), name
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 49, part 2, issue 20): each test was seen to fail
+# with its mutant applied by hand
+
+
+def test_an_estimate_within_a_millionth_relative_of_its_bound_is_named_at_the_bound(tmp_path):
+    """An estimate counts as at its bound within 1e-6 * max(1, |bound|) on the internal scale: B bounded above at 11
+    is estimated on the log scale, where the bound is log(11) = 2.398 and the tolerance 2.398e-6 (computed here).
+    B at log(11) - tolerance / 2 is named at its upper bound; B at log(11) - 2 * tolerance is not.
+    (individual._result__mutmut_134: `/` for `*`, a tolerance of 1e-6 / 2.398 = 4.2e-7 that missed the first)"""
+    import pkpd
+    from pkpd.estimation.individual import _result, _Run
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(0.1, 11.0)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    problem = fit._context.problem
+    tolerance = 1e-6 * max(1.0, abs(math.log(11.0)))
+    note = "B is at its upper bound (11 mg/L): the estimate is limited by the bound"
+    for distance, named in ((0.5 * tolerance, True), (2.0 * tolerance, False)):
+        x = np.array(fit._context.x, dtype=float)
+        x[0] = math.log(11.0) - distance
+        run = _Run(x=x, ofv=fit.objective, converged=True, message="", nfev=0)
+        result = _result(problem, run, [], (None, None, "none", ""), "least_squares", None)
+        assert (note in result.message) is named, (distance, result.message)
