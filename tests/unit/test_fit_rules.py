@@ -4296,3 +4296,41 @@ def test_an_estimate_within_a_millionth_relative_of_its_bound_is_named_at_the_bo
         run = _Run(x=x, ofv=fit.objective, converged=True, message="", nfev=0)
         result = _result(problem, run, [], (None, None, "none", ""), "least_squares", None)
         assert (note in result.message) is named, (distance, result.message)
+
+
+def test_a_prediction_band_from_an_estimate_at_its_upper_bound_stays_within_the_bound(tmp_path):
+    """B is estimated at its upper bound 11 (the data's mean is about 12) with an SE of about 0.68: half of the
+    parameter draws fall above the bound and are held at it, so the band of the constant level B has its upper
+    limit at 11 exactly (the bound) and its lower limit below the estimate.
+    (individual._predict__mutmut_60: no upper clip, an upper limit of 12.49)"""
+    import warnings
+
+    import pkpd
+    from pkpd.errors import BoundsWarning
+
+    data, y, _ = _level_data()
+    assert y.mean() > 11.5
+    fit = pkpd.fit(_levels(tmp_path, B=(0.1, 11.0)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert fit.estimates["B"] == pytest.approx(11.0, rel=1e-12) and fit.se["B"] > 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoundsWarning)   # the mutant's draws above the bound warn; the band counts
+        band = fit.predict(times=[1.0, 2.0], n_samples=200, seed=3)
+    np.testing.assert_allclose(band["upper"], 11.0, rtol=1e-15)
+    assert np.all(band["lower"] < 10.5)
+
+
+def test_a_prediction_band_from_an_estimate_at_its_upper_bound_does_not_warn_of_values_outside_the_bounds(tmp_path):
+    """Defect (fixed): the draws held at B's upper bound are log(11) on the internal scale, and exp(log(11)) rounds
+    to 11.000000000000002, so predict(n_samples=...) warned "B (median of 201 values 11) mg/L is outside its
+    plausible range [0.1, 11] mg/L" about values it had itself held at the bound. A draw held at a bound is now the
+    bound itself: no warning, and the band's upper limit is 11 to the last digit."""
+    import warnings
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(0.1, 11.0)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        band = fit.predict(times=[1.0, 2.0], n_samples=200, seed=3)
+    assert np.all(band["upper"] == 11.0)
