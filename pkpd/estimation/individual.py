@@ -1550,6 +1550,14 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
         xs = np.vstack([xs, draws])
     k = xs.shape[0]
     P = problem.params(xs)
+    if k > 1:
+        # a draw held at a bound is the bound itself: on the log scale exp(log(11)) rounds to 11.000000000000002,
+        # which the simulation would report as outside the plausible range [.., 11]
+        for j, name in enumerate(layout.names[:p_s]):
+            lo, hi = layout.model.parameter(name).bounds
+            c = layout.struct_index[j]
+            P[1:, c] = np.where(draws[:, j] == layout.upper[j], hi,
+                                np.where(draws[:, j] == layout.lower[j], lo, P[1:, c]))
     n_s = d.n_subjects
     names = layout.names[:p_s]
     params = {n: np.repeat(P[:, layout.struct_index[j]], n_s) for j, n in enumerate(names)}

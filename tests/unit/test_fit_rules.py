@@ -4398,3 +4398,67 @@ def test_the_summary_counts_the_estimated_parameters_under_n_parameters(tmp_path
     assert summary["objective"] == pytest.approx(m2ll, abs=1e-7)
     assert summary["AIC"] == pytest.approx(m2ll + 2 * 2, abs=1e-7)
     assert summary["BIC"] == pytest.approx(m2ll + 2 * math.log(n), abs=1e-7)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 49, part 2, issue 20): each test was seen to fail
+# with its mutant applied by hand
+
+
+def test_an_estimate_within_a_millionth_relative_of_its_bound_is_named_at_the_bound(tmp_path):
+    """An estimate counts as at its bound within 1e-6 * max(1, |bound|) on the internal scale: B bounded above at 11
+    is estimated on the log scale, where the bound is log(11) = 2.398 and the tolerance 2.398e-6 (computed here).
+    B at log(11) - tolerance / 2 is named at its upper bound; B at log(11) - 2 * tolerance is not.
+    (individual._result__mutmut_134: `/` for `*`, a tolerance of 1e-6 / 2.398 = 4.2e-7 that missed the first)"""
+    import pkpd
+    from pkpd.estimation.individual import _result, _Run
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(0.1, 11.0)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    problem = fit._context.problem
+    tolerance = 1e-6 * max(1.0, abs(math.log(11.0)))
+    note = "B is at its upper bound (11 mg/L): the estimate is limited by the bound"
+    for distance, named in ((0.5 * tolerance, True), (2.0 * tolerance, False)):
+        x = np.array(fit._context.x, dtype=float)
+        x[0] = math.log(11.0) - distance
+        run = _Run(x=x, ofv=fit.objective, converged=True, message="", nfev=0)
+        result = _result(problem, run, [], (None, None, "none", ""), "least_squares", None)
+        assert (note in result.message) is named, (distance, result.message)
+
+
+def test_a_prediction_band_from_an_estimate_at_its_upper_bound_stays_within_the_bound(tmp_path):
+    """B is estimated at its upper bound 11 (the data's mean is about 12) with an SE of about 0.68: half of the
+    parameter draws fall above the bound and are held at it, so the band of the constant level B has its upper
+    limit at 11 exactly (the bound) and its lower limit below the estimate.
+    (individual._predict__mutmut_60: no upper clip, an upper limit of 12.49)"""
+    import warnings
+
+    import pkpd
+    from pkpd.errors import BoundsWarning
+
+    data, y, _ = _level_data()
+    assert y.mean() > 11.5
+    fit = pkpd.fit(_levels(tmp_path, B=(0.1, 11.0)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert fit.estimates["B"] == pytest.approx(11.0, rel=1e-12) and fit.se["B"] > 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoundsWarning)   # the mutant's draws above the bound warn; the band counts
+        band = fit.predict(times=[1.0, 2.0], n_samples=200, seed=3)
+    np.testing.assert_allclose(band["upper"], 11.0, rtol=1e-15)
+    assert np.all(band["lower"] < 10.5)
+
+
+def test_a_prediction_band_from_an_estimate_at_its_upper_bound_does_not_warn_of_values_outside_the_bounds(tmp_path):
+    """Defect (fixed): the draws held at B's upper bound are log(11) on the internal scale, and exp(log(11)) rounds
+    to 11.000000000000002, so predict(n_samples=...) warned "B (median of 201 values 11) mg/L is outside its
+    plausible range [0.1, 11] mg/L" about values it had itself held at the bound. A draw held at a bound is now the
+    bound itself: no warning, and the band's upper limit is 11 to the last digit."""
+    import warnings
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(0.1, 11.0)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        band = fit.predict(times=[1.0, 2.0], n_samples=200, seed=3)
+    assert np.all(band["upper"] == 11.0)
