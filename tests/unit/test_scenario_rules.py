@@ -2724,3 +2724,56 @@ def test_the_attainment_of_an_arm_whose_subjects_all_failed_is_nan():
     assert table["ci_low"][1] == pytest.approx(centre - half, rel=1e-12)
     assert table["ci_high"][1] == pytest.approx(centre + half, rel=1e-12)
     assert (round(centre - half, 4), round(centre + half, 4)) == (0.2077, 0.9385)
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 45
+def test_dose_ranging_arms_give_every_arm_the_dose_target_asked_for():
+    """(dose_ranging_arms__mutmut_17: `target=None` for `target=target`) Dose-ranging arms of 32 and 64 mg as IV
+    boluses (target "iv", the central compartment of pk_1cmt_oral, V = 32 L) each carry that target, and their Cmax
+    is the concentration just after the bolus, D / V = 1 and 2 mg/L. With the mutant the doses went to the default
+    target, the oral depot, with a lower, later peak."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+
+    arms = pkpd.dose_ranging_arms("iv", [32, 64], "mg", target="iv")
+    assert [a.target for a in arms] == ["iv", "iv"]
+    sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_oral"), arms=arms, endpoints=[Endpoint("conc", "cmax", end=24)],
+                       times=np.linspace(0, 24, 25))
+    cmax = pkpd.run_scenario(sc, seed=1).summary["median"].tolist()
+    np.testing.assert_allclose(cmax, [1.0, 2.0], rtol=1e-9)
+
+
+def test_a_scenario_takes_a_seed_of_zero_and_refuses_a_negative_one():
+    """(Scenario.__post_init__ mutmut_145: `seed <= 0` for `seed < 0`) A seed must be a non-negative integer, so 0
+    is accepted and a run of the scenario uses it (result seed 0); -1 is refused with the exact message."""
+    import pkpd
+    from pkpd.errors import PkpdError
+    from pkpd.metrics import Endpoint
+
+    def scenario(seed):
+        return pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=pkpd.dose_ranging_arms("d", [100], "mg"),
+                             endpoints=[Endpoint("conc", "cmax", end=24)], times=np.linspace(0, 24, 5),
+                             params={"V": 3.0}, seed=seed)
+
+    assert scenario(0).seed == 0
+    assert pkpd.run_scenario(scenario(0)).seed == 0
+    with pytest.raises(PkpdError) as err:
+        scenario(-1)
+    assert str(err.value) == "scenario 'scenario': seed must be a non-negative integer; got -1"
+
+
+def test_the_flatness_f_test_rejects_only_below_alpha():
+    """(_is_flat__mutmut_54: `<=` for `<` against alpha) For k = 3 parameters and n = 5 responses 0..4 (RSS0 =
+    10), residuals with RSS1 = 1 + 4 = 5 give F = (RSS0 - RSS1) / 2 / (RSS1 / 2) = 1 on (2, 2) degrees of freedom,
+    whose p-value is exactly 1 / (1 + F) = 0.5: F equals the critical value at alpha 0.5, which the test does not
+    exceed, so the response is flat at alpha 0.5 (the test rejects only for p < alpha) and not at alpha 0.5 plus
+    one ulp."""
+    from scipy.stats import f as f_dist
+
+    from pkpd.scenarios import _is_flat
+
+    y = np.arange(5.0)
+    residuals = np.array([1.0, 2.0, 0.0, 0.0, 0.0])
+    assert f_dist.sf(1.0, 2, 2) == 0.5
+    assert _is_flat(y, residuals, 3, 0.5) is True
+    assert _is_flat(y, residuals, 3, math.nextafter(0.5, 1.0)) is False
