@@ -22,7 +22,10 @@ Section "seed 44" (the independent sample of seed 44, 40 of 3316, issue 20): an 
 tested (to rounding) is not called an extrapolation (a defect: exact data with ED50 100 mg, fitted as
 100.00000000000004, were), the doses tested are a closed range with a 1e-9 tolerance, an arm's table row keeps its dose
 unit, a response that dips and recovers is fitted at its least-squares optimum (a grid of ED50s with E0 and Emax
-solved linearly) and an arm whose subjects all failed has an attainment of NaN."""
+solved linearly) and an arm whose subjects all failed has an attainment of NaN.
+Section "seed 45" (the independent sample of seed 45, 40 of 3330, issue 20): dose-ranging arms keep the dose target
+asked for (IV boluses of 32 and 64 mg into V = 32 L: Cmax 1 and 2 mg/L), a scenario takes seed 0, and the flatness
+F-test rejects only for a p-value below alpha (F = 1 on (2, 2) degrees of freedom, p = 1 / (1 + F) = 0.5)."""
 
 from __future__ import annotations
 
