@@ -528,3 +528,24 @@ def test_an_output_exactly_five_steps_away_does_not_count_towards_the_switch(tmp
     assert runs["ode"].n_steps.tolist() == [40]
     np.testing.assert_array_equal(runs["ode"].outputs["b"], runs["tsit5"].outputs["b"])
     np.testing.assert_allclose(runs["ode"].outputs["b"][0], np.exp(-1e-7 * times), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+@pytest.mark.parametrize("end", [44.4, 44.6, 45.1])
+def test_rodas4s_last_step_lands_exactly_on_the_segments_end(tmp_path, backend, end):
+    # (_integrator.py:344: Rodas4's `hit_end = t - 1.01 * h >= tend` in its retry loop, never true: the last step
+    # then ends at t + (tend - t) instead of tend.) With K = 0 nothing moves (f = 0, J = 0): every Rodas4 step has
+    # error 0 and grows the next sixfold from 1e-6, so the step after the dose at 0.2 h that reaches the output at
+    # `end` starts at t = 12.293235 h, where t + (end - t) rounds one unit below `end` (a tie of the subtraction
+    # rounded to even). The step must still land on `end`: the simulation succeeds with the held amount A = dose
+    # and B = K A t = 0, exactly.
+    path = tmp_path / "nilpotent.toml"
+    path.write_text(_NILPOTENT)
+    model = pkpd.load_model(str(path))
+    t = 12.293235
+    assert t + (end - t) < end  # the rounding the step must not leave behind
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg"), at=0.2), np.array([end]),
+                        params={"K": 0.0}, backend=backend, settings=pkpd.SolverSettings(method="rodas4"))
+    assert sim.status.tolist() == [0]
+    assert sim.states["A"][0].tolist() == [1.0]
+    assert sim.outputs["b"][0].tolist() == [0.0]
