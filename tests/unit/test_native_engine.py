@@ -445,3 +445,107 @@ def test_the_stiffness_estimate_never_exceeds_the_jacobians_norm(tmp_path, backe
             for method in ("ode", "tsit5")}
     np.testing.assert_allclose(runs["ode"].outputs["b"][0], times, rtol=1e-9, atol=1e-9)
     assert runs["ode"].n_steps.tolist() == runs["tsit5"].n_steps.tolist()
+
+
+# ------------------------------------------------------------------------------------------- templates, seed 26
+@pytest.mark.parametrize("backend", ["native", "numba"])
+@pytest.mark.parametrize("method", ["tsit5", "rodas4"])
+def test_a_segment_as_short_as_the_smallest_step_is_integrated(backend, method):
+    # (_integrator.py:202: Tsit5's smallest step 16 eps max(|t|, |tend|, 2.0) for 1.0; _integrator.py:341: Rodas4's
+    # retry loop giving up at h <= hmin for h < hmin.) A second bolus 2^-48 h = 16 eps after the first makes a
+    # segment [0, 2^-48] exactly as long as the smallest step allowed there (hmin = 16 eps max(|t|, |tend|, 1) =
+    # 2^-48): the step that covers it is allowed (only a step below hmin is an underflow), so both doses count and
+    # the one-compartment concentration (CL = V = 1, k = 1/h) is the closed form 2 dose e^{-k t} / V.
+    model = pkpd.load_model("pk_1cmt_iv")
+    regimen = pkpd.Regimen([pkpd.Bolus(0.0, pkpd.Dose(1.0, "mg")), pkpd.Bolus(2.0**-48, pkpd.Dose(1.0, "mg"))])
+    times = np.array([1.0, 2.0])
+    sim = pkpd.simulate(model, regimen, times, params={"CL": 1.0, "V": 1.0}, backend=backend,
+                        settings=pkpd.SolverSettings(method=method))
+    np.testing.assert_allclose(sim.outputs["conc"][0], 2.0 * np.exp(-times), rtol=1e-6)
+
+
+_IDLE_STIFF = """
+[model]
+name = "idle_stiff"
+version = "1.0"
+time_unit = "h"
+description = "a fast state never dosed beside a slow one (test model: Jacobian diag(-KA, -KB))"
+
+[parameters.KA]
+value = 12.0
+unit = "1/h"
+description = "fast rate"
+assumption = true
+
+[parameters.KB]
+value = 1e-7
+unit = "1/h"
+description = "slow rate"
+assumption = true
+
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-KA * A"
+description = "fast amount, never dosed"
+
+[states.B]
+unit = "mg"
+initial = "0"
+ddt = "-KB * B"
+description = "slow amount"
+
+[outputs.b]
+unit = "mg"
+expression = "B"
+description = "slow amount"
+
+[doses.iv]
+target = "B"
+unit = "mg"
+description = "bolus into B"
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_an_output_exactly_five_steps_away_does_not_count_towards_the_switch(tmp_path, backend):
+    # (_integrator.py:274: the stiffness check's `gap >= 5.0 * h` for `>`.) The switch to Rodas4 counts a check
+    # only while the next output is MORE than 5 steps away (pkpd._integrator). J = diag(-12, -1e-7) (A stays 0), so
+    # Tsit5 keeps the step at max_step = 0.25 (exact binary fractions: steps end on the grid k/4) with h lambda =
+    # 3 > 2.8 at every check (every 5 accepted steps: t = 1.25, 2.5, 3.75, ...). With outputs every 2.5 h the next
+    # output is 2.5 h away at t = 2.5, 5, 7.5 (counted) and exactly 1.25 h = 5 steps away at 1.25, 3.75, 6.25
+    # (not counted: the count restarts), so it never reaches 3 in a row: the automatic method takes exactly
+    # method="tsit5"'s 10 / 0.25 = 40 steps and its numbers, and B = dose e^{-KB t}.
+    path = tmp_path / "idle_stiff.toml"
+    path.write_text(_IDLE_STIFF)
+    model = pkpd.load_model(str(path))
+    regimen = pkpd.Regimen.single(pkpd.Dose(1.0, "mg"))
+    times = np.array([2.5, 5.0, 7.5, 10.0])
+    runs = {method: pkpd.simulate(model, regimen, times, backend=backend,
+                                  settings=pkpd.SolverSettings(method=method, max_step=0.25))
+            for method in ("ode", "tsit5")}
+    assert runs["tsit5"].n_steps.tolist() == [40]
+    assert runs["ode"].n_steps.tolist() == [40]
+    np.testing.assert_array_equal(runs["ode"].outputs["b"], runs["tsit5"].outputs["b"])
+    np.testing.assert_allclose(runs["ode"].outputs["b"][0], np.exp(-1e-7 * times), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+@pytest.mark.parametrize("end", [44.4, 44.6, 45.1])
+def test_rodas4s_last_step_lands_exactly_on_the_segments_end(tmp_path, backend, end):
+    # (_integrator.py:344: Rodas4's `hit_end = t - 1.01 * h >= tend` in its retry loop, never true: the last step
+    # then ends at t + (tend - t) instead of tend.) With K = 0 nothing moves (f = 0, J = 0): every Rodas4 step has
+    # error 0 and grows the next sixfold from 1e-6, so the step after the dose at 0.2 h that reaches the output at
+    # `end` starts at t = 12.293235 h, where t + (end - t) rounds one unit below `end` (a tie of the subtraction
+    # rounded to even). The step must still land on `end`: the simulation succeeds with the held amount A = dose
+    # and B = K A t = 0, exactly.
+    path = tmp_path / "nilpotent.toml"
+    path.write_text(_NILPOTENT)
+    model = pkpd.load_model(str(path))
+    t = 12.293235
+    assert t + (end - t) < end  # the rounding the step must not leave behind
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg"), at=0.2), np.array([end]),
+                        params={"K": 0.0}, backend=backend, settings=pkpd.SolverSettings(method="rodas4"))
+    assert sim.status.tolist() == [0]
+    assert sim.states["A"][0].tolist() == [1.0]
+    assert sim.outputs["b"][0].tolist() == [0.0]
