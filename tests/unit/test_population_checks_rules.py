@@ -450,3 +450,92 @@ def test_npde_simulate_1000_replicates_by_default(wang_fit):
     assert whole.sum() >= 10                                # most observations are inside the simulations' range
     explicit = npde(wang_fit, "wang2007", WANG, n_sim=K, seed=7)
     pd.testing.assert_frame_equal(table, explicit)
+
+
+# ====================================================================================================== seed 32
+def test_a_vpc_simulates_200_replicates_by_default(wang_fit, monkeypatch):
+    # the documented default n_replicates = 200: without it vpc simulates the seeds SeedSequence(seed).spawn(200), one
+    # replicate each, in order (a spy on _vpc_replicates that runs the real one), and the VPC equals the one of
+    # n_replicates=200 given explicitly (vpc _1: the default 201)
+    import pkpd.estimation.population_checks as checks
+
+    real = checks._vpc_replicates
+    seen = []
+
+    def spy(job, seeds):
+        seen.append([s.spawn_key for s in seeds])
+        return real(job, seeds)
+
+    monkeypatch.setattr(checks, "_vpc_replicates", spy)
+    v = vpc(wang_fit, "wang2007", WANG, n_bins=2, seed=4)
+    assert seen == [[s.spawn_key for s in np.random.SeedSequence(4).spawn(200)]]
+    explicit = vpc(wang_fit, "wang2007", WANG, n_replicates=200, n_bins=2, seed=4)
+    np.testing.assert_array_equal(v.simulated, explicit.simulated)
+    np.testing.assert_array_equal(v.blq_simulated, explicit.blq_simulated)
+
+
+def test_a_vpc_with_a_client_hands_that_client_to_the_task_runner(wang_fit, monkeypatch):
+    # "with client ... the replicates are simulated on the cluster": vpc passes the client it was given to
+    # pkpd._parallel.map_tasks (a spy that records it and runs the groups locally), which is what sends the groups
+    # there (vpc _87: the client dropped, map_tasks ran every group in the calling process)
+    import pkpd._parallel as parallel
+
+    real = parallel.map_tasks
+    clients = []
+
+    def spy(fn, payloads, **kwargs):
+        clients.append(kwargs.get("client"))
+        return real(fn, payloads, **(kwargs | {"client": None, "progress": False}))
+
+    monkeypatch.setattr(parallel, "map_tasks", spy)
+    client = object()
+    vpc(wang_fit, "wang2007", WANG, n_replicates=10, n_bins=2, seed=1, client=client, progress=False)
+    assert len(clients) == 1 and clients[0] is client
+
+
+def test_npde_refuses_data_of_another_number_of_subjects_with_as_many_observations(wang_fit):
+    # Wang 2007 (10 subjects, 20 observations) with subject 1's observation at 1 h moved to a new subject 11: 11
+    # subjects, still 20 observations, not the data of the fit; refused with the whole message (npde _32: `and` for
+    # the first `or`, a wrong number of subjects refused only with a wrong number of observations too)
+    data = pd.read_csv(WANG)
+    data.loc[(data["ID"] == 1) & (data["TIME"] == 1), "ID"] = 11
+    with pytest.raises(pkpd.FitError) as err:
+        npde(wang_fit, "wang2007", data, n_sim=20, seed=1)
+    assert str(err.value) == ("npde: the data (11 subjects, 20 observations) do not match the fit (10 subjects, 20 "
+                              "observations); give the data the fit used")
+
+
+class _Batches(_ManySubjects):
+    """As ``_ManySubjects``, but ``predict`` returns the predictions (every one 1) for the first ``stop_after - 1``
+    calls and stops the NPDE at call ``stop_after``."""
+
+    def __init__(self, n: int, stop_after: int):
+        super().__init__(n)
+        self.stop_after = stop_after
+
+    def predict(self, P):
+        self.calls.append(P.shape[:2])
+        if len(self.calls) == self.stop_after:
+            raise self.Stop
+        return np.ones((P.shape[0], self.n, 1))
+
+
+def test_the_npde_batches_simulate_n_sim_replicates_in_all(monkeypatch):
+    # 1000 subjects: batches of floor(20000 / 1000) = 20 replicates; n_sim = 30 is one batch of 20 and a last one of
+    # the 30 - 20 = 10 left, 30 in all (a test double of the problem stops the NPDE at its second call) (npde _79:
+    # min(chunk, n_sim + start), a last batch of 20, 40 replicates)
+    import types
+
+    import pkpd.estimation.population_checks as checks
+
+    n = 1000
+    prob = _Batches(n, stop_after=2)
+    layout = types.SimpleNamespace(x0=np.zeros(0), subject_theta=lambda x0, theta: theta, outputs=["C"])
+    model = types.SimpleNamespace(parameter_names=["a"])
+    monkeypatch.setattr(checks, "_setup", lambda *args: (model, None, {"C": None}, layout, prob))
+    fit = types.SimpleNamespace(iiv=None, error={"C": pkpd.Additive(sd=1.0)}, theta={"a": 1.0},
+                                covariate_effects=None, iov=None, n_subjects=n, n_obs=n, table=range(n),
+                                omega=np.eye(1))
+    with pytest.raises(_Batches.Stop):
+        npde(fit, None, None, n_sim=30, seed=1)
+    assert prob.calls == [(20, n), (10, n)]
