@@ -566,3 +566,27 @@ def test_the_npde_of_a_fit_with_a_covariate_effect_simulate_each_subject_at_its_
     wt = np.where(table["ID"].astype(int).to_numpy() % 2, 70.0, 140.0)
     expected = norm.sf(np.log(-np.log(y * v / 100) * 70 / wt) / np.sqrt(om))
     np.testing.assert_allclose(table["PDE"].to_numpy(), expected, rtol=0, atol=0.08)
+
+
+def test_the_population_predictions_of_a_pcvpc_solve_each_subject_once(wang_fit, monkeypatch):
+    # a pcVPC scales by the population predictions (eta = 0), which need one solve of each subject and no gradient:
+    # with _Problem.predict wrapped to record how many copies of the subjects each call solves (a test double that
+    # returns the real predictions), a pcVPC of 10 replicates of Wang 2007 makes two calls, the replicates (10 copies)
+    # and the population predictions (1 copy), and equals the pcVPC without the spy (vpc _112: grad=False dropped,
+    # predict_grad's central differences solved 1 + 2q = 3 copies, q = 1 random effect - the same predictions at 3
+    # times the solves and the memory, so the result-size check refuses data a third as large)
+    from pkpd.estimation import finite_difference
+
+    plain = vpc(wang_fit, "wang2007", WANG, n_replicates=10, n_bins=2, seed=3, prediction_corrected=True)
+    real = finite_difference._Problem.predict
+    copies = []
+
+    def spy(self, P):
+        copies.append(P.shape[0])
+        return real(self, P)
+
+    monkeypatch.setattr(finite_difference._Problem, "predict", spy)
+    v = vpc(wang_fit, "wang2007", WANG, n_replicates=10, n_bins=2, seed=3, prediction_corrected=True)
+    assert copies == [10, 1]
+    np.testing.assert_array_equal(v.simulated, plain.simulated)
+    np.testing.assert_array_equal(v.observed, plain.observed)
