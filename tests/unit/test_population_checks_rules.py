@@ -29,6 +29,11 @@ by the Cholesky diagonal of the limit of a censored observation in its imputatio
 
 Section "seed 31": the survivor of the eighth, independent sample (seed 31): the default number of NPDE simulations
 (1000).
+
+Section "seed 32": the survivors of the ninth, independent sample (seed 32): the default number of VPC replicates
+(200), the client handed on to the task runner, one solve of each subject for a pcVPC's population predictions, the
+refusal of data of another number of subjects, the number of NPDE simulations over several batches, and the
+covariate effects of a fit in the NPDE simulations.
 """
 
 from pathlib import Path
