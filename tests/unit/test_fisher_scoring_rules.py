@@ -10,6 +10,7 @@ Section "seed 28": the survivors of the fifth, independent sample (seed 28, 40 o
 Section "seed 31": the survivor of the eighth, independent sample (seed 31, 40 of 714, issue 20), the same way,
 with the twin boundary of its rule (the stationary stop's ``moved <= xtol``).
 Section "seed 32": the survivors of the ninth, independent sample (seed 32, 40 of 714, issue 20), the same way.
+Section "seed 33": the survivors of the tenth, independent sample (seed 33, 40 of 714, issue 20), the same way.
 """
 
 from __future__ import annotations
@@ -620,3 +621,64 @@ def test_the_newton_decrement_of_a_variance_sent_to_its_floor_is_that_of_its_lin
     assert res.converged is True and res.n_iter == 0 and res.x.tolist() == [0.0]
     assert res.message == "Fisher scoring: Newton decrement %.2g below 0.5 after 0 iterations" % (
         0.5 * (1.0 - np.exp(-2.0)))
+
+
+# ------------------------------------------------------------------------------------------------------ seed 33
+def test_a_step_to_the_upper_bound_beyond_the_trust_radius_goes_there_at_once():
+    """A parameter whose step reaches its bound goes there at once, the upper bound as well as the lower one: the
+    trust radius caps only the others ("the largest change of a parameter in one step, other than a move to a
+    bound"). 0.5 (x - 5)^2 from 0 with x <= 3 and the trust radius 2: the Newton step 5 leaves the box, so the first
+    trial is the bound 3 (not 2), accepted; there the gradient -2 pushes outward, the decrement is 0: converged after
+    one iteration, the points 0 and 3 alone evaluated. Kills ``x_fisher_scoring__mutmut_107`` (``log_variance &``
+    for ``~log_variance &`` in the upper test of ``at_bound``: the step capped at 2, the points 0, 2, 3, two
+    iterations)."""
+    points: list = []
+    res = fisher_scoring(_square_about(5.0, 1.0, points), np.zeros(1), np.full(1, -INF), np.full(1, 3.0),
+                         max_step=2.0)
+    assert points == [0.0, 3.0]
+    assert res.converged is True and res.n_iter == 1
+    assert res.x.tolist() == [3.0] and res.f == 2.0 and res.gradient.tolist() == [-2.0]
+
+
+def test_the_shortened_plain_step_towards_a_bound_is_a_quarter_of_the_distance_to_it():
+    """The plain step that replaces a rejected first trial is the Newton step in x held in the box (the change of x
+    that ``_bounded_step`` returns), shortened by quarters: from x0 = -1/4 - 2^-52 with x >= -1, the gradient
+    g = 3/4 - 2^-53 and information 1, the Newton step -g overshoots the bound by 2^-53 (the distance to it is
+    3/4 - 2^-52), although x0 - g rounds to -1 exactly (not below the bound, so not held there). The objective
+    cannot be evaluated at the bound (None), so after the first trial and the full plain step (both at -1) the
+    next point is a quarter of the way to the bound, x0 + (-1 - x0)/4 = -7/16 - 3 2^-54 (exact in floating point,
+    checked with fractions), accepted (the objective, g (x - x0), decreases). Kills ``x_fisher_scoring__mutmut_156``
+    (the step of the linear model, ``[1]``, for the change of x, ``[0]``: x0 - g/4 rounds to the even neighbour
+    -7/16 - 4 2^-54, one ulp past a quarter of the way)."""
+    from fractions import Fraction
+    x0 = -0.25 - 2.0 ** -52
+    g0 = np.nextafter(0.75, 0.0)
+    quarter = x0 + (-1.0 - x0) / 4.0
+    assert Fraction(g0) == Fraction(3, 4) - Fraction(1, 2 ** 53) and x0 - g0 == -1.0    # the case holds
+    assert Fraction(quarter) == Fraction(x0) + (-1 - Fraction(x0)) / 4 == Fraction(-7, 16) - Fraction(3, 2 ** 54)
+    points: list = []
+
+    def fun(x):
+        points.append(float(x[0]))
+        return None if x[0] <= -1.0 else (g0 * (x[0] - x0), np.array([g0]), np.array([[1.0]]))
+    res = fisher_scoring(fun, np.array([x0]), np.full(1, -1.0), np.full(1, INF), max_iter=1)
+    assert points == [x0, -1.0, -1.0, quarter]
+    assert res.x.tolist() == [quarter] and res.n_iter == 1 and res.converged is False
+
+
+def test_a_step_landing_on_the_upper_bound_is_solved_again_when_a_coupled_parameter_is_held():
+    """Only a step past a bound holds a parameter there: one that lands exactly on its upper bound stays free and is
+    solved again when another parameter is held. 0.5 x'Ax - (0, -3)'x from 0, A = [[2, 1], [1, 2]]: the joint
+    Newton step is (1, -2) (computed as u1 ~ 1, taken as x1's upper bound, so the step lands on it) and x2 >= -1; x2
+    goes past its bound and is held at -1, and x1 solved again, 2 x1 = 1: x1 = 1/2, the constrained optimum (the
+    gradient there, (0, 3/2), pushes x2 outward), reached in one iteration. Kills ``x__bounded_step__mutmut_54``
+    (``x + model >= upper``: x1 held at u1 too, the first trial (u1, -1), two iterations)."""
+    b = np.array([0.0, -3.0])
+    u1 = float(_solve_psd(A2, b)[0])
+    assert u1 == pytest.approx(1.0, rel=1e-14)
+    points: list = []
+    res = fisher_scoring(_quadratic(A2, b, points), np.zeros(2), np.array([-INF, -1.0]), np.array([u1, INF]))
+    assert len(points) == 2
+    np.testing.assert_allclose(points[1], [0.5, -1.0], rtol=1e-15, atol=0)
+    assert res.converged is True and res.n_iter == 1
+    np.testing.assert_allclose(res.gradient, [0.0, 1.5], rtol=1e-15, atol=1e-15)
