@@ -3571,19 +3571,24 @@ def _scaled_iv(tmp_path, upper: float):
     return path
 
 
+def _scaled_iv_sensitivity_fit(tmp_path):
+    """A fit of CL and G (bioavailability exp(G)) of _scaled_iv to one subject with gradient="sensitivity":
+    (the fit, its estimation problem), whose sensitivities are checked to be in use."""
+    import pkpd
+
+    _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
+    fit = pkpd.fit(pkpd.load_model(_scaled_iv(tmp_path, upper=5.0)), data, estimate=["CL", "G"],
+                   error={"conc": pkpd.Proportional(cv=0.1)}, gradient="sensitivity", covariance=False)
+    problem = fit._context.problem
+    assert problem.sens is not None and fit.gradient == "sensitivity"
+    return fit, problem
+
+
 def test_a_sensitivity_solve_whose_doses_cannot_be_built_gives_nan_predictions_and_no_derivatives(tmp_path):
     """As for a parameter set whose initial state overflows, one whose doses cannot be built (a bioavailability
     exp(G) that overflows at G = 800, which build_events refuses as not finite) is, with gradient="sensitivity",
     one evaluation and one failure, with no derivatives and NaN (float) predictions, like every failed solve."""
-
-    import pkpd
-
-    path = _scaled_iv(tmp_path, upper=5.0)
-    _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
-    fit = pkpd.fit(pkpd.load_model(path), data, estimate=["CL", "G"], error={"conc": pkpd.Proportional(cv=0.1)},
-                   gradient="sensitivity", covariance=False)
-    problem = fit._context.problem
-    assert problem.sens is not None and fit.gradient == "sensitivity"
+    fit, problem = _scaled_iv_sensitivity_fit(tmp_path)
     before = (problem.n_evaluations, problem.n_failures)
     x = np.array(fit._context.x, dtype=float)
     x[problem.layout.names.index("G")] = 800.0
@@ -4331,15 +4336,9 @@ def test_derivatives_where_the_bioavailability_underflows_to_0_fail_quietly(tmp_
     `np.errstate(all="ignore")`.)"""
     import warnings
 
-    import pkpd
     from pkpd.estimation.individual import _fisher
 
-    path = _scaled_iv(tmp_path, upper=5.0)
-    _, data = _one_bolus_subject(amount=100.0, unit="mg", mg=100.0)
-    fit = pkpd.fit(pkpd.load_model(path), data, estimate=["CL", "G"], error={"conc": pkpd.Proportional(cv=0.1)},
-                   gradient="sensitivity", covariance=False)
-    problem = fit._context.problem
-    assert problem.sens is not None and fit.gradient == "sensitivity"
+    fit, problem = _scaled_iv_sensitivity_fit(tmp_path)
     g = problem.layout.names.index("G")
     x = np.array(fit._context.x, dtype=float)
     x[g] = 0.0
