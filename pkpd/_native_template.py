@@ -456,6 +456,24 @@ static int segment(double t, double tend, int last, double *y, const double *q, 
     return seg_rodas4(t, tend, last, y, q, w, rtol, atol, hmax, max_steps, o, iop, counters);
 }
 
+/* A segment shorter than the smallest step (event times a few units of rounding apart, as 0.3 and 0.1 + 0.2): one
+   explicit Euler step, whose error (h^2 |y''| / 2 with h < 16 eps max(|t|, 1)) is below rounding, then the output
+   rows inside it. */
+static int short_segment(double t, double tend, int last, double *y, const double *q, Work *w, const Out *o,
+                         int64_t *iop, double *counters) {
+    f_u(t, y, q, w->u, w->fy);
+    counters[1] += 1;
+    for (int i = 0; i < N; i++) {
+        if (!isfinite(w->fy[i])) {
+            counters[3] = t;
+            return 3;
+        }
+    }
+    for (int i = 0; i < N; i++) y[i] += (tend - t) * w->fy[i];
+    *iop = record_rows(last ? tend : nextafter(tend, -INFINITY), y, q, o, *iop, o->n_out, -1);
+    return 0;
+}
+
 static int solve_one(double *y, double *q, const double *y_init, const double *ev_t, const int64_t *ev_kind,
                      const int64_t *ev_idx, const double *ev_val, int64_t n_ev, const Out *o, double t0, double rtol,
                      double atol, double hmax, int64_t max_steps, int64_t method, Work *w, double *counters) {
@@ -498,7 +516,9 @@ static int solve_one(double *y, double *q, const double *y_init, const double *e
             t_next = ev_t[ie];
             last = 0;
         }
-        int status = segment(t, t_next, last, y, q, w, rtol, atol, hmax, max_steps, method, o, &io, counters);
+        int status = t_next - t < 16.0 * EPS * fmax(fmax(fabs(t), fabs(t_next)), 1.0)
+                         ? short_segment(t, t_next, last, y, q, w, o, &io, counters)
+                         : segment(t, t_next, last, y, q, w, rtol, atol, hmax, max_steps, method, o, &io, counters);
         if (status != 0) return status;
         t = t_next;
         if (last && io >= n_out) return 0;

@@ -549,3 +549,40 @@ def test_rodas4s_last_step_lands_exactly_on_the_segments_end(tmp_path, backend, 
     assert sim.status.tolist() == [0]
     assert sim.states["A"][0].tolist() == [1.0]
     assert sim.outputs["b"][0].tolist() == [0.0]
+
+
+# ------------------------------------------------------------------------------------- events closer than a step
+@pytest.mark.parametrize("backend", ["native", "numba", "jax"])
+@pytest.mark.parametrize("method", ["ode", "tsit5", "rodas4"])
+def test_events_closer_together_than_the_smallest_step_are_integrated(backend, method):
+    # The solver's smallest step is 16 eps max(|t|, |tend|, 1) (3.6e-15 h near t = 1, 3.6e-12 h near t = 1000), so a
+    # segment between two event times closer than that cannot be taken by a step: it was refused as "step size
+    # became too small" although nothing is wrong (two regimens added together put doses at 0.3 and 0.1 + 0.2 h).
+    # Such a segment is advanced by one explicit step. One-compartment bolus, CL = V = 1 (k = 1/h): the closed
+    # form of each subject's doses, at outputs after both doses of a pair and between the two (only the first).
+    if backend == "jax":
+        pytest.importorskip("jax")
+    model = pkpd.load_model("pk_1cmt_iv")
+    dose = pkpd.Dose(1.0, "mg")
+    ulp = np.spacing(0.3)  # 2^-54 h
+    pairs = [(0.3, 0.1 + 0.2), (0.3, 0.3 + 40 * ulp), (1000.0, 1000.0 + 2.0**-40), (0.0, np.nextafter(1001.0, 0.0))]
+    regimens = [pkpd.Regimen.at([a], dose) + pkpd.Regimen.at([b], dose) for a, b in pairs]
+    # between subject 2's doses, after both of subjects 1's, then between subject 3's doses, and the last output one
+    # unit after subject 4's second dose (the final segment is then shorter than a step)
+    times = np.array([0.3 + 20 * ulp, 1.0, 1000.0 + 2.0**-41, 1001.0])
+    sim = pkpd.simulate(model, regimens, times, params={"CL": 1.0, "V": 1.0}, backend=backend,
+                        settings=pkpd.SolverSettings(method=method))
+    assert sim.status.tolist() == [0, 0, 0, 0]
+    starts = np.array(pairs)
+    assert starts[0, 1] < times[0] and starts[1, 0] < times[0] < starts[1, 1] and starts[2, 0] < times[2] < starts[2, 1]
+    assert starts[3, 1] < times[3] and times[3] - starts[3, 1] < 16 * np.finfo(float).eps * times[3]
+    expected = sum(np.where(times >= starts[:, [j]], np.exp(-np.abs(times - starts[:, [j]])), 0.0) for j in (0, 1))
+    np.testing.assert_allclose(sim.outputs["conc"], expected, rtol=1e-6, atol=1e-10)
+    # The explicit step is no solver step: two doses one unit of rounding apart take the steps of one double dose,
+    # while doses exactly a smallest step apart (2^-48 h after t = 0) take one step more than a double dose.
+    double = pkpd.Dose(2.0, "mg")
+    regimens = [regimens[0], pkpd.Regimen.at([0.3], double),
+                pkpd.Regimen.at([0.0], dose) + pkpd.Regimen.at([2.0**-48], dose), pkpd.Regimen.at([0.0], double)]
+    steps = pkpd.simulate(model, regimens, np.array([1.0, 2.0]), params={"CL": 1.0, "V": 1.0}, backend=backend,
+                          settings=pkpd.SolverSettings(method=method)).n_steps
+    assert steps[0] == steps[1] and steps[2] == steps[3] + 1
