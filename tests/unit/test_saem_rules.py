@@ -59,6 +59,11 @@ kappas' mean square is below that floor).
 Section "seed 35": the survivors of the twelfth, independent sample (mutmut, seed 35): a float32 trace judged in double
 precision by the stopping rule, the closed-form mu step of a normal parameter on its natural scale and the log 2 pi
 of importance sampling's -2 log L counted for quantified records only (not padding nor censored records).
+
+Section "seed 36": the survivors of the thirteenth, independent sample (mutmut, seed 36): the score and expected
+information of endpoint records (a time-to-event likelihood's, in closed form) summed over chains and subjects, a chain
+and subject whose information is not finite left out of both, and the plain objective's records of two outputs, each
+with its own error model, without the padding.
 """
 
 import math
@@ -1393,3 +1398,80 @@ def test_importance_sampling_counts_log_2_pi_for_quantified_records_only():
     assert abs(res.minus2ll - sum(exact)) < 4 * res.se
     np.testing.assert_allclose(res.per_subject, exact, atol=4 * res.se)
     assert res.objective == pytest.approx(res.minus2ll - 10 * math.log(2 * math.pi), abs=1e-9)
+
+
+# ====================================================================================================== seed 36
+def _time_to_event_likelihood(eta):
+    """endpoints_exposure.toml without a dose: hazard h0 e^eta (h0 = 0.01 1/h, IIV on h0), subject 1's event at 24 h,
+    subject 2 censored at 48 h; the _Likelihood, and the predictions and their derivatives by eta at ``eta``
+    (C, 2, 1)."""
+    model = pkpd.load_model(DATA / "models" / "endpoints_exposure.toml")
+    data = pd.DataFrame([(1, 24.0, 1, "event"), (2, 48.0, 0, "event")], columns=["ID", "TIME", "DV", "DVID"])
+    *_, layout, prob = _setup(model, data, pkpd.IIV({"h0": 0.1}), None, "laplace", None, None, None, None)
+    X = layout.x0[None]
+    theta, _, _ = layout.unpack(X)
+    F, dF = prob.predict_grad(layout.subject_theta(X, theta), eta)
+    return _Likelihood(prob, layout, eta.shape[0]), F, dF
+
+
+def test_the_endpoint_score_and_information_are_those_of_the_time_to_event_likelihood():
+    # -2 log L of an event at t is 2 (dH - log h), of a censoring 2 dH (dH = H(t) - H(0) = h t for a constant hazard
+    # h = 0.01 e^eta): by eta (d dH = dH, d log h = 1) the score is 1 - dH for an event, -dH for a censoring, and the
+    # expected information (that of a Poisson count of mean dH) dH^2 / dH = dH. Chain 1 at eta = 0 (dH 0.24 and
+    # 0.48), chain 2 at eta = log 2 (0.48 and 0.96): score 0.76 - 0.48 + 0.52 - 0.96 = -0.16, information
+    # 0.24 + 0.48 + 0.48 + 0.96 = 2.16, summed over chains and subjects (endpoint_score _46: np.where(None, ...)
+    # returned an information of 0: a Newton step blind to the endpoint records' curvature)
+    lik, F, dF = _time_to_event_likelihood(np.array([[[0.0], [0.0]], [[math.log(2.0)], [math.log(2.0)]]]))
+    np.testing.assert_allclose(F[..., 0], [[0.24, 0.48], [0.48, 0.96]], rtol=1e-8)
+    score, info = lik.endpoint_score(F, dF)
+    assert score.shape == (1,) and info.shape == (1, 1)
+    assert score[0] == pytest.approx(-0.16, rel=1e-7, abs=1e-9)
+    assert info[0, 0] == pytest.approx(2.16, rel=1e-7)
+
+
+def test_a_chain_and_subject_whose_endpoint_information_is_not_finite_add_nothing_to_the_score_and_information():
+    # the same two subjects and chains; in chain 1, subject 1's derivative of H(t) is 1e200 (a sensitivity that blew
+    # up): its half gradient 1e200 is finite, its information (1e200)^2 / 0.24 is not, so that chain and subject add
+    # nothing, to the score nor to the information; the other three add theirs: score -0.48 + 0.52 - 0.96 = -0.92,
+    # information 0.48 + 0.48 + 0.96 = 1.92 (endpoint_score _16: `|` for `&` kept it, an infinite information and a
+    # score of -1e200; _27: np.all(np.isfinite(info)) over every axis dropped every chain and subject: 0 and 0)
+    lik, F, dF = _time_to_event_likelihood(np.array([[[0.0], [0.0]], [[math.log(2.0)], [math.log(2.0)]]]))
+    dF = dF.copy()
+    dF[0, 0, 0] = 1e200
+    _, half_grad, info_terms = lik.prob.endpoint_terms(F, dF)
+    assert np.isfinite(half_grad[0, 0]).all() and not np.isfinite(info_terms[0, 0]).all()
+    score, info = lik.endpoint_score(F, dF)
+    assert score[0] == pytest.approx(-0.92, rel=1e-7)
+    assert info[0, 0] == pytest.approx(1.92, rel=1e-7)
+
+
+def test_the_plain_objective_counts_each_output_with_its_own_error_and_no_padding():
+    # mixed_units.toml: A(0) = 10 mg, input 0.5 mg/h, loss 0.1 1/h, V 1 L, baseline 1 mg/L, so conc = 6 + 5 e^(-0.1 t)
+    # mg/L and conc_ng the same in ng/mL (x 1000). Subject 1 has three conc records (additive SD 0.5) and two conc_ng
+    # records (proportional CV 0.1), subject 2 two conc records and three columns of padding. The objective at eta = 0
+    # is sum (y - f)^2 / R + log R over the quantified records only, R = 0.25 for conc, (0.1 f)^2 for conc_ng
+    # (_quantified_objective _6: `|` for `&` gave every record the last output's proportional error and counted
+    # subject 2's padding)
+    model = pkpd.load_model(DATA / "models" / "mixed_units.toml")
+    rows = [(1, 0.0, 10.0, "conc"), (1, 0.0, 12000.0, "conc_ng"), (1, 2.0, 10.5, "conc"), (1, 4.0, 9.0, "conc"),
+            (1, 8.0, 8000.0, "conc_ng"), (2, 0.0, 11.5, "conc"), (2, 6.0, 8.5, "conc")]
+    data = pd.DataFrame(rows, columns=["ID", "TIME", "DV", "DVID"])
+    error = {"conc": pkpd.Additive(sd=0.5), "conc_ng": pkpd.Proportional(cv=0.1)}
+    _, _, _, layout, prob = _setup(model, data, pkpd.IIV({"k": 0.1}), error, "focei", None, None,
+                                   pkpd.SolverSettings(), None)
+    st = _State(prob, layout)
+    lik = _Likelihood(prob, layout, 1)
+    assert lik.plain and prob.J == 5 and prob.mask.sum() == 7
+    expected, F = [], np.ones((1, 2, 5))
+    for i in (1, 2):
+        total = 0.0
+        for j, (_, t, y, output) in enumerate(r for r in rows if r[0] == i):
+            f = (6.0 + 5.0 * math.exp(-0.1 * t)) * (1000.0 if output == "conc_ng" else 1.0)
+            F[0, i - 1, j] = f
+            R = 0.25 if output == "conc" else (0.1 * f) ** 2
+            total += (y - f) ** 2 / R + math.log(R)
+        expected.append(total)
+    predicted = lik.predict(st.typical(layout.x0), np.zeros((1, 2, prob.q)))
+    np.testing.assert_allclose(predicted[:, prob.mask], F[:, prob.mask], rtol=1e-6)
+    np.testing.assert_allclose(lik.objective(F, st.errors(layout.x0)), [expected], rtol=1e-12)
+    np.testing.assert_allclose(lik.objective(predicted, st.errors(layout.x0)), [expected], rtol=1e-4)
