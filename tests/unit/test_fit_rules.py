@@ -4461,3 +4461,115 @@ def test_a_prediction_band_from_an_estimate_at_its_upper_bound_does_not_warn_of_
         warnings.simplefilter("error")
         band = fit.predict(times=[1.0, 2.0], n_samples=200, seed=3)
     assert np.all(band["upper"] == 11.0)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 50, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_cens_1_without_an_lloq_column_takes_the_limit_from_dv(tmp_path):
+    """CENS=1 says that DV holds the limit of quantification: 16 normal values around 12, the 5 below 11.5 recorded
+    as DV = 11.5 with CENS = 1 and no LLOQ column, are censored at 11.5 (the limit of each such record is its DV) and
+    fitted by M3 to the maximum-likelihood mean and SD written out in _m3_fit.
+    (data._observations__mutmut_140: `flag & np.isfinite(limit)` for `flag & ~np.isfinite(limit)`, which left those
+    limits NaN and refused the data: "the limit of quantification must be a finite number; got nan".)"""
+    import pkpd
+    from pkpd.estimation.data import _observations
+    from pkpd.nonmem import read_nonmem
+
+    data, y, _ = _level_data(n_level=16)
+    lloq = 11.5
+    below = y < lloq
+    assert below.sum() == 5
+    data["DV"] = np.where(below, lloq, y)
+    data["CENS"] = below.astype(int)
+    assert "LLOQ" not in data
+    model = _levels(tmp_path)
+    d = _observations(model, read_nonmem(data, model), ("level",), "M3")
+    np.testing.assert_array_equal(d.censored, below)
+    np.testing.assert_array_equal(d.limit[below], lloq)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, blq="M3")
+    np.testing.assert_allclose([fit.estimates["B"], fit.estimates["level.sd"]],
+                               _m3_fit(np.maximum(y, lloq), below, lloq), rtol=2e-4)
+
+
+def test_a_covariate_column_named_as_the_model_covariate_wins_over_one_named_in_another_case():
+    """A NonmemDataset built by hand (the public dataclass; read_nonmem refuses two headers that differ only in
+    case) with both a WT column (35 kg) and a wt column (70 kg): the model's covariate WT is read from the column of
+    its own name, as simulate_nonmem does, so the 2 mg/kg bolus is 70 mg, V is about 32 L and PRED = 70/V exp(-CL/V
+    t) (wt would make it 140 mg and V about 64 L).
+    (data._subject_covariates__mutmut_22: the exact name never taken first, so the case-folded lookup found wt.)"""
+    import dataclasses
+
+    import pkpd
+    from pkpd.nonmem import read_nonmem
+
+    model = pkpd.load_model("pk_1cmt_iv")
+    t, data = _one_bolus_subject(amount=2.0, unit="mg/kg", mg=70.0, WT=35.0)
+    dataset = read_nonmem(data, model)
+    by_hand = dataclasses.replace(dataset, table=dataset.data.assign(wt=70.0),
+                                  covariate_columns=(*dataset.covariate_columns, "wt"))
+    assert by_hand.covariate_columns == ("WT", "wt")
+    fit = pkpd.fit(model, by_hand, estimate=["CL", "V"], error={"conc": pkpd.Proportional(cv=0.1)})
+    cl, v = fit.estimates["CL"], fit.estimates["V"]
+    assert abs(v / 32 - 1) < 0.1
+    np.testing.assert_allclose(fit.diagnostics()["PRED"], 70 / v * np.exp(-cl / v * t), rtol=1e-6)
+
+
+def test_a_bootstrap_with_two_successful_replicates_has_standard_errors():
+    """Two replicates that succeeded (and one that failed) are enough for a standard error: the sample SD (ddof=1)
+    of two values a and b is |a - b| / sqrt(2), here sqrt(2) for (1, 3) and 5 / sqrt(2) for (2, 7); the median is
+    their mean. (uncertainty._bootstrap_summary__mutmut_48: `len(samples) > 2`, NaN standard errors.)"""
+    from pkpd.estimation.uncertainty import _bootstrap_summary
+
+    boot = _bootstrap_summary(("a", "b"), {"a": 2.0, "b": 4.0}, [(True, [1.0, 2.0]), (False, "FitError: x"),
+                                                                  (True, [3.0, 7.0])], 3, 5)
+    assert boot.n_failed == 1 and boot.replicates.tolist() == [0, 2]
+    assert boot.se == pytest.approx({"a": 2.0 / math.sqrt(2.0), "b": 5.0 / math.sqrt(2.0)}, rel=1e-15)
+    assert boot.median == {"a": 2.0, "b": 4.5}
+
+
+def test_a_parameter_may_start_at_its_lower_bound(tmp_path):
+    """Bounds are inclusive: an estimated parameter may start exactly at its lower bound. Binary responses with
+    logit P = b0 + b1 X (7 of 10 at X = 0, 3 of 10 at X = 1) and b1 bounded to [-0.5, 5], starting at -0.5: the
+    fit keeps b1 at -0.5 (the unbounded maximum is logit(0.3) - logit(0.7) = -1.69) and b0 solves sum (y - p) = 0
+    with p = expit(b0 - 0.5 X) (brentq in the test), -2 log L written out. A parameter bounded below by 0 and
+    starting at 0 is within its bounds, and refused because it is estimated on the log scale.
+    (individual._layout__mutmut_30: `lo < p.value`, which refused both as "outside its bounds".)"""
+    import pandas as pd
+    from scipy import optimize, special
+
+    import pkpd
+
+    X = np.tile([0.0, 1.0], 10)
+    y = np.array([1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 1, 1], dtype=float)
+    assert (y[X == 0].sum(), y[X == 1].sum()) == (7, 3)
+    data = pd.DataFrame({"ID": np.arange(1, 21), "TIME": 1.0, "DV": y, "DVID": "resp", "X": X})
+    model = _endpoint_model().with_bounds(b1=(-0.5, 5.0)).with_parameters(b1=-0.5)
+    fit = pkpd.fit(model, data, estimate=["b0", "b1"])
+    b0 = optimize.brentq(lambda b: np.sum(y - special.expit(b - 0.5 * X)), -5.0, 5.0, xtol=1e-14)
+    p = special.expit(b0 - 0.5 * X)
+    assert fit.estimates["b1"] == pytest.approx(-0.5, abs=1e-9)
+    assert fit.estimates["b0"] == pytest.approx(b0, abs=1e-4)
+    assert fit.objective == pytest.approx(-2.0 * np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)), abs=1e-7)
+    levels, _, _ = _level_data()
+    with pytest.raises(pkpd.FitError) as exc:
+        pkpd.fit(_levels(tmp_path, B=(0.0, 100.0)).with_parameters(B=0.0), levels, estimate=["B"],
+                 error={"level": pkpd.Additive(sd=1.0)})
+    assert str(exc.value) == ("estimate: parameter 'B' starts at 0 but is estimated on the log scale (its lower bound "
+                              "is 0); give a positive starting value with model.with_parameters(B=...)")
+
+
+def test_per_kg_doses_for_a_model_without_body_weight_are_refused_naming_the_model():
+    """Per-kg doses (AMTU mg/kg) for pk_2cmt_iv, which declares no WT covariate: the refusal says that the model
+    has no body weight and to give an absolute dose, not to add a WT column to the data (which could not help).
+    (individual._Problem.__init____mutmut_66: `and ... or "per-kg" in str(err)`, the advice to add a WT column.)"""
+    import pkpd
+
+    model = pkpd.load_model("pk_2cmt_iv")
+    assert "WT" not in model.covariate_names
+    _, data = _one_bolus_subject(amount=2.0, unit="mg/kg", mg=70.0)
+    with pytest.raises(pkpd.DataError) as exc:
+        pkpd.fit(model, data, estimate=["CL", "V1"], error={"conc": pkpd.Proportional(cv=0.1)})
+    assert str(exc.value) == ("doses: dose 2 mg/kg: a per-kg dose needs body weight, but model 'pk_2cmt_iv' declares "
+                              "no WT covariate; give an absolute dose instead")
