@@ -1564,6 +1564,7 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
     covs = {c: np.tile(d.covariates[:, j], k) for j, c in enumerate(layout.model.covariate_names) if c in d.explicit}
     sim = simulate(layout.model, list(d.regimens) * k, t_model, params=params or None, covariates=covs or None,
                    settings=dataclasses.replace(problem.settings, on_failure="mark"), states=False, outcomes=False)
+    _warn_failed_predictions(np.asarray(sim.status).reshape(k, n_s))
     frames = []
     for out in d.fitted_outputs:
         values = sim.outputs[out].reshape(k, n_s, t_model.size)
@@ -1577,6 +1578,27 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
             frame["upper"] = q[1].reshape(-1)
         frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True)
+
+
+def _warn_failed_predictions(status: np.ndarray) -> None:
+    """One warning for the simulations of predict that failed (status (k, n_subjects): row 0 at the estimates, the
+    others parameter draws): their predictions are NaN, and a band leaves them out."""
+    from ..errors import PkpdWarning
+    from ..simulation import _REMEDY
+
+    failed = status != 0
+    if not failed.any():
+        return
+    parts = []
+    if failed[0].any():
+        parts.append(f"the simulation at the estimates failed for {int(failed[0].sum())} of {failed.shape[1]} "
+                     "subject(s): PRED is NaN")
+    drawn = failed[1:].any(axis=1)
+    if drawn.any():
+        parts.append(f"{int(drawn.sum())} of {drawn.size} parameter draws could not be simulated (for at least one "
+                     "subject) and are left out of the band")
+    code = int(status[failed][0])
+    warnings.warn(f"predict: {'; '.join(parts)}. {_REMEDY.get(code, '')}".rstrip(), PkpdWarning, stacklevel=4)
 
 
 # the public functions report their documented home (pkpd.nlme.vpc, pkpd.fitting.fit); code and doctests stay here

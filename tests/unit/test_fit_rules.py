@@ -3502,8 +3502,9 @@ def test_predictions_use_the_fits_solver_settings_and_mark_a_failed_subject_nan(
     FitResult.predict simulates with them too. With the ODE solver, steps of at most 1 h and a budget of 100 steps,
     the predictions to 20 h are the one-compartment closed form 70/V exp(-CL/V t) at the estimates; a grid reaching
     500 h needs at least 500 steps, so the subject fails and, as SolverSettings(on_failure="mark") documents, all
-    its predictions (and the band's edges) are NaN, not an error."""
+    its predictions (and the band's edges) are NaN, not an error; predict says so in a warning (seed 50)."""
     import pkpd
+    from pkpd.errors import PkpdWarning
 
     t, data = _one_bolus_subject(amount=70.0, unit="mg", mg=70.0)
     settings = pkpd.SolverSettings(method="ode", max_step=1.0, max_steps=100)
@@ -3513,7 +3514,12 @@ def test_predictions_use_the_fits_solver_settings_and_mark_a_failed_subject_nan(
     assert abs(v / 32 - 1) < 0.1 and abs(cl / 2.8 - 1) < 0.1
     within = fit.predict(times=[1.0, 20.0])
     np.testing.assert_allclose(within["PRED"], 70 / v * np.exp(-cl / v * np.array([1.0, 20.0])), rtol=1e-6)
-    beyond = fit.predict(times=[1.0, 20.0, 500.0], n_samples=10, seed=3)
+    with pytest.warns(PkpdWarning) as caught:
+        beyond = fit.predict(times=[1.0, 20.0, 500.0], n_samples=10, seed=3)
+    assert [str(w.message) for w in caught] == [
+        "predict: the simulation at the estimates failed for 1 of 1 subject(s): PRED is NaN; 10 of 10 parameter draws "
+        "could not be simulated (for at least one subject) and are left out of the band. Raise "
+        "SolverSettings(max_steps=...), loosen rtol/atol, or check parameter values for extreme rates."]
     assert beyond["TIME"].tolist() == [1.0, 20.0, 500.0]
     assert beyond[["PRED", "lower", "upper"]].isna().all().all()
 
@@ -4573,3 +4579,56 @@ def test_per_kg_doses_for_a_model_without_body_weight_are_refused_naming_the_mod
         pkpd.fit(model, data, estimate=["CL", "V1"], error={"conc": pkpd.Proportional(cv=0.1)})
     assert str(exc.value) == ("doses: dose 2 mg/kg: a per-kg dose needs body weight, but model 'pk_2cmt_iv' declares "
                               "no WT covariate; give an absolute dose instead")
+
+
+_DECAY = (_LEVELS.replace('name = "levels"', 'name = "decay"')
+          .replace('[parameters.C]', '[parameters.K]\nvalue = 1.0\nunit = "1/h"\nbounds = [0.001, 1000.0]\n'
+                   'description = "rate"\nassumption = true\n\n[parameters.C]')
+          .replace('ddt = "0"\ndescription = "stays at B"', 'ddt = "-K*A"\ndescription = "decays at rate K"'))
+
+
+def test_a_prediction_band_with_draws_that_cannot_be_simulated_says_so(tmp_path):
+    """Defect (fixed): FitResult.predict left the parameter draws whose simulation failed out of the band without a
+    word. A decay A = B exp(-K t) fitted with method="tsit5" and max_steps=26 (K about 0.77 needs about 25 steps to
+    3 h, a larger K more): the draws with a large K fail, so the band came silently from the others (biased to
+    small K). predict now warns, counting the failed draws, which the test finds by simulating the same 200 draws
+    (numpy's multivariate normal with the fit's covariance, seed 1) in one call of pkpd.simulate; the band is the
+    percentiles of the draws that did solve. The estimate's own failure (to 10 h, beyond the budget) is named too."""
+    import dataclasses
+    import warnings
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd.errors import PkpdWarning
+
+    (tmp_path / "decay.toml").write_text(_DECAY)
+    model = pkpd.load_model(tmp_path / "decay.toml")
+    t = np.array([0.0, 0.5, 1.0, 2.0, 3.0])
+    y = 10 * np.exp(-t) * np.exp(np.random.default_rng(2).normal(0, 0.4, t.size))
+    data = pd.DataFrame({"ID": 1, "TIME": t, "DV": y, "DVID": "level"})
+    settings = pkpd.SolverSettings(method="tsit5", max_steps=26)
+    fit = pkpd.fit(model.with_parameters(K=0.5), data, estimate=["B", "K"], error={"level": pkpd.Proportional(cv=0.3)},
+                   settings=settings)
+    ctx = fit._context
+    draws = np.exp(np.random.default_rng(1).multivariate_normal(ctx.x[:2], ctx.cov_x[:2, :2], size=200, method="eigh"))
+    sim = pkpd.simulate(model, None, t, params={"B": draws[:, 0], "K": draws[:, 1]},
+                        settings=dataclasses.replace(settings, on_failure="mark"))
+    failed = np.asarray(sim.status) != 0
+    assert 20 < failed.sum() < 180
+    remedy = "Raise SolverSettings(max_steps=...), loosen rtol/atol, or check parameter values for extreme rates."
+    with pytest.warns(PkpdWarning) as caught:
+        band = fit.predict(times=t, n_samples=200, seed=1)
+    assert [str(w.message) for w in caught] == [
+        f"predict: {failed.sum()} of 200 parameter draws could not be simulated (for at least one subject) and are "
+        f"left out of the band. {remedy}"]
+    ok = sim.outputs["level"][~failed]
+    np.testing.assert_allclose(band["lower"], np.percentile(ok, 2.5, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(band["upper"], np.percentile(ok, 97.5, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(band["PRED"], fit.estimates["B"] * np.exp(-fit.estimates["K"] * t), rtol=1e-6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pred = fit.predict(times=[1.0, 10.0])
+    assert [str(w.message) for w in caught] == [
+        f"predict: the simulation at the estimates failed for 1 of 1 subject(s): PRED is NaN. {remedy}"]
+    assert pred["PRED"].isna().all()
