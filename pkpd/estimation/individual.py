@@ -308,6 +308,16 @@ class _Problem:
         with np.errstate(all="ignore"):
             return run_batch(cm, q, y0, events, tt, pre, n_out, t0, self.settings, keep_states=False)
 
+    def run_grid(self, q, y0, events, times, start) -> dict:
+        """The subjects' rows ``q`` solved from ``start`` (each row's start time) to the shared output ``times``
+        [model time unit] (rows before a start hold its value after the events there)."""
+        from ..simulation import run_batch
+
+        t0 = np.where(np.isfinite(start), start, times[0] if times.size else 0.0)
+        with np.errstate(all="ignore"):
+            return run_batch(self.cm, q, y0, events, times[None, :], np.zeros((1, times.size), dtype=np.int64),
+                             np.array([times.size], dtype=np.int64), t0, self.settings, keep_states=False)
+
     def predictions(self, Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predictions (k, n_obs) at internal structural rows ``Xs`` (k, n_struct), and which rows solved."""
         Xs = np.atleast_2d(np.asarray(Xs, dtype=float))
@@ -1090,7 +1100,10 @@ class FitResult:
         Parameters
         ----------
         times : array_like, optional
-            Times [data time unit]; default 200 points from 0 to the last observation.
+            Times [data time unit]; default 200 points from the earliest subject's start to the last
+            observation. Each subject is simulated as the fit simulates it (from its first record or first
+            dose, whichever is earlier, with its covariate changes), so a time before its start has no
+            prediction (NaN).
         n_samples : int
             Parameter sets drawn from the estimates' approximate normal distribution (on the estimation scale)
             to form the band (0: no band). Needs the covariance.
@@ -1520,16 +1533,10 @@ def _diagnostics(ctx: _Context):
 def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
     import pandas as pd
 
-    from ..simulation import simulate
-
     problem, x = ctx.problem, ctx.x
     d, layout = problem.data, problem.layout
     p_s = layout.n_struct
     to_data = _to_data_time(d)
-    if times is None:
-        times = np.linspace(0.0, float(d.time.max()) * to_data, 200)
-    t_data = np.unique(np.asarray(times, dtype=float).reshape(-1))
-    t_model = t_data / to_data
     if not isinstance(n_samples, int | np.integer) or n_samples < 0:
         raise FitError(f"n_samples: must be an integer >= 0; got {n_samples!r}")
     if n_samples and ctx.cov_x is None:
@@ -1551,23 +1558,36 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
     k = xs.shape[0]
     P = problem.params(xs)
     if k > 1:
-        # a draw held at a bound is the bound itself: on the log scale exp(log(11)) rounds to 11.000000000000002,
-        # which the simulation would report as outside the plausible range [.., 11]
+        # a draw held at a bound is the bound itself (on the log scale exp(log(11)) rounds to 11.000000000000002)
         for j, name in enumerate(layout.names[:p_s]):
             lo, hi = layout.model.parameter(name).bounds
             c = layout.struct_index[j]
             P[1:, c] = np.where(draws[:, j] == layout.upper[j], hi,
                                 np.where(draws[:, j] == layout.lower[j], lo, P[1:, c]))
     n_s = d.n_subjects
-    names = layout.names[:p_s]
-    params = {n: np.repeat(P[:, layout.struct_index[j]], n_s) for j, n in enumerate(names)}
-    covs = {c: np.tile(d.covariates[:, j], k) for j, c in enumerate(layout.model.covariate_names) if c in d.explicit}
-    sim = simulate(layout.model, list(d.regimens) * k, t_model, params=params or None, covariates=covs or None,
-                   settings=dataclasses.replace(problem.settings, on_failure="mark"), states=False, outcomes=False)
-    _warn_failed_predictions(np.asarray(sim.status).reshape(k, n_s))
+    # The fit's own simulation (its parameters, doses, covariate changes and solver), on a grid: each subject
+    # starts where the fit starts it (its first record or first dose, whichever is earlier), so the predictions at
+    # the observation times are the fit's whatever other times are asked for; before its start a subject has no
+    # prediction (NaN).
+    q = problem._q(P, k)
+    with np.errstate(all="ignore"):
+        y0 = problem.cm.initial_state(q)
+    good = np.all(np.isfinite(q), axis=1) & np.all(np.isfinite(y0), axis=1)
+    q, y0 = np.where(good[:, None], q, q[0]), np.where(good[:, None], y0, y0[0])
+    events = problem._events(q, k)
+    start = np.minimum(np.tile(d.times[:, 0], k), np.where(events.count > 0, events.time[:, 0], np.inf))
+    if times is None:
+        times = np.linspace(float(start[:n_s].min()) * to_data, float(d.time.max()) * to_data, 200)
+    t_data = np.unique(np.asarray(times, dtype=float).reshape(-1))
+    t_model = t_data / to_data
+    sol = problem.run_grid(q, y0, events, t_model, start)
+    status = np.where(good, sol["status"], 3)
+    _warn_failed_predictions(status.reshape(k, n_s))
+    outputs = np.where((status != 0)[:, None, None] | (t_model[None, :, None] < start[:, None, None]), np.nan,
+                       sol["outputs"])
     frames = []
     for out in d.fitted_outputs:
-        values = sim.outputs[out].reshape(k, n_s, t_model.size)
+        values = outputs[:, :, problem.cm.model.output_names.index(out)].reshape(k, n_s, t_model.size)
         frame = {"ID": np.repeat([d.ids[i] for i in range(n_s)], t_model.size), "TIME": np.tile(t_data, n_s),
                  "output": out, "PRED": values[0].reshape(-1)}
         if k > 1:

@@ -4632,3 +4632,60 @@ def test_a_prediction_band_with_draws_that_cannot_be_simulated_says_so(tmp_path)
     assert [str(w.message) for w in caught] == [
         f"predict: the simulation at the estimates failed for 1 of 1 subject(s): PRED is NaN. {remedy}"]
     assert pred["PRED"].isna().all()
+
+
+# ---- 2026-12-07: FitResult.predict is the fit's own simulation (its start, its covariate changes) ------------------
+def test_predictions_start_each_subject_where_the_fit_does_whatever_times_are_asked_for(tmp_path):
+    """Defect (fixed): predict simulated from the earliest requested time, the fit from the subject's first record,
+    so a prediction at an observation time depended on the other times asked for. A decay A = B exp(-K t) without
+    doses, observed from 0.5 h: the fit's A(0.5) is B (its start); predict at [0, 0.5, 1, 2, 3] gave
+    B exp(-0.5 K) at 0.5 h. Now every requested time gets the fit's curve B exp(-K (t - 0.5)), a time before the
+    subject's start none (NaN), and the default grid starts at the first record."""
+    import pandas as pd
+
+    import pkpd
+
+    (tmp_path / "decay.toml").write_text(_DECAY)
+    model = pkpd.load_model(tmp_path / "decay.toml")
+    t = np.array([0.5, 1.0, 2.0, 3.0])
+    y = 8.0 * np.exp(-0.7 * (t - 0.5)) * np.array([1.05, 0.96, 1.02, 0.98])
+    fit = pkpd.fit(model, pd.DataFrame({"ID": 1, "TIME": t, "DV": y, "DVID": "level"}), estimate=["B", "K"],
+                   error={"level": pkpd.Proportional(cv=0.1)})
+    b, k = fit.estimates["B"], fit.estimates["K"]
+    np.testing.assert_allclose(fit.diagnostics()["PRED"], b * np.exp(-k * (t - 0.5)), rtol=1e-6)
+    pred = fit.predict(times=[0.0, 0.25, 0.5, 1.0, 2.0, 3.0])
+    assert np.isnan(pred["PRED"].to_numpy()[:2]).all()
+    np.testing.assert_allclose(pred["PRED"].to_numpy()[2:], b * np.exp(-k * (t - 0.5)), rtol=1e-6)
+    grid = fit.predict()
+    assert grid["TIME"].iloc[0] == 0.5 and grid["TIME"].iloc[-1] == 3.0 and len(grid) == 200
+    np.testing.assert_allclose(grid["PRED"], b * np.exp(-k * (grid["TIME"] - 0.5)), rtol=1e-6)
+
+
+def test_predictions_follow_a_time_varying_covariate_as_the_fit_does():
+    """Defect (fixed): predict simulated each subject with one value of each covariate, so a weight that changes
+    during the record (NOCB: the new value applies after the 12-h record) was ignored there, though the fit uses it.
+    One-compartment IV bolus of 100 mg, CL = 3 (WT/70)^0.75 L/h, V = 30 L: fitted at the true values to noise-free
+    data, predict at the observation times must give the piecewise closed form (the data) for every subject, before
+    and after the change."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "iv_allometric.toml")
+    times = np.array([1.0, 4.0, 8.0, 12.0, 16.0, 24.0, 36.0, 48.0])
+    rows, expected = [], []
+    for i, (w0, w1) in enumerate([(60.0, 100.0), (90.0, 50.0)]):
+        k0, k1 = 3.0 * (w0 / 70) ** 0.75 / 30.0, 3.0 * (w1 / 70) ** 0.75 / 30.0
+        conc = np.where(times <= 12, 100 / 30 * np.exp(-k0 * times),
+                        100 / 30 * np.exp(-k0 * 12) * np.exp(-k1 * (times - 12)))
+        expected.append(conc)
+        rows.append(dict(ID=i + 1, TIME=0.0, EVID=1, AMT=100.0, AMTU="mg", DV=np.nan, WT=w0))
+        rows += [dict(ID=i + 1, TIME=s, EVID=0, AMT=0.0, DV=c, WT=w0 if s <= 12 else w1) for s, c in zip(times, conc)]
+    tight = pkpd.SolverSettings(rtol=1e-10, atol=1e-12)
+    fit = pkpd.fit(model.with_parameters(TVCL=3.0, BETA=0.75, V=30.0), pd.DataFrame(rows), estimate=["TVCL"],
+                   error={"conc": pkpd.Proportional(cv=0.1)}, settings=tight)
+    assert fit.estimates["TVCL"] == pytest.approx(3.0, rel=1e-6)
+    pred = fit.predict(times=times)
+    np.testing.assert_allclose(pred["PRED"].to_numpy().reshape(2, -1), np.array(expected), rtol=1e-6)
