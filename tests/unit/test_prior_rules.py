@@ -28,6 +28,7 @@ with the whole message, and the compiled prior part reading z of any real dtype 
 Section "seed 36" (the thirteenth independent sample): a population MAP fit's prior terms without an Omega prior,
 and the MAP fit's prior terms of a half-normal prior against scipy's density.
 Section "seed 37" (the fourteenth independent sample): a uniform prior's model-file table, as written by dump_model.
+Section "seed 38" (the fifteenth independent sample): the range rule's prior with a source added to its source text.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -991,3 +992,33 @@ def test_a_uniform_prior_s_model_file_table_is_dist_uniform(prior, text):
     written = dump_model(model)
     assert 'prior = { dist = "uniform" }' in written.splitlines()
     assert model_from_dict(tomllib.loads(written)) == model
+
+
+# --------------------------------------------------------------------------------------------------- seed 38
+@pytest.mark.parametrize("value, bounds, grade, fraction, cls, coverage", [
+    (20.0, (-1.0, 100.0), "D", False, NormalPrior, "an 80 %"),
+    (0.85, (0.3, 0.95), "A", True, LogitNormalPrior, "a 95 %"),
+    (0.28, (0.154, 0.365), "B", False, LogNormalPrior, "a 90 %"),
+])
+def test_the_range_rule_adds_its_source_to_the_prior_s_source_text(value, bounds, grade, fraction, cls, coverage):
+    """``prior_from_range(..., source)`` adds ``source`` to the prior's own source text after "; " (the documented
+    "``source`` is added to the prior's own source text"), on each branch of the rule (normal on a range below 0,
+    logit-normal on a fraction, log-normal otherwise), with the same spread as without a source: sd (hi - lo)/(2z),
+    sigma (logit hi - logit lo)/(2z) or log(hi/lo)/(2z), z the normal quantile of the grade's coverage from scipy.
+    Guards ``prior_from_range__mutmut_26`` (``text -= f"; {source}"``: a TypeError for any prior from the rule with a
+    source; the existing tests called the rule without one)."""
+    from pkpd.priors import prior_from_range
+
+    lo, hi = bounds
+    z = stats.norm.ppf(0.5 + {"A": 0.95, "B": 0.90, "D": 0.80}[grade] / 2)
+    p = prior_from_range(value, bounds, grade, "Smith 2020, table 2", fraction=fraction)
+    assert type(p) is cls and p.grade == grade
+    assert p.source == f"rule {grade}: bounds [{lo:g}, {hi:g}] as {coverage} interval; Smith 2020, table 2"
+    if cls is NormalPrior:
+        assert p.mean == value and p.sd == pytest.approx((hi - lo) / (2 * z), rel=1e-12)
+    elif cls is LogitNormalPrior:
+        logit = lambda x: math.log(x / (1 - x))  # noqa: E731
+        assert p.median == value and p.sigma == pytest.approx((logit(hi) - logit(lo)) / (2 * z), rel=1e-12)
+    else:
+        assert p.median == value and p.sigma == pytest.approx(math.log(hi / lo) / (2 * z), rel=1e-12)
+    assert prior_from_range(value, bounds, grade, fraction=fraction).source == p.source.split("; ")[0]
