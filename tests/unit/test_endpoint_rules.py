@@ -16,6 +16,8 @@ at E = 0 where the cumulative hazard is still 0, the Newton search bisecting whe
 (H = sqrt(t), root E^2), and ordinal category indices given as whole floats (the closed-form probabilities).
 Section "seed 40" (the sixteenth sample): a count whose expected value is 0, degenerate at 0 (log-pmf 0 and -inf,
 as scipy.stats.poisson(0)).
+Section "seed 41" (the seventeenth sample): an event where the cumulative hazard wiggles by roundoff (falls the grid
+check allows) falls within the follow-up, where H equals the draw up to the roundoff allowance.
 """
 
 from __future__ import annotations
@@ -885,3 +887,42 @@ def test_a_count_whose_expected_value_is_zero_has_all_its_mass_at_zero():
     np.testing.assert_array_equal(ll, want)
     assert g_mu[0] == -1.0                                       # d/dmu (-mu) at y = 0
     np.testing.assert_array_equal(ep.count_log_likelihood(y, mu, [0.5, 0.5, 0.5]), want)
+
+
+# ============================================================================================ seed 41
+# From the seventeenth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 41``,
+# ``benchmarks/results/mutation/endpoints-seed41.json``): each test seen to fail with its survivor applied by hand.
+def test_an_event_where_the_cumulative_hazard_wiggles_by_roundoff_falls_within_the_follow_up(monkeypatch):
+    """The grid check grants the cumulative hazard falls of up to 1e-9 max(1, |H|) between grid points (roundoff).
+    Here H rises to 1 + 5e-10 at 1 h, falls by 9e-10 (allowed) to 1 - 4e-10 at 2 h, rises by 4 ulps at 3 h and to
+    1 + 1e-9 at 4 h, then has the roundoff hazard -1e-12/h (the model's, after the end of follow-up too). The draw
+    E = 1 lies in the wiggle: its grid bracket [2, 3] h has H(lo) < H(hi) < E. Whatever time the search picks, the
+    event must fall within the follow-up [0, 32] h, where H equals E up to the roundoff allowance (kills
+    _locate__mutmut_21, ``np.clip(w, 0.0, None)``: the linear start w = (E - H(lo)) / (H(hi) - H(lo)) = 900720 was
+    not clipped to the bracket, t = 900722 h, where H < E, and the inverted bracket returned an event at 450362.5 h;
+    3 h unmutated)."""
+    import types
+
+    import pkpd.outcomes as po
+
+    knots = np.array([0.0, 1.0 + 5e-10, 1.0 - 4e-10, 1.0 - 4e-10 + 2.0**-51, 1.0 + 1e-9])   # H at 0, 1, 2, 3, 4 h
+    slopes = np.diff(knots)
+
+    def cumulative(t):
+        return np.where(t <= 4.0, np.interp(t, np.arange(5.0), knots), knots[-1] - 1e-12 * (t - 4.0))
+
+    def solve(cm, q, y0, events, t0, tt, settings, rows, *, states=False):
+        t = np.asarray(tt, dtype=float)
+        h = np.where(t < 4.0, slopes[np.clip(np.floor(t), 0, 3).astype(int)], -1e-12)
+        out = np.stack([cumulative(t), h], axis=-1)                      # outputs H, h (states: H alone)
+        return out[..., :1] if states else out
+
+    monkeypatch.setattr(po, "_solve", solve)
+    cm = types.SimpleNamespace(model=types.SimpleNamespace(state_names=("H",)))
+    spec = ep.EndpointSpec("ev", "time-to-event", hazard="h", cumulative="H", state="H")
+    rng = types.SimpleNamespace(standard_exponential=lambda n: np.ones(n))   # E = 1
+    sid, t, dv = po._draw_events(cm, None, None, None, None, None, spec, {"H": 0, "h": 1}, np.array([32.0]),
+                                 np.array([True]), rng)
+    assert sid.tolist() == [0] and dv.tolist() == [1.0]                 # H(32 h) > E: the event, no censoring
+    assert 0.0 <= t[0] <= 32.0
+    assert abs(cumulative(t[0]) - 1.0) <= 1e-9
