@@ -25,7 +25,9 @@ unit, a response that dips and recovers is fitted at its least-squares optimum (
 solved linearly) and an arm whose subjects all failed has an attainment of NaN.
 Section "seed 45" (the independent sample of seed 45, 40 of 3330, issue 20): dose-ranging arms keep the dose target
 asked for (IV boluses of 32 and 64 mg into V = 32 L: Cmax 1 and 2 mg/L), a scenario takes seed 0, and the flatness
-F-test rejects only for a p-value below alpha (F = 1 on (2, 2) degrees of freedom, p = 1 / (1 + F) = 0.5)."""
+F-test rejects only for a p-value below alpha (F = 1 on (2, 2) degrees of freedom, p = 1 / (1 + F) = 0.5).
+Section "seed 46" (the independent sample of seed 46, 40 of 3330, issue 20): the clinical table holds a clinical
+endpoint listed after a non-clinical one (Cmax, then flares at 0.2/h counted to 2 h: 0.4)."""
 
 from __future__ import annotations
 
@@ -2780,3 +2782,31 @@ def test_the_flatness_f_test_rejects_only_below_alpha():
     assert f_dist.sf(1.0, 2, 2) == 0.5
     assert _is_flat(y, residuals, 3, 0.5) is True
     assert _is_flat(y, residuals, 3, math.nextafter(0.5, 1.0)) is False
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 46
+def test_the_clinical_table_holds_a_clinical_endpoint_listed_after_a_non_clinical_one():
+    """(_clinical__mutmut_31: `break` for `continue` past a non-clinical endpoint) Cmax (not clinical) listed first,
+    then the expected count of flares at a constant hazard r0 = 0.2/h to 2 h: the clinical table still has the
+    count's row, 0.2 * 2 = 0.4 for each of 3 identical untreated subjects (a zero-width interval), and no row for
+    Cmax. With the mutant the loop stopped at Cmax and the table was empty."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(
+        model,
+        arms=[Arm("control", control=True)],
+        times=np.linspace(0, 4, 5),
+        population=LogNormalPopulation(3),
+        endpoints=[Endpoint("conc", "cmax", end=4), Endpoint("flares", "expected_count", time=2)],
+    )
+    clinical = run_scenario(sc, seed=1).clinical
+    assert clinical["endpoint"].tolist() == ["flares_count_2"]
+    row = clinical.iloc[0]
+    assert row["n"] == 3
+    for key in ("value", "ci_low", "ci_high"):
+        assert row[key] == pytest.approx(0.2 * 2, rel=1e-7), key
