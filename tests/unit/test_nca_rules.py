@@ -25,6 +25,8 @@ Section "seed 37" (the thirteenth, 40 of 1953): a single excluded λz time given
 of an interval ending before Tlast, and the unit of the dose column.
 Section "seed 38" (the fourteenth, 40 of 1956): sampling times given as a 2-D column or row, and Cmax, Cmin and Tmin
 from the samples of the dosing interval only (none there refused).
+Section "seed 39" (the fifteenth, 40 of 1956): zero concentrations after Tlast left out of the areas, and BLQ samples
+before the first quantified one counted as 0, not as their DV.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -38,7 +40,7 @@ import pytest
 from scipy.integrate import quad
 
 from pkpd.errors import DataError
-from pkpd.noncompartmental import LambdaZ, nca, nca_profile, nca_sparse, nca_sparse_table
+from pkpd.noncompartmental import LambdaZ, nca, nca_profile, nca_profiles, nca_sparse, nca_sparse_table
 
 CL, V = 2.8, 32.0
 K = CL / V
@@ -1172,3 +1174,39 @@ def test_cmax_and_cmin_with_tau_come_from_the_samples_of_the_interval():
     assert res.swing == pytest.approx(100.0, rel=1e-12)
     with pytest.raises(DataError, match=r"^no sample within the dosing interval \[0, 0\.5\]$"):
         nca_profile([1, 2, 3, 4], [4, 8, 6, 5], 100, tau=0.5)
+
+
+# =========================================================================================== seed 39
+# Rules that the fifteenth independent sample (seed 39, 40 of 1956 mutants) showed unguarded: zero concentrations
+# after Tlast are left out of the areas, and BLQ samples before the first quantified one count as 0, not as their DV.
+def test_zero_concentrations_after_tlast_are_left_out_of_the_areas():
+    """A profile ending in a 0 (a sample below the limit written as 0): 0, 4, 2, 1, 0 at 0, 1, 2, 4, 8 h. Tlast is
+    4 h (Clast 1), all 5 samples are the profile, and the areas stop at Tlast: by hand, linear trapezoids, AUClast =
+    2 + 3 + 3 = 8 and AUMClast (trapezoids of t·C = 0, 4, 4, 4) = 2 + 4 + 8 = 14; linear-up/log-down, AUClast = 2 +
+    (4 - 2)/ln 2 + 2 (2 - 1)/ln 2 = 2 + 4/ln 2. Not sampled at the dose (times 1, 2, 4, 8 h), the extravascular
+    profile starts from 0 at 0 h: the same areas (kills nca_profile__mutmut_144, ``c[: i_last + 2]``: one more
+    concentration than times, a ValueError from the trapezoids)."""
+    for t, c in (([0, 1, 2, 4, 8], [0, 4, 2, 1, 0]), ([1, 2, 4, 8], [4, 2, 1, 0])):
+        res = nca_profile(t, c, 10, auc_method="linear")
+        assert (res.tlast, res.clast, res.n_obs) == (4.0, 1.0, len(t))
+        assert res.conc == tuple(float(v) for v in c)
+        assert res.auc_last == pytest.approx(8.0, rel=1e-12)
+        assert res.aumc_last == pytest.approx(14.0, rel=1e-12)
+        res = nca_profile(t, c, 10)
+        assert res.auc_last == pytest.approx(2 + 4 / math.log(2.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("dv, extra", [(0.1, {"BLQ": [0, 1, 0, 0, 0]}), (0.05, {"LLOQ": 0.1})],
+                         ids=["BLQ flag, DV the LLOQ", "DV below the LLOQ column"])
+def test_blq_before_the_first_quantified_sample_counts_as_zero(dv, extra):
+    """A BLQ sample before the first quantified concentration is a 0, whatever its DV (the LLOQ 0.1 with BLQ=1, as
+    the reader asks for, or 0.05 under an LLOQ column of 0.1): samples at 0.5, 1, 2, 4 h after the dose, BLQ, 8, 4, 2,
+    are the profile 0, 8, 4, 2, and by hand, linear trapezoids from C = 0 at the dose, AUClast = 0 + 2 + 6 + 6 = 14
+    (kills nca_profiles__mutmut_242, ``np.where(None, 0.0, c)``: the DV kept, AUClast 14.05 or 14.025)."""
+    data = pd.DataFrame({"ID": 1, "TIME": [0.0, 0.5, 1, 2, 4], "EVID": [1, 0, 0, 0, 0], "AMT": [10.0, 0, 0, 0, 0],
+                         "DV": [np.nan, dv, 8, 4, 2], **extra})
+    res = nca_profiles(data, auc_method="linear", dose_unit="mg")[(1, "DV")]
+    assert res.times == (0.5, 1.0, 2.0, 4.0)
+    assert res.conc == (0.0, 8.0, 4.0, 2.0)
+    assert res.auc_last == pytest.approx(14.0, rel=1e-12)
+    assert nca(data, auc_method="linear", dose_unit="mg").iloc[0]["auc_last"] == pytest.approx(14.0, rel=1e-12)
