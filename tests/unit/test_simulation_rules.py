@@ -4,8 +4,10 @@ check that change values that are not numbers are a DataError, that an unknown p
 that subjects whose infusions differ only in what is modelled (the rate or the duration) each get their own. The
 seed-30 tests check that the error of a single failed subject gives no count of failures, that subjects whose
 infusions differ only in amount and rate are each infused at their own rate, and that the duration error shows the
-bad duration. The seed-32 tests check that a small batch shows no progress bar unless asked, that an infusion rate in
-another unit than its target's is converted, and that run_batch converts integer parameters to float."""
+bad duration. The seed-32 tests check that a small batch shows no progress bar with progress False or None, that an
+infusion rate in another unit than its target's is converted, and that run_batch converts integer parameters to
+float. The seed-33 tests check that progress=True shows no bar for a batch of one chunk either, and that run_batch
+allocates no outputs it does not keep."""
 
 from __future__ import annotations
 
@@ -1045,3 +1047,68 @@ def test_run_batch_on_the_ode_solver_converts_integer_parameters_to_float(engine
     amount = np.where(t[0] <= 1.0, 100 * np.exp(-t[0]), 100 * np.exp(-1.0) * np.exp(-10.5 / 20 * (t[0] - 1.0)))
     np.testing.assert_allclose(sol["states"][0, :, 0], amount, rtol=1e-8)
     np.testing.assert_allclose(sol["outputs"][0, :, 0], amount / 20, rtol=1e-8)
+
+
+# ---- from the independent seed-33 sample of the mutation audit (issue 20) ----------------------------------------
+# (run_batch__mutmut_133: `(n > _BATCH_CHUNK) or True`, so `progress=True` showed a bar for a batch of one chunk)
+def test_progress_true_shows_no_bar_for_a_batch_of_one_chunk(capsys):
+    """simulate's progress bar is for batches of more than 20,000 subjects, run in chunks; three subjects on the ODE
+    solver are one chunk, so even progress=True writes nothing to stderr (nor stdout); the values are the bolus closed
+    form 100 / 32 exp(-CL / 32 x 2) mg/L."""
+    cl = np.array([1.0, 2.0, 3.0])
+    settings = pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12)
+    pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [2.0], settings=settings)  # compiled before capturing
+    capsys.readouterr()
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [2.0], params={"CL": cl}, progress=True,
+                        settings=settings)
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out == ""
+    expected = 100 / 32.0 * np.exp(-cl / 32.0 * 2.0) * pkpd.units.convert("mg/L", sim.units["conc"])
+    np.testing.assert_allclose(sim["conc"][:, 0], expected, rtol=1e-6)
+
+
+# (run_batch__mutmut_63: `keep_outputs or True`, so the outputs array was allocated also when they are not kept)
+def test_run_batch_allocates_no_outputs_it_does_not_keep():
+    """The size check counts only the columns kept (``max_memory_gb``: the largest result a call may allocate), so
+    run_batch on the ODE solver must allocate only those: 2 subjects x 40,000 times of pk_1cmt_iv's one state are
+    8 x 2 x 40,000 = 640,000 bytes (numpy's allocations are traced by tracemalloc below 1 MiB, where no memory map is
+    used). Keeping the output too takes at least twice that (measured, so the measurement is seen to work); without
+    it the peak stays below 1.5 times the states (an unused output array would add another 640,000 bytes). The
+    states are the bolus closed form 100 exp(-CL / V t), and the outputs are None."""
+    import tracemalloc
+
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(IV)
+    n, n_times = 2, 40_000
+    q = cm.build_q(np.array([[2.0, 32.0], [4.0, 32.0]]), np.full((n, 1), 70.0))
+    t = np.linspace(0.0, 48.0, n_times)[None, :]
+    none = EventTable(np.full((n, 1), np.inf), np.zeros((n, 1), dtype=np.int64), np.zeros((n, 1), dtype=np.int64),
+                      np.zeros((n, 1)), np.zeros(n, dtype=np.int64))
+    args = (cm, q, np.full((n, 1), 100.0), none, t, np.zeros((1, n_times), dtype=np.int64),
+            np.array([n_times]), np.zeros(n), pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12))
+    states_bytes = 8 * n * n_times * 1
+    run_batch(*args, keep_outputs=False)  # compiled before measuring
+    peaks = {}
+    tracing = tracemalloc.is_tracing()  # (PYTHONTRACEMALLOC may have started it: then it is left running)
+    for keep_outputs in (True, False):
+        if not tracing:
+            tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            sol = run_batch(*args, keep_outputs=keep_outputs)
+            peaks[keep_outputs] = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            if not tracing:
+                tracemalloc.stop()
+        assert list(sol["status"]) == [0, 0]
+        expected = 100 * np.exp(-np.array([[2.0], [4.0]]) / 32.0 * t)
+        np.testing.assert_allclose(sol["states"][:, :, 0], expected, rtol=1e-6, atol=1e-9)
+        if keep_outputs:
+            np.testing.assert_allclose(sol["outputs"][:, :, 0], expected / 32.0, rtol=1e-6, atol=1e-9)
+        else:
+            assert sol["outputs"] is None
+    assert peaks[True] >= 2 * states_bytes
+    assert states_bytes <= peaks[False] < 1.5 * states_bytes
