@@ -11,6 +11,8 @@ Section "seed 31": the survivor of the eighth, independent sample (seed 31, 40 o
 with the twin boundary of its rule (the stationary stop's ``moved <= xtol``).
 Section "seed 32": the survivors of the ninth, independent sample (seed 32, 40 of 714, issue 20), the same way.
 Section "seed 33": the survivors of the tenth, independent sample (seed 33, 40 of 714, issue 20), the same way.
+Section "seed 34": two of the survivors of the eleventh, independent sample (seed 34, 40 of 714, issue 20), the same
+way (the third, in ``_solve_psd``, is equivalent: docs/testing.md).
 """
 
 from __future__ import annotations
@@ -682,3 +684,56 @@ def test_a_step_landing_on_the_upper_bound_is_solved_again_when_a_coupled_parame
     np.testing.assert_allclose(points[1], [0.5, -1.0], rtol=1e-15, atol=0)
     assert res.converged is True and res.n_iter == 1
     np.testing.assert_allclose(res.gradient, [0.0, 1.5], rtol=1e-15, atol=1e-15)
+
+
+# ------------------------------------------------------------------------------------------------------ seed 34
+def test_a_step_to_the_lower_bound_is_taken_whole_while_the_other_parameters_are_capped():
+    """The trust radius caps only the components whose step stays inside the box; one whose step reaches its bound
+    goes there at once, in the same trial, even when the others are capped. 0.5 (x1 + 5)^2 + 0.5 (x2 - 10)^2 with
+    its exact information, x1 >= -1, from (0, 0) and the trust radius 2: the Newton step (-5, 10) takes x1 past its
+    bound (held at -1, the step -1) and x2's 10 is capped at 2, so the first trial is (-1, 2); x1 then stays there
+    (its gradient 4 pushes outward) while x2 moves 4 (the radius doubled after a capped step that worked) and then
+    its whole remaining step 4: the points (0, 0), (-1, 2), (-1, 6), (-1, 10), converged after three iterations;
+    with ``max_iter=1`` the iteration ends at (-1, 2). Kills ``x_fisher_scoring__mutmut_131`` (``np.where(None, s,
+    t_first * s)``: the capped factor 1/5 on x1's step too, the points (-0.2, 2), (-0.6, 6), (-1, 10))."""
+    c = np.array([-5.0, 10.0])
+    points: list = []
+
+    def fun(x):
+        points.append(x.tolist())
+        return 0.5 * float((x - c) @ (x - c)), x - c, np.eye(2)
+    lower, upper = np.array([-1.0, -INF]), np.full(2, INF)
+    res = fisher_scoring(fun, np.zeros(2), lower, upper, max_step=2.0)
+    assert points == [[0.0, 0.0], [-1.0, 2.0], [-1.0, 6.0], [-1.0, 10.0]]
+    assert res.converged is True and res.n_iter == 3 and res.x.tolist() == [-1.0, 10.0]
+    points.clear()
+    res = fisher_scoring(fun, np.zeros(2), lower, upper, max_step=2.0, max_iter=1)
+    assert res.x.tolist() == [-1.0, 2.0] and res.f == 0.5 * (16.0 + 64.0) and res.converged is False
+
+
+def test_the_trust_radius_shrinks_to_the_step_taken_after_backtracking_far_from_the_origin():
+    """After a shortened step worked, the trust radius is the length of that step, |x_new - x|, wherever x lies:
+    0.5 (x - 11)^2 with a wrong information 1/4 from 10 (g = -1): the scoring step 4 capped at the radius 2 reaches
+    12, where f = 1/2 is not below f(10) = 1/2 (rejected); the plain step shortened, 4 x 1/2 x 1/4 = 1/2, reaches
+    10.5 (accepted): the radius becomes 1/2. At 10.5 the scoring step 2 is capped at 1/2, to 11, the optimum: the
+    points 10, 12, 10.5, 11, converged after two iterations. Kills ``x_fisher_scoring__mutmut_223``
+    (``|x_new + x|``: the radius 20.5, the full step to 12.5 tried and rejected before 11)."""
+    points: list = []
+    res = fisher_scoring(_square_about(11.0, 0.25, points), np.array([10.0]), np.full(1, -INF), np.full(1, INF))
+    assert points == [10.0, 12.0, 10.5, 11.0]
+    assert res.converged is True and res.n_iter == 2 and res.x.tolist() == [11.0] and res.f == 0.0
+
+
+def test_the_stationary_stop_measures_the_change_of_the_parameters_far_from_the_origin():
+    """The stationary stop compares the parameters' change |x_new - x| with ``xtol``, wherever x lies (the seed-31
+    case moved by 10): 0.5 (x - 14)^2 with a wrong information 4 from 10 (f = 8, g = -4, the decrement 4 > tol =
+    3.5) takes the step 1 to 11, f = 4.5: the parameter moved by 1 <= xtol = 2 and the objective by 3.5 <= tol, so
+    it stops there, stationary after one iteration, the points 10 and 11 alone. Kills
+    ``x_fisher_scoring__mutmut_223`` (``|x_new + x|`` = 21 > xtol: it goes on, the secant pair correcting the
+    information to 1, to the optimum 14, converged by the decrement after two iterations)."""
+    points: list = []
+    res = fisher_scoring(_square_about(14.0, 4.0, points), np.array([10.0]), np.full(1, -INF), np.full(1, INF),
+                         max_step=4.0, tol=3.5, xtol=2.0)
+    assert points == [10.0, 11.0]
+    assert res.converged is True and res.n_iter == 1 and res.x.tolist() == [11.0] and res.f == 4.5
+    assert res.message == "Fisher scoring: parameters and objective stationary after 1 iterations"
