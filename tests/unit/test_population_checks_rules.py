@@ -595,3 +595,21 @@ def test_the_population_predictions_of_a_pcvpc_solve_each_subject_once(wang_fit,
     assert copies == [10, 1]
     np.testing.assert_array_equal(v.simulated, plain.simulated)
     np.testing.assert_array_equal(v.observed, plain.observed)
+
+
+# ====================================================================================================== seed 33
+def test_vpc_plot_hands_its_options_to_plot_vpc(wang_fit):
+    # VPC.plot(**kwargs) draws "see pkpd.plots.plot_vpc": its documented option log= sets the value axis's scale,
+    # "log" for log=True and "linear" for log=False, whatever the default for these values; an option plot_vpc does
+    # not have is refused with a TypeError naming it (VPC.plot _4: plot_vpc(self, ) - every option silently dropped)
+    import matplotlib.pyplot as plt
+
+    v = vpc(wang_fit, "wang2007", WANG, n_replicates=10, n_bins=2, seed=1)
+    for log, scale in ((True, "log"), (False, "linear")):
+        fig = v.plot(log=log)
+        try:
+            assert fig.axes[0].get_yscale() == scale
+        finally:
+            plt.close(fig)
+    with pytest.raises(TypeError, match="colour"):
+        v.plot(colour="red")
