@@ -613,3 +613,23 @@ def test_vpc_plot_hands_its_options_to_plot_vpc(wang_fit):
             plt.close(fig)
     with pytest.raises(TypeError, match="colour"):
         v.plot(colour="red")
+
+
+def test_a_vpc_of_a_fit_started_inside_narrowed_bounds_simulates_its_estimates():
+    # a fit whose model's default lies outside the bounds starts inside them with init= (the remedy the refusal of
+    # fit_population names); its VPC simulates the fit's estimates, ke = 0.7, so it runs and equals the VPC of the
+    # same fit of a model whose default is 0.7, and the median of the simulated medians at t = 1 h is near
+    # 10 exp(-0.7) = 4.97 (not the default's 10 exp(-0.5) = 6.07) (vpc _14: init=None given to _setup, which
+    # checked the model's default 0.5 against the bounds [0.6, 10] and refused the VPC with a FitError)
+    model = pkpd.load_model("wang2007").with_bounds(ke=(0.6, 10.0))
+    fit = pkpd.fit_population(model, WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), init={"ke": 0.7},
+                              maxeval=0)
+    assert fit.theta == {"ke": 0.7}
+    at = model.with_parameters(ke=0.7)
+    ref = pkpd.fit_population(at, WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0)
+    v = vpc(fit, model, WANG, n_replicates=20, n_bins=2, seed=5)
+    expected = vpc(ref, at, WANG, n_replicates=20, n_bins=2, seed=5)
+    np.testing.assert_array_equal(v.simulated, expected.simulated)
+    np.testing.assert_array_equal(v.observed, expected.observed)
+    np.testing.assert_array_equal(v.centres, [0.0, 1.0])
+    assert v.simulated[1, 1, 1] == pytest.approx(10 * np.exp(-0.7), rel=0.05)
