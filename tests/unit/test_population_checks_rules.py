@@ -34,6 +34,10 @@ Section "seed 32": the survivors of the ninth, independent sample (seed 32): the
 (200), the client handed on to the task runner, one solve of each subject for a pcVPC's population predictions, the
 refusal of data of another number of subjects, the number of NPDE simulations over several batches, and the
 covariate effects of a fit in the NPDE simulations.
+
+Section "seed 33": the survivors of the tenth, independent sample (seed 33): the options of ``VPC.plot`` handed to
+``plot_vpc``, the VPC of a fit started with ``init=`` inside bounds that exclude the model's default, and the groups
+of replicates a VPC sends to a cluster.
 """
 
 from pathlib import Path
