@@ -595,3 +595,27 @@ def test_the_population_predictions_of_a_pcvpc_solve_each_subject_once(wang_fit,
     assert copies == [10, 1]
     np.testing.assert_array_equal(v.simulated, plain.simulated)
     np.testing.assert_array_equal(v.observed, plain.observed)
+
+
+# ============================================================================================== seed 33, part 2
+@pytest.mark.parametrize(("n", "n_sim", "per_call"), [(6667, 20, 2), (339, 100, 58)])
+def test_one_npde_batch_call_never_exceeds_20000_subjects_where_one_more_replicate_makes_20001(monkeypatch, n,
+                                                                                                n_sim, per_call):
+    # as many replicates as fit in 20000 simulated subjects: floor(20000 / n). For n = 6667 and n = 339, divisors of
+    # 20001 = 3 x 59 x 113, one more replicate makes exactly 20001 subjects (3 x 6667, 59 x 339), one past the bound:
+    # 2 and 58 replicates a call (a test double of the problem with n subjects stops the NPDE at its first call)
+    # (npde _65: 20001 // n, 3 and 59 replicates, 20001 subjects in one call)
+    import types
+
+    import pkpd.estimation.population_checks as checks
+
+    assert per_call * n <= 20000 < (per_call + 1) * n == 20001
+    prob = _ManySubjects(n)
+    layout = types.SimpleNamespace(x0=np.zeros(0), subject_theta=lambda x0, theta: theta, outputs=["C"])
+    model = types.SimpleNamespace(parameter_names=["a"])
+    monkeypatch.setattr(checks, "_setup", lambda *args: (model, None, {"C": None}, layout, prob))
+    fit = types.SimpleNamespace(iiv=None, error=None, theta={"a": 1.0}, covariate_effects=None, iov=None,
+                                n_subjects=n, n_obs=n, table=range(n), omega=np.eye(1))
+    with pytest.raises(_ManySubjects.Stop):
+        npde(fit, None, None, n_sim=n_sim, seed=1)
+    assert prob.calls == [(per_call, n)]
