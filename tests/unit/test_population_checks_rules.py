@@ -619,3 +619,47 @@ def test_one_npde_batch_call_never_exceeds_20000_subjects_where_one_more_replica
     with pytest.raises(_ManySubjects.Stop):
         npde(fit, None, None, n_sim=n_sim, seed=1)
     assert prob.calls == [(per_call, n)]
+
+
+class _TwoOutputsOneSubject:
+    """One subject of four records, outputs 0, 1, 0, 1, every prediction 5, observed at 5 + sd z (the sd of each
+    record's own output); nothing censored."""
+
+    n, J, q = 1, 4, 1
+    which = np.array([[0, 1, 0, 1]])
+    mask = np.ones((1, 4), dtype=bool)
+    cens = np.zeros((1, 4), dtype=bool)
+    limit = np.full((1, 4), -np.inf)
+
+    def __init__(self, z, sds):
+        self.y = 5.0 + np.array(sds)[self.which] * np.array(z)[None]
+        self.data = type("Data", (), {"ids": (1,)})()
+
+    def params(self, theta, eta):
+        return eta
+
+    def predict(self, P):
+        return np.full((P.shape[0], 1, 4), 5.0)
+
+
+def test_the_npde_simulate_each_observation_with_the_error_of_its_own_output(monkeypatch):
+    # output A with an additive sd of 0.01, output B with 3, one prediction 5 everywhere; observations z sds of their
+    # own output away from it: the simulations of each record are N(5, sd^2), independent, so the PDE is Phi(z) and
+    # the NPDE is z, within 0.3 (4000 simulations; a test double of the problem) (npde _114: sel = None, every record
+    # simulated with the last output's error, sd 3: the A records' NPDE near 0.01 z / 3 = 0)
+    import types
+
+    import pkpd.estimation.population_checks as checks
+
+    z, sds = [1.5, -1.2, -1.5, 1.0], [0.01, 3.0]
+    prob = _TwoOutputsOneSubject(z, sds)
+    layout = types.SimpleNamespace(x0=np.zeros(0), subject_theta=lambda x0, theta: theta, outputs=["A", "B"])
+    model = types.SimpleNamespace(parameter_names=["a"])
+    error = {"A": pkpd.Additive(sd=sds[0]), "B": pkpd.Additive(sd=sds[1])}
+    monkeypatch.setattr(checks, "_setup", lambda *args: (model, None, error, layout, prob))
+    fit = types.SimpleNamespace(iiv=None, error=error, theta={"a": 1.0}, covariate_effects=None, iov=None,
+                                n_subjects=1, n_obs=4, table=pd.DataFrame({"ID": [1] * 4, "DV": prob.y[0]}),
+                                omega=np.eye(1))
+    table = npde(fit, None, None, n_sim=4000, seed=3)
+    np.testing.assert_allclose(table["PDE"].to_numpy(), norm.cdf(z), rtol=0, atol=0.03)
+    np.testing.assert_allclose(table["NPDE"].to_numpy(), z, rtol=0, atol=0.3)
