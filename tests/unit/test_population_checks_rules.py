@@ -37,7 +37,8 @@ covariate effects of a fit in the NPDE simulations.
 
 Section "seed 33": the survivors of the tenth, independent sample (seed 33): the options of ``VPC.plot`` handed to
 ``plot_vpc``, the VPC of a fit started with ``init=`` inside bounds that exclude the model's default, and the groups
-of replicates a VPC sends to a cluster.
+of replicates a VPC sends to a cluster. Section "seed 33, part 2": the number of replicates in one NPDE batch call
+where one more makes 20001 subjects, and each output's own residual error in the NPDE simulations.
 """
 
 from pathlib import Path
@@ -664,3 +665,71 @@ def test_a_vpc_on_a_cluster_sends_at_most_64_groups_of_consecutive_replicates(wa
     assert kwargs["weights"] == [16] * 62 + [8]
     seeds = [s for g in groups for s in g]
     assert [s.spawn_key for s in seeds] == [s.spawn_key for s in np.random.SeedSequence(2).spawn(1000)]
+
+
+# ============================================================================================== seed 33, part 2
+@pytest.mark.parametrize(("n", "n_sim", "per_call"), [(6667, 20, 2), (339, 100, 58)])
+def test_one_npde_batch_call_never_exceeds_20000_subjects_where_one_more_replicate_makes_20001(monkeypatch, n,
+                                                                                                n_sim, per_call):
+    # as many replicates as fit in 20000 simulated subjects: floor(20000 / n). For n = 6667 and n = 339, divisors of
+    # 20001 = 3 x 59 x 113, one more replicate makes exactly 20001 subjects (3 x 6667, 59 x 339), one past the bound:
+    # 2 and 58 replicates a call (a test double of the problem with n subjects stops the NPDE at its first call)
+    # (npde _65: 20001 // n, 3 and 59 replicates, 20001 subjects in one call)
+    import types
+
+    import pkpd.estimation.population_checks as checks
+
+    assert per_call * n <= 20000 < (per_call + 1) * n == 20001
+    prob = _ManySubjects(n)
+    layout = types.SimpleNamespace(x0=np.zeros(0), subject_theta=lambda x0, theta: theta, outputs=["C"])
+    model = types.SimpleNamespace(parameter_names=["a"])
+    monkeypatch.setattr(checks, "_setup", lambda *args: (model, None, {"C": None}, layout, prob))
+    fit = types.SimpleNamespace(iiv=None, error=None, theta={"a": 1.0}, covariate_effects=None, iov=None,
+                                n_subjects=n, n_obs=n, table=range(n), omega=np.eye(1))
+    with pytest.raises(_ManySubjects.Stop):
+        npde(fit, None, None, n_sim=n_sim, seed=1)
+    assert prob.calls == [(per_call, n)]
+
+
+class _TwoOutputsOneSubject:
+    """One subject of four records, outputs 0, 1, 0, 1, every prediction 5, observed at 5 + sd z (the sd of each
+    record's own output); nothing censored."""
+
+    n, J, q = 1, 4, 1
+    which = np.array([[0, 1, 0, 1]])
+    mask = np.ones((1, 4), dtype=bool)
+    cens = np.zeros((1, 4), dtype=bool)
+    limit = np.full((1, 4), -np.inf)
+
+    def __init__(self, z, sds):
+        self.y = 5.0 + np.array(sds)[self.which] * np.array(z)[None]
+        self.data = type("Data", (), {"ids": (1,)})()
+
+    def params(self, theta, eta):
+        return eta
+
+    def predict(self, P):
+        return np.full((P.shape[0], 1, 4), 5.0)
+
+
+def test_the_npde_simulate_each_observation_with_the_error_of_its_own_output(monkeypatch):
+    # output A with an additive sd of 0.01, output B with 3, one prediction 5 everywhere; observations z sds of their
+    # own output away from it: the simulations of each record are N(5, sd^2), independent, so the PDE is Phi(z) and
+    # the NPDE is z, within 0.3 (4000 simulations; a test double of the problem) (npde _114: sel = None, every record
+    # simulated with the last output's error, sd 3: the A records' NPDE near 0.01 z / 3 = 0)
+    import types
+
+    import pkpd.estimation.population_checks as checks
+
+    z, sds = [1.5, -1.2, -1.5, 1.0], [0.01, 3.0]
+    prob = _TwoOutputsOneSubject(z, sds)
+    layout = types.SimpleNamespace(x0=np.zeros(0), subject_theta=lambda x0, theta: theta, outputs=["A", "B"])
+    model = types.SimpleNamespace(parameter_names=["a"])
+    error = {"A": pkpd.Additive(sd=sds[0]), "B": pkpd.Additive(sd=sds[1])}
+    monkeypatch.setattr(checks, "_setup", lambda *args: (model, None, error, layout, prob))
+    fit = types.SimpleNamespace(iiv=None, error=error, theta={"a": 1.0}, covariate_effects=None, iov=None,
+                                n_subjects=1, n_obs=4, table=pd.DataFrame({"ID": [1] * 4, "DV": prob.y[0]}),
+                                omega=np.eye(1))
+    table = npde(fit, None, None, n_sim=4000, seed=3)
+    np.testing.assert_allclose(table["PDE"].to_numpy(), norm.cdf(z), rtol=0, atol=0.03)
+    np.testing.assert_allclose(table["NPDE"].to_numpy(), z, rtol=0, atol=0.3)
