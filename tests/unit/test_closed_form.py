@@ -809,3 +809,72 @@ def test_run_batch_with_32_bit_event_counts_gives_the_exact_doses_on_either_engi
     x = 100.0 * np.exp(-0.05 * t[0]) + np.where(t[0] >= 12.0, 100.0 * np.exp(-0.05 * (t[0] - 12.0)), 0.0)
     np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=1e-12, atol=0.0)
     np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=1e-12, atol=0.0)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 34)
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_32_bit_output_counts_gives_the_exact_decay_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: the number of output times given as int32 (3, shared times
+    # 0, 1 and 12 h) is read as 3 by the closed form of either CPU engine, as by the ODE path: after a 100 mg bolus
+    # (pk_1cmt_iv, CL 1 L/h, V 20 L, k = 0.05 /h) x = 100 e^(-kt) and conc = x / 20 at every time, none padded to 0
+    # (run_closed_form__mutmut_49: n_out converted without dtype=np.int64, refused by the C kernel as int32)
+    from pkpd.simulation import build_events, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    events = build_events(cm, [Regimen.single(Dose(100, "mg"))], q, set())
+    t = np.array([[0.0, 1.0, 12.0]])
+    sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 3), dtype=np.int64),
+                    np.array([3], dtype=np.int32), np.zeros(1), EXACT)
+    assert list(sol["status"]) == [0]
+    x = 100.0 * np.exp(-0.05 * t[0])
+    np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=1e-12, atol=0.0)
+
+
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_integer_event_times_gives_the_exact_doses_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: event times given as integers (100 mg boluses at 0 and 12 h,
+    # pk_1cmt_iv, CL 1 L/h, V 20 L, k = 0.05 /h) are read as 0.0 and 12.0 by the closed form of either CPU engine, as
+    # by the ODE path: x = 100 e^(-kt) until 12 h, then 100 e^(-kt) + 100 e^(-k(t - 12)), and conc = x / 20, at 0, 6,
+    # 12 and 24 h (run_closed_form__mutmut_138: the event times converted without dtype=float, refused by the C kernel
+    # as int64)
+    from pkpd.simulation import EventTable, build_events, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    ev = build_events(cm, [Regimen.every(12, "h", count=2, dose=Dose(100, "mg"))], q, set())
+    assert ev.count.tolist() == [2] and ev.time[0, :2].tolist() == [0.0, 12.0]
+    events = EventTable(ev.time.astype(np.int64), ev.kind, ev.index, ev.value, ev.count)
+    t = np.array([[0.0, 6.0, 12.0, 24.0]])
+    sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 4), dtype=np.int64), np.array([4]),
+                    np.zeros(1), EXACT)
+    assert list(sol["status"]) == [0]
+    x = 100.0 * np.exp(-0.05 * t[0]) + np.where(t[0] >= 12.0, 100.0 * np.exp(-0.05 * (t[0] - 12.0)), 0.0)
+    np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=1e-12, atol=0.0)
+
+
+def test_run_batch_reads_a_subjects_own_row_of_a_longer_time_table_for_an_output_of_the_time():
+    # run_batch (private API) reads subject i's output times from row i of a per-subject time table; rows past the
+    # last subject are not read (the C kernel only checks that each row index lies inside the table, the ODE path
+    # slices the subjects' rows). One subject given the two-row table of a batch, times 0, 1, 3 h (row 0) and 0, 2,
+    # 4 h (row 1): the output o1 = x/V * t/T1 is, by hand, (D/V) e^(-kt) t/T1 = 10 e^(-0.3 t) t/24 at 0, 1 and 3 h,
+    # with the closed form as with the ODE solver (_outputs__mutmut_44: t is the whole table unless it has more than
+    # two rows, a (2, 3) t against one subject's (1, 3) states, and a ValueError from broadcasting)
+    from pkpd.simulation import build_events, compiled_for, run_batch
+
+    m = nonlinear_variant("-k * x", outputs=("x / V", "x / V * (t / T1)"))
+    cm = compiled_for(m)
+    q = cm.build_q(np.array([[0.3, 10.0, 5.0, 24.0]]), np.zeros((1, 0)))
+    events = build_events(cm, [Regimen.single(Dose(100, "mg"))], q, set())
+    tt = np.array([[0.0, 1.0, 3.0], [0.0, 2.0, 4.0]])
+    t = tt[0]
+    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-8)):
+        sol = run_batch(cm, q, cm.initial_state(q), events, tt, np.zeros((2, 3), dtype=np.int64), np.array([3, 3]),
+                        np.zeros(1), settings)
+        assert list(sol["status"]) == [0] and sol["outputs"].shape == (1, 3, 2)
+        np.testing.assert_allclose(sol["outputs"][0, :, 0], 10.0 * np.exp(-0.3 * t), rtol=rtol)
+        np.testing.assert_allclose(sol["outputs"][0, :, 1], 10.0 * np.exp(-0.3 * t) * t / 24.0, rtol=rtol)
