@@ -2120,3 +2120,56 @@ def test_a_subject_whose_newton_step_is_below_the_tolerance_stops_whatever_the_o
     assert eta[0, 3, 0] == pytest.approx(2.0, abs=1e-12)
     assert out[0, 3] == pytest.approx((rb - 2 * tb) ** 2 + 4 / om + math.log(1 + om * tb ** 2), abs=1e-4)
     assert len(solves) == 2
+
+
+# --- seed 50 -------------------------------------------------------------------------------------------------------
+# a model file whose parameter values are all whole numbers (TOML reads `value = 1` as an integer), with a rate
+# constant K0 R^M whose exponent M is a parameter: K0 = 1/h, R = 2, M = -1 give ke = 0.5/h
+INTEGER_POWER = model_from_dict(tomllib.loads("""
+[model]
+name = "integer_power"
+time_unit = "h"
+[parameters.K0]
+value = 1
+unit = "1/h"
+[parameters.R]
+value = 2
+unit = "1"
+[parameters.M]
+value = -1
+unit = "1"
+[derived]
+ke = { expression = "K0 * R ** M", unit = "1/h" }
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-ke * A"
+[outputs.amount]
+expression = "A"
+unit = "mg"
+[doses.iv]
+target = "A"
+unit = "mg"
+"""))
+
+
+def test_finite_difference_predictions_of_a_model_file_with_whole_number_values_are_the_closed_form():
+    """The finite-difference engine's batch predictions for a model file whose parameter values are all integers
+    (K0 = 1, R = 2, M = -1): 100 mg IV at 0 h, amounts at 1 and 4 h, two copies of two subjects with R = 2 and 4,
+    are the closed form 100 exp(-K0 R^M t) (ke 0.5/h and 0.25/h). The dose events are built once at the model's
+    values, which must be taken as floats: numpy refuses an integer to a negative integer power. Seed 50's survivor
+    finite_difference._Problem.__init__ _174 (``dtype=float`` dropped from the model's values) kept them integers,
+    and every prediction raised "ValueError: Integers to negative integer powers are not allowed"."""
+    assert all(type(p.value) is int for p in INTEGER_POWER.parameters)
+    times = (1.0, 4.0)
+    rows = []
+    for i in (1, 2):
+        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1))
+        rows += [dict(ID=i, TIME=t, DV=50.0, AMT=0.0, EVID=0, CMT=1, MDV=0) for t in times]
+    *_, prob = _setup(INTEGER_POWER, pd.DataFrame(rows), pkpd.IIV({"K0": 0.09}), pkpd.Additive(sd=0.1), "foce",
+                      None, None, pkpd.SolverSettings(rtol=1e-10, atol=1e-12), None)
+    P = np.tile([1.0, 2.0, -1.0], (2, 2, 1))            # (copies, subjects, parameters K0, R, M)
+    P[:, 1, 1] = 4.0
+    f = prob.predict(P)
+    expected = np.array([[100 * math.exp(-1.0 * r ** -1 * t) for t in times] for r in (2.0, 4.0)])
+    np.testing.assert_allclose(f, np.tile(expected, (2, 1, 1)), rtol=1e-8)
