@@ -4689,3 +4689,29 @@ def test_predictions_follow_a_time_varying_covariate_as_the_fit_does():
     assert fit.estimates["TVCL"] == pytest.approx(3.0, rel=1e-6)
     pred = fit.predict(times=times)
     np.testing.assert_allclose(pred["PRED"].to_numpy().reshape(2, -1), np.array(expected), rtol=1e-6)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 51, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_binary_responses_are_fitted_by_the_scalar_methods_to_the_logit_of_their_proportion():
+    """The scalar methods (here nelder and lbfgsb) minimise the OFV itself, so they never re-centre the endpoint
+    records' constants as least squares does; those start at 0 and the fit must work with them. 20 binary responses
+    with logit P = b0 (X = 0), 7 of them 1: the maximum-likelihood b0 is logit(7 / 20) = log(7 / 13) and the OFV
+    -2 [7 log(7 / 20) + 13 log(13 / 20)] (binomial log-likelihood).
+    (likelihood._Likelihood.__init____mutmut_47: `self.K_records = None` for `np.zeros(rec.size)`, which made every
+    evaluation of such a fit raise a TypeError.)"""
+    import pandas as pd
+
+    import pkpd
+
+    y = np.array([1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0], dtype=float)
+    assert y.sum() == 7
+    data = pd.DataFrame({"ID": np.arange(1, 21), "TIME": 1.0, "DV": y, "DVID": "resp", "X": 0.0})
+    m2ll = -2.0 * (7 * math.log(7 / 20) + 13 * math.log(13 / 20))
+    for method in ("nelder", "lbfgsb"):
+        fit = pkpd.fit(_endpoint_model(), data, estimate=["b0"], method=method, covariance=False)
+        assert fit.converged, (method, fit.message)
+        assert fit.estimates["b0"] == pytest.approx(math.log(7 / 13), abs=1e-4), method
+        assert fit.objective == pytest.approx(m2ll, rel=1e-8), method
