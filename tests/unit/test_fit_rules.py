@@ -4715,3 +4715,27 @@ def test_binary_responses_are_fitted_by_the_scalar_methods_to_the_logit_of_their
         assert fit.converged, (method, fit.message)
         assert fit.estimates["b0"] == pytest.approx(math.log(7 / 13), abs=1e-4), method
         assert fit.objective == pytest.approx(m2ll, rel=1e-8), method
+
+
+def test_a_profile_open_on_one_side_makes_the_parameter_poorly_identified(tmp_path):
+    """B bounded below at 11.5: the profile-likelihood interval of B with the SD profiled out (mean +- half, the
+    closed form of _profile_interval) reaches below 11.5 but not above the data's range, so the profile is open on
+    the lower side only. B's RSE (about 4 %) and its correlation with the SD (about 0) are far inside the limits, so
+    the open side alone makes B "poorly identified", for exactly that reason, and the SD stays identifiable.
+    (uncertainty.identifiability__mutmut_187: `worse("XXpoorly identifiedXX")` for `worse("poorly identified")` in
+    the profile's branch, which raised a ValueError.)"""
+    import pkpd
+
+    data, y, _ = _level_data()
+    lo, hi = _profile_interval(y)
+    assert lo < 11.5 < y.mean() < hi < 1000.0
+    model = _levels(tmp_path, B=(11.5, 1000.0)).with_parameters(B=11.7)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    prof = pkpd.profile_likelihood(fit, "B")
+    assert math.isnan(prof.ci_low) and prof.ci_high == pytest.approx(hi, rel=1e-3)
+    report = pkpd.identifiability(fit, profiles=[prof])
+    rows = {r["name"]: r for r in report.table}
+    assert rows["B"]["status"] == "poorly identified"
+    assert rows["B"]["reasons"] == "profile likelihood open on the lower side"
+    assert [r["status"] for n, r in rows.items() if n != "B"] == ["identifiable"]
+    assert report.poorly_identified == ("B",) and report.not_identifiable == ()
