@@ -4739,3 +4739,27 @@ def test_a_profile_open_on_one_side_makes_the_parameter_poorly_identified(tmp_pa
     assert rows["B"]["reasons"] == "profile likelihood open on the lower side"
     assert [r["status"] for n, r in rows.items() if n != "B"] == ["identifiable"]
     assert report.poorly_identified == ("B",) and report.not_identifiable == ()
+
+
+def test_identifiability_gives_correlated_parameters_their_rse_with_the_uninformed_parameter_fixed(tmp_path):
+    """Level C has no observations (no covariance at all); B and the proportional error's cv are judged with C
+    fixed. y ~ N(B, (cv B)^2): the maximum-likelihood B is the mean, cv = sqrt(mean((y - mean)^2)) / mean, and the
+    information of -2 log L in (log B, log cv) is n [[2 / cv^2 + 4, 4], [4, 4]] (correlated, unlike an additive
+    error's), so the covariance 2 inv of it gives RSE(B) = 100 cv / sqrt(n) and RSE(cv) = 100 sqrt((1 + 2 cv^2) /
+    (2 n)): the diagonal of the inverse, not 1 / the diagonal.
+    (uncertainty._conditional_rse__mutmut_25: the row sums of inv(L)^2 for the column sums, an RSE of B of 3.79 %
+    for 3.85 %.)"""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"], error={"level": pkpd.Proportional(cv=0.1)})
+    assert not np.isfinite(fit.se["B"])  # the whole covariance is missing
+    n, mean = y.size, y.mean()
+    cv = math.sqrt(((y - mean) ** 2).mean()) / mean
+    assert fit.estimates["B"] == pytest.approx(mean, rel=1e-6)
+    assert fit.estimates["level.cv"] == pytest.approx(cv, rel=1e-5)
+    rows = {r["name"]: r for r in pkpd.identifiability(fit).table}
+    assert rows["B"]["rse_percent"] == pytest.approx(100 * cv / math.sqrt(n), rel=1e-4)
+    assert rows["level.cv"]["rse_percent"] == pytest.approx(100 * math.sqrt((1 + 2 * cv**2) / (2 * n)), rel=1e-4)
+    assert [rows[k]["status"] for k in ("B", "C", "level.cv")] == ["identifiable", "not identifiable", "identifiable"]
+    assert rows["B"]["reasons"] == rows["level.cv"]["reasons"] == "RSE with C fixed (not identifiable)"
