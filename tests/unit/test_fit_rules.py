@@ -4689,3 +4689,29 @@ def test_predictions_follow_a_time_varying_covariate_as_the_fit_does():
     assert fit.estimates["TVCL"] == pytest.approx(3.0, rel=1e-6)
     pred = fit.predict(times=times)
     np.testing.assert_allclose(pred["PRED"].to_numpy().reshape(2, -1), np.array(expected), rtol=1e-6)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 51, part 2, issue 20): each test was seen to fail
+# with its mutant applied by hand
+
+
+def test_a_global_fit_stopped_in_its_refinement_says_what_each_stage_reported(tmp_path):
+    """A global method's best point is refined by least squares; when the refinement stops at max_evaluations (not
+    converged), the fit's message says what each stage reported, "shgo: <shgo's stop>; refined by least squares:
+    <least squares' stop>", both stops at the limit of 3 evaluations, and not the generic "the optimiser did not
+    report convergence" (shgo draws no random numbers: the same message every time).
+    (individual._optimise__mutmut_92: message = None, the note fell back to the generic text)"""
+    import re
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, method="shgo",
+                   max_evaluations=3, covariance=False)
+    assert not fit.converged
+    found = re.fullmatch(r"shgo: (.+); refined by least squares: (.+); covariance not computed \(covariance=False\)",
+                         fit.message)
+    assert found, fit.message
+    for stop in found.groups():
+        assert re.search(r"\b3\b", stop), fit.message
+    assert "did not report convergence" not in fit.message
