@@ -4715,3 +4715,43 @@ def test_a_global_fit_stopped_in_its_refinement_says_what_each_stage_reported(tm
     for stop in found.groups():
         assert re.search(r"\b3\b", stop), fit.message
     assert "did not report convergence" not in fit.message
+
+
+def test_the_html_parameter_table_holds_only_its_rows(tmp_path):
+    """FitResult's notebook view is one table: a header row of 6 cells, then one row per parameter (B, level.sd)
+    of 6 cells each, and no text between rows (a browser shows stray text in a table above it). B's estimate is the
+    data's mean to 4 significant digits, its unit mg/L.
+    (individual.FitResult._repr_html___mutmut_4: "XXXX".join of the rows, "XXXX" between B's row and level.sd's)"""
+    import re
+    from html.parser import HTMLParser
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    page = fit._repr_html_()
+    table = page[page.index("<table>"):page.index("</table>") + len("</table>")]
+    row = r"<tr><td><b>([^<]+)</b></td>(?:<td>[^<]*</td>){5}</tr>"
+    whole = re.fullmatch(r"<table><tr>(?:<th>[^<]*</th>){6}</tr>" + row + row + "</table>", table)
+    assert whole and whole.groups() == ("B", "level.sd"), table
+
+    class Loose(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.depth, self.loose = 0, []
+
+        def handle_starttag(self, tag, attrs):
+            self.depth += tag in ("td", "th")
+
+        def handle_endtag(self, tag):
+            self.depth -= tag in ("td", "th")
+
+        def handle_data(self, text):
+            if self.depth == 0:
+                self.loose.append(text)
+
+    parser = Loose()
+    parser.feed(table)
+    assert parser.loose == []
+    cells = re.findall(r"<td>([^<]*)</td>", table)
+    assert cells[0] == f"{y.mean():.4g}" and cells[1] == "mg/L"
