@@ -4755,3 +4755,28 @@ def test_the_html_parameter_table_holds_only_its_rows(tmp_path):
     assert parser.loose == []
     cells = re.findall(r"<td>([^<]*)</td>", table)
     assert cells[0] == f"{y.mean():.4g}" and cells[1] == "mg/L"
+
+
+def test_an_estimate_exactly_a_millionth_from_its_bound_is_named_at_the_bound(tmp_path):
+    """The bound note's tolerance is inclusive: |x - bound| <= 1e-6 * max(1, |bound|) on the internal scale (as
+    numpy.isclose's). B bounded below at 1 is estimated on the log scale, where the bound is log(1) = 0 and the
+    tolerance 1e-6 exactly, so `_result` given a run with B at 1e-6 (|1e-6 - 0| == 1e-6 in floating point) names it
+    "at its lower bound (1 mg/L)", and at the next float above 1e-6 it does not.
+    (individual._result__mutmut_133: `<` for `<=`, which missed the first)"""
+    import pkpd
+    from pkpd.estimation.individual import _result, _Run
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(1.0, 1000.0)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    problem = fit._context.problem
+    assert problem.layout.log[0] and problem.layout.lower[0] == 0.0
+    assert abs(1e-6 - 0.0) == 1e-6 * max(1.0, abs(0.0))
+    note = ("B is at its lower bound (1 mg/L): the estimate is limited by the bound; widen it with "
+            "model.with_bounds(B=(low, high)) if that is plausible")
+    for position, named in ((1e-6, True), (float(np.nextafter(1e-6, 1.0)), False)):
+        x = np.array(fit._context.x, dtype=float)
+        x[0] = position
+        run = _Run(x=x, ofv=fit.objective, converged=True, message="", nfev=0)
+        result = _result(problem, run, [], (None, None, "none", ""), "least_squares", None)
+        assert (note in result.message) is named, (position, result.message)
