@@ -4780,3 +4780,37 @@ def test_an_estimate_exactly_a_millionth_from_its_bound_is_named_at_the_bound(tm
         run = _Run(x=x, ofv=fit.objective, converged=True, message="", nfev=0)
         result = _result(problem, run, [], (None, None, "none", ""), "least_squares", None)
         assert (note in result.message) is named, (position, result.message)
+
+
+def test_per_subject_fits_write_their_table_to_the_file_named(tmp_path):
+    """SubjectFits.to_csv(path) writes the long table to that file: for two subjects' constant levels with an
+    additive error, each subject's B is the mean of its data (the maximum-likelihood estimate) and its SE the
+    root mean square deviation over sqrt(n) (10 significant digits in the file), and the rows come in the order
+    ID 1 B, ID 1 level.sd, ID 2 B, ID 2 level.sd. A path in a missing folder is refused with the file named.
+    (individual.SubjectFits.to_csv__mutmut_4: to_csv(index=False, ...) without the path: the table returned as a
+    string, no file written, no error)"""
+    import csv
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd.errors import PkpdError
+
+    first, y1, _ = _level_data(seed=4)
+    second, y2, _ = _level_data(seed=5)
+    data = pd.concat([first, second.assign(ID=2)], ignore_index=True)
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                    per_subject=True)
+    path = tmp_path / "subjects.csv"
+    fits.to_csv(path)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["ID"], r["name"]) for r in rows] == [("1", "B"), ("1", "level.sd"), ("2", "B"), ("2", "level.sd")]
+    for row, y in ((rows[0], y1), (rows[2], y2)):
+        assert float(row["estimate"]) == pytest.approx(y.mean(), rel=1e-8)
+        assert float(row["se"]) == pytest.approx(y.std() / math.sqrt(y.size), rel=1e-3)
+        assert row["unit"] == "mg/L" and row["converged"] == "True"
+    assert rows[0]["estimate"] == f"{fits.results[1].estimates['B']:.10g}"
+    missing = tmp_path / "missing" / "subjects.csv"
+    with pytest.raises(PkpdError, match="cannot write the table"):
+        fits.to_csv(missing)
