@@ -4763,3 +4763,128 @@ def test_identifiability_gives_correlated_parameters_their_rse_with_the_uninform
     assert rows["level.cv"]["rse_percent"] == pytest.approx(100 * math.sqrt((1 + 2 * cv**2) / (2 * n)), rel=1e-4)
     assert [rows[k]["status"] for k in ("B", "C", "level.cv")] == ["identifiable", "not identifiable", "identifiable"]
     assert rows["B"]["reasons"] == rows["level.cv"]["reasons"] == "RSE with C fixed (not identifiable)"
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 51, part 2, issue 20): each test was seen to fail
+# with its mutant applied by hand
+
+
+def test_a_global_fit_stopped_in_its_refinement_says_what_each_stage_reported(tmp_path):
+    """A global method's best point is refined by least squares; when the refinement stops at max_evaluations (not
+    converged), the fit's message says what each stage reported, "shgo: <shgo's stop>; refined by least squares:
+    <least squares' stop>", both stops at the limit of 3 evaluations, and not the generic "the optimiser did not
+    report convergence" (shgo draws no random numbers: the same message every time).
+    (individual._optimise__mutmut_92: message = None, the note fell back to the generic text)"""
+    import re
+
+    import pkpd
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, method="shgo",
+                   max_evaluations=3, covariance=False)
+    assert not fit.converged
+    found = re.fullmatch(r"shgo: (.+); refined by least squares: (.+); covariance not computed \(covariance=False\)",
+                         fit.message)
+    assert found, fit.message
+    for stop in found.groups():
+        assert re.search(r"\b3\b", stop), fit.message
+    assert "did not report convergence" not in fit.message
+
+
+def test_the_html_parameter_table_holds_only_its_rows(tmp_path):
+    """FitResult's notebook view is one table: a header row of 6 cells, then one row per parameter (B, level.sd)
+    of 6 cells each, and no text between rows (a browser shows stray text in a table above it). B's estimate is the
+    data's mean to 4 significant digits, its unit mg/L.
+    (individual.FitResult._repr_html___mutmut_4: "XXXX".join of the rows, "XXXX" between B's row and level.sd's)"""
+    import re
+    from html.parser import HTMLParser
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    page = fit._repr_html_()
+    table = page[page.index("<table>"):page.index("</table>") + len("</table>")]
+    row = r"<tr><td><b>([^<]+)</b></td>(?:<td>[^<]*</td>){5}</tr>"
+    whole = re.fullmatch(r"<table><tr>(?:<th>[^<]*</th>){6}</tr>" + row + row + "</table>", table)
+    assert whole and whole.groups() == ("B", "level.sd"), table
+
+    class Loose(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.depth, self.loose = 0, []
+
+        def handle_starttag(self, tag, attrs):
+            self.depth += tag in ("td", "th")
+
+        def handle_endtag(self, tag):
+            self.depth -= tag in ("td", "th")
+
+        def handle_data(self, text):
+            if self.depth == 0:
+                self.loose.append(text)
+
+    parser = Loose()
+    parser.feed(table)
+    assert parser.loose == []
+    cells = re.findall(r"<td>([^<]*)</td>", table)
+    assert cells[0] == f"{y.mean():.4g}" and cells[1] == "mg/L"
+
+
+def test_an_estimate_exactly_a_millionth_from_its_bound_is_named_at_the_bound(tmp_path):
+    """The bound note's tolerance is inclusive: |x - bound| <= 1e-6 * max(1, |bound|) on the internal scale (as
+    numpy.isclose's). B bounded below at 1 is estimated on the log scale, where the bound is log(1) = 0 and the
+    tolerance 1e-6 exactly, so `_result` given a run with B at 1e-6 (|1e-6 - 0| == 1e-6 in floating point) names it
+    "at its lower bound (1 mg/L)", and at the next float above 1e-6 it does not.
+    (individual._result__mutmut_133: `<` for `<=`, which missed the first)"""
+    import pkpd
+    from pkpd.estimation.individual import _result, _Run
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path, B=(1.0, 1000.0)), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    problem = fit._context.problem
+    assert problem.layout.log[0] and problem.layout.lower[0] == 0.0
+    assert abs(1e-6 - 0.0) == 1e-6 * max(1.0, abs(0.0))
+    note = ("B is at its lower bound (1 mg/L): the estimate is limited by the bound; widen it with "
+            "model.with_bounds(B=(low, high)) if that is plausible")
+    for position, named in ((1e-6, True), (float(np.nextafter(1e-6, 1.0)), False)):
+        x = np.array(fit._context.x, dtype=float)
+        x[0] = position
+        run = _Run(x=x, ofv=fit.objective, converged=True, message="", nfev=0)
+        result = _result(problem, run, [], (None, None, "none", ""), "least_squares", None)
+        assert (note in result.message) is named, (position, result.message)
+
+
+def test_per_subject_fits_write_their_table_to_the_file_named(tmp_path):
+    """SubjectFits.to_csv(path) writes the long table to that file: for two subjects' constant levels with an
+    additive error, each subject's B is the mean of its data (the maximum-likelihood estimate) and its SE the
+    root mean square deviation over sqrt(n) (10 significant digits in the file), and the rows come in the order
+    ID 1 B, ID 1 level.sd, ID 2 B, ID 2 level.sd. A path in a missing folder is refused with the file named.
+    (individual.SubjectFits.to_csv__mutmut_4: to_csv(index=False, ...) without the path: the table returned as a
+    string, no file written, no error)"""
+    import csv
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd.errors import PkpdError
+
+    first, y1, _ = _level_data(seed=4)
+    second, y2, _ = _level_data(seed=5)
+    data = pd.concat([first, second.assign(ID=2)], ignore_index=True)
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                    per_subject=True)
+    path = tmp_path / "subjects.csv"
+    fits.to_csv(path)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["ID"], r["name"]) for r in rows] == [("1", "B"), ("1", "level.sd"), ("2", "B"), ("2", "level.sd")]
+    for row, y in ((rows[0], y1), (rows[2], y2)):
+        assert float(row["estimate"]) == pytest.approx(y.mean(), rel=1e-8)
+        assert float(row["se"]) == pytest.approx(y.std() / math.sqrt(y.size), rel=1e-3)
+        assert row["unit"] == "mg/L" and row["converged"] == "True"
+    assert rows[0]["estimate"] == f"{fits.results[1].estimates['B']:.10g}"
+    missing = tmp_path / "missing" / "subjects.csv"
+    with pytest.raises(PkpdError, match="cannot write the table"):
+        fits.to_csv(missing)
