@@ -72,6 +72,27 @@ def test_per_subject_regimens_and_dropped_outputs():
     assert_same_simulation(a, b)
 
 
+@pytest.mark.parametrize("method", ["ode", "tsit5", "rodas4"])
+def test_events_closer_together_than_the_smallest_step_agree_with_the_numba_engine(method):
+    # A segment shorter than the smallest step, 16 eps max(|t|, |tend|, 1), takes one explicit Euler step (not a
+    # solver step) on every engine; the numba engine's results are checked against the closed form in
+    # test_native_engine.py. Doses one unit of rounding apart (0.3 and 0.1 + 0.2 h), 40 units apart, 2^-40 h apart
+    # near 1000 h, and a last output one unit after a dose; outputs between the doses of a pair: the same values and
+    # (for one method) the same step counts as the numba engine.
+    model = pkpd.load_model("pk_1cmt_iv")
+    dose = pkpd.Dose(1.0, "mg")
+    ulp = np.spacing(0.3)
+    pairs = [(0.3, 0.1 + 0.2), (0.3, 0.3 + 40 * ulp), (1000.0, 1000.0 + 2.0**-40), (0.0, np.nextafter(1001.0, 0.0))]
+    regimens = [pkpd.Regimen.at([a], dose) + pkpd.Regimen.at([b], dose) for a, b in pairs]
+    times = np.array([0.3 + 20 * ulp, 1.0, 1000.0 + 2.0**-41, 1001.0])
+    runs = [pkpd.simulate(model, regimens, times, params={"CL": 1.0, "V": 1.0}, backend=backend,
+                          settings=pkpd.SolverSettings(method=method)) for backend in ("numba", "jax")]
+    assert runs[1].status.tolist() == [0, 0, 0, 0]
+    if method != "ode":  # (the automatic method switches to Rodas4 by its own rule on JAX, see jax_backend)
+        assert runs[1].n_steps.tolist() == runs[0].n_steps.tolist()
+    np.testing.assert_allclose(runs[1].outputs["conc"], runs[0].outputs["conc"], rtol=RTOL, atol=1e-10)
+
+
 def test_stiff_tmdd_agrees_with_rodas4_and_auto_switches(monkeypatch):
     import pkpd.simulation as simulation
     from pkpd.jax_backend import run_batch_jax
