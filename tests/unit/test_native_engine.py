@@ -585,3 +585,27 @@ def test_events_closer_together_than_the_smallest_step_are_integrated(backend, m
     steps = pkpd.simulate(model, regimens, np.array([1.0, 2.0]), params={"CL": 1.0, "V": 1.0}, backend=backend,
                           settings=pkpd.SolverSettings(method=method)).n_steps
     assert steps[0] == steps[1] and steps[2] == steps[3] + 1
+
+
+# ------------------------------------------------------------------------------------------- templates, seed 27
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_stiffness_estimate_of_exactly_2_8_does_not_count_towards_the_switch(tmp_path, backend):
+    # (_native_template.py:282: the stiffness check's `h * lam >= 2.8` for `>`.) The switch to Rodas4 counts a check
+    # only while h * lambda is held ABOVE 2.8 (pkpd._integrator). With KA = 4 and KB = 0.05, J = diag(-4, -0.05)
+    # (the fast state A is never dosed and stays 0): after 8 power iterations v is e_1 to far below rounding, so the
+    # ratio |J v| / |v| is exactly 4 (a power of 2: no rounding), and Tsit5 keeps the step at max_step = 0.7, so
+    # h * lambda = 4 fl(0.7) = fl(2.8) exactly at every check, never above it. The automatic method must never leave
+    # Tsit5: exactly method="tsit5"'s steps and numbers (59 steps to 40 h; the mutant switches: 62), and
+    # B = dose e^{-KB t}.
+    assert 4.0 * 0.7 == 2.8
+    path = tmp_path / "idle_stiff.toml"
+    path.write_text(_IDLE_STIFF)
+    model = pkpd.load_model(str(path))
+    regimen = pkpd.Regimen.single(pkpd.Dose(1.0, "mg"))
+    times = np.array([10.0, 40.0])
+    runs = {method: pkpd.simulate(model, regimen, times, params={"KA": 4.0, "KB": 0.05}, backend=backend,
+                                  settings=pkpd.SolverSettings(method=method, max_step=0.7))
+            for method in ("ode", "tsit5")}
+    assert runs["ode"].n_steps.tolist() == runs["tsit5"].n_steps.tolist()
+    np.testing.assert_array_equal(runs["ode"].outputs["b"], runs["tsit5"].outputs["b"])
+    np.testing.assert_allclose(runs["ode"].outputs["b"][0], np.exp(-0.05 * times), rtol=1e-8)
