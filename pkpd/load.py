@@ -170,7 +170,8 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ModelFileError(f"bounds must be a list [low, high]; got {bounds!r}", file=file,
                                  section=f"parameters.{name}", key="bounds")
-        value = b["value"]
+        bounds = [_float_if_int(x) for x in bounds]
+        value = _float_if_int(b["value"])
         if (all(isinstance(x, int | float) and not isinstance(x, bool) for x in (value, *bounds))
                 and _finite(value) and not bounds[0] <= value <= bounds[1]):
             # the file contradicts itself: its default is outside the range it calls plausible
@@ -189,7 +190,8 @@ def model_from_dict(data: dict, *, file: str | None = None) -> Model:
                                     section=f"parameters.{name}")
         params.append(Parameter(name, value, b["unit"], tuple(bounds), b.get("description", ""),
                                 b.get("source", ""), assumption, prior))
-    covs = [Covariate(n, b["unit"], b["value"], b.get("description", "")) for n, b in entries("covariates")]
+    covs = [Covariate(n, b["unit"], _float_if_int(b["value"]), b.get("description", ""))
+            for n, b in entries("covariates")]
     derived = [Derived(n, _expr(b["expression"], file, f"derived.{n}", "expression"), b["unit"],
                        b.get("description", "")) for n, b in entries("derived")]
     states = [State(n, b["unit"], _expr(b["initial"], file, f"states.{n}", "initial"),
@@ -232,6 +234,18 @@ def _output(name: str, b: dict, file) -> Output:
                   b.get("unit", "1"), b.get("description", ""), b.get("label", ""), b.get("scale", ""), type=kind,
                   repeated=b.get("repeated", False),
                   categories=categories, intercepts=intercepts, **expressions)
+
+
+def _float_if_int(value):
+    """A TOML integer (``value = 1``) as the float the model declares (numbers stay floats however they are
+    written, so no caller meets integer arithmetic such as ``2 ** -1``); anything else, including an integer too
+    large for a float, as it is, for the model's own check to name."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return value
+    return value
 
 
 def _finite(value) -> bool:

@@ -27,3 +27,31 @@ def test_the_same_text_in_two_files_names_each_file(tmp_path):
     b.write_text(text, encoding="utf-8")
     assert pkpd.load_model(a).file == str(a)
     assert pkpd.load_model(b).file == str(b)
+
+
+def test_whole_numbers_in_a_model_file_are_read_as_floats(tmp_path):
+    """TOML reads ``value = 2`` as an integer; a model's numbers are floats however they are written, so nothing
+    downstream meets integer arithmetic (an array of whole-number parameter values raising 2 ** -1 fails in numpy:
+    "Integers to negative integer powers are not allowed"). Values, bounds and covariate defaults become the same
+    floats (bit for bit) as if written with a decimal point, and the loaded model simulates as that one does."""
+    import numpy as np
+
+    text = (pkpd.load.model_dirs()[0] / "pk_1cmt_iv.toml").read_text(encoding="utf-8")
+    for old in ("value = 2.8\n", "bounds = [0.5, 1000.0]\n", "value = 70.0\n"):
+        assert old in text
+    point = (text.replace("value = 2.8\n", "value = 3.0\n", 1)
+             .replace("bounds = [0.5, 1000.0]\n", "bounds = [1.0, 1000.0]\n", 1))
+    whole = (point.replace("value = 3.0\n", "value = 3\n", 1)
+             .replace("bounds = [1.0, 1000.0]\n", "bounds = [1, 1000]\n", 1)
+             .replace("value = 70.0\n", "value = 70\n", 1))
+    (tmp_path / "whole.toml").write_text(whole, encoding="utf-8")
+    (tmp_path / "point.toml").write_text(point, encoding="utf-8")
+    a, b = pkpd.load_model(tmp_path / "whole.toml"), pkpd.load_model(tmp_path / "point.toml")
+    assert a.parameters == b.parameters and a.covariates == b.covariates
+    for m in (a, b):
+        assert type(m.parameter("CL").value) is float and m.parameter("CL").value == 3.0
+        assert all(type(x) is float for p in m.parameters for x in (p.value, *p.bounds))
+        assert all(type(c.value) is float for c in m.covariates)
+    regimen = pkpd.Regimen.single(pkpd.Dose(100, "mg"))
+    conc = [pkpd.simulate(m, regimen, [1.0, 5.0])["conc"] for m in (a, b)]
+    np.testing.assert_array_equal(conc[0], conc[1])
