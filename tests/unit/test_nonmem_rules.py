@@ -1724,3 +1724,21 @@ def test_an_unknown_cmt_name_lists_each_dose_target_or_state_name_once(cmt, hint
     assert (info.value.row, info.value.column) == (1, "CMT")
     assert str(info.value) == (f"row 1, column CMT: unknown CMT name {cmt!r}: not a dose target or state of model "
                                f"'nmtest_1cmt_oral'. {hint}")
+
+
+# ============================================================================ the seed-47 sample's survivors
+# From the twenty-fifth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 47``, issue 20): the
+# test of ``_has_text`` was seen to fail with its mutant applied by hand to pkpd/nonmem.py; the other survivor is
+# equivalent (docs/testing.md); the last test guards a defect found while checking it.
+@pytest.mark.parametrize("content", [b"\nID,TIME,AMT,DV\n1,0,100,.\n1,1,.,2.5 \xe9\n", b"\n\xff\n"])
+def test_a_blank_first_line_is_named_as_such_also_in_a_file_that_is_not_utf8(tmp_path, content):
+    """A blank first line followed by bytes that are not UTF-8 (a Latin-1 'é', a lone 0xff): pandas stops at the blank
+    first line ("no columns"), and the file is then looked at for anything but white space; the whole message names
+    the blank first line. Guards ``_has_text`` (``_has_text__mutmut_3``: ``errors=None`` for ``errors="replace"``,
+    which let a UnicodeDecodeError escape from read_nonmem instead of the DataError)."""
+    path = tmp_path / "blank_first.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        read_nonmem(path, dose_unit="mg")
+    assert str(info.value) == (f"{path}: the first line is blank; the header row with the column names must be the "
+                               "first line")
