@@ -531,11 +531,11 @@ def _clean(header: list[str], cells: np.ndarray, source: str | None, time_unit: 
             numeric[name] = _numbers(cells[:, col[name]], name, rows, fail)
     n = cells.shape[0]
     zeros = np.zeros(n)
-    for name in ("ID", "TIME"):
+    for name, article in (("ID", "an"), ("TIME", "a")):
         missing = np.isnan(numeric[name])
         if missing.any():
             i = int(np.flatnonzero(missing)[0])
-            fail(f"{name} is missing; every record needs an {name}", row=int(rows[i]), column=name)
+            fail(f"{name} is missing; every record needs {article} {name}", row=int(rows[i]), column=name)
     inexact = np.abs(numeric["ID"]) >= _MAX_EXACT_ID
     if inexact.any():
         i = int(np.flatnonzero(inexact)[0])

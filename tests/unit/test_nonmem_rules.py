@@ -1742,3 +1742,17 @@ def test_a_blank_first_line_is_named_as_such_also_in_a_file_that_is_not_utf8(tmp
         read_nonmem(path, dose_unit="mg")
     assert str(info.value) == (f"{path}: the first line is blank; the header row with the column names must be the "
                                "first line")
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ([dict(ID=1, TIME=0, AMT=10), dict(ID=1, TIME=".", DV=2.0)],
+     "row 2, column TIME: TIME is missing; every record needs a TIME"),
+    ([dict(ID=1, TIME=0, AMT=10), dict(ID=".", TIME=1, DV=2.0)],
+     "row 2, column ID: ID is missing; every record needs an ID"),
+])
+def test_a_missing_time_or_id_is_named_in_plain_english(rows, message):
+    """A record without TIME: "every record needs a TIME" (whole message); it said "needs an TIME", the article of
+    "an ID" (a defect found while checking ``from_regimen__mutmut_69``, whose NaN observation times read as missing)."""
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == message
