@@ -910,10 +910,11 @@ def from_regimen(regimens, *, times=None, observations: pd.DataFrame | None = No
         The doses; a sequence gets IDs 1, 2, ... All doses must share one unit (the dataset's ``dose_unit``);
         times are converted to the first regimen's time unit.
     times : array_like, optional
-        Observation times [time unit of the regimens] added to every subject as records without DV (to simulate).
+        Observation times (finite numbers) [time unit of the regimens] added to every subject as records without
+        DV (to simulate).
     observations : pandas.DataFrame, optional
-        Observations with columns ``ID, TIME, DV`` (and optionally ``DVID``, ``LLOQ``, ``BLQ``, ``CENS``,
-        ``LIMIT``).
+        Observations with columns ``ID, TIME, DV`` (TIME a finite number; optionally ``DVID``, ``LLOQ``, ``BLQ``,
+        ``CENS``, ``LIMIT``).
 
     Returns
     -------
@@ -951,6 +952,14 @@ def from_regimen(regimens, *, times=None, observations: pd.DataFrame | None = No
     if len(units) > 1:
         raise DataError(f"from_regimen: all doses must share one unit (AMT has one unit); got {sorted(units)}")
     dose_unit = units.pop() if units else None
+    grid = None
+    if times is not None:
+        try:
+            grid = np.asarray(times, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise DataError(f"from_regimen: times must be numbers; got {str(times)[:80]}") from None
+        if not np.isfinite(grid).all():
+            raise DataError(f"from_regimen: times must be finite numbers; got {grid[~np.isfinite(grid)][0]:g}")
     records = []  # (ID, TIME, order, fields)
     for sid, reg in items.items():
         reg = reg.in_time_unit(time_unit)
@@ -967,8 +976,8 @@ def from_regimen(regimens, *, times=None, observations: pd.DataFrame | None = No
                 else:
                     rec["DUR"] = adm.duration
             records.append((sid, adm.time, 0, rec))
-        if times is not None:
-            for t in np.asarray(times, dtype=float).reshape(-1):
+        if grid is not None:
+            for t in grid:
                 records.append((sid, float(t), 1, {"ID": sid, "TIME": float(t), "EVID": 0, "DV": "."}))
     if observations is not None:
         if not isinstance(observations, pd.DataFrame) or not {"ID", "TIME", "DV"} <= set(observations.columns):
@@ -977,8 +986,15 @@ def from_regimen(regimens, *, times=None, observations: pd.DataFrame | None = No
         # plain tuples read by position (the first column of each name): a namedtuple of the column names fails on
         # names that differ as text but not as identifiers after NFKC normalisation (DV and a full-width ＤＶ)
         at = {c: list(observations.columns).index(c) for c in ("ID", "TIME", "DV", *extra)}
-        for obs in observations.itertuples(index=False, name=None):
-            sid, time = obs[at["ID"]], float(obs[at["TIME"]])
+        for k, obs in enumerate(observations.itertuples(index=False, name=None)):
+            sid = obs[at["ID"]]
+            try:
+                time = float(obs[at["TIME"]])
+            except (TypeError, ValueError):
+                time = math.nan
+            if not math.isfinite(time):
+                raise DataError(f"from_regimen: observation {k + 1} (ID {_cell_text(sid)[:40]}) has TIME "
+                                f"{str(obs[at['TIME']])[:40]!r}; an observation time must be a finite number")
             rec = {"ID": sid, "TIME": time, "EVID": 0, "DV": obs[at["DV"]]}
             rec |= {c: obs[at[c]] for c in extra}
             records.append((sid, time, 1, rec))

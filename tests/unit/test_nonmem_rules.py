@@ -1756,3 +1756,25 @@ def test_a_missing_time_or_id_is_named_in_plain_english(rows, message):
     with pytest.raises(DataError) as info:
         read_nonmem(table(rows), dose_unit="mg")
     assert str(info.value) == message
+
+
+def test_from_regimen_refuses_an_observation_time_or_output_time_that_is_not_a_finite_number():
+    """An observation TIME of 'abc', '.' or None escaped from ``from_regimen`` as a bare ValueError or TypeError, and
+    an output time or observation TIME of NaN or inf was reported at a row of the table ``from_regimen`` builds,
+    which the caller never sees ("row 2, column TIME: TIME is missing"); each is now a DataError naming the
+    observation (its position in the frame and its ID) or the time (whole messages). Found while checking
+    ``from_regimen__mutmut_69``, which feeds such times to the sort of the records."""
+    reg = Regimen.single(Dose(1, "mg"))
+    for value, shown in (("abc", "'abc'"), (".", "'.'"), (None, "'None'"), (math.nan, "'nan'"), (math.inf, "'inf'")):
+        obs = pd.DataFrame({"ID": [1, 2], "TIME": [1.0, value], "DV": [1.0, 2.0]}, dtype=object)
+        with pytest.raises(DataError) as info:
+            from_regimen(reg, observations=obs)
+        assert str(info.value) == (f"from_regimen: observation 2 (ID 2) has TIME {shown}; an observation time must "
+                                   "be a finite number")
+    for times, shown in (([1.0, math.nan], "nan"), ([-math.inf], "-inf")):
+        with pytest.raises(DataError) as info:
+            from_regimen(reg, times=times)
+        assert str(info.value) == f"from_regimen: times must be finite numbers; got {shown}"
+    with pytest.raises(DataError) as info:
+        from_regimen(reg, times=["x"])
+    assert str(info.value) == "from_regimen: times must be numbers; got ['x']"
