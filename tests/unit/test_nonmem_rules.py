@@ -1729,7 +1729,7 @@ def test_an_unknown_cmt_name_lists_each_dose_target_or_state_name_once(cmt, hint
 # ============================================================================ the seed-47 sample's survivors
 # From the twenty-fifth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 47``, issue 20): the
 # test of ``_has_text`` was seen to fail with its mutant applied by hand to pkpd/nonmem.py; the other survivor is
-# equivalent (docs/testing.md); the last test guards a defect found while checking it.
+# equivalent (docs/testing.md); the last two tests guard defects found while checking it.
 @pytest.mark.parametrize("content", [b"\nID,TIME,AMT,DV\n1,0,100,.\n1,1,.,2.5 \xe9\n", b"\n\xff\n"])
 def test_a_blank_first_line_is_named_as_such_also_in_a_file_that_is_not_utf8(tmp_path, content):
     """A blank first line followed by bytes that are not UTF-8 (a Latin-1 'é', a lone 0xff): pandas stops at the blank
