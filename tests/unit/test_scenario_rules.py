@@ -2810,3 +2810,76 @@ def test_the_clinical_table_holds_a_clinical_endpoint_listed_after_a_non_clinica
     assert row["n"] == 3
     for key in ("value", "ci_low", "ci_high"):
         assert row[key] == pytest.approx(0.2 * 2, rel=1e-7), key
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 47
+def test_the_arms_table_of_a_result_names_each_arms_time_unit():
+    """(Arm.as_dict__mutmut_29: key "XXtime_unitXX" for "time_unit") The arms table (result.arms, written as
+    arms.csv by the report) gives each arm's interval, start and infusion in the arm's own time unit, so it must
+    say which: an arm of 2 doses 7 days apart from day 1, each a 0.5-day infusion of 5 mg, is the row of exactly
+    these values with time_unit "day", and a run's arms table has that column beside the group."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, Scenario, run_scenario
+
+    arm = Arm("q7d", pkpd.Dose(5, "mg"), count=2, interval=7, start=1, duration=0.5, time_unit="day")
+    assert arm.as_dict() == {"arm": "q7d", "dose": 5.0, "unit": "mg",
+                             "schedule": "2 doses 7 day apart from 1 day, 0.5-day infusion", "count": 2,
+                             "interval": 7, "start": 1, "infusion": 0.5, "time_unit": "day"}
+    sc = Scenario(pkpd.load_model("pk_1cmt_iv"), arms=[Arm("a", pkpd.Dose(100, "mg"))], times=[0.0, 1.0],
+                  endpoints=[Endpoint("conc", "cmax", end=1)])
+    arms = run_scenario(sc, seed=1).arms
+    assert arms.columns.tolist() == ["arm", "dose", "unit", "schedule", "count", "interval", "start", "infusion",
+                                     "time_unit", "group"]
+    assert arms["time_unit"].tolist() == ["h"]
+
+
+def test_dose_labels_move_to_the_next_power_of_ten_from_100_times_the_power():
+    """(_dose_labels__mutmut_26: 11**exp for 10**exp) Documented: "100e6 reads worse than 0.1e9". Levels up to 1e5
+    have the power 3 (3 * floor(log10(1e5) / 3)), and 1e5 / 10**3 = 100 moves them to the power 6: 3e4 and 1e5 read
+    0.03e6 and 0.1e6; 100e6 reads 0.1e9. Just below (99e3 / 10**3 = 99) they stay at 10**3. With the mutant
+    1e5 / 11**3 = 75 < 100, and the labels were 30e3 and 100e3 (100e6 for 1e8)."""
+    from pkpd.scenarios import _dose_labels, dose_ranging_arms
+
+    assert _dose_labels([3e4, 1e5]) == ["0.03e6", "0.1e6"]
+    assert _dose_labels([3e4, 99e3]) == ["30e3", "99e3"]
+    assert [a.name for a in dose_ranging_arms("single", [10e6, 100e6], "cell/kg")] == [
+        "single: 0.01e9 cell/kg", "single: 0.1e9 cell/kg"]
+
+
+def test_a_scenario_files_uncertainty_takes_the_estimation_scale_from_the_scenarios_model_file(tmp_path):
+    """(_scenario_from_dict__mutmut_426: the scenario's model not handed to as_uncertainty) A population fit of the
+    model file iv_allometric (not a shipped model, so its name alone cannot be loaded): BETA's bounds [-3, 3] reach
+    below 0, so BETA is drawn on the natural scale (documented in pkpd.uncertainty: the log scale only for typical
+    values with lower bound >= 0), its variance 1e-4 kept as is; TVCL, V (bounds above 0), omega2_TVCL and sd are on
+    the log scale, their variances 1e-4 / estimate^2 (delta method). With the mutant the model file was not
+    consulted and the positive BETA = 0.75 was taken for a log-scale parameter (variance 1e-4 / 0.75^2)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "data" / "models" / "iv_allometric.toml",
+                tmp_path / "iv.toml")
+    names = ["TVCL", "BETA", "V", "omega2_TVCL", "sd"]
+    est = [3.0, 0.75, 30.0, 0.04, 0.3]
+    doc = {
+        "format": "pkpd-fit", "version": 1, "kind": "population", "model_name": "iv_allometric", "method": "focei",
+        "objective": 1.0, "minus2ll": 1.0, "aic": 11.0, "bic": 12.0, "theta": {"TVCL": 3.0, "BETA": 0.75, "V": 30.0},
+        "iiv": {"names": ["TVCL"], "omega": [[0.04]], "distributions": ["lognormal"]},
+        "error": {"conc": {"kind": "Additive", "sd": 0.3, "fixed": []}},
+        "parameters": {"columns": ["name", "estimate", "se", "rse_percent"],
+                       "data": {"name": names, "estimate": est, "se": [0.01] * 5, "rse_percent": [1.0] * 5}},
+        "covariance": (1e-4 * np.eye(5)).tolist(), "covariance_message": "",
+        "eta": [[0.0]] * 10, "shrinkage": {"TVCL": 0.0},
+        "table": {"columns": ["ID", "TIME", "DV"], "data": {"ID": [1], "TIME": [0.0], "DV": [10.0]}},
+        "n_subjects": 10, "n_obs": 20, "converged": True, "message": "", "n_evaluations": 1, "seconds": 0.1,
+        "output_units": {"conc": "mg/L"}, "time_unit": "h", "covariate_effects": [], "iov": None, "kappa": None,
+    }
+    (tmp_path / "fit.json").write_text(json.dumps(doc))
+    data = {"scenario": {"model": "iv.toml"}, "arms": {"c": {"control": True}},
+            "endpoints": {"c": {"output": "conc", "metric": "cmax", "end": 1}}, "uncertainty": {"from": "fit.json"}}
+    unc = scenario_from_dict(data, file=str(tmp_path / "s.toml")).uncertainty
+    assert list(unc.names) == names
+    assert tuple(unc.scales) == ("log", "linear", "log", "log", "log")
+    expected = [1e-4 / 3.0**2, 1e-4, 1e-4 / 30.0**2, 1e-4 / 0.04**2, 1e-4 / 0.3**2]
+    assert np.diag(unc.covariance) == pytest.approx(expected, rel=1e-12)
