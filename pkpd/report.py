@@ -342,12 +342,20 @@ def _tables(result, probability: float) -> tuple[dict, dict]:
         csv["dose_response"] = dr
 
     # what was simulated
+    # interval, first dose and infusion are in each arm's own time unit: the headers name it when the dosed arms
+    # share one, else each cell does (an untreated arm has no doses, so its unit does not count)
+    time_units = {r.time_unit for r in result.arms.itertuples(index=False) if int(r.count) > 0}
+    common = time_units.pop() if len(time_units) == 1 else None
     rows = []
     for r in result.arms.itertuples(index=False):
+        times = [format_number(v) for v in (r.interval, r.start, r.infusion)]
+        if common is None and int(r.count) > 0:
+            times = [t if t == format_number(math.nan) else f"{t} {esc(r.time_unit)}" for t in times]
         rows.append([esc(r.arm), esc(r.schedule), format_number(r.dose), esc(_unit(r.unit)), str(int(r.count)),
-                     format_number(r.interval), format_number(r.start), format_number(r.infusion)])
+                     *times])
+    when = f" [{common}]" if common is not None else ""
     page["arms"] = _Table("arms", ["arm", "schedule", "dose per administration", "unit", "doses [n]",
-                                   "interval [h]", "first dose [h]", "infusion [h]"], rows,
+                                   f"interval{when}", f"first dose{when}", f"infusion{when}"], rows,
                           numeric={2, 4, 5, 6, 7})
     csv["arms"] = result.arms
     endpoints = pd.DataFrame(endpoint_table(list(sc.endpoints), sc.model))

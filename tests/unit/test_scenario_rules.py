@@ -2883,3 +2883,31 @@ def test_a_scenario_files_uncertainty_takes_the_estimation_scale_from_the_scenar
     assert tuple(unc.scales) == ("log", "linear", "log", "log", "log")
     expected = [1e-4 / 3.0**2, 1e-4, 1e-4 / 30.0**2, 1e-4 / 0.04**2, 1e-4 / 0.3**2]
     assert np.diag(unc.covariance) == pytest.approx(expected, rel=1e-12)
+
+
+# ---- a defect found beside the seed-47 survivors (issue 20): the report's arms table said [h] for arms in days
+def test_the_reports_arms_table_gives_interval_first_dose_and_infusion_in_the_arms_time_unit():
+    """An arm of 2 doses of 100 mg 1 day apart from day 0.5, each a 0.25-day infusion (pk_1cmt_iv, model in hours):
+    the report's arms table shows 1, 0.5 and 0.25 under "interval [day]", "first dose [day]" and "infusion [day]";
+    beside an arm in hours (12 h apart) the units differ, so each cell names its own (1 day, 12 h) and the headers
+    none, the untreated arm's cells stay empty. The headers said [h] whatever the arm's unit: an interval of 1 day
+    read as 1 h."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.report import _tables
+    from pkpd.scenarios import Arm, Scenario, run_scenario
+
+    daily = Arm("daily", pkpd.Dose(100, "mg"), count=2, interval=1, start=0.5, duration=0.25, time_unit="day")
+    model = pkpd.load_model("pk_1cmt_iv")
+    sc = Scenario(model, arms=[daily], times=[0.0, 48.0], endpoints=[Endpoint("conc", "cmax", end=48)])
+    table = _tables(run_scenario(sc, seed=1), 0.8)[0]["arms"]
+    assert table.headers[5:] == ["interval [day]", "first dose [day]", "infusion [day]"]
+    assert [row[5:] for row in table.rows] == [["1", "0.5", "0.25"]]
+
+    twice = Arm("twice", pkpd.Dose(100, "mg"), count=2, interval=12)
+    sc = Scenario(model, arms=[daily, twice, Arm("none", control=True)], times=[0.0, 48.0],
+                  endpoints=[Endpoint("conc", "cmax", end=48)])
+    table = _tables(run_scenario(sc, seed=1), 0.8)[0]["arms"]
+    assert table.headers[5:] == ["interval", "first dose", "infusion"]
+    assert [row[5:] for row in table.rows] == [["1 day", "0.5 day", "0.25 day"], ["12 h", "0 h", "–"],
+                                               ["–", "0", "–"]]
