@@ -6,6 +6,7 @@ error, the square root of the covariance's diagonal to 3 significant digits, wit
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from pathlib import Path
@@ -2125,7 +2126,7 @@ def test_a_subject_whose_newton_step_is_below_the_tolerance_stops_whatever_the_o
 # --- seed 50 -------------------------------------------------------------------------------------------------------
 # a model file whose parameter values are all whole numbers (TOML reads `value = 1` as an integer), with a rate
 # constant K0 R^M whose exponent M is a parameter: K0 = 1/h, R = 2, M = -1 give ke = 0.5/h
-INTEGER_POWER = model_from_dict(tomllib.loads("""
+_INTEGER_POWER_FILE = model_from_dict(tomllib.loads("""
 [model]
 name = "integer_power"
 time_unit = "h"
@@ -2152,14 +2153,19 @@ target = "A"
 unit = "mg"
 """))
 
+# A model built in code keeps integer values as given (a model file's whole numbers are read as floats since dd50aea)
+INTEGER_POWER = dataclasses.replace(_INTEGER_POWER_FILE, parameters=tuple(
+    dataclasses.replace(p, value=int(p.value)) for p in _INTEGER_POWER_FILE.parameters))
+
 
 def test_finite_difference_predictions_of_a_model_file_with_whole_number_values_are_the_closed_form():
-    """The finite-difference engine's batch predictions for a model file whose parameter values are all integers
-    (K0 = 1, R = 2, M = -1): 100 mg IV at 0 h, amounts at 1 and 4 h, two copies of two subjects with R = 2 and 4,
-    are the closed form 100 exp(-K0 R^M t) (ke 0.5/h and 0.25/h). The dose events are built once at the model's
-    values, which must be taken as floats: numpy refuses an integer to a negative integer power. Seed 50's survivor
-    finite_difference._Problem.__init__ _174 (``dtype=float`` dropped from the model's values) kept them integers,
-    and every prediction raised "ValueError: Integers to negative integer powers are not allowed"."""
+    """The finite-difference engine's batch predictions for a model whose parameter values are all Python integers
+    (K0 = 1, R = 2, M = -1; a model built in code keeps them): 100 mg IV at 0 h, amounts at 1 and 4 h, two copies
+    of two subjects with R = 2 and 4, are the closed form 100 exp(-K0 R^M t) (ke 0.5/h and 0.25/h). The dose
+    events are built once at the model's values, which must be taken as floats: numpy refuses an integer to a
+    negative integer power. Seed 50's survivor finite_difference._Problem.__init__ _174 (``dtype=float`` dropped
+    from the model's values) kept them integers, and every prediction raised "ValueError: Integers to negative
+    integer powers are not allowed"."""
     assert all(type(p.value) is int for p in INTEGER_POWER.parameters)
     times = (1.0, 4.0)
     rows = []
