@@ -296,27 +296,26 @@ class _Problem:
             return merge_events(build_events(self.cm, self.data.regimens * k, q, self.data.explicit),
                                  self.data.covariate_events)
 
-    def _run(self, cm, q, y0, events, k):
+    def start(self, events, k) -> np.ndarray:
+        """Where each of the ``k`` copies of the subjects starts [model time unit]: its first record or its first
+        event, whichever is earlier."""
+        first = np.where(events.count > 0, events.time[:, 0], np.inf)
+        return np.minimum(np.tile(self.data.times[:, 0], k), first)
+
+    def _run(self, cm, q, y0, events, k, grid=None):
+        """The ``k`` copies of the subjects solved from their start, to the data's times or, given ``grid``, to
+        those shared times [model time unit] (rows before a subject's start hold its value after the events
+        there)."""
         from ..simulation import run_batch
 
         d = self.data
-        tt = np.tile(d.times, (k, 1))
-        pre = np.tile(d.pre, (k, 1))
-        n_out = np.tile(d.n_times, k)
-        first = np.where(events.count > 0, events.time[:, 0], np.inf)
-        t0 = np.minimum(tt[:, 0], first)
+        if grid is None:
+            tt, pre, n_out = np.tile(d.times, (k, 1)), np.tile(d.pre, (k, 1)), np.tile(d.n_times, k)
+        else:
+            tt, pre, n_out = grid[None, :], np.zeros((1, grid.size), dtype=np.int64), np.array([grid.size])
         with np.errstate(all="ignore"):
-            return run_batch(cm, q, y0, events, tt, pre, n_out, t0, self.settings, keep_states=False)
-
-    def run_grid(self, q, y0, events, times, start) -> dict:
-        """The subjects' rows ``q`` solved from ``start`` (each row's start time) to the shared output ``times``
-        [model time unit] (rows before a start hold its value after the events there)."""
-        from ..simulation import run_batch
-
-        t0 = np.where(np.isfinite(start), start, times[0] if times.size else 0.0)
-        with np.errstate(all="ignore"):
-            return run_batch(self.cm, q, y0, events, times[None, :], np.zeros((1, times.size), dtype=np.int64),
-                             np.array([times.size], dtype=np.int64), t0, self.settings, keep_states=False)
+            return run_batch(cm, q, y0, events, tt, pre, n_out, self.start(events, k), self.settings,
+                             keep_states=False)
 
     def predictions(self, Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predictions (k, n_obs) at internal structural rows ``Xs`` (k, n_struct), and which rows solved."""
@@ -1575,12 +1574,12 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
     good = np.all(np.isfinite(q), axis=1) & np.all(np.isfinite(y0), axis=1)
     q, y0 = np.where(good[:, None], q, q[0]), np.where(good[:, None], y0, y0[0])
     events = problem._events(q, k)
-    start = np.minimum(np.tile(d.times[:, 0], k), np.where(events.count > 0, events.time[:, 0], np.inf))
+    start = problem.start(events, k)
     if times is None:
         times = np.linspace(float(start[:n_s].min()) * to_data, float(d.time.max()) * to_data, 200)
     t_data = np.unique(np.asarray(times, dtype=float).reshape(-1))
     t_model = t_data / to_data
-    sol = problem.run_grid(q, y0, events, t_model, start)
+    sol = problem._run(problem.cm, q, y0, events, k, grid=t_model)
     status = np.where(good, sol["status"], 3)
     _warn_failed_predictions(status.reshape(k, n_s))
     outputs = np.where((status != 0)[:, None, None] | (t_model[None, :, None] < start[:, None, None]), np.nan,
