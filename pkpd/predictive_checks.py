@@ -144,7 +144,8 @@ class StratifiedVPC:
     by : str
         The data column that defines the strata.
     strata : dict[value, VPC]
-        In increasing order of the value.
+        In increasing order of the value; last, under the key ``None`` (shown "missing"), the observations whose
+        value is missing (an empty cell), if any.
 
     Examples
     --------
@@ -189,6 +190,8 @@ class StratifiedVPC:
 
 
 def _show(value) -> str:
+    if value is None:
+        return "missing"
     return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
 
 
@@ -211,11 +214,25 @@ def _draw_vpc(ax, ax_blq, v, *, title: str = "", log: bool = False):
     ax_blq.set_ylim(-0.02, 1.02)
 
 
+def _missing(value) -> bool:
+    # a numeric column's empty cell reads as NaN, a text column's as ''
+    return (value is None or (isinstance(value, str) and not value.strip())
+            or (isinstance(value, float | np.floating) and math.isnan(value)))
+
+
 def strata_of(values: np.ndarray, by: str) -> list:
-    """The distinct values of a stratification column (at most :data:`MAX_STRATA`)."""
-    ok = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    """The strata of a stratification column: its distinct values (at most :data:`MAX_STRATA`) in increasing order,
+    then ``None`` if some observations have no value (NaN, None or blank text), so that none is left out."""
+    ok = [v for v in values if not _missing(v)]
     levels = sorted(set(ok), key=lambda v: (isinstance(v, str), v))
     if len(levels) > MAX_STRATA:
         raise PkpdError(f"vpc: stratify={by!r} has {len(levels)} distinct values, more than {MAX_STRATA}; stratify "
                         "by a grouped column (e.g. a dose group or a binned covariate)")
-    return levels
+    return levels + [None] * (len(ok) < len(values))
+
+
+def in_stratum(values: np.ndarray, level) -> np.ndarray:
+    """Which of ``values`` belong to the stratum ``level`` of :func:`strata_of` (``None``: those with no value)."""
+    if level is None:
+        return np.array([_missing(v) for v in values], dtype=bool)
+    return np.array([not _missing(v) and v == level for v in values], dtype=bool)

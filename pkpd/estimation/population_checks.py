@@ -38,7 +38,8 @@ class VPC:
     prediction_corrected : bool
         Observed and simulated values are prediction-corrected (pcVPC, Bergstrand 2011).
     stratum : object
-        The value of the stratification column (None when not stratified).
+        The value of the stratification column (None when not stratified, and for the stratum of observations
+        whose value is missing).
     n_outside : int
         Observations outside user-given bin edges (left out).
     """
@@ -86,7 +87,8 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
     of bin edges; ``prediction_corrected=True`` for a prediction-corrected VPC (Bergstrand 2011: every value scaled
     by the median population prediction of its bin over its own); ``stratify="COLUMN"`` (a covariate, a dose
     group: any column of the data, at most 12 distinct values) returns a
-    :class:`~pkpd.predictive_checks.StratifiedVPC`, one VPC per value, each binned on its own.
+    :class:`~pkpd.predictive_checks.StratifiedVPC`, one VPC per value, each binned on its own; observations whose
+    value is missing (an empty cell) make one more stratum, keyed ``None``, so that none is left out.
 
     Examples
     --------
@@ -120,7 +122,7 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
         y_sim = np.concatenate(map_tasks(_vpc_replicates, groups, shared=job, client=client, progress=progress,
                                          description=f"{model.name}: vpc", unit="replicate",
                                          weights=[len(g) for g in groups]))
-    from ..predictive_checks import StratifiedVPC, strata_of, vpc_summary
+    from ..predictive_checks import StratifiedVPC, in_stratum, strata_of, vpc_summary
 
     mask = prob.mask & (prob.which == layout.outputs.index(output))
     y_sim = y_sim[:, mask[prob.mask]]
@@ -153,8 +155,7 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
     values = np.array([by_row[r] for r in prob.data.row[prob.obs][mask]], dtype=object)
     strata = {}
     for level in strata_of(values, stratify):
-        keep = values == level
-        strata[level] = one(keep, level)
+        strata[level] = one(in_stratum(values, level), level)
     return StratifiedVPC(by=stratify, strata=strata)
 
 

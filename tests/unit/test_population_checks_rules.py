@@ -340,6 +340,27 @@ def test_the_strata_of_a_text_column_are_its_own_text_values(wang_fit):
     assert type(res["A"].stratum) is str and res["B"].stratum == "B"
 
 
+@pytest.mark.parametrize("column", ["text", "number"])
+def test_observations_without_a_stratification_value_make_a_stratum_of_their_own(wang_fit, column):
+    # Wang 2007 (10 subjects, 2 observations each) stratified by a column that is "A"/1.0 for subjects 1-5,
+    # "B"/2.0 for 6-9 and empty for subject 10: a text column's empty cell reads as '', a numeric one's as NaN.
+    # Either way subject 10's observations are one more stratum, keyed None and shown "missing", last; before, the
+    # text case made a stratum '' (printed as nothing) and the numeric case left them out of every stratum silently.
+    # Each stratum's observed median (one bin) is the median of its own subjects' DV.
+    data = pd.read_csv(WANG)
+    first = data["ID"] <= 5
+    values = np.where(first, "A", "B") if column == "text" else np.where(first, 1.0, 2.0)
+    data["GROUP"] = pd.Series(values, dtype=object).where(data["ID"] != 10, np.nan)
+    res = vpc(wang_fit, "wang2007", data, n_replicates=5, n_bins=1, seed=2, stratify="GROUP")
+    a, b = ("A", "B") if column == "text" else (1.0, 2.0)
+    assert list(res.strata) == [a, b, None]
+    assert repr(res) == f"StratifiedVPC(by 'GROUP': {'A, B' if column == 'text' else '1, 2'}, missing)"
+    for key, ids in ((a, range(1, 6)), (b, range(6, 10)), (None, [10])):   # every record is an observation
+        expected = np.median(data.loc[data["ID"].isin(ids), "DV"])
+        np.testing.assert_allclose(res[key].observed[1, 0], expected, rtol=1e-12)
+    assert res[None].stratum is None
+
+
 # ====================================================================================================== seed 29
 def test_a_vpc_keeps_the_time_unit_of_its_model_and_labels_its_time_axis_with_it(wang_fit):
     # models/wang2007.toml declares time_unit = "h": the VPC's time_unit is "h" and its figure's time axis reads
