@@ -4888,3 +4888,33 @@ def test_per_subject_fits_write_their_table_to_the_file_named(tmp_path):
     missing = tmp_path / "missing" / "subjects.csv"
     with pytest.raises(PkpdError, match="cannot write the table"):
         fits.to_csv(missing)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 52, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_per_subject_table_is_numbered_0_to_n_minus_1_so_its_rows_can_be_picked_by_label(tmp_path):
+    """SubjectFits.to_dataframe joins the subjects' tables into one numbered 0..n-1 (as SubjectFits.diagnostics), so
+    a row picked by its label is one row: for two subjects' constant levels with an additive error, the rows are ID 1
+    B, ID 1 level.sd, ID 2 B, ID 2 level.sd, and the row labelled 2 is subject 2's B, whose estimate is the mean of
+    subject 2's data (the maximum-likelihood estimate). Each subject's own table restarts at 0, so without the
+    renumbering the labels would read 0, 1, 0, 1 and label 0 would pick two rows.
+    (individual.SubjectFits.to_dataframe__mutmut_37: pd.concat(ignore_index=None), the subjects' own labels kept)"""
+    import pandas as pd
+
+    import pkpd
+
+    first, y1, _ = _level_data(n_level=5, seed=4)
+    second, y2, _ = _level_data(n_level=5, seed=5)
+    data = pd.concat([first, second.assign(ID=2)], ignore_index=True)
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                    per_subject=True, covariance=False)
+    table = fits.to_dataframe()
+    assert list(table.index) == [0, 1, 2, 3] and table.index.is_unique
+    assert [(r.ID, r.name) for r in table[["ID", "name"]].itertuples(index=False)] == [
+        (1, "B"), (1, "level.sd"), (2, "B"), (2, "level.sd")]
+    row = table.loc[2]
+    assert row["ID"] == 2 and row["name"] == "B"
+    assert row["estimate"] == pytest.approx(y2.mean(), rel=1e-8)
+    assert table.loc[0, "estimate"] == pytest.approx(y1.mean(), rel=1e-8)
