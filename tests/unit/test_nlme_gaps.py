@@ -2179,3 +2179,91 @@ def test_finite_difference_predictions_of_a_model_file_with_whole_number_values_
     f = prob.predict(P)
     expected = np.array([[100 * math.exp(-1.0 * r ** -1 * t) for t in times] for r in (2.0, 4.0)])
     np.testing.assert_allclose(f, np.tile(expected, (2, 1, 1)), rtol=1e-8)
+
+
+# --- seed 51 -------------------------------------------------------------------------------------------------------
+def test_an_objective_that_cannot_be_evaluated_for_one_subject_names_that_subject_in_the_singular():
+    """Subject 1 has a binary response record (valid), subject 2 an ordinal grade record with intercepts a1 = -1 <
+    a2 = 0.5 (P(grade = 1) = expit(a1) - expit(a2) < 0): the fit stops at its initial values and the message names
+    subject 2 alone, 'for subject 2' (the plural 'subjects' only for two or more), then its record and the rule it
+    breaks, word for word. Seed 51's survivor population_fit._failed_subjects_message _30 (the singular's empty
+    suffix replaced by 'XXXX') wrote 'for subjectXXXX 2'."""
+    model = pkpd.load_model(ENDPOINTS)
+    data = pd.DataFrame([(1, 4.0, 1, "resp"), (2, 6.0, 1, "grade")], columns=["ID", "TIME", "DV", "DVID"])
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population(model, data, iiv={"h0": 0.1}, method="laplace", estimate=["a1", "a2"],
+                            init={"a1": -1.0, "a2": 0.5})
+    assert str(info.value) == (
+        "fit_population: the objective cannot be evaluated at the initial values for subject 2: ordinal output "
+        "'grade' at subject 2, t = 6 h (row 2): the cumulative logits must decrease from one category to the next "
+        "(intercepts in decreasing order)"
+    )
+
+
+def test_every_evaluation_of_the_compiled_covariance_step_starts_from_the_ebes_at_the_estimates():
+    """The compiled run's R: central differences of the analytic gradient at x +- h e_k, each inner problem
+    warm-started at the EBEs at the estimates x (the centre), which the run keeps afterwards. A stand-in engine
+    with two subjects, OFV_i = x' A_i x / 2 (gradient A_i x, so the central difference is exact: R = A_1 + A_2),
+    whose EBEs are (sum x) for each subject, records the start it is handed: after an evaluation at x = (0.2,
+    -0.4) (EBEs -0.2), the 1 + 2 x 2 evaluations of ``matrices`` all start from -0.2, and the run's EBEs are
+    still -0.2. Seed 51's survivor population_fit._GradientRun.matrices _19 (``centre = None``) started the four
+    perturbed inner problems from None (eta = 0) and left the run without EBEs; the results differ only within
+    the inner tolerance, so this is a mechanism test, as for the finite-difference engine's warm start."""
+    from pkpd.estimation.population_fit import _GradientRun
+
+    A = np.array([[[2.0, 0.5], [0.5, 1.0]], [[1.0, -0.25], [-0.25, 3.0]]])
+    starts = []
+
+    class Engine:
+        method = "focei"
+
+        def evaluate(self, x, eta0, gradient=True):
+            starts.append(None if eta0 is None else np.array(eta0, dtype=float))
+            return SimpleNamespace(ofv=0.5 * np.einsum("a,nab,b->n", x, A, x), gradient=A @ x if gradient else None,
+                                   eta=np.full((2, 1), float(x.sum())), status=np.zeros(2, dtype=int),
+                                   information=None)
+
+    x = np.array([0.2, -0.4])
+    run = _GradientRun(Engine(), None, None)
+    run.value_and_gradient(x)
+    centre = np.full((2, 1), -0.2)
+    np.testing.assert_allclose(run.eta, centre, rtol=1e-15)
+    starts.clear()
+    R, S = run.matrices(x, h=1e-3)
+    assert len(starts) == 5
+    for start in starts:
+        assert start is not None
+        np.testing.assert_allclose(start, centre, rtol=1e-15)
+    np.testing.assert_allclose(run.eta, centre, rtol=1e-15)
+    np.testing.assert_allclose(R, A[0] + A[1], rtol=1e-9)
+    g = A @ x
+    np.testing.assert_allclose(S, np.outer(g[0], g[0]) + np.outer(g[1], g[1]), rtol=1e-12)
+
+
+def test_the_compiled_predictions_of_the_diagnostics_are_refused_where_a_subject_is_not_solved():
+    """``PopulationObjective.predictions_at`` returns None where a subject cannot be solved at its EBEs (so that the
+    diagnostics table falls back to the batch solves): Wang 2007's compiled FOCE-I problem at its initial values,
+    EBEs 0.1, the predictor made to report solver status 2 (step size too small) for subject 2 at its EBE (ke =
+    0.5 e^0.1), not at eta = 0, its outputs otherwise those computed. On the same problem without the failure the
+    predictions are 10 exp(-0.5 e^0.1 t) at t = 0 and 1 h, by hand. Seed 51's survivor
+    PopulationObjective.predictions_at _16 (``np.any(None)`` for the status check at the EBEs) returned the failed
+    subject's outputs as if solved (the solve at eta = 0, checked too, being fine)."""
+    layout, prob, engine = _wang_focei_compiled()
+    eta = np.full((prob.n, 1), 0.1)
+    got = engine.predictions_at(layout.x0, eta)
+    assert got is not None
+    np.testing.assert_allclose(got[0][0], np.tile(10.0 * np.exp(-0.5 * math.exp(0.1) * np.array([0.0, 1.0])),
+                                                  (prob.n, 1)), rtol=1e-6)
+    outputs = engine.predictor.outputs
+    ke = prob.model.parameter_names.index("ke")
+
+    def failing_second_at_its_ebe(P):
+        out, scales, status = outputs(P)
+        if P[1, ke] != 0.5:
+            status = status.copy()
+            status[1] = 2
+        return out, scales, status
+
+    engine.predictor.outputs = failing_second_at_its_ebe
+    assert engine.predictions_at(layout.x0, eta) is None
+
