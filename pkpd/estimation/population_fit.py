@@ -987,6 +987,16 @@ class _PriorRun:
     def __getattr__(self, name):
         return getattr(self.run, name)
 
+    @property
+    def expected_r(self):
+        """The wrapped run's choice of R (FO's expected information or the observed Hessian): set on the run itself,
+        whose ``matrices`` reads it (AttributeError, so no such attribute, for the finite-difference run)."""
+        return self.run.expected_r
+
+    @expected_r.setter
+    def expected_r(self, value):
+        self.run.expected_r = value
+
     def _prior_gradient(self, x):
         p = x.size
         X = x[None, :] + np.concatenate([_H_OUTER * np.eye(p), -_H_OUTER * np.eye(p)])
