@@ -18,6 +18,9 @@ Section "seed 40" (the sixteenth sample): a count whose expected value is 0, deg
 as scipy.stats.poisson(0)).
 Section "seed 41" (the seventeenth sample): an event where the cumulative hazard wiggles by roundoff (falls the grid
 check allows) falls within the follow-up, where H equals the draw up to the roundoff allowance.
+Section "seed 42" (the eighteenth sample): the NONMEM layout of doses into two targets of different units states
+AMTU "target" and reads back as the same doses, and time-to-event and binary records read event flags and DV given
+as numeric text as numbers (math's closed forms).
 """
 
 from __future__ import annotations
@@ -926,3 +929,56 @@ def test_an_event_where_the_cumulative_hazard_wiggles_by_roundoff_falls_within_t
     assert sid.tolist() == [0] and dv.tolist() == [1.0]                 # H(32 h) > E: the event, no censoring
     assert 0.0 <= t[0] <= 32.0
     assert abs(cumulative(t[0]) - 1.0) <= 1e-9
+
+
+# ============================================================================================ seed 42
+# From the eighteenth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 42``,
+# ``benchmarks/results/mutation/endpoints-seed42.json``): each test seen to fail with its survivor applied by hand.
+def test_nonmem_layout_with_doses_into_two_targets_of_different_units_states_amtu_target():
+    """Doses into targets of different units (``iv`` in mg, a second target ``iv_ug`` of A in ug): AMT is each
+    target's own amount, 40 mg and 20 mg = 20000 ug, so AMTU says "target" on every dose record, the value
+    read_nonmem takes for "AMT in each dose target's own unit", and the table reads back as the same two doses. The
+    concentration just after both boluses is (40 mg + 20000 ug) / 10 L = 6 mg/L, then 6 e^(-0.1 * 10) at 10 h
+    (guards nonmem_table__mutmut_123, ``nunique() > 2``: with exactly two units AMTU said "mg" and "ug", and
+    read_nonmem refused the table, "AMTU names several units")."""
+    m = dataclasses.replace(M, doses=M.doses + (DoseTarget("iv_ug", "A", "ug"),))
+    reg = Regimen([Bolus(0, Dose(40, "mg"), "iv"), Bolus(0, Dose(20, "mg"), "iv_ug")])
+    sim = pkpd.simulate(m, reg, [0.0, 10.0], seed=1, outcomes=["resp"], observe={"resp": [10.0]})
+    np.testing.assert_allclose(sim.outputs["conc"][0], [6.0, 6.0 * np.exp(-1.0)], rtol=1e-6)
+    df = sim.to_dataframe(layout="nonmem")
+    doses = df[df["EVID"] == 1]
+    assert doses["AMTU"].tolist() == ["target", "target"] and doses["CMT"].tolist() == ["iv", "iv_ug"]
+    assert doses["AMT"].tolist() == pytest.approx([40.0, 20000.0], rel=1e-12)
+    back = read_nonmem(df, m).to_regimens(m)[1]
+    assert [(a.time, a.dose.amount, a.dose.unit, a.target) for a in back] == [
+        (0.0, pytest.approx(40.0), "mg", "iv"), (0.0, pytest.approx(20000.0), "ug", "iv_ug")]
+
+
+@pytest.mark.parametrize("event", [["1", "0", "1"], ["1.0", "0.0", "1.0"], np.array(["1", "0", "1"])])
+def test_time_to_event_records_read_event_flags_given_as_numeric_text_as_numbers(event):
+    """``event`` is an array_like of {0, 1}, converted to float as numpy converts any array_like (numeric text
+    included, e.g. a DV column read as strings): "1" is an event, "0" a censoring. With dH = 0.2 and h = 0.5: an exact
+    event has log h - dH = log 0.5 - 0.2, a censored record -dH = -0.2, an interval-censored event log(1 - e^-dH)
+    (math's closed forms), and d/dh = 1/h = 2 for the exact event (guards tte_log_likelihood__mutmut_6, ``dtype``
+    dropped: the text stayed text, unequal to 1, and every record was taken as censored, -0.2 each)."""
+    import math
+
+    dH, h = [0.2] * 3, [0.5] * 3
+    ll, g_dH, g_h = ep.tte_log_likelihood(event, dH, h, [False, False, True], gradient=True)
+    np.testing.assert_allclose(ll, [math.log(0.5) - 0.2, -0.2, math.log(1.0 - math.exp(-0.2))], rtol=1e-13)
+    np.testing.assert_allclose(g_dH, [-1.0, -1.0, 1.0 / math.expm1(0.2)], rtol=1e-13)
+    np.testing.assert_allclose(g_h, [2.0, 0.0, 0.0], rtol=1e-13)
+
+
+@pytest.mark.parametrize("observed", [["1", "0", "1"], ["1.0", "0.0", "1.0"], np.array(["1", "0", "1"])])
+def test_binary_records_read_dv_given_as_numeric_text_as_numbers(observed):
+    """``observed`` is an array_like of DV 0 / 1, converted to float as numpy converts any array_like (numeric text
+    included, e.g. a DV column read as strings): "1" is a response, log p, "0" none, log(1 - p); d/dp is 1/p and
+    -1/(1 - p) (guards binary_log_likelihood__mutmut_6, ``dtype`` dropped: the text stayed text, unequal to 1, and
+    every record was taken as DV 0, log(1 - p))."""
+    import math
+
+    p = [0.2, 0.3, 0.9]
+    ll, g = ep.binary_log_likelihood(observed, p, gradient=True)
+    np.testing.assert_allclose(ll, [math.log(0.2), math.log(0.7), math.log(0.9)], rtol=1e-13)
+    np.testing.assert_allclose(g, [5.0, -1.0 / 0.7, 1.0 / 0.9], rtol=1e-13)
