@@ -1098,3 +1098,41 @@ def test_a_reset_at_a_tiny_value_is_silent_and_sets_k_from_its_log(prior, x, log
             warnings.simplefilter("error")
             terms.reset(np.array([x]))
         assert terms.K[0] == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("field, bad, message", [
+    ("dist", ["lognormal"], "prior: prior: dist must be one of halfnormal, logitnormal, lognormal, normal, uniform; "
+                            "got ['lognormal']."),
+    ("dist", {"name": "lognormal"}, "prior: prior: dist must be one of halfnormal, logitnormal, lognormal, normal, "
+                                    "uniform; got {'name': 'lognormal'}."),
+    ("grade", ["A"], "prior: LogNormalPrior: grade must be one of A, B, C, D; got ['A']"),
+    ("grade", {"A": 1}, "prior: LogNormalPrior: grade must be one of A, B, C, D; got {'A': 1}"),
+])
+def test_a_model_file_prior_with_a_list_or_table_for_dist_or_grade_is_a_model_file_error(field, bad, message):
+    """A model file's prior whose ``dist`` or ``grade`` is a TOML array or table (unhashable in Python) is refused
+    like any other wrong value: ModelFileError naming the file, the parameter's section and the key, with the known
+    values and the value found (the documented "Unknown ``dist``"; grade "must be one of A, B, C, D"). The same
+    grade given to a prior class or to the range rule is a PkpdError with the same words. Defect found with seed 39
+    (before: ``dist not in _KEYS`` and ``grade not in GRADE_Z`` raised ``TypeError: unhashable type`` out of
+    load_model, with no file or parameter named)."""
+    import tomllib
+
+    import pkpd
+    from pkpd.errors import ModelFileError
+    from pkpd.load import dump_model, model_from_dict
+    from pkpd.priors import prior_from_range
+
+    data = tomllib.loads(dump_model(pkpd.load_model("pk_1cmt_iv")))
+    data["parameters"]["CL"]["prior"] = {"dist": "lognormal", "median": 2.0, "cv": 0.5, field: bad}
+    with pytest.raises(ModelFileError) as exc:
+        model_from_dict(data, file="m.toml")
+    assert str(exc.value) == f"m.toml [parameters.CL] {message}"
+    assert (exc.value.file, exc.value.section, exc.value.key) == ("m.toml", "parameters.CL", "prior")
+    if field == "grade":
+        for make, owner in [(lambda: LogNormalPrior(2.0, 0.5, "", bad), "LogNormalPrior"),
+                            (lambda: UniformPrior(0.5, 4.0, "", bad), "UniformPrior"),
+                            (lambda: prior_from_range(1.0, (0.5, 2.0), bad), "prior_from_range")]:
+            with pytest.raises(PkpdError) as exc:
+                make()
+            assert type(exc.value) is PkpdError
+            assert str(exc.value) == f"{owner}: grade must be one of A, B, C, D; got {bad!r}"
