@@ -1030,9 +1030,10 @@ def test_the_range_rule_adds_its_source_to_the_prior_s_source_text(value, bounds
 @pytest.mark.parametrize("lower, upper", [(1.0, 1.0), (0.0, 0.0), (-2.5, -2.5), (2.0, 1.0)])
 def test_a_uniform_prior_on_an_empty_or_one_point_interval_is_refused(lower, upper):
     """A uniform prior needs lower < upper strictly: on [a, a] its density 1/(upper - lower) would be 1/0 (no
-    proper density; ``log_density`` would give +inf at a), so the interval of one point is refused like a reversed
-    one, with the whole message. Guards ``UniformPrior.__post_init__`` (``UniformPrior.__post_init____mutmut_26``:
-    ``lo <= hi``, a one-point uniform prior accepted; the existing tests refused reversed bounds only)."""
+    proper density), so the interval of one point is refused like a reversed one, with the whole message. Guards
+    ``UniformPrior.__post_init__`` (``UniformPrior.__post_init____mutmut_26``: ``lo <= hi``, a one-point uniform
+    prior accepted, its ``log_density`` then a ValueError from log 0; the existing tests refused reversed bounds
+    only)."""
     with pytest.raises(PkpdError) as exc:
         UniformPrior(lower, upper)
     assert str(exc.value) == f"UniformPrior: lower < upper is needed; got [{float(lower)}, {float(upper)}]"
