@@ -94,7 +94,7 @@ def _number(owner: str, name: str, value) -> float:
 def _text(owner: str, source, grade):
     if not isinstance(source, str):
         raise PkpdError(f"{owner}: source must be text; got {source!r}")
-    if grade is not None and grade not in GRADE_Z:
+    if grade is not None and (not isinstance(grade, str) or grade not in GRADE_Z):   # a list: no TypeError
         raise PkpdError(f"{owner}: grade must be one of A, B, C, D; got {grade!r}")
 
 
@@ -427,7 +427,7 @@ def prior_from_range(value: float, bounds: tuple[float, float], grade: str, sour
     >>> type(prior_from_range(20.0, (-1.0, 100.0), "D")).__name__
     'NormalPrior'
     """
-    if grade not in GRADE_Z:
+    if not isinstance(grade, str) or grade not in GRADE_Z:
         raise PkpdError(f"prior_from_range: grade must be one of A, B, C, D; got {grade!r}")
     lo, hi = (float(b) for b in bounds)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < value < hi):
@@ -478,7 +478,7 @@ def prior_from_dict(table, bounds: tuple[float, float], *, file=None, section=No
     if not isinstance(table, Mapping):
         fail(f"must be a table such as {{ dist = \"lognormal\", median = 1.0, cv = 0.5 }}; got {table!r:.80}")
     dist = table.get("dist")
-    if dist not in _KEYS:
+    if not isinstance(dist, str) or dist not in _KEYS:   # a TOML array or table: no TypeError
         fail(f"prior: dist must be one of {', '.join(sorted(_KEYS))}; got {dist!r:.40}."
              + (did_you_mean(dist, _KEYS) if isinstance(dist, str) else ""))
     required, either = _KEYS[dist]

@@ -29,6 +29,8 @@ Section "seed 36" (the thirteenth independent sample): a population MAP fit's pr
 and the MAP fit's prior terms of a half-normal prior against scipy's density.
 Section "seed 37" (the fourteenth independent sample): a uniform prior's model-file table, as written by dump_model.
 Section "seed 38" (the fifteenth independent sample): the range rule's prior with a source added to its source text.
+Section "seed 39" (the sixteenth independent sample): a one-point uniform prior refused, uniform draws, a model
+file's prior whose dist is missing or not text, and the MAP fit's prior terms reset silently at a tiny value.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1022,3 +1024,116 @@ def test_the_range_rule_adds_its_source_to_the_prior_s_source_text(value, bounds
     else:
         assert p.median == value and p.sigma == pytest.approx(math.log(hi / lo) / (2 * z), rel=1e-12)
     assert prior_from_range(value, bounds, grade, fraction=fraction).source == p.source.split("; ")[0]
+
+
+# --------------------------------------------------------------------------------------------------- seed 39
+@pytest.mark.parametrize("lower, upper", [(1.0, 1.0), (0.0, 0.0), (-2.5, -2.5), (2.0, 1.0)])
+def test_a_uniform_prior_on_an_empty_or_one_point_interval_is_refused(lower, upper):
+    """A uniform prior needs lower < upper strictly: on [a, a] its density 1/(upper - lower) would be 1/0 (no
+    proper density), so the interval of one point is refused like a reversed one, with the whole message. Guards
+    ``UniformPrior.__post_init__`` (``UniformPrior.__post_init____mutmut_26``: ``lo <= hi``, a one-point uniform
+    prior accepted, its ``log_density`` then a ValueError from log 0; the existing tests refused reversed bounds
+    only)."""
+    with pytest.raises(PkpdError) as exc:
+        UniformPrior(lower, upper)
+    assert str(exc.value) == f"UniformPrior: lower < upper is needed; got [{float(lower)}, {float(upper)}]"
+
+
+@pytest.mark.parametrize("lower, upper", [(0.5, 4.0), (-3.0, -1.0)])
+def test_uniform_prior_draws_are_n_values_uniform_on_the_bounds(lower, upper):
+    """``sample(n, rng)`` gives "n draws (shape (n,))": for a uniform prior n values in [lower, upper] whose
+    distribution is scipy's uniform(lower, upper - lower) (Kolmogorov-Smirnov, 2000 draws) and whose mean and
+    variance are (lower + upper)/2 and (upper - lower)^2/12 within 5 standard errors; one draw is an array of shape
+    (1,). Guards ``UniformPrior._sample`` (``UniformPrior._sample__mutmut_3``: ``rng.uniform(lower, upper, None)``,
+    one float of shape () whatever n; no selected test drew from a uniform prior)."""
+    p = UniformPrior(lower, upper)
+    draws = p.sample(2000, np.random.default_rng(39))
+    assert isinstance(draws, np.ndarray) and draws.shape == (2000,)
+    assert np.all((draws >= lower) & (draws <= upper))
+    assert stats.kstest(draws, stats.uniform(lower, upper - lower).cdf).pvalue > 1e-3
+    width = upper - lower
+    assert abs(draws.mean() - (lower + upper) / 2) < 5 * width / math.sqrt(12 * 2000)
+    assert abs(draws.var() - width ** 2 / 12) < 5 * width ** 2 / math.sqrt(180 * 2000)
+    one = p.sample(1, np.random.default_rng(1))
+    assert isinstance(one, np.ndarray) and one.shape == (1,) and lower <= one[0] <= upper
+
+
+@pytest.mark.parametrize("table, shown", [({"median": 1.0, "cv": 0.5}, "None"), ({"dist": 3}, "3")])
+def test_a_model_file_prior_without_a_text_dist_is_refused_by_name(table, shown):
+    """A prior table whose ``dist`` is missing or not text raises ModelFileError naming the known distributions and
+    the value found, with no "Did you mean" (close matches are looked up for text only), file, section and key
+    first: the whole message. Guards ``prior_from_dict`` (``prior_from_dict__mutmut_16``: ``isinstance(dist, str)
+    or True``, ``did_you_mean`` of None or of a number: a TypeError from difflib instead of the model-file error; the
+    existing tests gave a misspelt text dist only)."""
+    from pkpd.errors import ModelFileError
+    from pkpd.priors import prior_from_dict
+
+    with pytest.raises(ModelFileError) as exc:
+        prior_from_dict(table, (0.1, 10.0), file="m.toml", section="parameters.k")
+    assert str(exc.value) == ("m.toml [parameters.k] prior: prior: dist must be one of halfnormal, logitnormal, "
+                              f"lognormal, normal, uniform; got {shown}.")
+    assert (exc.value.file, exc.value.section, exc.value.key) == ("m.toml", "parameters.k", "prior")
+
+
+@pytest.mark.parametrize("prior, x, log", [
+    (LogNormalPrior(2.0, 0.5), 1e-320, False),     # a subnormal value: de = 2 / v overflows
+    (LogNormalPrior(2.0, 0.5), -740.0, True),      # exp(-740) = 4e-322, subnormal
+    (LogitNormalPrior(0.3, 0.8), 1e-320, False),   # de = 2 (1 - 2 v) / (v (1 - v)) overflows
+])
+def test_a_reset_at_a_tiny_value_is_silent_and_sets_k_from_its_log(prior, x, log):
+    """``reset`` at a positive value so small that the derivative of e (2/v, or 2 (1 - 2v)/(v (1 - v))) overflows
+    still sets K = 2 log 1000 - e with e = 2 log v (or 2 log v(1 - v) = 2 log v here: 1 - v rounds to 1), computed
+    here with math.log of the value, and does so silently, even where numpy's overflow would warn or raise (this
+    suite turns warnings into errors; ``np.errstate(all="raise")`` around the call; underflow left ignored, as
+    numpy's default, for exp(-740)). Guards
+    ``IndividualPriorTerms.reset`` (``IndividualPriorTerms.reset__mutmut_4``: ``np.errstate(all=None)``, the
+    overflow warns: a RuntimeWarning under the default state, a FloatingPointError under over="raise")."""
+    import warnings
+
+    v = math.exp(x) if log else x
+    assert 0.0 < v < 1e-300
+    expected = _MARGIN - 2.0 * math.log(v)
+    for state in ("warn", "raise"):
+        terms = IndividualPriorTerms(("a",), {"a": prior}, np.array([log]))
+        with warnings.catch_warnings(), np.errstate(all=state, under="ignore"):
+            warnings.simplefilter("error")
+            terms.reset(np.array([x]))
+        assert terms.K[0] == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("field, bad, message", [
+    ("dist", ["lognormal"], "prior: prior: dist must be one of halfnormal, logitnormal, lognormal, normal, uniform; "
+                            "got ['lognormal']."),
+    ("dist", {"name": "lognormal"}, "prior: prior: dist must be one of halfnormal, logitnormal, lognormal, normal, "
+                                    "uniform; got {'name': 'lognormal'}."),
+    ("grade", ["A"], "prior: LogNormalPrior: grade must be one of A, B, C, D; got ['A']"),
+    ("grade", {"A": 1}, "prior: LogNormalPrior: grade must be one of A, B, C, D; got {'A': 1}"),
+])
+def test_a_model_file_prior_with_a_list_or_table_for_dist_or_grade_is_a_model_file_error(field, bad, message):
+    """A model file's prior whose ``dist`` or ``grade`` is a TOML array or table (unhashable in Python) is refused
+    like any other wrong value: ModelFileError naming the file, the parameter's section and the key, with the known
+    values and the value found (the documented "Unknown ``dist``"; grade "must be one of A, B, C, D"). The same
+    grade given to a prior class or to the range rule is a PkpdError with the same words. Defect found with seed 39
+    (before: ``dist not in _KEYS`` and ``grade not in GRADE_Z`` raised ``TypeError: unhashable type`` out of
+    load_model, with no file or parameter named)."""
+    import tomllib
+
+    import pkpd
+    from pkpd.errors import ModelFileError
+    from pkpd.load import dump_model, model_from_dict
+    from pkpd.priors import prior_from_range
+
+    data = tomllib.loads(dump_model(pkpd.load_model("pk_1cmt_iv")))
+    data["parameters"]["CL"]["prior"] = {"dist": "lognormal", "median": 2.0, "cv": 0.5, field: bad}
+    with pytest.raises(ModelFileError) as exc:
+        model_from_dict(data, file="m.toml")
+    assert str(exc.value) == f"m.toml [parameters.CL] {message}"
+    assert (exc.value.file, exc.value.section, exc.value.key) == ("m.toml", "parameters.CL", "prior")
+    if field == "grade":
+        for make, owner in [(lambda: LogNormalPrior(2.0, 0.5, "", bad), "LogNormalPrior"),
+                            (lambda: UniformPrior(0.5, 4.0, "", bad), "UniformPrior"),
+                            (lambda: prior_from_range(1.0, (0.5, 2.0), bad), "prior_from_range")]:
+            with pytest.raises(PkpdError) as exc:
+                make()
+            assert type(exc.value) is PkpdError
+            assert str(exc.value) == f"{owner}: grade must be one of A, B, C, D; got {bad!r}"
