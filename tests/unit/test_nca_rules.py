@@ -27,6 +27,8 @@ Section "seed 38" (the fourteenth, 40 of 1956): sampling times given as a 2-D co
 from the samples of the dosing interval only (none there refused).
 Section "seed 39" (the fifteenth, 40 of 1956): zero concentrations after Tlast left out of the areas, and BLQ samples
 before the first quantified one counted as 0, not as their DV.
+Section "seed 40" (the sixteenth, 40 of 1956): an IV infusion without a duration > 0 refused, given directly or
+through a dataset whose dose record has neither RATE nor DUR.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1210,3 +1212,27 @@ def test_blq_before_the_first_quantified_sample_counts_as_zero(dv, extra):
     assert res.conc == (0.0, 8.0, 4.0, 2.0)
     assert res.auc_last == pytest.approx(14.0, rel=1e-12)
     assert nca(data, auc_method="linear", dose_unit="mg").iloc[0]["auc_last"] == pytest.approx(14.0, rel=1e-12)
+
+
+# =========================================================================================== seed 40
+# Rules that the sixteenth independent sample (seed 40, 40 of 1956 mutants) showed unguarded: an IV infusion without
+# a duration > 0 is refused, given directly or through a dataset whose dose record has neither RATE nor DUR.
+def test_an_iv_infusion_without_a_duration_is_refused():
+    """route="iv-infusion" needs the infusion's duration (it enters the MRT, MRT = AUMC/AUC - duration/2, and the
+    points before its end are kept out of λz): none (the default 0), a negative one or NaN is refused with the
+    documented message, and so is route="iv-infusion" for a dataset whose dose record has neither RATE nor DUR (the
+    subject named). A duration of 1 h is accepted (kills nca_profile__mutmut_67, ``route == "XXiv-infusionXX"``: no
+    error, the profile analysed as an infusion of duration 0)."""
+    t = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 12.0])
+    c = _bolus(t)
+    for given, shown in ((None, "0.0"), (0.0, "0.0"), (-1.0, "-1.0"), (math.nan, "nan")):
+        kwargs = {} if given is None else {"duration": given}
+        with pytest.raises(DataError, match=rf"^an iv-infusion needs its duration > 0; got {shown}$"):
+            nca_profile(t, c, 100, route="iv-infusion", **kwargs)
+    assert nca_profile(t, c, 100, route="iv-infusion", duration=1.0).n_obs == 6
+    data = pd.DataFrame({"ID": 1, "TIME": np.r_[0.0, t], "EVID": [1] + [0] * 6, "AMT": [100.0] + [0] * 6,
+                         "DV": np.r_[np.nan, c]})
+    with pytest.raises(DataError, match=r"^ID 1: an iv-infusion needs its duration > 0; got 0\.0$"):
+        nca_profiles(data, route="iv-infusion", dose_unit="mg")
+    with pytest.raises(DataError, match=r"^ID 1: an iv-infusion needs its duration > 0; got 0\.0$"):
+        nca(data, route="iv-infusion", dose_unit="mg")
