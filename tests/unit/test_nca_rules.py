@@ -28,7 +28,7 @@ from the samples of the dosing interval only (none there refused).
 Section "seed 39" (the fifteenth, 40 of 1956): zero concentrations after Tlast left out of the areas, and BLQ samples
 before the first quantified one counted as 0, not as their DV.
 Section "seed 40" (the sixteenth, 40 of 1956): an IV infusion without a duration > 0 refused, given directly or
-through a dataset whose dose record has neither RATE nor DUR.
+through a dataset whose dose record has neither RATE nor DUR, and an LLOQ column of Python objects read as numbers.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1216,7 +1216,8 @@ def test_blq_before_the_first_quantified_sample_counts_as_zero(dv, extra):
 
 # =========================================================================================== seed 40
 # Rules that the sixteenth independent sample (seed 40, 40 of 1956 mutants) showed unguarded: an IV infusion without
-# a duration > 0 is refused, given directly or through a dataset whose dose record has neither RATE nor DUR.
+# a duration > 0 is refused, given directly or through a dataset whose dose record has neither RATE nor DUR, and the
+# LLOQ column of a dataset built by hand is read as numbers whatever its dtype.
 def test_an_iv_infusion_without_a_duration_is_refused():
     """route="iv-infusion" needs the infusion's duration (it enters the MRT, MRT = AUMC/AUC - duration/2, and the
     points before its end are kept out of λz): none (the default 0), a negative one or NaN is refused with the
@@ -1236,3 +1237,25 @@ def test_an_iv_infusion_without_a_duration_is_refused():
         nca_profiles(data, route="iv-infusion", dose_unit="mg")
     with pytest.raises(DataError, match=r"^ID 1: an iv-infusion needs its duration > 0; got 0\.0$"):
         nca(data, route="iv-infusion", dose_unit="mg")
+
+
+def test_a_dataset_built_by_hand_with_an_object_lloq_column_is_censored_below_its_lloq():
+    """LLOQ is read as numbers whatever the column's dtype: a NonmemDataset built by hand (the public dataclass, as
+    ``dataclasses.replace`` gives) whose LLOQ column holds Python objects (none at the dose, 0.1, NaN, 0.1, 0.1)
+    against DVs 4, 2, 1, 0.05 at 1, 2, 4, 8 h: the 0.05 after the last quantified sample is below its limit and
+    dropped, the 2 without a limit kept. By hand, linear trapezoids from C = 0 at the dose, AUClast = 2 + 3 + 3 = 8
+    to Tlast 4 h (with the 0.05 kept: 10.1 to 8 h) (kills nca_profiles__mutmut_223, ``to_numpy(dtype=None)``: an
+    object array that np.isfinite refuses, a TypeError; read_nonmem itself always gives a float64 LLOQ)."""
+    import dataclasses
+
+    from pkpd.nonmem import read_nonmem
+
+    table = pd.DataFrame({"ID": 1, "TIME": [0.0, 1, 2, 4, 8], "EVID": [1, 0, 0, 0, 0], "AMT": [10.0, 0, 0, 0, 0],
+                          "DV": [np.nan, 4, 2, 1, 0.05], "LLOQ": [np.nan, 0.1, np.nan, 0.1, 0.1]})
+    dataset = read_nonmem(table, dose_unit="mg")
+    by_hand = dataclasses.replace(dataset, table=dataset.data.assign(LLOQ=dataset.data["LLOQ"].astype(object)))
+    assert by_hand.data["LLOQ"].dtype == object
+    res = nca_profiles(by_hand, auc_method="linear")[(1, "DV")]
+    assert res.times == (1.0, 2.0, 4.0) and (res.tlast, res.clast) == (4.0, 1.0)
+    assert res.auc_last == pytest.approx(8.0, rel=1e-12)
+    assert nca(by_hand, auc_method="linear").iloc[0]["auc_last"] == pytest.approx(8.0, rel=1e-12)
