@@ -463,9 +463,10 @@ def _has_text(path: str) -> bool:
 
 
 def _cell_text(value) -> str:
-    if value is None:
+    # a missing cell: None, NaN, or pandas' missing values (pd.NA in the nullable dtypes of convert_dtypes(), NaT)
+    if value is None or value is pd.NA or value is pd.NaT:
         return ""
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float | np.floating) and math.isnan(value):
         return ""
     if isinstance(value, bool | np.bool_):
         return str(value)

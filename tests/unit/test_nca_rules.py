@@ -28,7 +28,8 @@ from the samples of the dosing interval only (none there refused).
 Section "seed 39" (the fifteenth, 40 of 1956): zero concentrations after Tlast left out of the areas, and BLQ samples
 before the first quantified one counted as 0, not as their DV.
 Section "seed 40" (the sixteenth, 40 of 1956): an IV infusion without a duration > 0 refused, given directly or
-through a dataset whose dose record has neither RATE nor DUR, and an LLOQ column of Python objects read as numbers.
+through a dataset whose dose record has neither RATE nor DUR, and an LLOQ column of Python objects read as numbers;
+checking it found the missing cells of pandas' nullable dtypes (pd.NA) refused by read_nonmem (fixed, with its test).
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1259,3 +1260,30 @@ def test_a_dataset_built_by_hand_with_an_object_lloq_column_is_censored_below_it
     assert res.times == (1.0, 2.0, 4.0) and (res.tlast, res.clast) == (4.0, 1.0)
     assert res.auc_last == pytest.approx(8.0, rel=1e-12)
     assert nca(by_hand, auc_method="linear").iloc[0]["auc_last"] == pytest.approx(8.0, rel=1e-12)
+
+
+def test_a_table_with_pandas_nullable_columns_reads_their_missing_cells_as_missing():
+    """A table of pandas' nullable dtypes (``df.convert_dtypes()``, ``read_csv(dtype_backend="numpy_nullable")``)
+    holds pd.NA in its missing cells: they are missing cells like NaN or ".", not a value "<NA>" refused as "must be
+    a finite number" (and so is a NaN of NumPy's float32 in an object column, not a value "nan"). The profile 0
+    (extravascular, from the dose), 4, 2, 1 at 1, 2, 4 h with the 0.05 at 8 h below its LLOQ 0.1 dropped gives by
+    hand, linear trapezoids, AUClast = 2 + 3 + 3 = 8 (found while checking nca_profiles__mutmut_223, seed 40:
+    read_nonmem refused the table, "row 1, column DV: ... got '<NA>'")."""
+    from pkpd.nonmem import read_nonmem
+
+    table = pd.DataFrame({"ID": 1, "TIME": [0.0, 1, 2, 4, 8], "EVID": [1, 0, 0, 0, 0], "AMT": [10.0, 0, 0, 0, 0],
+                          "DV": [np.nan, 4, 2, 1, 0.05], "LLOQ": [np.nan, 0.1, np.nan, 0.1, 0.1]}).convert_dtypes()
+    assert table["DV"].isna().iloc[0] and table["DV"].iloc[0] is pd.NA and table["LLOQ"].iloc[2] is pd.NA
+    data = read_nonmem(table, dose_unit="mg").data
+    np.testing.assert_array_equal(data["DV"], [np.nan, 4, 2, 1, 0.05])
+    np.testing.assert_array_equal(data["LLOQ"], [np.nan, 0.1, np.nan, 0.1, 0.1])
+    res = nca(table, auc_method="linear", dose_unit="mg").iloc[0]
+    assert (res["n_obs"], res["tlast"]) == (3, 4.0)
+    assert res["auc_last"] == pytest.approx(8.0, rel=1e-12)
+    dv = pd.Series([np.float32("nan"), np.float32(3.25)], dtype=object)      # a NaN of NumPy's float32, not float
+    np.testing.assert_array_equal(read_nonmem(pd.DataFrame({"ID": 1, "TIME": [0.0, 1.0], "AMT": [10.0, 0.0], "DV": dv}),
+                                              dose_unit="mg").data["DV"], [np.nan, 3.25])
+    ids = pd.array([1, None], dtype="Int64")
+    with pytest.raises(DataError, match="ID is missing; every record needs an ID"):
+        read_nonmem(pd.DataFrame({"ID": ids, "TIME": [0.0, 1.0], "AMT": [10.0, 0.0], "DV": [np.nan, 2.0]}),
+                    dose_unit="mg")
