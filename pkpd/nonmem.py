@@ -308,7 +308,8 @@ def read_nonmem(data, model=None, *, time_unit: str = "h", dose_unit: str | None
     Main arguments
     --------------
     data : str, path or pandas.DataFrame
-        A comma-separated file with a header row, or a table (cells may be numbers or text; ``.`` is missing).
+        A comma-separated file with a header row, or a table (cells may be numbers or text; ``.``, NaN, None and
+        pandas' ``pd.NA`` are missing).
     model : Model, optional
         When given, ``CMT`` values, ``DVID`` values and the covariate columns the model needs are checked too.
 
