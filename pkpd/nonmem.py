@@ -308,7 +308,8 @@ def read_nonmem(data, model=None, *, time_unit: str = "h", dose_unit: str | None
     Main arguments
     --------------
     data : str, path or pandas.DataFrame
-        A comma-separated file with a header row, or a table (cells may be numbers or text; ``.`` is missing).
+        A comma-separated file with a header row, or a table (cells may be numbers or text; ``.``, NaN, None and
+        pandas' ``pd.NA`` are missing).
     model : Model, optional
         When given, ``CMT`` values, ``DVID`` values and the covariate columns the model needs are checked too.
 
@@ -463,9 +464,10 @@ def _has_text(path: str) -> bool:
 
 
 def _cell_text(value) -> str:
-    if value is None:
+    # a missing cell: None, NaN, or pandas' missing values (pd.NA in the nullable dtypes of convert_dtypes(), NaT)
+    if value is None or value is pd.NA or value is pd.NaT:
         return ""
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float | np.floating) and math.isnan(value):
         return ""
     if isinstance(value, bool | np.bool_):
         return str(value)

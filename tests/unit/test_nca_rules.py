@@ -27,6 +27,9 @@ Section "seed 38" (the fourteenth, 40 of 1956): sampling times given as a 2-D co
 from the samples of the dosing interval only (none there refused).
 Section "seed 39" (the fifteenth, 40 of 1956): zero concentrations after Tlast left out of the areas, and BLQ samples
 before the first quantified one counted as 0, not as their DV.
+Section "seed 40" (the sixteenth, 40 of 1956): an IV infusion without a duration > 0 refused, given directly or
+through a dataset whose dose record has neither RATE nor DUR, and an LLOQ column of Python objects read as numbers;
+checking it found the missing cells of pandas' nullable dtypes (pd.NA) refused by read_nonmem (fixed, with its test).
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1210,3 +1213,77 @@ def test_blq_before_the_first_quantified_sample_counts_as_zero(dv, extra):
     assert res.conc == (0.0, 8.0, 4.0, 2.0)
     assert res.auc_last == pytest.approx(14.0, rel=1e-12)
     assert nca(data, auc_method="linear", dose_unit="mg").iloc[0]["auc_last"] == pytest.approx(14.0, rel=1e-12)
+
+
+# =========================================================================================== seed 40
+# Rules that the sixteenth independent sample (seed 40, 40 of 1956 mutants) showed unguarded: an IV infusion without
+# a duration > 0 is refused, given directly or through a dataset whose dose record has neither RATE nor DUR, and the
+# LLOQ column of a dataset built by hand is read as numbers whatever its dtype.
+def test_an_iv_infusion_without_a_duration_is_refused():
+    """route="iv-infusion" needs the infusion's duration (it enters the MRT, MRT = AUMC/AUC - duration/2, and the
+    points before its end are kept out of λz): none (the default 0), a negative one or NaN is refused with the
+    documented message, and so is route="iv-infusion" for a dataset whose dose record has neither RATE nor DUR (the
+    subject named). A duration of 1 h is accepted (kills nca_profile__mutmut_67, ``route == "XXiv-infusionXX"``: no
+    error, the profile analysed as an infusion of duration 0)."""
+    t = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 12.0])
+    c = _bolus(t)
+    for given, shown in ((None, "0.0"), (0.0, "0.0"), (-1.0, "-1.0"), (math.nan, "nan")):
+        kwargs = {} if given is None else {"duration": given}
+        with pytest.raises(DataError, match=rf"^an iv-infusion needs its duration > 0; got {shown}$"):
+            nca_profile(t, c, 100, route="iv-infusion", **kwargs)
+    assert nca_profile(t, c, 100, route="iv-infusion", duration=1.0).n_obs == 6
+    data = pd.DataFrame({"ID": 1, "TIME": np.r_[0.0, t], "EVID": [1] + [0] * 6, "AMT": [100.0] + [0] * 6,
+                         "DV": np.r_[np.nan, c]})
+    with pytest.raises(DataError, match=r"^ID 1: an iv-infusion needs its duration > 0; got 0\.0$"):
+        nca_profiles(data, route="iv-infusion", dose_unit="mg")
+    with pytest.raises(DataError, match=r"^ID 1: an iv-infusion needs its duration > 0; got 0\.0$"):
+        nca(data, route="iv-infusion", dose_unit="mg")
+
+
+def test_a_dataset_built_by_hand_with_an_object_lloq_column_is_censored_below_its_lloq():
+    """LLOQ is read as numbers whatever the column's dtype: a NonmemDataset built by hand (the public dataclass, as
+    ``dataclasses.replace`` gives) whose LLOQ column holds Python objects (none at the dose, 0.1, NaN, 0.1, 0.1)
+    against DVs 4, 2, 1, 0.05 at 1, 2, 4, 8 h: the 0.05 after the last quantified sample is below its limit and
+    dropped, the 2 without a limit kept. By hand, linear trapezoids from C = 0 at the dose, AUClast = 2 + 3 + 3 = 8
+    to Tlast 4 h (with the 0.05 kept: 10.1 to 8 h) (kills nca_profiles__mutmut_223, ``to_numpy(dtype=None)``: an
+    object array that np.isfinite refuses, a TypeError; read_nonmem itself always gives a float64 LLOQ)."""
+    import dataclasses
+
+    from pkpd.nonmem import read_nonmem
+
+    table = pd.DataFrame({"ID": 1, "TIME": [0.0, 1, 2, 4, 8], "EVID": [1, 0, 0, 0, 0], "AMT": [10.0, 0, 0, 0, 0],
+                          "DV": [np.nan, 4, 2, 1, 0.05], "LLOQ": [np.nan, 0.1, np.nan, 0.1, 0.1]})
+    dataset = read_nonmem(table, dose_unit="mg")
+    by_hand = dataclasses.replace(dataset, table=dataset.data.assign(LLOQ=dataset.data["LLOQ"].astype(object)))
+    assert by_hand.data["LLOQ"].dtype == object
+    res = nca_profiles(by_hand, auc_method="linear")[(1, "DV")]
+    assert res.times == (1.0, 2.0, 4.0) and (res.tlast, res.clast) == (4.0, 1.0)
+    assert res.auc_last == pytest.approx(8.0, rel=1e-12)
+    assert nca(by_hand, auc_method="linear").iloc[0]["auc_last"] == pytest.approx(8.0, rel=1e-12)
+
+
+def test_a_table_with_pandas_nullable_columns_reads_their_missing_cells_as_missing():
+    """A table of pandas' nullable dtypes (``df.convert_dtypes()``, ``read_csv(dtype_backend="numpy_nullable")``)
+    holds pd.NA in its missing cells: they are missing cells like NaN or ".", not a value "<NA>" refused as "must be
+    a finite number" (and so is a NaN of NumPy's float32 in an object column, not a value "nan"). The profile 0
+    (extravascular, from the dose), 4, 2, 1 at 1, 2, 4 h with the 0.05 at 8 h below its LLOQ 0.1 dropped gives by
+    hand, linear trapezoids, AUClast = 2 + 3 + 3 = 8 (found while checking nca_profiles__mutmut_223, seed 40:
+    read_nonmem refused the table, "row 1, column DV: ... got '<NA>'")."""
+    from pkpd.nonmem import read_nonmem
+
+    table = pd.DataFrame({"ID": 1, "TIME": [0.0, 1, 2, 4, 8], "EVID": [1, 0, 0, 0, 0], "AMT": [10.0, 0, 0, 0, 0],
+                          "DV": [np.nan, 4, 2, 1, 0.05], "LLOQ": [np.nan, 0.1, np.nan, 0.1, 0.1]}).convert_dtypes()
+    assert table["DV"].isna().iloc[0] and table["DV"].iloc[0] is pd.NA and table["LLOQ"].iloc[2] is pd.NA
+    data = read_nonmem(table, dose_unit="mg").data
+    np.testing.assert_array_equal(data["DV"], [np.nan, 4, 2, 1, 0.05])
+    np.testing.assert_array_equal(data["LLOQ"], [np.nan, 0.1, np.nan, 0.1, 0.1])
+    res = nca(table, auc_method="linear", dose_unit="mg").iloc[0]
+    assert (res["n_obs"], res["tlast"]) == (3, 4.0)
+    assert res["auc_last"] == pytest.approx(8.0, rel=1e-12)
+    dv = pd.Series([np.float32("nan"), np.float32(3.25)], dtype=object)      # a NaN of NumPy's float32, not float
+    np.testing.assert_array_equal(read_nonmem(pd.DataFrame({"ID": 1, "TIME": [0.0, 1.0], "AMT": [10.0, 0.0], "DV": dv}),
+                                              dose_unit="mg").data["DV"], [np.nan, 3.25])
+    ids = pd.array([1, None], dtype="Int64")
+    with pytest.raises(DataError, match="ID is missing; every record needs an ID"):
+        read_nonmem(pd.DataFrame({"ID": ids, "TIME": [0.0, 1.0], "AMT": [10.0, 0.0], "DV": [np.nan, 2.0]}),
+                    dose_unit="mg")
