@@ -7,7 +7,7 @@ infusions differ only in amount and rate are each infused at their own rate, and
 bad duration. The seed-32 tests check that a small batch shows no progress bar with progress False or None, that an
 infusion rate in another unit than its target's is converted, and that run_batch converts integer parameters to
 float. The seed-33 tests check that progress=True shows no bar for a batch of one chunk either, and that run_batch
-allocates no outputs it does not keep."""
+allocates no outputs it does not keep; the seed-34 test, that it allocates no states it does not keep either."""
 
 from __future__ import annotations
 
