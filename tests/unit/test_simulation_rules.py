@@ -7,7 +7,7 @@ infusions differ only in amount and rate are each infused at their own rate, and
 bad duration. The seed-32 tests check that a small batch shows no progress bar with progress False or None, that an
 infusion rate in another unit than its target's is converted, and that run_batch converts integer parameters to
 float. The seed-33 tests check that progress=True shows no bar for a batch of one chunk either, and that run_batch
-allocates no outputs it does not keep."""
+allocates no outputs it does not keep; the seed-34 test, that it allocates no states it does not keep either."""
 
 from __future__ import annotations
 
@@ -1112,3 +1112,50 @@ def test_run_batch_allocates_no_outputs_it_does_not_keep():
             assert sol["outputs"] is None
     assert peaks[True] >= 2 * states_bytes
     assert states_bytes <= peaks[False] < 1.5 * states_bytes
+
+
+# ---- from the independent seed-34 sample of the mutation audit (issue 20) ----------------------------------------
+# (run_batch__mutmut_56: `keep_states or True`, so the states array was allocated also when they are not kept)
+def test_run_batch_allocates_no_states_it_does_not_keep():
+    """The states' twin of the seed-33 test: the size check counts only the columns kept (``simulate(states=False)``
+    is the remedy its message offers), so run_batch on the ODE solver must allocate only those: 2 subjects x 40,000
+    times of pk_1cmt_iv's one output are 8 x 2 x 40,000 = 640,000 bytes (traced by tracemalloc below 1 MiB, where
+    no memory map is used). Keeping the state too takes at least twice that (measured, so the measurement is seen
+    to work); without it the peak stays below 1.5 times the outputs (an unused states array would add another
+    640,000 bytes). The outputs are the bolus closed form 100 / V exp(-CL / V t), and the states are None."""
+    import tracemalloc
+
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(IV)
+    n, n_times = 2, 40_000
+    q = cm.build_q(np.array([[2.0, 32.0], [4.0, 32.0]]), np.full((n, 1), 70.0))
+    t = np.linspace(0.0, 48.0, n_times)[None, :]
+    none = EventTable(np.full((n, 1), np.inf), np.zeros((n, 1), dtype=np.int64), np.zeros((n, 1), dtype=np.int64),
+                      np.zeros((n, 1)), np.zeros(n, dtype=np.int64))
+    args = (cm, q, np.full((n, 1), 100.0), none, t, np.zeros((1, n_times), dtype=np.int64),
+            np.array([n_times]), np.zeros(n), pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12))
+    outputs_bytes = 8 * n * n_times * 1
+    run_batch(*args, keep_states=False)  # compiled before measuring
+    peaks = {}
+    tracing = tracemalloc.is_tracing()  # (PYTHONTRACEMALLOC may have started it: then it is left running)
+    for keep_states in (True, False):
+        if not tracing:
+            tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            sol = run_batch(*args, keep_states=keep_states)
+            peaks[keep_states] = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            if not tracing:
+                tracemalloc.stop()
+        assert list(sol["status"]) == [0, 0]
+        amounts = 100 * np.exp(-np.array([[2.0], [4.0]]) / 32.0 * t)
+        np.testing.assert_allclose(sol["outputs"][:, :, 0], amounts / 32.0, rtol=1e-6, atol=1e-9)
+        if keep_states:
+            np.testing.assert_allclose(sol["states"][:, :, 0], amounts, rtol=1e-6, atol=1e-9)
+        else:
+            assert sol["states"] is None
+    assert peaks[True] >= 2 * outputs_bytes
+    assert outputs_bytes <= peaks[False] < 1.5 * outputs_bytes
