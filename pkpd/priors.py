@@ -479,19 +479,19 @@ def prior_from_dict(table, bounds: tuple[float, float], *, file=None, section=No
         fail(f"must be a table such as {{ dist = \"lognormal\", median = 1.0, cv = 0.5 }}; got {table!r:.80}")
     dist = table.get("dist")
     if not isinstance(dist, str) or dist not in _KEYS:   # a TOML array or table: no TypeError
-        fail(f"prior: dist must be one of {', '.join(sorted(_KEYS))}; got {dist!r:.40}."
+        fail(f"dist must be one of {', '.join(sorted(_KEYS))}; got {dist!r:.40}."
              + (did_you_mean(dist, _KEYS) if isinstance(dist, str) else ""))
     required, either = _KEYS[dist]
     allowed = {"dist", "source", "grade"} | required | either
     for k in table:
         if k not in allowed:
-            fail(f"prior: unknown key {k!r:.40} for dist = {dist!r} (keys: {', '.join(sorted(allowed))})."
+            fail(f"unknown key {k!r:.40} for dist = {dist!r} (keys: {', '.join(sorted(allowed))})."
                  + did_you_mean(str(k), allowed))
     for k in required:
         if k not in table:
-            fail(f"prior: dist = {dist!r} needs the key {k!r}")
+            fail(f"dist = {dist!r} needs the key {k!r}")
     if either and len(either & set(table)) != 1:
-        fail(f"prior: dist = {dist!r} needs exactly one of {' or '.join(sorted(either))}")
+        fail(f"dist = {dist!r} needs exactly one of {' or '.join(sorted(either))}")
     source = table.get("source", "")
     grade = table.get("grade")
     lo, hi = bounds
@@ -509,7 +509,7 @@ def prior_from_dict(table, bounds: tuple[float, float], *, file=None, section=No
             prior = HalfNormalPrior(table["scale"], source, grade)
         else:
             if not (math.isfinite(lo) and math.isfinite(hi)):
-                fail(f"prior: a uniform prior on the bounds [{lo:g}, {hi:g}] is improper; give finite bounds or "
+                fail(f"a uniform prior on the bounds [{lo:g}, {hi:g}] is improper; give finite bounds or "
                      "another prior")
             prior = UniformPrior(lo, hi, source, grade)
     except PkpdError as err:
@@ -525,18 +525,18 @@ def check_prior_fits(prior, bounds, fail) -> None:
     lo, hi = bounds
     kind = type(prior).__name__
     if isinstance(prior, LogNormalPrior | HalfNormalPrior) and lo < 0:
-        fail(f"prior: a {kind} is for positive parameters, but the lower bound is {lo:g}; use a NormalPrior or "
+        fail(f"a {kind} is for positive parameters, but the lower bound is {lo:g}; use a NormalPrior or "
              "raise the lower bound to 0")
     if isinstance(prior, LogitNormalPrior) and (lo < 0 or hi > 1):
-        fail(f"prior: a {kind} is for fractions in (0, 1), but the bounds are [{lo:g}, {hi:g}]")
+        fail(f"a {kind} is for fractions in (0, 1), but the bounds are [{lo:g}, {hi:g}]")
     if isinstance(prior, UniformPrior):
         if prior.lower != lo or prior.upper != hi:
-            fail(f"prior: a uniform prior of a model parameter is on its bounds [{lo:g}, {hi:g}]; got "
+            fail(f"a uniform prior of a model parameter is on its bounds [{lo:g}, {hi:g}]; got "
                  f"[{prior.lower:g}, {prior.upper:g}] (change the bounds instead)")
         return
     centre = prior.location
     if not lo <= centre <= hi:
-        fail(f"prior: its centre {centre:g} is outside the parameter's bounds [{lo:g}, {hi:g}]; the prior and the "
+        fail(f"its centre {centre:g} is outside the parameter's bounds [{lo:g}, {hi:g}]; the prior and the "
              "bounds contradict each other")
 
 

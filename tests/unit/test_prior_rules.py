@@ -541,7 +541,7 @@ def test_a_model_file_prior_whose_centre_is_outside_the_bounds_is_refused_in_the
         prior_from_dict({"dist": "normal", "mean": 5.0, "sd": 1.0}, (0.0, 2.0), file="m.toml",
                         section="parameters.k")
     assert exc.value.key == "prior"
-    assert str(exc.value) == ("m.toml [parameters.k] prior: prior: its centre 5 is outside the parameter's bounds "
+    assert str(exc.value) == ("m.toml [parameters.k] prior: its centre 5 is outside the parameter's bounds "
                               "[0, 2]; the prior and the bounds contradict each other")
 
 
@@ -655,7 +655,7 @@ def test_a_model_file_prior_for_positive_values_on_a_negative_lower_bound_is_ref
     with pytest.raises(ModelFileError) as exc:
         prior_from_dict(table, (-1.0, 10.0), file="m.toml", section="parameters.k")
     assert exc.value.key == "prior"
-    assert str(exc.value) == (f"m.toml [parameters.k] prior: prior: a {kind} is for positive parameters, but the "
+    assert str(exc.value) == (f"m.toml [parameters.k] prior: a {kind} is for positive parameters, but the "
                               "lower bound is -1; use a NormalPrior or raise the lower bound to 0")
 
 
@@ -1070,7 +1070,7 @@ def test_a_model_file_prior_without_a_text_dist_is_refused_by_name(table, shown)
 
     with pytest.raises(ModelFileError) as exc:
         prior_from_dict(table, (0.1, 10.0), file="m.toml", section="parameters.k")
-    assert str(exc.value) == ("m.toml [parameters.k] prior: prior: dist must be one of halfnormal, logitnormal, "
+    assert str(exc.value) == ("m.toml [parameters.k] prior: dist must be one of halfnormal, logitnormal, "
                               f"lognormal, normal, uniform; got {shown}.")
     assert (exc.value.file, exc.value.section, exc.value.key) == ("m.toml", "parameters.k", "prior")
 
@@ -1102,9 +1102,9 @@ def test_a_reset_at_a_tiny_value_is_silent_and_sets_k_from_its_log(prior, x, log
 
 
 @pytest.mark.parametrize("field, bad, message", [
-    ("dist", ["lognormal"], "prior: prior: dist must be one of halfnormal, logitnormal, lognormal, normal, uniform; "
+    ("dist", ["lognormal"], "prior: dist must be one of halfnormal, logitnormal, lognormal, normal, uniform; "
                             "got ['lognormal']."),
-    ("dist", {"name": "lognormal"}, "prior: prior: dist must be one of halfnormal, logitnormal, lognormal, normal, "
+    ("dist", {"name": "lognormal"}, "prior: dist must be one of halfnormal, logitnormal, lognormal, normal, "
                                     "uniform; got {'name': 'lognormal'}."),
     ("grade", ["A"], "prior: LogNormalPrior: grade must be one of A, B, C, D; got ['A']"),
     ("grade", {"A": 1}, "prior: LogNormalPrior: grade must be one of A, B, C, D; got {'A': 1}"),
