@@ -13,6 +13,7 @@ Section "seed 32": the survivors of the ninth, independent sample (seed 32, 40 o
 Section "seed 33": the survivors of the tenth, independent sample (seed 33, 40 of 714, issue 20), the same way.
 Section "seed 34": two of the survivors of the eleventh, independent sample (seed 34, 40 of 714, issue 20), the same
 way (the third, in ``_solve_psd``, is equivalent: docs/testing.md).
+Section "seed 35": the survivors of the twelfth, independent sample (seed 35, 40 of 714, issue 20), the same way.
 """
 
 from __future__ import annotations
@@ -737,3 +738,43 @@ def test_the_stationary_stop_measures_the_change_of_the_parameters_far_from_the_
     assert points == [10.0, 11.0]
     assert res.converged is True and res.n_iter == 1 and res.x.tolist() == [11.0] and res.f == 4.5
     assert res.message == "Fisher scoring: parameters and objective stationary after 1 iterations"
+
+
+# ------------------------------------------------------------------------------------------------------ seed 35
+def test_a_rejected_step_to_the_upper_bound_is_followed_by_the_plain_step_held_there_shortened():
+    """When the first trial, a step to a bound, is rejected, the plain Newton step in x (no variance parameters)
+    replaces it, held in the box and shortened: 0.5 (x - 1)^2 with a wrong information 1/8 and x <= 4, from 0
+    (f = 1/2, g = -1): the Newton step 8 goes past the bound, held at 4, where f = 9/2 (rejected); the plain step is
+    4 (held at the bound too), capped at the trust radius 2 (the point 2, f = 1/2, not below 1/2 - 2e-4: rejected)
+    and shortened by a quarter, 1/2 (f = 1/8, accepted). From 1/2 the step 4 is again held at the bound (4,
+    rejected), the plain step 7/2 capped at the radius 1/2 (the step last taken) reaches the optimum 1. The points
+    0, 4, 2, 1/2, 4, 1, converged after two iterations. Kills ``x_fisher_scoring__mutmut_155``
+    (``np.zeros_like(None)`` for the plain step's variance flags: a 0-d object array 0, whose ``~`` is -1, so
+    ``_bounded_step``'s flags of the parameters held at a bound become the integers 0 and 1, read as indices: here
+    an IndexError, index 1 of one parameter)."""
+    points: list = []
+    upper = np.full(1, 4.0)
+    res = fisher_scoring(_square_about(1.0, 0.125, points), np.zeros(1), np.full(1, -INF), upper, max_iter=1)
+    assert points == [0.0, 4.0, 2.0, 0.5]
+    assert res.x.tolist() == [0.5] and res.f == 0.125 and res.n_iter == 1 and res.converged is False
+    points.clear()
+    res = fisher_scoring(_square_about(1.0, 0.125, points), np.zeros(1), np.full(1, -INF), upper)
+    assert points == [0.0, 4.0, 2.0, 0.5, 4.0, 1.0]
+    assert res.x.tolist() == [1.0] and res.f == 0.0 and res.n_iter == 2 and res.converged is True
+
+
+def test_an_increase_of_a_log_standard_deviation_by_exactly_one_is_taken_in_x():
+    """Only a Newton step of a log standard deviation x = log(v)/2 above 1 (strictly) is taken in the variance; a
+    step of exactly 1 (from x > lower) is taken in x as it is: 0.5 (x - 1)^2 with its exact information from 0,
+    x >= -10, has the Newton step 1 (exact), which reaches the optimum 1 in one step, converged after one
+    iteration (the points 0 and 1); ``_bounded_step`` gives the change 1 and the model step 1. Kills
+    ``x__bounded_step__mutmut_83`` (``model >= 1.0``: the step 0.5 log(1 + 2) = 0.549 in x, a second iteration)."""
+    from pkpd.estimation.fisher_scoring import _bounded_step
+    points: list = []
+    res = fisher_scoring(_square_about(1.0, 1.0, points), np.zeros(1), np.full(1, -10.0), np.full(1, INF),
+                         log_variance=np.array([True]))
+    assert points == [0.0, 1.0]
+    assert res.x.tolist() == [1.0] and res.f == 0.0 and res.n_iter == 1 and res.converged is True
+    s, model = _bounded_step(np.eye(1), np.array([-1.0]), np.zeros(1), np.full(1, -10.0), np.full(1, INF),
+                             np.ones(1, dtype=bool), np.array([True]))
+    assert s.tolist() == [1.0] and model.tolist() == [1.0]
