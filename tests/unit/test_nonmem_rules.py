@@ -1778,3 +1778,43 @@ def test_from_regimen_refuses_an_observation_time_or_output_time_that_is_not_a_f
     with pytest.raises(DataError) as info:
         from_regimen(reg, times=["x"])
     assert str(info.value) == "from_regimen: times must be numbers; got ['x']"
+
+
+# ============================================================================ the seed-48 sample's survivors
+# From the twenty-sixth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 48``, issue 20): the
+# test of ``_solve_steady_states`` was seen to fail with its mutant applied by hand to pkpd/nonmem.py; the other two
+# survivors are equivalent (docs/testing.md).
+@pytest.mark.parametrize("last_finite", [False, True])
+def test_a_steady_state_search_names_why_it_stopped_from_the_last_state_of_its_batch(monkeypatch, last_finite):
+    """The steady-state search runs batches of 20 dosing intervals and stops on the last state of a batch: not
+    finite (the state is not finite), or still finite after 1000 intervals without convergence (no convergence).
+    The CPU engines fail a whole row when a state is not finite (all NaN), so a stand-in for the interval maps
+    returns the paths: states 1, 2, ..., 19 mg then inf (the state is not finite, at once), or NaN before a last
+    finite state, batch after batch (no convergence within 1000 dosing intervals: 50 batches); whole messages.
+    Guards the choice of the message (``x__solve_steady_states__mutmut_162``: ``path[-2]`` for ``path[-1]``, which
+    said "no convergence within 1000 dosing intervals" for a state that is not finite, and the reverse)."""
+    import pkpd.nonmem as nonmem
+
+    calls = []
+
+    def maps(cm, problems, starts, settings, n_periods):
+        calls.append(n_periods)
+        if n_periods == 1:  # the affine shortcut (pk_1cmt_iv is linear): no fixed point, so the batches run
+            return [[np.full(1, np.nan)] for _ in problems]
+        path = [np.array([k + 1.0]) for k in range(n_periods)]
+        if last_finite:
+            path[-2] = np.array([np.nan])
+        else:
+            path[-1] = np.array([np.inf])
+        return [path for _ in problems]
+
+    monkeypatch.setattr(nonmem, "_period_maps", maps)
+    rows = [dict(ID=3, TIME=4, AMT=10, SS=1, II=12), dict(ID=3, TIME=6)]
+    with pytest.raises(SimulationError) as info:
+        simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))
+    what = "no convergence within 1000 dosing intervals" if last_finite else "the state is not finite"
+    assert str(info.value) == (
+        f"subject 3, t = 4: steady state of the dose on row 1: {what} (relative tolerance 1e-10). The model may have "
+        "no steady state under this regimen (a state without elimination), or approach it too slowly; give the doses "
+        "explicitly (ADDL) instead of SS")
+    assert calls == [1, 1] + [20] * (50 if last_finite else 1)
