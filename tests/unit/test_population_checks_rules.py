@@ -39,6 +39,9 @@ Section "seed 33": the survivors of the tenth, independent sample (seed 33): the
 ``plot_vpc``, the VPC of a fit started with ``init=`` inside bounds that exclude the model's default, and the groups
 of replicates a VPC sends to a cluster. Section "seed 33, part 2": the number of replicates in one NPDE batch call
 where one more makes 20001 subjects, and each output's own residual error in the NPDE simulations.
+
+Section "seed 34": the survivors of the eleventh, independent sample (seed 34): the percentiles a user asks of a VPC,
+and the refusal of an NPDE's blq= that is not M3.
 """
 
 from pathlib import Path
@@ -754,3 +757,29 @@ def test_the_npde_simulate_each_observation_with_the_error_of_its_own_output(mon
     table = npde(fit, None, None, n_sim=4000, seed=3)
     np.testing.assert_allclose(table["PDE"].to_numpy(), norm.cdf(z), rtol=0, atol=0.03)
     np.testing.assert_allclose(table["NPDE"].to_numpy(), z, rtol=0, atol=0.3)
+
+
+# ====================================================================================================== seed 34
+def test_a_vpc_bins_the_percentiles_the_user_asks_for(wang_fit):
+    # percentiles=(25, 75): the observed rows are numpy's 25th and 75th percentiles of the DV of each bin, computed
+    # here from the CSV (Wang 2007: times 0 and 1 h, one bin each), one (lower, median, upper) interval per asked
+    # percentile, and at t = 0 (prediction 10 whatever ke, additive sd 0.3) the median simulated percentiles are near
+    # the normal quantiles 10 -+ 0.6745 x 0.3 (vpc _154: percentiles= not handed to vpc_summary, so the default
+    # 5, 50, 95 were binned under the label (25, 75): three rows of other values)
+    v = vpc(wang_fit, "wang2007", WANG, n_replicates=20, n_bins=2, seed=1, percentiles=(25, 75))
+    data = pd.read_csv(WANG)
+    expected = np.array([np.percentile(data["DV"][data["TIME"] == t], (25, 75)) for t in (0, 1)]).T
+    assert v.percentiles == (25, 75)
+    np.testing.assert_allclose(v.observed, expected, rtol=1e-12)
+    assert v.simulated.shape == (2, 3, 2)
+    np.testing.assert_allclose(v.simulated[:, 1, 0], 10 + 0.3 * norm.ppf([0.25, 0.75]), rtol=0, atol=0.15)
+
+
+@pytest.mark.parametrize(("blq", "name"), [(pkpd.M1(), "M1"), ("M3", "str")])
+def test_the_npde_refuse_a_blq_that_is_not_m3(wang_fit, blq, name):
+    # "blq : M3, optional - as in the fit": a fit_population fit supports M3 or None only, so the NPDE refuse Beal's
+    # M1 (which would drop the censored observations) and a name for M3, with the whole message of fit_population's
+    # refusal (npde _10: blq=None handed to _setup, so any blq= was accepted and silently ignored)
+    with pytest.raises(pkpd.FitError) as err:
+        npde(wang_fit, "wang2007", WANG, n_sim=20, seed=1, blq=blq)
+    assert str(err.value) == f"blq: fit_population supports M3 (or None); got {name}"
