@@ -41,7 +41,8 @@ of replicates a VPC sends to a cluster. Section "seed 33, part 2": the number of
 where one more makes 20001 subjects, and each output's own residual error in the NPDE simulations.
 
 Section "seed 34": the survivors of the eleventh, independent sample (seed 34): the percentiles a user asks of a VPC,
-and the refusal of an NPDE's blq= that is not M3.
+the refusal of an NPDE's blq= that is not M3, and (with the corrected docstring of npde's blq=) the censored
+observations the data mark, the same with or without blq=M3().
 """
 
 from pathlib import Path
@@ -783,3 +784,19 @@ def test_the_npde_refuse_a_blq_that_is_not_m3(wang_fit, blq, name):
     with pytest.raises(pkpd.FitError) as err:
         npde(wang_fit, "wang2007", WANG, n_sim=20, seed=1, blq=blq)
     assert str(err.value) == f"blq: fit_population supports M3 (or None); got {name}"
+
+
+def test_the_data_mark_the_censored_observations_of_the_npde_with_or_without_blq():
+    # "blq : M3, optional - as in the fit: M3 or None, the same NPDE either way ... the data mark the censored
+    # observations": Wang 2007 with an LLOQ column of 6 (the 1 h values 3.68, 5.86 and 5.62 below it): CENS marks
+    # exactly the DV < 6, and the NPDE with blq=M3() equal those without it, bit for bit (the docstring said blq=
+    # marks the censored observations; it marks none. This test pins the corrected docstring and kills no mutant: it
+    # passes with npde _10 applied too, whose only effect is the refusal the test above checks)
+    data = pd.read_csv(WANG).assign(LLOQ=6.0)
+    fit = pkpd.fit_population("wang2007", data, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="laplace",
+                              maxeval=0)
+    with_m3 = npde(fit, "wang2007", data, n_sim=40, seed=1, blq=pkpd.M3())
+    without = npde(fit, "wang2007", data, n_sim=40, seed=1)
+    np.testing.assert_array_equal(with_m3["CENS"].to_numpy() == 1, data["DV"].to_numpy() < 6.0)
+    assert (data["DV"] < 6.0).sum() == 3
+    pd.testing.assert_frame_equal(with_m3, without)
