@@ -239,7 +239,8 @@ def npde(fit: PopulationFit, model, data, *, n_sim: int = 1000, seed: int | None
     Other arguments
     ---------------
     blq : M3, optional
-        As in the fit (marks the censored observations).
+        As in the fit: M3 or None, the same NPDE either way (anything else is refused). The data mark the censored
+        observations (a DV below the LLOQ column, BLQ=1 or CENS=1), and those are imputed with or without it.
     settings : SolverSettings, optional
         Solver settings of the simulations.
 

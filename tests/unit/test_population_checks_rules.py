@@ -39,6 +39,10 @@ Section "seed 33": the survivors of the tenth, independent sample (seed 33): the
 ``plot_vpc``, the VPC of a fit started with ``init=`` inside bounds that exclude the model's default, and the groups
 of replicates a VPC sends to a cluster. Section "seed 33, part 2": the number of replicates in one NPDE batch call
 where one more makes 20001 subjects, and each output's own residual error in the NPDE simulations.
+
+Section "seed 34": the survivors of the eleventh, independent sample (seed 34): the percentiles a user asks of a VPC,
+the refusal of an NPDE's blq= that is not M3, and (with the corrected docstring of npde's blq=) the censored
+observations the data mark, the same with or without blq=M3().
 """
 
 from pathlib import Path
@@ -754,3 +758,45 @@ def test_the_npde_simulate_each_observation_with_the_error_of_its_own_output(mon
     table = npde(fit, None, None, n_sim=4000, seed=3)
     np.testing.assert_allclose(table["PDE"].to_numpy(), norm.cdf(z), rtol=0, atol=0.03)
     np.testing.assert_allclose(table["NPDE"].to_numpy(), z, rtol=0, atol=0.3)
+
+
+# ====================================================================================================== seed 34
+def test_a_vpc_bins_the_percentiles_the_user_asks_for(wang_fit):
+    # percentiles=(25, 75): the observed rows are numpy's 25th and 75th percentiles of the DV of each bin, computed
+    # here from the CSV (Wang 2007: times 0 and 1 h, one bin each), one (lower, median, upper) interval per asked
+    # percentile, and at t = 0 (prediction 10 whatever ke, additive sd 0.3) the median simulated percentiles are near
+    # the normal quantiles 10 -+ 0.6745 x 0.3 (vpc _154: percentiles= not handed to vpc_summary, so the default
+    # 5, 50, 95 were binned under the label (25, 75): three rows of other values)
+    v = vpc(wang_fit, "wang2007", WANG, n_replicates=20, n_bins=2, seed=1, percentiles=(25, 75))
+    data = pd.read_csv(WANG)
+    expected = np.array([np.percentile(data["DV"][data["TIME"] == t], (25, 75)) for t in (0, 1)]).T
+    assert v.percentiles == (25, 75)
+    np.testing.assert_allclose(v.observed, expected, rtol=1e-12)
+    assert v.simulated.shape == (2, 3, 2)
+    np.testing.assert_allclose(v.simulated[:, 1, 0], 10 + 0.3 * norm.ppf([0.25, 0.75]), rtol=0, atol=0.15)
+
+
+@pytest.mark.parametrize(("blq", "name"), [(pkpd.M1(), "M1"), ("M3", "str")])
+def test_the_npde_refuse_a_blq_that_is_not_m3(wang_fit, blq, name):
+    # "blq : M3, optional - as in the fit": a fit_population fit supports M3 or None only, so the NPDE refuse Beal's
+    # M1 (which would drop the censored observations) and a name for M3, with the whole message of fit_population's
+    # refusal (npde _10: blq=None handed to _setup, so any blq= was accepted and silently ignored)
+    with pytest.raises(pkpd.FitError) as err:
+        npde(wang_fit, "wang2007", WANG, n_sim=20, seed=1, blq=blq)
+    assert str(err.value) == f"blq: fit_population supports M3 (or None); got {name}"
+
+
+def test_the_data_mark_the_censored_observations_of_the_npde_with_or_without_blq():
+    # "blq : M3, optional - as in the fit: M3 or None, the same NPDE either way ... the data mark the censored
+    # observations": Wang 2007 with an LLOQ column of 6 (the 1 h values 3.68, 5.86 and 5.62 below it): CENS marks
+    # exactly the DV < 6, and the NPDE with blq=M3() equal those without it, bit for bit (the docstring said blq=
+    # marks the censored observations; it marks none. This test pins the corrected docstring and kills no mutant: it
+    # passes with npde _10 applied too, whose only effect is the refusal the test above checks)
+    data = pd.read_csv(WANG).assign(LLOQ=6.0)
+    fit = pkpd.fit_population("wang2007", data, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="laplace",
+                              maxeval=0)
+    with_m3 = npde(fit, "wang2007", data, n_sim=40, seed=1, blq=pkpd.M3())
+    without = npde(fit, "wang2007", data, n_sim=40, seed=1)
+    np.testing.assert_array_equal(with_m3["CENS"].to_numpy() == 1, data["DV"].to_numpy() < 6.0)
+    assert (data["DV"] < 6.0).sum() == 3
+    pd.testing.assert_frame_equal(with_m3, without)
