@@ -685,7 +685,9 @@ def fit_population(model, data, *, iiv, error=None, method: str = "focei", estim
     estimate : sequence of str, optional
         Typical values to estimate (default: those with IIV); the other parameters stay at their values.
     blq : M3, optional
-        Likelihood of censored observations (needs ``method="laplace"``).
+        Likelihood of censored observations: M3 (Beal 2001), the only one supported, so None and ``pkpd.M3()``
+        give the same fit (anything else is refused). The data mark the censored observations (a DV below the LLOQ
+        column, BLQ=1 or CENS=1); they need ``method="laplace"`` or ``"saem"``.
     settings : SolverSettings, optional
         Default ``rtol=1e-8, atol=1e-10``.
     init : dict[str, float], optional
