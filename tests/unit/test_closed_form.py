@@ -878,3 +878,22 @@ def test_run_batch_reads_a_subjects_own_row_of_a_longer_time_table_for_an_output
         assert list(sol["status"]) == [0] and sol["outputs"].shape == (1, 3, 2)
         np.testing.assert_allclose(sol["outputs"][0, :, 0], 10.0 * np.exp(-0.3 * t), rtol=rtol)
         np.testing.assert_allclose(sol["outputs"][0, :, 1], 10.0 * np.exp(-0.3 * t) * t / 24.0, rtol=rtol)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 35)
+def test_a_comparison_in_the_constant_input_keeps_both_of_its_sides():
+    # dx/dt = ifelse(k * T1 > 2, k * Km, Km / T1) - k x: a switch on parameters only is linear, and the constant input
+    # (the right-hand side at zero states, folded) keeps the comparison with both of its sides. With k = 0.3 /h and
+    # Km = 5 mg, T1 = 24 h gives k T1 = 7.2 > 2 and the input c = k Km = 1.5 mg/h, T1 = 5 h gives k T1 = 1.5 and
+    # c = Km / T1 = 1 mg/h; closed form against x(t) = 100 exp(-k t) + c / k (1 - exp(-k t)), o0 = x / V (V = 10 L)
+    # (linear_system._folded__mutmut_21 and _22: the comparison rebuilt with its left or its right side None, an
+    # AttributeError when the constant is evaluated)
+    m = nonlinear_variant("ifelse(k * T1 > 2, k * Km, Km / T1) - k * x")
+    assert uses_closed_form(m, EXACT)
+    t = np.array([0.0, 0.5, 3.0, 10.0, 48.0])
+    sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, params={"T1": np.array([24.0, 5.0])}, settings=EXACT)
+    decay = np.exp(-0.3 * t)
+    c = np.array([[1.5], [1.0]])
+    x = 100.0 * decay + c / 0.3 * (1.0 - decay)
+    np.testing.assert_allclose(sim["x"], x, rtol=1e-12)
+    np.testing.assert_allclose(sim["o0"], x / 10.0, rtol=1e-12)
