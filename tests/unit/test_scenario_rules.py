@@ -2911,3 +2911,23 @@ def test_the_reports_arms_table_gives_interval_first_dose_and_infusion_in_the_ar
     assert table.headers[5:] == ["interval", "first dose", "infusion"]
     assert [row[5:] for row in table.rows] == [["1 day", "0.5 day", "0.25 day"], ["12 h", "0 h", "–"],
                                                ["–", "0", "–"]]
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 48
+def test_an_arm_given_both_dose_and_doses_is_refused_with_the_whole_message():
+    """(_scenario_from_dict__mutmut_277: `"DOSE" in body` for `"dose" in body`) An arm is one dose (dose = AMOUNT)
+    or one arm per level (doses = [...]), not both: dose = 100 beside doses = [10, 30] mg is ambiguous and refused
+    with the whole message naming the file and the arm. With the mutant the check never fired (no arm key is
+    "DOSE"), dose was dropped silently and the file gave 2 arms of 10 and 30 mg."""
+    from pkpd.errors import DosingError
+
+    data = {**_one_arm(), "arms": {"a": {"dose": 100, "doses": [10, 30], "unit": "mg"}}}
+    with pytest.raises(DosingError) as err:
+        scenario_from_dict(data, file="s.toml")
+    assert str(err.value) == "s.toml [arms.a]: give dose (one arm) or doses (one arm per level), not both"
+    with pytest.raises(DosingError) as err:
+        scenario_from_dict(data)
+    assert str(err.value) == "scenario [arms.a]: give dose (one arm) or doses (one arm per level), not both"
+    del data["arms"]["a"]["dose"]
+    assert [arm.dose.amount for arm in scenario_from_dict(data).arms] == [10.0, 30.0]
+
