@@ -1242,7 +1242,7 @@ class ScenarioResult:
         -------
         DataFrame
             ``group, target, dose, dose_unit, probability`` (dose NaN and the best PTA reached when no dose
-            attains it).
+            attains it, NaN where every simulation of the schedule's arms failed).
         """
         import pandas as pd
 
@@ -1256,7 +1256,9 @@ class ScenarioResult:
                 rows.append({"group": group, "target": target, "dose": r["dose"], "dose_unit": r["dose_unit"],
                              "probability": r["probability"]})
             else:
-                best = part.loc[part["probability"].idxmax()]
+                # the best PTA reached; none (NaN) where every simulation of the group's arms failed (n 0)
+                reached = part["probability"].notna()
+                best = part.loc[part["probability"].idxmax()] if reached.any() else part.iloc[0]
                 rows.append({"group": group, "target": target, "dose": math.nan, "dose_unit": best["dose_unit"],
                              "probability": best["probability"]})
         return pd.DataFrame(rows, columns=["group", "target", "dose", "dose_unit", "probability"])

@@ -2931,3 +2931,30 @@ def test_an_arm_given_both_dose_and_doses_is_refused_with_the_whole_message():
     del data["arms"]["a"]["dose"]
     assert [arm.dose.amount for arm in scenario_from_dict(data).arms] == [10.0, 30.0]
 
+
+# ---- a defect found beside the seed-48 survivors (issue 20): lowest_dose raised pandas' "all NA" error
+def test_the_lowest_dose_table_of_a_schedule_whose_simulations_all_failed_has_nan_rows():
+    """V = 0 for both subjects makes conc = A/V non-finite, so every simulation of both arms fails (marked, not
+    raised): each arm's attainment is NaN with n 0 (nothing to count). lowest_dose documents "dose NaN and the best
+    PTA reached when no dose attains it": no PTA was reached, so each schedule group's row has dose NaN,
+    probability NaN and keeps its dose unit. It raised pandas' ValueError "Encountered all NA values" (idxmax of
+    NaNs only)."""
+    import pkpd
+    from pkpd.errors import BoundsWarning
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import GivenPopulation, Target
+
+    ep = Endpoint("conc", "cmax", end=24)
+    sc = pkpd.Scenario(
+        pkpd.load_model("pk_1cmt_iv"),
+        arms=[pkpd.Arm("once", pkpd.Dose(10, "mg")), pkpd.Arm("twice", pkpd.Dose(10, "mg"), count=2, interval=12)],
+        endpoints=[ep], targets=[Target(ep.name, ">=", 0.2, "mg/L", name="t")],
+        population=GivenPopulation(params={"V": [0.0, 0.0]}), times=np.linspace(0, 24, 25),
+        settings=pkpd.SolverSettings(on_failure="mark"), seed=1)
+    with pytest.warns(BoundsWarning, match="V .median of 4 values 0. L is outside its plausible range"):
+        res = pkpd.run_scenario(sc)
+    assert res.n_failed == 4 and res.attainment["n"].tolist() == [0, 0]
+    low = res.lowest_dose(0.8)
+    assert low["group"].tolist() == ["1 dose at 0 h, bolus", "2 doses 12 h apart from 0 h, bolus"]
+    assert low["target"].tolist() == ["t", "t"] and low["dose_unit"].tolist() == ["mg", "mg"]
+    assert np.isnan(low["dose"]).all() and np.isnan(low["probability"]).all()
