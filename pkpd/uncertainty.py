@@ -784,7 +784,8 @@ class TrialSummary:
 
     def lowest_dose(self, success: float = 0.8):
         """Per schedule group and target, the lowest dose whose probability of trial success is at least
-        ``success`` (dose NaN and the best probability reached when none is)."""
+        ``success`` (dose NaN and the best probability reached when none is, NaN where every simulation of the
+        schedule's arms failed)."""
         import pandas as pd
 
         table = self.pta
@@ -792,7 +793,10 @@ class TrialSummary:
         for (group, target), part in table[table["group"] != "untreated"].groupby(["group", "target"], sort=False):
             part = part.sort_values("dose")
             ok = part[part["p_success"] >= success]
-            best = ok.iloc[0] if len(ok) else part.loc[part["p_success"].idxmax()]
+            if len(ok):
+                best = ok.iloc[0]
+            else:  # the best probability reached; none (NaN) where every simulation of the group's arms failed
+                best = part.loc[part["p_success"].idxmax()] if part["p_success"].notna().any() else part.iloc[0]
             rows.append({"group": group, "target": target, "dose": best["dose"] if len(ok) else math.nan,
                          "dose_unit": best["dose_unit"], "p_success": best["p_success"],
                          "pta_median": best["pta_median"], "pta_low": best["pta_low"],

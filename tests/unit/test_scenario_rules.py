@@ -2958,3 +2958,26 @@ def test_the_lowest_dose_table_of_a_schedule_whose_simulations_all_failed_has_na
     assert low["group"].tolist() == ["1 dose at 0 h, bolus", "2 doses 12 h apart from 0 h, bolus"]
     assert low["target"].tolist() == ["t", "t"] and low["dose_unit"].tolist() == ["mg", "mg"]
     assert np.isnan(low["dose"]).all() and np.isnan(low["probability"]).all()
+
+
+def test_the_trials_lowest_dose_table_of_a_schedule_whose_simulations_all_failed_has_nan_rows():
+    """The same for replicate trials (ScenarioResult.trials): an arm whose PTA is NaN in both trials (every
+    simulation failed) has no probability of trial success (n_trials 0, p_success NaN), so lowest_dose's row for
+    its schedule has dose, p_success and PTA NaN and keeps the dose unit; a schedule whose arm has a PTA of 0.5 in
+    one trial and NaN in the other reaches 0.5 < 0.8 in 1 of 1 trials counted: p_success 0, dose NaN, PTA 0.5.
+    It raised pandas' ValueError "Encountered all NA values"."""
+    import pandas as pd
+
+    from pkpd.uncertainty import TrialSummary
+
+    rows = [(trial, arm, group, 10.0, "mg", "t", p) for trial in (0, 1)
+            for arm, group, p in (("a", "g", math.nan), ("b", "h", 0.5 if trial == 0 else math.nan))]
+    attainment = pd.DataFrame(rows, columns=["trial", "arm", "group", "dose", "dose_unit", "target", "probability"])
+    trials = TrialSummary(n_trials=2, seeds=(1, 2), trial_success=0.8, same_population=False, parameters=None,
+                          attainment=attainment, summary=None, arms=None)
+    assert trials.pta["n_trials"].tolist() == [0, 1]
+    low = trials.lowest_dose(0.8)
+    assert low["group"].tolist() == ["g", "h"] and low["dose_unit"].tolist() == ["mg", "mg"]
+    assert np.isnan(low["dose"]).all() and math.isnan(low["p_success"][0]) and low["p_success"][1] == 0.0
+    for column in ("pta_median", "pta_low", "pta_high"):
+        assert math.isnan(low[column][0]) and low[column][1] == 0.5
