@@ -27,7 +27,10 @@ Section "seed 45" (the independent sample of seed 45, 40 of 3330, issue 20): dos
 asked for (IV boluses of 32 and 64 mg into V = 32 L: Cmax 1 and 2 mg/L), a scenario takes seed 0, and the flatness
 F-test rejects only for a p-value below alpha (F = 1 on (2, 2) degrees of freedom, p = 1 / (1 + F) = 0.5).
 Section "seed 46" (the independent sample of seed 46, 40 of 3330, issue 20): the clinical table holds a clinical
-endpoint listed after a non-clinical one (Cmax, then flares at 0.2/h counted to 2 h: 0.4)."""
+endpoint listed after a non-clinical one (Cmax, then flares at 0.2/h counted to 2 h: 0.4).
+Section "seed 48" (the independent sample of seed 48, 40 of 3330, issue 20): an arm given both dose and doses is
+refused with the whole message, and the lowest-dose tables (of a run and of its replicate trials) give a NaN row for a
+schedule whose simulations all failed (a defect: pandas' "Encountered all NA values")."""
 
 from __future__ import annotations
 
