@@ -64,6 +64,12 @@ Section "seed 36": the survivors of the thirteenth, independent sample (mutmut, 
 information of endpoint records (a time-to-event likelihood's, in closed form) summed over chains and subjects, a chain
 and subject whose information is not finite left out of both, and the plain objective's records of two outputs, each
 with its own error model, without the padding.
+
+Section "seed 37": the survivors of the fourteenth, independent sample (mutmut, seed 37): a subject whose likelihood
+cannot be evaluated although its predictions are finite (a proportional error at a prediction of 0) is +inf in the
+data objective, and its chain accepts the first proposal that can be evaluated; the endpoint score and information
+leave out a subject whose terms are not finite without a floating-point warning or error, whatever the caller's numpy
+error state.
 """
 
 import math
@@ -1475,3 +1481,80 @@ def test_the_plain_objective_counts_each_output_with_its_own_error_and_no_paddin
     np.testing.assert_allclose(predicted[:, prob.mask], F[:, prob.mask], rtol=1e-6)
     np.testing.assert_allclose(lik.objective(F, st.errors(layout.x0)), [expected], rtol=1e-12)
     np.testing.assert_allclose(lik.objective(predicted, st.errors(layout.x0)), [expected], rtol=1e-4)
+
+
+# ====================================================================================================== seed 37
+def test_a_subject_whose_likelihood_cannot_be_evaluated_with_finite_predictions_is_infinite_and_its_chain_moves_on():
+    # proportional error (CV 0.2): -2 log p(y_i | phi) without constants is sum_j (y_ij - f_ij)^2 / R + log R with
+    # R = (0.2 f)^2. The third subject keeps its sample at the time of the oral dose, predicted 0 (finite): R = 0,
+    # y^2 / 0 + log 0 has no value, so that subject's entry is +inf in every chain, as the objective promises for
+    # what cannot be evaluated, and every other entry is the sum by hand. A chain in such a state (+inf) accepts
+    # the first proposal that can be evaluated: with the 0 prediction moved to 1e-3 the proposal is finite and
+    # log u < +inf, whatever u. (_Likelihood.objective _25: `&` for `|` made the entry +inf only where a
+    # prediction also failed, so it stayed NaN, and -1/2 (obj_new - NaN) rejected every proposal of that chain)
+    from pkpd.saem import _Chains
+
+    third = THEOPH["ID"].unique()[2]
+    at_dose = (THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0)
+    prob, layout, st = _theoph_problem(pkpd.Proportional(cv=0.2), table=THEOPH[~at_dose | (THEOPH["ID"] == third)])
+    lik = _Likelihood(prob, layout, 2)
+    assert lik.plain
+    eta = 0.1 * np.random.default_rng(3).standard_normal((2, prob.n, prob.q))
+    F = np.array(lik.predict(st.typical(layout.x0), eta), dtype=float)
+    j = int(np.flatnonzero(prob.mask[2])[0])
+    assert np.all(F[:, 2, j] == 0.0) and np.all(np.isfinite(F[:, prob.mask]))
+    errs = st.errors(layout.x0)
+    out = lik.objective(F, errs)
+    R = (0.2 * F) ** 2
+    with np.errstate(all="ignore"):
+        by_hand = np.where(prob.mask[None], (prob.y[None] - F) ** 2 / R + np.log(R), 0.0).sum(axis=2)
+    assert np.all(out[:, 2] == np.inf)
+    others = np.arange(prob.n) != 2
+    np.testing.assert_allclose(out[:, others], by_hand[:, others], rtol=1e-12)
+    # the chains' step from that state: F_new is F with the 0 moved to 1e-3, a spy's prediction of the proposal
+    F_new = F.copy()
+    F_new[:, 2, j] = 1e-3
+    lik.predict = lambda typical, proposal: F_new
+    omega = st.omega(layout.x0)
+    ch = _Chains(eta, F, out, np.einsum("cnq,qr,cnr->cn", eta, np.linalg.inv(omega), eta))
+    accept = ch.step(eta, False, lik, st.typical(layout.x0), errs, np.linalg.inv(omega), np.random.default_rng(4))
+    assert np.all(accept[:, 2])
+    assert np.all(np.isfinite(ch.obj[:, 2])) and np.all(ch.F[:, 2, j] == 1e-3)
+
+
+def test_the_endpoint_score_raises_and_warns_nothing_when_one_subjects_terms_are_not_finite():
+    # endpoints_exposure.toml's repeated event 'relapse' at the constant hazard h0 e^eta (h0 = 0.01 1/h, IIV on h0,
+    # no dose): subject 1 has events at 24 h and 48 h (risk intervals [0, 24] and [24, 48], dH 0.24 e^eta each),
+    # subject 2 is censored at 48 h (dH 0.48 e^eta). By eta an event's score is 1 - dH, a censoring's -dH, the
+    # information dH. In chain 1 (eta = 0) the derivative of subject 1's H(24 h) is 1e308 (a sensitivity that blew
+    # up): it ends the first interval and starts the second, so their scores are +inf and -inf and subject 1's sum
+    # inf - inf, which is not finite: that chain and subject add nothing, and the others (chain 2 at eta = log 2)
+    # add -0.48 + 2 (1 - 0.48) - 0.96 = -0.40 to the score and 0.48 + 0.96 + 0.96 = 2.40 to the information, with no
+    # floating-point warning, nor a FloatingPointError where the caller has numpy raise them (endpoint_score _7:
+    # np.errstate(all=None) left the caller's numpy error state in force: the sum of the two records' scores gave
+    # "invalid value encountered in at", a RuntimeWarning, and under np.errstate(all="raise") a FloatingPointError)
+    import warnings
+
+    model = pkpd.load_model(DATA / "models" / "endpoints_exposure.toml")
+    data = pd.DataFrame([(1, 24.0, 1, "relapse"), (1, 48.0, 1, "relapse"), (2, 48.0, 0, "relapse")],
+                        columns=["ID", "TIME", "DV", "DVID"])
+    *_, layout, prob = _setup(model, data, pkpd.IIV({"h0": 0.1}), None, "laplace", None, None, None, None)
+    X = layout.x0[None]
+    theta, _, _ = layout.unpack(X)
+    eta = np.array([[[0.0], [0.0]], [[math.log(2.0)], [math.log(2.0)]]])
+    F, dF = prob.predict_grad(layout.subject_theta(X, theta), eta)
+    lik = _Likelihood(prob, layout, 2)
+    score, info = lik.endpoint_score(F, dF)           # all four: 1.52 - 0.48 + 1.04 - 0.96, 0.96 + 0.48 + 0.96 + 0.96
+    assert score[0] == pytest.approx(1.12, rel=1e-7) and info[0, 0] == pytest.approx(2.88, rel=1e-7)
+    rec = prob.endpoint_records
+    assert list(rec.subject) == [0, 0, 1] and rec.components[0, 0] == rec.components[1, 1]   # H(24 h), both records
+    assert prob.data.subject[rec.components[0, 0]] == 0
+    dF = dF.copy()
+    dF[0, 0, int(prob.flat_j[rec.components[0, 0]]), 0] = 1e308
+    for state in ("warn", "raise"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with np.errstate(all=state):
+                score, info = lik.endpoint_score(F, dF)
+        assert score[0] == pytest.approx(-0.40, rel=1e-7)
+        assert info[0, 0] == pytest.approx(2.40, rel=1e-7)
