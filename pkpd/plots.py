@@ -405,6 +405,10 @@ def _finish_axes(ax, time_label: str, ylabel: str, unit: str, t: np.ndarray, flo
     ax.set_ylabel(_wrapped(ylabel))
     _house_style(ax)
     span = float(np.nanmax(t) - np.nanmin(t)) if t.size else 0.0
+    if span > 0 and not np.isfinite(ax.dataLim.intervalx).all():
+        # nothing finite was drawn (every simulation failed): the axis still spans the times simulated, so that the
+        # dose marks stay inside it
+        ax.set_xlim(float(np.nanmin(t)), float(np.nanmax(t)))
     if span > 0:
         step = next((s for s in _TIME_STEPS[unit] if span / s <= 8), None)
         if step is not None:
@@ -1523,8 +1527,15 @@ def plot_target_attainment(result, targets: str | Sequence[str] | None = None, *
             if probability is not None:
                 ax.axhline(100 * probability, color="0.3", linestyle="--", linewidth=0.9,
                            label=f"{100 * probability:g} % PTA")
-            if dose_unit is not None:
+            treated = part[part["group"] != "untreated"]
+            drawn = (np.isfinite(treated["probability"].to_numpy(dtype=float))
+                     & (treated["dose"].to_numpy(dtype=float) > 0))
+            if drawn.any():
                 ax.set_xscale("log")
+            elif len(treated):
+                # a log axis of no finite point cannot be drawn; say why the panel is empty
+                ax.text(0.5, 0.5, "no PTA: no simulation of these arms succeeded", transform=ax.transAxes,
+                        ha="center", va="center", fontsize=8, color="0.3")
             ax.set_ylim(-3, 103)
             ax.set_title(_pretty_numbers(target).replace("*", "·"), fontsize=9)
             ax.set_xlabel(_axis_label("Dose per administration", _pretty_unit(dose_unit or "dose unit")))

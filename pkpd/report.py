@@ -205,10 +205,13 @@ def _answers(result, probability: float, shown: dict):
                 found.append((float(r["dose"]), float(r["probability"]), group, r))
                 rows.append([html.escape(label), html.escape(group), _dose_text(r["dose"], r["dose_unit"]),
                              _pta(r)])
-            else:
+            elif g["probability"].notna().any():
                 best = g.loc[g["probability"].idxmax()]
                 rows.append([html.escape(label), html.escape(group), "<span class='none'>none of the doses tested"
                              "</span>", "best: " + _pta(best) + " at " + _dose_text(best["dose"], best["dose_unit"])])
+            else:
+                rows.append([html.escape(label), html.escape(group), "<span class='fail'>no PTA: no simulation of "
+                             "these arms succeeded</span>", "–"])
         if found:
             dose, _, group, r = min(found, key=lambda f: (f[0], -f[1]))
             sentences.append(f"<b>{html.escape(label)}</b>: the lowest dose tested reaching "
@@ -216,17 +219,23 @@ def _answers(result, probability: float, shown: dict):
                              f"<b>{_dose_text(dose, r['dose_unit'])}</b> ({html.escape(group)}): "
                              f"{_pta(r)}.")
         else:
-            best = part.loc[part["probability"].idxmax()] if len(part) else None
+            best = part.loc[part["probability"].idxmax()] if part["probability"].notna().any() else None
             tail = (f" (best: {_pta(best)} with {_dose_text(best['dose'], best['dose_unit'])}, "
                     f"{html.escape(best['group'])})") if best is not None else ""
-            sentences.append(f"<b>{html.escape(label)}</b>: <span class='none'>none of the doses tested</span> "
-                             f"reaches {format_number(100 * probability)} % probability{tail}.")
+            if best is None and len(part):
+                sentences.append(f"<b>{html.escape(label)}</b>: <span class='fail'>no PTA</span>: no simulation of "
+                                 "the arms succeeded.")
+            else:
+                sentences.append(f"<b>{html.escape(label)}</b>: <span class='none'>none of the doses tested</span> "
+                                 f"reaches {format_number(100 * probability)} % probability{tail}.")
     headers = ["target", "schedule", "lowest dose tested with PTA ≥ " + format_number(100 * probability) + " %",
                "PTA [%] (95 % CI)"]
     return sentences, _Table("answer", headers, rows, css="answer")
 
 
 def _pta(r) -> str:
+    if not math.isfinite(float(r["probability"])):
+        return "–"   # no subject counted: every simulation of the arm failed
     return (f"{format_number(100 * float(r['probability']))} % ({format_number(100 * float(r['ci_low']))}–"
             f"{format_number(100 * float(r['ci_high']))} %)")
 

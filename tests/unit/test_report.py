@@ -268,3 +268,53 @@ def test_markdown_table_keeps_columns_whose_names_are_one_identifier_after_unico
 
     frame = pd.DataFrame({"WT": [70.0, 55.55], "ＷＴ": [81.24, 1234.5678]})
     assert markdown_table(frame) == "| WT | ＷＴ |\n|---|---|\n| 70 | 81.2 |\n| 55.5 | 1230 |"
+
+
+def test_the_report_of_a_run_whose_simulations_all_failed_says_so_and_draws_every_figure(tmp_path):
+    """V = 0 for both subjects makes conc = A/V non-finite, so all 4 simulations fail (marked, not raised): every
+    arm's PTA is NaN with 0 subjects counted. The report is still written: its answer says "no PTA: no simulation of
+    the arms succeeded" (no PTA is shown as "–", not "nan %"), and the PTA figure, which has no finite point to put
+    on its log dose axis, keeps a linear axis with that note in the panel; the time course, whose lines are all NaN,
+    keeps a time axis over the simulated 0-24 h (it shrank to the default -0.05-0.05, its dose marks far outside,
+    and the layout collapsed: matplotlib's "axes sizes collapsed to zero"). Before, write_report stopped in the
+    figures with matplotlib's "Data cannot be log-scaled because all values are <= 0" (after an earlier stop in
+    ScenarioResult.lowest_dose, fixed by the scenarios seed-48 round), and the answer table took pandas' "Encountered
+    all NA values" from idxmax of NaNs."""
+    import matplotlib.pyplot as plt
+
+    from pkpd.errors import BoundsWarning
+    from pkpd.plots import plot_target_attainment
+    from pkpd.scenarios import Arm, GivenPopulation
+
+    ep = Endpoint("conc", "cmax", end=24)
+    sc = Scenario(pkpd.load_model("pk_1cmt_iv"),
+                  arms=[Arm("once", pkpd.Dose(10, "mg")), Arm("twice", pkpd.Dose(10, "mg"), count=2, interval=12)],
+                  endpoints=[ep], targets=[Target(ep.name, ">=", 0.2, "mg/L", name="t")],
+                  population=GivenPopulation(params={"V": [0.0, 0.0]}), times=np.linspace(0, 24, 25),
+                  settings=pkpd.SolverSettings(on_failure="mark"), seed=1)
+    with pytest.warns(BoundsWarning):
+        res = run_scenario(sc)
+    assert res.n_failed == 4 and res.attainment["probability"].isna().all()
+    fig = plot_target_attainment(res)
+    try:
+        ax = fig.axes[0]
+        assert ax.get_xscale() == "linear"
+        assert [t.get_text() for t in ax.texts] == ["no PTA: no simulation of these arms succeeded"]
+        fig.savefig(io.BytesIO(), format="png")
+    finally:
+        plt.close(fig)
+    from pkpd.plots import plot_time_course
+
+    fig = plot_time_course(res)    # every line NaN: the time axis still spans the 0-24 h simulated
+    try:
+        assert fig.axes[0].get_xlim() == (0.0, 24.0)
+        fig.savefig(io.BytesIO(), format="png")   # its dose marks fit: no "axes sizes collapsed to zero"
+    finally:
+        plt.close(fig)
+    page = write_report(res, tmp_path).read_text(encoding="utf-8")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<img[^>]*>", "", page)))
+    assert "0.2 mg/L : no PTA : no simulation of the arms succeeded." in text
+    assert text.count("no PTA: no simulation of these arms succeeded –") == 2    # one row per schedule
+    assert "nan" not in text.lower().replace("nanogram", "")
+    for stem in ("target_attainment", "time_course", "exposure"):
+        assert (tmp_path / "figures" / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
