@@ -2304,3 +2304,71 @@ def test_a_map_fo_fit_takes_the_observed_hessian_when_asked():
     se_obs, se_exp, se_ind = (f.parameters["se"].to_numpy() for f in (observed, expected, independent))
     np.testing.assert_allclose(se_obs, se_ind, rtol=0.03)
     assert np.max(np.abs(se_exp / se_obs - 1)) > 0.1
+
+
+# --- seed 52 -------------------------------------------------------------------------------------------------------
+def test_a_subject_whose_fo_objective_cannot_be_computed_costs_its_share_of_the_penalty():
+    """The finite-difference engine's FO objective, subject by subject (Wang 2007, f = 10 exp(-ke t), ke = 0.5 e^eta,
+    omega^2 = 0.04, additive sd 0.3, records at 0 and 1 h): a subject whose prediction cannot be computed (ke = NaN
+    for subject 3 alone) costs _PENALTY / n = 1e10 / 10, its share of the 1e10 that a whole parameter set costs
+    where it cannot be evaluated (as with an Omega that is not positive definite, 1e10 / 10 for each subject), and
+    the other subjects keep their OFV: subject 1's is, by hand, log|C| + r' C^-1 r with C = diag(0.09, 0.09 + 0.04
+    (5 e^-0.5)^2) (G = d f / d eta = -10 ke t e^-ke t) and r = (10.68 - 10, 3.6837 - 10 e^-0.5). Guards
+    finite_difference._Problem.ofv (seed 52's survivor _160: ``_PENALTY * n``, 1e11 per failing subject, ten times
+    what the whole parameter set may cost)."""
+    from pkpd.estimation.population_fit import _PENALTY
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "fo", None, None, None, None)
+    X = layout.x0[None]
+    theta, omega, errs = layout.unpack(X)
+    theta = np.broadcast_to(layout.subject_theta(X, theta), (1, prob.n, theta.shape[-1])).copy()
+    theta[0, 2, prob.model.parameter_names.index("ke")] = np.nan
+    with np.errstate(all="ignore"):
+        out, _, _ = prob.ofv(theta, omega, errs)
+        not_pd, _, _ = prob.ofv(theta, -omega, errs)
+    assert prob.n == 10 and _PENALTY == 1e10
+    assert out[0, 2] == 1e9
+    np.testing.assert_array_equal(not_pd, np.full((1, 10), 1e9))
+    c2 = 0.09 + 0.04 * (5.0 * math.exp(-0.5)) ** 2
+    r2 = 3.6837 - 10.0 * math.exp(-0.5)
+    by_hand = math.log(0.09) + math.log(c2) + 0.68 ** 2 / 0.09 + r2 ** 2 / c2
+    assert out[0, 0] == pytest.approx(by_hand, rel=1e-6)
+    assert np.all(np.abs(out[0, [0, 1, 3, 4, 5, 6, 7, 8, 9]]) < 100)
+
+
+def test_the_ebe_search_gives_up_at_the_first_failed_trial_step_below_the_tolerance():
+    """The finite-difference engine's inner Newton search halves a step that does not lower O_i, and gives up once a
+    failed trial moved eta by less than _ETA_TOL = 1e-7. Wang 2007's subject 1 alone by FOCE-I (f = 10 exp(-ke t),
+    ke = 0.5 e^eta, omega^2 = 0.04, additive sd 0.3, DV 10.68 and 3.6837 at 0 and 1 h), its predictions made NaN
+    wherever eta is not 0: the Newton step from 0 is, by hand, s = (G r / R) / (G^2 / R + 1 / omega^2) with G =
+    -5 e^-0.5 (df/deta at 1 h), r = 3.6837 - 10 e^-0.5 and R = 0.09, about 0.631; the trials s 2^-k all fail, and
+    the last one is k = 23 (7.5e-8 < 1e-7 <= 1.5e-7): 1 + 24 evaluations, the EBE stays 0, and the OFV is FOCE-I's at
+    eta = 0 by hand, sum (r^2 / R + log R) + log omega^2 + log H with H = G^2 / R + 1 / omega^2. Guards
+    finite_difference._Problem.ofv (seed 52's survivor _570: ``alpha / step`` for ``alpha * step`` in the test of a
+    small step, which tried k = 24 too, and up to 100 halvings where a component of the step is 0; a mechanism test:
+    the EBEs differ at most by moves below the tolerance, the cost by the extra solves)."""
+    data = pd.read_csv(WANG)
+    *_, layout, prob = _setup("wang2007", data[data["ID"] == 1], {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None,
+                              None, None, None)
+    X = layout.x0[None]
+    theta, omega, errs = layout.unpack(X)
+    predict_grad, tried = prob.predict_grad, []
+
+    def solved_only_at_zero(theta, eta, grad=True):
+        f, G = predict_grad(theta, eta, grad)
+        tried.append(float(eta[0, 0, 0]))
+        return np.where(np.any(eta != 0, axis=2)[..., None], np.nan, f), G
+
+    prob.predict_grad = solved_only_at_zero
+    with np.errstate(all="ignore"):
+        out, eta, _ = prob.ofv(layout.subject_theta(X, theta), omega, errs)
+    G, r, R = -5.0 * math.exp(-0.5), 3.6837 - 10.0 * math.exp(-0.5), 0.09
+    H = G * G / R + 1 / 0.04
+    s = (G * r / R) / H
+    assert 0.63 < s < 0.632
+    assert len(tried) == 25 and tried[0] == 0.0
+    np.testing.assert_allclose(tried[1:], s * 0.5 ** np.arange(24), rtol=1e-6)
+    assert tried[-1] < 1e-7 <= tried[-2]
+    assert eta[0, 0, 0] == 0.0
+    by_hand = 0.68 ** 2 / R + r * r / R + 2 * math.log(R) + math.log(0.04) + math.log(H)
+    assert out[0, 0] == pytest.approx(by_hand, rel=1e-7)
