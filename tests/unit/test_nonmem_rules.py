@@ -1818,3 +1818,41 @@ def test_a_steady_state_search_names_why_it_stopped_from_the_last_state_of_its_b
         "no steady state under this regimen (a state without elimination), or approach it too slowly; give the doses "
         "explicitly (ADDL) instead of SS")
     assert calls == [1, 1] + [20] * (50 if last_finite else 1)
+
+
+# ============================================================================ the seed-49 sample's survivors
+# From the twenty-seventh independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 49``, issue 20):
+# both tests were seen to fail with their mutant applied by hand to pkpd/nonmem.py; the other two survivors are
+# equivalent (docs/testing.md).
+def test_a_cens_flag_other_than_minus_1_0_or_1_is_refused_naming_its_row_and_column():
+    """CENS flags a censored observation: -1 (above the limit, right-censored), 0, or 1 (below the limit), or a
+    missing cell; CENS 2 on row 3 is refused there, naming the column CENS, whole message (the rows before it,
+    with CENS 1 and a missing CENS, read). Guards the name given to the check (``x__clean__mutmut_792``: ``None`` for
+    ``"CENS"``, which said "row 3: None must be -1 (right-censored), ..." without the column)."""
+    rows = [dict(ID=1, TIME=0, AMT=10, DV=".", CENS="."), dict(ID=1, TIME=1, DV=2.0, CENS=1),
+            dict(ID=1, TIME=2, DV=1.0, CENS=2)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == "row 3, column CENS: CENS must be -1 (right-censored), 0 or 1 (below the limit); got 2"
+    assert (info.value.row, info.value.column) == (3, "CENS")
+    cens = read_nonmem(table(rows[:2]), dose_unit="mg").data["CENS"].to_numpy()
+    assert math.isnan(cens[0]) and cens[1] == 1.0
+
+
+def test_from_regimen_names_an_id_too_large_for_a_double_as_it_was_given():
+    """An ID of 2^53 or more cannot be held exactly as a number and is refused, naming it as given: the ID
+    12345678901234567 (17 digits, beyond 2^53 = 9007199254740992) of the second regimen, next to observations whose
+    ID column is float (1.0, as a DataFrame read from a file has it), is refused on its dose record, row 3 (the dose
+    and the observation of ID 1 come first), whole message with the 17 digits typed. Guards the table
+    ``from_regimen`` hands to ``read_nonmem`` (``x_from_regimen__mutmut_205``: ``dtype=None`` for ``dtype=object``,
+    under which pandas made the ID column float64 and the message named ID '1.2345678901234568e+16', a number the
+    caller never gave)."""
+    reg = Regimen.single(Dose(10, "mg"))
+    obs = pd.DataFrame({"ID": [1.0], "TIME": [2.0], "DV": [3.0]})
+    with pytest.raises(DataError) as info:
+        from_regimen({1: reg, 12345678901234567: reg}, observations=obs)
+    assert str(info.value) == (
+        "row 3, column ID: ID '12345678901234567' is not below 9007199254740992 (2^53): it cannot be held exactly as "
+        "a number, and neighbouring IDs would merge; renumber the subjects (e.g. 1, 2, 3...)")
+    ds = from_regimen({1: reg, 9007199254740991: reg}, observations=obs)  # 2^53 - 1, the largest ID held exactly
+    assert ds.data["ID"].tolist() == [1.0, 1.0, 9007199254740991.0]
