@@ -4918,3 +4918,88 @@ def test_the_per_subject_table_is_numbered_0_to_n_minus_1_so_its_rows_can_be_pic
     assert row["ID"] == 2 and row["name"] == "B"
     assert row["estimate"] == pytest.approx(y2.mean(), rel=1e-8)
     assert table.loc[0, "estimate"] == pytest.approx(y1.mean(), rel=1e-8)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 53, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_bootstrap_sends_its_replicates_to_the_client_given(tmp_path, monkeypatch):
+    """bootstrap(client=...) runs the replicates on that Dask client or cluster: the client object itself reaches
+    pkpd._parallel.map_tasks (a spy, which then runs them here), with the replicates' seeds SeedSequence(5).spawn(3)
+    in order, and the result is that of the local run, bit for bit. Were the client dropped, a cluster given would
+    sit idle while the work ran here (and an unreachable scheduler would go unnoticed).
+    (uncertainty.bootstrap__mutmut_24: client=None handed to map_tasks)"""
+    import re
+
+    import pkpd
+    import pkpd._parallel as parallel
+
+    data, _, _ = _level_data(n_level=6)
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    local = pkpd.bootstrap(fit, 3, seed=5, workers=1, progress=False)
+    real = parallel.map_tasks
+    calls = []
+
+    def spy(fn, payloads, **kwargs):
+        calls.append((list(payloads), kwargs))
+        return real(fn, payloads, **(kwargs | {"client": None, "workers": 1, "progress": False}))
+
+    monkeypatch.setattr(parallel, "map_tasks", spy)
+    cluster = SimpleNamespace(scheduler_address="tcp://10.0.0.5:8786")
+    remote = pkpd.bootstrap(fit, 3, seed=5, client=cluster, progress=False)
+    (seeds, kwargs), = calls
+    assert kwargs["client"] is cluster
+    assert [s.spawn_key for s in seeds] == [s.spawn_key for s in np.random.SeedSequence(5).spawn(3)]
+    np.testing.assert_array_equal(remote.samples, local.samples)
+    assert remote.failed == local.failed == ()
+    message = ("client: expected a dask.distributed Client, a Dask cluster (LocalCluster, SLURMCluster...) or a "
+               "scheduler address such as 'tcp://10.0.0.5:8786'; got int")
+    with pytest.raises(pkpd.PkpdError, match=f"^{re.escape(message)}$"):
+        pkpd.bootstrap(fit, 3, seed=5, client=42)
+
+
+def test_null_space_names_count_the_eigenvalues_against_the_largest_when_it_is_below_two():
+    """_null_space_names takes as numerically zero the eigenvalues of the correlation form up to rcond times the
+    largest, or rcond when the largest is below 1. A parameter the data do not inform at all (a zero row: eigenvalue
+    0) beside three parameters whose correlations are all -(1 - e)/2 with e = 1.8e-8 (eigenvalues e for the
+    direction (1, 1, 1) / sqrt(3), loading 0.577 on each, and 1.5 - e/2 twice): with rcond = 1e-8 the limit is
+    1.5e-8 < e, so only the first parameter is named; with rcond = 1.3e-8 (limit 1.95e-8 >= e) all four are.
+    Scaled by standard deviations 2, 3 and 0.5 (the correlation form removes them).
+    (individual._null_space_names__mutmut_32: max(w[-1], 2.0), a limit of 2e-8 that named all four)"""
+    from pkpd.estimation.individual import _null_space_names
+
+    e = 1.8e-8
+    C = np.full((3, 3), -(1 - e) / 2)
+    np.fill_diagonal(C, 1.0)
+    w = np.linalg.eigvalsh(C)
+    np.testing.assert_allclose(w, [e, 1.5 - e / 2, 1.5 - e / 2], rtol=1e-7, atol=0)
+    s = np.array([2.0, 3.0, 0.5])
+    M = np.zeros((4, 4))
+    M[1:, 1:] = C * np.outer(s, s)
+    names = ["a", "b", "c", "d"]
+    assert _null_space_names(M, names) == ["a"]
+    assert _null_space_names(M, names, rcond=1.3e-8) == ["a", "b", "c", "d"]
+
+
+def test_a_subject_without_quantified_observations_of_two_outputs_names_both(tmp_path):
+    """A per-subject fit leaves out a subject with no quantified observation of an output with an error model, and
+    says which: subject 2, all of whose 'level' and 'other' observations are below the LLOQ (M3), fails with "no
+    quantified observations of level, other" (the names joined by a comma and a space), while subject 1 is fitted:
+    its B and C are the means of its 'level' and 'other' data (the maximum-likelihood estimates with additive
+    errors, SDs estimated).
+    (individual.fit__mutmut_105: the names joined by 'XX, XX', "no quantified observations of levelXX, XXother")"""
+    import pandas as pd
+
+    import pkpd
+
+    data, y, z = _level_data(n_level=4, n_other=4)
+    below = data.assign(ID=2, DV=0.5)
+    data = pd.concat([data, below], ignore_index=True).assign(LLOQ=1.0)
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B", "C"],
+                    error={"level": pkpd.Additive(sd=1.0), "other": pkpd.Additive(sd=1.0)}, per_subject=True,
+                    blq="M3", covariance=False)
+    assert fits.failures == {2: "no quantified observations of level, other"}
+    assert sorted(fits.results) == [1]
+    assert fits.results[1].estimates["B"] == pytest.approx(y.mean(), rel=1e-6)
+    assert fits.results[1].estimates["C"] == pytest.approx(z.mean(), rel=1e-6)
