@@ -1592,7 +1592,9 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
         if k > 1:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                q = np.nanpercentile(values[1:], [50 * (1 - level), 50 * (1 + level)], axis=0)
+                # no times, no band (numpy's nanpercentile of an empty array has no axis for the percentiles)
+                q = (np.nanpercentile(values[1:], [50 * (1 - level), 50 * (1 + level)], axis=0) if t_model.size
+                     else np.empty((2, n_s, 0)))
             frame["lower"] = q[0].reshape(-1)
             frame["upper"] = q[1].reshape(-1)
         frames.append(pd.DataFrame(frame))

@@ -5003,3 +5003,24 @@ def test_a_subject_without_quantified_observations_of_two_outputs_names_both(tmp
     assert sorted(fits.results) == [1]
     assert fits.results[1].estimates["B"] == pytest.approx(y.mean(), rel=1e-6)
     assert fits.results[1].estimates["C"] == pytest.approx(z.mean(), rel=1e-6)
+
+
+def test_a_band_asked_for_no_times_is_an_empty_table_with_the_band_columns(tmp_path):
+    """Defect (fixed): FitResult.predict(times=[], n_samples=10) raised IndexError ("index 1 is out of bounds for
+    axis 0 with size 1": numpy's nanpercentile of an empty array has no axis for the percentiles), while without
+    samples the same call gives an empty table. No times give no rows: the documented columns ID, TIME, output,
+    PRED and, with samples, lower and upper (float). Found while checking individual._predict__mutmut_222 (the
+    warning filter around that nanpercentile), which is equivalent."""
+    import pkpd
+
+    data, y, _ = _level_data(n_level=6)
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    plain = fit.predict(times=[])
+    assert list(plain.columns) == ["ID", "TIME", "output", "PRED"] and len(plain) == 0
+    band = fit.predict(times=[], n_samples=10, seed=1)
+    assert list(band.columns) == ["ID", "TIME", "output", "PRED", "lower", "upper"] and len(band) == 0
+    assert band["lower"].dtype == band["upper"].dtype == np.float64
+    some = fit.predict(times=[2.0], n_samples=10, seed=1)
+    assert list(some.columns) == list(band.columns) and len(some) == 1
+    assert some["PRED"].iloc[0] == pytest.approx(y.mean(), rel=1e-6)
+    assert some["lower"].iloc[0] < y.mean() < some["upper"].iloc[0]
