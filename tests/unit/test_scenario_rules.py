@@ -30,7 +30,9 @@ Section "seed 46" (the independent sample of seed 46, 40 of 3330, issue 20): the
 endpoint listed after a non-clinical one (Cmax, then flares at 0.2/h counted to 2 h: 0.4).
 Section "seed 48" (the independent sample of seed 48, 40 of 3330, issue 20): an arm given both dose and doses is
 refused with the whole message, and the lowest-dose tables (of a run and of its replicate trials) give a NaN row for a
-schedule whose simulations all failed (a defect: pandas' "Encountered all NA values")."""
+schedule whose simulations all failed (a defect: pandas' "Encountered all NA values").
+Section "seed 49" (the independent sample of seed 49, 40 of 3336, issue 20): trial_success given to run_scenario
+overrides the scenario's (a PTA of 0.5 in each of 2 trials: p_success 1 at 0.5, 0 at the scenario's 0.8)."""
 
 from __future__ import annotations
 
@@ -2984,3 +2986,32 @@ def test_the_trials_lowest_dose_table_of_a_schedule_whose_simulations_all_failed
     assert np.isnan(low["dose"]).all() and math.isnan(low["p_success"][0]) and low["p_success"][1] == 0.0
     for column in ("pta_median", "pta_low", "pta_high"):
         assert math.isnan(low[column][0]) and low[column][1] == 0.5
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 49
+def test_trial_success_given_to_run_scenario_overrides_the_scenarios():
+    """(run_scenario__mutmut_41: `(trial_success is not None) and False`: the scenario's trial_success always)
+    Documented: trial_success given to run_scenario overrides the scenario's (0.8 by default). A 100 mg IV bolus
+    into V = 20 and 50 L gives Cmax = 100 / V = 5 and 2 mg/L, so the target Cmax >= 3 mg/L is met by 1 of 2 subjects
+    in every trial (the uncertainty draws only CL): PTA 0.5. At trial_success 0.5 both trials succeed, p_success 1
+    with the Wilson interval (n / (n + z^2), 1) for n = 2; at the scenario's 0.8 neither does (p_success 0). With
+    the mutant the override was dropped and the trials were judged at 0.8."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import GivenPopulation, Target
+
+    ep = Endpoint("conc", "cmax", end=24)
+    sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=[pkpd.Arm("a", pkpd.Dose(100, "mg"))], endpoints=[ep],
+                       targets=[Target(ep.name, ">=", 3.0, "mg/L", name="t")],
+                       population=GivenPopulation(params={"V": [20.0, 50.0]}), times=np.linspace(0, 24, 25),
+                       uncertainty={"CL": np.array([2.0, 4.0])})
+    assert sc.trial_success == 0.8
+    z = 1.959963984540054
+    res = pkpd.run_scenario(sc, seed=1, n_trials=2, trial_success=0.5)
+    assert res.trials.trial_success == 0.5
+    row = res.trials.pta.iloc[0]
+    assert row["n_trials"] == 2 and row["pta_median"] == 0.5
+    assert row["p_success"] == 1.0 and row["p_success_high"] == 1.0
+    assert row["p_success_low"] == pytest.approx(2 / (2 + z * z), rel=1e-12)
+    row = pkpd.run_scenario(sc, seed=1, n_trials=2).trials.pta.iloc[0]
+    assert row["pta_median"] == 0.5 and row["p_success"] == 0.0
