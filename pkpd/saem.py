@@ -607,7 +607,7 @@ def _impute(prob, errs, u, m, s, rng):
     """Observations below the LLOQ replaced by draws from N(m, s^2) truncated above at the (transformed) limit."""
     if not prob.cens.any():
         return u
-    from scipy.special import log_ndtr, ndtri
+    from scipy.special import log_ndtr, ndtri_exp
 
     from .estimation.finite_difference import _transform_limit
 
@@ -615,7 +615,9 @@ def _impute(prob, errs, u, m, s, rng):
     with np.errstate(all="ignore"):
         z = (limit[None] - m) / s
         log_p = log_ndtr(z) + np.log(rng.uniform(size=z.shape))
-        draw = m + s * ndtri(np.exp(np.maximum(log_p, -700.0)))
+        # Phi^-1(exp(log_p)) from log_p itself: exact also where exp(log_p) underflows, a limit some 37 SDs or more
+        # below m (a floor on log_p pinned those draws at one value, or on the limit)
+        draw = m + s * ndtri_exp(log_p)
     draw = np.where(np.isfinite(draw), np.minimum(draw, limit[None]), limit[None])
     return np.where(prob.cens[None], draw, u)
 

@@ -70,6 +70,11 @@ cannot be evaluated although its predictions are finite (a proportional error at
 data objective, and its chain accepts the first proposal that can be evaluated; the endpoint score and information
 leave out a subject whose terms are not finite without a floating-point warning or error, whatever the caller's numpy
 error state.
+
+Section "seed 38": the survivor of the fifteenth, independent sample (mutmut, seed 38) that changes results: censored
+records whose limit lies some 37 SDs or more below their prediction are drawn from the deep tail of their truncated
+normal (a defect found judging that sample and fixed: a floor on the log probability pinned those draws at one value
+or on the limit).
 """
 
 import math
@@ -1558,3 +1563,38 @@ def test_the_endpoint_score_raises_and_warns_nothing_when_one_subjects_terms_are
                 score, info = lik.endpoint_score(F, dF)
         assert score[0] == pytest.approx(-0.40, rel=1e-7)
         assert info[0, 0] == pytest.approx(2.40, rel=1e-7)
+
+
+# ====================================================================================================== seed 38
+def test_censored_records_far_below_their_prediction_are_drawn_from_the_deep_tail_of_their_truncated_normal():
+    # M3: a record below the LLOQ is imputed by a draw from N(m, s^2) truncated above at the limit L, by inversion:
+    # m + s Phi^-1(U Phi(z)), z = (L - m) / s. With L = 0, s = 1 and m = 37.2 or 38 (the limit 37.2 and 38 SDs
+    # below the prediction) U Phi(z) is below e^-700 for some draws (z = -37.2) or for every one (z = -38). The
+    # law is continuous: no draw on the limit and no two draws equal; P(X <= x | X <= L) = Phi(x) / Phi(z), the
+    # mean m - s phi(z) / Phi(z) and the variance s^2 (1 - z lambda - lambda^2), lambda = phi(z) / Phi(z), all
+    # computed in the test from the normal's log density and log CDF, and the draws pass the Kolmogorov-Smirnov
+    # test against that CDF. (_impute _37: the floor of log(U Phi(z)) at -701 instead of -700, which moved the
+    # draws it pinned from m + s Phi^-1(e^-700) to m + s Phi^-1(e^-701). Either floor was a defect: with -700
+    # every draw at z = -38 was the limit itself and 121 of the 4000 at z = -37.2 were m + s Phi^-1(e^-700); the
+    # fix, scipy's ndtri_exp, which inverts log(U Phi(z)) without exp, removed the floor and the mutated line)
+    from types import SimpleNamespace
+
+    from scipy import stats
+    from scipy.special import log_ndtr
+
+    from pkpd.saem import _impute
+
+    prob = SimpleNamespace(cens=np.ones((1, 2), dtype=bool), limit=np.zeros((1, 2)), which=np.zeros((1, 2), int))
+    C = 4000
+    m = np.broadcast_to(np.array([37.2, 38.0]), (C, 1, 2))
+    s = np.ones((C, 1, 2))
+    u = np.full((C, 1, 2), 5.0)
+    out = _impute(prob, [pkpd.Additive(sd=1.0)], u, m, s, np.random.default_rng(7))
+    for j, mean in enumerate((37.2, 38.0)):
+        draws = out[:, 0, j]
+        z = -mean
+        assert np.all(draws < 0.0) and np.unique(draws).size == C
+        lam = math.exp(stats.norm.logpdf(z) - log_ndtr(z))
+        sd = math.sqrt(1.0 - z * lam - lam ** 2)
+        assert 0.02 < sd < 0.03 and abs(draws.mean() - (mean - lam)) < 4 * sd / math.sqrt(C)
+        assert stats.kstest(draws, lambda x, z=z, mean=mean: np.exp(log_ndtr(x - mean) - log_ndtr(z))).pvalue > 0.01
