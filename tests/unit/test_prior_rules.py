@@ -31,6 +31,7 @@ Section "seed 37" (the fourteenth independent sample): a uniform prior's model-f
 Section "seed 38" (the fifteenth independent sample): the range rule's prior with a source added to its source text.
 Section "seed 39" (the sixteenth independent sample): a one-point uniform prior refused, uniform draws, a model
 file's prior whose dist is missing or not text, and the MAP fit's prior terms reset silently at a tiny value.
+Section "seed 40" (the seventeenth independent sample): a prior centred on a bound of its parameter accepted.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1137,3 +1138,44 @@ def test_a_model_file_prior_with_a_list_or_table_for_dist_or_grade_is_a_model_fi
                 make()
             assert type(exc.value) is PkpdError
             assert str(exc.value) == f"{owner}: grade must be one of A, B, C, D; got {bad!r}"
+
+
+# --------------------------------------------------------------------------------------------------- seed 40
+@pytest.mark.parametrize("table, bounds", [
+    ({"dist": "lognormal", "median": 2.0, "cv": 0.5}, (0.5, 2.0)),
+    ({"dist": "normal", "mean": -1.0, "sd": 1.0}, (-3.0, -1.0)),
+    ({"dist": "logitnormal", "median": 0.5, "sigma": 1.0}, (0.1, 0.5)),
+    ({"dist": "halfnormal", "scale": 2.0}, (0.0, float(stats.halfnorm(scale=2.0).median()))),
+    ({"dist": "lognormal", "median": 0.5, "sigma": 0.3}, (0.5, 2.0)),
+])
+def test_a_prior_centred_on_a_bound_of_its_parameter_is_accepted(table, bounds):
+    """A prior is refused only where its centre (median, or the normal prior's mean) lies *outside* the parameter's
+    bounds (``prior_from_dict``'s "a median/mean outside the bounds"): a centre on the upper bound, as on the lower
+    one, is inside the closed interval [lo, hi] and the prior is kept as written, by a model file's table, by a
+    model given the prior, and by a fit's ``priors=``; just beyond the bound it is refused with the whole message.
+    The half-normal prior's centre is its median, scipy's ``halfnorm(scale).median()``. Guards ``check_prior_fits``
+    (``check_prior_fits__mutmut_24``: ``lo <= centre < hi``, a centre on the upper bound refused as "outside")."""
+    import tomllib
+
+    import pkpd
+    from pkpd.errors import ModelFileError
+    from pkpd.load import dump_model, model_from_dict
+    from pkpd.priors import prior_from_dict, resolve_priors
+
+    prior = prior_from_dict(dict(table), bounds, file="m.toml", section="parameters.k")
+    assert prior_to_dict(prior) == ({"dist": "lognormal", "median": 2.0, "sigma": math.sqrt(math.log(1.25))}
+                                    if "cv" in table else table)
+    if isinstance(prior, LogNormalPrior) and prior.median == bounds[1]:
+        # the same prior on a model's parameter whose upper bound is its median: model file and fit
+        data = tomllib.loads(dump_model(pkpd.load_model("pk_1cmt_iv")))
+        data["parameters"]["CL"]["prior"] = {"dist": "lognormal", "median": 100.0, "cv": 0.5}
+        model = model_from_dict(data, file="m.toml")
+        assert model.parameter("CL").bounds == (0.01, 100.0)
+        assert model.parameter("CL").prior.median == 100.0
+        base = pkpd.load_model("pk_1cmt_iv")
+        got = resolve_priors(base, {"CL": LogNormalPrior(100.0, 0.5)}, ("CL", "V"))
+        assert got == {"CL": LogNormalPrior(100.0, 0.5)}
+        with pytest.raises(ModelFileError) as exc:
+            prior_from_dict(dict(table, median=2.5), bounds, file="m.toml", section="parameters.k")
+        assert str(exc.value) == ("m.toml [parameters.k] prior: its centre 2.5 is outside the parameter's bounds "
+                                  "[0.5, 2]; the prior and the bounds contradict each other")
