@@ -520,6 +520,15 @@ def prior_from_dict(table, bounds: tuple[float, float], *, file=None, section=No
     return prior
 
 
+def _shown(*values) -> list[str]:
+    """The numbers of one message as text: six significant digits (``:g``), or the shortest text that reads back as
+    the same float where ``:g`` would print a number like another, different one (a median 2.0000001 refused on the
+    bounds [0.5, 2] is not "2")."""
+    texts = [f"{v:g}" for v in values]
+    return [repr(float(v)) if any(w != v and u == t for w, u in zip(values, texts, strict=True)) else t
+            for v, t in zip(values, texts, strict=True)]
+
+
 def check_prior_fits(prior, bounds, fail) -> None:
     """The prior suits a parameter with these bounds (``fail(message)`` raises)."""
     lo, hi = bounds
@@ -528,16 +537,19 @@ def check_prior_fits(prior, bounds, fail) -> None:
         fail(f"a {kind} is for positive parameters, but the lower bound is {lo:g}; use a NormalPrior or "
              "raise the lower bound to 0")
     if isinstance(prior, LogitNormalPrior) and (lo < 0 or hi > 1):
-        fail(f"a {kind} is for fractions in (0, 1), but the bounds are [{lo:g}, {hi:g}]")
+        a, b, _, _ = _shown(lo, hi, 0.0, 1.0)
+        fail(f"a {kind} is for fractions in (0, 1), but the bounds are [{a}, {b}]")
     if isinstance(prior, UniformPrior):
         if prior.lower != lo or prior.upper != hi:
-            fail(f"a uniform prior of a model parameter is on its bounds [{lo:g}, {hi:g}]; got "
-                 f"[{prior.lower:g}, {prior.upper:g}] (change the bounds instead)")
+            a, b, c, d = _shown(lo, hi, prior.lower, prior.upper)
+            fail(f"a uniform prior of a model parameter is on its bounds [{a}, {b}]; got [{c}, {d}] (change the "
+                 "bounds instead)")
         return
     centre = prior.location
     if not lo <= centre <= hi:
-        fail(f"its centre {centre:g} is outside the parameter's bounds [{lo:g}, {hi:g}]; the prior and the "
-             "bounds contradict each other")
+        c, a, b = _shown(centre, lo, hi)
+        fail(f"its centre {c} is outside the parameter's bounds [{a}, {b}]; the prior and the bounds contradict "
+             "each other")
 
 
 def prior_to_dict(prior) -> dict:

@@ -31,7 +31,8 @@ Section "seed 37" (the fourteenth independent sample): a uniform prior's model-f
 Section "seed 38" (the fifteenth independent sample): the range rule's prior with a source added to its source text.
 Section "seed 39" (the sixteenth independent sample): a one-point uniform prior refused, uniform draws, a model
 file's prior whose dist is missing or not text, and the MAP fit's prior terms reset silently at a tiny value.
-Section "seed 40" (the seventeenth independent sample): a prior centred on a bound of its parameter accepted.
+Section "seed 40" (the seventeenth independent sample): a prior centred on a bound of its parameter accepted, and
+a prior just beyond a bound refused with numbers that differ from the bound's.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1179,3 +1180,47 @@ def test_a_prior_centred_on_a_bound_of_its_parameter_is_accepted(table, bounds):
             prior_from_dict(dict(table, median=2.5), bounds, file="m.toml", section="parameters.k")
         assert str(exc.value) == ("m.toml [parameters.k] prior: its centre 2.5 is outside the parameter's bounds "
                                   "[0.5, 2]; the prior and the bounds contradict each other")
+
+
+@pytest.mark.parametrize("prior, bounds, message", [
+    (LogNormalPrior(2.0000001, 0.5), (0.5, 2.0),
+     "its centre 2.0000001 is outside the parameter's bounds [0.5, 2.0]; the prior and the bounds contradict each "
+     "other"),
+    (NormalPrior(0.09999999, 1.0), (0.1, 2.0),
+     "its centre 0.09999999 is outside the parameter's bounds [0.1, 2]; the prior and the bounds contradict each "
+     "other"),
+    (LogitNormalPrior(0.5, 1.0), (0.0, 1.0000001),
+     "a LogitNormalPrior is for fractions in (0, 1), but the bounds are [0, 1.0000001]"),
+    (UniformPrior(0.5, 2.0000001), (0.5, 2.0),
+     "a uniform prior of a model parameter is on its bounds [0.5, 2.0]; got [0.5, 2.0000001] (change the bounds "
+     "instead)"),
+])
+def test_a_prior_just_beyond_a_bound_is_refused_with_numbers_that_differ(prior, bounds, message):
+    """A prior refused for a number just beyond a bound shows that number so that it differs from the bound (and
+    from 0 and 1 of a fraction's "(0, 1)"): six significant digits where they tell the numbers apart, as before
+    ("its centre 5 is outside the parameter's bounds [0, 2]"), the shortest text that reads back as the same float
+    otherwise. The whole messages are written here, by model file (``prior_from_dict`` for the normal prior) and by
+    a fit's ``priors=`` (``resolve_priors``, pk_1cmt_iv's CL on (0.01, 100)). Defect found with seed 40 (beside
+    ``check_prior_fits__mutmut_24``): the ``:g`` format printed a median 2.0000001 on bounds [0.5, 2] as "its centre
+    2 is outside the parameter's bounds [0.5, 2]", an upper bound 1.0000001 as "the bounds are [0, 1]" and a uniform
+    prior on [0.5, 2.0000001] as "on its bounds [0.5, 2]; got [0.5, 2]", each refusal contradicting itself."""
+    from pkpd.errors import FitError, ModelFileError
+    from pkpd.priors import check_prior_fits, prior_from_dict, resolve_priors
+
+    def fail(text):
+        raise ModelFileError(text, file="m.toml", section="parameters.k", key="prior")
+
+    with pytest.raises(ModelFileError) as exc:
+        check_prior_fits(prior, bounds, fail)
+    assert str(exc.value) == f"m.toml [parameters.k] prior: {message}"
+    if isinstance(prior, NormalPrior):
+        with pytest.raises(ModelFileError) as exc:
+            prior_from_dict(prior_to_dict(prior), bounds, file="m.toml", section="parameters.k")
+        assert str(exc.value) == f"m.toml [parameters.k] prior: {message}"
+    if isinstance(prior, LogNormalPrior):
+        import pkpd
+
+        with pytest.raises(FitError) as exc:
+            resolve_priors(pkpd.load_model("pk_1cmt_iv"), {"CL": LogNormalPrior(100.00000001, 0.5)}, ("CL", "V"))
+        assert str(exc.value) == ("priors['CL']: its centre 100.00000001 is outside the parameter's bounds [0.01, "
+                                  "100.0]; the prior and the bounds contradict each other")
