@@ -609,3 +609,112 @@ def test_a_stiffness_estimate_of_exactly_2_8_does_not_count_towards_the_switch(t
     assert runs["ode"].n_steps.tolist() == runs["tsit5"].n_steps.tolist()
     np.testing.assert_array_equal(runs["ode"].outputs["b"], runs["tsit5"].outputs["b"])
     np.testing.assert_allclose(runs["ode"].outputs["b"][0], np.exp(-0.05 * times), rtol=1e-8)
+
+
+# ------------------------------------------------------------------------------------------- templates, seed 28
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_tsit5s_first_step_is_hairer_norsett_wanners_starting_step(tmp_path, backend):
+    # (_native_template.py:60: the starting-step heuristic's `d1 < 2e-5` for `d1 < 1e-5`.) Hairer, Norsett & Wanner
+    # (1993) II.4: with the scaled norms d0 = |y0 / sc| and d1 = |f(y0) / sc| (sc = atol + rtol |y0|, an RMS over
+    # the states), h0 = 0.01 d0 / d1 unless d0 or d1 < 1e-5 (then 1e-6), and the first step is
+    # min(100 h0, (0.01 / max(d1, d2))^(1/5)) for Tsit5 (order 4), d2 the norm of f's change over an Euler step of h0
+    # divided by h0. In the idle-stiff model (A never dosed, so 0) a 1 mg bolus into B decaying at KB puts d1 at
+    # 1.5e-5, inside the window where the mutant takes 1e-6 for h0. The decay is so slow that every error estimate
+    # is at rounding, so each accepted step is ten times the last (the controller's largest growth) until one
+    # reaches the output at T: the step count follows from the first step, computed here (3 steps: 3.7, 37 and the
+    # rest; the mutant starts at 1e-4 and takes 7), and B = dose e^{-KB t}.
+    rtol, atol, T = 1e-6, 1e-9, 100.0
+    sc = atol + rtol * 1.0
+    kb = 1.5e-5 * np.sqrt(2.0) * sc
+    d0, d1 = np.sqrt((1.0 / sc) ** 2 / 2), np.sqrt((kb / sc) ** 2 / 2)
+    assert d0 >= 1e-5 and 1e-5 <= d1 < 2e-5
+    h0 = min(0.01 * d0 / d1, T)
+    d2 = np.sqrt((kb * kb * h0 / sc) ** 2 / 2) / h0  # f(y0 + h0 f0) - f0 = KB^2 h0 (B only)
+    h = min(100.0 * h0, (0.01 / max(d1, d2)) ** (1.0 / 5.0), T)
+    t, expected = 0.0, 1
+    while t + 1.01 * h < T:  # the step that reaches within 1.01 h of T lands on T
+        t, h, expected = t + h, 10.0 * h, expected + 1
+    assert expected == 3
+    path = tmp_path / "idle_stiff.toml"
+    path.write_text(_IDLE_STIFF)
+    model = pkpd.load_model(str(path))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([T]), params={"KB": kb},
+                        backend=backend, settings=pkpd.SolverSettings(method="tsit5", rtol=rtol, atol=atol))
+    assert sim.status.tolist() == [0]
+    assert sim.n_steps.tolist() == [expected]
+    np.testing.assert_allclose(sim.outputs["b"][0], np.exp(-kb * T), rtol=1e-12)
+
+
+_HELD_CHAIN = """
+[model]
+name = "held_chain"
+version = "1.0"
+time_unit = "h"
+description = "an idle state, then a dose held in A feeding B at K A (test model: Jacobian of rows 0, 0, (0, K, 0))"
+
+[parameters.K]
+value = 10.0
+unit = "1/h"
+description = "transfer rate"
+assumption = true
+
+[parameters.B0]
+value = 1.0
+unit = "mg"
+description = "initial accumulated amount"
+assumption = true
+
+[states.C]
+unit = "mg"
+initial = "0"
+ddt = "0"
+description = "idle amount"
+
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "0"
+description = "held amount"
+
+[states.B]
+unit = "mg"
+initial = "B0"
+ddt = "K * A"
+description = "accumulated amount"
+
+[outputs.b]
+unit = "mg"
+expression = "B"
+description = "accumulated amount"
+
+[doses.iv]
+target = "A"
+unit = "mg"
+description = "bolus into A"
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_rodas4_pivots_below_the_first_row_of_its_matrix(tmp_path, backend):
+    # (_native_template.py:137: the LU's row swap saving `a[k / N + j]` for `a[k * N + j]`: row 0 instead of row k,
+    # alike for k = 0 only.) States C (idle), A (a held dose), B (K A): J = [[0, 0, 0], [0, 0, 0], [0, K, 0]], and
+    # Rodas4's matrix I / (h gamma) - J (gamma = 0.25) needs a row swap at its second column when K > 1 / (h gamma),
+    # here K = 10 against 4 at max_step = 1. J^2 = 0, so Rodas4 (as any consistent Runge-Kutta or Rosenbrock method
+    # on a linear system) is exact, y(t + h) = (I + h J) y, its error estimate at rounding: each step is the largest
+    # allowed. The starting-step estimate (Hairer, Norsett & Wanner II.4, order 3: (0.01 / d1)^(1/4), the Euler step
+    # changes nothing in f) is above max_step, so the 10 h take exactly 10 steps of max_step, and B = B0 + K A0 t.
+    # The mutant's factors are singular whenever the swap is needed and halve the step until it is not (114 steps).
+    k, a0, rtol, atol, max_step, T = 10.0, 1e-10, 1e-6, 1e-12, 1.0, 10.0
+    assert k > 1.0 / (max_step * 0.25)
+    d1 = np.sqrt((k * a0 / (atol + rtol * 1.0)) ** 2 / 3)  # f = (0, 0, K A0), B0 = 1 mg
+    assert (0.01 / d1) ** 0.25 > max_step
+    path = tmp_path / "held_chain.toml"
+    path.write_text(_HELD_CHAIN)
+    model = pkpd.load_model(str(path))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(a0, "mg")), np.array([T]), params={"K": k, "B0": 1.0},
+                        backend=backend, settings=pkpd.SolverSettings(method="rodas4", rtol=rtol, atol=atol,
+                                                                      max_step=max_step))
+    assert sim.status.tolist() == [0]
+    assert sim.n_steps.tolist() == [10]
+    assert sim.states["A"][0].tolist() == [a0]
+    np.testing.assert_allclose(sim.outputs["b"][0], 1.0 + k * a0 * T, rtol=1e-14)
