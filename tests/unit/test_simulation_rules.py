@@ -7,7 +7,8 @@ infusions differ only in amount and rate are each infused at their own rate, and
 bad duration. The seed-32 tests check that a small batch shows no progress bar with progress False or None, that an
 infusion rate in another unit than its target's is converted, and that run_batch converts integer parameters to
 float. The seed-33 tests check that progress=True shows no bar for a batch of one chunk either, and that run_batch
-allocates no outputs it does not keep; the seed-34 test, that it allocates no states it does not keep either."""
+allocates no outputs it does not keep; the seed-34 test, that it allocates no states it does not keep either;
+the seed-35 test, that a regimen's dose events at equal times keep the regimen's order."""
 
 from __future__ import annotations
 
@@ -1159,3 +1160,27 @@ def test_run_batch_allocates_no_states_it_does_not_keep():
             assert sol["states"] is None
     assert peaks[True] >= 2 * outputs_bytes
     assert outputs_bytes <= peaks[False] < 1.5 * outputs_bytes
+
+
+# ---- from the independent seed-35 sample of the mutation audit (issue 20) ----------------------------------------
+# (build_events__mutmut_91: the events of a regimen sorted by time with numpy's default argsort, not a stable one)
+def test_a_regimens_events_at_equal_times_keep_the_regimens_order():
+    """Three infusions into central started together each day (0, 24 and 48 h): 20 mg over 2 h, 10 mg over 2 h and
+    30 mg over 1 h, in that order. Each day's six rate changes are, in time order and at equal times in the
+    regimen's order (build_events' stated rule): +10, +5, +30 mg/h at the start, -30 mg/h one hour later, then -10
+    and -5 mg/h at two hours (the first infusion's end before the second's). Eighteen events, so that numpy's
+    default (unstable) sort reorders the ties both with its SIMD argsort and with its generic introsort (stable
+    below 17 elements only)."""
+    from pkpd.compile import compile_model
+    from pkpd.dosing import Infusion
+    from pkpd.simulation import build_events
+
+    regimen = Regimen([Infusion(24.0 * day, Dose(amount, "mg"), duration=hours)
+                       for day in range(3) for amount, hours in ((20, 2.0), (10, 2.0), (30, 1.0))])
+    cm = compile_model(IV)
+    ev = build_events(cm, [regimen], cm.build_q(np.array([[2.8, 32.0]]), np.array([[70.0]])))
+    np.testing.assert_array_equal(ev.count, [18])
+    np.testing.assert_array_equal(ev.time[0], np.concatenate([[d, d, d, d + 1, d + 2, d + 2] for d in (0, 24, 48)]))
+    np.testing.assert_array_equal(ev.kind[0], np.ones(18, dtype=np.int64))
+    np.testing.assert_array_equal(ev.index[0], np.zeros(18, dtype=np.int64))
+    np.testing.assert_allclose(ev.value[0], np.tile([10.0, 5.0, 30.0, -30.0, -10.0, -5.0], 3), rtol=1e-15)
