@@ -1342,3 +1342,20 @@ def test_bailers_sparse_nca_refuses_negative_times():
             nca_sparse([-1, -1, 1, 1, 3, 3], conc)
     assert nca_sparse([0, 0, 1, 1, 3, 3], [1.0, 2.0, 8.0, 10.0, 2.0, 4.0]).auc_last == pytest.approx(
         0.5 * 1.5 + 1.5 * 9 + 1.0 * 3, rel=1e-12)
+
+
+def test_a_manual_lambda_z_range_takes_in_a_sample_whose_time_is_off_by_rounding():
+    """The ends of a manual λz range match the sampling times to rounding, as its exclusions do (np.isclose, 1e-9
+    relative and absolute): a dataset in minutes dosed at 0.1 min and sampled at 1000.1, 8384.2, 12384.2 and
+    16384.2 min gives the profile times 1000, 8384.1, 12384.1 and 16384.100000000002 (TIME - dose time, rounded),
+    and LambdaZ(start=8384.1, end=16384.1) takes in the last three. C = 8, 4, 2 every 4000 min is a mono-exponential:
+    λz = ln 2 / 4000 per min exactly (found beside _lambda_z__mutmut_13, seed 41: the absolute tolerance 1e-12 is
+    below half the spacing of floats above 2**14, so the sample at 16384.100000000002 was left out and the range
+    refused with only 2 points)."""
+    data = pd.DataFrame({"ID": 1, "TIME": [0.1, 1000.1, 8384.2, 12384.2, 16384.2], "EVID": [1, 0, 0, 0, 0],
+                         "AMT": [100.0, 0, 0, 0, 0], "DV": [np.nan, 20.0, 8.0, 4.0, 2.0]})
+    choice = LambdaZ(start=8384.1, end=16384.1)
+    res = nca_profiles(data, time_unit="min", dose_unit="mg", lambda_z=choice)[(1, "DV")]
+    assert res.lambda_z_n == 3 and res.lambda_z_start == 8384.1 and res.lambda_z_end == pytest.approx(16384.1)
+    assert res.lambda_z == pytest.approx(math.log(2.0) / 4000, rel=1e-9)
+    assert nca(data, time_unit="min", dose_unit="mg", lambda_z=choice).iloc[0]["lambda_z_n"] == 3
