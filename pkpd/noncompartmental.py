@@ -94,7 +94,8 @@ class LambdaZ:
     Parameters
     ----------
     start, end : float, optional [time unit]
-        Use every positive concentration with ``start <= t <= end`` (no best-fit search). Give both, or neither.
+        Use every positive concentration with ``start <= t <= end`` (no best-fit search; the ends match the sampling
+        times to rounding, as ``exclude`` does). Give both, or neither.
     exclude : sequence of float [time unit]
         Sampling times left out of the regression (with or without a range; without one, the best fit is searched
         among the remaining points).
@@ -312,7 +313,9 @@ def _lambda_z(t: np.ndarray, c: np.ndarray, i_max: int, *, route: str, duration:
     """Terminal phase: (lambda_z, n, t_start, t_end, r2, adj_r2, intercept, times used), or NaNs."""
     pos = c > 0
     if choice is not None and choice.manual_range:
-        keep = pos & (t >= choice.start - 1e-12) & (t <= choice.end + 1e-12) & ~_excluded(t, choice.exclude)
+        # the ends match the sampling times to rounding, as the exclusions do (np.isclose, 1e-9 relative and absolute)
+        lo, hi = choice.start - 1e-9 * (1.0 + abs(choice.start)), choice.end + 1e-9 * (1.0 + abs(choice.end))
+        keep = pos & (t >= lo) & (t <= hi) & ~_excluded(t, choice.exclude)
         if np.count_nonzero(keep) < MIN_LAMBDA_Z_POINTS:
             raise DataError(f"manual lambda_z from {choice.start:g} to {choice.end:g}: only "
                             f"{np.count_nonzero(keep)} positive concentration(s) in that range"

@@ -30,6 +30,8 @@ before the first quantified one counted as 0, not as their DV.
 Section "seed 40" (the sixteenth, 40 of 1956): an IV infusion without a duration > 0 refused, given directly or
 through a dataset whose dose record has neither RATE nor DUR, and an LLOQ column of Python objects read as numbers;
 checking it found the missing cells of pandas' nullable dtypes (pd.NA) refused by read_nonmem (fixed, with its test).
+Section "seed 41" (the seventeenth, 40 of 1956): the samples at both ends of a manual λz range kept at large times, a
+dose record with AMT 0 not counted as a dose, and Bailer's sparse NCA dropping NaN samples and refusing negative times.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1287,3 +1289,73 @@ def test_a_table_with_pandas_nullable_columns_reads_their_missing_cells_as_missi
     with pytest.raises(DataError, match="ID is missing; every record needs an ID"):
         read_nonmem(pd.DataFrame({"ID": ids, "TIME": [0.0, 1.0], "AMT": [10.0, 0.0], "DV": [np.nan, 2.0]}),
                     dose_unit="mg")
+
+
+# =========================================================================================== seed 41
+# Rules that the seventeenth independent sample (seed 41, 40 of 1956 mutants) showed unguarded: a manual λz range
+# keeps the samples at both of its ends at large times, a dose record with AMT 0 is not a dose, and Bailer's sparse
+# NCA drops NaN samples and refuses negative sampling times.
+def test_a_manual_lambda_z_range_keeps_its_end_samples_at_large_times():
+    """LambdaZ(start=20000, end=40000) uses every positive sample with start <= t <= end (its docstring), here the
+    samples at 20000, 30000 and 40000 (minutes, say: two to four weeks). Above 2**14 a time's spacing (3.6e-12) is
+    more than twice the rounding tolerance 1e-12, so end + 1e-12 rounds to end itself. With C = 8, 4, 1 at three
+    equally spaced times the least-squares slope of ln C is (ln 1 - ln 8) / (2 Δ), Δ = 10000: λz = ln 8 / 20000
+    (kills _lambda_z__mutmut_13, ``t < choice.end + 1e-12``: the sample at 40000 left out, 2 points, refused; and the
+    seed-29 mutant _lambda_z__mutmut_10, ``t > choice.start - 1e-12``, the sample at 20000 left out)."""
+    t = np.array([0.0, 10000.0, 20000.0, 30000.0, 40000.0, 50000.0])
+    c = np.array([0.0, 10.0, 8.0, 4.0, 1.0, 0.5])
+    res = nca_profile(t, c, 100, lambda_z=LambdaZ(start=20000, end=40000))
+    assert (res.lambda_z_n, res.lambda_z_start, res.lambda_z_end) == (3, 20000.0, 40000.0)
+    assert res.lambda_z == pytest.approx(math.log(8.0) / 20000, rel=1e-12)
+
+
+def test_a_dose_record_with_amt_zero_is_not_a_dose():
+    """Each subject needs exactly one dose record, "EVID 1 or 4, AMT > 0" (nca's docstring): a record with EVID 1
+    and AMT 0 at 6 h (a dose held, say) is not a second dose. An IV bolus sampled 4, 2, 1 at 1, 2, 4 h and 0.25 at
+    8 h: C0 = 4^2 / 2 = 8 (log-linear back-extrapolation) and by hand, linear trapezoids, AUClast = (8 + 4) / 2 +
+    (4 + 2) / 2 + 2 (2 + 1) / 2 + 4 (1 + 0.25) / 2 = 6 + 3 + 3 + 2.5 = 14.5 to 8 h (kills
+    nca_profiles__mutmut_65, ``AMT >= 0``: two dose records, refused)."""
+    data = pd.DataFrame({"ID": 1, "TIME": [0.0, 1, 2, 4, 6, 8], "EVID": [1, 0, 0, 0, 1, 0],
+                         "AMT": [100.0, 0, 0, 0, 0, 0], "DV": [np.nan, 4, 2, 1, np.nan, 0.25]})
+    res = nca_profiles(data, route="iv-bolus", auc_method="linear", dose_unit="mg")[(1, "DV")]
+    assert (res.dose, res.n_obs, res.tlast, res.c0) == (100.0, 4, 8.0, pytest.approx(8.0, rel=1e-12))
+    assert res.auc_last == pytest.approx(14.5, rel=1e-12)
+
+
+def test_bailers_sparse_nca_drops_nan_samples():
+    """nca_sparse drops NaN samples (its docstring): two animals at 0, 1 and 3 h, one of those at 3 h without a
+    result (NaN). By Bailer's weights 0.5, 1.5, 1.0 on the means 0, 9, 2: AUClast = 1.5 * 9 + 1.0 * 2 = 15.5, with
+    the NaN animal left out of the count (n 2, 2, 1), and the SE NaN (one animal at 3 h, no SD there) (kills
+    nca_sparse__mutmut_19, ``ok = None``: the NaN kept, the mean at 3 h and AUClast NaN)."""
+    res = nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, math.nan])
+    assert res.n.tolist() == [2, 2, 1]
+    np.testing.assert_array_equal(res.mean, [0.0, 9.0, 2.0])
+    assert res.auc_last == pytest.approx(15.5, rel=1e-12)
+    assert math.isnan(res.auc_last_se)
+
+
+def test_bailers_sparse_nca_refuses_negative_times():
+    """Sampling times before the dose are refused with the documented message, a NaN concentration beside them or
+    not (kills nca_sparse__mutmut_25, ``np.any(None)``: no check, an area from -1 h)."""
+    for conc in ([1.0, 2.0, 8.0, 10.0, 2.0, 4.0], [1.0, math.nan, 8.0, 10.0, 2.0, 4.0]):
+        with pytest.raises(DataError, match=r"^nca_sparse: sampling times must be finite and >= 0$"):
+            nca_sparse([-1, -1, 1, 1, 3, 3], conc)
+    assert nca_sparse([0, 0, 1, 1, 3, 3], [1.0, 2.0, 8.0, 10.0, 2.0, 4.0]).auc_last == pytest.approx(
+        0.5 * 1.5 + 1.5 * 9 + 1.0 * 3, rel=1e-12)
+
+
+def test_a_manual_lambda_z_range_takes_in_a_sample_whose_time_is_off_by_rounding():
+    """The ends of a manual λz range match the sampling times to rounding, as its exclusions do (np.isclose, 1e-9
+    relative and absolute): a dataset in minutes dosed at 0.1 min and sampled at 1000.1, 8384.2, 12384.2 and
+    16384.2 min gives the profile times 1000, 8384.1, 12384.1 and 16384.100000000002 (TIME - dose time, rounded),
+    and LambdaZ(start=8384.1, end=16384.1) takes in the last three. C = 8, 4, 2 every 4000 min is a mono-exponential:
+    λz = ln 2 / 4000 per min exactly (found beside _lambda_z__mutmut_13, seed 41: the absolute tolerance 1e-12 is
+    below half the spacing of floats above 2**14, so the sample at 16384.100000000002 was left out and the range
+    refused with only 2 points)."""
+    data = pd.DataFrame({"ID": 1, "TIME": [0.1, 1000.1, 8384.2, 12384.2, 16384.2], "EVID": [1, 0, 0, 0, 0],
+                         "AMT": [100.0, 0, 0, 0, 0], "DV": [np.nan, 20.0, 8.0, 4.0, 2.0]})
+    choice = LambdaZ(start=8384.1, end=16384.1)
+    res = nca_profiles(data, time_unit="min", dose_unit="mg", lambda_z=choice)[(1, "DV")]
+    assert res.lambda_z_n == 3 and res.lambda_z_start == 8384.1 and res.lambda_z_end == pytest.approx(16384.1)
+    assert res.lambda_z == pytest.approx(math.log(2.0) / 4000, rel=1e-9)
+    assert nca(data, time_unit="min", dose_unit="mg", lambda_z=choice).iloc[0]["lambda_z_n"] == 3
