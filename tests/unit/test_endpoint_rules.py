@@ -21,6 +21,8 @@ check allows) falls within the follow-up, where H equals the draw up to the roun
 Section "seed 42" (the eighteenth sample): the NONMEM layout of doses into two targets of different units states
 AMTU "target" and reads back as the same doses, and time-to-event and binary records read event flags and DV given
 as numeric text as numbers (math's closed forms).
+Section "seed 43" (the nineteenth sample): ordinal logits that increase in one row make only that row NaN (the
+closed-form probabilities of the others).
 """
 
 from __future__ import annotations
@@ -982,3 +984,21 @@ def test_binary_records_read_dv_given_as_numeric_text_as_numbers(observed):
     ll, g = ep.binary_log_likelihood(observed, p, gradient=True)
     np.testing.assert_allclose(ll, [math.log(0.2), math.log(0.7), math.log(0.9)], rtol=1e-13)
     np.testing.assert_allclose(g, [5.0, -1.0 / 0.7, 1.0 / 0.9], rtol=1e-13)
+
+
+# ============================================================================================ seed 43
+# From the nineteenth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 43``,
+# ``benchmarks/results/mutation/endpoints-seed43.json``): each test seen to fail with its survivor applied by hand.
+def test_ordinal_logits_that_increase_in_one_row_make_only_that_row_nan():
+    """NaN marks a row whose logits increase (the model gives a category a negative probability there), that row
+    only: under the decreasing logits (1, -1), P(Y = c_k) is 1 - sigma(1), sigma(1) - sigma(-1) and sigma(-1), the
+    closed forms, whatever another row holds; the crossed row (-1, 1) is NaN whichever category was observed (kills
+    ordinal_log_likelihood__mutmut_76, ``np.any(..., axis=None)``: one crossed row made every record of the batch
+    NaN)."""
+    from scipy.special import expit
+
+    want = [np.log(1.0 - expit(1.0)), np.nan, np.log(expit(1.0) - expit(-1.0)), np.nan, np.log(expit(-1.0))]
+    L = [[1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, -1.0]]
+    for gradient in (False, True):
+        got = ep.ordinal_log_likelihood([0, 0, 1, 2, 2], L, gradient=gradient)
+        np.testing.assert_allclose(got[0] if gradient else got, want, rtol=1e-12)
