@@ -243,8 +243,14 @@ def factor(from_unit, to_unit) -> float:
     try:
         k = float(ureg.Quantity(1.0, from_unit).to(to_unit).magnitude)
     except Exception:
+        k = None
+    if k is None or not math.isfinite(k) or k == 0.0:
+        if k is not None or compatible(from_unit, to_unit):  # units of one dimension too far apart in scale
+            raise UnitCheckError(f"cannot convert {fmt(from_unit)} to {fmt(to_unit)}: the units have the same "
+                                 f"dimension ({_dim(to_unit)}), but the conversion factor between them is out of the "
+                                 "range of a floating-point number")
         raise UnitCheckError(f"cannot convert {fmt(from_unit)} to {fmt(to_unit)} (dimensions "
-                             f"{_dim(from_unit)} vs {_dim(to_unit)})") from None
+                             f"{_dim(from_unit)} vs {_dim(to_unit)})")
     # pint's float arithmetic gives 999.9999999999999 for mg/L -> ng/mL; 15 significant digits are exact for
     # decimal factors and within 1e-15 of the true value otherwise.
     return float(f"{k:.15g}")

@@ -21,8 +21,9 @@ check allows) falls within the follow-up, where H equals the draw up to the roun
 Section "seed 42" (the eighteenth sample): the NONMEM layout of doses into two targets of different units states
 AMTU "target" and reads back as the same doses, and time-to-event and binary records read event flags and DV given
 as numeric text as numbers (math's closed forms).
-Section "seed 43" (the nineteenth sample): ordinal logits that increase in one row make only that row NaN (the
-closed-form probabilities of the others).
+Section "seed 43" (the nineteenth sample): a count rate whose conversion factor to 1/h no double holds (about 1e327
+or 1e-441) refused naming the file and saying why, and ordinal logits that increase in one row make only that row
+NaN (the closed-form probabilities of the others).
 """
 
 from __future__ import annotations
@@ -989,6 +990,28 @@ def test_binary_records_read_dv_given_as_numeric_text_as_numbers(observed):
 # ============================================================================================ seed 43
 # From the nineteenth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 43``,
 # ``benchmarks/results/mutation/endpoints-seed43.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize(("unit", "shown", "log10_factor"), [("Ys", "Ys", 327.1), ("ys", "ys", -440.9)])
+def test_a_count_rate_whose_conversion_factor_no_double_holds_is_refused_naming_the_file(unit, shown, log10_factor):
+    """A count's mean in 1/time_unit is a rate, converted to 1/h: r0 (q / scale)^16 with q in Ys (1e24 s) or ys
+    (1e-24 s) and scale in h has the factor (1e24 s / 3600 s)^16, about 1e327, more than the largest double
+    (1.8e308), or (1e-24 s / 3600 s)^16, about 1e-441, less than the smallest (4.9e-324). The check refuses it and
+    says why, the whole message compared: the units have the same dimension and the factor between them is out of
+    the range of a double (a real defect, fixed: the message said "cannot convert ... (dimensions 1 / [time] vs 1 /
+    [time])" for the overflow, and "invalid conversion factor 0.0" for the underflow). The error names the model
+    file, the section and the key like every error of a model's check (kills check_trees__mutmut_205, ``None`` for
+    ``file`` in the rate's unit check: the message lost the file)."""
+    assert 16 * np.log10({"Ys": 1e24, "ys": 1e-24}[unit] / 3600.0) == pytest.approx(log10_factor, abs=0.05)
+    assert not np.log10(np.finfo(float).smallest_subnormal) < log10_factor < np.log10(np.finfo(float).max)
+    out = pkpd.Output("n", type="count", mean="r0 * (q / scale) ** 16")
+    with pytest.raises(UnitError) as info:
+        dataclasses.replace(M, parameters=M.parameters + (pkpd.Parameter("q", 1.0, unit),), outputs=(out,))
+    err = info.value
+    assert str(err) == (f"{MODEL_FILE} [outputs.n] mean: cannot convert {shown} ** 16 / h ** 17 to 1 / h: the units "
+                        "have the same dimension (1 / [time]), but the conversion factor between them is out of the "
+                        "range of a floating-point number")
+    assert (err.file, err.section, err.key) == (str(MODEL_FILE), "outputs.n", "mean")
+
+
 def test_ordinal_logits_that_increase_in_one_row_make_only_that_row_nan():
     """NaN marks a row whose logits increase (the model gives a category a negative probability there), that row
     only: under the decreasing logits (1, -1), P(Y = c_k) is 1 - sigma(1), sigma(1) - sigma(-1) and sigma(-1), the
