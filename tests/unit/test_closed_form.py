@@ -897,3 +897,29 @@ def test_a_comparison_in_the_constant_input_keeps_both_of_its_sides():
     x = 100.0 * decay + c / 0.3 * (1.0 - decay)
     np.testing.assert_allclose(sim["x"], x, rtol=1e-12)
     np.testing.assert_allclose(sim["o0"], x / 10.0, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 36)
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_32_bit_event_kinds_gives_the_exact_doses_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: event kinds given as int32 (two 100 mg boluses at 0 and
+    # 12 h, pk_1cmt_iv, CL 1 L/h, V 20 L, k = 0.05 /h) are read as doses by the closed form of either CPU engine, as
+    # by the ODE path: x = 100 e^(-kt) until 12 h, then 100 e^(-kt) + 100 e^(-k(t - 12)), and conc = x / 20, at 0, 6,
+    # 12 and 24 h (run_closed_form__mutmut_141: the event kinds converted without dtype=np.int64, refused by the C
+    # kernel as int32)
+    from pkpd.simulation import EventTable, build_events, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    ev = build_events(cm, [Regimen.every(12, "h", count=2, dose=Dose(100, "mg"))], q, set())
+    assert ev.count.tolist() == [2] and ev.time[0, :2].tolist() == [0.0, 12.0]
+    events = EventTable(ev.time, ev.kind.astype(np.int32), ev.index, ev.value, ev.count)
+    t = np.array([[0.0, 6.0, 12.0, 24.0]])
+    x = 100.0 * np.exp(-0.05 * t[0]) + np.where(t[0] >= 12.0, 100.0 * np.exp(-0.05 * (t[0] - 12.0)), 0.0)
+    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
+        sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 4), dtype=np.int64), np.array([4]),
+                        np.zeros(1), settings)
+        assert list(sol["status"]) == [0]
+        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
+        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
