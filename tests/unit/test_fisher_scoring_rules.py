@@ -778,3 +778,52 @@ def test_an_increase_of_a_log_standard_deviation_by_exactly_one_is_taken_in_x():
     s, model = _bounded_step(np.eye(1), np.array([-1.0]), np.zeros(1), np.full(1, -10.0), np.full(1, INF),
                              np.ones(1, dtype=bool), np.array([True]))
     assert s.tolist() == [1.0] and model.tolist() == [1.0]
+
+
+# ------------------------------------------------------------------------------------------------------ seed 36
+A3 = np.array([[2.0, 0.0, 2.0], [0.0, 6.0, -5.0], [2.0, -5.0, 15.0]])   # positive definite (eigenvalues 1.5-17.4)
+
+
+def test_parameters_held_at_their_bounds_stay_held_while_a_third_is_solved_again():
+    """Each round of ``_bounded_step`` adds the parameters whose step leaves the box to those already held: for
+    0.5 x'Ax - (6, 5, 2)'x with |x1|, |x2| <= 1, |x3| <= 2 from 0, the joint Newton step (2.98, 0.85, 0.02) takes x1
+    past 1 (held there), then (x2, x3) = (15/13, 5/13) takes x2 past 1 (held too), then x3 = (2 - 2 + 5)/15 = 1/3:
+    the box optimum (1, 1, 1/3), whose gradient there (-10/3, -2/3, 0) points out of the box at both upper bounds
+    (the KKT conditions of a convex quadratic). Fisher scoring with the exact information reaches it in one step,
+    converged after one iteration. Kills ``x__bounded_step__mutmut_72`` (``fixed = leave | to_zero`` for
+    ``fixed |= ...``: each round forgets the parameters held before, x1 is solved again (38/13, past 1 again), then
+    x2 (15/13), and the four rounds end at (1, 1, 5/13); the scoring takes a second step to reach 1/3)."""
+    from pkpd.estimation.fisher_scoring import _bounded_step
+    b = np.array([6.0, 5.0, 2.0])
+    lower, upper = np.array([-1.0, -1.0, -2.0]), np.array([1.0, 1.0, 2.0])
+    s, model = _bounded_step(A3, -b, np.zeros(3), lower, upper, np.ones(3, dtype=bool), np.zeros(3, dtype=bool))
+    optimum = np.array([1.0, 1.0, 1.0 / 3.0])
+    gradient = A3 @ optimum - b
+    assert gradient[:2] == pytest.approx([-10.0 / 3.0, -2.0 / 3.0], rel=1e-12) and abs(gradient[2]) < 1e-14
+    assert s == pytest.approx(optimum, rel=1e-12) and model == pytest.approx(optimum, rel=1e-12)
+    points: list = []
+    res = fisher_scoring(_quadratic(A3, b, points), np.zeros(3), lower, upper)
+    assert len(points) == 2 and points[1] == pytest.approx(optimum, rel=1e-12)
+    assert res.x == pytest.approx(optimum, rel=1e-12) and res.n_iter == 1 and res.converged is True
+
+
+def test_a_problem_without_parameters_is_optimal_at_once():
+    """The system of no equations has the empty solution, and an objective of no parameters is at its minimum: the
+    Newton decrement of the empty step is 0, so Fisher scoring converges at the start (no step, one evaluation),
+    the objective and the empty point as given. Kills ``x__solve_psd__mutmut_4`` (``np.zeros(1)`` for the empty
+    information's solution: a step of one component for no parameters, and the decrement g'(step) a ValueError,
+    operands of 0 and 1 entries)."""
+    from pkpd.estimation.fisher_scoring import _bounded_step
+    assert _solve_psd(np.zeros((0, 0)), np.zeros(0)).shape == (0,)
+    empty = np.zeros(0)
+    s, model = _bounded_step(np.zeros((0, 0)), empty, empty, empty, empty, np.zeros(0, dtype=bool),
+                             np.zeros(0, dtype=bool))
+    assert s.shape == (0,) and model.shape == (0,)
+    calls: list = []
+    def fun(x):
+        calls.append(x.shape)
+        return 3.0, np.zeros(0), np.zeros((0, 0))
+    res = fisher_scoring(fun, empty, empty, empty)
+    assert calls == [(0,)] and res.x.shape == (0,) and res.f == 3.0
+    assert res.converged is True and res.n_iter == 0
+    assert res.message == "Fisher scoring: Newton decrement 0 below 1e-05 after 0 iterations"
