@@ -14,6 +14,8 @@ Section "seed 33": the survivors of the tenth, independent sample (seed 33, 40 o
 Section "seed 34": two of the survivors of the eleventh, independent sample (seed 34, 40 of 714, issue 20), the same
 way (the third, in ``_solve_psd``, is equivalent: docs/testing.md).
 Section "seed 35": the survivors of the twelfth, independent sample (seed 35, 40 of 714, issue 20), the same way.
+Section "seed 36": two of the survivors of the thirteenth, independent sample (seed 36, 40 of 714, issue 20), the
+same way (the other two, in ``_bounded_step`` and ``_fo_information.x_jacobian``, are equivalent: docs/testing.md).
 """
 
 from __future__ import annotations
