@@ -1069,14 +1069,11 @@ def test_progress_true_shows_no_bar_for_a_batch_of_one_chunk(capsys):
     np.testing.assert_allclose(sim["conc"][:, 0], expected, rtol=1e-6)
 
 
-# (run_batch__mutmut_63: `keep_outputs or True`, so the outputs array was allocated also when they are not kept)
-def test_run_batch_allocates_no_outputs_it_does_not_keep():
-    """The size check counts only the columns kept (``max_memory_gb``: the largest result a call may allocate), so
-    run_batch on the ODE solver must allocate only those: 2 subjects x 40,000 times of pk_1cmt_iv's one state are
-    8 x 2 x 40,000 = 640,000 bytes (numpy's allocations are traced by tracemalloc below 1 MiB, where no memory map is
-    used). Keeping the output too takes at least twice that (measured, so the measurement is seen to work); without
-    it the peak stays below 1.5 times the states (an unused output array would add another 640,000 bytes). The
-    states are the bolus closed form 100 exp(-CL / V t), and the outputs are None."""
+def _traced_peaks(keyword: str) -> tuple[dict, int, np.ndarray, dict]:
+    """run_batch of 2 subjects x 40,000 times of pk_1cmt_iv on the ODE solver (one state, one output: 640,000 bytes
+    each), with ``keyword`` (keep_states or keep_outputs) True then False: the peaks traced by tracemalloc, the bytes
+    of one array, the times and the results. (numpy's allocations are traced below 1 MiB, where no memory map is
+    used.)"""
     import tracemalloc
 
     from pkpd.simulation import EventTable, compiled_for, run_batch
@@ -1089,23 +1086,34 @@ def test_run_batch_allocates_no_outputs_it_does_not_keep():
                       np.zeros((n, 1)), np.zeros(n, dtype=np.int64))
     args = (cm, q, np.full((n, 1), 100.0), none, t, np.zeros((1, n_times), dtype=np.int64),
             np.array([n_times]), np.zeros(n), pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12))
-    states_bytes = 8 * n * n_times * 1
-    run_batch(*args, keep_outputs=False)  # compiled before measuring
-    peaks = {}
+    run_batch(*args, **{keyword: False})  # compiled before measuring
+    peaks, results = {}, {}
     tracing = tracemalloc.is_tracing()  # (PYTHONTRACEMALLOC may have started it: then it is left running)
-    for keep_outputs in (True, False):
+    for keep in (True, False):
         if not tracing:
             tracemalloc.start()
         try:
             tracemalloc.reset_peak()
             base = tracemalloc.get_traced_memory()[0]
-            sol = run_batch(*args, keep_outputs=keep_outputs)
-            peaks[keep_outputs] = tracemalloc.get_traced_memory()[1] - base
+            results[keep] = run_batch(*args, **{keyword: keep})
+            peaks[keep] = tracemalloc.get_traced_memory()[1] - base
         finally:
             if not tracing:
                 tracemalloc.stop()
+    return peaks, 8 * n * n_times, t, results
+
+
+# (run_batch__mutmut_63: `keep_outputs or True`, so the outputs array was allocated also when they are not kept)
+def test_run_batch_allocates_no_outputs_it_does_not_keep():
+    """The size check counts only the columns kept (``max_memory_gb``: the largest result a call may allocate), so
+    run_batch on the ODE solver must allocate only those: 2 subjects x 40,000 times of pk_1cmt_iv's one state are
+    8 x 2 x 40,000 = 640,000 bytes. Keeping the output too takes at least twice that (measured, so the measurement
+    is seen to work); without it the peak stays below 1.5 times the states (an unused output array would add
+    another 640,000 bytes). The states are the bolus closed form 100 exp(-CL / V t), and the outputs are None."""
+    peaks, states_bytes, t, results = _traced_peaks("keep_outputs")
+    expected = 100 * np.exp(-np.array([[2.0], [4.0]]) / 32.0 * t)
+    for keep_outputs, sol in results.items():
         assert list(sol["status"]) == [0, 0]
-        expected = 100 * np.exp(-np.array([[2.0], [4.0]]) / 32.0 * t)
         np.testing.assert_allclose(sol["states"][:, :, 0], expected, rtol=1e-6, atol=1e-9)
         if keep_outputs:
             np.testing.assert_allclose(sol["outputs"][:, :, 0], expected / 32.0, rtol=1e-6, atol=1e-9)
@@ -1120,39 +1128,14 @@ def test_run_batch_allocates_no_outputs_it_does_not_keep():
 def test_run_batch_allocates_no_states_it_does_not_keep():
     """The states' twin of the seed-33 test: the size check counts only the columns kept (``simulate(states=False)``
     is the remedy its message offers), so run_batch on the ODE solver must allocate only those: 2 subjects x 40,000
-    times of pk_1cmt_iv's one output are 8 x 2 x 40,000 = 640,000 bytes (traced by tracemalloc below 1 MiB, where
-    no memory map is used). Keeping the state too takes at least twice that (measured, so the measurement is seen
-    to work); without it the peak stays below 1.5 times the outputs (an unused states array would add another
-    640,000 bytes). The outputs are the bolus closed form 100 / V exp(-CL / V t), and the states are None."""
-    import tracemalloc
-
-    from pkpd.simulation import EventTable, compiled_for, run_batch
-
-    cm = compiled_for(IV)
-    n, n_times = 2, 40_000
-    q = cm.build_q(np.array([[2.0, 32.0], [4.0, 32.0]]), np.full((n, 1), 70.0))
-    t = np.linspace(0.0, 48.0, n_times)[None, :]
-    none = EventTable(np.full((n, 1), np.inf), np.zeros((n, 1), dtype=np.int64), np.zeros((n, 1), dtype=np.int64),
-                      np.zeros((n, 1)), np.zeros(n, dtype=np.int64))
-    args = (cm, q, np.full((n, 1), 100.0), none, t, np.zeros((1, n_times), dtype=np.int64),
-            np.array([n_times]), np.zeros(n), pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12))
-    outputs_bytes = 8 * n * n_times * 1
-    run_batch(*args, keep_states=False)  # compiled before measuring
-    peaks = {}
-    tracing = tracemalloc.is_tracing()  # (PYTHONTRACEMALLOC may have started it: then it is left running)
-    for keep_states in (True, False):
-        if not tracing:
-            tracemalloc.start()
-        try:
-            tracemalloc.reset_peak()
-            base = tracemalloc.get_traced_memory()[0]
-            sol = run_batch(*args, keep_states=keep_states)
-            peaks[keep_states] = tracemalloc.get_traced_memory()[1] - base
-        finally:
-            if not tracing:
-                tracemalloc.stop()
+    times of pk_1cmt_iv's one output are 8 x 2 x 40,000 = 640,000 bytes. Keeping the state too takes at least twice
+    that (measured, so the measurement is seen to work); without it the peak stays below 1.5 times the outputs (an
+    unused states array would add another 640,000 bytes). The outputs are the bolus closed form 100 / V
+    exp(-CL / V t), and the states are None."""
+    peaks, outputs_bytes, t, results = _traced_peaks("keep_states")
+    amounts = 100 * np.exp(-np.array([[2.0], [4.0]]) / 32.0 * t)
+    for keep_states, sol in results.items():
         assert list(sol["status"]) == [0, 0]
-        amounts = 100 * np.exp(-np.array([[2.0], [4.0]]) / 32.0 * t)
         np.testing.assert_allclose(sol["outputs"][:, :, 0], amounts / 32.0, rtol=1e-6, atol=1e-9)
         if keep_states:
             np.testing.assert_allclose(sol["states"][:, :, 0], amounts, rtol=1e-6, atol=1e-9)
