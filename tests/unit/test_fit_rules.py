@@ -1800,11 +1800,10 @@ def test_population_bootstrap_refuses_a_replicate_count_that_is_not_a_positive_i
             bootstrap_population(fit, "wang2007", tmp_path / "missing.csv", n=bad, workers=1, progress=False)
 
 
-def test_population_bootstrap_sends_its_replicates_to_the_client_given(monkeypatch):
-    """bootstrap_population(client=...) runs the replicates on that Dask client or cluster: the client reaches
-    pkpd._parallel.map_tasks (a spy, which then runs them locally), with one seed per replicate, in order."""
+def _spy_on_map_tasks(monkeypatch) -> list:
+    """Replace pkpd._parallel.map_tasks by a spy that records (payloads, keyword arguments) of each call and then
+    runs the tasks locally, in one process, without a bar; returns the list of calls."""
     import pkpd._parallel as parallel
-    from pkpd.nlme import bootstrap_population
 
     real = parallel.map_tasks
     calls = []
@@ -1814,6 +1813,15 @@ def test_population_bootstrap_sends_its_replicates_to_the_client_given(monkeypat
         return real(fn, payloads, **(kwargs | {"client": None, "workers": 1, "progress": False}))
 
     monkeypatch.setattr(parallel, "map_tasks", spy)
+    return calls
+
+
+def test_population_bootstrap_sends_its_replicates_to_the_client_given(monkeypatch):
+    """bootstrap_population(client=...) runs the replicates on that Dask client or cluster: the client reaches
+    pkpd._parallel.map_tasks (a spy, which then runs them locally), with one seed per replicate, in order."""
+    from pkpd.nlme import bootstrap_population
+
+    calls = _spy_on_map_tasks(monkeypatch)
     cluster = SimpleNamespace(scheduler_address="tcp://10.0.0.5:8786")
     fit = _wang_fit()
     boot = bootstrap_population(fit, "wang2007", _wang_csv(), n=2, seed=3, client=cluster, progress=False)
@@ -4933,19 +4941,11 @@ def test_a_bootstrap_sends_its_replicates_to_the_client_given(tmp_path, monkeypa
     import re
 
     import pkpd
-    import pkpd._parallel as parallel
 
     data, _, _ = _level_data(n_level=6)
     fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
     local = pkpd.bootstrap(fit, 3, seed=5, workers=1, progress=False)
-    real = parallel.map_tasks
-    calls = []
-
-    def spy(fn, payloads, **kwargs):
-        calls.append((list(payloads), kwargs))
-        return real(fn, payloads, **(kwargs | {"client": None, "workers": 1, "progress": False}))
-
-    monkeypatch.setattr(parallel, "map_tasks", spy)
+    calls = _spy_on_map_tasks(monkeypatch)
     cluster = SimpleNamespace(scheduler_address="tcp://10.0.0.5:8786")
     remote = pkpd.bootstrap(fit, 3, seed=5, client=cluster, progress=False)
     (seeds, kwargs), = calls
