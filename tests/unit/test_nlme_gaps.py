@@ -2393,3 +2393,49 @@ def test_the_jet_of_a_power_has_the_derivatives_of_x_to_the_p_and_is_quiet_at_ze
                                rtol=1e-15)
     assert r.v[1] == np.inf and r.d1[1, 0] == -np.inf
     assert np.isnan(r.v[2]) and np.isnan(r.d1[2, 0])
+
+
+def test_an_fo_run_evaluates_the_objective_once_per_point_and_kind():
+    """FO's objective at x depends on x alone, so the compiled run keeps its last evaluation and serves it again at the
+    same point: Wang 2007 by FO at the initial values, start (with the gradient and the expected information), the
+    optimiser's value and gradient, the final OFV (without the gradient) and the covariance step's R and S all at that
+    point are one evaluation of the objective (one call of the engine; ``n_evaluations``, which a fit reports, 1),
+    and they agree with it: the gradient is the one start kept, R the expected information, S = sum g_i g_i'. Asked
+    first without the gradient, twice, a run evaluates once; asked then with it, once more. Guards
+    population_fit._GradientRun._eval (seed 53's survivor _18: ``and`` for ``or`` in the test for reuse, which
+    evaluated again at the same point whenever the kind asked for matched the kept one's: FO fits of Wang 2007
+    reported 6 evaluations for 5 without a covariance step and 7 with the sandwich)."""
+    from pkpd.estimation.population_fit import _GradientRun, _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG, pkpd.IIV({"ke": 0.04}), pkpd.Additive(sd=0.3), "fo", None, None,
+                              None, None)
+    engine = _objective_engine(prob, layout)
+    assert engine is not None and engine.method == "fo"
+    calls = []
+    evaluate = engine.evaluate
+
+    def counted(x, eta, **kw):
+        calls.append(kw.get("gradient", True))
+        return evaluate(x, eta, **kw)
+
+    engine.evaluate = counted
+    x = layout.x0.copy()
+    run = _GradientRun(engine, prob, layout)
+    run.start(x)
+    value, gradient = run.value_and_gradient(x)
+    ofv, _ = run.final(x)
+    R, S = run.matrices(x)
+    assert calls == [True] and run.n_evaluations == 1
+    ev = run._last[1]
+    assert value == ofv.sum() == ev.ofv.sum()
+    np.testing.assert_array_equal(gradient, run.gradient0)
+    np.testing.assert_array_equal(R, ev.information)
+    np.testing.assert_allclose(S, sum(np.outer(g, g) for g in ev.gradient), rtol=1e-12)
+    calls.clear()
+    run = _GradientRun(engine, prob, layout)
+    first, _ = run.final(x)
+    again, _ = run.final(x)
+    assert calls == [False] and run.n_evaluations == 1
+    np.testing.assert_array_equal(first, again)
+    assert run.value_and_gradient(x)[0] == first.sum()
+    assert calls == [False, True] and run.n_evaluations == 2
