@@ -2439,3 +2439,35 @@ def test_an_fo_run_evaluates_the_objective_once_per_point_and_kind():
     np.testing.assert_array_equal(first, again)
     assert run.value_and_gradient(x)[0] == first.sum()
     assert calls == [False, True] and run.n_evaluations == 2
+
+
+def test_the_reason_a_fit_cannot_start_is_given_quietly_with_logit_normal_iov_on_a_fraction_of_one():
+    """pk_1cmt_oral with its bioavailability F fixed at its typical value 1 and logit-normal IOV on it (F_occ =
+    expit(logit 1 + kappa), logit 1 = log(1 / 0) = +inf: F stays 1 on every occasion), two subjects with two occasions
+    (100 mg orally at 0 and 200 h), subject 1 with a sample at t = 0 as well, where the prediction is 0 (the dose is
+    still in the depot): the proportional error has SD 0 there, and the fit stops at the initial values with exactly
+    the message that names that record, computed quietly (the division by zero of logit 1 included; the tests make
+    floating-point warnings and errors both errors). Guards population_fit._initial_problem (seed 53's survivor _8:
+    np.errstate(all=None) for "ignore": the message became a FloatingPointError "divide by zero encountered in
+    divide", a RuntimeWarning outside the tests, from the IOV transform in the finite-difference parameters)."""
+    times = [1.0, 4.0, 8.0, 12.0]
+    rows = []
+    for i, cl in ((1, 2.0), (2, 3.5)):
+        for occ, start in ((1, 0.0), (2, 200.0)):
+            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=occ))
+            if i == 1 and occ == 1:
+                rows.append(dict(ID=i, TIME=0.0, DV=0.5, AMT=0.0, EVID=0, CMT=1, MDV=0, OCC=occ))
+            rows += [dict(ID=i, TIME=start + t, DV=100 / 32.0 * math.exp(-cl / 32.0 * t), AMT=0.0, EVID=0, CMT=1,
+                          MDV=0, OCC=occ) for t in times]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FitError) as info:
+            pkpd.fit_population("pk_1cmt_oral", pd.DataFrame(rows), iiv={"CL": 0.09},
+                                iov=pkpd.IOV({"F": 0.04}, distribution="logitnormal"),
+                                error=pkpd.Proportional(cv=0.05), method="foce", estimate=["CL", "V"], maxeval=0,
+                                covariance=None)
+    assert str(info.value) == (
+        "fit_population: the objective cannot be evaluated at the initial values for subject 1: output 'conc' at "
+        "subject 1, t = 0 h (row 2) is predicted 0, so its Proportional error has standard deviation 0; use "
+        "pkpd.Combined (an additive part keeps it positive), or remove that observation (e.g. a pre-dose sample at "
+        "t = 0)")
