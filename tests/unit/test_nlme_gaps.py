@@ -2471,3 +2471,35 @@ def test_the_reason_a_fit_cannot_start_is_given_quietly_with_logit_normal_iov_on
         "subject 1, t = 0 h (row 2) is predicted 0, so its Proportional error has standard deviation 0; use "
         "pkpd.Combined (an additive part keeps it positive), or remove that observation (e.g. a pre-dose sample at "
         "t = 0)")
+
+
+def test_the_residual_model_of_a_failed_prediction_is_computed_quietly():
+    """The finite-difference problem's residual model (Wang 2007: 10 subjects, DV at 0 and 1 h). Log-normal error
+    (sigma 0.2): u = log y, m = log f, dm/df = 1 / f, s = 0.2 and the log-Jacobian term -log y; at f = e^2 m is 2 and
+    dm/df e^-2, at f = 0 (a prediction that underflowed, or the padding 0 of a steady-state subject with fewer
+    records) m = -inf and dm/df = +inf, at f = -1 m is NaN. Proportional error (cv 10): s = 10 f, +inf at f = 1e308
+    (an overflow). All quietly (the tests make floating-point warnings and errors both errors): SAEM calls the
+    method outside any errstate. Guards finite_difference._Problem.residual (seed 53's survivor _15:
+    np.errstate(all=None) for "ignore": log 0 raised a FloatingPointError, a RuntimeWarning "divide by zero
+    encountered in log" outside the tests, as from a SAEM fit of a log-normal error on steady-state records)."""
+    *_, layout, prob = _setup("wang2007", WANG, pkpd.IIV({"ke": 0.04}), pkpd.LogNormal(sigma=0.2), "foce", None,
+                              None, None, None)
+    assert (prob.n, prob.J) == (10, 2) and prob.mask.all()
+    y = pd.read_csv(WANG).sort_values(["ID", "TIME"], kind="stable")["DV"].to_numpy().reshape(10, 2)
+    f = np.full((1, 10, 2), math.exp(2.0))
+    f[0, 0, 0], f[0, 0, 1] = 0.0, -1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        u, m, dm, s, ds, jac = prob.residual([[pkpd.LogNormal(sigma=0.2)]], f)
+        _, mp, dmp, sp, dsp, _ = prob.residual([[pkpd.Proportional(cv=10.0)]], np.full((1, 10, 2), 1e308))
+    np.testing.assert_allclose(u[0], np.log(y), rtol=1e-15)
+    np.testing.assert_allclose(jac[0], -np.log(y), rtol=1e-15)
+    assert m[0, 0, 0] == -np.inf and dm[0, 0, 0] == np.inf and np.isnan(m[0, 0, 1]) and dm[0, 0, 1] == -1.0
+    np.testing.assert_allclose(m[0, 1:], 2.0, rtol=1e-15)
+    np.testing.assert_allclose(dm[0, 1:], math.exp(-2.0), rtol=1e-15)
+    np.testing.assert_array_equal(s, 0.2)
+    np.testing.assert_array_equal(ds, 0.0)
+    np.testing.assert_array_equal(sp, np.inf)
+    np.testing.assert_array_equal(dsp, 10.0)
+    np.testing.assert_array_equal(mp, 1e308)
+    np.testing.assert_array_equal(dmp, 1.0)
