@@ -193,7 +193,8 @@ class _Problem:
         occ = np.empty((K, m, n, self.n_occ, p))
         for j, (pj, dist, ej) in enumerate(zip(self.iov_index, self.iov_dist, self.iov_eta)):
             base = 0.0 if ej < 0 else e_iiv[..., ej][..., None]
-            occ[..., j] = transform(dist, theta[:, None, :, pj][..., None], base + kappa[..., j])
+            with np.errstate(all="ignore"):             # as the IIV's above (logit 1 = log(1 / 0), quietly +inf)
+                occ[..., j] = transform(dist, theta[:, None, :, pj][..., None], base + kappa[..., j])
         P[..., self.iov_index] = occ[..., 0, :]
         return np.concatenate([P, occ[..., 1:, :].reshape(K, m, n, -1)], axis=-1)
 

@@ -2503,3 +2503,48 @@ def test_the_residual_model_of_a_failed_prediction_is_computed_quietly():
     np.testing.assert_array_equal(dsp, 10.0)
     np.testing.assert_array_equal(mp, 1e308)
     np.testing.assert_array_equal(dmp, 1.0)
+
+
+def _oral_two_occasion_data() -> pd.DataFrame:
+    """Two subjects, 100 mg orally at 0 and 200 h (occasions 1 and 2), four concentrations after each dose."""
+    times = [1.0, 4.0, 8.0, 12.0]
+    rows = []
+    for i, cl in ((1, 2.0), (2, 3.5)):
+        for occ, start in ((1, 0.0), (2, 200.0)):
+            rows.append(dict(ID=i, TIME=start, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1, OCC=occ))
+            rows += [dict(ID=i, TIME=start + t, DV=100 / 32.0 * math.exp(-cl / 32.0 * t), AMT=0.0, EVID=0, CMT=1,
+                          MDV=0, OCC=occ) for t in times]
+    return pd.DataFrame(rows)
+
+
+def test_logit_normal_iov_on_a_fraction_of_one_keeps_it_one_quietly():
+    """Logit-normal IOV on pk_1cmt_oral's bioavailability F at its typical value 1: F on occasion k is expit(logit 1
+    + kappa_k) with logit 1 = log(1 / 0) = +inf, so F is 1 on every occasion whatever kappa; the finite-difference
+    parameters give exactly that (CL = 2.8 e^eta by hand beside it), quietly (the tests make floating-point warnings
+    and errors both errors), and so does a SAEM fit with it, which runs those parameters outside any errstate of its
+    own. A defect found beside seed 53's survivor _initial_problem _8: the IOV transform in
+    finite_difference._Problem.params ran without the errstate of the IIV one above it, and a SAEM fit warned
+    "divide by zero encountered in divide" (a FloatingPointError under np.errstate(all="raise"))."""
+    from pkpd.saem import SaemSettings
+
+    data = _oral_two_occasion_data()
+    iov = pkpd.IOV({"F": 0.04}, distribution="logitnormal")
+    *_, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"CL": 0.09}), pkpd.Proportional(cv=0.05), "foce", ["CL", "V"],
+                      None, None, None, iov=iov)
+    assert prob.q == 3 and prob.n_occ == 2
+    names = prob.model.parameter_names
+    theta = np.array([[1.5, 2.8, 32.0, 1.0]])[:, [["ka", "CL", "V", "F"].index(n) for n in names]]
+    eta = np.tile([0.2, 3.0, -3.0], (1, 1, 2, 1))                   # (K, m, n, q): eta_CL, kappa_F occasions 1, 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        P = prob.params(theta, eta)
+    assert P.shape == (1, 1, 2, len(names) + 1)
+    np.testing.assert_array_equal(P[0, 0, :, names.index("F")], 1.0)
+    np.testing.assert_array_equal(P[0, 0, :, -1], 1.0)                  # F on occasion 2
+    np.testing.assert_allclose(P[0, 0, :, names.index("CL")], 2.8 * math.exp(0.2), rtol=1e-15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = pkpd.fit_population("pk_1cmt_oral", data, iiv={"CL": 0.09}, iov=iov, error=pkpd.Proportional(cv=0.05),
+                                  method="saem", estimate=["CL", "V"], covariance=None, is_samples=20, seed=1,
+                                  saem=SaemSettings(exploratory=2, smoothing=1))
+    assert fit.theta["F"] == 1.0 and np.isfinite(fit.objective)
