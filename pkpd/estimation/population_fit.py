@@ -1094,6 +1094,10 @@ def _initial_problem(prob: _Problem, layout: _Layout, x: np.ndarray) -> str:
                 return (f"the model cannot be solved for {where} (typical values); check the initial values and "
                         "the solver settings")
             em = type(errs[0][prob.which[i, j]]).__name__
+            if errs[0][prob.which[i, j]].log_scale and not f[i, j] > 0:
+                return (f"output {out!r} at {where} is predicted {f[i, j]:g}, and its {em} error needs positive "
+                        "predictions (it compares log y with log f); use pkpd.Combined or pkpd.Additive, or censor or "
+                        "remove that observation (e.g. a pre-dose sample at t = 0)")
             return (f"output {out!r} at {where} is predicted {f[i, j]:g}, so its {em} error has standard deviation "
                     f"{s[i, j]:g}; use pkpd.Combined (an additive part keeps it positive), or remove that "
                     "observation (e.g. a pre-dose sample at t = 0)")

@@ -2548,3 +2548,22 @@ def test_logit_normal_iov_on_a_fraction_of_one_keeps_it_one_quietly():
                                   method="saem", estimate=["CL", "V"], covariance=None, is_samples=20, seed=1,
                                   saem=SaemSettings(exploratory=2, smoothing=1))
     assert fit.theta["F"] == 1.0 and np.isfinite(fit.objective)
+
+
+def test_a_population_fit_whose_start_predicts_0_under_a_log_normal_error_says_it_needs_positive_predictions():
+    """log y ~ N(log f, sigma) needs f > 0: pk_1cmt_oral's concentration sampled at t = 0 with the dose (still all in
+    the depot) is predicted 0 exactly, and the population fit refuses to start with the message that says so, as the
+    individual fit does (test_fit_rules), not that the LogNormal error "has standard deviation 0.1" with the advice
+    that an additive part keeps it positive (sigma is positive; log 0 is what fails). A defect found beside seed 53's
+    survivor _initial_problem _8."""
+    data = _oral_two_occasion_data().drop(columns="OCC")
+    data = pd.concat([data.iloc[:1], pd.DataFrame([dict(ID=1, TIME=0.0, DV=0.5, AMT=0.0, EVID=0, CMT=1, MDV=0)]),
+                      data.iloc[1:]], ignore_index=True)
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population("pk_1cmt_oral", data, iiv={"CL": 0.09}, error=pkpd.LogNormal(sigma=0.1), method="foce",
+                            estimate=["CL", "V"], maxeval=0, covariance=None)
+    assert str(info.value) == (
+        "fit_population: the objective cannot be evaluated at the initial values for subject 1: output 'conc' at "
+        "subject 1, t = 0 h (row 2) is predicted 0, and its LogNormal error needs positive predictions (it compares "
+        "log y with log f); use pkpd.Combined or pkpd.Additive, or censor or remove that observation (e.g. a pre-dose "
+        "sample at t = 0)")
