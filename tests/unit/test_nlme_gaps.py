@@ -2447,9 +2447,11 @@ def test_the_reason_a_fit_cannot_start_is_given_quietly_with_logit_normal_iov_on
     (100 mg orally at 0 and 200 h), subject 1 with a sample at t = 0 as well, where the prediction is 0 (the dose is
     still in the depot): the proportional error has SD 0 there, and the fit stops at the initial values with exactly
     the message that names that record, computed quietly (the division by zero of logit 1 included; the tests make
-    floating-point warnings and errors both errors). Guards population_fit._initial_problem (seed 53's survivor _8:
-    np.errstate(all=None) for "ignore": the message became a FloatingPointError "divide by zero encountered in
-    divide", a RuntimeWarning outside the tests, from the IOV transform in the finite-difference parameters)."""
+    floating-point warnings and errors both errors). Written for population_fit._initial_problem (seed 53's survivor
+    _8: np.errstate(all=None) for "ignore"), which on main's code then made the message a FloatingPointError "divide
+    by zero encountered in divide" (a RuntimeWarning outside the tests) from the IOV transform in the
+    finite-difference parameters; that transform now silences its own errors (the defect fixed below), and with it
+    the mutant changes nothing: every operation in its block does so."""
     times = [1.0, 4.0, 8.0, 12.0]
     rows = []
     for i, cl in ((1, 2.0), (2, 3.5)):
