@@ -2372,3 +2372,29 @@ def test_the_ebe_search_gives_up_at_the_first_failed_trial_step_below_the_tolera
     assert eta[0, 0, 0] == 0.0
     by_hand = 0.68 ** 2 / R + r * r / R + 2 * math.log(R) + math.log(0.04) + math.log(H)
     assert out[0, 0] == pytest.approx(by_hand, rel=1e-7)
+
+
+# --- seed 53, part 2 -----------------------------------------------------------------------------------------------
+def test_the_ebes_of_time_to_event_records_solve_the_score_equation_of_their_hazard():
+    """endpoints_exposure.toml without a dose: the event hazard is h = h0 e^eta (h0 = 0.01 1/h, omega^2 = 0.1), the
+    cumulative hazard at t is h t, and -2 log L is 2 (H - log h) for an event, 2 H for a censoring. Half the
+    gradient of -2 log L in eta at eta = 0 (``endpoint_terms``, the Newton iteration's part on O_i / 2) is, by hand,
+    0.01 t - 1 = -0.76 for subject 1's event at 24 h and 0.01 t = 0.48 for subject 2's censoring at 48 h, and the
+    EBEs are the roots of dO_i/deta / 2 = 0.01 t e^eta - d + eta / 0.1 (d = 1 for the event, 0 for the censoring),
+    found here by brentq. Guards finite_difference._Problem.endpoint_terms (seed 53's survivor _114: ``0.5 / score``
+    for ``0.5 * score``, a gradient of 1 / (2 score) that sent the EBEs elsewhere)."""
+    from scipy import optimize
+
+    model = pkpd.load_model(ENDPOINTS)
+    data = pd.DataFrame([(1, 24.0, 1, "event"), (2, 48.0, 0, "event")], columns=["ID", "TIME", "DV", "DVID"])
+    *_, layout, prob = _setup(model, data, pkpd.IIV({"h0": 0.1}), None, "laplace", None, None, None, None)
+    X = layout.x0[None]
+    theta, omega, errs = layout.unpack(X)
+    theta_i = layout.subject_theta(X, theta)
+    f, G = prob.predict_grad(theta_i, np.zeros((1, 2, prob.q)))
+    _, half_grad, _ = prob.endpoint_terms(f, G)
+    np.testing.assert_allclose(half_grad[0, :, 0], [0.24 - 1.0, 0.48], rtol=1e-6)
+    _, eta, _ = prob.ofv(theta_i, omega, errs)
+    for i, (t, d) in enumerate(((24.0, 1.0), (48.0, 0.0))):
+        root = optimize.brentq(lambda e, t=t, d=d: 0.01 * t * math.exp(e) - d + e / 0.1, -1.0, 1.0, xtol=1e-14)
+        assert eta[0, i, 0] == pytest.approx(root, abs=1e-7)
