@@ -2435,3 +2435,29 @@ def test_the_laplace_objective_of_a_subject_with_a_censored_record_is_that_of_it
     d2 = (objective(mode + h) - 2 * objective(mode) + objective(mode - h)) / (h * h)
     by_hand = objective(mode) + math.log(om2) + math.log(0.5 * d2)
     assert ofv[0, 0] == pytest.approx(by_hand, abs=1e-4)
+
+
+def test_an_fo_subject_whose_objective_is_not_a_number_is_reported_as_failed_though_its_model_was_solved():
+    """The compiled FO objective of Wang 2007 (f = 10 exp(-ke t), ke = 800 e^eta, omega^2 = 0.04, proportional error
+    CV 0.1): subject 2's record at 1 h predicts 10 e^-800, below the smallest float, so f = 0, R = (0.1 f)^2 = 0 and
+    df/deta = 0: its covariance C is singular and its OFV is not a number, though the model was solved. Its status
+    must say so (100: the objective cannot be evaluated), the other subject's stay 0 with its OFV, by hand, log 1 +
+    log(C22) + r2^2 / C22 for its records at 0 and 0.1 h (C = diag(1, 0.04 (80 f)^2 + (0.1 f)^2) with f = 10 e^-80,
+    r = (0, 1e-34 - f)). Guards PopulationObjective.evaluate (seed 53's survivor _426: ``status != 0`` for
+    ``status == 0`` in the test that marks a non-finite OFV, which reported such a subject as fine, status 0)."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    data = pd.DataFrame({"ID": [1, 1, 2, 2], "TIME": [0.0, 0.1, 0.0, 1.0], "DV": [10.0, 1e-34, 10.0, 1e-300]})
+    *_, layout, prob = _setup("wang2007", data, pkpd.IIV({"ke": 0.04}), pkpd.Proportional(cv=0.1), "fo", None, None,
+                              None, None)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("needs the compiled engine")
+    x = layout.x0.copy()
+    x[layout.theta_names.index("ke")] = math.log(800.0)
+    ev = engine.evaluate(x, None, gradient=False)
+    assert ev.status.tolist() == [0, 100]
+    assert math.isnan(ev.ofv[1])
+    f = 10.0 * math.exp(-80.0)
+    c22 = 0.04 * (80.0 * f) ** 2 + (0.1 * f) ** 2
+    assert ev.ofv[0] == pytest.approx(math.log(c22) + (1e-34 - f) ** 2 / c22, rel=1e-9)
