@@ -2569,3 +2569,92 @@ def test_a_population_fit_whose_start_predicts_0_under_a_log_normal_error_says_i
         "subject 1, t = 0 h (row 2) is predicted 0, and its LogNormal error needs positive predictions (it compares "
         "log y with log f); use pkpd.Combined or pkpd.Additive, or censor or remove that observation (e.g. a pre-dose "
         "sample at t = 0)")
+
+
+# --- seed 53, part 2 -----------------------------------------------------------------------------------------------
+def test_the_ebes_of_time_to_event_records_solve_the_score_equation_of_their_hazard():
+    """endpoints_exposure.toml without a dose: the event hazard is h = h0 e^eta (h0 = 0.01 1/h, omega^2 = 0.1), the
+    cumulative hazard at t is h t, and -2 log L is 2 (H - log h) for an event, 2 H for a censoring. Half the
+    gradient of -2 log L in eta at eta = 0 (``endpoint_terms``, the Newton iteration's part on O_i / 2) is, by hand,
+    0.01 t - 1 = -0.76 for subject 1's event at 24 h and 0.01 t = 0.48 for subject 2's censoring at 48 h, and the
+    EBEs are the roots of dO_i/deta / 2 = 0.01 t e^eta - d + eta / 0.1 (d = 1 for the event, 0 for the censoring),
+    found here by brentq. Guards finite_difference._Problem.endpoint_terms (seed 53's survivor _114: ``0.5 / score``
+    for ``0.5 * score``, a gradient of 1 / (2 score) that sent the EBEs elsewhere)."""
+    from scipy import optimize
+
+    model = pkpd.load_model(ENDPOINTS)
+    data = pd.DataFrame([(1, 24.0, 1, "event"), (2, 48.0, 0, "event")], columns=["ID", "TIME", "DV", "DVID"])
+    *_, layout, prob = _setup(model, data, pkpd.IIV({"h0": 0.1}), None, "laplace", None, None, None, None)
+    X = layout.x0[None]
+    theta, omega, errs = layout.unpack(X)
+    theta_i = layout.subject_theta(X, theta)
+    f, G = prob.predict_grad(theta_i, np.zeros((1, 2, prob.q)))
+    _, half_grad, _ = prob.endpoint_terms(f, G)
+    np.testing.assert_allclose(half_grad[0, :, 0], [0.24 - 1.0, 0.48], rtol=1e-6)
+    _, eta, _ = prob.ofv(theta_i, omega, errs)
+    for i, (t, d) in enumerate(((24.0, 1.0), (48.0, 0.0))):
+        root = optimize.brentq(lambda e, t=t, d=d: 0.01 * t * math.exp(e) - d + e / 0.1, -1.0, 1.0, xtol=1e-14)
+        assert eta[0, i, 0] == pytest.approx(root, abs=1e-7)
+
+
+def test_the_laplace_objective_of_a_subject_with_a_censored_record_is_that_of_its_exact_mode():
+    """Laplace with M3, Wang 2007's subject 1 alone (f = 10 exp(-0.5 e^eta t), DV 10.68 at 0 h and 3.6837 at 1 h,
+    additive sd 0.3, omega^2 = 1) with an LLOQ of 5: the record at 1 h is censored. O_i(eta) = ((10.68 - f(0)) /
+    0.3)^2 + log 0.09 - 2 log Phi((5 - f(1)) / 0.3) + eta^2, minimised here by scipy (mode 0.5067); the OFV is, by
+    hand, O_i(mode) + log omega^2 + log(O_i''(mode) / 2) (O_i'' by central differences of that formula). The inner
+    Newton iteration's Hessian carries the censored record's curvature lam (lam + z) dz dz'; seed 53's survivor
+    finite_difference._Problem.ofv _397 (``np.where(None, ...)``, the censored part dropped) took too long steps, ran
+    out of its 100 iterations 2e-5 from the mode, and the OFV moved by 3.4e-4."""
+    from scipy import optimize, stats
+
+    lloq, sd, om2 = 5.0, 0.3, 1.0
+    data = pd.read_csv(WANG)
+    data = data[data["ID"] == 1].copy()
+    data["LLOQ"] = lloq
+    *_, layout, prob = _setup("wang2007", data, pkpd.IIV({"ke": om2}), pkpd.Additive(sd=sd), "laplace", None,
+                              pkpd.M3(), None, None)
+    X = layout.x0[None]
+    theta, omega, errs = layout.unpack(X)
+    ofv, eta, _ = prob.ofv(layout.subject_theta(X, theta), omega, errs)
+    t, y = data["TIME"].to_numpy(float), data["DV"].to_numpy(float)
+    c = y < lloq
+    assert c.tolist() == [False, True]
+
+    def objective(e):
+        f = 10.0 * np.exp(-0.5 * math.exp(e) * t)
+        quantified = (((y[~c] - f[~c]) / sd) ** 2 + math.log(sd * sd)).sum()
+        return quantified - 2 * stats.norm.logcdf(lloq, f[c], sd).sum() + e * e / om2
+
+    mode = optimize.minimize_scalar(objective, bracket=(-0.5, 1.5), tol=1e-12).x
+    assert mode == pytest.approx(0.5067, abs=1e-4)
+    assert eta[0, 0, 0] == pytest.approx(mode, abs=1e-6)
+    h = 1e-4
+    d2 = (objective(mode + h) - 2 * objective(mode) + objective(mode - h)) / (h * h)
+    by_hand = objective(mode) + math.log(om2) + math.log(0.5 * d2)
+    assert ofv[0, 0] == pytest.approx(by_hand, abs=1e-4)
+
+
+def test_an_fo_subject_whose_objective_is_not_a_number_is_reported_as_failed_though_its_model_was_solved():
+    """The compiled FO objective of Wang 2007 (f = 10 exp(-ke t), ke = 800 e^eta, omega^2 = 0.04, proportional error
+    CV 0.1): subject 2's record at 1 h predicts 10 e^-800, below the smallest float, so f = 0, R = (0.1 f)^2 = 0 and
+    df/deta = 0: its covariance C is singular and its OFV is not a number, though the model was solved. Its status
+    must say so (100: the objective cannot be evaluated), the other subject's stay 0 with its OFV, by hand, log 1 +
+    log(C22) + r2^2 / C22 for its records at 0 and 0.1 h (C = diag(1, 0.04 (80 f)^2 + (0.1 f)^2) with f = 10 e^-80,
+    r = (0, 1e-34 - f)). Guards PopulationObjective.evaluate (seed 53's survivor _426: ``status != 0`` for
+    ``status == 0`` in the test that marks a non-finite OFV, which reported such a subject as fine, status 0)."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    data = pd.DataFrame({"ID": [1, 1, 2, 2], "TIME": [0.0, 0.1, 0.0, 1.0], "DV": [10.0, 1e-34, 10.0, 1e-300]})
+    *_, layout, prob = _setup("wang2007", data, pkpd.IIV({"ke": 0.04}), pkpd.Proportional(cv=0.1), "fo", None, None,
+                              None, None)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("needs the compiled engine")
+    x = layout.x0.copy()
+    x[layout.theta_names.index("ke")] = math.log(800.0)
+    ev = engine.evaluate(x, None, gradient=False)
+    assert ev.status.tolist() == [0, 100]
+    assert math.isnan(ev.ofv[1])
+    f = 10.0 * math.exp(-80.0)
+    c22 = 0.04 * (80.0 * f) ** 2 + (0.1 * f) ** 2
+    assert ev.ofv[0] == pytest.approx(math.log(c22) + (1e-34 - f) ** 2 / c22, rel=1e-9)
