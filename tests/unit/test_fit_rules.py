@@ -5024,3 +5024,122 @@ def test_a_band_asked_for_no_times_is_an_empty_table_with_the_band_columns(tmp_p
     assert list(some.columns) == list(band.columns) and len(some) == 1
     assert some["PRED"].iloc[0] == pytest.approx(y.mean(), rel=1e-6)
     assert some["lower"].iloc[0] < y.mean() < some["upper"].iloc[0]
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 54, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_per_subject_fit_names_the_file_row_of_the_second_subjects_bad_observation(tmp_path):
+    """fit(per_subject=True) fits each subject's own data; a subject whose data cannot be fitted is a failure whose
+    message names the row of the file, not a row of the subject's own records: here the DV = -1 of subject 2 under a
+    log-normal error model is the 5th record, so "row 5" (subject 1 is fitted: its B is the geometric mean of its
+    levels, the log-normal maximum likelihood).
+    (data._Data.subset__mutmut_66: the subset kept every row number, so the message said "row 2", a row of
+    subject 1)"""
+    import pandas as pd
+
+    import pkpd
+
+    data = pd.DataFrame({"ID": [1, 1, 1, 2, 2, 2], "TIME": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0],
+                         "DV": [11.0, 12.0, 13.0, 10.0, -1.0, 11.0], "DVID": "level"})
+    fits = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.LogNormal(sigma=0.1)},
+                    per_subject=True, covariance=False)
+    assert fits.failures == {2: "row 5, column DV: output 'level' has a log-normal error model, so quantified "
+                                "observations must be > 0; got DV = -1. Mark values below the limit of quantification "
+                                "with LLOQ/BLQ, or use an additive or combined error model"}
+    assert fits.results[1].estimates["B"] == pytest.approx((11.0 * 12.0 * 13.0) ** (1 / 3), rel=1e-6)
+
+
+def test_a_population_bootstrap_estimates_what_the_fit_estimated(tmp_path):
+    """bootstrap_population refits each replicate with the fit's own choice of estimated typical values: a fit of
+    the Wang (2007) example that estimates ke (with IIV) and the start A0 (without) gives replicates of ke, A0,
+    omega2_ke and sd, each the fit_population of its resampled subjects (SeedSequence(3).spawn(1), as the bootstrap
+    draws them) with estimate=["ke", "A0"], to rel 1e-9.
+    (uncertainty.bootstrap_population__mutmut_74: estimate not passed, the replicates fell back to the default,
+    the parameters with IIV, so A0 stayed at 10 and a replicate gave 3 estimates for the 4 names: ValueError)"""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd.nlme import bootstrap_population
+
+    text = (Path(__file__).resolve().parents[2] / "models" / "wang2007.toml").read_text()
+    text = text.replace('initial = "10"', 'initial = "A0"').replace("[states.A]", """[parameters.A0]
+value = 10.0
+unit = "mg/L"
+bounds = [1.0, 100.0]
+description = "the start"
+assumption = true
+
+[states.A]""")
+    path = tmp_path / "wang_a0.toml"
+    path.write_text(text)
+    model = pkpd.load_model(path)
+    kwargs = dict(iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), estimate=["ke", "A0"], covariance=None)
+    fit = pkpd.fit_population(model, _wang_csv(), **kwargs)
+    assert list(fit.parameters["name"]) == ["ke", "A0", "omega2_ke", "sd"]
+    boot = bootstrap_population(fit, model, _wang_csv(), n=1, seed=3, workers=1, progress=False)
+    assert boot.n_failed == 0 and boot.names == ("ke", "A0", "omega2_ke", "sd")
+    records = pd.read_csv(_wang_csv())
+    pick = np.random.default_rng(np.random.SeedSequence(3).spawn(1)[0]).integers(0, 10, size=10)
+    table = pd.concat([records[records["ID"] == k + 1].assign(ID=j + 1) for j, k in enumerate(pick)],
+                      ignore_index=True)
+    refit = pkpd.fit_population(model, table, iiv=fit.iiv, error=fit.error, method=fit.method,
+                                estimate=["ke", "A0"], init=fit.theta, covariance=None)
+    np.testing.assert_allclose(boot.samples[0], refit.parameters["estimate"], rtol=1e-9)
+
+
+def _no_start_below(tmp_path, floor=11.0):
+    """The levels model whose level A starts at L + sqrt(B - L) * sqrt(B - L), that is at B for B >= L and at NaN
+    for B < L (L = floor, fixed)."""
+    import pkpd
+
+    text = _LEVELS.replace('initial = "B"', 'initial = "L + sqrt(B - L) * sqrt(B - L)"').replace(
+        "[parameters.C]", f"""[parameters.L]
+value = {floor!r}
+unit = "mg/L"
+description = "below it the level has no start"
+assumption = true
+
+[parameters.C]""")
+    path = tmp_path / "no_start.toml"
+    path.write_text(text)
+    return pkpd.load_model(path)
+
+
+def test_parameters_whose_start_is_not_finite_fail_their_row_and_leave_the_others(tmp_path):
+    """_Problem.predictions at rows of parameters where one row's initial state is NaN (B = 10 < L = 11: sqrt of a
+    negative) marks that row as not solved and predicts the others: B = 12 predicts the level 12 at every
+    observation (A stays at B).
+    (individual._Problem.predictions__mutmut_119: np.where(finite[:, None], y0) without the 0.0, a ValueError)"""
+    import pkpd
+
+    data, y, _ = _level_data(n_level=6)
+    fit = pkpd.fit(_no_start_below(tmp_path).with_parameters(B=12.0), data, estimate=["B"],
+                   error={"level": pkpd.Additive(sd=1.0)})
+    assert fit.estimates["B"] == pytest.approx(y.mean(), rel=1e-6)
+    problem = fit._data("predict").problem
+    assert problem.layout.log[0]   # B is estimated on the log scale
+    F, ok = problem.predictions(np.log([[12.0], [10.0], [13.0]]))
+    assert ok.tolist() == [True, False, True]
+    np.testing.assert_allclose(F[0], np.full(6, 12.0), rtol=1e-12)
+    np.testing.assert_allclose(F[2], np.full(6, 13.0), rtol=1e-12)
+
+
+def test_a_band_leaves_out_only_the_draws_whose_start_is_not_finite(tmp_path):
+    """FitResult.predict(n_samples=40): the draws of B below L = 11 have no start (NaN) and are left out of the band
+    with a warning, the others make it; PRED is the fit's own prediction, the mean of the levels (the least-squares
+    estimate of a constant), and the band holds it.
+    (individual._predict__mutmut_92: np.all(np.isfinite(y0)) over the whole array, so one draw without a start made
+    every row, the estimates' included, fail: PRED and the band NaN, "40 of 40 parameter draws")"""
+    import pkpd
+
+    data, y, _ = _level_data(n_level=6)
+    fit = pkpd.fit(_no_start_below(tmp_path).with_parameters(B=12.0), data, estimate=["B"],
+                   error={"level": pkpd.Additive(sd=1.0)})
+    with pytest.warns(pkpd.PkpdWarning, match=r"predict: \d of 40 parameter draws could not be simulated"):
+        band = fit.predict(times=[2.0], n_samples=40, seed=1)
+    assert band["PRED"].iloc[0] == pytest.approx(y.mean(), rel=1e-6)
+    assert 11.0 < band["lower"].iloc[0] < y.mean() < band["upper"].iloc[0]
