@@ -1856,3 +1856,69 @@ def test_from_regimen_names_an_id_too_large_for_a_double_as_it_was_given():
         "a number, and neighbouring IDs would merge; renumber the subjects (e.g. 1, 2, 3...)")
     ds = from_regimen({1: reg, 9007199254740991: reg}, observations=obs)  # 2^53 - 1, the largest ID held exactly
     assert ds.data["ID"].tolist() == [1.0, 1.0, 9007199254740991.0]
+
+
+# ============================================================================ the seed-50 sample's survivors
+# From the twenty-eighth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 50``, issue 20):
+# each test was seen to fail with its mutant applied by hand to pkpd/nonmem.py; the fourth survivor is equivalent
+# (docs/testing.md).
+def test_dose_unit_and_an_amtu_column_that_agree_read_and_that_disagree_are_refused():
+    """``dose_unit="mg"`` given beside an AMTU column holding mg on the dose record states the same unit twice: the
+    dataset reads, with AMT in mg; ``dose_unit="g"`` beside the same column is refused on the dose record, row 1,
+    column AMTU, whole message. Guards the unit the argument is compared with (``_stated_dose_unit__mutmut_56``:
+    ``named[1]`` for ``named[0]``, an IndexError on any dataset giving both, since the column names one unit)."""
+    rows = [dict(ID=1, TIME=0, AMT=100, DV=".", AMTU="mg"), dict(ID=1, TIME=1, DV=2.0, AMTU=".")]
+    assert read_nonmem(table(rows), dose_unit="mg").dose_unit == "mg"
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="g")
+    assert str(info.value) == "row 1, column AMTU: dose_unit='g' contradicts column AMTU ('mg'); give one of them"
+    assert (info.value.row, info.value.column) == (1, "AMTU")
+
+
+def test_a_file_of_a_blank_line_and_a_no_break_space_is_empty_whatever_the_locale(tmp_path):
+    """A file read as UTF-8 (pandas' encoding) whose first line is blank and whose second holds only U+00A0, a
+    no-break space (white space in Unicode, bytes C2 A0 in UTF-8), holds nothing but white space: "the file is
+    empty", whole message, also in a Python whose locale encoding is ASCII (the C locale with UTF-8 mode and locale
+    coercion off, run in a child process), where C2 A0 read in the locale's encoding is two replacement characters,
+    i.e. text. Guards the encoding of the check for text (``_has_text__mutmut_2``: ``encoding=None``, the locale's,
+    under which this file was said to have a blank first line before its header)."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "nbsp.csv"
+    path.write_bytes(b"\n\xc2\xa0\n")
+    message = f"{path}: the file is empty; a header row with the column names is needed"
+    with pytest.raises(DataError) as info:
+        read_nonmem(path, dose_unit="mg")
+    assert str(info.value) == message
+    code = ("import locale, sys\n"
+            "from pkpd.errors import DataError\n"
+            "from pkpd.nonmem import read_nonmem\n"
+            "print(locale.getpreferredencoding(False))\n"
+            "try:\n"
+            "    read_nonmem(sys.argv[1], dose_unit='mg')\n"
+            "except DataError as err:\n"
+            "    print(err)\n")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                          encoding="utf-8", timeout=120)
+    assert done.returncode == 0, done.stderr
+    encoding, said = done.stdout.splitlines()
+    if encoding.replace("-", "").lower() in ("utf8", "utf_8"):
+        pytest.skip("this platform's C locale encodes text as UTF-8")
+    assert said == message
+
+
+def test_a_negative_amount_of_10_to_the_15_is_named_as_a_float_and_one_less_as_a_whole_number():
+    """Numbers in messages: a whole number below 10^15 in size is written without a decimal point, from 10^15 up
+    as Python writes the float (repr): AMT -999999999999999 is refused saying "got -999999999999999", AMT -10^15
+    saying "got -1000000000000000.0", whole messages, row 1, column AMT. Guards the bound of ``_num``
+    (``_num__mutmut_8``: ``< 1000000000000001.0`` for ``< 1e15``, under which -10^15 was written as a whole
+    number)."""
+    for amount, written in ((-999999999999999, "-999999999999999"), (-1e15, "-1000000000000000.0")):
+        rows = [dict(ID=1, TIME=0, AMT=amount, DV="."), dict(ID=1, TIME=1, DV=2.0)]
+        with pytest.raises(DataError) as info:
+            read_nonmem(table(rows), dose_unit="mg")
+        assert str(info.value) == f"row 1, column AMT: AMT must be >= 0; got {written}"
+        assert (info.value.row, info.value.column) == (1, "AMT")
