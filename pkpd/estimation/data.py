@@ -124,11 +124,24 @@ def _read(model: Model, data):
     from ..nonmem import NonmemDataset, read_nonmem
 
     if isinstance(data, NonmemDataset):
+        # read without the model, perhaps: check each dose's CMT as read_nonmem(data, model) does, since doses
+        # simulated record by record (steady states, resets) only mark a row as failed on a dose into no state
+        _check_dose_targets(data, model)
         return data
     if isinstance(data, pd.DataFrame | str | os.PathLike):
         return read_nonmem(data, model)
     raise FitError(f"data: expected a NonmemDataset (pkpd.nonmem.read_nonmem), a pandas DataFrame or a CSV path in "
                    f"the NONMEM layout; got {type(data).__name__}")
+
+
+def _check_dose_targets(ds, model: Model) -> None:
+    """A DataError naming the first dose record whose CMT is no dose target or dosed state of the model."""
+    from ..nonmem import _dose_target_index
+
+    t = ds.table
+    dose = np.isin(t["EVID"].to_numpy(), (1, 4))
+    for cmt, row in zip(t["CMT"].to_numpy()[dose], t["ROW"].to_numpy()[dose]):
+        _dose_target_index(model, cmt, int(row), ds.source)
 
 
 def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:

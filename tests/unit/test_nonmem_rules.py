@@ -1922,3 +1922,28 @@ def test_a_negative_amount_of_10_to_the_15_is_named_as_a_float_and_one_less_as_a
             read_nonmem(table(rows), dose_unit="mg")
         assert str(info.value) == f"row 1, column AMT: AMT must be >= 0; got {written}"
         assert (info.value.row, info.value.column) == (1, "AMT")
+
+
+def test_fit_of_a_dataset_read_without_the_model_names_a_steady_state_dose_into_no_state():
+    """A dataset read without a model, whose steady-state dose (SS=1, simulated record by record) has CMT 7, a state
+    number the one-state model pk_1cmt_iv does not have, is refused by ``fit`` and ``fit_population`` naming the
+    dose record, row 1, column CMT, with the message ``read_nonmem`` gives when the model is given, whole message
+    (the same dataset with SS=0 was already refused naming that row). Found beside the seed-50 survivor
+    ``_Plan._doses__mutmut_31``: the CMT was checked only in the record-by-record simulation, whose errors make a
+    row fail, and the fit said "the model cannot be solved at the starting values (check the parameter values and
+    the doses)"."""
+    rows = [dict(ID=1, TIME=0, AMT=100, DV=".", CMT=7, SS=1, II=12), dict(ID=1, TIME=1, DV=2.0, CMT=".", SS=0, II=0),
+            dict(ID=1, TIME=4, DV=1.5, CMT=".", SS=0, II=0)]
+    message = ("row 1, column CMT: CMT must be a state number from 1 to 1 (states: central), or a state or dose-target "
+               "name; got 7")
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), IV, dose_unit="mg")
+    assert str(info.value) == message
+    ds = read_nonmem(table(rows), dose_unit="mg")
+    for fit in (lambda: pkpd.fit(IV, ds, estimate=["CL"], error={"conc": pkpd.Proportional(cv=0.2)}),
+                lambda: pkpd.fit_population(IV, ds, estimate=["CL", "V"], iiv={"CL": 0.3},
+                                            error={"conc": pkpd.Proportional(cv=0.2)})):
+        with pytest.raises(DataError) as info:
+            fit()
+        assert str(info.value) == message
+        assert (info.value.row, info.value.column) == (1, "CMT")
