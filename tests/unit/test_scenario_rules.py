@@ -32,7 +32,10 @@ Section "seed 48" (the independent sample of seed 48, 40 of 3330, issue 20): an 
 refused with the whole message, and the lowest-dose tables (of a run and of its replicate trials) give a NaN row for a
 schedule whose simulations all failed (a defect: pandas' "Encountered all NA values").
 Section "seed 49" (the independent sample of seed 49, 40 of 3336, issue 20): trial_success given to run_scenario
-overrides the scenario's (a PTA of 0.5 in each of 2 trials: p_success 1 at 0.5, 0 at the scenario's 0.8)."""
+overrides the scenario's (a PTA of 0.5 in each of 2 trials: p_success 1 at 0.5, 0 at the scenario's 0.8).
+Section "seed 50" (the independent sample of seed 50, 40 of 3336, issue 20): a dose-response fit refuses a negative
+dose with the whole message (-0.0 is a control), and the lowest dose is the first whose PTA is at least the
+probability asked, equal included (PTA exactly 0.5 at 100 mg, 1 at 300 mg)."""
 
 from __future__ import annotations
 
@@ -3015,3 +3018,44 @@ def test_trial_success_given_to_run_scenario_overrides_the_scenarios():
     assert row["p_success_low"] == pytest.approx(2 / (2 + z * z), rel=1e-12)
     row = pkpd.run_scenario(sc, seed=1, n_trials=2).trials.pta.iloc[0]
     assert row["pta_median"] == 0.5 and row["p_success"] == 0.0
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 50
+def test_a_dose_response_fit_refuses_a_negative_dose_with_the_whole_message():
+    """(fit_dose_response__mutmut_31: `np.any(None)` for `np.any(d < 0)`: the check never fires) Documented: doses
+    are >= 0 (0 for controls) and a negative one raises PkpdError. A dose of -1 beside 0, 1, 3 and 10 (3 distinct
+    positive levels, so nothing else is refused) is refused with the whole message; a dose of -0.0 (not below 0) is a
+    control. With the mutant the -1 point was fitted as if a dose."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.array([-1.0, 0.0, 1.0, 3.0, 10.0])
+    responses = 2.0 + 10.0 * doses / (3.0 + doses)
+    with pytest.raises(PkpdError) as err:
+        fit_dose_response(doses, responses)
+    assert str(err.value) == "fit_dose_response: doses must be >= 0"
+    doses[0] = -0.0
+    responses = 2.0 + 10.0 * doses / (3.0 + doses)
+    assert fit_dose_response(doses, responses).n == 5
+
+
+def test_the_lowest_dose_counts_a_pta_equal_to_the_probability_asked_as_reached():
+    """(ScenarioResult.lowest_dose__mutmut_25: `>` for `>=`) Documented: the lowest dose whose PTA is at least
+    ``probability``. IV boluses of 30, 100 and 300 mg into V = 20 and 50 L give Cmax = dose / V: 1.5 and 0.6, 5 and 2,
+    15 and 6 mg/L, so the target Cmax >= 3 mg/L is met by 0, 1 and 2 of 2 subjects (PTA 0, 0.5, 1). At probability
+    0.5 the lowest dose is 100 mg (PTA exactly 0.5), at 1.0 it is 300 mg. With the mutant they were 300 mg and none
+    (dose NaN, best PTA 1)."""
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import GivenPopulation, Target
+
+    ep = Endpoint("conc", "cmax", end=24)
+    sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=pkpd.dose_ranging_arms("d", [30, 100, 300], "mg"),
+                       endpoints=[ep], targets=[Target(ep.name, ">=", 3.0, "mg/L", name="t")],
+                       population=GivenPopulation(params={"V": [20.0, 50.0]}), times=np.linspace(0, 24, 25), seed=1)
+    res = pkpd.run_scenario(sc)
+    assert res.attainment["probability"].tolist() == [0.0, 0.5, 1.0]
+    for probability, dose in ((0.5, 100.0), (1.0, 300.0)):
+        row = res.lowest_dose(probability).iloc[0]
+        assert (row["target"], row["dose"], row["dose_unit"]) == ("t", dose, "mg")
+        assert row["probability"] == probability
