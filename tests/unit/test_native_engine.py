@@ -904,3 +904,26 @@ def test_a_run_from_a_negative_time_takes_the_steps_of_the_same_run_from_zero(tm
         assert sim.status.tolist() == [0]
         assert sim.n_steps.tolist() == [expected]
         np.testing.assert_allclose(sim.outputs["b"][0], [1.0, np.exp(-kb * T)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_rodas4_takes_an_output_just_before_a_dose(backend):
+    # (A defect found beside _native_template.py:354.) Rodas4 lands its steps on output times, but an output closer
+    # to the segment's end than the smallest step (16 eps max(|t|, |tend|, 1)) left a last step below it: an output
+    # at 0.3 h before a dose at 0.1 + 0.2 h (one unit of rounding later, as two regimens added together give) failed
+    # the simulation with "step size became too small". Such an output is interpolated inside the step that reaches
+    # the segment's end. One-compartment bolus, CL = V = 1 (k = 1/h): the closed form of the doses given.
+    model = pkpd.load_model("pk_1cmt_iv")
+    dose = pkpd.Dose(1.0, "mg")
+    t2 = 0.1 + 0.2
+    hmin = 16 * np.finfo(float).eps * t2
+    gaps = [1, 3, 10, int(hmin / np.spacing(t2))]  # units of rounding between the output and the second dose
+    times = np.array([[t2 - g * np.spacing(t2), 1.0] for g in gaps])
+    assert np.all(t2 - times[:, 0] < hmin)
+    regimen = pkpd.Regimen.at([0.0], dose) + pkpd.Regimen.at([t2], dose)
+    for row in times:
+        sim = pkpd.simulate(model, regimen, row, params={"CL": 1.0, "V": 1.0}, backend=backend,
+                            settings=pkpd.SolverSettings(method="rodas4"))
+        assert sim.status.tolist() == [0]
+        np.testing.assert_allclose(sim.outputs["conc"][0], [np.exp(-row[0]), np.exp(-1.0) + np.exp(-(1.0 - t2))],
+                                   rtol=1e-6)
