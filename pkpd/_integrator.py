@@ -348,10 +348,13 @@ def _segment_rodas4(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method,
                 if hit_end:
                     h = tend - t
                 # Land exactly on the next output time: Rodas4's error control covers step ends, whereas a cubic
-                # interpolant between long implicit steps would not meet the tolerance.
+                # interpolant between long implicit steps would not meet the tolerance. Not on one closer to the
+                # segment's end than the smallest step (0.3 before a dose at 0.1 + 0.2): the rest could not be
+                # stepped; the step that reaches the end interpolates it.
                 h_proposed = h
                 hit_out = False
-                if io < n_out and tt[io] > t and tt[io] < t + h and (tt[io] < tend or last):
+                if (io < n_out and tt[io] > t and tt[io] < t + h and (tt[io] < tend or last)
+                        and tend - tt[io] >= hmin):
                     h = tt[io] - t
                     hit_out = True
                     hit_end = False

@@ -348,10 +348,13 @@ static int seg_rodas4(double t, double tend, int last, double *restrict y, const
             hit_end = t + 1.01 * h >= tend;
             if (hit_end) h = tend - t;
             /* Land exactly on the next output time: Rodas4's error control covers step ends, whereas a cubic
-               interpolant between long implicit steps would not meet the tolerance. */
+               interpolant between long implicit steps would not meet the tolerance. Not on one closer to the
+               segment's end than the smallest step (0.3 before a dose at 0.1 + 0.2): the rest could not be
+               stepped; the step that reaches the end interpolates it. */
             h_proposed = h;
             hit_out = 0;
-            if (io < o->n_out && o->tt[io] > t && o->tt[io] < t + h && (o->tt[io] < tend || last)) {
+            if (io < o->n_out && o->tt[io] > t && o->tt[io] < t + h && (o->tt[io] < tend || last) &&
+                tend - o->tt[io] >= hmin) {
                 h = o->tt[io] - t;
                 hit_out = 1;
                 hit_end = 0;

@@ -460,9 +460,11 @@ def _make_batch_solver(fns: _ModelFunctions, method: int, n_states: int, n_outpu
             h = jnp.where(act & hit_end, tend - t, h)
             h_proposed = h
             # land exactly on the next output time: the error control covers step ends, a cubic interpolant between
-            # long implicit steps would not meet the tolerance
+            # long implicit steps would not meet the tolerance; not on one closer to the segment's end than the
+            # smallest step (0.3 before a dose at 0.1 + 0.2): the rest could not be stepped, the step to the end
+            # interpolates it
             to = at(tt, io, n_times)
-            hit_out = act & (io < n_out) & (to > t) & (to < t + h) & ((to < tend) | last)
+            hit_out = act & (io < n_out) & (to > t) & (to < t + h) & ((to < tend) | last) & (tend - to >= hmin)
             h = jnp.where(hit_out, to - t, h)
             hit_end = hit_end & ~hit_out
             J = jax.jacfwd(lambda yy: f(t, yy, q, u))(y)

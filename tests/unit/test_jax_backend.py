@@ -93,6 +93,24 @@ def test_events_closer_together_than_the_smallest_step_agree_with_the_numba_engi
     np.testing.assert_allclose(runs[1].outputs["conc"], runs[0].outputs["conc"], rtol=RTOL, atol=1e-10)
 
 
+def test_rodas4_takes_an_output_just_before_a_dose_as_the_numba_engine():
+    # Rodas4 does not land on an output closer to the segment's end than the smallest step (an output at 0.3 h
+    # before a dose at 0.1 + 0.2 h failed with "step size became too small"): the step that reaches the end
+    # interpolates it, on every engine (checked against the closed form in test_native_engine.py). Outputs 1 and
+    # 10 units of rounding before the second dose: the same values and step counts as the numba engine.
+    model = pkpd.load_model("pk_1cmt_iv")
+    dose = pkpd.Dose(1.0, "mg")
+    t2 = 0.1 + 0.2
+    regimen = pkpd.Regimen.at([0.0], dose) + pkpd.Regimen.at([t2], dose)
+    for gap in (1, 10):
+        times = np.array([t2 - gap * np.spacing(t2), 1.0])
+        runs = [pkpd.simulate(model, regimen, times, params={"CL": 1.0, "V": 1.0}, backend=backend,
+                              settings=pkpd.SolverSettings(method="rodas4")) for backend in ("numba", "jax")]
+        assert runs[1].status.tolist() == [0]
+        assert runs[1].n_steps.tolist() == runs[0].n_steps.tolist()
+        np.testing.assert_allclose(runs[1].outputs["conc"], runs[0].outputs["conc"], rtol=RTOL, atol=1e-10)
+
+
 def test_stiff_tmdd_agrees_with_rodas4_and_auto_switches(monkeypatch):
     import pkpd.simulation as simulation
     from pkpd.jax_backend import run_batch_jax

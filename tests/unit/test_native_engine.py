@@ -718,3 +718,212 @@ def test_rodas4_pivots_below_the_first_row_of_its_matrix(tmp_path, backend):
     assert sim.n_steps.tolist() == [10]
     assert sim.states["A"][0].tolist() == [a0]
     np.testing.assert_allclose(sim.outputs["b"][0], 1.0 + k * a0 * T, rtol=1e-14)
+
+
+# ------------------------------------------------------------------------------------------- templates, seed 29
+_SINGULAR_AT_MAX_STEP = """
+[model]
+name = "singular_at_max_step"
+version = "1.0"
+time_unit = "h"
+description = "an idle state growing at R, a dose held in A feeding B at K A (test model: Jacobian eigenvalue R)"
+
+[parameters.R]
+value = 4.0
+unit = "1/h"
+description = "growth rate of the idle state"
+assumption = true
+
+[parameters.K]
+value = 1.0
+unit = "1/h"
+description = "transfer rate"
+assumption = true
+
+[states.X]
+unit = "mg"
+initial = "0"
+ddt = "R * X"
+description = "idle amount, never dosed"
+
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "0"
+description = "held amount"
+
+[states.B]
+unit = "mg"
+initial = "1"
+ddt = "K * A"
+description = "accumulated amount"
+
+[outputs.b]
+unit = "mg"
+expression = "B"
+description = "accumulated amount"
+
+[doses.iv]
+target = "A"
+unit = "mg"
+description = "bolus into A"
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_rodas4_halves_a_step_whose_iteration_matrix_is_singular(tmp_path, backend):
+    # (_native_template.py:365: the step after a singular iteration matrix `h *= 0.6` for `h *= 0.5`.) Rodas4's
+    # matrix is I / (h gamma) - J (gamma = 0.25); the idle state X (never dosed, so 0) grows at R = 4, an eigenvalue
+    # of J equal to 1 / (h gamma) at h = max_step = 1 exactly, so the matrix is singular at every step of max_step:
+    # that attempt counts as a step and the step is halved (at 0.5 the matrix is regular). The A-B part is nilpotent
+    # (J^2 = 0 there, X's stages stay 0), so Rodas4 is exact with its error at rounding and each accepted step grows
+    # sixfold (capped at max_step); the starting step (checked) is above max_step. The count follows from the rule:
+    # 2 per 0.5 h, the last half step of the 10 h (clipped to the segment's end, not singular) 1: 39 steps (the
+    # mutant's steps of 0.6: 31), and B = 1 + K A0 t exactly.
+    k, a0, rtol, atol, max_step, T = 1.0, 1e-10, 1e-6, 1e-12, 1.0, 10.0
+    assert 1.0 / (max_step * 0.25) == 4.0
+    d1 = np.sqrt((k * a0 / (atol + rtol * 1.0)) ** 2 / 3)  # f = (0, 0, K A0), B(0) = 1 mg
+    assert (0.01 / d1) ** 0.25 > max_step
+    t, h, expected = 0.0, max_step, 0
+    while t < T:
+        if t + 1.01 * h >= T:
+            h = T - t
+        while 1.0 / (h * 0.25) == 4.0:  # singular: counted, halved
+            expected, h = expected + 1, 0.5 * h
+            if t + 1.01 * h >= T:
+                h = T - t
+        t, h, expected = t + h, min(6.0 * h, max_step), expected + 1
+    assert expected == 39
+    path = tmp_path / "singular_at_max_step.toml"
+    path.write_text(_SINGULAR_AT_MAX_STEP)
+    model = pkpd.load_model(str(path))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(a0, "mg")), np.array([T]), params={"K": k},
+                        backend=backend, settings=pkpd.SolverSettings(method="rodas4", rtol=rtol, atol=atol,
+                                                                      max_step=max_step))
+    assert sim.status.tolist() == [0]
+    assert sim.n_steps.tolist() == [expected]
+    assert sim.states["X"][0].tolist() == [0.0]
+    np.testing.assert_allclose(sim.outputs["b"][0], 1.0 + k * a0 * T, rtol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_rodas4_interpolates_an_output_that_its_last_step_reaches_by_rounding(tmp_path, backend):
+    # (_native_template.py:354: Rodas4 lands on an output at `tt <= t + h` for `tt < t + h`.) With K = 0 nothing
+    # moves (f = 0, J = 0): after the dose at 0.2 h Rodas4 starts at 1e-6 h (the starting-step rule for f = 0) and,
+    # its error 0, grows each step sixfold; the step from the t computed here reaches the last output `end` (hit
+    # within 1.01 h) and is clipped to end - t. An output at t + (end - t), one unit of rounding below `end`, is
+    # then that step's end as computed, but not the segment's: it is interpolated inside the step (the state there
+    # is the step's, 1 mg held). Landing on it instead leaves a last step of one unit of rounding, below the
+    # smallest step, and the mutant fails the simulation ("step size became too small").
+    end, t, h = 44.4, 0.2, 1e-6
+    while t + 1.01 * h < end:
+        t, h = t + h, 6.0 * h
+    out = t + (end - t)
+    assert out == np.nextafter(end, 0.0)
+    path = tmp_path / "nilpotent.toml"
+    path.write_text(_NILPOTENT)
+    model = pkpd.load_model(str(path))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg"), at=0.2), np.array([out, end]),
+                        params={"K": 0.0}, backend=backend, settings=pkpd.SolverSettings(method="rodas4"))
+    assert sim.status.tolist() == [0]
+    assert sim.states["A"][0].tolist() == [1.0, 1.0]
+    assert sim.outputs["b"][0].tolist() == [0.0, 0.0]
+
+
+_SLOW_DECAY = """
+[model]
+name = "slow_decay"
+version = "1.0"
+time_unit = "h"
+description = "a fast state never dosed beside a slow one starting at B0 (test model: Jacobian diag(-KA, -KB))"
+
+[parameters.KA]
+value = 12.0
+unit = "1/h"
+description = "fast rate"
+assumption = true
+
+[parameters.KB]
+value = 1e-7
+unit = "1/h"
+description = "slow rate"
+assumption = true
+
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-KA * A"
+description = "fast amount"
+
+[states.B]
+unit = "mg"
+initial = "1"
+ddt = "-KB * B"
+description = "slow amount, 1 mg at the start"
+
+[outputs.b]
+unit = "mg"
+expression = "B"
+description = "slow amount"
+
+[doses.iv]
+target = "A"
+unit = "mg"
+description = "bolus into A"
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_run_from_a_negative_time_takes_the_steps_of_the_same_run_from_zero(tmp_path, backend):
+    # (_integrator.py:86: the starting step's cap `tend + t` for `tend - t`, alike for t = 0.) The model is
+    # autonomous, so a run over [-T, 0] is the run over [0, T] moved in time: the same steps. As in
+    # test_tsit5s_first_step_is_hairer_norsett_wanners_starting_step, B (1 mg at the start of the output times,
+    # -100 h) decays so slowly (KB = 1.5e-5 sqrt(2) sc) that every error estimate is at rounding and each step is
+    # ten times the last: the first step is Hairer, Norsett & Wanner's (II.4), computed here, capped by the
+    # segment's length T, and the 100 h take 3 steps, B(0) = e^{-KB T}. The mutant caps the first step at
+    # tend + t = -100 h, raised to 10 smallest steps (3.6e-13 h), and takes many more.
+    rtol, atol, T = 1e-6, 1e-9, 100.0
+    sc = atol + rtol * 1.0
+    kb = 1.5e-5 * np.sqrt(2.0) * sc
+    d0, d1 = np.sqrt((1.0 / sc) ** 2 / 2), np.sqrt((kb / sc) ** 2 / 2)
+    h0 = min(0.01 * d0 / d1, T)
+    d2 = np.sqrt((kb * kb * h0 / sc) ** 2 / 2) / h0
+    h = min(100.0 * h0, (0.01 / max(d1, d2)) ** (1.0 / 5.0), T)
+    t, expected = -T, 1
+    while t + 1.01 * h < 0.0:
+        t, h, expected = t + h, 10.0 * h, expected + 1
+    assert expected == 3
+    path = tmp_path / "slow_decay.toml"
+    path.write_text(_SLOW_DECAY)
+    model = pkpd.load_model(str(path))
+    runs = [pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg"), at=start + T), np.array([start, start + T]),
+                          params={"KB": kb}, backend=backend,
+                          settings=pkpd.SolverSettings(method="tsit5", rtol=rtol, atol=atol))
+            for start in (0.0, -T)]
+    for sim in runs:
+        assert sim.status.tolist() == [0]
+        assert sim.n_steps.tolist() == [expected]
+        np.testing.assert_allclose(sim.outputs["b"][0], [1.0, np.exp(-kb * T)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_rodas4_takes_an_output_just_before_a_dose(backend):
+    # (A defect found beside _native_template.py:354.) Rodas4 lands its steps on output times, but an output closer
+    # to the segment's end than the smallest step (16 eps max(|t|, |tend|, 1)) left a last step below it: an output
+    # at 0.3 h before a dose at 0.1 + 0.2 h (one unit of rounding later, as two regimens added together give) failed
+    # the simulation with "step size became too small". Such an output is interpolated inside the step that reaches
+    # the segment's end. One-compartment bolus, CL = V = 1 (k = 1/h): the closed form of the doses given.
+    model = pkpd.load_model("pk_1cmt_iv")
+    dose = pkpd.Dose(1.0, "mg")
+    t2 = 0.1 + 0.2
+    hmin = 16 * np.finfo(float).eps * t2
+    gaps = [1, 3, 10, int(hmin / np.spacing(t2))]  # units of rounding between the output and the second dose
+    times = np.array([[t2 - g * np.spacing(t2), 1.0] for g in gaps])
+    assert np.all(t2 - times[:, 0] < hmin)
+    regimen = pkpd.Regimen.at([0.0], dose) + pkpd.Regimen.at([t2], dose)
+    for row in times:
+        sim = pkpd.simulate(model, regimen, row, params={"CL": 1.0, "V": 1.0}, backend=backend,
+                            settings=pkpd.SolverSettings(method="rodas4"))
+        assert sim.status.tolist() == [0]
+        np.testing.assert_allclose(sim.outputs["conc"][0], [np.exp(-row[0]), np.exp(-1.0) + np.exp(-(1.0 - t2))],
+                                   rtol=1e-6)
