@@ -650,12 +650,18 @@ _HELD_CHAIN = """
 name = "held_chain"
 version = "1.0"
 time_unit = "h"
-description = "an idle state, then a dose held in A feeding B at K A (test model: Jacobian of rows 0, 0, (0, K, 0))"
+description = "C growing at R (never dosed: 0), a dose held in A feeding B at K A (Jacobian rows (R,0,0), 0, (0,K,0))"
 
 [parameters.K]
 value = 10.0
 unit = "1/h"
 description = "transfer rate"
+assumption = true
+
+[parameters.R]
+value = 0.0
+unit = "1/h"
+description = "growth rate of the idle state"
 assumption = true
 
 [parameters.B0]
@@ -667,8 +673,8 @@ assumption = true
 [states.C]
 unit = "mg"
 initial = "0"
-ddt = "0"
-description = "idle amount"
+ddt = "R * C"
+description = "idle amount, never dosed"
 
 [states.A]
 unit = "mg"
@@ -721,63 +727,15 @@ def test_rodas4_pivots_below_the_first_row_of_its_matrix(tmp_path, backend):
 
 
 # ------------------------------------------------------------------------------------------- templates, seed 29
-_SINGULAR_AT_MAX_STEP = """
-[model]
-name = "singular_at_max_step"
-version = "1.0"
-time_unit = "h"
-description = "an idle state growing at R, a dose held in A feeding B at K A (test model: Jacobian eigenvalue R)"
-
-[parameters.R]
-value = 4.0
-unit = "1/h"
-description = "growth rate of the idle state"
-assumption = true
-
-[parameters.K]
-value = 1.0
-unit = "1/h"
-description = "transfer rate"
-assumption = true
-
-[states.X]
-unit = "mg"
-initial = "0"
-ddt = "R * X"
-description = "idle amount, never dosed"
-
-[states.A]
-unit = "mg"
-initial = "0"
-ddt = "0"
-description = "held amount"
-
-[states.B]
-unit = "mg"
-initial = "1"
-ddt = "K * A"
-description = "accumulated amount"
-
-[outputs.b]
-unit = "mg"
-expression = "B"
-description = "accumulated amount"
-
-[doses.iv]
-target = "A"
-unit = "mg"
-description = "bolus into A"
-"""
-
-
 @pytest.mark.parametrize("backend", ["native", "numba"])
 def test_rodas4_halves_a_step_whose_iteration_matrix_is_singular(tmp_path, backend):
     # (_native_template.py:365: the step after a singular iteration matrix `h *= 0.6` for `h *= 0.5`.) Rodas4's
-    # matrix is I / (h gamma) - J (gamma = 0.25); the idle state X (never dosed, so 0) grows at R = 4, an eigenvalue
-    # of J equal to 1 / (h gamma) at h = max_step = 1 exactly, so the matrix is singular at every step of max_step:
-    # that attempt counts as a step and the step is halved (at 0.5 the matrix is regular). The A-B part is nilpotent
-    # (J^2 = 0 there, X's stages stay 0), so Rodas4 is exact with its error at rounding and each accepted step grows
-    # sixfold (capped at max_step); the starting step (checked) is above max_step. The count follows from the rule:
+    # matrix is I / (h gamma) - J (gamma = 0.25); the idle state C of _HELD_CHAIN (never dosed, so 0) grows at R = 4,
+    # an eigenvalue of J equal to 1 / (h gamma) at h = max_step = 1 exactly, so the matrix is singular at every step
+    # of max_step: that attempt counts as a step and the step is halved (at 0.5 the matrix is regular). The A-B part
+    # is nilpotent (J^2 = 0 there, C's stages stay 0), so Rodas4 is exact with its error at rounding and each
+    # accepted step grows sixfold (capped at max_step); the starting step (checked) is above max_step. The count
+    # follows from the rule:
     # 2 per 0.5 h, the last half step of the 10 h (clipped to the segment's end, not singular) 1: 39 steps (the
     # mutant's steps of 0.6: 31), and B = 1 + K A0 t exactly.
     k, a0, rtol, atol, max_step, T = 1.0, 1e-10, 1e-6, 1e-12, 1.0, 10.0
@@ -794,15 +752,15 @@ def test_rodas4_halves_a_step_whose_iteration_matrix_is_singular(tmp_path, backe
                 h = T - t
         t, h, expected = t + h, min(6.0 * h, max_step), expected + 1
     assert expected == 39
-    path = tmp_path / "singular_at_max_step.toml"
-    path.write_text(_SINGULAR_AT_MAX_STEP)
+    path = tmp_path / "held_chain.toml"
+    path.write_text(_HELD_CHAIN)
     model = pkpd.load_model(str(path))
-    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(a0, "mg")), np.array([T]), params={"K": k},
-                        backend=backend, settings=pkpd.SolverSettings(method="rodas4", rtol=rtol, atol=atol,
-                                                                      max_step=max_step))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(a0, "mg")), np.array([T]),
+                        params={"K": k, "R": 4.0, "B0": 1.0}, backend=backend,
+                        settings=pkpd.SolverSettings(method="rodas4", rtol=rtol, atol=atol, max_step=max_step))
     assert sim.status.tolist() == [0]
     assert sim.n_steps.tolist() == [expected]
-    assert sim.states["X"][0].tolist() == [0.0]
+    assert sim.states["C"][0].tolist() == [0.0]
     np.testing.assert_allclose(sim.outputs["b"][0], 1.0 + k * a0 * T, rtol=1e-14)
 
 
