@@ -139,8 +139,10 @@ def _check_dose_targets(ds, model: Model) -> None:
     from ..nonmem import _dose_target_index
 
     t = ds.table
-    dose = np.isin(t["EVID"].to_numpy(), (1, 4))
-    for cmt, row in zip(t["CMT"].to_numpy()[dose], t["ROW"].to_numpy()[dose]):
+    doses = t[np.isin(t["EVID"].to_numpy(), (1, 4))]
+    # each CMT once, at its first record: the first bad value in order of appearance is the first bad record
+    first = doses.drop_duplicates("CMT")
+    for cmt, row in zip(first["CMT"].to_numpy(), first["ROW"].to_numpy()):
         _dose_target_index(model, cmt, int(row), ds.source)
 
 
