@@ -22,6 +22,7 @@ Holford N (2013) A time to event tutorial for pharmacometricians. CPT Pharmacome
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -262,11 +263,13 @@ def _replicate_params(design: _Design, n_replicates: int, rng):
     return params, covs
 
 
-def _check_common(n_replicates, level):
+def _check_common(n_replicates, level) -> float:
+    """The level as a float (numpy's percentiles take no Fraction), after checking both arguments."""
     if isinstance(n_replicates, bool) or not isinstance(n_replicates, int | np.integer) or n_replicates < 2:
         raise FitError(f"n_replicates: must be an integer >= 2; got {n_replicates!r}")
-    if not 0 < level < 1:
-        raise FitError(f"level: must be in (0, 1); got {level!r}")
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
+        raise FitError(f"level: must be a number in (0, 1), e.g. 0.9; got {level!r}")
+    return float(level)
 
 
 # ------------------------------------------------------------------------------------------------ KM-VPC
@@ -315,7 +318,7 @@ def km_vpc(fit, data, *, output: str, model=None, iiv=None, n_replicates: int = 
     """
     from .simulation import simulate
 
-    _check_common(n_replicates, level)
+    level = _check_common(n_replicates, level)
     design = _design(fit, data, output, model, iiv, ("time-to-event",))
     rec = design.records
     # observed: time to the first event, or the last record (censoring) of each subject
@@ -390,7 +393,7 @@ def categorical_vpc(fit, data, *, output: str, by: str = "time", n_bins: int = 6
     """
     from .simulation import simulate
 
-    _check_common(n_replicates, level)
+    level = _check_common(n_replicates, level)
     design = _design(fit, data, output, model, iiv, ("binary", "ordinal"))
     if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 1:
         raise FitError(f"n_bins: must be a positive integer; got {n_bins!r}")

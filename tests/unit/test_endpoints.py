@@ -456,6 +456,24 @@ def test_km_vpc_covers_a_correct_model_and_not_a_wrong_covariate_effect():
     plt.close(fig)
 
 
+def test_km_vpc_level_may_be_any_real_number_and_nothing_else():
+    """km_vpc(level=...) takes any real number in (0, 1): Fraction(9, 10) gives the band of 0.9 (numpy's percentiles
+    of a Fraction raised a TypeError); a text, a bool or a Decimal is a FitError naming level."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    from pkpd.endpoint_vpc import km_vpc
+
+    data = _covariate_study(n=20, seed=0)
+    band = km_vpc(M, data, output="event", n_replicates=10, seed=1, level=0.9)
+    other = km_vpc(M, data, output="event", n_replicates=10, seed=1, level=Fraction(9, 10))
+    np.testing.assert_array_equal(other.simulated, band.simulated)
+    assert other.level == 0.9
+    for level in ("0.9", True, Decimal("0.9")):
+        with pytest.raises(FitError, match="level: must be a number in"):
+            km_vpc(M, data, output="event", n_replicates=10, seed=1, level=level)
+
+
 def test_categorical_vpc_over_exposure_bins_flags_a_wrong_exposure_effect():
     from pkpd.endpoint_vpc import categorical_vpc
 

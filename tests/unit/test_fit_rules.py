@@ -2830,6 +2830,27 @@ def test_a_prediction_band_lies_between_the_percentiles_of_its_level(tmp_path):
     assert (narrow["lower"] < narrow["upper"]).all()
     assert (np.abs(narrow["lower"] / y.mean() - 1) < 0.1 * se_log).all()
 
+
+def test_a_prediction_band_level_may_be_any_real_number_and_nothing_else(tmp_path):
+    """predict(level=...) takes any real number in (0, 1), as sse does: Fraction(9, 10) and numpy's float32 give the
+    band of 0.9 (numpy's percentiles of a Fraction raised a TypeError); a text, a bool, a complex number or a Decimal
+    (no numbers.Real) is a FitError naming level, not a TypeError from the comparison or from numpy."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    import pkpd
+    from pkpd.errors import FitError
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    band = fit.predict(times=[1.0, 2.0], n_samples=200, seed=1, level=0.9)
+    for level in (Fraction(9, 10), np.float32(0.9)):
+        other = fit.predict(times=[1.0, 2.0], n_samples=200, seed=1, level=level)
+        np.testing.assert_allclose(other[["lower", "upper"]], band[["lower", "upper"]], rtol=1e-6)
+    for level in ("0.9", True, 0.9 + 0j, Decimal("0.9")):
+        with pytest.raises(FitError, match="level: must be a number in"):
+            fit.predict(times=[1.0], n_samples=20, seed=1, level=level)
+
 # ---- gaps of the independent sample of the fitting modules (seed 35, issue 20): each test was seen to fail with its
 # mutant applied by hand
 
