@@ -1947,3 +1947,49 @@ def test_fit_of_a_dataset_read_without_the_model_names_a_steady_state_dose_into_
             fit()
         assert str(info.value) == message
         assert (info.value.row, info.value.column) == (1, "CMT")
+
+
+# ============================================================================ the seed-51 sample's survivors
+# From the twenty-ninth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 51``, issue 20):
+# both tests were seen to fail with their mutant applied by hand to pkpd/nonmem.py; the other two survivors are
+# equivalent (docs/testing.md).
+def test_an_infusion_by_rate_into_a_concentration_state_is_scaled_by_a_factor_with_a_unit():
+    """A dose target in mg into a state in mg/L with the factor ``1 / V`` (a factor with a unit, which converts the
+    dose, so it does not scale the duration): 10 mg at RATE 5 mg/h runs 2 h and puts 5/V mg/L/h into C, dC/dt =
+    R/V - k C; with k 0.2/h and V 4 L, C(1) = (R/V)/k (1 - e^-k) and C(4) = (R/V)/k (1 - e^-2k) e^-2k (closed form).
+    Guards the factor of the infusion rate (``_Plan._doses__mutmut_179``: ``/`` for ``*`` before the factor, a
+    rate of R V, 16 times too much here)."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    k, V, R = 0.2, 4.0, 5.0
+    model = Model(name="conc_state", time_unit="h",
+                  parameters=(Parameter("k", k, "1/h", (0.001, 10.0)), Parameter("V", V, "L", (0.1, 100.0))),
+                  states=(State("C", "mg/L", initial="0", ddt="-k * C"),), outputs=(Output("conc", "C", "mg/L"),),
+                  doses=(DoseTarget("iv", target="C", unit="mg", factor="1 / V"),))
+    rows = [dict(ID=1, TIME=0, AMT=10, RATE=R, DV="."), dict(ID=1, TIME=1, DV=1.0), dict(ID=1, TIME=4, DV=1.0)]
+    conc = simulate_nonmem(model, read_nonmem(table(rows), model, dose_unit="mg"))["conc"].to_numpy()
+    plateau = R / V / k
+    assert conc[0] == 0.0
+    assert conc[1] == pytest.approx(plateau * (1 - math.exp(-k)), rel=1e-7)
+    assert conc[2] == pytest.approx(plateau * (1 - math.exp(-2 * k)) * math.exp(-2 * k), rel=1e-7)
+
+
+def test_a_locf_covariate_changes_at_its_record_and_holds_until_the_next():
+    """Elimination k = 0.1/h x WT/70 with WT 70 on the dose record (100 mg into V 10 L at time 0) and 35 on the
+    records at 10 h and 20 h, interpolated ``"locf"``: WT 70 applies over 0-10 h and 35 over 10-20 h, so the
+    concentrations are 10, 10 e^-1 and 10 e^-1.5 mg/L (closed form), and each record reports its own WT. Guards the
+    list of covariates that change at their own record (``_Plan._subject_events__mutmut_13``: ``"XXlocfXX"`` for
+    ``"locf"``, under which a locf covariate kept its first value, 10 e^-2 at 20 h)."""
+    from pkpd.model import Covariate, Derived, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="wt_decay", time_unit="h",
+                  parameters=(Parameter("k70", 0.1, "1/h", (0.001, 10.0)),
+                              Parameter("WTREF", 70.0, "kg", (1.0, 200.0)), Parameter("V", 10.0, "L", (1.0, 100.0))),
+                  covariates=(Covariate("WT", "kg", 70.0),), derived=(Derived("k", "k70 * WT / WTREF", "1/h"),),
+                  states=(State("A", "mg", initial="0", ddt="-k * A"),),
+                  outputs=(Output("conc", "A / V", "mg/L"), Output("weight", "WT", "kg")),
+                  doses=(DoseTarget("iv", target="A", unit="mg"),))
+    rows = [dict(ID=1, TIME=0, AMT=100, WT=70), dict(ID=1, TIME=10, WT=35), dict(ID=1, TIME=20, WT=35)]
+    out = simulate_nonmem(model, read_nonmem(table(rows), model, dose_unit="mg"), interpolation={"WT": "locf"})
+    assert out["conc"].to_numpy() == pytest.approx([10.0, 10 * math.exp(-1.0), 10 * math.exp(-1.5)], rel=1e-7)
+    assert out["weight"].tolist() == [70.0, 35.0, 35.0]
