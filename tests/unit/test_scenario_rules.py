@@ -3059,3 +3059,78 @@ def test_the_lowest_dose_counts_a_pta_equal_to_the_probability_asked_as_reached(
         row = res.lowest_dose(probability).iloc[0]
         assert (row["target"], row["dose"], row["dose_unit"]) == ("t", dose, "mg")
         assert row["probability"] == probability
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 51
+def test_a_cluster_run_names_the_model_and_run_scenario_on_its_bar_and_when_interrupted(monkeypatch, capsys):
+    """(_simulate_on_cluster__mutmut_22: no description given to the task runner, which then says "tasks") A run on
+    a cluster describes its work as "<model>: run_scenario": 2 arms x 3 subjects of pk_1cmt_iv in chunks of 2 show
+    the bar "pk_1cmt_iv: run_scenario" ending at 6/6 subjects, and Ctrl-C after the first of the 3 chunks says,
+    whole message, "pk_1cmt_iv: run_scenario interrupted: 1 of 3 task(s) had finished; ...". The spy runs the tasks
+    locally, keeping every other argument. With the mutant both said "tasks"."""
+    import pkpd
+    import pkpd._parallel as parallel
+    from pkpd.metrics import Endpoint
+
+    real = parallel.map_tasks
+    monkeypatch.setattr(parallel, "map_tasks",
+                        lambda fn, payloads, **kw: real(fn, payloads, **(kw | {"client": None})))
+    monkeypatch.setattr(parallel, "check_client", lambda client: None)
+    sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=pkpd.dose_ranging_arms("d", [10, 30], "mg"),
+                       endpoints=[Endpoint("conc", "cmax", end=24)],
+                       population=pkpd.LogNormalPopulation(3, omega={"V": 0.2}), times=np.linspace(0, 24, 5), seed=3)
+    capsys.readouterr()
+    pkpd.run_scenario(sc, client=object(), progress=True, chunk_size=2)
+    err = capsys.readouterr().err
+    assert "pk_1cmt_iv: run_scenario" in err and "6/6" in err
+    assert "tasks" not in err
+
+    def stopped(fn, payloads, **kw):
+        def task(shared, bounds):
+            if bounds[0] > 0:
+                raise KeyboardInterrupt
+            return fn(shared, bounds)
+        return real(task, payloads, **(kw | {"client": None, "progress": False}))
+
+    monkeypatch.setattr(parallel, "map_tasks", stopped)
+    with pytest.raises(KeyboardInterrupt) as info:
+        pkpd.run_scenario(sc, client=object(), chunk_size=2)
+    assert str(info.value) == ("pk_1cmt_iv: run_scenario interrupted: 1 of 3 task(s) had finished; the others were "
+                               "cancelled and no result was returned. Run again (with fewer replicates or subjects "
+                               "if needed).")
+
+
+def test_a_scenario_file_is_read_as_utf_8_whatever_the_locale(tmp_path):
+    """(load_scenario__mutmut_7: `encoding=None`: the file read in the locale's encoding) Documented: a scenario file
+    is UTF-8 text. A description with non-ASCII characters ("Cmax ≥ 3 µg/mL – 2 arms", written as UTF-8 bytes) is
+    read back exactly, here and in a Python whose locale is C with neither locale coercion nor UTF-8 mode (its
+    encoding ASCII on Linux; skipped where the C locale is UTF-8). With the mutant that run refused the file as "not
+    UTF-8 text" (and a cp1252 locale would have read "Cmax â‰¥ 3 Âµg/mL")."""
+    import os
+    import subprocess
+    import sys
+
+    from pkpd.scenarios import load_scenario
+
+    description = "Cmax \u2265 3 \u00b5g/mL \u2013 2 arms"
+    path = tmp_path / "s.toml"
+    path.write_bytes(("[scenario]\nmodel = \"pk_1cmt_iv\"\ndescription = \"" + description + "\"\n"
+                      "[arms.low]\ndose = 100\nunit = \"mg\"\n"
+                      "[endpoints.AUC]\noutput = \"conc\"\nmetric = \"auc\"\nend = 24\n").encode("utf-8"))
+    assert load_scenario(path).description == description
+    code = ("import locale, sys\n"
+            "from pkpd.errors import PkpdError\n"
+            "from pkpd.scenarios import load_scenario\n"
+            "print(locale.getpreferredencoding(False))\n"
+            "try:\n"
+            "    print(ascii(load_scenario(sys.argv[1]).description))\n"
+            "except PkpdError as err:\n"
+            "    print(ascii(str(err)))\n")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                          encoding="utf-8", timeout=120)
+    assert done.returncode == 0, done.stderr
+    encoding, said = done.stdout.splitlines()
+    if encoding.replace("-", "").lower() in ("utf8", "utf_8"):
+        pytest.skip("this platform's C locale encodes text as UTF-8")
+    assert said == ascii(description)
