@@ -3101,11 +3101,11 @@ def test_a_cluster_run_names_the_model_and_run_scenario_on_its_bar_and_when_inte
 
 
 def test_a_scenario_file_is_read_as_utf_8_whatever_the_locale(tmp_path):
-    """(load_scenario__mutmut_7: `encoding=None`: the file read in the locale's encoding) Documented: a scenario file
-    is UTF-8 text. A description with non-ASCII characters ("Cmax ≥ 3 µg/mL – 2 arms", written as UTF-8 bytes) is
-    read back exactly, here and in a Python whose locale is C with neither locale coercion nor UTF-8 mode (its
-    encoding ASCII on Linux; skipped where the C locale is UTF-8). With the mutant that run refused the file as "not
-    UTF-8 text" (and a cp1252 locale would have read "Cmax â‰¥ 3 Âµg/mL")."""
+    """(load_scenario__mutmut_7: `encoding=None`: the file read in the locale's encoding) A TOML file is UTF-8 text
+    (the TOML spec; others are refused as "not UTF-8 text"). A description with non-ASCII characters ("Cmax ≥ 3
+    µg/mL – 2 arms", written as UTF-8 bytes) is read back exactly, here and in a Python whose locale is C with neither
+    locale coercion nor UTF-8 mode (its encoding ASCII on Linux; skipped where the C locale is UTF-8). With the mutant
+    that run refused the file as "not UTF-8 text" (and a cp1252 locale would have read "Cmax â‰¥ 3 Âµg/mL")."""
     import os
     import subprocess
     import sys
