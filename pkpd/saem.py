@@ -613,7 +613,9 @@ def _impute(prob, errs, u, m, s, rng):
 
     limit = np.where(prob.cens, _transform_limit(prob, [errs], prob.limit), 0.0)
     with np.errstate(all="ignore"):
-        z = (limit[None] - m) / s
+        # 0 at the quantified records, whose draws are thrown away: log_ndtr of their (0 - m) / s (46 for f = 0.01
+        # on the log scale with sigma 0.1) could signal under a caller's scipy.special.seterr
+        z = np.where(prob.cens[None], (limit[None] - m) / s, 0.0)
         log_p = log_ndtr(z) + np.log(rng.uniform(size=z.shape))
         # Phi^-1(exp(log_p)) from log_p itself: exact also where exp(log_p) underflows, a limit some 37 SDs or more
         # below m (a floor on log_p pinned those draws at one value, or on the limit)

@@ -2658,3 +2658,85 @@ def test_an_fo_subject_whose_objective_is_not_a_number_is_reported_as_failed_tho
     f = 10.0 * math.exp(-80.0)
     c22 = 0.04 * (80.0 * f) ** 2 + (0.1 * f) ** 2
     assert ev.ofv[0] == pytest.approx(math.log(c22) + (1e-34 - f) ** 2 / c22, rel=1e-9)
+
+
+# --- seed 54 -------------------------------------------------------------------------------------------------------
+def _m3_objective_problem(dv, lloq, error):
+    """A Laplace problem with M3 for Wang 2007's model: one subject, a quantified record at 0 h and a censored one at
+    1 h (DV below its LLOQ)."""
+    data = pd.DataFrame({"ID": [1, 1], "TIME": [0.0, 1.0], "DV": dv, "LLOQ": lloq})
+    *_, layout, prob = _setup("wang2007", data, pkpd.IIV({"ke": 0.5}), error, "laplace", None, pkpd.M3(), None,
+                              None)
+    assert prob.cens.tolist() == [[False, True]]
+    return prob, layout.unpack(layout.x0[None])[2]
+
+
+def _log_phi(x):
+    return math.log(0.5 * math.erfc(-x / math.sqrt(2.0)))
+
+
+def test_the_m3_objective_of_a_log_scale_output_is_computed_quietly_under_strict_special_functions():
+    """O_i(eta) of ``_objective_at`` with a log-normal error (sigma 0.1) at predictions f = (0.01, 0.02) for DV
+    0.012 (quantified) and a censored record with LLOQ 0.05, eta = 0.3 and Omega^-1 = 2: by hand, ((log 0.012 - log
+    0.01) / 0.1)^2 + log 0.01 + 2 log 0.012 - 2 log Phi((log 0.05 - log 0.02) / 0.1) + 2 x 0.3^2. Under
+    ``scipy.special.errstate(all="raise")`` (a caller's own setting) the value is the same: the censored term used
+    to evaluate log_ndtr at the quantified record too, at (0 - log 0.01) / 0.1 = 46, where erfc underflows, and
+    raised a SpecialFunctionError for a value it then threw away (the defect found beside seed 54's survivor
+    finite_difference._Problem._objective_at _47)."""
+    import scipy.special
+
+    prob, errs = _m3_objective_problem([0.012, 0.03], [0.005, 0.05], pkpd.LogNormal(sigma=0.1))
+    f, eta, om_inv = np.array([[[0.01, 0.02]]]), np.array([[[0.3]]]), np.array([[[2.0]]])
+    by_hand = (((math.log(0.012) - math.log(0.01)) / 0.1) ** 2 + math.log(0.01) + 2 * math.log(0.012)
+               - 2 * _log_phi((math.log(0.05) - math.log(0.02)) / 0.1) + 2 * 0.3 ** 2)
+    assert prob._objective_at(f, eta, errs, om_inv)[0, 0] == pytest.approx(by_hand, rel=1e-12)
+    with scipy.special.errstate(all="raise"):
+        strict = prob._objective_at(f, eta, errs, om_inv)
+    assert strict[0, 0] == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_the_m3_objective_of_a_zero_prediction_is_computed_quietly_under_strict_special_functions():
+    """O_i(eta) of ``_objective_at`` with an additive error (sd 0.03) at predictions f = (0, 0.04) for DV 0.02
+    (quantified, predicted 0: a sample at the time of the dose) and a censored record with LLOQ 0.05, eta = 0.3 and
+    Omega^-1 = 2: by hand, (0.02 / 0.03)^2 + log 0.0009 - 2 log Phi((0.05 - 0.04) / 0.03) + 2 x 0.3^2, also under
+    ``scipy.special.errstate(all="raise")``. Guards the placeholder of the quantified records in the censored term
+    (seed 54's survivor finite_difference._Problem._objective_at _47: ``1.0`` for ``0.0`` as the limit put in at
+    quantified records, on main's code z = (1 - 0) / 0.03 = 33 there instead of 0, where log_ndtr signals overflow:
+    a SpecialFunctionError under strict special functions; with the placeholder z = 0 the value no longer
+    matters)."""
+    import scipy.special
+
+    prob, errs = _m3_objective_problem([0.02, 0.03], [0.01, 0.05], pkpd.Additive(sd=0.03))
+    f, eta, om_inv = np.array([[[0.0, 0.04]]]), np.array([[[0.3]]]), np.array([[[2.0]]])
+    by_hand = (0.02 / 0.03) ** 2 + math.log(0.0009) - 2 * _log_phi((0.05 - 0.04) / 0.03) + 2 * 0.3 ** 2
+    with scipy.special.errstate(all="raise"):
+        strict = prob._objective_at(f, eta, errs, om_inv)
+    assert strict[0, 0] == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_saem_imputes_a_censored_log_scale_record_quietly_under_strict_special_functions():
+    """SAEM's imputation of records below the LLOQ (``pkpd.saem._impute``) with a log-normal error (sigma 0.1),
+    predictions f = (0.01, 0.02) for DV 0.012 (quantified) and a censored record with LLOQ 0.05: the quantified
+    record keeps u = log 0.012, the censored one is m + s Phi^-1(Phi(z) U) with m = log 0.02, s = 0.1, z = (log 0.05
+    - log 0.02) / 0.1 and U the generator's uniform for that record (scipy.stats' normal here), below log 0.05; also
+    under ``scipy.special.errstate(all="raise")``, where the draw used to evaluate log_ndtr at the quantified record
+    too, at (0 - log 0.01) / 0.1 = 46 (erfc underflows), and raised a SpecialFunctionError for a value it then threw
+    away (the defect of seed 54's survivor finite_difference._Problem._objective_at _47, in SAEM)."""
+    import scipy.special
+    from scipy import stats
+
+    from pkpd.saem import _impute
+
+    prob, errs = _m3_objective_problem([0.012, 0.03], [0.005, 0.05], pkpd.LogNormal(sigma=0.1))
+    u = np.log(np.array([[[0.012, 0.03]]]))
+    m = np.log(np.array([[[0.01, 0.02]]]))
+    s = np.full((1, 1, 2), 0.1)
+    z = (math.log(0.05) - math.log(0.02)) / 0.1
+    U = np.random.default_rng(54).uniform(size=(1, 1, 2))[0, 0, 1]
+    by_hand = math.log(0.02) + 0.1 * stats.norm.ppf(stats.norm.cdf(z) * U)
+    for strict in (False, True):
+        with scipy.special.errstate(all="raise" if strict else "ignore"):
+            out = _impute(prob, errs[0], u, m, s, np.random.default_rng(54))
+        assert out[0, 0, 0] == math.log(0.012)
+        assert out[0, 0, 1] == pytest.approx(by_hand, rel=1e-9)
+        assert out[0, 0, 1] < math.log(0.05)
