@@ -1598,3 +1598,57 @@ def test_censored_records_far_below_their_prediction_are_drawn_from_the_deep_tai
         sd = math.sqrt(1.0 - z * lam - lam ** 2)
         assert 0.02 < sd < 0.03 and abs(draws.mean() - (mean - lam)) < 4 * sd / math.sqrt(C)
         assert stats.kstest(draws, lambda x, z=z, mean=mean: np.exp(log_ndtr(x - mean) - log_ndtr(z))).pvalue > 0.01
+
+
+# ====================================================================================================== seed 39
+def test_the_prior_kernels_acceptance_rate_is_its_accepted_share(monkeypatch):
+    # SaemRun.acceptance["prior"]: the independent sampler's (proposals drawn from the prior) accepted proposals over
+    # its proposals, counted by a spy on the chains' step over both iterations; the one-component kernel beside it
+    # counts its own (run_saem _199: the prior kernel's accepted proposals added to its count of proposals, a rate
+    # of 0 / (proposals + accepted))
+    import pkpd.saem as saem
+
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    seen = []
+    step = saem._Chains.step
+
+    def step_spy(self, *args):
+        a = step(self, *args)
+        seen.append(np.array(a, dtype=bool))
+        return a
+
+    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=1, n_chains=2,
+                                                         kernel_steps=(2, 0, 1)), np.random.default_rng(0))
+    assert len(seen) == 2 * 3                                   # per iteration: prior, prior, one component
+    prior = [a for i, a in enumerate(seen) if i % 3 != 2]
+    one = [a for i, a in enumerate(seen) if i % 3 == 2]
+    accepted = sum(int(a.sum()) for a in prior)
+    proposed = sum(a.size for a in prior)
+    assert proposed == 4 * 2 * prob.n and 0 < accepted < proposed
+    assert run.acceptance["prior"] == accepted / proposed
+    assert run.acceptance["one component"] == sum(int(a.sum()) for a in one) / sum(a.size for a in one)
+    assert math.isnan(run.acceptance["random walk"])
+
+
+def test_an_exploratory_combined_error_shrinks_by_at_most_the_annealing_factor():
+    # during the exploratory phase each free parameter of a combined error is at least sqrt(annealing) times its
+    # old value (the SD's floor, as the additive branch's and Omega's). Residuals all 0: the optimum of both goes to
+    # the smallest SD, so both end at exactly sqrt(0.95) 0.1; with the cv fixed at 0.1, f = 2 and residuals of 0.5
+    # the optimum a^2 + (0.1 * 2)^2 = 0.25 is a = sqrt(0.21) = 0.458: from an old sd of 1 (gamma 1) it is below the
+    # floor sqrt(0.95) (annealing 0.95) and above sqrt(0.1) (annealing 0.1), where it stays
+    # (_error_step _172: the floored value replaced by None, a TypeError from log(None))
+    em = pkpd.Combined(sd=0.1, cv=0.1, convention="variance")
+    prob, layout, st = _theoph_problem(em)
+    u, m, F = _residuals(prob, 0.0, 2.0)
+    x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, True, 0.95)
+    new = st.errors(x)[0]
+    assert new.sd == pytest.approx(math.sqrt(0.95) * 0.1, rel=1e-12)
+    assert new.cv == pytest.approx(math.sqrt(0.95) * 0.1, rel=1e-12)
+    prob, layout, st = _theoph_problem(pkpd.Combined(sd=1.0, cv=0.1, convention="variance", fixed=("cv",)))
+    u, m, F = _residuals(prob, 0.5, 2.0)
+    x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, True, 0.95)
+    assert st.errors(x)[0].sd == pytest.approx(math.sqrt(0.95), rel=1e-12)
+    assert st.errors(x)[0].cv == 0.1
+    x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, True, 0.1)
+    assert st.errors(x)[0].sd == pytest.approx(math.sqrt(0.21), rel=1e-5)
