@@ -75,6 +75,10 @@ Section "seed 38": the survivor of the fifteenth, independent sample (mutmut, se
 records whose limit lies some 37 SDs or more below their prediction are drawn from the deep tail of their truncated
 normal (a defect found judging that sample and fixed: a floor on the log probability pinned those draws at one value
 or on the limit).
+
+Section "seed 39": the survivors of the sixteenth, independent sample (mutmut, seed 39) that change results: the prior
+kernel's acceptance rate, its accepted proposals over its proposals, and a combined error's free parameters shrinking
+by at most sqrt(annealing) per exploratory iteration.
 """
 
 import math
