@@ -33,6 +33,8 @@ Section "seed 39" (the sixteenth independent sample): a one-point uniform prior 
 file's prior whose dist is missing or not text, and the MAP fit's prior terms reset silently at a tiny value.
 Section "seed 40" (the seventeenth independent sample): a prior centred on a bound of its parameter accepted, and
 a prior just beyond a bound refused with numbers that differ from the bound's.
+Section "seed 41" (the eighteenth independent sample): a uniform prior's upper bound stored as a float, and the MAP
+fit's Jacobian rows of several Jacobian residuals.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1224,3 +1226,70 @@ def test_a_prior_just_beyond_a_bound_is_refused_with_numbers_that_differ(prior, 
             resolve_priors(pkpd.load_model("pk_1cmt_iv"), {"CL": LogNormalPrior(100.00000001, 0.5)}, ("CL", "V"))
         assert str(exc.value) == ("priors['CL']: its centre 100.00000001 is outside the parameter's bounds [0.01, "
                                   "100.0]; the prior and the bounds contradict each other")
+
+
+# --------------------------------------------------------------------------------------------------- seed 41
+def test_a_uniform_prior_stores_its_upper_bound_as_a_float():
+    """``_number`` returns ``float(value)``: an int, numpy int or float32 upper bound of a uniform prior is stored as
+    a Python float (repr), so that the density is computed in double precision: scipy's uniform(lower, upper -
+    lower) to 1e-12 for a float32 upper bound 0.7 (0.699999988079071 in double), and the MAP fit's constant
+    2 log(upper - lower) the same. Guards ``UniformPrior.__post_init__`` (``UniformPrior.__post_init____mutmut_42``:
+    the float stored under the name "UPPER", the bound kept as given; an int 4 then reads ``upper=4`` and a float32
+    bound gives a width upper - lower in float32, 0.3999999761581421 for 0.39999998807907106, the log density off
+    by about 3e-8)."""
+    p = UniformPrior(0, 4)
+    assert type(p.upper) is float and p.upper == 4.0
+    assert repr(p) == "UniformPrior(lower=0.0, upper=4.0, source='', grade=None)"
+    assert type(UniformPrior(1.5, np.int64(6)).upper) is float
+    p32 = UniformPrior(0.3, np.float32(0.7))
+    hi = float(np.float32(0.7))
+    assert type(p32.upper) is float and p32.upper == hi == 0.699999988079071
+    ref = stats.uniform(0.3, hi - 0.3)
+    assert float(p32.log_density(0.5)) == pytest.approx(ref.logpdf(0.5), rel=1e-12, abs=0.0)
+    assert p32.scale_sd() == pytest.approx(ref.std(), rel=1e-12, abs=0.0)
+    terms = IndividualPriorTerms(("a",), {"a": p32}, np.array([False]))
+    total = terms.evaluate(np.array([0.5]), 1)[0]
+    assert total == pytest.approx(-2.0 * ref.logpdf(0.5), rel=1e-12, abs=0.0)
+
+
+@pytest.mark.parametrize("fisher", [False, True])
+def test_the_jacobian_rows_of_several_jacobian_residuals(fisher):
+    """Two log-normal priors and a logit-normal one on a normal prior's side: z rows 0-3, then one Jacobian residual
+    row per log-normal or logit-normal prior (rows 4, 5, 6, in the order of the priors). After ``reset(x)`` each is
+    sqrt(2 log 1000); on a log-scale coordinate x = log v the log-normal's b = sqrt(2 x + K) has db/dx = 1/b =
+    1/sqrt(2 log 1000), and the logit-normal's b = sqrt(2 log v(1 - v) + K) on its natural coordinate has db/dv =
+    (1 - 2 v)/(v (1 - v) b); each row has one entry, in its own parameter's column, and the z rows keep 1/sigma
+    (log-normal on log scale), 1/sd and 1/(sigma v (1 - v)). The rows equal central differences of the residuals and
+    2 r'J is the gradient; in the Fisher form the Jacobian rows are 0. Guards ``IndividualPriorTerms.evaluate``
+    (``IndividualPriorTerms.evaluate__mutmut_57``: ``J[off - k, i]``, the second and third Jacobian residuals' rows
+    written over z rows 3 and 2, their own rows left 0; the existing tests had one such residual)."""
+    priors = {"a": LogNormalPrior(2.0, 0.5), "n": NormalPrior(1.0, 4.0), "b": LogNormalPrior(30.0, 0.8),
+              "c": LogitNormalPrior(0.3, 0.7)}
+    names = tuple(priors)
+    flags = np.array([True, False, True, False])
+    v = np.array([5.0, 2.5, 12.0, 0.6])
+    x = np.where(flags, np.log(v), v)
+    terms = IndividualPriorTerms(names, priors, flags)
+    terms.reset(x)
+    total, r, J, g, clipped, valid = terms.evaluate(x, 4, fisher)
+    assert (clipped, valid) == (False, True)
+    assert J.shape == (7, 4)
+    np.testing.assert_allclose(r[4:], math.sqrt(_MARGIN), rtol=1e-12)
+    expected = np.zeros((7, 4))
+    expected[0, 0] = 1.0 / 0.5
+    expected[1, 1] = 1.0 / 4.0
+    expected[2, 2] = 1.0 / 0.8
+    expected[3, 3] = 1.0 / (0.7 * 0.6 * 0.4)
+    if not fisher:
+        expected[4, 0] = expected[5, 2] = 1.0 / math.sqrt(_MARGIN)
+        expected[6, 3] = (1.0 - 2.0 * 0.6) / (0.6 * 0.4 * math.sqrt(_MARGIN))
+    np.testing.assert_allclose(J, expected, rtol=1e-12, atol=0.0)
+    if not fisher:
+        h = 1e-6
+        for i in range(4):
+            up, down = x.copy(), x.copy()
+            up[i] += h
+            down[i] -= h
+            fd = (terms.evaluate(up, 4)[1] - terms.evaluate(down, 4)[1]) / (2 * h)
+            np.testing.assert_allclose(J[:, i], fd, rtol=1e-6, atol=1e-9, err_msg=names[i])
+        np.testing.assert_allclose(2.0 * r @ J, g, rtol=1e-12, atol=1e-14)
