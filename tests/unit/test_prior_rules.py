@@ -1262,7 +1262,8 @@ def test_the_jacobian_rows_of_several_jacobian_residuals(fisher):
     (log-normal on log scale), 1/sd and 1/(sigma v (1 - v)). The rows equal central differences of the residuals and
     2 r'J is the gradient; in the Fisher form the Jacobian rows are 0. Guards ``IndividualPriorTerms.evaluate``
     (``IndividualPriorTerms.evaluate__mutmut_57``: ``J[off - k, i]``, the second and third Jacobian residuals' rows
-    written over z rows 3 and 2, their own rows left 0; the existing tests had one such residual)."""
+    written over z rows 3 and 2, their own rows left 0; the existing tests checked the Jacobian row of one such
+    residual only, the values and gradient of several)."""
     priors = {"a": LogNormalPrior(2.0, 0.5), "n": NormalPrior(1.0, 4.0), "b": LogNormalPrior(30.0, 0.8),
               "c": LogitNormalPrior(0.3, 0.7)}
     names = tuple(priors)
