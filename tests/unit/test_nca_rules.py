@@ -32,6 +32,8 @@ through a dataset whose dose record has neither RATE nor DUR, and an LLOQ column
 checking it found the missing cells of pandas' nullable dtypes (pd.NA) refused by read_nonmem (fixed, with its test).
 Section "seed 41" (the seventeenth, 40 of 1956): the samples at both ends of a manual λz range kept at large times, a
 dose record with AMT 0 not counted as a dose, and Bailer's sparse NCA dropping NaN samples and refusing negative times.
+Section "seed 42" (the eighteenth, 40 of 1965): the exact log-down AUMC of an exponential decline, the R² of the λz
+fit in the result and the table, and no adjusted R² (NaN, not an error) for a regression through two points.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1359,3 +1361,63 @@ def test_a_manual_lambda_z_range_takes_in_a_sample_whose_time_is_off_by_rounding
     assert res.lambda_z_n == 3 and res.lambda_z_start == 8384.1 and res.lambda_z_end == pytest.approx(16384.1)
     assert res.lambda_z == pytest.approx(math.log(2.0) / 4000, rel=1e-9)
     assert nca(data, time_unit="min", dose_unit="mg", lambda_z=choice).iloc[0]["lambda_z_n"] == 3
+
+
+# =========================================================================================== seed 42
+# Rules that the eighteenth independent sample (seed 42, 40 of 1965 mutants) showed unguarded: the AUMC of a
+# linear-up/log-down analysis integrates t·C exactly on a decline, the R² of the λz fit is reported, and the
+# regression of ln C on t gives no adjusted R² (NaN, no error) for two points.
+def test_the_log_down_aumc_of_an_exponential_decline_is_exact():
+    """An IV bolus C = 8 e^{-t/2} sampled at 0, 1, 2, 4 and 8 h: on every falling segment the log-down AUMC is the
+    exact moment of the exponential, so AUMClast = ∫0^8 t C dt = (C0/k²) (1 - e^{-kT} (1 + kT)) = 32 (1 - 5 e^{-4}),
+    AUMCinf = C0/k² = 32, MRT = 1/k = 2 h and Vss = CL MRT = Dose/C0 = 12.5 (closed forms); linear trapezoids on t·C,
+    by hand 0.5 (0 + 8e^{-1/2}) + 0.5 (8e^{-1/2} + 16e^{-1}) + (16e^{-1} + 32e^{-2}) + 2 (32e^{-2} + 64e^{-4}),
+    give 29.018 for 29.069 (kills nca_profile__mutmut_203, ``_aumc_segments(tt, cc, None)``: the linear AUMC under
+    log-down, AUMCinf 31.948 and MRT 1.9968 h)."""
+    k, t = 0.5, np.array([0.0, 1.0, 2.0, 4.0, 8.0])
+    c = 8.0 * np.exp(-k * t)
+    res = nca_profile(t, c, 100, route="iv-bolus")
+    assert res.c0 == 8.0 and res.lambda_z == pytest.approx(k, rel=1e-12)
+    assert res.aumc_last == pytest.approx(8.0 / k**2 * (1 - math.exp(-k * 8) * (1 + k * 8)), rel=1e-12)
+    assert res.aumc_inf == pytest.approx(32.0, rel=1e-12)
+    assert res.mrt == pytest.approx(2.0, rel=1e-12)
+    assert res.vss == pytest.approx(12.5, rel=1e-12)
+    e = math.exp
+    linear = (0.5 * 8 * e(-0.5) + 0.5 * (8 * e(-0.5) + 16 * e(-1)) + (16 * e(-1) + 32 * e(-2))
+              + 2 * (32 * e(-2) + 64 * e(-4)))
+    assert nca_profile(t, c, 100, route="iv-bolus", auc_method="linear").aumc_last == pytest.approx(linear, rel=1e-12)
+
+
+def test_the_r_squared_of_the_lambda_z_fit_is_reported():
+    """Cmax 2 at 1 h, then ln C = 0, -1, -3 at 2, 3 and 4 h: the terminal phase is those three points (PKNCA's rule
+    leaves Cmax out) and, by the closed form of a straight-line fit, Sxx = 2, Sxy = -3, Syy = 14/3: λz = 1.5,
+    R² = Sxy²/(Sxx Syy) = 27/28 and adjusted R² = 1 - (1 - R²) (n - 1)/(n - 2) = 13/14, in the NCAResult and in the
+    table of ``nca`` (kills nca_profile__mutmut_430, ``r_squared=None``)."""
+    t, c = [1.0, 2.0, 3.0, 4.0], [2.0, 1.0, math.exp(-1.0), math.exp(-3.0)]
+    res = nca_profile(t, c, 10)
+    assert (res.lambda_z_n, res.lambda_z_start, res.lambda_z_end) == (3, 2.0, 4.0)
+    assert res.lambda_z == pytest.approx(1.5, rel=1e-12)
+    assert isinstance(res.r_squared, float) and res.r_squared == pytest.approx(27 / 28, rel=1e-12)
+    assert res.adj_r_squared == pytest.approx(13 / 14, rel=1e-12)
+    data = pd.DataFrame({"ID": 1, "TIME": [0.0, *t], "EVID": [1, 0, 0, 0, 0], "AMT": [10.0, 0, 0, 0, 0],
+                         "DV": [np.nan, *c]})
+    row = nca(data, dose_unit="mg").iloc[0]
+    assert row["r_squared"] == pytest.approx(27 / 28, rel=1e-12)
+    assert row["adj_r_squared"] == pytest.approx(13 / 14, rel=1e-12)
+
+
+def test_the_regression_of_two_points_has_no_adjusted_r_squared():
+    """``_regression`` gives (slope, intercept, R², adjusted R²) of ln C on t, or None when the times do not vary (its
+    docstring); with two points the line goes through both, slope (ln 2 - ln 8)/(3 - 1) = -ln 2, intercept ln 8 +
+    ln 2 = ln 16, R² 1, and the adjusted R² has n - 2 = 0 degrees of freedom: NaN, not an error. Both callers pass at
+    least 3 points (MIN_LAMBDA_Z_POINTS), so this is the private function's own contract (kills
+    _regression__mutmut_55, ``n >= 2``: ZeroDivisionError)."""
+    from pkpd.noncompartmental import _regression
+
+    slope, icept, r2, adj = _regression(np.array([1.0, 3.0]), np.log([8.0, 2.0]))
+    assert slope == pytest.approx(-math.log(2.0), rel=1e-12)
+    assert icept == pytest.approx(math.log(16.0), rel=1e-12)
+    assert r2 == pytest.approx(1.0, abs=1e-12)
+    assert math.isnan(adj)
+    assert _regression(np.array([2.0, 2.0]), np.log([8.0, 2.0])) is None
+    assert _regression(np.array([1.0]), np.log([8.0])) is None
