@@ -24,6 +24,8 @@ as numeric text as numbers (math's closed forms).
 Section "seed 43" (the nineteenth sample): a count rate whose conversion factor to 1/h no double holds (about 1e327
 or 1e-441) refused naming the file and saying why, and ordinal logits that increase in one row make only that row
 NaN (the closed-form probabilities of the others).
+Section "seed 44" (the twentieth sample): a count's expected value negative by at most the roundoff allowance
+(down to -1e-12 included) drawn as a count of mean 0, one ulp beyond refused with its whole message.
 """
 
 from __future__ import annotations
@@ -1025,3 +1027,25 @@ def test_ordinal_logits_that_increase_in_one_row_make_only_that_row_nan():
     for gradient in (False, True):
         got = ep.ordinal_log_likelihood([0, 0, 1, 2, 2], L, gradient=gradient)
         np.testing.assert_allclose(got[0] if gradient else got, want, rtol=1e-12)
+
+
+# ============================================================================================ seed 44
+# From the twentieth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 44``,
+# ``benchmarks/results/mutation/endpoints-seed44.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize("m0", [1e-12, float(np.nextafter(1e-12, 1.0))])
+def test_a_count_mean_negative_by_at_most_the_roundoff_allowance_draws_zero_counts(m0):
+    """An expected count may be negative by roundoff, down to -1e-12 included, and is then drawn as a count of mean
+    0, degenerate at 0; one ulp beyond (-1.0000000000000002e-12) it is refused, the whole message compared. A count
+    whose mean is ``-m0`` (negation is exact) at m0 = 1e-12 gives DV 0 at 0, 12 and 24 h (kills
+    _draw_assessments__mutmut_114, ``mean > -1e-12`` for ``mean >= -1e-12``: a mean of exactly -1e-12 was refused)."""
+    m = dataclasses.replace(M, outputs=(pkpd.Output("n", type="count", mean="-m0"),))
+    args = dict(params={"m0": m0}, seed=1, outcomes=["n"])
+    if m0 > 1e-12:
+        with pytest.raises(pkpd.SimulationError) as info:
+            pkpd.simulate(m, Regimen([]), [0.0, 12.0, 24.0], **args)
+        assert str(info.value) == "output 'n': the expected count is negative; check its mean"
+    else:
+        sim = pkpd.simulate(m, Regimen([]), [0.0, 12.0, 24.0], **args)
+        assert sim.outputs["n"].tolist() == [[-1e-12, -1e-12, -1e-12]]
+        o = sim.outcomes
+        assert o["TIME"].tolist() == [0.0, 12.0, 24.0] and o["DV"].tolist() == [0.0, 0.0, 0.0]
