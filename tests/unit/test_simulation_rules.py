@@ -8,7 +8,8 @@ bad duration. The seed-32 tests check that a small batch shows no progress bar w
 infusion rate in another unit than its target's is converted, and that run_batch converts integer parameters to
 float. The seed-33 tests check that progress=True shows no bar for a batch of one chunk either, and that run_batch
 allocates no outputs it does not keep; the seed-34 test, that it allocates no states it does not keep either;
-the seed-35 test, that a regimen's dose events at equal times keep the regimen's order."""
+the seed-35 test, that a regimen's dose events at equal times keep the regimen's order; the seed-36 test, that a
+result needing exactly the memory limit is not refused."""
 
 from __future__ import annotations
 
@@ -1167,3 +1168,25 @@ def test_a_regimens_events_at_equal_times_keep_the_regimens_order():
     np.testing.assert_array_equal(ev.kind[0], np.ones(18, dtype=np.int64))
     np.testing.assert_array_equal(ev.index[0], np.zeros(18, dtype=np.int64))
     np.testing.assert_allclose(ev.value[0], np.tile([10.0, 5.0, 30.0, -30.0, -10.0, -5.0], 3), rtol=1e-15)
+
+
+# ---- from the independent seed-36 sample of the mutation audit (issue 20) ----------------------------------------
+# (check_result_size__mutmut_20: a result needing exactly the limit refused, `>=` for `>`)
+def test_a_result_needing_exactly_the_limit_is_not_refused():
+    """The limit is the largest result allowed: a result is refused only above it. 3 subjects x 10 times x (1 state
+    + 1 output) doubles and the 10 times twice: 8 * 3 * 10 * 2 + 16 * 10 = 640 bytes, and max_memory_gb=6.4e-7 is
+    a limit of exactly 640 bytes (6.4e-7 * 1e9 rounds to 640.0). It runs, and its concentrations are the bolus closed
+    form 100 / V exp(-CL / V t) with V = 32 L. One byte less is refused, naming both."""
+    from pkpd import simulation
+
+    need = 8.0 * 3 * 10 * 2 + 16.0 * 10
+    assert simulation.memory_limit(6.4e-7) == need == 640.0
+    simulation.check_result_size(3, 10, 2, need)
+    message = r"^this simulation would need 6\.4e-07 GB .* more than the limit of 6\.39e-07 GB"
+    with pytest.raises(PkpdError, match=message):
+        simulation.check_result_size(3, 10, 2, need - 1)
+    t = np.arange(10.0)
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t, params={"CL": [1.0, 2.0, 3.0]},
+                        settings=pkpd.SolverSettings(method="ode"), max_memory_gb=6.4e-7)
+    expected = 100 / 32.0 * np.exp(-np.array([[1.0], [2.0], [3.0]]) / 32.0 * t)
+    np.testing.assert_allclose(sim["conc"], expected, rtol=1e-5, atol=1e-9)
