@@ -16,6 +16,9 @@ way (the third, in ``_solve_psd``, is equivalent: docs/testing.md).
 Section "seed 35": the survivors of the twelfth, independent sample (seed 35, 40 of 714, issue 20), the same way.
 Section "seed 36": two of the survivors of the thirteenth, independent sample (seed 36, 40 of 714, issue 20), the
 same way (the other two, in ``_bounded_step`` and ``_fo_information.x_jacobian``, are equivalent: docs/testing.md).
+Section "seed 37": two of the survivors of the fourteenth, independent sample (seed 37, 40 of 714, issue 20), the
+same way (the other two, in ``_solve_psd`` and ``_fo_information.information_from_psi``, are equivalent:
+docs/testing.md).
 """
 
 from __future__ import annotations
@@ -829,3 +832,45 @@ def test_a_problem_without_parameters_is_optimal_at_once():
     assert calls == [(0,)] and res.x.shape == (0,) and res.f == 3.0
     assert res.converged is True and res.n_iter == 0
     assert res.message == "Fisher scoring: Newton decrement 0 below 1e-05 after 0 iterations"
+
+
+# ------------------------------------------------------------------------------------------------------ seed 37
+def test_a_step_taking_every_parameter_to_its_bound_is_a_full_step():
+    """A step in which every parameter goes to its bound is not capped (no component stays inside the box), so it
+    counts as a full step: its secant pair is kept and the trust radius is not doubled. 0.5 (x - 3)^2 with a wrong
+    information 1/8, x <= 4, max_step=1/2, from 0 (g = -3): the Newton step 24 is held at the bound 4 (f = 1/2,
+    accepted). The pair (s, y) = (4, g(4) - g(0) = 4) corrects the information by BFGS to 1/8 - (4/8)^2 / 2 + 16/16
+    = 1, the true curvature, whose Newton step -1 from 4 is capped at the radius 1/2: the point 7/2. The whole run
+    visits 0, 4, 7/2, then (the capped step worked: radius 1, pair dropped) 5/2, 13/4 and the optimum 3, converged
+    after four iterations. Kills ``x_fisher_scoring__mutmut_118`` (1.0 for 0.0 as the largest inner component when
+    every component is at its bound: the bound step counts as capped at 1/2, the radius doubles to 1 and the pair
+    is dropped; the step -8 of the information 1/8 capped at 1 lands on 3 in the second iteration)."""
+    from pkpd.estimation.fisher_scoring import _bfgs
+    assert _bfgs(np.array([[0.125]]), [(np.array([4.0]), np.array([4.0]))]).tolist() == [[1.0]]
+    points: list = []
+    upper = np.full(1, 4.0)
+    res = fisher_scoring(_square_about(3.0, 0.125, points), np.zeros(1), np.full(1, -INF), upper, max_step=0.5,
+                         max_iter=2)
+    assert points == [0.0, 4.0, 3.5]
+    assert res.x.tolist() == [3.5] and res.n_iter == 2 and res.converged is False
+    points.clear()
+    res = fisher_scoring(_square_about(3.0, 0.125, points), np.zeros(1), np.full(1, -INF), upper, max_step=0.5)
+    assert points == [0.0, 4.0, 3.5, 2.5, 3.25, 3.0]
+    assert res.x.tolist() == [3.0] and res.f == 0.0 and res.n_iter == 4 and res.converged is True
+
+
+def test_a_step_to_the_upper_bound_lands_on_it_exactly():
+    """A point never leaves the box, not even by rounding: 0.5 (x - 2)^2 with its exact information from 0.3,
+    x <= 0.9, has its box optimum at the bound 0.9 (the unconstrained one, 2, lies beyond it; the gradient -1.1
+    there points out of the box). The step to the bound is 0.9 - 0.3 = 0.6000000000000001 in floating point, and
+    0.3 + 0.6000000000000001 = 0.9000000000000001, one unit of rounding past the bound: the trial point is clipped
+    to 0.9 exactly, where f = 0.5 x 1.1^2, converged after one iteration. Kills ``x_fisher_scoring__mutmut_180``
+    (trial points clipped only at the lower bound: the result 0.9000000000000001, outside the box)."""
+    assert 0.3 + (0.9 - 0.3) > 0.9                                      # the rounding the clip undoes
+    points: list = []
+    upper = np.full(1, 0.9)
+    res = fisher_scoring(_square_about(2.0, 1.0, points), np.array([0.3]), np.full(1, -INF), upper)
+    assert points == [0.3, 0.9]
+    assert res.x.tolist() == [0.9] and res.x[0] <= upper[0]
+    assert res.f == 0.5 * 1.1 ** 2 and res.gradient.tolist() == [0.9 - 2.0]
+    assert res.converged is True and res.n_iter == 1
