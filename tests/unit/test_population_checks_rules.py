@@ -43,6 +43,9 @@ where one more makes 20001 subjects, and each output's own residual error in the
 Section "seed 34": the survivors of the eleventh, independent sample (seed 34): the percentiles a user asks of a VPC,
 the refusal of an NPDE's blq= that is not M3, and (with the corrected docstring of npde's blq=) the censored
 observations the data mark, the same with or without blq=M3().
+
+Section "seed 36": the survivor of the thirteenth, independent sample (seed 36): a simulation exactly at the limit of a
+censored observation is not below it, so it does not count in the fraction p_LOQ its imputation draws from.
 """
 
 from pathlib import Path
@@ -800,3 +803,27 @@ def test_the_data_mark_the_censored_observations_of_the_npde_with_or_without_blq
     np.testing.assert_array_equal(with_m3["CENS"].to_numpy() == 1, data["DV"].to_numpy() < 6.0)
     assert (data["DV"] < 6.0).sum() == 3
     pd.testing.assert_frame_equal(with_m3, without)
+
+
+# ====================================================================================================== seed 36
+def test_a_simulation_at_the_limit_is_not_below_it_in_the_imputation_of_a_censored_observation():
+    # the data censor a DV strictly below its LLOQ (DV < LLOQ; a DV at the limit is quantified), and p_LOQ is "the
+    # fraction of its (decorrelated) simulations below the (decorrelated) LLOQ": one censored observation, mean 0,
+    # L = [[1]], the LLOQ 0, and 1000 simulations of which 100 are below it (-3 ... -1), 300 exactly at it and 600
+    # above it (1 ... 3): p_LOQ = 100/1000 = 0.1, so the pd is drawn uniformly in (0, 0.1) and every imputed value is
+    # a quantile of the simulations below 0.1, strictly below the limit (at most -1 + 0.9 = -0.1, np.quantile
+    # interpolating between the 100th value -1 and the 101st 0), its mean about that of the 100 values below, -2, and
+    # its pd (the fraction of the simulations below it, as npde counts) uniform in (0, 0.1), mean about 0.05
+    # (_impute_censored _12: `<=` for `<`, the 300 at the limit counted too: p_LOQ 0.4, three draws in four at the
+    # limit 0, whose pd is 0.1)
+    from pkpd.estimation.population_checks import _impute_censored
+
+    K = 1000
+    sim = np.concatenate([np.linspace(-3.0, -1.0, 100), np.zeros(300), np.linspace(1.0, 3.0, 600)])[:, None]
+    rng = np.random.default_rng(36)
+    out = np.array([_impute_censored(np.array([-5.0]), np.array([True]), np.array([0.0]), np.zeros(1), np.eye(1),
+                                     sim, rng, 1 / (2 * K))[0] for _ in range(200)])
+    assert np.all(out <= -0.1 + 1e-12) and np.all(out >= -3.0)
+    assert -2.1 < out.mean() < -1.9
+    pd_ = np.mean(sim < out[None, :], axis=0)
+    assert np.all(pd_ <= 0.1) and 0.04 < pd_.mean() < 0.06
