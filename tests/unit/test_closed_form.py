@@ -923,3 +923,89 @@ def test_run_batch_with_32_bit_event_kinds_gives_the_exact_doses_on_either_engin
         assert list(sol["status"]) == [0]
         np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
         np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 37)
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_integer_output_times_gives_the_exact_decay_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: output times given as integers (0, 1, 12 and 24 h, shared)
+    # are read as 0.0, 1.0, 12.0 and 24.0 by the closed form of either CPU engine, as by the ODE path, which converts
+    # them itself: after a 100 mg bolus (pk_1cmt_iv, CL 1 L/h, V 20 L, k = 0.05 /h) x = 100 e^(-kt) and conc = x / 20
+    # (run_closed_form__mutmut_39: the output times converted without dtype=float, refused by the C kernel as int64)
+    from pkpd.simulation import build_events, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    events = build_events(cm, [Regimen.single(Dose(100, "mg"))], q, set())
+    t = np.array([[0, 1, 12, 24]])
+    assert t.dtype == np.int64
+    x = 100.0 * np.exp(-0.05 * t[0])
+    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
+        sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 4), dtype=np.int64), np.array([4]),
+                        np.zeros(1), settings)
+        assert list(sol["status"]) == [0]
+        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
+        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
+
+
+class _Numpy1OnWindows:
+    """numpy as closed_form sees it under numpy 1.x on Windows (which pkpd's numpy>=1.24 allows), where the default
+    integer is int32: ``arange`` without a dtype gives int32; everything else is numpy itself."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def arange(*args, dtype=None, **kwargs):
+        return np.arange(*args, dtype=np.int32 if dtype is None else dtype, **kwargs)
+
+
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_the_closed_form_solves_per_subject_times_where_numpys_default_integer_is_int32(engine, monkeypatch):
+    # the closed form hands its kernels int64 subject rows whatever numpy's default integer is (int64 on Linux and
+    # macOS and with numpy 2 everywhere, int32 with numpy 1.x on Windows, emulated here for closed_form's numpy):
+    # two subjects on their own output times (0, 1, 12 h and 0, 2, 24 h), 100 mg bolus each (pk_1cmt_iv, CL 1 and
+    # 2 L/h, V 20 L) give x = 100 e^(-CL/V t) and conc = x / 20 on either CPU engine, as simulate_nonmem's per-subject
+    # record times need (run_closed_form__mutmut_69: np.arange(n) without dtype=np.int64, an int32 row refused by the
+    # C kernel there)
+    from pkpd import closed_form
+    from pkpd.simulation import build_events, compiled_for, run_batch
+
+    monkeypatch.setattr(closed_form, "np", _Numpy1OnWindows())
+    assert closed_form.np.arange(2).dtype == np.int32
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[1.0, 20.0], [2.0, 20.0]]), np.full((2, 1), 70.0))
+    events = build_events(cm, [Regimen.single(Dose(100, "mg"))] * 2, q, set())
+    t = np.array([[0.0, 1.0, 12.0], [0.0, 2.0, 24.0]])
+    sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((2, 3), dtype=np.int64), np.array([3, 3]),
+                    np.zeros(2), EXACT)
+    assert list(sol["status"]) == [0, 0]
+    x = 100.0 * np.exp(-np.array([[0.05], [0.1]]) * t)
+    np.testing.assert_allclose(sol["states"][:, :, 0], x, rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(sol["outputs"][:, :, 0], x / 20.0, rtol=1e-12, atol=0.0)
+
+
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_reads_no_event_past_a_subjects_count_with_the_closed_form_as_with_the_ode_solver(engine):
+    # an event table is padded per subject, and only its first `count` events are read, by the closed form as by the
+    # ODE path: a 100 mg bolus at 0 h and CL set from 1 to 2 L/h at 2 h (pk_1cmt_iv, V 20 L), then a padded slot of
+    # kind 3 (as set_events pads) naming no column of q (99): x = 100 e^(-0.05 t) until 2 h, then
+    # 100 e^(-0.1) e^(-0.1 (t - 2)), and conc = x / 20, at 0, 1, 12 and 24 h
+    # (_epochs__mutmut_6: `<=` for `<`, the slot at `count` read as a parameter change: an IndexError)
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine and cm.q_names[0] == "CL"
+    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    events = EventTable(np.array([[0.0, 2.0, np.inf]]), np.array([[0, 3, 3]]), np.array([[0, 0, 99]]),
+                        np.array([[100.0, 2.0, 0.0]]), np.array([2]))
+    t = np.array([[0.0, 1.0, 12.0, 24.0]])
+    x = np.where(t[0] <= 2.0, 100.0 * np.exp(-0.05 * t[0]), 100.0 * np.exp(-0.1 - 0.1 * (t[0] - 2.0)))
+    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
+        sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 4), dtype=np.int64), np.array([4]),
+                        np.zeros(1), settings)
+        assert list(sol["status"]) == [0]
+        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
+        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
