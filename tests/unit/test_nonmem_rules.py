@@ -1993,3 +1993,26 @@ def test_a_locf_covariate_changes_at_its_record_and_holds_until_the_next():
     out = simulate_nonmem(model, read_nonmem(table(rows), model, dose_unit="mg"), interpolation={"WT": "locf"})
     assert out["conc"].to_numpy() == pytest.approx([10.0, 10 * math.exp(-1.0), 10 * math.exp(-1.5)], rel=1e-7)
     assert out["weight"].tolist() == [70.0, 35.0, 35.0]
+
+
+# ============================================================================ the seed-52 sample's survivors
+# From the thirtieth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 52``, issue 20): the
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py.
+def test_a_clock_restart_landing_an_ulp_before_the_first_record_still_comes_after_it():
+    """An observation at TIME 0.9 h, then EVID 4 (reset and dose, 32 mg on pk_1cmt_iv, V 32 L) with the clock
+    restarted at TIME 0.2 h, then an observation at TIME 1.2 h: the restart continues the clock at 0.2 + (0.9 - 0.2)
+    = 0.8999999999999999 h, one ulp before the first record, which is the same time up to rounding. The first
+    observation comes before any dose, 0 mg/L; the dose record reads 32/32 = 1 mg/L and the last observation, 1 h
+    later, e^(-2.8/32) mg/L (closed form). The two earliest times of a subject are snapped like any other pair
+    (``_snap([0.1 * 3, 0.3, 1.0])`` is ``[0.3, 0.3, 1.0]``). Guards the first pair of the snap
+    (``x__snap__mutmut_10``: ``range(2, ...)`` for ``range(1, ...)``, the second-smallest time never snapped onto
+    the smallest: the reset and dose then came before the first observation, which read 1 mg/L)."""
+    from pkpd.nonmem import _snap
+
+    assert 0.2 + (0.9 - 0.2) < 0.9
+    assert _snap(np.array([0.1 * 3, 0.3, 1.0])).tolist() == [0.3, 0.3, 1.0]
+    rows = [dict(ID=1, TIME=0.9, AMT=0, EVID=0), dict(ID=1, TIME=0.2, AMT=32, EVID=4),
+            dict(ID=1, TIME=1.2, AMT=0, EVID=0)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    assert conc[0] == 0.0
+    np.testing.assert_allclose(conc[1:], [1.0, math.exp(-2.8 / 32)], rtol=1e-7)
