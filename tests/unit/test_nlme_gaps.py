@@ -2740,3 +2740,35 @@ def test_saem_imputes_a_censored_log_scale_record_quietly_under_strict_special_f
         assert out[0, 0, 0] == math.log(0.012)
         assert out[0, 0, 1] == pytest.approx(by_hand, rel=1e-9)
         assert out[0, 0, 1] < math.log(0.05)
+
+
+# --- seed 55 -------------------------------------------------------------------------------------------------------
+def test_per_kg_doses_that_do_not_depend_on_the_parameters_scale_with_each_subjects_weight():
+    """pk_1cmt_iv (no bioavailability or lag: the doses do not depend on the parameters, so they are built once, by
+    ``_Problem.events_at``) with a bolus of 1 mg/kg at 0 h to subjects of 60 and 80 kg: the dose events (those the
+    compiled objective's design takes too) put WT x 1 mg = 60 and 80 mg into the central compartment at 0 h, and
+    the finite-difference engine's predictions are the one-compartment bolus solution WT x 1 mg / V exp(-CL/V t).
+    Guards the data's explicit covariates passed to the dose events (finite_difference._Problem.events_at
+    _23: without them a per-kg dose was refused, "pass covariates={'WT': weight_in_kg} to simulate()", although
+    the data give each subject's WT)."""
+    from pkpd.estimation._objective import design_of
+
+    model = load_model("pk_1cmt_iv")
+    rows = []
+    for i, wt in ((1, 60.0), (2, 80.0)):
+        rows.append(dict(ID=i, TIME=0.0, DV=np.nan, EVID=1, AMT=1.0, AMTU="mg/kg", WT=wt))
+        rows += [dict(ID=i, TIME=t, DV=1.0, EVID=0, AMT=0.0, AMTU="mg/kg", WT=wt) for t in (1.0, 4.0, 8.0)]
+    *_, prob = _setup(model, pd.DataFrame(rows), {"CL": 0.1}, pkpd.Proportional(cv=0.1), "foce", None, None,
+                      pkpd.SolverSettings(rtol=1e-10, atol=1e-12), None)
+    assert type(prob).__name__ == "_Problem" and not prob.events_depend
+    assert model.parameter_names == ("CL", "V")
+    events = design_of(prob, prob.base).events
+    np.testing.assert_array_equal(events.count, [1, 1])
+    np.testing.assert_array_equal(events.time[:, 0], [0.0, 0.0])
+    np.testing.assert_allclose(events.value[:, 0], [60.0, 80.0], rtol=1e-14)
+    cl, v = 4.0, 40.0
+    F = prob.predict(np.array([[[cl, v], [cl, v]]]))
+    t = np.array([1.0, 4.0, 8.0])
+    for i, wt in enumerate((60.0, 80.0)):
+        np.testing.assert_allclose(F[0, i], wt / v * np.exp(-cl / v * t), rtol=1e-7)
+
