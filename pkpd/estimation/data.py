@@ -146,6 +146,23 @@ def _check_dose_targets(ds, model: Model) -> None:
         _dose_target_index(model, cmt, int(row), ds.source)
 
 
+def _check_weights(model: Model, ds, explicit) -> None:
+    """A DataError when the doses are per kg of body weight, the model declares WT and the data give no WT column:
+    every fit refuses them alike, whether the doses become a Regimen or are simulated record by record (steady
+    states, resets), where the model's default weight would otherwise stand in for each subject's."""
+    from ..dosing import Dose
+    from ..nonmem import _amt_unit
+
+    unit = _amt_unit(ds)
+    if unit is None or "WT" not in model.covariate_names or "WT" in explicit:
+        return
+    t = ds.table
+    dosed = np.isin(t["EVID"].to_numpy(), (1, 4)) & ((t["AMT"].to_numpy() != 0) | (t["RATE"].to_numpy() > 0))
+    if dosed.any() and Dose(1.0, unit).per_kg:
+        raise DataError("the doses are per kg of body weight, but the data have no WT column; add each subject's "
+                        "weight [kg] as a WT column")
+
+
 def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
     """The one adapter between NONMEM datasets and the fitter."""
     import pandas as pd
@@ -273,6 +290,7 @@ def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:
         r = regimens.get(sid, Regimen.none())
         regs.append(canonical.setdefault(r, r))
     covariates, explicit, changes = _subject_covariates(model, ds, subject_ids, tf)
+    _check_weights(model, ds, explicit)
 
     # distinct (time, pre) per subject, in time order with pre-dose rows first at equal times
     sub_index = {sid: i for i, sid in enumerate(subject_ids)}
