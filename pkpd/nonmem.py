@@ -1315,6 +1315,11 @@ class _Plan:
                 if "WT" not in env:
                     raise DataError(f"AMT is per kg ({self.ds.dose_unit!r}) but model {m.name!r} has no WT covariate",
                                     row=int(rows[0]), column="AMT", file=self.src)
+                if len(m.parameters) + m.covariate_names.index("WT") not in self.columns:
+                    # the model's default weight would stand in for every subject's: a dose never guessed
+                    raise DataError(f"AMT is per kg ({self.ds.dose_unit!r}), but the data have no WT column; add "
+                                    f"each subject's weight [kg] as a WT column", row=int(rows[0]), column="AMT",
+                                    file=self.src)
                 weight = sub["WT"]
                 if np.any(~(weight > 0)):
                     i = int(np.flatnonzero(~(weight > 0))[0])

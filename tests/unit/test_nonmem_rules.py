@@ -2016,3 +2016,28 @@ def test_a_clock_restart_landing_an_ulp_before_the_first_record_still_comes_afte
     conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
     assert conc[0] == 0.0
     np.testing.assert_allclose(conc[1:], [1.0, math.exp(-2.8 / 32)], rtol=1e-7)
+
+
+# ---- a per-kg dose without a WT column (noticed by the nlme seed-55 sample's helper: the model's default weight
+# stood in for every subject's)
+
+
+@pytest.mark.parametrize("extra", [{}, {"SS": [1, 0, 0], "II": [12, 0, 0]}, {"EVID": [4, 0, 0]}])
+def test_a_per_kg_dose_without_a_wt_column_is_refused_and_a_wt_column_sets_each_dose(extra):
+    """AMT in mg/kg into pk_1cmt_iv (which declares WT) without a WT column: simulate_nonmem dosed the model's
+    default weight (70 kg) silently, for a plain dose, a steady state and a reset alike; now a DataError naming the
+    dose's row and AMT. With a (lower-case) wt column of 60 kg the bolus is 60 mg: conc = 60 / V e^(-CL/V t)."""
+    from pkpd.errors import DataError
+    from pkpd.nonmem import read_nonmem, simulate_nonmem
+
+    model = pkpd.load_model("pk_1cmt_iv")
+    df = pd.DataFrame({"ID": [1, 1, 1], "TIME": [0.0, 0.0, 1.0], "AMT": [1.0, 0, 0], "EVID": [1, 0, 0],
+                       "MDV": [1, 0, 0], "DV": [0.0, 0, 0], "CMT": [1, 1, 1]}).assign(**extra)
+    with pytest.raises(DataError, match=r"row 1, column AMT: AMT is per kg \('mg/kg'\), but the data have no WT "
+                                        r"column; add each subject's weight \[kg\] as a WT column"):
+        simulate_nonmem(model, read_nonmem(df, model, dose_unit="mg/kg"))
+    if extra:
+        return
+    out = simulate_nonmem(model, read_nonmem(df.assign(wt=60.0), model, dose_unit="mg/kg"))
+    cl, v = model.parameter("CL").value, model.parameter("V").value
+    np.testing.assert_allclose(out["conc"], 60.0 / v * np.exp(-cl / v * np.array([0.0, 0.0, 1.0])), rtol=1e-7)
