@@ -1656,3 +1656,36 @@ def test_an_exploratory_combined_error_shrinks_by_at_most_the_annealing_factor()
     assert st.errors(x)[0].cv == 0.1
     x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, True, 0.1)
     assert st.errors(x)[0].sd == pytest.approx(math.sqrt(0.21), rel=1e-5)
+
+
+# ====================================================================================================== seed 40
+def test_the_importance_samplings_reported_se_uses_the_unbiased_variance_of_each_subjects_weights():
+    # ImportanceSampling.se (PopulationFit.objective_se): the delta method's 2 sqrt(sum_i s_i^2 / (M mean_i(w)^2)),
+    # s_i^2 the sample variance of subject i's weights with M - 1 in its denominator. The test computes the weights
+    # of the draws the double was asked to solve from the densities written here (the linear Gaussian model's joint
+    # density over the t proposal's, as the Kish test of seed 31), and checks the identity that ties the SE to Kish's
+    # ESS: s_i^2 / (M mean_i^2) = (M / ess_i - 1) / (M - 1). With M = 10 draws (the least allowed) M - 1 and M - 2
+    # differ by 12 % (importance_sampling _278: `ddof=2`, an SE sqrt(9 / 8) = 1.061 times too large; at M = 2000 by
+    # 1 part in 4000)
+    from pkpd.importance import importance_sampling
+
+    y = np.array([[0.3, 1.1, 0.4, 0.9], [-0.5, 0.2, -1.0, -0.1], [1.5, 2.0, 0.8, 1.2]])
+    omega = 0.5
+    H = 4 + 1 / omega
+    mode = (y.sum(axis=1) / H)[:, None] + 0.8 / math.sqrt(H)
+    for M in (10, 2000):
+        prob = _RecordingLinearGauss(y, omega)
+        res = importance_sampling(prob, np.zeros((1, 3, 1)), np.array([[omega]]), [], mode, M,
+                                  np.random.default_rng(3))
+        eta = np.concatenate(prob.draws)                                  # (M, n)
+        assert eta.shape == (M, 3) and res.n_samples == M
+        log_joint = -0.5 * (((y[None] - eta[..., None]) ** 2).sum(axis=2) + eta ** 2 / omega)
+        log_prop = -3.0 * np.log1p(H * (eta - mode[:, 0]) ** 2 / 5.0)
+        lw = log_joint - log_prop
+        w = np.exp(lw - lw.max(axis=0))
+        mean = w.sum(axis=0) / M
+        s2 = ((w - mean) ** 2).sum(axis=0) / (M - 1)
+        expected = 2.0 * math.sqrt(float((s2 / (M * mean ** 2)).sum()))
+        assert res.se == pytest.approx(expected, rel=1e-9)
+        assert res.se == pytest.approx(2.0 * math.sqrt(float(((M / res.ess - 1) / (M - 1)).sum())), rel=1e-9)
+        assert res.se > 0
