@@ -697,7 +697,10 @@ def _mu_step(st, x, S1):
         return ((S1 - st.mu(xx)) @ Li.T).ravel()
 
     lo, hi = st.lower[free], st.upper[free]
-    v0 = np.clip(x[free], np.where(np.isfinite(lo), lo + 1e-9, lo), np.where(np.isfinite(hi), hi - 1e-9, hi))
+    # start inside finite bounds: 1e-9 in, or a quarter of the range where that is narrower than 4e-9 (scipy refuses
+    # a start outside the bounds)
+    margin = np.minimum(1e-9, 0.25 * (hi - lo))
+    v0 = np.clip(x[free], np.where(np.isfinite(lo), lo + margin, lo), np.where(np.isfinite(hi), hi - margin, hi))
     with np.errstate(all="ignore"):
         res = least_squares(resid, v0, bounds=(lo, hi), x_scale="jac")
     x[free] = res.x

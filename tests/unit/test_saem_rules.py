@@ -1689,3 +1689,32 @@ def test_the_importance_samplings_reported_se_uses_the_unbiased_variance_of_each
         assert res.se == pytest.approx(expected, rel=1e-9)
         assert res.se == pytest.approx(2.0 * math.sqrt(float(((M / res.ess - 1) / (M - 1)).sum())), rel=1e-9)
         assert res.se > 0
+
+
+def test_the_mu_step_starts_inside_a_range_of_cl_narrower_than_its_margin():
+    # the mu step's least squares starts 1e-9 inside finite bounds; a range of CL under 2e-9 wide on the log scale
+    # (here [3, 3 (1 + 1e-10)], which the model accepts and FOCE-I fits) left no room for that margin: the start
+    # hi - 1e-9 lay below lo and scipy refused it ("Initial guess is outside of provided bounds"), so every SAEM fit
+    # with IIV and a covariate effect on such a parameter failed at its first iteration (a defect found through
+    # _mu_step _49, `np.where(None, hi - 1e-9, hi)`, which started at hi and ran). The margin is now at most a quarter
+    # of the range. Omega is diagonal, so CL's column is its own weighted least squares: with CL pinned at 3 and
+    # S1 = log 2.5 + 1.1 l_i (l_i = log(WT_i / 70)), beta = 1.1 + (log 2.5 - log 3) sum l_i / sum l_i^2, and V's
+    # column gives V = 30, its value in S1
+    prob, layout, st = _covariate_problem((3.0, 3.0 * (1 + 1e-10)))
+    free = list(st.mu_theta) + list(st.effects_iiv)
+    k_cl, k_v = layout.theta_names.index("CL"), layout.theta_names.index("V")
+    k_beta = st.effects_iiv[0]
+    target = layout.x0.copy()
+    target[k_cl] = math.log(2.5)
+    target[k_beta] = 1.1
+    S1 = st.mu(target).copy()
+    l_i = np.log((50.0 + 8.0 * np.arange(6)) / 70.0)
+    beta = 1.1 + (math.log(2.5) - math.log(3.0)) * l_i.sum() / (l_i ** 2).sum()
+    for at in (st.lower[k_cl], st.upper[k_cl]):
+        start = layout.x0.copy()
+        start[k_cl] = at
+        x = _mu_step(st, start, S1)
+        assert st.lower[k_cl] <= x[k_cl] <= st.upper[k_cl]
+        assert x[k_beta] == pytest.approx(beta, abs=1e-6)
+        assert math.exp(x[k_v]) == pytest.approx(30.0, rel=1e-6)
+        assert sorted(free) == sorted([k_cl, k_v, k_beta])
