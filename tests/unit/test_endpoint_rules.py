@@ -26,6 +26,8 @@ or 1e-441) refused naming the file and saying why, and ordinal logits that incre
 NaN (the closed-form probabilities of the others).
 Section "seed 44" (the twentieth sample): a count's expected value negative by at most the roundoff allowance
 (down to -1e-12 included) drawn as a count of mean 0, one ulp beyond refused with its whole message.
+Section "seed 45" (the twenty-first sample): ordinal categories with a tie (two equal codes) refused with the whole
+message, the categories being strictly increasing.
 """
 
 from __future__ import annotations
@@ -1049,3 +1051,23 @@ def test_a_count_mean_negative_by_at_most_the_roundoff_allowance_draws_zero_coun
         assert sim.outputs["n"].tolist() == [[-1e-12, -1e-12, -1e-12]]
         o = sim.outcomes
         assert o["TIME"].tolist() == [0.0, 12.0, 24.0] and o["DV"].tolist() == [0.0, 0.0, 0.0]
+
+
+# ============================================================================================ seed 45
+# From the twenty-first sample (``benchmarks/mutation.py endpoints --sample 40 --seed 45``,
+# ``benchmarks/results/mutation/endpoints-seed45.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize(("categories", "intercepts", "shown"), [
+    ((0, 1, 1), ("1.0", "0.5"), "[0.0, 1.0, 1.0]"),
+    ((2, 2), ("1.0",), "[2.0, 2.0]"),
+    ((0, 0, 1), ("1.0", "0.5"), "[0.0, 0.0, 1.0]"),
+])
+def test_ordinal_categories_with_a_tie_are_refused_with_the_whole_message(categories, intercepts, shown):
+    """Ordinal categories are ordered grades, *strictly* increasing: two equal codes (a tie at the end, at the start,
+    or the only two categories) are refused naming the key, the whole message compared (kills
+    check_fields__mutmut_106, ``b < a`` for ``b <= a``: a tie passed the check and the model was accepted, one grade
+    code standing for two categories)."""
+    err = _refused(pkpd.Output("r", type="ordinal", categories=categories, intercepts=intercepts))
+    assert isinstance(err, ModelFileError)
+    assert str(err) == (f"{MODEL_FILE} [outputs.r] categories: categories must be strictly increasing (ordered "
+                        f"grades); got {shown}")
+    assert (err.section, err.key) == ("outputs.r", "categories")
