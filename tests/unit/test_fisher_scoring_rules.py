@@ -19,6 +19,8 @@ same way (the other two, in ``_bounded_step`` and ``_fo_information.x_jacobian``
 Section "seed 37": two of the survivors of the fourteenth, independent sample (seed 37, 40 of 714, issue 20), the
 same way (the other two, in ``_solve_psd`` and ``_fo_information.information_from_psi``, are equivalent:
 docs/testing.md).
+Section "seed 38": the survivor of the fifteenth, independent sample (seed 38, 40 of 714, issue 20), the same way
+(the default ``xtol``).
 """
 
 from __future__ import annotations
@@ -874,3 +876,29 @@ def test_a_step_to_the_upper_bound_lands_on_it_exactly():
     assert res.x.tolist() == [0.9] and res.x[0] <= upper[0]
     assert res.f == 0.5 * 1.1 ** 2 and res.gradient.tolist() == [0.9 - 2.0]
     assert res.converged is True and res.n_iter == 1
+
+
+# ------------------------------------------------------------------------------------------------------ seed 38
+def test_the_default_xtol_does_not_stop_a_step_of_thousandths_short_of_the_optimum():
+    """The stationary stop's default ``xtol`` is 1e-7 (the one FO fits run with: ``_fo_scoring`` passes none): a
+    step of a few thousandths whose objective changed by less than ``tol`` does not end the iteration while the
+    Newton decrement is above ``tol``. 0.875 x^2 (curvature 7/4) with a wrong information 1 from x = 1/256 (every
+    number below exact in floating point): the decrement (7/4 x)^2 = 4.7e-5 is above tol = 1e-5, the step -7/1024
+    overshoots to -3/1024, f falls by 0.875 (16 - 9) 2^-20 = 5.8e-6 <= tol, but the parameter moved by 7/1024 > 1e-7,
+    so the iteration goes on. The pair (s, y = 7/4 s) corrects the information by BFGS to the true curvature 7/4,
+    whose decrement at -3/1024, 7/4 x 9 x 2^-20 = 1.5e-5, is still above tol; its Newton step lands on the optimum 0
+    (the minimum of 0.875 x^2, f = 0), where the decrement is 0: converged after two iterations. Guards the default
+    ``xtol`` of ``fisher_scoring``; kills ``x_fisher_scoring__mutmut_3`` (``xtol: float = 1.0000001`` for
+    ``1e-7``: the move 7/1024 <= 1.0000001 stops the iteration at -3/1024, f = 7.5e-6, "parameters and objective
+    stationary after 1 iterations", short of the optimum)."""
+    assert 0.875 * (2.0 ** -16 - 9.0 * 2.0 ** -20) <= 1e-5 < 1.75 * 9.0 * 2.0 ** -20    # df <= tol < next decrement
+    points: list = []
+
+    def fun(x):
+        points.append(float(x[0]))
+        return 0.875 * x[0] ** 2, np.array([1.75 * x[0]]), np.array([[1.0]])
+    res = fisher_scoring(fun, np.array([2.0 ** -8]), np.full(1, -INF), np.full(1, INF))
+    assert points == [2.0 ** -8, -3.0 / 1024.0, 0.0]
+    assert res.x.tolist() == [0.0] and res.f == 0.0 and res.gradient.tolist() == [0.0]
+    assert res.converged is True and res.n_iter == 2
+    assert res.message == "Fisher scoring: Newton decrement 0 below 1e-05 after 2 iterations"
