@@ -9,7 +9,9 @@ infusion rate in another unit than its target's is converted, and that run_batch
 float. The seed-33 tests check that progress=True shows no bar for a batch of one chunk either, and that run_batch
 allocates no outputs it does not keep; the seed-34 test, that it allocates no states it does not keep either;
 the seed-35 test, that a regimen's dose events at equal times keep the regimen's order; the seed-36 test, that a
-result needing exactly the memory limit is not refused."""
+result needing exactly the memory limit is not refused; the seed-37 tests, that run_batch converts integer initial
+states to float, that set_events stores its indexes as int64, and that subjects whose infusions differ only in their
+duration are each infused over their own."""
 
 from __future__ import annotations
 
@@ -1190,3 +1192,79 @@ def test_a_result_needing_exactly_the_limit_is_not_refused():
                         settings=pkpd.SolverSettings(method="ode"), max_memory_gb=6.4e-7)
     expected = 100 / 32.0 * np.exp(-np.array([[1.0], [2.0], [3.0]]) / 32.0 * t)
     np.testing.assert_allclose(sim["conc"], expected, rtol=1e-5, atol=1e-9)
+
+
+# ---- from the independent seed-37 sample of the mutation audit (issue 20) ----------------------------------------
+# (run_batch__mutmut_93: y0 converted without `dtype=float`, so integer initial states reached the engines as int64)
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_on_the_ode_solver_converts_integer_initial_states_to_float(engine):
+    """run_batch (private API, every batch solve) converts what it is given: an initial state of 100 mg in
+    pk_1cmt_iv's central given as an integer array (CL 20 L/h, V 20 L: k = 1/h), no doses, is solved by the ODE
+    solver as 100 exp(-t), conc = amount / 20 (not refused by the C engine, nor integrated in integers by the
+    other one)."""
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(IV, engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[20.0, 20.0]]), np.full((1, 1), 70.0))
+    no_events = EventTable(np.full((1, 1), np.inf), np.zeros((1, 1), dtype=np.int64),
+                           np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1)), np.zeros(1, dtype=np.int64))
+    t = np.array([[0.0, 0.5, 1.0, 3.0]])
+    y0 = np.array([[100]])
+    assert y0.dtype == np.int64
+    sol = run_batch(cm, q, y0, no_events, t, np.zeros((1, 4), dtype=np.int64), np.array([4]), np.zeros(1),
+                    pkpd.SolverSettings(method="ode", rtol=1e-12, atol=1e-16))
+    assert list(sol["status"]) == [0]
+    np.testing.assert_allclose(sol["states"][0, :, 0], 100 * np.exp(-t[0]), rtol=1e-8)
+    np.testing.assert_allclose(sol["outputs"][0, :, 0], 100 * np.exp(-t[0]) / 20, rtol=1e-8)
+
+
+# (set_events__mutmut_39: the changed entries' indexes kept in the dtype given instead of `dtype=np.int64`)
+@pytest.mark.parametrize("index_dtype", [np.int32, np.float64])
+def test_set_events_stores_its_indexes_as_int64_whatever_they_are_given_as(index_dtype):
+    """set_events (private API: time-varying covariates, occasions, simulate's changes) builds the EventTable whose
+    index is documented int64: given as int32 or as a float table (times, indexes and values read from one float
+    array), a change of CL to 10.5 L/h at 1 h in pk_1cmt_iv (CL 20 L/h, V 20 L, 100 mg in central at 0 h) is stored
+    with index int64, and solved, by the closed form and the ODE solver, as 100 exp(-t) up to 1 h, then
+    100 exp(-1) exp(-10.5 / 20 (t - 1)) (not an IndexError of the closed form, nor a float index to the engine)."""
+    from pkpd.simulation import compiled_for, run_batch, set_events
+
+    cm = compiled_for(IV)
+    k = cm.q_names.index("CL")
+    ev = set_events(np.array([[np.inf, 1.0]]), np.array([[k, k]], dtype=index_dtype), np.array([[99.0, 10.5]]))
+    np.testing.assert_array_equal(ev.time, [[1.0, np.inf]])
+    np.testing.assert_array_equal(ev.index, [[k, k]])
+    np.testing.assert_array_equal(ev.value, [[10.5, 0.0]])
+    np.testing.assert_array_equal(ev.count, [1])
+    q = cm.build_q(np.array([[20.0, 20.0]]), np.full((1, 1), 70.0))
+    t = np.array([[0.0, 1.0, 3.0]])
+    amount = np.where(t[0] <= 1.0, 100 * np.exp(-t[0]), 100 * np.exp(-1.0) * np.exp(-10.5 / 20 * (t[0] - 1.0)))
+    for method in ("closed-form", "ode"):
+        sol = run_batch(cm, q, np.array([[100.0]]), ev, t, np.zeros((1, 3), dtype=np.int64), np.array([3]),
+                        np.zeros(1), pkpd.SolverSettings(method=method, rtol=1e-12, atol=1e-16))
+        assert list(sol["status"]) == [0]
+        np.testing.assert_allclose(sol["states"][0, :, 0], amount, rtol=1e-8)
+    assert ev.index.dtype == np.int64 and ev.kind.dtype == np.int64 and ev.count.dtype == np.int64
+
+
+# (_administration_shape__mutmut_2: `getattr(None, "duration", None)`, the infusion duration left out of the shape)
+@pytest.mark.parametrize("short_first", [True, False], ids=["1-h-first", "4-h-first"])
+def test_subjects_whose_infusions_differ_only_in_duration_get_each_their_own_duration(short_first):
+    """Two subjects, each 100 mg infused into central from 0 h, one over 1 h and one over 4 h (given by duration,
+    so with no rate): the administrations have the same time, target, unit and amount, and each subject is infused
+    over its own duration (not both over the first one's): the closed form of a one-compartment infusion,
+    R / k (1 - exp(-k min(t, T))) exp(-k max(t - T, 0)) / V with R = 100 / T (CL 2.8 L/h, V 32 L)."""
+    from pkpd.dosing import Infusion
+
+    durations = [1.0, 4.0] if short_first else [4.0, 1.0]
+    regimens = [Regimen([Infusion(0.0, Dose(100, "mg"), duration=d)]) for d in durations]
+    assert [r.administrations[0].rate for r in regimens] == [None, None]
+    t = np.array([0.5, 1.0, 2.0, 4.0, 6.0])
+    k = 2.8 / 32.0
+    expected = [100 / d / k * (1 - np.exp(-k * np.minimum(t, d))) * np.exp(-k * np.maximum(t - d, 0.0)) / 32.0
+                for d in durations]
+    for method in ("closed-form", "ode"):
+        sim = pkpd.simulate(IV, regimens, t, params={"CL": 2.8, "V": 32.0},
+                            settings=pkpd.SolverSettings(method=method, rtol=1e-10, atol=1e-12))
+        np.testing.assert_allclose(sim["conc"], np.array(expected) * pkpd.units.convert("mg/L", sim.units["conc"]),
+                                   rtol=1e-7)
