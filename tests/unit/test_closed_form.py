@@ -1009,3 +1009,80 @@ def test_run_batch_reads_no_event_past_a_subjects_count_with_the_closed_form_as_
         assert list(sol["status"]) == [0]
         np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
         np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 38)
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_integer_event_values_gives_the_exact_doses_and_changes_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: event values given as integers (a 100 mg bolus at 0 h, CL
+    # set from 1 to 2 L/h at 2 h; pk_1cmt_iv, V 20 L) are read as 100.0 and 2.0 by the closed form of either CPU
+    # engine, as by the ODE path: x = 100 e^(-0.05 t) until 2 h, then 100 e^(-0.1) e^(-0.1 (t - 2)), conc = x / 20
+    # (run_closed_form__mutmut_153: the event values converted without dtype=float, refused by the C kernel as int64)
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine and cm.q_names[0] == "CL"
+    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    values = np.array([[100, 2]])
+    assert values.dtype == np.int64
+    events = EventTable(np.array([[0.0, 2.0]]), np.array([[0, 3]]), np.array([[0, 0]]), values, np.array([2]))
+    t = np.array([[0.0, 1.0, 12.0, 24.0]])
+    x = np.where(t[0] <= 2.0, 100.0 * np.exp(-0.05 * t[0]), 100.0 * np.exp(-0.1 - 0.1 * (t[0] - 2.0)))
+    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
+        sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 4), dtype=np.int64), np.array([4]),
+                        np.zeros(1), settings)
+        assert list(sol["status"]) == [0]
+        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
+        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
+
+
+def test_the_native_closed_form_needs_no_numba(monkeypatch):
+    # the native engine's closed form runs its C kernel, never numba's (sparing numba's import and first compile):
+    # with numba not importable (as where numba does not yet support the Python or numpy installed), a 100 mg bolus
+    # of pk_1cmt_iv (CL 1 L/h, V 20 L, k = 0.05 /h) still gives conc = 100 e^(-kt) / 20 at 0, 1, 12 and 24 h
+    # (run_closed_form__mutmut_160: kernels(None) for kernels(cm.engine), numba's kernels for every engine: an
+    # ImportError)
+    import importlib
+
+    from pkpd._native import compiler
+    from pkpd.simulation import compiled_for
+
+    if not compiler():
+        pytest.skip("no C compiler")
+    monkeypatch.setitem(sys.modules, "numba", None)
+    monkeypatch.delitem(sys.modules, "pkpd._linear_kernels", raising=False)
+    monkeypatch.delattr(pkpd, "_linear_kernels", raising=False)
+    with pytest.raises(ImportError):
+        importlib.import_module("pkpd._linear_kernels")
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), "native")
+    assert cm.engine == "native"
+    t = np.array([0.0, 1.0, 12.0, 24.0])
+    sim = pkpd.simulate(cm, Regimen.single(Dose(100, "mg")), t, params={"CL": 1.0, "V": 20.0}, settings=EXACT)
+    assert list(sim.status) == [0]
+    np.testing.assert_allclose(sim.outputs["conc"][0], 100.0 * np.exp(-0.05 * t) / 20.0, rtol=1e-12, atol=0.0)
+
+
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_the_closed_form_sets_every_padding_row_past_a_subjects_last_output_to_zero(engine, monkeypatch):
+    # per-subject output times are padded to the longest subject (simulate_nonmem pads with the last time); the
+    # closed form sets every row past a subject's n_out to 0, whatever its result memory held before (NaN here):
+    # a 100 mg bolus each (pk_1cmt_iv, CL 1 and 2 L/h, V 20 L), subject 1 at 0, 1, 12 and 24 h, subject 2 at 0 and
+    # 2 h then two padding rows: x = 100 e^(-CL/V t), conc = x / 20, and exactly 0 in both padding rows
+    # (run_closed_form__mutmut_231: `<=` for `<`, the first padding row counted as written and left as it was)
+    from pkpd import simulation
+    from pkpd.simulation import build_events, compiled_for, run_batch
+
+    monkeypatch.setattr(simulation, "result_array", lambda shape: np.full(shape, np.nan))
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[1.0, 20.0], [2.0, 20.0]]), np.full((2, 1), 70.0))
+    events = build_events(cm, [Regimen.single(Dose(100, "mg"))] * 2, q, set())
+    t = np.array([[0.0, 1.0, 12.0, 24.0], [0.0, 2.0, 2.0, 2.0]])
+    sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((2, 4), dtype=np.int64), np.array([4, 2]),
+                    np.zeros(2), EXACT)
+    assert list(sol["status"]) == [0, 0]
+    x = 100.0 * np.exp(-np.array([[0.05], [0.1]]) * t)
+    x[1, 2:] = 0.0
+    np.testing.assert_allclose(sol["states"][:, :, 0], x, rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(sol["outputs"][:, :, 0], x / 20.0, rtol=1e-12, atol=0.0)
+    assert np.all(sol["states"][1, 2:] == 0.0) and np.all(sol["outputs"][1, 2:] == 0.0)
