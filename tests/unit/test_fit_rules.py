@@ -5164,3 +5164,137 @@ def test_a_band_leaves_out_only_the_draws_whose_start_is_not_finite(tmp_path):
         band = fit.predict(times=[2.0], n_samples=40, seed=1)
     assert band["PRED"].iloc[0] == pytest.approx(y.mean(), rel=1e-6)
     assert 11.0 < band["lower"].iloc[0] < y.mean() < band["upper"].iloc[0]
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 56, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_an_m4_fit_reports_the_m4_minus_two_log_likelihood_at_its_estimates(tmp_path):
+    """blq="M4": the objective of the fit is its -2LL written out at the estimates: over the quantified values
+    log(2 pi sd^2) + ((y - B)/sd)^2, over the 9 censored ones -2 log(Phi((lloq - B)/sd) - Phi(-B/sd)), and for every
+    one + 2 log Phi(B/sd) (each observation conditioned on Y > 0).
+    (likelihood._Likelihood._evaluate__mutmut_109: 3 log Phi(B/sd) per quantified value, the objective 21
+    log Phi(B/sd) off; least squares fits the residuals, so the estimates were the same)"""
+    import pandas as pd
+    from scipy.stats import norm
+
+    import pkpd
+
+    y = 1.0 + np.random.default_rng(8).normal(0.0, 0.8, 30)
+    lloq = 0.5
+    censored = y < lloq
+    assert censored.sum() == 9
+    data = pd.DataFrame({"ID": 1, "TIME": np.arange(1.0, 31.0), "DV": y, "LLOQ": lloq, "DVID": "level"})
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, blq="M4",
+                   covariance=False)
+    b, sd = fit.estimates["B"], fit.estimates["level.sd"]
+    obs = y[~censored]
+    m2ll = (np.sum(np.log(2 * np.pi * sd**2) + ((obs - b) / sd) ** 2)
+            - 2 * 9 * math.log(norm.cdf((lloq - b) / sd) - norm.cdf(-b / sd)) + 2 * 30 * norm.logcdf(b / sd))
+    assert fit.objective == pytest.approx(m2ll, rel=1e-10)
+
+
+def test_a_dataset_built_by_hand_with_cens_as_texts_censors_the_records_flagged_1(tmp_path):
+    """_observations reads CENS as numbers whatever the column's dtype, as it reads DV, TIME and LLOQ: a NonmemDataset
+    built by hand (the public dataclass) whose CENS column holds the texts "0", "1", "0", "1" (a CSV read with
+    dtype=str) censors the 2nd and 4th records, each at its DV (the limit, no LLOQ column); a text "-1" is refused
+    with fit()'s message for CENS=-1.
+    (data._observations__mutmut_122: `to_numpy(dtype=None)`, the texts compared with 1 and -1: nothing censored,
+    nothing refused)"""
+    import dataclasses
+
+    import pandas as pd
+
+    from pkpd.errors import DataError
+    from pkpd.estimation.data import _observations
+    from pkpd.nonmem import read_nonmem
+
+    model = _levels(tmp_path)
+    table = pd.DataFrame({"ID": 1, "TIME": [1.0, 2.0, 3.0, 4.0], "DV": [12.0, 0.5, 11.0, 3.0], "CENS": [0, 1, 0, 1]})
+    dataset = read_nonmem(table, model)
+    by_hand = dataclasses.replace(dataset, table=dataset.data.assign(
+        CENS=pd.Series(["0", "1", "0", "1"], dtype=object)))
+    assert by_hand.data["CENS"].dtype == object
+    d = _observations(model, by_hand, ("level",), None)
+    np.testing.assert_array_equal(d.censored, [False, True, False, True])
+    np.testing.assert_array_equal(d.limit[d.censored], [0.5, 3.0])
+    above = dataclasses.replace(dataset, table=dataset.data.assign(
+        CENS=pd.Series(["0", "-1", "0", "0"], dtype=object)))
+    with pytest.raises(DataError, match=r"CENS=-1 \(above the upper limit of quantification\) is not supported by "
+                                        r"fit\(\)"):
+        _observations(model, above, ("level",), None)
+
+
+class _TiesReversed:
+    """numpy, but an argsort whose kind is not "stable" gives the ties in reverse order: a valid unstable sort, as
+    numpy's own quicksort gives where it finds no AVX2 (NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL" here:
+    np.argsort of 120 sorted codes moved 118 of them)."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def argsort(a, axis=-1, kind=None, order=None, **kwargs):
+        if kind == "stable":
+            return np.argsort(a, axis=axis, kind=kind, order=order, **kwargs)
+        a = np.asarray(a)
+        return np.lexsort((-np.arange(a.size), a))
+
+
+def test_each_subjects_records_are_listed_in_record_order_whatever_the_sort_does_with_ties(monkeypatch):
+    """_rows_by_subject: subject ID -> the positions of its records in record order (time-varying covariates and
+    records simulated one by one read them so): subject 7 on records 0-19, then subject 3 on 20-44, then subject 5 on
+    45, whatever order an unstable sort would give the records of one subject (the ties).
+    (data._rows_by_subject__mutmut_13: np.argsort without kind="stable", each subject's records in reverse here)"""
+    import pandas as pd
+
+    import pkpd.estimation.data as data_module
+
+    monkeypatch.setattr(data_module, "np", _TiesReversed())
+    table = pd.DataFrame({"ID": [7] * 20 + [3] * 25 + [5]})
+    rows = data_module._rows_by_subject(table)
+    assert list(rows) == [7, 3, 5]
+    np.testing.assert_array_equal(rows[7], np.arange(20))
+    np.testing.assert_array_equal(rows[3], np.arange(20, 45))
+    np.testing.assert_array_equal(rows[5], [45])
+
+
+def test_leastsq_fits_an_additive_sd_a_thousand_times_below_its_start(tmp_path):
+    """method="leastsq" re-centres the log-normaliser constants at the start (b^2 = 2 log sd + K starts at 2 log
+    1000), so a level of 12 with deviations of 1e-3 (1, -1, 2, -2, 0.5, -0.5) is fitted at the maximum-likelihood
+    B = mean(y) and sd = sqrt(mean((y - B)^2)) = 1.323e-3 from the start sd = 1.
+    (individual._optimise__mutmut_26: no re-centring for "leastsq" before its first run: with K = 0, b^2 = 2 log sd
+    is clipped at 0 below sd = 1 and the fit stayed at its start sd = 1, 756 times too large, reported as
+    converged)"""
+    import pandas as pd
+
+    import pkpd
+
+    y = 12.0 + 1e-3 * np.array([1.0, -1.0, 2.0, -2.0, 0.5, -0.5])
+    data = pd.DataFrame({"ID": 1, "TIME": np.arange(1.0, 7.0), "DV": y, "DVID": "level"})
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   method="leastsq", covariance=False)
+    sd = math.sqrt(np.mean((y - y.mean()) ** 2))
+    assert sd == pytest.approx(1e-3 * math.sqrt(10.5 / 6), rel=1e-9)
+    assert fit.converged
+    assert fit.estimates["B"] == pytest.approx(y.mean(), rel=1e-10)
+    assert fit.estimates["level.sd"] == pytest.approx(sd, rel=1e-5)
+
+
+def test_a_global_fit_stopped_at_its_budget_where_the_objective_is_flat_is_converged_by_its_refinement(tmp_path):
+    """A global method's best point is refined by least squares and the refinement kept where its OFV is not above
+    it: estimating only C, which no observation depends on (B fixed at 12, the sd fixed at 1.5), the OFV is
+    sum log(2 pi 1.5^2) + ((y - 12)/1.5)^2 at every C, so differential evolution stopped by max_evaluations=5 is
+    refined at the same OFV, and the fit is the refinement's: converged, without lmfit's "Fit aborted" message.
+    (individual._optimise__mutmut_91: `<` for `<=`, the unrefined run kept: not converged, "Fit aborted: number of
+    function evaluations > 5")"""
+    import pkpd
+
+    data, y, _ = _level_data(n_level=6)
+    fit = pkpd.fit(_levels(tmp_path).with_parameters(B=12.0), data, estimate=["C"],
+                   error={"level": pkpd.Additive(sd=1.5, fixed=True)}, method="differential_evolution", seed=1,
+                   max_evaluations=5, covariance=False)
+    assert fit.objective == pytest.approx(np.sum(np.log(2 * np.pi * 1.5**2) + ((y - 12.0) / 1.5) ** 2), rel=1e-12)
+    assert fit.converged
+    assert fit.message == "covariance not computed (covariance=False)"
