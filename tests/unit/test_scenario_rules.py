@@ -3134,3 +3134,29 @@ def test_a_scenario_file_is_read_as_utf_8_whatever_the_locale(tmp_path):
     if encoding.replace("-", "").lower() in ("utf8", "utf_8"):
         pytest.skip("this platform's C locale encodes text as UTF-8")
     assert said == ascii(description)
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 52
+@pytest.mark.parametrize(
+    ("population", "message"),
+    [
+        ("[population]\nn = 2\nomgea = {CL = 0.3}\n", "unknown key 'omgea'. Did you mean 'omega'?"),
+        ("population = 3\n", "must be a table of keys; got 3"),
+    ],
+)
+def test_a_scenario_files_population_with_an_unknown_key_or_not_a_table_is_refused_naming_the_file(
+        tmp_path, population, message):
+    """(scenario_from_dict__mutmut_158: the [population] keys checked with file None, so the message began
+    "scenario [population]" instead of the file) Every problem in a scenario file names the file and its section
+    (load_scenario's documented contract): a misspelt key in [population] ("omgea") and a population that is not a
+    table are refused, whole message, as "<path> [population]: ...", like every other section's keys."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import load_scenario
+
+    path = tmp_path / "trial.toml"
+    path.write_text(population + "[scenario]\nmodel = \"pk_1cmt_iv\"\n"
+                    "[arms.low]\ndose = 100\nunit = \"mg\"\n"
+                    "[endpoints.c]\noutput = \"conc\"\nmetric = \"cmax\"\nend = 24\n", encoding="utf-8")
+    with pytest.raises(PkpdError) as err:
+        load_scenario(path)
+    assert str(err.value) == f"{path} [population]: {message}"
