@@ -34,6 +34,8 @@ Section "seed 41" (the seventeenth, 40 of 1956): the samples at both ends of a m
 dose record with AMT 0 not counted as a dose, and Bailer's sparse NCA dropping NaN samples and refusing negative times.
 Section "seed 42" (the eighteenth, 40 of 1965): the exact log-down AUMC of an exponential decline, the R² of the λz
 fit in the result and the table, and no adjusted R² (NaN, not an error) for a regression through two points.
+Section "seed 43" (the nineteenth, 40 of 1965): the percentage of AUCinf extrapolated in percent, and no term in
+Bailer's variance for a time of weight 0 with one animal.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1421,3 +1423,40 @@ def test_the_regression_of_two_points_has_no_adjusted_r_squared():
     assert math.isnan(adj)
     assert _regression(np.array([2.0, 2.0]), np.log([8.0, 2.0])) is None
     assert _regression(np.array([1.0]), np.log([8.0])) is None
+
+
+# =========================================================================================== seed 43
+# Rules that the nineteenth independent sample (seed 43, 40 of 1965 mutants) showed unguarded: the percentage of
+# AUCinf extrapolated past Tlast is a percentage, and in Bailer's variance a time whose trapezoid weight is 0 adds
+# nothing, even with one animal there.
+def test_the_percentage_of_auc_extrapolated_is_the_tail_over_aucinf_in_percent():
+    """An IV bolus C = 8 · 2^{-t} sampled at 0, 1, 2 and 3 h: the log-down AUC of an exponential is exact, so AUClast =
+    ∫0^3 C dt = (8/ln 2) (1 - 1/8) = 7/ln 2, the tail Clast/λz = 1/ln 2 and AUCinf = 8/ln 2 (closed forms); the
+    extrapolated percentage 100 · (1/ln 2)/(8/ln 2) = 12.5 %, in the NCAResult and in the table of ``nca`` (kills
+    nca_profile__mutmut_222, ``101.0 *`` for ``100.0 *``: 12.625 %)."""
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    c = 8.0 * 2.0**-t
+    res = nca_profile(t, c, 10, route="iv-bolus")
+    assert res.lambda_z == pytest.approx(math.log(2.0), rel=1e-12)
+    assert res.auc_last == pytest.approx(7 / math.log(2.0), rel=1e-12)
+    assert res.auc_inf == pytest.approx(8 / math.log(2.0), rel=1e-12)
+    assert res.auc_pct_extrap == pytest.approx(12.5, rel=1e-12)
+    data = pd.DataFrame({"ID": 1, "TIME": [0.0, *t], "EVID": [1, 0, 0, 0, 0], "AMT": [10.0, 0, 0, 0, 0],
+                         "DV": [np.nan, *c]})
+    row = nca(data, route="iv-bolus", dose_unit="mg").iloc[0]
+    assert row["auc_pct_extrap"] == pytest.approx(12.5, rel=1e-12)
+
+
+def test_bailers_variance_gives_a_zero_weight_time_with_one_animal_no_term():
+    """Bailer's SE² = Σ w_j² s_j²/n_j: a time with one animal has no SD, so its term is unknown (NaN) unless its
+    trapezoid weight is 0, when it is 0 whatever the SD. Distinct sampling times 0 and 5e-324 (the smallest double)
+    give the weight of time 0 (5e-324)/2, which rounds to 0 in doubles: with one animal at 0 h, two (8, 10) at 5e-324
+    and two (2, 4) at 2 h, the weights are 0, 1, 1, AUClast = 9 + 3 = 12 and SE² = 1 · 2/2 + 1 · 2/2 = 2 by Bailer's
+    formula, SE = √2 (kills nca_sparse__mutmut_115, a term of 1.0 for 0.0 at a zero weight: SE √3)."""
+    tiny = 5e-324
+    assert tiny > 0.0 and tiny / 2 == 0.0
+    res = nca_sparse([0.0, tiny, tiny, 2.0, 2.0], [5.0, 8.0, 10.0, 2.0, 4.0])
+    assert res.weights.tolist() == [0.0, 1.0, 1.0] and res.n.tolist() == [1, 2, 2]
+    assert res.auc_last == 12.0
+    assert res.auc_last_se == pytest.approx(math.sqrt(2.0), rel=1e-12)
+    assert res.ci_high - res.auc_last == pytest.approx(1.959963984540054 * math.sqrt(2.0), rel=1e-9)
