@@ -35,6 +35,8 @@ Section "seed 40" (the seventeenth independent sample): a prior centred on a bou
 a prior just beyond a bound refused with numbers that differ from the bound's.
 Section "seed 41" (the eighteenth independent sample): a uniform prior's upper bound stored as a float, and the MAP
 fit's Jacobian rows of several Jacobian residuals.
+Section "seed 42" (the nineteenth independent sample): a population MAP fit's prior terms where a prior's density is
+0, and the engine's threads with several sampler threads.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1294,3 +1296,51 @@ def test_the_jacobian_rows_of_several_jacobian_residuals(fisher):
             fd = (terms.evaluate(up, 4)[1] - terms.evaluate(down, 4)[1]) / (2 * h)
             np.testing.assert_allclose(J[:, i], fd, rtol=1e-6, atol=1e-9, err_msg=names[i])
         np.testing.assert_allclose(2.0 * r @ J, g, rtol=1e-12, atol=1e-14)
+
+
+# --------------------------------------------------------------------------------------------------- seed 42
+def test_a_population_map_fit_s_prior_terms_where_the_prior_density_is_zero_are_the_optimiser_s_penalty():
+    """-2 log prior of a population MAP fit at rows of typical values where a prior's density is 0 (V = exp(-800),
+    0 in double, for its log-normal prior, or CL not a number) is not inf or NaN but the optimiser's penalty 1e10, the
+    value ``pkpd.estimation.population_fit`` gives a parameter set whose objective cannot be computed (its
+    ``_PENALTY``), whatever the other priors add; rows inside the support keep scipy's -2 log densities (uniform on
+    [0.01, 100] for CL, log-normal for V). Guards ``PopulationPriorTerms.__call__``
+    (``PopulationPriorTerms.__call____mutmut_31``: 10000000001.0 for 1e10, a wall 1 higher than the penalty)."""
+    import pkpd
+    from pkpd.estimation.population_fit import _PENALTY, _error_dict, _population_priors
+    from pkpd.estimation.population_model import _layout
+    from pkpd.population import IIV
+
+    model = pkpd.load_model("pk_1cmt_iv")
+    assert model.parameter("CL").bounds == (0.01, 100.0)
+    iiv = IIV({"CL": 0.1})
+    layout = _layout(model, iiv, ["CL", "V"], _error_dict(model, {"conc": pkpd.Proportional(cv=0.2)}), None)
+    priors = {"CL": UniformPrior(0.01, 100.0), "V": LogNormalPrior(30.0, 0.3)}
+    terms = _population_priors(layout, iiv, priors, None, "focei")
+    X = np.array([[math.log(2.8), math.log(32.0), -1.0, -1.6],
+                  [math.log(50.0), -800.0, -1.0, -1.6],
+                  [math.log(0.02), -800.0, 0.5, -1.6],
+                  [np.nan, math.log(32.0), -1.0, -1.6]])
+    out = terms(X)
+    assert _PENALTY == 1e10
+    assert out[1] == 1e10 and out[2] == 1e10 and out[3] == 1e10
+    ref = -2.0 * (stats.uniform(0.01, 100.0 - 0.01).logpdf(2.8) + stats.lognorm(s=0.3, scale=30.0).logpdf(32.0))
+    assert out[0] == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("threads, chains", [(2, 2), (2, 4), (3, 4)])
+def test_with_several_sampler_threads_the_engine_solves_each_batch_on_one_thread(monkeypatch, threads, chains):
+    """``pkpd.sample``'s ``threads``: "the chains split into this many groups, each driven by its own thread with its
+    own batch solves (the engine then solves on one thread per group)": with 2 or 3 sampler threads each group's
+    batch (here 16 subjects a chain, at least the 16 rows for which one sampler thread keeps the engine's threads)
+    is solved on one engine thread, and the setting is restored afterwards. Kills ``run_pkpd_nuts__mutmut_78``
+    (``threads > 2``: two sampler threads keep the engine's 3 threads in each group)."""
+    from pkpd import _native
+    from pkpd._prior_part import run_pkpd_nuts
+
+    monkeypatch.setattr(_native, "_THREADS", [3])
+    likelihood = _Likelihood(16)
+    run_pkpd_nuts(_Gauss(), likelihood, np.zeros((chains, 2)), 1, n_warmup=3, n_draws=3, target_accept=0.8,
+                  max_tree_depth=3, threads=threads)
+    assert likelihood.seen == {1}
+    assert _native._THREADS == [3]
