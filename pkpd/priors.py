@@ -651,7 +651,13 @@ class PopulationPriorTerms:
         theta, omega, _ = self.layout.unpack(np.atleast_2d(X))
         out = np.zeros(theta.shape[0])
         for j, prior in self.index:
-            out -= 2.0 * prior.log_density(theta[:, j])
+            v = theta[:, j]
+            if isinstance(prior, UniformPrior):
+                # on the parameter's bounds, which the fit enforces on its internal (log) scale: exp(log b) may lie
+                # an ulp beyond b (exp(log 10) = 10.000000000000002), as may a finite-difference point beside a
+                # bound; the flat prior is its constant there (a NaN stays NaN: the penalty below)
+                v = np.clip(v, prior.lower, prior.upper)
+            out -= 2.0 * prior.log_density(v)
         if self.omega_prior is not None:
             om = omega[:, :self.q, :self.q]
             iw = InverseWishart(self.omega0, self.omega_prior.df)

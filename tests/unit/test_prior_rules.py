@@ -1344,3 +1344,41 @@ def test_with_several_sampler_threads_the_engine_solves_each_batch_on_one_thread
                   max_tree_depth=3, threads=threads)
     assert likelihood.seen == {1}
     assert _native._THREADS == [3]
+
+
+def test_a_uniform_prior_is_flat_up_to_its_bounds_in_a_population_map_fit():
+    """A uniform prior on a parameter's bounds is flat wherever the fit evaluates it: -2 log prior is the constant
+    2 log(upper - lower). The fit keeps the bounds on the log scale, and exp(log(b)) is not b for every b (exp(log
+    10) = 10.000000000000002, exp(log 100) = 100.00000000000004), so at an upper bound, and at the finite-difference
+    points beside it, the prior read the value as outside its support (density 0, the penalty 1e10). With a flat
+    prior the MAP fit is the maximum-likelihood fit: started at wang2007's upper bound ke = 10 it finds the same ke
+    and objective, the prior's part 2 log(10 - 0.001), as it does with maxeval=0 there. A defect found beside
+    ``PopulationPriorTerms.__call____mutmut_31``: the MAP fit stopped at ke = 8.71 (objective 1541.8 against the
+    maximum-likelihood -4.24) and reported converged, and maxeval=0 gave a prior objective of 1e10."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.estimation.population_fit import _error_dict, _population_priors
+    from pkpd.estimation.population_model import _layout
+    from pkpd.population import IIV
+
+    model = pkpd.load_model("pk_1cmt_iv")
+    iiv = IIV({"CL": 0.1})
+    layout = _layout(model, iiv, ["CL", "V"], _error_dict(model, {"conc": pkpd.Proportional(cv=0.2)}), None)
+    terms = _population_priors(layout, iiv, {"CL": UniformPrior(0.01, 100.0)}, None, "focei")
+    top = math.log(100.0)
+    X = np.array([[top, 3.0, -1.0, -1.6], [top - 1e-4, 3.0, -1.0, -1.6], [top + 1e-4, 3.0, -1.0, -1.6],
+                  [math.log(0.01), 3.0, -1.0, -1.6], [math.log(0.01) - 1e-4, 3.0, -1.0, -1.6]])
+    np.testing.assert_array_equal(terms(X), np.full(5, 2.0 * math.log(100.0 - 0.01)))
+
+    data = Path(__file__).resolve().parents[1] / "data" / "wang2007" / "wang2007.csv"
+    kw = dict(iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), covariance=None, init={"ke": 10.0})
+    assert pkpd.load_model("wang2007").parameter("ke").bounds == (0.001, 10.0)
+    flat = {"ke": UniformPrior(0.001, 10.0)}
+    start = pkpd.fit_population("wang2007", data, priors=flat, maxeval=0, **kw)
+    assert start.prior_objective == pytest.approx(2.0 * math.log(10.0 - 0.001), rel=1e-12)
+    ml = pkpd.fit_population("wang2007", data, **kw)
+    mp = pkpd.fit_population("wang2007", data, priors=flat, **kw)
+    assert mp.theta["ke"] == pytest.approx(ml.theta["ke"], rel=1e-6)
+    assert mp.objective == pytest.approx(ml.objective, abs=1e-6)
+    assert mp.prior_objective == pytest.approx(2.0 * math.log(10.0 - 0.001), rel=1e-12)
