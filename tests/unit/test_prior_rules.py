@@ -36,7 +36,8 @@ a prior just beyond a bound refused with numbers that differ from the bound's.
 Section "seed 41" (the eighteenth independent sample): a uniform prior's upper bound stored as a float, and the MAP
 fit's Jacobian rows of several Jacobian residuals.
 Section "seed 42" (the nineteenth independent sample): a population MAP fit's prior terms where a prior's density is
-0, and the engine's threads with several sampler threads.
+0, the engine's threads with several sampler threads, and a uniform prior flat up to its bounds in a population MAP
+fit (a defect fixed).
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
