@@ -675,6 +675,7 @@ class PopulationPriorTerms:
 
 
 _MARGIN = 2.0 * math.log(1e3)   # as pkpd.fitting's log-normaliser residuals: e + K starts at this value
+_ROUNDING = 1e-12   # relative distance from a uniform prior's bound read as rounding, not as outside its support
 
 
 class IndividualPriorTerms:
@@ -769,7 +770,10 @@ class IndividualPriorTerms:
         except (ValueError, ZeroDivisionError):   # outside the support (log of a non-positive value)
             return math.inf, r, J, g, False, False
         for i, p in self.items:
-            if isinstance(p, UniformPrior) and not p.lower <= v[i] <= p.upper:
+            # a uniform prior is on the parameter's bounds, which the fit enforces on its own (log) scale, where
+            # exp(log b) may lie an ulp beyond b (exp(log 10) = 10.000000000000002): such a value is on the bound
+            if isinstance(p, UniformPrior) and not (p.lower - _ROUNDING * abs(p.lower) <= v[i]
+                                                    <= p.upper + _ROUNDING * abs(p.upper)):
                 return math.inf, r, J, g, False, False
         return total, r, J, g, bool(clipped), bool(math.isfinite(total))
 

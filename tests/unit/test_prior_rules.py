@@ -1383,3 +1383,38 @@ def test_a_uniform_prior_is_flat_up_to_its_bounds_in_a_population_map_fit():
     assert mp.theta["ke"] == pytest.approx(ml.theta["ke"], rel=1e-6)
     assert mp.objective == pytest.approx(ml.objective, abs=1e-6)
     assert mp.prior_objective == pytest.approx(2.0 * math.log(10.0 - 0.001), rel=1e-12)
+
+
+# ---- a uniform prior at a log-scale bound in an individual MAP fit (noticed beside the priors seed-42 defect, whose
+# population fit read exp(log b) an ulp beyond b as outside the prior's support)
+
+
+def test_an_individual_map_fit_reads_a_uniform_prior_at_a_log_scale_bound_as_on_it():
+    """pkpd.fit keeps a positive parameter on the log scale, and exp(log 10) = 10.000000000000002: the individual
+    prior terms read that as outside UniformPrior(0.001, 10)'s support, so a MAP fit started at wang2007's upper
+    bound ke = 10 was refused ('outside the support of their prior'). Now a value within rounding of a bound is on
+    it: -2 log p = 2 log(10 - 0.001), and the MAP fit with that flat prior equals the maximum-likelihood fit; a
+    value clearly beyond the bound (1e-9 relative) is still outside the support."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+
+    assert math.exp(math.log(10.0)) > 10.0
+    terms = IndividualPriorTerms(("ke",), {"ke": UniformPrior(0.001, 10.0)}, np.array([True]))
+    terms.reset(np.array([math.log(10.0)]))
+    total, r, J, g, clipped, valid = terms.evaluate(np.array([math.log(10.0)]), 1)
+    assert total == 2.0 * math.log(10.0 - 0.001) and valid is True
+    assert terms.evaluate(np.array([math.log(10.0 * (1 + 1e-9))]), 1)[0] == math.inf
+
+    model = pkpd.load_model("wang2007").with_parameters(ke=10.0)
+    assert model.parameter("ke").bounds == (0.001, 10.0)
+    df = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "wang2007" / "wang2007.csv")
+    one = df[df["ID"] == df["ID"].iloc[0]]
+    kw = dict(estimate=["ke"], error={"f": pkpd.Additive(sd=0.3)})
+    ml = pkpd.fit(model, one, **kw)
+    mp = pkpd.fit(model, one, priors={"ke": UniformPrior(0.001, 10.0)}, **kw)
+    assert mp.converged
+    assert mp.estimates["ke"] == pytest.approx(ml.estimates["ke"], rel=1e-6)
+    assert mp.prior_objective == pytest.approx(2.0 * math.log(10.0 - 0.001), rel=1e-12)
