@@ -885,3 +885,36 @@ def test_rodas4_takes_an_output_just_before_a_dose(backend):
         assert sim.status.tolist() == [0]
         np.testing.assert_allclose(sim.outputs["conc"][0], [np.exp(-row[0]), np.exp(-1.0) + np.exp(-(1.0 - t2))],
                                    rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- templates, seed 30
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_derivative_norm_of_exactly_1e_5_takes_hairer_norsett_wanners_starting_step(tmp_path, backend):
+    # (_integrator.py:69: the starting-step heuristic's `d1 <= 1e-5` for `d1 < 1e-5`.) Hairer, Norsett & Wanner
+    # (1993) II.4 take h0 = 1e-6 only when d0 or d1 is *below* 1e-5, d1 = |f(y0) / sc| (sc = atol + rtol |y0|, an
+    # RMS over the states). In the idle-stiff model (A never dosed, so 0) a 1 mg bolus into B decaying at KB puts
+    # d1 = KB / (sc sqrt 2), exactly 1e-5 in floating point for the KB below (checked): h0 = 0.01 d0 / d1, capped at
+    # T, and the first step min(100 h0, (0.01 / max(d1, d2))^(1/5), T) = 3.98 h for Tsit5 (order 4). As in
+    # test_tsit5s_first_step_is_hairer_norsett_wanners_starting_step every error estimate is at rounding and each
+    # step is ten times the last, so the 100 h take 3 steps (3.98, 39.8 and the rest), B = e^{-KB t}. The mutant takes
+    # h0 = 1e-6 there and starts at 100 h0 = 1e-4 h: 7 steps.
+    rtol, atol, T = 1e-6, 1e-9, 100.0
+    sc = atol + rtol * 1.0
+    kb = 1e-5 * np.sqrt(2.0) * sc
+    d0, d1 = np.sqrt((1.0 / sc) ** 2 / 2), np.sqrt((kb / sc) ** 2 / 2)
+    assert d0 >= 1e-5 and d1 == 1e-5
+    h0 = min(0.01 * d0 / d1, T)
+    d2 = np.sqrt((kb * kb * h0 / sc) ** 2 / 2) / h0  # f(y0 + h0 f0) - f0 = KB^2 h0 (B only)
+    h = min(100.0 * h0, (0.01 / max(d1, d2)) ** (1.0 / 5.0), T)
+    t, expected = 0.0, 1
+    while t + 1.01 * h < T:  # the step that reaches within 1.01 h of T lands on T
+        t, h, expected = t + h, 10.0 * h, expected + 1
+    assert expected == 3
+    path = tmp_path / "idle_stiff.toml"
+    path.write_text(_IDLE_STIFF)
+    model = pkpd.load_model(str(path))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([T]), params={"KB": kb},
+                        backend=backend, settings=pkpd.SolverSettings(method="tsit5", rtol=rtol, atol=atol))
+    assert sim.status.tolist() == [0]
+    assert sim.n_steps.tolist() == [expected]
+    np.testing.assert_allclose(sim.outputs["b"][0], np.exp(-kb * T), rtol=1e-12)
