@@ -8,6 +8,7 @@ compiler's reordering of a sum cannot fail it, while any difference in the metho
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -918,3 +919,42 @@ def test_a_derivative_norm_of_exactly_1e_5_takes_hairer_norsett_wanners_starting
     assert sim.status.tolist() == [0]
     assert sim.n_steps.tolist() == [expected]
     np.testing.assert_allclose(sim.outputs["b"][0], np.exp(-kb * T), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_rodas4_gives_up_on_a_singular_matrix_at_the_last_step_allowed(tmp_path, backend):
+    # (_integrator.py:369: after a singular iteration matrix Rodas4 gives up at `counters > max_steps` for `>=`.)
+    # As in test_rodas4_halves_a_step_whose_iteration_matrix_is_singular, the idle state C of _HELD_CHAIN growing at
+    # R = 4 makes Rodas4's matrix I / (h gamma) - J singular at every step of max_step = 1 (gamma = 0.25): that
+    # attempt counts as a step and the step is halved; the half step is regular and accepted, and the next is
+    # max_step again. So steps 1, 3, 5, ... are the singular attempts (at t = 0, 0.5, 1, ...), and with
+    # max_steps = 3 the third step, the last one allowed, is singular at t = 0.5: the simulation fails there with
+    # status 4 (singular iteration matrix). The mutant takes the half step (a fourth step) and then fails at
+    # t = 1 with status 1 (too many steps).
+    k, a0, rtol, atol, max_step, max_steps = 1.0, 1e-10, 1e-6, 1e-12, 1.0, 3
+    assert 1.0 / (max_step * 0.25) == 4.0
+    d1 = np.sqrt((k * a0 / (atol + rtol * 1.0)) ** 2 / 3)  # f = (0, 0, K A0), B(0) = 1 mg: the first step is max_step
+    assert (0.01 / d1) ** 0.25 > max_step
+    t, h, count, status = 0.0, max_step, 0, 0
+    while not status:
+        if count >= max_steps:
+            status = 1
+            break
+        if 1.0 / (h * 0.25) == 4.0:  # singular: counted, halved
+            count, h = count + 1, 0.5 * h
+            status = 4 if count >= max_steps else 0
+            continue
+        t, h, count = t + h, min(6.0 * h, max_step), count + 1
+    assert (status, t) == (4, 0.5)
+    path = tmp_path / "held_chain.toml"
+    path.write_text(_HELD_CHAIN)
+    model = pkpd.load_model(str(path))
+    args = (model, pkpd.Regimen.single(pkpd.Dose(a0, "mg")), np.array([10.0]))
+    kwargs = {"params": {"K": k, "R": 4.0, "B0": 1.0}, "backend": backend}
+    settings = pkpd.SolverSettings(method="rodas4", rtol=rtol, atol=atol, max_step=max_step, max_steps=max_steps)
+    sim = pkpd.simulate(*args, **kwargs, settings=dataclasses.replace(settings, on_failure="mark"))
+    assert sim.status.tolist() == [status]
+    with pytest.raises(SimulationError) as err:
+        pkpd.simulate(*args, **kwargs, settings=settings)
+    assert str(err.value) == ("subject 1, t = 0.5: the solver failed: singular iteration matrix in the stiff solver. "
+                              "Check the parameters; try SolverSettings(method='tsit5') or tighter tolerances.")
