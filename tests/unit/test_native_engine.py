@@ -958,3 +958,27 @@ def test_rodas4_gives_up_on_a_singular_matrix_at_the_last_step_allowed(tmp_path,
         pkpd.simulate(*args, **kwargs, settings=settings)
     assert str(err.value) == ("subject 1, t = 0.5: the solver failed: singular iteration matrix in the stiff solver. "
                               "Check the parameters; try SolverSettings(method='tsit5') or tighter tolerances.")
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_tsit5_starts_at_1e_6_when_nothing_moves(tmp_path, backend):
+    # (_native_template.py:72: the starting step for a derivative (and its change) of zero `fmax(2e-6, h0 * 1e-3)`
+    # for `fmax(1e-6, h0 * 1e-3)`.) Hairer, Norsett & Wanner (1993) II.4: with d1 = |f(y0) / sc| below 1e-5, h0 =
+    # 1e-6, and when max(d1, d2) <= 1e-15 the step is max(1e-6, h0 1e-3) = 1e-6 (below 100 h0). With K = 0 in the
+    # nilpotent model nothing moves (f = 0, a 1 mg dose held in A), every error estimate is 0 and each Tsit5 step is
+    # ten times the last (the controller's largest growth) until one reaches within 1.01 h of the output at T = 1.5:
+    # 8 steps from 1e-6 (the mutant's 2e-6: 7), A = 1 mg and B = 0 exactly.
+    T = 1.5
+    t, h, expected = 0.0, 1e-6, 1
+    while t + 1.01 * h < T:
+        t, h, expected = t + h, 10.0 * h, expected + 1
+    assert expected == 8
+    path = tmp_path / "nilpotent.toml"
+    path.write_text(_NILPOTENT)
+    model = pkpd.load_model(str(path))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([T]), params={"K": 0.0},
+                        backend=backend, settings=pkpd.SolverSettings(method="tsit5"))
+    assert sim.status.tolist() == [0]
+    assert sim.n_steps.tolist() == [expected]
+    assert sim.states["A"][0].tolist() == [1.0]
+    assert sim.outputs["b"][0].tolist() == [0.0]
