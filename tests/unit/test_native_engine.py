@@ -982,3 +982,57 @@ def test_tsit5_starts_at_1e_6_when_nothing_moves(tmp_path, backend):
     assert sim.n_steps.tolist() == [expected]
     assert sim.states["A"][0].tolist() == [1.0]
     assert sim.outputs["b"][0].tolist() == [0.0]
+
+
+_POLE = """
+[model]
+name = "pole"
+version = "1.0"
+time_unit = "h"
+description = "an amount whose elimination rate has a pole at A = AMAX (test model: dA/dt infinite there)"
+
+[parameters.K]
+value = 1.0
+unit = "1/h"
+description = "rate"
+assumption = true
+
+[parameters.AMAX]
+value = 2.0
+unit = "mg"
+description = "amount at the pole"
+assumption = true
+
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-K * A * AMAX / (A - AMAX)"
+description = "amount"
+
+[outputs.a]
+unit = "mg"
+expression = "A"
+description = "amount"
+
+[doses.iv]
+target = "A"
+unit = "mg"
+description = "bolus into A"
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_dose_at_the_last_output_time_is_not_integrated_past_it(tmp_path, backend):
+    # (_native_template.py:515: solve_one returns once every output row is written only for `io > n_out` (for
+    # `>=`).) A run ends at its last output time: the doses there are applied, the rows written, and nothing is
+    # integrated further. With A = 0 until a dose of AMAX at T (dA/dt = 0 there), A is 0 at the earlier outputs
+    # and AMAX at T (outputs at a dose's time are taken after it), where dA/dt = -K A AMAX / (A - AMAX) is infinite;
+    # the run must succeed. The mutant goes on to an empty last segment at T, whose one explicit step meets the
+    # infinite derivative: status 3 (non-finite values).
+    path = tmp_path / "pole.toml"
+    path.write_text(_POLE)
+    model = pkpd.load_model(str(path))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(2.0, "mg"), at=1.0), np.array([0.0, 0.5, 1.0]),
+                        params={"K": 1.0, "AMAX": 2.0}, backend=backend, settings=pkpd.SolverSettings(method="ode"))
+    assert sim.status.tolist() == [0]
+    assert sim.outputs["a"][0].tolist() == [0.0, 0.0, 2.0]
