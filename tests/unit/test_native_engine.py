@@ -1036,3 +1036,27 @@ def test_a_dose_at_the_last_output_time_is_not_integrated_past_it(tmp_path, back
                         params={"K": 1.0, "AMAX": 2.0}, backend=backend, settings=pkpd.SolverSettings(method="ode"))
     assert sim.status.tolist() == [0]
     assert sim.outputs["a"][0].tolist() == [0.0, 0.0, 2.0]
+
+
+def test_a_batch_returns_only_when_every_thread_has_finished(monkeypatch):
+    # (_native_template.py:603: the batch stops creating threads when pthread_create *succeeds* (`== 0` for `!= 0`),
+    # so the thread it made is never counted nor joined.) Three subjects on two threads (the calling one and the
+    # one it starts), one-compartment bolus with k = CL / V = 0.01/h and steps of at most 5e-4 h, each integrated
+    # from its dose (a run starts at its first dose or output): the calling thread takes the first subject (60 h),
+    # the started thread the second (210 h, far longer), the calling thread the third (10 h), then finds none left.
+    # The batch must return only when every subject is solved: the closed form e^{-k (t - t_dose)}, with at least
+    # one step per max_step of each subject's span counted. The mutant returns while the second subject is still
+    # being solved: its steps (copied out at its end) read 0 and its outputs are unwritten.
+    model = pkpd.load_model("pk_1cmt_iv")
+    starts = np.array([150.0, 0.0, 200.0])
+    times = np.array([201.0, 205.0, 210.0])
+    k, max_step = 0.01, 5e-4
+    regimens = [pkpd.Regimen.single(pkpd.Dose(1.0, "mg"), at=s) for s in starts]
+    expected = np.exp(-k * (times[None, :] - starts[:, None]))
+    monkeypatch.setattr(_native, "_THREADS", [2])
+    for _ in range(3):
+        sim = pkpd.simulate(model, regimens, times, params={"CL": k, "V": 1.0}, backend="native",
+                            settings=pkpd.SolverSettings(method="tsit5", max_step=max_step, max_steps=10**7))
+        assert sim.status.tolist() == [0, 0, 0]
+        assert np.all(sim.n_steps >= (times[-1] - starts) / max_step - 1)
+        np.testing.assert_allclose(sim.outputs["conc"], expected, rtol=1e-9)
