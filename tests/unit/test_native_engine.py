@@ -885,3 +885,25 @@ def test_rodas4_takes_an_output_just_before_a_dose(backend):
         assert sim.status.tolist() == [0]
         np.testing.assert_allclose(sim.outputs["conc"][0], [np.exp(-row[0]), np.exp(-1.0) + np.exp(-(1.0 - t2))],
                                    rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------------- templates, seed 30, part 2
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_segment_shorter_than_a_step_advances_a_slow_state_by_its_euler_step(tmp_path, backend):
+    # (_integrator.py:457: the explicit step over a segment shorter than the smallest step `y += (tend - t) / dy` for
+    # `y += (tend - t) * dy`.) Doses of 1 mg into A of _SLOW_DECAY at 0.3 and 0.1 + 0.2 h (one unit of rounding,
+    # 2^-54 h, apart) make a segment shorter than a step; B (1 mg at 0, never dosed) decays at KB = 1e-12 /h, so the
+    # Euler step over it moves B by 2^-54 KB B = 5.6e-29 mg, nothing at double precision, and B = e^{-KB t} (closed
+    # form, t = 0, 1 and 100 h). The mutant moves B by 2^-54 / (-KB B) = -5.6e-5 mg, kept to the end.
+    kb, t2 = 1e-12, 0.1 + 0.2
+    assert t2 - 0.3 == 2.0**-54
+    path = tmp_path / "slow_decay.toml"
+    path.write_text(_SLOW_DECAY)
+    model = pkpd.load_model(str(path))
+    dose = pkpd.Dose(1.0, "mg")
+    regimen = pkpd.Regimen.at([0.3], dose) + pkpd.Regimen.at([t2], dose)
+    times = np.array([0.0, 1.0, 100.0])
+    sim = pkpd.simulate(model, regimen, times, params={"KB": kb}, backend=backend,
+                        settings=pkpd.SolverSettings(method="ode"))
+    assert sim.status.tolist() == [0]
+    np.testing.assert_allclose(sim.outputs["b"][0], np.exp(-kb * times), rtol=1e-12)
