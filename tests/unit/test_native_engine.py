@@ -907,3 +907,68 @@ def test_a_segment_shorter_than_a_step_advances_a_slow_state_by_its_euler_step(t
                         settings=pkpd.SolverSettings(method="ode"))
     assert sim.status.tolist() == [0]
     np.testing.assert_allclose(sim.outputs["b"][0], np.exp(-kb * times), rtol=1e-12)
+
+
+_SATURABLE = """
+[model]
+name = "saturable"
+version = "1.0"
+time_unit = "h"
+description = "saturable elimination (test model): zero order far above KM, first order (VM / KM) below it"
+
+[parameters.VM]
+value = 1.0
+unit = "mg/h"
+description = "maximal elimination rate"
+assumption = true
+
+[parameters.KM]
+value = 1e-3
+unit = "mg"
+description = "amount at half the maximal rate"
+assumption = true
+
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-VM * A / (KM + A)"
+description = "amount"
+
+[outputs.a]
+unit = "mg"
+expression = "A"
+description = "amount"
+
+[doses.iv]
+target = "A"
+unit = "mg"
+description = "bolus into A"
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_rodas4_stops_at_its_step_budget_when_a_step_is_rejected(tmp_path, backend):
+    # (_integrator.py:407: after a step Rodas4 rejects on its error, the budget check `counters[0] > max_steps` for
+    # `counters[0] >= max_steps`.) max_steps is the step budget, every attempt counted (n_steps of a run): a run
+    # given m steps fewer than it needs fails (status 1, max_steps reached) having taken exactly m, never m + 1. A
+    # 1 mg bolus eliminated at a saturable rate (VM = 1 mg/h, KM = 1e-3 mg) makes Rodas4 reject steps (six among its
+    # first 15 attempts, two more later); every budget from 1 to 20 and the run's own count minus one is checked, and
+    # the run's own count succeeds. The mutant takes one step more than its budget (n_steps m + 1) when
+    # the m-th is a rejected one (m = 4, 6, 8, 10, 12, 15 here).
+    path = tmp_path / "saturable.toml"
+    path.write_text(_SATURABLE)
+    model = pkpd.load_model(str(path))
+    regimen, times = pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([2.0])
+
+    def run(budget):
+        return pkpd.simulate(model, regimen, times, backend=backend,
+                             settings=pkpd.SolverSettings(method="rodas4", max_steps=budget, on_failure="mark"))
+
+    full = run(200_000)
+    assert full.status.tolist() == [0]
+    need = int(full.n_steps[0])
+    assert need > 21
+    for budget in [*range(1, 21), need - 1]:
+        sim = run(budget)
+        assert (sim.status.tolist(), sim.n_steps.tolist()) == ([1], [budget]), budget
+    assert (run(need).status.tolist(), run(need).n_steps.tolist()) == ([0], [need])
