@@ -972,3 +972,69 @@ def test_rodas4_stops_at_its_step_budget_when_a_step_is_rejected(tmp_path, backe
         sim = run(budget)
         assert (sim.status.tolist(), sim.n_steps.tolist()) == ([1], [budget]), budget
     assert (run(need).status.tolist(), run(need).n_steps.tolist()) == ([0], [need])
+
+
+_ONE_DECAY = """
+[model]
+name = "one_decay"
+version = "1.0"
+time_unit = "h"
+description = "one amount decaying at K (test model)"
+
+[parameters.K]
+value = 2.0
+unit = "1/h"
+description = "elimination rate"
+assumption = true
+
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-K * A"
+description = "amount"
+
+[outputs.a]
+unit = "mg"
+expression = "A"
+description = "amount"
+
+[doses.iv]
+target = "A"
+unit = "mg"
+description = "bolus into A"
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_the_starting_step_takes_hairer_norsett_wanners_h0_when_d0_is_exactly_1e_5(tmp_path, backend):
+    # (_native_template.py:60: the starting-step heuristic's `d0 <= 1e-5` for `d0 < 1e-5`.) Hairer, Norsett & Wanner
+    # (1993) II.4 take h0 = 0.01 d0 / d1 unless d0 or d1 is below 1e-5 (then 1e-6); d0 = |y0 / sc|, d1 = |f(y0) / sc|
+    # (sc = atol + rtol |y0|, an RMS over the states). A bolus of 5e-6 mg into one amount decaying at K = 2 /h, with
+    # atol = 0.5 mg and rtol = 1e-14 (sc = 0.5 + 5e-20 = 0.5 exactly), puts d0 at exactly 1e-5 (5e-6 / 0.5: halving
+    # is exact) and d1 at 2e-5: h0 = 0.005, and the first step min(100 h0, (0.01 / max(d1, d2))^(1/5)) = 0.5 h
+    # (d2 = K^2 d0 = 4e-5) is above max_step = 0.05 h, so every step is 0.05 h (errors
+    # far below atol) and the run to 1 h takes 20 (counted here by the solver's rule); A = 5e-6 e^{-K t}. The
+    # mutant's h0 of 1e-6 starts at 1e-4 h and takes 3 more steps.
+    dose, k, rtol, atol, max_step, T = 5e-6, 2.0, 1e-14, 0.5, 0.05, 1.0
+    sc = atol + rtol * dose
+    assert sc == 0.5
+    d0, d1 = np.sqrt((dose / sc) ** 2 / 1), np.sqrt((k * dose / sc) ** 2 / 1)
+    assert d0 == 1e-5 and d1 > 1e-5
+    h0 = 0.01 * d0 / d1
+    d2 = k * k * dose / sc
+    assert min(100.0 * h0, (0.01 / max(d1, d2)) ** (1.0 / 5.0)) > max_step
+    t, h, expected = 0.0, max_step, 0
+    while t < T:
+        if t + 1.01 * h >= T:
+            h = T - t
+        t, expected = t + h, expected + 1
+    assert expected == 20
+    path = tmp_path / "one_decay.toml"
+    path.write_text(_ONE_DECAY)
+    model = pkpd.load_model(str(path))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(dose, "mg")), np.array([T]), params={"K": k},
+                        backend=backend,
+                        settings=pkpd.SolverSettings(method="tsit5", rtol=rtol, atol=atol, max_step=max_step))
+    assert sim.status.tolist() == [0]
+    assert sim.n_steps.tolist() == [expected]
+    np.testing.assert_allclose(sim.outputs["a"][0], dose * np.exp(-k * T), rtol=1e-6)
