@@ -1060,3 +1060,156 @@ def test_a_batch_returns_only_when_every_thread_has_finished(monkeypatch):
         assert sim.status.tolist() == [0, 0, 0]
         assert np.all(sim.n_steps >= (times[-1] - starts) / max_step - 1)
         np.testing.assert_allclose(sim.outputs["conc"], expected, rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------------- templates, seed 30, part 2
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_segment_shorter_than_a_step_advances_a_slow_state_by_its_euler_step(tmp_path, backend):
+    # (_integrator.py:457: the explicit step over a segment shorter than the smallest step `y += (tend - t) / dy` for
+    # `y += (tend - t) * dy`.) Doses of 1 mg into A of _SLOW_DECAY at 0.3 and 0.1 + 0.2 h (one unit of rounding,
+    # 2^-54 h, apart) make a segment shorter than a step; B (1 mg at 0, never dosed) decays at KB = 1e-12 /h, so the
+    # Euler step over it moves B by 2^-54 KB B = 5.6e-29 mg, nothing at double precision, and B = e^{-KB t} (closed
+    # form, t = 0, 1 and 100 h). The mutant moves B by 2^-54 / (-KB B) = -5.6e-5 mg, kept to the end.
+    kb, t2 = 1e-12, 0.1 + 0.2
+    assert t2 - 0.3 == 2.0**-54
+    path = tmp_path / "slow_decay.toml"
+    path.write_text(_SLOW_DECAY)
+    model = pkpd.load_model(str(path))
+    dose = pkpd.Dose(1.0, "mg")
+    regimen = pkpd.Regimen.at([0.3], dose) + pkpd.Regimen.at([t2], dose)
+    times = np.array([0.0, 1.0, 100.0])
+    sim = pkpd.simulate(model, regimen, times, params={"KB": kb}, backend=backend,
+                        settings=pkpd.SolverSettings(method="ode"))
+    assert sim.status.tolist() == [0]
+    np.testing.assert_allclose(sim.outputs["b"][0], np.exp(-kb * times), rtol=1e-12)
+
+
+_SATURABLE = """
+[model]
+name = "saturable"
+version = "1.0"
+time_unit = "h"
+description = "saturable elimination (test model): zero order far above KM, first order (VM / KM) below it"
+
+[parameters.VM]
+value = 1.0
+unit = "mg/h"
+description = "maximal elimination rate"
+assumption = true
+
+[parameters.KM]
+value = 1e-3
+unit = "mg"
+description = "amount at half the maximal rate"
+assumption = true
+
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-VM * A / (KM + A)"
+description = "amount"
+
+[outputs.a]
+unit = "mg"
+expression = "A"
+description = "amount"
+
+[doses.iv]
+target = "A"
+unit = "mg"
+description = "bolus into A"
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_rodas4_stops_at_its_step_budget_when_a_step_is_rejected(tmp_path, backend):
+    # (_integrator.py:407: after a step Rodas4 rejects on its error, the budget check `counters[0] > max_steps` for
+    # `counters[0] >= max_steps`.) max_steps is the step budget, every attempt counted (n_steps of a run): a run
+    # given m steps fewer than it needs fails (status 1, max_steps reached) having taken exactly m, never m + 1. A
+    # 1 mg bolus eliminated at a saturable rate (VM = 1 mg/h, KM = 1e-3 mg) makes Rodas4 reject steps (six among its
+    # first 15 attempts, two more later); every budget from 1 to 20 and the run's own count minus one is checked, and
+    # the run's own count succeeds. The mutant takes one step more than its budget (n_steps m + 1) when
+    # the m-th is a rejected one (m = 4, 6, 8, 10, 12, 15 here).
+    path = tmp_path / "saturable.toml"
+    path.write_text(_SATURABLE)
+    model = pkpd.load_model(str(path))
+    regimen, times = pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([2.0])
+
+    def run(budget):
+        return pkpd.simulate(model, regimen, times, backend=backend,
+                             settings=pkpd.SolverSettings(method="rodas4", max_steps=budget, on_failure="mark"))
+
+    full = run(200_000)
+    assert full.status.tolist() == [0]
+    need = int(full.n_steps[0])
+    assert need > 21
+    for budget in [*range(1, 21), need - 1]:
+        sim = run(budget)
+        assert (sim.status.tolist(), sim.n_steps.tolist()) == ([1], [budget]), budget
+    assert (run(need).status.tolist(), run(need).n_steps.tolist()) == ([0], [need])
+
+
+_ONE_DECAY = """
+[model]
+name = "one_decay"
+version = "1.0"
+time_unit = "h"
+description = "one amount decaying at K (test model)"
+
+[parameters.K]
+value = 2.0
+unit = "1/h"
+description = "elimination rate"
+assumption = true
+
+[states.A]
+unit = "mg"
+initial = "0"
+ddt = "-K * A"
+description = "amount"
+
+[outputs.a]
+unit = "mg"
+expression = "A"
+description = "amount"
+
+[doses.iv]
+target = "A"
+unit = "mg"
+description = "bolus into A"
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_the_starting_step_takes_hairer_norsett_wanners_h0_when_d0_is_exactly_1e_5(tmp_path, backend):
+    # (_native_template.py:60: the starting-step heuristic's `d0 <= 1e-5` for `d0 < 1e-5`.) Hairer, Norsett & Wanner
+    # (1993) II.4 take h0 = 0.01 d0 / d1 unless d0 or d1 is below 1e-5 (then 1e-6); d0 = |y0 / sc|, d1 = |f(y0) / sc|
+    # (sc = atol + rtol |y0|, an RMS over the states). A bolus of 5e-6 mg into one amount decaying at K = 2 /h, with
+    # atol = 0.5 mg and rtol = 1e-14 (sc = 0.5 + 5e-20 = 0.5 exactly), puts d0 at exactly 1e-5 (5e-6 / 0.5: halving
+    # is exact) and d1 at 2e-5: h0 = 0.005, and the first step min(100 h0, (0.01 / max(d1, d2))^(1/5)) = 0.5 h
+    # (d2 = K^2 d0 = 4e-5) is above max_step = 0.05 h, so every step is 0.05 h (errors
+    # far below atol) and the run to 1 h takes 20 (counted here by the solver's rule); A = 5e-6 e^{-K t}. The
+    # mutant's h0 of 1e-6 starts at 1e-4 h and takes 3 more steps.
+    dose, k, rtol, atol, max_step, T = 5e-6, 2.0, 1e-14, 0.5, 0.05, 1.0
+    sc = atol + rtol * dose
+    assert sc == 0.5
+    d0, d1 = np.sqrt((dose / sc) ** 2 / 1), np.sqrt((k * dose / sc) ** 2 / 1)
+    assert d0 == 1e-5 and d1 > 1e-5
+    h0 = 0.01 * d0 / d1
+    d2 = k * k * dose / sc
+    assert min(100.0 * h0, (0.01 / max(d1, d2)) ** (1.0 / 5.0)) > max_step
+    t, h, expected = 0.0, max_step, 0
+    while t < T:
+        if t + 1.01 * h >= T:
+            h = T - t
+        t, expected = t + h, expected + 1
+    assert expected == 20
+    path = tmp_path / "one_decay.toml"
+    path.write_text(_ONE_DECAY)
+    model = pkpd.load_model(str(path))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(dose, "mg")), np.array([T]), params={"K": k},
+                        backend=backend,
+                        settings=pkpd.SolverSettings(method="tsit5", rtol=rtol, atol=atol, max_step=max_step))
+    assert sim.status.tolist() == [0]
+    assert sim.n_steps.tolist() == [expected]
+    np.testing.assert_allclose(sim.outputs["a"][0], dose * np.exp(-k * T), rtol=1e-6)
