@@ -2,6 +2,8 @@
 engine-equivalence tests (native, numba, JAX) run on every model."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -71,3 +73,22 @@ def fresh_cache(tmp_path, monkeypatch):
     yield cache
     pkpd.compile._compile.cache_clear()
     _check_cache._MEMORY.clear()
+
+
+@pytest.fixture
+def run_in_c_locale():
+    """A function that runs Python ``code`` (with ``args`` as sys.argv[1:]) in a child process whose locale is C
+    (ASCII text on Linux; UTF-8 mode and locale coercion off) and returns its second printed line; the code's first
+    line must print ``locale.getpreferredencoding(False)``. The test is skipped where the C locale is UTF-8."""
+
+    def run(code: str, *args: str) -> str:
+        env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+        done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True,
+                              encoding="utf-8", timeout=120)
+        assert done.returncode == 0, done.stderr
+        encoding, said = done.stdout.splitlines()
+        if encoding.replace("-", "").lower() in ("utf8", "utf_8"):
+            pytest.skip("this platform's C locale encodes text as UTF-8")
+        return said
+
+    return run

@@ -1875,17 +1875,13 @@ def test_dose_unit_and_an_amtu_column_that_agree_read_and_that_disagree_are_refu
     assert (info.value.row, info.value.column) == (1, "AMTU")
 
 
-def test_a_file_of_a_blank_line_and_a_no_break_space_is_empty_whatever_the_locale(tmp_path):
+def test_a_file_of_a_blank_line_and_a_no_break_space_is_empty_whatever_the_locale(tmp_path, run_in_c_locale):
     """A file read as UTF-8 (pandas' encoding) whose first line is blank and whose second holds only U+00A0, a
     no-break space (white space in Unicode, bytes C2 A0 in UTF-8), holds nothing but white space: "the file is
     empty", whole message, also in a Python whose locale encoding is ASCII (the C locale with UTF-8 mode and locale
     coercion off, run in a child process), where C2 A0 read in the locale's encoding is two replacement characters,
     i.e. text. Guards the encoding of the check for text (``_has_text__mutmut_2``: ``encoding=None``, the locale's,
     under which this file was said to have a blank first line before its header)."""
-    import os
-    import subprocess
-    import sys
-
     path = tmp_path / "nbsp.csv"
     path.write_bytes(b"\n\xc2\xa0\n")
     message = f"{path}: the file is empty; a header row with the column names is needed"
@@ -1900,13 +1896,7 @@ def test_a_file_of_a_blank_line_and_a_no_break_space_is_empty_whatever_the_local
             "    read_nonmem(sys.argv[1], dose_unit='mg')\n"
             "except DataError as err:\n"
             "    print(err)\n")
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
-    done = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
-                          encoding="utf-8", timeout=120)
-    assert done.returncode == 0, done.stderr
-    encoding, said = done.stdout.splitlines()
-    if encoding.replace("-", "").lower() in ("utf8", "utf_8"):
-        pytest.skip("this platform's C locale encodes text as UTF-8")
+    said = run_in_c_locale(code, str(path))
     assert said == message
 
 

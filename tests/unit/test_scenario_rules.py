@@ -3101,16 +3101,12 @@ def test_a_cluster_run_names_the_model_and_run_scenario_on_its_bar_and_when_inte
                                "if needed).")
 
 
-def test_a_scenario_file_is_read_as_utf_8_whatever_the_locale(tmp_path):
+def test_a_scenario_file_is_read_as_utf_8_whatever_the_locale(tmp_path, run_in_c_locale):
     """(load_scenario__mutmut_7: `encoding=None`: the file read in the locale's encoding) A TOML file is UTF-8 text
     (the TOML spec; others are refused as "not UTF-8 text"). A description with non-ASCII characters ("Cmax ≥ 3
     µg/mL – 2 arms", written as UTF-8 bytes) is read back exactly, here and in a Python whose locale is C with neither
     locale coercion nor UTF-8 mode (its encoding ASCII on Linux; skipped where the C locale is UTF-8). With the mutant
     that run refused the file as "not UTF-8 text" (and a cp1252 locale would have read "Cmax â‰¥ 3 Âµg/mL")."""
-    import os
-    import subprocess
-    import sys
-
     from pkpd.scenarios import load_scenario
 
     description = "Cmax \u2265 3 \u00b5g/mL \u2013 2 arms"
@@ -3127,13 +3123,7 @@ def test_a_scenario_file_is_read_as_utf_8_whatever_the_locale(tmp_path):
             "    print(ascii(load_scenario(sys.argv[1]).description))\n"
             "except PkpdError as err:\n"
             "    print(ascii(str(err)))\n")
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
-    done = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
-                          encoding="utf-8", timeout=120)
-    assert done.returncode == 0, done.stderr
-    encoding, said = done.stdout.splitlines()
-    if encoding.replace("-", "").lower() in ("utf8", "utf_8"):
-        pytest.skip("this platform's C locale encodes text as UTF-8")
+    said = run_in_c_locale(code, str(path))
     assert said == ascii(description)
 
 
