@@ -22,11 +22,11 @@ Holford N (2013) A time to event tutorial for pharmacometricians. CPT Pharmacome
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._arguments import check_level
 from .errors import FitError, PkpdError, did_you_mean
 
 __all__ = ["CategoricalVPC", "KaplanMeierVPC", "categorical_vpc", "kaplan_meier", "km_vpc"]
@@ -263,13 +263,11 @@ def _replicate_params(design: _Design, n_replicates: int, rng):
     return params, covs
 
 
-def _check_common(n_replicates, level) -> float:
+def _check_common(n_replicates, level, where: str) -> float:
     """The level as a float (numpy's percentiles take no Fraction), after checking both arguments."""
     if isinstance(n_replicates, bool) or not isinstance(n_replicates, int | np.integer) or n_replicates < 2:
         raise FitError(f"n_replicates: must be an integer >= 2; got {n_replicates!r}")
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-        raise FitError(f"level: must be a number in (0, 1), e.g. 0.9; got {level!r}")
-    return float(level)
+    return check_level(level, where, FitError)
 
 
 # ------------------------------------------------------------------------------------------------ KM-VPC
@@ -318,7 +316,7 @@ def km_vpc(fit, data, *, output: str, model=None, iiv=None, n_replicates: int = 
     """
     from .simulation import simulate
 
-    level = _check_common(n_replicates, level)
+    level = _check_common(n_replicates, level, "km_vpc")
     design = _design(fit, data, output, model, iiv, ("time-to-event",))
     rec = design.records
     # observed: time to the first event, or the last record (censoring) of each subject
@@ -393,7 +391,7 @@ def categorical_vpc(fit, data, *, output: str, by: str = "time", n_bins: int = 6
     """
     from .simulation import simulate
 
-    level = _check_common(n_replicates, level)
+    level = _check_common(n_replicates, level, "categorical_vpc")
     design = _design(fit, data, output, model, iiv, ("binary", "ordinal"))
     if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 1:
         raise FitError(f"n_bins: must be a positive integer; got {n_bins!r}")

@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._arguments import check_level
 from .errors import DataError, DosingError, PkpdError, did_you_mean
 from .metrics import _check_method, _segments_auc
 
@@ -957,8 +958,7 @@ def nca_sparse(times, conc, *, dose: float = math.nan, level: float = 0.95) -> S
     t, c = t[ok], c[ok]
     if np.any(c < 0):
         raise DataError("nca_sparse: concentrations must be >= 0")
-    if not 0 < level < 1:
-        raise DataError(f"nca_sparse: level must be in (0, 1); got {level!r}")
+    level = check_level(level, "nca_sparse", DataError)
     grid = np.unique(t)
     if grid.size < 2:
         raise DataError(f"nca_sparse: need samples at 2 or more distinct times; got {grid.size}")

@@ -91,6 +91,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._arguments import check_level
 from .dosing import Dose, Regimen
 from .errors import DosingError, PkpdError, UnitError, did_you_mean
 from .metrics import Endpoint
@@ -1030,8 +1031,7 @@ def fit_dose_response(doses, responses, *, sigmoid: bool = False, level: float =
     if levels.size < MIN_DOSE_LEVELS:
         raise PkpdError(f"fit_dose_response: need at least {MIN_DOSE_LEVELS} distinct positive dose levels; got "
                         f"{levels.size}. Add dose levels to the scenario")
-    if not 0 < level < 1:
-        raise PkpdError(f"fit_dose_response: level must be in (0, 1); got {level!r}")
+    level = check_level(level, "fit_dose_response")
     lo_d, hi_d = float(levels[0]), float(levels[-1])
     by_level = [float(np.mean(y[d == v])) for v in levels]
     low = float(np.mean(y[d == 0])) if np.any(d == 0) else by_level[0]

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._arguments import check_level
 from .errors import PkpdError, did_you_mean
 from .metrics import Endpoint
 
@@ -501,8 +502,7 @@ def sobol_indices(func: Callable, ranges: Mapping[str, Sequence[float]], *, n: i
     names, lo, hi, logs = _ranges(ranges, log)
     if not (isinstance(n, numbers.Integral) and n >= 2):
         raise PkpdError(f"sobol_indices: n must be an integer >= 2; got {n!r}")
-    if not (0 < level < 1):
-        raise PkpdError(f"sobol_indices: level must be in (0, 1); got {level!r}")
+    level = check_level(level, "sobol_indices")
     k = len(names)
     power = math.ceil(math.log2(n))
     base = qmc.Sobol(d=2 * k, scramble=True, seed=np.random.default_rng(seed)).random_base2(power)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._arguments import check_level
 from .errors import FitError, PkpdError, did_you_mean
 
 # arguments of the estimation that `estimation=` may override, per kind of fit
@@ -232,8 +233,7 @@ def simulation_estimation(model, design, *, error, iiv=None, n: int = 100, estim
         raise PkpdError(f"model: expected a pkpd Model or a model name; got {type(model).__name__}")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise PkpdError(f"n: must be a positive integer (trials); got {n!r}")
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-        raise PkpdError(f"level: must be in (0, 1), e.g. 0.95; got {level!r}")
+    level = check_level(level, "simulation_estimation")
     check_client(client)
     check_workers(workers)
     settings = settings or SolverSettings()

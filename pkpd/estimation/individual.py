@@ -41,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
-import numbers
 import os
 import sys
 import warnings
@@ -52,6 +51,7 @@ import numpy as np
 
 from .. import expressions as ex
 from .. import units as un
+from .._arguments import check_level
 from ..compile import compile_model
 from ..dosing import Infusion
 from ..error_models import CENSORING, ERROR_MODELS, M1, M3, M4
@@ -1542,9 +1542,7 @@ def _predict(ctx: _Context, times, n_samples: int, seed, level: float):
     if n_samples and ctx.cov_x is None:
         raise FitError("predict: no covariance matrix (see the fit's message), so no band from parameter "
                        "uncertainty can be drawn; use n_samples=0")
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-        raise FitError(f"level: must be a number in (0, 1), e.g. 0.95; got {level!r}")
-    level = float(level)    # numpy's percentiles take no Fraction or Decimal
+    level = check_level(level, "predict", FitError)
     if d.records is not None:
         raise FitError("predict: the data have steady-state doses or resets, which a Regimen cannot express; "
                        "simulate the dataset at the estimates with pkpd.nonmem.simulate_nonmem(result.model, "

@@ -104,6 +104,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._arguments import check_level
 from ..error_models import M3
 from ..errors import FitError
 from ..model import Model
@@ -287,8 +288,7 @@ class PopulationFit:
         import pandas as pd
         from scipy.stats import norm
 
-        if not 0 < level < 1:
-            raise FitError(f"parameter_table: level must be in (0, 1); got {level!r}")
+        level = check_level(level, "parameter_table", FitError)
         z = float(norm.ppf(0.5 + level / 2))
         p = self.parameters
         est, se = p["estimate"].to_numpy(dtype=float), p["se"].to_numpy(dtype=float)

@@ -470,7 +470,7 @@ def test_km_vpc_level_may_be_any_real_number_and_nothing_else():
     np.testing.assert_array_equal(other.simulated, band.simulated)
     assert other.level == 0.9
     for level in ("0.9", True, Decimal("0.9")):
-        with pytest.raises(FitError, match="level: must be a number in"):
+        with pytest.raises(FitError, match="level must be a number in"):
             km_vpc(M, data, output="event", n_replicates=10, seed=1, level=level)
 
 

@@ -2848,7 +2848,7 @@ def test_a_prediction_band_level_may_be_any_real_number_and_nothing_else(tmp_pat
         other = fit.predict(times=[1.0, 2.0], n_samples=200, seed=1, level=level)
         np.testing.assert_allclose(other[["lower", "upper"]], band[["lower", "upper"]], rtol=1e-6)
     for level in ("0.9", True, 0.9 + 0j, Decimal("0.9")):
-        with pytest.raises(FitError, match="level: must be a number in"):
+        with pytest.raises(FitError, match="level must be a number in"):
             fit.predict(times=[1.0], n_samples=20, seed=1, level=level)
 
 # ---- gaps of the independent sample of the fitting modules (seed 35, issue 20): each test was seen to fail with its

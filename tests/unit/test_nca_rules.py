@@ -1083,13 +1083,13 @@ def test_dose_count_error_names_the_first_row_of_the_subject():
 
 
 def test_sparse_level_one_is_refused():
-    """Bailer's interval needs 0 < level < 1 (nca_sparse: "level must be in (0, 1)"): level 1, a 100 % interval
+    """Bailer's interval needs 0 < level < 1 (nca_sparse: "level must be a number in (0, 1)"): level 1, a 100 % interval
     (-inf, inf), is refused with that message, as are 0 and 1.5 (kills nca_sparse__mutmut_35, ``level <= 1``:
     level 1 accepted)."""
     for level, shown in ((1, "1"), (1.0, "1.0"), (0, "0"), (1.5, "1.5")):
         with pytest.raises(DataError) as err:
             nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4], level=level)
-        assert str(err.value) == f"nca_sparse: level must be in (0, 1); got {shown}"
+        assert str(err.value) == f"nca_sparse: level must be a number in (0, 1), e.g. 0.95; got {shown}"
 
 
 # =========================================================================================== seed 37

@@ -846,7 +846,7 @@ def test_parameter_table_refuses_a_level_outside_0_1_in_full(level):
                               covariance=None)
     with pytest.raises(FitError) as info:
         fit.parameter_table(level=level)
-    assert str(info.value) == f"parameter_table: level must be in (0, 1); got {level!r}"
+    assert str(info.value) == f"parameter_table: level must be a number in (0, 1), e.g. 0.95; got {level!r}"
 
 
 def test_parameter_table_gives_the_eta_shrinkage_in_percent():

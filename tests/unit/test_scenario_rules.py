@@ -2272,7 +2272,7 @@ def test_a_dose_response_fit_refuses_a_confidence_level_outside_0_to_1(level):
     assert fit_dose_response(doses, curve, level=0.95).ed50 == pytest.approx(30.0, rel=1e-5)
     with pytest.raises(PkpdError) as err:
         fit_dose_response(doses, curve, level=level)
-    assert str(err.value) == f"fit_dose_response: level must be in (0, 1); got {level!r}"
+    assert str(err.value) == f"fit_dose_response: level must be a number in (0, 1), e.g. 0.95; got {level!r}"
 
 
 def test_a_seed_drawn_for_a_scenario_run_fits_an_int64_and_reproduces_the_run(monkeypatch):
