@@ -379,6 +379,13 @@ def _check_dose_unit(dose_unit, where: str, row=None, column=None, source=None) 
         raise DataError(f"{where}: {err}", row=row, column=column, file=source) from None
 
 
+def _no_weight_column(unit: str, row: int, file: str | None) -> DataError:
+    """The one error for doses per kg in data without a WT column, from the simulator and every fit alike: the
+    model's default weight would otherwise stand in for each subject's, and a dose is never guessed."""
+    return DataError(f"AMT is per kg ({unit!r}), but the data have no WT column; add each subject's weight [kg] as a "
+                     "WT column", row=row, column="AMT", file=file)
+
+
 def _amt_unit(ds: NonmemDataset) -> str | None:
     """The unit of AMT, or None when it is each dose target's own unit (or there are no doses)."""
     return None if ds.dose_unit in (None, TARGET_UNIT) else ds.dose_unit
@@ -1316,10 +1323,7 @@ class _Plan:
                     raise DataError(f"AMT is per kg ({self.ds.dose_unit!r}) but model {m.name!r} has no WT covariate",
                                     row=int(rows[0]), column="AMT", file=self.src)
                 if len(m.parameters) + m.covariate_names.index("WT") not in self.columns:
-                    # the model's default weight would stand in for every subject's: a dose never guessed
-                    raise DataError(f"AMT is per kg ({self.ds.dose_unit!r}), but the data have no WT column; add "
-                                    f"each subject's weight [kg] as a WT column", row=int(rows[0]), column="AMT",
-                                    file=self.src)
+                    raise _no_weight_column(self.ds.dose_unit, int(rows[0]), self.src)
                 weight = sub["WT"]
                 if np.any(~(weight > 0)):
                     i = int(np.flatnonzero(~(weight > 0))[0])

@@ -147,11 +147,11 @@ def _check_dose_targets(ds, model: Model) -> None:
 
 
 def _check_weights(model: Model, ds, explicit) -> None:
-    """A DataError when the doses are per kg of body weight, the model declares WT and the data give no WT column:
-    every fit refuses them alike, whether the doses become a Regimen or are simulated record by record (steady
-    states, resets), where the model's default weight would otherwise stand in for each subject's."""
+    """A DataError naming the first dose when the doses are per kg of body weight, the model declares WT and the data
+    give no WT column: every fit refuses them as ``simulate_nonmem`` does, whether the doses become a Regimen or are
+    simulated record by record (steady states, resets)."""
     from ..dosing import Dose
-    from ..nonmem import _amt_unit
+    from ..nonmem import _amt_unit, _no_weight_column
 
     unit = _amt_unit(ds)
     if unit is None or "WT" not in model.covariate_names or "WT" in explicit:
@@ -159,8 +159,7 @@ def _check_weights(model: Model, ds, explicit) -> None:
     t = ds.table
     dosed = np.isin(t["EVID"].to_numpy(), (1, 4)) & ((t["AMT"].to_numpy() != 0) | (t["RATE"].to_numpy() > 0))
     if dosed.any() and Dose(1.0, unit).per_kg:
-        raise DataError("the doses are per kg of body weight, but the data have no WT column; add each subject's "
-                        "weight [kg] as a WT column")
+        raise _no_weight_column(unit, int(t["ROW"].to_numpy()[dosed][0]), ds.source)
 
 
 def _observations(model: Model, data, outputs: Sequence[str], blq) -> _Data:

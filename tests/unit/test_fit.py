@@ -402,7 +402,7 @@ def test_per_kg_doses_without_weights_are_refused():
     m = pkpd.load_model("msc_salvadori")
     data = pd.DataFrame({"ID": 1, "TIME": [0, 1], "EVID": [1, 0], "AMT": [2e6, 0], "DV": [np.nan, 5.0],
                          "DVID": [".", "IL10"]})
-    with pytest.raises(DataError, match="no WT column"):
+    with pytest.raises(DataError, match=r"^row 1, column AMT: AMT is per kg \('cell/kg'\), but the data have no WT "):
         pkpd.fit(m, read_nonmem(data, m, dose_unit="cell/kg"), estimate=["k_c"],
                  error={"IL10": pkpd.Additive(sd=1.0)})
 

@@ -2783,8 +2783,8 @@ def _per_kg_doses_without_weights(ss: bool) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-PER_KG_WITHOUT_WT = ("the doses are per kg of body weight, but the data have no WT column; add each subject's weight "
-                     "[kg] as a WT column")
+PER_KG_WITHOUT_WT = ("row 1, column AMT: AMT is per kg ('mg/kg'), but the data have no WT column; add each subject's "
+                     "weight [kg] as a WT column")
 
 
 @pytest.mark.parametrize("ss", [False, True], ids=["doses", "steady-state doses"])
@@ -2813,3 +2813,22 @@ def test_an_individual_fit_of_per_kg_steady_state_doses_without_a_wt_column_is_r
         pkpd.fit(load_model("pk_1cmt_iv"), data[data.ID == 1], estimate=["CL"],
                  error={"conc": pkpd.Proportional(cv=0.1)})
     assert str(info.value) == PER_KG_WITHOUT_WT
+
+
+@pytest.mark.parametrize("ss", [False, True], ids=["doses", "steady-state doses"])
+def test_per_kg_doses_without_a_wt_column_are_refused_naming_the_first_doses_row_as_simulate_nonmem_does(ss):
+    """A fit and simulate_nonmem give the same error for doses per kg without a WT column, naming the first dose's
+    row of the file: here row 2, after a baseline observation in row 1 (the fit's message named no row before)."""
+    from pkpd.errors import DataError
+    from pkpd.nonmem import read_nonmem, simulate_nonmem
+
+    data = _per_kg_doses_without_weights(ss)
+    data = pd.concat([data.iloc[[1]].assign(TIME=0.0), data]).reset_index(drop=True)   # baseline of ID 1 first
+    model = load_model("pk_1cmt_iv")
+    expected = PER_KG_WITHOUT_WT.replace("row 1", "row 2")
+    with pytest.raises(DataError) as info:
+        pkpd.fit(model, data[data.ID == 1], estimate=["CL"], error={"conc": pkpd.Proportional(cv=0.1)})
+    assert str(info.value) == expected and info.value.row == 2
+    with pytest.raises(DataError) as info:
+        simulate_nonmem(model, read_nonmem(data, model))
+    assert str(info.value) == expected
