@@ -243,10 +243,7 @@ class _Problem:
         q0 = self._q(self.base[None, :], 1)
         try:
             events = build_events(self.cm, data.regimens, q0, data.explicit)
-        except DosingError as err:
-            if "WT" in self.model.covariate_names and "WT" not in data.explicit and "per-kg" in str(err):
-                raise DataError("the doses are per kg of body weight, but the data have no WT column; add each "
-                                "subject's weight [kg] as a WT column") from None
+        except DosingError as err:    # per-kg doses without a WT column were refused by _check_weights already
             raise DataError(f"doses: {err}") from None
         self.events0 = None if self.events_depend else merge_events(events, data.covariate_events)
         self.gradient = gradient
