@@ -869,8 +869,9 @@ def _column_map(ds: NonmemDataset, model) -> dict[int, str]:
         if column in ds.text_columns:
             values = ds.table[column].to_numpy()
             i = int(np.flatnonzero(_parse(values)[1])[0])  # the reader's rule made it a text column
-            raise DataError(f"model {model.name!r} uses {name!r}, but this column has non-numeric values; got "
-                            f"{values[i]!r}", row=int(ds.table["ROW"].iloc[i]), column=column, file=ds.source)
+            raise DataError(f"model {model.name!r} uses {name!r}, so each value must be a finite number (or '.' "
+                            f"for missing); got {values[i]!r}", row=int(ds.table["ROW"].iloc[i]), column=column,
+                            file=ds.source)
         out[j] = column
     return out
 

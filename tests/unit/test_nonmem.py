@@ -205,7 +205,8 @@ def test_text_columns_are_kept_but_cannot_feed_the_model(weight_model):
     frame = table([dict(ID=1, TIME=0, AMT=10, WT="heavy")])
     ds = read_nonmem(frame)
     assert ds.text_columns == ("WT",)
-    with pytest.raises(DataError, match="non-numeric values") as info:
+    with pytest.raises(DataError, match=r"uses 'WT', so each value must be a finite number \(or '\.' for missing\); "
+                                        r"got 'heavy'") as info:
         simulate_nonmem(weight_model, ds)
     assert (info.value.row, info.value.column) == (1, "WT")
 

@@ -279,12 +279,16 @@ def test_a_bolus_of_exactly_one_unit_is_given():
 
 
 def test_a_non_numeric_model_column_names_its_first_bad_row():
+    """A model column with 'inf' (row 2) and a text (row 3): the message names row 2 and says what a value must be
+    (it said "non-numeric values" of 'inf', which is a number, only not a finite one)."""
     model = IV
     frame = table([dict(ID=1, TIME=0, AMT=10, CL=2.8), dict(ID=1, TIME=1, CL="inf"), dict(ID=1, TIME=2, CL="big")])
     ds = read_nonmem(frame, dose_unit="mg")
-    with pytest.raises(DataError, match="non-numeric values; got 'inf'") as info:
+    with pytest.raises(DataError) as info:
         simulate_nonmem(model, ds)
     assert (info.value.row, info.value.column) == (2, "CL")
+    assert str(info.value).endswith("row 2, column CL: model 'pk_1cmt_iv' uses 'CL', so each value must be a finite "
+                                    "number (or '.' for missing); got 'inf'")
     assert math.isfinite(float(simulate_nonmem(model, read_nonmem(table([dict(ID=1, TIME=0, AMT=10)]),
                                                                   dose_unit="mg"))["conc"].iloc[0]))
 
