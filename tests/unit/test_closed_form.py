@@ -642,16 +642,24 @@ def _cpu_engines():
             for e in ("native", "numba")]
 
 
+def _pk_1cmt_on(engine, clearances=(1.0,)):
+    # pk_1cmt_iv compiled for one CPU engine, and q for the given clearances [L/h] at V = 20 L (WT 70 kg)
+    from pkpd.simulation import compiled_for
+
+    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
+    assert cm.engine == engine
+    cl = np.asarray(clearances, dtype=float)
+    return cm, cm.build_q(np.column_stack([cl, np.full(cl.size, 20.0)]), np.full((cl.size, 1), 70.0))
+
+
 @pytest.mark.parametrize("engine", _cpu_engines())
 def test_run_batch_with_integer_initial_states_gives_the_exact_decay_on_either_engine(engine):
     # run_batch (private API) converts what it is given: initial states given as integers (100 mg in x, no dose) are
     # solved as 100.0, (A0/V) exp(-CL/V t) = 5 exp(-0.05 t) (pk_1cmt_iv, CL 1 L/h, V 20 L), by the closed form of
     # either CPU engine (not refused by the C kernel, not truncated to integers by the numba one)
-    from pkpd.simulation import EventTable, compiled_for, run_batch
+    from pkpd.simulation import EventTable, run_batch
 
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine
-    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine)
     none = EventTable(np.full((1, 1), np.inf), np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1), dtype=np.int64),
                       np.zeros((1, 1)), np.zeros(1, dtype=np.int64))
     t = np.array([[0.0, 1.0, 12.0]])
@@ -726,11 +734,9 @@ def test_run_batch_with_an_integer_start_time_gives_the_exact_decay_on_either_en
     # in x then, no dose) is solved as 2.0 by the closed form of either CPU engine: x = 100 exp(-CL/V (t - 2)) and
     # conc = 5 exp(-0.05 (t - 2)) (pk_1cmt_iv, CL 1 L/h, V 20 L) at t = 2, 3 and 14 h
     # (run_closed_form__mutmut_52: t0 converted without dtype=float, refused by the C kernel as int64)
-    from pkpd.simulation import EventTable, compiled_for, run_batch
+    from pkpd.simulation import EventTable, run_batch
 
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine
-    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine)
     none = EventTable(np.full((1, 1), np.inf), np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1), dtype=np.int64),
                       np.zeros((1, 1)), np.zeros(1, dtype=np.int64))
     t = np.array([[2.0, 3.0, 14.0]])
@@ -770,11 +776,9 @@ def test_run_batch_with_boolean_before_event_flags_gives_the_troughs_and_peaks_o
     # k = 0.05 /h), output times 0, 0, 12, 12, 24 flagged True, False, True, False, False give x = 0 (before the
     # first dose), 100, 100 e^(-0.6) (the trough before the second), 100 e^(-0.6) + 100, (100 e^(-0.6) + 100) e^(-0.6)
     # (run_closed_form__mutmut_42: the flags converted without dtype=np.int64, refused by the C kernel as bool)
-    from pkpd.simulation import build_events, compiled_for, run_batch
+    from pkpd.simulation import build_events, run_batch
 
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine
-    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine)
     regimen = Regimen.every(12, "h", count=2, dose=Dose(100, "mg"))
     events = build_events(cm, [regimen], q, set())
     t = np.array([[0.0, 0.0, 12.0, 12.0, 24.0]])
@@ -795,11 +799,9 @@ def test_run_batch_with_32_bit_event_counts_gives_the_exact_doses_on_either_engi
     # the ODE path: x = 100 e^(-kt) until 12 h, then 100 e^(-kt) + 100 e^(-k(t - 12)), and conc = x / 20, at 0, 6,
     # 12 and 24 h (run_closed_form__mutmut_156: the counts converted without dtype=np.int64, refused by the C kernel
     # as int32)
-    from pkpd.simulation import EventTable, build_events, compiled_for, run_batch
+    from pkpd.simulation import EventTable, build_events, run_batch
 
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine
-    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine)
     ev = build_events(cm, [Regimen.every(12, "h", count=2, dose=Dose(100, "mg"))], q, set())
     events = EventTable(ev.time, ev.kind, ev.index, ev.value, ev.count.astype(np.int32))
     t = np.array([[0.0, 6.0, 12.0, 24.0]])
@@ -818,11 +820,9 @@ def test_run_batch_with_32_bit_output_counts_gives_the_exact_decay_on_either_eng
     # 0, 1 and 12 h) is read as 3 by the closed form of either CPU engine, as by the ODE path: after a 100 mg bolus
     # (pk_1cmt_iv, CL 1 L/h, V 20 L, k = 0.05 /h) x = 100 e^(-kt) and conc = x / 20 at every time, none padded to 0
     # (run_closed_form__mutmut_49: n_out converted without dtype=np.int64, refused by the C kernel as int32)
-    from pkpd.simulation import build_events, compiled_for, run_batch
+    from pkpd.simulation import build_events, run_batch
 
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine
-    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine)
     events = build_events(cm, [Regimen.single(Dose(100, "mg"))], q, set())
     t = np.array([[0.0, 1.0, 12.0]])
     sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 3), dtype=np.int64),
@@ -840,11 +840,9 @@ def test_run_batch_with_integer_event_times_gives_the_exact_doses_on_either_engi
     # by the ODE path: x = 100 e^(-kt) until 12 h, then 100 e^(-kt) + 100 e^(-k(t - 12)), and conc = x / 20, at 0, 6,
     # 12 and 24 h (run_closed_form__mutmut_138: the event times converted without dtype=float, refused by the C kernel
     # as int64)
-    from pkpd.simulation import EventTable, build_events, compiled_for, run_batch
+    from pkpd.simulation import EventTable, build_events, run_batch
 
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine
-    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine)
     ev = build_events(cm, [Regimen.every(12, "h", count=2, dose=Dose(100, "mg"))], q, set())
     assert ev.count.tolist() == [2] and ev.time[0, :2].tolist() == [0.0, 12.0]
     events = EventTable(ev.time.astype(np.int64), ev.kind, ev.index, ev.value, ev.count)
@@ -907,11 +905,9 @@ def test_run_batch_with_32_bit_event_kinds_gives_the_exact_doses_on_either_engin
     # by the ODE path: x = 100 e^(-kt) until 12 h, then 100 e^(-kt) + 100 e^(-k(t - 12)), and conc = x / 20, at 0, 6,
     # 12 and 24 h (run_closed_form__mutmut_141: the event kinds converted without dtype=np.int64, refused by the C
     # kernel as int32)
-    from pkpd.simulation import EventTable, build_events, compiled_for, run_batch
+    from pkpd.simulation import EventTable, build_events, run_batch
 
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine
-    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine)
     ev = build_events(cm, [Regimen.every(12, "h", count=2, dose=Dose(100, "mg"))], q, set())
     assert ev.count.tolist() == [2] and ev.time[0, :2].tolist() == [0.0, 12.0]
     events = EventTable(ev.time, ev.kind.astype(np.int32), ev.index, ev.value, ev.count)
@@ -932,11 +928,9 @@ def test_run_batch_with_integer_output_times_gives_the_exact_decay_on_either_eng
     # are read as 0.0, 1.0, 12.0 and 24.0 by the closed form of either CPU engine, as by the ODE path, which converts
     # them itself: after a 100 mg bolus (pk_1cmt_iv, CL 1 L/h, V 20 L, k = 0.05 /h) x = 100 e^(-kt) and conc = x / 20
     # (run_closed_form__mutmut_39: the output times converted without dtype=float, refused by the C kernel as int64)
-    from pkpd.simulation import build_events, compiled_for, run_batch
+    from pkpd.simulation import build_events, run_batch
 
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine
-    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine)
     events = build_events(cm, [Regimen.single(Dose(100, "mg"))], q, set())
     t = np.array([[0, 1, 12, 24]])
     assert t.dtype == np.int64
@@ -970,13 +964,11 @@ def test_the_closed_form_solves_per_subject_times_where_numpys_default_integer_i
     # record times need (run_closed_form__mutmut_69: np.arange(n) without dtype=np.int64, an int32 row refused by the
     # C kernel there)
     from pkpd import closed_form
-    from pkpd.simulation import build_events, compiled_for, run_batch
+    from pkpd.simulation import build_events, run_batch
 
     monkeypatch.setattr(closed_form, "np", _Numpy1OnWindows())
     assert closed_form.np.arange(2).dtype == np.int32
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine
-    q = cm.build_q(np.array([[1.0, 20.0], [2.0, 20.0]]), np.full((2, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine, (1.0, 2.0))
     events = build_events(cm, [Regimen.single(Dose(100, "mg"))] * 2, q, set())
     t = np.array([[0.0, 1.0, 12.0], [0.0, 2.0, 24.0]])
     sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((2, 3), dtype=np.int64), np.array([3, 3]),
@@ -994,11 +986,10 @@ def test_run_batch_reads_no_event_past_a_subjects_count_with_the_closed_form_as_
     # kind 3 (as set_events pads) naming no column of q (99): x = 100 e^(-0.05 t) until 2 h, then
     # 100 e^(-0.1) e^(-0.1 (t - 2)), and conc = x / 20, at 0, 1, 12 and 24 h
     # (_epochs__mutmut_6: `<=` for `<`, the slot at `count` read as a parameter change: an IndexError)
-    from pkpd.simulation import EventTable, compiled_for, run_batch
+    from pkpd.simulation import EventTable, run_batch
 
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine and cm.q_names[0] == "CL"
-    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine)
+    assert cm.q_names[0] == "CL"
     events = EventTable(np.array([[0.0, 2.0, np.inf]]), np.array([[0, 3, 3]]), np.array([[0, 0, 99]]),
                         np.array([[100.0, 2.0, 0.0]]), np.array([2]))
     t = np.array([[0.0, 1.0, 12.0, 24.0]])
@@ -1018,11 +1009,10 @@ def test_run_batch_with_integer_event_values_gives_the_exact_doses_and_changes_o
     # set from 1 to 2 L/h at 2 h; pk_1cmt_iv, V 20 L) are read as 100.0 and 2.0 by the closed form of either CPU
     # engine, as by the ODE path: x = 100 e^(-0.05 t) until 2 h, then 100 e^(-0.1) e^(-0.1 (t - 2)), conc = x / 20
     # (run_closed_form__mutmut_153: the event values converted without dtype=float, refused by the C kernel as int64)
-    from pkpd.simulation import EventTable, compiled_for, run_batch
+    from pkpd.simulation import EventTable, run_batch
 
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine and cm.q_names[0] == "CL"
-    q = cm.build_q(np.array([[1.0, 20.0]]), np.full((1, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine)
+    assert cm.q_names[0] == "CL"
     values = np.array([[100, 2]])
     assert values.dtype == np.int64
     events = EventTable(np.array([[0.0, 2.0]]), np.array([[0, 3]]), np.array([[0, 0]]), values, np.array([2]))
@@ -1070,12 +1060,10 @@ def test_the_closed_form_sets_every_padding_row_past_a_subjects_last_output_to_z
     # 2 h then two padding rows: x = 100 e^(-CL/V t), conc = x / 20, and exactly 0 in both padding rows
     # (run_closed_form__mutmut_231: `<=` for `<`, the first padding row counted as written and left as it was)
     from pkpd import simulation
-    from pkpd.simulation import build_events, compiled_for, run_batch
+    from pkpd.simulation import build_events, run_batch
 
     monkeypatch.setattr(simulation, "result_array", lambda shape: np.full(shape, np.nan))
-    cm = compiled_for(pkpd.load_model("pk_1cmt_iv"), engine)
-    assert cm.engine == engine
-    q = cm.build_q(np.array([[1.0, 20.0], [2.0, 20.0]]), np.full((2, 1), 70.0))
+    cm, q = _pk_1cmt_on(engine, (1.0, 2.0))
     events = build_events(cm, [Regimen.single(Dose(100, "mg"))] * 2, q, set())
     t = np.array([[0.0, 1.0, 12.0, 24.0], [0.0, 2.0, 2.0, 2.0]])
     sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((2, 4), dtype=np.int64), np.array([4, 2]),
