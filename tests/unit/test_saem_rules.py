@@ -394,20 +394,12 @@ def test_the_acceptance_rate_of_each_kernel_is_its_accepted_share_and_nan_when_i
     # SaemRun.acceptance: the mean acceptance rate of each kernel, accepted proposals over proposals (a spy on
     # the chains' step counts them); a kernel switched off (0 steps) proposed nothing: NaN (run_saem _97: the
     # random walk's count of proposals started at 1)
-    import pkpd.saem as saem
 
     prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
-    seen = []
-    step = saem._Chains.step
-
-    def step_spy(self, *args):
-        a = step(self, *args)
-        seen.append(np.array(a, dtype=bool))
-        return a
-
-    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    moves = _record_moves(monkeypatch)
     run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=1, n_chains=2,
                                                          kernel_steps=(0, 3, 0)), np.random.default_rng(0))
+    seen = [a for _, a in moves]
     assert len(seen) == 2 * 3
     accepted = sum(int(a.sum()) for a in seen)
     proposed = sum(a.size for a in seen)
@@ -1136,20 +1128,12 @@ def test_the_one_component_kernels_acceptance_rate_counts_every_iteration(monkey
     # over all its steps of all iterations (a spy on the chains' step counts them: 2 iterations x 3 steps, the only
     # kernel on); the other two kernels proposed nothing: NaN (run_saem _269: "=" for "+=", the accepted count of the
     # last step only over every proposal)
-    import pkpd.saem as saem
 
     prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
-    seen = []
-    step = saem._Chains.step
-
-    def step_spy(self, *args):
-        a = step(self, *args)
-        seen.append(np.array(a, dtype=bool))
-        return a
-
-    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    moves = _record_moves(monkeypatch)
     run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=1, n_chains=2,
                                                          kernel_steps=(0, 0, 3)), np.random.default_rng(0))
+    seen = [a for _, a in moves]
     assert len(seen) == 2 * 3
     accepted = sum(int(a.sum()) for a in seen)
     proposed = sum(a.size for a in seen)
@@ -1610,20 +1594,12 @@ def test_the_prior_kernels_acceptance_rate_is_its_accepted_share(monkeypatch):
     # its proposals, counted by a spy on the chains' step over both iterations; the one-component kernel beside it
     # counts its own (run_saem _199: the prior kernel's accepted proposals added to its count of proposals, a rate
     # of 0 / (proposals + accepted))
-    import pkpd.saem as saem
 
     prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
-    seen = []
-    step = saem._Chains.step
-
-    def step_spy(self, *args):
-        a = step(self, *args)
-        seen.append(np.array(a, dtype=bool))
-        return a
-
-    monkeypatch.setattr(saem._Chains, "step", step_spy)
+    moves = _record_moves(monkeypatch)
     run = run_saem(prob, layout, layout.x0, SaemSettings(exploratory=1, smoothing=1, n_chains=2,
                                                          kernel_steps=(2, 0, 1)), np.random.default_rng(0))
+    seen = [a for _, a in moves]
     assert len(seen) == 2 * 3                                   # per iteration: prior, prior, one component
     prior = [a for i, a in enumerate(seen) if i % 3 != 2]
     one = [a for i, a in enumerate(seen) if i % 3 == 2]
