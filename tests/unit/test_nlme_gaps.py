@@ -2832,3 +2832,79 @@ def test_per_kg_doses_without_a_wt_column_are_refused_naming_the_first_doses_row
     with pytest.raises(DataError) as info:
         simulate_nonmem(model, read_nonmem(data, model))
     assert str(info.value) == expected
+
+
+# --- seed 56 -------------------------------------------------------------------------------------------------------
+# Wang 2007's model (f = 10 exp(-ke e^eta t), ke = 0.5 at the initial values) for two subjects with two and three
+# records (from 0 h, where the model starts at 10): the second subject's third column is the first's absent
+# observation
+WANG_TWO_SUBJECTS = pd.DataFrame({"ID": [1, 1, 2, 2, 2], "TIME": [0.0, 2.0, 0.0, 1.0, 4.0],
+                                  "DV": [10.3, 3.9, 9.8, 6.2, 1.4]})
+WANG_TWO_TIMES = (np.array([0.0, 2.0]), np.array([0.0, 1.0, 4.0]))
+
+
+def _wang_two_subjects(error, method):
+    """(layout, prob, the compiled objective or None) of Wang 2007's model for WANG_TWO_SUBJECTS (IIV 0.04 on ke),
+    solved to rtol 1e-10."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG_TWO_SUBJECTS, {"ke": 0.04}, error, method, None, None,
+                              pkpd.SolverSettings(rtol=1e-10, atol=1e-12), None)
+    assert prob.mask.tolist() == [[True, True, False], [True, True, True]]
+    return layout, prob, _objective_engine(prob, layout)
+
+
+def test_the_cwres_of_a_log_normal_error_take_the_derivatives_of_log_f():
+    """CWRES (FOCE-type, Hooker 2007) with a log-normal error (sigma 0.1) are computed on the log scale: for Wang
+    2007's model at the EBEs eta = (0.1, -0.2), log f = log 10 - ke_i t with ke_i = 0.5 e^eta_i, so the derivative
+    of the transformed prediction by eta is G_j = -ke_i t_j (df/deta times dm/df = 1/f), C_i = 0.04 G G' + 0.1^2 I,
+    r = log DV - log f + G eta_i and CWRES = chol(C_i)^-1 r, by hand; on both paths of ``_diagnostics`` (the
+    compiled predictions and the central differences of batch solves). Guards population_fit._diagnostics _55
+    (``G / dm`` for ``G * dm``: df/deta times f, a wrong G, where dm = 1/f differs from 1)."""
+    from pkpd.estimation.population_fit import _diagnostics
+
+    layout, prob, engine = _wang_two_subjects(pkpd.LogNormal(sigma=0.1), "focei")
+    eta = np.array([[0.1], [-0.2]])
+    expected = []
+    for i, t in enumerate(WANG_TWO_TIMES):
+        ke = 0.5 * math.exp(eta[i, 0])
+        G = -ke * t
+        y = WANG_TWO_SUBJECTS.DV[WANG_TWO_SUBJECTS.ID == i + 1].to_numpy()
+        r = np.log(y) - (math.log(10.0) - ke * t) + G * eta[i, 0]
+        C = 0.04 * np.outer(G, G) + 0.01 * np.eye(t.size)
+        expected.append(np.linalg.solve(np.linalg.cholesky(C), r))
+    expected = np.concatenate(expected)
+    for eng in (None, engine):
+        table = _diagnostics(prob, layout, layout.x0, eta, eng)
+        np.testing.assert_allclose(table["CWRES"], expected, rtol=1e-6)
+        np.testing.assert_allclose(table["IPRED"], 10.0 * np.exp(-0.5 * np.exp(np.repeat(eta[:, 0], [2, 3]))
+                                                                  * np.concatenate(WANG_TWO_TIMES)), rtol=1e-8)
+
+
+def test_the_fo_expected_information_of_subjects_with_unequal_records_is_its_closed_form():
+    """The expected Hessian of the FO objective by x = (log ke, log omega, log sd) for Wang 2007's model with an
+    additive error (sd 0.3), two subjects of two and three records, at the initial values: per subject, mu = 10
+    exp(-ke t), G = dmu/deta = dmu/dlog ke = -ke t mu, dG/dlog ke = G (1 - ke t), C = omega G G' + sd^2 I, dC/dx =
+    (omega (dG G' + G dG'), 2 omega G G', 2 sd^2 I), and the information sum_i 2 dmu_k' C^-1 dmu_l + tr(C^-1 dC_k
+    C^-1 dC_l), by hand; from the compiled assembly and from the numpy one (the reference). Guards the zero
+    derivatives of G at an absent observation in the numpy assembly (PopulationObjective._fo _87: ``1.0`` for
+    ``0.0`` gives the covariance of the first subject's absent third record with its other records non-zero
+    derivatives: 94.160 for 94.142 in the log ke entry, -0.0594 for -0.0697 in the log ke, log sd one)."""
+    layout, prob, engine = _wang_two_subjects(pkpd.Additive(sd=0.3), "fo")
+    if engine is None:
+        pytest.skip("needs the compiled objective")
+    ke, omega, sd2 = 0.5, 0.04, 0.09
+    expected = np.zeros((3, 3))
+    for t in WANG_TWO_TIMES:
+        mu = 10.0 * np.exp(-ke * t)
+        G = -ke * t * mu
+        dG = G * (1.0 - ke * t)
+        Ci = np.linalg.inv(omega * np.outer(G, G) + sd2 * np.eye(t.size))
+        dmu = [G, np.zeros_like(G), np.zeros_like(G)]
+        dC = [omega * (np.outer(dG, G) + np.outer(G, dG)), 2.0 * omega * np.outer(G, G), 2.0 * sd2 * np.eye(t.size)]
+        expected += [[2.0 * dmu[k] @ Ci @ dmu[m] + np.trace(Ci @ dC[k] @ Ci @ dC[m]) for m in range(3)]
+                     for k in range(3)]
+    for assembly in ("compiled", "numpy"):
+        engine.assembly = assembly
+        info = engine.evaluate(layout.x0, None, information=True).information
+        np.testing.assert_allclose(info, expected, rtol=1e-8, atol=1e-10, err_msg=assembly)
