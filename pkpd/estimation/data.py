@@ -136,13 +136,17 @@ def _read(model: Model, data):
 
 def _check_dose_targets(ds, model: Model) -> None:
     """A DataError naming the first dose record whose CMT is no dose target or dosed state of the model."""
+    import pandas as pd
+
     from ..nonmem import _dose_target_index
 
     t = ds.table
-    doses = t[np.isin(t["EVID"].to_numpy(), (1, 4))]
-    # each CMT once, at its first record: the first bad value in order of appearance is the first bad record
-    first = doses.drop_duplicates("CMT")
-    for cmt, row in zip(first["CMT"].to_numpy(), first["ROW"].to_numpy()):
+    dosed = np.flatnonzero(np.isin(t["EVID"].to_numpy(), (1, 4)))
+    cmts = t["CMT"].to_numpy()[dosed]
+    # each CMT once, at its first record: the first bad value in order of appearance is the first bad record (the
+    # columns alone, not the table's rows: every fit checks this, twice for a population fit)
+    first = ~pd.Series(cmts, dtype=object).duplicated().to_numpy()
+    for cmt, row in zip(cmts[first], t["ROW"].to_numpy()[dosed[first]]):
         _dose_target_index(model, cmt, int(row), ds.source)
 
 

@@ -1943,6 +1943,25 @@ def test_fit_of_a_dataset_read_without_the_model_names_a_steady_state_dose_into_
         assert (info.value.row, info.value.column) == (1, "CMT")
 
 
+def test_fit_of_a_dataset_read_without_the_model_names_its_first_dose_into_no_state():
+    """Doses into CMT 1 (row 1), the default target (row 3, CMT "."), CMT 9 (row 5), 1 again (row 7) and 7 (row 9),
+    then 9 again (row 11), into the one-state pk_1cmt_iv, read without the model: the fit names row 5, the first
+    dose into no state in the file's order, with read_nonmem's whole message (a later bad CMT, or a bad CMT seen
+    before, named instead would send the user to the wrong row)."""
+    rows = []
+    for cmt in (1, ".", 9, 1, 7, 9):
+        rows += [dict(ID=1, TIME=len(rows), AMT=100, DV=".", CMT=cmt), dict(ID=1, TIME=len(rows) + 1, DV=2.0, CMT=".")]
+    message = ("row 5, column CMT: CMT must be a state number from 1 to 1 (states: central), or a state or dose-target "
+               "name; got 9")
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), IV, dose_unit="mg")
+    assert str(info.value) == message
+    with pytest.raises(DataError) as info:
+        pkpd.fit(IV, read_nonmem(table(rows), dose_unit="mg"), estimate=["CL"],
+                 error={"conc": pkpd.Proportional(cv=0.2)})
+    assert str(info.value) == message and (info.value.row, info.value.column) == (5, "CMT")
+
+
 # ============================================================================ the seed-51 sample's survivors
 # From the twenty-ninth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 51``, issue 20):
 # both tests were seen to fail with their mutant applied by hand to pkpd/nonmem.py; the other two survivors are
