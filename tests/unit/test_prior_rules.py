@@ -1418,3 +1418,39 @@ def test_an_individual_map_fit_reads_a_uniform_prior_at_a_log_scale_bound_as_on_
     assert mp.converged
     assert mp.estimates["ke"] == pytest.approx(ml.estimates["ke"], rel=1e-6)
     assert mp.prior_objective == pytest.approx(2.0 * math.log(10.0 - 0.001), rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------- seed 43
+@pytest.mark.parametrize("sigma, message", [(0, "LogNormalPrior: sigma must be > 0; got 0.0"),
+                                            (-0.25, "LogNormalPrior: sigma must be > 0; got -0.25"),
+                                            (math.nan, "LogNormalPrior: sigma must be finite; got nan"),
+                                            ("0.3", "LogNormalPrior: sigma must be a number; got '0.3'")])
+def test_a_refused_log_normal_sigma_names_its_class_and_field_in_the_whole_message(sigma, message):
+    """The refusal of a log-normal prior's sigma names the class and the field as users write them. Guards
+    ``LogNormalPrior.__post_init__`` (``LogNormalPrior.__post_init____mutmut_28``: ``_positive(None, "sigma", ...)``,
+    "None: sigma must be ..."; ``_36``: "LOGNORMALPRIOR: sigma must be ...")."""
+    with pytest.raises(PkpdError) as exc:
+        LogNormalPrior(2.0, sigma)
+    assert str(exc.value) == message
+
+
+def test_an_inverse_wishart_s_centre_cannot_be_written_into():
+    """A frozen prior's Omega_0 is read-only: writing into ``matrix`` is refused (ValueError), and the density stays
+    the one of the prior as built. For q = 1 the inverse-Wishart W^-1(psi = nu omega_0, nu) is the inverse gamma of
+    shape nu/2 and scale psi/2: log p(w) = (nu/2) log(psi/2) - lgamma(nu/2) - (nu/2 + 1) log w - psi/(2 w), here
+    with omega_0 = 0.1, nu = 5 at w = 0.1 and 0.3. Guards ``InverseWishart.__post_init__``
+    (``InverseWishart.__post_init____mutmut_57``: ``setflags(write=True)``, the write accepted and the prior's
+    centre moved to 1.0)."""
+    from pkpd.priors import InverseWishart
+
+    iw = InverseWishart([[0.1]], df=5)
+    with pytest.raises(ValueError):
+        iw.matrix[0, 0] = 1.0
+    with pytest.raises(ValueError):
+        iw.matrix_for(["CL"])[0, 0] = 1.0
+    nu, psi = 5.0, 0.5
+    for w in (0.1, 0.3):
+        ref = (0.5 * nu * math.log(0.5 * psi) - math.lgamma(0.5 * nu) - (0.5 * nu + 1.0) * math.log(w)
+               - 0.5 * psi / w)
+        assert float(iw.log_density(np.array([[w]]))) == pytest.approx(ref, rel=1e-12)
+    assert iw.matrix.tolist() == [[0.1]]
