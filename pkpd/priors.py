@@ -360,7 +360,7 @@ class InverseWishart:
             om = np.diag([_positive("InverseWishart", f"omega[{n!r}]", v) for n, v in self.omega.items()])
         else:
             names = None
-            om = np.atleast_2d(np.asarray(self.omega, dtype=float))
+            om = np.atleast_2d(np.array(self.omega, dtype=float))   # a copy: the caller's array stays writable
         if om.ndim != 2 or om.shape[0] != om.shape[1] or not np.all(np.isfinite(om)) or not np.allclose(om, om.T):
             raise PkpdError(f"InverseWishart: omega must be a symmetric (q, q) matrix; got {self.omega!r}")
         try:

@@ -38,6 +38,8 @@ fit's Jacobian rows of several Jacobian residuals.
 Section "seed 42" (the nineteenth independent sample): a population MAP fit's prior terms where a prior's density is
 0, the engine's threads with several sampler threads, and a uniform prior flat up to its bounds in a population MAP
 fit (a defect fixed).
+Section "seed 43" (the twentieth independent sample): whole messages of a refused log-normal sigma, an
+inverse-Wishart's Omega_0 read-only, and the caller's own Omega_0 array left writable (a defect fixed).
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1454,3 +1456,23 @@ def test_an_inverse_wishart_s_centre_cannot_be_written_into():
                - 0.5 * psi / w)
         assert float(iw.log_density(np.array([[w]]))) == pytest.approx(ref, rel=1e-12)
     assert iw.matrix.tolist() == [[0.1]]
+
+
+def test_an_inverse_wishart_leaves_the_callers_omega_array_writable_and_keeps_its_own_copy():
+    """Building an inverse-Wishart prior from the caller's own float (q, q) array does not make that array read-only
+    (it did: ``np.asarray`` kept the caller's array and ``setflags(write=False)`` froze it, so a later
+    ``omega[0, 0] = ...`` in the caller's code raised "assignment destination is read-only"), and a later write into
+    the caller's array leaves the prior as built: for the diagonal Omega_0 = diag(0.1, 0.4), nu = 5 and a diagonal
+    Omega, scipy's invwishart(5, 5 Omega_0) at diag(0.1, 0.4). A defect found beside
+    ``InverseWishart.__post_init____mutmut_57`` (``setflags(write=True)``)."""
+    from pkpd.priors import InverseWishart
+
+    mine = np.array([[0.1, 0.0], [0.0, 0.4]])
+    iw = InverseWishart(mine, df=5)
+    assert mine.flags.writeable
+    mine[0, 0] = 0.3
+    assert iw.matrix.tolist() == [[0.1, 0.0], [0.0, 0.4]]
+    assert not iw.matrix.flags.writeable
+    om = np.diag([0.1, 0.4])
+    ref = stats.invwishart(5, 5 * np.diag([0.1, 0.4])).logpdf(om)
+    assert float(iw.log_density(om)) == pytest.approx(ref, rel=1e-12)
