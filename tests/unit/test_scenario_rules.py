@@ -3151,3 +3151,84 @@ def test_a_scenario_files_population_with_an_unknown_key_or_not_a_table_is_refus
     with pytest.raises(PkpdError) as err:
         load_scenario(path)
     assert str(err.value) == f"{path} [population]: {message}"
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 53
+class _OwnPopulation:
+    """A population of the user's own (Scenario takes any object with n, sample, typical_covariates and describe)."""
+
+    def __init__(self, n, params=None, covariates=None):
+        self.n, self._params, self._covariates = n, params or {}, covariates or {}
+
+    def sample(self, model, rng):
+        return dict(self._params), dict(self._covariates)
+
+    def typical_covariates(self, model):
+        return {}
+
+    def describe(self):
+        return f"{self.n} own subjects"
+
+
+@pytest.mark.parametrize("n", [0, -2, 2.5])
+def test_a_population_of_ones_own_with_no_subjects_or_a_fractional_count_is_refused_whole_message(n):
+    """(ǁScenarioǁ__post_init____mutmut_32: `or` for `and` in the check of the population's n, so any integer, 0 and
+    -2 included, and any number from 1 up, 2.5 included, passed) A population must count its subjects with an integer
+    of at least 1: a population of one's own whose n is 0, -2 or 2.5 is refused when the scenario is built, with the
+    whole message; 1 and 3 subjects are accepted."""
+    import pkpd
+    from pkpd.errors import PkpdError
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, Scenario
+
+    model = pkpd.load_model("pk_1cmt_iv")
+    arms, endpoints = [Arm("a", dose=pkpd.Dose(100, "mg"))], [Endpoint("conc", "cmax", end=24)]
+    for ok in (1, 3):
+        sc = Scenario(model, arms=arms, endpoints=endpoints, population=_OwnPopulation(ok), name="s")
+        assert sc.population.n == ok
+    with pytest.raises(PkpdError) as err:
+        Scenario(model, arms=arms, endpoints=endpoints, population=_OwnPopulation(n), name="s")
+    assert str(err.value) == f"scenario 's': the population is empty (n = {n!r}); give at least one subject"
+
+
+def test_a_median_time_to_event_of_one_subject_has_a_nan_interval_in_a_float_column():
+    """(_clinical__mutmut_91: `lo = hi = None` for NaN when fewer than 2 subjects can be resampled) Untreated, the
+    hazard of endpoints_exposure is h0 (0.1/h), so S = exp(-0.1 t) and the median time to event is ln 2 / 0.1 =
+    6.93 h. One subject gives no bootstrap: its interval is NaN, NaN, in the clinical table's float columns (with the
+    mutant they held None, an object column that arithmetic and NaN checks on the table refuse)."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, GivenPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(model, arms=[Arm("control", control=True)], times=np.linspace(0, 24, 2401),
+                  population=GivenPopulation(params={"h0": 0.1}),
+                  endpoints=[Endpoint("event", "median_time_to_event", end=24)])
+    clinical = run_scenario(sc, seed=1).clinical
+    row = clinical.iloc[0]
+    assert row["n"] == 1
+    assert row["value"] == pytest.approx(math.log(2) / 0.1, rel=1e-5)
+    assert clinical["ci_low"].dtype == np.float64 and clinical["ci_high"].dtype == np.float64
+    assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+
+
+def test_a_scenario_file_of_exactly_the_10_mb_limit_is_read_and_one_byte_more_is_refused(tmp_path):
+    """(load_scenario__mutmut_4: `>=` for `>`, so a file of exactly the limit was refused) A scenario file may have
+    10 MB (docs/security.md; the message says "larger than the 10 MB"): a valid file padded with a comment to exactly
+    10,000,000 bytes is read, and the same file one byte longer is refused with the whole message."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import load_scenario
+
+    text = ("[scenario]\nmodel = \"pk_1cmt_iv\"\n[arms.low]\ndose = 100\nunit = \"mg\"\n"
+            "[endpoints.c]\noutput = \"conc\"\nmetric = \"cmax\"\nend = 24\n# ")
+    path = tmp_path / "big.toml"
+    path.write_bytes((text + "x" * (10_000_000 - len(text) - 1) + "\n").encode("ascii"))
+    assert path.stat().st_size == 10_000_000
+    assert [a.name for a in load_scenario(path).arms] == ["low"]
+    path.write_bytes((text + "x" * (10_000_000 - len(text)) + "\n").encode("ascii"))
+    assert path.stat().st_size == 10_000_001
+    with pytest.raises(PkpdError) as err:
+        load_scenario(path)
+    assert str(err.value) == f"{path}: the file is larger than the 10 MB a scenario file may have"
