@@ -1358,6 +1358,19 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, client=None, ch
     return _run_scenario(scenario, int(seed), client, chunk_size, progress)
 
 
+def _drawn_numbers(drawn: Mapping, kind: str, name: str) -> dict[str, np.ndarray]:
+    """A population's draws (``kind`` "parameter" or "covariate") as float arrays; values that are not numbers (a
+    population of the user's own) are refused naming the scenario and the name, not with numpy's bare ValueError."""
+    out = {}
+    for k, v in drawn.items():
+        try:
+            out[k] = np.asarray(v, dtype=float)
+        except (TypeError, ValueError):
+            raise PkpdError(f"scenario {name!r}: the population's {kind} {k!r} must be numbers; "
+                            f"got {v!r:.80}") from None
+    return out
+
+
 def _run_scenario(scenario: Scenario, seed: int, client, chunk_size: int, progress, *,
                   dose_response: bool = True) -> ScenarioResult:
     """One run of a scenario without parameter uncertainty (``dose_response=False`` skips the Emax fits: the
@@ -1375,7 +1388,7 @@ def _run_scenario(scenario: Scenario, seed: int, client, chunk_size: int, progre
     varying, covs = sc.population.sample(typical, rng)
     n = sc.population.n
     base = {p.name: np.full(n, p.value) for p in typical.parameters}
-    subj = base | {k: np.asarray(v, dtype=float) for k, v in varying.items()}
+    subj = base | _drawn_numbers(varying, "parameter", sc.name)
     from .sensitivity import endpoint_times
 
     grid = endpoint_times(checked, sc.times)
@@ -1387,7 +1400,7 @@ def _run_scenario(scenario: Scenario, seed: int, client, chunk_size: int, progre
     if untreated:
         batch_regimens += [Regimen.none()] * n
     batch_params = {k: np.tile(v, blocks) for k, v in subj.items()}
-    batch_covs = {k: np.tile(np.asarray(v, dtype=float), blocks) for k, v in covs.items()}
+    batch_covs = {k: np.tile(v, blocks) for k, v in _drawn_numbers(covs, "covariate", sc.name).items()}
     cm = compile_model(m)
     if client is None:
         sim = simulate(cm, batch_regimens, grid, params=batch_params, covariates=batch_covs or None,

@@ -3232,3 +3232,40 @@ def test_a_scenario_file_of_exactly_the_10_mb_limit_is_read_and_one_byte_more_is
     with pytest.raises(PkpdError) as err:
         load_scenario(path)
     assert str(err.value) == f"{path}: the file is larger than the 10 MB a scenario file may have"
+
+
+# ---- a defect found beside the seed-53 survivors (issue 20): a population that drew text raised a bare ValueError
+@pytest.mark.parametrize(
+    ("params", "covariates", "message"),
+    [
+        ({}, {"WT": np.array(["heavy", "light"])},
+         "covariate 'WT' must be numbers; got array(['heavy', 'light'], dtype='<U5')"),
+        ({"V": ["large", "small"]}, {}, "parameter 'V' must be numbers; got ['large', 'small']"),
+    ],
+)
+def test_a_population_of_ones_own_that_draws_values_that_are_not_numbers_is_refused_naming_them(
+        params, covariates, message):
+    """(_run_scenario__mutmut_59: the covariates tiled without dtype=float, which then left the refusal to simulate,
+    its message naming neither the scenario nor the population and listing every value once per arm) A population of
+    one's own draws numbers: integer draws are simulated as numbers (IV boluses of 100 mg into V = 20 and 50 L: Cmax 5
+    and 2 mg/L), and a covariate or parameter drawn as text is refused as a PkpdError naming the scenario, the
+    population and the name, with the values drawn (it was numpy's bare ValueError "could not convert string to float:
+    np.str_('heavy')", naming neither, a defect; with the mutant the covariate's refusal came from simulate)."""
+    import pkpd
+    from pkpd.errors import PkpdError
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, Scenario, run_scenario
+
+    model = pkpd.load_model("pk_1cmt_iv")
+    arms = [Arm("a", dose=pkpd.Dose(100, "mg")), Arm("b", dose=pkpd.Dose(100, "mg"))]
+    endpoints = [Endpoint("conc", "cmax", end=24)]
+
+    def scenario(population):
+        return Scenario(model, arms=arms, endpoints=endpoints, population=population, name="s",
+                        times=np.linspace(0, 24, 5))
+
+    whole = run_scenario(scenario(_OwnPopulation(2, {"V": np.array([20, 50])}, {"WT": [70, 80]})), seed=1)
+    assert whole.table["value"].tolist() == pytest.approx([5.0, 2.0, 5.0, 2.0], rel=1e-12)
+    with pytest.raises(PkpdError) as err:
+        run_scenario(scenario(_OwnPopulation(2, params, covariates)), seed=1)
+    assert str(err.value) == "scenario 's': the population's " + message
