@@ -555,8 +555,8 @@ def test_a_model_column_that_python_but_not_the_reader_reads_as_a_number_names_t
         rows = [dict(ID=1, TIME=0, AMT=10, CL=2.8), dict(ID=1, TIME=1, CL=2.8), dict(ID=1, TIME=2, CL=value)]
         with pytest.raises(DataError) as info:
             simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))
-        assert str(info.value) == (f"row 3, column CL: model 'pk_1cmt_iv' uses 'CL', but this column has non-numeric "
-                                   f"values; got {value!r}")
+        assert str(info.value) == (f"row 3, column CL: model 'pk_1cmt_iv' uses 'CL', so each value must be a finite "
+                                   f"number (or '.' for missing); got {value!r}")
 
 
 def test_the_main_run_uses_the_batch_runner_of_the_backend_and_steady_states_do_not(monkeypatch):
