@@ -5298,3 +5298,112 @@ def test_a_global_fit_stopped_at_its_budget_where_the_objective_is_flat_is_conve
     assert fit.objective == pytest.approx(np.sum(np.log(2 * np.pi * 1.5**2) + ((y - 12.0) / 1.5) ** 2), rel=1e-12)
     assert fit.converged
     assert fit.message == "covariance not computed (covariance=False)"
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 57, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_an_m4_fit_from_a_negative_start_ends_at_the_minimum_of_the_m4_minus_two_log_likelihood(tmp_path):
+    """blq="M4" with least squares: the log-normaliser residuals are b^2 = 2 log sd + 2 log Phi(B/sd) + K (each
+    observation conditioned on Y > 0), K set so that b^2 = 2 log 1000 where the constants are re-centred. Started at
+    B = -3 (sd 1, so Phi(-3) = 1.3e-3), 30 values of a normal of mean -1 and SD 1 truncated at 0 (its quantiles at
+    (i + 1/2)/30), 8 below the LLOQ 0.2, are fitted at the minimum of the -2LL written out (scipy's Nelder-Mead on
+    log(2 pi sd^2) + ((y - B)/sd)^2 per quantified value, -2 log(Phi((lloq - B)/sd) - Phi(-B/sd)) per censored one,
+    + 2 log Phi(B/sd) for every one), and at the estimates b^2 = 2 log 1000 after re-centring.
+    (likelihood._Likelihood.reset_constants__mutmut_18: `raw -= 2 log Phi` for `+=`, K off by 4 log Phi(B/sd): b^2
+    started at 2 log 1000 + 4 log Phi(-3) < 0, and the fit ended at B = -5.2, sd 1.78, its -2LL 0.63 above the
+    minimum, reported as converged)"""
+    import pandas as pd
+    from scipy.optimize import minimize
+    from scipy.stats import norm, truncnorm
+
+    import pkpd
+
+    y = truncnorm.ppf((np.arange(30) + 0.5) / 30, 1.0, np.inf, loc=-1.0, scale=1.0)
+    lloq = 0.2
+    censored = y < lloq
+    assert censored.sum() == 8
+
+    def m2ll(p):
+        b, sd = p[0], math.exp(p[1])
+        obs = y[~censored]
+        return float(np.sum(np.log(2 * np.pi * sd**2) + ((obs - b) / sd) ** 2)
+                     - 2 * 8 * math.log(norm.cdf((lloq - b) / sd) - norm.cdf(-b / sd)) + 2 * 30 * norm.logcdf(b / sd))
+
+    best = minimize(m2ll, [0.0, 0.0], method="Nelder-Mead", options=dict(xatol=1e-9, fatol=1e-12, maxiter=20000))
+    data = pd.DataFrame(
+        {"ID": 1, "TIME": np.arange(1.0, 31.0), "DV": y, "LLOQ": lloq, "DVID": "level"})
+    model = _levels(tmp_path, B=(-100.0, 1000.0)).with_parameters(B=-3.0)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, blq="M4", covariance=False)
+    assert fit.converged
+    assert fit.objective == pytest.approx(best.fun, abs=1e-3)
+    assert fit.estimates["B"] == pytest.approx(best.x[0], abs=0.05)
+    assert fit.estimates["level.sd"] == pytest.approx(math.exp(best.x[1]), abs=0.02)
+    problem, x = fit._context.problem, fit._context.x.copy()
+    F = problem.predictions(x[None, :1])[0][0]
+    problem.lik.reset_constants(F, x)
+    ev = problem.lik.evaluate(F, None, x)
+    n_q = int((~censored).sum())
+    np.testing.assert_allclose(ev.r[n_q:2 * n_q] ** 2, 2.0 * math.log(1000.0), rtol=1e-9)
+
+
+def test_a_log_normaliser_residual_below_1_has_the_derivative_of_its_square_root(tmp_path):
+    """The Jacobian that least squares is given: a log-normaliser residual b = sqrt(2 log sd + K) has db/d(log sd) =
+    1/b, and a weighted residual z = (y - B)/sd has dz/d(log sd) = -z, dz/d(log B) = -B/sd. With K set at the
+    fitted SD and the SD then 800 times smaller, b = sqrt(2 log 1.25) = 0.668 (below 1, where the fit re-centres K
+    after a run, not during it): its derivative is 1/b = 1.496, as the central difference of the residuals says.
+    (likelihood._Likelihood._evaluate__mutmut_182: `np.maximum(b, 1.00000001)` for `np.maximum(b, 1e-8)`, the
+    derivative 2/(2 b) taken as 2/(2 x 1.00000001) = 1.000 where b < 1: a least-squares fit of a level 12 with
+    deviations 1e-6 from sd 1 took 24027 solves instead of 126, its n_evaluations)"""
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    problem, x0 = fit._context.problem, fit._context.x.copy()
+    assert problem.layout.names == ("B", "level.sd") and problem.layout.log.all()
+    lik = problem.lik
+    F = problem.predictions(x0[None, :1])[0][0]
+    lik.reset_constants(F, x0)
+    x1 = x0 - np.array([0.0, math.log(800.0)])
+    F1, dF1, ok = problem.derivatives(x1)
+    assert ok
+    ev = lik.evaluate(F1, dF1, x1)
+    assert ev.valid and ev.clipped
+    n = y.size
+    b = ev.r[n:]
+    np.testing.assert_allclose(b, math.sqrt(2.0 * math.log(1.25)), rtol=1e-9)
+    sd1, z = math.exp(x1[1]), ev.r[:n]
+    np.testing.assert_allclose(ev.J[:n, 0], -F1 / sd1, rtol=1e-6)
+    np.testing.assert_allclose(ev.J[:n, 1], -z, rtol=1e-12)
+    np.testing.assert_allclose(ev.J[n:, 0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(ev.J[n:, 1], 1.0 / b, rtol=1e-12)
+    h = 1e-6
+    up = lik.evaluate(F1, None, x1 + np.array([0.0, h])).r
+    down = lik.evaluate(F1, None, x1 - np.array([0.0, h])).r
+    np.testing.assert_allclose(ev.J[:, 1], (up - down) / (2 * h), rtol=1e-7)
+
+
+def test_a_global_method_asked_to_hold_a_parameter_fixed_holds_it_through_its_refinement(tmp_path):
+    """_optimise(..., fixed={j: value}) holds internal parameter j at value whatever the method, a global method's
+    best point refined by least squares with it held too (the private contract a profile likelihood by differential
+    evolution would rely on; profile_likelihood itself uses least squares today): with the SD of a level held at 2,
+    the -2LL n log(2 pi 4) + sum((y - B)^2)/4 is least at B = mean(y).
+    (individual._optimise__mutmut_82: the refinement run with fixed=None, the SD freed: refined at the maximum-
+    likelihood sd = sqrt(mean((y - mean)^2)) = 1.42, its lower -2LL kept)"""
+    import pkpd
+    from pkpd.estimation.individual import _optimise
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    problem = fit._context.problem
+    assert problem.layout.names == ("B", "level.sd") and problem.layout.log.all()
+    x0 = np.array([math.log(10.0), math.log(2.0)])
+    run, obj = _optimise(problem, x0, "differential_evolution", 40, fixed={1: math.log(2.0)},
+                         rng=np.random.default_rng(1))
+    assert "refined by least squares" in run.message
+    x = obj.full(run.x)
+    assert x[1] == math.log(2.0)
+    assert math.exp(x[0]) == pytest.approx(y.mean(), rel=1e-8)
+    n = y.size
+    assert run.ofv == pytest.approx(n * math.log(2 * math.pi * 4.0) + np.sum((y - y.mean()) ** 2) / 4.0, rel=1e-12)
