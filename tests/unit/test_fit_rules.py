@@ -5352,7 +5352,7 @@ def test_a_log_normaliser_residual_below_1_has_the_derivative_of_its_square_root
     """The Jacobian that least squares is given: a log-normaliser residual b = sqrt(2 log sd + K) has db/d(log sd) =
     1/b, and a weighted residual z = (y - B)/sd has dz/d(log sd) = -z, dz/d(log B) = -B/sd. With K set at the
     fitted SD and the SD then 800 times smaller, b = sqrt(2 log 1.25) = 0.668 (below 1, where the fit re-centres K
-    after a run, not during it): its derivative is 1/b = 1.496, as the central difference of the residuals says.
+    after a run, not during it): its derivative is 1/b = 1.497, as the central difference of the residuals says.
     (likelihood._Likelihood._evaluate__mutmut_182: `np.maximum(b, 1.00000001)` for `np.maximum(b, 1e-8)`, the
     derivative 2/(2 b) taken as 2/(2 x 1.00000001) = 1.000 where b < 1: a least-squares fit of a level 12 with
     deviations 1e-6 from sd 1 took 24027 solves instead of 126, its n_evaluations)"""
