@@ -11,7 +11,9 @@ allocates no outputs it does not keep; the seed-34 test, that it allocates no st
 the seed-35 test, that a regimen's dose events at equal times keep the regimen's order; the seed-36 test, that a
 result needing exactly the memory limit is not refused; the seed-37 tests, that run_batch converts integer initial
 states to float, that set_events stores its indexes as int64, and that subjects whose infusions differ only in their
-duration are each infused over their own."""
+duration are each infused over their own; the seed-38 tests, that run_batch converts the output times' before-event
+flags to int64, and that a modelled duration that divides by zero or overflows is refused as such, not as a
+floating-point error."""
 
 from __future__ import annotations
 
@@ -1268,3 +1270,54 @@ def test_subjects_whose_infusions_differ_only_in_duration_get_each_their_own_dur
                             settings=pkpd.SolverSettings(method=method, rtol=1e-10, atol=1e-12))
         np.testing.assert_allclose(sim["conc"], np.array(expected) * pkpd.units.convert("mg/L", sim.units["conc"]),
                                    rtol=1e-7)
+
+
+# ---- from the independent seed-38 sample of the mutation audit (issue 20) ----------------------------------------
+# (run_batch__mutmut_103: the output times' before-event flags `pre` kept in the dtype given, not `dtype=np.int64`)
+@pytest.mark.parametrize("engine", _cpu_engines())
+@pytest.mark.parametrize("pre_dtype", [np.int32, np.bool_])
+def test_run_batch_on_the_ode_solver_converts_the_before_event_flags_to_int64(engine, pre_dtype):
+    """run_batch (private API, every batch solve) converts what it is given: pk_1cmt_iv (CL 20 L/h, V 20 L: k = 1/h),
+    empty at 0 h, 100 mg into central at 1 h, output times 0.5, 1, 1 and 2 h with the first 1 h flagged "before the
+    events at its time" (pre 1) and given as int32 or bool: the amounts are 0, 0 (before the dose), 100 (after it)
+    and 100 exp(-1) (not refused by the C engine as a PRE that is not int64)."""
+    from pkpd.simulation import EventTable, compiled_for, run_batch
+
+    cm = compiled_for(IV, engine)
+    assert cm.engine == engine
+    q = cm.build_q(np.array([[20.0, 20.0]]), np.full((1, 1), 70.0))
+    bolus = EventTable(np.array([[1.0]]), np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1), dtype=np.int64),
+                       np.array([[100.0]]), np.ones(1, dtype=np.int64))
+    t = np.array([[0.5, 1.0, 1.0, 2.0]])
+    pre = np.array([[0, 1, 0, 0]], dtype=pre_dtype)
+    sol = run_batch(cm, q, np.zeros((1, 1)), bolus, t, pre, np.array([4]), np.zeros(1),
+                    pkpd.SolverSettings(method="ode", rtol=1e-12, atol=1e-16))
+    assert list(sol["status"]) == [0]
+    amount = np.array([0.0, 0.0, 100.0, 100 * np.exp(-1.0)])
+    np.testing.assert_allclose(sol["states"][0, :, 0], amount, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(sol["outputs"][0, :, 0], amount / 20, rtol=1e-8, atol=1e-12)
+
+
+# (_administration_events__mutmut_96: a modelled duration evaluated under `np.errstate(all=None)`, not "ignore")
+@pytest.mark.parametrize("x", [0.0, 1e-310], ids=["divides-by-zero", "overflows"])
+def test_a_modelled_duration_that_divides_by_zero_or_overflows_is_refused_without_a_floating_point_error(x):
+    """A dose target whose modelled duration is tinf / X (tinf 2 h; k 0.1/h): with X = 0 (a division by zero) or
+    X = 1e-310 (2 / 1e-310 overflows) for the second of two subjects, simulate refuses the infusion naming the
+    duration, inf, whole message, even where numpy raises on floating-point errors (not a FloatingPointError from
+    the division); with X = 1 for both, 5 mg over 2 h gives A(1 h) = 2.5 / 0.1 (1 - exp(-0.1)) mg."""
+    from pkpd.dosing import Infusion
+    from pkpd.errors import DosingError
+    from pkpd.model import Covariate, DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="duration_of_x", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.0, 10.0)), Parameter("tinf", 2.0, "h", (0.0, 10.0))),
+                  covariates=(Covariate("X", "1", 1.0),), states=(State("A", "mg", initial="0", ddt="-k * A"),),
+                  outputs=(Output("a", "A", "mg"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg", duration="tinf / X"),))
+    regimen = Regimen([Infusion(0, Dose(5, "mg"), modelled="duration", target="iv")])
+    with np.errstate(all="raise"):
+        sim = pkpd.simulate(model, regimen, [1.0], covariates={"X": np.array([1.0, 1.0])})
+        np.testing.assert_allclose(sim["a"], np.full((2, 1), 25 * (1 - np.exp(-0.1))), rtol=1e-6)
+        with pytest.raises(DosingError) as info:
+            pkpd.simulate(model, regimen, [1.0], covariates={"X": np.array([1.0, x])})
+    assert str(info.value) == "infusion at t=0 into 'iv': duration must be > 0 and finite; got inf"
