@@ -583,11 +583,15 @@ def draw_count(mean, rng: np.random.Generator, dispersion=None) -> np.ndarray:
     --------
     >>> draw_count([0.0, 0.0], np.random.default_rng(0))
     array([0., 0.])
+    >>> draw_count(0.0, np.random.default_rng(0))   # a scalar mean: a numpy float, as draw_binary gives
+    np.float64(0.0)
     """
     mu = np.asarray(mean, dtype=float)
     rng = _rng(rng)
+    # size=mu.shape: an array for a scalar mean too (the Generator gives a Python int there), the same draws;
+    # [()] then gives a scalar mean its numpy float
     if dispersion is None:
-        return rng.poisson(mu).astype(float)
+        return rng.poisson(mu, size=mu.shape).astype(float)[()]
     a = np.broadcast_to(np.asarray(dispersion, dtype=float), mu.shape)
     lam = rng.gamma(1.0 / a, a * mu)
-    return rng.poisson(lam).astype(float)
+    return rng.poisson(lam, size=mu.shape).astype(float)[()]

@@ -1071,3 +1071,21 @@ def test_ordinal_categories_with_a_tie_are_refused_with_the_whole_message(catego
     assert str(err) == (f"{MODEL_FILE} [outputs.r] categories: categories must be strictly increasing (ordered "
                         f"grades); got {shown}")
     assert (err.section, err.key) == ("outputs.r", "categories")
+
+
+# ============================================================================================ seed 46
+# From the twenty-second sample (``benchmarks/mutation.py endpoints --sample 40 --seed 46``,
+# ``benchmarks/results/mutation/endpoints-seed46.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize("dispersion", [None, 0.5])
+def test_a_count_drawn_for_a_scalar_mean_is_a_float_as_a_binary_draw_is(dispersion):
+    """``draw_count`` reads its mean as an array_like, a scalar included, as ``draw_binary`` reads its probability:
+    a scalar mean gives one count, a numpy float (the DV code), and it is the draw of the same Generator state for the
+    mean given as a one-element list. A mean of 0 is degenerate at 0 (P(Y = 0) = e^0 = 1), Poisson and negative
+    binomial alike (guards the defect found beside draw_count__mutmut_28: a scalar mean raised AttributeError,
+    'int' object has no attribute 'astype', the Generator's Poisson draw of a scalar being a Python int)."""
+    got = ep.draw_count(3.0, np.random.default_rng(4), dispersion)
+    want = ep.draw_count([3.0], np.random.default_rng(4), None if dispersion is None else [dispersion])
+    assert isinstance(got, np.float64) and want.dtype == np.float64 and want.shape == (1,)
+    assert got == want[0] and got >= 0.0 and got == int(got)
+    assert ep.draw_count(0.0, np.random.default_rng(4), dispersion) == 0.0
+    assert isinstance(ep.draw_binary(0.5, np.random.default_rng(4)), np.float64)   # the sibling's scalar
