@@ -1089,3 +1089,39 @@ def test_a_count_drawn_for_a_scalar_mean_is_a_float_as_a_binary_draw_is(dispersi
     assert got == want[0] and got >= 0.0 and got == int(got)
     assert ep.draw_count(0.0, np.random.default_rng(4), dispersion) == 0.0
     assert isinstance(ep.draw_binary(0.5, np.random.default_rng(4)), np.float64)   # the sibling's scalar
+
+
+class _GivenExponentials:
+    """A stand-in for the Generator of the outcome draws: its standard exponentials are the given targets E."""
+
+    def __init__(self, e):
+        self.e = np.asarray(e, dtype=float)
+
+    def standard_exponential(self, size):
+        assert size == self.e.size
+        return self.e.copy()
+
+
+def test_a_small_constant_hazard_puts_each_event_at_the_inverse_cumulative_hazard(monkeypatch):
+    """A constant hazard lam has H(t) = lam t, so the event of a target E is at T = E / lam (the exponential's
+    inverse CDF) when E <= H(end of follow-up), and the subject is censored at the end otherwise. With lam = 1e-10/h
+    (``event`` without a dose: h0) and a follow-up of 32 h (grid intervals of 1 h), H differs from E by at most 1e-10
+    anywhere in the grid interval that brackets T, within the stopping rule |H - E| <= 1e-10; the grid's linear
+    interpolation of H, exact for a linear H, finds T all the same: 0.1, 12.25 and 30.875 h for E = 1e-11, 1.225e-9
+    and 3.0875e-9 (kills _locate__mutmut_5, ``np.where(None, ...)``: every search started at the midpoint of its
+    grid interval, which the stopping rule accepted at once: 0.5, 12.5 and 30.5 h)."""
+    import pkpd.outcomes as po
+
+    lam, e = 1e-10, np.array([1e-11, 1.225e-9, 3.0875e-9, 1.0])
+    draw = po.draw_outcomes
+
+    def with_targets(*args, **kwargs):
+        kwargs["rng"] = _GivenExponentials(e)
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(po, "draw_outcomes", with_targets)
+    sim = pkpd.simulate(M, Regimen([]), [0.0, 32.0], params={"h0": np.full(e.size, lam)}, seed=1,
+                        outcomes=["event"], follow_up=32.0)
+    o = sim.outcomes
+    assert o["ID"].tolist() == [1, 2, 3, 4] and o["DV"].tolist() == [1.0, 1.0, 1.0, 0.0]
+    np.testing.assert_allclose(o["TIME"], [1e-11 / lam, 1.225e-9 / lam, 3.0875e-9 / lam, 32.0], rtol=1e-9)
