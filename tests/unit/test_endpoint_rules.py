@@ -1125,3 +1125,20 @@ def test_a_small_constant_hazard_puts_each_event_at_the_inverse_cumulative_hazar
     o = sim.outcomes
     assert o["ID"].tolist() == [1, 2, 3, 4] and o["DV"].tolist() == [1.0, 1.0, 1.0, 0.0]
     np.testing.assert_allclose(o["TIME"], [1e-11 / lam, 1.225e-9 / lam, 3.0875e-9 / lam, 32.0], rtol=1e-9)
+
+
+def test_the_nonmem_layout_writes_covariates_given_as_integers_as_the_float_numbers_they_are():
+    """The NONMEM layout's covariate columns are the covariates' values as numbers (float64, as TIME, AMT and DV),
+    whatever array holds them: a Simulation whose covariate X is given as ints, a list or an int array (a
+    Simulation is a public dataclass; ``dataclasses.replace`` derives one, as :mod:`pkpd.bayes` does), gives the
+    table of the simulation itself, X = 0.0 and 1.0 in float64 (kills nonmem_table__mutmut_6,
+    ``np.asarray(v, dtype=None)``: the ints stayed int64, X written 0 and 1, an int64 column)."""
+    x = [0.0, 1.0, 1.0]
+    sim = pkpd.simulate(M, Regimen([Bolus(0.0, Dose(40, "mg"), "iv")]), [0.0, 12.0], covariates={"X": x}, seed=3,
+                        outcomes=["resp"])
+    want = sim.to_dataframe(layout="nonmem")
+    assert want["X"].dtype == np.float64
+    assert want.groupby("ID")["X"].first().tolist() == x
+    for given in ([0, 1, 1], np.array([0, 1, 1]), np.array([False, True, True])):
+        got = dataclasses.replace(sim, covariates={"X": given}).to_dataframe(layout="nonmem")
+        pd_testing.assert_frame_equal(got, want)
