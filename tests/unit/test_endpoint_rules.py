@@ -28,6 +28,9 @@ Section "seed 44" (the twentieth sample): a count's expected value negative by a
 (down to -1e-12 included) drawn as a count of mean 0, one ulp beyond refused with its whole message.
 Section "seed 45" (the twenty-first sample): ordinal categories with a tie (two equal codes) refused with the whole
 message, the categories being strictly increasing.
+Section "seed 46" (the twenty-second sample): a count drawn for a scalar mean (a numpy float, as a binary draw), a
+small constant hazard's events at the inverse cumulative hazard E / lam, and covariates given as ints written to the
+NONMEM layout as the float numbers they are.
 """
 
 from __future__ import annotations
