@@ -482,11 +482,12 @@ def run_saem(prob, layout, x0: np.ndarray, settings: SaemSettings, rng: np.rando
     s3 = 0.5 * np.ones(q)
     m1, m2, m3 = settings.kernel_steps
     acc = {"prior": [0, 0], "random walk": [0, 0], "one component": [0, 0]}
-    # occasions a subject has (IOV effects of absent occasions do not count in Pi)
+    # occasions a subject has (IOV effects of absent occasions do not count in Pi): occ_start is +inf where absent,
+    # -inf for occasion 1, which every subject has
     iov_present = None
     if prob.iov is not None:
         p = prob.iov.n_eta
-        iov_present = np.repeat(np.isfinite(prob.occ_start), p, axis=1)        # (n, n_occ * p)
+        iov_present = np.repeat(prob.occ_start < np.inf, p, axis=1)             # (n, n_occ * p)
     trace = [layout.natural(x)]
     S1 = S2 = Spi = None
     S_err: dict = {}
