@@ -1729,3 +1729,18 @@ def test_the_iov_variances_are_the_mean_square_of_every_occasions_kappas():
     assert not np.allclose(expected, (kappa[:, 1:, 1] ** 2).mean(axis=(0, 1)), rtol=1e-3)
     assert not np.allclose(expected, (kappa ** 2).mean(axis=(0, 1, 2)), rtol=1e-3)
     np.testing.assert_allclose(np.exp(2 * run.x[st.off_iov:st.off_iov + 2]), expected, rtol=1e-12)
+
+
+def test_one_chain_of_one_subject_in_one_occasion_has_its_kappas_square_as_iov_variance():
+    # the smallest count of the M step of pi: one chain, one subject, one occasion (OCC 1 throughout), so pi is that
+    # kappa's square itself (1 of it), not half of it; one exploratory iteration, then one smoothing iteration (gamma
+    # 1, no annealing floor) (run_saem _452: `sq / np.maximum(cnt, 2)`, pi = kappa^2 / 2)
+    table = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0)) & (THEOPH["ID"] == 1)]
+    prob, layout, st = _iov_problem(table.assign(OCC=1), {"CL": 0.1})
+    assert prob.n == 1 and prob.n_occ == 1 and prob.iov.n_eta == 1
+    settings = SaemSettings(exploratory=1, smoothing=1, n_chains=1, kernel_steps=(0, 2, 0))
+    run = run_saem(prob, layout, layout.x0, settings, np.random.default_rng(1))
+    assert run.eta.shape == (1, 1, prob.q_iiv + 1)
+    kappa = run.eta[0, 0, prob.q_iiv]
+    assert kappa != 0                                                             # the chain was not restarted
+    assert math.exp(2 * run.x[st.off_iov]) == pytest.approx(kappa ** 2, rel=1e-12)
