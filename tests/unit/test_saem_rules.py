@@ -1744,3 +1744,19 @@ def test_one_chain_of_one_subject_in_one_occasion_has_its_kappas_square_as_iov_v
     kappa = run.eta[0, 0, prob.q_iiv]
     assert kappa != 0                                                             # the chain was not restarted
     assert math.exp(2 * run.x[st.off_iov]) == pytest.approx(kappa ** 2, rel=1e-12)
+
+
+def test_importance_sampling_names_the_first_subject_none_of_whose_draws_can_be_evaluated():
+    # the linear Gaussian double with every draw of subjects 2 and 3 above their cut (-inf): their predictions are
+    # NaN, no draw weighs anything, and the error names the first of them, 2, in the documented message
+    # (importance_sampling _257: `int(None)`, a TypeError instead of the FitError)
+    from pkpd.importance import importance_sampling
+
+    y = np.array([[0.3, 1.1, 0.4, 0.9], [-0.5, 0.2, -1.0, -0.1], [1.5, 2.0, 0.8, 1.2]])
+    prob = _LinearGauss(y, 0.5, np.array([np.inf, -np.inf, -np.inf]))
+    message = ("objective='is': no importance sample of subject 2 could be evaluated (the model cannot be solved "
+               "around its conditional mode)")
+    with pytest.raises(FitError) as caught:
+        importance_sampling(prob, np.zeros((1, 3, 1)), np.array([[0.5]]), [], np.zeros((3, 1)), 10,
+                            np.random.default_rng(1))
+    assert str(caught.value) == message
