@@ -1760,3 +1760,43 @@ def test_importance_sampling_names_the_first_subject_none_of_whose_draws_can_be_
         importance_sampling(prob, np.zeros((1, 3, 1)), np.array([[0.5]]), [], np.zeros((3, 1)), 10,
                             np.random.default_rng(1))
     assert str(caught.value) == message
+
+
+def test_the_derivatives_by_a_large_linear_coefficient_without_iiv_are_exact_to_rounding():
+    # V has no IIV and a linear effect of WT on it, V_i = V (1 + b (WT_i - 70)), with WT within 0.002 kg of 70 and
+    # b = 300 per kg (V_i from 0.54 V to 1.49 V): the Newton step's dtheta/dx comes from central differences of the
+    # typical values, exact for a typical value linear in b up to the rounding of b +- h, which the step, 1e-5 times
+    # max(1, |x|), keeps at a part in 1e11. Checked against the chain rule by hand: dF/db = dF/dV V (WT_i - 70) and
+    # dF/d log V = dF/dV V_i, from the compiled sensitivities by V (_prediction_derivatives _27: the step 1e-5 / |x|,
+    # 3.3e-8 at b = 300, where b +- h is rounded to 5.7e-14: dF/db off by up to a part in 1e5)
+    from pkpd.saem import _prediction_derivatives
+
+    table = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))]
+    table = table.assign(WT=70.0 + (table["WT"] - 70.0) / 1e4)
+    data = read_nonmem(table, dose_unit="mg")
+    effect = pkpd.CovariateEffect("V", "WT", "linear", 300.0, ref=70.0)
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}),
+                                   {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
+                                   pkpd.SolverSettings(), None, (effect,))
+    st = _State(prob, layout)
+    k_v = layout.theta_names.index("V")
+    assert not st.newton_plain and st.newton[0] == k_v and len(st.newton) == 2
+    x = layout.x0.copy()
+    assert x[st.newton[1]] == 300.0
+    lik = _Likelihood(prob, layout, 2, st.newton_parameters)
+    eta = 0.2 * np.random.default_rng(1).standard_normal((2, prob.n, prob.q))
+    _, _, dm, _, F, dF = _prediction_derivatives(st, lik, x, eta, st.errors(x))
+    _, dF_dtheta = lik.predict_sensitivities(st.typical(x), eta)
+    names = layout.model.parameter_names
+    dF_dV = dF_dtheta[..., list(st.newton_parameters).index(names.index("V"))]
+    v = math.exp(x[k_v])
+    wt = table.groupby("ID", sort=False)["WT"].first().loc[list(prob.data.ids)].to_numpy()
+    v_i = v * (1.0 + 300.0 * (wt - 70.0))
+    np.testing.assert_allclose(st.typical(x)[0][:, names.index("V")], v_i, rtol=1e-14)
+    sel = np.broadcast_to(prob.mask[None], F.shape)
+    by_b = (dF_dV * (v * (wt - 70.0))[None, :, None])[sel]
+    by_log_v = (dF_dV * v_i[None, :, None])[sel]
+    assert np.abs(by_b).max() > 0.01
+    np.testing.assert_allclose(dF[..., 1][sel], by_b, rtol=1e-9, atol=1e-9 * np.abs(by_b).max())
+    np.testing.assert_allclose(dm[..., 1][sel], by_b, rtol=1e-9, atol=1e-9 * np.abs(by_b).max())
+    np.testing.assert_allclose(dF[..., 0][sel], by_log_v, rtol=1e-8)
