@@ -79,6 +79,12 @@ or on the limit).
 Section "seed 39": the survivors of the sixteenth, independent sample (mutmut, seed 39) that change results: the prior
 kernel's acceptance rate, its accepted proposals over its proposals, and a combined error's free parameters shrinking
 by at most sqrt(annealing) per exploratory iteration.
+
+Section "seed 41": the survivors of the eighteenth, independent sample (mutmut, seed 41) that change results: the
+inter-occasion variances as the mean square of each component's kappas over every occasion a subject has (a defect
+found judging that sample and fixed: occasion 1's kappas were left out), down to one kappa; the subject named when
+none of its importance samples can be evaluated; and the derivatives by a large linear covariate coefficient without
+IIV, exact to rounding.
 """
 
 import math
