@@ -21,6 +21,9 @@ same way (the other two, in ``_solve_psd`` and ``_fo_information.information_fro
 docs/testing.md).
 Section "seed 38": the survivor of the fifteenth, independent sample (seed 38, 40 of 714, issue 20), the same way
 (the default ``xtol``).
+Section "seed 39": three of the survivors of the sixteenth, independent sample (seed 39, 40 of 714, issue 20), the
+same way (the other two, in ``_fo_information.fo_information`` and ``information_from_psi``, are equivalent:
+docs/testing.md).
 """
 
 from __future__ import annotations
