@@ -21,6 +21,9 @@ same way (the other two, in ``_solve_psd`` and ``_fo_information.information_fro
 docs/testing.md).
 Section "seed 38": the survivor of the fifteenth, independent sample (seed 38, 40 of 714, issue 20), the same way
 (the default ``xtol``).
+Section "seed 39": three of the survivors of the sixteenth, independent sample (seed 39, 40 of 714, issue 20), the
+same way (the other two, in ``_fo_information.fo_information`` and ``information_from_psi``, are equivalent:
+docs/testing.md).
 """
 
 from __future__ import annotations
@@ -902,3 +905,98 @@ def test_the_default_xtol_does_not_stop_a_step_of_thousandths_short_of_the_optim
     assert res.x.tolist() == [0.0] and res.f == 0.0 and res.gradient.tolist() == [0.0]
     assert res.converged is True and res.n_iter == 2
     assert res.message == "Fisher scoring: Newton decrement 0 below 1e-05 after 2 iterations"
+
+
+# ------------------------------------------------------------------------------------------------------ seed 39
+def test_a_rejected_jump_of_a_variance_to_its_floor_is_followed_by_the_plain_newton_step_in_x():
+    """When the first trial, a log standard deviation x = log(v)/2 sent to its floor, is rejected, the next trial is
+    the plain Newton step in x (no jump), not the jump shortened: 0.5 (x + 1)^2 with its exact information from 0,
+    x >= -10 (flagged ``log_variance``), has the Newton step -1, a decrease of the variance to v (1 - 2) < 0, below
+    its floor exp(-20): the jump to the bound -10 (f = 81/2, rejected); the plain step in x is -1, within the trust
+    radius 2, and lands on the optimum -1 (f = 0), where the decrement is 0: the points 0, -10, -1, converged after
+    one iteration. Kills ``x_fisher_scoring__mutmut_139`` (``... if (at_bound.any()) and False else s``: the jump
+    itself is shortened instead, capped at 2/10 of it: the points 0, -10, -2 (f = 1/2, rejected), -1/2, then the
+    jump -10 again and -1, two iterations)."""
+    points: list = []
+    res = fisher_scoring(_square_about(-1.0, 1.0, points), np.zeros(1), np.full(1, -10.0), np.full(1, INF),
+                         log_variance=np.array([True]))
+    assert points == [0.0, -10.0, -1.0]
+    assert res.x.tolist() == [-1.0] and res.f == 0.0 and res.gradient.tolist() == [0.0]
+    assert res.converged is True and res.n_iter == 1
+
+
+def test_the_step_of_a_log_standard_deviation_past_its_upper_bound_is_held_at_the_bound():
+    """A log standard deviation is not held at its upper bound in the rounds of ``_bounded_step`` (only a decrease
+    below its floor sends it to a bound), but the change of x it returns stays in the box all the same: 0.5 |x -
+    (3/4, 1/4)|^2 with its exact information, x1 (flagged ``log_variance``) in [-10, 1/2], x2 free, from 0 has the
+    Newton step (3/4, 1/4), held at (1/2, 1/4), the box optimum (the gradient (-1/4, 0) there points out of the box
+    at x1's upper bound); its model step stays (3/4, 1/4). With a trust radius 5/8 the largest component 1/2 is not
+    capped: the points (0, 0) and (1/2, 1/4), f = -9/32, converged after one iteration. Kills
+    ``x__bounded_step__mutmut_127`` (``np.clip(s, lower - x, None)``: the change (3/4, 1/4), past the bound, so the
+    trust radius caps the step at 5/6 of it: the second point (1/2, 5/24), short of the optimum, which a second
+    iteration reaches)."""
+    from pkpd.estimation.fisher_scoring import _bounded_step
+    lower, upper = np.array([-10.0, -INF]), np.array([0.5, INF])
+    log_variance = np.array([True, False])
+    s, model = _bounded_step(np.eye(2), np.array([-0.75, -0.25]), np.zeros(2), lower, upper, np.ones(2, dtype=bool),
+                             log_variance)
+    assert s.tolist() == [0.5, 0.25] and model.tolist() == [0.75, 0.25]
+    points: list = []
+    res = fisher_scoring(_quadratic(np.eye(2), np.array([0.75, 0.25]), points), np.zeros(2), lower, upper,
+                         log_variance=log_variance, max_step=0.625)
+    assert [p.tolist() for p in points] == [[0.0, 0.0], [0.5, 0.25]]
+    assert res.x.tolist() == [0.5, 0.25] and res.f == -9.0 / 32.0 and res.gradient.tolist() == [-0.25, 0.0]
+    assert res.converged is True and res.n_iter == 1
+
+
+def test_the_jacobian_of_the_fo_coordinates_by_x_with_two_covariate_effects_is_its_closed_form():
+    """``x_jacobian`` carries the FO derivatives to x = (log ka, log CL, log V, log sqrt(omega_CL), log
+    sqrt(omega_V), log sd, b_WT_on_CL, b_WT_on_V) for theophylline with CL_i = CL (WT_i/70)^b1 and V_i = V (1 + b2
+    (WT_i - 70)), a diagonal Omega and an additive error: per subject, dka/dlog ka = ka, dCL_i/dlog CL = CL_i,
+    dV_i/dlog V = V_i, dsd/dlog sd = sd, dCL_i/db1 = CL_i log(WT_i/70), dV_i/db2 = V (WT_i - 70), and nothing
+    else (the rows of the random effects are empty); dOmega/dlog sqrt(omega_k) = 2 omega_k at (k, k). Kills
+    ``_fo_information.x_jacobian__mutmut_68`` (``off - e`` for ``off + e``: the second effect's derivative is
+    written into the column of sd, and b2 gets none, so the information, the R matrix of the FO covariance step,
+    has no entry for it; only two or more effects show it)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import pkpd
+    from pkpd import nlme
+    from pkpd.estimation._fo_information import x_jacobian
+    from pkpd.nonmem import read_nonmem
+
+    path = Path(__file__).resolve().parents[1] / "data" / "theoph.csv"
+    theo = read_nonmem(path, dose_unit="mg")
+    effects = [pkpd.CovariateEffect("CL", "WT", "power", 0.75, ref=70.0),
+               pkpd.CovariateEffect("V", "WT", "linear", 0.01, ref=70.0)]
+    *_, layout, prob = nlme._setup("pk_1cmt_oral", theo, {"CL": 0.1, "V": 0.05}, pkpd.Additive(sd=0.7), "fo",
+                                   ["ka", "CL", "V"], None, None, None, effects)
+    engine = nlme._objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("needs the compiled objective")
+    assert layout.names() == ["ka", "CL", "V", "omega(0,0)", "omega(1,1)", "conc.sd", "WT_on_CL", "WT_on_V"]
+    x = np.array([0.4, 1.0, 3.5, -1.2, -1.5, -0.3, 0.75, 0.01])
+    ka, CL, V, sd = np.exp(x[[0, 1, 2, 5]])
+    omega = np.exp(2.0 * x[[3, 4]])
+    b1, b2 = x[6], x[7]
+    first = pd.read_csv(path).groupby("ID", sort=False)["WT"].first()              # each subject's weight
+    assert [int(i) for i in prob.data.ids] == first.index.tolist() == list(range(1, 13))
+    wt = first.to_numpy()
+    CL_i, V_i = CL * (wt / 70.0) ** b1, V * (1.0 + b2 * (wt - 70.0))
+    theta, Om, errs = layout.unpack(x[None, :])
+    A, B = x_jacobian(engine, x, engine._subject_typicals(x, theta), np.linalg.cholesky(Om[0]), errs[0])
+    # rows of A: the random effects (2), then ka, CL, V (engine.pi = the model's first three), then sd
+    assert engine.q == 2 and engine.pi == (0, 1, 2) and A.shape == (12, 6, 8) and B.shape == (8, 2, 2)
+    expected = np.zeros((12, 6, 8))
+    expected[:, 2, 0] = ka
+    expected[:, 3, 1] = CL_i
+    expected[:, 4, 2] = V_i
+    expected[:, 5, 5] = sd
+    expected[:, 3, 6] = CL_i * np.log(wt / 70.0)
+    expected[:, 4, 7] = V * (wt - 70.0)
+    np.testing.assert_allclose(A, expected, rtol=1e-12, atol=0.0)
+    expected_B = np.zeros((8, 2, 2))
+    expected_B[3, 0, 0], expected_B[4, 1, 1] = 2.0 * omega
+    np.testing.assert_allclose(B, expected_B, rtol=1e-12, atol=0.0)
