@@ -46,6 +46,10 @@ observations the data mark, the same with or without blq=M3().
 
 Section "seed 36": the survivor of the thirteenth, independent sample (seed 36): a simulation exactly at the limit of a
 censored observation is not below it, so it does not count in the fraction p_LOQ its imputation draws from.
+
+Section "seed 38": the survivors of the fifteenth, independent sample (seed 38): the default number of VPC bins (8),
+and the floating-point warnings silenced in the predictions of the NPDE simulations (with a test double of those
+predictions).
 """
 
 from pathlib import Path
@@ -827,3 +831,62 @@ def test_a_simulation_at_the_limit_is_not_below_it_in_the_imputation_of_a_censor
     assert -2.1 < out.mean() < -1.9
     pd_ = np.mean(sim < out[None, :], axis=0)
     assert np.all(pd_ <= 0.1) and 0.04 < pd_.mean() < 0.06
+
+
+# ====================================================================================================== seed 38
+def test_a_vpc_has_8_bins_of_observation_time_by_default():
+    # the default n_bins = 8 of vpc's signature: pk_1cmt_iv, 4 subjects of 100 mg at 0 h observed at 1, 2, ..., 17 h
+    # (17 distinct times, each 4 times): the quantile edges at k/8 fall on positions 16 k/8 = 2k of the sorted
+    # distinct times, so they are 1, 3, 5, ..., 17 exactly, the bins [1, 3), ..., [13, 15) hold two times each
+    # (median 1.5, ..., 13.5) and the last [15, 17] three (median 16); each bin's observed median is numpy's median
+    # of its DV, computed here, and the VPC equals the one of n_bins=8 given explicitly (vpc _2: the default 9, edges
+    # 1 + 16 k/9 and 9 bins - every earlier test passed n_bins)
+    cl, v = 2.8, 32.0
+    times = np.arange(1.0, 18.0)
+    rows = []
+    for i in range(1, 5):
+        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=100.0, AMTU="mg", EVID=1, CMT=1, MDV=1))
+        scale = 1.0 + 0.05 * (i - 2.5)
+        rows += [dict(ID=i, TIME=t, DV=scale * 100 / v * np.exp(-cl / v * t), AMT=0, EVID=0, CMT=1, MDV=0)
+                 for t in times]
+    data = pd.DataFrame(rows)
+    fit = pkpd.fit_population("pk_1cmt_iv", data, iiv={"CL": 0.04}, error=pkpd.Proportional(cv=0.1),
+                              init={"CL": cl, "V": v}, maxeval=0, covariance=None)
+    res = vpc(fit, "pk_1cmt_iv", data, n_replicates=20, seed=2)
+    np.testing.assert_array_equal(res.bins, np.arange(1.0, 18.0, 2.0))
+    np.testing.assert_array_equal(res.centres, [1.5, 3.5, 5.5, 7.5, 9.5, 11.5, 13.5, 16.0])
+    obs = data[data["EVID"] == 0]
+    t_obs, dv = obs["TIME"].to_numpy(float), obs["DV"].to_numpy(float)
+    bounds = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 17)]
+    np.testing.assert_allclose(res.observed[1], [np.median(dv[(t_obs >= a) & (t_obs <= b)]) for a, b in bounds],
+                               rtol=1e-12)
+    explicit = vpc(fit, "pk_1cmt_iv", data, n_replicates=20, n_bins=8, seed=2)
+    np.testing.assert_array_equal(res.simulated, explicit.simulated)
+    np.testing.assert_array_equal(res.blq_simulated, explicit.blq_simulated)
+
+
+def test_the_npde_silence_an_overflow_in_the_predictions_of_their_simulations(wang_fit, monkeypatch):
+    # _Problem.predict of Wang 2007 wrapped (a test double, as in the seed-30 test of the pcVPC) so that it computes a
+    # capped term min(1, exp(1000)) outside the problem's own np.errstate guards: exp overflows to inf (numpy's default
+    # error state warns "overflow encountered in exp"), the cap gives 1, the predictions are unchanged. npde simulates
+    # with floating-point warnings silenced (a prediction that is not finite is refused by its own check): no
+    # warning, and the NPDE table equals the one without the term (npde _98: np.errstate(all=None) left the caller's
+    # error state in force, the overflow warned; under tests/conftest.py's over="raise" a FloatingPointError). Every
+    # real model's arithmetic is already guarded inside _Problem (build_q, the initial states, the events, run_batch,
+    # simulate_rows); this pins npde's own guard should one of those go
+    import warnings
+
+    from pkpd.estimation import finite_difference
+
+    plain = npde(wang_fit, "wang2007", WANG, n_sim=40, seed=3)
+    real = finite_difference._Problem.predict
+
+    def capped(self, P):
+        F = real(self, P)
+        return F * np.minimum(1.0, np.exp(np.full(F.shape, 1000.0)))
+
+    monkeypatch.setattr(finite_difference._Problem, "predict", capped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = npde(wang_fit, "wang2007", WANG, n_sim=40, seed=3)
+    pd.testing.assert_frame_equal(table, plain)
