@@ -36,6 +36,8 @@ Section "seed 42" (the eighteenth, 40 of 1965): the exact log-down AUMC of an ex
 fit in the result and the table, and no adjusted R² (NaN, not an error) for a regression through two points.
 Section "seed 43" (the nineteenth, 40 of 1965): the percentage of AUCinf extrapolated in percent, and no term in
 Bailer's variance for a time of weight 0 with one animal.
+Section "seed 44" (the twentieth, 40 of 1969): the λz fit of a flat terminal phase (R² 1, the most points), a
+manual λz range of exactly 3 points, and a BLQ flag counted beside an LLOQ column.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1460,3 +1462,67 @@ def test_bailers_variance_gives_a_zero_weight_time_with_one_animal_no_term():
     assert res.auc_last == 12.0
     assert res.auc_last_se == pytest.approx(math.sqrt(2.0), rel=1e-12)
     assert res.ci_high - res.auc_last == pytest.approx(1.959963984540054 * math.sqrt(2.0), rel=1e-9)
+
+
+# =========================================================================================== seed 44
+# Rules that the twentieth independent sample (seed 44, 40 of 1969 mutants) showed unguarded: the λz fit of a flat
+# terminal phase (R² 1, the most points among equally perfect fits), a manual λz range of exactly 3 points, and a
+# sample flagged BLQ=1 whose DV is the LLOQ of an LLOQ column.
+def test_a_flat_terminal_phase_is_a_perfect_fit_with_the_most_points():
+    """Concentrations 1 at 2, 3, 4 and 6 h after Cmax 3 at 1 h: ln C = 0 on every λz candidate, so each regression has
+    zero residuals and zero spread, slope 0 (no λz: NaN) and R² = adjusted R² = 1, a perfect fit (R² never exceeds 1).
+    Every candidate fits equally well, so the documented rule takes the one with the most points: 4, from 2 to 6 h.
+    Kills _regression__mutmut_41 (R² 2.0 for 1.0 when ln C does not vary: R² 2, adjusted 3 with 3 points, and the
+    best fit shrank to the 3 last points)."""
+    from pkpd.noncompartmental import _regression
+
+    assert _regression(np.array([2.0, 3.0, 4.0, 6.0]), np.zeros(4)) == (0.0, 0.0, 1.0, 1.0)
+    t = np.array([0.5, 1.0, 2.0, 3.0, 4.0, 6.0])
+    c = np.array([0.5, 3.0, 1.0, 1.0, 1.0, 1.0])
+    res = nca_profile(t, c, 10)
+    assert math.isnan(res.lambda_z) and math.isnan(res.half_life)
+    assert (res.r_squared, res.adj_r_squared) == (1.0, 1.0)
+    assert (res.lambda_z_n, res.lambda_z_start, res.lambda_z_end) == (4, 2.0, 6.0)
+    assert res.lambda_z_times == (2.0, 3.0, 4.0, 6.0)
+    manual = nca_profile(t, c, 10, lambda_z=LambdaZ(start=2, end=6))
+    assert (manual.lambda_z_n, manual.r_squared, manual.adj_r_squared) == (4, 1.0, 1.0)
+
+
+def test_a_manual_lambda_z_range_of_exactly_three_points_is_enough():
+    """A manual λz needs at least 3 points (MIN_LAMBDA_Z_POINTS, the docstring: "fewer than 3 points is an error"), so
+    a range holding exactly 3 is fitted: C = 10 e^{-0.2 t} sampled at 1, 2, 4, 8 and 12 h with the range [4, 12] gives
+    λz = 0.2 /h (the exponent), t½ = ln 2/0.2, 3 points from 4 to 12 h and R² 1, while 2 points are refused (whole
+    message). Kills _lambda_z__mutmut_97 (``<=`` for ``<``: the 3-point range refused with "only 3 positive
+    concentration(s)... needs at least 3 points")."""
+    t = np.array([1.0, 2.0, 4.0, 8.0, 12.0])
+    c = 10.0 * np.exp(-0.2 * t)
+    res = nca_profile(t, c, 10, route="iv-bolus", lambda_z=LambdaZ(start=4, end=12))
+    assert res.lambda_z == pytest.approx(0.2, rel=1e-12)
+    assert res.half_life == pytest.approx(math.log(2.0) / 0.2, rel=1e-12)
+    assert (res.lambda_z_n, res.lambda_z_times) == (3, (4.0, 8.0, 12.0))
+    assert res.r_squared == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(DataError) as err:
+        nca_profile(t, c, 10, route="iv-bolus", lambda_z=LambdaZ(start=8, end=12))
+    assert str(err.value) == ("manual lambda_z from 8 to 12: only 2 positive concentration(s) in that range; a "
+                              "terminal phase needs at least 3 points. Widen the range")
+
+
+def test_a_blq_flag_counts_when_the_data_also_have_an_lloq_column():
+    """BLQ=1 marks a sample below the LLOQ whatever its DV (read_nonmem asks for a DV there, e.g. the LLOQ); with an
+    LLOQ column as well, a DV below its LLOQ is BLQ too, but the flag still counts. Samples 0.1 (BLQ=1), 4, 2, 1, 0.1
+    (BLQ=1) at 0.5, 1, 2, 4 and 8 h after an extravascular dose, LLOQ 0.1 throughout: the first BLQ sample is a 0 and
+    the last one is dropped (the module's rule), so the profile is 0, 4, 2, 1 at 0.5-4 h, Tlast 4 h, Clast 1, and by
+    hand AUClast = 0 + (0 + 4)/2 · 0.5 + (4 - 2)/ln 2 + 2 (2 - 1)/ln 2 = 1 + 4/ln 2 (linear up, log down). Kills
+    nca_profiles__mutmut_226 (``blq = ...`` for ``blq |= ...``: the flags forgotten, the DVs 0.1 kept as quantified,
+    Tlast 8 h)."""
+    data = pd.DataFrame({"ID": 1, "TIME": [0.0, 0.5, 1, 2, 4, 8], "EVID": [1, 0, 0, 0, 0, 0],
+                         "AMT": [10.0, 0, 0, 0, 0, 0], "DV": [np.nan, 0.1, 4, 2, 1, 0.1], "BLQ": [0, 1, 0, 0, 0, 1],
+                         "LLOQ": 0.1})
+    res = nca_profiles(data, dose_unit="mg")[(1, "DV")]
+    assert res.times == (0.5, 1.0, 2.0, 4.0) and res.conc == (0.0, 4.0, 2.0, 1.0)
+    assert (res.tlast, res.clast, res.n_obs) == (4.0, 1.0, 4)
+    assert res.auc_last == pytest.approx(1 + 4 / math.log(2.0), rel=1e-12)
+    row = nca(data, dose_unit="mg").iloc[0]
+    assert (row["tlast"], row["clast"]) == (4.0, 1.0)
+    assert row["auc_last"] == pytest.approx(1 + 4 / math.log(2.0), rel=1e-12)
+
