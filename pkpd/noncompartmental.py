@@ -662,6 +662,19 @@ def _id(x):
     return x
 
 
+def _output_groups(mine, sid, src):
+    """One subject's observations split by output (DVID), in the order of the data; without a DVID column (or without
+    observations) one group, output None. A missing DVID names no output: refused (pandas' groups would drop it)."""
+    if "DVID" not in mine or not len(mine):
+        return [(None, mine)]
+    missing = np.flatnonzero([v is None or (isinstance(v, float) and math.isnan(v)) for v in mine["DVID"]])
+    if missing.size:
+        raise DataError(f"ID {_id(sid)}: an observation has no DVID, so it names no output; give each observation its "
+                        "output's number or name, or leave the DVID column out for a single output",
+                        row=int(mine["ROW"].iloc[missing[0]]), column="DVID", file=src)
+    return mine.groupby("DVID", sort=False)
+
+
 def _subject_options(options, ids, what: str) -> dict:
     """Per-subject options: one value for every subject, or a dict ID -> value (IDs checked)."""
     if options is None or not isinstance(options, Mapping):
@@ -761,7 +774,7 @@ def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-d
             this_route, duration = "iv-infusion", dur if dur > 0 else amount / rate
         mine = obs[obs["ID"] == sid]
         # a subject without observations is refused (by nca_profile, naming it), with a DVID column or without
-        groups = mine.groupby("DVID", sort=False) if "DVID" in mine and len(mine) else [(None, mine)]
+        groups = _output_groups(mine, sid, src)
         choice = choices.get(_id(sid), lambda_z if isinstance(lambda_z, LambdaZ) else None)
         for out, part in groups:
             t = part["TIME"].to_numpy(dtype=float) - dose_time
@@ -796,8 +809,8 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
 
     Each subject must have exactly one dose record (``EVID`` 1 or 4 with ``AMT`` > 0); its time is time zero of the
     profile (with ``steady_state=True``: the last dose, including ``ADDL`` repeats). Observations are split by
-    ``DVID`` (the output's name or number) when the column is present. A dose record with ``RATE`` > 0 or ``DUR`` >
-    0 is an infusion (its duration enters the MRT), whatever ``route`` says.
+    ``DVID`` (the output's name or number) when the column is present; each observation then needs one. A dose
+    record with ``RATE`` > 0 or ``DUR`` > 0 is an infusion (its duration enters the MRT), whatever ``route`` says.
 
     Main arguments
     --------------
@@ -838,7 +851,8 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
     ------
     DataError
         A subject with no dose or several doses, too few positive observations, a manual λz with fewer than 3
-        points, a λz choice for a subject not in the data, or an invalid dataset (with row and column).
+        points, a λz choice for a subject not in the data, an observation without a DVID in data with a DVID
+        column, or an invalid dataset (with row and column).
 
     Examples
     --------
@@ -997,7 +1011,7 @@ def nca_sparse_table(data, *, time_unit: str | None = None, dose_unit: str | Non
     ------
     DataError
         A subject sampled at more than one time (Bailer's variance assumes one sample per animal), a subject without
-        one dose, an unknown ``by`` column.
+        one dose, an unknown ``by`` column, an observation without a DVID in data with a DVID column.
 
     Examples
     --------
@@ -1028,7 +1042,7 @@ def nca_sparse_table(data, *, time_unit: str | None = None, dose_unit: str | Non
                             row=int(sub["ROW"].iloc[0]), column="AMT", file=ds.source)
         d = doses.iloc[0]
         mine = obs[obs["ID"] == sid]
-        groups = mine.groupby("DVID", sort=False) if "DVID" in mine else [(None, mine)]
+        groups = _output_groups(mine, sid, ds.source)
         for out, part in groups:
             t = part["TIME"].to_numpy(dtype=float) - float(d["TIME"])
             if np.unique(t).size > 1:

@@ -37,7 +37,8 @@ fit in the result and the table, and no adjusted R² (NaN, not an error) for a r
 Section "seed 43" (the nineteenth, 40 of 1965): the percentage of AUCinf extrapolated in percent, and no term in
 Bailer's variance for a time of weight 0 with one animal.
 Section "seed 44" (the twentieth, 40 of 1969): the λz fit of a flat terminal phase (R² 1, the most points), a
-manual λz range of exactly 3 points, and a BLQ flag counted beside an LLOQ column.
+manual λz range of exactly 3 points, and a BLQ flag counted beside an LLOQ column; checking it found observations
+with a missing DVID left out without a word (fixed, with its test).
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1467,7 +1468,8 @@ def test_bailers_variance_gives_a_zero_weight_time_with_one_animal_no_term():
 # =========================================================================================== seed 44
 # Rules that the twentieth independent sample (seed 44, 40 of 1969 mutants) showed unguarded: the λz fit of a flat
 # terminal phase (R² 1, the most points among equally perfect fits), a manual λz range of exactly 3 points, and a
-# sample flagged BLQ=1 whose DV is the LLOQ of an LLOQ column.
+# sample flagged BLQ=1 whose DV is the LLOQ of an LLOQ column; checking it found observations with a missing DVID
+# left out of the analysis without a word (fixed).
 def test_a_flat_terminal_phase_is_a_perfect_fit_with_the_most_points():
     """Concentrations 1 at 2, 3, 4 and 6 h after Cmax 3 at 1 h: ln C = 0 on every λz candidate, so each regression has
     zero residuals and zero spread, slope 0 (no λz: NaN) and R² = adjusted R² = 1, a perfect fit (R² never exceeds 1).
@@ -1526,3 +1528,29 @@ def test_a_blq_flag_counts_when_the_data_also_have_an_lloq_column():
     assert (row["tlast"], row["clast"]) == (4.0, 1.0)
     assert row["auc_last"] == pytest.approx(1 + 4 / math.log(2.0), rel=1e-12)
 
+
+@pytest.mark.parametrize("table", ["nca", "nca_sparse_table"])
+def test_an_observation_without_a_dvid_is_refused_not_left_out(table):
+    """With a DVID column each observation names its output; one whose DVID cell is missing names none, so it is
+    refused with its row and column (whole message), by nca, nca_profiles and nca_sparse_table alike. Before, the
+    DVID groups of pandas dropped it without a word: an ID whose observations all lacked a DVID gave an empty table
+    (found while judging nca__mutmut_65 of the seed-44 sample, whose empty table then lost its columns), and one
+    missing DVID among others silently shortened the profile."""
+    from pkpd.noncompartmental import nca_profiles
+
+    dose = {"ID": 1, "TIME": 0.0, "EVID": 1, "AMT": 10.0, "DV": np.nan, "DVID": np.nan}
+    if table == "nca":
+        obs = [{"ID": 1, "TIME": t, "EVID": 0, "AMT": 0.0, "DV": c, "DVID": d}
+               for t, c, d in ((1.0, 4.0, 1), (2.0, 2.0, np.nan), (4.0, 1.0, 1))]
+        runs = (nca, nca_profiles)
+    else:
+        obs = [{"ID": 1, "TIME": 1.0, "EVID": 0, "AMT": 0.0, "DV": 4.0, "DVID": np.nan}]
+        runs = (nca_sparse_table,)
+    for data in (pd.DataFrame([dose, *obs]), pd.DataFrame([dose, *obs]).assign(DVID=np.nan)):
+        row = 3 if table == "nca" and data["DVID"].notna().any() else 2
+        for run in runs:
+            with pytest.raises(DataError) as err:
+                run(data, dose_unit="mg")
+            assert str(err.value) == (f"row {row}, column DVID: ID 1: an observation has no DVID, so it names no "
+                                      "output; give each observation its output's number or name, or leave the DVID "
+                                      "column out for a single output")
