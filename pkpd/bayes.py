@@ -481,7 +481,7 @@ class _Likelihood:
         self._kernel = _normal_likelihood
 
     def __call__(self, psi: np.ndarray, e: np.ndarray):
-        from scipy.special import log_ndtr
+        from .error_models import _ndtr_log as log_ndtr
 
         psi = np.asarray(psi, dtype=float)
         e = np.asarray(e, dtype=float)

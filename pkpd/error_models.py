@@ -65,9 +65,14 @@ _CONVENTIONS = ("variance", "sd")
 
 
 def _ndtr_log(x):
-    from scipy.special import log_ndtr
+    """log Phi(x), whatever the caller's ``scipy.special`` error settings: erfc's underflow on the way to an exact 0
+    (a limit some 20 SDs or more above the prediction) and the NaN of a record whose value is thrown away would
+    otherwise raise under ``scipy.special.seterr(all="raise")``; a value that is not finite is handled where it is
+    used."""
+    from scipy.special import errstate, log_ndtr
 
-    return log_ndtr(x)
+    with errstate(all="ignore"):
+        return log_ndtr(x)
 
 
 def _check_value(owner: str, name: str, value, fixed: bool) -> float:
@@ -318,8 +323,6 @@ ERROR_MODELS = (Additive, Proportional, Combined, LogNormal)
 # ---------------------------------------------------------------------------------------------------- censoring
 def _log_diff_ndtr(a, b):
     """log(Phi(a) - Phi(b)) for a > b, accurate in both tails."""
-    from scipy.special import log_ndtr
-
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     with np.errstate(all="ignore"):
@@ -327,8 +330,8 @@ def _log_diff_ndtr(a, b):
         upper = b > 0
         hi = np.where(upper, -b, a)
         lo = np.where(upper, -a, b)
-        lhi = log_ndtr(hi)
-        out = lhi + np.log1p(-np.exp(log_ndtr(lo) - lhi))
+        lhi = _ndtr_log(hi)
+        out = lhi + np.log1p(-np.exp(_ndtr_log(lo) - lhi))
     return out
 
 

@@ -608,8 +608,9 @@ def _impute(prob, errs, u, m, s, rng):
     """Observations below the LLOQ replaced by draws from N(m, s^2) truncated above at the (transformed) limit."""
     if not prob.cens.any():
         return u
-    from scipy.special import log_ndtr, ndtri_exp
+    from scipy.special import errstate, ndtri_exp
 
+    from .error_models import _ndtr_log as log_ndtr
     from .estimation.finite_difference import _transform_limit
 
     limit = np.where(prob.cens, _transform_limit(prob, [errs], prob.limit), 0.0)
@@ -620,7 +621,8 @@ def _impute(prob, errs, u, m, s, rng):
         log_p = log_ndtr(z) + np.log(rng.uniform(size=z.shape))
         # Phi^-1(exp(log_p)) from log_p itself: exact also where exp(log_p) underflows, a limit some 37 SDs or more
         # below m (a floor on log_p pinned those draws at one value, or on the limit)
-        draw = m + s * ndtri_exp(log_p)
+        with errstate(all="ignore"):     # as log_ndtr: a caller's scipy.special.seterr decides nothing here
+            draw = m + s * ndtri_exp(log_p)
     draw = np.where(np.isfinite(draw), np.minimum(draw, limit[None]), limit[None])
     return np.where(prob.cens[None], draw, u)
 

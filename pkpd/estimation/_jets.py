@@ -142,7 +142,7 @@ def exp(x: Jet) -> Jet:
 def log_ndtr(x: Jet) -> Jet:
     """log Phi(x) with its derivatives: lambda = phi/Phi, lambda' = -lambda (x + lambda),
     lambda'' = -lambda' (x + lambda) - lambda (1 + lambda')."""
-    from scipy.special import log_ndtr as lnd
+    from ..error_models import _ndtr_log as lnd
 
     z = x.v
     with np.errstate(all="ignore"):

@@ -306,7 +306,7 @@ class _Problem:
                       + 0.5 * np.einsum("knjq,knjr,knj->knqr", np.where(quant[..., None], Rp, 0.0), Rp,
                                         1 / R ** 2))
                 if self.cens.any():
-                    from scipy.special import log_ndtr
+                    from ..error_models import _ndtr_log as log_ndtr
 
                     lim = self.limit
                     sd = np.sqrt(R)
@@ -391,7 +391,7 @@ class _Problem:
         with np.errstate(all="ignore"):
             term = np.where(quant, (u - m) ** 2 / R + np.log(R) - 2 * jac, 0.0)
             if self.cens.any():
-                from scipy.special import log_ndtr
+                from ..error_models import _ndtr_log as log_ndtr
 
                 z = (np.where(self.cens, _transform_limit(self, errs, self.limit), 0.0) - m) / np.sqrt(R)
                 # 0 at the quantified records, whose term is thrown away: log_ndtr of their (0 - m) / s (46 for f =

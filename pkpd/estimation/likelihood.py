@@ -332,9 +332,9 @@ def _endpoint_problem(data: _Data, rec, F, i: int) -> str:
 
 
 def _ndtr_log(x):
-    from scipy.special import log_ndtr
+    from ..error_models import _ndtr_log as impl
 
-    return log_ndtr(x)
+    return impl(x)
 
 
 def _log_diff_ndtr(a, b):
