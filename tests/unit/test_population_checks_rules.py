@@ -427,16 +427,8 @@ def test_a_prediction_corrected_vpc_silences_an_overflow_in_its_population_predi
     # why seed 28 found this mutant equivalent; this pins vpc's own guard should one of those go
     import warnings
 
-    from pkpd.estimation import finite_difference
-
     plain = vpc(wang_fit, "wang2007", WANG, n_replicates=10, n_bins=2, seed=3, prediction_corrected=True)
-    real = finite_difference._Problem.predict
-
-    def capped(self, P):
-        F = real(self, P)
-        return F * np.minimum(1.0, np.exp(np.full(F.shape, 1000.0)))
-
-    monkeypatch.setattr(finite_difference._Problem, "predict", capped)
+    _predictions_that_overflow_on_the_way(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         v = vpc(wang_fit, "wang2007", WANG, n_replicates=10, n_bins=2, seed=3, prediction_corrected=True)
@@ -876,9 +868,18 @@ def test_the_npde_silence_an_overflow_in_the_predictions_of_their_simulations(wa
     # simulate_rows); this pins npde's own guard should one of those go
     import warnings
 
+    plain = npde(wang_fit, "wang2007", WANG, n_sim=40, seed=3)
+    _predictions_that_overflow_on_the_way(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = npde(wang_fit, "wang2007", WANG, n_sim=40, seed=3)
+    pd.testing.assert_frame_equal(table, plain)
+
+
+def _predictions_that_overflow_on_the_way(monkeypatch):
+    """_Problem.predict times min(1, exp(1000)): the same predictions, with an overflow outside pkpd's own guards."""
     from pkpd.estimation import finite_difference
 
-    plain = npde(wang_fit, "wang2007", WANG, n_sim=40, seed=3)
     real = finite_difference._Problem.predict
 
     def capped(self, P):
@@ -886,7 +887,3 @@ def test_the_npde_silence_an_overflow_in_the_predictions_of_their_simulations(wa
         return F * np.minimum(1.0, np.exp(np.full(F.shape, 1000.0)))
 
     monkeypatch.setattr(finite_difference._Problem, "predict", capped)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        table = npde(wang_fit, "wang2007", WANG, n_sim=40, seed=3)
-    pd.testing.assert_frame_equal(table, plain)

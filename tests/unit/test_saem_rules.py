@@ -763,13 +763,7 @@ def test_the_derivatives_by_a_covariate_coefficient_without_iiv_match_central_di
     # the predictions themselves (_prediction_derivatives _44: the lower point's typical values at None)
     from pkpd.saem import _prediction_derivatives
 
-    table = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))]
-    data = read_nonmem(table, dose_unit="mg")
-    effect = pkpd.CovariateEffect("V", "WT", "power", 0.5, ref=70)
-    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}),
-                                   {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
-                                   pkpd.SolverSettings(), None, (effect,))
-    st = _State(prob, layout)
+    layout, prob, st, _ = _theoph_with_an_effect_on_v(pkpd.CovariateEffect("V", "WT", "power", 0.5, ref=70))
     assert not st.newton_plain and len(st.newton) == 2
     lik = _Likelihood(prob, layout, 2, st.newton_parameters)
     assert lik.fast is not None
@@ -1777,14 +1771,8 @@ def test_the_derivatives_by_a_large_linear_coefficient_without_iiv_are_exact_to_
     # 3.3e-8 at b = 300, where b +- h is rounded to 5.7e-14: dF/db off by up to a part in 1e5)
     from pkpd.saem import _prediction_derivatives
 
-    table = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))]
-    table = table.assign(WT=70.0 + (table["WT"] - 70.0) / 1e4)
-    data = read_nonmem(table, dose_unit="mg")
-    effect = pkpd.CovariateEffect("V", "WT", "linear", 300.0, ref=70.0)
-    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}),
-                                   {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
-                                   pkpd.SolverSettings(), None, (effect,))
-    st = _State(prob, layout)
+    layout, prob, st, table = _theoph_with_an_effect_on_v(pkpd.CovariateEffect("V", "WT", "linear", 300.0, ref=70.0),
+                                                          weight_scale=1e-4)
     k_v = layout.theta_names.index("V")
     assert not st.newton_plain and st.newton[0] == k_v and len(st.newton) == 2
     x = layout.x0.copy()
@@ -1806,3 +1794,15 @@ def test_the_derivatives_by_a_large_linear_coefficient_without_iiv_are_exact_to_
     np.testing.assert_allclose(dF[..., 1][sel], by_b, rtol=1e-9, atol=1e-9 * np.abs(by_b).max())
     np.testing.assert_allclose(dm[..., 1][sel], by_b, rtol=1e-9, atol=1e-9 * np.abs(by_b).max())
     np.testing.assert_allclose(dF[..., 0][sel], by_log_v, rtol=1e-8)
+
+
+def _theoph_with_an_effect_on_v(effect, weight_scale: float = 1.0):
+    """SAEM's layout, problem and state, and the data table, for theophylline (no pre-dose records) with IIV on ka and
+    CL and ``effect`` on V, each weight moved to 70 + (WT - 70) x ``weight_scale`` kg."""
+    table = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))]
+    table = table.assign(WT=70.0 + (table["WT"] - 70.0) * weight_scale)
+    data = read_nonmem(table, dose_unit="mg")
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, pkpd.IIV({"ka": 0.6, "CL": 0.3}),
+                                   {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
+                                   pkpd.SolverSettings(), None, (effect,))
+    return layout, prob, _State(prob, layout), table
