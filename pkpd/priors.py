@@ -372,6 +372,9 @@ class InverseWishart:
             raise PkpdError(f"InverseWishart: df must be > q - 1 = {q - 1} (a proper prior); got {df!r}")
         om.setflags(write=False)
         object.__setattr__(self, "df", df)
+        # the field keeps the values the prior was built with, as the density does: a caller who changes their
+        # array or dict afterwards changes neither (nor the repr)
+        object.__setattr__(self, "omega", dict(self.omega) if names is not None else om.tolist())
         object.__setattr__(self, "_matrix", om)
         object.__setattr__(self, "_names", names)
         if not isinstance(self.source, str):

@@ -1473,6 +1473,12 @@ def test_an_inverse_wishart_leaves_the_callers_omega_array_writable_and_keeps_it
     mine[0, 0] = 0.3
     assert iw.matrix.tolist() == [[0.1, 0.0], [0.0, 0.4]]
     assert not iw.matrix.flags.writeable
+    # the field (and so the repr) keeps the values built with, as the density does (it held the caller's array)
+    assert repr(iw) == "InverseWishart(omega=[[0.1, 0.0], [0.0, 0.4]], df=5.0, source='')"
+    by_name = {"CL": 0.1, "V": 0.4}
+    named = InverseWishart(by_name, df=5)
+    by_name["CL"] = 0.3
+    assert named.omega == {"CL": 0.1, "V": 0.4} and named.matrix_for(("CL", "V")).tolist() == [[0.1, 0.0], [0.0, 0.4]]
     om = np.diag([0.1, 0.4])
     ref = stats.invwishart(5, 5 * np.diag([0.1, 0.4])).logpdf(om)
     assert float(iw.log_density(om)) == pytest.approx(ref, rel=1e-12)
