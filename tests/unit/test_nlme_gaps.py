@@ -2908,3 +2908,46 @@ def test_the_fo_expected_information_of_subjects_with_unequal_records_is_its_clo
         engine.assembly = assembly
         info = engine.evaluate(layout.x0, None, information=True).information
         np.testing.assert_allclose(info, expected, rtol=1e-8, atol=1e-10, err_msg=assembly)
+
+
+# --- seed 57 -------------------------------------------------------------------------------------------------------
+def test_covariance_step_asked_for_r_falls_back_to_4_s_inverse_saying_why_r_failed():
+    """``covariance="R"`` asks for 2 R^-1 (NONMEM's MATRIX=R), with 4 S^-1 as its fallback. With R = diag(4, -1)
+    not positive definite (b along its negative eigenvalue) and S = [[2, 0.5], [0.5, 1]] positive definite, the
+    covariance of a two-parameter log-scale layout at (a, b) = (2, 3) is J 4 S^-1 J (J = diag(2, 3), S^-1 by its
+    closed form) and the message gives the fallback and why R failed, in full. Seed 57's survivor
+    covariance._covariance_step _28 (the order for "R" ends with "s", a kind that never matches) gave no covariance
+    and "covariance step failed: ..." (more than half of R's parameters flat)."""
+    x = np.log([2.0, 3.0])
+    J = np.diag([2.0, 3.0])
+    S = np.array([[2.0, 0.5], [0.5, 1.0]])
+    cov, msg = _covariance_step(LOG_LAYOUT, x, _Matrices(np.diag([4.0, -1.0]), S), "R", ["a", "b"])
+    assert msg == ("4 S^-1 (cross-product) (fallback: the R matrix is not positive definite - the estimates may not "
+                   "be at a minimum or a parameter is not identifiable (responsible: b); R unavailable)")
+    np.testing.assert_allclose(cov, J @ (4 * _inverse_2x2(2.0, 0.5, 1.0)) @ J, rtol=1e-8)
+
+
+def test_the_cwres_of_foce_weigh_the_residuals_by_the_variance_at_the_population_prediction():
+    """CWRES of a FOCE fit (no interaction: Hooker 2007's FOCE CWRES) take the residual variance at the population
+    prediction (eta = 0), not at the individual one: for Wang 2007's model with a proportional error (CV 0.1) at the
+    EBEs eta = (0.1, -0.2), f_i = 10 exp(-ke_i t) with ke_i = 0.5 e^eta_i, G = df/deta = -ke_i t f_i, the population
+    prediction f0 = 10 exp(-0.5 t), C_i = 0.04 G G' + diag((0.1 f0)^2), r = DV - f_i + G eta_i and CWRES =
+    chol(C_i)^-1 r, by hand; on both paths of ``_diagnostics`` (the compiled predictions and the central
+    differences of batch solves). Seed 57's survivor population_fit._diagnostics _71 (``prob.method == "FOCE"``,
+    never true) took (0.1 f_i)^2, FOCEI's variance."""
+    from pkpd.estimation.population_fit import _diagnostics
+
+    layout, prob, engine = _wang_two_subjects(pkpd.Proportional(cv=0.1), "foce")
+    eta = np.array([[0.1], [-0.2]])
+    expected = []
+    for i, t in enumerate(WANG_TWO_TIMES):
+        ke = 0.5 * math.exp(eta[i, 0])
+        f = 10.0 * np.exp(-ke * t)
+        G = -ke * t * f
+        y = WANG_TWO_SUBJECTS.DV[WANG_TWO_SUBJECTS.ID == i + 1].to_numpy()
+        C = 0.04 * np.outer(G, G) + np.diag((0.1 * 10.0 * np.exp(-0.5 * t)) ** 2)
+        expected.append(np.linalg.solve(np.linalg.cholesky(C), y - f + G * eta[i, 0]))
+    expected = np.concatenate(expected)
+    for eng in (None, engine):
+        table = _diagnostics(prob, layout, layout.x0, eta, eng)
+        np.testing.assert_allclose(table["CWRES"], expected, rtol=1e-6)
