@@ -2951,3 +2951,20 @@ def test_the_cwres_of_foce_weigh_the_residuals_by_the_variance_at_the_population
     for eng in (None, engine):
         table = _diagnostics(prob, layout, layout.x0, eta, eng)
         np.testing.assert_allclose(table["CWRES"], expected, rtol=1e-6)
+
+
+def test_the_table_of_a_fit_without_continuous_observations_is_empty_with_a_column_of_output_names():
+    """A population fit of ordinal grades only (no continuous observation: no PRED, IPRED or CWRES to give) has an
+    empty diagnostics table that still has its documented columns, OUTPUT the (string) names of the observed
+    outputs, a column of strings as in any other fit's table, not of numbers. Seed 57's survivor
+    population_fit._diagnostics _208 (``np.asarray(layout.outputs, )`` without ``dtype=object``: the array of no
+    output names is float64) made it a float64 column."""
+    dv = np.array([0.0, 2.0, 3.0, 0.0, 1.0, 2.0])
+    data = pd.DataFrame({"ID": np.arange(1, 7), "TIME": 1.0, "DV": dv, "DVID": "grade"})
+    fit = pkpd.fit_population(load_model(ENDPOINTS), data, iiv={"a3": 0.1}, estimate=["a1", "a2", "a3"],
+                              method="laplace", maxeval=0, covariance=None)
+    assert len(fit.table) == 0
+    assert list(fit.table.columns) == ["ID", "TIME", "DV", "PRED", "IPRED", "RES", "IWRES", "CWRES", "CENS", "OUTPUT",
+                                       "ETA_a3"]
+    assert pd.api.types.is_string_dtype(fit.table["OUTPUT"])
+    assert not pd.api.types.is_numeric_dtype(fit.table["OUTPUT"])
