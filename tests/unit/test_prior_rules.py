@@ -40,6 +40,8 @@ Section "seed 42" (the nineteenth independent sample): a population MAP fit's pr
 fit (a defect fixed).
 Section "seed 43" (the twentieth independent sample): whole messages of a refused log-normal sigma, an
 inverse-Wishart's Omega_0 read-only, and the caller's own Omega_0 array left writable (a defect fixed).
+Section "seed 44" (the twenty-first independent sample): a logit-normal median of exactly 1 refused with the whole
+message, and the largest float below 1 accepted.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1482,3 +1484,31 @@ def test_an_inverse_wishart_leaves_the_callers_omega_array_writable_and_keeps_it
     om = np.diag([0.1, 0.4])
     ref = stats.invwishart(5, 5 * np.diag([0.1, 0.4])).logpdf(om)
     assert float(iw.log_density(om)) == pytest.approx(ref, rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------- seed 44
+@pytest.mark.parametrize("median, message", [
+    (1.0, "LogitNormalPrior: median must be a fraction in (0, 1); got 1.0"),
+    (1, "LogitNormalPrior: median must be a fraction in (0, 1); got 1.0"),
+    (np.float32(1.0), "LogitNormalPrior: median must be a fraction in (0, 1); got 1.0"),
+    (0.0, "LogitNormalPrior: median must be a fraction in (0, 1); got 0.0"),
+    (1.5, "LogitNormalPrior: median must be a fraction in (0, 1); got 1.5")])
+def test_a_logit_normal_median_of_one_is_refused_with_the_whole_message(median, message):
+    """A logit-normal prior's median lies in the open interval (0, 1), as documented: logit 1 = +inf, so a median of
+    exactly 1 (a float, an int or a numpy float) is refused with the whole message, as 0 and 1.5 are. Guards
+    ``LogitNormalPrior.__post_init__`` (``LogitNormalPrior.__post_init____mutmut_16``: ``0 < m <= 1`` for
+    ``0 < m < 1``, the prior of median 1 built and its log density then raising ZeroDivisionError)."""
+    with pytest.raises(PkpdError) as exc:
+        LogitNormalPrior(median, 0.5)
+    assert str(exc.value) == message
+
+
+def test_a_logit_normal_median_just_below_one_is_accepted_with_its_closed_form_density():
+    """The largest float below 1 is a fraction in (0, 1) and is accepted; at x = median, z = 0, so the log density is
+    -log sigma - log(2 pi)/2 - log(m (1 - m)) (the logit's Jacobian), computed here by hand. The neighbour of
+    ``LogitNormalPrior.__post_init____mutmut_16`` (``0 < m <= 1``): the rule's bound is 1 itself, not below it."""
+    m, sigma = float(np.nextafter(1.0, 0.0)), 0.5
+    p = LogitNormalPrior(m, sigma)
+    assert p.median == m
+    ref = -math.log(sigma) - 0.5 * math.log(2.0 * math.pi) - math.log(m * (1.0 - m))
+    assert float(p.log_density(m)) == pytest.approx(ref, rel=1e-9)
