@@ -5407,3 +5407,47 @@ def test_a_global_method_asked_to_hold_a_parameter_fixed_holds_it_through_its_re
     assert math.exp(x[0]) == pytest.approx(y.mean(), rel=1e-8)
     n = y.size
     assert run.ofv == pytest.approx(n * math.log(2 * math.pi * 4.0) + np.sum((y - y.mean()) ** 2) / 4.0, rel=1e-12)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 58, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_a_missing_cens_value_leaves_an_observation_quantified(tmp_path):
+    """A CENS column whose cell is '.' (missing) on an observation means "not censored", as CENS = 0: the fit of a
+    constant level B with an additive SD to 10 quantified values is the normal maximum likelihood, B = mean(y), sd^2 =
+    mean((y - B)^2), -2LL = n log(2 pi sd^2) + n, and no value is censored.
+    (data._observations__mutmut_125: `np.nan_to_num(CENS, nan=1.0)`: the 9 records with CENS '.' taken as censored
+    at their own DV, an M3 fit of one quantified value: B = 8.97
+    instead of mean(y) = 11.70)"""
+    import pkpd
+
+    _, y, _ = _level_data()
+    cens = ["0"] + ["."] * (y.size - 1)
+    lines = ["ID,TIME,DV,DVID,CENS"] + [f"1,{t + 1},{float(v)!r},level,{c}" for t, (v, c) in enumerate(zip(y, cens))]
+    path = tmp_path / "levels.csv"
+    path.write_text("\n".join(lines) + "\n")
+    fit = pkpd.fit(_levels(tmp_path), path, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)},
+                   covariance=False)
+    n, mean = y.size, y.mean()
+    var = float(np.mean((y - mean) ** 2))
+    assert fit.estimates["B"] == pytest.approx(mean, rel=1e-7)
+    assert fit.estimates["level.sd"] == pytest.approx(math.sqrt(var), rel=1e-5)
+    assert fit.objective == pytest.approx(n * math.log(2 * math.pi * var) + n, rel=1e-9)
+    assert not fit._context.problem.data.censored.any()
+
+
+def test_a_prediction_band_level_outside_0_1_names_predict_in_its_whole_message(tmp_path):
+    """FitResult.predict(level=1.0): a FitError whose whole message is "predict: level must be a number in (0, 1),
+    e.g. 0.95; got 1.0" (pkpd._arguments.check_level's wording, naming the function the level was given to).
+    (individual._predict__mutmut_19: `check_level(level, "XXpredictXX", FitError)`, the message naming no function
+    of pkpd)"""
+    import pkpd
+    from pkpd.errors import FitError
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    for level, shown in ((1.0, "1.0"), (0, "0"), (-0.5, "-0.5")):
+        with pytest.raises(FitError) as err:
+            fit.predict(times=[1.0], n_samples=20, seed=1, level=level)
+        assert str(err.value) == f"predict: level must be a number in (0, 1), e.g. 0.95; got {shown}"
