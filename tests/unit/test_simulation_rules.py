@@ -1321,3 +1321,41 @@ def test_a_modelled_duration_that_divides_by_zero_or_overflows_is_refused_withou
         with pytest.raises(DosingError) as info:
             pkpd.simulate(model, regimen, [1.0], covariates={"X": np.array([1.0, x])})
     assert str(info.value) == "infusion at t=0 into 'iv': duration must be > 0 and finite; got inf"
+
+
+# ---- from the independent seed-39 sample of the mutation audit (issue 20) ----------------------------------------
+# (_administration_events__mutmut_76: `if np.any(None):` for `if np.any(lag < 0):`, a negative lag time not refused)
+def test_a_negative_lag_time_is_refused_and_a_lag_of_zero_or_more_delays_the_dose():
+    """nmtest_1cmt_oral (CL 1.1 L/h, V 20 L; dose target central with the lag ALAG2 = LAGT): 100 mg into central at
+    5 h with LAGT 0 h and 2 h for two subjects arrives at 5 h and 7 h, the closed form of a bolus,
+    CP = 100 mg / 20 L exp(-CL/V (t - 5 - lag)) after it and 0 before (in ng/mL, x 1000); with LAGT -1 h for the
+    second subject, simulate refuses the dose naming the lag, whole message (not the dose given at 4 h)."""
+    from pkpd.dosing import Bolus
+    from pkpd.errors import DosingError
+
+    regimen = Regimen([Bolus(5.0, Dose(100, "mg"), target="central")])
+    t = np.array([4.5, 5.0, 6.0, 8.0])
+    sim = pkpd.simulate(ORAL, regimen, t, covariates={"LAGT": np.array([0.0, 2.0])})
+    k = 1.1 / 20.0
+    expected = [np.where(t >= 5.0 + lag, 5000.0 * np.exp(-k * (t - 5.0 - lag)), 0.0) for lag in (0.0, 2.0)]
+    np.testing.assert_allclose(sim["CP"], np.array(expected), rtol=1e-5, atol=1e-6)
+    with pytest.raises(DosingError) as info:
+        pkpd.simulate(ORAL, regimen, t, covariates={"LAGT": np.array([2.0, -1.0])})
+    assert str(info.value) == "dose target 'central': lag time must be >= 0; got -1"
+
+
+# (_readonly__mutmut_6: `a.setflags(write=None)`, which leaves the copy of the output times writable)
+def test_the_times_of_a_simulation_are_a_read_only_copy_of_the_callers_times():
+    """A Simulation's times are read-only (docs/testing.md: "a `Simulation`'s times are read-only"), so they stay
+    those its arrays were computed at: writing into them raises numpy's "assignment destination is read-only"; they
+    are a copy, so the caller's array stays writable and a later write into it leaves them alone (100 mg into
+    pk_1cmt_iv, CL 2.8 L/h, V 32 L: conc(t) = 100 / 32 exp(-2.8/32 t) mg/L at the times given)."""
+    times = np.array([0.0, 1.0, 2.0, 4.0])
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), times, params={"CL": 2.8, "V": 32.0})
+    assert not sim.times.flags.writeable and times.flags.writeable
+    with pytest.raises(ValueError, match="assignment destination is read-only"):
+        sim.times[0] = 1.0
+    times[0] = 1.0
+    np.testing.assert_array_equal(sim.times, [0.0, 1.0, 2.0, 4.0])
+    expected = 100 / 32 * np.exp(-2.8 / 32 * sim.times) * pkpd.units.convert("mg/L", sim.units["conc"])
+    np.testing.assert_allclose(sim["conc"][0], expected, rtol=1e-5)
