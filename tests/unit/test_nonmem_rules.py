@@ -2054,3 +2054,88 @@ def test_a_per_kg_dose_without_a_wt_column_is_refused_and_a_wt_column_sets_each_
     out = simulate_nonmem(model, read_nonmem(df.assign(wt=60.0), model, dose_unit="mg/kg"))
     cl, v = model.parameter("CL").value, model.parameter("V").value
     np.testing.assert_allclose(out["conc"], 60.0 / v * np.exp(-cl / v * np.array([0.0, 0.0, 1.0])), rtol=1e-7)
+
+
+# ============================================================================ the seed-53 sample's survivors
+# From the thirty-first independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 53``, issue 20): each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py; the other three survivors are equivalent
+# (docs/testing.md).
+def test_an_interval_shorter_than_one_hour_without_additional_doses_is_refused():
+    """II = 0.5 h on a plain dose (SS 0) without ADDL: II is the interval of the additional doses, so a dose with II
+    > 0 and ADDL = 0 is refused, whatever the size of II; the exact message naming row 1 and column II. Guards the
+    rule's comparison (``x__clean__mutmut_605``: ``ii > 1`` for ``ii > 0``, which let an interval of 1 h or less
+    through silently)."""
+    rows = [dict(ID=1, TIME=0, AMT=10, II=0.5), dict(ID=1, TIME=1, DV=0.3)]
+    with pytest.raises(DataError) as info:
+        read_nonmem(table(rows), dose_unit="mg")
+    assert str(info.value) == ("row 1, column II: II > 0 needs ADDL > 0 outside steady state (II is the interval of "
+                               "the additional doses)")
+    assert (info.value.row, info.value.column) == (1, "II")
+
+
+def test_an_unknown_cmt_read_from_a_file_with_the_model_names_the_file(tmp_path):
+    """A file whose dose names CMT ``centrl``, read with pk_1cmt_iv (state and dose target ``central`` / ``iv``): the
+    DataError names the file, the row and the column, then the unknown name and the nearest one (the exact message).
+    Guards the file passed on by the model's check of the dose records (``x__check_model__mutmut_26``: the source
+    left out, an error without its file)."""
+    path = tmp_path / "doses.csv"
+    path.write_text("ID,TIME,AMT,CMT,DV\n1,0,10,centrl,.\n1,1,0,.,0.3\n")
+    with pytest.raises(DataError) as info:
+        read_nonmem(path, IV, dose_unit="mg")
+    assert str(info.value) == (f"{path}, row 1, column CMT: unknown CMT name 'centrl': not a dose target or state of "
+                               "model 'pk_1cmt_iv'. Did you mean 'central'?")
+    assert (info.value.file, info.value.row, info.value.column) == (str(path), 1, "CMT")
+
+
+def test_a_dose_lagged_by_less_than_the_time_resolution_comes_after_its_own_record_and_reset():
+    """A dose target with a lag of 1e-14 h (below the relative 1e-12 at which times are the same), elimination
+    k = 0.1/h and V = 10 L: 100 mg at 0 h, then EVID 4 (reset and 50 mg) at 10 h, an observation at 11 h, 20 mg at
+    1000 h (1000 + 1e-14 is 1000 in floating point) and an observation at 1001 h. A lagged dose arrives after its
+    record: each dose record reads the state before its dose (0 mg/L at 0 h, 0 after the reset at 10 h, the 50 mg's
+    5 e^-99 mg/L at 1000 h), and the reset comes before its own dose, so 50/10 e^-0.1 mg/L at 11 h and 2 e^-0.1 at
+    1001 h (closed forms). Guards the order of a record's own events at its time
+    (``xǁ_Planǁ_table__mutmut_14``: ``own = None``, which sorted them before every record at that time: the reset
+    then wiped its own dose, 0 mg/L at 11 h, and each dose record read its dose)."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="lagged", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.001, 10.0)), Parameter("V", 10.0, "L", (1.0, 100.0)),
+                              Parameter("tlag", 1e-14, "h", (0.0, 1.0))),
+                  states=(State("A", "mg", initial="0", ddt="-k * A"),), outputs=(Output("conc", "A / V", "mg/L"),),
+                  doses=(DoseTarget("iv", target="A", unit="mg", lag="tlag"),))
+    rows = [dict(ID=1, TIME=0, AMT=100, EVID=1), dict(ID=1, TIME=10, AMT=50, EVID=4), dict(ID=1, TIME=11, EVID=0),
+            dict(ID=1, TIME=1000, AMT=20, EVID=1), dict(ID=1, TIME=1001, EVID=0)]
+    assert 1000.0 + 1e-14 == 1000.0
+    conc = simulate_nonmem(model, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    assert conc[:2].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(conc[2:], [5 * math.exp(-0.1), 5 * math.exp(-99.0), 2 * math.exp(-0.1)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("cond", [1e12, 1e12 + 0.5])
+def test_the_affine_steady_state_is_solved_up_to_a_condition_number_of_1e12_inclusive(monkeypatch, cond):
+    """The affine shortcut of a linear model's steady state solves (I - M) y = c for the fixed point of the interval
+    map y -> M y + c unless I - M is ill-conditioned, condition number above 1e12. A stand-in for the interval maps
+    of a two-state model: M = diag(1 - a, 1 - 2^-40), c = (a, 2^-40) with a = cond x 2^-40 (all exact in binary), so
+    I - M = diag(a, 2^-40) has the condition number ``cond`` exactly; the fixed point is (1, 1) (check: (1 - a) + a
+    = 1). At 1e12 it is solved; just above, NaN (the interval-by-interval search takes over). Guards the limit
+    (``x__affine_fixed_points__mutmut_70``: ``>=`` for ``>``, NaN at exactly 1e12)."""
+    import types
+
+    import pkpd.nonmem as nonmem
+
+    b = 2.0 ** -40
+    a = cond * b
+    assert np.linalg.cond(np.diag([a, b])) == cond
+    M, c = np.diag([1 - a, 1 - b]), np.array([a, b])
+
+    def maps(cm, problems, starts, settings, n_periods):
+        return [[M @ y + c] for y in starts]
+
+    monkeypatch.setattr(nonmem, "_period_maps", maps)
+    cm = types.SimpleNamespace(model=types.SimpleNamespace(states=("x", "y")))
+    problem = types.SimpleNamespace(y_start=np.zeros(2))
+    (y,) = nonmem._affine_fixed_points(cm, [problem], None)
+    if cond == 1e12:
+        assert y.tolist() == [1.0, 1.0]
+    else:
+        assert np.isnan(y).all()
