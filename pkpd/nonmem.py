@@ -1393,6 +1393,15 @@ class _Plan:
                                     row=int(rows[i]), column=column, file=self.src)
                 by_duration = timed & ((rate == -2) | by_dur)
                 rate_state[by_duration] = into[by_duration] / duration[by_duration]
+                # an infusion shorter than the time axis resolves (times within a relative _SNAP are one time, see
+                # _snap and _phase) would stop at its own start and give nothing: it is a bolus to that precision
+                t_sel = self.time[sel]
+                reach = np.maximum.reduce([np.ones(sel.size), np.abs(t_sel), self.ii[sel],
+                                           np.abs(t_sel + lag + self.addl[sel] * self.ii[sel] + duration)])
+                instant = timed & (duration <= _SNAP * reach)
+                infusion = infusion & ~instant
+                rate_state[instant] = 0.0
+                duration[instant] = 0.0
             bad = ~np.isfinite(into) | ~np.isfinite(rate_state)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])

@@ -2139,3 +2139,27 @@ def test_the_affine_steady_state_is_solved_up_to_a_condition_number_of_1e12_incl
         assert y.tolist() == [1.0, 1.0]
     else:
         assert np.isnan(y).all()
+
+
+# ---- an infusion too short for the time axis to resolve (found beside ``xǁ_Planǁ_table__mutmut_14``: its stop fell
+# onto its start and the whole amount was lost)
+
+
+@pytest.mark.parametrize("extra", [dict(DUR=1e-13), dict(RATE=3.2e14), dict(DUR=1e-13, ADDL=1, II=2),
+                                   dict(DUR=1e-13, SS=1, II=2), dict(DUR=1e-10, TIME=1000.0)])
+def test_an_infusion_shorter_than_the_time_resolution_still_gives_its_amount(extra):
+    """32 mg into pk_1cmt_iv (CL 2.8 L/h, V 32 L, k = 0.0875/h) over 1e-13 h (by DUR, or by RATE 3.2e14 mg/h),
+    with an additional dose 2 h later, at steady state every 2 h, or over 1e-10 h at 1000 h: times within a relative
+    1e-12 are one time, so the infusion's stop fell onto its start and no drug entered (0 mg/L 1 h later). An
+    infusion that short is a bolus to within 1e-12: 1 h after it, C = 32/32 e^-k mg/L, plus e^-3k with the
+    additional dose at 3 h, and e^-k / (1 - e^-2k) at steady state (closed forms)."""
+    k = 2.8 / 32
+    start = extra.pop("TIME", 0.0)
+    rows = [dict(ID=1, TIME=start, AMT=32, **extra), dict(ID=1, TIME=start + 1), dict(ID=1, TIME=start + 3)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    one, three = math.exp(-k), math.exp(-3 * k)
+    if "ADDL" in extra:
+        three += one
+    if "SS" in extra:
+        one, three = one / (1 - math.exp(-2 * k)), three / (1 - math.exp(-2 * k))
+    np.testing.assert_allclose(conc[1:], [one, three], rtol=1e-9)
