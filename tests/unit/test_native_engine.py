@@ -1213,3 +1213,34 @@ def test_the_starting_step_takes_hairer_norsett_wanners_h0_when_d0_is_exactly_1e
     assert sim.status.tolist() == [0]
     assert sim.n_steps.tolist() == [expected]
     np.testing.assert_allclose(sim.outputs["a"][0], dose * np.exp(-k * T), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- templates, seed 31
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_rodas4_lands_on_an_output_exactly_the_smallest_step_before_the_segments_end(tmp_path, backend):
+    # (_native_template.py:357: Rodas4 lands on an output only at `tend - tt > hmin` for `>= hmin`.) Rodas4 lands
+    # its steps on output times, but not on one *closer* to the segment's end than the smallest step hmin = 16 eps
+    # max(|t|, |tend|, 1); one exactly hmin before the end is landed on, and the rest, a step of exactly hmin, is
+    # taken (only a step below hmin underflows). With K = 0 in the nilpotent model nothing moves (f = 0, J = 0):
+    # after the dose at 0 Rodas4 starts at 1e-6 h (the starting-step rule for f = 0) and, its error 0, grows each
+    # step sixfold; the step that reaches the last output at 1 h (within 1.01 h) covers the output 1 - 2^-48, which
+    # is hmin = 2^-48 before the end (both exact: checked here), so it stops there, and one step of hmin ends the
+    # segment: the count replayed here plus 2, the held 1 mg at both outputs. The mutant interpolates that output
+    # inside the step to 1 h: one step fewer.
+    end, hmin = 1.0, 16.0 * 2.220446049250313e-16
+    out = end - 2.0**-48
+    assert hmin == 2.0**-48 and end - out == hmin and out < end
+    t, h, expected = 0.0, 1e-6, 0
+    while t + 1.01 * h < end:
+        t, h, expected = t + h, 6.0 * h, expected + 1
+    assert t < out
+    expected += 2  # landed on `out`, then the step of hmin to `end`
+    path = tmp_path / "nilpotent.toml"
+    path.write_text(_NILPOTENT)
+    model = pkpd.load_model(str(path))
+    sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([out, end]), params={"K": 0.0},
+                        backend=backend, settings=pkpd.SolverSettings(method="rodas4"))
+    assert sim.status.tolist() == [0]
+    assert sim.n_steps.tolist() == [expected]
+    assert sim.states["A"][0].tolist() == [1.0, 1.0]
+    assert sim.outputs["b"][0].tolist() == [0.0, 0.0]
