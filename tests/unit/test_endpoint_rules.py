@@ -31,6 +31,8 @@ message, the categories being strictly increasing.
 Section "seed 46" (the twenty-second sample): a count drawn for a scalar mean (a numpy float, as a binary draw), a
 small constant hazard's events at the inverse cumulative hazard E / lam, and covariates given as ints written to the
 NONMEM layout as the float numbers they are.
+Section "seed 47" (the twenty-third sample): outcomes given as ints written to the NONMEM layout as the float
+numbers they are (DV float64), with no dose record as with one.
 """
 
 from __future__ import annotations
@@ -1144,4 +1146,28 @@ def test_the_nonmem_layout_writes_covariates_given_as_integers_as_the_float_numb
     assert want.groupby("ID")["X"].first().tolist() == x
     for given in ([0, 1, 1], np.array([0, 1, 1]), np.array([False, True, True])):
         got = dataclasses.replace(sim, covariates={"X": given}).to_dataframe(layout="nonmem")
+        pd_testing.assert_frame_equal(got, want)
+
+
+# ============================================================================================ seed 47
+# From the twenty-third sample (``benchmarks/mutation.py endpoints --sample 40 --seed 47``,
+# ``benchmarks/results/mutation/endpoints-seed47.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize("regimen", [None, Regimen([Bolus(0.0, Dose(40, "mg"), "iv")])], ids=["no-dose", "bolus"])
+def test_the_nonmem_layout_writes_outcomes_given_as_integers_as_the_float_numbers_they_are(regimen):
+    """The NONMEM layout's DV is the outcomes' values as numbers (float64, as TIME and AMT), whatever dtype the
+    outcomes table holds them in: a Simulation whose binary and ordinal outcomes are given as ints (a Simulation is a
+    public dataclass; ``dataclasses.replace`` derives one, as :mod:`pkpd.bayes` does) gives the table of the
+    simulation itself, DV 0.0 / 1.0 and grades in float64, with no dose record as with one (kills
+    nonmem_table__mutmut_172, ``obs["DV"].to_numpy(dtype=None)``: without a dose record to be concatenated with, the
+    ints stayed int64, an int64 DV column)."""
+    sim = pkpd.simulate(M, regimen, [0.0, 12.0, 24.0], params={"b0": np.array([-0.5, 0.0, 0.5])}, seed=5,
+                        outcomes=["resp", "grade"])
+    want = sim.to_dataframe(layout="nonmem")
+    assert want["DV"].dtype == np.float64
+    dv = sim.outcomes["DV"].to_numpy()
+    assert len(dv) == 18 and np.all(dv == np.round(dv))   # whole numbers: responses 0/1 and grades
+    obs = want[want["EVID"] == 0]
+    assert obs["DV"].tolist() == [float(v) for v in dv]
+    for given in (sim.outcomes.astype({"DV": np.int64}), sim.outcomes.assign(DV=[int(v) for v in dv])):
+        got = dataclasses.replace(sim, outcomes=given).to_dataframe(layout="nonmem")
         pd_testing.assert_frame_equal(got, want)
