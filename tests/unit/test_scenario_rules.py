@@ -3269,3 +3269,25 @@ def test_a_population_of_ones_own_that_draws_values_that_are_not_numbers_is_refu
     with pytest.raises(PkpdError) as err:
         run_scenario(scenario(_OwnPopulation(2, params, covariates)), seed=1)
     assert str(err.value) == "scenario 's': the population's " + message
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 54
+def test_a_scenario_read_from_a_file_remembers_the_file_and_its_report_names_it(tmp_path):
+    """(scenario_from_dict__mutmut_521: `source=None` for `source=file`, so a scenario read from a file forgot it)
+    Scenario.source is documented as "File the scenario was read from": load_scenario(path) keeps str(path),
+    scenario_from_dict keeps the file it is given (None without one), and the report's first line names the scenario
+    file ("scenario file s.toml"), which a scenario built in code does not."""
+    from pkpd.report import write_report
+    from pkpd.scenarios import load_scenario, run_scenario, scenario_from_dict
+
+    data = {"scenario": {"model": "pk_1cmt_iv"}, "arms": {"a": {"dose": 100, "unit": "mg"}},
+            "endpoints": {"c": {"output": "conc", "metric": "cmax", "end": 24}}}
+    assert scenario_from_dict(data, file="study/s.toml").source == "study/s.toml"
+    assert scenario_from_dict(data).source is None
+    path = tmp_path / "s.toml"
+    path.write_text('[scenario]\nmodel = "pk_1cmt_iv"\n[arms.a]\ndose = 100\nunit = "mg"\n'
+                    '[endpoints.c]\noutput = "conc"\nmetric = "cmax"\nend = 24\n', encoding="utf-8")
+    sc = load_scenario(path)
+    assert sc.source == str(path)
+    page = write_report(run_scenario(sc, seed=1), tmp_path / "report").read_text(encoding="utf-8")
+    assert "&middot; seed 1 &middot; scenario file s.toml</p>" in page
