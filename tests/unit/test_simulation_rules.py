@@ -864,8 +864,10 @@ def test_a_single_failed_subject_is_named_without_a_count_of_failures():
     from pkpd.errors import SimulationError
 
     settings = pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12)
-    reason = "step size became too small (the solution may blow up or be discontinuous)"
-    remedy = "Check the parameters (negative or huge rates?), or try SolverSettings(method='rodas4')."
+    reason = ("step size became too small (the solution may blow up or be discontinuous, or its derivatives may be NaN "
+              "or inf just beyond this time)")
+    remedy = ("Check the parameters (negative or huge rates?) and expressions that need a state to stay positive "
+              "(sqrt, log, a non-integer power), or try SolverSettings(method='rodas4').")
     for cl, subject, more in (([2.8, -1000.0], 2, ""), ([-1000.0, 2.8, -1000.0], 1, " (2 subjects failed in all)")):
         with pytest.warns(pkpd.BoundsWarning), pytest.raises(SimulationError) as info:
             pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [0.0, 6.0, 24.0], params={"CL": cl, "V": 32.0},
@@ -1359,3 +1361,37 @@ def test_the_times_of_a_simulation_are_a_read_only_copy_of_the_callers_times():
     np.testing.assert_array_equal(sim.times, [0.0, 1.0, 2.0, 4.0])
     expected = 100 / 32 * np.exp(-2.8 / 32 * sim.times) * pkpd.units.convert("mg/L", sim.units["conc"])
     np.testing.assert_allclose(sim["conc"][0], expected, rtol=1e-5)
+
+
+# ---- stop 39: a derivative that stops being finite within a segment -----------------------------------------------
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_derivative_that_turns_nan_names_that_possibility_and_the_time_it_happens(backend):
+    """dx/dt = -k sqrt(Km x) (k 0.3 /h, Km 5 mg) from x = 1 mg reaches x = 0 at t* = 2 sqrt(1 / 5) / 0.3 = 2.98 h
+    (x = (1 - 0.3 sqrt(5) t / 2)^2 before), and sqrt of the negative x past it is NaN: each step across t* is
+    rejected and shrunk until it is below the smallest step (Tsit5's give-up after 40 non-finite steps in a row is
+    never reached, templates seed 31's :250), so the engines report status 2 at t*. The message names NaN or inf
+    derivatives beside a blow-up and the expressions to check (it named only a blow-up or a discontinuity, for a
+    model whose solution does neither). The values before t* are the closed form."""
+    import math
+
+    from pkpd.errors import SimulationError
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    m = Model(name="sqrt_decay", time_unit="h",
+              parameters=(Parameter("k", 0.3, "1/h"), Parameter("Km", 5.0, "mg")),
+              states=(State("x", "mg", "0", "-k * sqrt(Km * x)"),),
+              outputs=(Output("amount", "x", "mg"),), doses=(DoseTarget("iv", "x", "mg"),))
+    t_star = 2.0 * math.sqrt(1.0 / 5.0) / 0.3
+    t = np.array([0.0, 1.0, 2.0, 2.5])
+    sim = pkpd.simulate(m, Regimen.single(Dose(1, "mg")), t, backend=backend,
+                        settings=pkpd.SolverSettings(method="tsit5"))
+    np.testing.assert_allclose(sim["x"][0], (1.0 - 0.3 * math.sqrt(5.0) * t / 2.0) ** 2, rtol=1e-6)
+    with pytest.raises(SimulationError) as info:
+        pkpd.simulate(m, Regimen.single(Dose(1, "mg")), [0.0, 1.0, 10.0], backend=backend,
+                      settings=pkpd.SolverSettings(method="tsit5"))
+    err = info.value
+    assert err.subject == 1 and err.time == pytest.approx(t_star, rel=1e-3)
+    assert str(err) == (f"subject 1, t = {err.time:g}: the solver failed: step size became too small (the solution "
+                        "may blow up or be discontinuous, or its derivatives may be NaN or inf just beyond this time). "
+                        "Check the parameters (negative or huge rates?) and expressions that need a state to stay "
+                        "positive (sqrt, log, a non-integer power), or try SolverSettings(method='rodas4').")
