@@ -665,9 +665,11 @@ def _id(x):
 def _output_groups(mine, sid, src):
     """One subject's observations split by output (DVID), in the order of the data; without a DVID column (or without
     observations) one group, output None. A missing DVID names no output: refused (pandas' groups would drop it)."""
+    from .nonmem import _absent
+
     if "DVID" not in mine or not len(mine):
         return [(None, mine)]
-    missing = np.flatnonzero([v is None or (isinstance(v, float) and math.isnan(v)) for v in mine["DVID"]])
+    missing = np.flatnonzero([_absent(v) for v in mine["DVID"]])
     if missing.size:
         raise DataError(f"ID {_id(sid)}: an observation has no DVID, so it names no output; give each observation its "
                         "output's number or name, or leave the DVID column out for a single output",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..error_models import M4, Combined, Proportional
+from ..error_models import M4, Combined, Proportional, _log_diff_ndtr, _ndtr_log
 from ..errors import DataError
 from ..model import Model
 from .data import _Data
@@ -329,18 +329,6 @@ def _endpoint_problem(data: _Data, rec, F, i: int) -> str:
                       "decreasing order)",
            "count": "the expected count must be >= 0 (and the dispersion > 0)"}[spec.kind]
     return f"{spec.kind} output {spec.name!r} at {where}: {why}"
-
-
-def _ndtr_log(x):
-    from ..error_models import _ndtr_log as impl
-
-    return impl(x)
-
-
-def _log_diff_ndtr(a, b):
-    from ..error_models import _log_diff_ndtr as impl
-
-    return impl(a, b)
 
 
 def _invalid_message(data: _Data, g: _Group, i: int, f: float, s: float, em) -> str:

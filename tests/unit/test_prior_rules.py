@@ -755,15 +755,9 @@ def test_with_several_workers_the_engine_solves_each_batch_on_one_thread(monkeyp
     the 16 rows for which one worker keeps the engine's threads) is solved on one engine thread, and the setting is
     restored afterwards. Kills ``run_pkpd_nuts__mutmut_80`` (``workers > 2``: two workers keep the engine's 3
     threads)."""
-    from pkpd import _native
-    from pkpd._prior_part import run_pkpd_nuts
-
-    monkeypatch.setattr(_native, "_THREADS", [3])
-    likelihood = _Likelihood(16)
-    run_pkpd_nuts(_Gauss(), likelihood, np.zeros((chains, 2)), 1, n_warmup=3, n_draws=3, target_accept=0.8,
-                  max_tree_depth=3, workers=workers)
-    assert likelihood.seen == {1}
-    assert _native._THREADS == [3]
+    seen, after = _engine_threads_of_a_short_run(monkeypatch, chains, workers=workers)
+    assert seen == {1}
+    assert after == [3]
 
 
 # --------------------------------------------------------------------------------------------------- seed 31
@@ -1340,15 +1334,9 @@ def test_with_several_sampler_threads_the_engine_solves_each_batch_on_one_thread
     batch (here 16 subjects a chain, at least the 16 rows for which one sampler thread keeps the engine's threads)
     is solved on one engine thread, and the setting is restored afterwards. Kills ``run_pkpd_nuts__mutmut_78``
     (``threads > 2``: two sampler threads keep the engine's 3 threads in each group)."""
-    from pkpd import _native
-    from pkpd._prior_part import run_pkpd_nuts
-
-    monkeypatch.setattr(_native, "_THREADS", [3])
-    likelihood = _Likelihood(16)
-    run_pkpd_nuts(_Gauss(), likelihood, np.zeros((chains, 2)), 1, n_warmup=3, n_draws=3, target_accept=0.8,
-                  max_tree_depth=3, threads=threads)
-    assert likelihood.seen == {1}
-    assert _native._THREADS == [3]
+    seen, after = _engine_threads_of_a_short_run(monkeypatch, chains, threads=threads)
+    assert seen == {1}
+    assert after == [3]
 
 
 def test_a_uniform_prior_is_flat_up_to_its_bounds_in_a_population_map_fit():
@@ -1512,3 +1500,16 @@ def test_a_logit_normal_median_just_below_one_is_accepted_with_its_closed_form_d
     assert p.median == m
     ref = -math.log(sigma) - 0.5 * math.log(2.0 * math.pi) - math.log(m * (1.0 - m))
     assert float(p.log_density(m)) == pytest.approx(ref, rel=1e-9)
+
+
+def _engine_threads_of_a_short_run(monkeypatch, chains: int, **split):
+    """A 3 + 3 draw run of pkpd's NUTS on 16 subjects a chain with the engine set to 3 threads and the chains split
+    by ``split`` (workers= or threads=): the engine threads each batch was solved on, and the setting afterwards."""
+    from pkpd import _native
+    from pkpd._prior_part import run_pkpd_nuts
+
+    monkeypatch.setattr(_native, "_THREADS", [3])
+    likelihood = _Likelihood(16)
+    run_pkpd_nuts(_Gauss(), likelihood, np.zeros((chains, 2)), 1, n_warmup=3, n_draws=3, target_accept=0.8,
+                  max_tree_depth=3, **split)
+    return likelihood.seen, list(_native._THREADS)
