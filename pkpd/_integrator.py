@@ -199,7 +199,7 @@ def _segment_tsit5(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, 
     h = _initial_step(t, tend, y, k1, q, u, rtol, atol, 4.0, tmp, k2)
     n_stiff = 0
     n_acc = 0
-    n_bad = 0
+    not_finite = False
     e_prev = 1e-4
     stiff = False
     hmin = 16.0 * 2.220446049250313e-16 * max(abs(t), abs(tend), 1.0)
@@ -213,7 +213,8 @@ def _segment_tsit5(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, 
             return 1, io, t
         if h < hmin:
             counters[3] = t
-            return 2, io, t
+            # a step shrunk below the smallest while its stages were not finite: NaN or inf derivatives beyond t
+            return (3 if not_finite else 2), io, t
         hit_end = t + 1.01 * h >= tend
         if hit_end:
             h = tend - t
@@ -244,15 +245,10 @@ def _segment_tsit5(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method, 
                 err[i] = h * (_T_E1 * k1[i] + _T_E2 * k2[i] + _T_E3 * k3[i] + _T_E4 * k4[i] + _T_E5 * k5[i]
                               + _T_E6 * k6[i] + _T_E7 * k7[i])
             e = _wnorm(err, y, ynew, rtol, atol)
-            # a NaN/inf anywhere in the stages makes the norm non-finite: reject, and give up after 40 in a row
-            if not math.isfinite(e):
-                n_bad += 1
-                if n_bad > 40:
-                    counters[3] = t
-                    return 3, io, t
+            # a NaN/inf anywhere in the stages makes the norm non-finite: reject (the step shrinks) and remember it
+            not_finite = not math.isfinite(e)
+            if not_finite:
                 e = 1e10
-            else:
-                n_bad = 0
             counters[0] += 1
             if e <= 1.0:
                 tn = tend if hit_end else t + h
@@ -340,10 +336,12 @@ def _segment_rodas4(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method,
                 _f(t + delta, y, q, u, fy)
                 for i in range(n):
                     dfdt[i] = (fy[i] - k1[i]) / delta
+            not_finite = False
             while True:
                 if h < hmin:
                     counters[3] = t
-                    return 2, io
+                    # shrunk below the smallest step while the new state was not finite: NaN or inf beyond t
+                    return (3 if not_finite else 2), io
                 hit_end = t + 1.01 * h >= tend
                 if hit_end:
                     h = tend - t
@@ -364,6 +362,7 @@ def _segment_rodas4(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method,
                         A[i, j] = -J[i, j]
                     A[i, i] += fac
                 if not _lu(A, piv):
+                    not_finite = False
                     h *= 0.5
                     counters[0] += 1
                     if counters[0] >= max_steps:
@@ -399,6 +398,7 @@ def _segment_rodas4(t, tend, last, y, q, u, rtol, atol, hmax, max_steps, method,
                     err[i] = K[5, i]
                     if not math.isfinite(acc):
                         ok = False
+                not_finite = not ok
                 e = _wnorm(err, y, ynew, rtol, atol) if ok else 1e10
                 counters[0] += 1
                 if e <= 1.0:

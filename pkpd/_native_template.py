@@ -215,11 +215,13 @@ static int seg_tsit5(double *tp, double tend, int last, double *restrict y, cons
     double h, hmin;
     int status = segment_start(t, tend, y, q, w, rtol, atol, hmax, 4.0, &h, &hmin);
     if (status != 0) goto done;
-    int n_stiff = 0, n_bad = 0, stiff = 0;
+    int n_stiff = 0, not_finite = 0, stiff = 0;
     int64_t n_acc = 0;
     double e_prev = 1e-4;
     while (t < tend) {
         status = step_guard(t, h, hmin, max_steps, counters);
+        /* a step shrunk below the smallest while its stages were not finite: NaN or inf derivatives beyond t */
+        if (status == 2 && not_finite) status = 3;
         if (status != 0) goto done;
         int hit_end = t + 1.01 * h >= tend;
         if (hit_end) h = tend - t;
@@ -244,18 +246,9 @@ static int seg_tsit5(double *tp, double tend, int last, double *restrict y, cons
             err[i] = h * (T_E1 * k1[i] + T_E2 * k2[i] + T_E3 * k3[i] + T_E4 * k4[i] + T_E5 * k5[i] + T_E6 * k6[i] +
                           T_E7 * k7[i]);
         double e = wnorm(err, y, ynew, rtol, atol);
-        /* a NaN/inf anywhere in the stages makes the norm non-finite: reject, and give up after 40 in a row */
-        if (!isfinite(e)) {
-            n_bad++;
-            if (n_bad > 40) {
-                counters[3] = t;
-                status = 3;
-                goto done;
-            }
-            e = 1e10;
-        } else {
-            n_bad = 0;
-        }
+        /* a NaN/inf anywhere in the stages makes the norm non-finite: reject (the step shrinks) and remember it */
+        not_finite = !isfinite(e);
+        if (not_finite) e = 1e10;
         counters[0] += 1;
         if (e <= 1.0) {
             double tn = hit_end ? tend : t + h;
@@ -338,11 +331,12 @@ static int seg_rodas4(double t, double tend, int last, double *restrict y, const
             for (int i = 0; i < N; i++) dfdt[i] = (fy[i] - k1[i]) / delta;
         }
         double e, h_proposed;
-        int hit_out;
+        int hit_out, not_finite = 0;
         for (;;) {
             if (h < hmin) {
                 counters[3] = t;
-                status = 2;
+                /* shrunk below the smallest step while the new state was not finite: NaN or inf beyond t */
+                status = not_finite ? 3 : 2;
                 goto done;
             }
             hit_end = t + 1.01 * h >= tend;
@@ -365,6 +359,7 @@ static int seg_rodas4(double t, double tend, int last, double *restrict y, const
                 A[i * N + i] += fac;
             }
             if (!lu(A, w->piv)) {
+                not_finite = 0;
                 h *= 0.5;
                 counters[0] += 1;
                 if (counters[0] >= max_steps) {
@@ -402,6 +397,7 @@ static int seg_rodas4(double t, double tend, int last, double *restrict y, const
                 err[i] = w->K[5][i];
                 if (!isfinite(acc)) ok = 0;
             }
+            not_finite = !ok;
             e = ok ? wnorm(err, y, ynew, rtol, atol) : 1e10;
             counters[0] += 1;
             if (e <= 1.0) break;

@@ -377,8 +377,9 @@ def _make_batch_solver(fns: _ModelFunctions, method: int, n_states: int, n_outpu
         def tsit5_interp(th, h, y, *ks):
             return y + h * sum(b * k for b, k in zip(_tsit5_interpolant(th), ks))
 
-        def lane_tsit5_attempt(x, act, t, tend, y, k1, h, hmin, n_bad, nstep, nfev, status, q, u):
-            st = jnp.where(nstep >= max_steps, 1, jnp.where(h < hmin, 2, 0)).astype(i32)
+        def lane_tsit5_attempt(x, act, t, tend, y, k1, h, hmin, not_finite, nstep, nfev, status, q, u):
+            # a step shrunk below the smallest while its stages were not finite: NaN or inf derivatives beyond t
+            st = jnp.where(nstep >= max_steps, 1, jnp.where(h < hmin, jnp.where(not_finite > 0, 3, 2), 0)).astype(i32)
             go = act & (st == 0)
             hit_end = t + 1.01 * h >= tend
             h = jnp.where(act & hit_end, tend - t, h)
@@ -393,9 +394,8 @@ def _make_batch_solver(fns: _ModelFunctions, method: int, n_states: int, n_outpu
             err = h * sum(c_ * k for c_, k in zip(_T_E, ks))
             e = _wnorm(err, y, ynew, rtol, atol)
             finite = jnp.isfinite(e)
-            # a NaN/inf anywhere in the stages makes the norm non-finite: reject, and give up after 40 in a row
-            n_bad = jnp.where(go, jnp.where(finite, 0, n_bad + 1), n_bad).astype(i32)
-            st = jnp.where(go & ~finite & (n_bad > 40), 3, st).astype(i32)
+            # a NaN/inf anywhere in the stages makes the norm non-finite: reject (the step shrinks) and remember it
+            not_finite = jnp.where(go, jnp.where(finite, 0, 1), not_finite).astype(i32)
             e = jnp.where(finite, e, 1e10)
             status = jnp.where(act, st, status)
             accept = go & (e <= 1.0) & (st == 0)
@@ -405,8 +405,8 @@ def _make_batch_solver(fns: _ModelFunctions, method: int, n_states: int, n_outpu
             num = jnp.sum((k7 - ks[5]) ** 2)
             den = jnp.sum((ynew - ys) ** 2)
             hl = jnp.where(den > 0, h * jnp.sqrt(num / jnp.where(den > 0, den, 1.0)), 0.0)
-            return (h, go, accept, status, e, n_bad, nstep + go.astype(i32), nfev + 6 * go.astype(i32), tn, ynew, hl,
-                    tuple(ks))
+            return (h, go, accept, status, e, not_finite, nstep + go.astype(i32), nfev + 6 * go.astype(i32), tn, ynew,
+                    hl, tuple(ks))
 
         def lane_tsit5_finish(x, act, go, accept, status, e, e_prev, n_stiff, h, hl, t, tn, tend, y, ynew, k1, k7,
                               io, tfail):
@@ -433,14 +433,14 @@ def _make_batch_solver(fns: _ModelFunctions, method: int, n_states: int, n_outpu
             carry = (t, y, k1, h, jnp.full(n, 1e-4), zeros, zeros, io, S, Qr, nstep, nfev + 2, status, t)
 
             def body(act, c):
-                t, y, k1, h, e_prev, n_bad, n_stiff, io, S, Qr, nstep, nfev, status, tfail = c
-                h, go, accept, status, e, n_bad, nstep, nfev, tn, ynew, hl, ks = vm(
-                    lane_tsit5_attempt, act, t, tend, y, k1, h, hmin, n_bad, nstep, nfev, status, q, u)
+                t, y, k1, h, e_prev, not_finite, n_stiff, io, S, Qr, nstep, nfev, status, tfail = c
+                h, go, accept, status, e, not_finite, nstep, nfev, tn, ynew, hl, ks = vm(
+                    lane_tsit5_attempt, act, t, tend, y, k1, h, hmin, not_finite, nstep, nfev, status, q, u)
                 io, S, Qr = dense_rows(tsit5_interp, accept, t, h, tn, last, y, q, io, S, Qr, *ks)
                 t, y, k1, h, e_prev, n_stiff, status, tfail = vm(
                     lane_tsit5_finish, act, go, accept, status, e, e_prev, n_stiff, h, hl, t, tn, tend, y, ynew, k1,
                     ks[6], io, tfail)
-                return t, y, k1, h, e_prev, n_bad, n_stiff, io, S, Qr, nstep, nfev, status, tfail
+                return t, y, k1, h, e_prev, not_finite, n_stiff, io, S, Qr, nstep, nfev, status, tfail
 
             c = loop(lambda c: vm(lane_stepping, c[0], tend, c[12], run), body, carry)
             return c[12], c[1], c[7], c[8], c[9], c[10], c[11], c[13]
@@ -452,9 +452,10 @@ def _make_batch_solver(fns: _ModelFunctions, method: int, n_states: int, n_outpu
             return ((1.0 - th) * y + th * ynew + th * (th - 1.0) * (
                 (1.0 - 2.0 * th) * (ynew - y) + (th - 1.0) * h * k1 + th * h * k2))
 
-        def lane_rodas4_attempt(x, act, t, tend, last, y, k1, h, hmin, io, nstep, nfev, status, q, u):
+        def lane_rodas4_attempt(x, act, t, tend, last, y, k1, h, hmin, io, not_finite, nstep, nfev, status, q, u):
             tt, _, n_out = x
-            st = jnp.where(nstep >= max_steps, 1, jnp.where(h < hmin, 2, 0)).astype(i32)
+            # shrunk below the smallest step while the new state was not finite: NaN or inf beyond t
+            st = jnp.where(nstep >= max_steps, 1, jnp.where(h < hmin, jnp.where(not_finite > 0, 3, 2), 0)).astype(i32)
             go = act & (st == 0)
             hit_end = t + 1.01 * h >= tend
             h = jnp.where(act & hit_end, tend - t, h)
@@ -484,6 +485,7 @@ def _make_batch_solver(fns: _ModelFunctions, method: int, n_states: int, n_outpu
                 Ks.append(jsl.lu_solve((lu, piv), r))
             ynew = y + sum(m_ * k for m_, k in zip(_R_M, Ks))
             ok = jnp.all(jnp.isfinite(ynew))
+            not_finite = jnp.where(go, ~singular & ~ok, not_finite > 0).astype(i32)
             e = jnp.where(ok, _wnorm(Ks[5], y, jnp.where(ok, ynew, y), rtol, atol), 1e10)
             nstep = nstep + go.astype(i32)
             st = jnp.where(go & singular & (nstep >= max_steps), 4, st).astype(i32)
@@ -496,24 +498,25 @@ def _make_batch_solver(fns: _ModelFunctions, method: int, n_states: int, n_outpu
             h_acc = jnp.where(hit_out, jnp.maximum(h_acc, jnp.minimum(h_proposed, hmax)), h_acc)
             h_next = jnp.where(accept, h_acc, jnp.where(go, jnp.where(singular, 0.5 * h, h * jnp.maximum(0.2, fac)),
                                                         h))
-            return h, h_next, accept, status, nstep, nfev + (7 + ns) * go.astype(i32), tn, ynew, k2
+            return h, h_next, accept, status, not_finite, nstep, nfev + (7 + ns) * go.astype(i32), tn, ynew, k2
 
         def rodas4_segment(t, tend, last, y, q, u, io, S, Qr, nstep, nfev, run):
             k1, h, hmin, status = vm(lambda x, *a: lane_start(x, *a, 3.0), t, tend, y, q, u, run)
-            carry = (t, y, k1, h, io, S, Qr, nstep, nfev + 2, status, t)
+            carry = (t, y, k1, h, io, jnp.zeros(t.shape[0], dtype=i32), S, Qr, nstep, nfev + 2, status, t)
 
             def body(act, c):
-                t, y, k1, h, io, S, Qr, nstep, nfev, status, tfail = c
-                h, h_next, accept, status, nstep, nfev, tn, ynew, k2 = vm(
-                    lane_rodas4_attempt, act, t, tend, last, y, k1, h, hmin, io, nstep, nfev, status, q, u)
+                t, y, k1, h, io, not_finite, S, Qr, nstep, nfev, status, tfail = c
+                h, h_next, accept, status, not_finite, nstep, nfev, tn, ynew, k2 = vm(
+                    lane_rodas4_attempt, act, t, tend, last, y, k1, h, hmin, io, not_finite, nstep, nfev, status, q,
+                    u)
                 io, S, Qr = dense_rows(hermite, accept, t, h, tn, last, y, q, io, S, Qr, ynew, k1, k2)
                 a2 = accept[:, None]
                 tfail = jnp.where(act & (status != 0), t, tfail)
-                return (jnp.where(accept, tn, t), jnp.where(a2, ynew, y), jnp.where(a2, k2, k1), h_next, io, S, Qr,
-                        nstep, nfev, status, tfail)
+                return (jnp.where(accept, tn, t), jnp.where(a2, ynew, y), jnp.where(a2, k2, k1), h_next, io,
+                        not_finite, S, Qr, nstep, nfev, status, tfail)
 
-            c = loop(lambda c: vm(lane_stepping, c[0], tend, c[9], run), body, carry)
-            return c[9], c[1], c[4], c[5], c[6], c[7], c[8], c[10]
+            c = loop(lambda c: vm(lane_stepping, c[0], tend, c[10], run), body, carry)
+            return c[10], c[1], c[4], c[6], c[7], c[8], c[9], c[11]
 
         segment = rodas4_segment if method == 2 else tsit5_segment
 

@@ -27,20 +27,19 @@ from .settings import SolverSettings
 _STATUS = {
     0: "ok",
     1: "too many steps (max_steps reached)",
-    # the engines also end here when the derivatives stop being finite within a step (e.g. sqrt of a state that
-    # crossed 0): each such step is rejected and shrunk until it is below the smallest step
-    2: "step size became too small (the solution may blow up or be discontinuous, or its derivatives may be NaN or "
-       "inf just beyond this time)",
+    2: "step size became too small (the solution may blow up or be discontinuous)",
+    # also where the derivatives turn NaN or inf within a step (e.g. sqrt of a state that crossed 0): each such step
+    # is rejected and shrunk until it is below the smallest step, and the engines report this, not status 2
     3: "non-finite values (NaN or inf) in the states or their derivatives",
     4: "singular iteration matrix in the stiff solver",
     5: "an output is NaN or infinite at a requested time (the states are finite)",
 }
 _REMEDY = {
     1: "Raise SolverSettings(max_steps=...), loosen rtol/atol, or check parameter values for extreme rates.",
-    2: "Check the parameters (negative or huge rates?) and expressions that need a state to stay positive (sqrt, log, "
-       "a non-integer power), or try SolverSettings(method='rodas4').",
-    3: "Check the parameters and initial values: an expression such as log(0), x/0 or a negative base of a "
-       "non-integer power produced NaN.",
+    2: "Check the parameters (negative or huge rates?), or try SolverSettings(method='rodas4').",
+    3: "Check the parameters (negative or huge rates make the solution overflow), the initial values, and "
+       "expressions that give NaN or inf: log(0), x/0, or sqrt, log or a non-integer power of a state that turned "
+       "negative.",
     4: "Check the parameters; try SolverSettings(method='tsit5') or tighter tolerances.",
     5: "Check the output expressions for this subject's values (e.g. log() of a value <= 0, or x/0).",
 }

@@ -161,6 +161,32 @@ def test_solver_failure_raises_and_marks_like_the_numba_engine():
     assert b.status.tolist() == a.status.tolist() != [0]
 
 
+@pytest.mark.parametrize("method", ["tsit5", "rodas4"])
+def test_a_nan_derivative_and_a_blow_up_fail_with_the_numba_engines_codes_and_times(method):
+    """dx/dt = -k sqrt(Km x) reaches x = 0 at t* = 2.98 h and is NaN after it: status 3 (non-finite values) at t*;
+    dx/dt = k x^2 blows up at 1 / k = 2 h with finite derivatives: status 2 (step size became too small) at 2 h. A
+    subject of each in one batch gets the numba engine's codes, and each alone fails at the same time on both."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    m = Model(name="fails_two_ways", time_unit="h",
+              parameters=(Parameter("k", 0.3, "1/h"), Parameter("Km", 5.0, "mg"), Parameter("c", 0.5, "1/(mg*h)"),
+                          Parameter("GROW", 0.0, "1")),
+              states=(State("x", "mg", "0", "GROW * c * x * x - (1 - GROW) * k * sqrt(Km * x)"),),
+              outputs=(Output("amount", "x", "mg"),), doses=(DoseTarget("iv", "x", "mg"),))
+    settings = pkpd.SolverSettings(method=method, on_failure="mark")
+    kw = dict(params={"GROW": np.array([0.0, 1.0])}, settings=settings)
+    regimen = pkpd.Regimen.single(pkpd.Dose(1, "mg"))
+    a = pkpd.simulate(m, regimen, [0.0, 1.0, 10.0], **kw)
+    b = pkpd.simulate(m, regimen, [0.0, 1.0, 10.0], backend="jax", **kw)
+    assert a.status.tolist() == b.status.tolist() == [3, 2]
+    for grow, reason, t_fail in ((0.0, "non-finite values", 2.0 * np.sqrt(0.2) / 0.3), (1.0, "too small", 2.0)):
+        for backend in ("numba", "jax"):
+            with pytest.raises(SimulationError, match=reason) as err:
+                pkpd.simulate(m, regimen, [0.0, 1.0, 10.0], params={"GROW": grow},
+                              settings=pkpd.SolverSettings(method=method), backend=backend)
+            assert err.value.time == pytest.approx(t_fail, rel=1e-3)
+
+
 def test_unknown_backend_is_an_error_naming_the_choices():
     with pytest.raises(PkpdError, match="'numba'.*'jax'"):
         pkpd.simulate(pkpd.load_model("pk_1cmt_iv"), None, [0, 1], backend="cuda")

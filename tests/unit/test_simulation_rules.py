@@ -864,10 +864,10 @@ def test_a_single_failed_subject_is_named_without_a_count_of_failures():
     from pkpd.errors import SimulationError
 
     settings = pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12)
-    reason = ("step size became too small (the solution may blow up or be discontinuous, or its derivatives may be NaN "
-              "or inf just beyond this time)")
-    remedy = ("Check the parameters (negative or huge rates?) and expressions that need a state to stay positive "
-              "(sqrt, log, a non-integer power), or try SolverSettings(method='rodas4').")
+    reason = "non-finite values (NaN or inf) in the states or their derivatives"  # exp overflows
+    remedy = ("Check the parameters (negative or huge rates make the solution overflow), the initial values, and "
+              "expressions that give NaN or inf: log(0), x/0, or sqrt, log or a non-integer power of a state that "
+              "turned negative.")
     for cl, subject, more in (([2.8, -1000.0], 2, ""), ([-1000.0, 2.8, -1000.0], 1, " (2 subjects failed in all)")):
         with pytest.warns(pkpd.BoundsWarning), pytest.raises(SimulationError) as info:
             pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [0.0, 6.0, 24.0], params={"CL": cl, "V": 32.0},
@@ -1363,35 +1363,63 @@ def test_the_times_of_a_simulation_are_a_read_only_copy_of_the_callers_times():
     np.testing.assert_allclose(sim["conc"][0], expected, rtol=1e-5)
 
 
-# ---- stop 39: a derivative that stops being finite within a segment -----------------------------------------------
+# ---- stop 39/40: a derivative that stops being finite within a segment --------------------------------------------
+def _one_state_model(name: str, rate: str, parameters: tuple):
+    from pkpd.model import DoseTarget, Model, Output, State
+
+    return Model(name=name, time_unit="h", parameters=parameters, states=(State("x", "mg", "0", rate),),
+                 outputs=(Output("amount", "x", "mg"),), doses=(DoseTarget("iv", "x", "mg"),))
+
+
+@pytest.mark.parametrize("method", ["tsit5", "rodas4"])
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_a_derivative_that_turns_nan_names_that_possibility_and_the_time_it_happens(backend):
+def test_a_derivative_that_turns_nan_is_reported_as_non_finite_at_the_time_it_happens(backend, method):
     """dx/dt = -k sqrt(Km x) (k 0.3 /h, Km 5 mg) from x = 1 mg reaches x = 0 at t* = 2 sqrt(1 / 5) / 0.3 = 2.98 h
     (x = (1 - 0.3 sqrt(5) t / 2)^2 before), and sqrt of the negative x past it is NaN: each step across t* is
-    rejected and shrunk until it is below the smallest step (Tsit5's give-up after 40 non-finite steps in a row is
-    never reached, templates seed 31's :250), so the engines report status 2 at t*. The message names NaN or inf
-    derivatives beside a blow-up and the expressions to check (it named only a blow-up or a discontinuity, for a
-    model whose solution does neither). The values before t* are the closed form."""
+    rejected and shrunk until it is below the smallest step. The engines report status 3 (non-finite values) at t*,
+    with the expressions to check, not status 2 ("step size became too small", a blow-up or a discontinuity, which
+    this solution does neither: stop 39 reported that, Tsit5's give-up after 40 non-finite steps in a row never being
+    reached, templates seed 31's :250). The values before t* are the closed form."""
     import math
 
     from pkpd.errors import SimulationError
-    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+    from pkpd.model import Parameter
 
-    m = Model(name="sqrt_decay", time_unit="h",
-              parameters=(Parameter("k", 0.3, "1/h"), Parameter("Km", 5.0, "mg")),
-              states=(State("x", "mg", "0", "-k * sqrt(Km * x)"),),
-              outputs=(Output("amount", "x", "mg"),), doses=(DoseTarget("iv", "x", "mg"),))
+    m = _one_state_model("sqrt_decay", "-k * sqrt(Km * x)", (Parameter("k", 0.3, "1/h"), Parameter("Km", 5.0, "mg")))
     t_star = 2.0 * math.sqrt(1.0 / 5.0) / 0.3
     t = np.array([0.0, 1.0, 2.0, 2.5])
-    sim = pkpd.simulate(m, Regimen.single(Dose(1, "mg")), t, backend=backend,
-                        settings=pkpd.SolverSettings(method="tsit5"))
-    np.testing.assert_allclose(sim["x"][0], (1.0 - 0.3 * math.sqrt(5.0) * t / 2.0) ** 2, rtol=1e-6)
+    settings = pkpd.SolverSettings(method=method)
+    sim = pkpd.simulate(m, Regimen.single(Dose(1, "mg")), t, backend=backend, settings=settings)
+    np.testing.assert_allclose(sim["x"][0], (1.0 - 0.3 * math.sqrt(5.0) * t / 2.0) ** 2, rtol=1e-5)
     with pytest.raises(SimulationError) as info:
-        pkpd.simulate(m, Regimen.single(Dose(1, "mg")), [0.0, 1.0, 10.0], backend=backend,
-                      settings=pkpd.SolverSettings(method="tsit5"))
+        pkpd.simulate(m, Regimen.single(Dose(1, "mg")), [0.0, 1.0, 10.0], backend=backend, settings=settings)
     err = info.value
     assert err.subject == 1 and err.time == pytest.approx(t_star, rel=1e-3)
+    assert str(err) == (f"subject 1, t = {err.time:g}: the solver failed: non-finite values (NaN or inf) in the states "
+                        "or their derivatives. Check the parameters (negative or huge rates make the solution "
+                        "overflow), the initial values, and expressions that give NaN or inf: log(0), x/0, or sqrt, "
+                        "log or a non-integer power of a state that turned negative.")
+
+
+@pytest.mark.parametrize("method", ["tsit5", "rodas4"])
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_a_solution_that_blows_up_in_finite_time_is_reported_as_a_step_size_that_became_too_small(backend, method):
+    """dx/dt = k x^2 (k 0.5 /(mg h)) from x = 1 mg is x = 1 / (1 - k t), which blows up at t* = 1 / k = 2 h with
+    finite derivatives all the way (x ~ 1e14 mg when the step reaches its floor): status 2 at t*, "step size became
+    too small", not "non-finite values" (the rule that tells the two apart is "the last rejected step was not
+    finite"). The values before t* are the closed form."""
+    from pkpd.errors import SimulationError
+    from pkpd.model import Parameter
+
+    m = _one_state_model("blow_up", "k * x * x", (Parameter("k", 0.5, "1/(mg*h)"),))
+    t = np.array([0.0, 1.0, 1.5, 1.9])
+    settings = pkpd.SolverSettings(method=method)
+    sim = pkpd.simulate(m, Regimen.single(Dose(1, "mg")), t, backend=backend, settings=settings)
+    np.testing.assert_allclose(sim["x"][0], 1.0 / (1.0 - 0.5 * t), rtol=1e-5)
+    with pytest.raises(SimulationError) as info:
+        pkpd.simulate(m, Regimen.single(Dose(1, "mg")), [0.0, 1.0, 10.0], backend=backend, settings=settings)
+    err = info.value
+    assert err.subject == 1 and err.time == pytest.approx(2.0, rel=1e-6)
     assert str(err) == (f"subject 1, t = {err.time:g}: the solver failed: step size became too small (the solution "
-                        "may blow up or be discontinuous, or its derivatives may be NaN or inf just beyond this time). "
-                        "Check the parameters (negative or huge rates?) and expressions that need a state to stay "
-                        "positive (sqrt, log, a non-integer power), or try SolverSettings(method='rodas4').")
+                        "may blow up or be discontinuous). Check the parameters (negative or huge rates?), or try "
+                        "SolverSettings(method='rodas4').")
