@@ -21,6 +21,7 @@ import pkpd
 from pkpd import _native
 from pkpd.compile import compile_model, default_engine
 from pkpd.errors import PkpdError, SimulationError
+from pkpd.model import DoseTarget, Model, Output, Parameter, State
 from pkpd.nonmem import read_nonmem, simulate_nonmem
 
 pytestmark = pytest.mark.skipif(_native.compiler() is None, reason="no C compiler")
@@ -102,8 +103,6 @@ def test_rodas4_lands_on_doses_between_output_times_in_both_engines():
 
 def test_a_large_model_with_a_finite_difference_jacobian_agrees():
     # 16 states (> 12): the Jacobian is taken by finite differences, in both engines
-    from pkpd.model import Model, Output, Parameter, State
-
     n = 16
     states = [State(f"A{i}", "mg", "0" if i else "10", f"-k * A{i}" + (f" + k * A{i - 1}" if i else ""))
               for i in range(n)]
@@ -162,8 +161,6 @@ def test_failures_give_the_same_status_and_message():
 
 
 def test_division_by_zero_in_the_model_is_a_solver_failure_not_a_crash():
-    from pkpd.model import Model, Parameter, State
-
     model = Model("div0", "h", (Parameter("k", 1.0, "1/h", (0.0, 10.0)), Parameter("t1", 1.0, "h", (0.0, 10.0))),
                   (State("A", "1", "1", "-k * A / (t / t1 - 1)"),))
     for backend in ("numba", "native"):
@@ -392,53 +389,26 @@ def test_a_small_infusion_outlives_a_large_one_that_stops(backend):
 
 
 # ------------------------------------------------------------------------------------------- templates, seed 25
-_NILPOTENT = """
-[model]
-name = "nilpotent"
-version = "1.0"
-time_unit = "h"
-description = "a dose held in A feeds B at K A (test model: Jacobian [[0, 0], [K, 0]], spectral radius 0)"
+def _test_model(name: str, parameters: dict, states: dict, output: str, dose_target: str) -> Model:
+    """A test model in h and mg: parameters {name: (value, unit)}, states {name: (initial, ddt)}, the output named
+    after its state in lower case, and one bolus target 'iv' into dose_target."""
+    return Model(name=name, time_unit="h", parameters=tuple(Parameter(k, v, u) for k, (v, u) in parameters.items()),
+                 states=tuple(State(k, "mg", initial, ddt) for k, (initial, ddt) in states.items()),
+                 outputs=(Output(output.lower(), output, "mg"),), doses=(DoseTarget("iv", dose_target, "mg"),))
 
-[parameters.K]
-value = 1.0
-unit = "1/h"
-description = "transfer rate"
-assumption = true
 
-[states.A]
-unit = "mg"
-initial = "0"
-ddt = "0"
-description = "held amount"
-
-[states.B]
-unit = "mg"
-initial = "0"
-ddt = "K * A"
-description = "accumulated amount"
-
-[outputs.b]
-unit = "mg"
-expression = "B"
-description = "accumulated amount"
-
-[doses.iv]
-target = "A"
-unit = "mg"
-description = "bolus into A"
-"""
+# a dose held in A feeds B at K A: Jacobian [[0, 0], [K, 0]], spectral radius 0
+_NILPOTENT = _test_model("nilpotent", {"K": (1.0, "1/h")}, {"A": ("0", "0"), "B": ("0", "K * A")}, "B", "A")
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
 @pytest.mark.parametrize("max_step", [2.0, 2.5])
-def test_the_stiffness_estimate_never_exceeds_the_jacobians_norm(tmp_path, backend, max_step):
+def test_the_stiffness_estimate_never_exceeds_the_jacobians_norm(backend, max_step):
     # The stiffness switch fires when h * lambda held above 2.8 (pkpd._integrator), lambda the power iteration's
     # ratio |J v| / |v|, which can never exceed the operator norm |J|_2. Here J = [[0, 0], [K, 0]] (|J|_2 = K = 1/h,
     # spectral radius 0) and every step is at most max_step, so h * lambda <= max_step * K < 2.8: the automatic
     # method must never leave Tsit5, taking exactly the steps of method="tsit5", and B = K * dose * t exactly.
-    path = tmp_path / "nilpotent.toml"
-    path.write_text(_NILPOTENT)
-    model = pkpd.load_model(str(path))
+    model = _NILPOTENT
     regimen = pkpd.Regimen.single(pkpd.Dose(1.0, "mg"))
     times = np.array([0.0, 150.0, 300.0])
     runs = {method: pkpd.simulate(model, regimen, times, params={"K": 1.0}, backend=backend,
@@ -465,51 +435,13 @@ def test_a_segment_as_short_as_the_smallest_step_is_integrated(backend, method):
     np.testing.assert_allclose(sim.outputs["conc"][0], 2.0 * np.exp(-times), rtol=1e-6)
 
 
-_IDLE_STIFF = """
-[model]
-name = "idle_stiff"
-version = "1.0"
-time_unit = "h"
-description = "a fast state never dosed beside a slow one (test model: Jacobian diag(-KA, -KB))"
-
-[parameters.KA]
-value = 12.0
-unit = "1/h"
-description = "fast rate"
-assumption = true
-
-[parameters.KB]
-value = 1e-7
-unit = "1/h"
-description = "slow rate"
-assumption = true
-
-[states.A]
-unit = "mg"
-initial = "0"
-ddt = "-KA * A"
-description = "fast amount, never dosed"
-
-[states.B]
-unit = "mg"
-initial = "0"
-ddt = "-KB * B"
-description = "slow amount"
-
-[outputs.b]
-unit = "mg"
-expression = "B"
-description = "slow amount"
-
-[doses.iv]
-target = "B"
-unit = "mg"
-description = "bolus into B"
-"""
+# a fast state never dosed beside a slow one: Jacobian diag(-KA, -KB)
+_IDLE_STIFF = _test_model("idle_stiff", {"KA": (12.0, "1/h"), "KB": (1e-7, "1/h")},
+                           {"A": ("0", "-KA * A"), "B": ("0", "-KB * B")}, "B", "B")
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_an_output_exactly_five_steps_away_does_not_count_towards_the_switch(tmp_path, backend):
+def test_an_output_exactly_five_steps_away_does_not_count_towards_the_switch(backend):
     # (_integrator.py:274: the stiffness check's `gap >= 5.0 * h` for `>`.) The switch to Rodas4 counts a check
     # only while the next output is MORE than 5 steps away (pkpd._integrator). J = diag(-12, -1e-7) (A stays 0), so
     # Tsit5 keeps the step at max_step = 0.25 (exact binary fractions: steps end on the grid k/4) with h lambda =
@@ -517,9 +449,7 @@ def test_an_output_exactly_five_steps_away_does_not_count_towards_the_switch(tmp
     # output is 2.5 h away at t = 2.5, 5, 7.5 (counted) and exactly 1.25 h = 5 steps away at 1.25, 3.75, 6.25
     # (not counted: the count restarts), so it never reaches 3 in a row: the automatic method takes exactly
     # method="tsit5"'s 10 / 0.25 = 40 steps and its numbers, and B = dose e^{-KB t}.
-    path = tmp_path / "idle_stiff.toml"
-    path.write_text(_IDLE_STIFF)
-    model = pkpd.load_model(str(path))
+    model = _IDLE_STIFF
     regimen = pkpd.Regimen.single(pkpd.Dose(1.0, "mg"))
     times = np.array([2.5, 5.0, 7.5, 10.0])
     runs = {method: pkpd.simulate(model, regimen, times, backend=backend,
@@ -533,16 +463,14 @@ def test_an_output_exactly_five_steps_away_does_not_count_towards_the_switch(tmp
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
 @pytest.mark.parametrize("end", [44.4, 44.6, 45.1])
-def test_rodas4s_last_step_lands_exactly_on_the_segments_end(tmp_path, backend, end):
+def test_rodas4s_last_step_lands_exactly_on_the_segments_end(backend, end):
     # (_integrator.py:344: Rodas4's `hit_end = t - 1.01 * h >= tend` in its retry loop, never true: the last step
     # then ends at t + (tend - t) instead of tend.) With K = 0 nothing moves (f = 0, J = 0): every Rodas4 step has
     # error 0 and grows the next sixfold from 1e-6, so the step after the dose at 0.2 h that reaches the output at
     # `end` starts at t = 12.293235 h, where t + (end - t) rounds one unit below `end` (a tie of the subtraction
     # rounded to even). The step must still land on `end`: the simulation succeeds with the held amount A = dose
     # and B = K A t = 0, exactly.
-    path = tmp_path / "nilpotent.toml"
-    path.write_text(_NILPOTENT)
-    model = pkpd.load_model(str(path))
+    model = _NILPOTENT
     t = 12.293235
     assert t + (end - t) < end  # the rounding the step must not leave behind
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg"), at=0.2), np.array([end]),
@@ -590,7 +518,7 @@ def test_events_closer_together_than_the_smallest_step_are_integrated(backend, m
 
 # ------------------------------------------------------------------------------------------- templates, seed 27
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_a_stiffness_estimate_of_exactly_2_8_does_not_count_towards_the_switch(tmp_path, backend):
+def test_a_stiffness_estimate_of_exactly_2_8_does_not_count_towards_the_switch(backend):
     # (_native_template.py:282: the stiffness check's `h * lam >= 2.8` for `>`.) The switch to Rodas4 counts a check
     # only while h * lambda is held ABOVE 2.8 (pkpd._integrator). With KA = 4 and KB = 0.05, J = diag(-4, -0.05)
     # (the fast state A is never dosed and stays 0): after 8 power iterations v is e_1 to far below rounding, so the
@@ -599,9 +527,7 @@ def test_a_stiffness_estimate_of_exactly_2_8_does_not_count_towards_the_switch(t
     # Tsit5: exactly method="tsit5"'s steps and numbers (59 steps to 40 h; the mutant switches: 62), and
     # B = dose e^{-KB t}.
     assert 4.0 * 0.7 == 2.8
-    path = tmp_path / "idle_stiff.toml"
-    path.write_text(_IDLE_STIFF)
-    model = pkpd.load_model(str(path))
+    model = _IDLE_STIFF
     regimen = pkpd.Regimen.single(pkpd.Dose(1.0, "mg"))
     times = np.array([10.0, 40.0])
     runs = {method: pkpd.simulate(model, regimen, times, params={"KA": 4.0, "KB": 0.05}, backend=backend,
@@ -614,7 +540,7 @@ def test_a_stiffness_estimate_of_exactly_2_8_does_not_count_towards_the_switch(t
 
 # ------------------------------------------------------------------------------------------- templates, seed 28
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_tsit5s_first_step_is_hairer_norsett_wanners_starting_step(tmp_path, backend):
+def test_tsit5s_first_step_is_hairer_norsett_wanners_starting_step(backend):
     # (_native_template.py:60: the starting-step heuristic's `d1 < 2e-5` for `d1 < 1e-5`.) Hairer, Norsett & Wanner
     # (1993) II.4: with the scaled norms d0 = |y0 / sc| and d1 = |f(y0) / sc| (sc = atol + rtol |y0|, an RMS over
     # the states), h0 = 0.01 d0 / d1 unless d0 or d1 < 1e-5 (then 1e-6), and the first step is
@@ -636,9 +562,7 @@ def test_tsit5s_first_step_is_hairer_norsett_wanners_starting_step(tmp_path, bac
     while t + 1.01 * h < T:  # the step that reaches within 1.01 h of T lands on T
         t, h, expected = t + h, 10.0 * h, expected + 1
     assert expected == 3
-    path = tmp_path / "idle_stiff.toml"
-    path.write_text(_IDLE_STIFF)
-    model = pkpd.load_model(str(path))
+    model = _IDLE_STIFF
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([T]), params={"KB": kb},
                         backend=backend, settings=pkpd.SolverSettings(method="tsit5", rtol=rtol, atol=atol))
     assert sim.status.tolist() == [0]
@@ -646,63 +570,13 @@ def test_tsit5s_first_step_is_hairer_norsett_wanners_starting_step(tmp_path, bac
     np.testing.assert_allclose(sim.outputs["b"][0], np.exp(-kb * T), rtol=1e-12)
 
 
-_HELD_CHAIN = """
-[model]
-name = "held_chain"
-version = "1.0"
-time_unit = "h"
-description = "C growing at R (never dosed: 0), a dose held in A feeding B at K A (Jacobian rows (R,0,0), 0, (0,K,0))"
-
-[parameters.K]
-value = 10.0
-unit = "1/h"
-description = "transfer rate"
-assumption = true
-
-[parameters.R]
-value = 0.0
-unit = "1/h"
-description = "growth rate of the idle state"
-assumption = true
-
-[parameters.B0]
-value = 1.0
-unit = "mg"
-description = "initial accumulated amount"
-assumption = true
-
-[states.C]
-unit = "mg"
-initial = "0"
-ddt = "R * C"
-description = "idle amount, never dosed"
-
-[states.A]
-unit = "mg"
-initial = "0"
-ddt = "0"
-description = "held amount"
-
-[states.B]
-unit = "mg"
-initial = "B0"
-ddt = "K * A"
-description = "accumulated amount"
-
-[outputs.b]
-unit = "mg"
-expression = "B"
-description = "accumulated amount"
-
-[doses.iv]
-target = "A"
-unit = "mg"
-description = "bolus into A"
-"""
+# C growing at R (never dosed: 0), a dose held in A feeding B at K A (Jacobian rows (R,0,0), 0, (0,K,0))
+_HELD_CHAIN = _test_model("held_chain", {"K": (10.0, "1/h"), "R": (0.0, "1/h"), "B0": (1.0, "mg")},
+                           {"C": ("0", "R * C"), "A": ("0", "0"), "B": ("B0", "K * A")}, "B", "A")
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_rodas4_pivots_below_the_first_row_of_its_matrix(tmp_path, backend):
+def test_rodas4_pivots_below_the_first_row_of_its_matrix(backend):
     # (_native_template.py:137: the LU's row swap saving `a[k / N + j]` for `a[k * N + j]`: row 0 instead of row k,
     # alike for k = 0 only.) States C (idle), A (a held dose), B (K A): J = [[0, 0, 0], [0, 0, 0], [0, K, 0]], and
     # Rodas4's matrix I / (h gamma) - J (gamma = 0.25) needs a row swap at its second column when K > 1 / (h gamma),
@@ -715,9 +589,7 @@ def test_rodas4_pivots_below_the_first_row_of_its_matrix(tmp_path, backend):
     assert k > 1.0 / (max_step * 0.25)
     d1 = np.sqrt((k * a0 / (atol + rtol * 1.0)) ** 2 / 3)  # f = (0, 0, K A0), B0 = 1 mg
     assert (0.01 / d1) ** 0.25 > max_step
-    path = tmp_path / "held_chain.toml"
-    path.write_text(_HELD_CHAIN)
-    model = pkpd.load_model(str(path))
+    model = _HELD_CHAIN
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(a0, "mg")), np.array([T]), params={"K": k, "B0": 1.0},
                         backend=backend, settings=pkpd.SolverSettings(method="rodas4", rtol=rtol, atol=atol,
                                                                       max_step=max_step))
@@ -729,7 +601,7 @@ def test_rodas4_pivots_below_the_first_row_of_its_matrix(tmp_path, backend):
 
 # ------------------------------------------------------------------------------------------- templates, seed 29
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_rodas4_halves_a_step_whose_iteration_matrix_is_singular(tmp_path, backend):
+def test_rodas4_halves_a_step_whose_iteration_matrix_is_singular(backend):
     # (_native_template.py:365: the step after a singular iteration matrix `h *= 0.6` for `h *= 0.5`.) Rodas4's
     # matrix is I / (h gamma) - J (gamma = 0.25); the idle state C of _HELD_CHAIN (never dosed, so 0) grows at R = 4,
     # an eigenvalue of J equal to 1 / (h gamma) at h = max_step = 1 exactly, so the matrix is singular at every step
@@ -753,9 +625,7 @@ def test_rodas4_halves_a_step_whose_iteration_matrix_is_singular(tmp_path, backe
                 h = T - t
         t, h, expected = t + h, min(6.0 * h, max_step), expected + 1
     assert expected == 39
-    path = tmp_path / "held_chain.toml"
-    path.write_text(_HELD_CHAIN)
-    model = pkpd.load_model(str(path))
+    model = _HELD_CHAIN
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(a0, "mg")), np.array([T]),
                         params={"K": k, "R": 4.0, "B0": 1.0}, backend=backend,
                         settings=pkpd.SolverSettings(method="rodas4", rtol=rtol, atol=atol, max_step=max_step))
@@ -766,7 +636,7 @@ def test_rodas4_halves_a_step_whose_iteration_matrix_is_singular(tmp_path, backe
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_rodas4_interpolates_an_output_that_its_last_step_reaches_by_rounding(tmp_path, backend):
+def test_rodas4_interpolates_an_output_that_its_last_step_reaches_by_rounding(backend):
     # (_native_template.py:354: Rodas4 lands on an output at `tt <= t + h` for `tt < t + h`.) With K = 0 nothing
     # moves (f = 0, J = 0): after the dose at 0.2 h Rodas4 starts at 1e-6 h (the starting-step rule for f = 0) and,
     # its error 0, grows each step sixfold; the step from the t computed here reaches the last output `end` (hit
@@ -779,9 +649,7 @@ def test_rodas4_interpolates_an_output_that_its_last_step_reaches_by_rounding(tm
         t, h = t + h, 6.0 * h
     out = t + (end - t)
     assert out == np.nextafter(end, 0.0)
-    path = tmp_path / "nilpotent.toml"
-    path.write_text(_NILPOTENT)
-    model = pkpd.load_model(str(path))
+    model = _NILPOTENT
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg"), at=0.2), np.array([out, end]),
                         params={"K": 0.0}, backend=backend, settings=pkpd.SolverSettings(method="rodas4"))
     assert sim.status.tolist() == [0]
@@ -789,51 +657,13 @@ def test_rodas4_interpolates_an_output_that_its_last_step_reaches_by_rounding(tm
     assert sim.outputs["b"][0].tolist() == [0.0, 0.0]
 
 
-_SLOW_DECAY = """
-[model]
-name = "slow_decay"
-version = "1.0"
-time_unit = "h"
-description = "a fast state never dosed beside a slow one starting at B0 (test model: Jacobian diag(-KA, -KB))"
-
-[parameters.KA]
-value = 12.0
-unit = "1/h"
-description = "fast rate"
-assumption = true
-
-[parameters.KB]
-value = 1e-7
-unit = "1/h"
-description = "slow rate"
-assumption = true
-
-[states.A]
-unit = "mg"
-initial = "0"
-ddt = "-KA * A"
-description = "fast amount"
-
-[states.B]
-unit = "mg"
-initial = "1"
-ddt = "-KB * B"
-description = "slow amount, 1 mg at the start"
-
-[outputs.b]
-unit = "mg"
-expression = "B"
-description = "slow amount"
-
-[doses.iv]
-target = "A"
-unit = "mg"
-description = "bolus into A"
-"""
+# a fast state never dosed beside a slow one starting at 1 mg: Jacobian diag(-KA, -KB)
+_SLOW_DECAY = _test_model("slow_decay", {"KA": (12.0, "1/h"), "KB": (1e-7, "1/h")},
+                           {"A": ("0", "-KA * A"), "B": ("1", "-KB * B")}, "B", "A")
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_a_run_from_a_negative_time_takes_the_steps_of_the_same_run_from_zero(tmp_path, backend):
+def test_a_run_from_a_negative_time_takes_the_steps_of_the_same_run_from_zero(backend):
     # (_integrator.py:86: the starting step's cap `tend + t` for `tend - t`, alike for t = 0.) The model is
     # autonomous, so a run over [-T, 0] is the run over [0, T] moved in time: the same steps. As in
     # test_tsit5s_first_step_is_hairer_norsett_wanners_starting_step, B (1 mg at the start of the output times,
@@ -852,9 +682,7 @@ def test_a_run_from_a_negative_time_takes_the_steps_of_the_same_run_from_zero(tm
     while t + 1.01 * h < 0.0:
         t, h, expected = t + h, 10.0 * h, expected + 1
     assert expected == 3
-    path = tmp_path / "slow_decay.toml"
-    path.write_text(_SLOW_DECAY)
-    model = pkpd.load_model(str(path))
+    model = _SLOW_DECAY
     runs = [pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg"), at=start + T), np.array([start, start + T]),
                           params={"KB": kb}, backend=backend,
                           settings=pkpd.SolverSettings(method="tsit5", rtol=rtol, atol=atol))
@@ -890,7 +718,7 @@ def test_rodas4_takes_an_output_just_before_a_dose(backend):
 
 # ------------------------------------------------------------------------------------------- templates, seed 30
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_a_derivative_norm_of_exactly_1e_5_takes_hairer_norsett_wanners_starting_step(tmp_path, backend):
+def test_a_derivative_norm_of_exactly_1e_5_takes_hairer_norsett_wanners_starting_step(backend):
     # (_integrator.py:69: the starting-step heuristic's `d1 <= 1e-5` for `d1 < 1e-5`.) Hairer, Norsett & Wanner
     # (1993) II.4 take h0 = 1e-6 only when d0 or d1 is *below* 1e-5, d1 = |f(y0) / sc| (sc = atol + rtol |y0|, an
     # RMS over the states). In the idle-stiff model (A never dosed, so 0) a 1 mg bolus into B decaying at KB puts
@@ -911,9 +739,7 @@ def test_a_derivative_norm_of_exactly_1e_5_takes_hairer_norsett_wanners_starting
     while t + 1.01 * h < T:  # the step that reaches within 1.01 h of T lands on T
         t, h, expected = t + h, 10.0 * h, expected + 1
     assert expected == 3
-    path = tmp_path / "idle_stiff.toml"
-    path.write_text(_IDLE_STIFF)
-    model = pkpd.load_model(str(path))
+    model = _IDLE_STIFF
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([T]), params={"KB": kb},
                         backend=backend, settings=pkpd.SolverSettings(method="tsit5", rtol=rtol, atol=atol))
     assert sim.status.tolist() == [0]
@@ -922,7 +748,7 @@ def test_a_derivative_norm_of_exactly_1e_5_takes_hairer_norsett_wanners_starting
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_rodas4_gives_up_on_a_singular_matrix_at_the_last_step_allowed(tmp_path, backend):
+def test_rodas4_gives_up_on_a_singular_matrix_at_the_last_step_allowed(backend):
     # (_integrator.py:369: after a singular iteration matrix Rodas4 gives up at `counters > max_steps` for `>=`.)
     # As in test_rodas4_halves_a_step_whose_iteration_matrix_is_singular, the idle state C of _HELD_CHAIN growing at
     # R = 4 makes Rodas4's matrix I / (h gamma) - J singular at every step of max_step = 1 (gamma = 0.25): that
@@ -946,9 +772,7 @@ def test_rodas4_gives_up_on_a_singular_matrix_at_the_last_step_allowed(tmp_path,
             continue
         t, h, count = t + h, min(6.0 * h, max_step), count + 1
     assert (status, t) == (4, 0.5)
-    path = tmp_path / "held_chain.toml"
-    path.write_text(_HELD_CHAIN)
-    model = pkpd.load_model(str(path))
+    model = _HELD_CHAIN
     args = (model, pkpd.Regimen.single(pkpd.Dose(a0, "mg")), np.array([10.0]))
     kwargs = {"params": {"K": k, "R": 4.0, "B0": 1.0}, "backend": backend}
     settings = pkpd.SolverSettings(method="rodas4", rtol=rtol, atol=atol, max_step=max_step, max_steps=max_steps)
@@ -961,7 +785,7 @@ def test_rodas4_gives_up_on_a_singular_matrix_at_the_last_step_allowed(tmp_path,
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_tsit5_starts_at_1e_6_when_nothing_moves(tmp_path, backend):
+def test_tsit5_starts_at_1e_6_when_nothing_moves(backend):
     # (_native_template.py:72: the starting step for a derivative (and its change) of zero `fmax(2e-6, h0 * 1e-3)`
     # for `fmax(1e-6, h0 * 1e-3)`.) Hairer, Norsett & Wanner (1993) II.4: with d1 = |f(y0) / sc| below 1e-5, h0 =
     # 1e-6, and when max(d1, d2) <= 1e-15 the step is max(1e-6, h0 1e-3) = 1e-6 (below 100 h0). With K = 0 in the
@@ -973,9 +797,7 @@ def test_tsit5_starts_at_1e_6_when_nothing_moves(tmp_path, backend):
     while t + 1.01 * h < T:
         t, h, expected = t + h, 10.0 * h, expected + 1
     assert expected == 8
-    path = tmp_path / "nilpotent.toml"
-    path.write_text(_NILPOTENT)
-    model = pkpd.load_model(str(path))
+    model = _NILPOTENT
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([T]), params={"K": 0.0},
                         backend=backend, settings=pkpd.SolverSettings(method="tsit5"))
     assert sim.status.tolist() == [0]
@@ -984,54 +806,20 @@ def test_tsit5_starts_at_1e_6_when_nothing_moves(tmp_path, backend):
     assert sim.outputs["b"][0].tolist() == [0.0]
 
 
-_POLE = """
-[model]
-name = "pole"
-version = "1.0"
-time_unit = "h"
-description = "an amount whose elimination rate has a pole at A = AMAX (test model: dA/dt infinite there)"
-
-[parameters.K]
-value = 1.0
-unit = "1/h"
-description = "rate"
-assumption = true
-
-[parameters.AMAX]
-value = 2.0
-unit = "mg"
-description = "amount at the pole"
-assumption = true
-
-[states.A]
-unit = "mg"
-initial = "0"
-ddt = "-K * A * AMAX / (A - AMAX)"
-description = "amount"
-
-[outputs.a]
-unit = "mg"
-expression = "A"
-description = "amount"
-
-[doses.iv]
-target = "A"
-unit = "mg"
-description = "bolus into A"
-"""
+# an amount whose elimination rate has a pole at A = AMAX: dA/dt infinite there
+_POLE = _test_model("pole", {"K": (1.0, "1/h"), "AMAX": (2.0, "mg")},
+                     {"A": ("0", "-K * A * AMAX / (A - AMAX)")}, "A", "A")
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_a_dose_at_the_last_output_time_is_not_integrated_past_it(tmp_path, backend):
+def test_a_dose_at_the_last_output_time_is_not_integrated_past_it(backend):
     # (_native_template.py:515: solve_one returns once every output row is written only for `io > n_out` (for
     # `>=`).) A run ends at its last output time: the doses there are applied, the rows written, and nothing is
     # integrated further. With A = 0 until a dose of AMAX at T (dA/dt = 0 there), A is 0 at the earlier outputs
     # and AMAX at T (outputs at a dose's time are taken after it), where dA/dt = -K A AMAX / (A - AMAX) is infinite;
     # the run must succeed. The mutant goes on to an empty last segment at T, whose one explicit step meets the
     # infinite derivative: status 3 (non-finite values).
-    path = tmp_path / "pole.toml"
-    path.write_text(_POLE)
-    model = pkpd.load_model(str(path))
+    model = _POLE
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(2.0, "mg"), at=1.0), np.array([0.0, 0.5, 1.0]),
                         params={"K": 1.0, "AMAX": 2.0}, backend=backend, settings=pkpd.SolverSettings(method="ode"))
     assert sim.status.tolist() == [0]
@@ -1064,7 +852,7 @@ def test_a_batch_returns_only_when_every_thread_has_finished(monkeypatch):
 
 # ----------------------------------------------------------------------------------- templates, seed 30, part 2
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_a_segment_shorter_than_a_step_advances_a_slow_state_by_its_euler_step(tmp_path, backend):
+def test_a_segment_shorter_than_a_step_advances_a_slow_state_by_its_euler_step(backend):
     # (_integrator.py:457: the explicit step over a segment shorter than the smallest step `y += (tend - t) / dy` for
     # `y += (tend - t) * dy`.) Doses of 1 mg into A of _SLOW_DECAY at 0.3 and 0.1 + 0.2 h (one unit of rounding,
     # 2^-54 h, apart) make a segment shorter than a step; B (1 mg at 0, never dosed) decays at KB = 1e-12 /h, so the
@@ -1072,9 +860,7 @@ def test_a_segment_shorter_than_a_step_advances_a_slow_state_by_its_euler_step(t
     # form, t = 0, 1 and 100 h). The mutant moves B by 2^-54 / (-KB B) = -5.6e-5 mg, kept to the end.
     kb, t2 = 1e-12, 0.1 + 0.2
     assert t2 - 0.3 == 2.0**-54
-    path = tmp_path / "slow_decay.toml"
-    path.write_text(_SLOW_DECAY)
-    model = pkpd.load_model(str(path))
+    model = _SLOW_DECAY
     dose = pkpd.Dose(1.0, "mg")
     regimen = pkpd.Regimen.at([0.3], dose) + pkpd.Regimen.at([t2], dose)
     times = np.array([0.0, 1.0, 100.0])
@@ -1084,45 +870,13 @@ def test_a_segment_shorter_than_a_step_advances_a_slow_state_by_its_euler_step(t
     np.testing.assert_allclose(sim.outputs["b"][0], np.exp(-kb * times), rtol=1e-12)
 
 
-_SATURABLE = """
-[model]
-name = "saturable"
-version = "1.0"
-time_unit = "h"
-description = "saturable elimination (test model): zero order far above KM, first order (VM / KM) below it"
-
-[parameters.VM]
-value = 1.0
-unit = "mg/h"
-description = "maximal elimination rate"
-assumption = true
-
-[parameters.KM]
-value = 1e-3
-unit = "mg"
-description = "amount at half the maximal rate"
-assumption = true
-
-[states.A]
-unit = "mg"
-initial = "0"
-ddt = "-VM * A / (KM + A)"
-description = "amount"
-
-[outputs.a]
-unit = "mg"
-expression = "A"
-description = "amount"
-
-[doses.iv]
-target = "A"
-unit = "mg"
-description = "bolus into A"
-"""
+# saturable elimination: zero order far above KM, first order (VM / KM) below it
+_SATURABLE = _test_model("saturable", {"VM": (1.0, "mg/h"), "KM": (1e-3, "mg")},
+                          {"A": ("0", "-VM * A / (KM + A)")}, "A", "A")
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_rodas4_stops_at_its_step_budget_when_a_step_is_rejected(tmp_path, backend):
+def test_rodas4_stops_at_its_step_budget_when_a_step_is_rejected(backend):
     # (_integrator.py:407: after a step Rodas4 rejects on its error, the budget check `counters[0] > max_steps` for
     # `counters[0] >= max_steps`.) max_steps is the step budget, every attempt counted (n_steps of a run): a run
     # given m steps fewer than it needs fails (status 1, max_steps reached) having taken exactly m, never m + 1. A
@@ -1130,9 +884,7 @@ def test_rodas4_stops_at_its_step_budget_when_a_step_is_rejected(tmp_path, backe
     # first 15 attempts, two more later); every budget from 1 to 20 and the run's own count minus one is checked, and
     # the run's own count succeeds. The mutant takes one step more than its budget (n_steps m + 1) when
     # the m-th is a rejected one (m = 4, 6, 8, 10, 12, 15 here).
-    path = tmp_path / "saturable.toml"
-    path.write_text(_SATURABLE)
-    model = pkpd.load_model(str(path))
+    model = _SATURABLE
     regimen, times = pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([2.0])
 
     def run(budget):
@@ -1149,39 +901,12 @@ def test_rodas4_stops_at_its_step_budget_when_a_step_is_rejected(tmp_path, backe
     assert (run(need).status.tolist(), run(need).n_steps.tolist()) == ([0], [need])
 
 
-_ONE_DECAY = """
-[model]
-name = "one_decay"
-version = "1.0"
-time_unit = "h"
-description = "one amount decaying at K (test model)"
-
-[parameters.K]
-value = 2.0
-unit = "1/h"
-description = "elimination rate"
-assumption = true
-
-[states.A]
-unit = "mg"
-initial = "0"
-ddt = "-K * A"
-description = "amount"
-
-[outputs.a]
-unit = "mg"
-expression = "A"
-description = "amount"
-
-[doses.iv]
-target = "A"
-unit = "mg"
-description = "bolus into A"
-"""
+# one amount decaying at K
+_ONE_DECAY = _test_model("one_decay", {"K": (2.0, "1/h")}, {"A": ("0", "-K * A")}, "A", "A")
 
 
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_the_starting_step_takes_hairer_norsett_wanners_h0_when_d0_is_exactly_1e_5(tmp_path, backend):
+def test_the_starting_step_takes_hairer_norsett_wanners_h0_when_d0_is_exactly_1e_5(backend):
     # (_native_template.py:60: the starting-step heuristic's `d0 <= 1e-5` for `d0 < 1e-5`.) Hairer, Norsett & Wanner
     # (1993) II.4 take h0 = 0.01 d0 / d1 unless d0 or d1 is below 1e-5 (then 1e-6); d0 = |y0 / sc|, d1 = |f(y0) / sc|
     # (sc = atol + rtol |y0|, an RMS over the states). A bolus of 5e-6 mg into one amount decaying at K = 2 /h, with
@@ -1204,9 +929,7 @@ def test_the_starting_step_takes_hairer_norsett_wanners_h0_when_d0_is_exactly_1e
             h = T - t
         t, expected = t + h, expected + 1
     assert expected == 20
-    path = tmp_path / "one_decay.toml"
-    path.write_text(_ONE_DECAY)
-    model = pkpd.load_model(str(path))
+    model = _ONE_DECAY
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(dose, "mg")), np.array([T]), params={"K": k},
                         backend=backend,
                         settings=pkpd.SolverSettings(method="tsit5", rtol=rtol, atol=atol, max_step=max_step))
@@ -1217,7 +940,7 @@ def test_the_starting_step_takes_hairer_norsett_wanners_h0_when_d0_is_exactly_1e
 
 # ------------------------------------------------------------------------------------------- templates, seed 31
 @pytest.mark.parametrize("backend", ["native", "numba"])
-def test_rodas4_lands_on_an_output_exactly_the_smallest_step_before_the_segments_end(tmp_path, backend):
+def test_rodas4_lands_on_an_output_exactly_the_smallest_step_before_the_segments_end(backend):
     # (_native_template.py:357: Rodas4 lands on an output only at `tend - tt > hmin` for `>= hmin`.) Rodas4 lands
     # its steps on output times, but not on one *closer* to the segment's end than the smallest step hmin = 16 eps
     # max(|t|, |tend|, 1); one exactly hmin before the end is landed on, and the rest, a step of exactly hmin, is
@@ -1235,9 +958,7 @@ def test_rodas4_lands_on_an_output_exactly_the_smallest_step_before_the_segments
         t, h, expected = t + h, 6.0 * h, expected + 1
     assert t < out
     expected += 2  # landed on `out`, then the step of hmin to `end`
-    path = tmp_path / "nilpotent.toml"
-    path.write_text(_NILPOTENT)
-    model = pkpd.load_model(str(path))
+    model = _NILPOTENT
     sim = pkpd.simulate(model, pkpd.Regimen.single(pkpd.Dose(1.0, "mg")), np.array([out, end]), params={"K": 0.0},
                         backend=backend, settings=pkpd.SolverSettings(method="rodas4"))
     assert sim.status.tolist() == [0]
