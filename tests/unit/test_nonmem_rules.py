@@ -1801,7 +1801,7 @@ def test_a_steady_state_search_names_why_it_stopped_from_the_last_state_of_its_b
 
     calls = []
 
-    def maps(cm, problems, starts, settings, n_periods):
+    def maps(cm, problems, starts, settings, n_periods, failed=None):
         calls.append(n_periods)
         if n_periods == 1:  # the affine shortcut (pk_1cmt_iv is linear): no fixed point, so the batches run
             return [[np.full(1, np.nan)] for _ in problems]
@@ -2209,3 +2209,28 @@ def test_a_steady_state_within_a_small_step_budget_is_the_affine_fixed_point():
     conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"),
                            settings=pkpd.SolverSettings(method="tsit5", max_steps=200))["conc"].to_numpy()
     np.testing.assert_allclose(conc, np.exp(-k * np.array([0.0, 6.0])) / (1 - math.exp(-12 * k)), rtol=1e-8)
+
+
+# ---- a steady-state search that runs out of solver steps (found beside ``x__solve_steady_states__mutmut_58``: it
+# said the state is not finite and the model may have no steady state)
+
+
+@pytest.mark.parametrize("dose", [dict(AMT=32, II=12), dict(AMT=0, RATE=2.8, II=0)])
+def test_a_steady_state_search_that_runs_out_of_steps_says_so(dose):
+    """SS=1 on pk_1cmt_iv (a 32 mg bolus every 12 h, or a constant infusion of 2.8 mg/h) under Tsit5 with a budget of
+    20 steps per solve (max_steps): a 12-h interval takes some 30 steps at the search's rtol 1e-10, so the search
+    fails for want of steps, whatever the model. The message said "the state is not finite" and that the model may
+    have no steady state (give the doses as ADDL); it names the failure and its remedy (whole message). With 2000
+    steps, the closed forms: 32/32 / (1 - e^(-12 k)) mg/L, and R / CL = 1 mg/L."""
+    rows = [dict(ID=2, TIME=4, SS=1, **dose)]
+    ds = read_nonmem(table(rows), dose_unit="mg")
+    with pytest.raises(SimulationError) as info:
+        simulate_nonmem(IV, ds, settings=pkpd.SolverSettings(method="tsit5", max_steps=20))
+    assert (info.value.subject, info.value.time) == (2, 4.0)
+    assert str(info.value) == (
+        "subject 2, t = 4: steady state of the dose on row 1: the solver failed: too many steps (max_steps reached) "
+        "in the search, which solves 20 intervals at a time at relative tolerance 1e-10. Raise "
+        "SolverSettings(max_steps=...) (now 20), or give the doses explicitly (ADDL) instead of SS")
+    conc = simulate_nonmem(IV, ds, settings=pkpd.SolverSettings(method="tsit5", max_steps=2000))["conc"].to_numpy()
+    expected = 1.0 / (1 - math.exp(-12 * 2.8 / 32)) if dose["AMT"] else 1.0
+    np.testing.assert_allclose(conc, [expected], rtol=1e-8)
