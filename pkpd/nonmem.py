@@ -1718,6 +1718,8 @@ def _snap(times: np.ndarray) -> np.ndarray:
 
 def _solve_steady_states(cm, problems: dict[int, _SteadyState], settings, tf) -> dict[int, tuple]:
     """Steady states for all problems at once: {record index: (state at start, initial state)}."""
+    from .simulation import _STATUS
+
     if not problems:
         return {}
     ss_settings = replace(settings, rtol=min(settings.rtol, _SS_RTOL), atol=min(settings.atol, 1e-12),
@@ -1745,8 +1747,9 @@ def _solve_steady_states(cm, problems: dict[int, _SteadyState], settings, tf) ->
         for k in ks:
             p = problems[k]
             probs.append(replace(p, period=p.period * growth[k]) if p.constant else p)
-        maps = _period_maps(cm, probs, [todo[k] for k in ks], ss_settings, batch)
-        for k, path in zip(ks, maps):
+        failed: dict[int, int] = {}
+        maps = _period_maps(cm, probs, [todo[k] for k in ks], ss_settings, batch, failed)
+        for i, (k, path) in enumerate(zip(ks, maps)):
             prev = todo[k]
             converged = None
             for y in path:
@@ -1761,6 +1764,13 @@ def _solve_steady_states(cm, problems: dict[int, _SteadyState], settings, tf) ->
             if converged is not None:
                 done[k] = converged
                 del todo[k]
+            elif failed.get(i) == 1:
+                # out of steps: the model may well have a steady state, which a larger budget finds
+                raise SimulationError(f"steady state of the dose on row {p.row}: the solver failed: {_STATUS[1]} in "
+                                      f"the search, which solves {batch} intervals at a time at relative tolerance "
+                                      f"{_SS_RTOL:g}. Raise SolverSettings(max_steps=...) (now {settings.max_steps}), "
+                                      "or give the doses explicitly (ADDL) instead of SS", subject=_id(p.subject),
+                                      time=p.start / tf)
             elif not np.all(np.isfinite(path[-1])) or used[k] >= _MAX_SS_INTERVALS:
                 what = ("the state is not finite" if not np.all(np.isfinite(path[-1])) else
                         f"no convergence within {_MAX_SS_INTERVALS} dosing intervals")
@@ -1776,8 +1786,10 @@ def _solve_steady_states(cm, problems: dict[int, _SteadyState], settings, tf) ->
     return {k: (done[k], problems[k].y_start) for k in keys}
 
 
-def _period_maps(cm, problems: list[_SteadyState], starts: list[np.ndarray], settings, n_periods: int):
-    """States at the end of each of ``n_periods`` dosing intervals (just before the events there), per problem."""
+def _period_maps(cm, problems: list[_SteadyState], starts: list[np.ndarray], settings, n_periods: int,
+                 failed: dict[int, int] | None = None):
+    """States at the end of each of ``n_periods`` dosing intervals (just before the events there), per problem; NaN
+    where the solve failed, and then ``failed`` (when given) maps the problem's index to the solver's status."""
     from .simulation import EventTable, run_batch
 
     n = len(problems)
@@ -1818,6 +1830,8 @@ def _period_maps(cm, problems: list[_SteadyState], starts: list[np.ndarray], set
                     keep_outputs=False)
     states = sol["states"]
     states[sol["status"] != 0] = np.nan
+    if failed is not None:
+        failed.update((int(s), int(sol["status"][s])) for s in np.flatnonzero(sol["status"]))
     return [[states[s, k] for k in range(n_periods)] for s in range(n)]
 
 

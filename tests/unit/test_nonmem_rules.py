@@ -1801,7 +1801,7 @@ def test_a_steady_state_search_names_why_it_stopped_from_the_last_state_of_its_b
 
     calls = []
 
-    def maps(cm, problems, starts, settings, n_periods):
+    def maps(cm, problems, starts, settings, n_periods, failed=None):
         calls.append(n_periods)
         if n_periods == 1:  # the affine shortcut (pk_1cmt_iv is linear): no fixed point, so the batches run
             return [[np.full(1, np.nan)] for _ in problems]
@@ -2163,3 +2163,74 @@ def test_an_infusion_shorter_than_the_time_resolution_still_gives_its_amount(ext
     if "SS" in extra:
         one, three = one / (1 - math.exp(-2 * k)), three / (1 - math.exp(-2 * k))
     np.testing.assert_allclose(conc[1:], [one, three], rtol=1e-9)
+
+
+# ============================================================================ the seed-54 sample's survivors
+# From the thirty-second independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 54``, issue 20): each
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py; the third survivor is equivalent
+# (docs/testing.md).
+def test_a_nonmem_simulation_is_not_refused_for_the_states_it_does_not_return(monkeypatch):
+    """A 40-state model (each state decays at k = 0.1/h; 100 mg into A0, V 10 L) integrated by the ODE solver, on
+    one subject with 1000 records 0.01 h apart and 900 subjects with one record each: the runner's result arrays are
+    901 subjects x 1000 times. simulate_nonmem returns the one output only, 8 x 901 x 1000 bytes = 7.2 MB, well under
+    a limit of 0.25 GB ($PKPD_MAX_MEMORY_GB); the states as well would take 8 x 901 x 1000 x 41 bytes = 0.296 GB,
+    above it. So it is simulated: conc = 10 e^(-0.1 t) mg/L (closed form), 0 for the subjects never dosed. Guards
+    the states left out of the NONMEM runner's results (``xǁ_Planǁrun__mutmut_143``: ``keep_states=True``, which
+    counted and allocated the 40 states too: the simulation was refused, PkpdError "would need 0.296 GB")."""
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    model = Model(name="forty_states", time_unit="h",
+                  parameters=(Parameter("k", 0.1, "1/h", (0.001, 10.0)), Parameter("V", 10.0, "L", (1.0, 100.0))),
+                  states=tuple(State(f"A{i}", "mg", initial="0", ddt=f"-k * A{i}") for i in range(40)),
+                  outputs=(Output("conc", "A0 / V", "mg/L"),), doses=(DoseTarget("iv", target="A0", unit="mg"),))
+    n_long, n_short = 1000, 900
+    times = np.concatenate([np.arange(n_long) * 0.01, np.zeros(n_short)])
+    df = pd.DataFrame({"ID": np.concatenate([np.ones(n_long), np.arange(2.0, n_short + 2)]), "TIME": times,
+                       "AMT": np.where(np.arange(times.size) == 0, 100.0, 0.0),
+                       "EVID": np.where(np.arange(times.size) == 0, 1, 0)})
+    assert 8 * (n_short + 1) * n_long * 41 > 0.25e9 > 8 * (n_short + 1) * n_long
+    monkeypatch.setenv("PKPD_MAX_MEMORY_GB", "0.25")
+    out = simulate_nonmem(model, read_nonmem(df, dose_unit="mg"), settings=pkpd.SolverSettings(method="ode"))
+    conc = out["conc"].to_numpy()
+    np.testing.assert_allclose(conc[:n_long], 10.0 * np.exp(-0.1 * times[:n_long]), rtol=1e-7)
+    assert np.all(conc[n_long:] == 0.0)
+
+
+def test_a_steady_state_within_a_small_step_budget_is_the_affine_fixed_point():
+    """SS=1: 32 mg every 12 h into pk_1cmt_iv (V 32 L, k = 2.8/32 /h) under Tsit5 with a step budget of 200 per
+    solve (max_steps): a 12-h interval takes some 30 steps at the steady-state search's rtol 1e-10, so the fixed point
+    of the linear interval map (one-interval solves) and its check over one more interval fit the budget, and the
+    concentrations at 0 and 6 h are e^(-k t) / (1 - e^(-12 k)) mg/L (closed form). Guards the acceptance of that
+    fixed point (``x__solve_steady_states__mutmut_58``: ``|y1 + y|`` for ``|y1 - y|``, under which a steady state
+    away from 0 was never accepted and the interval-by-interval search solved 20 intervals at once, some 600 steps:
+    SimulationError)."""
+    rows = [dict(ID=1, TIME=0, AMT=32, SS=1, II=12), dict(ID=1, TIME=6)]
+    k = 2.8 / 32
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"),
+                           settings=pkpd.SolverSettings(method="tsit5", max_steps=200))["conc"].to_numpy()
+    np.testing.assert_allclose(conc, np.exp(-k * np.array([0.0, 6.0])) / (1 - math.exp(-12 * k)), rtol=1e-8)
+
+
+# ---- a steady-state search that runs out of solver steps (found beside ``x__solve_steady_states__mutmut_58``: it
+# said the state is not finite and the model may have no steady state)
+
+
+@pytest.mark.parametrize("dose", [dict(AMT=32, II=12), dict(AMT=0, RATE=2.8, II=0)])
+def test_a_steady_state_search_that_runs_out_of_steps_says_so(dose):
+    """SS=1 on pk_1cmt_iv (a 32 mg bolus every 12 h, or a constant infusion of 2.8 mg/h) under Tsit5 with a budget of
+    20 steps per solve (max_steps): a 12-h interval takes some 30 steps at the search's rtol 1e-10, so the search
+    fails for want of steps, whatever the model. The message said "the state is not finite" and that the model may
+    have no steady state (give the doses as ADDL); it names the failure and its remedy (whole message). With 2000
+    steps, the closed forms: 32/32 / (1 - e^(-12 k)) mg/L, and R / CL = 1 mg/L."""
+    rows = [dict(ID=2, TIME=4, SS=1, **dose)]
+    ds = read_nonmem(table(rows), dose_unit="mg")
+    with pytest.raises(SimulationError) as info:
+        simulate_nonmem(IV, ds, settings=pkpd.SolverSettings(method="tsit5", max_steps=20))
+    assert (info.value.subject, info.value.time) == (2, 4.0)
+    assert str(info.value) == (
+        "subject 2, t = 4: steady state of the dose on row 1: the solver failed: too many steps (max_steps reached) "
+        "in the search, which solves 20 intervals at a time at relative tolerance 1e-10. Raise "
+        "SolverSettings(max_steps=...) (now 20), or give the doses explicitly (ADDL) instead of SS")
+    conc = simulate_nonmem(IV, ds, settings=pkpd.SolverSettings(method="tsit5", max_steps=2000))["conc"].to_numpy()
+    expected = 1.0 / (1 - math.exp(-12 * 2.8 / 32)) if dose["AMT"] else 1.0
+    np.testing.assert_allclose(conc, [expected], rtol=1e-8)
