@@ -827,7 +827,7 @@ def build_events(cm: CompiledModel, regimens: Sequence[Regimen], q: np.ndarray, 
         for a, adm in enumerate(reg):
             amounts = np.array([regimens[i].administrations[a].dose.amount for i in members], dtype=float)
             times, kinds, values, state = _administration_events(m, adm, tf, sub_env, idx, explicit_covariates,
-                                                                 state_index, amounts)
+                                                                 state_index, amounts, n)
             for tk, kk, vk in zip(times, kinds, values):
                 cols_t.append(np.broadcast_to(tk, idx.shape))
                 cols_k.append(kk)
@@ -858,9 +858,10 @@ def _administration_shape(adm) -> tuple:
             getattr(adm, "rate", None), getattr(adm, "modelled", None))
 
 
-def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covariates, state_index, amounts):
-    """The events of one administration for the subjects ``idx`` (``amounts``: each one's dose amount [the dose's
-    unit])."""
+def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covariates, state_index, amounts,
+                           n_subjects):
+    """The events of one administration for the subjects ``idx`` of the batch's ``n_subjects`` (``amounts``: each
+    one's dose amount [the dose's unit])."""
     target = _target(m, adm.target)
     k = m.doses.index(target)
     ck = m._checked
@@ -893,11 +894,18 @@ def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covari
         if not np.all(np.isfinite(value)):
             i = int(np.flatnonzero(~np.isfinite(value))[0])
             raise DosingError(f"dose target {target.name!r}: the {what} is not finite ({value[i]:g}) for subject "
-                              f"number {i + 1} of {n}; check the parameter values and covariates it uses")
+                              f"number {idx[i] + 1} of {n_subjects}; check the parameter values and covariates it uses")
     if np.any(lag < 0):
         raise DosingError(f"dose target {target.name!r}: lag time must be >= 0; got {lag[lag < 0][0]:g}")
     start = adm.time * time_factor + lag
-    into_state = amount * F * conv
+    with np.errstate(all="ignore"):  # an amount that overflows is refused below, naming it
+        into_state = amount * F * conv
+    if not np.all(np.isfinite(into_state)):
+        i = int(np.flatnonzero(~np.isfinite(into_state))[0])
+        raise DosingError(f"dose of {amounts[i]:g} {dose.unit} at t={adm.time:g} into {target.name!r}: the amount "
+                          f"entering the model (amount x bioavailability factor {F[i]:g}) overflows for subject number "
+                          f"{idx[i] + 1} of {n_subjects}; check the dose and the parameter values and covariates of "
+                          "the factor")
     s = state_index[target.target]
     if isinstance(adm, Bolus):
         return [start], [0], [into_state], s
@@ -932,7 +940,14 @@ def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covari
         bad = duration[~(np.isfinite(duration) & (duration > 0))][0]
         raise DosingError(f"infusion at t={adm.time:g} into {target.name!r}: duration must be > 0 and finite; got "
                           f"{bad:g}")
-    rate_state = into_state / duration
+    with np.errstate(all="ignore"):  # a rate that overflows is refused below, naming it
+        rate_state = into_state / duration
+    if not np.all(np.isfinite(rate_state)):
+        i = int(np.flatnonzero(~np.isfinite(rate_state))[0])
+        raise DosingError(f"infusion of {amounts[i]:g} {dose.unit} at t={adm.time:g} into {target.name!r}: its "
+                          f"rate (the amount entering the model over a duration of {duration[i]:g} {m.time_unit}) "
+                          f"overflows for subject number {idx[i] + 1} of {n_subjects}; give a longer infusion, or a "
+                          "bolus")
     return [start, start + duration], [1, 1], [rate_state, -rate_state], s
 
 

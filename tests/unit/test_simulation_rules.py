@@ -1423,3 +1423,47 @@ def test_a_solution_that_blows_up_in_finite_time_is_reported_as_a_step_size_that
     assert str(err) == (f"subject 1, t = {err.time:g}: the solver failed: step size became too small (the solution "
                         "may blow up or be discontinuous). Check the parameters (negative or huge rates?), or try "
                         "SolverSettings(method='rodas4').")
+
+
+# ---- stop 40: an amount or a rate into a state that overflows, and which subject a dose error names ---------------
+def test_an_amount_or_a_rate_that_overflows_is_refused_naming_the_dose_and_the_subject_in_the_batch():
+    """Dose target 'iv' with factor exp(L) into x (dx/dt = -k x, k 0.1 /h). Three subjects, the first given one
+    bolus and the others two (12 h apart), so that the second and third are evaluated apart from the first: a factor
+    that overflows (L = 1000 for the third) names subject 3 of 3, not its place in its group (2 of 2, before); a
+    bolus of 1e308 mg x e overflows: refused naming the amount, the factor and the subject, quietly (it warned of an
+    overflow in multiply and then failed the solver on a non-finite state); 32 mg infused over 1e-310 h (a rate
+    that is not a float) is refused naming the duration, while over 1e-300 h it is the bolus closed form
+    32 e^(-0.1 t) mg. The other subjects are the closed form e^L e^(-k t) (+ e^L e^(-k (t - 12)) after 12 h)."""
+    import warnings
+
+    from pkpd.dosing import Infusion
+    from pkpd.errors import DosingError
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
+
+    m = Model(name="factor_exp", time_unit="h", parameters=(Parameter("L", 0.0, "1"), Parameter("k", 0.1, "1/h")),
+              states=(State("x", "mg", "0", "-k * x"),), outputs=(Output("amount", "x", "mg"),),
+              doses=(DoseTarget("iv", "x", "mg", factor="exp(L)"),))
+    once = Regimen.single(Dose(1, "mg"))
+    twice = Regimen.every(12, count=2, dose=Dose(1, "mg"))
+    t = np.array([1.0, 13.0])
+    cases = (
+        ([once, twice, twice], [0.0, 0.5, 1000.0], "dose target 'iv': the bioavailability (factor) is not finite "
+         "(inf) for subject number 3 of 3; check the parameter values and covariates it uses"),
+        ([once, once, Regimen.single(Dose(1e308, "mg"))], [0.0, 0.0, 1.0], "dose of 1e+308 mg at t=0 into 'iv': the "
+         "amount entering the model (amount x bioavailability factor 2.71828) overflows for subject number 3 of 3; "
+         "check the dose and the parameter values and covariates of the factor"),
+        ([once, Regimen([Infusion(0.0, Dose(32, "mg"), duration=1e-310)])], [0.0, 0.0], "infusion of 32 mg at t=0 "
+         "into 'iv': its rate (the amount entering the model over a duration of 1e-310 h) overflows for subject "
+         "number 2 of 2; give a longer infusion, or a bolus"),
+    )
+    for regimens, L, message in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(DosingError) as info:
+                pkpd.simulate(m, regimens, t, params={"L": np.array(L)})
+        assert str(info.value) == message
+    sim = pkpd.simulate(m, [once, twice, Regimen([Infusion(0.0, Dose(32, "mg"), duration=1e-300)])], t,
+                        params={"L": np.array([0.0, 0.5, 0.0])})
+    expected = [np.exp(-0.1 * t), np.exp(0.5) * (np.exp(-0.1 * t) + np.where(t >= 12, np.exp(-0.1 * (t - 12)), 0.0)),
+                32 * np.exp(-0.1 * t)]
+    np.testing.assert_allclose(sim["amount"], np.array(expected), rtol=1e-6)
