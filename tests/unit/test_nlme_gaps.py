@@ -2968,3 +2968,79 @@ def test_the_table_of_a_fit_without_continuous_observations_is_empty_with_a_colu
                                        "ETA_a3"]
     assert pd.api.types.is_string_dtype(fit.table["OUTPUT"])
     assert not pd.api.types.is_numeric_dtype(fit.table["OUTPUT"])
+
+
+# --- seed 58 -------------------------------------------------------------------------------------------------------
+def test_a_failed_evaluation_of_six_subjects_names_five_and_one_more():
+    """The message of subjects that cannot be evaluated names the first five and adds ' and N more' for the others:
+    the first six subjects of Wang 2007 with an ODE integration allowed one step (none can be solved) are named as
+    'subjects 1, 2, 3, 4, 5 and 1 more' (6 - 5 = 1; the whole message compared). Seed 58's survivor
+    population_fit._failed_subjects_message _14 (' and N more' only when len(ids) > 6) left the sixth subject out
+    without a word."""
+    data = pd.read_csv(WANG)
+    data = data[data["ID"].isin(sorted(data["ID"].unique())[:6])]
+    assert _fo_fit_failure_with_one_solver_step(data) == (
+        "fit_population: the objective cannot be evaluated at the initial values for subjects 1, 2, 3, 4, 5 and 1 "
+        "more: the model cannot be solved for subject 1, t = 0 h (row 1) (typical values); check the initial values "
+        "and the solver settings")
+
+
+def test_lbfgsb_continuing_fo_scoring_keeps_to_the_bounds():
+    """FO's Fisher scoring that stalls is continued by L-BFGS-B within the same bounds: a stand-in run whose
+    objective is (x - 3)^2 (gradient 2 (x - 3)) and whose scoring evaluations fail after the first (no step can
+    decrease the objective: scoring stalls at x = 0), with the bound x <= 1, is minimised at the bound, x = 1
+    exactly (the minimum of (x - 3)^2 on x <= 1), and the message says scoring stalled and L-BFGS-B went on. Seed
+    58's survivor population_fit._fo_scoring _53 (``_lbfgsb(..., None, ...)``: no bounds) went to the
+    unconstrained minimum x = 3, outside the bounds."""
+    from pkpd.estimation.population_fit import _fo_scoring
+
+    class Run:
+        scored = 0
+
+        def value_gradient_information(self, x):
+            Run.scored += 1
+            if Run.scored > 1:
+                return None
+            return float((x[0] - 3.0) ** 2), np.array([2.0 * (x[0] - 3.0)]), np.array([[2.0]])
+
+        def value_and_gradient(self, x):
+            return float((x[0] - 3.0) ** 2), np.array([2.0 * (x[0] - 3.0)])
+
+    layout = SimpleNamespace(theta_names=["a"], chol_index=[], effects=[])
+    x, converged, message = _fo_scoring(Run(), layout, np.array([0.0]), [(None, 1.0)], None)
+    assert x.tolist() == [1.0]
+    assert converged
+    assert message.startswith("Fisher scoring stalled: no step along the scoring direction decreases the objective;"
+                              " continued by L-BFGS-B: ")
+
+
+def test_the_table_of_a_population_fit_gives_each_subject_id_as_the_data_names_it():
+    """The diagnostics table's ID column holds the subjects' IDs as the fit names them (an integral ID an int, as
+    in its messages, 'subject 1'; a fractional one a float), each as it is, in a column of objects: subjects 1 and
+    2.5 of a two-subject Wang 2007 data set give IDs 1 (an int, written '1') and 2.5. Seed 58's survivor
+    population_fit._diagnostics _167 (``np.array(d.ids, dtype=None)``: one float64 array of the IDs) made subject
+    1 the float 1.0, written '1.0' in the table's CSV."""
+    data = WANG_TWO_SUBJECTS.assign(ID=[1, 1, 2.5, 2.5, 2.5])
+    fit = pkpd.fit_population("wang2007", data, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="foce",
+                              maxeval=0, covariance=None)
+    ids = fit.table["ID"].tolist()
+    assert ids == [1, 1, 2.5, 2.5, 2.5]
+    assert [type(i) for i in ids] == [int, int, float, float, float]
+    assert fit.table["ID"].dtype == object
+    assert fit.table[["ID"]].to_csv(index=False).split() == ["ID", "1", "1", "2.5", "2.5", "2.5"]
+
+
+def test_conditional_tail_corrects_log_det_only_for_ebes_within_1e_3_of_the_mode():
+    """The first-order correction of log|A| by the last Newton step delta = -H^-1 dO/deta is added only where the
+    EBEs are within 1e-3 of the mode (max |delta| < 1e-3), not for an inner problem left far from it. One random
+    effect, O = 5, A = 2, dA/deta = 1 (tr A^-1 dA = 1/2), H = 2: with dO/deta = 0.001 (delta = -5e-4) the OFV is
+    5 + log 2 + (1/2)(-5e-4); with dO/deta = 0.2 (delta = -0.1) it is 5 + log 2, uncorrected. Seed 58's survivor
+    _objective.PopulationObjective._conditional_tail _45 (the threshold 1.001 for 1e-3) added -0.05 to the
+    second."""
+    from pkpd.estimation._objective import PopulationObjective
+
+    ofv, grad = PopulationObjective._conditional_tail(
+        SimpleNamespace(q=1), np.array([5.0, 5.0]), np.array([[0.001], [0.2]]), np.full((2, 1, 1), 2.0),
+        np.full((2, 1, 1), 2.0), np.ones((2, 1, 1, 1)), np.array([[0.1], [0.1]]), np.eye(1), False)
+    assert grad is None
+    np.testing.assert_allclose(ofv, [5.0 + math.log(2.0) - 0.5 * 5e-4, 5.0 + math.log(2.0)], rtol=1e-14)
