@@ -78,8 +78,11 @@ class Simulation:
     regimens : tuple[Regimen, ...]
         One per subject (the same object repeated when shared).
     status : ndarray (n_subjects,) of int
-        0 = solved; 1-4 = the solver failure code (only with ``on_failure="mark"``); 5 = solved, but an output is
-        NaN or infinite at a requested time (a warning says which; the values are kept as computed).
+        0 = solved; 1-4 = the solver failure code (only with ``on_failure="mark"``): 1 too many steps, 2 the step
+        became too small with finite values (a blow-up or a discontinuity), 3 NaN or inf in the states or their
+        derivatives (an overflow, log(0), x/0, sqrt of a state gone negative...), 4 a singular Rodas4 iteration
+        matrix; 5 = solved, but an output is NaN or infinite at a requested time (a warning says which; the values
+        are kept as computed).
     model_name, model_version : str
     settings : SolverSettings
     n_steps : ndarray (n_subjects,)
