@@ -39,6 +39,9 @@ Bailer's variance for a time of weight 0 with one animal.
 Section "seed 44" (the twentieth, 40 of 1969): the λz fit of a flat terminal phase (R² 1, the most points), a
 manual λz range of exactly 3 points, and a BLQ flag counted beside an LLOQ column; checking it found observations
 with a missing DVID left out without a word (fixed, with its test).
+Section "seed 45" (the twenty-first, 40 of 1973): the intercept of the best-fit λz regression, the steady-state AUMCτ
+of an interval ending at the last sample summed over its samples only, and a dose of a dataset built by hand without
+RATE read as the route says, not as an infusion.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1554,3 +1557,82 @@ def test_an_observation_without_a_dvid_is_refused_not_left_out(table):
             assert str(err.value) == (f"row {row}, column DVID: ID 1: an observation has no DVID, so it names no "
                                       "output; give each observation its output's number or name, or leave the DVID "
                                       "column out for a single output")
+
+
+# =========================================================================================== seed 45
+# Rules that the twenty-first independent sample (seed 45, 40 of 1973 mutants) showed unguarded: the intercept of the
+# best-fit λz regression (and the line the plot draws with it), the steady-state AUMCτ of an interval that ends at
+# the last sample summed over the samples only, and a dose record of a dataset built by hand without a RATE column
+# read as a bolus (an extravascular dose), not as an infusion.
+def test_the_best_fit_lambda_z_intercept_is_the_log_of_the_back_extrapolated_concentration():
+    """C = 16 · 2^-t sampled at 1, 2, 3 and 4 h after an IV bolus (8, 4, 2, 1): ln C = ln 16 - t ln 2 exactly, so
+    the best-fit regression (the three points after Cmax under the PKNCA rule, all four under WinNonlin's) has slope
+    -ln 2 and intercept ln 16 (the documented "intercept of the regression of ln C on t"), and the regression line
+    of the plot is 16 · 2^-x at its times. Kills _lambda_z__mutmut_126 (``fit[2]`` for ``fit[1]`` in the candidate
+    fits: the best fit's intercept reported as its R², 1, and the plotted line e · 2^-x, off by a factor 16/e)."""
+    import matplotlib.pyplot as plt
+
+    t = np.array([1.0, 2.0, 3.0, 4.0])
+    c = 16.0 * 2.0**-t
+    for rule, n in (("pknca", 3), ("winnonlin", 4)):
+        res = nca_profile(t, c, 10, route="iv-bolus", lambda_z_rule=rule)
+        assert res.lambda_z_n == n
+        assert res.lambda_z == pytest.approx(math.log(2.0), rel=1e-12)
+        assert res.lambda_z_intercept == pytest.approx(math.log(16.0), rel=1e-12)
+    fig, ax = plt.subplots()
+    try:
+        res.plot(ax=ax)
+        line = next(x for x in ax.get_lines() if x.get_label() == "regression")
+        np.testing.assert_allclose(line.get_ydata(), 16.0 * 2.0 ** -np.asarray(line.get_xdata()), rtol=1e-12)
+    finally:
+        plt.close(fig)
+
+
+def test_steady_state_aumc_tau_ending_at_the_last_sample_is_the_sum_of_its_trapezoids():
+    """A steady-state interval τ = 7 h sampled hourly from the dose, 1.7, 7.6, 6.1, 4.3, 3.0, 2.5, 2.1 and 1.0 at 0-7
+    h, linear trapezoids: τ is the last sample (Tlast), so AUMCτ is AUMClast, by hand the seven trapezoids of t·C (0,
+    7.6, 12.2, 12.9, 12.0, 12.5, 12.6, 7.0), 3.8 + 9.9 + 12.55 + 12.45 + 12.25 + 12.55 + 9.8 = 73.3, and AUCτ = 4.65 +
+    6.85 + 5.2 + 3.65 + 2.75 + 2.3 + 1.55 = 26.95; both come out as the double nearest those decimals (checked with
+    fractions), and the steady-state MRT is (AUMCτ + τ (AUCinf - AUCτ))/AUCτ with that AUMCτ, to the last bit.
+    Kills _aumc_tau__mutmut_10 (``tt <= hi`` for ``tt < hi``: the sample at τ enters twice, a zero-width eighth
+    segment of area 0, but NumPy sums 8 terms pairwise instead of one after the other, so AUMCτ is
+    73.30000000000001 and the MRT moves by an ulp). It fails as well with _area__mutmut_12 of seed 35, the same
+    ``<=`` in the samples of AUCτ, judged equivalent there: AUCτ 26.950000000000003."""
+    from pkpd.noncompartmental import _aumc_tau
+
+    t = np.arange(8.0)
+    c = np.array([1.7, 7.6, 6.1, 4.3, 3.0, 2.5, 2.1, 1.0])
+    res = nca_profile(t, c, 10, tau=7, steady_state=True, auc_method="linear")
+    assert (res.tlast, res.auc_tau, res.aumc_last) == (7.0, 26.95, 73.3)
+    assert _aumc_tau(t, c, 7.0, "linear", res.lambda_z, 7.0, 1.0) == 73.3
+    assert math.isfinite(res.lambda_z) and res.cl == 10 / 26.95
+    assert res.mrt == (73.3 + 7.0 * (res.auc_inf - res.auc_tau)) / res.auc_tau
+
+
+def test_a_dose_record_of_a_dataset_built_by_hand_without_rate_is_not_an_infusion():
+    """A NonmemDataset built by hand (the public dataclass, as ``dataclasses.replace`` gives) without a RATE column:
+    its dose record has no rate, so the dose is given as the route says (extravascular), as with the table read_nonmem
+    makes (RATE 0). 10 mg, then 8, 4, 2, 1 at 1, 2, 3, 4 h, linear trapezoids from C = 0 at the dose: λz = ln 2 (the
+    three points after Cmax), AUClast = 4 + 6 + 3 + 1.5 = 14.5, AUMClast (t·C 0, 8, 8, 6, 4) = 4 + 8 + 7 + 5 = 24, and
+    MRT = AUMCinf/AUCinf with AUCinf = 14.5 + 1/ln 2 and AUMCinf = 24 + 4/ln 2 + 1/ln² 2, no duration subtracted,
+    Vss NaN. Kills nca_profiles__mutmut_105 (``d.get("RATE", 1)``: a rate of 1 mg/h, so an IV infusion of 10 h,
+    λz NaN (no sample after its end) and the MRT NaN)."""
+    import dataclasses
+
+    from pkpd.nonmem import read_nonmem
+
+    table = pd.DataFrame({"ID": 1, "TIME": [0.0, 1, 2, 3, 4], "EVID": [1, 0, 0, 0, 0], "AMT": [10.0, 0, 0, 0, 0],
+                          "DV": [np.nan, 8, 4, 2, 1]})
+    dataset = read_nonmem(table, dose_unit="mg")
+    by_hand = dataclasses.replace(dataset, table=dataset.data.drop(columns=["RATE"]))
+    assert "RATE" not in by_hand.data
+    ln2 = math.log(2.0)
+    mrt = (24 + 4 / ln2 + 1 / ln2**2) / (14.5 + 1 / ln2)
+    for data in (dataset, by_hand):
+        res = nca_profiles(data, auc_method="linear")[(1, "DV")]
+        assert res.route == "extravascular" and math.isnan(res.vss)
+        assert (res.lambda_z_n, res.auc_last, res.aumc_last) == (3, 14.5, 24.0)
+        assert res.lambda_z == pytest.approx(ln2, rel=1e-12)
+        assert res.mrt == pytest.approx(mrt, rel=1e-12)
+        row = nca(data, auc_method="linear").iloc[0]
+        assert row["route"] == "extravascular" and row["mrt"] == pytest.approx(mrt, rel=1e-12)
