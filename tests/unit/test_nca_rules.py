@@ -1596,8 +1596,8 @@ def test_steady_state_aumc_tau_ending_at_the_last_sample_is_the_sum_of_its_trape
     fractions), and the steady-state MRT is (AUMCτ + τ (AUCinf - AUCτ))/AUCτ with that AUMCτ, to the last bit.
     Kills _aumc_tau__mutmut_10 (``tt <= hi`` for ``tt < hi``: the sample at τ enters twice, a zero-width eighth
     segment of area 0, but NumPy sums 8 terms pairwise instead of one after the other, so AUMCτ is
-    73.30000000000001 and the MRT moves by an ulp). It fails as well with _area__mutmut_12 of seed 35, the same
-    ``<=`` in the samples of AUCτ, judged equivalent there: AUCτ 26.950000000000003."""
+    73.30000000000001 and the MRT moves by an ulp). It fails as well with _area__mutmut_12 of seed 34, the same
+    ``<=`` in the samples of AUCτ, judged equivalent there at first: AUCτ 26.950000000000003."""
     from pkpd.noncompartmental import _aumc_tau
 
     t = np.arange(8.0)
