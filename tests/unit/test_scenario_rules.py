@@ -3291,3 +3291,26 @@ def test_a_scenario_read_from_a_file_remembers_the_file_and_its_report_names_it(
     assert sc.source == str(path)
     page = write_report(run_scenario(sc, seed=1), tmp_path / "report").read_text(encoding="utf-8")
     assert "&middot; seed 1 &middot; scenario file s.toml</p>" in page
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 55
+def test_a_dose_response_fit_keeps_the_range_of_positive_doses_it_fitted_and_the_report_names_its_ends():
+    """(fit_dose_response__mutmut_438: `dose_range=(lo_d, hi_d)` left out, so every fit kept the default (NaN, NaN))
+    DoseResponseFit.dose_range is documented as the "Smallest and largest positive dose fitted": for exact Emax data
+    (E0 2, Emax 10, ED50 10 mg) at 0 (controls), 1, 3, 10 and 30 mg, with 100 mg given a NaN response and 300 mg an
+    infinite one (both dropped), it is (1, 30) mg. The ED90, 9 x ED50 = 90 mg, lies above the highest dose fitted: the
+    report's cell says so and names 30 mg (with the mutant, NaN is not below 90, so it read "below the lowest dose
+    tested (– mg)")."""
+    from pkpd.report import _ed_cell
+    from pkpd.scenarios import fit_dose_response
+
+    d = np.array([0.0, 0, 1, 1, 3, 3, 10, 10, 30, 30, 100, 300])
+    y = 2.0 + 10.0 * d / (10.0 + d)
+    y[-2], y[-1] = np.nan, np.inf
+    fit = fit_dose_response(d, y)
+    assert fit.dose_range == (1.0, 30.0)
+    assert fit.n == 10
+    assert fit.ed50 == pytest.approx(10.0, rel=1e-6) and fit.ed90 == pytest.approx(90.0, rel=1e-6)
+    assert fit.ed90_flag == "extrapolated"
+    cell = _ed_cell(fit.ed90, math.nan, math.nan, fit.ed90_flag, "mg", fit.dose_range)
+    assert cell.endswith(" <span class='flag'>extrapolated: above the highest dose tested (30 mg)</span>")
