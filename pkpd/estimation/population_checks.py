@@ -100,6 +100,8 @@ def vpc(fit: PopulationFit, model, data, *, n_replicates: int = 200, n_bins: int
     >>> v.simulated.shape
     (3, 3, 2)
     """
+    if isinstance(n_replicates, bool) or not isinstance(n_replicates, int | np.integer) or n_replicates < 1:
+        raise FitError(f"vpc: n_replicates must be a positive integer; got {n_replicates!r}")
     model, iiv, error, layout, prob = _setup(model, data, fit.iiv, fit.error, "laplace", None, blq, settings,
                                              {k: v for k, v in fit.theta.items()}, fit.covariate_effects, fit.iov)
     if output is None:

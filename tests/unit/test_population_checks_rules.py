@@ -50,6 +50,10 @@ censored observation is not below it, so it does not count in the fraction p_LOQ
 Section "seed 38": the survivors of the fifteenth, independent sample (seed 38): the default number of VPC bins (8),
 and the floating-point warnings silenced in the predictions of the NPDE simulations (with a test double of those
 predictions).
+
+Section "seed 39": the sixteenth, independent sample (seed 39), whose three survivors are equivalent: a defect found
+while judging them, the refusal of a number of VPC replicates that is not a positive integer (and 1 replicate or a
+NumPy integer accepted).
 """
 
 from pathlib import Path
@@ -887,3 +891,30 @@ def _predictions_that_overflow_on_the_way(monkeypatch):
         return F * np.minimum(1.0, np.exp(np.full(F.shape, 1000.0)))
 
     monkeypatch.setattr(finite_difference._Problem, "predict", capped)
+
+
+# ====================================================================================================== seed 39
+@pytest.mark.parametrize("n", [0, -1, 1.5, True, "200"])
+def test_a_vpc_refuses_a_number_of_replicates_that_is_not_a_positive_integer(wang_fit, n):
+    # a defect found while judging seed 39's survivors (none of which it kills): vpc did not check n_replicates, so
+    # 0 failed inside NumPy ("need at least one array to stack"; "... to concatenate" with a client), -1 with
+    # OverflowError "can't convert negative value to uint32_t", and 1.5, True and "200" ran int(n) replicates
+    # without a word (1, 1 and 200). Now each is refused with the whole message, as the VPC's n_bins is
+    with pytest.raises(pkpd.FitError) as err:
+        vpc(wang_fit, "wang2007", WANG, n_replicates=n, n_bins=2, seed=1)
+    assert str(err.value) == f"vpc: n_replicates must be a positive integer; got {n!r}"
+    with pytest.raises(pkpd.FitError) as err:
+        vpc(wang_fit, "wang2007", WANG, n_replicates=n, n_bins=2, seed=1, client=object(), progress=False)
+    assert str(err.value) == f"vpc: n_replicates must be a positive integer; got {n!r}"
+
+
+def test_a_vpc_of_one_replicate_or_a_numpy_integer_of_replicates_is_accepted(wang_fit):
+    # the smallest valid n_replicates, 1: every simulated percentile's 90 % interval is that one replicate's value
+    # (lower = median = upper); and a NumPy integer counts as the integer it holds (the same VPC, bit for bit)
+    one = vpc(wang_fit, "wang2007", WANG, n_replicates=1, n_bins=2, seed=1)
+    assert one.simulated.shape == (3, 3, 2)
+    np.testing.assert_array_equal(one.simulated[:, 0], one.simulated[:, 1])
+    np.testing.assert_array_equal(one.simulated[:, 2], one.simulated[:, 1])
+    plain = vpc(wang_fit, "wang2007", WANG, n_replicates=7, n_bins=2, seed=1)
+    numpy_int = vpc(wang_fit, "wang2007", WANG, n_replicates=np.int64(7), n_bins=2, seed=1)
+    np.testing.assert_array_equal(numpy_int.simulated, plain.simulated)
