@@ -1074,3 +1074,98 @@ def test_the_closed_form_sets_every_padding_row_past_a_subjects_last_output_to_z
     np.testing.assert_allclose(sol["states"][:, :, 0], x, rtol=1e-12, atol=0.0)
     np.testing.assert_allclose(sol["outputs"][:, :, 0], x / 20.0, rtol=1e-12, atol=0.0)
     assert np.all(sol["states"][1, 2:] == 0.0) and np.all(sol["outputs"][1, 2:] == 0.0)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 40)
+def test_ctrl_c_after_the_first_chunks_of_a_closed_form_batch_counts_the_subjects_already_solved(monkeypatch):
+    # a closed-form batch of 3 subjects in chunks of 1 (pk_1cmt_iv, CL 1..3 L/h), interrupted by Ctrl-C during its
+    # third kernel call (a stand-in kernel that solves the first two chunks with the real one, then raises
+    # KeyboardInterrupt): 2 chunks of 1 subject were solved, so "2 of 3 subjects", message whole (simulate prefixes
+    # the model's name) (run_closed_form__mutmut_226: `done = None` for `done = b`, "None of 3 subjects")
+    import types
+
+    import pkpd._native_linear as native_linear
+    import pkpd.simulation as simulation
+
+    real = native_linear.kernels
+    calls = []
+
+    def stand_in(engine):
+        def solve_batch(*args):
+            calls.append(args[0].shape[0])
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return real(engine).solve_batch(*args)
+
+        return types.SimpleNamespace(solve_batch=solve_batch)
+
+    monkeypatch.setattr(simulation, "_BATCH_CHUNK", 1)
+    monkeypatch.setattr(native_linear, "kernels", stand_in)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        pkpd.simulate(pkpd.load_model("pk_1cmt_iv"), Regimen.single(Dose(100, "mg")), [0.0, 1.0],
+                      params={"CL": np.array([1.0, 2.0, 3.0])}, settings=EXACT, progress=False)
+    assert calls == [1, 1, 1]
+    assert str(caught.value) == ("pk_1cmt_iv: simulate interrupted: 2 of 3 subjects had been solved; no result was "
+                                 "returned. Run again (fewer subjects, or simulate_summary for large populations).")
+
+
+class _NumpyBefore23:
+    """numpy as closed_form sees it under numpy < 2.3 (1.24 to 2.2, which pkpd's numpy>=1.24 allows, and the newest
+    numpy for Python 3.10, which pkpd supports), where ``take_along_axis`` has no default axis; everything else is
+    numpy itself."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def take_along_axis(arr, indices, axis):
+        return np.take_along_axis(arr, indices, axis=axis)
+
+
+def test_outputs_follow_parameter_changes_where_take_along_axis_has_no_default_axis(monkeypatch):
+    # the closed form's outputs read each parameter of the epoch in force at each output time, passing
+    # take_along_axis its axis, as numpy before 2.3 requires (emulated here for closed_form's numpy): pk_1cmt_iv
+    # (V 20 L), a 100 mg bolus, CL 1 L/h set to 2 L/h at 2 h and V to 10 L at 6 h: x = 100 e^(-0.05 t) until 2 h,
+    # then 100 e^(-0.1) e^(-0.1 (t - 2)), then from 6 h 100 e^(-0.5) e^(-0.2 (t - 6)); conc = x / V of the epoch,
+    # 20 L until 6 h, 10 L after it, at 0, 1, 2, 4, 7 and 9 h (_outputs__mutmut_33: take_along_axis without axis=1,
+    # a TypeError before numpy 2.3)
+    from pkpd import closed_form
+
+    monkeypatch.setattr(closed_form, "np", _NumpyBefore23())
+    with pytest.raises(TypeError):
+        closed_form.np.take_along_axis(np.zeros((1, 2)), np.zeros((1, 2), dtype=np.int64))
+    t = np.array([0.0, 1.0, 2.0, 4.0, 7.0, 9.0])
+    sim = pkpd.simulate(pkpd.load_model("pk_1cmt_iv"), Regimen.single(Dose(100, "mg")), t,
+                        params={"CL": 1.0, "V": 20.0}, changes={"CL": ([2.0], [2.0]), "V": ([6.0], [10.0])},
+                        settings=EXACT)
+    assert list(sim.status) == [0]
+    x = np.where(t <= 2.0, 100.0 * np.exp(-0.05 * t),
+                 np.where(t < 6.0, 100.0 * np.exp(-0.1 - 0.1 * (t - 2.0)), 100.0 * np.exp(-0.5 - 0.2 * (t - 6.0))))
+    np.testing.assert_allclose(sim["central"][0], x, rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(sim["conc"][0], x / np.where(t < 6.0, 20.0, 10.0), rtol=1e-12, atol=0.0)
+
+
+def test_outputs_that_divide_by_zero_are_flagged_by_pkpd_alone_without_a_numpy_warning():
+    # an output that divides by zero (o0 = x / V with V = 0 for subject 2; dx/dt = -k x, k 0.3 /h, 100 mg at 0 h) is
+    # evaluated quietly and flagged by simulate (status 5) with its one OutputWarning, message whole, as by the ODE
+    # path, whose outputs are computed in compiled code: no numpy RuntimeWarning "divide by zero encountered in
+    # divide" beside it, and no FloatingPointError where numpy is set to raise; subject 1's o0 is 10 e^(-0.3 t),
+    # subject 2's inf (_outputs__mutmut_54: np.errstate(all=None) for all="ignore", the caller's error state in force)
+    import warnings
+
+    from pkpd.errors import OutputWarning
+
+    m = nonlinear_variant("-k * x")
+    t = np.array([0.0, 1.0, 5.0])
+    for ambient in ("warn", "raise"):
+        with warnings.catch_warnings(record=True) as caught, np.errstate(all=ambient):
+            warnings.simplefilter("always")
+            sim = pkpd.simulate(m, Regimen.single(Dose(100, "mg")), t, params={"V": np.array([10.0, 0.0])},
+                                settings=EXACT)
+        assert [w.category for w in caught] == [OutputWarning]
+        assert str(caught[0].message) == (
+            "1 subject(s) have NaN or infinite values in output(s) o0 (first: subject 2, o0 at t = 0); their status "
+            "is 5. Check the output expressions for this subject's values (e.g. log() of a value <= 0, or x/0).")
+        assert list(sim.status) == [0, 5]
+        np.testing.assert_allclose(sim["o0"][0], 10.0 * np.exp(-0.3 * t), rtol=1e-12, atol=0.0)
+        assert np.all(sim["o0"][1] == np.inf)
