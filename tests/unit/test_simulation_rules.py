@@ -1467,3 +1467,36 @@ def test_an_amount_or_a_rate_that_overflows_is_refused_naming_the_dose_and_the_s
     expected = [np.exp(-0.1 * t), np.exp(0.5) * (np.exp(-0.1 * t) + np.where(t >= 12, np.exp(-0.1 * (t - 12)), 0.0)),
                 32 * np.exp(-0.1 * t)]
     np.testing.assert_allclose(sim["amount"], np.array(expected), rtol=1e-6)
+
+
+# (set_events__mutmut_17 of seed 29: `np.take_along_axis` without `axis=1`, a TypeError before numpy 2.3)
+class _NumpyBefore23:
+    """numpy as pkpd.simulation sees it under numpy < 2.3 (1.24 to 2.2: pkpd's numpy>=1.24 allows them, and 2.2 is
+    the newest numpy for Python 3.10, which pkpd supports), where ``take_along_axis`` has no default axis."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def take_along_axis(arr, indices, axis):
+        return np.take_along_axis(arr, indices, axis=axis)
+
+
+def test_parameter_changes_are_sorted_per_subject_where_take_along_axis_has_no_default_axis(monkeypatch):
+    """set_events sorts each subject's changes by time, passing take_along_axis its axis, as numpy before 2.3
+    requires (emulated for pkpd.simulation's numpy). pk_1cmt_iv, 100 mg at 0 h, CL 1 L/h, V 20 L, the changes given
+    out of time order: V to 10 L at 6 h, CL to 2 L/h at 2 h (ODE solver): x = 100 e^(-0.05 t) until 2 h,
+    100 e^(-0.1) e^(-0.1 (t - 2)) until 6 h, then 100 e^(-0.5) e^(-0.2 (t - 6)); conc = x / V of the epoch."""
+    from pkpd import simulation
+
+    monkeypatch.setattr(simulation, "np", _NumpyBefore23())
+    with pytest.raises(TypeError):
+        simulation.np.take_along_axis(np.zeros((1, 2)), np.zeros((1, 2), dtype=np.int64))
+    t = np.array([0.0, 1.0, 2.0, 4.0, 7.0, 9.0])
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t, params={"CL": 1.0, "V": 20.0},
+                        changes={"V": ([6.0], [10.0]), "CL": ([2.0], [2.0])},
+                        settings=pkpd.SolverSettings(method="ode", rtol=1e-10, atol=1e-12))
+    x = np.where(t <= 2.0, 100.0 * np.exp(-0.05 * t),
+                 np.where(t < 6.0, 100.0 * np.exp(-0.1 - 0.1 * (t - 2.0)), 100.0 * np.exp(-0.5 - 0.2 * (t - 6.0))))
+    np.testing.assert_allclose(sim["central"][0], x, rtol=1e-8)
+    np.testing.assert_allclose(sim["conc"][0], x / np.where(t < 6.0, 20.0, 10.0), rtol=1e-8)
