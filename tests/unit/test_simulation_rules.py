@@ -1500,3 +1500,43 @@ def test_parameter_changes_are_sorted_per_subject_where_take_along_axis_has_no_d
                  np.where(t < 6.0, 100.0 * np.exp(-0.1 - 0.1 * (t - 2.0)), 100.0 * np.exp(-0.5 - 0.2 * (t - 6.0))))
     np.testing.assert_allclose(sim["central"][0], x, rtol=1e-8)
     np.testing.assert_allclose(sim["conc"][0], x / np.where(t < 6.0, 20.0, 10.0), rtol=1e-8)
+
+
+# ---- from the independent seed-40 sample of the mutation audit (issue 20) ----------------------------------------
+# (run_batch__mutmut_125: `done = 1` for `done = 0`, an interrupt before the first chunk said "1 of 5" were solved)
+@pytest.mark.parametrize("stop", [1, 2, 3])
+def test_ctrl_c_says_how_many_subjects_had_been_solved_before_it_even_in_the_first_chunk(monkeypatch, stop):
+    """pk_1cmt_iv on the ODE solver (native engine), 5 subjects in chunks of 2 (subjects 1-2, 3-4, 5): a
+    KeyboardInterrupt raised by the engine's call number ``stop`` gives the whole message with the number of subjects
+    that the calls before it solved, counted by the spy itself (0 when the first call is interrupted, then 2, 4);
+    without the interrupt the same run is the bolus closed form 100 / V exp(-CL/V t) (mg/L, V 50 L, CL 1-5 L/h)."""
+    import pkpd.simulation as simulation
+    from pkpd.compile import compile_model
+
+    cm = compile_model(IV, "native")
+    monkeypatch.setattr(simulation, "_BATCH_CHUNK", 2)
+    original = cm.module.solve_batch
+    solved, calls = [], []
+
+    def spy(*args):
+        calls.append(1)
+        if len(calls) == stop:
+            raise KeyboardInterrupt
+        original(*args)
+        solved.append(args[0].shape[0])
+
+    monkeypatch.setattr(cm.module, "solve_batch", spy)
+    cl = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    run = dict(params={"CL": cl, "V": 50.0}, settings=pkpd.SolverSettings(method="ode"))
+    t = np.array([0.0, 1.0, 4.0])
+    with pytest.raises(KeyboardInterrupt) as info:
+        pkpd.simulate(cm, Regimen.single(Dose(100, "mg")), t, **run)
+    assert sum(solved) == 2 * (stop - 1)
+    assert str(info.value) == (f"pk_1cmt_iv: simulate interrupted: {sum(solved)} of 5 subjects had been solved; no "
+                               "result was returned. Run again (fewer subjects, or simulate_summary for large "
+                               "populations).")
+    calls.clear()
+    stop = 0  # the spy reads it: no interrupt now
+    sim = pkpd.simulate(cm, Regimen.single(Dose(100, "mg")), t, **run)
+    expected = 100 / 50 * np.exp(-cl[:, None] / 50 * t) * pkpd.units.convert("mg/L", sim.units["conc"])
+    np.testing.assert_allclose(sim["conc"], expected, rtol=1e-5)
