@@ -42,6 +42,8 @@ Section "seed 43" (the twentieth independent sample): whole messages of a refuse
 inverse-Wishart's Omega_0 read-only, and the caller's own Omega_0 array left writable (a defect fixed).
 Section "seed 44" (the twenty-first independent sample): a logit-normal median of exactly 1 refused with the whole
 message, and the largest float below 1 accepted.
+Section "seed 45" (the twenty-second independent sample): the whole message of a model file's prior with an unknown
+key, and the typical value and gradient of every parameter without a random effect in a population model.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1513,3 +1515,73 @@ def _engine_threads_of_a_short_run(monkeypatch, chains: int, **split):
     run_pkpd_nuts(_Gauss(), likelihood, np.zeros((chains, 2)), 1, n_warmup=3, n_draws=3, target_accept=0.8,
                   max_tree_depth=3, **split)
     return likelihood.seen, list(_native._THREADS)
+
+
+# --------------------------------------------------------------------------------------------------- seed 45
+@pytest.mark.parametrize("table, message", [
+    ({"dist": "lognormal", "median": 1.0, "cv": 0.3, "sigm": 2.0},
+     "m.toml [parameters.CL] prior: unknown key 'sigm' for dist = 'lognormal' (keys: cv, dist, grade, median, "
+     "sigma, source). Did you mean 'sigma'?"),
+    ({"dist": "normal", "mean": 1.0, "sd": 1.0, "spread": 3.0},
+     "m.toml [parameters.CL] prior: unknown key 'spread' for dist = 'normal' (keys: dist, grade, mean, sd, "
+     "source). Known names: dist, grade, mean, sd, source."),
+    ({"dist": "uniform", "lower": 1.0},
+     "m.toml [parameters.CL] prior: unknown key 'lower' for dist = 'uniform' (keys: dist, grade, source). Known "
+     "names: dist, grade, source.")])
+def test_an_unknown_key_of_a_model_file_prior_lists_the_keys_of_its_dist_in_the_whole_message(table, message):
+    """A model file's prior table with a key its dist does not take is refused with the whole message: the key, the
+    dist and the keys that dist takes (its own, plus dist, source and grade), sorted and separated by ", ". Guards
+    ``prior_from_dict`` (``prior_from_dict__mutmut_38``: ``'XX, XX'.join``, "keys: cvXX, XXdistXX, XX...")."""
+    from pkpd.errors import ModelFileError
+    from pkpd.priors import prior_from_dict
+
+    with pytest.raises(ModelFileError) as exc:
+        prior_from_dict(table, (0.0, 10.0), file="m.toml", section="parameters.CL")
+    assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_every_parameter_without_a_random_effect_gets_its_typical_value_and_its_gradient(full):
+    """A population model with one random effect (CL) and three sampled parameters without one (V and KA on the log
+    scale, E0 on its natural scale): ``forward`` hands every subject psi = log V, log KA and E0, each typical value
+    by hand from its bounds, v = lo + (hi - lo) / (1 + exp(-u)) with u = centre + scale z; and ``backward`` is
+    linear in the likelihood's gradient g_psi, so the part a column of g_psi adds to the gradient by z is the chain
+    rule written out: scale * dv/du * sum over subjects of g_psi (divided by v on the log scale), dv/du =
+    (hi - lo) s (1 - s). Guards ``PriorPart.forward`` (``PriorPart.forward__mutmut_285``: ``break`` for ``continue``,
+    the loop over the columns left at the first column without a random effect: KA and E0 left as np.empty's
+    values and their gradient 0)."""
+    from pkpd._prior_part import PriorPart
+    from pkpd.bayes import _Structure
+
+    thetas = (("CL", 0.0, math.inf, LogNormalPrior(3.0, 0.5)), ("V", 1.0, 100.0, LogNormalPrior(20.0, 0.4)),
+              ("KA", 0.1, 20.0, LogNormalPrior(1.5, 0.6)), ("E0", -10.0, 10.0, NormalPrior(2.0, 1.0)))
+    individual = (("CL", "lognormal", True), ("V", None, True), ("KA", None, True), ("E0", None, False))
+    n, q = 2, 1
+    d = len(thetas) + 1 + 1 + n * q
+    centre = (1.0, 0.3, -0.2, 0.1, -1.5, -1.0, 0.0, 0.0)
+    scale = (0.5, 0.8, 1.2, 0.7, 0.4, 0.3, 1.0, 1.0)
+    structure = _Structure(n=n, error_priors=(HalfNormalPrior(0.3),), thetas=thetas, individual=individual, q=q,
+                           full_omega=full, iw_df=5.0, iw_omega=((0.1,),), centre=centre, scale=scale)
+    part = PriorPart(structure, True)
+    z = np.array([[0.4, -0.3, 0.8, -1.1, 0.2, 0.1, 0.5, -0.6],
+                  [-0.9, 1.2, -0.4, 0.6, -0.3, 0.7, -0.2, 0.9]])
+    assert z.shape[1] == d
+    lp, psi, e, tape = part.forward(z)
+    u = np.asarray(centre) + np.asarray(scale) * z
+    rng = np.random.default_rng(45)
+    g_psi = rng.standard_normal(psi.shape)
+    g_e = rng.standard_normal(e.shape)
+    grad = part.backward(tape, g_psi, g_e)
+    for j, (lo, hi, log) in ((1, (1.0, 100.0, True)), (2, (0.1, 20.0, True)), (3, (-10.0, 10.0, False))):
+        s = 1.0 / (1.0 + np.exp(-u[:, j]))
+        v = lo + (hi - lo) * s
+        dv = (hi - lo) * s * (1.0 - s)
+        for i in range(n):
+            np.testing.assert_allclose(psi[:, i, j], np.log(v) if log else v, rtol=1e-12)
+        without = g_psi.copy()
+        without[:, :, j] = 0.0
+        part_of_column = grad - part.backward(tape, without, g_e)
+        ref = scale[j] * dv * g_psi[:, :, j].sum(axis=1) / (v if log else 1.0)
+        np.testing.assert_allclose(part_of_column[:, j], ref, rtol=1e-10)
+        others = np.delete(part_of_column, j, axis=1)
+        np.testing.assert_allclose(others, 0.0, atol=1e-12)
