@@ -100,13 +100,14 @@ def _where(file: str | None, section: str | None, key: str | None) -> str:
     return out.strip()
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """A ' Did you mean ...?' suffix naming close matches of ``name``, or a list of what is known."""
+def did_you_mean(name: str, candidates: Iterable[str], *, list_known: bool = True) -> str:
+    """A ' Did you mean ...?' suffix naming close matches of ``name``, or a list of what is known (unless
+    ``list_known`` is False: for a message that lists the candidates itself)."""
     candidates = sorted(set(candidates))  # each name once: a dose target and a state may share one
     same_case = [c for c in candidates if c.lower() == str(name).lower()]
     close = same_case or difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
     if close:
         return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
-    if len(candidates) <= 12:
+    if list_known and len(candidates) <= 12:
         return " Known names: " + ", ".join(candidates) + "." if candidates else ""
     return ""

@@ -483,13 +483,13 @@ def prior_from_dict(table, bounds: tuple[float, float], *, file=None, section=No
     dist = table.get("dist")
     if not isinstance(dist, str) or dist not in _KEYS:   # a TOML array or table: no TypeError
         fail(f"dist must be one of {', '.join(sorted(_KEYS))}; got {dist!r:.40}."
-             + (did_you_mean(dist, _KEYS) if isinstance(dist, str) else ""))
+             + (did_you_mean(dist, _KEYS, list_known=False) if isinstance(dist, str) else ""))
     required, either = _KEYS[dist]
     allowed = {"dist", "source", "grade"} | required | either
     for k in table:
         if k not in allowed:
             fail(f"unknown key {k!r:.40} for dist = {dist!r} (keys: {', '.join(sorted(allowed))})."
-                 + did_you_mean(str(k), allowed))
+                 + did_you_mean(str(k), allowed, list_known=False))
     for k in required:
         if k not in table:
             fail(f"dist = {dist!r} needs the key {k!r}")
