@@ -33,6 +33,8 @@ small constant hazard's events at the inverse cumulative hazard E / lam, and cov
 NONMEM layout as the float numbers they are.
 Section "seed 47" (the twenty-third sample): outcomes given as ints written to the NONMEM layout as the float
 numbers they are (DV float64), with no dose record as with one.
+Section "seed 48" (the twenty-fourth sample): dropout times under and at one time unit (0.5 and 1 h) are dropouts,
+each subject censored at its own.
 """
 
 from __future__ import annotations
@@ -1171,3 +1173,20 @@ def test_the_nonmem_layout_writes_outcomes_given_as_integers_as_the_float_number
     for given in (sim.outcomes.astype({"DV": np.int64}), sim.outcomes.assign(DV=[int(v) for v in dv])):
         got = dataclasses.replace(sim, outcomes=given).to_dataframe(layout="nonmem")
         pd_testing.assert_frame_equal(got, want)
+
+
+# ============================================================================================ seed 48
+# From the twenty-fourth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 48``,
+# ``benchmarks/results/mutation/endpoints-seed48.json``): each test seen to fail with its survivor applied by hand.
+def test_a_dropout_time_under_one_time_unit_is_a_dropout_not_refused():
+    """``dropout`` takes any time > 0 [model time unit]: 0.5 h and 1 h, under and at one time unit, are dropout
+    times like 2 h. With a zero hazard and a certain response (p = 1) assessed at 0 and 8 h, each subject has its
+    response at 0 h and its censoring at its dropout, 0.5, 1 and 2 h, nothing later (guards _check_options__mutmut_80,
+    ``d <= 1`` for ``d <= 0``: a dropout within the first time unit refused, 'give one dropout time > 0')."""
+    m = dataclasses.replace(M, outputs=(pkpd.Output("ev", type="time-to-event", hazard="h0"),
+                                        pkpd.Output("r", type="binary", probability="1.0")))
+    o = pkpd.simulate(m, Regimen([]), [0.0, 8.0], params={"h0": np.zeros(3)}, seed=1,
+                      dropout=[0.5, 1.0, 2.0]).outcomes
+    want = [(i, t, out, dv) for i, d in ((1, 0.5), (2, 1.0), (3, 2.0)) for t, out, dv in ((0.0, "r", 1.0),
+                                                                                          (d, "ev", 0.0))]
+    assert list(zip(o["ID"], o["TIME"], o["output"], o["DV"], strict=True)) == want
