@@ -85,6 +85,11 @@ inter-occasion variances as the mean square of each component's kappas over ever
 found judging that sample and fixed: occasion 1's kappas were left out), down to one kappa; the subject named when
 none of its importance samples can be evaluated; and the derivatives by a large linear covariate coefficient without
 IIV, exact to rounding.
+
+Section "seed 42": the survivors of the nineteenth, independent sample (mutmut, seed 42) that change results: an
+additive error shrinking by exactly the annealing floor in the exploratory iterations of an SAEM run, the run's
+seconds within the wall time of the call, and a combined error's sd at its optimum to a part in a million where the
+objective is flat.
 """
 
 import math
@@ -1806,3 +1811,53 @@ def _theoph_with_an_effect_on_v(effect, weight_scale: float = 1.0):
                                    {"conc": pkpd.Additive(sd=0.5)}, "focei", ["ka", "CL", "V"], None,
                                    pkpd.SolverSettings(), None, (effect,))
     return layout, prob, _State(prob, layout), table
+
+
+# ====================================================================================================== seed 42
+def test_an_exploratory_additive_error_in_a_saem_run_shrinks_by_exactly_the_annealing_floor():
+    # run_saem hands its phase to the residual-error step: in an exploratory iteration an SD may shrink by at most
+    # sqrt(annealing) (as Omega's variances by annealing). From an additive SD of 100, far above any residual of
+    # theophylline (concentrations under 12 mg/L, so sqrt(mean r^2) is some 2 to 5), two exploratory iterations with
+    # annealing 0.5 give exactly sqrt(0.5) 100 = 70.71 and then 0.5 100 = 50 in the trace (run_saem _351: the phase
+    # passed as None, no floor: the SD drops to the residuals' root mean square in the first iteration)
+    prob, layout, st = _theoph_problem(pkpd.Additive(sd=100.0))
+    settings = SaemSettings(exploratory=2, smoothing=0, n_chains=2, annealing=0.5)
+    run = run_saem(prob, layout, layout.x0, settings, np.random.default_rng(0))
+    assert run.trace.shape[0] == 3 and run.trace[0, -1] == pytest.approx(100.0, rel=1e-14)    # the SD's column
+    assert run.trace[1, -1] == pytest.approx(math.sqrt(0.5) * 100.0, rel=1e-12)
+    assert run.trace[2, -1] == pytest.approx(50.0, rel=1e-12)
+    assert st.errors(run.x)[0].sd == pytest.approx(50.0, rel=1e-12)
+
+
+def test_a_saem_runs_seconds_are_the_wall_time_of_the_run():
+    # SaemRun.seconds is the time the run took: positive and no more than the wall time measured around the call
+    # (run_saem _575: seconds None; _587: perf_counter() + t_start, twice the clock's reading, far above the call's
+    # wall time)
+    import time
+
+    prob, layout, _ = _theoph_problem(pkpd.Additive(sd=0.5))
+    settings = SaemSettings(exploratory=1, smoothing=1, n_chains=1, kernel_steps=(1, 0, 0))
+    t0 = time.perf_counter()
+    run = run_saem(prob, layout, layout.x0, settings, np.random.default_rng(0))
+    wall = time.perf_counter() - t0
+    assert isinstance(run.seconds, float)
+    assert 0.0 < run.seconds <= wall
+
+
+@pytest.mark.parametrize("convention, b, a", [("variance", 0.48, 0.28), ("sd", 0.45, 0.1)])
+def test_a_combined_errors_sd_is_its_optimum_to_a_part_in_a_million(convention, b, a):
+    # the combined error's update is Nelder-Mead's optimum of mean(r^2 / var + log var) in log sd, to xatol 1e-6 and
+    # fatol 1e-10. With the cv fixed at b, a constant prediction f = 2 and residuals +-1 the optimal variance is
+    # mean(r^2) = 1: a^2 + (2 b)^2 = 1 ("variance": b = 0.48, a = sqrt(1 - 0.9216) = 0.28) or a + 2 b = 1 ("sd": b =
+    # 0.45, a = 0.1). The additive part is small beside the proportional one there, so the objective is flat in log
+    # a (curvature 2 (a^2 / var)^2, 0.012, or 2 a^2 / var, 0.02) and fatol alone stops some 1e-4 away; with gamma 1
+    # the new sd is exp of the optimum, within 3e-6 relative from either start (_error_step _150: xatol 1.000001,
+    # the sd off by 1.3e-5 to 3.4e-5 relative)
+    for old in (0.3, 1.0):
+        em = pkpd.Combined(sd=old, cv=b, convention=convention, fixed=("cv",))
+        prob, layout, st = _theoph_problem(em)
+        u, m, F = _residuals(prob, 1.0, 2.0)
+        x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, 1.0, False, 0.95)
+        new = st.errors(x)[0]
+        assert new.cv == b
+        assert new.sd == pytest.approx(a, rel=3e-6)
