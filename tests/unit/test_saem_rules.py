@@ -1850,9 +1850,9 @@ def test_a_combined_errors_sd_is_its_optimum_to_a_part_in_a_million(convention, 
     # fatol 1e-10. With the cv fixed at b, a constant prediction f = 2 and residuals +-1 the optimal variance is
     # mean(r^2) = 1: a^2 + (2 b)^2 = 1 ("variance": b = 0.48, a = sqrt(1 - 0.9216) = 0.28) or a + 2 b = 1 ("sd": b =
     # 0.45, a = 0.1). The additive part is small beside the proportional one there, so the objective is flat in log
-    # a (curvature 2 (a^2 / var)^2, 0.012, or 2 a^2 / var, 0.02) and fatol alone stops some 1e-4 away; with gamma 1
-    # the new sd is exp of the optimum, within 3e-6 relative from either start (_error_step _150: xatol 1.000001,
-    # the sd off by 1.3e-5 to 3.4e-5 relative)
+    # a (curvature 2 (a^2 / var)^2, 0.012, or 2 a^2 / var, 0.02): fatol alone lets the simplex stop up to some 1e-4
+    # away in log a. With gamma 1 the new sd is exp of the optimum, within 3e-6 relative from either start (4e-8 to
+    # 1.4e-7 off) (_error_step _150: xatol 1.000001, the sd off by 1.3e-5 to 3.4e-5 relative)
     for old in (0.3, 1.0):
         em = pkpd.Combined(sd=old, cv=b, convention=convention, fixed=("cv",))
         prob, layout, st = _theoph_problem(em)
