@@ -2234,3 +2234,28 @@ def test_a_steady_state_search_that_runs_out_of_steps_says_so(dose):
     conc = simulate_nonmem(IV, ds, settings=pkpd.SolverSettings(method="tsit5", max_steps=2000))["conc"].to_numpy()
     expected = 1.0 / (1 - math.exp(-12 * 2.8 / 32)) if dose["AMT"] else 1.0
     np.testing.assert_allclose(conc, [expected], rtol=1e-8)
+
+
+# ============================================================================ the seed-55 sample's survivors
+# From the thirty-third independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 55``, issue 20): the
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py; the other survivor is equivalent
+# (docs/testing.md).
+def test_an_infusion_the_time_axis_resolves_at_its_start_but_not_at_its_stop_still_gives_its_amount():
+    """32 mg into pk_1cmt_iv (CL 2.8 L/h, V 32 L, k = 0.0875/h) over DUR d = 2^-20 h at T = 2^-21 (2e12 - 1) h
+    (about 109 years; T, T + d and T + 1 are exact in binary): d is just above 1e-12 T, the resolution at the start,
+    but within 1e-12 (T + d), the resolution at the stop, which is what decides whether the stop is snapped onto the
+    start (``_snap``: times within a relative 1e-12 of the later one are one time). So the infusion is a bolus to
+    that precision, and 1 h and 3 h later C = 32/32 e^-k and e^-3k mg/L (closed forms). Guards the reach of an
+    infusion's times in that rule (``xǁ_Planǁ_doses__mutmut_305``: ``- duration`` for ``+ duration`` in its end,
+    which measured the resolution at T - d: the infusion was kept, its stop fell onto its start and no drug
+    entered, 0 mg/L)."""
+    from pkpd.nonmem import _snap
+
+    d = 2.0 ** -20
+    start = 2.0 ** -21 * (2e12 - 1)
+    assert (start + d) - start == d and 1e-12 * (start - d) < 1e-12 * start < d <= 1e-12 * (start + d)
+    assert _snap(np.array([start, start + d])).tolist() == [start, start]
+    rows = [dict(ID=1, TIME=start, AMT=32, DUR=d), dict(ID=1, TIME=start + 1), dict(ID=1, TIME=start + 3)]
+    conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
+    k = 2.8 / 32
+    np.testing.assert_allclose(conc[1:], [math.exp(-k), math.exp(-3 * k)], rtol=1e-9)
