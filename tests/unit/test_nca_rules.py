@@ -42,6 +42,8 @@ with a missing DVID left out without a word (fixed, with its test).
 Section "seed 45" (the twenty-first, 40 of 1973): the intercept of the best-fit λz regression, the steady-state AUMCτ
 of an interval ending at the last sample summed over its samples only, and a dose of a dataset built by hand without
 RATE read as the route says, not as an infusion.
+Section "seed 46" (the twenty-second, 40 of 1973): a flat segment of the log-down AUMC as its trapezoid, a negative
+concentration refused, and a partial area from Tlast as the λz tail alone.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1636,3 +1638,57 @@ def test_a_dose_record_of_a_dataset_built_by_hand_without_rate_is_not_an_infusio
         assert res.mrt == pytest.approx(mrt, rel=1e-12)
         row = nca(data, auc_method="linear").iloc[0]
         assert row["route"] == "extravascular" and row["mrt"] == pytest.approx(mrt, rel=1e-12)
+
+
+# =========================================================================================== seed 46
+# Rules that the twenty-second independent sample (seed 46, 40 of 1973 mutants) showed unguarded: a flat segment of a
+# log-down AUMC is its trapezoid of t·C (not the exponential moment, whose rate is 0 there), a negative concentration
+# is refused, and a partial area that starts at Tlast is the λz tail alone (no zero-width segment at Tlast computed).
+def test_a_flat_segment_of_the_log_down_aumc_is_its_trapezoid():
+    """0, 4, 4, 2, 1 at 0-4 h, log-down: the flat segment from 1 to 2 h (4 and 4) is not a decline, so its AUMC is the
+    trapezoid of t·C, ∫ 4 t dt from 1 to 2 = 6 (exact for a constant), beside the rise 0.5 (0 + 4) = 2 and the exact
+    exponential moments of the two halvings, (t0 C0 - t1 C1)/k + (C0 - C1)/k² with k = ln 2: (8 - 6)/ln 2 + 2/ln² 2
+    and (6 - 4)/ln 2 + 1/ln² 2; AUClast = 2 + 4 + (4 - 1)/ln 2, and MRT = AUMCinf/AUCinf from those, λz = ln 2.
+    Guards _aumc_segments (_aumc_segments__mutmut_25: ``c1 <= c0`` for ``c1 < c0`` in the falling segments: the
+    flat segment taken as a decline of rate log(4/4) = 0, whose moment divides by 0: AUMClast and MRT NaN)."""
+    from pkpd.noncompartmental import _aumc_segments
+
+    ln2 = math.log(2.0)
+    assert _aumc_segments(np.array([1.0, 2.0]), np.array([4.0, 4.0]), "log-down") == 6.0
+    res = nca_profile([0.0, 1, 2, 3, 4], [0.0, 4, 4, 2, 1], 10)
+    aumc_last = 2 + 6 + (2 / ln2 + 2 / ln2**2) + (2 / ln2 + 1 / ln2**2)
+    auc_last = 6 + 3 / ln2
+    assert res.aumc_last == pytest.approx(aumc_last, rel=1e-12)
+    assert res.auc_last == pytest.approx(auc_last, rel=1e-12)
+    assert res.lambda_z == pytest.approx(ln2, rel=1e-12)
+    aumc_inf, auc_inf = aumc_last + 4 / ln2 + 1 / ln2**2, auc_last + 1 / ln2
+    assert res.mrt == pytest.approx(aumc_inf / auc_inf, rel=1e-12)
+
+
+def test_a_negative_concentration_is_refused():
+    """A concentration below 0 (-0.5 at 2 h) is not a concentration: refused, whole message naming the smallest
+    value, before any area; a 0 is accepted (0, 2, 1, 0.5 at 0-3 h: AUClast by linear trapezoids 1 + 1.5 + 0.75).
+    Guards nca_profile's check (nca_profile__mutmut_57: ``if np.any(None):``, the check never fires: the negative
+    value entered the areas)."""
+    for conc, low in (([0.0, 2, -0.5, 1], "-0.5"), ([4.0, -1e-12, 2, 1], "-1e-12")):
+        with pytest.raises(DataError) as err:
+            nca_profile([0.0, 1, 2, 3], conc, 10)
+        assert str(err.value) == f"concentrations must be >= 0; got {low}"
+    assert nca_profile([0.0, 1, 2, 3], [0.0, 2, 1, 0.5], 10, auc_method="linear").auc_last == 3.25
+
+
+def test_a_partial_area_starting_at_tlast_is_the_lambda_z_tail_alone():
+    """An IV bolus observed at 0, 0.05 and 0.1 h, 1.6e308, 1 and 1e308 (near the largest double), WinNonlin's rule
+    (Cmax in the terminal phase): λz from the three points is ln(1.6)/0.1 (the slope of three equally spaced points is
+    that of the end points), and the partial area from Tlast = 0.1 h to 0.2 h is the λz tail alone, Clast/λz (1 -
+    e^(-0.1 λz)) = 1e308 · 0.375/(10 ln 1.6), finite, under the suite's strict floating point. Guards _area
+    (_area__mutmut_8: ``hi >= a`` for ``hi > a``: a zero-width segment at Tlast is integrated first, 0.5 · 0 · (Clast
+    + Clast), area 0 for any ordinary Clast, but Clast + Clast overflows above half the largest double: a
+    FloatingPointError here, NaN with an overflow warning under numpy's defaults)."""
+    lz = 10 * math.log(1.6)
+    res = nca_profile([0.0, 0.05, 0.1], [1.6e308, 1.0, 1e308], 10, route="iv-bolus", lambda_z_rule="winnonlin",
+                      partial=[(0.1, 0.2)])
+    assert res.tlast == 0.1 and res.lambda_z == pytest.approx(lz, rel=1e-12)
+    (a, b, area), = res.partial_aucs
+    assert (a, b) == (0.1, 0.2)
+    assert area == pytest.approx(1e308 / lz * (1 - 1 / 1.6), rel=1e-12)
