@@ -70,7 +70,7 @@ import numpy as np
 
 from ._arguments import check_level
 from .errors import DataError, DosingError, PkpdError, did_you_mean
-from .metrics import _check_method, _segments_auc
+from .metrics import _check_method, _log_ratio, _segments_auc
 
 __all__ = ["LAMBDA_Z_RULES", "ROUTES", "LambdaZ", "NCAResult", "SparseNCAResult", "nca", "nca_profile",
            "nca_profiles", "nca_sparse", "nca_sparse_table", "partial_auc_name"]
@@ -85,6 +85,7 @@ ADJ_R2_FACTOR = 1e-4
 #: Fewest points of a λz regression.
 MIN_LAMBDA_Z_POINTS = 3
 _LOG_MAX = math.log(np.finfo(float).max)   # the largest exponent whose exp is finite
+_TINY = float(np.finfo(float).tiny)         # the smallest normal double
 
 
 # ------------------------------------------------------------------------------------------------ λz choice
@@ -364,7 +365,8 @@ def _value_at(tt: np.ndarray, cc: np.ndarray, at: float, method: str) -> float:
     c0, c1 = cc[j], cc[j + 1]
     f = (at - tt[j]) / (tt[j + 1] - tt[j])
     if method == "log-down" and c1 < c0 and c1 > 0:
-        return float(c0 * math.exp(f * math.log(c1 / c0)))
+        ratio = c1 / c0   # below the normal doubles (a decline to a subnormal level): the difference of the logs
+        return float(c0 * math.exp(f * (math.log(ratio) if ratio >= _TINY else math.log(c1) - math.log(c0))))
     return float(c0 + (c1 - c0) * f)
 
 
@@ -396,7 +398,7 @@ def _aumc_segments(tt: np.ndarray, cc: np.ndarray, method: str) -> float:
     if method == "log-down":
         down = (c1 < c0) & (c1 > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            k = np.log(np.where(down, c0 / np.where(down, c1, 1.0), 2.0)) / dt
+            k = _log_ratio(np.where(down, c0, 2.0), np.where(down, c1, 1.0)) / dt
             logs = (t0 * c0 - t1 * c1) / k + (c0 - c1) / k**2
         area = np.where(down, logs, area)
     return float(area.sum())

@@ -1692,3 +1692,44 @@ def test_a_partial_area_starting_at_tlast_is_the_lambda_z_tail_alone():
     (a, b, area), = res.partial_aucs
     assert (a, b) == (0.1, 0.2)
     assert area == pytest.approx(1e308 / lz * (1 - 1 / 1.6), rel=1e-12)
+
+
+def test_a_log_down_decline_to_a_subnormal_concentration_keeps_its_area_and_moment():
+    """C = 4 e^(-t) (an IV bolus, k = 1/h) sampled at 0, 1, 2 and 720 h: C(720) = 4 e^-720, about 8e-313, is a
+    subnormal double, and C(2)/C(720) = e^718 is beyond the largest one. The log-down area and moment of each falling
+    segment are exact for an exponential, so AUClast = 4 (1 - e^-720) and AUMClast = ∫ 4 t e^-t dt from 0 to 720 =
+    4 (1 - 721 e^-720), both 4 to rounding; λz = 1 (ln C is linear in t), MRT = 1 h, CL = Vss = 10/4; the metric
+    ``auc`` gives the same area. The ratio used to overflow (a FloatingPointError under the suite's strict floating
+    point, an overflow warning under numpy's defaults) and the segment from 2 to 720 h counted 0: AUClast 3.4587,
+    AUMClast 2.376 (a defect, fixed: the log of such a ratio is taken as the difference of the logs)."""
+    from pkpd.metrics import auc
+
+    t = np.array([0.0, 1.0, 2.0, 720.0])
+    c = 4.0 * np.exp(-t)
+    assert 0 < c[-1] < np.finfo(float).tiny
+    res = nca_profile(t, c, 10, route="iv-bolus")
+    assert res.auc_last == pytest.approx(4 * (1 - math.exp(-720)), rel=1e-12)
+    assert res.aumc_last == pytest.approx(4 * (1 - 721 * math.exp(-720)), rel=1e-12)
+    assert res.lambda_z == pytest.approx(1.0, rel=1e-12)
+    assert res.mrt == pytest.approx(1.0, rel=1e-12)
+    assert res.cl == pytest.approx(2.5, rel=1e-12) and res.vss == pytest.approx(2.5, rel=1e-12)
+    assert auc(t, c, method="log-down") == pytest.approx(4.0, rel=1e-12)
+
+
+def test_a_partial_area_ending_inside_a_decline_to_the_smallest_subnormal():
+    """8, 4, 2 and 5e-324 (the smallest positive double) at 1-4 h, log-down: the area from 0 to 3.5 h ends halfway
+    down the last decline, C(3 + s) = 2 e^(-L s) with L = ln 2 - ln 5e-324 (about 745), so by hand it is the rise 0.5
+    · 1 · 8 = 4, the halvings (8 - 4)/ln 2 + (4 - 2)/ln 2, and ∫ 2 e^(-L s) ds from 0 to 0.5 = 2 (1 - e^(-L/2))/L; the
+    metric ``auc`` from 1 to 3.5 h gives the same without the rise. 5e-324/2 rounds to 0, so the interpolation
+    used to take the log of 0: nca_profile stopped with ValueError: math domain error, and ``auc`` interpolated 0 and
+    integrated a linear trapezoid (0.5 over the last half hour, not 0.0027; a defect, fixed)."""
+    from pkpd.metrics import auc
+
+    ln2 = math.log(2.0)
+    L = ln2 - math.log(5e-324)
+    tail = 2 * (1 - math.exp(-L / 2)) / L
+    t, c = [1.0, 2, 3, 4], [8.0, 4, 2, 5e-324]
+    res = nca_profile(t, c, 10, partial=[(0, 3.5)])
+    assert res.partial_aucs[0][2] == pytest.approx(4 + 6 / ln2 + tail, rel=1e-12)
+    assert auc(t, c, start=1, end=3.5, method="log-down") == pytest.approx(6 / ln2 + tail, rel=1e-12)
+    assert res.auc_last == pytest.approx(4 + 6 / ln2 + 2 / L, rel=1e-12)
