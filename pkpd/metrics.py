@@ -93,15 +93,24 @@ def _window(t: np.ndarray, start, end, where: str) -> tuple[float, float]:
     return max(lo, t[0]), min(hi, t[-1])
 
 
+#: Ratios within 1 % of 1 (|ln r| < 0.01): their log is taken as log1p of the relative difference.
+_NEAR_ONE = (math.exp(-0.01), math.exp(0.01))
+
+
 def _log_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """ln(num / den) of positive finite values, also where the quotient leaves the normal doubles (a decline to a
-    subnormal level: 4 over 4e-313 overflows, 5e-324 over 2 rounds to 0): there the difference of the logs."""
+    subnormal level: 4 over 4e-313 overflows, 5e-324 over 2 rounds to 0): there the difference of the logs; and
+    accurate to a few ulps near 1 (a nearly flat segment), where the rounding of the quotient, about 1e-16, would be
+    all of a log of 1e-16: there log1p of (num - den)/den, whose difference is exact (Sterbenz)."""
     with np.errstate(over="ignore", under="ignore"):
         ratio = num / den
     out = np.log(ratio)
     odd = ~((ratio >= np.finfo(float).tiny) & (ratio <= np.finfo(float).max))
     if np.any(odd):
         out = np.where(odd, np.log(num) - np.log(den), out)
+    near = (ratio > _NEAR_ONE[0]) & (ratio < _NEAR_ONE[1])
+    if np.any(near):
+        out = np.where(near, np.log1p(np.where(near, num - den, 0.0) / den), out)
     return out
 
 

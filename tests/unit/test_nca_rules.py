@@ -1733,3 +1733,36 @@ def test_a_partial_area_ending_inside_a_decline_to_the_smallest_subnormal():
     assert res.partial_aucs[0][2] == pytest.approx(4 + 6 / ln2 + tail, rel=1e-12)
     assert auc(t, c, start=1, end=3.5, method="log-down") == pytest.approx(6 / ln2 + tail, rel=1e-12)
     assert res.auc_last == pytest.approx(4 + 6 / ln2 + 2 / L, rel=1e-12)
+
+
+def test_a_nearly_flat_log_down_decline_keeps_its_area_and_moment():
+    """C = 50 e^(-1e-8 t) sampled hourly from 0 to 24 h after an IV bolus (a simulated plateau, falling by 1e-8 of
+    itself an hour): each falling segment's log-down area dt (C0 - C1)/ln(C0/C1) and exact moment (t0 C0 - t1 C1)/k +
+    (C0 - C1)/k², k = ln(C0/C1)/dt, computed here with the decimal module at 60 digits from the sampled doubles, sum
+    to AUClast and AUMClast to 1e-13; and 1 then 1 - 2^-53 (the next double below) from 1 to 2 h give the area 1 and
+    the moment ∫ t dt = 1.5 to rounding. In floating point ln(C0/C1) is about 1e-8 with an error of about 1e-16 from
+    the rounded quotient, and the moment's two terms, each some 1e8 times the result, cancel: AUMClast was 0.18 % off
+    (and of the wrong sign at 1e-10 an hour), the next-double segment gave an area of 0.5 and a moment of -2e15
+    (a defect, fixed: log1p of the relative difference near 1, the moment by its series in k dt below 0.01)."""
+    from decimal import Decimal, localcontext
+
+    from pkpd.metrics import auc
+    from pkpd.noncompartmental import _aumc_segments
+
+    t = np.arange(25.0)
+    c = 50.0 * np.exp(-1e-8 * t)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        area = moment = Decimal(0)
+        for t0, t1, c0, c1 in zip(*(map(Decimal, map(float, v)) for v in (t[:-1], t[1:], c[:-1], c[1:]))):
+            assert c0 > c1 > 0
+            k = (c0 / c1).ln() / (t1 - t0)
+            area += (c0 - c1) / k
+            moment += (t0 * c0 - t1 * c1) / k + (c0 - c1) / k**2
+    res = nca_profile(t, c, 10, route="iv-bolus")
+    assert res.auc_last == pytest.approx(float(area), rel=1e-13)
+    assert res.aumc_last == pytest.approx(float(moment), rel=1e-13)
+    assert auc(t, c, method="log-down") == pytest.approx(float(area), rel=1e-13)
+    tt, cc = np.array([1.0, 2.0]), np.array([1.0, np.nextafter(1.0, 0.0)])
+    assert auc(tt, cc, method="log-down") == pytest.approx(1.0, rel=1e-15)
+    assert _aumc_segments(tt, cc, "log-down") == pytest.approx(1.5, rel=1e-15)
