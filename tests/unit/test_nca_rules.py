@@ -43,7 +43,8 @@ Section "seed 45" (the twenty-first, 40 of 1973): the intercept of the best-fit 
 of an interval ending at the last sample summed over its samples only, and a dose of a dataset built by hand without
 RATE read as the route says, not as an infusion.
 Section "seed 46" (the twenty-second, 40 of 1973): a flat segment of the log-down AUMC as its trapezoid, a negative
-concentration refused, and a partial area from Tlast as the λz tail alone.
+concentration refused, and a partial area from Tlast as the λz tail alone; checking it found the log-down area and
+moment of a decline to a subnormal level, and of a nearly flat one, wrong (fixed, with their tests).
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
