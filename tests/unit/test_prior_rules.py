@@ -44,6 +44,8 @@ Section "seed 44" (the twenty-first independent sample): a logit-normal median o
 message, and the largest float below 1 accepted.
 Section "seed 45" (the twenty-second independent sample): the whole message of a model file's prior with an unknown
 key, and the typical value and gradient of every parameter without a random effect in a population model.
+Section "seed 46" (the twenty-third independent sample): the MAP fit's Jacobian residual below 1 (clipped) and its
+Jacobian row, and the typical value's gradient through an additive ("normal") random effect.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1585,3 +1587,89 @@ def test_every_parameter_without_a_random_effect_gets_its_typical_value_and_its_
         np.testing.assert_allclose(part_of_column[:, j], ref, rtol=1e-10)
         others = np.delete(part_of_column, j, axis=1)
         np.testing.assert_allclose(others, 0.0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------- seed 46
+@pytest.mark.parametrize("prior, v0", [(LogNormalPrior(2.0, 0.5), 2.0), (LogitNormalPrior(0.5, 0.8), 0.5)])
+@pytest.mark.parametrize("ratio", [1.5, 1.01])
+def test_a_jacobian_residual_below_one_is_still_the_square_root_of_e_plus_k(prior, v0, ratio):
+    """After ``reset`` at v0, K = 2 log 1000 - e(v0); at a v whose Jacobian factor (v for log-normal, v (1 - v) for
+    logit-normal) is 1000 / ratio times smaller, e + K = 2 log ratio, below 1 (clipped, so that the fit re-centres
+    K), but still positive: the residual is b = sqrt(2 log ratio) (0.90 and 0.14, by hand), its Jacobian row on the
+    log scale d sqrt(e + K)/dx = (de/dv) v / (2 b) equals central differences of b, and the residuals' squares less
+    K are -2 log p (scipy) less the constant 2 log sigma + log 2 pi: the sum of squares stays the objective. Guards
+    ``IndividualPriorTerms.evaluate`` (``IndividualPriorTerms.evaluate__mutmut_52``: ``max(b2, 1.0)`` for
+    ``max(b2, 0.0)``, every b below 1 read as 1: the residual 1 and its Jacobian row de v / 2, so that the sum of
+    squares was no longer the objective)."""
+    terms = IndividualPriorTerms(("a",), {"a": prior}, np.array([True]))
+    terms.reset(np.array([math.log(v0)]))
+    if isinstance(prior, LogNormalPrior):
+        v = v0 * 1e-3 * ratio
+        e0 = 2.0 * math.log(v0)
+    else:
+        c = v0 * (1.0 - v0) * 1e-3 * ratio          # v (1 - v) = c, the root below 1/2
+        v = 2.0 * c / (1.0 + math.sqrt(1.0 - 4.0 * c))
+        e0 = 2.0 * math.log(v0 * (1.0 - v0))
+    x = np.array([math.log(v)])
+    total, r, J, g, clipped, valid = terms.evaluate(x, 1)
+    b = math.sqrt(2.0 * math.log(ratio))
+    assert clipped is True and valid is True
+    assert r[1] == pytest.approx(b, rel=1e-9)
+    h = 1e-6
+    fd = (terms.evaluate(x + h, 1)[1][1] - terms.evaluate(x - h, 1)[1][1]) / (2.0 * h)
+    assert J[1, 0] == pytest.approx(fd, rel=1e-6)
+    K = _MARGIN - e0
+    const = 2.0 * math.log(prior.sigma) + math.log(2.0 * math.pi)
+    assert r @ r - K == pytest.approx(_minus2_log_prior(prior, v) - const, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_the_gradient_of_a_normal_random_effects_typical_value_is_the_chain_rule_of_t_plus_eta(log):
+    """A population model whose random effect on E is additive ("normal": E_i = t + eta_i, so dE_i/dt = 1), on its
+    natural or on the log scale (psi = log(t + eta)): ``forward`` hands every subject psi = t + eta (or its log) with
+    t = lo + (hi - lo) / (1 + exp(-u)), u = centre + scale z, and eta = omega z_eta, omega = exp(w) (both by hand);
+    ``backward`` is linear in the likelihood's gradient g_psi, so the part E's column adds to the gradient by E's
+    typical-value coordinate is the chain rule written out: scale * dt/du * sum over subjects of g_psi (divided by
+    t + eta on the log scale), dt/du = (hi - lo) s (1 - s); and the whole gradient of lp + sum(c psi) equals central
+    differences. Guards ``PriorPart.forward`` (``PriorPart.forward__mutmut_323``: ``dv_dt = 2.0`` for ``1.0``, the
+    typical value's gradient through a normal random effect doubled)."""
+    from pkpd._prior_part import PriorPart
+    from pkpd.bayes import _Structure
+
+    lo, hi = 5.0, 50.0
+    thetas = (("E", lo, hi, NormalPrior(20.0, 10.0)), ("CL", 0.0, math.inf, LogNormalPrior(3.0, 0.5)))
+    individual = (("E", "normal", log), ("CL", None, True))
+    n, q = 3, 1
+    centre = (0.2, 1.0, -1.0, -1.2, 0.0, 0.0, 0.0)
+    scale = (0.7, 0.5, 0.4, 0.3, 1.0, 1.0, 1.0)
+    structure = _Structure(n=n, error_priors=(HalfNormalPrior(0.3),), thetas=thetas, individual=individual, q=q,
+                           full_omega=False, iw_df=5.0, iw_omega=((1.0,),), centre=centre, scale=scale)
+    part = PriorPart(structure, True)
+    z = np.array([[0.4, -0.3, 0.8, 0.2, 0.5, -0.6, 1.1],
+                  [-0.9, 1.2, -0.4, -0.3, -0.2, 0.9, 0.3]])
+    lp, psi, e, tape = part.forward(z)
+    u = np.asarray(centre) + np.asarray(scale) * z
+    s = 1.0 / (1.0 + np.exp(-u[:, 0]))
+    t = lo + (hi - lo) * s
+    eta = np.exp(u[:, 2])[:, None] * u[:, 4:]
+    val = t[:, None] + eta
+    np.testing.assert_allclose(psi[:, :, 0], np.log(val) if log else val, rtol=1e-12)
+    rng = np.random.default_rng(46)
+    g_psi = rng.standard_normal(psi.shape)
+    g_e = rng.standard_normal(e.shape)
+    grad = part.backward(tape, g_psi, g_e)
+    without = g_psi.copy()
+    without[:, :, 0] = 0.0
+    part_of_column = grad - part.backward(tape, without, g_e)
+    ref = scale[0] * (hi - lo) * s * (1.0 - s) * (g_psi[:, :, 0] / (val if log else 1.0)).sum(axis=1)
+    np.testing.assert_allclose(part_of_column[:, 0], ref, rtol=1e-10)
+
+    def f(zz):
+        lp_, psi_, e_, _ = part.forward(zz)
+        return lp_ + np.sum(g_psi * psi_, axis=(1, 2)) + np.sum(g_e * e_, axis=1)
+
+    h = 1e-6
+    for k in range(z.shape[1]):
+        dz = np.zeros_like(z)
+        dz[:, k] = h
+        np.testing.assert_allclose(grad[:, k], (f(z + dz) - f(z - dz)) / (2.0 * h), rtol=1e-6, atol=1e-6)
