@@ -24,6 +24,8 @@ Section "seed 38": the survivor of the fifteenth, independent sample (seed 38, 4
 Section "seed 39": three of the survivors of the sixteenth, independent sample (seed 39, 40 of 714, issue 20), the
 same way (the other two, in ``_fo_information.fo_information`` and ``information_from_psi``, are equivalent:
 docs/testing.md).
+Section "seed 41": the survivor of the eighteenth, independent sample (seed 41, 40 of 714, issue 20), the same way
+(a typical value on its natural scale with no covariate effect).
 """
 
 from __future__ import annotations
@@ -1000,3 +1002,66 @@ def test_the_jacobian_of_the_fo_coordinates_by_x_with_two_covariate_effects_is_i
     expected_B = np.zeros((8, 2, 2))
     expected_B[3, 0, 0], expected_B[4, 1, 1] = 2.0 * omega
     np.testing.assert_allclose(B, expected_B, rtol=1e-12, atol=0.0)
+
+
+# ------------------------------------------------------------------------------------------------------ seed 41
+def test_the_information_of_a_natural_scale_typical_value_without_covariate_effects_is_its_closed_form():
+    """A typical value estimated on its natural scale (BASE, no bounds) with no covariate effect on it has
+    dBASE/dx = 1, so ``x_jacobian`` puts 1 in its row of every subject. With y_ij = central/V + BASE_i, BASE_i = BASE
+    + eta_i (normal IIV, omega), an additive error sd and only BASE estimated, FO's mean is linear in BASE and its
+    covariance C_i = omega 1 1' + sd^2 I does not depend on BASE, so the expected Hessian of the FO OFV by BASE is
+    2 sum_i 1'C_i^-1 1 = 2 sum_i J_i / (sd^2 + J_i omega) (Sherman-Morrison), with nothing between BASE and omega or
+    sd: J = 5, 5, 3 observations, omega 0.04, sd 0.1 give 2 (5/0.21 + 5/0.21 + 3/0.13). Guards
+    ``_fo_information.x_jacobian__mutmut_26`` (``factors.get(p, None)`` for ``factors.get(p, 1.0)``: the row is NaN,
+    and so is the information, the R matrix of the FO covariance step and Fisher scoring's Newton step)."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation._fo_information import x_jacobian
+    from pkpd.estimation.population_fit import _objective_engine, _setup
+    from pkpd.load import model_from_dict, tomllib
+    from pkpd.population import IIV
+
+    model = model_from_dict(tomllib.loads("""
+[model]
+name = "iv_with_baseline"
+time_unit = "h"
+[parameters.CL]
+value = 2.8
+unit = "L/h"
+[parameters.V]
+value = 32.0
+unit = "L"
+[parameters.BASE]
+value = 0.0
+unit = "mg/L"
+[states.central]
+unit = "mg"
+initial = "0"
+ddt = "-CL / V * central"
+[outputs.conc]
+expression = "central / V + BASE"
+unit = "mg/L"
+[doses.iv]
+target = "central"
+unit = "mg"
+"""))
+    rows = []
+    for i, times in enumerate([(1.0, 2.0, 4.0, 8.0, 12.0), (1.0, 2.0, 4.0, 8.0, 12.0), (1.0, 4.0, 12.0)], start=1):
+        rows.append(dict(ID=i, TIME=0.0, DV=np.nan, AMT=100.0, EVID=1, AMTU="mg"))
+        rows += [dict(ID=i, TIME=t, DV=0.5 + 0.1 * i, AMT=0.0, EVID=0, AMTU="mg") for t in times]
+    iiv = IIV({"BASE": 0.04}, distribution={"BASE": "normal"})
+    *_, layout, prob = _setup(model, pd.DataFrame(rows), iiv, pkpd.Additive(sd=0.1), "fo", ["BASE"], None,
+                              pkpd.SolverSettings(rtol=1e-10, atol=1e-12), {"BASE": 0.5})
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("needs the compiled objective")
+    assert layout.names() == ["BASE", "omega(0,0)", "conc.sd"] and not layout.theta_log[0]
+    x = layout.x0
+    theta, Om, errs = layout.unpack(x[None, :])
+    A, _ = x_jacobian(engine, x, engine._subject_typicals(x, theta), np.linalg.cholesky(Om[0]), errs[0])
+    assert A[:, engine.q + engine.pi.index(2), 0].tolist() == [1.0, 1.0, 1.0]
+    info = engine.evaluate(x, None, information=True).information
+    expected = 2.0 * (5.0 / 0.21 + 5.0 / 0.21 + 3.0 / 0.13)
+    assert info[0, 0] == pytest.approx(expected, rel=1e-9)
+    np.testing.assert_allclose(info[0, 1:], 0.0, atol=1e-9 * expected)
