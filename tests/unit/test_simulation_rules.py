@@ -1540,3 +1540,26 @@ def test_ctrl_c_says_how_many_subjects_had_been_solved_before_it_even_in_the_fir
     sim = pkpd.simulate(cm, Regimen.single(Dose(100, "mg")), t, **run)
     expected = 100 / 50 * np.exp(-cl[:, None] / 50 * t) * pkpd.units.convert("mg/L", sim.units["conc"])
     np.testing.assert_allclose(sim["conc"], expected, rtol=1e-5)
+
+
+# ---- from the independent seed-41 sample of the mutation audit (issue 20) ----------------------------------------
+# (xǁSimulationǁto_dataframe__mutmut_101: `pd.concat(frames)` without `ignore_index=True`, the long table of two
+# outputs indexed 0, 1, 2, 0, 1, 2)
+def test_a_long_table_of_several_outputs_is_indexed_by_row_number_across_the_outputs():
+    """pk_1cmt_iv, 100 mg at 0 h, CL 2 L/h, V 40 L, two subjects (IDs 1, 2) at 0, 6 and 12 h, the output conc and the
+    state central: 2 x 3 x 2 = 12 rows, indexed 0..11 like any table, so ``.loc[i]`` is the i-th row: rows 0-5 are
+    conc, subject by subject, rows 6-11 central. Bolus closed form: central = 100 exp(-t / 20) mg, conc = central / 40
+    mg/L."""
+    t = np.array([0.0, 6.0, 12.0])
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t, params={"CL": 2.0, "V": 40.0},
+                        covariates={"WT": [70.0, 70.0]})
+    df = sim.to_dataframe(include_states=True)
+    assert df.shape == (12, 5)
+    assert df.index.equals(pd.RangeIndex(12))
+    amount = 100.0 * np.exp(-t / 20.0)
+    assert df.loc[3, "ID"] == 2 and df.loc[3, "name"] == "conc" and df.loc[3, "TIME"] == 0.0
+    assert df.loc[8, "ID"] == 1 and df.loc[8, "name"] == "central" and df.loc[8, "unit"] == "mg"
+    np.testing.assert_allclose(df.loc[3, "value"], 2.5, rtol=1e-6)
+    np.testing.assert_allclose(df.loc[8, "value"], amount[2], rtol=1e-6)
+    np.testing.assert_allclose(df.loc[6:11, "value"].to_numpy(), np.tile(amount, 2), rtol=1e-6)
+    np.testing.assert_allclose(df.loc[0:5, "value"].to_numpy(), np.tile(amount / 40.0, 2), rtol=1e-6)
