@@ -1563,3 +1563,28 @@ def test_a_long_table_of_several_outputs_is_indexed_by_row_number_across_the_out
     np.testing.assert_allclose(df.loc[8, "value"], amount[2], rtol=1e-6)
     np.testing.assert_allclose(df.loc[6:11, "value"].to_numpy(), np.tile(amount, 2), rtol=1e-6)
     np.testing.assert_allclose(df.loc[0:5, "value"].to_numpy(), np.tile(amount / 40.0, 2), rtol=1e-6)
+
+
+# (xǁSimulationǁplot__mutmut_2: `plot_simulation(self, None, ...)`, the names given to Simulation.plot ignored)
+def test_simulation_plot_draws_the_outputs_and_states_it_is_given_in_that_order():
+    """pk_1cmt_iv, 100 mg at 0 h, CL 2 L/h, V 40 L, at 0, 6 and 12 h: ``sim.plot(["central", "conc"])`` draws two
+    panels, the state central (mg) then the output conc (mg/L), each line the bolus closed form 100 exp(-t / 20) mg
+    and that / 40 mg/L; ``sim.plot()`` draws the output alone."""
+    import matplotlib.pyplot as plt
+
+    t = np.array([0.0, 6.0, 12.0])
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t, params={"CL": 2.0, "V": 40.0})
+    amount = 100.0 * np.exp(-t / 20.0)
+    fig = sim.plot(["central", "conc"])
+    try:
+        assert [ax.get_ylabel() for ax in fig.axes] == ["central [mg]", "conc [mg/L]"]
+        for ax, expected in zip(fig.axes, (amount, amount / 40.0), strict=True):
+            np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), t)
+            np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), expected, rtol=1e-6)
+    finally:
+        plt.close(fig)
+    fig = sim.plot()
+    try:
+        assert [ax.get_ylabel() for ax in fig.axes] == ["conc [mg/L]"]
+    finally:
+        plt.close(fig)
