@@ -1540,3 +1540,16 @@ def test_ctrl_c_says_how_many_subjects_had_been_solved_before_it_even_in_the_fir
     sim = pkpd.simulate(cm, Regimen.single(Dose(100, "mg")), t, **run)
     expected = 100 / 50 * np.exp(-cl[:, None] / 50 * t) * pkpd.units.convert("mg/L", sim.units["conc"])
     np.testing.assert_allclose(sim["conc"], expected, rtol=1e-5)
+
+
+# ---- seed 41, part 2 ---------------------------------------------------------------------------------------------
+# (_times__mutmut_20: `np.diff(t) < 0` for `<= 0`, a repeated output time, with no step back, was let through)
+@pytest.mark.parametrize(("times", "i", "at"), [([0.0, 1.0, 1.0, 2.0], 1, "1"), ([0.0, 0.5, 0.5], 1, "0.5"),
+                                                ([3.0, 3.0], 0, "3")])
+def test_a_repeated_output_time_is_refused_naming_it(times, i, at):
+    """Output times must be strictly increasing: a time given twice (no time going back) is refused like a step
+    back, the whole message naming the first repeat, found by hand: times[i] = at is followed by times[i + 1] = at."""
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), times)
+    assert str(err.value) == (f"times: must be strictly increasing; times[{i}] = {at} is followed by "
+                              f"times[{i + 1}] = {at}. Sort them and remove duplicates (np.unique)")
