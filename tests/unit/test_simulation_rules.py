@@ -1588,3 +1588,33 @@ def test_simulation_plot_draws_the_outputs_and_states_it_is_given_in_that_order(
         assert [ax.get_ylabel() for ax in fig.axes] == ["conc [mg/L]"]
     finally:
         plt.close(fig)
+
+
+# ---- seed 41, part 2 ---------------------------------------------------------------------------------------------
+# (_times__mutmut_20: `np.diff(t) < 0` for `<= 0`, a repeated output time, with no step back, was let through)
+@pytest.mark.parametrize(("times", "i", "at"), [([0.0, 1.0, 1.0, 2.0], 1, "1"), ([0.0, 0.5, 0.5], 1, "0.5"),
+                                                ([3.0, 3.0], 0, "3")])
+def test_a_repeated_output_time_is_refused_naming_it(times, i, at):
+    """Output times must be strictly increasing: a time given twice (no time going back) is refused like a step
+    back, the whole message naming the first repeat, found by hand: times[i] = at is followed by times[i + 1] = at."""
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), times)
+    assert str(err.value) == (f"times: must be strictly increasing; times[{i}] = {at} is followed by "
+                              f"times[{i + 1}] = {at}. Sort them and remove duplicates (np.unique)")
+
+
+# (_administration_events__mutmut_28: `if np.any(None):` for `if np.any(wt <= 0):`, a per-kg dose given to a subject
+# weighing 0 kg or less was let through: no drug, or a negative amount and negative concentrations)
+@pytest.mark.parametrize(("weights", "got"), [([70.0, 0.0], "0"), ([-5.0], "-5"), ([70.0, 60.0, -2.5], "-2.5")])
+def test_a_per_kg_dose_to_a_subject_weighing_zero_or_less_is_refused_naming_the_weight(weights, got):
+    """2 mg/kg to subjects with a body weight WT <= 0 is a DosingError, the whole message naming the first bad weight;
+    with each bad weight made positive (10 kg) the same run is the bolus closed form 2 WT / V exp(-CL/V t)."""
+    regimen = Regimen.single(Dose(2, "mg/kg"))
+    with pytest.raises(pkpd.DosingError) as err:
+        pkpd.simulate(IV, regimen, [0.0, 1.0], covariates={"WT": weights})
+    assert str(err.value) == f"dose 2 mg/kg: body weight WT must be > 0 kg; got {got}"
+    wt = np.where(np.array(weights) > 0, weights, 10.0)
+    sim = pkpd.simulate(IV, regimen, [0.0, 1.0], covariates={"WT": wt})
+    cl, v = (p.value for p in IV.parameters)
+    expected = 2 * wt[:, None] / v * np.exp(-cl / v * np.array([0.0, 1.0]))  # mg/L
+    np.testing.assert_allclose(sim["conc"], expected * pkpd.units.convert("mg/L", sim.units["conc"]), rtol=1e-6)
