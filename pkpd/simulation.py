@@ -894,8 +894,7 @@ def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covari
         lag = np.broadcast_to(np.asarray(ex.evaluate(ck.dose_lag[k], env), dtype=float), (n,))
     conv = ck.dose_conversion[k]
     for what, value in (("bioavailability (factor)", F), ("lag time", lag)):
-        if not np.all(np.isfinite(value)):
-            i = int(np.flatnonzero(~np.isfinite(value))[0])
+        if (i := _first_not_finite(value)) >= 0:
             raise DosingError(f"dose target {target.name!r}: the {what} is not finite ({value[i]:g}) for subject "
                               f"number {idx[i] + 1} of {n_subjects}; check the parameter values and covariates it uses")
     if np.any(lag < 0):
@@ -903,8 +902,7 @@ def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covari
     start = adm.time * time_factor + lag
     with np.errstate(all="ignore"):  # an amount that overflows is refused below, naming it
         into_state = amount * F * conv
-    if not np.all(np.isfinite(into_state)):
-        i = int(np.flatnonzero(~np.isfinite(into_state))[0])
+    if (i := _first_not_finite(into_state)) >= 0:
         raise DosingError(f"dose of {amounts[i]:g} {dose.unit} at t={adm.time:g} into {target.name!r}: the amount "
                           f"entering the model (amount x bioavailability factor {F[i]:g}) overflows for subject number "
                           f"{idx[i] + 1} of {n_subjects}; check the dose and the parameter values and covariates of "
@@ -945,13 +943,18 @@ def _administration_events(m: Model, adm, time_factor, env, idx, explicit_covari
                           f"{bad:g}")
     with np.errstate(all="ignore"):  # a rate that overflows is refused below, naming it
         rate_state = into_state / duration
-    if not np.all(np.isfinite(rate_state)):
-        i = int(np.flatnonzero(~np.isfinite(rate_state))[0])
+    if (i := _first_not_finite(rate_state)) >= 0:
         raise DosingError(f"infusion of {amounts[i]:g} {dose.unit} at t={adm.time:g} into {target.name!r}: its "
                           f"rate (the amount entering the model over a duration of {duration[i]:g} {m.time_unit}) "
                           f"overflows for subject number {idx[i] + 1} of {n_subjects}; give a longer infusion, or a "
                           "bolus")
     return [start, start + duration], [1, 1], [rate_state, -rate_state], s
+
+
+def _first_not_finite(values: np.ndarray) -> int:
+    """Index of the first value that is NaN or infinite; -1 if there is none."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    return int(bad[0]) if bad.size else -1
 
 
 def _target(m: Model, name):

@@ -92,3 +92,29 @@ def run_in_c_locale():
         return said
 
     return run
+
+
+class _NumpyBefore23:
+    """numpy as a pkpd module sees it under numpy < 2.3 (1.24 to 2.2: pkpd's numpy>=1.24 allows them, and 2.2 is the
+    newest numpy for Python 3.10, which pkpd supports), where ``take_along_axis`` has no default axis; everything
+    else is numpy itself."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def take_along_axis(arr, indices, axis):
+        return np.take_along_axis(arr, indices, axis=axis)
+
+
+@pytest.fixture
+def numpy_before_2_3(monkeypatch):
+    """A function that makes a pkpd module see numpy before 2.3 (``take_along_axis`` without a default axis) for
+    the rest of the test: ``numpy_before_2_3(pkpd.closed_form)``."""
+
+    def install(module) -> None:
+        monkeypatch.setattr(module, "np", _NumpyBefore23())
+        with pytest.raises(TypeError):
+            module.np.take_along_axis(np.zeros((1, 2)), np.zeros((1, 2), dtype=np.int64))
+
+    return install

@@ -1109,20 +1109,7 @@ def test_ctrl_c_after_the_first_chunks_of_a_closed_form_batch_counts_the_subject
                                  "returned. Run again (fewer subjects, or simulate_summary for large populations).")
 
 
-class _NumpyBefore23:
-    """numpy as closed_form sees it under numpy < 2.3 (1.24 to 2.2, which pkpd's numpy>=1.24 allows, and the newest
-    numpy for Python 3.10, which pkpd supports), where ``take_along_axis`` has no default axis; everything else is
-    numpy itself."""
-
-    def __getattr__(self, name):
-        return getattr(np, name)
-
-    @staticmethod
-    def take_along_axis(arr, indices, axis):
-        return np.take_along_axis(arr, indices, axis=axis)
-
-
-def test_outputs_follow_parameter_changes_where_take_along_axis_has_no_default_axis(monkeypatch):
+def test_outputs_follow_parameter_changes_where_take_along_axis_has_no_default_axis(numpy_before_2_3):
     # the closed form's outputs read each parameter of the epoch in force at each output time, passing
     # take_along_axis its axis, as numpy before 2.3 requires (emulated here for closed_form's numpy): pk_1cmt_iv
     # (V 20 L), a 100 mg bolus, CL 1 L/h set to 2 L/h at 2 h and V to 10 L at 6 h: x = 100 e^(-0.05 t) until 2 h,
@@ -1131,9 +1118,7 @@ def test_outputs_follow_parameter_changes_where_take_along_axis_has_no_default_a
     # a TypeError before numpy 2.3)
     from pkpd import closed_form
 
-    monkeypatch.setattr(closed_form, "np", _NumpyBefore23())
-    with pytest.raises(TypeError):
-        closed_form.np.take_along_axis(np.zeros((1, 2)), np.zeros((1, 2), dtype=np.int64))
+    numpy_before_2_3(closed_form)
     t = np.array([0.0, 1.0, 2.0, 4.0, 7.0, 9.0])
     sim = pkpd.simulate(pkpd.load_model("pk_1cmt_iv"), Regimen.single(Dose(100, "mg")), t,
                         params={"CL": 1.0, "V": 20.0}, changes={"CL": ([2.0], [2.0]), "V": ([6.0], [10.0])},

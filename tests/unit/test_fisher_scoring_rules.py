@@ -1019,33 +1019,14 @@ def test_the_information_of_a_natural_scale_typical_value_without_covariate_effe
     import pkpd
     from pkpd.estimation._fo_information import x_jacobian
     from pkpd.estimation.population_fit import _objective_engine, _setup
-    from pkpd.load import model_from_dict, tomllib
+    from pkpd.model import DoseTarget, Model, Output, Parameter, State
     from pkpd.population import IIV
 
-    model = model_from_dict(tomllib.loads("""
-[model]
-name = "iv_with_baseline"
-time_unit = "h"
-[parameters.CL]
-value = 2.8
-unit = "L/h"
-[parameters.V]
-value = 32.0
-unit = "L"
-[parameters.BASE]
-value = 0.0
-unit = "mg/L"
-[states.central]
-unit = "mg"
-initial = "0"
-ddt = "-CL / V * central"
-[outputs.conc]
-expression = "central / V + BASE"
-unit = "mg/L"
-[doses.iv]
-target = "central"
-unit = "mg"
-"""))
+    # test_nlme_rules' BASELINE model (no bounds: BASE is estimated on its natural scale)
+    model = Model(name="iv_with_baseline", time_unit="h",
+                  parameters=(Parameter("CL", 2.8, "L/h"), Parameter("V", 32.0, "L"), Parameter("BASE", 0.0, "mg/L")),
+                  states=(State("central", "mg", "0", "-CL / V * central"),),
+                  outputs=(Output("conc", "central / V + BASE", "mg/L"),), doses=(DoseTarget("iv", "central", "mg"),))
     rows = []
     for i, times in enumerate([(1.0, 2.0, 4.0, 8.0, 12.0), (1.0, 2.0, 4.0, 8.0, 12.0), (1.0, 4.0, 12.0)], start=1):
         rows.append(dict(ID=i, TIME=0.0, DV=np.nan, AMT=100.0, EVID=1, AMTU="mg"))

@@ -1470,28 +1470,14 @@ def test_an_amount_or_a_rate_that_overflows_is_refused_naming_the_dose_and_the_s
 
 
 # (set_events__mutmut_17 of seed 29: `np.take_along_axis` without `axis=1`, a TypeError before numpy 2.3)
-class _NumpyBefore23:
-    """numpy as pkpd.simulation sees it under numpy < 2.3 (1.24 to 2.2: pkpd's numpy>=1.24 allows them, and 2.2 is
-    the newest numpy for Python 3.10, which pkpd supports), where ``take_along_axis`` has no default axis."""
-
-    def __getattr__(self, name):
-        return getattr(np, name)
-
-    @staticmethod
-    def take_along_axis(arr, indices, axis):
-        return np.take_along_axis(arr, indices, axis=axis)
-
-
-def test_parameter_changes_are_sorted_per_subject_where_take_along_axis_has_no_default_axis(monkeypatch):
+def test_parameter_changes_are_sorted_per_subject_where_take_along_axis_has_no_default_axis(numpy_before_2_3):
     """set_events sorts each subject's changes by time, passing take_along_axis its axis, as numpy before 2.3
     requires (emulated for pkpd.simulation's numpy). pk_1cmt_iv, 100 mg at 0 h, CL 1 L/h, V 20 L, the changes given
     out of time order: V to 10 L at 6 h, CL to 2 L/h at 2 h (ODE solver): x = 100 e^(-0.05 t) until 2 h,
     100 e^(-0.1) e^(-0.1 (t - 2)) until 6 h, then 100 e^(-0.5) e^(-0.2 (t - 6)); conc = x / V of the epoch."""
     from pkpd import simulation
 
-    monkeypatch.setattr(simulation, "np", _NumpyBefore23())
-    with pytest.raises(TypeError):
-        simulation.np.take_along_axis(np.zeros((1, 2)), np.zeros((1, 2), dtype=np.int64))
+    numpy_before_2_3(simulation)
     t = np.array([0.0, 1.0, 2.0, 4.0, 7.0, 9.0])
     sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t, params={"CL": 1.0, "V": 20.0},
                         changes={"V": ([6.0], [10.0]), "CL": ([2.0], [2.0])},
