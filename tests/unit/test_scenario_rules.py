@@ -3314,3 +3314,95 @@ def test_a_dose_response_fit_keeps_the_range_of_positive_doses_it_fitted_and_the
     assert fit.ed90_flag == "extrapolated"
     cell = _ed_cell(fit.ed90, math.nan, math.nan, fit.ed90_flag, "mg", fit.dose_range)
     assert cell.endswith(" <span class='flag'>extrapolated: above the highest dose tested (30 mg)</span>")
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 56
+def test_a_covariate_range_whose_ends_are_equal_is_accepted_and_draws_that_value():
+    """(xǁLogNormalPopulationǁ__post_init____mutmut_39: `lo < hi` for `lo <= hi`, so a range [70, 70] was refused)
+    covariate_ranges need "finite low <= high", as the refusal itself says: a range whose ends are equal is a fixed
+    covariate drawn uniformly from one point, so WT = [70, 70] kg gives every subject 70 kg, and 1 mg/kg of
+    pk_1cmt_iv (V 32 L, CL 2.8 L/h) is a 70 mg bolus in each: Cmax = 70 / 32 mg/L at t = 0 and
+    C(24) = 70 / 32 exp(-2.8 / 32 x 24). A range [80, 70] is still refused with the whole message."""
+    import pkpd
+    from pkpd.errors import PkpdError
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    pop = LogNormalPopulation(3, covariate_ranges={"WT": (70, 70)})
+    assert pop.covariate_ranges == {"WT": (70.0, 70.0)}
+    model = pkpd.load_model("pk_1cmt_iv")
+    _, covs = pop.sample(model, np.random.default_rng(1))
+    assert covs["WT"].tolist() == [70.0, 70.0, 70.0]
+    sc = Scenario(model, [Arm("a", pkpd.Dose(1, "mg/kg"))],
+                  [Endpoint("conc", "cmax", end=24), Endpoint("conc", "value_at", time=24)], population=pop,
+                  times=np.linspace(0, 24, 25))
+    table = run_scenario(sc, seed=1).table
+    cmax = table[table["endpoint"] == "conc_Cmax_to_24"]["value"].to_numpy()
+    at24 = table[table["endpoint"] == "conc_at_24"]["value"].to_numpy()
+    np.testing.assert_allclose(cmax, np.full(3, 70 / 32), rtol=1e-9)
+    np.testing.assert_allclose(at24, np.full(3, 70 / 32 * math.exp(-2.8 / 32 * 24)), rtol=1e-5)
+    with pytest.raises(PkpdError) as err:
+        LogNormalPopulation(3, covariate_ranges={"WT": (80, 70)})
+    assert str(err.value) == "population covariate_ranges['WT']: need finite low <= high; got [80, 70]"
+
+
+def test_a_dose_response_fit_whose_ed90_lies_above_the_doses_says_so_in_its_message():
+    """(fit_dose_response__mutmut_399: `flags[1] == "EXTRAPOLATED"`, never true, so the message left out the ED90's
+    extrapolation) Exact Emax data (E0 2, Emax 10, ED50 10 mg) at 0 (controls), 1, 3, 10 and 30 mg: the ED50, 10 mg,
+    lies within the doses fitted, the ED90 = 9 x ED50 = 90 mg above the highest (30 mg), so the fit's message is
+    exactly "ED90 outside the doses tested (1-30): an extrapolation" and nothing else."""
+    from pkpd.scenarios import fit_dose_response
+
+    d = np.array([0.0, 0, 1, 1, 3, 3, 10, 10, 30, 30])
+    fit = fit_dose_response(d, 2.0 + 10.0 * d / (10.0 + d))
+    assert fit.ed50 == pytest.approx(10.0, rel=1e-6) and fit.ed90 == pytest.approx(90.0, rel=1e-6)
+    assert (fit.ed50_flag, fit.ed90_flag) == ("", "extrapolated")
+    assert fit.message == "ED90 outside the doses tested (1-30): an extrapolation"
+
+
+def test_same_population_of_a_run_with_uncertainty_gives_every_trial_the_runs_own_subjects():
+    """(run_scenario__mutmut_54: `same_population=None` passed on, so the scenario's and the caller's
+    same_population=True were both ignored) Documented (pkpd.uncertainty): with same_population=True every trial
+    simulates the same virtual subjects, and a trial equals the run at its estimates with the trial's population seed
+    (result.trials.seeds). The uncertainty here is two draws of V, both 32 L (the nominal value): every trial then
+    has the nominal run's parameters and, on the same subjects (seed 7 each), its median AUC to the bit; without
+    same_population each trial draws its own 3 subjects (CL varies, omega 0.5) and the medians differ."""
+    import dataclasses
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import LogNormalPopulation
+
+    sc = pkpd.Scenario(pkpd.load_model("pk_1cmt_iv"), arms=[pkpd.Arm("a", pkpd.Dose(100, "mg"))],
+                       endpoints=[Endpoint("conc", "auc", end=24)],
+                       population=LogNormalPopulation(3, omega={"CL": 0.5}), uncertainty={"V": np.full(2, 32.0)})
+    for res in (pkpd.run_scenario(sc, seed=7, n_trials=3, same_population=True),
+                pkpd.run_scenario(dataclasses.replace(sc, same_population=True), seed=7, n_trials=3)):
+        assert res.trials.same_population is True
+        assert res.trials.seeds == (7, 7, 7)
+        assert res.trials.summary["median"].tolist() == res.summary["median"].tolist() * 3
+        assert "(3 trials (same virtual subjects) from 2 draws;" in repr(res.trials)
+    other = pkpd.run_scenario(sc, seed=7, n_trials=3)
+    assert other.trials.same_population is False
+    assert len(set(other.trials.seeds)) == 3
+    assert len(set(other.trials.summary["median"].tolist())) == 3
+
+
+def test_the_interval_of_an_expected_count_above_one_is_not_clipped_at_one():
+    """(_clinical__mutmut_115: `ep.metric != "EXPECTED_COUNT"`, always true, so a count's interval was clipped to
+    [0, 1] like a probability's) Flares at a constant hazard r0 = 0.2/h, counted to 10 h: 0.2 x 10 = 2 for each of 5
+    identical subjects, so the mean is 2 with a zero-width interval (2, 2); clipped at 1, the interval would lie below
+    its own value."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, LogNormalPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "endpoints_exposure.toml")
+    sc = Scenario(model, arms=[Arm("control", control=True)], times=np.linspace(0, 10, 11),
+                  population=LogNormalPopulation(5), endpoints=[Endpoint("flares", "expected_count", time=10)])
+    row = run_scenario(sc, seed=1).clinical.set_index("endpoint").loc["flares_count_10"]
+    assert row["n"] == 5
+    for key in ("value", "ci_low", "ci_high"):
+        assert row[key] == pytest.approx(0.2 * 10, rel=1e-7), key
