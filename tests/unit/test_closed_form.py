@@ -1154,3 +1154,29 @@ def test_outputs_that_divide_by_zero_are_flagged_by_pkpd_alone_without_a_numpy_w
         assert list(sim.status) == [0, 5]
         np.testing.assert_allclose(sim["o0"][0], 10.0 * np.exp(-0.3 * t), rtol=1e-12, atol=0.0)
         assert np.all(sim["o0"][1] == np.inf)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 41)
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_integer_parameters_takes_a_fractional_parameter_change_whole_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: q given as integers (pk_1cmt_iv, CL 20 L/h, V 20 L, WT 70
+    # kg, so ke = 1 /h and its hoisted -ke = -1, all whole), a 100 mg bolus at 0 h and CL set to 5.5 L/h at 1 h
+    # (ke 0.275 /h): the closed form of either CPU engine, as the ODE path, keeps the change's 5.5 whole: x = 100 e^-t
+    # until 1 h, then 100 e^-1 e^(-0.275 (t - 1)), conc = x / 20 (run_closed_form__mutmut_29: q converted without
+    # dtype=float, the change written into an integer copy of q as CL 5, ke 0.25 /h)
+    from pkpd.simulation import EventTable, run_batch
+
+    cm, q = _pk_1cmt_on(engine, (20.0,))
+    assert cm.q_names == ("CL", "V", "WT", "ke", "_k0")
+    q_int = q.astype(np.int64)
+    assert np.array_equal(q_int, q) and q_int.tolist() == [[20, 20, 70, 1, -1]]
+    events = EventTable(np.array([[0.0, 1.0]]), np.array([[0, 3]]), np.array([[0, 0]]), np.array([[100.0, 5.5]]),
+                        np.array([2]))
+    t = np.array([[0.0, 0.5, 1.0, 2.0, 5.0]])
+    x = np.where(t[0] <= 1.0, 100.0 * np.exp(-t[0]), 100.0 * np.exp(-1.0 - 0.275 * (t[0] - 1.0)))
+    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
+        sol = run_batch(cm, q_int, cm.initial_state(q), events, t, np.zeros((1, 5), dtype=np.int64), np.array([5]),
+                        np.zeros(1), settings)
+        assert list(sol["status"]) == [0]
+        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
+        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
