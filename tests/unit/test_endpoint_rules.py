@@ -35,6 +35,9 @@ Section "seed 47" (the twenty-third sample): outcomes given as ints written to t
 numbers they are (DV float64), with no dose record as with one.
 Section "seed 48" (the twenty-fourth sample): dropout times under and at one time unit (0.5 and 1 h) are dropouts,
 each subject censored at its own.
+Section "seed 49" (the twenty-fifth sample): the Newton search bisecting when a step lands on the upper bound
+(H = 1 - sqrt(1 - t), root 1 - (1 - E)^2), an ordinal effect with a unit refused with its whole message, and ordinal
+logits given as numeric text read as numbers (the closed-form probabilities and gradient).
 """
 
 from __future__ import annotations
@@ -1190,3 +1193,63 @@ def test_a_dropout_time_under_one_time_unit_is_a_dropout_not_refused():
     want = [(i, t, out, dv) for i, d in ((1, 0.5), (2, 1.0), (3, 2.0)) for t, out, dv in ((0.0, "r", 1.0),
                                                                                           (d, "ev", 0.0))]
     assert list(zip(o["ID"], o["TIME"], o["output"], o["DV"], strict=True)) == want
+
+
+# ============================================================================================ seed 49
+# From the twenty-fifth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 49``,
+# ``benchmarks/results/mutation/endpoints-seed49.json``): each test seen to fail with its survivor applied by hand.
+def test_the_newton_search_bisects_when_a_step_lands_on_the_upper_bound(monkeypatch):
+    """The safeguarded Newton search takes a step only strictly inside the bracket (lo, hi), bisecting otherwise
+    (the mirror of the seed-39 test at the lower bound). The cumulative hazard H(t) = 1 - sqrt(1 - t) on [0, 1] has
+    the hazard 1 / (2 sqrt(1 - t)), infinite at t = 1; for E = 3/4 in the grid bracket [0, 1] (H = 0 and 1) the
+    linear start is t = 3/4, where H - E = -1/4 and h = 1, so the Newton step lands exactly on the upper bound 1. The
+    root is the inverse cumulative hazard 1 - (1 - E)^2 = 15/16 (kills _locate__mutmut_114, ``newton <= hi``: the
+    step to 1 was taken, and there h = inf makes every later step 1 again, so the search stopped at t = 1, where
+    H = 1, after its 60 iterations)."""
+    import pkpd.outcomes as po
+
+    def one_minus_sqrt(cm, q, y0, events, t0, tt, settings, rows, *, states=False):
+        t = np.asarray(tt, dtype=float)[:, 0]
+        with np.errstate(divide="ignore"):
+            return np.stack([1.0 - np.sqrt(1.0 - t), 0.5 / np.sqrt(1.0 - t)], axis=-1)[:, None, :]   # outputs H, h
+
+    monkeypatch.setattr(po, "_solve", one_minus_sqrt)
+    t = po._locate(None, None, None, None, None, None, np.arange(1), 0, 1, np.zeros(1), np.array([0.75]),
+                   np.array([0.0]), np.array([1.0]), np.array([0.0]), np.array([1.0]))
+    assert t.tolist() == [pytest.approx(15 / 16, abs=1e-9)]
+
+
+@pytest.mark.parametrize(("effect", "got"), [
+    ("V", "has unit L but 1 is declared (dimensions [length] ** 3 vs none)"),
+    ("A", "has unit mg but 1 is declared (dimensions [mass] vs none)"),
+])
+def test_an_ordinal_effect_with_a_unit_is_refused_with_the_whole_message(effect, got):
+    """The effect on the cumulative logits is dimensionless: one in L or mg is refused naming the key ``effect``,
+    the rule and the unit found, the whole message compared (kills check_trees__mutmut_126, the rule's text changed
+    to "the effect on the logits is DIMENSIONLESS")."""
+    err = _refused(pkpd.Output("r", type="ordinal", categories=(0, 1, 2), intercepts=("1.0", "-1.0"), effect=effect))
+    assert isinstance(err, UnitError)
+    assert str(err) == (f"{MODEL_FILE} [outputs.r] effect: the effect on the logits is dimensionless: expression "
+                        f"{effect!r} {got}")
+    assert (err.section, err.key) == ("outputs.r", "effect")
+
+
+def test_ordinal_logits_given_as_numeric_text_are_read_as_numbers():
+    """``logits`` is an array_like converted as numpy converts an array_like to float64, as the category indices and
+    a binary DV are: the logits (1, -1) given as the text "1.0", "-1.0" (a table read as text) give the closed-form
+    probabilities, P(Y = c_k) = sigma(l_k) - sigma(l_{k+1}) with l_0 = +inf and l_3 = -inf, and the closed-form
+    gradient, d/dl log(sigma(l) - sigma(l')) = sigma(l)(1 - sigma(l)) / (sigma(l) - sigma(l')) and its mirror
+    (kills ordinal_log_likelihood__mutmut_10, ``np.asarray(logits, dtype=None)``: the text stayed text, the bounds
+    +-inf were joined to it as the text "inf", and the gap a - b raised numpy's UFuncTypeError)."""
+    from scipy.special import expit
+
+    s1, s2 = expit(1.0), expit(-1.0)
+    want = np.log([1.0 - s1, s1 - s2, s2])
+    text = [["1.0", "-1.0"]] * 3
+    np.testing.assert_allclose(ep.ordinal_log_likelihood([0, 1, 2], text), want, rtol=1e-12)
+    ll, grad = ep.ordinal_log_likelihood([0, 1, 2], text, gradient=True)
+    np.testing.assert_allclose(ll, want, rtol=1e-12)
+    mid = s1 - s2
+    np.testing.assert_allclose(grad, [[-s1, 0.0], [s1 * (1 - s1) / mid, -s2 * (1 - s2) / mid], [0.0, 1 - s2]],
+                               rtol=1e-12, atol=1e-15)
+    assert ll.dtype == np.float64 and grad.dtype == np.float64
