@@ -1861,3 +1861,48 @@ def test_a_combined_errors_sd_is_its_optimum_to_a_part_in_a_million(convention, 
         new = st.errors(x)[0]
         assert new.cv == b
         assert new.sd == pytest.approx(a, rel=3e-6)
+
+
+# ====================================================================================================== seed 43
+@pytest.mark.parametrize("convention, a, b", [("variance", 0.6, 0.4), ("sd", 0.2, 0.4)])
+def test_a_combined_errors_cv_with_its_sd_fixed_is_its_optimum(convention, a, b):
+    # a Combined error with its sd fixed has the cv alone to fit: with a constant prediction f = 2 and residuals +-1
+    # the optimal variance is mean(r^2) = 1, so a^2 + (2 b)^2 = 1 ("variance": a = 0.6, b = sqrt(0.64) / 2 = 0.4) or
+    # a + 2 b = 1 ("sd": a = 0.2, b = 0.4); with gamma 1 the new cv is that optimum, with gamma 1/2 half-way from the
+    # old one, and the fixed sd is kept (_error_step _81: `("sd" in free) or True` read the fixed sd from the free
+    # parameters, a ValueError from free.index("sd"))
+    old = 0.1
+    em = pkpd.Combined(sd=a, cv=old, convention=convention, fixed=("sd",))
+    prob, layout, st = _theoph_problem(em)
+    u, m, F = _residuals(prob, 1.0, 2.0)
+    for gamma in (1.0, 0.5):
+        x, _ = _error_step(st, layout.x0.copy(), st.errors(layout.x0), u, m, F, {}, gamma, False, 0.95)
+        new = st.errors(x)[0]
+        assert new.sd == a
+        assert new.cv == pytest.approx(old + gamma * (b - old), rel=1e-5)
+
+
+def test_a_metropolis_hastings_step_rejects_a_draw_equal_to_the_acceptance_ratio():
+    # Metropolis-Hastings accepts a proposal with probability min(1, r), r = p(new) / p(old) = exp(-(obj_new - obj)
+    # / 2): with u uniform on [0, 1) (numpy's doubles k 2^-53) that is u < r, P(u < r) = r exactly, while u <= r
+    # would accept with r + 2^-53. Spies give the chains' step predictions and objectives and a generator whose
+    # draws are u = 0.5, 0.25, 0.75 in three subjects whose proposals have r = u exactly (obj_new = -2 log u above
+    # obj = 0, log r = log u to the bit): all rejected; r a part in 1e9 above u: all accepted; below: rejected
+    # (_Chains.step _40: `<=` for `<` accepted the three draws equal to r)
+    from types import SimpleNamespace
+
+    from pkpd.saem import _Chains
+
+    u = np.array([[0.5, 0.25, 0.75]])
+    rng = SimpleNamespace(uniform=lambda size: u.reshape(size).copy())
+    assert math.log(0.5) < 0 and np.all(-0.5 * (-2.0 * np.log(u)) == np.log(u))
+    for shift, expected in ((0.0, False), (-1e-9, True), (1e-9, False)):
+        obj_new = -2.0 * np.log(u) + shift
+        lik = SimpleNamespace(predict=lambda typical, proposal: np.ones((1, 3, 2)),
+                              objective=lambda F, errs, obj_new=obj_new: obj_new.copy())
+        eta, proposal = np.zeros((1, 3, 1)), np.full((1, 3, 1), 0.5)
+        ch = _Chains(eta, np.zeros((1, 3, 2)), np.zeros((1, 3)), np.zeros((1, 3)))
+        accept = ch.step(proposal, False, lik, None, None, np.eye(1), rng)
+        assert accept.tolist() == [[expected] * 3]
+        assert np.all(ch.eta == (0.5 if expected else 0.0)) and np.all(ch.F == (1.0 if expected else 0.0))
+        assert np.all(ch.obj == (obj_new if expected else 0.0))
