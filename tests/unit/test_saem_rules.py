@@ -90,6 +90,10 @@ Section "seed 42": the survivors of the nineteenth, independent sample (mutmut, 
 additive error shrinking by exactly the annealing floor in the exploratory iterations of an SAEM run, the run's
 seconds within the wall time of the call, and a combined error's sd at its optimum to a part in a million where the
 objective is flat.
+
+Section "seed 43": the survivors of the twentieth, independent sample (mutmut, seed 43) that change results: a
+combined error's cv fitted with its sd fixed, and a Metropolis-Hastings step rejecting a draw equal to its acceptance
+ratio (u < r, so a proposal is accepted with probability exactly r).
 """
 
 import math
