@@ -45,6 +45,7 @@ RATE read as the route says, not as an infusion.
 Section "seed 46" (the twenty-second, 40 of 1973): a flat segment of the log-down AUMC as its trapezoid, a negative
 concentration refused, and a partial area from Tlast as the λz tail alone; checking it found the log-down area and
 moment of a decline to a subnormal level, and of a nearly flat one, wrong (fixed, with their tests).
+Section "seed 47" (the twenty-third, 40 of 2030): a single ``by`` column of the sparse table given as a bare name.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1767,3 +1768,22 @@ def test_a_nearly_flat_log_down_decline_keeps_its_area_and_moment():
     tt, cc = np.array([1.0, 2.0]), np.array([1.0, np.nextafter(1.0, 0.0)])
     assert auc(tt, cc, method="log-down") == pytest.approx(1.0, rel=1e-15)
     assert _aumc_segments(tt, cc, "log-down") == pytest.approx(1.5, rel=1e-15)
+
+
+# =========================================================================================== seed 47
+# Rules that the twenty-third independent sample (seed 47, 40 of 2030 mutants) showed unguarded: a single ``by``
+# column of the sparse table may be given as a bare column name, as one string, not only in a list.
+def test_a_sparse_table_by_a_single_column_name_given_as_a_string():
+    """``by="SEX"`` is the column SEX, as ``by=["SEX"]``: one row per sex in data order, with the AUCs by hand of the
+    linear trapezoids of the mean profiles, (3 - 1)/2 (9 + 3) = 12 for M (means 9 at 1 h, 3 at 3 h) and
+    (3 - 1)/2 (4 + 1) = 5 for F, the SEX column in the table after output and dose. Guards nca_sparse_table
+    (nca_sparse_table__mutmut_17: ``isinstance(by, str) and False``: the string taken as a list of its letters,
+    S, E and X, refused with "nca_sparse: no column 'S' in the data. Did you mean 'SS'?")."""
+    data = _sparse_rows([("M", 1, 8), ("M", 1, 10), ("M", 3, 2), ("M", 3, 4),
+                         ("F", 1, 4), ("F", 1, 4), ("F", 3, 1), ("F", 3, 1)])
+    table = nca_sparse_table(data, dose_unit="mg", by="SEX")
+    assert list(table.columns[:3]) == ["output", "dose", "SEX"]
+    assert table["SEX"].tolist() == ["M", "F"]
+    assert table["auc_last"].tolist() == pytest.approx([12.0, 5.0], rel=1e-12)
+    assert table["n_animals"].tolist() == [4, 4]
+    pd.testing.assert_frame_equal(table, nca_sparse_table(data, dose_unit="mg", by=["SEX"]))
