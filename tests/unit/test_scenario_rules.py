@@ -3406,3 +3406,25 @@ def test_the_interval_of_an_expected_count_above_one_is_not_clipped_at_one():
     assert row["n"] == 5
     for key in ("value", "ci_low", "ci_high"):
         assert row[key] == pytest.approx(0.2 * 10, rel=1e-7), key
+
+
+# ------------------------------------------------------------------------------------- independent sample, seed 57
+def test_an_arm_of_exactly_the_most_dose_levels_is_accepted_and_one_more_is_refused():
+    """(scenario_from_dict__mutmut_283: `>=` for `>`, so an arm of exactly MAX_SCENARIO_DOSE_LEVELS = 1,000 levels
+    was refused) The limit is the most dose levels an arm may list, as its own refusal says ("more than 1,000"):
+    doses = [1, 2, ..., 1000] mg gives 1,000 arms, "a: 1 mg" to "a: 1000 mg", each its own dose; 1,001 levels are
+    refused with the whole message."""
+    from pkpd.errors import DosingError
+    from pkpd.scenarios import MAX_SCENARIO_DOSE_LEVELS
+
+    assert MAX_SCENARIO_DOSE_LEVELS == 1000
+    data = {"scenario": {"model": "pk_1cmt_iv"}, "arms": {"a": {"doses": list(range(1, 1001)), "unit": "mg"}},
+            "endpoints": BASE["endpoints"]}
+    sc = scenario_from_dict(data, file="s.toml")
+    assert len(sc.arms) == 1000
+    assert [a.name for a in sc.arms] == [f"a: {k} mg" for k in range(1, 1001)]
+    assert [(a.dose.amount, a.dose.unit) for a in sc.arms] == [(float(k), "mg") for k in range(1, 1001)]
+    data["arms"]["a"]["doses"] = list(range(1, 1002))
+    with pytest.raises(DosingError) as err:
+        scenario_from_dict(data, file="s.toml")
+    assert str(err.value) == "s.toml [arms.a]: 1,001 dose levels (more than 1,000)"
