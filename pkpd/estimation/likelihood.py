@@ -328,6 +328,8 @@ def _endpoint_problem(data: _Data, rec, F, i: int) -> str:
            "ordinal": "the cumulative logits must decrease from one category to the next (intercepts in "
                       "decreasing order)",
            "count": "the expected count must be >= 0 (and the dispersion > 0)"}[spec.kind]
+    if spec.kind == "binary" and 0.0 <= P[0] <= 1.0:   # a valid probability: the observed value cannot happen
+        why = f"the predicted probability of a 1 is {P[0]:g}, so the observed {rec.dv[i]:g} has probability 0"
     return f"{spec.kind} output {spec.name!r} at {where}: {why}"
 
 

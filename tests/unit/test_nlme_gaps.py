@@ -3044,3 +3044,49 @@ def test_conditional_tail_corrects_log_det_only_for_ebes_within_1e_3_of_the_mode
         np.full((2, 1, 1), 2.0), np.ones((2, 1, 1, 1)), np.array([[0.1], [0.1]]), np.eye(1), False)
     assert grad is None
     np.testing.assert_allclose(ofv, [5.0 + math.log(2.0) - 0.5 * 5e-4, 5.0 + math.log(2.0)], rtol=1e-14)
+
+
+# --- seed 60 -------------------------------------------------------------------------------------------------------
+def test_endpoint_terms_keep_the_finite_parts_of_a_record_whose_likelihood_is_zero():
+    """endpoints_exposure.toml without a dose: the event hazard is h = h0 e^eta (h0 = 0.01 1/h), the cumulative
+    hazard at t is h t, -2 log L is 2 (H - log h) for an event, 2 H for a censoring. With the hazard at subject 1's
+    event at 24 h set to 0 (a record of probability density 0), its -2 log L is +inf (the mark of a failed
+    evaluation) and its derivative by the hazard, -2 / h, is infinite: that slot is left out, so half the gradient
+    in eta is the cumulative hazard's part alone, H = 0.24 (dH/deta = H), and the information H = 0.24; subject 2's
+    censoring at 48 h keeps 2 H = 0.96, half gradient and information H = 0.48. Guards
+    finite_difference._Problem.endpoint_terms (seed 60's survivor _78: ``np.where(np.isfinite(gc), gc, None)``
+    for ``..., 0.0)``, an object array whose None met the einsum: TypeError)."""
+    model = pkpd.load_model(ENDPOINTS)
+    data = pd.DataFrame([(1, 24.0, 1, "event"), (2, 48.0, 0, "event")], columns=["ID", "TIME", "DV", "DVID"])
+    *_, layout, prob = _setup(model, data, pkpd.IIV({"h0": 0.1}), None, "laplace", None, None, None, None)
+    X = layout.x0[None]
+    theta, _, _ = layout.unpack(X)
+    f, G = prob.predict_grad(layout.subject_theta(X, theta), np.zeros((1, 2, prob.q)))
+    hazard_row = prob.endpoint_records.components[0, 2]      # the slots: H at t, H at the start, the hazard at t
+    assert f[0, prob.data.subject[hazard_row], prob.flat_j[hazard_row]] == pytest.approx(0.01, rel=1e-12)
+    f[0, prob.data.subject[hazard_row], prob.flat_j[hazard_row]] = 0.0
+    per, half_grad, info = prob.endpoint_terms(f, G)
+    assert per[0, 0] == np.inf
+    assert per[0, 1] == pytest.approx(0.96, rel=1e-10)
+    np.testing.assert_allclose(half_grad[0, :, 0], [0.24, 0.48], rtol=1e-8)
+    np.testing.assert_allclose(info[0, :, 0, 0], [0.24, 0.48], rtol=1e-8)
+    assert half_grad.dtype == info.dtype == np.float64
+
+
+def test_a_binary_record_of_probability_zero_at_the_initial_values_is_named_as_such():
+    """A response (endpoints_exposure.toml: P(resp = 1) = expit(b0) without a dose or covariate) started at b0 =
+    40: expit(40) = 1 / (1 + e^-40) rounds to 1 exactly (e^-40 = 4e-18 is below half an ulp of 1), so subject 1's
+    observed 0 has probability 0 and the fit stops at its initial values naming that subject and record, and why:
+    the probability 1 lies in [0, 1], the observed 0 is what cannot happen. Guards
+    finite_difference._Problem.endpoint_terms (seed 60's survivor _78: ``np.where(np.isfinite(gc), gc, None)``,
+    whose None met the einsum where d(-2 log L)/dp = 2 / (1 - p) is infinite: a TypeError instead of the
+    message) and the message itself (it said 'the probability must lie in [0, 1]; got 1')."""
+    assert 1.0 / (1.0 + math.exp(-40.0)) == 1.0
+    model = pkpd.load_model(ENDPOINTS)
+    data = pd.DataFrame([(1, 24.0, 0, "resp"), (2, 48.0, 1, "resp")], columns=["ID", "TIME", "DV", "DVID"])
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population(model, data, iiv={"h0": 0.1}, method="laplace", estimate=["b0"], init={"b0": 40.0},
+                            covariance=None)
+    assert str(info.value) == (
+        "fit_population: the objective cannot be evaluated at the initial values for subject 1: binary output 'resp' "
+        "at subject 1, t = 24 h (row 1): the predicted probability of a 1 is 1, so the observed 0 has probability 0")
