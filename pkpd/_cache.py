@@ -76,8 +76,10 @@ def _resolve(configured: str) -> Path:
 def _untrusted(path: Path) -> str | None:
     """Why ``path`` cannot serve as the cache (created, mode 0700, when missing), or None when it can."""
     try:
+        # exist_ok: another process (a parallel test worker, a cluster worker) may create it between the two steps;
+        # a file of that name still raises, and the folder it made is checked below like any other
         if not path.exists():
-            path.mkdir(mode=0o700, parents=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
         return f"it cannot be created ({err.strerror or err})"
     problem = trusted_dir_problem(path)

@@ -339,3 +339,24 @@ def test_numba_engine_never_reads_a_pyc_even_in_a_trusted_folder(tmp_path, senti
     assert importlib.util.cache_from_source(str(source)) == str(pyc)  # where Python's import system would look
     again, _ = probe(model, cache, "numba")
     assert again["value"] == pytest.approx(EXPECTED, rel=1e-6)
+
+
+def test_a_cache_folder_created_by_another_process_meanwhile_is_used(tmp_path, monkeypatch):
+    # Two processes starting with a fresh PKPD_CACHE_DIR (two test workers, two cluster workers): both see it missing,
+    # the first creates it and the second's mkdir met "File exists", which sent it to a private folder with a
+    # CacheWarning (stop 40, seen as a pytest -n 2 run failing on a fresh cache). The folder the other process made
+    # (mode 0700, ours) is used; a file of that name is still refused, naming the problem.
+    cache = tmp_path / "cache"
+    real_exists = Path.exists
+
+    def created_meanwhile(self):
+        if self == cache and not real_exists(self):
+            self.mkdir(mode=0o700)   # the other process, between our check and our mkdir
+            return False
+        return real_exists(self)
+
+    monkeypatch.setattr(Path, "exists", created_meanwhile)
+    assert _cache._untrusted(cache) is None and cache.is_dir()
+    monkeypatch.setattr(Path, "exists", real_exists)
+    (tmp_path / "a_file").write_text("")
+    assert _cache._untrusted(tmp_path / "a_file") == "it is not a directory"
