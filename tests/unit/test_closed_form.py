@@ -652,6 +652,19 @@ def _pk_1cmt_on(engine, clearances=(1.0,)):
     return cm, cm.build_q(np.column_stack([cl, np.full(cl.size, 20.0)]), np.full((cl.size, 1), 70.0))
 
 
+def _assert_exact_and_ode_give(cm, q, y0, events, t, x):
+    # run_batch for one subject at the output times t (1, n) under the closed form (to 1e-12) and the ODE solver (to
+    # 1e-9): status 0, the state x [mg] and conc = x / 20 [mg/L] (V 20 L)
+    from pkpd.simulation import run_batch
+
+    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
+        sol = run_batch(cm, q, y0, events, t, np.zeros(t.shape, dtype=np.int64), np.array([t.shape[1]]), np.zeros(1),
+                        settings)
+        assert list(sol["status"]) == [0]
+        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
+        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
+
+
 @pytest.mark.parametrize("engine", _cpu_engines())
 def test_run_batch_with_integer_initial_states_gives_the_exact_decay_on_either_engine(engine):
     # run_batch (private API) converts what it is given: initial states given as integers (100 mg in x, no dose) are
@@ -905,7 +918,7 @@ def test_run_batch_with_32_bit_event_kinds_gives_the_exact_doses_on_either_engin
     # by the ODE path: x = 100 e^(-kt) until 12 h, then 100 e^(-kt) + 100 e^(-k(t - 12)), and conc = x / 20, at 0, 6,
     # 12 and 24 h (run_closed_form__mutmut_141: the event kinds converted without dtype=np.int64, refused by the C
     # kernel as int32)
-    from pkpd.simulation import EventTable, build_events, run_batch
+    from pkpd.simulation import EventTable, build_events
 
     cm, q = _pk_1cmt_on(engine)
     ev = build_events(cm, [Regimen.every(12, "h", count=2, dose=Dose(100, "mg"))], q, set())
@@ -913,12 +926,7 @@ def test_run_batch_with_32_bit_event_kinds_gives_the_exact_doses_on_either_engin
     events = EventTable(ev.time, ev.kind.astype(np.int32), ev.index, ev.value, ev.count)
     t = np.array([[0.0, 6.0, 12.0, 24.0]])
     x = 100.0 * np.exp(-0.05 * t[0]) + np.where(t[0] >= 12.0, 100.0 * np.exp(-0.05 * (t[0] - 12.0)), 0.0)
-    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
-        sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 4), dtype=np.int64), np.array([4]),
-                        np.zeros(1), settings)
-        assert list(sol["status"]) == [0]
-        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
-        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
+    _assert_exact_and_ode_give(cm, q, cm.initial_state(q), events, t, x)
 
 
 # ------------------------------------------------------------------------------- mutation sample (seed 37)
@@ -928,19 +936,14 @@ def test_run_batch_with_integer_output_times_gives_the_exact_decay_on_either_eng
     # are read as 0.0, 1.0, 12.0 and 24.0 by the closed form of either CPU engine, as by the ODE path, which converts
     # them itself: after a 100 mg bolus (pk_1cmt_iv, CL 1 L/h, V 20 L, k = 0.05 /h) x = 100 e^(-kt) and conc = x / 20
     # (run_closed_form__mutmut_39: the output times converted without dtype=float, refused by the C kernel as int64)
-    from pkpd.simulation import build_events, run_batch
+    from pkpd.simulation import build_events
 
     cm, q = _pk_1cmt_on(engine)
     events = build_events(cm, [Regimen.single(Dose(100, "mg"))], q, set())
     t = np.array([[0, 1, 12, 24]])
     assert t.dtype == np.int64
     x = 100.0 * np.exp(-0.05 * t[0])
-    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
-        sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 4), dtype=np.int64), np.array([4]),
-                        np.zeros(1), settings)
-        assert list(sol["status"]) == [0]
-        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
-        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
+    _assert_exact_and_ode_give(cm, q, cm.initial_state(q), events, t, x)
 
 
 class _Numpy1OnWindows:
@@ -986,7 +989,7 @@ def test_run_batch_reads_no_event_past_a_subjects_count_with_the_closed_form_as_
     # kind 3 (as set_events pads) naming no column of q (99): x = 100 e^(-0.05 t) until 2 h, then
     # 100 e^(-0.1) e^(-0.1 (t - 2)), and conc = x / 20, at 0, 1, 12 and 24 h
     # (_epochs__mutmut_6: `<=` for `<`, the slot at `count` read as a parameter change: an IndexError)
-    from pkpd.simulation import EventTable, run_batch
+    from pkpd.simulation import EventTable
 
     cm, q = _pk_1cmt_on(engine)
     assert cm.q_names[0] == "CL"
@@ -994,12 +997,7 @@ def test_run_batch_reads_no_event_past_a_subjects_count_with_the_closed_form_as_
                         np.array([[100.0, 2.0, 0.0]]), np.array([2]))
     t = np.array([[0.0, 1.0, 12.0, 24.0]])
     x = np.where(t[0] <= 2.0, 100.0 * np.exp(-0.05 * t[0]), 100.0 * np.exp(-0.1 - 0.1 * (t[0] - 2.0)))
-    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
-        sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 4), dtype=np.int64), np.array([4]),
-                        np.zeros(1), settings)
-        assert list(sol["status"]) == [0]
-        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
-        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
+    _assert_exact_and_ode_give(cm, q, cm.initial_state(q), events, t, x)
 
 
 # ------------------------------------------------------------------------------- mutation sample (seed 38)
@@ -1009,7 +1007,7 @@ def test_run_batch_with_integer_event_values_gives_the_exact_doses_and_changes_o
     # set from 1 to 2 L/h at 2 h; pk_1cmt_iv, V 20 L) are read as 100.0 and 2.0 by the closed form of either CPU
     # engine, as by the ODE path: x = 100 e^(-0.05 t) until 2 h, then 100 e^(-0.1) e^(-0.1 (t - 2)), conc = x / 20
     # (run_closed_form__mutmut_153: the event values converted without dtype=float, refused by the C kernel as int64)
-    from pkpd.simulation import EventTable, run_batch
+    from pkpd.simulation import EventTable
 
     cm, q = _pk_1cmt_on(engine)
     assert cm.q_names[0] == "CL"
@@ -1018,12 +1016,7 @@ def test_run_batch_with_integer_event_values_gives_the_exact_doses_and_changes_o
     events = EventTable(np.array([[0.0, 2.0]]), np.array([[0, 3]]), np.array([[0, 0]]), values, np.array([2]))
     t = np.array([[0.0, 1.0, 12.0, 24.0]])
     x = np.where(t[0] <= 2.0, 100.0 * np.exp(-0.05 * t[0]), 100.0 * np.exp(-0.1 - 0.1 * (t[0] - 2.0)))
-    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
-        sol = run_batch(cm, q, cm.initial_state(q), events, t, np.zeros((1, 4), dtype=np.int64), np.array([4]),
-                        np.zeros(1), settings)
-        assert list(sol["status"]) == [0]
-        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
-        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
+    _assert_exact_and_ode_give(cm, q, cm.initial_state(q), events, t, x)
 
 
 def test_the_native_closed_form_needs_no_numba(monkeypatch):
@@ -1164,7 +1157,7 @@ def test_run_batch_with_integer_parameters_takes_a_fractional_parameter_change_w
     # (ke 0.275 /h): the closed form of either CPU engine, as the ODE path, keeps the change's 5.5 whole: x = 100 e^-t
     # until 1 h, then 100 e^-1 e^(-0.275 (t - 1)), conc = x / 20 (run_closed_form__mutmut_29: q converted without
     # dtype=float, the change written into an integer copy of q as CL 5, ke 0.25 /h)
-    from pkpd.simulation import EventTable, run_batch
+    from pkpd.simulation import EventTable
 
     cm, q = _pk_1cmt_on(engine, (20.0,))
     assert cm.q_names == ("CL", "V", "WT", "ke", "_k0")
@@ -1174,9 +1167,4 @@ def test_run_batch_with_integer_parameters_takes_a_fractional_parameter_change_w
                         np.array([2]))
     t = np.array([[0.0, 0.5, 1.0, 2.0, 5.0]])
     x = np.where(t[0] <= 1.0, 100.0 * np.exp(-t[0]), 100.0 * np.exp(-1.0 - 0.275 * (t[0] - 1.0)))
-    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-9)):
-        sol = run_batch(cm, q_int, cm.initial_state(q), events, t, np.zeros((1, 5), dtype=np.int64), np.array([5]),
-                        np.zeros(1), settings)
-        assert list(sol["status"]) == [0]
-        np.testing.assert_allclose(sol["states"][0, :, 0], x, rtol=rtol, atol=0.0)
-        np.testing.assert_allclose(sol["outputs"][0, :, 0], x / 20.0, rtol=rtol, atol=0.0)
+    _assert_exact_and_ode_give(cm, q_int, cm.initial_state(q), events, t, x)
