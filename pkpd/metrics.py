@@ -102,9 +102,9 @@ def _log_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     subnormal level: 4 over 4e-313 overflows, 5e-324 over 2 rounds to 0): there the difference of the logs; and
     accurate to a few ulps near 1 (a nearly flat segment), where the rounding of the quotient, about 1e-16, would be
     all of a log of 1e-16: there log1p of (num - den)/den, whose difference is exact (Sterbenz)."""
-    with np.errstate(over="ignore", under="ignore"):
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):   # those quotients are replaced below
         ratio = num / den
-    out = np.log(ratio)
+        out = np.log(ratio)
     odd = ~((ratio >= np.finfo(float).tiny) & (ratio <= np.finfo(float).max))
     if np.any(odd):
         out = np.where(odd, np.log(num) - np.log(den), out)

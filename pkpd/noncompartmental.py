@@ -85,7 +85,6 @@ ADJ_R2_FACTOR = 1e-4
 #: Fewest points of a λz regression.
 MIN_LAMBDA_Z_POINTS = 3
 _LOG_MAX = math.log(np.finfo(float).max)   # the largest exponent whose exp is finite
-_TINY = float(np.finfo(float).tiny)         # the smallest normal double
 
 
 # ------------------------------------------------------------------------------------------------ λz choice
@@ -365,8 +364,7 @@ def _value_at(tt: np.ndarray, cc: np.ndarray, at: float, method: str) -> float:
     c0, c1 = cc[j], cc[j + 1]
     f = (at - tt[j]) / (tt[j + 1] - tt[j])
     if method == "log-down" and c1 < c0 and c1 > 0:
-        ratio = c1 / c0   # below the normal doubles (a decline to a subnormal level): the difference of the logs
-        return float(c0 * math.exp(f * (math.log(ratio) if ratio >= _TINY else math.log(c1) - math.log(c0))))
+        return float(c0 * math.exp(f * float(_log_ratio(np.float64(c1), np.float64(c0)))))
     return float(c0 + (c1 - c0) * f)
 
 
