@@ -3428,3 +3428,25 @@ def test_an_arm_of_exactly_the_most_dose_levels_is_accepted_and_one_more_is_refu
     with pytest.raises(DosingError) as err:
         scenario_from_dict(data, file="s.toml")
     assert str(err.value) == "s.toml [arms.a]: 1,001 dose levels (more than 1,000)"
+
+
+# ------------------------------------------------------------------------------------------ independent sample, seed 58
+def test_the_fixed_covariates_of_a_scenario_file_reach_its_population_and_its_per_kg_doses():
+    """(scenario_from_dict__mutmut_182: `covariates=` left out of the LogNormalPopulation a [population] table builds,
+    so a scenario file's fixed covariates were dropped) [population] covariates = {WT = 80} gives every subject 80 kg:
+    the population keeps {"WT": 80.0} and says so, and 1 mg/kg of pk_1cmt_iv (V 32 L, CL 2.8 L/h, no covariate
+    effect) is an 80 mg bolus in each of the 2 subjects, Cmax = 80 / 32 = 2.5 mg/L at t = 0 and
+    C(24) = 2.5 exp(-2.8 / 32 x 24) = 2.5 exp(-2.1) mg/L (not the model's typical 70 kg: 70 / 32 mg/L)."""
+    from pkpd.scenarios import run_scenario
+
+    data = {"scenario": {"model": "pk_1cmt_iv", "times": {"stop": 24, "step": 6}},
+            "population": {"n": 2, "covariates": {"WT": 80}}, "arms": {"a": {"dose": 1, "unit": "mg/kg"}},
+            "endpoints": {"cmax": {"output": "conc", "metric": "cmax", "end": 24},
+                          "c24": {"output": "conc", "metric": "value_at", "time": 24}}}
+    sc = scenario_from_dict(data, file="s.toml")
+    assert sc.population.covariates == {"WT": 80.0}
+    assert sc.population.describe() == "2 virtual subjects; no inter-individual variability; covariates WT = 80"
+    table = run_scenario(sc, seed=1).table
+    np.testing.assert_allclose(table[table["endpoint"] == "cmax"]["value"].to_numpy(), [2.5, 2.5], rtol=1e-9)
+    np.testing.assert_allclose(table[table["endpoint"] == "c24"]["value"].to_numpy(),
+                               np.full(2, 2.5 * math.exp(-2.1)), rtol=1e-5)
