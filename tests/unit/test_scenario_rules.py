@@ -3450,3 +3450,25 @@ def test_the_fixed_covariates_of_a_scenario_file_reach_its_population_and_its_pe
     np.testing.assert_allclose(table[table["endpoint"] == "cmax"]["value"].to_numpy(), [2.5, 2.5], rtol=1e-9)
     np.testing.assert_allclose(table[table["endpoint"] == "c24"]["value"].to_numpy(),
                                np.full(2, 2.5 * math.exp(-2.1)), rtol=1e-5)
+
+
+def test_responses_whose_spread_is_exactly_1e_12_of_their_size_are_flat():
+    """(_is_flat__mutmut_19: `rss0 >= 1e-12 x sum y^2` for `>`, so responses whose spread is exactly at the limit went
+    on to the F-test) Responses that do not vary, to 1e-12 of their sum of squares (RSS0 <= 1e-12 sum y^2), are
+    flat. Here c = 0x1.e847fffffef39p+9 (976.56249999951...) and y = c -+ 2^-10 alternately at doses 0 (controls) and
+    10, 30, 100 mg: the mean is c exactly, so RSS0 = 6 x 2^-20 exactly, and 1e-12 x sum y^2 (exactly summed, math.fsum)
+    rounds to 6 x 2^-20 too: the limit itself, so the fit is "flat" (the F-test would find a step from c - 2^-10 to
+    c + 2^-10 far better than a constant), for _is_flat whatever the residuals, a perfect fit included."""
+    from pkpd.scenarios import _is_flat, fit_dose_response
+
+    c, step = float.fromhex("0x1.e847fffffef39p+9"), 2.0**-10
+    d = np.array([0.0, 10, 0, 30, 0, 100])
+    y = np.array([c - step, c + step] * 3)
+    assert float(np.mean(y)) == c
+    assert 1e-12 * math.fsum(v * v for v in y) == 6 * step**2
+    assert _is_flat(y, np.zeros(6), 3, 0.05) is True
+    assert _is_flat(y, np.zeros(6), 4, 0.05) is True
+    fit = fit_dose_response(d, y)
+    assert (fit.ed50_flag, fit.ed90_flag) == ("flat", "flat")
+    assert fit.message.endswith("; flat dose-response: the fit is no better than a constant (F-test), so no ED50 or "
+                                "ED90 is determined")
