@@ -3090,3 +3090,27 @@ def test_a_binary_record_of_probability_zero_at_the_initial_values_is_named_as_s
     assert str(info.value) == (
         "fit_population: the objective cannot be evaluated at the initial values for subject 1: binary output 'resp' "
         "at subject 1, t = 24 h (row 1): the predicted probability of a 1 is 1, so the observed 0 has probability 0")
+
+
+# --- seed 61 -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("error, variance", [(pkpd.Additive(sd=0.3), 0.09), (pkpd.LogNormal(sigma=0.2), 0.04)])
+def test_foce_residual_variances_of_additive_and_log_normal_errors_ignore_the_prediction(error, variance):
+    """The compiled FOCE objective's residual variances at eta = 0 (``_variances``) for an error whose variance does
+    not depend on the prediction: sd^2 = 0.3^2 = 0.09 for Additive(sd=0.3), sigma^2 = 0.2^2 = 0.04 for
+    LogNormal(sigma=0.2), at every observation, whatever the prediction there: 2, 0, 1e200, +-inf or NaN (a
+    prediction at eta = 0 that cannot be computed, e.g. 0 / 0 at the typical values, leaves the variance as the
+    numpy reference ``_residual`` and the compiled assembly give it, sd^2). Guards PopulationObjective._variances
+    (seed 61's survivor _20: ``np.where(None, a * a, ...)`` for ``(k == 0) | (k == 4)``, which sent these errors to
+    Combined's (a + b f)^2 with b = 0: the same where f is finite, NaN where it is not (0 * inf), so the EBE search
+    got NaN variances and such a subject's FOCE objective was NaN where the numpy assembly's is finite)."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG, pkpd.IIV({"ke": 0.04}), error, "foce", None, None, None, None)
+    engine = _objective_engine(prob, layout)
+    assert engine is not None
+    errs = layout.unpack(layout.x0[None])[2][0]
+    outputs = np.full((10, 2, 1), 2.0)           # 10 subjects, 2 observation times each, one output
+    outputs[1:6, 0, 0] = [0.0, 1e200, np.inf, -np.inf, np.nan]
+    R = engine._variances(outputs, errs)
+    assert R.shape == (20,)
+    np.testing.assert_allclose(R, np.full(20, variance), rtol=1e-12)   # sd from the internal log scale: to an ulp
