@@ -5451,3 +5451,34 @@ def test_a_prediction_band_level_outside_0_1_names_predict_in_its_whole_message(
         with pytest.raises(FitError) as err:
             fit.predict(times=[1.0], n_samples=20, seed=1, level=level)
         assert str(err.value) == f"predict: level must be a number in (0, 1), e.g. 0.95; got {shown}"
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 60, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_expected_information_of_a_map_fit_adds_a_log_normal_priors_precision_only(tmp_path):
+    """The expected (Fisher) information of a MAP fit, 2 J'J with fisher=True, is that of the data plus that of the
+    prior. A level B with a known SD (15, fixed) and a log-normal prior (median 10, sigma 0.2) on B, estimated as
+    theta = log B: the data give 2 n B^2 / sd^2, and -2 log prior = (theta - log 10)^2 / sigma^2 + 2 theta + const,
+    whose Jacobian term 2 theta is linear (no curvature), so the prior adds 2 / sigma^2 and nothing else; the
+    covariance step given a Hessian that is not positive definite falls back to 2 / that information.
+    (likelihood._Likelihood._evaluate__mutmut_348: `self.prior.evaluate(x, n_x, None)` for `fisher`, which gave the
+    prior's Jacobian residual sqrt(2 theta + K) its Gauss-Newton row and added 2 / (2 theta + K), about 0.14, to the
+    information.)"""
+    import pkpd
+    from pkpd.estimation.individual import _covariance, _fisher
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=15.0, fixed=True)},
+                   priors={"B": pkpd.LogNormalPrior(10.0, 0.2)}, covariance=False)
+    problem, x = fit._context.problem, np.array(fit._context.x, dtype=float)
+    assert problem.layout.names == ("B",) and problem.layout.log[0]
+    b = math.exp(x[0])
+    expected = 2 * y.size * b**2 / 15.0**2 + 2 / 0.2**2
+    np.testing.assert_allclose(_fisher(problem, x), [[expected]], rtol=1e-6)
+    cov, info, method, message = _covariance(problem, x, hessian=-np.eye(1))
+    assert method == "fisher" and message.endswith("from the expected (Fisher) information instead, and may be "
+                                                   "optimistic")
+    np.testing.assert_allclose(cov, [[2 / expected]], rtol=1e-6)
+
