@@ -5482,3 +5482,42 @@ def test_the_expected_information_of_a_map_fit_adds_a_log_normal_priors_precisio
                                                    "optimistic")
     np.testing.assert_allclose(cov, [[2 / expected]], rtol=1e-6)
 
+
+def test_the_newton_polish_accepts_a_rise_of_the_objective_within_rounding_of_its_size(tmp_path):
+    """_polish (endpoint fits) accepts a Newton step whose objective rises by at most 1e-12 max(1, |OFV|) (rounding of
+    an OFV of that size) and refuses a larger rise. The fit's likelihood is replaced by a test double, OFV(theta) = C
+    + d^2 + delta where |d| < 1e-6, d = theta - m (m: the fitted log B): from d0 = 1e-5 the central differences (step
+    problem.h = 1e-3, outside the bump) give H = 2 and g = 2 d0, so the Newton step goes to d = 0 (within 1e-6),
+    where the OFV is C + delta, d0^2 + rise above the start. A rise of half the tolerance is accepted (the run ends
+    there, with the Hessian 2 - 2 delta / h^2 of its next, converged, Newton step), one of twice the tolerance is
+    refused (the run stays at d0, no Hessian), for C = 1e4, -1e4 and 0.5 (whose tolerance is 1e-12).
+    (individual._polish__mutmut_66: `1e-12 / max(1.0, abs(ofv))`, which refused a rise of 5e-9 above an OFV of
+    1e4.)"""
+    import pkpd
+    from pkpd.estimation.individual import _polish, _Run
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.5, fixed=True)},
+                   covariance=False)
+    problem = fit._context.problem
+    assert problem.layout.names == ("B",) and problem.h[0] == 1e-3
+    m, d0 = float(fit._context.x[0]), 1e-5
+    for c in (1e4, -1e4, 0.5):
+        tolerance = 1e-12 * max(1.0, abs(c))
+        for rise, accepted in ((0.5 * tolerance, True), (2.0 * tolerance, False)):
+            delta = d0 * d0 + rise
+
+            def bump(F, dF, xe, residuals=True, fisher=False, c=c, delta=delta):
+                d = float(xe[0]) - m
+                return SimpleNamespace(valid=True, ofv=c + d * d + (delta if abs(d) < 1e-6 else 0.0))
+
+            problem.lik.evaluate = bump
+            start = np.array([m + d0])
+            run, hessian = _polish(problem, _Run(x=start, ofv=c + d0 * d0, converged=True, message="", nfev=0))
+            if accepted:
+                assert abs(run.x[0] - m) < 1e-6, (c, rise)
+                assert run.ofv == c + (run.x[0] - m) ** 2 + delta
+                np.testing.assert_allclose(hessian, [[2.0 - 2.0 * delta / 1e-6]], rtol=1e-3)
+            else:
+                assert run.x[0] == start[0] and run.ofv == c + d0 * d0 and hessian is None, (c, rise)
+
