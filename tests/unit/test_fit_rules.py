@@ -5521,3 +5521,24 @@ def test_the_newton_polish_accepts_a_rise_of_the_objective_within_rounding_of_it
             else:
                 assert run.x[0] == start[0] and run.ofv == c + d0 * d0 and hessian is None, (c, rise)
 
+
+def test_the_fit_repr_shows_each_rse_to_three_significant_digits(tmp_path):
+    """repr(FitResult) (as its HTML): the RSE % column of each parameter to 3 significant digits. A level with its
+    additive SD (10 values): the SD's RSE is 100 / sqrt(2 n) = 22.36 %, shown as 22.4; the mean's is 100 sd /
+    (sqrt(n) mean) (the ML SD, the delta method from the SE of log B), SE sd / sqrt(n) to 4 digits.
+    (individual.FitResult.__repr____mutmut_28: `_fmt(3)` for `_fmt(self.rse_percent[n], 3)`, which showed "3" as
+    every parameter's RSE.)"""
+    import re
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    lines = repr(fit).split("\n")
+    assert re.split(r" {2,}", lines[1]) == ["name", "estimate", "unit", "SE", "RSE %", "95 % CI"]
+    rows = {row[0]: row for row in (re.split(r" {2,}", line) for line in lines[2:4])}
+    assert set(rows) == {"B", "level.sd"}
+    assert rows["level.sd"][4] == f"{100 / math.sqrt(2 * y.size):.3g}" == "22.4"
+    _three_digits(rows["B"][4], 100 * y.std() / (math.sqrt(y.size) * y.mean()), rel=1e-3)
+    assert rows["B"][3] == f"{float(rows['B'][3]):.4g}"
+    assert float(rows["B"][3]) == pytest.approx(y.std() / math.sqrt(y.size), rel=1e-3)
