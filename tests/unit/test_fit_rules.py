@@ -5451,3 +5451,94 @@ def test_a_prediction_band_level_outside_0_1_names_predict_in_its_whole_message(
         with pytest.raises(FitError) as err:
             fit.predict(times=[1.0], n_samples=20, seed=1, level=level)
         assert str(err.value) == f"predict: level must be a number in (0, 1), e.g. 0.95; got {shown}"
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 60, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_expected_information_of_a_map_fit_adds_a_log_normal_priors_precision_only(tmp_path):
+    """The expected (Fisher) information of a MAP fit, 2 J'J with fisher=True, is that of the data plus that of the
+    prior. A level B with a known SD (15, fixed) and a log-normal prior (median 10, sigma 0.2) on B, estimated as
+    theta = log B: the data give 2 n B^2 / sd^2, and -2 log prior = (theta - log 10)^2 / sigma^2 + 2 theta + const,
+    whose Jacobian term 2 theta is linear (no curvature), so the prior adds 2 / sigma^2 and nothing else; the
+    covariance step given a Hessian that is not positive definite falls back to 2 / that information.
+    (likelihood._Likelihood._evaluate__mutmut_348: `self.prior.evaluate(x, n_x, None)` for `fisher`, which gave the
+    prior's Jacobian residual sqrt(2 theta + K) its Gauss-Newton row and added 2 / (2 theta + K), about 0.14, to the
+    information.)"""
+    import pkpd
+    from pkpd.estimation.individual import _covariance, _fisher
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=15.0, fixed=True)},
+                   priors={"B": pkpd.LogNormalPrior(10.0, 0.2)}, covariance=False)
+    problem, x = fit._context.problem, np.array(fit._context.x, dtype=float)
+    assert problem.layout.names == ("B",) and problem.layout.log[0]
+    b = math.exp(x[0])
+    expected = 2 * y.size * b**2 / 15.0**2 + 2 / 0.2**2
+    np.testing.assert_allclose(_fisher(problem, x), [[expected]], rtol=1e-6)
+    cov, info, method, message = _covariance(problem, x, hessian=-np.eye(1))
+    assert method == "fisher" and message.endswith("from the expected (Fisher) information instead, and may be "
+                                                   "optimistic")
+    np.testing.assert_allclose(cov, [[2 / expected]], rtol=1e-6)
+
+
+def test_the_newton_polish_accepts_a_rise_of_the_objective_within_rounding_of_its_size(tmp_path):
+    """_polish (endpoint fits) accepts a Newton step whose objective rises by at most 1e-12 max(1, |OFV|) (rounding of
+    an OFV of that size) and refuses a larger rise. The fit's likelihood is replaced by a test double, OFV(theta) = C
+    + d^2 + delta where |d| < 1e-6, d = theta - m (m: the fitted log B): from d0 = 1e-5 the central differences (step
+    problem.h = 1e-3, outside the bump) give H = 2 and g = 2 d0, so the Newton step goes to d = 0 (within 1e-6),
+    where the OFV is C + delta, d0^2 + rise above the start. A rise of half the tolerance is accepted (the run ends
+    there, with the Hessian 2 - 2 delta / h^2 of its next, converged, Newton step), one of twice the tolerance is
+    refused (the run stays at d0, no Hessian), for C = 1e4, -1e4 and 0.5 (whose tolerance is 1e-12).
+    (individual._polish__mutmut_66: `1e-12 / max(1.0, abs(ofv))`, which refused a rise of 5e-9 above an OFV of
+    1e4.)"""
+    import pkpd
+    from pkpd.estimation.individual import _polish, _Run
+
+    data, _, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.5, fixed=True)},
+                   covariance=False)
+    problem = fit._context.problem
+    assert problem.layout.names == ("B",) and problem.h[0] == 1e-3
+    m, d0 = float(fit._context.x[0]), 1e-5
+    for c in (1e4, -1e4, 0.5):
+        tolerance = 1e-12 * max(1.0, abs(c))
+        for rise, accepted in ((0.5 * tolerance, True), (2.0 * tolerance, False)):
+            delta = d0 * d0 + rise
+
+            def bump(F, dF, xe, residuals=True, fisher=False, c=c, delta=delta):
+                d = float(xe[0]) - m
+                return SimpleNamespace(valid=True, ofv=c + d * d + (delta if abs(d) < 1e-6 else 0.0))
+
+            problem.lik.evaluate = bump
+            start = np.array([m + d0])
+            run, hessian = _polish(problem, _Run(x=start, ofv=c + d0 * d0, converged=True, message="", nfev=0))
+            if accepted:
+                assert abs(run.x[0] - m) < 1e-6, (c, rise)
+                assert run.ofv == c + (run.x[0] - m) ** 2 + delta
+                np.testing.assert_allclose(hessian, [[2.0 - 2.0 * delta / 1e-6]], rtol=1e-3)
+            else:
+                assert run.x[0] == start[0] and run.ofv == c + d0 * d0 and hessian is None, (c, rise)
+
+
+def test_the_fit_repr_shows_each_rse_to_three_significant_digits(tmp_path):
+    """repr(FitResult) (as its HTML): the RSE % column of each parameter to 3 significant digits. A level with its
+    additive SD (10 values): the SD's RSE is 100 / sqrt(2 n) = 22.36 %, shown as 22.4; the mean's is 100 sd /
+    (sqrt(n) mean) (the ML SD, the delta method from the SE of log B), SE sd / sqrt(n) to 4 digits.
+    (individual.FitResult.__repr____mutmut_28: `_fmt(3)` for `_fmt(self.rse_percent[n], 3)`, which showed "3" as
+    every parameter's RSE.)"""
+    import re
+
+    import pkpd
+
+    data, y, _ = _level_data()
+    fit = pkpd.fit(_levels(tmp_path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    lines = repr(fit).split("\n")
+    assert re.split(r" {2,}", lines[1]) == ["name", "estimate", "unit", "SE", "RSE %", "95 % CI"]
+    rows = {row[0]: row for row in (re.split(r" {2,}", line) for line in lines[2:4])}
+    assert set(rows) == {"B", "level.sd"}
+    assert rows["level.sd"][4] == f"{100 / math.sqrt(2 * y.size):.3g}" == "22.4"
+    _three_digits(rows["B"][4], 100 * y.std() / (math.sqrt(y.size) * y.mean()), rel=1e-3)
+    assert rows["B"][3] == f"{float(rows['B'][3]):.4g}"
+    assert float(rows["B"][3]) == pytest.approx(y.std() / math.sqrt(y.size), rel=1e-3)
