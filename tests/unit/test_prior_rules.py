@@ -46,6 +46,8 @@ Section "seed 45" (the twenty-second independent sample): the whole message of a
 key, and the typical value and gradient of every parameter without a random effect in a population model.
 Section "seed 46" (the twenty-third independent sample): the MAP fit's Jacobian residual below 1 (clipped) and its
 Jacobian row, and the typical value's gradient through an additive ("normal") random effect.
+Section "seed 47" (the twenty-fourth independent sample): a log-normal prior built from a cv without a source, and the
+close name suggested for a misspelt dist of a model file's prior.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1673,3 +1675,43 @@ def test_the_gradient_of_a_normal_random_effects_typical_value_is_the_chain_rule
         dz = np.zeros_like(z)
         dz[:, k] = h
         np.testing.assert_allclose(grad[:, k], (f(z + dz) - f(z - dz)) / (2.0 * h), rtol=1e-6, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------- seed 47
+def test_a_log_normal_prior_from_a_cv_has_no_source_unless_given_one():
+    """``LogNormalPrior.from_cv(median, cv)`` is the log-normal prior of that median with sigma^2 = log(1 + cv^2) (the
+    documented rule; cv = 0.5: sigma = sqrt(log 1.25) = 0.4724, by hand) and, like the class itself, no source and
+    no grade unless given: it equals ``LogNormalPrior(2.0, sqrt(log 1.25))`` field for field, its repr shows
+    ``source=''`` and its model-file table (``prior_to_dict``) has no ``source`` key; a source and grade given are
+    kept. Guards ``LogNormalPrior.from_cv`` (seed 47's survivor ``LogNormalPrior.from_cv__mutmut_1``: ``source: str =
+    "XXXX"``, every prior built from a cv without a source claimed the source "XXXX", written into dumped model files
+    and shown in summaries; the selected tests checked its sigma only)."""
+    sigma = math.sqrt(math.log(1.0 + 0.5 ** 2))
+    p = LogNormalPrior.from_cv(2.0, 0.5)
+    assert p == LogNormalPrior(2.0, sigma)
+    assert (p.median, p.source, p.grade) == (2.0, "", None)
+    assert p.sigma == pytest.approx(0.4723807270, rel=1e-9)
+    assert repr(p) == f"LogNormalPrior(median=2.0, sigma={sigma!r}, source='', grade=None)"
+    assert prior_to_dict(p) == {"dist": "lognormal", "median": 2.0, "sigma": sigma}
+    q = LogNormalPrior.from_cv(2.0, 0.5, "Smith 2020", "B")
+    assert (q.source, q.grade) == ("Smith 2020", "B")
+    assert q == LogNormalPrior(2.0, sigma, "Smith 2020", "B")
+
+
+@pytest.mark.parametrize("dist, close", [("LogNormal", "lognormal"), ("unifrom", "uniform")])
+def test_a_misspelt_dist_of_a_model_file_prior_suggests_the_close_name_in_the_whole_message(dist, close):
+    """A model file's prior whose ``dist`` is text but not a known distribution is refused (ModelFileError) with the
+    whole message: file, section and key, the known distributions sorted, the value found, and the close name
+    suggested (``did_you_mean``'s rules: a name that differs in case only is the one suggestion, "LogNormal" ->
+    'lognormal'; otherwise difflib's matches at ratio >= 0.6, and "unifrom" matches only 'uniform', ratio 12/14 =
+    0.86, every other name below 0.47). Guards ``prior_from_dict`` (seed 47's survivor ``prior_from_dict__mutmut_17``:
+    ``isinstance(dist, str) and False``, the suggestion never given; seed 39's test checked a dist that is not text,
+    which has none)."""
+    from pkpd.errors import ModelFileError
+    from pkpd.priors import prior_from_dict
+
+    with pytest.raises(ModelFileError) as exc:
+        prior_from_dict({"dist": dist, "median": 1.0, "cv": 0.3}, (0.0, 10.0), file="m.toml", section="parameters.CL")
+    assert str(exc.value) == ("m.toml [parameters.CL] prior: dist must be one of halfnormal, logitnormal, lognormal, "
+                              f"normal, uniform; got {dist!r}. Did you mean {close!r}?")
+    assert (exc.value.file, exc.value.section, exc.value.key) == ("m.toml", "parameters.CL", "prior")
