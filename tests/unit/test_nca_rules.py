@@ -1817,3 +1817,17 @@ def test_a_dose_record_with_a_duration_under_one_time_unit_is_an_infusion_of_tha
     row = nca(data, auc_method="linear", dose_unit="mg").iloc[0]
     assert row["mrt"] == pytest.approx(mrt, rel=1e-12)
 
+
+def test_sparse_nca_records_the_dose_given_as_a_float():
+    """Bailer's sparse NCA records the dose in its result (the docstring: ``dose : float``): 10 given is 10.0, a
+    Fraction 5/2 is 2.5, each a float, and ``as_dict()["dose"]`` the same; without a dose it is NaN, the field's
+    default. Guards nca_sparse (seed 48's survivor _152: ``dose=None`` for ``dose=float(dose)``, every result's dose
+    None)."""
+    from fractions import Fraction
+
+    for given, expected in ((10, 10.0), (Fraction(5, 2), 2.5)):
+        res = nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4], dose=given)
+        assert type(res.dose) is float and res.dose == expected
+        assert res.as_dict()["dose"] == expected and res.auc_last == 16.5
+    res = nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4])
+    assert type(res.dose) is float and math.isnan(res.dose) and math.isnan(res.as_dict()["dose"])
