@@ -46,6 +46,9 @@ Section "seed 46" (the twenty-second, 40 of 1973): a flat segment of the log-dow
 concentration refused, and a partial area from Tlast as the λz tail alone; checking it found the log-down area and
 moment of a decline to a subnormal level, and of a nearly flat one, wrong (fixed, with their tests).
 Section "seed 47" (the twenty-third, 40 of 2030): a single ``by`` column of the sparse table given as a bare name.
+Section "seed 48" (the twenty-fourth, 40 of 2028): a dose record with a DUR under 1 time unit and no RATE as an
+infusion of that duration, and the dose of Bailer's sparse NCA recorded as a float; checking it found that dose not
+checked (0, negative, infinite, a bool or a text recorded silently; fixed, with its test).
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
