@@ -950,7 +950,7 @@ def nca_sparse(times, conc, *, dose: float = math.nan, level: float = 0.95) -> S
     conc : array_like (n_samples,)
         Concentration of each animal [conc unit]; NaN samples are dropped.
     dose : float, optional
-        Recorded in the result.
+        The amount given (> 0) [dose unit], recorded in the result; default NaN (none recorded).
     level : float
         Level of the normal confidence interval.
 
@@ -961,7 +961,8 @@ def nca_sparse(times, conc, *, dose: float = math.nan, level: float = 0.95) -> S
     Raises
     ------
     DataError
-        Fewer than 2 distinct times, a time without a finite sample, negative times or concentrations.
+        Fewer than 2 distinct times, a time without a finite sample, negative times or concentrations, a dose that is
+        not > 0.
 
     Examples
     --------
@@ -984,6 +985,8 @@ def nca_sparse(times, conc, *, dose: float = math.nan, level: float = 0.95) -> S
     if np.any(c < 0):
         raise DataError("nca_sparse: concentrations must be >= 0")
     level = check_level(level, "nca_sparse", DataError)
+    if not (isinstance(dose, numbers.Real) and math.isnan(dose)):     # NaN, the default: no dose recorded
+        dose = _positive("nca_sparse: dose", dose)
     grid = np.unique(t)
     if grid.size < 2:
         raise DataError(f"nca_sparse: need samples at 2 or more distinct times; got {grid.size}")
