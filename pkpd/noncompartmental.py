@@ -780,6 +780,13 @@ def nca_profiles(data, *, route: str = "extravascular", auc_method: str = "log-d
         if addl:
             ii = float(d.get("II", 0) or 0)
             dose_time += addl * ii
+        if rate < 0:
+            # RATE -1 / -2 leave the rate / duration to a model's R / D; NCA has none, and the profile must not be
+            # read as the route's (an extravascular dose, or an infusion of no duration)
+            what = "rate" if rate == -1 else "duration"
+            raise DataError(f"ID {_id(sid)}: the dose record has RATE {rate:g} (the infusion's {what} from the "
+                            "model); NCA has no model, so the infusion's duration is unknown: give it as DUR (with "
+                            "RATE 0), or the rate as RATE > 0", row=int(d["ROW"]), column="RATE", file=src)
         this_route, duration = route, 0.0
         if rate > 0 or dur > 0:
             this_route, duration = "iv-infusion", dur if dur > 0 else amount / rate
@@ -821,7 +828,8 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
     Each subject must have exactly one dose record (``EVID`` 1 or 4 with ``AMT`` > 0); its time is time zero of the
     profile (with ``steady_state=True``: the last dose, including ``ADDL`` repeats). Observations are split by
     ``DVID`` (the output's name or number) when the column is present; each observation then needs one. A dose
-    record with ``RATE`` > 0 or ``DUR`` > 0 is an infusion (its duration enters the MRT), whatever ``route`` says.
+    record with ``RATE`` > 0 or ``DUR`` > 0 is an infusion (its duration enters the MRT), whatever ``route`` says;
+    one with ``RATE`` -1 or -2 (rate or duration from a model) is refused: give ``DUR`` or ``RATE`` > 0.
 
     Main arguments
     --------------

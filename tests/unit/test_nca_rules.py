@@ -1848,3 +1848,31 @@ def test_sparse_nca_refuses_a_dose_that_is_not_a_positive_number():
         assert str(err.value) == f"nca_sparse: dose must be a finite number > 0; got {dose!r}"
     assert math.isnan(nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4], dose=math.nan).dose)
     assert nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4], dose=np.float32(2.5)).dose == 2.5
+
+
+# ============================================================================================== modelled infusions
+# A dose record whose RATE is -1 or -2 (rate or duration from a model, NONMEM's codes) has no duration in the data:
+# NCA has no model, so it is refused, not read as the route's dose.
+@pytest.mark.parametrize("rate", [-1, -2])
+@pytest.mark.parametrize("route", ["extravascular", "iv-infusion"])
+def test_a_dose_whose_rate_or_duration_comes_from_a_model_is_refused(rate, route):
+    """RATE -1 (the model's R) or -2 (the model's D) on the dose record of ``nca`` / ``nca_profiles``: the infusion's
+    duration, which the MRT and Vss need, is in no column, so the profile is refused with a DataError naming the
+    subject, the row and the RATE column, whatever ``route`` says (it was read as an extravascular dose, MRT 1.61 h,
+    or refused as "an iv-infusion needs its duration > 0; got 0.0"). Given as the message says, DUR 0.5 h with RATE
+    0, the same record is a 30-minute infusion: MRT AUMCinf / AUCinf - 0.25 by hand (the seed-48 test's profile)."""
+    ln2 = math.log(2.0)
+    data = pd.DataFrame({"ID": 1, "TIME": [0.0, 0.5, 1, 2, 3, 4], "EVID": [1, 0, 0, 0, 0, 0],
+                         "AMT": [10.0, 0, 0, 0, 0, 0], "RATE": [float(rate), 0, 0, 0, 0, 0],
+                         "DV": [np.nan, 16.0, 8, 4, 2, 1]})
+    what = "rate" if rate == -1 else "duration"
+    for run in (nca_profiles, nca):
+        with pytest.raises(DataError) as err:
+            run(data, auc_method="linear", dose_unit="mg", route=route)
+        assert str(err.value) == (f"row 1, column RATE: ID 1: the dose record has RATE {rate} (the infusion's {what} "
+                                  "from the model); NCA has no model, so the infusion's duration is unknown: give it "
+                                  "as DUR (with RATE 0), or the rate as RATE > 0")
+    timed = data.assign(RATE=0.0, DUR=[0.5, 0, 0, 0, 0, 0])
+    res = nca_profiles(timed, auc_method="linear", dose_unit="mg", route=route)[(1, "DV")]
+    assert res.route == "iv-infusion"
+    assert res.mrt == pytest.approx((26 + 4 / ln2 + 1 / ln2**2) / (20.5 + 1 / ln2) - 0.25, rel=1e-12)
