@@ -38,6 +38,9 @@ each subject censored at its own.
 Section "seed 49" (the twenty-fifth sample): the Newton search bisecting when a step lands on the upper bound
 (H = 1 - sqrt(1 - t), root 1 - (1 - E)^2), an ordinal effect with a unit refused with its whole message, and ordinal
 logits given as numeric text read as numbers (the closed-form probabilities and gradient).
+Section "seed 50" (the twenty-sixth sample): an event whose grid point already meets the location tolerance located
+within it (a cumulative hazard that wiggles by roundoff), and the ordinal gradient 0 for an infinite upper logit (the
+closed-form limit).
 """
 
 from __future__ import annotations
@@ -1253,3 +1256,45 @@ def test_ordinal_logits_given_as_numeric_text_are_read_as_numbers():
     np.testing.assert_allclose(grad, [[-s1, 0.0], [s1 * (1 - s1) / mid, -s2 * (1 - s2) / mid], [0.0, 1 - s2]],
                                rtol=1e-12, atol=1e-15)
     assert ll.dtype == np.float64 and grad.dtype == np.float64
+
+
+# ============================================================================================ seed 50
+# From the twenty-sixth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 50``,
+# ``benchmarks/results/mutation/endpoints-seed50.json``): each test seen to fail with its survivor applied by hand.
+def test_an_event_whose_grid_point_already_meets_the_location_tolerance_is_located_within_it(monkeypatch):
+    """The event time is located where |H(t) - E| <= 1e-10 max(1, E) (the location tolerance). The grid check grants the
+    cumulative hazard falls of up to 1e-9 max(1, |H|) between grid points (roundoff), so H may wiggle: here H (piecewise
+    linear on the 1-h grid) is 0, 1 + 8e-10, 1 + 4e-11, 1 + 1.2e-10, 1 - 1e-10, 1 - 5e-11 and 2 at 0-6 h, then has the
+    roundoff hazard -1e-12/h. For the draw E = 1 three grid points lie below E, so the search bracket is [2, 3] h, where
+    H(lo) = 1 + 4e-11 is already within the tolerance of E. By hand, |H(t) - 1| <= 1e-10 holds only at about 1 h (the
+    first rise), on [1.921, 2.75] h and on [3.091, 5] h, all within the follow-up [0, 32] h (kills _locate__mutmut_20,
+    ``np.clip(w, None, 1.0)``: the linear start w = (E - H(lo)) / (H(hi) - H(lo)) = -0.5 was not clipped to 0, the
+    search began at 1.5 h, where H - E = 4.2e-10, inverted the bracket, and returned its midpoint 1.75 h, where H - E =
+    2.3e-10; 2 h unmutated)."""
+    import types
+
+    import pkpd.outcomes as po
+
+    knots = 1.0 + np.array([-1.0, 8e-10, 4e-11, 1.2e-10, -1e-10, -5e-11, 1.0])   # H at 0, 1, ..., 6 h
+    knots[0] = 0.0
+    slopes = np.diff(knots)
+
+    def cumulative(t):
+        return np.where(t <= 6.0, np.interp(t, np.arange(7.0), knots), knots[-1] - 1e-12 * (t - 6.0))
+
+    def solve(cm, q, y0, events, t0, tt, settings, rows, *, states=False):
+        t = np.asarray(tt, dtype=float)
+        h = np.where(t < 6.0, slopes[np.clip(np.floor(t), 0, 5).astype(int)], -1e-12)
+        out = np.stack([cumulative(t), h], axis=-1)                      # outputs H, h (states: H alone)
+        return out[..., :1] if states else out
+
+    monkeypatch.setattr(po, "_solve", solve)
+    cm = types.SimpleNamespace(model=types.SimpleNamespace(state_names=("H",)))
+    spec = ep.EndpointSpec("ev", "time-to-event", hazard="h", cumulative="H", state="H")
+    rng = types.SimpleNamespace(standard_exponential=lambda n: np.ones(n))   # E = 1
+    sid, t, dv = po._draw_events(cm, None, None, None, None, None, spec, {"H": 0, "h": 1}, np.array([32.0]),
+                                 np.array([True]), rng)
+    assert sid.tolist() == [0] and dv.tolist() == [1.0]                 # H(32 h) > E: the event, no censoring
+    assert 0.0 <= t[0] <= 32.0
+    assert abs(cumulative(t[0]) - 1.0) <= 1e-10
+
