@@ -1298,3 +1298,15 @@ def test_an_event_whose_grid_point_already_meets_the_location_tolerance_is_locat
     assert 0.0 <= t[0] <= 32.0
     assert abs(cumulative(t[0]) - 1.0) <= 1e-10
 
+
+
+def test_the_ordinal_gradient_vanishes_for_an_infinite_upper_logit():
+    """d/dl log(sigma(l) - sigma(l')) = sigma(l)(1 - sigma(l)) / (sigma(l) - sigma(l')) tends to 0 as l -> +inf (the
+    logistic density vanishes while the probability stays sigma(+inf) - sigma(l') = 1 - sigma(l')): for the logits
+    (+inf, 0) and the observed middle category the log-likelihood is log(1 - 1/2) = log 1/2, the gradient (0, -1/2)
+    (d/dl' = -sigma(0)(1 - sigma(0)) / (1/2) = -1/2); the top category gives log sigma(0) and d/dl' = 1 - sigma(0) =
+    1/2 (kills ordinal_log_likelihood__mutmut_111, ``np.where(np.isfinite(a), ..., 1.0)``: the infinite logit's
+    derivative came out 1 instead of 0)."""
+    ll, grad = ep.ordinal_log_likelihood([1, 2], [[np.inf, 0.0]] * 2, gradient=True)
+    np.testing.assert_allclose(ll, [np.log(0.5), np.log(0.5)], rtol=1e-15)
+    np.testing.assert_array_equal(grad, [[0.0, -0.5], [0.0, 0.5]])
