@@ -65,6 +65,11 @@ class Parameter:
     assumption: bool = False
     prior: object = None
 
+    def __post_init__(self):
+        # bounds given as a list (Python) become a tuple, so the declaration stays hashable and immutable
+        if isinstance(self.bounds, list):
+            object.__setattr__(self, "bounds", tuple(self.bounds))
+
 
 @dataclass(frozen=True)
 class Covariate:

@@ -40,7 +40,8 @@ Section "seed 49" (the twenty-fifth sample): the Newton search bisecting when a 
 logits given as numeric text read as numbers (the closed-form probabilities and gradient).
 Section "seed 50" (the twenty-sixth sample): an event whose grid point already meets the location tolerance located
 within it (a cumulative hazard that wiggles by roundoff), and the ordinal gradient 0 for an infinite upper logit (the
-closed-form limit).
+closed-form limit); defect fixed: a model whose parameter bounds are given as lists is the model with tuples (hashable)
+and simulates (the closed-form concentration).
 """
 
 from __future__ import annotations
@@ -1310,3 +1311,21 @@ def test_the_ordinal_gradient_vanishes_for_an_infinite_upper_logit():
     ll, grad = ep.ordinal_log_likelihood([1, 2], [[np.inf, 0.0]] * 2, gradient=True)
     np.testing.assert_allclose(ll, [np.log(0.5), np.log(0.5)], rtol=1e-15)
     np.testing.assert_array_equal(grad, [[0.0, -0.5], [0.0, 0.5]])
+
+
+def test_a_model_whose_bounds_are_given_as_lists_is_the_model_with_tuples_and_simulates():
+    """A declaration is hashable and immutable: lists given in Python become tuples, as the model's own sections and an
+    output's categories do, and as the model file's ``bounds = [low, high]`` does. The model of this file with every
+    parameter's bounds given as a list is therefore equal to it with the same hash, has no other endpoint outputs,
+    and simulates as it does: 40 mg into V = 10 L eliminated at k = 0.1/h gives C = 4 e^(-0.1 t) mg/L (the closed
+    form). Defect found by seed 50's survivor endpoint_specs _2 (``(model.endpoint_names) or True``, which hashes
+    every model for _engine's cache): such a model was accepted by every check, and then ``simulate`` failed with
+    "TypeError: unhashable type: 'list'"."""
+    listed = dataclasses.replace(M, parameters=[dataclasses.replace(p, bounds=list(p.bounds)) for p in M.parameters])
+    assert all(type(p.bounds) is tuple for p in listed.parameters)
+    assert listed == M and hash(listed) == hash(M)
+    assert ep.endpoint_specs(listed) == ep.endpoint_specs(M)
+    sim = pkpd.simulate(listed, Regimen([Bolus(0.0, Dose(40, "mg"), "iv")]), [0.0, 10.0], seed=1, outcomes=["resp"])
+    np.testing.assert_allclose(sim.outputs["conc"][0], [4.0, 4.0 * np.exp(-1.0)], rtol=1e-6)
+    no_endpoints = dataclasses.replace(listed, outputs=[o for o in listed.outputs if not o.is_endpoint])
+    assert ep.endpoint_specs(no_endpoints) == () and hash(no_endpoints) == hash(no_endpoints)
