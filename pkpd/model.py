@@ -66,9 +66,12 @@ class Parameter:
     prior: object = None
 
     def __post_init__(self):
-        # bounds given as a list (Python) become a tuple, so the declaration stays hashable and immutable
+        # bounds given as a list or a 1-d numpy array become a tuple, so the declaration stays hashable and
+        # immutable (anything else but a tuple of two is refused by the model's checks)
         if isinstance(self.bounds, list):
             object.__setattr__(self, "bounds", tuple(self.bounds))
+        elif hasattr(self.bounds, "tolist") and getattr(self.bounds, "ndim", 0) == 1:
+            object.__setattr__(self, "bounds", tuple(self.bounds.tolist()))
 
 
 @dataclass(frozen=True)
@@ -632,6 +635,8 @@ def _check_fields(m: Model) -> None:
                                  key="assumption")
         _as_float(p.value, "value", f, sec, "value")
         try:
+            if not isinstance(p.bounds, tuple):     # a string, a set, a dict or a generator would iterate here
+                raise TypeError
             lo, hi = (float(b) for b in p.bounds)
         except (TypeError, ValueError, OverflowError):
             raise ModelFileError(f"bounds must be two numbers [low, high]; got {p.bounds!r:.80}", file=f,

@@ -1329,3 +1329,23 @@ def test_a_model_whose_bounds_are_given_as_lists_is_the_model_with_tuples_and_si
     np.testing.assert_allclose(sim.outputs["conc"][0], [4.0, 4.0 * np.exp(-1.0)], rtol=1e-6)
     no_endpoints = dataclasses.replace(listed, outputs=[o for o in listed.outputs if not o.is_endpoint])
     assert ep.endpoint_specs(no_endpoints) == () and hash(no_endpoints) == hash(no_endpoints)
+
+
+def test_bounds_given_as_a_numpy_array_are_a_tuple_and_other_containers_are_refused():
+    """Beside the lists above: bounds given as a 1-d numpy array become the tuple of its floats (the model equals this
+    file's, with the same hash, and simulates); a string, a set, a dict and a generator are refused by the model's
+    checks with the message naming the parameter and the key. Before, the check iterated whatever it was given: "12"
+    passed as the bounds 1 to 2 (its characters), a generator passed and was consumed, and a set, a dict or an array
+    passed the checks and then failed ``simulate`` with "TypeError: unhashable type"."""
+    arrays = dataclasses.replace(M, parameters=[dataclasses.replace(p, bounds=np.array(p.bounds))
+                                                for p in M.parameters])
+    assert all(type(p.bounds) is tuple and all(type(b) is float for b in p.bounds) for p in arrays.parameters)
+    assert arrays == M and hash(arrays) == hash(M)
+    sim = pkpd.simulate(arrays, Regimen([Bolus(0.0, Dose(40, "mg"), "iv")]), [0.0, 10.0])
+    np.testing.assert_allclose(sim.outputs["conc"][0], [4.0, 4.0 * np.exp(-1.0)], rtol=1e-6)
+    first = M.parameters[0]
+    lo, hi = first.bounds
+    for bounds in ("12", {lo, hi}, {lo: 0, hi: 1}, (b for b in (lo, hi)), (lo,), (lo, hi, hi)):
+        with pytest.raises(pkpd.errors.ModelFileError) as err:
+            dataclasses.replace(M, parameters=[dataclasses.replace(first, bounds=bounds)] + list(M.parameters[1:]))
+        assert f"[parameters.{first.name}] bounds: bounds must be two numbers [low, high]; got " in str(err.value)
