@@ -3114,3 +3114,42 @@ def test_foce_residual_variances_of_additive_and_log_normal_errors_ignore_the_pr
     R = engine._variances(outputs, errs)
     assert R.shape == (20,)
     np.testing.assert_allclose(R, np.full(20, variance), rtol=1e-12)   # sd from the internal log scale: to an ulp
+
+
+
+# --- seed 62 -------------------------------------------------------------------------------------------------------
+# Wang 2007's model for two subjects with records at 0, 4, 8 and 12 h, decaying faster (about ke = 0.8) and slower
+# (about 0.3) than the typical ke = 0.5: EBEs near +-0.5 and ke_i t up to 10
+WANG_FAST_AND_SLOW = pd.DataFrame({"ID": [1] * 4 + [2] * 4, "TIME": [0.0, 4.0, 8.0, 12.0] * 2,
+                                   "DV": [10.5, 0.39, 0.017, 0.00071, 9.6, 3.1, 0.88, 0.28]})
+
+
+@pytest.mark.parametrize("method", ["fo", "foce", "focei"])
+def test_the_cwres_of_a_compiled_fit_take_the_exact_eta_derivatives_of_the_sensitivity_equations(method):
+    """The diagnostics table of an FO, FOCE or FOCE-I fit on the compiled engine takes df/deta from the compiled
+    objective's sensitivity equations, not from central differences of batch solves (step 1e-4 in eta): for Wang
+    2007's model (linear: solved exactly, its sensitivities too) with a log-normal error (sigma 0.1) for
+    WANG_FAST_AND_SLOW, not optimised (maxeval=0), at the fit's EBEs eta_i (0 for FO), log f = log 10 - ke_i t with
+    ke_i = 0.5 e^eta_i, so G_j = d log f_j / deta = -ke_i t_j, C_i = 0.04 G G' + 0.1^2 I (sigma^2 at the population
+    prediction as at the individual one), r = log DV - log f + G eta_i and CWRES = chol(C_i)^-1 r, by hand, to
+    1e-10 (the compiled table: 4e-13). Central differences carry the truncation error h^2/6 d^3f/deta^3, which
+    grows with (ke_i t)^2: 1.5e-8 relative in these FOCE CWRES, 5e-5 in the FO ones. Guards
+    population_fit._diagnostics (seed 62's survivor _13: ``engine.method == "laplace"`` for ``!=``, which sent FO,
+    FOCE and FOCE-I fits to the central differences and Laplace ones to the compiled predictions)."""
+    fit = pkpd.fit_population("wang2007", WANG_FAST_AND_SLOW, iiv={"ke": 0.04}, error=pkpd.LogNormal(sigma=0.1),
+                              method=method, maxeval=0, covariance=None)
+    if fit.engine != "compiled":
+        pytest.skip("needs the compiled objective")
+    eta = np.asarray(fit.eta, dtype=float)
+    assert eta.shape == (2, 1)
+    assert (method == "fo") == (not np.any(eta))
+    t = np.array([0.0, 4.0, 8.0, 12.0])
+    expected = []
+    for i in range(2):
+        ke = 0.5 * math.exp(eta[i, 0])
+        G = -ke * t
+        y = WANG_FAST_AND_SLOW.DV[WANG_FAST_AND_SLOW.ID == i + 1].to_numpy()
+        r = np.log(y) - (math.log(10.0) - ke * t) + G * eta[i, 0]
+        C = 0.04 * np.outer(G, G) + 0.01 * np.eye(t.size)
+        expected.append(np.linalg.solve(np.linalg.cholesky(C), r))
+    np.testing.assert_allclose(fit.table["CWRES"], np.concatenate(expected), rtol=1e-10, atol=0.0)
