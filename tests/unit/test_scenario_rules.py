@@ -3472,3 +3472,31 @@ def test_responses_whose_spread_is_exactly_1e_12_of_their_size_are_flat():
     assert (fit.ed50_flag, fit.ed90_flag) == ("flat", "flat")
     assert fit.message.endswith("; flat dose-response: the fit is no better than a constant (F-test), so no ED50 or "
                                 "ED90 is determined")
+
+
+# ------------------------------------------------------------------------------------------ independent sample, seed 59
+def test_a_scenario_file_without_a_population_counts_one_typical_subject_per_arm_against_the_trial_limit(tmp_path):
+    """Guards scenario_from_dict (seed 59's survivor _461: `else 2` for `else 1` in the count of subject-arms, so a
+    file without [population] was counted as 2 subjects per arm). Without [population] a scenario simulates the
+    typical subject, one subject per arm (population.n == 1); with [uncertainty] it runs the nominal trial and
+    n_trials replicates, n_trials + 1 runs, and refuses "more than" MAX_SCENARIO_RUNS = 10,000,000 subject-arms. By
+    hand: 1 arm and n_trials = 9,999,999 are 1 x 10,000,000 = 10,000,000, at the limit: it loads (counted as 2
+    subjects, 20,000,000, it was refused); 2 arms and 4,999,999 trials are 2 x 5,000,000 = 10,000,000 and load too;
+    1 arm and 10,000,000 trials are 10,000,001, refused with the whole message, "x 1 subject-arms"."""
+    from pkpd.errors import PkpdError
+    from pkpd.scenarios import MAX_SCENARIO_RUNS
+
+    assert MAX_SCENARIO_RUNS == 10_000_000
+    _population_fit_file(tmp_path / "fit.json")
+    file = str(tmp_path / "s.toml")
+    data = {"scenario": {"model": "wang2007"}, "arms": {"c": {"control": True}},
+            "endpoints": {"f": {"output": "f", "metric": "cmax", "end": 1}}}
+    sc = scenario_from_dict({**data, "uncertainty": {"from": "fit.json", "n_trials": 9_999_999}}, file=file)
+    assert (sc.population.n, len(sc.arms), sc.n_trials) == (1, 1, 9_999_999)
+    two = {**data, "arms": {"c": {"control": True}, "c2": {"control": True}}}
+    sc = scenario_from_dict({**two, "uncertainty": {"from": "fit.json", "n_trials": 4_999_999}}, file=file)
+    assert (sc.population.n, len(sc.arms), sc.n_trials) == (1, 2, 4_999_999)
+    with pytest.raises(PkpdError) as err:
+        scenario_from_dict({**data, "uncertainty": {"from": "fit.json", "n_trials": 10_000_000}}, file=file)
+    assert str(err.value) == (f"{file} [uncertainty]: 10,000,000 trials x 1 subject-arms, more than 10,000,000 "
+                              "simulated subject-arms; use fewer trials, subjects or arms")
