@@ -1604,3 +1604,34 @@ def test_a_per_kg_dose_to_a_subject_weighing_zero_or_less_is_refused_naming_the_
     cl, v = (p.value for p in IV.parameters)
     expected = 2 * wt[:, None] / v * np.exp(-cl / v * np.array([0.0, 1.0]))  # mg/L
     np.testing.assert_allclose(sim["conc"], expected * pkpd.units.convert("mg/L", sim.units["conc"]), rtol=1e-6)
+
+
+# ---- from the independent seed-42 sample of the mutation audit (issue 20) --------------------------------------------
+@pytest.mark.parametrize("method", ["auto", "ode"])
+def test_where_the_os_has_no_map_populate_results_are_ordinary_arrays_and_simulate_runs(monkeypatch, method):
+    """Guards result_array (seed 42's survivor _11: `getattr(mmap, "MAP_POPULATE", )` without its default None, so
+    that where Python's mmap has no MAP_POPULATE (it has it on Linux only) every result array, and with it every
+    simulate, raised "AttributeError: module 'mmap' has no attribute 'MAP_POPULATE'"). Documented (its docstring):
+    results are mapped in at once "where the OS allows it"; elsewhere they are ordinary numpy arrays. With
+    MAP_POPULATE taken out of the mmap module: arrays below and above the 1 MiB threshold (2**17 doubles) are
+    float64, writable, own their memory and have no mmap behind them; and simulate of pk_1cmt_iv (the closed form
+    for "auto", the ODE solver for "ode"), 100 mg at 0 h, CL 1-4 L/h, V 50 L, 128 subjects x 1025 times (1 MiB of
+    conc), is the bolus closed form 100 / 50 exp(-CL/50 t) mg/L."""
+    import mmap
+
+    from pkpd.simulation import result_array
+
+    monkeypatch.delattr(mmap, "MAP_POPULATE", raising=False)
+    for shape in [(3,), (2**17,), (2, 2**16)]:
+        a = result_array(shape)
+        assert a.shape == shape and a.dtype == np.float64 and a.flags.writeable and a.flags.owndata
+        assert _mapping_of(a) is None
+        a[...] = 2.5
+        assert np.all(a == 2.5)
+    cl = np.linspace(1.0, 4.0, 128)
+    t = np.linspace(0.0, 24.0, 1025)
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t, params={"CL": cl, "V": 50.0}, states=False,
+                        settings=pkpd.SolverSettings(method=method))
+    assert sim["conc"].shape == (128, 1025) and np.all(sim.status == 0)
+    expected = 100 / 50 * np.exp(-cl[:, None] / 50 * t) * pkpd.units.convert("mg/L", sim.units["conc"])
+    np.testing.assert_allclose(sim["conc"], expected, rtol=1e-5)
