@@ -48,6 +48,8 @@ Section "seed 46" (the twenty-third independent sample): the MAP fit's Jacobian 
 Jacobian row, and the typical value's gradient through an additive ("normal") random effect.
 Section "seed 47" (the twenty-fourth independent sample): a log-normal prior built from a cv without a source, and the
 close name suggested for a misspelt dist of a model file's prior.
+Section "seed 48" (the twenty-fifth independent sample): the range rule's value outside or on its bounds, or infinite
+bounds, refused with the whole message.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1715,3 +1717,33 @@ def test_a_misspelt_dist_of_a_model_file_prior_suggests_the_close_name_in_the_wh
     assert str(exc.value) == ("m.toml [parameters.CL] prior: dist must be one of halfnormal, logitnormal, lognormal, "
                               f"normal, uniform; got {dist!r}. Did you mean {close!r}?")
     assert (exc.value.file, exc.value.section, exc.value.key) == ("m.toml", "parameters.CL", "prior")
+
+
+# --------------------------------------------------------------------------------------------------- seed 48
+@pytest.mark.parametrize("value, bounds", [(200.0, (1.0, 100.0)), (0.5, (1.0, 100.0)), (1.0, (1.0, 100.0)),
+                                           (100.0, (1.0, 100.0)), (math.nan, (1.0, 100.0)), (2.0, (1.0, math.inf)),
+                                           (0.5, (-math.inf, 1.0)), (0.5, (-1.0, math.inf)), (-2.0, (-1.0, 1.0))])
+def test_the_range_rule_refuses_a_value_outside_or_on_its_finite_bounds_and_infinite_bounds(value, bounds):
+    """The range rule needs the value strictly inside finite bounds (the documented rule reads [lo, hi] as a central
+    interval of the prior, which an infinite bound cannot be, and the value as its centre): a value above hi (200 in
+    [1, 100]), below lo, on either bound or NaN, and bounds with an infinite end (even with the value inside) are
+    each refused with the whole message naming the value and the bounds as floats, for every grade and with or
+    without ``fraction``. Guards ``prior_from_range`` (seed 48's survivor ``prior_from_range__mutmut_10``:
+    ``not (math.isfinite(lo) or math.isfinite(hi) and lo < value < hi)``, every value accepted once the lower bound
+    is finite: 200 in [1, 100] became a log-normal prior of median 200, outside its own range, and (2, [1, inf]) a
+    log-normal prior of infinite sigma refused with another message; the tests checked values inside the bounds
+    only)."""
+    from pkpd.priors import prior_from_range
+
+    lo, hi = (float(b) for b in bounds)
+    for grade in "ABCD":
+        with pytest.raises(PkpdError) as exc:
+            prior_from_range(value, bounds, grade)
+        assert str(exc.value) == (f"prior_from_range: the value {value!r} must lie strictly inside finite bounds; "
+                                  f"got [{lo}, {hi}]")
+    with pytest.raises(PkpdError, match=r"^prior_from_range: the value .* must lie strictly inside finite bounds"):
+        prior_from_range(value, bounds, "A", fraction=True)
+    # the control: a value strictly inside the same finite bounds is accepted, as the rule's log-normal prior
+    if math.isfinite(lo) and lo > 0 and math.isfinite(hi):
+        p = prior_from_range(50.0, bounds, "A")
+        assert (p.median, p.sigma) == (50.0, pytest.approx(math.log(100.0) / (2 * 1.959963984540054), rel=1e-12))
