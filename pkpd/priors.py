@@ -361,6 +361,9 @@ class InverseWishart:
         else:
             names = None
             om = np.atleast_2d(np.array(self.omega, dtype=float))   # a copy: the caller's array stays writable
+        if om.size == 0:   # q = 0 passed every check below (df > -1) but fits no IIV, and its fields rebuilt no prior
+            raise PkpdError(f"InverseWishart: omega must be a (q, q) matrix of q >= 1 random effects; got "
+                            f"{self.omega!r}")
         if om.ndim != 2 or om.shape[0] != om.shape[1] or not np.all(np.isfinite(om)) or not np.allclose(om, om.T):
             raise PkpdError(f"InverseWishart: omega must be a symmetric (q, q) matrix; got {self.omega!r}")
         try:

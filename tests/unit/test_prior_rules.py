@@ -49,7 +49,7 @@ Jacobian row, and the typical value's gradient through an additive ("normal") ra
 Section "seed 47" (the twenty-fourth independent sample): a log-normal prior built from a cv without a source, and the
 close name suggested for a misspelt dist of a model file's prior.
 Section "seed 48" (the twenty-fifth independent sample): the range rule's value outside or on its bounds, or infinite
-bounds, refused with the whole message.
+bounds, refused with the whole message, and an inverse-Wishart prior of no random effects refused (a defect fixed).
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1747,3 +1747,25 @@ def test_the_range_rule_refuses_a_value_outside_or_on_its_finite_bounds_and_infi
     if math.isfinite(lo) and lo > 0 and math.isfinite(hi):
         p = prior_from_range(50.0, bounds, "A")
         assert (p.median, p.sigma) == (50.0, pytest.approx(math.log(100.0) / (2 * 1.959963984540054), rel=1e-12))
+
+
+@pytest.mark.parametrize("omega", [{}, np.zeros((0, 0)), [], [[]]])
+def test_an_inverse_wishart_prior_of_no_random_effects_is_refused_with_the_whole_message(omega):
+    """An inverse-Wishart prior is a distribution over q x q covariance matrices of the random effects, q >= 1 (an
+    IIV of no random effects is refused: "IIV: variances must be a non-empty dict"): an empty Omega_0, given as an
+    empty dict, a 0 x 0 array, an empty list or a list of one empty row, is refused with the whole message naming
+    q >= 1 and the value given; the control, the 1 x 1 prior [[0.1]] with df 5, keeps its Omega_0. Defect found and
+    fixed while proving seed 48's survivor ``InverseWishart.matrix_for__mutmut_14`` (``shape[1]`` for ``shape[0]``,
+    equivalent) equivalent: a dict {} or a 0 x 0 array (q = 0, so any df > -1) was accepted silently as a prior that
+    no fit could use (every IIV has a random effect) and whose own fields rebuilt no prior (``dataclasses.replace``
+    failed with "omega must be a symmetric (q, q) matrix; got []")."""
+    from pkpd import IIV
+    from pkpd.priors import InverseWishart
+
+    with pytest.raises(PkpdError) as exc:
+        InverseWishart(omega, df=2.0)
+    assert str(exc.value) == f"InverseWishart: omega must be a (q, q) matrix of q >= 1 random effects; got {omega!r}"
+    with pytest.raises(PkpdError, match="IIV: variances must be a non-empty dict"):
+        IIV({})
+    iw = InverseWishart([[0.1]], df=5)
+    assert iw.matrix.tolist() == [[0.1]] and iw.matrix_for(["CL"]).tolist() == [[0.1]]
