@@ -435,8 +435,16 @@ def prior_from_range(value: float, bounds: tuple[float, float], grade: str, sour
     """
     if not isinstance(grade, str) or grade not in GRADE_Z:
         raise PkpdError(f"prior_from_range: grade must be one of A, B, C, D; got {grade!r}")
-    lo, hi = (float(b) for b in bounds)
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < value < hi):
+    try:
+        if (isinstance(value, str | bytes | bool) or isinstance(bounds, str | bytes) or len(bounds) != 2
+                or any(isinstance(b, str | bytes | bool) for b in bounds)):
+            raise TypeError
+        v = float(value)
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError, OverflowError):
+        raise PkpdError(f"prior_from_range: the value must be a number and the bounds two numbers (low, high); got "
+                        f"{value!r:.40} and {bounds!r:.60}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < v < hi):
         raise PkpdError(f"prior_from_range: the value {value!r} must lie strictly inside finite bounds; got "
                         f"[{lo}, {hi}]")
     z = GRADE_Z[grade]
@@ -445,15 +453,15 @@ def prior_from_range(value: float, bounds: tuple[float, float], grade: str, sour
     if source:
         text += f"; {source}"
     if lo < 0:
-        return NormalPrior(value, (hi - lo) / (2 * z), text, grade)
+        return NormalPrior(v, (hi - lo) / (2 * z), text, grade)
     if fraction:
         if not (lo >= 0 and hi <= 1):
             raise PkpdError(f"prior_from_range: a fraction needs bounds within [0, 1]; got [{lo}, {hi}]")
         lo, hi = max(lo, 1e-12), min(hi, 1 - 1e-12)
-        return LogitNormalPrior(value, (_logit(hi) - _logit(lo)) / (2 * z), text, grade)
+        return LogitNormalPrior(v, (_logit(hi) - _logit(lo)) / (2 * z), text, grade)
     if lo <= 0:
         raise PkpdError("prior_from_range: a positive parameter needs a lower bound > 0 for a log-normal prior")
-    return LogNormalPrior(value, math.log(hi / lo) / (2 * z), text, grade)
+    return LogNormalPrior(v, math.log(hi / lo) / (2 * z), text, grade)
 
 
 # ---------------------------------------------------------------------------------------------------- model files

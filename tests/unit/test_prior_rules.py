@@ -1769,3 +1769,24 @@ def test_an_inverse_wishart_prior_of_no_random_effects_is_refused_with_the_whole
         IIV({})
     iw = InverseWishart([[0.1]], df=5)
     assert iw.matrix.tolist() == [[0.1]] and iw.matrix_for(["CL"]).tolist() == [[0.1]]
+
+
+# ------------------------------------------------------------------------------------------ range rule: bad input
+@pytest.mark.parametrize("value, bounds", [
+    ("50", (1.0, 100.0)), (None, (1.0, 100.0)), (True, (0.0, 2.0)), (50.0, (1.0, 2.0, 100.0)), (50.0, (1.0,)),
+    (50.0, 5.0), (50.0, "19"), (50.0, ("a", "b")), (50.0, (1.0, "100")), (50.0, (b for b in (1.0, 100.0)))])
+def test_the_range_rule_refuses_a_value_or_bounds_that_are_not_numbers_with_its_own_message(value, bounds):
+    """prior_from_range needs a number and two bounds (low, high): a string, None or a bool as the value, bounds of
+    one or three numbers, a bare number, a string (its characters), text inside them or a generator are refused with
+    its PkpdError, naming both (before: Python's TypeError "'<' not supported ...", ValueError "too many values to
+    unpack", "'float' object is not iterable" or "could not convert string to float"). A number of another type is
+    read as the float it is: 50 (an int) in (1, 100) at grade A is the log-normal prior of median 50.0 and sigma
+    log(100) / (2 x 1.959964), by hand."""
+    from pkpd.priors import prior_from_range
+
+    with pytest.raises(PkpdError) as exc:
+        prior_from_range(value, bounds, "A")
+    assert str(exc.value) == ("prior_from_range: the value must be a number and the bounds two numbers (low, high); "
+                              f"got {value!r:.40} and {bounds!r:.60}")
+    prior = prior_from_range(50, (1, 100), "A")
+    assert prior.median == 50.0 and prior.sigma == pytest.approx(math.log(100) / (2 * 1.959963984540054), rel=1e-12)
