@@ -1881,6 +1881,22 @@ def test_the_lower_end_of_a_manual_lambda_z_range_matches_sampling_times_to_the_
     assert res.lambda_z == pytest.approx(math.log(8.0) / 4, rel=1e-12)
 
 
+def test_an_iv_bolus_whose_back_extrapolated_c0_is_the_largest_double_is_not_refused():
+    """C0 of an IV bolus sampled from 1 h is back-extrapolated log-linearly from the first two samples, C1 (C1/C2)^(t1
+    / (t2 - t1)) = C1² / C2 for samples at 1 and 2 h, and refused only when it is beyond the largest double (its
+    message says so). C1 = 1.34078079299426e154 and C2 = 1 give ln C0 = 2 ln C1 = 709.782712893384 exactly, the log of
+    the largest double, whose exp is 1.7976931348622732e308, a finite number: C0 is that, with C0 / C1 = C1 (the
+    closed form), and AUClast is the log-down area from C0 to C1 over the first hour, (C0 - C1) / ln(C0 / C1) = (C0 -
+    C1) / ln C1 (the later segments add about 1e-154 of it). Guards nca_profile (seed 49's survivor _169: ``log_c0 >=
+    _LOG_MAX``: this profile refused with "is exp(710), beyond the largest number")."""
+    c1 = 1.34078079299426e154
+    assert 2 * math.log(c1) == math.log(np.finfo(float).max)       # the boundary itself, in floating point
+    res = nca_profile([1.0, 2.0, 4.0, 8.0], [c1, 1.0, 0.5, 0.25], 100, route="iv-bolus")
+    assert math.isfinite(res.c0) and res.c0 == pytest.approx(np.finfo(float).max, rel=1e-12)
+    assert res.c0 / c1 == pytest.approx(c1, rel=1e-12)
+    assert res.auc_last == pytest.approx((res.c0 - c1) / math.log(c1), rel=1e-12)
+
+
 # ============================================================================================== modelled infusions
 # A dose record whose RATE is -1 or -2 (rate or duration from a model, NONMEM's codes) has no duration in the data:
 # NCA has no model, so it is refused, not read as the route's dose.
