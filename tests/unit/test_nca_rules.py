@@ -1897,6 +1897,18 @@ def test_an_iv_bolus_whose_back_extrapolated_c0_is_the_largest_double_is_not_ref
     assert res.auc_last == pytest.approx((res.c0 - c1) / math.log(c1), rel=1e-12)
 
 
+def test_the_fluctuation_of_a_profile_whose_cavg_is_below_one_conc_unit():
+    """Fluctuation = 100 (Cmax - Cmin) / Cavg whenever Cavg > 0; only Cavg = 0 (no exposure) leaves it NaN. tau = 4 h,
+    samples 0.4, 0.8, 0.6, 0.5 at 1, 2, 3, 4 h (and 0.9, 0.3 at 6, 8 h, after the interval): linear trapezoids from
+    0 give AUCτ = 0.2 + 0.6 + 0.7 + 0.55 = 2.05, Cavg = 0.5125 (below 1 conc unit, µg/L say), so fluctuation =
+    100 (0.8 - 0.4) / 0.5125 = 78.05 % and swing 100 (0.8 - 0.4) / 0.4 = 100 %. Guards nca_profile (seed 49's
+    survivor _300: ``if cavg > 1``, the fluctuation NaN for every Cavg up to 1 conc unit)."""
+    res = nca_profile([1, 2, 3, 4, 6, 8], [0.4, 0.8, 0.6, 0.5, 0.9, 0.3], 100, tau=4, auc_method="linear")
+    assert (res.auc_tau, res.cavg) == pytest.approx((2.05, 0.5125), rel=1e-12)
+    assert res.fluctuation == pytest.approx(100 * 0.4 / 0.5125, rel=1e-12)
+    assert res.swing == pytest.approx(100.0, rel=1e-12)
+
+
 # ============================================================================================== modelled infusions
 # A dose record whose RATE is -1 or -2 (rate or duration from a model, NONMEM's codes) has no duration in the data:
 # NCA has no model, so it is refused, not read as the route's dose.
