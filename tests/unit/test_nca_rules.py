@@ -1909,6 +1909,19 @@ def test_the_fluctuation_of_a_profile_whose_cavg_is_below_one_conc_unit():
     assert res.swing == pytest.approx(100.0, rel=1e-12)
 
 
+def test_bailers_sparse_nca_reads_its_sampling_times_as_floats():
+    """nca_sparse reads the times as floats, as nca_profile does: integer times 0, 1, 3 give the distinct times as
+    the float64 array [0.0, 1.0, 3.0] (a time unit is not a count), and a time given as None is a missing time,
+    refused with the documented message "nca_sparse: sampling times must be finite and >= 0". Guards nca_sparse
+    (seed 49's survivor _5: ``np.asarray(times, dtype=None)``: integer times kept as int64 in the result, and None
+    kept as a Python object, so NumPy's TypeError from isfinite instead of the message)."""
+    res = nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4])
+    assert res.times.dtype == np.float64 and res.times.tolist() == [0.0, 1.0, 3.0]
+    assert res.auc_last == 16.5 and type(res.tmax) is float and res.tmax == 1.0
+    with pytest.raises(DataError, match=r"^nca_sparse: sampling times must be finite and >= 0$"):
+        nca_sparse([0, None, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4])
+
+
 # ============================================================================================== modelled infusions
 # A dose record whose RATE is -1 or -2 (rate or duration from a model, NONMEM's codes) has no duration in the data:
 # NCA has no model, so it is refused, not read as the route's dose.
