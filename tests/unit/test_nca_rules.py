@@ -49,6 +49,9 @@ Section "seed 47" (the twenty-third, 40 of 2030): a single ``by`` column of the 
 Section "seed 48" (the twenty-fourth, 40 of 2028): a dose record with a DUR under 1 time unit and no RATE as an
 infusion of that duration, and the dose of Bailer's sparse NCA recorded as a float; checking it found that dose not
 checked (0, negative, infinite, a bool or a text recorded silently; fixed, with its test).
+Section "seed 49" (the twenty-fifth, 40 of 2050): the lower end of a manual λz range matched to the sampling times
+with the documented tolerance, an IV bolus whose back-extrapolated C0 is the largest double not refused, the
+fluctuation of a profile whose Cavg is below 1 conc unit, and the times of Bailer's sparse NCA read as floats.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1848,6 +1851,75 @@ def test_sparse_nca_refuses_a_dose_that_is_not_a_positive_number():
         assert str(err.value) == f"nca_sparse: dose must be a finite number > 0; got {dose!r}"
     assert math.isnan(nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4], dose=math.nan).dose)
     assert nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4], dose=np.float32(2.5)).dose == 2.5
+
+
+# =========================================================================================== seed 49
+# Rules that the twenty-fifth independent sample (seed 49, 40 of 2050 mutants) showed unguarded: the lower end of a
+# manual λz range matches the sampling times to the documented tolerance (np.isclose, 1e-9 relative and absolute),
+# no wider and no narrower; an IV bolus whose back-extrapolated C0 is exactly the largest double is not refused; the
+# fluctuation of a profile whose Cavg is below 1 conc unit; and Bailer's sparse NCA reads its times as floats.
+def test_the_lower_end_of_a_manual_lambda_z_range_matches_sampling_times_to_the_documented_tolerance():
+    """The ends of a manual λz range match the sampling times as ``np.isclose(t, start, rtol=1e-9, atol=1e-9)`` does,
+    |t - start| <= 1e-9 (1 + |start|). (a) A dataset in minutes dosed at 0.1 min and sampled at 7200.2, 9200.2 and
+    11200.2 min gives the profile times 7200.099999999999 (TIME - dose time, one rounding below 7200.1), 9200.1 and
+    11200.1, so LambdaZ(start=7200.1, end=11200.1) takes in all three: C = 8, 4, 2 every 2000 min, λz = ln 2 / 2000
+    per min. (b) A sample at 1 - 2.5e-9 h is 2.5e-9 from start = 1, beyond the tolerance 2e-9, so LambdaZ(start=1,
+    end=6) on C = 9, 8, 4, 1 at that time and 2, 4, 6 h uses only 2, 4 and 6 h: the least-squares slope of three
+    equally spaced points is (ln 1 - ln 8) / 4, λz = ln 8 / 4. Guards _lambda_z (seed 49's survivors _8: ``1e-9 /
+    (1.0 + abs(choice.start))``, the tolerance at the start divided by 7201 instead of multiplied, 1.4e-13, below a
+    rounding of 7200.1, so the sample was left out and the range refused with 2 points; and _11: ``1e-9 * (2.0 +
+    abs(choice.start))``, 3e-9 at start 1, the sample at 1 - 2.5e-9 h taken in, 4 points)."""
+    data = pd.DataFrame({"ID": 1, "TIME": [0.1, 1000.1, 7200.2, 9200.2, 11200.2], "EVID": [1, 0, 0, 0, 0],
+                         "AMT": [100.0, 0, 0, 0, 0], "DV": [np.nan, 20.0, 8.0, 4.0, 2.0]})
+    choice = LambdaZ(start=7200.1, end=11200.1)
+    res = nca_profiles(data, time_unit="min", dose_unit="mg", lambda_z=choice)[(1, "DV")]
+    assert res.lambda_z_n == 3 and res.lambda_z_start == pytest.approx(7200.1, rel=1e-15)
+    assert res.lambda_z == pytest.approx(math.log(2.0) / 2000, rel=1e-9)
+    assert nca(data, time_unit="min", dose_unit="mg", lambda_z=choice).iloc[0]["lambda_z_n"] == 3
+    res = nca_profile([0.5, 1 - 2.5e-9, 2, 4, 6], [10, 9, 8, 4, 1], 100, lambda_z=LambdaZ(start=1, end=6))
+    assert (res.lambda_z_n, res.lambda_z_times) == (3, (2.0, 4.0, 6.0))
+    assert res.lambda_z == pytest.approx(math.log(8.0) / 4, rel=1e-12)
+
+
+def test_an_iv_bolus_whose_back_extrapolated_c0_is_the_largest_double_is_not_refused():
+    """C0 of an IV bolus sampled from 1 h is back-extrapolated log-linearly from the first two samples, C1 (C1/C2)^(t1
+    / (t2 - t1)) = C1² / C2 for samples at 1 and 2 h, and refused only when it is beyond the largest double (its
+    message says so). C1 = 1.34078079299426e154 and C2 = 1 give ln C0 = 2 ln C1 = 709.782712893384 exactly, the log of
+    the largest double, whose exp is 1.7976931348622732e308, a finite number: C0 is that, with C0 / C1 = C1 (the
+    closed form), and AUClast is the log-down area from C0 to C1 over the first hour, (C0 - C1) / ln(C0 / C1) = (C0 -
+    C1) / ln C1 (the later segments add about 1e-154 of it). Guards nca_profile (seed 49's survivor _169: ``log_c0 >=
+    _LOG_MAX``: this profile refused with "is exp(710), beyond the largest number")."""
+    c1 = 1.34078079299426e154
+    assert 2 * math.log(c1) == math.log(np.finfo(float).max)       # the boundary itself, in floating point
+    res = nca_profile([1.0, 2.0, 4.0, 8.0], [c1, 1.0, 0.5, 0.25], 100, route="iv-bolus")
+    assert math.isfinite(res.c0) and res.c0 == pytest.approx(np.finfo(float).max, rel=1e-12)
+    assert res.c0 / c1 == pytest.approx(c1, rel=1e-12)
+    assert res.auc_last == pytest.approx((res.c0 - c1) / math.log(c1), rel=1e-12)
+
+
+def test_the_fluctuation_of_a_profile_whose_cavg_is_below_one_conc_unit():
+    """Fluctuation = 100 (Cmax - Cmin) / Cavg whenever Cavg > 0; only Cavg = 0 (no exposure) leaves it NaN. tau = 4 h,
+    samples 0.4, 0.8, 0.6, 0.5 at 1, 2, 3, 4 h (and 0.9, 0.3 at 6, 8 h, after the interval): linear trapezoids from
+    0 give AUCτ = 0.2 + 0.6 + 0.7 + 0.55 = 2.05, Cavg = 0.5125 (below 1 conc unit, µg/L say), so fluctuation =
+    100 (0.8 - 0.4) / 0.5125 = 78.05 % and swing 100 (0.8 - 0.4) / 0.4 = 100 %. Guards nca_profile (seed 49's
+    survivor _300: ``if cavg > 1``, the fluctuation NaN for every Cavg up to 1 conc unit)."""
+    res = nca_profile([1, 2, 3, 4, 6, 8], [0.4, 0.8, 0.6, 0.5, 0.9, 0.3], 100, tau=4, auc_method="linear")
+    assert (res.auc_tau, res.cavg) == pytest.approx((2.05, 0.5125), rel=1e-12)
+    assert res.fluctuation == pytest.approx(100 * 0.4 / 0.5125, rel=1e-12)
+    assert res.swing == pytest.approx(100.0, rel=1e-12)
+
+
+def test_bailers_sparse_nca_reads_its_sampling_times_as_floats():
+    """nca_sparse reads the times as floats, as nca_profile does: integer times 0, 1, 3 give the distinct times as
+    the float64 array [0.0, 1.0, 3.0] (a time unit is not a count), and a time given as None is a missing time,
+    refused with the documented message "nca_sparse: sampling times must be finite and >= 0". Guards nca_sparse
+    (seed 49's survivor _5: ``np.asarray(times, dtype=None)``: integer times kept as int64 in the result, and None
+    kept as a Python object, so NumPy's TypeError from isfinite instead of the message)."""
+    res = nca_sparse([0, 0, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4])
+    assert res.times.dtype == np.float64 and res.times.tolist() == [0.0, 1.0, 3.0]
+    assert res.auc_last == 16.5 and type(res.tmax) is float and res.tmax == 1.0
+    with pytest.raises(DataError, match=r"^nca_sparse: sampling times must be finite and >= 0$"):
+        nca_sparse([0, None, 1, 1, 3, 3], [0, 0, 8, 10, 2, 4])
 
 
 # ============================================================================================== modelled infusions
