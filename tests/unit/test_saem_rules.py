@@ -94,6 +94,10 @@ objective is flat.
 Section "seed 43": the survivors of the twentieth, independent sample (mutmut, seed 43) that change results: a
 combined error's cv fitted with its sd fixed, and a Metropolis-Hastings step rejecting a draw equal to its acceptance
 ratio (u < r, so a proposal is accepted with probability exactly r).
+
+Section "seed 45": the survivor of the twenty-second, independent sample (mutmut, seed 45): importance sampling
+evaluates draws whose solves or objective overflow quietly, whatever the caller's numpy error state (the closed form
+of the linear Gaussian model without the draws that overflow, and the subject named whose variance overflows).
 """
 
 import math
@@ -1910,3 +1914,58 @@ def test_a_metropolis_hastings_step_rejects_a_draw_equal_to_the_acceptance_ratio
         assert accept.tolist() == [[expected] * 3]
         assert np.all(ch.eta == (0.5 if expected else 0.0)) and np.all(ch.F == (1.0 if expected else 0.0))
         assert np.all(ch.obj == (obj_new if expected else 0.0))
+
+
+# ====================================================================================================== seed 45
+class _Overflowing(_LinearGauss):
+    """The linear Gaussian double whose predictions blow up to 1e200 (a solve that ran away instead of failing)
+    where eta > ``cut``: the objective's squared residuals overflow to +inf, a floating-point overflow."""
+
+    def predict(self, P):
+        return np.where(P > self.cut[:, None], 1e200, np.repeat(P, self.J, axis=-1))
+
+
+@pytest.mark.parametrize("state", ["warn", "raise"])
+def test_importance_sampling_evaluates_draws_that_overflow_quietly_whatever_the_callers_error_state(state):
+    # importance sampling silences the floating-point errors of its draws' solves and objective itself (as it does
+    # around its Hessian), so it gives the same answer whatever numpy error state its caller has. (1) The linear
+    # Gaussian double of the seed-25 test with the draws above mean + 0.5 sd overflowing in the objective: they weigh
+    # nothing, and the estimate is the closed form of that test, -2 log L - 2 log Phi(0.5) per subject (3 subjects),
+    # with no warning under "warn" nor a FloatingPointError under "raise". (2) pkpd's own objective: theophylline with
+    # a proportional error and subject 3's dose times 1e160, so that its predictions (some 1e160) give an sd whose
+    # square, the variance, overflows: no draw of subject 3 can be evaluated, and the documented FitError names it.
+    # (importance_sampling _139: np.errstate(all=None) around the draws' predictions and objective left the caller's
+    # error state in force: "overflow encountered in square" as a RuntimeWarning under "warn", made an error here,
+    # and a FloatingPointError under "raise", instead of the estimate and of the FitError)
+    import warnings
+
+    from scipy import stats
+
+    from pkpd.importance import importance_sampling
+
+    y = np.array([[0.3, 1.1, 0.4, 0.9], [-0.5, 0.2, -1.0, -0.1], [1.5, 2.0, 0.8, 1.2]])
+    omega, J = 0.5, 4
+    exact = sum(-2 * stats.multivariate_normal(np.zeros(J), np.eye(J) + omega).logpdf(row) for row in y)
+    precision = J + 1 / omega
+    mean, sd = y.sum(axis=1) / precision, 1 / math.sqrt(precision)
+    missing = -2 * 3 * np.log(stats.norm.cdf(0.5))
+    prob = _Overflowing(y, omega, mean + 0.5 * sd)
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(prob._objective_at(prob.predict(np.full((1, 3, 1), 10.0)), None, None, None)).any()
+    table = THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))].copy()
+    table.loc[(table["ID"] == 3) & (table["EVID"] == 1), "AMT"] *= 1e160
+    theoph, layout, _ = _theoph_problem(pkpd.Proportional(cv=0.2), table=table)
+    theta, omegas, errs = layout.unpack(layout.x0[None])
+    message = ("objective='is': no importance sample of subject 3 could be evaluated (the model cannot be solved "
+               "around its conditional mode)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all=state):
+            res = importance_sampling(prob, np.zeros((1, 3, 1)), np.array([[omega]]), [], mean[:, None], 4000,
+                                      np.random.default_rng(1))
+            with pytest.raises(FitError) as caught:
+                importance_sampling(theoph, layout.subject_theta(layout.x0[None], theta), omegas[0], errs[0],
+                                    np.zeros((theoph.n, theoph.q)), 10, np.random.default_rng(1))
+    assert math.isfinite(res.minus2ll) and 0 < res.se < 0.1
+    assert abs(res.minus2ll - (exact + missing)) < 4 * res.se
+    assert str(caught.value) == message
