@@ -42,6 +42,9 @@ Section "seed 50" (the twenty-sixth sample): an event whose grid point already m
 within it (a cumulative hazard that wiggles by roundoff), and the ordinal gradient 0 for an infinite upper logit (the
 closed-form limit); defect fixed: a model whose parameter bounds are given as lists is the model with tuples (hashable)
 and simulates (the closed-form concentration).
+Section "seed 51" (the twenty-seventh sample): a negative-binomial dispersion given as numeric text or objects read as
+a number (scipy's nbinom), a hazard so small that the whole follow-up meets the stopping rule putting events at E / lam
+inside the follow-up, and assessment times given as integers recorded as the float times they are.
 """
 
 from __future__ import annotations
@@ -1349,3 +1352,27 @@ def test_bounds_given_as_a_numpy_array_are_a_tuple_and_other_containers_are_refu
         with pytest.raises(pkpd.errors.ModelFileError) as err:
             dataclasses.replace(M, parameters=[dataclasses.replace(first, bounds=bounds)] + list(M.parameters[1:]))
         assert f"[parameters.{first.name}] bounds: bounds must be two numbers [low, high]; got " in str(err.value)
+
+
+# ============================================================================================ seed 51
+# From the twenty-seventh sample (``benchmarks/mutation.py endpoints --sample 40 --seed 51``,
+# ``benchmarks/results/mutation/endpoints-seed51.json``): each test seen to fail with its survivor applied by hand.
+def test_a_negative_binomial_dispersion_given_as_numeric_text_or_objects_is_read_as_numbers():
+    """``dispersion`` is an array_like converted as numpy converts an array_like to float64, as the counts and the
+    means are: alpha = 0.5 given as the text "0.5" (a table read as text) or as an object array (a pandas column of
+    mixed origin) is the number 0.5. NB2 with mu = 2 and alpha = 0.5 is scipy's nbinom(n = 1/alpha = 2, p = 1/(1 +
+    alpha mu) = 1/2): P(0) = 1/4 and P(3) = C(4, 3) / 32 = 1/8 (the docstring's example), d/dmu = y/mu - (y + 1/alpha)
+    alpha / (1 + alpha mu) = -1/2 and 1/4, and d/dalpha the central difference of scipy's log-pmf (kills
+    count_log_likelihood__mutmut_52, ``np.asarray(dispersion, dtype=None)``: the text stayed text and 1 / alpha raised
+    a TypeError, "ufunc 'divide' not supported"; the objects stayed objects and gammaln raised one)."""
+    y, mu = np.array([0.0, 3.0]), np.array([2.0, 2.0])
+    want = np.log([0.25, 0.125])
+    g_a = _central(lambda a: stats.nbinom.logpmf(y, 1.0 / a, 1.0 / (1.0 + a * mu)), 0.5)
+    for alpha in (["0.5", "0.5"], "0.5", np.array([0.5, 0.5], dtype=object)):
+        np.testing.assert_allclose(ep.count_log_likelihood(y, mu, alpha), want, rtol=1e-12)
+        ll, d_mu, d_a = ep.count_log_likelihood(y, mu, alpha, gradient=True)
+        np.testing.assert_allclose(ll, want, rtol=1e-12)
+        np.testing.assert_allclose(d_mu, [-0.5, 0.25], rtol=1e-12)
+        np.testing.assert_allclose(d_a, g_a, rtol=1e-6)
+        assert ll.dtype == d_mu.dtype == d_a.dtype == np.float64
+
