@@ -1376,3 +1376,30 @@ def test_a_negative_binomial_dispersion_given_as_numeric_text_or_objects_is_read
         np.testing.assert_allclose(d_a, g_a, rtol=1e-6)
         assert ll.dtype == d_mu.dtype == d_a.dtype == np.float64
 
+
+def test_a_hazard_so_small_that_the_whole_follow_up_meets_the_stopping_rule_puts_events_at_e_over_lam(monkeypatch):
+    """As in seed 46's test above, a constant hazard lam has H(t) = lam t and the event of a target E is at T = E / lam
+    (the exponential's inverse CDF). With lam = 1e-12/h (``event`` without a dose: h0) H stays below 3.2e-11 over the
+    whole follow-up [0, 32] h (grid intervals of 1 h), so every time of the follow-up, and beyond it up to 100 h,
+    meets the stopping rule |H - E| <= 1e-10 and the search ends at its first point: the grid's linear interpolation
+    of H, exact for a linear H, is T itself: 0.1, 12.25 and 30.875 h for E = 1e-13, 1.225e-11 and 3.0875e-11, inside
+    the follow-up; a fourth subject (E = 1) censored at 32 h (kills _locate__mutmut_27, ``(hi + lo)`` for the width
+    ``(hi - lo)`` of the grid interval in the first search point lo + w (hi - lo): 18.25 h instead of 12.25 h, and
+    83.375 h, after the end of follow-up, instead of 30.875 h; the first interval, lo = 0, was unchanged)."""
+    import pkpd.outcomes as po
+
+    lam, e = 1e-12, np.array([1e-13, 1.225e-11, 3.0875e-11, 1.0])
+    draw = po.draw_outcomes
+
+    def with_targets(*args, **kwargs):
+        kwargs["rng"] = _GivenExponentials(e)
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(po, "draw_outcomes", with_targets)
+    sim = pkpd.simulate(M, Regimen([]), [0.0, 32.0], params={"h0": np.full(e.size, lam)}, seed=1,
+                        outcomes=["event"], follow_up=32.0)
+    o = sim.outcomes
+    assert o["ID"].tolist() == [1, 2, 3, 4] and o["DV"].tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert np.all(o["TIME"].to_numpy() <= 32.0)
+    np.testing.assert_allclose(o["TIME"], [1e-13 / lam, 1.225e-11 / lam, 3.0875e-11 / lam, 32.0], rtol=1e-9)
+
