@@ -1403,3 +1403,28 @@ def test_a_hazard_so_small_that_the_whole_follow_up_meets_the_stopping_rule_puts
     assert np.all(o["TIME"].to_numpy() <= 32.0)
     np.testing.assert_allclose(o["TIME"], [1e-13 / lam, 1.225e-11 / lam, 3.0875e-11 / lam, 32.0], rtol=1e-9)
 
+
+def test_draw_outcomes_given_whole_number_times_as_integers_records_them_as_the_float_times_they_are(monkeypatch):
+    """``draw_outcomes`` (in ``pkpd.outcomes.__all__``) records assessments at the given times in the model's time unit
+    as float numbers, the dtype of ``simulate``'s time axis: the times 0, 12 and 24 h given as an int array are the
+    times 0.0, 12.0 and 24.0 h, so the response, grade and count records (no time-to-event output, whose float times
+    would upcast the column) are those of the float times, same seed, TIME float64 (kills
+    draw_outcomes__mutmut_61, ``np.asarray(times, dtype=None)``: the default assessment times kept the ints, a TIME
+    column of int64)."""
+    import pkpd.outcomes as po
+
+    run = dict(params={"b0": np.array([-0.5, 0.5])}, seed=6, outcomes=["resp", "grade", "flares", "episodes"])
+    regimen = Regimen([Bolus(0.0, Dose(40, "mg"), "iv")])
+    want = pkpd.simulate(M, regimen, [0.0, 12.0, 24.0], **run).outcomes
+    assert want["TIME"].dtype == np.float64 and len(want) == 24
+    assert want["TIME"].tolist() == [0.0, 0.0, 0.0, 0.0, 12.0, 12.0, 12.0, 12.0, 24.0, 24.0, 24.0, 24.0] * 2
+    draw = po.draw_outcomes
+
+    def with_int_times(*args, times, **kwargs):
+        whole = np.asarray(times).astype(np.int64)
+        assert np.array_equal(whole, times)
+        return draw(*args, times=whole, **kwargs)
+
+    monkeypatch.setattr(po, "draw_outcomes", with_int_times)
+    got = pkpd.simulate(M, regimen, [0.0, 12.0, 24.0], **run).outcomes
+    pd_testing.assert_frame_equal(got, want)
