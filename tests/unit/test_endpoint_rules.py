@@ -42,6 +42,9 @@ Section "seed 50" (the twenty-sixth sample): an event whose grid point already m
 within it (a cumulative hazard that wiggles by roundoff), and the ordinal gradient 0 for an infinite upper logit (the
 closed-form limit); defect fixed: a model whose parameter bounds are given as lists is the model with tuples (hashable)
 and simulates (the closed-form concentration).
+Section "seed 51" (the twenty-seventh sample): a negative-binomial dispersion given as numeric text or objects read as
+a number (scipy's nbinom), a hazard so small that the whole follow-up meets the stopping rule putting events at E / lam
+inside the follow-up, and assessment times given as integers recorded as the float times they are.
 """
 
 from __future__ import annotations
@@ -1349,3 +1352,79 @@ def test_bounds_given_as_a_numpy_array_are_a_tuple_and_other_containers_are_refu
         with pytest.raises(pkpd.errors.ModelFileError) as err:
             dataclasses.replace(M, parameters=[dataclasses.replace(first, bounds=bounds)] + list(M.parameters[1:]))
         assert f"[parameters.{first.name}] bounds: bounds must be two numbers [low, high]; got " in str(err.value)
+
+
+# ============================================================================================ seed 51
+# From the twenty-seventh sample (``benchmarks/mutation.py endpoints --sample 40 --seed 51``,
+# ``benchmarks/results/mutation/endpoints-seed51.json``): each test seen to fail with its survivor applied by hand.
+def test_a_negative_binomial_dispersion_given_as_numeric_text_or_objects_is_read_as_numbers():
+    """``dispersion`` is an array_like converted as numpy converts an array_like to float64, as the counts and the
+    means are: alpha = 0.5 given as the text "0.5" (a table read as text) or as an object array (a pandas column of
+    mixed origin) is the number 0.5. NB2 with mu = 2 and alpha = 0.5 is scipy's nbinom(n = 1/alpha = 2, p = 1/(1 +
+    alpha mu) = 1/2): P(0) = 1/4 and P(3) = C(4, 3) / 32 = 1/8 (the docstring's example), d/dmu = y/mu - (y + 1/alpha)
+    alpha / (1 + alpha mu) = -1/2 and 1/4, and d/dalpha the central difference of scipy's log-pmf (kills
+    count_log_likelihood__mutmut_52, ``np.asarray(dispersion, dtype=None)``: the text stayed text and 1 / alpha raised
+    a TypeError, "ufunc 'divide' not supported"; the objects stayed objects and gammaln raised one)."""
+    y, mu = np.array([0.0, 3.0]), np.array([2.0, 2.0])
+    want = np.log([0.25, 0.125])
+    g_a = _central(lambda a: stats.nbinom.logpmf(y, 1.0 / a, 1.0 / (1.0 + a * mu)), 0.5)
+    for alpha in (["0.5", "0.5"], "0.5", np.array([0.5, 0.5], dtype=object)):
+        np.testing.assert_allclose(ep.count_log_likelihood(y, mu, alpha), want, rtol=1e-12)
+        ll, d_mu, d_a = ep.count_log_likelihood(y, mu, alpha, gradient=True)
+        np.testing.assert_allclose(ll, want, rtol=1e-12)
+        np.testing.assert_allclose(d_mu, [-0.5, 0.25], rtol=1e-12)
+        np.testing.assert_allclose(d_a, g_a, rtol=1e-6)
+        assert ll.dtype == d_mu.dtype == d_a.dtype == np.float64
+
+
+def test_a_hazard_so_small_that_the_whole_follow_up_meets_the_stopping_rule_puts_events_at_e_over_lam(monkeypatch):
+    """As in seed 46's test above, a constant hazard lam has H(t) = lam t and the event of a target E is at T = E / lam
+    (the exponential's inverse CDF). With lam = 1e-12/h (``event`` without a dose: h0) H stays below 3.2e-11 over the
+    whole follow-up [0, 32] h (grid intervals of 1 h), so every time of the follow-up, and beyond it up to 100 h,
+    meets the stopping rule |H - E| <= 1e-10 and the search ends at its first point: the grid's linear interpolation
+    of H, exact for a linear H, is T itself: 0.1, 12.25 and 30.875 h for E = 1e-13, 1.225e-11 and 3.0875e-11, inside
+    the follow-up; a fourth subject (E = 1) censored at 32 h (kills _locate__mutmut_27, ``(hi + lo)`` for the width
+    ``(hi - lo)`` of the grid interval in the first search point lo + w (hi - lo): 18.25 h instead of 12.25 h, and
+    83.375 h, after the end of follow-up, instead of 30.875 h; the first interval, lo = 0, was unchanged)."""
+    import pkpd.outcomes as po
+
+    lam, e = 1e-12, np.array([1e-13, 1.225e-11, 3.0875e-11, 1.0])
+    draw = po.draw_outcomes
+
+    def with_targets(*args, **kwargs):
+        kwargs["rng"] = _GivenExponentials(e)
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(po, "draw_outcomes", with_targets)
+    sim = pkpd.simulate(M, Regimen([]), [0.0, 32.0], params={"h0": np.full(e.size, lam)}, seed=1,
+                        outcomes=["event"], follow_up=32.0)
+    o = sim.outcomes
+    assert o["ID"].tolist() == [1, 2, 3, 4] and o["DV"].tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert np.all(o["TIME"].to_numpy() <= 32.0)
+    np.testing.assert_allclose(o["TIME"], [1e-13 / lam, 1.225e-11 / lam, 3.0875e-11 / lam, 32.0], rtol=1e-9)
+
+
+def test_draw_outcomes_given_whole_number_times_as_integers_records_them_as_the_float_times_they_are(monkeypatch):
+    """``draw_outcomes`` (in ``pkpd.outcomes.__all__``) records assessments at the given times in the model's time unit
+    as float numbers, the dtype of ``simulate``'s time axis: the times 0, 12 and 24 h given as an int array are the
+    times 0.0, 12.0 and 24.0 h, so the response, grade and count records (no time-to-event output, whose float times
+    would upcast the column) are those of the float times, same seed, TIME float64 (kills
+    draw_outcomes__mutmut_61, ``np.asarray(times, dtype=None)``: the default assessment times kept the ints, a TIME
+    column of int64)."""
+    import pkpd.outcomes as po
+
+    run = dict(params={"b0": np.array([-0.5, 0.5])}, seed=6, outcomes=["resp", "grade", "flares", "episodes"])
+    regimen = Regimen([Bolus(0.0, Dose(40, "mg"), "iv")])
+    want = pkpd.simulate(M, regimen, [0.0, 12.0, 24.0], **run).outcomes
+    assert want["TIME"].dtype == np.float64 and len(want) == 24
+    assert want["TIME"].tolist() == [0.0, 0.0, 0.0, 0.0, 12.0, 12.0, 12.0, 12.0, 24.0, 24.0, 24.0, 24.0] * 2
+    draw = po.draw_outcomes
+
+    def with_int_times(*args, times, **kwargs):
+        whole = np.asarray(times).astype(np.int64)
+        assert np.array_equal(whole, times)
+        return draw(*args, times=whole, **kwargs)
+
+    monkeypatch.setattr(po, "draw_outcomes", with_int_times)
+    got = pkpd.simulate(M, regimen, [0.0, 12.0, 24.0], **run).outcomes
+    pd_testing.assert_frame_equal(got, want)
