@@ -928,19 +928,28 @@ def test_an_event_where_the_cumulative_hazard_wiggles_by_roundoff_falls_within_t
     _locate__mutmut_21, ``np.clip(w, 0.0, None)``: the linear start w = (E - H(lo)) / (H(hi) - H(lo)) = 900720 was
     not clipped to the bracket, t = 900722 h, where H < E, and the inverted bracket returned an event at 450362.5 h;
     3 h unmutated)."""
+    knots = np.array([0.0, 1.0 + 5e-10, 1.0 - 4e-10, 1.0 - 4e-10 + 2.0**-51, 1.0 + 1e-9])   # H at 0, 1, 2, 3, 4 h
+    t, cumulative = _one_event_on_a_piecewise_linear_cumulative_hazard(monkeypatch, knots)
+    assert abs(cumulative(t) - 1.0) <= 1e-9
+
+
+def _one_event_on_a_piecewise_linear_cumulative_hazard(monkeypatch, knots):
+    """``_draw_events`` of one subject followed up for 32 h, with the draw E = 1 and ``_solve`` replaced by a
+    cumulative hazard H linear between ``knots`` (its values at 0, 1, 2, ... h) and falling with the roundoff hazard
+    -1e-12/h after the last: the event (drawn, within the follow-up) and H as a function of t: (t, H)."""
     import types
 
     import pkpd.outcomes as po
 
-    knots = np.array([0.0, 1.0 + 5e-10, 1.0 - 4e-10, 1.0 - 4e-10 + 2.0**-51, 1.0 + 1e-9])   # H at 0, 1, 2, 3, 4 h
+    last = knots.size - 1
     slopes = np.diff(knots)
 
     def cumulative(t):
-        return np.where(t <= 4.0, np.interp(t, np.arange(5.0), knots), knots[-1] - 1e-12 * (t - 4.0))
+        return np.where(t <= last, np.interp(t, np.arange(last + 1.0), knots), knots[-1] - 1e-12 * (t - last))
 
     def solve(cm, q, y0, events, t0, tt, settings, rows, *, states=False):
         t = np.asarray(tt, dtype=float)
-        h = np.where(t < 4.0, slopes[np.clip(np.floor(t), 0, 3).astype(int)], -1e-12)
+        h = np.where(t < last, slopes[np.clip(np.floor(t), 0, last - 1).astype(int)], -1e-12)
         out = np.stack([cumulative(t), h], axis=-1)                      # outputs H, h (states: H alone)
         return out[..., :1] if states else out
 
@@ -952,7 +961,7 @@ def test_an_event_where_the_cumulative_hazard_wiggles_by_roundoff_falls_within_t
                                  np.array([True]), rng)
     assert sid.tolist() == [0] and dv.tolist() == [1.0]                 # H(32 h) > E: the event, no censoring
     assert 0.0 <= t[0] <= 32.0
-    assert abs(cumulative(t[0]) - 1.0) <= 1e-9
+    return t[0], cumulative
 
 
 # ============================================================================================ seed 42
@@ -1275,32 +1284,10 @@ def test_an_event_whose_grid_point_already_meets_the_location_tolerance_is_locat
     ``np.clip(w, None, 1.0)``: the linear start w = (E - H(lo)) / (H(hi) - H(lo)) = -0.5 was not clipped to 0, the
     search began at 1.5 h, where H - E = 4.2e-10, inverted the bracket, and returned its midpoint 1.75 h, where H - E =
     2.3e-10; 2 h unmutated)."""
-    import types
-
-    import pkpd.outcomes as po
-
     knots = 1.0 + np.array([-1.0, 8e-10, 4e-11, 1.2e-10, -1e-10, -5e-11, 1.0])   # H at 0, 1, ..., 6 h
     knots[0] = 0.0
-    slopes = np.diff(knots)
-
-    def cumulative(t):
-        return np.where(t <= 6.0, np.interp(t, np.arange(7.0), knots), knots[-1] - 1e-12 * (t - 6.0))
-
-    def solve(cm, q, y0, events, t0, tt, settings, rows, *, states=False):
-        t = np.asarray(tt, dtype=float)
-        h = np.where(t < 6.0, slopes[np.clip(np.floor(t), 0, 5).astype(int)], -1e-12)
-        out = np.stack([cumulative(t), h], axis=-1)                      # outputs H, h (states: H alone)
-        return out[..., :1] if states else out
-
-    monkeypatch.setattr(po, "_solve", solve)
-    cm = types.SimpleNamespace(model=types.SimpleNamespace(state_names=("H",)))
-    spec = ep.EndpointSpec("ev", "time-to-event", hazard="h", cumulative="H", state="H")
-    rng = types.SimpleNamespace(standard_exponential=lambda n: np.ones(n))   # E = 1
-    sid, t, dv = po._draw_events(cm, None, None, None, None, None, spec, {"H": 0, "h": 1}, np.array([32.0]),
-                                 np.array([True]), rng)
-    assert sid.tolist() == [0] and dv.tolist() == [1.0]                 # H(32 h) > E: the event, no censoring
-    assert 0.0 <= t[0] <= 32.0
-    assert abs(cumulative(t[0]) - 1.0) <= 1e-10
+    t, cumulative = _one_event_on_a_piecewise_linear_cumulative_hazard(monkeypatch, knots)
+    assert abs(cumulative(t) - 1.0) <= 1e-10
 
 
 
