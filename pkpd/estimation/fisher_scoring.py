@@ -67,8 +67,9 @@ def fisher_scoring(fun: Callable, x0: np.ndarray, lower: np.ndarray, upper: np.n
     Parameters
     ----------
     fun : callable
-        ``fun(x)`` returns ``(f, g, H)``: the objective, its gradient and its expected Hessian (symmetric, positive
-        semi-definite), or None where the objective cannot be evaluated (the step is then shortened).
+        ``fun(x)`` returns ``(f, g, H)``: the objective, its gradient (n entries for the n parameters) and its
+        expected Hessian (n x n, symmetric, positive semi-definite), or None where the objective cannot be evaluated
+        (the step is then shortened). Other shapes of g or H are refused (ValueError).
     x0 : ndarray
         Starting point (moved into the box).
     lower, upper : ndarray
@@ -106,7 +107,7 @@ def fisher_scoring(fun: Callable, x0: np.ndarray, lower: np.ndarray, upper: np.n
     upper = np.asarray(upper, dtype=float)
     x = np.clip(np.asarray(x0, dtype=float), lower, upper)
     log_variance = np.zeros(x.size, dtype=bool) if log_variance is None else np.asarray(log_variance, dtype=bool)
-    current = fun(x)
+    current = _shapes_checked(fun(x), x.size)
     if current is None:
         raise ValueError("fisher_scoring: the objective cannot be evaluated at the starting point")
     f, g, H = current
@@ -135,7 +136,7 @@ def fisher_scoring(fun: Callable, x0: np.ndarray, lower: np.ndarray, upper: np.n
 
         for k, step in enumerate(trials()):  # noqa: B007  (k: which trial worked)
             x_new = np.clip(x + step, lower, upper)
-            trial = fun(x_new)
+            trial = _shapes_checked(fun(x_new), x.size)
             if trial is not None and np.isfinite(trial[0]) and trial[0] <= f + _ARMIJO * float(g @ (x_new - x)):
                 break
         else:
@@ -157,6 +158,19 @@ def fisher_scoring(fun: Callable, x0: np.ndarray, lower: np.ndarray, upper: np.n
             return ScoringResult(x, f, g, H, it + 1, True, f"Fisher scoring: parameters and objective stationary "
                                  f"after {it + 1} iterations")
     return ScoringResult(x, f, g, H, max_iter, False, f"Fisher scoring: {max_iter} iterations without convergence")
+
+
+def _shapes_checked(result, n: int):
+    """``fun``'s (f, g, H) as returned, or None; a ValueError naming the shapes unless g has the n entries of the
+    parameters and H is n x n (numpy's own errors name neither, and a wider H could be solved on its leading
+    block)."""
+    if result is not None:
+        _, g, H = result
+        if np.size(g) != n or np.shape(H) != (n, n):
+            raise ValueError(f"fisher_scoring: fun(x) must return a gradient of n = {n} entries and an n x n "
+                             f"information; it returned a gradient of shape {np.shape(g)} and an information of shape "
+                             f"{np.shape(H)}")
+    return result
 
 
 def _bounded_step(B: np.ndarray, g: np.ndarray, x: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -218,6 +232,8 @@ def _bfgs(H: np.ndarray, pairs) -> np.ndarray:
 def _solve_psd(H: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The solution of H s = b for a symmetric positive semi-definite H; directions of (numerically) zero
     information get no step."""
+    if H.shape != (b.size, b.size):
+        raise ValueError(f"_solve_psd: H of shape {H.shape} is not the n x n matrix of b's n = {b.size} entries")
     if H.size == 0:
         return np.zeros(0)
     d = np.sqrt(np.clip(np.diag(H), 0.0, None))

@@ -26,6 +26,9 @@ same way (the other two, in ``_fo_information.fo_information`` and ``information
 docs/testing.md).
 Section "seed 41": the survivor of the eighteenth, independent sample (seed 41, 40 of 714, issue 20), the same way
 (a typical value on its natural scale with no covariate effect).
+Section "seed 43": the defect that the survivor of the twentieth, independent sample (seed 43, 40 of 714, issue 20),
+in ``_solve_psd``, showed (an information that is not n x n is refused by name); the survivor itself is equivalent
+once it is: docs/testing.md.
 """
 
 from __future__ import annotations
@@ -1046,3 +1049,76 @@ def test_the_information_of_a_natural_scale_typical_value_without_covariate_effe
     expected = 2.0 * (5.0 / 0.21 + 5.0 / 0.21 + 3.0 / 0.13)
     assert info[0, 0] == pytest.approx(expected, rel=1e-9)
     np.testing.assert_allclose(info[0, 1:], 0.0, atol=1e-9 * expected)
+
+
+# ------------------------------------------------------------------------------------------------------ seed 43
+def _malformed(info_at, grad_at=None):
+    """f = (x0 - 1)^2 + (x1 + 2)^2 (the optimum (1, -2), its exact information 2 I), except that the information is
+    ``info_at(x)`` and the gradient ``grad_at(x)`` where given."""
+    def fun(x):
+        g = np.array([2.0 * (x[0] - 1.0), 2.0 * (x[1] + 2.0)])
+        return (x[0] - 1.0) ** 2 + (x[1] + 2.0) ** 2, g if grad_at is None else grad_at(x), info_at(x)
+    return fun
+
+
+@pytest.mark.parametrize("fun, x0, got", [
+    # a column too many, with a zero diagonal entry, at the optimum: main returned it as converged (decrement 0)
+    (_malformed(lambda x: np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])), [1.0, -2.0], "(2,) and an information of "
+     "shape (2, 3)"),
+    # ... with both diagonal entries > 0 (main: numpy's "operands could not be broadcast together")
+    (_malformed(lambda x: np.array([[2.0, 0.0, 5.0], [0.0, 2.0, 7.0]])), [0.0, 0.0], "(2,) and an information of "
+     "shape (2, 3)"),
+    # a row too many (main: the same broadcasting error)
+    (_malformed(lambda x: np.eye(3, 2) * 2.0), [0.0, 0.0], "(2,) and an information of shape (3, 2)"),
+    # a gradient of three entries for two parameters
+    (_malformed(lambda x: 2.0 * np.eye(2), lambda x: np.array([2.0 * x[0] - 2.0, 2.0 * x[1] + 4.0, 0.0])),
+     [0.0, 0.0], "(3,) and an information of shape (2, 2)"),
+    # well formed at the start, a 3 x 3 information at the trial point (1, -2)
+    (_malformed(lambda x: 2.0 * np.eye(2) if x[0] == 0.0 else 2.0 * np.eye(3)), [0.0, 0.0],
+     "(2,) and an information of shape (3, 3)"),
+], ids=["wider-zero-diagonal-at-optimum", "wider", "taller", "long-gradient", "square-too-big-at-trial"])
+def test_an_information_that_is_not_the_square_matrix_of_the_parameters_is_refused_by_name(fun, x0, got):
+    """The information is the n x n expected Hessian of the n parameters and the gradient has n entries: fun(x)
+    returning anything else (at the start or at a trial point) is refused with a ValueError that says which shapes
+    it returned, before a step is solved. Guards ``fisher_scoring`` and ``_solve_psd`` (seed 43's survivor
+    ``x__solve_psd__mutmut_20``: ``every = bool(None)``, the fast path never taken, turned a 2 x 3 information with
+    both diagonal entries > 0, which numpy's broadcasting refused on the fast path, into a silently solved leading
+    2 x 2 block, as main's general path already did for one with a zero diagonal entry: defect found and fixed, the
+    check now precedes both paths; main returned the first case as converged with the 2 x 3 information, and raised
+    numpy's broadcasting or matmul errors, naming neither fun nor the information, for the others)."""
+    with pytest.raises(ValueError) as err:
+        fisher_scoring(fun, np.array(x0), np.full(2, -INF), np.full(2, INF))
+    assert str(err.value) == ("fisher_scoring: fun(x) must return a gradient of n = 2 entries and an n x n "
+                              f"information; it returned a gradient of shape {got}")
+
+
+def test_the_information_of_one_parameter_is_a_one_by_one_matrix():
+    """A one-parameter problem's information is the 1 x 1 matrix [[2]] of f = (x - 1)^2 (one Newton step to 1); the
+    bare vector [2] is refused by name (main: numpy's "too many indices for array" from the step's solve). Guards
+    ``fisher_scoring`` (seed 43, with ``x__solve_psd__mutmut_20``: the defect it showed)."""
+    def fun(H):
+        return lambda x: (float((x[0] - 1.0) ** 2), np.array([2.0 * (x[0] - 1.0)]), H)
+
+    res = fisher_scoring(fun(np.array([[2.0]])), np.zeros(1), np.full(1, -INF), np.full(1, INF))
+    assert res.converged and res.x.tolist() == [1.0]
+    with pytest.raises(ValueError, match=r"^fisher_scoring: fun\(x\) must return a gradient of n = 1 entries and an "
+                                         r"n x n information; it returned a gradient of shape \(1,\) and an "
+                                         r"information of shape \(1,\)$"):
+        fisher_scoring(fun(np.array([2.0])), np.zeros(1), np.full(1, -INF), np.full(1, INF))
+
+
+@pytest.mark.parametrize("H, b", [
+    (np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), np.ones(2)),   # main: solved on its leading block, (1, 0)
+    (np.array([[1.0, 0.0, 3.0], [0.0, 2.0, 4.0]]), np.ones(2)),   # main: a broadcasting error (the fast path)
+    (np.eye(3), np.ones(2)),                                      # main: a broadcasting error
+    (np.array([2.0]), np.ones(1)),                                # main: "too many indices for array"
+], ids=["wider-zero-diagonal", "wider", "square-too-big", "vector"])
+def test_solve_psd_refuses_a_matrix_that_is_not_square_of_the_right_hand_sides_size(H, b):
+    """H s = b is solved for the n x n H of an n-vector b only: any other H is refused by name, whichever diagonal
+    entries are > 0. Guards ``_solve_psd`` (seed 43's survivor ``x__solve_psd__mutmut_20``: ``every = bool(None)``
+    sent every H down the general path, whose ``H[np.ix_(ok, ok)]`` (integer indices from the boolean mask, no
+    length check) silently cut a 2 x 3 H to its leading 2 x 2 block where the fast path's broadcasting refused it:
+    defect found and fixed, the general path did it on main already for an H with a zero diagonal entry)."""
+    with pytest.raises(ValueError, match=r"^_solve_psd: H of shape \(\d+(, \d+)?,?\) is not the n x n matrix of "
+                                         r"b's n = \d+ entries$"):
+        _solve_psd(H, b)
