@@ -1635,3 +1635,26 @@ def test_where_the_os_has_no_map_populate_results_are_ordinary_arrays_and_simula
     assert sim["conc"].shape == (128, 1025) and np.all(sim.status == 0)
     expected = 100 / 50 * np.exp(-cl[:, None] / 50 * t) * pkpd.units.convert("mg/L", sim.units["conc"])
     np.testing.assert_allclose(sim["conc"], expected, rtol=1e-5)
+
+
+# ---- from the independent seed-43 sample of the mutation audit (issue 20) --------------------------------------------
+@pytest.mark.parametrize("output", ["event", "relapse"])
+def test_time_to_event_outputs_are_followed_until_the_follow_up_given_to_simulate(output):
+    """Guards simulate (seed 43's survivor _250: `follow_up=None` for `follow_up=follow_up` in its call of
+    draw_outcomes, so that the follow_up given to simulate was ignored: events followed until the last output time,
+    and a bad follow_up let through). Documented: follow_up is the end of follow-up of time-to-event outputs
+    (default: the last output time). endpoints_exposure without a dose and with h0 = 0 has a hazard of 0 for the
+    single event (h0 exp(hx X) + h1 A / A50, A = 0) and the repeated one (h0): no event ever, so each of 3 subjects is
+    censored (DV 0) exactly at the end of follow-up, worked out by hand: 30 h with follow_up=30 and output times 0,
+    10, 100 h, 100 h without it, and 30 h with a dropout at 50 h (whichever comes first). A follow_up of -1 h is
+    refused with the whole message."""
+    model = pkpd.load_model(ENDPOINTS)
+    times = [0.0, 10.0, 100.0]
+    args = dict(params={"h0": np.zeros(3)}, outcomes=[output], seed=1)
+    for follow_up, dropout, end in [(30.0, None, 30.0), (None, None, 100.0), (30.0, 50.0, 30.0), (80.0, 50.0, 50.0)]:
+        sim = pkpd.simulate(model, None, times, follow_up=follow_up, dropout=dropout, **args)
+        assert sim.outcomes["ID"].tolist() == [1, 2, 3] and (sim.outcomes["output"] == output).all()
+        assert sim.outcomes["TIME"].tolist() == [end] * 3 and sim.outcomes["DV"].tolist() == [0.0] * 3
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(model, None, times, follow_up=-1.0, **args)
+    assert str(err.value) == "follow_up: the end of follow-up must be a finite time > 0 [model time unit]; got -1.0"
