@@ -1658,3 +1658,24 @@ def test_time_to_event_outputs_are_followed_until_the_follow_up_given_to_simulat
     with pytest.raises(PkpdError) as err:
         pkpd.simulate(model, None, times, follow_up=-1.0, **args)
     assert str(err.value) == "follow_up: the end of follow-up must be a finite time > 0 [model time unit]; got -1.0"
+
+
+@pytest.mark.parametrize(("limit", "shown"), [(0, "0"), (-1.0, "-1.0"), (-np.inf, "-inf"), (np.nan, "nan"),
+                                              ("2", "'2'"), ([2.0], "[2.0]")])
+def test_a_memory_limit_that_is_not_a_number_above_zero_is_refused_with_the_whole_message(limit, shown):
+    """Guards memory_limit (seed 43's survivor _13: `not isinstance(max_memory_gb, int | float) and not
+    max_memory_gb > 0` for `... or not ...`, so that a number <= 0 or NaN was taken as a limit (0 or -1 GB refused
+    every simulation as needing "more than the limit", NaN refused none: `need > nan` is False) and a string or a
+    list raised Python's TypeError ('>' not supported) instead of the message). Documented: max_memory_gb is the
+    largest result [GB], a number > 0. Each bad limit is refused, by memory_limit and by simulate before anything
+    is solved, with the whole message naming it as repr shows it; 2 and 0.5 GB are 2e9 and 5e8 bytes."""
+    from pkpd import simulation
+
+    message = f"max_memory_gb must be a number > 0; got {shown}"
+    with pytest.raises(PkpdError) as err:
+        simulation.memory_limit(limit)
+    assert str(err.value) == message
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 2.0], max_memory_gb=limit)
+    assert str(err.value) == message
+    assert simulation.memory_limit(2) == 2e9 and simulation.memory_limit(0.5) == 5e8
