@@ -1679,3 +1679,39 @@ def test_a_memory_limit_that_is_not_a_number_above_zero_is_refused_with_the_whol
         pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 2.0], max_memory_gb=limit)
     assert str(err.value) == message
     assert simulation.memory_limit(2) == 2e9 and simulation.memory_limit(0.5) == 5e8
+
+
+@pytest.mark.parametrize("text", ["0", " -1 ", "nan", "-inf", "lots"])
+def test_a_pkpd_max_memory_gb_that_is_not_a_number_above_zero_is_refused_naming_the_variable(monkeypatch, text):
+    """Without max_memory_gb= the limit is $PKPD_MAX_MEMORY_GB [GB], a number > 0 (defect found while judging seed
+    43's survivor memory_limit _13: a variable of 0, -1, nan or -inf was refused as "max_memory_gb must be a number
+    > 0; got 0.0", naming an argument the caller never gave, as a float the variable never held). Each is refused, by
+    memory_limit and by simulate, with the whole message naming the variable and its text as set (spaces removed);
+    an argument given wins over the variable (1.5 GB is 1.5e9 bytes)."""
+    from pkpd import simulation
+
+    monkeypatch.setenv("PKPD_MAX_MEMORY_GB", text)
+    message = f"PKPD_MAX_MEMORY_GB must be a number of gigabytes > 0; got {text.strip()!r}"
+    with pytest.raises(PkpdError) as err:
+        simulation.memory_limit()
+    assert str(err.value) == message
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 2.0])
+    assert str(err.value) == message
+    assert simulation.memory_limit(1.5) == 1.5e9
+
+
+@pytest.mark.parametrize("limit", [np.int64(2), np.int32(2), np.float32(2.0), np.float64(2.0)])
+def test_a_memory_limit_given_as_a_numpy_number_is_a_number(limit):
+    """max_memory_gb is "a number > 0" [GB] (defect found while judging seed 43's survivor memory_limit _13: a numpy
+    integer or float32, e.g. a value read from an array, was refused as "max_memory_gb must be a number > 0; got
+    np.int64(2)"). 2 GB of any numpy type is 2e9 bytes, and simulate runs under it: pk_1cmt_iv, 100 mg at 0 h, is
+    the bolus closed form 100 / V exp(-CL/V t)."""
+    from pkpd import simulation
+
+    assert simulation.memory_limit(limit) == 2e9
+    t = np.array([1.0, 2.0])
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t, max_memory_gb=limit)
+    cl, v = (p.value for p in IV.parameters)
+    expected = 100 / v * np.exp(-cl / v * t) * pkpd.units.convert("mg/L", sim.units["conc"])
+    np.testing.assert_allclose(sim["conc"][0], expected, rtol=1e-6)
