@@ -517,9 +517,12 @@ def memory_limit(max_memory_gb: float | None = None) -> float:
             try:
                 max_memory_gb = float(env)
             except ValueError:
-                raise PkpdError(f"PKPD_MAX_MEMORY_GB must be a number of gigabytes; got {env!r}") from None
+                max_memory_gb = None
+            if max_memory_gb is None or not max_memory_gb > 0:
+                raise PkpdError(f"PKPD_MAX_MEMORY_GB must be a number of gigabytes > 0; got {env!r}")
     if max_memory_gb is not None:
-        if isinstance(max_memory_gb, bool) or not isinstance(max_memory_gb, int | float) or not max_memory_gb > 0:
+        if isinstance(max_memory_gb, bool) or not isinstance(max_memory_gb, int | float | np.integer | np.floating) \
+                or not max_memory_gb > 0:
             raise PkpdError(f"max_memory_gb must be a number > 0; got {max_memory_gb!r}")
         return float(max_memory_gb) * 1e9
     return MEMORY_FRACTION * _available_bytes()

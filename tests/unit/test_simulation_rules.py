@@ -1635,3 +1635,83 @@ def test_where_the_os_has_no_map_populate_results_are_ordinary_arrays_and_simula
     assert sim["conc"].shape == (128, 1025) and np.all(sim.status == 0)
     expected = 100 / 50 * np.exp(-cl[:, None] / 50 * t) * pkpd.units.convert("mg/L", sim.units["conc"])
     np.testing.assert_allclose(sim["conc"], expected, rtol=1e-5)
+
+
+# ---- from the independent seed-43 sample of the mutation audit (issue 20) --------------------------------------------
+@pytest.mark.parametrize("output", ["event", "relapse"])
+def test_time_to_event_outputs_are_followed_until_the_follow_up_given_to_simulate(output):
+    """Guards simulate (seed 43's survivor _250: `follow_up=None` for `follow_up=follow_up` in its call of
+    draw_outcomes, so that the follow_up given to simulate was ignored: events followed until the last output time,
+    and a bad follow_up let through). Documented: follow_up is the end of follow-up of time-to-event outputs
+    (default: the last output time). endpoints_exposure without a dose and with h0 = 0 has a hazard of 0 for the
+    single event (h0 exp(hx X) + h1 A / A50, A = 0) and the repeated one (h0): no event ever, so each of 3 subjects is
+    censored (DV 0) exactly at the end of follow-up, worked out by hand: 30 h with follow_up=30 and output times 0,
+    10, 100 h, 100 h without it, and 30 h with a dropout at 50 h (whichever comes first). A follow_up of -1 h is
+    refused with the whole message."""
+    model = pkpd.load_model(ENDPOINTS)
+    times = [0.0, 10.0, 100.0]
+    args = dict(params={"h0": np.zeros(3)}, outcomes=[output], seed=1)
+    for follow_up, dropout, end in [(30.0, None, 30.0), (None, None, 100.0), (30.0, 50.0, 30.0), (80.0, 50.0, 50.0)]:
+        sim = pkpd.simulate(model, None, times, follow_up=follow_up, dropout=dropout, **args)
+        assert sim.outcomes["ID"].tolist() == [1, 2, 3] and (sim.outcomes["output"] == output).all()
+        assert sim.outcomes["TIME"].tolist() == [end] * 3 and sim.outcomes["DV"].tolist() == [0.0] * 3
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(model, None, times, follow_up=-1.0, **args)
+    assert str(err.value) == "follow_up: the end of follow-up must be a finite time > 0 [model time unit]; got -1.0"
+
+
+@pytest.mark.parametrize(("limit", "shown"), [(0, "0"), (-1.0, "-1.0"), (-np.inf, "-inf"), (np.nan, "nan"),
+                                              ("2", "'2'"), ([2.0], "[2.0]")])
+def test_a_memory_limit_that_is_not_a_number_above_zero_is_refused_with_the_whole_message(limit, shown):
+    """Guards memory_limit (seed 43's survivor _13: `not isinstance(max_memory_gb, int | float) and not
+    max_memory_gb > 0` for `... or not ...`, so that a number <= 0 or NaN was taken as a limit (0 or -1 GB refused
+    every simulation as needing "more than the limit", NaN refused none: `need > nan` is False) and a string or a
+    list raised Python's TypeError ('>' not supported) instead of the message). Documented: max_memory_gb is the
+    largest result [GB], a number > 0. Each bad limit is refused, by memory_limit and by simulate before anything
+    is solved, with the whole message naming it as repr shows it; 2 and 0.5 GB are 2e9 and 5e8 bytes."""
+    from pkpd import simulation
+
+    message = f"max_memory_gb must be a number > 0; got {shown}"
+    with pytest.raises(PkpdError) as err:
+        simulation.memory_limit(limit)
+    assert str(err.value) == message
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 2.0], max_memory_gb=limit)
+    assert str(err.value) == message
+    assert simulation.memory_limit(2) == 2e9 and simulation.memory_limit(0.5) == 5e8
+
+
+@pytest.mark.parametrize("text", ["0", " -1 ", "nan", "-inf", "lots"])
+def test_a_pkpd_max_memory_gb_that_is_not_a_number_above_zero_is_refused_naming_the_variable(monkeypatch, text):
+    """Without max_memory_gb= the limit is $PKPD_MAX_MEMORY_GB [GB], a number > 0 (defect found while judging seed
+    43's survivor memory_limit _13: a variable of 0, -1, nan or -inf was refused as "max_memory_gb must be a number
+    > 0; got 0.0", naming an argument the caller never gave, as a float the variable never held). Each is refused, by
+    memory_limit and by simulate, with the whole message naming the variable and its text as set (spaces removed);
+    an argument given wins over the variable (1.5 GB is 1.5e9 bytes)."""
+    from pkpd import simulation
+
+    monkeypatch.setenv("PKPD_MAX_MEMORY_GB", text)
+    message = f"PKPD_MAX_MEMORY_GB must be a number of gigabytes > 0; got {text.strip()!r}"
+    with pytest.raises(PkpdError) as err:
+        simulation.memory_limit()
+    assert str(err.value) == message
+    with pytest.raises(PkpdError) as err:
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), [1.0, 2.0])
+    assert str(err.value) == message
+    assert simulation.memory_limit(1.5) == 1.5e9
+
+
+@pytest.mark.parametrize("limit", [np.int64(2), np.int32(2), np.float32(2.0), np.float64(2.0)])
+def test_a_memory_limit_given_as_a_numpy_number_is_a_number(limit):
+    """max_memory_gb is "a number > 0" [GB] (defect found while judging seed 43's survivor memory_limit _13: a numpy
+    integer or float32, e.g. a value read from an array, was refused as "max_memory_gb must be a number > 0; got
+    np.int64(2)"). 2 GB of any numpy type is 2e9 bytes, and simulate runs under it: pk_1cmt_iv, 100 mg at 0 h, is
+    the bolus closed form 100 / V exp(-CL/V t)."""
+    from pkpd import simulation
+
+    assert simulation.memory_limit(limit) == 2e9
+    t = np.array([1.0, 2.0])
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t, max_memory_gb=limit)
+    cl, v = (p.value for p in IV.parameters)
+    expected = 100 / v * np.exp(-cl / v * t) * pkpd.units.convert("mg/L", sim.units["conc"])
+    np.testing.assert_allclose(sim["conc"][0], expected, rtol=1e-6)
