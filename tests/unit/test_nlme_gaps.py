@@ -3154,3 +3154,24 @@ def test_the_cwres_of_a_compiled_fit_take_the_exact_eta_derivatives_of_the_sensi
     t = np.array([0.0, 4.0, 8.0, 12.0])
     expected = _wang_log_normal_cwres_by_hand(WANG_FAST_AND_SLOW, [t, t], eta)
     np.testing.assert_allclose(fit.table["CWRES"], expected, rtol=1e-10, atol=0.0)
+
+
+# --- seed 63 -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("model, iiv, error", [
+    ("wang2007", {"ke": 0.04}, [pkpd.Proportional(cv=0.1)]),     # a list of error models, not a dict
+    ("wang2007", {"ke": 0.04}, pkpd.Proportional),                 # the class, not an error model
+    ("wang2007", {"ke": 0.04}, "proportional"),                    # a name
+    (str(ENDPOINTS), {"h0": 0.1}, []),                             # nothing, but not a dict, for a model with endpoints
+    (str(ENDPOINTS), {"h0": 0.1}, 0),
+])
+def test_fit_population_refuses_an_error_that_is_neither_an_error_model_nor_a_dict(model, iiv, error):
+    """fit_population's error is an error model or a dict output -> error model (the docstring); anything else (a
+    list of error models, the class Proportional itself, the name 'proportional'; an empty list or 0 for a model
+    whose clinical endpoints could do without one) is refused before the data are read with the documented
+    message, 'error: expected an error model or a dict output -> error model; got ' and the value's repr. Guards
+    population_model._error_dict (seed 63's survivor _6: ``isinstance(error, Mapping) or (error or
+    model.endpoint_names)`` for ``and``, which sent every such value to the dict's checks: AttributeError "'list'
+    object has no attribute 'items'" instead of the message)."""
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population(model, WANG, iiv=iiv, error=error, method="laplace", maxeval=0, covariance=None)
+    assert str(info.value) == f"error: expected an error model or a dict output -> error model; got {error!r}"
