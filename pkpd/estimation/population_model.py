@@ -346,6 +346,12 @@ def _error_dict(model: Model, error) -> dict:
 
         _check_error_models(model, error)
         return {o: error[o] for o in model.output_names if o in error}
+    if error is None or isinstance(error, Mapping):   # left out, or an empty dict, for a model without endpoints
+        first = model.output_names[0] if model.output_names else "OUTPUT"
+        raise FitError(f"error: no error model given (got {error!r}); model {model.name!r} has no clinical endpoint "
+                       "that brings its own likelihood, so each fitted output needs one (its outputs: "
+                       f"{', '.join(model.output_names) or 'none'}), "
+                       f"e.g. error={{{first!r}: pkpd.Proportional(cv=0.2)}}")
     raise FitError(f"error: expected an error model or a dict output -> error model; got {error!r}")
 
 

@@ -3154,3 +3154,44 @@ def test_the_cwres_of_a_compiled_fit_take_the_exact_eta_derivatives_of_the_sensi
     t = np.array([0.0, 4.0, 8.0, 12.0])
     expected = _wang_log_normal_cwres_by_hand(WANG_FAST_AND_SLOW, [t, t], eta)
     np.testing.assert_allclose(fit.table["CWRES"], expected, rtol=1e-10, atol=0.0)
+
+
+# --- seed 63 -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("model, iiv, error", [
+    ("wang2007", {"ke": 0.04}, [pkpd.Proportional(cv=0.1)]),     # a list of error models, not a dict
+    ("wang2007", {"ke": 0.04}, pkpd.Proportional),                 # the class, not an error model
+    ("wang2007", {"ke": 0.04}, "proportional"),                    # a name
+    (str(ENDPOINTS), {"h0": 0.1}, []),                             # nothing, but not a dict, for a model with endpoints
+    (str(ENDPOINTS), {"h0": 0.1}, 0),
+])
+def test_fit_population_refuses_an_error_that_is_neither_an_error_model_nor_a_dict(model, iiv, error):
+    """fit_population's error is an error model or a dict output -> error model (the docstring); anything else (a
+    list of error models, the class Proportional itself, the name 'proportional'; an empty list or 0 for a model
+    whose clinical endpoints could do without one) is refused before the data are read with the documented
+    message, 'error: expected an error model or a dict output -> error model; got ' and the value's repr. Guards
+    population_model._error_dict (seed 63's survivor _6: ``isinstance(error, Mapping) or (error or
+    model.endpoint_names)`` for ``and``, which sent every such value to the dict's checks: AttributeError "'list'
+    object has no attribute 'items'" instead of the message)."""
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population(model, WANG, iiv=iiv, error=error, method="laplace", maxeval=0, covariance=None)
+    assert str(info.value) == f"error: expected an error model or a dict output -> error model; got {error!r}"
+
+
+@pytest.mark.parametrize("error", [None, {}])
+@pytest.mark.parametrize("method", ["focei", "saem"])
+def test_fit_population_without_an_error_model_for_a_model_without_endpoints_says_one_is_needed(error, method):
+    """Wang 2007's model has one continuous output, f, and no clinical endpoint that brings its own likelihood, so a
+    population fit needs an error model for it: error left out (None, the default) or an empty dict is refused
+    before the data are read, with a message that says no error model was given, why one is needed, the model's
+    outputs and an example, for every method (SAEM picks its covariance method from the same error). Guards
+    population_model._error_dict (seed 63's survivor _6: ``isinstance(error, Mapping) or (error or
+    model.endpoint_names)`` for ``and`` took the empty dict for a valid one: 'data: there is no DVID column, so
+    observations cannot be matched to the 0 outputs in error ()'). Defect found and fixed: main said 'error:
+    expected an error model or a dict output -> error model; got {}' (a dict was given) or '... got None' (for
+    the default), neither naming what is missing."""
+    with pytest.raises(FitError) as info:
+        pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=error, method=method, maxeval=0,
+                            covariance=None)
+    assert str(info.value) == (
+        f"error: no error model given (got {error!r}); model 'wang2007' has no clinical endpoint that brings its "
+        "own likelihood, so each fitted output needs one (its outputs: f), e.g. error={'f': pkpd.Proportional(cv=0.2)}")
