@@ -2259,3 +2259,27 @@ def test_an_infusion_the_time_axis_resolves_at_its_start_but_not_at_its_stop_sti
     conc = simulate_nonmem(IV, read_nonmem(table(rows), dose_unit="mg"))["conc"].to_numpy()
     k = 2.8 / 32
     np.testing.assert_allclose(conc[1:], [math.exp(-k), math.exp(-3 * k)], rtol=1e-9)
+
+
+# ============================================================================ the seed-58 sample's survivors
+# From the thirty-sixth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 58``, issue 20): the
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py; the other five survivors are equivalent
+# (docs/testing.md).
+def test_simulate_rows_takes_whole_number_subject_indices_of_any_numeric_type():
+    """The estimators' batch reads ``subjects[r]`` as the index of a subject (in order of first appearance), whatever
+    the array's dtype: whole numbers given as floats (np.array([1.0, 0.0])) select the same subjects as the integers.
+    Subject ID 1 (index 0) gets 100 mg at 0 h, subject ID 2 (index 1) 50 mg, into pk_1cmt_iv with (CL, V) = (2.8, 32)
+    and (1.4, 20): C(t) = AMT / V e^(-CL t / V) at its records (closed form), NaN past subject 2's two records.
+    Guards the conversion of the indices (seed 58's survivor ``x_simulate_rows__mutmut_14``:
+    ``np.asarray(subjects, dtype=None)`` for ``dtype=np.int64``, which kept the floats: a list indexed by
+    numpy.float64 raised TypeError)."""
+    rows = [dict(ID=1, TIME=0, AMT=100), dict(ID=1, TIME=2), dict(ID=1, TIME=6), dict(ID=2, TIME=0, AMT=50),
+            dict(ID=2, TIME=3)]
+    data = read_nonmem(table(rows), dose_unit="mg")
+    params = np.array([[2.8, 32.0], [1.4, 20.0]])
+    cm = pkpd.compile_model(IV)
+    out, ok = simulate_rows(cm, data, params, np.array([1.0, 0.0]), pkpd.SolverSettings())
+    assert ok.tolist() == [True, True] and out.shape == (2, 3, 1)
+    np.testing.assert_allclose(out[0, :2, 0], 50.0 / 32 * np.exp(-2.8 / 32 * np.array([0.0, 3.0])), rtol=1e-7)
+    assert np.isnan(out[0, 2, 0])
+    np.testing.assert_allclose(out[1, :, 0], 100.0 / 20 * np.exp(-1.4 / 20 * np.array([0.0, 2.0, 6.0])), rtol=1e-7)
