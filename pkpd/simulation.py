@@ -504,6 +504,8 @@ def memory_limit(max_memory_gb: float | None = None) -> float:
     """Largest result a simulation may allocate [bytes]: ``max_memory_gb``, else ``$PKPD_MAX_MEMORY_GB``, else
     :data:`MEMORY_FRACTION` of the memory available now (``/proc/meminfo``; physical memory elsewhere).
 
+    Either limit is a number of gigabytes > 0 (``inf``: no limit); anything else is refused (PkpdError).
+
     Examples
     --------
     >>> memory_limit(2.0)
