@@ -1715,3 +1715,19 @@ def test_a_memory_limit_given_as_a_numpy_number_is_a_number(limit):
     cl, v = (p.value for p in IV.parameters)
     expected = 100 / v * np.exp(-cl / v * t) * pkpd.units.convert("mg/L", sim.units["conc"])
     np.testing.assert_allclose(sim["conc"][0], expected, rtol=1e-6)
+
+
+def test_an_infinite_memory_limit_means_no_limit(monkeypatch):
+    """memory_limit's documented rule: a limit is a number of gigabytes > 0, inf meaning no limit, given as
+    ``max_memory_gb`` or as ``$PKPD_MAX_MEMORY_GB`` ("inf"): the limit is inf bytes, and a simulation whose result is
+    larger than a tiny finite limit (1e-12 GB, 1,000 bytes, which it exceeds) runs under it."""
+    from pkpd import simulation
+
+    assert simulation.memory_limit(float("inf")) == float("inf")
+    monkeypatch.setenv("PKPD_MAX_MEMORY_GB", "inf")
+    assert simulation.memory_limit() == float("inf")
+    t = np.linspace(0.0, 24.0, 200)
+    with pytest.raises(PkpdError, match="GB"):
+        pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t, max_memory_gb=1e-12)
+    sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t)
+    assert sim["conc"].shape == (1, t.size)
