@@ -1128,17 +1128,12 @@ class _GivenExponentials:
         return self.e.copy()
 
 
-def test_a_small_constant_hazard_puts_each_event_at_the_inverse_cumulative_hazard(monkeypatch):
-    """A constant hazard lam has H(t) = lam t, so the event of a target E is at T = E / lam (the exponential's
-    inverse CDF) when E <= H(end of follow-up), and the subject is censored at the end otherwise. With lam = 1e-10/h
-    (``event`` without a dose: h0) and a follow-up of 32 h (grid intervals of 1 h), H differs from E by at most 1e-10
-    anywhere in the grid interval that brackets T, within the stopping rule |H - E| <= 1e-10; the grid's linear
-    interpolation of H, exact for a linear H, finds T all the same: 0.1, 12.25 and 30.875 h for E = 1e-11, 1.225e-9
-    and 3.0875e-9 (kills _locate__mutmut_5, ``np.where(None, ...)``: every search started at the midpoint of its
-    grid interval, which the stopping rule accepted at once: 0.5, 12.5 and 30.5 h)."""
+def _constant_hazard_outcomes(monkeypatch, lam, targets):
+    """The outcome records of ``event`` (no dose: the constant hazard h0 = ``lam`` [1/h]) for one subject per target
+    E of the exponential draws, followed up for 32 h (grid intervals of 1 h)."""
     import pkpd.outcomes as po
 
-    lam, e = 1e-10, np.array([1e-11, 1.225e-9, 3.0875e-9, 1.0])
+    e = np.array(targets)
     draw = po.draw_outcomes
 
     def with_targets(*args, **kwargs):
@@ -1148,7 +1143,19 @@ def test_a_small_constant_hazard_puts_each_event_at_the_inverse_cumulative_hazar
     monkeypatch.setattr(po, "draw_outcomes", with_targets)
     sim = pkpd.simulate(M, Regimen([]), [0.0, 32.0], params={"h0": np.full(e.size, lam)}, seed=1,
                         outcomes=["event"], follow_up=32.0)
-    o = sim.outcomes
+    return sim.outcomes
+
+
+def test_a_small_constant_hazard_puts_each_event_at_the_inverse_cumulative_hazard(monkeypatch):
+    """A constant hazard lam has H(t) = lam t, so the event of a target E is at T = E / lam (the exponential's
+    inverse CDF) when E <= H(end of follow-up), and the subject is censored at the end otherwise. With lam = 1e-10/h
+    (``event`` without a dose: h0) and a follow-up of 32 h (grid intervals of 1 h), H differs from E by at most 1e-10
+    anywhere in the grid interval that brackets T, within the stopping rule |H - E| <= 1e-10; the grid's linear
+    interpolation of H, exact for a linear H, finds T all the same: 0.1, 12.25 and 30.875 h for E = 1e-11, 1.225e-9
+    and 3.0875e-9 (kills _locate__mutmut_5, ``np.where(None, ...)``: every search started at the midpoint of its
+    grid interval, which the stopping rule accepted at once: 0.5, 12.5 and 30.5 h)."""
+    lam = 1e-10
+    o = _constant_hazard_outcomes(monkeypatch, lam, [1e-11, 1.225e-9, 3.0875e-9, 1.0])
     assert o["ID"].tolist() == [1, 2, 3, 4] and o["DV"].tolist() == [1.0, 1.0, 1.0, 0.0]
     np.testing.assert_allclose(o["TIME"], [1e-11 / lam, 1.225e-9 / lam, 3.0875e-9 / lam, 32.0], rtol=1e-9)
 
@@ -1373,19 +1380,8 @@ def test_a_hazard_so_small_that_the_whole_follow_up_meets_the_stopping_rule_puts
     the follow-up; a fourth subject (E = 1) censored at 32 h (kills _locate__mutmut_27, ``(hi + lo)`` for the width
     ``(hi - lo)`` of the grid interval in the first search point lo + w (hi - lo): 18.25 h instead of 12.25 h, and
     83.375 h, after the end of follow-up, instead of 30.875 h; the first interval, lo = 0, was unchanged)."""
-    import pkpd.outcomes as po
-
-    lam, e = 1e-12, np.array([1e-13, 1.225e-11, 3.0875e-11, 1.0])
-    draw = po.draw_outcomes
-
-    def with_targets(*args, **kwargs):
-        kwargs["rng"] = _GivenExponentials(e)
-        return draw(*args, **kwargs)
-
-    monkeypatch.setattr(po, "draw_outcomes", with_targets)
-    sim = pkpd.simulate(M, Regimen([]), [0.0, 32.0], params={"h0": np.full(e.size, lam)}, seed=1,
-                        outcomes=["event"], follow_up=32.0)
-    o = sim.outcomes
+    lam = 1e-12
+    o = _constant_hazard_outcomes(monkeypatch, lam, [1e-13, 1.225e-11, 3.0875e-11, 1.0])
     assert o["ID"].tolist() == [1, 2, 3, 4] and o["DV"].tolist() == [1.0, 1.0, 1.0, 0.0]
     assert np.all(o["TIME"].to_numpy() <= 32.0)
     np.testing.assert_allclose(o["TIME"], [1e-13 / lam, 1.225e-11 / lam, 3.0875e-11 / lam, 32.0], rtol=1e-9)
