@@ -51,6 +51,7 @@ array([106.9, 116.4])
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -76,7 +77,7 @@ def _ndtr_log(x):
 
 
 def _check_value(owner: str, name: str, value, fixed: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise FitError(f"{owner}: {name} must be a number; got {value!r}")
     v = float(value)
     if not math.isfinite(v) or v < 0:

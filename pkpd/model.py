@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import numbers
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -454,17 +455,8 @@ def _all_names(m: Model) -> list[str]:
 
 
 def _as_float(value, what: str, file: str | None, section: str | None = None, key: str | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            import numpy as np
-
-            if isinstance(value, np.number) and not isinstance(value, np.bool_):
-                value = float(value)
-            else:
-                raise TypeError
-        except TypeError:
-            raise ModelFileError(f"{what} must be a number; got {value!r}", file=file, section=section,
-                                 key=key) from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):   # numpy's real scalars are Real, complex not
+        raise ModelFileError(f"{what} must be a number; got {value!r}", file=file, section=section, key=key)
     try:
         v = float(value)
     except OverflowError:

@@ -23,6 +23,7 @@ seed reproduces them exactly.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -79,7 +80,7 @@ def _check_options(specs, times, observe, follow_up, dropout, n):
         observe[name] = arr
     if follow_up is None:
         follow_up = float(times[-1])
-    if isinstance(follow_up, bool) or not isinstance(follow_up, int | float | np.number) or not follow_up > 0 \
+    if isinstance(follow_up, bool) or not isinstance(follow_up, numbers.Real) or not follow_up > 0 \
             or not np.isfinite(follow_up):
         raise PkpdError(f"follow_up: the end of follow-up must be a finite time > 0 [model time unit]; got "
                         f"{follow_up!r}")

@@ -15,6 +15,7 @@ occasion *k* of subject *i* and added to :math:`\eta_i`: :math:`P_{ik} = \theta\
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -86,7 +87,7 @@ class IIV:
         om = np.zeros((q, q))
         for i, n in enumerate(names):
             v = variances[n]
-            if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not np.isfinite(v) or v <= 0:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v <= 0:
                 raise PkpdError(f"IIV: the variance of eta on {n!r} must be a positive number; got {v!r}")
             om[i, i] = float(v)
         for key, c in dict(covariances or {}).items():

@@ -59,6 +59,7 @@ LogNormalPrior(median=0.28, sigma=0.2201..., source='rule A: bounds [0.154, 0.36
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -83,7 +84,7 @@ def _positive(owner: str, name: str, value) -> float:
 
 
 def _number(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise PkpdError(f"{owner}: {name} must be a number; got {value!r}")
     v = float(value)
     if not math.isfinite(v):

@@ -229,3 +229,18 @@ def test_an_assumption_flag_that_is_not_true_or_false_is_refused(tmp_path, flag)
     good = pkpd.load_model(write(tmp_path, GOOD.replace('bounds = [0.001, 10.0]',
                                                         'bounds = [0.001, 10.0]\nassumption = true')))
     assert good.parameter("k").assumption is True
+
+
+@pytest.mark.parametrize("build", [
+    lambda m, z: m.with_parameters(CL=z),
+    lambda m, z: pkpd.Proportional(z),
+    lambda m, z: pkpd.IIV({"CL": z}),
+    lambda m, z: pkpd.NormalPrior(mean=z, sd=1.0),
+], ids=["with_parameters", "Proportional", "IIV", "NormalPrior"])
+def test_a_complex_numpy_number_is_not_a_real_number(model, build):
+    """A numpy complex scalar is refused where a real number is asked for, naming the value: ``float()`` of one drops
+    the imaginary part (with only a ComplexWarning), so ``(2+3j)`` silently became 2.0. The same value as a real
+    numpy scalar is accepted and kept (``np.float64(2.0)``)."""
+    with pytest.raises(PkpdError, match=r"must be a (positive )?number; got np\.complex128\(2\+3j\)"):
+        build(model, np.complex128(2 + 3j))
+    build(model, np.float64(2.0))

@@ -1411,3 +1411,13 @@ def test_draw_outcomes_given_whole_number_times_as_integers_records_them_as_the_
     monkeypatch.setattr(po, "draw_outcomes", with_int_times)
     got = pkpd.simulate(M, regimen, [0.0, 12.0, 24.0], **run).outcomes
     pd_testing.assert_frame_equal(got, want)
+
+
+def test_a_complex_end_of_follow_up_is_refused():
+    """follow_up is a real time [model time unit]: a numpy complex scalar is refused naming it (``float()`` of one
+    drops the imaginary part with only a ComplexWarning, so ``5+2j`` h was silently a 5 h follow-up)."""
+    with pytest.raises(pkpd.PkpdError) as info:
+        pkpd.simulate(M, Regimen.single(Dose(40, "mg")), [0.0, 10.0], seed=1, outcomes=["event"],
+                      follow_up=np.complex128(5 + 2j))
+    assert str(info.value) == ("follow_up: the end of follow-up must be a finite time > 0 [model time unit]; got "
+                               "np.complex128(5+2j)")
