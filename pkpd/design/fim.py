@@ -161,7 +161,11 @@ def _spec(model, *, iiv, error, estimate, settings) -> _Spec:
             raise PkpdError(f"design: model {model.name!r} has {len(model.outputs)} outputs; give error as a dict "
                             "output -> error model (one per sampled output)")
         error = {model.output_names[0]: error}
-    if not isinstance(error, Mapping) or not error:
+    if isinstance(error, Mapping) and not error:
+        raise PkpdError(f"design: error is empty; give an error model for each sampled output of model {model.name!r} "
+                        f"(its outputs: {', '.join(model.output_names) or 'none'}), e.g. "
+                        f"error={{{(model.output_names or ('OUTPUT',))[0]!r}: pkpd.Proportional(cv=0.2)}}")
+    if not isinstance(error, Mapping):
         raise PkpdError(f"design: error must be an error model or a dict output -> error model; got {error!r}")
     errors = {}
     for o, em in error.items():

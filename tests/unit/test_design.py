@@ -188,3 +188,13 @@ def test_design_plot_marks_initial_and_optimised_times():
         assert list(marked.get_xdata()) == [t for _, t in opt.design.groups[0].samples]
     finally:
         plt.close(fig)
+
+
+def test_an_empty_error_dict_names_the_outputs_to_give_error_models_for():
+    """error={} gives no output an error model: the message says so and names the model's outputs, with an example
+    (it said 'error must be an error model or a dict output -> error model; got {}', which an empty dict is)."""
+    g = Group(_dose(), [0.5, 1, 2, 6, 24], 32)
+    with pytest.raises(PkpdError) as info:
+        evaluate_design(ORAL, g, error={}, **POP)
+    assert str(info.value) == ("design: error is empty; give an error model for each sampled output of model "
+                               "'pk_1cmt_oral' (its outputs: conc), e.g. error={'conc': pkpd.Proportional(cv=0.2)}")
