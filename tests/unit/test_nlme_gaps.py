@@ -3195,3 +3195,22 @@ def test_fit_population_without_an_error_model_for_a_model_without_endpoints_say
     assert str(info.value) == (
         f"error: no error model given (got {error!r}); model 'wang2007' has no clinical endpoint that brings its "
         "own likelihood, so each fitted output needs one (its outputs: f), e.g. error={'f': pkpd.Proportional(cv=0.2)}")
+
+
+# --- seed 64 -------------------------------------------------------------------------------------------------------
+def test_a_fit_with_clinical_endpoint_records_says_they_keep_it_on_the_finite_difference_path(monkeypatch):
+    """Time-to-event records (endpoints_exposure.toml's 'event', subject 1's event at 24 h, subject 2 censored at
+    48 h) bring their own exact likelihood, which the compiled objective does not compute: a Laplace fit (and a SAEM
+    one) takes the finite-difference path, and the engine it reports is "finite differences: " and the documented
+    reason, word for word. The compiler is taken as available, so that this reason is the first. Guards
+    population_fit._compiled_unsupported_for (seed 64's survivor _24: the reason in capitals, "CLINICAL ENDPOINT
+    RECORDS (THEIR EXACT LIKELIHOOD IS ADDED ON THE FINITE-DIFFERENCE PATH)", the text users read)."""
+    import pkpd.estimation._compiled as compiled
+
+    monkeypatch.setattr(compiled, "available", lambda: True)
+    data = pd.DataFrame([(1, 24.0, 1, "event"), (2, 48.0, 0, "event")], columns=["ID", "TIME", "DV", "DVID"])
+    reason = "clinical endpoint records (their exact likelihood is added on the finite-difference path)"
+    for method in ("laplace", "saem"):
+        fit = pkpd.fit_population(load_model(ENDPOINTS), data, iiv={"h0": 0.1}, method=method, maxeval=0,
+                                  covariance=None, is_samples=10, seed=1)
+        assert fit.engine == "finite differences: " + reason
