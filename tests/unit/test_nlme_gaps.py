@@ -3214,3 +3214,25 @@ def test_a_fit_with_clinical_endpoint_records_says_they_keep_it_on_the_finite_di
         fit = pkpd.fit_population(load_model(ENDPOINTS), data, iiv={"h0": 0.1}, method=method, maxeval=0,
                                   covariance=None, is_samples=10, seed=1)
         assert fit.engine == "finite differences: " + reason
+
+
+def test_saem_message_says_the_exploration_ended_at_its_maximum_while_a_parameter_still_drifted():
+    """SaemSettings(window=1, max_exploratory=2, smoothing=1), Wang 2007's model started at ke = 2.5 (5 times its
+    value): the stopping rule (exploration_settled) compares the last two windows of one iteration each, |x2 - x1|
+    <= max(sd of the two, 0.005) with sd = |x2 - x1| / 2, i.e. it stops only when no parameter moved more than 0.005
+    on its internal scale (log ke); ke went from 1.87 to 1.72 between exploratory iterations 1 and 2 (trace), a
+    change of 0.08 in log ke, so the phase ran to its maximum of 2 and the message says so: "(2 exploratory, the
+    most the stopping rule allows: a parameter still drifted, 1 smoothing)". Guards
+    population_fit._fit_population (seed 64's survivor _222: that text in capitals)."""
+    from pkpd.saem import SaemSettings
+
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="saem",
+                              covariance=None, is_samples=10, seed=1, init={"ke": 2.5},
+                              saem=SaemSettings(smoothing=1, n_chains=1, window=1, max_exploratory=2))
+    ke = np.asarray(fit.trace["ke"], dtype=float)
+    assert ke.shape == (2 + 1 + 1,)
+    assert abs(math.log(ke[2] / ke[1])) > 0.005                     # the rule cannot have stopped the phase
+    assert fit.message.startswith(
+        "SAEM: 3 iterations (2 exploratory, the most the stopping rule allows: a parameter still drifted, "
+        "1 smoothing), 1 chain(s) per subject; ")
+
