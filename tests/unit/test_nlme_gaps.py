@@ -3236,3 +3236,34 @@ def test_saem_message_says_the_exploration_ended_at_its_maximum_while_a_paramete
         "SAEM: 3 iterations (2 exploratory, the most the stopping rule allows: a parameter still drifted, "
         "1 smoothing), 1 chain(s) per subject; ")
 
+
+def test_the_numpy_foce_assembly_is_quiet_where_a_slot_without_observation_has_variance_zero():
+    """The numpy reference assembly of FOCE-I (PopulationObjective._conditional) for one subject with one random
+    effect, y = eta + eps: prediction m = eta (dm/deta = 1), variance R = sigma^2 = 0.5, omega^2 = 0.25 (W = 4),
+    y = 2, at the EBE eta = y / (1 + sigma^2 W) = 2/3, beside a second slot that holds no observation (padding) whose
+    variance is 0 (as a proportional error's at a prediction 0). The model is linear and Gaussian, so the objective
+    is the marginal -2 log L of y ~ N(0, omega^2 + sigma^2) without 2 pi, log 0.75 + 4 / 0.75 = 16/3 + log 0.75,
+    less log|Omega| = log 0.25 (added by the caller): 16/3 + log 3; its gradient in eta is 0 (the mode) and in Omega
+    d/d omega^2 (log v + y^2 / v) - 1 / omega^2 = 4/3 - 64/9 - 4 = -88/9. The empty slot changes nothing, quietly:
+    1 / 0 there is masked, and the method silences its own floating-point errors (numpy's default, warn, is made an
+    error here), as its callers in the package also do. Guards PopulationObjective._conditional (seed 64's
+    survivor _31: ``np.errstate(all=None)``: "divide by zero encountered in divide" escaped)."""
+    from functools import partial
+
+    from pkpd.estimation import _jets as jets
+    from pkpd.estimation._objective import PopulationObjective
+
+    design = SimpleNamespace(mask=np.array([[True, False]]), cens=np.array([[False, False]]),
+                             u=np.array([[2.0, 1.0]]), lim=np.zeros((1, 2)))
+    stub = SimpleNamespace(q=1, method="focei", design=design)
+    for name in ("_ell", "_with_prior", "_conditional_tail"):
+        setattr(stub, name, partial(getattr(PopulationObjective, name), stub))
+    eta = np.array([[2.0 / 3.0]])
+    m = jets.Jet(np.array([[eta[0, 0], 0.0]]), np.array([[[1.0], [0.0]]]), np.zeros((1, 2, 1, 1)))
+    R = jets.Jet(np.array([[0.5, 0.0]]), np.zeros((1, 2, 1)), np.zeros((1, 2, 1, 1)))
+    with warnings.catch_warnings(), np.errstate(over="warn", invalid="warn", divide="warn"):
+        warnings.simplefilter("error")
+        ofv, g = PopulationObjective._conditional(stub, m, R, eta, np.array([[4.0]]), True)
+    np.testing.assert_allclose(ofv, [16.0 / 3.0 + math.log(3.0)], rtol=1e-14)
+    np.testing.assert_allclose(g["phi"], [[0.0]], atol=1e-14)
+    np.testing.assert_allclose(g["omega"], [[[-88.0 / 9.0]]], rtol=1e-14)
