@@ -3267,3 +3267,26 @@ def test_the_numpy_foce_assembly_is_quiet_where_a_slot_without_observation_has_v
     np.testing.assert_allclose(ofv, [16.0 / 3.0 + math.log(3.0)], rtol=1e-14)
     np.testing.assert_allclose(g["phi"], [[0.0]], atol=1e-14)
     np.testing.assert_allclose(g["omega"], [[[-88.0 / 9.0]]], rtol=1e-14)
+
+
+@pytest.mark.parametrize("maxeval", [3, 7])
+def test_saem_message_says_when_maxeval_ended_the_exploration_before_the_stopping_rule(maxeval):
+    """SAEM with its stopping rule (SaemSettings' defaults: window 50, at most 300 exploratory iterations) and
+    maxeval=3 or 7 (outer iterations in all): the rule cannot end the exploratory phase before two windows, 100
+    iterations (exploration_settled is False for a shorter trace), so maxeval ends it, with no smoothing left, and
+    the message says so: "(3 exploratory, ended by maxeval=3 before the stopping rule ended it, 0 smoothing)", not
+    that the phase ran to the most the rule allows (300) while a parameter still drifted (the rule never compared
+    two windows). Defect found and fixed beside seed 64's survivor population_fit._fit_population _222 (that text in
+    capitals): main said "(3 exploratory, the most the stopping rule allows: a parameter still drifted, 0
+    smoothing)" for any maxeval below max_exploratory."""
+    from pkpd.saem import SaemSettings, exploration_settled
+
+    assert not exploration_settled(np.zeros((99, 1)), 50)            # a constant trace settles at 100, not before
+    assert exploration_settled(np.zeros((100, 1)), 50)
+    fit = pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="saem",
+                              covariance=None, is_samples=10, seed=1, maxeval=maxeval,
+                              saem=SaemSettings(n_chains=1))
+    assert fit.trace.shape[0] == maxeval + 1
+    assert fit.message.startswith(
+        f"SAEM: {maxeval} iterations ({maxeval} exploratory, ended by maxeval={maxeval} before the stopping rule "
+        "ended it, 0 smoothing), 1 chain(s) per subject; ")
