@@ -824,7 +824,9 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         rule = ""
         if saem.exploratory is None:
             rule = (", stopped by the rule" if saem_run.settled
-                    else ", the most the stopping rule allows: a parameter still drifted")
+                    else ", the most the stopping rule allows: a parameter still drifted"
+                    if saem_run.exploratory >= saem.max_exploratory
+                    else f", ended by maxeval={maxeval} before the stopping rule ended it")
         message = (f"SAEM: {n_iter} iterations ({saem_run.exploratory} exploratory{rule}, "
                    f"{n_iter - saem_run.exploratory} smoothing), {saem_run.n_chains} chain(s) per subject")
     elif maxeval != 0 and layout.n and isinstance(run, _GradientRun) and run.fo:
