@@ -5586,3 +5586,44 @@ def test_a_sensitivity_fit_of_an_infusion_by_rate_with_estimated_bioavailability
                                "bioavailability); finite differences used")
         assert fit.estimates["CL"] == pytest.approx(cl, rel=1e-6)
         assert fit.estimates["F"] == pytest.approx(f, rel=1e-6)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 62, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_the_sensitivity_jumps_index_their_states_as_int64_as_the_event_table_documents(tmp_path):
+    """The events of a gradient="sensitivity" fit with the bioavailability F estimated (k and F of the one-route
+    model, V 10 L; one subject, 100 mg at 0 and 6 h): each dose puts F AMT = 60 mg (F = 0.6) into A and
+    d(F AMT)/dF = AMT = 100 mg into the sensitivity state dA/dF, and the table holds the state indexes as int64, the
+    layout EventTable documents and build_events makes (the table without the jumps, int64 too): the numba engine's
+    ODE solver is typed for int64 indexes, a float index being a numba TypingError ("No implementation of function
+    getitem") out of fit(). Built without a fit, as the fit builds it.
+    Guards _sensitivity_jumps (seed 62's survivor _84: `np.zeros((n, width), )` without `dtype=np.int64`, the indexes
+    stored as float64: with PKPD_ENGINE=numba and SolverSettings(method="ode") such a fit raised the TypingError; the
+    native engine and the closed form convert them)."""
+    import pandas as pd
+
+    import pkpd
+    from pkpd.estimation.data import _observations
+    from pkpd.estimation.individual import _layout, _Problem, _sensitivity_jumps
+
+    path = tmp_path / "one_route.toml"
+    path.write_text(_TWO_ROUTES.split("[doses.iv]")[0].replace("two_routes", "one_route"))
+    model = pkpd.load_model(path)
+    data = pd.DataFrame({"ID": 1, "TIME": [0.0, 1, 2, 4, 6, 8], "EVID": [1, 0, 0, 0, 1, 0],
+                         "AMT": [100.0, 0, 0, 0, 100.0, 0], "AMTU": "mg", "DV": [np.nan, 7.0, 5.0, 3.0, np.nan, 2.0]})
+    layout = _layout(model, ["k", "F"], {"conc": pkpd.Proportional(cv=0.1)})
+    problem = _Problem(layout, _observations(model, data, ("conc",), "M3"), pkpd.M3(), pkpd.SolverSettings(),
+                       "sensitivity")
+    assert problem.sens is not None
+    q = problem._q(problem.params(np.array([[math.log(0.25), math.log(0.6)]])), 1)
+    plain = problem._events(q, 1)
+    table = _sensitivity_jumps(problem, plain, q)
+    a, da_df = problem.model.state_names.index("A"), int(problem.sens.state_index[0, 1])
+    assert plain.index.dtype == np.int64
+    assert table.index.dtype == np.int64 and table.kind.dtype == np.int64 and table.count.dtype == np.int64
+    np.testing.assert_array_equal(table.count, [4])
+    np.testing.assert_array_equal(table.time, [[0.0, 0.0, 6.0, 6.0]])
+    np.testing.assert_array_equal(table.index, [[a, da_df, a, da_df]])
+    np.testing.assert_allclose(table.value, [[60.0, 100.0, 60.0, 100.0]], rtol=1e-12)
