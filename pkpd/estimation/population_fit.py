@@ -693,8 +693,9 @@ def fit_population(model, data, *, iiv, error=None, method: str = "focei", estim
     init : dict[str, float], optional
         Initial typical values overriding the model file's.
     maxeval : int, optional
-        Maximum outer iterations; ``0`` evaluates the objective at the initial values without estimating
-        (NONMEM's ``MAXEVAL=0``), and skips the covariance step.
+        Maximum outer iterations (for SAEM, iterations in all); ``0`` evaluates the objective at the initial
+        values without estimating (NONMEM's ``MAXEVAL=0``), and skips the covariance step. A SAEM run that it stops
+        before the end of its smoothing phase is reported not converged.
     covariance : {"sandwich", "R", "S"} or None
         Covariance step matrix (``None`` skips it).
     r_matrix : {"observed", "expected"} or None
@@ -829,6 +830,13 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
                     else f", ended by maxeval={maxeval} before the stopping rule ended it")
         message = (f"SAEM: {n_iter} iterations ({saem_run.exploratory} exploratory{rule}, "
                    f"{n_iter - saem_run.exploratory} smoothing), {saem_run.n_chains} chain(s) per subject")
+        planned_exploration = (saem_run.settled or saem_run.exploratory >= saem.max_exploratory
+                               if saem.exploratory is None else saem_run.exploratory >= saem.exploratory)
+        if not planned_exploration or n_iter - saem_run.exploratory < saem.smoothing:
+            # SAEM's estimates are those at the end of its smoothing phase; a truncated run has not reached them
+            converged = False
+            message += (f"; maxeval={maxeval} stopped it before the end of its {saem.smoothing} smoothing "
+                        "iterations: not converged")
     elif maxeval != 0 and layout.n and isinstance(run, _GradientRun) and run.fo:
         x, converged, message = _fo_scoring(run, layout, x, bounds, maxeval)
     elif maxeval != 0 and layout.n:

@@ -3290,3 +3290,28 @@ def test_saem_message_says_when_maxeval_ended_the_exploration_before_the_stoppin
     assert fit.message.startswith(
         f"SAEM: {maxeval} iterations ({maxeval} exploratory, ended by maxeval={maxeval} before the stopping rule "
         "ended it, 0 smoothing), 1 chain(s) per subject; ")
+
+
+@pytest.mark.parametrize(("maxeval", "settings", "done"), [
+    (3, dict(n_chains=1), "3 exploratory, ended by maxeval=3 before the stopping rule ended it, 0 smoothing"),
+    (5, dict(n_chains=1, exploratory=3, smoothing=4), "3 exploratory, 2 smoothing"),
+    (2, dict(n_chains=1, exploratory=3, smoothing=4), "2 exploratory, 0 smoothing"),
+])
+def test_a_saem_fit_cut_short_by_maxeval_is_not_converged(maxeval, settings, done):
+    """SAEM's estimates are those at the end of its smoothing phase: a run that maxeval stops before the iterations
+    its settings plan (the stopping rule's exploration, or a fixed exploratory phase, then ``smoothing``
+    iterations) is not converged, and its message says how far it got. The same settings without maxeval run to
+    their end and are converged (they were reported converged either way)."""
+    from pkpd.saem import SaemSettings
+
+    kw = dict(iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), method="saem", covariance=None, is_samples=10, seed=1)
+    fit = pkpd.fit_population("wang2007", WANG, maxeval=maxeval, saem=SaemSettings(**settings), **kw)
+    assert fit.trace.shape[0] == maxeval + 1
+    assert not fit.converged
+    planned = settings.get("smoothing", 200)
+    assert fit.message.startswith(f"SAEM: {maxeval} iterations ({done}), 1 chain(s) per subject; maxeval={maxeval} "
+                                  f"stopped it before the end of its {planned} smoothing iterations: not converged; ")
+    if "exploratory" in settings:
+        whole = pkpd.fit_population("wang2007", WANG, saem=SaemSettings(**settings), **kw)
+        assert whole.converged and whole.trace.shape[0] == 3 + 4 + 1
+        assert whole.message.startswith("SAEM: 7 iterations (3 exploratory, 4 smoothing), 1 chain(s) per subject; -2")
