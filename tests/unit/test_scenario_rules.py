@@ -3500,3 +3500,32 @@ def test_a_scenario_file_without_a_population_counts_one_typical_subject_per_arm
         scenario_from_dict({**data, "uncertainty": {"from": "fit.json", "n_trials": 10_000_000}}, file=file)
     assert str(err.value) == (f"{file} [uncertainty]: 10,000,000 trials x 1 subject-arms, more than 10,000,000 "
                               "simulated subject-arms; use fewer trials, subjects or arms")
+
+
+# ------------------------------------------------------------------------------------------ independent sample, seed 61
+def test_a_given_population_takes_its_typical_subject_at_the_median_of_each_covariate():
+    """Guards GivenPopulation.typical_covariates (seed 61's survivor _1: `float(None)` for the median of each given
+    covariate, so a given population with covariates raised TypeError where its typical subject was asked for).
+    Documented: the typical covariates of a GivenPopulation are the median of each given covariate. By hand: WT of
+    20, 35 and 100 kg has the median 35 kg; 20, 35, 55 and 100 kg the median (35 + 55) / 2 = 45 kg; one WT of 80 kg
+    is 80 kg; no covariates, none. A scenario's sensitivity is taken at that typical subject: iv_allometric has
+    CL = TVCL (WT/70)^0.75, so C(24 h) = D/V e^{-kT} with k = CL/V, and its normalised sensitivity to TVCL is
+    -kT = -3 x 0.5^0.75 / 30 x 24 = -1.4270 at 35 kg (-2.4 at the model's default 70 kg, -1.911 at the mean 51.7 kg)."""
+    from pathlib import Path
+
+    import pkpd
+    from pkpd.metrics import Endpoint
+    from pkpd.scenarios import Arm, GivenPopulation, Scenario, run_scenario
+
+    model = pkpd.load_model(Path(__file__).resolve().parents[1] / "data" / "models" / "iv_allometric.toml")
+    assert GivenPopulation(covariates={"WT": [20.0, 35.0, 100.0]}).typical_covariates(model) == {"WT": 35.0}
+    assert GivenPopulation(covariates={"WT": [100.0, 20.0, 55.0, 35.0]}).typical_covariates(model) == {"WT": 45.0}
+    typical = GivenPopulation(params={"V": [30.0, 30.0]}, covariates={"WT": 80}).typical_covariates(model)
+    assert typical == {"WT": 80.0} and type(typical["WT"]) is float
+    assert GivenPopulation(params={"V": [30.0, 30.0]}).typical_covariates(model) == {}
+    sc = Scenario(model, arms=[Arm("d", dose=pkpd.Dose(100, "mg"))], endpoints=[Endpoint("conc", "value_at", time=24)],
+                  population=GivenPopulation(covariates={"WT": [20.0, 35.0, 100.0]}), times=np.linspace(0, 24, 25),
+                  sensitivity_arm="d", sensitivity_parameters=["TVCL"])
+    table = run_scenario(sc, seed=1).sensitivity.table
+    assert list(table["parameter"]) == ["TVCL"]
+    assert table["sensitivity"].iloc[0] == pytest.approx(-3.0 * 0.5**0.75 / 30.0 * 24.0, rel=1e-4)
