@@ -440,10 +440,10 @@ class _Chains:
         F_new = lik.predict(typical, proposal)
         obj_new = lik.objective(F_new, errs)
         lp_new = np.einsum("cnq,qr,cnr->cn", proposal, om_inv, proposal)
-        log_ratio = -0.5 * (obj_new - self.obj)
-        if with_prior:   # (proposals drawn from the prior itself cancel it)
-            log_ratio = log_ratio - 0.5 * (lp_new - self.lp)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):   # a chain and its proposal both +inf (no density): NaN, rejected
+            log_ratio = -0.5 * (obj_new - self.obj)
+            if with_prior:   # (proposals drawn from the prior itself cancel it)
+                log_ratio = log_ratio - 0.5 * (lp_new - self.lp)
             accept = np.isfinite(obj_new) & (np.log(rng.uniform(size=self.obj.shape)) < log_ratio)
         self.eta = np.where(accept[..., None], proposal, self.eta)
         self.F = np.where(accept[..., None], F_new, self.F)
