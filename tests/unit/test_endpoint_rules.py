@@ -45,6 +45,10 @@ and simulates (the closed-form concentration).
 Section "seed 51" (the twenty-seventh sample): a negative-binomial dispersion given as numeric text or objects read as
 a number (scipy's nbinom), a hazard so small that the whole follow-up meets the stopping rule putting events at E / lam
 inside the follow-up, and assessment times given as integers recorded as the float times they are.
+Section "seed 52" (the twenty-eighth sample): a count mean with an unknown name or bad syntax, and a dimensionless
+count mean whose conversion factor no double holds (1e-360), refused naming the key ``mean``; an event where the
+cumulative hazard jumps located by bisection to the stopping width (within 5e-14 of the jump); and skip flags
+given as integers read as the flags they are.
 """
 
 from __future__ import annotations
@@ -1421,3 +1425,43 @@ def test_a_complex_end_of_follow_up_is_refused():
                       follow_up=np.complex128(5 + 2j))
     assert str(info.value) == ("follow_up: the end of follow-up must be a finite time > 0 [model time unit]; got "
                                "np.complex128(5+2j)")
+
+
+# ============================================================================================ seed 52
+# From the twenty-eighth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 52``,
+# ``benchmarks/results/mutation/endpoints-seed52.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize(("mean", "shown"), [("r0 * nosuch + 1", "unknown name 'nosuch' in 'r0 * nosuch + 1'."),
+                                             ("m0 * t0", "unknown name 't0' in 'm0 * t0'. Did you mean 't'?"),
+                                             ("m0 * +", "syntax error in 'm0 * +': invalid syntax (column 0)")])
+def test_a_count_mean_with_an_unknown_name_or_bad_syntax_is_refused_naming_the_key_mean(mean, shown):
+    """A count's mean is parsed before its unit is found: an unknown name (with the did-you-mean hint) or a syntax
+    error is refused with the parser's whole message, naming the file, the section and the key ``mean``, as every
+    other expression of a model file (guards check_trees: seed 52's survivor _149, the key passed to the parse of the
+    mean as "XXmeanXX", named a key the model has not)."""
+    err = _refused(pkpd.Output("n", type="count", mean=mean))
+    assert type(err) is ModelFileError
+    assert str(err) == f"{MODEL_FILE} [outputs.n] mean: {shown}"
+    assert (err.file, err.section, err.key) == (str(MODEL_FILE), "outputs.n", "mean")
+
+
+@pytest.mark.parametrize(("unit", "power", "log10_factor"), [("mg/kg", 60, -360.0), ("mg/g", 120, -360.0)])
+def test_a_dimensionless_count_mean_whose_conversion_factor_no_double_holds_is_refused_naming_the_key(unit, power,
+                                                                                                      log10_factor):
+    """A count's mean of unit 1 is the expected count of a record, converted to 1: m0 q^60 with q in mg/kg (1e-6) or
+    m0 q^120 with q in mg/g (1e-3) has the factor 1e-360 to 1, less than the smallest double (4.9e-324), so the check
+    refuses it and says why, as for a rate (seed 43's test): the same dimension (none), a factor out of the range of
+    a floating-point number, naming the file, the section and the key ``mean`` (guards check_trees: seed 52's
+    survivor _181, the key passed as None to the conversion of a dimensionless mean, the check that finds the factor:
+    the message lost "mean" and the error its key)."""
+    assert power * np.log10({"mg/kg": 1e-6, "mg/g": 1e-3}[unit]) == pytest.approx(log10_factor)
+    assert log10_factor < np.log10(np.finfo(float).smallest_subnormal)
+    out = pkpd.Output("n", type="count", mean=f"m0 * q ** {power}")
+    with pytest.raises(UnitError) as info:
+        dataclasses.replace(M, parameters=M.parameters + (pkpd.Parameter("q", 1.0, unit),), outputs=(out,))
+    err = info.value
+    num, den = unit.split("/")
+    assert str(err) == (f"{MODEL_FILE} [outputs.n] mean: cannot convert {num} ** {power} / {den} ** {power} to 1: the "
+                        "units have the same dimension (none), but the conversion factor between them is out of the "
+                        "range of a floating-point number")
+    assert (err.file, err.section, err.key) == (str(MODEL_FILE), "outputs.n", "mean")
+
