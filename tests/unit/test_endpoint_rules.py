@@ -1465,3 +1465,29 @@ def test_a_dimensionless_count_mean_whose_conversion_factor_no_double_holds_is_r
                         "range of a floating-point number")
     assert (err.file, err.section, err.key) == (str(MODEL_FILE), "outputs.n", "mean")
 
+
+def test_an_event_where_the_cumulative_hazard_jumps_is_located_by_bisection_to_the_stopping_width(monkeypatch):
+    """Where H(t) - E cannot come within the location tolerance (H jumps across E, the limit of an ever steeper
+    onset of the hazard), the search bisects until its bracket is at most 1e-13 max(1, |t|) wide and returns the
+    point it then evaluates, the bracket's midpoint: within 5e-14 of the jump for an event before t = 1. Here H is 0
+    before t* and 2 from t* on (h = 0, so every Newton step is infinite and the search bisects), E = 1 in the grid
+    bracket [0, 1] h (H = 0 and 2, the linear start 0.5 h, the midpoint). The brackets are the dyadic intervals of
+    width 2^-i; the first no wider than 1e-13 is 2^-44 = 5.7e-14 wide. With t* = (m + 0.01) 2^-43, m = round(0.3
+    2^43), its midpoint (2 m + 0.5) 2^-44 is 0.48 2^-44 = 2.7e-14 from t* (guards _locate: seed 52's survivor _82,
+    ``np.maximum(2.0, np.abs(t))``: the search stopped at the bracket 2^-43 = 1.1e-13 wide, 2e-13 being allowed below
+    t = 2, and returned (m + 0.5) 2^-43, 0.49 2^-43 = 5.6e-14 from t*)."""
+    import pkpd.outcomes as po
+
+    m = round(0.3 * 2.0**43)
+    jump = (m + 0.01) * 2.0**-43
+
+    def step(cm, q, y0, events, t0, tt, settings, rows, *, states=False):
+        t = np.asarray(tt, dtype=float)[:, 0]
+        return np.stack([np.where(t < jump, 0.0, 2.0), np.zeros_like(t)], axis=-1)[:, None, :]   # outputs H, h
+
+    monkeypatch.setattr(po, "_solve", step)
+    t = po._locate(None, None, None, None, None, None, np.arange(1), 0, 1, np.zeros(1), np.array([1.0]),
+                   np.array([0.0]), np.array([1.0]), np.array([0.0]), np.array([2.0]))
+    assert abs(t[0] - jump) <= 0.5e-13
+    assert t.tolist() == [(2 * m + 0.5) * 2.0**-44]
+
