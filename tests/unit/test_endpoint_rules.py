@@ -1491,3 +1491,31 @@ def test_an_event_where_the_cumulative_hazard_jumps_is_located_by_bisection_to_t
     assert abs(t[0] - jump) <= 0.5e-13
     assert t.tolist() == [(2 * m + 0.5) * 2.0**-44]
 
+
+@pytest.mark.parametrize("flags", [np.array([0, 1, 0]), [0, 1, 0], np.array([0, 3, 0], dtype=np.int32)])
+def test_draw_outcomes_reads_skip_flags_given_as_integers_as_the_flags_they_are(monkeypatch, flags):
+    """``draw_outcomes`` (in ``pkpd.outcomes.__all__``) gives no record to the subjects flagged in ``skip`` (a failed
+    solve), an array_like of flags read as numpy reads one as bool: flags given as the integers 0 and 1 (or a
+    solver's status codes, nonzero for a failure) are the flags False and True, so subject 2 gets no record and the
+    records of the others are those of the boolean flags (the same draws, same seed), the frames compared whole
+    (guards draw_outcomes: seed 52's survivor _46, ``~np.asarray(skip, dtype=None)``: the integers were inverted bit
+    by bit, ~0 = -1 and ~1 = -2, both true, so the flagged subject got its response and count records, and its
+    drawn values took the others' random numbers)."""
+    import pkpd.outcomes as po
+
+    draw = po.draw_outcomes
+    run = dict(params={"h0": np.full(3, 0.02)}, seed=4, outcomes=["event", "resp", "flares"])
+    regimen = Regimen.single(Dose(40, "mg"))
+
+    def with_skip(given):
+        def patched(*args, skip=None, **kwargs):
+            assert not np.any(skip)
+            return draw(*args, skip=given, **kwargs)
+        monkeypatch.setattr(po, "draw_outcomes", patched)
+        return pkpd.simulate(M, regimen, [0.0, 10.0, 50.0], **run).outcomes
+
+    want = with_skip(np.array([False, True, False]))
+    assert sorted(set(want["ID"])) == [1, 3]
+    assert want.groupby("output").size().to_dict() == {"event": 2, "flares": 6, "resp": 6}
+    got = with_skip(flags)
+    pd_testing.assert_frame_equal(got, want)
