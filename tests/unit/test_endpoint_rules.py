@@ -45,6 +45,10 @@ and simulates (the closed-form concentration).
 Section "seed 51" (the twenty-seventh sample): a negative-binomial dispersion given as numeric text or objects read as
 a number (scipy's nbinom), a hazard so small that the whole follow-up meets the stopping rule putting events at E / lam
 inside the follow-up, and assessment times given as integers recorded as the float times they are.
+Section "seed 52" (the twenty-eighth sample): a count mean with an unknown name or bad syntax, and a dimensionless
+count mean whose conversion factor no double holds (1e-360), refused naming the key ``mean``; an event where the
+cumulative hazard jumps located by bisection to the stopping width (within 5e-14 of the jump); and skip flags
+given as integers read as the flags they are.
 """
 
 from __future__ import annotations
@@ -1421,3 +1425,97 @@ def test_a_complex_end_of_follow_up_is_refused():
                       follow_up=np.complex128(5 + 2j))
     assert str(info.value) == ("follow_up: the end of follow-up must be a finite time > 0 [model time unit]; got "
                                "np.complex128(5+2j)")
+
+
+# ============================================================================================ seed 52
+# From the twenty-eighth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 52``,
+# ``benchmarks/results/mutation/endpoints-seed52.json``): each test seen to fail with its survivor applied by hand.
+@pytest.mark.parametrize(("mean", "shown"), [("r0 * nosuch + 1", "unknown name 'nosuch' in 'r0 * nosuch + 1'."),
+                                             ("m0 * t0", "unknown name 't0' in 'm0 * t0'. Did you mean 't'?"),
+                                             ("m0 * +", "syntax error in 'm0 * +': invalid syntax (column 0)")])
+def test_a_count_mean_with_an_unknown_name_or_bad_syntax_is_refused_naming_the_key_mean(mean, shown):
+    """A count's mean is parsed before its unit is found: an unknown name (with the did-you-mean hint) or a syntax
+    error is refused with the parser's whole message, naming the file, the section and the key ``mean``, as every
+    other expression of a model file (guards check_trees: seed 52's survivor _149, the key passed to the parse of the
+    mean as "XXmeanXX", named a key the model has not)."""
+    err = _refused(pkpd.Output("n", type="count", mean=mean))
+    assert type(err) is ModelFileError
+    assert str(err) == f"{MODEL_FILE} [outputs.n] mean: {shown}"
+    assert (err.file, err.section, err.key) == (str(MODEL_FILE), "outputs.n", "mean")
+
+
+@pytest.mark.parametrize(("unit", "power", "log10_factor"), [("mg/kg", 60, -360.0), ("mg/g", 120, -360.0)])
+def test_a_dimensionless_count_mean_whose_conversion_factor_no_double_holds_is_refused_naming_the_key(unit, power,
+                                                                                                      log10_factor):
+    """A count's mean of unit 1 is the expected count of a record, converted to 1: m0 q^60 with q in mg/kg (1e-6) or
+    m0 q^120 with q in mg/g (1e-3) has the factor 1e-360 to 1, less than the smallest double (4.9e-324), so the check
+    refuses it and says why, as for a rate (seed 43's test): the same dimension (none), a factor out of the range of
+    a floating-point number, naming the file, the section and the key ``mean`` (guards check_trees: seed 52's
+    survivor _181, the key passed as None to the conversion of a dimensionless mean, the check that finds the factor:
+    the message lost "mean" and the error its key)."""
+    assert power * np.log10({"mg/kg": 1e-6, "mg/g": 1e-3}[unit]) == pytest.approx(log10_factor)
+    assert log10_factor < np.log10(np.finfo(float).smallest_subnormal)
+    out = pkpd.Output("n", type="count", mean=f"m0 * q ** {power}")
+    with pytest.raises(UnitError) as info:
+        dataclasses.replace(M, parameters=M.parameters + (pkpd.Parameter("q", 1.0, unit),), outputs=(out,))
+    err = info.value
+    num, den = unit.split("/")
+    assert str(err) == (f"{MODEL_FILE} [outputs.n] mean: cannot convert {num} ** {power} / {den} ** {power} to 1: the "
+                        "units have the same dimension (none), but the conversion factor between them is out of the "
+                        "range of a floating-point number")
+    assert (err.file, err.section, err.key) == (str(MODEL_FILE), "outputs.n", "mean")
+
+
+def test_an_event_where_the_cumulative_hazard_jumps_is_located_by_bisection_to_the_stopping_width(monkeypatch):
+    """Where H(t) - E cannot come within the location tolerance (H jumps across E, the limit of an ever steeper
+    onset of the hazard), the search bisects until its bracket is at most 1e-13 max(1, |t|) wide and returns the
+    point it then evaluates, the bracket's midpoint: within 5e-14 of the jump for an event before t = 1. Here H is 0
+    before t* and 2 from t* on (h = 0, so every Newton step is infinite and the search bisects), E = 1 in the grid
+    bracket [0, 1] h (H = 0 and 2, the linear start 0.5 h, the midpoint). The brackets are the dyadic intervals of
+    width 2^-i; the first no wider than 1e-13 is 2^-44 = 5.7e-14 wide. With t* = (m + 0.01) 2^-43, m = round(0.3
+    2^43), its midpoint (2 m + 0.5) 2^-44 is 0.48 2^-44 = 2.7e-14 from t* (guards _locate: seed 52's survivor _82,
+    ``np.maximum(2.0, np.abs(t))``: the search stopped at the bracket 2^-43 = 1.1e-13 wide, 2e-13 being allowed below
+    t = 2, and returned (m + 0.5) 2^-43, 0.49 2^-43 = 5.6e-14 from t*)."""
+    import pkpd.outcomes as po
+
+    m = round(0.3 * 2.0**43)
+    jump = (m + 0.01) * 2.0**-43
+
+    def step(cm, q, y0, events, t0, tt, settings, rows, *, states=False):
+        t = np.asarray(tt, dtype=float)[:, 0]
+        return np.stack([np.where(t < jump, 0.0, 2.0), np.zeros_like(t)], axis=-1)[:, None, :]   # outputs H, h
+
+    monkeypatch.setattr(po, "_solve", step)
+    t = po._locate(None, None, None, None, None, None, np.arange(1), 0, 1, np.zeros(1), np.array([1.0]),
+                   np.array([0.0]), np.array([1.0]), np.array([0.0]), np.array([2.0]))
+    assert abs(t[0] - jump) <= 0.5e-13
+    assert t.tolist() == [(2 * m + 0.5) * 2.0**-44]
+
+
+@pytest.mark.parametrize("flags", [np.array([0, 1, 0]), [0, 1, 0], np.array([0, 3, 0], dtype=np.int32)])
+def test_draw_outcomes_reads_skip_flags_given_as_integers_as_the_flags_they_are(monkeypatch, flags):
+    """``draw_outcomes`` (in ``pkpd.outcomes.__all__``) gives no record to the subjects flagged in ``skip`` (a failed
+    solve), an array_like of flags read as numpy reads one as bool: flags given as the integers 0 and 1 (or a
+    solver's status codes, nonzero for a failure) are the flags False and True, so subject 2 gets no record and the
+    records of the others are those of the boolean flags (the same draws, same seed), the frames compared whole
+    (guards draw_outcomes: seed 52's survivor _46, ``~np.asarray(skip, dtype=None)``: the integers were inverted bit
+    by bit, ~0 = -1 and ~1 = -2, both true, so the flagged subject got its response and count records, and its
+    drawn values took the others' random numbers)."""
+    import pkpd.outcomes as po
+
+    draw = po.draw_outcomes
+    run = dict(params={"h0": np.full(3, 0.02)}, seed=4, outcomes=["event", "resp", "flares"])
+    regimen = Regimen.single(Dose(40, "mg"))
+
+    def with_skip(given):
+        def patched(*args, skip=None, **kwargs):
+            assert not np.any(skip)
+            return draw(*args, skip=given, **kwargs)
+        monkeypatch.setattr(po, "draw_outcomes", patched)
+        return pkpd.simulate(M, regimen, [0.0, 10.0, 50.0], **run).outcomes
+
+    want = with_skip(np.array([False, True, False]))
+    assert sorted(set(want["ID"])) == [1, 3]
+    assert want.groupby("output").size().to_dict() == {"event": 2, "flares": 6, "resp": 6}
+    got = with_skip(flags)
+    pd_testing.assert_frame_equal(got, want)
