@@ -1168,3 +1168,48 @@ def test_run_batch_with_integer_parameters_takes_a_fractional_parameter_change_w
     t = np.array([[0.0, 0.5, 1.0, 2.0, 5.0]])
     x = np.where(t[0] <= 1.0, 100.0 * np.exp(-t[0]), 100.0 * np.exp(-1.0 - 0.275 * (t[0] - 1.0)))
     _assert_exact_and_ode_give(cm, q_int, cm.initial_state(q), events, t, x)
+
+
+# ------------------------------------------------------------------------------- mutation sample (seed 44)
+@pytest.mark.parametrize("engine", _cpu_engines())
+def test_run_batch_with_32_bit_event_indices_gives_the_exact_doses_and_change_on_either_engine(engine):
+    # run_batch (private API) converts what it is given: event indices given as int32 (100 mg boluses into central,
+    # state 0, at 0 and 12 h, and CL, q column 0, set from 1 to 2 L/h at 6 h; pk_1cmt_iv, V 20 L) are read as state 0
+    # and q column 0 by the closed form of either CPU engine, as by the ODE path: by hand x = 100 e^(-0.05 t) until 6 h,
+    # then 100 e^(-0.3) e^(-0.1 (t - 6)), plus 100 e^(-0.1 (t - 12)) from 12 h, and conc = x / 20, at 0, 3, 6, 9, 12 and
+    # 24 h (run_closed_form__mutmut_146 and _148: the event indices converted with dtype=None or without a dtype,
+    # refused by the C kernel as int32)
+    from pkpd.simulation import EventTable
+
+    cm, q = _pk_1cmt_on(engine)
+    assert cm.q_names[0] == "CL" and cm.model.state_names[0] == "central"
+    index = np.array([[0, 0, 0]], dtype=np.int32)
+    events = EventTable(np.array([[0.0, 6.0, 12.0]]), np.array([[0, 3, 0]]), index, np.array([[100.0, 2.0, 100.0]]),
+                        np.array([3]))
+    t = np.array([[0.0, 3.0, 6.0, 9.0, 12.0, 24.0]])
+    s = t[0]
+    x = np.where(s <= 6.0, 100.0 * np.exp(-0.05 * s), 100.0 * np.exp(-0.3 - 0.1 * (s - 6.0)))
+    x = x + np.where(s >= 12.0, 100.0 * np.exp(-0.1 * (s - 12.0)), 0.0)
+    _assert_exact_and_ode_give(cm, q, cm.initial_state(q), events, t, x)
+
+
+def test_run_batch_reads_a_subjects_own_row_of_a_longer_table_of_one_output_time_for_an_output_of_the_time():
+    # run_batch (private API) reads subject i's output times from row i of a per-subject time table, rows past the
+    # last subject unread, also with a single output time per row. One subject given a batch's two-row table, 3 h
+    # (row 0) and 5 h (row 1): o1 = x/V * t/T1 is, by hand, (D/V) e^(-kt) t/T1 = 10 e^(-0.9) * 3/24 = 0.50821 mg/L
+    # at 3 h, and o0 = 10 e^(-0.9), with the closed form as with the ODE solver (_outputs__mutmut_42: t is the whole
+    # (2, 1) table when there is one output time, not the subject's row, a ValueError from broadcasting it against
+    # one subject's (1, 1) states)
+    from pkpd.simulation import build_events, compiled_for, run_batch
+
+    m = nonlinear_variant("-k * x", outputs=("x / V", "x / V * (t / T1)"))
+    cm = compiled_for(m)
+    q = cm.build_q(np.array([[0.3, 10.0, 5.0, 24.0]]), np.zeros((1, 0)))
+    events = build_events(cm, [Regimen.single(Dose(100, "mg"))], q, set())
+    tt = np.array([[3.0], [5.0]])
+    for settings, rtol in ((EXACT, 1e-12), (ODE, 1e-8)):
+        sol = run_batch(cm, q, cm.initial_state(q), events, tt, np.zeros((2, 1), dtype=np.int64), np.array([1, 1]),
+                        np.zeros(1), settings)
+        assert list(sol["status"]) == [0] and sol["outputs"].shape == (1, 1, 2)
+        np.testing.assert_allclose(sol["outputs"][0, 0, 0], 10.0 * np.exp(-0.9), rtol=rtol)
+        np.testing.assert_allclose(sol["outputs"][0, 0, 1], 10.0 * np.exp(-0.9) * 3.0 / 24.0, rtol=rtol)
