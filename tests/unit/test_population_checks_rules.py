@@ -54,6 +54,9 @@ predictions).
 Section "seed 39": the sixteenth, independent sample (seed 39), whose three survivors are equivalent: a defect found
 while judging them, the refusal of a number of VPC replicates that is not a positive integer (and 1 replicate or a
 NumPy integer accepted).
+
+Section "seed 43": the survivor of the twentieth, independent sample (seed 43): the stratification column of a VPC
+of a ``NonmemDataset`` with doses, read with the model (whose dose targets its dose records are checked against).
 """
 
 from pathlib import Path
@@ -918,3 +921,37 @@ def test_a_vpc_of_one_replicate_or_a_numpy_integer_of_replicates_is_accepted(wan
     plain = vpc(wang_fit, "wang2007", WANG, n_replicates=7, n_bins=2, seed=1)
     numpy_int = vpc(wang_fit, "wang2007", WANG, n_replicates=np.int64(7), n_bins=2, seed=1)
     np.testing.assert_array_equal(numpy_int.simulated, plain.simulated)
+
+
+# ====================================================================================================== seed 43
+def test_a_vpc_of_a_dataset_read_with_read_nonmem_stratifies_like_the_vpc_of_its_table():
+    """Guards vpc (seed 43's survivor _177: `_read(model, data)` -> `_read(None, data)` for the stratification
+    column, which checked a NonmemDataset's dose targets against no model and failed with AttributeError "'NoneType'
+    object has no attribute 'doses'").
+
+    pk_1cmt_iv, 4 subjects dosed at 0 h (100 mg for subjects 1-2, dose group DOSE "low"; 200 mg for 3-4, "high"), DV
+    at 4 and 12 h; the data given as the NonmemDataset read_nonmem(data, model) returns, stratified by DOSE, one bin.
+    The data are the same as the DataFrame's, so the VPC is the DataFrame's, bit for bit (an exact equivalence), and
+    each stratum's observed 5th, 50th and 95th percentiles are those of its own DV (numpy's linear interpolation, by
+    hand): "low" of 1, 1.5, 2, 3: 1 + 0.15 * 0.5 = 1.075, (1.5 + 2) / 2 = 1.75, 2 + 0.85 * 1 = 2.85; "high" of 2.5,
+    3.5, 5, 6: 2.5 + 0.15 = 2.65, 4.25, 5 + 0.85 = 5.85.
+    """
+    from pkpd.nonmem import read_nonmem
+
+    rows = []
+    for i, (c4, c12) in {1: (2.0, 1.0), 2: (3.0, 1.5), 3: (6.0, 2.5), 4: (5.0, 3.5)}.items():
+        amt, group = (100.0, "low") if i <= 2 else (200.0, "high")
+        rows.append(dict(ID=i, TIME=0.0, DV=".", AMT=amt, AMTU="mg", EVID=1, CMT=1, MDV=1, DOSE=group))
+        rows.append(dict(ID=i, TIME=4.0, DV=c4, AMT=0, EVID=0, CMT=1, MDV=0, DOSE=group))
+        rows.append(dict(ID=i, TIME=12.0, DV=c12, AMT=0, EVID=0, CMT=1, MDV=0, DOSE=group))
+    data = pd.DataFrame(rows)
+    model = pkpd.load_model("pk_1cmt_iv")
+    fit = pkpd.fit_population(model, data, iiv={"CL": 0.09}, error=pkpd.Additive(sd=0.1), maxeval=0,
+                              covariance=None)
+    res = vpc(fit, model, read_nonmem(data, model), n_replicates=5, n_bins=1, seed=1, stratify="DOSE")
+    ref = vpc(fit, model, data, n_replicates=5, n_bins=1, seed=1, stratify="DOSE")
+    assert sorted(res.strata) == ["high", "low"]
+    for level, expected in (("low", [1.075, 1.75, 2.85]), ("high", [2.65, 4.25, 5.85])):
+        np.testing.assert_allclose(res[level].observed[:, 0], expected, rtol=1e-12)
+        np.testing.assert_array_equal(res[level].observed, ref[level].observed)
+        np.testing.assert_array_equal(res[level].simulated, ref[level].simulated)
