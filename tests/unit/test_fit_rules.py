@@ -5627,3 +5627,29 @@ def test_the_sensitivity_jumps_index_their_states_as_int64_as_the_event_table_do
     np.testing.assert_array_equal(table.time, [[0.0, 0.0, 6.0, 6.0]])
     np.testing.assert_array_equal(table.index, [[a, da_df, a, da_df]])
     np.testing.assert_allclose(table.value, [[60.0, 100.0, 60.0, 100.0]], rtol=1e-12)
+
+
+# ---- gaps of the independent sample of the fitting modules (seed 63, issue 20): each test was seen to fail with its
+# mutant applied by hand
+
+
+def test_observations_of_two_outputs_without_an_error_model_are_counted_in_one_comma_separated_list(tmp_path):
+    """Observations of outputs that error gives no error model for are refused, the message counting them per output
+    in sorted order, separated by ", ": here 2 of 'other' and 1 of 'sum' (a third output of the levels model, A + Z),
+    with only 'level' in error.
+    Guards _observations (seed 63's survivor _55: `"XX, XX".join` for `", ".join`, which read "2 of 'other'XX,
+    XX1 of 'sum'")."""
+    import pandas as pd
+
+    import pkpd
+
+    path = tmp_path / "three.toml"
+    path.write_text(_LEVELS.replace("[doses.bolus]", '[outputs.sum]\nunit = "mg/L"\nexpression = "A + Z"\n'
+                                    'description = "both levels"\n\n[doses.bolus]'))
+    data = pd.DataFrame({"ID": 1, "TIME": [1.0, 2, 3, 4, 5, 6], "DV": [11.0, 12, 13, 5, 6, 17],
+                         "DVID": ["level", "level", "level", "other", "sum", "other"]})
+    with pytest.raises(pkpd.FitError) as err:
+        pkpd.fit(pkpd.load_model(path), data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)})
+    assert str(err.value) == ("data: there are observations (2 of 'other', 1 of 'sum') of outputs that error gives no "
+                              "error model for; add them to error (e.g. error={'other': pkpd.Proportional(cv=0.2)}) "
+                              "or remove those records")
