@@ -5653,3 +5653,24 @@ def test_observations_of_two_outputs_without_an_error_model_are_counted_in_one_c
     assert str(err.value) == ("data: there are observations (2 of 'other', 1 of 'sum') of outputs that error gives no "
                               "error model for; add them to error (e.g. error={'other': pkpd.Proportional(cv=0.2)}) "
                               "or remove those records")
+
+
+def test_the_profile_of_a_linear_scale_parameter_steps_half_its_standard_error(tmp_path):
+    """A parameter estimated on its own scale (B, the mean of y, with a negative lower bound): the profile's first
+    step is half the SE, SE(B) = sd/sqrt(n) with sd the ML estimate sqrt(RSS/n), so its points nearest the estimate
+    are mean +- 0.5 sd/sqrt(n) (0.237 here); without a covariance it steps 0.05 max(|B|, 1) = 0.05 mean instead.
+    Guards profile_likelihood (seed 63's survivor _34: `... and False`, the SE ignored on the linear scale: the
+    first points were mean +- 0.6, 0.05 mean, whenever the SE was known)."""
+    import pkpd
+
+    data, y, _ = _level_data()
+    model = _levels(tmp_path, B=(-100.0, 1000.0))
+    mean, sd = y.mean(), y.std()
+    for covariance, step in ((True, 0.5 * sd / math.sqrt(y.size)), (False, 0.05 * mean)):
+        fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=covariance)
+        assert fit.scale["B"] == "linear"
+        prof = pkpd.profile_likelihood(fit, "B", max_points=1)
+        above, below = prof.values[prof.values > mean + 1e-9], prof.values[prof.values < mean - 1e-9]
+        assert above.min() == pytest.approx(mean + step, rel=1e-6), covariance
+        assert below.max() == pytest.approx(mean - step, rel=1e-6), covariance
+
