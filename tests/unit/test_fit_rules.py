@@ -5674,3 +5674,32 @@ def test_the_profile_of_a_linear_scale_parameter_steps_half_its_standard_error(t
         assert above.min() == pytest.approx(mean + step, rel=1e-6), covariance
         assert below.max() == pytest.approx(mean - step, rel=1e-6), covariance
 
+
+def test_a_fits_n_evaluations_counts_the_parameter_sets_the_solver_was_given(tmp_path, monkeypatch):
+    """FitResult.n_evaluations is the number of parameter sets solved during the fit: counted independently by a spy
+    on pkpd.simulation.run_batch (one subject, so each call solves q.shape[0] sets), it is that sum exactly, and a
+    problem built without solving anything has counted 0.
+    Guards _Problem.__init__ (seed 63's survivor _38: `self.n_evaluations = 1`, every fit's count one too many)."""
+    import pkpd
+    from pkpd import simulation
+    from pkpd.estimation.data import _observations
+    from pkpd.estimation.individual import _layout, _Problem
+
+    solved = []
+    real = simulation.run_batch
+
+    def spy(cm, q, *args, **kwargs):
+        solved.append(q.shape[0])
+        return real(cm, q, *args, **kwargs)
+
+    monkeypatch.setattr(simulation, "run_batch", spy)
+    data, y, _ = _level_data()
+    model = _levels(tmp_path)
+    fit = pkpd.fit(model, data, estimate=["B"], error={"level": pkpd.Additive(sd=1.0)}, covariance=False)
+    assert fit.estimates["B"] == pytest.approx(y.mean(), rel=1e-6)
+    assert fit.n_subjects == 1 and sum(solved) > 0
+    assert fit.n_evaluations == sum(solved)
+    layout = _layout(model, ["B"], {"level": pkpd.Additive(sd=1.0)})
+    problem = _Problem(layout, _observations(model, data, ("level",), "M3"), pkpd.M3(), pkpd.SolverSettings(),
+                       "finite-difference")
+    assert problem.n_evaluations == 0
