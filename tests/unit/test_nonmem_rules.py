@@ -2307,3 +2307,24 @@ def test_records_with_a_dose_and_no_unit_of_amt_read_without_a_model_get_the_mes
     with pytest.raises(DataError) as info:
         read_nonmem(data, IV)
     assert str(info.value) == rule + " (model 'pk_1cmt_iv' doses: iv [mg])"
+
+
+# ============================================================================ the seed-60 sample's survivors
+# From the thirty-eighth independent sample (``benchmarks/mutation.py nonmem --sample 40 --seed 60``, issue 20): the
+# test was seen to fail with its mutant applied by hand to pkpd/nonmem.py; the other survivor is equivalent
+# (docs/testing.md).
+def test_a_cmt_naming_a_state_that_no_dose_target_is_named_after_doses_through_the_target_into_that_state():
+    """CMT may name a state instead of a dose target: the dose goes to the dose target into that state (the one of
+    the state's name if there is one, else the first). pk_1cmt_iv's one dose target is "iv" into state "central", so
+    CMT="central" is target "iv": read back as Bolus(0, Dose(100, "mg"), "iv"), and 100 mg into V 32 L with
+    k = CL / V = 2.8 / 32 per h gives C = 100/32 e^(-k t) mg/L at 0, 2 and 6 h (closed form). tmdd's two dose targets
+    iv and iv_nmol both dose state "L", neither named after it: CMT="L" is the first, "iv". Guards _dose_target_index
+    (seed 60's survivor ``x__dose_target_index__mutmut_25``: ``state = None`` for ``state = cmt``, which refused
+    every such record: "CMT 'central' is state None, which no dose target of model 'pk_1cmt_iv' doses")."""
+    rows = [dict(ID=1, TIME=0, AMT=100, CMT="central"), dict(ID=1, TIME=2), dict(ID=1, TIME=6)]
+    ds = read_nonmem(table(rows), IV, dose_unit="mg")
+    assert ds.to_regimens(IV)[1] == Regimen([Bolus(0, Dose(100, "mg"), "iv")])
+    conc = simulate_nonmem(IV, ds)["conc"].to_numpy()
+    np.testing.assert_allclose(conc, 100 / 32 * np.exp(-2.8 / 32 * np.array([0.0, 2.0, 6.0])), rtol=1e-7)
+    ds = read_nonmem(table([dict(ID=1, TIME=0, AMT=5, CMT="L")]), TMDD, dose_unit="mg")
+    assert ds.to_regimens(TMDD)[1] == Regimen([Bolus(0, Dose(5, "mg"), "iv")])
