@@ -3529,3 +3529,35 @@ def test_a_given_population_takes_its_typical_subject_at_the_median_of_each_cova
     table = run_scenario(sc, seed=1).sensitivity.table
     assert list(table["parameter"]) == ["TVCL"]
     assert table["sensitivity"].iloc[0] == pytest.approx(-3.0 * 0.5**0.75 / 30.0 * 24.0, rel=1e-4)
+
+
+# ------------------------------------------------------------------------------------------ independent sample, seed 62
+def test_a_dose_response_fit_takes_missing_responses_as_none_and_integer_responses_as_numbers():
+    """Guards fit_dose_response (seed 62's survivor _16: `np.asarray(responses, )` for `np.asarray(responses,
+    dtype=float)`, so responses were no longer made floats: a list with None for a missing response, or an object
+    column, raised numpy's TypeError "ufunc 'isfinite' not supported", and huge integer responses overflowed int64
+    in the flatness test). Documented: missing (NaN) responses are dropped, and None is NaN as a float. Exact Emax
+    data (E0 2, Emax 10, ED50 30) at 0-300 mg, twice each, with one more point at 50 mg whose response is None (as a
+    list, and as an object pandas column): the fit recovers E0 2, Emax 10 and ED50 30 from the 16 other points
+    (n = 16) with no message. Integer responses are the same numbers as floats: 4,000,000,000 at 0-20 mg and
+    4,000,000,001 at 30-300 mg (twice each) lie 0.5 either side of their mean, RSS0 = 16 x 0.25 = 4, far below
+    1e-12 x sum y^2 = 1e-12 x 16 x 1.6e19 = 2.56e8, so they are flat, as the same values as floats are (squared in
+    int64, 1.6e19 > 2^63 wrapped round, and the flat message was lost)."""
+    import pandas as pd
+
+    from pkpd.scenarios import fit_dose_response
+
+    doses = np.array([0.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 300.0])
+    curve = 2.0 + 10.0 * doses / (30.0 + doses)
+    d = np.append(np.repeat(doses, 2), 50.0)
+    y = [float(v) for v in np.repeat(curve, 2)] + [None]
+    for responses in (y, pd.Series(y, dtype=object)):
+        fit = fit_dose_response(d, responses)
+        assert fit.n == 16 and fit.message == ""
+        for got, want in ((fit.e0, 2.0), (fit.emax, 10.0), (fit.ed50, 30.0)):
+            assert got == pytest.approx(want, rel=1e-5)
+    big = [4_000_000_000 + (dose >= 30) for dose in np.repeat(doses, 2)]
+    flat = "flat dose-response: the fit is no better than a constant (F-test), so no ED50 or ED90 is determined"
+    as_ints, as_floats = fit_dose_response(d[:-1], big), fit_dose_response(d[:-1], [float(v) for v in big])
+    assert (as_ints.ed50_flag, as_ints.ed90_flag) == ("flat", "flat")
+    assert as_ints.message == as_floats.message and as_ints.message.endswith(flat)
