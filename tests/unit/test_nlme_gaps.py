@@ -3315,3 +3315,59 @@ def test_a_saem_fit_cut_short_by_maxeval_is_not_converged(maxeval, settings, don
         whole = pkpd.fit_population("wang2007", WANG, saem=SaemSettings(**settings), **kw)
         assert whole.converged and whole.trace.shape[0] == 3 + 4 + 1
         assert whole.message.startswith("SAEM: 7 iterations (3 exploratory, 4 smoothing), 1 chain(s) per subject; -2")
+
+
+# --- seed 65 -------------------------------------------------------------------------------------------------------
+def _wang_fit_at_its_initial_values():
+    """Wang 2007 (IIV 0.04 on ke, additive sd 0.3), not optimised: estimates ke 0.5 1/h, omega2_ke 0.04, sd 0.3."""
+    return pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0,
+                               covariance=None)
+
+
+@pytest.mark.parametrize("level, z", [(0.95, 1.959963984540054), (0.9, 1.6448536269514722)])
+def test_parameter_table_gives_the_wald_interval_estimate_minus_and_plus_z_se(level, z):
+    """The table's confidence interval is Wald's on the natural scale, estimate -+ z SE (the docstring), with z the
+    standard normal's (1 + level) / 2 quantile: 1.959963984540054 for 0.95 and 1.6448536269514722 for 0.9 (as
+    statistics.NormalDist computes them, checked here). With the SEs set to 0.1, 0.01 and 0.05 for ke = 0.5,
+    omega2_ke = 0.04 and sd = 0.3, ci_low is below the estimate and ci_high above it by z SE. Guards
+    PopulationFit.parameter_table (seed 65's survivor _129: ``est + z * se`` for ci_low, an interval of one point,
+    the upper bound, that does not contain the estimate)."""
+    import statistics
+
+    assert statistics.NormalDist().inv_cdf(0.5 + level / 2) == pytest.approx(z, rel=1e-14)
+    fit = _wang_fit_at_its_initial_values()
+    se = np.array([0.1, 0.01, 0.05])
+    fit = dataclasses.replace(fit, parameters=fit.parameters.assign(se=se))
+    table = fit.parameter_table(level=level)
+    assert table["name"].tolist() == ["ke", "omega2_ke", "sd"]
+    est = np.array([0.5, 0.04, 0.3])
+    np.testing.assert_allclose(table["estimate"], est, rtol=1e-12)
+    np.testing.assert_allclose(table["ci_low"], est - z * se, rtol=1e-12)
+    np.testing.assert_allclose(table["ci_high"], est + z * se, rtol=1e-12)
+
+
+def test_a_saved_population_fit_keeps_its_units_and_one_saved_without_them_has_empty_ones(tmp_path):
+    """A population fit saved and loaded back keeps the unit of each parameter, those the model file gives: ke in
+    1/h (wang2007.toml), omega2_ke 1 (the variance of a log-normal effect has no unit), sd in mg/L (the unit of the
+    output f), in its ``units`` and its parameter table. A file written before the units were saved (the same file
+    without "units") still loads, with no units: the table's unit column holds the empty text, a column of
+    strings as any other fit's. Guards PopulationFit.parameter_table (seed 65's survivor _114:
+    ``self.units.get(n, None)`` for ``""``: None in the unit column of a fit without units). Defect found and
+    fixed: save_fit did not write a population fit's units, so every loaded fit had none ({} and an empty unit
+    column)."""
+    import json
+
+    fit = _wang_fit_at_its_initial_values()
+    expected = {"ke": "1/h", "omega2_ke": "1", "sd": "mg/L"}
+    assert fit.units == expected
+    path = fit.save(tmp_path / "fit.json")
+    back = pkpd.PopulationFit.load(path)
+    assert back.units == expected
+    assert back.parameter_table()["unit"].tolist() == ["1/h", "1", "mg/L"]
+    doc = json.loads(Path(path).read_text())
+    del doc["units"]
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    old = pkpd.PopulationFit.load(tmp_path / "old.json")
+    assert old.units == {}
+    assert old.parameter_table()["unit"].tolist() == ["", "", ""]
+
