@@ -3371,3 +3371,31 @@ def test_a_saved_population_fit_keeps_its_units_and_one_saved_without_them_has_e
     assert old.units == {}
     assert old.parameter_table()["unit"].tolist() == ["", "", ""]
 
+
+def test_the_finite_difference_run_takes_its_warm_start_only_from_a_kept_centre_that_was_evaluated():
+    """The finite-difference run keeps the EBEs of a centre it is told to keep (keep=True: the start, gradients,
+    the final evaluation) as the start of the next inner problems, but only where that centre could be evaluated:
+    Wang 2007 (FOCE-I), after the start at the initial values (EBEs nonzero, one per subject), the covariance step's
+    Hessian stencil at ke = 0.8 (keep=False; its first row is the centre, which can be evaluated) and an evaluation
+    told to keep its centre at log ke = 1000 (ke overflows: every subject gets the penalty share 1e10 / 10 and zero
+    EBEs) both leave the warm start at the start's EBEs, bit for bit. Guards _FiniteDifferenceRun._evaluate (seed
+    65's survivor _36: ``keep or ...`` for ``keep and ...`` took the stencil's EBEs at ke = 0.8 and the zeros of
+    the failed evaluation: a mechanism test, as for seeds 29 and 33's warm starts, the results differing only
+    within the inner tolerance)."""
+    from pkpd.estimation.population_fit import _FiniteDifferenceRun
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    run = _FiniteDifferenceRun(prob, layout)
+    run.start(layout.x0.copy())
+    ebes = run.eta.copy()
+    assert ebes.shape == (10, 1) and np.all(np.abs(ebes) > 1e-3)
+    x = layout.x0.copy()
+    x[layout.theta_names.index("ke")] = math.log(0.8)
+    run.matrices(x)
+    np.testing.assert_array_equal(run.eta, ebes)
+    x[layout.theta_names.index("ke")] = 1000.0
+    out, eta, _ = run._evaluate(x[None], keep=True)
+    np.testing.assert_array_equal(out, np.full((1, 10), 1e9))
+    np.testing.assert_array_equal(eta, 0.0)
+    np.testing.assert_array_equal(run.eta, ebes)
+
