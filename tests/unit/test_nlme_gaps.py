@@ -3399,3 +3399,24 @@ def test_the_finite_difference_run_takes_its_warm_start_only_from_a_kept_centre_
     np.testing.assert_array_equal(eta, 0.0)
     np.testing.assert_array_equal(run.eta, ebes)
 
+
+def test_the_covariance_step_of_a_map_fit_adds_the_hessian_of_minus_2_log_prior_to_r():
+    """A MAP fit's objective is the data's plus -2 log prior, so the R matrix of its covariance step is the data's R
+    plus the Hessian of -2 log prior, and S (the data's gradients) is the data's alone: a stand-in run with R =
+    [[4, 0.5], [0.5, 1]] and S = [[2, 0.5], [0.5, 1]], and normal priors N(0, 0.5^2) on x_1 and N(1, 1) on x_2,
+    -2 log prior = x_1^2 / 0.25 + (x_2 - 1)^2 (its Hessian diag(8, 2), exact for central differences of a
+    quadratic up to rounding), give R = [[12, 0.5], [0.5, 3]] at any x. Guards _PriorRun.matrices (seed 65's
+    survivor _17: ``Rm - Rp``, R = [[-4, 0.5], [0.5, -1]]: a prior that sharpens the objective made it look like a
+    saddle)."""
+    from pkpd.estimation.population_fit import _PriorRun
+
+    R, S = np.array([[4.0, 0.5], [0.5, 1.0]]), np.array([[2.0, 0.5], [0.5, 1.0]])
+
+    def minus_2_log_prior(X):
+        return X[:, 0] ** 2 / 0.25 + (X[:, 1] - 1.0) ** 2
+
+    run = _PriorRun(_Matrices(R, S), minus_2_log_prior)
+    Rx, Sx = run.matrices(np.array([0.3, -0.7]))
+    np.testing.assert_allclose(Rx, [[12.0, 0.5], [0.5, 3.0]], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(Sx, S)
+
