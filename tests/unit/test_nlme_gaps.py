@@ -3420,3 +3420,29 @@ def test_the_covariance_step_of_a_map_fit_adds_the_hessian_of_minus_2_log_prior_
     np.testing.assert_allclose(Rx, [[12.0, 0.5], [0.5, 3.0]], rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(Sx, S)
 
+
+def test_the_cwres_of_a_subject_with_fewer_records_are_computed_when_another_subjects_covariance_is_singular():
+    """CWRES (Hooker 2007) come in one batch of Cholesky factors of C_i, or subject by subject on the C_i of the
+    subject's own observations where one C_i is not positive definite. Wang 2007's model for WANG_TWO_SUBJECTS
+    (J = 3 slots; subject 1 has two records, its third slot padding) with a proportional error (CV 0.1), FOCE-I, at
+    the EBEs eta = (0.1, 7): subject 2's ke = 0.5 e^7 = 548 /h drives its predictions at 1 and 4 h to 1e-237 and 0,
+    whose variances (0.1 f)^2 underflow to 0 (as G does), so its C_2 is singular and its CWRES NaN; subject 1's
+    CWRES are chol(C_1)^-1 r by hand, with f = 10 exp(-ke_1 t), ke_1 = 0.5 e^0.1, G = -ke_1 t f, C_1 = 0.04 G G' +
+    diag((0.1 f)^2) and r = DV - f + G eta_1. Guards population_fit._diagnostics (seed 65's survivor _148:
+    ``C[i][np.ix_(k, )]``, the rows of the observed slots with every column, a 2 x 3 matrix that has no Cholesky
+    factor: subject 1's CWRES NaN too)."""
+    from pkpd.estimation.population_fit import _diagnostics
+
+    layout, prob, _ = _wang_two_subjects(pkpd.Proportional(cv=0.1), "focei")
+    eta = np.array([[0.1], [7.0]])
+    t = WANG_TWO_TIMES[0]
+    ke = 0.5 * math.exp(0.1)
+    f = 10.0 * np.exp(-ke * t)
+    G = -ke * t * f
+    C = 0.04 * np.outer(G, G) + np.diag((0.1 * f) ** 2)
+    y = WANG_TWO_SUBJECTS.DV[WANG_TWO_SUBJECTS.ID == 1].to_numpy()
+    expected = np.linalg.solve(np.linalg.cholesky(C), y - f + G * 0.1)
+    table = _diagnostics(prob, layout, layout.x0, eta, None)
+    cwres = table["CWRES"].to_numpy()
+    np.testing.assert_allclose(cwres[:2], expected, rtol=1e-6)
+    assert np.all(np.isnan(cwres[2:]))
