@@ -3446,3 +3446,36 @@ def test_the_cwres_of_a_subject_with_fewer_records_are_computed_when_another_sub
     cwres = table["CWRES"].to_numpy()
     np.testing.assert_allclose(cwres[:2], expected, rtol=1e-6)
     assert np.all(np.isnan(cwres[2:]))
+
+
+@pytest.mark.parametrize("rtol, log_ke", [(5e-10, -0.9), (2e-10, -0.65), (1e-10, -0.65)])
+def test_the_compiled_ebes_are_stationary_to_ten_times_the_solver_rtol(rtol, log_ke):
+    """The compiled inner problem searches the EBEs by Gauss-Newton until a step is below 10 rtol (at most 1e-7, at
+    least 1e-10): as close to stationary as the solver's tolerance lets the objective resolve. Wang 2007's model
+    (linear, solved exactly) for its ten subjects with an additive error (sd 0.3), omega^2 = 0.04, FOCE-I, ke =
+    e^log_ke: at each returned EBE eta_i, the next step is -grad / H with, by hand, f = 10 exp(-ke_i t), ke_i = ke
+    e^eta_i, g = df/deta = -ke_i t f, grad = -2 sum (y - f) g / sd^2 + 2 eta_i / omega^2 and the expected-information
+    H = 2 (sum g^2 / sd^2 + 1 / omega^2); every subject's is below 10 rtol (the largest 0.62, 0.53 and 0.67 of it
+    here). Guards PopulationObjective.__init__ (seed 65's survivor _110: ``11.0 * rtol``, whose search stopped up
+    to 1.1 times that far from stationary: 1.0995, 1.068 and 1.061 times 10 rtol here)."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None,
+                              pkpd.SolverSettings(rtol=rtol, atol=1e-12), None)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("needs the compiled objective")
+    x = layout.x0.copy()
+    x[layout.theta_names.index("ke")] = log_ke
+    eta = engine.evaluate(x, None, gradient=False).eta[:, 0]
+    data = pd.read_csv(WANG)
+    steps = []
+    for i, (_, subject) in enumerate(data.groupby("ID", sort=True)):
+        t, y = subject["TIME"].to_numpy(), subject["DV"].to_numpy()
+        ke = math.exp(log_ke + eta[i])
+        f = 10.0 * np.exp(-ke * t)
+        g = -ke * t * f
+        grad = -2.0 * np.sum((y - f) * g) / 0.09 + 2.0 * eta[i] / 0.04
+        steps.append(-grad / (2.0 * (np.sum(g * g) / 0.09 + 1.0 / 0.04)))
+    assert len(steps) == 10
+    assert np.max(np.abs(steps)) < 10.0 * rtol
