@@ -116,7 +116,7 @@ def save_fit(fit, path: str | os.PathLike) -> Path:
             "covariance_message": fit.covariance_message, "eta": fit.eta, "shrinkage": fit.shrinkage,
             "table": _table(fit.table), "n_subjects": fit.n_subjects, "n_obs": fit.n_obs, "converged": fit.converged,
             "message": fit.message, "n_evaluations": fit.n_evaluations, "seconds": fit.seconds,
-            "output_units": fit.output_units, "time_unit": fit.time_unit,
+            "output_units": fit.output_units, "time_unit": fit.time_unit, "units": fit.units,
             "covariate_effects": [_effect(e) for e in fit.covariate_effects],
             "iov": None if fit.iov is None else {"names": list(fit.iov.names), "variances": np.diag(fit.iov.omega),
                                                  "distributions": list(fit.iov.distributions)},
@@ -369,6 +369,12 @@ def _population(r: _Reader):
         raise r.fail("iiv.omega", str(err)) from None
     params = r.frame("parameters")
     k = len(params)
+    units = {}
+    if r.get("units", optional=True) is not None:     # files written before the units were saved have none
+        units = {r.text(n, "units", limit=200): r.text(v, f"units.{n}", limit=100)
+                 for n, v in _table_or_fail(r, "units").items()}
+        if "name" in params and set(units) != set(params["name"]):
+            raise r.fail("units", f"must have one entry for each parameter, {list(params['name'])}")
     cov = r.matrix("covariance", shape=(k, k), optional=True)
     if cov is not None and not np.allclose(cov, cov.T, equal_nan=True):
         raise r.fail("covariance", "must be symmetric")
@@ -422,7 +428,7 @@ def _population(r: _Reader):
         output_units={r.name(k, "output_units"): r.text(v, f"output_units.{k}", limit=100)
                       for k, v in _table_or_fail(r, "output_units").items()},
         time_unit=r.text(r.get("time_unit"), "time_unit", limit=40), covariate_effects=tuple(effects), iov=iov,
-        kappa=kappa)
+        kappa=kappa, units=units)
 
 
 def _table_or_fail(r: _Reader, field: str) -> dict:

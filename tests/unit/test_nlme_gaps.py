@@ -3315,3 +3315,167 @@ def test_a_saem_fit_cut_short_by_maxeval_is_not_converged(maxeval, settings, don
         whole = pkpd.fit_population("wang2007", WANG, saem=SaemSettings(**settings), **kw)
         assert whole.converged and whole.trace.shape[0] == 3 + 4 + 1
         assert whole.message.startswith("SAEM: 7 iterations (3 exploratory, 4 smoothing), 1 chain(s) per subject; -2")
+
+
+# --- seed 65 -------------------------------------------------------------------------------------------------------
+def _wang_fit_at_its_initial_values():
+    """Wang 2007 (IIV 0.04 on ke, additive sd 0.3), not optimised: estimates ke 0.5 1/h, omega2_ke 0.04, sd 0.3."""
+    return pkpd.fit_population("wang2007", WANG, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0,
+                               covariance=None)
+
+
+@pytest.mark.parametrize("level, z", [(0.95, 1.959963984540054), (0.9, 1.6448536269514722)])
+def test_parameter_table_gives_the_wald_interval_estimate_minus_and_plus_z_se(level, z):
+    """The table's confidence interval is Wald's on the natural scale, estimate -+ z SE (the docstring), with z the
+    standard normal's (1 + level) / 2 quantile: 1.959963984540054 for 0.95 and 1.6448536269514722 for 0.9 (as
+    statistics.NormalDist computes them, checked here). With the SEs set to 0.1, 0.01 and 0.05 for ke = 0.5,
+    omega2_ke = 0.04 and sd = 0.3, ci_low is below the estimate and ci_high above it by z SE. Guards
+    PopulationFit.parameter_table (seed 65's survivor _129: ``est + z * se`` for ci_low, an interval of one point,
+    the upper bound, that does not contain the estimate)."""
+    import statistics
+
+    assert statistics.NormalDist().inv_cdf(0.5 + level / 2) == pytest.approx(z, rel=1e-14)
+    fit = _wang_fit_at_its_initial_values()
+    se = np.array([0.1, 0.01, 0.05])
+    fit = dataclasses.replace(fit, parameters=fit.parameters.assign(se=se))
+    table = fit.parameter_table(level=level)
+    assert table["name"].tolist() == ["ke", "omega2_ke", "sd"]
+    est = np.array([0.5, 0.04, 0.3])
+    np.testing.assert_allclose(table["estimate"], est, rtol=1e-12)
+    np.testing.assert_allclose(table["ci_low"], est - z * se, rtol=1e-12)
+    np.testing.assert_allclose(table["ci_high"], est + z * se, rtol=1e-12)
+
+
+def test_a_saved_population_fit_keeps_its_units_and_one_saved_without_them_has_empty_ones(tmp_path):
+    """A population fit saved and loaded back keeps the unit of each parameter, those the model file gives: ke in
+    1/h (wang2007.toml), omega2_ke 1 (the variance of a log-normal effect has no unit), sd in mg/L (the unit of the
+    output f), in its ``units`` and its parameter table. A file written before the units were saved (the same file
+    without "units") still loads, with no units: the table's unit column holds the empty text, a column of
+    strings as any other fit's. Guards PopulationFit.parameter_table (seed 65's survivor _114:
+    ``self.units.get(n, None)`` for ``""``: None in the unit column of a fit without units). Defect found and
+    fixed: save_fit did not write a population fit's units, so every loaded fit had none ({} and an empty unit
+    column)."""
+    import json
+
+    fit = _wang_fit_at_its_initial_values()
+    expected = {"ke": "1/h", "omega2_ke": "1", "sd": "mg/L"}
+    assert fit.units == expected
+    path = fit.save(tmp_path / "fit.json")
+    back = pkpd.PopulationFit.load(path)
+    assert back.units == expected
+    assert back.parameter_table()["unit"].tolist() == ["1/h", "1", "mg/L"]
+    doc = json.loads(Path(path).read_text())
+    del doc["units"]
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    old = pkpd.PopulationFit.load(tmp_path / "old.json")
+    assert old.units == {}
+    assert old.parameter_table()["unit"].tolist() == ["", "", ""]
+
+
+def test_the_finite_difference_run_takes_its_warm_start_only_from_a_kept_centre_that_was_evaluated():
+    """The finite-difference run keeps the EBEs of a centre it is told to keep (keep=True: the start, gradients,
+    the final evaluation) as the start of the next inner problems, but only where that centre could be evaluated:
+    Wang 2007 (FOCE-I), after the start at the initial values (EBEs nonzero, one per subject), the covariance step's
+    Hessian stencil at ke = 0.8 (keep=False; its first row is the centre, which can be evaluated) and an evaluation
+    told to keep its centre at log ke = 1000 (ke overflows: every subject gets the penalty share 1e10 / 10 and zero
+    EBEs) both leave the warm start at the start's EBEs, bit for bit. Guards _FiniteDifferenceRun._evaluate (seed
+    65's survivor _36: ``keep or ...`` for ``keep and ...`` took the stencil's EBEs at ke = 0.8 and the zeros of
+    the failed evaluation: a mechanism test, as for seeds 29 and 33's warm starts, the results differing only
+    within the inner tolerance)."""
+    from pkpd.estimation.population_fit import _FiniteDifferenceRun
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None, None, None)
+    run = _FiniteDifferenceRun(prob, layout)
+    run.start(layout.x0.copy())
+    ebes = run.eta.copy()
+    assert ebes.shape == (10, 1) and np.all(np.abs(ebes) > 1e-3)
+    x = layout.x0.copy()
+    x[layout.theta_names.index("ke")] = math.log(0.8)
+    run.matrices(x)
+    np.testing.assert_array_equal(run.eta, ebes)
+    x[layout.theta_names.index("ke")] = 1000.0
+    out, eta, _ = run._evaluate(x[None], keep=True)
+    np.testing.assert_array_equal(out, np.full((1, 10), 1e9))
+    np.testing.assert_array_equal(eta, 0.0)
+    np.testing.assert_array_equal(run.eta, ebes)
+
+
+def test_the_covariance_step_of_a_map_fit_adds_the_hessian_of_minus_2_log_prior_to_r():
+    """A MAP fit's objective is the data's plus -2 log prior, so the R matrix of its covariance step is the data's R
+    plus the Hessian of -2 log prior, and S (the data's gradients) is the data's alone: a stand-in run with R =
+    [[4, 0.5], [0.5, 1]] and S = [[2, 0.5], [0.5, 1]], and normal priors N(0, 0.5^2) on x_1 and N(1, 1) on x_2,
+    -2 log prior = x_1^2 / 0.25 + (x_2 - 1)^2 (its Hessian diag(8, 2), exact for central differences of a
+    quadratic up to rounding), give R = [[12, 0.5], [0.5, 3]] at any x. Guards _PriorRun.matrices (seed 65's
+    survivor _17: ``Rm - Rp``, R = [[-4, 0.5], [0.5, -1]]: a prior that sharpens the objective made it look like a
+    saddle)."""
+    from pkpd.estimation.population_fit import _PriorRun
+
+    R, S = np.array([[4.0, 0.5], [0.5, 1.0]]), np.array([[2.0, 0.5], [0.5, 1.0]])
+
+    def minus_2_log_prior(X):
+        return X[:, 0] ** 2 / 0.25 + (X[:, 1] - 1.0) ** 2
+
+    run = _PriorRun(_Matrices(R, S), minus_2_log_prior)
+    Rx, Sx = run.matrices(np.array([0.3, -0.7]))
+    np.testing.assert_allclose(Rx, [[12.0, 0.5], [0.5, 3.0]], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(Sx, S)
+
+
+def test_the_cwres_of_a_subject_with_fewer_records_are_computed_when_another_subjects_covariance_is_singular():
+    """CWRES (Hooker 2007) come in one batch of Cholesky factors of C_i, or subject by subject on the C_i of the
+    subject's own observations where one C_i is not positive definite. Wang 2007's model for WANG_TWO_SUBJECTS
+    (J = 3 slots; subject 1 has two records, its third slot padding) with a proportional error (CV 0.1), FOCE-I, at
+    the EBEs eta = (0.1, 7): subject 2's ke = 0.5 e^7 = 548 /h drives its predictions at 1 and 4 h to 1e-237 and 0,
+    whose variances (0.1 f)^2 underflow to 0 (as G does), so its C_2 is singular and its CWRES NaN; subject 1's
+    CWRES are chol(C_1)^-1 r by hand, with f = 10 exp(-ke_1 t), ke_1 = 0.5 e^0.1, G = -ke_1 t f, C_1 = 0.04 G G' +
+    diag((0.1 f)^2) and r = DV - f + G eta_1. Guards population_fit._diagnostics (seed 65's survivor _148:
+    ``C[i][np.ix_(k, )]``, the rows of the observed slots with every column, a 2 x 3 matrix that has no Cholesky
+    factor: subject 1's CWRES NaN too)."""
+    from pkpd.estimation.population_fit import _diagnostics
+
+    layout, prob, _ = _wang_two_subjects(pkpd.Proportional(cv=0.1), "focei")
+    eta = np.array([[0.1], [7.0]])
+    t = WANG_TWO_TIMES[0]
+    ke = 0.5 * math.exp(0.1)
+    f = 10.0 * np.exp(-ke * t)
+    G = -ke * t * f
+    C = 0.04 * np.outer(G, G) + np.diag((0.1 * f) ** 2)
+    y = WANG_TWO_SUBJECTS.DV[WANG_TWO_SUBJECTS.ID == 1].to_numpy()
+    expected = np.linalg.solve(np.linalg.cholesky(C), y - f + G * 0.1)
+    table = _diagnostics(prob, layout, layout.x0, eta, None)
+    cwres = table["CWRES"].to_numpy()
+    np.testing.assert_allclose(cwres[:2], expected, rtol=1e-6)
+    assert np.all(np.isnan(cwres[2:]))
+
+
+@pytest.mark.parametrize("rtol, log_ke", [(5e-10, -0.9), (2e-10, -0.65), (1e-10, -0.65)])
+def test_the_compiled_ebes_are_stationary_to_ten_times_the_solver_rtol(rtol, log_ke):
+    """The compiled inner problem searches the EBEs by Gauss-Newton until a step is below 10 rtol (at most 1e-7, at
+    least 1e-10): as close to stationary as the solver's tolerance lets the objective resolve. Wang 2007's model
+    (linear, solved exactly) for its ten subjects with an additive error (sd 0.3), omega^2 = 0.04, FOCE-I, ke =
+    e^log_ke: at each returned EBE eta_i, the next step is -grad / H with, by hand, f = 10 exp(-ke_i t), ke_i = ke
+    e^eta_i, g = df/deta = -ke_i t f, grad = -2 sum (y - f) g / sd^2 + 2 eta_i / omega^2 and the expected-information
+    H = 2 (sum g^2 / sd^2 + 1 / omega^2); every subject's is below 10 rtol (the largest 0.62, 0.53 and 0.67 of it
+    here). Guards PopulationObjective.__init__ (seed 65's survivor _110: ``11.0 * rtol``, whose search stopped up
+    to 1.1 times that far from stationary: 1.0995, 1.068 and 1.061 times 10 rtol here)."""
+    from pkpd.estimation.population_fit import _objective_engine
+
+    *_, layout, prob = _setup("wang2007", WANG, {"ke": 0.04}, pkpd.Additive(sd=0.3), "focei", None, None,
+                              pkpd.SolverSettings(rtol=rtol, atol=1e-12), None)
+    engine = _objective_engine(prob, layout)
+    if engine is None:
+        pytest.skip("needs the compiled objective")
+    x = layout.x0.copy()
+    x[layout.theta_names.index("ke")] = log_ke
+    eta = engine.evaluate(x, None, gradient=False).eta[:, 0]
+    data = pd.read_csv(WANG)
+    steps = []
+    for i, (_, subject) in enumerate(data.groupby("ID", sort=True)):
+        t, y = subject["TIME"].to_numpy(), subject["DV"].to_numpy()
+        ke = math.exp(log_ke + eta[i])
+        f = 10.0 * np.exp(-ke * t)
+        g = -ke * t * f
+        grad = -2.0 * np.sum((y - f) * g) / 0.09 + 2.0 * eta[i] / 0.04
+        steps.append(-grad / (2.0 * (np.sum(g * g) / 0.09 + 1.0 / 0.04)))
+    assert len(steps) == 10
+    assert np.max(np.abs(steps)) < 10.0 * rtol
