@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FitError
+from .errors import FitError, PkpdError
 
 __all__ = ["FORMAT", "MAX_BYTES", "load_fit", "save_fit"]
 
@@ -71,7 +71,10 @@ def _effect(e) -> dict:
     value = e.value
     if isinstance(value, dict):
         value = [[k, v] for k, v in value.items()]
-    return {"parameter": e.parameter, "covariate": e.covariate, "kind": e.kind, "value": value, "ref": e.ref}
+    out = {"parameter": e.parameter, "covariate": e.covariate, "kind": e.kind, "value": value, "ref": e.ref}
+    if e.kind == "indicator":
+        out["condition"] = e.condition
+    return out
 
 
 def _table(frame) -> dict:
@@ -386,8 +389,19 @@ def _population(r: _Reader):
         where = f"covariate_effects[{i}]"
         if not isinstance(e, dict):
             raise r.fail(where, "must be a table", e)
-        kind = r.choice(e.get("kind"), f"{where}.kind", ("power", "linear", "categorical"))
+        kind = r.choice(e.get("kind"), f"{where}.kind", ("power", "linear", "categorical", "indicator"))
         value = e.get("value")
+        if kind == "indicator":    # the condition is parsed by the expression language's allow-list, never run
+            condition = r.text(e.get("condition"), f"{where}.condition", limit=200)
+            try:
+                effects.append(CovariateEffect(r.name(e.get("parameter"), f"{where}.parameter"),
+                                               r.name(e.get("covariate"), f"{where}.covariate"), kind,
+                                               r.number(value, f"{where}.value", finite=True), condition=condition))
+            except FitError:
+                raise
+            except PkpdError as err:
+                raise r.fail(f"{where}.condition", str(err)) from None
+            continue
         if kind == "categorical":
             if not isinstance(value, list) or not all(isinstance(p, list) and len(p) == 2 for p in value):
                 raise r.fail(f"{where}.value", "must list [category, factor] pairs", value)
