@@ -276,6 +276,9 @@ class _Problem:
             ok = np.all(np.isfinite(C), axis=(2, 3)) & np.all(np.isfinite(r), axis=2)
             C = np.where(ok[..., None, None], C, np.eye(self.J))
             sign, logdet = np.linalg.slogdet(C)
+            # a singular C (e.g. a proportional error's SD of 0 where the prediction is 0) would make the stacked
+            # solve raise for every subject: such a subject gets the penalty below, the others their objective
+            C = np.where((sign > 0)[..., None, None], C, np.eye(self.J))
             quad = np.einsum("knj,knj->kn", r, np.linalg.solve(C, r[..., None])[..., 0])
             out = logdet + quad - 2 * np.where(mask, jac0, 0.0).sum(axis=2)
             out = np.where(ok & (sign > 0), out, _PENALTY / n)

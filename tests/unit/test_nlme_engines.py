@@ -162,3 +162,17 @@ def test_failures_during_the_optimisation_are_counted_and_reported(monkeypatch):
     assert fit.converged
     assert fit.n_failures == 2
     assert "2 of" in fit.message and "subjects 2" in fit.message
+
+
+def test_an_fo_objective_with_a_zero_error_sd_names_the_record_on_the_finite_difference_path(monkeypatch):
+    """Theophylline has an observation at the dose time of each subject, predicted 0 for an oral dose, so a
+    proportional error's SD is 0 there: FO's covariance C of those subjects is singular. The finite-difference path
+    refuses the fit with the same message as the compiled one, naming the record (it raised numpy's bare
+    LinAlgError 'Singular matrix' from a solve over all subjects)."""
+    kw = dict(iiv={"ka": 0.4, "CL": 0.07, "V": 0.02}, error=pkpd.Proportional(cv=0.1), method="fo", maxeval=0)
+    expected = ("output 'conc' at subject 1, t = 0 h (row 2) is predicted 0, so its Proportional error has standard "
+                "deviation 0")
+    _without_compiler(monkeypatch)
+    with pytest.raises(FitError, match=r"cannot be evaluated at the initial values for subjects 1, 2, 3, 4, 5 and "
+                                       r"7 more: " + expected.replace("(", r"\(").replace(")", r"\)")):
+        pkpd.fit_population("pk_1cmt_oral", THEO, **kw)
