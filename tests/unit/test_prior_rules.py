@@ -1790,3 +1790,23 @@ def test_the_range_rule_refuses_a_value_or_bounds_that_are_not_numbers_with_its_
                               f"got {value!r:.40} and {bounds!r:.60}")
     prior = prior_from_range(50, (1, 100), "A")
     assert prior.median == 50.0 and prior.sigma == pytest.approx(math.log(100) / (2 * 1.959963984540054), rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------- seed 50
+def test_an_inverse_wishart_omega_that_is_not_symmetric_or_not_finite_is_refused_with_the_whole_message():
+    """Omega_0 of an inverse-Wishart prior is a covariance matrix, symmetric (the documented "(q, q) matrix" of a
+    "symmetric" scale, refused with "omega must be a symmetric (q, q) matrix"): [[1, 0.5], [0, 1]] (lower triangle
+    positive definite, which is all np.linalg.cholesky reads), [[1, 0.2], [0.3, 1]] and the not-finite [[inf]] are
+    each refused with the whole message naming the value; the control, the symmetric [[1, 0.5], [0.5, 1]]
+    (eigenvalues 0.5 and 1.5, by hand), is accepted as given. Guards ``InverseWishart.__post_init__`` (seed 50's
+    survivor ``InverseWishart.__post_init____mutmut_35``: ``not np.all(np.isfinite(om)) and not np.allclose(om,
+    om.T)`` for ``or``, the symmetry check skipped for every finite matrix: an asymmetric Omega_0 was accepted as a
+    prior whose density used half of it, and [[inf]] (allclose of inf and inf) passed to Cholesky)."""
+    from pkpd.priors import InverseWishart
+
+    for omega in ([[1.0, 0.5], [0.0, 1.0]], [[1.0, 0.2], [0.3, 1.0]], [[math.inf]]):
+        with pytest.raises(PkpdError) as exc:
+            InverseWishart(omega, df=5)
+        assert str(exc.value) == f"InverseWishart: omega must be a symmetric (q, q) matrix; got {omega!r}"
+    iw = InverseWishart([[1.0, 0.5], [0.5, 1.0]], df=5)
+    assert iw.matrix.tolist() == [[1.0, 0.5], [0.5, 1.0]]
