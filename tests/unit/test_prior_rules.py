@@ -50,6 +50,8 @@ Section "seed 47" (the twenty-fourth independent sample): a log-normal prior bui
 close name suggested for a misspelt dist of a model file's prior.
 Section "seed 48" (the twenty-fifth independent sample): the range rule's value outside or on its bounds, or infinite
 bounds, refused with the whole message, and an inverse-Wishart prior of no random effects refused (a defect fixed).
+Section "seed 50" (the twenty-seventh independent sample): an inverse-Wishart Omega_0 that is not symmetric or not
+finite refused with the whole message, and the MAP fit's uniform prior reading rounding relative to the bound itself.
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1810,3 +1812,29 @@ def test_an_inverse_wishart_omega_that_is_not_symmetric_or_not_finite_is_refused
         assert str(exc.value) == f"InverseWishart: omega must be a symmetric (q, q) matrix; got {omega!r}"
     iw = InverseWishart([[1.0, 0.5], [0.5, 1.0]], df=5)
     assert iw.matrix.tolist() == [[1.0, 0.5], [0.5, 1.0]]
+
+
+def test_the_map_fits_uniform_prior_reads_rounding_relative_to_the_bound_itself():
+    """A uniform prior is on the parameter's bounds; the individual MAP fit's prior terms read a value within 1e-12
+    relative of a bound (``_ROUNDING * |bound|``, an ulp from exp(log b)) as on it and anything further as outside
+    the support (-2 log p = inf, not valid). By hand: on [-1, 0] the bound 0 allows no distance at all, -0.5 and 0
+    give -2 log p = 2 log 1 = 0, 1e-300 is outside; on [0, 1e-6] a value 1.5e-6 is outside (5e-7 beyond, 5e5 times
+    the rounding) and 1e-6 (1 + 5e-13) is on the bound, -2 log p = 2 log 1e-6; on [0, 1e6] the value 1e6 + 5e-7
+    (5e-13 relative) is on the bound, -2 log p = 2 log 1e6. Guards ``IndividualPriorTerms.evaluate`` (seed 50's
+    survivor ``IndividualPriorTerms.evaluate__mutmut_82``: ``p.upper + _ROUNDING / abs(p.upper)``, a tolerance of
+    1e-12 / |upper|: a ZeroDivisionError for an upper bound 0, 1.5e-6 accepted on [0, 1e-6] and 1e6 + 5e-7 refused
+    on [0, 1e6])."""
+
+    def evaluate(prior, value):
+        terms = IndividualPriorTerms(("a",), {"a": prior}, np.array([False]))
+        total, _, _, _, clipped, valid = terms.evaluate(np.array([value]), 1)
+        return total, clipped, valid
+
+    assert evaluate(UniformPrior(-1.0, 0.0), -0.5) == (0.0, False, True)
+    assert evaluate(UniformPrior(-1.0, 0.0), 0.0) == (0.0, False, True)
+    assert evaluate(UniformPrior(-1.0, 0.0), 1e-300) == (math.inf, False, False)
+    assert evaluate(UniformPrior(0.0, 1e-6), 1.5e-6) == (math.inf, False, False)
+    total, clipped, valid = evaluate(UniformPrior(0.0, 1e-6), 1e-6 * (1.0 + 5e-13))
+    assert (total, clipped, valid) == (pytest.approx(2.0 * math.log(1e-6), rel=1e-15), False, True)
+    total, clipped, valid = evaluate(UniformPrior(0.0, 1e6), 1e6 + 5e-7)
+    assert (total, clipped, valid) == (pytest.approx(2.0 * math.log(1e6), rel=1e-15), False, True)
