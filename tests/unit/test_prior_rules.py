@@ -51,7 +51,8 @@ close name suggested for a misspelt dist of a model file's prior.
 Section "seed 48" (the twenty-fifth independent sample): the range rule's value outside or on its bounds, or infinite
 bounds, refused with the whole message, and an inverse-Wishart prior of no random effects refused (a defect fixed).
 Section "seed 50" (the twenty-seventh independent sample): an inverse-Wishart Omega_0 that is not symmetric or not
-finite refused with the whole message, and the MAP fit's uniform prior reading rounding relative to the bound itself.
+finite refused with the whole message, the MAP fit's uniform prior reading rounding relative to the bound itself, and
+a uniform prior on an error parameter refused by pkpd.sample (a defect fixed).
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1838,3 +1839,26 @@ def test_the_map_fits_uniform_prior_reads_rounding_relative_to_the_bound_itself(
     assert (total, clipped, valid) == (pytest.approx(2.0 * math.log(1e-6), rel=1e-15), False, True)
     total, clipped, valid = evaluate(UniformPrior(0.0, 1e6), 1e6 + 5e-7)
     assert (total, clipped, valid) == (pytest.approx(2.0 * math.log(1e6), rel=1e-15), False, True)
+
+
+@pytest.mark.parametrize("population", [False, True])
+def test_sample_refuses_a_uniform_prior_on_an_error_parameter_with_the_whole_message(population):
+    """pkpd.sample draws an error-model parameter on (0, inf) (its log unbounded, the documented log-normal or
+    half-normal priors of a scale), and its prior part gives a uniform prior no term but its constant (a model
+    parameter's uniform prior is on its bounds, which the sampler keeps): a UniformPrior(0.5, 0.6) on "f.sd" is
+    refused before any sampling, pooled or with IIV, with the whole message naming the parameter and the interval.
+    Defect found and fixed while judging seed 50's survivor ``_Priors.__init____mutmut_100`` (``self.simple =
+    None``, the uniform columns of the error block): the prior was accepted and silently ignored, 90 % of 200 draws
+    of f.sd (wang2007, IIV on ke) lay outside [0.5, 0.6], from 0.22 to 1.01, while the MAP fit keeps the same prior
+    (its prior terms are infinite outside the support)."""
+    import pkpd
+    from pkpd.errors import FitError
+    from pkpd.priors import InverseWishart
+
+    model = pkpd.load_model("wang2007").with_priors(ke=LogNormalPrior(0.5, 0.5))
+    kw = dict(iiv={"ke": 0.04}, omega_prior=InverseWishart({"ke": 0.05}, df=3)) if population else {}
+    with pytest.raises(FitError) as exc:
+        pkpd.sample(model, "tests/data/wang2007/wang2007.csv", estimate=["ke"], error=pkpd.Additive(sd=0.55),
+                    priors={"f.sd": UniformPrior(0.5, 0.6)}, n_chains=1, n_warmup=10, n_draws=10, **kw)
+    assert str(exc.value) == ("priors['f.sd']: sample draws an error-model parameter on (0, inf) and cannot keep it "
+                              "inside a uniform prior's [0.5, 0.6]; use a HalfNormalPrior or a LogNormalPrior")
