@@ -659,8 +659,8 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
     ------
     FitError
         sampler="numpyro" without jax and numpyro installed, an unknown sampler, an estimated parameter without
-        a proper prior, no ``omega_prior`` with ``iiv``, a prior on an unknown or not estimated parameter, M4
-        censoring.
+        a proper prior, no ``omega_prior`` with ``iiv``, a prior on an unknown or not estimated parameter, a
+        uniform prior on an error-model parameter, M4 censoring.
 
     Examples
     --------
@@ -676,7 +676,7 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
     from .estimation.individual import _censoring
     from .estimation.population_fit import _setup
     from .population import IIV
-    from .priors import HalfNormalPrior, InverseWishart, resolve_priors
+    from .priors import HalfNormalPrior, InverseWishart, UniformPrior, resolve_priors
 
     if not isinstance(model, Model):
         raise FitError(f"model must be a pkpd Model (from pkpd.load_model); got {type(model).__name__}")
@@ -717,6 +717,14 @@ def sample(model: Model, data, *, estimate: Sequence[str], error, iiv=None, prio
         raise FitError("blq='M1' drops censored values, but sample reads them with M3 here; give blq='M3'")
     error_names = [f"{layout.outputs[o]}.{p}" for o, p in layout.error_slots]
     chosen = resolve_priors(model, priors, list(estimate) + error_names, error_names)
+    for name in error_names:
+        # an error parameter is sampled on (0, inf) (its log is unbounded): nothing would keep it inside a uniform
+        # prior's [lower, upper], whose density is flat (a model parameter's uniform prior is on its bounds)
+        if isinstance(chosen.get(name), UniformPrior):
+            p = chosen[name]
+            raise FitError(f"priors[{name!r}]: sample draws an error-model parameter on (0, inf) and cannot keep it "
+                           f"inside a uniform prior's [{p.lower}, {p.upper}]; use a HalfNormalPrior or a "
+                           "LogNormalPrior")
     for n in estimate:
         if n not in chosen:
             raise FitError(f"priors: {n!r} has no prior, and sampling needs a proper prior on every estimated "

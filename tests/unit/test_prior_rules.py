@@ -50,6 +50,9 @@ Section "seed 47" (the twenty-fourth independent sample): a log-normal prior bui
 close name suggested for a misspelt dist of a model file's prior.
 Section "seed 48" (the twenty-fifth independent sample): the range rule's value outside or on its bounds, or infinite
 bounds, refused with the whole message, and an inverse-Wishart prior of no random effects refused (a defect fixed).
+Section "seed 50" (the twenty-seventh independent sample): an inverse-Wishart Omega_0 that is not symmetric or not
+finite refused with the whole message, the MAP fit's uniform prior reading rounding relative to the bound itself, and
+a uniform prior on an error parameter refused by pkpd.sample (a defect fixed).
 Each value is checked against scipy.stats, a documented rule or central differences, never the code's own output."""
 
 import json
@@ -1790,3 +1793,72 @@ def test_the_range_rule_refuses_a_value_or_bounds_that_are_not_numbers_with_its_
                               f"got {value!r:.40} and {bounds!r:.60}")
     prior = prior_from_range(50, (1, 100), "A")
     assert prior.median == 50.0 and prior.sigma == pytest.approx(math.log(100) / (2 * 1.959963984540054), rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------- seed 50
+def test_an_inverse_wishart_omega_that_is_not_symmetric_or_not_finite_is_refused_with_the_whole_message():
+    """Omega_0 of an inverse-Wishart prior is a covariance matrix, symmetric (the documented "(q, q) matrix" of a
+    "symmetric" scale, refused with "omega must be a symmetric (q, q) matrix"): [[1, 0.5], [0, 1]] (lower triangle
+    positive definite, which is all np.linalg.cholesky reads), [[1, 0.2], [0.3, 1]] and the not-finite [[inf]] are
+    each refused with the whole message naming the value; the control, the symmetric [[1, 0.5], [0.5, 1]]
+    (eigenvalues 0.5 and 1.5, by hand), is accepted as given. Guards ``InverseWishart.__post_init__`` (seed 50's
+    survivor ``InverseWishart.__post_init____mutmut_35``: ``not np.all(np.isfinite(om)) and not np.allclose(om,
+    om.T)`` for ``or``, the symmetry check skipped for every finite matrix: an asymmetric Omega_0 was accepted as a
+    prior whose density used half of it, and [[inf]] (allclose of inf and inf) passed to Cholesky)."""
+    from pkpd.priors import InverseWishart
+
+    for omega in ([[1.0, 0.5], [0.0, 1.0]], [[1.0, 0.2], [0.3, 1.0]], [[math.inf]]):
+        with pytest.raises(PkpdError) as exc:
+            InverseWishart(omega, df=5)
+        assert str(exc.value) == f"InverseWishart: omega must be a symmetric (q, q) matrix; got {omega!r}"
+    iw = InverseWishart([[1.0, 0.5], [0.5, 1.0]], df=5)
+    assert iw.matrix.tolist() == [[1.0, 0.5], [0.5, 1.0]]
+
+
+def test_the_map_fits_uniform_prior_reads_rounding_relative_to_the_bound_itself():
+    """A uniform prior is on the parameter's bounds; the individual MAP fit's prior terms read a value within 1e-12
+    relative of a bound (``_ROUNDING * |bound|``, an ulp from exp(log b)) as on it and anything further as outside
+    the support (-2 log p = inf, not valid). By hand: on [-1, 0] the bound 0 allows no distance at all, -0.5 and 0
+    give -2 log p = 2 log 1 = 0, 1e-300 is outside; on [0, 1e-6] a value 1.5e-6 is outside (5e-7 beyond, 5e5 times
+    the rounding) and 1e-6 (1 + 5e-13) is on the bound, -2 log p = 2 log 1e-6; on [0, 1e6] the value 1e6 + 5e-7
+    (5e-13 relative) is on the bound, -2 log p = 2 log 1e6. Guards ``IndividualPriorTerms.evaluate`` (seed 50's
+    survivor ``IndividualPriorTerms.evaluate__mutmut_82``: ``p.upper + _ROUNDING / abs(p.upper)``, a tolerance of
+    1e-12 / |upper|: a ZeroDivisionError for an upper bound 0, 1.5e-6 accepted on [0, 1e-6] and 1e6 + 5e-7 refused
+    on [0, 1e6])."""
+
+    def evaluate(prior, value):
+        terms = IndividualPriorTerms(("a",), {"a": prior}, np.array([False]))
+        total, _, _, _, clipped, valid = terms.evaluate(np.array([value]), 1)
+        return total, clipped, valid
+
+    assert evaluate(UniformPrior(-1.0, 0.0), -0.5) == (0.0, False, True)
+    assert evaluate(UniformPrior(-1.0, 0.0), 0.0) == (0.0, False, True)
+    assert evaluate(UniformPrior(-1.0, 0.0), 1e-300) == (math.inf, False, False)
+    assert evaluate(UniformPrior(0.0, 1e-6), 1.5e-6) == (math.inf, False, False)
+    total, clipped, valid = evaluate(UniformPrior(0.0, 1e-6), 1e-6 * (1.0 + 5e-13))
+    assert (total, clipped, valid) == (pytest.approx(2.0 * math.log(1e-6), rel=1e-15), False, True)
+    total, clipped, valid = evaluate(UniformPrior(0.0, 1e6), 1e6 + 5e-7)
+    assert (total, clipped, valid) == (pytest.approx(2.0 * math.log(1e6), rel=1e-15), False, True)
+
+
+@pytest.mark.parametrize("population", [False, True])
+def test_sample_refuses_a_uniform_prior_on_an_error_parameter_with_the_whole_message(population):
+    """pkpd.sample draws an error-model parameter on (0, inf) (its log unbounded, the documented log-normal or
+    half-normal priors of a scale), and its prior part gives a uniform prior no term but its constant (a model
+    parameter's uniform prior is on its bounds, which the sampler keeps): a UniformPrior(0.5, 0.6) on "f.sd" is
+    refused before any sampling, pooled or with IIV, with the whole message naming the parameter and the interval.
+    Defect found and fixed while judging seed 50's survivor ``_Priors.__init____mutmut_100`` (``self.simple =
+    None``, the uniform columns of the error block): the prior was accepted and silently ignored, 90 % of 200 draws
+    of f.sd (wang2007, IIV on ke) lay outside [0.5, 0.6], from 0.22 to 1.01, while the MAP fit keeps the same prior
+    (its prior terms are infinite outside the support)."""
+    import pkpd
+    from pkpd.errors import FitError
+    from pkpd.priors import InverseWishart
+
+    model = pkpd.load_model("wang2007").with_priors(ke=LogNormalPrior(0.5, 0.5))
+    kw = dict(iiv={"ke": 0.04}, omega_prior=InverseWishart({"ke": 0.05}, df=3)) if population else {}
+    with pytest.raises(FitError) as exc:
+        pkpd.sample(model, "tests/data/wang2007/wang2007.csv", estimate=["ke"], error=pkpd.Additive(sd=0.55),
+                    priors={"f.sd": UniformPrior(0.5, 0.6)}, n_chains=1, n_warmup=10, n_draws=10, **kw)
+    assert str(exc.value) == ("priors['f.sd']: sample draws an error-model parameter on (0, inf) and cannot keep it "
+                              "inside a uniform prior's [0.5, 0.6]; use a HalfNormalPrior or a LogNormalPrior")
