@@ -103,6 +103,10 @@ Section "seed 46": the survivor of the twenty-third, independent sample (mutmut,
 Metropolis-Hastings step from a chain that cannot be evaluated rejects a proposal that cannot be evaluated either, and
 accepts one that can, without a floating-point warning or error (a defect found judging that sample and fixed: the log
 ratio of the two zero densities, inf - inf, was computed outside the step's error-state guard).
+
+Section "seed 47": the survivor of the twenty-fourth, independent sample (mutmut, seed 47): an estimate of Omega that
+is not positive definite once the elements outside its pattern are set to 0 (a tridiagonal pattern, strongly
+correlated chains) is replaced by its diagonal, the etas' variances, and the run goes on.
 """
 
 import math
@@ -2008,3 +2012,41 @@ def test_a_metropolis_hastings_step_from_a_chain_that_cannot_be_evaluated_warns_
     assert accept.tolist() == [[False, True, False]]
     assert ch.eta[0, :, 0].tolist() == [0.0, 0.5, 0.0] and ch.F[0, :, 0].tolist() == [0.0, 1.0, 0.0]
     assert ch.obj.tolist() == [[np.inf, 5.0, 0.0]] and ch.lp[0].tolist() == [0.0, 0.25, 0.0]
+
+
+# ====================================================================================================== seed 47
+def test_an_omega_estimate_that_is_not_positive_definite_in_its_pattern_falls_back_to_its_diagonal():
+    # Omega's M-step is the chains' covariance with the elements outside the initial pattern set to 0; where that
+    # masked matrix is not positive definite SAEM keeps its diagonal (the covariances 0) and goes on. IIV on ka, CL and
+    # V with covariances ka-CL and CL-V only (a tridiagonal pattern, which IIV accepts); one smoothing iteration
+    # (gamma 1, no annealing floor) of one prior kernel step whose proposals are set by a generator: 2 chains x 12
+    # subjects of etas t + 0.2 e (t, e standard normal, seed 3, scaled by 0.7), all accepted (u = 1e-300 and an
+    # additive SD of 10, so every likelihood ratio is far above u). Without covariate effects mu is the mean of the
+    # phis, so the estimate is the etas' covariance with divisor 24 (np.cov, bias=True): correlations near 0.96, and
+    # with the ka-V element set to 0 its smallest eigenvalue is negative (1 - 0.96 sqrt 2 < 0 in correlation form).
+    # The new Omega in the trace: the etas' variances (np.var over the 24 chain-subject pairs) and covariances 0
+    # (run_saem _407: `st.set_omega(x_new, None)` in the fallback, a LinAlgError "0-dimensional array given" out of
+    # the run instead of the diagonal)
+    from types import SimpleNamespace
+
+    iiv = pkpd.IIV({"ka": 0.3, "CL": 0.3, "V": 0.3}, covariances={("ka", "CL"): 0.1, ("CL", "V"): 0.1})
+    data = read_nonmem(THEOPH[~((THEOPH["EVID"] == 0) & (THEOPH["TIME"] == 0))], dose_unit="mg")
+    _, _, _, layout, prob = _setup("pk_1cmt_oral", data, iiv, {"conc": pkpd.Additive(sd=10.0)}, "focei",
+                                   ["ka", "CL", "V"], None, pkpd.SolverSettings(), None)
+    st = _State(prob, layout)
+    assert st.newton == [] and layout.chol_index == ((0, 0), (1, 0), (1, 1), (2, 1), (2, 2))
+    C, n = 2, prob.n
+    g = np.random.default_rng(3)
+    eta = 0.7 * (g.standard_normal((C * n, 1)) + 0.2 * g.standard_normal((C * n, 3)))
+    L = np.linalg.cholesky(iiv.omega)
+    z = np.linalg.solve(L, eta.T).T.reshape(C, n, 3)             # proposals z L^T: these etas (to rounding)
+    rng = SimpleNamespace(standard_normal=lambda size: z.copy(), uniform=lambda size: np.full(size, 1e-300))
+    cov = np.cov(eta, rowvar=False, bias=True)
+    assert np.linalg.eigvalsh(cov * (iiv.omega != 0)).min() < 0 < np.linalg.eigvalsh(cov).min()
+    settings = SaemSettings(exploratory=0, smoothing=1, n_chains=C, kernel_steps=(1, 0, 0))
+    run = run_saem(prob, layout, layout.x0, settings, rng)
+    assert run.acceptance["prior"] == 1.0 and run.trace.shape[0] == 2
+    omega = run.trace[1, 3:8]                                      # omega(0,0), (1,0), (1,1), (2,1), (2,2)
+    np.testing.assert_allclose(omega[[0, 2, 4]], np.var(eta, axis=0), rtol=1e-10)
+    assert omega[1] == 0.0 and omega[3] == 0.0
+    np.testing.assert_allclose(st.omega(run.x), np.diag(np.var(eta, axis=0)), rtol=1e-10, atol=0)
