@@ -52,6 +52,8 @@ checked (0, negative, infinite, a bool or a text recorded silently; fixed, with 
 Section "seed 49" (the twenty-fifth, 40 of 2050): the lower end of a manual λz range matched to the sampling times
 with the documented tolerance, an IV bolus whose back-extrapolated C0 is the largest double not refused, the
 fluctuation of a profile whose Cavg is below 1 conc unit, and the times of Bailer's sparse NCA read as floats.
+Section "seed 51" (the twenty-seventh, 40 of 2050): the file named in the sparse table's error for an observation
+without a DVID.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1948,3 +1950,27 @@ def test_a_dose_whose_rate_or_duration_comes_from_a_model_is_refused(rate, route
     res = nca_profiles(timed, auc_method="linear", dose_unit="mg", route=route)[(1, "DV")]
     assert res.route == "iv-infusion"
     assert res.mrt == pytest.approx((26 + 4 / ln2 + 1 / ln2**2) / (20.5 + 1 / ln2) - 0.25, rel=1e-12)
+
+
+# =========================================================================================== seed 51
+# Rules that the twenty-seventh independent sample (seed 51, 40 of 2050 mutants) showed unguarded: the error of
+# Bailer's sparse table for an observation without a DVID names the file the dataset was read from, as every other
+# error of a dataset read from a file does.
+def test_the_sparse_tables_error_for_an_observation_without_a_dvid_names_the_file(tmp_path):
+    """A DataError about a dataset read from a file names the file first, then the row and the column
+    (``"<file>, row <r>, column <c>: <message>"``, with ``.file`` the path as given). The file here has a DVID column
+    and its one observation (data row 2) has the missing cell "."; ``nca_sparse_table`` refuses it, as ``nca`` and
+    ``nca_profiles`` do, with the whole message naming the file, row 2 and column DVID. Guards nca_sparse_table
+    (seed 51's survivor _54: ``_output_groups(mine, sid, None)`` for ``ds.source``, the file left out of the
+    message and ``.file`` None; the seed-44 test read a DataFrame, which names no file)."""
+    from pkpd.noncompartmental import nca_profiles
+
+    path = tmp_path / "sparse.csv"
+    path.write_text("ID,TIME,EVID,AMT,DV,DVID\n1,0,1,10,.,.\n1,1,0,0,4,.\n")
+    for run in (nca_sparse_table, nca, nca_profiles):
+        with pytest.raises(DataError) as err:
+            run(str(path), dose_unit="mg")
+        assert (err.value.file, err.value.row, err.value.column) == (str(path), 2, "DVID")
+        assert str(err.value) == (f"{path}, row 2, column DVID: ID 1: an observation has no DVID, so it names no "
+                                  "output; give each observation its output's number or name, or leave the DVID "
+                                  "column out for a single output")
