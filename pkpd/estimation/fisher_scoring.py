@@ -161,12 +161,12 @@ def fisher_scoring(fun: Callable, x0: np.ndarray, lower: np.ndarray, upper: np.n
 
 
 def _shapes_checked(result, n: int):
-    """``fun``'s (f, g, H) as returned, or None; a ValueError naming the shapes unless g has the n entries of the
-    parameters and H is n x n (numpy's own errors name neither, and a wider H could be solved on its leading
-    block)."""
+    """``fun``'s (f, g, H) as returned, or None; a ValueError naming the shapes unless g is the vector of the n
+    parameters' entries and H is n x n (numpy's own errors name neither, a wider H could be solved on its leading
+    block, and a gradient of n entries in a row, a column or a 0-d array failed later in numpy)."""
     if result is not None:
         _, g, H = result
-        if np.size(g) != n or np.shape(H) != (n, n):
+        if np.shape(g) != (n,) or np.shape(H) != (n, n):
             raise ValueError(f"fisher_scoring: fun(x) must return a gradient of n = {n} entries and an n x n "
                              f"information; it returned a gradient of shape {np.shape(g)} and an information of shape "
                              f"{np.shape(H)}")
@@ -232,6 +232,8 @@ def _bfgs(H: np.ndarray, pairs) -> np.ndarray:
 def _solve_psd(H: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The solution of H s = b for a symmetric positive semi-definite H; directions of (numerically) zero
     information get no step."""
+    if b.ndim != 1:
+        raise ValueError(f"_solve_psd: b of shape {b.shape} is not a vector")
     if H.shape != (b.size, b.size):
         raise ValueError(f"_solve_psd: H of shape {H.shape} is not the n x n matrix of b's n = {b.size} entries")
     if H.size == 0:

@@ -29,9 +29,14 @@ Section "seed 41": the survivor of the eighteenth, independent sample (seed 41, 
 Section "seed 43": the defect that the survivor of the twentieth, independent sample (seed 43, 40 of 714, issue 20),
 in ``_solve_psd``, showed (an information that is not n x n is refused by name); the survivor itself is equivalent
 once it is: docs/testing.md.
+Section "seed 45": the defect that a survivor of the twenty-second, independent sample (seed 45, 40 of 730, issue 20),
+in ``_solve_psd``, showed (a gradient of n entries that is not a vector is refused by name); the survivor itself is
+equivalent once it is, and so is the sample's other survivor: docs/testing.md.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -1122,3 +1127,48 @@ def test_solve_psd_refuses_a_matrix_that_is_not_square_of_the_right_hand_sides_s
     with pytest.raises(ValueError, match=r"^_solve_psd: H of shape \(\d+(, \d+)?,?\) is not the n x n matrix of "
                                          r"b's n = \d+ entries$"):
         _solve_psd(H, b)
+
+
+# ------------------------------------------------------------------------------------------------------ seed 45
+def _one_parameter(grad):
+    """f = (x - 1)^2 (the optimum 1, its exact information [[2]]), with the gradient 2 (x - 1) given as ``grad``."""
+    return lambda x: ((x[0] - 1.0) ** 2, grad(2.0 * (x[0] - 1.0)), np.array([[2.0]]))
+
+
+@pytest.mark.parametrize("fun, n, got", [
+    (_malformed(lambda x: 2.0 * np.eye(2), lambda x: np.array([[2.0 * x[0] - 2.0, 2.0 * x[1] + 4.0]])), 2, "(1, 2)"),
+    (_malformed(lambda x: 2.0 * np.eye(2), lambda x: np.array([[2.0 * x[0] - 2.0], [2.0 * x[1] + 4.0]])), 2, "(2, 1)"),
+    (_one_parameter(lambda d: np.float64(d)), 1, "()"),
+    (_one_parameter(lambda d: np.array(d)), 1, "()"),
+    (_one_parameter(lambda d: np.array([[d]])), 1, "(1, 1)"),
+], ids=["row", "column", "numpy-scalar", "0-d", "1-by-1"])
+def test_a_gradient_of_n_entries_that_is_not_a_vector_is_refused_by_name(fun, n, got):
+    """The gradient is the vector of the n parameters' n entries: n entries in a row, a column, a 0-d array or a numpy
+    scalar are refused with the ValueError that names its shape, before a step is solved (the rule of the
+    docstring: other shapes of g are refused). Guards ``fisher_scoring`` (seed 45's survivor
+    ``x__solve_psd__mutmut_59``: ``b if (every) and False else b[ok]``, b always cut by the mask, changed the
+    numpy error that a gradient of shape (1, 2) ended in from matmul's ValueError to an IndexError: defect found and
+    fixed, the check counted the gradient's entries only, and main ended in numpy's matmul, broadcasting, indexing or
+    conversion errors, naming neither fun nor the gradient). The same problems with the gradient as a vector reach
+    the optimum, (1, -2) and 1, in one Newton step (the information is exact)."""
+    with pytest.raises(ValueError) as err:
+        fisher_scoring(fun, np.zeros(n), np.full(n, -INF), np.full(n, INF))
+    assert str(err.value) == (f"fisher_scoring: fun(x) must return a gradient of n = {n} entries and an n x n "
+                              f"information; it returned a gradient of shape {got} and an information of shape "
+                              f"({n}, {n})")
+    vector = _malformed(lambda x: 2.0 * np.eye(2)) if n == 2 else _one_parameter(lambda d: np.array([d]))
+    res = fisher_scoring(vector, np.zeros(n), np.full(n, -INF), np.full(n, INF))
+    assert res.converged and res.x.tolist() == ([1.0, -2.0] if n == 2 else [1.0])
+
+
+@pytest.mark.parametrize("b", [np.ones((1, 2)), np.ones((2, 1)), np.array(1.0), np.float64(1.0), np.ones((1, 1))],
+                         ids=["row", "column", "0-d", "numpy-scalar", "1-by-1"])
+def test_solve_psd_refuses_a_right_hand_side_that_is_not_a_vector(b):
+    """H s = b is solved for an n-vector b only: b of b.size entries in any other shape is refused by name, before
+    the mask of the parameters with information cuts it (2 I s = (2, 4) gives (1, 2)). Guards ``_solve_psd`` (seed
+    45's survivor ``x__solve_psd__mutmut_59``: ``b if (every) and False else b[ok]``: on main a row b ended in
+    matmul's ValueError, with the mutant in the mask's IndexError, a column b in a broadcasting error and a 0-d b in
+    an IndexError: defect found and fixed)."""
+    with pytest.raises(ValueError, match=rf"^_solve_psd: b of shape {re.escape(str(np.shape(b)))} is not a vector$"):
+        _solve_psd(np.eye(b.size), b)
+    assert _solve_psd(2.0 * np.eye(2), np.array([2.0, 4.0])).tolist() == [1.0, 2.0]
