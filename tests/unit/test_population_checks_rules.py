@@ -57,6 +57,9 @@ NumPy integer accepted).
 
 Section "seed 43": the survivor of the twentieth, independent sample (seed 43): the stratification column of a VPC
 of a ``NonmemDataset`` with doses, read with the model (whose dose targets its dose records are checked against).
+
+Section "seed 44": the survivor of the twenty-first, independent sample (seed 44): the refusal of a VPC's blq= that is
+not M3, as the fit's and the NPDE's.
 """
 
 from pathlib import Path
@@ -955,3 +958,23 @@ def test_a_vpc_of_a_dataset_read_with_read_nonmem_stratifies_like_the_vpc_of_its
         np.testing.assert_allclose(res[level].observed[:, 0], expected, rtol=1e-12)
         np.testing.assert_array_equal(res[level].observed, ref[level].observed)
         np.testing.assert_array_equal(res[level].simulated, ref[level].simulated)
+
+
+# ====================================================================================================== seed 44
+@pytest.mark.parametrize(("blq", "name"), [(pkpd.M1(), "M1"), ("M3", "str")])
+def test_a_vpc_refuses_a_blq_that_is_not_m3(wang_fit, blq, name):
+    """Guards vpc (seed 44's survivor _17: `blq` -> `None` handed to `_setup`, so any blq= was accepted and silently
+    ignored).
+
+    A fit_population fit supports M3 or None only, so a VPC of it refuses Beal's M1 (which would drop the censored
+    observations) and a name for M3, with the whole message of fit_population's refusal, "blq: fit_population
+    supports M3 (or None); got M1" / "got str" (the message written out by hand, as the npde test of seed 34); and
+    blq=M3() is accepted: the data mark the censored observations, so the VPC with it equals the VPC without it.
+    """
+    with pytest.raises(pkpd.FitError) as err:
+        vpc(wang_fit, "wang2007", WANG, n_replicates=2, n_bins=1, seed=1, blq=blq)
+    assert str(err.value) == f"blq: fit_population supports M3 (or None); got {name}"
+    with_m3 = vpc(wang_fit, "wang2007", WANG, n_replicates=2, n_bins=1, seed=1, blq=pkpd.M3())
+    without = vpc(wang_fit, "wang2007", WANG, n_replicates=2, n_bins=1, seed=1)
+    np.testing.assert_array_equal(with_m3.simulated, without.simulated)
+    np.testing.assert_array_equal(with_m3.observed, without.observed)
