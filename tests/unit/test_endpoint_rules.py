@@ -49,6 +49,8 @@ Section "seed 52" (the twenty-eighth sample): a count mean with an unknown name 
 count mean whose conversion factor no double holds (1e-360), refused naming the key ``mean``; an event where the
 cumulative hazard jumps located by bisection to the stopping width (within 5e-14 of the jump); and skip flags
 given as integers read as the flags they are.
+Section "seed 53" (the twenty-ninth sample): the outcome draws solve only the outputs they read (21 of the engine
+model, not its 7 states), so a memory limit that holds those outputs does not refuse them.
 """
 
 from __future__ import annotations
@@ -1518,4 +1520,40 @@ def test_draw_outcomes_reads_skip_flags_given_as_integers_as_the_flags_they_are(
     assert sorted(set(want["ID"])) == [1, 3]
     assert want.groupby("output").size().to_dict() == {"event": 2, "flares": 6, "resp": 6}
     got = with_skip(flags)
+    pd_testing.assert_frame_equal(got, want)
+
+
+# ============================================================================================ seed 53
+# From the twenty-ninth sample (``benchmarks/mutation.py endpoints --sample 40 --seed 53``,
+# ``benchmarks/results/mutation/endpoints-seed53.json``): each test seen to fail with its survivor applied by hand.
+def test_the_outcome_draws_solve_only_the_outputs_they_read_within_the_memory_limit(monkeypatch):
+    """The binary, ordinal and count draws read the outputs of the engine model at the assessment times, not its
+    states: their solve keeps the outputs only, so the result-size check counts those and a memory limit that holds
+    them does not refuse the draws. The engine model of this file has 21 outputs (the 9 declared; the hazard and the
+    cumulative hazard of each of the 3 time-to-event outputs; the 3 cumulative logits of ``grade``; the rates of
+    ``flares`` and ``flares_nb``; the dispersion of ``flares_nb``) and 7 states (A, AUC; 3 cumulative hazards; 2
+    expected counts). The real limit ($PKPD_MAX_MEMORY_GB) is consulted only for results of 256 MiB or more, so here
+    every size check without a limit of its own gets the limit of 3 subjects x 4 times x 21 outputs: 8 x 3 x 4 x 21
+    + 16 x 4 = 2080 bytes. The responses drawn under it are those drawn without it, same seed (guards _solve: seed
+    53's survivor _29, ``keep_states=states`` dropped, so the states were kept, allocated and counted too: 28
+    columns, 2752 bytes, and the draws were refused "this simulation would need ... GB")."""
+    import pkpd.simulation as ps
+
+    run = dict(params={"b0": np.array([-1.0, 0.0, 1.0])}, seed=3, outcomes=["resp"], states=False)
+    regimen = Regimen.single(Dose(40, "mg"))
+    times = [0.0, 6.0, 12.0, 24.0]
+    want = pkpd.simulate(M, regimen, times, **run).outcomes
+    assert len(want) == 12
+    check = ps.check_result_size
+    limited = []
+
+    def with_a_limit(n_subjects, n_times, n_columns, limit=None):
+        if limit is None:
+            limited.append((n_subjects, n_times))
+            limit = 8.0 * 3 * 4 * 21 + 16.0 * 4
+        return check(n_subjects, n_times, n_columns, limit)
+
+    monkeypatch.setattr(ps, "check_result_size", with_a_limit)
+    got = pkpd.simulate(M, regimen, times, **run).outcomes
+    assert limited == [(3, 4)]
     pd_testing.assert_frame_equal(got, want)
