@@ -1731,3 +1731,25 @@ def test_an_infinite_memory_limit_means_no_limit(monkeypatch):
         pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t, max_memory_gb=1e-12)
     sim = pkpd.simulate(IV, Regimen.single(Dose(100, "mg")), t)
     assert sim["conc"].shape == (1, t.size)
+
+
+# ---- from the independent seed-45 sample of the mutation audit (issue 20) --------------------------------------------
+def test_changes_given_for_several_subjects_apply_to_each_of_them():
+    """Guards _change_events (seed 45's survivor _91: `np.concatenate(cols_i, axis=None)` for `axis=1`, the indexes
+    of the changed entries of q flattened to one row of n * k, which set_events could not lay over the (n, k) times:
+    every simulate of two or more subjects with changes= raised numpy's broadcasting ValueError; the selected tests
+    gave changes to one subject only). pk_1cmt_iv, 100 mg at 0 h, two subjects with CL 1 and 2 L/h, V 32 L; CL
+    changed per subject (shape (2, 1)): to 5 L/h from 2 h for the first, to 0.5 L/h from 3 h for the second; V
+    changed for both (shape (1,)) to 16 L from 6 h (the amount stays, the concentration doubles). The closed form,
+    worked out by hand: A(t) = 100 exp(-int_0^t CL(u) / V(u) du), C = A / V(t), with the piecewise integral
+    CL0 / 32 min(t, s) + CL1 / 32 clip(t - s, 0, 6 - s) + CL1 / 16 max(t - 6, 0) (s the subject's change time)."""
+    regimen, times = Regimen.single(Dose(100, "mg")), np.array([1.0, 2.5, 4.0, 8.0])
+    changes = {"CL": ([[2.0], [3.0]], [[5.0], [0.5]]), "V": ([6.0], [16.0])}
+    sim = pkpd.simulate(IV, regimen, times, params={"CL": [1.0, 2.0], "V": 32.0}, changes=changes)
+    expected = []
+    for cl0, s, cl1 in [(1.0, 2.0, 5.0), (2.0, 3.0, 0.5)]:
+        exponent = (cl0 / 32 * np.minimum(times, s) + cl1 / 32 * np.clip(times - s, 0.0, 6.0 - s)
+                    + cl1 / 16 * np.maximum(times - 6.0, 0.0))
+        expected.append(100 * np.exp(-exponent) / np.where(times >= 6.0, 16.0, 32.0))
+    assert sim.units["conc"] == "mg/L" and sim["conc"].shape == (2, 4)
+    np.testing.assert_allclose(sim["conc"], expected, rtol=1e-6)
