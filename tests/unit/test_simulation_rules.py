@@ -1753,3 +1753,39 @@ def test_changes_given_for_several_subjects_apply_to_each_of_them():
         expected.append(100 * np.exp(-exponent) / np.where(times >= 6.0, 16.0, 32.0))
     assert sim.units["conc"] == "mg/L" and sim["conc"].shape == (2, 4)
     np.testing.assert_allclose(sim["conc"], expected, rtol=1e-6)
+
+
+def _factor_lag_iv(tmp_path):
+    """pk_1cmt_iv with the dose factor exp(G) and the lag TL log(G) (TL 1 h, G a covariate), as the test of a factor
+    or lag that is not finite above builds it."""
+    text = (Path(__file__).resolve().parents[2] / "models" / "pk_1cmt_iv.toml").read_text()
+    text = (text.replace('name = "pk_1cmt_iv"', 'name = "factor_lag_iv"')
+            .replace("[covariates.WT]", '[parameters.TL]\nvalue = 1.0\nunit = "h"\nbounds = [0.0, 10.0]\n'
+                     'description = "lag scale"\n\n[covariates.G]\nunit = "1"\nvalue = 1.0\ndescription = "log F"\n\n'
+                     "[covariates.WT]")
+            + 'factor = "exp(G)"\nlag = "TL * log(G)"\n')
+    path = tmp_path / "factor_lag_iv.toml"
+    path.write_text(text)
+    return pkpd.load_model(path)
+
+
+@pytest.mark.parametrize(("g", "message"), [
+    ([800.0, 1.0], "the bioavailability (factor) is not finite (inf) for subject number 1 of 2"),
+    ([800.0], "the bioavailability (factor) is not finite (inf) for subject number 1 of 1"),
+    ([-1.0, 2.0], "the lag time is not finite (nan) for subject number 1 of 2"),
+    ([-1.0], "the lag time is not finite (nan) for subject number 1 of 1"),
+])
+def test_a_dose_factor_or_lag_that_is_not_finite_for_the_first_subject_is_refused_naming_it(tmp_path, g, message):
+    """Guards _administration_events (seed 45's survivor _69: `_first_not_finite(value) >= 1` for `>= 0`, so a
+    bioavailability factor or lag time that is not finite for the first subject of a dose, index 0, passed the check:
+    an infinite factor was then refused as an amount entering the model that "overflows", blaming the dose, and a NaN
+    lag was let through into a dose at time NaN; the selected tests had the bad value at the second subject only).
+    Documented: a factor or lag that is not finite is refused as a DosingError naming the dose target, what is not
+    finite, its value and the subject's number. exp(800) is inf and 1 h x log(-1) NaN (worked out by hand), for
+    subject 1 of 2 and for a single subject; the whole message."""
+    from pkpd.errors import DosingError
+
+    model = _factor_lag_iv(tmp_path)
+    with pytest.raises(DosingError) as exc:
+        pkpd.simulate(model, Regimen.single(Dose(100, "mg")), [0.0, 2.0, 6.0], covariates={"G": g})
+    assert str(exc.value) == f"dose target 'iv': {message}; check the parameter values and covariates it uses"
