@@ -1999,3 +1999,19 @@ def test_profiles_and_table_list_subjects_in_the_order_of_the_data():
     assert table["ID"].tolist() == [2, 1]
     assert table["cl"].tolist() == pytest.approx([2.8, 1.4], rel=1e-12)
 
+
+def test_sparse_concentrations_given_as_a_column_or_a_row_are_the_samples():
+    """Concentrations as an (n, 1) column or a (1, n) row (``df[["DV"]].to_numpy()``), with 1-D times or times of the
+    same 2-D shape, are the n samples, as a 1-D array is, not refused as "differ in length (6 vs 6)". Two animals at
+    each of 0, 1, 3 h (0, 0), (8, 10), (2, 4), the docstring's example: by hand Bailer's AUC 0.5 x 0 + 1.5 x 9 + 1 x 3
+    = 16.5 and SE sqrt(1.5² 2/2 + 1² 2/2) = sqrt(3.25), Cmax 9 at 1 h. Guards nca_sparse (seed 52's survivor _11:
+    ``reshape(None)`` for ``reshape(-1)`` on the concentrations: their 2-D shape kept, not the one of the times, so
+    the profile was refused)."""
+    times = np.array([0.0, 0, 1, 1, 3, 3])
+    conc = np.array([0.0, 0, 8, 10, 2, 4])
+    for given_t, given_c in ((times, conc[:, None]), (times, conc[None, :]), (times[:, None], conc[:, None])):
+        res = nca_sparse(given_t, given_c)
+        assert res.times.tolist() == [0.0, 1.0, 3.0] and res.n.tolist() == [2, 2, 2]
+        assert (res.cmax, res.tmax) == (9.0, 1.0)
+        assert res.auc_last == pytest.approx(16.5, rel=1e-12)
+        assert res.auc_last_se == pytest.approx(math.sqrt(3.25), rel=1e-12)
