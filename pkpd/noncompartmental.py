@@ -862,9 +862,10 @@ def nca(data, *, route: str = "extravascular", auc_method: str = "log-down", tim
     Returns
     -------
     pandas.DataFrame
-        One row per subject and output: ``ID, output``, the columns of :class:`NCAResult` (with ``tau``: also
-        ``tau, steady_state, auc_tau, cmin, tmin, cavg, fluctuation, swing, accumulation_index``), the partial
-        areas and ``lambda_z_method``. ``.attrs["units"]`` maps each column to its unit.
+        One row per subject and output, in the order they first appear in the data: ``ID, output``, the columns of
+        :class:`NCAResult` (with ``tau``: also ``tau, steady_state, auc_tau, cmin, tmin, cavg, fluctuation, swing,
+        accumulation_index``), the partial areas and ``lambda_z_method``. ``.attrs["units"]`` maps each column to its
+        unit.
 
     Raises
     ------

@@ -54,6 +54,8 @@ with the documented tolerance, an IV bolus whose back-extrapolated C0 is the lar
 fluctuation of a profile whose Cavg is below 1 conc unit, and the times of Bailer's sparse NCA read as floats.
 Section "seed 51" (the twenty-seventh, 40 of 2050): the file named in the sparse table's error for an observation
 without a DVID.
+Section "seed 52" (the twenty-eighth, 40 of 2050): the profiles and the table of a dataset in the order of its
+subjects in the data, and the concentrations of Bailer's sparse NCA given as a 2-D column or row.
 
 Every expected value is independent of the code: a closed form of a one-compartment profile, a hand computation of
 the trapezoids, a numerical integral of the linear-up/log-down interpolant, Bailer's formula, or the documented rule.
@@ -1974,3 +1976,42 @@ def test_the_sparse_tables_error_for_an_observation_without_a_dvid_names_the_fil
         assert str(err.value) == (f"{path}, row 2, column DVID: ID 1: an observation has no DVID, so it names no "
                                   "output; give each observation its output's number or name, or leave the DVID "
                                   "column out for a single output")
+
+
+# =========================================================================================== seed 52
+# Rules that the twenty-eighth independent sample (seed 52, 40 of 2050 mutants) showed unguarded: the profiles and the
+# table of a dataset list its subjects in the order they first appear in the data (not sorted by ID), and Bailer's
+# sparse NCA reads concentrations given as a column or a row of a 2-D array as its samples.
+def test_profiles_and_table_list_subjects_in_the_order_of_the_data():
+    """A dataset listing subject 2 before subject 1 gives ``nca_profiles`` keys (2, "DV"), (1, "DV") and ``nca`` rows
+    with ID 2, 1, in the order of the data (as the sparse table's rows, and ``list(dict.fromkeys(ID))``), not sorted
+    by ID. Each subject is an IV bolus of 100 mg sampled hourly at 1-12 h of C = A exp(-k t), k = 2.8/32 1/h; with
+    log-down areas, the log-linear C0 and the exact λz, CL = Dose k / A is exact by hand: subject 2 (A = 100/32)
+    2.8 L/h, subject 1 (A = 2 x 100/32) 1.4 L/h. Guards nca_profiles (seed 52's survivor _49:
+    ``table.groupby("ID", )`` for ``sort=False``, the subjects sorted by ID: keys (1, "DV"), (2, "DV") and the
+    table's rows swapped)."""
+    data = pd.concat([_bolus_data().assign(ID=2), _bolus_data().assign(ID=1, DV=lambda d: 2 * d["DV"])],
+                     ignore_index=True)
+    res = nca_profiles(data, route="iv-bolus", dose_unit="mg")
+    assert list(res) == [(2, "DV"), (1, "DV")]
+    assert [res[key].cl for key in res] == pytest.approx([2.8, 1.4], rel=1e-12)
+    table = nca(data, route="iv-bolus", dose_unit="mg", conc_unit="mg/L")
+    assert table["ID"].tolist() == [2, 1]
+    assert table["cl"].tolist() == pytest.approx([2.8, 1.4], rel=1e-12)
+
+
+def test_sparse_concentrations_given_as_a_column_or_a_row_are_the_samples():
+    """Concentrations as an (n, 1) column or a (1, n) row (``df[["DV"]].to_numpy()``), with 1-D times or times of the
+    same 2-D shape, are the n samples, as a 1-D array is, not refused as "differ in length (6 vs 6)". Two animals at
+    each of 0, 1, 3 h (0, 0), (8, 10), (2, 4), the docstring's example: by hand Bailer's AUC 0.5 x 0 + 1.5 x 9 + 1 x 3
+    = 16.5 and SE sqrt(1.5² 2/2 + 1² 2/2) = sqrt(3.25), Cmax 9 at 1 h. Guards nca_sparse (seed 52's survivor _11:
+    ``reshape(None)`` for ``reshape(-1)`` on the concentrations: their 2-D shape kept, not the one of the times, so
+    the profile was refused)."""
+    times = np.array([0.0, 0, 1, 1, 3, 3])
+    conc = np.array([0.0, 0, 8, 10, 2, 4])
+    for given_t, given_c in ((times, conc[:, None]), (times, conc[None, :]), (times[:, None], conc[:, None])):
+        res = nca_sparse(given_t, given_c)
+        assert res.times.tolist() == [0.0, 1.0, 3.0] and res.n.tolist() == [2, 2, 2]
+        assert (res.cmax, res.tmax) == (9.0, 1.0)
+        assert res.auc_last == pytest.approx(16.5, rel=1e-12)
+        assert res.auc_last_se == pytest.approx(math.sqrt(3.25), rel=1e-12)
