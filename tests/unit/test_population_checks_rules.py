@@ -60,6 +60,9 @@ of a ``NonmemDataset`` with doses, read with the model (whose dose targets its d
 
 Section "seed 44": the survivor of the twenty-first, independent sample (seed 44): the refusal of a VPC's blq= that is
 not M3, as the fit's and the NPDE's.
+
+Section "seed 45": the survivor of the twenty-second, independent sample (seed 45): the clipping of a PDE above all
+simulations to 1 - 1/(2 n_sim).
 """
 
 from pathlib import Path
@@ -978,3 +981,25 @@ def test_a_vpc_refuses_a_blq_that_is_not_m3(wang_fit, blq, name):
     without = vpc(wang_fit, "wang2007", WANG, n_replicates=2, n_bins=1, seed=1)
     np.testing.assert_array_equal(with_m3.simulated, without.simulated)
     np.testing.assert_array_equal(with_m3.observed, without.observed)
+
+
+# ====================================================================================================== seed 45
+def test_a_pde_above_all_simulations_is_clipped_to_one_less_one_over_twice_n_sim():
+    """Guards npde (seed 45's survivor _138: the upper clip `1 - 1/(2K)` -> `1 - 2/(2K)`, so a PDE above all the
+    simulations became 1 - 1/K, 0.96 for K = 25, and its NPDE 1.751 instead of 2.054).
+
+    Wang 2007 with subject 1's observation at 1 h set to +50 (additive sd 0.3, observations of at most 10.7: far
+    above every simulation, decorrelated too): every one of the K = 25 simulations is below it, the fraction is 1,
+    and the PDE is the documented upper clip 1 - 1/(2K) = 49/50 = 0.98, its NPDE the normal quantile of 0.98, 2.054
+    (scipy's norm.ppf), the mirror of the lower clip of seed 26 (-50 gives 1/50 and -2.054).
+    """
+    data = pd.read_csv(WANG)
+    data.loc[(data["ID"] == 1) & (data["TIME"] == 1), "DV"] = 50.0
+    fit = pkpd.fit_population("wang2007", data, iiv={"ke": 0.04}, error=pkpd.Additive(sd=0.3), maxeval=0)
+    K = 25
+    table = npde(fit, "wang2007", data, n_sim=K, seed=2)
+    row = (table["ID"].astype(int) == 1).to_numpy() & np.isclose(table["TIME"].to_numpy(float), 1.0)
+    assert row.sum() == 1
+    assert table["PDE"].to_numpy()[row][0] == pytest.approx(49 / 50, rel=1e-12)
+    assert table["NPDE"].to_numpy()[row][0] == pytest.approx(norm.ppf(0.98), rel=1e-9)
+    assert table["NPDE"].to_numpy()[row][0] == pytest.approx(-norm.ppf(1 / 50), rel=1e-9)
