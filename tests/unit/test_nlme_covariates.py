@@ -92,16 +92,21 @@ def test_bad_indicator_conditions_are_clear_errors(tmp_path):
                             covariates=[pkpd.CovariateEffect(parameter="V", kind="indicator", condition="APGR < 5")])
 
 
+def _saved_indicator_fit(tmp_path):
+    """A population fit (maxeval=0) with the indicator effect 0.4 on V where APGR < 5, saved: (fit, effect, path)."""
+    effect = pkpd.CovariateEffect(parameter="V", kind="indicator", condition="APGR < 5", value=0.4)
+    fit = pkpd.fit_population(_model(tmp_path), _study(n=12), iiv={"CL": 0.1, "V": 0.05},
+                              error=pkpd.Proportional(cv=0.1), estimate=["CL", "V"], covariates=[effect], maxeval=0)
+    path = tmp_path / "fit.json"
+    fit.save(path)
+    return fit, effect, path
+
+
 def test_a_saved_fit_with_an_indicator_effect_loads_back_with_its_condition(tmp_path):
     """save_fit / load_fit keep an indicator effect: its condition, covariate and coefficient come back equal, and
     the loaded effect applies the same factor (1 + 0.4 where APGR < 5, 1 elsewhere). The file stored no condition
     and load_fit refused the kind ('must be one of power, linear, categorical')."""
-    model = _model(tmp_path)
-    effect = pkpd.CovariateEffect(parameter="V", kind="indicator", condition="APGR < 5", value=0.4)
-    fit = pkpd.fit_population(model, _study(n=12), iiv={"CL": 0.1, "V": 0.05}, error=pkpd.Proportional(cv=0.1),
-                              estimate=["CL", "V"], covariates=[effect], maxeval=0)
-    path = tmp_path / "fit.json"
-    fit.save(path)
+    fit, effect, path = _saved_indicator_fit(tmp_path)
     back = pkpd.load_fit(path)
     assert back.covariate_effects == fit.covariate_effects == (effect,)
     assert back.covariate_effects[0].apply(np.array([2.0, 2.0]), {"APGR": np.array([3.0, 5.0])}).tolist() == [2.8, 2.0]
@@ -114,12 +119,7 @@ def test_a_fit_file_whose_indicator_condition_is_not_one_comparison_is_refused_a
     covariates or nothing at all is refused naming the field, and the payload's sentinel file is never created."""
     import json
 
-    model = _model(tmp_path)
-    effect = pkpd.CovariateEffect(parameter="V", kind="indicator", condition="APGR < 5", value=0.4)
-    fit = pkpd.fit_population(model, _study(n=12), iiv={"CL": 0.1, "V": 0.05}, error=pkpd.Proportional(cv=0.1),
-                              estimate=["CL", "V"], covariates=[effect], maxeval=0)
-    path = tmp_path / "fit.json"
-    fit.save(path)
+    _, _, path = _saved_indicator_fit(tmp_path)
     sentinel = tmp_path / "ran"
     doc = json.loads(path.read_text())
     doc["covariate_effects"][0]["condition"] = condition.format(s=sentinel)

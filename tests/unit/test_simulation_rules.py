@@ -969,15 +969,7 @@ def test_a_dose_factor_or_lag_that_is_not_finite_is_refused_naming_it_and_the_su
 
     from pkpd.errors import DosingError
 
-    text = (Path(__file__).resolve().parents[2] / "models" / "pk_1cmt_iv.toml").read_text()
-    text = (text.replace('name = "pk_1cmt_iv"', 'name = "factor_lag_iv"')
-            .replace("[covariates.WT]", '[parameters.TL]\nvalue = 1.0\nunit = "h"\nbounds = [0.0, 10.0]\n'
-                     'description = "lag scale"\n\n[covariates.G]\nunit = "1"\nvalue = 1.0\ndescription = "log F"\n\n'
-                     "[covariates.WT]")
-            + 'factor = "exp(G)"\nlag = "TL * log(G)"\n')
-    path = tmp_path / "factor_lag_iv.toml"
-    path.write_text(text)
-    model = pkpd.load_model(path)
+    model = _factor_lag_iv(tmp_path)
     regimen = Regimen.single(Dose(100, "mg"))
     times = [0.0, 2.0, 6.0]
     for g, message in (([1.0, 800.0], "the bioavailability (factor) is not finite (inf) for subject number 2 of 2"),
@@ -1756,8 +1748,8 @@ def test_changes_given_for_several_subjects_apply_to_each_of_them():
 
 
 def _factor_lag_iv(tmp_path):
-    """pk_1cmt_iv with the dose factor exp(G) and the lag TL log(G) (TL 1 h, G a covariate), as the test of a factor
-    or lag that is not finite above builds it."""
+    """pk_1cmt_iv with the dose factor exp(G) and the lag TL log(G) (TL 1 h, G a covariate), for the tests of a
+    factor or lag that is not finite."""
     text = (Path(__file__).resolve().parents[2] / "models" / "pk_1cmt_iv.toml").read_text()
     text = (text.replace('name = "pk_1cmt_iv"', 'name = "factor_lag_iv"')
             .replace("[covariates.WT]", '[parameters.TL]\nvalue = 1.0\nunit = "h"\nbounds = [0.0, 10.0]\n'
