@@ -392,13 +392,12 @@ def _population(r: _Reader):
         kind = r.choice(e.get("kind"), f"{where}.kind", ("power", "linear", "categorical", "indicator"))
         value = e.get("value")
         if kind == "indicator":    # the condition is parsed by the expression language's allow-list, never run
+            fields = (r.name(e.get("parameter"), f"{where}.parameter"),
+                      r.name(e.get("covariate"), f"{where}.covariate"), kind,
+                      r.number(value, f"{where}.value", finite=True))
             condition = r.text(e.get("condition"), f"{where}.condition", limit=200)
             try:
-                effects.append(CovariateEffect(r.name(e.get("parameter"), f"{where}.parameter"),
-                                               r.name(e.get("covariate"), f"{where}.covariate"), kind,
-                                               r.number(value, f"{where}.value", finite=True), condition=condition))
-            except FitError:
-                raise
+                effects.append(CovariateEffect(*fields, condition=condition))
             except PkpdError as err:
                 raise r.fail(f"{where}.condition", str(err)) from None
             continue

@@ -824,15 +824,15 @@ def _fit_population(model, data, *, iiv, error, method, estimate, blq, settings,
         n_iter = saem_run.trace.shape[0] - 1
         rule = ""
         if saem.exploratory is None:
+            cut_exploring = not saem_run.settled and saem_run.exploratory < saem.max_exploratory
             rule = (", stopped by the rule" if saem_run.settled
-                    else ", the most the stopping rule allows: a parameter still drifted"
-                    if saem_run.exploratory >= saem.max_exploratory
-                    else f", ended by maxeval={maxeval} before the stopping rule ended it")
+                    else f", ended by maxeval={maxeval} before the stopping rule ended it" if cut_exploring
+                    else ", the most the stopping rule allows: a parameter still drifted")
+        else:
+            cut_exploring = saem_run.exploratory < saem.exploratory
         message = (f"SAEM: {n_iter} iterations ({saem_run.exploratory} exploratory{rule}, "
                    f"{n_iter - saem_run.exploratory} smoothing), {saem_run.n_chains} chain(s) per subject")
-        planned_exploration = (saem_run.settled or saem_run.exploratory >= saem.max_exploratory
-                               if saem.exploratory is None else saem_run.exploratory >= saem.exploratory)
-        if not planned_exploration or n_iter - saem_run.exploratory < saem.smoothing:
+        if cut_exploring or n_iter - saem_run.exploratory < saem.smoothing:
             # SAEM's estimates are those at the end of its smoothing phase; a truncated run has not reached them
             converged = False
             message += (f"; maxeval={maxeval} stopped it before the end of its {saem.smoothing} smoothing "
